@@ -1,0 +1,83 @@
+"""Administrators load boundary files (GeoJSON, GeoPackage, zipped Shapefile, KML) over HTTP."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from geo_service.api.deps import AdminDep, SettingsDep
+from geo_service.errors import InvalidInput, PayloadTooLarge
+from geo_service.layers.load import load_file
+from geo_service.layers.reader import LAYER_TYPES
+from geo_service.layers.store import LayerMeta
+
+router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
+
+
+def _fields(raw: str | None) -> dict[str, str]:
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidInput('fields must be a JSON object of text, e.g. {"code": "amp_code", "name_th": "ADM2_TH"}.',
+                           code="invalid_fields")
+    return value
+
+
+async def _save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Path:
+    name = Path(upload.filename or "upload").name
+    target = folder / name
+    size = 0
+    with open(target, "wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit_bytes:
+                raise PayloadTooLarge(f"The file is larger than {limit_bytes // (1 << 20)} MB.")
+            out.write(chunk)
+    return target
+
+
+@router.post("/layers", summary="Load a boundary layer file (one transaction; nothing stored if refused)",
+             status_code=201)
+async def upload_layer(
+    request: Request,
+    principal: AdminDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="GeoJSON, GeoPackage, zipped Shapefile or KML, in any CRS")],
+    layer_type: Annotated[str, Form(description=" | ".join(LAYER_TYPES))],
+    name: Annotated[str, Form(min_length=1, max_length=120)],
+    version: Annotated[str, Form(min_length=1, max_length=60)],
+    source: Annotated[str, Form(min_length=1, max_length=2000)],
+    licence: Annotated[str, Form(min_length=1, max_length=500)],
+    attribution: Annotated[str, Form(min_length=1, max_length=1000)],
+    title: Annotated[str | None, Form(max_length=500)] = None,
+    illustrative: Annotated[bool, Form()] = False,
+    fields: Annotated[str | None, Form(description='JSON: {"code": "COLUMN", "name_th": "COLUMN", ...}')] = None,
+    layer: Annotated[str | None, Form(max_length=200)] = None,
+    encoding: Annotated[str | None, Form(max_length=30)] = None,
+    default_kind: Annotated[str | None, Form(max_length=40)] = None,
+    repair: Annotated[bool, Form()] = False,
+    dry_run: Annotated[bool, Form()] = False,
+):
+    if layer_type not in LAYER_TYPES:
+        raise InvalidInput(f"layer_type must be one of: {', '.join(LAYER_TYPES)}.", code="invalid_layer_type")
+    mapping = _fields(fields)
+    meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
+                     title=title, illustrative=illustrative, loaded_by=principal.name)
+    with tempfile.TemporaryDirectory(prefix="geo_service_upload_") as tmp:
+        path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
+        report = await run_in_threadpool(
+            load_file, request.app.state.sessionmaker, path, layer_type, meta, original_name=path.name,
+            fields=mapping, layer=layer, encoding=encoding, default_kind=default_kind, repair=repair,
+            dry_run=dry_run,
+        )
+    return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)

@@ -1,0 +1,61 @@
+"""Shared dependencies: database session, settings, the current principal, bbox and simplification."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from geo_service.auth import Principal, Role, require_roles
+from geo_service.errors import InvalidInput
+from geo_service.layers.queries import GeoFilter
+from geo_service.settings import Settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AdminDep = Annotated[Principal, Depends(require_roles(Role.administrator))]
+
+
+def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if value is None or value == "":
+        return None
+    parts = value.split(",")
+    try:
+        nums = [float(p) for p in parts]
+    except ValueError:
+        nums = []
+    if len(nums) != 4 or not all(math.isfinite(n) for n in nums):
+        raise InvalidInput("bbox must be four numbers: min longitude, min latitude, max longitude, max latitude "
+                           "(for example 99.9,17.9,100.3,18.3).", code="invalid_bbox")
+    minx, miny, maxx, maxy = nums
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise InvalidInput("bbox is outside the range of longitude (-180..180) and latitude (-90..90); "
+                           "are longitude and latitude swapped?", code="invalid_bbox")
+    if minx > maxx or miny > maxy:
+        raise InvalidInput("bbox minimum is larger than its maximum; give min lon, min lat, max lon, max lat.",
+                           code="invalid_bbox")
+    return minx, miny, maxx, maxy
+
+
+def geo_filter(
+    bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat (EPSG:4326)",
+                                      examples=["99.9,17.9,100.3,18.3"])] = None,
+    simplify: Annotated[float, Query(ge=0, le=5000, description="Simplification tolerance in metres (0: none)")] = 0,
+) -> GeoFilter:
+    return GeoFilter(bbox=parse_bbox(bbox), simplify_m=simplify)
+
+
+GeoFilterDep = Annotated[GeoFilter, Depends(geo_filter)]

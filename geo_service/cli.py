@@ -1,0 +1,323 @@
+"""The `geo-service` command line: database, layers, serve, demo."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from geo_service.errors import GeoServiceError
+from geo_service.settings import Settings, get_settings
+
+app = typer.Typer(help="geo_service: forest reserves, incidents, hotspots and cases on PostGIS.",
+                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+db_app = typer.Typer(help="The database: the embedded PostGIS cluster and migrations.", no_args_is_help=True)
+layers_app = typer.Typer(help="Reference layers: districts, subdistricts, protected areas.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(layers_app, name="layers")
+console = Console(stderr=True)  # progress and messages
+out = Console()  # results (tables) go to standard output
+
+
+def _fail(exc: Exception) -> None:
+    console.print(f"[bold red]error:[/] {exc}")
+    for d in getattr(exc, "details", [])[:50]:
+        console.print("  - " + ", ".join(f"{k}: {v}" for k, v in d.items()))
+    raise typer.Exit(code=1)
+
+
+def _cluster(settings: Settings):
+    from geo_service.db.local_pg import LocalPostgres
+
+    s = settings.db
+    return LocalPostgres(s.data_dir, port=s.db_port, host=s.db_host, os_user=s.db_os_user)
+
+
+def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[object, bool]:
+    """Start the embedded cluster (or wait for the external server), create the database, migrate.
+
+    Returns the database URL and whether this call started the embedded server.
+    """
+    from geo_service.db import migrate as migrations
+    from geo_service.db.engine import database_url
+    from geo_service.db.local_pg import wait_for
+
+    started = False
+    if settings.db.embedded:
+        cluster = _cluster(settings)
+        with console.status("Starting the project-local PostgreSQL + PostGIS ..."):
+            created = cluster.init()
+            started = cluster.start()
+            cluster.ensure_database(settings.db.db_name)
+        if created:
+            console.print(f"Created a PostgreSQL cluster in {cluster.data_dir}")
+        console.print(f"PostgreSQL {cluster.version()} on {cluster.host}:{cluster.port} "
+                      f"({'started' if started else 'already running'})")
+    url = database_url(settings)
+    if not settings.db.embedded:
+        with console.status("Waiting for the database ..."):
+            wait_for(url)
+    if migrate:
+        with console.status("Applying database migrations ..."):
+            migrations.upgrade(url)
+        console.print(f"Database schema at revision {migrations.current(url)}")
+    return url, started
+
+
+def _sessionmaker(url):
+    from geo_service.db.engine import make_engine, make_sessionmaker
+
+    return make_sessionmaker(make_engine(url, pool_size=2))
+
+
+# --- db -------------------------------------------------------------------------------------------
+@db_app.command("start")
+def db_start() -> None:
+    """Initialise (first time) and start the embedded cluster, create the database and migrate it."""
+    try:
+        prepare_database(get_settings())
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded cluster cleanly."""
+    settings = get_settings()
+    if not settings.db.embedded:
+        console.print("GEO_SERVICE_DATABASE_URL is set: the database is not managed by this project.")
+        raise typer.Exit(code=1)
+    try:
+        stopped = _cluster(settings).stop()
+    except GeoServiceError as exc:
+        _fail(exc)
+    console.print("PostgreSQL stopped." if stopped else "PostgreSQL was not running.")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Is the database running, where, and at which schema revision."""
+    from geo_service.db import migrate as migrations
+    from geo_service.db.engine import database_url
+
+    settings = get_settings()
+    if settings.db.embedded:
+        cluster = _cluster(settings)
+        running = cluster.running()
+        console.print(f"embedded cluster: {cluster.data_dir} on {cluster.host}:{cluster.port}: "
+                      f"{'running' if running else 'stopped' if cluster.initialised else 'not created yet'}")
+        if not running:
+            raise typer.Exit(code=3)
+    else:
+        console.print("external database (GEO_SERVICE_DATABASE_URL)")
+    try:
+        console.print(f"schema revision: {migrations.current(database_url(settings))}")
+    except Exception as exc:  # noqa: BLE001 - report, don't crash
+        console.print(f"[red]database not reachable:[/] {type(exc).__name__}")
+        raise typer.Exit(code=3) from None
+
+
+@db_app.command("migrate")
+def db_migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
+    """Upgrade the schema (Alembic) to a revision, head by default."""
+    from geo_service.db import migrate as migrations
+
+    try:
+        url, _ = prepare_database(get_settings(), migrate=False)
+        migrations.upgrade(url, revision)
+        console.print(f"schema at revision {migrations.current(url)}")
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision ('base' drops everything)")]) -> None:
+    """Downgrade the schema to a revision."""
+    from geo_service.db import migrate as migrations
+
+    try:
+        url, _ = prepare_database(get_settings(), migrate=False)
+        migrations.downgrade(url, revision)
+        console.print(f"schema at revision {migrations.current(url)}")
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+# --- layers ---------------------------------------------------------------------------------------
+def _parse_fields(pairs: list[str]) -> dict[str, str]:
+    out = {}
+    for p in pairs:
+        target, sep, column = p.partition("=")
+        if not sep or not target or not column:
+            raise typer.BadParameter(f"--field takes TARGET=COLUMN, e.g. code=amp_code (got {p!r})")
+        out[target.strip()] = column.strip()
+    return out
+
+
+@layers_app.command("load")
+def layers_load(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, zipped Shapefile or KML")],
+    layer_type: Annotated[str, typer.Option("--type", help="province | district | subdistrict | protected_area")],
+    name: Annotated[str, typer.Option(help="Layer name, e.g. rfd-nrf-phrae")],
+    version: Annotated[str, typer.Option(help="Version of this release of the layer, e.g. 2025-10")],
+    source: Annotated[str, typer.Option(help="Where the file comes from")],
+    licence: Annotated[str, typer.Option(help="Licence or terms of use")],
+    attribution: Annotated[str, typer.Option(help="Credit line shown with the data")],
+    field: Annotated[Optional[list[str]], typer.Option(help="TARGET=COLUMN, repeatable")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="Layer inside a GeoPackage or KML")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="Shapefile text encoding, e.g. cp874")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="Protected-area kind for files without a kind column")] = None,
+    illustrative: Annotated[bool, typer.Option(help="Mark as illustrative (not official)")] = False,
+    repair: Annotated[bool, typer.Option(help="Repair invalid geometries instead of refusing the file")] = False,
+    dry_run: Annotated[bool, typer.Option(help="Check and report; store nothing")] = False,
+) -> None:
+    """Load one layer file (one transaction: all or nothing)."""
+    from geo_service.layers.load import load_file
+    from geo_service.layers.store import LayerMeta
+
+    try:
+        url, _ = prepare_database(get_settings())
+        meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
+                         illustrative=illustrative, loaded_by="cli")
+        with console.status(f"Loading {file.name} ..."):
+            report = load_file(_sessionmaker(url), file, layer_type, meta, fields=_parse_fields(field or []),
+                               layer=layer, encoding=encoding, default_kind=kind, repair=repair, dry_run=dry_run)
+    except GeoServiceError as exc:
+        _fail(exc)
+    _print_reports([report])
+
+
+def _print_reports(reports) -> None:
+    table = Table(title="Layers loaded")
+    for col in ("layer", "type", "version", "features", "new", "updated", "unchanged", "CRS"):
+        table.add_column(col)
+    for r in reports:
+        table.add_row(r.layer, r.layer_type, r.version, str(r.features), str(r.inserted), str(r.updated),
+                      str(r.unchanged), r.source_crs + (" (dry run)" if r.dry_run else ""))
+    out.print(table)
+    for r in reports:
+        for w in r.warnings:
+            console.print(f"[yellow]warning[/] {r.layer}: {w}")
+
+
+@layers_app.command("load-bundled")
+def layers_load_bundled(
+    layers_dir: Annotated[Optional[Path], typer.Option(help="Folder with manifest.toml")] = None,
+) -> None:
+    """Load the layers shipped in layers/ (Phrae boundaries and illustrative protected areas)."""
+    try:
+        url, _ = prepare_database(get_settings())
+        _load_bundled(url, layers_dir)
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+def _load_bundled(url, layers_dir: Path | None = None) -> None:
+    from rich.progress import Progress
+
+    from geo_service.layers.manifest import DEFAULT_LAYERS_DIR, bundled_layers, load_bundled
+
+    layers_dir = layers_dir or get_settings().service.layers_dir or DEFAULT_LAYERS_DIR
+    total = len(bundled_layers(layers_dir))
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Loading bundled layers", total=total)
+
+        def step(layer):
+            progress.update(task, description=f"Loading {layer.name}")
+            progress.advance(task)
+
+        reports = load_bundled(_sessionmaker(url), layers_dir, progress=step)
+    _print_reports(reports)
+
+
+@layers_app.command("list")
+def layers_list() -> None:
+    """The loaded layer versions with their source and licence."""
+    from geo_service.layers.queries import layer_sources
+
+    try:
+        url, _ = prepare_database(get_settings())
+        with _sessionmaker(url)() as session:
+            rows = layer_sources(session)
+    except GeoServiceError as exc:
+        _fail(exc)
+    table = Table(title="Loaded layers")
+    for col in ("name", "type", "version", "features", "licence", "loaded at"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"] + (" [yellow](illustrative)[/]" if r["illustrative"] else ""), r["layer_type"],
+                      r["version"], str(r["feature_count"]), r["licence"], r["loaded_at"].isoformat(timespec="seconds"))
+    out.print(table)
+
+
+# --- serve / demo ---------------------------------------------------------------------------------
+def _has_boundaries(url) -> bool:
+    from sqlalchemy import text
+
+    with _sessionmaker(url)() as session:
+        return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM admin_areas)")).scalar())
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface (default 127.0.0.1)")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default 8000)")] = None,
+    load_layers: Annotated[bool, typer.Option(help="Load the bundled layers into an empty database")] = True,
+    keep_db: Annotated[bool, typer.Option(help="Leave the embedded PostgreSQL running on exit")] = False,
+) -> None:
+    """Run the API: start (and migrate) the database first; on an empty database load the bundled layers."""
+    import uvicorn
+
+    from geo_service.main import create_app
+
+    settings = get_settings()
+    try:
+        url, started = prepare_database(settings)
+        if load_layers and not _has_boundaries(url):
+            _load_bundled(url)
+    except GeoServiceError as exc:
+        _fail(exc)
+    host = host or settings.service.host
+    port = port or settings.service.port
+    application = create_app(settings)
+    console.print(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    if settings.service.admin_token is None:
+        console.print(f"Administrator token: in {settings.db.data_dir / 'admin_token'}")
+    try:
+        uvicorn.run(application, host=host, port=port, log_level="info")
+    finally:
+        if started and not keep_db:
+            _cluster(settings).stop()
+            console.print("Embedded PostgreSQL stopped.")
+
+
+@app.command()
+def demo() -> None:
+    """First run: start the database, migrate, load the bundled Phrae layers, and say what is there."""
+    from sqlalchemy import text
+
+    try:
+        url, _ = prepare_database(get_settings())
+        _load_bundled(url)
+        with _sessionmaker(url)() as session:
+            counts = session.execute(text(
+                "SELECT level, count(*) FROM admin_areas WHERE is_current GROUP BY level ORDER BY level")).all()
+            pa = session.execute(text("SELECT count(*) FROM protected_areas")).scalar()
+    except GeoServiceError as exc:
+        _fail(exc)
+    for level, n in counts:
+        out.print(f"{level}: {n}")
+    out.print(f"protected areas (illustrative): {pa}")
+    console.print("Next: geo-service serve")
+
+
+def main() -> None:  # pragma: no cover - entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,44 @@
+"""Engine and session factory for the configured database (external URL or the embedded cluster)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo_service.settings import Settings
+
+
+def database_url(settings: Settings) -> URL | str:
+    """The URL to connect to: GEO_SERVICE_DATABASE_URL, or the embedded cluster's database."""
+    if settings.db.database_url:
+        return settings.db.database_url
+    from geo_service.db.local_pg import LocalPostgres
+
+    cluster = LocalPostgres(settings.db.data_dir, port=settings.db.db_port, host=settings.db.db_host,
+                            os_user=settings.db.db_os_user)
+    return cluster.url(settings.db.db_name)
+
+
+def make_engine(url: URL | str, pool_size: int = 10) -> Engine:
+    return create_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"application_name": "geo_service", "options": "-c timezone=UTC"},
+    )
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work is committed together at the end, or rolled back entirely on any error."""
+    with factory() as session, session.begin():
+        yield session

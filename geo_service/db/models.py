@@ -1,0 +1,137 @@
+"""ORM models (SQLAlchemy 2 + GeoAlchemy2). The schema itself is created by the Alembic migrations."""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    Boolean, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, func,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class AdminLevel(str, enum.Enum):
+    province = "province"
+    district = "district"
+    subdistrict = "subdistrict"
+
+
+class ProtectedKind(str, enum.Enum):
+    national_reserved_forest = "national_reserved_forest"
+    national_park = "national_park"
+    wildlife_sanctuary = "wildlife_sanctuary"
+    forest_park = "forest_park"
+    community_forest = "community_forest"
+    other = "other"
+
+
+PROTECTED_KIND_LABELS: dict[ProtectedKind, tuple[str, str]] = {
+    ProtectedKind.national_reserved_forest: ("ป่าสงวนแห่งชาติ", "National Reserved Forest"),
+    ProtectedKind.national_park: ("อุทยานแห่งชาติ", "National Park"),
+    ProtectedKind.wildlife_sanctuary: ("เขตรักษาพันธุ์สัตว์ป่า", "Wildlife Sanctuary"),
+    ProtectedKind.forest_park: ("วนอุทยาน", "Forest Park"),
+    ProtectedKind.community_forest: ("ป่าชุมชน", "Community Forest"),
+    ProtectedKind.other: ("พื้นที่อื่น", "Other protected or state land"),
+}
+
+ADMIN_LEVEL_LABELS: dict[AdminLevel, tuple[str, str]] = {
+    AdminLevel.province: ("จังหวัด", "Province"),
+    AdminLevel.district: ("อำเภอ", "District"),
+    AdminLevel.subdistrict: ("ตำบล", "Subdistrict"),
+}
+
+
+class LayerSource(Base):
+    """One loaded version of a layer file: where it came from, under which licence, when it was loaded."""
+
+    __tablename__ = "layer_sources"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_layer_sources_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    version: Mapped[str] = mapped_column(String(60))
+    layer_type: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str | None] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(Text)
+    licence: Mapped[str] = mapped_column(Text)
+    attribution: Mapped[str] = mapped_column(Text)
+    illustrative: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    feature_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    loaded_by: Mapped[str | None] = mapped_column(String(120))
+
+
+class AdminArea(Base):
+    """Province, district (amphoe) or subdistrict (tambon), by its official (DOPA) code."""
+
+    __tablename__ = "admin_areas"
+    __table_args__ = (
+        UniqueConstraint("level", "code", "version", name="uq_admin_areas_level_code_version"),
+        Index("uq_admin_areas_current", "level", "code", unique=True, postgresql_where=text("is_current")),
+        Index("ix_admin_areas_parent", "parent_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    level: Mapped[AdminLevel] = mapped_column(Enum(AdminLevel, name="admin_level"))
+    code: Mapped[str] = mapped_column(String(20))
+    version: Mapped[str] = mapped_column(String(60))
+    parent_code: Mapped[str | None] = mapped_column(String(20))
+    name_th: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    area_m2: Mapped[float] = mapped_column(Float)
+    is_current: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    source_id: Mapped[int] = mapped_column(ForeignKey("layer_sources.id", ondelete="RESTRICT"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+    source: Mapped[LayerSource] = relationship()
+
+
+class ProtectedArea(Base):
+    """A National Reserved Forest, park, sanctuary or other protected land, one row per boundary version.
+
+    A revised or partly revoked boundary is a new version of the same code with its own validity period;
+    the area "in force" on a date is the version whose [valid_from, valid_to) covers it.
+    """
+
+    __tablename__ = "protected_areas"
+    __table_args__ = (
+        UniqueConstraint("code", "version", name="uq_protected_areas_code_version"),
+        Index("ix_protected_areas_kind", "kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(40))
+    version: Mapped[str] = mapped_column(String(60))
+    kind: Mapped[ProtectedKind] = mapped_column(Enum(ProtectedKind, name="protected_kind"))
+    name_th: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str] = mapped_column(Text)
+    legal_reference: Mapped[str | None] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(Text)
+    valid_from: Mapped[date | None] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text)
+    illustrative: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    area_m2: Mapped[float] = mapped_column(Float)
+    source_id: Mapped[int] = mapped_column(ForeignKey("layer_sources.id", ondelete="RESTRICT"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+    source: Mapped[LayerSource] = relationship()

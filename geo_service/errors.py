@@ -1,0 +1,160 @@
+"""One error model for the whole service: domain exceptions, their HTTP status, and the handlers.
+
+A client always gets ``{"error": {"code", "message", "details"?, "request_id"}}``: a machine code and a
+message a field officer can act on. Stack traces and the submitted values never reach the client; the
+full exception is logged with the request id.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger("geo_service")
+
+
+class GeoServiceError(Exception):
+    """Base of every error the service raises on purpose."""
+
+    code = "error"
+    message = "The request could not be completed."
+
+    def __init__(self, message: str | None = None, *, details: list[dict[str, Any]] | None = None, code: str | None = None):
+        self.message = message or self.message
+        self.details = details or []
+        if code:
+            self.code = code
+        super().__init__(self.message)
+
+
+class InvalidInput(GeoServiceError):
+    code = "invalid_input"
+    message = "Some of the values sent are not valid."
+
+
+class LayerRejected(InvalidInput):
+    code = "layer_rejected"
+    message = "The layer file was refused; nothing was stored."
+
+
+class NotFound(GeoServiceError):
+    code = "not_found"
+    message = "Nothing was found at this address."
+
+
+class Conflict(GeoServiceError):
+    code = "conflict"
+
+
+class Unauthorized(GeoServiceError):
+    code = "unauthorized"
+    message = "Sign in first: this needs a valid token."
+
+
+class Forbidden(GeoServiceError):
+    code = "forbidden"
+    message = "Your role may not do this."
+
+
+class PayloadTooLarge(GeoServiceError):
+    code = "payload_too_large"
+    message = "The file is larger than this service accepts."
+
+
+class DatabaseUnavailable(GeoServiceError):
+    code = "database_unavailable"
+    message = "The database is not reachable right now. Try again in a minute."
+
+
+class LocalDatabaseError(GeoServiceError):
+    """The embedded PostgreSQL could not be initialised, started or stopped (CLI, not HTTP)."""
+
+    code = "local_database"
+
+
+# One table from exception class to HTTP status; the most specific class wins.
+STATUS_CODES: dict[type[Exception], int] = {
+    LayerRejected: 422,
+    InvalidInput: 400,
+    NotFound: 404,
+    Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
+    PayloadTooLarge: 413,
+    DatabaseUnavailable: 503,
+    LocalDatabaseError: 503,
+    GeoServiceError: 500,
+}
+
+
+def status_for(exc: Exception) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS_CODES:
+            return STATUS_CODES[cls]
+    return 500
+
+
+def _request_id(request: Request) -> str:
+    return getattr(request.state, "request_id", None) or uuid.uuid4().hex[:16]
+
+
+def error_response(request: Request, status: int, code: str, message: str, details: list | None = None,
+                   headers: dict | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message, "request_id": _request_id(request)}
+    if details:
+        body["details"] = details
+    return JSONResponse({"error": body}, status_code=status, headers=headers)
+
+
+def _describe_validation(errors: list[dict]) -> list[dict[str, str]]:
+    """Where and what, never the submitted value (it may be huge, binary, NaN or confidential)."""
+    out = []
+    for err in errors[:50]:
+        loc = [str(p) for p in err.get("loc", ())]
+        out.append({"field": ".".join(loc), "problem": str(err.get("msg", "invalid value"))})
+    return out
+
+
+def add_exception_handlers(app: FastAPI) -> None:
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    @app.exception_handler(GeoServiceError)
+    async def _domain(request: Request, exc: GeoServiceError):
+        status = status_for(exc)
+        if status >= 500:
+            log.error("request %s failed: %s", _request_id(request), exc, exc_info=exc)
+        headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        return error_response(request, status, exc.code, exc.message, exc.details, headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError):
+        return error_response(request, 422, "validation_error", "Some fields are missing or not valid.",
+                              _describe_validation(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        messages = {404: "Nothing was found at this address.", 405: "This method is not allowed here."}
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = messages.get(exc.status_code) or (exc.detail if isinstance(exc.detail, str) else "Request refused.")
+        return error_response(request, exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(OperationalError)
+    async def _db_down(request: Request, exc: OperationalError):
+        log.error("request %s: database error: %s", _request_id(request), exc)
+        return error_response(request, 503, DatabaseUnavailable.code, DatabaseUnavailable.message)
+
+    @app.exception_handler(DBAPIError)
+    async def _db(request: Request, exc: DBAPIError):
+        log.error("request %s: database error", _request_id(request), exc_info=exc)
+        return error_response(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception):
+        log.error("request %s: unexpected error", _request_id(request), exc_info=exc)
+        return error_response(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")

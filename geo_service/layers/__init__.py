@@ -1,0 +1,1 @@
+"""Reference layers: administrative boundaries and protected areas (read, check, store, serve)."""

@@ -1,0 +1,140 @@
+"""Reference layers out of PostGIS as GeoJSON (built by PostGIS itself), with bbox, filters and simplification."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.db.models import ADMIN_LEVEL_LABELS, PROTECTED_KIND_LABELS, AdminLevel
+from geo_service.errors import NotFound
+
+# GeoJSON coordinates keep 7 decimals (about 1 cm), the RFC 7946 recommendation for precision.
+DECIMALS = 7
+
+
+@dataclass
+class GeoFilter:
+    bbox: tuple[float, float, float, float] | None = None
+    simplify_m: float = 0.0
+
+
+def _geometry_sql(simplify_m: float) -> str:
+    """Exterior rings counter-clockwise (RFC 7946); optional simplification in metres, done in UTM."""
+    if simplify_m and simplify_m > 0:
+        return ("ST_ForcePolygonCCW(ST_Multi(ST_Transform(ST_SimplifyPreserveTopology("
+                "ST_Transform(g.geom, utm_srid(g.geom)), :simplify_m), 4326)))")
+    return "ST_ForcePolygonCCW(g.geom)"
+
+
+def _area_props() -> str:
+    return ("'area_km2', round((g.area_m2 / 1e6)::numeric, 3), 'area_ha', round((g.area_m2 / 1e4)::numeric, 2), "
+            "'area_rai', round((g.area_m2 / 1600)::numeric, 1)")
+
+
+def _collection(session: Session, inner_sql: str, params: dict) -> bytes:
+    sql = f"""
+    SELECT json_build_object(
+      'type', 'FeatureCollection',
+      'numberReturned', count(*),
+      'attribution', (SELECT string_agg(DISTINCT attribution, '; ') FROM layer_sources
+                      WHERE id = ANY(array_agg(f.source_id))),
+      'features', coalesce(json_agg(f.feature ORDER BY f.sort_key), '[]'::json)
+    )::text
+    FROM ({inner_sql}) f
+    """
+    return session.execute(text(sql), params).scalar_one().encode()
+
+
+def _where_geo(flt: GeoFilter, params: dict) -> list[str]:
+    where = []
+    if flt.bbox:
+        params.update(dict(zip(("minx", "miny", "maxx", "maxy"), flt.bbox)))
+        where.append("ST_Intersects(g.geom, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))")
+    params["simplify_m"] = flt.simplify_m
+    return where
+
+
+def admin_areas_geojson(session: Session, level: AdminLevel, flt: GeoFilter, *, parent: str | None = None,
+                        code: str | None = None) -> bytes:
+    """Current administrative areas of one level as a FeatureCollection."""
+    params: dict = {"level": level.value}
+    where = ["g.is_current", "g.level = CAST(:level AS admin_level)", *_where_geo(flt, params)]
+    if parent:
+        where.append("g.parent_code = :parent")
+        params["parent"] = parent
+    if code:
+        where.append("g.code = :code")
+        params["code"] = code
+    th, en = ADMIN_LEVEL_LABELS[level]
+    params.update(level_th=th, level_en=en)
+    inner = f"""
+      SELECT g.code AS sort_key, g.source_id, json_build_object(
+        'type', 'Feature', 'id', g.code,
+        'geometry', ST_AsGeoJSON({_geometry_sql(flt.simplify_m)}, {DECIMALS})::json,
+        'properties', json_build_object(
+          'code', g.code, 'level', g.level, 'level_th', CAST(:level_th AS text), 'level_en', CAST(:level_en AS text),
+          'name_th', g.name_th, 'name_en', g.name_en, 'parent_code', g.parent_code,
+          {_area_props()}, 'layer', s.name, 'version', g.version, 'illustrative', s.illustrative)
+      ) AS feature
+      FROM admin_areas g JOIN layer_sources s ON s.id = g.source_id
+      WHERE {' AND '.join(where)}
+    """
+    return _collection(session, inner, params)
+
+
+def protected_areas_geojson(session: Session, flt: GeoFilter, *, kinds: list[str] | None = None,
+                            at: date | None = None, all_versions: bool = False, code: str | None = None) -> bytes:
+    """Protected areas in force on ``at`` (default: every version when ``all_versions``)."""
+    params: dict = {}
+    where = _where_geo(flt, params)
+    if not all_versions:
+        params["at"] = at or date.today()
+        where.append("(g.valid_from IS NULL OR g.valid_from <= :at) AND (g.valid_to IS NULL OR g.valid_to > :at)")
+    if kinds:
+        params["kinds"] = kinds
+        where.append("g.kind::text = ANY(:kinds)")
+    if code:
+        params["code"] = code
+        where.append("g.code = :code")
+    labels = " ".join(f"WHEN '{k.value}' THEN '{th}|{en}'" for k, (th, en) in PROTECTED_KIND_LABELS.items())
+    inner = f"""
+      SELECT g.code || '@' || g.version AS sort_key, g.source_id, json_build_object(
+        'type', 'Feature', 'id', g.code || '@' || g.version,
+        'geometry', ST_AsGeoJSON({_geometry_sql(flt.simplify_m)}, {DECIMALS})::json,
+        'properties', json_build_object(
+          'code', g.code, 'version', g.version, 'kind', g.kind,
+          'kind_th', split_part(CASE g.kind::text {labels} END, '|', 1),
+          'kind_en', split_part(CASE g.kind::text {labels} END, '|', 2),
+          'name_th', g.name_th, 'name_en', g.name_en, 'legal_reference', g.legal_reference,
+          'agency', g.agency, 'valid_from', g.valid_from, 'valid_to', g.valid_to, 'note', g.note,
+          'illustrative', g.illustrative, {_area_props()}, 'layer', s.name)
+      ) AS feature
+      FROM protected_areas g JOIN layer_sources s ON s.id = g.source_id
+      {'WHERE ' + ' AND '.join(where) if where else ''}
+    """
+    return _collection(session, inner, params)
+
+
+def single_feature(collection: bytes, what: str) -> bytes:
+    """The one feature of a filtered collection, or NotFound."""
+    import orjson
+
+    fc = orjson.loads(collection)
+    if not fc["features"]:
+        raise NotFound(f"No {what} with this code.")
+    feature = fc["features"][0] if len(fc["features"]) == 1 else fc
+    if len(fc["features"]) == 1:
+        feature["attribution"] = fc["attribution"]
+    return orjson.dumps(feature)
+
+
+def layer_sources(session: Session) -> list[dict]:
+    rows = session.execute(text("""
+        SELECT s.name, s.version, s.layer_type, s.title, s.source, s.licence, s.attribution, s.illustrative,
+               s.file_name, s.file_sha256, s.feature_count, s.loaded_at, s.loaded_by
+        FROM layer_sources s ORDER BY s.layer_type, s.name, s.loaded_at
+    """)).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,329 @@
+"""Read a boundary file (GeoJSON, GeoPackage, zipped Shapefile, KML) and check it before anything is stored.
+
+Every refusal names the feature and the reason, so the person who prepared the file can fix it:
+no CRS, an unknown format, missing fields, empty/invalid/non-polygon geometries, features outside
+Thailand, duplicate codes. Invalid geometries are repaired only when asked (``repair=True``).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pyogrio
+import shapely
+from shapely.geometry import MultiPolygon, Polygon
+
+from geo_service.db.models import AdminLevel, ProtectedKind
+from geo_service.errors import LayerRejected
+from geo_service.settings import THAILAND_BBOX
+from geo_service.thai import parse_date
+
+# File endings we accept and the GDAL drivers allowed to open them (no VRT or other indirection).
+FORMATS = {
+    ".geojson": {"GeoJSON"},
+    ".json": {"GeoJSON"},
+    ".gpkg": {"GPKG"},
+    ".zip": {"ESRI Shapefile"},
+    ".shp": {"ESRI Shapefile"},
+    ".kml": {"LIBKML", "KML"},
+}
+LAYER_TYPES = ("province", "district", "subdistrict", "protected_area")
+MAX_LISTED = 20  # problems listed per refusal; the count says how many more
+
+ADMIN_FIELDS = ("code", "name_th", "name_en", "parent_code")
+PROTECTED_FIELDS = ("code", "name_th", "name_en", "kind", "version", "legal_reference", "agency",
+                    "valid_from", "valid_to", "note")
+
+# Spellings of protected-area kinds found in Thai and English source files.
+KIND_ALIASES: dict[str, ProtectedKind] = {
+    "nrf": ProtectedKind.national_reserved_forest,
+    "national reserved forest": ProtectedKind.national_reserved_forest,
+    "ป่าสงวนแห่งชาติ": ProtectedKind.national_reserved_forest,
+    "national park": ProtectedKind.national_park,
+    "อุทยานแห่งชาติ": ProtectedKind.national_park,
+    "np": ProtectedKind.national_park,
+    "wildlife sanctuary": ProtectedKind.wildlife_sanctuary,
+    "เขตรักษาพันธุ์สัตว์ป่า": ProtectedKind.wildlife_sanctuary,
+    "ws": ProtectedKind.wildlife_sanctuary,
+    "forest park": ProtectedKind.forest_park,
+    "วนอุทยาน": ProtectedKind.forest_park,
+    "community forest": ProtectedKind.community_forest,
+    "ป่าชุมชน": ProtectedKind.community_forest,
+}
+
+
+@dataclass
+class LayerFeature:
+    code: str
+    name_th: str
+    name_en: str
+    geom: MultiPolygon
+    parent_code: str | None = None
+    kind: ProtectedKind | None = None
+    version: str | None = None
+    legal_reference: str | None = None
+    agency: str | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    note: str | None = None
+
+
+@dataclass
+class LayerData:
+    layer_type: str
+    features: list[LayerFeature]
+    source_crs: str
+    driver: str
+    bounds: tuple[float, float, float, float]
+    warnings: list[str] = field(default_factory=list)
+
+
+def _problem(feature: int | None, reason: str, code: str | None = None) -> dict[str, Any]:
+    item: dict[str, Any] = {"reason": reason}
+    if feature is not None:
+        item["feature"] = feature
+    if code:
+        item["code"] = code
+    return item
+
+
+def _refuse(message: str, problems: list[dict] | None = None) -> LayerRejected:
+    problems = problems or []
+    details = problems[:MAX_LISTED]
+    if len(problems) > MAX_LISTED:
+        details.append({"reason": f"... and {len(problems) - MAX_LISTED} more problems of this kind"})
+    return LayerRejected(message + " Nothing was stored.", details=details)
+
+
+def _open_path(path: Path, original_name: str) -> tuple[str, set[str]]:
+    suffix = Path(original_name).suffix.lower()
+    if suffix not in FORMATS:
+        raise _refuse(f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
+                      "GeoPackage (.gpkg), a zipped Shapefile (.zip) or KML (.kml).")
+    if suffix == ".zip":
+        try:
+            with zipfile.ZipFile(path) as zf:
+                shps = [n for n in zf.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
+        except zipfile.BadZipFile:
+            raise _refuse("The .zip file is damaged or not a zip archive.") from None
+        if not shps:
+            raise _refuse("The .zip file holds no Shapefile (.shp).")
+        if len(shps) > 1:
+            raise _refuse("The .zip file holds several Shapefiles; send one per file.",
+                          [{"reason": f"found {n}"} for n in shps])
+        return f"/vsizip/{path}/{shps[0]}", FORMATS[suffix]
+    return str(path), FORMATS[suffix]
+
+
+def _text(value) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    s = str(value).strip()
+    return s or None
+
+
+def normalise_code(value) -> str | None:
+    """Official codes as text; the 'TH' prefix of OCHA P-codes is dropped (TH5401 -> 5401)."""
+    s = _text(value)
+    if s is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        s = str(int(value))
+    if len(s) > 2 and s[:2].upper() == "TH" and s[2:].isdigit():
+        s = s[2:]
+    return s
+
+
+def _kind(value) -> ProtectedKind | None:
+    s = _text(value)
+    if s is None:
+        return None
+    try:
+        return ProtectedKind(s)
+    except ValueError:
+        return KIND_ALIASES.get(s.lower())
+
+
+def _polygonal(geom) -> MultiPolygon | None:
+    """The polygon parts of a geometry as a MultiPolygon (None if it has none)."""
+    if geom is None or geom.is_empty:
+        return None
+    if isinstance(geom, Polygon):
+        return MultiPolygon([geom])
+    if isinstance(geom, MultiPolygon):
+        return geom
+    parts = [g for g in shapely.get_parts(geom) if isinstance(g, (Polygon, MultiPolygon))]
+    polys: list[Polygon] = []
+    for p in parts:
+        polys.extend(p.geoms if isinstance(p, MultiPolygon) else [p])
+    return MultiPolygon(polys) if polys else None
+
+
+def read_layer(
+    path: str | Path,
+    layer_type: str,
+    *,
+    original_name: str | None = None,
+    fields: dict[str, str] | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+    default_kind: str | None = None,
+    repair: bool = False,
+    country_bbox: tuple[float, float, float, float] = THAILAND_BBOX,
+) -> LayerData:
+    """Read and check a layer file; raise LayerRejected (with per-feature details) if anything is wrong.
+
+    Parameters
+    ----------
+    path : the file on disk (an upload is saved to a temporary file first).
+    layer_type : province, district, subdistrict or protected_area.
+    original_name : the user's file name, whose ending selects the format (defaults to ``path``).
+    fields : target field -> column in the file, e.g. ``{"code": "amp_code", "name_th": "ADM2_TH"}``;
+        a target not mapped is read from the column of the same name.
+    layer : the layer inside a multi-layer file (GeoPackage, KML).
+    encoding : text encoding of a Shapefile without .cpg (Thai files are often cp874).
+    default_kind : the protected-area kind for files without a kind column.
+    repair : repair invalid geometries (shapely.make_valid) instead of refusing them.
+    """
+    path = Path(path)
+    if layer_type not in LAYER_TYPES:
+        raise _refuse(f"Unknown layer type '{layer_type}'; use one of: {', '.join(LAYER_TYPES)}.")
+    gdal_path, drivers = _open_path(path, original_name or path.name)
+
+    try:
+        layers = pyogrio.list_layers(gdal_path)
+    except Exception:  # noqa: BLE001 - GDAL's own message may carry local paths; say what matters
+        raise _refuse("The file could not be read as a layer: it is damaged or not in the format its name says.") from None
+    names = [str(n) for n in layers[:, 0]] if len(layers) else []
+    if not names:
+        raise _refuse("The file contains no layers.")
+    if layer is None and len(names) > 1:
+        raise _refuse("The file has several layers; choose one.", [{"reason": f"layer '{n}'"} for n in names])
+    if layer is not None and layer not in names:
+        raise _refuse(f"The file has no layer named '{layer}'.", [{"reason": f"layer '{n}'"} for n in names])
+    chosen = layer or names[0]
+
+    info = pyogrio.read_info(gdal_path, layer=chosen, encoding=encoding)
+    if info["driver"] not in drivers:
+        raise _refuse(f"The file was recognised as {info['driver']}, which does not match its name.")
+    gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
+    if gdf.crs is None:
+        raise _refuse("The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
+                      "Add it and send the file again.")
+    if len(gdf) == 0:
+        raise _refuse("The layer has no features.")
+
+    targets = ADMIN_FIELDS if layer_type != "protected_area" else PROTECTED_FIELDS
+    mapping = {t: (fields or {}).get(t, t) for t in targets}
+    unknown = sorted(set(fields or {}) - set(targets))
+    if unknown:
+        raise _refuse(f"Unknown target fields: {', '.join(unknown)}; the layer takes {', '.join(targets)}.")
+    required = ["code", "name_th"] + (["kind"] if layer_type == "protected_area" and not default_kind else [])
+    missing = [f"{t} (column '{mapping[t]}')" for t in required if mapping[t] not in gdf.columns]
+    if missing:
+        raise _refuse(
+            "Required fields are missing: " + "; ".join(missing) + ". Map them to the file's columns.",
+            [{"reason": "columns in the file: " + ", ".join(map(str, gdf.columns.drop(gdf.geometry.name)))}],
+        )
+
+    problems: list[dict] = []
+    warnings: list[str] = []
+    geoms = gdf.geometry.values
+    codes = [normalise_code(v) for v in gdf[mapping["code"]]]
+
+    # Geometry checks, vectorised over the whole layer.
+    is_missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    type_ids = shapely.get_type_id(geoms)
+    polygonal = np.isin(type_ids, (3, 6))  # Polygon, MultiPolygon
+    valid = shapely.is_valid(geoms)
+    for i in np.flatnonzero(is_missing):
+        problems.append(_problem(int(i), "the feature has no geometry", codes[i]))
+    for i in np.flatnonzero(~is_missing & ~polygonal & (type_ids != 7)):
+        problems.append(_problem(int(i), f"the geometry is a {geoms[i].geom_type}, not a polygon", codes[i]))
+    bad = np.flatnonzero(~is_missing & ~valid)
+    if len(bad) and not repair:
+        for i in bad:
+            problems.append(_problem(int(i), f"invalid geometry: {shapely.is_valid_reason(geoms[i])} "
+                                             "(send again with repair to fix it automatically)", codes[i]))
+    elif len(bad):
+        repaired = shapely.make_valid(geoms[bad])
+        geoms = geoms.copy()
+        geoms[bad] = repaired
+        warnings.extend(f"feature {int(i)} ({codes[i]}): geometry repaired" for i in bad)
+    if problems:
+        raise _refuse("Some features have unusable geometries.", problems)
+
+    source_crs = gdf.crs.to_string()
+    gs = gpd.GeoSeries(geoms, crs=gdf.crs)
+    if not gs.crs.equals("EPSG:4326"):
+        gs = gs.to_crs("EPSG:4326")
+    bounds = shapely.bounds(gs.values)
+    minx, miny, maxx, maxy = country_bbox
+    outside = ~((bounds[:, 0] >= minx) & (bounds[:, 1] >= miny) & (bounds[:, 2] <= maxx) & (bounds[:, 3] <= maxy))
+    for i in np.flatnonzero(outside):
+        b = bounds[i]
+        problems.append(_problem(int(i), f"lies outside Thailand (lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}); "
+                                         f"is the coordinate system ({source_crs}) right?", codes[i]))
+    if problems:
+        raise _refuse("Some features lie outside Thailand.", problems)
+
+    features: list[LayerFeature] = []
+    seen: dict[tuple[str, str | None], int] = {}
+    for i, rec in enumerate(gdf.drop(columns=gdf.geometry.name).to_dict("records")):
+        code = codes[i]
+        name_th = _text(rec.get(mapping["name_th"]))
+        name_en = _text(rec.get(mapping["name_en"])) or name_th
+        if not code:
+            problems.append(_problem(i, f"the code (column '{mapping['code']}') is empty"))
+            continue
+        if not name_th:
+            problems.append(_problem(i, f"the Thai name (column '{mapping['name_th']}') is empty", code))
+            continue
+        geom = _polygonal(gs.values[i])
+        if geom is None:
+            problems.append(_problem(i, "no polygon left after repair", code))
+            continue
+        feat = LayerFeature(code=code, name_th=name_th, name_en=name_en, geom=geom,
+                            parent_code=normalise_code(rec.get(mapping.get("parent_code", ""), None)))
+        if layer_type == "protected_area":
+            raw_kind = rec.get(mapping["kind"]) if mapping["kind"] in rec else default_kind
+            feat.kind = _kind(raw_kind)
+            if feat.kind is None:
+                problems.append(_problem(i, f"unknown kind '{_text(raw_kind)}'; use one of "
+                                            + ", ".join(k.value for k in ProtectedKind), code))
+                continue
+            feat.version = _text(rec.get(mapping["version"]))
+            feat.legal_reference = _text(rec.get(mapping["legal_reference"]))
+            feat.agency = _text(rec.get(mapping["agency"]))
+            feat.note = _text(rec.get(mapping["note"]))
+            try:
+                feat.valid_from = parse_date(rec.get(mapping["valid_from"]))
+                feat.valid_to = parse_date(rec.get(mapping["valid_to"]))
+            except ValueError as exc:
+                problems.append(_problem(i, str(exc), code))
+                continue
+            if feat.valid_from and feat.valid_to and feat.valid_to <= feat.valid_from:
+                problems.append(_problem(i, "valid_to is not after valid_from", code))
+                continue
+        key = (code, feat.version)
+        if key in seen:
+            problems.append(_problem(i, f"the code {code} appears twice (also feature {seen[key]})", code))
+            continue
+        seen[key] = i
+        features.append(feat)
+    if problems:
+        raise _refuse("Some features have missing or wrong attributes.", problems)
+
+    if layer_type in (AdminLevel.district.value, AdminLevel.subdistrict.value):
+        no_parent = [f.code for f in features if not f.parent_code]
+        if no_parent:
+            warnings.append(f"{len(no_parent)} features have no parent code")
+    total = gs.total_bounds
+    return LayerData(layer_type=layer_type, features=features, source_crs=source_crs, driver=info["driver"],
+                     bounds=tuple(float(v) for v in total), warnings=warnings)

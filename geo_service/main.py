@@ -1,0 +1,61 @@
+"""The FastAPI application: create_app() wires settings, database, middleware, error handlers and routers."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+
+from geo_service import __version__
+from geo_service.api import admin_layers, health, layers
+from geo_service.db.engine import database_url, make_engine, make_sessionmaker
+from geo_service.errors import add_exception_handlers
+from geo_service.settings import Settings, get_settings
+
+DESCRIPTION = """
+Geospatial case management for the NACC provincial office's public-resources programme:
+forest reserves, field incidents, satellite fire hotspots and anti-corruption cases.
+
+Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO).
+Protected areas shipped with the service are ILLUSTRATIVE, not official boundaries.
+"""
+
+
+def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or make_engine(database_url(settings), settings.db.pool_size)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="geo_service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.admin_token = settings.admin_token()
+
+    @app.middleware("http")
+    async def request_id(request: Request, call_next):
+        request.state.request_id = uuid.uuid4().hex[:16]
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        return response
+
+    add_exception_handlers(app)
+    app.include_router(health.router)
+    app.include_router(layers.router)
+    app.include_router(admin_layers.router)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> dict:
+        return {"service": "geo_service", "version": __version__, "docs": "/docs", "health": "/health",
+                "layers": ["/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas"]}
+
+    logging.getLogger("geo_service").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,98 @@
+"""Configuration from the environment (prefix GEO_SERVICE_), one class per concern."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Thailand's extent with a small margin (lon/lat, EPSG:4326). Used to refuse data that is
+# plainly outside the country; a finer check is the province layer once it is loaded.
+THAILAND_BBOX = (97.3, 5.5, 105.7, 20.6)
+
+
+class DatabaseSettings(BaseSettings):
+    """Where the data lives: an external server, or the embedded project-local PostGIS."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of an existing PostGIS (postgresql+psycopg://...). "
+        "Unset: the service runs its own cluster in data_dir.",
+    )
+    data_dir: Path = Field(default=Path("var"), description="Project-local state: database cluster, logs, secrets.")
+    db_host: str = "127.0.0.1"
+    db_port: int = Field(default=54329, ge=1024, le=65535)
+    db_name: str = "geo_service"
+    db_os_user: str = Field(default="postgres", description="Unprivileged OS user that runs the embedded cluster when started as root.")
+    pool_size: int = Field(default=10, ge=1, le=200)
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver(cls, v: str | None) -> str | None:
+        if v and v.startswith("postgresql://"):
+            return "postgresql+psycopg://" + v.removeprefix("postgresql://")
+        if v and v.startswith("postgres://"):
+            return "postgresql+psycopg://" + v.removeprefix("postgres://")
+        return v
+
+    @property
+    def embedded(self) -> bool:
+        return not self.database_url
+
+
+class ServiceSettings(BaseSettings):
+    """The HTTP service and its security."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
+
+    environment: Literal["local", "test", "production"] = "local"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    admin_token: str | None = Field(
+        default=None,
+        description="Bearer token of the bootstrap administrator. Generated into data_dir when unset outside production.",
+    )
+    layers_dir: Path | None = Field(default=None, description="Folder with the bundled layers' manifest.toml "
+                                    "(default: layers/ of the source checkout)")
+    max_upload_mb: int = Field(default=200, ge=1, le=4096)
+    country_bbox: tuple[float, float, float, float] = THAILAND_BBOX
+    timezone: str = "Asia/Bangkok"
+
+    @field_validator("admin_token")
+    @classmethod
+    def _strong(cls, v: str | None) -> str | None:
+        if v is not None and len(v) < 24:
+            raise ValueError("GEO_SERVICE_ADMIN_TOKEN must be at least 24 characters")
+        return v
+
+
+class Settings:
+    """All settings, grouped by concern."""
+
+    def __init__(self, **overrides):
+        self.db = DatabaseSettings(**{k: v for k, v in overrides.items() if k in DatabaseSettings.model_fields})
+        self.service = ServiceSettings(**{k: v for k, v in overrides.items() if k in ServiceSettings.model_fields})
+
+    def admin_token(self) -> str:
+        """The bootstrap admin token; outside production one is generated and kept in data_dir."""
+        if self.service.admin_token:
+            return self.service.admin_token
+        if self.service.environment == "production":
+            raise RuntimeError("GEO_SERVICE_ADMIN_TOKEN must be set in production")
+        path = self.db.data_dir / "admin_token"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(32))
+        return path.read_text().strip()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

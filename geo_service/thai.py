@@ -1,0 +1,65 @@
+"""Thai calendar and units: Buddhist Era years, the Oct-Sep fiscal year, rai/ngan/square wa, Asia/Bangkok."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+BANGKOK = ZoneInfo("Asia/Bangkok")
+BE_OFFSET = 543
+M2_PER_RAI = 1600.0
+M2_PER_NGAN = 400.0
+M2_PER_SQ_WA = 4.0
+M2_PER_HECTARE = 10_000.0
+
+
+def to_be(year_ce: int) -> int:
+    """Buddhist Era year of a CE year (2021 -> 2564)."""
+    return year_ce + BE_OFFSET
+
+
+def fiscal_year_be(d: date) -> int:
+    """Thai fiscal year (1 Oct - 30 Sep), named in BE by the year it ends in: 2020-10-01 -> 2564."""
+    return to_be(d.year + 1 if d.month >= 10 else d.year)
+
+
+def area_units(m2: float) -> dict[str, float]:
+    """An area in square metres as hectares, km2, rai and the rai-ngan-wa triple officials write."""
+    rai = int(m2 // M2_PER_RAI)
+    rest = m2 - rai * M2_PER_RAI
+    ngan = int(rest // M2_PER_NGAN)
+    wa = round((rest - ngan * M2_PER_NGAN) / M2_PER_SQ_WA, 1)
+    return {
+        "m2": round(m2, 1),
+        "ha": round(m2 / M2_PER_HECTARE, 4),
+        "km2": round(m2 / 1e6, 4),
+        "rai": round(m2 / M2_PER_RAI, 2),
+        "rai_ngan_wa": [rai, ngan, wa],
+    }
+
+
+_DMY = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
+
+
+def parse_date(value) -> date | None:
+    """ISO dates, and day/month/year with a CE or BE year (a year above 2400 is read as BE)."""
+    if value is None or value == "" or value != value:  # None, empty, NaN or pandas NaT
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
+    m = _DMY.match(text)
+    if m:
+        day, month, year = (int(g) for g in m.groups())
+    else:
+        try:
+            parsed = date.fromisoformat(text[:10])
+        except ValueError as exc:
+            raise ValueError(f"{text!r} is not a date (use YYYY-MM-DD or DD/MM/YYYY)") from exc
+        day, month, year = parsed.day, parsed.month, parsed.year
+    if year > 2400:
+        year -= BE_OFFSET
+    return date(year, month, day)

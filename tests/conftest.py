@@ -1,0 +1,145 @@
+"""Test harness: a real, throwaway PostgreSQL + PostGIS cluster started by the project's own runner.
+
+One cluster per test session (fsync off), one template database migrated and loaded with the bundled
+layers, and cheap clones of it (CREATE DATABASE ... TEMPLATE) for tests that write.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_service.db import migrate
+from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.db.local_pg import LocalPostgres, free_port
+from geo_service.layers.manifest import load_bundled
+from geo_service.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-" + "x" * 24
+TEMPLATE = "geo_template"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster():
+    root = Path(tempfile.mkdtemp(prefix="geo_service_test_pg_"))
+    os.chmod(root, 0o755)  # the server's own user must reach its data folder
+    cluster = LocalPostgres(root, port=free_port(), durable=False)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _url_text(url) -> str:
+    return url if isinstance(url, str) else url.render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def template_db(pg_cluster):
+    pg_cluster.ensure_database(TEMPLATE)
+    url = pg_cluster.url(TEMPLATE)
+    migrate.upgrade(url)
+    engine = make_engine(url, pool_size=2)
+    load_bundled(make_sessionmaker(engine))
+    engine.dispose()
+    return TEMPLATE
+
+
+def _clone(pg_cluster, template: str) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    pg_cluster.ensure_database(name, template=template)
+    return name
+
+
+@pytest.fixture(scope="session")
+def ref_url(pg_cluster, template_db):
+    """A database with the bundled layers that tests only read."""
+    return pg_cluster.url(_clone(pg_cluster, template_db))
+
+
+@pytest.fixture
+def db_url(pg_cluster, template_db):
+    """A fresh database with the bundled layers, for a test that writes."""
+    name = _clone(pg_cluster, template_db)
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def empty_db_url(pg_cluster):
+    """A database with only the PostGIS extension (no schema)."""
+    name = f"e_{uuid.uuid4().hex[:12]}"
+    pg_cluster.ensure_database(name)
+    yield pg_cluster.url(name)
+    pg_cluster.drop_database(name)
+
+
+def make_settings(url, tmp_path: Path, **extra) -> Settings:
+    return Settings(database_url=_url_text(url), environment="test", admin_token=ADMIN_TOKEN,
+                    data_dir=tmp_path, **extra)
+
+
+@pytest.fixture
+def engine_for():
+    engines = []
+
+    def make(url):
+        engine = make_engine(url, pool_size=2)
+        engines.append(engine)
+        return engine
+
+    yield make
+    for e in engines:
+        e.dispose()
+
+
+@pytest.fixture
+def sessionmaker_for(engine_for):
+    return lambda url: make_sessionmaker(engine_for(url))
+
+
+def _client(url, tmp_path, **extra):
+    from geo_service.main import create_app
+
+    app = create_app(make_settings(url, tmp_path, **extra))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture(scope="session")
+def ref_client(ref_url, tmp_path_factory):
+    """An API client on the read-only reference database."""
+    with _client(ref_url, tmp_path_factory.mktemp("app")) as client:
+        yield client
+
+
+@pytest.fixture
+def client(db_url, tmp_path):
+    """An API client on a fresh database of its own."""
+    with _client(db_url, tmp_path) as c:
+        yield c
+
+
+@pytest.fixture
+def client_factory(tmp_path):
+    clients = []
+
+    def make(url, **extra):
+        c = _client(url, tmp_path, **extra)
+        c.__enter__()
+        clients.append(c)
+        return c
+
+    yield make
+    for c in clients:
+        c.__exit__(None, None, None)
+
+
+@pytest.fixture
+def admin_headers():
+    return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
