@@ -26,9 +26,9 @@ def test_server_runs_as_unprivileged_user_on_loopback_only(pg_cluster):
         assert conn.execute("SHOW unix_socket_directories").fetchone()[0] == ""
         data_dir = conn.execute("SHOW data_directory").fetchone()[0]
         pid = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+        # The backend serving this connection belongs to a normal user, never root.
+        assert os.stat(f"/proc/{pid}").st_uid != 0
     assert data_dir == str(pg_cluster.data_dir)
-    # The backend process belongs to a normal user, never root.
-    assert os.stat(f"/proc/{pid}").st_uid != 0
     assert os.stat(pg_cluster.data_dir).st_uid != 0 or os.geteuid() != 0
 
 
