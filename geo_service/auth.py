@@ -1,8 +1,9 @@
 """Who is calling and what their role allows.
 
 Roles follow the programme: administrator, investigator, field officer, committee member and partner
-agency. Until user accounts exist, the only identity is the bootstrap administrator's bearer token
-(GEO_SERVICE_ADMIN_TOKEN, or the one generated into the data folder), compared in constant time.
+agency. A caller is identified by a bearer token: a signed access token from /api/v1/auth/token
+(users.py), or the bootstrap administrator's token (GEO_SERVICE_ADMIN_TOKEN, or the one generated into
+the data folder), compared in constant time.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class Role(str, enum.Enum):
 class Principal:
     name: str
     roles: frozenset[Role] = field(default_factory=frozenset)
+    display_name: str | None = None
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles & set(roles))
@@ -40,13 +42,18 @@ def _bearer(request: Request) -> str | None:
 
 
 def authenticate(request: Request) -> Principal | None:
+    """The caller, None when no token was sent; a token that is sent must be valid."""
     token = _bearer(request)
     if token is None:
+        if request.headers.get("authorization"):
+            raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
         return None
     expected = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), expected.encode()):
-        return Principal("admin", frozenset({Role.administrator}))
-    raise Unauthorized("The token is not valid or has expired.")
+        return Principal("admin", frozenset({Role.administrator}), display_name="Administrator")
+    from geo_service.users import principal_from_token
+
+    return principal_from_token(token, request.app.state.jwt_secret)
 
 
 def require_roles(*roles: Role):

@@ -78,7 +78,8 @@ class LocalDatabaseError(GeoServiceError):
     code = "local_database"
 
 
-# One table from exception class to HTTP status; the most specific class wins.
+# One table from exception class to HTTP status; the most specific class wins. Classes defined in
+# capability modules register themselves with ``register_status``.
 STATUS_CODES: dict[type[Exception], int] = {
     LayerRejected: 422,
     InvalidInput: 400,
@@ -91,6 +92,11 @@ STATUS_CODES: dict[type[Exception], int] = {
     LocalDatabaseError: 503,
     GeoServiceError: 500,
 }
+
+
+def register_status(cls: type[Exception], status: int) -> type[Exception]:
+    STATUS_CODES[cls] = status
+    return cls
 
 
 def status_for(exc: Exception) -> int:

@@ -60,15 +60,18 @@ class ServiceSettings(BaseSettings):
     )
     layers_dir: Path | None = Field(default=None, description="Folder with the bundled layers' manifest.toml "
                                     "(default: layers/ of the source checkout)")
+    jwt_secret: str | None = Field(default=None, description="HS256 signing key of access tokens; generated into "
+                                   "data_dir when unset outside production")
+    token_minutes: int = Field(default=60, ge=5, le=24 * 60, description="Lifetime of an access token")
     max_upload_mb: int = Field(default=200, ge=1, le=4096)
     country_bbox: tuple[float, float, float, float] = THAILAND_BBOX
     timezone: str = "Asia/Bangkok"
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "jwt_secret")
     @classmethod
     def _strong(cls, v: str | None) -> str | None:
         if v is not None and len(v) < 24:
-            raise ValueError("GEO_SERVICE_ADMIN_TOKEN must be at least 24 characters")
+            raise ValueError("secrets (admin token, JWT secret) must be at least 24 characters")
         return v
 
 
@@ -81,11 +84,17 @@ class Settings:
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
-        if self.service.admin_token:
-            return self.service.admin_token
+        return self._secret(self.service.admin_token, "admin_token", "GEO_SERVICE_ADMIN_TOKEN")
+
+    def jwt_secret(self) -> str:
+        return self._secret(self.service.jwt_secret, "jwt_secret", "GEO_SERVICE_JWT_SECRET")
+
+    def _secret(self, configured: str | None, filename: str, variable: str) -> str:
+        if configured:
+            return configured
         if self.service.environment == "production":
-            raise RuntimeError("GEO_SERVICE_ADMIN_TOKEN must be set in production")
-        path = self.db.data_dir / "admin_token"
+            raise RuntimeError(f"{variable} must be set in production")
+        path = self.db.data_dir / filename
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(mode=0o600)

@@ -143,3 +143,32 @@ def client_factory(tmp_path):
 @pytest.fixture
 def admin_headers():
     return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def login(client, admin_headers):
+    """Create a user with roles on the client's database and return bearer headers for it."""
+
+    def make(username: str, *roles: str) -> dict:
+        r = client.post("/api/v1/admin/users", headers=admin_headers,
+                        json={"username": username, "password": PASSWORD, "roles": list(roles),
+                              "display_name": username.title()})
+        assert r.status_code == 201, r.text
+        r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    return make
+
+
+@pytest.fixture
+def officer(login):
+    return login("officer1", "field_officer")
+
+
+@pytest.fixture
+def investigator(login):
+    return login("investigator1", "investigator")

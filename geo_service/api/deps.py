@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from geo_service.auth import Principal, Role, require_roles
+from geo_service.auth import Principal, Role, authenticate, require_roles
 from geo_service.errors import InvalidInput
 from geo_service.layers.queries import GeoFilter
 from geo_service.settings import Settings
@@ -27,6 +27,16 @@ def get_settings(request: Request) -> Settings:
 SessionDep = Annotated[Session, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdminDep = Annotated[Principal, Depends(require_roles(Role.administrator))]
+CurrentUser = Annotated[Principal, Depends(require_roles(*Role))]
+# Who may log and edit incidents: everyone working in the field or on cases.
+ReporterDep = Annotated[Principal, Depends(require_roles(Role.field_officer, Role.investigator, Role.administrator))]
+# Who may read incidents (reporter names and exact positions are not public).
+IncidentReaderDep = Annotated[Principal, Depends(require_roles(
+    Role.field_officer, Role.investigator, Role.administrator, Role.committee_member))]
+
+
+def optional_principal(request: Request) -> Principal | None:
+    return authenticate(request)
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

@@ -7,9 +7,10 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    Boolean, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint, func,
-    text,
+    BigInteger, Boolean, CheckConstraint, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
+    String, Text, UniqueConstraint, func, text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -135,3 +136,122 @@ class ProtectedArea(Base):
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
 
     source: Mapped[LayerSource] = relationship()
+
+
+class IncidentKind(str, enum.Enum):
+    encroachment = "encroachment"
+    land_clearing = "land_clearing"
+    illegal_logging = "illegal_logging"
+    burning = "burning"
+    wildfire = "wildfire"
+    other = "other"
+
+
+class IncidentStatus(str, enum.Enum):
+    reported = "reported"
+    verified = "verified"
+    rejected = "rejected"
+    linked = "linked"
+
+
+class Severity(str, enum.Enum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+INCIDENT_KIND_LABELS: dict[IncidentKind, tuple[str, str]] = {
+    IncidentKind.encroachment: ("บุกรุกพื้นที่ป่า", "Encroachment"),
+    IncidentKind.land_clearing: ("แผ้วถางป่า", "Land clearing"),
+    IncidentKind.illegal_logging: ("ลักลอบตัดไม้", "Illegal logging"),
+    IncidentKind.burning: ("การเผา", "Burning"),
+    IncidentKind.wildfire: ("ไฟป่า", "Wildfire"),
+    IncidentKind.other: ("อื่น ๆ", "Other"),
+}
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("username", name="uq_users_username"),
+        CheckConstraint("roles <@ ARRAY['administrator','investigator','field_officer','committee_member',"
+                        "'partner']::text[]", name="known_roles"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    display_name: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Incident(Base):
+    """A field observation: what, when, where (as entered and in WGS 84), and where that falls."""
+
+    __tablename__ = "incidents"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_incidents_idempotency_key"),
+        CheckConstraint("area_geom IS NULL OR ST_IsValid(area_geom)", name="area_valid"),
+        Index("ix_incidents_district_code", "district_code"),
+        Index("ix_incidents_observed_at", "observed_at"),
+        Index("ix_incidents_protected_area_codes", "protected_area_codes", postgresql_using="gin"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(100))
+    request_hash: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[IncidentKind] = mapped_column(Enum(IncidentKind, name="incident_kind"))
+    status: Mapped[IncidentStatus] = mapped_column(Enum(IncidentStatus, name="incident_status"),
+                                                   server_default="reported")
+    severity: Mapped[Severity] = mapped_column(Enum(Severity, name="incident_severity"), server_default="medium")
+    observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    reporter: Mapped[str | None] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+    location_text: Mapped[str] = mapped_column(Text)
+    location_format: Mapped[str] = mapped_column(String(10))
+    location_datum: Mapped[str] = mapped_column(String(12))
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    area_geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+    area_m2: Mapped[float | None] = mapped_column(Float)
+    province_code: Mapped[str | None] = mapped_column(String(20))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    subdistrict_code: Mapped[str | None] = mapped_column(String(20))
+    protected_area_codes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    reserve_code: Mapped[str | None] = mapped_column(String(40))
+    in_reserve: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    reserve_distance_m: Mapped[float | None] = mapped_column(Float)
+    outside_province: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    updated_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class IncidentPhoto(Base):
+    __tablename__ = "incident_photos"
+    __table_args__ = (UniqueConstraint("incident_id", "sha256", name="uq_incident_photos_incident_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id", ondelete="CASCADE"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(40))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    original: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    thumbnail: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    exif_lon: Mapped[float | None] = mapped_column(Float)
+    exif_lat: Mapped[float | None] = mapped_column(Float)
+    exif_taken_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    time_offset_s: Mapped[float | None] = mapped_column(Float)
+    flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    uploaded_by: Mapped[str | None] = mapped_column(String(120))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -17,9 +17,23 @@ from sqlalchemy.orm import Session
 
 from geo_service.layers.reader import LayerData
 
-# Functions called (in the same transaction) after a layer changed, e.g. to re-attribute incidents and
-# hotspots to the new boundaries. Capabilities register themselves here.
+# Called in the same transaction after a boundary layer changed, with (session, layer_type): each
+# capability that stores an attribution recomputes it here. Dotted paths, imported when first needed.
+LAYER_CHANGE_HOOKS = (
+    "geo_service.incidents.service:reattribute_incidents",
+)
+# Extra callables (tests, plug-ins).
 ON_LAYERS_CHANGED: list[Callable[[Session, str], None]] = []
+
+
+def _hooks() -> list[Callable[[Session, str], None]]:
+    import importlib
+
+    found = []
+    for path in LAYER_CHANGE_HOOKS:
+        module, _, name = path.partition(":")
+        found.append(getattr(importlib.import_module(module), name))
+    return found + list(ON_LAYERS_CHANGED)
 
 
 @dataclass
@@ -139,7 +153,7 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
                 updated += not row.inserted
         _make_current(session, data.layer_type, meta, [f.code for f in data.features])
     if inserted or updated:
-        for hook in ON_LAYERS_CHANGED:
+        for hook in _hooks():
             hook(session, data.layer_type)
     return LoadReport(
         layer=meta.name, version=meta.version, layer_type=data.layer_type, source_id=None if dry_run else source_id,

@@ -1,0 +1,110 @@
+"""Field incidents: locate, create (idempotent), read, update (If-Match), list and GeoJSON."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi.responses import JSONResponse
+
+from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep, parse_bbox
+from geo_service.db.models import IncidentKind, IncidentStatus
+from geo_service.errors import InvalidInput
+from geo_service.incidents import service
+from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
+
+router = APIRouter(prefix="/api/v1", tags=["incidents"])
+KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+
+
+def _etag(incident: dict) -> str:
+    return f'W/"{incident["version"]}"'
+
+
+def _version(if_match: str | None) -> int | None:
+    if if_match is None:
+        return None
+    m = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
+    if not m:
+        raise InvalidInput('If-Match must be the ETag of the incident, e.g. W/"3".', code="invalid_if_match")
+    return int(m.group(1))
+
+
+def incident_filter(
+    district: Annotated[str | None, Query(max_length=20)] = None,
+    subdistrict: Annotated[str | None, Query(max_length=20)] = None,
+    protected_area: Annotated[str | None, Query(max_length=40)] = None,
+    in_reserve: bool | None = None,
+    kind: Annotated[list[IncidentKind] | None, Query()] = None,
+    status: Annotated[list[IncidentStatus] | None, Query()] = None,
+    start: Annotated[date | None, Query(alias="from", description="First day (Asia/Bangkok)")] = None,
+    end: Annotated[date | None, Query(alias="to", description="Last day (Asia/Bangkok), included")] = None,
+    bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
+    q: Annotated[str | None, Query(max_length=100, description="Text in description, reporter, location or tags")] = None,
+) -> service.IncidentFilter:
+    if start and end and end < start:
+        raise InvalidInput("'to' is before 'from'.", code="invalid_period")
+    return service.IncidentFilter(
+        district=district, subdistrict=subdistrict, protected_area=protected_area, in_reserve=in_reserve,
+        kinds=[k.value for k in kind] if kind else None, statuses=[s.value for s in status] if status else None,
+        start=start, end=end, bbox=parse_bbox(bbox), q=q)
+
+
+FilterDep = Annotated[service.IncidentFilter, Depends(incident_filter)]
+
+
+@router.post("/incidents/locate", summary="Where a position falls (district, reserve) before saving")
+def locate(body: LocationIn, session: SessionDep, principal: ReporterDep) -> dict:
+    loc = service.locate(session, body)
+    return {"position": loc.point.as_dict(), "accuracy_m": body.accuracy_m,
+            "place": service.describe_place(session, loc.place, loc.point.lon, loc.point.lat)}
+
+
+@router.post("/incidents", status_code=201, summary="Log an incident (idempotent with an Idempotency-Key header)")
+def create(body: IncidentCreate, session: SessionDep, principal: ReporterDep,
+           idempotency_key: Annotated[str | None, Header(description="A client-generated unique key (8-100 chars); "
+                                                                     "a retry with the same key never duplicates")] = None):
+    if idempotency_key is not None and not KEY.match(idempotency_key):
+        raise InvalidInput("Idempotency-Key must be 8-100 letters, digits, '.', '_', ':' or '-'.",
+                           code="invalid_idempotency_key")
+    with session.begin():
+        incident, created = service.create_incident(session, body, principal, idempotency_key)
+    headers = {"ETag": _etag(incident), "Location": f"/api/v1/incidents/{incident['id']}"}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(incident, status_code=201 if created else 200, headers=headers)
+
+
+@router.get("/incidents", summary="Incidents with filters, newest first, paginated")
+def list_(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
+          limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    page = service.list_incidents(session, flt, limit, offset)
+    if offset + limit < page["total"]:
+        page["next_offset"] = offset + limit
+    return page
+
+
+@router.get("/incidents.geojson", summary="Incidents as a GeoJSON FeatureCollection (same filters)",
+            response_class=Response)
+def list_geojson(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
+                 limit: Annotated[int, Query(ge=1, le=5000)] = 1000, offset: Annotated[int, Query(ge=0)] = 0):
+    page = service.list_incidents(session, flt, limit, offset)
+    body = {"type": "FeatureCollection", "numberMatched": page["total"], "numberReturned": len(page["items"]),
+            "features": [service.as_feature(i) for i in page["items"]]}
+    return JSONResponse(body, media_type="application/geo+json")
+
+
+@router.get("/incidents/{incident_id}", summary="One incident (ETag = its version)")
+def read(incident_id: int, session: SessionDep, principal: IncidentReaderDep):
+    incident = service.get_incident(session, incident_id)
+    return JSONResponse(incident, headers={"ETag": _etag(incident)})
+
+
+@router.patch("/incidents/{incident_id}", summary="Change an incident; send If-Match with the ETag you read")
+def update(incident_id: int, body: IncidentUpdate, session: SessionDep, principal: ReporterDep,
+           if_match: Annotated[str | None, Header()] = None):
+    with session.begin():
+        incident = service.update_incident(session, incident_id, body, _version(if_match), principal)
+    return JSONResponse(incident, headers={"ETag": _etag(incident)})

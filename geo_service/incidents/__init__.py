@@ -1,0 +1,1 @@
+"""Field incidents: logging with coordinates and photos, automatic attribution, bulk import."""
