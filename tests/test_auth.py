@@ -38,7 +38,7 @@ def test_forged_expired_and_unsigned_tokens_are_refused(client, login, tmp_path)
     expired = jwt.encode({"sub": "ranger", "roles": ["administrator"], "exp": now - timedelta(minutes=1)}, secret,
                          algorithm="HS256")
     forged = jwt.encode({"sub": "ranger", "roles": ["administrator"], "exp": now + timedelta(hours=1)},
-                        "another-secret-another-secret", algorithm="HS256")
+                        "another-secret-another-secret-another-secret", algorithm="HS256")
     unsigned = jwt.encode({"sub": "ranger", "roles": ["administrator"], "exp": now + timedelta(hours=1)}, None,
                           algorithm="none")
     no_expiry = jwt.encode({"sub": "ranger", "roles": ["administrator"]}, secret, algorithm="HS256")
