@@ -63,15 +63,20 @@ class ServiceSettings(BaseSettings):
     jwt_secret: str | None = Field(default=None, description="HS256 signing key of access tokens; generated into "
                                    "data_dir when unset outside production")
     token_minutes: int = Field(default=60, ge=5, le=24 * 60, description="Lifetime of an access token")
+    photo_max_mb: int = Field(default=20, ge=1, le=200, description="Largest accepted photo")
+    photo_max_distance_m: float = Field(default=500, ge=0, description="Flag photos taken farther from the incident")
+    photo_max_hours_before: float = Field(default=24, ge=0, description="Flag photos taken this long before it")
+    photo_max_hours_after: float = Field(default=72, ge=0, description="Flag photos taken this long after it")
     max_upload_mb: int = Field(default=200, ge=1, le=4096)
     country_bbox: tuple[float, float, float, float] = THAILAND_BBOX
     timezone: str = "Asia/Bangkok"
 
     @field_validator("admin_token", "jwt_secret")
     @classmethod
-    def _strong(cls, v: str | None) -> str | None:
-        if v is not None and len(v) < 24:
-            raise ValueError("secrets (admin token, JWT secret) must be at least 24 characters")
+    def _strong(cls, v: str | None, info) -> str | None:
+        minimum = 32 if info.field_name == "jwt_secret" else 24
+        if v is not None and len(v) < minimum:
+            raise ValueError(f"{info.field_name} must be at least {minimum} characters")
         return v
 
 

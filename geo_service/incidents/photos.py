@@ -1,0 +1,198 @@
+"""Incident photos: type checked by content, SHA-256 of the original, EXIF position and time, thumbnails.
+
+Pillow reads JPEG and PNG; pillow-heif adds HEIC (iPhones). The original bytes are kept unchanged as
+evidence; the thumbnail is re-encoded without metadata. A photo is flagged when it was taken farther
+from the incident, or earlier/later, than the configured limits, or carries no position or time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from pyproj import Geod
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.errors import InvalidInput, NotFound, PayloadTooLarge
+from geo_service.thai import BANGKOK
+
+try:  # HEIC support is optional at import time but listed in the dependencies
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+except ImportError:  # pragma: no cover
+    pass
+
+FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic"}
+MAX_PIXELS = 100_000_000  # 100 megapixels: larger is not a phone photo (and may be a decompression bomb)
+THUMB_SIZE = (320, 320)
+GEOD = Geod(ellps="WGS84")
+
+
+class UnsupportedPhoto(InvalidInput):
+    code = "unsupported_photo"
+
+
+@dataclass
+class PhotoInfo:
+    sha256: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    thumbnail: bytes
+    exif_lon: float | None = None
+    exif_lat: float | None = None
+    exif_taken_at: datetime | None = None
+    flags: list[str] = field(default_factory=list)
+
+
+def _ratio(v) -> float:
+    return float(v[0]) / float(v[1]) if isinstance(v, tuple) else float(v)
+
+
+def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    try:
+        lat = sum(_ratio(x) / 60 ** i for i, x in enumerate(gps[ExifTags.GPS.GPSLatitude]))
+        lon = sum(_ratio(x) / 60 ** i for i, x in enumerate(gps[ExifTags.GPS.GPSLongitude]))
+    except (KeyError, TypeError, ZeroDivisionError, ValueError):
+        return None, None
+    if str(gps.get(ExifTags.GPS.GPSLatitudeRef, "N")).upper().startswith("S"):
+        lat = -lat
+    if str(gps.get(ExifTags.GPS.GPSLongitudeRef, "E")).upper().startswith("W"):
+        lon = -lon
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180) or (lat == 0 and lon == 0):
+        return None, None
+    return lon, lat
+
+
+def _taken_at(exif: Image.Exif) -> datetime | None:
+    sub = exif.get_ifd(ExifTags.IFD.Exif)
+    raw = sub.get(ExifTags.Base.DateTimeOriginal) or exif.get(ExifTags.Base.DateTime)
+    if not raw:
+        return None
+    try:
+        value = datetime.strptime(str(raw).strip("\x00 "), "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = sub.get(ExifTags.Base.OffsetTimeOriginal)
+    if offset:
+        try:
+            return datetime.fromisoformat(value.isoformat() + str(offset).strip("\x00 "))
+        except ValueError:
+            pass
+    return value.replace(tzinfo=BANGKOK)  # phones here are set to Thai time
+
+
+def inspect_photo(data: bytes, max_bytes: int) -> PhotoInfo:
+    """Check that ``data`` is a JPEG, PNG or HEIC photo and read what it says about itself."""
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"A photo may be at most {max_bytes // (1 << 20)} MB.")
+    if not data:
+        raise UnsupportedPhoto("The photo file is empty.")
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            fmt = img.format
+            if fmt not in FORMATS:
+                raise UnsupportedPhoto(f"This file is a {fmt or 'unknown'} image; send a photo as JPEG, PNG or HEIC.")
+            if img.width * img.height > MAX_PIXELS:
+                raise UnsupportedPhoto("The image is too large (over 100 megapixels).")
+            exif = img.getexif()
+            img.load()  # decodes everything: a truncated or corrupt file fails here
+            width, height = img.size
+            thumb = ImageOps.exif_transpose(img).convert("RGB")
+            thumb.thumbnail(THUMB_SIZE)
+            out = io.BytesIO()
+            thumb.save(out, "JPEG", quality=80)
+    except UnsupportedPhoto:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError):
+        raise UnsupportedPhoto("This file is not a photo this service can read; send JPEG, PNG or HEIC.") from None
+    except (OSError, SyntaxError, ValueError):
+        raise UnsupportedPhoto("The photo file is damaged or incomplete; send it again.") from None
+    lon, lat = _gps(exif)
+    return PhotoInfo(sha256=hashlib.sha256(data).hexdigest(), content_type=FORMATS[fmt], size_bytes=len(data),
+                     width=width, height=height, thumbnail=out.getvalue(), exif_lon=lon, exif_lat=lat,
+                     exif_taken_at=_taken_at(exif))
+
+
+def check_against_incident(info: PhotoInfo, lon: float, lat: float, observed_at: datetime, settings) -> tuple[float | None, float | None]:
+    """Set the photo's flags; return (distance in metres, seconds taken after the observation)."""
+    distance = offset = None
+    if info.exif_lon is None:
+        info.flags.append("no_position")
+    else:
+        distance = GEOD.inv(lon, lat, info.exif_lon, info.exif_lat)[2]
+        if distance > settings.photo_max_distance_m:
+            info.flags.append("far_from_incident")
+    if info.exif_taken_at is None:
+        info.flags.append("no_time")
+    else:
+        offset = (info.exif_taken_at - observed_at).total_seconds()
+        if offset < -settings.photo_max_hours_before * 3600:
+            info.flags.append("taken_too_early")
+        if offset > settings.photo_max_hours_after * 3600:
+            info.flags.append("taken_too_late")
+    return distance, offset
+
+
+def add_photo(session: Session, incident_id: int, data: bytes, filename: str | None, uploaded_by: str, settings) -> int:
+    """Store a photo for an incident (idempotent: the same bytes twice give the same photo). Returns its id."""
+    incident = session.execute(text("SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, observed_at FROM incidents "
+                                    "WHERE id = :id"), {"id": incident_id}).first()
+    if incident is None:
+        raise NotFound("No incident with this number.")
+    info = inspect_photo(data, settings.photo_max_mb << 20)
+    distance, offset = check_against_incident(info, incident.lon, incident.lat, incident.observed_at, settings)
+    name = (filename or "photo").replace("\\", "/").rsplit("/", 1)[-1][:200]
+    photo_id = session.execute(text("""
+        INSERT INTO incident_photos (incident_id, sha256, filename, content_type, size_bytes, width, height, original,
+                                     thumbnail, exif_lon, exif_lat, exif_taken_at, distance_m, time_offset_s, flags,
+                                     uploaded_by)
+        VALUES (:incident_id, :sha256, :filename, :content_type, :size_bytes, :width, :height, :original, :thumbnail,
+                :exif_lon, :exif_lat, :exif_taken_at, :distance_m, :time_offset_s, :flags, :uploaded_by)
+        ON CONFLICT (incident_id, sha256) DO NOTHING
+        RETURNING id
+    """), {"incident_id": incident_id, "sha256": info.sha256, "filename": name, "content_type": info.content_type,
+           "size_bytes": info.size_bytes, "width": info.width, "height": info.height, "original": data,
+           "thumbnail": info.thumbnail, "exif_lon": info.exif_lon, "exif_lat": info.exif_lat,
+           "exif_taken_at": info.exif_taken_at, "distance_m": distance, "time_offset_s": offset,
+           "flags": info.flags, "uploaded_by": uploaded_by}).scalar()
+    if photo_id is None:
+        photo_id = session.execute(text("SELECT id FROM incident_photos WHERE incident_id = :i AND sha256 = :s"),
+                                   {"i": incident_id, "s": info.sha256}).scalar_one()
+    return photo_id
+
+
+def photo_bytes(session: Session, photo_id: int, thumbnail: bool = False) -> tuple[bytes, str, str, str]:
+    """(bytes, content type, file name, sha256) of a photo or its thumbnail."""
+    column = "thumbnail" if thumbnail else "original"
+    row = session.execute(text(f"SELECT {column} AS data, content_type, filename, sha256 FROM incident_photos "
+                               "WHERE id = :id"), {"id": photo_id}).first()
+    if row is None:
+        raise NotFound("No photo with this number.")
+    if thumbnail:
+        return row.data, "image/jpeg", "thumbnail.jpg", row.sha256
+    return row.data, row.content_type, row.filename or "photo", row.sha256
+
+
+def photos_of(session: Session, incident_id: int, ids: list[int] | None = None) -> list[dict]:
+    rows = session.execute(text("""
+        SELECT id, sha256, filename, content_type, size_bytes, width, height, exif_lon, exif_lat, exif_taken_at,
+               distance_m, time_offset_s, flags, uploaded_by, uploaded_at
+        FROM incident_photos WHERE incident_id = :i AND (CAST(:ids AS int[]) IS NULL OR id = ANY(:ids)) ORDER BY id
+    """), {"i": incident_id, "ids": ids}).mappings().all()
+    out = []
+    for r in rows:
+        d = dict(r)
+        d["url"] = f"/api/v1/photos/{r['id']}"
+        d["thumbnail_url"] = f"/api/v1/photos/{r['id']}/thumbnail"
+        for k in ("exif_taken_at", "uploaded_at"):
+            d[k] = d[k].astimezone(BANGKOK).isoformat() if d[k] else None
+        out.append(d)
+    return out
