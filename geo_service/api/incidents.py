@@ -6,17 +6,22 @@ import re
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Response
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep, parse_bbox
 from geo_service.db.models import IncidentKind, IncidentStatus
-from geo_service.errors import InvalidInput
-from geo_service.incidents import service
+from geo_service.errors import InvalidInput, LayerRejected, PayloadTooLarge
+from geo_service.incidents import bulk, service
 from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
+
+
+class ImportRefused(LayerRejected):  # 422, like a refused layer file
+    code = "import_refused"
 
 
 def _etag(incident: dict) -> str:
@@ -108,3 +113,33 @@ def update(incident_id: int, body: IncidentUpdate, session: SessionDep, principa
     with session.begin():
         incident = service.update_incident(session, incident_id, body, _version(if_match), principal)
     return JSONResponse(incident, headers={"ETag": _etag(incident)})
+
+
+@router.post("/incidents/import", summary="Import incidents from CSV, GPX or KML (dry run, or all or nothing)")
+async def import_file(
+    session: SessionDep, principal: ReporterDep, request: Request,
+    file: Annotated[UploadFile, File(description="CSV (UTF-8 or Thai cp874), GPX waypoints or KML placemarks")],
+    dry_run: Annotated[bool, Form(description="Check and report row by row; store nothing")] = True,
+    default_kind: Annotated[IncidentKind | None, Form(description="Kind for rows without one")] = None,
+    encoding: Annotated[str | None, Form(max_length=20, description="Text encoding of a CSV (default: detect)")] = None,
+    confirm_outside_province: Annotated[bool, Form()] = False,
+):
+    limit = request.app.state.settings.service.max_upload_mb << 20
+    data = await file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge("The file is larger than this service accepts.")
+
+    def run():
+        with session.begin():
+            report = bulk.import_incidents(
+                session, data, file.filename or "upload.csv", principal, dry_run=dry_run,
+                default_kind=default_kind.value if default_kind else None, encoding=encoding,
+                confirm_outside_province=confirm_outside_province)
+            if report.refused and not dry_run:
+                raise ImportRefused(f"{report.refused} of {len(report.rows)} rows are refused; nothing was stored. "
+                                    "Fix them (see details) and import again.",
+                                    details=[r.__dict__ for r in report.rows if r.status == "refused"])
+            return report
+
+    report = await run_in_threadpool(run)
+    return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)
