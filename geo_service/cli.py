@@ -17,8 +17,12 @@ app = typer.Typer(help="geo_service: forest reserves, incidents, hotspots and ca
                   no_args_is_help=True, pretty_exceptions_show_locals=False)
 db_app = typer.Typer(help="The database: the embedded PostGIS cluster and migrations.", no_args_is_help=True)
 layers_app = typer.Typer(help="Reference layers: districts, subdistricts, protected areas.", no_args_is_help=True)
+users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
+incidents_app = typer.Typer(help="Field incidents.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(layers_app, name="layers")
+app.add_typer(users_app, name="users")
+app.add_typer(incidents_app, name="incidents")
 console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
 
@@ -252,6 +256,66 @@ def layers_list() -> None:
         table.add_row(r["name"] + (" [yellow](illustrative)[/]" if r["illustrative"] else ""), r["layer_type"],
                       r["version"], str(r["feature_count"]), r["licence"], r["loaded_at"].isoformat(timespec="seconds"))
     out.print(table)
+
+
+# --- users ----------------------------------------------------------------------------------------
+@users_app.command("add")
+def users_add(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    role: Annotated[list[str], typer.Option(help="administrator | investigator | field_officer | committee_member | "
+                                                 "partner (repeatable)")],
+    display_name: Annotated[Optional[str], typer.Option(help="Name shown in records")] = None,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
+                                          envvar="GEO_SERVICE_NEW_PASSWORD", help="At least 10 characters")] = "",
+) -> None:
+    """Create a user account (the password is asked for, or read from GEO_SERVICE_NEW_PASSWORD)."""
+    from geo_service.users import create_user
+
+    try:
+        url, _ = prepare_database(get_settings())
+        with _sessionmaker(url)() as session, session.begin():
+            user = create_user(session, username, password, role, display_name)
+            out.print(f"created {user.username} ({', '.join(user.roles)})")
+    except GeoServiceError as exc:
+        _fail(exc)
+
+
+# --- incidents ------------------------------------------------------------------------------------
+@incidents_app.command("import")
+def incidents_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, GPX or KML")],
+    commit: Annotated[bool, typer.Option(help="Store the incidents (default: dry run, report only)")] = False,
+    kind: Annotated[Optional[str], typer.Option(help="Kind for rows without one")] = None,
+    encoding: Annotated[Optional[str], typer.Option(help="CSV encoding (default: UTF-8, else cp874)")] = None,
+    confirm_outside_province: Annotated[bool, typer.Option(help="Accept points outside the province")] = False,
+    reporter: Annotated[str, typer.Option(help="Recorded as the creator")] = "cli",
+) -> None:
+    """Check (and with --commit store, all or nothing) incidents from a file; prints a row-by-row report."""
+    from geo_service.auth import Principal, Role
+    from geo_service.incidents.bulk import import_incidents
+
+    try:
+        url, _ = prepare_database(get_settings())
+        principal = Principal(reporter, frozenset({Role.administrator}), display_name=reporter)
+        with _sessionmaker(url)() as session:
+            tx = session.begin()
+            report = import_incidents(session, file.read_bytes(), file.name, principal, dry_run=not commit,
+                                      default_kind=kind, encoding=encoding,
+                                      confirm_outside_province=confirm_outside_province)
+            tx.commit() if commit and not report.refused else tx.rollback()
+    except GeoServiceError as exc:
+        _fail(exc)
+    table = Table(title=f"{file.name}: {report.format}" + (f", {report.encoding}" if report.encoding else ""))
+    for col in ("row", "status", "lat", "lon", "district", "reserve", "reason"):
+        table.add_column(col)
+    for r in report.rows:
+        table.add_row(str(r.row), r.status, str(r.lat or ""), str(r.lon or ""), r.district or "", r.reserve or "",
+                      r.reason or "")
+    out.print(table)
+    if report.refused:
+        console.print(f"[red]{report.refused} rows refused: nothing stored.[/]")
+        raise typer.Exit(code=1)
+    console.print("stored" if commit else "dry run: nothing stored (add --commit to store)")
 
 
 # --- serve / demo ---------------------------------------------------------------------------------

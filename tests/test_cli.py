@@ -96,3 +96,17 @@ def test_serve_starts_its_own_database_and_answers(project_env):
         out, _ = proc.communicate(timeout=60)
     assert "Embedded PostgreSQL stopped" in out
     assert run(project_env, "db", "status", check=False).returncode == 3
+
+
+def test_users_and_incident_import_commands(project_env, tmp_path):
+    env = {**project_env, "GEO_SERVICE_NEW_PASSWORD": "a long enough password"}
+    run(project_env, "layers", "load-bundled")
+    created = run(env, "users", "add", "ranger1", "--role", "field_officer", "--display-name", "Ranger One")
+    assert "created ranger1 (field_officer)" in created.stdout
+    csv_file = tmp_path / "field.csv"
+    csv_file.write_text("kind,location,description\nwildfire,\"18.2, 100.3\",smoke\nwildfire,\"100.3, 18.2\",x\n")
+    dry = run(project_env, "incidents", "import", str(csv_file), check=False)
+    assert dry.returncode == 1 and "Did you mean" in dry.stdout and "nothing stored" in dry.stderr
+    csv_file.write_text("kind,location,description\nwildfire,\"18.2, 100.3\",smoke\n")
+    assert "dry run" in run(project_env, "incidents", "import", str(csv_file)).stderr
+    assert "stored" in run(project_env, "incidents", "import", str(csv_file), "--commit").stderr
