@@ -3,7 +3,8 @@
 Roles follow the programme: administrator, investigator, field officer, committee member and partner
 agency. A caller is identified by a bearer token: a signed access token from /api/v1/auth/token
 (users.py), or the bootstrap administrator's token (GEO_SERVICE_ADMIN_TOKEN, or the one generated into
-the data folder), compared in constant time.
+the data folder), compared in constant time. Partner systems send an API key (``X-API-Key`` or
+``Authorization: ApiKey ...``; api_keys.py) and act with the partner role, limited to the key's scopes.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Principal:
     name: str
     roles: frozenset[Role] = field(default_factory=frozenset)
     display_name: str | None = None
+    scopes: frozenset[str] | None = None  # API keys: the collections it may read (None: no limit)
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles & set(roles))
@@ -43,6 +45,14 @@ def _bearer(request: Request) -> str | None:
 
 def authenticate(request: Request) -> Principal | None:
     """The caller, None when no token was sent; a token that is sent must be valid."""
+    api_key = request.headers.get("x-api-key")
+    if not api_key and request.headers.get("authorization", "").lower().startswith("apikey "):
+        api_key = request.headers["authorization"][7:].strip()
+    if api_key:
+        from geo_service.api_keys import principal_for_key
+
+        with request.app.state.sessionmaker() as session:
+            return principal_for_key(session, api_key.strip())
     token = _bearer(request)
     if token is None:
         if request.headers.get("authorization"):

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from geo_service import __version__
-from geo_service.api import admin_layers, auth, health, incidents, layers, photos
+from geo_service.api import admin, admin_layers, auth, cases, health, incidents, layers, photos
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(incidents.router)
     app.include_router(photos.router)
+    app.include_router(cases.router)
+    app.include_router(admin.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:

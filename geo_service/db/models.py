@@ -10,7 +10,7 @@ from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
     String, Text, UniqueConstraint, func, text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
@@ -255,3 +255,197 @@ class IncidentPhoto(Base):
     flags: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     uploaded_by: Mapped[str | None] = mapped_column(String(120))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- cases, partner keys, audit (migration 0004) --------------------------------------------------
+class CaseCategory(str, enum.Enum):
+    encroachment_permitted = "encroachment_permitted"
+    land_documents_in_reserve = "land_documents_in_reserve"
+    budget_misuse = "budget_misuse"
+    illegal_logging = "illegal_logging"
+    procurement = "procurement"
+    other = "other"
+
+
+class CaseStage(str, enum.Enum):
+    received = "received"
+    preliminary_review = "preliminary_review"
+    fact_finding = "fact_finding"
+    decision = "decision"
+    referred = "referred"
+    closed = "closed"
+
+
+class Confidentiality(str, enum.Enum):
+    internal = "internal"
+    confidential = "confidential"
+
+
+class PartyRole(str, enum.Enum):
+    official_concerned = "official_concerned"
+    suspect = "suspect"
+    agency = "agency"
+    complainant = "complainant"
+    informant = "informant"
+    witness = "witness"
+
+
+class LinkTarget(str, enum.Enum):
+    incident = "incident"
+    hotspot = "hotspot"
+    fire_event = "fire_event"
+    protected_area = "protected_area"
+    district = "district"
+    raster_stat = "raster_stat"
+
+
+CASE_CATEGORY_LABELS: dict[CaseCategory, tuple[str, str]] = {
+    CaseCategory.encroachment_permitted: ("ปล่อยปละหรืออนุญาตให้บุกรุก", "Encroachment permitted or ignored"),
+    CaseCategory.land_documents_in_reserve: ("ออกเอกสารสิทธิในเขตป่า", "Land documents inside a reserve"),
+    CaseCategory.budget_misuse: ("ทุจริตงบป้องกันไฟป่า/ปลูกป่า", "Fire-control or reforestation budget misuse"),
+    CaseCategory.illegal_logging: ("ลักลอบตัดไม้", "Illegal logging"),
+    CaseCategory.procurement: ("จัดซื้อจัดจ้าง", "Procurement"),
+    CaseCategory.other: ("อื่น ๆ", "Other"),
+}
+CASE_STAGE_LABELS: dict[CaseStage, tuple[str, str]] = {
+    CaseStage.received: ("รับเรื่องร้องเรียน", "Complaint received"),
+    CaseStage.preliminary_review: ("ตรวจสอบเบื้องต้น", "Preliminary review"),
+    CaseStage.fact_finding: ("แสวงหาข้อเท็จจริง", "Fact-finding inquiry"),
+    CaseStage.decision: ("พิจารณาวินิจฉัย", "Decision"),
+    CaseStage.referred: ("ส่งต่อหน่วยงาน", "Referred"),
+    CaseStage.closed: ("ยุติเรื่อง", "Closed"),
+}
+
+
+class CaseCounter(Base):
+    __tablename__ = "case_counters"
+    fiscal_year_be: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("reference", name="uq_cases_reference"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(Text)
+    summary: Mapped[str] = mapped_column(Text, server_default="")
+    category: Mapped[CaseCategory] = mapped_column(Enum(CaseCategory, name="case_category"))
+    stage: Mapped[CaseStage] = mapped_column(Enum(CaseStage, name="case_stage"), server_default="received")
+    confidentiality: Mapped[Confidentiality] = mapped_column(Enum(Confidentiality, name="case_confidentiality"),
+                                                             server_default="internal")
+    received_on: Mapped[date] = mapped_column(Date)
+    fiscal_year_be: Mapped[int] = mapped_column(Integer)
+    period_from: Mapped[date | None] = mapped_column(Date)
+    period_to: Mapped[date | None] = mapped_column(Date)
+    closed_on: Mapped[date | None] = mapped_column(Date)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str | None] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseAssignment(Base):
+    __tablename__ = "case_assignments"
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseParty(Base):
+    __tablename__ = "case_parties"
+    __table_args__ = (Index("ix_case_parties_case_id", "case_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(Text)
+    position: Mapped[str | None] = mapped_column(Text)
+    agency: Mapped[str | None] = mapped_column(Text)
+    party_role: Mapped[PartyRole] = mapped_column(Enum(PartyRole, name="party_role"))
+    note: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseTransition(Base):
+    __tablename__ = "case_transitions"
+    __table_args__ = (Index("ix_case_transitions_case_id", "case_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    from_stage: Mapped[str | None] = mapped_column(Text)
+    to_stage: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseNote(Base):
+    __tablename__ = "case_notes"
+    __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    body: Mapped[str] = mapped_column(Text)
+    confidential: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseAttachment(Base):
+    __tablename__ = "case_attachments"
+    __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_case_attachments_case_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    description: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CaseLink(Base):
+    __tablename__ = "case_links"
+    __table_args__ = (UniqueConstraint("case_id", "target_type", "target_id", name="uq_case_links_case_id"),
+                      Index("ix_case_links_target", "target_type", "target_id"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
+    target_type: Mapped[LinkTarget] = mapped_column(Enum(LinkTarget, name="link_target"))
+    target_id: Mapped[str] = mapped_column(String(80))
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("prefix", name="uq_api_keys_prefix"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEntry(Base):
+    """Append-only; id, time and the hash chain are set by the database trigger."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity", "entity_type", "entity_id"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=text("clock_timestamp()"))
+    actor: Mapped[str] = mapped_column(String(120))
+    action: Mapped[str] = mapped_column(String(40))
+    entity_type: Mapped[str] = mapped_column(String(40))
+    entity_id: Mapped[str | None] = mapped_column(String(80))
+    before = mapped_column(JSONB, nullable=True)
+    after = mapped_column(JSONB, nullable=True)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))

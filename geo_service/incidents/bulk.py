@@ -17,6 +17,7 @@ from defusedxml import ElementTree
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.incidents import service
@@ -243,4 +244,7 @@ def import_incidents(session: Session, data: bytes, filename: str, principal: Pr
         rep.incident_id = incident["id"]
         if not created:
             rep.status = "duplicate"
+    summary = report.as_dict()
+    audit.record(session, principal.name, "ingest", "incident_import", digest[:16],
+                 after={"file": filename, "sha256": digest, "format": fmt, "counts": summary["counts"]})
     return report

@@ -17,6 +17,7 @@ from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service import audit
 from geo_service.errors import InvalidInput, NotFound, PayloadTooLarge
 from geo_service.thai import BANGKOK
 
@@ -164,8 +165,10 @@ def add_photo(session: Session, incident_id: int, data: bytes, filename: str | N
            "exif_taken_at": info.exif_taken_at, "distance_m": distance, "time_offset_s": offset,
            "flags": info.flags, "uploaded_by": uploaded_by}).scalar()
     if photo_id is None:
-        photo_id = session.execute(text("SELECT id FROM incident_photos WHERE incident_id = :i AND sha256 = :s"),
-                                   {"i": incident_id, "s": info.sha256}).scalar_one()
+        return session.execute(text("SELECT id FROM incident_photos WHERE incident_id = :i AND sha256 = :s"),
+                               {"i": incident_id, "s": info.sha256}).scalar_one()
+    audit.record(session, uploaded_by, "create", "incident_photo", photo_id,
+                 after={"incident_id": incident_id, "sha256": info.sha256, "filename": name, "flags": info.flags})
     return photo_id
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from geo_service import coords
+from geo_service import audit, coords
 from geo_service.auth import Principal, Role
 from geo_service.db.models import INCIDENT_KIND_LABELS, Incident, IncidentKind, IncidentStatus
 from geo_service.errors import Conflict, Forbidden, GeoServiceError, InvalidInput, NotFound, register_status
@@ -201,7 +201,9 @@ def create_incident(session: Session, body: IncidentCreate, principal: Principal
                            "use a new key for a new incident.", code="idempotency_key_reused")
         return get_incident(session, existing.id), False
     _finish_geometry(session, [new_id])
-    return get_incident(session, new_id), True
+    incident = get_incident(session, new_id)
+    audit.record(session, principal.name, "create", "incident", new_id, after=incident)
+    return incident, True
 
 
 def _finish_geometry(session: Session, ids: list[int]) -> None:
@@ -329,7 +331,9 @@ def update_incident(session: Session, incident_id: int, body: IncidentUpdate, ex
     if updated is None:
         raise PreconditionFailed(details=[{"current": get_incident(session, incident_id)}])
     _finish_geometry(session, [incident_id])
-    return get_incident(session, incident_id)
+    after = get_incident(session, incident_id)
+    audit.record(session, principal.name, "update", "incident", incident_id, before=current, after=after)
+    return after
 
 
 # --- list ------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service import audit
 from geo_service.layers.reader import LayerData
 
 # Called in the same transaction after a boundary layer changed, with (session, layer_type): each
@@ -155,12 +156,16 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
     if inserted or updated:
         for hook in _hooks():
             hook(session, data.layer_type)
-    return LoadReport(
+    report = LoadReport(
         layer=meta.name, version=meta.version, layer_type=data.layer_type, source_id=None if dry_run else source_id,
         features=len(data.features), inserted=inserted, updated=updated,
         unchanged=len(data.features) - inserted - updated, source_crs=data.source_crs, bounds=data.bounds,
         dry_run=dry_run, warnings=data.warnings,
     )
+    if not dry_run:
+        audit.record(session, meta.loaded_by or "system", "ingest", "layer", f"{meta.name}@{meta.version}",
+                     after={**report.as_dict(), "file_sha256": meta.file_sha256, "source": meta.source})
+    return report
 
 
 def _make_current(session: Session, level: str, meta: LayerMeta, codes: list[str]) -> None:

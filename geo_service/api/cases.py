@@ -1,0 +1,156 @@
+"""Cases: thin routes over cases/service.py; each request runs under row-level security as its caller."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+
+from geo_service import audit
+from geo_service.api.deps import SessionDep
+from geo_service.api.incidents import _etag, _version
+from geo_service.auth import Principal, Role, require_roles
+from geo_service.cases import service
+from geo_service.cases.access import act_as
+from geo_service.cases.schemas import AssignIn, CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
+from geo_service.db.models import CaseCategory, CaseStage
+
+router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
+CaseReader = Annotated[Principal, Depends(require_roles(Role.administrator, Role.investigator, Role.committee_member))]
+CaseWorker = Annotated[Principal, Depends(require_roles(Role.administrator, Role.investigator))]
+
+
+@contextmanager
+def as_caller(session: Session, principal: Principal) -> Iterator[Session]:
+    with session.begin():
+        act_as(session, principal)
+        yield session
+
+
+def _case_response(case: dict, status: int = 200) -> JSONResponse:
+    return JSONResponse(case, status_code=status, headers={"ETag": _etag(case)})
+
+
+@router.get("", summary="Cases this caller may see (newest first)")
+def list_cases(session: SessionDep, principal: CaseReader,
+               stage: CaseStage | None = None, category: CaseCategory | None = None,
+               fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None,
+               limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    with as_caller(session, principal):
+        return service.list_cases(session, principal, stage=stage and stage.value,
+                                  category=category and category.value, fiscal_year_be=fiscal_year_be,
+                                  limit=limit, offset=offset)
+
+
+@router.post("", status_code=201, summary="Open a case (the reference is assigned by the service)")
+def create(body: CaseCreate, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        case = service.create_case(session, body, principal)
+    return _case_response(case, 201)
+
+
+@router.get("/{case_id}", summary="One case, with the fields this caller's role may see")
+def read(case_id: int, session: SessionDep, principal: CaseReader):
+    with as_caller(session, principal):
+        return _case_response(service.get_case(session, case_id, principal))
+
+
+@router.patch("/{case_id}", summary="Edit a case; If-Match with the ETag you read is required")
+def update(case_id: int, body: CaseUpdate, session: SessionDep, principal: CaseWorker,
+           if_match: Annotated[str | None, Header()] = None):
+    with as_caller(session, principal):
+        return _case_response(service.update_case(session, case_id, body, _version(if_match), principal))
+
+
+@router.delete("/{case_id}", status_code=204, summary="Delete a case (administrators; recorded in the audit trail)")
+def delete(case_id: int, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        service.delete_case(session, case_id, principal)
+    return Response(status_code=204)
+
+
+@router.post("/{case_id}/transitions", summary="Move the case to another stage, with a reason")
+def move(case_id: int, body: Transition, session: SessionDep, principal: CaseWorker,
+         if_match: Annotated[str | None, Header()] = None):
+    with as_caller(session, principal):
+        return _case_response(service.transition(session, case_id, body, _version(if_match), principal))
+
+
+@router.post("/{case_id}/assignments", summary="Assign an investigator")
+def assign(case_id: int, body: AssignIn, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.assign(session, case_id, body.username, principal))
+
+
+@router.delete("/{case_id}/assignments/{username}", summary="Remove an investigator from the case")
+def unassign(case_id: int, username: str, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.unassign(session, case_id, username, principal))
+
+
+@router.post("/{case_id}/parties", status_code=201, summary="Add an agency or official concerned (confidential)")
+def add_party(case_id: int, body: PartyIn, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.add_party(session, case_id, body, principal), 201)
+
+
+@router.delete("/{case_id}/parties/{party_id}", summary="Remove a party")
+def remove_party(case_id: int, party_id: int, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.remove_party(session, case_id, party_id, principal))
+
+
+@router.post("/{case_id}/notes", status_code=201, summary="Add a note (confidential unless said otherwise)")
+def add_note(case_id: int, body: NoteIn, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.add_note(session, case_id, body, principal), 201)
+
+
+@router.post("/{case_id}/attachments", status_code=201, summary="Attach a file (kept with its SHA-256)")
+async def add_attachment(case_id: int, session: SessionDep, principal: CaseWorker,
+                         file: Annotated[UploadFile, File()],
+                         description: Annotated[str | None, Form(max_length=2000)] = None):
+    data = await file.read(service.MAX_ATTACHMENT + 1)
+
+    def run():
+        with as_caller(session, principal):
+            return service.add_attachment(session, case_id, data, file.filename or "file", file.content_type,
+                                          description, principal)
+
+    return _case_response(await run_in_threadpool(run), 201)
+
+
+@router.get("/{case_id}/attachments/{attachment_id}", response_class=Response, summary="Download an attachment")
+def get_attachment(case_id: int, attachment_id: int, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        data, content_type, filename, sha = service.attachment(session, case_id, attachment_id, principal)
+        audit.record(session, principal.name, "download", "case_attachment", attachment_id,
+                     after={"case_id": case_id, "sha256": sha})
+    return Response(content=data, media_type="application/octet-stream", headers={
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "ETag": f'"{sha}"',
+        "X-Content-Type-Options": "nosniff", "X-Original-Content-Type": content_type[:100]})
+
+
+@router.post("/{case_id}/links", status_code=201, summary="Link evidence (incident, hotspot, event, area...)")
+def add_link(case_id: int, body: LinkIn, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.add_link(session, case_id, body, principal), 201)
+
+
+@router.delete("/{case_id}/links/{link_id}", summary="Unlink evidence")
+def remove_link(case_id: int, link_id: int, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        return _case_response(service.remove_link(session, case_id, link_id, principal))
+
+
+@router.get("/{case_id}/audit", summary="The case's audit trail (assigned investigators, administrators)")
+def case_audit(case_id: int, session: SessionDep, principal: CaseWorker) -> list[dict]:
+    with as_caller(session, principal):
+        service._require_insider(session, principal, case_id)
+        return audit.entries_for(session, "case", case_id)

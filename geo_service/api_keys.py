@@ -1,0 +1,63 @@
+"""API keys for partner systems: shown once, stored as SHA-256, scoped to collections, revocable."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service import audit
+from geo_service.auth import Principal, Role
+from geo_service.errors import InvalidInput, NotFound, Unauthorized
+
+# What a key may be scoped to: the collections partners may pull.
+SCOPES = ("districts", "subdistricts", "protected_areas", "incidents", "hotspots", "fire_events", "rasters")
+
+
+def _hash(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_key(session: Session, name: str, scopes: list[str], principal: Principal) -> dict:
+    unknown = sorted(set(scopes) - set(SCOPES))
+    if unknown or not scopes:
+        raise InvalidInput("Scopes must be one or more of: " + ", ".join(SCOPES), code="unknown_scope")
+    prefix = secrets.token_hex(6)
+    key = f"gsk_{prefix}_{secrets.token_urlsafe(32)}"
+    key_id = session.execute(text(
+        "INSERT INTO api_keys (name, prefix, key_hash, scopes, created_by) VALUES (:n, :p, :h, :s, :by) RETURNING id"),
+        {"n": name, "p": prefix, "h": _hash(key), "s": sorted(set(scopes)), "by": principal.name}).scalar_one()
+    audit.record(session, principal.name, "create", "api_key", key_id, after={"name": name, "prefix": prefix,
+                                                                              "scopes": sorted(set(scopes))})
+    return {"id": key_id, "name": name, "prefix": prefix, "scopes": sorted(set(scopes)), "key": key}
+
+
+def list_keys(session: Session) -> list[dict]:
+    rows = session.execute(text("SELECT id, name, prefix, scopes, created_by, created_at, revoked_at, last_used_at "
+                                "FROM api_keys ORDER BY id")).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def revoke_key(session: Session, key_id: int, principal: Principal) -> None:
+    done = session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL "
+                                "RETURNING name"), {"id": key_id}).scalar()
+    if done is None:
+        raise NotFound("No active API key with this number.")
+    audit.record(session, principal.name, "revoke", "api_key", key_id, after={"name": done})
+
+
+def principal_for_key(session: Session, key: str) -> Principal:
+    parts = key.split("_")
+    if len(parts) < 3 or parts[0] != "gsk":
+        raise Unauthorized("The API key is not valid.")
+    row = session.execute(text("SELECT id, name, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = :p"),
+                          {"p": parts[1]}).first()
+    if row is None or not hmac.compare_digest(row.key_hash, _hash(key)) or row.revoked_at is not None:
+        raise Unauthorized("The API key is not valid or was revoked.")
+    session.execute(text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.id})
+    session.commit()
+    return Principal(f"apikey:{row.name}", frozenset({Role.partner}), display_name=row.name,
+                     scopes=frozenset(row.scopes))

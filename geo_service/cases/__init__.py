@@ -1,0 +1,1 @@
+"""Anti-corruption cases: workflow, parties, notes, attachments, evidence links, evidence packs."""
