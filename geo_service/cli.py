@@ -19,10 +19,12 @@ db_app = typer.Typer(help="The database: the embedded PostGIS cluster and migrat
 layers_app = typer.Typer(help="Reference layers: districts, subdistricts, protected areas.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 incidents_app = typer.Typer(help="Field incidents.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
 app.add_typer(incidents_app, name="incidents")
+app.add_typer(audit_app, name="audit")
 console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
 
@@ -316,6 +318,26 @@ def incidents_import(
         console.print(f"[red]{report.refused} rows refused: nothing stored.[/]")
         raise typer.Exit(code=1)
     console.print("stored" if commit else "dry run: nothing stored (add --commit to store)")
+
+
+# --- audit ----------------------------------------------------------------------------------------
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit trail's hash chain; exit 1 if any entry was edited or deleted."""
+    from geo_service import audit
+
+    try:
+        url, _ = prepare_database(get_settings())
+        with _sessionmaker(url)() as session:
+            result = audit.verify(session)
+    except GeoServiceError as exc:
+        _fail(exc)
+    out.print(f"entries: {result.entries}  head: {result.head}")
+    for p in result.problems:
+        out.print(f"[red]entry {p['id']}[/]: {p['problem']}")
+    if not result.ok:
+        raise typer.Exit(code=1)
+    out.print("audit trail intact")
 
 
 # --- serve / demo ---------------------------------------------------------------------------------

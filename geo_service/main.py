@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(cases.router)
     app.include_router(admin.router)
 
-    @app.get("/", include_in_schema=False)
+    @app.get("/", summary="Service name, version and where to start")
     def index() -> dict:
         return {"service": "geo_service", "version": __version__, "docs": "/docs", "health": "/health",
                 "layers": ["/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas"]}

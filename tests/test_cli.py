@@ -110,3 +110,4 @@ def test_users_and_incident_import_commands(project_env, tmp_path):
     csv_file.write_text("kind,location,description\nwildfire,\"18.2, 100.3\",smoke\n")
     assert "dry run" in run(project_env, "incidents", "import", str(csv_file)).stderr
     assert "stored" in run(project_env, "incidents", "import", str(csv_file), "--commit").stderr
+    assert "audit trail intact" in run(project_env, "audit", "verify").stdout

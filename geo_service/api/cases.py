@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.api.deps import SessionDep
+from geo_service.api.deps import AdminDep, SessionDep
 from geo_service.api.incidents import _etag, _version
 from geo_service.auth import Principal, Role, require_roles
 from geo_service.cases import service
@@ -69,7 +69,7 @@ def update(case_id: int, body: CaseUpdate, session: SessionDep, principal: CaseW
 
 
 @router.delete("/{case_id}", status_code=204, summary="Delete a case (administrators; recorded in the audit trail)")
-def delete(case_id: int, session: SessionDep, principal: CaseWorker):
+def delete(case_id: int, session: SessionDep, principal: AdminDep):
     with as_caller(session, principal):
         service.delete_case(session, case_id, principal)
     return Response(status_code=204)

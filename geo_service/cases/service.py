@@ -84,15 +84,17 @@ def create_case(session: Session, body: CaseCreate, principal: Principal) -> dic
         raise Forbidden("Only investigators and administrators open cases.")
     received = body.received_on or datetime.now(BANGKOK).date()
     reference, fy = _next_reference(session, received)
-    case_id = session.execute(text("""
-        INSERT INTO cases (reference, title, summary, category, confidentiality, received_on, fiscal_year_be,
+    # The id is drawn first and the row inserted without RETURNING: a confidential case is not visible
+    # (row-level security) to its creator until the assignment below exists.
+    case_id = session.execute(text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))")).scalar_one()
+    session.execute(text("""
+        INSERT INTO cases (id, reference, title, summary, category, confidentiality, received_on, fiscal_year_be,
                            period_from, period_to, created_by, updated_by)
-        VALUES (:reference, :title, :summary, CAST(:category AS case_category),
+        VALUES (:id, :reference, :title, :summary, CAST(:category AS case_category),
                 CAST(:confidentiality AS case_confidentiality), :received, :fy, :pf, :pt, :by, :by)
-        RETURNING id
-    """), {"reference": reference, "title": body.title, "summary": body.summary, "category": body.category.value,
-           "confidentiality": body.confidentiality.value, "received": received, "fy": fy,
-           "pf": body.period_from, "pt": body.period_to, "by": principal.name}).scalar_one()
+    """), {"id": case_id, "reference": reference, "title": body.title, "summary": body.summary,
+           "category": body.category.value, "confidentiality": body.confidentiality.value, "received": received,
+           "fy": fy, "pf": body.period_from, "pt": body.period_to, "by": principal.name})
     people = set(_check_investigators(session, body.assigned))
     if principal.has(Role.investigator):
         people.add(principal.name)

@@ -230,7 +230,11 @@ def upgrade() -> None:
         ALTER TABLE case_transitions ENABLE ROW LEVEL SECURITY;
         CREATE POLICY transitions_visible ON case_transitions USING (geo_case_visible_id(case_id));
         ALTER TABLE case_assignments ENABLE ROW LEVEL SECURITY;
-        CREATE POLICY assignments_visible ON case_assignments USING (geo_case_visible_id(case_id));
+        CREATE POLICY assignments_visible ON case_assignments FOR SELECT USING (geo_case_visible_id(case_id));
+        -- A new case has no visible row yet: its creator's assignment is what makes it visible.
+        CREATE POLICY assignments_add ON case_assignments FOR INSERT
+          WITH CHECK (geo_has_role('administrator') OR geo_has_role('investigator'));
+        CREATE POLICY assignments_remove ON case_assignments FOR DELETE USING (geo_case_insider(case_id));
     """)
 
 

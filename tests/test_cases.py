@@ -1,0 +1,203 @@
+"""Cases: workflow, redaction by role (also enforced by row-level security), links, locking, attachments."""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from sqlalchemy import text
+
+from geo_service.auth import Principal, Role
+from geo_service.cases.access import act_as
+
+SECRET_NAME = "นายสมชาย ลับมาก"  # a named official: must never reach a role that may not see it
+SECRET_NOTE = "informant says the permit was bought"
+
+
+@pytest.fixture
+def people(login):
+    return {
+        "lead": login("lead", "investigator"),
+        "other": login("other", "investigator"),
+        "committee": login("committee", "committee_member"),
+        "officer": login("officer", "field_officer"),
+        "partner": login("partnerperson", "partner"),
+    }
+
+
+@pytest.fixture
+def incident(client, people, login):
+    r = client.post("/api/v1/incidents", headers=people["officer"],
+                    json={"kind": "encroachment", "location": {"lat": 18.2, "lon": 100.3}})
+    assert r.status_code == 201
+    return r.json()
+
+
+def open_case(client, headers, **extra):
+    body = {"title": "Permits inside Mae Yom reserve", "summary": "Complaint about land documents",
+            "category": "land_documents_in_reserve", "received_on": "2024-11-05", **extra}
+    r = client.post("/api/v1/cases", json=body, headers=headers)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_open_case_reference_and_workflow(client, people):
+    case = open_case(client, people["lead"])
+    assert case["reference"] == "NACC-PR-2568-0001"  # received in FY 2568 (Oct 2024 - Sep 2025)
+    assert case["stage"] == "received" and case["stage_th"] == "รับเรื่องร้องเรียน"
+    assert case["assigned"] == ["lead"] and case["fiscal_year_be"] == 2568
+    second = open_case(client, people["lead"], received_on="2024-09-30")
+    assert second["reference"] == "NACC-PR-2567-0001"
+    url = f"/api/v1/cases/{case['id']}/transitions"
+    bad = client.post(url, json={"to_stage": "decision", "reason": "skipping ahead"}, headers=people["lead"])
+    assert bad.status_code == 409 and "preliminary_review" in bad.json()["error"]["message"]
+    short = client.post(url, json={"to_stage": "preliminary_review", "reason": "ok"}, headers=people["lead"])
+    assert short.status_code == 422  # a reason is required
+    for stage in ("preliminary_review", "fact_finding", "decision", "referred", "closed"):
+        r = client.post(url, json={"to_stage": stage, "reason": f"moving to {stage}"}, headers=people["lead"])
+        assert r.status_code == 200, r.text
+    final = r.json()
+    assert final["stage"] == "closed" and final["closed_on"]
+    assert [t["to_stage"] for t in final["transitions"]] == ["received", "preliminary_review", "fact_finding",
+                                                             "decision", "referred", "closed"]
+    reopened = client.post(url, json={"to_stage": "preliminary_review", "reason": "new evidence arrived"},
+                           headers=people["lead"]).json()
+    assert reopened["stage"] == "preliminary_review" and reopened["closed_on"] is None
+    assert client.post(url, json={"to_stage": "fact_finding", "reason": "not mine"},
+                       headers=people["other"]).status_code == 403
+
+
+def test_confidential_fields_by_role(client, people, admin_headers, incident):
+    case = open_case(client, people["lead"])
+    cid = case["id"]
+    client.post(f"/api/v1/cases/{cid}/parties", headers=people["lead"],
+                json={"name": SECRET_NAME, "position": "forest officer", "party_role": "official_concerned"})
+    client.post(f"/api/v1/cases/{cid}/notes", headers=people["lead"], json={"body": SECRET_NOTE})
+    client.post(f"/api/v1/cases/{cid}/notes", headers=people["lead"], json={"body": "site visit planned",
+                                                                          "confidential": False})
+    client.post(f"/api/v1/cases/{cid}/links", headers=people["lead"],
+                json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing seen"})
+    lead = client.get(f"/api/v1/cases/{cid}", headers=people["lead"]).json()
+    assert lead["parties"][0]["name"] == SECRET_NAME and len(lead["notes"]) == 2
+    assert client.get(f"/api/v1/cases/{cid}", headers=admin_headers).json()["parties"][0]["name"] == SECRET_NAME
+    other = client.get(f"/api/v1/cases/{cid}", headers=people["other"])
+    assert other.status_code == 200 and "parties" not in other.json()
+    assert [n["body"] for n in other.json()["notes"]] == ["site visit planned"]
+    committee = client.get(f"/api/v1/cases/{cid}", headers=people["committee"])
+    assert committee.status_code == 200
+    assert set(committee.json()) >= {"reference", "stage", "category", "districts"} and "title" not in committee.json()
+    assert committee.json()["evidence_counts"]["incident"] == 1 and committee.json()["districts"] == ["5402"]
+    for who in ("officer", "partner"):
+        assert client.get(f"/api/v1/cases/{cid}", headers=people[who]).status_code == 403
+    # The secret never appears in anything a non-insider receives.
+    for who in ("other", "committee"):
+        for url in (f"/api/v1/cases/{cid}", "/api/v1/cases"):
+            body = client.get(url, headers=people[who]).text
+            assert SECRET_NAME not in body and SECRET_NOTE not in body
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "linked"
+
+
+def test_confidential_case_is_invisible_outside_its_team(client, people, admin_headers):
+    case = open_case(client, people["lead"], confidentiality="confidential")
+    cid = case["id"]
+    assert client.get(f"/api/v1/cases/{cid}", headers=people["other"]).status_code == 404
+    assert client.get(f"/api/v1/cases/{cid}", headers=people["committee"]).status_code == 404
+    assert client.get("/api/v1/cases", headers=people["other"]).json()["total"] == 0
+    assert client.get("/api/v1/cases", headers=people["committee"]).json()["total"] == 0
+    assert client.get(f"/api/v1/cases/{cid}", headers=admin_headers).status_code == 200
+    client.post(f"/api/v1/cases/{cid}/assignments", headers=people["lead"], json={"username": "other"})
+    assert client.get(f"/api/v1/cases/{cid}", headers=people["other"]).status_code == 200
+    bad = client.post(f"/api/v1/cases/{cid}/assignments", headers=people["lead"], json={"username": "committee"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "unknown_assignee"
+
+
+def test_row_level_security_holds_even_for_raw_sql(client, people, db_url, sessionmaker_for):
+    """The database itself hides parties and confidential cases, whatever query the service runs."""
+    open_case(client, people["lead"], confidentiality="confidential")
+    internal = open_case(client, people["lead"])
+    client.post(f"/api/v1/cases/{internal['id']}/parties", headers=people["lead"],
+                json={"name": SECRET_NAME, "party_role": "suspect"})
+    factory = sessionmaker_for(db_url)
+    for who, roles, cases, parties in (("other", {Role.investigator}, 1, 0), ("committee", {Role.committee_member}, 1, 0),
+                                       ("officer", {Role.field_officer}, 0, 0), ("lead", {Role.investigator}, 2, 1),
+                                       ("boss", {Role.administrator}, 2, 1)):
+        with factory() as s, s.begin():
+            act_as(s, Principal(who, frozenset(roles)))
+            assert s.execute(text("SELECT count(*) FROM cases")).scalar() == cases, who
+            assert s.execute(text("SELECT count(*) FROM case_parties")).scalar() == parties, who
+            if not parties:
+                with s.begin_nested():
+                    s.execute(text("UPDATE case_parties SET name = 'x'"))
+                    assert s.execute(text("SELECT count(*) FROM case_parties WHERE name = 'x'")).scalar() == 0
+
+
+def test_optimistic_locking_on_cases(client, people):
+    case = open_case(client, people["lead"])
+    url = f"/api/v1/cases/{case['id']}"
+    assert client.patch(url, json={"title": "New title"}, headers=people["lead"]).status_code == 428
+    ok = client.patch(url, json={"title": "New title"}, headers={**people["lead"], "If-Match": 'W/"1"'})
+    assert ok.status_code == 200 and ok.json()["version"] == 2
+    stale = client.patch(url, json={"summary": "stale"}, headers={**people["lead"], "If-Match": 'W/"1"'})
+    assert stale.status_code == 412 and stale.json()["error"]["details"][0]["current"]["title"] == "New title"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(lambda t: client.patch(url, json={"title": t}, headers={**people["lead"], "If-Match": 'W/"2"'}),
+                                ["Title A", "Title B"]))
+    assert sorted(r.status_code for r in results) == [200, 412]
+    assert client.post(f"{url}/transitions", json={"to_stage": "preliminary_review", "reason": "stale version"},
+                       headers={**people["lead"], "If-Match": 'W/"1"'}).status_code == 412
+
+
+def test_links_validate_their_target_and_unlinking_restores_the_incident(client, people, incident):
+    case = open_case(client, people["lead"])
+    url = f"/api/v1/cases/{case['id']}/links"
+    assert client.post(url, headers=people["lead"], json={"target_type": "incident", "target_id": "999999",
+                                                          "reason": "nope"}).status_code == 404
+    assert client.post(url, headers=people["lead"], json={"target_type": "protected_area", "target_id": "NRF-PR-001",
+                                                          "reason": "the reserve concerned"}).status_code == 201
+    assert client.post(url, headers=people["lead"], json={"target_type": "district", "target_id": "5406",
+                                                          "reason": "district"}).status_code == 201
+    linked = client.post(url, headers=people["lead"], json={"target_type": "incident", "target_id": str(incident["id"]),
+                                                           "reason": "clearing"})
+    again = client.post(url, headers=people["lead"], json={"target_type": "incident", "target_id": str(incident["id"]),
+                                                          "reason": "clearing"})
+    assert linked.status_code == 201 and again.status_code == 409
+    body = linked.json()
+    assert body["protected_areas"] == ["NRF-PR-001"] and set(body["districts"]) == {"5402", "5406"}
+    link_id = next(l["id"] for l in body["links"] if l["target_type"] == "incident")
+    r = client.delete(f"{url}/{link_id}", headers=people["lead"])
+    assert r.status_code == 200
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "verified"
+
+
+def test_attachments_keep_their_sha256(client, people):
+    case = open_case(client, people["lead"])
+    data = "สัญญาจ้างทำแนวกันไฟ".encode() * 100
+    r = client.post(f"/api/v1/cases/{case['id']}/attachments", headers=people["lead"],
+                    files={"file": ("contract.pdf", data, "application/pdf")}, data={"description": "contract"})
+    assert r.status_code == 201
+    att = r.json()["attachments"][0]
+    assert att["sha256"] == hashlib.sha256(data).hexdigest() and att["size_bytes"] == len(data)
+    got = client.get(att["url"], headers=people["lead"])
+    assert got.content == data and got.headers["content-type"] == "application/octet-stream"
+    assert client.get(att["url"], headers=people["other"]).status_code == 403
+
+
+def test_committee_and_others_cannot_write(client, people):
+    case = open_case(client, people["lead"])
+    cid = case["id"]
+    assert client.post("/api/v1/cases", json={"title": "x" * 5, "category": "other"},
+                       headers=people["committee"]).status_code == 403
+    assert client.post(f"/api/v1/cases/{cid}/notes", json={"body": "x"}, headers=people["other"]).status_code == 403
+    assert client.delete(f"/api/v1/cases/{cid}", headers=people["lead"]).status_code == 403
+
+
+def test_delete_is_admin_only_and_audited(client, people, admin_headers, incident):
+    case = open_case(client, people["lead"])
+    client.post(f"/api/v1/cases/{case['id']}/links", headers=people["lead"],
+                json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "x" * 5})
+    assert client.delete(f"/api/v1/cases/{case['id']}", headers=admin_headers).status_code == 204
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=admin_headers).status_code == 404
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "verified"
+    verify = client.get("/api/v1/admin/audit/verify", headers=admin_headers).json()
+    assert verify["ok"] and verify["entries"] > 5
