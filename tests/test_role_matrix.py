@@ -62,6 +62,8 @@ POLICY: dict[tuple[str, str], object] = {
     ("POST", "/api/v1/cases/{case_id}/links"): CASE_WORKERS,
     ("DELETE", "/api/v1/cases/{case_id}/links/{link_id}"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/audit"): CASE_WORKERS,
+    ("GET", "/api/v1/cases/{case_id}/evidence-pack"): CASE_WORKERS,
+    ("GET", "/api/v1/cases/{case_id}/evidence-pack.pdf"): CASE_WORKERS,
 }
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
 

@@ -16,7 +16,7 @@ from geo_service import audit
 from geo_service.api.deps import AdminDep, SessionDep
 from geo_service.api.incidents import _etag, _version
 from geo_service.auth import Principal, Role, require_roles
-from geo_service.cases import service
+from geo_service.cases import evidence, service
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import AssignIn, CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CaseCategory, CaseStage
@@ -154,3 +154,22 @@ def case_audit(case_id: int, session: SessionDep, principal: CaseWorker) -> list
     with as_caller(session, principal):
         service._require_insider(session, principal, case_id)
         return audit.entries_for(session, "case", case_id)
+
+
+@router.get("/{case_id}/evidence-pack", response_class=Response, summary="Printable evidence pack (HTML)")
+def evidence_pack(case_id: int, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        html = evidence.render_html(evidence.build_pack(session, case_id, principal))
+        audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "html"})
+    return Response(content=html, media_type="text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/{case_id}/evidence-pack.pdf", response_class=Response, summary="Evidence pack as PDF (WeasyPrint)")
+def evidence_pack_pdf(case_id: int, session: SessionDep, principal: CaseWorker):
+    with as_caller(session, principal):
+        pack = evidence.build_pack(session, case_id, principal)
+        pdf = evidence.render_pdf(evidence.render_html(pack))
+        audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "pdf"})
+    return Response(content=pdf, media_type="application/pdf", headers={
+        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{pack["case"]["reference"]}.pdf"'})
