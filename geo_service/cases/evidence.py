@@ -127,7 +127,7 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
 
 
 def render_html(pack: dict) -> str:
-    return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be)
+    return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be, be=_thai_date)
 
 
 def render_pdf(html: str) -> bytes:
