@@ -172,3 +172,33 @@ def officer(login):
 @pytest.fixture
 def investigator(login):
     return login("investigator1", "investigator")
+
+
+@pytest.fixture
+def live_server(tmp_path):
+    """Run the app with uvicorn on a free loopback port (for real HTTP clients: GDAL, browsers)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from geo_service.main import create_app
+
+    servers = []
+
+    def start(url, **extra):
+        port = free_port()
+        app = create_app(make_settings(url, tmp_path, **extra))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.05)
+        servers.append((server, thread))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for server, thread in servers:
+        server.should_exit = True
+        thread.join(timeout=10)

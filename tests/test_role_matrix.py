@@ -65,6 +65,11 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/cases/{case_id}/evidence-pack"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/evidence-pack.pdf"): CASE_WORKERS,
 }
+# Exports and the OGC API decide per collection (public, or by role and API-key scope): tests/test_exports.py
+# and tests/test_ogc_api.py check those decisions; here they are reachable by anyone.
+for _path in ("/api/v1/exports/{name}", "/ogc", "/ogc/conformance", "/ogc/collections", "/ogc/collections/{name}",
+              "/ogc/collections/{name}/items", "/ogc/collections/{name}/items/{feature_id}", "/ogc/api"):
+    POLICY[("GET", _path)] = PUBLIC
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
 
 

@@ -1,0 +1,109 @@
+"""The collections that can leave the service, what each exposes, and to whom.
+
+Each collection is a SQL query with an allow-list of properties. Filters, CQL2 expressions and property
+choices can only name those properties; confidential properties are dropped for callers who may not
+see them. Collections marked public are the OGC API's anonymous collections.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from geo_service.auth import Principal, Role
+
+ALL_ROLES = frozenset(Role)
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    title: str
+    title_th: str
+    sql: str                                   # SELECT ... FROM ...: columns id, geom, datetime?, and properties
+    properties: tuple[str, ...]                # allow-list, in output order
+    geometry_type: str
+    public: bool = False
+    readers: frozenset[Role] = ALL_ROLES       # roles that may read it (API keys: also by scope)
+    confidential: dict[str, frozenset[Role]] = field(default_factory=dict)  # property -> roles that may see it
+    datetime: str | None = None                # the property used by datetime filters
+    licence: str = "Terms of the geo_service operator"
+    attribution: str = ""
+    description: str = ""
+
+    def visible_to(self, principal: Principal | None) -> bool:
+        if self.public:
+            return True
+        if principal is None:
+            return False
+        if principal.scopes is not None:       # an API key: its scopes decide
+            return self.name in principal.scopes
+        return bool(principal.roles & self.readers)
+
+    def properties_for(self, principal: Principal | None) -> tuple[str, ...]:
+        roles = principal.roles if principal else frozenset()
+        return tuple(p for p in self.properties
+                     if p not in self.confidential or (roles & self.confidential[p]))
+
+
+COD_AB = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
+INSIDERS = frozenset({Role.administrator, Role.investigator})
+STAFF = frozenset({Role.administrator, Role.investigator, Role.field_officer, Role.committee_member})
+
+_ADMIN_SQL = """
+SELECT a.code AS id, a.geom AS geom, a.code, a.name_th, a.name_en, a.parent_code,
+       round((a.area_m2 / 1e6)::numeric, 3)::float AS area_km2, round((a.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       a.version, s.attribution
+FROM admin_areas a JOIN layer_sources s ON s.id = a.source_id
+WHERE a.is_current AND a.level = '{level}'
+"""
+
+COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
+    Collection(
+        name="districts", title="Districts (amphoe)", title_th="อำเภอ", sql=_ADMIN_SQL.format(level="district"),
+        properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
+        geometry_type="MultiPolygon", public=True, licence="CC BY-IGO 3.0", attribution=COD_AB,
+        description="Current district boundaries with official codes and Thai/English names."),
+    Collection(
+        name="subdistricts", title="Subdistricts (tambon)", title_th="ตำบล", sql=_ADMIN_SQL.format(level="subdistrict"),
+        properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
+        geometry_type="MultiPolygon", public=True, licence="CC BY-IGO 3.0", attribution=COD_AB,
+        description="Current subdistrict boundaries with official codes and Thai/English names."),
+    Collection(
+        name="protected_areas", title="Forest reserves and protected areas", title_th="พื้นที่ป่าและพื้นที่คุ้มครอง",
+        sql="""
+SELECT p.code || '@' || p.version AS id, p.geom AS geom, p.code, p.version, p.kind::text AS kind, p.name_th,
+       p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to,
+       (p.valid_from IS NULL OR p.valid_from <= current_date) AND (p.valid_to IS NULL OR p.valid_to > current_date)
+         AS in_force,
+       p.illustrative, round((p.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       round((p.area_m2 / 1e4)::numeric, 2)::float AS area_ha, s.attribution
+FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
+""",
+        properties=("code", "version", "kind", "name_th", "name_en", "legal_reference", "agency", "valid_from",
+                    "valid_to", "in_force", "illustrative", "area_rai", "area_ha", "attribution"),
+        geometry_type="MultiPolygon", public=True, datetime="valid_from",
+        licence="See each feature's attribution; illustrative boundaries are CC0 and NOT official",
+        attribution="See each feature's attribution",
+        description="Every boundary version with its validity period; the bundled ones are ILLUSTRATIVE."),
+    Collection(
+        name="incidents", title="Field incidents", title_th="เหตุการณ์ที่พบในพื้นที่",
+        sql="""
+SELECT i.id::text AS id, i.geom AS geom, i.id AS incident_id, i.kind::text AS kind, i.status::text AS status,
+       i.severity::text AS severity, i.observed_at, i.description, i.reporter, i.province_code, i.district_code,
+       i.subdistrict_code, i.protected_area_codes, i.reserve_code, i.in_reserve, i.reserve_distance_m,
+       i.area_m2 / 1600 AS area_rai, i.tags, i.created_by
+FROM incidents i
+""",
+        properties=("incident_id", "kind", "status", "severity", "observed_at", "province_code", "district_code",
+                    "subdistrict_code", "protected_area_codes", "reserve_code", "in_reserve", "reserve_distance_m",
+                    "area_rai", "tags", "description", "reporter", "created_by"),
+        geometry_type="Point", readers=STAFF | {Role.partner}, datetime="observed_at",
+        confidential={"description": STAFF, "reporter": INSIDERS, "created_by": INSIDERS, "tags": STAFF},
+        attribution="Field incidents: NACC Phrae provincial office and partners",
+        description="Incidents logged by field officers, attributed to districts and reserves. Partners receive "
+                    "no descriptions, tags or names."),
+)}
+
+
+def visible_collections(principal: Principal | None) -> list[Collection]:
+    return [c for c in COLLECTIONS.values() if c.visible_to(principal)]

@@ -1,0 +1,167 @@
+"""Build the SQL of an export or an OGC API items request from a collection and the caller's filters.
+
+Everything is a SQLAlchemy Core expression over the collection's query, with bound parameters: bbox,
+datetime intervals, simple equality filters, and CQL2 (text or JSON) translated by pygeofilter with the
+collection's allow-list as the field mapping (a property outside it is an error, never ignored).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from geoalchemy2 import Geometry
+from sqlalchemy import JSON, Select, and_, cast, column, func, literal, select, text
+from sqlalchemy.dialects import postgresql
+
+from geo_service.auth import Principal
+from geo_service.errors import InvalidInput
+from geo_service.exports.collections import Collection
+
+DECIMALS = 7
+
+
+@dataclass
+class ItemQuery:
+    bbox: tuple[float, float, float, float] | None = None
+    datetime: str | None = None             # OGC: instant, or start/end with '..' for open ends
+    equals: dict[str, str] = field(default_factory=dict)
+    cql: str | None = None
+    cql_lang: str = "cql2-text"
+    properties: list[str] | None = None
+    limit: int | None = None
+    offset: int = 0
+    crs: int = 4326
+
+
+def _subquery(collection: Collection):
+    # The geometry column is typed so that pygeofilter's spatial operators (ST_Intersects & co.) apply.
+    cols = [column("id"), column("geom", Geometry(srid=4326)), *(column(p) for p in collection.properties)]
+    return text(collection.sql).columns(*cols).subquery("t")
+
+
+def _parse_instant(value: str, end: bool) -> datetime | None:
+    if value in ("", ".."):
+        return None
+    try:
+        if len(value) == 10:
+            d = datetime.fromisoformat(value)
+            return d.replace(hour=23, minute=59, second=59, tzinfo=timezone.utc) if end else d.replace(tzinfo=timezone.utc)
+        d = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise InvalidInput(f"datetime '{value}' is not an RFC 3339 date or time (e.g. 2024-03-01T00:00:00Z).",
+                           code="invalid_datetime") from None
+
+
+def _cql_filter(q: ItemQuery, fields: dict):
+    from pygeofilter.backends.sqlalchemy import to_filter
+
+    try:
+        if q.cql_lang == "cql2-json":
+            from pygeofilter.parsers.cql2_json import parse as parse_json
+
+            ast = parse_json(json.loads(q.cql))
+        elif q.cql_lang == "cql2-text":
+            from pygeofilter.parsers.cql2_text import parse as parse_text
+
+            ast = parse_text(q.cql)
+        else:
+            raise InvalidInput("filter-lang must be cql2-text or cql2-json.", code="invalid_filter_lang")
+    except InvalidInput:
+        raise
+    except Exception:  # noqa: BLE001 - the parsers raise many types; the message must not echo internals
+        raise InvalidInput("The filter could not be read as CQL2; example: kind = 'wildfire' AND "
+                           "S_INTERSECTS(geometry, BBOX(100, 18, 100.5, 18.5))", code="invalid_filter") from None
+    try:
+        return to_filter(ast, fields, undefined_as_null=False)
+    except Exception:  # noqa: BLE001 - unknown property or function
+        raise InvalidInput("The filter names a property or function that is not available. Properties: "
+                           + ", ".join(sorted(k for k in fields if k != "geometry")), code="invalid_filter") from None
+
+
+@dataclass
+class Built:
+    features: Select   # one GeoJSON Feature (text) per row
+    count: Select
+    extent: Select
+    rows: Select       # id, WKB geometry and the shown properties as columns (for file formats)
+    shown: list[str]
+
+
+def build_select(collection: Collection, principal: Principal | None, q: ItemQuery) -> Built:
+    """The queries for a collection, its caller and their filters."""
+    t = _subquery(collection)
+    visible = list(collection.properties_for(principal))
+    if q.properties is not None:
+        unknown = [p for p in q.properties if p not in visible]
+        if unknown:
+            raise InvalidInput("Unknown or unavailable properties: " + ", ".join(unknown) + ". Available: "
+                               + ", ".join(visible), code="invalid_properties")
+        shown = [p for p in visible if p in q.properties]
+    else:
+        shown = visible
+    conditions = []
+    if q.bbox:
+        minx, miny, maxx, maxy = q.bbox
+        conditions.append(func.ST_Intersects(t.c.geom, func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
+    if q.datetime:
+        if not collection.datetime:
+            raise InvalidInput(f"The collection {collection.name} has no time to filter on.", code="invalid_datetime")
+        col = t.c[collection.datetime]
+        if "/" in q.datetime:
+            start_s, end_s = q.datetime.split("/", 1)
+            start, end = _parse_instant(start_s, False), _parse_instant(end_s, True)
+            if start and end and end < start:
+                raise InvalidInput("The datetime interval ends before it starts.", code="invalid_datetime")
+            if start:
+                conditions.append(col >= start)
+            if end:
+                conditions.append(col <= end)
+        else:
+            instant = _parse_instant(q.datetime, False)
+            conditions.append(col == instant)
+    for name, value in q.equals.items():
+        if name not in visible:
+            raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
+        if name == "protected_area_codes":
+            conditions.append(t.c[name].op("@>")(cast(literal([value], postgresql.ARRAY(postgresql.TEXT)),
+                                                      postgresql.ARRAY(postgresql.TEXT))))
+        else:
+            conditions.append(cast(t.c[name], postgresql.TEXT) == str(value))
+    if q.cql:
+        fields = {p: t.c[p] for p in visible}
+        fields["geometry"] = t.c.geom
+        conditions.append(_cql_filter(q, fields))
+    where = and_(*conditions) if conditions else literal(True)
+
+    geom = func.ST_ForcePolygonCCW(t.c.geom)
+    if q.crs != 4326:
+        geom = func.ST_Transform(geom, q.crs)
+    pairs = []
+    for p in shown:
+        pairs += [literal(p), t.c[p]]
+    feature = func.json_build_object(
+        "type", "Feature", "id", t.c.id,
+        "bbox", func.json_build_array(*(func.round(cast(f(geom), postgresql.NUMERIC), DECIMALS) for f in (
+            func.ST_XMin, func.ST_YMin, func.ST_XMax, func.ST_YMax))),
+        "geometry", cast(func.ST_AsGeoJSON(geom, DECIMALS), JSON),
+        "properties", func.json_build_object(*pairs) if pairs else cast(literal("{}"), JSON),
+    )
+    stmt = select(cast(feature, postgresql.TEXT).label("f")).select_from(t).where(where).order_by(t.c.id)
+    rows = select(t.c.id, func.ST_AsBinary(geom).label("wkb"), *(t.c[p] for p in shown)).select_from(t).where(
+        where).order_by(t.c.id)
+    if q.limit is not None:
+        stmt, rows = stmt.limit(q.limit), rows.limit(q.limit)
+    if q.offset:
+        stmt, rows = stmt.offset(q.offset), rows.offset(q.offset)
+    count = select(func.count()).select_from(t).where(where)
+    extent = select(func.ST_Extent(t.c.geom)).select_from(t).where(where)
+    return Built(features=stmt, count=count, extent=extent, rows=rows, shown=shown)
+
+
+def compile_for_psycopg(stmt) -> tuple[str, dict]:
+    compiled = stmt.compile(dialect=postgresql.psycopg.dialect())
+    return str(compiled), compiled.params
+
