@@ -16,8 +16,14 @@ from geo_service.errors import Conflict, InvalidInput, Unauthorized
 
 ALGORITHM = "HS256"  # pinned: tokens signed with anything else are refused
 _hasher = PasswordHash.recommended()
-# Verifying against this when the user does not exist keeps the answer time the same.
-_DUMMY_HASH = _hasher.hash("not a real password")
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """Verifying against this when the user does not exist keeps the answer time the same."""
+    if not _dummy:
+        _dummy.append(_hasher.hash("not a real password"))
+    return _dummy[0]
 
 
 def create_user(session: Session, username: str, password: str, roles: list[str], display_name: str | None = None) -> User:
@@ -40,7 +46,7 @@ def create_user(session: Session, username: str, password: str, roles: list[str]
 def verify_password(session: Session, username: str, password: str) -> User:
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        _hasher.verify(password, _DUMMY_HASH)
+        _hasher.verify(password, _dummy_hash())
         raise Unauthorized("Wrong username or password.")
     if not _hasher.verify(password, user.password_hash) or not user.is_active:
         raise Unauthorized("Wrong username or password.")

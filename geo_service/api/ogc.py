@@ -195,12 +195,9 @@ async def items(
 @router.get("/collections/{name}/items/{feature_id}", summary="One feature")
 def item(name: str, feature_id: str, request: Request, f: str | None = None):
     c, principal = collection_for(request, name)
-    built = build_select(c, principal, ItemQuery(equals={}, limit=1))
-    from sqlalchemy import literal_column
-
-    stmt = built.features.where(literal_column("t.id") == feature_id)
+    built = build_select(c, principal, ItemQuery(feature_id=feature_id, limit=1))
     with request.app.state.engine.connect() as conn:
-        row = conn.execute(stmt).scalar()
+        row = conn.execute(built.features).scalar()
     if row is None:
         raise NotFound("No feature with this id in the collection.")
     feature = orjson.loads(row)

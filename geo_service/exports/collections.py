@@ -26,6 +26,7 @@ class Collection:
     readers: frozenset[Role] = ALL_ROLES       # roles that may read it (API keys: also by scope)
     confidential: dict[str, frozenset[Role]] = field(default_factory=dict)  # property -> roles that may see it
     datetime: str | None = None                # the property used by datetime filters
+    order_by: str = "id"                       # stable order for paging (an indexed column where large)
     licence: str = "Terms of the geo_service operator"
     attribution: str = ""
     description: str = ""
@@ -97,7 +98,7 @@ FROM incidents i
         properties=("incident_id", "kind", "status", "severity", "observed_at", "province_code", "district_code",
                     "subdistrict_code", "protected_area_codes", "reserve_code", "in_reserve", "reserve_distance_m",
                     "area_rai", "tags", "description", "reporter", "created_by"),
-        geometry_type="Point", readers=STAFF | {Role.partner}, datetime="observed_at",
+        geometry_type="Point", readers=STAFF | {Role.partner}, datetime="observed_at", order_by="incident_id",
         confidential={"description": STAFF, "reporter": INSIDERS, "created_by": INSIDERS, "tags": STAFF},
         attribution="Field incidents: NACC Phrae provincial office and partners",
         description="Incidents logged by field officers, attributed to districts and reserves. Partners receive "

@@ -9,11 +9,13 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-import geopandas as gpd
-import pandas as pd
-import pyogrio
+from typing import TYPE_CHECKING
+
 import shapely
 from sqlalchemy import Engine
+
+if TYPE_CHECKING:  # geopandas, pandas and pyogrio (GDAL) are imported when a file is written
+    import geopandas as gpd
 
 CHUNK = 50_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -22,6 +24,9 @@ FORMATS = {"gpkg": ("application/geopackage+sqlite3", ".gpkg"), "csv": ("applica
 
 
 def _frames(engine: Engine, stmt, shown: list[str], crs: int):
+    import geopandas as gpd
+    import pandas as pd
+
     with engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=CHUNK).execute(stmt)
         for part in result.partitions(CHUNK):
@@ -43,6 +48,10 @@ def _safe_cell(value):
 def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metadata: dict, layer: str,
                workdir: Path) -> Path:
     """Write the export into ``workdir`` and return the file to send."""
+    import geopandas as gpd
+    import pandas as pd
+    import pyogrio
+
     meta_text = json.dumps(metadata, ensure_ascii=False, indent=2, default=str)
     if fmt == "gpkg":
         path = workdir / f"{layer}.gpkg"

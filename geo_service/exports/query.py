@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, Select, and_, cast, column, func, literal, select, text
+from sqlalchemy import Select, and_, cast, column, func, literal, literal_column, select, text
 from sqlalchemy.dialects import postgresql
 
 from geo_service.auth import Principal
@@ -33,6 +33,7 @@ class ItemQuery:
     limit: int | None = None
     offset: int = 0
     crs: int = 4326
+    feature_id: str | None = None
 
 
 def _subquery(collection: Collection):
@@ -83,7 +84,7 @@ def _cql_filter(q: ItemQuery, fields: dict):
 
 @dataclass
 class Built:
-    features: Select   # one GeoJSON Feature (text) per row
+    features: Select   # one GeoJSON Feature (text) per row: id and the shown properties, geometry
     count: Select
     extent: Select
     rows: Select       # id, WKB geometry and the shown properties as columns (for file formats)
@@ -136,26 +137,26 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
         conditions.append(_cql_filter(q, fields))
     where = and_(*conditions) if conditions else literal(True)
 
-    geom = func.ST_ForcePolygonCCW(t.c.geom)
+    if q.feature_id is not None:
+        conditions.append(t.c.id == q.feature_id)
+        where = and_(*conditions)
+    geom = t.c.geom if collection.geometry_type == "Point" else func.ST_ForcePolygonCCW(t.c.geom)
     if q.crs != 4326:
         geom = func.ST_Transform(geom, q.crs)
-    pairs = []
-    for p in shown:
-        pairs += [literal(p), t.c[p]]
-    feature = func.json_build_object(
-        "type", "Feature", "id", t.c.id,
-        "bbox", func.json_build_array(*(func.round(cast(f(geom), postgresql.NUMERIC), DECIMALS) for f in (
-            func.ST_XMin, func.ST_YMin, func.ST_XMax, func.ST_YMax))),
-        "geometry", cast(func.ST_AsGeoJSON(geom, DECIMALS), JSON),
-        "properties", func.json_build_object(*pairs) if pairs else cast(literal("{}"), JSON),
-    )
-    stmt = select(cast(feature, postgresql.TEXT).label("f")).select_from(t).where(where).order_by(t.c.id)
+    order = t.c[collection.order_by] if collection.order_by != "id" else t.c.id
+    # PostGIS turns each row (id, shown properties, geom) into a GeoJSON Feature in C: the fastest path.
+    inner = select(t.c.id, *(t.c[p] for p in shown), geom.label("geom")).select_from(t).where(where).order_by(order)
     rows = select(t.c.id, func.ST_AsBinary(geom).label("wkb"), *(t.c[p] for p in shown)).select_from(t).where(
-        where).order_by(t.c.id)
+        where).order_by(order)
     if q.limit is not None:
-        stmt, rows = stmt.limit(q.limit), rows.limit(q.limit)
+        inner, rows = inner.limit(q.limit), rows.limit(q.limit)
     if q.offset:
-        stmt, rows = stmt.offset(q.offset), rows.offset(q.offset)
+        inner, rows = inner.offset(q.offset), rows.offset(q.offset)
+    f = inner.subquery("f")
+    # The feature id goes in front: '{"id":…,' + the Feature PostGIS wrote without its opening brace.
+    feature = (literal('{"id":') + cast(func.to_json(f.c.id), postgresql.TEXT) + literal(",")
+               + func.substr(func.ST_AsGeoJSON(literal_column("f"), "geom", DECIMALS), 2))
+    stmt = select(feature.label("feature")).select_from(f)
     count = select(func.count()).select_from(t).where(where)
     extent = select(func.ST_Extent(t.c.geom)).select_from(t).where(where)
     return Built(features=stmt, count=count, extent=extent, rows=rows, shown=shown)

@@ -13,9 +13,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-import geopandas as gpd
 import numpy as np
-import pyogrio
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
@@ -101,7 +99,7 @@ def _refuse(message: str, problems: list[dict] | None = None) -> LayerRejected:
     return LayerRejected(message + " Nothing was stored.", details=details)
 
 
-def _open_path(path: Path, original_name: str) -> tuple[str, set[str]]:
+def _open_path(path: Path, original_name: str) -> tuple[str, set[str]]:  # noqa: C901
     suffix = Path(original_name).suffix.lower()
     if suffix not in FORMATS:
         raise _refuse(f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
@@ -191,6 +189,9 @@ def read_layer(
     default_kind : the protected-area kind for files without a kind column.
     repair : repair invalid geometries (shapely.make_valid) instead of refusing them.
     """
+    import geopandas as gpd  # heavy (GDAL): imported when a layer is loaded, not when the service starts
+    import pyogrio
+
     path = Path(path)
     if layer_type not in LAYER_TYPES:
         raise _refuse(f"Unknown layer type '{layer_type}'; use one of: {', '.join(LAYER_TYPES)}.")
