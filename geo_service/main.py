@@ -13,6 +13,7 @@ from geo_service.api import admin_layers, auth, health, incidents, layers
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
+from geo_service.web import field
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(admin_layers.router)
     app.include_router(auth.router)
     app.include_router(incidents.router)
+    app.include_router(field.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:
