@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx2 as httpx
+import playwright.sync_api as playwright_api
 import pytest
 import uvicorn
 
@@ -20,7 +21,6 @@ from geo_service.db.local_pg import free_port
 from geo_service.main import create_app
 from tests.conftest import ADMIN_TOKEN, PASSWORD, make_settings
 
-playwright_api = pytest.importorskip("playwright.sync_api", reason="the test extras install playwright")
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 DMS = "18°08'42.5\"N 100°08'30\"E"
