@@ -28,18 +28,27 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def live(db_url, tmp_path):
-    """The real app on a free loopback port, a field officer, and an API client for checks."""
+def server(db_url, tmp_path):
+    """The real app under uvicorn on a free loopback port, in a thread: (base URL, uvicorn server)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(make_settings(db_url, tmp_path)), host="127.0.0.1",
-                                           port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
+    srv = uvicorn.Server(uvicorn.Config(create_app(make_settings(db_url, tmp_path)), host="127.0.0.1",
+                                        port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
-    while not server.started:
+    while not srv.started:
         assert time.monotonic() < deadline, "the server did not start"
         time.sleep(0.05)
-    base = f"http://127.0.0.1:{port}"
+    srv.thread = thread
+    yield f"http://127.0.0.1:{port}", srv
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def live(server):
+    """The server's base URL, with a field officer created, and an API client signed in as them."""
+    base, _ = server
     api = httpx.Client(base_url=base, timeout=20)
     r = api.post("/api/v1/admin/users", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
                  json={"username": "ranger1", "password": PASSWORD, "roles": ["field_officer"]})
@@ -48,8 +57,6 @@ def live(db_url, tmp_path):
     api.headers["Authorization"] = f"Bearer {token}"
     yield base, api
     api.close()
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture(scope="module")
@@ -296,3 +303,25 @@ def test_expired_session_keeps_the_draft(open_form, live):
     sign_in_as(page)
     assert page.input_value("#description") == "still here"
     watch.check(expected_console=("status of 401",))
+
+
+def test_the_form_opens_without_a_network(open_form, live, server):
+    """The service worker keeps the form's own files: with the server gone the page still opens and queues."""
+    base, srv = server
+    context, page, watch = open_form(service_workers="allow")
+    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    page.fill("#description", "under the canopy")
+    srv.should_exit = True  # no server at all any more: only the service worker's cache can answer
+    srv.thread.join(10)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(base + "/field", timeout=2)
+    response = page.reload()
+    assert response.from_service_worker
+    expect_text(page.locator("h1"), "แจ้งเหตุ")
+    assert page.input_value("#description") == "under the canopy"
+    page.fill("#position", DMS)
+    page.click("#submit")
+    item = page.locator("#outbox-list li")
+    playwright_api.expect(item).to_have_attribute("data-state", "waiting")
+    shot(page, "opened_offline")
+    watch.check(expected_console=("ERR_CONNECTION_REFUSED", "ERR_FAILED"))
