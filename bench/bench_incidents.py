@@ -12,6 +12,9 @@ officer, and measures at 1, 10 and 50 concurrent clients (asyncio + httpx2, one 
 * ``POST /api/v1/incidents`` random points inside the province, a unique Idempotency-Key each:
                              parse, attribute, insert, distance to the nearest reserve, read back
 
+Besides latency and throughput it reports the CPU time per request of the app's processes, of
+PostgreSQL and of the client (from /proc): on 2 cores their sum bounds the throughput.
+
 Each cell runs for ``--seconds`` or ``--requests``, whichever ends first, after a warm-up. The client
 runs on the same machine (2 cores here): compare rows with the baseline rather than across machines.
 It prints a table; nothing is asserted.
@@ -130,6 +133,30 @@ def officer_token(base: str) -> str:
     return r.json()["access_token"]
 
 
+# --- CPU used by a process tree (Linux /proc), to show where a request's time goes -----------------------
+def tree_cpu(root_pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants; 0 where /proc is missing."""
+    parent, cpu = {}, {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        total += cpu.get(pid, 0.0)
+        todo.extend(p for p, pp in parent.items() if pp == pid)
+    return total
+
+
+def postmaster_pid(cluster) -> int:
+    return int((cluster.data_dir / "postmaster.pid").read_text().split()[0])
+
+
 # --- load ------------------------------------------------------------------------------------------
 KINDS = ["encroachment", "land_clearing", "illegal_logging", "burning", "wildfire", "other"]
 
@@ -151,7 +178,11 @@ def request_factory(kind: str, token: str, points: list[tuple[float, float]]):
     return make
 
 
-async def run_cell(base: str, clients: int, make, seconds: float, max_requests: int) -> dict:
+async def run_cell(base: str, clients: int, make, seconds: float, max_requests: int,
+                   pids: dict[str, int] | None = None) -> dict:
+    """Closed loop: ``clients`` connections each sending the next request when the previous one is answered.
+    ``pids``: process trees whose CPU time per request is reported (name -> root pid)."""
+    pids = pids or {}
     latencies: list[float] = []
     errors = 0
     issued = 0
@@ -172,11 +203,15 @@ async def run_cell(base: str, clients: int, make, seconds: float, max_requests: 
                     if errors <= 3:
                         print(f"  unexpected {r.status_code}: {r.text[:200]}", file=sys.stderr)
 
+    cpu0 = {name: tree_cpu(pid) for name, pid in pids.items()}
+    client0 = time.process_time()
     t0 = time.perf_counter()
     await asyncio.gather(*(client_loop() for _ in range(clients)))
     elapsed = time.perf_counter() - t0
     ms = np.array(latencies) * 1000
-    return {"n": len(ms), "errors": errors, "rps": len(ms) / elapsed,
+    cpu = {f"{name}_cpu": 1000 * (tree_cpu(pid) - cpu0[name]) / max(1, len(ms)) for name, pid in pids.items()}
+    cpu["client_cpu"] = 1000 * (time.process_time() - client0) / max(1, len(ms))
+    return {**cpu, "n": len(ms), "errors": errors, "rps": len(ms) / elapsed,
             "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
             "p99": float(np.percentile(ms, 99)), "mean": statistics.fmean(ms)}
 
@@ -209,11 +244,13 @@ def main() -> None:
                 for kind in kinds:
                     for c in clients:
                         res = asyncio.run(run_cell(server.base, c, request_factory(kind, token, points),
-                                                   args.seconds, args.requests))
+                                                   args.seconds, args.requests,
+                                                   {"app": server.proc.pid, "db": postmaster_pid(cluster)}))
                         rows.append({"workers": w, "request": labels[kind], "clients": c, **res})
                         print(f"  workers={w} {labels[kind]:<16} clients={c:<3} n={res['n']:<5} "
                               f"p50={res['p50']:.1f} p95={res['p95']:.1f} p99={res['p99']:.1f} ms "
-                              f"{res['rps']:.0f} req/s errors={res['errors']}", flush=True)
+                              f"{res['rps']:.0f} req/s errors={res['errors']} CPU ms/req app={res['app_cpu']:.2f} "
+                              f"db={res['db_cpu']:.2f} client={res['client_cpu']:.2f}", flush=True)
             finally:
                 server.stop()
     finally:
@@ -221,11 +258,14 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     print(f"\nMachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; client and server on 127.0.0.1\n")
-    print("| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("CPU ms/req: CPU time per request of the app (all workers), PostgreSQL and this client.\n")
+    print("| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors "
+          "| CPU ms/req app | db | client |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['workers']} | {r['request']} | {r['clients']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} "
-              f"| {r['p99']:.1f} | {r['rps']:.0f} | {r['errors']} |")
+              f"| {r['p99']:.1f} | {r['rps']:.0f} | {r['errors']} | {r['app_cpu']:.2f} | {r['db_cpu']:.2f} "
+              f"| {r['client_cpu']:.2f} |")
 
 
 if __name__ == "__main__":
