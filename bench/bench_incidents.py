@@ -50,8 +50,10 @@ def make_app():
     from geo_service.main import create_app
     from geo_service.settings import Settings
 
+    extra = {"pool_size": int(os.environ["BENCH_POOL_SIZE"])} if os.environ.get("BENCH_POOL_SIZE") else {}
     return create_app(Settings(database_url=os.environ["BENCH_DATABASE_URL"], environment="test",
-                               admin_token=os.environ["BENCH_ADMIN_TOKEN"], data_dir=os.environ["BENCH_DATA_DIR"]))
+                               admin_token=os.environ["BENCH_ADMIN_TOKEN"], data_dir=os.environ["BENCH_DATA_DIR"],
+                               **extra))
 
 
 # --- set-up ----------------------------------------------------------------------------------------
@@ -92,13 +94,13 @@ def random_points(n: int, seed: int = 3) -> list[tuple[float, float]]:
 
 
 class Server:
-    def __init__(self, url: str, data_dir: Path, workers: int):
+    def __init__(self, url: str, data_dir: Path, workers: int, pool_size: int | None = None):
         from geo_service.db.local_pg import free_port
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "BENCH_DATABASE_URL": url, "BENCH_ADMIN_TOKEN": ADMIN_TOKEN,
-               "BENCH_DATA_DIR": str(data_dir)}
+               "BENCH_DATA_DIR": str(data_dir), "BENCH_POOL_SIZE": str(pool_size or "")}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "bench_incidents:make_app", "--app-dir", str(HERE),
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
@@ -135,7 +137,7 @@ def officer_token(base: str) -> str:
 
 # --- CPU used by a process tree (Linux /proc), to show where a request's time goes -----------------------
 def tree_cpu(root_pid: int) -> float:
-    """CPU seconds (user + system) of a process and all its descendants; 0 where /proc is missing."""
+    """CPU seconds of a process and all its descendants, reaped ones included; 0 where /proc is missing."""
     parent, cpu = {}, {}
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
     for entry in Path("/proc").glob("[0-9]*"):
@@ -144,7 +146,8 @@ def tree_cpu(root_pid: int) -> float:
         except OSError:
             continue
         parent[int(entry.name)] = int(fields[1])
-        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+        # utime + stime, and cutime + cstime: processes that exited (pool connections closed) still count.
+        cpu[int(entry.name)] = sum(int(f) for f in fields[11:15]) / tick
     total, todo = 0.0, [root_pid]
     while todo:
         pid = todo.pop()
@@ -223,19 +226,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10, help="longest duration of one cell")
     ap.add_argument("--requests", type=int, default=3000, help="most requests in one cell")
     ap.add_argument("--only", default="root,health,create", help="which requests: root, health, create")
+    ap.add_argument("--pool-size", type=int, default=None,
+                    help="database pool size per worker (default: the service's, GEO_SERVICE_POOL_SIZE or 10)")
     args = ap.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     clients = [int(c) for c in args.clients.split(",")]
     kinds = args.only.split(",")
 
     root = Path(tempfile.mkdtemp(prefix="geo_bench_"))
-    print(f"Starting a throwaway PostGIS in {root} ...", flush=True)
+    print(f"Starting a throwaway PostGIS in {root} (load average {os.getloadavg()[0]:.1f}) ...", flush=True)
     cluster, url = start_database(root)
     points = random_points(20_000)
     rows = []
     try:
         for w in workers:
-            server = Server(url, root / "app", w)
+            server = Server(url, root / "app", w, args.pool_size)
             try:
                 token = officer_token(server.base)
                 labels = {"root": "GET / (no db)", "health": "GET /health", "create": "POST /incidents"}
@@ -257,7 +262,9 @@ def main() -> None:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    print(f"\nMachine: {os.cpu_count()} cores, Python {sys.version.split()[0]}; client and server on 127.0.0.1\n")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nMachine: {os.cpu_count()} cores, load average at the end {load} (other work on the machine skews the "
+          f"figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1\n")
     print("CPU ms/req: CPU time per request of the app (all workers), PostgreSQL and this client.\n")
     print("| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors "
           "| CPU ms/req app | db | client |")
