@@ -214,6 +214,7 @@ function renderOutbox() {
     state.textContent = t(`state_${item.state}`);
     head.append(state, ` ${item.reference || ""} · ${t(`kind_${item.body.kind}`)}`);
     if (item.state === "waiting" && item.attempts) head.append(` (${t("attempt", { n: item.attempts })})`);
+    if (item.photoCount) head.append(` · ${t("photos")} ${item.photosSent ?? 0}/${item.photoCount}`);
     li.append(head);
     const where = document.createElement("div");
     where.className = "note";

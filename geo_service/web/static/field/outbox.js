@@ -16,11 +16,16 @@ export function configure({ changed, needSignIn }) {
   onSignInNeeded = needSignIn;
 }
 
+const KEEP_SENT = 20;  // sent reports listed on the phone; older ones are forgotten (they are on the server)
+
 export function enqueue(key, body, photoCount) {
-  const items = loadOutbox();
+  let items = loadOutbox();
   if (!items.some((i) => i.key === key)) {
     items.push({ key, body, photoCount, state: "waiting", attempts: 0, queuedAt: new Date().toISOString() });
   }
+  const sent = items.filter((i) => i.state === "sent" && !i.photoError);
+  const forget = new Set(sent.slice(0, Math.max(0, sent.length - KEEP_SENT)).map((i) => i.key));
+  items = items.filter((i) => !forget.has(i.key));
   saveOutbox(items);
   onChange();
 }
