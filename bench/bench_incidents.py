@@ -234,7 +234,8 @@ def main() -> None:
     kinds = args.only.split(",")
 
     root = Path(tempfile.mkdtemp(prefix="geo_bench_"))
-    print(f"Starting a throwaway PostGIS in {root} (load average {os.getloadavg()[0]:.1f}) ...", flush=True)
+    load_before = os.getloadavg()[0]
+    print(f"Starting a throwaway PostGIS in {root} (load average {load_before:.1f}) ...", flush=True)
     cluster, url = start_database(root)
     points = random_points(20_000)
     rows = []
@@ -262,9 +263,8 @@ def main() -> None:
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    print(f"\nMachine: {os.cpu_count()} cores, load average at the end {load} (other work on the machine skews the "
-          f"figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1\n")
+    print(f"\nMachine: {os.cpu_count()} cores, load average before the run {load_before:.1f} (other work on the "
+          f"machine skews the figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1\n")
     print("CPU ms/req: CPU time per request of the app (all workers), PostgreSQL and this client.\n")
     print("| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors "
           "| CPU ms/req app | db | client |")
