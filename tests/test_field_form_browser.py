@@ -25,6 +25,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 DMS = "18°08'42.5\"N 100°08'30\"E"
 pytestmark = pytest.mark.browser
+playwright_api.expect.set_options(timeout=10_000)  # a loaded 2-core machine is slower than the 5 s default
 
 
 @pytest.fixture
