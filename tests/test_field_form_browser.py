@@ -326,3 +326,35 @@ def test_the_form_opens_without_a_network(open_form, live, server):
     playwright_api.expect(item).to_have_attribute("data-state", "waiting")
     shot(page, "opened_offline")
     watch.check(expected_console=("ERR_CONNECTION_REFUSED", "ERR_FAILED"))
+
+
+def png(color) -> bytes:
+    from io import BytesIO
+
+    from PIL import Image
+
+    out = BytesIO()
+    Image.new("RGB", (8, 8), color).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_selected_photos_are_kept_with_the_draft(open_form, live):
+    """Photos wait in IndexedDB with the draft (a reload keeps them); their upload is not exercised here."""
+    context, page, watch = open_form()
+    page.set_input_files("#photos", [{"name": "a.png", "mimeType": "image/png", "buffer": png("red")},
+                                     {"name": "b.png", "mimeType": "image/png", "buffer": png("green")}])
+    expect_text(page.locator("#photo-count"), "เลือกแล้ว 2 รูป")
+    page.reload()
+    expect_text(page.locator("#photo-count"), "เลือกแล้ว 2 รูป")
+    key = page.evaluate("JSON.parse(localStorage.getItem('geo.field.draft')).key")
+    names = page.evaluate("""key => new Promise((resolve, reject) => {
+        const open = indexedDB.open('geo-field');
+        open.onsuccess = () => {
+          const req = open.result.transaction('photos').objectStore('photos').index('draft').getAll(key);
+          req.onsuccess = () => resolve(req.result.map(p => [p.name, p.blob.type, p.blob.size]));
+          req.onerror = () => reject(req.error);
+        };
+      })""", key)
+    assert sorted(n for n, _, _ in names) == ["a.png", "b.png"]
+    assert all(t == "image/png" and size > 0 for _, t, size in names)
+    watch.check()
