@@ -13,6 +13,7 @@ from geo_service.api import admin, admin_layers, auth, cases, exports, health, i
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
+from geo_service.web import field
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(exports.router)
     app.include_router(ogc.router)
+    app.include_router(field.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> dict:

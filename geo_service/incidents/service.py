@@ -208,17 +208,16 @@ def create_incident(session: Session, body: IncidentCreate, principal: Principal
 
 def _finish_geometry(session: Session, ids: list[int]) -> None:
     """Derived values measured in PostGIS: area in the local UTM zone, distance to the nearest reserve."""
-    session.execute(text(f"""
+    areas = session.execute(text(f"""
         UPDATE incidents i SET
           area_m2 = CASE WHEN i.area_geom IS NULL THEN NULL
                          ELSE ST_Area(ST_Transform(i.area_geom, utm_srid(i.area_geom))) END,
           reserve_distance_m = ({_RESERVE_DISTANCE.format(
               point='i.geom', day="(i.observed_at AT TIME ZONE 'Asia/Bangkok')::date")})
         WHERE i.id = ANY(:ids)
-    """), {"ids": ids})
-    too_big = session.execute(text("SELECT id FROM incidents WHERE id = ANY(:ids) AND area_m2 > :cap"),
-                              {"ids": ids, "cap": MAX_AREA_M2}).first()
-    if too_big:
+        RETURNING i.area_m2
+    """), {"ids": ids}).scalars().all()
+    if any(a is not None and a > MAX_AREA_M2 for a in areas):
         raise InvalidInput("The affected area is larger than 500 km²; check the outline.", code="invalid_area")
 
 

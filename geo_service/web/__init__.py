@@ -1,0 +1,1 @@
+"""Server-rendered pages for people in the field (the phone-friendly incident form)."""

@@ -1,0 +1,342 @@
+// The field form: draft kept on every change, position checked with /locate before saving,
+// submit queues the incident in the outbox, which sends it now or when the network is back.
+// Every value from the user or the server reaches the page through textContent only.
+import { ApiError, NetworkError, call, forgetToken, lastUser, session, signIn } from "./api.js";
+import { applyLanguage, has, onLanguageChange, t, toggleLanguage } from "./i18n.js";
+import * as outbox from "./outbox.js";
+import { getPhotos, loadDraft, loadOutbox, newKey, saveDraft, setPhotos } from "./store.js";
+
+const $ = (id) => document.getElementById(id);
+const form = $("incident");
+const FIELDS = ["kind", "severity", "description", "observed", "position", "datum"];
+let draft = loadDraft();
+let located = null;        // {sig, place} of the last successful /locate for the draft's position
+let locateProblem = null;  // the last /locate error, shown until the position changes
+
+// --- time ----------------------------------------------------------------------------------------
+function bangkokNow() {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+    timeZone: "Asia/Bangkok", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+  }).formatToParts(new Date()).map((p) => [p.type, p.value]));
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+
+// --- draft -----------------------------------------------------------------------------------------
+function fillForm() {
+  for (const f of FIELDS) if (draft[f] !== undefined) $(f).value = draft[f];
+  if (!draft.observed) $("observed").value = bangkokNow();
+  showAccuracy();
+  showPhotoCount();
+}
+
+function keepDraft() {
+  for (const f of FIELDS) draft[f] = $(f).value;
+  saveDraft(draft);
+  $("draft-status").textContent = t("draft_saved");
+}
+
+function locationBody() {
+  const loc = draft.geo
+    ? { lat: draft.geo.lat, lon: draft.geo.lon, accuracy_m: draft.geo.accuracy, datum: "WGS84" }
+    : { text: $("position").value.trim(), datum: $("datum").value };
+  if (draft.confirmOutside) loc.confirm_outside_province = true;
+  return loc;
+}
+
+function positionChanged() {
+  draft.confirmOutside = false;
+  located = null;
+  locateProblem = null;
+  $("place").hidden = true;
+  $("locate-error").hidden = true;
+}
+
+// --- where the point falls ------------------------------------------------------------------------
+function name(area) {
+  if (!area) return "—";
+  const [first, second] = document.documentElement.lang === "en" ? [area.name_en, area.name_th] : [area.name_th, area.name_en];
+  return `${first} (${second})`;
+}
+
+function showPlace() {
+  if (!located) return;
+  const p = located.place;
+  $("place-district").textContent = p.outside_province ? t("outside_province_place") : name(p.district);
+  $("place-subdistrict").textContent = name(p.subdistrict);
+  $("place-protected").textContent = p.protected_areas.length
+    ? p.protected_areas.map((a) => `${document.documentElement.lang === "en" ? a.name_en : a.name_th}`
+                                   + (a.illustrative ? ` ${t("illustrative")}` : "")).join("; ")
+    : t("none");
+  const reserve = [t(p.in_reserve ? "in_reserve" : "not_in_reserve")];
+  if (p.reserve_distance_m != null) reserve.push(t("reserve_distance", { m: Math.round(p.reserve_distance_m).toLocaleString() }));
+  $("place-reserve").textContent = reserve.join(" · ");
+  $("place").hidden = false;
+}
+
+function showProblem() {
+  const box = $("locate-error");
+  if (!locateProblem) { box.hidden = true; return; }
+  const e = locateProblem;
+  $("locate-error-title").textContent = errorTitle(e);
+  $("locate-error-message").textContent = e.message;
+  const suggestion = e.details?.find((d) => d && d.suggestion)?.suggestion;
+  const apply = $("apply-suggestion");
+  apply.hidden = !suggestion;
+  if (suggestion) {
+    const lat = suggestion.lat.toFixed(6), lon = suggestion.lon.toFixed(6);
+    apply.textContent = `${t("did_you_mean", { lat, lon })} — ${t("apply_suggestion")}`;
+    apply.onclick = () => {
+      draft.geo = null;
+      $("position").value = `${lat}, ${lon}`;
+      $("datum").value = "WGS84";
+      positionChanged();
+      keepDraft();
+      locate();
+    };
+  }
+  $("confirm-outside").hidden = e.code !== "outside_province";
+  box.hidden = false;
+}
+
+function errorTitle(e) {
+  if (e instanceof NetworkError) return t("network_error");
+  return has(`err_${e.code}`) ? t(`err_${e.code}`) : t("err_default");
+}
+
+async function locate() {
+  const body = locationBody();
+  if (!draft.geo && !body.text) return false;
+  const sig = JSON.stringify(body);
+  if (located?.sig === sig) return true;
+  const button = $("check-position");
+  button.disabled = true;
+  button.textContent = t("checking");
+  try {
+    const r = await call("/api/v1/incidents/locate", { method: "POST", json: body });
+    if (JSON.stringify(locationBody()) !== sig) return false;  // the position changed meanwhile
+    located = { sig, place: r.data.place };
+    locateProblem = null;
+    showProblem();
+    showPlace();
+    return true;
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) { askSignIn(true); throw e; }
+    if (e instanceof NetworkError) throw e;
+    located = null;
+    locateProblem = e;
+    $("place").hidden = true;
+    showProblem();
+    return false;
+  } finally {
+    button.disabled = false;
+    button.textContent = t("check_position");
+  }
+}
+
+// --- the device's position ------------------------------------------------------------------------
+function showAccuracy() {
+  const el = $("accuracy");
+  el.hidden = !draft.geo;
+  if (draft.geo) el.textContent = t("accuracy", { m: Math.round(draft.geo.accuracy) });
+}
+
+function useLocation() {
+  const el = $("accuracy");
+  el.hidden = false;
+  if (!navigator.geolocation) { el.textContent = t("geo_unavailable"); return; }
+  el.textContent = t("locating");
+  navigator.geolocation.getCurrentPosition((pos) => {
+    const { latitude, longitude, accuracy } = pos.coords;
+    positionChanged();
+    draft.geo = { lat: latitude, lon: longitude, accuracy };
+    $("position").value = `${latitude.toFixed(6)}, ${longitude.toFixed(6)}`;
+    $("datum").value = "WGS84";
+    keepDraft();
+    showAccuracy();
+    locate().catch(() => {});
+  }, (err) => {
+    el.textContent = `${t("geo_failed")}: ${err.message}`;
+  }, { enableHighAccuracy: true, timeout: 30_000, maximumAge: 0 });
+}
+
+// --- photos ----------------------------------------------------------------------------------------
+async function showPhotoCount() {
+  const n = (await getPhotos(draft.key)).length;
+  draft.photoCount = n;
+  $("photo-count").textContent = n ? t("photos_selected", { n }) : "";
+}
+
+// --- submit ----------------------------------------------------------------------------------------
+function showFormError(message) {
+  $("form-error").hidden = !message;
+  $("form-error").textContent = message || "";
+}
+
+async function submit(event) {
+  event.preventDefault();
+  keepDraft();
+  showFormError("");
+  if (!draft.geo && !$("position").value.trim()) { showFormError(t("need_position")); return; }
+  if (navigator.onLine && session()) {
+    try {
+      if (!(await locate())) return;  // the problem is shown beside the position
+    } catch (e) {
+      if (!(e instanceof NetworkError)) return;  // 401: sign-in asked; the draft stays
+    }
+  }
+  const body = {
+    kind: $("kind").value, severity: $("severity").value, description: $("description").value,
+    observed_at: $("observed").value ? `${$("observed").value.slice(0, 16)}:00+07:00` : undefined,
+    location: locationBody(), tags: [],
+  };
+  outbox.enqueue(draft.key, body, draft.photoCount || 0);
+  draft = { key: newKey(), kind: body.kind, severity: "medium", datum: $("datum").value };
+  saveDraft(draft);
+  form.reset();
+  positionChanged();
+  fillForm();
+  $("draft-status").textContent = "";
+  outbox.flush();
+}
+
+// --- outbox view -------------------------------------------------------------------------------------
+function renderOutbox() {
+  const list = $("outbox-list");
+  list.replaceChildren();
+  for (const item of loadOutbox().slice().reverse()) {
+    const li = document.createElement("li");
+    li.dataset.state = item.state;
+    li.dataset.key = item.key;
+    const head = document.createElement("div");
+    const state = document.createElement("span");
+    state.className = "state";
+    state.textContent = t(`state_${item.state}`);
+    head.append(state, ` ${item.reference || ""} · ${t(`kind_${item.body.kind}`)}`);
+    if (item.state === "waiting" && item.attempts) head.append(` (${t("attempt", { n: item.attempts })})`);
+    if (item.photoCount) head.append(` · ${t("photos")} ${item.photosSent ?? 0}/${item.photoCount}`);
+    li.append(head);
+    const where = document.createElement("div");
+    where.className = "note";
+    where.textContent = item.body.location.text || `${item.body.location.lat}, ${item.body.location.lon}`;
+    li.append(where);
+    for (const problem of [item.error, item.photoError].filter(Boolean)) {
+      const p = document.createElement("p");
+      p.className = "error";
+      p.textContent = `${problem === item.photoError ? t("photos_failed") : errorTitle(problem)}: ${problem.message}`;
+      li.append(p);
+    }
+    if (item.state === "refused") {
+      const again = document.createElement("button");
+      again.type = "button";
+      again.textContent = t("edit_again");
+      again.onclick = () => editAgain(item);
+      li.append(again);
+    }
+    list.append(li);
+  }
+}
+
+function editAgain(item) {
+  const b = item.body;
+  const loc = b.location;
+  draft = {
+    key: item.error?.code === "idempotency_key_reused" ? newKey() : item.key,
+    kind: b.kind, severity: b.severity, description: b.description, observed: (b.observed_at || "").slice(0, 16),
+    position: loc.text ?? `${loc.lat}, ${loc.lon}`, datum: loc.datum || "WGS84",
+    geo: loc.text ? null : { lat: loc.lat, lon: loc.lon, accuracy: loc.accuracy_m },
+  };
+  saveDraft(draft);
+  outbox.remove(item.key);
+  positionChanged();
+  fillForm();
+  locate().catch(() => {});
+  form.scrollIntoView();
+}
+
+// --- sign-in ---------------------------------------------------------------------------------------
+function askSignIn(expired = false) {
+  $("signin").hidden = false;
+  $("user-bar").hidden = true;
+  $("signin-reason").textContent = expired ? `${t("session_expired")}. ${t("signin_note")}.` : t("signin_note");
+  if (!$("username").value) $("username").value = lastUser();
+}
+
+function showUser() {
+  const s = session();
+  if (!s) { askSignIn(Boolean(lastUser())); return; }
+  $("signin").hidden = true;
+  $("user-bar").hidden = false;
+  $("user-name").textContent = s.username;
+}
+
+async function doSignIn(event) {
+  event.preventDefault();
+  const err = $("signin-error");
+  err.hidden = true;
+  $("signin-button").disabled = true;
+  try {
+    await signIn($("username").value.trim(), $("password").value);
+    $("password").value = "";
+    showUser();
+    outbox.flush();
+    if (!located && (draft.geo || $("position").value.trim())) locate().catch(() => {});
+  } catch (e) {
+    err.textContent = `${t("signin_failed")}: ${e instanceof NetworkError ? t("network_error") : e.message}`;
+    err.hidden = false;
+  } finally {
+    $("signin-button").disabled = false;
+  }
+}
+
+// --- network ---------------------------------------------------------------------------------------
+function showNetwork() {
+  const el = $("network");
+  el.className = `network ${navigator.onLine ? "online" : "offline"}`;
+  el.textContent = navigator.onLine ? t("online") : t("offline");
+}
+
+// --- start -----------------------------------------------------------------------------------------
+function start() {
+  applyLanguage();
+  fillForm();
+  showUser();
+  showNetwork();
+  renderOutbox();
+  outbox.configure({ changed: renderOutbox, needSignIn: () => askSignIn(true) });
+
+  $("lang").addEventListener("click", toggleLanguage);
+  onLanguageChange(() => { showNetwork(); renderOutbox(); showAccuracy(); showPlace(); showProblem(); showPhotoCount(); });
+  form.addEventListener("input", (e) => {
+    if (e.target.id === "position" || e.target.id === "datum") { draft.geo = null; positionChanged(); showAccuracy(); }
+    keepDraft();
+  });
+  form.addEventListener("change", (e) => {
+    if (e.target.id === "position" || e.target.id === "datum") locate().catch(() => {});
+  });
+  form.addEventListener("submit", submit);
+  $("check-position").addEventListener("click", () => locate().catch(() => {}));
+  $("use-location").addEventListener("click", useLocation);
+  $("confirm-outside").addEventListener("click", () => {
+    draft.confirmOutside = true;
+    keepDraft();
+    locate().catch(() => {});
+  });
+  $("photos").addEventListener("change", async (e) => {
+    await setPhotos(draft.key, e.target.files);
+    showPhotoCount();
+  });
+  $("signin-form").addEventListener("submit", doSignIn);
+  $("signout").addEventListener("click", () => { forgetToken(); askSignIn(false); });
+  window.addEventListener("online", () => { showNetwork(); outbox.flush(); });
+  window.addEventListener("offline", showNetwork);
+  window.addEventListener("storage", renderOutbox);  // another tab changed the outbox
+
+  if (draft.geo || draft.position) locate().catch(() => {});
+  outbox.flush();
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register("/field/sw.js", { scope: "/field" }).catch(() => {});
+  }
+}
+
+start();
