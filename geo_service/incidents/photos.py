@@ -12,7 +12,7 @@ import io
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -96,6 +96,7 @@ def inspect_photo(data: bytes, max_bytes: int) -> PhotoInfo:
         raise PayloadTooLarge(f"A photo may be at most {max_bytes // (1 << 20)} MB.")
     if not data:
         raise UnsupportedPhoto("The photo file is empty.")
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # another library may have relaxed this process-wide
     try:
         with Image.open(io.BytesIO(data)) as img:
             fmt = img.format
