@@ -30,7 +30,8 @@ class DatabaseSettings(BaseSettings):
     db_port: int = Field(default=54329, ge=1024, le=65535)
     db_name: str = "geo_service"
     db_os_user: str = Field(default="postgres", description="Unprivileged OS user that runs the embedded cluster when started as root.")
-    pool_size: int = Field(default=10, ge=1, le=200)
+    # Per worker (plus as many overflow connections): 50 concurrent clients need about 40 without churn.
+    pool_size: int = Field(default=20, ge=1, le=200)
 
     @field_validator("database_url")
     @classmethod

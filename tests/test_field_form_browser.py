@@ -358,3 +358,37 @@ def test_selected_photos_are_kept_with_the_draft(open_form, live):
     assert sorted(n for n, _, _ in names) == ["a.png", "b.png"]
     assert all(t == "image/png" and size > 0 for _, t, size in names)
     watch.check()
+
+
+def test_photos_are_uploaded_with_the_incident_even_when_a_response_is_lost(open_form, live):
+    """Two photos go up after the incident; the first upload's answer is lost, the retry stores nothing twice."""
+    import hashlib
+
+    base, api = live
+    context, page, watch = open_form()
+    red, green = png("red"), png("green")
+    uploads = []
+
+    def lose_first_upload(route):
+        uploads.append(route.request.method)
+        if len(uploads) == 1:
+            response = route.fetch()  # the server stores both photos ...
+            assert response.status == 201
+            return route.abort("connectionreset")  # ... but the phone never hears back
+        return route.continue_()
+
+    page.route("**/api/v1/incidents/*/photos", lose_first_upload)
+    page.set_input_files("#photos", [{"name": "red.png", "mimeType": "image/png", "buffer": red},
+                                     {"name": "green.png", "mimeType": "image/png", "buffer": green}])
+    page.fill("#position", DMS)
+    page.click("#submit")
+    item = page.locator("#outbox-list li")
+    playwright_api.expect(item).to_have_attribute("data-state", "sent", timeout=20_000)
+    assert len(uploads) == 2
+    incident = api.get("/api/v1/incidents").json()["items"][0]
+    assert sorted(p["sha256"] for p in incident["photos"]) == sorted(
+        hashlib.sha256(b).hexdigest() for b in (red, green))
+    thumb = api.get(incident["photos"][0]["thumbnail_url"])
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    shot(page, "photos_sent")
+    watch.check(expected_console=("ERR_CONNECTION_RESET",))
