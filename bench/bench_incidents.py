@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -182,9 +183,11 @@ def request_factory(kind: str, token: str, points: list[tuple[float, float]]):
 
 
 async def run_cell(base: str, clients: int, make, seconds: float, max_requests: int,
-                   pids: dict[str, int] | None = None) -> dict:
-    """Closed loop: ``clients`` connections each sending the next request when the previous one is answered.
+                   pids: dict[str, int] | None = None, think_ms: float = 0) -> dict:
+    """Closed loop: ``clients`` connections each sending the next request when the previous one is answered,
+    after a think time drawn from an exponential distribution of mean ``think_ms`` (0: none, saturation).
     ``pids``: process trees whose CPU time per request is reported (name -> root pid)."""
+    rng = random.Random(clients)
     pids = pids or {}
     latencies: list[float] = []
     errors = 0
@@ -196,6 +199,8 @@ async def run_cell(base: str, clients: int, make, seconds: float, max_requests: 
         limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
         async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as c:
             while issued < max_requests and time.perf_counter() < stop_at:
+                if think_ms:
+                    await asyncio.sleep(rng.expovariate(1000 / think_ms))
                 issued += 1
                 method, path, headers, body = make()
                 t0 = time.perf_counter()
@@ -227,7 +232,10 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=3000, help="most requests in one cell")
     ap.add_argument("--only", default="root,health,create", help="which requests: root, health, create")
     ap.add_argument("--pool-size", type=int, default=None,
-                    help="database pool size per worker (default: the service's, GEO_SERVICE_POOL_SIZE or 10)")
+                    help="database pool size per worker (default: the service's, GEO_SERVICE_POOL_SIZE or 20)")
+    ap.add_argument("--think", type=float, default=0,
+                    help="mean think time per client between requests, ms (0: back-to-back, saturating the server; "
+                         "e.g. 500 for 50 officers each sending two incidents a second)")
     args = ap.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     clients = [int(c) for c in args.clients.split(",")]
@@ -251,7 +259,8 @@ def main() -> None:
                     for c in clients:
                         res = asyncio.run(run_cell(server.base, c, request_factory(kind, token, points),
                                                    args.seconds, args.requests,
-                                                   {"app": server.proc.pid, "db": postmaster_pid(cluster)}))
+                                                   {"app": server.proc.pid, "db": postmaster_pid(cluster)},
+                                                   args.think))
                         rows.append({"workers": w, "request": labels[kind], "clients": c, **res})
                         print(f"  workers={w} {labels[kind]:<16} clients={c:<3} n={res['n']:<5} "
                               f"p50={res['p50']:.1f} p95={res['p95']:.1f} p99={res['p99']:.1f} ms "
@@ -264,7 +273,8 @@ def main() -> None:
         shutil.rmtree(root, ignore_errors=True)
 
     print(f"\nMachine: {os.cpu_count()} cores, load average before the run {load_before:.1f} (other work on the "
-          f"machine skews the figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1\n")
+          f"machine skews the figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1; "
+          f"think time {args.think:g} ms\n")
     print("CPU ms/req: CPU time per request of the app (all workers), PostgreSQL and this client.\n")
     print("| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors "
           "| CPU ms/req app | db | client |")
