@@ -1,0 +1,264 @@
+"""Store FIRMS detections: stream, attribute, COPY into a staging table, one INSERT ... ON CONFLICT, one batch row.
+
+Everything happens in the caller's transaction: a refused file leaves nothing behind. The detection key
+(satellite, acquisition time to the minute, position to 1e-4 degree, about 11 m) makes a re-ingest an update
+and lets a standard-processing (SP) detection replace the near-real-time (NRT) one of the same pass; an NRT
+row never overwrites an SP one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.errors import LayerRejected
+from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv, to_copy_csv
+from geo_service.places import Attribution, Gazetteer
+
+STAGE_COLUMNS = [
+    "satellite", "instrument", "processing", "version", "acq_epoch", "acq_date_local", "lat_e4", "lon_e4",
+    "latitude", "longitude", "brightness", "bright_2", "scan", "track", "frp", "daynight", "confidence",
+    "confidence_raw", "fire_type", "province_code", "district_code", "subdistrict_code", "reserve_code",
+    "protected_area_codes",
+]
+KEY = ["satellite", "acq_epoch", "lat_e4", "lon_e4"]
+
+_STAGE = """
+CREATE TEMP TABLE hotspot_stage (
+  satellite text, instrument text, processing text, version text, acq_epoch bigint, acq_date_local date,
+  lat_e4 integer, lon_e4 integer, latitude float8, longitude float8, brightness float8, bright_2 float8,
+  scan float8, track float8, frp float8, daynight text, confidence smallint, confidence_raw text,
+  fire_type smallint, province_code text, district_code text, subdistrict_code text, reserve_code text,
+  protected_area_codes text[]
+) ON COMMIT DROP
+"""
+
+# One statement from the staging table. An SP detection replaces an NRT one; NRT never replaces SP; an
+# unchanged row is not rewritten. ``DISTINCT ON`` is only used when the file repeats a key.
+_MERGE = """
+WITH src AS (
+  SELECT {distinct} * FROM hotspot_stage {order}
+), ins AS (
+  INSERT INTO hotspots AS h (
+    satellite, instrument, processing, version, acq_utc, acq_date_local, lat_e4, lon_e4, latitude, longitude,
+    brightness, bright_2, scan, track, frp, daynight, confidence, confidence_raw, fire_type, province_code,
+    district_code, subdistrict_code, reserve_code, protected_area_codes, batch_id, geom)
+  SELECT satellite, instrument, processing, version, to_timestamp(acq_epoch), acq_date_local, lat_e4, lon_e4,
+         latitude, longitude, brightness, bright_2, scan, track, frp, daynight, confidence, confidence_raw,
+         fire_type, province_code, district_code, subdistrict_code, reserve_code, protected_area_codes,
+         :batch_id, ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)
+  FROM src
+  ON CONFLICT ON CONSTRAINT uq_hotspots_detection DO UPDATE SET
+    instrument = EXCLUDED.instrument, processing = EXCLUDED.processing, version = EXCLUDED.version,
+    latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, brightness = EXCLUDED.brightness,
+    bright_2 = EXCLUDED.bright_2, scan = EXCLUDED.scan, track = EXCLUDED.track, frp = EXCLUDED.frp,
+    daynight = EXCLUDED.daynight, confidence = EXCLUDED.confidence, confidence_raw = EXCLUDED.confidence_raw,
+    fire_type = EXCLUDED.fire_type, batch_id = EXCLUDED.batch_id, geom = EXCLUDED.geom, updated_at = now()
+  WHERE NOT (h.processing = 'SP' AND EXCLUDED.processing = 'NRT')
+    AND (h.processing, h.version, h.latitude, h.longitude, h.brightness, h.bright_2, h.scan, h.track, h.frp,
+         h.daynight, h.confidence_raw, h.fire_type)
+        IS DISTINCT FROM
+        (EXCLUDED.processing, EXCLUDED.version, EXCLUDED.latitude, EXCLUDED.longitude, EXCLUDED.brightness,
+         EXCLUDED.bright_2, EXCLUDED.scan, EXCLUDED.track, EXCLUDED.frp, EXCLUDED.daynight,
+         EXCLUDED.confidence_raw, EXCLUDED.fire_type)
+  RETURNING (xmax = 0) AS new
+)
+SELECT count(*) FILTER (WHERE new) AS new, count(*) FILTER (WHERE NOT new) AS updated,
+       (SELECT count(*) FROM src) AS distinct_rows
+FROM ins
+"""
+
+
+class FileRejected(LayerRejected):
+    """A hotspot file refused as a whole (422); ``details`` lists line, column and reason."""
+
+    code = "file_rejected"
+    message = "The file was refused; nothing was stored."
+
+
+@dataclass
+class IngestReport:
+    """What one ingest did (also stored as a row of ``hotspot_batches``)."""
+
+    batch_id: int | None
+    source: str
+    file_name: str | None
+    file_sha256: str | None
+    rows_total: int = 0
+    rows_new: int = 0
+    rows_updated: int = 0
+    rows_unchanged: int = 0
+    rows_refused: int = 0
+    rows_outside: int = 0
+    first_acq: str | None = None
+    last_acq: str | None = None
+    duration_s: float = 0.0
+    problems: list[dict] = field(default_factory=list)
+    event_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(1 << 22):
+            h.update(block)
+    return h.hexdigest()
+
+
+def attribution_columns(attr: Attribution) -> dict[str, np.ndarray]:
+    """Gazetteer result -> the hotspot columns (protected areas as PostgreSQL array literals), vectorised."""
+    n = len(attr.district)
+    pa_text = np.full(n, None, dtype=object)
+    if len(attr.pa_points):
+        pairs = pd.DataFrame({"i": attr.pa_points, "code": attr.pa_codes}).drop_duplicates().sort_values(["i", "code"])
+        joined = pairs.groupby("i", sort=False)["code"].agg(",".join)
+        pa_text[joined.index.to_numpy()] = ("{" + joined + "}").to_numpy()
+    return {"province_code": attr.province, "district_code": attr.district, "subdistrict_code": attr.subdistrict,
+            "reserve_code": attr.reserve, "protected_area_codes": pa_text}
+
+
+def _raw_connection(session: Session):
+    return session.connection().connection.driver_connection
+
+
+def _key_hash(frame: pd.DataFrame) -> np.ndarray:
+    return pd.util.hash_pandas_object(frame[KEY], index=False).to_numpy()
+
+
+def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, source: str,
+                  file_name: str | None = None, file_sha256: str | None = None, loaded_by: str | None = None,
+                  skip_invalid: bool = False, progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Attribute and store normalised FIRMS chunks in the session's transaction.
+
+    Parameters
+    ----------
+    session : Session
+        The caller commits (or rolls back) the whole ingest.
+    chunks : iterable of Chunk
+        From ``read_firms_csv``.
+    gaz : Gazetteer
+        Boundaries used to attribute each detection (district, subdistrict, protected areas in force on
+        the detection's local date).
+    source : str
+        Where the rows come from (file, FIRMS source name), recorded with the batch.
+    skip_invalid : bool
+        Store the valid rows of a file with invalid ones (counted as refused and listed in the batch report).
+        By default any invalid row refuses the whole file.
+    progress : callable, optional
+        Called with the number of rows read after each chunk.
+
+    Returns
+    -------
+    IngestReport
+
+    Raises
+    ------
+    FileRejected
+        The file is not FIRMS CSV, or has invalid rows and ``skip_invalid`` is false; nothing is stored.
+    """
+    started = time.perf_counter()
+    report = IngestReport(batch_id=None, source=source, file_name=file_name, file_sha256=file_sha256)
+    conn = _raw_connection(session)
+    batch_id = session.execute(text(
+        "INSERT INTO hotspot_batches (source, file_name, file_sha256, loaded_by) "
+        "VALUES (:source, :file_name, :sha, :by) RETURNING id"),
+        {"source": source, "file_name": file_name, "sha": file_sha256, "by": loaded_by}).scalar_one()
+    session.execute(text("DROP TABLE IF EXISTS hotspot_stage"))
+    session.execute(text(_STAGE))
+    problems: list[Problem] = []
+    hashes: list[np.ndarray] = []
+    first = last = None
+    try:
+        with conn.cursor() as cur:
+            for chunk in chunks:
+                report.rows_total += chunk.rows_read
+                report.rows_refused += chunk.refused
+                report.rows_outside += getattr(chunk, "outside", 0)
+                problems.extend(chunk.problems)
+                if progress:
+                    progress(chunk.rows_read)
+                frame = chunk.frame
+                if (problems and not skip_invalid) or frame.empty:
+                    continue  # keep reading to report every problem; nothing will be stored
+                attr = gaz.attribute(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(),
+                                     frame["acq_date_local"].to_numpy())
+                for name, values in attribution_columns(attr).items():
+                    frame[name] = values
+                hashes.append(_key_hash(frame))
+                lo, hi = int(frame["acq_epoch"].min()), int(frame["acq_epoch"].max())
+                first = lo if first is None else min(first, lo)
+                last = hi if last is None else max(last, hi)
+                with cur.copy("COPY hotspot_stage FROM STDIN (FORMAT csv)") as copy:
+                    copy.write(to_copy_csv(frame, STAGE_COLUMNS))
+    except FirmsFormatError as exc:
+        raise FileRejected(details=[p.as_dict() for p in exc.problems[:MAX_REPORTED]]) from None
+    report.problems = [p.as_dict() for p in problems[:MAX_REPORTED]]
+    if problems and not skip_invalid:
+        raise FileRejected(
+            f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
+            "(the first are listed); nothing was stored.", details=report.problems)
+    all_hashes = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
+    repeated = len(np.unique(all_hashes)) < len(all_hashes)
+    # A file that repeats a detection (NRT and SP of a pass in one file): keep SP, then the last line.
+    merge = _MERGE.format(distinct="DISTINCT ON (satellite, acq_epoch, lat_e4, lon_e4)" if repeated else "",
+                          order="ORDER BY satellite, acq_epoch, lat_e4, lon_e4, (processing = 'SP') DESC"
+                          if repeated else "")
+    row = session.execute(text(merge), {"batch_id": batch_id}).one()
+    report.rows_new, report.rows_updated = int(row.new), int(row.updated)
+    stored = report.rows_total - report.rows_refused - report.rows_outside
+    report.rows_unchanged = stored - report.rows_new - report.rows_updated
+    if first is not None:
+        report.first_acq = pd.Timestamp(first, unit="s", tz="UTC").isoformat()
+        report.last_acq = pd.Timestamp(last, unit="s", tz="UTC").isoformat()
+    report.duration_s = round(time.perf_counter() - started, 3)
+    report.batch_id = batch_id
+    session.execute(text("""
+        UPDATE hotspot_batches SET rows_total = :rows_total, rows_new = :rows_new, rows_updated = :rows_updated,
+          rows_unchanged = :rows_unchanged, rows_refused = :rows_refused, rows_outside = :rows_outside,
+          first_acq = CAST(:first_acq AS timestamptz), last_acq = CAST(:last_acq AS timestamptz),
+          duration_s = :duration_s, report = CAST(:report AS jsonb)
+        WHERE id = :id"""), {**{k: getattr(report, k) for k in (
+            "rows_total", "rows_new", "rows_updated", "rows_unchanged", "rows_refused", "rows_outside",
+            "first_acq", "last_acq", "duration_s")}, "report": _json({"problems": report.problems}), "id": batch_id})
+    session.execute(text("DROP TABLE IF EXISTS hotspot_stage"))
+    return report
+
+
+def _json(value) -> str:
+    import orjson
+
+    return orjson.dumps(value).decode()
+
+
+def ingest_file(session: Session, path: Path | str, gaz: Gazetteer, *, source: str | None = None,
+                loaded_by: str | None = None, processing: str | None = None, skip_invalid: bool = False,
+                country_bbox: tuple[float, float, float, float] | None = None, original_name: str | None = None,
+                block_size: int = 16 << 20, progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Ingest one FIRMS CSV file in the session's transaction (see ``ingest_chunks``).
+
+    Parameters
+    ----------
+    path : path-like
+        FIRMS CSV (MODIS or VIIRS, NRT or SP).
+    processing : {"NRT", "SP"}, optional
+        Overrides the processing level read from the ``version`` column.
+    country_bbox : tuple, optional
+        Detections outside this lon/lat box are skipped and counted as outside.
+    """
+    path = Path(path)
+    name = original_name or path.name
+    chunks = read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)
+    return ingest_chunks(session, chunks, gaz, source=source or f"file:{name}", file_name=name,
+                         file_sha256=sha256_file(path), loaded_by=loaded_by, skip_invalid=skip_invalid,
+                         progress=progress)
