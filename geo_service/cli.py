@@ -321,3 +321,10 @@ def main() -> None:  # pragma: no cover - entry point
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+
+
+# --- capabilities with their own sub-commands -------------------------------------------------------
+from geo_service.hotspots.cli import hotspots_app, rasters_app  # noqa: E402  (after the helpers they use)
+
+app.add_typer(hotspots_app, name="hotspots")
+app.add_typer(rasters_app, name="rasters")

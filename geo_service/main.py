@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from geo_service import __version__
-from geo_service.api import admin_layers, health, layers
+from geo_service.api import admin_layers, health, hotspots, layers
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(layers.router)
     app.include_router(admin_layers.router)
+    app.include_router(hotspots.router)
 
     @app.get("/", include_in_schema=False)
     def index() -> dict:

@@ -267,8 +267,8 @@ class RasterZoneStat(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     raster_id: Mapped[int] = mapped_column(ForeignKey("hotspot_rasters.id", ondelete="CASCADE"))
-    zone_type: Mapped[str] = mapped_column(String(20))
-    zone_code: Mapped[str] = mapped_column(String(40))
+    zone_type: Mapped[str] = mapped_column(String(30))
+    zone_code: Mapped[str] = mapped_column(String(64))
     pixels: Mapped[float] = mapped_column(Float)
     fire_pixels: Mapped[float] = mapped_column(Float)
     fire_pixels_by_class = mapped_column(JSONB)
