@@ -6,7 +6,8 @@
 A throwaway PostGIS cluster is started (as the tests do), migrated and loaded with the bundled Phrae layers.
 The data are generated with a fixed seed: a whole fire season (January-May, peak March-April) of clustered
 fires over northern Thailand (Phrae and its neighbours), each fire burning for a few days and seen by
-MODIS (Terra/Aqua) and VIIRS (S-NPP, NOAA-20, NOAA-21) passes, NRT format. Peak memory is the ingest
+MODIS (Terra/Aqua) and VIIRS (S-NPP, NOAA-20, NOAA-21) passes, NRT format, in date order like FIRMS files.
+The same run re-ingests the file (every row an unchanged update: the slower merge path). Peak memory is the ingest
 process's maximum resident set (the file is generated in a child process).
 """
 
@@ -32,30 +33,42 @@ PASSES_UTC = {"N": (610, 1820), "1": (540, 1750), "2": (640, 1850), "T": (330, 1
 
 
 def generate(path: Path, rows: int, seed: int = 2567) -> None:
-    """Write ``rows`` FIRMS-like detections (VIIRS column layout; MODIS rows carry percent confidence)."""
+    """Write ``rows`` FIRMS-like detections, one season, in date order as FIRMS delivers them.
+
+    Daily counts follow the season (January-May, peak in late March); each day's detections belong to
+    fires that burn for one to four days around 60 % Phrae-centred and 40 % northern-Thailand centres;
+    VIIRS rows carry l/n/h confidence and MODIS rows a percentage, like the real files.
+    """
     import pandas as pd
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     rng = np.random.default_rng(seed)
-    written = 0
-    block = 500_000
-    first = True
+    days = np.arange(151)
+    weight = np.exp(-0.5 * ((days - 85) / 25.0) ** 2)
+    per_day = np.floor(weight / weight.sum() * rows).astype(int)
+    per_day[85] += rows - per_day.sum()
     season_start = np.datetime64("2024-01-01")
+    n_fires = max(1, rows // 40)  # about 40 detections a fire
+    cx = np.where(rng.random(n_fires) < 0.6, rng.normal(100.15, 0.25, n_fires), rng.uniform(98.0, 101.5, n_fires))
+    cy = np.where(rng.random(n_fires) < 0.6, rng.normal(18.15, 0.25, n_fires), rng.uniform(16.5, 20.3, n_fires))
+    start = np.clip(rng.normal(85, 25, n_fires), 0, 150).astype(int)
+    first = True
     with open(path, "wb") as out:
-        while written < rows:
-            n = min(block, rows - written)
-            fires = max(1, n // 40)  # about 40 detections a fire
-            # fire centres: 60 % around Phrae, the rest over the north; peak in March-April
-            cx = np.where(rng.random(fires) < 0.6, rng.normal(100.15, 0.25, fires), rng.uniform(98.0, 101.5, fires))
-            cy = np.where(rng.random(fires) < 0.6, rng.normal(18.15, 0.25, fires), rng.uniform(16.5, 20.3, fires))
-            start_day = np.clip(rng.normal(80, 30, fires), 0, 150).astype(int)
-            fire = rng.integers(0, fires, n)
-            day = start_day[fire] + rng.integers(0, 4, n)
+        for day in days:
+            n = int(per_day[day])
+            if n == 0:
+                continue
+            burning = np.flatnonzero((start <= day) & (start + 4 > day))
+            if len(burning) == 0:
+                burning = rng.integers(0, n_fires, 10)
+            fire = burning[rng.integers(0, len(burning), n)]
             sat = SATS[rng.integers(0, 5, n)]
             night = rng.random(n) < 0.3
-            hhmm = np.array([PASSES_UTC[s][1] if nt else PASSES_UTC[s][0] for s, nt in zip(sat, night)])
-            hhmm = hhmm + rng.integers(0, 9, n)
+            base = np.array([PASSES_UTC[s][1] if nt else PASSES_UTC[s][0] for s, nt in zip(sat, night)])
+            hhmm = base + rng.integers(0, 9, n)
+            order = np.argsort(hhmm, kind="stable")
+            fire, sat, night, hhmm = fire[order], sat[order], night[order], hhmm[order]
             modis = (sat == "T") | (sat == "A")
             conf = np.where(modis, rng.integers(0, 101, n).astype(str), np.array(["l", "n", "h"])[rng.integers(0, 3, n)])
             frame = pd.DataFrame({
@@ -64,7 +77,7 @@ def generate(path: Path, rows: int, seed: int = 2567) -> None:
                 "bright_ti4": np.round(rng.normal(335, 15, n), 2),
                 "scan": np.round(rng.uniform(0.32, 0.8, n), 2),
                 "track": np.round(rng.uniform(0.36, 0.7, n), 2),
-                "acq_date": (season_start + day.astype("timedelta64[D]")).astype(str),
+                "acq_date": str(season_start + day),
                 "acq_time": pd.Series(hhmm).astype(str).str.zfill(4).to_numpy(),
                 "satellite": sat,
                 "instrument": np.where(modis, "MODIS", "VIIRS"),
@@ -77,7 +90,6 @@ def generate(path: Path, rows: int, seed: int = 2567) -> None:
             pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), out,
                             write_options=pacsv.WriteOptions(include_header=first, quoting_style="none"))
             first = False
-            written += n
 
 
 def peak_rss_mb() -> float:

@@ -137,11 +137,22 @@ def _parse_dates(values: np.ndarray) -> np.ndarray:
     return parsed.values.astype("datetime64[D]")
 
 
-def _mapped(col: pd.Series, parse) -> tuple[np.ndarray, np.ndarray]:
-    """Apply ``parse`` to the distinct values of ``col`` only; returns (values per row, null mask)."""
-    codes, uniques = pd.factorize(col, use_na_sentinel=True)
-    parsed = parse(np.asarray(uniques, dtype=object))
-    return parsed[np.where(codes < 0, 0, codes)] if len(uniques) else parsed[:0].repeat(len(codes)), codes < 0
+def _encode(table_cols: dict, name: str, n: int) -> tuple[np.ndarray, list]:
+    """Dictionary-encode a text column: (code per row, -1 for empty; the distinct values)."""
+    import pyarrow.compute as pc
+
+    if name not in table_cols:
+        return np.full(n, -1, dtype=np.int64), []
+    col = table_cols[name].combine_chunks() if isinstance(table_cols[name], pa.ChunkedArray) else table_cols[name]
+    enc = col.dictionary_encode()
+    codes = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64)
+    return codes, enc.dictionary.to_pylist()
+
+
+def _take(values: np.ndarray, codes: np.ndarray, missing) -> np.ndarray:
+    """values[codes] with ``missing`` where the code is -1."""
+    table = np.append(np.asarray(values, dtype=object if np.asarray(values).dtype == object else None), missing)
+    return table[np.where(codes < 0, len(table) - 1, codes)]
 
 
 def _problems(mask: np.ndarray, first_line: int, column: str, reason: str, budget: int) -> list[Problem]:
@@ -194,43 +205,50 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
     flag(~np.isfinite(lat) | (np.abs(lat) > 90), "latitude", "missing or outside -90..90")
     flag(~np.isfinite(lon) | (np.abs(lon) > 180), "longitude", "missing or outside -180..180")
 
-    def text(name):
-        return cols[name].to_pandas() if name in cols else pd.Series([None] * n, dtype=object)
+    codes, uniq = _encode(cols, "acq_date", n)
+    days = _take(_parse_dates(np.array(uniq, dtype=object)) if uniq else np.array([], "datetime64[D]"), codes,
+                 np.datetime64("NaT")).astype("datetime64[D]")
+    flag(np.isnat(days), "acq_date", "not a date (YYYY-MM-DD, UTC)")
+    codes, uniq = _encode(cols, "acq_time", n)
+    secs = _take(_parse_times(np.array(uniq, dtype=object)), codes, -1).astype(np.int64)
+    flag(secs < 0, "acq_time", "not a time HHMM (UTC, e.g. 0642)")
 
-    days, null = _mapped(text("acq_date"), _parse_dates)
-    flag(null | np.isnat(days), "acq_date", "not a date (YYYY-MM-DD, UTC)")
-    secs, null = _mapped(text("acq_time"), _parse_times)
-    flag(null | (secs < 0), "acq_time", "not a time HHMM (UTC, e.g. 0642)")
+    sat_codes, sat_uniq = _encode(cols, "satellite", n)
+    keys = [str(u).strip().lower() for u in sat_uniq]
+    known = _take(np.array([k in SATELLITES for k in keys], dtype=bool), sat_codes, False).astype(bool)
+    flag(~known, "satellite", "unknown satellite (Terra/T, Aqua/A, N/S-NPP, 1/N20/NOAA-20, 2/N21/NOAA-21)")
+    names = _take(np.array([SATELLITES.get(k, ("", ""))[0] for k in keys], dtype=object), sat_codes, "")
+    instr = _take(np.array([SATELLITES.get(k, ("", ""))[1] for k in keys], dtype=object), sat_codes, "")
 
-    sat_codes, sat_uniques = pd.factorize(text("satellite").astype("string").str.strip().str.lower(),
-                                          use_na_sentinel=True)
-    known = np.array([s in SATELLITES for s in sat_uniques] + [False])
-    flag(~known[np.where(sat_codes < 0, len(sat_uniques), sat_codes)], "satellite",
-         "unknown satellite (Terra/T, Aqua/A, N/S-NPP, 1/N20/NOAA-20, 2/N21/NOAA-21)")
-    names = np.array([SATELLITES.get(s, ("", ""))[0] for s in sat_uniques] + [""], dtype=object)
-    instr = np.array([SATELLITES.get(s, ("", ""))[1] for s in sat_uniques] + [""], dtype=object)
-    sat_idx = np.where(sat_codes < 0, len(sat_uniques), sat_codes)
+    conf_codes, conf_uniq = _encode(cols, "confidence", n)
+    conf_clean = [str(u).strip() for u in conf_uniq]
+    conf = _take(_classify_confidence(np.array(conf_clean, dtype=object))[0], conf_codes, 0).astype(np.int16)
+    flag(conf == 0, "confidence", "not l/n/h, low/nominal/high or a percentage 0-100")
+    conf_raw = _take(np.array(conf_clean, dtype=object), conf_codes, None)
 
-    conf_raw = text("confidence").astype("string").str.strip()
-    conf, null = _mapped(conf_raw, lambda u: _classify_confidence(u)[0])
-    flag(null | (conf == 0), "confidence", "not l/n/h, low/nominal/high or a percentage 0-100")
-
-    dn = text("daynight").astype("string").str.strip().str.upper()
-    flag(dn.notna().to_numpy() & ~dn.isin(["D", "N"]).fillna(False).to_numpy(dtype=bool), "daynight", "not D or N")
+    dn_codes, dn_uniq = _encode(cols, "daynight", n)
+    dn_clean = [str(u).strip().upper() for u in dn_uniq]
+    dn_ok = _take(np.array([d in ("D", "N") for d in dn_clean], dtype=bool), dn_codes, True).astype(bool)
+    flag(~dn_ok, "daynight", "not D or N")
+    dn = _take(np.array(dn_clean, dtype=object), dn_codes, None)
 
     frp = floats("frp")
     flag(np.isfinite(frp) & (frp < 0), "frp", "negative fire radiative power")
 
-    version = text("version").astype("string").str.strip()
+    v_codes, v_uniq = _encode(cols, "version", n)
+    v_clean = [str(u).strip() for u in v_uniq]
+    version = _take(np.array(v_clean, dtype=object), v_codes, None)
     if processing:
         proc = np.full(n, processing.upper(), dtype=object)
     else:
-        proc = np.where(version.str.upper().str.endswith("NRT").fillna(False).to_numpy(dtype=bool), "NRT", "SP")
+        proc = _take(np.array(["NRT" if v.upper().endswith("NRT") else "SP" for v in v_clean], dtype=object),
+                     v_codes, "SP")
 
-    fire_type = pd.to_numeric(text("fire_type"), errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-    if "fire_type" in cols:
-        flag(text("fire_type").notna().to_numpy() & ~np.isin(fire_type, [0, 1, 2, 3]), "fire_type",
-             "not 0 (vegetation), 1 (volcano), 2 (static land source) or 3 (offshore)")
+    t_codes, t_uniq = _encode(cols, "fire_type", n)
+    t_vals = pd.to_numeric(pd.Series(t_uniq, dtype=object), errors="coerce").to_numpy(dtype="float64")
+    fire_type = _take(t_vals, t_codes, np.nan).astype("float64")
+    flag((t_codes >= 0) & ~np.isin(fire_type, [0, 1, 2, 3]), "fire_type",
+         "not 0 (vegetation), 1 (volcano), 2 (static land source) or 3 (offshore)")
 
     refused = int(bad.sum())
     outside = np.zeros(n, dtype=bool)
@@ -242,10 +260,10 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
     acq = days[keep].astype("datetime64[s]").astype(np.int64) + secs[keep]
     local_days = ((acq + BANGKOK_OFFSET_S) // 86400).astype("datetime64[D]")
     df = pd.DataFrame({
-        "satellite": names[sat_idx[keep]],
-        "instrument": instr[sat_idx[keep]],
+        "satellite": names[keep],
+        "instrument": instr[keep],
         "processing": np.asarray(proc)[keep],
-        "version": version.to_numpy(dtype=object, na_value=None)[keep],
+        "version": version[keep],
         "acq_epoch": acq,
         "acq_date_local": local_days,
         "lat_e4": np.round(lat[keep] * 1e4).astype(np.int32),
@@ -257,11 +275,11 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
         "scan": floats("scan")[keep],
         "track": floats("track")[keep],
         "frp": frp[keep],
-        "daynight": dn.to_numpy(dtype=object, na_value=None)[keep],
+        "daynight": dn[keep],
         "confidence": conf[keep].astype(np.int16),
-        "confidence_raw": conf_raw.to_numpy(dtype=object, na_value=None)[keep],
-        "fire_type": pd.array(fire_type[keep], dtype="Int16") if "fire_type" in cols
-        else pd.array([pd.NA] * int(keep.sum()), dtype="Int16"),
+        "confidence_raw": conf_raw[keep],
+        "fire_type": pd.arrays.IntegerArray(np.nan_to_num(fire_type[keep]).astype(np.int16),
+                                            np.isnan(fire_type[keep])),
     })
     chunk = Chunk(frame=df, rows_read=n, problems=problems, refused=refused)
     chunk.outside = int(outside.sum())  # type: ignore[attr-defined]
@@ -349,11 +367,11 @@ class FirmsFormatError(Exception):
         super().__init__("; ".join(f"line {p.line}, {p.column}: {p.reason}" for p in problems[:5]))
 
 
-def to_copy_csv(frame: pd.DataFrame, columns: list[str]) -> bytes:
-    """The rows as CSV without header, for ``COPY ... (FORMAT csv)`` (pyarrow's C++ writer)."""
-    table = pa.Table.from_pandas(frame[columns], preserve_index=False)
+def to_copy_csv(frame, columns: list[str] | None) -> bytes:
+    """The rows (a DataFrame, or a pyarrow Table) as CSV without header, for ``COPY ... (FORMAT csv)``."""
+    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame[columns], preserve_index=False)
     for i, f in enumerate(table.schema):
-        if pa.types.is_timestamp(f.type) or pa.types.is_date64(f.type):
+        if (pa.types.is_timestamp(f.type) and f.type.tz is None) or pa.types.is_date64(f.type):
             table = table.set_column(i, f.name, table.column(i).cast(pa.date32()))
     sink = io.BytesIO()
     pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False,
