@@ -216,6 +216,7 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
     hashes: list[np.ndarray] = []
     first = last = None
     misses, direct_rows = 0, 0
+    seen = np.empty(0, dtype=np.uint64)  # key hashes of the rows read so far (sorted)
     tm = {"read": 0.0, "attribute": 0.0, "copy": 0.0, "merge": 0.0}
     mark = time.perf_counter()
     try:
@@ -243,14 +244,28 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
                 frame = frame.sort_values("acq_epoch", kind="stable")  # appends to the time-first key index
                 now2 = time.perf_counter()
                 tm["attribute"] += now2 - now
-                if misses < 3 and _copy_direct(conn, cur, frame, batch_id):
-                    direct_rows += len(frame)
-                    misses = 0
+                # a detection repeated in the file goes to the merge; the first one may go straight in
+                h = _key_hash(frame)
+                repeat = np.ones(len(h), dtype=bool)
+                repeat[np.unique(h, return_index=True)[1]] = False
+                if len(seen):
+                    pos = np.minimum(np.searchsorted(seen, h), len(seen) - 1)
+                    repeat |= seen[pos] == h
+                seen = np.union1d(seen, h)
+                rest = [frame[repeat]] if repeat.any() else []
+                fresh = frame[~repeat] if repeat.any() else frame
+                if misses < 3:
+                    stored, more = _copy_direct_split(conn, cur, fresh, batch_id, max(4096, len(fresh) // 16))
+                    direct_rows += stored
+                    rest += more
+                    misses = misses + 1 if stored < len(fresh) // 2 else 0  # a re-ingest: stop trying
                 else:
-                    misses += 1  # after three colliding blocks in a row (a re-ingest), stage the rest directly
-                    hashes.append(_key_hash(frame))
+                    rest.append(fresh)
+                if rest:
                     with cur.copy("COPY hotspot_stage FROM STDIN (FORMAT csv)") as copy:
-                        copy.write(to_copy_csv(frame, STAGE_COLUMNS))
+                        for piece in rest:
+                            hashes.append(_key_hash(piece))
+                            copy.write(to_copy_csv(piece, STAGE_COLUMNS))
                 mark = time.perf_counter()
                 tm["copy"] += mark - now2
     except FirmsFormatError as exc:
@@ -306,6 +321,21 @@ def _copy_direct(conn, cur, frame: pd.DataFrame, batch_id: int) -> bool:
         return False
     cur.execute("RELEASE SAVEPOINT hotspot_block")
     return True
+
+
+def _copy_direct_split(conn, cur, frame: pd.DataFrame, batch_id: int,
+                       smallest: int = 8192) -> tuple[int, list[pd.DataFrame]]:
+    """COPY new detections directly; a colliding block is halved until the collisions are isolated in
+    pieces of at most ``smallest`` rows, which are returned (a list: pandas 3.1 + pyarrow 26 corrupt the
+    strings of a frame concatenated from slices) for the staging table."""
+    if _copy_direct(conn, cur, frame, batch_id):
+        return len(frame), []
+    if len(frame) <= smallest:
+        return 0, [frame]
+    half = len(frame) // 2
+    n1, r1 = _copy_direct_split(conn, cur, frame.iloc[:half], batch_id, smallest)
+    n2, r2 = _copy_direct_split(conn, cur, frame.iloc[half:], batch_id, smallest)
+    return n1 + n2, r1 + r2
 
 
 def _json(value) -> str:
