@@ -18,7 +18,6 @@ Fire pixels by product:
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import LayerRejected, NotFound
+from geo_service.hotspots.ingest import sha256_file
 
 PRODUCTS = ("fire_mask", "burned_doy", "frp", "dnbr", "generic")
 FIRE_MASK_CLASSES = {7: "low", 8: "nominal", 9: "high"}
@@ -65,14 +65,6 @@ class RasterReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fire_classes(product: str, values: np.ndarray) -> np.ndarray:
@@ -289,7 +281,7 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
         raise RasterRejected(f"product must be one of {', '.join(PRODUCTS)}.", details=[{"problem": "product"}])
     path = Path(path)
     name = name or path.name
-    sha = _sha256(path)
+    sha = sha256_file(path)
     with open_checked(path, max_pixels) as ds:
         _check_blocks(ds, product)
         crs = ds.crs.to_string()

@@ -75,26 +75,41 @@ class SummaryQuery:
             raise InvalidInput("from is after to.", code="invalid_period")
 
 
-def _filters(q: SummaryQuery, params: dict, alias: str = "h") -> list[str]:
+def date_range(column: str, date_from: date | None, date_to: date | None, params: dict) -> list[str]:
+    """Conditions (bound parameters) for ``date_from <= column <= date_to``."""
     where = []
-    if q.date_from:
-        params["date_from"] = q.date_from
-        where.append(f"{alias}.acq_date_local >= :date_from")
-    if q.date_to:
-        params["date_to"] = q.date_to
-        where.append(f"{alias}.acq_date_local <= :date_to")
-    if q.sensors:
-        params["satellites"] = sorted({s for name in q.sensors for s in SENSORS[name]})
+    if date_from:
+        params["date_from"] = date_from
+        where.append(f"{column} >= :date_from")
+    if date_to:
+        params["date_to"] = date_to
+        where.append(f"{column} <= :date_to")
+    return where
+
+
+def detection_filters(params: dict, *, sensors=(), min_confidence: str | None = None, processing: str | None = None,
+                      district: str | None = None, alias: str = "h") -> list[str]:
+    """Conditions on detections by sensor, minimum confidence, processing level and district (bound values)."""
+    where = []
+    if sensors:
+        params["satellites"] = sorted({s for name in sensors for s in SENSORS[name]})
         where.append(f"{alias}.satellite = ANY(:satellites)")
-    if q.min_confidence:
-        params["min_conf"] = CONFIDENCE[q.min_confidence]
+    if min_confidence:
+        params["min_conf"] = CONFIDENCE[min_confidence]
         where.append(f"{alias}.confidence >= :min_conf")
-    if q.processing:
-        params["processing"] = q.processing
+    if processing:
+        params["processing"] = processing
         where.append(f"{alias}.processing = :processing")
-    if q.district:
-        params["district"] = q.district
+    if district:
+        params["district"] = district
         where.append(f"{alias}.district_code = :district")
+    return where
+
+
+def _filters(q: SummaryQuery, params: dict, alias: str = "h") -> list[str]:
+    where = date_range(f"{alias}.acq_date_local", q.date_from, q.date_to, params)
+    where += detection_filters(params, sensors=q.sensors, min_confidence=q.min_confidence, processing=q.processing,
+                               district=q.district, alias=alias)
     if q.period == "fire_season":
         where.append(f"extract(month FROM {alias}.acq_date_local) BETWEEN 1 AND 5")
     return where
@@ -190,12 +205,7 @@ def _burned_area(session: Session, q: SummaryQuery) -> dict:
         return {}
     params: dict = {"zone": zone}
     where = ["z.zone_type = :zone", "r.product IN ('burned_doy', 'fire_mask', 'dnbr')"]
-    if q.date_from:
-        params["date_from"] = q.date_from
-        where.append("r.acq_date >= :date_from")
-    if q.date_to:
-        params["date_to"] = q.date_to
-        where.append("r.acq_date <= :date_to")
+    where += date_range("r.acq_date", q.date_from, q.date_to, params)
     key = PERIODS[q.period][0].format(d="r.acq_date")
     if q.period == "fire_season":
         where.append("extract(month FROM r.acq_date) BETWEEN 1 AND 5")
