@@ -140,6 +140,13 @@ def main() -> None:
               f"(new {report.rows_new:,}, outside {report.rows_outside:,}); peak RSS {peak_rss_mb():.0f} MB "
               f"(before ingest {rss0:.0f} MB)")
         print(f"  phases (s): {report.timings}")
+        from geo_service.hotspots.events import update_events
+
+        t = time.perf_counter()
+        with transaction(sm) as s:
+            result = update_events(s)
+        print(f"fire events over the whole season: {len(result['events']):,} events from "
+              f"{result['detections']:,} detections in {time.perf_counter() - t:.1f} s")
         t = time.perf_counter()
         with transaction(sm) as s:
             again = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
