@@ -226,6 +226,10 @@ def test_layer_change_reattributes_hotspots(sm, tmp_path):
     f = tmp_path / "one.csv"
     f.write_text(VIIRS_HEADER + f"{p.y:.6f},{p.x:.6f},330,0.4,0.4,2024-03-01,0606,N,VIIRS,n,2.0NRT,290,2.0,D\n")
     _ingest(sm, f)
+    with transaction(sm) as s:
+        from geo_service.hotspots.events import update_events
+
+        update_events(s)
     assert _rows(sm, "SELECT district_code, protected_area_codes FROM hotspots")[0][0] == "5406"
     # a new protected area covering the point: the stored hotspot follows, in the same transaction
     square = shapely.box(p.x - 0.01, p.y - 0.01, p.x + 0.01, p.y + 0.01)
@@ -236,3 +240,19 @@ def test_layer_change_reattributes_hotspots(sm, tmp_path):
         data = read_layer(gj, "protected_area")
         store_layer(s, data, LayerMeta(name="test-cf", version="1", source="t", licence="t", attribution="t"))
     assert _rows(sm, "SELECT protected_area_codes FROM hotspots")[0][0] == ["CF-TEST"]
+    # a new district version moving the point to 5407: hotspot and event follow
+    from geo_service.layers.manifest import DEFAULT_LAYERS_DIR as LAYERS
+
+    districts = gpd.read_file(LAYERS / "phrae/phrae_amphoe_hdx_codab.geojson")
+    moved = districts.copy()
+    moved.loc[moved.amp_code == "5406", "geometry"] = moved.loc[moved.amp_code == "5406", "geometry"].difference(square)
+    moved.loc[moved.amp_code == "5407", "geometry"] = moved.loc[moved.amp_code == "5407", "geometry"].union(square)
+    gj2 = tmp_path / "districts_v2.geojson"
+    moved.to_file(gj2)
+    with transaction(sm) as s:
+        data = read_layer(gj2, "district", fields={"code": "amp_code", "name_th": "ADM2_TH", "name_en": "ADM2_EN",
+                                                   "parent_code": "ADM1_PCODE"}, repair=True)
+        store_layer(s, data, LayerMeta(name="phrae-districts", version="2099-01", source="t", licence="t",
+                                       attribution="t"))
+    assert _rows(sm, "SELECT district_code FROM hotspots")[0][0] == "5407"
+    assert _rows(sm, "SELECT district_code FROM fire_events")[0][0] == "5407"

@@ -75,6 +75,15 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
                             r.protected_area_codes)
     """)).rowcount
     session.execute(text("DROP TABLE hotspot_reattr"))
+    if changed:  # events carry the district and reserve most of their detections are in
+        session.execute(text("""
+            UPDATE fire_events e SET district_code = s.district_code, reserve_code = s.reserve_code,
+              updated_at = now()
+            FROM (SELECT event_id, mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
+                         mode() WITHIN GROUP (ORDER BY reserve_code) AS reserve_code
+                  FROM hotspots WHERE event_id IS NOT NULL GROUP BY event_id) s
+            WHERE e.id = s.event_id
+              AND (e.district_code, e.reserve_code) IS DISTINCT FROM (s.district_code, s.reserve_code)"""))
     return changed
 
 
