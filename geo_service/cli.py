@@ -401,6 +401,13 @@ def demo() -> None:
     console.print("Next: geo-service serve")
 
 
+# --- capabilities with their own sub-commands -------------------------------------------------------
+from geo_service.hotspots.cli import hotspots_app, rasters_app  # noqa: E402  (after the helpers they use)
+
+app.add_typer(hotspots_app, name="hotspots")
+app.add_typer(rasters_app, name="rasters")
+
+
 def main() -> None:  # pragma: no cover - entry point
     app()
 

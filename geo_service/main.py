@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from geo_service import __version__
-from geo_service.api import admin, admin_layers, auth, cases, exports, health, incidents, layers, ogc, photos
+from geo_service.api import admin, admin_layers, auth, cases, exports, health, hotspots, incidents, layers, ogc, photos
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(ogc.router)
     app.include_router(field.router)
+    app.include_router(hotspots.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> dict:

@@ -10,7 +10,8 @@ from sqlalchemy import create_engine, inspect, text
 from geo_service.db import migrate
 from geo_service.db.models import Base
 
-TABLES = {"layer_sources", "admin_areas", "protected_areas"}
+TABLES = {"layer_sources", "admin_areas", "protected_areas", "hotspots", "hotspot_batches", "fire_events",
+          "hotspot_rasters", "raster_zone_stats"}
 
 
 def _head() -> str:

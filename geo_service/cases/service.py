@@ -353,7 +353,7 @@ _TARGETS = {
     LinkTarget.district: "SELECT 1 FROM admin_areas WHERE level = 'district' AND is_current AND code = :id",
     LinkTarget.hotspot: "SELECT 1 FROM hotspots WHERE id::text = :id",
     LinkTarget.fire_event: "SELECT 1 FROM fire_events WHERE id::text = :id",
-    LinkTarget.raster_stat: "SELECT 1 FROM raster_zonal_stats WHERE id::text = :id",
+    LinkTarget.raster_stat: "SELECT 1 FROM raster_zone_stats WHERE id::text = :id",
 }
 
 

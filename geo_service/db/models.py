@@ -8,7 +8,7 @@ from datetime import date, datetime
 from geoalchemy2 import Geometry
 from sqlalchemy import (
     BigInteger, Boolean, CheckConstraint, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-    String, Text, UniqueConstraint, func, text,
+    SmallInteger, String, Text, UniqueConstraint, func, text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -449,3 +449,142 @@ class AuditEntry(Base):
     after = mapped_column(JSONB, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# --- satellite hotspots (issue 4) -------------------------------------------------------------------
+class HotspotBatch(Base):
+    """One ingest of FIRMS detections: where from, the file's SHA-256, what it changed, how long it took."""
+
+    __tablename__ = "hotspot_batches"
+    __table_args__ = (Index("ix_hotspot_batches_file_sha256", "file_sha256"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str | None] = mapped_column(Text)
+    file_sha256: Mapped[str | None] = mapped_column(String(64))
+    rows_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_new: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_updated: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_unchanged: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_refused: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    rows_outside: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    first_acq: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_acq: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    duration_s: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    report = mapped_column(JSONB)
+    loaded_by: Mapped[str | None] = mapped_column(String(120))
+    loaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class FireEvent(Base):
+    """Hotspots of all sensors clustered in space and time; the id survives extension and NRT->SP replacement."""
+
+    __tablename__ = "fire_events"
+    __table_args__ = (Index("ix_fire_events_first_seen", "first_seen"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detections: Mapped[int] = mapped_column(Integer)
+    max_frp: Mapped[float | None] = mapped_column(Float)
+    sensors = mapped_column(ARRAY(Text), nullable=False)
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    reserve_code: Mapped[str | None] = mapped_column(String(40))
+    area_m2: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    footprint = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=True), nullable=False)
+
+
+class Hotspot(Base):
+    """One FIRMS detection, attributed to province, district, subdistrict and protected areas when stored.
+
+    The detection key (satellite, acquisition time, position to 1e-4 degree) makes a re-ingest, or the
+    standard-processing version of a near-real-time detection, an update of the same row.
+    """
+
+    __tablename__ = "hotspots"
+    __table_args__ = (
+        UniqueConstraint("acq_utc", "satellite", "lat_e4", "lon_e4", name="uq_hotspots_detection"),
+        CheckConstraint("confidence BETWEEN 1 AND 3", name="confidence_scale"),
+        CheckConstraint("processing IN ('NRT', 'SP')", name="processing_kind"),
+        Index("ix_hotspots_acq_date_local", "acq_date_local", postgresql_using="brin"),
+        Index("ix_hotspots_geom_brin", "geom", postgresql_using="brin"),
+        Index("ix_hotspots_event_id", "event_id", postgresql_where=text("event_id IS NOT NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    satellite: Mapped[str] = mapped_column(String(12))
+    instrument: Mapped[str] = mapped_column(String(8))
+    processing: Mapped[str] = mapped_column(String(3))
+    version: Mapped[str | None] = mapped_column(String(16))
+    acq_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acq_date_local: Mapped[date] = mapped_column(Date)
+    lat_e4: Mapped[int] = mapped_column(Integer)
+    lon_e4: Mapped[int] = mapped_column(Integer)
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    brightness: Mapped[float | None] = mapped_column(Float)
+    bright_2: Mapped[float | None] = mapped_column(Float)
+    scan: Mapped[float | None] = mapped_column(Float)
+    track: Mapped[float | None] = mapped_column(Float)
+    frp: Mapped[float | None] = mapped_column(Float)
+    daynight: Mapped[str | None] = mapped_column(String(1))
+    confidence: Mapped[int] = mapped_column(SmallInteger)
+    confidence_raw: Mapped[str] = mapped_column(String(8))
+    fire_type: Mapped[int | None] = mapped_column(SmallInteger)
+    province_code: Mapped[str | None] = mapped_column(String(20))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    subdistrict_code: Mapped[str | None] = mapped_column(String(20))
+    reserve_code: Mapped[str | None] = mapped_column(String(40))
+    protected_area_codes = mapped_column(ARRAY(Text))
+    # event_id and batch_id are references kept by the service (no FK: an RI trigger per row halves ingest speed)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    batch_id: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+
+class HotspotRaster(Base):
+    """A registered hotspot raster (stored as a cloud-optimised GeoTIFF): product, date, grid and nodata."""
+
+    __tablename__ = "hotspot_rasters"
+    __table_args__ = (
+        UniqueConstraint("file_sha256", "product", name="uq_hotspot_rasters_file_sha256_product"),
+        CheckConstraint("product IN ('fire_mask', 'burned_doy', 'frp', 'dnbr', 'generic')", name="product_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    product: Mapped[str] = mapped_column(String(20))
+    acq_date: Mapped[date] = mapped_column(Date)
+    name: Mapped[str] = mapped_column(Text)
+    file_path: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    crs: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    dtype: Mapped[str] = mapped_column(String(16))
+    nodata: Mapped[float | None] = mapped_column(Float)
+    transform = mapped_column(ARRAY(Float), nullable=False)
+    res_x: Mapped[float] = mapped_column(Float)
+    res_y: Mapped[float] = mapped_column(Float)
+    uploaded_by: Mapped[str | None] = mapped_column(String(120))
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    footprint = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class RasterZoneStat(Base):
+    """Zonal statistics of one raster over one district or protected area (exactextract, coverage-weighted)."""
+
+    __tablename__ = "raster_zone_stats"
+    __table_args__ = (UniqueConstraint("raster_id", "zone_type", "zone_code", name="uq_raster_zone_stats_raster_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    raster_id: Mapped[int] = mapped_column(ForeignKey("hotspot_rasters.id", ondelete="CASCADE"))
+    zone_type: Mapped[str] = mapped_column(String(30))
+    zone_code: Mapped[str] = mapped_column(String(64))
+    pixels: Mapped[float] = mapped_column(Float)
+    fire_pixels: Mapped[float] = mapped_column(Float)
+    fire_pixels_by_class = mapped_column(JSONB)
+    burned_m2: Mapped[float] = mapped_column(Float)
+    mean: Mapped[float | None] = mapped_column(Float)
+    max: Mapped[float | None] = mapped_column(Float)

@@ -22,6 +22,7 @@ from geo_service.layers.reader import LayerData
 # capability that stores an attribution recomputes it here. Dotted paths, imported when first needed.
 LAYER_CHANGE_HOOKS = (
     "geo_service.incidents.service:reattribute_incidents",
+    "geo_service.hotspots.attribution:reattribute_hotspots",
 )
 # Extra callables (tests, plug-ins).
 ON_LAYERS_CHANGED: list[Callable[[Session, str], None]] = []

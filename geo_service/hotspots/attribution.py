@@ -1,0 +1,87 @@
+"""Re-attribute stored hotspots when boundary layers change (listed in ``layers.store.LAYER_CHANGE_HOOKS``).
+
+The same Gazetteer that attributes new detections is used (one mechanism): the hotspots' coordinates and
+local dates are read with COPY, attributed in memory, written back with COPY into a temporary table, and
+applied with one set-based UPDATE of the rows whose attribution changed.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.hotspots.firms import to_copy_csv
+from geo_service.hotspots.ingest import attribution_columns
+from geo_service.places import Gazetteer
+
+COLUMNS = ["province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes"]
+
+
+def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chunk_rows: int = 500_000) -> int:
+    """Recompute province/district/subdistrict/protected areas of every stored hotspot.
+
+    Parameters
+    ----------
+    session : Session
+        Runs in the caller's transaction (the layer load that changed the boundaries).
+    layer_type : str, optional
+        The layer that changed (unused: every level is recomputed, which costs about the same).
+    chunk_rows : int
+        Hotspots attributed per round (bounds memory).
+
+    Returns
+    -------
+    int
+        Number of hotspots whose attribution changed.
+    """
+    if not session.execute(text("SELECT to_regclass('hotspots') IS NOT NULL")).scalar():
+        return 0
+    gaz = Gazetteer.load(session)  # sees the boundaries of this (uncommitted) transaction
+    conn = session.connection().connection.driver_connection
+    session.execute(text("DROP TABLE IF EXISTS hotspot_reattr"))
+    session.execute(text(
+        "CREATE TEMP TABLE hotspot_reattr (id bigint, province_code text, district_code text, "
+        "subdistrict_code text, reserve_code text, protected_area_codes text[]) ON COMMIT DROP"))
+    last_id = 0
+    with conn.cursor() as cur:
+        while True:
+            buf = io.BytesIO()
+            with cur.copy("COPY (SELECT id, longitude, latitude, acq_date_local FROM hotspots WHERE id > %s "
+                          "ORDER BY id LIMIT %s) TO STDOUT (FORMAT csv)", (last_id, chunk_rows)) as copy:
+                for block in copy:
+                    buf.write(block)
+            if buf.tell() == 0:
+                break
+            buf.seek(0)
+            frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "day"], engine="pyarrow")
+            attr = gaz.attribute(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
+                                 frame["day"].to_numpy(dtype="datetime64[D]"))
+            out = pd.DataFrame({"id": frame["id"].to_numpy(np.int64), **attribution_columns(attr)})
+            with cur.copy("COPY hotspot_reattr FROM STDIN (FORMAT csv)") as copy:
+                copy.write(to_copy_csv(out, ["id", *COLUMNS]))
+            last_id = int(frame["id"].iloc[-1])
+    changed = session.execute(text("""
+        UPDATE hotspots h SET province_code = r.province_code, district_code = r.district_code,
+          subdistrict_code = r.subdistrict_code, reserve_code = r.reserve_code,
+          protected_area_codes = r.protected_area_codes, updated_at = now()
+        FROM hotspot_reattr r
+        WHERE h.id = r.id AND (h.province_code, h.district_code, h.subdistrict_code, h.reserve_code,
+                               h.protected_area_codes)
+          IS DISTINCT FROM (r.province_code, r.district_code, r.subdistrict_code, r.reserve_code,
+                            r.protected_area_codes)
+    """)).rowcount
+    session.execute(text("DROP TABLE hotspot_reattr"))
+    if changed:  # events carry the district and reserve most of their detections are in
+        session.execute(text("""
+            UPDATE fire_events e SET district_code = s.district_code, reserve_code = s.reserve_code,
+              updated_at = now()
+            FROM (SELECT event_id, mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
+                         mode() WITHIN GROUP (ORDER BY reserve_code) AS reserve_code
+                  FROM hotspots WHERE event_id IS NOT NULL GROUP BY event_id) s
+            WHERE e.id = s.event_id
+              AND (e.district_code, e.reserve_code) IS DISTINCT FROM (s.district_code, s.reserve_code)"""))
+    return changed

@@ -1,0 +1,236 @@
+"""`geo-service hotspots ...` and `geo-service rasters ...`: FIRMS ingest and pull, events, summaries, rasters."""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+hotspots_app = typer.Typer(help="Satellite fire hotspots (NASA FIRMS): ingest, pull, events, summaries.",
+                           no_args_is_help=True)
+rasters_app = typer.Typer(help="Hotspot rasters: register GeoTIFFs, zonal statistics.", no_args_is_help=True)
+
+
+def _core():
+    from geo_service import cli
+
+    return cli
+
+
+def _parse_day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _ingest_with_progress(sm, path: Path, **kw):
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from geo_service.hotspots.service import ingest_path
+    from geo_service.settings import get_settings
+
+    core = _core()
+    size = path.stat().st_size
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed:,} rows"),
+                  TimeElapsedColumn(), console=core.console, transient=True) as progress:
+        task = progress.add_task(f"Ingesting {path.name} ({size / 1e6:.1f} MB)", total=None)
+        return ingest_path(sm, path, country_bbox=get_settings().service.country_bbox,
+                           progress=lambda n: progress.advance(task, n), **kw)
+
+
+def _print_ingest(report) -> None:
+    core = _core()
+    table = Table(title=f"FIRMS batch {report.batch_id}: {report.file_name}")
+    for col in ("rows", "new", "updated", "unchanged", "refused", "outside country", "seconds", "events"):
+        table.add_column(col, justify="right")
+    table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in (
+        report.rows_total, report.rows_new, report.rows_updated, report.rows_unchanged, report.rows_refused,
+        report.rows_outside, report.duration_s, len(report.event_ids))))
+    core.out.print(table)
+    for p in report.problems[:20]:
+        core.console.print(f"[yellow]refused[/] line {p['line']}, {p['column']}: {p['reason']}")
+
+
+@hotspots_app.command("ingest")
+def ingest(
+    files: Annotated[list[Path], typer.Argument(exists=True, dir_okay=False, help="FIRMS CSV files")],
+    processing: Annotated[Optional[str], typer.Option(help="NRT or SP (default: from the version column)")] = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Store the valid rows of a file with invalid ones")] = False,
+    events: Annotated[bool, typer.Option(help="Update fire events after each file")] = True,
+) -> None:
+    """Ingest FIRMS CSV files (each one transaction: all or nothing, recorded as a batch)."""
+    from geo_service.errors import GeoServiceError
+
+    core = _core()
+    try:
+        url, _ = core.prepare_database(core.get_settings())
+        sm = core._sessionmaker(url)
+        for f in files:
+            report = _ingest_with_progress(sm, f, processing=processing, skip_invalid=skip_invalid, events=events,
+                                           loaded_by="cli")
+            _print_ingest(report)
+    except GeoServiceError as exc:
+        core._fail(exc)
+
+
+@hotspots_app.command("fetch")
+def fetch(
+    source: Annotated[str, typer.Option(help="MODIS_NRT, VIIRS_SNPP_NRT, VIIRS_NOAA20_NRT, VIIRS_NOAA21_NRT, *_SP")],
+    bbox: Annotated[str, typer.Option(help="west,south,east,north, e.g. 99.8,17.6,100.6,18.9")],
+    start: Annotated[str, typer.Option(help="First UTC day (YYYY-MM-DD)")],
+    end: Annotated[Optional[str], typer.Option(help="Last UTC day (default: start)")] = None,
+    keep: Annotated[Optional[Path], typer.Option(help="Keep the downloaded CSV files in this folder")] = None,
+) -> None:
+    """Pull detections from the FIRMS area API (MAP_KEY from GEO_SERVICE_FIRMS_MAP_KEY) and ingest them."""
+    from geo_service.api.deps import parse_bbox
+    from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.fetch import FirmsClient, fetch_area
+    from geo_service.hotspots.settings import HotspotSettings
+
+    core = _core()
+    hs = HotspotSettings()
+    try:
+        box = parse_bbox(bbox)
+        first = _parse_day(start)
+        last = _parse_day(end) if end else first
+        client = FirmsClient(hs.firms_map_key or "", base_url=hs.firms_url, max_attempts=hs.firms_max_attempts,
+                             backoff_s=hs.firms_backoff_s, min_free_transactions=hs.firms_min_free_transactions)
+        url, _ = core.prepare_database(core.get_settings())
+        sm = core._sessionmaker(url)
+        with tempfile.TemporaryDirectory(prefix="firms_") as tmp:
+            folder = keep or Path(tmp)
+            with core.console.status(f"Downloading {source} {first} .. {last} ..."):
+                files = fetch_area(client, source, box, first, last, folder)
+            core.console.print(f"{len(files)} file(s) from FIRMS ({client.requests_made} requests)")
+            for f in files:
+                report = _ingest_with_progress(sm, f, source=f"firms-api:{source}", loaded_by="cli",
+                                               settings=hs)
+                _print_ingest(report)
+    except GeoServiceError as exc:
+        core._fail(exc)
+
+
+@hotspots_app.command("events")
+def events(
+    since: Annotated[Optional[str], typer.Option(help="First UTC day to recluster (default: all)")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Last UTC day")] = None,
+) -> None:
+    """Recluster detections into fire events (ids are kept where events continue)."""
+    from geo_service.db.engine import transaction
+    from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.events import EventParams, update_events
+    from geo_service.hotspots.settings import HotspotSettings
+
+    core = _core()
+    hs = HotspotSettings()
+    try:
+        url, _ = core.prepare_database(core.get_settings())
+        with core.console.status("Clustering detections into events ..."), transaction(core._sessionmaker(url)) as s:
+            lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
+            hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
+            result = update_events(s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days))
+    except GeoServiceError as exc:
+        core._fail(exc)
+    core.out.print(f"{result['detections']:,} detections, {len(result['events']):,} events "
+                   f"({result['created']} new, {result['removed']} merged away)")
+
+
+@hotspots_app.command("summary")
+def summary(
+    group_by: Annotated[Optional[list[str]], typer.Option(help="district | protected_area | land_class")] = None,
+    period: Annotated[str, typer.Option(help="day | month | fire_season | fiscal_year | all")] = "fiscal_year",
+    sensor: Annotated[Optional[list[str]], typer.Option(help="MODIS | VIIRS | a satellite")] = None,
+    min_confidence: Annotated[Optional[str], typer.Option(help="low | nominal | high")] = None,
+    since: Annotated[Optional[str], typer.Option("--from", help="First local day")] = None,
+    until: Annotated[Optional[str], typer.Option("--to", help="Last local day")] = None,
+) -> None:
+    """Detections, FRP and burned area by district x protected area x period."""
+    from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.summaries import SummaryQuery, summarise
+
+    core = _core()
+    try:
+        url, _ = core.prepare_database(core.get_settings())
+        q = SummaryQuery(group_by=group_by or ["district"], period=period, sensors=sensor or [],
+                         min_confidence=min_confidence, date_from=_parse_day(since) if since else None,
+                         date_to=_parse_day(until) if until else None)
+        with core._sessionmaker(url)() as s:
+            result = summarise(s, q)
+    except GeoServiceError as exc:
+        core._fail(exc)
+    table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)")
+    cols = [*q.group_by, "period_label", "detections", "frp_sum_mw", "burned_area_ha", "burned_area_rai"]
+    for c in cols:
+        table.add_column(c)
+    for r in result["rows"]:
+        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    core.out.print(table)
+
+
+@hotspots_app.command("batches")
+def list_batches(limit: Annotated[int, typer.Option(help="How many")] = 20) -> None:
+    """The latest ingest batches."""
+    from geo_service.hotspots.service import batches
+
+    core = _core()
+    url, _ = core.prepare_database(core.get_settings())
+    with core._sessionmaker(url)() as s:
+        rows = batches(s, limit)
+    table = Table(title="FIRMS ingest batches")
+    for c in ("id", "source", "rows_total", "rows_new", "rows_updated", "rows_refused", "duration_s", "loaded_at"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("id", "source", "rows_total", "rows_new", "rows_updated",
+                                             "rows_refused", "duration_s", "loaded_at")))
+    core.out.print(table)
+
+
+@rasters_app.command("register")
+def register(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoTIFF")],
+    product: Annotated[str, typer.Option(help="fire_mask | burned_doy | frp | dnbr | generic")],
+    on: Annotated[str, typer.Option("--date", help="Date the raster describes (YYYY-MM-DD)")],
+) -> None:
+    """Check, store as COG and register a raster, with zonal statistics per district and protected area."""
+    from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.service import register_raster_file
+
+    core = _core()
+    settings = core.get_settings()
+    try:
+        url, _ = core.prepare_database(settings)
+        with core.console.status(f"Registering {file.name} ..."):
+            r = register_raster_file(core._sessionmaker(url), file, product, _parse_day(on),
+                                     data_dir=settings.db.data_dir, uploaded_by="cli")
+    except GeoServiceError as exc:
+        core._fail(exc)
+    table = Table(title=f"Raster {r.raster_id}: {r.name} ({r.product}, {r.acq_date}, {r.crs})")
+    for c in ("zone", "code", "fire pixels", "burned ha", "burned rai", "max"):
+        table.add_column(c)
+    for s in r.stats:
+        if s["fire_pixels"]:
+            table.add_row(s["zone_type"], s["zone_code"], f"{s['fire_pixels']:.1f}", f"{s['burned_ha']:.2f}",
+                          f"{s['burned_rai']:.1f}", str(s["max"]))
+    core.out.print(table)
+
+
+@rasters_app.command("list")
+def list_rasters() -> None:
+    """Registered rasters."""
+    from geo_service.hotspots.service import rasters
+
+    core = _core()
+    url, _ = core.prepare_database(core.get_settings())
+    with core._sessionmaker(url)() as s:
+        rows = rasters(s)
+    table = Table(title="Hotspot rasters")
+    for c in ("id", "product", "acq_date", "name", "crs", "width", "height"):
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("id", "product", "acq_date", "name", "crs", "width", "height")))
+    core.out.print(table)

@@ -1,0 +1,233 @@
+"""Fire events: detections of every sensor linked in space and time, with identifiers that survive updates.
+
+Two detections belong to the same event when they are at most ``distance_m`` apart and at most ``gap_days``
+apart in time (DBSCAN with one point per core, i.e. single linkage, in space-time). PostGIS's
+ST_ClusterDBSCAN is 2D only, so the neighbour pairs are found with a k-d tree (scipy) on Earth-centred
+(x, y, z) and time, scaled by the two limits, kept when the ground distance is within ``distance_m``, and joined into connected
+components - vectorised, no loop over detections.
+
+Identifiers are stable: a component takes the existing event id held by most of its detections (the oldest
+on a tie). An event extended by new detections, or whose NRT detections were replaced by SP ones (same
+rows, see ingest), keeps its id; events merged into another are deleted; a split part gets a new id.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import cKDTree
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+EARTH_RADIUS_M = 6_371_008.8
+HALF_PIXEL_M = 187.5  # footprints are buffered by half a VIIRS pixel
+
+
+@dataclass
+class EventParams:
+    distance_m: float = 1000.0
+    gap_days: float = 2.0
+
+
+def cluster(lon: np.ndarray, lat: np.ndarray, t_days: np.ndarray, params: EventParams) -> np.ndarray:
+    """Component label of each detection (single-linkage in space-time).
+
+    Parameters
+    ----------
+    lon, lat : array
+        Degrees (EPSG:4326).
+    t_days : array
+        Time in days (any origin).
+    params : EventParams
+        Distance in metres and time gap in days that link two detections.
+
+    Returns
+    -------
+    numpy.ndarray
+        Integer labels 0..k-1.
+    """
+    n = len(lon)
+    if n == 0:
+        return np.empty(0, dtype=np.int64)
+    lat_r, lon_r = np.radians(lat), np.radians(lon)
+    # Earth-centred coordinates: the straight-line (chord) distance equals the ground distance to
+    # a millimetre at these ranges, with no projection zone or reference latitude to choose.
+    xyz = EARTH_RADIUS_M * np.column_stack([np.cos(lat_r) * np.cos(lon_r), np.cos(lat_r) * np.sin(lon_r),
+                                            np.sin(lat_r)])
+    pts = np.column_stack([xyz / params.distance_m, np.asarray(t_days, dtype=float) / params.gap_days])
+    pairs = cKDTree(pts).query_pairs(r=1.0, p=np.inf, output_type="ndarray")
+    if len(pairs):
+        i, j = pairs[:, 0], pairs[:, 1]
+        near = np.linalg.norm(xyz[i] - xyz[j], axis=1) <= params.distance_m
+        i, j = i[near], j[near]
+    else:
+        i = j = np.empty(0, dtype=np.int64)
+    graph = coo_matrix((np.ones(len(i), dtype=np.int8), (i, j)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    return labels
+
+
+def _stable_ids(labels: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Map component labels to existing event ids where possible; -1 where a new id is needed.
+
+    Returns the id per component and the old ids no component kept.
+    """
+    k = labels.max() + 1 if len(labels) else 0
+    out = np.full(k, -1, dtype=np.int64)
+    has = old >= 0
+    votes = (pd.DataFrame({"c": labels[has], "e": old[has]}).value_counts().rename("n").reset_index()
+             .sort_values(["n", "e"], ascending=[False, True]))
+    taken: set[int] = set()
+    for c, e in zip(votes["c"].to_numpy(), votes["e"].to_numpy()):  # one row per (component, old id) pair
+        if out[c] < 0 and e not in taken:
+            out[c] = e
+            taken.add(int(e))
+    dropped = sorted(set(int(e) for e in np.unique(old[has])) - taken)
+    return out, dropped
+
+
+def update_events(session: Session, since=None, until=None, params: EventParams | None = None) -> dict:
+    """Recluster the detections around a period and store the events (in the caller's transaction).
+
+    Parameters
+    ----------
+    session : Session
+    since, until : datetime, optional
+        The period that changed (e.g. an ingest's first and last acquisition); default everything.
+        It is widened by the time gap and by the events it touches until no event crosses its edge.
+    params : EventParams, optional
+
+    Returns
+    -------
+    dict
+        ``events`` (ids of the events touched), ``created``, ``removed``, ``detections``.
+    """
+    params = params or EventParams()
+    bounds = session.execute(text("SELECT min(acq_utc), max(acq_utc) FROM hotspots")).one()
+    if bounds[0] is None:
+        return {"events": [], "created": 0, "removed": 0, "detections": 0}
+    lo, hi = since or bounds[0], until or bounds[1]
+    gap = f"{params.gap_days * 86400} seconds"
+    for _ in range(20):  # widen to whole events: each round is one indexed query
+        row = session.execute(text("""
+            SELECT least(CAST(:lo AS timestamptz), min(first_seen)), greatest(CAST(:hi AS timestamptz), max(last_seen))
+            FROM fire_events
+            WHERE last_seen >= CAST(:lo AS timestamptz) - CAST(:gap AS interval)
+              AND first_seen <= CAST(:hi AS timestamptz) + CAST(:gap AS interval)"""),
+            {"lo": lo, "hi": hi, "gap": gap}).one()
+        new_lo, new_hi = row[0] or lo, row[1] or hi
+        if (new_lo, new_hi) == (lo, hi):
+            break
+        lo, hi = new_lo, new_hi
+    conn = session.connection().connection.driver_connection
+    buf = io.BytesIO()
+    with conn.cursor() as cur:
+        with cur.copy("""COPY (SELECT id, longitude, latitude, extract(epoch FROM acq_utc) / 86400.0,
+                                     coalesce(event_id, -1)
+                              FROM hotspots
+                              WHERE acq_utc BETWEEN %s::timestamptz - %s::interval AND %s::timestamptz + %s::interval)
+                         TO STDOUT (FORMAT csv)""", (lo, gap, hi, gap)) as copy:
+            for block in copy:
+                buf.write(block)
+    buf.seek(0)
+    if buf.getbuffer().nbytes == 0:
+        return {"events": [], "created": 0, "removed": 0, "detections": 0}
+    frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "t", "event"])
+    labels = cluster(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["t"].to_numpy(), params)
+    ids, dropped = _stable_ids(labels, frame["event"].to_numpy(np.int64))
+    need = np.flatnonzero(ids < 0)
+    if len(need):
+        fresh = session.execute(text(
+            "SELECT nextval(pg_get_serial_sequence('fire_events', 'id')) FROM generate_series(1, :n)"),
+            {"n": len(need)}).scalars().all()
+        ids[need] = fresh
+    frame["new_event"] = ids[labels]
+    session.execute(text("CREATE TEMP TABLE event_assign (id bigint, event_id bigint) ON COMMIT DROP"))
+    with conn.cursor() as cur:
+        with cur.copy("COPY event_assign FROM STDIN (FORMAT csv)") as copy:
+            copy.write(frame[["id", "new_event"]].to_csv(index=False, header=False).encode())
+    session.execute(text("""
+        UPDATE hotspots h SET event_id = a.event_id FROM event_assign a
+        WHERE h.id = a.id AND h.event_id IS DISTINCT FROM a.event_id"""))
+    touched = [int(x) for x in np.unique(ids)]
+    session.execute(text("""
+        INSERT INTO fire_events AS e (id, first_seen, last_seen, detections, max_frp, sensors, district_code,
+                                      reserve_code, area_m2, footprint, updated_at)
+        SELECT event_id, first_seen, last_seen, detections, max_frp, sensors, district_code, reserve_code,
+               ST_Area(fp), ST_Transform(fp, 4326), now()
+        FROM (
+          SELECT event_id, min(acq_utc) AS first_seen, max(acq_utc) AS last_seen, count(*) AS detections,
+                 max(frp) AS max_frp, array_agg(DISTINCT satellite ORDER BY satellite) AS sensors,
+                 mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
+                 mode() WITHIN GROUP (ORDER BY reserve_code) AS reserve_code,
+                 ST_Buffer(ST_ConvexHull(ST_Transform(ST_Collect(geom), utm_srid(ST_Collect(geom)))), :half) AS fp
+          FROM hotspots WHERE event_id = ANY(:ids) GROUP BY event_id
+        ) s
+        ON CONFLICT (id) DO UPDATE SET first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
+          detections = EXCLUDED.detections, max_frp = EXCLUDED.max_frp, sensors = EXCLUDED.sensors,
+          district_code = EXCLUDED.district_code, reserve_code = EXCLUDED.reserve_code, area_m2 = EXCLUDED.area_m2,
+          footprint = EXCLUDED.footprint, updated_at = now()
+    """), {"ids": touched, "half": HALF_PIXEL_M})
+    if dropped:
+        session.execute(text("DELETE FROM fire_events WHERE id = ANY(:ids)"), {"ids": dropped})
+    session.execute(text("DROP TABLE event_assign"))
+    return {"events": touched, "created": int(len(need)), "removed": len(dropped), "detections": int(len(frame))}
+
+
+def recurrence_by_area(session: Session, *, kind: str | None = None, season_months: tuple[int, int] = (1, 5)) -> list[dict]:
+    """In how many fire seasons each protected area had hotspots.
+
+    A fire season is named by its year (CE and BE) and covers months ``season_months`` (inclusive, local
+    dates; January-May by default, the northern season).
+    """
+    rows = session.execute(text("""
+        SELECT pa.code, min(p.name_en) AS name_en, min(p.name_th) AS name_th, min(p.kind::text) AS kind,
+               count(DISTINCT pa.season) AS seasons, array_agg(DISTINCT pa.season ORDER BY pa.season) AS years,
+               count(*) AS detections
+        FROM (SELECT unnest(protected_area_codes) AS code, extract(year FROM acq_date_local)::int AS season
+              FROM hotspots
+              WHERE extract(month FROM acq_date_local) BETWEEN :m1 AND :m2) pa
+        JOIN protected_areas p ON p.code = pa.code
+        WHERE CAST(:kind AS text) IS NULL OR p.kind::text = CAST(:kind AS text)
+        GROUP BY pa.code ORDER BY seasons DESC, detections DESC, pa.code
+    """), {"m1": season_months[0], "m2": season_months[1], "kind": kind}).mappings().all()
+    return [{**dict(r), "years": list(r["years"]), "years_be": [y + 543 for y in r["years"]]} for r in rows]
+
+
+def recurrence_grid(session: Session, code: str, *, cell_m: float = 500.0,
+                    season_months: tuple[int, int] = (1, 5)) -> dict:
+    """Cells of a ``cell_m`` grid (UTM of the area) inside a protected area, with the seasons each burned in.
+
+    Returns a GeoJSON FeatureCollection (cells as polygons, EPSG:4326).
+    """
+    from geo_service.errors import NotFound
+
+    srid = session.execute(text("SELECT utm_srid(geom) FROM protected_areas WHERE code = :c LIMIT 1"),
+                           {"c": code}).scalar()
+    if srid is None:
+        raise NotFound(f"No protected area has the code {code}.", code="protected_area_not_found")
+    doc = session.execute(text("""
+        SELECT json_build_object('type', 'FeatureCollection', 'protected_area', CAST(:code AS text),
+          'cell_m', CAST(:cell AS float8), 'numberReturned', count(*),
+          'features', coalesce(json_agg(json_build_object(
+            'type', 'Feature',
+            'geometry', ST_AsGeoJSON(ST_Transform(ST_MakeEnvelope(cx * :cell, cy * :cell, (cx + 1) * :cell,
+                                                                 (cy + 1) * :cell, :srid), 4326), 7)::json,
+            'properties', json_build_object('seasons', seasons, 'years', years, 'detections', detections))
+            ORDER BY seasons DESC, cx, cy), '[]'::json))
+        FROM (
+          SELECT floor(ST_X(u) / :cell)::bigint AS cx, floor(ST_Y(u) / :cell)::bigint AS cy,
+                 count(DISTINCT season) AS seasons, array_agg(DISTINCT season ORDER BY season) AS years,
+                 count(*) AS detections
+          FROM (SELECT ST_Transform(geom, :srid) AS u, extract(year FROM acq_date_local)::int AS season
+                FROM hotspots WHERE CAST(:code AS text) = ANY(protected_area_codes)
+                  AND extract(month FROM acq_date_local) BETWEEN :m1 AND :m2) h
+          GROUP BY 1, 2
+        ) cells
+    """), {"code": code, "cell": cell_m, "srid": srid, "m1": season_months[0], "m2": season_months[1]}).scalar_one()
+    return doc

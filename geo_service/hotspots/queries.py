@@ -1,0 +1,87 @@
+"""Hotspots and fire events out of PostGIS as GeoJSON (built by PostGIS), with bound filters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.hotspots.summaries import date_range, detection_filters
+
+ATTRIBUTION = "NASA FIRMS (MODIS C6.1 / VIIRS 375 m active fire products), LANCE/FIRMS, NASA"
+
+
+@dataclass
+class HotspotFilter:
+    bbox: tuple[float, float, float, float] | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    sensors: tuple[str, ...] = ()
+    min_confidence: str | None = None
+    district: str | None = None
+    protected_area: str | None = None
+    limit: int = 5000
+
+
+def _where(f: HotspotFilter, params: dict, date_col: str = "h.acq_date_local", geom: str = "h.geom") -> list[str]:
+    where = []
+    if f.bbox:
+        params.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox)))
+        where.append(f"ST_Intersects({geom}, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))")
+    return where + date_range(date_col, f.date_from, f.date_to, params)
+
+
+def _collection(session: Session, feature_sql: str, order: str, inner_sql: str, params: dict) -> bytes:
+    """One FeatureCollection built by PostGIS from ``inner_sql`` rows."""
+    sql = f"""
+      SELECT json_build_object('type', 'FeatureCollection', 'numberReturned', count(*),
+        'attribution', CAST(:attribution AS text),
+        'features', coalesce(json_agg({feature_sql} ORDER BY {order}), '[]'::json))::text
+      FROM ({inner_sql}) f
+    """
+    return session.execute(text(sql), {**params, "attribution": ATTRIBUTION}).scalar_one().encode()
+
+
+def hotspots_geojson(session: Session, f: HotspotFilter) -> bytes:
+    """Detections as a GeoJSON FeatureCollection (newest first, at most ``limit``)."""
+    params: dict = {"limit": f.limit}
+    where = _where(f, params) + detection_filters(params, sensors=f.sensors, min_confidence=f.min_confidence,
+                                                  district=f.district)
+    if f.protected_area:
+        params["pa"] = f.protected_area
+        where.append(":pa = ANY(h.protected_area_codes)")
+    feature = """json_build_object('type', 'Feature', 'id', id, 'geometry', ST_AsGeoJSON(geom, 6)::json,
+      'properties', json_build_object(
+        'satellite', satellite, 'instrument', instrument, 'processing', processing, 'version', version,
+        'acq_utc', to_char(acq_utc AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'),
+        'acq_local', to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD"T"HH24:MI"+07:00"'),
+        'confidence', CASE confidence WHEN 1 THEN 'low' WHEN 2 THEN 'nominal' ELSE 'high' END,
+        'confidence_raw', confidence_raw, 'frp_mw', frp, 'daynight', daynight,
+        'province', province_code, 'district', district_code, 'subdistrict', subdistrict_code,
+        'reserve', reserve_code, 'protected_areas', protected_area_codes, 'event_id', event_id))"""
+    inner = (f"SELECT * FROM hotspots h {'WHERE ' + ' AND '.join(where) if where else ''} "
+             "ORDER BY h.acq_utc DESC LIMIT :limit")
+    return _collection(session, feature, "acq_utc DESC", inner, params)
+
+
+def events_geojson(session: Session, f: HotspotFilter) -> bytes:
+    """Fire events (footprints) as GeoJSON, newest first."""
+    params: dict = {"limit": f.limit}
+    where = _where(f, params, date_col="(e.last_seen AT TIME ZONE 'Asia/Bangkok')::date", geom="e.footprint")
+    if f.district:
+        params["district"] = f.district
+        where.append("e.district_code = :district")
+    if f.protected_area:
+        params["pa"] = f.protected_area
+        where.append("e.reserve_code = :pa")
+    feature = """json_build_object('type', 'Feature', 'id', id,
+      'geometry', ST_AsGeoJSON(ST_ForcePolygonCCW(footprint), 6)::json,
+      'properties', json_build_object(
+        'first_seen', first_seen, 'last_seen', last_seen, 'detections', detections, 'max_frp_mw', max_frp,
+        'sensors', sensors, 'district', district_code, 'reserve', reserve_code,
+        'area_ha', round((area_m2 / 1e4)::numeric, 2), 'area_rai', round((area_m2 / 1600)::numeric, 1)))"""
+    inner = (f"SELECT * FROM fire_events e {'WHERE ' + ' AND '.join(where) if where else ''} "
+             "ORDER BY e.last_seen DESC LIMIT :limit")
+    return _collection(session, feature, "last_seen DESC", inner, params)

@@ -1,0 +1,75 @@
+"""What the API and the CLI call: one transaction per ingest (detections, batch, events), rasters, listings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo_service.db.engine import transaction
+from geo_service.hotspots.events import EventParams, update_events
+from geo_service.hotspots.ingest import IngestReport, ingest_file
+from geo_service.hotspots.rasters import RasterReport, register_raster
+from geo_service.hotspots.settings import HotspotSettings
+from geo_service.places import gazetteer
+
+
+def ingest_path(factory: sessionmaker[Session], path: Path, *, settings: HotspotSettings | None = None,
+                country_bbox: tuple[float, float, float, float] | None = None, source: str | None = None,
+                loaded_by: str | None = None, processing: str | None = None, skip_invalid: bool = False,
+                original_name: str | None = None, events: bool = True,
+                progress: Callable[[int], None] | None = None) -> IngestReport:
+    """Ingest a FIRMS CSV and update the fire events it touches, all in one transaction.
+
+    Parameters
+    ----------
+    factory : sessionmaker
+    path : Path
+    events : bool
+        Recluster the events around the ingested period (default true).
+
+    Returns
+    -------
+    IngestReport
+        With ``event_ids`` of the events created or changed.
+    """
+    settings = settings or HotspotSettings()
+    with transaction(factory) as session:
+        report = ingest_file(session, path, gazetteer(session), source=source, loaded_by=loaded_by,
+                             processing=processing, skip_invalid=skip_invalid, country_bbox=country_bbox,
+                             original_name=original_name, progress=progress)
+        if events and report.first_acq and (report.rows_new or report.rows_updated):
+            result = update_events(session, report.first_acq, report.last_acq,
+                                   EventParams(settings.event_distance_m, settings.event_gap_days))
+            report.event_ids = result["events"]
+    return report
+
+
+def register_raster_file(factory: sessionmaker[Session], path: Path, product: str, acq_date: date, *,
+                         data_dir: Path, settings: HotspotSettings | None = None, name: str | None = None,
+                         uploaded_by: str | None = None) -> RasterReport:
+    """Check, store and register a raster with its zonal statistics (one transaction)."""
+    settings = settings or HotspotSettings()
+    with transaction(factory) as session:
+        return register_raster(session, path, product, acq_date, store_dir=settings.raster_store(data_dir),
+                               name=name, max_pixels=settings.raster_max_pixels, uploaded_by=uploaded_by)
+
+
+def batches(session: Session, limit: int = 100) -> list[dict]:
+    """The latest ingest batches."""
+    rows = session.execute(text("""
+        SELECT id, source, file_name, file_sha256, rows_total, rows_new, rows_updated, rows_unchanged,
+               rows_refused, rows_outside, first_acq, last_acq, duration_s, loaded_by, loaded_at
+        FROM hotspot_batches ORDER BY id DESC LIMIT :limit"""), {"limit": limit}).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def rasters(session: Session) -> list[dict]:
+    """Registered rasters (newest first)."""
+    rows = session.execute(text("""
+        SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, uploaded_at
+        FROM hotspot_rasters ORDER BY acq_date DESC, id DESC""")).mappings().all()
+    return [dict(r) for r in rows]

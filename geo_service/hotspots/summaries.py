@@ -1,0 +1,227 @@
+"""Hotspot summaries: detections, FRP and burned area by district x protected area x period.
+
+Every figure is an indexed aggregate of stored columns (attribution is done at ingest). Periods are local
+(Asia/Bangkok) dates: ``day``, ``month``, ``fire_season`` (January-May of a year, the northern season; other
+months are left out) and ``fiscal_year`` (1 October - 30 September, labelled in Buddhist Era: FY 2567 =
+Oct 2023 - Sep 2024). A detection inside two overlapping protected areas (a park over a reserve) counts
+in both rows when grouping by protected area. Burned area comes from the zonal statistics of registered
+burned-area / fire-mask rasters of the same zones and period.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.errors import InvalidInput
+
+PERIODS = {
+    "day": ("to_char({d}, 'YYYY-MM-DD')", "to_char({d}, 'YYYY-MM-DD')"),
+    "month": ("to_char({d}, 'YYYY-MM')", "to_char({d}, 'YYYY-MM')"),
+    "fire_season": ("extract(year FROM {d})::int::text",
+                    "'fire season ' || extract(year FROM {d})::int || ' (BE ' || (extract(year FROM {d})::int + 543) || ')'"),
+    "fiscal_year": ("(extract(year FROM {d})::int + 543 + CASE WHEN extract(month FROM {d}) >= 10 THEN 1 ELSE 0 END)::text",
+                    "'FY ' || (extract(year FROM {d})::int + 543 + CASE WHEN extract(month FROM {d}) >= 10 THEN 1 ELSE 0 END)"),
+    "all": ("'all'", "'whole period'"),
+}
+GROUPS = ("district", "protected_area", "land_class")
+CONFIDENCE = {"low": 1, "nominal": 2, "high": 3}
+SENSORS = {"MODIS": ("Terra", "Aqua"), "VIIRS": ("S-NPP", "NOAA-20", "NOAA-21"),
+           "Terra": ("Terra",), "Aqua": ("Aqua",), "S-NPP": ("S-NPP",), "NOAA-20": ("NOAA-20",),
+           "NOAA-21": ("NOAA-21",)}
+# GISTDA reports by land class; from the protected-area kinds loaded we can tell these (agricultural land,
+# community land and the highway buffer need land-use and road layers that are not loaded).
+LAND_CLASS_SQL = """CASE
+  WHEN EXISTS (SELECT 1 FROM protected_areas p WHERE p.code = ANY(h.protected_area_codes)
+               AND p.kind IN ('national_park', 'wildlife_sanctuary', 'forest_park')) THEN 'conservation_forest'
+  WHEN h.reserve_code IS NOT NULL THEN 'national_reserved_forest'
+  WHEN EXISTS (SELECT 1 FROM protected_areas p WHERE p.code = ANY(h.protected_area_codes)
+               AND p.kind = 'community_forest') THEN 'community_forest'
+  WHEN h.protected_area_codes IS NOT NULL THEN 'other_state_land'
+  ELSE 'outside_protected_land' END"""
+
+
+@dataclass
+class SummaryQuery:
+    """What to summarise (validated by ``check``)."""
+
+    group_by: list[str] = field(default_factory=lambda: ["district"])
+    period: str = "month"
+    date_from: date | None = None
+    date_to: date | None = None
+    sensors: list[str] = field(default_factory=list)
+    min_confidence: str | None = None
+    processing: str | None = None
+    district: str | None = None
+    protected_area: str | None = None
+
+    def check(self) -> None:
+        bad = [g for g in self.group_by if g not in GROUPS]
+        if bad or len(set(self.group_by)) != len(self.group_by):
+            raise InvalidInput(f"group_by takes {', '.join(GROUPS)} (each once).", code="invalid_group_by")
+        if self.period not in PERIODS:
+            raise InvalidInput(f"period must be one of {', '.join(PERIODS)}.", code="invalid_period")
+        unknown = [s for s in self.sensors if s not in SENSORS]
+        if unknown:
+            raise InvalidInput(f"sensor must be one of {', '.join(SENSORS)}.", code="invalid_sensor")
+        if self.min_confidence is not None and self.min_confidence not in CONFIDENCE:
+            raise InvalidInput("min_confidence must be low, nominal or high.", code="invalid_confidence")
+        if self.processing is not None and self.processing not in ("NRT", "SP"):
+            raise InvalidInput("processing must be NRT or SP.", code="invalid_processing")
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            raise InvalidInput("from is after to.", code="invalid_period")
+
+
+def date_range(column: str, date_from: date | None, date_to: date | None, params: dict) -> list[str]:
+    """Conditions (bound parameters) for ``date_from <= column <= date_to``."""
+    where = []
+    if date_from:
+        params["date_from"] = date_from
+        where.append(f"{column} >= :date_from")
+    if date_to:
+        params["date_to"] = date_to
+        where.append(f"{column} <= :date_to")
+    return where
+
+
+def detection_filters(params: dict, *, sensors=(), min_confidence: str | None = None, processing: str | None = None,
+                      district: str | None = None, alias: str = "h") -> list[str]:
+    """Conditions on detections by sensor, minimum confidence, processing level and district (bound values)."""
+    where = []
+    if sensors:
+        params["satellites"] = sorted({s for name in sensors for s in SENSORS[name]})
+        where.append(f"{alias}.satellite = ANY(:satellites)")
+    if min_confidence:
+        params["min_conf"] = CONFIDENCE[min_confidence]
+        where.append(f"{alias}.confidence >= :min_conf")
+    if processing:
+        params["processing"] = processing
+        where.append(f"{alias}.processing = :processing")
+    if district:
+        params["district"] = district
+        where.append(f"{alias}.district_code = :district")
+    return where
+
+
+def _filters(q: SummaryQuery, params: dict, alias: str = "h") -> list[str]:
+    where = date_range(f"{alias}.acq_date_local", q.date_from, q.date_to, params)
+    where += detection_filters(params, sensors=q.sensors, min_confidence=q.min_confidence, processing=q.processing,
+                               district=q.district, alias=alias)
+    if q.period == "fire_season":
+        where.append(f"extract(month FROM {alias}.acq_date_local) BETWEEN 1 AND 5")
+    return where
+
+
+def summarise(session: Session, q: SummaryQuery) -> dict:
+    """Counts, FRP and burned area per group and period.
+
+    Parameters
+    ----------
+    session : Session
+    q : SummaryQuery
+        Groups (district, protected_area, land_class), period, date range (local dates), sensors
+        (MODIS, VIIRS or a satellite), minimum confidence, processing level, one district or protected area.
+
+    Returns
+    -------
+    dict
+        ``rows`` (one per group and period, with units in the names) and the query's description.
+    """
+    q.check()
+    params: dict = {}
+    where = _filters(q, params)
+    key, label = (s.format(d="h.acq_date_local") for s in PERIODS[q.period])
+    cols = {"district": "coalesce(h.district_code, '')", "protected_area": "coalesce(pa.code, '')",
+            "land_class": LAND_CLASS_SQL}
+    join = ""
+    if "protected_area" in q.group_by or q.protected_area:
+        join = "LEFT JOIN LATERAL unnest(h.protected_area_codes) AS pa(code) ON true"
+    if q.protected_area:
+        params["protected_area"] = q.protected_area
+        where.append("pa.code = :protected_area")
+    group_sql = [f"{cols[g]} AS {g}" for g in q.group_by]
+    sql = f"""
+      SELECT {', '.join(group_sql + [f'{key} AS period', f'min({label}) AS period_label'])},
+             count(*) AS detections, round(sum(h.frp)::numeric, 2)::float8 AS frp_sum_mw,
+             max(h.frp) AS frp_max_mw, min(h.acq_date_local) AS first_date, max(h.acq_date_local) AS last_date,
+             array_agg(DISTINCT h.satellite ORDER BY h.satellite) AS satellites
+      FROM hotspots h {join}
+      {'WHERE ' + ' AND '.join(where) if where else ''}
+      GROUP BY {', '.join([g for g in q.group_by] + ['period'])}
+      ORDER BY period, {', '.join(q.group_by) if q.group_by else '1'}
+    """
+    rows = [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+    burned = _burned_area(session, q)
+    names = _names(session)
+    for r in rows:
+        k = tuple(r.get(g) or "" for g in q.group_by) + (r["period"],)
+        m2 = burned.pop(k, None)
+        _finish(r, q, names, m2)
+    for k, m2 in burned.items():  # burned area where no hotspot was detected
+        r = dict(zip([*q.group_by, "period"], k))
+        r.update(detections=0, frp_sum_mw=0.0, frp_max_mw=None, period_label=None, satellites=[])
+        _finish(r, q, names, m2)
+        rows.append(r)
+    return {"group_by": q.group_by, "period": q.period,
+            "filters": {"from": q.date_from, "to": q.date_to, "sensors": q.sensors,
+                        "min_confidence": q.min_confidence, "processing": q.processing,
+                        "district": q.district, "protected_area": q.protected_area},
+            "units": {"frp": "MW (sum and maximum of fire radiative power)", "burned_area": "ha and rai",
+                      "dates": "local dates, Asia/Bangkok"},
+            "source": "NASA FIRMS (MODIS C6.1, VIIRS 375 m); burned area from registered rasters",
+            "numberReturned": len(rows), "rows": rows}
+
+
+def _finish(r: dict, q: SummaryQuery, names: dict, m2: float | None) -> None:
+    for g in ("district", "protected_area"):
+        if g in q.group_by:
+            code = r.get(g) or None
+            r[g] = code
+            r[f"{g}_name_en"], r[f"{g}_name_th"] = names.get((g, code), (None, None))
+    r["burned_area_ha"] = round(m2 / 1e4, 2) if m2 is not None else None
+    r["burned_area_rai"] = round(m2 / 1600, 1) if m2 is not None else None
+
+
+def _names(session: Session) -> dict:
+    out = {}
+    for code, en, th in session.execute(text(
+            "SELECT code, name_en, name_th FROM admin_areas WHERE level = 'district' AND is_current")):
+        out[("district", code)] = (en, th)
+    for code, en, th in session.execute(text("SELECT DISTINCT ON (code) code, name_en, name_th "
+                                             "FROM protected_areas ORDER BY code, valid_from DESC NULLS LAST")):
+        out[("protected_area", code)] = (en, th)
+    return out
+
+
+def _burned_area(session: Session, q: SummaryQuery) -> dict:
+    """Burned m2 per (group keys..., period) from raster zonal statistics, where the grouping allows."""
+    zone = {("district",): "district", ("protected_area",): "protected_area",
+            ("district", "protected_area"): "district_protected_area",
+            ("protected_area", "district"): "district_protected_area"}.get(tuple(q.group_by))
+    if zone is None or q.sensors or q.min_confidence or q.processing:
+        return {}
+    params: dict = {"zone": zone}
+    where = ["z.zone_type = :zone", "r.product IN ('burned_doy', 'fire_mask', 'dnbr')"]
+    where += date_range("r.acq_date", q.date_from, q.date_to, params)
+    key = PERIODS[q.period][0].format(d="r.acq_date")
+    if q.period == "fire_season":
+        where.append("extract(month FROM r.acq_date) BETWEEN 1 AND 5")
+    rows = session.execute(text(f"""
+        SELECT z.zone_code, {key} AS period, sum(z.burned_m2) AS m2
+        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
+        WHERE {' AND '.join(where)} GROUP BY 1, 2"""), params).all()
+    out = {}
+    for code, period, m2 in rows:
+        parts = code.split("|") if zone == "district_protected_area" else [code]
+        if zone == "district_protected_area" and tuple(q.group_by) == ("protected_area", "district"):
+            parts = parts[::-1]
+        if q.district and ("district" in q.group_by) and parts[q.group_by.index("district")] != q.district:
+            continue
+        if q.protected_area and ("protected_area" in q.group_by) and \
+                parts[q.group_by.index("protected_area")] != q.protected_area:
+            continue
+        out[tuple(parts) + (period,)] = float(m2)
+    return out

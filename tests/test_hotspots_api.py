@@ -1,0 +1,109 @@
+"""Hotspot routes: admin uploads (auth, refusals as 4xx with line/column), GeoJSON, summaries, rasters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from pyproj import Transformer
+from rasterio.transform import from_origin
+
+DATA = Path(__file__).parent / "data" / "firms"
+HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+          "bright_ti5,frp,daynight\n")
+
+
+def upload(client, path, headers=None, **form):
+    with open(path, "rb") as f:
+        return client.post("/api/v1/admin/hotspots/firms", data=form, headers=headers or {},
+                           files={"file": (path.name, f, "text/csv")})
+
+
+def test_upload_needs_an_administrator(client):
+    assert upload(client, DATA / "viirs_snpp_nrt.csv").status_code == 401
+    assert client.get("/api/v1/admin/hotspots/batches").status_code == 401
+
+
+def test_upload_list_and_events(client, admin_headers):
+    r = upload(client, DATA / "viirs_snpp_nrt.csv", admin_headers)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["rows_new"], body["rows_total"]) == (5, 5) and len(body["event_ids"]) >= 1
+    r = upload(client, DATA / "viirs_snpp_sp.csv", admin_headers)
+    assert (r.json()["rows_updated"], r.json()["rows_new"]) == (3, 0)
+    fc = client.get("/api/v1/hotspots", params={"sensor": "VIIRS", "min_confidence": "nominal"})
+    assert fc.status_code == 200 and fc.headers["content-type"].startswith("application/geo+json")
+    feats = fc.json()["features"]
+    assert len(feats) == 4  # the low-confidence night detection is filtered out
+    props = feats[0]["properties"]
+    assert props["acq_local"].endswith("+07:00") and props["district"].startswith("54")
+    assert client.get("/api/v1/hotspots", params={"sensor": "S-NPP"}).json()["numberReturned"] == 3
+    events = client.get("/api/v1/hotspots/events").json()
+    assert events["numberReturned"] == 1  # all within about 500 m and a day: one fire
+    assert events["features"][0]["properties"]["detections"] == 5
+    batches = client.get("/api/v1/admin/hotspots/batches", headers=admin_headers).json()
+    assert [b["rows_updated"] for b in batches] == [3, 0]
+
+
+def test_refused_upload_is_422_with_line_and_column(client, admin_headers, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text(HEADER + "18.1,100.1,330,0.4,0.4,2024-03-01,0606,N,VIIRS,x,2.0NRT,290,2.0,D\n")
+    r = upload(client, bad, admin_headers)
+    assert r.status_code == 422
+    err = r.json()["error"]
+    assert err["code"] == "file_rejected"
+    assert err["details"][0]["line"] == 2 and err["details"][0]["column"] == "confidence"
+    assert client.get("/api/v1/hotspots").json()["numberReturned"] == 0
+    r = upload(client, DATA / "viirs_snpp_nrt.csv", admin_headers, processing="LATER")
+    assert r.status_code == 400
+
+
+def test_bad_query_values_are_400(client):
+    assert client.get("/api/v1/hotspots/summary", params={"period": "week"}).status_code == 400
+    assert client.get("/api/v1/hotspots/summary", params={"group_by": "village"}).status_code == 400
+    assert client.get("/api/v1/hotspots", params={"sensor": "GOES"}).status_code == 400
+    assert client.get("/api/v1/hotspots", params={"bbox": "1,2,3"}).status_code == 400
+    assert client.get("/api/v1/hotspots/summary", params={"from": "2024-13-01"}).status_code == 422
+    assert client.get("/api/v1/rasters/999").status_code == 404
+    assert client.get("/api/v1/hotspots/recurrence/NOPE/grid").status_code == 404
+
+
+def _song_raster(path, tmp_path):
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
+    a = np.zeros((20, 20), dtype=np.uint8)
+    a[5:7, 5:7] = 9
+    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
+                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
+        dst.write(a, 1)
+    return path
+
+
+def test_raster_upload_and_summary_with_burned_area(client, admin_headers, tmp_path):
+    tif = _song_raster(tmp_path / "mask.tif", tmp_path)
+    with open(tif, "rb") as f:
+        r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
+                        "acq_date": "2024-03-14"}, files={"file": ("mask.tif", f, "image/tiff")})
+    assert r.status_code == 201, r.text
+    rid = r.json()["raster_id"]
+    listing = client.get("/api/v1/rasters").json()
+    assert [x["id"] for x in listing] == [rid]
+    detail = client.get(f"/api/v1/rasters/{rid}").json()
+    song = next(s for s in detail["stats"] if s["zone_type"] == "district")
+    assert song["zone_code"] == "5406" and song["burned_ha"] == 4.0 and song["burned_rai"] == 25.0
+    features = client.get(f"/api/v1/rasters/{rid}/fire-features").json()
+    assert features["numberReturned"] == 1 and features["features"][0]["properties"]["class"] == "high"
+    # summary by district and fiscal year: burned area from the raster, even with no detection
+    s = client.get("/api/v1/hotspots/summary", params={"group_by": "district", "period": "fiscal_year"}).json()
+    row = next(x for x in s["rows"] if x["district"] == "5406")
+    assert (row["period"], row["burned_area_ha"], row["detections"]) == ("2567", 4.0, 0)
+    with open(tmp_path / "mask.tif", "rb") as f:
+        r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "smoke",
+                        "acq_date": "2024-03-14"}, files={"file": ("mask.tif", f, "image/tiff")})
+    assert r.status_code == 400
+    not_tif = tmp_path / "x.tif"
+    not_tif.write_text("hello")
+    with open(not_tif, "rb") as f:
+        r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
+                        "acq_date": "2024-03-14"}, files={"file": ("x.tif", f, "image/tiff")})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "raster_rejected"

@@ -1,0 +1,130 @@
+"""Fire events: space-time clustering with hand-checked expectations, stable ids, recurrence."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import text
+
+from geo_service.db.engine import transaction
+from geo_service.hotspots.events import EventParams, cluster, recurrence_by_area, recurrence_grid, update_events
+from geo_service.hotspots.ingest import ingest_file
+from geo_service.places import Gazetteer
+
+HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+          "bright_ti5,frp,daynight\n")
+# 0.009 degree of latitude is about 1.0 km; at 18.2 N 0.001 degree of longitude is about 106 m.
+
+
+def _row(lat, lon, day, hhmm, sat="N", frp=5.0, version="2.0NRT"):
+    return f"{lat},{lon},330,0.4,0.4,{day},{hhmm},{sat},VIIRS,n,{version},290,{frp},D\n"
+
+
+def _load(sm, tmp_path, name, rows):
+    f = tmp_path / name
+    f.write_text(HEADER + "".join(rows))
+    with transaction(sm) as s:
+        r = ingest_file(s, f, Gazetteer.load(s))
+        ev = update_events(s, r.first_acq, r.last_acq)
+    return r, ev
+
+
+def _events(sm):
+    with sm() as s:
+        return s.execute(text("SELECT id, detections, sensors, max_frp, "
+                              "to_char(first_seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') f, "
+                              "to_char(last_seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') l, area_m2, "
+                              "GeometryType(footprint) g FROM fire_events ORDER BY id")).all()
+
+
+def _event_of(sm, lat, lon):
+    with sm() as s:
+        return s.execute(text("SELECT DISTINCT event_id FROM hotspots WHERE lat_e4 = :a AND lon_e4 = :o"),
+                         {"a": round(lat * 1e4), "o": round(lon * 1e4)}).scalars().all()
+
+
+@pytest.fixture
+def sm(db_url, sessionmaker_for):
+    return sessionmaker_for(db_url)
+
+
+def test_cluster_links_in_space_and_time():
+    # a, b: 300 m apart same hour -> linked; c: 5 km away -> alone; d: at a, 3.6 days later, 2.06 after e
+    # (gap 2) -> alone; e: at a, 1.5 days after b -> linked to a/b
+    lat = np.array([18.2, 18.2027, 18.245, 18.2, 18.2])
+    lon = np.array([100.3, 100.3, 100.3, 100.3, 100.3])
+    t = np.array([0.0, 0.04, 0.0, 3.6, 1.54])
+    labels = cluster(lon, lat, t, EventParams(distance_m=1000, gap_days=2))
+    assert labels[0] == labels[1] == labels[4]
+    assert len({labels[0], labels[2], labels[3]}) == 3
+    # ground distance, not the box of the k-d tree query: 800 m east + 800 m north is 1.13 km apart
+    lat2 = np.array([18.2, 18.2 + 0.8 / 111.0])
+    lon2 = np.array([100.3, 100.3 + 0.8 / 105.7])
+    assert len(set(cluster(lon2, lat2, np.zeros(2), EventParams(1000, 2)))) == 2
+
+
+def test_events_are_built_and_keep_their_ids(sm, tmp_path):
+    _, ev = _load(sm, tmp_path, "day1.csv", [
+        _row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.0),       # fire A, S-NPP
+        _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5),       # fire A, NOAA-20, 350 m away
+        _row(18.2000, 100.3500, "2024-03-14", "0612", "N", 2.0),       # fire B, 5.3 km east
+        _row(18.2000, 100.3000, "2024-03-25", "0612", "N", 3.0),       # at A, 11 days later: another event
+    ])
+    assert ev["created"] == 3
+    events = _events(sm)
+    assert sorted((e.detections, tuple(e.sensors)) for e in events) == [
+        (1, ("S-NPP",)), (1, ("S-NPP",)), (2, ("NOAA-20", "S-NPP"))]
+    a = _event_of(sm, 18.2030, 100.3010)
+    assert len(a) == 1
+    fire_a = next(e for e in events if e.id == a[0])
+    assert (fire_a.max_frp, fire_a.f, fire_a.l, fire_a.g) == (9.5, "03-14 06:12", "03-14 07:01", "POLYGON")
+    # convex hull of two points 350 m apart, buffered 187.5 m: a stadium of about 350*375 + pi*187.5^2 m2
+    assert fire_a.area_m2 == pytest.approx(350 * 375 + np.pi * 187.5 ** 2, rel=0.06)
+
+    # the next day, a new detection next to A extends A: same id, more detections
+    _, ev = _load(sm, tmp_path, "day2.csv", [_row(18.2040, 100.3020, "2024-03-15", "0630", "2", 6.0)])
+    assert ev["created"] == 0 and _event_of(sm, 18.2040, 100.3020) == a
+    assert next(e for e in _events(sm) if e.id == a[0]).detections == 3
+
+    # standard processing replaces the NRT rows of day 1: ids unchanged
+    _load(sm, tmp_path, "day1_sp.csv", [_row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.1, "2"),
+                                        _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5, "2")])
+    with sm() as s:
+        day1 = s.execute(text("SELECT DISTINCT event_id FROM hotspots WHERE acq_date_local = '2024-03-14' "
+                              "AND longitude < 100.31")).scalars().all()
+    assert day1 == a
+    assert len(_events(sm)) == 3
+
+
+def test_a_bridging_detection_merges_two_events_into_the_larger(sm, tmp_path):
+    _load(sm, tmp_path, "two.csv", [
+        _row(18.2000, 100.3000, "2024-03-14", "0612"), _row(18.2020, 100.3000, "2024-03-14", "0613"),
+        _row(18.2160, 100.3000, "2024-03-14", "0612"),  # 1.55 km north of the second: separate
+    ])
+    big, small = _event_of(sm, 18.2000, 100.3000), _event_of(sm, 18.2160, 100.3000)
+    assert big != small
+    _, ev = _load(sm, tmp_path, "bridge.csv", [_row(18.2090, 100.3000, "2024-03-14", "1830")])  # 780 m / 770 m
+    assert ev["removed"] == 1
+    assert _event_of(sm, 18.2160, 100.3000) == big and _event_of(sm, 18.2090, 100.3000) == big
+    assert [(e.id, e.detections) for e in _events(sm)] == [(big[0], 4)]
+
+
+def test_recurrence_per_reserve_and_grid(sm, tmp_path):
+    # NRF-PR-001's interior point, burned in seasons 2022 and 2024; an off-season (August) detection is ignored
+    with sm() as s:
+        lon, lat = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                                  "FROM protected_areas WHERE code = 'NRF-PR-001' LIMIT 1) s")).one()
+    _load(sm, tmp_path, "seasons.csv", [
+        _row(round(lat, 4), round(lon, 4), "2022-03-01", "0612"),
+        _row(round(lat, 4), round(lon, 4), "2024-04-01", "0612"),
+        _row(round(lat, 4), round(lon, 4), "2024-04-02", "0612"),
+        _row(round(lat, 4), round(lon, 4), "2023-08-01", "0612"),
+    ])
+    with sm() as s:
+        per_area = {r["code"]: r for r in recurrence_by_area(s)}
+        grid = recurrence_grid(s, "NRF-PR-001", cell_m=500)
+    assert per_area["NRF-PR-001"]["seasons"] == 2
+    assert per_area["NRF-PR-001"]["years_be"] == [2565, 2567]
+    assert per_area["NRF-PR-001"]["detections"] == 3
+    assert grid["numberReturned"] == 1
+    assert grid["features"][0]["properties"] == {"seasons": 2, "years": [2022, 2024], "detections": 3}

@@ -1,0 +1,75 @@
+"""Summaries by district x protected area x period, with sensor and confidence filters (hand-counted)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import text
+
+from geo_service.db.engine import transaction
+from geo_service.hotspots.ingest import ingest_file
+from geo_service.hotspots.summaries import SummaryQuery, summarise
+from geo_service.places import Gazetteer
+
+MODIS_HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,"
+                "version,bright_t31,frp,daynight\n")
+
+
+@pytest.fixture
+def loaded(db_url, sessionmaker_for, tmp_path):
+    sm = sessionmaker_for(db_url)
+    with sm() as s:
+        song = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Difference(a.geom, "
+                              "(SELECT ST_Union(geom) FROM protected_areas))) p FROM admin_areas a "
+                              "WHERE a.code = '5406' AND a.is_current) s")).one()
+        nrf = s.execute(text("SELECT ST_X(p), ST_Y(p), (SELECT code FROM admin_areas a WHERE a.level = 'district' "
+                             "AND ST_Intersects(a.geom, p) ORDER BY code LIMIT 1) FROM (SELECT ST_PointOnSurface("
+                             "geom) p FROM protected_areas WHERE code = 'NRF-PR-001') s")).one()
+    rows = [
+        # in Song, outside any protected area: 2 in Sep 2023 (FY 2566), 1 in Oct 2023 (FY 2567), Terra + Aqua
+        (song, "2023-09-10", "0330", "Terra", 85, 10.0), (song, "2023-09-11", "0330", "Terra", 20, 5.0),
+        (song, "2023-10-02", "0620", "Aqua", 50, 7.5),
+        # inside NRF-PR-001 in March 2024 (fire season 2024, FY 2567)
+        (nrf, "2024-03-01", "0330", "Terra", 90, 30.0), (nrf, "2024-03-02", "0330", "Terra", 40, 12.0),
+    ]
+    f = tmp_path / "modis.csv"
+    f.write_text(MODIS_HEADER + "".join(
+        f"{p[1]:.6f},{p[0]:.6f},320,1,1,{d},{t},{sat},MODIS,{c},6.1NRT,295,{frp},D\n" for p, d, t, sat, c, frp in rows))
+    with transaction(sm) as s:
+        ingest_file(s, f, Gazetteer.load(s))
+    return sm, nrf[2]
+
+
+def _rows(sm, **kw):
+    with sm() as s:
+        return summarise(s, SummaryQuery(**kw))["rows"]
+
+
+def test_by_district_and_fiscal_year(loaded):
+    sm, nrf_district = loaded
+    rows = _rows(sm, group_by=["district"], period="fiscal_year")
+    got = {(r["district"], r["period_label"]): (r["detections"], r["frp_sum_mw"]) for r in rows}
+    expected = {("5406", "FY 2566"): (2, 15.0), ("5406", "FY 2567"): (1, 7.5)}
+    key = (nrf_district, "FY 2567")
+    expected[key] = (expected.get(key, (0, 0.0))[0] + 2, expected.get(key, (0, 0.0))[1] + 42.0)
+    assert got == expected
+    assert all(r["district_name_en"] for r in rows)
+
+
+def test_by_district_x_protected_area_fire_season_and_filters(loaded):
+    sm, nrf_district = loaded
+    rows = _rows(sm, group_by=["district", "protected_area"], period="fire_season")
+    assert [(r["district"], r["protected_area"], r["period_label"], r["detections"], r["frp_max_mw"])
+            for r in rows] == [(nrf_district, "NRF-PR-001", "fire season 2024 (BE 2567)", 2, 30.0)]
+    high = _rows(sm, group_by=["district"], period="all", min_confidence="high")
+    expected = {"5406": 1}
+    expected[nrf_district] = expected.get(nrf_district, 0) + 1  # confidence 85 in Song and 90 in the reserve
+    assert {r["district"]: r["detections"] for r in high} == expected
+    aqua = _rows(sm, group_by=[], period="month", sensors=["Aqua"])
+    assert [(r["period"], r["detections"]) for r in aqua] == [("2023-10", 1)]
+    viirs = _rows(sm, group_by=["district"], period="month", sensors=["VIIRS"])
+    assert viirs == []
+    day = _rows(sm, group_by=["land_class"], period="all", date_from=date(2023, 9, 11), date_to=date(2024, 3, 1))
+    assert {r["land_class"]: r["detections"] for r in day} == {"outside_protected_land": 2,
+                                                              "national_reserved_forest": 1}
