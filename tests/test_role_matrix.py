@@ -63,6 +63,8 @@ POLICY: dict[tuple[str, str], object] = {
     ("DELETE", "/api/v1/cases/{case_id}/links/{link_id}"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/audit"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/evidence-pack"): CASE_WORKERS,
+    ("GET", "/api/v1/cases/{case_id}/suggestions"): CASE_WORKERS,
+    ("POST", "/api/v1/cases/{case_id}/links/batch"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/evidence-pack.pdf"): CASE_WORKERS,
 }
 # Exports and the OGC API decide per collection (public, or by role and API-key scope): tests/test_exports.py
@@ -70,6 +72,14 @@ POLICY: dict[tuple[str, str], object] = {
 for _path in ("/api/v1/exports/{name}", "/ogc", "/ogc/conformance", "/ogc/collections", "/ogc/collections/{name}",
               "/ogc/collections/{name}/items", "/ogc/collections/{name}/items/{feature_id}", "/ogc/api"):
     POLICY[("GET", _path)] = PUBLIC
+# Satellite hotspots and rasters are public data; loading them is for administrators.
+for _path in ("/api/v1/hotspots", "/api/v1/hotspots/events", "/api/v1/hotspots/summary", "/api/v1/hotspots/recurrence",
+              "/api/v1/hotspots/recurrence/{code}/grid", "/api/v1/rasters", "/api/v1/rasters/{raster_id}",
+              "/api/v1/rasters/{raster_id}/fire-features"):
+    POLICY[("GET", _path)] = PUBLIC
+POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
+POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
+POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
 
 

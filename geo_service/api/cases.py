@@ -17,9 +17,11 @@ from geo_service.api.deps import AdminDep, SessionDep
 from geo_service.api.incidents import _etag, _version
 from geo_service.auth import Principal, Role, require_roles
 from geo_service.cases import evidence, service
+from geo_service.cases.suggestions import suggest
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import AssignIn, CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CaseCategory, CaseStage
+from geo_service.errors import InvalidInput
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 CaseReader = Annotated[Principal, Depends(require_roles(Role.administrator, Role.investigator, Role.committee_member))]
@@ -173,3 +175,23 @@ def evidence_pack_pdf(case_id: int, session: SessionDep, principal: CaseWorker):
         audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "pdf"})
     return Response(content=pdf, media_type="application/pdf", headers={
         "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{pack["case"]["reference"]}.pdf"'})
+
+
+@router.get("/{case_id}/suggestions", summary="Hotspots and fire events near the case's incidents or in its reserves")
+def suggestions(case_id: int, session: SessionDep, principal: CaseWorker,
+                distance_m: Annotated[float, Query(gt=0, le=20_000)] = 1000,
+                days: Annotated[int, Query(ge=0, le=60)] = 3,
+                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+    with as_caller(session, principal):
+        return suggest(session, case_id, principal, distance_m=distance_m, days=days, limit=limit)
+
+
+@router.post("/{case_id}/links/batch", status_code=201, summary="Link several pieces of evidence at once")
+def add_links(case_id: int, body: list[LinkIn], session: SessionDep, principal: CaseWorker):
+    if not 1 <= len(body) <= 200:
+        raise InvalidInput("Send 1 to 200 links at a time.", code="invalid_batch")
+    with as_caller(session, principal):
+        case = None
+        for link in body:
+            case = service.add_link(session, case_id, link, principal)
+        return _case_response(case, 201)

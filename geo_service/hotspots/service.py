@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from geo_service.db.engine import transaction
 from geo_service.hotspots.events import EventParams, update_events
 from geo_service.hotspots.ingest import IngestReport, ingest_file
+from geo_service import audit
 from geo_service.hotspots.rasters import RasterReport, register_raster
 from geo_service.hotspots.settings import HotspotSettings
 from geo_service.places import gazetteer
@@ -45,6 +46,8 @@ def ingest_path(factory: sessionmaker[Session], path: Path, *, settings: Hotspot
             result = update_events(session, report.first_acq, report.last_acq,
                                    EventParams(settings.event_distance_m, settings.event_gap_days))
             report.event_ids = result["events"]
+        summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
+        audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
     return report
 
 
@@ -54,8 +57,12 @@ def register_raster_file(factory: sessionmaker[Session], path: Path, product: st
     """Check, store and register a raster with its zonal statistics (one transaction)."""
     settings = settings or HotspotSettings()
     with transaction(factory) as session:
-        return register_raster(session, path, product, acq_date, store_dir=settings.raster_store(data_dir),
-                               name=name, max_pixels=settings.raster_max_pixels, uploaded_by=uploaded_by)
+        report = register_raster(session, path, product, acq_date, store_dir=settings.raster_store(data_dir),
+                                 name=name, max_pixels=settings.raster_max_pixels, uploaded_by=uploaded_by)
+        audit.record(session, uploaded_by or "system", "ingest", "hotspot_raster", report.raster_id,
+                     after={"product": product, "acq_date": acq_date, "file_sha256": report.file_sha256,
+                            "crs": report.crs, "width": report.width, "height": report.height, "zones": report.zones})
+    return report
 
 
 def batches(session: Session, limit: int = 100) -> list[dict]:
