@@ -15,7 +15,8 @@ def test_landing_conformance_collections(ref_client):
     conf = ref_client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
     cols = ref_client.get("/ogc/collections").json()["collections"]
-    assert [c["id"] for c in cols] == ["districts", "subdistricts", "protected_areas"]  # public ones only
+    assert [c["id"] for c in cols] == ["districts", "subdistricts", "protected_areas", "hotspots",
+                                       "fire_events"]  # public ones only
     assert cols[0]["extent"]["spatial"]["bbox"][0][0] == pytest.approx(99.3676, abs=1e-3)
     api = ref_client.get("/ogc/api")
     assert api.json()["openapi"].startswith("3.0") and "/collections/districts/items" in api.json()["paths"]

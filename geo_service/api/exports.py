@@ -27,7 +27,7 @@ Format = Literal["geojson", "ndjson", "gpkg", "csv", "kml", "shp"]
 # Simple filter parameters and the property each one means, by collection.
 SIMPLE = {
     "district": ("district_code", "parent_code"),
-    "reserve": ("protected_area_codes", "code"),
+    "reserve": ("protected_area_codes", "reserve_code", "code"),
     "kind": ("kind",),
 }
 
@@ -60,6 +60,7 @@ async def export(
     district: Annotated[str | None, Query(max_length=20)] = None,
     reserve: Annotated[str | None, Query(max_length=40, description="Protected-area code")] = None,
     kind: Annotated[str | None, Query(max_length=40)] = None,
+    min_confidence: Annotated[int | None, Query(ge=1, le=3, description="Hotspots: 1 low, 2 nominal, 3 high")] = None,
     bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
     properties: Annotated[str | None, Query(description="Comma-separated properties to include")] = None,
     filter: Annotated[str | None, Query(max_length=4000, description="CQL2 text filter")] = None,  # noqa: A002
@@ -83,8 +84,13 @@ async def export(
             if prop is None:
                 raise InvalidInput(f"The collection {name} cannot be filtered by {param}.", code="invalid_filter")
             q.equals[prop] = value
+    if min_confidence is not None:
+        if "confidence" not in collection.properties:
+            raise InvalidInput(f"The collection {name} has no confidence.", code="invalid_filter")
+        q.minimum["confidence"] = min_confidence
     built = build_select(collection, principal, q)
     filters = {k: v for k, v in {"from": start, "to": end, "district": district, "reserve": reserve, "kind": kind,
+                                 "min_confidence": min_confidence,
                                  "bbox": bbox, "filter": filter, "properties": properties, "crs": crs,
                                  "limit": limit}.items() if v is not None}
     engine = request.app.state.engine

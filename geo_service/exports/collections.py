@@ -87,6 +87,35 @@ FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
         attribution="See each feature's attribution",
         description="Every boundary version with its validity period; the bundled ones are ILLUSTRATIVE."),
     Collection(
+        name="hotspots", title="Satellite fire hotspots (NASA FIRMS)", title_th="จุดความร้อน (NASA FIRMS)",
+        sql="""
+SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, h.acq_date_local, h.satellite, h.instrument,
+       h.processing, h.version, h.confidence, h.confidence_raw, h.frp, h.daynight, h.brightness, h.province_code,
+       h.district_code, h.subdistrict_code, h.reserve_code, h.protected_area_codes, h.event_id
+FROM hotspots h
+""",
+        properties=("hotspot_id", "acq_utc", "acq_date_local", "satellite", "instrument", "processing", "version",
+                    "confidence", "confidence_raw", "frp", "daynight", "brightness", "province_code", "district_code",
+                    "subdistrict_code", "reserve_code", "protected_area_codes", "event_id"),
+        geometry_type="Point", public=True, datetime="acq_utc", order_by="hotspot_id",
+        licence="NASA FIRMS data are free to use with acknowledgement",
+        attribution="Fire hotspots: NASA FIRMS (LANCE, MODIS C6.1 and VIIRS 375 m)",
+        description="Detections attributed to district, subdistrict and the protected areas in force; confidence "
+                    "1 low, 2 nominal, 3 high (original in confidence_raw); times UTC, dates Asia/Bangkok."),
+    Collection(
+        name="fire_events", title="Fire events (hotspots clustered in space and time)", title_th="เหตุไฟ",
+        sql="""
+SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, e.last_seen, e.detections, e.max_frp,
+       e.sensors, e.district_code, e.reserve_code, round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha
+FROM fire_events e
+""",
+        properties=("event_id", "first_seen", "last_seen", "detections", "max_frp", "sensors", "district_code",
+                    "reserve_code", "area_rai", "area_ha"),
+        geometry_type="Polygon", public=True, datetime="first_seen", order_by="event_id",
+        licence="Derived from NASA FIRMS", attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
+        description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP."),
+    Collection(
         name="incidents", title="Field incidents", title_th="เหตุการณ์ที่พบในพื้นที่",
         sql="""
 SELECT i.id::text AS id, i.geom AS geom, i.id AS incident_id, i.kind::text AS kind, i.status::text AS status,

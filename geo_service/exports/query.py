@@ -27,6 +27,7 @@ class ItemQuery:
     bbox: tuple[float, float, float, float] | None = None
     datetime: str | None = None             # OGC: instant, or start/end with '..' for open ends
     equals: dict[str, str] = field(default_factory=dict)
+    minimum: dict[str, float] = field(default_factory=dict)
     cql: str | None = None
     cql_lang: str = "cql2-text"
     properties: list[str] | None = None
@@ -131,6 +132,10 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
                                                       postgresql.ARRAY(postgresql.TEXT))))
         else:
             conditions.append(cast(t.c[name], postgresql.TEXT) == str(value))
+    for name, value in q.minimum.items():
+        if name not in visible:
+            raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
+        conditions.append(t.c[name] >= value)
     if q.cql:
         fields = {p: t.c[p] for p in visible}
         fields["geometry"] = t.c.geom
