@@ -1,4 +1,7 @@
-"""Shared by the benchmarks: a throwaway PostGIS with the bundled layers, and the real server in a subprocess."""
+"""Shared by the benchmarks: a throwaway PostGIS with the bundled layers, and the real server in a subprocess.
+
+Benchmarks run as scripts (``.venv/bin/python bench/NAME.py``) and import this module as ``_harness``.
+"""
 
 from __future__ import annotations
 
@@ -22,10 +25,11 @@ ADMIN_TOKEN = "bench-admin-token-" + "x" * 24
 
 
 @contextmanager
-def database():
-    root = Path(tempfile.mkdtemp(prefix="geo_service_bench_"))
-    os.chmod(root, 0o755)
-    cluster = LocalPostgres(root, port=free_port(), durable=False)
+def database(root: Path | None = None):
+    """A migrated database with the bundled layers in a throwaway cluster (fsync off): (url, engine, cluster)."""
+    root = root or Path(tempfile.mkdtemp(prefix="geo_service_bench_"))
+    os.chmod(root, 0o755)  # the server's own OS user must reach its data folder
+    cluster = LocalPostgres(root / "pg", port=free_port(), durable=False)
     cluster.start()
     try:
         cluster.ensure_database("bench")
@@ -33,7 +37,7 @@ def database():
         migrate.upgrade(url)
         engine = make_engine(url, pool_size=2)
         load_bundled(make_sessionmaker(engine))
-        yield url, engine
+        yield url, engine, cluster
         engine.dispose()
     finally:
         cluster.destroy()

@@ -13,13 +13,13 @@ import time
 import httpx2 as httpx
 from sqlalchemy import text
 
-from bench._harness import ADMIN_TOKEN, database, rss_mb, server
+from _harness import ADMIN_TOKEN, database, rss_mb, server
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.exports.query import ItemQuery, build_select, compile_for_psycopg
 
 
 def main(n: int = 1_000_000) -> None:
-    with database() as (url, engine):
+    with database() as (url, engine, _cluster):
         t = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(text("""

@@ -17,7 +17,6 @@ import argparse
 import multiprocessing as mp
 import os
 import resource
-import shutil
 import sys
 import tempfile
 import time
@@ -103,11 +102,10 @@ def main() -> None:
     ap.add_argument("--keep", type=Path, help="keep the generated CSV here")
     args = ap.parse_args()
 
-    from geo_service.db import migrate
-    from geo_service.db.engine import make_engine, make_sessionmaker, transaction
-    from geo_service.db.local_pg import LocalPostgres, free_port
+    from _harness import database
+
+    from geo_service.db.engine import make_sessionmaker, transaction
     from geo_service.hotspots.ingest import ingest_file
-    from geo_service.layers.manifest import load_bundled
     from geo_service.places import Gazetteer
     from geo_service.settings import THAILAND_BBOX
 
@@ -120,15 +118,8 @@ def main() -> None:
     child.join()
     print(f"generated {args.rows:,} rows ({csv.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
 
-    cluster = LocalPostgres(work / "pg", port=free_port(), durable=False)
-    cluster.start()
-    try:
-        cluster.ensure_database("bench")
-        url = cluster.url("bench")
-        migrate.upgrade(url)
-        engine = make_engine(url, pool_size=2)
+    with database(work) as (url, engine, _cluster):
         sm = make_sessionmaker(engine)
-        load_bundled(sm)
         with sm() as s:
             gaz = Gazetteer.load(s)
         rss0 = peak_rss_mb()
@@ -177,9 +168,6 @@ def main() -> None:
             print(f"attribution of {len(x):,} points (districts + subdistricts + protected areas): "
                   f"Gazetteer {g_time:.2f} s; geopandas.sjoin(within) districts + subdistricts only {s_time:.2f} s; "
                   f"district agreement {agree:.4%}")
-    finally:
-        cluster.stop()
-        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,22 @@ from fastapi.responses import JSONResponse, Response
 from geo_service.api.admin_layers import _save_upload
 from geo_service.api.deps import AdminDep, SessionDep, SettingsDep, parse_bbox
 from geo_service.errors import InvalidInput
-from geo_service.hotspots import events as ev
-from geo_service.hotspots import service
 from geo_service.hotspots.queries import HotspotFilter, events_geojson, hotspots_geojson
 from geo_service.hotspots.rasters import PRODUCTS, fire_features, raster_stats
 from geo_service.hotspots.summaries import CONFIDENCE, SENSORS, SummaryQuery, summarise
+
+def _service():
+    """Ingest and events need pandas, pyarrow and scipy: imported on first use, not when the service starts."""
+    from geo_service.hotspots import service
+
+    return service
+
+
+def _events():
+    from geo_service.hotspots import events
+
+    return events
+
 
 router = APIRouter(tags=["hotspots"])
 GEOJSON = "application/geo+json"
@@ -76,20 +87,20 @@ def summary(
 
 @router.get("/api/v1/hotspots/recurrence", summary="In how many fire seasons each protected area burned")
 def recurrence(session: SessionDep, kind: Annotated[str | None, Query(max_length=40)] = None) -> dict:
-    rows = ev.recurrence_by_area(session, kind=kind)
+    rows = _events().recurrence_by_area(session, kind=kind)
     return {"season": "January-May (local dates)", "numberReturned": len(rows), "rows": rows}
 
 
 @router.get("/api/v1/hotspots/recurrence/{code}/grid", summary="Recurrence on a fine grid inside a protected area")
 def recurrence_grid(session: SessionDep, code: str,
                     cell_m: Annotated[float, Query(ge=100, le=10_000)] = 500) -> dict:
-    return ev.recurrence_grid(session, code, cell_m=cell_m)
+    return _events().recurrence_grid(session, code, cell_m=cell_m)
 
 
 @router.get("/api/v1/admin/hotspots/batches", summary="Recent FIRMS ingest batches")
 def list_batches(session: SessionDep, principal: AdminDep,
                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict]:
-    return service.batches(session, limit)
+    return _service().batches(session, limit)
 
 
 @router.post("/api/v1/admin/hotspots/firms", status_code=201,
@@ -105,7 +116,7 @@ async def upload_firms(
     with tempfile.TemporaryDirectory(prefix="geo_service_firms_") as tmp:
         path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
-            service.ingest_path, request.app.state.sessionmaker, path, country_bbox=settings.service.country_bbox,
+            _service().ingest_path, request.app.state.sessionmaker, path, country_bbox=settings.service.country_bbox,
             loaded_by=principal.name, processing=processing, skip_invalid=skip_invalid, original_name=path.name)
     return JSONResponse(_jsonable(report.as_dict()), status_code=201)
 
@@ -122,14 +133,14 @@ async def upload_raster(
     with tempfile.TemporaryDirectory(prefix="geo_service_raster_") as tmp:
         path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
-            service.register_raster_file, request.app.state.sessionmaker, path, product, acq_date,
+            _service().register_raster_file, request.app.state.sessionmaker, path, product, acq_date,
             data_dir=settings.db.data_dir, name=path.name, uploaded_by=principal.name)
     return JSONResponse(_jsonable(report.as_dict()), status_code=201)
 
 
 @router.get("/api/v1/rasters", summary="Registered hotspot rasters")
 def list_rasters(session: SessionDep) -> list[dict]:
-    return service.rasters(session)
+    return _service().rasters(session)
 
 
 @router.get("/api/v1/rasters/{raster_id}", summary="A raster and its zonal statistics per district / protected area")

@@ -9,13 +9,8 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from typing import TYPE_CHECKING
-
 import shapely
 from sqlalchemy import Engine
-
-if TYPE_CHECKING:  # geopandas, pandas and pyogrio (GDAL) are imported when a file is written
-    import geopandas as gpd
 
 CHUNK = 50_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -24,6 +19,7 @@ FORMATS = {"gpkg": ("application/geopackage+sqlite3", ".gpkg"), "csv": ("applica
 
 
 def _frames(engine: Engine, stmt, shown: list[str], crs: int):
+    # geopandas, pandas and pyogrio (GDAL) are imported when a file is written, not at start-up.
     import geopandas as gpd
     import pandas as pd
 

@@ -13,7 +13,6 @@ row never overwrites an SP one.
 from __future__ import annotations
 
 import binascii
-import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -25,6 +24,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import LayerRejected
+from geo_service.hashing import sha256_file
 from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv, to_copy_csv
 from geo_service.places import Attribution, Gazetteer
 
@@ -117,14 +117,6 @@ class IngestReport:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 22):
-            h.update(block)
-    return h.hexdigest()
 
 
 def attribution_columns(attr: Attribution) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import LayerRejected, NotFound
-from geo_service.hotspots.ingest import sha256_file
+from geo_service.hashing import sha256_file
 
 PRODUCTS = ("fire_mask", "burned_doy", "frp", "dnbr", "generic")
 FIRE_MASK_CLASSES = {7: "low", 8: "nominal", 9: "high"}

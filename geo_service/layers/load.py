@@ -7,7 +7,8 @@ from pathlib import Path
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.layers.reader import read_layer
-from geo_service.layers.store import LayerMeta, LoadReport, sha256_file, store_layer
+from geo_service.hashing import sha256_file
+from geo_service.layers.store import LayerMeta, LoadReport, store_layer
 
 
 def load_file(
