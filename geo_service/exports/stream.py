@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import orjson
-from sqlalchemy import Engine
+from sqlalchemy import Engine, literal, select
 
 from geo_service.exports.query import compile_for_psycopg
 
@@ -31,7 +31,9 @@ def _rows(engine: Engine, stmt) -> Iterator[bytes]:
                 cut = data.rfind(b"\n") + 1
                 carry = data[cut:]
                 if cut:
-                    whole = data[:cut].replace(b"\\\\", b"\\")
+                    whole = data[:cut]
+                    if b"\\" in whole:
+                        whole = whole.replace(b"\\\\", b"\\")
                     pending.append(whole)
                     size += len(whole)
                     if size >= FLUSH:
@@ -43,13 +45,17 @@ def _rows(engine: Engine, stmt) -> Iterator[bytes]:
 
 
 def feature_collection(engine: Engine, stmt, header: dict) -> Iterator[bytes]:
-    """``{...header, "features": [ ... ]}`` streamed."""
+    """``{...header, "features": [ ... ]}`` streamed.
+
+    PostgreSQL writes each feature with a leading comma (",{...}\n"); only the very first comma is
+    dropped here, so the blocks pass through untouched (the newlines are JSON whitespace).
+    """
     head = orjson.dumps({"type": "FeatureCollection", **header})
     yield head[:-1] + b',"features":['
+    sub = stmt.subquery("features")
     first = True
-    for block in _rows(engine, stmt):
-        body = block[:-1].replace(b"\n", b",")  # rows -> comma-separated features
-        yield body if first else b"," + body
+    for block in _rows(engine, select(literal(",") + sub.c.feature)):
+        yield block[1:] if first else block
         first = False
     yield b"]}"
 
