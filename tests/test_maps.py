@@ -57,7 +57,7 @@ def external_hosts(text: str) -> list[str]:
 def test_escaping_for_template_literals_and_html():
     for s in HOSTILE:
         out = escaping.text(s)
-        assert not set("`$\\<>") & set(out), out
+        assert not set("`$\\<>{}") & set(out), out
         assert escaping.check_fragment(f"<b>{out}</b>")
     with pytest.raises(ValueError):
         escaping.check_fragment("<b>`</b>")
@@ -74,6 +74,7 @@ def test_overview_page_is_offline_escaped_and_by_role(client, login):
     for s_ in HOSTILE:
         assert s_ not in html  # never raw
     assert "window.__pwned" in html  # ... but there, escaped
+    assert "&#123;&#123;7*7&#125;&#125;" in html  # folium re-renders popups with Jinja: braces are escaped
     assert "ILLUSTRATIVE" in html and "CC BY-IGO" in html and "2567" in html  # BE labels (March 2024 = 2567)
     assert s["case"]["reference"] in html and "Title " not in html  # committee: no case title
     assert "/api/v1/photos/" in html and "/thumbnail" in html

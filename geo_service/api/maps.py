@@ -19,8 +19,9 @@ from geo_service.maps.period import choose_period
 router = APIRouter(tags=["maps"])
 MapReader = Annotated[Principal, Depends(require_roles(Role.committee_member, Role.investigator, Role.administrator))]
 CaseWorker = Annotated[Principal, Depends(require_roles(Role.investigator, Role.administrator))]
-# Maps are self-contained pages: scripts and styles from this service only (Folium's scripts are inline).
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+# Maps are self-contained pages: scripts and styles from this service only. Folium's scripts are inline, and
+# leaflet-measure compiles its templates with new Function ('unsafe-eval'); neither can load anything.
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
        "img-src 'self' data: {tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
        "form-action 'none'; frame-ancestors 'self'")
 

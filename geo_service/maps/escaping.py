@@ -3,7 +3,9 @@
 Folium writes popup and tooltip HTML into JavaScript template literals (`...`), and Leaflet puts popup,
 tooltip and layer-control text into ``innerHTML``. So text is HTML-escaped AND the three characters that
 mean something inside a template literal are written as HTML character references: a backtick ends the
-literal, ``${`` starts an expression and a backslash starts an escape. ``<`` is escaped, so ``</script>``
+literal, ``${`` starts an expression and a backslash starts an escape. Braces are written as references
+too: folium renders a Popup's HTML through Jinja a second time, so ``{{ ... }}`` in a description would be
+evaluated ON THE SERVER (``{{7*7}}`` became 49 in a popup before this). ``<`` is escaped, so ``</script>``
 cannot end the script element either. The browser decodes the references when it parses the HTML, where
 they are plain text again.
 
@@ -17,8 +19,8 @@ import html
 import json
 import re
 
-_TEMPLATE = {"`": "&#96;", "$": "&#36;", "\\": "&#92;"}
-_TEMPLATE_RE = re.compile(r"[`$\\]")
+_TEMPLATE = {"`": "&#96;", "$": "&#36;", "\\": "&#92;", "{": "&#123;", "}": "&#125;"}
+_TEMPLATE_RE = re.compile(r"[`$\\{}]")
 
 
 def text(value: object) -> str:

@@ -195,10 +195,9 @@ def district_layer(rows: list[dict], counts: dict[str, dict[str, int]], period: 
 
 
 def _breaks(top: int) -> list[tuple[int, int]]:
-    """Five classes of equal width from 0 to the largest count (at least 0-4)."""
-    top = max(top, 4)
-    edges = [round(top * i / 5) for i in range(6)]
-    return [(edges[i] + (1 if i else 0), edges[i + 1]) for i in range(5)]
+    """Five classes: none, then four of equal width (whole numbers) up to the largest count."""
+    width = max(1, -(-top // 4))
+    return [(0, 0)] + [(1 + i * width, (i + 1) * width) for i in range(4)]
 
 
 def _colour(n: int, breaks: list[tuple[int, int]]) -> str:
@@ -337,7 +336,7 @@ class Legend(MacroElement):
         <style>
           .gs-legend {position: absolute; z-index: 1000; bottom: 24px; right: 10px; background: #fff;
             padding: 8px 10px; border-radius: 4px; box-shadow: 0 1px 5px rgba(0,0,0,.4); max-width: 340px;
-            font: 12px/1.35 "TLWG Typist", "Loma", "Garuda", sans-serif;}
+            font: 12px/1.35 "Loma", "Garuda", "Norasi", sans-serif;}
           .gs-legend h4 {font-size: 14px; margin: 0 0 4px;} .gs-legend .sw {display: inline-block; width: 14px;
             height: 12px; margin-right: 4px; border: 1px solid #777; vertical-align: middle;}
           .gs-legend .src {margin-top: 6px; font-size: 11px; color: #333;}

@@ -7,6 +7,7 @@ from datetime import date
 
 import folium
 import folium.plugins as plugins
+from branca.element import Element
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
@@ -22,7 +23,9 @@ CASE_CREDIT = "Cases: NACC Phrae case register (redacted by role)"
 def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | None) -> folium.Map:
     """A map with no tiles unless a tile URL is configured; scale bar, fullscreen, measure, minimap."""
     assets.use_local_assets()
-    m = folium.Map(location=[18.15, 100.15], zoom_start=9, tiles=None, control_scale=True, prefer_canvas=False)
+    m = folium.Map(location=[18.15, 100.15], zoom_start=9, tiles=None, control_scale=True, prefer_canvas=False,
+                   maxZoom=18, minZoom=5)  # MarkerCluster needs a maxZoom, which no tile layer gives here
+    m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
     if tile_url:
         folium.TileLayer(tiles=tile_url, attr=esc.text(tile_attribution or "Base map"),
                          name=esc.text("แผนที่ฐาน / Base map"), overlay=False, control=True).add_to(m)
