@@ -122,3 +122,47 @@ def test_folium_defaults_are_replaced_not_mutated():
     assert ff._default_js[0][1].startswith("https://")
     assert folium.Map.default_js is not ff._default_js
     assert plugins.HeatMap.default_js[0][1] == "/maps/vendor/folium/leaflet_heat.min.js"
+
+
+def test_case_map_only_for_its_investigators_and_admins(client, login, admin_headers):
+    s = seed(client, login)
+    cid = s["case"]["id"]
+    r = client.get(f"/maps/cases/{cid}", headers=s["lead"])
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert external_hosts(html) == [] and s["case"]["reference"] in html and "ILLUSTRATIVE" in html
+    assert f"INC-{s['incidents'][0]:06d}" in html and f"INC-{s['incidents'][1]:06d}" not in html  # linked only
+    assert all(h not in html for h in HOSTILE)
+    assert client.get(f"/maps/cases/{cid}", headers=admin_headers).status_code == 200
+    other = login("other1", "investigator")
+    assert client.get(f"/maps/cases/{cid}", headers=other).status_code in (403, 404)
+    assert client.get(f"/maps/cases/{cid}", headers=s["committee"]).status_code == 403
+    assert client.get("/maps/cases/999999", headers=admin_headers).status_code == 404
+
+
+def test_cli_writes_an_offline_map_file(client, login, db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    seed(client, login)
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    out = tmp_path / "overview.html"
+    try:
+        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(out), "--fiscal-year-be", "2567"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert external_hosts(html) == [] and "/maps/vendor/" not in html
+    assert "NACC-PR-" not in html and "/thumbnail" not in html  # no cases and no photo URLs in a file
+    files = set(re.findall(r'"(overview_files/[^"]+)"', html))
+    assert len(files) >= 15
+    for f in files:
+        assert (tmp_path / f).is_file(), f
+    assert (tmp_path / "overview_files/leaflet/dist/images/layers.png").is_file()  # what leaflet.css names
+    assert (tmp_path / "overview_files/@fortawesome/fontawesome-free/webfonts/fa-solid-900.woff2").is_file()
