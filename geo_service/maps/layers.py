@@ -23,7 +23,7 @@ from geo_service.thai import BANGKOK, BE_OFFSET
 
 TH_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
 EN_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-MAX_DETAILED_MARKERS = 2000  # above this, incidents are drawn by FastMarkerCluster (no per-marker popup HTML)
+MAX_DETAILED_MARKERS = 1000  # above this, incidents are drawn by FastMarkerCluster (no per-marker popup HTML)
 COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
 KIND_ICONS = {  # Font Awesome 6 (self-hosted) on awesome-markers
     IncidentKind.encroachment: ("house-chimney", "darkred"), IncidentKind.land_clearing: ("tractor", "orange"),
@@ -150,16 +150,25 @@ def incidents(session: Session, period: Period | None = None, ids: list[int] | N
     return [dict(r) for r in rows]
 
 
-def incident_buckets(session: Session, period: Period) -> list[dict]:
-    """Incidents per day or week and ~1 km cell: what the time slider shows (bounded size, no free text)."""
+MAX_TIME_FEATURES = 4000
+
+
+def incident_buckets(session: Session, period: Period) -> tuple[list[dict], float]:
+    """Incidents per day or week and grid cell: what the time slider shows (no free text). The cell grows
+    (0.01° ≈ 1 km, then 0.05°, 0.1°, 0.25°) until there are at most MAX_TIME_FEATURES features."""
     lo, hi = period.bounds
     unit = "day" if period.step == "P1D" else "week"
-    rows = session.execute(sql(f"""
+    grouped = f"""
         SELECT date_trunc('{unit}', observed_at AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
-               round(ST_Y(geom)::numeric, 2)::float AS lat, round(ST_X(geom)::numeric, 2)::float AS lon, count(*) AS n
-        FROM incidents WHERE observed_at >= :lo AND observed_at < :hi GROUP BY 1, 2, 3 ORDER BY 1"""),
-        {"lo": lo, "hi": hi}).mappings()
-    return [dict(r) for r in rows]
+               (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
+               count(*) AS n
+        FROM incidents WHERE observed_at >= :lo AND observed_at < :hi GROUP BY 1, 2, 3"""
+    for cell in (0.01, 0.05, 0.1, 0.25):
+        params = {"lo": lo, "hi": hi, "cell": cell}
+        if cell == 0.25 or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES:
+            break
+    rows = session.execute(sql(grouped + " ORDER BY 1"), params).mappings()
+    return [dict(r) for r in rows], cell
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -289,13 +298,15 @@ class TimeSlider(plugins.TimestampedGeoJson):
                                   'return newdate.format("D MMM ") + (newdate.year() + 543);'))
 
 
-def time_layer(buckets: list[dict], period: Period) -> TimeSlider:
+def time_layer(buckets: tuple[list[dict], float], period: Period) -> TimeSlider:
     features = []
-    for b in buckets:
+    rows, cell = buckets
+    for b in rows:
         t = b["bucket"].isoformat()
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [b["lon"], b["lat"]]},
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(b["lon"], 4),
+                                                                                          round(b["lat"], 4)]},
                          "properties": {"times": [t], "icon": "circle",
-                                        "popup": f"{int(b['n'])} เหตุ / incidents",
+                                        "popup": f"{int(b['n'])} เหตุ / incidents ({cell}°)",
                                         "iconstyle": {"radius": 4 + min(int(b["n"]), 20), "color": "#6f42c1",
                                                       "fillColor": "#6f42c1", "fillOpacity": 0.6}}})
     if not features:  # the control still needs its period
