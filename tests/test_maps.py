@@ -45,6 +45,15 @@ def seed(client, login) -> dict:
                         json={"target_type": target_type, "target_id": target_id, "reason": HOSTILE[1]})
         assert r.status_code in (200, 201), r.text
     committee = login("committee1", "committee_member")
+    # names and credits that reach layer names, tooltips and the legend come from loaded layer files
+    from sqlalchemy import text
+
+    with client.app.state.engine.begin() as c:
+        c.execute(text("UPDATE protected_areas SET name_en = name_en || ' ' || :h"), {"h": HOSTILE[1]})
+        c.execute(text("UPDATE admin_areas SET name_en = name_en || ' ' || :h WHERE level = 'district'"),
+                  {"h": HOSTILE[0]})
+        c.execute(text("UPDATE layer_sources SET attribution = attribution || ' ' || :h "
+                       "WHERE layer_type = 'protected_area'"), {"h": HOSTILE[2] + HOSTILE[3]})
     return {"officer": officer, "lead": lead, "committee": committee, "case": case, "incidents": ids}
 
 

@@ -45,8 +45,11 @@ def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | Non
 def _sources_html(session: Session, extra: list[str], tile_attribution: str | None) -> str:
     items = [BOUNDARY_CREDIT]
     for s in L.sources(session, "protected_area"):
-        items.append("Protected areas: " + s["attribution"] + (" — ILLUSTRATIVE, not official boundaries / "
-                                                              "ขอบเขตสมมติ ไม่ใช่ขอบเขตทางการ" if s["illustrative"] else ""))
+        credit = s["attribution"] if s["attribution"].lower().startswith("protected areas") else \
+            "Protected areas: " + s["attribution"]
+        if s["illustrative"] and "ILLUSTRATIVE" not in credit.upper():
+            credit += " — ILLUSTRATIVE, not official boundaries"
+        items.append(credit + (" / ขอบเขตสมมติ ไม่ใช่ขอบเขตทางการ" if s["illustrative"] else ""))
     items += extra
     if tile_attribution:
         items.append("Base map: " + tile_attribution)
