@@ -175,3 +175,15 @@ def test_cli_writes_an_offline_map_file(client, login, db_url, tmp_path, monkeyp
         assert (tmp_path / f).is_file(), f
     assert (tmp_path / "overview_files/leaflet/dist/images/layers.png").is_file()  # what leaflet.css names
     assert (tmp_path / "overview_files/@fortawesome/fontawesome-free/webfonts/fa-solid-900.woff2").is_file()
+
+
+def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_headers):
+    c = client_factory(db_url, tile_url="https://tiles.intranet.example/{z}/{x}/{y}.png",
+                       tile_attribution="Tiles <b>© Phrae GIS</b> `${x}`")
+    r = c.get("/maps/overview", params={"fiscal_year_be": 2567}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    assert "https://tiles.intranet.example/{z}/{x}/{y}.png" in r.text
+    assert "img-src 'self' data: https://tiles.intranet.example;" in r.headers["content-security-policy"]
+    assert "Tiles &lt;b&gt;© Phrae GIS&lt;/b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
+    # the only other host a map with tiles names is the configured one
+    assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}

@@ -144,3 +144,47 @@ def test_overview_for_committee_and_case_map(browser, seeded_server):  # noqa: F
         watch.check()
     finally:
         context.close()
+
+
+def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(browser, client, login, db_url, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    seed(client, login)
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    out = tmp_path / "committee" / "overview.html"
+    out.parent.mkdir()
+    try:
+        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(out), "--from", "2024-03-01",
+                                          "--to", "2024-03-31"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    urls, errors = [], []
+    context.on("request", lambda r: urls.append(r.url))
+    context.on("weberror", lambda e: errors.append(str(e.error)))
+    context.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    try:
+        page = context.new_page()
+        page.goto(out.as_uri())
+        page.locator(".leaflet-overlay-pane path").first.wait_for(state="attached", timeout=15_000)
+        page.locator(".leaflet-marker-pane > *").first.wait_for(state="attached", timeout=15_000)
+        page.wait_for_load_state("networkidle")
+        opened = page.evaluate(OPEN_EVERY_POPUP)
+        assert opened["popups"] == 4 and "{{7*7}}" in "\n".join(opened["seen"])
+        assert_not_pwned(page)
+        shot(page, "cli_file")
+        assert errors == [], errors
+        assert urls and all(u.startswith(out.parent.as_uri() + "/") for u in urls), \
+            [u for u in urls if not u.startswith("file://")]
+        # the self-hosted Font Awesome font was used (icons drawn), not a blank square
+        assert any(u.endswith("fa-solid-900.woff2") for u in urls)
+    finally:
+        context.close()

@@ -47,7 +47,7 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
         visible = [c for c in visible if period.start <= date.fromisoformat(c["received_on"]) <= period.end]
         m = overview.overview(session, period, principal=principal, cases=visible,
                               tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution)
-    return _page(overview.render(m), settings.service.tile_url)
+    return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
 
 @router.get("/maps/cases/{case_id}", response_class=HTMLResponse, summary="Map of one case's evidence (HTML page)")
@@ -56,7 +56,7 @@ def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principa
         act_as(session, principal)
         m = case_map.case_map(session, case_id, principal, tile_url=settings.service.tile_url,
                               tile_attribution=settings.service.tile_attribution)
-    return _page(overview.render(m), settings.service.tile_url)
+    return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
 
 @router.get("/maps/vendor/{path:path}", include_in_schema=False)

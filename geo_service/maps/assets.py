@@ -158,10 +158,12 @@ def external_hosts(text: str) -> list[str]:
     return [h for h in _HOST.findall(text) if not h.lower().endswith("www.w3.org")]
 
 
-def assert_offline(html: str) -> str:
-    """The page, without folium's JavaScript comments that cite web pages; refused if it names another host."""
+def assert_offline(html: str, tile_url: str | None = None) -> str:
+    """The page, without folium's JavaScript comments that cite web pages; refused if it names another host
+    than the configured tile server."""
     html = _JS_URL_COMMENT.sub("", html)
-    bad = external_hosts(html)
+    allowed = {m.lower() for m in _HOST.findall(tile_url or "")}
+    bad = [h for h in external_hosts(html) if h.lower() not in allowed]
     if bad:
         raise RuntimeError(f"a map names another host: {bad[:3]}")
     return html

@@ -36,7 +36,7 @@ def overview_file(
             m = overview.overview(session, period, principal=None, cases=None, tile_url=settings.service.tile_url,
                                   tile_attribution=settings.service.tile_attribution,
                                   photo_base=photos_url.rstrip("/") if photos_url else None)
-            html = overview.render(m)
+            html = overview.render(m, settings.service.tile_url)
     except (GeoServiceError, ValueError) as exc:
         _fail(exc)
     folder = out.with_name(out.stem + "_files")

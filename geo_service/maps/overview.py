@@ -122,5 +122,5 @@ def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureG
     return group
 
 
-def render(m: folium.Map) -> str:
-    return assets.assert_offline(m.get_root().render())
+def render(m: folium.Map, tile_url: str | None = None) -> str:
+    return assets.assert_offline(m.get_root().render(), tile_url)
