@@ -314,7 +314,8 @@ def time_layer(buckets: tuple[list[dict], float], period: Period) -> TimeSlider:
                          "properties": {"times": [period.start.isoformat()], "icon": "circle",
                                         "iconstyle": {"radius": 0, "opacity": 0, "fillOpacity": 0}}})
     return TimeSlider(esc.js_json({"type": "FeatureCollection", "features": features}), period=period.step,
-                      duration=period.step, auto_play=False, add_last_point=False, loop=False,
+                      duration="PT23H59M" if period.step == "P1D" else "P6DT23H59M",  # one step shown at a time
+                      auto_play=False, add_last_point=False, loop=False,
                       date_options="YYYY-MM-DD")
 
 
