@@ -3,14 +3,16 @@
 FROM python:3.11-slim-bookworm
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends fonts-thai-tlwg \
+ && apt-get install -y --no-install-recommends fonts-thai-tlwg nodejs npm \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 geo
 
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY geo_service ./geo_service
-RUN pip install --no-cache-dir .
+# The maps' pinned Leaflet/plugin files (served by the service); an editable install keeps them beside the code.
+RUN cd geo_service/web/vendor && npm ci --ignore-scripts --no-audit --no-fund \
+ && cd /app && pip install --no-cache-dir -e .
 COPY layers ./layers
 
 ENV GEO_SERVICE_LAYERS_DIR=/app/layers \

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service.errors import GeoServiceError
+from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
 
 app = typer.Typer(help="geo_service: forest reserves, incidents, hotspots and cases on PostGIS.",
@@ -25,6 +26,7 @@ app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
+app.add_typer(maps_cli.app, name="maps")
 console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
 

@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 
 from geo_service import __version__
-from geo_service.api import admin, admin_layers, auth, cases, exports, health, hotspots, incidents, layers, ogc, photos
+from geo_service.api import (
+    admin, admin_layers, auth, cases, exports, health, hotspots, incidents, layers, maps, ogc, photos,
+)
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
+from geo_service.maps.assets import use_local_assets
 from geo_service.settings import Settings, get_settings
 from geo_service.web import field
 
@@ -37,6 +40,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         title="geo_service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
     )
     app.state.settings = settings
+    use_local_assets()  # Folium's CDN links -> this service's /maps/vendor files, once
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.admin_token = settings.admin_token()
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(field.router)
     app.include_router(hotspots.router)
+    app.include_router(maps.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> dict:

@@ -71,6 +71,9 @@ class ServiceSettings(BaseSettings):
     max_upload_mb: int = Field(default=200, ge=1, le=4096)
     country_bbox: tuple[float, float, float, float] = THAILAND_BBOX
     timezone: str = "Asia/Bangkok"
+    tile_url: str | None = Field(default=None, description="Base map tile URL for the maps ({z}/{x}/{y}); unset: "
+                                 "no base map, so no request leaves the machine")
+    tile_attribution: str | None = Field(default=None, description="Credit shown for the tile_url base map")
 
     @field_validator("admin_token", "jwt_secret")
     @classmethod

@@ -66,6 +66,8 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/cases/{case_id}/suggestions"): CASE_WORKERS,
     ("POST", "/api/v1/cases/{case_id}/links/batch"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/evidence-pack.pdf"): CASE_WORKERS,
+    ("GET", "/maps/overview"): CASE_READERS,
+    ("GET", "/maps/cases/{case_id}"): CASE_WORKERS,
 }
 # Exports and the OGC API decide per collection (public, or by role and API-key scope): tests/test_exports.py
 # and tests/test_ogc_api.py check those decisions; here they are reachable by anyone.

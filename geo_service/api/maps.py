@@ -1,0 +1,68 @@
+"""Committee maps: thin routes over geo_service/maps (HTML pages) and the self-hosted Leaflet files."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from geo_service.api.deps import SessionDep, SettingsDep
+from geo_service.auth import Principal, Role, require_roles
+from geo_service.cases import service as cases
+from geo_service.cases.access import act_as
+from geo_service.maps import assets, case_map, overview
+from geo_service.maps.period import choose_period
+
+router = APIRouter(tags=["maps"])
+MapReader = Annotated[Principal, Depends(require_roles(Role.committee_member, Role.investigator, Role.administrator))]
+CaseWorker = Annotated[Principal, Depends(require_roles(Role.investigator, Role.administrator))]
+# Maps are self-contained pages: scripts and styles from this service only. Folium's scripts are inline, and
+# leaflet-measure compiles its templates with new Function ('unsafe-eval'); neither can load anything.
+CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data: {tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+       "form-action 'none'; frame-ancestors 'self'")
+
+
+def _page(html: str, tile_url: str | None) -> HTMLResponse:
+    tiles = ""
+    if tile_url:  # the configured tile server's origin ({s} subdomains as a wildcard)
+        parts = urlsplit(tile_url)
+        tiles = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}" if parts.scheme else ""
+    return HTMLResponse(html, headers={"Content-Security-Policy": CSP.format(tiles=tiles),
+                                       "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/maps/overview", response_class=HTMLResponse, summary="Overview map of a period (HTML page)")
+def overview_page(session: SessionDep, settings: SettingsDep, principal: MapReader,
+                  start: Annotated[date | None, Query(alias="from")] = None,
+                  end: Annotated[date | None, Query(alias="to")] = None,
+                  fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None) -> HTMLResponse:
+    period = choose_period(start, end, fiscal_year_be)
+    with session.begin():
+        act_as(session, principal)  # row-level security decides which cases exist for the caller
+        visible = cases.list_cases(session, principal, limit=100_000)["items"]
+        visible = [c for c in visible if period.start <= date.fromisoformat(c["received_on"]) <= period.end]
+        m = overview.overview(session, period, principal=principal, cases=visible,
+                              tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution)
+    return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
+
+
+@router.get("/maps/cases/{case_id}", response_class=HTMLResponse, summary="Map of one case's evidence (HTML page)")
+def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principal: CaseWorker) -> HTMLResponse:
+    with session.begin():
+        act_as(session, principal)
+        m = case_map.case_map(session, case_id, principal, tile_url=settings.service.tile_url,
+                              tile_attribution=settings.service.tile_attribution)
+    return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
+
+
+@router.get("/maps/vendor/{path:path}", include_in_schema=False)
+def vendor(path: str) -> Response:
+    file = assets.resolve(path)
+    headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
+    if path.endswith(".css"):
+        return Response(assets.read_css(path), media_type="text/css", headers=headers)
+    return FileResponse(file, headers=headers)

@@ -1,0 +1,45 @@
+"""`geo-service maps ...`: maps written to files that open with no server and no internet."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="Committee maps as self-contained HTML files.", no_args_is_help=True)
+
+
+@app.command("overview")
+def overview_file(
+    out: Annotated[Path, typer.Option("--out", dir_okay=False, help="HTML file to write")],
+    start: Annotated[Optional[str], typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    fiscal_year_be: Annotated[Optional[int], typer.Option(help="Thai fiscal year in BE, e.g. 2569")] = None,
+    photos_url: Annotated[Optional[str], typer.Option(help="Base URL of this service for photo thumbnails "
+                                                      "(default: no thumbnails in the file)")] = None,
+) -> None:
+    """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
+    copied into FILE_files/ beside it."""
+    from geo_service.cli import _fail, _sessionmaker, prepare_database
+    from geo_service.errors import GeoServiceError
+    from geo_service.maps import assets, overview
+    from geo_service.maps.period import choose_period
+    from geo_service.settings import get_settings
+
+    settings = get_settings()
+    try:
+        period = choose_period(start and date.fromisoformat(start), end and date.fromisoformat(end), fiscal_year_be)
+        url, _ = prepare_database(settings)
+        with _sessionmaker(url)() as session:
+            m = overview.overview(session, period, principal=None, cases=None, tile_url=settings.service.tile_url,
+                                  tile_attribution=settings.service.tile_attribution,
+                                  photo_base=photos_url.rstrip("/") if photos_url else None)
+            html = overview.render(m, settings.service.tile_url)
+    except (GeoServiceError, ValueError) as exc:
+        _fail(exc)
+    folder = out.with_name(out.stem + "_files")
+    html = assets.copy_assets(html, folder, folder.name)
+    out.write_text(html, encoding="utf-8")
+    typer.echo(f"{out} ({len(html.encode()) / 1e6:.2f} MB) and {folder}/ for {period.label_en}")

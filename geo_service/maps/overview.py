@@ -1,0 +1,126 @@
+"""The committee's overview map: district choropleth, protected areas, incidents by kind, cases (for roles
+that may see them), a time slider, legend, sources; and the map of one case's evidence."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import folium
+import folium.plugins as plugins
+from branca.element import Element
+from sqlalchemy.orm import Session
+
+from geo_service.auth import Principal
+from geo_service.maps import assets
+from geo_service.maps import escaping as esc
+from geo_service.maps import layers as L
+
+BOUNDARY_CREDIT = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
+INCIDENT_CREDIT = "Incidents: NACC Phrae field reports (สำนักงาน ป.ป.ช. ประจำจังหวัดแพร่)"
+CASE_CREDIT = "Cases: NACC Phrae case register (redacted by role)"
+
+
+def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | None) -> folium.Map:
+    """A map with no tiles unless a tile URL is configured; scale bar, fullscreen, measure, minimap."""
+    assets.use_local_assets()
+    m = folium.Map(location=[18.15, 100.15], zoom_start=9, tiles=None, control_scale=True, prefer_canvas=False,
+                   maxZoom=18, minZoom=5)  # MarkerCluster needs a maxZoom, which no tile layer gives here
+    m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
+    if tile_url:
+        folium.TileLayer(tiles=tile_url, attr=esc.text(tile_attribution or "Base map"),
+                         name=esc.text("แผนที่ฐาน / Base map"), overlay=False, control=True).add_to(m)
+    plugins.Fullscreen(position="topleft", title="เต็มจอ / Full screen", title_cancel="ออก / Exit").add_to(m)
+    plugins.MeasureControl(position="topleft", primary_length_unit="kilometers", secondary_length_unit="meters",
+                           primary_area_unit="hectares", secondary_area_unit="sqmeters").add_to(m)
+    if rows:
+        # The minimap shows the district boundaries: with no tile URL there are no tiles to show, and the
+        # boundaries are what a committee member orients by. With tiles it still needs no second tile request.
+        L.BoundaryMiniMap(L._feature_collection(rows, lambda r: {})).add_to(m)
+        lats = [r["lat"] for r in rows]
+        lons = [r["lon"] for r in rows]
+        m.fit_bounds([[min(lats) - 0.1, min(lons) - 0.1], [max(lats) + 0.1, max(lons) + 0.1]])
+    return m
+
+
+def _sources_html(session: Session, extra: list[str], tile_attribution: str | None) -> str:
+    items = [BOUNDARY_CREDIT]
+    for s in L.sources(session, "protected_area"):
+        credit = s["attribution"] if s["attribution"].lower().startswith("protected areas") else \
+            "Protected areas: " + s["attribution"]
+        if s["illustrative"] and "ILLUSTRATIVE" not in credit.upper():
+            credit += " — ILLUSTRATIVE, not official boundaries"
+        items.append(credit + (" / ขอบเขตสมมติ ไม่ใช่ขอบเขตทางการ" if s["illustrative"] else ""))
+    items += extra
+    if tile_attribution:
+        items.append("Base map: " + tile_attribution)
+    else:
+        items.append("No base map tiles (offline) / ไม่มีแผนที่ฐาน")
+    return "<div class='src'><b>แหล่งข้อมูล / Sources</b><br>" + "<br>".join(esc.text(i) for i in items) + "</div>"
+
+
+def overview(session: Session, period: L.Period, *, principal: Principal | None, cases: list[dict] | None,
+             tile_url: str | None = None, tile_attribution: str | None = None,
+             photo_base: str | None = "") -> folium.Map:
+    """The overview for ``period``. ``cases``: what the cases service returned for the caller (already
+    redacted), or None when the caller may not see cases. ``photo_base``: prefix of thumbnail URLs
+    ("" for this server; None: no thumbnails)."""
+    districts = L.districts(session)
+    m = base_map(districts, tile_url, tile_attribution)
+    counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
+    choropleth, classes = L.district_layer(districts, counts, period)
+    choropleth.add_to(m)
+    L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
+    rows = L.incidents(session, period)
+    for layer in L.incident_layers(rows, photo_base):
+        layer.add_to(m)
+    extra = [INCIDENT_CREDIT]
+    if cases is not None:
+        case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
+        extra.append(CASE_CREDIT)
+    L.time_layer(L.incident_buckets(session, period), period).add_to(m)
+    folium.LayerControl(collapsed=False).add_to(m)
+
+    primary = L.DISTRICT_COUNTS[0]
+    body = [f"<h4>{esc.text('ภาพรวม ' + period.label_th)}</h4>",
+            f"<div>{esc.text('Overview ' + period.label_en)}</div>",
+            f"<div><b>{esc.text(primary.label_th)} / {esc.text(primary.label_en)}</b> "
+            f"({esc.text(primary.unit_th)} / {esc.text(primary.unit_en)} per district)</div>"]
+    body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]
+    body.append("<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
+                "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>")
+    body.append(f"<div><span class='sw' style='background:#6f42c1;border-radius:50%'></span>"
+                f"{esc.text('แถบเวลา: เหตุต่อ' + ('วัน' if period.step == 'P1D' else 'สัปดาห์'))} / "
+                f"{esc.text('time slider: incidents per ' + ('day' if period.step == 'P1D' else 'week'))}</div>")
+    body.append(_sources_html(session, extra, tile_attribution if tile_url else None))
+    L.Legend("".join(body)).add_to(m)
+    return m
+
+
+def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureGroup:
+    """Cases by district: one marker per district listing what the caller may see of each case."""
+    group = folium.FeatureGroup(name=esc.text(f"คดี / Cases ({len(cases)})"))
+    by_district: dict[str, list[dict]] = {}
+    for c in cases:
+        for code in c.get("districts") or []:
+            by_district.setdefault(code, []).append(c)
+    for code, items in sorted(by_district.items()):
+        d = districts.get(code)
+        if not d:
+            continue
+        lines = [f"<b>{esc.text(d['name_th'])} / {esc.text(d['name_en'])}</b>"]
+        for c in items:
+            line = (f"<br>{esc.text(c['reference'])}: {esc.text(c['stage_th'])} / {esc.text(c['stage_en'])}; "
+                    f"{esc.text(c['category_th'])} / {esc.text(c['category_en'])}; "
+                    f"{esc.text(L.be_date_th(date.fromisoformat(c['received_on'])))}")
+            if c.get("title"):  # only in what investigators and administrators get
+                line += f"<br><i>{esc.text(c['title'])}</i>"
+            lines.append(line)
+        folium.Marker([d["lat"], d["lon"]], icon=folium.Icon(icon="scale-balanced", prefix="fa", color="purple"),
+                      popup=folium.Popup(esc.check_fragment("<div class='gs-popup'>" + "".join(lines) + "</div>"),
+                                         max_width=320),
+                      tooltip=folium.Tooltip(esc.text(f"คดี / cases: {len(items)}"))).add_to(group)
+    return group
+
+
+def render(m: folium.Map, tile_url: str | None = None) -> str:
+    return assets.assert_offline(m.get_root().render(), tile_url)

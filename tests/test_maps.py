@@ -1,0 +1,189 @@
+"""Committee maps without a browser: offline assets, escaping, roles, the CLI file (the browser test is
+tests/test_maps_browser.py)."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from PIL import Image
+
+from geo_service.maps import assets, escaping
+
+HOSTILE = ["`${window.__pwned=1}`", "</script><script>window.__pwned=1</script>",
+           "<img src=x onerror=\"window.__pwned=1\">", "{{7*7}}", "\\u0060${1}\\", "'\"; window.__pwned=1; //"]
+HOST = re.compile(r"(?:https?:)?//(?!127\.0\.0\.1)[a-z0-9-]+\.[a-z0-9.-]+", re.I)
+
+
+def jpeg() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 80, 20)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def seed(client, login) -> dict:
+    """Hostile strings in every text field: incidents (description, reporter), a photo, a case."""
+    officer = login("officer1", "field_officer")
+    lead = login("lead1", "investigator")
+    ids = []
+    for i, (kind, lat, lon) in enumerate([("burning", 18.2, 100.3), ("wildfire", 18.05, 100.05),
+                                          ("encroachment", 18.3, 100.2), ("illegal_logging", 17.9, 99.95)]):
+        r = client.post("/api/v1/incidents", headers=officer, json={
+            "kind": kind, "location": {"lat": lat, "lon": lon}, "observed_at": f"2024-03-0{i + 1}T10:00:00",
+            "description": " ".join(HOSTILE), "reporter": HOSTILE[i % len(HOSTILE)]})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    r = client.post(f"/api/v1/incidents/{ids[0]}/photos", headers=officer,
+                    files=[("files", ("p.jpg", jpeg(), "image/jpeg"))])
+    assert r.status_code in (200, 201), r.text
+    case = client.post("/api/v1/cases", headers=lead, json={
+        "title": "Title " + " ".join(HOSTILE), "summary": HOSTILE[0], "category": "encroachment_permitted",
+        "received_on": "2024-03-05"}).json()
+    for target_type, target_id in [("incident", str(ids[0])), ("protected_area", "NRF-PR-001")]:
+        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
+                        json={"target_type": target_type, "target_id": target_id, "reason": HOSTILE[1]})
+        assert r.status_code in (200, 201), r.text
+    committee = login("committee1", "committee_member")
+    # names and credits that reach layer names, tooltips and the legend come from loaded layer files
+    from sqlalchemy import text
+
+    with client.app.state.engine.begin() as c:
+        c.execute(text("UPDATE protected_areas SET name_en = name_en || ' ' || :h"), {"h": HOSTILE[1]})
+        c.execute(text("UPDATE admin_areas SET name_en = name_en || ' ' || :h WHERE level = 'district'"),
+                  {"h": HOSTILE[0]})
+        c.execute(text("UPDATE layer_sources SET attribution = attribution || ' ' || :h "
+                       "WHERE layer_type = 'protected_area'"), {"h": HOSTILE[2] + HOSTILE[3]})
+    return {"officer": officer, "lead": lead, "committee": committee, "case": case, "incidents": ids}
+
+
+def external_hosts(text: str) -> list[str]:
+    """Every other host a page or stylesheet names outside CSS comments and data: URLs (SVG's xmlns aside)."""
+    text = assets._DATA_URL.sub("", assets._COMMENT.sub("", text))
+    return [h for h in HOST.findall(text) if not h.lower().endswith("www.w3.org")]
+
+
+def test_escaping_for_template_literals_and_html():
+    for s in HOSTILE:
+        out = escaping.text(s)
+        assert not set("`$\\<>{}") & set(out), out
+        assert escaping.check_fragment(f"<b>{out}</b>")
+    with pytest.raises(ValueError):
+        escaping.check_fragment("<b>`</b>")
+    assert escaping.js_json({"a": "</script>\u2028"}) == '{"a":"\\u003c/script\\u003e\\u2028"}'
+
+
+def test_overview_page_is_offline_escaped_and_by_role(client, login):
+    s = seed(client, login)
+    r = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=s["committee"])
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert external_hosts(html) == [], external_hosts(html)
+    assert "default-src 'self'" in r.headers["content-security-policy"]
+    for s_ in HOSTILE:
+        assert s_ not in html  # never raw
+    assert "window.__pwned" in html  # ... but there, escaped
+    assert "&#123;&#123;7*7&#125;&#125;" in html  # folium re-renders popups with Jinja: braces are escaped
+    assert "ILLUSTRATIVE" in html and "CC BY-IGO" in html and "2567" in html  # BE labels (March 2024 = 2567)
+    assert s["case"]["reference"] in html and "Title " not in html  # committee: no case title
+    assert "/api/v1/photos/" in html and "/thumbnail" in html
+    assert "leaflet.awesome-markers" in html and "TimeDimension" in html
+    # an investigator sees the title (escaped); a field officer gets no map
+    inv = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=s["lead"])
+    assert inv.status_code == 200 and "Title " in inv.text
+    assert client.get("/maps/overview", headers=s["officer"]).status_code == 403
+    assert client.get("/maps/overview").status_code == 401
+    assert client.get("/maps/overview", params={"from": "2024-03-02"}, headers=s["committee"]).status_code == 400
+
+
+def test_every_referenced_asset_is_served_and_its_css_stays_local(client, login, admin_headers):
+    r = client.get("/maps/overview", params={"fiscal_year_be": 2567}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    paths = sorted(set(re.findall(r'"/maps/vendor/([^"]+)"', r.text)))
+    assert len(paths) >= 15, paths
+    for path in paths:
+        a = client.get(f"/maps/vendor/{path}")
+        assert a.status_code == 200, path
+        if path.endswith(".css"):
+            assert external_hosts(a.text) == [], (path, external_hosts(a.text))
+            for ref in re.findall(r"""url\(\s*["']?([^"')]+)""", assets._COMMENT.sub("", assets._DATA_URL.sub("", a.text))):
+                ref = ref.split("?")[0].split("#")[0]
+                if ref and not ref.startswith("data:"):
+                    target = "/".join(path.split("/")[:-1] + [ref])
+                    assert client.get(f"/maps/vendor/{target}").status_code == 200, (path, ref)
+    tdc = client.get("/maps/vendor/leaflet-timedimension/dist/leaflet.timedimension.control.css").text
+    assert "Glyphicons" not in tdc and "Font Awesome 6 Free" in tdc
+    for bad in ["../../pyproject.toml", "leaflet/package.json", "brfs/index.js", "leaflet/dist/../../x"]:
+        assert client.get(f"/maps/vendor/{bad}").status_code == 404, bad
+
+
+def test_folium_defaults_are_replaced_not_mutated():
+    import folium
+    import folium.plugins as plugins
+
+    assets.use_local_assets()
+    for cls in assets.OVERRIDES:
+        for _, u in cls.default_js + cls.default_css:
+            assert u.startswith("/maps/vendor/"), (cls, u)
+    # the module-level lists folium shipped are untouched (new lists were assigned)
+    import folium.folium as ff
+
+    assert ff._default_js[0][1].startswith("https://")
+    assert folium.Map.default_js is not ff._default_js
+    assert plugins.HeatMap.default_js[0][1] == "/maps/vendor/folium/leaflet_heat.min.js"
+
+
+def test_case_map_only_for_its_investigators_and_admins(client, login, admin_headers):
+    s = seed(client, login)
+    cid = s["case"]["id"]
+    r = client.get(f"/maps/cases/{cid}", headers=s["lead"])
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert external_hosts(html) == [] and s["case"]["reference"] in html and "ILLUSTRATIVE" in html
+    assert f"INC-{s['incidents'][0]:06d}" in html and f"INC-{s['incidents'][1]:06d}" not in html  # linked only
+    assert all(h not in html for h in HOSTILE)
+    assert client.get(f"/maps/cases/{cid}", headers=admin_headers).status_code == 200
+    other = login("other1", "investigator")
+    assert client.get(f"/maps/cases/{cid}", headers=other).status_code in (403, 404)
+    assert client.get(f"/maps/cases/{cid}", headers=s["committee"]).status_code == 403
+    assert client.get("/maps/cases/999999", headers=admin_headers).status_code == 404
+
+
+def test_cli_writes_an_offline_map_file(client, login, db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    seed(client, login)
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    out = tmp_path / "overview.html"
+    try:
+        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(out), "--fiscal-year-be", "2567"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    html = out.read_text()
+    assert external_hosts(html) == [] and "/maps/vendor/" not in html
+    assert "NACC-PR-" not in html and "/thumbnail" not in html  # no cases and no photo URLs in a file
+    files = set(re.findall(r'"(overview_files/[^"]+)"', html))
+    assert len(files) >= 15
+    for f in files:
+        assert (tmp_path / f).is_file(), f
+    assert (tmp_path / "overview_files/leaflet/dist/images/layers.png").is_file()  # what leaflet.css names
+    assert (tmp_path / "overview_files/@fortawesome/fontawesome-free/webfonts/fa-solid-900.woff2").is_file()
+
+
+def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_headers):
+    c = client_factory(db_url, tile_url="https://tiles.intranet.example/{z}/{x}/{y}.png",
+                       tile_attribution="Tiles <b>© Phrae GIS</b> `${x}`")
+    r = c.get("/maps/overview", params={"fiscal_year_be": 2567}, headers=admin_headers)
+    assert r.status_code == 200, r.text
+    assert "https://tiles.intranet.example/{z}/{x}/{y}.png" in r.text
+    assert "img-src 'self' data: https://tiles.intranet.example;" in r.headers["content-security-policy"]
+    assert "Tiles &lt;b&gt;© Phrae GIS&lt;/b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
+    # the only other host a map with tiles names is the configured one
+    assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}

@@ -1,0 +1,190 @@
+"""Committee maps in a real headless Chromium (Debian's chromium through Playwright), served by the real
+app under uvicorn on 127.0.0.1: hostile strings in every text field run no script, the map renders,
+popups and tooltips open, layers toggle, the time slider moves, nothing is fetched from another host and
+no JavaScript error is logged. Screenshots go to test-artifacts/maps_*.png."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_field_form_browser import ARTIFACTS, Watch, browser  # noqa: F401  (shared fixture)
+from tests.test_maps import seed
+
+pytestmark = pytest.mark.browser
+PERIOD = "from=2024-03-01&to=2024-03-31"
+
+OPEN_EVERY_POPUP = """() => {
+    const maps = Object.keys(window).filter(k => k.startsWith('map_') && window[k] instanceof L.Map);
+    const map = window[maps[0]];
+    let popups = 0, tooltips = 0, seen = [];
+    for (const k of Object.keys(window)) {
+        const m = window[k];
+        if (!k.startsWith('marker_') || !(m instanceof L.Marker)) continue;
+        if (!m._map) map.addLayer(m);  // a clustered marker: put it on the map to open it
+        if (m.getPopup()) { m.openPopup(); popups++; seen.push(m.getPopup().getElement().innerText); }
+        if (m.getTooltip()) { m.openTooltip(); tooltips++; }
+    }
+    return {popups, tooltips, seen};
+}"""
+
+
+@pytest.fixture
+def seeded_server(client, login, live_server, db_url):
+    data = seed(client, login)
+    return live_server(db_url), data
+
+
+def shot(page, name):
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"maps_{name}.png"), full_page=True)
+
+
+def open_map(browser, base, headers, path):  # noqa: F811
+    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900},
+                                  extra_http_headers=headers, timezone_id="Asia/Bangkok")
+    watch = Watch(context, base)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    response = page.goto(path)
+    assert response.status == 200, response.text()
+    try:
+        page.locator(".leaflet-overlay-pane path").first.wait_for(state="attached")
+    except Exception:
+        shot(page, "failed_to_render")
+        raise AssertionError(f"the map did not render: {watch.errors} {watch.failed}") from None
+    page.wait_for_load_state("networkidle")
+    assert not watch.errors, watch.errors
+    return context, page, watch
+
+
+def assert_not_pwned(page):
+    assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def test_overview_hostile_strings_layers_slider_offline(browser, seeded_server):  # noqa: F811
+    base, data = seeded_server
+    context, page, watch = open_map(browser, base, data["lead"], f"/maps/overview?{PERIOD}")
+    try:
+        for pane in ("map", "tile", "overlay", "marker", "popup", "tooltip"):
+            assert page.locator(f".leaflet-{pane}-pane").count() >= 1, pane
+        assert page.locator(".leaflet-control-scale").count() == 1
+        assert page.locator(".leaflet-control-zoom-fullscreen").count() == 1
+        assert page.locator(".leaflet-control-measure").count() == 1
+        assert page.locator(".leaflet-control-minimap").count() == 1
+        assert "ILLUSTRATIVE" in page.locator("#gs-legend").inner_text()
+        shot(page, "overview")
+        assert_not_pwned(page)
+
+        opened = page.evaluate(OPEN_EVERY_POPUP)
+        assert opened["popups"] >= 5 and opened["tooltips"] >= 5, opened  # 4 incidents + 1 case marker
+        text = "\n".join(opened["seen"])
+        for needle in ("`${window.__pwned=1}`", "</script><script>window.__pwned=1</script>", "{{7*7}}",
+                       "<img src=x onerror=\"window.__pwned=1\">"):
+            assert needle in text, needle  # shown as text, exactly as typed
+        assert page.locator(".leaflet-popup-content img[src*='/thumbnail']").count() + \
+            sum("/thumbnail" in s for s in opened["seen"]) >= 0
+        # district and reserve tooltips: hover over the map
+        box = page.locator("#" + page.evaluate(
+            "Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)")).bounding_box()
+        for fx, fy in [(0.5, 0.5), (0.4, 0.4), (0.6, 0.6)]:
+            page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            page.wait_for_timeout(200)
+        assert page.locator(".leaflet-tooltip").count() >= 1
+        shot(page, "overview_popups")
+        assert_not_pwned(page)
+
+        # layers toggle: every overlay off and on again changes what is drawn
+        boxes = page.locator(".leaflet-control-layers-overlays input[type=checkbox]")
+        assert boxes.count() >= 6  # districts, reserves, 4 kinds, cases
+        for i in range(boxes.count()):
+            before = page.locator(".leaflet-overlay-pane path, .leaflet-marker-pane > *").count()
+            boxes.nth(i).uncheck()
+            after = page.locator(".leaflet-overlay-pane path, .leaflet-marker-pane > *").count()
+            assert after < before, (i, before, after)
+            boxes.nth(i).check()
+        shot(page, "overview_layers")
+
+        # the time slider moves (Buddhist Era dates on its control)
+        date = page.locator(".timecontrol-date")
+        first = date.inner_text()
+        assert "2567" in first, first
+        page.locator(".timecontrol-forward").click()
+        page.wait_for_function(f"document.querySelector('.timecontrol-date').innerText !== {first!r}")
+        assert date.inner_text() != first
+        shot(page, "overview_slider")
+        assert_not_pwned(page)
+        watch.check()
+        fetched = [u for u in watch.urls if "/thumbnail" in u]
+        assert fetched, "the photo thumbnail was not loaded in its popup"
+    finally:
+        context.close()
+
+
+def test_overview_for_committee_and_case_map(browser, seeded_server):  # noqa: F811
+    base, data = seeded_server
+    context, page, watch = open_map(browser, base, data["committee"], f"/maps/overview?{PERIOD}")
+    try:
+        opened = page.evaluate(OPEN_EVERY_POPUP)
+        text = "\n".join(opened["seen"])
+        assert data["case"]["reference"] in text and "Title" not in text  # redacted for the committee
+        assert_not_pwned(page)
+        watch.check()
+    finally:
+        context.close()
+    context, page, watch = open_map(browser, base, data["lead"], f"/maps/cases/{data['case']['id']}")
+    try:
+        opened = page.evaluate(OPEN_EVERY_POPUP)
+        assert opened["popups"] == 1  # the linked incident
+        assert "{{7*7}}" in opened["seen"][0]
+        assert data["case"]["reference"] in page.locator("#gs-legend").inner_text()
+        shot(page, "case")
+        boxes = page.locator(".leaflet-control-layers-overlays input[type=checkbox]")
+        assert boxes.count() >= 3  # district, reserve, incidents
+        assert_not_pwned(page)
+        watch.check()
+    finally:
+        context.close()
+
+
+def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(browser, client, login, db_url, tmp_path,  # noqa: F811
+                                                                 monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    seed(client, login)
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    out = tmp_path / "committee" / "overview.html"
+    out.parent.mkdir()
+    try:
+        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(out), "--from", "2024-03-01",
+                                          "--to", "2024-03-31"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    urls, errors = [], []
+    context.on("request", lambda r: urls.append(r.url))
+    context.on("weberror", lambda e: errors.append(str(e.error)))
+    context.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    try:
+        page = context.new_page()
+        page.goto(out.as_uri())
+        page.locator(".leaflet-overlay-pane path").first.wait_for(state="attached", timeout=15_000)
+        page.locator(".leaflet-marker-pane > *").first.wait_for(state="attached", timeout=15_000)
+        page.wait_for_load_state("networkidle")
+        opened = page.evaluate(OPEN_EVERY_POPUP)
+        assert opened["popups"] == 4 and "{{7*7}}" in "\n".join(opened["seen"])
+        assert_not_pwned(page)
+        shot(page, "cli_file")
+        assert errors == [], errors
+        assert urls and all(u.startswith(out.parent.as_uri() + "/") for u in urls), \
+            [u for u in urls if not u.startswith("file://")]
+        # the self-hosted Font Awesome font was used (icons drawn), not a blank square
+        assert any(u.endswith("fa-solid-900.woff2") for u in urls)
+    finally:
+        context.close()
