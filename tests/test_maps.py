@@ -187,3 +187,23 @@ def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_
     assert "Tiles &lt;b&gt;© Phrae GIS&lt;/b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
     # the only other host a map with tiles names is the configured one
     assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}
+
+
+def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login, admin_headers):
+    committee = login("committee_h", "committee_member")
+    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+           "bright_ti5,frp,daynight\n"
+           "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
+           "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n"
+           "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n")
+    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
+                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    r = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=committee)
+    assert r.status_code == 200
+    html = r.text
+    assert "Satellite hotspots" in html and "NASA FIRMS" in html  # the legend's primary count and its credit
+    assert "Hotspot heat map (3)" in html and "heatLayer" in html
+    assert "Fire events (2)" in html
+    assert re.search(r"14 [^\"]{1,40} 2567", html)  # an event's first day, in Buddhist Era (Thai month may be \u-escaped)
+    quiet = client.get("/maps/overview", params={"from": "2023-03-01", "to": "2023-03-31"}, headers=committee).text
+    assert "Hotspot heat map" not in quiet and "Fire events (" not in quiet

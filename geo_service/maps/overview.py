@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from geo_service.auth import Principal
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
+from geo_service.maps import hotspot_layers as H
 from geo_service.maps import layers as L
 
 BOUNDARY_CREDIT = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
@@ -70,10 +71,13 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     choropleth, classes = L.district_layer(districts, counts, period)
     choropleth.add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
+    for layer in (H.heat_layer(session, period), H.events_layer(session, period)):
+        if layer is not None:
+            layer.add_to(m)
     rows = L.incidents(session, period)
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
-    extra = [INCIDENT_CREDIT]
+    extra = [H.HOTSPOT_CREDIT, INCIDENT_CREDIT]
     if cases is not None:
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)

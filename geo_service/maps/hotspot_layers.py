@@ -1,0 +1,62 @@
+"""Satellite hotspots on the committee maps: the district count, a heat map weighted by FRP, and the
+fire events' footprints with their dates, sensors and peak FRP."""
+
+from __future__ import annotations
+
+import folium
+import folium.plugins as plugins
+from sqlalchemy import text as sql
+from sqlalchemy.orm import Session
+
+from geo_service.maps import escaping as esc
+from geo_service.maps.layers import Period, be_date_th, district_count
+
+HOTSPOT_CREDIT = "Fire hotspots: NASA FIRMS (MODIS C6.1, VIIRS 375 m); fire events derived by geo_service"
+HEAT_POINTS = 50_000  # the heat map takes the strongest detections beyond this (page size stays small)
+
+
+@district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
+def hotspots_by_district(session: Session, period: Period) -> dict[str, int]:
+    lo, hi = period.bounds
+    rows = session.execute(sql("SELECT district_code, count(*) FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi "
+                               "AND district_code IS NOT NULL GROUP BY 1"), {"lo": lo, "hi": hi})
+    return {code: n for code, n in rows}
+
+
+def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
+    lo, hi = period.bounds
+    rows = session.execute(sql("""
+        SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
+               least(1.0, greatest(0.2, coalesce(frp, 5) / 50.0))
+        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi
+        ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": HEAT_POINTS}).all()
+    if not rows:
+        return None
+    group = folium.FeatureGroup(name=esc.text(f"จุดความร้อน (ความหนาแน่น) / Hotspot heat map ({len(rows):,})"))
+    plugins.HeatMap([list(r) for r in rows], radius=12, blur=14, min_opacity=0.35).add_to(group)
+    return group
+
+
+def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
+    lo, hi = period.bounds
+    rows = session.execute(sql("""
+        SELECT e.id, ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 6) AS geom, e.first_seen, e.last_seen,
+               e.detections, e.max_frp, array_to_string(e.sensors, ', ') AS sensors, e.district_code, e.reserve_code,
+               round((e.area_m2 / 1600)::numeric)::int AS rai
+        FROM fire_events e WHERE e.last_seen >= :lo AND e.first_seen < :hi
+        ORDER BY e.max_frp DESC NULLS LAST LIMIT 5000"""), {"lo": lo, "hi": hi}).mappings().all()
+    if not rows:
+        return None
+    import orjson
+
+    features = [{"type": "Feature", "geometry": orjson.loads(r["geom"]), "properties": {
+        "label": esc.text(f"เหตุไฟ #{r['id']}: {be_date_th(r['first_seen'].date())} – {be_date_th(r['last_seen'].date())}; "
+                          f"{r['detections']} จุด ({r['sensors']}); FRP สูงสุด {r['max_frp'] or 0:.0f} MW; "
+                          f"~{r['rai']:,} ไร่" + (f"; {r['reserve_code']}" if r["reserve_code"] else "")),
+    }} for r in rows]
+    return folium.GeoJson(
+        {"type": "FeatureCollection", "features": features},
+        name=esc.text(f"เหตุไฟ / Fire events ({len(rows):,})"),
+        style_function=lambda f: {"color": "#b22222", "weight": 1, "fillColor": "#ff7f0e", "fillOpacity": 0.35},
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
+    )
