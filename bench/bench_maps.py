@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from bench._harness import database  # noqa: E402
 from geo_service.maps import assets, overview  # noqa: E402
-from geo_service.maps.layers import Period  # noqa: E402
+from geo_service.maps.period import Period  # noqa: E402
 from datetime import date  # noqa: E402
 
 SEASON = Period(date(2024, 1, 1), date(2024, 5, 31))

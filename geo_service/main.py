@@ -14,7 +14,6 @@ from geo_service.api import (
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
-from geo_service.maps.assets import use_local_assets
 from geo_service.settings import Settings, get_settings
 from geo_service.web import field
 
@@ -40,7 +39,6 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         title="geo_service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
     )
     app.state.settings = settings
-    use_local_assets()  # Folium's CDN links -> this service's /maps/vendor files, once
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.admin_token = settings.admin_token()

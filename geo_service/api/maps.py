@@ -13,8 +13,9 @@ from geo_service.api.deps import SessionDep, SettingsDep
 from geo_service.auth import Principal, Role, require_roles
 from geo_service.cases import service as cases
 from geo_service.cases.access import act_as
-from geo_service.maps import assets, case_map, overview
 from geo_service.maps.period import choose_period
+
+# Folium (and the pandas it imports) load with the first map, not when the service starts.
 
 router = APIRouter(tags=["maps"])
 MapReader = Annotated[Principal, Depends(require_roles(Role.committee_member, Role.investigator, Role.administrator))]
@@ -45,6 +46,8 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
         act_as(session, principal)  # row-level security decides which cases exist for the caller
         visible = cases.list_cases(session, principal, limit=100_000)["items"]
         visible = [c for c in visible if period.start <= date.fromisoformat(c["received_on"]) <= period.end]
+        from geo_service.maps import overview
+
         m = overview.overview(session, period, principal=principal, cases=visible,
                               tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution)
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
@@ -54,6 +57,8 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
 def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principal: CaseWorker) -> HTMLResponse:
     with session.begin():
         act_as(session, principal)
+        from geo_service.maps import case_map, overview
+
         m = case_map.case_map(session, case_id, principal, tile_url=settings.service.tile_url,
                               tile_attribution=settings.service.tile_attribution)
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
@@ -61,6 +66,8 @@ def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principa
 
 @router.get("/maps/vendor/{path:path}", include_in_schema=False)
 def vendor(path: str) -> Response:
+    from geo_service.maps import assets
+
     file = assets.resolve(path)
     headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
     if path.endswith(".css"):

@@ -9,7 +9,8 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from geo_service.maps import escaping as esc
-from geo_service.maps.layers import Period, be_date_th, district_count
+from geo_service.maps.layers import district_count
+from geo_service.maps.period import Period, be_date_th
 
 HOTSPOT_CREDIT = "Fire hotspots: NASA FIRMS (MODIS C6.1, VIIRS 375 m); fire events derived by geo_service"
 HEAT_POINTS = 50_000  # the heat map takes the strongest detections beyond this (page size stays small)

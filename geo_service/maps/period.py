@@ -2,11 +2,56 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 from geo_service.errors import InvalidInput
-from geo_service.maps.layers import Period, fiscal_period
-from geo_service.thai import BANGKOK, fiscal_year_be
+from geo_service.thai import BANGKOK, BE_OFFSET, fiscal_year_be
+
+TH_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
+EN_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def be_date_th(d: date) -> str:
+    return f"{d.day} {TH_MONTHS[d.month - 1]} {d.year + BE_OFFSET}"
+
+
+def be_date_en(d: date) -> str:
+    return f"{d.day} {EN_MONTHS[d.month - 1]} {d.year + BE_OFFSET} BE"
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date  # first day (Asia/Bangkok)
+    end: date  # last day, inclusive
+
+    @property
+    def bounds(self) -> tuple[datetime, datetime]:
+        return (datetime.combine(self.start, time(), BANGKOK),
+                datetime.combine(self.end + timedelta(days=1), time(), BANGKOK))
+
+    @property
+    def label_th(self) -> str:
+        return f"{be_date_th(self.start)} – {be_date_th(self.end)}"
+
+    @property
+    def label_en(self) -> str:
+        return f"{be_date_en(self.start)} – {be_date_en(self.end)}"
+
+    @property
+    def step(self) -> str:
+        """The time slider's step: a day for up to four months, else a week."""
+        return "P1D" if (self.end - self.start).days <= 120 else "P7D"
+
+
+def fiscal_period(fy_be: int) -> Period:
+    ce = fy_be - BE_OFFSET
+    return Period(date(ce - 1, 10, 1), date(ce, 9, 30))
+
+
+# --- district counts: one function per source ----------------------------------------------------
+
+
 
 
 def choose_period(start: date | None, end: date | None, fy_be: int | None) -> Period:
