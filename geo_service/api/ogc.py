@@ -181,15 +181,21 @@ async def items(
         links.append(link("next", offset + limit))
     if offset > 0:
         links.append(link("prev", max(0, offset - limit)))
+    feats = [_with_id(r) for r in rows]
     if _wants_html(request, f):
-        feats = [orjson.loads(r) for r in rows]
         table = [{"id": ft["id"], **ft["properties"]} for ft in feats]
         return _page(f"{c.title}: {len(rows)} of {matched}", c.description, links, table)
-    head = orjson.dumps({"type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(rows),
+    body = orjson.dumps({"type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(rows),
                          "timeStamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                         "links": links})
-    body = head[:-1] + b',"features":[' + ",".join(rows).encode() + b"]}"
+                         "links": links, "features": feats})
     return Response(content=body, media_type=GEOJSON)
+
+
+def _with_id(row: str) -> dict:
+    """A Feature from PostGIS with its id (the first property) also at the top level, as OGC clients expect."""
+    feature = orjson.loads(row)
+    feature["id"] = feature["properties"].get("id")
+    return feature
 
 
 @router.get("/collections/{name}/items/{feature_id}", summary="One feature")
@@ -200,7 +206,7 @@ def item(name: str, feature_id: str, request: Request, f: str | None = None):
         row = conn.execute(built.features).scalar()
     if row is None:
         raise NotFound("No feature with this id in the collection.")
-    feature = orjson.loads(row)
+    feature = _with_id(row)
     base = f"{_base(request)}/collections/{name}"
     feature["links"] = [{"rel": "self", "type": GEOJSON, "href": f"{base}/items/{feature_id}"},
                         {"rel": "collection", "type": "application/json", "href": base}]
