@@ -28,6 +28,7 @@ ADMIN_TOKEN = "bench-admin-token-" + "x" * 24
 def database(root: Path | None = None):
     """A migrated database with the bundled layers in a throwaway cluster (fsync off): (url, engine, cluster)."""
     root = root or Path(tempfile.mkdtemp(prefix="geo_service_bench_"))
+    root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # the server's own OS user must reach its data folder
     cluster = LocalPostgres(root / "pg", port=free_port(), durable=False)
     cluster.start()
