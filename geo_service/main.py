@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 
 from geo_service import __version__
 from geo_service.api import (
-    admin, admin_layers, auth, cases, exports, health, hotspots, incidents, layers, maps, ogc, photos,
+    admin, admin_layers, auth, briefs, cases, exports, health, hotspots, incidents, layers, maps, ogc, photos,
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(field.router)
     app.include_router(hotspots.router)
     app.include_router(maps.router)
+    app.include_router(briefs.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> dict:

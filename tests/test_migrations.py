@@ -11,7 +11,7 @@ from geo_service.db import migrate
 from geo_service.db.models import Base
 
 TABLES = {"layer_sources", "admin_areas", "protected_areas", "hotspots", "hotspot_batches", "fire_events",
-          "hotspot_rasters", "raster_zone_stats"}
+          "hotspot_rasters", "raster_zone_stats", "briefs"}
 
 
 def _head() -> str:

@@ -82,6 +82,9 @@ for _path in ("/api/v1/hotspots", "/api/v1/hotspots/events", "/api/v1/hotspots/s
 POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
 POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
 POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
+for _method, _path in (("POST", "/api/v1/briefs"), ("GET", "/api/v1/briefs"), ("GET", "/api/v1/briefs/{brief_id}"),
+                      ("GET", "/api/v1/briefs/{brief_id}.pdf")):
+    POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member"}
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
 
 

@@ -131,10 +131,6 @@ def render_html(pack: dict) -> str:
 
 
 def render_pdf(html: str) -> bytes:
-    from PIL import ImageFile
-    from weasyprint import HTML
+    from geo_service.reports.pdf import html_to_pdf
 
-    # WeasyPrint switches Pillow to accept truncated images, process-wide, when imported; photo checks
-    # (incidents/photos.py) rely on truncated files being refused, so the default is restored.
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
-    return HTML(string=html).write_pdf()
+    return html_to_pdf(html)

@@ -588,3 +588,21 @@ class RasterZoneStat(Base):
     burned_m2: Mapped[float] = mapped_column(Float)
     mean: Mapped[float | None] = mapped_column(Float)
     max: Mapped[float | None] = mapped_column(Float)
+
+
+# --- committee briefs (migration 0005) ------------------------------------------------------------
+class Brief(Base):
+    """The figures of a committee brief, frozen with the data version they were computed from."""
+
+    __tablename__ = "briefs"
+    __table_args__ = (CheckConstraint("quarter IS NULL OR quarter BETWEEN 1 AND 4", name="quarter_range"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period_from: Mapped[date] = mapped_column(Date)
+    period_to: Mapped[date] = mapped_column(Date)
+    fiscal_year_be: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[int | None] = mapped_column(SmallInteger)
+    data_version: Mapped[str] = mapped_column(String(64))
+    figures = mapped_column(JSONB, nullable=False)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

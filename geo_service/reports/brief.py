@@ -1,0 +1,249 @@
+"""The committee brief for a Thai fiscal year or quarter: figures by district and reserve, hotspots per week
+against the previous year, incidents, cases by stage (counts only), data sources and their freshness.
+
+The figures are computed once and stored with the data version they came from (the audit trail's head,
+the latest hotspot batch, incident and layer loads); a brief shown later is rendered from the stored
+figures, so it is reproduced with the same numbers whatever has been loaded since.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service import audit
+from geo_service.auth import Principal
+from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
+from geo_service.errors import InvalidInput, NotFound
+from geo_service.thai import BANGKOK, to_be
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
+_env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+
+
+@dataclass(frozen=True)
+class BriefPeriod:
+    start: date
+    end: date            # included
+    fiscal_year_be: int
+    quarter: int | None
+
+    @property
+    def label_th(self) -> str:
+        return f"ปีงบประมาณ {self.fiscal_year_be}" + (f" ไตรมาส {self.quarter}" if self.quarter else "")
+
+    @property
+    def label_en(self) -> str:
+        return f"Fiscal year {self.fiscal_year_be} BE" + (f", quarter {self.quarter}" if self.quarter else "")
+
+
+def brief_period(fiscal_year_be: int, quarter: int | None = None) -> BriefPeriod:
+    """FY 2567 = 1 Oct 2023 - 30 Sep 2024; quarter 1 = Oct-Dec."""
+    if not 2500 <= fiscal_year_be <= 2700:
+        raise InvalidInput("fiscal_year_be is a Buddhist Era year such as 2567.", code="invalid_period")
+    if quarter is not None and quarter not in (1, 2, 3, 4):
+        raise InvalidInput("quarter is 1 to 4 (quarter 1 = October to December).", code="invalid_period")
+    ce = fiscal_year_be - 543
+    start, end = date(ce - 1, 10, 1), date(ce, 9, 30)
+    if quarter:
+        month = 10 + 3 * (quarter - 1)
+        year = ce - 1 if month <= 12 else ce
+        month = month if month <= 12 else month - 12
+        start = date(year, month, 1)
+        nxt = date(year + (month + 3 > 12), (month + 3 - 1) % 12 + 1, 1)
+        end = nxt - timedelta(days=1)
+    return BriefPeriod(start, end, fiscal_year_be, quarter)
+
+
+def _shift_year(d: date, years: int) -> date:
+    try:
+        return d.replace(year=d.year + years)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year + years, day=28)
+
+
+def _hotspots(session: Session, start: date, end: date) -> dict:
+    p = {"s": start, "e": end}
+    by_district = session.execute(text("""
+        SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
+        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+    by_area = session.execute(text("""
+        SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
+        WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+    weekly = session.execute(text("""
+        SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
+        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).all()
+    weeks = ((end - start).days // 7) + 1
+    series = [0] * weeks
+    for week, n in weekly:
+        series[int(week)] = n
+    return {"by_district": [dict(r) for r in by_district], "by_protected_area": [dict(r) for r in by_area],
+            "weekly": series, "total": sum(series)}
+
+
+def compute_figures(session: Session, period: BriefPeriod) -> dict:
+    names = {r.code: {"th": r.name_th, "en": r.name_en} for r in session.execute(text(
+        "SELECT code, name_th, name_en FROM admin_areas WHERE level = 'district' AND is_current"))}
+    areas = {r.code: {"th": r.name_th, "en": r.name_en, "kind": r.kind, "illustrative": r.illustrative}
+             for r in session.execute(text(
+                 "SELECT DISTINCT ON (code) code, name_th, name_en, kind::text AS kind, illustrative FROM protected_areas "
+                 "ORDER BY code, valid_from DESC NULLS LAST"))}
+    this = _hotspots(session, period.start, period.end)
+    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1))
+    p = {"s": period.start, "e": period.end}
+    incidents = session.execute(text("""
+        SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
+        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""), p).all()
+    # Counts only: no title, party or note of any case leaves in a brief.
+    stages = dict(session.execute(text("SELECT stage::text, count(*) FROM cases GROUP BY 1")).all())
+    received = session.execute(text("SELECT count(*) FROM cases WHERE received_on BETWEEN :s AND :e"), p).scalar()
+    burned = session.execute(text("""
+        SELECT z.zone_code AS code, round(sum(z.burned_m2)::numeric / 1e4, 2)::float AS ha
+        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
+        WHERE z.zone_type = 'district' AND r.acq_date BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+    fresh = session.execute(text("""
+        SELECT (SELECT max(acq_utc) FROM hotspots) AS hotspot_latest,
+               (SELECT max(loaded_at) FROM hotspot_batches) AS hotspot_loaded,
+               (SELECT max(id) FROM hotspot_batches) AS hotspot_batch,
+               (SELECT max(observed_at) FROM incidents) AS incident_latest,
+               (SELECT max(id) FROM incidents) AS incident_max_id,
+               (SELECT max(acq_date) FROM hotspot_rasters) AS raster_latest
+    """)).mappings().one()
+    layers = [dict(r) for r in session.execute(text(
+        "SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")).mappings()]
+    return {
+        "period": {"from": period.start.isoformat(), "to": period.end.isoformat(),
+                   "fiscal_year_be": period.fiscal_year_be, "quarter": period.quarter,
+                   "label_th": period.label_th, "label_en": period.label_en},
+        "districts": names, "protected_areas": areas,
+        "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"]},
+        "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
+        "cases_by_stage": {s.value: stages.get(s.value, 0) for s in CaseStage},
+        "cases_received": received,
+        "burned_ha_by_district": [dict(r) for r in burned],
+        "freshness": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fresh.items()},
+        "layers": [{**r, "loaded_at": r["loaded_at"].isoformat()} for r in layers],
+    }
+
+
+def _data_version(session: Session, figures: dict) -> str:
+    """What the brief was made from: the audit head and the loads, digested with the figures themselves."""
+    head = audit.verify(session).head
+    basis = {"audit_head": head, "freshness": figures["freshness"], "layers": figures["layers"]}
+    return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def create_brief(session: Session, period: BriefPeriod, principal: Principal) -> dict:
+    figures = compute_figures(session, period)
+    version = _data_version(session, figures)
+    brief_id = session.execute(text("""
+        INSERT INTO briefs (period_from, period_to, fiscal_year_be, quarter, data_version, figures, created_by)
+        VALUES (:s, :e, :fy, :q, :v, CAST(:f AS jsonb), :by) RETURNING id"""),
+        {"s": period.start, "e": period.end, "fy": period.fiscal_year_be, "q": period.quarter, "v": version,
+         "f": json.dumps(figures, ensure_ascii=False), "by": principal.name}).scalar_one()
+    audit.record(session, principal.name, "export", "brief", brief_id,
+                 after={"period": figures["period"], "data_version": version})
+    return get_brief(session, brief_id)
+
+
+def get_brief(session: Session, brief_id: int) -> dict:
+    row = session.execute(text("SELECT id, data_version, figures, created_by, created_at FROM briefs WHERE id = :id"),
+                          {"id": brief_id}).mappings().first()
+    if row is None:
+        raise NotFound("No brief with this number.")
+    return {"id": row["id"], "data_version": row["data_version"], "figures": row["figures"],
+            "created_by": row["created_by"], "created_at": row["created_at"].isoformat()}
+
+
+def list_briefs(session: Session) -> list[dict]:
+    rows = session.execute(text("SELECT id, period_from, period_to, fiscal_year_be, quarter, data_version, created_by, "
+                                "created_at FROM briefs ORDER BY id DESC")).mappings().all()
+    return [dict(r) for r in rows]
+
+
+# --- rendering ------------------------------------------------------------------------------------
+def _weekly_chart(figures: dict) -> str:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
+    fy = figures["period"]["fiscal_year_be"]
+    fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=110)
+    ax.plot(figures["hotspots"]["weekly"], color="#d62728", label=f"{figures['period']['label_th']}")
+    ax.plot(figures["hotspots_previous_year"]["weekly"], color="#7f7f7f", linestyle="--",
+            label=f"ปีก่อนหน้า / previous year ({fy - 1})")
+    ax.set_xlabel("สัปดาห์ที่ นับจากต้นช่วง / week from the start of the period")
+    ax.set_ylabel("จุดความร้อน / hotspots")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def _map_image(session: Session, figures: dict) -> str:
+    """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap)."""
+    import geopandas as gpd
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from shapely import from_wkb
+
+    plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
+    rows = session.execute(text("SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
+                                "FROM admin_areas WHERE level = 'district' AND is_current")).all()
+    counts = {r["code"]: r["n"] for r in figures["hotspots"]["by_district"]}
+    districts = gpd.GeoDataFrame({"code": [r.code for r in rows], "n": [counts.get(r.code, 0) for r in rows]},
+                                 geometry=[from_wkb(r.wkb) for r in rows], crs=4326)
+    pa = session.execute(text("SELECT ST_AsBinary(geom) AS wkb FROM protected_areas WHERE (valid_to IS NULL "
+                              "OR valid_to > :e) AND (valid_from IS NULL OR valid_from <= :e)"),
+                         {"e": figures["period"]["to"]}).all()
+    fig, ax = plt.subplots(figsize=(6.5, 6), dpi=110)
+    districts.plot(ax=ax, column="n", cmap="OrRd", edgecolor="#555555", linewidth=0.6, legend=True,
+                   legend_kwds={"label": "จุดความร้อน / hotspots", "shrink": 0.6})
+    if pa:
+        gpd.GeoSeries([from_wkb(r.wkb) for r in pa], crs=4326).boundary.plot(ax=ax, color="#1a7f37", linewidth=0.8)
+    for r in districts.itertuples():
+        c = r.geometry.representative_point()
+        name = figures["districts"].get(r.code, {}).get("th", r.code)
+        ax.annotate(f"{name}\n{r.n}", (c.x, c.y), ha="center", fontsize=7)
+    ax.set_axis_off()
+    ax.set_aspect(1 / 0.95)
+    fig.text(0.01, 0.01, "Hotspots: NASA FIRMS. Boundaries: RTSD / OCHA COD-AB (CC BY-IGO). Green outlines: protected "
+             "areas (illustrative where so labelled).", fontsize=6)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def render_html(session: Session, brief: dict) -> str:
+    f = brief["figures"]
+    kinds = {k.value: INCIDENT_KIND_LABELS[k] for k in IncidentKind}
+    stages = {s.value: CASE_STAGE_LABELS[s] for s in CaseStage}
+    incident_rows: dict[str, dict] = {}
+    for item in f["incidents"]:
+        incident_rows.setdefault(item["kind"], {"total": 0})
+        incident_rows[item["kind"]]["total"] += item["count"]
+    area_rows = [{"code": r["code"], **f["protected_areas"].get(r["code"], {"th": r["code"], "en": "", "kind": "",
+                                                                            "illustrative": False}), "n": r["n"]}
+                 for r in f["hotspots"]["by_protected_area"]]
+    return _env.get_template("brief.html").render(
+        brief=brief, f=f, kinds=kinds, stages=stages, incident_rows=incident_rows, area_rows=area_rows,
+        chart=_weekly_chart(f), map_png=_map_image(session, f), to_be=to_be,
+        generated=datetime.now(BANGKOK), be=lambda d: f"{date.fromisoformat(d[:10]).day}/"
+                                                       f"{date.fromisoformat(d[:10]).month}/"
+                                                       f"{to_be(date.fromisoformat(d[:10]).year)}" if d else "—")
