@@ -43,8 +43,15 @@ def _bearer(request: Request) -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
+SESSION_COOKIE = "geo_session"
+
+
 def authenticate(request: Request) -> Principal | None:
-    """The caller, None when no token was sent; a token that is sent must be valid."""
+    """The caller, None when no token was sent; a token that is sent must be valid.
+
+    Pages opened in a browser (maps, briefs, evidence packs, photos) may also be read with the session
+    cookie set by the sign-in page: for GET and HEAD only, so a cookie can never make a change (no CSRF).
+    """
     api_key = request.headers.get("x-api-key")
     if not api_key and request.headers.get("authorization", "").lower().startswith("apikey "):
         api_key = request.headers["authorization"][7:].strip()
@@ -57,6 +64,11 @@ def authenticate(request: Request) -> Principal | None:
     if token is None:
         if request.headers.get("authorization"):
             raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie and request.method in ("GET", "HEAD"):
+            from geo_service.users import principal_from_token
+
+            return principal_from_token(cookie, request.app.state.jwt_secret)
         return None
     expected = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), expected.encode()):

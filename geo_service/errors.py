@@ -133,6 +133,14 @@ def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(GeoServiceError)
     async def _domain(request: Request, exc: GeoServiceError):
         status = status_for(exc)
+        if status == 401 and request.method == "GET" and "text/html" in request.headers.get("accept", ""):
+            # A person opening a page in a browser goes to the sign-in page, and comes back after it.
+            from urllib.parse import quote
+
+            from fastapi.responses import RedirectResponse
+
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/signin?next={quote(target, safe='')}", status_code=303)
         if status >= 500:
             log.error("request %s failed: %s", _request_id(request), exc, exc_info=exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None

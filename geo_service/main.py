@@ -15,7 +15,7 @@ from geo_service.api import (
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
-from geo_service.web import field
+from geo_service.web import field, signin
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(exports.router)
     app.include_router(ogc.router)
     app.include_router(field.router)
+    app.include_router(signin.router)
     app.include_router(hotspots.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)

@@ -29,6 +29,8 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/protected-areas/{code}"): PUBLIC,
     ("GET", "/api/v1/layers"): PUBLIC,
     ("POST", "/api/v1/auth/token"): PUBLIC,
+    ("POST", "/api/v1/auth/session"): PUBLIC,
+    ("POST", "/api/v1/auth/logout"): PUBLIC,
     ("GET", "/api/v1/auth/me"): SIGNED_IN,
     ("POST", "/api/v1/admin/layers"): ADMIN,
     ("POST", "/api/v1/admin/users"): ADMIN,

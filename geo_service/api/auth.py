@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
 from geo_service.api.deps import AdminDep, CurrentUser, SessionDep
-from geo_service.auth import Role
+from geo_service.auth import SESSION_COOKIE, Role
+from geo_service.errors import Unauthorized
 from geo_service.users import create_user, issue_token, verify_password
 
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
@@ -36,6 +39,36 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     settings = request.app.state.settings
     access, seconds = issue_token(user, request.app.state.jwt_secret, settings.service.token_minutes)
     return Token(access_token=access, expires_in=seconds, username=user.username, roles=user.roles)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this service (never another site) to go back to after signing in."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/maps/overview"
+
+
+@router.post("/auth/session", summary="Sign in from a browser page: sets the session cookie (read-only pages)",
+             status_code=303)
+def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, request: Request,
+                    next: Annotated[str | None, Form(max_length=500)] = None):  # noqa: A002
+    try:
+        user = verify_password(session, form.username, form.password)
+    except Unauthorized:
+        return RedirectResponse(f"/signin?failed=1&next={quote(_safe_next(next), safe='')}", status_code=303)
+    settings = request.app.state.settings
+    access, seconds = issue_token(user, request.app.state.jwt_secret, settings.service.token_minutes)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(SESSION_COOKIE, access, max_age=seconds, httponly=True, samesite="strict",
+                        secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/auth/logout", summary="Sign out of the browser session", status_code=303)
+def logout():
+    response = RedirectResponse("/signin", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @router.get("/auth/me", summary="Who the token belongs to")

@@ -1,0 +1,25 @@
+"""The sign-in page for pages opened in a browser (committee maps, briefs, evidence packs)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from geo_service.web.field import CSP, HERE
+
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/signin", response_class=HTMLResponse)
+def signin(request: Request, next: Annotated[str | None, Query(max_length=500)] = None,  # noqa: A002
+           failed: bool = False) -> HTMLResponse:
+    from geo_service.api.auth import _safe_next
+
+    response = templates.TemplateResponse(request, "signin.html", {"next": _safe_next(next), "failed": failed})
+    response.headers["Content-Security-Policy"] = CSP
+    response.headers["Cache-Control"] = "no-store"
+    return response
