@@ -188,3 +188,38 @@ def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(browser, client
         assert any(u.endswith("fa-solid-900.woff2") for u in urls)
     finally:
         context.close()
+
+
+def test_raster_map_renders_offline_with_its_legend(browser, client, login, admin_headers, live_server, db_url,  # noqa: F811
+                                                    tmp_path):
+    """A fire mask in UTM 47N, reprojected for the web: the overlay image loads, the legend shows the classes."""
+    import numpy as np
+    import rasterio
+    from rasterio.transform import from_origin
+
+    data = np.zeros((200, 200), dtype="uint8")
+    data[40:80, 40:80] = 9      # high-confidence fire
+    data[120:140, 120:160] = 7  # low
+    path = tmp_path / "mod14a1.tif"
+    with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=1, dtype="uint8", crs="EPSG:32647",
+                       transform=from_origin(640000, 2040000, 100, 100), nodata=255) as dst:
+        dst.write(data, 1)
+    with open(path, "rb") as f:
+        r = client.post("/api/v1/admin/rasters", headers=admin_headers, files={"file": ("mod14a1.tif", f)},
+                        data={"product": "fire_mask", "acq_date": "2024-03-14"})
+    assert r.status_code == 201, r.text
+    raster_id = r.json()["raster_id"]
+    committee = login("committee_r", "committee_member")
+    html = client.get(f"/maps/rasters/{raster_id}", headers=committee)
+    assert html.status_code == 200 and "data:image/png;base64," in html.text
+    assert "สูง / high" in html.text and "14 มี.ค. 2567" in html.text
+    assert client.get("/maps/rasters/999999", headers=committee).status_code == 404
+
+    base = live_server(db_url)
+    context, page, watch = open_map(browser, base, committee, f"/maps/rasters/{raster_id}")
+    overlay = page.locator(".leaflet-image-layer").first
+    overlay.wait_for(state="attached")
+    assert page.evaluate("el => el.complete && el.naturalWidth > 0", overlay.element_handle())
+    shot(page, "raster")
+    watch.check()
+    context.close()

@@ -87,6 +87,7 @@ POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
 for _method, _path in (("POST", "/api/v1/briefs"), ("GET", "/api/v1/briefs"), ("GET", "/api/v1/briefs/{brief_id}"),
                       ("GET", "/api/v1/briefs/{brief_id}.pdf")):
     POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member"}
+POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
 
 

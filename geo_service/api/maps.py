@@ -73,3 +73,13 @@ def vendor(path: str) -> Response:
     if path.endswith(".css"):
         return Response(assets.read_css(path), media_type="text/css", headers=headers)
     return FileResponse(file, headers=headers)
+
+
+@router.get("/maps/rasters/{raster_id}", response_class=HTMLResponse,
+            summary="Map of one hotspot raster, reprojected for the web, with its colour scale (HTML page)")
+def raster_page(raster_id: int, session: SessionDep, settings: SettingsDep, principal: MapReader) -> HTMLResponse:
+    from geo_service.maps import overview, raster_map
+
+    m = raster_map.raster_map(session, raster_id, tile_url=settings.service.tile_url,
+                              tile_attribution=settings.service.tile_attribution)
+    return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)

@@ -1,0 +1,117 @@
+"""The map of one hotspot raster: the image reprojected to Web Mercator for Leaflet, coloured by product
+(fire classes, burn day of year, or a continuous scale), with its legend, zonal figures and sources."""
+
+from __future__ import annotations
+
+import folium
+import numpy as np
+from sqlalchemy import text as sql
+from sqlalchemy.orm import Session
+
+from geo_service.errors import NotFound
+from geo_service.maps import escaping as esc
+from geo_service.maps import layers as L
+from geo_service.maps.overview import _sources_html, base_map
+from geo_service.maps.period import be_date_en, be_date_th
+
+MAX_SIDE = 1600  # pixels of the web image: enough for a province, small enough for the page
+PRODUCT_LABELS = {
+    "fire_mask": ("หน้ากากไฟ (MOD14A1)", "Fire mask (MOD14A1)", ""),
+    "burned_doy": ("พื้นที่เผาไหม้ (วันที่ของปี)", "Burned area (day of year)", "day of year"),
+    "frp": ("กำลังแผ่รังสีความร้อน", "Fire radiative power", "MW"),
+    "dnbr": ("ดัชนีความรุนแรงการเผาไหม้ (dNBR)", "Burn severity (dNBR)", "dNBR"),
+    "generic": ("ค่าจากภาพ", "Raster value", ""),
+}
+FIRE_CLASS_COLOURS = {7: ((255, 221, 0), "ต่ำ / low"), 8: ((255, 140, 0), "ปานกลาง / nominal"),
+                      9: ((215, 25, 28), "สูง / high")}
+
+
+def web_image(path: str, product: str, nodata: float | None) -> tuple[np.ndarray, list[list[float]], dict]:
+    """RGBA image in EPSG:3857 (at most MAX_SIDE pixels a side), its lat/lon bounds, and the colour key."""
+    import rasterio
+    from matplotlib import colormaps
+    from rasterio.warp import Resampling, calculate_default_transform, reproject, transform_bounds
+
+    with rasterio.open(path, driver="GTiff") as src:
+        transform, width, height = calculate_default_transform(src.crs, "EPSG:3857", src.width, src.height,
+                                                               *src.bounds)
+        scale = max(width, height) / MAX_SIDE
+        if scale > 1:
+            width, height = int(width / scale), int(height / scale)
+            transform = transform * transform.scale(scale, scale)
+        out = np.full((height, width), np.nan, dtype="float64")
+        resampling = Resampling.nearest if product in ("fire_mask", "burned_doy") else Resampling.bilinear
+        reproject(rasterio.band(src, 1), out, dst_transform=transform, dst_crs="EPSG:3857",
+                  src_nodata=nodata if nodata is not None else src.nodata, dst_nodata=np.nan, resampling=resampling)
+        left, bottom, right, top = rasterio.transform.array_bounds(height, width, transform)
+        west, south, east, north = transform_bounds("EPSG:3857", "EPSG:4326", left, bottom, right, top)
+    rgba = np.zeros((height, width, 4), dtype=np.uint8)
+    valid = np.isfinite(out)
+    if product == "fire_mask":
+        key = {"classes": []}
+        for value, (colour, label) in FIRE_CLASS_COLOURS.items():
+            hit = valid & (out == value)
+            rgba[hit, :3] = colour
+            rgba[hit, 3] = 230
+            key["classes"].append({"colour": "#%02x%02x%02x" % colour, "label": label})
+        return rgba, [[south, west], [north, east]], key
+    show = valid & (out > 0) if product == "burned_doy" else valid
+    if not show.any():
+        return rgba, [[south, west], [north, east]], {"ramp": None}
+    lo, hi = np.percentile(out[show], [2, 98]) if show.sum() > 50 else (out[show].min(), out[show].max())
+    hi = hi if hi > lo else lo + 1
+    cmap = colormaps["viridis" if product == "burned_doy" else "inferno_r" if product == "frp" else "RdYlGn_r"]
+    colours = cmap(np.clip((out - lo) / (hi - lo), 0, 1))
+    rgba[show] = (colours[show] * 255).astype(np.uint8)
+    rgba[show, 3] = 210
+    stops = ["#%02x%02x%02x" % tuple(int(255 * c) for c in cmap(x)[:3]) for x in (0, 0.25, 0.5, 0.75, 1)]
+    return rgba, [[south, west], [north, east]], {"ramp": {"min": float(lo), "max": float(hi), "stops": stops}}
+
+
+def raster_map(session: Session, raster_id: int, *, tile_url: str | None = None,
+               tile_attribution: str | None = None) -> folium.Map:
+    row = session.execute(sql("SELECT id, product, acq_date, name, file_path, nodata, crs FROM hotspot_rasters "
+                              "WHERE id = :id"), {"id": raster_id}).mappings().first()
+    if row is None:
+        raise NotFound("No raster with this number.")
+    districts = L.districts(session)
+    m = base_map(districts, tile_url, tile_attribution)
+    rgba, bounds, key = web_image(row["file_path"], row["product"], row["nodata"])
+    th, en, unit = PRODUCT_LABELS.get(row["product"], PRODUCT_LABELS["generic"])
+    name = f"{th} / {en} — {be_date_th(row['acq_date'])}"
+    folium.raster_layers.ImageOverlay(rgba, bounds=bounds, name=esc.text(name), opacity=0.85,
+                                      mercator_project=False).add_to(m)
+    folium.GeoJson(
+        L._feature_collection(districts, lambda r: {"label": esc.text(f"{r['name_th']} / {r['name_en']}")}),
+        name=esc.text("อำเภอ / Districts"),
+        style_function=lambda f: {"color": "#444444", "weight": 1, "fill": False},
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False)).add_to(m)
+    L.protected_layer(L.protected_areas(session, row["acq_date"])).add_to(m)
+    m.fit_bounds(bounds)
+    folium.LayerControl(collapsed=False).add_to(m)
+    stats = session.execute(sql("""
+        SELECT z.zone_code, round((z.burned_m2 / 1e4)::numeric, 1)::float AS ha, z.fire_pixels
+        FROM raster_zone_stats z WHERE z.raster_id = :id AND z.zone_type = 'district' ORDER BY z.burned_m2 DESC"""),
+        {"id": raster_id}).mappings().all()
+    names = {d["code"]: d for d in districts}
+    body = [f"<h4>{esc.text(th)}</h4><div>{esc.text(en)}</div>",
+            f"<div>{esc.text(be_date_th(row['acq_date']))} / {esc.text(be_date_en(row['acq_date']))} · "
+            f"{esc.text(row['name'])} ({esc.text(row['crs'])})</div>"]
+    if key.get("classes"):
+        body += [f"<div><span class='sw' style='background:{c['colour']}'></span>{esc.text(c['label'])}</div>"
+                 for c in key["classes"]]
+    elif key.get("ramp"):
+        r = key["ramp"]
+        gradient = ", ".join(r["stops"])
+        body.append(f"<div><span class='sw' style='width:8em;background:linear-gradient(to right, {gradient})'></span>"
+                    f"</div><div>{r['min']:.1f} – {r['max']:.1f} {esc.text(unit)}</div>")
+    if stats:
+        body.append("<div><b>พื้นที่เผาไหม้ / burned area (ha, rai)</b></div>")
+        body += [f"<div>{esc.text(names.get(s['zone_code'], {}).get('name_th', s['zone_code']))}: "
+                 f"{s['ha']:,.1f} ha / {s['ha'] * 6.25:,.0f} rai</div>" for s in stats[:8]]
+    body.append(_sources_html(session, [f"Raster: {row['name']} (SHA-256 kept with the registration)"],
+                              tile_attribution if tile_url else None))
+    L.Legend("".join(body)).add_to(m)
+    return m
+
+
