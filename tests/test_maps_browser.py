@@ -223,3 +223,21 @@ def test_raster_map_renders_offline_with_its_legend(browser, client, login, admi
     shot(page, "raster")
     watch.check()
     context.close()
+
+    # Hotspots on the overview: heat map, fire events and clickable detections render with no error.
+    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+           "bright_ti5,frp,daynight\n" + "".join(
+               f"{18.2 + i * 0.002:.4f},{100.3 + i * 0.002:.4f},330,0.4,0.4,2024-03-{10 + i % 5},0630,N,VIIRS,h,2.0NRT,290,"
+               f"{5 + i},D\n" for i in range(40)))
+    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
+                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    context, page, watch = open_map(browser, base, committee, "/maps/overview?from=2024-03-01&to=2024-03-31")
+    page.locator("canvas.leaflet-heatmap-layer").first.wait_for(state="attached")
+    page.locator(".leaflet-control-layers-overlays label", has_text="Hotspots, clickable (40)").locator(
+        "input").check()  # switch the clickable detections on
+    page.locator(".marker-cluster").first.wait_for(state="visible")
+    page.locator(".marker-cluster").first.click()  # zooms into the cluster
+    page.wait_for_timeout(500)
+    shot(page, "overview_hotspots")
+    watch.check()
+    context.close()

@@ -14,6 +14,19 @@ from geo_service.maps.period import Period, be_date_th
 
 HOTSPOT_CREDIT = "Fire hotspots: NASA FIRMS (MODIS C6.1, VIIRS 375 m); fire events derived by geo_service"
 HEAT_POINTS = 50_000  # the heat map takes the strongest detections beyond this (page size stays small)
+CLUSTER_POINTS = 20_000  # clickable detections (with their time, sensor, confidence and FRP), strongest first
+CONFIDENCE = {1: "ต่ำ/low", 2: "ปานกลาง/nominal", 3: "สูง/high"}
+# Built in the browser from numbers and codes only, with textContent: nothing is parsed as HTML.
+_CALLBACK = """function (row) {
+  var m = L.circleMarker(new L.LatLng(row[0], row[1]), {radius: 4, color: '#b22222', weight: 1,
+                                                         fillColor: '#ff4500', fillOpacity: 0.8});
+  var div = document.createElement('div');
+  var lines = ['จุดความร้อน / hotspot ' + row[2], 'ดาวเทียม / sensor: ' + row[3],
+               'ความเชื่อมั่น / confidence: ' + row[4], 'FRP: ' + row[5] + ' MW'];
+  lines.forEach(function (t) { var p = document.createElement('div'); p.textContent = t; div.appendChild(p); });
+  m.bindPopup(div);
+  return m;
+}"""
 
 
 @district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
@@ -36,6 +49,22 @@ def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
     group = folium.FeatureGroup(name=esc.text(f"จุดความร้อน (ความหนาแน่น) / Hotspot heat map ({len(rows):,})"))
     plugins.HeatMap([list(r) for r in rows], radius=12, blur=14, min_opacity=0.35).add_to(group)
     return group
+
+
+def cluster_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
+    """Detections as clusters; a click shows the detection's time (Asia/Bangkok), sensor, confidence and FRP."""
+    lo, hi = period.bounds
+    rows = session.execute(sql("""
+        SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
+               to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD HH24:MI'), satellite, confidence,
+               round(coalesce(frp, 0)::numeric, 1)::float
+        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi
+        ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": CLUSTER_POINTS}).all()
+    if not rows:
+        return None
+    data = [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
+    return plugins.FastMarkerCluster(data, callback=_CALLBACK, show=False,
+                                     name=esc.text(f"จุดความร้อน (คลิกดูรายละเอียด) / Hotspots, clickable ({len(rows):,})"))
 
 
 def events_layer(session: Session, period: Period) -> folium.GeoJson | None:

@@ -71,7 +71,7 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     choropleth, classes = L.district_layer(districts, counts, period)
     choropleth.add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
-    for layer in (H.heat_layer(session, period), H.events_layer(session, period)):
+    for layer in (H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)):
         if layer is not None:
             layer.add_to(m)
     rows = L.incidents(session, period)
