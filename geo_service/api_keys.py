@@ -21,10 +21,28 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+def parse_scope(scope: str) -> tuple[str, frozenset[str] | None]:
+    """'incidents' (every property the partner role may see) or 'incidents:kind,observed_at' (only those)."""
+    name, _, fields = scope.partition(":")
+    return name.strip(), frozenset(f.strip() for f in fields.split(",") if f.strip()) if fields else None
+
+
 def create_key(session: Session, name: str, scopes: list[str], principal: Principal) -> dict:
-    unknown = sorted(set(scopes) - set(SCOPES))
-    if unknown or not scopes:
-        raise InvalidInput("Scopes must be one or more of: " + ", ".join(SCOPES), code="unknown_scope")
+    from geo_service.exports.collections import COLLECTIONS
+
+    problems = []
+    for scope in scopes:
+        collection, fields = parse_scope(scope)
+        if collection not in SCOPES:
+            problems.append(f"unknown collection '{collection}'")
+        elif fields is not None and collection in COLLECTIONS:
+            unknown_fields = sorted(fields - set(COLLECTIONS[collection].properties))
+            if unknown_fields or not fields:
+                problems.append(f"{collection} has no field(s) {', '.join(unknown_fields) or '(none given)'}")
+    if problems or not scopes:
+        raise InvalidInput("Scopes are collections (" + ", ".join(SCOPES) + "), optionally with the only fields "
+                           "the key may read, e.g. incidents:kind,observed_at,district_code. "
+                           + "; ".join(problems), code="unknown_scope")
     prefix = secrets.token_hex(6)
     key = f"gsk_{prefix}_{secrets.token_urlsafe(32)}"
     key_id = session.execute(text(
@@ -59,5 +77,7 @@ def principal_for_key(session: Session, key: str) -> Principal:
         raise Unauthorized("The API key is not valid or was revoked.")
     session.execute(text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.id})
     session.commit()
+    parsed = [parse_scope(s) for s in row.scopes]
     return Principal(f"apikey:{row.name}", frozenset({Role.partner}), display_name=row.name,
-                     scopes=frozenset(row.scopes))
+                     scopes=frozenset(c for c, _ in parsed),
+                     fields=tuple((c, f) for c, f in parsed if f is not None))

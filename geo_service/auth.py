@@ -32,6 +32,10 @@ class Principal:
     roles: frozenset[Role] = field(default_factory=frozenset)
     display_name: str | None = None
     scopes: frozenset[str] | None = None  # API keys: the collections it may read (None: no limit)
+    fields: tuple[tuple[str, frozenset[str]], ...] = ()  # API keys: collection -> the only properties it may read
+
+    def fields_for(self, collection: str) -> frozenset[str] | None:
+        return dict(self.fields).get(collection)
 
     def has(self, *roles: Role) -> bool:
         return bool(self.roles & set(roles))

@@ -206,3 +206,21 @@ def test_hotspots_and_fire_events_export_and_ogc(client, admin_headers):
     ogc = client.get("/ogc/collections/hotspots/items", params={"filter": "confidence >= 2"}).json()
     assert ogc["numberMatched"] == 2
     assert client.get("/api/v1/exports/districts", params={"min_confidence": 2}).status_code == 400
+
+
+def test_api_key_scoped_to_fields(client, people, admin_headers):
+    key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
+                      json={"name": "DDPM", "scopes": ["incidents:kind,observed_at,district_code", "districts"]})
+    assert key.status_code == 201, key.text
+    headers = {"X-API-Key": key.json()["key"]}
+    props = client.get("/api/v1/exports/incidents", headers=headers).json()["features"][0]["properties"]
+    assert set(props) == {"id", "kind", "observed_at", "district_code"}
+    # Fields a key names can still not reach beyond what the partner role may see.
+    sneaky = client.post("/api/v1/admin/api-keys", headers=admin_headers,
+                         json={"name": "Other agency", "scopes": ["incidents:kind,reporter"]}).json()["key"]
+    assert set(client.get("/api/v1/exports/incidents", headers={"X-API-Key": sneaky}).json()["features"][0][
+        "properties"]) == {"id", "kind"}
+    assert client.get("/api/v1/exports/incidents", headers=headers, params={"properties": "reserve_code"}).status_code == 400
+    assert len(client.get("/api/v1/exports/districts", headers=headers).json()["features"][0]["properties"]) > 3
+    bad = client.post("/api/v1/admin/api-keys", headers=admin_headers, json={"name": "Third agency", "scopes": ["incidents:colour"]})
+    assert bad.status_code == 400 and "colour" in bad.json()["error"]["message"]

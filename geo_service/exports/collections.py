@@ -41,9 +41,12 @@ class Collection:
         return bool(principal.roles & self.readers)
 
     def properties_for(self, principal: Principal | None) -> tuple[str, ...]:
+        """The properties this caller may see: by role, and narrowed to an API key's fields if it names any."""
         roles = principal.roles if principal else frozenset()
+        allowed = principal.fields_for(self.name) if principal else None
         return tuple(p for p in self.properties
-                     if p not in self.confidential or (roles & self.confidential[p]))
+                     if (p not in self.confidential or (roles & self.confidential[p]))
+                     and (allowed is None or p in allowed))
 
 
 COD_AB = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
