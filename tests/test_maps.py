@@ -206,5 +206,6 @@ def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login
     assert "Fire events (2)" in html
     assert re.search(r"14 [^\"]{1,40} 2567", html)  # an event's first day, in Buddhist Era (Thai month may be \u-escaped)
     assert "Hotspots, clickable (3)" in html and "textContent" in html and "42.5" in html  # FRP in the popup data
+    assert "/ hotspots (0.01" in html and "time slider: hotspots (red)" in html  # hotspots on the time slider too
     quiet = client.get("/maps/overview", params={"from": "2023-03-01", "to": "2023-03-31"}, headers=committee).text
     assert "Hotspot heat map" not in quiet and "Fire events (" not in quiet

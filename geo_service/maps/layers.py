@@ -114,22 +114,37 @@ def incidents(session: Session, period: Period | None = None, ids: list[int] | N
 MAX_TIME_FEATURES = 4000
 
 
-def incident_buckets(session: Session, period: Period) -> tuple[list[dict], float]:
-    """Incidents per day or week and grid cell: what the time slider shows (no free text). The cell grows
+# What the time slider can show: table, time column (UTC instants), and how a bucket is labelled.
+TIME_SOURCES = {
+    "incidents": ("incidents", "observed_at", "เหตุ", "incidents", "#6f42c1"),
+    "hotspots": ("hotspots", "acq_utc", "จุดความร้อน", "hotspots", "#d62728"),
+}
+
+
+@dataclass
+class Buckets:
+    source: str
+    rows: list[dict]
+    cell: float
+
+
+def point_buckets(session: Session, period: Period, source: str = "incidents") -> Buckets:
+    """Points per day or week and grid cell: what the time slider shows (no free text). The cell grows
     (0.01° ≈ 1 km, then 0.05°, 0.1°, 0.25°) until there are at most MAX_TIME_FEATURES features."""
+    table, column = TIME_SOURCES[source][:2]  # fixed names from the table above, never user input
     lo, hi = period.bounds
     unit = "day" if period.step == "P1D" else "week"
     grouped = f"""
-        SELECT date_trunc('{unit}', observed_at AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
+        SELECT date_trunc('{unit}', {column} AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
                (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
                count(*) AS n
-        FROM incidents WHERE observed_at >= :lo AND observed_at < :hi GROUP BY 1, 2, 3"""
+        FROM {table} WHERE {column} >= :lo AND {column} < :hi GROUP BY 1, 2, 3"""
     for cell in (0.01, 0.05, 0.1, 0.25):
         params = {"lo": lo, "hi": hi, "cell": cell}
         if cell == 0.25 or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES:
             break
     rows = session.execute(sql(grouped + " ORDER BY 1"), params).mappings()
-    return [dict(r) for r in rows], cell
+    return Buckets(source, [dict(r) for r in rows], cell)
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -259,17 +274,19 @@ class TimeSlider(plugins.TimestampedGeoJson):
                                   'return newdate.format("D MMM ") + (newdate.year() + 543);'))
 
 
-def time_layer(buckets: tuple[list[dict], float], period: Period) -> TimeSlider:
+def time_layer(series: list[Buckets], period: Period) -> TimeSlider:
+    """One slider for every series (hotspots in red, incidents in purple), one day or week at a time."""
     features = []
-    rows, cell = buckets
-    for b in rows:
-        t = b["bucket"].isoformat()
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(b["lon"], 4),
-                                                                                          round(b["lat"], 4)]},
-                         "properties": {"times": [t], "icon": "circle",
-                                        "popup": f"{int(b['n'])} เหตุ / incidents ({cell}°)",
-                                        "iconstyle": {"radius": 4 + min(int(b["n"]), 20), "color": "#6f42c1",
-                                                      "fillColor": "#6f42c1", "fillOpacity": 0.6}}})
+    for buckets in series:
+        _, _, unit_th, unit_en, colour = TIME_SOURCES[buckets.source]
+        for b in buckets.rows:
+            t = b["bucket"].isoformat()
+            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(b["lon"], 4),
+                                                                                              round(b["lat"], 4)]},
+                             "properties": {"times": [t], "icon": "circle",
+                                            "popup": f"{int(b['n'])} {unit_th} / {unit_en} ({buckets.cell}°)",
+                                            "iconstyle": {"radius": 4 + min(int(b["n"]), 20), "color": colour,
+                                                          "fillColor": colour, "fillOpacity": 0.6}}})
     if not features:  # the control still needs its period
         features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
                          "properties": {"times": [period.start.isoformat()], "icon": "circle",

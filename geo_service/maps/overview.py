@@ -81,7 +81,8 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     if cases is not None:
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)
-    L.time_layer(L.incident_buckets(session, period), period).add_to(m)
+    L.time_layer([L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents")],
+                 period).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
     primary = L.DISTRICT_COUNTS[0]
@@ -92,9 +93,11 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]
     body.append("<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
                 "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>")
-    body.append(f"<div><span class='sw' style='background:#6f42c1;border-radius:50%'></span>"
-                f"{esc.text('แถบเวลา: เหตุต่อ' + ('วัน' if period.step == 'P1D' else 'สัปดาห์'))} / "
-                f"{esc.text('time slider: incidents per ' + ('day' if period.step == 'P1D' else 'week'))}</div>")
+    per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
+    body.append(f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"
+                f"<span class='sw' style='background:#6f42c1;border-radius:50%'></span>"
+                f"{esc.text(f'แถบเวลา: จุดความร้อน (แดง) และเหตุ (ม่วง) ต่อ{per_th}')} / "
+                f"{esc.text(f'time slider: hotspots (red) and incidents (purple) per {per_en}')}</div>")
     body.append(_sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m
