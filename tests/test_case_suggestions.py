@@ -88,3 +88,16 @@ def test_suggestions_rank_hotspots_and_events_near_incidents_and_in_reserves(cli
     assert any(math.isclose(s["distance_m"], 3000, rel_tol=0.02) for s in wide["suggestions"])
     other = login("other", "investigator")
     assert client.get(f"/api/v1/cases/{cid}/suggestions", headers=other).status_code == 403
+
+    # The linked evidence as GeoJSON: the incident, the reserve and the two hotspots, each with its link.
+    from tests.test_exports import check_rfc7946
+
+    geo = client.get(f"/api/v1/cases/{cid}/evidence.geojson", headers=lead)
+    assert geo.status_code == 200 and geo.headers["content-type"] == "application/geo+json"
+    fc = geo.json()
+    check_rfc7946(fc)
+    kinds = sorted(f["properties"]["target_type"] for f in fc["features"])
+    assert kinds == ["hotspot", "hotspot", "incident", "protected_area"]
+    reserve = next(f for f in fc["features"] if f["properties"]["target_type"] == "protected_area")
+    assert reserve["properties"]["illustrative"] is True and reserve["geometry"]["type"] == "MultiPolygon"
+    assert client.get(f"/api/v1/cases/{cid}/evidence.geojson", headers=other).status_code == 403

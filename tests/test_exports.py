@@ -25,7 +25,7 @@ def check_rfc7946(fc: dict) -> None:
         minx, miny, maxx, maxy = fc["bbox"]
         assert -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90
     for f in fc["features"]:
-        assert f["type"] == "Feature" and "crs" not in f and f["properties"]["id"]
+        assert f["type"] == "Feature" and "crs" not in f and (f.get("id") or f["properties"]["id"])
         g = f["geometry"]
         coords = json.dumps(g["coordinates"])
         for number in coords.replace("[", " ").replace("]", " ").replace(",", " ").split():

@@ -66,6 +66,7 @@ POLICY: dict[tuple[str, str], object] = {
     ("GET", "/api/v1/cases/{case_id}/audit"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/evidence-pack"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/suggestions"): CASE_WORKERS,
+    ("GET", "/api/v1/cases/{case_id}/evidence.geojson"): CASE_WORKERS,
     ("POST", "/api/v1/cases/{case_id}/links/batch"): CASE_WORKERS,
     ("GET", "/api/v1/cases/{case_id}/evidence-pack.pdf"): CASE_WORKERS,
     ("GET", "/maps/overview"): CASE_READERS,

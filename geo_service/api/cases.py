@@ -195,3 +195,14 @@ def add_links(case_id: int, body: list[LinkIn], session: SessionDep, principal: 
         for link in body:
             case = service.add_link(session, case_id, link, principal)
         return _case_response(case, 201)
+
+
+@router.get("/{case_id}/evidence.geojson", response_class=Response,
+            summary="The case's linked evidence as an RFC 7946 FeatureCollection")
+def evidence_geojson(case_id: int, session: SessionDep, principal: CaseWorker):
+    from geo_service.cases.evidence_geojson import evidence_collection
+
+    with as_caller(session, principal):
+        body = evidence_collection(session, case_id, principal)
+        audit.record(session, principal.name, "export", "case_evidence_geojson", case_id, after={"bytes": len(body)})
+    return Response(body, media_type="application/geo+json", headers={"Cache-Control": "no-store"})

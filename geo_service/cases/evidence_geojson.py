@@ -1,0 +1,67 @@
+"""A case's linked evidence as one RFC 7946 FeatureCollection (for the investigators assigned and admins).
+
+Each feature is the linked object's geometry with the link (type, id, why, who, when) and the object's
+main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals).
+"""
+
+from __future__ import annotations
+
+import orjson
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.auth import Principal
+from geo_service.cases import service
+
+# One SELECT per kind of evidence: geometry, and the attributes partners of the case need to read it.
+_PARTS = {
+    "incident": """SELECT l.id AS link_id, l.target_type::text AS target_type, l.target_id, l.reason, l.created_by,
+          l.created_at, ST_AsGeoJSON(i.geom, 7) AS geometry,
+          json_build_object('kind', i.kind, 'observed_at', i.observed_at, 'district_code', i.district_code,
+                            'reserve_code', i.reserve_code, 'status', i.status) AS attributes
+        FROM case_links l JOIN incidents i ON i.id::text = l.target_id
+        WHERE l.case_id = :c AND l.target_type = 'incident'""",
+    "hotspot": """SELECT l.id, l.target_type::text, l.target_id, l.reason, l.created_by, l.created_at,
+          ST_AsGeoJSON(h.geom, 7), json_build_object('acq_utc', h.acq_utc, 'satellite', h.satellite,
+          'confidence', h.confidence, 'frp', h.frp, 'district_code', h.district_code, 'reserve_code', h.reserve_code)
+        FROM case_links l JOIN hotspots h ON h.id::text = l.target_id
+        WHERE l.case_id = :c AND l.target_type = 'hotspot'""",
+    "fire_event": """SELECT l.id, l.target_type::text, l.target_id, l.reason, l.created_by, l.created_at,
+          ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 7), json_build_object('first_seen', e.first_seen,
+          'last_seen', e.last_seen, 'detections', e.detections, 'max_frp', e.max_frp, 'reserve_code', e.reserve_code)
+        FROM case_links l JOIN fire_events e ON e.id::text = l.target_id
+        WHERE l.case_id = :c AND l.target_type = 'fire_event'""",
+    "protected_area": """SELECT DISTINCT ON (l.id) l.id, l.target_type::text, l.target_id, l.reason, l.created_by,
+          l.created_at, ST_AsGeoJSON(ST_ForcePolygonCCW(p.geom), 7), json_build_object('name_th', p.name_th,
+          'name_en', p.name_en, 'kind', p.kind, 'version', p.version, 'illustrative', p.illustrative)
+        FROM case_links l JOIN protected_areas p ON p.code = l.target_id
+        WHERE l.case_id = :c AND l.target_type = 'protected_area'
+        ORDER BY l.id, p.valid_from DESC NULLS LAST""",
+    "district": """SELECT l.id, l.target_type::text, l.target_id, l.reason, l.created_by, l.created_at,
+          ST_AsGeoJSON(ST_ForcePolygonCCW(a.geom), 7), json_build_object('name_th', a.name_th, 'name_en', a.name_en)
+        FROM case_links l JOIN admin_areas a ON a.code = l.target_id AND a.level = 'district' AND a.is_current
+        WHERE l.case_id = :c AND l.target_type = 'district'""",
+}
+
+
+def evidence_collection(session: Session, case_id: int, principal: Principal) -> bytes:
+    service._require_insider(session, principal, case_id)
+    case = service.get_case(session, case_id, principal)
+    features = []
+    for kind, sql in _PARTS.items():
+        if kind in ("hotspot", "fire_event") and session.execute(
+                text("SELECT to_regclass(:t)"), {"t": "hotspots" if kind == "hotspot" else "fire_events"}).scalar() is None:
+            continue
+        for r in session.execute(text(sql), {"c": case_id}).all():
+            link_id, target_type, target_id, reason, by, at, geometry, attributes = r
+            features.append({"type": "Feature", "id": f"{target_type}:{target_id}",
+                             "geometry": orjson.loads(geometry),
+                             "properties": {"target_type": target_type, "target_id": target_id, "reason": reason,
+                                            "linked_by": by, "linked_at": at.isoformat(), **(attributes or {})}})
+    collection = {"type": "FeatureCollection", "case": case["reference"], "numberReturned": len(features)}
+    if features:
+        import shapely
+
+        bounds = shapely.bounds(shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in features]))
+        collection["bbox"] = [round(float(v), 7) for v in bounds]
+    return orjson.dumps({**collection, "features": features})
