@@ -88,6 +88,11 @@ def verify(session: Session, batch: int = 5000) -> Verification:
     return Verification(entries=count, head=prev_hash, problems=problems)
 
 
+def head(session: Session) -> str:
+    """The hash of the latest entry (what a brief or an outside record anchors to), without re-verifying."""
+    return session.execute(text("SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1")).scalar() or GENESIS
+
+
 def entries_for(session: Session, entity_type: str, entity_id: Any) -> list[dict]:
     rows = session.execute(text(
         "SELECT id, at, actor, action, before, after FROM audit_log WHERE entity_type = :t AND entity_id = :i "

@@ -208,6 +208,17 @@ _cache: dict[str, Gazetteer] = {}
 _lock = threading.Lock()
 
 
+def gazetteer_in_transaction(session: Session) -> Gazetteer:
+    """The boundaries as this transaction sees them (a layer load not committed yet), loaded once per
+    transaction however many re-attribution hooks ask; never put in the process-wide cache."""
+    version = layers_version(session)
+    current = session.info.get("gazetteer")
+    if current is None or current.version != version:
+        current = Gazetteer.load(session)
+        session.info["gazetteer"] = current
+    return current
+
+
 def gazetteer(session: Session) -> Gazetteer:
     """The process-wide Gazetteer, rebuilt when the layers have changed since it was loaded."""
     version = layers_version(session)

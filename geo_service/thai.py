@@ -39,6 +39,14 @@ def area_units(m2: float) -> dict[str, float]:
     }
 
 
+def be_dmy(value: str | date | None, missing: str = "") -> str:
+    """D/M/YYYY in the Buddhist Era, as officials write dates (an ISO date or timestamp; ``missing`` if none)."""
+    if not value:
+        return missing
+    d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    return f"{d.day}/{d.month}/{to_be(d.year)}"
+
+
 _DMY = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")
 
 

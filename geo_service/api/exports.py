@@ -3,7 +3,6 @@ Shapefile, with filters and a choice of properties; every download is recorded i
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -97,8 +96,7 @@ async def export(
 
     def prepare():
         with engine.connect() as conn:
-            count = conn.execute(built.count).scalar()
-            extent = conn.execute(built.extent).scalar()
+            count, *extent = conn.execute(built.summary).one()
         record_export(request, principal, collection, f, filters, count)
         return count, extent
 
@@ -112,9 +110,8 @@ async def export(
     stamp = datetime.now(BANGKOK).strftime("%Y%m%d")
     if f == "geojson":
         header = {"numberMatched": count, "metadata": metadata}
-        if extent:
-            nums = [float(v) for v in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", extent)]
-            header = {"bbox": [round(v, 7) for v in nums], **header}
+        if count:
+            header = {"bbox": [round(v, 7) for v in extent], **header}
         return StreamingResponse(stream.feature_collection(engine, built.features, _jsonable(header)),
                                  media_type="application/geo+json", headers=_download(f"{name}_{stamp}.geojson"))
     if f == "ndjson":

@@ -4,6 +4,7 @@ the collections of its scopes, with the properties their role may see."""
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timezone
 from typing import Annotated
 
@@ -110,13 +111,22 @@ def _collection_doc(request: Request, c: Collection, extent: list[float] | None)
     return doc
 
 
-def _extent(request: Request, c: Collection) -> list[float] | None:
-    from sqlalchemy import text
+EXTENT_SECONDS = 300  # clients ask for /collections often; a full scan of a million hotspots each time is waste
 
+
+def _extent(request: Request, c: Collection) -> list[float] | None:
+    """The collection's bounding box, from the same query the items use, recomputed every few minutes."""
+    extents = getattr(request.app.state, "ogc_extents", None)  # per application (per database)
+    if extents is None:
+        extents = request.app.state.ogc_extents = {}
+    cached = extents.get(c.name)
+    if cached and time.monotonic() - cached[0] < EXTENT_SECONDS:
+        return cached[1]
     with request.app.state.engine.connect() as conn:
-        row = conn.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM "
-                                f"(SELECT ST_Extent(geom) AS e FROM ({c.sql}) t) s")).first()
-    return [round(v, 7) for v in row] if row and row[0] is not None else None
+        count, *box = conn.execute(build_select(c, None, ItemQuery()).summary).one()
+    extent = [round(v, 7) for v in box] if count else None
+    extents[c.name] = (time.monotonic(), extent)
+    return extent
 
 
 @router.get("/collections", summary="The collections this caller may read")

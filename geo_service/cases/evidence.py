@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.cases import service
-from geo_service.thai import BANGKOK, area_units, to_be
+from geo_service.thai import BANGKOK, area_units, be_dmy, to_be
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -89,13 +89,6 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
     return buf.getvalue()
 
 
-def _thai_date(value: str | None) -> str:
-    if not value:
-        return ""
-    d = datetime.fromisoformat(value)
-    return f"{d.day}/{d.month}/{to_be(d.year)}"
-
-
 def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
     service._require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
@@ -114,20 +107,21 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
                  for link in case["links"]]
     timeline.sort(key=lambda e: e["when"])
     for e in timeline:
-        e["when_be"] = _thai_date(e["when"])
-    head = audit.verify(session)
+        e["when_be"] = be_dmy(e["when"])
+    head = audit.verify(session)  # the pack states whether the whole trail verifies, not only its head
+    protected = _protected(session, protected_codes)
     return {
-        "case": case, "incidents": incidents, "protected": _protected(session, protected_codes),
+        "case": case, "incidents": incidents, "protected": protected,
         "timeline": timeline, "audit_head": head.head, "audit_entries": head.entries, "audit_ok": head.ok,
         "map_png": base64.b64encode(_map_png(session, incidents, protected_codes, case["districts"])).decode(),
         "generated": datetime.now(BANGKOK), "generated_by": principal.display_name or principal.name,
-        "sources": sorted({p["attribution"] for p in _protected(session, protected_codes)}
+        "sources": sorted({p["attribution"] for p in protected}
                           | {"Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"}),
     }
 
 
 def render_html(pack: dict) -> str:
-    return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be, be=_thai_date)
+    return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be, be=be_dmy)
 
 
 def render_pdf(html: str) -> bytes:

@@ -48,10 +48,7 @@ def evidence_collection(session: Session, case_id: int, principal: Principal) ->
     service._require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     features = []
-    for kind, sql in _PARTS.items():
-        if kind in ("hotspot", "fire_event") and session.execute(
-                text("SELECT to_regclass(:t)"), {"t": "hotspots" if kind == "hotspot" else "fire_events"}).scalar() is None:
-            continue
+    for sql in _PARTS.values():
         for r in session.execute(text(sql), {"c": case_id}).all():
             link_id, target_type, target_id, reason, by, at, geometry, attributes = r
             features.append({"type": "Feature", "id": f"{target_type}:{target_id}",

@@ -41,9 +41,12 @@ def _assigned(session: Session, case_id: int) -> list[str]:
                                 {"id": case_id}).scalars())
 
 
-def _insider(session: Session, principal: Principal, case_id: int) -> bool:
-    return principal.has(Role.administrator) or (
-        principal.has(Role.investigator) and principal.name in _assigned(session, case_id))
+def _insider(session: Session, principal: Principal, case_id: int, assigned: list[str] | None = None) -> bool:
+    """Administrators, and the investigators assigned (``assigned``: the list when the caller has it)."""
+    if principal.has(Role.administrator):
+        return True
+    return principal.has(Role.investigator) and principal.name in (
+        assigned if assigned is not None else _assigned(session, case_id))
 
 
 def _require_insider(session: Session, principal: Principal, case_id: int) -> None:
@@ -154,8 +157,9 @@ def get_case(session: Session, case_id: int, principal: Principal) -> dict:
     }
     if principal.has(Role.committee_member) and not principal.has(Role.administrator, Role.investigator):
         return out  # the committee sees where and at which stage, not what is alleged or by whom
+    assigned = _assigned(session, case_id)
     out.update({
-        "title": row["title"], "summary": row["summary"], "assigned": _assigned(session, case_id),
+        "title": row["title"], "summary": row["summary"], "assigned": assigned,
         "links": links, "created_by": row["created_by"], "created_at": row["created_at"].isoformat(),
         "updated_by": row["updated_by"], "updated_at": row["updated_at"].isoformat(),
         "transitions": [dict(r, created_at=r["created_at"].isoformat()) for r in session.execute(text(
@@ -166,7 +170,7 @@ def get_case(session: Session, case_id: int, principal: Principal) -> dict:
             "SELECT id, body, confidential, created_by, created_at FROM case_notes WHERE case_id = :id ORDER BY id"),
             {"id": case_id}).mappings()],
     })
-    if _insider(session, principal, case_id):
+    if _insider(session, principal, case_id, assigned):
         out["parties"] = [dict(r) for r in session.execute(text(
             "SELECT id, name, position, agency, party_role::text AS party_role, note FROM case_parties "
             "WHERE case_id = :id ORDER BY id"), {"id": case_id}).mappings()]
@@ -347,21 +351,19 @@ def attachment(session: Session, case_id: int, attachment_id: int, principal: Pr
 
 
 # --- evidence links -------------------------------------------------------------------------------
-_TARGETS = {
-    LinkTarget.incident: "SELECT 1 FROM incidents WHERE id::text = :id",
-    LinkTarget.protected_area: "SELECT 1 FROM protected_areas WHERE code = :id",
-    LinkTarget.district: "SELECT 1 FROM admin_areas WHERE level = 'district' AND is_current AND code = :id",
-    LinkTarget.hotspot: "SELECT 1 FROM hotspots WHERE id::text = :id",
-    LinkTarget.fire_event: "SELECT 1 FROM fire_events WHERE id::text = :id",
-    LinkTarget.raster_stat: "SELECT 1 FROM raster_zone_stats WHERE id::text = :id",
+_TARGETS = {  # table, and the condition that finds the target
+    LinkTarget.incident: ("incidents", "id::text = :id"),
+    LinkTarget.protected_area: ("protected_areas", "code = :id"),
+    LinkTarget.district: ("admin_areas", "level = 'district' AND is_current AND code = :id"),
+    LinkTarget.hotspot: ("hotspots", "id::text = :id"),
+    LinkTarget.fire_event: ("fire_events", "id::text = :id"),
+    LinkTarget.raster_stat: ("raster_zone_stats", "id::text = :id"),
 }
 
 
 def _target_exists(session: Session, target: LinkTarget, target_id: str) -> bool:
-    table = _TARGETS[target].split(" FROM ")[1].split()[0]
-    if session.execute(text("SELECT to_regclass(:t)"), {"t": table}).scalar() is None:
-        return False
-    return session.execute(text(_TARGETS[target]), {"id": target_id}).first() is not None
+    table, condition = _TARGETS[target]
+    return session.execute(text(f"SELECT 1 FROM {table} WHERE {condition}"), {"id": target_id}).first() is not None
 
 
 def add_link(session: Session, case_id: int, body: LinkIn, principal: Principal) -> dict:

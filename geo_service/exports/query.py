@@ -87,7 +87,7 @@ def _cql_filter(q: ItemQuery, fields: dict):
 class Built:
     features: Select   # one GeoJSON Feature (text) per row: properties id + the shown ones, geometry
     count: Select
-    extent: Select
+    summary: Select    # one scan: the count and the bounding box (min lon, min lat, max lon, max lat)
     rows: Select       # id, WKB geometry and the shown properties as columns (for file formats)
     shown: list[str]
 
@@ -163,8 +163,10 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     # API, whose pages are small, lifts it in Python (api/ogc.py).
     stmt = select(func.ST_AsGeoJSON(literal_column("f"), "geom", DECIMALS).label("feature")).select_from(f)
     count = select(func.count()).select_from(t).where(where)
-    extent = select(func.ST_Extent(t.c.geom)).select_from(t).where(where)
-    return Built(features=stmt, count=count, extent=extent, rows=rows, shown=shown)
+    box = func.ST_Extent(t.c.geom)
+    summary = select(func.count(), func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)
+                     ).select_from(t).where(where)
+    return Built(features=stmt, count=count, summary=summary, rows=rows, shown=shown)
 
 
 def compile_for_psycopg(stmt) -> tuple[str, dict]:

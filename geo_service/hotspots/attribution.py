@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.hotspots.firms import to_copy_csv
 from geo_service.hotspots.ingest import attribution_columns
-from geo_service.places import Gazetteer
+from geo_service.places import gazetteer_in_transaction
 
 COLUMNS = ["province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes"]
 
@@ -40,7 +40,7 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
     """
     if not session.execute(text("SELECT to_regclass('hotspots') IS NOT NULL")).scalar():
         return 0
-    gaz = Gazetteer.load(session)  # sees the boundaries of this (uncommitted) transaction
+    gaz = gazetteer_in_transaction(session)  # the boundaries of this (uncommitted) transaction, loaded once
     conn = session.connection().connection.driver_connection
     session.execute(text("DROP TABLE IF EXISTS hotspot_reattr"))
     session.execute(text(

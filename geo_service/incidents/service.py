@@ -20,7 +20,7 @@ from geo_service.auth import Principal, Role
 from geo_service.db.models import INCIDENT_KIND_LABELS, Incident, IncidentKind, IncidentStatus
 from geo_service.errors import Conflict, Forbidden, GeoServiceError, InvalidInput, NotFound, register_status
 from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
-from geo_service.places import Attribution, Gazetteer, gazetteer
+from geo_service.places import Attribution, gazetteer, gazetteer_in_transaction
 from geo_service.thai import BANGKOK, area_units, fiscal_year_be
 
 MAX_AREA_M2 = 500e6  # an affected area larger than 500 km2 is a typing mistake, not an incident
@@ -413,10 +413,13 @@ def reattribute_incidents(session: Session, layer_type: str | None = None, ids: 
         "FROM incidents" + (" WHERE id = ANY(:ids)" if ids is not None else "")), {"ids": ids}).all()
     if not rows:
         return 0
-    gaz = Gazetteer.load(session)  # not the cache: the new boundaries are not committed yet
+    gaz = gazetteer_in_transaction(session)  # the new boundaries are not committed yet
     a: Attribution = gaz.attribute(np.array([r.lon for r in rows]), np.array([r.lat for r in rows]),
                                    np.array([r.day for r in rows], dtype="datetime64[D]"))
-    records = [{"id": r.id, **a.row(i), "outside_province": a.row(i)["province_code"] is None}
+    areas = a.protected_area_lists()  # one pass; row(i) would scan every (point, area) pair per row
+    records = [{"id": r.id, "province_code": a.province[i], "district_code": a.district[i],
+                "subdistrict_code": a.subdistrict[i], "protected_area_codes": areas[i], "reserve_code": a.reserve[i],
+                "in_reserve": bool(a.in_reserve[i]), "outside_province": a.province[i] is None}
                for i, r in enumerate(rows)]
     session.execute(text("""
         UPDATE incidents i SET province_code = u.province_code, district_code = u.district_code,

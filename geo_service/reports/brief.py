@@ -24,7 +24,7 @@ from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.thai import BANGKOK, to_be
+from geo_service.thai import BANGKOK, be_dmy, to_be
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -137,7 +137,7 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
 
 def _data_version(session: Session, figures: dict) -> str:
     """What the brief was made from: the audit head and the loads, digested with the figures themselves."""
-    head = audit.verify(session).head
+    head = audit.head(session)  # recomputing the whole chain per brief would grow with every export
     basis = {"audit_head": head, "freshness": figures["freshness"], "layers": figures["layers"]}
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -244,6 +244,4 @@ def render_html(session: Session, brief: dict) -> str:
     return _env.get_template("brief.html").render(
         brief=brief, f=f, kinds=kinds, stages=stages, incident_rows=incident_rows, area_rows=area_rows,
         chart=_weekly_chart(f), map_png=_map_image(session, f), to_be=to_be,
-        generated=datetime.now(BANGKOK), be=lambda d: f"{date.fromisoformat(d[:10]).day}/"
-                                                       f"{date.fromisoformat(d[:10]).month}/"
-                                                       f"{to_be(date.fromisoformat(d[:10]).year)}" if d else "—")
+        generated=datetime.now(BANGKOK), be=lambda d: be_dmy(d, missing="—"))
