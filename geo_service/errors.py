@@ -52,6 +52,18 @@ class Conflict(GeoServiceError):
     code = "conflict"
 
 
+class PreconditionFailed(GeoServiceError):
+    """Optimistic locking: the version the client edited is no longer the current one."""
+
+    code = "version_mismatch"
+    message = "Someone else changed this since you loaded it; reload, check, and save again."
+
+
+class PreconditionRequired(GeoServiceError):
+    code = "version_required"
+    message = "Send the version you are editing in an If-Match header (from the ETag of the last read)."
+
+
 class Unauthorized(GeoServiceError):
     code = "unauthorized"
     message = "Sign in first: this needs a valid token."
@@ -78,13 +90,14 @@ class LocalDatabaseError(GeoServiceError):
     code = "local_database"
 
 
-# One table from exception class to HTTP status; the most specific class wins. Classes defined in
-# capability modules register themselves with ``register_status``.
+# One table from exception class to HTTP status; the most specific class wins.
 STATUS_CODES: dict[type[Exception], int] = {
     LayerRejected: 422,
     InvalidInput: 400,
     NotFound: 404,
     Conflict: 409,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
     Unauthorized: 401,
     Forbidden: 403,
     PayloadTooLarge: 413,
@@ -92,11 +105,6 @@ STATUS_CODES: dict[type[Exception], int] = {
     LocalDatabaseError: 503,
     GeoServiceError: 500,
 }
-
-
-def register_status(cls: type[Exception], status: int) -> type[Exception]:
-    STATUS_CODES[cls] = status
-    return cls
 
 
 def status_for(exc: Exception) -> int:

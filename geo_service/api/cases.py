@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.api.deps import AdminDep, SessionDep
-from geo_service.api.incidents import _etag, _version
+from geo_service.api.deps import etag, if_match_version
 from geo_service.auth import Principal, Role, require_roles
 from geo_service.cases import evidence, service
 from geo_service.cases.suggestions import suggest
@@ -36,7 +36,7 @@ def as_caller(session: Session, principal: Principal) -> Iterator[Session]:
 
 
 def _case_response(case: dict, status: int = 200) -> JSONResponse:
-    return JSONResponse(case, status_code=status, headers={"ETag": _etag(case)})
+    return JSONResponse(case, status_code=status, headers={"ETag": etag(case)})
 
 
 @router.get("", summary="Cases this caller may see (newest first)")
@@ -67,7 +67,7 @@ def read(case_id: int, session: SessionDep, principal: CaseReader):
 def update(case_id: int, body: CaseUpdate, session: SessionDep, principal: CaseWorker,
            if_match: Annotated[str | None, Header()] = None):
     with as_caller(session, principal):
-        return _case_response(service.update_case(session, case_id, body, _version(if_match), principal))
+        return _case_response(service.update_case(session, case_id, body, if_match_version(if_match), principal))
 
 
 @router.delete("/{case_id}", status_code=204, summary="Delete a case (administrators; recorded in the audit trail)")
@@ -81,7 +81,7 @@ def delete(case_id: int, session: SessionDep, principal: AdminDep):
 def move(case_id: int, body: Transition, session: SessionDep, principal: CaseWorker,
          if_match: Annotated[str | None, Header()] = None):
     with as_caller(session, principal):
-        return _case_response(service.transition(session, case_id, body, _version(if_match), principal))
+        return _case_response(service.transition(session, case_id, body, if_match_version(if_match), principal))
 
 
 @router.post("/{case_id}/assignments", summary="Assign an investigator")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -69,3 +70,18 @@ def geo_filter(
 
 
 GeoFilterDep = Annotated[GeoFilter, Depends(geo_filter)]
+
+
+# --- optimistic locking: a record's version travels as a weak ETag and comes back in If-Match -------
+def etag(record: dict) -> str:
+    return f'W/"{record["version"]}"'
+
+
+def if_match_version(if_match: str | None) -> int | None:
+    """The version in an If-Match header (W/"3", "3" or 3); None when the header is missing."""
+    if if_match is None:
+        return None
+    m = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
+    if not m:
+        raise InvalidInput('If-Match must be the ETag you read, e.g. W/"3".', code="invalid_if_match")
+    return int(m.group(1))

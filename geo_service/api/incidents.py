@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
-from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep, parse_bbox
+from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep, etag, if_match_version, parse_bbox
 from geo_service.db.models import IncidentKind, IncidentStatus
 from geo_service.errors import InvalidInput, LayerRejected, PayloadTooLarge
 from geo_service.incidents import bulk, service
@@ -22,19 +22,6 @@ KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 
 class ImportRefused(LayerRejected):  # 422, like a refused layer file
     code = "import_refused"
-
-
-def _etag(incident: dict) -> str:
-    return f'W/"{incident["version"]}"'
-
-
-def _version(if_match: str | None) -> int | None:
-    if if_match is None:
-        return None
-    m = re.fullmatch(r'\s*(?:W/)?"?(\d+)"?\s*', if_match)
-    if not m:
-        raise InvalidInput('If-Match must be the ETag of the incident, e.g. W/"3".', code="invalid_if_match")
-    return int(m.group(1))
 
 
 def incident_filter(
@@ -76,7 +63,7 @@ def create(body: IncidentCreate, session: SessionDep, principal: ReporterDep,
                            code="invalid_idempotency_key")
     with session.begin():
         incident, created = service.create_incident(session, body, principal, idempotency_key)
-    headers = {"ETag": _etag(incident), "Location": f"/api/v1/incidents/{incident['id']}"}
+    headers = {"ETag": etag(incident), "Location": f"/api/v1/incidents/{incident['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(incident, status_code=201 if created else 200, headers=headers)
@@ -104,15 +91,15 @@ def list_geojson(session: SessionDep, principal: IncidentReaderDep, flt: FilterD
 @router.get("/incidents/{incident_id}", summary="One incident (ETag = its version)")
 def read(incident_id: int, session: SessionDep, principal: IncidentReaderDep):
     incident = service.get_incident(session, incident_id)
-    return JSONResponse(incident, headers={"ETag": _etag(incident)})
+    return JSONResponse(incident, headers={"ETag": etag(incident)})
 
 
 @router.patch("/incidents/{incident_id}", summary="Change an incident; send If-Match with the ETag you read")
 def update(incident_id: int, body: IncidentUpdate, session: SessionDep, principal: ReporterDep,
            if_match: Annotated[str | None, Header()] = None):
     with session.begin():
-        incident = service.update_incident(session, incident_id, body, _version(if_match), principal)
-    return JSONResponse(incident, headers={"ETag": _etag(incident)})
+        incident = service.update_incident(session, incident_id, body, if_match_version(if_match), principal)
+    return JSONResponse(incident, headers={"ETag": etag(incident)})
 
 
 @router.post("/incidents/import", summary="Import incidents from CSV, GPX or KML (dry run, or all or nothing)")

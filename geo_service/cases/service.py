@@ -20,8 +20,7 @@ from geo_service.auth import Principal, Role
 from geo_service.cases import workflow
 from geo_service.cases.schemas import CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CASE_CATEGORY_LABELS, CASE_STAGE_LABELS, CaseCategory, CaseStage, LinkTarget
-from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from geo_service.incidents.service import PreconditionFailed, PreconditionRequired
+from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from geo_service.thai import BANGKOK, fiscal_year_be
 
 REFERENCE_FORMAT = "NACC-PR-{fy}-{seq:04d}"

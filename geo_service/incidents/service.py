@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from geo_service import audit, coords
 from geo_service.auth import Principal, Role
 from geo_service.db.models import INCIDENT_KIND_LABELS, Incident, IncidentKind, IncidentStatus
-from geo_service.errors import Conflict, Forbidden, GeoServiceError, InvalidInput, NotFound, register_status
+from geo_service.errors import (
+    Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
+)
 from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
 from geo_service.places import Attribution, gazetteer, gazetteer_in_transaction
 from geo_service.thai import BANGKOK, area_units, fiscal_year_be
@@ -27,22 +29,9 @@ MAX_AREA_M2 = 500e6  # an affected area larger than 500 km2 is a typing mistake,
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 
 
-class PreconditionFailed(GeoServiceError):
-    code = "version_mismatch"
-    message = "Someone else changed this incident since you loaded it; reload, check, and save again."
-
-
-class PreconditionRequired(GeoServiceError):
-    code = "version_required"
-    message = "Send the version you are editing in an If-Match header (from the ETag of the last read)."
-
-
 class OutsideProvince(InvalidInput):
     code = "outside_province"
 
-
-register_status(PreconditionFailed, 412)
-register_status(PreconditionRequired, 428)
 
 
 # --- locating a point ------------------------------------------------------------------------------
@@ -328,7 +317,8 @@ def update_incident(session: Session, incident_id: int, body: IncidentUpdate, ex
         "WHERE id = :_id AND version = :_v RETURNING id"),
         {**changes, "_by": principal.name, "_id": incident_id, "_v": expected_version}).scalar()
     if updated is None:
-        raise PreconditionFailed(details=[{"current": get_incident(session, incident_id)}])
+        raise PreconditionFailed("Someone else changed this incident since you loaded it; reload, check, and save "
+                                 "again.", details=[{"current": get_incident(session, incident_id)}])
     _finish_geometry(session, [incident_id])
     after = get_incident(session, incident_id)
     audit.record(session, principal.name, "update", "incident", incident_id, before=current, after=after)
