@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
-import shutil
 import statistics
 import subprocess
 import sys
@@ -40,6 +40,8 @@ import httpx2 as httpx
 import numpy as np
 import shapely
 from shapely.geometry import shape
+
+from _harness import database  # bench/_harness.py: run as a script, .venv/bin/python bench/bench_incidents.py
 
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 24
 PASSWORD = "bench password 12345"
@@ -58,24 +60,6 @@ def make_app():
 
 
 # --- set-up ----------------------------------------------------------------------------------------
-def start_database(root: Path) -> tuple[object, str]:
-    from geo_service.db import migrate
-    from geo_service.db.engine import make_engine, make_sessionmaker
-    from geo_service.db.local_pg import LocalPostgres, free_port
-    from geo_service.layers.manifest import load_bundled
-
-    os.chmod(root, 0o755)  # the server's own OS user must reach its data folder
-    cluster = LocalPostgres(root / "pg", port=free_port(), durable=False)
-    cluster.start()
-    cluster.ensure_database("bench")
-    url = cluster.url("bench")
-    migrate.upgrade(url)
-    engine = make_engine(url, pool_size=2)
-    load_bundled(make_sessionmaker(engine))
-    engine.dispose()
-    return cluster, url.render_as_string(hide_password=False)
-
-
 def random_points(n: int, seed: int = 3) -> list[tuple[float, float]]:
     """Uniform random points inside the province (lat, lon)."""
     from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
@@ -244,7 +228,9 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="geo_bench_"))
     load_before = os.getloadavg()[0]
     print(f"Starting a throwaway PostGIS in {root} (load average {load_before:.1f}) ...", flush=True)
-    cluster, url = start_database(root)
+    stack = contextlib.ExitStack()  # the shared throwaway PostGIS of the benchmarks (bench/_harness.py)
+    url_obj, _engine, cluster = stack.enter_context(database(root))
+    url = url_obj.render_as_string(hide_password=False)
     points = random_points(20_000)
     rows = []
     try:
@@ -269,8 +255,7 @@ def main() -> None:
             finally:
                 server.stop()
     finally:
-        cluster.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        stack.close()
 
     print(f"\nMachine: {os.cpu_count()} cores, load average before the run {load_before:.1f} (other work on the "
           f"machine skews the figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1; "

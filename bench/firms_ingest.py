@@ -161,7 +161,7 @@ def main() -> None:
             t = time.perf_counter()
             pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=4326)
             j1 = gpd.sjoin(pts, districts[["amp_code", "geometry"]], predicate="within")
-            j2 = gpd.sjoin(pts, tambons[["tam_code", "geometry"]], predicate="within")
+            gpd.sjoin(pts, tambons[["tam_code", "geometry"]], predicate="within")
             s_time = time.perf_counter() - t
             agree = (pd.Series(attr.district).loc[j1.index.unique()].values
                      == j1.groupby(level=0).amp_code.min().values).mean()
