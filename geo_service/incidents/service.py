@@ -272,6 +272,12 @@ def get_incident(session: Session, incident_id: int) -> dict:
 
 
 # --- update ----------------------------------------------------------------------------------------
+# How a changed column is written when it is not a plain bound value.
+_SET_SQL = {"kind": "CAST(:kind AS incident_kind)", "status": "CAST(:status AS incident_status)",
+            "severity": "CAST(:severity AS incident_severity)", "geom": "ST_GeomFromEWKT(:geom)",
+            "area_geom": "ST_GeomFromEWKT(:area_geom)"}
+
+
 def update_incident(session: Session, incident_id: int, body: IncidentUpdate, expected_version: int | None,
                     principal: Principal) -> dict:
     current = get_incident(session, incident_id)
@@ -307,11 +313,7 @@ def update_incident(session: Session, incident_id: int, body: IncidentUpdate, ex
         changes["area_geom"] = None if area is None else f"SRID=4326;{area.wkt}"
     if not changes:
         return current
-    sets = ", ".join(f"{k} = :{k}" for k in changes)
-    for enum_col, enum_type in (("kind", "incident_kind"), ("status", "incident_status"), ("severity", "incident_severity")):
-        sets = sets.replace(f"{enum_col} = :{enum_col}", f"{enum_col} = CAST(:{enum_col} AS {enum_type})")
-    for geo_col in ("geom", "area_geom"):
-        sets = sets.replace(f"{geo_col} = :{geo_col}", f"{geo_col} = ST_GeomFromEWKT(:{geo_col})")
+    sets = ", ".join(f"{k} = {_SET_SQL.get(k, ':' + k)}" for k in changes)  # column names: ours, never input
     updated = session.execute(text(
         f"UPDATE incidents SET {sets}, version = version + 1, updated_by = :_by, updated_at = now() "
         "WHERE id = :_id AND version = :_v RETURNING id"),
