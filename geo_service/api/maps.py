@@ -44,8 +44,7 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
     period = choose_period(start, end, fiscal_year_be)
     with session.begin():
         act_as(session, principal)  # row-level security decides which cases exist for the caller
-        visible = cases.list_cases(session, principal, limit=100_000)["items"]
-        visible = [c for c in visible if period.start <= date.fromisoformat(c["received_on"]) <= period.end]
+        visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
         from geo_service.maps import overview
 
         m = overview.overview(session, period, principal=principal, cases=visible,

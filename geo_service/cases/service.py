@@ -181,8 +181,13 @@ def get_case(session: Session, case_id: int, principal: Principal) -> dict:
 
 
 def list_cases(session: Session, principal: Principal, *, stage: str | None = None, category: str | None = None,
-               fiscal_year_be: int | None = None, limit: int = 50, offset: int = 0) -> dict:
+               fiscal_year_be: int | None = None, received: tuple[date, date] | None = None,
+               limit: int = 50, offset: int = 0) -> dict:
+    """Cases this caller may see, newest first; ``received``: first and last day the case was received."""
     where, params = ["TRUE"], {"limit": limit, "offset": offset}
+    if received:
+        where.append("received_on BETWEEN :received_from AND :received_to")
+        params.update(received_from=received[0], received_to=received[1])
     if stage:
         where.append("stage::text = :stage")
         params["stage"] = stage
