@@ -25,12 +25,15 @@ ADMIN_TOKEN = "bench-admin-token-" + "x" * 24
 
 
 @contextmanager
-def database(root: Path | None = None):
-    """A migrated database with the bundled layers in a throwaway cluster (fsync off): (url, engine, cluster)."""
+def database(root: Path | None = None, durable: bool = False):
+    """A migrated database with the bundled layers in a throwaway cluster: (url, engine, cluster).
+
+    fsync is off unless ``durable`` (then the cluster runs with the settings of the service's own database).
+    """
     root = root or Path(tempfile.mkdtemp(prefix="geo_service_bench_"))
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o755)  # the server's own OS user must reach its data folder
-    cluster = LocalPostgres(root / "pg", port=free_port(), durable=False)
+    cluster = LocalPostgres(root / "pg", port=free_port(), durable=durable)
     cluster.start()
     try:
         cluster.ensure_database("bench")

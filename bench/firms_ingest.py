@@ -100,6 +100,9 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--no-sjoin", action="store_true", help="skip the geopandas baseline")
     ap.add_argument("--keep", type=Path, help="keep the generated CSV here")
+    ap.add_argument("--durable", action="store_true",
+                    help="fsync and full-page writes on, as in the service's own database (default: off, as in tests)")
+    ap.add_argument("--no-events", action="store_true", help="skip the fire-event clustering and the re-ingest")
     args = ap.parse_args()
 
     from _harness import database
@@ -118,7 +121,9 @@ def main() -> None:
     child.join()
     print(f"generated {args.rows:,} rows ({csv.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
 
-    with database(work) as (url, engine, _cluster):
+    print(f"PostgreSQL {'durable (fsync on)' if args.durable else 'fsync off'}; machine load average "
+          f"{os.getloadavg()[0]:.2f}")
+    with database(work, durable=args.durable) as (url, engine, _cluster):
         sm = make_sessionmaker(engine)
         with sm() as s:
             gaz = Gazetteer.load(s)
@@ -131,6 +136,9 @@ def main() -> None:
               f"(new {report.rows_new:,}, outside {report.rows_outside:,}); peak RSS {peak_rss_mb():.0f} MB "
               f"(before ingest {rss0:.0f} MB)")
         print(f"  phases (s): {report.timings}")
+        if args.no_events:
+            engine.dispose()
+            return
         from geo_service.hotspots.events import update_events
 
         t = time.perf_counter()

@@ -216,6 +216,91 @@ def test_chunked_reading_gives_the_same_result(sm, tmp_path):
     assert _rows(sm, "SELECT count(*) FROM hotspots")[0][0] == distinct
 
 
+def test_a_file_of_new_and_stored_detections_over_many_blocks(sm, tmp_path):
+    """New detections stream straight in, stored ones go through the merge, block by block."""
+    def line(i, frp, version="2.0NRT"):
+        return (f"18.{i:04d},100.{i:04d},330,0.4,0.4,2024-03-{1 + i % 20:02d},{i % 24:02d}{i % 60:02d},"
+                f"N,VIIRS,n,{version},290,{frp},D")
+
+    first = tmp_path / "first.csv"
+    first.write_text(VIIRS_HEADER + "\n".join(line(i, "1.5") for i in range(0, 400)) + "\n")
+    assert _ingest(sm, first, block_size=4096).rows_new == 400
+    # rows 300-399 again: 300-349 unchanged, 350-399 with standard-processing values; 400-699 are new
+    second = tmp_path / "second.csv"
+    second.write_text(VIIRS_HEADER + "\n".join(
+        [line(i, "1.5") for i in range(300, 350)] + [line(i, "9.5", "2") for i in range(350, 400)]
+        + [line(i, "2.5") for i in range(400, 700)]) + "\n")
+    r = _ingest(sm, second, block_size=4096)
+    assert (r.rows_total, r.rows_new, r.rows_updated, r.rows_unchanged) == (400, 300, 50, 50)
+    counts = _rows(sm, "SELECT processing, frp, count(*) FROM hotspots GROUP BY 1, 2 ORDER BY 1, 2")
+    assert [tuple(x) for x in counts] == [("NRT", 1.5, 350), ("NRT", 2.5, 300), ("SP", 9.5, 50)]
+    assert _rows(sm, "SELECT count(DISTINCT (acq_utc, lat_e4, lon_e4, satellite)) FROM hotspots")[0][0] == 700
+
+
+def test_two_ingests_in_one_transaction_fall_back_to_the_merge(sm, monkeypatch):
+    """Rows written earlier in the caller's transaction are invisible to the stored-key lookup: the stream
+    meets them in the unique index, is rolled back, and the file goes through the merge instead."""
+    from geo_service.hotspots import ingest as module
+
+    calls = []
+    real = module.ingest_chunks
+
+    def spy(*args, **kw):
+        calls.append(kw.get("direct", True))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(module, "ingest_chunks", spy)
+    with transaction(sm) as s:
+        gaz = Gazetteer.load(s)
+        nrt = ingest_file(s, DATA / "viirs_snpp_nrt.csv", gaz, country_bbox=THAILAND)
+        sp = ingest_file(s, DATA / "viirs_snpp_sp.csv", gaz, country_bbox=THAILAND)
+    assert (nrt.rows_new, sp.rows_new, sp.rows_updated, sp.rows_unchanged) == (5, 0, 3, 0)
+    assert _rows(sm, "SELECT count(*) FILTER (WHERE processing = 'SP'), count(*) FROM hotspots")[0] == (3, 5)
+    batches = _rows(sm, "SELECT id, rows_new, rows_updated FROM hotspot_batches ORDER BY id")
+    assert [(b.rows_new, b.rows_updated) for b in batches] == [(5, 0), (0, 3)]  # the rolled-back try left none
+    assert batches[1].id == sp.batch_id
+    assert calls == [True, True, False]  # the second file streamed, collided, then went through the merge
+
+
+def test_seen_keys_finds_every_repeat_across_blocks():
+    import numpy as np
+
+    from geo_service.hotspots.ingest import _SeenKeys
+
+    rng = np.random.default_rng(7)
+    seen, reference, found = _SeenKeys(), set(), []
+    for size in [1, 50, 3000, 10, 700, 4096, 5, 2000] * 3:
+        block = rng.integers(0, 20_000, size).astype(np.uint64)  # many repeats, within and across blocks
+        expected = []
+        for v in block.tolist():
+            expected.append(v in reference)
+            reference.add(v)
+        found.append((seen.repeats(block).tolist(), expected))
+    assert all(got == want for got, want in found)
+
+
+def test_missing_values_and_protected_area_lists_are_stored_as_such(sm, tmp_path):
+    """The binary COPY keeps NULLs (empty FRP, version, brightness) and the sorted list of protected areas."""
+    with sm() as s:
+        where = s.execute(text("""
+            SELECT ST_X(p) x, ST_Y(p) y, ARRAY[a.code, b.code] codes
+            FROM protected_areas a JOIN protected_areas b ON a.code < b.code AND ST_Intersects(a.geom, b.geom)
+              AND coalesce(a.valid_from, '1900-01-01') <= '2024-03-01' AND coalesce(a.valid_to, '2999-01-01') > '2024-03-01'
+              AND coalesce(b.valid_from, '1900-01-01') <= '2024-03-01' AND coalesce(b.valid_to, '2999-01-01') > '2024-03-01'
+            CROSS JOIN LATERAL ST_PointOnSurface(ST_Intersection(a.geom, b.geom)) p
+            WHERE NOT ST_IsEmpty(ST_Intersection(a.geom, b.geom)) AND ST_Area(ST_Intersection(a.geom, b.geom)) > 1e-6
+            ORDER BY a.code, b.code LIMIT 1""")).one()
+    f = tmp_path / "nulls.csv"
+    f.write_text(VIIRS_HEADER
+                 + f"{where.y:.6f},{where.x:.6f},330,0.4,0.4,2024-03-01,0606,N,VIIRS,n,2.0NRT,290,2.0,D\n"
+                 + "18.1,100.1,,0.4,0.4,2024-03-01,0606,N,VIIRS,n,,,,D\n")
+    assert _ingest(sm, f).rows_new == 2
+    rows = _rows(sm, "SELECT protected_area_codes, brightness, bright_2, frp, version, processing FROM hotspots "
+                     "ORDER BY brightness NULLS LAST")
+    assert rows[0].protected_area_codes == sorted(where.codes) and len(where.codes) == 2
+    assert tuple(rows[1])[1:] == (None, None, None, None, "SP")  # no version: standard processing
+
+
 def test_layer_change_reattributes_hotspots(sm, tmp_path):
     import geo_service.hotspots  # noqa: F401  registers the hook
     from geo_service.layers.reader import read_layer

@@ -504,16 +504,16 @@ class Hotspot(Base):
 
     __tablename__ = "hotspots"
     __table_args__ = (
-        UniqueConstraint("acq_utc", "satellite", "lat_e4", "lon_e4", name="uq_hotspots_detection"),
+        # time first: a new ingest appends at the right edge; satellite last, compared as bytes (migration 0006)
+        UniqueConstraint("acq_utc", "lat_e4", "lon_e4", "satellite", name="uq_hotspots_detection"),
         CheckConstraint("confidence BETWEEN 1 AND 3", name="confidence_scale"),
         CheckConstraint("processing IN ('NRT', 'SP')", name="processing_kind"),
         Index("ix_hotspots_acq_date_local", "acq_date_local", postgresql_using="brin"),
-        Index("ix_hotspots_geom_brin", "geom", postgresql_using="brin"),
         Index("ix_hotspots_event_id", "event_id", postgresql_where=text("event_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    satellite: Mapped[str] = mapped_column(String(12))
+    satellite: Mapped[str] = mapped_column(String(12, collation="C"))
     instrument: Mapped[str] = mapped_column(String(8))
     processing: Mapped[str] = mapped_column(String(3))
     version: Mapped[str | None] = mapped_column(String(16))

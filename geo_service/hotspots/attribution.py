@@ -1,8 +1,9 @@
 """Re-attribute stored hotspots when boundary layers change (listed in ``layers.store.LAYER_CHANGE_HOOKS``).
 
 The same Gazetteer that attributes new detections is used (one mechanism): the hotspots' coordinates and
-local dates are read with COPY, attributed in memory, written back with COPY into a temporary table, and
-applied with one set-based UPDATE of the rows whose attribution changed.
+local dates are read with COPY, attributed in memory, written back with a binary COPY (the ingest's Arrow
+columns, ``rows.attribution_arrays``) into a temporary table, and applied with one set-based UPDATE of the
+rows whose attribution changed.
 """
 
 from __future__ import annotations
@@ -11,14 +12,12 @@ import io
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service.hotspots.firms import to_copy_csv
-from geo_service.hotspots.ingest import attribution_columns
+from geo_service.hotspots.rows import ATTRIBUTION_SCHEMA, BinaryCopy, attribution_arrays, copy_sql
 from geo_service.places import gazetteer_in_transaction
-
-COLUMNS = ["province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes"]
 
 
 def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chunk_rows: int = 500_000) -> int:
@@ -60,9 +59,11 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
             frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "day"], engine="pyarrow")
             attr = gaz.attribute(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
                                  frame["day"].to_numpy(dtype="datetime64[D]"))
-            out = pd.DataFrame({"id": frame["id"].to_numpy(np.int64), **attribution_columns(attr)})
-            with cur.copy("COPY hotspot_reattr FROM STDIN (FORMAT csv)") as copy:
-                copy.write(to_copy_csv(out, ["id", *COLUMNS]))
+            arrays = {"id": pa.array(frame["id"].to_numpy(np.int64)), **attribution_arrays(attr)}
+            out = pa.RecordBatch.from_arrays([arrays[n] for n in ATTRIBUTION_SCHEMA.names], schema=ATTRIBUTION_SCHEMA)
+            encoder = BinaryCopy(ATTRIBUTION_SCHEMA)
+            with cur.copy(copy_sql("hotspot_reattr", ATTRIBUTION_SCHEMA)) as copy:
+                copy.write(encoder.header() + encoder.rows(out) + encoder.finish())
             last_id = int(frame["id"].iloc[-1])
     changed = session.execute(text("""
         UPDATE hotspots h SET province_code = r.province_code, district_code = r.district_code,

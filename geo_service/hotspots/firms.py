@@ -12,7 +12,6 @@ The original value is kept in ``confidence_raw``.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -365,15 +364,3 @@ class FirmsFormatError(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("; ".join(f"line {p.line}, {p.column}: {p.reason}" for p in problems[:5]))
-
-
-def to_copy_csv(frame, columns: list[str] | None) -> bytes:
-    """The rows (a DataFrame, or a pyarrow Table) as CSV without header, for ``COPY ... (FORMAT csv)``."""
-    table = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame[columns], preserve_index=False)
-    for i, f in enumerate(table.schema):
-        if (pa.types.is_timestamp(f.type) and f.type.tz is None) or pa.types.is_date64(f.type):
-            table = table.set_column(i, f.name, table.column(i).cast(pa.date32()))
-    sink = io.BytesIO()
-    pacsv.write_csv(table, sink, write_options=pacsv.WriteOptions(include_header=False,
-                                                                   quoting_style="needed"))
-    return sink.getvalue()

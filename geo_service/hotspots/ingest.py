@@ -1,18 +1,28 @@
-"""Store FIRMS detections: stream, attribute, COPY, one INSERT ... ON CONFLICT for updates, one batch row.
+"""Store FIRMS detections: stream, attribute, one binary COPY, one INSERT ... ON CONFLICT for updates, one batch row.
 
-Everything happens in the caller's transaction: a refused file leaves nothing behind. Each block of
-detections is first COPYed straight into ``hotspots`` inside a savepoint: new detections (the usual case)
-are stored in one pass. A block that hits the detection key of a stored row (a re-ingest, SP data for
-NRT detections, a file that repeats a detection) is rolled back to the savepoint and COPYed into a
-staging table instead, and the staged rows are merged by one INSERT ... ON CONFLICT at the end. The detection key
-(satellite, acquisition time to the minute, position to 1e-4 degree, about 11 m) makes a re-ingest an update
-and lets a standard-processing (SP) detection replace the near-real-time (NRT) one of the same pass; an NRT
-row never overwrites an SP one.
+Everything happens in the caller's transaction: a refused file leaves nothing behind. The detection key
+(acquisition time to the minute, position to 1e-4 degree (about 11 m), satellite) makes a re-ingest an
+update and lets a standard-processing (SP) detection replace the near-real-time (NRT) one of the same pass;
+an NRT row never overwrites an SP one.
+
+How a file goes in (figures in README, *Satellite hotspots / Speed*):
+
+* Ingests take a transaction-level advisory lock, so no other ingest commits detections meanwhile.
+* New detections (the usual case) stream into ``hotspots`` through ONE binary COPY that stays open for the
+  whole file. A writer thread feeds the connection while the main thread reads and attributes the next
+  block, so the two CPU cores work at once: Python on the file, PostgreSQL on the rows.
+* A detection whose key is already stored (a re-ingest, SP data for NRT detections) or repeated in the file
+  goes to a spool file instead, is COPYed into a temporary table after the stream ends and merged by one
+  INSERT ... ON CONFLICT. Stored keys are looked up per block on a second connection (the first one is busy
+  with the COPY): one index range scan on the block's time span, empty for a new season.
+* Should a key collide anyway (detections written earlier in the caller's own transaction are invisible to
+  the second connection), the stream is rolled back to its savepoint and ``ingest_file`` runs the file
+  again through the spool and merge only.
 """
 
 from __future__ import annotations
 
-import binascii
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -20,54 +30,32 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psycopg
+import pyarrow as pa
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import LayerRejected
 from geo_service.hashing import sha256_file
-from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv, to_copy_csv
-from geo_service.places import Attribution, Gazetteer
+from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv
+from geo_service.hotspots.rows import HOTSPOT_SCHEMA, BinaryCopy, copy_sql, hotspot_batch
+from geo_service.places import Gazetteer
 
-STAGE_COLUMNS = [
-    "satellite", "instrument", "processing", "version", "acq_epoch", "acq_date_local", "lat_e4", "lon_e4",
-    "latitude", "longitude", "brightness", "bright_2", "scan", "track", "frp", "daynight", "confidence",
-    "confidence_raw", "fire_type", "province_code", "district_code", "subdistrict_code", "reserve_code",
-    "protected_area_codes",
-]
-KEY = ["satellite", "acq_epoch", "lat_e4", "lon_e4"]
-DIRECT_COLUMNS = [
-    "satellite", "instrument", "processing", "version", "acq_utc", "acq_date_local", "lat_e4", "lon_e4",
-    "latitude", "longitude", "brightness", "bright_2", "scan", "track", "frp", "daynight", "confidence",
-    "confidence_raw", "fire_type", "province_code", "district_code", "subdistrict_code", "reserve_code",
-    "protected_area_codes", "batch_id", "geom",
-]
-_DIRECT_COPY = f"COPY hotspots ({', '.join(DIRECT_COLUMNS)}) FROM STDIN (FORMAT csv)"
+INGEST_LOCK = 0x6F5F686F7473706F  # pg_advisory_xact_lock key of hotspot ingests ("o_hotspo")
+COLUMNS = HOTSPOT_SCHEMA.names
+_SPOOL_IN_MEMORY = 64 << 20  # bytes of spooled (merge-path) rows kept in memory before spilling to disk
 
-_STAGE = """
-CREATE TEMP TABLE hotspot_stage (
-  satellite text, instrument text, processing text, version text, acq_epoch bigint, acq_date_local date,
-  lat_e4 integer, lon_e4 integer, latitude float8, longitude float8, brightness float8, bright_2 float8,
-  scan float8, track float8, frp float8, daynight text, confidence smallint, confidence_raw text,
-  fire_type smallint, province_code text, district_code text, subdistrict_code text, reserve_code text,
-  protected_area_codes text[]
-) ON COMMIT DROP
-"""
+_STAGE = f"CREATE TEMP TABLE hotspot_stage ON COMMIT DROP AS SELECT {', '.join(COLUMNS)} FROM hotspots WITH NO DATA"
 
 # One statement from the staging table. An SP detection replaces an NRT one; NRT never replaces SP; an
-# unchanged row is not rewritten. ``DISTINCT ON`` is only used when the file repeats a key.
+# unchanged row is not rewritten. ``DISTINCT ON`` is only used when the staged rows repeat a key.
 _MERGE = """
 WITH src AS (
-  SELECT {distinct} * FROM hotspot_stage ORDER BY acq_epoch, satellite, lat_e4, lon_e4{order}
+  SELECT {distinct} * FROM hotspot_stage ORDER BY acq_utc, lat_e4, lon_e4, satellite{order}
 ), ins AS (
-  INSERT INTO hotspots AS h (
-    satellite, instrument, processing, version, acq_utc, acq_date_local, lat_e4, lon_e4, latitude, longitude,
-    brightness, bright_2, scan, track, frp, daynight, confidence, confidence_raw, fire_type, province_code,
-    district_code, subdistrict_code, reserve_code, protected_area_codes, batch_id, geom)
-  SELECT satellite, instrument, processing, version, to_timestamp(acq_epoch), acq_date_local, lat_e4, lon_e4,
-         latitude, longitude, brightness, bright_2, scan, track, frp, daynight, confidence, confidence_raw,
-         fire_type, province_code, district_code, subdistrict_code, reserve_code, protected_area_codes,
-         :batch_id, ST_SetSRID(ST_MakePoint(longitude, latitude), 4326)
-  FROM src
+  INSERT INTO hotspots AS h ({columns})
+  SELECT {columns} FROM src
   ON CONFLICT ON CONSTRAINT uq_hotspots_detection DO UPDATE SET
     instrument = EXCLUDED.instrument, processing = EXCLUDED.processing, version = EXCLUDED.version,
     latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude, brightness = EXCLUDED.brightness,
@@ -119,18 +107,6 @@ class IngestReport:
         return asdict(self)
 
 
-def attribution_columns(attr: Attribution) -> dict[str, np.ndarray]:
-    """Gazetteer result -> the hotspot columns (protected areas as PostgreSQL array literals), vectorised."""
-    n = len(attr.district)
-    pa_text = np.full(n, None, dtype=object)
-    if len(attr.pa_points):
-        pairs = pd.DataFrame({"i": attr.pa_points, "code": attr.pa_codes}).drop_duplicates().sort_values(["i", "code"])
-        joined = pairs.groupby("i", sort=False)["code"].agg(",".join)
-        pa_text[joined.index.to_numpy()] = ("{" + joined + "}").to_numpy()
-    return {"province_code": attr.province, "district_code": attr.district, "subdistrict_code": attr.subdistrict,
-            "reserve_code": attr.reserve, "protected_area_codes": pa_text}
-
-
 def _raw_connection(session: Session):
     return session.connection().connection.driver_connection
 
@@ -146,27 +122,74 @@ def _key_hash(frame: pd.DataFrame) -> np.ndarray:
     return h
 
 
-def ewkb_hex(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
-    """Hex EWKB of 2D points in EPSG:4326 (what PostGIS reads in COPY), built in numpy."""
-    rec = np.empty(len(lon), dtype=[("order", "u1"), ("type", "<u4"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")])
-    rec["order"], rec["type"], rec["srid"] = 1, 0x20000001, 4326
-    rec["x"], rec["y"] = lon, lat
-    return np.frombuffer(binascii.hexlify(rec.tobytes()), dtype="S50")
+class _SeenKeys:
+    """Key hashes of the rows read so far (8 bytes a row), as a few sorted runs of doubling size.
+
+    A block is looked up in each run (binary search) and added as a new run; two runs are merged when the
+    older is at most twice the newer, so each hash is re-sorted O(log n) times in all (a single sorted
+    array merged per block made a 5M-row file quadratic).
+    """
+
+    def __init__(self) -> None:
+        self._runs: list[np.ndarray] = []
+
+    def repeats(self, h: np.ndarray) -> np.ndarray:
+        """True for each hash seen before (earlier in the file or earlier in ``h``); remembers ``h``."""
+        order = np.argsort(h, kind="stable")  # equal hashes keep their file order: the first is not a repeat
+        hs = h[order]
+        found = np.zeros(len(hs), dtype=bool)
+        found[1:] = hs[1:] == hs[:-1]
+        for run in self._runs:  # sorted queries: the binary searches walk each run in order
+            pos = np.minimum(np.searchsorted(run, hs), len(run) - 1)
+            found |= run[pos] == hs
+        repeat = np.empty(len(h), dtype=bool)
+        repeat[order] = found
+        if not found.all():
+            self._runs.append(hs[~found])
+        while len(self._runs) > 1 and len(self._runs[-2]) <= 2 * len(self._runs[-1]):
+            newer, older = self._runs.pop(), self._runs.pop()
+            self._runs.append(np.sort(np.concatenate([older, newer]), kind="stable"))  # merges two sorted runs
+        return repeat
 
 
-def _direct_csv(frame: pd.DataFrame, batch_id: int) -> bytes:
-    import pyarrow as pa
+class _StoredKeys:
+    """Detection keys already committed, looked up on a second connection while the first one streams."""
 
-    out = frame.assign(acq_utc=pd.to_datetime(frame["acq_epoch"], unit="s", utc=True), batch_id=batch_id)
-    table = pa.Table.from_pandas(out[DIRECT_COLUMNS[:-1]], preserve_index=False)
-    geom = pa.array(ewkb_hex(frame["longitude"].to_numpy(), frame["latitude"].to_numpy()),
-                    type=pa.binary(50)).cast(pa.string())
-    return to_copy_csv(table.append_column("geom", geom), None)
+    def __init__(self, session: Session):
+        self._conn = session.get_bind().engine.raw_connection()
+
+    def contains(self, frame: pd.DataFrame, h: np.ndarray) -> np.ndarray:
+        """True for each row of the block whose key is stored (one index range scan on its time span)."""
+        import io
+
+        lo, hi = int(frame["acq_epoch"].min()), int(frame["acq_epoch"].max())
+        buf = io.BytesIO()
+        with self._conn.cursor() as cur:
+            with cur.copy("COPY (SELECT extract(epoch FROM acq_utc)::bigint, satellite, lat_e4, lon_e4 FROM hotspots "
+                          "WHERE acq_utc BETWEEN to_timestamp(%s) AND to_timestamp(%s)) TO STDOUT (FORMAT csv)",
+                          (lo, hi)) as copy:
+                for block in copy:
+                    buf.write(block)
+        self._conn.rollback()
+        if not buf.tell():
+            return np.zeros(len(h), dtype=bool)
+        buf.seek(0)
+        stored = pd.read_csv(buf, header=None, names=["acq_epoch", "satellite", "lat_e4", "lon_e4"],
+                             dtype={"satellite": str}, engine="pyarrow")
+        return np.isin(h, _key_hash(stored))
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class DirectCollision(Exception):
+    """A streamed detection met a stored key the lookup could not see; the stream was rolled back."""
 
 
 def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, source: str,
                   file_name: str | None = None, file_sha256: str | None = None, loaded_by: str | None = None,
-                  skip_invalid: bool = False, progress: Callable[[int], None] | None = None) -> IngestReport:
+                  skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
+                  direct: bool = True) -> IngestReport:
     """Attribute and store normalised FIRMS chunks in the session's transaction.
 
     Parameters
@@ -185,6 +208,9 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
         By default any invalid row refuses the whole file.
     progress : callable, optional
         Called with the number of rows read after each chunk.
+    direct : bool
+        Stream new detections straight into ``hotspots`` (default). False sends every row through the
+        staging table and the merge (the safe path after a ``DirectCollision``).
 
     Returns
     -------
@@ -194,91 +220,107 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
     ------
     FileRejected
         The file is not FIRMS CSV, or has invalid rows and ``skip_invalid`` is false; nothing is stored.
+    DirectCollision
+        Only with ``direct``: nothing of this ingest is left in the transaction; run it again with
+        ``direct=False``.
     """
     started = time.perf_counter()
     report = IngestReport(batch_id=None, source=source, file_name=file_name, file_sha256=file_sha256)
     conn = _raw_connection(session)
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
+    with conn.cursor() as cur:
+        cur.execute("SAVEPOINT hotspot_ingest")
     batch_id = session.execute(text(
         "INSERT INTO hotspot_batches (source, file_name, file_sha256, loaded_by) "
         "VALUES (:source, :file_name, :sha, :by) RETURNING id"),
         {"source": source, "file_name": file_name, "sha": file_sha256, "by": loaded_by}).scalar_one()
-    session.execute(text("DROP TABLE IF EXISTS hotspot_stage"))
-    session.execute(text(_STAGE))
     problems: list[Problem] = []
-    hashes: list[np.ndarray] = []
+    staged_hashes: list[np.ndarray] = []
     first = last = None
-    misses, direct_rows = 0, 0
-    seen = np.empty(0, dtype=np.uint64)  # key hashes of the rows read so far (sorted)
-    tm = {"read": 0.0, "attribute": 0.0, "copy": 0.0, "merge": 0.0}
+    direct_rows = 0
+    seen = _SeenKeys()
+    stored_keys = _StoredKeys(session) if direct else None
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+    spool_rows = BinaryCopy(HOTSPOT_SCHEMA)
+    spool.write(spool_rows.header())
+    stream_rows = BinaryCopy(HOTSPOT_SCHEMA)
+    tm = {"read": 0.0, "attribute": 0.0, "encode": 0.0, "copy_wait": 0.0, "merge": 0.0}
     mark = time.perf_counter()
     try:
         with conn.cursor() as cur:
-            for chunk in chunks:
-                now = time.perf_counter()
-                tm["read"] += now - mark
-                report.rows_total += chunk.rows_read
-                report.rows_refused += chunk.refused
-                report.rows_outside += getattr(chunk, "outside", 0)
-                problems.extend(chunk.problems)
-                if progress:
-                    progress(chunk.rows_read)
-                frame = chunk.frame
-                if (problems and not skip_invalid) or frame.empty:
+            copy_started = time.perf_counter()
+            # the writer thread sends while this thread prepares the next block
+            with cur.copy(copy_sql("hotspots", HOTSPOT_SCHEMA), writer=QueuedLibpqWriter(cur)) as copy:
+                copy.write(stream_rows.header())
+                for chunk in chunks:
+                    now = time.perf_counter()
+                    tm["read"] += now - mark
+                    report.rows_total += chunk.rows_read
+                    report.rows_refused += chunk.refused
+                    report.rows_outside += getattr(chunk, "outside", 0)
+                    problems.extend(chunk.problems)
+                    if progress:
+                        progress(chunk.rows_read)
+                    frame = chunk.frame
+                    if (problems and not skip_invalid) or frame.empty:
+                        mark = time.perf_counter()
+                        continue  # keep reading to report every problem; nothing will be stored
+                    frame = frame.sort_values("acq_epoch", kind="stable", ignore_index=True)  # index edge
+                    attr = gaz.attribute(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(),
+                                         frame["acq_date_local"].to_numpy())
+                    lo, hi = int(frame["acq_epoch"].iloc[0]), int(frame["acq_epoch"].iloc[-1])
+                    first = lo if first is None else min(first, lo)
+                    last = hi if last is None else max(last, hi)
+                    h = _key_hash(frame)
+                    merge = seen.repeats(h)
+                    if stored_keys is None:
+                        merge[:] = True
+                    elif not merge.all():
+                        merge |= stored_keys.contains(frame, h)
+                    now2 = time.perf_counter()
+                    tm["attribute"] += now2 - now
+                    rows = hotspot_batch(frame, attr, batch_id)
+                    if merge.any():
+                        staged_hashes.append(h[merge])
+                        spool.write(spool_rows.rows(rows.filter(pa.array(merge))))
+                    fresh = ~merge
+                    data = None
+                    if fresh.any():
+                        data = stream_rows.rows(rows if fresh.all() else rows.filter(pa.array(fresh)))
+                        direct_rows += int(fresh.sum())
+                    now3 = time.perf_counter()
+                    tm["encode"] += now3 - now2
+                    if data is not None:
+                        copy.write(data)
                     mark = time.perf_counter()
-                    continue  # keep reading to report every problem; nothing will be stored
-                attr = gaz.attribute(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(),
-                                     frame["acq_date_local"].to_numpy())
-                for name, values in attribution_columns(attr).items():
-                    frame[name] = values
-                lo, hi = int(frame["acq_epoch"].min()), int(frame["acq_epoch"].max())
-                first = lo if first is None else min(first, lo)
-                last = hi if last is None else max(last, hi)
-                frame = frame.sort_values("acq_epoch", kind="stable")  # appends to the time-first key index
-                now2 = time.perf_counter()
-                tm["attribute"] += now2 - now
-                # a detection repeated in the file goes to the merge; the first one may go straight in
-                h = _key_hash(frame)
-                repeat = np.ones(len(h), dtype=bool)
-                repeat[np.unique(h, return_index=True)[1]] = False
-                if len(seen):
-                    pos = np.minimum(np.searchsorted(seen, h), len(seen) - 1)
-                    repeat |= seen[pos] == h
-                seen = np.union1d(seen, h)
-                rest = [frame[repeat]] if repeat.any() else []
-                fresh = frame[~repeat] if repeat.any() else frame
-                if misses < 3:
-                    stored, more = _copy_direct_split(conn, cur, fresh, batch_id, max(4096, len(fresh) // 16))
-                    direct_rows += stored
-                    rest += more
-                    misses = misses + 1 if stored < len(fresh) // 2 else 0  # a re-ingest: stop trying
-                else:
-                    rest.append(fresh)
-                if rest:
-                    with cur.copy("COPY hotspot_stage FROM STDIN (FORMAT csv)") as copy:
-                        for piece in rest:
-                            hashes.append(_key_hash(piece))
-                            copy.write(to_copy_csv(piece, STAGE_COLUMNS))
-                mark = time.perf_counter()
-                tm["copy"] += mark - now2
+                    tm["copy_wait"] += mark - now3
+                copy.write(stream_rows.finish())
+                wait = time.perf_counter()
+            tm["copy_wait"] += time.perf_counter() - wait
+            tm["stream"] = time.perf_counter() - copy_started
     except FirmsFormatError as exc:
         raise FileRejected(details=[p.as_dict() for p in exc.problems[:MAX_REPORTED]]) from None
+    except psycopg.errors.UniqueViolation:
+        with conn.cursor() as cur:
+            cur.execute("ROLLBACK TO SAVEPOINT hotspot_ingest")
+        raise DirectCollision() from None
+    finally:
+        if stored_keys is not None:
+            stored_keys.close()
     report.problems = [p.as_dict() for p in problems[:MAX_REPORTED]]
     if problems and not skip_invalid:
+        spool.close()
         raise FileRejected(
             f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
             "(the first are listed); nothing was stored.", details=report.problems)
-    all_hashes = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
-    repeated = len(np.unique(all_hashes)) < len(all_hashes)
-    # A file that repeats a detection (NRT and SP of a pass in one file): keep SP, then the last line.
-    merge = _MERGE.format(distinct="DISTINCT ON (acq_epoch, satellite, lat_e4, lon_e4)" if repeated else "",
-                          order=", (processing = 'SP') DESC" if repeated else "")
-    session.execute(text("SET LOCAL work_mem = '256MB'"))  # sort the staged rows in memory
     now = time.perf_counter()
     new = updated = 0
-    if hashes:
-        row = session.execute(text(merge), {"batch_id": batch_id}).one()
-        new, updated = int(row.new), int(row.updated)
+    if staged_hashes:
+        new, updated = _merge_spool(session, conn, spool, spool_rows, np.concatenate(staged_hashes))
+    spool.close()
     tm["merge"] = time.perf_counter() - now
+    with conn.cursor() as cur:
+        cur.execute("RELEASE SAVEPOINT hotspot_ingest")
     report.timings = {k: round(v, 3) for k, v in tm.items()}
     report.rows_new, report.rows_updated = direct_rows + new, updated
     stored = report.rows_total - report.rows_refused - report.rows_outside
@@ -296,38 +338,26 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
         WHERE id = :id"""), {**{k: getattr(report, k) for k in (
             "rows_total", "rows_new", "rows_updated", "rows_unchanged", "rows_refused", "rows_outside",
             "first_acq", "last_acq", "duration_s")}, "report": _json({"problems": report.problems}), "id": batch_id})
-    session.execute(text("DROP TABLE IF EXISTS hotspot_stage"))
     return report
 
 
-def _copy_direct(conn, cur, frame: pd.DataFrame, batch_id: int) -> bool:
-    """COPY a block straight into ``hotspots`` inside a savepoint; False (and nothing kept) on a key collision."""
-    import psycopg
-
-    cur.execute("SAVEPOINT hotspot_block")
-    try:
-        with cur.copy(_DIRECT_COPY) as copy:
-            copy.write(_direct_csv(frame, batch_id))
-    except psycopg.errors.UniqueViolation:
-        cur.execute("ROLLBACK TO SAVEPOINT hotspot_block")
-        return False
-    cur.execute("RELEASE SAVEPOINT hotspot_block")
-    return True
-
-
-def _copy_direct_split(conn, cur, frame: pd.DataFrame, batch_id: int,
-                       smallest: int = 8192) -> tuple[int, list[pd.DataFrame]]:
-    """COPY new detections directly; a colliding block is halved until the collisions are isolated in
-    pieces of at most ``smallest`` rows, which are returned (a list: pandas 3.1 + pyarrow 26 corrupt the
-    strings of a frame concatenated from slices) for the staging table."""
-    if _copy_direct(conn, cur, frame, batch_id):
-        return len(frame), []
-    if len(frame) <= smallest:
-        return 0, [frame]
-    half = len(frame) // 2
-    n1, r1 = _copy_direct_split(conn, cur, frame.iloc[:half], batch_id, smallest)
-    n2, r2 = _copy_direct_split(conn, cur, frame.iloc[half:], batch_id, smallest)
-    return n1 + n2, r1 + r2
+def _merge_spool(session: Session, conn, spool, encoder: BinaryCopy, hashes: np.ndarray) -> tuple[int, int]:
+    """COPY the spooled rows into a temporary table and merge them with one INSERT ... ON CONFLICT."""
+    spool.write(encoder.finish())
+    spool.seek(0)
+    session.execute(text("DROP TABLE IF EXISTS hotspot_stage"))
+    session.execute(text(_STAGE))
+    with conn.cursor() as cur, cur.copy(copy_sql("hotspot_stage", HOTSPOT_SCHEMA)) as copy:
+        while block := spool.read(8 << 20):
+            copy.write(block)
+    # A file that repeats a detection (NRT and SP of a pass in one file): keep SP, then any one line.
+    repeated = len(np.unique(hashes)) < len(hashes)
+    merge = _MERGE.format(distinct="DISTINCT ON (acq_utc, lat_e4, lon_e4, satellite)" if repeated else "",
+                          order=", (processing = 'SP') DESC" if repeated else "", columns=", ".join(COLUMNS))
+    session.execute(text("SET LOCAL work_mem = '256MB'"))  # sort the staged rows in memory
+    row = session.execute(text(merge)).one()
+    session.execute(text("DROP TABLE hotspot_stage"))
+    return int(row.new), int(row.updated)
 
 
 def _json(value) -> str:
@@ -339,7 +369,7 @@ def _json(value) -> str:
 def ingest_file(session: Session, path: Path | str, gaz: Gazetteer, *, source: str | None = None,
                 loaded_by: str | None = None, processing: str | None = None, skip_invalid: bool = False,
                 country_bbox: tuple[float, float, float, float] | None = None, original_name: str | None = None,
-                block_size: int = 16 << 20, progress: Callable[[int], None] | None = None) -> IngestReport:
+                block_size: int = 4 << 20, progress: Callable[[int], None] | None = None) -> IngestReport:
     """Ingest one FIRMS CSV file in the session's transaction (see ``ingest_chunks``).
 
     Parameters
@@ -353,7 +383,13 @@ def ingest_file(session: Session, path: Path | str, gaz: Gazetteer, *, source: s
     """
     path = Path(path)
     name = original_name or path.name
-    chunks = read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)
-    return ingest_chunks(session, chunks, gaz, source=source or f"file:{name}", file_name=name,
-                         file_sha256=sha256_file(path), loaded_by=loaded_by, skip_invalid=skip_invalid,
-                         progress=progress)
+    kw = dict(source=source or f"file:{name}", file_name=name, file_sha256=sha256_file(path),
+              loaded_by=loaded_by, skip_invalid=skip_invalid, progress=progress)
+
+    def chunks():
+        return read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)
+
+    try:
+        return ingest_chunks(session, chunks(), gaz, **kw)
+    except DirectCollision:  # detections of this transaction met again: everything through the merge
+        return ingest_chunks(session, chunks(), gaz, direct=False, **kw)
