@@ -39,7 +39,8 @@ def _events(sm):
 
 def _event_of(sm, lat, lon):
     with sm() as s:
-        return s.execute(text("SELECT DISTINCT event_id FROM hotspots WHERE lat_e4 = :a AND lon_e4 = :o"),
+        return s.execute(text("SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
+                              "WHERE lat_e4 = :a AND lon_e4 = :o"),
                          {"a": round(lat * 1e4), "o": round(lon * 1e4)}).scalars().all()
 
 
@@ -90,8 +91,8 @@ def test_events_are_built_and_keep_their_ids(sm, tmp_path):
     _load(sm, tmp_path, "day1_sp.csv", [_row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.1, "2"),
                                         _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5, "2")])
     with sm() as s:
-        day1 = s.execute(text("SELECT DISTINCT event_id FROM hotspots WHERE acq_date_local = '2024-03-14' "
-                              "AND longitude < 100.31")).scalars().all()
+        day1 = s.execute(text("SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
+                              "WHERE acq_date_local = '2024-03-14' AND longitude < 100.31")).scalars().all()
     assert day1 == a
     assert len(_events(sm)) == 3
 

@@ -509,7 +509,6 @@ class Hotspot(Base):
         CheckConstraint("confidence BETWEEN 1 AND 3", name="confidence_scale"),
         CheckConstraint("processing IN ('NRT', 'SP')", name="processing_kind"),
         Index("ix_hotspots_acq_date_local", "acq_date_local", postgresql_using="brin"),
-        Index("ix_hotspots_event_id", "event_id", postgresql_where=text("event_id IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -537,11 +536,24 @@ class Hotspot(Base):
     subdistrict_code: Mapped[str | None] = mapped_column(String(20))
     reserve_code: Mapped[str | None] = mapped_column(String(40))
     protected_area_codes = mapped_column(ARRAY(Text))
-    # event_id and batch_id are references kept by the service (no FK: an RI trigger per row halves ingest speed)
-    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    # batch_id is a reference kept by the service (no FK: an RI trigger per row halves ingest speed); the
+    # fire event of a detection is in HotspotEvent
     batch_id: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+
+class HotspotEvent(Base):
+    """The fire event a hotspot belongs to (migration 0007: a narrow table, rewritten cheaply by each clustering).
+
+    References kept by the service (``events.update_events``), without foreign keys.
+    """
+
+    __tablename__ = "hotspot_events"
+    __table_args__ = (Index("ix_hotspot_events_event_id", "event_id"),)
+
+    hotspot_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class HotspotRaster(Base):

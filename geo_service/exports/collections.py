@@ -94,8 +94,8 @@ FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
         sql="""
 SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, h.acq_date_local, h.satellite, h.instrument,
        h.processing, h.version, h.confidence, h.confidence_raw, h.frp, h.daynight, h.brightness, h.province_code,
-       h.district_code, h.subdistrict_code, h.reserve_code, h.protected_area_codes, h.event_id
-FROM hotspots h
+       h.district_code, h.subdistrict_code, h.reserve_code, h.protected_area_codes, he.event_id
+FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
 """,
         properties=("hotspot_id", "acq_utc", "acq_date_local", "satellite", "instrument", "processing", "version",
                     "confidence", "confidence_raw", "frp", "daynight", "brightness", "province_code", "district_code",

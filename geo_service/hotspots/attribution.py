@@ -80,9 +80,9 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
         session.execute(text("""
             UPDATE fire_events e SET district_code = s.district_code, reserve_code = s.reserve_code,
               updated_at = now()
-            FROM (SELECT event_id, mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
-                         mode() WITHIN GROUP (ORDER BY reserve_code) AS reserve_code
-                  FROM hotspots WHERE event_id IS NOT NULL GROUP BY event_id) s
+            FROM (SELECT he.event_id, mode() WITHIN GROUP (ORDER BY h.district_code) AS district_code,
+                         mode() WITHIN GROUP (ORDER BY h.reserve_code) AS reserve_code
+                  FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id GROUP BY he.event_id) s
             WHERE e.id = s.event_id
               AND (e.district_code, e.reserve_code) IS DISTINCT FROM (s.district_code, s.reserve_code)"""))
     return changed

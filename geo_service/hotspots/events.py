@@ -9,6 +9,9 @@ components - vectorised, no loop over detections.
 Identifiers are stable: a component takes the existing event id held by most of its detections (the oldest
 on a tie). An event extended by new detections, or whose NRT detections were replaced by SP ones (same
 rows, see ingest), keeps its id; events merged into another are deleted; a split part gets a new id.
+
+Membership is kept in the narrow table ``hotspot_events`` (migration 0007): detections new to any event are
+COPYed in, those that changed event are updated, the others are not touched.
 """
 
 from __future__ import annotations
@@ -21,11 +24,16 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
+import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots.ingest import INGEST_LOCK
+from geo_service.hotspots.rows import BinaryCopy, copy_sql
+
 EARTH_RADIUS_M = 6_371_008.8
 HALF_PIXEL_M = 187.5  # footprints are buffered by half a VIIRS pixel
+MEMBERSHIP_SCHEMA = pa.schema([("hotspot_id", pa.int64()), ("event_id", pa.int64())])
 
 
 @dataclass
@@ -108,6 +116,8 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
         ``events`` (ids of the events touched), ``created``, ``removed``, ``detections``.
     """
     params = params or EventParams()
+    # one clustering at a time, and none while an ingest is writing detections
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
     bounds = session.execute(text("SELECT min(acq_utc), max(acq_utc) FROM hotspots")).one()
     if bounds[0] is None:
         return {"events": [], "created": 0, "removed": 0, "detections": 0}
@@ -127,10 +137,11 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
     conn = session.connection().connection.driver_connection
     buf = io.BytesIO()
     with conn.cursor() as cur:
-        with cur.copy("""COPY (SELECT id, longitude, latitude, extract(epoch FROM acq_utc) / 86400.0,
-                                     coalesce(event_id, -1)
-                              FROM hotspots
-                              WHERE acq_utc BETWEEN %s::timestamptz - %s::interval AND %s::timestamptz + %s::interval)
+        with cur.copy("""COPY (SELECT h.id, h.longitude, h.latitude, extract(epoch FROM h.acq_utc) / 86400.0,
+                                     coalesce(he.event_id, -1)
+                              FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
+                              WHERE h.acq_utc BETWEEN %s::timestamptz - %s::interval
+                                                  AND %s::timestamptz + %s::interval)
                          TO STDOUT (FORMAT csv)""", (lo, gap, hi, gap)) as copy:
             for block in copy:
                 buf.write(block)
@@ -146,14 +157,18 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
             "SELECT nextval(pg_get_serial_sequence('fire_events', 'id')) FROM generate_series(1, :n)"),
             {"n": len(need)}).scalars().all()
         ids[need] = fresh
-    frame["new_event"] = ids[labels]
-    session.execute(text("CREATE TEMP TABLE event_assign (id bigint, event_id bigint) ON COMMIT DROP"))
-    with conn.cursor() as cur:
-        with cur.copy("COPY event_assign FROM STDIN (FORMAT csv)") as copy:
-            copy.write(frame[["id", "new_event"]].to_csv(index=False, header=False).encode())
-    session.execute(text("""
-        UPDATE hotspots h SET event_id = a.event_id FROM event_assign a
-        WHERE h.id = a.id AND h.event_id IS DISTINCT FROM a.event_id"""))
+    new_event = ids[labels]
+    old_event = frame["event"].to_numpy(np.int64)
+    hotspot = frame["id"].to_numpy(np.int64)
+    first_time, moved = old_event < 0, (old_event >= 0) & (old_event != new_event)
+    _copy_membership(conn, "hotspot_events", hotspot[first_time], new_event[first_time])
+    if moved.any():
+        session.execute(text("CREATE TEMP TABLE event_assign (hotspot_id bigint, event_id bigint) ON COMMIT DROP"))
+        _copy_membership(conn, "event_assign", hotspot[moved], new_event[moved])
+        session.execute(text("""
+            UPDATE hotspot_events he SET event_id = a.event_id FROM event_assign a
+            WHERE he.hotspot_id = a.hotspot_id"""))
+        session.execute(text("DROP TABLE event_assign"))
     touched = [int(x) for x in np.unique(ids)]
     session.execute(text("""
         INSERT INTO fire_events AS e (id, first_seen, last_seen, detections, max_frp, sensors, district_code,
@@ -166,7 +181,8 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
                  mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
                  mode() WITHIN GROUP (ORDER BY reserve_code) AS reserve_code,
                  ST_Buffer(ST_ConvexHull(ST_Transform(ST_Collect(geom), utm_srid(ST_Collect(geom)))), :half) AS fp
-          FROM hotspots WHERE event_id = ANY(:ids) GROUP BY event_id
+          FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id
+          WHERE he.event_id = ANY(:ids) GROUP BY he.event_id
         ) s
         ON CONFLICT (id) DO UPDATE SET first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
           detections = EXCLUDED.detections, max_frp = EXCLUDED.max_frp, sensors = EXCLUDED.sensors,
@@ -175,8 +191,17 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
     """), {"ids": touched, "half": HALF_PIXEL_M})
     if dropped:
         session.execute(text("DELETE FROM fire_events WHERE id = ANY(:ids)"), {"ids": dropped})
-    session.execute(text("DROP TABLE event_assign"))
     return {"events": touched, "created": int(len(need)), "removed": len(dropped), "detections": int(len(frame))}
+
+
+def _copy_membership(conn, table: str, hotspot_ids: np.ndarray, event_ids: np.ndarray) -> None:
+    """COPY (hotspot, event) pairs into ``table`` in the binary format."""
+    if not len(hotspot_ids):
+        return
+    rows = pa.RecordBatch.from_arrays([pa.array(hotspot_ids), pa.array(event_ids)], schema=MEMBERSHIP_SCHEMA)
+    encoder = BinaryCopy(MEMBERSHIP_SCHEMA)
+    with conn.cursor() as cur, cur.copy(copy_sql(table, MEMBERSHIP_SCHEMA)) as copy:
+        copy.write(encoder.header() + encoder.rows(rows) + encoder.finish())
 
 
 def recurrence_by_area(session: Session, *, kind: str | None = None, season_months: tuple[int, int] = (1, 5)) -> list[dict]:

@@ -61,8 +61,8 @@ def hotspots_geojson(session: Session, f: HotspotFilter) -> bytes:
         'confidence_raw', confidence_raw, 'frp_mw', frp, 'daynight', daynight,
         'province', province_code, 'district', district_code, 'subdistrict', subdistrict_code,
         'reserve', reserve_code, 'protected_areas', protected_area_codes, 'event_id', event_id))"""
-    inner = (f"SELECT * FROM hotspots h {'WHERE ' + ' AND '.join(where) if where else ''} "
-             "ORDER BY h.acq_utc DESC LIMIT :limit")
+    inner = (f"SELECT h.*, he.event_id FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id "
+             f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY h.acq_utc DESC LIMIT :limit")
     return _collection(session, feature, "acq_utc DESC", inner, params)
 
 
