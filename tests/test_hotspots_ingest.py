@@ -179,6 +179,22 @@ def test_refused_file_stores_nothing_and_reports_line_and_column(sm, tmp_path):
     assert _rows(sm, "SELECT (SELECT count(*) FROM hotspots), (SELECT count(*) FROM hotspot_batches)")[0] == (0, 0)
 
 
+@pytest.mark.parametrize("bad", ["2024-13-01", "not-a-number"])
+def test_a_refusal_leaves_nothing_even_when_the_caller_commits(sm, tmp_path, bad):
+    """Valid blocks were already streamed when a later block turns out bad: the ingest undoes them itself."""
+    good = [f"18.{i:04d},100.1,330,0.4,0.4,2024-03-01,0606,N,VIIRS,n,2.0NRT,290,2.0,D" for i in range(2000)]
+    wrong = (f"18.1,100.1,{bad},0.4,0.4,2024-03-01,0606,N,VIIRS,n,2.0NRT,290,2.0,D" if bad == "not-a-number"
+             else f"18.1,100.1,330,0.4,0.4,{bad},0606,N,VIIRS,n,2.0NRT,290,2.0,D")
+    f = tmp_path / "late_bad.csv"
+    f.write_text(VIIRS_HEADER + "\n".join(good + [wrong]) + "\n")
+    with transaction(sm) as s:
+        with pytest.raises(FileRejected) as err:
+            ingest_file(s, f, Gazetteer.load(s), country_bbox=THAILAND, block_size=4096)
+        s.execute(text("SELECT 1"))  # the transaction is still usable, and is committed
+    assert err.value.details[0]["line"] == 2002
+    assert _rows(sm, "SELECT (SELECT count(*) FROM hotspots), (SELECT count(*) FROM hotspot_batches)")[0] == (0, 0)
+
+
 def test_text_in_a_number_column_and_missing_columns(sm, tmp_path):
     f = tmp_path / "text.csv"
     f.write_text(VIIRS_HEADER + "18.1,100.1,330,0.4,0.4,2024-03-01,0606,N,VIIRS,n,2.0NRT,290,2.0,D\n"

@@ -299,17 +299,17 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
             tm["copy_wait"] += time.perf_counter() - wait
             tm["stream"] = time.perf_counter() - copy_started
     except FirmsFormatError as exc:
+        _undo(conn, spool)
         raise FileRejected(details=[p.as_dict() for p in exc.problems[:MAX_REPORTED]]) from None
     except psycopg.errors.UniqueViolation:
-        with conn.cursor() as cur:
-            cur.execute("ROLLBACK TO SAVEPOINT hotspot_ingest")
+        _undo(conn, spool)
         raise DirectCollision() from None
     finally:
         if stored_keys is not None:
             stored_keys.close()
     report.problems = [p.as_dict() for p in problems[:MAX_REPORTED]]
     if problems and not skip_invalid:
-        spool.close()
+        _undo(conn, spool)  # the rows streamed before the first problem, and the batch row
         raise FileRejected(
             f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
             "(the first are listed); nothing was stored.", details=report.problems)
@@ -339,6 +339,14 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
             "rows_total", "rows_new", "rows_updated", "rows_unchanged", "rows_refused", "rows_outside",
             "first_acq", "last_acq", "duration_s")}, "report": _json({"problems": report.problems}), "id": batch_id})
     return report
+
+
+def _undo(conn, spool) -> None:
+    """Roll this ingest back to its savepoint: nothing of it stays, even if the caller commits."""
+    spool.close()
+    with conn.cursor() as cur:
+        cur.execute("ROLLBACK TO SAVEPOINT hotspot_ingest")
+        cur.execute("RELEASE SAVEPOINT hotspot_ingest")
 
 
 def _merge_spool(session: Session, conn, spool, encoder: BinaryCopy, hashes: np.ndarray) -> tuple[int, int]:
