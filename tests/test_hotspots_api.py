@@ -62,6 +62,9 @@ def test_refused_upload_is_422_with_line_and_column(client, admin_headers, tmp_p
 def test_bad_query_values_are_400(client):
     assert client.get("/api/v1/hotspots/summary", params={"period": "week"}).status_code == 400
     assert client.get("/api/v1/hotspots/summary", params={"group_by": "village"}).status_code == 400
+    assert client.get("/api/v1/hotspots/summary", params={"compare": "last_decade"}).status_code == 400
+    whole = client.get("/api/v1/hotspots/summary", params={"compare": "previous_year", "period": "all"})
+    assert whole.status_code == 400 and "from and to" in whole.json()["error"]["message"]
     assert client.get("/api/v1/hotspots", params={"sensor": "GOES"}).status_code == 400
     assert client.get("/api/v1/hotspots", params={"bbox": "1,2,3"}).status_code == 400
     assert client.get("/api/v1/hotspots/summary", params={"from": "2024-13-01"}).status_code == 422

@@ -165,3 +165,6 @@ def test_cli_fetch_ingests_through_the_same_path(firms, db_url, tmp_path):
     assert proc.returncode == 1 and "line: 2" in proc.stderr and "acq_time" in proc.stderr
     proc = subprocess.run([*cli, "summary", "--period", "day"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "2024-03-01" in proc.stdout
+    proc = subprocess.run([*cli, "summary", "--period", "fire_season", "--previous-year"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "previous_year_detections" in proc.stdout and "BE 2567" in proc.stdout

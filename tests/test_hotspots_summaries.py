@@ -73,3 +73,40 @@ def test_by_district_x_protected_area_fire_season_and_filters(loaded):
     day = _rows(sm, group_by=["land_class"], period="all", date_from=date(2023, 9, 11), date_to=date(2024, 3, 1))
     assert {r["land_class"]: r["detections"] for r in day} == {"outside_protected_land": 2,
                                                               "national_reserved_forest": 1}
+
+
+def test_compared_with_the_previous_year(db_url, sessionmaker_for, tmp_path):
+    """Fire seasons 2023 and 2024: each row carries the same group's figures a year earlier and the change;
+    a reserve with detections in 2023 and none in 2024 gets a 2024 row of its own."""
+    sm = sessionmaker_for(db_url)
+    with sm() as s:
+        song = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Difference(a.geom, "
+                              "(SELECT ST_Union(geom) FROM protected_areas))) p FROM admin_areas a "
+                              "WHERE a.code = '5406' AND a.is_current) s")).one()
+        nrf = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas "
+                             "WHERE code = 'NRF-PR-001') s")).one()
+    rows = [(song, "2023-03-05", 10.0), (song, "2023-03-06", 5.0),                          # season 2023: 2
+            (song, "2024-02-29", 1.0), (song, "2024-03-05", 2.0), (song, "2024-04-01", 3.0),  # season 2024: 3
+            (nrf, "2023-04-01", 7.0)]                                                        # reserve: 2023 only
+    f = tmp_path / "two_seasons.csv"
+    f.write_text(MODIS_HEADER + "".join(f"{p[1]:.6f},{p[0]:.6f},320,1,1,{d},0330,Terra,MODIS,80,6.1NRT,295,{frp},D\n"
+                                        for p, d, frp in rows))
+    with transaction(sm) as s:
+        ingest_file(s, f, Gazetteer.load(s))
+    got = _rows(sm, group_by=["protected_area"], period="fire_season", compare="previous_year")
+    assert [(r["protected_area"], r["period_label"], r["detections"], r["previous_year_detections"],
+             r["change_detections"], r["change_detections_pct"]) for r in got] == [
+        (None, "fire season 2023 (BE 2566)", 2, 0, 2, None),
+        ("NRF-PR-001", "fire season 2023 (BE 2566)", 1, 0, 1, None),
+        (None, "fire season 2024 (BE 2567)", 3, 2, 1, 50.0),
+        ("NRF-PR-001", "fire season 2024 (BE 2567)", 0, 1, -1, -100.0),
+    ]
+    assert got[2]["previous_year_frp_sum_mw"] == 15.0 and got[2]["frp_sum_mw"] == 6.0
+    window = _rows(sm, group_by=["protected_area"], period="all", date_from=date(2024, 1, 1),
+                   date_to=date(2024, 5, 31), compare="previous_year")
+    assert {r["protected_area"]: (r["detections"], r["previous_year_detections"]) for r in window} == {
+        None: (3, 2), "NRF-PR-001": (0, 1)}
+    # 29 February 2024 has no twin: 1 March 2023 .. 28 February 2023 is the year before 1 March .. 29 February
+    leap = _rows(sm, group_by=[], period="all", date_from=date(2024, 2, 29), date_to=date(2024, 2, 29),
+                 compare="previous_year")
+    assert [(r["detections"], r["previous_year_detections"]) for r in leap] == [(1, 0)]

@@ -78,10 +78,12 @@ def summary(
     processing: Annotated[str | None, Query(description="NRT | SP")] = None,
     district: Annotated[str | None, Query(max_length=20)] = None,
     protected_area: Annotated[str | None, Query(max_length=40)] = None,
+    compare: Annotated[str | None, Query(description="previous_year: add the same period a year earlier "
+                                                     "and the change")] = None,
 ) -> dict:
     q = SummaryQuery(group_by=group_by if group_by is not None else ["district"], period=period,
                      date_from=date_from, date_to=date_to, sensors=sensor or [], min_confidence=min_confidence,
-                     processing=processing, district=district, protected_area=protected_area)
+                     processing=processing, district=district, protected_area=protected_area, compare=compare)
     return summarise(session, q)
 
 

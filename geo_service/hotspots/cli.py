@@ -148,6 +148,7 @@ def summary(
     min_confidence: Annotated[Optional[str], typer.Option(help="low | nominal | high")] = None,
     since: Annotated[Optional[str], typer.Option("--from", help="First local day")] = None,
     until: Annotated[Optional[str], typer.Option("--to", help="Last local day")] = None,
+    previous_year: Annotated[bool, typer.Option("--previous-year", help="Compare with a year earlier")] = False,
 ) -> None:
     """Detections, FRP and burned area by district x protected area x period."""
     from geo_service.errors import GeoServiceError
@@ -158,13 +159,17 @@ def summary(
         url, _ = core.prepare_database(core.get_settings())
         q = SummaryQuery(group_by=group_by or ["district"], period=period, sensors=sensor or [],
                          min_confidence=min_confidence, date_from=_parse_day(since) if since else None,
-                         date_to=_parse_day(until) if until else None)
+                         date_to=_parse_day(until) if until else None,
+                         compare="previous_year" if previous_year else None)
         with core._sessionmaker(url)() as s:
             result = summarise(s, q)
     except GeoServiceError as exc:
         core._fail(exc)
     table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)")
     cols = [*q.group_by, "period_label", "detections", "frp_sum_mw", "burned_area_ha", "burned_area_rai"]
+    if q.compare:
+        cols[cols.index("detections") + 1:cols.index("detections") + 1] = [
+            "previous_year_detections", "change_detections_pct"]
     for c in cols:
         table.add_column(c)
     for r in result["rows"]:

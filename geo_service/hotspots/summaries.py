@@ -5,7 +5,12 @@ Every figure is an indexed aggregate of stored columns (attribution is done at i
 months are left out) and ``fiscal_year`` (1 October - 30 September, labelled in Buddhist Era: FY 2567 =
 Oct 2023 - Sep 2024). A detection inside two overlapping protected areas (a park over a reserve) counts
 in both rows when grouping by protected area. Burned area comes from the zonal statistics of registered
-burned-area / fire-mask rasters of the same zones and period.
+burned-area / fire-mask rasters of the same zones and period (rasters have no sensor or confidence, so a
+sensor, confidence or processing filter leaves it out).
+
+``compare="previous_year"`` answers the committee's "compared with last year?": each row also gets the
+detections and FRP of the same group in the same period one year earlier (the same query run over dates
+shifted by a year, so a fire season, fiscal year, month or day lines up with its predecessor) and the change.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ PERIODS = {
     "all": ("'all'", "'whole period'"),
 }
 GROUPS = ("district", "protected_area", "land_class")
+COMPARE = ("previous_year",)
 CONFIDENCE = {"low": 1, "nominal": 2, "high": 3}
 SENSORS = {"MODIS": ("Terra", "Aqua"), "VIIRS": ("S-NPP", "NOAA-20", "NOAA-21"),
            "Terra": ("Terra",), "Aqua": ("Aqua",), "S-NPP": ("S-NPP",), "NOAA-20": ("NOAA-20",),
@@ -57,6 +63,7 @@ class SummaryQuery:
     processing: str | None = None
     district: str | None = None
     protected_area: str | None = None
+    compare: str | None = None
 
     def check(self) -> None:
         bad = [g for g in self.group_by if g not in GROUPS]
@@ -73,6 +80,11 @@ class SummaryQuery:
             raise InvalidInput("processing must be NRT or SP.", code="invalid_processing")
         if self.date_from and self.date_to and self.date_from > self.date_to:
             raise InvalidInput("from is after to.", code="invalid_period")
+        if self.compare is not None and self.compare not in COMPARE:
+            raise InvalidInput("compare must be previous_year.", code="invalid_compare")
+        if self.compare and self.period == "all" and not (self.date_from and self.date_to):
+            raise InvalidInput("To compare the whole period with the year before, give from and to.",
+                               code="invalid_compare")
 
 
 def date_range(column: str, date_from: date | None, date_to: date | None, params: dict) -> list[str]:
@@ -106,8 +118,19 @@ def detection_filters(params: dict, *, sensors=(), min_confidence: str | None = 
     return where
 
 
-def _filters(q: SummaryQuery, params: dict, alias: str = "h") -> list[str]:
-    where = date_range(f"{alias}.acq_date_local", q.date_from, q.date_to, params)
+def _year_earlier(day: date | None) -> date | None:
+    """The same day one year earlier (29 February -> 28 February), as PostgreSQL's ``- interval '1 year'``."""
+    if day is None:
+        return None
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
+def _filters(q: SummaryQuery, params: dict, alias: str = "h", shift: bool = False) -> list[str]:
+    date_from, date_to = (_year_earlier(q.date_from), _year_earlier(q.date_to)) if shift else (q.date_from, q.date_to)
+    where = date_range(f"{alias}.acq_date_local", date_from, date_to, params)
     where += detection_filters(params, sensors=q.sensors, min_confidence=q.min_confidence, processing=q.processing,
                                district=q.district, alias=alias)
     if q.period == "fire_season":
@@ -115,25 +138,13 @@ def _filters(q: SummaryQuery, params: dict, alias: str = "h") -> list[str]:
     return where
 
 
-def summarise(session: Session, q: SummaryQuery) -> dict:
-    """Counts, FRP and burned area per group and period.
-
-    Parameters
-    ----------
-    session : Session
-    q : SummaryQuery
-        Groups (district, protected_area, land_class), period, date range (local dates), sensors
-        (MODIS, VIIRS or a satellite), minimum confidence, processing level, one district or protected area.
-
-    Returns
-    -------
-    dict
-        ``rows`` (one per group and period, with units in the names) and the query's description.
-    """
-    q.check()
+def _detections(session: Session, q: SummaryQuery, shift: bool = False) -> list[dict]:
+    """One row per group and period; with ``shift`` the detections of one year earlier, keyed by this year's
+    periods (each date moved forward by a year)."""
     params: dict = {}
-    where = _filters(q, params)
-    key, label = (s.format(d="h.acq_date_local") for s in PERIODS[q.period])
+    where = _filters(q, params, shift=shift)
+    day = "(h.acq_date_local + interval '1 year')::date" if shift else "h.acq_date_local"
+    key, label = (s.format(d=day) for s in PERIODS[q.period])
     cols = {"district": "coalesce(h.district_code, '')", "protected_area": "coalesce(pa.code, '')",
             "land_class": LAND_CLASS_SQL}
     join = ""
@@ -153,7 +164,27 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
       GROUP BY {', '.join([g for g in q.group_by] + ['period'])}
       ORDER BY period, {', '.join(q.group_by) if q.group_by else '1'}
     """
-    rows = [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+    return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+
+
+def summarise(session: Session, q: SummaryQuery) -> dict:
+    """Counts, FRP and burned area per group and period.
+
+    Parameters
+    ----------
+    session : Session
+    q : SummaryQuery
+        Groups (district, protected_area, land_class), period, date range (local dates), sensors
+        (MODIS, VIIRS or a satellite), minimum confidence, processing level, one district or protected area,
+        and ``compare="previous_year"``.
+
+    Returns
+    -------
+    dict
+        ``rows`` (one per group and period, with units in the names) and the query's description.
+    """
+    q.check()
+    rows = _detections(session, q)
     burned = _burned_area(session, q)
     names = _names(session)
     for r in rows:
@@ -161,18 +192,50 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         m2 = burned.pop(k, None)
         _finish(r, q, names, m2)
     for k, m2 in burned.items():  # burned area where no hotspot was detected
-        r = dict(zip([*q.group_by, "period"], k))
-        r.update(detections=0, frp_sum_mw=0.0, frp_max_mw=None, period_label=None, satellites=[])
+        r = _empty_row(q, k)
         _finish(r, q, names, m2)
         rows.append(r)
+    if q.compare:
+        _add_previous_year(session, q, rows, names)
     return {"group_by": q.group_by, "period": q.period,
             "filters": {"from": q.date_from, "to": q.date_to, "sensors": q.sensors,
                         "min_confidence": q.min_confidence, "processing": q.processing,
                         "district": q.district, "protected_area": q.protected_area},
+            "compare": q.compare,
             "units": {"frp": "MW (sum and maximum of fire radiative power)", "burned_area": "ha and rai",
                       "dates": "local dates, Asia/Bangkok"},
             "source": "NASA FIRMS (MODIS C6.1, VIIRS 375 m); burned area from registered rasters",
             "numberReturned": len(rows), "rows": rows}
+
+
+def _empty_row(q: SummaryQuery, key: tuple) -> dict:
+    r = dict(zip([*q.group_by, "period"], key))
+    r.update(detections=0, frp_sum_mw=0.0, frp_max_mw=None, period_label=None, satellites=[])
+    return r
+
+
+def _add_previous_year(session: Session, q: SummaryQuery, rows: list[dict], names: dict) -> None:
+    """Previous-year detections and FRP on each row, and the change; groups that had detections a year
+    earlier but none now get a row of their own (within the periods shown, or the dates asked)."""
+    def key(r):
+        return tuple(r.get(g) or "" for g in q.group_by) + (r["period"],)
+
+    before = {key(r): r for r in _detections(session, q, shift=True)}
+    periods, shown = {r["period"] for r in rows}, {key(r) for r in rows}
+    for k, prev in before.items():
+        if k not in shown and (k[-1] in periods or (q.date_from and q.date_to)):
+            r = _empty_row(q, k)
+            r["period_label"] = prev["period_label"]  # computed on dates moved to this year: this year's label
+            _finish(r, q, names, None)
+            rows.append(r)
+    for r in rows:
+        prev = before.get(key(r))
+        n_prev = prev["detections"] if prev else 0
+        r["previous_year_detections"] = n_prev
+        r["previous_year_frp_sum_mw"] = prev["frp_sum_mw"] if prev else 0.0
+        r["change_detections"] = r["detections"] - n_prev
+        r["change_detections_pct"] = round(100.0 * (r["detections"] - n_prev) / n_prev, 1) if n_prev else None
+    rows.sort(key=lambda r: (str(r["period"]), *[str(r.get(g) or "") for g in q.group_by]))
 
 
 def _finish(r: dict, q: SummaryQuery, names: dict, m2: float | None) -> None:
