@@ -75,7 +75,10 @@ def principal_for_key(session: Session, key: str) -> Principal:
                           {"p": parts[1]}).first()
     if row is None or not hmac.compare_digest(row.key_hash, _hash(key)) or row.revoked_at is not None:
         raise Unauthorized("The API key is not valid or was revoked.")
-    session.execute(text("UPDATE api_keys SET last_used_at = now() WHERE id = :id"), {"id": row.id})
+    # "last used" to the minute: a partner paging through a collection does not write a row per request
+    session.execute(text(
+        "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
+        "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"), {"id": row.id})
     session.commit()
     parsed = [parse_scope(s) for s in row.scopes]
     return Principal(f"apikey:{row.name}", frozenset({Role.partner}), display_name=row.name,

@@ -196,6 +196,8 @@ def test_hotspots_and_fire_events_export_and_ogc(client, admin_headers):
     fc = client.get("/api/v1/exports/hotspots").json()  # public satellite data
     check_rfc7946(fc)
     assert fc["numberMatched"] == 3 and "FIRMS" in fc["metadata"]["source"]
+    event_of = {f["properties"]["frp"]: f["properties"]["event_id"] for f in fc["features"]}
+    assert event_of[12.5] == event_of[3.0] != event_of[8.0] and None not in event_of.values()  # 2 fires
     high = client.get("/api/v1/exports/hotspots", params={"min_confidence": 3}).json()
     assert [f["properties"]["confidence_raw"] for f in high["features"]] == ["h"]
     assert client.get("/api/v1/exports/hotspots", params={"district": "5405"}).json()["numberMatched"] == 1
@@ -215,6 +217,11 @@ def test_api_key_scoped_to_fields(client, people, admin_headers):
     headers = {"X-API-Key": key.json()["key"]}
     props = client.get("/api/v1/exports/incidents", headers=headers).json()["features"][0]["properties"]
     assert set(props) == {"id", "kind", "observed_at", "district_code"}
+    used = {k["name"]: k["last_used_at"] for k in client.get("/api/v1/admin/api-keys", headers=admin_headers).json()}
+    assert used["DDPM"] is not None
+    client.get("/api/v1/exports/districts", headers=headers)  # a minute has not passed: no write
+    again = {k["name"]: k["last_used_at"] for k in client.get("/api/v1/admin/api-keys", headers=admin_headers).json()}
+    assert again["DDPM"] == used["DDPM"]
     # Fields a key names can still not reach beyond what the partner role may see.
     sneaky = client.post("/api/v1/admin/api-keys", headers=admin_headers,
                          json={"name": "Other agency", "scopes": ["incidents:kind,reporter"]}).json()["key"]
