@@ -129,3 +129,31 @@ def test_recurrence_per_reserve_and_grid(sm, tmp_path):
     assert per_area["NRF-PR-001"]["detections"] == 3
     assert grid["numberReturned"] == 1
     assert grid["features"][0]["properties"] == {"seasons": 2, "years": [2022, 2024], "detections": 3}
+
+
+def test_event_figures_match_postgis_on_the_stored_detections(sm, tmp_path):
+    """The footprints and figures computed in memory equal what one PostGIS aggregate gives per event."""
+    rng = np.random.default_rng(3)
+    rows = [_row(round(18.1 + rng.normal(0, 0.004) + 0.05 * (i % 6), 5), round(100.1 + rng.normal(0, 0.004), 5),
+                 f"2024-03-{10 + i % 3:02d}", f"{6 + i % 2:02d}{i % 60:02d}", "N12"[i % 3], round(rng.gamma(2, 4), 1))
+            for i in range(240)]
+    rows += [_row(18.45, 100.05, "2024-03-11", "0630", "N", 1.0), _row(18.0, 100.2, "2024-03-28", "0630", "1", 2.0)]
+    _load(sm, tmp_path, "many.csv", rows)  # six fires and two lone detections
+    with sm() as s:
+        got = s.execute(text("""
+            WITH agg AS (
+              SELECT he.event_id, count(*) AS n, max(frp) AS max_frp,
+                     array_agg(DISTINCT satellite::text ORDER BY satellite::text) AS sensors,
+                     mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
+                     min(acq_utc) AS f, max(acq_utc) AS l,
+                     ST_Buffer(ST_ConvexHull(ST_Transform(ST_Collect(geom), utm_srid(ST_Collect(geom)))), 187.5) AS fp
+              FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id GROUP BY he.event_id)
+            SELECT count(*) AS events, sum(a.n) AS detections,
+                   count(*) FILTER (WHERE (a.n, a.max_frp, a.sensors, a.district_code, a.f, a.l)
+                                    IS DISTINCT FROM (e.detections, e.max_frp, e.sensors, e.district_code,
+                                                      e.first_seen, e.last_seen)) AS differing,
+                   max(abs(ST_Area(a.fp) - e.area_m2) / e.area_m2) AS area_error,
+                   max(ST_HausdorffDistance(ST_Transform(a.fp, 4326), e.footprint)) AS shape_error
+            FROM agg a JOIN fire_events e ON e.id = a.event_id""")).one()
+    assert got.events >= 8 and got.detections == 242 and got.differing == 0
+    assert got.area_error < 1e-9 and got.shape_error < 1e-9

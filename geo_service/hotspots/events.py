@@ -28,11 +28,11 @@ import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots.event_summary import EVENT_SCHEMA, event_rows
 from geo_service.hotspots.ingest import INGEST_LOCK
 from geo_service.hotspots.rows import BinaryCopy, copy_sql
 
 EARTH_RADIUS_M = 6_371_008.8
-HALF_PIXEL_M = 187.5  # footprints are buffered by half a VIIRS pixel
 MEMBERSHIP_SCHEMA = pa.schema([("hotspot_id", pa.int64()), ("event_id", pa.int64())])
 
 
@@ -137,8 +137,8 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
     conn = session.connection().connection.driver_connection
     buf = io.BytesIO()
     with conn.cursor() as cur:
-        with cur.copy("""COPY (SELECT h.id, h.longitude, h.latitude, extract(epoch FROM h.acq_utc) / 86400.0,
-                                     coalesce(he.event_id, -1)
+        with cur.copy("""COPY (SELECT h.id, h.longitude, h.latitude, extract(epoch FROM h.acq_utc)::bigint,
+                                     coalesce(he.event_id, -1), h.frp, h.satellite, h.district_code, h.reserve_code
                               FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
                               WHERE h.acq_utc BETWEEN %s::timestamptz - %s::interval
                                                   AND %s::timestamptz + %s::interval)
@@ -148,8 +148,10 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
     buf.seek(0)
     if buf.getbuffer().nbytes == 0:
         return {"events": [], "created": 0, "removed": 0, "detections": 0}
-    frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "t", "event"])
-    labels = cluster(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["t"].to_numpy(), params)
+    frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "epoch", "event", "frp", "satellite",
+                                                 "district_code", "reserve_code"],
+                        dtype={"satellite": str, "district_code": str, "reserve_code": str})
+    labels = cluster(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["epoch"].to_numpy() / 86400.0, params)
     ids, dropped = _stable_ids(labels, frame["event"].to_numpy(np.int64))
     need = np.flatnonzero(ids < 0)
     if len(need):
@@ -170,25 +172,19 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
             WHERE he.hotspot_id = a.hotspot_id"""))
         session.execute(text("DROP TABLE event_assign"))
     touched = [int(x) for x in np.unique(ids)]
-    session.execute(text("""
-        INSERT INTO fire_events AS e (id, first_seen, last_seen, detections, max_frp, sensors, district_code,
-                                      reserve_code, area_m2, footprint, updated_at)
-        SELECT event_id, first_seen, last_seen, detections, max_frp, sensors, district_code, reserve_code,
-               ST_Area(fp), ST_Transform(fp, 4326), now()
-        FROM (
-          SELECT event_id, min(acq_utc) AS first_seen, max(acq_utc) AS last_seen, count(*) AS detections,
-                 max(frp) AS max_frp, array_agg(DISTINCT satellite ORDER BY satellite) AS sensors,
-                 mode() WITHIN GROUP (ORDER BY district_code) AS district_code,
-                 mode() WITHIN GROUP (ORDER BY reserve_code) AS reserve_code,
-                 ST_Buffer(ST_ConvexHull(ST_Transform(ST_Collect(geom), utm_srid(ST_Collect(geom)))), :half) AS fp
-          FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id
-          WHERE he.event_id = ANY(:ids) GROUP BY he.event_id
-        ) s
+    rows = event_rows(frame.assign(e=labels), ids)  # every component is touched: the window holds whole events
+    session.execute(text("CREATE TEMP TABLE event_rows (LIKE fire_events INCLUDING DEFAULTS) ON COMMIT DROP"))
+    encoder = BinaryCopy(EVENT_SCHEMA)
+    with conn.cursor() as cur, cur.copy(copy_sql("event_rows", EVENT_SCHEMA)) as copy:
+        copy.write(encoder.header() + encoder.rows(rows) + encoder.finish())
+    columns = ", ".join(EVENT_SCHEMA.names)
+    session.execute(text(f"""
+        INSERT INTO fire_events AS e ({columns}, updated_at) SELECT {columns}, now() FROM event_rows
         ON CONFLICT (id) DO UPDATE SET first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
           detections = EXCLUDED.detections, max_frp = EXCLUDED.max_frp, sensors = EXCLUDED.sensors,
           district_code = EXCLUDED.district_code, reserve_code = EXCLUDED.reserve_code, area_m2 = EXCLUDED.area_m2,
-          footprint = EXCLUDED.footprint, updated_at = now()
-    """), {"ids": touched, "half": HALF_PIXEL_M})
+          footprint = EXCLUDED.footprint, updated_at = now()"""))
+    session.execute(text("DROP TABLE event_rows"))
     if dropped:
         session.execute(text("DELETE FROM fire_events WHERE id = ANY(:ids)"), {"ids": dropped})
     return {"events": touched, "created": int(len(need)), "removed": len(dropped), "detections": int(len(frame))}
