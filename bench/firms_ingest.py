@@ -151,6 +151,7 @@ def main() -> None:
             again = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
         elapsed = time.perf_counter() - t
         print(f"re-ingest (all unchanged): {again.rows_total / elapsed:,.0f} rows/s, unchanged {again.rows_unchanged:,}")
+        print(f"  phases (s): {again.timings}")
         engine.dispose()
 
         if not args.no_sjoin:
