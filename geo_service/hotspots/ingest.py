@@ -22,6 +22,7 @@ How a file goes in (figures in README, *Satellite hotspots / Speed*):
 
 from __future__ import annotations
 
+import io
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -160,8 +161,6 @@ class _StoredKeys:
 
     def contains(self, frame: pd.DataFrame, h: np.ndarray) -> np.ndarray:
         """True for each row of the block whose key is stored (one index range scan on its time span)."""
-        import io
-
         lo, hi = int(frame["acq_epoch"].min()), int(frame["acq_epoch"].max())
         buf = io.BytesIO()
         with self._conn.cursor() as cur:
