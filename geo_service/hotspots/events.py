@@ -71,7 +71,8 @@ def cluster(lon: np.ndarray, lat: np.ndarray, t_days: np.ndarray, params: EventP
     pairs = cKDTree(pts).query_pairs(r=1.0, p=np.inf, output_type="ndarray")
     if len(pairs):
         i, j = pairs[:, 0], pairs[:, 1]
-        near = np.linalg.norm(xyz[i] - xyz[j], axis=1) <= params.distance_m
+        diff = xyz[i] - xyz[j]
+        near = np.einsum("ij,ij->i", diff, diff) <= params.distance_m ** 2  # squared: no square root per pair
         i, j = i[near], j[near]
     else:
         i = j = np.empty(0, dtype=np.int64)
