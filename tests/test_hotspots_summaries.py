@@ -16,9 +16,8 @@ MODIS_HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,sate
                 "version,bright_t31,frp,daynight\n")
 
 
-@pytest.fixture
-def loaded(db_url, sessionmaker_for, tmp_path):
-    sm = sessionmaker_for(db_url)
+def _song_and_reserve_points(sm):
+    """A point in Song (5406) outside every protected area, and one in NRF-PR-001 with its district."""
     with sm() as s:
         song = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Difference(a.geom, "
                               "(SELECT ST_Union(geom) FROM protected_areas))) p FROM admin_areas a "
@@ -26,6 +25,13 @@ def loaded(db_url, sessionmaker_for, tmp_path):
         nrf = s.execute(text("SELECT ST_X(p), ST_Y(p), (SELECT code FROM admin_areas a WHERE a.level = 'district' "
                              "AND ST_Intersects(a.geom, p) ORDER BY code LIMIT 1) FROM (SELECT ST_PointOnSurface("
                              "geom) p FROM protected_areas WHERE code = 'NRF-PR-001') s")).one()
+    return song, nrf
+
+
+@pytest.fixture
+def loaded(db_url, sessionmaker_for, tmp_path):
+    sm = sessionmaker_for(db_url)
+    song, nrf = _song_and_reserve_points(sm)
     rows = [
         # in Song, outside any protected area: 2 in Sep 2023 (FY 2566), 1 in Oct 2023 (FY 2567), Terra + Aqua
         (song, "2023-09-10", "0330", "Terra", 85, 10.0), (song, "2023-09-11", "0330", "Terra", 20, 5.0),
@@ -79,12 +85,7 @@ def test_compared_with_the_previous_year(db_url, sessionmaker_for, tmp_path):
     """Fire seasons 2023 and 2024: each row carries the same group's figures a year earlier and the change;
     a reserve with detections in 2023 and none in 2024 gets a 2024 row of its own."""
     sm = sessionmaker_for(db_url)
-    with sm() as s:
-        song = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Difference(a.geom, "
-                              "(SELECT ST_Union(geom) FROM protected_areas))) p FROM admin_areas a "
-                              "WHERE a.code = '5406' AND a.is_current) s")).one()
-        nrf = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas "
-                             "WHERE code = 'NRF-PR-001') s")).one()
+    song, nrf = _song_and_reserve_points(sm)
     rows = [(song, "2023-03-05", 10.0), (song, "2023-03-06", 5.0),                          # season 2023: 2
             (song, "2024-02-29", 1.0), (song, "2024-03-05", 2.0), (song, "2024-04-01", 3.0),  # season 2024: 3
             (nrf, "2023-04-01", 7.0)]                                                        # reserve: 2023 only
