@@ -42,3 +42,8 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """A session whose work is committed together at the end, or rolled back entirely on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+def driver_connection(session: Session):
+    """The psycopg connection under the session's current transaction (for COPY)."""
+    return session.connection().connection.driver_connection

@@ -8,15 +8,14 @@ rows whose attribution changed.
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service.hotspots.rows import ATTRIBUTION_SCHEMA, BinaryCopy, attribution_arrays, copy_sql
+from geo_service.db.engine import driver_connection
+from geo_service.hotspots.rows import ATTRIBUTION_SCHEMA, attribution_arrays, copy_batch, query_frame
 from geo_service.places import gazetteer_in_transaction
 
 
@@ -40,31 +39,23 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
     if not session.execute(text("SELECT to_regclass('hotspots') IS NOT NULL")).scalar():
         return 0
     gaz = gazetteer_in_transaction(session)  # the boundaries of this (uncommitted) transaction, loaded once
-    conn = session.connection().connection.driver_connection
+    conn = driver_connection(session)
     session.execute(text("DROP TABLE IF EXISTS hotspot_reattr"))
     session.execute(text(
         "CREATE TEMP TABLE hotspot_reattr (id bigint, province_code text, district_code text, "
         "subdistrict_code text, reserve_code text, protected_area_codes text[]) ON COMMIT DROP"))
     last_id = 0
-    with conn.cursor() as cur:
-        while True:
-            buf = io.BytesIO()
-            with cur.copy("COPY (SELECT id, longitude, latitude, acq_date_local FROM hotspots WHERE id > %s "
-                          "ORDER BY id LIMIT %s) TO STDOUT (FORMAT csv)", (last_id, chunk_rows)) as copy:
-                for block in copy:
-                    buf.write(block)
-            if buf.tell() == 0:
-                break
-            buf.seek(0)
-            frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "day"], engine="pyarrow")
-            attr = gaz.attribute(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
-                                 frame["day"].to_numpy(dtype="datetime64[D]"))
-            arrays = {"id": pa.array(frame["id"].to_numpy(np.int64)), **attribution_arrays(attr)}
-            out = pa.RecordBatch.from_arrays([arrays[n] for n in ATTRIBUTION_SCHEMA.names], schema=ATTRIBUTION_SCHEMA)
-            encoder = BinaryCopy(ATTRIBUTION_SCHEMA)
-            with cur.copy(copy_sql("hotspot_reattr", ATTRIBUTION_SCHEMA)) as copy:
-                copy.write(encoder.header() + encoder.rows(out) + encoder.finish())
-            last_id = int(frame["id"].iloc[-1])
+    while True:
+        frame = query_frame(conn, "SELECT id, longitude, latitude, acq_date_local FROM hotspots WHERE id > %s "
+                                  "ORDER BY id LIMIT %s", (last_id, chunk_rows), ["id", "lon", "lat", "day"])
+        if frame.empty:
+            break
+        attr = gaz.attribute(frame["lon"].to_numpy(), frame["lat"].to_numpy(),
+                             frame["day"].to_numpy(dtype="datetime64[D]"))
+        arrays = {"id": pa.array(frame["id"].to_numpy(np.int64)), **attribution_arrays(attr)}
+        copy_batch(conn, "hotspot_reattr", pa.RecordBatch.from_arrays(
+            [arrays[n] for n in ATTRIBUTION_SCHEMA.names], schema=ATTRIBUTION_SCHEMA))
+        last_id = int(frame["id"].iloc[-1])
     changed = session.execute(text("""
         UPDATE hotspots h SET province_code = r.province_code, district_code = r.district_code,
           subdistrict_code = r.subdistrict_code, reserve_code = r.reserve_code,

@@ -16,21 +16,21 @@ COPYed in, those that changed event are updated, the others are not touched.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-import pyarrow as pa
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.db.engine import driver_connection
 from geo_service.hotspots.event_summary import EVENT_SCHEMA, event_rows
 from geo_service.hotspots.ingest import INGEST_LOCK
-from geo_service.hotspots.rows import BinaryCopy, copy_sql
+from geo_service.hotspots.rows import copy_batch, query_frame
 
 EARTH_RADIUS_M = 6_371_008.8
 MEMBERSHIP_SCHEMA = pa.schema([("hotspot_id", pa.int64()), ("event_id", pa.int64())])
@@ -135,23 +135,16 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
         if (new_lo, new_hi) == (lo, hi):
             break
         lo, hi = new_lo, new_hi
-    conn = session.connection().connection.driver_connection
-    buf = io.BytesIO()
-    with conn.cursor() as cur:
-        with cur.copy("""COPY (SELECT h.id, h.longitude, h.latitude, extract(epoch FROM h.acq_utc)::bigint,
-                                     coalesce(he.event_id, -1), h.frp, h.satellite, h.district_code, h.reserve_code
-                              FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
-                              WHERE h.acq_utc BETWEEN %s::timestamptz - %s::interval
-                                                  AND %s::timestamptz + %s::interval)
-                         TO STDOUT (FORMAT csv)""", (lo, gap, hi, gap)) as copy:
-            for block in copy:
-                buf.write(block)
-    buf.seek(0)
-    if buf.getbuffer().nbytes == 0:
+    conn = driver_connection(session)
+    frame = query_frame(conn, """
+        SELECT h.id, h.longitude, h.latitude, extract(epoch FROM h.acq_utc)::bigint, coalesce(he.event_id, -1),
+               h.frp, h.satellite, h.district_code, h.reserve_code
+        FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
+        WHERE h.acq_utc BETWEEN %s::timestamptz - %s::interval AND %s::timestamptz + %s::interval""",
+        (lo, gap, hi, gap), ["id", "lon", "lat", "epoch", "event", "frp", "satellite", "district_code",
+                             "reserve_code"], text_columns=("satellite", "district_code", "reserve_code"))
+    if frame.empty:
         return {"events": [], "created": 0, "removed": 0, "detections": 0}
-    frame = pd.read_csv(buf, header=None, names=["id", "lon", "lat", "epoch", "event", "frp", "satellite",
-                                                 "district_code", "reserve_code"],
-                        dtype={"satellite": str, "district_code": str, "reserve_code": str})
     labels = cluster(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["epoch"].to_numpy() / 86400.0, params)
     ids, dropped = _stable_ids(labels, frame["event"].to_numpy(np.int64))
     need = np.flatnonzero(ids < 0)
@@ -173,11 +166,9 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
             WHERE he.hotspot_id = a.hotspot_id"""))
         session.execute(text("DROP TABLE event_assign"))
     touched = [int(x) for x in np.unique(ids)]
-    rows = event_rows(frame.assign(e=labels), ids)  # every component is touched: the window holds whole events
     session.execute(text("CREATE TEMP TABLE event_rows (LIKE fire_events INCLUDING DEFAULTS) ON COMMIT DROP"))
-    encoder = BinaryCopy(EVENT_SCHEMA)
-    with conn.cursor() as cur, cur.copy(copy_sql("event_rows", EVENT_SCHEMA)) as copy:
-        copy.write(encoder.header() + encoder.rows(rows) + encoder.finish())
+    # every component is touched: the window holds whole events
+    copy_batch(conn, "event_rows", event_rows(frame.assign(e=labels), ids))
     columns = ", ".join(EVENT_SCHEMA.names)
     session.execute(text(f"""
         INSERT INTO fire_events AS e ({columns}, updated_at) SELECT {columns}, now() FROM event_rows
@@ -193,12 +184,9 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
 
 def _copy_membership(conn, table: str, hotspot_ids: np.ndarray, event_ids: np.ndarray) -> None:
     """COPY (hotspot, event) pairs into ``table`` in the binary format."""
-    if not len(hotspot_ids):
-        return
-    rows = pa.RecordBatch.from_arrays([pa.array(hotspot_ids), pa.array(event_ids)], schema=MEMBERSHIP_SCHEMA)
-    encoder = BinaryCopy(MEMBERSHIP_SCHEMA)
-    with conn.cursor() as cur, cur.copy(copy_sql(table, MEMBERSHIP_SCHEMA)) as copy:
-        copy.write(encoder.header() + encoder.rows(rows) + encoder.finish())
+    if len(hotspot_ids):
+        copy_batch(conn, table, pa.RecordBatch.from_arrays([pa.array(hotspot_ids), pa.array(event_ids)],
+                                                           schema=MEMBERSHIP_SCHEMA))
 
 
 def recurrence_by_area(session: Session, *, kind: str | None = None, season_months: tuple[int, int] = (1, 5)) -> list[dict]:

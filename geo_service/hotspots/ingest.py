@@ -22,7 +22,6 @@ How a file goes in (figures in README, *Satellite hotspots / Speed*):
 
 from __future__ import annotations
 
-import io
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -37,10 +36,11 @@ from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.db.engine import driver_connection
 from geo_service.errors import LayerRejected
 from geo_service.hashing import sha256_file
 from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv
-from geo_service.hotspots.rows import HOTSPOT_SCHEMA, BinaryCopy, copy_sql, hotspot_batch
+from geo_service.hotspots.rows import HOTSPOT_SCHEMA, BinaryCopy, copy_sql, hotspot_batch, query_frame
 from geo_service.places import Gazetteer
 
 INGEST_LOCK = 0x6F5F686F7473706F  # pg_advisory_xact_lock key of hotspot ingests ("o_hotspo")
@@ -108,10 +108,6 @@ class IngestReport:
         return asdict(self)
 
 
-def _raw_connection(session: Session):
-    return session.connection().connection.driver_connection
-
-
 def _key_hash(frame: pd.DataFrame) -> np.ndarray:
     """64-bit hash of the detection key (a collision only sends rows through the slower merge)."""
     sat = pd.util.hash_array(frame["satellite"].to_numpy(dtype=object))
@@ -162,19 +158,12 @@ class _StoredKeys:
     def contains(self, frame: pd.DataFrame, h: np.ndarray) -> np.ndarray:
         """True for each row of the block whose key is stored (one index range scan on its time span)."""
         lo, hi = int(frame["acq_epoch"].min()), int(frame["acq_epoch"].max())
-        buf = io.BytesIO()
-        with self._conn.cursor() as cur:
-            with cur.copy("COPY (SELECT extract(epoch FROM acq_utc)::bigint, satellite, lat_e4, lon_e4 FROM hotspots "
-                          "WHERE acq_utc BETWEEN to_timestamp(%s) AND to_timestamp(%s)) TO STDOUT (FORMAT csv)",
-                          (lo, hi)) as copy:
-                for block in copy:
-                    buf.write(block)
+        stored = query_frame(self._conn, "SELECT extract(epoch FROM acq_utc)::bigint, satellite, lat_e4, lon_e4 "
+                                         "FROM hotspots WHERE acq_utc BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+                             (lo, hi), ["acq_epoch", "satellite", "lat_e4", "lon_e4"], text_columns=("satellite",))
         self._conn.rollback()
-        if not buf.tell():
+        if stored.empty:
             return np.zeros(len(h), dtype=bool)
-        buf.seek(0)
-        stored = pd.read_csv(buf, header=None, names=["acq_epoch", "satellite", "lat_e4", "lon_e4"],
-                             dtype={"satellite": str}, engine="pyarrow")
         return np.isin(h, _key_hash(stored))
 
     def close(self) -> None:
@@ -225,7 +214,7 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
     """
     started = time.perf_counter()
     report = IngestReport(batch_id=None, source=source, file_name=file_name, file_sha256=file_sha256)
-    conn = _raw_connection(session)
+    conn = driver_connection(session)
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
     with conn.cursor() as cur:
         cur.execute("SAVEPOINT hotspot_ingest")

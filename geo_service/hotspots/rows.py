@@ -8,6 +8,8 @@ from numpy arrays, never row by row.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -43,7 +45,6 @@ class BinaryCopy:
     """One COPY stream in PostgreSQL's binary format: ``header()``, then ``rows(batch)`` per batch, ``finish()``."""
 
     def __init__(self, schema: pa.Schema):
-        self.schema = schema
         self._encoder = ArrowToPostgresBinaryEncoder(schema)
 
     def header(self) -> bytes:
@@ -54,6 +55,25 @@ class BinaryCopy:
 
     def finish(self) -> bytes:
         return bytes(self._encoder.finish())
+
+
+def copy_batch(conn, table: str, batch: pa.RecordBatch) -> None:
+    """COPY one Arrow batch into ``table`` (its columns named as the batch's) in the binary format."""
+    encoder = BinaryCopy(batch.schema)
+    with conn.cursor() as cur, cur.copy(copy_sql(table, batch.schema)) as copy:
+        copy.write(encoder.header() + encoder.rows(batch) + encoder.finish())
+
+
+def query_frame(conn, query: str, params: tuple, names: list[str], text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The rows of ``query`` (COPYed out as CSV, read by pyarrow) as a DataFrame; empty with no rows."""
+    buf = io.BytesIO()
+    with conn.cursor() as cur, cur.copy(f"COPY ({query}) TO STDOUT (FORMAT csv)", params) as copy:
+        for block in copy:
+            buf.write(block)
+    if not buf.tell():
+        return pd.DataFrame(columns=names)
+    buf.seek(0)
+    return pd.read_csv(buf, header=None, names=names, dtype={c: str for c in text_columns}, engine="pyarrow")
 
 
 def ewkb_points(lon: np.ndarray, lat: np.ndarray) -> pa.Array:

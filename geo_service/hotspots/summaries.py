@@ -188,8 +188,7 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     burned = _burned_area(session, q)
     names = _names(session)
     for r in rows:
-        k = tuple(r.get(g) or "" for g in q.group_by) + (r["period"],)
-        m2 = burned.pop(k, None)
+        m2 = burned.pop(_row_key(q, r), None)
         _finish(r, q, names, m2)
     for k, m2 in burned.items():  # burned area where no hotspot was detected
         r = _empty_row(q, k)
@@ -208,6 +207,11 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
             "numberReturned": len(rows), "rows": rows}
 
 
+def _row_key(q: SummaryQuery, r: dict) -> tuple:
+    """(group codes..., period) of a row: how detections, burned area and the year before are matched."""
+    return tuple(r.get(g) or "" for g in q.group_by) + (r["period"],)
+
+
 def _empty_row(q: SummaryQuery, key: tuple) -> dict:
     r = dict(zip([*q.group_by, "period"], key))
     r.update(detections=0, frp_sum_mw=0.0, frp_max_mw=None, period_label=None, satellites=[])
@@ -217,11 +221,8 @@ def _empty_row(q: SummaryQuery, key: tuple) -> dict:
 def _add_previous_year(session: Session, q: SummaryQuery, rows: list[dict], names: dict) -> None:
     """Previous-year detections and FRP on each row, and the change; groups that had detections a year
     earlier but none now get a row of their own (within the periods shown, or the dates asked)."""
-    def key(r):
-        return tuple(r.get(g) or "" for g in q.group_by) + (r["period"],)
-
-    before = {key(r): r for r in _detections(session, q, shift=True)}
-    periods, shown = {r["period"] for r in rows}, {key(r) for r in rows}
+    before = {_row_key(q, r): r for r in _detections(session, q, shift=True)}
+    periods, shown = {r["period"] for r in rows}, {_row_key(q, r) for r in rows}
     for k, prev in before.items():
         if k not in shown and (k[-1] in periods or (q.date_from and q.date_to)):
             r = _empty_row(q, k)
@@ -229,7 +230,7 @@ def _add_previous_year(session: Session, q: SummaryQuery, rows: list[dict], name
             _finish(r, q, names, None)
             rows.append(r)
     for r in rows:
-        prev = before.get(key(r))
+        prev = before.get(_row_key(q, r))
         n_prev = prev["detections"] if prev else 0
         r["previous_year_detections"] = n_prev
         r["previous_year_frp_sum_mw"] = prev["frp_sum_mw"] if prev else 0.0
