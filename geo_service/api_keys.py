@@ -22,9 +22,12 @@ def _hash(key: str) -> str:
 
 
 def parse_scope(scope: str) -> tuple[str, frozenset[str] | None]:
-    """'incidents' (every property the partner role may see) or 'incidents:kind,observed_at' (only those)."""
-    name, _, fields = scope.partition(":")
-    return name.strip(), frozenset(f.strip() for f in fields.split(",") if f.strip()) if fields else None
+    """'incidents' (every property the partner role may see) or 'incidents:kind,observed_at' (only those).
+
+    'incidents:' (a colon and no field) lists no field: the key reads geometry and id only, never everything.
+    """
+    name, colon, fields = scope.partition(":")
+    return name.strip(), frozenset(f.strip() for f in fields.split(",") if f.strip()) if colon else None
 
 
 def create_key(session: Session, name: str, scopes: list[str], principal: Principal) -> dict:
@@ -35,10 +38,12 @@ def create_key(session: Session, name: str, scopes: list[str], principal: Princi
         collection, fields = parse_scope(scope)
         if collection not in SCOPES:
             problems.append(f"unknown collection '{collection}'")
+        elif fields is not None and not fields:
+            problems.append(f"'{scope}' names no field: give the fields after the colon, or no colon for all")
         elif fields is not None and collection in COLLECTIONS:
             unknown_fields = sorted(fields - set(COLLECTIONS[collection].properties))
-            if unknown_fields or not fields:
-                problems.append(f"{collection} has no field(s) {', '.join(unknown_fields) or '(none given)'}")
+            if unknown_fields:
+                problems.append(f"{collection} has no field(s) {', '.join(unknown_fields)}")
     if problems or not scopes:
         raise InvalidInput("Scopes are collections (" + ", ".join(SCOPES) + "), optionally with the only fields "
                            "the key may read, e.g. incidents:kind,observed_at,district_code. "

@@ -2,7 +2,8 @@
 
 Roles follow the programme: administrator, investigator, field officer, committee member and partner
 agency. A caller is identified by a bearer token: a signed access token from /api/v1/auth/token
-(users.py), or the bootstrap administrator's token (GEO_SERVICE_ADMIN_TOKEN, or the one generated into
+(users.py; checked against the account on every request, so sign-out, deactivation and role changes
+apply at once), or the bootstrap administrator's token (GEO_SERVICE_ADMIN_TOKEN, or the one generated into
 the data folder), compared in constant time. Partner systems send an API key (``X-API-Key`` or
 ``Authorization: ApiKey ...``; api_keys.py) and act with the partner role, limited to the key's scopes.
 """
@@ -41,7 +42,7 @@ class Principal:
         return bool(self.roles & set(roles))
 
 
-def _bearer(request: Request) -> str | None:
+def bearer_token(request: Request) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
@@ -64,22 +65,25 @@ def authenticate(request: Request) -> Principal | None:
 
         with request.app.state.sessionmaker() as session:
             return principal_for_key(session, api_key.strip())
-    token = _bearer(request)
+    token = bearer_token(request)
     if token is None:
         if request.headers.get("authorization"):
             raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie and request.method in ("GET", "HEAD"):
-            from geo_service.users import principal_from_token
-
-            return principal_from_token(cookie, request.app.state.jwt_secret)
+            return _user_principal(request, cookie)
         return None
     expected = request.app.state.admin_token
     if hmac.compare_digest(token.encode(), expected.encode()):
         return Principal("admin", frozenset({Role.administrator}), display_name="Administrator")
+    return _user_principal(request, token)
+
+
+def _user_principal(request: Request, token: str) -> Principal:
     from geo_service.users import principal_from_token
 
-    return principal_from_token(token, request.app.state.jwt_secret)
+    with request.app.state.sessionmaker() as session:
+        return principal_from_token(session, token, request.app.state.jwt_secret)
 
 
 def require_roles(*roles: Role):

@@ -135,7 +135,7 @@ def db_migrate(revision: Annotated[str, typer.Argument(help="Target revision")] 
     from geo_service.db import migrate as migrations
 
     try:
-        url, _ = prepare_database(get_settings(), migrate=False)
+        url, _ = prepare_database(get_settings())
         migrations.upgrade(url, revision)
         console.print(f"schema at revision {migrations.current(url)}")
     except GeoServiceError as exc:
@@ -148,7 +148,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (
     from geo_service.db import migrate as migrations
 
     try:
-        url, _ = prepare_database(get_settings(), migrate=False)
+        url, _ = prepare_database(get_settings())
         migrations.downgrade(url, revision)
         console.print(f"schema at revision {migrations.current(url)}")
     except GeoServiceError as exc:
@@ -263,6 +263,13 @@ def layers_list() -> None:
 
 
 # --- users ----------------------------------------------------------------------------------------
+def _cli_actor() -> str:
+    """Who a command acts as in the audit trail: the operating-system account that ran it."""
+    import getpass
+
+    return f"cli:{getpass.getuser()}"
+
+
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="Sign-in name")],
@@ -278,10 +285,63 @@ def users_add(
     try:
         url, _ = prepare_database(get_settings())
         with _sessionmaker(url)() as session, session.begin():
-            user = create_user(session, username, password, role, display_name)
+            user = create_user(session, username, password, role, display_name, actor=_cli_actor())
             out.print(f"created {user.username} ({', '.join(user.roles)})")
     except GeoServiceError as exc:
         _fail(exc)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """User accounts: roles, active or not, last change."""
+    from geo_service.users import list_users
+
+    try:
+        url, _ = prepare_database(get_settings())
+        with _sessionmaker(url)() as session:
+            rows = list_users(session)
+    except GeoServiceError as exc:
+        _fail(exc)
+    table = Table(title="Users")
+    for col in ("username", "display name", "roles", "active", "changed"):
+        table.add_column(col)
+    for u in rows:
+        table.add_row(u["username"], u["display_name"], ", ".join(u["roles"]), "yes" if u["is_active"] else "no",
+                      u["updated_at"].isoformat(timespec="seconds"))
+    out.print(table)
+
+
+def _change_user(username: str, **change) -> None:
+    from geo_service.users import update_user
+
+    try:
+        url, _ = prepare_database(get_settings())
+        with _sessionmaker(url)() as session, session.begin():
+            u = update_user(session, username, _cli_actor(), **change)
+    except GeoServiceError as exc:
+        _fail(exc)
+    out.print(f"{u['username']}: {', '.join(u['roles'])}; {'active' if u['is_active'] else 'deactivated'}")
+
+
+@users_app.command("set-roles")
+def users_set_roles(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    role: Annotated[list[str], typer.Option(help="The new roles (repeatable); replaces the old ones")],
+) -> None:
+    """Replace an account's roles; its current sign-ins end."""
+    _change_user(username, roles=role)
+
+
+@users_app.command("deactivate")
+def users_deactivate(username: Annotated[str, typer.Argument(help="Sign-in name")]) -> None:
+    """Deactivate an account: it cannot sign in and its tokens stop working at once."""
+    _change_user(username, is_active=False)
+
+
+@users_app.command("reactivate")
+def users_reactivate(username: Annotated[str, typer.Argument(help="Sign-in name")]) -> None:
+    """Reactivate an account (the user signs in again)."""
+    _change_user(username, is_active=True)
 
 
 # --- incidents ------------------------------------------------------------------------------------

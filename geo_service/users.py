@@ -1,4 +1,10 @@
-"""User accounts: argon2 password hashes (pwdlib), roles, and short-lived signed access tokens (PyJWT)."""
+"""User accounts: argon2 password hashes (pwdlib), roles, revocable short-lived access tokens (PyJWT),
+and their management by administrators (every change audited).
+
+A token names the user and the account's ``token_version``; each request reads the account again, so a
+deactivated account, a changed role or a sign-out takes effect on the next request, not at the token's
+expiry. Roles always come from the database, never from the token.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +12,14 @@ from datetime import datetime, timedelta, timezone
 
 import jwt
 from pwdlib import PasswordHash
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from geo_service import audit
 from geo_service.auth import Principal, Role
 from geo_service.db.models import User
-from geo_service.errors import Conflict, InvalidInput, Unauthorized
+from geo_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 ALGORITHM = "HS256"  # pinned: tokens signed with anything else are refused
 _hasher = PasswordHash.recommended()
@@ -26,20 +33,35 @@ def _dummy_hash() -> str:
     return _dummy[0]
 
 
-def create_user(session: Session, username: str, password: str, roles: list[str], display_name: str | None = None) -> User:
-    if len(password) < 10:
-        raise InvalidInput("A password needs at least 10 characters.", code="weak_password")
+def _roles(roles: list[str]) -> list[str]:
     try:
-        roles = sorted({Role(r).value for r in roles})
+        checked = sorted({Role(r).value for r in roles})
     except ValueError:
         raise InvalidInput("Unknown role; use: " + ", ".join(r.value for r in Role), code="unknown_role") from None
+    if not checked:
+        raise InvalidInput("Give at least one role.", code="unknown_role")
+    return checked
+
+
+def public(user: User) -> dict:
+    """What administrators see of an account (never the hash or the token version)."""
+    return {"username": user.username, "display_name": user.display_name, "roles": list(user.roles),
+            "is_active": user.is_active, "created_at": user.created_at, "updated_at": user.updated_at}
+
+
+def create_user(session: Session, username: str, password: str, roles: list[str], display_name: str | None = None,
+                actor: str = "system") -> User:
+    if len(password) < 10:
+        raise InvalidInput("A password needs at least 10 characters.", code="weak_password")
     user = User(username=username.strip().lower(), display_name=display_name or username,
-                password_hash=_hasher.hash(password), roles=roles)
+                password_hash=_hasher.hash(password), roles=_roles(roles))
     session.add(user)
     try:
         session.flush()
     except IntegrityError:
         raise Conflict(f"A user named '{username}' exists already.") from None
+    session.refresh(user)
+    audit.record(session, actor, "create", "user", user.username, after=public(user))
     return user
 
 
@@ -55,17 +77,81 @@ def verify_password(session: Session, username: str, password: str) -> User:
 
 def issue_token(user: User, secret: str, minutes: int) -> tuple[str, int]:
     now = datetime.now(timezone.utc)
-    claims = {"sub": user.username, "name": user.display_name, "roles": user.roles,
-              "iat": now, "exp": now + timedelta(minutes=minutes)}
+    claims = {"sub": user.username, "tv": user.token_version, "iat": now, "exp": now + timedelta(minutes=minutes)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
 
 
-def principal_from_token(token: str, secret: str) -> Principal:
+def principal_for(user: User) -> Principal:
+    """The caller an account acts as. A partner *account* has no API-key scopes: it reads public data only."""
+    roles = frozenset(Role(r) for r in user.roles if r in Role._value2member_map_)
+    return Principal(user.username, roles, display_name=user.display_name,
+                     scopes=frozenset() if Role.partner in roles else None)
+
+
+def token_claims(token: str, secret: str) -> dict:
     try:
-        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
+        return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "tv"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Your sign-in has expired; sign in again.", code="token_expired") from None
     except jwt.PyJWTError:
         raise Unauthorized("The token is not valid or has expired.") from None
-    roles = frozenset(Role(r) for r in claims.get("roles", []) if r in Role._value2member_map_)
-    return Principal(claims["sub"], roles, display_name=claims.get("name"))
+
+
+def principal_from_token(session: Session, token: str, secret: str) -> Principal:
+    """The account behind a token, as it is now: refused when deactivated or signed out since."""
+    claims = token_claims(token, secret)
+    user = session.scalar(select(User).where(User.username == claims["sub"]))
+    if user is None or not user.is_active or claims["tv"] != user.token_version:
+        raise Unauthorized("This sign-in was ended (signed out, or the account was changed or deactivated); "
+                           "sign in again.", code="token_revoked")
+    return principal_for(user)
+
+
+def _get(session: Session, username: str) -> User:
+    user = session.scalar(select(User).where(User.username == username.strip().lower()).with_for_update())
+    if user is None:
+        raise NotFound(f"No user named '{username}'.")
+    return user
+
+
+def revoke_tokens(session: Session, username: str, actor: str, reason: str = "sign_out",
+                  only_version: int | None = None) -> None:
+    """End every sign-in of an account (all devices); with ``only_version``, only if still at that version
+    (a token revoked already cannot sign its account out again)."""
+    where = [User.username == username]
+    if only_version is not None:
+        where.append(User.token_version == only_version)
+    done = session.execute(update(User).where(*where).values(
+        token_version=User.token_version + 1).returning(User.id)).scalar()
+    if done is not None:
+        audit.record(session, actor, "revoke_tokens", "user", username, after={"reason": reason})
+
+
+def list_users(session: Session) -> list[dict]:
+    return [public(u) for u in session.scalars(select(User).order_by(User.username))]
+
+
+def update_user(session: Session, username: str, actor: str, *, roles: list[str] | None = None,
+                display_name: str | None = None, is_active: bool | None = None) -> dict:
+    """Change roles, name or the active flag; a role change or deactivation ends the account's sign-ins."""
+    user = _get(session, username)
+    before = public(user)
+    revoke = False
+    if roles is not None and _roles(roles) != sorted(user.roles):
+        user.roles, revoke = _roles(roles), True
+    if display_name is not None:
+        user.display_name = display_name
+    if is_active is not None and is_active != user.is_active:
+        user.is_active = is_active
+        revoke = revoke or not is_active
+    if revoke:
+        user.token_version = User.token_version + 1
+    if public(user) != before or revoke:
+        user.updated_at = func.now()
+        session.flush()
+        session.refresh(user)
+        after = public(user)
+        action = "update" if is_active is None or before["is_active"] == after["is_active"] else (
+            "reactivate" if is_active else "deactivate")
+        audit.record(session, actor, action, "user", user.username, before=before, after=after)
+    return public(user)

@@ -1,15 +1,76 @@
-"""Administration: partner API keys and the audit-trail check."""
+"""Administration: user accounts, partner API keys and the audit-trail check (every change audited)."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from geo_service import api_keys, audit
+from geo_service import api_keys, audit, users
 from geo_service.api.deps import AdminDep, SessionDep
+from geo_service.auth import Role
 
 router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
+
+
+USERNAME = r"^[A-Za-z0-9_.@-]+$"
+
+
+class UserCreate(BaseModel):
+    username: str = Field(min_length=2, max_length=80, pattern=USERNAME)
+    password: str = Field(min_length=10, max_length=200)
+    display_name: str | None = Field(default=None, max_length=200)
+    roles: list[Role] = Field(min_length=1)
+
+
+class UserChange(BaseModel):
+    roles: list[Role] | None = Field(default=None, min_length=1, description="Replaces the roles")
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    is_active: bool | None = Field(default=None, description="false deactivates (and signs out) the account")
+
+
+class UserOut(BaseModel):
+    username: str
+    display_name: str
+    roles: list[str]
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@router.get("/users", summary="User accounts (without passwords)")
+def list_users(session: SessionDep, principal: AdminDep) -> list[UserOut]:
+    return [UserOut(**u) for u in users.list_users(session)]
+
+
+@router.post("/users", summary="Create a user account", status_code=201)
+def add_user(body: UserCreate, session: SessionDep, principal: AdminDep) -> UserOut:
+    with session.begin():
+        user = users.create_user(session, body.username, body.password, [r.value for r in body.roles],
+                                 body.display_name, actor=principal.name)
+        return UserOut(**users.public(user))
+
+
+@router.patch("/users/{username}", summary="Change roles, name or active flag (role changes sign the user out)")
+def change_user(username: str, body: UserChange, session: SessionDep, principal: AdminDep) -> UserOut:
+    with session.begin():
+        return UserOut(**users.update_user(
+            session, username, principal.name, roles=None if body.roles is None else [r.value for r in body.roles],
+            display_name=body.display_name, is_active=body.is_active))
+
+
+@router.post("/users/{username}/deactivate", summary="Deactivate an account: its tokens stop working at once")
+def deactivate_user(username: str, session: SessionDep, principal: AdminDep) -> UserOut:
+    with session.begin():
+        return UserOut(**users.update_user(session, username, principal.name, is_active=False))
+
+
+@router.post("/users/{username}/reactivate", summary="Reactivate an account (the user signs in again)")
+def reactivate_user(username: str, session: SessionDep, principal: AdminDep) -> UserOut:
+    with session.begin():
+        return UserOut(**users.update_user(session, username, principal.name, is_active=True))
 
 
 class KeyIn(BaseModel):

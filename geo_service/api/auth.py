@@ -1,4 +1,4 @@
-"""Sign-in (OAuth2 password flow, signed short-lived tokens), the current user, and user accounts."""
+"""Sign-in (OAuth2 password flow, signed short-lived tokens), sign-out (revokes them) and the current user."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from geo_service.api.deps import AdminDep, CurrentUser, SessionDep
-from geo_service.auth import SESSION_COOKIE, Role
+from geo_service.api.deps import CurrentUser, SessionDep
+from geo_service.auth import SESSION_COOKIE, bearer_token
 from geo_service.errors import Unauthorized
-from geo_service.users import create_user, issue_token, verify_password
+from geo_service.users import issue_token, revoke_tokens, token_claims, verify_password
 
 router = APIRouter(prefix="/api/v1", tags=["authentication"])
 
@@ -24,13 +24,6 @@ class Token(BaseModel):
     expires_in: int
     username: str
     roles: list[str]
-
-
-class UserCreate(BaseModel):
-    username: str = Field(min_length=2, max_length=80, pattern=r"^[A-Za-z0-9_.@-]+$")
-    password: str = Field(min_length=10, max_length=200)
-    display_name: str | None = Field(default=None, max_length=200)
-    roles: list[Role] = Field(min_length=1)
 
 
 @router.post("/auth/token", summary="Sign in: username and password for a short-lived bearer token")
@@ -64,8 +57,20 @@ def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], sessi
     return response
 
 
-@router.post("/auth/logout", summary="Sign out of the browser session", status_code=303)
-def logout():
+@router.post("/auth/logout", summary="Sign out: ends every sign-in of the account (tokens and browser sessions)",
+             status_code=303)
+def logout(request: Request, session: SessionDep):
+    """Revokes the bearer token or session cookie sent (with every other token of the same account) and
+    clears the cookie. Without a valid token it only clears the cookie."""
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+    if token:
+        try:
+            claims = token_claims(token, request.app.state.jwt_secret)
+        except Unauthorized:
+            claims = None
+        if claims is not None:
+            with session.begin():
+                revoke_tokens(session, claims["sub"], claims["sub"], only_version=claims["tv"])
     response = RedirectResponse("/signin", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response
@@ -75,10 +80,3 @@ def logout():
 def me(principal: CurrentUser) -> dict:
     return {"username": principal.name, "display_name": principal.display_name,
             "roles": sorted(r.value for r in principal.roles)}
-
-
-@router.post("/admin/users", summary="Create a user account", status_code=201, tags=["administration"])
-def add_user(body: UserCreate, session: SessionDep, principal: AdminDep) -> dict:
-    with session.begin():
-        user = create_user(session, body.username, body.password, [r.value for r in body.roles], body.display_name)
-    return {"username": user.username, "display_name": user.display_name, "roles": user.roles}

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Resp
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from geo_service import redaction
 from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep, etag, if_match_version, parse_bbox
 from geo_service.db.models import IncidentKind, IncidentStatus
 from geo_service.errors import InvalidInput, LayerRejected, PayloadTooLarge
@@ -66,13 +67,15 @@ def create(body: IncidentCreate, session: SessionDep, principal: ReporterDep,
     headers = {"ETag": etag(incident), "Location": f"/api/v1/incidents/{incident['id']}"}
     if not created:
         headers["Idempotent-Replayed"] = "true"
-    return JSONResponse(incident, status_code=201 if created else 200, headers=headers)
+    return JSONResponse(redaction.incident(incident, principal), status_code=201 if created else 200, headers=headers)
 
 
 @router.get("/incidents", summary="Incidents with filters, newest first, paginated")
 def list_(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
           limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+    flt.q_names = redaction.may_read(principal, "reporter")
     page = service.list_incidents(session, flt, limit, offset)
+    page["items"] = redaction.incidents(page["items"], principal)
     if offset + limit < page["total"]:
         page["next_offset"] = offset + limit
     return page
@@ -82,16 +85,17 @@ def list_(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
             response_class=Response)
 def list_geojson(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
                  limit: Annotated[int, Query(ge=1, le=5000)] = 1000, offset: Annotated[int, Query(ge=0)] = 0):
+    flt.q_names = redaction.may_read(principal, "reporter")
     page = service.list_incidents(session, flt, limit, offset)
     body = {"type": "FeatureCollection", "numberMatched": page["total"], "numberReturned": len(page["items"]),
-            "features": [service.as_feature(i) for i in page["items"]]}
+            "features": [service.as_feature(i) for i in redaction.incidents(page["items"], principal)]}
     return JSONResponse(body, media_type="application/geo+json")
 
 
 @router.get("/incidents/{incident_id}", summary="One incident (ETag = its version)")
 def read(incident_id: int, session: SessionDep, principal: IncidentReaderDep):
     incident = service.get_incident(session, incident_id)
-    return JSONResponse(incident, headers={"ETag": etag(incident)})
+    return JSONResponse(redaction.incident(incident, principal), headers={"ETag": etag(incident)})
 
 
 @router.patch("/incidents/{incident_id}", summary="Change an incident; send If-Match with the ETag you read")
@@ -99,7 +103,7 @@ def update(incident_id: int, body: IncidentUpdate, session: SessionDep, principa
            if_match: Annotated[str | None, Header()] = None):
     with session.begin():
         incident = service.update_incident(session, incident_id, body, if_match_version(if_match), principal)
-    return JSONResponse(incident, headers={"ETag": etag(incident)})
+    return JSONResponse(redaction.incident(incident, principal), headers={"ETag": etag(incident)})
 
 
 @router.post("/incidents/import", summary="Import incidents from CSV, GPX or KML (dry run, or all or nothing)")

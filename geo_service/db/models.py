@@ -186,6 +186,9 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
     is_active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # in every token; +1 on sign-out, deactivation and role changes revokes the tokens issued before (0015)
+    token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class Incident(Base):

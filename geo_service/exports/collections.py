@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from geo_service.auth import Principal, Role
+from geo_service.redaction import INCIDENT_CONFIDENTIAL, STAFF  # one policy for confidential properties
 
 ALL_ROLES = frozenset(Role)
 
@@ -50,8 +51,6 @@ class Collection:
 
 
 COD_AB = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
-INSIDERS = frozenset({Role.administrator, Role.investigator})
-STAFF = frozenset({Role.administrator, Role.investigator, Role.field_officer, Role.committee_member})
 
 _ADMIN_SQL = """
 SELECT a.code AS id, a.geom AS geom, a.code, a.name_th, a.name_en, a.parent_code,
@@ -60,6 +59,10 @@ SELECT a.code AS id, a.geom AS geom, a.code, a.name_th, a.name_en, a.parent_code
 FROM admin_areas a JOIN layer_sources s ON s.id = a.source_id
 WHERE a.is_current AND a.level = '{level}'
 """
+
+_INCIDENT_PROPERTIES = ("incident_id", "kind", "status", "severity", "observed_at", "province_code", "district_code",
+                        "subdistrict_code", "protected_area_codes", "reserve_code", "in_reserve",
+                        "reserve_distance_m", "area_rai", "tags", "description", "reporter", "created_by")
 
 COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
     Collection(
@@ -127,11 +130,9 @@ SELECT i.id::text AS id, i.geom AS geom, i.id AS incident_id, i.kind::text AS ki
        i.area_m2 / 1600 AS area_rai, i.tags, i.created_by
 FROM incidents i
 """,
-        properties=("incident_id", "kind", "status", "severity", "observed_at", "province_code", "district_code",
-                    "subdistrict_code", "protected_area_codes", "reserve_code", "in_reserve", "reserve_distance_m",
-                    "area_rai", "tags", "description", "reporter", "created_by"),
+        properties=_INCIDENT_PROPERTIES,
         geometry_type="Point", readers=STAFF | {Role.partner}, datetime="observed_at", order_by="incident_id",
-        confidential={"description": STAFF, "reporter": INSIDERS, "created_by": INSIDERS, "tags": STAFF},
+        confidential={p: r for p, r in INCIDENT_CONFIDENTIAL.items() if p in _INCIDENT_PROPERTIES},
         attribution="Field incidents: NACC Phrae provincial office and partners",
         description="Incidents logged by field officers, attributed to districts and reserves. Partners receive "
                     "no descriptions, tags or names."),

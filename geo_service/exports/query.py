@@ -111,6 +111,9 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     if q.datetime:
         if not collection.datetime:
             raise InvalidInput(f"The collection {collection.name} has no time to filter on.", code="invalid_datetime")
+        if collection.datetime not in visible:  # a withheld property is refused here as in CQL2
+            raise InvalidInput(f"Cannot filter on '{collection.datetime}': your role or key may not read it.",
+                               code="invalid_filter")
         col = t.c[collection.datetime]
         if "/" in q.datetime:
             start_s, end_s = q.datetime.split("/", 1)

@@ -340,6 +340,7 @@ class IncidentFilter:
     end: date | None = None
     bbox: tuple[float, float, float, float] | None = None
     q: str | None = None
+    q_names: bool = True  # whether q also searches reporter names (only for callers who may read them)
 
 
 def _where(f: IncidentFilter) -> tuple[str, dict]:
@@ -374,8 +375,8 @@ def _where(f: IncidentFilter) -> tuple[str, dict]:
         p.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox)))
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(i.description ILIKE :q OR i.reporter ILIKE :q OR i.location_text ILIKE :q "
-                     "OR array_to_string(i.tags, ' ') ILIKE :q)")
+        where.append("(i.description ILIKE :q " + ("OR i.reporter ILIKE :q " if f.q_names else "")
+                     + "OR i.location_text ILIKE :q OR array_to_string(i.tags, ' ') ILIKE :q)")
         p["q"] = like
     return " AND ".join(where), p
 

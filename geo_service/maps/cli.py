@@ -22,6 +22,7 @@ def overview_file(
 ) -> None:
     """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
     copied into FILE_files/ beside it."""
+    from geo_service.auth import Principal, Role
     from geo_service.cli import _fail, _sessionmaker, prepare_database
     from geo_service.errors import GeoServiceError
     from geo_service.maps import assets, overview
@@ -33,7 +34,9 @@ def overview_file(
         period = choose_period(start and date.fromisoformat(start), end and date.fromisoformat(end), fiscal_year_be)
         url, _ = prepare_database(settings)
         with _sessionmaker(url)() as session:
-            m = overview.overview(session, period, principal=None, cases=None, tile_url=settings.service.tile_url,
+            # the committee's view (descriptions, no reporter names); no cases
+            committee = Principal("cli", frozenset({Role.committee_member}))
+            m = overview.overview(session, period, principal=committee, cases=None, tile_url=settings.service.tile_url,
                                   tile_attribution=settings.service.tile_attribution,
                                   photo_base=photos_url.rstrip("/") if photos_url else None)
             html = overview.render(m, settings.service.tile_url)

@@ -10,6 +10,7 @@ import folium.plugins as plugins
 from branca.element import Element
 from sqlalchemy.orm import Session
 
+from geo_service import redaction
 from geo_service.auth import Principal
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
@@ -74,7 +75,7 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     for layer in (H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)):
         if layer is not None:
             layer.add_to(m)
-    rows = L.incidents(session, period)
+    rows = redaction.incidents(L.incidents(session, period), principal)
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     extra = [H.HOTSPOT_CREDIT, INCIDENT_CREDIT]
