@@ -90,11 +90,14 @@ def principal_for(user: User) -> Principal:
 
 def token_claims(token: str, secret: str) -> dict:
     try:
-        return jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub", "tv"]})
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
         raise Unauthorized("Your sign-in has expired; sign in again.", code="token_expired") from None
     except jwt.PyJWTError:
         raise Unauthorized("The token is not valid or has expired.") from None
+    if not isinstance(claims.get("tv"), int) or not isinstance(claims["sub"], str):
+        raise Unauthorized("The token is not valid or has expired.")  # e.g. issued before tokens were revocable
+    return claims
 
 
 def principal_from_token(session: Session, token: str, secret: str) -> Principal:
