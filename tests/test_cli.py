@@ -103,6 +103,13 @@ def test_users_and_incident_import_commands(project_env, tmp_path):
     run(project_env, "layers", "load-bundled")
     created = run(env, "users", "add", "ranger1", "--role", "field_officer", "--display-name", "Ranger One")
     assert "created ranger1 (field_officer)" in created.stdout
+    changed = run(project_env, "users", "set-roles", "ranger1", "--role", "field_officer", "--role", "committee_member")
+    assert "ranger1: committee_member, field_officer; active" in changed.stdout
+    assert "deactivated" in run(project_env, "users", "deactivate", "ranger1").stdout
+    listed = run(project_env, "users", "list").stdout
+    assert "ranger1" in listed and "Ranger One" in listed and " no " in listed
+    assert "; active" in run(project_env, "users", "reactivate", "ranger1").stdout
+    assert run(project_env, "users", "deactivate", "nobody", check=False).returncode == 1
     csv_file = tmp_path / "field.csv"
     csv_file.write_text("kind,location,description\nwildfire,\"18.2, 100.3\",smoke\nwildfire,\"100.3, 18.2\",x\n")
     dry = run(project_env, "incidents", "import", str(csv_file), check=False)
