@@ -111,3 +111,30 @@ def test_size_cap_and_roles(db_url, client_factory, admin_headers, client, offic
     assert upload(client, {}, incident["id"], ("a.jpg", photo())).status_code == 401
     assert upload(client, officer, 999999, ("a.jpg", photo())).status_code == 404
     assert client.get("/api/v1/photos/999999", headers=officer).status_code == 404
+
+
+def test_phone_jpeg_read_as_mpo_is_accepted_as_jpeg(client, officer, incident):
+    """Many phone cameras write a JPEG with a second embedded image (CIPA MP format); Pillow calls it MPO."""
+    first, second = Image.open(io.BytesIO(photo())), Image.new("RGB", (160, 120), (0, 0, 0))
+    buf = io.BytesIO()
+    first.save(buf, "MPO", save_all=True, append_images=[second], exif=first.getexif())
+    data = buf.getvalue()
+    assert Image.open(io.BytesIO(data)).format == "MPO" and data[:2] == b"\xff\xd8"
+    r = upload(client, officer, incident["id"], ("phone.jpg", data))
+    assert r.status_code == 201, r.text
+    stored = r.json()[0]
+    assert stored["content_type"] == "image/jpeg" and stored["flags"] == []  # EXIF position and time were read
+    assert client.get(stored["url"], headers=officer).content == data
+
+
+def test_field_officer_adds_no_photo_once_the_incident_is_linked_to_a_case(client, officer, investigator, incident):
+    assert upload(client, officer, incident["id"], ("a.jpg", photo())).status_code == 201
+    case = client.post("/api/v1/cases", headers=investigator, json={
+        "title": "Permits in the reserve", "category": "encroachment_permitted", "received_on": "2024-03-16"}).json()
+    r = client.post(f"/api/v1/cases/{case['id']}/links", headers=investigator,
+                    json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "seen burning"})
+    assert r.status_code in (200, 201), r.text
+    r = upload(client, officer, incident["id"], ("b.jpg", photo(color=(1, 2, 3))))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "incident_linked"
+    assert len(client.get(f"/api/v1/incidents/{incident['id']}", headers=officer).json()["photos"]) == 1
+    assert upload(client, investigator, incident["id"], ("c.jpg", photo(color=(4, 5, 6)))).status_code == 201

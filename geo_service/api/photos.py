@@ -8,11 +8,9 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import text
 
 from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep
-from geo_service.auth import Role
-from geo_service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.incidents import photos
 
 router = APIRouter(prefix="/api/v1", tags=["photos"])
@@ -36,12 +34,7 @@ async def upload(incident_id: int, request: Request, session: SessionDep, princi
 
     def store() -> list[dict]:
         with session.begin():
-            owner = session.execute(text("SELECT created_by FROM incidents WHERE id = :id"),
-                                    {"id": incident_id}).scalar()
-            if owner is None:
-                raise NotFound("No incident with this number.")
-            if not principal.has(Role.investigator, Role.administrator) and owner != principal.name:
-                raise Forbidden("Field officers add photos to their own incidents.")
+            photos.check_may_add(session, incident_id, principal)
             ids = [photos.add_photo(session, incident_id, data, name, principal.name, settings) for data, name in blobs]
             return photos.photos_of(session, incident_id, ids)
 

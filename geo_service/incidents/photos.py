@@ -18,7 +18,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.errors import InvalidInput, NotFound, PayloadTooLarge
+from geo_service.auth import Principal, Role
+from geo_service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
 from geo_service.thai import BANGKOK
 
 try:  # HEIC support is optional at import time but listed in the dependencies
@@ -28,7 +29,9 @@ try:  # HEIC support is optional at import time but listed in the dependencies
 except ImportError:  # pragma: no cover
     pass
 
-FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic"}
+# Pillow's format -> the type stored. Many phone cameras write JPEGs with a second, embedded image (a depth
+# map or preview) that Pillow names MPO (CIPA Multi-Picture Format): still a JPEG file, stored unchanged.
+FORMATS = {"JPEG": "image/jpeg", "MPO": "image/jpeg", "PNG": "image/png", "HEIF": "image/heic"}
 MAX_PIXELS = 100_000_000  # 100 megapixels: larger is not a phone photo (and may be a decompression bomb)
 THUMB_SIZE = (320, 320)
 GEOD = Geod(ellps="WGS84")
@@ -141,6 +144,22 @@ def check_against_incident(info: PhotoInfo, lon: float, lat: float, observed_at:
         if offset > settings.photo_max_hours_after * 3600:
             info.flags.append("taken_too_late")
     return distance, offset
+
+
+def check_may_add(session: Session, incident_id: int, principal: Principal) -> None:
+    """Field officers add photos to their own incidents, and no longer once an incident is linked to a case
+    (it is evidence then: investigators add to it). The row is locked FOR SHARE, so a concurrent link waits."""
+    row = session.execute(text("SELECT created_by, status::text AS status FROM incidents WHERE id = :id FOR SHARE"),
+                          {"id": incident_id}).first()
+    if row is None:
+        raise NotFound("No incident with this number.")
+    if principal.has(Role.investigator, Role.administrator):
+        return
+    if row.created_by != principal.name:
+        raise Forbidden("Field officers add photos to their own incidents.")
+    if row.status == "linked":
+        raise Forbidden("This incident is linked to a case; only investigators add photos to it now.",
+                        code="incident_linked")
 
 
 def add_photo(session: Session, incident_id: int, data: bytes, filename: str | None, uploaded_by: str, settings) -> int:
