@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -9,6 +10,7 @@ import geopandas as gpd
 import pytest
 from pyproj import Geod
 from shapely.geometry import LineString
+from sqlalchemy import text
 
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 
@@ -288,3 +290,22 @@ def test_reloading_layers_reattributes_incidents(client, officer, admin_headers,
     after = client.get(f"/api/v1/incidents/{inc['id']}", headers=officer).json()
     assert after["place"]["in_reserve"] and after["place"]["reserve_code"] == "NRF-NEW"
     assert after["place"]["reserve_distance_m"] == pytest.approx(1000, rel=0.2)
+
+
+def test_affected_area_has_a_vertex_limit(client, officer, db_url, sessionmaker_for):
+    """A 1M-point outline once made every incident list 25 MB: at most 10,000 points are accepted."""
+    def ring(n):
+        pts = [[round(100.14 + 0.005 * math.cos(2 * math.pi * i / n), 7),
+                round(18.14 + 0.005 * math.sin(2 * math.pi * i / n), 7)] for i in range(n)]
+        return {"type": "Polygon", "coordinates": [pts + [pts[0]]]}
+
+    r = client.post("/api/v1/incidents", json={**body(18.14, 100.14), "area": ring(20_000)}, headers=officer)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "area_too_complex"
+    assert "20,001" in r.json()["error"]["message"] and "10,000" in r.json()["error"]["message"]
+    with sessionmaker_for(db_url)() as s:
+        assert s.execute(text("SELECT count(*) FROM incidents")).scalar() == 0
+    inc = create(client, officer, {**body(18.14, 100.14), "area": ring(9_000)})
+    assert inc["area"]["m2"] > 70_000
+    r = client.patch(f"/api/v1/incidents/{inc['id']}", json={"area": ring(10_001)},
+                     headers={**officer, "If-Match": f'W/"{inc["version"]}"'})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "area_too_complex"

@@ -26,6 +26,9 @@ from geo_service.places import Attribution, gazetteer, gazetteer_in_transaction
 from geo_service.thai import BANGKOK, area_units, fiscal_year_be
 
 MAX_AREA_M2 = 500e6  # an affected area larger than 500 km2 is a typing mistake, not an incident
+# An outline drawn or walked in the field needs far fewer points; one of 1M points made every incident
+# list that included it 25 MB.
+MAX_AREA_VERTICES = 10_000
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
 
 
@@ -125,6 +128,11 @@ def _area(geojson: dict | None) -> MultiPolygon | None:
         geom = MultiPolygon([geom])
     if not isinstance(geom, MultiPolygon) or geom.is_empty:
         raise InvalidInput("The affected area must be a GeoJSON Polygon or MultiPolygon.", code="invalid_area")
+    vertices = shapely.get_num_coordinates(geom)
+    if vertices > MAX_AREA_VERTICES:
+        raise InvalidInput(f"The affected area's outline has {vertices:,} points; at most {MAX_AREA_VERTICES:,} are "
+                           "accepted. Simplify it (for example in QGIS: Vector > Geometry Tools > Simplify) and send "
+                           "it again.", code="area_too_complex")
     if not geom.is_valid:
         raise InvalidInput(f"The affected area's outline is not valid ({shapely.is_valid_reason(geom)}); "
                            "draw it again without crossing lines.", code="invalid_area")
