@@ -117,9 +117,27 @@ _RESERVE_DISTANCE = """
 
 
 # --- affected area -------------------------------------------------------------------------------
+def _positions(geojson: dict) -> int:
+    """The number of positions in a GeoJSON Polygon or MultiPolygon as sent (0 for anything else)."""
+    coords = geojson.get("coordinates") if isinstance(geojson, dict) else None
+    depth = {"Polygon": 1, "MultiPolygon": 2}.get(geojson.get("type") if isinstance(geojson, dict) else None)
+    if depth is None or not isinstance(coords, list):
+        return 0
+    rings = coords if depth == 1 else [r for p in coords if isinstance(p, list) for r in p]
+    return sum(len(r) for r in rings if isinstance(r, list))
+
+
+def _check_vertices(vertices: int) -> None:
+    if vertices > MAX_AREA_VERTICES:
+        raise InvalidInput(f"The affected area's outline has {vertices:,} points; at most {MAX_AREA_VERTICES:,} are "
+                           "accepted. Simplify it (for example in QGIS: Vector > Geometry Tools > Simplify) and send "
+                           "it again.", code="area_too_complex")
+
+
 def _area(geojson: dict | None) -> MultiPolygon | None:
     if geojson is None:
         return None
+    _check_vertices(_positions(geojson))  # before shapely builds anything from a huge outline
     try:
         geom = shape(geojson)
     except Exception:  # noqa: BLE001 - shapely raises several types for malformed GeoJSON
@@ -128,11 +146,6 @@ def _area(geojson: dict | None) -> MultiPolygon | None:
         geom = MultiPolygon([geom])
     if not isinstance(geom, MultiPolygon) or geom.is_empty:
         raise InvalidInput("The affected area must be a GeoJSON Polygon or MultiPolygon.", code="invalid_area")
-    vertices = shapely.get_num_coordinates(geom)
-    if vertices > MAX_AREA_VERTICES:
-        raise InvalidInput(f"The affected area's outline has {vertices:,} points; at most {MAX_AREA_VERTICES:,} are "
-                           "accepted. Simplify it (for example in QGIS: Vector > Geometry Tools > Simplify) and send "
-                           "it again.", code="area_too_complex")
     if not geom.is_valid:
         raise InvalidInput(f"The affected area's outline is not valid ({shapely.is_valid_reason(geom)}); "
                            "draw it again without crossing lines.", code="invalid_area")
