@@ -44,10 +44,10 @@ def stored_districts(factory, version="t1"):
             "WHERE level = 'district' AND version = :v"), {"v": version})}
 
 
-def write_zipped_shapefile(gdf: gpd.GeoDataFrame, folder, name="districts", prj=True):
+def write_zipped_shapefile(gdf: gpd.GeoDataFrame, folder, name="districts", prj=True, encoding="utf-8"):
     shp_dir = folder / f"{name}_shp"
     shp_dir.mkdir()
-    gdf.to_file(shp_dir / f"{name}.shp", encoding="utf-8")
+    gdf.to_file(shp_dir / f"{name}.shp", encoding=encoding)
     if not prj:
         (shp_dir / f"{name}.prj").unlink()
     path = folder / f"{name}.zip"
@@ -292,3 +292,43 @@ def test_many_problems_are_listed_with_a_count(tmp_path, db_url, sessionmaker_fo
         load_file(sessionmaker_for(db_url), path, "subdistrict", meta())
     assert len(err.value.details) == 21 and "10 more" in err.value.details[-1]["reason"]
     assert shapely.is_valid_reason(polys[0]).startswith("Self-intersection")
+
+
+# --- Shapefiles without .cpg (issue 12, point 8) ---------------------------------------------------
+def _zip_without_cpg(gdf, folder, encoding, name="thai"):
+    path = write_zipped_shapefile(gdf.iloc[:2], folder, name=name, encoding=encoding)
+    with zipfile.ZipFile(path) as zf:
+        members = {n: zf.read(n) for n in zf.namelist() if not n.endswith(".cpg")}
+    with zipfile.ZipFile(path, "w") as zf:
+        for n, data in members.items():
+            zf.writestr(n, data)
+    return path
+
+
+def test_thai_windows_shapefile_without_cpg_is_read_as_cp874_never_mojibake(districts, tmp_path, db_url,
+                                                                                sessionmaker_for):
+    factory = sessionmaker_for(db_url)
+    path = _zip_without_cpg(districts, tmp_path, "cp874")
+    report = load_file(factory, path, "district", meta(), fields=FIELDS)
+    stored = stored_districts(factory)
+    assert {r.name_th for r in stored.values()} == set(districts.iloc[:2]["ADM2_TH"])  # e.g. เมืองแพร่
+    assert any("cp874" in w for w in report.warnings)
+    # UTF-8 without .cpg is read as UTF-8 (GDAL alone would read it as ISO-8859-1)
+    (tmp_path / "u").mkdir()
+    path = _zip_without_cpg(districts, tmp_path / "u", "utf-8")
+    load_file(factory, path, "district", meta(version="t2"), fields=FIELDS)
+    assert {r.name_th for r in stored_districts(factory, "t2").values()} == set(districts.iloc[:2]["ADM2_TH"])
+
+
+def test_shapefile_of_unknown_encoding_is_refused_with_a_hint(districts, tmp_path, db_url, sessionmaker_for):
+    factory = sessionmaker_for(db_url)
+    gdf = districts.iloc[:2].copy()
+    gdf["ADM2_TH"] = ["Müller Straße", "Größe"]  # Latin-1 bytes that are no Thai (0xFC is undefined in cp874)
+    path = _zip_without_cpg(gdf, tmp_path, "ISO-8859-1")
+    with pytest.raises(LayerRejected) as e:
+        load_file(factory, path, "district", meta(), fields=FIELDS)
+    assert e.value.code == "unknown_encoding" and ".cpg" in e.value.message and "cp874" in e.value.message
+    assert stored_districts(factory) == {}
+    # naming the encoding loads it
+    load_file(factory, path, "district", meta(), fields=FIELDS, encoding="ISO-8859-1")
+    assert "Größe" in {r.name_th for r in stored_districts(factory).values()}

@@ -19,6 +19,7 @@ from shapely.geometry import MultiPolygon, Polygon
 
 from geo_service.db.models import AdminLevel, ProtectedKind
 from geo_service.errors import LayerRejected
+from geo_service.layers.dbf_encoding import shapefile_encoding
 from geo_service.settings import THAILAND_BBOX
 from geo_service.thai import parse_date
 
@@ -209,6 +210,9 @@ def read_layer(
     if layer is not None and layer not in names:
         raise _refuse(f"The file has no layer named '{layer}'.", [{"reason": f"layer '{n}'"} for n in names])
     chosen = layer or names[0]
+    encoding_note = None
+    if encoding is None and Path(original_name or path.name).suffix.lower() == ".zip":
+        encoding, encoding_note = shapefile_encoding(path)  # never mojibake from a file without .cpg
 
     info = pyogrio.read_info(gdal_path, layer=chosen, encoding=encoding)
     if info["driver"] not in drivers:
@@ -234,7 +238,7 @@ def read_layer(
         )
 
     problems: list[dict] = []
-    warnings: list[str] = []
+    warnings: list[str] = [encoding_note] if encoding_note else []
     geoms = gdf.geometry.values
     codes = [normalise_code(v) for v in gdf[mapping["code"]]]
 
