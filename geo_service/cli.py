@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from geo_service import scratch
 from geo_service.errors import GeoServiceError
 from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
@@ -73,6 +74,9 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[objec
         with console.status("Applying database migrations ..."):
             migrations.upgrade(url)
         console.print(f"Database schema at revision {migrations.current(url)}")
+    removed = scratch.start_service(settings.db.data_dir)  # this command's scratch folder; crash leftovers go
+    if removed:
+        console.print(f"Removed {len(removed)} files left by interrupted runs")
     return url, started
 
 

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 
-from geo_service import __version__
+from geo_service import __version__, scratch
 from geo_service.api import (
     admin, admin_layers, auth, briefs, cases, exports, health, hotspots, incidents, layers, maps, ogc, photos,
 )
@@ -32,7 +32,9 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        scratch.start_service(settings.db.data_dir)  # and delete what crashed processes left behind
         yield
+        scratch.stop()
         engine.dispose()
 
     app = FastAPI(

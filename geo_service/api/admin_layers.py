@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from geo_service import scratch
 from geo_service.api.deps import AdminDep, SettingsDep
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.layers.load import load_file
@@ -73,7 +73,7 @@ async def upload_layer(
     mapping = _fields(fields)
     meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
                      title=title, illustrative=illustrative, loaded_by=principal.name)
-    with tempfile.TemporaryDirectory(prefix="geo_service_upload_") as tmp:
+    with scratch.temp_dir("geo_service_upload_") as tmp:
         path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             load_file, request.app.state.sessionmaker, path, layer_type, meta, original_name=path.name,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
+from geo_service import scratch
 from geo_service.api.admin_layers import _save_upload
 from geo_service.api.deps import AdminDep, SessionDep, SettingsDep, parse_bbox
 from geo_service.errors import InvalidInput
@@ -115,7 +115,7 @@ async def upload_firms(
 ) -> JSONResponse:
     if processing is not None and processing not in ("NRT", "SP"):
         raise InvalidInput("processing must be NRT or SP.", code="invalid_processing")
-    with tempfile.TemporaryDirectory(prefix="geo_service_firms_") as tmp:
+    with scratch.temp_dir("geo_service_firms_") as tmp:
         path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             _service().ingest_path, request.app.state.sessionmaker, path, country_bbox=settings.service.country_bbox,
@@ -132,7 +132,7 @@ async def upload_raster(
 ) -> JSONResponse:
     if product not in PRODUCTS:
         raise InvalidInput(f"product must be one of {', '.join(PRODUCTS)}.", code="invalid_product")
-    with tempfile.TemporaryDirectory(prefix="geo_service_raster_") as tmp:
+    with scratch.temp_dir("geo_service_raster_") as tmp:
         path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             _service().register_raster_file, request.app.state.sessionmaker, path, product, acq_date,

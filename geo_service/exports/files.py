@@ -12,6 +12,8 @@ from pathlib import Path
 import shapely
 from sqlalchemy import Engine
 
+from geo_service import scratch
+
 CHUNK = 50_000
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"gpkg": ("application/geopackage+sqlite3", ".gpkg"), "csv": ("application/zip", ".csv.zip"),
@@ -111,4 +113,4 @@ def _zip(target: Path, files: list[Path], meta_text: str) -> Path:
 
 
 def temp_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="geo_service_export_")
+    return scratch.temp_dir("geo_service_export_")

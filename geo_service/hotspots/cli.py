@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.table import Table
+
+from geo_service import scratch
 
 hotspots_app = typer.Typer(help="Satellite fire hotspots (NASA FIRMS): ingest, pull, events, summaries.",
                            no_args_is_help=True)
@@ -102,7 +103,7 @@ def fetch(
                              backoff_s=hs.firms_backoff_s, min_free_transactions=hs.firms_min_free_transactions)
         url, _ = core.prepare_database(core.get_settings())
         sm = core._sessionmaker(url)
-        with tempfile.TemporaryDirectory(prefix="firms_") as tmp:
+        with scratch.temp_dir("firms_") as tmp:
             folder = keep or Path(tmp)
             with core.console.status(f"Downloading {source} {first} .. {last} ..."):
                 files = fetch_area(client, source, box, first, last, folder)

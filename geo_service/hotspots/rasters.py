@@ -19,7 +19,6 @@ Fire pixels by product:
 from __future__ import annotations
 
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service import scratch
 from geo_service.errors import LayerRejected, NotFound
 from geo_service.hashing import sha256_file
 
@@ -232,7 +232,7 @@ def _class_raster(path: Path, product: str) -> Path:
     """A uint8 fire-class raster on the same grid, written window by window."""
     import rasterio
 
-    folder = Path(tempfile.mkdtemp(prefix="geo_service_classes_"))
+    folder = scratch.mkdtemp("geo_service_classes_")
     out = folder / "classes.tif"
     with rasterio.open(path, driver="GTiff") as src:
         profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8",
@@ -293,7 +293,7 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / f"{sha}.tif"
     if not target.exists():
-        partial = store_dir / f".{sha}.partial.tif"
+        partial = scratch.partial_path(store_dir, target.name)  # a crash leaves it to the next start-up
         _to_cog(path, partial)
         partial.replace(target)
     existing = session.execute(text("SELECT id FROM hotspot_rasters WHERE file_sha256 = :s AND product = :p"),
