@@ -82,8 +82,8 @@ def authenticate(request: Request) -> Principal | None:
 def _user_principal(request: Request, token: str) -> Principal:
     from geo_service.users import principal_from_token
 
-    with request.app.state.sessionmaker() as session:
-        return principal_from_token(session, token, request.app.state.jwt_secret)
+    with request.app.state.engine.connect() as conn:
+        return principal_from_token(conn, token, request.app.state.jwt_secret)
 
 
 def require_roles(*roles: Role):
