@@ -142,6 +142,9 @@ def update_user(session: Session, username: str, actor: str, *, roles: list[str]
     """Change roles, name or the active flag; a role change or deactivation ends the account's sign-ins."""
     user = _get(session, username)
     before = public(user)
+    if user.username == actor and (is_active is False or (roles is not None and "administrator" not in roles)):
+        raise Conflict("Administrators cannot deactivate or demote their own account; ask another administrator.",
+                       code="own_account")
     revoke = False
     if roles is not None and _roles(roles) != sorted(user.roles):
         user.roles, revoke = _roles(roles), True

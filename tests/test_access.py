@@ -94,6 +94,12 @@ def test_user_management_is_for_administrators_and_audited(client, login, admin_
                                  "AND entity_id = 'newbie' ORDER BY id")).all()
     assert [a.action for a in actions] == ["create", "update", "deactivate", "reactivate"]
     assert {a.actor for a in actions} == {"admin"}
+    # no administrator locks themselves out
+    boss = login("boss", "administrator")
+    r = client.post("/api/v1/admin/users/boss/deactivate", headers=boss)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "own_account"
+    assert client.patch("/api/v1/admin/users/boss", headers=boss, json={"roles": ["investigator"]}).status_code == 409
+    assert client.patch("/api/v1/admin/users/boss", headers=boss, json={"display_name": "Boss"}).status_code == 200
     assert client.get("/api/v1/admin/audit/verify", headers=admin_headers).json()["ok"]
 
 
