@@ -209,3 +209,34 @@ def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login
     assert "/ hotspots (0.01" in html and "time slider: hotspots (red)" in html  # hotspots on the time slider too
     quiet = client.get("/maps/overview", params={"from": "2023-03-01", "to": "2023-03-31"}, headers=committee).text
     assert "Hotspot heat map" not in quiet and "Fire events (" not in quiet
+
+
+@pytest.mark.parametrize("args", [["--fiscal-year-be", "2025"], ["--from", "0001-01-01", "--to", "0001-03-01"],
+                                  ["--from", "2024-02-30", "--to", "2024-03-01"]])
+def test_cli_refuses_a_wrong_period_without_a_traceback(db_url, tmp_path, monkeypatch, args):
+    """`maps overview --fiscal-year-be 2025` crashed inside folium (CE 1482); the CLI and the web route share
+    maps.period.choose_period, so a wrong value is one error line and exit code 1."""
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(tmp_path / "o.html"), *args])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.html").exists()
+    if args[1] == "2025":
+        assert "BE 2568" in result.output
+
+
+def test_web_route_refuses_a_wrong_period_with_the_same_rule(client, admin_headers):
+    for params in ({"fiscal_year_be": 2025}, {"from": "0001-01-01", "to": "0001-03-01"}):
+        r = client.get("/maps/overview", params=params, headers=admin_headers)
+        assert r.status_code == 400 and "invalid_period" in r.text, r.text

@@ -40,7 +40,9 @@ def _page(html: str, tile_url: str | None) -> HTMLResponse:
 def overview_page(session: SessionDep, settings: SettingsDep, principal: MapReader,
                   start: Annotated[date | None, Query(alias="from")] = None,
                   end: Annotated[date | None, Query(alias="to")] = None,
-                  fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None) -> HTMLResponse:
+                  fiscal_year_be: Annotated[int | None, Query(description="Thai fiscal year in BE, 2500-2700 "
+                                                              "(checked by maps.period, as in the CLI)")] = None,
+                  ) -> HTMLResponse:
     period = choose_period(start, end, fiscal_year_be)
     with session.begin():
         act_as(session, principal)  # row-level security decides which cases exist for the caller

@@ -24,6 +24,7 @@ from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
+from geo_service.maps.period import check_fiscal_year_be
 from geo_service.thai import BANGKOK, be_dmy, to_be
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
@@ -48,8 +49,7 @@ class BriefPeriod:
 
 def brief_period(fiscal_year_be: int, quarter: int | None = None) -> BriefPeriod:
     """FY 2567 = 1 Oct 2023 - 30 Sep 2024; quarter 1 = Oct-Dec."""
-    if not 2500 <= fiscal_year_be <= 2700:
-        raise InvalidInput("fiscal_year_be is a Buddhist Era year such as 2567.", code="invalid_period")
+    check_fiscal_year_be(fiscal_year_be)
     if quarter is not None and quarter not in (1, 2, 3, 4):
         raise InvalidInput("quarter is 1 to 4 (quarter 1 = October to December).", code="invalid_period")
     ce = fiscal_year_be - 543
