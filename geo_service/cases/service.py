@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal, Role
-from geo_service.cases import workflow
+from geo_service.cases import access, workflow
 from geo_service.cases.schemas import CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CASE_CATEGORY_LABELS, CASE_STAGE_LABELS, CaseCategory, CaseStage, LinkTarget
 from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
@@ -418,3 +418,18 @@ def _set_incident_status(session: Session, incident_id: str, from_status: str | 
         {"to": to_status, "from": from_status, "by": principal.name, "id": incident_id}).scalar()
     if row is not None:
         audit.record(session, principal.name, "update", "incident", row, after={"status": to_status})
+
+
+def stage_counts(session: Session, start: date, end: date, audience: Principal) -> dict:
+    """Cases active during ``start``-``end`` (received by its last day, not closed before its first) that
+    ``audience`` may see, by their stage now; and how many of them were received in the period.
+    Counts only. Read through row-level security as ``audience`` (access.seen_by)."""
+    with access.seen_by(session, audience):
+        rows = session.execute(text("""
+            SELECT stage::text AS stage, count(*) AS active,
+                   count(*) FILTER (WHERE received_on >= :s) AS received
+            FROM cases WHERE received_on <= :e AND (closed_on IS NULL OR closed_on >= :s)
+            GROUP BY 1"""), {"s": start, "e": end}).all()
+    by_stage = {s.value: 0 for s in CaseStage}
+    by_stage.update({r.stage: r.active for r in rows})
+    return {"by_stage": by_stage, "received": sum(r.received for r in rows)}

@@ -21,12 +21,20 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.auth import Principal
+from geo_service.auth import Principal, Role
+from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.maps.period import check_fiscal_year_be
 from geo_service.thai import BANGKOK, be_dmy, to_be
 
+# Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
+# committee member may see (no confidential case), read through the same row-level security.
+AUDIENCE = Principal(name="brief-audience:committee", roles=frozenset({Role.committee_member}))
+CASES_SCOPE = {"th": "เรื่องที่ดำเนินอยู่ในช่วงนี้ (รับก่อนสิ้นช่วงและยังไม่ยุติก่อนต้นช่วง) ตามขั้นตอน ณ วันที่จัดทำ "
+                     "ไม่รวมเรื่องลับ",
+               "en": "Cases active during the period (received by its last day, not closed before its first), "
+                     "by their stage when the brief was made; confidential cases are not counted"}
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 
@@ -104,8 +112,7 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
         WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""), p).all()
     # Counts only: no title, party or note of any case leaves in a brief.
-    stages = dict(session.execute(text("SELECT stage::text, count(*) FROM cases GROUP BY 1")).all())
-    received = session.execute(text("SELECT count(*) FROM cases WHERE received_on BETWEEN :s AND :e"), p).scalar()
+    case_counts = cases.stage_counts(session, period.start, period.end, AUDIENCE)
     burned = session.execute(text("""
         SELECT z.zone_code AS code, round(sum(z.burned_m2)::numeric / 1e4, 2)::float AS ha
         FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
@@ -127,8 +134,8 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         "districts": names, "protected_areas": areas,
         "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"]},
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
-        "cases_by_stage": {s.value: stages.get(s.value, 0) for s in CaseStage},
-        "cases_received": received,
+        "cases_by_stage": case_counts["by_stage"], "cases_received": case_counts["received"],
+        "cases_scope": CASES_SCOPE,
         "burned_ha_by_district": [dict(r) for r in burned],
         "freshness": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fresh.items()},
         "layers": [{**r, "loaded_at": r["loaded_at"].isoformat()} for r in layers],
