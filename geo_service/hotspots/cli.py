@@ -133,8 +133,9 @@ def events(
         with core.console.status("Clustering detections into events ..."), transaction(core._sessionmaker(url)) as s:
             lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
             hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
-            result = update_events(s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days))
-    except GeoServiceError as exc:
+            result = update_events(s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days,
+                                                          hs.event_modis_distance_m))
+    except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
         core._fail(exc)
     core.out.print(f"{result['detections']:,} detections, {len(result['events']):,} events "
                    f"({result['created']} new, {result['removed']} merged away)")

@@ -44,7 +44,8 @@ def ingest_path(factory: sessionmaker[Session], path: Path, *, settings: Hotspot
                              original_name=original_name, progress=progress)
         if events and report.first_acq and (report.rows_new or report.rows_updated):
             result = update_events(session, report.first_acq, report.last_acq,
-                                   EventParams(settings.event_distance_m, settings.event_gap_days))
+                                   EventParams(settings.event_distance_m, settings.event_gap_days,
+                                               settings.event_modis_distance_m))
             report.event_ids = result["events"]
         summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
         audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
