@@ -240,3 +240,52 @@ def test_web_route_refuses_a_wrong_period_with_the_same_rule(client, admin_heade
     for params in ({"fiscal_year_be": 2025}, {"from": "0001-01-01", "to": "0001-03-01"}):
         r = client.get("/maps/overview", params=params, headers=admin_headers)
         assert r.status_code == 400 and "invalid_period" in r.text, r.text
+
+
+def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, admin_headers, tmp_path):
+    """Hotspots, fire events and raster statistics were listed as "Not drawn yet" and the map stayed on the
+    province; now every kind is drawn (labels escaped, link reasons shown) and the map zooms to the evidence."""
+    import numpy as np
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+    from sqlalchemy import text
+
+    lead = login("lead_ev", "investigator")
+    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+           "bright_ti5,frp,daynight\n"
+           "18.4695,100.2157,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
+           "18.4700,100.2160,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n")
+    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
+                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
+    a = np.full((20, 20), 5, dtype=np.uint8)
+    a[8:11, 8:11] = 9
+    tif = tmp_path / "mask.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
+                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
+        dst.write(a, 1)
+    r = client.post("/api/v1/admin/rasters", headers=admin_headers, files={"file": ("mask.tif", tif.read_bytes())},
+                    data={"product": "fire_mask", "acq_date": "2024-03-14"})
+    assert r.status_code == 201, r.text
+    with client.app.state.engine.begin() as c:
+        hotspot = c.execute(text("SELECT min(id) FROM hotspots")).scalar()
+        event = c.execute(text("SELECT min(id) FROM fire_events")).scalar()
+        stat = c.execute(text("SELECT min(id) FROM raster_zone_stats WHERE zone_type = 'district'")).scalar()
+    case = client.post("/api/v1/cases", headers=lead, json={"title": "Song fires", "category": "budget_misuse",
+                                                           "received_on": "2024-03-20"}).json()
+    for target_type, target_id in [("hotspot", hotspot), ("fire_event", event), ("raster_stat", stat)]:
+        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
+                        json={"target_type": target_type, "target_id": str(target_id), "reason": HOSTILE[0]})
+        assert r.status_code in (200, 201), r.text
+    html = client.get(f"/maps/cases/{case['id']}", headers=lead).text
+    assert "Not drawn yet" not in html
+    assert "hotspots (1)" in html and "fire events (1)" in html and "raster statistics (1)" in html
+    assert "1 hotspots, 1 fire events, 1 raster statistics" in html
+    assert "FRP 42.5 MW" in html or "FRP 3.0 MW" in html
+    assert "fire_mask" in html and "burned 9.0 ha" in html
+    assert all(h not in html for h in HOSTILE)
+    bounds = [list(map(float, b)) for b in re.findall(r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),"
+                                                      r"\s*([-\d.]+)\]\]", html)]
+    south, west, north, east = bounds[-1]  # the last fit wins: the evidence, not the province
+    assert south < 18.4695 < north and west < 100.2157 < east and north - south < 0.2, bounds
