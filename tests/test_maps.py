@@ -289,3 +289,27 @@ def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, ad
                                                       r"\s*([-\d.]+)\]\]", html)]
     south, west, north, east = bounds[-1]  # the last fit wins: the evidence, not the province
     assert south < 18.4695 < north and west < 100.2157 < east and north - south < 0.2, bounds
+
+
+def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_district_labels(client, login):
+    """The overview opened on the current fiscal year, empty when data stop earlier; now on the latest fiscal
+    year with data, with links to every period with data, and district names printed on the map."""
+    committee = login("committee_p", "committee_member")
+    admin = login("admin_p", "administrator")
+    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+           "bright_ti5,frp,daynight\n"
+           "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
+           "18.2001,100.3012,330.0,0.4,0.4,2023-02-14,0630,N,VIIRS,h,2.0NRT,290.0,4.5,D\n")
+    assert client.post("/api/v1/admin/hotspots/firms", headers=admin,
+                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    html = client.get("/maps/overview", headers=committee).text
+    assert "1 Oct 2566 BE – 30 Sep 2567 BE" in html  # FY 2567, not the current (empty) fiscal year
+    assert "Hotspot heat map (1)" in html
+    assert "href='?fiscal_year_be=2567' class='current'" in html and "href='?fiscal_year_be=2566'" in html
+    assert "href='?from=2024-03-01&amp;to=2024-03-31'" in html  # the months with data of the year shown
+    assert "from=2023-02-01" not in html  # a month of another fiscal year is reached through that year
+    month = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=committee).text
+    assert "href='?from=2024-03-01&amp;to=2024-03-31' class='current'" in month
+    # district names as permanent labels (no hover needed), Thai and English
+    assert html.count("class=\\u0027gs-district-label\\u0027") == 8  # folium writes the DivIcon's HTML as JSON
+    assert "Den Chai" in html and "District names" in html

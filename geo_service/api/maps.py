@@ -43,13 +43,14 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
                   fiscal_year_be: Annotated[int | None, Query(description="Thai fiscal year in BE, 2500-2700 "
                                                               "(checked by maps.period, as in the CLI)")] = None,
                   ) -> HTMLResponse:
-    period = choose_period(start, end, fiscal_year_be)
+    choose_period(start, end, fiscal_year_be)  # a wrong value is a 400 before any work
     with session.begin():
-        act_as(session, principal)  # row-level security decides which cases exist for the caller
-        visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
         from geo_service.maps import overview
 
-        m = overview.overview(session, period, principal=principal, cases=visible,
+        period, months = overview.choose(session, start, end, fiscal_year_be)  # default: the latest with data
+        act_as(session, principal)  # row-level security decides which cases exist for the caller
+        visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
+        m = overview.overview(session, period, principal=principal, cases=visible, months=months,
                               tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution)
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
