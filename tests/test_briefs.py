@@ -104,3 +104,16 @@ def test_cases_by_stage_are_the_period_s_cases_the_committee_may_see(client, log
     # the brief was stored by the service's own role afterwards (the audience's role ended with its savepoint)
     quarter = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567, "quarter": 1}).json()
     assert quarter["figures"]["cases_by_stage"]["preliminary_review"] == 1 and quarter["figures"]["cases_received"] == 0
+
+
+def test_brief_map_labels_every_district_in_thai_and_english(client, login):
+    """District names are printed on the brief's map (no hovering on paper): Thai and English, with the count,
+    on a white halo so that they read on the darkest class."""
+    from geo_service.reports.brief import district_label
+
+    committee = login("committee_l", "committee_member")
+    f = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567}).json()["figures"]
+    assert len(f["districts"]) == 8
+    labels = {code: district_label(f, code, 1234) for code in f["districts"]}
+    assert labels["5405"] == f"{f['districts']['5405']['th']}\n{f['districts']['5405']['en']}\n1,234"
+    assert all(names["th"] in labels[c] and names["en"] in labels[c] for c, names in f["districts"].items())

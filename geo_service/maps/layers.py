@@ -365,9 +365,9 @@ class Legend(MacroElement):
           .gs-district-label {text-align: center; font: 600 11px/1.15 "Loma", "Garuda", "Norasi", sans-serif;
             color: #222; pointer-events: none; white-space: nowrap;
             text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff;}
-          .gs-period {position: absolute; z-index: 1000; top: 10px; left: 50%; transform: translateX(-50%);
+          .gs-period {position: absolute; z-index: 1000; top: 10px; left: 60px; max-width: 45%;
             background: #fff; padding: 4px 8px; border-radius: 4px; box-shadow: 0 1px 5px rgba(0,0,0,.4);
-            font: 12px/1.5 "Loma", "Garuda", "Norasi", sans-serif; max-width: 70%;}
+            font: 12px/1.5 "Loma", "Garuda", "Norasi", sans-serif;}
           .gs-period a {margin: 0 3px;} .gs-period a.current {font-weight: bold; color: #000;
             text-decoration: none; border-bottom: 2px solid #d62728;}
           @media print {.gs-period {display: none;}}

@@ -200,6 +200,12 @@ def _weekly_chart(figures: dict) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def district_label(figures: dict, code: str, n: int) -> str:
+    """The permanent label of a district on the brief's map: Thai and English names, then the count."""
+    names = figures["districts"].get(code, {})
+    return f"{names.get('th', code)}\n{names.get('en', '')}\n{n:,}"
+
+
 def _map_image(session: Session, figures: dict) -> str:
     """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap)."""
     import geopandas as gpd
@@ -208,6 +214,8 @@ def _map_image(session: Session, figures: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from shapely import from_wkb
+
+    from matplotlib import patheffects
 
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
     rows = session.execute(text("SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
@@ -223,10 +231,11 @@ def _map_image(session: Session, figures: dict) -> str:
                    legend_kwds={"label": "จุดความร้อน / hotspots", "shrink": 0.6})
     if pa:
         gpd.GeoSeries([from_wkb(r.wkb) for r in pa], crs=4326).boundary.plot(ax=ax, color="#1a7f37", linewidth=0.8)
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # readable on the darkest class, in print
     for r in districts.itertuples():
         c = r.geometry.representative_point()
-        name = figures["districts"].get(r.code, {}).get("th", r.code)
-        ax.annotate(f"{name}\n{r.n}", (c.x, c.y), ha="center", fontsize=7)
+        ax.annotate(district_label(figures, r.code, r.n), (c.x, c.y), ha="center", va="center", fontsize=7,
+                    path_effects=halo)
     ax.set_axis_off()
     ax.set_aspect(1 / 0.95)
     fig.text(0.01, 0.01, "Hotspots: NASA FIRMS. Boundaries: RTSD / OCHA COD-AB (CC BY-IGO). Green outlines: protected "
