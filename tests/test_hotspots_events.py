@@ -213,3 +213,21 @@ def test_linking_distance_and_footprint_follow_the_sensor(sm, tmp_path):
     hull = shapely.convex_hull(shapely.union(modis_disc, viirs_disc)).area
     assert modis_disc.area < mixed and mixed == pytest.approx(hull, rel=0.01)
     assert mixed < shapely.Point(0, 0).buffer(500, 8).union(shapely.Point(320, 0).buffer(500, 8)).area
+
+
+def test_events_cli_refuses_a_wrong_day_without_a_traceback(db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["hotspots", "events", "--since", "2024-13-01"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "error:" in result.output and "Traceback" not in result.output
