@@ -77,13 +77,14 @@ def _bangkok_day(ts: str) -> str:
     return f"({ts} AT TIME ZONE 'Asia/Bangkok')::date"
 
 
-# Names beside codes: the current district and subdistrict, and the latest version of the reserve.
+# Names beside codes: the current district and subdistrict, and the latest version of the reserve (one small
+# hashed table each: the joins cost the same for 1,000 or 1,000,000 rows).
 _NAME_COLUMNS = ("d.name_th AS district_th, d.name_en AS district_en, {sub}"
                  "r.name_th AS reserve_th, r.name_en AS reserve_en")
 _NAME_JOINS = """
 LEFT JOIN admin_areas d ON d.level = 'district' AND d.is_current AND d.code = {t}.district_code
-{sub}LEFT JOIN LATERAL (SELECT p.name_th, p.name_en FROM protected_areas p WHERE p.code = {t}.reserve_code
-                   ORDER BY p.valid_from DESC NULLS LAST, p.id DESC LIMIT 1) r ON true
+{sub}LEFT JOIN (SELECT DISTINCT ON (code) code, name_th, name_en FROM protected_areas
+           ORDER BY code, valid_from DESC NULLS LAST, id DESC) r ON r.code = {t}.reserve_code
 """
 
 
