@@ -62,7 +62,6 @@ WHERE a.is_current AND a.level = '{level}'
 """
 
 
-
 def _local(ts: str) -> str:
     """SQL: a timestamp as Asia/Bangkok local time, ISO 8601 with its offset (beside the UTC column)."""
     return f"""to_char({ts} AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"')"""
