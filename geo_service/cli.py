@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from geo_service.errors import GeoServiceError
+from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
 
@@ -21,11 +21,13 @@ layers_app = typer.Typer(help="Reference layers: districts, subdistricts, protec
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 incidents_app = typer.Typer(help="Field incidents.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+notebooks_app = typer.Typer(help="Analyses in notebooks/, run against the service's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
+app.add_typer(notebooks_app, name="notebooks")
 app.add_typer(maps_cli.app, name="maps")
 console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
@@ -401,6 +403,43 @@ def demo() -> None:
         out.print(f"{level}: {n}")
     out.print(f"protected areas (illustrative): {pa}")
     console.print("Next: geo-service serve")
+
+
+# --- notebooks --------------------------------------------------------------------------------------
+@notebooks_app.command("run")
+def notebooks_run(
+    name: Annotated[str, typer.Argument(help="Notebook in notebooks/ (e.g. fire_season_review)")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="NAME=VALUE given to the notebook, e.g. "
+                                                                   "REVIEW_DISTRICT=5406 (repeatable)")] = [],  # noqa: B006
+    output: Annotated[Optional[Path], typer.Option(help="Executed copy (default: DATA_DIR/notebooks/NAME.ipynb)")] = None,
+) -> None:
+    """Start the database (the embedded one unless GEO_SERVICE_DATABASE_URL is set), then execute a notebook."""
+    from geo_service import notebook_runner
+
+    settings = get_settings()
+    try:
+        # The kernel runs in notebooks/: the data folder (the embedded cluster's port file and password) goes
+        # to it as an absolute path, with the rest of this process's settings in the environment.
+        parameters = {"GEO_SERVICE_DATA_DIR": str(settings.db.data_dir.resolve()),
+                      **dict(_split_param(p) for p in param)}
+        url, _ = prepare_database(settings)
+        if not _has_boundaries(url):
+            _load_bundled(url)
+        target = output or settings.db.data_dir / "notebooks" / f"{name.removesuffix('.ipynb')}.ipynb"
+        with console.status(f"Running {name} ..."):
+            notebook_runner.run_notebook(name, target, parameters)
+    except GeoServiceError as exc:
+        _fail(exc)
+    for line in notebook_runner.printed_lines(target):
+        out.print(line, markup=False, highlight=False)
+    console.print(f"Executed notebook (with its charts): {target}")
+
+
+def _split_param(pair: str) -> tuple[str, str]:
+    name, sep, value = pair.partition("=")
+    if not sep or not name.strip():
+        raise InvalidInput(f"--param '{pair}' is not NAME=VALUE.", code="invalid_param")
+    return name.strip(), value
 
 
 # --- capabilities with their own sub-commands -------------------------------------------------------

@@ -1,5 +1,5 @@
-"""Downloads for partners: any collection as GeoJSON (streamed), GeoJSON lines, GeoPackage, CSV, KML or
-Shapefile, with filters and a choice of properties; every download is recorded in the audit trail."""
+"""Downloads for partners: any collection as GeoJSON (streamed), GeoJSON lines, GeoPackage, CSV, Excel, KML
+or Shapefile, with filters and a choice of properties; every download is recorded in the audit trail."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from geo_service.exports.query import ItemQuery, build_select
 from geo_service.thai import BANGKOK
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-Format = Literal["geojson", "ndjson", "gpkg", "csv", "kml", "shp"]
+Format = Literal["geojson", "ndjson", "gpkg", "csv", "xlsx", "kml", "shp"]
 # Simple filter parameters and the property each one means, by collection.
 SIMPLE = {
     "district": ("district_code", "parent_code"),
@@ -50,7 +50,7 @@ def record_export(request: Request, principal: Principal | None, collection: Col
                      after={"format": fmt, "filters": filters, "count": count})
 
 
-@router.get("/{name}", summary="Download a collection (streamed GeoJSON, GeoJSON lines, GeoPackage, CSV, KML, Shapefile)")
+@router.get("/{name}", summary="Download a collection (streamed GeoJSON, GeoJSON lines, GeoPackage, CSV, Excel, KML, Shapefile)")
 async def export(
     name: str, request: Request,
     f: Annotated[Format, Query(description="Format")] = "geojson",
@@ -63,7 +63,7 @@ async def export(
     bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
     properties: Annotated[str | None, Query(description="Comma-separated properties to include")] = None,
     filter: Annotated[str | None, Query(max_length=4000, description="CQL2 text filter")] = None,  # noqa: A002
-    crs: Annotated[int, Query(description="4326, or 32647 (UTM 47N) for GeoPackage, CSV and Shapefile")] = 4326,
+    crs: Annotated[int, Query(description="4326, or 32647 (UTM 47N) for GeoPackage, CSV, Excel and Shapefile")] = 4326,
     limit: Annotated[int | None, Query(ge=1, le=5_000_000)] = None,
 ):
     collection, principal = collection_for(request, name)
@@ -97,6 +97,9 @@ async def export(
     def prepare():
         with engine.connect() as conn:
             count, *extent = conn.execute(built.summary).one()
+        if f == "xlsx" and count > files.XLSX_MAX_ROWS:
+            raise InvalidInput(f"{count:,} features do not fit an Excel worksheet ({files.XLSX_MAX_ROWS:,} rows): "
+                               "narrow the period or area, or choose CSV or GeoPackage.", code="too_many_rows")
         record_export(request, principal, collection, f, filters, count)
         return count, extent
 

@@ -43,27 +43,33 @@ def hotspot_filter(
     min_confidence: Annotated[str | None, Query(description="low | nominal | high")] = None,
     district: Annotated[str | None, Query(max_length=20)] = None,
     protected_area: Annotated[str | None, Query(max_length=40)] = None,
-    limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
+    limit: Annotated[int, Query(ge=1, le=50_000, description="features per page")] = 5000,
+    offset: Annotated[int, Query(ge=0, description="features skipped (follow the 'next' link)")] = 0,
 ) -> HotspotFilter:
     if any(s not in SENSORS for s in sensor or []):
         raise InvalidInput(f"sensor must be one of {', '.join(SENSORS)}.", code="invalid_sensor")
     if min_confidence is not None and min_confidence not in CONFIDENCE:
         raise InvalidInput("min_confidence must be low, nominal or high.", code="invalid_confidence")
     return HotspotFilter(parse_bbox(bbox), date_from, date_to, tuple(sensor or ()), min_confidence, district,
-                         protected_area, limit)
+                         protected_area, limit, offset)
 
 
 FilterDep = Annotated[HotspotFilter, Depends(hotspot_filter)]
 
 
-@router.get("/api/v1/hotspots", summary="FIRMS detections as GeoJSON (newest first)")
-def list_hotspots(session: SessionDep, flt: FilterDep) -> Response:
-    return Response(hotspots_geojson(session, flt), media_type=GEOJSON)
+def _page_url(request: Request):
+    return lambda offset: str(request.url.include_query_params(offset=offset))
+
+
+@router.get("/api/v1/hotspots", summary="FIRMS detections as GeoJSON (newest first; numberMatched and a next "
+                                         "link when the page is cut)")
+def list_hotspots(request: Request, session: SessionDep, flt: FilterDep) -> Response:
+    return Response(hotspots_geojson(session, flt, _page_url(request)), media_type=GEOJSON)
 
 
 @router.get("/api/v1/hotspots/events", summary="Fire events (space-time clusters) as GeoJSON footprints")
-def list_events(session: SessionDep, flt: FilterDep) -> Response:
-    return Response(events_geojson(session, flt), media_type=GEOJSON)
+def list_events(request: Request, session: SessionDep, flt: FilterDep) -> Response:
+    return Response(events_geojson(session, flt, _page_url(request)), media_type=GEOJSON)
 
 
 @router.get("/api/v1/hotspots/summary", summary="Counts, FRP and burned area by district x protected area x period")

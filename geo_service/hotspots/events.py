@@ -250,8 +250,9 @@ def recurrence_grid(session: Session, code: str, *, cell_m: float = 500.0,
           'cell_m', CAST(:cell AS float8), 'numberReturned', count(*),
           'features', coalesce(json_agg(json_build_object(
             'type', 'Feature',
-            'geometry', ST_AsGeoJSON(ST_Transform(ST_MakeEnvelope(cx * :cell, cy * :cell, (cx + 1) * :cell,
-                                                                 (cy + 1) * :cell, :srid), 4326), 7)::json,
+            -- RFC 7946: exterior rings counter-clockwise (ST_MakeEnvelope draws them clockwise)
+            'geometry', ST_AsGeoJSON(ST_ForcePolygonCCW(ST_Transform(ST_MakeEnvelope(
+                cx * :cell, cy * :cell, (cx + 1) * :cell, (cy + 1) * :cell, :srid), 4326)), 7)::json,
             'properties', json_build_object('seasons', seasons, 'years', years, 'detections', detections))
             ORDER BY seasons DESC, cx, cy), '[]'::json))
         FROM (
