@@ -96,7 +96,7 @@ def test_formats_are_converted_and_the_text_is_kept(client, officer):
     ({"lat": 13.75, "lon": 100.5}, "outside_province", "outside Phrae"),          # Bangkok
     ({"lat": 21.03, "lon": 105.85}, "outside_thailand", "outside Thailand"),      # Hanoi
     ({"text": "48Q 620000 2005000"}, "wrong_utm_zone", "with zone 47"),           # zone 48 is outside Thailand
-    ({"text": "48Q 540000 1960000"}, "outside_province", "UTM zone 47"),           # zone 48 in Laos; 47 in Phrae
+    ({"text": "48Q 540000 1960000"}, "wrong_utm_zone", "with zone 47"),           # zone 48 in Laos: the outline says so
     ({"text": "47Q 620000 200500"}, "utm_band_mismatch", "digit missing"),
     ({"text": "somewhere near the river"}, "unreadable_coordinates", "latitude then longitude"),
     ({"text": "18.1, 100.1", "datum": "Tokyo"}, "unknown_datum", "Indian1975"),
