@@ -165,7 +165,7 @@ def check_numbers(text: str) -> None:
         if "_" in part:
             why = "an underscore is not part of a number"
         elif part.replace(",", ".").count(".") > 1:
-            why = "a number has two decimal points"
+            why = "a number has two decimal points" if "," not in part else "a number has two decimal commas"
         else:
             why = "a decimal point needs digits on both sides"
         raise _unreadable(part, why, m.start())
@@ -370,7 +370,7 @@ _UTM = re.compile(
     r"(?:E\s*)?(?P<e>\d{5,7}(?:\.\d+)?)\s*(?:mE|E)?\s*[, ]\s*(?:N\s*)?(?P<n>\d{6,8}(?:\.\d+)?)\s*(?:mN|N)?\s*$",
     re.IGNORECASE,
 )
-_LONG_INTEGER = re.compile(r"(?<![0-9.])[0-9]{5,}")  # degrees never have five integer digits; UTM metres do
+_LONG_INTEGER = re.compile(r"(?<![0-9.,])[0-9]{5,}")  # degrees never have five integer digits; UTM metres do
 UTM_HELP = "Write UTM as zone and band, easting, northing in metres: 47Q 537172 1958350."
 
 

@@ -32,7 +32,8 @@ PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[Heal
     ("18., 100.1417", "18.", "digits on both sides"),
     ("18.1452, .1417", ".1417", "digits on both sides"),
     ("18.1452 . 100.1417", ".", "digits on both sides"),
-    ("18,1452,5 100,1417", "18,1452,5", "two decimal points"),         # decimal commas, one too many
+    ("18,1452,5 100,1417", "18,1452,5", "two decimal commas"),         # decimal commas, one too many
+    ("537,172 1,958,350", "1,958,350", "two decimal commas"),          # thousands separators are not read
     ("18.1452 / 100.1417", "/", "not part of a coordinate"),
     ("Lat 18.1452 Lon 100.1417", "Lat", "not a unit"),
     ("18.1452 100.1417 5", "18.1452 100.1417 5", "3 numbers"),
@@ -57,6 +58,7 @@ def test_well_formed_neighbours_of_those_inputs_still_read():
     p = parse_point("17.98666, 100.13609")
     assert (p.lat, p.lon, p.format) == (17.98666, 100.13609, "decimal")
     assert parse_point("18,1452 100,1417").lat == 18.1452                 # decimal commas
+    assert parse_point("18,14523 100,14171").lon == 100.14171             # five decimals are not UTM metres
     assert parse_point("๑๘.๑๔๕๒, ๑๐๐.๑๔๑๗").lon == 100.1417              # Thai digits
 
 
@@ -123,6 +125,14 @@ def _roundtrip(notation, p, style, hemisphere, separator):
 @example(p=(18.1452, 100.1417), style="plain", hemisphere="sign", separator=", ")
 def test_decimal_degrees_roundtrip(p, style, hemisphere, separator):
     _roundtrip("decimal", p, style, hemisphere, separator)
+
+
+@PROPERTY
+@given(p=positions("decimal"), hemisphere=HEMISPHERE, separator=st.sampled_from([" ", "; ", "  "]))
+def test_decimal_commas_roundtrip(p, hemisphere, separator):
+    text = format_degrees(*p, "decimal", style="plain", hemisphere=hemisphere, separator=separator).replace(".", ",")
+    r = read_text(text)
+    assert (r.lat, r.lon, r.notation) == (*p, "decimal"), text
 
 
 @PROPERTY
