@@ -17,6 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_service import __version__
 from geo_service.api.deps import parse_bbox
@@ -61,6 +63,24 @@ _html = Environment(autoescape=select_autoescape(default=True, default_for_strin
 {% if rows %}<table><tr>{% for h in rows[0].keys() %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for r in rows %}<tr>{% for v in r.values() %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
 </body></html>""")
+
+
+class PublicCORS:
+    """CORS for the OGC API only (paths under /ogc): GET and HEAD from the configured origins, no credentials
+    and no extra request headers, so a browser page elsewhere can read the public collections but never
+    send an API key or a token. Every other path gets no CORS headers."""
+
+    def __init__(self, app: ASGIApp, origins: list[str], prefix: str = "/ogc") -> None:
+        self.app, self.prefix = app, prefix
+        self.cors = CORSMiddleware(app, allow_origins=origins, allow_methods=["GET", "HEAD"], allow_headers=[],
+                                   allow_credentials=False, max_age=3600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == self.prefix or path.startswith(self.prefix + "/"):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
 
 
 def _only(request: Request, allowed) -> None:
