@@ -52,7 +52,7 @@ ITEM_PARAMS = ("f", "bbox", "datetime", "limit", "offset", "filter", "filter-lan
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: {tiles}; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
 _html = Environment(autoescape=select_autoescape(default=True, default_for_string=True)).from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/ogc/ogc.css">
 {% if features %}<link rel="stylesheet" href="{{ leaflet_css }}">{% endif %}</head><body>
 <h1>{{ title }}</h1>{% if description %}<p>{{ description }}</p>{% endif %}
