@@ -107,6 +107,13 @@ def test_queryables_are_a_json_schema(ref_client):
     links = ref_client.get("/ogc/collections/hotspots").json()["links"]
     assert any(link["rel"].endswith("queryables") and link["type"] == "application/schema+json" for link in links)
     assert ref_client.get("/ogc/collections/incidents/queryables").status_code == 401
+    sortables = ref_client.get("/ogc/collections/hotspots/sortables").json()["properties"]
+    assert "frp" in sortables and "protected_area_codes" not in sortables and "geometry" not in sortables
+    schema = ref_client.get("/ogc/collections/hotspots/schema")  # rel describedby: GDAL types its fields from it
+    assert schema.headers["content-type"] == "application/schema+json"
+    fields = schema.json()["properties"]["properties"]["properties"]
+    assert fields["acq_utc"]["format"] == "date-time" and fields["id"]["type"] == "string"
+    assert any(link["rel"].lower() == "describedby" for link in links)  # compared case-insensitively (RFC 8288)
     # the items' OpenAPI lists each queryable as a property filter (GDAL and QGIS read them there)
     params = ref_client.get("/ogc/api").json()["paths"]["/collections/hotspots/items"]["get"]["parameters"]
     assert {"district_code", "confidence", "acq_utc"} <= {p.get("name") for p in params}
@@ -230,7 +237,7 @@ def test_gdal_filters_on_the_server(live_server, db_url, client, login, admin_he
                         json={"kind": "wildfire", "location": {"lat": lat, "lon": 100.3}, "observed_at": when})
         assert r.status_code == 201, r.text
     key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                      json={"name": "GISTDA", "scopes": ["incidents", "subdistricts"]}).json()["key"]
+                      json={"name": "GISTDA", "scopes": ["incidents", "subdistricts", "hotspots"]}).json()["key"]
     base = live_server(db_url)
 
     def ogr(*args):
@@ -246,3 +253,6 @@ def test_gdal_filters_on_the_server(live_server, db_url, client, login, admin_he
     assert dated.count("OGRFeature(incidents)") == 2 and "2023/12/20" not in dated
     both = ogr("subdistricts", "-where", "area_km2 > 50 and parent_code = '5405'")
     assert 0 < both.count("OGRFeature(subdistricts)") < 5 and "parent_code (String) = 5401" not in both
+    # an empty collection: GDAL knows its fields (and their types) from the feature schema, not from a sample
+    empty = ogr("hotspots", "-where", "acq_utc >= '2024-01-01' AND confidence = 3")
+    assert "OGRFeature(" not in empty and "acq_utc: DateTime" in empty

@@ -27,7 +27,7 @@ from geo_service.auth import authenticate
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.exports.collections import Collection, visible_collections
 from geo_service.exports.query import FILTER_LANGS, ItemQuery, build_select
-from geo_service.exports.queryables import json_schema, queryables
+from geo_service.exports.queryables import feature_schema, json_schema, queryables
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 GEOJSON = "application/geo+json"
@@ -116,7 +116,8 @@ def _with_f(href: str, fmt: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-_HTML_RELS = {"self", "alternate", "next", "prev", "collection", "data", "items", "conformance", "queryables"}
+_HTML_RELS = {"self", "alternate", "next", "prev", "collection", "data", "items", "conformance", "queryables",
+              "sortables"}
 
 
 def _html_links(request: Request, links: list[dict]) -> list[dict]:
@@ -204,7 +205,13 @@ def _collection_doc(request: Request, c: Collection, extent: list[float] | None)
             {"rel": "items", "type": "text/html", "title": "Features (HTML)",
              "href": f"{base}/collections/{c.name}/items?f=html"},
             {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
-             "title": "Queryables (properties to filter and sort on)", "href": f"{base}/collections/{c.name}/queryables"},
+             "title": "Queryables (properties to filter and sort on)",
+             "href": f"{base}/collections/{c.name}/queryables"},
+            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables", "type": "application/schema+json",
+             "title": "Sortables (properties sortby accepts)", "href": f"{base}/collections/{c.name}/sortables"},
+            # rel names compare case-insensitively (RFC 8288); GDAL 3.6 looks for exactly "describedBy"
+            {"rel": "describedBy", "type": "application/schema+json", "title": "Schema of a feature",
+             "href": f"{base}/collections/{c.name}/schema"},
             {"rel": "license", "type": "text/plain", "title": c.licence, "href": f"{base}/collections/{c.name}#license"},
         ],
     }
@@ -251,25 +258,40 @@ def collection(name: str, request: Request, f: str | None = None):
     extent = _extent(request, c)
     doc = _collection_doc(request, c, extent)
     if _wants_html(request, f):
-        html_links = [{**link, "rel": "queryables"} if link["rel"].endswith("/queryables") else link
+        short = ("/queryables", "/sortables")  # the OGC URIs of these rels, as the HTML page names them
+        html_links = [{**link, "rel": link["rel"].rsplit("/", 1)[1]} if link["rel"].endswith(short) else link
                       for link in doc["links"]]
         return _page(request, doc["title"], doc["description"], html_links, features=_extent_feature(extent))
     return JSONResponse(doc)
 
 
-@router.get("/collections/{name}/queryables", summary="Properties to filter and sort on (JSON Schema, Part 3)")
-def collection_queryables(name: str, request: Request, f: str | None = None):
+def _schema_response(request: Request, name: str, f: str | None, kind: str) -> Response:
     _only(request, ("f",))
     c, principal = collection_for(request, name)
-    url = f"{_base(request)}/collections/{name}/queryables"
-    doc = json_schema(c, principal, url)
+    url = f"{_base(request)}/collections/{name}/{kind}"
+    doc = feature_schema(c, principal, url) if kind == "schema" else json_schema(c, principal, url, kind == "sortables")
     if _wants_html(request, f):
-        rows = [{"name": k, "type": v.get("format") or v.get("type"), "sortby": "yes" if k in queryables(c, principal)
-                 and queryables(c, principal)[k].sortable else "no"} for k, v in doc["properties"].items()]
-        return _page(request, f"{c.title}: queryables", doc["description"],
+        props = doc["properties"]["properties"]["properties"] if kind == "schema" else doc["properties"]
+        rows = [{"name": k, "type": v.get("format") or v.get("type")} for k, v in props.items()]
+        return _page(request, f"{c.title}: {kind}", doc.get("description", ""),
                      [{"rel": "collection", "type": "application/json", "title": c.title,
                        "href": f"{_base(request)}/collections/{name}"}], rows)
     return Response(orjson.dumps(doc), media_type="application/schema+json")
+
+
+@router.get("/collections/{name}/queryables", summary="Properties to filter and sort on (JSON Schema, Part 3)")
+def collection_queryables(name: str, request: Request, f: str | None = None):
+    return _schema_response(request, name, f, "queryables")
+
+
+@router.get("/collections/{name}/sortables", summary="Properties sortby accepts (JSON Schema, Part 5 draft)")
+def collection_sortables(name: str, request: Request, f: str | None = None):
+    return _schema_response(request, name, f, "sortables")
+
+
+@router.get("/collections/{name}/schema", summary="JSON Schema of one feature (rel describedby)")
+def collection_schema(name: str, request: Request, f: str | None = None):
+    return _schema_response(request, name, f, "schema")
 
 
 def _property_filters(request: Request, c: Collection, principal) -> dict[str, str]:
@@ -411,7 +433,8 @@ def openapi30(request: Request):
                         else q.schema() | {"title": n}}
                        for n, q in queryables(c, principal).items()]
         paths[f"/collections/{c.name}"] = {"get": {"operationId": f"describe_{c.name}", "responses": ok}}
-        paths[f"/collections/{c.name}/queryables"] = {"get": {"operationId": f"queryables_{c.name}", "responses": ok}}
+        for kind in ("queryables", "sortables", "schema"):
+            paths[f"/collections/{c.name}/{kind}"] = {"get": {"operationId": f"{kind}_{c.name}", "responses": ok}}
         paths[f"/collections/{c.name}/items"] = {"get": {
             "operationId": f"items_{c.name}", "summary": c.title,
             "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params] + by_property,

@@ -93,11 +93,30 @@ def queryables(collection: Collection, principal: Principal | None = None) -> di
     return {p: Queryable(p, PROPERTY_TYPES[p]) for p in collection.properties_for(principal)}
 
 
-def json_schema(collection: Collection, principal: Principal | None, url: str) -> dict:
-    """The queryables document (``application/schema+json``) of OGC API - Features Part 3."""
-    props = {"geometry": {"title": "geometry", "format": GEOMETRY_FORMATS.get(collection.geometry_type, "geometry-any"),
-                          "x-ogc-role": "primary-geometry"}}
-    props |= {name: q.schema() for name, q in queryables(collection, principal).items()}
+def _geometry(collection: Collection) -> dict:
+    return {"title": "geometry", "format": GEOMETRY_FORMATS.get(collection.geometry_type, "geometry-any"),
+            "x-ogc-role": "primary-geometry"}
+
+
+def json_schema(collection: Collection, principal: Principal | None, url: str, sortables: bool = False) -> dict:
+    """The queryables document (``application/schema+json``) of OGC API - Features Part 3; with ``sortables``
+    the properties ``sortby`` accepts (Part 5 draft)."""
+    props = {} if sortables else {"geometry": _geometry(collection)}
+    props |= {name: q.schema() for name, q in queryables(collection, principal).items() if q.sortable or not sortables}
+    what = "sortby may name" if sortables else "filter, property filters and sortby may name"
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "type": "object",
-            "title": collection.title, "description": f"Properties of {collection.name} that filter, property "
-            "filters and sortby may name.", "properties": props, "additionalProperties": False}
+            "title": collection.title, "description": f"Properties of {collection.name} that {what}.",
+            "properties": props, "additionalProperties": False}
+
+
+def feature_schema(collection: Collection, principal: Principal | None, url: str) -> dict:
+    """A JSON Schema of one GeoJSON Feature of the collection (rel ``describedby``): clients such as GDAL type
+    their fields from it, also when the collection is still empty."""
+    props = {"id": {"title": "id", "type": "string"}}
+    props |= {name: q.schema() for name, q in queryables(collection, principal).items()}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "title": collection.title,
+            "type": "object", "required": ["type", "geometry", "properties"],
+            "properties": {"type": {"type": "string", "enum": ["Feature"]},
+                           "id": {"type": "string"},
+                           "geometry": _geometry(collection),
+                           "properties": {"type": "object", "properties": props}}}
