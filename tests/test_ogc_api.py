@@ -164,6 +164,13 @@ def test_sortby_property_filters_and_strict_parameters(ref_client):
     # Part 1 filters on feature properties
     assert get(parent_code="5408", limit=100).json()["numberReturned"] == 6
     assert get(area_km2="many").status_code == 400
+    big = get(area_km2=str(desc[0]["properties"]["area_km2"])).json()  # a number compares as a number
+    assert [f["id"] for f in big["features"]] == [desc[0]["id"]]
+    in_force = get("/ogc/collections/protected_areas/items", in_force="true", limit=100).json()["features"]
+    assert in_force and all(f["properties"]["in_force"] is True for f in in_force)
+    since = get("/ogc/collections/protected_areas/items", valid_from="2010-01-01", limit=100)
+    assert since.status_code == 200 and all(f["properties"]["valid_from"] == "2010-01-01"
+                                            for f in since.json()["features"])
     # a parameter the API does not define is a 400 that names it, on every resource
     r = get(parnt_code="5408")
     assert r.status_code == 400 and "parnt_code" in r.json()["error"]["message"] and r.json()["error"]["code"] == "unknown_parameter"

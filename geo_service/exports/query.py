@@ -20,7 +20,7 @@ from sqlalchemy.dialects import postgresql
 from geo_service.auth import Principal
 from geo_service.errors import InvalidInput
 from geo_service.exports.collections import Collection
-from geo_service.exports.queryables import STRING_LIST, instant, queryables
+from geo_service.exports.queryables import STRING, STRING_LIST, instant, queryables
 
 DECIMALS = 7
 
@@ -160,11 +160,17 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     for name, value in q.equals.items():
         if name not in visible:
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
-        if queryables(collection, principal)[name].type == STRING_LIST:
+        qb = queryables(collection, principal)[name]
+        if qb.type == STRING_LIST:
             conditions.append(t.c[name].op("@>")(cast(literal([value], postgresql.ARRAY(postgresql.TEXT)),
                                                       postgresql.ARRAY(postgresql.TEXT))))
-        else:
+        elif qb.type == STRING:
             conditions.append(cast(t.c[name], postgresql.TEXT) == str(value))
+        else:  # numbers, booleans, dates and times compare as what they are (a bound, typed value)
+            try:
+                conditions.append(t.c[name] == qb.value(str(value)))
+            except ValueError:
+                raise InvalidInput(f"'{name}' must be a {qb.type}.", code="invalid_filter") from None
     for name, value in q.minimum.items():
         if name not in visible:
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
