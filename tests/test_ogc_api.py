@@ -14,6 +14,7 @@ def test_landing_conformance_collections(ref_client):
     assert {"self", "service-desc", "conformance", "data"} <= rels
     conf = ref_client.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
+    assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables" in conf
     cols = ref_client.get("/ogc/collections").json()["collections"]
     assert [c["id"] for c in cols] == ["districts", "subdistricts", "protected_areas", "hotspots",
                                        "fire_events"]  # public ones only
