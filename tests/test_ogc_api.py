@@ -179,6 +179,9 @@ def test_sortby_property_filters_and_strict_parameters(ref_client):
                  "/ogc/collections/districts/items/5405", "/ogc/collections/districts/queryables"):
         assert ref_client.get(path, params={"limit": "5"}).status_code == 400, path
     assert get(limit=5, **{"filter-crs": "EPSG:32647"}).status_code == 400
+    # GDAL 3.6 without CQL writes a date as "2010-01-01T" in datetime=: read as that date, not a 400
+    gdal_date = get("/ogc/collections/protected_areas/items", datetime="2010-01-01T/..", limit=50)
+    assert gdal_date.status_code == 200 and gdal_date.json()["numberReturned"] == 4
     # limit above the maximum is capped, not refused
     capped = get(limit=1_000_000)
     assert capped.status_code == 200 and capped.json()["numberReturned"] == 78
