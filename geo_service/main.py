@@ -15,7 +15,7 @@ from geo_service.api import (
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
 from geo_service.settings import Settings, get_settings
-from geo_service.web import field, signin
+from geo_service.web import docs, field, signin
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
 
     app = FastAPI(
         title="geo_service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # web/docs.py serves both with pinned local files, not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -51,6 +52,8 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         response.headers["X-Request-ID"] = request.state.request_id
         return response
 
+    if settings.service.ogc_cors_origins:
+        app.add_middleware(ogc.PublicCORS, origins=settings.service.ogc_cors_origins)
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(layers.router)
@@ -62,6 +65,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(exports.router)
     app.include_router(ogc.router)
+    app.include_router(docs.router)
     app.include_router(field.router)
     app.include_router(signin.router)
     app.include_router(hotspots.router)

@@ -74,6 +74,10 @@ class ServiceSettings(BaseSettings):
     tile_url: str | None = Field(default=None, description="Base map tile URL for the maps ({z}/{x}/{y}); unset: "
                                  "no base map, so no request leaves the machine")
     tile_attribution: str | None = Field(default=None, description="Credit shown for the tile_url base map")
+    ogc_cors_origins: list[str] = Field(
+        default=["*"], description="Web origins whose pages may read the OGC API's public collections (/ogc) "
+        "from a browser (CORS), e.g. [\"https://gis.example.go.th\"]; [\"*\"]: any; []: none. Requests with an API "
+        "key are never allowed cross-origin.")
 
     @field_validator("admin_token", "jwt_secret")
     @classmethod

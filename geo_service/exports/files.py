@@ -19,6 +19,9 @@ import shapely
 from sqlalchemy import Engine
 
 CHUNK = 50_000
+# GeoPackage 1.2: pyogrio's GDAL writes 1.4 by default, which GDAL 3.6 (Debian 12's QGIS and ogrinfo) opens with
+# a "may only be partially supported" warning; the layers written here need nothing newer than 1.2.
+GPKG_OPTIONS = {"VERSION": "1.2"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"gpkg": ("application/geopackage+sqlite3", ".gpkg"), "csv": ("application/zip", ".csv.zip"),
            "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
@@ -99,10 +102,12 @@ def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metad
         wrote = False
         for gdf in _frames(engine, stmt, shown, crs):
             pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", append=wrote,
+                                    dataset_options=None if wrote else GPKG_OPTIONS,
                                     layer_metadata={"DESCRIPTION": meta_text} if not wrote else None)
             wrote = True
         if not wrote:
-            pyogrio.write_dataframe(gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, layer=layer, driver="GPKG")
+            pyogrio.write_dataframe(gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, layer=layer, driver="GPKG",
+                                    dataset_options=GPKG_OPTIONS)
         return path
     if fmt == "kml":
         path = workdir / f"{layer}.kml"
