@@ -40,7 +40,10 @@ def _page(html: str, tile_url: str | None) -> HTMLResponse:
 def overview_page(session: SessionDep, settings: SettingsDep, principal: MapReader,
                   start: Annotated[date | None, Query(alias="from")] = None,
                   end: Annotated[date | None, Query(alias="to")] = None,
-                  fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None) -> HTMLResponse:
+                  fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None,
+                  outside_aoi: Annotated[bool, Query(description="add the detections outside the area of "
+                                                     "interest as a separate layer, hidden until switched on")] = False,
+                  ) -> HTMLResponse:
     period = choose_period(start, end, fiscal_year_be)
     with session.begin():
         act_as(session, principal)  # row-level security decides which cases exist for the caller
@@ -48,7 +51,8 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
         from geo_service.maps import overview
 
         m = overview.overview(session, period, principal=principal, cases=visible,
-                              tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution)
+                              tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution,
+                              outside_aoi=outside_aoi)
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
 
