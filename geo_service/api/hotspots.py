@@ -47,7 +47,7 @@ def hotspot_filter(
     district: Annotated[str | None, Query(max_length=20)] = None,
     protected_area: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 5000,
-    province: Annotated[str | None, Query(max_length=20, description="province code, e.g. TH54")] = None,
+    province: Annotated[str | None, Query(max_length=20, description="province code as loaded, e.g. 54 (the P-code TH54 is read as 54)")] = None,
     area: Annotated[str, Query(description=AREA_HELP)] = "aoi",
 ) -> HotspotFilter:
     if any(s not in SENSORS for s in sensor or []):
@@ -86,7 +86,7 @@ def summary(
     protected_area: Annotated[str | None, Query(max_length=40)] = None,
     compare: Annotated[str | None, Query(description="previous_year: add the same period a year earlier "
                                                      "and the change")] = None,
-    province: Annotated[str | None, Query(max_length=20, description="province code, e.g. TH54")] = None,
+    province: Annotated[str | None, Query(max_length=20, description="province code as loaded, e.g. 54 (the P-code TH54 is read as 54)")] = None,
     area: Annotated[str, Query(description=AREA_HELP)] = "aoi",
 ) -> dict:
     q = SummaryQuery(group_by=group_by if group_by is not None else ["district"], period=period,

@@ -52,6 +52,7 @@ def _collection(session: Session, feature_sql: str, order: str, inner_sql: str, 
 def hotspots_geojson(session: Session, f: HotspotFilter) -> bytes:
     """Detections as a GeoJSON FeatureCollection (newest first, at most ``limit``)."""
     params: dict = {"limit": f.limit}
+    f.province = aoi.province_code(session, f.province)
     where = _where(f, params) + detection_filters(params, sensors=f.sensors, min_confidence=f.min_confidence,
                                                   district=f.district, province=f.province, area=f.area)
     if f.protected_area:
@@ -74,6 +75,7 @@ def hotspots_geojson(session: Session, f: HotspotFilter) -> bytes:
 def events_geojson(session: Session, f: HotspotFilter) -> bytes:
     """Fire events (footprints) as GeoJSON, newest first."""
     params: dict = {"limit": f.limit}
+    f.province = aoi.province_code(session, f.province)
     where = _where(f, params, date_col="(e.last_seen AT TIME ZONE 'Asia/Bangkok')::date", geom="e.footprint")
     scope = aoi.scope_sql(f.area, "in_area_of_interest(e.footprint)")  # a fire crossing the line is inside
     if scope:

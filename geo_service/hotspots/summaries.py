@@ -210,6 +210,7 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         ``rows`` (one per group and period, with units in the names) and the query's description.
     """
     q.check()
+    q.province = aoi.province_code(session, q.province)
     rows = _detections(session, q)
     burned = _burned_area(session, q)
     names = _names(session)

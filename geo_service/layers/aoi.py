@@ -42,16 +42,24 @@ def _loaded_codes(session: Session) -> set[str]:
 
 
 def normalise_codes(session: Session, codes: list[str] | None) -> list[str] | None:
-    """Configured codes as stored: ``54`` becomes ``TH54`` when that is the loaded code; empty -> None (all)."""
+    """Configured codes as the layers store them: an OCHA P-code ``TH54`` is ``54`` (``layers.reader`` drops
+    the prefix) unless ``TH54`` itself is loaded; empty -> None (every loaded province)."""
     if not codes:
         return None
     loaded = _loaded_codes(session)
     out = []
     for c in codes:
-        if c not in loaded and f"TH{c}" in loaded:
+        if c not in loaded and c.upper().startswith("TH") and c[2:] in loaded:
+            c = c[2:]
+        elif c not in loaded and f"TH{c}" in loaded:
             c = f"TH{c}"
         out.append(c)
     return sorted(set(out))
+
+
+def province_code(session: Session, code: str | None) -> str | None:
+    """A province code from a filter, read as ``normalise_codes`` reads the configuration."""
+    return normalise_codes(session, [code])[0] if code else None
 
 
 def refresh(session: Session) -> bool:
