@@ -184,3 +184,26 @@ def test_overview_map_leaves_outside_detections_off(loaded):
               and hotspot_layers.OUTSIDE_LAYER_NAME in c.layer_name]
     assert len(layers) == 1 and layers[0].show is False and f"({OUTSIDE})" in layers[0].layer_name
     assert all(f"{lat}, {lon}" in html_asked for lat, lon in NEIGHBOURS)
+
+
+def test_cli_summary_names_the_area_and_the_row_outside(loaded, db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("GEO_SERVICE_AOI_BUFFER_M", "2000")  # applied when the CLI opens the database
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["hotspots", "summary", "--group-by", "province", "--period", "all",
+                                          "--area", "all"], env={"COLUMNS": "200"})
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "Area of interest changed: 1 detections re-marked" in result.output
+    assert "Inside and outside the area of interest (Phrae (54) and 2,000 m around)" in result.output
+    assert "Outside the loaded provinces" in result.output
+    assert sum(_flags(loaded).values()) == INSIDE + 1

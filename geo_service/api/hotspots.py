@@ -17,7 +17,7 @@ from geo_service.errors import InvalidInput
 from geo_service.hotspots.queries import HotspotFilter, events_geojson, hotspots_geojson
 from geo_service.hotspots.rasters import PRODUCTS, fire_features, raster_stats
 from geo_service.hotspots.summaries import CONFIDENCE, SENSORS, SummaryQuery, summarise
-from geo_service.layers.aoi import check_scope
+from geo_service.layers.aoi import check_scope, describe as describe_area
 
 def _service():
     """Ingest and events need pandas, pyarrow and scipy: imported on first use, not when the service starts."""
@@ -99,7 +99,8 @@ def summary(
 @router.get("/api/v1/hotspots/recurrence", summary="In how many fire seasons each protected area burned")
 def recurrence(session: SessionDep, kind: Annotated[str | None, Query(max_length=40)] = None) -> dict:
     rows = _events().recurrence_by_area(session, kind=kind)
-    return {"season": "January-May (local dates)", "numberReturned": len(rows), "rows": rows}
+    return {"season": "January-May (local dates)", "area": describe_area(session, "aoi"), "numberReturned": len(rows),
+            "rows": rows}
 
 
 @router.get("/api/v1/hotspots/recurrence/{code}/grid", summary="Recurrence on a fine grid inside a protected area")
