@@ -207,3 +207,36 @@ def test_cli_summary_names_the_area_and_the_row_outside(loaded, db_url, tmp_path
     assert "Inside and outside the area of interest (Phrae (54) and 2,000 m around)" in result.output
     assert "Outside the loaded provinces" in result.output
     assert sum(_flags(loaded).values()) == INSIDE + 1
+
+
+def test_a_loaded_neighbour_province_joins_the_default_area_but_not_a_configured_one(loaded, tmp_path):
+    """A province layer loaded later rebuilds the area (layers.store) before the re-attribution hook marks
+    the detections (Gazetteer): with the default (every loaded province) Nan's detections join it;
+    configured to Phrae (set-based re-marking in PostGIS) they keep Nan's code and leave it."""
+    import json
+
+    from geo_service.layers.load import load_file
+    from geo_service.layers.store import LayerMeta
+
+    sm = loaded
+    nan = tmp_path / "nan.geojson"  # a box around the two Nan detections, standing in for Nan's outline
+    nan.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
+        "ADM1_PCODE": "TH55", "ADM1_TH": "น่าน", "ADM1_EN": "Nan"}, "geometry": {"type": "Polygon", "coordinates": [
+        [[100.7, 18.55], [100.85, 18.55], [100.85, 18.85], [100.7, 18.85], [100.7, 18.55]]]}}]}))
+    fields = {"code": "ADM1_PCODE", "name_th": "ADM1_TH", "name_en": "ADM1_EN"}
+    load_file(sm, nan, "province", LayerMeta(name="nan-test", version="1", source="test", licence="CC0",
+                                             attribution="test"), fields=fields)
+
+    def state():
+        with sm() as s:
+            return dict(s.execute(text("SELECT coalesce(province_code, 'none') || '/' || in_aoi, count(*) "
+                                       "FROM hotspots GROUP BY 1")).all()), aoi.describe(s)
+
+    rows, area = state()
+    assert rows == {"54/true": INSIDE, "55/true": 2, "none/false": OUTSIDE - 2}
+    assert [p["code"] for p in area["provinces"]] == ["54", "55"] and "Nan (55)" in area["label_en"]
+    with transaction(sm) as s:
+        assert apply_area_of_interest(s, ["TH54"], 0) == 2
+    rows, area = state()
+    assert rows == {"54/true": INSIDE, "55/false": 2, "none/false": OUTSIDE - 2}
+    assert [p["code"] for p in area["provinces"]] == ["54"] and area["configured"] == ["54"]
