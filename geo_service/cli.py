@@ -75,7 +75,20 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[objec
         with console.status("Applying database migrations ..."):
             migrations.upgrade(url)
         console.print(f"Database schema at revision {migrations.current(url)}")
+        _apply_area_of_interest(url, settings)
     return url, started
+
+
+def _apply_area_of_interest(url, settings: Settings) -> None:
+    """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M)."""
+    from geo_service.hotspots.area import apply_area_of_interest
+
+    factory = _sessionmaker(url)
+    with factory() as session, session.begin():
+        changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+    factory.kw["bind"].dispose()
+    if changed:
+        console.print(f"Area of interest changed: {changed:,} detections re-marked")
 
 
 def _sessionmaker(url):

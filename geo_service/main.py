@@ -7,6 +7,7 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from sqlalchemy.exc import OperationalError
 
 from geo_service import __version__
 from geo_service.api import (
@@ -14,6 +15,7 @@ from geo_service.api import (
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
+from geo_service.hotspots.area import apply_area_of_interest
 from geo_service.settings import Settings, get_settings
 from geo_service.web import docs, field, signin
 
@@ -26,12 +28,26 @@ Protected areas shipped with the service are ILLUSTRATIVE, not official boundari
 """
 
 
+def _apply_area_of_interest(factory, settings: Settings) -> None:
+    """Store the configured area of interest (README, *Area of interest*); a database not reachable or not
+    migrated yet is left as it is (the migration's default: every loaded province, no buffer)."""
+    try:
+        with factory() as session, session.begin():
+            changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+    except OperationalError as exc:
+        logging.getLogger("geo_service").warning("area of interest not applied: %s", exc.__class__.__name__)
+        return
+    if changed:
+        logging.getLogger("geo_service").info("area of interest changed: %d detections re-marked", changed)
+
+
 def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(database_url(settings), settings.db.pool_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        _apply_area_of_interest(app.state.sessionmaker, settings)
         yield
         engine.dispose()
 

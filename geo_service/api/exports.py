@@ -19,6 +19,7 @@ from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files, stream
 from geo_service.exports.collections import COLLECTIONS, Collection
 from geo_service.exports.query import ItemQuery, build_select
+from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
@@ -103,12 +104,18 @@ async def export(
         record_export(request, principal, collection, f, filters, count)
         return count, extent
 
+    def area():
+        with request.app.state.sessionmaker() as session:
+            return aoi.describe(session, "all")
+
     count, extent = await run_in_threadpool(prepare)
     metadata = {
         "collection": collection.name, "title": collection.title, "title_th": collection.title_th,
         "source": collection.attribution, "licence": collection.licence, "period": {"from": start, "to": end},
         "filters": filters, "properties": built.shown, "count": count, "crs": f"EPSG:{crs}",
         "generated_at": datetime.now(BANGKOK).isoformat(timespec="seconds"), "generator": f"geo_service {__version__}",
+        # the deployment's area of interest; detections and events say whether they lie in it (in_aoi)
+        "area": await run_in_threadpool(area),
     }
     stamp = datetime.now(BANGKOK).strftime("%Y%m%d")
     if f == "geojson":

@@ -17,6 +17,7 @@ from geo_service.errors import InvalidInput
 from geo_service.hotspots.queries import HotspotFilter, events_geojson, hotspots_geojson
 from geo_service.hotspots.rasters import PRODUCTS, fire_features, raster_stats
 from geo_service.hotspots.summaries import CONFIDENCE, SENSORS, SummaryQuery, summarise
+from geo_service.layers.aoi import check_scope, describe as describe_area
 
 def _service():
     """Ingest and events need pandas, pyarrow and scipy: imported on first use, not when the service starts."""
@@ -32,6 +33,8 @@ def _events():
 
 
 router = APIRouter(tags=["hotspots"])
+AREA_HELP = ("aoi: inside the area of interest (default) | outside: detections beyond it (neighbouring provinces) "
+             "| all")
 GEOJSON = "application/geo+json"
 
 
@@ -45,13 +48,16 @@ def hotspot_filter(
     protected_area: Annotated[str | None, Query(max_length=40)] = None,
     limit: Annotated[int, Query(ge=1, le=50_000, description="features per page")] = 5000,
     offset: Annotated[int, Query(ge=0, description="features skipped (follow the 'next' link)")] = 0,
+    province: Annotated[str | None, Query(max_length=20, description="province code as loaded, e.g. 54 (the P-code TH54 is read as 54)")] = None,
+    area: Annotated[str, Query(description=AREA_HELP)] = "aoi",
 ) -> HotspotFilter:
     if any(s not in SENSORS for s in sensor or []):
         raise InvalidInput(f"sensor must be one of {', '.join(SENSORS)}.", code="invalid_sensor")
     if min_confidence is not None and min_confidence not in CONFIDENCE:
         raise InvalidInput("min_confidence must be low, nominal or high.", code="invalid_confidence")
+    check_scope(area)
     return HotspotFilter(parse_bbox(bbox), date_from, date_to, tuple(sensor or ()), min_confidence, district,
-                         protected_area, limit, offset)
+                         protected_area, limit, offset, province, area)
 
 
 FilterDep = Annotated[HotspotFilter, Depends(hotspot_filter)]
@@ -75,7 +81,7 @@ def list_events(request: Request, session: SessionDep, flt: FilterDep) -> Respon
 @router.get("/api/v1/hotspots/summary", summary="Counts, FRP and burned area by district x protected area x period")
 def summary(
     session: SessionDep,
-    group_by: Annotated[list[str] | None, Query(description="district | protected_area | land_class")] = None,
+    group_by: Annotated[list[str] | None, Query(description="province | district | protected_area | land_class")] = None,
     period: Annotated[str, Query(description="day | month | fire_season | fiscal_year | all")] = "month",
     date_from: Annotated[date | None, Query(alias="from")] = None,
     date_to: Annotated[date | None, Query(alias="to")] = None,
@@ -86,17 +92,21 @@ def summary(
     protected_area: Annotated[str | None, Query(max_length=40)] = None,
     compare: Annotated[str | None, Query(description="previous_year: add the same period a year earlier "
                                                      "and the change")] = None,
+    province: Annotated[str | None, Query(max_length=20, description="province code as loaded, e.g. 54 (the P-code TH54 is read as 54)")] = None,
+    area: Annotated[str, Query(description=AREA_HELP)] = "aoi",
 ) -> dict:
     q = SummaryQuery(group_by=group_by if group_by is not None else ["district"], period=period,
                      date_from=date_from, date_to=date_to, sensors=sensor or [], min_confidence=min_confidence,
-                     processing=processing, district=district, protected_area=protected_area, compare=compare)
+                     processing=processing, district=district, protected_area=protected_area, compare=compare,
+                     province=province, area=area)
     return summarise(session, q)
 
 
 @router.get("/api/v1/hotspots/recurrence", summary="In how many fire seasons each protected area burned")
 def recurrence(session: SessionDep, kind: Annotated[str | None, Query(max_length=40)] = None) -> dict:
     rows = _events().recurrence_by_area(session, kind=kind)
-    return {"season": "January-May (local dates)", "numberReturned": len(rows), "rows": rows}
+    return {"season": "January-May (local dates)", "area": describe_area(session, "aoi"), "numberReturned": len(rows),
+            "rows": rows}
 
 
 @router.get("/api/v1/hotspots/recurrence/{code}/grid", summary="Recurrence on a fine grid inside a protected area")

@@ -536,11 +536,29 @@ class Hotspot(Base):
     subdistrict_code: Mapped[str | None] = mapped_column(String(20))
     reserve_code: Mapped[str | None] = mapped_column(String(40))
     protected_area_codes = mapped_column(ARRAY(Text))
+    # inside the deployment's area of interest (AreaOfInterest), stored at ingest and re-attribution
+    in_aoi: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # batch_id is a reference kept by the service (no FK: an RI trigger per row halves ingest speed); the
     # fire event of a detection is in HotspotEvent
     batch_id: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+
+class AreaOfInterest(Base):
+    """The deployment's area of interest (one row): configured provinces (None: every loaded one), buffer, and
+    the geometry ``refresh_area_of_interest()`` made from the current boundaries (migration 0008)."""
+
+    __tablename__ = "area_of_interest"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),
+                      CheckConstraint("buffer_m >= 0", name="buffer_not_negative"))
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    province_codes = mapped_column(ARRAY(Text))
+    buffer_m: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    resolved_codes = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{}'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False))
 
 
 class HotspotEvent(Base):

@@ -144,17 +144,18 @@ FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
 SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, {_local('h.acq_utc')} AS acq_local,
        h.acq_date_local, {_be('h.acq_date_local')} AS acq_date_be, h.satellite, h.instrument,
        h.processing, h.version, h.confidence, h.confidence_raw, h.frp, h.daynight, h.brightness, h.province_code,
-       h.district_code, h.subdistrict_code, h.reserve_code, {_HOTSPOT_NAMES}, h.protected_area_codes, he.event_id
+       h.district_code, h.subdistrict_code, h.reserve_code, {_HOTSPOT_NAMES}, h.protected_area_codes, he.event_id, h.in_aoi
 FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id{_HOTSPOT_JOINS}""",
         properties=("hotspot_id", "acq_utc", "acq_local", "acq_date_local", "acq_date_be", "satellite", "instrument",
                     "processing", "version", "confidence", "confidence_raw", "frp", "daynight", "brightness",
-                    "province_code", *_NAMED, "protected_area_codes", "event_id"),
+                    "province_code", *_NAMED, "protected_area_codes", "event_id", "in_aoi"),
         geometry_type="Point", public=True, datetime="acq_utc", order_by="hotspot_id",
         licence="NASA FIRMS data are free to use with acknowledgement",
         attribution="Fire hotspots: NASA FIRMS (LANCE, MODIS C6.1 and VIIRS 375 m)",
         description="Detections attributed to district, subdistrict and the protected areas in force; confidence "
                     "1 low, 2 nominal, 3 high (original in confidence_raw); acq_utc in UTC, acq_local and the dates "
-                    "in Asia/Bangkok (acq_date_be: D/M/YYYY, Buddhist Era)."),
+                    "in Asia/Bangkok (acq_date_be: D/M/YYYY, Buddhist Era); in_aoi: inside the deployment's area of "
+                    "interest (false: a neighbouring province's detection)."),
     Collection(
         name="fire_events", title="Fire events (hotspots clustered in space and time)", title_th="เหตุไฟ",
         sql=f"""
@@ -162,14 +163,16 @@ SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, {_
        {_be(_bangkok_day('e.first_seen'))} AS first_date_be, e.last_seen, {_local('e.last_seen')} AS last_seen_local,
        {_be(_bangkok_day('e.last_seen'))} AS last_date_be, e.detections, e.max_frp,
        e.sensors, e.district_code, e.reserve_code, {_EVENT_NAMES},
-       round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai, round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha
+       round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai, round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha,
+       in_area_of_interest(e.footprint) AS in_aoi
 FROM fire_events e{_EVENT_JOINS}""",
         properties=("event_id", "first_seen", "first_seen_local", "first_date_be", "last_seen", "last_seen_local",
                     "last_date_be", "detections", "max_frp", "sensors", "district_code", "district_th", "district_en",
-                    "reserve_code", "reserve_th", "reserve_en", "area_rai", "area_ha"),
+                    "reserve_code", "reserve_th", "reserve_en", "area_rai", "area_ha", "in_aoi"),
         geometry_type="Polygon", public=True, datetime="first_seen", order_by="event_id",
         licence="Derived from NASA FIRMS", attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
-        description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP."),
+        description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP; "
+                    "in_aoi: the footprint touches the deployment's area of interest."),
     Collection(
         name="incidents", title="Field incidents", title_th="เหตุการณ์ที่พบในพื้นที่",
         sql=f"""

@@ -36,7 +36,7 @@ PROPERTY_TYPES: dict[str, str] = {
     # incidents
     "incident_id": INTEGER, "status": STRING, "severity": STRING, "observed_at": DATETIME,
     "in_reserve": BOOLEAN, "reserve_distance_m": NUMBER, "tags": STRING_LIST, "description": STRING,
-    "reporter": STRING, "created_by": STRING, "reference": STRING,
+    "reporter": STRING, "created_by": STRING, "reference": STRING, "in_aoi": BOOLEAN,
     # the Thai office columns: local times (text with +07:00), Buddhist-Era dates (D/M/YYYY) and names
     "acq_local": STRING, "acq_date_be": STRING, "first_seen_local": STRING, "last_seen_local": STRING,
     "first_date_be": STRING, "last_date_be": STRING, "observed_local": STRING, "observed_date_be": STRING,

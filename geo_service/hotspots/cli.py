@@ -143,15 +143,18 @@ def events(
 
 @hotspots_app.command("summary")
 def summary(
-    group_by: Annotated[Optional[list[str]], typer.Option(help="district | protected_area | land_class")] = None,
+    group_by: Annotated[Optional[list[str]], typer.Option(help="province | district | protected_area | land_class")] = None,
     period: Annotated[str, typer.Option(help="day | month | fire_season | fiscal_year | all")] = "fiscal_year",
     sensor: Annotated[Optional[list[str]], typer.Option(help="MODIS | VIIRS | a satellite")] = None,
     min_confidence: Annotated[Optional[str], typer.Option(help="low | nominal | high")] = None,
     since: Annotated[Optional[str], typer.Option("--from", help="First local day")] = None,
     until: Annotated[Optional[str], typer.Option("--to", help="Last local day")] = None,
     previous_year: Annotated[bool, typer.Option("--previous-year", help="Compare with a year earlier")] = False,
+    province: Annotated[Optional[str], typer.Option(help="One province code (54 or TH54)")] = None,
+    area: Annotated[str, typer.Option(help="aoi (the area of interest) | outside (beyond it) | all")] = "aoi",
 ) -> None:
-    """Detections, FRP and burned area by district x protected area x period."""
+    """Detections, FRP and burned area by province x district x protected area x period (the area of interest
+    unless --area says otherwise)."""
     from geo_service.errors import GeoServiceError
     from geo_service.hotspots.summaries import SummaryQuery, summarise
 
@@ -161,20 +164,22 @@ def summary(
         q = SummaryQuery(group_by=group_by or ["district"], period=period, sensors=sensor or [],
                          min_confidence=min_confidence, date_from=_parse_day(since) if since else None,
                          date_to=_parse_day(until) if until else None,
-                         compare="previous_year" if previous_year else None)
+                         compare="previous_year" if previous_year else None, province=province, area=area)
         with core._sessionmaker(url)() as s:
             result = summarise(s, q)
     except GeoServiceError as exc:
         core._fail(exc)
-    table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)")
+    table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)",
+                  caption=f"{result['area']['label_en']} / {result['area']['label_th']}")
     cols = [*q.group_by, "period_label", "detections", "frp_sum_mw", "burned_area_ha", "burned_area_rai"]
     if q.compare:
         cols[cols.index("detections") + 1:cols.index("detections") + 1] = [
             "previous_year_detections", "change_detections_pct"]
     for c in cols:
         table.add_column(c)
-    for r in result["rows"]:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    for r in result["rows"]:  # a row of "none" shows its label (e.g. "Outside the loaded provinces")
+        table.add_row(*(str(r.get(c) or r.get(f"{c}_name_en") or "") if c in q.group_by else
+                        "" if r.get(c) is None else str(r.get(c)) for c in cols))
     core.out.print(table)
 
 

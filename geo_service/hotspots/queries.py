@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.hotspots.summaries import date_range, detection_filters
+from geo_service.layers import aoi
 
 ATTRIBUTION = "NASA FIRMS (MODIS C6.1 / VIIRS 375 m active fire products), LANCE/FIRMS, NASA"
 
@@ -26,6 +27,8 @@ class HotspotFilter:
     protected_area: str | None = None
     limit: int = 5000
     offset: int = 0
+    province: str | None = None
+    area: str = "aoi"          # aoi | outside | all (layers.aoi.SCOPES)
 
 
 def _where(f: HotspotFilter, params: dict, date_col: str = "h.acq_date_local", geom: str = "h.geom") -> list[str]:
@@ -59,13 +62,14 @@ def _collection(session: Session, feature_sql: str, order: str, columns: str, so
     ``limit``, from ``offset``); a ``next`` link is present whenever the list was cut.
     """
     matched = session.execute(text(f"SELECT count(*) FROM {source}"), params).scalar_one()
+    area = json.dumps(aoi.describe(session, f.area), ensure_ascii=False)
     sql = f"""
       SELECT json_build_object('type', 'FeatureCollection', 'numberMatched', CAST(:matched AS bigint),
         'numberReturned', count(*), 'links', CAST(:links AS json), 'attribution', CAST(:attribution AS text),
-        'features', coalesce(json_agg({feature_sql} ORDER BY {order}), '[]'::json))::text
+        'area', CAST(:area AS json), 'features', coalesce(json_agg({feature_sql} ORDER BY {order}), '[]'::json))::text
       FROM (SELECT {columns} FROM {source} ORDER BY {order} LIMIT :limit OFFSET :offset) f
     """
-    return session.execute(text(sql), {**params, "attribution": ATTRIBUTION, "matched": matched,
+    return session.execute(text(sql), {**params, "attribution": ATTRIBUTION, "area": area, "matched": matched,
                                        "links": json.dumps(page_links(f, matched, page_url)),
                                        "limit": f.limit, "offset": f.offset}).scalar_one().encode()
 
@@ -73,8 +77,9 @@ def _collection(session: Session, feature_sql: str, order: str, columns: str, so
 def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None = None) -> bytes:
     """Detections as a GeoJSON FeatureCollection (newest first, at most ``limit`` from ``offset``)."""
     params: dict = {}
+    f.province = aoi.province_code(session, f.province)
     where = _where(f, params) + detection_filters(params, sensors=f.sensors, min_confidence=f.min_confidence,
-                                                  district=f.district)
+                                                  district=f.district, province=f.province, area=f.area)
     if f.protected_area:
         params["pa"] = f.protected_area
         where.append(":pa = ANY(h.protected_area_codes)")
@@ -85,7 +90,7 @@ def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | Non
         'acq_local', to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD"T"HH24:MI"+07:00"'),
         'confidence', CASE confidence WHEN 1 THEN 'low' WHEN 2 THEN 'nominal' ELSE 'high' END,
         'confidence_raw', confidence_raw, 'frp_mw', frp, 'daynight', daynight,
-        'province', province_code, 'district', district_code, 'subdistrict', subdistrict_code,
+        'province', province_code, 'in_aoi', in_aoi, 'district', district_code, 'subdistrict', subdistrict_code,
         'reserve', reserve_code, 'protected_areas', protected_area_codes, 'event_id', event_id))"""
     source = (f"hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id "
               f"{'WHERE ' + ' AND '.join(where) if where else ''}")
@@ -95,7 +100,15 @@ def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | Non
 def events_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None = None) -> bytes:
     """Fire events (footprints) as GeoJSON, newest first (at most ``limit`` from ``offset``)."""
     params: dict = {}
+    f.province = aoi.province_code(session, f.province)
     where = _where(f, params, date_col="(e.last_seen AT TIME ZONE 'Asia/Bangkok')::date", geom="e.footprint")
+    scope = aoi.scope_sql(f.area, "in_area_of_interest(e.footprint)")  # a fire crossing the line is inside
+    if scope:
+        where.append(scope)
+    if f.province:
+        params["province"] = f.province
+        where.append("e.district_code IN (SELECT code FROM admin_areas WHERE level = 'district' "
+                     "AND parent_code = :province)")
     if f.district:
         params["district"] = f.district
         where.append("e.district_code = :district")

@@ -20,6 +20,8 @@ def overview_file(
                                                                       "(default: the latest with data)")] = None,
     photos_url: Annotated[Optional[str], typer.Option(help="Base URL of this service for photo thumbnails "
                                                       "(default: no thumbnails in the file)")] = None,
+    outside_aoi: Annotated[bool, typer.Option("--outside-aoi", help="Add the detections outside the area of "
+                                              "interest as a separate layer, hidden until switched on")] = False,
 ) -> None:
     """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
     copied into FILE_files/ beside it."""
@@ -38,7 +40,8 @@ def overview_file(
             period, _ = overview.choose(session, first, last, fiscal_year_be)  # default: the latest with data
             m = overview.overview(session, period, principal=None, cases=None, tile_url=settings.service.tile_url,
                                   tile_attribution=settings.service.tile_attribution,
-                                  photo_base=photos_url.rstrip("/") if photos_url else None)
+                                  photo_base=photos_url.rstrip("/") if photos_url else None,
+                                  outside_aoi=outside_aoi)
             html = overview.render(m, settings.service.tile_url)
     except (GeoServiceError, ValueError) as exc:
         _fail(exc)

@@ -151,6 +151,8 @@ TIME_SOURCES = {
     "incidents": ("incidents", "observed_at", "เหตุ", "incidents", "#6f42c1"),
     "hotspots": ("hotspots", "acq_utc", "จุดความร้อน", "hotspots", "#d62728"),
 }
+# Rows a source shows (fixed SQL): hotspots of the area of interest only (README, *Area of interest*).
+TIME_SOURCE_WHERE = {"hotspots": "in_aoi"}
 
 
 @dataclass
@@ -170,7 +172,8 @@ def point_buckets(session: Session, period: Period, source: str = "incidents") -
         SELECT date_trunc('{unit}', {column} AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
                (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
                count(*) AS n
-        FROM {table} WHERE {column} >= :lo AND {column} < :hi GROUP BY 1, 2, 3"""
+        FROM {table} WHERE {column} >= :lo AND {column} < :hi AND {TIME_SOURCE_WHERE.get(source, 'true')}
+        GROUP BY 1, 2, 3"""
     for cell in (0.01, 0.05, 0.1, 0.25):
         params = {"lo": lo, "hi": hi, "cell": cell}
         if cell == 0.25 or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES:

@@ -11,6 +11,7 @@ from branca.element import Element
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
+from geo_service.layers import aoi
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
 from geo_service.maps import hotspot_layers as H
@@ -97,11 +98,13 @@ def period_picker(months: list[date], current: Period) -> L.PeriodPicker:
 
 def overview(session: Session, period: L.Period, *, principal: Principal | None, cases: list[dict] | None,
              tile_url: str | None = None, tile_attribution: str | None = None,
-             photo_base: str | None = "", months: list[date] | None = None) -> folium.Map:
+             photo_base: str | None = "", months: list[date] | None = None,
+             outside_aoi: bool = False) -> folium.Map:
     """The overview for ``period``. ``cases``: what the cases service returned for the caller (already
     redacted), or None when the caller may not see cases. ``photo_base``: prefix of thumbnail URLs
     ("" for this server; None: no thumbnails). ``months``: the months with data, for a period picker of
-    links to this page (None: no picker, e.g. in a file)."""
+    links to this page (None: no picker, e.g. in a file). Hotspots are those of the area of interest;
+    ``outside_aoi`` adds the detections beyond it as a separate, labelled layer, hidden until switched on."""
     districts = L.districts(session)
     m = base_map(districts, tile_url, tile_attribution)
     counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
@@ -111,7 +114,10 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     if months is not None:
         period_picker(months, period).add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
-    for layer in (H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)):
+    hotspot_layers = [H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)]
+    if outside_aoi:
+        hotspot_layers.append(H.outside_layer(session, period))
+    for layer in hotspot_layers:
         if layer is not None:
             layer.add_to(m)
     rows = L.incidents(session, period)
@@ -126,8 +132,12 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     folium.LayerControl(collapsed=False).add_to(m)
 
     primary = L.DISTRICT_COUNTS[0]
+    area = aoi.describe(session, "aoi")
     body = [f"<h4>{esc.text('ภาพรวม ' + period.label_th)}</h4>",
             f"<div>{esc.text('Overview ' + period.label_en)}</div>",
+            f"<div class='aoi'>{esc.text(area['label_th'])} / {esc.text(area['label_en'])}"
+            + (f"; {esc.text(H.OUTSIDE_LAYER_NAME)}: ชั้นแยก ปิดไว้ / separate layer, off" if outside_aoi else
+               "; จุดความร้อนนอกพื้นที่ไม่แสดง / hotspots outside it not shown") + "</div>",
             f"<div><b>{esc.text(primary.label_th)} / {esc.text(primary.label_en)}</b> "
             f"({esc.text(primary.unit_th)} / {esc.text(primary.unit_en)} per district)</div>"]
     body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]

@@ -26,6 +26,7 @@ from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.maps.period import check_fiscal_year_be
+from geo_service.layers import aoi
 from geo_service.thai import BANGKOK, be_dmy, to_be
 
 # Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
@@ -80,22 +81,28 @@ def _shift_year(d: date, years: int) -> date:
 
 
 def _hotspots(session: Session, start: date, end: date) -> dict:
+    """Detections of the area of interest (``in_aoi``) by district, protected area and week, and their total;
+    those outside it only as ``outside_aoi``, a count that is never part of the total."""
     p = {"s": start, "e": end}
+    # a detection in the area's buffer lies in no district of the province: its row ('') comes last
     by_district = session.execute(text("""
         SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e
+        GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""), p).mappings().all()
     by_area = session.execute(text("""
         SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
     weekly = session.execute(text("""
         SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).all()
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).all()
+    outside = session.execute(text("""
+        SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"""), p).scalar()
     weeks = ((end - start).days // 7) + 1
     series = [0] * weeks
     for week, n in weekly:
         series[int(week)] = n
     return {"by_district": [dict(r) for r in by_district], "by_protected_area": [dict(r) for r in by_area],
-            "weekly": series, "total": sum(series)}
+            "weekly": series, "total": sum(series), "outside_aoi": outside}
 
 
 def compute_figures(session: Session, period: BriefPeriod) -> dict:
@@ -131,8 +138,10 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat(),
                    "fiscal_year_be": period.fiscal_year_be, "quarter": period.quarter,
                    "label_th": period.label_th, "label_en": period.label_en},
-        "districts": names, "protected_areas": areas,
-        "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"]},
+        "districts": names, "protected_areas": areas, "area": aoi.describe(session, "aoi"),
+        "outside_area": aoi.describe(session, "outside"),
+        "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"],
+                                                     "outside_aoi": before["outside_aoi"]},
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
         "cases_by_stage": case_counts["by_stage"], "cases_received": case_counts["received"],
         "cases_scope": CASES_SCOPE,
