@@ -240,3 +240,18 @@ def test_a_loaded_neighbour_province_joins_the_default_area_but_not_a_configured
     rows, area = state()
     assert rows == {"54/true": INSIDE, "55/false": 2, "none/false": OUTSIDE - 2}
     assert [p["code"] for p in area["provinces"]] == ["54"] and area["configured"] == ["54"]
+
+
+def test_overview_default_period_ignores_a_neighbours_later_detections(loaded, tmp_path):
+    """A month with only neighbours' detections is not a period "with data": the overview still opens on the
+    area's own latest fiscal year."""
+    sm = loaded
+    later = tmp_path / "nan_2025.csv"  # one detection in Nan in FY 2568, stored outside the area
+    later.write_text(FIXTURE.read_text().splitlines()[0] + "\n"
+                     "18.78000,100.78000,340.10,0.39,0.36,2025-03-02,0612,N,VIIRS,n,2.0NRT,295.30,10.00,D\n")
+    _ingest(sm, later)
+    with sm() as s:
+        assert s.execute(text("SELECT count(*) FROM hotspots WHERE acq_date_local >= '2025-01-01'")).scalar_one() == 1
+        period, months = overview.choose(s, None, None, None)
+    assert period == fiscal_period(2567)
+    assert months and all(m.year == 2024 for m in months)

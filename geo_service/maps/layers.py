@@ -112,16 +112,17 @@ def incidents(session: Session, period: Period | None = None, ids: list[int] | N
 
 
 def months_with_data(session: Session) -> list[date]:
-    """The first day of every month (Asia/Bangkok) with a hotspot or an incident, newest first.
+    """The first day of every month (Asia/Bangkok) with a hotspot of the area of interest or an incident,
+    newest first (a neighbour's detections alone do not make a period "with data").
 
     Hotspots are walked month by month on the index of their acquisition time (one index probe per month
     with data, however many detections there are)."""
     rows = session.execute(sql("""
         WITH RECURSIVE m AS (
-          SELECT date_trunc('month', min(acq_utc) AT TIME ZONE 'Asia/Bangkok') AS month FROM hotspots
+          SELECT date_trunc('month', min(acq_utc) AT TIME ZONE 'Asia/Bangkok') AS month FROM hotspots WHERE in_aoi
           UNION ALL
           SELECT (SELECT date_trunc('month', min(h.acq_utc) AT TIME ZONE 'Asia/Bangkok') FROM hotspots h
-                  WHERE h.acq_utc >= (m.month + interval '1 month') AT TIME ZONE 'Asia/Bangkok')
+                  WHERE h.in_aoi AND h.acq_utc >= (m.month + interval '1 month') AT TIME ZONE 'Asia/Bangkok')
           FROM m WHERE m.month IS NOT NULL)
         SELECT month::date FROM m WHERE month IS NOT NULL
         UNION
