@@ -30,8 +30,10 @@ def upgrade() -> None:
     op.execute(f"""
         INSERT INTO audit_counter (one, last_id, gapless_from)
           SELECT true, coalesce(max(id), 0), coalesce(max(id), 0) + 1 FROM audit_log;
-        -- The chain trigger runs as the owner: the service role may not move the counter itself.
+        -- The chain trigger runs as the owner: the service role reads the counter (the verifier) but may not
+        -- move it itself.
         REVOKE ALL ON audit_counter FROM {APP_ROLE};
+        GRANT SELECT ON audit_counter TO {APP_ROLE};
         CREATE OR REPLACE FUNCTION audit_chain() RETURNS trigger LANGUAGE plpgsql
           SECURITY DEFINER SET search_path = public, pg_temp AS $$
         BEGIN
