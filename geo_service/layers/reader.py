@@ -7,7 +7,6 @@ Thailand, duplicate codes. Invalid geometries are repaired only when asked (``re
 
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,20 +16,16 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
+from geo_service import uploads
 from geo_service.db.models import AdminLevel, ProtectedKind
 from geo_service.errors import LayerRejected
 from geo_service.settings import THAILAND_BBOX
 from geo_service.thai import parse_date
 
-# File endings we accept and the GDAL drivers allowed to open them (no VRT or other indirection).
-FORMATS = {
-    ".geojson": {"GeoJSON"},
-    ".json": {"GeoJSON"},
-    ".gpkg": {"GPKG"},
-    ".zip": {"ESRI Shapefile"},
-    ".shp": {"ESRI Shapefile"},
-    ".kml": {"LIBKML", "KML"},
-}
+# File endings we accept; the format and its one GDAL driver are decided from the bytes (geo_service.uploads).
+FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shapefile", ".shp": "shapefile",
+           ".kml": "kml"}
+LAYER_FORMATS = ("geojson", "gpkg", "shapefile", "kml")
 LAYER_TYPES = ("province", "district", "subdistrict", "protected_area")
 MAX_LISTED = 20  # problems listed per refusal; the count says how many more
 
@@ -99,24 +94,17 @@ def _refuse(message: str, problems: list[dict] | None = None) -> LayerRejected:
     return LayerRejected(message + " Nothing was stored.", details=details)
 
 
-def _open_path(path: Path, original_name: str) -> tuple[str, set[str]]:  # noqa: C901
+def _open_path(path: Path, original_name: str) -> tuple[str, frozenset[str]]:
+    """The GDAL path and driver of a layer file, decided from its bytes (uploads.sniff), never by GDAL."""
     suffix = Path(original_name).suffix.lower()
     if suffix not in FORMATS:
         raise _refuse(f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
                       "GeoPackage (.gpkg), a zipped Shapefile (.zip) or KML (.kml).")
-    if suffix == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                shps = [n for n in zf.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
-        except zipfile.BadZipFile:
-            raise _refuse("The .zip file is damaged or not a zip archive.") from None
-        if not shps:
-            raise _refuse("The .zip file holds no Shapefile (.shp).")
-        if len(shps) > 1:
-            raise _refuse("The .zip file holds several Shapefiles; send one per file.",
-                          [{"reason": f"found {n}"} for n in shps])
-        return f"/vsizip/{path}/{shps[0]}", FORMATS[suffix]
-    return str(path), FORMATS[suffix]
+    sniffed = uploads.sniff(path, LAYER_FORMATS, lambda message: _refuse(message))
+    if sniffed.format != FORMATS[suffix]:
+        raise _refuse(f"The file was recognised as {uploads.DESCRIPTIONS[sniffed.format]}, which does not match "
+                      "its name.")
+    return sniffed.gdal_path, sniffed.drivers
 
 
 def _text(value) -> str | None:
@@ -196,6 +184,7 @@ def read_layer(
     if layer_type not in LAYER_TYPES:
         raise _refuse(f"Unknown layer type '{layer_type}'; use one of: {', '.join(LAYER_TYPES)}.")
     gdal_path, drivers = _open_path(path, original_name or path.name)
+    pyogrio.set_gdal_config_options(uploads.GDAL_SAFE_OPTIONS)  # no network, no /vsicurl/ for pyogrio's GDAL
 
     try:
         layers = pyogrio.list_layers(gdal_path)
