@@ -7,6 +7,7 @@ Thailand, duplicate codes. Invalid geometries are repaired only when asked (``re
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -183,6 +184,12 @@ def read_layer(
     path = Path(path)
     if layer_type not in LAYER_TYPES:
         raise _refuse(f"Unknown layer type '{layer_type}'; use one of: {', '.join(LAYER_TYPES)}.")
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise _refuse(f"Unknown text encoding '{encoding[:40]}'; Thai Shapefiles are usually cp874 "
+                          "(or tis-620), others utf-8.") from None
     gdal_path, drivers = _open_path(path, original_name or path.name)
     pyogrio.set_gdal_config_options(uploads.GDAL_SAFE_OPTIONS)  # no network, no /vsicurl/ for pyogrio's GDAL
 
@@ -202,7 +209,14 @@ def read_layer(
     info = pyogrio.read_info(gdal_path, layer=chosen, encoding=encoding)
     if info["driver"] not in drivers:
         raise _refuse(f"The file was recognised as {info['driver']}, which does not match its name.")
-    gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
+    try:
+        gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
+    except UnicodeDecodeError:
+        raise _refuse("The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files "
+                      "are often cp874).") from None
+    text_columns = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]
+    if any(gdf[c].astype(str).str.contains("\x00", regex=False).any() for c in text_columns):
+        raise _refuse("The file's text contains NUL characters (is the encoding right?).")
     if gdf.crs is None:
         raise _refuse("The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
                       "Add it and send the file again.")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from geo_service.errors import InvalidInput
+from geo_service.limits import MAX_DATE, MIN_DATE, check_date
 from geo_service.thai import BANGKOK, BE_OFFSET, fiscal_year_be
 
 TH_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
@@ -58,7 +59,12 @@ def choose_period(start: date | None, end: date | None, fy_be: int | None) -> Pe
     if fy_be is not None and (start or end):
         raise InvalidInput("Give either fiscal_year_be or from/to, not both.", code="invalid_period")
     if fy_be is not None:
+        if not (MIN_DATE.year + BE_OFFSET < fy_be <= MAX_DATE.year + BE_OFFSET):
+            raise InvalidInput(f"fiscal_year_be must lie between {MIN_DATE.year + BE_OFFSET + 1} and "
+                               f"{MAX_DATE.year + BE_OFFSET}.", code="date_out_of_range")
         return fiscal_period(fy_be)
+    check_date(start, "from")
+    check_date(end, "to")
     today = datetime.now(BANGKOK).date()
     if start is None and end is None:
         return fiscal_period(fiscal_year_be(today))
