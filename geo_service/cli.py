@@ -339,14 +339,23 @@ def incidents_import(
 
 # --- audit ----------------------------------------------------------------------------------------
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit trail's hash chain; exit 1 if any entry was edited or deleted."""
+def audit_verify(
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="Also check the trail against a checkpoint file written by `audit checkpoint`")] = None,
+) -> None:
+    """Recompute the audit trail's hash chain; exit 1 if any entry was edited, deleted or cut."""
+    import json
+
     from geo_service import audit
 
     try:
-        url, _ = prepare_database(get_settings())
+        settings = get_settings()
+        url, _ = prepare_database(settings)
         with _sessionmaker(url)() as session:
             result = audit.verify(session)
+            if checkpoint is not None:
+                result.problems += audit.verify_checkpoint(session, json.loads(checkpoint.read_text()),
+                                                           settings.jwt_secret())
     except GeoServiceError as exc:
         _fail(exc)
     out.print(f"entries: {result.entries}  head: {result.head}")
@@ -354,7 +363,29 @@ def audit_verify() -> None:
         out.print(f"[red]entry {p['id']}[/]: {p['problem']}")
     if not result.ok:
         raise typer.Exit(code=1)
-    out.print("audit trail intact")
+    out.print("audit trail intact" + (f" and holds the head of {checkpoint}" if checkpoint else ""))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[Path, typer.Option("--out", help="Where to write the signed checkpoint (JSON); keep it "
+                                                       "outside the database server")],
+) -> None:
+    """Write the chain's head (id, hash, entry count), signed with the service secret (HMAC-SHA256)."""
+    import json
+
+    from geo_service import audit
+
+    try:
+        settings = get_settings()
+        url, _ = prepare_database(settings)
+        with _sessionmaker(url)() as session:
+            cp = audit.checkpoint(session, settings.jwt_secret())
+    except GeoServiceError as exc:
+        _fail(exc)
+    output.write_text(json.dumps(cp, indent=2, ensure_ascii=False) + "\n")
+    out.print(f"checkpoint of entry {cp['head_id']} ({cp['entries']} entries, head {cp['head_hash']}) "
+              f"written to {output}")
 
 
 # --- serve / demo ---------------------------------------------------------------------------------

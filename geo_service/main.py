@@ -6,8 +6,9 @@ import logging
 import uuid
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy.exc import OperationalError
+from starlette.datastructures import MutableHeaders
 
 from geo_service import __version__
 from geo_service.api import (
@@ -41,6 +42,32 @@ def _apply_area_of_interest(factory, settings: Settings) -> None:
         logging.getLogger("geo_service").info("area of interest changed: %d detections re-marked", changed)
 
 
+class RequestId:
+    """A request id on ``request.state`` and in the X-Request-ID header, as plain ASGI middleware.
+
+    Not ``@app.middleware("http")`` (Starlette's BaseHTTPMiddleware): that one ends a streamed body with its
+    terminating chunk even when the route's generator fails half-way, so an export cut short by a database
+    failure reached the client as a normal, complete 200. Here the failure propagates, and the server
+    closes the connection without the terminating chunk.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(database_url(settings), settings.db.pool_size)
@@ -61,12 +88,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.state.admin_token = settings.admin_token()
     app.state.jwt_secret = settings.jwt_secret()
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        request.state.request_id = uuid.uuid4().hex[:16]
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestId)
 
     if settings.service.ogc_cors_origins:
         app.add_middleware(ogc.PublicCORS, origins=settings.service.ogc_cors_origins)

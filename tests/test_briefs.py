@@ -35,7 +35,7 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
         c = client.post("/api/v1/cases", headers=lead, json={"title": secret, "category": "budget_misuse",
                                                             "received_on": received, "confidentiality": "confidential"})
         assert c.status_code == 201
-    client.post(f"/api/v1/cases/{c.json()['id']}/transitions", headers=lead,
+    client.post(f"/api/v1/cases/{c.json()['id']}/transitions", headers={**lead, "If-Match": 'W/"1"'},
                 json={"to_stage": "preliminary_review", "reason": "enough to review"})
 
     r = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})

@@ -77,8 +77,9 @@ def test_every_collection_is_rfc7946(client, people, name):
 
 def test_geojson_lines(client, people):
     r = client.get("/api/v1/exports/subdistricts", params={"f": "ndjson", "district": "5401"})
-    lines = [json.loads(line) for line in r.text.splitlines()]
+    *lines, summary = [json.loads(line) for line in r.text.splitlines()]
     assert len(lines) == 20 and all(f["type"] == "Feature" for f in lines)
+    assert summary["type"] == "ExportSummary" and summary["numberReturned"] == 20  # the last line: count, SHA-256
 
 
 def test_redaction_by_role(client, people):
@@ -187,7 +188,7 @@ def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_fo
             tail = data[data.rfind(b"\n") + 1:]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert features == n
+    assert features == n + 1  # and the ExportSummary line
     assert size > 40e6  # about 250 bytes per feature
     assert peak < 60e6, f"peak Python memory {peak / 1e6:.0f} MB while streaming {size / 1e6:.0f} MB"
 

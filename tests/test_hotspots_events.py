@@ -189,7 +189,7 @@ def test_linking_distance_and_footprint_follow_the_sensor(sm, tmp_path):
         labels = cluster(lon, lat, np.zeros(2), params, params.link_m(np.array(instruments, dtype=object)))
         assert bool(labels[0] == labels[1]) is linked, instruments
 
-    rows = [f"18.2000,100.3000,320,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,12.0,D\n",
+    rows = ["18.2000,100.3000,320,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,12.0,D\n",
             f"18.2000,{lon2:.4f},321,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,8.0,D\n",   # 1.5 km east
             "18.4000,100.3000,322,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,5.0,D\n"]      # alone
     f = tmp_path / "modis.csv"

@@ -70,7 +70,7 @@ def test_escaping_for_template_literals_and_html():
         assert escaping.check_fragment(f"<b>{out}</b>")
     with pytest.raises(ValueError):
         escaping.check_fragment("<b>`</b>")
-    assert escaping.js_json({"a": "</script>\u2028"}) == '{"a":"\\u003c/script\\u003e\\u2028"}'
+    assert escaping.js_json({"a": "</script>\u2028"}) == '{"a":"\\u003c\\/script\\u003e\\u2028"}'
 
 
 def test_overview_page_is_offline_escaped_and_by_role(client, login):
@@ -184,7 +184,7 @@ def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_
     assert r.status_code == 200, r.text
     assert "https://tiles.intranet.example/{z}/{x}/{y}.png" in r.text
     assert "img-src 'self' data: https://tiles.intranet.example;" in r.headers["content-security-policy"]
-    assert "Tiles &lt;b&gt;© Phrae GIS&lt;/b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
+    assert "Tiles &lt;b&gt;© Phrae GIS&lt;&#47;b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
     # the only other host a map with tiles names is the configured one
     assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}
 
@@ -313,3 +313,50 @@ def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_distric
     # district names as permanent labels (no hover needed), Thai and English
     assert html.count("class=\\u0027gs-district-label\\u0027") == 8  # folium writes the DivIcon's HTML as JSON
     assert "Den Chai" in html and "District names" in html
+
+
+# Links, Markdown, template syntax of several engines and Thai combining marks (alone, stacked, leading):
+# each must show as text on every map and never break one (a link once made /maps/overview a 500).
+HOSTILE_TEXT = ["see https://evil.example.com/x?a=1&b=2", "//evil.example.com/x.js", "http://127.0.0.1:1/x",
+                "[click](https://evil.example.com) ![img](https://evil.example.com/i.png)", "**bold** _it_ # h\n> q",
+                "{{ config }} {{7*7}}", "{% for x in range(3) %}x{% endfor %}", "${alert(1)} #{x} <%= x %>",
+                "ป่า\u0e49\u0e49\u0e49\u0e4c สงวน", "\u0e31\u0e48\u0e4a leading marks", "a\u0e4e" * 50]
+
+
+def test_hostile_text_on_overview_and_case_maps(client, login):
+    officer = login("officer1", "field_officer")
+    lead = login("lead1", "investigator")
+    ids = []
+    for i, s in enumerate(HOSTILE_TEXT):
+        r = client.post("/api/v1/incidents", headers=officer, json={
+            "kind": "burning", "location": {"lat": 18.2 + i / 100, "lon": 100.3},
+            "observed_at": "2024-03-05T10:00:00", "description": s, "reporter": s})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    case = client.post("/api/v1/cases", headers=lead, json={
+        "title": " | ".join(HOSTILE_TEXT[i] for i in (0, 3, 5, 8)), "summary": HOSTILE_TEXT[0], "category": "encroachment_permitted",
+        "received_on": "2024-03-05"})
+    assert case.status_code == 201, case.text
+    case = case.json()
+    for i in ids:
+        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
+                        json={"target_type": "incident", "target_id": str(i), "reason": HOSTILE_TEXT[3]})
+        assert r.status_code in (200, 201), r.text
+    pages = [client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=lead),
+             client.get(f"/maps/cases/{case['id']}", headers=lead)]
+    for r in pages:
+        assert r.status_code == 200, r.text[:500]
+        html = r.text
+        assert external_hosts(html) == [], external_hosts(html)
+        for s in HOSTILE_TEXT:
+            assert escaping.text(s) in html, s  # shown, as text (in popups)
+        assert escaping.text(case["title"]) in html
+        assert "evil.example.com" in html and "https://evil" not in html and "{{ config }}" not in html
+        assert "{%" not in html.split("</style>")[-1] and "${alert" not in html
+
+
+def test_every_string_on_a_map_goes_through_one_path():
+    for s in HOSTILE_TEXT:
+        out = escaping.text(s)
+        assert not set("`$\\<>{}/\n") & set(out), out
+        assert "//" not in escaping.js_json(s)

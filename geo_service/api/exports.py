@@ -3,6 +3,7 @@ or Shapefile, with filters and a choice of properties; every download is recorde
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -19,6 +20,7 @@ from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files, stream
 from geo_service.exports.collections import COLLECTIONS, Collection
 from geo_service.exports.query import ItemQuery, build_select
+from geo_service.hashing import sha256_file
 from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
 
@@ -123,20 +125,26 @@ async def export(
         if count:
             header = {"bbox": [round(v, 7) for v in extent], **header}
         return StreamingResponse(stream.feature_collection(engine, built.features, _jsonable(header)),
-                                 media_type="application/geo+json", headers=_download(f"{name}_{stamp}.geojson"))
+                                 media_type="application/geo+json",
+                                 headers=_download(f"{name}_{stamp}.geojson", count))
     if f == "ndjson":
         return StreamingResponse(stream.feature_lines(engine, built.features), media_type="application/geo+json-seq",
-                                 headers=_download(f"{name}_{stamp}.geojsonl"))
+                                 headers=_download(f"{name}_{stamp}.geojsonl", count))
     tmp = files.temp_dir()
     path = await run_in_threadpool(files.write_file, engine, built.rows, built.shown, f, crs, _jsonable(metadata),
                                    name, Path(tmp.name))
     media, suffix = files.FORMATS[f]
+    digest = base64.b64encode(bytes.fromhex(await run_in_threadpool(sha256_file, path))).decode()
     return FileResponse(path, media_type=media, filename=f"{name}_{stamp}{suffix}",
+                        headers={"X-Feature-Count": str(count), "Repr-Digest": f"sha-256=:{digest}:"},
                         background=BackgroundTask(tmp.cleanup))
 
 
-def _download(filename: str) -> dict:
-    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+def _download(filename: str, count: int) -> dict:
+    """Headers of a streamed download; X-Feature-Count is the count when the export began (the stream's own
+    last line or members give what was sent, with its SHA-256)."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store",
+            "X-Feature-Count": str(count)}
 
 
 def _jsonable(value):

@@ -237,18 +237,30 @@ def update_case(session: Session, case_id: int, body: CaseUpdate, expected_versi
 
 def transition(session: Session, case_id: int, body: Transition, expected_version: int | None,
                principal: Principal) -> dict:
+    """Move a case to another stage: the same optimistic locking as an edit (If-Match required).
+
+    The UPDATE itself checks the version and the stage it read, so of two simultaneous transitions from
+    the same version one waits for the other's row lock, then finds the version moved and changes nothing.
+    """
     _require_insider(session, principal, case_id)
+    if expected_version is None:
+        raise PreconditionRequired("Send the version you are moving in an If-Match header.")
     row = _case_row(session, case_id)
-    if expected_version is not None and expected_version != row["version"]:
+    if expected_version != row["version"]:
         raise PreconditionFailed(details=[{"current": get_case(session, case_id, principal)}])
     current = CaseStage(row["stage"])
     if not workflow.allowed(current, body.to_stage):
         allowed = ", ".join(s.value for s in workflow.ALLOWED[current])
         raise Conflict(f"A case at stage '{current.value}' can move only to: {allowed}.", code="stage_not_allowed")
-    session.execute(text(
+    done = session.execute(text(
         "UPDATE cases SET stage = CAST(:to AS case_stage), closed_on = CASE WHEN :to = 'closed' THEN :today ELSE NULL END, "
-        "version = version + 1, updated_by = :by, updated_at = now() WHERE id = :id"),
-        {"to": body.to_stage.value, "today": datetime.now(BANGKOK).date(), "by": principal.name, "id": case_id})
+        "version = version + 1, updated_by = :by, updated_at = now() "
+        "WHERE id = :id AND version = :v AND stage = CAST(:from AS case_stage) RETURNING id"),
+        {"to": body.to_stage.value, "today": datetime.now(BANGKOK).date(), "by": principal.name, "id": case_id,
+         "v": expected_version, "from": current.value}).scalar()
+    if done is None:
+        raise PreconditionFailed("Someone else changed this case since you loaded it; reload, check, and try again.",
+                                 details=[{"current": get_case(session, case_id, principal)}])
     session.execute(text("INSERT INTO case_transitions (case_id, from_stage, to_stage, reason, created_by) "
                          "VALUES (:c, :f, :t, :r, :by)"),
                     {"c": case_id, "f": current.value, "t": body.to_stage.value, "r": body.reason, "by": principal.name})

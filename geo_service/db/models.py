@@ -451,6 +451,16 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCounter(Base):
+    """The last audit entry id (one row); moved by the chain trigger in the inserting transaction (0013)."""
+
+    __tablename__ = "audit_counter"
+    __table_args__ = (CheckConstraint("one", name="ck_audit_counter_one_row"),)
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    gapless_from: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- satellite hotspots (issue 4) -------------------------------------------------------------------
 class HotspotBatch(Base):
     """One ingest of FIRMS detections: where from, the file's SHA-256, what it changed, how long it took."""

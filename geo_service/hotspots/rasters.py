@@ -1,7 +1,8 @@
 """Hotspot rasters: check, store as cloud-optimised GeoTIFF, register, zonal statistics, fire-pixel features.
 
-A raster is opened from disk with the GTiff driver only (GDAL would otherwise open a VRT, or anything else,
-named .tif), refused when it has no CRS, declares more pixels than the configured cap (checked on the
+A raster is recognised from its bytes (``geo_service.uploads``, shared with layer uploads) and opened from
+disk with the GTiff driver only and GDAL kept off the network (GDAL would otherwise open a VRT, or anything
+else, named .tif), refused when it has no CRS, declares more pixels than the configured cap (checked on the
 header, before any pixel is read) or has truncated or unreadable data (every block is read, window by
 window). It is then written as a COG (rio-cogeo, in windows), registered with its product, date, grid and
 nodata, and summarised with exactextract (coverage-weighted, exact at polygon edges) over the districts,
@@ -28,6 +29,7 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service import uploads
 from geo_service.errors import LayerRejected, NotFound
 from geo_service.hashing import sha256_file
 
@@ -88,8 +90,13 @@ def open_checked(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    def refuse(message: str) -> RasterRejected:
+        return RasterRejected(message + " Send a GeoTIFF.", details=[{"problem": "not_geotiff"}])
+
+    uploads.sniff(path, ("gtiff",), refuse)  # from the bytes, before GDAL opens anything
     try:
-        ds = rasterio.open(path, driver="GTiff")
+        with rasterio.Env(**uploads.GDAL_SAFE_OPTIONS):
+            ds = rasterio.open(path, driver="GTiff")
     except RasterioIOError:
         raise RasterRejected("The file is not a readable GeoTIFF (other formats, VRT included, are refused).",
                              details=[{"problem": "not_geotiff"}]) from None
