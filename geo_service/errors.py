@@ -17,9 +17,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("geo_service")
-# PostgreSQL errors that only a caller's filter can cause: operator does not exist for these types (a CQL2
-# comparison of a text property with a number), datatype mismatch, invalid regular expression.
-INPUT_SQLSTATES = {"42883", "42804", "2201B"}
+# PostgreSQL errors that only a caller's filter can cause: an invalid regular expression. Type mismatches
+# (CQL2 `satellite > 5`) are refused before any SQL by exports.query against the queryables' types, so an
+# "operator does not exist" from our own SQL stays the 500 it is.
+INPUT_SQLSTATES = {"2201B"}
 
 
 class GeoServiceError(Exception):

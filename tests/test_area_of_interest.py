@@ -17,7 +17,7 @@ from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.hotspots.ingest import ingest_file
 from geo_service.hotspots.summaries import SummaryQuery, summarise
 from geo_service.layers import aoi
-from geo_service.maps import hotspot_layers, overview
+from geo_service.maps import escaping, hotspot_layers, overview
 from geo_service.maps.period import fiscal_period
 from geo_service.places import Gazetteer
 
@@ -181,7 +181,7 @@ def test_overview_map_leaves_outside_detections_off(loaded):
         assert f"{lat}, {lon}" not in html  # not in the heat map, the clusters or anywhere else
     assert "Area of interest: Phrae (54)" in html
     layers = [c for c in asked._children.values() if isinstance(c, plugins.FastMarkerCluster)
-              and hotspot_layers.OUTSIDE_LAYER_NAME in c.layer_name]
+              and escaping.text(hotspot_layers.OUTSIDE_LAYER_NAME) in c.layer_name]
     assert len(layers) == 1 and layers[0].show is False and f"({OUTSIDE})" in layers[0].layer_name
     assert all(f"{lat}, {lon}" in html_asked for lat, lon in NEIGHBOURS)
 

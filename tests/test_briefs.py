@@ -85,7 +85,8 @@ def test_cases_by_stage_are_the_period_s_cases_the_committee_may_see(client, log
                                                             "received_on": received, "confidentiality": confidentiality})
         assert c.status_code == 201, c.text
         if stage:
-            r = client.post(f"/api/v1/cases/{c.json()['id']}/transitions", headers=lead,
+            r = client.post(f"/api/v1/cases/{c.json()['id']}/transitions",
+                            headers={**lead, "If-Match": f'W/"{c.json()["version"]}"'},
                             json={"to_stage": stage, "reason": "enough to review"})
             assert r.status_code in (200, 201), r.text
 

@@ -294,8 +294,9 @@ def test_every_collection_in_every_format(filled, name, fmt, tmp_path):
     shown = list(COLLECTIONS[name].properties)
     if fmt == "geojson":
         check_rfc7946(r.json())
-    elif fmt == "ndjson":
-        assert len(r.text.splitlines()) == expected
+    elif fmt == "ndjson":  # the features, then one ExportSummary line (count and checksum)
+        lines = r.text.splitlines()
+        assert len(lines) == expected + 1 and json.loads(lines[-1])["numberReturned"] == expected
     elif fmt in ("gpkg", "kml"):
         assert len(gpd.read_file(path)) == expected
     elif fmt == "shp":

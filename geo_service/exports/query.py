@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from geoalchemy2 import Geometry
 from sqlalchemy import Select, and_, cast, column, func, literal, literal_column, select, text
@@ -87,7 +87,42 @@ def _dated_literals(node, temporal: frozenset[str]):
     return node
 
 
-def _cql_filter(q: ItemQuery, fields: dict, temporal: frozenset[str]):
+_LITERAL_TYPES = {"integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),
+                  "date": (date, datetime), "date-time": (date, datetime)}
+
+
+def _check_types(node, types: dict[str, str]) -> None:
+    """Every literal a CQL2 condition compares a property with has that property's queryable type (Part 3):
+    ``satellite > 5`` or ``frp = 'abc'`` is a 400 naming the property, decided here and not by the database."""
+    import pygeofilter.ast as ast
+
+    if isinstance(node, (ast.Comparison, ast.Between, ast.In, ast.Like)) and isinstance(node.lhs, ast.Attribute):
+        kind = types.get(node.lhs.name)
+        if isinstance(node, ast.Like):
+            values = [node.pattern]
+        elif isinstance(node, ast.In):
+            values = list(node.sub_nodes)
+        elif isinstance(node, ast.Between):
+            values = [node.low, node.high]
+        else:
+            values = [node.rhs]
+        allowed = _LITERAL_TYPES.get(kind)
+        for v in values:
+            if allowed is None or isinstance(v, ast.Node):  # lists, or an expression / another property
+                continue
+            if isinstance(v, bool) != (kind == "boolean") or not isinstance(v, allowed):
+                raise InvalidInput(f"'{node.lhs.name}' is a {kind}; the filter compares it with "
+                                   f"{'text' if isinstance(v, str) else type(v).__name__ if v is not None else 'null'}"
+                                   f" ({str(v)[:40]!r}).", code="invalid_filter")
+    if isinstance(node, ast.Node) and dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            child = getattr(node, f.name)
+            for c in (child if isinstance(child, list) else [child]):
+                if isinstance(c, ast.Node):
+                    _check_types(c, types)
+
+
+def _cql_filter(q: ItemQuery, fields: dict, types: dict[str, str]):
     from pygeofilter.backends.sqlalchemy import to_filter
 
     try:
@@ -99,8 +134,6 @@ def _cql_filter(q: ItemQuery, fields: dict, temporal: frozenset[str]):
             from pygeofilter.parsers.cql2_text import parse as parse_text
 
             ast = parse_text(q.cql)
-            if q.cql_lang == "cql-text":
-                ast = _dated_literals(ast, temporal)
         else:
             raise InvalidInput("filter-lang must be one of " + ", ".join(FILTER_LANGS) + ".",
                                code="invalid_filter_lang")
@@ -109,6 +142,9 @@ def _cql_filter(q: ItemQuery, fields: dict, temporal: frozenset[str]):
     except Exception:  # noqa: BLE001 - the parsers raise many types; the message must not echo internals
         raise InvalidInput("The filter could not be read as CQL2; example: kind = 'wildfire' AND "
                            "S_INTERSECTS(geometry, BBOX(100, 18, 100.5, 18.5))", code="invalid_filter") from None
+    # a quoted date beside a date or time property is that instant (GDAL 3.6's draft cql-text writes them so)
+    ast = _dated_literals(ast, frozenset(n for n, t in types.items() if t in ("date", "date-time")))
+    _check_types(ast, types)
     try:
         return to_filter(ast, fields, undefined_as_null=False)
     except Exception:  # noqa: BLE001 - unknown property or function
@@ -178,8 +214,8 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     if q.cql:
         fields = {p: t.c[p] for p in visible}
         fields["geometry"] = t.c.geom
-        temporal = frozenset(n for n, qb in queryables(collection, principal).items() if qb.temporal)
-        conditions.append(_cql_filter(q, fields, temporal))
+        types = {n: qb.type for n, qb in queryables(collection, principal).items()}
+        conditions.append(_cql_filter(q, fields, types))
     where = and_(*conditions) if conditions else literal(True)
 
     if q.feature_id is not None:
