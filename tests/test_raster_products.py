@@ -214,3 +214,41 @@ def test_a_changed_file_of_the_same_name_is_a_new_version(client, admin_headers,
     assert _link_targets(client, lead, case_id) == [str(v1_stat["id"])]
     assert "superseded" in client.get(f"/maps/rasters/{v1_id}", headers=committee).text
     assert _map_burned(client, committee, body["raster_id"]) == ["9.0"]
+
+
+def test_migration_clears_the_burned_area_of_index_rasters_and_numbers_versions(empty_db_url):
+    """Rows registered before 0009: a generic raster's value > 0 "burned area" goes, dnbr records its 0.1,
+    two registrations of one name, product and date become versions 1 and 2 (the first superseded)."""
+    from sqlalchemy import create_engine, text
+
+    from geo_service.db import migrate
+
+    migrate.upgrade(empty_db_url, "0007")
+    engine = create_engine(empty_db_url)
+    insert = text("""INSERT INTO hotspot_rasters (product, acq_date, name, file_path, file_sha256, crs, width, height,
+                     dtype, transform, res_x, res_y, footprint)
+                     VALUES (:p, '2024-01-20', :n, '/x.tif', :sha, 'EPSG:32647', 1, 1, 'float32',
+                     '{100,0,0,0,-100,0}', 100, 100, ST_GeomFromText('POLYGON((100 18,100.1 18,100.1 18.1,100 18))', 4326))
+                     RETURNING id""")
+    stat = text("""INSERT INTO raster_zone_stats (raster_id, zone_type, zone_code, pixels, fire_pixels, burned_m2)
+                   VALUES (:r, 'district', '5406', 900, 675, 6750000)""")
+    try:
+        with engine.begin() as c:
+            ids = {}
+            for key, product, name, sha in (("ndmi", "generic", "ndmi.tif", "a"), ("dnbr1", "dnbr", "dnbr.tif", "b"),
+                                            ("dnbr2", "dnbr", "dnbr.tif", "c")):
+                ids[key] = c.execute(insert, {"p": product, "n": name, "sha": sha * 64}).scalar_one()
+                c.execute(stat, {"r": ids[key]})
+        migrate.upgrade(empty_db_url)
+        with engine.connect() as c:
+            rows = {r.id: r for r in c.execute(text(
+                "SELECT r.id, r.version, r.superseded_by, r.burned_area, r.threshold, z.burned_m2, z.flagged_pixels "
+                "FROM hotspot_rasters r JOIN raster_zone_stats z ON z.raster_id = r.id"))}
+            counted = c.execute(text("SELECT raster_id, burned_m2 FROM raster_burned_area")).all()
+    finally:
+        engine.dispose()
+    ndmi, d1, d2 = rows[ids["ndmi"]], rows[ids["dnbr1"]], rows[ids["dnbr2"]]
+    assert (ndmi.burned_area, ndmi.burned_m2, ndmi.flagged_pixels, ndmi.threshold) == (False, None, None, None)
+    assert (d1.version, d1.superseded_by, d2.version, d2.superseded_by) == (1, ids["dnbr2"], 2, None)
+    assert d2.threshold == 0.1
+    assert counted == [(ids["dnbr2"], 6750000.0)]  # only the current dNBR counts as burned area

@@ -42,10 +42,7 @@ def upgrade() -> None:
     op.add_column("hotspot_rasters", sa.Column("threshold_op", sa.String(2)))
     op.add_column("hotspot_rasters", sa.Column("threshold_label", sa.Text))
     op.add_column("hotspot_rasters", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
-    op.add_column("hotspot_rasters", sa.Column("superseded_by", sa.Integer,
-                                               sa.ForeignKey("hotspot_rasters.id", ondelete="SET NULL", deferrable=True,
-                                                             initially="DEFERRED",
-                                                             name="fk_hotspot_rasters_superseded_by_hotspot_rasters")))
+    op.add_column("hotspot_rasters", sa.Column("superseded_by", sa.Integer))  # its foreign key after the data
     op.create_check_constraint(
         "threshold_complete", "hotspot_rasters",
         "(threshold IS NULL AND threshold_op IS NULL AND threshold_label IS NULL) OR "
@@ -64,6 +61,9 @@ def upgrade() -> None:
         UPDATE hotspot_rasters r SET version = v.n, superseded_by = v.next_id FROM v WHERE v.id = r.id""")
     op.create_index("ix_hotspot_rasters_current_series", "hotspot_rasters", ["name", "product", "acq_date"],
                     unique=True, postgresql_where=sa.text("superseded_by IS NULL"))
+    # deferred: a new version's id is taken before its row is written (rasters.register_raster)
+    op.create_foreign_key("fk_hotspot_rasters_superseded_by_hotspot_rasters", "hotspot_rasters", "hotspot_rasters",
+                          ["superseded_by"], ["id"], ondelete="SET NULL", deferrable=True, initially="DEFERRED")
 
     op.alter_column("raster_zone_stats", "fire_pixels", new_column_name="flagged_pixels")
     op.alter_column("raster_zone_stats", "fire_pixels_by_class", new_column_name="flagged_by_class")
@@ -95,6 +95,7 @@ def downgrade() -> None:
     op.drop_index("ix_hotspot_rasters_current_series", "hotspot_rasters")
     op.drop_constraint(op.f("ck_hotspot_rasters_burned_area_products"), "hotspot_rasters", type_="check")
     op.drop_constraint(op.f("ck_hotspot_rasters_threshold_complete"), "hotspot_rasters", type_="check")
+    op.drop_constraint("fk_hotspot_rasters_superseded_by_hotspot_rasters", "hotspot_rasters", type_="foreignkey")
     op.drop_column("hotspot_rasters", "superseded_by")
     op.drop_column("hotspot_rasters", "version")
     op.drop_column("hotspot_rasters", "threshold_label")
