@@ -88,7 +88,8 @@ def test_ndmi_raster_is_not_burned_area_and_map_brief_summary_agree(client, admi
     assert st["burned_m2"] is None and st["burned_ha"] is None and st["flagged_pixels"] is None
     assert st["mean"] == pytest.approx(float(values.mean()), abs=1e-6)
     assert (st["min"], st["max"]) == (pytest.approx(-0.2), pytest.approx(0.6))
-    assert st["percentiles"]["p50"] == pytest.approx(0.2, abs=0.01)
+    assert st["percentiles"] == {f"p{q}": pytest.approx(float(np.percentile(values, q)), abs=1e-6)
+                                 for q in (10, 25, 50, 75, 90)}
     assert client.get(f"/api/v1/rasters/{ndmi_id}/fire-features").json()["numberReturned"] == 0
     assert "statistics (mean; min – max)" in client.get(f"/maps/rasters/{ndmi_id}", headers=committee).text
     assert figures["burned_area_rasters"] == [mask_id]  # the NDMI scene is not a source of burned area
