@@ -194,7 +194,8 @@ def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = N
         px_m2 = pixel_area_m2(src, lat)
         ops = ["count", "mean", "min", "max"] + (["unique", "frac"] if spec.categorical else [])
         values = exact_extract(src, local, ops, include_cols=["zone_type", "zone_code"], output="pandas")
-        pct = _percentiles(src, local)
+        # percentiles of classes or burn dates say nothing: measured values only
+        pct = [None] * len(local) if spec.categorical else _percentiles(src, local)
     if flags and not spec.categorical:
         classes = _class_raster(path, product, threshold)
         try:
