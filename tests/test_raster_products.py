@@ -52,9 +52,10 @@ def _three_readings(client, committee):
     """Burned ha in Song, FY 2567, as the summary, the brief and the raster maps say."""
     s = client.get("/api/v1/hotspots/summary", params={"group_by": "district", "period": "fiscal_year"}).json()
     summary = next((r["burned_area_ha"] for r in s["rows"] if r["district"] == "5406"), None)
-    f = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567}).json()["figures"]
+    made = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567}).json()
+    f = made["figures"]
     brief = next((r["ha"] for r in f["burned_ha_by_district"] if r["code"] == "5406"), None)
-    return summary, brief, f
+    return summary, brief, made
 
 
 def _map_burned(client, committee, raster_id):
@@ -92,7 +93,9 @@ def test_ndmi_raster_is_not_burned_area_and_map_brief_summary_agree(client, admi
                                  for q in (10, 25, 50, 75, 90)}
     assert client.get(f"/api/v1/rasters/{ndmi_id}/fire-features").json()["numberReturned"] == 0
     assert "statistics (mean; min – max)" in client.get(f"/maps/rasters/{ndmi_id}", headers=committee).text
-    assert figures["burned_area_rasters"] == [mask_id]  # the NDMI scene is not a source of burned area
+    assert figures["figures"]["burned_area_rasters"] == [mask_id]  # the NDMI scene is no source of burned area
+    page = client.get(f"/api/v1/briefs/{figures['id']}", headers=committee).text
+    assert f"raster {mask_id}." in page and "Index rasters (e.g. NDMI) are not burned area" in page
 
 
 def test_threshold_only_when_given_and_recorded_with_its_meaning(client, admin_headers, tmp_path):
