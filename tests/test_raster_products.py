@@ -5,6 +5,7 @@ and versions keep the case links made on them (issue 11, point 2)."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import numpy as np
 import pytest
@@ -256,3 +257,18 @@ def test_migration_clears_the_burned_area_of_index_rasters_and_numbers_versions(
     assert (d1.version, d1.superseded_by, d2.version, d2.superseded_by) == (1, ids["dnbr2"], 2, None)
     assert d2.threshold == 0.1
     assert counted == [(ids["dnbr2"], 6750000.0)]  # only the current dNBR counts as burned area
+
+
+def test_two_registrations_of_one_file_at_once_make_one_raster(db_url, sessionmaker_for, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from geo_service.hotspots.service import register_raster_file
+
+    path = _fire_mask(tmp_path / "mod14a1.tif", 4)
+    factory = sessionmaker_for(db_url)
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(lambda _: register_raster_file(factory, path, "fire_mask",
+                                                               date(2024, 3, 14),
+                                                               data_dir=tmp_path), range(2)))
+    assert len({r.raster_id for r in reports}) == 1
+    assert sorted(r.status for r in reports) == ["already_registered", "registered"]

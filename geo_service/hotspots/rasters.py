@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -346,6 +347,9 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     path = Path(path)
     name = name or path.name
     sha = sha256_file(path)
+    # one registration of a file (and below, of a series) at a time: the second sees the first's row
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                    {"k": f"hotspot_rasters|{sha}|{product}"})
     same = session.execute(text("SELECT id, acq_date, threshold, threshold_op, threshold_label FROM hotspot_rasters "
                                 "WHERE file_sha256 = :s AND product = :p FOR UPDATE"),
                            {"s": sha, "p": product}).mappings().first()
@@ -362,7 +366,7 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / f"{sha}.tif"
     if not target.exists():
-        partial = store_dir / f".{sha}.partial.tif"
+        partial = store_dir / f".{sha}.{uuid.uuid4().hex}.partial.tif"  # two products of one file may race
         _to_cog(path, partial)
         partial.replace(target)
     series = {"name": name, "p": product, "d": acq_date}
