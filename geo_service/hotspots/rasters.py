@@ -246,8 +246,9 @@ def _percentiles(src, zones, max_pixels: int = PERCENTILE_MAX_PIXELS) -> list[di
     out: list[dict | None] = []
     for geom in zones.geometry:
         try:
-            win = from_bounds(*geom.bounds, transform=src.transform).round_offsets().round_lengths()
-            win = win.intersection(full)
+            w = from_bounds(*geom.bounds, transform=src.transform)
+            win = Window(math.floor(w.col_off), math.floor(w.row_off), math.ceil(w.width) + 1,
+                         math.ceil(w.height) + 1).intersection(full)
         except WindowError:  # the zone does not overlap the raster
             out.append(None)
             continue
