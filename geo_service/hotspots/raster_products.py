@@ -1,8 +1,9 @@
 """What a registered raster's values mean: its product, the pixels it flags, and whether those are burned area.
 
-The one definition of "burned area of a raster" in Python (``flag_pixels`` + ``Product.burned_area``); SQL
-reads the figures it produced through the view ``raster_burned_area`` (migration 0009), and the map, the
-brief and the summary read that view through ``rasters.burned_area_by_zone``.
+The one definition of "burned area of a raster": ``flag_pixels`` + ``Product.burned_area`` make the figures
+stored at registration; the view ``raster_burned_area`` (migration 0009) is the one SQL reading of them
+(current versions of burned-area products), read by the summary's SQL and, through
+``rasters.burned_area_by_zone``, by the brief and the raster map.
 
 Products that encode burned area (their flagged pixels x pixel area = burned area):
 
