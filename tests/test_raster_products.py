@@ -272,3 +272,32 @@ def test_two_registrations_of_one_file_at_once_make_one_raster(db_url, sessionma
                                                                data_dir=tmp_path), range(2)))
     assert len({r.raster_id for r in reports}) == 1
     assert sorted(r.status for r in reports) == ["already_registered", "registered"]
+
+
+def test_cli_register_reports_meaning_and_keeps_the_id(db_url, tmp_path):
+    """`rasters register` on a database URL: an index raster with its threshold, the same file again (same id),
+    and a threshold without its meaning refused with a message, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "COLUMNS": "250", "GEO_SERVICE_DATABASE_URL": db_url if isinstance(db_url, str)
+           else db_url.render_as_string(hide_password=False),
+           "GEO_SERVICE_DATA_DIR": str(tmp_path / "var")}
+    path, _ = _ndmi(tmp_path / "ndmi.tif")
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "geo_service.cli", "rasters", "register", str(path), "--product",
+                               "generic", "--date", "2024-01-20", *args], env=env, capture_output=True, text=True,
+                              timeout=300)
+
+    bad = run("--threshold", "0", "--threshold-op", "<")
+    assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout
+    assert "Say what the threshold means" in bad.stderr
+    first = run("--threshold", "0", "--threshold-op", "<", "--threshold-label", "dry vegetation")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert "(registered)" in first.stdout and "value < 0 = dry vegetation" in first.stdout
+    again = run("--threshold", "0", "--threshold-op", "<", "--threshold-label", "dry vegetation")
+    assert again.returncode == 0 and "(already_registered)" in again.stdout
+    raster_id = lambda out: re.search(r"Raster (\d+) v1", out).group(1)  # noqa: E731
+    assert raster_id(first.stdout) == raster_id(again.stdout)

@@ -210,11 +210,13 @@ def register(
 ) -> None:
     """Check, store as COG and register a raster, with zonal statistics per district and protected area."""
     from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.raster_products import threshold_for
     from geo_service.hotspots.service import register_raster_file
 
     core = _core()
     settings = core.get_settings()
     try:
+        threshold_for(product, threshold, threshold_op, threshold_label)  # refused before the database starts
         url, _ = core.prepare_database(settings)
         with core.console.status(f"Registering {file.name} ..."):
             r = register_raster_file(core._sessionmaker(url), file, product, _parse_day(on),
