@@ -15,6 +15,7 @@ from geo_service.api.admin_layers import _save_upload
 from geo_service.api.deps import AdminDep, SessionDep, SettingsDep, parse_bbox
 from geo_service.errors import InvalidInput
 from geo_service.hotspots.queries import HotspotFilter, events_geojson, hotspots_geojson
+from geo_service.hotspots.raster_products import threshold_for
 from geo_service.hotspots.rasters import PRODUCTS, fire_features, raster_stats
 from geo_service.hotspots.summaries import CONFIDENCE, SENSORS, SummaryQuery, summarise
 from geo_service.layers.aoi import check_scope, describe as describe_area
@@ -139,21 +140,27 @@ async def upload_firms(
     return JSONResponse(_jsonable(report.as_dict()), status_code=201)
 
 
-@router.post("/api/v1/admin/rasters", status_code=201, summary="Upload a hotspot raster (GeoTIFF)")
+@router.post("/api/v1/admin/rasters", status_code=201,
+             summary="Upload a hotspot raster (GeoTIFF): 201 registered or new version, 200 already registered")
 async def upload_raster(
     request: Request, principal: AdminDep, settings: SettingsDep,
     file: Annotated[UploadFile, File(description="GeoTIFF in any CRS with a definition")],
     product: Annotated[str, Form(description=" | ".join(PRODUCTS))],
     acq_date: Annotated[date, Form(description="date the raster describes")],
+    threshold: Annotated[float | None, Form(description="flag pixels by value (generic; overrides dnbr 0.1, frp 0)")] = None,
+    threshold_op: Annotated[str | None, Form(description="> | >= | < | <= (default >= for dnbr, > for frp)")] = None,
+    threshold_label: Annotated[str | None, Form(max_length=200,
+                                                description="what a flagged pixel means (required for generic)")] = None,
 ) -> JSONResponse:
-    if product not in PRODUCTS:
-        raise InvalidInput(f"product must be one of {', '.join(PRODUCTS)}.", code="invalid_product")
+    rule = threshold_for(product, threshold, threshold_op, threshold_label)  # 400 before the upload is read
     with tempfile.TemporaryDirectory(prefix="geo_service_raster_") as tmp:
         path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             _service().register_raster_file, request.app.state.sessionmaker, path, product, acq_date,
-            data_dir=settings.db.data_dir, name=path.name, uploaded_by=principal.name)
-    return JSONResponse(_jsonable(report.as_dict()), status_code=201)
+            data_dir=settings.db.data_dir, name=path.name, uploaded_by=principal.name,
+            threshold=rule.value if rule else None, threshold_op=rule.op if rule else None,
+            threshold_label=rule.label if rule else None)
+    return JSONResponse(_jsonable(report.as_dict()), status_code=200 if report.status == "already_registered" else 201)
 
 
 @router.get("/api/v1/rasters", summary="Registered hotspot rasters")
@@ -166,7 +173,8 @@ def get_raster(session: SessionDep, raster_id: int) -> dict:
     return raster_stats(session, raster_id)
 
 
-@router.get("/api/v1/rasters/{raster_id}/fire-features", summary="Fire pixels of a raster as GeoJSON polygons")
+@router.get("/api/v1/rasters/{raster_id}/fire-features",
+            summary="Flagged pixels of a raster (fire classes, burned, or the recorded threshold) as GeoJSON polygons")
 def get_fire_features(session: SessionDep, raster_id: int) -> Response:
     import orjson
 

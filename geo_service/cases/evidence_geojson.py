@@ -46,9 +46,10 @@ _PARTS = {
     "raster_stat": """SELECT l.id, l.target_type::text, l.target_id, l.reason, l.created_by, l.created_at,
           ST_AsGeoJSON(ST_ForcePolygonCCW(CASE WHEN ST_Intersects(zone.geom, r.footprint)
             THEN ST_Multi(ST_CollectionExtract(ST_Intersection(zone.geom, r.footprint), 3)) ELSE r.footprint END), 7),
-          json_build_object('raster_id', r.id, 'raster_name', r.name, 'product', r.product, 'acq_date', r.acq_date,
+          json_build_object('raster_id', r.id, 'raster_name', r.name, 'raster_version', r.version,
+                            'superseded_by', r.superseded_by, 'product', r.product, 'acq_date', r.acq_date,
                             'zone_type', z.zone_type, 'zone_code', z.zone_code, 'pixels', z.pixels,
-                            'fire_pixels', z.fire_pixels, 'burned_m2', z.burned_m2, 'mean', z.mean, 'max', z.max)
+                            'flagged_pixels', z.flagged_pixels, 'burned_m2', z.burned_m2, 'mean', z.mean, 'max', z.max)
         FROM case_links l JOIN raster_zone_stats z ON z.id::text = l.target_id
         JOIN hotspot_rasters r ON r.id = z.raster_id
         LEFT JOIN LATERAL (

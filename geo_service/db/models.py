@@ -591,6 +591,13 @@ class HotspotRaster(Base):
     __table_args__ = (
         UniqueConstraint("file_sha256", "product", name="uq_hotspot_rasters_file_sha256_product"),
         CheckConstraint("product IN ('fire_mask', 'burned_doy', 'frp', 'dnbr', 'generic')", name="product_kind"),
+        CheckConstraint("(threshold IS NULL AND threshold_op IS NULL AND threshold_label IS NULL) OR "
+                        "(threshold IS NOT NULL AND threshold_op IN ('>', '>=', '<', '<=') AND threshold_label IS NOT NULL)",
+                        name="threshold_complete"),
+        CheckConstraint("NOT burned_area OR product IN ('fire_mask', 'burned_doy', 'dnbr')", name="burned_area_products"),
+        # one current version per series (name, product, date); older versions stay for the links made on them
+        Index("ix_hotspot_rasters_current_series", "name", "product", "acq_date", unique=True,
+              postgresql_where=text("superseded_by IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -610,6 +617,13 @@ class HotspotRaster(Base):
     uploaded_by: Mapped[str | None] = mapped_column(String(120))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     footprint = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+    burned_area: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    threshold_op: Mapped[str | None] = mapped_column(String(2))
+    threshold_label: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("hotspot_rasters.id", ondelete="SET NULL",
+                                                                   deferrable=True, initially="DEFERRED"))
 
 
 class RasterZoneStat(Base):
@@ -623,11 +637,14 @@ class RasterZoneStat(Base):
     zone_type: Mapped[str] = mapped_column(String(30))
     zone_code: Mapped[str] = mapped_column(String(64))
     pixels: Mapped[float] = mapped_column(Float)
-    fire_pixels: Mapped[float] = mapped_column(Float)
-    fire_pixels_by_class = mapped_column(JSONB)
-    burned_m2: Mapped[float] = mapped_column(Float)
+    flagged_pixels: Mapped[float | None] = mapped_column(Float)   # meeting the product's classes or threshold
+    flagged_by_class = mapped_column(JSONB)
+    flagged_m2: Mapped[float | None] = mapped_column(Float)
+    burned_m2: Mapped[float | None] = mapped_column(Float)        # NULL unless the product encodes burned area
     mean: Mapped[float | None] = mapped_column(Float)
+    min: Mapped[float | None] = mapped_column(Float)
     max: Mapped[float | None] = mapped_column(Float)
+    percentiles = mapped_column(JSONB)                            # p10, p25, p50, p75, p90
 
 
 # --- committee briefs (migration 0005) ------------------------------------------------------------

@@ -206,28 +206,46 @@ def register(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoTIFF")],
     product: Annotated[str, typer.Option(help="fire_mask | burned_doy | frp | dnbr | generic")],
     on: Annotated[str, typer.Option("--date", help="Date the raster describes (YYYY-MM-DD)")],
+    threshold: Annotated[float | None, typer.Option(help="Flag pixels by value (generic; overrides dnbr 0.1, "
+                                                         "frp 0)")] = None,
+    threshold_op: Annotated[str | None, typer.Option(help="> | >= | < | <= (default >= for dnbr, > for frp)")] = None,
+    threshold_label: Annotated[str | None, typer.Option(help="What a flagged pixel means (required for generic "
+                                                             "with a threshold)")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the raster (default: the file name); a changed file "
+                                                  "of the same name, product and date is a new version")] = None,
 ) -> None:
     """Check, store as COG and register a raster, with zonal statistics per district and protected area."""
     from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.raster_products import threshold_for
     from geo_service.hotspots.service import register_raster_file
 
     core = _core()
     settings = core.get_settings()
     try:
+        threshold_for(product, threshold, threshold_op, threshold_label)  # refused before the database starts
         url, _ = core.prepare_database(settings)
         with core.console.status(f"Registering {file.name} ..."):
             r = register_raster_file(core._sessionmaker(url), file, product, _parse_day(on),
-                                     data_dir=settings.db.data_dir, uploaded_by="cli")
+                                     data_dir=settings.db.data_dir, uploaded_by="cli", name=name,
+                                     threshold=threshold, threshold_op=threshold_op, threshold_label=threshold_label)
     except GeoServiceError as exc:
         core._fail(exc)
-    table = Table(title=f"Raster {r.raster_id}: {r.name} ({r.product}, {r.acq_date}, {r.crs})")
-    for c in ("zone", "code", "fire pixels", "burned ha", "burned rai", "max"):
+    meaning = r.meaning
+    rule = meaning.get("threshold")
+    what = "burned area" if meaning.get("burned_area") else (
+        f"flagged: value {rule['op']} {rule['value']:g} = {rule['label']}" if rule else "statistics only")
+    table = Table(title=f"Raster {r.raster_id} v{r.version} ({r.status}): {r.name} ({r.product}, {r.acq_date}, "
+                        f"{r.crs}; {what})")
+    for c in ("zone", "code", "valid pixels", "mean", "min", "max", "flagged pixels", "burned ha", "burned rai"):
         table.add_column(c)
     for s in r.stats:
-        if s["fire_pixels"]:
-            table.add_row(s["zone_type"], s["zone_code"], f"{s['fire_pixels']:.1f}", f"{s['burned_ha']:.2f}",
-                          f"{s['burned_rai']:.1f}", str(s["max"]))
+        table.add_row(s["zone_type"], s["zone_code"], f"{s['pixels']:.1f}", _fmt(s["mean"]), _fmt(s["min"]),
+                      _fmt(s["max"]), _fmt(s["flagged_pixels"]), _fmt(s["burned_ha"]), _fmt(s["burned_rai"]))
     core.out.print(table)
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:,.3g}" if abs(v) < 10 else f"{v:,.1f}"
 
 
 @rasters_app.command("list")
@@ -240,8 +258,9 @@ def list_rasters() -> None:
     with core._sessionmaker(url)() as s:
         rows = rasters(s)
     table = Table(title="Hotspot rasters")
-    for c in ("id", "product", "acq_date", "name", "crs", "width", "height"):
+    cols = ("id", "product", "acq_date", "name", "version", "superseded_by", "burned_area", "crs", "width", "height")
+    for c in cols:
         table.add_column(c)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("id", "product", "acq_date", "name", "crs", "width", "height")))
+        table.add_row(*("—" if r[c] is None else str(r[c]) for c in cols))
     core.out.print(table)

@@ -4,9 +4,10 @@ Every figure is an indexed aggregate of stored columns (attribution is done at i
 (Asia/Bangkok) dates: ``day``, ``month``, ``fire_season`` (January-May of a year, the northern season; other
 months are left out) and ``fiscal_year`` (1 October - 30 September, labelled in Buddhist Era: FY 2567 =
 Oct 2023 - Sep 2024). A detection inside two overlapping protected areas (a park over a reserve) counts
-in both rows when grouping by protected area. Burned area comes from the zonal statistics of registered
-burned-area / fire-mask rasters of the same zones and period (rasters have no sensor or confidence, so a
-sensor, confidence or processing filter leaves it out).
+in both rows when grouping by protected area. Burned area comes from the zonal statistics of the current
+versions of registered rasters whose product encodes burned area (fire mask, burned-area day of year, dNBR;
+never an index raster or an FRP grid: ``raster_products``) of the same zones and period (rasters have no
+sensor or confidence, so a sensor, confidence or processing filter leaves it out).
 
 ``compare="previous_year"`` answers the committee's "compared with last year?": each row also gets the
 detections and FRP of the same group in the same period one year earlier (the same query run over dates
@@ -300,16 +301,17 @@ def _burned_area(session: Session, q: SummaryQuery) -> dict:
             ("protected_area", "district"): "district_protected_area"}.get(tuple(q.group_by))
     if zone is None or q.sensors or q.min_confidence or q.processing or q.province or q.area == "outside":
         return {}  # raster zones are the districts and protected areas of the area of interest
+    # raster_burned_area: the one SQL reading of burned area (current versions of burned-area products), the
+    # same view rasters.burned_area_by_zone reads for the brief and the raster map.
     params: dict = {"zone": zone}
-    where = ["z.zone_type = :zone", "r.product IN ('burned_doy', 'fire_mask', 'dnbr')"]
-    where += date_range("r.acq_date", q.date_from, q.date_to, params)
-    key = PERIODS[q.period][0].format(d="r.acq_date")
+    where = ["b.zone_type = :zone"]
+    where += date_range("b.acq_date", q.date_from, q.date_to, params)
+    key = PERIODS[q.period][0].format(d="b.acq_date")
     if q.period == "fire_season":
-        where.append("extract(month FROM r.acq_date) BETWEEN 1 AND 5")
+        where.append("extract(month FROM b.acq_date) BETWEEN 1 AND 5")
     rows = session.execute(text(f"""
-        SELECT z.zone_code, {key} AS period, sum(z.burned_m2) AS m2
-        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
-        WHERE {' AND '.join(where)} GROUP BY 1, 2"""), params).all()
+        SELECT b.zone_code, {key} AS period, sum(b.burned_m2) AS m2
+        FROM raster_burned_area b WHERE {' AND '.join(where)} GROUP BY 1, 2"""), params).all()
     out = {}
     for code, period, m2 in rows:
         parts = code.split("|") if zone == "district_protected_area" else [code]

@@ -54,7 +54,8 @@ def _raster_label(p: dict) -> str:
     figures = (f"burned {burned / M2_PER_HECTARE:,.1f} ha ({burned / M2_PER_RAI:,.0f} ไร่ / rai)" if burned
                else f"mean {p['mean']:.3g}, max {p['max']:.3g}" if p.get("mean") is not None else "no valid pixel")
     return esc.check_fragment(
-        f"<b>{esc.text('ภาพถ่ายดาวเทียม / raster: ' + str(p['raster_name']))}</b><br>"
+        f"<b>{esc.text('ภาพถ่ายดาวเทียม / raster: ' + str(p['raster_name']) + ' v' + str(p.get('raster_version') or 1))}"
+        f"{esc.text(' (superseded / มีฉบับใหม่กว่า)') if p.get('superseded_by') else ''}</b><br>"
         + esc.text(f"{p['product']}, {L.be_date_th(date.fromisoformat(p['acq_date']))}; "
                    f"{p['zone_type']} {p['zone_code']} (the part the raster covers): {figures}") + _why(p))
 

@@ -27,6 +27,7 @@ from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseS
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.maps.period import check_fiscal_year_be
 from geo_service.layers import aoi
+from geo_service.hotspots.rasters import burned_area_by_zone
 from geo_service.thai import BANGKOK, be_dmy, to_be
 
 # Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
@@ -120,10 +121,8 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""), p).all()
     # Counts only: no title, party or note of any case leaves in a brief.
     case_counts = cases.stage_counts(session, period.start, period.end, AUDIENCE)
-    burned = session.execute(text("""
-        SELECT z.zone_code AS code, round(sum(z.burned_m2)::numeric / 1e4, 2)::float AS ha
-        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
-        WHERE z.zone_type = 'district' AND r.acq_date BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+    # burned area: only products that encode it (fire mask, burn date, dNBR), current versions (rasters.py)
+    burned = burned_area_by_zone(session, "district", date_from=period.start, date_to=period.end)
     fresh = session.execute(text("""
         SELECT (SELECT max(acq_utc) FROM hotspots) AS hotspot_latest,
                (SELECT max(loaded_at) FROM hotspot_batches) AS hotspot_loaded,
@@ -145,7 +144,8 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
         "cases_by_stage": case_counts["by_stage"], "cases_received": case_counts["received"],
         "cases_scope": CASES_SCOPE,
-        "burned_ha_by_district": [dict(r) for r in burned],
+        "burned_ha_by_district": [{"code": r["zone_code"], "ha": round(r["burned_ha"], 2)} for r in burned],
+        "burned_area_rasters": sorted({i for r in burned for i in r["rasters"]}),
         "freshness": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fresh.items()},
         "layers": [{**r, "loaded_at": r["loaded_at"].isoformat()} for r in layers],
     }

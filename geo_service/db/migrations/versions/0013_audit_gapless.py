@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013_audit_gapless"
-down_revision = "0008_area_of_interest"
+down_revision = "0009_raster_products"
 branch_labels = None
 depends_on = None
 
