@@ -80,7 +80,7 @@ def main() -> None:
         t = time.perf_counter()
         stats = zonal_stats(tif, "fire_mask", zones)
         elapsed = time.perf_counter() - t
-        fire = sum(s["fire_pixels"] for s in stats if s["zone_type"] == "district")
+        fire = sum(s["flagged_pixels"] for s in stats if s["zone_type"] == "district")
         print(f"zonal stats over {len(zones)} zones ({len(stats)} overlapping): {elapsed:.2f} s = "
               f"{pixels / elapsed / 1e6:.1f}M px/s (raster pixels per second); fire pixels in districts {fire:,.0f}")
         if not args.no_cog:

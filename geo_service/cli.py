@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo_service import scratch
-from geo_service.errors import GeoServiceError
+from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
 
@@ -22,11 +22,13 @@ layers_app = typer.Typer(help="Reference layers: districts, subdistricts, protec
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
 incidents_app = typer.Typer(help="Field incidents.", no_args_is_help=True)
 audit_app = typer.Typer(help="The audit trail.", no_args_is_help=True)
+notebooks_app = typer.Typer(help="Analyses in notebooks/, run against the service's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(layers_app, name="layers")
 app.add_typer(users_app, name="users")
 app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
+app.add_typer(notebooks_app, name="notebooks")
 app.add_typer(maps_cli.app, name="maps")
 console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
@@ -74,10 +76,23 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[objec
         with console.status("Applying database migrations ..."):
             migrations.upgrade(url)
         console.print(f"Database schema at revision {migrations.current(url)}")
+        _apply_area_of_interest(url, settings)
     removed = scratch.start_service(settings.db.data_dir)  # this command's scratch folder; crash leftovers go
     if removed:
         console.print(f"Removed {len(removed)} files left by interrupted runs")
     return url, started
+
+
+def _apply_area_of_interest(url, settings: Settings) -> None:
+    """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M)."""
+    from geo_service.hotspots.area import apply_area_of_interest
+
+    factory = _sessionmaker(url)
+    with factory() as session, session.begin():
+        changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+    factory.kw["bind"].dispose()
+    if changed:
+        console.print(f"Area of interest changed: {changed:,} detections re-marked")
 
 
 def _sessionmaker(url):
@@ -388,14 +403,23 @@ def incidents_import(
 
 # --- audit ----------------------------------------------------------------------------------------
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Recompute the audit trail's hash chain; exit 1 if any entry was edited or deleted."""
+def audit_verify(
+    checkpoint: Annotated[Optional[Path], typer.Option(
+        help="Also check the trail against a checkpoint file written by `audit checkpoint`")] = None,
+) -> None:
+    """Recompute the audit trail's hash chain; exit 1 if any entry was edited, deleted or cut."""
+    import json
+
     from geo_service import audit
 
     try:
-        url, _ = prepare_database(get_settings())
+        settings = get_settings()
+        url, _ = prepare_database(settings)
         with _sessionmaker(url)() as session:
             result = audit.verify(session)
+            if checkpoint is not None:
+                result.problems += audit.verify_checkpoint(session, json.loads(checkpoint.read_text()),
+                                                           settings.jwt_secret())
     except GeoServiceError as exc:
         _fail(exc)
     out.print(f"entries: {result.entries}  head: {result.head}")
@@ -403,7 +427,29 @@ def audit_verify() -> None:
         out.print(f"[red]entry {p['id']}[/]: {p['problem']}")
     if not result.ok:
         raise typer.Exit(code=1)
-    out.print("audit trail intact")
+    out.print("audit trail intact" + (f" and holds the head of {checkpoint}" if checkpoint else ""))
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint(
+    output: Annotated[Path, typer.Option("--out", help="Where to write the signed checkpoint (JSON); keep it "
+                                                       "outside the database server")],
+) -> None:
+    """Write the chain's head (id, hash, entry count), signed with the service secret (HMAC-SHA256)."""
+    import json
+
+    from geo_service import audit
+
+    try:
+        settings = get_settings()
+        url, _ = prepare_database(settings)
+        with _sessionmaker(url)() as session:
+            cp = audit.checkpoint(session, settings.jwt_secret())
+    except GeoServiceError as exc:
+        _fail(exc)
+    output.write_text(json.dumps(cp, indent=2, ensure_ascii=False) + "\n")
+    out.print(f"checkpoint of entry {cp['head_id']} ({cp['entries']} entries, head {cp['head_hash']}) "
+              f"written to {output}")
 
 
 # --- serve / demo ---------------------------------------------------------------------------------
@@ -465,6 +511,43 @@ def demo() -> None:
         out.print(f"{level}: {n}")
     out.print(f"protected areas (illustrative): {pa}")
     console.print("Next: geo-service serve")
+
+
+# --- notebooks --------------------------------------------------------------------------------------
+@notebooks_app.command("run")
+def notebooks_run(
+    name: Annotated[str, typer.Argument(help="Notebook in notebooks/ (e.g. fire_season_review)")],
+    param: Annotated[list[str], typer.Option("--param", "-p", help="NAME=VALUE given to the notebook, e.g. "
+                                                                   "REVIEW_DISTRICT=5406 (repeatable)")] = [],  # noqa: B006
+    output: Annotated[Optional[Path], typer.Option(help="Executed copy (default: DATA_DIR/notebooks/NAME.ipynb)")] = None,
+) -> None:
+    """Start the database (the embedded one unless GEO_SERVICE_DATABASE_URL is set), then execute a notebook."""
+    from geo_service import notebook_runner
+
+    settings = get_settings()
+    try:
+        # The kernel runs in notebooks/: the data folder (the embedded cluster's port file and password) goes
+        # to it as an absolute path, with the rest of this process's settings in the environment.
+        parameters = {"GEO_SERVICE_DATA_DIR": str(settings.db.data_dir.resolve()),
+                      **dict(_split_param(p) for p in param)}
+        url, _ = prepare_database(settings)
+        if not _has_boundaries(url):
+            _load_bundled(url)
+        target = output or settings.db.data_dir / "notebooks" / f"{name.removesuffix('.ipynb')}.ipynb"
+        with console.status(f"Running {name} ..."):
+            notebook_runner.run_notebook(name, target, parameters)
+    except GeoServiceError as exc:
+        _fail(exc)
+    for line in notebook_runner.printed_lines(target):
+        out.print(line, markup=False, highlight=False)
+    console.print(f"Executed notebook (with its charts): {target}")
+
+
+def _split_param(pair: str) -> tuple[str, str]:
+    name, sep, value = pair.partition("=")
+    if not sep or not name.strip():
+        raise InvalidInput(f"--param '{pair}' is not NAME=VALUE.", code="invalid_param")
+    return name.strip(), value
 
 
 # --- capabilities with their own sub-commands -------------------------------------------------------

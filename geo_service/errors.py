@@ -17,6 +17,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("geo_service")
+# PostgreSQL errors that only a caller's filter can cause: an invalid regular expression. Type mismatches
+# (CQL2 `satellite > 5`) are refused before any SQL by exports.query against the queryables' types, so an
+# "operator does not exist" from our own SQL stays the 500 it is.
+INPUT_SQLSTATES = {"2201B"}
 
 
 class GeoServiceError(Exception):
@@ -136,7 +140,7 @@ def _describe_validation(errors: list[dict]) -> list[dict[str, str]]:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
-    from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 
     @app.exception_handler(GeoServiceError)
     async def _domain(request: Request, exc: GeoServiceError):
@@ -170,6 +174,26 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _db_down(request: Request, exc: OperationalError):
         log.error("request %s: database error: %s", _request_id(request), exc)
         return error_response(request, 503, DatabaseUnavailable.code, DatabaseUnavailable.message)
+
+    @app.exception_handler(DataError)
+    async def _bad_value(request: Request, exc: DataError):
+        # SQLSTATE class 22 (and psycopg's refusal of NUL in text): the value a caller sent cannot be what
+        # it claims (text with a NUL character, a number or date out of range, text too long, a division by
+        # zero in a filter). The backstop behind the edge checks: such input is a 400, never a 500.
+        log.info("request %s: refused value: %s", _request_id(request), getattr(exc.orig, "sqlstate", None) or "NUL")
+        return error_response(request, 400, "invalid_value", "A value in the request is not valid for its field "
+                              "(a NUL character, a number or date out of range, text too long, or a division "
+                              "by zero).")
+
+    @app.exception_handler(ProgrammingError)
+    async def _bad_types(request: Request, exc: ProgrammingError):
+        if getattr(exc.orig, "sqlstate", None) in INPUT_SQLSTATES:
+            # A filter comparing a property with a value of another type (CQL2 `satellite > 5`).
+            log.info("request %s: refused filter types: %s", _request_id(request), exc.orig.sqlstate)
+            return error_response(request, 400, "invalid_filter", "The filter compares a property with a value "
+                                  "of another type (text with a number, a date with text, ...).")
+        log.error("request %s: database error", _request_id(request), exc_info=exc)
+        return error_response(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")
 
     @app.exception_handler(DBAPIError)
     async def _db(request: Request, exc: DBAPIError):

@@ -6,7 +6,9 @@ import logging
 import uuid
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
+from sqlalchemy.exc import OperationalError
+from starlette.datastructures import MutableHeaders
 
 from geo_service import __version__, scratch
 from geo_service.api import (
@@ -14,8 +16,9 @@ from geo_service.api import (
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
+from geo_service.hotspots.area import apply_area_of_interest
 from geo_service.settings import Settings, get_settings
-from geo_service.web import field, signin
+from geo_service.web import docs, field, signin
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -26,12 +29,52 @@ Protected areas shipped with the service are ILLUSTRATIVE, not official boundari
 """
 
 
+def _apply_area_of_interest(factory, settings: Settings) -> None:
+    """Store the configured area of interest (README, *Area of interest*); a database not reachable or not
+    migrated yet is left as it is (the migration's default: every loaded province, no buffer)."""
+    try:
+        with factory() as session, session.begin():
+            changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+    except OperationalError as exc:
+        logging.getLogger("geo_service").warning("area of interest not applied: %s", exc.__class__.__name__)
+        return
+    if changed:
+        logging.getLogger("geo_service").info("area of interest changed: %d detections re-marked", changed)
+
+
+class RequestId:
+    """A request id on ``request.state`` and in the X-Request-ID header, as plain ASGI middleware.
+
+    Not ``@app.middleware("http")`` (Starlette's BaseHTTPMiddleware): that one ends a streamed body with its
+    terminating chunk even when the route's generator fails half-way, so an export cut short by a database
+    failure reached the client as a normal, complete 200. Here the failure propagates, and the server
+    closes the connection without the terminating chunk.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        rid = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+
+        async def send_with_id(message):
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["X-Request-ID"] = rid
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     settings = settings or get_settings()
     engine = engine or make_engine(database_url(settings), settings.db.pool_size)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        _apply_area_of_interest(app.state.sessionmaker, settings)
         scratch.start_service(settings.db.data_dir)  # and delete what crashed processes left behind
         yield
         scratch.stop()
@@ -39,6 +82,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
 
     app = FastAPI(
         title="geo_service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # web/docs.py serves both with pinned local files, not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -46,13 +90,10 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.state.admin_token = settings.admin_token()
     app.state.jwt_secret = settings.jwt_secret()
 
-    @app.middleware("http")
-    async def request_id(request: Request, call_next):
-        request.state.request_id = uuid.uuid4().hex[:16]
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        return response
+    app.add_middleware(RequestId)
 
+    if settings.service.ogc_cors_origins:
+        app.add_middleware(ogc.PublicCORS, origins=settings.service.ogc_cors_origins)
     add_exception_handlers(app)
     app.include_router(health.router)
     app.include_router(layers.router)
@@ -64,6 +105,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(exports.router)
     app.include_router(ogc.router)
+    app.include_router(docs.router)
     app.include_router(field.router)
     app.include_router(signin.router)
     app.include_router(hotspots.router)

@@ -56,6 +56,7 @@ class Attribution:
     subdistrict: np.ndarray
     reserve: np.ndarray        # code of the National Reserved Forest containing the point, if any
     in_reserve: np.ndarray     # bool
+    in_aoi: np.ndarray         # bool: inside the deployment's area of interest (``layers.aoi``)
     pa_points: np.ndarray      # int indices of points ...
     pa_codes: np.ndarray       # ... and the code of a protected area in force containing each
 
@@ -79,7 +80,8 @@ def layers_version(session: Session) -> tuple:
     """Changes whenever a boundary layer is loaded or changed."""
     return tuple(session.execute(text(
         "SELECT (SELECT max(updated_at) FROM admin_areas), (SELECT count(*) FROM admin_areas WHERE is_current), "
-        "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas)")).one())
+        "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas), "
+        "(SELECT updated_at FROM area_of_interest WHERE id = 1)")).one())
 
 
 def _areas(rows) -> Areas:
@@ -116,9 +118,30 @@ class Gazetteer:
     """Current boundaries in memory, for attributing points."""
 
     def __init__(self, provinces: Areas, districts: Areas, subdistricts: Areas, protected: ProtectedAreas,
-                 version: tuple = ()):
+                 version: tuple = (), aoi=None):
         self.provinces, self.districts, self.subdistricts, self.protected = provinces, districts, subdistricts, protected
         self.version = version
+        self.aoi = aoi  # prepared geometry of the area of interest (None: not defined, nothing is inside)
+        # Districts the area covers whole (checked once, exactly): their points need no test of their own.
+        self.district_in_aoi = np.zeros(len(districts.codes) + 1, dtype=bool)  # last: "no district"
+        if aoi is not None:
+            shapely.prepare(aoi)
+            self.district_in_aoi[:-1] = shapely.covers(aoi, districts.geoms) if len(districts.codes) else []
+
+    def in_aoi(self, x: np.ndarray, y: np.ndarray, district: np.ndarray | None = None) -> np.ndarray:
+        """Inside the area of interest: the stored geometry ``in_area_of_interest()`` tests in SQL, boundary
+        included (GEOS in both). ``district``: the points' district indices (-1: none), when known; a point in
+        a district the area covers whole is inside without a test of its own (half the cost on Phrae)."""
+        out = np.zeros(len(x), dtype=bool)
+        if self.aoi is None or not len(x):
+            return out
+        if district is not None:
+            out = self.district_in_aoi[district].copy()  # -1 picks the last entry: False
+        minx, miny, maxx, maxy = self.aoi.bounds
+        cand = np.flatnonzero(~out & (x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy))
+        if len(cand):
+            out[cand] = shapely.intersects_xy(self.aoi, x[cand], y[cand])
+        return out
 
     @classmethod
     def load(cls, session: Session) -> "Gazetteer":
@@ -140,7 +163,9 @@ class Gazetteer:
             valid_from=np.array([r.valid_from or date.min for r in rows], dtype="datetime64[D]"),
             valid_to=np.array([r.valid_to or date(9999, 12, 31) for r in rows], dtype="datetime64[D]"),
         )
-        return cls(levels["province"], levels["district"], levels["subdistrict"], protected, version)
+        wkb = session.execute(text("SELECT ST_AsBinary(geom) FROM area_of_interest WHERE id = 1")).scalar()
+        aoi = shapely.from_wkb(bytes(wkb)) if wkb is not None else None
+        return cls(levels["province"], levels["district"], levels["subdistrict"], protected, version, aoi)
 
     def attribute(self, lon, lat, when=None) -> Attribution:
         """Attribute points (lon/lat arrays, EPSG:4326). ``when``: a date or an array of dates (default today)."""
@@ -200,7 +225,7 @@ class Gazetteer:
             province=province, district=_codes(self.districts, district),
             subdistrict=_codes(self.subdistricts, subdistrict),
             reserve=np.append(pa.codes, None)[np.where(reserve < 0, len(pa.codes), reserve)],
-            in_reserve=reserve >= 0, pa_points=pts, pa_codes=pa.codes[idx] if len(idx) else np.empty(0, dtype=object),
+            in_reserve=reserve >= 0, in_aoi=self.in_aoi(x, y, district), pa_points=pts, pa_codes=pa.codes[idx] if len(idx) else np.empty(0, dtype=object),
         )
 
 

@@ -2,7 +2,7 @@
 
 Uploads, exports and raster conversions write into a folder of their own process,
 ``<data_dir>/tmp/<pid>-<random>``, which the process holds an exclusive lock on (``flock``) while it
-runs. The raster store writes a COG as ``.<sha256>.<that folder's name>.partial.tif`` and renames it
+runs. The raster store writes a COG as ``.<sha256>.<that folder's name>.<random>.partial.tif`` and renames it
 when complete. At start-up, every scratch folder whose lock can be taken (its process is gone, however
 it ended) is deleted, with every partial file that belongs to no running process. Several workers may
 share the data folder: a running one keeps its lock, its folder and its partial files.
@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 from geo_service.hotspots.settings import HotspotSettings
@@ -106,6 +107,7 @@ def mkdtemp(prefix: str) -> Path:
 
 
 def partial_path(store_dir: Path, name: str) -> Path:
-    """Where a file is written before it is renamed to ``store_dir / name``, marked with this process."""
+    """Where a file is written before it is renamed to ``store_dir / name``, marked with this process and
+    unique within it (two products of one file may be converted at once)."""
     owner = folder().name if folder() is not None else f"{os.getpid()}-cli"
-    return Path(store_dir) / f".{Path(name).stem}.{owner}.partial{Path(name).suffix}"
+    return Path(store_dir) / f".{Path(name).stem}.{owner}.{uuid.uuid4().hex[:12]}.partial{Path(name).suffix}"

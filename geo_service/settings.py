@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Thailand's extent with a small margin (lon/lat, EPSG:4326). Used to refuse data that is
 # plainly outside the country; a finer check is the province layer once it is loaded.
@@ -74,6 +74,10 @@ class ServiceSettings(BaseSettings):
     tile_url: str | None = Field(default=None, description="Base map tile URL for the maps ({z}/{x}/{y}); unset: "
                                  "no base map, so no request leaves the machine")
     tile_attribution: str | None = Field(default=None, description="Credit shown for the tile_url base map")
+    ogc_cors_origins: list[str] = Field(
+        default=["*"], description="Web origins whose pages may read the OGC API's public collections (/ogc) "
+        "from a browser (CORS), e.g. [\"https://gis.example.go.th\"]; [\"*\"]: any; []: none. Requests with an API "
+        "key are never allowed cross-origin.")
 
     @field_validator("admin_token", "jwt_secret")
     @classmethod
@@ -84,12 +88,36 @@ class ServiceSettings(BaseSettings):
         return v
 
 
+class AreaSettings(BaseSettings):
+    """The deployment's area of interest: what its briefs, maps and summaries count (README, *Area of interest*)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
+
+    aoi_provinces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Province codes of the area of interest, comma-separated (TH54 or 54); "
+        "empty: every loaded province")
+    aoi_buffer_m: float = Field(default=0.0, ge=0, le=50_000, description="Buffer around those provinces (metres) "
+                                "for fires that cross the line; 0: the boundary itself")
+
+    @field_validator("aoi_provinces", mode="before")
+    @classmethod
+    def _codes(cls, v):
+        if isinstance(v, str):
+            v = v.split(",")
+        codes = [str(c).strip() for c in v or [] if str(c).strip()]
+        bad = [c for c in codes if not c.replace("-", "").replace("_", "").isalnum() or len(c) > 20]
+        if bad:
+            raise ValueError(f"aoi_provinces takes province codes such as TH54, not {bad[0]!r}")
+        return sorted(set(codes))
+
+
 class Settings:
     """All settings, grouped by concern."""
 
     def __init__(self, **overrides):
         self.db = DatabaseSettings(**{k: v for k, v in overrides.items() if k in DatabaseSettings.model_fields})
         self.service = ServiceSettings(**{k: v for k, v in overrides.items() if k in ServiceSettings.model_fields})
+        self.area = AreaSettings(**{k: v for k, v in overrides.items() if k in AreaSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""

@@ -96,3 +96,81 @@ def test_file_over_the_size_cap_is_413(db_url, client_factory, admin_headers, tm
     big.write_bytes(b" " * (2 << 20))
     r = upload(small, big, admin_headers)
     assert r.status_code == 413 and r.json()["error"]["code"] == "payload_too_large"
+
+
+# --- uploads are recognised from their bytes; VRT and other indirection refused before GDAL opens them ---
+@pytest.fixture
+def listener():
+    """A local HTTP server that counts the requests it gets (what a VRT would make GDAL fetch)."""
+    import http.server
+    import threading
+
+    hits = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            hits.append(self.path)
+            body = b'{"type":"FeatureCollection","features":[]}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET  # noqa: N815
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", hits
+    server.shutdown()
+
+
+def _vrt(url: str, local: str) -> str:
+    return (f'<OGRVRTDataSource><OGRVRTLayer name="a"><SrcDataSource>/vsicurl/{url}/a.geojson</SrcDataSource>'
+            f'</OGRVRTLayer><OGRVRTLayer name="b"><SrcDataSource>{local}</SrcDataSource></OGRVRTLayer>'
+            '</OGRVRTDataSource>')
+
+
+def test_vrt_under_any_name_is_refused_before_gdal_opens_it(client, admin_headers, listener, tmp_path):
+    import zipfile
+
+    url, hits = listener
+    secret = tmp_path / "secret.csv"
+    secret.write_text("code,name_th\n1,secret\n")
+    vrt = _vrt(url, str(secret))
+    files = {}
+    for name in ("d.geojson", "d.json", "d.kml", "d.gpkg", "d.shp"):
+        files[name] = vrt.encode()
+    files["bom.geojson"] = b"\xef\xbb\xbf  \n" + vrt.encode()
+    files["kml_with_vrt.kml"] = ('<?xml version="1.0"?><kml><!-- ' + vrt + ' --></kml>').encode()
+    for member, extra in (("d.shp", None), ("d.shp", ("d.vrt", vrt))):
+        path = tmp_path / f"z{len(files)}.zip"
+        with zipfile.ZipFile(path, "w") as zf:
+            zf.writestr(member, vrt if extra is None else b"\x00\x00\x27\x0a" + bytes(96))
+            if extra:
+                zf.writestr(*extra)
+        files[path.name] = path.read_bytes()
+    for name, data in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        r = upload(client, path, admin_headers)
+        assert r.status_code == 422, (name, r.status_code, r.text)
+        assert "Nothing was stored" in r.json()["error"]["message"], r.text
+    assert hits == []  # GDAL fetched nothing
+
+
+def test_sniffing_is_shared_with_rasters(tmp_path):
+    from geo_service.hotspots.rasters import RasterRejected, open_checked
+    from geo_service import uploads
+
+    fake = tmp_path / "x.tif"
+    fake.write_bytes(b'<OGRVRTDataSource></OGRVRTDataSource>')
+    with pytest.raises(RasterRejected, match="virtual dataset"):
+        open_checked(fake)
+    gpkg = tmp_path / "a.tif"
+    gpkg.write_bytes(b"SQLite format 3\x00" + bytes(100))
+    with pytest.raises(RasterRejected, match="GeoPackage"):
+        open_checked(gpkg)
+    assert uploads.sniff(TAMBONS, ("geojson",), ValueError).gdal_path.startswith("GeoJSON:")

@@ -98,3 +98,90 @@ def test_verify_endpoint_and_cli(busy, client, admin_headers, db_url, sessionmak
     _tamper(sessionmaker_for(db_url), "DELETE FROM audit_log WHERE id = 2")
     r = client.get("/api/v1/admin/audit/verify", headers=admin_headers).json()
     assert not r["ok"] and r["problems"][0]["id"] == 3
+
+
+# --- gapless numbering (issue 12): a gap means a deletion, never an ordinary failure -----------------
+def test_rolled_back_entries_leave_no_gap(busy, client, db_url, sessionmaker_for):
+    from tests.test_photos import photo, upload
+
+    inc, _ = busy
+    factory = sessionmaker_for(db_url)
+    with factory() as s:  # a request that failed after writing its entry
+        audit.record(s, "someone", "update", "incident", inc["id"], after={"x": 1})
+        s.rollback()
+    # the officer whom busy created signs in again
+    r = client.post("/api/v1/auth/token", data={"username": "officer", "password": "correct horse battery staple"})
+    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    # a multi-photo upload whose second photo is refused: the first photo's entry rolls back with it
+    r = upload(client, headers, inc["id"], ("good.jpg", photo()), ("bad.jpg", b"not a photo"))
+    assert r.status_code == 400
+    assert upload(client, headers, inc["id"], ("good.jpg", photo())).status_code == 201
+    result = verify(factory)
+    assert result.ok, result.problems
+    with factory() as s:
+        ids = s.execute(text("SELECT id FROM audit_log ORDER BY id")).scalars().all()
+    assert ids == list(range(1, len(ids) + 1))
+
+
+def test_verifier_catches_a_cut_last_entry(busy, db_url, sessionmaker_for):
+    factory = sessionmaker_for(db_url)
+    with factory() as s:
+        last = s.execute(text("SELECT max(id) FROM audit_log")).scalar_one()
+    _tamper(factory, f"DELETE FROM audit_log WHERE id = {last}")
+    result = verify(factory)
+    assert result.problems == [{"id": last, "problem": f"entries {last}..{last} at the end are missing "
+                                                       "(the trail was cut)"}]
+
+
+SECRET = "s" * 40
+
+
+def test_checkpoint_detects_a_cut_or_rewritten_tail(busy, db_url, sessionmaker_for):
+    factory = sessionmaker_for(db_url)
+    with factory() as s:
+        cp = audit.checkpoint(s, SECRET)
+        assert audit.verify_checkpoint(s, cp, SECRET) == []
+        assert "signature" in audit.verify_checkpoint(s, {**cp, "head_id": 1}, SECRET)[0]["problem"]
+        assert "signature" in audit.verify_checkpoint(s, cp, "another secret " * 3)[0]["problem"]
+        audit.record(s, "lead", "read", "case", 1)
+        s.commit()
+        assert audit.verify_checkpoint(s, cp, SECRET) == []  # the trail grew: the checkpoint still holds
+    head = cp["head_id"]
+    # a superuser rewrites the tail from the checkpointed entry on, re-chaining it: verify alone is fooled
+    _tamper(factory, f"UPDATE audit_log a SET actor = 'nobody', hash = encode(sha256(convert_to(a.prev_hash "
+                     f"|| '|' || audit_payload(ROW(a.id, a.at, 'nobody', a.action, a.entity_type, a.entity_id, "
+                     f"a.before, a.after, a.prev_hash, a.hash)::audit_log), 'UTF8')), 'hex') WHERE id = {head}")
+    _tamper(factory, f"UPDATE audit_log a SET prev_hash = (SELECT hash FROM audit_log WHERE id = {head}), "
+                     f"hash = encode(sha256(convert_to((SELECT hash FROM audit_log WHERE id = {head}) || '|' || "
+                     f"audit_payload(a), 'UTF8')), 'hex') WHERE id = {head + 1}")
+    assert verify(factory).ok
+    with factory() as s:
+        assert "rewritten" in audit.verify_checkpoint(s, cp, SECRET)[0]["problem"]
+    # ... or cuts the entries from it on and resets the counter: only the checkpoint notices
+    _tamper(factory, f"DELETE FROM audit_log WHERE id >= {head}")
+    _tamper(factory, f"UPDATE audit_counter SET last_id = {head - 1}")
+    assert verify(factory).ok
+    with factory() as s:
+        assert "cut" in audit.verify_checkpoint(s, cp, SECRET)[0]["problem"]
+
+
+def test_checkpoint_cli(busy, db_url, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import _url_text
+
+    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": _url_text(db_url), "GEO_SERVICE_DATA_DIR": str(tmp_path),
+           "GEO_SERVICE_JWT_SECRET": SECRET, "COLUMNS": "200"}
+    cli = [sys.executable, "-m", "geo_service.cli"]
+    out = tmp_path / "head.json"
+    subprocess.run([*cli, "audit", "checkpoint", "--out", str(out)], env=env, check=True, capture_output=True)
+    assert json.loads(out.read_text())["head_hash"] and len(json.loads(out.read_text())["signature"]) == 64
+    ok = subprocess.run([*cli, "audit", "verify", "--checkpoint", str(out)], env=env, capture_output=True, text=True)
+    assert ok.returncode == 0 and "holds the head" in ok.stdout
+    forged = {**json.loads(out.read_text()), "entries": 1}
+    out.write_text(json.dumps(forged))
+    bad = subprocess.run([*cli, "audit", "verify", "--checkpoint", str(out)], env=env, capture_output=True, text=True)
+    assert bad.returncode == 1 and "signature" in bad.stdout

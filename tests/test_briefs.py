@@ -35,7 +35,7 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
         c = client.post("/api/v1/cases", headers=lead, json={"title": secret, "category": "budget_misuse",
                                                             "received_on": received, "confidentiality": "confidential"})
         assert c.status_code == 201
-    client.post(f"/api/v1/cases/{c.json()['id']}/transitions", headers=lead,
+    client.post(f"/api/v1/cases/{c.json()['id']}/transitions", headers={**lead, "If-Match": 'W/"1"'},
                 json={"to_stage": "preliminary_review", "reason": "enough to review"})
 
     r = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})
@@ -47,8 +47,9 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     assert {d["code"]: d["n"] for d in f["hotspots"]["by_district"]} == {"5405": 2, "5402": 3}
     assert sum(f["hotspots"]["weekly"]) == 5 and f["hotspots"]["weekly"][0] == 1  # 5 Oct 2023 is in week 0
     assert {(i["kind"], i["count"]) for i in f["incidents"]} == {("wildfire", 2), ("encroachment", 1)}
-    assert f["cases_by_stage"]["received"] == 1 and f["cases_by_stage"]["preliminary_review"] == 1
-    assert f["cases_received"] == 2 and len(made["data_version"]) == 64
+    # both cases are confidential: a brief's audience (the committee) may not see them, so they are not counted
+    assert sum(f["cases_by_stage"].values()) == 0 and f["cases_received"] == 0
+    assert len(made["data_version"]) == 64
 
     page = client.get(f"/api/v1/briefs/{made['id']}", headers=committee)
     assert page.status_code == 200 and "ปีงบประมาณ 2567" in page.text and "Fiscal year 2567 BE" in page.text
@@ -71,3 +72,49 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     assert quarter["figures"]["hotspots"]["total"] == 3
     assert client.post("/api/v1/briefs", headers=officer, json={"fiscal_year_be": 2567}).status_code == 403
     assert client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567, "quarter": 5}).status_code == 422
+
+
+def test_cases_by_stage_are_the_period_s_cases_the_committee_may_see(client, login):
+    """Cases by stage counted the whole register, confidential cases included; now the cases active during
+    the brief's period that its audience (committee members) may see, with the rule stated in the brief."""
+    committee = login("committee_c", "committee_member")
+    lead = login("lead_c", "investigator")
+
+    def case(received, confidentiality="internal", stage=None):
+        c = client.post("/api/v1/cases", headers=lead, json={"title": "case", "category": "budget_misuse",
+                                                            "received_on": received, "confidentiality": confidentiality})
+        assert c.status_code == 201, c.text
+        if stage:
+            r = client.post(f"/api/v1/cases/{c.json()['id']}/transitions",
+                            headers={**lead, "If-Match": f'W/"{c.json()["version"]}"'},
+                            json={"to_stage": stage, "reason": "enough to review"})
+            assert r.status_code in (200, 201), r.text
+
+    case("2023-05-01", stage="preliminary_review")   # before FY 2567, still open: active during it
+    case("2024-02-10")                                # received in FY 2567
+    case("2024-03-10", stage="preliminary_review")    # received in FY 2567
+    case("2024-03-11", "confidential")                # in FY 2567 but not for the committee
+    case("2024-11-01")                                # FY 2568: not this brief's
+    r = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})
+    assert r.status_code == 201, r.text
+    f = r.json()["figures"]
+    assert f["cases_by_stage"]["received"] == 1 and f["cases_by_stage"]["preliminary_review"] == 2
+    assert sum(f["cases_by_stage"].values()) == 3 and f["cases_received"] == 2
+    page = client.get(f"/api/v1/briefs/{r.json()['id']}", headers=committee).text
+    assert "Cases active during the period" in page and "confidential cases are not counted" in page
+    # the brief was stored by the service's own role afterwards (the audience's role ended with its savepoint)
+    quarter = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567, "quarter": 1}).json()
+    assert quarter["figures"]["cases_by_stage"]["preliminary_review"] == 1 and quarter["figures"]["cases_received"] == 0
+
+
+def test_brief_map_labels_every_district_in_thai_and_english(client, login):
+    """District names are printed on the brief's map (no hovering on paper): Thai and English, with the count,
+    on a white halo so that they read on the darkest class."""
+    from geo_service.reports.brief import district_label
+
+    committee = login("committee_l", "committee_member")
+    f = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567}).json()["figures"]
+    assert len(f["districts"]) == 8
+    labels = {code: district_label(f, code, 1234) for code in f["districts"]}
+    assert labels["5405"] == f"{f['districts']['5405']['th']}\n{f['districts']['5405']['en']}\n1,234"
+    assert all(names["th"] in labels[c] and names["en"] in labels[c] for c, names in f["districts"].items())

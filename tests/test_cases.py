@@ -50,22 +50,29 @@ def test_open_case_reference_and_workflow(client, people):
     second = open_case(client, people["lead"], received_on="2024-09-30")
     assert second["reference"] == "NACC-PR-2567-0001"
     url = f"/api/v1/cases/{case['id']}/transitions"
-    bad = client.post(url, json={"to_stage": "decision", "reason": "skipping ahead"}, headers=people["lead"])
+    lead = {**people["lead"], "If-Match": 'W/"1"'}
+    bad = client.post(url, json={"to_stage": "decision", "reason": "skipping ahead"}, headers=lead)
     assert bad.status_code == 409 and "preliminary_review" in bad.json()["error"]["message"]
-    short = client.post(url, json={"to_stage": "preliminary_review", "reason": "ok"}, headers=people["lead"])
+    short = client.post(url, json={"to_stage": "preliminary_review", "reason": "ok"}, headers=lead)
     assert short.status_code == 422  # a reason is required
+    unversioned = client.post(url, json={"to_stage": "preliminary_review", "reason": "no If-Match"},
+                              headers=people["lead"])
+    assert unversioned.status_code == 428
+    version = 1
     for stage in ("preliminary_review", "fact_finding", "decision", "referred", "closed"):
-        r = client.post(url, json={"to_stage": stage, "reason": f"moving to {stage}"}, headers=people["lead"])
+        r = client.post(url, json={"to_stage": stage, "reason": f"moving to {stage}"},
+                        headers={**people["lead"], "If-Match": f'W/"{version}"'})
         assert r.status_code == 200, r.text
+        version = r.json()["version"]
     final = r.json()
     assert final["stage"] == "closed" and final["closed_on"]
     assert [t["to_stage"] for t in final["transitions"]] == ["received", "preliminary_review", "fact_finding",
                                                              "decision", "referred", "closed"]
     reopened = client.post(url, json={"to_stage": "preliminary_review", "reason": "new evidence arrived"},
-                           headers=people["lead"]).json()
+                           headers={**people["lead"], "If-Match": f'W/"{version}"'}).json()
     assert reopened["stage"] == "preliminary_review" and reopened["closed_on"] is None
     assert client.post(url, json={"to_stage": "fact_finding", "reason": "not mine"},
-                       headers=people["other"]).status_code == 403
+                       headers={**people["other"], "If-Match": f'W/"{reopened["version"]}"'}).status_code == 403
 
 
 def test_confidential_fields_by_role(client, people, admin_headers, incident):
@@ -201,3 +208,29 @@ def test_delete_is_admin_only_and_audited(client, people, admin_headers, inciden
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "verified"
     verify = client.get("/api/v1/admin/audit/verify", headers=admin_headers).json()
     assert verify["ok"] and verify["entries"] > 5
+
+
+def test_simultaneous_transitions_from_one_version_only_one_succeeds(client, people):
+    """Two investigators move the same case at the same moment from the version both read: one wins, the
+    other gets 412, and the stage history adds up (each transition starts where the previous one ended)."""
+    import threading
+
+    rounds = 8
+    for n in range(rounds):
+        case = open_case(client, people["lead"])
+        url = f"/api/v1/cases/{case['id']}/transitions"
+        start = threading.Barrier(2)
+
+        def move(stage, headers=people["lead"], v=case["version"]):
+            start.wait()
+            return client.post(url, json={"to_stage": stage, "reason": f"round {n}: to {stage}"},
+                               headers={**headers, "If-Match": f'W/"{v}"'})
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(move, ["preliminary_review", "closed"]))
+        assert sorted(r.status_code for r in results) == [200, 412], [r.text for r in results]
+        final = client.get(f"/api/v1/cases/{case['id']}", headers=people["lead"]).json()
+        steps = final["transitions"]
+        assert len(steps) == 2 and final["version"] == case["version"] + 1
+        assert all(b["from_stage"] == a["to_stage"] for a, b in zip(steps, steps[1:]))
+        assert final["stage"] == steps[-1]["to_stage"]

@@ -25,7 +25,8 @@ def test_evidence_pack_html_and_pdf(client, login):
     client.post(f"/api/v1/cases/{cid}/parties", headers=lead, json={"name": "นายทดสอบ", "party_role": "suspect"})
     data = b"%PDF-1.4 contract scan"
     client.post(f"/api/v1/cases/{cid}/attachments", headers=lead, files={"file": ("scan.pdf", data, "application/pdf")})
-    client.post(f"/api/v1/cases/{cid}/transitions", headers=lead,
+    version = client.get(f"/api/v1/cases/{cid}", headers=lead).json()["version"]
+    client.post(f"/api/v1/cases/{cid}/transitions", headers={**lead, "If-Match": f'W/"{version}"'},
                 json={"to_stage": "preliminary_review", "reason": "enough to review"})
 
     r = client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=lead)

@@ -7,15 +7,20 @@ import io
 import json
 import tracemalloc
 import zipfile
+from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyogrio
 import pytest
+import shapely
 from shapely.geometry import shape
 from sqlalchemy import text
 
+from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS
+from geo_service.thai import be_dmy
 
 
 def check_rfc7946(fc: dict) -> None:
@@ -43,9 +48,11 @@ def people(login, client, admin_headers):
     for i, (lat, lon, kind, desc) in enumerate([
         (18.2, 100.3, "wildfire", "=HYPERLINK(\"http://evil\")"), (18.25, 100.35, "encroachment", "ป่าถูกบุกรุก"),
         (17.95, 100.05, "wildfire", "+cmd"), (18.4, 100.4, "illegal_logging", "@SUM(A1)")]):
+        area = {"type": "Polygon", "coordinates": [[[lon - 0.002, lat - 0.002], [lon + 0.002, lat - 0.002],
+                                                    [lon + 0.002, lat + 0.002], [lon - 0.002, lat - 0.002]]]}
         r = client.post("/api/v1/incidents", headers=officer, json={
             "kind": kind, "description": desc, "tags": ["t"], "location": {"lat": lat, "lon": lon},
-            "observed_at": f"2024-0{i + 1}-10T10:00:00"})
+            "observed_at": f"2024-0{i + 1}-10T10:00:00", **({"area": area} if i == 0 else {})})
         assert r.status_code == 201
     key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
                       json={"name": "RFD", "scopes": ["incidents", "districts"]}).json()["key"]
@@ -70,8 +77,9 @@ def test_every_collection_is_rfc7946(client, people, name):
 
 def test_geojson_lines(client, people):
     r = client.get("/api/v1/exports/subdistricts", params={"f": "ndjson", "district": "5401"})
-    lines = [json.loads(line) for line in r.text.splitlines()]
+    *lines, summary = [json.loads(line) for line in r.text.splitlines()]
     assert len(lines) == 20 and all(f["type"] == "Feature" for f in lines)
+    assert summary["type"] == "ExportSummary" and summary["numberReturned"] == 20  # the last line: count, SHA-256
 
 
 def test_redaction_by_role(client, people):
@@ -180,7 +188,7 @@ def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_fo
             tail = data[data.rfind(b"\n") + 1:]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    assert features == n
+    assert features == n + 1  # and the ExportSummary line
     assert size > 40e6  # about 250 bytes per feature
     assert peak < 60e6, f"peak Python memory {peak / 1e6:.0f} MB while streaming {size / 1e6:.0f} MB"
 
@@ -231,3 +239,138 @@ def test_api_key_scoped_to_fields(client, people, admin_headers):
     assert len(client.get("/api/v1/exports/districts", headers=headers).json()["features"][0]["properties"]) > 3
     bad = client.post("/api/v1/admin/api-keys", headers=admin_headers, json={"name": "Third agency", "scopes": ["incidents:colour"]})
     assert bad.status_code == 400 and "colour" in bad.json()["error"]["message"]
+
+
+# --- every collection x every format, and what Thai offices need in them --------------------------------
+ALL_FORMATS = ["geojson", "ndjson", *files.FORMATS]
+FIRMS = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+         "bright_ti5,frp,daynight\n"
+         "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"
+         "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,1830,N,VIIRS,l,2.0NRT,290.0,3.0,N\n"
+         "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n")
+
+
+@pytest.fixture(scope="module")
+def filled(pg_cluster, template_db, tmp_path_factory):
+    """One database with rows in every collection: the bundled layers, 4 incidents (one with an affected
+    area) and 3 FIRMS detections (2 fire events)."""
+    from tests.conftest import ADMIN_TOKEN, _client, _clone
+
+    name = _clone(pg_cluster, template_db)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with _client(pg_cluster.url(name), tmp_path_factory.mktemp("app")) as client:
+        r = client.post("/api/v1/admin/hotspots/firms", headers=admin, files={"file": ("v.csv", FIRMS.encode())})
+        assert r.status_code == 201, r.text
+        for i, (lat, lon, kind) in enumerate([(18.2, 100.3, "wildfire"), (17.95, 100.05, "wildfire"),
+                                              (18.4, 100.4, "illegal_logging")]):
+            area = {"type": "Polygon", "coordinates": [[[lon - 0.002, lat - 0.002], [lon + 0.002, lat - 0.002],
+                                                        [lon + 0.002, lat + 0.002], [lon - 0.002, lat - 0.002]]]}
+            r = client.post("/api/v1/incidents", headers=admin, json={
+                "kind": kind, "description": "=1+1" if i == 0 else "ไฟป่า", "location": {"lat": lat, "lon": lon},
+                "observed_at": f"2024-0{i + 1}-10T10:00:00", **({"area": area} if i == 0 else {})})
+            assert r.status_code == 201, r.text
+        yield client, admin
+    pg_cluster.drop_database(name)
+
+
+def _features(client, admin, name) -> list[dict]:
+    r = client.get(f"/api/v1/exports/{name}", headers=admin)
+    assert r.status_code == 200, r.text
+    return r.json()["features"]
+
+
+@pytest.mark.parametrize("fmt", ALL_FORMATS)
+@pytest.mark.parametrize("name", list(COLLECTIONS))
+def test_every_collection_in_every_format(filled, name, fmt, tmp_path):
+    """Each collection downloads in each format and opens with the count the GeoJSON reports (the Shapefile
+    of hotspots was a 500: cut field names collided)."""
+    client, admin = filled
+    expected = len(_features(client, admin, name))
+    assert expected > 0
+    r = client.get(f"/api/v1/exports/{name}", headers=admin, params={"f": fmt})
+    assert r.status_code == 200, r.text
+    path = tmp_path / f"{name}.{fmt}{'.zip' if fmt in ('shp', 'csv') else ''}"
+    path.write_bytes(r.content)
+    shown = list(COLLECTIONS[name].properties)
+    if fmt == "geojson":
+        check_rfc7946(r.json())
+    elif fmt == "ndjson":  # the features, then one ExportSummary line (count and checksum)
+        lines = r.text.splitlines()
+        assert len(lines) == expected + 1 and json.loads(lines[-1])["numberReturned"] == expected
+    elif fmt in ("gpkg", "kml"):
+        assert len(gpd.read_file(path)) == expected
+    elif fmt == "shp":
+        with zipfile.ZipFile(path) as zf:
+            renamed = json.loads(zf.read("metadata.json"))["dbf_fields"]
+        shp = gpd.read_file(f"/vsizip/{path}/{name}.shp")
+        assert len(shp) == expected
+        assert list(shp.columns[:-1]) == [renamed[c] for c in ["id", *shown]]
+        assert all(len(c) <= 10 for c in shp.columns) and len(set(shp.columns)) == len(shp.columns)
+    elif fmt == "csv":
+        with zipfile.ZipFile(path) as zf:
+            df = pd.read_csv(io.BytesIO(zf.read(f"{name}.csv")), encoding="utf-8-sig", keep_default_na=False)
+        assert len(df) == expected and list(df.columns) == ["id", "lon", "lat", *shown, "wkt", "wkt_note"]
+        assert df.wkt.str.len().max() <= files.CELL_MAX
+    elif fmt == "xlsx":
+        from openpyxl import load_workbook
+
+        wb = load_workbook(path, read_only=True)
+        rows = list(wb[name].iter_rows(values_only=True))
+        assert list(rows[0]) == ["id", "lon", "lat", *shown, "wkt", "wkt_note"] and len(rows) == expected + 1
+        assert all(len(str(v)) <= files.CELL_MAX for row in rows for v in row if v is not None)
+        assert all(not (isinstance(v, str) and v.startswith("=")) for row in rows for v in row)
+        meta = dict(wb["metadata"].iter_rows(values_only=True))
+        assert meta["collection"] == name and meta["licence"]
+
+
+def test_dbf_field_names_are_explicit_unique_and_documented():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for c in COLLECTIONS.values():
+        names = files.dbf_names(["id", *c.properties])
+        assert all(p in files.DBF_FIELDS or len(p) <= 10 for p in c.properties), c.name  # no silent cut
+        assert len({n.lower() for n in names.values()}) == len(names) and all(len(n) <= 10 for n in names.values())
+    for long, short in files.DBF_FIELDS.items():
+        assert f"`{long}` → `{short}`" in readme
+
+
+def test_thai_office_columns(filled):
+    client, admin = filled
+    incidents = {f["properties"]["reference"]: f["properties"] for f in _features(client, admin, "incidents")}
+    first = incidents["INC-000001"]
+    assert first["observed_at"].startswith("2024-01-10T03:00:00") and first["observed_local"] == "2024-01-10T10:00:00+07:00"
+    assert first["observed_date_be"] == be_dmy("2024-01-10") == "10/1/2567"
+    assert (first["district_code"], first["district_th"], first["district_en"]) == ("5402", "ร้องกวาง", "Rong Kwang")
+    assert first["subdistrict_code"].startswith("5402") and first["subdistrict_th"] and first["subdistrict_en"]
+    assert first["area_rai"] > 0 and first["area_ha"] == pytest.approx(first["area_rai"] * 0.16, rel=0.01)
+    [area] = _features(client, admin, "incident_areas")
+    assert area["properties"]["reference"] == "INC-000001" and area["geometry"]["type"] == "MultiPolygon"
+    assert shape(area["geometry"]).area == pytest.approx(0.004 * 0.004 / 2, rel=1e-3)
+    hotspots = _features(client, admin, "hotspots")
+    for h in (f["properties"] for f in hotspots):
+        assert h["acq_date_be"] == be_dmy(h["acq_date_local"])
+        assert h["acq_local"][:10] == h["acq_date_local"] and h["acq_local"].endswith("+07:00")
+        assert h["district_th"] and h["district_en"] and h["district_code"]
+        assert (h["reserve_th"] is None) == (h["reserve_code"] is None)
+    night = next(h["properties"] for h in hotspots if h["properties"]["acq_utc"].startswith("2024-03-14T18:30"))
+    assert night["acq_local"] == "2024-03-15T01:30:00+07:00" and night["acq_date_be"] == "15/3/2567"
+    events = [f["properties"] for f in _features(client, admin, "fire_events")]
+    assert all(e["first_date_be"] and e["last_seen_local"].endswith("+07:00") and e["district_th"] for e in events)
+    reserves = [f["properties"] for f in _features(client, admin, "protected_areas")]
+    assert all(p["valid_from_be"] == (be_dmy(p["valid_from"]) or None) for p in reserves)
+
+
+def test_csv_geometry_fits_a_spreadsheet_cell(filled, tmp_path):
+    """District outlines are longer than a cell as WKT: simplified until they fit, and the note says so."""
+    client, admin = filled
+    full = max(len(shape(f["geometry"]).wkt) for f in _features(client, admin, "districts"))
+    r = client.get("/api/v1/exports/districts", params={"f": "csv"})
+    with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
+        df = pd.read_csv(io.BytesIO(zf.read("districts.csv")), encoding="utf-8-sig", keep_default_na=False)
+    print(f"longest district WKT {full} characters; in the CSV {df.wkt.str.len().max()}")
+    assert full > files.CELL_MAX and df.wkt.str.len().max() <= files.CELL_MAX
+    simplified = df[df.wkt_note.str.startswith("simplified")]
+    assert len(simplified) >= 1
+    for wkt in simplified.wkt:
+        assert shapely.from_wkt(wkt).is_valid
+    wkt, notes = files.cell_wkt(np.array([shapely.MultiPoint(np.random.default_rng(1).random((5000, 2)))]), geographic=True)
+    assert wkt == [""] and notes[0].startswith("omitted")  # too large even simplified: left out, with a note

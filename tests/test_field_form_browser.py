@@ -206,7 +206,9 @@ def test_swapped_position_suggestion_and_outside_province(open_form, live):
     page.locator("#confirm-outside").wait_for(state="visible")
     assert count(api) == 0
     page.click("#confirm-outside")
-    expect_text(page.locator("#place-district"), "นอกเขตจังหวัด")
+    # how far outside, and the nearest district; what was read, in its notation
+    expect_text(page.locator("#place-district"), r"นอกเขตจังหวัด ห่าง [\d.]+ กม\. อำเภอที่ใกล้ที่สุด .+ \([\d.]+ กม\.\)")
+    expect_text(page.locator("#place-read-as"), re.escape("อ่านได้เป็น 18.788300°N, 98.985300°E (ทศนิยมองศา)"))
     page.click("#submit")
     page.locator("#outbox-list li[data-state=sent]").wait_for()
     items = api.get("/api/v1/incidents").json()["items"]

@@ -8,6 +8,7 @@ import numpy as np
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
+from shapely.geometry import shape
 
 DATA = Path(__file__).parent / "data" / "firms"
 HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
@@ -110,3 +111,55 @@ def test_raster_upload_and_summary_with_burned_area(client, admin_headers, tmp_p
         r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
                         "acq_date": "2024-03-14"}, files={"file": ("x.tif", f, "image/tiff")})
     assert r.status_code == 422 and r.json()["error"]["code"] == "raster_rejected"
+
+
+def test_hotspot_list_says_when_it_is_cut(client, admin_headers):
+    """numberMatched counts every match; a next link leads through the rest, page by page, without repeats."""
+    assert upload(client, DATA / "viirs_snpp_nrt.csv", admin_headers).status_code == 201
+    page = client.get("/api/v1/hotspots", params={"limit": 2, "sensor": "VIIRS"}).json()
+    assert (page["numberMatched"], page["numberReturned"]) == (5, 2)
+    seen = [f["id"] for f in page["features"]]
+    while nxt := next((link["href"] for link in page["links"] if link["rel"] == "next"), None):
+        assert "sensor=VIIRS" in nxt and "limit=2" in nxt
+        page = client.get(nxt).json()
+        assert page["numberMatched"] == 5
+        seen += [f["id"] for f in page["features"]]
+    assert len(seen) == len(set(seen)) == 5 and [link["rel"] for link in page["links"]] == ["prev"]
+    whole = client.get("/api/v1/hotspots").json()
+    assert whole["numberMatched"] == whole["numberReturned"] == 5 and whole["links"] == []
+    events = client.get("/api/v1/hotspots/events", params={"limit": 1}).json()
+    assert events["numberMatched"] == events["numberReturned"] == 1 and events["links"] == []
+
+
+def _geojson_routes(client, admin_headers, tmp_path):
+    """Every hotspot route that answers GeoJSON, on data that gives each of them polygons."""
+    pa = client.get("/api/v1/protected-areas").json()["features"]
+    code = next(f["properties"]["code"] for f in pa if f["properties"]["code"] == "NRF-PR-001")
+    lon, lat = shape(next(f for f in pa if f["properties"]["code"] == code)["geometry"]).representative_point().coords[0]
+    rows = "".join(f"{lat + d:.4f},{lon + d:.4f},330,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290,5.0,D\n"
+                   for d, day in ((0, "2023-03-01"), (0.001, "2024-03-01"), (0.002, "2024-03-02")))
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
+                    files={"file": ("grid.csv", (HEADER + rows).encode())})
+    assert r.status_code == 201, r.text
+    tif = _song_raster(tmp_path / "mask.tif", tmp_path)
+    with open(tif, "rb") as f:
+        rid = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
+                          "acq_date": "2024-03-14"}, files={"file": ("mask.tif", f, "image/tiff")}).json()["raster_id"]
+    return ["/api/v1/hotspots", "/api/v1/hotspots/events", f"/api/v1/hotspots/recurrence/{code}/grid",
+            f"/api/v1/rasters/{rid}/fire-features"]
+
+
+def test_every_hotspot_geojson_route_is_rfc7946(client, admin_headers, tmp_path):
+    """RFC 7946 on every GeoJSON route: exterior rings counter-clockwise, holes clockwise (the recurrence
+    grid drew its cells clockwise)."""
+    polygons = 0
+    for route in _geojson_routes(client, admin_headers, tmp_path):
+        fc = client.get(route).json()
+        assert fc["type"] == "FeatureCollection" and fc["features"], route
+        for feature in fc["features"]:
+            geom = shape(feature["geometry"])
+            assert geom.is_valid, route
+            for poly in getattr(geom, "geoms", [geom]) if geom.geom_type != "Point" else []:
+                polygons += 1
+                assert poly.exterior.is_ccw and all(not r.is_ccw for r in poly.interiors), route
+    assert polygons >= 3

@@ -157,3 +157,77 @@ def test_event_figures_match_postgis_on_the_stored_detections(sm, tmp_path):
             FROM agg a JOIN fire_events e ON e.id = a.event_id""")).one()
     assert got.events >= 8 and got.detections == 242 and got.differing == 0
     assert got.area_error < 1e-9 and got.shape_error < 1e-9
+
+
+def test_distances_are_geodesic():
+    """Pairs 997-1000 m apart (WGS 84 geodesic) were left unlinked: a sphere read north-south distances
+    at 18 N about 0.5 % long. Now linked up to the limit, in every direction, and not beyond it."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    for azimuth in (0.0, 45.0, 90.0, 180.0):
+        for metres, linked in ((997.0, True), (999.0, True), (999.9, True), (1000.2, False), (1003.0, False)):
+            lon2, lat2, _ = geod.fwd(100.3, 18.2, azimuth, metres)
+            labels = cluster(np.array([100.3, lon2]), np.array([18.2, lat2]), np.zeros(2), EventParams(1000, 2))
+            assert bool(labels[0] == labels[1]) is linked, (azimuth, metres)
+
+
+MODIS_HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+                "bright_t31,frp,daynight\n")
+
+
+def test_linking_distance_and_footprint_follow_the_sensor(sm, tmp_path):
+    """A MODIS pixel is 1 km (VIIRS 375 m): MODIS detections 1.5 km apart are neighbouring pixels of one fire,
+    and a lone MODIS detection's footprint is its pixel's disc (78.5 ha), not the 11 ha of a VIIRS one."""
+    from pyproj import Geod
+
+    geod = Geod(ellps="WGS84")
+    lon2, lat2, _ = geod.fwd(100.3, 18.2, 90.0, 1500.0)
+    lon, lat = np.array([100.3, lon2]), np.array([18.2, lat2])
+    params = EventParams()
+    for instruments, linked in ((["MODIS", "MODIS"], True), (["MODIS", "VIIRS"], True), (["VIIRS", "VIIRS"], False)):
+        labels = cluster(lon, lat, np.zeros(2), params, params.link_m(np.array(instruments, dtype=object)))
+        assert bool(labels[0] == labels[1]) is linked, instruments
+
+    rows = ["18.2000,100.3000,320,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,12.0,D\n",
+            f"18.2000,{lon2:.4f},321,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,8.0,D\n",   # 1.5 km east
+            "18.4000,100.3000,322,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,5.0,D\n"]      # alone
+    f = tmp_path / "modis.csv"
+    f.write_text(MODIS_HEADER + "".join(rows))
+    with transaction(sm) as s:
+        r = ingest_file(s, f, Gazetteer.load(s))
+        update_events(s, r.first_acq, r.last_acq)
+    _load(sm, tmp_path, "viirs.csv", [_row(18.0, 100.1, "2024-03-14", "0612"),               # a lone VIIRS one
+                                      _row(18.4000, 100.3030, "2024-03-14", "0612")])       # 320 m from the lone MODIS
+    events = sorted((e.detections, tuple(e.sensors), e.area_m2) for e in _events(sm))
+    assert [(n, sensors) for n, sensors, _ in events] == [(1, ("S-NPP",)), (2, ("S-NPP", "Terra")), (2, ("Terra",))]
+    lone_viirs, mixed, pair = (a for _, _, a in events)
+    assert lone_viirs == pytest.approx(np.pi * 187.5 ** 2, rel=0.01)
+    # two MODIS pixel discs 1.5 km apart: 1,500 m x 1,000 m + a 500 m disc
+    assert pair == pytest.approx(1500 * 1000 + np.pi * 500 ** 2, rel=0.01)
+    # the hull of a MODIS disc (500 m) and a VIIRS disc (187.5 m) 320 m apart (the VIIRS one reaches 7.5 m
+    # beyond the MODIS disc): the same figure as Shapely's hull of the two discs, not a 500 m buffer of both
+    import shapely
+
+    modis_disc, viirs_disc = shapely.Point(0, 0).buffer(500, 8), shapely.Point(320, 0).buffer(187.5, 8)  # as stored
+    hull = shapely.convex_hull(shapely.union(modis_disc, viirs_disc)).area
+    assert modis_disc.area < mixed and mixed == pytest.approx(hull, rel=0.01)
+    assert mixed < shapely.Point(0, 0).buffer(500, 8).union(shapely.Point(320, 0).buffer(500, 8)).area
+
+
+def test_events_cli_refuses_a_wrong_day_without_a_traceback(db_url, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["hotspots", "events", "--since", "2024-13-01"])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "error:" in result.output and "Traceback" not in result.output

@@ -65,12 +65,12 @@ def test_fire_mask_in_utm_47n(sm, tmp_path, song_point):
     with transaction(sm) as s:
         r = register_raster(s, f, "fire_mask", date(2024, 3, 14), store_dir=tmp_path / "store")
     st = _district_stat(r)
-    assert st["fire_pixels_by_class"] == {"high": 9.0, "low": 2.0, "nominal": 1.0}
+    assert st["flagged_by_class"] == {"high": 9.0, "low": 2.0, "nominal": 1.0}
     assert st["pixels"] == pytest.approx(n * (n - 1))  # nodata row not counted
     assert st["burned_ha"] == pytest.approx(12.0)       # 12 pixels of 1 ha
     assert st["burned_rai"] == pytest.approx(75.0)
     assert st["max"] == 9
-    assert r.fire_pixels == pytest.approx(12.0) and r.burned_ha == pytest.approx(12.0)
+    assert r.flagged_pixels == pytest.approx(12.0) and r.burned_ha == pytest.approx(12.0)
     from rio_cogeo.cogeo import cog_validate
 
     valid, errors, _ = cog_validate(r.file_path)
@@ -91,7 +91,7 @@ def test_fire_mask_in_geographic_coordinates(sm, tmp_path, song_point):
     with transaction(sm) as s:
         r = register_raster(s, f, "fire_mask", date(2024, 3, 14), store_dir=tmp_path / "store")
     st = _district_stat(r)
-    assert st["fire_pixels_by_class"] == {"nominal": 16.0}
+    assert st["flagged_by_class"] == {"nominal": 16.0}
     lon, lat = song_point
     lons = [lon, lon + res, lon + res, lon]
     lats = [lat, lat, lat + res, lat + res]
@@ -109,9 +109,9 @@ def test_burned_area_doy_in_modis_sinusoidal(sm, tmp_path, song_point):
     with transaction(sm) as s:
         r = register_raster(s, f, "burned_doy", date(2024, 3, 1), store_dir=tmp_path / "store")
     st = _district_stat(r)
-    assert st["fire_pixels"] == pytest.approx(13.0)
+    assert st["flagged_pixels"] == pytest.approx(13.0)
     assert st["burned_ha"] == pytest.approx(13 * res * res / 1e4, rel=1e-6)  # sinusoidal is equal-area
-    assert st["fire_pixels_by_class"] == {"burned": 13.0}
+    assert st["flagged_by_class"] == {"burned": 13.0}
 
 
 def test_frp_and_dnbr_products(sm, tmp_path, song_point):
@@ -125,7 +125,7 @@ def test_frp_and_dnbr_products(sm, tmp_path, song_point):
     with transaction(sm) as s:
         rf = register_raster(s, f, "frp", date(2024, 3, 14), store_dir=tmp_path / "store")
         rd = register_raster(s, g, "dnbr", date(2024, 4, 1), store_dir=tmp_path / "store")
-    assert _district_stat(rf)["fire_pixels"] == pytest.approx(3.0)
+    assert _district_stat(rf)["flagged_pixels"] == pytest.approx(3.0)
     assert _district_stat(rf)["max"] == pytest.approx(40.0)
     assert _district_stat(rd)["burned_m2"] == pytest.approx(16 * 100.0)
 

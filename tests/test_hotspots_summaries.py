@@ -97,12 +97,13 @@ def test_compared_with_the_previous_year(db_url, sessionmaker_for, tmp_path):
     got = _rows(sm, group_by=["protected_area"], period="fire_season", compare="previous_year")
     assert [(r["protected_area"], r["period_label"], r["detections"], r["previous_year_detections"],
              r["change_detections"], r["change_detections_pct"]) for r in got] == [
-        (None, "fire season 2023 (BE 2566)", 2, 0, 2, None),
         ("NRF-PR-001", "fire season 2023 (BE 2566)", 1, 0, 1, None),
-        (None, "fire season 2024 (BE 2567)", 3, 2, 1, 50.0),
+        (None, "fire season 2023 (BE 2566)", 2, 0, 2, None),          # the row of "none" after the named ones
         ("NRF-PR-001", "fire season 2024 (BE 2567)", 0, 1, -1, -100.0),
+        (None, "fire season 2024 (BE 2567)", 3, 2, 1, 50.0),
     ]
-    assert got[2]["previous_year_frp_sum_mw"] == 15.0 and got[2]["frp_sum_mw"] == 6.0
+    assert got[1]["protected_area_name_en"] == "Outside every protected area"
+    assert got[3]["previous_year_frp_sum_mw"] == 15.0 and got[3]["frp_sum_mw"] == 6.0
     window = _rows(sm, group_by=["protected_area"], period="all", date_from=date(2024, 1, 1),
                    date_to=date(2024, 5, 31), compare="previous_year")
     assert {r["protected_area"]: (r["detections"], r["previous_year_detections"]) for r in window} == {

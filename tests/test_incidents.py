@@ -8,14 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import geopandas as gpd
 import pytest
-from pyproj import Geod
-from shapely.geometry import LineString
+from pyproj import Geod, Transformer
+from shapely.geometry import LineString, Point
 from sqlalchemy import text
 
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 
 GEOD = Geod(ellps="WGS84")
 DISTRICTS = gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson").set_index("amp_code")
+PROVINCE = gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_province_hdx_codab_dissolved.geojson")
 TAMBONS = gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_tambon_hdx_codab.geojson").set_index("tam_code")
 
 
@@ -98,7 +99,7 @@ def test_formats_are_converted_and_the_text_is_kept(client, officer):
     ({"lat": 13.75, "lon": 100.5}, "outside_province", "outside Phrae"),          # Bangkok
     ({"lat": 21.03, "lon": 105.85}, "outside_thailand", "outside Thailand"),      # Hanoi
     ({"text": "48Q 620000 2005000"}, "wrong_utm_zone", "with zone 47"),           # zone 48 is outside Thailand
-    ({"text": "48Q 540000 1960000"}, "outside_province", "UTM zone 47"),           # zone 48 in Laos; 47 in Phrae
+    ({"text": "48Q 540000 1960000"}, "wrong_utm_zone", "with zone 47"),           # zone 48 in Laos: the outline says so
     ({"text": "47Q 620000 200500"}, "utm_band_mismatch", "digit missing"),
     ({"text": "somewhere near the river"}, "unreadable_coordinates", "latitude then longitude"),
     ({"text": "18.1, 100.1", "datum": "Tokyo"}, "unknown_datum", "Indian1975"),
@@ -309,3 +310,60 @@ def test_affected_area_has_a_vertex_limit(client, officer, db_url, sessionmaker_
     r = client.patch(f"/api/v1/incidents/{inc['id']}", json={"area": ring(10_001)},
                      headers={**officer, "If-Match": f'W/"{inc["version"]}"'})
     assert r.status_code == 400 and r.json()["error"]["code"] == "area_too_complex"
+
+
+# --- positions: strict, or a clear error (issue 11, point 3) ----------------------------------------
+@pytest.mark.parametrize("text, part", [
+    ("18.1452.5, 100.1417", "18.1452.5"),        # was read as 18.18667, 4.6 km away
+    ("17.98666, 100.13609.1", "100.13609.1"),    # was read as 100.28767, 16 km away in another district
+    ("1_8.1452, 100.1417", "1_8.1452"),          # was accepted
+    ("18.1452,, 100.1417", ","),
+])
+def test_locate_refuses_malformed_numbers_naming_the_part(client, officer, text, part):
+    r = client.post("/api/v1/incidents/locate", json={"text": text}, headers=officer)
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "unreadable_coordinates" and f"'{part}'" in err["message"], err
+    assert err["details"][0]["part"] == part
+    r = client.post("/api/v1/incidents", json={"kind": "other", "location": {"text": text}}, headers=officer)
+    assert r.status_code == 400 and client.get("/api/v1/incidents", headers=officer).json()["total"] == 0
+
+
+@pytest.mark.parametrize("text, notation", [
+    ("18.1452, 100.1417", "decimal"), ("18°08'42.5\"N 100°08'30\"E", "dms"), ("18°08.708'N 100°08.5'E", "ddm"),
+    ("47Q 620000 2005000", "utm"),
+])
+def test_locate_reports_the_notation_read(client, officer, text, notation):
+    r = client.post("/api/v1/incidents/locate", json={"text": text}, headers=officer)
+    assert r.status_code == 200, r.text
+    pos = r.json()["position"]
+    assert pos["format"] == notation and pos["read_as"] and pos["format_name"]["en"] and pos["format_name"]["th"]
+    assert r.json()["place"]["province_distance_m"] == 0 and r.json()["place"]["nearest_district"]["code"]
+
+
+def _nearest_district_utm(lon, lat):
+    """Independent: metres in UTM 47N (scale error < 0.1 % this close to 99° E) from each district."""
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(lon, lat)
+    dist = DISTRICTS.to_crs(32647).distance(Point(x, y))
+    return dist.idxmin(), dist.min(), PROVINCE.to_crs(32647).distance(Point(x, y)).min()
+
+
+# Bangkok, Chiang Rai, Chiang Mai
+@pytest.mark.parametrize("lat, lon", [(13.7563, 100.5018), (19.9105, 99.8406), (18.7883, 98.9853)])
+def test_outside_province_gives_the_distance_and_the_nearest_district(client, officer, lat, lon):
+    code, district_m, province_m = _nearest_district_utm(lon, lat)
+    r = client.post("/api/v1/incidents/locate", json={"lat": lat, "lon": lon}, headers=officer)
+    assert r.status_code == 400
+    err = r.json()["error"]
+    assert err["code"] == "outside_province"
+    d = err["details"][0]
+    assert d["province_distance_m"] == pytest.approx(province_m, rel=2e-3)
+    assert d["nearest_district"]["code"] == code
+    assert d["nearest_district"]["distance_m"] == pytest.approx(district_m, rel=2e-3)
+    assert d["nearest_district"]["name_th"] == DISTRICTS.ADM2_TH[code] and d["nearest_district"]["name_en"]
+    assert f"{d['province_distance_m'] / 1000:,.1f} km" in err["message"] and DISTRICTS.ADM2_EN[code] in err["message"]
+    ok = client.post("/api/v1/incidents/locate", json={"lat": lat, "lon": lon, "confirm_outside_province": True},
+                     headers=officer)
+    place = ok.json()["place"]
+    assert ok.status_code == 200 and place["outside_province"]
+    assert place["province_distance_m"] == d["province_distance_m"] and place["nearest_district"] == d["nearest_district"]

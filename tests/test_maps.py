@@ -70,7 +70,7 @@ def test_escaping_for_template_literals_and_html():
         assert escaping.check_fragment(f"<b>{out}</b>")
     with pytest.raises(ValueError):
         escaping.check_fragment("<b>`</b>")
-    assert escaping.js_json({"a": "</script>\u2028"}) == '{"a":"\\u003c/script\\u003e\\u2028"}'
+    assert escaping.js_json({"a": "</script>\u2028"}) == '{"a":"\\u003c\\/script\\u003e\\u2028"}'
 
 
 def test_overview_page_is_offline_escaped_and_by_role(client, login):
@@ -184,7 +184,7 @@ def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_
     assert r.status_code == 200, r.text
     assert "https://tiles.intranet.example/{z}/{x}/{y}.png" in r.text
     assert "img-src 'self' data: https://tiles.intranet.example;" in r.headers["content-security-policy"]
-    assert "Tiles &lt;b&gt;© Phrae GIS&lt;/b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
+    assert "Tiles &lt;b&gt;© Phrae GIS&lt;&#47;b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
     # the only other host a map with tiles names is the configured one
     assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}
 
@@ -209,3 +209,154 @@ def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login
     assert "/ hotspots (0.01" in html and "time slider: hotspots (red)" in html  # hotspots on the time slider too
     quiet = client.get("/maps/overview", params={"from": "2023-03-01", "to": "2023-03-31"}, headers=committee).text
     assert "Hotspot heat map" not in quiet and "Fire events (" not in quiet
+
+
+@pytest.mark.parametrize("args", [["--fiscal-year-be", "2025"], ["--from", "0001-01-01", "--to", "0001-03-01"],
+                                  ["--from", "2024-02-30", "--to", "2024-03-01"]])
+def test_cli_refuses_a_wrong_period_without_a_traceback(db_url, tmp_path, monkeypatch, args):
+    """`maps overview --fiscal-year-be 2025` crashed inside folium (CE 1482); the CLI and the web route share
+    maps.period.choose_period, so a wrong value is one error line and exit code 1."""
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+    from geo_service.settings import get_settings
+    from tests.conftest import _url_text
+
+    monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", _url_text(db_url))
+    monkeypatch.setenv("GEO_SERVICE_DATA_DIR", str(tmp_path / "var"))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(tmp_path / "o.html"), *args])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "error:" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "o.html").exists()
+    if args[1] == "2025":
+        assert "BE 2568" in result.output
+
+
+def test_web_route_refuses_a_wrong_period_with_the_same_rule(client, admin_headers):
+    for params in ({"fiscal_year_be": 2025}, {"from": "0001-01-01", "to": "0001-03-01"}):
+        r = client.get("/maps/overview", params=params, headers=admin_headers)
+        assert r.status_code == 400 and "invalid_period" in r.text, r.text
+
+
+def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, admin_headers, tmp_path):
+    """Hotspots, fire events and raster statistics were listed as "Not drawn yet" and the map stayed on the
+    province; now every kind is drawn (labels escaped, link reasons shown) and the map zooms to the evidence."""
+    import numpy as np
+    import rasterio
+    from pyproj import Transformer
+    from rasterio.transform import from_origin
+    from sqlalchemy import text
+
+    lead = login("lead_ev", "investigator")
+    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+           "bright_ti5,frp,daynight\n"
+           "18.4695,100.2157,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
+           "18.4700,100.2160,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n")
+    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
+                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
+    a = np.full((20, 20), 5, dtype=np.uint8)
+    a[8:11, 8:11] = 9
+    tif = tmp_path / "mask.tif"
+    with rasterio.open(tif, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
+                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
+        dst.write(a, 1)
+    r = client.post("/api/v1/admin/rasters", headers=admin_headers, files={"file": ("mask.tif", tif.read_bytes())},
+                    data={"product": "fire_mask", "acq_date": "2024-03-14"})
+    assert r.status_code == 201, r.text
+    with client.app.state.engine.begin() as c:
+        hotspot = c.execute(text("SELECT min(id) FROM hotspots")).scalar()
+        event = c.execute(text("SELECT min(id) FROM fire_events")).scalar()
+        stat = c.execute(text("SELECT min(id) FROM raster_zone_stats WHERE zone_type = 'district'")).scalar()
+    case = client.post("/api/v1/cases", headers=lead, json={"title": "Song fires", "category": "budget_misuse",
+                                                           "received_on": "2024-03-20"}).json()
+    for target_type, target_id in [("hotspot", hotspot), ("fire_event", event), ("raster_stat", stat)]:
+        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
+                        json={"target_type": target_type, "target_id": str(target_id), "reason": HOSTILE[0]})
+        assert r.status_code in (200, 201), r.text
+    html = client.get(f"/maps/cases/{case['id']}", headers=lead).text
+    assert "Not drawn yet" not in html
+    assert "hotspots (1)" in html and "fire events (1)" in html and "raster statistics (1)" in html
+    assert "1 hotspots, 1 fire events, 1 raster statistics" in html
+    assert "FRP 42.5 MW" in html or "FRP 3.0 MW" in html
+    assert "fire_mask" in html and "burned 9.0 ha" in html
+    assert all(h not in html for h in HOSTILE)
+    bounds = [list(map(float, b)) for b in re.findall(r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),"
+                                                      r"\s*([-\d.]+)\]\]", html)]
+    south, west, north, east = bounds[-1]  # the last fit wins: the evidence, not the province
+    assert south < 18.4695 < north and west < 100.2157 < east and north - south < 0.2, bounds
+
+
+def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_district_labels(client, login):
+    """The overview opened on the current fiscal year, empty when data stop earlier; now on the latest fiscal
+    year with data, with links to every period with data, and district names printed on the map."""
+    committee = login("committee_p", "committee_member")
+    admin = login("admin_p", "administrator")
+    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+           "bright_ti5,frp,daynight\n"
+           "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
+           "18.2001,100.3012,330.0,0.4,0.4,2023-02-14,0630,N,VIIRS,h,2.0NRT,290.0,4.5,D\n")
+    assert client.post("/api/v1/admin/hotspots/firms", headers=admin,
+                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    html = client.get("/maps/overview", headers=committee).text
+    assert "1 Oct 2566 BE – 30 Sep 2567 BE" in html  # FY 2567, not the current (empty) fiscal year
+    assert "Hotspot heat map (1)" in html
+    assert "href='?fiscal_year_be=2567' class='current'" in html and "href='?fiscal_year_be=2566'" in html
+    assert "href='?from=2024-03-01&amp;to=2024-03-31'" in html  # the months with data of the year shown
+    assert "from=2023-02-01" not in html  # a month of another fiscal year is reached through that year
+    month = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=committee).text
+    assert "href='?from=2024-03-01&amp;to=2024-03-31' class='current'" in month
+    # district names as permanent labels (no hover needed), Thai and English
+    assert html.count("class=\\u0027gs-district-label\\u0027") == 8  # folium writes the DivIcon's HTML as JSON
+    assert "Den Chai" in html and "District names" in html
+
+
+# Links, Markdown, template syntax of several engines and Thai combining marks (alone, stacked, leading):
+# each must show as text on every map and never break one (a link once made /maps/overview a 500).
+HOSTILE_TEXT = ["see https://evil.example.com/x?a=1&b=2", "//evil.example.com/x.js", "http://127.0.0.1:1/x",
+                "[click](https://evil.example.com) ![img](https://evil.example.com/i.png)", "**bold** _it_ # h\n> q",
+                "{{ config }} {{7*7}}", "{% for x in range(3) %}x{% endfor %}", "${alert(1)} #{x} <%= x %>",
+                "ป่า\u0e49\u0e49\u0e49\u0e4c สงวน", "\u0e31\u0e48\u0e4a leading marks", "a\u0e4e" * 50]
+
+
+def test_hostile_text_on_overview_and_case_maps(client, login):
+    officer = login("officer1", "field_officer")
+    lead = login("lead1", "investigator")
+    ids = []
+    for i, s in enumerate(HOSTILE_TEXT):
+        r = client.post("/api/v1/incidents", headers=officer, json={
+            "kind": "burning", "location": {"lat": 18.2 + i / 100, "lon": 100.3},
+            "observed_at": "2024-03-05T10:00:00", "description": s, "reporter": s})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    case = client.post("/api/v1/cases", headers=lead, json={
+        "title": " | ".join(HOSTILE_TEXT[i] for i in (0, 3, 5, 8)), "summary": HOSTILE_TEXT[0], "category": "encroachment_permitted",
+        "received_on": "2024-03-05"})
+    assert case.status_code == 201, case.text
+    case = case.json()
+    for i in ids:
+        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
+                        json={"target_type": "incident", "target_id": str(i), "reason": HOSTILE_TEXT[3]})
+        assert r.status_code in (200, 201), r.text
+    pages = [client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=lead),
+             client.get(f"/maps/cases/{case['id']}", headers=lead)]
+    for r in pages:
+        assert r.status_code == 200, r.text[:500]
+        html = r.text
+        assert external_hosts(html) == [], external_hosts(html)
+        for s in HOSTILE_TEXT:
+            assert escaping.text(s) in html, s  # shown, as text (in popups)
+        assert escaping.text(case["title"]) in html
+        assert "evil.example.com" in html and "https://evil" not in html and "{{ config }}" not in html
+        assert "{%" not in html.split("</style>")[-1] and "${alert" not in html
+
+
+def test_every_string_on_a_map_goes_through_one_path():
+    for s in HOSTILE_TEXT:
+        out = escaping.text(s)
+        assert not set("`$\\<>{}/\n") & set(out), out
+        assert "//" not in escaping.js_json(s)

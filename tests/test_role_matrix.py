@@ -79,7 +79,8 @@ POLICY: dict[tuple[str, str], object] = {
 # Exports and the OGC API decide per collection (public, or by role and API-key scope): tests/test_exports.py
 # and tests/test_ogc_api.py check those decisions; here they are reachable by anyone.
 for _path in ("/api/v1/exports/{name}", "/ogc", "/ogc/conformance", "/ogc/collections", "/ogc/collections/{name}",
-              "/ogc/collections/{name}/items", "/ogc/collections/{name}/items/{feature_id}", "/ogc/api"):
+              "/ogc/collections/{name}/items", "/ogc/collections/{name}/items/{feature_id}", "/ogc/api",
+              "/ogc/collections/{name}/queryables", "/ogc/collections/{name}/sortables", "/ogc/collections/{name}/schema"):
     POLICY[("GET", _path)] = PUBLIC
 # Satellite hotspots and rasters are public data; loading them is for administrators.
 for _path in ("/api/v1/hotspots", "/api/v1/hotspots/events", "/api/v1/hotspots/summary", "/api/v1/hotspots/recurrence",

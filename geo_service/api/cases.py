@@ -77,7 +77,7 @@ def delete(case_id: int, session: SessionDep, principal: AdminDep):
     return Response(status_code=204)
 
 
-@router.post("/{case_id}/transitions", summary="Move the case to another stage, with a reason")
+@router.post("/{case_id}/transitions", summary="Move the case to another stage, with a reason; If-Match with the ETag you read is required")
 def move(case_id: int, body: Transition, session: SessionDep, principal: CaseWorker,
          if_match: Annotated[str | None, Header()] = None):
     with as_caller(session, principal):

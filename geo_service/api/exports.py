@@ -1,8 +1,9 @@
-"""Downloads for partners: any collection as GeoJSON (streamed), GeoJSON lines, GeoPackage, CSV, KML or
-Shapefile, with filters and a choice of properties; every download is recorded in the audit trail."""
+"""Downloads for partners: any collection as GeoJSON (streamed), GeoJSON lines, GeoPackage, CSV, Excel, KML
+or Shapefile, with filters and a choice of properties; every download is recorded in the audit trail."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -19,10 +20,12 @@ from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files, stream
 from geo_service.exports.collections import COLLECTIONS, Collection
 from geo_service.exports.query import ItemQuery, build_select
+from geo_service.hashing import sha256_file
+from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
-Format = Literal["geojson", "ndjson", "gpkg", "csv", "kml", "shp"]
+Format = Literal["geojson", "ndjson", "gpkg", "csv", "xlsx", "kml", "shp"]
 # Simple filter parameters and the property each one means, by collection.
 SIMPLE = {
     "district": ("district_code", "parent_code"),
@@ -50,7 +53,7 @@ def record_export(request: Request, principal: Principal | None, collection: Col
                      after={"format": fmt, "filters": filters, "count": count})
 
 
-@router.get("/{name}", summary="Download a collection (streamed GeoJSON, GeoJSON lines, GeoPackage, CSV, KML, Shapefile)")
+@router.get("/{name}", summary="Download a collection (streamed GeoJSON, GeoJSON lines, GeoPackage, CSV, Excel, KML, Shapefile)")
 async def export(
     name: str, request: Request,
     f: Annotated[Format, Query(description="Format")] = "geojson",
@@ -63,7 +66,7 @@ async def export(
     bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
     properties: Annotated[str | None, Query(description="Comma-separated properties to include")] = None,
     filter: Annotated[str | None, Query(max_length=4000, description="CQL2 text filter")] = None,  # noqa: A002
-    crs: Annotated[int, Query(description="4326, or 32647 (UTM 47N) for GeoPackage, CSV and Shapefile")] = 4326,
+    crs: Annotated[int, Query(description="4326, or 32647 (UTM 47N) for GeoPackage, CSV, Excel and Shapefile")] = 4326,
     limit: Annotated[int | None, Query(ge=1, le=5_000_000)] = None,
 ):
     collection, principal = collection_for(request, name)
@@ -97,8 +100,15 @@ async def export(
     def prepare():
         with engine.connect() as conn:
             count, *extent = conn.execute(built.summary).one()
+        if f == "xlsx" and count > files.XLSX_MAX_ROWS:
+            raise InvalidInput(f"{count:,} features do not fit an Excel worksheet ({files.XLSX_MAX_ROWS:,} rows): "
+                               "narrow the period or area, or choose CSV or GeoPackage.", code="too_many_rows")
         record_export(request, principal, collection, f, filters, count)
         return count, extent
+
+    def area():
+        with request.app.state.sessionmaker() as session:
+            return aoi.describe(session, "all")
 
     count, extent = await run_in_threadpool(prepare)
     metadata = {
@@ -106,6 +116,8 @@ async def export(
         "source": collection.attribution, "licence": collection.licence, "period": {"from": start, "to": end},
         "filters": filters, "properties": built.shown, "count": count, "crs": f"EPSG:{crs}",
         "generated_at": datetime.now(BANGKOK).isoformat(timespec="seconds"), "generator": f"geo_service {__version__}",
+        # the deployment's area of interest; detections and events say whether they lie in it (in_aoi)
+        "area": await run_in_threadpool(area),
     }
     stamp = datetime.now(BANGKOK).strftime("%Y%m%d")
     if f == "geojson":
@@ -113,20 +125,26 @@ async def export(
         if count:
             header = {"bbox": [round(v, 7) for v in extent], **header}
         return StreamingResponse(stream.feature_collection(engine, built.features, _jsonable(header)),
-                                 media_type="application/geo+json", headers=_download(f"{name}_{stamp}.geojson"))
+                                 media_type="application/geo+json",
+                                 headers=_download(f"{name}_{stamp}.geojson", count))
     if f == "ndjson":
         return StreamingResponse(stream.feature_lines(engine, built.features), media_type="application/geo+json-seq",
-                                 headers=_download(f"{name}_{stamp}.geojsonl"))
+                                 headers=_download(f"{name}_{stamp}.geojsonl", count))
     tmp = files.temp_dir()
     path = await run_in_threadpool(files.write_file, engine, built.rows, built.shown, f, crs, _jsonable(metadata),
                                    name, Path(tmp.name))
     media, suffix = files.FORMATS[f]
+    digest = base64.b64encode(bytes.fromhex(await run_in_threadpool(sha256_file, path))).decode()
     return FileResponse(path, media_type=media, filename=f"{name}_{stamp}{suffix}",
+                        headers={"X-Feature-Count": str(count), "Repr-Digest": f"sha-256=:{digest}:"},
                         background=BackgroundTask(tmp.cleanup))
 
 
-def _download(filename: str) -> dict:
-    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"}
+def _download(filename: str, count: int) -> dict:
+    """Headers of a streamed download; X-Feature-Count is the count when the export began (the stream's own
+    last line or members give what was sent, with its SHA-256)."""
+    return {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store",
+            "X-Feature-Count": str(count)}
 
 
 def _jsonable(value):

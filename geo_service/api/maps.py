@@ -40,15 +40,21 @@ def _page(html: str, tile_url: str | None) -> HTMLResponse:
 def overview_page(session: SessionDep, settings: SettingsDep, principal: MapReader,
                   start: Annotated[date | None, Query(alias="from")] = None,
                   end: Annotated[date | None, Query(alias="to")] = None,
-                  fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None) -> HTMLResponse:
-    period = choose_period(start, end, fiscal_year_be)
+                  fiscal_year_be: Annotated[int | None, Query(description="Thai fiscal year in BE, 2500-2700 "
+                                                              "(checked by maps.period, as in the CLI)")] = None,
+                  outside_aoi: Annotated[bool, Query(description="add the detections outside the area of "
+                                                     "interest as a separate layer, hidden until switched on")] = False,
+                  ) -> HTMLResponse:
+    choose_period(start, end, fiscal_year_be)  # a wrong value is a 400 before any work
     with session.begin():
-        act_as(session, principal)  # row-level security decides which cases exist for the caller
-        visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
         from geo_service.maps import overview
 
-        m = overview.overview(session, period, principal=principal, cases=visible,
-                              tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution)
+        period, months = overview.choose(session, start, end, fiscal_year_be)  # default: the latest with data
+        act_as(session, principal)  # row-level security decides which cases exist for the caller
+        visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
+        m = overview.overview(session, period, principal=principal, cases=visible, months=months,
+                              tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution,
+                              outside_aoi=outside_aoi)
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
 

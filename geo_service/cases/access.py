@@ -7,6 +7,9 @@ settings that the policies of migration 0004 read. Both end with the transaction
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -24,3 +27,16 @@ def act_as(session: Session, principal: Principal) -> None:
 
 def is_insider_role(principal: Principal) -> bool:
     return principal.has(Role.administrator, Role.investigator)
+
+
+@contextmanager
+def seen_by(session: Session, principal: Principal) -> Iterator[None]:
+    """Run the enclosed reads as ``principal`` (row-level security applies), inside a savepoint that is rolled
+    back afterwards, so the caller's transaction goes on with its own role and settings (a brief's figures
+    are read as its audience, then the brief is stored as the service)."""
+    savepoint = session.begin_nested()
+    try:
+        act_as(session, principal)
+        yield
+    finally:
+        savepoint.rollback()

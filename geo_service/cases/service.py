@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal, Role
-from geo_service.cases import workflow
+from geo_service.cases import access, workflow
 from geo_service.cases.schemas import CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CASE_CATEGORY_LABELS, CASE_STAGE_LABELS, CaseCategory, CaseStage, LinkTarget
 from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
@@ -237,18 +237,30 @@ def update_case(session: Session, case_id: int, body: CaseUpdate, expected_versi
 
 def transition(session: Session, case_id: int, body: Transition, expected_version: int | None,
                principal: Principal) -> dict:
+    """Move a case to another stage: the same optimistic locking as an edit (If-Match required).
+
+    The UPDATE itself checks the version and the stage it read, so of two simultaneous transitions from
+    the same version one waits for the other's row lock, then finds the version moved and changes nothing.
+    """
     _require_insider(session, principal, case_id)
+    if expected_version is None:
+        raise PreconditionRequired("Send the version you are moving in an If-Match header.")
     row = _case_row(session, case_id)
-    if expected_version is not None and expected_version != row["version"]:
+    if expected_version != row["version"]:
         raise PreconditionFailed(details=[{"current": get_case(session, case_id, principal)}])
     current = CaseStage(row["stage"])
     if not workflow.allowed(current, body.to_stage):
         allowed = ", ".join(s.value for s in workflow.ALLOWED[current])
         raise Conflict(f"A case at stage '{current.value}' can move only to: {allowed}.", code="stage_not_allowed")
-    session.execute(text(
+    done = session.execute(text(
         "UPDATE cases SET stage = CAST(:to AS case_stage), closed_on = CASE WHEN :to = 'closed' THEN :today ELSE NULL END, "
-        "version = version + 1, updated_by = :by, updated_at = now() WHERE id = :id"),
-        {"to": body.to_stage.value, "today": datetime.now(BANGKOK).date(), "by": principal.name, "id": case_id})
+        "version = version + 1, updated_by = :by, updated_at = now() "
+        "WHERE id = :id AND version = :v AND stage = CAST(:from AS case_stage) RETURNING id"),
+        {"to": body.to_stage.value, "today": datetime.now(BANGKOK).date(), "by": principal.name, "id": case_id,
+         "v": expected_version, "from": current.value}).scalar()
+    if done is None:
+        raise PreconditionFailed("Someone else changed this case since you loaded it; reload, check, and try again.",
+                                 details=[{"current": get_case(session, case_id, principal)}])
     session.execute(text("INSERT INTO case_transitions (case_id, from_stage, to_stage, reason, created_by) "
                          "VALUES (:c, :f, :t, :r, :by)"),
                     {"c": case_id, "f": current.value, "t": body.to_stage.value, "r": body.reason, "by": principal.name})
@@ -418,3 +430,18 @@ def _set_incident_status(session: Session, incident_id: str, from_status: str | 
         {"to": to_status, "from": from_status, "by": principal.name, "id": incident_id}).scalar()
     if row is not None:
         audit.record(session, principal.name, "update", "incident", row, after={"status": to_status})
+
+
+def stage_counts(session: Session, start: date, end: date, audience: Principal) -> dict:
+    """Cases active during ``start``-``end`` (received by its last day, not closed before its first) that
+    ``audience`` may see, by their stage now; and how many of them were received in the period.
+    Counts only. Read through row-level security as ``audience`` (access.seen_by)."""
+    with access.seen_by(session, audience):
+        rows = session.execute(text("""
+            SELECT stage::text AS stage, count(*) AS active,
+                   count(*) FILTER (WHERE received_on >= :s) AS received
+            FROM cases WHERE received_on <= :e AND (closed_on IS NULL OR closed_on >= :s)
+            GROUP BY 1"""), {"s": start, "e": end}).all()
+    by_stage = {s.value: 0 for s in CaseStage}
+    by_stage.update({r.stage: r.active for r in rows})
+    return {"by_stage": by_stage, "received": sum(r.received for r in rows)}

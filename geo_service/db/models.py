@@ -454,6 +454,16 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditCounter(Base):
+    """The last audit entry id (one row); moved by the chain trigger in the inserting transaction (0013)."""
+
+    __tablename__ = "audit_counter"
+    __table_args__ = (CheckConstraint("one", name="ck_audit_counter_one_row"),)
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    gapless_from: Mapped[int] = mapped_column(BigInteger)
+
+
 # --- satellite hotspots (issue 4) -------------------------------------------------------------------
 class HotspotBatch(Base):
     """One ingest of FIRMS detections: where from, the file's SHA-256, what it changed, how long it took."""
@@ -539,11 +549,29 @@ class Hotspot(Base):
     subdistrict_code: Mapped[str | None] = mapped_column(String(20))
     reserve_code: Mapped[str | None] = mapped_column(String(40))
     protected_area_codes = mapped_column(ARRAY(Text))
+    # inside the deployment's area of interest (AreaOfInterest), stored at ingest and re-attribution
+    in_aoi: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     # batch_id is a reference kept by the service (no FK: an RI trigger per row halves ingest speed); the
     # fire event of a detection is in HotspotEvent
     batch_id: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)
+
+
+class AreaOfInterest(Base):
+    """The deployment's area of interest (one row): configured provinces (None: every loaded one), buffer, and
+    the geometry ``refresh_area_of_interest()`` made from the current boundaries (migration 0008)."""
+
+    __tablename__ = "area_of_interest"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),
+                      CheckConstraint("buffer_m >= 0", name="buffer_not_negative"))
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    province_codes = mapped_column(ARRAY(Text))
+    buffer_m: Mapped[float] = mapped_column(Float, server_default=text("0"))
+    resolved_codes = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{}'"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False))
 
 
 class HotspotEvent(Base):
@@ -566,6 +594,13 @@ class HotspotRaster(Base):
     __table_args__ = (
         UniqueConstraint("file_sha256", "product", name="uq_hotspot_rasters_file_sha256_product"),
         CheckConstraint("product IN ('fire_mask', 'burned_doy', 'frp', 'dnbr', 'generic')", name="product_kind"),
+        CheckConstraint("(threshold IS NULL AND threshold_op IS NULL AND threshold_label IS NULL) OR "
+                        "(threshold IS NOT NULL AND threshold_op IN ('>', '>=', '<', '<=') AND threshold_label IS NOT NULL)",
+                        name="threshold_complete"),
+        CheckConstraint("NOT burned_area OR product IN ('fire_mask', 'burned_doy', 'dnbr')", name="burned_area_products"),
+        # one current version per series (name, product, date); older versions stay for the links made on them
+        Index("ix_hotspot_rasters_current_series", "name", "product", "acq_date", unique=True,
+              postgresql_where=text("superseded_by IS NULL")),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -585,6 +620,13 @@ class HotspotRaster(Base):
     uploaded_by: Mapped[str | None] = mapped_column(String(120))
     uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     footprint = mapped_column(Geometry("POLYGON", srid=4326, spatial_index=True), nullable=False)
+    burned_area: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    threshold: Mapped[float | None] = mapped_column(Float)
+    threshold_op: Mapped[str | None] = mapped_column(String(2))
+    threshold_label: Mapped[str | None] = mapped_column(Text)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("hotspot_rasters.id", ondelete="SET NULL",
+                                                                   deferrable=True, initially="DEFERRED"))
 
 
 class RasterZoneStat(Base):
@@ -598,11 +640,14 @@ class RasterZoneStat(Base):
     zone_type: Mapped[str] = mapped_column(String(30))
     zone_code: Mapped[str] = mapped_column(String(64))
     pixels: Mapped[float] = mapped_column(Float)
-    fire_pixels: Mapped[float] = mapped_column(Float)
-    fire_pixels_by_class = mapped_column(JSONB)
-    burned_m2: Mapped[float] = mapped_column(Float)
+    flagged_pixels: Mapped[float | None] = mapped_column(Float)   # meeting the product's classes or threshold
+    flagged_by_class = mapped_column(JSONB)
+    flagged_m2: Mapped[float | None] = mapped_column(Float)
+    burned_m2: Mapped[float | None] = mapped_column(Float)        # NULL unless the product encodes burned area
     mean: Mapped[float | None] = mapped_column(Float)
+    min: Mapped[float | None] = mapped_column(Float)
     max: Mapped[float | None] = mapped_column(Float)
+    percentiles = mapped_column(JSONB)                            # p10, p25, p50, p75, p90
 
 
 # --- committee briefs (migration 0005) ------------------------------------------------------------

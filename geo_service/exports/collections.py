@@ -60,9 +60,52 @@ FROM admin_areas a JOIN layer_sources s ON s.id = a.source_id
 WHERE a.is_current AND a.level = '{level}'
 """
 
-_INCIDENT_PROPERTIES = ("incident_id", "kind", "status", "severity", "observed_at", "province_code", "district_code",
-                        "subdistrict_code", "protected_area_codes", "reserve_code", "in_reserve",
-                        "reserve_distance_m", "area_rai", "tags", "description", "reporter", "created_by")
+
+def _local(ts: str) -> str:
+    """SQL: a timestamp as Asia/Bangkok local time, ISO 8601 with its offset (beside the UTC column)."""
+    return f"""to_char({ts} AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD"T"HH24:MI:SS"+07:00"')"""
+
+
+def _be(day: str) -> str:
+    """SQL: a date as officials write it, D/M/YYYY in the Buddhist Era (the SQL twin of ``thai.be_dmy``)."""
+    return f"(to_char({day}, 'FMDD/FMMM/') || (extract(year FROM {day})::int + 543))"
+
+
+def _bangkok_day(ts: str) -> str:
+    return f"({ts} AT TIME ZONE 'Asia/Bangkok')::date"
+
+
+# Names beside codes: the current district and subdistrict, and the latest version of the reserve (one small
+# hashed table each: the joins cost the same for 1,000 or 1,000,000 rows).
+_NAME_COLUMNS = ("d.name_th AS district_th, d.name_en AS district_en, {sub}"
+                 "r.name_th AS reserve_th, r.name_en AS reserve_en")
+_NAME_JOINS = """
+LEFT JOIN admin_areas d ON d.level = 'district' AND d.is_current AND d.code = {t}.district_code
+{sub}LEFT JOIN (SELECT DISTINCT ON (code) code, name_th, name_en FROM protected_areas
+           ORDER BY code, valid_from DESC NULLS LAST, id DESC) r ON r.code = {t}.reserve_code
+"""
+
+
+def _names(t: str, subdistrict: bool = True) -> tuple[str, str]:
+    cols = _NAME_COLUMNS.format(sub="s.name_th AS subdistrict_th, s.name_en AS subdistrict_en, " if subdistrict else "")
+    joins = _NAME_JOINS.format(t=t, sub=(f"LEFT JOIN admin_areas s ON s.level = 'subdistrict' AND s.is_current "
+                                         f"AND s.code = {t}.subdistrict_code\n") if subdistrict else "")
+    return cols, joins
+
+
+_HOTSPOT_NAMES, _HOTSPOT_JOINS = _names("h")
+_EVENT_NAMES, _EVENT_JOINS = _names("e", subdistrict=False)
+_INCIDENT_NAMES, _INCIDENT_JOINS = _names("i")
+_INCIDENT_COLUMNS = f"""'INC-' || lpad(i.id::text, 6, '0') AS reference, i.id AS incident_id, i.kind::text AS kind,
+       i.status::text AS status, i.severity::text AS severity, i.observed_at, {_local('i.observed_at')} AS observed_local,
+       {_be(_bangkok_day('i.observed_at'))} AS observed_date_be, i.province_code, i.district_code,
+       i.subdistrict_code, i.protected_area_codes, i.reserve_code, {_INCIDENT_NAMES}, i.in_reserve,
+       i.reserve_distance_m, round((i.area_m2 / 1600)::numeric, 2)::float AS area_rai,
+       round((i.area_m2 / 1e4)::numeric, 4)::float AS area_ha, i.tags, i.description, i.reporter, i.created_by"""
+_NAMED = ("district_code", "district_th", "district_en", "subdistrict_code", "subdistrict_th", "subdistrict_en",
+          "reserve_code", "reserve_th", "reserve_en")
+_INCIDENT_WHEN = ("reference", "incident_id", "kind", "status", "severity", "observed_at", "observed_local",
+                  "observed_date_be")
 
 COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
     Collection(
@@ -77,9 +120,10 @@ COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
         description="Current subdistrict boundaries with official codes and Thai/English names."),
     Collection(
         name="protected_areas", title="Forest reserves and protected areas", title_th="พื้นที่ป่าและพื้นที่คุ้มครอง",
-        sql="""
+        sql=f"""
 SELECT p.code || '@' || p.version AS id, p.geom AS geom, p.code, p.version, p.kind::text AS kind, p.name_th,
-       p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to,
+       p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to, {_be('p.valid_from')} AS valid_from_be,
+       {_be('p.valid_to')} AS valid_to_be,
        (p.valid_from IS NULL OR p.valid_from <= current_date) AND (p.valid_to IS NULL OR p.valid_to > current_date)
          AS in_force,
        p.illustrative, round((p.area_m2 / 1600)::numeric, 1)::float AS area_rai,
@@ -87,55 +131,70 @@ SELECT p.code || '@' || p.version AS id, p.geom AS geom, p.code, p.version, p.ki
 FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
 """,
         properties=("code", "version", "kind", "name_th", "name_en", "legal_reference", "agency", "valid_from",
-                    "valid_to", "in_force", "illustrative", "area_rai", "area_ha", "attribution"),
+                    "valid_from_be", "valid_to", "valid_to_be", "in_force", "illustrative", "area_rai", "area_ha", "attribution"),
         geometry_type="MultiPolygon", public=True, datetime="valid_from",
         licence="See each feature's attribution; illustrative boundaries are CC0 and NOT official",
         attribution="See each feature's attribution",
         description="Every boundary version with its validity period; the bundled ones are ILLUSTRATIVE."),
     Collection(
         name="hotspots", title="Satellite fire hotspots (NASA FIRMS)", title_th="จุดความร้อน (NASA FIRMS)",
-        sql="""
-SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, h.acq_date_local, h.satellite, h.instrument,
+        sql=f"""
+SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, {_local('h.acq_utc')} AS acq_local,
+       h.acq_date_local, {_be('h.acq_date_local')} AS acq_date_be, h.satellite, h.instrument,
        h.processing, h.version, h.confidence, h.confidence_raw, h.frp, h.daynight, h.brightness, h.province_code,
-       h.district_code, h.subdistrict_code, h.reserve_code, h.protected_area_codes, he.event_id
-FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
-""",
-        properties=("hotspot_id", "acq_utc", "acq_date_local", "satellite", "instrument", "processing", "version",
-                    "confidence", "confidence_raw", "frp", "daynight", "brightness", "province_code", "district_code",
-                    "subdistrict_code", "reserve_code", "protected_area_codes", "event_id"),
+       h.district_code, h.subdistrict_code, h.reserve_code, {_HOTSPOT_NAMES}, h.protected_area_codes, he.event_id, h.in_aoi
+FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id{_HOTSPOT_JOINS}""",
+        properties=("hotspot_id", "acq_utc", "acq_local", "acq_date_local", "acq_date_be", "satellite", "instrument",
+                    "processing", "version", "confidence", "confidence_raw", "frp", "daynight", "brightness",
+                    "province_code", *_NAMED, "protected_area_codes", "event_id", "in_aoi"),
         geometry_type="Point", public=True, datetime="acq_utc", order_by="hotspot_id",
         licence="NASA FIRMS data are free to use with acknowledgement",
         attribution="Fire hotspots: NASA FIRMS (LANCE, MODIS C6.1 and VIIRS 375 m)",
         description="Detections attributed to district, subdistrict and the protected areas in force; confidence "
-                    "1 low, 2 nominal, 3 high (original in confidence_raw); times UTC, dates Asia/Bangkok."),
+                    "1 low, 2 nominal, 3 high (original in confidence_raw); acq_utc in UTC, acq_local and the dates "
+                    "in Asia/Bangkok (acq_date_be: D/M/YYYY, Buddhist Era); in_aoi: inside the deployment's area of "
+                    "interest (false: a neighbouring province's detection)."),
     Collection(
         name="fire_events", title="Fire events (hotspots clustered in space and time)", title_th="เหตุไฟ",
-        sql="""
-SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, e.last_seen, e.detections, e.max_frp,
-       e.sensors, e.district_code, e.reserve_code, round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai,
-       round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha
-FROM fire_events e
-""",
-        properties=("event_id", "first_seen", "last_seen", "detections", "max_frp", "sensors", "district_code",
-                    "reserve_code", "area_rai", "area_ha"),
+        sql=f"""
+SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, {_local('e.first_seen')} AS first_seen_local,
+       {_be(_bangkok_day('e.first_seen'))} AS first_date_be, e.last_seen, {_local('e.last_seen')} AS last_seen_local,
+       {_be(_bangkok_day('e.last_seen'))} AS last_date_be, e.detections, e.max_frp,
+       e.sensors, e.district_code, e.reserve_code, {_EVENT_NAMES},
+       round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai, round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha,
+       in_area_of_interest(e.footprint) AS in_aoi
+FROM fire_events e{_EVENT_JOINS}""",
+        properties=("event_id", "first_seen", "first_seen_local", "first_date_be", "last_seen", "last_seen_local",
+                    "last_date_be", "detections", "max_frp", "sensors", "district_code", "district_th", "district_en",
+                    "reserve_code", "reserve_th", "reserve_en", "area_rai", "area_ha", "in_aoi"),
         geometry_type="Polygon", public=True, datetime="first_seen", order_by="event_id",
         licence="Derived from NASA FIRMS", attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
-        description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP."),
+        description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP; "
+                    "in_aoi: the footprint touches the deployment's area of interest."),
     Collection(
         name="incidents", title="Field incidents", title_th="เหตุการณ์ที่พบในพื้นที่",
-        sql="""
-SELECT i.id::text AS id, i.geom AS geom, i.id AS incident_id, i.kind::text AS kind, i.status::text AS status,
-       i.severity::text AS severity, i.observed_at, i.description, i.reporter, i.province_code, i.district_code,
-       i.subdistrict_code, i.protected_area_codes, i.reserve_code, i.in_reserve, i.reserve_distance_m,
-       i.area_m2 / 1600 AS area_rai, i.tags, i.created_by
-FROM incidents i
-""",
-        properties=_INCIDENT_PROPERTIES,
+        sql=f"""
+SELECT i.id::text AS id, i.geom AS geom, {_INCIDENT_COLUMNS}
+FROM incidents i{_INCIDENT_JOINS}""",
+        properties=(*_INCIDENT_WHEN, "province_code", *_NAMED, "protected_area_codes", "in_reserve",
+                    "reserve_distance_m", "area_rai", "area_ha", "tags", "description", "reporter", "created_by"),
         geometry_type="Point", readers=STAFF | {Role.partner}, datetime="observed_at", order_by="incident_id",
-        confidential={p: r for p, r in INCIDENT_CONFIDENTIAL.items() if p in _INCIDENT_PROPERTIES},
+        confidential=INCIDENT_CONFIDENTIAL,
         attribution="Field incidents: NACC Phrae provincial office and partners",
-        description="Incidents logged by field officers, attributed to districts and reserves. Partners receive "
-                    "no descriptions, tags or names."),
+        description="Incidents logged by field officers (reference INC-nnnnnn), attributed to districts and "
+                    "reserves; observed_at in UTC, observed_local in Asia/Bangkok. The affected areas are the "
+                    "collection incident_areas. Partners receive no descriptions, tags or names."),
+    Collection(
+        name="incident_areas", title="Field incidents: affected areas", title_th="พื้นที่ได้รับผลกระทบ",
+        sql=f"""
+SELECT i.id::text AS id, i.area_geom AS geom, {_INCIDENT_COLUMNS}
+FROM incidents i{_INCIDENT_JOINS}WHERE i.area_geom IS NOT NULL""",
+        properties=(*_INCIDENT_WHEN, *_NAMED, "area_rai", "area_ha", "tags", "description"),
+        geometry_type="MultiPolygon", readers=STAFF | {Role.partner}, datetime="observed_at", order_by="incident_id",
+        confidential=INCIDENT_CONFIDENTIAL,
+        attribution="Field incidents: NACC Phrae provincial office and partners",
+        description="The affected-area polygon drawn for an incident (only incidents that have one), with its "
+                    "reference INC-nnnnnn, its area in rai and hectares, and the point incident's attribution."),
 )}
 
 

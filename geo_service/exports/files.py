@@ -1,11 +1,17 @@
-"""File exports partners open in QGIS, ArcGIS, Google Earth or a spreadsheet: GeoPackage, CSV, KML and
-zipped Shapefile, written by pyogrio in chunks, each with its metadata (source, licence, period, filters,
-generation time)."""
+"""File exports partners open in QGIS, ArcGIS, Google Earth or a spreadsheet: GeoPackage, CSV, Excel (xlsx),
+KML and zipped Shapefile, written in chunks, each with its metadata (source, licence, period, filters,
+generation time).
+
+Spreadsheet formats (CSV, xlsx) carry a point (lon/lat, or x/y in UTM) and the geometry as WKT; a WKT longer
+than a spreadsheet cell (32,767 characters) is simplified until it fits, or left out, and ``wkt_note`` says which.
+Shapefile field names are at most 10 characters: ``DBF_FIELDS`` is the explicit, documented renaming.
+"""
 
 from __future__ import annotations
 
 import json
 import tempfile
+from datetime import datetime
 import zipfile
 from pathlib import Path
 
@@ -15,9 +21,51 @@ from sqlalchemy import Engine
 from geo_service import scratch
 
 CHUNK = 50_000
+# GeoPackage 1.2: pyogrio's GDAL writes 1.4 by default, which GDAL 3.6 (Debian 12's QGIS and ogrinfo) opens with
+# a "may only be partially supported" warning; the layers written here need nothing newer than 1.2.
+GPKG_OPTIONS = {"VERSION": "1.2"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 FORMATS = {"gpkg": ("application/geopackage+sqlite3", ".gpkg"), "csv": ("application/zip", ".csv.zip"),
+           "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
            "kml": ("application/vnd.google-earth.kml+xml", ".kml"), "shp": ("application/zip", ".shp.zip")}
+CELL_MAX = 32_767          # characters in one spreadsheet cell (Excel, LibreOffice)
+XLSX_MAX_ROWS = 1_048_575  # rows of a worksheet below its header
+# Simplification tolerances tried, in order, for a WKT that does not fit a cell: degrees (EPSG:4326, about
+# 1, 5, 10, 50 and 100 m) or metres (UTM).
+TOLERANCES = {True: (1e-5, 5e-5, 1e-4, 5e-4, 1e-3), False: (1.0, 5.0, 10.0, 50.0, 100.0)}
+
+# dBase (Shapefile) field names are at most 10 characters; cutting them made names collide (confidence /
+# confidence_raw) and GDAL refused the file. Every longer property name has its short name here (README,
+# "Exports"); a name that is short enough is kept.
+DBF_FIELDS = {
+    "acq_date_local": "acq_date", "acq_date_be": "acq_be", "confidence_raw": "conf_raw",
+    "province_code": "prov_code", "district_code": "dist_code", "district_th": "dist_th", "district_en": "dist_en",
+    "subdistrict_code": "subd_code", "subdistrict_th": "subd_th", "subdistrict_en": "subd_en",
+    "reserve_code": "res_code", "reserve_th": "res_th", "reserve_en": "res_en", "protected_area_codes": "pa_codes",
+    "reserve_distance_m": "res_dist_m", "parent_code": "parent", "attribution": "attrib",
+    "legal_reference": "legal_ref", "illustrative": "illustr", "valid_from_be": "from_be", "valid_to_be": "to_be",
+    "first_seen_local": "first_loc", "last_seen_local": "last_loc", "first_date_be": "first_be",
+    "last_date_be": "last_be", "observed_at": "observed", "observed_local": "obs_local", "observed_date_be": "obs_be",
+    "description": "descr", "incident_id": "inc_id",
+}
+
+
+def dbf_names(columns: list[str]) -> dict[str, str]:
+    """Each column's Shapefile field name: ``DBF_FIELDS``, else the name itself; always unique, <= 10 characters.
+
+    A property added later without an entry is cut and numbered rather than failing (the tests require an entry).
+    """
+    names: dict[str, str] = {}
+    taken: set[str] = set()
+    for col in columns:
+        name = DBF_FIELDS.get(col, col)[:10]
+        n = 1
+        while name.lower() in taken:
+            name = f"{DBF_FIELDS.get(col, col)[:8]}_{n}"
+            n += 1
+        taken.add(name.lower())
+        names[col] = name
+    return names
 
 
 def _frames(engine: Engine, stmt, shown: list[str], crs: int):
@@ -56,10 +104,12 @@ def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metad
         wrote = False
         for gdf in _frames(engine, stmt, shown, crs):
             pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", append=wrote,
+                                    dataset_options=None if wrote else GPKG_OPTIONS,
                                     layer_metadata={"DESCRIPTION": meta_text} if not wrote else None)
             wrote = True
         if not wrote:
-            pyogrio.write_dataframe(gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, layer=layer, driver="GPKG")
+            pyogrio.write_dataframe(gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, layer=layer, driver="GPKG",
+                                    dataset_options=GPKG_OPTIONS)
         return path
     if fmt == "kml":
         path = workdir / f"{layer}.kml"
@@ -75,24 +125,22 @@ def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metad
         first = True
         with open(csv_path, "w", encoding="utf-8-sig", newline="") as out:  # BOM: Excel reads Thai correctly
             for gdf in _frames(engine, stmt, shown, crs):
-                pts = gdf.geometry.representative_point()
-                df = pd.DataFrame(gdf.drop(columns="geometry"))
-                df.insert(1, "lon" if crs == 4326 else "x", pts.x.round(7))
-                df.insert(2, "lat" if crs == 4326 else "y", pts.y.round(7))
-                df["wkt"] = shapely.to_wkt(gdf.geometry.values, rounding_precision=7)
-                df = df.map(_safe_cell)
+                df = _table(gdf, crs).map(_safe_cell)
                 df.to_csv(out, index=False, header=first)
                 first = False
             if first:
-                out.write(",".join(["id", "lon", "lat", *shown, "wkt"]) + "\n")
+                out.write(",".join(_table_columns(shown, crs)) + "\n")
         return _zip(workdir / f"{layer}.csv.zip", [csv_path], meta_text)
+    if fmt == "xlsx":
+        return _write_xlsx(engine, stmt, shown, crs, metadata, layer, workdir / f"{layer}.xlsx")
     if fmt == "shp":
         shp_dir = workdir / "shp"
         shp_dir.mkdir()
         path = shp_dir / f"{layer}.shp"
         wrote = False
+        renamed = dbf_names(["id", *shown])
         for gdf in _frames(engine, stmt, shown, crs):
-            gdf.columns = [c[:10] for c in gdf.columns]  # dBase field names: 10 characters
+            gdf = gdf.rename(columns=renamed)
             pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile", encoding="UTF-8", append=wrote)
             wrote = True
         if not wrote:
@@ -100,8 +148,90 @@ def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metad
                                     driver="ESRI Shapefile", encoding="UTF-8")
         if not (shp_dir / f"{layer}.cpg").exists():
             (shp_dir / f"{layer}.cpg").write_text("UTF-8")
+        meta_text = json.dumps({**metadata, "dbf_fields": renamed}, ensure_ascii=False, indent=2, default=str)
         return _zip(workdir / f"{layer}.shp.zip", sorted(shp_dir.iterdir()), meta_text)
     raise ValueError(fmt)
+
+
+def _table_columns(shown: list[str], crs: int) -> list[str]:
+    x, y = ("lon", "lat") if crs == 4326 else ("x", "y")
+    return ["id", x, y, *shown, "wkt", "wkt_note"]
+
+
+def _table(gdf, crs: int):
+    """A chunk as spreadsheet columns: id, a point inside the feature, the properties, WKT and its note."""
+    import pandas as pd
+
+    pts = gdf.geometry.representative_point()
+    df = pd.DataFrame(gdf.drop(columns="geometry"))
+    df.insert(1, "lon" if crs == 4326 else "x", pts.x.round(7))
+    df.insert(2, "lat" if crs == 4326 else "y", pts.y.round(7))
+    df["wkt"], df["wkt_note"] = cell_wkt(gdf.geometry.values, geographic=crs == 4326)
+    return df
+
+
+def cell_wkt(geoms, *, geographic: bool) -> tuple[list[str], list[str]]:
+    """WKT of each geometry that fits one spreadsheet cell (``CELL_MAX`` characters), and a note per geometry.
+
+    A longer WKT is simplified (topology preserved) with growing tolerances until it fits and the note gives the
+    tolerance; if even the largest does not fit, the WKT is left empty and the note says so. Full geometries:
+    GeoPackage, GeoJSON or Shapefile.
+    """
+    precision = 7 if geographic else 2
+    wkt = shapely.to_wkt(geoms, rounding_precision=precision)
+    notes = [""] * len(wkt)
+    long = [i for i, w in enumerate(wkt) if w is not None and len(w) > CELL_MAX]
+    for tol in TOLERANCES[geographic]:
+        if not long:
+            break
+        simple = shapely.to_wkt(shapely.simplify(geoms[long], tol, preserve_topology=True), rounding_precision=precision)
+        unit = f"{tol:g} degrees (about {tol * 111_000:.0f} m)" if geographic else f"{tol:g} m"
+        still = []
+        for i, w in zip(long, simple):
+            if len(w) <= CELL_MAX:
+                wkt[i], notes[i] = w, f"simplified with a tolerance of {unit} to fit a spreadsheet cell"
+            else:
+                still.append(i)
+        long = still
+    for i in long:
+        wkt[i], notes[i] = "", "omitted: longer than a spreadsheet cell even simplified; use GeoPackage or GeoJSON"
+    return list(wkt), notes
+
+
+def _xlsx_value(value):
+    """A value openpyxl can store: text without control characters, capped at a cell; no time zone objects."""
+    import pandas as pd
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    if value is None or (not isinstance(value, (str, list, dict)) and pd.isna(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", _safe_cell(value))
+        return value if len(value) <= CELL_MAX else value[:CELL_MAX - 1] + "…"
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _write_xlsx(engine: Engine, stmt, shown: list[str], crs: int, metadata: dict, layer: str, path: Path) -> Path:
+    """One worksheet of features (streamed, write-only) and one of metadata."""
+    from openpyxl import Workbook
+
+    wb = Workbook(write_only=True)
+    sheet = wb.create_sheet(layer[:31])
+    sheet.append(_table_columns(shown, crs))
+    for gdf in _frames(engine, stmt, shown, crs):
+        for row in _table(gdf, crs).itertuples(index=False, name=None):
+            sheet.append([_xlsx_value(v) for v in row])
+    meta = wb.create_sheet("metadata")
+    meta.append(["key", "value"])
+    for key, value in metadata.items():
+        meta.append([key, _xlsx_value(value if isinstance(value, (str, int, float)) or value is None
+                                      else json.dumps(value, ensure_ascii=False, default=str))])
+    wb.save(path)
+    return path
 
 
 def _zip(target: Path, files: list[Path], meta_text: str) -> Path:

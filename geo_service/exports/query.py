@@ -1,15 +1,17 @@
 """Build the SQL of an export or an OGC API items request from a collection and the caller's filters.
 
 Everything is a SQLAlchemy Core expression over the collection's query, with bound parameters: bbox,
-datetime intervals, simple equality filters, and CQL2 (text or JSON) translated by pygeofilter with the
-collection's allow-list as the field mapping (a property outside it is an error, never ignored).
+datetime intervals, simple equality filters, CQL2 (text or JSON) translated by pygeofilter with the
+collection's allow-list as the field mapping (a property outside it is an error, never ignored), and a
+``sortby`` over the collection's sortable queryables (exports/queryables.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 from geoalchemy2 import Geometry
 from sqlalchemy import Select, and_, cast, column, func, literal, literal_column, select, text
@@ -18,6 +20,7 @@ from sqlalchemy.dialects import postgresql
 from geo_service.auth import Principal
 from geo_service.errors import InvalidInput
 from geo_service.exports.collections import Collection
+from geo_service.exports.queryables import STRING, STRING_LIST, instant, queryables
 
 DECIMALS = 7
 
@@ -29,7 +32,8 @@ class ItemQuery:
     equals: dict[str, str] = field(default_factory=dict)
     minimum: dict[str, float] = field(default_factory=dict)
     cql: str | None = None
-    cql_lang: str = "cql2-text"
+    cql_lang: str = "cql2-text"             # or cql2-json, or cql-text (the draft dialect GDAL 3.6 sends)
+    sortby: str | None = None               # OGC API - Features Part 5: "+observed_at,-frp" ('+' optional)
     properties: list[str] | None = None
     limit: int | None = None
     offset: int = 0
@@ -46,6 +50,8 @@ def _subquery(collection: Collection):
 def _parse_instant(value: str, end: bool) -> datetime | None:
     if value in ("", ".."):
         return None
+    if len(value) == 11 and value.endswith("T"):  # GDAL 3.6 writes a date as 2024-01-01T
+        value = value[:-1]
     try:
         if len(value) == 10:
             d = datetime.fromisoformat(value)
@@ -57,7 +63,66 @@ def _parse_instant(value: str, end: bool) -> datetime | None:
                            code="invalid_datetime") from None
 
 
-def _cql_filter(q: ItemQuery, fields: dict):
+FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
+
+
+def _dated_literals(node, temporal: frozenset[str]):
+    """The draft "cql-text" that GDAL 3.6 writes compares dates as quoted text (``observed_at >= '2024-01-01T'``):
+    such a literal beside a date or time property becomes that instant (CQL2 proper writes TIMESTAMP(...))."""
+    import pygeofilter.ast as ast
+
+    if isinstance(node, (ast.Comparison, ast.Between)) and isinstance(node.lhs, ast.Attribute) \
+            and node.lhs.name in temporal:
+        names = ("rhs",) if isinstance(node, ast.Comparison) else ("low", "high")
+        try:
+            values = {n: instant(getattr(node, n)) for n in names if isinstance(getattr(node, n), str)}
+        except ValueError:
+            raise InvalidInput(f"'{node.lhs.name}' is compared with text that is not a date or time.",
+                               code="invalid_filter") from None
+        return dataclasses.replace(node, **values)
+    if isinstance(node, ast.Node) and dataclasses.is_dataclass(node):
+        changes = {f.name: _dated_literals(getattr(node, f.name), temporal) for f in dataclasses.fields(node)
+                   if isinstance(getattr(node, f.name), ast.Node)}
+        return dataclasses.replace(node, **changes) if changes else node
+    return node
+
+
+_LITERAL_TYPES = {"integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),
+                  "date": (date, datetime), "date-time": (date, datetime)}
+
+
+def _check_types(node, types: dict[str, str]) -> None:
+    """Every literal a CQL2 condition compares a property with has that property's queryable type (Part 3):
+    ``satellite > 5`` or ``frp = 'abc'`` is a 400 naming the property, decided here and not by the database."""
+    import pygeofilter.ast as ast
+
+    if isinstance(node, (ast.Comparison, ast.Between, ast.In, ast.Like)) and isinstance(node.lhs, ast.Attribute):
+        kind = types.get(node.lhs.name)
+        if isinstance(node, ast.Like):
+            values = [node.pattern]
+        elif isinstance(node, ast.In):
+            values = list(node.sub_nodes)
+        elif isinstance(node, ast.Between):
+            values = [node.low, node.high]
+        else:
+            values = [node.rhs]
+        allowed = _LITERAL_TYPES.get(kind)
+        for v in values:
+            if allowed is None or isinstance(v, ast.Node):  # lists, or an expression / another property
+                continue
+            if isinstance(v, bool) != (kind == "boolean") or not isinstance(v, allowed):
+                raise InvalidInput(f"'{node.lhs.name}' is a {kind}; the filter compares it with "
+                                   f"{'text' if isinstance(v, str) else type(v).__name__ if v is not None else 'null'}"
+                                   f" ({str(v)[:40]!r}).", code="invalid_filter")
+    if isinstance(node, ast.Node) and dataclasses.is_dataclass(node):
+        for f in dataclasses.fields(node):
+            child = getattr(node, f.name)
+            for c in (child if isinstance(child, list) else [child]):
+                if isinstance(c, ast.Node):
+                    _check_types(c, types)
+
+
+def _cql_filter(q: ItemQuery, fields: dict, types: dict[str, str]):
     from pygeofilter.backends.sqlalchemy import to_filter
 
     try:
@@ -65,17 +130,21 @@ def _cql_filter(q: ItemQuery, fields: dict):
             from pygeofilter.parsers.cql2_json import parse as parse_json
 
             ast = parse_json(json.loads(q.cql))
-        elif q.cql_lang == "cql2-text":
+        elif q.cql_lang in ("cql2-text", "cql-text"):
             from pygeofilter.parsers.cql2_text import parse as parse_text
 
             ast = parse_text(q.cql)
         else:
-            raise InvalidInput("filter-lang must be cql2-text or cql2-json.", code="invalid_filter_lang")
+            raise InvalidInput("filter-lang must be one of " + ", ".join(FILTER_LANGS) + ".",
+                               code="invalid_filter_lang")
     except InvalidInput:
         raise
     except Exception:  # noqa: BLE001 - the parsers raise many types; the message must not echo internals
         raise InvalidInput("The filter could not be read as CQL2; example: kind = 'wildfire' AND "
                            "S_INTERSECTS(geometry, BBOX(100, 18, 100.5, 18.5))", code="invalid_filter") from None
+    # a quoted date beside a date or time property is that instant (GDAL 3.6's draft cql-text writes them so)
+    ast = _dated_literals(ast, frozenset(n for n, t in types.items() if t in ("date", "date-time")))
+    _check_types(ast, types)
     try:
         return to_filter(ast, fields, undefined_as_null=False)
     except Exception:  # noqa: BLE001 - unknown property or function
@@ -130,11 +199,17 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     for name, value in q.equals.items():
         if name not in visible:
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
-        if name == "protected_area_codes":
+        qb = queryables(collection, principal)[name]
+        if qb.type == STRING_LIST:
             conditions.append(t.c[name].op("@>")(cast(literal([value], postgresql.ARRAY(postgresql.TEXT)),
                                                       postgresql.ARRAY(postgresql.TEXT))))
-        else:
+        elif qb.type == STRING:
             conditions.append(cast(t.c[name], postgresql.TEXT) == str(value))
+        else:  # numbers, booleans, dates and times compare as what they are (a bound, typed value)
+            try:
+                conditions.append(t.c[name] == qb.value(str(value)))
+            except ValueError:
+                raise InvalidInput(f"'{name}' must be a {qb.type}.", code="invalid_filter") from None
     for name, value in q.minimum.items():
         if name not in visible:
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
@@ -142,7 +217,8 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     if q.cql:
         fields = {p: t.c[p] for p in visible}
         fields["geometry"] = t.c.geom
-        conditions.append(_cql_filter(q, fields))
+        types = {n: qb.type for n, qb in queryables(collection, principal).items()}
+        conditions.append(_cql_filter(q, fields, types))
     where = and_(*conditions) if conditions else literal(True)
 
     if q.feature_id is not None:
@@ -151,11 +227,12 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     geom = t.c.geom if collection.geometry_type == "Point" else func.ST_ForcePolygonCCW(t.c.geom)
     if q.crs != 4326:
         geom = func.ST_Transform(geom, q.crs)
-    order = t.c[collection.order_by] if collection.order_by != "id" else t.c.id
+    default_order = t.c[collection.order_by] if collection.order_by != "id" else t.c.id
+    order = [*_sort_keys(t, parse_sortby(collection, principal, q.sortby)), default_order]
     # PostGIS turns each row (id, shown properties, geom) into a GeoJSON Feature in C: the fastest path.
-    inner = select(t.c.id, *(t.c[p] for p in shown), geom.label("geom")).select_from(t).where(where).order_by(order)
+    inner = select(t.c.id, *(t.c[p] for p in shown), geom.label("geom")).select_from(t).where(where).order_by(*order)
     rows = select(t.c.id, func.ST_AsBinary(geom).label("wkb"), *(t.c[p] for p in shown)).select_from(t).where(
-        where).order_by(order)
+        where).order_by(*order)
     if q.limit is not None:
         inner, rows = inner.limit(q.limit), rows.limit(q.limit)
     if q.offset:
@@ -170,6 +247,32 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     summary = select(func.count(), func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)
                      ).select_from(t).where(where)
     return Built(features=stmt, count=count, summary=summary, rows=rows, shown=shown)
+
+
+def parse_sortby(collection: Collection, principal: Principal | None, text_: str | None) -> list[tuple[str, bool]]:
+    """``+observed_at,-frp`` -> [("observed_at", False), ("frp", True)] (name, descending). A '+' that arrived
+    unencoded in a URL reads as a space: also ascending."""
+    if not text_:
+        return []
+    sortable = [n for n, qb in queryables(collection, principal).items() if qb.sortable]
+    keys, seen = [], set()
+    for part in text_.split(","):
+        part = part.strip()
+        descending = part.startswith("-")
+        name = part.lstrip("+-").strip()
+        if name not in sortable:
+            raise InvalidInput(f"Cannot sort by '{name}'. Sortable properties: " + ", ".join(sortable) + ".",
+                               code="invalid_sortby")
+        if name in seen:
+            raise InvalidInput(f"sortby names '{name}' twice.", code="invalid_sortby")
+        seen.add(name)
+        keys.append((name, descending))
+    return keys
+
+
+def _sort_keys(t, keys: list[tuple[str, bool]]) -> list:
+    """Sort expressions, empty values last either way."""
+    return [(t.c[n].desc() if d else t.c[n].asc()).nulls_last() for n, d in keys]
 
 
 def compile_for_psycopg(stmt) -> tuple[str, dict]:

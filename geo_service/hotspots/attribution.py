@@ -20,7 +20,7 @@ from geo_service.places import gazetteer_in_transaction
 
 
 def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chunk_rows: int = 500_000) -> int:
-    """Recompute province/district/subdistrict/protected areas of every stored hotspot.
+    """Recompute province/district/subdistrict/protected areas and the area-of-interest flag of every hotspot.
 
     Parameters
     ----------
@@ -43,7 +43,7 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
     session.execute(text("DROP TABLE IF EXISTS hotspot_reattr"))
     session.execute(text(
         "CREATE TEMP TABLE hotspot_reattr (id bigint, province_code text, district_code text, "
-        "subdistrict_code text, reserve_code text, protected_area_codes text[]) ON COMMIT DROP"))
+        "subdistrict_code text, reserve_code text, protected_area_codes text[], in_aoi boolean) ON COMMIT DROP"))
     last_id = 0
     while True:
         frame = query_frame(conn, "SELECT id, longitude, latitude, acq_date_local FROM hotspots WHERE id > %s "
@@ -59,12 +59,12 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
     changed = session.execute(text("""
         UPDATE hotspots h SET province_code = r.province_code, district_code = r.district_code,
           subdistrict_code = r.subdistrict_code, reserve_code = r.reserve_code,
-          protected_area_codes = r.protected_area_codes, updated_at = now()
+          protected_area_codes = r.protected_area_codes, in_aoi = r.in_aoi, updated_at = now()
         FROM hotspot_reattr r
         WHERE h.id = r.id AND (h.province_code, h.district_code, h.subdistrict_code, h.reserve_code,
-                               h.protected_area_codes)
+                               h.protected_area_codes, h.in_aoi)
           IS DISTINCT FROM (r.province_code, r.district_code, r.subdistrict_code, r.reserve_code,
-                            r.protected_area_codes)
+                            r.protected_area_codes, r.in_aoi)
     """)).rowcount
     session.execute(text("DROP TABLE hotspot_reattr"))
     if changed:  # events carry the district and reserve most of their detections are in

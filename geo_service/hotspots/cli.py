@@ -134,8 +134,9 @@ def events(
         with core.console.status("Clustering detections into events ..."), transaction(core._sessionmaker(url)) as s:
             lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
             hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
-            result = update_events(s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days))
-    except GeoServiceError as exc:
+            result = update_events(s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days,
+                                                          hs.event_modis_distance_m))
+    except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
         core._fail(exc)
     core.out.print(f"{result['detections']:,} detections, {len(result['events']):,} events "
                    f"({result['created']} new, {result['removed']} merged away)")
@@ -143,15 +144,18 @@ def events(
 
 @hotspots_app.command("summary")
 def summary(
-    group_by: Annotated[Optional[list[str]], typer.Option(help="district | protected_area | land_class")] = None,
+    group_by: Annotated[Optional[list[str]], typer.Option(help="province | district | protected_area | land_class")] = None,
     period: Annotated[str, typer.Option(help="day | month | fire_season | fiscal_year | all")] = "fiscal_year",
     sensor: Annotated[Optional[list[str]], typer.Option(help="MODIS | VIIRS | a satellite")] = None,
     min_confidence: Annotated[Optional[str], typer.Option(help="low | nominal | high")] = None,
     since: Annotated[Optional[str], typer.Option("--from", help="First local day")] = None,
     until: Annotated[Optional[str], typer.Option("--to", help="Last local day")] = None,
     previous_year: Annotated[bool, typer.Option("--previous-year", help="Compare with a year earlier")] = False,
+    province: Annotated[Optional[str], typer.Option(help="One province code (54 or TH54)")] = None,
+    area: Annotated[str, typer.Option(help="aoi (the area of interest) | outside (beyond it) | all")] = "aoi",
 ) -> None:
-    """Detections, FRP and burned area by district x protected area x period."""
+    """Detections, FRP and burned area by province x district x protected area x period (the area of interest
+    unless --area says otherwise)."""
     from geo_service.errors import GeoServiceError
     from geo_service.hotspots.summaries import SummaryQuery, summarise
 
@@ -161,20 +165,22 @@ def summary(
         q = SummaryQuery(group_by=group_by or ["district"], period=period, sensors=sensor or [],
                          min_confidence=min_confidence, date_from=_parse_day(since) if since else None,
                          date_to=_parse_day(until) if until else None,
-                         compare="previous_year" if previous_year else None)
+                         compare="previous_year" if previous_year else None, province=province, area=area)
         with core._sessionmaker(url)() as s:
             result = summarise(s, q)
     except GeoServiceError as exc:
         core._fail(exc)
-    table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)")
+    table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)",
+                  caption=f"{result['area']['label_en']} / {result['area']['label_th']}")
     cols = [*q.group_by, "period_label", "detections", "frp_sum_mw", "burned_area_ha", "burned_area_rai"]
     if q.compare:
         cols[cols.index("detections") + 1:cols.index("detections") + 1] = [
             "previous_year_detections", "change_detections_pct"]
     for c in cols:
         table.add_column(c)
-    for r in result["rows"]:
-        table.add_row(*("" if r.get(c) is None else str(r.get(c)) for c in cols))
+    for r in result["rows"]:  # a row of "none" shows its label (e.g. "Outside the loaded provinces")
+        table.add_row(*(str(r.get(c) or r.get(f"{c}_name_en") or "") if c in q.group_by else
+                        "" if r.get(c) is None else str(r.get(c)) for c in cols))
     core.out.print(table)
 
 
@@ -201,28 +207,46 @@ def register(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoTIFF")],
     product: Annotated[str, typer.Option(help="fire_mask | burned_doy | frp | dnbr | generic")],
     on: Annotated[str, typer.Option("--date", help="Date the raster describes (YYYY-MM-DD)")],
+    threshold: Annotated[float | None, typer.Option(help="Flag pixels by value (generic; overrides dnbr 0.1, "
+                                                         "frp 0)")] = None,
+    threshold_op: Annotated[str | None, typer.Option(help="> | >= | < | <= (default >= for dnbr, > for frp)")] = None,
+    threshold_label: Annotated[str | None, typer.Option(help="What a flagged pixel means (required for generic "
+                                                             "with a threshold)")] = None,
+    name: Annotated[str | None, typer.Option(help="Name of the raster (default: the file name); a changed file "
+                                                  "of the same name, product and date is a new version")] = None,
 ) -> None:
     """Check, store as COG and register a raster, with zonal statistics per district and protected area."""
     from geo_service.errors import GeoServiceError
+    from geo_service.hotspots.raster_products import threshold_for
     from geo_service.hotspots.service import register_raster_file
 
     core = _core()
     settings = core.get_settings()
     try:
+        threshold_for(product, threshold, threshold_op, threshold_label)  # refused before the database starts
         url, _ = core.prepare_database(settings)
         with core.console.status(f"Registering {file.name} ..."):
             r = register_raster_file(core._sessionmaker(url), file, product, _parse_day(on),
-                                     data_dir=settings.db.data_dir, uploaded_by="cli")
+                                     data_dir=settings.db.data_dir, uploaded_by="cli", name=name,
+                                     threshold=threshold, threshold_op=threshold_op, threshold_label=threshold_label)
     except GeoServiceError as exc:
         core._fail(exc)
-    table = Table(title=f"Raster {r.raster_id}: {r.name} ({r.product}, {r.acq_date}, {r.crs})")
-    for c in ("zone", "code", "fire pixels", "burned ha", "burned rai", "max"):
+    meaning = r.meaning
+    rule = meaning.get("threshold")
+    what = "burned area" if meaning.get("burned_area") else (
+        f"flagged: value {rule['op']} {rule['value']:g} = {rule['label']}" if rule else "statistics only")
+    table = Table(title=f"Raster {r.raster_id} v{r.version} ({r.status}): {r.name} ({r.product}, {r.acq_date}, "
+                        f"{r.crs}; {what})")
+    for c in ("zone", "code", "valid pixels", "mean", "min", "max", "flagged pixels", "burned ha", "burned rai"):
         table.add_column(c)
     for s in r.stats:
-        if s["fire_pixels"]:
-            table.add_row(s["zone_type"], s["zone_code"], f"{s['fire_pixels']:.1f}", f"{s['burned_ha']:.2f}",
-                          f"{s['burned_rai']:.1f}", str(s["max"]))
+        table.add_row(s["zone_type"], s["zone_code"], f"{s['pixels']:.1f}", _fmt(s["mean"]), _fmt(s["min"]),
+                      _fmt(s["max"]), _fmt(s["flagged_pixels"]), _fmt(s["burned_ha"]), _fmt(s["burned_rai"]))
     core.out.print(table)
+
+
+def _fmt(v) -> str:
+    return "—" if v is None else f"{v:,.3g}" if abs(v) < 10 else f"{v:,.1f}"
 
 
 @rasters_app.command("list")
@@ -235,8 +259,9 @@ def list_rasters() -> None:
     with core._sessionmaker(url)() as s:
         rows = rasters(s)
     table = Table(title="Hotspot rasters")
-    for c in ("id", "product", "acq_date", "name", "crs", "width", "height"):
+    cols = ("id", "product", "acq_date", "name", "version", "superseded_by", "burned_area", "crs", "width", "height")
+    for c in cols:
         table.add_column(c)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("id", "product", "acq_date", "name", "crs", "width", "height")))
+        table.add_row(*("—" if r[c] is None else str(r[c]) for c in cols))
     core.out.print(table)

@@ -1,8 +1,10 @@
 """The figures of each fire event, computed from its detections in memory: times, counts, FRP, sensors, the
 district and reserve most of its detections are in, and its footprint.
 
-Footprint: the convex hull of the detections in the UTM zone of the event's mean position, buffered by
-half a VIIRS pixel, area in that zone, vertices back in EPSG:4326. It is the same GEOS work PostGIS did
+Footprint: the convex hull of the detections' pixels - each a disc of half its sensor's pixel (VIIRS 375 m,
+MODIS 1 km: ``HALF_PIXEL_M``) - in the UTM zone of the event's mean position, area in that zone, vertices
+back in EPSG:4326. Where all of an event's detections come from one sensor this is the hull of the points
+buffered by that half pixel. It is the same GEOS work PostGIS did
 per event (collect, transform, hull, buffer, transform), done here for all events at once with Shapely 2
 and pyproj: 48,027 events of a 1M-detection season took 4.0 s as one SQL aggregate (README, *Speed*).
 """
@@ -19,7 +21,15 @@ from pyproj import Transformer
 
 from geo_service.hotspots.rows import text_array
 
-HALF_PIXEL_M = 187.5  # footprints are buffered by half a VIIRS pixel
+# Half the nominal pixel (at nadir) of each instrument: a detection stands for a fire somewhere in its pixel.
+HALF_PIXEL_M = {"VIIRS": 187.5, "MODIS": 500.0}
+
+
+def half_pixel_m(instrument: np.ndarray) -> np.ndarray:
+    """Half the pixel of each detection's instrument (VIIRS for any other name)."""
+    return np.where(np.asarray(instrument, dtype=object) == "MODIS", HALF_PIXEL_M["MODIS"], HALF_PIXEL_M["VIIRS"])
+
+
 EVENT_SCHEMA = pa.schema([
     ("id", pa.int64()), ("first_seen", pa.timestamp("us", tz="UTC")), ("last_seen", pa.timestamp("us", tz="UTC")),
     ("detections", pa.int32()), ("max_frp", pa.float64()), ("sensors", pa.list_(pa.string())),
@@ -39,8 +49,10 @@ def utm_epsg(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(lat) >= 0, 32600, 32700) + zone
 
 
-def footprints(lon: np.ndarray, lat: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Footprint per event (detections given as positions and an event index 0..k-1, every index present).
+def footprints(lon: np.ndarray, lat: np.ndarray, event: np.ndarray,
+               radius: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Footprint per event (detections given as positions and an event index 0..k-1, every index present,
+    and the radius of each detection's pixel disc, default half a VIIRS pixel).
 
     Returns
     -------
@@ -51,6 +63,11 @@ def footprints(lon: np.ndarray, lat: np.ndarray, event: np.ndarray) -> tuple[np.
     mean_lon = np.bincount(event, weights=lon, minlength=k) / counts
     mean_lat = np.bincount(event, weights=lat, minlength=k) / counts
     zone_of_event = utm_epsg(mean_lon, mean_lat)
+    radius = np.full(len(event), HALF_PIXEL_M["VIIRS"]) if radius is None else np.asarray(radius, dtype=float)
+    r_max, r_min = np.zeros(k), np.full(k, np.inf)
+    np.maximum.at(r_max, event, radius)
+    np.minimum.at(r_min, event, radius)
+    mixed_event = r_max != r_min  # detections of sensors with different pixels
     zone = zone_of_event[event]
     geoms = np.empty(k, dtype=object)
     areas = np.zeros(k)
@@ -72,7 +89,13 @@ def footprints(lon: np.ndarray, lat: np.ndarray, event: np.ndarray) -> tuple[np.
         if len(many):
             dense = np.searchsorted(many, local[~single])
             hulls[many] = shapely.convex_hull(shapely.linestrings(xy[~single], indices=dense))
-        shapes = shapely.buffer(hulls, HALF_PIXEL_M)
+        shapes = shapely.buffer(hulls, r_max[events_here])
+        mixed = np.flatnonzero(mixed_event[events_here])
+        if len(mixed):  # the hull of each detection's own disc
+            rows_mixed = np.isin(local, mixed)
+            discs = shapely.buffer(shapely.points(xy[rows_mixed]), radius[rows][order][rows_mixed])
+            shapes[mixed] = shapely.convex_hull(
+                shapely.multipolygons(discs, indices=np.searchsorted(mixed, local[rows_mixed])))
         areas[events_here] = shapely.area(shapes)
         geoms[events_here] = shapely.transform(shapes, lambda c, t=back: np.column_stack(t.transform(c[:, 0], c[:, 1])))
     return geoms, areas
@@ -94,8 +117,8 @@ def event_rows(frame: pd.DataFrame, event_ids: np.ndarray) -> pa.RecordBatch:
     Parameters
     ----------
     frame : DataFrame
-        Detections: ``lon``, ``lat``, ``epoch`` (acquisition, s), ``frp``, ``satellite``, ``district_code``,
-        ``reserve_code`` and ``e``, the index of their event in ``event_ids`` (every index present).
+        Detections: ``lon``, ``lat``, ``epoch`` (acquisition, s), ``frp``, ``satellite``, ``instrument``
+        (MODIS or VIIRS: the footprint's pixel), ``district_code``, ``reserve_code`` and ``e``, the index of their event in ``event_ids`` (every index present).
     event_ids : array
         The stored id of each event.
     """
@@ -107,7 +130,8 @@ def event_rows(frame: pd.DataFrame, event_ids: np.ndarray) -> pa.RecordBatch:
     pairs = frame[["e", "satellite"]].drop_duplicates().sort_values(["e", "satellite"])
     offsets = np.zeros(k + 1, dtype=np.int32)
     np.cumsum(np.bincount(pairs["e"].to_numpy(np.int64), minlength=k), out=offsets[1:])
-    geoms, areas = footprints(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), e)
+    radius = half_pixel_m(frame["instrument"].to_numpy(dtype=object)) if "instrument" in frame else None
+    geoms, areas = footprints(frame["lon"].to_numpy(float), frame["lat"].to_numpy(float), e, radius)
     stamp = EVENT_SCHEMA.field("first_seen").type
     columns = [
         pa.array(np.asarray(event_ids, dtype=np.int64)),

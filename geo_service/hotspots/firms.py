@@ -21,6 +21,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from geo_service import limits
+
 BANGKOK_OFFSET_S = 7 * 3600  # Asia/Bangkok is UTC+7 all year (no daylight saving)
 
 # Spellings seen in FIRMS CSV, archive and shapefile-derived exports -> one name.
@@ -208,6 +210,9 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
     days = _take(_parse_dates(np.array(uniq, dtype=object)) if uniq else np.array([], "datetime64[D]"), codes,
                  np.datetime64("NaT")).astype("datetime64[D]")
     flag(np.isnat(days), "acq_date", "not a date (YYYY-MM-DD, UTC)")
+    lo, hi = np.datetime64(limits.MIN_DATE, "D"), np.datetime64(limits.MAX_DATE, "D")
+    flag(~np.isnat(days) & ((days < lo) | (days > hi)), "acq_date",
+         f"outside {limits.MIN_DATE.isoformat()}..{limits.MAX_DATE.isoformat()}")
     codes, uniq = _encode(cols, "acq_time", n)
     secs = _take(_parse_times(np.array(uniq, dtype=object)), codes, -1).astype(np.int64)
     flag(secs < 0, "acq_time", "not a time HHMM (UTC, e.g. 0642)")
@@ -233,10 +238,13 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
 
     frp = floats("frp")
     flag(np.isfinite(frp) & (frp < 0), "frp", "negative fire radiative power")
+    flag(np.isinf(frp) | (frp > limits.MAX_FRP_MW), "frp", f"larger than {limits.MAX_FRP_MW:,.0f} MW (or infinite)")
 
     v_codes, v_uniq = _encode(cols, "version", n)
     v_clean = [str(u).strip() for u in v_uniq]
     version = _take(np.array(v_clean, dtype=object), v_codes, None)
+    v_long = _take(np.array([len(v) > 16 for v in v_clean], dtype=bool), v_codes, False).astype(bool)
+    flag(v_long, "version", "longer than 16 characters")
     if processing:
         proc = np.full(n, processing.upper(), dtype=object)
     else:

@@ -1,19 +1,20 @@
-"""Hotspot rasters: check, store as cloud-optimised GeoTIFF, register, zonal statistics, fire-pixel features.
+"""Hotspot rasters: check, store as cloud-optimised GeoTIFF, register, zonal statistics, flagged-pixel features.
 
-A raster is opened from disk with the GTiff driver only (GDAL would otherwise open a VRT, or anything else,
-named .tif), refused when it has no CRS, declares more pixels than the configured cap (checked on the
+A raster is recognised from its bytes (``geo_service.uploads``, shared with layer uploads) and opened from
+disk with the GTiff driver only and GDAL kept off the network (GDAL would otherwise open a VRT, or anything
+else, named .tif), refused when it has no CRS, declares more pixels than the configured cap (checked on the
 header, before any pixel is read) or has truncated or unreadable data (every block is read, window by
-window). It is then written as a COG (rio-cogeo, in windows), registered with its product, date, grid and
-nodata, and summarised with exactextract (coverage-weighted, exact at polygon edges) over the districts,
-the protected areas in force on its date and their intersections (district x protected area).
+window). It is then written as a COG (rio-cogeo, in windows), registered with its product, date, grid,
+nodata and recorded threshold, and summarised with exactextract (coverage-weighted, exact at polygon edges)
+over the districts, the protected areas in force on its date and their intersections (district x protected
+area): valid pixels, mean, min, max, percentiles, flagged pixels and, for products that encode it, burned area.
 
-Fire pixels by product:
+What the values mean, which pixels are flagged and whether they are burned area: ``raster_products``.
 
-- ``fire_mask`` (MOD14A1 / VIIRS 375 m): classes 7, 8, 9 = fire of low, nominal, high confidence.
-- ``burned_doy`` (MCD64A1): day of burning 1-366; 0 unburned; negative values are special (unmapped, water).
-- ``frp``: fire radiative power > 0.
-- ``dnbr``: dNBR >= 0.1 (burned, USGS low severity and above).
-- ``generic``: value > 0.
+Versions: a raster is identified by its file (SHA-256) and product. Registering the same file again returns
+the same raster (same id, same figures). A different file with the same name, product and date is a new
+version of that raster: a new id, ``version`` + 1, and the previous version gets ``superseded_by``; it stays
+readable (its URL, figures and the case links made on them), but totals count current versions only.
 """
 
 from __future__ import annotations
@@ -27,16 +28,20 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service import scratch
-from geo_service.errors import LayerRejected, NotFound
+from geo_service import scratch, uploads
+from geo_service.errors import Conflict, LayerRejected, NotFound
 from geo_service.hashing import sha256_file
+from geo_service.hotspots import raster_products as rp
+from geo_service.hotspots.raster_products import FIRE_MASK_CLASSES, PRODUCTS, Threshold
 
-PRODUCTS = ("fire_mask", "burned_doy", "frp", "dnbr", "generic")
-FIRE_MASK_CLASSES = {7: "low", 8: "nominal", 9: "high"}
-DNBR_BURNED = 0.1
+__all__ = ["FIRE_MASK_CLASSES", "PRODUCTS", "RasterRejected", "RasterReport", "burned_area_by_zone",
+           "fire_features", "raster_stats", "register_raster", "zonal_stats"]
+
 DEFAULT_MAX_PIXELS = 400_000_000
 M_PER_DEG_LAT = 110_574.0
 M_PER_DEG_LON_EQ = 111_320.0
+PERCENTILES = (10, 25, 50, 75, 90)
+PERCENTILE_MAX_PIXELS = 1_000_000
 
 
 class RasterRejected(LayerRejected):
@@ -58,24 +63,17 @@ class RasterReport:
     nodata: float | None
     file_path: str
     file_sha256: str
+    status: str = "registered"          # registered | new_version | already_registered
+    version: int = 1
+    supersedes: int | None = None
+    meaning: dict = field(default_factory=dict)
     zones: int = 0
-    fire_pixels: float = 0.0
-    burned_ha: float = 0.0
+    flagged_pixels: float | None = None
+    burned_ha: float | None = None
     stats: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-def fire_classes(product: str, values: np.ndarray) -> np.ndarray:
-    """Fire class per pixel (0 none; fire-mask classes 7/8/9 kept, other products 1) for a block of values."""
-    if product == "fire_mask":
-        return np.where(np.isin(values, list(FIRE_MASK_CLASSES)), values, 0).astype(np.uint8)
-    if product == "burned_doy":
-        return ((values >= 1) & (values <= 366)).astype(np.uint8)
-    if product == "dnbr":
-        return (values >= DNBR_BURNED).astype(np.uint8)
-    return (values > 0).astype(np.uint8)
 
 
 def open_checked(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
@@ -88,8 +86,13 @@ def open_checked(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
     import rasterio
     from rasterio.errors import RasterioIOError
 
+    def refuse(message: str) -> RasterRejected:
+        return RasterRejected(message + " Send a GeoTIFF.", details=[{"problem": "not_geotiff"}])
+
+    uploads.sniff(path, ("gtiff",), refuse)  # from the bytes, before GDAL opens anything
     try:
-        ds = rasterio.open(path, driver="GTiff")
+        with rasterio.Env(**uploads.GDAL_SAFE_OPTIONS):
+            ds = rasterio.open(path, driver="GTiff")
     except RasterioIOError:
         raise RasterRejected("The file is not a readable GeoTIFF (other formats, VRT included, are refused).",
                              details=[{"problem": "not_geotiff"}]) from None
@@ -112,7 +115,7 @@ def open_checked(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
     return ds
 
 
-def _check_blocks(ds, product: str) -> None:
+def _check_blocks(ds) -> None:
     """Read every block of band 1 (windows), refusing truncated or corrupt data."""
     from rasterio.errors import RasterioIOError
 
@@ -165,9 +168,9 @@ def pixel_area_m2(ds, lat: np.ndarray) -> np.ndarray:
     return np.full(len(lat), abs(a * e) * factor * factor)
 
 
-def zonal_stats(path: Path, product: str, zones, ds=None) -> list[dict]:
-    """exactextract over ``zones`` (GeoDataFrame with zone_type, zone_code): pixels, fire pixels by class,
-    burned area, mean and max.
+def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = None) -> list[dict]:
+    """exactextract over ``zones`` (GeoDataFrame with zone_type, zone_code): valid pixels, mean, min, max,
+    percentiles, flagged pixels by class and area, and burned area where the product encodes it.
 
     Parameters
     ----------
@@ -177,25 +180,30 @@ def zonal_stats(path: Path, product: str, zones, ds=None) -> list[dict]:
         One of ``PRODUCTS``.
     zones : geopandas.GeoDataFrame
         Any CRS; reprojected to the raster's.
+    threshold : Threshold, optional
+        The threshold recorded at registration (``raster_products.threshold_for``).
 
     Returns
     -------
     list of dict
-        One per zone that overlaps the raster.
+        One per zone that overlaps the raster. ``flagged_*`` are None when nothing can be flagged (a generic
+        raster without a threshold); ``burned_*`` are None unless the product encodes burned area.
     """
     import rasterio
     from exactextract import exact_extract
 
+    spec = rp.product(product)
+    flags = spec.categorical or threshold is not None
     with rasterio.open(path, driver="GTiff") as src:
         local = zones.to_crs(src.crs)
         lat = zones.geometry.representative_point().y.to_numpy()
         px_m2 = pixel_area_m2(src, lat)
-        categorical = product in ("fire_mask", "burned_doy")
-        ops = ["count", "mean", "max"] + (["unique", "frac"] if categorical else [])
+        ops = ["count", "mean", "min", "max"] + (["unique", "frac"] if spec.categorical else [])
         values = exact_extract(src, local, ops, include_cols=["zone_type", "zone_code"], output="pandas")
-    classes = None
-    if not categorical:
-        classes = _class_raster(path, product)
+        # percentiles of classes or burn dates say nothing: measured values only
+        pct = [None] * len(local) if spec.categorical else _percentiles(src, local)
+    if flags and not spec.categorical:
+        classes = _class_raster(path, product, threshold)
         try:
             with rasterio.open(classes, driver="GTiff") as csrc:
                 cls = exact_extract(csrc, local, ["unique", "frac"], output="pandas")
@@ -203,33 +211,79 @@ def zonal_stats(path: Path, product: str, zones, ds=None) -> list[dict]:
         finally:
             shutil.rmtree(classes.parent, ignore_errors=True)
     out = []
-    for i, row in enumerate(values.itertuples(index=False)):  # one row per zone (tens), not per pixel
-        if not row.count:
+    for i, row in enumerate(values.to_dict("records")):  # one row per zone (tens), not per pixel
+        if not row["count"]:
             continue
-        by_class: dict[str, float] = {}
-        fire = 0.0
-        for v, f in zip(np.asarray(row.unique).tolist(), np.asarray(row.frac).tolist()):
-            n = f * row.count
-            if product == "fire_mask" and int(v) in FIRE_MASK_CLASSES:
-                by_class[FIRE_MASK_CLASSES[int(v)]] = round(n, 3)
-                fire += n
-            elif product == "burned_doy" and 1 <= v <= 366:
-                fire += n
-            elif not categorical and v == 1:
-                fire += n
-        if product != "fire_mask":
-            by_class = {"burned" if product in ("burned_doy", "dnbr") else "fire": round(fire, 3)}
-        burned = fire * float(px_m2[i])
-        out.append({"zone_type": row.zone_type, "zone_code": row.zone_code, "pixels": round(float(row.count), 3),
-                    "fire_pixels": round(fire, 3), "fire_pixels_by_class": by_class, "burned_m2": round(burned, 1),
-                    "burned_ha": round(burned / 1e4, 3), "burned_rai": round(burned / 1600, 2),
-                    "mean": None if row.mean is None or np.isnan(row.mean) else float(row.mean),
-                    "max": None if row.max is None or np.isnan(row.max) else float(row.max)})
+        stat = {"zone_type": row["zone_type"], "zone_code": row["zone_code"], "pixels": round(float(row["count"]), 3),
+                "mean": _num(row["mean"]), "min": _num(row["min"]), "max": _num(row["max"]),
+                "percentiles": pct[i],
+                "flagged_pixels": None, "flagged_by_class": None, "flagged_m2": None, "burned_m2": None}
+        if flags:
+            by_class: dict[str, float] = {}
+            flagged = 0.0
+            for v, f in zip(np.asarray(row["unique"]).tolist(), np.asarray(row["frac"]).tolist()):
+                flag = int(rp.flag_pixels(product, threshold, np.asarray([v]))[0]) if spec.categorical else int(v)
+                if flag:
+                    n = f * row["count"]
+                    label = rp.flag_label(product, threshold, flag)
+                    by_class[label] = round(by_class.get(label, 0.0) + n, 3)
+                    flagged += n
+            m2 = flagged * float(px_m2[i])
+            stat.update(flagged_pixels=round(flagged, 3), flagged_by_class=by_class, flagged_m2=round(m2, 1),
+                        burned_m2=round(m2, 1) if spec.burned_area else None)
+        out.append(_with_units(stat))
     return out
 
 
-def _class_raster(path: Path, product: str) -> Path:
-    """A uint8 fire-class raster on the same grid, written window by window."""
+def _percentiles(src, zones, max_pixels: int = PERCENTILE_MAX_PIXELS) -> list[dict | None]:
+    """p10-p90 of the valid pixels whose centre lies in each zone, read at most ``max_pixels`` per zone
+    (nearest-neighbour decimation from the COG's overviews for larger zones: exactextract's quantiles keep
+    every distinct value and took 55 s for 9M float pixels, this 1 s)."""
+    import math
+
+    from affine import Affine
+    from rasterio.enums import Resampling
+    from rasterio.errors import WindowError
+    from rasterio.features import geometry_mask
+    from rasterio.windows import Window, from_bounds
+
+    full = Window(0, 0, src.width, src.height)
+    out: list[dict | None] = []
+    for geom in zones.geometry:
+        try:
+            w = from_bounds(*geom.bounds, transform=src.transform)
+            win = Window(math.floor(w.col_off), math.floor(w.row_off), math.ceil(w.width) + 1,
+                         math.ceil(w.height) + 1).intersection(full)
+        except WindowError:  # the zone does not overlap the raster
+            out.append(None)
+            continue
+        scale = max(1.0, math.sqrt(win.width * win.height / max_pixels))
+        shape = (max(1, int(win.height / scale)), max(1, int(win.width / scale)))
+        data = src.read(1, window=win, out_shape=shape, masked=True, resampling=Resampling.nearest)
+        transform = src.window_transform(win) * Affine.scale(win.width / shape[1], win.height / shape[0])
+        inside = geometry_mask([geom], out_shape=shape, transform=transform, invert=True)
+        values = data.data[inside & ~np.ma.getmaskarray(data)].astype("float64")
+        values = values[np.isfinite(values)]
+        out.append({f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))}
+                   if values.size else None)
+    return out
+
+
+def _num(v) -> float | None:
+    return None if v is None or np.isnan(v) else float(v)
+
+
+def _with_units(stat: dict) -> dict:
+    """ha and rai beside every m2 figure (None stays None)."""
+    for key in ("flagged", "burned"):
+        m2 = stat.get(f"{key}_m2")
+        stat[f"{key}_ha"] = None if m2 is None else round(m2 / 1e4, 3)
+        stat[f"{key}_rai"] = None if m2 is None else round(m2 / 1600, 2)
+    return stat
+
+
+def _class_raster(path: Path, product: str, threshold: Threshold | None) -> Path:
+    """A uint8 flag raster on the same grid (0 not flagged, 255 nodata), written window by window."""
     import rasterio
 
     folder = scratch.mkdtemp("geo_service_classes_")
@@ -241,15 +295,21 @@ def _class_raster(path: Path, product: str) -> Path:
         with rasterio.open(out, "w", **profile) as dst:
             for _, window in src.block_windows(1):
                 block = src.read(1, window=window, masked=True)
-                cls = fire_classes(product, block.filled(0)).astype(np.uint8)
+                cls = rp.flag_pixels(product, threshold, block.filled(0)).astype(np.uint8)
                 cls[np.ma.getmaskarray(block)] = 255
                 dst.write(cls, 1, window=window)
     return out
 
 
+def _threshold(row) -> Threshold | None:
+    return Threshold(row["threshold"], row["threshold_op"], row["threshold_label"]) \
+        if row["threshold"] is not None else None
+
+
 def register_raster(session: Session, path: Path | str, product: str, acq_date: date, *, store_dir: Path,
-                    name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS,
-                    uploaded_by: str | None = None) -> RasterReport:
+                    name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, uploaded_by: str | None = None,
+                    threshold: float | None = None, threshold_op: str | None = None,
+                    threshold_label: str | None = None) -> RasterReport:
     """Check, store (COG) and register a hotspot raster, with its zonal statistics, in the session's transaction.
 
     Parameters
@@ -257,33 +317,52 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     path : path-like
         A GeoTIFF in any CRS with a definition.
     product : str
-        ``fire_mask``, ``burned_doy``, ``frp``, ``dnbr`` or ``generic``.
+        ``fire_mask``, ``burned_doy``, ``frp``, ``dnbr`` or ``generic`` (``raster_products``).
     acq_date : date
         The date the raster describes.
     store_dir : Path
         Where the COGs are kept (``<sha256>.tif``).
+    name : str, optional
+        The raster's name (default: the file name); with product and date, what makes a series of versions.
     max_pixels : int
         Largest width x height x bands accepted (checked before reading).
+    threshold, threshold_op, threshold_label : optional
+        Flag pixels where ``value <threshold_op> threshold``, meaning ``threshold_label`` (generic rasters;
+        overrides the default of dnbr and frp; refused for fire_mask and burned_doy).
 
     Returns
     -------
     RasterReport
+        ``status``: ``registered`` (new), ``new_version`` (supersedes ``supersedes``) or
+        ``already_registered`` (the same file and product: the existing raster, unchanged).
 
     Raises
     ------
     RasterRejected
-        No CRS, too large, truncated, not a GeoTIFF, unknown product; nothing is stored.
+        No CRS, too large, truncated, not a GeoTIFF; nothing is stored.
+    InvalidInput
+        Unknown product or an incomplete or misplaced threshold.
+    Conflict
+        The same file is already registered for this product with another date or threshold.
     """
     from rasterio.warp import transform_bounds
     from shapely.geometry import box
 
-    if product not in PRODUCTS:
-        raise RasterRejected(f"product must be one of {', '.join(PRODUCTS)}.", details=[{"problem": "product"}])
+    spec = rp.product(product)
+    rule = rp.threshold_for(product, threshold, threshold_op, threshold_label)
     path = Path(path)
     name = name or path.name
     sha = sha256_file(path)
+    # one registration of a file (and below, of a series) at a time: the second sees the first's row
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                    {"k": f"hotspot_rasters|{sha}|{product}"})
+    same = session.execute(text("SELECT id, acq_date, threshold, threshold_op, threshold_label FROM hotspot_rasters "
+                                "WHERE file_sha256 = :s AND product = :p FOR UPDATE"),
+                           {"s": sha, "p": product}).mappings().first()
+    if same is not None:
+        return _already_registered(session, same, acq_date, rule)
     with open_checked(path, max_pixels) as ds:
-        _check_blocks(ds, product)
+        _check_blocks(ds)
         crs = ds.crs.to_string()
         nodata = ds.nodata
         footprint = box(*transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21))
@@ -296,32 +375,71 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
         partial = scratch.partial_path(store_dir, target.name)  # a crash leaves it to the next start-up
         _to_cog(path, partial)
         partial.replace(target)
-    existing = session.execute(text("SELECT id FROM hotspot_rasters WHERE file_sha256 = :s AND product = :p"),
-                               {"s": sha, "p": product}).scalar()
-    if existing is not None:
-        session.execute(text("DELETE FROM hotspot_rasters WHERE id = :id"), {"id": existing})
-    raster_id = session.execute(text("""
-        INSERT INTO hotspot_rasters (product, acq_date, name, file_path, file_sha256, crs, width, height, dtype,
-                                     nodata, transform, res_x, res_y, uploaded_by, footprint)
-        VALUES (:product, :acq_date, :name, :file_path, :sha, :crs, :width, :height, :dtype, :nodata, :transform,
-                :res_x, :res_y, :by, ST_GeomFromText(:wkt, 4326))
-        RETURNING id"""), {"product": product, "acq_date": acq_date, "name": name, "file_path": str(target),
-                           "sha": sha, "crs": crs, "nodata": nodata, "by": uploaded_by, "wkt": footprint.wkt,
-                           **grid}).scalar_one()
-    stats = zonal_stats(target, product, _zones(session, acq_date))
+    series = {"name": name, "p": product, "d": acq_date}
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+                    {"k": f"hotspot_rasters|{name}|{product}|{acq_date}"})
+    previous = session.execute(text("""
+        SELECT id, version FROM hotspot_rasters
+        WHERE name = :name AND product = :p AND acq_date = :d AND superseded_by IS NULL FOR UPDATE"""),
+        series).mappings().first()
+    raster_id = session.execute(text("SELECT nextval(pg_get_serial_sequence('hotspot_rasters', 'id'))")).scalar_one()
+    if previous is not None:  # the foreign key is checked at commit, when the new row exists
+        session.execute(text("UPDATE hotspot_rasters SET superseded_by = :new WHERE id = :id"),
+                        {"new": raster_id, "id": previous["id"]})
+    version = previous["version"] + 1 if previous else 1
+    session.execute(text("""
+        INSERT INTO hotspot_rasters (id, product, acq_date, name, file_path, file_sha256, crs, width, height, dtype,
+                                     nodata, transform, res_x, res_y, uploaded_by, footprint, burned_area, threshold,
+                                     threshold_op, threshold_label, version)
+        VALUES (:id, :product, :acq_date, :name, :file_path, :sha, :crs, :width, :height, :dtype, :nodata,
+                :transform, :res_x, :res_y, :by, ST_GeomFromText(:wkt, 4326), :burned_area, :threshold,
+                :threshold_op, :threshold_label, :version)"""),
+        {"id": raster_id, "product": product, "acq_date": acq_date, "name": name, "file_path": str(target),
+         "sha": sha, "crs": crs, "nodata": nodata, "by": uploaded_by, "wkt": footprint.wkt,
+         "burned_area": spec.burned_area, "threshold": rule.value if rule else None,
+         "threshold_op": rule.op if rule else None, "threshold_label": rule.label if rule else None,
+         "version": version, **grid})
+    stats = zonal_stats(target, product, _zones(session, acq_date), rule)
     if stats:
         session.execute(text("""
-            INSERT INTO raster_zone_stats (raster_id, zone_type, zone_code, pixels, fire_pixels,
-                                           fire_pixels_by_class, burned_m2, mean, max)
-            VALUES (:raster_id, :zone_type, :zone_code, :pixels, :fire_pixels, CAST(:by_class AS jsonb),
-                    :burned_m2, :mean, :max)"""),
-            [{**s, "raster_id": raster_id, "by_class": _json(s["fire_pixels_by_class"])} for s in stats])
-    districts = [s for s in stats if s["zone_type"] == "district"]
+            INSERT INTO raster_zone_stats (raster_id, zone_type, zone_code, pixels, flagged_pixels, flagged_by_class,
+                                           flagged_m2, burned_m2, mean, min, max, percentiles)
+            VALUES (:raster_id, :zone_type, :zone_code, :pixels, :flagged_pixels, CAST(:by_class AS jsonb),
+                    :flagged_m2, :burned_m2, :mean, :min, :max, CAST(:pct AS jsonb))"""),
+            [{**s, "raster_id": raster_id, "by_class": _json(s["flagged_by_class"]), "pct": _json(s["percentiles"])}
+             for s in stats])
     return RasterReport(raster_id=raster_id, product=product, acq_date=acq_date.isoformat(), name=name, crs=crs,
                         width=grid["width"], height=grid["height"], nodata=nodata, file_path=str(target),
-                        file_sha256=sha, zones=len(stats),
-                        fire_pixels=round(sum(s["fire_pixels"] for s in districts), 3),
-                        burned_ha=round(sum(s["burned_m2"] for s in districts) / 1e4, 3), stats=stats)
+                        file_sha256=sha, status="new_version" if previous else "registered", version=version,
+                        supersedes=previous["id"] if previous else None, meaning=rp.describe(product, rule),
+                        zones=len(stats), stats=stats, **_district_totals(stats))
+
+
+def _district_totals(stats: list[dict]) -> dict:
+    districts = [s for s in stats if s["zone_type"] == "district"]
+    flagged = [s["flagged_pixels"] for s in districts if s["flagged_pixels"] is not None]
+    burned = [s["burned_m2"] for s in districts if s["burned_m2"] is not None]
+    return {"flagged_pixels": round(sum(flagged), 3) if flagged else None,
+            "burned_ha": round(sum(burned) / 1e4, 3) if burned else None}
+
+
+def _already_registered(session: Session, same, acq_date: date, rule: Threshold | None) -> RasterReport:
+    """The raster this file is already registered as, if its date and threshold agree; else a Conflict."""
+    stored = _threshold(same)
+    if same["acq_date"] != acq_date or stored != rule:
+        was = f"{same['acq_date'].isoformat()}, " + (stored.describe() if stored else "no threshold")
+        now = f"{acq_date.isoformat()}, " + (rule.describe() if rule else "no threshold")
+        raise Conflict(f"This file is already registered as raster {same['id']} ({was}); it was not registered "
+                       f"again as {now}. Its figures and the case links made on them stay as they are.",
+                       code="raster_already_registered", details=[{"raster_id": same["id"]}])
+    info = raster_stats(session, same["id"])
+    file_path = session.execute(text("SELECT file_path FROM hotspot_rasters WHERE id = :id"),
+                                {"id": same["id"]}).scalar_one()
+    return RasterReport(raster_id=info["id"], product=info["product"], acq_date=info["acq_date"].isoformat(),
+                        name=info["name"], crs=info["crs"], width=info["width"], height=info["height"],
+                        nodata=info["nodata"], file_path=file_path, file_sha256=info["file_sha256"],
+                        status="already_registered", version=info["version"], meaning=info["meaning"],
+                        zones=len(info["stats"]), stats=info["stats"], **_district_totals(info["stats"]))
 
 
 def _json(value) -> str:
@@ -331,48 +449,98 @@ def _json(value) -> str:
 
 
 def raster_stats(session: Session, raster_id: int) -> dict:
-    """A registered raster and its zonal statistics."""
+    """A registered raster, what its values mean, its versions and its zonal statistics."""
     row = session.execute(text("""
-        SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, file_sha256,
-               uploaded_at, ST_AsGeoJSON(footprint, 7)::json AS footprint
+        SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, file_sha256, uploaded_at,
+               threshold, threshold_op, threshold_label, version, superseded_by,
+               ST_AsGeoJSON(footprint, 7)::json AS footprint
         FROM hotspot_rasters WHERE id = :id"""), {"id": raster_id}).mappings().first()
     if row is None:
         raise NotFound(f"No raster has the id {raster_id}.", code="raster_not_found")
     stats = session.execute(text("""
-        SELECT zone_type, zone_code, pixels, fire_pixels, fire_pixels_by_class, burned_m2,
-               round((burned_m2 / 1e4)::numeric, 3)::float8 AS burned_ha,
-               round((burned_m2 / 1600)::numeric, 2)::float8 AS burned_rai, mean, max
+        SELECT id, zone_type, zone_code, pixels, mean, min, max, percentiles, flagged_pixels, flagged_by_class,
+               flagged_m2, burned_m2
         FROM raster_zone_stats WHERE raster_id = :id ORDER BY zone_type, zone_code"""),
         {"id": raster_id}).mappings().all()
-    return {**dict(row), "stats": [dict(s) for s in stats]}
+    versions = session.execute(text("""
+        SELECT id, version, file_sha256, uploaded_at, superseded_by IS NULL AS current FROM hotspot_rasters
+        WHERE name = :n AND product = :p AND acq_date = :d ORDER BY version"""),
+        {"n": row["name"], "p": row["product"], "d": row["acq_date"]}).mappings().all()
+    info = {k: v for k, v in row.items() if k not in ("threshold", "threshold_op", "threshold_label")}
+    return {**info, "meaning": rp.describe(row["product"], _threshold(row)),
+            "versions": [dict(v) for v in versions], "stats": [_with_units(dict(s)) for s in stats]}
+
+
+def burned_area_by_zone(session: Session, zone_type: str = "district", *, date_from: date | None = None,
+                        date_to: date | None = None, raster_id: int | None = None) -> list[dict]:
+    """Burned area (m2, ha, rai) per zone: the one reading used by the raster map, the brief and the summary.
+
+    Burned area is the area of the pixels flagged by a product that encodes burned area (``fire_mask``,
+    ``burned_doy``, ``dnbr``; ``raster_products``), as stored at registration. Over a period (``date_from`` -
+    ``date_to``, the rasters' dates, both included) it is the sum over the current versions of those rasters
+    (the view ``raster_burned_area``); for one raster (``raster_id``, current or superseded) its own figures.
+    An index raster (``generic``) or an FRP grid never has burned area.
+
+    Returns
+    -------
+    list of dict
+        ``zone_code``, ``burned_m2``, ``burned_ha``, ``burned_rai``, ``rasters`` (ids summed), by zone code.
+    """
+    params: dict = {"zone": zone_type}
+    if raster_id is not None:
+        params["id"] = raster_id
+        source = """(SELECT z.id AS stat_id, z.raster_id, r.acq_date, z.zone_type, z.zone_code, z.burned_m2
+                     FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
+                     WHERE r.id = :id AND r.burned_area AND z.burned_m2 IS NOT NULL)"""
+    else:
+        source = "raster_burned_area"
+    where = ["b.zone_type = :zone"]
+    if date_from is not None:
+        params["s"] = date_from
+        where.append("b.acq_date >= :s")
+    if date_to is not None:
+        params["e"] = date_to
+        where.append("b.acq_date <= :e")
+    rows = session.execute(text(f"""
+        SELECT b.zone_code, sum(b.burned_m2) AS m2, array_agg(DISTINCT b.raster_id ORDER BY b.raster_id) AS rasters
+        FROM {source} b WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1"""), params).all()
+    return [{"zone_code": code, "burned_m2": round(float(m2), 1), "burned_ha": round(float(m2) / 1e4, 3),
+             "burned_rai": round(float(m2) / 1600, 2), "rasters": list(ids)} for code, m2, ids in rows]
 
 
 def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_000) -> dict:
-    """Fire pixels of a registered raster as polygons (adjacent pixels of one class merged), GeoJSON in EPSG:4326."""
+    """Flagged pixels of a registered raster as polygons (adjacent pixels of one class merged), GeoJSON in
+    EPSG:4326, each with its class and what it means (burned area or the recorded threshold's meaning).
+    A generic raster registered without a threshold has no flagged pixels."""
     import rasterio
     from rasterio.features import shapes
     from rasterio.warp import transform_geom
 
-    row = session.execute(text("SELECT product, file_path, acq_date FROM hotspot_rasters WHERE id = :id"),
-                          {"id": raster_id}).first()
+    row = session.execute(text("SELECT product, file_path, acq_date, threshold, threshold_op, threshold_label, "
+                               "version, superseded_by FROM hotspot_rasters WHERE id = :id"),
+                          {"id": raster_id}).mappings().first()
     if row is None:
         raise NotFound(f"No raster has the id {raster_id}.", code="raster_not_found")
+    rule = _threshold(row)
+    spec = rp.product(row["product"])
     features = []
-    with rasterio.open(row.file_path, driver="GTiff") as src:
-        if src.width * src.height > max_pixels:
-            raise RasterRejected("The raster is too large to vectorise whole; ask for its zonal statistics.",
-                                 details=[{"problem": "too_large_to_vectorise"}])
-        for _, window in src.block_windows(1):
-            block = src.read(1, window=window, masked=True)
-            cls = fire_classes(row.product, block.filled(0))
-            cls[np.ma.getmaskarray(block)] = 0
-            if not cls.any():
-                continue
-            for geom, value in shapes(cls, mask=cls > 0, transform=src.window_transform(window)):
-                label = FIRE_MASK_CLASSES.get(int(value), "fire") if row.product == "fire_mask" else (
-                    "burned" if row.product in ("burned_doy", "dnbr") else "fire")
-                features.append({"type": "Feature", "geometry": transform_geom(src.crs, "EPSG:4326", geom,
-                                                                               precision=7),
-                                 "properties": {"class": label, "value": int(value)}})
-    return {"type": "FeatureCollection", "raster_id": raster_id, "product": row.product,
-            "date": row.acq_date.isoformat(), "numberReturned": len(features), "features": features}
+    if spec.categorical or rule is not None:
+        with rasterio.open(row["file_path"], driver="GTiff") as src:
+            if src.width * src.height > max_pixels:
+                raise RasterRejected("The raster is too large to vectorise whole; ask for its zonal statistics.",
+                                     details=[{"problem": "too_large_to_vectorise"}])
+            for _, window in src.block_windows(1):
+                block = src.read(1, window=window, masked=True)
+                cls = rp.flag_pixels(row["product"], rule, block.filled(0))
+                cls[np.ma.getmaskarray(block)] = 0
+                if not cls.any():
+                    continue
+                for geom, value in shapes(cls, mask=cls > 0, transform=src.window_transform(window)):
+                    features.append({"type": "Feature",
+                                     "geometry": transform_geom(src.crs, "EPSG:4326", geom, precision=7),
+                                     "properties": {"class": rp.flag_label(row["product"], rule, int(value)),
+                                                    "value": int(value), "burned_area": spec.burned_area}})
+    return {"type": "FeatureCollection", "raster_id": raster_id, "product": row["product"],
+            "meaning": rp.describe(row["product"], rule), "version": row["version"],
+            "superseded_by": row["superseded_by"], "date": row["acq_date"].isoformat(),
+            "numberReturned": len(features), "features": features}

@@ -27,9 +27,10 @@ HOTSPOT_SCHEMA = pa.schema([
     ("frp", pa.float64()), ("daynight", _TEXT), ("confidence", pa.int16()), ("confidence_raw", _TEXT),
     ("fire_type", pa.int16()), ("province_code", _TEXT), ("district_code", _TEXT),
     ("subdistrict_code", _TEXT), ("reserve_code", _TEXT), ("protected_area_codes", pa.list_(_TEXT)),
-    ("batch_id", pa.int32()), ("geom", pa.binary()),
+    ("in_aoi", pa.bool_()), ("batch_id", pa.int32()), ("geom", pa.binary()),
 ])
-ATTRIBUTION_FIELDS = ["province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes"]
+ATTRIBUTION_FIELDS = ["province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes",
+                      "in_aoi"]
 ATTRIBUTION_SCHEMA = pa.schema([("id", pa.int64()), *(HOTSPOT_SCHEMA.field(n) for n in ATTRIBUTION_FIELDS)])
 _TEXT_COLUMNS = ["satellite", "instrument", "processing", "version", "daynight", "confidence_raw"]
 _FLOAT_COLUMNS = ["latitude", "longitude", "brightness", "bright_2", "scan", "track", "frp"]
@@ -121,7 +122,7 @@ def attribution_arrays(attr: Attribution) -> dict[str, pa.Array]:
     """Gazetteer result -> the hotspot attribution columns as Arrow arrays."""
     return {"province_code": text_array(attr.province), "district_code": text_array(attr.district),
             "subdistrict_code": text_array(attr.subdistrict), "reserve_code": text_array(attr.reserve),
-            "protected_area_codes": protected_area_lists(attr)}
+            "protected_area_codes": protected_area_lists(attr), "in_aoi": pa.array(attr.in_aoi, pa.bool_())}
 
 
 def hotspot_batch(frame: pd.DataFrame, attr: Attribution, batch_id: int) -> pa.RecordBatch:

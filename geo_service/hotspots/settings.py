@@ -23,7 +23,9 @@ class HotspotSettings(BaseSettings):
     firms_backoff_s: float = Field(default=2.0, ge=0, description="First wait between retries (doubles each time)")
     raster_dir: Path | None = Field(default=None, description="Where COGs are stored (default <data_dir>/rasters)")
     raster_max_pixels: int = Field(default=400_000_000, ge=1, description="Largest width x height x bands accepted")
-    event_distance_m: float = Field(default=1000.0, gt=0, description="Detections this close (metres) ...")
+    event_distance_m: float = Field(default=1000.0, gt=0, description="VIIRS detections this close (metres) ...")
+    event_modis_distance_m: float = Field(default=2000.0, gt=0,
+                                          description="MODIS detections (1 km pixels) this close (metres) ...")
     event_gap_days: float = Field(default=2.0, gt=0, description="... and this close in time (days) form one event")
 
     def raster_store(self, data_dir: Path) -> Path:

@@ -4,13 +4,18 @@ Every figure is an indexed aggregate of stored columns (attribution is done at i
 (Asia/Bangkok) dates: ``day``, ``month``, ``fire_season`` (January-May of a year, the northern season; other
 months are left out) and ``fiscal_year`` (1 October - 30 September, labelled in Buddhist Era: FY 2567 =
 Oct 2023 - Sep 2024). A detection inside two overlapping protected areas (a park over a reserve) counts
-in both rows when grouping by protected area. Burned area comes from the zonal statistics of registered
-burned-area / fire-mask rasters of the same zones and period (rasters have no sensor or confidence, so a
-sensor, confidence or processing filter leaves it out).
+in both rows when grouping by protected area. Burned area comes from the zonal statistics of the current
+versions of registered rasters whose product encodes burned area (fire mask, burned-area day of year, dNBR;
+never an index raster or an FRP grid: ``raster_products``) of the same zones and period (rasters have no
+sensor or confidence, so a sensor, confidence or processing filter leaves it out).
 
 ``compare="previous_year"`` answers the committee's "compared with last year?": each row also gets the
 detections and FRP of the same group in the same period one year earlier (the same query run over dates
 shifted by a year, so a fire season, fiscal year, month or day lines up with its predecessor) and the change.
+
+Only detections inside the deployment's area of interest are counted unless ``area`` asks for those outside
+it (``outside``) or both (``all``); the answer names the area (``layers.aoi.describe``). Rows of detections
+in no district, province or protected area are labelled as such and come after the named ones.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import InvalidInput
+from geo_service.layers import aoi
 
 PERIODS = {
     "day": ("to_char({d}, 'YYYY-MM-DD')", "to_char({d}, 'YYYY-MM-DD')"),
@@ -32,15 +38,25 @@ PERIODS = {
                     "'FY ' || (extract(year FROM {d})::int + 543 + CASE WHEN extract(month FROM {d}) >= 10 THEN 1 ELSE 0 END)"),
     "all": ("'all'", "'whole period'"),
 }
-GROUPS = ("district", "protected_area", "land_class")
+GROUPS = ("province", "district", "protected_area", "land_class")
+# How a row of detections in no area of a grouping is labelled (English, Thai): never an unnamed row.
+NONE_LABELS = {
+    "province": ("Outside the loaded provinces", "นอกจังหวัดที่โหลดขอบเขตไว้"),
+    "district": ("Outside the districts of the loaded provinces", "นอกเขตอำเภอของจังหวัดที่โหลดไว้"),
+    "protected_area": ("Outside every protected area", "นอกพื้นที่คุ้มครอง"),
+}
 COMPARE = ("previous_year",)
 CONFIDENCE = {"low": 1, "nominal": 2, "high": 3}
 SENSORS = {"MODIS": ("Terra", "Aqua"), "VIIRS": ("S-NPP", "NOAA-20", "NOAA-21"),
            "Terra": ("Terra",), "Aqua": ("Aqua",), "S-NPP": ("S-NPP",), "NOAA-20": ("NOAA-20",),
            "NOAA-21": ("NOAA-21",)}
 # GISTDA reports by land class; from the protected-area kinds loaded we can tell these (agricultural land,
-# community land and the highway buffer need land-use and road layers that are not loaded).
+# community land and the highway buffer need land-use and road layers that are not loaded). The protected-area
+# layers cover the area of interest's provinces: beyond them (neighbouring provinces, the buffer) or with no
+# protected-area layer loaded at all, the class is unknown, not "outside protected land".
 LAND_CLASS_SQL = """CASE
+  WHEN NOT h.in_aoi OR h.province_code IS NULL OR NOT (h.province_code = ANY(aoi_provinces()))
+       OR NOT EXISTS (SELECT 1 FROM protected_areas) THEN 'unknown'
   WHEN EXISTS (SELECT 1 FROM protected_areas p WHERE p.code = ANY(h.protected_area_codes)
                AND p.kind IN ('national_park', 'wildlife_sanctuary', 'forest_park')) THEN 'conservation_forest'
   WHEN h.reserve_code IS NOT NULL THEN 'national_reserved_forest'
@@ -64,11 +80,14 @@ class SummaryQuery:
     district: str | None = None
     protected_area: str | None = None
     compare: str | None = None
+    province: str | None = None
+    area: str = "aoi"          # aoi | outside | all (layers.aoi.SCOPES)
 
     def check(self) -> None:
         bad = [g for g in self.group_by if g not in GROUPS]
         if bad or len(set(self.group_by)) != len(self.group_by):
             raise InvalidInput(f"group_by takes {', '.join(GROUPS)} (each once).", code="invalid_group_by")
+        aoi.check_scope(self.area)
         if self.period not in PERIODS:
             raise InvalidInput(f"period must be one of {', '.join(PERIODS)}.", code="invalid_period")
         unknown = [s for s in self.sensors if s not in SENSORS]
@@ -100,9 +119,17 @@ def date_range(column: str, date_from: date | None, date_to: date | None, params
 
 
 def detection_filters(params: dict, *, sensors=(), min_confidence: str | None = None, processing: str | None = None,
-                      district: str | None = None, alias: str = "h") -> list[str]:
-    """Conditions on detections by sensor, minimum confidence, processing level and district (bound values)."""
+                      district: str | None = None, province: str | None = None, area: str = "all",
+                      alias: str = "h") -> list[str]:
+    """Conditions on detections by sensor, minimum confidence, processing level, district, province and area
+    of interest (``aoi``, ``outside``, ``all``), with bound values."""
     where = []
+    scope = aoi.scope_sql(area, f"{alias}.in_aoi")
+    if scope:
+        where.append(scope)
+    if province:
+        params["province"] = province
+        where.append(f"{alias}.province_code = :province")
     if sensors:
         params["satellites"] = sorted({s for name in sensors for s in SENSORS[name]})
         where.append(f"{alias}.satellite = ANY(:satellites)")
@@ -132,7 +159,7 @@ def _filters(q: SummaryQuery, params: dict, alias: str = "h", shift: bool = Fals
     date_from, date_to = (_year_earlier(q.date_from), _year_earlier(q.date_to)) if shift else (q.date_from, q.date_to)
     where = date_range(f"{alias}.acq_date_local", date_from, date_to, params)
     where += detection_filters(params, sensors=q.sensors, min_confidence=q.min_confidence, processing=q.processing,
-                               district=q.district, alias=alias)
+                               district=q.district, province=q.province, area=q.area, alias=alias)
     if q.period == "fire_season":
         where.append(f"extract(month FROM {alias}.acq_date_local) BETWEEN 1 AND 5")
     return where
@@ -145,8 +172,8 @@ def _detections(session: Session, q: SummaryQuery, shift: bool = False) -> list[
     where = _filters(q, params, shift=shift)
     day = "(h.acq_date_local + interval '1 year')::date" if shift else "h.acq_date_local"
     key, label = (s.format(d=day) for s in PERIODS[q.period])
-    cols = {"district": "coalesce(h.district_code, '')", "protected_area": "coalesce(pa.code, '')",
-            "land_class": LAND_CLASS_SQL}
+    cols = {"province": "coalesce(h.province_code, '')", "district": "coalesce(h.district_code, '')",
+            "protected_area": "coalesce(pa.code, '')", "land_class": LAND_CLASS_SQL}
     join = ""
     if "protected_area" in q.group_by or q.protected_area:
         join = "LEFT JOIN LATERAL unnest(h.protected_area_codes) AS pa(code) ON true"
@@ -174,9 +201,9 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     ----------
     session : Session
     q : SummaryQuery
-        Groups (district, protected_area, land_class), period, date range (local dates), sensors
-        (MODIS, VIIRS or a satellite), minimum confidence, processing level, one district or protected area,
-        and ``compare="previous_year"``.
+        Groups (province, district, protected_area, land_class), period, date range (local dates), sensors
+        (MODIS, VIIRS or a satellite), minimum confidence, processing level, one province, district or
+        protected area, the area (``aoi`` by default, ``outside`` or ``all``) and ``compare="previous_year"``.
 
     Returns
     -------
@@ -184,6 +211,7 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         ``rows`` (one per group and period, with units in the names) and the query's description.
     """
     q.check()
+    q.province = aoi.province_code(session, q.province)
     rows = _detections(session, q)
     burned = _burned_area(session, q)
     names = _names(session)
@@ -196,15 +224,21 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         rows.append(r)
     if q.compare:
         _add_previous_year(session, q, rows, names)
-    return {"group_by": q.group_by, "period": q.period,
+    rows.sort(key=lambda r: _sort_key(q, r))
+    return {"group_by": q.group_by, "period": q.period, "area": aoi.describe(session, q.area),
             "filters": {"from": q.date_from, "to": q.date_to, "sensors": q.sensors,
-                        "min_confidence": q.min_confidence, "processing": q.processing,
-                        "district": q.district, "protected_area": q.protected_area},
+                        "min_confidence": q.min_confidence, "processing": q.processing, "area": q.area,
+                        "province": q.province, "district": q.district, "protected_area": q.protected_area},
             "compare": q.compare,
             "units": {"frp": "MW (sum and maximum of fire radiative power)", "burned_area": "ha and rai",
                       "dates": "local dates, Asia/Bangkok"},
             "source": "NASA FIRMS (MODIS C6.1, VIIRS 375 m); burned area from registered rasters",
             "numberReturned": len(rows), "rows": rows}
+
+
+def _sort_key(q: SummaryQuery, r: dict) -> tuple:
+    """By period, then each group with the named areas first and the row of "none" after them."""
+    return (str(r["period"]), *[x for g in q.group_by for x in (not r.get(g), str(r.get(g) or ""))])
 
 
 def _row_key(q: SummaryQuery, r: dict) -> tuple:
@@ -236,24 +270,24 @@ def _add_previous_year(session: Session, q: SummaryQuery, rows: list[dict], name
         r["previous_year_frp_sum_mw"] = prev["frp_sum_mw"] if prev else 0.0
         r["change_detections"] = r["detections"] - n_prev
         r["change_detections_pct"] = round(100.0 * (r["detections"] - n_prev) / n_prev, 1) if n_prev else None
-    rows.sort(key=lambda r: (str(r["period"]), *[str(r.get(g) or "") for g in q.group_by]))
 
 
 def _finish(r: dict, q: SummaryQuery, names: dict, m2: float | None) -> None:
-    for g in ("district", "protected_area"):
+    for g in ("province", "district", "protected_area"):
         if g in q.group_by:
             code = r.get(g) or None
             r[g] = code
-            r[f"{g}_name_en"], r[f"{g}_name_th"] = names.get((g, code), (None, None))
+            r[f"{g}_name_en"], r[f"{g}_name_th"] = names.get((g, code), (None, None)) if code else NONE_LABELS[g]
     r["burned_area_ha"] = round(m2 / 1e4, 2) if m2 is not None else None
     r["burned_area_rai"] = round(m2 / 1600, 1) if m2 is not None else None
 
 
 def _names(session: Session) -> dict:
     out = {}
-    for code, en, th in session.execute(text(
-            "SELECT code, name_en, name_th FROM admin_areas WHERE level = 'district' AND is_current")):
-        out[("district", code)] = (en, th)
+    for level, code, en, th in session.execute(text(
+            "SELECT level::text, code, name_en, name_th FROM admin_areas WHERE level IN ('province', 'district') "
+            "AND is_current")):
+        out[(level, code)] = (en, th)
     for code, en, th in session.execute(text("SELECT DISTINCT ON (code) code, name_en, name_th "
                                              "FROM protected_areas ORDER BY code, valid_from DESC NULLS LAST")):
         out[("protected_area", code)] = (en, th)
@@ -265,18 +299,19 @@ def _burned_area(session: Session, q: SummaryQuery) -> dict:
     zone = {("district",): "district", ("protected_area",): "protected_area",
             ("district", "protected_area"): "district_protected_area",
             ("protected_area", "district"): "district_protected_area"}.get(tuple(q.group_by))
-    if zone is None or q.sensors or q.min_confidence or q.processing:
-        return {}
+    if zone is None or q.sensors or q.min_confidence or q.processing or q.province or q.area == "outside":
+        return {}  # raster zones are the districts and protected areas of the area of interest
+    # raster_burned_area: the one SQL reading of burned area (current versions of burned-area products), the
+    # same view rasters.burned_area_by_zone reads for the brief and the raster map.
     params: dict = {"zone": zone}
-    where = ["z.zone_type = :zone", "r.product IN ('burned_doy', 'fire_mask', 'dnbr')"]
-    where += date_range("r.acq_date", q.date_from, q.date_to, params)
-    key = PERIODS[q.period][0].format(d="r.acq_date")
+    where = ["b.zone_type = :zone"]
+    where += date_range("b.acq_date", q.date_from, q.date_to, params)
+    key = PERIODS[q.period][0].format(d="b.acq_date")
     if q.period == "fire_season":
-        where.append("extract(month FROM r.acq_date) BETWEEN 1 AND 5")
+        where.append("extract(month FROM b.acq_date) BETWEEN 1 AND 5")
     rows = session.execute(text(f"""
-        SELECT z.zone_code, {key} AS period, sum(z.burned_m2) AS m2
-        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
-        WHERE {' AND '.join(where)} GROUP BY 1, 2"""), params).all()
+        SELECT b.zone_code, {key} AS period, sum(b.burned_m2) AS m2
+        FROM raster_burned_area b WHERE {' AND '.join(where)} GROUP BY 1, 2"""), params).all()
     out = {}
     for code, period, m2 in rows:
         parts = code.split("|") if zone == "district_protected_area" else [code]

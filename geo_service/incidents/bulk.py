@@ -22,6 +22,7 @@ from geo_service.auth import Principal
 from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.incidents import service
 from geo_service.incidents.schemas import IncidentCreate
+from geo_service.limits import CSV_FIELD_CHARS
 
 MAX_ROWS = 5000
 # Column names accepted in CSV headers (lower case), Thai and English.
@@ -111,8 +112,17 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
         raise InvalidInput("The CSV needs a position: a 'location' column (any format) or 'lat' and 'lon' columns. "
                            "Columns found: " + ", ".join(reader.fieldnames), code="bad_file")
     rows = []
-    for raw in reader:
-        rows.append({columns[k]: (v or "").strip() for k, v in raw.items() if k in columns and v is not None})
+    try:
+        for raw in reader:
+            row = {columns[k]: (v or "").strip() for k, v in raw.items() if k in columns and v is not None}
+            long = [k for k, v in row.items() if len(v) > CSV_FIELD_CHARS]
+            if long:
+                raise InvalidInput(f"Line {reader.line_num}: the {long[0]} field is longer than "
+                                   f"{CSV_FIELD_CHARS:,} characters.", code="bad_file")
+            rows.append(row)
+    except csv.Error:
+        raise InvalidInput(f"Line {reader.line_num}: the CSV cannot be read (a field longer than the "
+                           f"{CSV_FIELD_CHARS:,} characters accepted, or broken quoting).", code="bad_file") from None
     return rows
 
 

@@ -58,6 +58,30 @@ def _province_names(session: Session) -> str:
     return ", ".join(names) or "the loaded provinces"
 
 
+def nearest_jurisdiction(session: Session, lon: float, lat: float) -> dict[str, Any]:
+    """For a point outside the loaded province(s): metres to the nearest of them and the nearest district.
+
+    Geodesic distances (PostGIS geography, WGS 84 spheroid) to the current province and district polygons;
+    the 8 districts nearest by bounding box are measured exactly.
+    """
+    row = session.execute(text("""
+        WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
+        SELECT (SELECT min(ST_Distance(a.geom::geography, p.g::geography)) FROM admin_areas a, p
+                WHERE a.level = 'province' AND a.is_current) AS province_m,
+               (SELECT json_build_object('code', d.code, 'name_th', d.name_th, 'name_en', d.name_en,
+                                         'distance_m', round(d.m::numeric, 0))
+                FROM (SELECT a.code, a.name_th, a.name_en, ST_Distance(a.geom::geography, p.g::geography) AS m
+                      FROM admin_areas a, p WHERE a.level = 'district' AND a.is_current
+                      ORDER BY a.geom <-> p.g LIMIT 8) d
+                ORDER BY d.m, d.code LIMIT 1) AS district
+    """), {"lon": lon, "lat": lat}).one()
+    district = row.district
+    if district is not None:
+        district["distance_m"] = float(district["distance_m"])
+    return {"province_distance_m": None if row.province_m is None else round(row.province_m, 0),
+            "nearest_district": district}
+
+
 def locate(session: Session, loc: LocationIn, when: date | None = None) -> Located:
     """Parse a location and say where it falls; refuse a point outside the province unless confirmed."""
     point = _parse(loc)
@@ -72,15 +96,22 @@ def locate(session: Session, loc: LocationIn, when: date | None = None) -> Locat
             if alt_place["province_code"] is not None:
                 hint = (f" With UTM zone {alt[2]} it would be at latitude {alt[1]:.5f}, longitude {alt[0]:.5f}, "
                         "inside the province: is the zone right?")
+        near = nearest_jurisdiction(session, point.lon, point.lat)
+        where = ""
+        if near["province_distance_m"] is not None and near["nearest_district"]:
+            d = near["nearest_district"]
+            where = (f" It is {near['province_distance_m'] / 1000:,.1f} km from the province; the nearest district "
+                     f"is {d['name_en']} ({d['name_th']}), {d['distance_m'] / 1000:,.1f} km away.")
         raise OutsideProvince(
             f"This point (latitude {point.lat:.5f}, longitude {point.lon:.5f}) is outside {_province_names(session)}."
-            f"{hint} If the position is right, confirm that it is outside the province and send again.",
-            details=[{"lat": point.lat, "lon": point.lon}])
+            f"{where}{hint} If the position is right, confirm that it is outside the province and send again.",
+            details=[{"lat": point.lat, "lon": point.lon, "position": point.as_dict(), **near}])
     return Located(point=point, place=place, accuracy_m=loc.accuracy_m, notes=list(point.notes))
 
 
 def describe_place(session: Session, place: dict, lon: float, lat: float, when: date | None = None) -> dict:
-    """Names for the codes of an attribution, and the distance to the nearest reserve boundary."""
+    """Names for the codes of an attribution, the distance to the nearest reserve boundary and, for a point
+    outside the province(s), the distance to them and the nearest district (inside: 0 and its own district)."""
     row = session.execute(text(f"""
         SELECT (SELECT json_build_object('code', code, 'name_th', name_th, 'name_en', name_en) FROM admin_areas
                 WHERE level = 'district' AND is_current AND code = :d) AS district,
@@ -90,11 +121,14 @@ def describe_place(session: Session, place: dict, lon: float, lat: float, when: 
                ({_RESERVE_DISTANCE.format(point='ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)', day=':day')}) AS distance
     """), {"d": place["district_code"], "s": place["subdistrict_code"], "codes": place["protected_area_codes"],
            "lon": lon, "lat": lat, "day": when or date.today()}).one()
+    outside = place["province_code"] is None
     return {
         "province_code": place["province_code"], "district": row.district, "subdistrict": row.subdistrict,
         "protected_areas": row.protected_areas, "in_reserve": place["in_reserve"], "reserve_code": place["reserve_code"],
         "reserve_distance_m": None if row.distance is None else round(row.distance, 1),
-        "outside_province": place["province_code"] is None,
+        "outside_province": outside,
+        **(nearest_jurisdiction(session, lon, lat) if outside else
+           {"province_distance_m": 0.0, "nearest_district": row.district and {**row.district, "distance_m": 0.0}}),
     }
 
 

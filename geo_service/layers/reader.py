@@ -7,7 +7,7 @@ Thailand, duplicate codes. Invalid geometries are repaired only when asked (``re
 
 from __future__ import annotations
 
-import zipfile
+import codecs
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -17,21 +17,17 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
+from geo_service import uploads
 from geo_service.db.models import AdminLevel, ProtectedKind
 from geo_service.errors import LayerRejected
 from geo_service.layers.dbf_encoding import shapefile_encoding
 from geo_service.settings import THAILAND_BBOX
 from geo_service.thai import parse_date
 
-# File endings we accept and the GDAL drivers allowed to open them (no VRT or other indirection).
-FORMATS = {
-    ".geojson": {"GeoJSON"},
-    ".json": {"GeoJSON"},
-    ".gpkg": {"GPKG"},
-    ".zip": {"ESRI Shapefile"},
-    ".shp": {"ESRI Shapefile"},
-    ".kml": {"LIBKML", "KML"},
-}
+# File endings we accept; the format and its one GDAL driver are decided from the bytes (geo_service.uploads).
+FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shapefile", ".shp": "shapefile",
+           ".kml": "kml"}
+LAYER_FORMATS = ("geojson", "gpkg", "shapefile", "kml")
 LAYER_TYPES = ("province", "district", "subdistrict", "protected_area")
 MAX_LISTED = 20  # problems listed per refusal; the count says how many more
 
@@ -100,24 +96,17 @@ def _refuse(message: str, problems: list[dict] | None = None) -> LayerRejected:
     return LayerRejected(message + " Nothing was stored.", details=details)
 
 
-def _open_path(path: Path, original_name: str) -> tuple[str, set[str]]:  # noqa: C901
+def _open_path(path: Path, original_name: str) -> tuple[str, frozenset[str]]:
+    """The GDAL path and driver of a layer file, decided from its bytes (uploads.sniff), never by GDAL."""
     suffix = Path(original_name).suffix.lower()
     if suffix not in FORMATS:
         raise _refuse(f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
                       "GeoPackage (.gpkg), a zipped Shapefile (.zip) or KML (.kml).")
-    if suffix == ".zip":
-        try:
-            with zipfile.ZipFile(path) as zf:
-                shps = [n for n in zf.namelist() if n.lower().endswith(".shp") and not n.startswith("__MACOSX")]
-        except zipfile.BadZipFile:
-            raise _refuse("The .zip file is damaged or not a zip archive.") from None
-        if not shps:
-            raise _refuse("The .zip file holds no Shapefile (.shp).")
-        if len(shps) > 1:
-            raise _refuse("The .zip file holds several Shapefiles; send one per file.",
-                          [{"reason": f"found {n}"} for n in shps])
-        return f"/vsizip/{path}/{shps[0]}", FORMATS[suffix]
-    return str(path), FORMATS[suffix]
+    sniffed = uploads.sniff(path, LAYER_FORMATS, lambda message: _refuse(message))
+    if sniffed.format != FORMATS[suffix]:
+        raise _refuse(f"The file was recognised as {uploads.DESCRIPTIONS[sniffed.format]}, which does not match "
+                      "its name.")
+    return sniffed.gdal_path, sniffed.drivers
 
 
 def _text(value) -> str | None:
@@ -196,7 +185,14 @@ def read_layer(
     path = Path(path)
     if layer_type not in LAYER_TYPES:
         raise _refuse(f"Unknown layer type '{layer_type}'; use one of: {', '.join(LAYER_TYPES)}.")
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise _refuse(f"Unknown text encoding '{encoding[:40]}'; Thai Shapefiles are usually cp874 "
+                          "(or tis-620), others utf-8.") from None
     gdal_path, drivers = _open_path(path, original_name or path.name)
+    pyogrio.set_gdal_config_options(uploads.GDAL_SAFE_OPTIONS)  # no network, no /vsicurl/ for pyogrio's GDAL
 
     try:
         layers = pyogrio.list_layers(gdal_path)
@@ -217,7 +213,14 @@ def read_layer(
     info = pyogrio.read_info(gdal_path, layer=chosen, encoding=encoding)
     if info["driver"] not in drivers:
         raise _refuse(f"The file was recognised as {info['driver']}, which does not match its name.")
-    gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
+    try:
+        gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
+    except UnicodeDecodeError:
+        raise _refuse("The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files "
+                      "are often cp874).") from None
+    text_columns = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]
+    if any(gdf[c].astype(str).str.contains("\x00", regex=False).any() for c in text_columns):
+        raise _refuse("The file's text contains NUL characters (is the encoding right?).")
     if gdf.crs is None:
         raise _refuse("The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
                       "Add it and send the file again.")

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service import audit
+from geo_service.layers import aoi
 from geo_service.layers.reader import LayerData
 
 # Called in the same transaction after a boundary layer changed, with (session, layer_type): each
@@ -145,6 +146,8 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
                 updated += not row.inserted
         _make_current(session, data.layer_type, meta, [f.code for f in data.features])
     if inserted or updated:
+        if data.layer_type in ("province", "district"):
+            aoi.refresh(session)  # before the hooks: re-attribution marks each detection in or out of it
         for hook in _hooks():
             hook(session, data.layer_type)
     report = LoadReport(

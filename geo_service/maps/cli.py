@@ -16,9 +16,12 @@ def overview_file(
     out: Annotated[Path, typer.Option("--out", dir_okay=False, help="HTML file to write")],
     start: Annotated[Optional[str], typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
     end: Annotated[Optional[str], typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
-    fiscal_year_be: Annotated[Optional[int], typer.Option(help="Thai fiscal year in BE, e.g. 2569")] = None,
+    fiscal_year_be: Annotated[Optional[int], typer.Option(help="Thai fiscal year in BE, e.g. 2569 "
+                                                                      "(default: the latest with data)")] = None,
     photos_url: Annotated[Optional[str], typer.Option(help="Base URL of this service for photo thumbnails "
                                                       "(default: no thumbnails in the file)")] = None,
+    outside_aoi: Annotated[bool, typer.Option("--outside-aoi", help="Add the detections outside the area of "
+                                              "interest as a separate layer, hidden until switched on")] = False,
 ) -> None:
     """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
     copied into FILE_files/ beside it."""
@@ -31,14 +34,17 @@ def overview_file(
 
     settings = get_settings()
     try:
-        period = choose_period(start and date.fromisoformat(start), end and date.fromisoformat(end), fiscal_year_be)
+        first, last = start and date.fromisoformat(start), end and date.fromisoformat(end)
+        choose_period(first, last, fiscal_year_be)  # the web route's check: a wrong value stops here
         url, _ = prepare_database(settings)
         with _sessionmaker(url)() as session:
             # the committee's view (descriptions, no reporter names); no cases
+            period, _ = overview.choose(session, first, last, fiscal_year_be)  # default: the latest with data
             committee = Principal("cli", frozenset({Role.committee_member}))
             m = overview.overview(session, period, principal=committee, cases=None, tile_url=settings.service.tile_url,
                                   tile_attribution=settings.service.tile_attribution,
-                                  photo_base=photos_url.rstrip("/") if photos_url else None)
+                                  photo_base=photos_url.rstrip("/") if photos_url else None,
+                                  outside_aoi=outside_aoi)
             html = overview.render(m, settings.service.tile_url)
     except (GeoServiceError, ValueError) as exc:
         _fail(exc)

@@ -1,5 +1,9 @@
 """Satellite hotspots on the committee maps: the district count, a heat map weighted by FRP, and the
-fire events' footprints with their dates, sensors and peak FRP."""
+fire events' footprints with their dates, sensors and peak FRP.
+
+Every layer shows the area of interest only (``hotspots.in_aoi``; a fire event whose footprint touches the
+area). Detections outside it appear only in ``outside_layer``: a separate, labelled layer, hidden until
+switched on, added when asked for."""
 
 from __future__ import annotations
 
@@ -27,13 +31,24 @@ _CALLBACK = """function (row) {
   m.bindPopup(div);
   return m;
 }"""
+# Detections outside the area of interest: grey, and their popup says so.
+_OUTSIDE_CALLBACK = """function (row) {
+  var m = L.circleMarker(new L.LatLng(row[0], row[1]), {radius: 4, color: '#555555', weight: 1,
+                                                         fillColor: '#9e9e9e', fillOpacity: 0.8});
+  var div = document.createElement('div');
+  var lines = ['นอกพื้นที่รับผิดชอบ / outside the area of interest', 'จุดความร้อน / hotspot ' + row[2],
+               'ดาวเทียม / sensor: ' + row[3], 'ความเชื่อมั่น / confidence: ' + row[4], 'FRP: ' + row[5] + ' MW'];
+  lines.forEach(function (t) { var p = document.createElement('div'); p.textContent = t; div.appendChild(p); });
+  m.bindPopup(div);
+  return m;
+}"""
 
 
 @district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
 def hotspots_by_district(session: Session, period: Period) -> dict[str, int]:
     lo, hi = period.bounds
     rows = session.execute(sql("SELECT district_code, count(*) FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi "
-                               "AND district_code IS NOT NULL GROUP BY 1"), {"lo": lo, "hi": hi})
+                               "AND in_aoi AND district_code IS NOT NULL GROUP BY 1"), {"lo": lo, "hi": hi})
     return {code: n for code, n in rows}
 
 
@@ -42,7 +57,7 @@ def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
     rows = session.execute(sql("""
         SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
                least(1.0, greatest(0.2, coalesce(frp, 5) / 50.0))
-        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi
+        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi AND in_aoi
         ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": HEAT_POINTS}).all()
     if not rows:
         return None
@@ -51,20 +66,38 @@ def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
     return group
 
 
-def cluster_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
-    """Detections as clusters; a click shows the detection's time (Asia/Bangkok), sensor, confidence and FRP."""
+def _detections(session: Session, period: Period, inside: bool) -> list[list]:
+    """The strongest detections inside (or outside) the area of interest: position, local time, sensor,
+    confidence, FRP."""
     lo, hi = period.bounds
     rows = session.execute(sql("""
         SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
                to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD HH24:MI'), satellite, confidence,
                round(coalesce(frp, 0)::numeric, 1)::float
-        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi
-        ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": CLUSTER_POINTS}).all()
-    if not rows:
+        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi AND in_aoi = :inside
+        ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": CLUSTER_POINTS, "inside": inside}).all()
+    return [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
+
+
+def cluster_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
+    """Detections as clusters; a click shows the detection's time (Asia/Bangkok), sensor, confidence and FRP."""
+    data = _detections(session, period, True)
+    if not data:
         return None
-    data = [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
     return plugins.FastMarkerCluster(data, callback=_CALLBACK, show=False,
-                                     name=esc.text(f"จุดความร้อน (คลิกดูรายละเอียด) / Hotspots, clickable ({len(rows):,})"))
+                                     name=esc.text(f"จุดความร้อน (คลิกดูรายละเอียด) / Hotspots, clickable ({len(data):,})"))
+
+
+OUTSIDE_LAYER_NAME = "นอกพื้นที่รับผิดชอบ (จังหวัดข้างเคียง) / Outside the area of interest (neighbouring provinces)"
+
+
+def outside_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
+    """Detections outside the area of interest, grey, in a layer of their own that starts hidden."""
+    data = _detections(session, period, False)
+    if not data:
+        return None
+    return plugins.FastMarkerCluster(data, callback=_OUTSIDE_CALLBACK, show=False,
+                                     name=esc.text(f"{OUTSIDE_LAYER_NAME} ({len(data):,})"))
 
 
 def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
@@ -73,7 +106,7 @@ def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
         SELECT e.id, ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 6) AS geom, e.first_seen, e.last_seen,
                e.detections, e.max_frp, array_to_string(e.sensors, ', ') AS sensors, e.district_code, e.reserve_code,
                round((e.area_m2 / 1600)::numeric)::int AS rai
-        FROM fire_events e WHERE e.last_seen >= :lo AND e.first_seen < :hi
+        FROM fire_events e WHERE e.last_seen >= :lo AND e.first_seen < :hi AND in_area_of_interest(e.footprint)
         ORDER BY e.max_frp DESC NULLS LAST LIMIT 5000"""), {"lo": lo, "hi": hi}).mappings().all()
     if not rows:
         return None

@@ -111,6 +111,39 @@ def incidents(session: Session, period: Period | None = None, ids: list[int] | N
     return [dict(r) for r in rows]
 
 
+def months_with_data(session: Session) -> list[date]:
+    """The first day of every month (Asia/Bangkok) with a hotspot of the area of interest or an incident,
+    newest first (a neighbour's detections alone do not make a period "with data").
+
+    Hotspots are walked month by month on the index of their acquisition time (one index probe per month
+    with data, however many detections there are)."""
+    rows = session.execute(sql("""
+        WITH RECURSIVE m AS (
+          SELECT date_trunc('month', min(acq_utc) AT TIME ZONE 'Asia/Bangkok') AS month FROM hotspots WHERE in_aoi
+          UNION ALL
+          SELECT (SELECT date_trunc('month', min(h.acq_utc) AT TIME ZONE 'Asia/Bangkok') FROM hotspots h
+                  WHERE h.in_aoi AND h.acq_utc >= (m.month + interval '1 month') AT TIME ZONE 'Asia/Bangkok')
+          FROM m WHERE m.month IS NOT NULL)
+        SELECT month::date FROM m WHERE month IS NOT NULL
+        UNION
+        SELECT DISTINCT date_trunc('month', observed_at AT TIME ZONE 'Asia/Bangkok')::date FROM incidents
+        ORDER BY 1 DESC""")).scalars().all()
+    return list(rows)
+
+
+def district_labels(rows: list[dict]) -> folium.FeatureGroup:
+    """District names (Thai and English) as permanent labels at a point inside each district: readable on a
+    printed map without hovering."""
+    group = folium.FeatureGroup(name=esc.text("ชื่ออำเภอ / District names"), show=True)
+    for r in rows:
+        label = f"{esc.text(r['name_th'])}<br>{esc.text(r['name_en'])}"
+        folium.Marker([r["lat"], r["lon"]], icon=folium.DivIcon(
+            html=esc.check_fragment(f"<div class='gs-district-label'>{label}</div>"),
+            icon_size=(120, 30), icon_anchor=(60, 15), class_name="gs-district-label-icon"),
+            interactive=False).add_to(group)
+    return group
+
+
 MAX_TIME_FEATURES = 4000
 
 
@@ -119,6 +152,8 @@ TIME_SOURCES = {
     "incidents": ("incidents", "observed_at", "เหตุ", "incidents", "#6f42c1"),
     "hotspots": ("hotspots", "acq_utc", "จุดความร้อน", "hotspots", "#d62728"),
 }
+# Rows a source shows (fixed SQL): hotspots of the area of interest only (README, *Area of interest*).
+TIME_SOURCE_WHERE = {"hotspots": "in_aoi"}
 
 
 @dataclass
@@ -138,7 +173,8 @@ def point_buckets(session: Session, period: Period, source: str = "incidents") -
         SELECT date_trunc('{unit}', {column} AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
                (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
                count(*) AS n
-        FROM {table} WHERE {column} >= :lo AND {column} < :hi GROUP BY 1, 2, 3"""
+        FROM {table} WHERE {column} >= :lo AND {column} < :hi AND {TIME_SOURCE_WHERE.get(source, 'true')}
+        GROUP BY 1, 2, 3"""
     for cell in (0.01, 0.05, 0.1, 0.25):
         params = {"lo": lo, "hi": hi, "cell": cell}
         if cell == 0.25 or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES:
@@ -330,10 +366,34 @@ class Legend(MacroElement):
           .gs-legend h4 {font-size: 14px; margin: 0 0 4px;} .gs-legend .sw {display: inline-block; width: 14px;
             height: 12px; margin-right: 4px; border: 1px solid #777; vertical-align: middle;}
           .gs-legend .src {margin-top: 6px; font-size: 11px; color: #333;}
+          .gs-district-label {text-align: center; font: 600 11px/1.15 "Loma", "Garuda", "Norasi", sans-serif;
+            color: #222; pointer-events: none; white-space: nowrap;
+            text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff;}
+          .gs-period {position: absolute; z-index: 1000; top: 10px; left: 60px; max-width: 45%;
+            background: #fff; padding: 4px 8px; border-radius: 4px; box-shadow: 0 1px 5px rgba(0,0,0,.4);
+            font: 12px/1.5 "Loma", "Garuda", "Norasi", sans-serif;}
+          .gs-period a {margin: 0 3px;} .gs-period a.current {font-weight: bold; color: #000;
+            text-decoration: none; border-bottom: 2px solid #d62728;}
+          @media print {.gs-period {display: none;}}
         </style>
         {% endmacro %}
         {% macro html(this, kwargs) %}
         <div class="gs-legend" id="gs-legend">{{ this.body }}</div>
+        {% endmacro %}
+    """)
+
+    def __init__(self, body: str):
+        super().__init__()
+        self.body = esc.check_fragment(body)
+
+
+class PeriodPicker(MacroElement):
+    """A box of links to the periods with data (fiscal years, and the months of the one shown); every string
+    is escaped by the caller."""
+
+    _template = Template("""
+        {% macro html(this, kwargs) %}
+        <div class="gs-period" id="gs-period">{{ this.body }}</div>
         {% endmacro %}
     """)
 

@@ -3,7 +3,7 @@ that may see them), a time slider, legend, sources; and the map of one case's ev
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 import folium
 import folium.plugins as plugins
@@ -12,10 +12,13 @@ from sqlalchemy.orm import Session
 
 from geo_service import redaction
 from geo_service.auth import Principal
+from geo_service.layers import aoi
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
 from geo_service.maps import hotspot_layers as H
 from geo_service.maps import layers as L
+from geo_service.maps.period import TH_MONTHS, Period, choose_period, fiscal_period
+from geo_service.thai import fiscal_year_be
 
 BOUNDARY_CREDIT = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
 INCIDENT_CREDIT = "Incidents: NACC Phrae field reports (สำนักงาน ป.ป.ช. ประจำจังหวัดแพร่)"
@@ -60,19 +63,62 @@ def _sources_html(session: Session, extra: list[str], tile_attribution: str | No
     return "<div class='src'><b>แหล่งข้อมูล / Sources</b><br>" + "<br>".join(esc.text(i) for i in items) + "</div>"
 
 
+def choose(session: Session, start: date | None, end: date | None, fy_be: int | None) -> tuple[Period, list[date]]:
+    """The period to show (as asked; by default the latest fiscal year with hotspots or incidents, not an
+    empty current year) and the months with data, for the period picker."""
+    months = L.months_with_data(session)
+    return choose_period(start, end, fy_be, latest_fy_be=fiscal_year_be(months[0]) if months else None), months
+
+
+def _month_period(first: date) -> Period:
+    nxt = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return Period(first, nxt - timedelta(days=1))
+
+
+def period_picker(months: list[date], current: Period) -> L.PeriodPicker:
+    """Links to every fiscal year with data and to the months with data of the fiscal year shown."""
+    years = sorted({fiscal_year_be(m) for m in months}, reverse=True)
+    shown = fiscal_year_be(current.end)
+
+    def link(href: str, label: str, is_current: bool) -> str:
+        return (f"<a href='{esc.attr(href)}'" + (" class='current'" if is_current else "") + f">{esc.text(label)}</a>")
+
+    parts = [esc.text("ช่วงเวลาที่มีข้อมูล / Periods with data:"), "<b>" + esc.text(" ปีงบประมาณ / FY") + "</b>"]
+    parts += [link(f"?fiscal_year_be={fy}", str(fy), current == fiscal_period(fy)) for fy in years]
+    mine = sorted(m for m in months if fiscal_year_be(m) == shown)
+    if mine:
+        parts.append("<br><b>" + esc.text(f"เดือน / months (FY {shown}):") + "</b>")
+        for first in mine:
+            p = _month_period(first)
+            parts.append(link(f"?from={p.start.isoformat()}&to={p.end.isoformat()}",
+                              f"{TH_MONTHS[first.month - 1]} {first.year + 543}", current == p))
+    if not years:
+        parts.append(esc.text("— ยังไม่มีข้อมูล / no data yet"))
+    return L.PeriodPicker(" ".join(parts))
+
+
 def overview(session: Session, period: L.Period, *, principal: Principal | None, cases: list[dict] | None,
              tile_url: str | None = None, tile_attribution: str | None = None,
-             photo_base: str | None = "") -> folium.Map:
+             photo_base: str | None = "", months: list[date] | None = None,
+             outside_aoi: bool = False) -> folium.Map:
     """The overview for ``period``. ``cases``: what the cases service returned for the caller (already
     redacted), or None when the caller may not see cases. ``photo_base``: prefix of thumbnail URLs
-    ("" for this server; None: no thumbnails)."""
+    ("" for this server; None: no thumbnails). ``months``: the months with data, for a period picker of
+    links to this page (None: no picker, e.g. in a file). Hotspots are those of the area of interest;
+    ``outside_aoi`` adds the detections beyond it as a separate, labelled layer, hidden until switched on."""
     districts = L.districts(session)
     m = base_map(districts, tile_url, tile_attribution)
     counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
     choropleth, classes = L.district_layer(districts, counts, period)
     choropleth.add_to(m)
+    L.district_labels(districts).add_to(m)
+    if months is not None:
+        period_picker(months, period).add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
-    for layer in (H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)):
+    hotspot_layers = [H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)]
+    if outside_aoi:
+        hotspot_layers.append(H.outside_layer(session, period))
+    for layer in hotspot_layers:
         if layer is not None:
             layer.add_to(m)
     rows = redaction.incidents(L.incidents(session, period), principal)
@@ -87,8 +133,12 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     folium.LayerControl(collapsed=False).add_to(m)
 
     primary = L.DISTRICT_COUNTS[0]
+    area = aoi.describe(session, "aoi")
     body = [f"<h4>{esc.text('ภาพรวม ' + period.label_th)}</h4>",
             f"<div>{esc.text('Overview ' + period.label_en)}</div>",
+            f"<div class='aoi'>{esc.text(area['label_th'])} / {esc.text(area['label_en'])}"
+            + (f"; {esc.text(H.OUTSIDE_LAYER_NAME)}: ชั้นแยก ปิดไว้ / separate layer, off" if outside_aoi else
+               "; จุดความร้อนนอกพื้นที่ไม่แสดง / hotspots outside it not shown") + "</div>",
             f"<div><b>{esc.text(primary.label_th)} / {esc.text(primary.label_en)}</b> "
             f"({esc.text(primary.unit_th)} / {esc.text(primary.unit_en)} per district)</div>"]
     body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]

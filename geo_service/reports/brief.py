@@ -21,11 +21,22 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.auth import Principal
+from geo_service.auth import Principal, Role
+from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
+from geo_service.maps.period import check_fiscal_year_be
+from geo_service.layers import aoi
+from geo_service.hotspots.rasters import burned_area_by_zone
 from geo_service.thai import BANGKOK, be_dmy, to_be
 
+# Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
+# committee member may see (no confidential case), read through the same row-level security.
+AUDIENCE = Principal(name="brief-audience:committee", roles=frozenset({Role.committee_member}))
+CASES_SCOPE = {"th": "เรื่องที่ดำเนินอยู่ในช่วงนี้ (รับก่อนสิ้นช่วงและยังไม่ยุติก่อนต้นช่วง) ตามขั้นตอน ณ วันที่จัดทำ "
+                     "ไม่รวมเรื่องลับ",
+               "en": "Cases active during the period (received by its last day, not closed before its first), "
+                     "by their stage when the brief was made; confidential cases are not counted"}
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 
@@ -48,8 +59,7 @@ class BriefPeriod:
 
 def brief_period(fiscal_year_be: int, quarter: int | None = None) -> BriefPeriod:
     """FY 2567 = 1 Oct 2023 - 30 Sep 2024; quarter 1 = Oct-Dec."""
-    if not 2500 <= fiscal_year_be <= 2700:
-        raise InvalidInput("fiscal_year_be is a Buddhist Era year such as 2567.", code="invalid_period")
+    check_fiscal_year_be(fiscal_year_be)
     if quarter is not None and quarter not in (1, 2, 3, 4):
         raise InvalidInput("quarter is 1 to 4 (quarter 1 = October to December).", code="invalid_period")
     ce = fiscal_year_be - 543
@@ -72,22 +82,28 @@ def _shift_year(d: date, years: int) -> date:
 
 
 def _hotspots(session: Session, start: date, end: date) -> dict:
+    """Detections of the area of interest (``in_aoi``) by district, protected area and week, and their total;
+    those outside it only as ``outside_aoi``, a count that is never part of the total."""
     p = {"s": start, "e": end}
+    # a detection in the area's buffer lies in no district of the province: its row ('') comes last
     by_district = session.execute(text("""
         SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e
+        GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""), p).mappings().all()
     by_area = session.execute(text("""
         SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
     weekly = session.execute(text("""
         SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).all()
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).all()
+    outside = session.execute(text("""
+        SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"""), p).scalar()
     weeks = ((end - start).days // 7) + 1
     series = [0] * weeks
     for week, n in weekly:
         series[int(week)] = n
     return {"by_district": [dict(r) for r in by_district], "by_protected_area": [dict(r) for r in by_area],
-            "weekly": series, "total": sum(series)}
+            "weekly": series, "total": sum(series), "outside_aoi": outside}
 
 
 def compute_figures(session: Session, period: BriefPeriod) -> dict:
@@ -104,12 +120,9 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
         WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""), p).all()
     # Counts only: no title, party or note of any case leaves in a brief.
-    stages = dict(session.execute(text("SELECT stage::text, count(*) FROM cases GROUP BY 1")).all())
-    received = session.execute(text("SELECT count(*) FROM cases WHERE received_on BETWEEN :s AND :e"), p).scalar()
-    burned = session.execute(text("""
-        SELECT z.zone_code AS code, round(sum(z.burned_m2)::numeric / 1e4, 2)::float AS ha
-        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
-        WHERE z.zone_type = 'district' AND r.acq_date BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
+    case_counts = cases.stage_counts(session, period.start, period.end, AUDIENCE)
+    # burned area: only products that encode it (fire mask, burn date, dNBR), current versions (rasters.py)
+    burned = burned_area_by_zone(session, "district", date_from=period.start, date_to=period.end)
     fresh = session.execute(text("""
         SELECT (SELECT max(acq_utc) FROM hotspots) AS hotspot_latest,
                (SELECT max(loaded_at) FROM hotspot_batches) AS hotspot_loaded,
@@ -124,12 +137,15 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         "period": {"from": period.start.isoformat(), "to": period.end.isoformat(),
                    "fiscal_year_be": period.fiscal_year_be, "quarter": period.quarter,
                    "label_th": period.label_th, "label_en": period.label_en},
-        "districts": names, "protected_areas": areas,
-        "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"]},
+        "districts": names, "protected_areas": areas, "area": aoi.describe(session, "aoi"),
+        "outside_area": aoi.describe(session, "outside"),
+        "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"],
+                                                     "outside_aoi": before["outside_aoi"]},
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
-        "cases_by_stage": {s.value: stages.get(s.value, 0) for s in CaseStage},
-        "cases_received": received,
-        "burned_ha_by_district": [dict(r) for r in burned],
+        "cases_by_stage": case_counts["by_stage"], "cases_received": case_counts["received"],
+        "cases_scope": CASES_SCOPE,
+        "burned_ha_by_district": [{"code": r["zone_code"], "ha": round(r["burned_ha"], 2)} for r in burned],
+        "burned_area_rasters": sorted({i for r in burned for i in r["rasters"]}),
         "freshness": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fresh.items()},
         "layers": [{**r, "loaded_at": r["loaded_at"].isoformat()} for r in layers],
     }
@@ -193,6 +209,12 @@ def _weekly_chart(figures: dict) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
+def district_label(figures: dict, code: str, n: int) -> str:
+    """The permanent label of a district on the brief's map: Thai and English names, then the count."""
+    names = figures["districts"].get(code, {})
+    return f"{names.get('th', code)}\n{names.get('en', '')}\n{n:,}"
+
+
 def _map_image(session: Session, figures: dict) -> str:
     """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap)."""
     import geopandas as gpd
@@ -201,6 +223,8 @@ def _map_image(session: Session, figures: dict) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from shapely import from_wkb
+
+    from matplotlib import patheffects
 
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
     rows = session.execute(text("SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
@@ -216,10 +240,11 @@ def _map_image(session: Session, figures: dict) -> str:
                    legend_kwds={"label": "จุดความร้อน / hotspots", "shrink": 0.6})
     if pa:
         gpd.GeoSeries([from_wkb(r.wkb) for r in pa], crs=4326).boundary.plot(ax=ax, color="#1a7f37", linewidth=0.8)
+    halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # readable on the darkest class, in print
     for r in districts.itertuples():
         c = r.geometry.representative_point()
-        name = figures["districts"].get(r.code, {}).get("th", r.code)
-        ax.annotate(f"{name}\n{r.n}", (c.x, c.y), ha="center", fontsize=7)
+        ax.annotate(district_label(figures, r.code, r.n), (c.x, c.y), ha="center", va="center", fontsize=7,
+                    path_effects=halo)
     ax.set_axis_off()
     ax.set_aspect(1 / 0.95)
     fig.text(0.01, 0.01, "Hotspots: NASA FIRMS. Boundaries: RTSD / OCHA COD-AB (CC BY-IGO). Green outlines: protected "

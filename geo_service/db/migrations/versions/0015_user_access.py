@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015_user_access"
-down_revision = "0007"
+down_revision = "0013_audit_gapless"
 branch_labels = None
 depends_on = None
 

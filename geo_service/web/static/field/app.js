@@ -62,7 +62,16 @@ function name(area) {
 function showPlace() {
   if (!located) return;
   const p = located.place;
-  $("place-district").textContent = p.outside_province ? t("outside_province_place") : name(p.district);
+  const near = p.nearest_district;
+  $("place-district").textContent = !p.outside_province ? name(p.district)
+    : near ? t("outside_province_near", { km: (p.province_distance_m / 1000).toFixed(1), district: name(near),
+                                          dkm: (near.distance_m / 1000).toFixed(1) })
+    : t("outside_province_place");
+  const pos = located.position;
+  $("place-read-as").textContent = pos?.read_as
+    ? t("read_as", { text: pos.read_as, name: document.documentElement.lang === "en" ? pos.format_name.en
+                                                                                      : pos.format_name.th })
+    : "";
   $("place-subdistrict").textContent = name(p.subdistrict);
   $("place-protected").textContent = p.protected_areas.length
     ? p.protected_areas.map((a) => `${document.documentElement.lang === "en" ? a.name_en : a.name_th}`
@@ -115,7 +124,7 @@ async function locate() {
   try {
     const r = await call("/api/v1/incidents/locate", { method: "POST", json: body });
     if (JSON.stringify(locationBody()) !== sig) return false;  // the position changed meanwhile
-    located = { sig, place: r.data.place };
+    located = { sig, place: r.data.place, position: r.data.position };
     locateProblem = null;
     showProblem();
     showPlace();

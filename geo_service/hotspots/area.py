@@ -1,0 +1,29 @@
+"""Detections and the area of interest: each stored detection is marked in or out of it (``hotspots.in_aoi``).
+
+At ingest and on a boundary change the Gazetteer marks detections (``places.Gazetteer.attribute(...).in_aoi``);
+when the configuration changes (``GEO_SERVICE_AOI_PROVINCES``, ``GEO_SERVICE_AOI_BUFFER_M``) every stored
+detection is re-marked here in one set-based UPDATE with the SQL definition, ``in_area_of_interest(geom)``.
+Both test the same stored geometry (``layers.aoi``); ``tests/test_area_of_interest.py`` checks they agree.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.layers import aoi
+
+
+def mark_hotspots(session: Session) -> int:
+    """Recompute ``in_aoi`` of every stored detection in PostGIS; returns the number of rows that changed."""
+    return session.execute(text(
+        "UPDATE hotspots SET in_aoi = in_area_of_interest(geom), updated_at = now() "
+        "WHERE in_aoi IS DISTINCT FROM in_area_of_interest(geom)")).rowcount
+
+
+def apply_area_of_interest(session: Session, provinces: list[str] | None, buffer_m: float = 0.0) -> int:
+    """Store the configured area of interest (in the caller's transaction); when it changed, re-mark every
+    detection. Returns the number of detections whose flag changed."""
+    if not aoi.configure(session, provinces, buffer_m):
+        return 0
+    return mark_hotspots(session)
