@@ -10,6 +10,7 @@ share the data folder: a running one keeps its lock, its folder and its partial 
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import logging
 import os
@@ -75,6 +76,9 @@ def start(data_dir: Path, stores: list[Path] = ()) -> list[Path]:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     stop()
     _state.update(dir=mine, lock=fd)
+    if not _state.get("atexit"):  # a clean exit (a CLI command, a stopped server) removes its own folder
+        atexit.register(stop)
+        _state["atexit"] = True
     return removed
 
 

@@ -112,10 +112,13 @@ def test_rolled_back_entries_leave_no_gap(busy, client, db_url, sessionmaker_for
     # the officer whom busy created signs in again
     r = client.post("/api/v1/auth/token", data={"username": "officer", "password": "correct horse battery staple"})
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
-    # a multi-photo upload whose second photo is refused: the first photo's entry rolls back with it
-    r = upload(client, headers, inc["id"], ("good.jpg", photo()), ("bad.jpg", b"not a photo"))
+    # a multi-photo upload whose second photo is refused: the first photo's entry rolls back with it (on a
+    # new incident: the busy one is linked to a case, and then takes no more photos from a field officer)
+    fresh = client.post("/api/v1/incidents", headers=headers,
+                        json={"kind": "burning", "location": {"lat": 18.21, "lon": 100.3}}).json()
+    r = upload(client, headers, fresh["id"], ("good.jpg", photo()), ("bad.jpg", b"not a photo"))
     assert r.status_code == 400
-    assert upload(client, headers, inc["id"], ("good.jpg", photo())).status_code == 201
+    assert upload(client, headers, fresh["id"], ("good.jpg", photo())).status_code == 201
     result = verify(factory)
     assert result.ok, result.problems
     with factory() as s:
