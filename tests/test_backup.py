@@ -144,10 +144,19 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
     assert hashlib.sha256(att.content).hexdigest() == made["attachment_sha"]
     assert client.get(f"/api/v1/rasters/{made['raster']['raster_id']}").status_code == 200
 
-    # --force drops and recreates a database in use, then restores and verifies again.
-    r = cli(tmp_path, db_url, "restore", "--force", str(archive))
+    # --force drops and recreates a database in use, then restores and verifies again; here onto a machine whose
+    # data folder is elsewhere: the raster goes to its raster store and the row follows it.
+    moved = tmp_path / "elsewhere"
+    r = cli(moved, db_url, "restore", "--force", str(archive))
     assert r.returncode == 0, r.stderr + r.stdout
+    assert "1 rows pointed at the new raster folder" in r.stdout
     assert row_counts(db_url) == before and audit_result(db_url).ok
+    engine = create_engine(db_url)
+    with engine.connect() as c:
+        path = c.execute(text("SELECT file_path FROM hotspot_rasters")).scalar()
+    engine.dispose()
+    assert path == str(moved / "rasters" / raster_file.name)
+    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == raster_sha
 
 
 def test_damaged_archive_is_refused_before_anything_is_touched(client, login, admin_headers, db_url, pg_cluster,
@@ -177,7 +186,7 @@ def test_damaged_archive_is_refused_before_anything_is_touched(client, login, ad
         r = cli(tmp_path, new_db, "restore", str(bad))
         assert r.returncode == 1 and message in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
-        assert cli(tmp_path, new_db, "restore", "--check-only", str(bad)).returncode == 1
+    assert cli(tmp_path, new_db, "restore", "--check-only", str(damaged)).returncode == 1
     # Nothing was touched: no database created, no raster file written.
     engine = create_engine(pg_cluster.url("postgres"))
     with engine.connect() as c:
