@@ -242,6 +242,11 @@ def db_backup(
     for m in manifest["missing_files"]:
         console.print(f"[yellow]warning[/] raster {m['raster_id']}: {m['path']} is missing, not in the backup")
     stored = manifest["stored_in_database"]
+    for table, rows in stored.items():
+        for r in rows:
+            if "recorded_sha256" in r:
+                console.print(f"[yellow]warning[/] {table} {r['id']}: its stored bytes do not match its recorded "
+                              "SHA-256 (damaged before this backup; backed up as it is)")
     out.print(f"backup written: {output}")
     out.print(f"  schema revision {manifest['schema_revision']}, {sum(manifest['row_counts'].values()):,} rows in "
               f"{len(manifest['row_counts'])} tables, database dump {manifest['database']['size']:,} bytes")
