@@ -278,7 +278,8 @@ def db_restore(
             return
         url = _restore_target(settings)
         with _ByteProgress() as progress:
-            report = restore_backup(url, archive, _raster_store(settings), force=force, progress=progress)
+            report = restore_backup(url, archive, _raster_store(settings), force=force, actor=_cli_actor(),
+                                    progress=progress)
     except GeoServiceError as exc:
         _fail(exc)
     m = report.manifest
@@ -292,7 +293,8 @@ def db_restore(
                       "problems)")
         raise typer.Exit(code=1)
     out.print(f"verified: audit trail intact ({report.audit_entries} entries, head as in the backup), row counts, "
-              "and every photo, attachment and file SHA-256 match the manifest")
+              "and every photo, attachment and file SHA-256 match the manifest; the restore is recorded in the "
+              "audit trail")
     from alembic.script import ScriptDirectory
 
     from geo_service.db.migrate import alembic_config

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import rasterio
@@ -131,9 +132,16 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
     r = cli(tmp_path, db_url, "restore", str(archive))
     assert r.returncode == 0, r.stderr + r.stdout
     assert "verified: audit trail intact" in r.stdout
-    assert row_counts(db_url) == before
+    assert row_counts(db_url) == {**before, "audit_log": before["audit_log"] + 1}  # + the restore entry
     restored = audit_result(db_url)
-    assert restored.ok and restored.entries == audit_before.entries and restored.head == audit_before.head
+    assert restored.ok and restored.entries == audit_before.entries + 1  # the restore itself, after the backup's head
+    engine = create_engine(db_url)
+    with engine.connect() as c:
+        last = c.execute(text("SELECT action, entity_type, prev_hash, actor, after FROM audit_log "
+                              "ORDER BY id DESC LIMIT 1")).one()
+    engine.dispose()
+    assert (last.action, last.entity_type, last.prev_hash) == ("restore", "database", audit_before.head)
+    assert last.actor.startswith("cli:") and last.after["dump_sha256"] == manifest["database"]["sha256"]
     assert hashlib.sha256(raster_file.read_bytes()).hexdigest() == raster_sha
     # The service reads the restored data: every photo byte for byte, the attachment, the raster's statistics.
     for photo_id, sha in made["photos"].items():
@@ -150,13 +158,13 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
     r = cli(moved, db_url, "restore", "--force", str(archive))
     assert r.returncode == 0, r.stderr + r.stdout
     assert "1 rows pointed at the new raster folder" in r.stdout
-    assert row_counts(db_url) == before and audit_result(db_url).ok
+    assert row_counts(db_url) == {**before, "audit_log": before["audit_log"] + 1} and audit_result(db_url).ok
     engine = create_engine(db_url)
     with engine.connect() as c:
         path = c.execute(text("SELECT file_path FROM hotspot_rasters")).scalar()
     engine.dispose()
     assert path == str(moved / "rasters" / raster_file.name)
-    assert hashlib.sha256(open(path, "rb").read()).hexdigest() == raster_sha
+    assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == raster_sha
 
 
 def test_damaged_archive_is_refused_before_anything_is_touched(client, login, admin_headers, db_url, pg_cluster,

@@ -394,8 +394,12 @@ def recreate_database(url: URL | str) -> None:
 
 
 def restore_backup(url: URL | str, archive_path: Path, raster_store: Path, *, force: bool = False,
-                   progress: Progress = _noop) -> RestoreReport:
-    """Check the archive, restore the database (one transaction) and the raster files, then verify it all."""
+                   actor: str | None = None, progress: Progress = _noop) -> RestoreReport:
+    """Check the archive, restore the database (one transaction) and the raster files, then verify it all.
+
+    When everything verifies and ``actor`` is given, the restore itself is appended to the audit trail
+    (which backup, by whom), after the backup's own last entry.
+    """
     with scratch.temp_dir("restore-") as tmp:
         archive = check_archive(archive_path, Path(tmp), progress)  # before anything is touched
         manifest = archive.manifest
@@ -419,7 +423,24 @@ def restore_backup(url: URL | str, archive_path: Path, raster_store: Path, *, fo
         report.relocated = _restore_files(url, archive, Path(raster_store), progress)
         report.files = len(manifest.get("files", []))
     verify_restored(url, manifest, report, progress)
+    if report.ok and actor:
+        _record_restore(url, actor, manifest, report)
     return report
+
+
+def _record_restore(url: URL | str, actor: str, manifest: dict, report: RestoreReport) -> None:
+    from geo_service import audit
+    from geo_service.db.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(url, pool_size=1)
+    try:
+        with make_sessionmaker(engine)() as session, session.begin():
+            audit.record(session, actor, "restore", "database", _url(url).database, after={
+                "backup_created_at": manifest["created_at"], "schema_revision": manifest["schema_revision"],
+                "service_version": manifest["service_version"], "dump_sha256": manifest["database"]["sha256"],
+                "raster_files": report.files, "audit_head_of_backup": manifest.get("audit")})
+    finally:
+        engine.dispose()
 
 
 def _ensure_app_role(conn) -> None:
