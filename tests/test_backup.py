@@ -15,6 +15,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from PIL import Image
 from pyproj import Transformer
@@ -202,3 +203,46 @@ def test_damaged_archive_is_refused_before_anything_is_touched(client, login, ad
                          {"n": new_db.database}).scalar() == 0
     engine.dispose()
     assert not (tmp_path / "rasters").exists()
+
+
+def test_hostile_archives_are_refused_without_writing_outside_staging(tmp_path):
+    """No database needed: a path-escaping member, a link, or a manifest without its parts is refused."""
+    from geo_service.db.backup import BackupError, check_archive
+
+    def archive(name, manifest, members):
+        path = tmp_path / name
+        with tarfile.open(path, "w") as tar:
+            for member_name, data in members:
+                info = tarfile.TarInfo(member_name)
+                if data is None:
+                    info.type, info.linkname = tarfile.SYMTYPE, "/etc/passwd"
+                else:
+                    info.size = len(data)
+                tar.addfile(info, None if data is None else io.BytesIO(data))
+            body = json.dumps(manifest).encode()
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+        return path
+
+    dump = b"PGDMP fake"
+    good = {"format": "geo_service backup", "format_version": 1,
+            "database": {"path": "database.dump", "sha256": hashlib.sha256(dump).hexdigest(), "size": len(dump)}}
+    escape = "files/rasters/../../escaped.tif"
+    cases = {
+        "escape.tar": ({**good, "files": [{"path": escape, "sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}]},
+                       [("database.dump", dump), (escape, b"x")], "not listed in the manifest"),
+        "link.tar": ({**good, "files": [{"path": "files/rasters/a.tif", "sha256": "0" * 64, "size": 0}]},
+                     [("database.dump", dump), ("files/rasters/a.tif", None)], "not listed in the manifest"),
+        "incomplete.tar": ({k: v for k, v in good.items() if k != "database"}, [("database.dump", dump)],
+                           "incomplete or malformed"),
+        "other.tar": ({"format": "something else"}, [], "is not a geo_service backup"),
+    }
+    staging = tmp_path / "staging" / "inner"
+    staging.mkdir(parents=True)
+    for name, (manifest, members, message) in cases.items():
+        with pytest.raises(BackupError) as err:
+            check_archive(archive(name, manifest, members), staging)
+        assert message in str(err.value) + str(err.value.details), name
+    assert not (tmp_path / "staging" / "escaped.tif").exists() and not (tmp_path / "escaped.tif").exists()
+    assert check_archive(archive("ok.tar", good, [("database.dump", dump)]), None).manifest["format_version"] == 1

@@ -328,6 +328,8 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
                 if member.size != entry["size"] or digest != entry["sha256"]:
                     problems.append({"path": member.name, "problem": "SHA-256 differs from the manifest (damaged)"})
             problems += [{"path": p, "problem": "missing from the archive"} for p in expected if p not in seen]
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise BackupError(f"{path}: its {MANIFEST} is incomplete or malformed ({exc}); not restorable") from None
     except (tarfile.TarError, EOFError, UnicodeDecodeError) as exc:
         raise BackupError(f"{path} is damaged (truncated or not a tar archive): {exc}") from None
     except OSError as exc:
