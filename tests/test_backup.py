@@ -196,9 +196,17 @@ def test_damaged_archive_is_refused_before_anything_is_touched(client, login, ad
         assert r.returncode == 1 and message in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
     assert cli(tmp_path, new_db, "restore", "--check-only", str(damaged)).returncode == 1
-    # Nothing was touched: no database created, no raster file written.
-    engine = create_engine(pg_cluster.url("postgres"))
+    # A sound archive, but a database user who may not create the database: a clear refusal, no traceback.
+    engine = create_engine(pg_cluster.url("postgres"), isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
+        c.execute(text("DROP ROLE IF EXISTS restorer"))
+        c.execute(text("CREATE ROLE restorer LOGIN NOCREATEDB PASSWORD 'restorer-password'"))
+    r = cli(tmp_path, new_db.set(username="restorer", password="restorer-password"), "restore", str(archive))
+    assert r.returncode == 1 and "the database refused: permission denied to create database" in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr
+    # Nothing was touched: no database created, no raster file written.
+    with engine.connect() as c:
+        c.execute(text("DROP ROLE restorer"))
         assert c.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"),
                          {"n": new_db.database}).scalar() == 0
     engine.dispose()

@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import tarfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -49,6 +50,19 @@ class BackupError(GeoServiceError):
 
 def _noop(what: str, done: int, total: int) -> None:
     pass
+
+
+@contextmanager
+def _database_errors():
+    """A refusal by the server (permissions, a missing extension, a lost connection) as a clear BackupError."""
+    import psycopg
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except (psycopg.Error, DBAPIError) as exc:
+        first = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackupError(f"the database refused: {first}") from None
 
 
 # --- connecting: libpq environment and the server's own client programs -------------------------------
@@ -183,7 +197,7 @@ def create_backup(url: URL | str, out: Path, *, allow_missing_files: bool = Fals
         raise BackupError(f"{out} exists already; choose a new name (a backup never overwrites another)")
     if not out.parent.is_dir():
         raise BackupError(f"folder {out.parent} does not exist")
-    with scratch.temp_dir("backup-") as tmp:
+    with scratch.temp_dir("backup-") as tmp, _database_errors():
         dump = Path(tmp) / DUMP
         manifest, rasters = _dump(url, dump, progress)
         files = _raster_files(rasters, allow_missing_files, manifest)
@@ -402,7 +416,7 @@ def restore_backup(url: URL | str, archive_path: Path, raster_store: Path, *, fo
     When everything verifies and ``actor`` is given, the restore itself is appended to the audit trail
     (which backup, by whom), after the backup's own last entry.
     """
-    with scratch.temp_dir("restore-") as tmp:
+    with scratch.temp_dir("restore-") as tmp, _database_errors():
         archive = check_archive(archive_path, Path(tmp), progress)  # before anything is touched
         manifest = archive.manifest
         revision = manifest.get("schema_revision")
@@ -424,9 +438,10 @@ def restore_backup(url: URL | str, archive_path: Path, raster_store: Path, *, fo
         report = RestoreReport(manifest=manifest, schema_revision=revision)
         report.relocated = _restore_files(url, archive, Path(raster_store), progress)
         report.files = len(manifest.get("files", []))
-    verify_restored(url, manifest, report, progress)
-    if report.ok and actor:
-        _record_restore(url, actor, manifest, report)
+    with _database_errors():
+        verify_restored(url, manifest, report, progress)
+        if report.ok and actor:
+            _record_restore(url, actor, manifest, report)
     return report
 
 
