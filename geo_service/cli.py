@@ -174,6 +174,136 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (
         _fail(exc)
 
 
+def _raster_store(settings: Settings) -> Path:
+    from geo_service.hotspots.settings import HotspotSettings
+
+    return HotspotSettings().raster_store(settings.db.data_dir)
+
+
+def _restore_target(settings: Settings):
+    """The database to restore into: the embedded cluster started (no migration: the database stays empty), or the
+    external server reached through its maintenance database (the target database may not exist yet)."""
+    from sqlalchemy.engine import make_url
+
+    from geo_service.db.engine import database_url
+    from geo_service.db.local_pg import wait_for
+
+    if settings.db.embedded:
+        return prepare_database(settings, migrate=False)[0]
+    url = make_url(database_url(settings))
+    with console.status("Waiting for the database server ..."):
+        wait_for(url.set(database="postgres"))
+    scratch.start_service(settings.db.data_dir)
+    return url
+
+
+class _ByteProgress:
+    """A rich progress bar per file (bytes), and a spinner line for steps without a size (pg_dump, pg_restore)."""
+
+    def __init__(self):
+        from rich import progress as rp
+
+        self.progress = rp.Progress(rp.SpinnerColumn(), rp.TextColumn("{task.description}"), rp.BarColumn(),
+                                    rp.DownloadColumn(), rp.TimeElapsedColumn(), console=console, transient=True)
+        self.tasks: dict[str, object] = {}
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self.progress.__exit__(*exc)
+
+    def __call__(self, what: str, done: int, total: int) -> None:
+        if what not in self.tasks:
+            for task in self.tasks.values():  # one step at a time: the previous one is finished
+                self.progress.update(task, visible=False)
+            self.tasks[what] = self.progress.add_task(what, total=total or None)
+        self.progress.update(self.tasks[what], completed=done, total=total or None)
+
+
+@db_app.command("backup")
+def db_backup(
+    output: Annotated[Path, typer.Argument(help="The archive to write (a .tar; must not exist yet)")],
+    allow_missing_files: Annotated[bool, typer.Option(help="Back up even if raster files the database points at "
+                                                           "are missing (they are listed in the manifest)")] = False,
+) -> None:
+    """Back up the database (pg_dump) and the raster files into one archive with a manifest of SHA-256s."""
+    from geo_service.db.backup import create_backup
+    from geo_service.hashing import sha256_file
+
+    settings = get_settings()
+    try:
+        url, _ = prepare_database(settings, migrate=False)
+        with _ByteProgress() as progress:
+            manifest = create_backup(url, output, allow_missing_files=allow_missing_files, progress=progress)
+    except GeoServiceError as exc:
+        _fail(exc)
+    for m in manifest["missing_files"]:
+        console.print(f"[yellow]warning[/] raster {m['raster_id']}: {m['path']} is missing, not in the backup")
+    stored = manifest["stored_in_database"]
+    for table, rows in stored.items():
+        for r in rows:
+            if "recorded_sha256" in r:
+                console.print(f"[yellow]warning[/] {table} {r['id']}: its stored bytes do not match its recorded "
+                              "SHA-256 (damaged before this backup; backed up as it is)")
+    out.print(f"backup written: {output}")
+    out.print(f"  schema revision {manifest['schema_revision']}, {sum(manifest['row_counts'].values()):,} rows in "
+              f"{len(manifest['row_counts'])} tables, database dump {manifest['database']['size']:,} bytes")
+    out.print(f"  {len(stored.get('incident_photos', []))} photos and {len(stored.get('case_attachments', []))} "
+              f"attachments (in the dump), {len(manifest['files'])} raster files")
+    if manifest.get("audit"):
+        out.print(f"  audit trail: {manifest['audit']['entries']} entries, head {manifest['audit']['head_hash']}")
+    out.print(f"  archive SHA-256: {sha256_file(output)}  (keep it with the archive's record)")
+
+
+@db_app.command("restore")
+def db_restore(
+    archive: Annotated[Path, typer.Argument(help="An archive written by `geo-service db backup`")],
+    force: Annotated[bool, typer.Option(help="Drop and recreate the database if it is not empty (stop the service "
+                                             "first: its connections are closed)")] = False,
+    check_only: Annotated[bool, typer.Option(help="Only check the archive's hashes; touch nothing")] = False,
+) -> None:
+    """Restore a backup: check every hash first, restore into an empty database and put the raster files back,
+    then verify the audit chain, the row counts and every photo, attachment and file hash."""
+    from geo_service.db.backup import check_archive, restore_backup
+
+    settings = get_settings()
+    try:
+        if check_only:
+            with _ByteProgress() as progress:
+                manifest = check_archive(archive, None, progress).manifest
+            out.print(f"{archive}: intact (database dump and {len(manifest['files'])} files match the manifest; "
+                      f"made {manifest['created_at']} at schema revision {manifest['schema_revision']})")
+            return
+        url = _restore_target(settings)
+        with _ByteProgress() as progress:
+            report = restore_backup(url, archive, _raster_store(settings), force=force, actor=_cli_actor(),
+                                    progress=progress)
+    except GeoServiceError as exc:
+        _fail(exc)
+    m = report.manifest
+    out.print(f"restored {archive} (made {m['created_at']}, schema revision {report.schema_revision})")
+    out.print(f"  {sum(m['row_counts'].values()):,} rows in {len(m['row_counts'])} tables, {report.files} raster "
+              f"files" + (f" ({report.relocated} rows pointed at the new raster folder)" if report.relocated else ""))
+    for p in report.problems:
+        out.print(f"[red]{p['what']}[/]: {p['problem']}")
+    if not report.ok:
+        console.print(f"[bold red]error:[/] the restored data does not match the backup ({len(report.problems)} "
+                      "problems)")
+        raise typer.Exit(code=1)
+    out.print(f"verified: audit trail intact ({report.audit_entries} entries, head as in the backup), row counts, "
+              "and every photo, attachment and file SHA-256 match the manifest; the restore is recorded in the "
+              "audit trail")
+    from alembic.script import ScriptDirectory
+
+    from geo_service.db.migrate import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    if report.schema_revision != head:
+        console.print(f"The backup's schema is older than this version's ({head}): next, geo-service db migrate")
+
+
 # --- layers ---------------------------------------------------------------------------------------
 def _parse_fields(pairs: list[str]) -> dict[str, str]:
     out = {}
