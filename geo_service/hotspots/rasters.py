@@ -138,6 +138,20 @@ def _to_cog(src: Path, dst: Path) -> None:
                   config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True})
 
 
+def _store_cog(src: Path, target: Path) -> None:
+    """Convert ``src`` to a COG at ``target`` so that a crash at any moment leaves only what the next start-up
+    deletes (``scratch``). rio-cogeo writes an intermediate GeoTIFF of its own naming (``tmp*.tif``) next to
+    its output, so the conversion runs in this process's scratch folder, not in the store (a kill -9 left
+    that file in the store for good); the result becomes a partial file of the store (a rename on the same
+    file system, else a copy) and is renamed into place when complete."""
+    with scratch.temp_dir("geo_service_cog_") as work:
+        made = Path(work) / target.name
+        _to_cog(src, made)
+        partial = scratch.partial_path(target.parent, target.name)
+        shutil.move(made, partial)
+        partial.replace(target)
+
+
 def _zones(session: Session, on: date):
     """Districts, protected areas in force on ``on`` and their intersections, as a GeoDataFrame (EPSG:4326)."""
     import geopandas as gpd
@@ -372,9 +386,7 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / f"{sha}.tif"
     if not target.exists():
-        partial = scratch.partial_path(store_dir, target.name)  # a crash leaves it to the next start-up
-        _to_cog(path, partial)
-        partial.replace(target)
+        _store_cog(path, target)
     series = {"name": name, "p": product, "d": acq_date}
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                     {"k": f"hotspot_rasters|{name}|{product}|{acq_date}"})
