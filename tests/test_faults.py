@@ -17,9 +17,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -33,6 +35,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from geo_service import audit
+from geo_service.db import migrate
+from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.layers.manifest import load_bundled
 from geo_service.db.local_pg import free_port
 from tests.conftest import ADMIN_TOKEN, _url_text
 
@@ -41,7 +46,7 @@ pytestmark = pytest.mark.faults
 ROOT = Path(__file__).resolve().parents[1]
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 FIRMS_ROWS = 200_000
-IMPORT_ROWS = 400
+IMPORT_ROWS = 200
 
 
 class Server:
@@ -105,6 +110,16 @@ def servers():
         s.stop()
 
 
+@pytest.fixture(scope="module")
+def firms_csv(tmp_path_factory) -> Path:
+    """A season of FIRMS detections over northern Thailand (bench/firms_ingest.py's seeded generator)."""
+    from bench.firms_ingest import generate
+
+    path = tmp_path_factory.mktemp("firms") / "firms_viirs_season.csv"
+    generate(path, FIRMS_ROWS)
+    return path
+
+
 @pytest.fixture
 def probe(db_url):
     """A connection-per-use engine, so that the only other sessions on the database are the server's."""
@@ -121,6 +136,19 @@ def table_counts(engine) -> dict[str, int]:
         counts = {t: c.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in tables}
         counts["audit_counter.last_id"] = c.execute(text("SELECT last_id FROM audit_counter")).scalar_one()
     return counts
+
+
+def copy_progress(engine, table: str = "hotspots"):
+    """A poll of how many rows the server's COPY into ``table`` has sent (on one open connection, autocommit:
+    a transaction would see the same snapshot of the other sessions' activity each time)."""
+    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+    def poll() -> int:
+        return conn.execute(text("SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy "
+                                 "WHERE datname = current_database() AND relid = CAST(:t AS regclass)"),
+                            {"t": table}).scalar_one()
+    poll.close = conn.close
+    return poll
 
 
 def wait_until(predicate, what: str, timeout: float = 60, every: float = 0.005):
@@ -162,12 +190,12 @@ def nothing_left_behind(server: Server, engine) -> None:
     assert stored == registered, stored - registered
 
 
-def after_the_fault(server: Server, engine, before: dict) -> Server:
+def after_the_fault(server: Server, engine, before: dict, servers) -> Server:
     """The checks every fault ends with; returns the restarted server."""
     sessions_gone(engine)
     assert table_counts(engine) == before
     assert audit_verifies(engine) == before["audit_log"]
-    restarted = server.__class__(server.url, server.data_dir).start()
+    restarted = servers(server.url, server.data_dir)
     nothing_left_behind(restarted, engine)
     return restarted
 
@@ -185,11 +213,9 @@ def in_background(fn, *args, **kw) -> threading.Thread:
 
 
 # --- (a) kill -9 during a FIRMS ingest -------------------------------------------------------------
-def test_kill_during_a_firms_ingest_leaves_nothing_and_the_rerun_is_complete(db_url, probe, servers, tmp_path):
-    from bench.firms_ingest import generate
-
-    csv_path = tmp_path / "firms_viirs_season.csv"
-    generate(csv_path, FIRMS_ROWS)
+def test_kill_during_a_firms_ingest_leaves_nothing_and_the_rerun_is_complete(db_url, probe, servers, tmp_path,
+                                                                              firms_csv):
+    csv_path = firms_csv
     server = servers(db_url, tmp_path / "data")
     before = table_counts(probe)
 
@@ -199,35 +225,27 @@ def test_kill_during_a_firms_ingest_leaves_nothing_and_the_rerun_is_complete(db_
 
     request = in_background(upload)
 
-    def copying():  # the ingest's COPY into hotspots has sent rows
-        with probe.connect() as c:
-            return c.execute(text("SELECT coalesce(max(p.tuples_processed), 0) FROM pg_stat_progress_copy p "
-                                  "WHERE p.datname = current_database() AND p.relid = 'hotspots'::regclass")
-                             ).scalar_one()
+    copying = copy_progress(probe)  # the ingest's COPY into hotspots has sent rows
     streamed = wait_until(copying, "the ingest's COPY", every=0.002)
     server.kill()
+    copying.close()
     request.join(30)
     assert 0 < streamed < FIRMS_ROWS
-    server = after_the_fault(server, probe, before)
-    servers_started = [server]
-    try:
-        first = server.post("/api/v1/admin/hotspots/firms", files={"file": (csv_path.name, csv_path.read_bytes())})
-        assert first.status_code == 201, first.text
-        report = first.json()
-        assert report["rows_total"] == FIRMS_ROWS and report["rows_refused"] == 0
-        with probe.connect() as c:
-            stored = c.execute(text("SELECT count(*) FROM hotspots")).scalar_one()
-            batches = c.execute(text("SELECT count(*) FROM hotspot_batches WHERE rows_total IS NOT NULL")).scalar()
-        assert stored == report["rows_new"] == FIRMS_ROWS - report["rows_outside"] - report["rows_unchanged"]
-        assert batches == before["hotspot_batches"] + 1
-        again = server.post("/api/v1/admin/hotspots/firms", files={"file": (csv_path.name, csv_path.read_bytes())})
-        assert again.status_code == 201, again.text
-        assert (again.json()["rows_new"], again.json()["rows_updated"]) == (0, 0)
-        assert table_counts(probe)["hotspots"] == stored
-        audit_verifies(probe)
-    finally:
-        for s in servers_started:
-            s.stop()
+    server = after_the_fault(server, probe, before, servers)
+    first = server.post("/api/v1/admin/hotspots/firms", files={"file": (csv_path.name, csv_path.read_bytes())})
+    assert first.status_code == 201, first.text
+    report = first.json()
+    assert report["rows_total"] == FIRMS_ROWS and report["rows_refused"] == 0
+    with probe.connect() as c:
+        stored = c.execute(text("SELECT count(*) FROM hotspots")).scalar_one()
+        batches = c.execute(text("SELECT count(*) FROM hotspot_batches WHERE rows_total IS NOT NULL")).scalar()
+    assert stored == report["rows_new"] == FIRMS_ROWS - report["rows_outside"] - report["rows_unchanged"]
+    assert batches == before["hotspot_batches"] + 1
+    again = server.post("/api/v1/admin/hotspots/firms", files={"file": (csv_path.name, csv_path.read_bytes())})
+    assert again.status_code == 201, again.text
+    assert (again.json()["rows_new"], again.json()["rows_updated"]) == (0, 0)
+    assert table_counts(probe)["hotspots"] == stored
+    audit_verifies(probe)
 
 
 # --- (b) kill -9 during a bulk incident import -----------------------------------------------------
@@ -251,26 +269,23 @@ def test_kill_during_a_bulk_import_leaves_nothing_and_the_rerun_is_complete(db_u
     request = in_background(server.post, "/api/v1/incidents/import", data=form,
                             files={"file": ("field_reports.csv", data, "text/csv")})
 
-    def inserting():  # the import's transaction has stored incidents (and their audit entries)
-        with probe.connect() as c:
-            return c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND backend_xid IS NOT NULL AND query LIKE 'INSERT INTO incidents%'")).scalar()
-    wait_until(inserting, "the import's INSERTs", timeout=120)
-    server.kill()
+    with probe.connect().execution_options(isolation_level="AUTOCOMMIT") as c:  # the import has stored incidents
+        wait_until(lambda: c.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND backend_xid IS NOT NULL AND query LIKE 'INSERT INTO incidents%'")).scalar(),
+            "the import's INSERTs", timeout=120)
+        server.kill()
     request.join(30)
-    server = after_the_fault(server, probe, before)
-    try:
-        first = server.post("/api/v1/incidents/import", data=form, files={"file": ("field_reports.csv", data)})
-        assert first.status_code == 201, first.text
-        assert first.json()["counts"] == {"ok": IMPORT_ROWS, "refused": 0, "duplicate": 0}
-        counts = table_counts(probe)
-        assert counts["incidents"] == before["incidents"] + IMPORT_ROWS
-        again = server.post("/api/v1/incidents/import", data=form, files={"file": ("field_reports.csv", data)})
-        assert again.json()["counts"] == {"ok": 0, "refused": 0, "duplicate": IMPORT_ROWS}
-        assert table_counts(probe)["incidents"] == counts["incidents"]
-        audit_verifies(probe)
-    finally:
-        server.stop()
+    server = after_the_fault(server, probe, before, servers)
+    first = server.post("/api/v1/incidents/import", data=form, files={"file": ("field_reports.csv", data)})
+    assert first.status_code == 201, first.text
+    assert first.json()["counts"] == {"ok": IMPORT_ROWS, "refused": 0, "duplicate": 0}
+    counts = table_counts(probe)
+    assert counts["incidents"] == before["incidents"] + IMPORT_ROWS
+    again = server.post("/api/v1/incidents/import", data=form, files={"file": ("field_reports.csv", data)})
+    assert again.json()["counts"] == {"ok": 0, "refused": 0, "duplicate": IMPORT_ROWS}
+    assert table_counts(probe)["incidents"] == counts["incidents"]
+    audit_verifies(probe)
 
 
 # --- (c) kill -9 during a raster registration ------------------------------------------------------
@@ -291,7 +306,7 @@ def _fire_mask(path: Path, side: int) -> Path:
 
 
 def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, probe, servers, tmp_path):
-    tif = _fire_mask(tmp_path / "phrae_fire_mask.tif", 5000)
+    tif = _fire_mask(tmp_path / "phrae_fire_mask.tif", 4000)
     sha = hashlib.sha256(tif.read_bytes()).hexdigest()
     form = {"product": "fire_mask", "acq_date": "2026-03-15"}
     server = servers(db_url, tmp_path / "data")
@@ -304,21 +319,133 @@ def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, pro
     request = in_background(upload)
 
     def converting():  # the COG conversion has written its first file (anywhere in the data folder)
-        return [p for p in server.data_dir.rglob("*.tif") if p.name != tif.name]
+        try:
+            return [p for p in server.data_dir.rglob("*.tif") if p.name != tif.name]
+        except FileNotFoundError:  # a folder went away while it was listed
+            return []
     written = wait_until(converting, "the COG conversion")
     server.kill()
     request.join(30)
     assert written
-    server = after_the_fault(server, probe, before)
-    try:
-        first = server.post("/api/v1/admin/rasters", data=form, files={"file": (tif.name, tif.read_bytes())})
-        assert first.status_code == 201, first.text
-        assert first.json()["status"] == "registered" and first.json()["file_sha256"] == sha
-        again = server.post("/api/v1/admin/rasters", data=form, files={"file": (tif.name, tif.read_bytes())})
-        assert again.status_code == 200 and again.json()["status"] == "already_registered"
-        assert sorted(p.name for p in (server.data_dir / "rasters").iterdir()) == [f"{sha}.tif"]
-        counts = table_counts(probe)
-        assert counts["hotspot_rasters"] == before["hotspot_rasters"] + 1
-        audit_verifies(probe)
-    finally:
-        server.stop()
+    server = after_the_fault(server, probe, before, servers)
+    first = server.post("/api/v1/admin/rasters", data=form, files={"file": (tif.name, tif.read_bytes())})
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "registered" and first.json()["file_sha256"] == sha
+    again = server.post("/api/v1/admin/rasters", data=form, files={"file": (tif.name, tif.read_bytes())})
+    assert again.status_code == 200 and again.json()["status"] == "already_registered"
+    assert sorted(p.name for p in (server.data_dir / "rasters").iterdir()) == [f"{sha}.tif"]
+    counts = table_counts(probe)
+    assert counts["hotspot_rasters"] == before["hotspot_rasters"] + 1
+    audit_verifies(probe)
+
+
+# --- (d) the database stops in the middle of an export stream and of an ingest ---------------------
+# tests/test_export_integrity.py cuts one session with pg_terminate_backend; here the whole PostgreSQL
+# server of a cluster of this test's own stops (immediate mode: the way a crash ends it) and starts again.
+EXPORT_ROWS = 50_000
+
+
+@pytest.fixture
+def own_cluster():
+    """A cluster of this test's own, migrated and loaded with the bundled layers like the template database."""
+    from geo_service.db.local_pg import LocalPostgres
+
+    root = Path(tempfile.mkdtemp(prefix="geo_service_fault_pg_"))
+    os.chmod(root, 0o755)  # the server's own user must reach its data folder
+    cluster = LocalPostgres(root, port=free_port(), durable=False)
+    cluster.start()
+    cluster.ensure_database("geo")
+    url = cluster.url("geo")
+    migrate.upgrade(url)
+    engine = make_engine(url, pool_size=1)
+    load_bundled(make_sessionmaker(engine))
+    engine.dispose()
+    yield cluster
+    cluster.destroy()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _crash(cluster) -> None:
+    """Stop PostgreSQL the hard way (immediate: no checkpoint, sessions cut, crash recovery at the next start)."""
+    cluster._run(["pg_ctl", "-D", str(cluster.data_dir), "-m", "immediate", "-w", "stop"])
+
+
+def _outage_answer(r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "database_unavailable"
+
+
+def test_a_database_stop_mid_export_and_mid_ingest_is_a_clean_failure_and_recovers(own_cluster, servers, tmp_path,
+                                                                                   firms_csv):
+    import http.client
+
+    url = own_cluster.url("geo")
+    probe = create_engine(_url_text(url), poolclass=NullPool)
+    with probe.begin() as c:
+        c.execute(text("""
+            INSERT INTO incidents (kind, observed_at, geom, location_text, location_format, location_datum,
+                                   description, district_code)
+            SELECT 'wildfire', now() - (g || ' minutes')::interval,
+                   ST_SetSRID(ST_MakePoint(99.9 + random() * 0.4, 17.9 + random() * 0.5), 4326), 'synthetic',
+                   'decimal', 'WGS84', 'synthetic row ' || g, '5401'
+            FROM generate_series(1, :n) g"""), {"n": EXPORT_ROWS})
+    csv_path = firms_csv
+    server = servers(url, tmp_path / "data")
+    before = table_counts(probe)
+
+    # 1. the export stream: the client sees a broken stream, never a complete-looking 200
+    base = urllib.parse.urlsplit(server.base)
+    conn = http.client.HTTPConnection(base.hostname, base.port, timeout=60)
+    conn.request("GET", "/api/v1/exports/incidents?f=ndjson", headers=AUTH)
+    r = conn.getresponse()
+    assert r.status == 200 and r.getheader("transfer-encoding") == "chunked"
+    received = len(r.read1(1 << 16))
+    _crash(own_cluster)
+    with pytest.raises((http.client.IncompleteRead, ConnectionError)):  # no terminating chunk
+        while block := r.read1(1 << 20):
+            received += len(block)
+    conn.close()
+
+    # 2. while the database is down: a clean 503, and the upload's scratch files are gone
+    _outage_answer(server.post("/api/v1/admin/hotspots/firms", files={"file": ("small.csv", csv_path.read_bytes()[:1 << 20])}))
+    _outage_answer(httpx.get(server.base + "/api/v1/incidents", headers=AUTH, timeout=60))
+    own_cluster.start()
+
+    # 3. an ingest whose COPY is under way when the database stops
+    def upload():
+        with open(csv_path, "rb") as f:
+            return server.post("/api/v1/admin/hotspots/firms", files={"file": (csv_path.name, f)})
+
+    outcome: dict = {}
+    request = threading.Thread(target=lambda: outcome.update(r=upload()), daemon=True)
+    request.start()
+
+    copying = copy_progress(probe)
+    wait_until(copying, "the ingest's COPY", every=0.002)
+    _crash(own_cluster)
+    copying.close()
+    request.join(120)
+    _outage_answer(outcome["r"])
+    own_cluster.start()
+
+    # 4. the service recovers without a restart; nothing of either cut request is stored, only the audit entry
+    #    the export wrote before it streamed (who took which collection is recorded, even when cut short)
+    one_more = before["audit_log"] + 1
+    assert table_counts(probe) == {**before, "audit_log": one_more, "audit_counter.last_id": one_more}
+    with probe.connect() as c:
+        assert c.execute(text("SELECT action, entity_id FROM audit_log ORDER BY id DESC LIMIT 1")).one() == \
+            ("export", "incidents")
+    assert audit_verifies(probe) == one_more
+    nothing_left_behind(server, probe)
+    r = httpx.get(server.base + "/api/v1/exports/incidents", params={"f": "ndjson"}, headers=AUTH, timeout=120)
+    assert r.status_code == 200 and r.headers["x-feature-count"] == str(EXPORT_ROWS)
+    body = r.content.rstrip(b"\n")
+    features, summary = body[:body.rfind(b"\n") + 1], json.loads(body[body.rfind(b"\n") + 1:])
+    assert summary["numberReturned"] == EXPORT_ROWS == features.count(b"\n")
+    assert summary["sha256"] == hashlib.sha256(features).hexdigest()
+    assert received < len(r.content)
+    again = upload()
+    assert again.status_code == 201, again.text
+    assert table_counts(probe)["hotspots"] == again.json()["rows_new"] > 0
+    audit_verifies(probe)
+    probe.dispose()
