@@ -305,7 +305,8 @@ def _fire_mask(path: Path, side: int) -> Path:
     return path
 
 
-def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, probe, servers, tmp_path):
+@pytest.mark.parametrize("moment", ["converting", "zonal_statistics"])
+def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, probe, servers, tmp_path, moment):
     tif = _fire_mask(tmp_path / "phrae_fire_mask.tif", 4000)
     sha = hashlib.sha256(tif.read_bytes()).hexdigest()
     form = {"product": "fire_mask", "acq_date": "2026-03-15"}
@@ -323,10 +324,18 @@ def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, pro
             return [p for p in server.data_dir.rglob("*.tif") if p.name != tif.name]
         except FileNotFoundError:  # a folder went away while it was listed
             return []
-    written = wait_until(converting, "the COG conversion")
+
+    if moment == "converting":
+        wait_until(converting, "the COG conversion")
+    else:  # the COG is complete in the store, the row inserted, the zones read: the statistics are computed
+        with probe.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+            wait_until(lambda: c.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND backend_xid IS NOT NULL AND query LIKE '%district_protected_area%'")).scalar(),
+                "the zonal statistics", timeout=120)
+        assert (server.data_dir / "rasters" / f"{sha}.tif").exists()
     server.kill()
     request.join(30)
-    assert written
     server = after_the_fault(server, probe, before, servers)
     first = server.post("/api/v1/admin/rasters", data=form, files={"file": (tif.name, tif.read_bytes())})
     assert first.status_code == 201, first.text
@@ -337,6 +346,25 @@ def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, pro
     counts = table_counts(probe)
     assert counts["hotspot_rasters"] == before["hotspot_rasters"] + 1
     audit_verifies(probe)
+
+
+def test_start_up_sweep_keeps_a_cog_whose_registration_is_under_way(db_url, sessionmaker_for, tmp_path):
+    """The sweep that removes a killed registration's complete COG leaves alone one that a running process has
+    just renamed into the store and not yet committed (it holds the file's advisory lock)."""
+    from geo_service.hotspots.rasters import _file_key, remove_unregistered
+
+    factory = sessionmaker_for(db_url)
+    busy, orphan = "a" * 64, "b" * 64
+    for sha in (busy, orphan):
+        (tmp_path / f"{sha}.tif").write_bytes(b"a complete COG")
+    (tmp_path / "notes.tif").write_bytes(b"not one of ours")
+    with factory() as registering, registering.begin():
+        registering.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _file_key(busy)})
+        with factory() as session, session.begin():
+            assert remove_unregistered(session, tmp_path) == [tmp_path / f"{orphan}.tif"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([f"{busy}.tif", "notes.tif"])
+    with factory() as session, session.begin():
+        assert remove_unregistered(session, tmp_path) == [tmp_path / f"{busy}.tif"]
 
 
 # --- (d) the database stops in the middle of an export stream and of an ingest ---------------------

@@ -152,6 +152,33 @@ def _store_cog(src: Path, target: Path) -> None:
         partial.replace(target)
 
 
+def _file_key(sha: str) -> str:
+    return f"hotspot_raster_file|{sha}"
+
+
+def remove_unregistered(session: Session, store_dir: Path) -> list[Path]:
+    """Delete the store's complete COGs (``<sha256>.tif``) that no registered raster points to: what a process
+    killed after its conversion and before its commit leaves. A file whose registration is under way in a
+    running process is kept: that transaction holds the file's advisory lock until it ends, and the row is
+    looked up again once the lock is taken here. Returns what was deleted."""
+    store_dir = Path(store_dir)
+    if not store_dir.is_dir():
+        return []
+    registered = set(session.execute(text("SELECT DISTINCT file_sha256 FROM hotspot_rasters")).scalars())
+    removed = []
+    for cog in store_dir.glob("*.tif"):
+        sha = cog.stem
+        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha) or sha in registered:
+            continue
+        taken = session.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                {"k": _file_key(sha)}).scalar_one()
+        if taken and not session.execute(text("SELECT EXISTS (SELECT 1 FROM hotspot_rasters WHERE file_sha256 = :s)"),
+                                         {"s": sha}).scalar_one():
+            cog.unlink(missing_ok=True)
+            removed.append(cog)
+    return removed
+
+
 def _zones(session: Session, on: date):
     """Districts, protected areas in force on ``on`` and their intersections, as a GeoDataFrame (EPSG:4326)."""
     import geopandas as gpd
@@ -367,6 +394,8 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     path = Path(path)
     name = name or path.name
     sha = sha256_file(path)
+    # the store's file of this content is this transaction's until it ends (see remove_unregistered)
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _file_key(sha)})
     # one registration of a file (and below, of a series) at a time: the second sees the first's row
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                     {"k": f"hotspot_rasters|{sha}|{product}"})
