@@ -1,13 +1,15 @@
 """Faults (issue 12, "make it stay fixed"): kill -9 of a real uvicorn server during a FIRMS ingest, a bulk
-incident import and a raster registration, and a real database stop in the middle of an export stream.
+incident import and a raster registration (during the COG conversion, and during the zonal statistics),
+and a real PostgreSQL stop in the middle of an export stream and of an ingest's COPY.
 
 After each fault: every table holds exactly the rows it held before (no half-stored ingest, no batch row of
 a killed ingest), the audit chain verifies, and once the server is started again no temporary or partial
 file is left in the data folder; the interrupted request, sent again, gives the complete result, and a
-third time the same (idempotent).
+third time the same (idempotent). README, Tests / Faults.
 
 Each kill is timed on what the server is doing (the ingest's COPY seen in ``pg_stat_progress_copy``, the
-import's INSERTs in ``pg_stat_activity``, the COG conversion's first file), never on a sleep.
+import's INSERTs and the raster's zonal statistics in ``pg_stat_activity``, the COG conversion's first
+file), never on a sleep.
 """
 
 from __future__ import annotations
@@ -37,8 +39,8 @@ from sqlalchemy.pool import NullPool
 from geo_service import audit
 from geo_service.db import migrate
 from geo_service.db.engine import make_engine, make_sessionmaker
-from geo_service.layers.manifest import load_bundled
 from geo_service.db.local_pg import free_port
+from geo_service.layers.manifest import load_bundled
 from tests.conftest import ADMIN_TOKEN, _url_text
 
 pytestmark = pytest.mark.faults
@@ -56,16 +58,18 @@ class Server:
         self.url, self.data_dir = _url_text(url), data_dir
         self.proc: subprocess.Popen | None = None
         self.base = ""
+        self.log = None
 
     def start(self) -> "Server":
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_SERVICE_")}
         env.update(GEO_SERVICE_DATABASE_URL=self.url, GEO_SERVICE_DATA_DIR=str(self.data_dir),
                    GEO_SERVICE_ADMIN_TOKEN=ADMIN_TOKEN, GEO_SERVICE_ENVIRONMENT="test", PYTHONPATH=str(ROOT))
+        self.log = open(self.data_dir / f"server-{port}.log", "wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "geo_service.main:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=open(self.data_dir / f"server-{port}.log", "wb"))
+            stdout=subprocess.DEVNULL, stderr=self.log)
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -90,6 +94,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.log is not None:
+            self.log.close()
 
     def post(self, path: str, **kw) -> httpx.Response:
         return httpx.post(self.base + path, headers=AUTH, timeout=300, **kw)
@@ -101,9 +107,9 @@ def servers():
 
     def make(url, data_dir: Path) -> Server:
         data_dir.mkdir(parents=True, exist_ok=True)
-        s = Server(url, data_dir).start()
-        started.append(s)
-        return s
+        s = Server(url, data_dir)
+        started.append(s)  # stopped at the end even if it never answers
+        return s.start()
 
     yield make
     for s in started:
