@@ -387,16 +387,18 @@ def own_cluster():
     root = Path(tempfile.mkdtemp(prefix="geo_service_fault_pg_"))
     os.chmod(root, 0o755)  # the server's own user must reach its data folder
     cluster = LocalPostgres(root, port=free_port(), durable=False)
-    cluster.start()
-    cluster.ensure_database("geo")
-    url = cluster.url("geo")
-    migrate.upgrade(url)
-    engine = make_engine(url, pool_size=1)
-    load_bundled(make_sessionmaker(engine))
-    engine.dispose()
-    yield cluster
-    cluster.destroy()
-    shutil.rmtree(root, ignore_errors=True)
+    try:
+        cluster.start()
+        cluster.ensure_database("geo")
+        url = cluster.url("geo")
+        migrate.upgrade(url)
+        engine = make_engine(url, pool_size=1)
+        load_bundled(make_sessionmaker(engine))
+        engine.dispose()
+        yield cluster
+    finally:
+        cluster.destroy()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def _crash(cluster) -> None:
