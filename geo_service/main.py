@@ -42,6 +42,25 @@ def _apply_area_of_interest(factory, settings: Settings) -> None:
         logging.getLogger("geo_service").info("area of interest changed: %d detections re-marked", changed)
 
 
+def _remove_unregistered_rasters(factory, settings: Settings) -> None:
+    """Complete COGs a killed registration left without its row (``rasters.remove_unregistered``); a database
+    not reachable or not migrated yet is left for the next start-up."""
+    from sqlalchemy.exc import ProgrammingError
+
+    from geo_service.hotspots.rasters import remove_unregistered
+    from geo_service.hotspots.settings import HotspotSettings
+
+    try:
+        with factory() as session, session.begin():
+            removed = remove_unregistered(session, HotspotSettings().raster_store(settings.db.data_dir))
+    except (OperationalError, ProgrammingError) as exc:
+        logging.getLogger("geo_service").warning("raster store not checked: %s", exc.__class__.__name__)
+        return
+    if removed:
+        logging.getLogger("geo_service").info("removed %d unregistered COGs: %s", len(removed),
+                                              ", ".join(p.name for p in removed[:20]))
+
+
 class RequestId:
     """A request id on ``request.state`` and in the X-Request-ID header, as plain ASGI middleware.
 
@@ -76,6 +95,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         _apply_area_of_interest(app.state.sessionmaker, settings)
         scratch.start_service(settings.db.data_dir)  # and delete what crashed processes left behind
+        _remove_unregistered_rasters(app.state.sessionmaker, settings)
         yield
         scratch.stop()
         engine.dispose()

@@ -138,6 +138,47 @@ def _to_cog(src: Path, dst: Path) -> None:
                   config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True})
 
 
+def _store_cog(src: Path, target: Path) -> None:
+    """Convert ``src`` to a COG at ``target`` so that a crash at any moment leaves only what the next start-up
+    deletes (``scratch``). rio-cogeo writes an intermediate GeoTIFF of its own naming (``tmp*.tif``) next to
+    its output, so the conversion runs in this process's scratch folder, not in the store (a kill -9 left
+    that file in the store for good); the result becomes a partial file of the store (a rename on the same
+    file system, else a copy) and is renamed into place when complete."""
+    with scratch.temp_dir("geo_service_cog_") as work:
+        made = Path(work) / target.name
+        _to_cog(src, made)
+        partial = scratch.partial_path(target.parent, target.name)
+        shutil.move(made, partial)
+        partial.replace(target)
+
+
+def _file_key(sha: str) -> str:
+    return f"hotspot_raster_file|{sha}"
+
+
+def remove_unregistered(session: Session, store_dir: Path) -> list[Path]:
+    """Delete the store's complete COGs (``<sha256>.tif``) that no registered raster points to: what a process
+    killed after its conversion and before its commit leaves. A file whose registration is under way in a
+    running process is kept: that transaction holds the file's advisory lock until it ends, and the row is
+    looked up again once the lock is taken here. Returns what was deleted."""
+    store_dir = Path(store_dir)
+    if not store_dir.is_dir():
+        return []
+    registered = set(session.execute(text("SELECT DISTINCT file_sha256 FROM hotspot_rasters")).scalars())
+    removed = []
+    for cog in store_dir.glob("*.tif"):
+        sha = cog.stem
+        if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha) or sha in registered:
+            continue
+        taken = session.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
+                                {"k": _file_key(sha)}).scalar_one()
+        if taken and not session.execute(text("SELECT EXISTS (SELECT 1 FROM hotspot_rasters WHERE file_sha256 = :s)"),
+                                         {"s": sha}).scalar_one():
+            cog.unlink(missing_ok=True)
+            removed.append(cog)
+    return removed
+
+
 def _zones(session: Session, on: date):
     """Districts, protected areas in force on ``on`` and their intersections, as a GeoDataFrame (EPSG:4326)."""
     import geopandas as gpd
@@ -353,6 +394,8 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     path = Path(path)
     name = name or path.name
     sha = sha256_file(path)
+    # the store's file of this content is this transaction's until it ends (see remove_unregistered)
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _file_key(sha)})
     # one registration of a file (and below, of a series) at a time: the second sees the first's row
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                     {"k": f"hotspot_rasters|{sha}|{product}"})
@@ -372,9 +415,7 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / f"{sha}.tif"
     if not target.exists():
-        partial = scratch.partial_path(store_dir, target.name)  # a crash leaves it to the next start-up
-        _to_cog(path, partial)
-        partial.replace(target)
+        _store_cog(path, target)
     series = {"name": name, "p": product, "d": acq_date}
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
                     {"k": f"hotspot_rasters|{name}|{product}|{acq_date}"})
