@@ -14,17 +14,14 @@ import sys
 import tarfile
 from pathlib import Path
 
-import numpy as np
 import pytest
-import rasterio
 from PIL import Image
-from pyproj import Transformer
-from rasterio.transform import from_origin
 from sqlalchemy import create_engine, text
 
 from geo_service import audit
 from geo_service.db.engine import make_engine, make_sessionmaker
 from tests.conftest import _url_text
+from tests.samples import post_fire_mask
 
 CLI = [sys.executable, "-m", "geo_service.cli"]
 
@@ -66,17 +63,7 @@ def make_data(client, login, admin_headers, tmp_path) -> dict:
                         files=[("files", (f"p{i}.jpg", data, "image/jpeg"))])
         assert r.status_code == 201, r.text
         photos[r.json()[0]["id"]] = hashlib.sha256(data).hexdigest()
-    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
-    a = np.full((20, 20), 5, dtype=np.uint8)
-    a[8:11, 8:11] = 9
-    tif = tmp_path / "upload-mask.tif"
-    with rasterio.open(tif, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
-                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
-        dst.write(a, 1)
-    r = client.post("/api/v1/admin/rasters", headers=admin_headers, files={"file": ("mask.tif", tif.read_bytes())},
-                    data={"product": "fire_mask", "acq_date": "2024-03-14"})
-    assert r.status_code == 201, r.text
-    raster = r.json()
+    raster = post_fire_mask(client, admin_headers, tmp_path / "upload-mask.tif", 100.2157, 18.4695)
     case = client.post("/api/v1/cases", headers=lead, json={
         "title": "Permits inside Mae Yom reserve", "summary": "Complaint", "category": "land_documents_in_reserve",
         "received_on": "2024-11-05"})

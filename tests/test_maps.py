@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from geo_service.maps import assets, escaping
+from tests.samples import post_fire_mask, post_viirs
 
 HOSTILE = ["`${window.__pwned=1}`", "</script><script>window.__pwned=1</script>",
            "<img src=x onerror=\"window.__pwned=1\">", "{{7*7}}", "\\u0060${1}\\", "'\"; window.__pwned=1; //"]
@@ -191,13 +192,9 @@ def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_
 
 def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login, admin_headers):
     committee = login("committee_h", "committee_member")
-    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-           "bright_ti5,frp,daynight\n"
-           "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
-           "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n"
-           "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n")
-    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    post_viirs(client, admin_headers, ["18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
+                                       "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n",
+                                       "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n"])
     r = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=committee)
     assert r.status_code == 200
     html = r.text
@@ -245,29 +242,12 @@ def test_web_route_refuses_a_wrong_period_with_the_same_rule(client, admin_heade
 def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, admin_headers, tmp_path):
     """Hotspots, fire events and raster statistics were listed as "Not drawn yet" and the map stayed on the
     province; now every kind is drawn (labels escaped, link reasons shown) and the map zooms to the evidence."""
-    import numpy as np
-    import rasterio
-    from pyproj import Transformer
-    from rasterio.transform import from_origin
     from sqlalchemy import text
 
     lead = login("lead_ev", "investigator")
-    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-           "bright_ti5,frp,daynight\n"
-           "18.4695,100.2157,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
-           "18.4700,100.2160,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n")
-    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                       files={"file": ("v.csv", csv.encode())}).status_code == 201
-    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
-    a = np.full((20, 20), 5, dtype=np.uint8)
-    a[8:11, 8:11] = 9
-    tif = tmp_path / "mask.tif"
-    with rasterio.open(tif, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
-                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
-        dst.write(a, 1)
-    r = client.post("/api/v1/admin/rasters", headers=admin_headers, files={"file": ("mask.tif", tif.read_bytes())},
-                    data={"product": "fire_mask", "acq_date": "2024-03-14"})
-    assert r.status_code == 201, r.text
+    post_viirs(client, admin_headers, ["18.4695,100.2157,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
+                                       "18.4700,100.2160,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n"])
+    post_fire_mask(client, admin_headers, tmp_path / "mask.tif", 100.2157, 18.4695)
     with client.app.state.engine.begin() as c:
         hotspot = c.execute(text("SELECT min(id) FROM hotspots")).scalar()
         event = c.execute(text("SELECT min(id) FROM fire_events")).scalar()
@@ -296,12 +276,8 @@ def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_distric
     year with data, with links to every period with data, and district names printed on the map."""
     committee = login("committee_p", "committee_member")
     admin = login("admin_p", "administrator")
-    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-           "bright_ti5,frp,daynight\n"
-           "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n"
-           "18.2001,100.3012,330.0,0.4,0.4,2023-02-14,0630,N,VIIRS,h,2.0NRT,290.0,4.5,D\n")
-    assert client.post("/api/v1/admin/hotspots/firms", headers=admin,
-                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    post_viirs(client, admin, ["18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
+                               "18.2001,100.3012,330.0,0.4,0.4,2023-02-14,0630,N,VIIRS,h,2.0NRT,290.0,4.5,D\n"])
     html = client.get("/maps/overview", headers=committee).text
     assert "1 Oct 2566 BE – 30 Sep 2567 BE" in html  # FY 2567, not the current (empty) fiscal year
     assert "Hotspot heat map (1)" in html

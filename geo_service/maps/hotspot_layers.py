@@ -79,25 +79,27 @@ def _detections(session: Session, period: Period, inside: bool) -> list[list]:
     return [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
 
 
-def cluster_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
-    """Detections as clusters; a click shows the detection's time (Asia/Bangkok), sensor, confidence and FRP."""
-    data = _detections(session, period, True)
+CLUSTER_LAYER_NAME = "จุดความร้อน (คลิกดูรายละเอียด) / Hotspots, clickable"
+OUTSIDE_LAYER_NAME = "นอกพื้นที่รับผิดชอบ (จังหวัดข้างเคียง) / Outside the area of interest (neighbouring provinces)"
+
+
+def _clusters(session: Session, period: Period, inside: bool) -> plugins.FastMarkerCluster | None:
+    data = _detections(session, period, inside)
     if not data:
         return None
-    return plugins.FastMarkerCluster(data, callback=_CALLBACK, show=False,
-                                     name=esc.text(f"จุดความร้อน (คลิกดูรายละเอียด) / Hotspots, clickable ({len(data):,})"))
+    name = CLUSTER_LAYER_NAME if inside else OUTSIDE_LAYER_NAME
+    return plugins.FastMarkerCluster(data, callback=_CALLBACK if inside else _OUTSIDE_CALLBACK, show=False,
+                                     name=esc.text(f"{name} ({len(data):,})"))
 
 
-OUTSIDE_LAYER_NAME = "นอกพื้นที่รับผิดชอบ (จังหวัดข้างเคียง) / Outside the area of interest (neighbouring provinces)"
+def cluster_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
+    """Detections as clusters; a click shows the detection's time (Asia/Bangkok), sensor, confidence and FRP."""
+    return _clusters(session, period, True)
 
 
 def outside_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
     """Detections outside the area of interest, grey, in a layer of their own that starts hidden."""
-    data = _detections(session, period, False)
-    if not data:
-        return None
-    return plugins.FastMarkerCluster(data, callback=_OUTSIDE_CALLBACK, show=False,
-                                     name=esc.text(f"{OUTSIDE_LAYER_NAME} ({len(data):,})"))
+    return _clusters(session, period, False)
 
 
 def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
