@@ -3,7 +3,7 @@
 The real app runs under uvicorn on a loopback port against a real PostGIS database holding a little of
 everything (an incident with a photo, a case linked to it, FIRMS detections), so generated ids and names
 sometimes land on real rows. Every operation of every method is fuzzed by each caller: anonymous, each
-role signed in, and a field-restricted partner API key; a caller the route refuses gets a smaller budget (its
+role signed in (partner included), and a field-restricted partner API key; a caller the route refuses gets a smaller budget (its
 answer is the refusal, but the refusal must not be a 5xx either). Positive (schema-valid) and negative
 (schema-violating) examples. Checks: ``not_a_server_error``, and ``response_schema_conformance`` where the
 route declares a response schema.
@@ -33,7 +33,8 @@ from tests.conftest import ADMIN_TOKEN, PASSWORD
 from tests.test_hotspots_api import DATA as FIRMS_DATA
 from tests.test_role_matrix import POLICY, PUBLIC, SIGNED_IN
 
-CALLERS = ("anonymous", "field_officer", "investigator", "committee_member", "partner_api_key", "administrator")
+CALLERS = ("anonymous", "field_officer", "investigator", "committee_member", "partner", "partner_api_key",
+           "administrator")
 # Examples per (caller, operation) and generation mode (positive, negative); a third, positive pass with the
 # seeded rows' ids in the path (when the path has any).
 # GEO_FUZZ_SCALE multiplies the budget for a deeper run by hand (GEO_FUZZ_SCALE=5: 22,076 requests, 7.5 minutes).
