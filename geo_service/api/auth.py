@@ -42,7 +42,7 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.post("/auth/session", summary="Sign in from a browser page: sets the session cookie (read-only pages)",
-             status_code=303)
+             status_code=303, response_class=RedirectResponse)
 def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, request: Request,
                     next: Annotated[str | None, Form(max_length=500)] = None):  # noqa: A002
     try:
@@ -58,7 +58,7 @@ def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], sessi
 
 
 @router.post("/auth/logout", summary="Sign out: ends every sign-in of the account (tokens and browser sessions)",
-             status_code=303)
+             status_code=303, response_class=RedirectResponse)
 def logout(request: Request, session: SessionDep):
     """Revokes the bearer token or session cookie sent (with every other token of the same account) and
     clears the cookie. Without a valid token it only clears the cookie."""
