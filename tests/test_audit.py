@@ -168,6 +168,7 @@ def test_checkpoint_detects_a_cut_or_rewritten_tail(busy, db_url, sessionmaker_f
         assert "cut" in audit.verify_checkpoint(s, cp, SECRET)[0]["problem"]
 
 
+@pytest.mark.slow
 def test_checkpoint_cli(busy, db_url, tmp_path):
     import json
     import os

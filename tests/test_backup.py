@@ -84,6 +84,7 @@ def audit_result(url):
     return result
 
 
+@pytest.mark.slow
 def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_cluster, tmp_path):
     made = make_data(client, login, admin_headers, tmp_path)
     before = row_counts(db_url)
@@ -155,6 +156,7 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
     assert hashlib.sha256(Path(path).read_bytes()).hexdigest() == raster_sha
 
 
+@pytest.mark.slow
 def test_damaged_archive_is_refused_before_anything_is_touched(client, login, admin_headers, db_url, pg_cluster,
                                                                 tmp_path):
     make_data(client, login, admin_headers, tmp_path)

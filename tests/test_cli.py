@@ -39,6 +39,7 @@ def run(env, *args, check=True):
     return proc
 
 
+@pytest.mark.slow
 def test_embedded_database_lifecycle_and_layers(project_env, tmp_path):
     assert run(project_env, "db", "status", check=False).returncode == 3  # not created yet
     demo = run(project_env, "demo")
@@ -70,6 +71,7 @@ def test_embedded_database_lifecycle_and_layers(project_env, tmp_path):
     assert run(project_env, "db", "status", check=False).returncode == 3
 
 
+@pytest.mark.slow
 def test_serve_starts_its_own_database_and_answers(project_env):
     port = free_port()
     proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=project_env,
@@ -98,6 +100,7 @@ def test_serve_starts_its_own_database_and_answers(project_env):
     assert run(project_env, "db", "status", check=False).returncode == 3
 
 
+@pytest.mark.slow
 def test_users_and_incident_import_commands(project_env, tmp_path):
     env = {**project_env, "GEO_SERVICE_NEW_PASSWORD": "a long enough password"}
     run(project_env, "layers", "load-bundled")

@@ -164,6 +164,7 @@ def test_exports_are_audited(client, people, db_url, sessionmaker_for):
     assert row.actor == "apikey:RFD" and row.after["filters"]["kind"] == "wildfire" and row.after["count"] == 2
 
 
+@pytest.mark.slow
 def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_for, admin_headers):
     """200,000 synthetic incidents stream out with a small, bounded Python memory peak."""
     n = 200_000

@@ -14,7 +14,13 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import text
 
-from geo_service.hotspots.fetch import FirmsClient, FirmsRefused, FirmsUnavailable, day_windows, fetch_area
+from geo_service.hotspots.fetch import (
+    FirmsClient,
+    FirmsRefused,
+    FirmsUnavailable,
+    day_windows,
+    fetch_area,
+)
 
 KEY = "0123456789abcdef0123456789abcdef"
 HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
@@ -139,6 +145,7 @@ def test_quota_invalid_key_and_persistent_failure(firms, tmp_path):
     assert waits == [1.0, 2.0]
 
 
+@pytest.mark.slow
 def test_cli_fetch_ingests_through_the_same_path(firms, db_url, tmp_path):
     url = db_url if isinstance(db_url, str) else db_url.render_as_string(hide_password=False)
     env = {**os.environ, "COLUMNS": "200", "GEO_SERVICE_DATABASE_URL": url, "GEO_SERVICE_DATA_DIR": str(tmp_path),

@@ -42,6 +42,7 @@ def summary_of(lines: list[str]) -> dict:
     return json.loads(next(line for line in lines if line.startswith("SUMMARY "))[len("SUMMARY "):])
 
 
+@pytest.mark.slow
 def test_fire_season_review(client, admin_headers, db_url, monkeypatch, tmp_path):
     r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
                     files={"file": ("season.csv", season_csv().encode())})
@@ -64,6 +65,7 @@ def test_fire_season_review(client, admin_headers, db_url, monkeypatch, tmp_path
         notebook_runner.run_notebook("fire_season_review", tmp_path / "bad.ipynb", {"REVIEW_DISTRICT": "9999"})
 
 
+@pytest.mark.slow
 def test_notebook_command_on_the_embedded_database(project_env, tmp_path):  # noqa: F811 - fixture
     """A newcomer's path: load hotspots, then one command; the database is started by the command itself."""
     csv = tmp_path / "season.csv"

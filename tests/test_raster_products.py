@@ -274,6 +274,7 @@ def test_two_registrations_of_one_file_at_once_make_one_raster(db_url, sessionma
     assert sorted(r.status for r in reports) == ["already_registered", "registered"]
 
 
+@pytest.mark.slow
 def test_cli_register_reports_meaning_and_keeps_the_id(db_url, tmp_path):
     """`rasters register` on a database URL: an index raster with its threshold, the same file again (same id),
     and a threshold without its meaning refused with a message, no traceback."""
