@@ -24,6 +24,12 @@ def fiscal_year_be(d: date) -> int:
     return to_be(d.year + 1 if d.month >= 10 else d.year)
 
 
+def fiscal_year_bounds(fy_be: int) -> tuple[date, date]:
+    """First and last day of a Thai fiscal year given in BE: 2567 -> (2023-10-01, 2024-09-30)."""
+    ce = fy_be - BE_OFFSET
+    return date(ce - 1, 10, 1), date(ce, 9, 30)
+
+
 def area_units(m2: float) -> dict[str, float]:
     """An area in square metres as hectares, km2, rai and the rai-ngan-wa triple officials write."""
     rai = int(m2 // M2_PER_RAI)

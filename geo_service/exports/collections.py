@@ -68,7 +68,7 @@ def _local(ts: str) -> str:
 
 def _be(day: str) -> str:
     """SQL: a date as officials write it, D/M/YYYY in the Buddhist Era (the SQL twin of ``thai.be_dmy``)."""
-    return f"(to_char({day}, 'FMDD/FMMM/') || (extract(year FROM {day})::int + 543))"
+    return f"be_dmy({day})"
 
 
 def _bangkok_day(ts: str) -> str:

@@ -33,9 +33,9 @@ PERIODS = {
     "day": ("to_char({d}, 'YYYY-MM-DD')", "to_char({d}, 'YYYY-MM-DD')"),
     "month": ("to_char({d}, 'YYYY-MM')", "to_char({d}, 'YYYY-MM')"),
     "fire_season": ("extract(year FROM {d})::int::text",
-                    "'fire season ' || extract(year FROM {d})::int || ' (BE ' || (extract(year FROM {d})::int + 543) || ')'"),
-    "fiscal_year": ("(extract(year FROM {d})::int + 543 + CASE WHEN extract(month FROM {d}) >= 10 THEN 1 ELSE 0 END)::text",
-                    "'FY ' || (extract(year FROM {d})::int + 543 + CASE WHEN extract(month FROM {d}) >= 10 THEN 1 ELSE 0 END)"),
+                    "'fire season ' || extract(year FROM {d})::int || ' (BE ' || be_year({d}) || ')'"),
+    # the Thai calendar's SQL functions (migration 0016), twins of thai.py
+    "fiscal_year": ("fiscal_year_be({d})::text", "'FY ' || fiscal_year_be({d})"),
     "all": ("'all'", "'whole period'"),
 }
 GROUPS = ("province", "district", "protected_area", "land_class")

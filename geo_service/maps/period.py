@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from geo_service.errors import InvalidInput
-from geo_service.thai import BANGKOK, BE_OFFSET, fiscal_year_be
+from geo_service.thai import BANGKOK, BE_OFFSET, fiscal_year_be, fiscal_year_bounds
 
 TH_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
 EN_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
@@ -52,8 +52,7 @@ FY_BE_MIN, FY_BE_MAX = 2500, 2700  # fiscal years a map (or a brief) may name: 1
 
 
 def fiscal_period(fy_be: int) -> Period:
-    ce = fy_be - BE_OFFSET
-    return Period(date(ce - 1, 10, 1), date(ce, 9, 30))
+    return Period(*fiscal_year_bounds(fy_be))
 
 
 def check_fiscal_year_be(fy_be: int) -> int:

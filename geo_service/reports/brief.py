@@ -28,7 +28,7 @@ from geo_service.errors import InvalidInput, NotFound
 from geo_service.maps.period import check_fiscal_year_be
 from geo_service.layers import aoi
 from geo_service.hotspots.rasters import burned_area_by_zone
-from geo_service.thai import BANGKOK, be_dmy, to_be
+from geo_service.thai import BANGKOK, be_dmy, fiscal_year_bounds, to_be
 
 # Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
 # committee member may see (no confidential case), read through the same row-level security.
@@ -62,8 +62,8 @@ def brief_period(fiscal_year_be: int, quarter: int | None = None) -> BriefPeriod
     check_fiscal_year_be(fiscal_year_be)
     if quarter is not None and quarter not in (1, 2, 3, 4):
         raise InvalidInput("quarter is 1 to 4 (quarter 1 = October to December).", code="invalid_period")
-    ce = fiscal_year_be - 543
-    start, end = date(ce - 1, 10, 1), date(ce, 9, 30)
+    start, end = fiscal_year_bounds(fiscal_year_be)
+    ce = end.year
     if quarter:
         month = 10 + 3 * (quarter - 1)
         year = ce - 1 if month <= 12 else ce

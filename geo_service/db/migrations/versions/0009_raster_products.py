@@ -14,7 +14,7 @@ burned area and flags are cleared; ``frp`` rasters keep their FRP > 0 flags as "
 area; ``dnbr`` rasters record the 0.1 threshold they were computed with.
 
 Revision ID: 0009_raster_products
-Revises: 0007
+Revises: 0008_area_of_interest
 Create Date: 2026-12-02
 """
 

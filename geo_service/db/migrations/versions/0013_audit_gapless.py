@@ -3,7 +3,7 @@ transaction instead of a sequence, so an entry rolled back with its change (a re
 request, a killed import) takes its number with it, and a gap in the chain can only mean a deletion.
 
 Revision ID: 0013_audit_gapless
-Revises: 0007
+Revises: 0009_raster_products
 Create Date: 2026-12-02
 """
 

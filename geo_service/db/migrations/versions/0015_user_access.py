@@ -5,7 +5,7 @@ active flag and roles) with this row. Signing out, deactivating an account or ch
 one, so every token issued before stops working at once instead of at its expiry.
 
 Revision ID: 0015_user_access
-Revises: 0007
+Revises: 0013_audit_gapless
 Create Date: 2026-12-02
 """
 
