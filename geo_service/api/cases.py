@@ -16,7 +16,7 @@ from geo_service import audit
 from geo_service.api.deps import AdminDep, SessionDep
 from geo_service.api.deps import etag, if_match_version
 from geo_service.auth import Principal, Role, require_roles
-from geo_service.cases import evidence, service
+from geo_service.cases import access, evidence, service
 from geo_service.cases.suggestions import suggest
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import AssignIn, CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
@@ -154,7 +154,7 @@ def remove_link(case_id: int, link_id: int, session: SessionDep, principal: Case
 @router.get("/{case_id}/audit", summary="The case's audit trail (assigned investigators, administrators)")
 def case_audit(case_id: int, session: SessionDep, principal: CaseWorker) -> list[dict]:
     with as_caller(session, principal):
-        service._require_insider(session, principal, case_id)
+        access.require_insider(session, principal, case_id)
         return audit.entries_for(session, "case", case_id)
 
 

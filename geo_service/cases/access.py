@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal, Role
+from geo_service.errors import Forbidden, NotFound
 
 APP_ROLE = "geo_service_app"
 
@@ -27,6 +28,29 @@ def act_as(session: Session, principal: Principal) -> None:
 
 def is_insider_role(principal: Principal) -> bool:
     return principal.has(Role.administrator, Role.investigator)
+
+
+def assigned_investigators(session: Session, case_id: int) -> list[str]:
+    """The usernames of the investigators assigned to a case, sorted."""
+    return list(session.execute(text("SELECT username FROM case_assignments WHERE case_id = :id ORDER BY username"),
+                                {"id": case_id}).scalars())
+
+
+def is_insider(session: Session, principal: Principal, case_id: int, assigned: list[str] | None = None) -> bool:
+    """Administrators, and the investigators assigned (``assigned``: the list when the caller has it)."""
+    if principal.has(Role.administrator):
+        return True
+    return principal.has(Role.investigator) and principal.name in (
+        assigned if assigned is not None else assigned_investigators(session, case_id))
+
+
+def require_insider(session: Session, principal: Principal, case_id: int) -> None:
+    """The access rule of a case's evidence, files, links and maps: the case exists for the caller (row-level
+    security decides) and the caller is an administrator or one of its assigned investigators."""
+    if session.execute(text("SELECT 1 FROM cases WHERE id = :id"), {"id": case_id}).first() is None:
+        raise NotFound("No case with this number, or you may not see it.")  # absent or invisible: one answer
+    if not is_insider(session, principal, case_id):
+        raise Forbidden("Only the investigators assigned to this case (and administrators) may do this.")
 
 
 @contextmanager

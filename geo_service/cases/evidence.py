@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal
-from geo_service.cases import service
+from geo_service.cases import access, service
 from geo_service.thai import BANGKOK, area_units, be_dmy, to_be
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
@@ -90,7 +90,7 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
 
 
 def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
-    service._require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     by_type: dict[str, list[str]] = {}
     for link in case["links"]:

@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
-from geo_service.cases import service
+from geo_service.cases import access, service
 
 # One SELECT per kind of evidence: geometry, and the attributes partners of the case need to read it.
 _PARTS = {
@@ -95,7 +95,7 @@ def features_bbox(features: list[dict]) -> list[float] | None:
 
 
 def evidence_collection(session: Session, case_id: int, principal: Principal) -> bytes:
-    service._require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     features = evidence_features(session, case_id)
     collection = {"type": "FeatureCollection", "case": case["reference"], "numberReturned": len(features)}

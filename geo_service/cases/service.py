@@ -35,25 +35,6 @@ def _case_row(session: Session, case_id: int):
     return row
 
 
-def _assigned(session: Session, case_id: int) -> list[str]:
-    return list(session.execute(text("SELECT username FROM case_assignments WHERE case_id = :id ORDER BY username"),
-                                {"id": case_id}).scalars())
-
-
-def _insider(session: Session, principal: Principal, case_id: int, assigned: list[str] | None = None) -> bool:
-    """Administrators, and the investigators assigned (``assigned``: the list when the caller has it)."""
-    if principal.has(Role.administrator):
-        return True
-    return principal.has(Role.investigator) and principal.name in (
-        assigned if assigned is not None else _assigned(session, case_id))
-
-
-def _require_insider(session: Session, principal: Principal, case_id: int) -> None:
-    _case_row(session, case_id)
-    if not _insider(session, principal, case_id):
-        raise Forbidden("Only the investigators assigned to this case (and administrators) may do this.")
-
-
 def _bump(session: Session, case_id: int, principal: Principal) -> None:
     session.execute(text("UPDATE cases SET version = version + 1, updated_by = :by, updated_at = now() WHERE id = :id"),
                     {"by": principal.name, "id": case_id})
@@ -156,7 +137,7 @@ def get_case(session: Session, case_id: int, principal: Principal) -> dict:
     }
     if principal.has(Role.committee_member) and not principal.has(Role.administrator, Role.investigator):
         return out  # the committee sees where and at which stage, not what is alleged or by whom
-    assigned = _assigned(session, case_id)
+    assigned = access.assigned_investigators(session, case_id)
     out.update({
         "title": row["title"], "summary": row["summary"], "assigned": assigned,
         "links": links, "created_by": row["created_by"], "created_at": row["created_at"].isoformat(),
@@ -169,7 +150,7 @@ def get_case(session: Session, case_id: int, principal: Principal) -> dict:
             "SELECT id, body, confidential, created_by, created_at FROM case_notes WHERE case_id = :id ORDER BY id"),
             {"id": case_id}).mappings()],
     })
-    if _insider(session, principal, case_id, assigned):
+    if access.is_insider(session, principal, case_id, assigned):
         out["parties"] = [dict(r) for r in session.execute(text(
             "SELECT id, name, position, agency, party_role::text AS party_role, note FROM case_parties "
             "WHERE case_id = :id ORDER BY id"), {"id": case_id}).mappings()]
@@ -207,7 +188,7 @@ def list_cases(session: Session, principal: Principal, *, stage: str | None = No
 # --- update / stages ------------------------------------------------------------------------------
 def update_case(session: Session, case_id: int, body: CaseUpdate, expected_version: int | None,
                 principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     if expected_version is None:
         raise PreconditionRequired("Send the version you are editing in an If-Match header.")
     before = get_case(session, case_id, principal)
@@ -242,7 +223,7 @@ def transition(session: Session, case_id: int, body: Transition, expected_versio
     The UPDATE itself checks the version and the stage it read, so of two simultaneous transitions from
     the same version one waits for the other's row lock, then finds the version moved and changes nothing.
     """
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     if expected_version is None:
         raise PreconditionRequired("Send the version you are moving in an If-Match header.")
     row = _case_row(session, case_id)
@@ -282,7 +263,7 @@ def delete_case(session: Session, case_id: int, principal: Principal) -> None:
 
 # --- people, notes, files -------------------------------------------------------------------------
 def assign(session: Session, case_id: int, username: str, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     name = _check_investigators(session, [username])[0]
     session.execute(text("INSERT INTO case_assignments (case_id, username, created_by) VALUES (:c, :u, :by) "
                          "ON CONFLICT DO NOTHING"), {"c": case_id, "u": name, "by": principal.name})
@@ -292,7 +273,7 @@ def assign(session: Session, case_id: int, username: str, principal: Principal) 
 
 
 def unassign(session: Session, case_id: int, username: str, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     session.execute(text("DELETE FROM case_assignments WHERE case_id = :c AND username = :u"),
                     {"c": case_id, "u": username})
     _bump(session, case_id, principal)
@@ -301,7 +282,7 @@ def unassign(session: Session, case_id: int, username: str, principal: Principal
 
 
 def add_party(session: Session, case_id: int, body: PartyIn, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     party_id = session.execute(text(
         "INSERT INTO case_parties (case_id, name, position, agency, party_role, note, created_by) "
         "VALUES (:c, :name, :position, :agency, CAST(:role AS party_role), :note, :by) RETURNING id"),
@@ -314,7 +295,7 @@ def add_party(session: Session, case_id: int, body: PartyIn, principal: Principa
 
 
 def remove_party(session: Session, case_id: int, party_id: int, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     row = session.execute(text("DELETE FROM case_parties WHERE id = :p AND case_id = :c "
                                "RETURNING name, position, agency, party_role::text AS party_role, note"),
                           {"p": party_id, "c": case_id}).mappings().first()
@@ -326,7 +307,7 @@ def remove_party(session: Session, case_id: int, party_id: int, principal: Princ
 
 
 def add_note(session: Session, case_id: int, body: NoteIn, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     note_id = session.execute(text("INSERT INTO case_notes (case_id, body, confidential, created_by) "
                                    "VALUES (:c, :b, :conf, :by) RETURNING id"),
                               {"c": case_id, "b": body.body, "conf": body.confidential, "by": principal.name}).scalar_one()
@@ -338,7 +319,7 @@ def add_note(session: Session, case_id: int, body: NoteIn, principal: Principal)
 
 def add_attachment(session: Session, case_id: int, data: bytes, filename: str, content_type: str | None,
                    description: str | None, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     if not data:
         raise InvalidInput("The file is empty.", code="empty_file")
     if len(data) > MAX_ATTACHMENT:
@@ -358,7 +339,7 @@ def add_attachment(session: Session, case_id: int, data: bytes, filename: str, c
 
 
 def attachment(session: Session, case_id: int, attachment_id: int, principal: Principal) -> tuple[bytes, str, str, str]:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     row = session.execute(text("SELECT data, content_type, filename, sha256 FROM case_attachments "
                                "WHERE id = :a AND case_id = :c"), {"a": attachment_id, "c": case_id}).first()
     if row is None:
@@ -383,7 +364,7 @@ def _target_exists(session: Session, target: LinkTarget, target_id: str) -> bool
 
 
 def add_link(session: Session, case_id: int, body: LinkIn, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     if not _target_exists(session, body.target_type, body.target_id):
         raise NotFound(f"No {body.target_type.value.replace('_', ' ')} '{body.target_id}' to link.")
     link_id = session.execute(text(
@@ -401,7 +382,7 @@ def add_link(session: Session, case_id: int, body: LinkIn, principal: Principal)
 
 
 def remove_link(session: Session, case_id: int, link_id: int, principal: Principal) -> dict:
-    _require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     row = session.execute(text("DELETE FROM case_links WHERE id = :l AND case_id = :c "
                                "RETURNING target_type::text AS target_type, target_id, reason"),
                           {"l": link_id, "c": case_id}).mappings().first()

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
-from geo_service.cases import service
+from geo_service.cases import access, service
 
 # Near an incident: within `distance_m` and `days` of it. Score: 1 at the incident, falling with distance
 # and time gap (each halves the score at the full radius / window), + confidence and FRP for reserve matches.
@@ -58,7 +58,7 @@ LIMIT :limit
 def suggest(session: Session, case_id: int, principal: Principal, *, distance_m: float = 1000, days: int = 3,
             start: date | None = None, end: date | None = None, limit: int = 50) -> dict:
     """Ranked suggestions (best first) with the reason for each."""
-    service._require_insider(session, principal, case_id)
+    access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     out: list[dict] = []
     for r in session.execute(text(_NEAR), {"case_id": case_id, "distance_m": distance_m, "days": days}).mappings():

@@ -10,6 +10,7 @@ import folium
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
+from geo_service.cases import access
 from geo_service.cases import service as cases
 from geo_service.cases.evidence_geojson import evidence_features, features_bbox
 from geo_service.maps import escaping as esc
@@ -77,7 +78,7 @@ def _evidence_layer(features: list[dict], kind: str, label, style: dict) -> foli
 def case_map(session: Session, case_id: int, principal: Principal, *, tile_url: str | None = None,
              tile_attribution: str | None = None, photo_base: str | None = "") -> folium.Map:
     """Runs in the caller's transaction after access.act_as (row-level security applies)."""
-    cases._require_insider(session, principal, case_id)  # the same rule as the evidence pack
+    access.require_insider(session, principal, case_id)  # the same rule as the evidence pack
     case = cases.get_case(session, case_id, principal)
     links = case.get("links", [])
     features = evidence_features(session, case_id)
