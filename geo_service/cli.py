@@ -34,7 +34,8 @@ console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
 
 
-def _fail(exc: Exception) -> None:
+def fail(exc: Exception) -> None:
+    """Print a command's error (and its details) as one red line each, and exit with code 1: no traceback."""
     console.print(f"[bold red]error:[/] {exc}")
     for d in getattr(exc, "details", [])[:50]:
         console.print("  - " + ", ".join(f"{k}: {v}" for k, v in d.items()))
@@ -87,7 +88,7 @@ def _apply_area_of_interest(url, settings: Settings) -> None:
     """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M)."""
     from geo_service.hotspots.area import apply_area_of_interest
 
-    factory = _sessionmaker(url)
+    factory = cli_sessionmaker(url)
     with factory() as session, session.begin():
         changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
     factory.kw["bind"].dispose()
@@ -95,7 +96,8 @@ def _apply_area_of_interest(url, settings: Settings) -> None:
         console.print(f"Area of interest changed: {changed:,} detections re-marked")
 
 
-def _sessionmaker(url):
+def cli_sessionmaker(url):
+    """Sessions on ``url`` for one command (a small pool)."""
     from geo_service.db.engine import make_engine, make_sessionmaker
 
     return make_sessionmaker(make_engine(url, pool_size=2))
@@ -108,7 +110,7 @@ def db_start() -> None:
     try:
         prepare_database(get_settings())
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @db_app.command("stop")
@@ -121,7 +123,7 @@ def db_stop() -> None:
     try:
         stopped = _cluster(settings).stop()
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     console.print("PostgreSQL stopped." if stopped else "PostgreSQL was not running.")
 
 
@@ -158,7 +160,7 @@ def db_migrate(revision: Annotated[str, typer.Argument(help="Target revision")] 
         migrations.upgrade(url, revision)
         console.print(f"schema at revision {migrations.current(url)}")
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @db_app.command("downgrade")
@@ -171,7 +173,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (
         migrations.downgrade(url, revision)
         console.print(f"schema at revision {migrations.current(url)}")
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _raster_store(settings: Settings) -> Path:
@@ -238,7 +240,7 @@ def db_backup(
         with _ByteProgress() as progress:
             manifest = create_backup(url, output, allow_missing_files=allow_missing_files, progress=progress)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     for m in manifest["missing_files"]:
         console.print(f"[yellow]warning[/] raster {m['raster_id']}: {m['path']} is missing, not in the backup")
     stored = manifest["stored_in_database"]
@@ -281,7 +283,7 @@ def db_restore(
             report = restore_backup(url, archive, _raster_store(settings), force=force, actor=_cli_actor(),
                                     progress=progress)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     m = report.manifest
     out.print(f"restored {archive} (made {m['created_at']}, schema revision {report.schema_revision})")
     out.print(f"  {sum(m['row_counts'].values()):,} rows in {len(m['row_counts'])} tables, {report.files} raster "
@@ -341,10 +343,10 @@ def layers_load(
         meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
                          illustrative=illustrative, loaded_by="cli")
         with console.status(f"Loading {file.name} ..."):
-            report = load_file(_sessionmaker(url), file, layer_type, meta, fields=_parse_fields(field or []),
+            report = load_file(cli_sessionmaker(url), file, layer_type, meta, fields=_parse_fields(field or []),
                                layer=layer, encoding=encoding, default_kind=kind, repair=repair, dry_run=dry_run)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     _print_reports([report])
 
 
@@ -370,7 +372,7 @@ def layers_load_bundled(
         url, _ = prepare_database(get_settings())
         _load_bundled(url, layers_dir)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 def _load_bundled(url, layers_dir: Path | None = None) -> None:
@@ -387,7 +389,7 @@ def _load_bundled(url, layers_dir: Path | None = None) -> None:
             progress.update(task, description=f"Loading {layer.name}")
             progress.advance(task)
 
-        reports = load_bundled(_sessionmaker(url), layers_dir, progress=step)
+        reports = load_bundled(cli_sessionmaker(url), layers_dir, progress=step)
     _print_reports(reports)
 
 
@@ -398,10 +400,10 @@ def layers_list() -> None:
 
     try:
         url, _ = prepare_database(get_settings())
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             rows = layer_sources(session)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title="Loaded layers")
     for col in ("name", "type", "version", "features", "licence", "loaded at"):
         table.add_column(col)
@@ -433,11 +435,11 @@ def users_add(
 
     try:
         url, _ = prepare_database(get_settings())
-        with _sessionmaker(url)() as session, session.begin():
+        with cli_sessionmaker(url)() as session, session.begin():
             user = create_user(session, username, password, role, display_name, actor=_cli_actor())
             out.print(f"created {user.username} ({', '.join(user.roles)})")
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @users_app.command("list")
@@ -447,10 +449,10 @@ def users_list() -> None:
 
     try:
         url, _ = prepare_database(get_settings())
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             rows = list_users(session)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title="Users")
     for col in ("username", "display name", "roles", "active", "changed"):
         table.add_column(col)
@@ -465,10 +467,10 @@ def _change_user(username: str, **change) -> None:
 
     try:
         url, _ = prepare_database(get_settings())
-        with _sessionmaker(url)() as session, session.begin():
+        with cli_sessionmaker(url)() as session, session.begin():
             u = update_user(session, username, _cli_actor(), **change)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(f"{u['username']}: {', '.join(u['roles'])}; {'active' if u['is_active'] else 'deactivated'}")
 
 
@@ -510,14 +512,14 @@ def incidents_import(
     try:
         url, _ = prepare_database(get_settings())
         principal = Principal(reporter, frozenset({Role.administrator}), display_name=reporter)
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             tx = session.begin()
             report = import_incidents(session, file.read_bytes(), file.name, principal, dry_run=not commit,
                                       default_kind=kind, encoding=encoding,
                                       confirm_outside_province=confirm_outside_province)
             tx.commit() if commit and not report.refused else tx.rollback()
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     table = Table(title=f"{file.name}: {report.format}" + (f", {report.encoding}" if report.encoding else ""))
     for col in ("row", "status", "lat", "lon", "district", "reserve", "reason"):
         table.add_column(col)
@@ -545,13 +547,13 @@ def audit_verify(
     try:
         settings = get_settings()
         url, _ = prepare_database(settings)
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             result = audit.verify(session)
             if checkpoint is not None:
                 result.problems += audit.verify_checkpoint(session, json.loads(checkpoint.read_text()),
                                                            settings.jwt_secret())
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     out.print(f"entries: {result.entries}  head: {result.head}")
     for p in result.problems:
         out.print(f"[red]entry {p['id']}[/]: {p['problem']}")
@@ -573,10 +575,10 @@ def audit_checkpoint(
     try:
         settings = get_settings()
         url, _ = prepare_database(settings)
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             cp = audit.checkpoint(session, settings.jwt_secret())
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     output.write_text(json.dumps(cp, indent=2, ensure_ascii=False) + "\n")
     out.print(f"checkpoint of entry {cp['head_id']} ({cp['entries']} entries, head {cp['head_hash']}) "
               f"written to {output}")
@@ -586,7 +588,7 @@ def audit_checkpoint(
 def _has_boundaries(url) -> bool:
     from sqlalchemy import text
 
-    with _sessionmaker(url)() as session:
+    with cli_sessionmaker(url)() as session:
         return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM admin_areas)")).scalar())
 
 
@@ -608,7 +610,7 @@ def serve(
         if load_layers and not _has_boundaries(url):
             _load_bundled(url)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     host = host or settings.service.host
     port = port or settings.service.port
     application = create_app(settings)
@@ -631,12 +633,12 @@ def demo() -> None:
     try:
         url, _ = prepare_database(get_settings())
         _load_bundled(url)
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             counts = session.execute(text(
                 "SELECT level, count(*) FROM admin_areas WHERE is_current GROUP BY level ORDER BY level")).all()
             pa = session.execute(text("SELECT count(*) FROM protected_areas")).scalar()
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     for level, n in counts:
         out.print(f"{level}: {n}")
     out.print(f"protected areas (illustrative): {pa}")
@@ -667,7 +669,7 @@ def notebooks_run(
         with console.status(f"Running {name} ..."):
             notebook_runner.run_notebook(name, target, parameters)
     except GeoServiceError as exc:
-        _fail(exc)
+        fail(exc)
     for line in notebook_runner.printed_lines(target):
         out.print(line, markup=False, highlight=False)
     console.print(f"Executed notebook (with its charts): {target}")

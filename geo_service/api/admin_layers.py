@@ -33,7 +33,7 @@ def _fields(raw: str | None) -> dict[str, str]:
     return value
 
 
-async def _save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Path:
+async def save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Path:
     name = Path(upload.filename or "upload").name
     target = folder / name
     size = 0
@@ -74,7 +74,7 @@ async def upload_layer(
     meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
                      title=title, illustrative=illustrative, loaded_by=principal.name)
     with scratch.temp_dir("geo_service_upload_") as tmp:
-        path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
+        path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             load_file, request.app.state.sessionmaker, path, layer_type, meta, original_name=path.name,
             fields=mapping, layer=layer, encoding=encoding, default_kind=default_kind, repair=repair,

@@ -34,7 +34,7 @@ def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     return Token(access_token=access, expires_in=seconds, username=user.username, roles=user.roles)
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only a path on this service (never another site) to go back to after signing in."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -48,10 +48,10 @@ def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], sessi
     try:
         user = verify_password(session, form.username, form.password)
     except Unauthorized:
-        return RedirectResponse(f"/signin?failed=1&next={quote(_safe_next(next), safe='')}", status_code=303)
+        return RedirectResponse(f"/signin?failed=1&next={quote(safe_next(next), safe='')}", status_code=303)
     settings = request.app.state.settings
     access, seconds = issue_token(user, request.app.state.jwt_secret, settings.service.token_minutes)
-    response = RedirectResponse(_safe_next(next), status_code=303)
+    response = RedirectResponse(safe_next(next), status_code=303)
     response.set_cookie(SESSION_COOKIE, access, max_age=seconds, httponly=True, samesite="strict",
                         secure=request.url.scheme == "https", path="/")
     return response

@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from geo_service import scratch
-from geo_service.api.admin_layers import _save_upload
+from geo_service.api.admin_layers import save_upload
 from geo_service.api.deps import AdminDep, SessionDep, SettingsDep, parse_bbox
 from geo_service.errors import InvalidInput
 from geo_service.hotspots.queries import HotspotFilter, events_geojson, hotspots_geojson
@@ -133,7 +133,7 @@ async def upload_firms(
     if processing is not None and processing not in ("NRT", "SP"):
         raise InvalidInput("processing must be NRT or SP.", code="invalid_processing")
     with scratch.temp_dir("geo_service_firms_") as tmp:
-        path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
+        path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             _service().ingest_path, request.app.state.sessionmaker, path, country_bbox=settings.service.country_bbox,
             loaded_by=principal.name, processing=processing, skip_invalid=skip_invalid, original_name=path.name)
@@ -154,7 +154,7 @@ async def upload_raster(
 ) -> JSONResponse:
     rule = threshold_for(product, threshold, threshold_op, threshold_label)  # 400 before the upload is read
     with scratch.temp_dir("geo_service_raster_") as tmp:
-        path = await _save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
+        path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
             _service().register_raster_file, request.app.state.sessionmaker, path, product, acq_date,
             data_dir=settings.db.data_dir, name=path.name, uploaded_by=principal.name,

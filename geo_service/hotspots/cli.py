@@ -70,13 +70,13 @@ def ingest(
     core = _core()
     try:
         url, _ = core.prepare_database(core.get_settings())
-        sm = core._sessionmaker(url)
+        sm = core.cli_sessionmaker(url)
         for f in files:
             report = _ingest_with_progress(sm, f, processing=processing, skip_invalid=skip_invalid, events=events,
                                            loaded_by="cli")
             _print_ingest(report)
     except GeoServiceError as exc:
-        core._fail(exc)
+        core.fail(exc)
 
 
 @hotspots_app.command("fetch")
@@ -102,7 +102,7 @@ def fetch(
         client = FirmsClient(hs.firms_map_key or "", base_url=hs.firms_url, max_attempts=hs.firms_max_attempts,
                              backoff_s=hs.firms_backoff_s, min_free_transactions=hs.firms_min_free_transactions)
         url, _ = core.prepare_database(core.get_settings())
-        sm = core._sessionmaker(url)
+        sm = core.cli_sessionmaker(url)
         with scratch.temp_dir("firms_") as tmp:
             folder = keep or Path(tmp)
             with core.console.status(f"Downloading {source} {first} .. {last} ..."):
@@ -113,7 +113,7 @@ def fetch(
                                                settings=hs)
                 _print_ingest(report)
     except GeoServiceError as exc:
-        core._fail(exc)
+        core.fail(exc)
 
 
 @hotspots_app.command("events")
@@ -131,13 +131,13 @@ def events(
     hs = HotspotSettings()
     try:
         url, _ = core.prepare_database(core.get_settings())
-        with core.console.status("Clustering detections into events ..."), transaction(core._sessionmaker(url)) as s:
+        with core.console.status("Clustering detections into events ..."), transaction(core.cli_sessionmaker(url)) as s:
             lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
             hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
             result = update_events(s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days,
                                                           hs.event_modis_distance_m))
     except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
-        core._fail(exc)
+        core.fail(exc)
     core.out.print(f"{result['detections']:,} detections, {len(result['events']):,} events "
                    f"({result['created']} new, {result['removed']} merged away)")
 
@@ -166,10 +166,10 @@ def summary(
                          min_confidence=min_confidence, date_from=_parse_day(since) if since else None,
                          date_to=_parse_day(until) if until else None,
                          compare="previous_year" if previous_year else None, province=province, area=area)
-        with core._sessionmaker(url)() as s:
+        with core.cli_sessionmaker(url)() as s:
             result = summarise(s, q)
     except GeoServiceError as exc:
-        core._fail(exc)
+        core.fail(exc)
     table = Table(title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)",
                   caption=f"{result['area']['label_en']} / {result['area']['label_th']}")
     cols = [*q.group_by, "period_label", "detections", "frp_sum_mw", "burned_area_ha", "burned_area_rai"]
@@ -191,7 +191,7 @@ def list_batches(limit: Annotated[int, typer.Option(help="How many")] = 20) -> N
 
     core = _core()
     url, _ = core.prepare_database(core.get_settings())
-    with core._sessionmaker(url)() as s:
+    with core.cli_sessionmaker(url)() as s:
         rows = batches(s, limit)
     table = Table(title="FIRMS ingest batches")
     for c in ("id", "source", "rows_total", "rows_new", "rows_updated", "rows_refused", "duration_s", "loaded_at"):
@@ -226,11 +226,11 @@ def register(
         threshold_for(product, threshold, threshold_op, threshold_label)  # refused before the database starts
         url, _ = core.prepare_database(settings)
         with core.console.status(f"Registering {file.name} ..."):
-            r = register_raster_file(core._sessionmaker(url), file, product, _parse_day(on),
+            r = register_raster_file(core.cli_sessionmaker(url), file, product, _parse_day(on),
                                      data_dir=settings.db.data_dir, uploaded_by="cli", name=name,
                                      threshold=threshold, threshold_op=threshold_op, threshold_label=threshold_label)
     except GeoServiceError as exc:
-        core._fail(exc)
+        core.fail(exc)
     meaning = r.meaning
     rule = meaning.get("threshold")
     what = "burned area" if meaning.get("burned_area") else (
@@ -256,7 +256,7 @@ def list_rasters() -> None:
 
     core = _core()
     url, _ = core.prepare_database(core.get_settings())
-    with core._sessionmaker(url)() as s:
+    with core.cli_sessionmaker(url)() as s:
         rows = rasters(s)
     table = Table(title="Hotspot rasters")
     cols = ("id", "product", "acq_date", "name", "version", "superseded_by", "burned_area", "crs", "width", "height")

@@ -16,7 +16,7 @@ from geo_service.cases.evidence_geojson import evidence_features, features_bbox
 from geo_service.maps import escaping as esc
 from geo_service.maps import layers as L
 from geo_service.maps.hotspot_layers import CONFIDENCE, HOTSPOT_CREDIT
-from geo_service.maps.overview import INCIDENT_CREDIT, _sources_html, base_map
+from geo_service.maps.overview import INCIDENT_CREDIT, sources_html, base_map
 from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI
 
 RASTER_CREDIT = "Rasters: as registered (product and date in each label); zonal statistics by exactextract"
@@ -123,6 +123,6 @@ def case_map(session: Session, case_id: int, principal: Principal, *, tile_url: 
                 f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n)) + "</div>"]
     extra = [INCIDENT_CREDIT] + ([HOTSPOT_CREDIT] if drawn["hotspot"] or drawn["fire_event"] else []) \
         + ([RASTER_CREDIT] if drawn["raster_stat"] else [])
-    body.append(_sources_html(session, extra, tile_attribution if tile_url else None))
+    body.append(sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m

@@ -26,7 +26,7 @@ def overview_file(
     """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
     copied into FILE_files/ beside it."""
     from geo_service.auth import Principal, Role
-    from geo_service.cli import _fail, _sessionmaker, prepare_database
+    from geo_service.cli import fail, cli_sessionmaker, prepare_database
     from geo_service.errors import GeoServiceError
     from geo_service.maps import assets, overview
     from geo_service.maps.period import choose_period
@@ -37,7 +37,7 @@ def overview_file(
         first, last = start and date.fromisoformat(start), end and date.fromisoformat(end)
         choose_period(first, last, fiscal_year_be)  # the web route's check: a wrong value stops here
         url, _ = prepare_database(settings)
-        with _sessionmaker(url)() as session:
+        with cli_sessionmaker(url)() as session:
             # the committee's view (descriptions, no reporter names); no cases
             period, _ = overview.choose(session, first, last, fiscal_year_be)  # default: the latest with data
             committee = Principal("cli", frozenset({Role.committee_member}))
@@ -47,7 +47,7 @@ def overview_file(
                                   outside_aoi=outside_aoi)
             html = overview.render(m, settings.service.tile_url)
     except (GeoServiceError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     folder = out.with_name(out.stem + "_files")
     html = assets.copy_assets(html, folder, folder.name)
     out.write_text(html, encoding="utf-8")

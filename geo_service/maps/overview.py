@@ -47,7 +47,7 @@ def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | Non
     return m
 
 
-def _sources_html(session: Session, extra: list[str], tile_attribution: str | None) -> str:
+def sources_html(session: Session, extra: list[str], tile_attribution: str | None) -> str:
     items = [BOUNDARY_CREDIT]
     for s in L.sources(session, "protected_area"):
         credit = s["attribution"] if s["attribution"].lower().startswith("protected areas") else \
@@ -149,7 +149,7 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
                 f"<span class='sw' style='background:#6f42c1;border-radius:50%'></span>"
                 f"{esc.text(f'แถบเวลา: จุดความร้อน (แดง) และเหตุ (ม่วง) ต่อ{per_th}')} / "
                 f"{esc.text(f'time slider: hotspots (red) and incidents (purple) per {per_en}')}</div>")
-    body.append(_sources_html(session, extra, tile_attribution if tile_url else None))
+    body.append(sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m
 

@@ -17,7 +17,7 @@ from geo_service.hotspots import raster_products as rp
 from geo_service.hotspots.rasters import burned_area_by_zone, raster_stats
 from geo_service.maps import escaping as esc
 from geo_service.maps import layers as L
-from geo_service.maps.overview import _sources_html, base_map
+from geo_service.maps.overview import sources_html, base_map
 from geo_service.maps.period import be_date_en, be_date_th
 
 MAX_SIDE = 1600  # pixels of the web image: enough for a province, small enough for the page
@@ -107,7 +107,7 @@ def raster_map(session: Session, raster_id: int, *, tile_url: str | None = None,
         body.append(f"<div><span class='sw' style='width:8em;background:linear-gradient(to right, {gradient})'></span>"
                     f"</div><div>{r['min']:.1f} – {r['max']:.1f} {esc.text(unit)}</div>")
     body += _figures_html(session, raster_id, info, names)
-    body.append(_sources_html(session, [f"Raster: {row['name']} (SHA-256 kept with the registration)"],
+    body.append(sources_html(session, [f"Raster: {row['name']} (SHA-256 kept with the registration)"],
                               tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m
