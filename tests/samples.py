@@ -8,6 +8,7 @@ import numpy as np
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
+from sqlalchemy import text
 
 VIIRS_HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
                 "bright_ti5,frp,daynight\n")
@@ -39,3 +40,17 @@ def post_fire_mask(client, headers, path: Path, lon: float, lat: float, acq_date
                     data={"product": "fire_mask", "acq_date": acq_date})
     assert r.status_code == 201, r.text
     return r.json()
+
+
+SYNTHETIC_INCIDENTS = text("""
+    INSERT INTO incidents (kind, observed_at, geom, location_text, location_format, location_datum,
+                           description, district_code)
+    SELECT 'wildfire', now() - (g || ' minutes')::interval,
+           ST_SetSRID(ST_MakePoint(99.4 + random(), 17.7 + random()), 4326), 'synthetic', 'decimal', 'WGS84',
+           'synthetic row ' || g, '5401'
+    FROM generate_series(1, :n) g""")
+
+
+def insert_synthetic_incidents(conn, n: int) -> None:
+    """``n`` wildfire incidents written straight into the table (for export volume tests, not attribution)."""
+    conn.execute(SYNTHETIC_INCIDENTS, {"n": n})

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import http.client
 import json
 import threading
 import time
-
-import http.client
 import urllib.parse
+
 import pytest
 from sqlalchemy import create_engine, text
 
 from tests.conftest import _url_text
+from tests.samples import insert_synthetic_incidents
 
 N = 200_000
 
@@ -22,13 +23,7 @@ N = 200_000
 def _incidents(db_url, n=N):
     engine = create_engine(_url_text(db_url))
     with engine.begin() as c:
-        c.execute(text("""
-            INSERT INTO incidents (kind, observed_at, geom, location_text, location_format, location_datum,
-                                   description, district_code)
-            SELECT 'wildfire', now() - (g || ' minutes')::interval,
-                   ST_SetSRID(ST_MakePoint(99.4 + random(), 17.7 + random()), 4326), 'synthetic', 'decimal', 'WGS84',
-                   'synthetic row ' || g, '5401'
-            FROM generate_series(1, :n) g"""), {"n": n})
+        insert_synthetic_incidents(c, n)
     return engine
 
 

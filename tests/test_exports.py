@@ -21,6 +21,7 @@ from sqlalchemy import text
 from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.thai import be_dmy
+from tests.samples import insert_synthetic_incidents
 
 
 def check_rfc7946(fc: dict) -> None:
@@ -169,14 +170,7 @@ def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_fo
     """200,000 synthetic incidents stream out with a small, bounded Python memory peak."""
     n = 200_000
     with sessionmaker_for(db_url)() as s, s.begin():
-        s.execute(text("""
-            INSERT INTO incidents (kind, observed_at, geom, location_text, location_format, location_datum,
-                                   description, district_code)
-            SELECT 'wildfire', now() - (g || ' minutes')::interval,
-                   ST_SetSRID(ST_MakePoint(99.4 + random(), 17.7 + random()), 4326), 'synthetic', 'decimal', 'WGS84',
-                   'synthetic row ' || g, '5401'
-            FROM generate_series(1, :n) g
-        """), {"n": n})
+        insert_synthetic_incidents(s, n)
     tracemalloc.start()
     features = size = 0
     with client.stream("GET", "/api/v1/exports/incidents", headers=admin_headers, params={"f": "ndjson"}) as r:
