@@ -51,12 +51,32 @@ def database(root: Path | None = None, durable: bool = False):
 @contextmanager
 def server(url, workers: int = 1):
     port = free_port()
-    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": url.render_as_string(hide_password=False),
-           "GEO_SERVICE_ENVIRONMENT": "test", "GEO_SERVICE_ADMIN_TOKEN": ADMIN_TOKEN,
-           "GEO_SERVICE_JWT_SECRET": "bench-jwt-secret-" + "y" * 32, "GEO_SERVICE_DATA_DIR": tempfile.mkdtemp()}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "geo_service.main:create_app", "--factory",
-                             "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-                             "--log-level", "warning"], env=env)
+    env = {
+        **os.environ,
+        "GEO_SERVICE_DATABASE_URL": url.render_as_string(hide_password=False),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+        "GEO_SERVICE_ADMIN_TOKEN": ADMIN_TOKEN,
+        "GEO_SERVICE_JWT_SECRET": "bench-jwt-secret-" + "y" * 32,
+        "GEO_SERVICE_DATA_DIR": tempfile.mkdtemp(),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "geo_service.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

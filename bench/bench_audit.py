@@ -14,9 +14,9 @@ import hashlib
 import sys
 import time
 
+from _harness import database
 from sqlalchemy import text
 
-from _harness import database
 from geo_service import audit
 from geo_service.db.engine import make_sessionmaker
 
@@ -25,9 +25,13 @@ def python_verify(session, batch: int = 5000) -> int:
     """The baseline: stream the entries, hash in Python; returns the number of problems."""
     prev_hash, prev_id, problems, last_id = audit.GENESIS, 0, 0, 0
     while True:
-        rows = session.execute(text(
-            "SELECT a.id, a.prev_hash, a.hash, audit_payload(a) AS payload FROM audit_log a "
-            "WHERE a.id > :after ORDER BY a.id LIMIT :n"), {"after": last_id, "n": batch}).all()
+        rows = session.execute(
+            text(
+                "SELECT a.id, a.prev_hash, a.hash, audit_payload(a) AS payload FROM audit_log a "
+                "WHERE a.id > :after ORDER BY a.id LIMIT :n"
+            ),
+            {"after": last_id, "n": batch},
+        ).all()
         if not rows:
             return problems
         for r in rows:
@@ -42,11 +46,14 @@ def main(n: int = 100_000) -> None:
         sm = make_sessionmaker(engine)
         with sm() as s:
             t = time.perf_counter()
-            s.execute(text("""
+            s.execute(
+                text("""
                 INSERT INTO audit_log (actor, action, entity_type, entity_id, after)
                 SELECT 'apikey:DDPM', 'export', 'collection', 'hotspots',
                        jsonb_build_object('page', g, 'filters', jsonb_build_object('bbox', '99.8,17.6,100.6,18.9'))
-                FROM generate_series(1, :n) g"""), {"n": n})
+                FROM generate_series(1, :n) g"""),
+                {"n": n},
+            )
             s.commit()
             print(f"wrote {n:,} entries through the trigger in {time.perf_counter() - t:.1f} s")
         with sm() as s:
@@ -56,10 +63,12 @@ def main(n: int = 100_000) -> None:
             t = time.perf_counter()
             baseline_problems = python_verify(s)
             slow = time.perf_counter() - t
-        print(f"audit.verify (set-based SQL): {result.entries:,} entries in {fast:.2f} s, "
-              f"{len(result.problems)} problems")
-        print(f"baseline (fetch + hash in Python): {slow:.2f} s, {baseline_problems} problems; "
-              f"ratio {slow / fast:.1f}x")
+        print(
+            f"audit.verify (set-based SQL): {result.entries:,} entries in {fast:.2f} s, {len(result.problems)} problems"
+        )
+        print(
+            f"baseline (fetch + hash in Python): {slow:.2f} s, {baseline_problems} problems; ratio {slow / fast:.1f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -39,9 +39,8 @@ from pathlib import Path
 import httpx2 as httpx
 import numpy as np
 import shapely
-from shapely.geometry import shape
-
 from _harness import database  # bench/_harness.py: run as a script, .venv/bin/python bench/bench_incidents.py
+from shapely.geometry import shape
 
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 24
 PASSWORD = "bench password 12345"
@@ -54,9 +53,15 @@ def make_app():
     from geo_service.settings import Settings
 
     extra = {"pool_size": int(os.environ["BENCH_POOL_SIZE"])} if os.environ.get("BENCH_POOL_SIZE") else {}
-    return create_app(Settings(database_url=os.environ["BENCH_DATABASE_URL"], environment="test",
-                               admin_token=os.environ["BENCH_ADMIN_TOKEN"], data_dir=os.environ["BENCH_DATA_DIR"],
-                               **extra))
+    return create_app(
+        Settings(
+            database_url=os.environ["BENCH_DATABASE_URL"],
+            environment="test",
+            admin_token=os.environ["BENCH_ADMIN_TOKEN"],
+            data_dir=os.environ["BENCH_DATA_DIR"],
+            **extra,
+        )
+    )
 
 
 # --- set-up ----------------------------------------------------------------------------------------
@@ -64,7 +69,9 @@ def random_points(n: int, seed: int = 3) -> list[tuple[float, float]]:
     """Uniform random points inside the province (lat, lon)."""
     from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 
-    gj = json.loads((DEFAULT_LAYERS_DIR / "phrae/phrae_province_hdx_codab_dissolved.geojson").read_text(encoding="utf-8"))
+    gj = json.loads(
+        (DEFAULT_LAYERS_DIR / "phrae/phrae_province_hdx_codab_dissolved.geojson").read_text(encoding="utf-8")
+    )
     geom = shape(gj["features"][0]["geometry"])
     shapely.prepare(geom)
     rng = np.random.default_rng(seed)
@@ -84,12 +91,34 @@ class Server:
 
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "BENCH_DATABASE_URL": url, "BENCH_ADMIN_TOKEN": ADMIN_TOKEN,
-               "BENCH_DATA_DIR": str(data_dir), "BENCH_POOL_SIZE": str(pool_size or "")}
+        env = {
+            **os.environ,
+            "BENCH_DATABASE_URL": url,
+            "BENCH_ADMIN_TOKEN": ADMIN_TOKEN,
+            "BENCH_DATA_DIR": str(data_dir),
+            "BENCH_POOL_SIZE": str(pool_size or ""),
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "bench_incidents:make_app", "--app-dir", str(HERE),
-             "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers),
-             "--log-level", "warning", "--no-access-log"], env=env)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "bench_incidents:make_app",
+                "--app-dir",
+                str(HERE),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(workers),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
@@ -112,8 +141,11 @@ class Server:
 def officer_token(base: str) -> str:
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
     name = f"bench{uuid.uuid4().hex[:8]}"
-    r = httpx.post(base + "/api/v1/admin/users", headers=admin,
-                   json={"username": name, "password": PASSWORD, "roles": ["field_officer"]})
+    r = httpx.post(
+        base + "/api/v1/admin/users",
+        headers=admin,
+        json={"username": name, "password": PASSWORD, "roles": ["field_officer"]},
+    )
     r.raise_for_status()
     r = httpx.post(base + "/api/v1/auth/token", data={"username": name, "password": PASSWORD})
     r.raise_for_status()
@@ -159,15 +191,31 @@ def request_factory(kind: str, token: str, points: list[tuple[float, float]]):
             return "GET", "/health", {}, None
         i = next(counter)
         lat, lon = points[i % len(points)]
-        body = {"kind": KINDS[i % len(KINDS)], "location": {"lat": lat, "lon": lon, "accuracy_m": 8},
-                "description": f"bench {i}", "severity": "medium"}
-        return "POST", "/api/v1/incidents", {"Authorization": f"Bearer {token}",
-                                             "Idempotency-Key": uuid.uuid4().hex}, body
+        body = {
+            "kind": KINDS[i % len(KINDS)],
+            "location": {"lat": lat, "lon": lon, "accuracy_m": 8},
+            "description": f"bench {i}",
+            "severity": "medium",
+        }
+        return (
+            "POST",
+            "/api/v1/incidents",
+            {"Authorization": f"Bearer {token}", "Idempotency-Key": uuid.uuid4().hex},
+            body,
+        )
+
     return make
 
 
-async def run_cell(base: str, clients: int, make, seconds: float, max_requests: int,
-                   pids: dict[str, int] | None = None, think_ms: float = 0) -> dict:
+async def run_cell(
+    base: str,
+    clients: int,
+    make,
+    seconds: float,
+    max_requests: int,
+    pids: dict[str, int] | None = None,
+    think_ms: float = 0,
+) -> dict:
     """Closed loop: ``clients`` connections each sending the next request when the previous one is answered,
     after a think time drawn from an exponential distribution of mean ``think_ms`` (0: none, saturation).
     ``pids``: process trees whose CPU time per request is reported (name -> root pid)."""
@@ -203,9 +251,16 @@ async def run_cell(base: str, clients: int, make, seconds: float, max_requests: 
     ms = np.array(latencies) * 1000
     cpu = {f"{name}_cpu": 1000 * (tree_cpu(pid) - cpu0[name]) / max(1, len(ms)) for name, pid in pids.items()}
     cpu["client_cpu"] = 1000 * (time.process_time() - client0) / max(1, len(ms))
-    return {**cpu, "n": len(ms), "errors": errors, "rps": len(ms) / elapsed,
-            "p50": float(np.percentile(ms, 50)), "p95": float(np.percentile(ms, 95)),
-            "p99": float(np.percentile(ms, 99)), "mean": statistics.fmean(ms)}
+    return {
+        **cpu,
+        "n": len(ms),
+        "errors": errors,
+        "rps": len(ms) / elapsed,
+        "p50": float(np.percentile(ms, 50)),
+        "p95": float(np.percentile(ms, 95)),
+        "p99": float(np.percentile(ms, 99)),
+        "mean": statistics.fmean(ms),
+    }
 
 
 def main() -> None:
@@ -215,11 +270,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10, help="longest duration of one cell")
     ap.add_argument("--requests", type=int, default=3000, help="most requests in one cell")
     ap.add_argument("--only", default="root,health,create", help="which requests: root, health, create")
-    ap.add_argument("--pool-size", type=int, default=None,
-                    help="database pool size per worker (default: the service's, GEO_SERVICE_POOL_SIZE or 20)")
-    ap.add_argument("--think", type=float, default=0,
-                    help="mean think time per client between requests, ms (0: back-to-back, saturating the server; "
-                         "e.g. 500 for 50 officers each sending two incidents a second)")
+    ap.add_argument(
+        "--pool-size",
+        type=int,
+        default=None,
+        help="database pool size per worker (default: the service's, GEO_SERVICE_POOL_SIZE or 20)",
+    )
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=0,
+        help="mean think time per client between requests, ms (0: back-to-back, saturating the server; "
+        "e.g. 500 for 50 officers each sending two incidents a second)",
+    )
     args = ap.parse_args()
     workers = [int(w) for w in args.workers.split(",")]
     clients = [int(c) for c in args.clients.split(",")]
@@ -243,31 +306,47 @@ def main() -> None:
                 asyncio.run(run_cell(server.base, 10, request_factory("create", token, points), 3, 200))
                 for kind in kinds:
                     for c in clients:
-                        res = asyncio.run(run_cell(server.base, c, request_factory(kind, token, points),
-                                                   args.seconds, args.requests,
-                                                   {"app": server.proc.pid, "db": postmaster_pid(cluster)},
-                                                   args.think))
+                        res = asyncio.run(
+                            run_cell(
+                                server.base,
+                                c,
+                                request_factory(kind, token, points),
+                                args.seconds,
+                                args.requests,
+                                {"app": server.proc.pid, "db": postmaster_pid(cluster)},
+                                args.think,
+                            )
+                        )
                         rows.append({"workers": w, "request": labels[kind], "clients": c, **res})
-                        print(f"  workers={w} {labels[kind]:<16} clients={c:<3} n={res['n']:<5} "
-                              f"p50={res['p50']:.1f} p95={res['p95']:.1f} p99={res['p99']:.1f} ms "
-                              f"{res['rps']:.0f} req/s errors={res['errors']} CPU ms/req app={res['app_cpu']:.2f} "
-                              f"db={res['db_cpu']:.2f} client={res['client_cpu']:.2f}", flush=True)
+                        print(
+                            f"  workers={w} {labels[kind]:<16} clients={c:<3} n={res['n']:<5} "
+                            f"p50={res['p50']:.1f} p95={res['p95']:.1f} p99={res['p99']:.1f} ms "
+                            f"{res['rps']:.0f} req/s errors={res['errors']} CPU ms/req app={res['app_cpu']:.2f} "
+                            f"db={res['db_cpu']:.2f} client={res['client_cpu']:.2f}",
+                            flush=True,
+                        )
             finally:
                 server.stop()
     finally:
         stack.close()
 
-    print(f"\nMachine: {os.cpu_count()} cores, load average before the run {load_before:.1f} (other work on the "
-          f"machine skews the figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1; "
-          f"think time {args.think:g} ms\n")
+    print(
+        f"\nMachine: {os.cpu_count()} cores, load average before the run {load_before:.1f} (other work on the "
+        f"machine skews the figures), Python {sys.version.split()[0]}; client and server on 127.0.0.1; "
+        f"think time {args.think:g} ms\n"
+    )
     print("CPU ms/req: CPU time per request of the app (all workers), PostgreSQL and this client.\n")
-    print("| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors "
-          "| CPU ms/req app | db | client |")
+    print(
+        "| workers | request | clients | requests | p50 ms | p95 ms | p99 ms | req/s | errors "
+        "| CPU ms/req app | db | client |"
+    )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['workers']} | {r['request']} | {r['clients']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} "
-              f"| {r['p99']:.1f} | {r['rps']:.0f} | {r['errors']} | {r['app_cpu']:.2f} | {r['db_cpu']:.2f} "
-              f"| {r['client_cpu']:.2f} |")
+        print(
+            f"| {r['workers']} | {r['request']} | {r['clients']} | {r['n']} | {r['p50']:.1f} | {r['p95']:.1f} "
+            f"| {r['p99']:.1f} | {r['rps']:.0f} | {r['errors']} | {r['app_cpu']:.2f} | {r['db_cpu']:.2f} "
+            f"| {r['client_cpu']:.2f} |"
+        )
 
 
 if __name__ == "__main__":

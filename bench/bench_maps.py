@@ -19,13 +19,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from datetime import date
 
-from bench._harness import database  # noqa: E402
-from geo_service.maps import assets, overview  # noqa: E402
-from geo_service.maps.period import Period  # noqa: E402
-from datetime import date  # noqa: E402
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from bench._harness import database
+from geo_service.maps import assets, overview
+from geo_service.maps.period import Period
 
 SEASON = Period(date(2024, 1, 1), date(2024, 5, 31))
 
@@ -36,7 +37,8 @@ def insert(engine, n: int) -> None:
         have = c.execute(text("SELECT count(*) FROM incidents")).scalar()
         if have >= n:
             return
-        c.execute(text("""
+        c.execute(
+            text("""
             WITH d AS (SELECT code, geom FROM admin_areas WHERE level = 'district' AND is_current),
             pts AS (SELECT (ST_Dump(ST_GeneratePoints(ST_Union(geom), :n, 42))).geom AS geom FROM d)
             INSERT INTO incidents (kind, observed_at, description, reporter, geom, location_text, location_format,
@@ -45,7 +47,9 @@ def insert(engine, n: int) -> None:
                    timestamptz '2024-01-01 00:00+07' + random() * interval '151 days',
                    'synthetic', 'bench', p.geom, 'bench', 'decimal', 'WGS84',
                    (SELECT code FROM d WHERE ST_Intersects(d.geom, p.geom) LIMIT 1), 'bench'
-            FROM pts p"""), {"n": n - have})
+            FROM pts p"""),
+            {"n": n - have},
+        )
 
 
 def insert_hotspots(engine, n: int) -> None:
@@ -54,9 +58,11 @@ def insert_hotspots(engine, n: int) -> None:
         have = c.execute(text("SELECT count(*) FROM hotspots")).scalar()
         if have >= n:
             return
-        batch = c.execute(text("INSERT INTO hotspot_batches (source, rows_total) VALUES ('bench', :n) RETURNING id"),
-                          {"n": n}).scalar()
-        c.execute(text("""
+        batch = c.execute(
+            text("INSERT INTO hotspot_batches (source, rows_total) VALUES ('bench', :n) RETURNING id"), {"n": n}
+        ).scalar()
+        c.execute(
+            text("""
             WITH d AS (SELECT code, geom FROM admin_areas WHERE level = 'district' AND is_current),
             pts AS (SELECT (ST_Dump(ST_GeneratePoints(ST_Union(geom), :n, 7))).geom AS geom FROM d),
             t AS (SELECT geom, timestamptz '2024-01-01 00:00+07' + random() * interval '151 days' AS acq,
@@ -67,7 +73,9 @@ def insert_hotspots(engine, n: int) -> None:
                    round(ST_Y(geom) * 1e4)::int, round(ST_X(geom) * 1e4)::int + i::int, ST_Y(geom), ST_X(geom),
                    random() * 60, 1 + (i % 3)::int, 'n',
                    (SELECT code FROM d WHERE ST_Intersects(d.geom, t.geom) LIMIT 1), :batch, geom
-            FROM t"""), {"n": n - have, "batch": batch})
+            FROM t"""),
+            {"n": n - have, "batch": batch},
+        )
 
 
 def main() -> None:
@@ -78,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     what = "hotspots" if args.hotspots else "incidents"
     print(f"{what:>10} {'build s':>8} {'page MB':>8} {'assets MB':>9} {'browser s':>9}")
-    with database() as (url, engine, _cluster), tempfile.TemporaryDirectory() as tmp:
+    with database() as (_url, engine, _cluster), tempfile.TemporaryDirectory() as tmp:
         for n in sorted(args.sizes):
             (insert_hotspots if args.hotspots else insert)(engine, n)
             t0 = time.perf_counter()
@@ -90,8 +98,11 @@ def main() -> None:
             folder = out.with_name(out.stem + "_files")
             out.write_text(assets.copy_assets(html, folder, folder.name), encoding="utf-8")
             asset_mb = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e6
-            load = browser_load(out, "canvas.leaflet-heatmap-layer" if args.hotspots else ".marker-cluster") \
-                if args.browser else float("nan")
+            load = (
+                browser_load(out, "canvas.leaflet-heatmap-layer" if args.hotspots else ".marker-cluster")
+                if args.browser
+                else float("nan")
+            )
             print(f"{n:>10,} {build:>8.2f} {len(html.encode()) / 1e6:>8.2f} {asset_mb:>9.2f} {load:>9.2f}", flush=True)
 
 

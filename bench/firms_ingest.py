@@ -69,25 +69,32 @@ def generate(path: Path, rows: int, seed: int = 2567) -> None:
             order = np.argsort(hhmm, kind="stable")
             fire, sat, night, hhmm = fire[order], sat[order], night[order], hhmm[order]
             modis = (sat == "T") | (sat == "A")
-            conf = np.where(modis, rng.integers(0, 101, n).astype(str), np.array(["l", "n", "h"])[rng.integers(0, 3, n)])
-            frame = pd.DataFrame({
-                "latitude": np.round(cy[fire] + rng.normal(0, 0.01, n), 5),
-                "longitude": np.round(cx[fire] + rng.normal(0, 0.01, n), 5),
-                "bright_ti4": np.round(rng.normal(335, 15, n), 2),
-                "scan": np.round(rng.uniform(0.32, 0.8, n), 2),
-                "track": np.round(rng.uniform(0.36, 0.7, n), 2),
-                "acq_date": str(season_start + day),
-                "acq_time": pd.Series(hhmm).astype(str).str.zfill(4).to_numpy(),
-                "satellite": sat,
-                "instrument": np.where(modis, "MODIS", "VIIRS"),
-                "confidence": conf,
-                "version": np.where(modis, "6.1NRT", "2.0NRT"),
-                "bright_ti5": np.round(rng.normal(293, 5, n), 2),
-                "frp": np.round(rng.gamma(1.5, 6.0, n), 2),
-                "daynight": np.where(night, "N", "D"),
-            })
-            pacsv.write_csv(pa.Table.from_pandas(frame, preserve_index=False), out,
-                            write_options=pacsv.WriteOptions(include_header=first, quoting_style="none"))
+            conf = np.where(
+                modis, rng.integers(0, 101, n).astype(str), np.array(["l", "n", "h"])[rng.integers(0, 3, n)]
+            )
+            frame = pd.DataFrame(
+                {
+                    "latitude": np.round(cy[fire] + rng.normal(0, 0.01, n), 5),
+                    "longitude": np.round(cx[fire] + rng.normal(0, 0.01, n), 5),
+                    "bright_ti4": np.round(rng.normal(335, 15, n), 2),
+                    "scan": np.round(rng.uniform(0.32, 0.8, n), 2),
+                    "track": np.round(rng.uniform(0.36, 0.7, n), 2),
+                    "acq_date": str(season_start + day),
+                    "acq_time": pd.Series(hhmm).astype(str).str.zfill(4).to_numpy(),
+                    "satellite": sat,
+                    "instrument": np.where(modis, "MODIS", "VIIRS"),
+                    "confidence": conf,
+                    "version": np.where(modis, "6.1NRT", "2.0NRT"),
+                    "bright_ti5": np.round(rng.normal(293, 5, n), 2),
+                    "frp": np.round(rng.gamma(1.5, 6.0, n), 2),
+                    "daynight": np.where(night, "N", "D"),
+                }
+            )
+            pacsv.write_csv(
+                pa.Table.from_pandas(frame, preserve_index=False),
+                out,
+                write_options=pacsv.WriteOptions(include_header=first, quoting_style="none"),
+            )
             first = False
 
 
@@ -100,8 +107,11 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--no-sjoin", action="store_true", help="skip the geopandas baseline")
     ap.add_argument("--keep", type=Path, help="keep the generated CSV here")
-    ap.add_argument("--durable", action="store_true",
-                    help="fsync and full-page writes on, as in the service's own database (default: off, as in tests)")
+    ap.add_argument(
+        "--durable",
+        action="store_true",
+        help="fsync and full-page writes on, as in the service's own database (default: off, as in tests)",
+    )
     ap.add_argument("--no-events", action="store_true", help="skip the fire-event clustering and the re-ingest")
     args = ap.parse_args()
 
@@ -121,9 +131,11 @@ def main() -> None:
     child.join()
     print(f"generated {args.rows:,} rows ({csv.stat().st_size / 1e6:.0f} MB) in {time.perf_counter() - t:.1f} s")
 
-    print(f"PostgreSQL {'durable (fsync on)' if args.durable else 'fsync off'}; machine load average "
-          f"{os.getloadavg()[0]:.2f}")
-    with database(work, durable=args.durable) as (url, engine, _cluster):
+    print(
+        f"PostgreSQL {'durable (fsync on)' if args.durable else 'fsync off'}; machine load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+    with database(work, durable=args.durable) as (_url, engine, _cluster):
         sm = make_sessionmaker(engine)
         with sm() as s:
             gaz = Gazetteer.load(s)
@@ -132,9 +144,11 @@ def main() -> None:
         with transaction(sm) as s:
             report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
         elapsed = time.perf_counter() - t
-        print(f"ingest: {report.rows_total:,} rows in {elapsed:.2f} s = {report.rows_total / elapsed:,.0f} rows/s "
-              f"(new {report.rows_new:,}, outside {report.rows_outside:,}); peak RSS {peak_rss_mb():.0f} MB "
-              f"(before ingest {rss0:.0f} MB)")
+        print(
+            f"ingest: {report.rows_total:,} rows in {elapsed:.2f} s = {report.rows_total / elapsed:,.0f} rows/s "
+            f"(new {report.rows_new:,}, outside {report.rows_outside:,}); peak RSS {peak_rss_mb():.0f} MB "
+            f"(before ingest {rss0:.0f} MB)"
+        )
         print(f"  phases (s): {report.timings}")
         if args.no_events:
             engine.dispose()
@@ -144,13 +158,17 @@ def main() -> None:
         t = time.perf_counter()
         with transaction(sm) as s:
             result = update_events(s)
-        print(f"fire events over the whole season: {len(result['events']):,} events from "
-              f"{result['detections']:,} detections in {time.perf_counter() - t:.1f} s")
+        print(
+            f"fire events over the whole season: {len(result['events']):,} events from "
+            f"{result['detections']:,} detections in {time.perf_counter() - t:.1f} s"
+        )
         t = time.perf_counter()
         with transaction(sm) as s:
             again = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
         elapsed = time.perf_counter() - t
-        print(f"re-ingest (all unchanged): {again.rows_total / elapsed:,.0f} rows/s, unchanged {again.rows_unchanged:,}")
+        print(
+            f"re-ingest (all unchanged): {again.rows_total / elapsed:,.0f} rows/s, unchanged {again.rows_unchanged:,}"
+        )
         print(f"  phases (s): {again.timings}")
         engine.dispose()
 
@@ -172,11 +190,14 @@ def main() -> None:
             j1 = gpd.sjoin(pts, districts[["amp_code", "geometry"]], predicate="within")
             gpd.sjoin(pts, tambons[["tam_code", "geometry"]], predicate="within")
             s_time = time.perf_counter() - t
-            agree = (pd.Series(attr.district).loc[j1.index.unique()].values
-                     == j1.groupby(level=0).amp_code.min().values).mean()
-            print(f"attribution of {len(x):,} points (districts + subdistricts + protected areas): "
-                  f"Gazetteer {g_time:.2f} s; geopandas.sjoin(within) districts + subdistricts only {s_time:.2f} s; "
-                  f"district agreement {agree:.4%}")
+            agree = (
+                pd.Series(attr.district).loc[j1.index.unique()].values == j1.groupby(level=0).amp_code.min().values
+            ).mean()
+            print(
+                f"attribution of {len(x):,} points (districts + subdistricts + protected areas): "
+                f"Gazetteer {g_time:.2f} s; geopandas.sjoin(within) districts + subdistricts only {s_time:.2f} s; "
+                f"district agreement {agree:.4%}"
+            )
 
 
 if __name__ == "__main__":

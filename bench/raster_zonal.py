@@ -32,9 +32,21 @@ def make_raster(path: Path, side: int, res: float, seed: int = 7) -> None:
     rng = np.random.default_rng(seed)
     # Phrae spans about 99.9-100.6 E, 17.7-18.9 N: UTM 47N x 580-680 km, y 1955-2095 km
     transform = from_origin(560_000, 2_097_000, res, res)
-    profile = {"driver": "GTiff", "width": side, "height": side, "count": 1, "dtype": "uint8", "crs": "EPSG:32647",
-               "transform": transform, "nodata": 255, "tiled": True, "blockxsize": 512, "blockysize": 512,
-               "compress": "deflate", "BIGTIFF": "IF_SAFER"}
+    profile = {
+        "driver": "GTiff",
+        "width": side,
+        "height": side,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": "EPSG:32647",
+        "transform": transform,
+        "nodata": 255,
+        "tiled": True,
+        "blockxsize": 512,
+        "blockysize": 512,
+        "compress": "deflate",
+        "BIGTIFF": "IF_SAFER",
+    }
     with rasterio.open(path, "w", **profile) as dst:
         step = 2048
         for row in range(0, side, step):
@@ -69,20 +81,29 @@ def main() -> None:
         t = time.perf_counter()
         make_raster(tif, args.side, res)
         pixels = args.side * args.side
-        print(f"generated {args.side:,} x {args.side:,} = {pixels / 1e6:.0f}M pixels ({res:.1f} m) in "
-              f"{time.perf_counter() - t:.1f} s")
+        print(
+            f"generated {args.side:,} x {args.side:,} = {pixels / 1e6:.0f}M pixels ({res:.1f} m) in "
+            f"{time.perf_counter() - t:.1f} s"
+        )
         districts = gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson")
         pas = gpd.read_file(DEFAULT_LAYERS_DIR / "illustrative/phrae_protected_areas_illustrative.geojson")
-        zones = pd.concat([
-            gpd.GeoDataFrame({"zone_type": "district", "zone_code": districts["amp_code"]}, geometry=districts.geometry),
-            gpd.GeoDataFrame({"zone_type": "protected_area", "zone_code": pas["code"]}, geometry=pas.geometry),
-        ], ignore_index=True).set_crs(4326, allow_override=True)
+        zones = pd.concat(
+            [
+                gpd.GeoDataFrame(
+                    {"zone_type": "district", "zone_code": districts["amp_code"]}, geometry=districts.geometry
+                ),
+                gpd.GeoDataFrame({"zone_type": "protected_area", "zone_code": pas["code"]}, geometry=pas.geometry),
+            ],
+            ignore_index=True,
+        ).set_crs(4326, allow_override=True)
         t = time.perf_counter()
         stats = zonal_stats(tif, "fire_mask", zones)
         elapsed = time.perf_counter() - t
         fire = sum(s["flagged_pixels"] for s in stats if s["zone_type"] == "district")
-        print(f"zonal stats over {len(zones)} zones ({len(stats)} overlapping): {elapsed:.2f} s = "
-              f"{pixels / elapsed / 1e6:.1f}M px/s (raster pixels per second); fire pixels in districts {fire:,.0f}")
+        print(
+            f"zonal stats over {len(zones)} zones ({len(stats)} overlapping): {elapsed:.2f} s = "
+            f"{pixels / elapsed / 1e6:.1f}M px/s (raster pixels per second); fire pixels in districts {fire:,.0f}"
+        )
         if not args.no_cog:
             t = time.perf_counter()
             _to_cog(tif, work / "cog.tif")

@@ -45,28 +45,49 @@ def create_key(session: Session, name: str, scopes: list[str], principal: Princi
             if unknown_fields:
                 problems.append(f"{collection} has no field(s) {', '.join(unknown_fields)}")
     if problems or not scopes:
-        raise InvalidInput("Scopes are collections (" + ", ".join(SCOPES) + "), optionally with the only fields "
-                           "the key may read, e.g. incidents:kind,observed_at,district_code. "
-                           + "; ".join(problems), code="unknown_scope")
+        raise InvalidInput(
+            "Scopes are collections (" + ", ".join(SCOPES) + "), optionally with the only fields "
+            "the key may read, e.g. incidents:kind,observed_at,district_code. " + "; ".join(problems),
+            code="unknown_scope",
+        )
     prefix = secrets.token_hex(6)
     key = f"gsk_{prefix}_{secrets.token_urlsafe(32)}"
-    key_id = session.execute(text(
-        "INSERT INTO api_keys (name, prefix, key_hash, scopes, created_by) VALUES (:n, :p, :h, :s, :by) RETURNING id"),
-        {"n": name, "p": prefix, "h": _hash(key), "s": sorted(set(scopes)), "by": principal.name}).scalar_one()
-    audit.record(session, principal.name, "create", "api_key", key_id, after={"name": name, "prefix": prefix,
-                                                                              "scopes": sorted(set(scopes))})
+    key_id = session.execute(
+        text(
+            "INSERT INTO api_keys (name, prefix, key_hash, scopes, created_by) VALUES (:n, :p, :h, :s, :by) RETURNING id"
+        ),
+        {"n": name, "p": prefix, "h": _hash(key), "s": sorted(set(scopes)), "by": principal.name},
+    ).scalar_one()
+    audit.record(
+        session,
+        principal.name,
+        "create",
+        "api_key",
+        key_id,
+        after={"name": name, "prefix": prefix, "scopes": sorted(set(scopes))},
+    )
     return {"id": key_id, "name": name, "prefix": prefix, "scopes": sorted(set(scopes)), "key": key}
 
 
 def list_keys(session: Session) -> list[dict]:
-    rows = session.execute(text("SELECT id, name, prefix, scopes, created_by, created_at, revoked_at, last_used_at "
-                                "FROM api_keys ORDER BY id")).mappings().all()
+    rows = (
+        session.execute(
+            text(
+                "SELECT id, name, prefix, scopes, created_by, created_at, revoked_at, last_used_at "
+                "FROM api_keys ORDER BY id"
+            )
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]
 
 
 def revoke_key(session: Session, key_id: int, principal: Principal) -> None:
-    done = session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL "
-                                "RETURNING name"), {"id": key_id}).scalar()
+    done = session.execute(
+        text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL RETURNING name"),
+        {"id": key_id},
+    ).scalar()
     if done is None:
         raise NotFound("No active API key with this number.")
     audit.record(session, principal.name, "revoke", "api_key", key_id, after={"name": done})
@@ -76,16 +97,25 @@ def principal_for_key(session: Session, key: str) -> Principal:
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "gsk":
         raise Unauthorized("The API key is not valid.")
-    row = session.execute(text("SELECT id, name, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = :p"),
-                          {"p": parts[1]}).first()
+    row = session.execute(
+        text("SELECT id, name, key_hash, scopes, revoked_at FROM api_keys WHERE prefix = :p"), {"p": parts[1]}
+    ).first()
     if row is None or not hmac.compare_digest(row.key_hash, _hash(key)) or row.revoked_at is not None:
         raise Unauthorized("The API key is not valid or was revoked.")
     # "last used" to the minute: a partner paging through a collection does not write a row per request
-    session.execute(text(
-        "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
-        "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"), {"id": row.id})
+    session.execute(
+        text(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = :id "
+            "AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')"
+        ),
+        {"id": row.id},
+    )
     session.commit()
     parsed = [parse_scope(s) for s in row.scopes]
-    return Principal(f"apikey:{row.name}", frozenset({Role.partner}), display_name=row.name,
-                     scopes=frozenset(c for c, _ in parsed),
-                     fields=tuple((c, f) for c, f in parsed if f is not None))
+    return Principal(
+        f"apikey:{row.name}",
+        frozenset({Role.partner}),
+        display_name=row.name,
+        scopes=frozenset(c for c, _ in parsed),
+        fields=tuple((c, f) for c, f in parsed if f is not None),
+    )

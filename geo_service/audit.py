@@ -43,16 +43,30 @@ def _default(o):
     return str(o)
 
 
-def record(session: Session, actor: str, action: str, entity_type: str, entity_id: Any = None,
-           before: Any = None, after: Any = None) -> None:
+def record(
+    session: Session,
+    actor: str,
+    action: str,
+    entity_type: str,
+    entity_id: Any = None,
+    before: Any = None,
+    after: Any = None,
+) -> None:
     """Append an entry in the caller's transaction."""
-    session.execute(text(
-        "INSERT INTO audit_log (actor, action, entity_type, entity_id, before, after, prev_hash, hash) "
-        "VALUES (:actor, :action, :etype, :eid, CAST(:before AS jsonb), CAST(:after AS jsonb), '', '')"),
-        {"actor": actor, "action": action, "etype": entity_type,
-         "eid": None if entity_id is None else str(entity_id),
-         "before": None if before is None else json.dumps(_jsonable(before), ensure_ascii=False),
-         "after": None if after is None else json.dumps(_jsonable(after), ensure_ascii=False)})
+    session.execute(
+        text(
+            "INSERT INTO audit_log (actor, action, entity_type, entity_id, before, after, prev_hash, hash) "
+            "VALUES (:actor, :action, :etype, :eid, CAST(:before AS jsonb), CAST(:after AS jsonb), '', '')"
+        ),
+        {
+            "actor": actor,
+            "action": action,
+            "etype": entity_type,
+            "eid": None if entity_id is None else str(entity_id),
+            "before": None if before is None else json.dumps(_jsonable(before), ensure_ascii=False),
+            "after": None if after is None else json.dumps(_jsonable(after), ensure_ascii=False),
+        },
+    )
 
 
 @dataclass
@@ -98,14 +112,22 @@ def verify(session: Session) -> Verification:
         if r.gap and (r.gapless or r.broken):
             problems.append({"id": r.id, "problem": f"entries {r.before_id + 1}..{r.id - 1} are missing"})
         if r.broken:
-            problems.append({"id": r.id, "problem": "does not follow the previous entry (an entry before it "
-                                                    "was deleted or changed)"})
+            problems.append(
+                {
+                    "id": r.id,
+                    "problem": "does not follow the previous entry (an entry before it was deleted or changed)",
+                }
+            )
         if r.changed:
             problems.append({"id": r.id, "problem": "its content was changed after it was written"})
     cut = session.execute(text(_CUT)).one()
     if cut.last_id > cut.max_id:
-        problems.append({"id": cut.last_id, "problem": f"entries {cut.max_id + 1}..{cut.last_id} at the end "
-                                                       "are missing (the trail was cut)"})
+        problems.append(
+            {
+                "id": cut.last_id,
+                "problem": f"entries {cut.max_id + 1}..{cut.last_id} at the end are missing (the trail was cut)",
+            }
+        )
     count = session.execute(text("SELECT count(*) FROM audit_log")).scalar_one()
     return Verification(entries=count, head=head(session), problems=problems)
 
@@ -137,9 +159,13 @@ def checkpoint(session: Session, secret: str) -> dict:
     rewrites the tail (re-chaining it) cannot make it match without the service secret.
     """
     row = session.execute(text("SELECT id, hash, at FROM audit_log ORDER BY id DESC LIMIT 1")).one_or_none()
-    body = {"kind": CHECKPOINT_KIND, "head_id": row.id if row else 0, "head_hash": row.hash if row else GENESIS,
-            "head_at": row.at.isoformat() if row else None,
-            "entries": session.execute(text("SELECT count(*) FROM audit_log")).scalar_one()}
+    body = {
+        "kind": CHECKPOINT_KIND,
+        "head_id": row.id if row else 0,
+        "head_hash": row.hash if row else GENESIS,
+        "head_at": row.at.isoformat() if row else None,
+        "entries": session.execute(text("SELECT count(*) FROM audit_log")).scalar_one(),
+    }
     return {**body, "signature": _signature(body, secret)}
 
 
@@ -147,9 +173,11 @@ def verify_checkpoint(session: Session, cp: dict, secret: str) -> list[dict]:
     """Problems of the trail against a checkpoint made earlier (empty: the checkpointed head is intact)."""
     body = {k: v for k, v in cp.items() if k != "signature"}
     if body.get("kind") != CHECKPOINT_KIND or not hmac.compare_digest(
-            str(cp.get("signature", "")), _signature(body, secret)):
-        return [{"id": None, "problem": "the checkpoint's signature does not match (not made by this service, "
-                                        "or edited)"}]
+        str(cp.get("signature", "")), _signature(body, secret)
+    ):
+        return [
+            {"id": None, "problem": "the checkpoint's signature does not match (not made by this service, or edited)"}
+        ]
     head_id = int(body["head_id"])
     if head_id == 0:
         return []
@@ -157,13 +185,25 @@ def verify_checkpoint(session: Session, cp: dict, secret: str) -> list[dict]:
     if stored is None:
         return [{"id": head_id, "problem": "the checkpoint's head entry is missing (the trail was cut)"}]
     if stored != body["head_hash"]:
-        return [{"id": head_id, "problem": "the checkpoint's head entry differs from the checkpoint "
-                                           "(the trail was rewritten)"}]
+        return [
+            {
+                "id": head_id,
+                "problem": "the checkpoint's head entry differs from the checkpoint (the trail was rewritten)",
+            }
+        ]
     return []
 
 
 def entries_for(session: Session, entity_type: str, entity_id: Any) -> list[dict]:
-    rows = session.execute(text(
-        "SELECT id, at, actor, action, before, after FROM audit_log WHERE entity_type = :t AND entity_id = :i "
-        "ORDER BY id"), {"t": entity_type, "i": str(entity_id)}).mappings().all()
+    rows = (
+        session.execute(
+            text(
+                "SELECT id, at, actor, action, before, after FROM audit_log WHERE entity_type = :t AND entity_id = :i "
+                "ORDER BY id"
+            ),
+            {"t": entity_type, "i": str(entity_id)},
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -15,8 +15,11 @@ from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
 
-app = typer.Typer(help="geo_service: forest reserves, incidents, hotspots and cases on PostGIS.",
-                  no_args_is_help=True, pretty_exceptions_show_locals=False)
+app = typer.Typer(
+    help="geo_service: forest reserves, incidents, hotspots and cases on PostGIS.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
 db_app = typer.Typer(help="The database: the embedded PostGIS cluster and migrations.", no_args_is_help=True)
 layers_app = typer.Typer(help="Reference layers: districts, subdistricts, protected areas.", no_args_is_help=True)
 users_app = typer.Typer(help="User accounts and roles.", no_args_is_help=True)
@@ -67,8 +70,10 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[objec
             cluster.ensure_database(settings.db.db_name)
         if created:
             console.print(f"Created a PostgreSQL cluster in {cluster.data_dir}")
-        console.print(f"PostgreSQL {cluster.version()} on {cluster.host}:{cluster.port} "
-                      f"({'started' if started else 'already running'})")
+        console.print(
+            f"PostgreSQL {cluster.version()} on {cluster.host}:{cluster.port} "
+            f"({'started' if started else 'already running'})"
+        )
     url = database_url(settings)
     if not settings.db.embedded:
         with console.status("Waiting for the database ..."):
@@ -137,15 +142,17 @@ def db_status() -> None:
     if settings.db.embedded:
         cluster = _cluster(settings)
         running = cluster.running()
-        console.print(f"embedded cluster: {cluster.data_dir} on {cluster.host}:{cluster.port}: "
-                      f"{'running' if running else 'stopped' if cluster.initialised else 'not created yet'}")
+        console.print(
+            f"embedded cluster: {cluster.data_dir} on {cluster.host}:{cluster.port}: "
+            f"{'running' if running else 'stopped' if cluster.initialised else 'not created yet'}"
+        )
         if not running:
             raise typer.Exit(code=3)
     else:
         console.print("external database (GEO_SERVICE_DATABASE_URL)")
     try:
         console.print(f"schema revision: {migrations.current(database_url(settings))}")
-    except Exception as exc:  # noqa: BLE001 - report, don't crash
+    except Exception as exc:
         console.print(f"[red]database not reachable:[/] {type(exc).__name__}")
         raise typer.Exit(code=3) from None
 
@@ -205,8 +212,15 @@ class _ByteProgress:
     def __init__(self):
         from rich import progress as rp
 
-        self.progress = rp.Progress(rp.SpinnerColumn(), rp.TextColumn("{task.description}"), rp.BarColumn(),
-                                    rp.DownloadColumn(), rp.TimeElapsedColumn(), console=console, transient=True)
+        self.progress = rp.Progress(
+            rp.SpinnerColumn(),
+            rp.TextColumn("{task.description}"),
+            rp.BarColumn(),
+            rp.DownloadColumn(),
+            rp.TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
         self.tasks: dict[str, object] = {}
 
     def __enter__(self):
@@ -227,8 +241,12 @@ class _ByteProgress:
 @db_app.command("backup")
 def db_backup(
     output: Annotated[Path, typer.Argument(help="The archive to write (a .tar; must not exist yet)")],
-    allow_missing_files: Annotated[bool, typer.Option(help="Back up even if raster files the database points at "
-                                                           "are missing (they are listed in the manifest)")] = False,
+    allow_missing_files: Annotated[
+        bool,
+        typer.Option(
+            help="Back up even if raster files the database points at are missing (they are listed in the manifest)"
+        ),
+    ] = False,
 ) -> None:
     """Back up the database (pg_dump) and the raster files into one archive with a manifest of SHA-256s."""
     from geo_service.db.backup import create_backup
@@ -247,13 +265,19 @@ def db_backup(
     for table, rows in stored.items():
         for r in rows:
             if "recorded_sha256" in r:
-                console.print(f"[yellow]warning[/] {table} {r['id']}: its stored bytes do not match its recorded "
-                              "SHA-256 (damaged before this backup; backed up as it is)")
+                console.print(
+                    f"[yellow]warning[/] {table} {r['id']}: its stored bytes do not match its recorded "
+                    "SHA-256 (damaged before this backup; backed up as it is)"
+                )
     out.print(f"backup written: {output}")
-    out.print(f"  schema revision {manifest['schema_revision']}, {sum(manifest['row_counts'].values()):,} rows in "
-              f"{len(manifest['row_counts'])} tables, database dump {manifest['database']['size']:,} bytes")
-    out.print(f"  {len(stored.get('incident_photos', []))} photos and {len(stored.get('case_attachments', []))} "
-              f"attachments (in the dump), {len(manifest['files'])} raster files")
+    out.print(
+        f"  schema revision {manifest['schema_revision']}, {sum(manifest['row_counts'].values()):,} rows in "
+        f"{len(manifest['row_counts'])} tables, database dump {manifest['database']['size']:,} bytes"
+    )
+    out.print(
+        f"  {len(stored.get('incident_photos', []))} photos and {len(stored.get('case_attachments', []))} "
+        f"attachments (in the dump), {len(manifest['files'])} raster files"
+    )
     if manifest.get("audit"):
         out.print(f"  audit trail: {manifest['audit']['entries']} entries, head {manifest['audit']['head_hash']}")
     out.print(f"  archive SHA-256: {sha256_file(output)}  (keep it with the archive's record)")
@@ -262,8 +286,13 @@ def db_backup(
 @db_app.command("restore")
 def db_restore(
     archive: Annotated[Path, typer.Argument(help="An archive written by `geo-service db backup`")],
-    force: Annotated[bool, typer.Option(help="Drop and recreate the database if it is not empty (stop the service "
-                                             "first: its connections are closed)")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            help="Drop and recreate the database if it is not empty (stop the service "
+            "first: its connections are closed)"
+        ),
+    ] = False,
     check_only: Annotated[bool, typer.Option(help="Only check the archive's hashes; touch nothing")] = False,
 ) -> None:
     """Restore a backup: check every hash first, restore into an empty database and put the raster files back,
@@ -275,28 +304,36 @@ def db_restore(
         if check_only:
             with _ByteProgress() as progress:
                 manifest = check_archive(archive, None, progress).manifest
-            out.print(f"{archive}: intact (database dump and {len(manifest['files'])} files match the manifest; "
-                      f"made {manifest['created_at']} at schema revision {manifest['schema_revision']})")
+            out.print(
+                f"{archive}: intact (database dump and {len(manifest['files'])} files match the manifest; "
+                f"made {manifest['created_at']} at schema revision {manifest['schema_revision']})"
+            )
             return
         url = _restore_target(settings)
         with _ByteProgress() as progress:
-            report = restore_backup(url, archive, _raster_store(settings), force=force, actor=_cli_actor(),
-                                    progress=progress)
+            report = restore_backup(
+                url, archive, _raster_store(settings), force=force, actor=_cli_actor(), progress=progress
+            )
     except GeoServiceError as exc:
         fail(exc)
     m = report.manifest
     out.print(f"restored {archive} (made {m['created_at']}, schema revision {report.schema_revision})")
-    out.print(f"  {sum(m['row_counts'].values()):,} rows in {len(m['row_counts'])} tables, {report.files} raster "
-              f"files" + (f" ({report.relocated} rows pointed at the new raster folder)" if report.relocated else ""))
+    out.print(
+        f"  {sum(m['row_counts'].values()):,} rows in {len(m['row_counts'])} tables, {report.files} raster "
+        f"files" + (f" ({report.relocated} rows pointed at the new raster folder)" if report.relocated else "")
+    )
     for p in report.problems:
         out.print(f"[red]{p['what']}[/]: {p['problem']}")
     if not report.ok:
-        console.print(f"[bold red]error:[/] the restored data does not match the backup ({len(report.problems)} "
-                      "problems)")
+        console.print(
+            f"[bold red]error:[/] the restored data does not match the backup ({len(report.problems)} problems)"
+        )
         raise typer.Exit(code=1)
-    out.print(f"verified: audit trail intact ({report.audit_entries} entries, head as in the backup), row counts, "
-              "and every photo, attachment and file SHA-256 match the manifest; the restore is recorded in the "
-              "audit trail")
+    out.print(
+        f"verified: audit trail intact ({report.audit_entries} entries, head as in the backup), row counts, "
+        "and every photo, attachment and file SHA-256 match the manifest; the restore is recorded in the "
+        "audit trail"
+    )
     from alembic.script import ScriptDirectory
 
     from geo_service.db.migrate import alembic_config
@@ -319,17 +356,19 @@ def _parse_fields(pairs: list[str]) -> dict[str, str]:
 
 @layers_app.command("load")
 def layers_load(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, zipped Shapefile or KML")],
+    file: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="GeoJSON, GeoPackage, zipped Shapefile or KML")
+    ],
     layer_type: Annotated[str, typer.Option("--type", help="province | district | subdistrict | protected_area")],
     name: Annotated[str, typer.Option(help="Layer name, e.g. rfd-nrf-phrae")],
     version: Annotated[str, typer.Option(help="Version of this release of the layer, e.g. 2025-10")],
     source: Annotated[str, typer.Option(help="Where the file comes from")],
     licence: Annotated[str, typer.Option(help="Licence or terms of use")],
     attribution: Annotated[str, typer.Option(help="Credit line shown with the data")],
-    field: Annotated[Optional[list[str]], typer.Option(help="TARGET=COLUMN, repeatable")] = None,
-    layer: Annotated[Optional[str], typer.Option(help="Layer inside a GeoPackage or KML")] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="Shapefile text encoding, e.g. cp874")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="Protected-area kind for files without a kind column")] = None,
+    field: Annotated[list[str] | None, typer.Option(help="TARGET=COLUMN, repeatable")] = None,
+    layer: Annotated[str | None, typer.Option(help="Layer inside a GeoPackage or KML")] = None,
+    encoding: Annotated[str | None, typer.Option(help="Shapefile text encoding, e.g. cp874")] = None,
+    kind: Annotated[str | None, typer.Option(help="Protected-area kind for files without a kind column")] = None,
     illustrative: Annotated[bool, typer.Option(help="Mark as illustrative (not official)")] = False,
     repair: Annotated[bool, typer.Option(help="Repair invalid geometries instead of refusing the file")] = False,
     dry_run: Annotated[bool, typer.Option(help="Check and report; store nothing")] = False,
@@ -340,11 +379,28 @@ def layers_load(
 
     try:
         url, _ = prepare_database(get_settings())
-        meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
-                         illustrative=illustrative, loaded_by="cli")
+        meta = LayerMeta(
+            name=name,
+            version=version,
+            source=source,
+            licence=licence,
+            attribution=attribution,
+            illustrative=illustrative,
+            loaded_by="cli",
+        )
         with console.status(f"Loading {file.name} ..."):
-            report = load_file(cli_sessionmaker(url), file, layer_type, meta, fields=_parse_fields(field or []),
-                               layer=layer, encoding=encoding, default_kind=kind, repair=repair, dry_run=dry_run)
+            report = load_file(
+                cli_sessionmaker(url),
+                file,
+                layer_type,
+                meta,
+                fields=_parse_fields(field or []),
+                layer=layer,
+                encoding=encoding,
+                default_kind=kind,
+                repair=repair,
+                dry_run=dry_run,
+            )
     except GeoServiceError as exc:
         fail(exc)
     _print_reports([report])
@@ -355,8 +411,16 @@ def _print_reports(reports) -> None:
     for col in ("layer", "type", "version", "features", "new", "updated", "unchanged", "CRS"):
         table.add_column(col)
     for r in reports:
-        table.add_row(r.layer, r.layer_type, r.version, str(r.features), str(r.inserted), str(r.updated),
-                      str(r.unchanged), r.source_crs + (" (dry run)" if r.dry_run else ""))
+        table.add_row(
+            r.layer,
+            r.layer_type,
+            r.version,
+            str(r.features),
+            str(r.inserted),
+            str(r.updated),
+            str(r.unchanged),
+            r.source_crs + (" (dry run)" if r.dry_run else ""),
+        )
     out.print(table)
     for r in reports:
         for w in r.warnings:
@@ -365,7 +429,7 @@ def _print_reports(reports) -> None:
 
 @layers_app.command("load-bundled")
 def layers_load_bundled(
-    layers_dir: Annotated[Optional[Path], typer.Option(help="Folder with manifest.toml")] = None,
+    layers_dir: Annotated[Path | None, typer.Option(help="Folder with manifest.toml")] = None,
 ) -> None:
     """Load the layers shipped in layers/ (Phrae boundaries and illustrative protected areas)."""
     try:
@@ -408,8 +472,14 @@ def layers_list() -> None:
     for col in ("name", "type", "version", "features", "licence", "loaded at"):
         table.add_column(col)
     for r in rows:
-        table.add_row(r["name"] + (" [yellow](illustrative)[/]" if r["illustrative"] else ""), r["layer_type"],
-                      r["version"], str(r["feature_count"]), r["licence"], r["loaded_at"].isoformat(timespec="seconds"))
+        table.add_row(
+            r["name"] + (" [yellow](illustrative)[/]" if r["illustrative"] else ""),
+            r["layer_type"],
+            r["version"],
+            str(r["feature_count"]),
+            r["licence"],
+            r["loaded_at"].isoformat(timespec="seconds"),
+        )
     out.print(table)
 
 
@@ -424,11 +494,21 @@ def _cli_actor() -> str:
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="Sign-in name")],
-    role: Annotated[list[str], typer.Option(help="administrator | investigator | field_officer | committee_member | "
-                                                 "partner (repeatable)")],
-    display_name: Annotated[Optional[str], typer.Option(help="Name shown in records")] = None,
-    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True,
-                                          envvar="GEO_SERVICE_NEW_PASSWORD", help="At least 10 characters")] = "",
+    role: Annotated[
+        list[str],
+        typer.Option(help="administrator | investigator | field_officer | committee_member | partner (repeatable)"),
+    ],
+    display_name: Annotated[str | None, typer.Option(help="Name shown in records")] = None,
+    password: Annotated[
+        str,
+        typer.Option(
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            envvar="GEO_SERVICE_NEW_PASSWORD",
+            help="At least 10 characters",
+        ),
+    ] = "",
 ) -> None:
     """Create a user account (the password is asked for, or read from GEO_SERVICE_NEW_PASSWORD)."""
     from geo_service.users import create_user
@@ -457,8 +537,13 @@ def users_list() -> None:
     for col in ("username", "display name", "roles", "active", "changed"):
         table.add_column(col)
     for u in rows:
-        table.add_row(u["username"], u["display_name"], ", ".join(u["roles"]), "yes" if u["is_active"] else "no",
-                      u["updated_at"].isoformat(timespec="seconds"))
+        table.add_row(
+            u["username"],
+            u["display_name"],
+            ", ".join(u["roles"]),
+            "yes" if u["is_active"] else "no",
+            u["updated_at"].isoformat(timespec="seconds"),
+        )
     out.print(table)
 
 
@@ -500,8 +585,8 @@ def users_reactivate(username: Annotated[str, typer.Argument(help="Sign-in name"
 def incidents_import(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV, GPX or KML")],
     commit: Annotated[bool, typer.Option(help="Store the incidents (default: dry run, report only)")] = False,
-    kind: Annotated[Optional[str], typer.Option(help="Kind for rows without one")] = None,
-    encoding: Annotated[Optional[str], typer.Option(help="CSV encoding (default: UTF-8, else cp874)")] = None,
+    kind: Annotated[str | None, typer.Option(help="Kind for rows without one")] = None,
+    encoding: Annotated[str | None, typer.Option(help="CSV encoding (default: UTF-8, else cp874)")] = None,
     confirm_outside_province: Annotated[bool, typer.Option(help="Accept points outside the province")] = False,
     reporter: Annotated[str, typer.Option(help="Recorded as the creator")] = "cli",
 ) -> None:
@@ -514,9 +599,16 @@ def incidents_import(
         principal = Principal(reporter, frozenset({Role.administrator}), display_name=reporter)
         with cli_sessionmaker(url)() as session:
             tx = session.begin()
-            report = import_incidents(session, file.read_bytes(), file.name, principal, dry_run=not commit,
-                                      default_kind=kind, encoding=encoding,
-                                      confirm_outside_province=confirm_outside_province)
+            report = import_incidents(
+                session,
+                file.read_bytes(),
+                file.name,
+                principal,
+                dry_run=not commit,
+                default_kind=kind,
+                encoding=encoding,
+                confirm_outside_province=confirm_outside_province,
+            )
             tx.commit() if commit and not report.refused else tx.rollback()
     except GeoServiceError as exc:
         fail(exc)
@@ -524,8 +616,9 @@ def incidents_import(
     for col in ("row", "status", "lat", "lon", "district", "reserve", "reason"):
         table.add_column(col)
     for r in report.rows:
-        table.add_row(str(r.row), r.status, str(r.lat or ""), str(r.lon or ""), r.district or "", r.reserve or "",
-                      r.reason or "")
+        table.add_row(
+            str(r.row), r.status, str(r.lat or ""), str(r.lon or ""), r.district or "", r.reserve or "", r.reason or ""
+        )
     out.print(table)
     if report.refused:
         console.print(f"[red]{report.refused} rows refused: nothing stored.[/]")
@@ -536,8 +629,9 @@ def incidents_import(
 # --- audit ----------------------------------------------------------------------------------------
 @audit_app.command("verify")
 def audit_verify(
-    checkpoint: Annotated[Optional[Path], typer.Option(
-        help="Also check the trail against a checkpoint file written by `audit checkpoint`")] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Also check the trail against a checkpoint file written by `audit checkpoint`")
+    ] = None,
 ) -> None:
     """Recompute the audit trail's hash chain; exit 1 if any entry was edited, deleted or cut."""
     import json
@@ -550,8 +644,9 @@ def audit_verify(
         with cli_sessionmaker(url)() as session:
             result = audit.verify(session)
             if checkpoint is not None:
-                result.problems += audit.verify_checkpoint(session, json.loads(checkpoint.read_text()),
-                                                           settings.jwt_secret())
+                result.problems += audit.verify_checkpoint(
+                    session, json.loads(checkpoint.read_text()), settings.jwt_secret()
+                )
     except GeoServiceError as exc:
         fail(exc)
     out.print(f"entries: {result.entries}  head: {result.head}")
@@ -564,8 +659,10 @@ def audit_verify(
 
 @audit_app.command("checkpoint")
 def audit_checkpoint(
-    output: Annotated[Path, typer.Option("--out", help="Where to write the signed checkpoint (JSON); keep it "
-                                                       "outside the database server")],
+    output: Annotated[
+        Path,
+        typer.Option("--out", help="Where to write the signed checkpoint (JSON); keep it outside the database server"),
+    ],
 ) -> None:
     """Write the chain's head (id, hash, entry count), signed with the service secret (HMAC-SHA256)."""
     import json
@@ -580,8 +677,9 @@ def audit_checkpoint(
     except GeoServiceError as exc:
         fail(exc)
     output.write_text(json.dumps(cp, indent=2, ensure_ascii=False) + "\n")
-    out.print(f"checkpoint of entry {cp['head_id']} ({cp['entries']} entries, head {cp['head_hash']}) "
-              f"written to {output}")
+    out.print(
+        f"checkpoint of entry {cp['head_id']} ({cp['entries']} entries, head {cp['head_hash']}) written to {output}"
+    )
 
 
 # --- serve / demo ---------------------------------------------------------------------------------
@@ -594,8 +692,8 @@ def _has_boundaries(url) -> bool:
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="Interface (default 127.0.0.1)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port (default 8000)")] = None,
+    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000)")] = None,
     load_layers: Annotated[bool, typer.Option(help="Load the bundled layers into an empty database")] = True,
     keep_db: Annotated[bool, typer.Option(help="Leave the embedded PostgreSQL running on exit")] = False,
 ) -> None:
@@ -634,8 +732,9 @@ def demo() -> None:
         url, _ = prepare_database(get_settings())
         _load_bundled(url)
         with cli_sessionmaker(url)() as session:
-            counts = session.execute(text(
-                "SELECT level, count(*) FROM admin_areas WHERE is_current GROUP BY level ORDER BY level")).all()
+            counts = session.execute(
+                text("SELECT level, count(*) FROM admin_areas WHERE is_current GROUP BY level ORDER BY level")
+            ).all()
             pa = session.execute(text("SELECT count(*) FROM protected_areas")).scalar()
     except GeoServiceError as exc:
         fail(exc)
@@ -649,9 +748,11 @@ def demo() -> None:
 @notebooks_app.command("run")
 def notebooks_run(
     name: Annotated[str, typer.Argument(help="Notebook in notebooks/ (e.g. fire_season_review)")],
-    param: Annotated[list[str], typer.Option("--param", "-p", help="NAME=VALUE given to the notebook, e.g. "
-                                                                   "REVIEW_DISTRICT=5406 (repeatable)")] = [],  # noqa: B006
-    output: Annotated[Optional[Path], typer.Option(help="Executed copy (default: DATA_DIR/notebooks/NAME.ipynb)")] = None,
+    param: Annotated[
+        list[str],
+        typer.Option("--param", "-p", help="NAME=VALUE given to the notebook, e.g. REVIEW_DISTRICT=5406 (repeatable)"),
+    ] = [],  # noqa: B006
+    output: Annotated[Path | None, typer.Option(help="Executed copy (default: DATA_DIR/notebooks/NAME.ipynb)")] = None,
 ) -> None:
     """Start the database (the embedded one unless GEO_SERVICE_DATABASE_URL is set), then execute a notebook."""
     from geo_service import notebook_runner
@@ -660,8 +761,10 @@ def notebooks_run(
     try:
         # The kernel runs in notebooks/: the data folder (the embedded cluster's port file and password) goes
         # to it as an absolute path, with the rest of this process's settings in the environment.
-        parameters = {"GEO_SERVICE_DATA_DIR": str(settings.db.data_dir.resolve()),
-                      **dict(_split_param(p) for p in param)}
+        parameters = {
+            "GEO_SERVICE_DATA_DIR": str(settings.db.data_dir.resolve()),
+            **dict(_split_param(p) for p in param),
+        }
         url, _ = prepare_database(settings)
         if not _has_boundaries(url):
             _load_bundled(url)

@@ -28,9 +28,11 @@ DATUMS = {"WGS84": "WGS 84", "INDIAN1975": "Indian 1975"}
 GEOGRAPHIC = {"WGS84": 4326, "INDIAN1975": 4240}
 UTM_EPSG = {("WGS84", 47): 32647, ("WGS84", 48): 32648, ("INDIAN1975", 47): 24047, ("INDIAN1975", 48): 24048}
 BAND_LETTERS = "CDEFGHJKLMNPQRSTUVWX"  # 8 degrees each from 80 S; no I or O
-FORMAT_HELP = ("Write the position as two numbers, latitude then longitude (18.1452, 100.1417), as "
-               "degrees-minutes-seconds (18°08'42\"N 100°08'30\"E), degrees and decimal minutes "
-               "(18°08.708'N 100°08.5'E) or as UTM (47Q 537172 1958350).")
+FORMAT_HELP = (
+    "Write the position as two numbers, latitude then longitude (18.1452, 100.1417), as "
+    "degrees-minutes-seconds (18°08'42\"N 100°08'30\"E), degrees and decimal minutes "
+    "(18°08.708'N 100°08.5'E) or as UTM (47Q 537172 1958350)."
+)
 # Thailand's outline (Natural Earth 1:10m, layers/country/README.md); 1:10m is generalised by up to about a
 # kilometre, so a point this close to the line counts as inside.
 COUNTRY_FILE = Path("country") / "thailand_naturalearth_10m.geojson"
@@ -46,18 +48,26 @@ class ParsedPoint:
     lon: float
     lat: float
     text: str
-    format: str                # the notation read: decimal | ddm | dms | utm
-    datum: str                 # WGS84 | INDIAN1975
+    format: str  # the notation read: decimal | ddm | dms | utm
+    datum: str  # WGS84 | INDIAN1975
     source_crs: str
     notes: list[str] = field(default_factory=list)
     utm: tuple[int, float, float] | None = None  # zone, easting, northing as written
-    read_as: str = ""          # what was read, written back in the same notation (on the datum as given)
+    read_as: str = ""  # what was read, written back in the same notation (on the datum as given)
 
     def as_dict(self) -> dict:
         th, en = NOTATION_NAMES[self.format]
-        return {"lon": round(self.lon, 7), "lat": round(self.lat, 7), "text": self.text, "format": self.format,
-                "format_name": {"th": th, "en": en}, "read_as": self.read_as,
-                "datum": self.datum, "source_crs": self.source_crs, "notes": self.notes}
+        return {
+            "lon": round(self.lon, 7),
+            "lat": round(self.lat, 7),
+            "text": self.text,
+            "format": self.format,
+            "format_name": {"th": th, "en": en},
+            "read_as": self.read_as,
+            "datum": self.datum,
+            "source_crs": self.source_crs,
+            "notes": self.notes,
+        }
 
 
 @lru_cache(maxsize=32)
@@ -69,8 +79,9 @@ def normalise_datum(datum: str | None) -> str:
     key = re.sub(r"[\s_\-]", "", (datum or "WGS84")).upper()
     key = {"WGS1984": "WGS84", "EPSG4326": "WGS84", "INDIAN75": "INDIAN1975", "EPSG4240": "INDIAN1975"}.get(key, key)
     if key not in DATUMS:
-        raise CoordinateError("Unknown datum: use WGS84 (GPS, phones) or Indian1975 (old RTSD 1:50,000 maps).",
-                              code="unknown_datum")
+        raise CoordinateError(
+            "Unknown datum: use WGS84 (GPS, phones) or Indian1975 (old RTSD 1:50,000 maps).", code="unknown_datum"
+        )
     return key
 
 
@@ -88,8 +99,9 @@ def country_outline() -> shapely.Geometry:
     layers_dir = get_settings().service.layers_dir or Path(__file__).resolve().parents[1] / "layers"
     path = layers_dir / COUNTRY_FILE
     if not path.exists():
-        raise FileNotFoundError(f"Thailand's outline is missing ({path}); set GEO_SERVICE_LAYERS_DIR to the "
-                                "project's layers/ folder.")
+        raise FileNotFoundError(
+            f"Thailand's outline is missing ({path}); set GEO_SERVICE_LAYERS_DIR to the project's layers/ folder."
+        )
     geom = shapely.from_geojson(path.read_text(encoding="utf-8")).geoms[0]  # the single feature's geometry
     fwd = Transformer.from_crs(4326, 32647, always_xy=True)
     utm = shapely.transform(geom, lambda xy: np.column_stack(fwd.transform(xy[:, 0], xy[:, 1])))
@@ -109,10 +121,28 @@ def in_country(lon: float, lat: float) -> bool:
 # decimal point (a decimal comma when the whole text uses commas that way), so "18.1452.5", "1_8.1452" or a
 # stray "." is refused with the part named, never read as some other place.
 _THAI_DIGITS = str.maketrans("๐๑๒๓๔๕๖๗๘๙", "0123456789")
-_UNITS = {"°": "deg", "º": "deg", "˚": "deg", "deg": "deg", "d": "deg",
-          "'": "min", "′": "min", "’": "min", "min": "min", "m": "min",
-          '"': "sec", "″": "sec", "”": "sec", "''": "sec", "′′": "sec", "sec": "sec", "s": "sec", ":": "colon"}
-_LEX = re.compile(r"""
+_UNITS = {
+    "°": "deg",
+    "º": "deg",
+    "˚": "deg",
+    "deg": "deg",
+    "d": "deg",
+    "'": "min",
+    "′": "min",
+    "’": "min",
+    "min": "min",
+    "m": "min",
+    '"': "sec",
+    "″": "sec",
+    "”": "sec",
+    "''": "sec",
+    "′′": "sec",
+    "sec": "sec",
+    "s": "sec",
+    ":": "colon",
+}
+_LEX = re.compile(
+    r"""
     (?P<space>\s+)
   | (?P<num>[0-9._]+)
   | (?P<sign>[-+−])
@@ -120,7 +150,9 @@ _LEX = re.compile(r"""
   | (?P<word>[A-Za-z]+)
   | (?P<sep>[,;])
   | (?P<other>.)
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 _WORD_PART = re.compile(r"deg|min|sec|[dms]|[NSEW]")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 ORDER = ("deg", "min", "sec")
@@ -134,16 +166,19 @@ NOTATION_NAMES = {
 
 @dataclass
 class _Tok:
-    kind: str      # num | sign | unit | hemi | sep
-    value: str     # the number as read (decimal point), the unit, the hemisphere letter, the sign
-    text: str      # as written
+    kind: str  # num | sign | unit | hemi | sep
+    value: str  # the number as read (decimal point), the unit, the hemisphere letter, the sign
+    text: str  # as written
     pos: int
 
 
 def _unreadable(part: str, why: str, pos: int | None = None) -> CoordinateError:
     where = "" if pos is None else f" (at character {pos + 1})"
-    return CoordinateError(f"I cannot read '{part}'{where} in this position: {why}. {FORMAT_HELP}",
-                           code="unreadable_coordinates", details=[{"part": part, "position": pos, "reason": why}])
+    return CoordinateError(
+        f"I cannot read '{part}'{where} in this position: {why}. {FORMAT_HELP}",
+        code="unreadable_coordinates",
+        details=[{"part": part, "position": pos, "reason": why}],
+    )
 
 
 def _decimal_comma(text: str) -> bool:
@@ -177,7 +212,7 @@ def _tokens(text: str) -> list[_Tok]:
     read = re.sub(r"(?<=\d),(?=\d)", ".", text) if _decimal_comma(text) else text
     out: list[_Tok] = []
     for m in _LEX.finditer(read):
-        kind, raw, shown = m.lastgroup, m[0], text[m.start():m.end()]
+        kind, raw, shown = m.lastgroup, m[0], text[m.start() : m.end()]
         if kind == "space":
             continue
         if kind == "num":
@@ -190,8 +225,9 @@ def _tokens(text: str) -> list[_Tok]:
             out.append(_Tok("sep", raw, shown, m.start()))
         elif kind == "word":
             if not re.fullmatch(f"(?:{_WORD_PART.pattern})+", raw):
-                raise _unreadable(raw, "it is not a unit (° ' \" or d m s) nor a hemisphere letter (N, S, E, W)",
-                                  m.start())
+                raise _unreadable(
+                    raw, "it is not a unit (° ' \" or d m s) nor a hemisphere letter (N, S, E, W)", m.start()
+                )
             for w in _WORD_PART.finditer(raw):
                 kind_w = "hemi" if w[0] in "NSEW" else "unit"
                 out.append(_Tok(kind_w, w[0] if kind_w == "hemi" else _UNITS[w[0]], w[0], m.start() + w.start()))
@@ -202,7 +238,7 @@ def _tokens(text: str) -> list[_Tok]:
 
 def _show(tokens: list[_Tok], src: str) -> str:
     """The stretch of the text as written that the tokens cover."""
-    return src[tokens[0].pos:tokens[-1].pos + len(tokens[-1].text)] if tokens else ""
+    return src[tokens[0].pos : tokens[-1].pos + len(tokens[-1].text)] if tokens else ""
 
 
 def _halves(tokens: list[_Tok], src: str) -> tuple[list[_Tok], list[_Tok]]:
@@ -211,21 +247,30 @@ def _halves(tokens: list[_Tok], src: str) -> tuple[list[_Tok], list[_Tok]]:
     if len(seps) == 1:
         cut, skip = seps[0], 1
     elif seps:
-        stray = tokens[seps[-1]] if seps[-1] == len(tokens) - 1 else tokens[seps[0]] if seps[0] == 0 \
-            else tokens[seps[1]]
-        raise _unreadable(stray.text, f"a position has one separator between latitude and longitude; this one has "
-                          f"{len(seps)} ({', '.join(repr(tokens[i].text) for i in seps)})", stray.pos)
+        stray = (
+            tokens[seps[-1]] if seps[-1] == len(tokens) - 1 else tokens[seps[0]] if seps[0] == 0 else tokens[seps[1]]
+        )
+        raise _unreadable(
+            stray.text,
+            f"a position has one separator between latitude and longitude; this one has "
+            f"{len(seps)} ({', '.join(repr(tokens[i].text) for i in seps)})",
+            stray.pos,
+        )
     else:
         skip = 0
         hemis = [i for i, t in enumerate(tokens) if t.kind == "hemi"]
-        degs = [i - 1 for i, t in enumerate(tokens) if t.kind == "unit" and t.value == "deg"
-                and i > 0 and tokens[i - 1].kind == "num"]
+        degs = [
+            i - 1
+            for i, t in enumerate(tokens)
+            if t.kind == "unit" and t.value == "deg" and i > 0 and tokens[i - 1].kind == "num"
+        ]
         nums = [i for i, t in enumerate(tokens) if t.kind == "num"]
         if len(hemis) == 2:
             cut = hemis[1] if hemis[0] == 0 else hemis[0] + 1
         elif hemis:
-            raise _unreadable(_show(tokens, src),
-                              "write a hemisphere letter on both numbers (N/S and E/W) or on neither")
+            raise _unreadable(
+                _show(tokens, src), "write a hemisphere letter on both numbers (N/S and E/W) or on neither"
+            )
         elif len(degs) == 2:
             cut = degs[1]
         elif ":" in [t.text for t in tokens] and len(nums) > 2:
@@ -237,11 +282,14 @@ def _halves(tokens: list[_Tok], src: str) -> tuple[list[_Tok], list[_Tok]]:
         elif len(nums) in (2, 4, 6):
             cut = nums[len(nums) // 2]
         else:
-            raise _unreadable(_show(tokens, src), f"I found {len(nums)} numbers and cannot tell where the latitude "
-                              "ends; separate latitude and longitude with a comma")
+            raise _unreadable(
+                _show(tokens, src),
+                f"I found {len(nums)} numbers and cannot tell where the latitude "
+                "ends; separate latitude and longitude with a comma",
+            )
         if cut > 0 and tokens[cut - 1].kind == "sign":
             cut -= 1
-    first, second = tokens[:cut], tokens[cut + skip:]
+    first, second = tokens[:cut], tokens[cut + skip :]
     if not first or not second:
         where = tokens[cut] if cut < len(tokens) else tokens[-1]
         raise _unreadable(where.text, "a separator with nothing on one side of it", where.pos)
@@ -252,7 +300,7 @@ def _halves(tokens: list[_Tok], src: str) -> tuple[list[_Tok], list[_Tok]]:
 class _Coordinate:
     value: float
     hemi: str | None
-    notation: str          # decimal | ddm | dms
+    notation: str  # decimal | ddm | dms
     parts: tuple[float, ...]
 
 
@@ -289,15 +337,19 @@ def _coordinate(tokens: list[_Tok], src: str) -> _Coordinate:
         if unit == "colon" and last:
             raise _unreadable(num.text + ":", "a ':' with no number after it", num.pos)
         if unit not in (None, "colon") and unit != ORDER[k]:
-            raise _unreadable(num.text + unit_tok.text,
-                              f"expected {ORDER[k].replace('deg', 'degrees').replace('min', 'minutes')} here, in the "
-                              "order degrees, minutes, seconds", num.pos)
+            raise _unreadable(
+                num.text + unit_tok.text,
+                f"expected {ORDER[k].replace('deg', 'degrees').replace('min', 'minutes')} here, in the "
+                "order degrees, minutes, seconds",
+                num.pos,
+            )
         if not last and "." in num.value:
             raise _unreadable(num.text, "only the last of degrees, minutes, seconds may have decimals", num.pos)
     parts = tuple(float(num.value) for num, _ in comps)
     if any(p >= 60 for p in parts[1:]):
-        raise CoordinateError(f"Minutes and seconds must be below 60 ('{text}').", code="invalid_dms",
-                              details=[{"part": text}])
+        raise CoordinateError(
+            f"Minutes and seconds must be below 60 ('{text}').", code="invalid_dms", details=[{"part": text}]
+        )
     value = from_parts(*parts)
     hemi = h1 or h2
     if sign == "-" or hemi in ("S", "W"):
@@ -317,18 +369,32 @@ def _parse_degrees(text: str) -> tuple[float, float, str]:
     a, b = (_coordinate(h, text) for h in _halves(tokens, text))
     if a.notation != b.notation:
         names = {k: v[1] for k, v in NOTATION_NAMES.items()}
-        raise _unreadable(text, f"the first number is written in {names[a.notation]} and the second in "
-                          f"{names[b.notation]}; write both the same way")
+        raise _unreadable(
+            text,
+            f"the first number is written in {names[a.notation]} and the second in "
+            f"{names[b.notation]}; write both the same way",
+        )
     lat_first = {a.hemi, b.hemi} <= {None} or a.hemi in ("N", "S") or b.hemi in ("E", "W")
     if a.hemi and b.hemi and (a.hemi in "NS") == (b.hemi in "NS"):
-        raise _unreadable(text, f"both numbers have {'N/S' if a.hemi in 'NS' else 'E/W'} letters; one latitude "
-                          "(N or S) and one longitude (E or W)")
+        raise _unreadable(
+            text,
+            f"both numbers have {'N/S' if a.hemi in 'NS' else 'E/W'} letters; one latitude "
+            "(N or S) and one longitude (E or W)",
+        )
     lat, lon = (a, b) if lat_first else (b, a)
     return lat.value, lon.value, a.notation
 
 
-def format_degrees(lat: float, lon: float, notation: str = "decimal", *, style: str = "symbols",
-                   hemisphere: str = "after", separator: str = ", ", decimals: int | None = None) -> str:
+def format_degrees(
+    lat: float,
+    lon: float,
+    notation: str = "decimal",
+    *,
+    style: str = "symbols",
+    hemisphere: str = "after",
+    separator: str = ", ",
+    decimals: int | None = None,
+) -> str:
     """Write a position in a notation the parser reads back exactly (its canonical writer).
 
     notation: decimal (6 decimals), ddm (minutes with 4 decimals), dms (seconds with 2 decimals);
@@ -336,8 +402,9 @@ def format_degrees(lat: float, lon: float, notation: str = "decimal", *, style: 
     hemisphere: after (18.1N), before (N18.1) or sign (-18.1 for S/W).
     """
     decimals = {"decimal": 6, "ddm": 4, "dms": 2}[notation] if decimals is None else decimals
-    marks = {"symbols": ("°", "'", '"'), "letters": ("d", "m", "s"), "colons": (":", ":", ""),
-             "plain": (" ", " ", "")}[style]
+    marks = {"symbols": ("°", "'", '"'), "letters": ("d", "m", "s"), "colons": (":", ":", ""), "plain": (" ", " ", "")}[
+        style
+    ]
 
     def one(value: float, hemis: str) -> str:
         letter = hemis[0] if value >= 0 else hemis[1]
@@ -345,17 +412,19 @@ def format_degrees(lat: float, lon: float, notation: str = "decimal", *, style: 
         if notation == "decimal":
             body = f"{a:.{decimals}f}" + ("°" if style == "symbols" else "")
         else:
-            scale = 10 ** decimals * (60 if notation == "ddm" else 3600)
+            scale = 10**decimals * (60 if notation == "ddm" else 3600)
             units = round(a * scale)
             per_deg = scale
             deg, rest = divmod(units, per_deg)
             if notation == "ddm":
-                body = f"{deg}{marks[0]}{rest / 10 ** decimals:0{3 + decimals if decimals else 2}.{decimals}f}"
+                body = f"{deg}{marks[0]}{rest / 10**decimals:0{3 + decimals if decimals else 2}.{decimals}f}"
                 body += marks[1] if style in ("symbols", "letters") else ""
             else:
-                minutes, sec = divmod(rest, 60 * 10 ** decimals)
-                body = (f"{deg}{marks[0]}{minutes:02d}{marks[1]}"
-                        f"{sec / 10 ** decimals:0{3 + decimals if decimals else 2}.{decimals}f}{marks[2]}")
+                minutes, sec = divmod(rest, 60 * 10**decimals)
+                body = (
+                    f"{deg}{marks[0]}{minutes:02d}{marks[1]}"
+                    f"{sec / 10**decimals:0{3 + decimals if decimals else 2}.{decimals}f}{marks[2]}"
+                )
             body = body.replace("  ", " ").strip()
         if hemisphere == "sign":
             return ("-" if value < 0 else "") + body
@@ -379,8 +448,9 @@ def band_letter(lat: float) -> str:
     return BAND_LETTERS[min(max(int((lat + 80) // 8), 0), len(BAND_LETTERS) - 1)]
 
 
-def format_utm(zone: int, easting: float, northing: float, band: str | None = None, *, decimals: int = 0,
-               style: str = "plain") -> str:
+def format_utm(
+    zone: int, easting: float, northing: float, band: str | None = None, *, decimals: int = 0, style: str = "plain"
+) -> str:
     """Write a UTM position the parser reads back: '47Q 537172 1958350' (style 'labels': 'E537172 N1958350')."""
     e, n = f"{easting:.{decimals}f}", f"{northing:.{decimals}f}"
     grid = f"E{e} N{n}" if style == "labels" else f"{e}mE {n}mN" if style == "units" else f"{e} {n}"
@@ -394,12 +464,16 @@ def _parse_utm(m: re.Match, datum: str, default_zone: int, notes: list[str]) -> 
         zone = default_zone
         notes.append(f"No UTM zone was given: zone {zone} assumed.")
     if not 1 <= zone <= 60:
-        raise CoordinateError(f"UTM zone {zone} does not exist (zones are 1-60; Thailand is in 47 and 48).",
-                              code="invalid_utm_zone")
+        raise CoordinateError(
+            f"UTM zone {zone} does not exist (zones are 1-60; Thailand is in 47 and 48).", code="invalid_utm_zone"
+        )
     easting, northing = float(m["e"]), float(m["n"])
     if not 100_000 <= easting <= 900_000:
-        raise CoordinateError(f"UTM easting {easting:.0f} is out of range (100000-900000); "
-                              "is a digit missing, or are easting and northing swapped?", code="invalid_utm")
+        raise CoordinateError(
+            f"UTM easting {easting:.0f} is out of range (100000-900000); "
+            "is a digit missing, or are easting and northing swapped?",
+            code="invalid_utm",
+        )
     south = band == "S" if band in ("N", "S") else (band is not None and band < "N")
     epsg = UTM_EPSG.get((datum, zone)) or (32700 + zone if south else 32600 + zone)
     if datum != "WGS84" and (datum, zone) not in UTM_EPSG:
@@ -412,7 +486,9 @@ def _parse_utm(m: re.Match, datum: str, default_zone: int, notes: list[str]) -> 
         if not lo - 0.5 <= lat <= lo + 8.5:
             raise CoordinateError(
                 f"UTM band {band} covers latitudes {lo}° to {lo + 8}°, but northing {northing:.0f} is at {lat:.2f}°. "
-                "Check the band letter and the northing (is a digit missing?).", code="utm_band_mismatch")
+                "Check the band letter and the northing (is a digit missing?).",
+                code="utm_band_mismatch",
+            )
     return lat, lon, f"EPSG:{epsg}"
 
 
@@ -422,7 +498,7 @@ class Reading:
 
     lat: float
     lon: float
-    notation: str                       # decimal | ddm | dms | utm
+    notation: str  # decimal | ddm | dms | utm
     utm: re.Match | None = None
 
 
@@ -466,8 +542,9 @@ def parse_point(text: str, *, datum: str | None = None, default_zone: int = 47) 
         lat, lon, source = _parse_utm(m, datum, default_zone, notes)
         zone = int(m["zone"] or default_zone)
         decimals = len(m["e"].partition(".")[2])
-        read_as = format_utm(zone, float(m["e"]), float(m["n"]), (m["band"] or "").upper() or band_letter(lat),
-                             decimals=decimals)
+        read_as = format_utm(
+            zone, float(m["e"]), float(m["n"]), (m["band"] or "").upper() or band_letter(lat), decimals=decimals
+        )
     else:
         lat, lon = reading.lat, reading.lon
         source = f"EPSG:{GEOGRAPHIC[datum]}"
@@ -475,9 +552,17 @@ def parse_point(text: str, *, datum: str | None = None, default_zone: int = 47) 
         read_as = format_degrees(lat, lon, reading.notation)
         if datum != "WGS84":
             lon, lat = _to_wgs84(GEOGRAPHIC[datum]).transform(lon, lat)
-    point = ParsedPoint(lon=lon, lat=lat, text=raw, format=reading.notation, datum=datum, source_crs=source,
-                        notes=notes, utm=(int(m["zone"] or default_zone), float(m["e"]), float(m["n"])) if m else None,
-                        read_as=read_as)
+    point = ParsedPoint(
+        lon=lon,
+        lat=lat,
+        text=raw,
+        format=reading.notation,
+        datum=datum,
+        source_crs=source,
+        notes=notes,
+        utm=(int(m["zone"] or default_zone), float(m["e"]), float(m["n"])) if m else None,
+        read_as=read_as,
+    )
     check_in_country(point, utm_zone=int(m["zone"]) if m and m["zone"] else None, default_zone=default_zone)
     return point
 
@@ -490,10 +575,13 @@ def check_lat_lon(lat: float, lon: float) -> None:
         if abs(lon) <= 90 and abs(lat) <= 180:
             raise CoordinateError(
                 f"Latitude {lat:g} is not possible; latitude and longitude look swapped. "
-                f"Did you mean latitude {lon:g}, longitude {lat:g}?", code="swapped_coordinates",
-                details=[{"suggestion": {"lat": lon, "lon": lat}}])
-        raise CoordinateError(f"Latitude {lat:g} / longitude {lon:g} is not a position on Earth.",
-                              code="invalid_coordinates")
+                f"Did you mean latitude {lon:g}, longitude {lat:g}?",
+                code="swapped_coordinates",
+                details=[{"suggestion": {"lat": lon, "lon": lat}}],
+            )
+        raise CoordinateError(
+            f"Latitude {lat:g} / longitude {lon:g} is not a position on Earth.", code="invalid_coordinates"
+        )
 
 
 def check_in_country(point: ParsedPoint, *, utm_zone: int | None = None, default_zone: int = 47) -> None:
@@ -505,14 +593,18 @@ def check_in_country(point: ParsedPoint, *, utm_zone: int | None = None, default
         raise CoordinateError(
             f"This position ({point.lat:.5f}, {point.lon:.5f}) is outside Thailand; latitude and longitude look "
             f"swapped. Did you mean latitude {point.lon:.5f}, longitude {point.lat:.5f}?",
-            code="swapped_coordinates", details=[{"suggestion": {"lat": point.lon, "lon": point.lat}}])
+            code="swapped_coordinates",
+            details=[{"suggestion": {"lat": point.lon, "lon": point.lat}}],
+        )
     if point.utm is None:
         for lat, lon in ((-point.lat, point.lon), (point.lat, -point.lon), (-point.lat, -point.lon)):
             if in_country(lon, lat):
                 raise CoordinateError(
                     f"This position ({point.lat:.5f}, {point.lon:.5f}) is outside Thailand; is a minus sign or "
                     f"hemisphere letter wrong? Did you mean latitude {lat:.5f}, longitude {lon:.5f}?",
-                    code="wrong_sign", details=[{"suggestion": {"lat": lat, "lon": lon}}])
+                    code="wrong_sign",
+                    details=[{"suggestion": {"lat": lat, "lon": lon}}],
+                )
     if point.utm is not None and point.lat > 0:
         written = utm_zone or default_zone
         other = 48 if written == 47 else 47
@@ -524,11 +616,22 @@ def check_in_country(point: ParsedPoint, *, utm_zone: int | None = None, default
                 f"outside Thailand; with zone {other} it is at latitude {lat:.5f}, longitude {lon:.5f}, in "
                 f"Thailand. Is the zone right? Did you mean {format_utm(other, e, n, band_letter(lat))}?",
                 code="wrong_utm_zone",
-                details=[{"suggestion": {"lat": lat, "lon": lon, "zone": other,
-                                         "text": format_utm(other, e, n, band_letter(lat))}}])
+                details=[
+                    {
+                        "suggestion": {
+                            "lat": lat,
+                            "lon": lon,
+                            "zone": other,
+                            "text": format_utm(other, e, n, band_letter(lat)),
+                        }
+                    }
+                ],
+            )
     raise CoordinateError(
         f"This position (latitude {point.lat:.5f}, longitude {point.lon:.5f}) is outside Thailand. "
-        "Check the numbers and the format.", code="outside_thailand")
+        "Check the numbers and the format.",
+        code="outside_thailand",
+    )
 
 
 def alternative_zone(point: ParsedPoint) -> tuple[float, float, int] | None:
@@ -547,7 +650,14 @@ def point_from_lat_lon(lat: float, lon: float, *, datum: str | None = None) -> P
     check_lat_lon(lat, lon)
     text = f"{lat}, {lon}"
     x, y = (lon, lat) if datum == "WGS84" else _to_wgs84(GEOGRAPHIC[datum]).transform(lon, lat)
-    point = ParsedPoint(lon=x, lat=y, text=text, format="decimal", datum=datum,
-                        source_crs=f"EPSG:{GEOGRAPHIC[datum]}", read_as=format_degrees(lat, lon, "decimal"))
+    point = ParsedPoint(
+        lon=x,
+        lat=y,
+        text=text,
+        format="decimal",
+        datum=datum,
+        source_crs=f"EPSG:{GEOGRAPHIC[datum]}",
+        read_as=format_degrees(lat, lon, "decimal"),
+    )
     check_in_country(point)
     return point

@@ -29,7 +29,9 @@ class GeoServiceError(Exception):
     code = "error"
     message = "The request could not be completed."
 
-    def __init__(self, message: str | None = None, *, details: list[dict[str, Any]] | None = None, code: str | None = None):
+    def __init__(
+        self, message: str | None = None, *, details: list[dict[str, Any]] | None = None, code: str | None = None
+    ):
         self.message = message or self.message
         self.details = details or []
         if code:
@@ -122,8 +124,9 @@ def _request_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or uuid.uuid4().hex[:16]
 
 
-def error_response(request: Request, status: int, code: str, message: str, details: list | None = None,
-                   headers: dict | None = None) -> JSONResponse:
+def error_response(
+    request: Request, status: int, code: str, message: str, details: list | None = None, headers: dict | None = None
+) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "message": message, "request_id": _request_id(request)}
     if details:
         body["details"] = details
@@ -160,8 +163,13 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError):
-        return error_response(request, 422, "validation_error", "Some fields are missing or not valid.",
-                              _describe_validation(exc.errors()))
+        return error_response(
+            request,
+            422,
+            "validation_error",
+            "Some fields are missing or not valid.",
+            _describe_validation(exc.errors()),
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -181,17 +189,27 @@ def add_exception_handlers(app: FastAPI) -> None:
         # it claims (text with a NUL character, a number or date out of range, text too long, a division by
         # zero in a filter). The backstop behind the edge checks: such input is a 400, never a 500.
         log.info("request %s: refused value: %s", _request_id(request), getattr(exc.orig, "sqlstate", None) or "NUL")
-        return error_response(request, 400, "invalid_value", "A value in the request is not valid for its field "
-                              "(a NUL character, a number or date out of range, text too long, or a division "
-                              "by zero).")
+        return error_response(
+            request,
+            400,
+            "invalid_value",
+            "A value in the request is not valid for its field "
+            "(a NUL character, a number or date out of range, text too long, or a division "
+            "by zero).",
+        )
 
     @app.exception_handler(ProgrammingError)
     async def _bad_types(request: Request, exc: ProgrammingError):
         if getattr(exc.orig, "sqlstate", None) in INPUT_SQLSTATES:
             # A filter comparing a property with a value of another type (CQL2 `satellite > 5`).
             log.info("request %s: refused filter types: %s", _request_id(request), exc.orig.sqlstate)
-            return error_response(request, 400, "invalid_filter", "The filter compares a property with a value "
-                                  "of another type (text with a number, a date with text, ...).")
+            return error_response(
+                request,
+                400,
+                "invalid_filter",
+                "The filter compares a property with a value "
+                "of another type (text with a number, a date with text, ...).",
+            )
         log.error("request %s: database error", _request_id(request), exc_info=exc)
         return error_response(request, 500, "internal_error", "Something went wrong on our side; it has been logged.")
 

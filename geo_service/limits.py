@@ -22,6 +22,7 @@ CSV_FIELD_CHARS = 10_000  # a cell of an uploaded table (a description is the lo
 def check_date(value: date | None, name: str) -> date | None:
     """``value`` if it lies in MIN_DATE..MAX_DATE, else a 400 naming the field."""
     if value is not None and not (MIN_DATE <= value <= MAX_DATE):
-        raise InvalidInput(f"{name} must lie between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}.",
-                           code="date_out_of_range")
+        raise InvalidInput(
+            f"{name} must lie between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}.", code="date_out_of_range"
+        )
     return value

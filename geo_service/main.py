@@ -12,7 +12,19 @@ from starlette.datastructures import MutableHeaders
 
 from geo_service import __version__, scratch
 from geo_service.api import (
-    admin, admin_layers, auth, briefs, cases, exports, health, hotspots, incidents, layers, maps, ogc, photos,
+    admin,
+    admin_layers,
+    auth,
+    briefs,
+    cases,
+    exports,
+    health,
+    hotspots,
+    incidents,
+    layers,
+    maps,
+    ogc,
+    photos,
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.errors import add_exception_handlers
@@ -57,8 +69,9 @@ def _remove_unregistered_rasters(factory, settings: Settings) -> None:
         logging.getLogger("geo_service").warning("raster store not checked: %s", exc.__class__.__name__)
         return
     if removed:
-        logging.getLogger("geo_service").info("removed %d unregistered COGs: %s", len(removed),
-                                              ", ".join(p.name for p in removed[:20]))
+        logging.getLogger("geo_service").info(
+            "removed %d unregistered COGs: %s", len(removed), ", ".join(p.name for p in removed[:20])
+        )
 
 
 class RequestId:
@@ -101,8 +114,12 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         engine.dispose()
 
     app = FastAPI(
-        title="geo_service", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-        docs_url=None, redoc_url=None,  # web/docs.py serves both with pinned local files, not a CDN
+        title="geo_service",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # web/docs.py serves both with pinned local files, not a CDN
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -134,8 +151,13 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> dict:
-        return {"service": "geo_service", "version": __version__, "docs": "/docs", "health": "/health",
-                "layers": ["/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas"]}
+        return {
+            "service": "geo_service",
+            "version": __version__,
+            "docs": "/docs",
+            "health": "/health",
+            "layers": ["/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas"],
+        }
 
     logging.getLogger("geo_service").setLevel(logging.INFO)
     return app

@@ -31,24 +31,31 @@ def run_notebook(name: str, output: Path, parameters: dict[str, str] | None = No
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError
     except ImportError:  # pragma: no cover - depends on the installation
-        raise InvalidInput("Running notebooks needs nbclient, nbformat and ipykernel: "
-                           "pip install -e '.[test]'.", code="notebook_dependencies") from None
+        raise InvalidInput(
+            "Running notebooks needs nbclient, nbformat and ipykernel: pip install -e '.[test]'.",
+            code="notebook_dependencies",
+        ) from None
     path = NOTEBOOKS_DIR / f"{name.removesuffix('.ipynb')}.ipynb"
     if name not in available() and path.stem not in available():
-        raise NotFound(f"No notebook '{name}'. Notebooks: {', '.join(available()) or 'none'}.",
-                       code="notebook_not_found")
+        raise NotFound(
+            f"No notebook '{name}'. Notebooks: {', '.join(available()) or 'none'}.", code="notebook_not_found"
+        )
     nb = nbformat.read(path, as_version=4)
     saved = {k: os.environ.get(k) for k in parameters or {}}
     os.environ.update(parameters or {})
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}).execute()
+        NotebookClient(
+            nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS_DIR)}}
+        ).execute()
     except CellExecutionError as exc:
         nbformat.write(nb, output)
         error = next((o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"), {})
-        raise InvalidInput(f"The notebook stopped at an error: {error.get('ename', 'error')}: "
-                           f"{error.get('evalue', str(exc).splitlines()[0] if str(exc) else '')} "
-                           f"(executed copy with the error: {output})", code="notebook_failed") from None
+        raise InvalidInput(
+            f"The notebook stopped at an error: {error.get('ename', 'error')}: "
+            f"{error.get('evalue', str(exc).splitlines()[0] if str(exc) else '')} "
+            f"(executed copy with the error: {output})",
+            code="notebook_failed",
+        ) from None
     finally:
         for k, v in saved.items():
             if v is None:
@@ -65,5 +72,10 @@ def printed_lines(path: Path) -> list[str]:
     import nbformat
 
     nb = nbformat.read(path, as_version=4)
-    return [line for cell in nb.cells if cell.cell_type == "code" for o in cell.get("outputs", [])
-            for line in o.get("text", "").splitlines()]
+    return [
+        line
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.get("outputs", [])
+        for line in o.get("text", "").splitlines()
+    ]

@@ -27,10 +27,10 @@ NO_DATE_TO = np.datetime64("9999-12-31", "D")
 
 @dataclass
 class Areas:
-    codes: np.ndarray          # object array of codes
-    geoms: np.ndarray          # prepared shapely geometries
-    bounds: np.ndarray         # (n, 4)
-    parents: np.ndarray        # object array (parent codes) or empty
+    codes: np.ndarray  # object array of codes
+    geoms: np.ndarray  # prepared shapely geometries
+    bounds: np.ndarray  # (n, 4)
+    parents: np.ndarray  # object array (parent codes) or empty
 
 
 @dataclass
@@ -39,8 +39,8 @@ class ProtectedAreas:
     kinds: np.ndarray
     geoms: np.ndarray
     bounds: np.ndarray
-    valid_from: np.ndarray     # datetime64[D]
-    valid_to: np.ndarray       # datetime64[D] (exclusive)
+    valid_from: np.ndarray  # datetime64[D]
+    valid_to: np.ndarray  # datetime64[D] (exclusive)
 
 
 @dataclass
@@ -54,11 +54,11 @@ class Attribution:
     province: np.ndarray
     district: np.ndarray
     subdistrict: np.ndarray
-    reserve: np.ndarray        # code of the National Reserved Forest containing the point, if any
-    in_reserve: np.ndarray     # bool
-    in_aoi: np.ndarray         # bool: inside the deployment's area of interest (``layers.aoi``)
-    pa_points: np.ndarray      # int indices of points ...
-    pa_codes: np.ndarray       # ... and the code of a protected area in force containing each
+    reserve: np.ndarray  # code of the National Reserved Forest containing the point, if any
+    in_reserve: np.ndarray  # bool
+    in_aoi: np.ndarray  # bool: inside the deployment's area of interest (``layers.aoi``)
+    pa_points: np.ndarray  # int indices of points ...
+    pa_codes: np.ndarray  # ... and the code of a protected area in force containing each
 
     def protected_areas(self, i: int) -> list[str]:
         return sorted(set(self.pa_codes[self.pa_points == i]))
@@ -71,29 +71,43 @@ class Attribution:
         return out
 
     def row(self, i: int) -> dict:
-        return {"province_code": self.province[i], "district_code": self.district[i],
-                "subdistrict_code": self.subdistrict[i], "protected_area_codes": self.protected_areas(i),
-                "reserve_code": self.reserve[i], "in_reserve": bool(self.in_reserve[i])}
+        return {
+            "province_code": self.province[i],
+            "district_code": self.district[i],
+            "subdistrict_code": self.subdistrict[i],
+            "protected_area_codes": self.protected_areas(i),
+            "reserve_code": self.reserve[i],
+            "in_reserve": bool(self.in_reserve[i]),
+        }
 
 
 def layers_version(session: Session) -> tuple:
     """Changes whenever a boundary layer is loaded or changed."""
-    return tuple(session.execute(text(
-        "SELECT (SELECT max(updated_at) FROM admin_areas), (SELECT count(*) FROM admin_areas WHERE is_current), "
-        "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas), "
-        "(SELECT updated_at FROM area_of_interest WHERE id = 1)")).one())
+    return tuple(
+        session.execute(
+            text(
+                "SELECT (SELECT max(updated_at) FROM admin_areas), (SELECT count(*) FROM admin_areas WHERE is_current), "
+                "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas), "
+                "(SELECT updated_at FROM area_of_interest WHERE id = 1)"
+            )
+        ).one()
+    )
 
 
 def _areas(rows) -> Areas:
     geoms = np.array([shapely.from_wkb(r.wkb) for r in rows], dtype=object)
     shapely.prepare(geoms)
-    return Areas(codes=np.array([r.code for r in rows], dtype=object), geoms=geoms,
-                 bounds=shapely.bounds(geoms).reshape(-1, 4),
-                 parents=np.array([r.parent_code for r in rows], dtype=object))
+    return Areas(
+        codes=np.array([r.code for r in rows], dtype=object),
+        geoms=geoms,
+        bounds=shapely.bounds(geoms).reshape(-1, 4),
+        parents=np.array([r.parent_code for r in rows], dtype=object),
+    )
 
 
-def _assign(areas: Areas, x: np.ndarray, y: np.ndarray, out: np.ndarray, subset: np.ndarray | None = None,
-            offset: int = 0) -> None:
+def _assign(
+    areas: Areas, x: np.ndarray, y: np.ndarray, out: np.ndarray, subset: np.ndarray | None = None, offset: int = 0
+) -> None:
     """out[i] = index (+offset) of the first area, in code order, containing point i, for points of ``subset``."""
     idx = np.arange(len(x)) if subset is None else subset
     xs, ys = x[idx], y[idx]
@@ -117,9 +131,21 @@ def _codes(areas: Areas, index: np.ndarray) -> np.ndarray:
 class Gazetteer:
     """Current boundaries in memory, for attributing points."""
 
-    def __init__(self, provinces: Areas, districts: Areas, subdistricts: Areas, protected: ProtectedAreas,
-                 version: tuple = (), aoi=None):
-        self.provinces, self.districts, self.subdistricts, self.protected = provinces, districts, subdistricts, protected
+    def __init__(
+        self,
+        provinces: Areas,
+        districts: Areas,
+        subdistricts: Areas,
+        protected: ProtectedAreas,
+        version: tuple = (),
+        aoi=None,
+    ):
+        self.provinces, self.districts, self.subdistricts, self.protected = (
+            provinces,
+            districts,
+            subdistricts,
+            protected,
+        )
         self.version = version
         self.aoi = aoi  # prepared geometry of the area of interest (None: not defined, nothing is inside)
         # Districts the area covers whole (checked once, exactly): their points need no test of their own.
@@ -144,22 +170,31 @@ class Gazetteer:
         return out
 
     @classmethod
-    def load(cls, session: Session) -> "Gazetteer":
+    def load(cls, session: Session) -> Gazetteer:
         version = layers_version(session)
         levels = {}
         for level in ("province", "district", "subdistrict"):
-            rows = session.execute(text(
-                "SELECT code, parent_code, ST_AsBinary(geom) AS wkb FROM admin_areas "
-                "WHERE is_current AND level = CAST(:level AS admin_level) ORDER BY code"), {"level": level}).all()
+            rows = session.execute(
+                text(
+                    "SELECT code, parent_code, ST_AsBinary(geom) AS wkb FROM admin_areas "
+                    "WHERE is_current AND level = CAST(:level AS admin_level) ORDER BY code"
+                ),
+                {"level": level},
+            ).all()
             levels[level] = _areas(rows)
-        rows = session.execute(text(
-            "SELECT code, kind::text AS kind, valid_from, valid_to, ST_AsBinary(geom) AS wkb "
-            "FROM protected_areas ORDER BY code, version")).all()
+        rows = session.execute(
+            text(
+                "SELECT code, kind::text AS kind, valid_from, valid_to, ST_AsBinary(geom) AS wkb "
+                "FROM protected_areas ORDER BY code, version"
+            )
+        ).all()
         geoms = np.array([shapely.from_wkb(r.wkb) for r in rows], dtype=object)
         shapely.prepare(geoms)
         protected = ProtectedAreas(
-            codes=np.array([r.code for r in rows], dtype=object), kinds=np.array([r.kind for r in rows], dtype=object),
-            geoms=geoms, bounds=shapely.bounds(geoms).reshape(-1, 4),
+            codes=np.array([r.code for r in rows], dtype=object),
+            kinds=np.array([r.kind for r in rows], dtype=object),
+            geoms=geoms,
+            bounds=shapely.bounds(geoms).reshape(-1, 4),
             valid_from=np.array([r.valid_from or date.min for r in rows], dtype="datetime64[D]"),
             valid_to=np.array([r.valid_to or date(9999, 12, 31) for r in rows], dtype="datetime64[D]"),
         )
@@ -209,8 +244,14 @@ class Gazetteer:
         reserve = np.full(n, -1, dtype=np.int32)
         for k in range(len(pa.codes)):
             minx, miny, maxx, maxy = pa.bounds[k]
-            cand = np.flatnonzero((x >= minx) & (x <= maxx) & (y >= miny) & (y <= maxy)
-                                  & (days >= pa.valid_from[k]) & (days < pa.valid_to[k]))
+            cand = np.flatnonzero(
+                (x >= minx)
+                & (x <= maxx)
+                & (y >= miny)
+                & (y <= maxy)
+                & (days >= pa.valid_from[k])
+                & (days < pa.valid_to[k])
+            )
             if len(cand) == 0:
                 continue
             hit = cand[shapely.intersects_xy(pa.geoms[k], x[cand], y[cand])]
@@ -222,10 +263,14 @@ class Gazetteer:
         pts = np.concatenate(pa_points) if pa_points else np.empty(0, dtype=np.int64)
         idx = np.concatenate(pa_index) if pa_index else np.empty(0, dtype=np.int32)
         return Attribution(
-            province=province, district=_codes(self.districts, district),
+            province=province,
+            district=_codes(self.districts, district),
             subdistrict=_codes(self.subdistricts, subdistrict),
             reserve=np.append(pa.codes, None)[np.where(reserve < 0, len(pa.codes), reserve)],
-            in_reserve=reserve >= 0, in_aoi=self.in_aoi(x, y, district), pa_points=pts, pa_codes=pa.codes[idx] if len(idx) else np.empty(0, dtype=object),
+            in_reserve=reserve >= 0,
+            in_aoi=self.in_aoi(x, y, district),
+            pa_points=pts,
+            pa_codes=pa.codes[idx] if len(idx) else np.empty(0, dtype=object),
         )
 
 

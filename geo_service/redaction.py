@@ -18,7 +18,9 @@ NAMES = ("reporter", "created_by", "updated_by")  # properties that name people
 
 # Incident property -> the roles that may read it (on every incident, not only their own).
 INCIDENT_CONFIDENTIAL: dict[str, frozenset[Role]] = {
-    "description": STAFF, "tags": STAFF, **{name: INSIDERS for name in NAMES},
+    "description": STAFF,
+    "tags": STAFF,
+    **{name: INSIDERS for name in NAMES},
 }
 
 

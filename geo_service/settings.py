@@ -29,7 +29,9 @@ class DatabaseSettings(BaseSettings):
     db_host: str = "127.0.0.1"
     db_port: int = Field(default=54329, ge=1024, le=65535)
     db_name: str = "geo_service"
-    db_os_user: str = Field(default="postgres", description="Unprivileged OS user that runs the embedded cluster when started as root.")
+    db_os_user: str = Field(
+        default="postgres", description="Unprivileged OS user that runs the embedded cluster when started as root."
+    )
     # Per worker (plus as many overflow connections): 50 concurrent clients need about 40 without churn.
     pool_size: int = Field(default=20, ge=1, le=200)
 
@@ -59,10 +61,14 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="Bearer token of the bootstrap administrator. Generated into data_dir when unset outside production.",
     )
-    layers_dir: Path | None = Field(default=None, description="Folder with the bundled layers' manifest.toml "
-                                    "(default: layers/ of the source checkout)")
-    jwt_secret: str | None = Field(default=None, description="HS256 signing key of access tokens; generated into "
-                                   "data_dir when unset outside production")
+    layers_dir: Path | None = Field(
+        default=None,
+        description="Folder with the bundled layers' manifest.toml (default: layers/ of the source checkout)",
+    )
+    jwt_secret: str | None = Field(
+        default=None,
+        description="HS256 signing key of access tokens; generated into data_dir when unset outside production",
+    )
     token_minutes: int = Field(default=60, ge=5, le=24 * 60, description="Lifetime of an access token")
     photo_max_mb: int = Field(default=20, ge=1, le=200, description="Largest accepted photo")
     photo_max_distance_m: float = Field(default=500, ge=0, description="Flag photos taken farther from the incident")
@@ -71,13 +77,18 @@ class ServiceSettings(BaseSettings):
     max_upload_mb: int = Field(default=200, ge=1, le=4096)
     country_bbox: tuple[float, float, float, float] = THAILAND_BBOX
     timezone: str = "Asia/Bangkok"
-    tile_url: str | None = Field(default=None, description="Base map tile URL for the maps ({z}/{x}/{y}); unset: "
-                                 "no base map, so no request leaves the machine")
+    tile_url: str | None = Field(
+        default=None,
+        description="Base map tile URL for the maps ({z}/{x}/{y}); unset: "
+        "no base map, so no request leaves the machine",
+    )
     tile_attribution: str | None = Field(default=None, description="Credit shown for the tile_url base map")
     ogc_cors_origins: list[str] = Field(
-        default=["*"], description="Web origins whose pages may read the OGC API's public collections (/ogc) "
-        "from a browser (CORS), e.g. [\"https://gis.example.go.th\"]; [\"*\"]: any; []: none. Requests with an API "
-        "key are never allowed cross-origin.")
+        default=["*"],
+        description="Web origins whose pages may read the OGC API's public collections (/ogc) "
+        'from a browser (CORS), e.g. ["https://gis.example.go.th"]; ["*"]: any; []: none. Requests with an API '
+        "key are never allowed cross-origin.",
+    )
 
     @field_validator("admin_token", "jwt_secret")
     @classmethod
@@ -94,10 +105,16 @@ class AreaSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
 
     aoi_provinces: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Province codes of the area of interest, comma-separated (TH54 or 54); "
-        "empty: every loaded province")
-    aoi_buffer_m: float = Field(default=0.0, ge=0, le=50_000, description="Buffer around those provinces (metres) "
-                                "for fires that cross the line; 0: the boundary itself")
+        default_factory=list,
+        description="Province codes of the area of interest, comma-separated (TH54 or 54); "
+        "empty: every loaded province",
+    )
+    aoi_buffer_m: float = Field(
+        default=0.0,
+        ge=0,
+        le=50_000,
+        description="Buffer around those provinces (metres) for fires that cross the line; 0: the boundary itself",
+    )
 
     @field_validator("aoi_provinces", mode="before")
     @classmethod

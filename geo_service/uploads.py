@@ -39,8 +39,13 @@ DRIVERS: dict[str, frozenset[str]] = {
     "kml": frozenset({"KML", "LIBKML"}),
     "gtiff": frozenset({"GTiff"}),
 }
-DESCRIPTIONS = {"geojson": "GeoJSON", "gpkg": "GeoPackage", "shapefile": "a zipped Shapefile", "kml": "KML",
-                "gtiff": "GeoTIFF"}
+DESCRIPTIONS = {
+    "geojson": "GeoJSON",
+    "gpkg": "GeoPackage",
+    "shapefile": "a zipped Shapefile",
+    "kml": "KML",
+    "gtiff": "GeoTIFF",
+}
 
 # Set around every GDAL open of an upload (pyogrio.set_gdal_config_options / rasterio.Env).
 GDAL_SAFE_OPTIONS: dict[str, str] = {
@@ -108,13 +113,17 @@ def sniff(path: str | Path, allowed: Iterable[str], refuse: Callable[[str], Exce
     with open(path, "rb") as f:
         head = f.read(HEADER_BYTES)
     if _VRT.search(head):
-        raise refuse("The file is a GDAL virtual dataset (VRT), which may point at other files or URLs; "
-                     f"it is refused. Send {_names(allowed)}.")
+        raise refuse(
+            "The file is a GDAL virtual dataset (VRT), which may point at other files or URLs; "
+            f"it is refused. Send {_names(allowed)}."
+        )
     kind = _kind(head)
     fmt = "shapefile" if kind == "zip" else kind
     if fmt not in allowed:
-        raise refuse(f"The file is damaged or its content is not {_names(allowed)} (recognised from its "
-                     "first bytes" + (f": {DESCRIPTIONS.get(fmt, fmt)}" if fmt else "") + ").")
+        raise refuse(
+            f"The file is damaged or its content is not {_names(allowed)} (recognised from its "
+            "first bytes" + (f": {DESCRIPTIONS.get(fmt, fmt)}" if fmt else "") + ")."
+        )
     if kind == "zip":
         return Sniffed(fmt, DRIVERS[fmt], _shapefile_member(path, refuse))
     if kind == "geojson":
@@ -130,14 +139,19 @@ def _shapefile_member(path: Path, refuse: Callable[[str], Exception]) -> str:
             if not shps:
                 raise refuse("The .zip file holds no Shapefile (.shp).")
             if len(shps) > 1:
-                raise refuse("The .zip file holds several Shapefiles; send one per file (found "
-                              + ", ".join(shps[:10]) + ").")
+                raise refuse(
+                    "The .zip file holds several Shapefiles; send one per file (found " + ", ".join(shps[:10]) + ")."
+                )
             stem = shps[0][:-4]
-            others = [i.filename for i in members if Path(i.filename).suffix.lower() not in SHAPEFILE_SIDECARS
-                      or i.filename[: len(stem)] != stem]
+            others = [
+                i.filename
+                for i in members
+                if Path(i.filename).suffix.lower() not in SHAPEFILE_SIDECARS or i.filename[: len(stem)] != stem
+            ]
             if others:
-                raise refuse("The .zip file holds files that are not part of its Shapefile: "
-                             + ", ".join(others[:10]) + ".")
+                raise refuse(
+                    "The .zip file holds files that are not part of its Shapefile: " + ", ".join(others[:10]) + "."
+                )
             for info in members:
                 with zf.open(info) as member:
                     head = member.read(HEADER_BYTES)

@@ -8,7 +8,7 @@ expiry. Roles always come from the database, never from the token.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
@@ -45,16 +45,32 @@ def _roles(roles: list[str]) -> list[str]:
 
 def public(user: User) -> dict:
     """What administrators see of an account (never the hash or the token version)."""
-    return {"username": user.username, "display_name": user.display_name, "roles": list(user.roles),
-            "is_active": user.is_active, "created_at": user.created_at, "updated_at": user.updated_at}
+    return {
+        "username": user.username,
+        "display_name": user.display_name,
+        "roles": list(user.roles),
+        "is_active": user.is_active,
+        "created_at": user.created_at,
+        "updated_at": user.updated_at,
+    }
 
 
-def create_user(session: Session, username: str, password: str, roles: list[str], display_name: str | None = None,
-                actor: str = "system") -> User:
+def create_user(
+    session: Session,
+    username: str,
+    password: str,
+    roles: list[str],
+    display_name: str | None = None,
+    actor: str = "system",
+) -> User:
     if len(password) < 10:
         raise InvalidInput("A password needs at least 10 characters.", code="weak_password")
-    user = User(username=username.strip().lower(), display_name=display_name or username,
-                password_hash=_hasher.hash(password), roles=_roles(roles))
+    user = User(
+        username=username.strip().lower(),
+        display_name=display_name or username,
+        password_hash=_hasher.hash(password),
+        roles=_roles(roles),
+    )
     session.add(user)
     try:
         session.flush()
@@ -76,7 +92,7 @@ def verify_password(session: Session, username: str, password: str) -> User:
 
 
 def issue_token(user: User, secret: str, minutes: int) -> tuple[str, int]:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     claims = {"sub": user.username, "tv": user.token_version, "iat": now, "exp": now + timedelta(minutes=minutes)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
 
@@ -85,8 +101,9 @@ def principal_for(user: User) -> Principal:
     """The caller an account (a User or a row with its columns) acts as. A partner *account* has no API-key
     scopes: it reads public data only."""
     roles = frozenset(Role(r) for r in user.roles if r in Role._value2member_map_)
-    return Principal(user.username, roles, display_name=user.display_name,
-                     scopes=frozenset() if Role.partner in roles else None)
+    return Principal(
+        user.username, roles, display_name=user.display_name, scopes=frozenset() if Role.partner in roles else None
+    )
 
 
 def token_claims(token: str, secret: str) -> dict:
@@ -105,11 +122,16 @@ def principal_from_token(conn: Session | Connection, token: str, secret: str) ->
     """The account behind a token, as it is now: refused when deactivated or signed out since.
     One indexed read of five columns per request (a Connection is enough)."""
     claims = token_claims(token, secret)
-    user = conn.execute(select(User.username, User.display_name, User.roles, User.is_active, User.token_version)
-                        .where(User.username == claims["sub"])).first()
+    user = conn.execute(
+        select(User.username, User.display_name, User.roles, User.is_active, User.token_version).where(
+            User.username == claims["sub"]
+        )
+    ).first()
     if user is None or not user.is_active or claims["tv"] != user.token_version:
-        raise Unauthorized("This sign-in was ended (signed out, or the account was changed or deactivated); "
-                           "sign in again.", code="token_revoked")
+        raise Unauthorized(
+            "This sign-in was ended (signed out, or the account was changed or deactivated); sign in again.",
+            code="token_revoked",
+        )
     return principal_for(user)
 
 
@@ -120,15 +142,17 @@ def _get(session: Session, username: str) -> User:
     return user
 
 
-def revoke_tokens(session: Session, username: str, actor: str, reason: str = "sign_out",
-                  only_version: int | None = None) -> None:
+def revoke_tokens(
+    session: Session, username: str, actor: str, reason: str = "sign_out", only_version: int | None = None
+) -> None:
     """End every sign-in of an account (all devices); with ``only_version``, only if still at that version
     (a token revoked already cannot sign its account out again)."""
     where = [User.username == username]
     if only_version is not None:
         where.append(User.token_version == only_version)
-    done = session.execute(update(User).where(*where).values(
-        token_version=User.token_version + 1).returning(User.id)).scalar()
+    done = session.execute(
+        update(User).where(*where).values(token_version=User.token_version + 1).returning(User.id)
+    ).scalar()
     if done is not None:
         audit.record(session, actor, "revoke_tokens", "user", username, after={"reason": reason})
 
@@ -137,14 +161,23 @@ def list_users(session: Session) -> list[dict]:
     return [public(u) for u in session.scalars(select(User).order_by(User.username))]
 
 
-def update_user(session: Session, username: str, actor: str, *, roles: list[str] | None = None,
-                display_name: str | None = None, is_active: bool | None = None) -> dict:
+def update_user(
+    session: Session,
+    username: str,
+    actor: str,
+    *,
+    roles: list[str] | None = None,
+    display_name: str | None = None,
+    is_active: bool | None = None,
+) -> dict:
     """Change roles, name or the active flag; a role change or deactivation ends the account's sign-ins."""
     user = _get(session, username)
     before = public(user)
     if user.username == actor and (is_active is False or (roles is not None and "administrator" not in roles)):
-        raise Conflict("Administrators cannot deactivate or demote their own account; ask another administrator.",
-                       code="own_account")
+        raise Conflict(
+            "Administrators cannot deactivate or demote their own account; ask another administrator.",
+            code="own_account",
+        )
     revoke = False
     if roles is not None and _roles(roles) != sorted(user.roles):
         user.roles, revoke = _roles(roles), True
@@ -160,7 +193,10 @@ def update_user(session: Session, username: str, actor: str, *, roles: list[str]
         session.flush()
         session.refresh(user)
         after = public(user)
-        action = "update" if is_active is None or before["is_active"] == after["is_active"] else (
-            "reactivate" if is_active else "deactivate")
+        action = (
+            "update"
+            if is_active is None or before["is_active"] == after["is_active"]
+            else ("reactivate" if is_active else "deactivate")
+        )
         audit.record(session, actor, action, "user", user.username, before=before, after=after)
     return public(user)

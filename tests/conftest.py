@@ -81,8 +81,9 @@ def empty_db_url(pg_cluster):
 
 
 def make_settings(url, tmp_path: Path, **extra) -> Settings:
-    return Settings(database_url=_url_text(url), environment="test", admin_token=ADMIN_TOKEN,
-                    data_dir=tmp_path, **extra)
+    return Settings(
+        database_url=_url_text(url), environment="test", admin_token=ADMIN_TOKEN, data_dir=tmp_path, **extra
+    )
 
 
 @pytest.fixture
@@ -153,9 +154,11 @@ def login(client, admin_headers):
     """Create a user with roles on the client's database and return bearer headers for it."""
 
     def make(username: str, *roles: str) -> dict:
-        r = client.post("/api/v1/admin/users", headers=admin_headers,
-                        json={"username": username, "password": PASSWORD, "roles": list(roles),
-                              "display_name": username.title()})
+        r = client.post(
+            "/api/v1/admin/users",
+            headers=admin_headers,
+            json={"username": username, "password": PASSWORD, "roles": list(roles), "display_name": username.title()},
+        )
         assert r.status_code == 201, r.text
         r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
         assert r.status_code == 200, r.text

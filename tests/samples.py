@@ -10,14 +10,19 @@ from pyproj import Transformer
 from rasterio.transform import from_origin
 from sqlalchemy import text
 
-VIIRS_HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-                "bright_ti5,frp,daynight\n")
+VIIRS_HEADER = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+)
 
 
 def post_viirs(client, headers, rows: list[str]) -> None:
     """Ingest VIIRS rows (CSV lines without the header) through the admin route."""
-    r = client.post("/api/v1/admin/hotspots/firms", headers=headers,
-                    files={"file": ("v.csv", (VIIRS_HEADER + "".join(rows)).encode())})
+    r = client.post(
+        "/api/v1/admin/hotspots/firms",
+        headers=headers,
+        files={"file": ("v.csv", (VIIRS_HEADER + "".join(rows)).encode())},
+    )
     assert r.status_code == 201, r.text
 
 
@@ -27,8 +32,18 @@ def fire_mask_tif(path: Path, lon: float, lat: float) -> Path:
     x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(lon, lat)
     a = np.full((20, 20), 5, dtype=np.uint8)
     a[8:11, 8:11] = 9
-    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
-                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=20,
+        height=20,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32647",
+        transform=from_origin(x - 1000, y + 1000, 100, 100),
+        nodata=255,
+    ) as dst:
         dst.write(a, 1)
     return path
 
@@ -36,8 +51,12 @@ def fire_mask_tif(path: Path, lon: float, lat: float) -> Path:
 def post_fire_mask(client, headers, path: Path, lon: float, lat: float, acq_date: str = "2024-03-14") -> dict:
     """Register fire_mask_tif(path, lon, lat) through the admin route; the API's answer."""
     fire_mask_tif(path, lon, lat)
-    r = client.post("/api/v1/admin/rasters", headers=headers, files={"file": ("mask.tif", path.read_bytes())},
-                    data={"product": "fire_mask", "acq_date": acq_date})
+    r = client.post(
+        "/api/v1/admin/rasters",
+        headers=headers,
+        files={"file": ("mask.tif", path.read_bytes())},
+        data={"product": "fire_mask", "acq_date": acq_date},
+    )
     assert r.status_code == 201, r.text
     return r.json()
 

@@ -46,7 +46,7 @@ def test_roles_come_from_the_database_not_the_token(client, login, admin_headers
     r = client.patch("/api/v1/admin/users/lead", headers=admin_headers, json={"roles": ["committee_member"]})
     assert r.status_code == 200 and r.json()["roles"] == ["committee_member"]
     assert _me(client, lead).status_code == 401
-    status, fresh = _sign_in(client, "lead")
+    _status, fresh = _sign_in(client, "lead")
     assert _me(client, fresh).json()["roles"] == ["committee_member"]
 
 
@@ -56,8 +56,9 @@ def test_sign_out_revokes_the_token_and_the_browser_session(client, login):
     assert r.status_code == 303
     assert _me(client, ranger).status_code == 401
     # browser: the session cookie stops working even if a copy of it was kept
-    r = client.post("/api/v1/auth/session", data={"username": "ranger", "password": PASSWORD, "next": "/"},
-                    follow_redirects=False)
+    r = client.post(
+        "/api/v1/auth/session", data={"username": "ranger", "password": PASSWORD, "next": "/"}, follow_redirects=False
+    )
     cookie = r.cookies.get("geo_session")
     client.cookies.clear()
     client.cookies.set("geo_session", cookie)
@@ -68,8 +69,12 @@ def test_sign_out_revokes_the_token_and_the_browser_session(client, login):
     client.cookies.clear()
     # signing out without (or with a broken) token is harmless
     assert client.post("/api/v1/auth/logout", follow_redirects=False).status_code == 303
-    assert client.post("/api/v1/auth/logout", headers={"Authorization": "Bearer x.y.z"},
-                       follow_redirects=False).status_code == 303
+    assert (
+        client.post(
+            "/api/v1/auth/logout", headers={"Authorization": "Bearer x.y.z"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
 
 
 def test_user_management_is_for_administrators_and_audited(client, login, admin_headers, db_url, sessionmaker_for):
@@ -82,16 +87,24 @@ def test_user_management_is_for_administrators_and_audited(client, login, admin_
     listed = {u["username"]: u for u in client.get("/api/v1/admin/users", headers=admin_headers).json()}
     assert listed["newbie"]["roles"] == ["field_officer"] and listed["newbie"]["is_active"]
     assert "password_hash" not in listed["newbie"] and "token_version" not in listed["newbie"]
-    r = client.patch("/api/v1/admin/users/newbie", headers=admin_headers,
-                     json={"roles": ["field_officer", "committee_member"], "display_name": "ผู้ใช้ใหม่"})
+    r = client.patch(
+        "/api/v1/admin/users/newbie",
+        headers=admin_headers,
+        json={"roles": ["field_officer", "committee_member"], "display_name": "ผู้ใช้ใหม่"},
+    )
     assert r.status_code == 200 and r.json()["display_name"] == "ผู้ใช้ใหม่"
-    assert client.patch("/api/v1/admin/users/newbie", headers=admin_headers, json={"roles": ["king"]}).status_code == 422
-    assert client.patch("/api/v1/admin/users/nobody", headers=admin_headers, json={"is_active": False}).status_code == 404
+    assert (
+        client.patch("/api/v1/admin/users/newbie", headers=admin_headers, json={"roles": ["king"]}).status_code == 422
+    )
+    assert (
+        client.patch("/api/v1/admin/users/nobody", headers=admin_headers, json={"is_active": False}).status_code == 404
+    )
     client.post("/api/v1/admin/users/newbie/deactivate", headers=admin_headers)
     client.post("/api/v1/admin/users/newbie/reactivate", headers=admin_headers)
     with sessionmaker_for(db_url)() as s:
-        actions = s.execute(text("SELECT actor, action FROM audit_log WHERE entity_type = 'user' "
-                                 "AND entity_id = 'newbie' ORDER BY id")).all()
+        actions = s.execute(
+            text("SELECT actor, action FROM audit_log WHERE entity_type = 'user' AND entity_id = 'newbie' ORDER BY id")
+        ).all()
     assert [a.action for a in actions] == ["create", "update", "deactivate", "reactivate"]
     assert {a.actor for a in actions} == {"admin"}
     # no administrator locks themselves out
@@ -106,19 +119,35 @@ def test_user_management_is_for_administrators_and_audited(client, login, admin_
 @pytest.fixture
 def seeded(client, login, admin_headers):
     officer = login("officer", "field_officer")
-    r = client.post("/api/v1/incidents", headers=officer, json={
-        "kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "observed_at": "2024-03-10T10:00:00",
-        "description": "smoke over the ridge", "reporter": "Somchai Informant", "tags": ["t"]})
+    r = client.post(
+        "/api/v1/incidents",
+        headers=officer,
+        json={
+            "kind": "wildfire",
+            "location": {"lat": 18.2, "lon": 100.3},
+            "observed_at": "2024-03-10T10:00:00",
+            "description": "smoke over the ridge",
+            "reporter": "Somchai Informant",
+            "tags": ["t"],
+        },
+    )
     assert r.status_code == 201, r.text
-    return {"officer": officer, "id": r.json()["id"], "committee": login("committee", "committee_member"),
-            "other_officer": login("officer2", "field_officer"), "lead": login("lead", "investigator")}
+    return {
+        "officer": officer,
+        "id": r.json()["id"],
+        "committee": login("committee", "committee_member"),
+        "other_officer": login("officer2", "field_officer"),
+        "lead": login("lead", "investigator"),
+    }
 
 
 def test_one_redaction_policy_for_incidents_exports_and_maps(client, seeded):
     iid, committee = seeded["id"], seeded["committee"]
     for path in ("/api/v1/incidents", f"/api/v1/incidents/{iid}", "/api/v1/incidents.geojson"):
         body = client.get(path, headers=committee).json()
-        record = body["items"][0] if "items" in body else body["features"][0]["properties"] if "features" in body else body
+        record = (
+            body["items"][0] if "items" in body else body["features"][0]["properties"] if "features" in body else body
+        )
         assert record["reporter"] is None and record["created_by"] is None and record["updated_by"] is None, path
         assert record["description"] == "smoke over the ridge", path
         assert "Somchai" not in client.get(path, headers=committee).text
@@ -140,18 +169,22 @@ def test_one_redaction_policy_for_incidents_exports_and_maps(client, seeded):
 
 def test_withheld_time_cannot_be_recovered_through_date_filters(client, seeded, admin_headers):
     def key(*scopes):
-        r = client.post("/api/v1/admin/api-keys", headers=admin_headers, json={"name": "K" + str(scopes), "scopes": list(scopes)})
+        r = client.post(
+            "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "K" + str(scopes), "scopes": list(scopes)}
+        )
         assert r.status_code == 201, r.text
         return {"X-API-Key": r.json()["key"]}
 
     narrow = key("incidents:kind,district_code")
     ok = client.get("/api/v1/exports/incidents", headers=narrow)
     assert ok.status_code == 200 and "observed_at" not in ok.json()["features"][0]["properties"]
-    for path, params in (("/api/v1/exports/incidents", {"from": "2024-03-10", "to": "2024-03-10"}),
-                         ("/api/v1/exports/incidents", {"from": "2024-03-11"}),
-                         ("/ogc/collections/incidents/items", {"datetime": "2024-03-10/2024-03-11"}),
-                         ("/ogc/collections/incidents/items", {"datetime": "2024-03-10T03:00:00Z"}),
-                         ("/ogc/collections/incidents/items", {"filter": "observed_at > TIMESTAMP('2024-03-01T00:00:00Z')"})):
+    for path, params in (
+        ("/api/v1/exports/incidents", {"from": "2024-03-10", "to": "2024-03-10"}),
+        ("/api/v1/exports/incidents", {"from": "2024-03-11"}),
+        ("/ogc/collections/incidents/items", {"datetime": "2024-03-10/2024-03-11"}),
+        ("/ogc/collections/incidents/items", {"datetime": "2024-03-10T03:00:00Z"}),
+        ("/ogc/collections/incidents/items", {"filter": "observed_at > TIMESTAMP('2024-03-01T00:00:00Z')"}),
+    ):
         r = client.get(path, headers=narrow, params=params)
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_filter", (path, params, r.text)
     with_time = key("incidents:kind,observed_at")
@@ -159,8 +192,9 @@ def test_withheld_time_cannot_be_recovered_through_date_filters(client, seeded, 
     assert r.status_code == 200 and len(r.json()["features"]) == 1
 
 
-def test_empty_field_list_and_partner_accounts_never_mean_everything(client, seeded, admin_headers, login,
-                                                                     db_url, sessionmaker_for):
+def test_empty_field_list_and_partner_accounts_never_mean_everything(
+    client, seeded, admin_headers, login, db_url, sessionmaker_for
+):
     r = client.post("/api/v1/admin/api-keys", headers=admin_headers, json={"name": "Empty", "scopes": ["incidents:"]})
     assert r.status_code == 400 and "names no field" in r.json()["error"]["message"]
     # a key stored with an empty list before this check reads geometry and id, nothing else

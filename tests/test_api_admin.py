@@ -11,9 +11,15 @@ from shapely.geometry import Polygon
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 
 TAMBONS = DEFAULT_LAYERS_DIR / "phrae/phrae_tambon_hdx_codab.geojson"
-FORM = {"layer_type": "subdistrict", "name": "tambon-2026", "version": "2026-01", "source": "test upload",
-        "licence": "CC BY-IGO", "attribution": "RTSD / OCHA (CC BY-IGO)",
-        "fields": json.dumps({"code": "tam_code", "name_th": "ADM3_TH", "name_en": "ADM3_EN", "parent_code": "amp_code"})}
+FORM = {
+    "layer_type": "subdistrict",
+    "name": "tambon-2026",
+    "version": "2026-01",
+    "source": "test upload",
+    "licence": "CC BY-IGO",
+    "attribution": "RTSD / OCHA (CC BY-IGO)",
+    "fields": json.dumps({"code": "tam_code", "name_th": "ADM3_TH", "name_en": "ADM3_EN", "parent_code": "amp_code"}),
+}
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +31,12 @@ def tambon_gpkg(tmp_path_factory):
 
 def upload(client, path, headers=None, **form):
     with open(path, "rb") as f:
-        return client.post("/api/v1/admin/layers", data={**FORM, **form}, headers=headers or {},
-                           files={"file": (path.name, f, "application/octet-stream")})
+        return client.post(
+            "/api/v1/admin/layers",
+            data={**FORM, **form},
+            headers=headers or {},
+            files={"file": (path.name, f, "application/octet-stream")},
+        )
 
 
 def test_upload_needs_an_administrator(client, tambon_gpkg):
@@ -73,11 +83,14 @@ def test_refused_file_is_422_with_reasons_and_nothing_stored(client, admin_heade
     assert client.get("/api/v1/layers").json() == before
 
 
-@pytest.mark.parametrize("form, code", [
-    ({"fields": "{not json"}, "invalid_fields"),
-    ({"fields": '["code"]'}, "invalid_fields"),
-    ({"layer_type": "country"}, "invalid_layer_type"),
-])
+@pytest.mark.parametrize(
+    "form, code",
+    [
+        ({"fields": "{not json"}, "invalid_fields"),
+        ({"fields": '["code"]'}, "invalid_fields"),
+        ({"layer_type": "country"}, "invalid_layer_type"),
+    ],
+)
 def test_bad_form_values(client, tambon_gpkg, admin_headers, form, code):
     r = upload(client, tambon_gpkg, admin_headers, **form)
     assert r.status_code == 400 and r.json()["error"]["code"] == code
@@ -108,7 +121,7 @@ def listener():
     hits = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             hits.append(self.path)
             body = b'{"type":"FeatureCollection","features":[]}'
             self.send_response(200)
@@ -116,7 +129,7 @@ def listener():
             self.end_headers()
             self.wfile.write(body)
 
-        do_HEAD = do_GET  # noqa: N815
+        do_HEAD = do_GET
 
         def log_message(self, *a):
             pass
@@ -128,9 +141,11 @@ def listener():
 
 
 def _vrt(url: str, local: str) -> str:
-    return (f'<OGRVRTDataSource><OGRVRTLayer name="a"><SrcDataSource>/vsicurl/{url}/a.geojson</SrcDataSource>'
-            f'</OGRVRTLayer><OGRVRTLayer name="b"><SrcDataSource>{local}</SrcDataSource></OGRVRTLayer>'
-            '</OGRVRTDataSource>')
+    return (
+        f'<OGRVRTDataSource><OGRVRTLayer name="a"><SrcDataSource>/vsicurl/{url}/a.geojson</SrcDataSource>'
+        f'</OGRVRTLayer><OGRVRTLayer name="b"><SrcDataSource>{local}</SrcDataSource></OGRVRTLayer>'
+        "</OGRVRTDataSource>"
+    )
 
 
 def test_vrt_under_any_name_is_refused_before_gdal_opens_it(client, admin_headers, listener, tmp_path):
@@ -144,7 +159,7 @@ def test_vrt_under_any_name_is_refused_before_gdal_opens_it(client, admin_header
     for name in ("d.geojson", "d.json", "d.kml", "d.gpkg", "d.shp"):
         files[name] = vrt.encode()
     files["bom.geojson"] = b"\xef\xbb\xbf  \n" + vrt.encode()
-    files["kml_with_vrt.kml"] = ('<?xml version="1.0"?><kml><!-- ' + vrt + ' --></kml>').encode()
+    files["kml_with_vrt.kml"] = ('<?xml version="1.0"?><kml><!-- ' + vrt + " --></kml>").encode()
     for member, extra in (("d.shp", None), ("d.shp", ("d.vrt", vrt))):
         path = tmp_path / f"z{len(files)}.zip"
         with zipfile.ZipFile(path, "w") as zf:
@@ -162,11 +177,11 @@ def test_vrt_under_any_name_is_refused_before_gdal_opens_it(client, admin_header
 
 
 def test_sniffing_is_shared_with_rasters(tmp_path):
-    from geo_service.hotspots.rasters import RasterRejected, open_checked
     from geo_service import uploads
+    from geo_service.hotspots.rasters import RasterRejected, open_checked
 
     fake = tmp_path / "x.tif"
-    fake.write_bytes(b'<OGRVRTDataSource></OGRVRTDataSource>')
+    fake.write_bytes(b"<OGRVRTDataSource></OGRVRTDataSource>")
     with pytest.raises(RasterRejected, match="virtual dataset"):
         open_checked(fake)
     gpkg = tmp_path / "a.tif"

@@ -103,20 +103,23 @@ def test_layer_sources_list(ref_client):
     assert {r["name"] for r in rows} >= {"phrae-districts", "phrae-subdistricts", "phrae-protected-areas-illustrative"}
 
 
-@pytest.mark.parametrize("url, status, code", [
-    ("/api/v1/districts?bbox=1,2,3", 400, "invalid_bbox"),
-    ("/api/v1/districts?bbox=a,b,c,d", 400, "invalid_bbox"),
-    ("/api/v1/districts?bbox=nan,1,2,3", 400, "invalid_bbox"),
-    ("/api/v1/districts?bbox=18,99,19,100", 400, "invalid_bbox"),       # lat/lon swapped: lat 99 impossible
-    ("/api/v1/districts?bbox=101,18,100,19", 400, "invalid_bbox"),      # min > max
-    ("/api/v1/districts?simplify=-1", 422, "validation_error"),
-    ("/api/v1/districts?simplify=NaN", 422, "validation_error"),
-    ("/api/v1/protected-areas?kind=volcano", 422, "validation_error"),
-    ("/api/v1/protected-areas?at=31/02/2020", 422, "validation_error"),
-    ("/api/v1/districts/9999", 404, "not_found"),
-    ("/api/v1/protected-areas/NOPE", 404, "not_found"),
-    ("/api/v1/nothing-here", 404, "not_found"),
-])
+@pytest.mark.parametrize(
+    "url, status, code",
+    [
+        ("/api/v1/districts?bbox=1,2,3", 400, "invalid_bbox"),
+        ("/api/v1/districts?bbox=a,b,c,d", 400, "invalid_bbox"),
+        ("/api/v1/districts?bbox=nan,1,2,3", 400, "invalid_bbox"),
+        ("/api/v1/districts?bbox=18,99,19,100", 400, "invalid_bbox"),  # lat/lon swapped: lat 99 impossible
+        ("/api/v1/districts?bbox=101,18,100,19", 400, "invalid_bbox"),  # min > max
+        ("/api/v1/districts?simplify=-1", 422, "validation_error"),
+        ("/api/v1/districts?simplify=NaN", 422, "validation_error"),
+        ("/api/v1/protected-areas?kind=volcano", 422, "validation_error"),
+        ("/api/v1/protected-areas?at=31/02/2020", 422, "validation_error"),
+        ("/api/v1/districts/9999", 404, "not_found"),
+        ("/api/v1/protected-areas/NOPE", 404, "not_found"),
+        ("/api/v1/nothing-here", 404, "not_found"),
+    ],
+)
 def test_malformed_requests_get_a_clear_4xx(ref_client, url, status, code):
     r = ref_client.get(url)
     assert r.status_code == status, r.text
@@ -134,6 +137,11 @@ def test_wrong_method_is_405_in_the_error_model(ref_client):
 
 def test_openapi_documents_the_routes(ref_client):
     spec = ref_client.get("/openapi.json").json()
-    assert {"/health", "/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas",
-            "/api/v1/admin/layers"} <= set(spec["paths"])
+    assert {
+        "/health",
+        "/api/v1/districts",
+        "/api/v1/subdistricts",
+        "/api/v1/protected-areas",
+        "/api/v1/admin/layers",
+    } <= set(spec["paths"])
     assert ref_client.get("/docs").status_code == 200

@@ -22,8 +22,8 @@ from geo_service.maps.period import fiscal_period
 from geo_service.places import Gazetteer
 
 FIXTURE = Path(__file__).parent / "data" / "firms" / "viirs_phrae_and_neighbours.csv"
-INSIDE = 4          # Rong Kwang x3, Den Chai x1 (FY 2567, March 2024)
-OUTSIDE = 7         # Nan x2, Lampang x2, Uttaradit, Phayao, and one 1 km beyond Phrae's line towards Nan
+INSIDE = 4  # Rong Kwang x3, Den Chai x1 (FY 2567, March 2024)
+OUTSIDE = 7  # Nan x2, Lampang x2, Uttaradit, Phayao, and one 1 km beyond Phrae's line towards Nan
 NEAR_LINE = (18.49714, 100.54714)
 NEIGHBOURS = [(18.78, 100.78), (18.6, 100.75), (18.29, 99.49), (18.05, 99.55), (17.62, 100.1), (19.17, 99.9)]
 
@@ -42,8 +42,10 @@ def loaded(db_url, sessionmaker_for):
 
 def _flags(sm) -> dict[tuple[float, float], bool]:
     with sm() as s:
-        return {(round(lat, 5), round(lon, 5)): inside for lat, lon, inside in s.execute(text(
-            "SELECT latitude, longitude, in_aoi FROM hotspots"))}
+        return {
+            (round(lat, 5), round(lon, 5)): inside
+            for lat, lon, inside in s.execute(text("SELECT latitude, longitude, in_aoi FROM hotspots"))
+        }
 
 
 def test_outside_detections_are_stored_marked_and_reingest_changes_nothing(loaded):
@@ -54,7 +56,9 @@ def test_outside_detections_are_stored_marked_and_reingest_changes_nothing(loade
     assert not any(flags[p] for p in NEIGHBOURS) and not flags[NEAR_LINE]
     with sm() as s:
         area = aoi.describe(s)
-        provinces = dict(s.execute(text("SELECT coalesce(province_code, 'none'), count(*) FROM hotspots GROUP BY 1")).all())
+        provinces = dict(
+            s.execute(text("SELECT coalesce(province_code, 'none'), count(*) FROM hotspots GROUP BY 1")).all()
+        )
     assert [p["code"] for p in area["provinces"]] == ["54"] and area["buffer_m"] == 0
     assert area["label_en"] == "Area of interest: Phrae (54)" and "แพร่" in area["label_th"]
     assert provinces == {"54": INSIDE, "none": OUTSIDE}
@@ -76,12 +80,20 @@ def test_python_and_sql_definitions_agree(loaded):
             apply_area_of_interest(s, ["TH54"], buffer_m)
         with sm() as s:
             py = Gazetteer.load(s).attribute(lon, lat).in_aoi
-            sql = np.array(s.execute(text(
-                "SELECT in_area_of_interest(ST_SetSRID(ST_MakePoint(x, y), 4326)) "
-                "FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY AS t(x, y, i) ORDER BY i"),
-                {"x": lon.tolist(), "y": lat.tolist()}).scalars().all())
-            stored = s.execute(text("SELECT count(*) FILTER (WHERE in_aoi <> in_area_of_interest(geom)) "
-                                    "FROM hotspots")).scalar()
+            sql = np.array(
+                s.execute(
+                    text(
+                        "SELECT in_area_of_interest(ST_SetSRID(ST_MakePoint(x, y), 4326)) "
+                        "FROM unnest(CAST(:x AS float8[]), CAST(:y AS float8[])) WITH ORDINALITY AS t(x, y, i) ORDER BY i"
+                    ),
+                    {"x": lon.tolist(), "y": lat.tolist()},
+                )
+                .scalars()
+                .all()
+            )
+            stored = s.execute(
+                text("SELECT count(*) FILTER (WHERE in_aoi <> in_area_of_interest(geom)) FROM hotspots")
+            ).scalar()
         assert 300 < py.sum() < len(lon) and (py == sql).all() and stored == 0
 
 
@@ -120,7 +132,9 @@ def test_summaries_count_the_area_and_group_by_province(loaded):
     assert all(r["district"] and r["district_name_en"] for r in default["rows"])  # no unnamed row
     assert default["area"]["label_en"] == "Area of interest: Phrae (54)"
     assert [(r["province"], r["province_name_en"], r["detections"]) for r in by_province["rows"]] == [
-        ("54", "Phrae", INSIDE), (None, "Outside the loaded provinces", OUTSIDE)]
+        ("54", "Phrae", INSIDE),
+        (None, "Outside the loaded provinces", OUTSIDE),
+    ]
     assert by_province["area"]["scope"] == "all"
     assert [(r["district"], r["detections"]) for r in outside["rows"]] == [(None, OUTSIDE)]
     assert outside["area"]["label_en"].startswith("Outside the area of interest (neighbouring provinces)")
@@ -131,8 +145,9 @@ def test_summaries_count_the_area_and_group_by_province(loaded):
 
 
 def test_summary_and_hotspot_routes(client, admin_headers):
-    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                    files={"file": (FIXTURE.name, FIXTURE.read_bytes())})
+    r = client.post(
+        "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": (FIXTURE.name, FIXTURE.read_bytes())}
+    )
     assert r.status_code == 201 and r.json()["rows_new"] == INSIDE + OUTSIDE
     s = client.get("/api/v1/hotspots/summary", params={"group_by": "province", "period": "all", "area": "all"}).json()
     assert [(r["province"], r["detections"]) for r in s["rows"]] == [("54", INSIDE), (None, OUTSIDE)]
@@ -153,8 +168,12 @@ def test_summary_and_hotspot_routes(client, admin_headers):
 
 def test_brief_counts_the_area_and_labels_the_rest(client, login, admin_headers):
     committee = login("committee", "committee_member")
-    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                       files={"file": (FIXTURE.name, FIXTURE.read_bytes())}).status_code == 201
+    assert (
+        client.post(
+            "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": (FIXTURE.name, FIXTURE.read_bytes())}
+        ).status_code
+        == 201
+    )
     made = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567}).json()
     f = made["figures"]
     assert f["hotspots"]["total"] == INSIDE and sum(f["hotspots"]["weekly"]) == INSIDE
@@ -163,8 +182,8 @@ def test_brief_counts_the_area_and_labels_the_rest(client, login, admin_headers)
     page = client.get(f"/api/v1/briefs/{made['id']}", headers=committee).text
     assert "outside the province" not in page
     assert "Area of interest: Phrae (54)" in page
-    line = page[page.index('id="outside-aoi"'):]
-    line = line[:line.index("</table>")]
+    line = page[page.index('id="outside-aoi"') :]
+    line = line[: line.index("</table>")]
     assert "Outside the area of interest (neighbouring provinces)" in line and "not in the total" in line
     assert f">{OUTSIDE}<" in line
 
@@ -180,8 +199,11 @@ def test_overview_map_leaves_outside_detections_off(loaded):
     for lat, lon in NEIGHBOURS:
         assert f"{lat}, {lon}" not in html  # not in the heat map, the clusters or anywhere else
     assert "Area of interest: Phrae (54)" in html
-    layers = [c for c in asked._children.values() if isinstance(c, plugins.FastMarkerCluster)
-              and escaping.text(hotspot_layers.OUTSIDE_LAYER_NAME) in c.layer_name]
+    layers = [
+        c
+        for c in asked._children.values()
+        if isinstance(c, plugins.FastMarkerCluster) and escaping.text(hotspot_layers.OUTSIDE_LAYER_NAME) in c.layer_name
+    ]
     assert len(layers) == 1 and layers[0].show is False and f"({OUTSIDE})" in layers[0].layer_name
     assert all(f"{lat}, {lon}" in html_asked for lat, lon in NEIGHBOURS)
 
@@ -198,8 +220,11 @@ def test_cli_summary_names_the_area_and_the_row_outside(loaded, db_url, tmp_path
     monkeypatch.setenv("GEO_SERVICE_AOI_BUFFER_M", "2000")  # applied when the CLI opens the database
     get_settings.cache_clear()
     try:
-        result = CliRunner().invoke(app, ["hotspots", "summary", "--group-by", "province", "--period", "all",
-                                          "--area", "all"], env={"COLUMNS": "200"})
+        result = CliRunner().invoke(
+            app,
+            ["hotspots", "summary", "--group-by", "province", "--period", "all", "--area", "all"],
+            env={"COLUMNS": "200"},
+        )
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -220,17 +245,41 @@ def test_a_loaded_neighbour_province_joins_the_default_area_but_not_a_configured
 
     sm = loaded
     nan = tmp_path / "nan.geojson"  # a box around the two Nan detections, standing in for Nan's outline
-    nan.write_text(json.dumps({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {
-        "ADM1_PCODE": "TH55", "ADM1_TH": "น่าน", "ADM1_EN": "Nan"}, "geometry": {"type": "Polygon", "coordinates": [
-        [[100.7, 18.55], [100.85, 18.55], [100.85, 18.85], [100.7, 18.85], [100.7, 18.55]]]}}]}))
+    nan.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"ADM1_PCODE": "TH55", "ADM1_TH": "น่าน", "ADM1_EN": "Nan"},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [
+                                [[100.7, 18.55], [100.85, 18.55], [100.85, 18.85], [100.7, 18.85], [100.7, 18.55]]
+                            ],
+                        },
+                    }
+                ],
+            }
+        )
+    )
     fields = {"code": "ADM1_PCODE", "name_th": "ADM1_TH", "name_en": "ADM1_EN"}
-    load_file(sm, nan, "province", LayerMeta(name="nan-test", version="1", source="test", licence="CC0",
-                                             attribution="test"), fields=fields)
+    load_file(
+        sm,
+        nan,
+        "province",
+        LayerMeta(name="nan-test", version="1", source="test", licence="CC0", attribution="test"),
+        fields=fields,
+    )
 
     def state():
         with sm() as s:
-            return dict(s.execute(text("SELECT coalesce(province_code, 'none') || '/' || in_aoi, count(*) "
-                                       "FROM hotspots GROUP BY 1")).all()), aoi.describe(s)
+            return dict(
+                s.execute(
+                    text("SELECT coalesce(province_code, 'none') || '/' || in_aoi, count(*) FROM hotspots GROUP BY 1")
+                ).all()
+            ), aoi.describe(s)
 
     rows, area = state()
     assert rows == {"54/true": INSIDE, "55/true": 2, "none/false": OUTSIDE - 2}
@@ -247,8 +296,10 @@ def test_overview_default_period_ignores_a_neighbours_later_detections(loaded, t
     area's own latest fiscal year."""
     sm = loaded
     later = tmp_path / "nan_2025.csv"  # one detection in Nan in FY 2568, stored outside the area
-    later.write_text(FIXTURE.read_text().splitlines()[0] + "\n"
-                     "18.78000,100.78000,340.10,0.39,0.36,2025-03-02,0612,N,VIIRS,n,2.0NRT,295.30,10.00,D\n")
+    later.write_text(
+        FIXTURE.read_text().splitlines()[0] + "\n"
+        "18.78000,100.78000,340.10,0.39,0.36,2025-03-02,0612,N,VIIRS,n,2.0NRT,295.30,10.00,D\n"
+    )
     _ingest(sm, later)
     with sm() as s:
         assert s.execute(text("SELECT count(*) FROM hotspots WHERE acq_date_local >= '2025-01-01'")).scalar_one() == 1

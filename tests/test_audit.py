@@ -14,12 +14,18 @@ def busy(client, login, admin_headers):
     """A database with some history: an incident created and edited, a case with a link."""
     officer = login("officer", "field_officer")
     lead = login("lead", "investigator")
-    inc = client.post("/api/v1/incidents", headers=officer,
-                      json={"kind": "burning", "location": {"lat": 18.2, "lon": 100.3}}).json()
-    client.patch(f"/api/v1/incidents/{inc['id']}", headers={**officer, "If-Match": 'W/"1"'}, json={"description": "edited"})
+    inc = client.post(
+        "/api/v1/incidents", headers=officer, json={"kind": "burning", "location": {"lat": 18.2, "lon": 100.3}}
+    ).json()
+    client.patch(
+        f"/api/v1/incidents/{inc['id']}", headers={**officer, "If-Match": 'W/"1"'}, json={"description": "edited"}
+    )
     case = client.post("/api/v1/cases", headers=lead, json={"title": "Fire budget", "category": "budget_misuse"}).json()
-    client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
-                json={"target_type": "incident", "target_id": str(inc["id"]), "reason": "burn scar"})
+    client.post(
+        f"/api/v1/cases/{case['id']}/links",
+        headers=lead,
+        json={"target_type": "incident", "target_id": str(inc["id"]), "reason": "burn scar"},
+    )
     client.post("/api/v1/admin/api-keys", headers=admin_headers, json={"name": "RFD", "scopes": ["districts"]})
     return inc, case
 
@@ -30,9 +36,11 @@ def verify(sessionmaker):
 
 
 def test_changes_are_recorded_with_before_and_after(busy, db_url, sessionmaker_for):
-    inc, case = busy
+    _inc, _case = busy
     with sessionmaker_for(db_url)() as s:
-        rows = s.execute(text("SELECT actor, action, entity_type, entity_id, before, after FROM audit_log ORDER BY id")).all()
+        rows = s.execute(
+            text("SELECT actor, action, entity_type, entity_id, before, after FROM audit_log ORDER BY id")
+        ).all()
     kinds = [(r.action, r.entity_type) for r in rows]
     assert ("ingest", "layer") in kinds  # the bundled layers' loads
     assert ("create", "incident") in kinds and ("update", "incident") in kinds
@@ -49,8 +57,11 @@ def test_chain_verifies_and_head_moves(busy, db_url, sessionmaker_for):
 
 def test_database_refuses_update_delete_truncate(busy, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
-    for stmt in ("UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log WHERE id = 1",
-                 "TRUNCATE audit_log"):
+    for stmt in (
+        "UPDATE audit_log SET actor = 'someone else'",
+        "DELETE FROM audit_log WHERE id = 1",
+        "TRUNCATE audit_log",
+    ):
         with factory() as s:
             with pytest.raises(DBAPIError, match="append-only"):
                 s.execute(text(stmt))
@@ -75,11 +86,17 @@ def test_verifier_catches_an_edited_entry(busy, db_url, sessionmaker_for):
 
 def test_verifier_catches_an_edited_entry_with_a_recomputed_hash(busy, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
-    _tamper(factory, "UPDATE audit_log a SET actor = 'nobody', "
-                     "hash = encode(sha256(convert_to(a.prev_hash || '|' || audit_payload(a), 'UTF8')), 'hex') WHERE id = 3")
-    _tamper(factory, "UPDATE audit_log a SET hash = encode(sha256(convert_to(a.prev_hash || '|' || "
-                     "audit_payload(ROW(a.id, a.at, 'nobody', a.action, a.entity_type, a.entity_id, a.before, a.after, "
-                     "a.prev_hash, a.hash)::audit_log), 'UTF8')), 'hex') WHERE id = 3")
+    _tamper(
+        factory,
+        "UPDATE audit_log a SET actor = 'nobody', "
+        "hash = encode(sha256(convert_to(a.prev_hash || '|' || audit_payload(a), 'UTF8')), 'hex') WHERE id = 3",
+    )
+    _tamper(
+        factory,
+        "UPDATE audit_log a SET hash = encode(sha256(convert_to(a.prev_hash || '|' || "
+        "audit_payload(ROW(a.id, a.at, 'nobody', a.action, a.entity_type, a.entity_id, a.before, a.after, "
+        "a.prev_hash, a.hash)::audit_log), 'UTF8')), 'hex') WHERE id = 3",
+    )
     result = verify(factory)
     assert {p["id"] for p in result.problems} == {4}  # the next entry no longer follows
 
@@ -114,8 +131,9 @@ def test_rolled_back_entries_leave_no_gap(busy, client, db_url, sessionmaker_for
     headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
     # a multi-photo upload whose second photo is refused: the first photo's entry rolls back with it (on a
     # new incident: the busy one is linked to a case, and then takes no more photos from a field officer)
-    fresh = client.post("/api/v1/incidents", headers=headers,
-                        json={"kind": "burning", "location": {"lat": 18.21, "lon": 100.3}}).json()
+    fresh = client.post(
+        "/api/v1/incidents", headers=headers, json={"kind": "burning", "location": {"lat": 18.21, "lon": 100.3}}
+    ).json()
     r = upload(client, headers, fresh["id"], ("good.jpg", photo()), ("bad.jpg", b"not a photo"))
     assert r.status_code == 400
     assert upload(client, headers, fresh["id"], ("good.jpg", photo())).status_code == 201
@@ -132,8 +150,9 @@ def test_verifier_catches_a_cut_last_entry(busy, db_url, sessionmaker_for):
         last = s.execute(text("SELECT max(id) FROM audit_log")).scalar_one()
     _tamper(factory, f"DELETE FROM audit_log WHERE id = {last}")
     result = verify(factory)
-    assert result.problems == [{"id": last, "problem": f"entries {last}..{last} at the end are missing "
-                                                       "(the trail was cut)"}]
+    assert result.problems == [
+        {"id": last, "problem": f"entries {last}..{last} at the end are missing (the trail was cut)"}
+    ]
 
 
 SECRET = "s" * 40
@@ -151,12 +170,18 @@ def test_checkpoint_detects_a_cut_or_rewritten_tail(busy, db_url, sessionmaker_f
         assert audit.verify_checkpoint(s, cp, SECRET) == []  # the trail grew: the checkpoint still holds
     head = cp["head_id"]
     # a superuser rewrites the tail from the checkpointed entry on, re-chaining it: verify alone is fooled
-    _tamper(factory, f"UPDATE audit_log a SET actor = 'nobody', hash = encode(sha256(convert_to(a.prev_hash "
-                     f"|| '|' || audit_payload(ROW(a.id, a.at, 'nobody', a.action, a.entity_type, a.entity_id, "
-                     f"a.before, a.after, a.prev_hash, a.hash)::audit_log), 'UTF8')), 'hex') WHERE id = {head}")
-    _tamper(factory, f"UPDATE audit_log a SET prev_hash = (SELECT hash FROM audit_log WHERE id = {head}), "
-                     f"hash = encode(sha256(convert_to((SELECT hash FROM audit_log WHERE id = {head}) || '|' || "
-                     f"audit_payload(a), 'UTF8')), 'hex') WHERE id = {head + 1}")
+    _tamper(
+        factory,
+        f"UPDATE audit_log a SET actor = 'nobody', hash = encode(sha256(convert_to(a.prev_hash "
+        f"|| '|' || audit_payload(ROW(a.id, a.at, 'nobody', a.action, a.entity_type, a.entity_id, "
+        f"a.before, a.after, a.prev_hash, a.hash)::audit_log), 'UTF8')), 'hex') WHERE id = {head}",
+    )
+    _tamper(
+        factory,
+        f"UPDATE audit_log a SET prev_hash = (SELECT hash FROM audit_log WHERE id = {head}), "
+        f"hash = encode(sha256(convert_to((SELECT hash FROM audit_log WHERE id = {head}) || '|' || "
+        f"audit_payload(a), 'UTF8')), 'hex') WHERE id = {head + 1}",
+    )
     assert verify(factory).ok
     with factory() as s:
         assert "rewritten" in audit.verify_checkpoint(s, cp, SECRET)[0]["problem"]
@@ -177,8 +202,13 @@ def test_checkpoint_cli(busy, db_url, tmp_path):
 
     from tests.conftest import _url_text
 
-    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": _url_text(db_url), "GEO_SERVICE_DATA_DIR": str(tmp_path),
-           "GEO_SERVICE_JWT_SECRET": SECRET, "COLUMNS": "200"}
+    env = {
+        **os.environ,
+        "GEO_SERVICE_DATABASE_URL": _url_text(db_url),
+        "GEO_SERVICE_DATA_DIR": str(tmp_path),
+        "GEO_SERVICE_JWT_SECRET": SECRET,
+        "COLUMNS": "200",
+    }
     cli = [sys.executable, "-m", "geo_service.cli"]
     out = tmp_path / "head.json"
     subprocess.run([*cli, "audit", "checkpoint", "--out", str(out)], env=env, check=True, capture_output=True)

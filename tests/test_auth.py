@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 from sqlalchemy import text
@@ -34,16 +34,25 @@ def test_passwords_are_stored_as_argon2(client, login, sessionmaker_for, db_url)
 def test_forged_expired_and_unsigned_tokens_are_refused(client, login, tmp_path):
     login("ranger", "field_officer")
     secret = client.app.state.jwt_secret
-    now = datetime.now(timezone.utc)
-    expired = jwt.encode({"sub": "ranger", "roles": ["administrator"], "exp": now - timedelta(minutes=1)}, secret,
-                         algorithm="HS256")
-    forged = jwt.encode({"sub": "ranger", "roles": ["administrator"], "exp": now + timedelta(hours=1)},
-                        "another-secret-another-secret-another-secret", algorithm="HS256")
-    unsigned = jwt.encode({"sub": "ranger", "roles": ["administrator"], "exp": now + timedelta(hours=1)}, None,
-                          algorithm="none")
+    now = datetime.now(UTC)
+    expired = jwt.encode(
+        {"sub": "ranger", "roles": ["administrator"], "exp": now - timedelta(minutes=1)}, secret, algorithm="HS256"
+    )
+    forged = jwt.encode(
+        {"sub": "ranger", "roles": ["administrator"], "exp": now + timedelta(hours=1)},
+        "another-secret-another-secret-another-secret",
+        algorithm="HS256",
+    )
+    unsigned = jwt.encode(
+        {"sub": "ranger", "roles": ["administrator"], "exp": now + timedelta(hours=1)}, None, algorithm="none"
+    )
     no_expiry = jwt.encode({"sub": "ranger", "roles": ["administrator"]}, secret, algorithm="HS256")
-    for token, code in ((expired, "token_expired"), (forged, "unauthorized"), (unsigned, "unauthorized"),
-                        (no_expiry, "unauthorized")):
+    for token, code in (
+        (expired, "token_expired"),
+        (forged, "unauthorized"),
+        (unsigned, "unauthorized"),
+        (no_expiry, "unauthorized"),
+    ):
         r = client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401 and r.json()["error"]["code"] == code
 
@@ -56,9 +65,13 @@ def test_only_administrators_create_users(client, login, admin_headers):
     assert client.post("/api/v1/admin/users", json=body, headers=admin_headers).status_code == 201
     again = client.post("/api/v1/admin/users", json=body, headers=admin_headers)
     assert again.status_code == 409
-    weak = client.post("/api/v1/admin/users", json={**body, "username": "x2", "password": "short"}, headers=admin_headers)
+    weak = client.post(
+        "/api/v1/admin/users", json={**body, "username": "x2", "password": "short"}, headers=admin_headers
+    )
     assert weak.status_code == 422
-    bad_role = client.post("/api/v1/admin/users", json={**body, "username": "x3", "roles": ["king"]}, headers=admin_headers)
+    bad_role = client.post(
+        "/api/v1/admin/users", json={**body, "username": "x3", "roles": ["king"]}, headers=admin_headers
+    )
     assert bad_role.status_code == 422
 
 

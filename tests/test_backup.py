@@ -27,8 +27,13 @@ CLI = [sys.executable, "-m", "geo_service.cli"]
 
 
 def cli(tmp_path, url, *args):
-    env = {**os.environ, "COLUMNS": "200", "GEO_SERVICE_DATABASE_URL": _url_text(url),
-           "GEO_SERVICE_DATA_DIR": str(tmp_path), "GEO_SERVICE_ENVIRONMENT": "test"}
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "GEO_SERVICE_DATABASE_URL": _url_text(url),
+        "GEO_SERVICE_DATA_DIR": str(tmp_path),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+    }
     return subprocess.run([*CLI, "db", *args], env=env, capture_output=True, text=True, timeout=300, check=False)
 
 
@@ -41,8 +46,16 @@ def jpeg(color) -> bytes:
 def row_counts(url) -> dict[str, int]:
     engine = create_engine(url)
     with engine.connect() as c:
-        tables = c.execute(text("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
-                                "AND table_type = 'BASE TABLE'")).scalars().all()
+        tables = (
+            c.execute(
+                text(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' "
+                    "AND table_type = 'BASE TABLE'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         counts = {t: c.execute(text(f'SELECT count(*) FROM "{t}"')).scalar() for t in tables}
     engine.dispose()
     return counts
@@ -54,26 +67,51 @@ def make_data(client, login, admin_headers, tmp_path) -> dict:
     lead = login("lead", "investigator")
     photos = {}
     for i, color in enumerate([(200, 30, 30), (30, 200, 30)]):
-        inc = client.post("/api/v1/incidents", headers=officer, json={
-            "kind": "burning", "location": {"lat": 18.145 + i / 100, "lon": 100.141},
-            "observed_at": "2024-03-15T14:00:00+07:00"})
+        inc = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={
+                "kind": "burning",
+                "location": {"lat": 18.145 + i / 100, "lon": 100.141},
+                "observed_at": "2024-03-15T14:00:00+07:00",
+            },
+        )
         assert inc.status_code == 201, inc.text
         data = jpeg(color)
-        r = client.post(f"/api/v1/incidents/{inc.json()['id']}/photos", headers=officer,
-                        files=[("files", (f"p{i}.jpg", data, "image/jpeg"))])
+        r = client.post(
+            f"/api/v1/incidents/{inc.json()['id']}/photos",
+            headers=officer,
+            files=[("files", (f"p{i}.jpg", data, "image/jpeg"))],
+        )
         assert r.status_code == 201, r.text
         photos[r.json()[0]["id"]] = hashlib.sha256(data).hexdigest()
     raster = post_fire_mask(client, admin_headers, tmp_path / "upload-mask.tif", 100.2157, 18.4695)
-    case = client.post("/api/v1/cases", headers=lead, json={
-        "title": "Permits inside Mae Yom reserve", "summary": "Complaint", "category": "land_documents_in_reserve",
-        "received_on": "2024-11-05"})
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={
+            "title": "Permits inside Mae Yom reserve",
+            "summary": "Complaint",
+            "category": "land_documents_in_reserve",
+            "received_on": "2024-11-05",
+        },
+    )
     assert case.status_code == 201, case.text
     doc = "หนังสือร้องเรียน / complaint letter\n".encode() * 100
-    r = client.post(f"/api/v1/cases/{case.json()['id']}/attachments", headers=lead,
-                    files={"file": ("letter.txt", doc, "text/plain")})
+    r = client.post(
+        f"/api/v1/cases/{case.json()['id']}/attachments",
+        headers=lead,
+        files={"file": ("letter.txt", doc, "text/plain")},
+    )
     assert r.status_code == 201, r.text
-    return {"photos": photos, "raster": raster, "attachment_sha": hashlib.sha256(doc).hexdigest(), "officer": officer,
-            "lead": lead, "case_id": case.json()["id"]}
+    return {
+        "photos": photos,
+        "raster": raster,
+        "attachment_sha": hashlib.sha256(doc).hexdigest(),
+        "officer": officer,
+        "lead": lead,
+        "case_id": case.json()["id"],
+    }
 
 
 def audit_result(url):
@@ -99,8 +137,7 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
     assert "2 photos and 1 attachments (in the dump), 1 raster files" in r.stdout
     with tarfile.open(archive) as tar:
         manifest = json.loads(tar.extractfile("manifest.json").read())
-        assert sorted(tar.getnames()) == sorted(["database.dump", "manifest.json",
-                                                 f"files/rasters/{raster_file.name}"])
+        assert sorted(tar.getnames()) == sorted(["database.dump", "manifest.json", f"files/rasters/{raster_file.name}"])
     assert manifest["schema_revision"] and manifest["service_version"] and manifest["created_at"]
     assert manifest["row_counts"] == {t: n for t, n in before.items() if t != "spatial_ref_sys"}  # PostGIS's own
     assert manifest["files"][0]["sha256"] == raster_sha and len(manifest["database"]["sha256"]) == 64
@@ -126,8 +163,9 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
     assert restored.ok and restored.entries == audit_before.entries + 1  # the restore itself, after the backup's head
     engine = create_engine(db_url)
     with engine.connect() as c:
-        last = c.execute(text("SELECT action, entity_type, prev_hash, actor, after FROM audit_log "
-                              "ORDER BY id DESC LIMIT 1")).one()
+        last = c.execute(
+            text("SELECT action, entity_type, prev_hash, actor, after FROM audit_log ORDER BY id DESC LIMIT 1")
+        ).one()
     engine.dispose()
     assert (last.action, last.entity_type, last.prev_hash) == ("restore", "database", audit_before.head)
     assert last.actor.startswith("cli:") and last.after["dump_sha256"] == manifest["database"]["sha256"]
@@ -157,8 +195,9 @@ def test_backup_destroy_restore_verify(client, login, admin_headers, db_url, pg_
 
 
 @pytest.mark.slow
-def test_damaged_archive_is_refused_before_anything_is_touched(client, login, admin_headers, db_url, pg_cluster,
-                                                                tmp_path):
+def test_damaged_archive_is_refused_before_anything_is_touched(
+    client, login, admin_headers, db_url, pg_cluster, tmp_path
+):
     make_data(client, login, admin_headers, tmp_path)
     archive = tmp_path / "backup.tar"
     assert cli(tmp_path, db_url, "backup", str(archive)).returncode == 0
@@ -173,14 +212,17 @@ def test_damaged_archive_is_refused_before_anything_is_touched(client, login, ad
     data[offset] ^= 0x01  # one bit flipped inside the dump
     damaged.write_bytes(bytes(data))
     truncated = tmp_path / "truncated.tar"
-    truncated.write_bytes(archive.read_bytes()[: offset])
+    truncated.write_bytes(archive.read_bytes()[:offset])
     not_a_backup = tmp_path / "notes.txt"
     not_a_backup.write_text("not an archive")
 
     new_db = db_url.set(database=db_url.database + "_restored")  # does not exist: a restore would create it
     shutil.rmtree(tmp_path / "rasters")
-    for bad, message in ((damaged, "path: database.dump, problem: SHA-256 differs from the manifest"),
-                         (truncated, "is damaged"), (not_a_backup, "is damaged")):
+    for bad, message in (
+        (damaged, "path: database.dump, problem: SHA-256 differs from the manifest"),
+        (truncated, "is damaged"),
+        (not_a_backup, "is damaged"),
+    ):
         r = cli(tmp_path, new_db, "restore", str(bad))
         assert r.returncode == 1 and message in r.stderr, r.stderr
         assert "Traceback" not in r.stderr
@@ -196,8 +238,9 @@ def test_damaged_archive_is_refused_before_anything_is_touched(client, login, ad
     # Nothing was touched: no database created, no raster file written.
     with engine.connect() as c:
         c.execute(text("DROP ROLE restorer"))
-        assert c.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"),
-                         {"n": new_db.database}).scalar() == 0
+        assert (
+            c.execute(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": new_db.database}).scalar() == 0
+        )
     engine.dispose()
     assert not (tmp_path / "rasters").exists()
 
@@ -223,16 +266,28 @@ def test_hostile_archives_are_refused_without_writing_outside_staging(tmp_path):
         return path
 
     dump = b"PGDMP fake"
-    good = {"format": "geo_service backup", "format_version": 1,
-            "database": {"path": "database.dump", "sha256": hashlib.sha256(dump).hexdigest(), "size": len(dump)}}
+    good = {
+        "format": "geo_service backup",
+        "format_version": 1,
+        "database": {"path": "database.dump", "sha256": hashlib.sha256(dump).hexdigest(), "size": len(dump)},
+    }
     escape = "files/rasters/../../escaped.tif"
     cases = {
-        "escape.tar": ({**good, "files": [{"path": escape, "sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}]},
-                       [("database.dump", dump), (escape, b"x")], "not listed in the manifest"),
-        "link.tar": ({**good, "files": [{"path": "files/rasters/a.tif", "sha256": "0" * 64, "size": 0}]},
-                     [("database.dump", dump), ("files/rasters/a.tif", None)], "not listed in the manifest"),
-        "incomplete.tar": ({k: v for k, v in good.items() if k != "database"}, [("database.dump", dump)],
-                           "incomplete or malformed"),
+        "escape.tar": (
+            {**good, "files": [{"path": escape, "sha256": hashlib.sha256(b"x").hexdigest(), "size": 1}]},
+            [("database.dump", dump), (escape, b"x")],
+            "not listed in the manifest",
+        ),
+        "link.tar": (
+            {**good, "files": [{"path": "files/rasters/a.tif", "sha256": "0" * 64, "size": 0}]},
+            [("database.dump", dump), ("files/rasters/a.tif", None)],
+            "not listed in the manifest",
+        ),
+        "incomplete.tar": (
+            {k: v for k, v in good.items() if k != "database"},
+            [("database.dump", dump)],
+            "incomplete or malformed",
+        ),
         "other.tar": ({"format": "something else"}, [], "is not a geo_service backup"),
     }
     staging = tmp_path / "staging" / "inner"

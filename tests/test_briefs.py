@@ -20,23 +20,52 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     lead = login("lead", "investigator")
     officer = login("officer", "field_officer")
     # FY 2567 = 1 Oct 2023 - 30 Sep 2024. Den Chai (5405) near 17.95, 100.05; Rong Kwang (5402) near 18.2, 100.3.
-    csv = firms(det(17.95, 100.05, "2023-10-05"), det(17.951, 100.051, "2024-03-01", 20), det(18.2, 100.3, "2024-03-02"),
-                det(18.201, 100.301, "2024-03-09"), det(18.2, 100.31, "2024-09-30"),      # FY 2567: 5
-                det(18.2, 100.3, "2023-03-03"), det(17.95, 100.05, "2023-09-30"),          # FY 2566: 2
-                det(18.2, 100.3, "2024-10-01"))                                            # FY 2568
-    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                       files={"file": ("fy.csv", csv)}).status_code == 201
-    for kind, day in (("wildfire", "2024-03-01T10:00:00"), ("wildfire", "2024-03-02T10:00:00"),
-                      ("encroachment", "2024-05-01T10:00:00"), ("burning", "2024-10-02T10:00:00")):
-        assert client.post("/api/v1/incidents", headers=officer, json={
-            "kind": kind, "observed_at": day, "location": {"lat": 18.2, "lon": 100.3}}).status_code == 201
+    csv = firms(
+        det(17.95, 100.05, "2023-10-05"),
+        det(17.951, 100.051, "2024-03-01", 20),
+        det(18.2, 100.3, "2024-03-02"),
+        det(18.201, 100.301, "2024-03-09"),
+        det(18.2, 100.31, "2024-09-30"),  # FY 2567: 5
+        det(18.2, 100.3, "2023-03-03"),
+        det(17.95, 100.05, "2023-09-30"),  # FY 2566: 2
+        det(18.2, 100.3, "2024-10-01"),
+    )  # FY 2568
+    assert (
+        client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("fy.csv", csv)}).status_code
+        == 201
+    )
+    for kind, day in (
+        ("wildfire", "2024-03-01T10:00:00"),
+        ("wildfire", "2024-03-02T10:00:00"),
+        ("encroachment", "2024-05-01T10:00:00"),
+        ("burning", "2024-10-02T10:00:00"),
+    ):
+        assert (
+            client.post(
+                "/api/v1/incidents",
+                headers=officer,
+                json={"kind": kind, "observed_at": day, "location": {"lat": 18.2, "lon": 100.3}},
+            ).status_code
+            == 201
+        )
     secret = "Permit sold by นายลับ"
     for received in ("2024-01-10", "2024-02-10"):
-        c = client.post("/api/v1/cases", headers=lead, json={"title": secret, "category": "budget_misuse",
-                                                            "received_on": received, "confidentiality": "confidential"})
+        c = client.post(
+            "/api/v1/cases",
+            headers=lead,
+            json={
+                "title": secret,
+                "category": "budget_misuse",
+                "received_on": received,
+                "confidentiality": "confidential",
+            },
+        )
         assert c.status_code == 201
-    client.post(f"/api/v1/cases/{c.json()['id']}/transitions", headers={**lead, "If-Match": 'W/"1"'},
-                json={"to_stage": "preliminary_review", "reason": "enough to review"})
+    client.post(
+        f"/api/v1/cases/{c.json()['id']}/transitions",
+        headers={**lead, "If-Match": 'W/"1"'},
+        json={"to_stage": "preliminary_review", "reason": "enough to review"},
+    )
 
     r = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})
     assert r.status_code == 201, r.text
@@ -60,8 +89,11 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
 
     # Later data does not change a brief already made; a new brief shows it, with a new data version.
-    client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                files={"file": ("late.csv", firms(det(18.2, 100.3, "2024-04-04")))})
+    client.post(
+        "/api/v1/admin/hotspots/firms",
+        headers=admin_headers,
+        files={"file": ("late.csv", firms(det(18.2, 100.3, "2024-04-04")))},
+    )
     again = client.get(f"/api/v1/briefs/{made['id']}", headers=committee).text
     total = re.search(r"รวม / Total</th><th class=\"n\">([\d,]+)", again).group(1)
     assert total == "5"
@@ -71,7 +103,9 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     assert quarter["figures"]["period"]["from"] == "2024-01-01" and quarter["figures"]["period"]["to"] == "2024-03-31"
     assert quarter["figures"]["hotspots"]["total"] == 3
     assert client.post("/api/v1/briefs", headers=officer, json={"fiscal_year_be": 2567}).status_code == 403
-    assert client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567, "quarter": 5}).status_code == 422
+    assert (
+        client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567, "quarter": 5}).status_code == 422
+    )
 
 
 def test_cases_by_stage_are_the_period_s_cases_the_committee_may_see(client, login):
@@ -81,20 +115,30 @@ def test_cases_by_stage_are_the_period_s_cases_the_committee_may_see(client, log
     lead = login("lead_c", "investigator")
 
     def case(received, confidentiality="internal", stage=None):
-        c = client.post("/api/v1/cases", headers=lead, json={"title": "case", "category": "budget_misuse",
-                                                            "received_on": received, "confidentiality": confidentiality})
+        c = client.post(
+            "/api/v1/cases",
+            headers=lead,
+            json={
+                "title": "case",
+                "category": "budget_misuse",
+                "received_on": received,
+                "confidentiality": confidentiality,
+            },
+        )
         assert c.status_code == 201, c.text
         if stage:
-            r = client.post(f"/api/v1/cases/{c.json()['id']}/transitions",
-                            headers={**lead, "If-Match": f'W/"{c.json()["version"]}"'},
-                            json={"to_stage": stage, "reason": "enough to review"})
+            r = client.post(
+                f"/api/v1/cases/{c.json()['id']}/transitions",
+                headers={**lead, "If-Match": f'W/"{c.json()["version"]}"'},
+                json={"to_stage": stage, "reason": "enough to review"},
+            )
             assert r.status_code in (200, 201), r.text
 
-    case("2023-05-01", stage="preliminary_review")   # before FY 2567, still open: active during it
-    case("2024-02-10")                                # received in FY 2567
-    case("2024-03-10", stage="preliminary_review")    # received in FY 2567
-    case("2024-03-11", "confidential")                # in FY 2567 but not for the committee
-    case("2024-11-01")                                # FY 2568: not this brief's
+    case("2023-05-01", stage="preliminary_review")  # before FY 2567, still open: active during it
+    case("2024-02-10")  # received in FY 2567
+    case("2024-03-10", stage="preliminary_review")  # received in FY 2567
+    case("2024-03-11", "confidential")  # in FY 2567 but not for the committee
+    case("2024-11-01")  # FY 2568: not this brief's
     r = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})
     assert r.status_code == 201, r.text
     f = r.json()["figures"]

@@ -21,13 +21,19 @@ def test_sign_in_from_a_browser_and_read_pages_with_the_cookie(client, login):
     assert page.status_code == 200 and 'action="/api/v1/auth/session"' in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
 
-    wrong = client.post("/api/v1/auth/session", data={"username": "committee", "password": "nope-nope-nope",
-                                                      "next": "/maps/overview"}, follow_redirects=False)
+    wrong = client.post(
+        "/api/v1/auth/session",
+        data={"username": "committee", "password": "nope-nope-nope", "next": "/maps/overview"},
+        follow_redirects=False,
+    )
     assert wrong.status_code == 303 and "failed=1" in wrong.headers["location"]
     assert "geo_session" not in client.cookies
 
-    ok = client.post("/api/v1/auth/session", follow_redirects=False, data={
-        "username": "committee", "password": PASSWORD, "next": "/maps/overview?fiscal_year_be=2567"})
+    ok = client.post(
+        "/api/v1/auth/session",
+        follow_redirects=False,
+        data={"username": "committee", "password": PASSWORD, "next": "/maps/overview?fiscal_year_be=2567"},
+    )
     assert ok.status_code == 303 and ok.headers["location"] == "/maps/overview?fiscal_year_be=2567"
     cookie = ok.headers["set-cookie"].lower()
     assert "httponly" in cookie and "samesite=strict" in cookie
@@ -45,8 +51,11 @@ def test_sign_in_from_a_browser_and_read_pages_with_the_cookie(client, login):
 def test_redirects_stay_on_this_service(client, login):
     login("committee", "committee_member")
     for bad in ("//evil.example/x", "https://evil.example", "\\\\evil.example", "javascript:alert(1)"):
-        r = client.post("/api/v1/auth/session", follow_redirects=False,
-                        data={"username": "committee", "password": PASSWORD, "next": bad})
+        r = client.post(
+            "/api/v1/auth/session",
+            follow_redirects=False,
+            data={"username": "committee", "password": PASSWORD, "next": bad},
+        )
         assert r.headers["location"] == "/maps/overview", bad
     page = client.get("/signin", params={"next": '"><script>alert(1)</script>'})
     assert "<script>alert(1)</script>" not in page.text

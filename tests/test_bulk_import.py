@@ -42,7 +42,9 @@ def test_csv_dry_run_then_import_and_reimport(client, officer, encoding, bom):
     dry = send(client, officer, "incidents.csv", data, dry_run=True)
     assert dry.status_code == 200, dry.text
     report = dry.json()
-    assert report["counts"] == {"ok": 3, "refused": 0, "duplicate": 0} and report["encoding"] == encoding.replace("-sig", "")
+    assert report["counts"] == {"ok": 3, "refused": 0, "duplicate": 0} and report["encoding"] == encoding.replace(
+        "-sig", ""
+    )
     assert [r["row"] for r in report["rows"]] == [2, 3, 4] and all(r["district"] for r in report["rows"])
     assert total(client, officer) == 0
     done = send(client, officer, "incidents.csv", data, dry_run=False)
@@ -56,11 +58,11 @@ def test_csv_dry_run_then_import_and_reimport(client, officer, encoding, bom):
 
 def test_one_bad_row_refuses_the_whole_file(client, officer):
     rows = CSV_ROWS + [
-        "volcano,2024-03-12T08:00:00,\"18.2, 100.3\",x,low,",        # unknown kind
-        "wildfire,2024-03-12T08:00:00,\"100.3, 18.2\",x,low,",       # swapped
-        "wildfire,2099-03-12T08:00:00,\"18.2, 100.3\",x,low,",       # future
-        "wildfire,2024-03-12T08:00:00,\"13.75, 100.5\",x,low,",      # Bangkok: outside the province
-        "wildfire,2024-03-12T08:00:00,,x,low,",                      # no position
+        'volcano,2024-03-12T08:00:00,"18.2, 100.3",x,low,',  # unknown kind
+        'wildfire,2024-03-12T08:00:00,"100.3, 18.2",x,low,',  # swapped
+        'wildfire,2099-03-12T08:00:00,"18.2, 100.3",x,low,',  # future
+        'wildfire,2024-03-12T08:00:00,"13.75, 100.5",x,low,',  # Bangkok: outside the province
+        "wildfire,2024-03-12T08:00:00,,x,low,",  # no position
     ]
     data = ("\n".join(rows) + "\n").encode()
     dry = send(client, officer, "mixed.csv", data, dry_run=True).json()
@@ -94,15 +96,21 @@ def test_gpx_waypoints_and_kml_placemarks(client, officer):
     assert items["ร่องรอย"]["kind"] == "encroachment"
 
 
-@pytest.mark.parametrize("name, data, code", [
-    ("notes.docx", b"PK..", "unsupported_format"),
-    ("empty.csv", b"", "bad_file"),
-    ("nopos.csv", "kind,description\nwildfire,x\n".encode(), "bad_file"),
-    ("latin.csv", "kind,location\nwildfire,\"18.2, 100.3\"\n".encode("utf-16"), "bad_encoding"),
-    ("bomb.kml", b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]>'
-                 b"<kml>&lol2;</kml>", "bad_file"),
-    ("headeronly.csv", b"kind,location\n", "empty_file"),
-])
+@pytest.mark.parametrize(
+    "name, data, code",
+    [
+        ("notes.docx", b"PK..", "unsupported_format"),
+        ("empty.csv", b"", "bad_file"),
+        ("nopos.csv", b"kind,description\nwildfire,x\n", "bad_file"),
+        ("latin.csv", 'kind,location\nwildfire,"18.2, 100.3"\n'.encode("utf-16"), "bad_encoding"),
+        (
+            "bomb.kml",
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;">]><kml>&lol2;</kml>',
+            "bad_file",
+        ),
+        ("headeronly.csv", b"kind,location\n", "empty_file"),
+    ],
+)
 def test_bad_files(client, officer, name, data, code):
     r = send(client, officer, name, data, dry_run=True)
     assert r.status_code == 400, r.text

@@ -22,42 +22,72 @@ def row(lat, lon, day, hhmm, conf="n", frp=5.0):
     return f"{lat},{lon},330.0,0.4,0.4,{day},{hhmm},N,VIIRS,{conf},2.0NRT,290.0,{frp},D"
 
 
-def test_suggestions_rank_hotspots_and_events_near_incidents_and_in_reserves(client, login, admin_headers,
-                                                                             sessionmaker_for, db_url):
+def test_suggestions_rank_hotspots_and_events_near_incidents_and_in_reserves(
+    client, login, admin_headers, sessionmaker_for, db_url
+):
     from sqlalchemy import text
 
     officer = login("officer", "field_officer")
     lead = login("lead", "investigator")
-    den_chai = gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson").set_index(
-        "amp_code").geometry["5405"].representative_point()
+    den_chai = (
+        gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson")
+        .set_index("amp_code")
+        .geometry["5405"]
+        .representative_point()
+    )
     lat, lon = round(den_chai.y, 5), round(den_chai.x, 5)
-    inc = client.post("/api/v1/incidents", headers=officer, json={
-        "kind": "burning", "location": {"lat": lat, "lon": lon}, "observed_at": "2024-03-14T10:00:00+07:00"}).json()
+    inc = client.post(
+        "/api/v1/incidents",
+        headers=officer,
+        json={"kind": "burning", "location": {"lat": lat, "lon": lon}, "observed_at": "2024-03-14T10:00:00+07:00"},
+    ).json()
     with sessionmaker_for(db_url)() as s:
-        r_lat, r_lon = s.execute(text("SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_PointOnSurface(geom) p "
-                                      "FROM protected_areas WHERE code = 'NRF-PR-004') q")).one()
+        r_lat, r_lon = s.execute(
+            text(
+                "SELECT ST_Y(p), ST_X(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                "FROM protected_areas WHERE code = 'NRF-PR-004') q"
+            )
+        ).one()
     near = offset(lat, lon, 300)
     nearish = offset(lat, lon, 800, bearing=200)
     too_far = offset(lat, lon, 3000)
     too_late = offset(lat, lon, 200, bearing=90)
     in_reserve = (round(r_lat, 5), round(r_lon, 5))
-    csv = "\n".join([HEADER,
-                     row(*near, "2024-03-14", "0630", conf="h", frp=20),      # 13:30 local, 300 m
-                     row(*nearish, "2024-03-13", "0615"),                     # a day earlier, 800 m
-                     row(*too_far, "2024-03-14", "0630"),                     # 3 km: not suggested
-                     row(*too_late, "2024-03-25", "0630"),                    # 11 days later: not suggested
-                     row(*in_reserve, "2024-02-20", "0700", conf="h", frp=40),  # inside the linked reserve
-                     ]) + "\n"
-    up = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                     files={"file": ("viirs.csv", csv.encode(), "text/csv")})
+    csv = (
+        "\n".join(
+            [
+                HEADER,
+                row(*near, "2024-03-14", "0630", conf="h", frp=20),  # 13:30 local, 300 m
+                row(*nearish, "2024-03-13", "0615"),  # a day earlier, 800 m
+                row(*too_far, "2024-03-14", "0630"),  # 3 km: not suggested
+                row(*too_late, "2024-03-25", "0630"),  # 11 days later: not suggested
+                row(*in_reserve, "2024-02-20", "0700", conf="h", frp=40),  # inside the linked reserve
+            ]
+        )
+        + "\n"
+    )
+    up = client.post(
+        "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("viirs.csv", csv.encode(), "text/csv")}
+    )
     assert up.status_code == 201, up.text
-    case = client.post("/api/v1/cases", headers=lead, json={
-        "title": "Burning paid as firebreak work", "category": "budget_misuse", "received_on": "2024-04-01",
-        "period_from": "2024-01-01", "period_to": "2024-03-31"}).json()
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={
+            "title": "Burning paid as firebreak work",
+            "category": "budget_misuse",
+            "received_on": "2024-04-01",
+            "period_from": "2024-01-01",
+            "period_to": "2024-03-31",
+        },
+    ).json()
     cid = case["id"]
     for target_type, target_id in (("incident", str(inc["id"])), ("protected_area", "NRF-PR-004")):
-        r = client.post(f"/api/v1/cases/{cid}/links", headers=lead,
-                        json={"target_type": target_type, "target_id": target_id, "reason": "evidence"})
+        r = client.post(
+            f"/api/v1/cases/{cid}/links",
+            headers=lead,
+            json={"target_type": target_type, "target_id": target_id, "reason": "evidence"},
+        )
         assert r.status_code == 201, r.text
 
     r = client.get(f"/api/v1/cases/{cid}/suggestions", headers=lead)
@@ -82,7 +112,8 @@ def test_suggestions_rank_hotspots_and_events_near_incidents_and_in_reserves(cli
     assert linked.status_code == 201 and linked.json()["evidence_counts"]["hotspot"] == 2
     again = client.get(f"/api/v1/cases/{cid}/suggestions", headers=lead).json()["suggestions"]
     assert {(s["target_type"], s["target_id"]) for s in again}.isdisjoint(
-        {(s["target_type"], s["target_id"]) for s in near_ones})
+        {(s["target_type"], s["target_id"]) for s in near_ones}
+    )
     # A wider search finds the 3 km detection; only insiders may ask.
     wide = client.get(f"/api/v1/cases/{cid}/suggestions", headers=lead, params={"distance_m": 5000}).json()
     assert any(math.isclose(s["distance_m"], 3000, rel_tol=0.02) for s in wide["suggestions"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -28,15 +29,23 @@ def people(login):
 
 @pytest.fixture
 def incident(client, people, login):
-    r = client.post("/api/v1/incidents", headers=people["officer"],
-                    json={"kind": "encroachment", "location": {"lat": 18.2, "lon": 100.3}})
+    r = client.post(
+        "/api/v1/incidents",
+        headers=people["officer"],
+        json={"kind": "encroachment", "location": {"lat": 18.2, "lon": 100.3}},
+    )
     assert r.status_code == 201
     return r.json()
 
 
 def open_case(client, headers, **extra):
-    body = {"title": "Permits inside Mae Yom reserve", "summary": "Complaint about land documents",
-            "category": "land_documents_in_reserve", "received_on": "2024-11-05", **extra}
+    body = {
+        "title": "Permits inside Mae Yom reserve",
+        "summary": "Complaint about land documents",
+        "category": "land_documents_in_reserve",
+        "received_on": "2024-11-05",
+        **extra,
+    }
     r = client.post("/api/v1/cases", json=body, headers=headers)
     assert r.status_code == 201, r.text
     return r.json()
@@ -55,36 +64,62 @@ def test_open_case_reference_and_workflow(client, people):
     assert bad.status_code == 409 and "preliminary_review" in bad.json()["error"]["message"]
     short = client.post(url, json={"to_stage": "preliminary_review", "reason": "ok"}, headers=lead)
     assert short.status_code == 422  # a reason is required
-    unversioned = client.post(url, json={"to_stage": "preliminary_review", "reason": "no If-Match"},
-                              headers=people["lead"])
+    unversioned = client.post(
+        url, json={"to_stage": "preliminary_review", "reason": "no If-Match"}, headers=people["lead"]
+    )
     assert unversioned.status_code == 428
     version = 1
     for stage in ("preliminary_review", "fact_finding", "decision", "referred", "closed"):
-        r = client.post(url, json={"to_stage": stage, "reason": f"moving to {stage}"},
-                        headers={**people["lead"], "If-Match": f'W/"{version}"'})
+        r = client.post(
+            url,
+            json={"to_stage": stage, "reason": f"moving to {stage}"},
+            headers={**people["lead"], "If-Match": f'W/"{version}"'},
+        )
         assert r.status_code == 200, r.text
         version = r.json()["version"]
     final = r.json()
     assert final["stage"] == "closed" and final["closed_on"]
-    assert [t["to_stage"] for t in final["transitions"]] == ["received", "preliminary_review", "fact_finding",
-                                                             "decision", "referred", "closed"]
-    reopened = client.post(url, json={"to_stage": "preliminary_review", "reason": "new evidence arrived"},
-                           headers={**people["lead"], "If-Match": f'W/"{version}"'}).json()
+    assert [t["to_stage"] for t in final["transitions"]] == [
+        "received",
+        "preliminary_review",
+        "fact_finding",
+        "decision",
+        "referred",
+        "closed",
+    ]
+    reopened = client.post(
+        url,
+        json={"to_stage": "preliminary_review", "reason": "new evidence arrived"},
+        headers={**people["lead"], "If-Match": f'W/"{version}"'},
+    ).json()
     assert reopened["stage"] == "preliminary_review" and reopened["closed_on"] is None
-    assert client.post(url, json={"to_stage": "fact_finding", "reason": "not mine"},
-                       headers={**people["other"], "If-Match": f'W/"{reopened["version"]}"'}).status_code == 403
+    assert (
+        client.post(
+            url,
+            json={"to_stage": "fact_finding", "reason": "not mine"},
+            headers={**people["other"], "If-Match": f'W/"{reopened["version"]}"'},
+        ).status_code
+        == 403
+    )
 
 
 def test_confidential_fields_by_role(client, people, admin_headers, incident):
     case = open_case(client, people["lead"])
     cid = case["id"]
-    client.post(f"/api/v1/cases/{cid}/parties", headers=people["lead"],
-                json={"name": SECRET_NAME, "position": "forest officer", "party_role": "official_concerned"})
+    client.post(
+        f"/api/v1/cases/{cid}/parties",
+        headers=people["lead"],
+        json={"name": SECRET_NAME, "position": "forest officer", "party_role": "official_concerned"},
+    )
     client.post(f"/api/v1/cases/{cid}/notes", headers=people["lead"], json={"body": SECRET_NOTE})
-    client.post(f"/api/v1/cases/{cid}/notes", headers=people["lead"], json={"body": "site visit planned",
-                                                                          "confidential": False})
-    client.post(f"/api/v1/cases/{cid}/links", headers=people["lead"],
-                json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing seen"})
+    client.post(
+        f"/api/v1/cases/{cid}/notes", headers=people["lead"], json={"body": "site visit planned", "confidential": False}
+    )
+    client.post(
+        f"/api/v1/cases/{cid}/links",
+        headers=people["lead"],
+        json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing seen"},
+    )
     lead = client.get(f"/api/v1/cases/{cid}", headers=people["lead"]).json()
     assert lead["parties"][0]["name"] == SECRET_NAME and len(lead["notes"]) == 2
     assert client.get(f"/api/v1/cases/{cid}", headers=admin_headers).json()["parties"][0]["name"] == SECRET_NAME
@@ -123,12 +158,19 @@ def test_row_level_security_holds_even_for_raw_sql(client, people, db_url, sessi
     """The database itself hides parties and confidential cases, whatever query the service runs."""
     open_case(client, people["lead"], confidentiality="confidential")
     internal = open_case(client, people["lead"])
-    client.post(f"/api/v1/cases/{internal['id']}/parties", headers=people["lead"],
-                json={"name": SECRET_NAME, "party_role": "suspect"})
+    client.post(
+        f"/api/v1/cases/{internal['id']}/parties",
+        headers=people["lead"],
+        json={"name": SECRET_NAME, "party_role": "suspect"},
+    )
     factory = sessionmaker_for(db_url)
-    for who, roles, cases, parties in (("other", {Role.investigator}, 1, 0), ("committee", {Role.committee_member}, 1, 0),
-                                       ("officer", {Role.field_officer}, 0, 0), ("lead", {Role.investigator}, 2, 1),
-                                       ("boss", {Role.administrator}, 2, 1)):
+    for who, roles, cases, parties in (
+        ("other", {Role.investigator}, 1, 0),
+        ("committee", {Role.committee_member}, 1, 0),
+        ("officer", {Role.field_officer}, 0, 0),
+        ("lead", {Role.investigator}, 2, 1),
+        ("boss", {Role.administrator}, 2, 1),
+    ):
         with factory() as s, s.begin():
             act_as(s, Principal(who, frozenset(roles)))
             assert s.execute(text("SELECT count(*) FROM cases")).scalar() == cases, who
@@ -148,30 +190,60 @@ def test_optimistic_locking_on_cases(client, people):
     stale = client.patch(url, json={"summary": "stale"}, headers={**people["lead"], "If-Match": 'W/"1"'})
     assert stale.status_code == 412 and stale.json()["error"]["details"][0]["current"]["title"] == "New title"
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(lambda t: client.patch(url, json={"title": t}, headers={**people["lead"], "If-Match": 'W/"2"'}),
-                                ["Title A", "Title B"]))
+        results = list(
+            pool.map(
+                lambda t: client.patch(url, json={"title": t}, headers={**people["lead"], "If-Match": 'W/"2"'}),
+                ["Title A", "Title B"],
+            )
+        )
     assert sorted(r.status_code for r in results) == [200, 412]
-    assert client.post(f"{url}/transitions", json={"to_stage": "preliminary_review", "reason": "stale version"},
-                       headers={**people["lead"], "If-Match": 'W/"1"'}).status_code == 412
+    assert (
+        client.post(
+            f"{url}/transitions",
+            json={"to_stage": "preliminary_review", "reason": "stale version"},
+            headers={**people["lead"], "If-Match": 'W/"1"'},
+        ).status_code
+        == 412
+    )
 
 
 def test_links_validate_their_target_and_unlinking_restores_the_incident(client, people, incident):
     case = open_case(client, people["lead"])
     url = f"/api/v1/cases/{case['id']}/links"
-    assert client.post(url, headers=people["lead"], json={"target_type": "incident", "target_id": "999999",
-                                                          "reason": "nope"}).status_code == 404
-    assert client.post(url, headers=people["lead"], json={"target_type": "protected_area", "target_id": "NRF-PR-001",
-                                                          "reason": "the reserve concerned"}).status_code == 201
-    assert client.post(url, headers=people["lead"], json={"target_type": "district", "target_id": "5406",
-                                                          "reason": "district"}).status_code == 201
-    linked = client.post(url, headers=people["lead"], json={"target_type": "incident", "target_id": str(incident["id"]),
-                                                           "reason": "clearing"})
-    again = client.post(url, headers=people["lead"], json={"target_type": "incident", "target_id": str(incident["id"]),
-                                                          "reason": "clearing"})
+    assert (
+        client.post(
+            url, headers=people["lead"], json={"target_type": "incident", "target_id": "999999", "reason": "nope"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            url,
+            headers=people["lead"],
+            json={"target_type": "protected_area", "target_id": "NRF-PR-001", "reason": "the reserve concerned"},
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            url, headers=people["lead"], json={"target_type": "district", "target_id": "5406", "reason": "district"}
+        ).status_code
+        == 201
+    )
+    linked = client.post(
+        url,
+        headers=people["lead"],
+        json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing"},
+    )
+    again = client.post(
+        url,
+        headers=people["lead"],
+        json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing"},
+    )
     assert linked.status_code == 201 and again.status_code == 409
     body = linked.json()
     assert body["protected_areas"] == ["NRF-PR-001"] and set(body["districts"]) == {"5402", "5406"}
-    link_id = next(l["id"] for l in body["links"] if l["target_type"] == "incident")
+    link_id = next(link["id"] for link in body["links"] if link["target_type"] == "incident")
     r = client.delete(f"{url}/{link_id}", headers=people["lead"])
     assert r.status_code == 200
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "verified"
@@ -180,8 +252,12 @@ def test_links_validate_their_target_and_unlinking_restores_the_incident(client,
 def test_attachments_keep_their_sha256(client, people):
     case = open_case(client, people["lead"])
     data = "สัญญาจ้างทำแนวกันไฟ".encode() * 100
-    r = client.post(f"/api/v1/cases/{case['id']}/attachments", headers=people["lead"],
-                    files={"file": ("contract.pdf", data, "application/pdf")}, data={"description": "contract"})
+    r = client.post(
+        f"/api/v1/cases/{case['id']}/attachments",
+        headers=people["lead"],
+        files={"file": ("contract.pdf", data, "application/pdf")},
+        data={"description": "contract"},
+    )
     assert r.status_code == 201
     att = r.json()["attachments"][0]
     assert att["sha256"] == hashlib.sha256(data).hexdigest() and att["size_bytes"] == len(data)
@@ -193,16 +269,23 @@ def test_attachments_keep_their_sha256(client, people):
 def test_committee_and_others_cannot_write(client, people):
     case = open_case(client, people["lead"])
     cid = case["id"]
-    assert client.post("/api/v1/cases", json={"title": "x" * 5, "category": "other"},
-                       headers=people["committee"]).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/cases", json={"title": "x" * 5, "category": "other"}, headers=people["committee"]
+        ).status_code
+        == 403
+    )
     assert client.post(f"/api/v1/cases/{cid}/notes", json={"body": "x"}, headers=people["other"]).status_code == 403
     assert client.delete(f"/api/v1/cases/{cid}", headers=people["lead"]).status_code == 403
 
 
 def test_delete_is_admin_only_and_audited(client, people, admin_headers, incident):
     case = open_case(client, people["lead"])
-    client.post(f"/api/v1/cases/{case['id']}/links", headers=people["lead"],
-                json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "x" * 5})
+    client.post(
+        f"/api/v1/cases/{case['id']}/links",
+        headers=people["lead"],
+        json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "x" * 5},
+    )
     assert client.delete(f"/api/v1/cases/{case['id']}", headers=admin_headers).status_code == 204
     assert client.get(f"/api/v1/cases/{case['id']}", headers=admin_headers).status_code == 404
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "verified"
@@ -221,10 +304,13 @@ def test_simultaneous_transitions_from_one_version_only_one_succeeds(client, peo
         url = f"/api/v1/cases/{case['id']}/transitions"
         start = threading.Barrier(2)
 
-        def move(stage, headers=people["lead"], v=case["version"]):
+        def move(stage, headers=people["lead"], v=case["version"], start=start, url=url, n=n):
             start.wait()
-            return client.post(url, json={"to_stage": stage, "reason": f"round {n}: to {stage}"},
-                               headers={**headers, "If-Match": f'W/"{v}"'})
+            return client.post(
+                url,
+                json={"to_stage": stage, "reason": f"round {n}: to {stage}"},
+                headers={**headers, "If-Match": f'W/"{v}"'},
+            )
 
         with ThreadPoolExecutor(max_workers=2) as pool:
             results = list(pool.map(move, ["preliminary_review", "closed"]))
@@ -232,5 +318,5 @@ def test_simultaneous_transitions_from_one_version_only_one_succeeds(client, peo
         final = client.get(f"/api/v1/cases/{case['id']}", headers=people["lead"]).json()
         steps = final["transitions"]
         assert len(steps) == 2 and final["version"] == case["version"] + 1
-        assert all(b["from_stage"] == a["to_stage"] for a, b in zip(steps, steps[1:]))
+        assert all(b["from_stage"] == a["to_stage"] for a, b in itertools.pairwise(steps))
         assert final["stage"] == steps[-1]["to_stage"]

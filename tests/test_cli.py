@@ -25,7 +25,12 @@ def project_env():
     """An empty data folder and free ports, as on a first run."""
     root = Path(tempfile.mkdtemp(prefix="geo_service_cli_"))
     os.chmod(root, 0o755)
-    env = {**os.environ, "COLUMNS": "200", "GEO_SERVICE_DATA_DIR": str(root / "var"), "GEO_SERVICE_DB_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "GEO_SERVICE_DATA_DIR": str(root / "var"),
+        "GEO_SERVICE_DB_PORT": str(free_port()),
+    }
     env.pop("GEO_SERVICE_DATABASE_URL", None)
     yield env
     subprocess.run([*CLI, "db", "stop"], env=env, capture_output=True)
@@ -51,16 +56,55 @@ def test_embedded_database_lifecycle_and_layers(project_env, tmp_path):
 
     # Loading a file: a refusal exits 1 with the reason; a dry run stores nothing.
     bad = tmp_path / "bad.geojson"
-    bad.write_text('{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"1",'
-                   '"name_th":"x"},"geometry":{"type":"Polygon","coordinates":[[[105.8,21],[105.9,21],'
-                   '[105.9,21.1],[105.8,21]]]}}]}')
-    refused = run(project_env, "layers", "load", str(bad), "--type", "subdistrict", "--name", "x", "--version", "1",
-                  "--source", "s", "--licence", "l", "--attribution", "a", check=False)
+    bad.write_text(
+        '{"type":"FeatureCollection","features":[{"type":"Feature","properties":{"code":"1",'
+        '"name_th":"x"},"geometry":{"type":"Polygon","coordinates":[[[105.8,21],[105.9,21],'
+        "[105.9,21.1],[105.8,21]]]}}]}"
+    )
+    refused = run(
+        project_env,
+        "layers",
+        "load",
+        str(bad),
+        "--type",
+        "subdistrict",
+        "--name",
+        "x",
+        "--version",
+        "1",
+        "--source",
+        "s",
+        "--licence",
+        "l",
+        "--attribution",
+        "a",
+        check=False,
+    )
     assert refused.returncode == 1 and "outside Thailand" in refused.stderr
     good = Path(__file__).parents[1] / "layers/phrae/phrae_amphoe_hdx_codab.geojson"
-    dry = run(project_env, "layers", "load", str(good), "--type", "district", "--name", "d", "--version", "2",
-              "--source", "s", "--licence", "l", "--attribution", "a", "--field", "code=amp_code",
-              "--field", "name_th=ADM2_TH", "--dry-run")
+    dry = run(
+        project_env,
+        "layers",
+        "load",
+        str(good),
+        "--type",
+        "district",
+        "--name",
+        "d",
+        "--version",
+        "2",
+        "--source",
+        "s",
+        "--licence",
+        "l",
+        "--attribution",
+        "a",
+        "--field",
+        "code=amp_code",
+        "--field",
+        "name_th=ADM2_TH",
+        "--dry-run",
+    )
     assert "dry run" in dry.stdout and "│ 8 " in dry.stdout
     assert "│ d " not in run(project_env, "layers", "list").stdout
 
@@ -74,8 +118,13 @@ def test_embedded_database_lifecycle_and_layers(project_env, tmp_path):
 @pytest.mark.slow
 def test_serve_starts_its_own_database_and_answers(project_env):
     port = free_port()
-    proc = subprocess.Popen([*CLI, "serve", "--port", str(port)], env=project_env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=project_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 180
         body = None
@@ -91,7 +140,7 @@ def test_serve_starts_its_own_database_and_answers(project_env):
         assert body["data"]["admin_areas"] == 87  # first run loaded the bundled layers
         districts = httpx.get(f"http://127.0.0.1:{port}/api/v1/districts", params={"simplify": 50}).json()
         assert len(districts["features"]) == 8
-        token = (Path(project_env["GEO_SERVICE_DATA_DIR"]) / "admin_token")
+        token = Path(project_env["GEO_SERVICE_DATA_DIR"]) / "admin_token"
         assert token.exists() and oct(token.stat().st_mode & 0o777) == "0o600"
     finally:
         proc.send_signal(signal.SIGINT)
@@ -114,10 +163,10 @@ def test_users_and_incident_import_commands(project_env, tmp_path):
     assert "; active" in run(project_env, "users", "reactivate", "ranger1").stdout
     assert run(project_env, "users", "deactivate", "nobody", check=False).returncode == 1
     csv_file = tmp_path / "field.csv"
-    csv_file.write_text("kind,location,description\nwildfire,\"18.2, 100.3\",smoke\nwildfire,\"100.3, 18.2\",x\n")
+    csv_file.write_text('kind,location,description\nwildfire,"18.2, 100.3",smoke\nwildfire,"100.3, 18.2",x\n')
     dry = run(project_env, "incidents", "import", str(csv_file), check=False)
     assert dry.returncode == 1 and "Did you mean" in dry.stdout and "nothing stored" in dry.stderr
-    csv_file.write_text("kind,location,description\nwildfire,\"18.2, 100.3\",smoke\n")
+    csv_file.write_text('kind,location,description\nwildfire,"18.2, 100.3",smoke\n')
     assert "dry run" in run(project_env, "incidents", "import", str(csv_file)).stderr
     assert "stored" in run(project_env, "incidents", "import", str(csv_file), "--commit").stderr
     assert "audit trail intact" in run(project_env, "audit", "verify").stdout

@@ -11,23 +11,46 @@ def test_evidence_pack_html_and_pdf(client, login):
     officer = login("officer", "field_officer")
     lead = login("lead", "investigator")
     other = login("other", "investigator")
-    inc = client.post("/api/v1/incidents", headers=officer, json={
-        "kind": "land_clearing", "location": {"lat": 18.2, "lon": 100.3}, "observed_at": "2024-03-01T10:00:00",
-        "description": HOSTILE}).json()
-    case = client.post("/api/v1/cases", headers=lead, json={
-        "title": "Clearing " + HOSTILE, "summary": "ชาวบ้านร้องเรียน " + HOSTILE, "category": "encroachment_permitted",
-        "received_on": "2024-03-05"}).json()
+    inc = client.post(
+        "/api/v1/incidents",
+        headers=officer,
+        json={
+            "kind": "land_clearing",
+            "location": {"lat": 18.2, "lon": 100.3},
+            "observed_at": "2024-03-01T10:00:00",
+            "description": HOSTILE,
+        },
+    ).json()
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={
+            "title": "Clearing " + HOSTILE,
+            "summary": "ชาวบ้านร้องเรียน " + HOSTILE,
+            "category": "encroachment_permitted",
+            "received_on": "2024-03-05",
+        },
+    ).json()
     cid = case["id"]
-    client.post(f"/api/v1/cases/{cid}/links", headers=lead,
-                json={"target_type": "incident", "target_id": str(inc["id"]), "reason": "clearing seen"})
-    client.post(f"/api/v1/cases/{cid}/links", headers=lead,
-                json={"target_type": "protected_area", "target_id": "NRF-PR-001", "reason": "the reserve"})
+    client.post(
+        f"/api/v1/cases/{cid}/links",
+        headers=lead,
+        json={"target_type": "incident", "target_id": str(inc["id"]), "reason": "clearing seen"},
+    )
+    client.post(
+        f"/api/v1/cases/{cid}/links",
+        headers=lead,
+        json={"target_type": "protected_area", "target_id": "NRF-PR-001", "reason": "the reserve"},
+    )
     client.post(f"/api/v1/cases/{cid}/parties", headers=lead, json={"name": "นายทดสอบ", "party_role": "suspect"})
     data = b"%PDF-1.4 contract scan"
     client.post(f"/api/v1/cases/{cid}/attachments", headers=lead, files={"file": ("scan.pdf", data, "application/pdf")})
     version = client.get(f"/api/v1/cases/{cid}", headers=lead).json()["version"]
-    client.post(f"/api/v1/cases/{cid}/transitions", headers={**lead, "If-Match": f'W/"{version}"'},
-                json={"to_stage": "preliminary_review", "reason": "enough to review"})
+    client.post(
+        f"/api/v1/cases/{cid}/transitions",
+        headers={**lead, "If-Match": f'W/"{version}"'},
+        json={"to_stage": "preliminary_review", "reason": "enough to review"},
+    )
 
     r = client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=lead)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
@@ -42,4 +65,4 @@ def test_evidence_pack_html_and_pdf(client, login):
     committee = login("committee", "committee_member")
     assert client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=committee).status_code == 403
     trail = client.get(f"/api/v1/cases/{cid}/audit", headers=lead).json()
-    assert [e["action"] for e in trail][0] == "create"
+    assert next(e["action"] for e in trail) == "create"

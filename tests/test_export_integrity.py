@@ -31,8 +31,12 @@ def _kill_copy(engine, stop: threading.Event):
     """Terminate the backend that runs the export's COPY as soon as it shows up."""
     while not stop.is_set():
         with engine.begin() as c:
-            n = c.execute(text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE query LIKE 'COPY (SELECT%' AND pid <> pg_backend_pid()")).scalar()
+            n = c.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE query LIKE 'COPY (SELECT%' AND pid <> pg_backend_pid()"
+                )
+            ).scalar()
         if n:
             return
         time.sleep(0.01)
@@ -72,14 +76,13 @@ def test_every_export_carries_count_and_checksum(client, db_url, admin_headers):
     r = client.get("/api/v1/exports/incidents", params={"f": "ndjson"}, headers=admin_headers)
     features, summary = _summary_line(r.content)
     assert r.headers["x-feature-count"] == "1234"
-    assert summary == {"type": "ExportSummary", "numberReturned": 1234,
-                       "sha256": hashlib.sha256(features).hexdigest()}
+    assert summary == {"type": "ExportSummary", "numberReturned": 1234, "sha256": hashlib.sha256(features).hexdigest()}
     assert features.count(b"\n") == 1234
 
     r = client.get("/api/v1/exports/incidents", params={"f": "geojson"}, headers=admin_headers)
     doc = r.json()
     assert len(doc["features"]) == doc["numberReturned"] == 1234 and r.headers["x-feature-count"] == "1234"
-    covered = r.content[:r.content.rindex(b',"numberReturned":')]
+    covered = r.content[: r.content.rindex(b',"numberReturned":')]
     assert doc["sha256"] == hashlib.sha256(covered).hexdigest()
 
     r = client.get("/api/v1/exports/incidents", params={"f": "gpkg"}, headers=admin_headers)

@@ -46,21 +46,52 @@ def check_rfc7946(fc: dict) -> None:
 @pytest.fixture
 def people(login, client, admin_headers):
     officer = login("officer", "field_officer")
-    for i, (lat, lon, kind, desc) in enumerate([
-        (18.2, 100.3, "wildfire", "=HYPERLINK(\"http://evil\")"), (18.25, 100.35, "encroachment", "ป่าถูกบุกรุก"),
-        (17.95, 100.05, "wildfire", "+cmd"), (18.4, 100.4, "illegal_logging", "@SUM(A1)")]):
-        area = {"type": "Polygon", "coordinates": [[[lon - 0.002, lat - 0.002], [lon + 0.002, lat - 0.002],
-                                                    [lon + 0.002, lat + 0.002], [lon - 0.002, lat - 0.002]]]}
-        r = client.post("/api/v1/incidents", headers=officer, json={
-            "kind": kind, "description": desc, "tags": ["t"], "location": {"lat": lat, "lon": lon},
-            "observed_at": f"2024-0{i + 1}-10T10:00:00", **({"area": area} if i == 0 else {})})
+    for i, (lat, lon, kind, desc) in enumerate(
+        [
+            (18.2, 100.3, "wildfire", '=HYPERLINK("http://evil")'),
+            (18.25, 100.35, "encroachment", "ป่าถูกบุกรุก"),
+            (17.95, 100.05, "wildfire", "+cmd"),
+            (18.4, 100.4, "illegal_logging", "@SUM(A1)"),
+        ]
+    ):
+        area = {
+            "type": "Polygon",
+            "coordinates": [
+                [
+                    [lon - 0.002, lat - 0.002],
+                    [lon + 0.002, lat - 0.002],
+                    [lon + 0.002, lat + 0.002],
+                    [lon - 0.002, lat - 0.002],
+                ]
+            ],
+        }
+        r = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={
+                "kind": kind,
+                "description": desc,
+                "tags": ["t"],
+                "location": {"lat": lat, "lon": lon},
+                "observed_at": f"2024-0{i + 1}-10T10:00:00",
+                **({"area": area} if i == 0 else {}),
+            },
+        )
         assert r.status_code == 201
-    key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                      json={"name": "RFD", "scopes": ["incidents", "districts"]}).json()["key"]
-    narrow = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                         json={"name": "DDPM", "scopes": ["districts"]}).json()["key"]
-    return {"officer": officer, "admin": admin_headers, "committee": login("committee", "committee_member"),
-            "partner_key": {"X-API-Key": key}, "narrow_key": {"X-API-Key": narrow}, "anonymous": {}}
+    key = client.post(
+        "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "RFD", "scopes": ["incidents", "districts"]}
+    ).json()["key"]
+    narrow = client.post(
+        "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "DDPM", "scopes": ["districts"]}
+    ).json()["key"]
+    return {
+        "officer": officer,
+        "admin": admin_headers,
+        "committee": login("committee", "committee_member"),
+        "partner_key": {"X-API-Key": key},
+        "narrow_key": {"X-API-Key": narrow},
+        "anonymous": {},
+    }
 
 
 @pytest.mark.parametrize("name", list(COLLECTIONS))
@@ -99,7 +130,9 @@ def test_redaction_by_role(client, people):
     assert client.get("/api/v1/exports/incidents", headers=people["narrow_key"]).status_code == 403
     r = client.get("/api/v1/exports/incidents", headers=people["partner_key"], params={"properties": "kind,reporter"})
     assert r.status_code == 400 and "reporter" in r.json()["error"]["message"]
-    r = client.get("/api/v1/exports/incidents", headers=people["partner_key"], params={"filter": "reporter = 'Officer'"})
+    r = client.get(
+        "/api/v1/exports/incidents", headers=people["partner_key"], params={"filter": "reporter = 'Officer'"}
+    )
     assert r.status_code == 400  # a hidden property cannot be used to probe values either
 
 
@@ -114,7 +147,10 @@ def test_filters(client, people):
     assert len(ids(bbox="100.25,18.15,100.38,18.3")) == 2
     assert len(ids(district="5405")) == 1
     assert ids(filter="kind = 'illegal_logging' AND in_reserve = false") == ["illegal_logging"]
-    assert len(ids(filter="S_INTERSECTS(geometry, POLYGON((100.2 18.1, 100.5 18.1, 100.5 18.5, 100.2 18.5, 100.2 18.1)))")) == 3
+    assert (
+        len(ids(filter="S_INTERSECTS(geometry, POLYGON((100.2 18.1, 100.5 18.1, 100.5 18.5, 100.2 18.5, 100.2 18.1)))"))
+        == 3
+    )
     r = client.get("/api/v1/exports/incidents", headers=people["admin"], params={"filter": "kind = 'x' OR pg_sleep(1)"})
     assert r.status_code == 400
     r = client.get("/api/v1/exports/districts", params={"properties": "code,name_th", "reserve": "x"})
@@ -154,14 +190,16 @@ def test_file_formats_round_trip(client, people, tmp_path):
     assert df.loc[df.kind == "illegal_logging", "lon"].iloc[0] == 100.4
     dangerous = df.description.dropna()
     assert all(not str(v).startswith(("=", "+", "-", "@")) for v in dangerous)
-    assert "'=HYPERLINK(\"http://evil\")" in set(dangerous)
+    assert '\'=HYPERLINK("http://evil")' in set(dangerous)
     assert client.get("/api/v1/exports/districts", params={"f": "geojson", "crs": 32647}).status_code == 400
 
 
 def test_exports_are_audited(client, people, db_url, sessionmaker_for):
     client.get("/api/v1/exports/incidents", headers=people["partner_key"], params={"kind": "wildfire"})
     with sessionmaker_for(db_url)() as s:
-        row = s.execute(text("SELECT actor, after FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")).one()
+        row = s.execute(
+            text("SELECT actor, after FROM audit_log WHERE action = 'export' ORDER BY id DESC LIMIT 1")
+        ).one()
     assert row.actor == "apikey:RFD" and row.after["filters"]["kind"] == "wildfire" and row.after["count"] == 2
 
 
@@ -180,7 +218,7 @@ def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_fo
             size += len(chunk)
             data = tail + chunk
             features += data.count(b"\n")
-            tail = data[data.rfind(b"\n") + 1:]
+            tail = data[data.rfind(b"\n") + 1 :]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert features == n + 1  # and the ExportSummary line
@@ -189,11 +227,13 @@ def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_fo
 
 
 def test_hotspots_and_fire_events_export_and_ogc(client, admin_headers):
-    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-           "bright_ti5,frp,daynight\n"
-           "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"
-           "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,l,2.0NRT,290.0,3.0,D\n"
-           "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n")
+    csv = (
+        "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+        "bright_ti5,frp,daynight\n"
+        "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"
+        "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,l,2.0NRT,290.0,3.0,D\n"
+        "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n"
+    )
     r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("v.csv", csv.encode())})
     assert r.status_code == 201, r.text
     fc = client.get("/api/v1/exports/hotspots").json()  # public satellite data
@@ -214,8 +254,11 @@ def test_hotspots_and_fire_events_export_and_ogc(client, admin_headers):
 
 
 def test_api_key_scoped_to_fields(client, people, admin_headers):
-    key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                      json={"name": "DDPM", "scopes": ["incidents:kind,observed_at,district_code", "districts"]})
+    key = client.post(
+        "/api/v1/admin/api-keys",
+        headers=admin_headers,
+        json={"name": "DDPM", "scopes": ["incidents:kind,observed_at,district_code", "districts"]},
+    )
     assert key.status_code == 201, key.text
     headers = {"X-API-Key": key.json()["key"]}
     props = client.get("/api/v1/exports/incidents", headers=headers).json()["features"][0]["properties"]
@@ -226,23 +269,34 @@ def test_api_key_scoped_to_fields(client, people, admin_headers):
     again = {k["name"]: k["last_used_at"] for k in client.get("/api/v1/admin/api-keys", headers=admin_headers).json()}
     assert again["DDPM"] == used["DDPM"]
     # Fields a key names can still not reach beyond what the partner role may see.
-    sneaky = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                         json={"name": "Other agency", "scopes": ["incidents:kind,reporter"]}).json()["key"]
-    assert set(client.get("/api/v1/exports/incidents", headers={"X-API-Key": sneaky}).json()["features"][0][
-        "properties"]) == {"id", "kind"}
-    assert client.get("/api/v1/exports/incidents", headers=headers, params={"properties": "reserve_code"}).status_code == 400
+    sneaky = client.post(
+        "/api/v1/admin/api-keys",
+        headers=admin_headers,
+        json={"name": "Other agency", "scopes": ["incidents:kind,reporter"]},
+    ).json()["key"]
+    assert set(
+        client.get("/api/v1/exports/incidents", headers={"X-API-Key": sneaky}).json()["features"][0]["properties"]
+    ) == {"id", "kind"}
+    assert (
+        client.get("/api/v1/exports/incidents", headers=headers, params={"properties": "reserve_code"}).status_code
+        == 400
+    )
     assert len(client.get("/api/v1/exports/districts", headers=headers).json()["features"][0]["properties"]) > 3
-    bad = client.post("/api/v1/admin/api-keys", headers=admin_headers, json={"name": "Third agency", "scopes": ["incidents:colour"]})
+    bad = client.post(
+        "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "Third agency", "scopes": ["incidents:colour"]}
+    )
     assert bad.status_code == 400 and "colour" in bad.json()["error"]["message"]
 
 
 # --- every collection x every format, and what Thai offices need in them --------------------------------
 ALL_FORMATS = ["geojson", "ndjson", *files.FORMATS]
-FIRMS = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-         "bright_ti5,frp,daynight\n"
-         "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"
-         "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,1830,N,VIIRS,l,2.0NRT,290.0,3.0,N\n"
-         "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n")
+FIRMS = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+    "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"
+    "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,1830,N,VIIRS,l,2.0NRT,290.0,3.0,N\n"
+    "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -256,13 +310,31 @@ def filled(pg_cluster, template_db, tmp_path_factory):
     with _client(pg_cluster.url(name), tmp_path_factory.mktemp("app")) as client:
         r = client.post("/api/v1/admin/hotspots/firms", headers=admin, files={"file": ("v.csv", FIRMS.encode())})
         assert r.status_code == 201, r.text
-        for i, (lat, lon, kind) in enumerate([(18.2, 100.3, "wildfire"), (17.95, 100.05, "wildfire"),
-                                              (18.4, 100.4, "illegal_logging")]):
-            area = {"type": "Polygon", "coordinates": [[[lon - 0.002, lat - 0.002], [lon + 0.002, lat - 0.002],
-                                                        [lon + 0.002, lat + 0.002], [lon - 0.002, lat - 0.002]]]}
-            r = client.post("/api/v1/incidents", headers=admin, json={
-                "kind": kind, "description": "=1+1" if i == 0 else "ไฟป่า", "location": {"lat": lat, "lon": lon},
-                "observed_at": f"2024-0{i + 1}-10T10:00:00", **({"area": area} if i == 0 else {})})
+        for i, (lat, lon, kind) in enumerate(
+            [(18.2, 100.3, "wildfire"), (17.95, 100.05, "wildfire"), (18.4, 100.4, "illegal_logging")]
+        ):
+            area = {
+                "type": "Polygon",
+                "coordinates": [
+                    [
+                        [lon - 0.002, lat - 0.002],
+                        [lon + 0.002, lat - 0.002],
+                        [lon + 0.002, lat + 0.002],
+                        [lon - 0.002, lat - 0.002],
+                    ]
+                ],
+            }
+            r = client.post(
+                "/api/v1/incidents",
+                headers=admin,
+                json={
+                    "kind": kind,
+                    "description": "=1+1" if i == 0 else "ไฟป่า",
+                    "location": {"lat": lat, "lon": lon},
+                    "observed_at": f"2024-0{i + 1}-10T10:00:00",
+                    **({"area": area} if i == 0 else {}),
+                },
+            )
             assert r.status_code == 201, r.text
         yield client, admin
     pg_cluster.drop_database(name)
@@ -332,7 +404,10 @@ def test_thai_office_columns(filled):
     client, admin = filled
     incidents = {f["properties"]["reference"]: f["properties"] for f in _features(client, admin, "incidents")}
     first = incidents["INC-000001"]
-    assert first["observed_at"].startswith("2024-01-10T03:00:00") and first["observed_local"] == "2024-01-10T10:00:00+07:00"
+    assert (
+        first["observed_at"].startswith("2024-01-10T03:00:00")
+        and first["observed_local"] == "2024-01-10T10:00:00+07:00"
+    )
     assert first["observed_date_be"] == be_dmy("2024-01-10") == "10/1/2567"
     assert (first["district_code"], first["district_th"], first["district_en"]) == ("5402", "ร้องกวาง", "Rong Kwang")
     assert first["subdistrict_code"].startswith("5402") and first["subdistrict_th"] and first["subdistrict_en"]
@@ -367,5 +442,7 @@ def test_csv_geometry_fits_a_spreadsheet_cell(filled, tmp_path):
     assert len(simplified) >= 1
     for wkt in simplified.wkt:
         assert shapely.from_wkt(wkt).is_valid
-    wkt, notes = files.cell_wkt(np.array([shapely.MultiPoint(np.random.default_rng(1).random((5000, 2)))]), geographic=True)
+    wkt, notes = files.cell_wkt(
+        np.array([shapely.MultiPoint(np.random.default_rng(1).random((5000, 2)))]), geographic=True
+    )
     assert wkt == [""] and notes[0].startswith("omitted")  # too large even simplified: left out, with a note

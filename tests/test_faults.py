@@ -60,16 +60,36 @@ class Server:
         self.base = ""
         self.log = None
 
-    def start(self) -> "Server":
+    def start(self) -> Server:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("GEO_SERVICE_")}
-        env.update(GEO_SERVICE_DATABASE_URL=self.url, GEO_SERVICE_DATA_DIR=str(self.data_dir),
-                   GEO_SERVICE_ADMIN_TOKEN=ADMIN_TOKEN, GEO_SERVICE_ENVIRONMENT="test", PYTHONPATH=str(ROOT))
-        self.log = open(self.data_dir / f"server-{port}.log", "wb")
+        env.update(
+            GEO_SERVICE_DATABASE_URL=self.url,
+            GEO_SERVICE_DATA_DIR=str(self.data_dir),
+            GEO_SERVICE_ADMIN_TOKEN=ADMIN_TOKEN,
+            GEO_SERVICE_ENVIRONMENT="test",
+            PYTHONPATH=str(ROOT),
+        )
+        self.log = open(self.data_dir / f"server-{port}.log", "wb")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "geo_service.main:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env,
-            stdout=subprocess.DEVNULL, stderr=self.log)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "geo_service.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
         self.base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -137,8 +157,16 @@ def probe(db_url):
 # --- what must hold after a fault ------------------------------------------------------------------
 def table_counts(engine) -> dict[str, int]:
     with engine.connect() as c:
-        tables = c.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                "AND tablename <> 'spatial_ref_sys' ORDER BY 1")).scalars().all()
+        tables = (
+            c.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'spatial_ref_sys' ORDER BY 1"
+                )
+            )
+            .scalars()
+            .all()
+        )
         counts = {t: c.execute(text(f'SELECT count(*) FROM "{t}"')).scalar_one() for t in tables}
         counts["audit_counter.last_id"] = c.execute(text("SELECT last_id FROM audit_counter")).scalar_one()
     return counts
@@ -150,9 +178,14 @@ def copy_progress(engine, table: str = "hotspots"):
     conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
     def poll() -> int:
-        return conn.execute(text("SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy "
-                                 "WHERE datname = current_database() AND relid = CAST(:t AS regclass)"),
-                            {"t": table}).scalar_one()
+        return conn.execute(
+            text(
+                "SELECT coalesce(max(tuples_processed), 0) FROM pg_stat_progress_copy "
+                "WHERE datname = current_database() AND relid = CAST(:t AS regclass)"
+            ),
+            {"t": table},
+        ).scalar_one()
+
     poll.close = conn.close
     return poll
 
@@ -168,10 +201,16 @@ def wait_until(predicate, what: str, timeout: float = 60, every: float = 0.005):
 
 def sessions_gone(engine) -> None:
     """Wait until the killed server's database sessions have ended (their transactions rolled back)."""
+
     def gone():
         with engine.connect() as c:
-            return c.execute(text("SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
-                                  "AND pid <> pg_backend_pid()")).scalar_one()
+            return c.execute(
+                text(
+                    "SELECT count(*) = 0 FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).scalar_one()
+
     wait_until(gone, "the killed server's sessions to end", every=0.05)
 
 
@@ -208,19 +247,22 @@ def after_the_fault(server: Server, engine, before: dict, servers) -> Server:
 
 def in_background(fn, *args, **kw) -> threading.Thread:
     """Run the request that will be cut; its outcome (a reset connection) is not what is checked."""
+
     def run():
         try:
             fn(*args, **kw)
         except httpx.TransportError:
             pass
+
     t = threading.Thread(target=run, daemon=True)
     t.start()
     return t
 
 
 # --- (a) kill -9 during a FIRMS ingest -------------------------------------------------------------
-def test_kill_during_a_firms_ingest_leaves_nothing_and_the_rerun_is_complete(db_url, probe, servers, tmp_path,
-                                                                              firms_csv):
+def test_kill_during_a_firms_ingest_leaves_nothing_and_the_rerun_is_complete(
+    db_url, probe, servers, tmp_path, firms_csv
+):
     csv_path = firms_csv
     server = servers(db_url, tmp_path / "data")
     before = table_counts(probe)
@@ -261,9 +303,15 @@ def _incident_csv(n: int) -> bytes:
     w = csv.writer(out)
     w.writerow(["kind", "observed_at", "lat", "lon", "description"])
     for i in range(n):
-        w.writerow(["burning", f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+07:00",
-                    f"{18.05 + rng.random() * 0.4:.6f}", f"{100.05 + rng.random() * 0.25:.6f}",
-                    f"ไฟไหม้ป่า แปลงที่ {i}"])
+        w.writerow(
+            [
+                "burning",
+                f"2026-10-{1 + i % 28:02d}T{i % 24:02d}:{i % 60:02d}:00+07:00",
+                f"{18.05 + rng.random() * 0.4:.6f}",
+                f"{100.05 + rng.random() * 0.25:.6f}",
+                f"ไฟไหม้ป่า แปลงที่ {i}",
+            ]
+        )
     return out.getvalue().encode()
 
 
@@ -272,14 +320,21 @@ def test_kill_during_a_bulk_import_leaves_nothing_and_the_rerun_is_complete(db_u
     form = {"dry_run": "false", "confirm_outside_province": "true"}
     server = servers(db_url, tmp_path / "data")
     before = table_counts(probe)
-    request = in_background(server.post, "/api/v1/incidents/import", data=form,
-                            files={"file": ("field_reports.csv", data, "text/csv")})
+    request = in_background(
+        server.post, "/api/v1/incidents/import", data=form, files={"file": ("field_reports.csv", data, "text/csv")}
+    )
 
     with probe.connect().execution_options(isolation_level="AUTOCOMMIT") as c:  # the import has stored incidents
-        wait_until(lambda: c.execute(text(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND backend_xid IS NOT NULL AND query LIKE 'INSERT INTO incidents%'")).scalar(),
-            "the import's INSERTs", timeout=120)
+        wait_until(
+            lambda: c.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND backend_xid IS NOT NULL AND query LIKE 'INSERT INTO incidents%'"
+                )
+            ).scalar(),
+            "the import's INSERTs",
+            timeout=120,
+        )
         server.kill()
     request.join(30)
     server = after_the_fault(server, probe, before, servers)
@@ -304,9 +359,18 @@ def _fire_mask(path: Path, side: int) -> Path:
     rng = np.random.default_rng(7)
     a = np.where(rng.random((side, side)) < 0.02, np.uint8(9), np.uint8(5))
     res = 20
-    with rasterio.open(path, "w", driver="GTiff", width=side, height=side, count=1, dtype="uint8",
-                       crs="EPSG:32647", transform=from_origin(x - res * side / 2, y + res * side / 2, res, res),
-                       nodata=255) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=side,
+        height=side,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32647",
+        transform=from_origin(x - res * side / 2, y + res * side / 2, res, res),
+        nodata=255,
+    ) as dst:
         dst.write(a, 1)
     return path
 
@@ -335,10 +399,16 @@ def test_kill_during_a_raster_registration_leaves_no_row_and_no_file(db_url, pro
         wait_until(converting, "the COG conversion")
     else:  # the COG is complete in the store, the row inserted, the zones read: the statistics are computed
         with probe.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-            wait_until(lambda: c.execute(text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND backend_xid IS NOT NULL AND query LIKE '%district_protected_area%'")).scalar(),
-                "the zonal statistics", timeout=120)
+            wait_until(
+                lambda: c.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND backend_xid IS NOT NULL AND query LIKE '%district_protected_area%'"
+                    )
+                ).scalar(),
+                "the zonal statistics",
+                timeout=120,
+            )
         assert (server.data_dir / "rasters" / f"{sha}.tif").exists()
     server.kill()
     request.join(30)
@@ -413,20 +483,24 @@ def _outage_answer(r: httpx.Response) -> None:
     assert r.json()["error"]["code"] == "database_unavailable"
 
 
-def test_a_database_stop_mid_export_and_mid_ingest_is_a_clean_failure_and_recovers(own_cluster, servers, tmp_path,
-                                                                                   firms_csv):
+def test_a_database_stop_mid_export_and_mid_ingest_is_a_clean_failure_and_recovers(
+    own_cluster, servers, tmp_path, firms_csv
+):
     import http.client
 
     url = own_cluster.url("geo")
     probe = create_engine(_url_text(url), poolclass=NullPool)
     with probe.begin() as c:
-        c.execute(text("""
+        c.execute(
+            text("""
             INSERT INTO incidents (kind, observed_at, geom, location_text, location_format, location_datum,
                                    description, district_code)
             SELECT 'wildfire', now() - (g || ' minutes')::interval,
                    ST_SetSRID(ST_MakePoint(99.9 + random() * 0.4, 17.9 + random() * 0.5), 4326), 'synthetic',
                    'decimal', 'WGS84', 'synthetic row ' || g, '5401'
-            FROM generate_series(1, :n) g"""), {"n": EXPORT_ROWS})
+            FROM generate_series(1, :n) g"""),
+            {"n": EXPORT_ROWS},
+        )
     csv_path = firms_csv
     server = servers(url, tmp_path / "data")
     before = table_counts(probe)
@@ -445,7 +519,9 @@ def test_a_database_stop_mid_export_and_mid_ingest_is_a_clean_failure_and_recove
     conn.close()
 
     # 2. while the database is down: a clean 503, and the upload's scratch files are gone
-    _outage_answer(server.post("/api/v1/admin/hotspots/firms", files={"file": ("small.csv", csv_path.read_bytes()[:1 << 20])}))
+    _outage_answer(
+        server.post("/api/v1/admin/hotspots/firms", files={"file": ("small.csv", csv_path.read_bytes()[: 1 << 20])})
+    )
     _outage_answer(httpx.get(server.base + "/api/v1/incidents", headers=AUTH, timeout=60))
     own_cluster.start()
 
@@ -471,14 +547,16 @@ def test_a_database_stop_mid_export_and_mid_ingest_is_a_clean_failure_and_recove
     one_more = before["audit_log"] + 1
     assert table_counts(probe) == {**before, "audit_log": one_more, "audit_counter.last_id": one_more}
     with probe.connect() as c:
-        assert c.execute(text("SELECT action, entity_id FROM audit_log ORDER BY id DESC LIMIT 1")).one() == \
-            ("export", "incidents")
+        assert c.execute(text("SELECT action, entity_id FROM audit_log ORDER BY id DESC LIMIT 1")).one() == (
+            "export",
+            "incidents",
+        )
     assert audit_verifies(probe) == one_more
     nothing_left_behind(server, probe)
     r = httpx.get(server.base + "/api/v1/exports/incidents", params={"f": "ndjson"}, headers=AUTH, timeout=120)
     assert r.status_code == 200 and r.headers["x-feature-count"] == str(EXPORT_ROWS)
     body = r.content.rstrip(b"\n")
-    features, summary = body[:body.rfind(b"\n") + 1], json.loads(body[body.rfind(b"\n") + 1:])
+    features, summary = body[: body.rfind(b"\n") + 1], json.loads(body[body.rfind(b"\n") + 1 :])
     assert summary["numberReturned"] == EXPORT_ROWS == features.count(b"\n")
     assert summary["sha256"] == hashlib.sha256(features).hexdigest()
     assert received < len(r.content)

@@ -32,8 +32,9 @@ playwright_api.expect.set_options(timeout=10_000)  # a loaded 2-core machine is 
 def server(db_url, tmp_path):
     """The real app under uvicorn on a free loopback port, in a thread: (base URL, uvicorn server)."""
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(create_app(make_settings(db_url, tmp_path)), host="127.0.0.1",
-                                        port=port, log_level="warning"))
+    srv = uvicorn.Server(
+        uvicorn.Config(create_app(make_settings(db_url, tmp_path)), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -51,8 +52,11 @@ def live(server):
     """The server's base URL, with a field officer created, and an API client signed in as them."""
     base, _ = server
     api = httpx.Client(base_url=base, timeout=20)
-    r = api.post("/api/v1/admin/users", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
-                 json={"username": "ranger1", "password": PASSWORD, "roles": ["field_officer"]})
+    r = api.post(
+        "/api/v1/admin/users",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        json={"username": "ranger1", "password": PASSWORD, "roles": ["field_officer"]},
+    )
     assert r.status_code == 201, r.text
     token = api.post("/api/v1/auth/token", data={"username": "ranger1", "password": PASSWORD}).json()["access_token"]
     api.headers["Authorization"] = f"Bearer {token}"
@@ -64,8 +68,10 @@ def live(server):
 def browser():
     assert CHROMIUM.exists(), "Debian's chromium package is needed (./dev test installs it)"
     with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"])
+        b = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-background-networking", "--disable-component-update", "--disable-gpu"],
+        )
         yield b
         b.close()
 
@@ -95,8 +101,12 @@ def open_form(browser, live):
     contexts = []
 
     def open_(*, sign_in: bool = True, **options):
-        options = {"viewport": {"width": 360, "height": 780}, "service_workers": "block",
-                   "timezone_id": "Asia/Bangkok", **options}
+        options = {
+            "viewport": {"width": 360, "height": 780},
+            "service_workers": "block",
+            "timezone_id": "Asia/Bangkok",
+            **options,
+        }
         context = browser.new_context(base_url=base, **options)
         contexts.append(context)
         watch = Watch(context, base)
@@ -136,10 +146,11 @@ def expect_text(locator, pattern):
 
 
 def test_sign_in_locate_submit_geolocation_and_language(open_form, live):
-    base, api = live
+    _base, api = live
     where = api.post("/api/v1/incidents/locate", json={"text": DMS}).json()["place"]
-    context, page, watch = open_form(geolocation={"latitude": 18.1452, "longitude": 100.1417, "accuracy": 12},
-                                     permissions=["geolocation"])
+    _context, page, watch = open_form(
+        geolocation={"latitude": 18.1452, "longitude": 100.1417, "accuracy": 12}, permissions=["geolocation"]
+    )
     assert page.locator("html").get_attribute("lang") == "th"
     expect_text(page.locator("h1"), "แจ้งเหตุ")
     assert page.locator("#photos").get_attribute("accept") == "image/*"
@@ -187,8 +198,8 @@ def test_sign_in_locate_submit_geolocation_and_language(open_form, live):
 
 
 def test_swapped_position_suggestion_and_outside_province(open_form, live):
-    base, api = live
-    context, page, watch = open_form()
+    _base, api = live
+    _context, page, watch = open_form()
     page.fill("#position", "100.1417, 18.1452")
     page.click("#check-position")
     page.locator("#locate-error").wait_for(state="visible")
@@ -217,7 +228,7 @@ def test_swapped_position_suggestion_and_outside_province(open_form, live):
 
 
 def test_offline_submit_is_queued_then_sent_once(open_form, live):
-    base, api = live
+    _base, api = live
     context, page, watch = open_form()
     context.set_offline(True)
     expect_text(page.locator("#network"), "ไม่มีสัญญาณ")
@@ -250,8 +261,8 @@ def test_offline_submit_is_queued_then_sent_once(open_form, live):
 
 
 def test_lost_response_is_retried_without_a_duplicate(open_form, live):
-    base, api = live
-    context, page, watch = open_form()
+    _base, api = live
+    _context, page, watch = open_form()
     keys, outcomes = [], []
 
     def lose_first_response(route):
@@ -276,8 +287,8 @@ def test_lost_response_is_retried_without_a_duplicate(open_form, live):
 
 
 def test_expired_session_keeps_the_draft(open_form, live):
-    base, api = live
-    context, page, watch = open_form()
+    _base, api = live
+    _context, page, watch = open_form()
     page.fill("#description", "draft survives sign-in")
     page.fill("#position", DMS)
     page.select_option("#severity", "high")
@@ -311,7 +322,7 @@ def test_expired_session_keeps_the_draft(open_form, live):
 def test_the_form_opens_without_a_network(open_form, live, server):
     """The service worker keeps the form's own files: with the server gone the page still opens and queues."""
     base, srv = server
-    context, page, watch = open_form(service_workers="allow")
+    _context, page, watch = open_form(service_workers="allow")
     page.wait_for_function("navigator.serviceWorker.controller !== null")
     page.fill("#description", "under the canopy")
     srv.should_exit = True  # no server at all any more: only the service worker's cache can answer
@@ -342,21 +353,29 @@ def png(color) -> bytes:
 
 def test_selected_photos_are_kept_with_the_draft(open_form, live):
     """Photos wait in IndexedDB with the draft (a reload keeps them); their upload is not exercised here."""
-    context, page, watch = open_form()
-    page.set_input_files("#photos", [{"name": "a.png", "mimeType": "image/png", "buffer": png("red")},
-                                     {"name": "b.png", "mimeType": "image/png", "buffer": png("green")}])
+    _context, page, watch = open_form()
+    page.set_input_files(
+        "#photos",
+        [
+            {"name": "a.png", "mimeType": "image/png", "buffer": png("red")},
+            {"name": "b.png", "mimeType": "image/png", "buffer": png("green")},
+        ],
+    )
     expect_text(page.locator("#photo-count"), "เลือกแล้ว 2 รูป")
     page.reload()
     expect_text(page.locator("#photo-count"), "เลือกแล้ว 2 รูป")
     key = page.evaluate("JSON.parse(localStorage.getItem('geo.field.draft')).key")
-    names = page.evaluate("""key => new Promise((resolve, reject) => {
+    names = page.evaluate(
+        """key => new Promise((resolve, reject) => {
         const open = indexedDB.open('geo-field');
         open.onsuccess = () => {
           const req = open.result.transaction('photos').objectStore('photos').index('draft').getAll(key);
           req.onsuccess = () => resolve(req.result.map(p => [p.name, p.blob.type, p.blob.size]));
           req.onerror = () => reject(req.error);
         };
-      })""", key)
+      })""",
+        key,
+    )
     assert sorted(n for n, _, _ in names) == ["a.png", "b.png"]
     assert all(t == "image/png" and size > 0 for _, t, size in names)
     watch.check()
@@ -366,8 +385,8 @@ def test_photos_are_uploaded_with_the_incident_even_when_a_response_is_lost(open
     """Two photos go up after the incident; the first upload's answer is lost, the retry stores nothing twice."""
     import hashlib
 
-    base, api = live
-    context, page, watch = open_form()
+    _base, api = live
+    _context, page, watch = open_form()
     red, green = png("red"), png("green")
     uploads = []
 
@@ -380,8 +399,13 @@ def test_photos_are_uploaded_with_the_incident_even_when_a_response_is_lost(open
         return route.continue_()
 
     page.route("**/api/v1/incidents/*/photos", lose_first_upload)
-    page.set_input_files("#photos", [{"name": "red.png", "mimeType": "image/png", "buffer": red},
-                                     {"name": "green.png", "mimeType": "image/png", "buffer": green}])
+    page.set_input_files(
+        "#photos",
+        [
+            {"name": "red.png", "mimeType": "image/png", "buffer": red},
+            {"name": "green.png", "mimeType": "image/png", "buffer": green},
+        ],
+    )
     page.fill("#position", DMS)
     page.click("#submit")
     item = page.locator("#outbox-list li")
@@ -389,7 +413,8 @@ def test_photos_are_uploaded_with_the_incident_even_when_a_response_is_lost(open
     assert len(uploads) == 2
     incident = api.get("/api/v1/incidents").json()["items"][0]
     assert sorted(p["sha256"] for p in incident["photos"]) == sorted(
-        hashlib.sha256(b).hexdigest() for b in (red, green))
+        hashlib.sha256(b).hexdigest() for b in (red, green)
+    )
     thumb = api.get(incident["photos"][0]["thumbnail_url"])
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     shot(page, "photos_sent")

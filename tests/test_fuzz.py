@@ -33,8 +33,15 @@ from tests.conftest import ADMIN_TOKEN, PASSWORD
 from tests.test_hotspots_api import DATA as FIRMS_DATA
 from tests.test_role_matrix import POLICY, PUBLIC, SIGNED_IN
 
-CALLERS = ("anonymous", "field_officer", "investigator", "committee_member", "partner", "partner_api_key",
-           "administrator")
+CALLERS = (
+    "anonymous",
+    "field_officer",
+    "investigator",
+    "committee_member",
+    "partner",
+    "partner_api_key",
+    "administrator",
+)
 # Examples per (caller, operation) and generation mode (positive, negative); a third, positive pass with the
 # seeded rows' ids in the path (when the path has any).
 # GEO_FUZZ_SCALE multiplies the budget for a deeper run by hand (GEO_FUZZ_SCALE=5: 22,076 requests in 7.5 minutes with 6 callers).
@@ -82,19 +89,30 @@ class Callers:
         if caller == "administrator":
             return dict(self.admin)
         if caller == "partner_api_key":
-            r = requests.post(f"{self.base}/api/v1/admin/api-keys", headers=self.admin, timeout=30, json={
-                "name": f"fuzz partner {self.n}",
-                "scopes": ["districts", "hotspots", "incidents:kind,observed_at,district_code"]})
+            r = requests.post(
+                f"{self.base}/api/v1/admin/api-keys",
+                headers=self.admin,
+                timeout=30,
+                json={
+                    "name": f"fuzz partner {self.n}",
+                    "scopes": ["districts", "hotspots", "incidents:kind,observed_at,district_code"],
+                },
+            )
             assert r.status_code == 201, r.text
             return {"X-API-Key": r.json()["key"]}
         return self.login(f"fuzz_{caller}_{self.n}", caller)
 
     def login(self, username: str, role: str) -> dict:
-        r = requests.post(f"{self.base}/api/v1/admin/users", headers=self.admin, timeout=30, json={
-            "username": username, "password": PASSWORD, "roles": [role], "display_name": username})
+        r = requests.post(
+            f"{self.base}/api/v1/admin/users",
+            headers=self.admin,
+            timeout=30,
+            json={"username": username, "password": PASSWORD, "roles": [role], "display_name": username},
+        )
         assert r.status_code == 201, r.text
-        r = requests.post(f"{self.base}/api/v1/auth/token", timeout=30,
-                          data={"username": username, "password": PASSWORD})
+        r = requests.post(
+            f"{self.base}/api/v1/auth/token", timeout=30, data={"username": username, "password": PASSWORD}
+        )
         assert r.status_code == 200, r.text
         return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
@@ -104,28 +122,53 @@ def _seed(base: str, callers: Callers) -> dict:
     bodies and queries meet real rows, not only 404s)."""
     officer = callers.login("fuzz_seed_officer", "field_officer")
     admin = callers.admin
-    r = requests.post(f"{base}/api/v1/incidents", headers=officer, timeout=30, json={
-        "kind": "burning", "location": {"lat": 18.2, "lon": 100.3}, "description": "seed"})
+    r = requests.post(
+        f"{base}/api/v1/incidents",
+        headers=officer,
+        timeout=30,
+        json={"kind": "burning", "location": {"lat": 18.2, "lon": 100.3}, "description": "seed"},
+    )
     assert r.status_code == 201, r.text
     incident = r.json()["id"]
-    r = requests.post(f"{base}/api/v1/incidents/{incident}/photos", headers=officer, timeout=30,
-                      files=[("files", ("p.jpg", _jpeg(), "image/jpeg"))])
+    r = requests.post(
+        f"{base}/api/v1/incidents/{incident}/photos",
+        headers=officer,
+        timeout=30,
+        files=[("files", ("p.jpg", _jpeg(), "image/jpeg"))],
+    )
     assert r.status_code == 201, r.text
     photo = r.json()[0]["id"]
-    r = requests.post(f"{base}/api/v1/cases", headers=admin, timeout=30,
-                      json={"title": "Seed case", "category": "other"})
+    r = requests.post(
+        f"{base}/api/v1/cases", headers=admin, timeout=30, json={"title": "Seed case", "category": "other"}
+    )
     assert r.status_code == 201, r.text
     case = r.json()["id"]
-    r = requests.post(f"{base}/api/v1/cases/{case}/links", headers=admin, timeout=30,
-                      json={"target_type": "incident", "target_id": str(incident), "reason": "seed"})
+    r = requests.post(
+        f"{base}/api/v1/cases/{case}/links",
+        headers=admin,
+        timeout=30,
+        json={"target_type": "incident", "target_id": str(incident), "reason": "seed"},
+    )
     assert r.status_code == 201, r.text
     with open(FIRMS_DATA / "viirs_snpp_nrt.csv", "rb") as f:
-        r = requests.post(f"{base}/api/v1/admin/hotspots/firms", headers=admin, timeout=60,
-                          files={"file": ("viirs.csv", f, "text/csv")})
+        r = requests.post(
+            f"{base}/api/v1/admin/hotspots/firms",
+            headers=admin,
+            timeout=60,
+            files={"file": ("viirs.csv", f, "text/csv")},
+        )
     assert r.status_code == 201, r.text
     # key_id is never pinned: the administrator's run would revoke the partner key in use
-    return {"incident_id": incident, "photo_id": photo, "case_id": case, "code": "5406", "name": "incidents",
-            "feature_id": str(incident), "featureId": str(incident), "username": "fuzz_seed_officer"}
+    return {
+        "incident_id": incident,
+        "photo_id": photo,
+        "case_id": case,
+        "code": "5406",
+        "name": "incidents",
+        "feature_id": str(incident),
+        "featureId": str(incident),
+        "username": "fuzz_seed_officer",
+    }
 
 
 def _budget(caller: str, method: str, path: str) -> tuple[int, int]:
@@ -147,8 +190,16 @@ class Run:
         self.seconds: Counter = Counter()  # per operation, over every caller
         self.call_seconds: Counter = Counter()  # of which waiting for the server
 
-    def fuzz(self, operation, headers: dict, caller: str, examples: int, session: requests.Session,
-             pinned: int = 0, pins: dict | None = None) -> None:
+    def fuzz(
+        self,
+        operation,
+        headers: dict,
+        caller: str,
+        examples: int,
+        session: requests.Session,
+        pinned: int = 0,
+        pins: dict | None = None,
+    ) -> None:
         t0 = time.monotonic()
         names = {p.name for p in operation.path_parameters}
         pins = {k: v for k, v in (pins or {}).items() if k in names}
@@ -158,8 +209,15 @@ class Run:
         if pins and pinned:
             passes.append((schemathesis.GenerationMode.POSITIVE, pinned, pins))
         for mode, n, path_parameters in passes:
-            @settings(max_examples=n, derandomize=True, database=None, deadline=None,
-                      phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+
+            @settings(
+                max_examples=n,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+            )
             @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
             def one(case):
                 self.requests += 1
@@ -168,17 +226,23 @@ class Run:
                     response = case.call(base_url=self.base, session=session, headers=headers, timeout=60)
                     self.call_seconds[operation.label] += time.monotonic() - c0
                 except requests.RequestException as exc:  # the server closed the connection: count it as a 5xx
-                    self.failures.setdefault(f"{caller} {operation.label} transport", (
-                        f"{exc.__class__.__name__}: {exc}\n{case.as_curl_command(headers=headers)[:3000]}"))
+                    self.failures.setdefault(
+                        f"{caller} {operation.label} transport",
+                        (f"{exc.__class__.__name__}: {exc}\n{case.as_curl_command(headers=headers)[:3000]}"),
+                    )
                     return
                 self.statuses[response.status_code // 100] += 1
                 try:
                     case.validate_response(response, checks=CHECKS, headers=headers)
-                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every failure is collected
+                except (Exception, BaseExceptionGroup) as exc:
                     kind = "5xx" if response.status_code >= 500 else "schema"
-                    self.failures.setdefault(f"{caller} {operation.label} {kind}", (
-                        f"{response.status_code}: {str(exc).split('Reproduce with')[0][:1500]}\n"
-                        f"{case.as_curl_command(headers=headers)[:3000]}"))
+                    self.failures.setdefault(
+                        f"{caller} {operation.label} {kind}",
+                        (
+                            f"{response.status_code}: {str(exc).split('Reproduce with')[0][:1500]}\n"
+                            f"{case.as_curl_command(headers=headers)[:3000]}"
+                        ),
+                    )
 
             one()
         self.seconds[operation.label] += time.monotonic() - t0
@@ -208,8 +272,13 @@ def test_redirects_document_no_json_body(ref_client):
     """Sign-in and sign-out answer 303 with an empty body; the document said application/json (found by the
     fuzzer's response-schema check)."""
     doc = ref_client.get("/openapi.json").json()
-    redirects = {(m.upper(), p): r for p, ops in doc["paths"].items() for m, op in ops.items()
-                 for code, r in op["responses"].items() if code.startswith("3")}
+    redirects = {
+        (m.upper(), p): r
+        for p, ops in doc["paths"].items()
+        for m, op in ops.items()
+        for code, r in op["responses"].items()
+        if code.startswith("3")
+    }
     assert {("POST", "/api/v1/auth/session"), ("POST", "/api/v1/auth/logout")} <= set(redirects)
     assert all("content" not in r for r in redirects.values()), redirects
 
@@ -243,9 +312,11 @@ def test_fuzz_every_operation_as_every_caller(db_url, live_server, capsys):
     elapsed = time.monotonic() - started
     slowest = [(label, round(s, 1), round(run.call_seconds[label], 1)) for label, s in run.seconds.most_common(8)]
     with capsys.disabled():
-        print(f"\nfuzz: {run.requests} requests in {elapsed:.0f} s over {len(operations)} operations x "
-              f"{len(CALLERS)} callers (+ the OGC API document); statuses {dict(sorted(run.statuses.items()))}; "
-              f"seconds per caller {timings}; slowest operations (seconds in all, of which the server's) {slowest}")
+        print(
+            f"\nfuzz: {run.requests} requests in {elapsed:.0f} s over {len(operations)} operations x "
+            f"{len(CALLERS)} callers (+ the OGC API document); statuses {dict(sorted(run.statuses.items()))}; "
+            f"seconds per caller {timings}; slowest operations (seconds in all, of which the server's) {slowest}"
+        )
     # the harness itself: it made its requests, and some of them reached real rows
     assert run.requests >= 3000 * SCALE and run.statuses[2] >= 300 * SCALE, (run.requests, run.statuses)
     assert run.failures == {}, "\n\n".join(f"{k}\n{v}" for k, v in sorted(run.failures.items()))

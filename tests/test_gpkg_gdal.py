@@ -11,8 +11,11 @@ from geo_service.exports.collections import COLLECTIONS
 
 @pytest.mark.parametrize("name", sorted(COLLECTIONS))
 def test_geopackage_opens_without_warnings(client, admin_headers, tmp_path, name):
-    client.post("/api/v1/incidents", headers=admin_headers,
-                json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "description": "ไฟป่า"})
+    client.post(
+        "/api/v1/incidents",
+        headers=admin_headers,
+        json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "description": "ไฟป่า"},
+    )
     r = client.get(f"/api/v1/exports/{name}", params={"f": "gpkg"}, headers=admin_headers)
     assert r.status_code == 200, r.text
     path = tmp_path / f"{name}.gpkg"

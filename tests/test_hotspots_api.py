@@ -11,14 +11,17 @@ from rasterio.transform import from_origin
 from shapely.geometry import shape
 
 DATA = Path(__file__).parent / "data" / "firms"
-HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-          "bright_ti5,frp,daynight\n")
+HEADER = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+)
 
 
 def upload(client, path, headers=None, **form):
     with open(path, "rb") as f:
-        return client.post("/api/v1/admin/hotspots/firms", data=form, headers=headers or {},
-                           files={"file": (path.name, f, "text/csv")})
+        return client.post(
+            "/api/v1/admin/hotspots/firms", data=form, headers=headers or {}, files={"file": (path.name, f, "text/csv")}
+        )
 
 
 def test_upload_needs_an_administrator(client):
@@ -77,8 +80,18 @@ def _song_raster(path, tmp_path):
     x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
     a = np.zeros((20, 20), dtype=np.uint8)
     a[5:7, 5:7] = 9
-    with rasterio.open(path, "w", driver="GTiff", width=20, height=20, count=1, dtype="uint8", crs="EPSG:32647",
-                       transform=from_origin(x - 1000, y + 1000, 100, 100), nodata=255) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=20,
+        height=20,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32647",
+        transform=from_origin(x - 1000, y + 1000, 100, 100),
+        nodata=255,
+    ) as dst:
         dst.write(a, 1)
     return path
 
@@ -86,8 +99,12 @@ def _song_raster(path, tmp_path):
 def test_raster_upload_and_summary_with_burned_area(client, admin_headers, tmp_path):
     tif = _song_raster(tmp_path / "mask.tif", tmp_path)
     with open(tif, "rb") as f:
-        r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
-                        "acq_date": "2024-03-14"}, files={"file": ("mask.tif", f, "image/tiff")})
+        r = client.post(
+            "/api/v1/admin/rasters",
+            headers=admin_headers,
+            data={"product": "fire_mask", "acq_date": "2024-03-14"},
+            files={"file": ("mask.tif", f, "image/tiff")},
+        )
     assert r.status_code == 201, r.text
     rid = r.json()["raster_id"]
     listing = client.get("/api/v1/rasters").json()
@@ -102,14 +119,22 @@ def test_raster_upload_and_summary_with_burned_area(client, admin_headers, tmp_p
     row = next(x for x in s["rows"] if x["district"] == "5406")
     assert (row["period"], row["burned_area_ha"], row["detections"]) == ("2567", 4.0, 0)
     with open(tmp_path / "mask.tif", "rb") as f:
-        r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "smoke",
-                        "acq_date": "2024-03-14"}, files={"file": ("mask.tif", f, "image/tiff")})
+        r = client.post(
+            "/api/v1/admin/rasters",
+            headers=admin_headers,
+            data={"product": "smoke", "acq_date": "2024-03-14"},
+            files={"file": ("mask.tif", f, "image/tiff")},
+        )
     assert r.status_code == 400
     not_tif = tmp_path / "x.tif"
     not_tif.write_text("hello")
     with open(not_tif, "rb") as f:
-        r = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
-                        "acq_date": "2024-03-14"}, files={"file": ("x.tif", f, "image/tiff")})
+        r = client.post(
+            "/api/v1/admin/rasters",
+            headers=admin_headers,
+            data={"product": "fire_mask", "acq_date": "2024-03-14"},
+            files={"file": ("x.tif", f, "image/tiff")},
+        )
     assert r.status_code == 422 and r.json()["error"]["code"] == "raster_rejected"
 
 
@@ -135,18 +160,31 @@ def _geojson_routes(client, admin_headers, tmp_path):
     """Every hotspot route that answers GeoJSON, on data that gives each of them polygons."""
     pa = client.get("/api/v1/protected-areas").json()["features"]
     code = next(f["properties"]["code"] for f in pa if f["properties"]["code"] == "NRF-PR-001")
-    lon, lat = shape(next(f for f in pa if f["properties"]["code"] == code)["geometry"]).representative_point().coords[0]
-    rows = "".join(f"{lat + d:.4f},{lon + d:.4f},330,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290,5.0,D\n"
-                   for d, day in ((0, "2023-03-01"), (0.001, "2024-03-01"), (0.002, "2024-03-02")))
-    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                    files={"file": ("grid.csv", (HEADER + rows).encode())})
+    lon, lat = (
+        shape(next(f for f in pa if f["properties"]["code"] == code)["geometry"]).representative_point().coords[0]
+    )
+    rows = "".join(
+        f"{lat + d:.4f},{lon + d:.4f},330,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290,5.0,D\n"
+        for d, day in ((0, "2023-03-01"), (0.001, "2024-03-01"), (0.002, "2024-03-02"))
+    )
+    r = client.post(
+        "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("grid.csv", (HEADER + rows).encode())}
+    )
     assert r.status_code == 201, r.text
     tif = _song_raster(tmp_path / "mask.tif", tmp_path)
     with open(tif, "rb") as f:
-        rid = client.post("/api/v1/admin/rasters", headers=admin_headers, data={"product": "fire_mask",
-                          "acq_date": "2024-03-14"}, files={"file": ("mask.tif", f, "image/tiff")}).json()["raster_id"]
-    return ["/api/v1/hotspots", "/api/v1/hotspots/events", f"/api/v1/hotspots/recurrence/{code}/grid",
-            f"/api/v1/rasters/{rid}/fire-features"]
+        rid = client.post(
+            "/api/v1/admin/rasters",
+            headers=admin_headers,
+            data={"product": "fire_mask", "acq_date": "2024-03-14"},
+            files={"file": ("mask.tif", f, "image/tiff")},
+        ).json()["raster_id"]
+    return [
+        "/api/v1/hotspots",
+        "/api/v1/hotspots/events",
+        f"/api/v1/hotspots/recurrence/{code}/grid",
+        f"/api/v1/rasters/{rid}/fire-features",
+    ]
 
 
 def test_every_hotspot_geojson_route_is_rfc7946(client, admin_headers, tmp_path):

@@ -11,8 +11,10 @@ from geo_service.hotspots.events import EventParams, cluster, recurrence_by_area
 from geo_service.hotspots.ingest import ingest_file
 from geo_service.places import Gazetteer
 
-HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-          "bright_ti5,frp,daynight\n")
+HEADER = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+)
 # 0.009 degree of latitude is about 1.0 km; at 18.2 N 0.001 degree of longitude is about 106 m.
 
 
@@ -31,17 +33,29 @@ def _load(sm, tmp_path, name, rows):
 
 def _events(sm):
     with sm() as s:
-        return s.execute(text("SELECT id, detections, sensors, max_frp, "
-                              "to_char(first_seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') f, "
-                              "to_char(last_seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') l, area_m2, "
-                              "GeometryType(footprint) g FROM fire_events ORDER BY id")).all()
+        return s.execute(
+            text(
+                "SELECT id, detections, sensors, max_frp, "
+                "to_char(first_seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') f, "
+                "to_char(last_seen AT TIME ZONE 'UTC', 'MM-DD HH24:MI') l, area_m2, "
+                "GeometryType(footprint) g FROM fire_events ORDER BY id"
+            )
+        ).all()
 
 
 def _event_of(sm, lat, lon):
     with sm() as s:
-        return s.execute(text("SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
-                              "WHERE lat_e4 = :a AND lon_e4 = :o"),
-                         {"a": round(lat * 1e4), "o": round(lon * 1e4)}).scalars().all()
+        return (
+            s.execute(
+                text(
+                    "SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
+                    "WHERE lat_e4 = :a AND lon_e4 = :o"
+                ),
+                {"a": round(lat * 1e4), "o": round(lon * 1e4)},
+            )
+            .scalars()
+            .all()
+        )
 
 
 @pytest.fixture
@@ -65,22 +79,30 @@ def test_cluster_links_in_space_and_time():
 
 
 def test_events_are_built_and_keep_their_ids(sm, tmp_path):
-    _, ev = _load(sm, tmp_path, "day1.csv", [
-        _row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.0),       # fire A, S-NPP
-        _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5),       # fire A, NOAA-20, 350 m away
-        _row(18.2000, 100.3500, "2024-03-14", "0612", "N", 2.0),       # fire B, 5.3 km east
-        _row(18.2000, 100.3000, "2024-03-25", "0612", "N", 3.0),       # at A, 11 days later: another event
-    ])
+    _, ev = _load(
+        sm,
+        tmp_path,
+        "day1.csv",
+        [
+            _row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.0),  # fire A, S-NPP
+            _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5),  # fire A, NOAA-20, 350 m away
+            _row(18.2000, 100.3500, "2024-03-14", "0612", "N", 2.0),  # fire B, 5.3 km east
+            _row(18.2000, 100.3000, "2024-03-25", "0612", "N", 3.0),  # at A, 11 days later: another event
+        ],
+    )
     assert ev["created"] == 3
     events = _events(sm)
     assert sorted((e.detections, tuple(e.sensors)) for e in events) == [
-        (1, ("S-NPP",)), (1, ("S-NPP",)), (2, ("NOAA-20", "S-NPP"))]
+        (1, ("S-NPP",)),
+        (1, ("S-NPP",)),
+        (2, ("NOAA-20", "S-NPP")),
+    ]
     a = _event_of(sm, 18.2030, 100.3010)
     assert len(a) == 1
     fire_a = next(e for e in events if e.id == a[0])
     assert (fire_a.max_frp, fire_a.f, fire_a.l, fire_a.g) == (9.5, "03-14 06:12", "03-14 07:01", "POLYGON")
     # convex hull of two points 350 m apart, buffered 187.5 m: a stadium of about 350*375 + pi*187.5^2 m2
-    assert fire_a.area_m2 == pytest.approx(350 * 375 + np.pi * 187.5 ** 2, rel=0.06)
+    assert fire_a.area_m2 == pytest.approx(350 * 375 + np.pi * 187.5**2, rel=0.06)
 
     # the next day, a new detection next to A extends A: same id, more detections
     _, ev = _load(sm, tmp_path, "day2.csv", [_row(18.2040, 100.3020, "2024-03-15", "0630", "2", 6.0)])
@@ -88,20 +110,41 @@ def test_events_are_built_and_keep_their_ids(sm, tmp_path):
     assert next(e for e in _events(sm) if e.id == a[0]).detections == 3
 
     # standard processing replaces the NRT rows of day 1: ids unchanged
-    _load(sm, tmp_path, "day1_sp.csv", [_row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.1, "2"),
-                                        _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5, "2")])
+    _load(
+        sm,
+        tmp_path,
+        "day1_sp.csv",
+        [
+            _row(18.2000, 100.3000, "2024-03-14", "0612", "N", 4.1, "2"),
+            _row(18.2030, 100.3010, "2024-03-14", "0701", "1", 9.5, "2"),
+        ],
+    )
     with sm() as s:
-        day1 = s.execute(text("SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
-                              "WHERE acq_date_local = '2024-03-14' AND longitude < 100.31")).scalars().all()
+        day1 = (
+            s.execute(
+                text(
+                    "SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
+                    "WHERE acq_date_local = '2024-03-14' AND longitude < 100.31"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert day1 == a
     assert len(_events(sm)) == 3
 
 
 def test_a_bridging_detection_merges_two_events_into_the_larger(sm, tmp_path):
-    _load(sm, tmp_path, "two.csv", [
-        _row(18.2000, 100.3000, "2024-03-14", "0612"), _row(18.2020, 100.3000, "2024-03-14", "0613"),
-        _row(18.2160, 100.3000, "2024-03-14", "0612"),  # 1.55 km north of the second: separate
-    ])
+    _load(
+        sm,
+        tmp_path,
+        "two.csv",
+        [
+            _row(18.2000, 100.3000, "2024-03-14", "0612"),
+            _row(18.2020, 100.3000, "2024-03-14", "0613"),
+            _row(18.2160, 100.3000, "2024-03-14", "0612"),  # 1.55 km north of the second: separate
+        ],
+    )
     big, small = _event_of(sm, 18.2000, 100.3000), _event_of(sm, 18.2160, 100.3000)
     assert big != small
     _, ev = _load(sm, tmp_path, "bridge.csv", [_row(18.2090, 100.3000, "2024-03-14", "1830")])  # 780 m / 770 m
@@ -113,14 +156,23 @@ def test_a_bridging_detection_merges_two_events_into_the_larger(sm, tmp_path):
 def test_recurrence_per_reserve_and_grid(sm, tmp_path):
     # NRF-PR-001's interior point, burned in seasons 2022 and 2024; an off-season (August) detection is ignored
     with sm() as s:
-        lon, lat = s.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
-                                  "FROM protected_areas WHERE code = 'NRF-PR-001' LIMIT 1) s")).one()
-    _load(sm, tmp_path, "seasons.csv", [
-        _row(round(lat, 4), round(lon, 4), "2022-03-01", "0612"),
-        _row(round(lat, 4), round(lon, 4), "2024-04-01", "0612"),
-        _row(round(lat, 4), round(lon, 4), "2024-04-02", "0612"),
-        _row(round(lat, 4), round(lon, 4), "2023-08-01", "0612"),
-    ])
+        lon, lat = s.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p "
+                "FROM protected_areas WHERE code = 'NRF-PR-001' LIMIT 1) s"
+            )
+        ).one()
+    _load(
+        sm,
+        tmp_path,
+        "seasons.csv",
+        [
+            _row(round(lat, 4), round(lon, 4), "2022-03-01", "0612"),
+            _row(round(lat, 4), round(lon, 4), "2024-04-01", "0612"),
+            _row(round(lat, 4), round(lon, 4), "2024-04-02", "0612"),
+            _row(round(lat, 4), round(lon, 4), "2023-08-01", "0612"),
+        ],
+    )
     with sm() as s:
         per_area = {r["code"]: r for r in recurrence_by_area(s)}
         grid = recurrence_grid(s, "NRF-PR-001", cell_m=500)
@@ -134,13 +186,22 @@ def test_recurrence_per_reserve_and_grid(sm, tmp_path):
 def test_event_figures_match_postgis_on_the_stored_detections(sm, tmp_path):
     """The footprints and figures computed in memory equal what one PostGIS aggregate gives per event."""
     rng = np.random.default_rng(3)
-    rows = [_row(round(18.1 + rng.normal(0, 0.004) + 0.05 * (i % 6), 5), round(100.1 + rng.normal(0, 0.004), 5),
-                 f"2024-03-{10 + i % 3:02d}", f"{6 + i % 2:02d}{i % 60:02d}", "N12"[i % 3], round(rng.gamma(2, 4), 1))
-            for i in range(240)]
+    rows = [
+        _row(
+            round(18.1 + rng.normal(0, 0.004) + 0.05 * (i % 6), 5),
+            round(100.1 + rng.normal(0, 0.004), 5),
+            f"2024-03-{10 + i % 3:02d}",
+            f"{6 + i % 2:02d}{i % 60:02d}",
+            "N12"[i % 3],
+            round(rng.gamma(2, 4), 1),
+        )
+        for i in range(240)
+    ]
     rows += [_row(18.45, 100.05, "2024-03-11", "0630", "N", 1.0), _row(18.0, 100.2, "2024-03-28", "0630", "1", 2.0)]
     _load(sm, tmp_path, "many.csv", rows)  # six fires and two lone detections
     with sm() as s:
-        got = s.execute(text("""
+        got = s.execute(
+            text("""
             WITH agg AS (
               SELECT he.event_id, count(*) AS n, max(frp) AS max_frp,
                      array_agg(DISTINCT satellite::text ORDER BY satellite::text) AS sensors,
@@ -154,7 +215,8 @@ def test_event_figures_match_postgis_on_the_stored_detections(sm, tmp_path):
                                                       e.first_seen, e.last_seen)) AS differing,
                    max(abs(ST_Area(a.fp) - e.area_m2) / e.area_m2) AS area_error,
                    max(ST_HausdorffDistance(ST_Transform(a.fp, 4326), e.footprint)) AS shape_error
-            FROM agg a JOIN fire_events e ON e.id = a.event_id""")).one()
+            FROM agg a JOIN fire_events e ON e.id = a.event_id""")
+        ).one()
     assert got.events >= 8 and got.detections == 242 and got.differing == 0
     assert got.area_error < 1e-9 and got.shape_error < 1e-9
 
@@ -172,8 +234,10 @@ def test_distances_are_geodesic():
             assert bool(labels[0] == labels[1]) is linked, (azimuth, metres)
 
 
-MODIS_HEADER = ("latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-                "bright_t31,frp,daynight\n")
+MODIS_HEADER = (
+    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_t31,frp,daynight\n"
+)
 
 
 def test_linking_distance_and_footprint_follow_the_sensor(sm, tmp_path):
@@ -189,22 +253,31 @@ def test_linking_distance_and_footprint_follow_the_sensor(sm, tmp_path):
         labels = cluster(lon, lat, np.zeros(2), params, params.link_m(np.array(instruments, dtype=object)))
         assert bool(labels[0] == labels[1]) is linked, instruments
 
-    rows = ["18.2000,100.3000,320,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,12.0,D\n",
-            f"18.2000,{lon2:.4f},321,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,8.0,D\n",   # 1.5 km east
-            "18.4000,100.3000,322,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,5.0,D\n"]      # alone
+    rows = [
+        "18.2000,100.3000,320,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,12.0,D\n",
+        f"18.2000,{lon2:.4f},321,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,8.0,D\n",  # 1.5 km east
+        "18.4000,100.3000,322,1.0,1.0,2024-03-14,0330,Terra,MODIS,70,6.1NRT,300,5.0,D\n",
+    ]  # alone
     f = tmp_path / "modis.csv"
     f.write_text(MODIS_HEADER + "".join(rows))
     with transaction(sm) as s:
         r = ingest_file(s, f, Gazetteer.load(s))
         update_events(s, r.first_acq, r.last_acq)
-    _load(sm, tmp_path, "viirs.csv", [_row(18.0, 100.1, "2024-03-14", "0612"),               # a lone VIIRS one
-                                      _row(18.4000, 100.3030, "2024-03-14", "0612")])       # 320 m from the lone MODIS
+    _load(
+        sm,
+        tmp_path,
+        "viirs.csv",
+        [
+            _row(18.0, 100.1, "2024-03-14", "0612"),  # a lone VIIRS one
+            _row(18.4000, 100.3030, "2024-03-14", "0612"),
+        ],
+    )  # 320 m from the lone MODIS
     events = sorted((e.detections, tuple(e.sensors), e.area_m2) for e in _events(sm))
     assert [(n, sensors) for n, sensors, _ in events] == [(1, ("S-NPP",)), (2, ("S-NPP", "Terra")), (2, ("Terra",))]
     lone_viirs, mixed, pair = (a for _, _, a in events)
-    assert lone_viirs == pytest.approx(np.pi * 187.5 ** 2, rel=0.01)
+    assert lone_viirs == pytest.approx(np.pi * 187.5**2, rel=0.01)
     # two MODIS pixel discs 1.5 km apart: 1,500 m x 1,000 m + a 500 m disc
-    assert pair == pytest.approx(1500 * 1000 + np.pi * 500 ** 2, rel=0.01)
+    assert pair == pytest.approx(1500 * 1000 + np.pi * 500**2, rel=0.01)
     # the hull of a MODIS disc (500 m) and a VIIRS disc (187.5 m) 320 m apart (the VIIRS one reaches 7.5 m
     # beyond the MODIS disc): the same figure as Shapely's hull of the two discs, not a 500 m buffer of both
     import shapely

@@ -23,8 +23,10 @@ from geo_service.hotspots.fetch import (
 )
 
 KEY = "0123456789abcdef0123456789abcdef"
-HEADER = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-          "bright_ti5,frp,daynight\n")
+HEADER = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+)
 
 
 class FakeFirms:
@@ -56,13 +58,21 @@ class FakeFirms:
                 if url.path.startswith("/mapserver/mapkey_status/"):
                     if parse_qs(url.query).get("MAP_KEY") != [KEY]:
                         return self._send(200, b'{"message": "Invalid MAP_KEY."}', "application/json")
-                    return self._send(200, json.dumps({
-                        "transaction_limit": fake.limit, "current_transactions": fake.transactions,
-                        "transaction_interval": "10 minutes"}).encode(), "application/json")
+                    return self._send(
+                        200,
+                        json.dumps(
+                            {
+                                "transaction_limit": fake.limit,
+                                "current_transactions": fake.transactions,
+                                "transaction_interval": "10 minutes",
+                            }
+                        ).encode(),
+                        "application/json",
+                    )
                 parts = url.path.strip("/").split("/")
                 if parts[:3] != ["api", "area", "csv"] or len(parts) != 8:
                     return self._send(404, b"Not found")
-                _, _, _, key, source, area, days, start = parts
+                _, _, _, key, _source, area, days, start = parts
                 if key != KEY:
                     return self._send(200, b"Invalid MAP_KEY.")
                 if fake.fail_next:
@@ -148,13 +158,35 @@ def test_quota_invalid_key_and_persistent_failure(firms, tmp_path):
 @pytest.mark.slow
 def test_cli_fetch_ingests_through_the_same_path(firms, db_url, tmp_path):
     url = db_url if isinstance(db_url, str) else db_url.render_as_string(hide_password=False)
-    env = {**os.environ, "COLUMNS": "200", "GEO_SERVICE_DATABASE_URL": url, "GEO_SERVICE_DATA_DIR": str(tmp_path),
-           "GEO_SERVICE_FIRMS_URL": firms.url, "GEO_SERVICE_FIRMS_MAP_KEY": KEY, "GEO_SERVICE_FIRMS_BACKOFF_S": "0"}
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "GEO_SERVICE_DATABASE_URL": url,
+        "GEO_SERVICE_DATA_DIR": str(tmp_path),
+        "GEO_SERVICE_FIRMS_URL": firms.url,
+        "GEO_SERVICE_FIRMS_MAP_KEY": KEY,
+        "GEO_SERVICE_FIRMS_BACKOFF_S": "0",
+    }
     firms.fail_next = [(502, {})]
     cli = [sys.executable, "-m", "geo_service.cli", "hotspots"]
-    proc = subprocess.run([*cli, "fetch", "--source", "VIIRS_SNPP_NRT", "--bbox", "100.0,18.0,100.2,18.3",
-                           "--start", "2024-03-01", "--end", "2024-03-03"], env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            *cli,
+            "fetch",
+            "--source",
+            "VIIRS_SNPP_NRT",
+            "--bbox",
+            "100.0,18.0,100.2,18.3",
+            "--start",
+            "2024-03-01",
+            "--end",
+            "2024-03-03",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "1 file(s) from FIRMS (3 requests)" in proc.stderr  # quota check, one 502, the answer
     from sqlalchemy import create_engine
@@ -172,6 +204,11 @@ def test_cli_fetch_ingests_through_the_same_path(firms, db_url, tmp_path):
     assert proc.returncode == 1 and "line: 2" in proc.stderr and "acq_time" in proc.stderr
     proc = subprocess.run([*cli, "summary", "--period", "day"], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and "2024-03-01" in proc.stdout
-    proc = subprocess.run([*cli, "summary", "--period", "fire_season", "--previous-year"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*cli, "summary", "--period", "fire_season", "--previous-year"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0 and "previous_year_detections" in proc.stdout and "BE 2567" in proc.stdout

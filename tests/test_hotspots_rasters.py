@@ -31,16 +31,28 @@ def song_point(ref_url):
 
     engine = create_engine(ref_url)
     with engine.connect() as c:
-        lon, lat = c.execute(text("""
+        lon, lat = c.execute(
+            text("""
             SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Buffer(geom::geography, -3000)::geometry) p
-            FROM admin_areas WHERE level = 'district' AND code = '5406' AND is_current) s""")).one()
+            FROM admin_areas WHERE level = 'district' AND code = '5406' AND is_current) s""")
+        ).one()
     engine.dispose()
     return lon, lat
 
 
 def _write(path, array, crs, transform, nodata):
-    with rasterio.open(path, "w", driver="GTiff", width=array.shape[1], height=array.shape[0], count=1,
-                       dtype=array.dtype, crs=crs, transform=transform, nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=array.shape[1],
+        height=array.shape[0],
+        count=1,
+        dtype=array.dtype,
+        crs=crs,
+        transform=transform,
+        nodata=nodata,
+    ) as dst:
         dst.write(array, 1)
     return path
 
@@ -57,7 +69,7 @@ def _district_stat(report, code="5406"):
 def test_fire_mask_in_utm_47n(sm, tmp_path, song_point):
     n = 40
     a = np.full((n, n), 5, dtype=np.uint8)  # 5 = land, no fire
-    a[10:13, 10:13] = 9   # 9 high-confidence fire pixels
+    a[10:13, 10:13] = 9  # 9 high-confidence fire pixels
     a[20, 20] = a[20, 22] = 7  # 2 low
     a[30, 5] = 8  # 1 nominal
     a[0, :] = 255  # a nodata row
@@ -67,7 +79,7 @@ def test_fire_mask_in_utm_47n(sm, tmp_path, song_point):
     st = _district_stat(r)
     assert st["flagged_by_class"] == {"high": 9.0, "low": 2.0, "nominal": 1.0}
     assert st["pixels"] == pytest.approx(n * (n - 1))  # nodata row not counted
-    assert st["burned_ha"] == pytest.approx(12.0)       # 12 pixels of 1 ha
+    assert st["burned_ha"] == pytest.approx(12.0)  # 12 pixels of 1 ha
     assert st["burned_rai"] == pytest.approx(75.0)
     assert st["max"] == 9
     assert r.flagged_pixels == pytest.approx(12.0) and r.burned_ha == pytest.approx(12.0)
@@ -77,7 +89,12 @@ def test_fire_mask_in_utm_47n(sm, tmp_path, song_point):
     assert valid, errors
     with sm() as s:
         assert s.execute(text("SELECT crs, width, height, nodata, product FROM hotspot_rasters")).one() == (
-            "EPSG:32647", n, n, 255.0, "fire_mask")
+            "EPSG:32647",
+            n,
+            n,
+            255.0,
+            "fire_mask",
+        )
         features = fire_features(s, r.raster_id)
     # the 3x3 block is one polygon; the two low pixels are not adjacent; one nominal
     assert sorted(f["properties"]["class"] for f in features["features"]) == ["high", "low", "low", "nominal"]
@@ -102,8 +119,8 @@ def test_fire_mask_in_geographic_coordinates(sm, tmp_path, song_point):
 def test_burned_area_doy_in_modis_sinusoidal(sm, tmp_path, song_point):
     n, res = 20, 463.312716528
     a = np.zeros((n, n), dtype=np.int16)
-    a[3:6, 3:7] = 75     # 12 pixels burned on day 75
-    a[10, 10] = 80       # 1 more
+    a[3:6, 3:7] = 75  # 12 pixels burned on day 75
+    a[10, 10] = 80  # 1 more
     a[15:18, 15:18] = -2  # water: not burned
     f = _write(tmp_path / "mcd64_sinu.tif", a, SINUSOIDAL, _grid_around(SINUSOIDAL, *song_point, res, n), -28672)
     with transaction(sm) as s:
@@ -134,8 +151,16 @@ def test_refusals_store_nothing(sm, tmp_path, song_point):
     a = np.zeros((50, 50), dtype=np.uint8)
     store = tmp_path / "store"
     no_crs = tmp_path / "no_crs.tif"
-    with rasterio.open(no_crs, "w", driver="GTiff", width=50, height=50, count=1, dtype="uint8",
-                       transform=from_origin(600000, 2000000, 100, 100)) as dst:
+    with rasterio.open(
+        no_crs,
+        "w",
+        driver="GTiff",
+        width=50,
+        height=50,
+        count=1,
+        dtype="uint8",
+        transform=from_origin(600000, 2000000, 100, 100),
+    ) as dst:
         dst.write(a, 1)
     good = _write(tmp_path / "good.tif", a, "EPSG:32647", _grid_around("EPSG:32647", *song_point, 100, 50), 255)
     truncated = tmp_path / "truncated.tif"
@@ -144,15 +169,22 @@ def test_refusals_store_nothing(sm, tmp_path, song_point):
     data = truncated.read_bytes()
     truncated.write_bytes(data[: len(data) // 2])
     vrt = tmp_path / "sneaky.tif"
-    vrt.write_text(f'<VRTDataset rasterXSize="50" rasterYSize="50"><VRTRasterBand dataType="Byte" band="1">'
-                   f'<SimpleSource><SourceFilename>{good}</SourceFilename></SimpleSource></VRTRasterBand></VRTDataset>')
-    cases = [(no_crs, {}, "no_crs"), (good, {"max_pixels": 2000}, "too_large"), (truncated, {}, "truncated"),
-             (vrt, {}, "not_geotiff")]
+    vrt.write_text(
+        f'<VRTDataset rasterXSize="50" rasterYSize="50"><VRTRasterBand dataType="Byte" band="1">'
+        f"<SimpleSource><SourceFilename>{good}</SourceFilename></SimpleSource></VRTRasterBand></VRTDataset>"
+    )
+    cases = [
+        (no_crs, {}, "no_crs"),
+        (good, {"max_pixels": 2000}, "too_large"),
+        (truncated, {}, "truncated"),
+        (vrt, {}, "not_geotiff"),
+    ]
     for path, kw, problem in cases:
         with pytest.raises(RasterRejected) as err, transaction(sm) as s:
             register_raster(s, path, "fire_mask", date(2024, 3, 14), store_dir=store, **kw)
         assert err.value.details[0]["problem"] == problem, path
     with sm() as s:
-        assert s.execute(text("SELECT (SELECT count(*) FROM hotspot_rasters), "
-                              "(SELECT count(*) FROM raster_zone_stats)")).one() == (0, 0)
+        assert s.execute(
+            text("SELECT (SELECT count(*) FROM hotspot_rasters), (SELECT count(*) FROM raster_zone_stats)")
+        ).one() == (0, 0)
     assert not store.exists() or not any(store.iterdir())

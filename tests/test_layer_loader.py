@@ -33,15 +33,26 @@ def districts() -> gpd.GeoDataFrame:
 
 def counts(factory) -> tuple[int, int, int]:
     with factory() as s:
-        return s.execute(text("SELECT (SELECT count(*) FROM layer_sources), (SELECT count(*) FROM admin_areas), "
-                              "(SELECT count(*) FROM protected_areas)")).one()
+        return s.execute(
+            text(
+                "SELECT (SELECT count(*) FROM layer_sources), (SELECT count(*) FROM admin_areas), "
+                "(SELECT count(*) FROM protected_areas)"
+            )
+        ).one()
 
 
 def stored_districts(factory, version="t1"):
     with factory() as s:
-        return {r.code: r for r in s.execute(text(
-            "SELECT code, name_th, name_en, area_m2, is_current FROM admin_areas "
-            "WHERE level = 'district' AND version = :v"), {"v": version})}
+        return {
+            r.code: r
+            for r in s.execute(
+                text(
+                    "SELECT code, name_th, name_en, area_m2, is_current FROM admin_areas "
+                    "WHERE level = 'district' AND version = :v"
+                ),
+                {"v": version},
+            )
+        }
 
 
 def write_zipped_shapefile(gdf: gpd.GeoDataFrame, folder, name="districts", prj=True, encoding="utf-8"):
@@ -58,13 +69,16 @@ def write_zipped_shapefile(gdf: gpd.GeoDataFrame, folder, name="districts", prj=
 
 
 # --- formats and coordinate systems ---------------------------------------------------------------
-@pytest.mark.parametrize("fmt, crs", [
-    ("geojson", "EPSG:32647"),       # UTM 47N
-    ("gpkg", "EPSG:32647"),
-    ("zip", "EPSG:24047"),           # Indian 1975 / UTM 47N (old RTSD maps)
-    ("kml", "EPSG:4326"),
-    ("geojson", "EPSG:4326"),
-])
+@pytest.mark.parametrize(
+    "fmt, crs",
+    [
+        ("geojson", "EPSG:32647"),  # UTM 47N
+        ("gpkg", "EPSG:32647"),
+        ("zip", "EPSG:24047"),  # Indian 1975 / UTM 47N (old RTSD maps)
+        ("kml", "EPSG:4326"),
+        ("geojson", "EPSG:4326"),
+    ],
+)
 def test_each_format_and_crs_loads_with_the_right_geometry(fmt, crs, districts, tmp_path, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     gdf = districts.to_crs(crs)
@@ -106,10 +120,15 @@ def test_loaded_version_becomes_current_and_reload_is_idempotent(districts, tmp_
     third = load_file(factory, path, "district", meta("t1"), fields=FIELDS)
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 7)
     with factory() as s:
-        current = dict(s.execute(text(
-            "SELECT code, version FROM admin_areas WHERE level = 'district' AND is_current")).all())
-        cod_ab = s.execute(text("SELECT count(*) FROM admin_areas WHERE level = 'district' "
-                                "AND version = 'cod-ab-2022-01-21' AND NOT is_current")).scalar()
+        current = dict(
+            s.execute(text("SELECT code, version FROM admin_areas WHERE level = 'district' AND is_current")).all()
+        )
+        cod_ab = s.execute(
+            text(
+                "SELECT count(*) FROM admin_areas WHERE level = 'district' "
+                "AND version = 'cod-ab-2022-01-21' AND NOT is_current"
+            )
+        ).scalar()
     assert set(current.values()) == {"t1"} and len(current) == 8
     assert cod_ab == 8  # history kept, no longer current
 
@@ -134,19 +153,35 @@ def test_protected_area_revision_closes_the_previous_version(tmp_path, db_url, s
     shape = box(100.0, 18.0, 100.05, 18.05)
 
     def write(version, valid_from, geom):
-        gdf = gpd.GeoDataFrame({"code": ["NRF-T"], "name_th": ["ป่าทดสอบ"], "name_en": ["Test reserve"],
-                                "kind": ["ป่าสงวนแห่งชาติ"], "version": [version], "valid_from": [valid_from]},
-                               geometry=[geom], crs="EPSG:4326")
+        gdf = gpd.GeoDataFrame(
+            {
+                "code": ["NRF-T"],
+                "name_th": ["ป่าทดสอบ"],
+                "name_en": ["Test reserve"],
+                "kind": ["ป่าสงวนแห่งชาติ"],
+                "version": [version],
+                "valid_from": [valid_from],
+            },
+            geometry=[geom],
+            crs="EPSG:4326",
+        )
         path = tmp_path / f"pa_{version}.geojson"
         gdf.to_file(path)
         return path
 
     load_file(factory, write("1", "2000-01-01", shape), "protected_area", meta("a", "pa-test"))
-    load_file(factory, write("2", "01/06/2563", shape.difference(box(100.0, 18.0, 100.01, 18.01))),  # BE date
-              "protected_area", meta("b", "pa-test"))
+    load_file(
+        factory,
+        write("2", "01/06/2563", shape.difference(box(100.0, 18.0, 100.01, 18.01))),  # BE date
+        "protected_area",
+        meta("b", "pa-test"),
+    )
     with factory() as s:
-        rows = s.execute(text("SELECT version, kind, valid_from, valid_to FROM protected_areas "
-                              "WHERE code = 'NRF-T' ORDER BY version")).all()
+        rows = s.execute(
+            text(
+                "SELECT version, kind, valid_from, valid_to FROM protected_areas WHERE code = 'NRF-T' ORDER BY version"
+            )
+        ).all()
     assert [(r.version, r.kind, r.valid_from, r.valid_to) for r in rows] == [
         ("1", "national_reserved_forest", date(2000, 1, 1), date(2020, 6, 1)),
         ("2", "national_reserved_forest", date(2020, 6, 1), None),
@@ -164,15 +199,20 @@ def test_repair_fixes_invalid_geometry_when_asked(districts, tmp_path, db_url, s
     assert report.inserted == 8
     assert any("5408" in w and "repaired" in w for w in report.warnings)
     with factory() as s:
-        assert s.execute(text("SELECT ST_IsValid(geom) AND ST_NumGeometries(geom) = 2 FROM admin_areas "
-                              "WHERE code = '5408' AND version = 't1'")).scalar()
+        assert s.execute(
+            text(
+                "SELECT ST_IsValid(geom) AND ST_NumGeometries(geom) = 2 FROM admin_areas "
+                "WHERE code = '5408' AND version = 't1'"
+            )
+        ).scalar()
 
 
 # --- refusals: a clear reason, and nothing stored ----------------------------------------------
 def _bowtie(gdf):
     gdf = gdf.copy()
     gdf.loc[gdf.amp_code == "5403", "geometry"] = Polygon(
-        [(100.0, 18.0), (100.1, 18.1), (100.1, 18.0), (100.0, 18.1), (100.0, 18.0)])
+        [(100.0, 18.0), (100.1, 18.1), (100.1, 18.0), (100.0, 18.1), (100.0, 18.0)]
+    )
     return gdf
 
 
@@ -204,16 +244,20 @@ def _empty_name(gdf):
     return gdf
 
 
-@pytest.mark.parametrize("case, change, match, feature", [
-    ("invalid geometry", _bowtie, "Self-intersection", 2),
-    ("outside Thailand", _outside, "outside Thailand", 1),
-    ("wrong CRS", _wrong_crs, "coordinate system", 0),
-    ("duplicate code", _duplicate, "appears twice", 1),
-    ("not a polygon", _points, "Point, not a polygon", 5),
-    ("empty Thai name", _empty_name, "Thai name", 6),
-])
-def test_bad_features_are_refused_with_feature_and_reason(case, change, match, feature, districts, tmp_path,
-                                                         db_url, sessionmaker_for):
+@pytest.mark.parametrize(
+    "case, change, match, feature",
+    [
+        ("invalid geometry", _bowtie, "Self-intersection", 2),
+        ("outside Thailand", _outside, "outside Thailand", 1),
+        ("wrong CRS", _wrong_crs, "coordinate system", 0),
+        ("duplicate code", _duplicate, "appears twice", 1),
+        ("not a polygon", _points, "Point, not a polygon", 5),
+        ("empty Thai name", _empty_name, "Thai name", 6),
+    ],
+)
+def test_bad_features_are_refused_with_feature_and_reason(
+    case, change, match, feature, districts, tmp_path, db_url, sessionmaker_for
+):
     factory = sessionmaker_for(db_url)
     path = tmp_path / "bad.gpkg"
     change(districts).to_file(path)
@@ -252,8 +296,12 @@ def test_refusals_of_whole_files(districts, tmp_path, db_url, sessionmaker_for):
     districts.to_file(good)
     refused(good, "Required fields are missing: code (column 'nope')", fields={**FIELDS, "code": "nope"})
     refused(good, "Unknown target fields: colour", fields={**FIELDS, "colour": "x"})
-    refused(good, "unknown kind", layer_type="protected_area",
-            fields={"code": "amp_code", "name_th": "ADM2_TH", "kind": "ADM2_EN"})
+    refused(
+        good,
+        "unknown kind",
+        layer_type="protected_area",
+        fields={"code": "amp_code", "name_th": "ADM2_TH", "kind": "ADM2_EN"},
+    )
     two = tmp_path / "two.gpkg"
     districts.to_file(two, layer="a")
     districts.to_file(two, layer="b")
@@ -263,8 +311,17 @@ def test_refusals_of_whole_files(districts, tmp_path, db_url, sessionmaker_for):
     districts.to_file(disguised, driver="GPKG")
     refused(disguised, "does not match its name")
     swapped = tmp_path / "dates.geojson"
-    gpd.GeoDataFrame({"code": ["X"], "name_th": ["ก"], "kind": ["national_park"], "valid_from": ["2020-01-01"],
-                      "valid_to": ["2019-01-01"]}, geometry=[box(100, 18, 100.1, 18.1)], crs=4326).to_file(swapped)
+    gpd.GeoDataFrame(
+        {
+            "code": ["X"],
+            "name_th": ["ก"],
+            "kind": ["national_park"],
+            "valid_from": ["2020-01-01"],
+            "valid_to": ["2019-01-01"],
+        },
+        geometry=[box(100, 18, 100.1, 18.1)],
+        crs=4326,
+    ).to_file(swapped)
     refused(swapped, "valid_to is not after valid_from", layer_type="protected_area", fields={})
     assert counts(factory) == before
 
@@ -283,8 +340,10 @@ def test_zip_with_several_shapefiles_is_refused(districts, tmp_path, db_url, ses
 
 
 def test_many_problems_are_listed_with_a_count(tmp_path, db_url, sessionmaker_for):
-    polys = [Polygon([(100 + i * 0.01, 18.0), (100.1 + i * 0.01, 18.1), (100.1 + i * 0.01, 18.0),
-                      (100 + i * 0.01, 18.1)]) for i in range(30)]
+    polys = [
+        Polygon([(100 + i * 0.01, 18.0), (100.1 + i * 0.01, 18.1), (100.1 + i * 0.01, 18.0), (100 + i * 0.01, 18.1)])
+        for i in range(30)
+    ]
     gdf = gpd.GeoDataFrame({"code": [str(i) for i in range(30)], "name_th": ["ก"] * 30}, geometry=polys, crs=4326)
     path = tmp_path / "many.geojson"
     gdf.to_file(path)
@@ -305,8 +364,9 @@ def _zip_without_cpg(gdf, folder, encoding, name="thai"):
     return path
 
 
-def test_thai_windows_shapefile_without_cpg_is_read_as_cp874_never_mojibake(districts, tmp_path, db_url,
-                                                                                sessionmaker_for):
+def test_thai_windows_shapefile_without_cpg_is_read_as_cp874_never_mojibake(
+    districts, tmp_path, db_url, sessionmaker_for
+):
     factory = sessionmaker_for(db_url)
     path = _zip_without_cpg(districts, tmp_path, "cp874")
     report = load_file(factory, path, "district", meta(), fields=FIELDS)

@@ -16,8 +16,14 @@ from geo_service.errors import LocalDatabaseError
 
 
 def _connect(cluster: LocalPostgres, password: str | None = None, dbname: str = "postgres"):
-    return psycopg.connect(host=cluster.host, port=cluster.port, user="postgres", dbname=dbname,
-                           password=password if password is not None else cluster.password(), connect_timeout=5)
+    return psycopg.connect(
+        host=cluster.host,
+        port=cluster.port,
+        user="postgres",
+        dbname=dbname,
+        password=password if password is not None else cluster.password(),
+        connect_timeout=5,
+    )
 
 
 def test_server_runs_as_unprivileged_user_on_loopback_only(pg_cluster):
@@ -82,7 +88,7 @@ def test_port_taken_by_another_program_is_explained(open_tmp):
         port = blocker.getsockname()[1]
         cluster = LocalPostgres(open_tmp / "c", port=port, durable=False)
         try:
-            with pytest.raises(LocalDatabaseError, match="port .* is taken"):
+            with pytest.raises(LocalDatabaseError, match=r"port .* is taken"):
                 cluster.start()
         finally:
             cluster.destroy()

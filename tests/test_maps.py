@@ -12,8 +12,14 @@ from PIL import Image
 from geo_service.maps import assets, escaping
 from tests.samples import post_fire_mask, post_viirs
 
-HOSTILE = ["`${window.__pwned=1}`", "</script><script>window.__pwned=1</script>",
-           "<img src=x onerror=\"window.__pwned=1\">", "{{7*7}}", "\\u0060${1}\\", "'\"; window.__pwned=1; //"]
+HOSTILE = [
+    "`${window.__pwned=1}`",
+    "</script><script>window.__pwned=1</script>",
+    '<img src=x onerror="window.__pwned=1">',
+    "{{7*7}}",
+    "\\u0060${1}\\",
+    "'\"; window.__pwned=1; //",
+]
 HOST = re.compile(r"(?:https?:)?//(?!127\.0\.0\.1)[a-z0-9-]+\.[a-z0-9.-]+", re.I)
 
 
@@ -28,22 +34,47 @@ def seed(client, login) -> dict:
     officer = login("officer1", "field_officer")
     lead = login("lead1", "investigator")
     ids = []
-    for i, (kind, lat, lon) in enumerate([("burning", 18.2, 100.3), ("wildfire", 18.05, 100.05),
-                                          ("encroachment", 18.3, 100.2), ("illegal_logging", 17.9, 99.95)]):
-        r = client.post("/api/v1/incidents", headers=officer, json={
-            "kind": kind, "location": {"lat": lat, "lon": lon}, "observed_at": f"2024-03-0{i + 1}T10:00:00",
-            "description": " ".join(HOSTILE), "reporter": HOSTILE[i % len(HOSTILE)]})
+    for i, (kind, lat, lon) in enumerate(
+        [
+            ("burning", 18.2, 100.3),
+            ("wildfire", 18.05, 100.05),
+            ("encroachment", 18.3, 100.2),
+            ("illegal_logging", 17.9, 99.95),
+        ]
+    ):
+        r = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={
+                "kind": kind,
+                "location": {"lat": lat, "lon": lon},
+                "observed_at": f"2024-03-0{i + 1}T10:00:00",
+                "description": " ".join(HOSTILE),
+                "reporter": HOSTILE[i % len(HOSTILE)],
+            },
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
-    r = client.post(f"/api/v1/incidents/{ids[0]}/photos", headers=officer,
-                    files=[("files", ("p.jpg", jpeg(), "image/jpeg"))])
+    r = client.post(
+        f"/api/v1/incidents/{ids[0]}/photos", headers=officer, files=[("files", ("p.jpg", jpeg(), "image/jpeg"))]
+    )
     assert r.status_code in (200, 201), r.text
-    case = client.post("/api/v1/cases", headers=lead, json={
-        "title": "Title " + " ".join(HOSTILE), "summary": HOSTILE[0], "category": "encroachment_permitted",
-        "received_on": "2024-03-05"}).json()
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={
+            "title": "Title " + " ".join(HOSTILE),
+            "summary": HOSTILE[0],
+            "category": "encroachment_permitted",
+            "received_on": "2024-03-05",
+        },
+    ).json()
     for target_type, target_id in [("incident", str(ids[0])), ("protected_area", "NRF-PR-001")]:
-        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
-                        json={"target_type": target_type, "target_id": target_id, "reason": HOSTILE[1]})
+        r = client.post(
+            f"/api/v1/cases/{case['id']}/links",
+            headers=lead,
+            json={"target_type": target_type, "target_id": target_id, "reason": HOSTILE[1]},
+        )
         assert r.status_code in (200, 201), r.text
     committee = login("committee1", "committee_member")
     # names and credits that reach layer names, tooltips and the legend come from loaded layer files
@@ -51,10 +82,13 @@ def seed(client, login) -> dict:
 
     with client.app.state.engine.begin() as c:
         c.execute(text("UPDATE protected_areas SET name_en = name_en || ' ' || :h"), {"h": HOSTILE[1]})
-        c.execute(text("UPDATE admin_areas SET name_en = name_en || ' ' || :h WHERE level = 'district'"),
-                  {"h": HOSTILE[0]})
-        c.execute(text("UPDATE layer_sources SET attribution = attribution || ' ' || :h "
-                       "WHERE layer_type = 'protected_area'"), {"h": HOSTILE[2] + HOSTILE[3]})
+        c.execute(
+            text("UPDATE admin_areas SET name_en = name_en || ' ' || :h WHERE level = 'district'"), {"h": HOSTILE[0]}
+        )
+        c.execute(
+            text("UPDATE layer_sources SET attribution = attribution || ' ' || :h WHERE layer_type = 'protected_area'"),
+            {"h": HOSTILE[2] + HOSTILE[3]},
+        )
     return {"officer": officer, "lead": lead, "committee": committee, "case": case, "incidents": ids}
 
 
@@ -107,7 +141,9 @@ def test_every_referenced_asset_is_served_and_its_css_stays_local(client, login,
         assert a.status_code == 200, path
         if path.endswith(".css"):
             assert external_hosts(a.text) == [], (path, external_hosts(a.text))
-            for ref in re.findall(r"""url\(\s*["']?([^"')]+)""", assets._COMMENT.sub("", assets._DATA_URL.sub("", a.text))):
+            for ref in re.findall(
+                r"""url\(\s*["']?([^"')]+)""", assets._COMMENT.sub("", assets._DATA_URL.sub("", a.text))
+            ):
                 ref = ref.split("?")[0].split("#")[0]
                 if ref and not ref.startswith("data:"):
                     target = "/".join(path.split("/")[:-1] + [ref])
@@ -179,37 +215,56 @@ def test_cli_writes_an_offline_map_file(client, login, db_url, tmp_path, monkeyp
 
 
 def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_headers):
-    c = client_factory(db_url, tile_url="https://tiles.intranet.example/{z}/{x}/{y}.png",
-                       tile_attribution="Tiles <b>© Phrae GIS</b> `${x}`")
+    c = client_factory(
+        db_url,
+        tile_url="https://tiles.intranet.example/{z}/{x}/{y}.png",
+        tile_attribution="Tiles <b>© Phrae GIS</b> `${x}`",
+    )
     r = c.get("/maps/overview", params={"fiscal_year_be": 2567}, headers=admin_headers)
     assert r.status_code == 200, r.text
     assert "https://tiles.intranet.example/{z}/{x}/{y}.png" in r.text
     assert "img-src 'self' data: https://tiles.intranet.example;" in r.headers["content-security-policy"]
-    assert "Tiles &lt;b&gt;© Phrae GIS&lt;&#47;b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
+    assert (
+        "Tiles &lt;b&gt;© Phrae GIS&lt;&#47;b&gt; &#96;&#36;&#123;x&#125;&#96;" in r.text and "<b>© Phrae" not in r.text
+    )
     # the only other host a map with tiles names is the configured one
     assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}
 
 
 def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login, admin_headers):
     committee = login("committee_h", "committee_member")
-    post_viirs(client, admin_headers, ["18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
-                                       "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n",
-                                       "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n"])
+    post_viirs(
+        client,
+        admin_headers,
+        [
+            "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
+            "18.2010,100.3020,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n",
+            "17.9500,100.0500,331.0,0.4,0.4,2024-03-20,1830,N,VIIRS,n,2.0NRT,290.0,8.0,N\n",
+        ],
+    )
     r = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=committee)
     assert r.status_code == 200
     html = r.text
     assert "Satellite hotspots" in html and "NASA FIRMS" in html  # the legend's primary count and its credit
     assert "Hotspot heat map (3)" in html and "heatLayer" in html
     assert "Fire events (2)" in html
-    assert re.search(r"14 [^\"]{1,40} 2567", html)  # an event's first day, in Buddhist Era (Thai month may be \u-escaped)
+    assert re.search(
+        r"14 [^\"]{1,40} 2567", html
+    )  # an event's first day, in Buddhist Era (Thai month may be \u-escaped)
     assert "Hotspots, clickable (3)" in html and "textContent" in html and "42.5" in html  # FRP in the popup data
     assert "/ hotspots (0.01" in html and "time slider: hotspots (red)" in html  # hotspots on the time slider too
     quiet = client.get("/maps/overview", params={"from": "2023-03-01", "to": "2023-03-31"}, headers=committee).text
     assert "Hotspot heat map" not in quiet and "Fire events (" not in quiet
 
 
-@pytest.mark.parametrize("args", [["--fiscal-year-be", "2025"], ["--from", "0001-01-01", "--to", "0001-03-01"],
-                                  ["--from", "2024-02-30", "--to", "2024-03-01"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--fiscal-year-be", "2025"],
+        ["--from", "0001-01-01", "--to", "0001-03-01"],
+        ["--from", "2024-02-30", "--to", "2024-03-01"],
+    ],
+)
 def test_cli_refuses_a_wrong_period_without_a_traceback(db_url, tmp_path, monkeypatch, args):
     """`maps overview --fiscal-year-be 2025` crashed inside folium (CE 1482); the CLI and the web route share
     maps.period.choose_period, so a wrong value is one error line and exit code 1."""
@@ -245,18 +300,30 @@ def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, ad
     from sqlalchemy import text
 
     lead = login("lead_ev", "investigator")
-    post_viirs(client, admin_headers, ["18.4695,100.2157,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
-                                       "18.4700,100.2160,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n"])
+    post_viirs(
+        client,
+        admin_headers,
+        [
+            "18.4695,100.2157,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
+            "18.4700,100.2160,331.0,0.4,0.4,2024-03-14,0631,N,VIIRS,n,2.0NRT,290.0,3.0,D\n",
+        ],
+    )
     post_fire_mask(client, admin_headers, tmp_path / "mask.tif", 100.2157, 18.4695)
     with client.app.state.engine.begin() as c:
         hotspot = c.execute(text("SELECT min(id) FROM hotspots")).scalar()
         event = c.execute(text("SELECT min(id) FROM fire_events")).scalar()
         stat = c.execute(text("SELECT min(id) FROM raster_zone_stats WHERE zone_type = 'district'")).scalar()
-    case = client.post("/api/v1/cases", headers=lead, json={"title": "Song fires", "category": "budget_misuse",
-                                                           "received_on": "2024-03-20"}).json()
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={"title": "Song fires", "category": "budget_misuse", "received_on": "2024-03-20"},
+    ).json()
     for target_type, target_id in [("hotspot", hotspot), ("fire_event", event), ("raster_stat", stat)]:
-        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
-                        json={"target_type": target_type, "target_id": str(target_id), "reason": HOSTILE[0]})
+        r = client.post(
+            f"/api/v1/cases/{case['id']}/links",
+            headers=lead,
+            json={"target_type": target_type, "target_id": str(target_id), "reason": HOSTILE[0]},
+        )
         assert r.status_code in (200, 201), r.text
     html = client.get(f"/maps/cases/{case['id']}", headers=lead).text
     assert "Not drawn yet" not in html
@@ -265,8 +332,14 @@ def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, ad
     assert "FRP 42.5 MW" in html or "FRP 3.0 MW" in html
     assert "fire_mask" in html and "burned 9.0 ha" in html
     assert all(h not in html for h in HOSTILE)
-    bounds = [list(map(float, b)) for b in re.findall(r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),"
-                                                      r"\s*([-\d.]+)\]\]", html)]
+    bounds = [
+        list(map(float, b))
+        for b in re.findall(
+            r"fitBounds\(\s*\[\[([-\d.]+),\s*([-\d.]+)\],\s*\[([-\d.]+),"
+            r"\s*([-\d.]+)\]\]",
+            html,
+        )
+    ]
     south, west, north, east = bounds[-1]  # the last fit wins: the evidence, not the province
     assert south < 18.4695 < north and west < 100.2157 < east and north - south < 0.2, bounds
 
@@ -276,8 +349,14 @@ def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_distric
     year with data, with links to every period with data, and district names printed on the map."""
     committee = login("committee_p", "committee_member")
     admin = login("admin_p", "administrator")
-    post_viirs(client, admin, ["18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
-                               "18.2001,100.3012,330.0,0.4,0.4,2023-02-14,0630,N,VIIRS,h,2.0NRT,290.0,4.5,D\n"])
+    post_viirs(
+        client,
+        admin,
+        [
+            "18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,42.5,D\n",
+            "18.2001,100.3012,330.0,0.4,0.4,2023-02-14,0630,N,VIIRS,h,2.0NRT,290.0,4.5,D\n",
+        ],
+    )
     html = client.get("/maps/overview", headers=committee).text
     assert "1 Oct 2566 BE – 30 Sep 2567 BE" in html  # FY 2567, not the current (empty) fiscal year
     assert "Hotspot heat map (1)" in html
@@ -293,10 +372,19 @@ def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_distric
 
 # Links, Markdown, template syntax of several engines and Thai combining marks (alone, stacked, leading):
 # each must show as text on every map and never break one (a link once made /maps/overview a 500).
-HOSTILE_TEXT = ["see https://evil.example.com/x?a=1&b=2", "//evil.example.com/x.js", "http://127.0.0.1:1/x",
-                "[click](https://evil.example.com) ![img](https://evil.example.com/i.png)", "**bold** _it_ # h\n> q",
-                "{{ config }} {{7*7}}", "{% for x in range(3) %}x{% endfor %}", "${alert(1)} #{x} <%= x %>",
-                "ป่า\u0e49\u0e49\u0e49\u0e4c สงวน", "\u0e31\u0e48\u0e4a leading marks", "a\u0e4e" * 50]
+HOSTILE_TEXT = [
+    "see https://evil.example.com/x?a=1&b=2",
+    "//evil.example.com/x.js",
+    "http://127.0.0.1:1/x",
+    "[click](https://evil.example.com) ![img](https://evil.example.com/i.png)",
+    "**bold** _it_ # h\n> q",
+    "{{ config }} {{7*7}}",
+    "{% for x in range(3) %}x{% endfor %}",
+    "${alert(1)} #{x} <%= x %>",
+    "ป่า\u0e49\u0e49\u0e49\u0e4c สงวน",
+    "\u0e31\u0e48\u0e4a leading marks",
+    "a\u0e4e" * 50,
+]
 
 
 def test_hostile_text_on_overview_and_case_maps(client, login):
@@ -304,22 +392,42 @@ def test_hostile_text_on_overview_and_case_maps(client, login):
     lead = login("lead1", "investigator")
     ids = []
     for i, s in enumerate(HOSTILE_TEXT):
-        r = client.post("/api/v1/incidents", headers=officer, json={
-            "kind": "burning", "location": {"lat": 18.2 + i / 100, "lon": 100.3},
-            "observed_at": "2024-03-05T10:00:00", "description": s, "reporter": s})
+        r = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={
+                "kind": "burning",
+                "location": {"lat": 18.2 + i / 100, "lon": 100.3},
+                "observed_at": "2024-03-05T10:00:00",
+                "description": s,
+                "reporter": s,
+            },
+        )
         assert r.status_code == 201, r.text
         ids.append(r.json()["id"])
-    case = client.post("/api/v1/cases", headers=lead, json={
-        "title": " | ".join(HOSTILE_TEXT[i] for i in (0, 3, 5, 8)), "summary": HOSTILE_TEXT[0], "category": "encroachment_permitted",
-        "received_on": "2024-03-05"})
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={
+            "title": " | ".join(HOSTILE_TEXT[i] for i in (0, 3, 5, 8)),
+            "summary": HOSTILE_TEXT[0],
+            "category": "encroachment_permitted",
+            "received_on": "2024-03-05",
+        },
+    )
     assert case.status_code == 201, case.text
     case = case.json()
     for i in ids:
-        r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
-                        json={"target_type": "incident", "target_id": str(i), "reason": HOSTILE_TEXT[3]})
+        r = client.post(
+            f"/api/v1/cases/{case['id']}/links",
+            headers=lead,
+            json={"target_type": "incident", "target_id": str(i), "reason": HOSTILE_TEXT[3]},
+        )
         assert r.status_code in (200, 201), r.text
-    pages = [client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=lead),
-             client.get(f"/maps/cases/{case['id']}", headers=lead)]
+    pages = [
+        client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=lead),
+        client.get(f"/maps/cases/{case['id']}", headers=lead),
+    ]
     for r in pages:
         assert r.status_code == 200, r.text[:500]
         html = r.text

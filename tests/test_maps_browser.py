@@ -40,8 +40,9 @@ def shot(page, name):
 
 
 def open_map(browser, base, headers, path):  # noqa: F811
-    context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 900},
-                                  extra_http_headers=headers, timezone_id="Asia/Bangkok")
+    context = browser.new_context(
+        base_url=base, viewport={"width": 1280, "height": 900}, extra_http_headers=headers, timezone_id="Asia/Bangkok"
+    )
     watch = Watch(context, base)
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -78,14 +79,22 @@ def test_overview_hostile_strings_layers_slider_offline(browser, seeded_server):
         opened = page.evaluate(OPEN_EVERY_POPUP)
         assert opened["popups"] >= 5 and opened["tooltips"] >= 5, opened  # 4 incidents + 1 case marker
         text = "\n".join(opened["seen"])
-        for needle in ("`${window.__pwned=1}`", "</script><script>window.__pwned=1</script>", "{{7*7}}",
-                       "<img src=x onerror=\"window.__pwned=1\">"):
+        for needle in (
+            "`${window.__pwned=1}`",
+            "</script><script>window.__pwned=1</script>",
+            "{{7*7}}",
+            '<img src=x onerror="window.__pwned=1">',
+        ):
             assert needle in text, needle  # shown as text, exactly as typed
-        assert page.locator(".leaflet-popup-content img[src*='/thumbnail']").count() + \
-            sum("/thumbnail" in s for s in opened["seen"]) >= 0
+        assert (
+            page.locator(".leaflet-popup-content img[src*='/thumbnail']").count()
+            + sum("/thumbnail" in s for s in opened["seen"])
+            >= 0
+        )
         # district and reserve tooltips: hover over the map
-        box = page.locator("#" + page.evaluate(
-            "Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)")).bounding_box()
+        box = page.locator(
+            "#" + page.evaluate("Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)")
+        ).bounding_box()
         for fx, fy in [(0.5, 0.5), (0.4, 0.4), (0.6, 0.6)]:
             page.mouse.move(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
             page.wait_for_timeout(200)
@@ -146,8 +155,14 @@ def test_overview_for_committee_and_case_map(browser, seeded_server):  # noqa: F
         context.close()
 
 
-def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(browser, client, login, db_url, tmp_path,  # noqa: F811
-                                                                 monkeypatch):
+def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(
+    browser,  # noqa: F811
+    client,
+    login,
+    db_url,
+    tmp_path,
+    monkeypatch,
+):
     from typer.testing import CliRunner
 
     from geo_service.cli import app
@@ -161,8 +176,9 @@ def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(browser, client
     out = tmp_path / "committee" / "overview.html"
     out.parent.mkdir()
     try:
-        result = CliRunner().invoke(app, ["maps", "overview", "--out", str(out), "--from", "2024-03-01",
-                                          "--to", "2024-03-31"])
+        result = CliRunner().invoke(
+            app, ["maps", "overview", "--out", str(out), "--from", "2024-03-01", "--to", "2024-03-31"]
+        )
     finally:
         get_settings.cache_clear()
     assert result.exit_code == 0, result.output
@@ -182,31 +198,53 @@ def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(browser, client
         assert_not_pwned(page)
         shot(page, "cli_file")
         assert errors == [], errors
-        assert urls and all(u.startswith(out.parent.as_uri() + "/") for u in urls), \
-            [u for u in urls if not u.startswith("file://")]
+        assert urls and all(u.startswith(out.parent.as_uri() + "/") for u in urls), [
+            u for u in urls if not u.startswith("file://")
+        ]
         # the self-hosted Font Awesome font was used (icons drawn), not a blank square
         assert any(u.endswith("fa-solid-900.woff2") for u in urls)
     finally:
         context.close()
 
 
-def test_raster_map_renders_offline_with_its_legend(browser, client, login, admin_headers, live_server, db_url,  # noqa: F811
-                                                    tmp_path):
+def test_raster_map_renders_offline_with_its_legend(
+    browser,  # noqa: F811
+    client,
+    login,
+    admin_headers,
+    live_server,
+    db_url,
+    tmp_path,
+):
     """A fire mask in UTM 47N, reprojected for the web: the overlay image loads, the legend shows the classes."""
     import numpy as np
     import rasterio
     from rasterio.transform import from_origin
 
     data = np.zeros((200, 200), dtype="uint8")
-    data[40:80, 40:80] = 9      # high-confidence fire
+    data[40:80, 40:80] = 9  # high-confidence fire
     data[120:140, 120:160] = 7  # low
     path = tmp_path / "mod14a1.tif"
-    with rasterio.open(path, "w", driver="GTiff", width=200, height=200, count=1, dtype="uint8", crs="EPSG:32647",
-                       transform=from_origin(640000, 2040000, 100, 100), nodata=255) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=200,
+        height=200,
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32647",
+        transform=from_origin(640000, 2040000, 100, 100),
+        nodata=255,
+    ) as dst:
         dst.write(data, 1)
     with open(path, "rb") as f:
-        r = client.post("/api/v1/admin/rasters", headers=admin_headers, files={"file": ("mod14a1.tif", f)},
-                        data={"product": "fire_mask", "acq_date": "2024-03-14"})
+        r = client.post(
+            "/api/v1/admin/rasters",
+            headers=admin_headers,
+            files={"file": ("mod14a1.tif", f)},
+            data={"product": "fire_mask", "acq_date": "2024-03-14"},
+        )
     assert r.status_code == 201, r.text
     raster_id = r.json()["raster_id"]
     committee = login("committee_r", "committee_member")
@@ -225,16 +263,26 @@ def test_raster_map_renders_offline_with_its_legend(browser, client, login, admi
     context.close()
 
     # Hotspots on the overview: heat map, fire events and clickable detections render with no error.
-    csv = ("latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-           "bright_ti5,frp,daynight\n" + "".join(
-               f"{18.2 + i * 0.002:.4f},{100.3 + i * 0.002:.4f},330,0.4,0.4,2024-03-{10 + i % 5},0630,N,VIIRS,h,2.0NRT,290,"
-               f"{5 + i},D\n" for i in range(40)))
-    assert client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                       files={"file": ("v.csv", csv.encode())}).status_code == 201
+    csv = (
+        "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+        "bright_ti5,frp,daynight\n"
+        + "".join(
+            f"{18.2 + i * 0.002:.4f},{100.3 + i * 0.002:.4f},330,0.4,0.4,2024-03-{10 + i % 5},0630,N,VIIRS,h,2.0NRT,290,"
+            f"{5 + i},D\n"
+            for i in range(40)
+        )
+    )
+    assert (
+        client.post(
+            "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("v.csv", csv.encode())}
+        ).status_code
+        == 201
+    )
     context, page, watch = open_map(browser, base, committee, "/maps/overview?from=2024-03-01&to=2024-03-31")
     page.locator("canvas.leaflet-heatmap-layer").first.wait_for(state="attached")
     page.locator(".leaflet-control-layers-overlays label", has_text="Hotspots, clickable (40)").locator(
-        "input").check()  # switch the clickable detections on
+        "input"
+    ).check()  # switch the clickable detections on
     page.locator(".marker-cluster").first.wait_for(state="visible")
     page.locator(".marker-cluster").first.click()  # zooms into the cluster
     page.wait_for_timeout(500)

@@ -20,8 +20,12 @@ HEADER = "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,i
 
 def season_csv() -> str:
     """Five detections near Song in the 2024 season, three in 2023, one off-season, one in Den Chai."""
-    song = gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson").set_index(
-        "amp_code").geometry["5406"].representative_point()
+    song = (
+        gpd.read_file(DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson")
+        .set_index("amp_code")
+        .geometry["5406"]
+        .representative_point()
+    )
     geod = Geod(ellps="WGS84")
 
     def near(i):
@@ -31,26 +35,28 @@ def season_csv() -> str:
     rows = [HEADER]
     for i, day in enumerate(["2024-02-03", "2024-03-10", "2024-03-11", "2024-04-01", "2024-05-20"]):  # season 2024
         rows.append(f"{near(i)[0]},{near(i)[1]},330,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290,{10 + i},D")
-    for i, day in enumerate(["2023-03-01", "2023-04-15", "2023-04-16"]):                            # season 2023
+    for i, day in enumerate(["2023-03-01", "2023-04-15", "2023-04-16"]):  # season 2023
         rows.append(f"{near(i + 5)[0]},{near(i + 5)[1]},330,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290,5,D")
     rows.append(f"{near(9)[0]},{near(9)[1]},330,0.4,0.4,2024-08-01,0630,N,VIIRS,n,2.0NRT,290,5,D")  # not in season
-    rows.append("17.95,100.05,330,0.4,0.4,2024-03-10,0630,N,VIIRS,n,2.0NRT,290,5,D")                # Den Chai
+    rows.append("17.95,100.05,330,0.4,0.4,2024-03-10,0630,N,VIIRS,n,2.0NRT,290,5,D")  # Den Chai
     return "\n".join(rows) + "\n"
 
 
 def summary_of(lines: list[str]) -> dict:
-    return json.loads(next(line for line in lines if line.startswith("SUMMARY "))[len("SUMMARY "):])
+    return json.loads(next(line for line in lines if line.startswith("SUMMARY "))[len("SUMMARY ") :])
 
 
 @pytest.mark.slow
 def test_fire_season_review(client, admin_headers, db_url, monkeypatch, tmp_path):
-    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers,
-                    files={"file": ("season.csv", season_csv().encode())})
+    r = client.post(
+        "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("season.csv", season_csv().encode())}
+    )
     assert r.status_code == 201, r.text
 
     monkeypatch.setenv("GEO_SERVICE_DATABASE_URL", db_url.render_as_string(hide_password=False))  # an external PostGIS
-    out = notebook_runner.run_notebook("fire_season_review", tmp_path / "review.ipynb",
-                                       {"REVIEW_DISTRICT": "5406", "REVIEW_SEASON": "2024"})
+    out = notebook_runner.run_notebook(
+        "fire_season_review", tmp_path / "review.ipynb", {"REVIEW_DISTRICT": "5406", "REVIEW_SEASON": "2024"}
+    )
     summary = summary_of(notebook_runner.printed_lines(out))
     assert summary["detections"] == 5 and summary["previous"] == 3 and summary["season_be"] == 2567
     assert summary["change_percent"] == 66.7 and summary["max_frp_mw"] == 14.0

@@ -16,8 +16,13 @@ def test_landing_conformance_collections(ref_client):
     assert "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core" in conf
     assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables" in conf
     cols = ref_client.get("/ogc/collections").json()["collections"]
-    assert [c["id"] for c in cols] == ["districts", "subdistricts", "protected_areas", "hotspots",
-                                       "fire_events"]  # public ones only
+    assert [c["id"] for c in cols] == [
+        "districts",
+        "subdistricts",
+        "protected_areas",
+        "hotspots",
+        "fire_events",
+    ]  # public ones only
     assert cols[0]["extent"]["spatial"]["bbox"][0][0] == pytest.approx(99.3676, abs=1e-3)
     api = ref_client.get("/ogc/api")
     assert api.json()["openapi"].startswith("3.0") and "/collections/districts/items" in api.json()["paths"]
@@ -32,24 +37,41 @@ def test_items_paging_filters_and_single_items(ref_client):
     nxt = next(link["href"] for link in body["links"] if link["rel"] == "next")
     second = ref_client.get(nxt.replace("http://testserver", "")).json()
     assert second["numberReturned"] == 30 and {f["id"] for f in second["features"]}.isdisjoint(
-        {f["id"] for f in body["features"]})
-    filtered = ref_client.get("/ogc/collections/subdistricts/items",
-                              params={"filter": "parent_code = '5405' AND area_km2 > 50", "limit": 100}).json()
+        {f["id"] for f in body["features"]}
+    )
+    filtered = ref_client.get(
+        "/ogc/collections/subdistricts/items", params={"filter": "parent_code = '5405' AND area_km2 > 50", "limit": 100}
+    ).json()
     assert 0 < filtered["numberReturned"] < 5
     cql_json = json.dumps({"op": "=", "args": [{"property": "parent_code"}, "5408"]})
-    assert ref_client.get("/ogc/collections/subdistricts/items",
-                          params={"filter": cql_json, "filter-lang": "cql2-json", "limit": 100}).json()["numberReturned"] == 6
+    assert (
+        ref_client.get(
+            "/ogc/collections/subdistricts/items", params={"filter": cql_json, "filter-lang": "cql2-json", "limit": 100}
+        ).json()["numberReturned"]
+        == 6
+    )
     bbox = ref_client.get("/ogc/collections/districts/items", params={"bbox": "100.04,17.97,100.06,17.99"}).json()
     assert [f["id"] for f in bbox["features"]] == ["5405"]
-    dated = ref_client.get("/ogc/collections/protected_areas/items",
-                           params={"datetime": "2010-01-01/..", "limit": 50}).json()
-    assert {f["properties"]["code"] for f in dated["features"]} == {"NRF-PR-003", "ALRO-PR-003R", "NP-DOIPHAKLONG",
-                                                                    "CF-NMK-01"}
+    dated = ref_client.get(
+        "/ogc/collections/protected_areas/items", params={"datetime": "2010-01-01/..", "limit": 50}
+    ).json()
+    assert {f["properties"]["code"] for f in dated["features"]} == {
+        "NRF-PR-003",
+        "ALRO-PR-003R",
+        "NP-DOIPHAKLONG",
+        "CF-NMK-01",
+    }
     one = ref_client.get("/ogc/collections/districts/items/5405").json()
     assert one["properties"]["name_en"] == "Den Chai" and one["links"][0]["rel"] == "self"
     assert ref_client.get("/ogc/collections/districts/items/0000").status_code == 404
-    for bad in ({"filter": "name_th LIKE"}, {"filter": "secret = 1"}, {"datetime": "yesterday"}, {"limit": 0},
-                {"bbox": "1,2"}, {"filter-lang": "sql", "filter": "1=1"}):
+    for bad in (
+        {"filter": "name_th LIKE"},
+        {"filter": "secret = 1"},
+        {"datetime": "yesterday"},
+        {"limit": 0},
+        {"bbox": "1,2"},
+        {"filter-lang": "sql", "filter": "1=1"},
+    ):
         r = ref_client.get("/ogc/collections/districts/items", params=bad)
         assert 400 <= r.status_code < 500, (bad, r.text)
 
@@ -72,10 +94,14 @@ def _ogr(*args, key=None):
 
 def test_gdal_reads_the_service(live_server, db_url, client, admin_headers, login, tmp_path):
     officer = login("officer", "field_officer")
-    client.post("/api/v1/incidents", headers=officer, json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3},
-                                                           "description": "secret words"})
-    key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                      json={"name": "GISTDA", "scopes": ["incidents", "districts"]}).json()["key"]
+    client.post(
+        "/api/v1/incidents",
+        headers=officer,
+        json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "description": "secret words"},
+    )
+    key = client.post(
+        "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "GISTDA", "scopes": ["incidents", "districts"]}
+    ).json()["key"]
     base = live_server(db_url)
     listing = _ogr("-so", f"OAPIF:{base}/ogc")
     assert "districts" in listing and "protected_areas" in listing and "incidents" not in listing
@@ -88,8 +114,12 @@ def test_gdal_reads_the_service(live_server, db_url, client, admin_headers, logi
     incidents = _ogr(f"OAPIF:{base}/ogc", "incidents", key=key)
     assert "wildfire" in incidents and "secret words" not in incidents
     out = tmp_path / "copy.gpkg"
-    proc = subprocess.run(["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", "subdistricts"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        ["ogr2ogr", "-f", "GPKG", str(out), f"OAPIF:{base}/ogc", "subdistricts"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "Feature Count: 78" in _ogr("-so", str(out), "subdistricts")
 
@@ -128,17 +158,34 @@ def test_queryable_types_match_the_database(ref_url, engine_for):
     from geo_service.exports.collections import COLLECTIONS
     from geo_service.exports.queryables import PROPERTY_TYPES
 
-    pg = {"text": "string", "character varying": "string", "character": "string", "bigint": "integer",
-          "integer": "integer", "smallint": "integer", "double precision": "number", "real": "number",
-          "numeric": "number", "boolean": "boolean", "date": "date", "timestamp with time zone": "date-time",
-          "text[]": "string-list", "character varying[]": "string-list"}
+    pg = {
+        "text": "string",
+        "character varying": "string",
+        "character": "string",
+        "bigint": "integer",
+        "integer": "integer",
+        "smallint": "integer",
+        "double precision": "number",
+        "real": "number",
+        "numeric": "number",
+        "boolean": "boolean",
+        "date": "date",
+        "timestamp with time zone": "date-time",
+        "text[]": "string-list",
+        "character varying[]": "string-list",
+    }
     engine = engine_for(ref_url)
     with engine.connect() as conn:
         for c in COLLECTIONS.values():
             cols = ", ".join(f"format_type(pg_typeof({p}), NULL) AS {p}" for p in c.properties)
             # one row, typed like the query's columns even when the collection is empty (NULLs keep their type)
-            row = conn.execute(text(f"SELECT {cols} FROM (SELECT * FROM ({c.sql}) q LIMIT 1) t "
-                                    f"RIGHT JOIN (SELECT 1) one ON true")).mappings().one()
+            row = (
+                conn.execute(
+                    text(f"SELECT {cols} FROM (SELECT * FROM ({c.sql}) q LIMIT 1) t RIGHT JOIN (SELECT 1) one ON true")
+                )
+                .mappings()
+                .one()
+            )
             for p in c.properties:
                 assert pg.get(row[p]) == PROPERTY_TYPES[p], (c.name, p, row[p])
             assert set(c.properties) <= set(PROPERTY_TYPES), c.name
@@ -170,13 +217,24 @@ def test_sortby_property_filters_and_strict_parameters(ref_client):
     in_force = get("/ogc/collections/protected_areas/items", in_force="true", limit=100).json()["features"]
     assert in_force and all(f["properties"]["in_force"] is True for f in in_force)
     since = get("/ogc/collections/protected_areas/items", valid_from="2010-01-01", limit=100)
-    assert since.status_code == 200 and all(f["properties"]["valid_from"] == "2010-01-01"
-                                            for f in since.json()["features"])
+    assert since.status_code == 200 and all(
+        f["properties"]["valid_from"] == "2010-01-01" for f in since.json()["features"]
+    )
     # a parameter the API does not define is a 400 that names it, on every resource
     r = get(parnt_code="5408")
-    assert r.status_code == 400 and "parnt_code" in r.json()["error"]["message"] and r.json()["error"]["code"] == "unknown_parameter"
-    for path in ("/ogc", "/ogc/conformance", "/ogc/collections", "/ogc/collections/districts",
-                 "/ogc/collections/districts/items/5405", "/ogc/collections/districts/queryables"):
+    assert (
+        r.status_code == 400
+        and "parnt_code" in r.json()["error"]["message"]
+        and r.json()["error"]["code"] == "unknown_parameter"
+    )
+    for path in (
+        "/ogc",
+        "/ogc/conformance",
+        "/ogc/collections",
+        "/ogc/collections/districts",
+        "/ogc/collections/districts/items/5405",
+        "/ogc/collections/districts/queryables",
+    ):
         assert ref_client.get(path, params={"limit": "5"}).status_code == 400, path
     assert get(limit=5, **{"filter-crs": "EPSG:32647"}).status_code == 400
     # GDAL 3.6 without CQL writes a date as "2010-01-01T" in datetime=: read as that date, not a 400
@@ -193,8 +251,12 @@ def test_html_pages_draw_a_map_and_link_to_html(ref_client):
     html = page.text
     assert '<div id="map"' in html and 'type="application/json"' in html and "/static/ogc/map.js" in html
     assert "script-src 'self'" in page.headers["content-security-policy"]
-    for src in ("/maps/vendor/leaflet/dist/leaflet.js", "/maps/vendor/leaflet/dist/leaflet.css", "/static/ogc/map.js",
-                "/static/ogc/ogc.css"):
+    for src in (
+        "/maps/vendor/leaflet/dist/leaflet.js",
+        "/maps/vendor/leaflet/dist/leaflet.css",
+        "/static/ogc/map.js",
+        "/static/ogc/ogc.css",
+    ):
         assert src in html and ref_client.get(src).status_code == 200, src
     import re
 
@@ -213,8 +275,11 @@ def test_html_pages_draw_a_map_and_link_to_html(ref_client):
 
 def test_html_map_data_cannot_close_its_script(client, admin_headers):
     evil = "</script><script>alert(1)</script>"
-    r = client.post("/api/v1/incidents", headers=admin_headers,
-                    json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "description": evil})
+    r = client.post(
+        "/api/v1/incidents",
+        headers=admin_headers,
+        json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "description": evil},
+    )
     assert r.status_code == 201, r.text
     html = client.get("/ogc/collections/incidents/items", params={"f": "html"}, headers=admin_headers).text
     assert "alert(1)" in html and "</script><script>alert" not in html and "<script>alert" not in html
@@ -226,8 +291,10 @@ def test_cors_for_the_ogc_api_only(db_url, client_factory):
     r = open_cors.get("/ogc/collections/districts/items", headers=partner)
     assert r.status_code == 200 and r.headers["access-control-allow-origin"] == "*"
     assert "access-control-allow-origin" not in open_cors.get("/health", headers=partner).headers
-    preflight = open_cors.options("/ogc/collections/incidents/items", headers={
-        **partner, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-api-key"})
+    preflight = open_cors.options(
+        "/ogc/collections/incidents/items",
+        headers={**partner, "Access-Control-Request-Method": "GET", "Access-Control-Request-Headers": "x-api-key"},
+    )
     assert preflight.status_code == 400  # an API key is never sent cross-origin
     only = client_factory(db_url, ogc_cors_origins=["https://gis.partner.example"])
     assert only.get("/ogc", headers=partner).headers["access-control-allow-origin"] == "https://gis.partner.example"
@@ -242,19 +309,32 @@ def test_gdal_filters_on_the_server(live_server, db_url, client, login, admin_he
     import os
 
     officer = login("officer", "field_officer")
-    for when, lat in (("2023-12-20T10:00:00+07:00", 18.2), ("2024-02-01T10:00:00+07:00", 18.25),
-                      ("2024-03-01T10:00:00+07:00", 18.1)):
-        r = client.post("/api/v1/incidents", headers=officer,
-                        json={"kind": "wildfire", "location": {"lat": lat, "lon": 100.3}, "observed_at": when})
+    for when, lat in (
+        ("2023-12-20T10:00:00+07:00", 18.2),
+        ("2024-02-01T10:00:00+07:00", 18.25),
+        ("2024-03-01T10:00:00+07:00", 18.1),
+    ):
+        r = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={"kind": "wildfire", "location": {"lat": lat, "lon": 100.3}, "observed_at": when},
+        )
         assert r.status_code == 201, r.text
-    key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                      json={"name": "GISTDA", "scopes": ["incidents", "subdistricts", "hotspots"]}).json()["key"]
+    key = client.post(
+        "/api/v1/admin/api-keys",
+        headers=admin_headers,
+        json={"name": "GISTDA", "scopes": ["incidents", "subdistricts", "hotspots"]},
+    ).json()["key"]
     base = live_server(db_url)
 
     def ogr(*args):
-        proc = subprocess.run(["ogrinfo", "-ro", "--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {key}",
-                               f"OAPIF:{base}/ogc", *args], capture_output=True, text=True, timeout=120,
-                              env={**os.environ, "CPL_DEBUG": "ON"})
+        proc = subprocess.run(
+            ["ogrinfo", "-ro", "--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {key}", f"OAPIF:{base}/ogc", *args],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "CPL_DEBUG": "ON"},
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
         fetched = [line for line in proc.stderr.splitlines() if "Fetch(" in line]
         assert "client side" not in proc.stderr and any("filter=" in u for u in fetched), proc.stderr[-2000:]

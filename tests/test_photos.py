@@ -38,26 +38,43 @@ def photo(fmt="JPEG", gps=(18.145139, 100.141667), taken="2024:03:15 14:05:00", 
 
 @pytest.fixture
 def incident(client, officer):
-    r = client.post("/api/v1/incidents", headers=officer, json={
-        "kind": "burning", "location": {"lat": 18.145139, "lon": 100.141667},
-        "observed_at": "2024-03-15T14:00:00+07:00"})
+    r = client.post(
+        "/api/v1/incidents",
+        headers=officer,
+        json={
+            "kind": "burning",
+            "location": {"lat": 18.145139, "lon": 100.141667},
+            "observed_at": "2024-03-15T14:00:00+07:00",
+        },
+    )
     assert r.status_code == 201
     return r.json()
 
 
 def upload(client, headers, incident_id, *files):
-    return client.post(f"/api/v1/incidents/{incident_id}/photos", headers=headers,
-                       files=[("files", (name, data, "application/octet-stream")) for name, data in files])
+    return client.post(
+        f"/api/v1/incidents/{incident_id}/photos",
+        headers=headers,
+        files=[("files", (name, data, "application/octet-stream")) for name, data in files],
+    )
 
 
 def test_jpeg_heic_png_with_exif_checks_and_thumbnails(client, officer, incident):
     near = photo()
-    far = photo(gps=(18.2, 100.2), color=(200, 10, 10))           # about 8 km away
+    far = photo(gps=(18.2, 100.2), color=(200, 10, 10))  # about 8 km away
     late = photo(taken="2024:03:25 09:00:00", color=(10, 10, 200))  # ten days later
     heic = photo("HEIF", color=(90, 90, 90))
-    png = photo("PNG")                                              # PNG carries no EXIF here
-    r = upload(client, officer, incident["id"], ("near.jpg", near), ("far.jpg", far), ("late.jpg", late),
-               ("iphone.heic", heic), ("scan.png", png))
+    png = photo("PNG")  # PNG carries no EXIF here
+    r = upload(
+        client,
+        officer,
+        incident["id"],
+        ("near.jpg", near),
+        ("far.jpg", far),
+        ("late.jpg", late),
+        ("iphone.heic", heic),
+        ("scan.png", png),
+    )
     assert r.status_code == 201, r.text
     got = {p["filename"]: p for p in r.json()}
     assert got["near.jpg"]["flags"] == [] and got["near.jpg"]["distance_m"] < 1
@@ -86,13 +103,19 @@ def test_same_photo_twice_is_stored_once(client, officer, incident):
     assert len(client.get(f"/api/v1/incidents/{incident['id']}", headers=officer).json()["photos"]) == 1
 
 
-@pytest.mark.parametrize("name, data, code", [
-    ("notes.jpg", b"this is text, not a photo", "unsupported_photo"),
-    ("empty.jpg", b"", "unsupported_photo"),
-    ("truncated.jpg", photo(size=(1600, 1200))[:4000], "unsupported_photo"),
-    ("anim.gif", (lambda b: (Image.new("RGB", (10, 10)).save(b, "GIF"), b.getvalue())[1])(io.BytesIO()),
-     "unsupported_photo"),
-])
+@pytest.mark.parametrize(
+    "name, data, code",
+    [
+        ("notes.jpg", b"this is text, not a photo", "unsupported_photo"),
+        ("empty.jpg", b"", "unsupported_photo"),
+        ("truncated.jpg", photo(size=(1600, 1200))[:4000], "unsupported_photo"),
+        (
+            "anim.gif",
+            (lambda b: (Image.new("RGB", (10, 10)).save(b, "GIF"), b.getvalue())[1])(io.BytesIO()),
+            "unsupported_photo",
+        ),
+    ],
+)
 def test_bad_files_are_refused_and_nothing_is_stored(client, officer, incident, name, data, code):
     good = photo()
     r = upload(client, officer, incident["id"], ("good.jpg", good), (name, data))
@@ -129,10 +152,16 @@ def test_phone_jpeg_read_as_mpo_is_accepted_as_jpeg(client, officer, incident):
 
 def test_field_officer_adds_no_photo_once_the_incident_is_linked_to_a_case(client, officer, investigator, incident):
     assert upload(client, officer, incident["id"], ("a.jpg", photo())).status_code == 201
-    case = client.post("/api/v1/cases", headers=investigator, json={
-        "title": "Permits in the reserve", "category": "encroachment_permitted", "received_on": "2024-03-16"}).json()
-    r = client.post(f"/api/v1/cases/{case['id']}/links", headers=investigator,
-                    json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "seen burning"})
+    case = client.post(
+        "/api/v1/cases",
+        headers=investigator,
+        json={"title": "Permits in the reserve", "category": "encroachment_permitted", "received_on": "2024-03-16"},
+    ).json()
+    r = client.post(
+        f"/api/v1/cases/{case['id']}/links",
+        headers=investigator,
+        json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "seen burning"},
+    )
     assert r.status_code in (200, 201), r.text
     r = upload(client, officer, incident["id"], ("b.jpg", photo(color=(1, 2, 3))))
     assert r.status_code == 403 and r.json()["error"]["code"] == "incident_linked"

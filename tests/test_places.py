@@ -73,10 +73,18 @@ def test_protected_areas_by_date(gaz, ref_url):
 
     engine = create_engine(ref_url)
     with engine.connect() as c:
-        revoked = c.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas "
-                                 "WHERE code = 'ALRO-PR-003R') s")).one()
-        enclave = c.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_MakePolygon(ST_InteriorRingN("
-                                 "ST_GeometryN(geom, 1), 1))) p FROM protected_areas WHERE code = 'NRF-PR-001') s")).one()
+        revoked = c.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas "
+                "WHERE code = 'ALRO-PR-003R') s"
+            )
+        ).one()
+        enclave = c.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_MakePolygon(ST_InteriorRingN("
+                "ST_GeometryN(geom, 1), 1))) p FROM protected_areas WHERE code = 'NRF-PR-001') s"
+            )
+        ).one()
     engine.dispose()
     x, y = revoked
     before = gaz.attribute([x], [y], np.datetime64("2010-01-01"))

@@ -20,8 +20,18 @@ def _tif(path, array, res=100, nodata=None):
     """A raster in UTM 47N centred on SONG, ``res`` m pixels."""
     x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(*SONG)
     h, w = array.shape
-    with rasterio.open(path, "w", driver="GTiff", width=w, height=h, count=1, dtype=array.dtype, crs="EPSG:32647",
-                       transform=from_origin(x - res * w / 2, y + res * h / 2, res, res), nodata=nodata) as dst:
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=w,
+        height=h,
+        count=1,
+        dtype=array.dtype,
+        crs="EPSG:32647",
+        transform=from_origin(x - res * w / 2, y + res * h / 2, res, res),
+        nodata=nodata,
+    ) as dst:
         dst.write(array, 1)
     return path
 
@@ -40,9 +50,12 @@ def _ndmi(path):
 
 def upload(client, headers, path, product, day="2024-03-14", name=None, **extra):
     with open(path, "rb") as f:
-        return client.post("/api/v1/admin/rasters", headers=headers, data={"product": product, "acq_date": day,
-                                                                          **extra},
-                           files={"file": (name or path.name, f, "image/tiff")})
+        return client.post(
+            "/api/v1/admin/rasters",
+            headers=headers,
+            data={"product": product, "acq_date": day, **extra},
+            files={"file": (name or path.name, f, "image/tiff")},
+        )
 
 
 def _song(stats):
@@ -90,8 +103,9 @@ def test_ndmi_raster_is_not_burned_area_and_map_brief_summary_agree(client, admi
     assert st["burned_m2"] is None and st["burned_ha"] is None and st["flagged_pixels"] is None
     assert st["mean"] == pytest.approx(float(values.mean()), abs=1e-6)
     assert (st["min"], st["max"]) == (pytest.approx(-0.2), pytest.approx(0.6))
-    assert st["percentiles"] == {f"p{q}": pytest.approx(float(np.percentile(values, q)), abs=1e-6)
-                                 for q in (10, 25, 50, 75, 90)}
+    assert st["percentiles"] == {
+        f"p{q}": pytest.approx(float(np.percentile(values, q)), abs=1e-6) for q in (10, 25, 50, 75, 90)
+    }
     assert client.get(f"/api/v1/rasters/{ndmi_id}/fire-features").json()["numberReturned"] == 0
     assert "statistics (mean; min – max)" in client.get(f"/maps/rasters/{ndmi_id}", headers=committee).text
     assert figures["figures"]["burned_area_rasters"] == [mask_id]  # the NDMI scene is no source of burned area
@@ -101,18 +115,28 @@ def test_ndmi_raster_is_not_burned_area_and_map_brief_summary_agree(client, admi
 
 def test_threshold_only_when_given_and_recorded_with_its_meaning(client, admin_headers, tmp_path):
     path, values = _ndmi(tmp_path / "ndmi.tif")
-    for bad, why in (({"threshold": "0.1", "threshold_op": "<"}, "meaning"),             # no label
-                     ({"threshold": "0.1", "threshold_op": "=>", "threshold_label": "dry"}, "threshold_op"),
-                     ({"threshold": "nan", "threshold_op": "<", "threshold_label": "dry"}, "finite")):
+    for bad, why in (
+        ({"threshold": "0.1", "threshold_op": "<"}, "meaning"),  # no label
+        ({"threshold": "0.1", "threshold_op": "=>", "threshold_label": "dry"}, "threshold_op"),
+        ({"threshold": "nan", "threshold_op": "<", "threshold_label": "dry"}, "finite"),
+    ):
         r = upload(client, admin_headers, path, "generic", **bad)
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_threshold", (bad, r.text)
         assert why in r.json()["error"]["message"]
-    r = upload(client, admin_headers, _fire_mask(tmp_path / "m.tif", 2), "fire_mask", threshold="8",
-               threshold_label="x")
+    r = upload(
+        client, admin_headers, _fire_mask(tmp_path / "m.tif", 2), "fire_mask", threshold="8", threshold_label="x"
+    )
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_threshold"
 
-    r = upload(client, admin_headers, path, "generic", threshold="0.0", threshold_op="<",
-               threshold_label="dry vegetation (NDMI < 0)")
+    r = upload(
+        client,
+        admin_headers,
+        path,
+        "generic",
+        threshold="0.0",
+        threshold_op="<",
+        threshold_label="dry vegetation (NDMI < 0)",
+    )
     assert r.status_code == 201, r.text
     body = r.json()
     assert body["meaning"]["threshold"] == {"value": 0.0, "op": "<", "label": "dry vegetation (NDMI < 0)"}
@@ -131,16 +155,22 @@ def test_threshold_only_when_given_and_recorded_with_its_meaning(client, admin_h
 
     # dNBR: the documented default threshold is recorded; another one may be given
     dnbr = np.full((10, 10), 0.05, dtype=np.float32)
-    dnbr[:3, :] = 0.2    # 30 pixels >= 0.1
-    dnbr[:1, :] = 0.5    # 10 of them >= 0.27 (USGS moderate-low severity)
+    dnbr[:3, :] = 0.2  # 30 pixels >= 0.1
+    dnbr[:1, :] = 0.5  # 10 of them >= 0.27 (USGS moderate-low severity)
     d = upload(client, admin_headers, _tif(tmp_path / "dnbr.tif", dnbr, res=10, nodata=-9999.0), "dnbr").json()
     assert d["meaning"]["threshold"] == {"value": 0.1, "op": ">=", "label": "burned"}
     assert _song(d["stats"])["burned_m2"] == pytest.approx(30 * 100)
     same_file = upload(client, admin_headers, tmp_path / "dnbr.tif", "dnbr", threshold="0.27")
     assert same_file.status_code == 409  # one file, one meaning: its figures stay as registered
     dnbr[9, 9] = 0.06  # another scene
-    d2 = upload(client, admin_headers, _tif(tmp_path / "dnbr2.tif", dnbr, res=10, nodata=-9999.0), "dnbr",
-                threshold="0.27", threshold_label="moderate-low severity and above").json()
+    d2 = upload(
+        client,
+        admin_headers,
+        _tif(tmp_path / "dnbr2.tif", dnbr, res=10, nodata=-9999.0),
+        "dnbr",
+        threshold="0.27",
+        threshold_label="moderate-low severity and above",
+    ).json()
     assert d2["meaning"]["threshold"]["value"] == 0.27
     assert _song(d2["stats"])["burned_m2"] == pytest.approx(10 * 100)
 
@@ -149,26 +179,37 @@ def _song_stat_id(db_url, sessionmaker_for, raster_id):
     from sqlalchemy import text
 
     with sessionmaker_for(db_url)() as s:
-        return s.execute(text("SELECT id FROM raster_zone_stats WHERE raster_id = :r AND zone_type = 'district' "
-                              "AND zone_code = '5406'"), {"r": raster_id}).scalar_one()
+        return s.execute(
+            text(
+                "SELECT id FROM raster_zone_stats WHERE raster_id = :r AND zone_type = 'district' "
+                "AND zone_code = '5406'"
+            ),
+            {"r": raster_id},
+        ).scalar_one()
 
 
 def _case_with_raster_link(client, lead, stat_id):
-    case = client.post("/api/v1/cases", headers=lead, json={"title": "Firebreak paid, area burned",
-                                                            "category": "budget_misuse",
-                                                            "received_on": "2024-04-01"}).json()
-    r = client.post(f"/api/v1/cases/{case['id']}/links", headers=lead,
-                    json={"target_type": "raster_stat", "target_id": str(stat_id), "reason": "burned in Song"})
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={"title": "Firebreak paid, area burned", "category": "budget_misuse", "received_on": "2024-04-01"},
+    ).json()
+    r = client.post(
+        f"/api/v1/cases/{case['id']}/links",
+        headers=lead,
+        json={"target_type": "raster_stat", "target_id": str(stat_id), "reason": "burned in Song"},
+    )
     assert r.status_code == 201, r.text
     return case["id"]
 
 
 def _link_targets(client, lead, case_id):
-    return [l["target_id"] for l in client.get(f"/api/v1/cases/{case_id}", headers=lead).json()["links"]]
+    return [link["target_id"] for link in client.get(f"/api/v1/cases/{case_id}", headers=lead).json()["links"]]
 
 
-def test_registering_the_same_file_again_keeps_its_identifier_and_links(client, admin_headers, login, tmp_path,
-                                                                        db_url, sessionmaker_for):
+def test_registering_the_same_file_again_keeps_its_identifier_and_links(
+    client, admin_headers, login, tmp_path, db_url, sessionmaker_for
+):
     lead = login("lead", "investigator")
     path = _fire_mask(tmp_path / "mod14a1.tif", 4)
     first = upload(client, admin_headers, path, "fire_mask")
@@ -178,12 +219,15 @@ def test_registering_the_same_file_again_keeps_its_identifier_and_links(client, 
     case_id = _case_with_raster_link(client, lead, stat_id)
 
     again = upload(client, admin_headers, path, "fire_mask")
-    assert again.json()["raster_id"] == rid                       # was a new id: the old URLs answered 404
+    assert again.json()["raster_id"] == rid  # was a new id: the old URLs answered 404
     assert client.get(f"/api/v1/rasters/{rid}").status_code == 200
     assert _song_stat_id(db_url, sessionmaker_for, rid) == stat_id  # the linked figures are the same row
     assert again.status_code == 200, again.text
     assert (first.json()["status"], again.json()["status"], again.json()["version"]) == (
-        "registered", "already_registered", 1)
+        "registered",
+        "already_registered",
+        1,
+    )
     assert _song(client.get(f"/api/v1/rasters/{rid}").json()["stats"])["id"] == stat_id
     assert _link_targets(client, lead, case_id) == [str(stat_id)]
     assert [r["id"] for r in client.get("/api/v1/rasters").json()] == [rid]
@@ -194,8 +238,9 @@ def test_registering_the_same_file_again_keeps_its_identifier_and_links(client, 
     assert [r["id"] for r in client.get("/api/v1/rasters").json()] == [rid]
 
 
-def test_a_changed_file_of_the_same_name_is_a_new_version(client, admin_headers, login, tmp_path, db_url,
-                                                          sessionmaker_for):
+def test_a_changed_file_of_the_same_name_is_a_new_version(
+    client, admin_headers, login, tmp_path, db_url, sessionmaker_for
+):
     lead, committee = login("lead", "investigator"), login("committee", "committee_member")
     v1 = upload(client, admin_headers, _fire_mask(tmp_path / "a.tif", 4), "fire_mask", name="mod14a1_phrae.tif")
     v1_id = v1.json()["raster_id"]
@@ -240,15 +285,24 @@ def test_migration_clears_the_burned_area_of_index_rasters_and_numbers_versions(
     try:
         with engine.begin() as c:
             ids = {}
-            for key, product, name, sha in (("ndmi", "generic", "ndmi.tif", "a"), ("dnbr1", "dnbr", "dnbr.tif", "b"),
-                                            ("dnbr2", "dnbr", "dnbr.tif", "c")):
+            for key, product, name, sha in (
+                ("ndmi", "generic", "ndmi.tif", "a"),
+                ("dnbr1", "dnbr", "dnbr.tif", "b"),
+                ("dnbr2", "dnbr", "dnbr.tif", "c"),
+            ):
                 ids[key] = c.execute(insert, {"p": product, "n": name, "sha": sha * 64}).scalar_one()
                 c.execute(stat, {"r": ids[key]})
         migrate.upgrade(empty_db_url)
         with engine.connect() as c:
-            rows = {r.id: r for r in c.execute(text(
-                "SELECT r.id, r.version, r.superseded_by, r.burned_area, r.threshold, z.burned_m2, z.flagged_pixels "
-                "FROM hotspot_rasters r JOIN raster_zone_stats z ON z.raster_id = r.id"))}
+            rows = {
+                r.id: r
+                for r in c.execute(
+                    text(
+                        "SELECT r.id, r.version, r.superseded_by, r.burned_area, r.threshold, z.burned_m2, z.flagged_pixels "
+                        "FROM hotspot_rasters r JOIN raster_zone_stats z ON z.raster_id = r.id"
+                    )
+                )
+            }
             counted = c.execute(text("SELECT raster_id, burned_m2 FROM raster_burned_area")).all()
     finally:
         engine.dispose()
@@ -267,9 +321,12 @@ def test_two_registrations_of_one_file_at_once_make_one_raster(db_url, sessionma
     path = _fire_mask(tmp_path / "mod14a1.tif", 4)
     factory = sessionmaker_for(db_url)
     with ThreadPoolExecutor(2) as pool:
-        reports = list(pool.map(lambda _: register_raster_file(factory, path, "fire_mask",
-                                                               date(2024, 3, 14),
-                                                               data_dir=tmp_path), range(2)))
+        reports = list(
+            pool.map(
+                lambda _: register_raster_file(factory, path, "fire_mask", date(2024, 3, 14), data_dir=tmp_path),
+                range(2),
+            )
+        )
     assert len({r.raster_id for r in reports}) == 1
     assert sorted(r.status for r in reports) == ["already_registered", "registered"]
 
@@ -282,15 +339,34 @@ def test_cli_register_reports_meaning_and_keeps_the_id(db_url, tmp_path):
     import subprocess
     import sys
 
-    env = {**os.environ, "COLUMNS": "250", "GEO_SERVICE_DATABASE_URL": db_url if isinstance(db_url, str)
-           else db_url.render_as_string(hide_password=False),
-           "GEO_SERVICE_DATA_DIR": str(tmp_path / "var")}
+    env = {
+        **os.environ,
+        "COLUMNS": "250",
+        "GEO_SERVICE_DATABASE_URL": db_url if isinstance(db_url, str) else db_url.render_as_string(hide_password=False),
+        "GEO_SERVICE_DATA_DIR": str(tmp_path / "var"),
+    }
     path, _ = _ndmi(tmp_path / "ndmi.tif")
 
     def run(*args):
-        return subprocess.run([sys.executable, "-m", "geo_service.cli", "rasters", "register", str(path), "--product",
-                               "generic", "--date", "2024-01-20", *args], env=env, capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "geo_service.cli",
+                "rasters",
+                "register",
+                str(path),
+                "--product",
+                "generic",
+                "--date",
+                "2024-01-20",
+                *args,
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     bad = run("--threshold", "0", "--threshold-op", "<")
     assert bad.returncode == 1 and "Traceback" not in bad.stderr + bad.stdout

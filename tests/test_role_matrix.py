@@ -78,20 +78,41 @@ POLICY: dict[tuple[str, str], object] = {
 }
 # Exports and the OGC API decide per collection (public, or by role and API-key scope): tests/test_exports.py
 # and tests/test_ogc_api.py check those decisions; here they are reachable by anyone.
-for _path in ("/api/v1/exports/{name}", "/ogc", "/ogc/conformance", "/ogc/collections", "/ogc/collections/{name}",
-              "/ogc/collections/{name}/items", "/ogc/collections/{name}/items/{feature_id}", "/ogc/api",
-              "/ogc/collections/{name}/queryables", "/ogc/collections/{name}/sortables", "/ogc/collections/{name}/schema"):
+for _path in (
+    "/api/v1/exports/{name}",
+    "/ogc",
+    "/ogc/conformance",
+    "/ogc/collections",
+    "/ogc/collections/{name}",
+    "/ogc/collections/{name}/items",
+    "/ogc/collections/{name}/items/{feature_id}",
+    "/ogc/api",
+    "/ogc/collections/{name}/queryables",
+    "/ogc/collections/{name}/sortables",
+    "/ogc/collections/{name}/schema",
+):
     POLICY[("GET", _path)] = PUBLIC
 # Satellite hotspots and rasters are public data; loading them is for administrators.
-for _path in ("/api/v1/hotspots", "/api/v1/hotspots/events", "/api/v1/hotspots/summary", "/api/v1/hotspots/recurrence",
-              "/api/v1/hotspots/recurrence/{code}/grid", "/api/v1/rasters", "/api/v1/rasters/{raster_id}",
-              "/api/v1/rasters/{raster_id}/fire-features"):
+for _path in (
+    "/api/v1/hotspots",
+    "/api/v1/hotspots/events",
+    "/api/v1/hotspots/summary",
+    "/api/v1/hotspots/recurrence",
+    "/api/v1/hotspots/recurrence/{code}/grid",
+    "/api/v1/rasters",
+    "/api/v1/rasters/{raster_id}",
+    "/api/v1/rasters/{raster_id}/fire-features",
+):
     POLICY[("GET", _path)] = PUBLIC
 POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
 POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
 POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
-for _method, _path in (("POST", "/api/v1/briefs"), ("GET", "/api/v1/briefs"), ("GET", "/api/v1/briefs/{brief_id}"),
-                      ("GET", "/api/v1/briefs/{brief_id}.pdf")):
+for _method, _path in (
+    ("POST", "/api/v1/briefs"),
+    ("GET", "/api/v1/briefs"),
+    ("GET", "/api/v1/briefs/{brief_id}"),
+    ("GET", "/api/v1/briefs/{brief_id}.pdf"),
+):
     POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member"}
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
@@ -109,8 +130,9 @@ def callers(client, login, admin_headers):
     headers = {"anonymous": {}, "administrator": admin_headers}
     for role in ROLES[1:]:
         headers[role] = login(f"user_{role}", role)
-    key = client.post("/api/v1/admin/api-keys", headers=admin_headers,
-                      json={"name": "GISTDA", "scopes": ["districts"]}).json()["key"]
+    key = client.post(
+        "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "GISTDA", "scopes": ["districts"]}
+    ).json()["key"]
     headers["partner_api_key"] = {"X-API-Key": key}
     return headers
 

@@ -20,7 +20,11 @@ def test_start_up_removes_what_a_killed_process_left_and_keeps_a_running_ones(db
     store = HotspotSettings().raster_store(data_dir)
     store.mkdir(parents=True)
     # a process killed with SIGKILL in the middle of an upload and a COG conversion
-    victim = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+    victim = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import os, signal
         from pathlib import Path
         from geo_service import scratch
@@ -29,7 +33,11 @@ def test_start_up_removes_what_a_killed_process_left_and_keeps_a_running_ones(db
             f.write(b"x" * 1000)
         scratch.partial_path(Path({str(store)!r}), "abc.tif").write_bytes(b"half a COG")
         os.kill(os.getpid(), signal.SIGKILL)
-    """)], cwd=os.getcwd(), capture_output=True)
+    """),
+        ],
+        cwd=os.getcwd(),
+        capture_output=True,
+    )
     assert victim.returncode == -signal.SIGKILL, victim.stderr
     (store / ".def.partial.tif").write_bytes(b"from an older version")  # no owner at all
     (store / "fed.tif").write_bytes(b"a complete COG")

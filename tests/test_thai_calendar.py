@@ -14,12 +14,17 @@ from tests.conftest import _url_text
 
 
 def test_sql_and_python_agree_on_every_day(ref_url):
-    days = [date(2019, 9, 1) + timedelta(days=i) for i in range(0, 2 * 366 + 40)] + [date(1900, 1, 1), date(2200, 12, 31)]
+    days = [date(2019, 9, 1) + timedelta(days=i) for i in range(0, 2 * 366 + 40)] + [
+        date(1900, 1, 1),
+        date(2200, 12, 31),
+    ]
     engine = create_engine(_url_text(ref_url))
     try:
         with engine.connect() as c:
-            rows = c.execute(text("SELECT d, be_year(d), fiscal_year_be(d), be_dmy(d) FROM unnest(CAST(:days AS date[])) d"),
-                             {"days": days}).all()
+            rows = c.execute(
+                text("SELECT d, be_year(d), fiscal_year_be(d), be_dmy(d) FROM unnest(CAST(:days AS date[])) d"),
+                {"days": days},
+            ).all()
     finally:
         engine.dispose()
     assert len(rows) == len(days)
@@ -36,5 +41,9 @@ def test_fiscal_year_bounds_are_the_one_rule_for_maps_and_briefs():
         assert (fiscal_period(fy).start, fiscal_period(fy).end) == (start, end)
         assert (brief_period(fy).start, brief_period(fy).end) == (start, end)
     q = [brief_period(2567, n) for n in (1, 2, 3, 4)]
-    assert [(p.start, p.end) for p in q] == [(date(2023, 10, 1), date(2023, 12, 31)), (date(2024, 1, 1), date(2024, 3, 31)),
-                                             (date(2024, 4, 1), date(2024, 6, 30)), (date(2024, 7, 1), date(2024, 9, 30))]
+    assert [(p.start, p.end) for p in q] == [
+        (date(2023, 10, 1), date(2023, 12, 31)),
+        (date(2024, 1, 1), date(2024, 3, 31)),
+        (date(2024, 4, 1), date(2024, 6, 30)),
+        (date(2024, 7, 1), date(2024, 9, 30)),
+    ]

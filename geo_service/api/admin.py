@@ -48,17 +48,30 @@ def list_users(session: SessionDep, principal: AdminDep) -> list[UserOut]:
 @router.post("/users", summary="Create a user account", status_code=201)
 def add_user(body: UserCreate, session: SessionDep, principal: AdminDep) -> UserOut:
     with session.begin():
-        user = users.create_user(session, body.username, body.password, [r.value for r in body.roles],
-                                 body.display_name, actor=principal.name)
+        user = users.create_user(
+            session,
+            body.username,
+            body.password,
+            [r.value for r in body.roles],
+            body.display_name,
+            actor=principal.name,
+        )
         return UserOut(**users.public(user))
 
 
 @router.patch("/users/{username}", summary="Change roles, name or active flag (role changes sign the user out)")
 def change_user(username: str, body: UserChange, session: SessionDep, principal: AdminDep) -> UserOut:
     with session.begin():
-        return UserOut(**users.update_user(
-            session, username, principal.name, roles=None if body.roles is None else [r.value for r in body.roles],
-            display_name=body.display_name, is_active=body.is_active))
+        return UserOut(
+            **users.update_user(
+                session,
+                username,
+                principal.name,
+                roles=None if body.roles is None else [r.value for r in body.roles],
+                display_name=body.display_name,
+                is_active=body.is_active,
+            )
+        )
 
 
 @router.post("/users/{username}/deactivate", summary="Deactivate an account: its tokens stop working at once")

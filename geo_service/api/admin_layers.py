@@ -28,8 +28,10 @@ def _fields(raw: str | None) -> dict[str, str]:
     except ValueError:
         value = None
     if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidInput('fields must be a JSON object of text, e.g. {"code": "amp_code", "name_th": "ADM2_TH"}.',
-                           code="invalid_fields")
+        raise InvalidInput(
+            'fields must be a JSON object of text, e.g. {"code": "amp_code", "name_th": "ADM2_TH"}.',
+            code="invalid_fields",
+        )
     return value
 
 
@@ -46,8 +48,9 @@ async def save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Pat
     return target
 
 
-@router.post("/layers", summary="Load a boundary layer file (one transaction; nothing stored if refused)",
-             status_code=201)
+@router.post(
+    "/layers", summary="Load a boundary layer file (one transaction; nothing stored if refused)", status_code=201
+)
 async def upload_layer(
     request: Request,
     principal: AdminDep,
@@ -71,13 +74,30 @@ async def upload_layer(
     if layer_type not in LAYER_TYPES:
         raise InvalidInput(f"layer_type must be one of: {', '.join(LAYER_TYPES)}.", code="invalid_layer_type")
     mapping = _fields(fields)
-    meta = LayerMeta(name=name, version=version, source=source, licence=licence, attribution=attribution,
-                     title=title, illustrative=illustrative, loaded_by=principal.name)
+    meta = LayerMeta(
+        name=name,
+        version=version,
+        source=source,
+        licence=licence,
+        attribution=attribution,
+        title=title,
+        illustrative=illustrative,
+        loaded_by=principal.name,
+    )
     with scratch.temp_dir("geo_service_upload_") as tmp:
         path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
-            load_file, request.app.state.sessionmaker, path, layer_type, meta, original_name=path.name,
-            fields=mapping, layer=layer, encoding=encoding, default_kind=default_kind, repair=repair,
+            load_file,
+            request.app.state.sessionmaker,
+            path,
+            layer_type,
+            meta,
+            original_name=path.name,
+            fields=mapping,
+            layer=layer,
+            encoding=encoding,
+            default_kind=default_kind,
+            repair=repair,
             dry_run=dry_run,
         )
     return JSONResponse(report.as_dict(), status_code=200 if dry_run else 201)

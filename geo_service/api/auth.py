@@ -41,10 +41,18 @@ def safe_next(target: str | None) -> str:
     return "/maps/overview"
 
 
-@router.post("/auth/session", summary="Sign in from a browser page: sets the session cookie (read-only pages)",
-             status_code=303, response_class=RedirectResponse)
-def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, request: Request,
-                    next: Annotated[str | None, Form(max_length=500)] = None):  # noqa: A002
+@router.post(
+    "/auth/session",
+    summary="Sign in from a browser page: sets the session cookie (read-only pages)",
+    status_code=303,
+    response_class=RedirectResponse,
+)
+def browser_session(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    session: SessionDep,
+    request: Request,
+    next: Annotated[str | None, Form(max_length=500)] = None,
+):
     try:
         user = verify_password(session, form.username, form.password)
     except Unauthorized:
@@ -52,13 +60,24 @@ def browser_session(form: Annotated[OAuth2PasswordRequestForm, Depends()], sessi
     settings = request.app.state.settings
     access, seconds = issue_token(user, request.app.state.jwt_secret, settings.service.token_minutes)
     response = RedirectResponse(safe_next(next), status_code=303)
-    response.set_cookie(SESSION_COOKIE, access, max_age=seconds, httponly=True, samesite="strict",
-                        secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        access,
+        max_age=seconds,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return response
 
 
-@router.post("/auth/logout", summary="Sign out: ends every sign-in of the account (tokens and browser sessions)",
-             status_code=303, response_class=RedirectResponse)
+@router.post(
+    "/auth/logout",
+    summary="Sign out: ends every sign-in of the account (tokens and browser sessions)",
+    status_code=303,
+    response_class=RedirectResponse,
+)
 def logout(request: Request, session: SessionDep):
     """Revokes the bearer token or session cookie sent (with every other token of the same account) and
     clears the cookie. Without a valid token it only clears the cookie."""
@@ -78,5 +97,8 @@ def logout(request: Request, session: SessionDep):
 
 @router.get("/auth/me", summary="Who the token belongs to")
 def me(principal: CurrentUser) -> dict:
-    return {"username": principal.name, "display_name": principal.display_name,
-            "roles": sorted(r.value for r in principal.roles)}
+    return {
+        "username": principal.name,
+        "display_name": principal.display_name,
+        "roles": sorted(r.value for r in principal.roles),
+    }

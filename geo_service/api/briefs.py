@@ -17,7 +17,9 @@ Reader = Annotated[Principal, Depends(require_roles(Role.committee_member, Role.
 
 
 class BriefIn(BaseModel):
-    fiscal_year_be: int = Field(ge=2500, le=2700, description="Buddhist Era fiscal year, e.g. 2567 (Oct 2023 - Sep 2024)")
+    fiscal_year_be: int = Field(
+        ge=2500, le=2700, description="Buddhist Era fiscal year, e.g. 2567 (Oct 2023 - Sep 2024)"
+    )
     quarter: int | None = Field(default=None, ge=1, le=4, description="1 = October-December")
 
 
@@ -39,11 +41,16 @@ def pdf(brief_id: int, session: SessionDep, principal: Reader):
     from geo_service.reports.pdf import html_to_pdf
 
     document = html_to_pdf(briefs.render_html(session, briefs.get_brief(session, brief_id)))
-    return Response(document, media_type="application/pdf",
-                    headers={"Content-Disposition": f'attachment; filename="brief-{brief_id}.pdf"'})
+    return Response(
+        document,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="brief-{brief_id}.pdf"'},
+    )
 
 
 @router.get("/{brief_id}", response_class=HTMLResponse, summary="A brief as a printable page (its stored figures)")
 def show(brief_id: int, session: SessionDep, principal: Reader):
-    return HTMLResponse(briefs.render_html(session, briefs.get_brief(session, brief_id)),
-                        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        briefs.render_html(session, briefs.get_brief(session, brief_id)),
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )

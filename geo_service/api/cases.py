@@ -13,13 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.api.deps import AdminDep, SessionDep
-from geo_service.api.deps import etag, if_match_version
+from geo_service.api.deps import AdminDep, SessionDep, etag, if_match_version
 from geo_service.auth import Principal, Role, require_roles
 from geo_service.cases import access, evidence, service
-from geo_service.cases.suggestions import suggest
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import AssignIn, CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
+from geo_service.cases.suggestions import suggest
 from geo_service.db.models import CaseCategory, CaseStage
 from geo_service.errors import InvalidInput
 
@@ -40,14 +39,25 @@ def _case_response(case: dict, status: int = 200) -> JSONResponse:
 
 
 @router.get("", summary="Cases this caller may see (newest first)")
-def list_cases(session: SessionDep, principal: CaseReader,
-               stage: CaseStage | None = None, category: CaseCategory | None = None,
-               fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None,
-               limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+def list_cases(
+    session: SessionDep,
+    principal: CaseReader,
+    stage: CaseStage | None = None,
+    category: CaseCategory | None = None,
+    fiscal_year_be: Annotated[int | None, Query(ge=2500, le=2700)] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
     with as_caller(session, principal):
-        return service.list_cases(session, principal, stage=stage and stage.value,
-                                  category=category and category.value, fiscal_year_be=fiscal_year_be,
-                                  limit=limit, offset=offset)
+        return service.list_cases(
+            session,
+            principal,
+            stage=stage and stage.value,
+            category=category and category.value,
+            fiscal_year_be=fiscal_year_be,
+            limit=limit,
+            offset=offset,
+        )
 
 
 @router.post("", status_code=201, summary="Open a case (the reference is assigned by the service)")
@@ -64,8 +74,13 @@ def read(case_id: int, session: SessionDep, principal: CaseReader):
 
 
 @router.patch("/{case_id}", summary="Edit a case; If-Match with the ETag you read is required")
-def update(case_id: int, body: CaseUpdate, session: SessionDep, principal: CaseWorker,
-           if_match: Annotated[str | None, Header()] = None):
+def update(
+    case_id: int,
+    body: CaseUpdate,
+    session: SessionDep,
+    principal: CaseWorker,
+    if_match: Annotated[str | None, Header()] = None,
+):
     with as_caller(session, principal):
         return _case_response(service.update_case(session, case_id, body, if_match_version(if_match), principal))
 
@@ -77,9 +92,17 @@ def delete(case_id: int, session: SessionDep, principal: AdminDep):
     return Response(status_code=204)
 
 
-@router.post("/{case_id}/transitions", summary="Move the case to another stage, with a reason; If-Match with the ETag you read is required")
-def move(case_id: int, body: Transition, session: SessionDep, principal: CaseWorker,
-         if_match: Annotated[str | None, Header()] = None):
+@router.post(
+    "/{case_id}/transitions",
+    summary="Move the case to another stage, with a reason; If-Match with the ETag you read is required",
+)
+def move(
+    case_id: int,
+    body: Transition,
+    session: SessionDep,
+    principal: CaseWorker,
+    if_match: Annotated[str | None, Header()] = None,
+):
     with as_caller(session, principal):
         return _case_response(service.transition(session, case_id, body, if_match_version(if_match), principal))
 
@@ -115,15 +138,20 @@ def add_note(case_id: int, body: NoteIn, session: SessionDep, principal: CaseWor
 
 
 @router.post("/{case_id}/attachments", status_code=201, summary="Attach a file (kept with its SHA-256)")
-async def add_attachment(case_id: int, session: SessionDep, principal: CaseWorker,
-                         file: Annotated[UploadFile, File()],
-                         description: Annotated[str | None, Form(max_length=2000)] = None):
+async def add_attachment(
+    case_id: int,
+    session: SessionDep,
+    principal: CaseWorker,
+    file: Annotated[UploadFile, File()],
+    description: Annotated[str | None, Form(max_length=2000)] = None,
+):
     data = await file.read(service.MAX_ATTACHMENT + 1)
 
     def run():
         with as_caller(session, principal):
-            return service.add_attachment(session, case_id, data, file.filename or "file", file.content_type,
-                                          description, principal)
+            return service.add_attachment(
+                session, case_id, data, file.filename or "file", file.content_type, description, principal
+            )
 
     return _case_response(await run_in_threadpool(run), 201)
 
@@ -132,11 +160,24 @@ async def add_attachment(case_id: int, session: SessionDep, principal: CaseWorke
 def get_attachment(case_id: int, attachment_id: int, session: SessionDep, principal: CaseWorker):
     with as_caller(session, principal):
         data, content_type, filename, sha = service.attachment(session, case_id, attachment_id, principal)
-        audit.record(session, principal.name, "download", "case_attachment", attachment_id,
-                     after={"case_id": case_id, "sha256": sha})
-    return Response(content=data, media_type="application/octet-stream", headers={
-        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}", "ETag": f'"{sha}"',
-        "X-Content-Type-Options": "nosniff", "X-Original-Content-Type": content_type[:100]})
+        audit.record(
+            session,
+            principal.name,
+            "download",
+            "case_attachment",
+            attachment_id,
+            after={"case_id": case_id, "sha256": sha},
+        )
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(filename)}",
+            "ETag": f'"{sha}"',
+            "X-Content-Type-Options": "nosniff",
+            "X-Original-Content-Type": content_type[:100],
+        },
+    )
 
 
 @router.post("/{case_id}/links", status_code=201, summary="Link evidence (incident, hotspot, event, area...)")
@@ -163,8 +204,11 @@ def evidence_pack(case_id: int, session: SessionDep, principal: CaseWorker):
     with as_caller(session, principal):
         html = evidence.render_html(evidence.build_pack(session, case_id, principal))
         audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "html"})
-    return Response(content=html, media_type="text/html; charset=utf-8",
-                    headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return Response(
+        content=html,
+        media_type="text/html; charset=utf-8",
+        headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
+    )
 
 
 @router.get("/{case_id}/evidence-pack.pdf", response_class=Response, summary="Evidence pack as PDF (WeasyPrint)")
@@ -173,15 +217,25 @@ def evidence_pack_pdf(case_id: int, session: SessionDep, principal: CaseWorker):
         pack = evidence.build_pack(session, case_id, principal)
         pdf = evidence.render_pdf(evidence.render_html(pack))
         audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "pdf"})
-    return Response(content=pdf, media_type="application/pdf", headers={
-        "Cache-Control": "no-store", "Content-Disposition": f'attachment; filename="{pack["case"]["reference"]}.pdf"'})
+    return Response(
+        content=pdf,
+        media_type="application/pdf",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="{pack["case"]["reference"]}.pdf"',
+        },
+    )
 
 
 @router.get("/{case_id}/suggestions", summary="Hotspots and fire events near the case's incidents or in its reserves")
-def suggestions(case_id: int, session: SessionDep, principal: CaseWorker,
-                distance_m: Annotated[float, Query(gt=0, le=20_000)] = 1000,
-                days: Annotated[int, Query(ge=0, le=60)] = 3,
-                limit: Annotated[int, Query(ge=1, le=500)] = 50) -> dict:
+def suggestions(
+    case_id: int,
+    session: SessionDep,
+    principal: CaseWorker,
+    distance_m: Annotated[float, Query(gt=0, le=20_000)] = 1000,
+    days: Annotated[int, Query(ge=0, le=60)] = 3,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> dict:
     with as_caller(session, principal):
         return suggest(session, case_id, principal, distance_m=distance_m, days=days, limit=limit)
 
@@ -197,8 +251,11 @@ def add_links(case_id: int, body: list[LinkIn], session: SessionDep, principal: 
         return _case_response(case, 201)
 
 
-@router.get("/{case_id}/evidence.geojson", response_class=Response,
-            summary="The case's linked evidence as an RFC 7946 FeatureCollection")
+@router.get(
+    "/{case_id}/evidence.geojson",
+    response_class=Response,
+    summary="The case's linked evidence as an RFC 7946 FeatureCollection",
+)
 def evidence_geojson(case_id: int, session: SessionDep, principal: CaseWorker):
     from geo_service.cases.evidence_geojson import evidence_collection
 

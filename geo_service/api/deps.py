@@ -32,8 +32,9 @@ CurrentUser = Annotated[Principal, Depends(require_roles(*Role))]
 # Who may log and edit incidents: everyone working in the field or on cases.
 ReporterDep = Annotated[Principal, Depends(require_roles(Role.field_officer, Role.investigator, Role.administrator))]
 # Who may read incidents (reporter names and exact positions are not public).
-IncidentReaderDep = Annotated[Principal, Depends(require_roles(
-    Role.field_officer, Role.investigator, Role.administrator, Role.committee_member))]
+IncidentReaderDep = Annotated[
+    Principal, Depends(require_roles(Role.field_officer, Role.investigator, Role.administrator, Role.committee_member))
+]
 
 
 def optional_principal(request: Request) -> Principal | None:
@@ -49,21 +50,29 @@ def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         nums = []
     if len(nums) != 4 or not all(math.isfinite(n) for n in nums):
-        raise InvalidInput("bbox must be four numbers: min longitude, min latitude, max longitude, max latitude "
-                           "(for example 99.9,17.9,100.3,18.3).", code="invalid_bbox")
+        raise InvalidInput(
+            "bbox must be four numbers: min longitude, min latitude, max longitude, max latitude "
+            "(for example 99.9,17.9,100.3,18.3).",
+            code="invalid_bbox",
+        )
     minx, miny, maxx, maxy = nums
     if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise InvalidInput("bbox is outside the range of longitude (-180..180) and latitude (-90..90); "
-                           "are longitude and latitude swapped?", code="invalid_bbox")
+        raise InvalidInput(
+            "bbox is outside the range of longitude (-180..180) and latitude (-90..90); "
+            "are longitude and latitude swapped?",
+            code="invalid_bbox",
+        )
     if minx > maxx or miny > maxy:
-        raise InvalidInput("bbox minimum is larger than its maximum; give min lon, min lat, max lon, max lat.",
-                           code="invalid_bbox")
+        raise InvalidInput(
+            "bbox minimum is larger than its maximum; give min lon, min lat, max lon, max lat.", code="invalid_bbox"
+        )
     return minx, miny, maxx, maxy
 
 
 def geo_filter(
-    bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat (EPSG:4326)",
-                                      examples=["99.9,17.9,100.3,18.3"])] = None,
+    bbox: Annotated[
+        str | None, Query(description="min lon,min lat,max lon,max lat (EPSG:4326)", examples=["99.9,17.9,100.3,18.3"])
+    ] = None,
     simplify: Annotated[float, Query(ge=0, le=5000, description="Simplification tolerance in metres (0: none)")] = 0,
 ) -> GeoFilter:
     return GeoFilter(bbox=parse_bbox(bbox), simplify_m=simplify)

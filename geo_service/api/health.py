@@ -13,13 +13,19 @@ router = APIRouter(tags=["health"])
 
 @router.get("/health", summary="Service, database and PostGIS status")
 def health(session: SessionDep) -> dict:
-    row = session.execute(text("""
+    row = (
+        session.execute(
+            text("""
         SELECT current_setting('server_version') AS postgresql, postgis_full_version() AS postgis_full,
                postgis_lib_version() AS postgis,
                (SELECT version_num FROM alembic_version LIMIT 1) AS schema,
                (SELECT count(*) FROM admin_areas WHERE is_current) AS admin_areas,
                (SELECT count(*) FROM protected_areas) AS protected_areas
-    """)).mappings().one()
+    """)
+        )
+        .mappings()
+        .one()
+    )
     return {
         "status": "ok",
         "service": {"name": "geo_service", "version": __version__},

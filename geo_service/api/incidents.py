@@ -35,14 +35,24 @@ def incident_filter(
     start: Annotated[date | None, Query(alias="from", description="First day (Asia/Bangkok)")] = None,
     end: Annotated[date | None, Query(alias="to", description="Last day (Asia/Bangkok), included")] = None,
     bbox: Annotated[str | None, Query(description="min lon,min lat,max lon,max lat")] = None,
-    q: Annotated[str | None, Query(max_length=100, description="Text in description, reporter, location or tags")] = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Text in description, reporter, location or tags")
+    ] = None,
 ) -> service.IncidentFilter:
     if start and end and end < start:
         raise InvalidInput("'to' is before 'from'.", code="invalid_period")
     return service.IncidentFilter(
-        district=district, subdistrict=subdistrict, protected_area=protected_area, in_reserve=in_reserve,
-        kinds=[k.value for k in kind] if kind else None, statuses=[s.value for s in status] if status else None,
-        start=start, end=end, bbox=parse_bbox(bbox), q=q)
+        district=district,
+        subdistrict=subdistrict,
+        protected_area=protected_area,
+        in_reserve=in_reserve,
+        kinds=[k.value for k in kind] if kind else None,
+        statuses=[s.value for s in status] if status else None,
+        start=start,
+        end=end,
+        bbox=parse_bbox(bbox),
+        q=q,
+    )
 
 
 FilterDep = Annotated[service.IncidentFilter, Depends(incident_filter)]
@@ -51,17 +61,27 @@ FilterDep = Annotated[service.IncidentFilter, Depends(incident_filter)]
 @router.post("/incidents/locate", summary="Where a position falls (district, reserve) before saving")
 def locate(body: LocationIn, session: SessionDep, principal: ReporterDep) -> dict:
     loc = service.locate(session, body)
-    return {"position": loc.point.as_dict(), "accuracy_m": body.accuracy_m,
-            "place": service.describe_place(session, loc.place, loc.point.lon, loc.point.lat)}
+    return {
+        "position": loc.point.as_dict(),
+        "accuracy_m": body.accuracy_m,
+        "place": service.describe_place(session, loc.place, loc.point.lon, loc.point.lat),
+    }
 
 
 @router.post("/incidents", status_code=201, summary="Log an incident (idempotent with an Idempotency-Key header)")
-def create(body: IncidentCreate, session: SessionDep, principal: ReporterDep,
-           idempotency_key: Annotated[str | None, Header(description="A client-generated unique key (8-100 chars); "
-                                                                     "a retry with the same key never duplicates")] = None):
+def create(
+    body: IncidentCreate,
+    session: SessionDep,
+    principal: ReporterDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(description="A client-generated unique key (8-100 chars); a retry with the same key never duplicates"),
+    ] = None,
+):
     if idempotency_key is not None and not KEY.match(idempotency_key):
-        raise InvalidInput("Idempotency-Key must be 8-100 letters, digits, '.', '_', ':' or '-'.",
-                           code="invalid_idempotency_key")
+        raise InvalidInput(
+            "Idempotency-Key must be 8-100 letters, digits, '.', '_', ':' or '-'.", code="invalid_idempotency_key"
+        )
     with session.begin():
         incident, created = service.create_incident(session, body, principal, idempotency_key)
     headers = {"ETag": etag(incident), "Location": f"/api/v1/incidents/{incident['id']}"}
@@ -71,8 +91,13 @@ def create(body: IncidentCreate, session: SessionDep, principal: ReporterDep,
 
 
 @router.get("/incidents", summary="Incidents with filters, newest first, paginated")
-def list_(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
-          limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0)] = 0) -> dict:
+def list_(
+    session: SessionDep,
+    principal: IncidentReaderDep,
+    flt: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict:
     flt.q_names = redaction.may_read(principal, "reporter")
     page = service.list_incidents(session, flt, limit, offset)
     page["items"] = redaction.incidents(page["items"], principal)
@@ -81,14 +106,24 @@ def list_(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
     return page
 
 
-@router.get("/incidents.geojson", summary="Incidents as a GeoJSON FeatureCollection (same filters)",
-            response_class=Response)
-def list_geojson(session: SessionDep, principal: IncidentReaderDep, flt: FilterDep,
-                 limit: Annotated[int, Query(ge=1, le=5000)] = 1000, offset: Annotated[int, Query(ge=0)] = 0):
+@router.get(
+    "/incidents.geojson", summary="Incidents as a GeoJSON FeatureCollection (same filters)", response_class=Response
+)
+def list_geojson(
+    session: SessionDep,
+    principal: IncidentReaderDep,
+    flt: FilterDep,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
+    offset: Annotated[int, Query(ge=0)] = 0,
+):
     flt.q_names = redaction.may_read(principal, "reporter")
     page = service.list_incidents(session, flt, limit, offset)
-    body = {"type": "FeatureCollection", "numberMatched": page["total"], "numberReturned": len(page["items"]),
-            "features": [service.as_feature(i) for i in redaction.incidents(page["items"], principal)]}
+    body = {
+        "type": "FeatureCollection",
+        "numberMatched": page["total"],
+        "numberReturned": len(page["items"]),
+        "features": [service.as_feature(i) for i in redaction.incidents(page["items"], principal)],
+    }
     return JSONResponse(body, media_type="application/geo+json")
 
 
@@ -99,8 +134,13 @@ def read(incident_id: int, session: SessionDep, principal: IncidentReaderDep):
 
 
 @router.patch("/incidents/{incident_id}", summary="Change an incident; send If-Match with the ETag you read")
-def update(incident_id: int, body: IncidentUpdate, session: SessionDep, principal: ReporterDep,
-           if_match: Annotated[str | None, Header()] = None):
+def update(
+    incident_id: int,
+    body: IncidentUpdate,
+    session: SessionDep,
+    principal: ReporterDep,
+    if_match: Annotated[str | None, Header()] = None,
+):
     with session.begin():
         incident = service.update_incident(session, incident_id, body, if_match_version(if_match), principal)
     return JSONResponse(redaction.incident(incident, principal), headers={"ETag": etag(incident)})
@@ -108,7 +148,9 @@ def update(incident_id: int, body: IncidentUpdate, session: SessionDep, principa
 
 @router.post("/incidents/import", summary="Import incidents from CSV, GPX or KML (dry run, or all or nothing)")
 async def import_file(
-    session: SessionDep, principal: ReporterDep, request: Request,
+    session: SessionDep,
+    principal: ReporterDep,
+    request: Request,
     file: Annotated[UploadFile, File(description="CSV (UTF-8 or Thai cp874), GPX waypoints or KML placemarks")],
     dry_run: Annotated[bool, Form(description="Check and report row by row; store nothing")] = True,
     default_kind: Annotated[IncidentKind | None, Form(description="Kind for rows without one")] = None,
@@ -123,13 +165,21 @@ async def import_file(
     def run():
         with session.begin():
             report = bulk.import_incidents(
-                session, data, file.filename or "upload.csv", principal, dry_run=dry_run,
-                default_kind=default_kind.value if default_kind else None, encoding=encoding,
-                confirm_outside_province=confirm_outside_province)
+                session,
+                data,
+                file.filename or "upload.csv",
+                principal,
+                dry_run=dry_run,
+                default_kind=default_kind.value if default_kind else None,
+                encoding=encoding,
+                confirm_outside_province=confirm_outside_province,
+            )
             if report.refused and not dry_run:
-                raise ImportRefused(f"{report.refused} of {len(report.rows)} rows are refused; nothing was stored. "
-                                    "Fix them (see details) and import again.",
-                                    details=[r.__dict__ for r in report.rows if r.status == "refused"])
+                raise ImportRefused(
+                    f"{report.refused} of {len(report.rows)} rows are refused; nothing was stored. "
+                    "Fix them (see details) and import again.",
+                    details=[r.__dict__ for r in report.rows if r.status == "refused"],
+                )
             return report
 
     report = await run_in_threadpool(run)

@@ -26,8 +26,11 @@ def provinces(session: SessionDep, flt: GeoFilterDep) -> Response:
 
 
 @router.get("/districts", summary="Districts (amphoe) as a GeoJSON FeatureCollection", response_class=Response)
-def districts(session: SessionDep, flt: GeoFilterDep,
-              province: Annotated[str | None, Query(max_length=20, description="Province code, e.g. 54")] = None):
+def districts(
+    session: SessionDep,
+    flt: GeoFilterDep,
+    province: Annotated[str | None, Query(max_length=20, description="Province code, e.g. 54")] = None,
+):
     return _geojson(queries.admin_areas_geojson(session, AdminLevel.district, flt, parent=province))
 
 
@@ -38,8 +41,11 @@ def district(code: str, session: SessionDep, flt: GeoFilterDep):
 
 
 @router.get("/subdistricts", summary="Subdistricts (tambon) as a GeoJSON FeatureCollection", response_class=Response)
-def subdistricts(session: SessionDep, flt: GeoFilterDep,
-                 district: Annotated[str | None, Query(max_length=20, description="District code, e.g. 5401")] = None):
+def subdistricts(
+    session: SessionDep,
+    flt: GeoFilterDep,
+    district: Annotated[str | None, Query(max_length=20, description="District code, e.g. 5401")] = None,
+):
     return _geojson(queries.admin_areas_geojson(session, AdminLevel.subdistrict, flt, parent=district))
 
 
@@ -49,22 +55,31 @@ def subdistrict(code: str, session: SessionDep, flt: GeoFilterDep):
     return _geojson(queries.single_feature(fc, "subdistrict"))
 
 
-@router.get("/protected-areas", summary="Forest reserves and protected areas in force on a date (GeoJSON)",
-            response_class=Response)
+@router.get(
+    "/protected-areas",
+    summary="Forest reserves and protected areas in force on a date (GeoJSON)",
+    response_class=Response,
+)
 def protected_areas(
-    session: SessionDep, flt: GeoFilterDep,
+    session: SessionDep,
+    flt: GeoFilterDep,
     kind: Annotated[list[ProtectedKind] | None, Query(description="Only these kinds")] = None,
     at: Annotated[date | None, Query(description="Boundaries in force on this date (default: today)")] = None,
     all_versions: Annotated[bool, Query(description="Every boundary version, with its validity")] = False,
 ):
-    return _geojson(queries.protected_areas_geojson(
-        session, flt, kinds=[k.value for k in kind] if kind else None, at=at, all_versions=all_versions))
+    return _geojson(
+        queries.protected_areas_geojson(
+            session, flt, kinds=[k.value for k in kind] if kind else None, at=at, all_versions=all_versions
+        )
+    )
 
 
-@router.get("/protected-areas/{code}", summary="One protected area in force on a date (GeoJSON Feature)",
-            response_class=Response)
-def protected_area(code: str, session: SessionDep, flt: GeoFilterDep,
-                   at: Annotated[date | None, Query()] = None):
+@router.get(
+    "/protected-areas/{code}",
+    summary="One protected area in force on a date (GeoJSON Feature)",
+    response_class=Response,
+)
+def protected_area(code: str, session: SessionDep, flt: GeoFilterDep, at: Annotated[date | None, Query()] = None):
     fc = queries.protected_areas_geojson(session, flt, code=code, at=at)
     return _geojson(queries.single_feature(fc, "protected area in force on that date"))
 

@@ -22,9 +22,11 @@ MapReader = Annotated[Principal, Depends(require_roles(Role.committee_member, Ro
 CaseWorker = Annotated[Principal, Depends(require_roles(Role.investigator, Role.administrator))]
 # Maps are self-contained pages: scripts and styles from this service only. Folium's scripts are inline, and
 # leaflet-measure compiles its templates with new Function ('unsafe-eval'); neither can load anything.
-CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-       "img-src 'self' data: {tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'none'; frame-ancestors 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: {tiles}; font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'self'"
+)
 
 
 def _page(html: str, tile_url: str | None) -> HTMLResponse:
@@ -32,19 +34,33 @@ def _page(html: str, tile_url: str | None) -> HTMLResponse:
     if tile_url:  # the configured tile server's origin ({s} subdomains as a wildcard)
         parts = urlsplit(tile_url)
         tiles = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}" if parts.scheme else ""
-    return HTMLResponse(html, headers={"Content-Security-Policy": CSP.format(tiles=tiles),
-                                       "Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return HTMLResponse(
+        html,
+        headers={
+            "Content-Security-Policy": CSP.format(tiles=tiles),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.get("/maps/overview", response_class=HTMLResponse, summary="Overview map of a period (HTML page)")
-def overview_page(session: SessionDep, settings: SettingsDep, principal: MapReader,
-                  start: Annotated[date | None, Query(alias="from")] = None,
-                  end: Annotated[date | None, Query(alias="to")] = None,
-                  fiscal_year_be: Annotated[int | None, Query(description="Thai fiscal year in BE, 2500-2700 "
-                                                              "(checked by maps.period, as in the CLI)")] = None,
-                  outside_aoi: Annotated[bool, Query(description="add the detections outside the area of "
-                                                     "interest as a separate layer, hidden until switched on")] = False,
-                  ) -> HTMLResponse:
+def overview_page(
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: MapReader,
+    start: Annotated[date | None, Query(alias="from")] = None,
+    end: Annotated[date | None, Query(alias="to")] = None,
+    fiscal_year_be: Annotated[
+        int | None, Query(description="Thai fiscal year in BE, 2500-2700 (checked by maps.period, as in the CLI)")
+    ] = None,
+    outside_aoi: Annotated[
+        bool,
+        Query(
+            description="add the detections outside the area of interest as a separate layer, hidden until switched on"
+        ),
+    ] = False,
+) -> HTMLResponse:
     choose_period(start, end, fiscal_year_be)  # a wrong value is a 400 before any work
     with session.begin():
         from geo_service.maps import overview
@@ -52,9 +68,16 @@ def overview_page(session: SessionDep, settings: SettingsDep, principal: MapRead
         period, months = overview.choose(session, start, end, fiscal_year_be)  # default: the latest with data
         act_as(session, principal)  # row-level security decides which cases exist for the caller
         visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
-        m = overview.overview(session, period, principal=principal, cases=visible, months=months,
-                              tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution,
-                              outside_aoi=outside_aoi)
+        m = overview.overview(
+            session,
+            period,
+            principal=principal,
+            cases=visible,
+            months=months,
+            tile_url=settings.service.tile_url,
+            tile_attribution=settings.service.tile_attribution,
+            outside_aoi=outside_aoi,
+        )
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
 
@@ -64,8 +87,13 @@ def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principa
         act_as(session, principal)
         from geo_service.maps import case_map, overview
 
-        m = case_map.case_map(session, case_id, principal, tile_url=settings.service.tile_url,
-                              tile_attribution=settings.service.tile_attribution)
+        m = case_map.case_map(
+            session,
+            case_id,
+            principal,
+            tile_url=settings.service.tile_url,
+            tile_attribution=settings.service.tile_attribution,
+        )
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 
 
@@ -80,11 +108,15 @@ def vendor(path: str) -> Response:
     return FileResponse(file, headers=headers)
 
 
-@router.get("/maps/rasters/{raster_id}", response_class=HTMLResponse,
-            summary="Map of one hotspot raster, reprojected for the web, with its colour scale (HTML page)")
+@router.get(
+    "/maps/rasters/{raster_id}",
+    response_class=HTMLResponse,
+    summary="Map of one hotspot raster, reprojected for the web, with its colour scale (HTML page)",
+)
 def raster_page(raster_id: int, session: SessionDep, settings: SettingsDep, principal: MapReader) -> HTMLResponse:
     from geo_service.maps import overview, raster_map
 
-    m = raster_map.raster_map(session, raster_id, tile_url=settings.service.tile_url,
-                              tile_attribution=settings.service.tile_attribution)
+    m = raster_map.raster_map(
+        session, raster_id, tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution
+    )
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)

@@ -7,7 +7,7 @@ capped to it. The HTML pages draw their features with the service's own Leaflet 
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -49,10 +49,23 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_LIMIT = 10_000
 # Leaflet as the maps serve it (geo_service/maps/assets.py: /maps/vendor/ + the pinned npm package's files).
 LEAFLET_JS, LEAFLET_CSS = "/maps/vendor/leaflet/dist/leaflet.js", "/maps/vendor/leaflet/dist/leaflet.css"
-ITEM_PARAMS = ("f", "bbox", "datetime", "limit", "offset", "filter", "filter-lang", "filter-crs", "properties", "sortby")
+ITEM_PARAMS = (
+    "f",
+    "bbox",
+    "datetime",
+    "limit",
+    "offset",
+    "filter",
+    "filter-lang",
+    "filter-crs",
+    "properties",
+    "sortby",
+)
 # Pages: scripts and styles of this service only; images also from the configured tile server.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: {tiles}; "
-       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: {tiles}; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
 _html = Environment(autoescape=select_autoescape(default=True, default_for_string=True)).from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{{ title }}</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/static/ogc/ogc.css">
@@ -74,8 +87,14 @@ class PublicCORS:
 
     def __init__(self, app: ASGIApp, origins: list[str], prefix: str = "/ogc") -> None:
         self.app, self.prefix = app, prefix
-        self.cors = CORSMiddleware(app, allow_origins=origins, allow_methods=["GET", "HEAD"], allow_headers=[],
-                                   allow_credentials=False, max_age=3600)
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD"],
+            allow_headers=[],
+            allow_credentials=False,
+            max_age=3600,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "") if scope["type"] == "http" else ""
@@ -91,12 +110,19 @@ def _only(request: Request, allowed) -> None:
     keys = [k for k, _ in request.query_params.multi_items()]
     unknown = sorted({k for k in keys if k not in allowed})
     if unknown:
-        raise InvalidInput("Unknown query parameter(s): " + ", ".join(unknown) + ". This resource accepts: "
-                           + ", ".join(allowed) + ".", code="unknown_parameter")
+        raise InvalidInput(
+            "Unknown query parameter(s): "
+            + ", ".join(unknown)
+            + ". This resource accepts: "
+            + ", ".join(allowed)
+            + ".",
+            code="unknown_parameter",
+        )
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
-        raise InvalidInput("Query parameter(s) given more than once: " + ", ".join(repeated) + ".",
-                           code="repeated_parameter")
+        raise InvalidInput(
+            "Query parameter(s) given more than once: " + ", ".join(repeated) + ".", code="repeated_parameter"
+        )
 
 
 def _wants_html(request: Request, f: str | None) -> bool:
@@ -118,8 +144,18 @@ def _with_f(href: str, fmt: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-_HTML_RELS = {"self", "alternate", "next", "prev", "collection", "data", "items", "conformance", "queryables",
-              "sortables"}
+_HTML_RELS = {
+    "self",
+    "alternate",
+    "next",
+    "prev",
+    "collection",
+    "data",
+    "items",
+    "conformance",
+    "queryables",
+    "sortables",
+}
 
 
 def _html_links(request: Request, links: list[dict]) -> list[dict]:
@@ -135,35 +171,65 @@ def _html_links(request: Request, links: list[dict]) -> list[dict]:
         if link["href"] not in seen:
             seen.add(link["href"])
             out.append(link)
-    out.append({"rel": "alternate", "type": "application/json", "title": "This page as JSON",
-                "href": _with_f(str(request.url), "json")})
+    out.append(
+        {
+            "rel": "alternate",
+            "type": "application/json",
+            "title": "This page as JSON",
+            "href": _with_f(str(request.url), "json"),
+        }
+    )
     return out
 
 
-def _page(request: Request, title: str, description: str, links: list[dict], rows: list[dict] | None = None,
-          features: dict | None = None) -> HTMLResponse:
+def _page(
+    request: Request,
+    title: str,
+    description: str,
+    links: list[dict],
+    rows: list[dict] | None = None,
+    features: dict | None = None,
+) -> HTMLResponse:
     service = request.app.state.settings.service
     island = None
     if features is not None:  # a JSON data island: nothing in it can close the script element
-        island = Markup(orjson.dumps(features).decode().replace("<", "\\u003c").replace(">", "\\u003e")
-                        .replace("&", "\\u0026"))
+        island = Markup(
+            orjson.dumps(features).decode().replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+        )
     tiles = ""
     if service.tile_url:  # the configured tile server's origin ({s} subdomains as a wildcard)
         parts = urlsplit(service.tile_url)
         tiles = f"{parts.scheme}://{parts.netloc.replace('{s}', '*')}" if parts.scheme else ""
-    html = _html.render(title=title, description=description, links=_html_links(request, links), rows=rows or [],
-                        features=island, leaflet_js=LEAFLET_JS, leaflet_css=LEAFLET_CSS,
-                        tile_url=service.tile_url, tile_attribution=service.tile_attribution)
-    return HTMLResponse(html, headers={"Content-Security-Policy": CSP.format(tiles=tiles),
-                                       "X-Content-Type-Options": "nosniff"})
+    html = _html.render(
+        title=title,
+        description=description,
+        links=_html_links(request, links),
+        rows=rows or [],
+        features=island,
+        leaflet_js=LEAFLET_JS,
+        leaflet_css=LEAFLET_CSS,
+        tile_url=service.tile_url,
+        tile_attribution=service.tile_attribution,
+    )
+    return HTMLResponse(
+        html, headers={"Content-Security-Policy": CSP.format(tiles=tiles), "X-Content-Type-Options": "nosniff"}
+    )
 
 
 def _extent_feature(extent: list[float] | None) -> dict | None:
     if not extent:
         return None
     x0, y0, x1, y1 = extent
-    return {"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"extent": extent},
-            "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}}]}
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"extent": extent},
+                "geometry": {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]},
+            }
+        ],
+    }
 
 
 @router.get("", summary="Landing page")
@@ -173,14 +239,21 @@ def landing(request: Request, f: str | None = None):
     links = [
         {"rel": "self", "type": "application/json", "title": "This document", "href": f"{base}?f=json"},
         {"rel": "alternate", "type": "text/html", "title": "This document as HTML", "href": f"{base}?f=html"},
-        {"rel": "service-desc", "type": "application/vnd.oai.openapi+json;version=3.0", "title": "OpenAPI 3.0",
-         "href": f"{base}/api"},
+        {
+            "rel": "service-desc",
+            "type": "application/vnd.oai.openapi+json;version=3.0",
+            "title": "OpenAPI 3.0",
+            "href": f"{base}/api",
+        },
         {"rel": "conformance", "type": "application/json", "title": "Conformance", "href": f"{base}/conformance"},
         {"rel": "data", "type": "application/json", "title": "Collections", "href": f"{base}/collections"},
     ]
-    body = {"title": "geo_service — forest reserves, incidents and hotspots (Phrae)",
-            "description": "OGC API - Features of the NACC Phrae geo_service. Protected areas shipped with the "
-                           "service are ILLUSTRATIVE, not official boundaries.", "links": links}
+    body = {
+        "title": "geo_service — forest reserves, incidents and hotspots (Phrae)",
+        "description": "OGC API - Features of the NACC Phrae geo_service. Protected areas shipped with the "
+        "service are ILLUSTRATIVE, not official boundaries.",
+        "links": links,
+    }
     if _wants_html(request, f):
         return _page(request, body["title"], body["description"], links)
     return JSONResponse(body)
@@ -190,31 +263,55 @@ def landing(request: Request, f: str | None = None):
 def conformance(request: Request, f: str | None = None):
     _only(request, ("f",))
     if _wants_html(request, f):
-        return _page(request, "Conformance", "",
-                     [{"href": c, "rel": "conformance", "type": "", "title": c} for c in CONFORMANCE])
+        return _page(
+            request, "Conformance", "", [{"href": c, "rel": "conformance", "type": "", "title": c} for c in CONFORMANCE]
+        )
     return JSONResponse({"conformsTo": CONFORMANCE})
 
 
 def _collection_doc(request: Request, c: Collection, extent: list[float] | None) -> dict:
     base = _base(request)
     doc = {
-        "id": c.name, "title": c.title, "description": f"{c.title_th}. {c.description} Licence: {c.licence}. "
-                                                        f"{c.attribution}",
-        "itemType": "feature", "crs": [CRS84], "storageCrs": CRS84,
+        "id": c.name,
+        "title": c.title,
+        "description": f"{c.title_th}. {c.description} Licence: {c.licence}. {c.attribution}",
+        "itemType": "feature",
+        "crs": [CRS84],
+        "storageCrs": CRS84,
         "links": [
             {"rel": "self", "type": "application/json", "href": f"{base}/collections/{c.name}"},
             {"rel": "items", "type": GEOJSON, "title": "Features", "href": f"{base}/collections/{c.name}/items"},
-            {"rel": "items", "type": "text/html", "title": "Features (HTML)",
-             "href": f"{base}/collections/{c.name}/items?f=html"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables", "type": "application/schema+json",
-             "title": "Queryables (properties to filter and sort on)",
-             "href": f"{base}/collections/{c.name}/queryables"},
-            {"rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables", "type": "application/schema+json",
-             "title": "Sortables (properties sortby accepts)", "href": f"{base}/collections/{c.name}/sortables"},
+            {
+                "rel": "items",
+                "type": "text/html",
+                "title": "Features (HTML)",
+                "href": f"{base}/collections/{c.name}/items?f=html",
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/queryables",
+                "type": "application/schema+json",
+                "title": "Queryables (properties to filter and sort on)",
+                "href": f"{base}/collections/{c.name}/queryables",
+            },
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/sortables",
+                "type": "application/schema+json",
+                "title": "Sortables (properties sortby accepts)",
+                "href": f"{base}/collections/{c.name}/sortables",
+            },
             # rel names compare case-insensitively (RFC 8288); GDAL 3.6 looks for exactly "describedBy"
-            {"rel": "describedBy", "type": "application/schema+json", "title": "Schema of a feature",
-             "href": f"{base}/collections/{c.name}/schema"},
-            {"rel": "license", "type": "text/plain", "title": c.licence, "href": f"{base}/collections/{c.name}#license"},
+            {
+                "rel": "describedBy",
+                "type": "application/schema+json",
+                "title": "Schema of a feature",
+                "href": f"{base}/collections/{c.name}/schema",
+            },
+            {
+                "rel": "license",
+                "type": "text/plain",
+                "title": c.licence,
+                "href": f"{base}/collections/{c.name}#license",
+            },
         ],
     }
     if extent:
@@ -248,8 +345,20 @@ def collections(request: Request, f: str | None = None):
     base = _base(request)
     links = [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}]
     if _wants_html(request, f):
-        return _page(request, "Collections", "", [{"href": f"{base}/collections/{d['id']}", "rel": "collection",
-                                                   "type": "application/json", "title": d["title"]} for d in docs])
+        return _page(
+            request,
+            "Collections",
+            "",
+            [
+                {
+                    "href": f"{base}/collections/{d['id']}",
+                    "rel": "collection",
+                    "type": "application/json",
+                    "title": d["title"],
+                }
+                for d in docs
+            ],
+        )
     return JSONResponse({"collections": docs, "links": links})
 
 
@@ -261,8 +370,10 @@ def collection(name: str, request: Request, f: str | None = None):
     doc = _collection_doc(request, c, extent)
     if _wants_html(request, f):
         short = ("/queryables", "/sortables")  # the OGC URIs of these rels, as the HTML page names them
-        html_links = [{**link, "rel": link["rel"].rsplit("/", 1)[1]} if link["rel"].endswith(short) else link
-                      for link in doc["links"]]
+        html_links = [
+            {**link, "rel": link["rel"].rsplit("/", 1)[1]} if link["rel"].endswith(short) else link
+            for link in doc["links"]
+        ]
         return _page(request, doc["title"], doc["description"], html_links, features=_extent_feature(extent))
     return JSONResponse(doc)
 
@@ -275,9 +386,20 @@ def _schema_response(request: Request, name: str, f: str | None, kind: str) -> R
     if _wants_html(request, f):
         props = doc["properties"]["properties"]["properties"] if kind == "schema" else doc["properties"]
         rows = [{"name": k, "type": v.get("format") or v.get("type")} for k, v in props.items()]
-        return _page(request, f"{c.title}: {kind}", doc.get("description", ""),
-                     [{"rel": "collection", "type": "application/json", "title": c.title,
-                       "href": f"{_base(request)}/collections/{name}"}], rows)
+        return _page(
+            request,
+            f"{c.title}: {kind}",
+            doc.get("description", ""),
+            [
+                {
+                    "rel": "collection",
+                    "type": "application/json",
+                    "title": c.title,
+                    "href": f"{_base(request)}/collections/{name}",
+                }
+            ],
+            rows,
+        )
     return Response(orjson.dumps(doc), media_type="application/schema+json")
 
 
@@ -302,10 +424,14 @@ def _property_filters(request: Request) -> dict[str, str]:
     return {k: v for k, v in request.query_params.items() if k not in ITEM_PARAMS}
 
 
-@router.get("/collections/{name}/items", summary="Features, with bbox, datetime, CQL2 filter, property filters, "
-            "sortby and paging")
+@router.get(
+    "/collections/{name}/items",
+    summary="Features, with bbox, datetime, CQL2 filter, property filters, sortby and paging",
+)
 async def items(
-    name: str, request: Request, f: str | None = None,
+    name: str,
+    request: Request,
+    f: str | None = None,
     bbox: Annotated[str | None, Query()] = None,
     datetime_: Annotated[str | None, Query(alias="datetime")] = None,
     limit: Annotated[int, Query(ge=1, description=f"At most {MAX_LIMIT}: a larger limit is capped to it")] = 10,
@@ -322,9 +448,17 @@ async def items(
         raise InvalidInput(f"filter-crs must be {CRS84}.", code="invalid_filter_crs")
     limit = min(limit, MAX_LIMIT)  # OGC API - Features /req/core/fc-limit-response-1: cap, do not refuse
     equals = _property_filters(request)
-    q = ItemQuery(bbox=parse_bbox(bbox), datetime=datetime_, limit=limit, offset=offset, cql=filter_,
-                  cql_lang=filter_lang, equals=equals, sortby=sortby,
-                  properties=[p.strip() for p in properties.split(",") if p.strip()] if properties else None)
+    q = ItemQuery(
+        bbox=parse_bbox(bbox),
+        datetime=datetime_,
+        limit=limit,
+        offset=offset,
+        cql=filter_,
+        cql_lang=filter_lang,
+        equals=equals,
+        sortby=sortby,
+        properties=[p.strip() for p in properties.split(",") if p.strip()] if properties else None,
+    )
     built = build_select(c, principal, q)
     engine = request.app.state.engine
 
@@ -335,18 +469,37 @@ async def items(
         return matched, rows
 
     matched, rows = await run_in_threadpool(run)
-    record_export(request, principal, c, "ogc-items", {"bbox": bbox, "datetime": datetime_, "filter": filter_,
-                                                      "limit": limit, "offset": offset, "sortby": sortby, **equals},
-                  len(rows))
+    record_export(
+        request,
+        principal,
+        c,
+        "ogc-items",
+        {
+            "bbox": bbox,
+            "datetime": datetime_,
+            "filter": filter_,
+            "limit": limit,
+            "offset": offset,
+            "sortby": sortby,
+            **equals,
+        },
+        len(rows),
+    )
     base = f"{_base(request)}/collections/{name}/items"
     params = {k: v for k, v in request.query_params.items() if k not in ("offset", "f", "limit")}
 
     def link(rel: str, off: int, media: str = GEOJSON, fmt: str = "json") -> dict:
-        return {"rel": rel, "type": media,
-                "href": f"{base}?{urlencode({**params, 'limit': limit, 'offset': off, 'f': fmt})}"}
+        return {
+            "rel": rel,
+            "type": media,
+            "href": f"{base}?{urlencode({**params, 'limit': limit, 'offset': off, 'f': fmt})}",
+        }
 
-    links = [link("self", offset), link("alternate", offset, "text/html", "html"),
-             {"rel": "collection", "type": "application/json", "href": f"{_base(request)}/collections/{name}"}]
+    links = [
+        link("self", offset),
+        link("alternate", offset, "text/html", "html"),
+        {"rel": "collection", "type": "application/json", "href": f"{_base(request)}/collections/{name}"},
+    ]
     if offset + len(rows) < matched:
         links.append(link("next", offset + limit))
     if offset > 0:
@@ -354,11 +507,24 @@ async def items(
     feats = [_with_id(r) for r in rows]
     if _wants_html(request, f):
         table = [{"id": ft["id"], **ft["properties"]} for ft in feats]
-        return _page(request, f"{c.title}: {len(rows)} of {matched}", c.description, links, table,
-                     {"type": "FeatureCollection", "features": feats})
-    body = orjson.dumps({"type": "FeatureCollection", "numberMatched": matched, "numberReturned": len(rows),
-                         "timeStamp": datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
-                         "links": links, "features": feats})
+        return _page(
+            request,
+            f"{c.title}: {len(rows)} of {matched}",
+            c.description,
+            links,
+            table,
+            {"type": "FeatureCollection", "features": feats},
+        )
+    body = orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "numberMatched": matched,
+            "numberReturned": len(rows),
+            "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "links": links,
+            "features": feats,
+        }
+    )
     return Response(content=body, media_type=GEOJSON)
 
 
@@ -380,11 +546,19 @@ def item(name: str, feature_id: str, request: Request, f: str | None = None):
         raise NotFound("No feature with this id in the collection.")
     feature = _with_id(row)
     base = f"{_base(request)}/collections/{name}"
-    feature["links"] = [{"rel": "self", "type": GEOJSON, "href": f"{base}/items/{feature_id}"},
-                        {"rel": "collection", "type": "application/json", "href": base}]
+    feature["links"] = [
+        {"rel": "self", "type": GEOJSON, "href": f"{base}/items/{feature_id}"},
+        {"rel": "collection", "type": "application/json", "href": base},
+    ]
     if _wants_html(request, f):
-        return _page(request, f"{c.title}: {feature_id}", "", feature["links"], [feature["properties"]],
-                     {"type": "FeatureCollection", "features": [feature]})
+        return _page(
+            request,
+            f"{c.title}: {feature_id}",
+            "",
+            feature["links"],
+            [feature["properties"]],
+            {"type": "FeatureCollection", "features": [feature]},
+        )
     return Response(content=orjson.dumps(feature), media_type=GEOJSON)
 
 
@@ -393,48 +567,91 @@ def openapi30(request: Request):
     _only(request, ("f",))
     base = _base(request)
     params = {
-        "bbox": {"name": "bbox", "in": "query", "schema": {"type": "array", "items": {"type": "number"}},
-                 "style": "form", "explode": False},
+        "bbox": {
+            "name": "bbox",
+            "in": "query",
+            "schema": {"type": "array", "items": {"type": "number"}},
+            "style": "form",
+            "explode": False,
+        },
         "datetime": {"name": "datetime", "in": "query", "schema": {"type": "string"}},
-        "limit": {"name": "limit", "in": "query", "description": f"A limit above {MAX_LIMIT} is capped to it.",
-                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10}},
+        "limit": {
+            "name": "limit",
+            "in": "query",
+            "description": f"A limit above {MAX_LIMIT} is capped to it.",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": 10},
+        },
         "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
         "filter": {"name": "filter", "in": "query", "schema": {"type": "string"}},
         # cql-text: the draft name GDAL 3.6 looks for before it sends filters to the server
-        "filter-lang": {"name": "filter-lang", "in": "query", "schema": {"type": "string", "enum": list(FILTER_LANGS),
-                                                                         "default": "cql2-text"}},
+        "filter-lang": {
+            "name": "filter-lang",
+            "in": "query",
+            "schema": {"type": "string", "enum": list(FILTER_LANGS), "default": "cql2-text"},
+        },
         "filter-crs": {"name": "filter-crs", "in": "query", "schema": {"type": "string", "enum": [CRS84]}},
-        "properties": {"name": "properties", "in": "query", "style": "form", "explode": False,
-                       "schema": {"type": "array", "items": {"type": "string"}}},
-        "sortby": {"name": "sortby", "in": "query", "style": "form", "explode": False,
-                   "description": "Comma-separated properties, each with + (ascending, the default) or - "
-                                  "(descending), e.g. +observed_at,-frp",
-                   "schema": {"type": "array", "items": {"type": "string"}}},
+        "properties": {
+            "name": "properties",
+            "in": "query",
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
+        "sortby": {
+            "name": "sortby",
+            "in": "query",
+            "style": "form",
+            "explode": False,
+            "description": "Comma-separated properties, each with + (ascending, the default) or - "
+            "(descending), e.g. +observed_at,-frp",
+            "schema": {"type": "array", "items": {"type": "string"}},
+        },
         "f": {"name": "f", "in": "query", "schema": {"type": "string", "enum": ["json", "html"]}},
     }
     ok = {"200": {"description": "OK"}}
     paths = {
-        "/": {"get": {"operationId": "landing", "parameters": [{"$ref": "#/components/parameters/f"}], "responses": ok}},
+        "/": {
+            "get": {"operationId": "landing", "parameters": [{"$ref": "#/components/parameters/f"}], "responses": ok}
+        },
         "/conformance": {"get": {"operationId": "conformance", "responses": ok}},
         "/collections": {"get": {"operationId": "collections", "responses": ok}},
     }
     principal = authenticate(request)
     for c in visible_collections(principal):
         # Part 1 filters on feature properties: ?name=value for each queryable (equality; lists: contains)
-        by_property = [{"name": n, "in": "query", "required": False, "description": f"{n} equals this value",
-                        "schema": {"type": "string"} if q.temporal or q.type == "string-list"
-                        else q.schema() | {"title": n}}
-                       for n, q in queryables(c, principal).items()]
+        by_property = [
+            {
+                "name": n,
+                "in": "query",
+                "required": False,
+                "description": f"{n} equals this value",
+                "schema": {"type": "string"} if q.temporal or q.type == "string-list" else q.schema() | {"title": n},
+            }
+            for n, q in queryables(c, principal).items()
+        ]
         paths[f"/collections/{c.name}"] = {"get": {"operationId": f"describe_{c.name}", "responses": ok}}
         for kind in ("queryables", "sortables", "schema"):
             paths[f"/collections/{c.name}/{kind}"] = {"get": {"operationId": f"{kind}_{c.name}", "responses": ok}}
-        paths[f"/collections/{c.name}/items"] = {"get": {
-            "operationId": f"items_{c.name}", "summary": c.title,
-            "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params] + by_property,
-            "responses": ok}}
-        paths[f"/collections/{c.name}/items/{{featureId}}"] = {"get": {
-            "operationId": f"item_{c.name}", "responses": ok,
-            "parameters": [{"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}]}}
-    doc = {"openapi": "3.0.3", "info": {"title": "geo_service OGC API - Features", "version": __version__},
-           "servers": [{"url": base}], "paths": paths, "components": {"parameters": params}}
+        paths[f"/collections/{c.name}/items"] = {
+            "get": {
+                "operationId": f"items_{c.name}",
+                "summary": c.title,
+                "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params] + by_property,
+                "responses": ok,
+            }
+        }
+        paths[f"/collections/{c.name}/items/{{featureId}}"] = {
+            "get": {
+                "operationId": f"item_{c.name}",
+                "responses": ok,
+                "parameters": [{"name": "featureId", "in": "path", "required": True, "schema": {"type": "string"}}],
+            }
+        }
+    doc = {
+        "openapi": "3.0.3",
+        "info": {"title": "geo_service OGC API - Features", "version": __version__},
+        "servers": [{"url": base}],
+        "paths": paths,
+        "components": {"parameters": params},
+    }
     return JSONResponse(doc, media_type="application/vnd.oai.openapi+json;version=3.0")

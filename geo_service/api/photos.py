@@ -17,10 +17,18 @@ router = APIRouter(prefix="/api/v1", tags=["photos"])
 MAX_FILES = 10
 
 
-@router.post("/incidents/{incident_id}/photos", status_code=201,
-             summary="Attach photos (JPEG, PNG, HEIC); the same file twice is stored once")
-async def upload(incident_id: int, request: Request, session: SessionDep, principal: ReporterDep,
-                 files: Annotated[list[UploadFile], File(description="One or more photos")]):
+@router.post(
+    "/incidents/{incident_id}/photos",
+    status_code=201,
+    summary="Attach photos (JPEG, PNG, HEIC); the same file twice is stored once",
+)
+async def upload(
+    incident_id: int,
+    request: Request,
+    session: SessionDep,
+    principal: ReporterDep,
+    files: Annotated[list[UploadFile], File(description="One or more photos")],
+):
     if len(files) > MAX_FILES:
         raise InvalidInput(f"Send at most {MAX_FILES} photos at a time.", code="too_many_files")
     settings = request.app.state.settings.service
@@ -42,10 +50,16 @@ async def upload(incident_id: int, request: Request, session: SessionDep, princi
 
 
 def _send(data: bytes, content_type: str, filename: str, sha256: str) -> Response:
-    return Response(content=data, media_type=content_type, headers={
-        "ETag": f'"{sha256}"', "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=86400",
-        "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
-    })
+    return Response(
+        content=data,
+        media_type=content_type,
+        headers={
+            "ETag": f'"{sha256}"',
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=86400",
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(filename)}",
+        },
+    )
 
 
 @router.get("/photos/{photo_id}", summary="The original photo, unchanged", response_class=Response)

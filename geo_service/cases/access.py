@@ -21,9 +21,10 @@ APP_ROLE = "geo_service_app"
 
 def act_as(session: Session, principal: Principal) -> None:
     session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
-    session.execute(text("SELECT set_config('geo_service.user', :user, true), "
-                         "set_config('geo_service.roles', :roles, true)"),
-                    {"user": principal.name, "roles": ",".join(sorted(r.value for r in principal.roles))})
+    session.execute(
+        text("SELECT set_config('geo_service.user', :user, true), set_config('geo_service.roles', :roles, true)"),
+        {"user": principal.name, "roles": ",".join(sorted(r.value for r in principal.roles))},
+    )
 
 
 def is_insider_role(principal: Principal) -> bool:
@@ -32,8 +33,11 @@ def is_insider_role(principal: Principal) -> bool:
 
 def assigned_investigators(session: Session, case_id: int) -> list[str]:
     """The usernames of the investigators assigned to a case, sorted."""
-    return list(session.execute(text("SELECT username FROM case_assignments WHERE case_id = :id ORDER BY username"),
-                                {"id": case_id}).scalars())
+    return list(
+        session.execute(
+            text("SELECT username FROM case_assignments WHERE case_id = :id ORDER BY username"), {"id": case_id}
+        ).scalars()
+    )
 
 
 def is_insider(session: Session, principal: Principal, case_id: int, assigned: list[str] | None = None) -> bool:
@@ -41,7 +45,8 @@ def is_insider(session: Session, principal: Principal, case_id: int, assigned: l
     if principal.has(Role.administrator):
         return True
     return principal.has(Role.investigator) and principal.name in (
-        assigned if assigned is not None else assigned_investigators(session, case_id))
+        assigned if assigned is not None else assigned_investigators(session, case_id)
+    )
 
 
 def require_insider(session: Session, principal: Principal, case_id: int) -> None:

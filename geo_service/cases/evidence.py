@@ -29,12 +29,19 @@ def _incidents(session: Session, ids: list[str]) -> list[dict]:
 
 
 def _protected(session: Session, codes: list[str]) -> list[dict]:
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         SELECT DISTINCT ON (p.code) p.code, p.name_th, p.name_en, p.kind::text AS kind, p.area_m2, p.illustrative,
                s.attribution
         FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
         WHERE p.code = ANY(:codes) ORDER BY p.code, p.valid_from DESC NULLS LAST
-    """), {"codes": codes}).mappings().all()
+    """),
+            {"codes": codes},
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r, area=area_units(r["area_m2"])) for r in rows]
 
 
@@ -55,10 +62,16 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
         rows = session.execute(text(sql), params).all()
         return gpd.GeoDataFrame({"code": [r.code for r in rows]}, geometry=[from_wkb(r.wkb) for r in rows], crs=4326)
 
-    districts = frame("SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb FROM admin_areas "
-                      "WHERE level = 'district' AND is_current", {})
-    areas = frame("SELECT DISTINCT ON (code) code, ST_AsBinary(geom) AS wkb FROM protected_areas WHERE code = ANY(:c) "
-                  "ORDER BY code, valid_from DESC NULLS LAST", {"c": protected_codes})
+    districts = frame(
+        "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb FROM admin_areas "
+        "WHERE level = 'district' AND is_current",
+        {},
+    )
+    areas = frame(
+        "SELECT DISTINCT ON (code) code, ST_AsBinary(geom) AS wkb FROM protected_areas WHERE code = ANY(:c) "
+        "ORDER BY code, valid_from DESC NULLS LAST",
+        {"c": protected_codes},
+    )
     points = gpd.GeoDataFrame(geometry=[Point(i["location"]["lon"], i["location"]["lat"]) for i in incidents], crs=4326)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     districts.boundary.plot(ax=ax, color="#888888", linewidth=0.6)
@@ -69,9 +82,14 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
         areas.plot(ax=ax, color="#4c9a2a", alpha=0.35, edgecolor="#2d5e18", linewidth=1)
     if len(points):
         points.plot(ax=ax, color="#d62728", markersize=30, marker="^", zorder=5)
-        for i, inc in enumerate(incidents):
-            ax.annotate(inc["reference"], (inc["location"]["lon"], inc["location"]["lat"]), fontsize=7,
-                        xytext=(3, 3), textcoords="offset points")
+        for inc in incidents:
+            ax.annotate(
+                inc["reference"],
+                (inc["location"]["lon"], inc["location"]["lat"]),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
     extent = gpd.GeoSeries(list(areas.geometry) + list(points.geometry) + list(focus.geometry), crs=4326)
     if len(extent):
         minx, miny, maxx, maxy = extent.total_bounds
@@ -81,8 +99,13 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
     ax.set_aspect(1 / 0.95)  # about 1/cos(18 deg): degrees look square at Phrae's latitude
     ax.tick_params(labelsize=7)
     ax.set_title("Evidence / หลักฐาน  (▲ incidents, green: protected areas)", fontsize=9)
-    fig.text(0.01, 0.01, "Boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO). "
-             "Protected areas shipped with the service are ILLUSTRATIVE.", fontsize=6)
+    fig.text(
+        0.01,
+        0.01,
+        "Boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO). "
+        "Protected areas shipped with the service are ILLUSTRATIVE.",
+        fontsize=6,
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
@@ -96,27 +119,42 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
     for link in case["links"]:
         by_type.setdefault(link["target_type"], []).append(link["target_id"])
     incidents = _incidents(session, by_type.get("incident", []))
-    protected_codes = sorted(set(by_type.get("protected_area", [])) | {
-        p["code"] for i in incidents for p in i["place"]["protected_areas"]})
+    protected_codes = sorted(
+        set(by_type.get("protected_area", [])) | {p["code"] for i in incidents for p in i["place"]["protected_areas"]}
+    )
     timeline = [{"when": case["received_on"], "what": "Case received / รับเรื่อง"}]
-    timeline += [{"when": t["created_at"][:10], "what": f"Stage: {t['to_stage']} — {t['reason']}"}
-                 for t in case["transitions"][1:]]
-    timeline += [{"when": i["observed_at"][:10], "what": f"{i['reference']} observed: {i['kind_en']} / {i['kind_th']}"}
-                 for i in incidents]
-    timeline += [{"when": link["created_at"][:10], "what": f"Evidence linked: {link['target_type']} {link['target_id']}"}
-                 for link in case["links"]]
+    timeline += [
+        {"when": t["created_at"][:10], "what": f"Stage: {t['to_stage']} — {t['reason']}"}
+        for t in case["transitions"][1:]
+    ]
+    timeline += [
+        {"when": i["observed_at"][:10], "what": f"{i['reference']} observed: {i['kind_en']} / {i['kind_th']}"}
+        for i in incidents
+    ]
+    timeline += [
+        {"when": link["created_at"][:10], "what": f"Evidence linked: {link['target_type']} {link['target_id']}"}
+        for link in case["links"]
+    ]
     timeline.sort(key=lambda e: e["when"])
     for e in timeline:
         e["when_be"] = be_dmy(e["when"])
     head = audit.verify(session)  # the pack states whether the whole trail verifies, not only its head
     protected = _protected(session, protected_codes)
     return {
-        "case": case, "incidents": incidents, "protected": protected,
-        "timeline": timeline, "audit_head": head.head, "audit_entries": head.entries, "audit_ok": head.ok,
+        "case": case,
+        "incidents": incidents,
+        "protected": protected,
+        "timeline": timeline,
+        "audit_head": head.head,
+        "audit_entries": head.entries,
+        "audit_ok": head.ok,
         "map_png": base64.b64encode(_map_png(session, incidents, protected_codes, case["districts"])).decode(),
-        "generated": datetime.now(BANGKOK), "generated_by": principal.display_name or principal.name,
-        "sources": sorted({p["attribution"] for p in protected}
-                          | {"Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"}),
+        "generated": datetime.now(BANGKOK),
+        "generated_by": principal.display_name or principal.name,
+        "sources": sorted(
+            {p["attribution"] for p in protected}
+            | {"Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"}
+        ),
     }
 
 

@@ -74,13 +74,24 @@ def evidence_features(session: Session, case_id: int) -> list[dict]:
     features = []
     for sql in _PARTS.values():
         for r in session.execute(text(sql), {"c": case_id}).all():
-            link_id, target_type, target_id, reason, by, at, geometry, attributes = r
+            _link_id, target_type, target_id, reason, by, at, geometry, attributes = r
             if geometry is None:
                 continue
-            features.append({"type": "Feature", "id": f"{target_type}:{target_id}",
-                             "geometry": orjson.loads(geometry),
-                             "properties": {"target_type": target_type, "target_id": target_id, "reason": reason,
-                                            "linked_by": by, "linked_at": at.isoformat(), **(attributes or {})}})
+            features.append(
+                {
+                    "type": "Feature",
+                    "id": f"{target_type}:{target_id}",
+                    "geometry": orjson.loads(geometry),
+                    "properties": {
+                        "target_type": target_type,
+                        "target_id": target_id,
+                        "reason": reason,
+                        "linked_by": by,
+                        "linked_at": at.isoformat(),
+                        **(attributes or {}),
+                    },
+                }
+            )
     return features
 
 

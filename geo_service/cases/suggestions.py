@@ -55,8 +55,17 @@ LIMIT :limit
 """
 
 
-def suggest(session: Session, case_id: int, principal: Principal, *, distance_m: float = 1000, days: int = 3,
-            start: date | None = None, end: date | None = None, limit: int = 50) -> dict:
+def suggest(
+    session: Session,
+    case_id: int,
+    principal: Principal,
+    *,
+    distance_m: float = 1000,
+    days: int = 3,
+    start: date | None = None,
+    end: date | None = None,
+    limit: int = 50,
+) -> dict:
     """Ranked suggestions (best first) with the reason for each."""
     access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
@@ -64,29 +73,57 @@ def suggest(session: Session, case_id: int, principal: Principal, *, distance_m:
     for r in session.execute(text(_NEAR), {"case_id": case_id, "distance_m": distance_m, "days": days}).mappings():
         score = 1 / (1 + r["distance_m"] / distance_m) / (1 + float(r["days_apart"]) / days)
         what = "hotspot" if r["target_type"] == "hotspot" else "fire event"
-        out.append({**_common(r), "score": round(score, 4), "distance_m": round(r["distance_m"], 1),
-                    "days_apart": round(float(r["days_apart"]), 2), "incident_id": r["incident_id"],
-                    "reason": f"{what} {r['distance_m']:.0f} m from INC-{r['incident_id']:06d}, "
-                              f"{float(r['days_apart']):.1f} days apart"})
+        out.append(
+            {
+                **_common(r),
+                "score": round(score, 4),
+                "distance_m": round(r["distance_m"], 1),
+                "days_apart": round(float(r["days_apart"]), 2),
+                "incident_id": r["incident_id"],
+                "reason": f"{what} {r['distance_m']:.0f} m from INC-{r['incident_id']:06d}, "
+                f"{float(r['days_apart']):.1f} days apart",
+            }
+        )
     codes = case["protected_areas"]
     if codes:
-        start = start or (date.fromisoformat(case["period_from"]) if case["period_from"] else
-                          date.fromisoformat(case["received_on"]) - timedelta(days=365))
-        end = end or (date.fromisoformat(case["period_to"]) if case["period_to"] else date.fromisoformat(case["received_on"]))
+        start = start or (
+            date.fromisoformat(case["period_from"])
+            if case["period_from"]
+            else date.fromisoformat(case["received_on"]) - timedelta(days=365)
+        )
+        end = end or (
+            date.fromisoformat(case["period_to"]) if case["period_to"] else date.fromisoformat(case["received_on"])
+        )
         seen = {(s["target_type"], s["target_id"]) for s in out}
-        for r in session.execute(text(_IN_RESERVES), {"case_id": case_id, "start": start, "end": end,
-                                                      "codes": codes, "limit": limit}).mappings():
+        for r in session.execute(
+            text(_IN_RESERVES), {"case_id": case_id, "start": start, "end": end, "codes": codes, "limit": limit}
+        ).mappings():
             if ("hotspot", r["target_id"]) in seen:
                 continue
             inside = sorted(set(r["protected_area_codes"] or []) & set(codes))
             score = 0.25 * (r["confidence"] or 1) / 3
-            out.append({**_common(r), "score": round(score, 4), "distance_m": 0, "days_apart": None,
-                        "incident_id": None, "reason": f"hotspot inside {', '.join(inside)} on {r['seen'].date()}"})
+            out.append(
+                {
+                    **_common(r),
+                    "score": round(score, 4),
+                    "distance_m": 0,
+                    "days_apart": None,
+                    "incident_id": None,
+                    "reason": f"hotspot inside {', '.join(inside)} on {r['seen'].date()}",
+                }
+            )
     out.sort(key=lambda s: (-s["score"], s["target_type"], s["target_id"]))
     return {"case_id": case_id, "distance_m": distance_m, "days": days, "suggestions": out[:limit]}
 
 
 def _common(r) -> dict:
-    return {"target_type": r["target_type"], "target_id": r["target_id"], "seen": r["seen"].isoformat(),
-            "sensor": r["satellite"], "confidence": r["confidence"], "frp": r["frp"],
-            "reserve_code": r["reserve_code"], "district_code": r["district_code"]}
+    return {
+        "target_type": r["target_type"],
+        "target_id": r["target_id"],
+        "seen": r["seen"].isoformat(),
+        "sensor": r["satellite"],
+        "confidence": r["confidence"],
+        "frp": r["frp"],
+        "reserve_code": r["reserve_code"],
+        "district_code": r["district_code"],
+    }

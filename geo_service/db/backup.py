@@ -73,8 +73,13 @@ def _url(url: URL | str) -> URL:
 def _libpq_env(url: URL | str, database: str | None = None) -> dict[str, str]:
     """The libpq environment for ``url`` (password included: it must not appear in a command line)."""
     u = _url(url)
-    env = {**os.environ, "PGHOST": u.host or "127.0.0.1", "PGPORT": str(u.port or 5432),
-           "PGDATABASE": database or u.database or "postgres", "PGCONNECT_TIMEOUT": "15"}
+    env = {
+        **os.environ,
+        "PGHOST": u.host or "127.0.0.1",
+        "PGPORT": str(u.port or 5432),
+        "PGDATABASE": database or u.database or "postgres",
+        "PGCONNECT_TIMEOUT": "15",
+    }
     if u.username:
         env["PGUSER"] = u.username
     if u.password is not None:
@@ -89,12 +94,20 @@ def _connect(url: URL | str, database: str | None = None, **kw):
 
     u = _url(url)
     try:
-        return psycopg.connect(host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username,
-                               password=None if u.password is None else str(u.password),
-                               dbname=database or u.database, connect_timeout=15, **kw)
+        return psycopg.connect(
+            host=u.host or "127.0.0.1",
+            port=u.port or 5432,
+            user=u.username,
+            password=None if u.password is None else str(u.password),
+            dbname=database or u.database,
+            connect_timeout=15,
+            **kw,
+        )
     except psycopg.OperationalError as exc:
-        raise BackupError(f"cannot connect to database {database or u.database!r} on {u.host}:{u.port}: "
-                          f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}") from None
+        raise BackupError(
+            f"cannot connect to database {database or u.database!r} on {u.host}:{u.port}: "
+            f"{str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__}"
+        ) from None
 
 
 def client_program(conn, name: str) -> Path:
@@ -159,8 +172,10 @@ ORDER BY c.relname
 def _row_counts(conn) -> dict[str, int]:
     from psycopg import sql
 
-    return {t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
-            for (t,) in conn.execute(_TABLES).fetchall()}
+    return {
+        t: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(t))).fetchone()[0]
+        for (t,) in conn.execute(_TABLES).fetchall()
+    }
 
 
 def _content_hashes(conn, tables: dict[str, int]) -> dict[str, list[dict]]:
@@ -169,8 +184,10 @@ def _content_hashes(conn, tables: dict[str, int]) -> dict[str, list[dict]]:
     for table, column in (("incident_photos", "original"), ("case_attachments", "data")):
         if table in tables:
             rows = conn.execute(f"SELECT id, encode(sha256({column}), 'hex'), sha256 FROM {table} ORDER BY id")
-            out[table] = [{"id": i, "sha256": actual, **({} if actual == recorded else {"recorded_sha256": recorded})}
-                          for i, actual, recorded in rows]
+            out[table] = [
+                {"id": i, "sha256": actual, **({} if actual == recorded else {"recorded_sha256": recorded})}
+                for i, actual, recorded in rows
+            ]
     return out
 
 
@@ -189,8 +206,7 @@ def _revision(conn, tables: dict[str, int]) -> str | None:
 
 
 # --- backup -----------------------------------------------------------------------------------------------
-def create_backup(url: URL | str, out: Path, *, allow_missing_files: bool = False,
-                  progress: Progress = _noop) -> dict:
+def create_backup(url: URL | str, out: Path, *, allow_missing_files: bool = False, progress: Progress = _noop) -> dict:
     """Write a backup archive to ``out`` (a tar; written beside it and renamed when complete). Returns its manifest."""
     out = Path(out)
     if out.exists():
@@ -232,20 +248,31 @@ def _dump(url: URL | str, dump: Path, progress: Progress) -> tuple[dict, list]:
         if "alembic_version" not in tables:
             raise BackupError("the database has no geo_service schema (nothing to back up); check the settings")
         manifest = {
-            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "service_version": __version__, "schema_revision": _revision(conn, tables),
+            "service_version": __version__,
+            "schema_revision": _revision(conn, tables),
             "postgresql": conn.execute("SHOW server_version").fetchone()[0],
-            "database_name": _url(url).database, "row_counts": tables, "audit": _audit_head(conn, tables),
+            "database_name": _url(url).database,
+            "row_counts": tables,
+            "audit": _audit_head(conn, tables),
             "stored_in_database": _content_hashes(conn, tables),
         }
-        rasters = conn.execute("SELECT id, file_path FROM hotspot_rasters ORDER BY id").fetchall() \
-            if "hotspot_rasters" in tables else []
+        rasters = (
+            conn.execute("SELECT id, file_path FROM hotspot_rasters ORDER BY id").fetchall()
+            if "hotspot_rasters" in tables
+            else []
+        )
         pg_dump = client_program(conn, "pg_dump")
-        manifest["pg_dump"] = subprocess.run([str(pg_dump), "--version"], capture_output=True, text=True, check=False).stdout.strip()
+        manifest["pg_dump"] = subprocess.run(
+            [str(pg_dump), "--version"], capture_output=True, text=True, check=False
+        ).stdout.strip()
         progress("database dump (pg_dump)", 0, 0)
-        _run([str(pg_dump), "--format=custom", "--no-password", f"--snapshot={snapshot}", f"--file={dump}"],
-             _libpq_env(url))
+        _run(
+            [str(pg_dump), "--format=custom", "--no-password", f"--snapshot={snapshot}", f"--file={dump}"],
+            _libpq_env(url),
+        )
         conn.execute("COMMIT")
     return manifest, rasters
 
@@ -266,9 +293,11 @@ def _raster_files(rasters: list, allow_missing_files: bool, manifest: dict) -> l
         by_path[path] = {"path": name, "kind": "raster", "original_path": path, "raster_ids": [raster_id]}
         files.append(by_path[path])
     if missing and not allow_missing_files:
-        raise BackupError(f"{len(missing)} raster files the database points at are missing (first: "
-                          f"{missing[0]['path']}); put them back, or back up without them with --allow-missing-files",
-                          details=missing)
+        raise BackupError(
+            f"{len(missing)} raster files the database points at are missing (first: "
+            f"{missing[0]['path']}); put them back, or back up without them with --allow-missing-files",
+            details=missing,
+        )
     manifest["missing_files"] = missing
     return files
 
@@ -322,8 +351,10 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise BackupError(f"{path} is not a geo_service backup")
             if manifest.get("format_version") != FORMAT_VERSION:
-                raise BackupError(f"{path} is backup format {manifest.get('format_version')}; this version reads "
-                                  f"format {FORMAT_VERSION}")
+                raise BackupError(
+                    f"{path} is backup format {manifest.get('format_version')}; this version reads "
+                    f"format {FORMAT_VERSION}"
+                )
             expected = {e["path"]: e for e in [manifest["database"], *manifest.get("files", [])]}
             problems = []
             seen = set()
@@ -377,16 +408,19 @@ def _known_revision(revision: str | None) -> bool:
         return True
     try:
         return ScriptDirectory.from_config(alembic_config(None)).get_revision(revision) is not None
-    except Exception:  # noqa: BLE001 - an unknown id raises one of several alembic errors
+    except Exception:
         return False
 
 
 def database_is_empty(url: URL | str) -> bool:
     """True when the database has no tables of its own (extensions such as PostGIS do not count)."""
     with _connect(url) as conn:
-        return not conn.execute(_TABLES.replace("n.nspname = 'public'",
-                                                "n.nspname NOT IN ('pg_catalog', 'information_schema') "
-                                                "AND n.nspname NOT LIKE 'pg_toast%'")).fetchone()
+        return not conn.execute(
+            _TABLES.replace(
+                "n.nspname = 'public'",
+                "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%'",
+            )
+        ).fetchone()
 
 
 def ensure_database(url: URL | str) -> None:
@@ -409,8 +443,15 @@ def recreate_database(url: URL | str) -> None:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def restore_backup(url: URL | str, archive_path: Path, raster_store: Path, *, force: bool = False,
-                   actor: str | None = None, progress: Progress = _noop) -> RestoreReport:
+def restore_backup(
+    url: URL | str,
+    archive_path: Path,
+    raster_store: Path,
+    *,
+    force: bool = False,
+    actor: str | None = None,
+    progress: Progress = _noop,
+) -> RestoreReport:
     """Check the archive, restore the database (one transaction) and the raster files, then verify it all.
 
     When everything verifies and ``actor`` is given, the restore itself is appended to the audit trail
@@ -421,20 +462,34 @@ def restore_backup(url: URL | str, archive_path: Path, raster_store: Path, *, fo
         manifest = archive.manifest
         revision = manifest.get("schema_revision")
         if not _known_revision(revision):
-            raise BackupError(f"the archive's schema revision {revision} is unknown to this geo_service "
-                              f"({manifest.get('service_version')} made it); restore it with that version or newer")
+            raise BackupError(
+                f"the archive's schema revision {revision} is unknown to this geo_service "
+                f"({manifest.get('service_version')} made it); restore it with that version or newer"
+            )
         ensure_database(url)
         if not database_is_empty(url):
             if not force:
-                raise BackupError(f"database {_url(url).database!r} is not empty; restore into an empty database, "
-                                  "or add --force to drop and recreate it (stop the service first)")
+                raise BackupError(
+                    f"database {_url(url).database!r} is not empty; restore into an empty database, "
+                    "or add --force to drop and recreate it (stop the service first)"
+                )
             recreate_database(url)
         with _connect(url, autocommit=True) as conn:
             pg_restore = client_program(conn, "pg_restore")
             _ensure_app_role(conn)
         progress("database restore (pg_restore)", 0, 0)
-        _run([str(pg_restore), "--exit-on-error", "--single-transaction", "--no-owner", "--no-password",
-              f"--dbname={_url(url).database}", str(archive.dump)], _libpq_env(url))
+        _run(
+            [
+                str(pg_restore),
+                "--exit-on-error",
+                "--single-transaction",
+                "--no-owner",
+                "--no-password",
+                f"--dbname={_url(url).database}",
+                str(archive.dump),
+            ],
+            _libpq_env(url),
+        )
         report = RestoreReport(manifest=manifest, schema_revision=revision)
         report.relocated = _restore_files(url, archive, Path(raster_store), progress)
         report.files = len(manifest.get("files", []))
@@ -452,10 +507,21 @@ def _record_restore(url: URL | str, actor: str, manifest: dict, report: RestoreR
     engine = make_engine(url, pool_size=1)
     try:
         with make_sessionmaker(engine)() as session, session.begin():
-            audit.record(session, actor, "restore", "database", _url(url).database, after={
-                "backup_created_at": manifest["created_at"], "schema_revision": manifest["schema_revision"],
-                "service_version": manifest["service_version"], "dump_sha256": manifest["database"]["sha256"],
-                "raster_files": report.files, "audit_head_of_backup": manifest.get("audit")})
+            audit.record(
+                session,
+                actor,
+                "restore",
+                "database",
+                _url(url).database,
+                after={
+                    "backup_created_at": manifest["created_at"],
+                    "schema_revision": manifest["schema_revision"],
+                    "service_version": manifest["service_version"],
+                    "dump_sha256": manifest["database"]["sha256"],
+                    "raster_files": report.files,
+                    "audit_head_of_backup": manifest.get("audit"),
+                },
+            )
     finally:
         engine.dispose()
 
@@ -495,8 +561,9 @@ def _restore_files(url: URL | str, archive: Archive, store: Path, progress: Prog
     if moves:
         with _connect(url) as conn, conn.transaction():
             for new_path, ids in moves:
-                relocated += conn.execute("UPDATE hotspot_rasters SET file_path = %s WHERE id = ANY(%s)",
-                                          (new_path, ids)).rowcount
+                relocated += conn.execute(
+                    "UPDATE hotspot_rasters SET file_path = %s WHERE id = ANY(%s)", (new_path, ids)
+                ).rowcount
     return relocated
 
 
@@ -518,14 +585,19 @@ def verify_restored(url: URL | str, manifest: dict, report: RestoreReport, progr
         counts = _row_counts(conn)
         for table, n in manifest.get("row_counts", {}).items():
             if counts.get(table) != n:
-                report.problems.append({"what": f"table {table}",
-                                        "problem": f"{counts.get(table)} rows, the backup had {n}"})
+                report.problems.append(
+                    {"what": f"table {table}", "problem": f"{counts.get(table)} rows, the backup had {n}"}
+                )
         head = manifest.get("audit")
         if head and head.get("head_id"):
             stored = conn.execute("SELECT hash FROM audit_log WHERE id = %s", (head["head_id"],)).fetchone()
             if not stored or stored[0] != head["head_hash"]:
-                report.problems.append({"what": f"audit entry {head['head_id']}",
-                                        "problem": "the restored head of the trail differs from the backup's"})
+                report.problems.append(
+                    {
+                        "what": f"audit entry {head['head_id']}",
+                        "problem": "the restored head of the trail differs from the backup's",
+                    }
+                )
         restored = _content_hashes(conn, counts)
         for table, rows in manifest.get("stored_in_database", {}).items():
             now = {r["id"]: r["sha256"] for r in restored.get(table, [])}

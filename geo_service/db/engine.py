@@ -18,8 +18,9 @@ def database_url(settings: Settings) -> URL | str:
         return settings.db.database_url
     from geo_service.db.local_pg import LocalPostgres
 
-    cluster = LocalPostgres(settings.db.data_dir, port=settings.db.db_port, host=settings.db.db_host,
-                            os_user=settings.db.db_os_user)
+    cluster = LocalPostgres(
+        settings.db.data_dir, port=settings.db.db_port, host=settings.db.db_host, os_user=settings.db.db_os_user
+    )
     return cluster.url(settings.db.db_name)
 
 

@@ -92,7 +92,9 @@ class LocalPostgres:
         if self._as_root():
             runuser = shutil.which("runuser") or shutil.which("setpriv")
             if not runuser:
-                raise LocalDatabaseError("running as root needs runuser (util-linux) to start PostgreSQL as a normal user")
+                raise LocalDatabaseError(
+                    "running as root needs runuser (util-linux) to start PostgreSQL as a normal user"
+                )
             cmd = [runuser, "-u", self.os_user, "--", *cmd]
         proc = subprocess.run(cmd, input=input_text, capture_output=True, text=True, cwd="/")
         if check and proc.returncode != 0:
@@ -144,10 +146,19 @@ class LocalPostgres:
             if self._as_root():
                 user = pwd.getpwnam(self.os_user)
                 os.chown(pwfile, user.pw_uid, user.pw_gid)
-            self._run([
-                "initdb", "-D", str(self.data_dir), "--username=postgres", "--encoding=UTF8",
-                "--locale=C.UTF-8", "--auth-local=reject", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
-            ])
+            self._run(
+                [
+                    "initdb",
+                    "-D",
+                    str(self.data_dir),
+                    "--username=postgres",
+                    "--encoding=UTF8",
+                    "--locale=C.UTF-8",
+                    "--auth-local=reject",
+                    "--auth-host=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                ]
+            )
         finally:
             pwfile.unlink(missing_ok=True)
         return True
@@ -184,8 +195,19 @@ class LocalPostgres:
             user = pwd.getpwnam(self.os_user)
             os.chown(self.log_file, user.pw_uid, user.pw_gid)
         proc = self._run(
-            ["pg_ctl", "-D", str(self.data_dir), "-l", str(self.log_file), "-w", "-t", str(timeout),
-             "-o", self._server_options(), "start"],
+            [
+                "pg_ctl",
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self.log_file),
+                "-w",
+                "-t",
+                str(timeout),
+                "-o",
+                self._server_options(),
+                "start",
+            ],
             check=False,
         )
         if proc.returncode != 0:
@@ -213,8 +235,12 @@ class LocalPostgres:
     # -- databases ------------------------------------------------------------------
     def url(self, database: str = "postgres") -> URL:
         return URL.create(
-            "postgresql+psycopg", username="postgres", password=self.password(),
-            host=self.host, port=self.port, database=database,
+            "postgresql+psycopg",
+            username="postgres",
+            password=self.password(),
+            host=self.host,
+            port=self.port,
+            database=database,
         )
 
     def ensure_database(self, name: str, template: str | None = None) -> bool:
@@ -228,7 +254,9 @@ class LocalPostgres:
             if not exists:
                 stmt = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
                 if template:
-                    stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
+                    stmt = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
                 conn.execute(stmt)
         if not exists and not template:
             with psycopg.connect(**{**conninfo, "dbname": name}, autocommit=True) as conn:
@@ -239,8 +267,14 @@ class LocalPostgres:
         import psycopg
         from psycopg import sql
 
-        with psycopg.connect(host=self.host, port=self.port, user="postgres", password=self.password(),
-                             dbname="postgres", autocommit=True) as conn:
+        with psycopg.connect(
+            host=self.host,
+            port=self.port,
+            user="postgres",
+            password=self.password(),
+            dbname="postgres",
+            autocommit=True,
+        ) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
@@ -263,7 +297,7 @@ def wait_for(url, timeout: float = 60.0) -> None:
                 with engine.connect() as conn:
                     conn.execute(text("SELECT 1"))
                 return
-            except Exception as exc:  # noqa: BLE001 - any connection failure means "not yet"
+            except Exception as exc:
                 last = exc
                 time.sleep(1)
     finally:

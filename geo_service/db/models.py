@@ -7,8 +7,24 @@ from datetime import date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    BigInteger, Boolean, CheckConstraint, Date, DateTime, Enum, Float, ForeignKey, Index, Integer, LargeBinary, MetaData,
-    SmallInteger, String, Text, UniqueConstraint, func, text,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -175,8 +191,10 @@ class User(Base):
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("username", name="uq_users_username"),
-        CheckConstraint("roles <@ ARRAY['administrator','investigator','field_officer','committee_member',"
-                        "'partner']::text[]", name="known_roles"),
+        CheckConstraint(
+            "roles <@ ARRAY['administrator','investigator','field_officer','committee_member','partner']::text[]",
+            name="known_roles",
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -207,8 +225,9 @@ class Incident(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(100))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     kind: Mapped[IncidentKind] = mapped_column(Enum(IncidentKind, name="incident_kind"))
-    status: Mapped[IncidentStatus] = mapped_column(Enum(IncidentStatus, name="incident_status"),
-                                                   server_default="reported")
+    status: Mapped[IncidentStatus] = mapped_column(
+        Enum(IncidentStatus, name="incident_status"), server_default="reported"
+    )
     severity: Mapped[Severity] = mapped_column(Enum(Severity, name="incident_severity"), server_default="medium")
     observed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     description: Mapped[str] = mapped_column(Text, server_default="")
@@ -336,8 +355,9 @@ class Case(Base):
     summary: Mapped[str] = mapped_column(Text, server_default="")
     category: Mapped[CaseCategory] = mapped_column(Enum(CaseCategory, name="case_category"))
     stage: Mapped[CaseStage] = mapped_column(Enum(CaseStage, name="case_stage"), server_default="received")
-    confidentiality: Mapped[Confidentiality] = mapped_column(Enum(Confidentiality, name="case_confidentiality"),
-                                                             server_default="internal")
+    confidentiality: Mapped[Confidentiality] = mapped_column(
+        Enum(Confidentiality, name="case_confidentiality"), server_default="internal"
+    )
     received_on: Mapped[date] = mapped_column(Date)
     fiscal_year_be: Mapped[int] = mapped_column(Integer)
     period_from: Mapped[date | None] = mapped_column(Date)
@@ -412,8 +432,10 @@ class CaseAttachment(Base):
 
 class CaseLink(Base):
     __tablename__ = "case_links"
-    __table_args__ = (UniqueConstraint("case_id", "target_type", "target_id", name="uq_case_links_case_id"),
-                      Index("ix_case_links_target", "target_type", "target_id"))
+    __table_args__ = (
+        UniqueConstraint("case_id", "target_type", "target_id", name="uq_case_links_case_id"),
+        Index("ix_case_links_target", "target_type", "target_id"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"))
     target_type: Mapped[LinkTarget] = mapped_column(Enum(LinkTarget, name="link_target"))
@@ -563,8 +585,10 @@ class AreaOfInterest(Base):
     the geometry ``refresh_area_of_interest()`` made from the current boundaries (migration 0008)."""
 
     __tablename__ = "area_of_interest"
-    __table_args__ = (CheckConstraint("id = 1", name="single_row"),
-                      CheckConstraint("buffer_m >= 0", name="buffer_not_negative"))
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("buffer_m >= 0", name="buffer_not_negative"),
+    )
 
     id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
     province_codes = mapped_column(ARRAY(Text))
@@ -594,13 +618,23 @@ class HotspotRaster(Base):
     __table_args__ = (
         UniqueConstraint("file_sha256", "product", name="uq_hotspot_rasters_file_sha256_product"),
         CheckConstraint("product IN ('fire_mask', 'burned_doy', 'frp', 'dnbr', 'generic')", name="product_kind"),
-        CheckConstraint("(threshold IS NULL AND threshold_op IS NULL AND threshold_label IS NULL) OR "
-                        "(threshold IS NOT NULL AND threshold_op IN ('>', '>=', '<', '<=') AND threshold_label IS NOT NULL)",
-                        name="threshold_complete"),
-        CheckConstraint("NOT burned_area OR product IN ('fire_mask', 'burned_doy', 'dnbr')", name="burned_area_products"),
+        CheckConstraint(
+            "(threshold IS NULL AND threshold_op IS NULL AND threshold_label IS NULL) OR "
+            "(threshold IS NOT NULL AND threshold_op IN ('>', '>=', '<', '<=') AND threshold_label IS NOT NULL)",
+            name="threshold_complete",
+        ),
+        CheckConstraint(
+            "NOT burned_area OR product IN ('fire_mask', 'burned_doy', 'dnbr')", name="burned_area_products"
+        ),
         # one current version per series (name, product, date); older versions stay for the links made on them
-        Index("ix_hotspot_rasters_current_series", "name", "product", "acq_date", unique=True,
-              postgresql_where=text("superseded_by IS NULL")),
+        Index(
+            "ix_hotspot_rasters_current_series",
+            "name",
+            "product",
+            "acq_date",
+            unique=True,
+            postgresql_where=text("superseded_by IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -625,8 +659,9 @@ class HotspotRaster(Base):
     threshold_op: Mapped[str | None] = mapped_column(String(2))
     threshold_label: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
-    superseded_by: Mapped[int | None] = mapped_column(ForeignKey("hotspot_rasters.id", ondelete="SET NULL",
-                                                                   deferrable=True, initially="DEFERRED"))
+    superseded_by: Mapped[int | None] = mapped_column(
+        ForeignKey("hotspot_rasters.id", ondelete="SET NULL", deferrable=True, initially="DEFERRED")
+    )
 
 
 class RasterZoneStat(Base):
@@ -640,14 +675,14 @@ class RasterZoneStat(Base):
     zone_type: Mapped[str] = mapped_column(String(30))
     zone_code: Mapped[str] = mapped_column(String(64))
     pixels: Mapped[float] = mapped_column(Float)
-    flagged_pixels: Mapped[float | None] = mapped_column(Float)   # meeting the product's classes or threshold
+    flagged_pixels: Mapped[float | None] = mapped_column(Float)  # meeting the product's classes or threshold
     flagged_by_class = mapped_column(JSONB)
     flagged_m2: Mapped[float | None] = mapped_column(Float)
-    burned_m2: Mapped[float | None] = mapped_column(Float)        # NULL unless the product encodes burned area
+    burned_m2: Mapped[float | None] = mapped_column(Float)  # NULL unless the product encodes burned area
     mean: Mapped[float | None] = mapped_column(Float)
     min: Mapped[float | None] = mapped_column(Float)
     max: Mapped[float | None] = mapped_column(Float)
-    percentiles = mapped_column(JSONB)                            # p10, p25, p50, p75, p90
+    percentiles = mapped_column(JSONB)  # p10, p25, p50, p75, p90
 
 
 # --- committee briefs (migration 0005) ------------------------------------------------------------

@@ -20,14 +20,14 @@ class Collection:
     name: str
     title: str
     title_th: str
-    sql: str                                   # SELECT ... FROM ...: columns id, geom, datetime?, and properties
-    properties: tuple[str, ...]                # allow-list, in output order
+    sql: str  # SELECT ... FROM ...: columns id, geom, datetime?, and properties
+    properties: tuple[str, ...]  # allow-list, in output order
     geometry_type: str
     public: bool = False
-    readers: frozenset[Role] = ALL_ROLES       # roles that may read it (API keys: also by scope)
+    readers: frozenset[Role] = ALL_ROLES  # roles that may read it (API keys: also by scope)
     confidential: dict[str, frozenset[Role]] = field(default_factory=dict)  # property -> roles that may see it
-    datetime: str | None = None                # the property used by datetime filters
-    order_by: str = "id"                       # stable order for paging (an indexed column where large)
+    datetime: str | None = None  # the property used by datetime filters
+    order_by: str = "id"  # stable order for paging (an indexed column where large)
     licence: str = "Terms of the geo_service operator"
     attribution: str = ""
     description: str = ""
@@ -37,7 +37,7 @@ class Collection:
             return True
         if principal is None:
             return False
-        if principal.scopes is not None:       # an API key: its scopes decide
+        if principal.scopes is not None:  # an API key: its scopes decide
             return self.name in principal.scopes
         return bool(principal.roles & self.readers)
 
@@ -45,9 +45,11 @@ class Collection:
         """The properties this caller may see: by role, and narrowed to an API key's fields if it names any."""
         roles = principal.roles if principal else frozenset()
         allowed = principal.fields_for(self.name) if principal else None
-        return tuple(p for p in self.properties
-                     if (p not in self.confidential or (roles & self.confidential[p]))
-                     and (allowed is None or p in allowed))
+        return tuple(
+            p
+            for p in self.properties
+            if (p not in self.confidential or (roles & self.confidential[p])) and (allowed is None or p in allowed)
+        )
 
 
 COD_AB = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
@@ -77,8 +79,9 @@ def _bangkok_day(ts: str) -> str:
 
 # Names beside codes: the current district and subdistrict, and the latest version of the reserve (one small
 # hashed table each: the joins cost the same for 1,000 or 1,000,000 rows).
-_NAME_COLUMNS = ("d.name_th AS district_th, d.name_en AS district_en, {sub}"
-                 "r.name_th AS reserve_th, r.name_en AS reserve_en")
+_NAME_COLUMNS = (
+    "d.name_th AS district_th, d.name_en AS district_en, {sub}r.name_th AS reserve_th, r.name_en AS reserve_en"
+)
 _NAME_JOINS = """
 LEFT JOIN admin_areas d ON d.level = 'district' AND d.is_current AND d.code = {t}.district_code
 {sub}LEFT JOIN (SELECT DISTINCT ON (code) code, name_th, name_en FROM protected_areas
@@ -88,8 +91,12 @@ LEFT JOIN admin_areas d ON d.level = 'district' AND d.is_current AND d.code = {t
 
 def _names(t: str, subdistrict: bool = True) -> tuple[str, str]:
     cols = _NAME_COLUMNS.format(sub="s.name_th AS subdistrict_th, s.name_en AS subdistrict_en, " if subdistrict else "")
-    joins = _NAME_JOINS.format(t=t, sub=(f"LEFT JOIN admin_areas s ON s.level = 'subdistrict' AND s.is_current "
-                                         f"AND s.code = {t}.subdistrict_code\n") if subdistrict else "")
+    joins = _NAME_JOINS.format(
+        t=t,
+        sub=(f"LEFT JOIN admin_areas s ON s.level = 'subdistrict' AND s.is_current AND s.code = {t}.subdistrict_code\n")
+        if subdistrict
+        else "",
+    )
     return cols, joins
 
 
@@ -97,105 +104,233 @@ _HOTSPOT_NAMES, _HOTSPOT_JOINS = _names("h")
 _EVENT_NAMES, _EVENT_JOINS = _names("e", subdistrict=False)
 _INCIDENT_NAMES, _INCIDENT_JOINS = _names("i")
 _INCIDENT_COLUMNS = f"""'INC-' || lpad(i.id::text, 6, '0') AS reference, i.id AS incident_id, i.kind::text AS kind,
-       i.status::text AS status, i.severity::text AS severity, i.observed_at, {_local('i.observed_at')} AS observed_local,
-       {_be(_bangkok_day('i.observed_at'))} AS observed_date_be, i.province_code, i.district_code,
+       i.status::text AS status, i.severity::text AS severity, i.observed_at, {_local("i.observed_at")} AS observed_local,
+       {_be(_bangkok_day("i.observed_at"))} AS observed_date_be, i.province_code, i.district_code,
        i.subdistrict_code, i.protected_area_codes, i.reserve_code, {_INCIDENT_NAMES}, i.in_reserve,
        i.reserve_distance_m, round((i.area_m2 / 1600)::numeric, 2)::float AS area_rai,
        round((i.area_m2 / 1e4)::numeric, 4)::float AS area_ha, i.tags, i.description, i.reporter, i.created_by"""
-_NAMED = ("district_code", "district_th", "district_en", "subdistrict_code", "subdistrict_th", "subdistrict_en",
-          "reserve_code", "reserve_th", "reserve_en")
-_INCIDENT_WHEN = ("reference", "incident_id", "kind", "status", "severity", "observed_at", "observed_local",
-                  "observed_date_be")
+_NAMED = (
+    "district_code",
+    "district_th",
+    "district_en",
+    "subdistrict_code",
+    "subdistrict_th",
+    "subdistrict_en",
+    "reserve_code",
+    "reserve_th",
+    "reserve_en",
+)
+_INCIDENT_WHEN = (
+    "reference",
+    "incident_id",
+    "kind",
+    "status",
+    "severity",
+    "observed_at",
+    "observed_local",
+    "observed_date_be",
+)
 
-COLLECTIONS: dict[str, Collection] = {c.name: c for c in (
-    Collection(
-        name="districts", title="Districts (amphoe)", title_th="อำเภอ", sql=_ADMIN_SQL.format(level="district"),
-        properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
-        geometry_type="MultiPolygon", public=True, licence="CC BY-IGO 3.0", attribution=COD_AB,
-        description="Current district boundaries with official codes and Thai/English names."),
-    Collection(
-        name="subdistricts", title="Subdistricts (tambon)", title_th="ตำบล", sql=_ADMIN_SQL.format(level="subdistrict"),
-        properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
-        geometry_type="MultiPolygon", public=True, licence="CC BY-IGO 3.0", attribution=COD_AB,
-        description="Current subdistrict boundaries with official codes and Thai/English names."),
-    Collection(
-        name="protected_areas", title="Forest reserves and protected areas", title_th="พื้นที่ป่าและพื้นที่คุ้มครอง",
-        sql=f"""
+COLLECTIONS: dict[str, Collection] = {
+    c.name: c
+    for c in (
+        Collection(
+            name="districts",
+            title="Districts (amphoe)",
+            title_th="อำเภอ",
+            sql=_ADMIN_SQL.format(level="district"),
+            properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
+            geometry_type="MultiPolygon",
+            public=True,
+            licence="CC BY-IGO 3.0",
+            attribution=COD_AB,
+            description="Current district boundaries with official codes and Thai/English names.",
+        ),
+        Collection(
+            name="subdistricts",
+            title="Subdistricts (tambon)",
+            title_th="ตำบล",
+            sql=_ADMIN_SQL.format(level="subdistrict"),
+            properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
+            geometry_type="MultiPolygon",
+            public=True,
+            licence="CC BY-IGO 3.0",
+            attribution=COD_AB,
+            description="Current subdistrict boundaries with official codes and Thai/English names.",
+        ),
+        Collection(
+            name="protected_areas",
+            title="Forest reserves and protected areas",
+            title_th="พื้นที่ป่าและพื้นที่คุ้มครอง",
+            sql=f"""
 SELECT p.code || '@' || p.version AS id, p.geom AS geom, p.code, p.version, p.kind::text AS kind, p.name_th,
-       p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to, {_be('p.valid_from')} AS valid_from_be,
-       {_be('p.valid_to')} AS valid_to_be,
+       p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to, {_be("p.valid_from")} AS valid_from_be,
+       {_be("p.valid_to")} AS valid_to_be,
        (p.valid_from IS NULL OR p.valid_from <= current_date) AND (p.valid_to IS NULL OR p.valid_to > current_date)
          AS in_force,
        p.illustrative, round((p.area_m2 / 1600)::numeric, 1)::float AS area_rai,
        round((p.area_m2 / 1e4)::numeric, 2)::float AS area_ha, s.attribution
 FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
 """,
-        properties=("code", "version", "kind", "name_th", "name_en", "legal_reference", "agency", "valid_from",
-                    "valid_from_be", "valid_to", "valid_to_be", "in_force", "illustrative", "area_rai", "area_ha", "attribution"),
-        geometry_type="MultiPolygon", public=True, datetime="valid_from",
-        licence="See each feature's attribution; illustrative boundaries are CC0 and NOT official",
-        attribution="See each feature's attribution",
-        description="Every boundary version with its validity period; the bundled ones are ILLUSTRATIVE."),
-    Collection(
-        name="hotspots", title="Satellite fire hotspots (NASA FIRMS)", title_th="จุดความร้อน (NASA FIRMS)",
-        sql=f"""
-SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, {_local('h.acq_utc')} AS acq_local,
-       h.acq_date_local, {_be('h.acq_date_local')} AS acq_date_be, h.satellite, h.instrument,
+            properties=(
+                "code",
+                "version",
+                "kind",
+                "name_th",
+                "name_en",
+                "legal_reference",
+                "agency",
+                "valid_from",
+                "valid_from_be",
+                "valid_to",
+                "valid_to_be",
+                "in_force",
+                "illustrative",
+                "area_rai",
+                "area_ha",
+                "attribution",
+            ),
+            geometry_type="MultiPolygon",
+            public=True,
+            datetime="valid_from",
+            licence="See each feature's attribution; illustrative boundaries are CC0 and NOT official",
+            attribution="See each feature's attribution",
+            description="Every boundary version with its validity period; the bundled ones are ILLUSTRATIVE.",
+        ),
+        Collection(
+            name="hotspots",
+            title="Satellite fire hotspots (NASA FIRMS)",
+            title_th="จุดความร้อน (NASA FIRMS)",
+            sql=f"""
+SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, {_local("h.acq_utc")} AS acq_local,
+       h.acq_date_local, {_be("h.acq_date_local")} AS acq_date_be, h.satellite, h.instrument,
        h.processing, h.version, h.confidence, h.confidence_raw, h.frp, h.daynight, h.brightness, h.province_code,
        h.district_code, h.subdistrict_code, h.reserve_code, {_HOTSPOT_NAMES}, h.protected_area_codes, he.event_id, h.in_aoi
 FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id{_HOTSPOT_JOINS}""",
-        properties=("hotspot_id", "acq_utc", "acq_local", "acq_date_local", "acq_date_be", "satellite", "instrument",
-                    "processing", "version", "confidence", "confidence_raw", "frp", "daynight", "brightness",
-                    "province_code", *_NAMED, "protected_area_codes", "event_id", "in_aoi"),
-        geometry_type="Point", public=True, datetime="acq_utc", order_by="hotspot_id",
-        licence="NASA FIRMS data are free to use with acknowledgement",
-        attribution="Fire hotspots: NASA FIRMS (LANCE, MODIS C6.1 and VIIRS 375 m)",
-        description="Detections attributed to district, subdistrict and the protected areas in force; confidence "
-                    "1 low, 2 nominal, 3 high (original in confidence_raw); acq_utc in UTC, acq_local and the dates "
-                    "in Asia/Bangkok (acq_date_be: D/M/YYYY, Buddhist Era); in_aoi: inside the deployment's area of "
-                    "interest (false: a neighbouring province's detection)."),
-    Collection(
-        name="fire_events", title="Fire events (hotspots clustered in space and time)", title_th="เหตุไฟ",
-        sql=f"""
-SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, {_local('e.first_seen')} AS first_seen_local,
-       {_be(_bangkok_day('e.first_seen'))} AS first_date_be, e.last_seen, {_local('e.last_seen')} AS last_seen_local,
-       {_be(_bangkok_day('e.last_seen'))} AS last_date_be, e.detections, e.max_frp,
+            properties=(
+                "hotspot_id",
+                "acq_utc",
+                "acq_local",
+                "acq_date_local",
+                "acq_date_be",
+                "satellite",
+                "instrument",
+                "processing",
+                "version",
+                "confidence",
+                "confidence_raw",
+                "frp",
+                "daynight",
+                "brightness",
+                "province_code",
+                *_NAMED,
+                "protected_area_codes",
+                "event_id",
+                "in_aoi",
+            ),
+            geometry_type="Point",
+            public=True,
+            datetime="acq_utc",
+            order_by="hotspot_id",
+            licence="NASA FIRMS data are free to use with acknowledgement",
+            attribution="Fire hotspots: NASA FIRMS (LANCE, MODIS C6.1 and VIIRS 375 m)",
+            description="Detections attributed to district, subdistrict and the protected areas in force; confidence "
+            "1 low, 2 nominal, 3 high (original in confidence_raw); acq_utc in UTC, acq_local and the dates "
+            "in Asia/Bangkok (acq_date_be: D/M/YYYY, Buddhist Era); in_aoi: inside the deployment's area of "
+            "interest (false: a neighbouring province's detection).",
+        ),
+        Collection(
+            name="fire_events",
+            title="Fire events (hotspots clustered in space and time)",
+            title_th="เหตุไฟ",
+            sql=f"""
+SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, {_local("e.first_seen")} AS first_seen_local,
+       {_be(_bangkok_day("e.first_seen"))} AS first_date_be, e.last_seen, {_local("e.last_seen")} AS last_seen_local,
+       {_be(_bangkok_day("e.last_seen"))} AS last_date_be, e.detections, e.max_frp,
        e.sensors, e.district_code, e.reserve_code, {_EVENT_NAMES},
        round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai, round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha,
        in_area_of_interest(e.footprint) AS in_aoi
 FROM fire_events e{_EVENT_JOINS}""",
-        properties=("event_id", "first_seen", "first_seen_local", "first_date_be", "last_seen", "last_seen_local",
-                    "last_date_be", "detections", "max_frp", "sensors", "district_code", "district_th", "district_en",
-                    "reserve_code", "reserve_th", "reserve_en", "area_rai", "area_ha", "in_aoi"),
-        geometry_type="Polygon", public=True, datetime="first_seen", order_by="event_id",
-        licence="Derived from NASA FIRMS", attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
-        description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP; "
-                    "in_aoi: the footprint touches the deployment's area of interest."),
-    Collection(
-        name="incidents", title="Field incidents", title_th="เหตุการณ์ที่พบในพื้นที่",
-        sql=f"""
+            properties=(
+                "event_id",
+                "first_seen",
+                "first_seen_local",
+                "first_date_be",
+                "last_seen",
+                "last_seen_local",
+                "last_date_be",
+                "detections",
+                "max_frp",
+                "sensors",
+                "district_code",
+                "district_th",
+                "district_en",
+                "reserve_code",
+                "reserve_th",
+                "reserve_en",
+                "area_rai",
+                "area_ha",
+                "in_aoi",
+            ),
+            geometry_type="Polygon",
+            public=True,
+            datetime="first_seen",
+            order_by="event_id",
+            licence="Derived from NASA FIRMS",
+            attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
+            description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP; "
+            "in_aoi: the footprint touches the deployment's area of interest.",
+        ),
+        Collection(
+            name="incidents",
+            title="Field incidents",
+            title_th="เหตุการณ์ที่พบในพื้นที่",
+            sql=f"""
 SELECT i.id::text AS id, i.geom AS geom, {_INCIDENT_COLUMNS}
 FROM incidents i{_INCIDENT_JOINS}""",
-        properties=(*_INCIDENT_WHEN, "province_code", *_NAMED, "protected_area_codes", "in_reserve",
-                    "reserve_distance_m", "area_rai", "area_ha", "tags", "description", "reporter", "created_by"),
-        geometry_type="Point", readers=STAFF | {Role.partner}, datetime="observed_at", order_by="incident_id",
-        confidential=INCIDENT_CONFIDENTIAL,
-        attribution="Field incidents: NACC Phrae provincial office and partners",
-        description="Incidents logged by field officers (reference INC-nnnnnn), attributed to districts and "
-                    "reserves; observed_at in UTC, observed_local in Asia/Bangkok. The affected areas are the "
-                    "collection incident_areas. Partners receive no descriptions, tags or names."),
-    Collection(
-        name="incident_areas", title="Field incidents: affected areas", title_th="พื้นที่ได้รับผลกระทบ",
-        sql=f"""
+            properties=(
+                *_INCIDENT_WHEN,
+                "province_code",
+                *_NAMED,
+                "protected_area_codes",
+                "in_reserve",
+                "reserve_distance_m",
+                "area_rai",
+                "area_ha",
+                "tags",
+                "description",
+                "reporter",
+                "created_by",
+            ),
+            geometry_type="Point",
+            readers=STAFF | {Role.partner},
+            datetime="observed_at",
+            order_by="incident_id",
+            confidential=INCIDENT_CONFIDENTIAL,
+            attribution="Field incidents: NACC Phrae provincial office and partners",
+            description="Incidents logged by field officers (reference INC-nnnnnn), attributed to districts and "
+            "reserves; observed_at in UTC, observed_local in Asia/Bangkok. The affected areas are the "
+            "collection incident_areas. Partners receive no descriptions, tags or names.",
+        ),
+        Collection(
+            name="incident_areas",
+            title="Field incidents: affected areas",
+            title_th="พื้นที่ได้รับผลกระทบ",
+            sql=f"""
 SELECT i.id::text AS id, i.area_geom AS geom, {_INCIDENT_COLUMNS}
 FROM incidents i{_INCIDENT_JOINS}WHERE i.area_geom IS NOT NULL""",
-        properties=(*_INCIDENT_WHEN, *_NAMED, "area_rai", "area_ha", "tags", "description"),
-        geometry_type="MultiPolygon", readers=STAFF | {Role.partner}, datetime="observed_at", order_by="incident_id",
-        confidential=INCIDENT_CONFIDENTIAL,
-        attribution="Field incidents: NACC Phrae provincial office and partners",
-        description="The affected-area polygon drawn for an incident (only incidents that have one), with its "
-                    "reference INC-nnnnnn, its area in rai and hectares, and the point incident's attribution."),
-)}
+            properties=(*_INCIDENT_WHEN, *_NAMED, "area_rai", "area_ha", "tags", "description"),
+            geometry_type="MultiPolygon",
+            readers=STAFF | {Role.partner},
+            datetime="observed_at",
+            order_by="incident_id",
+            confidential=INCIDENT_CONFIDENTIAL,
+            attribution="Field incidents: NACC Phrae provincial office and partners",
+            description="The affected-area polygon drawn for an incident (only incidents that have one), with its "
+            "reference INC-nnnnnn, its area in rai and hectares, and the point incident's attribution.",
+        ),
+    )
+}
 
 
 def visible_collections(principal: Principal | None) -> list[Collection]:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import json
 import tempfile
-from datetime import datetime
 import zipfile
+from datetime import datetime
 from pathlib import Path
 
 import shapely
@@ -25,10 +25,14 @@ CHUNK = 50_000
 # a "may only be partially supported" warning; the layers written here need nothing newer than 1.2.
 GPKG_OPTIONS = {"VERSION": "1.2"}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-FORMATS = {"gpkg": ("application/geopackage+sqlite3", ".gpkg"), "csv": ("application/zip", ".csv.zip"),
-           "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
-           "kml": ("application/vnd.google-earth.kml+xml", ".kml"), "shp": ("application/zip", ".shp.zip")}
-CELL_MAX = 32_767          # characters in one spreadsheet cell (Excel, LibreOffice)
+FORMATS = {
+    "gpkg": ("application/geopackage+sqlite3", ".gpkg"),
+    "csv": ("application/zip", ".csv.zip"),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", ".xlsx"),
+    "kml": ("application/vnd.google-earth.kml+xml", ".kml"),
+    "shp": ("application/zip", ".shp.zip"),
+}
+CELL_MAX = 32_767  # characters in one spreadsheet cell (Excel, LibreOffice)
 XLSX_MAX_ROWS = 1_048_575  # rows of a worksheet below its header
 # Simplification tolerances tried, in order, for a WKT that does not fit a cell: degrees (EPSG:4326, about
 # 1, 5, 10, 50 and 100 m) or metres (UTM).
@@ -38,15 +42,36 @@ TOLERANCES = {True: (1e-5, 5e-5, 1e-4, 5e-4, 1e-3), False: (1.0, 5.0, 10.0, 50.0
 # confidence_raw) and GDAL refused the file. Every longer property name has its short name here (README,
 # "Exports"); a name that is short enough is kept.
 DBF_FIELDS = {
-    "acq_date_local": "acq_date", "acq_date_be": "acq_be", "confidence_raw": "conf_raw",
-    "province_code": "prov_code", "district_code": "dist_code", "district_th": "dist_th", "district_en": "dist_en",
-    "subdistrict_code": "subd_code", "subdistrict_th": "subd_th", "subdistrict_en": "subd_en",
-    "reserve_code": "res_code", "reserve_th": "res_th", "reserve_en": "res_en", "protected_area_codes": "pa_codes",
-    "reserve_distance_m": "res_dist_m", "parent_code": "parent", "attribution": "attrib",
-    "legal_reference": "legal_ref", "illustrative": "illustr", "valid_from_be": "from_be", "valid_to_be": "to_be",
-    "first_seen_local": "first_loc", "last_seen_local": "last_loc", "first_date_be": "first_be",
-    "last_date_be": "last_be", "observed_at": "observed", "observed_local": "obs_local", "observed_date_be": "obs_be",
-    "description": "descr", "incident_id": "inc_id",
+    "acq_date_local": "acq_date",
+    "acq_date_be": "acq_be",
+    "confidence_raw": "conf_raw",
+    "province_code": "prov_code",
+    "district_code": "dist_code",
+    "district_th": "dist_th",
+    "district_en": "dist_en",
+    "subdistrict_code": "subd_code",
+    "subdistrict_th": "subd_th",
+    "subdistrict_en": "subd_en",
+    "reserve_code": "res_code",
+    "reserve_th": "res_th",
+    "reserve_en": "res_en",
+    "protected_area_codes": "pa_codes",
+    "reserve_distance_m": "res_dist_m",
+    "parent_code": "parent",
+    "attribution": "attrib",
+    "legal_reference": "legal_ref",
+    "illustrative": "illustr",
+    "valid_from_be": "from_be",
+    "valid_to_be": "to_be",
+    "first_seen_local": "first_loc",
+    "last_seen_local": "last_loc",
+    "first_date_be": "first_be",
+    "last_date_be": "last_be",
+    "observed_at": "observed",
+    "observed_local": "obs_local",
+    "observed_date_be": "obs_be",
+    "description": "descr",
+    "incident_id": "inc_id",
 }
 
 
@@ -91,8 +116,9 @@ def _safe_cell(value):
     return value
 
 
-def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metadata: dict, layer: str,
-               workdir: Path) -> Path:
+def write_file(
+    engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metadata: dict, layer: str, workdir: Path
+) -> Path:
     """Write the export into ``workdir`` and return the file to send."""
     import geopandas as gpd
     import pandas as pd
@@ -103,13 +129,24 @@ def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metad
         path = workdir / f"{layer}.gpkg"
         wrote = False
         for gdf in _frames(engine, stmt, shown, crs):
-            pyogrio.write_dataframe(gdf, path, layer=layer, driver="GPKG", append=wrote,
-                                    dataset_options=None if wrote else GPKG_OPTIONS,
-                                    layer_metadata={"DESCRIPTION": meta_text} if not wrote else None)
+            pyogrio.write_dataframe(
+                gdf,
+                path,
+                layer=layer,
+                driver="GPKG",
+                append=wrote,
+                dataset_options=None if wrote else GPKG_OPTIONS,
+                layer_metadata={"DESCRIPTION": meta_text} if not wrote else None,
+            )
             wrote = True
         if not wrote:
-            pyogrio.write_dataframe(gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, layer=layer, driver="GPKG",
-                                    dataset_options=GPKG_OPTIONS)
+            pyogrio.write_dataframe(
+                gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs),
+                path,
+                layer=layer,
+                driver="GPKG",
+                dataset_options=GPKG_OPTIONS,
+            )
         return path
     if fmt == "kml":
         path = workdir / f"{layer}.kml"
@@ -144,8 +181,9 @@ def write_file(engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metad
             pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile", encoding="UTF-8", append=wrote)
             wrote = True
         if not wrote:
-            pyogrio.write_dataframe(gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path,
-                                    driver="ESRI Shapefile", encoding="UTF-8")
+            pyogrio.write_dataframe(
+                gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, driver="ESRI Shapefile", encoding="UTF-8"
+            )
         if not (shp_dir / f"{layer}.cpg").exists():
             (shp_dir / f"{layer}.cpg").write_text("UTF-8")
         meta_text = json.dumps({**metadata, "dbf_fields": renamed}, ensure_ascii=False, indent=2, default=str)
@@ -184,7 +222,9 @@ def cell_wkt(geoms, *, geographic: bool) -> tuple[list[str], list[str]]:
     for tol in TOLERANCES[geographic]:
         if not long:
             break
-        simple = shapely.to_wkt(shapely.simplify(geoms[long], tol, preserve_topology=True), rounding_precision=precision)
+        simple = shapely.to_wkt(
+            shapely.simplify(geoms[long], tol, preserve_topology=True), rounding_precision=precision
+        )
         unit = f"{tol:g} degrees (about {tol * 111_000:.0f} m)" if geographic else f"{tol:g} m"
         still = []
         for i, w in zip(long, simple):
@@ -209,7 +249,7 @@ def _xlsx_value(value):
         return value.isoformat()
     if isinstance(value, str):
         value = ILLEGAL_CHARACTERS_RE.sub("", _safe_cell(value))
-        return value if len(value) <= CELL_MAX else value[:CELL_MAX - 1] + "…"
+        return value if len(value) <= CELL_MAX else value[: CELL_MAX - 1] + "…"
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     return value
@@ -228,8 +268,16 @@ def _write_xlsx(engine: Engine, stmt, shown: list[str], crs: int, metadata: dict
     meta = wb.create_sheet("metadata")
     meta.append(["key", "value"])
     for key, value in metadata.items():
-        meta.append([key, _xlsx_value(value if isinstance(value, (str, int, float)) or value is None
-                                      else json.dumps(value, ensure_ascii=False, default=str))])
+        meta.append(
+            [
+                key,
+                _xlsx_value(
+                    value
+                    if isinstance(value, (str, int, float)) or value is None
+                    else json.dumps(value, ensure_ascii=False, default=str)
+                ),
+            ]
+        )
     wb.save(path)
     return path
 

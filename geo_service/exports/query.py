@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from geoalchemy2 import Geometry
 from sqlalchemy import Select, and_, cast, column, func, literal, literal_column, select, text
@@ -28,12 +28,12 @@ DECIMALS = 7
 @dataclass
 class ItemQuery:
     bbox: tuple[float, float, float, float] | None = None
-    datetime: str | None = None             # OGC: instant, or start/end with '..' for open ends
+    datetime: str | None = None  # OGC: instant, or start/end with '..' for open ends
     equals: dict[str, str] = field(default_factory=dict)
     minimum: dict[str, float] = field(default_factory=dict)
     cql: str | None = None
-    cql_lang: str = "cql2-text"             # or cql2-json, or cql-text (the draft dialect GDAL 3.6 sends)
-    sortby: str | None = None               # OGC API - Features Part 5: "+observed_at,-frp" ('+' optional)
+    cql_lang: str = "cql2-text"  # or cql2-json, or cql-text (the draft dialect GDAL 3.6 sends)
+    sortby: str | None = None  # OGC API - Features Part 5: "+observed_at,-frp" ('+' optional)
     properties: list[str] | None = None
     limit: int | None = None
     offset: int = 0
@@ -55,12 +55,13 @@ def _parse_instant(value: str, end: bool) -> datetime | None:
     try:
         if len(value) == 10:
             d = datetime.fromisoformat(value)
-            return d.replace(hour=23, minute=59, second=59, tzinfo=timezone.utc) if end else d.replace(tzinfo=timezone.utc)
+            return d.replace(hour=23, minute=59, second=59, tzinfo=UTC) if end else d.replace(tzinfo=UTC)
         d = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return d if d.tzinfo else d.replace(tzinfo=timezone.utc)
+        return d if d.tzinfo else d.replace(tzinfo=UTC)
     except ValueError:
-        raise InvalidInput(f"datetime '{value}' is not an RFC 3339 date or time (e.g. 2024-03-01T00:00:00Z).",
-                           code="invalid_datetime") from None
+        raise InvalidInput(
+            f"datetime '{value}' is not an RFC 3339 date or time (e.g. 2024-03-01T00:00:00Z).", code="invalid_datetime"
+        ) from None
 
 
 FILTER_LANGS = ("cql2-text", "cql2-json", "cql-text")
@@ -71,24 +72,37 @@ def _dated_literals(node, temporal: frozenset[str]):
     such a literal beside a date or time property becomes that instant (CQL2 proper writes TIMESTAMP(...))."""
     import pygeofilter.ast as ast
 
-    if isinstance(node, (ast.Comparison, ast.Between)) and isinstance(node.lhs, ast.Attribute) \
-            and node.lhs.name in temporal:
+    if (
+        isinstance(node, (ast.Comparison, ast.Between))
+        and isinstance(node.lhs, ast.Attribute)
+        and node.lhs.name in temporal
+    ):
         names = ("rhs",) if isinstance(node, ast.Comparison) else ("low", "high")
         try:
             values = {n: instant(getattr(node, n)) for n in names if isinstance(getattr(node, n), str)}
         except ValueError:
-            raise InvalidInput(f"'{node.lhs.name}' is compared with text that is not a date or time.",
-                               code="invalid_filter") from None
+            raise InvalidInput(
+                f"'{node.lhs.name}' is compared with text that is not a date or time.", code="invalid_filter"
+            ) from None
         return dataclasses.replace(node, **values)
     if isinstance(node, ast.Node) and dataclasses.is_dataclass(node):
-        changes = {f.name: _dated_literals(getattr(node, f.name), temporal) for f in dataclasses.fields(node)
-                   if isinstance(getattr(node, f.name), ast.Node)}
+        changes = {
+            f.name: _dated_literals(getattr(node, f.name), temporal)
+            for f in dataclasses.fields(node)
+            if isinstance(getattr(node, f.name), ast.Node)
+        }
         return dataclasses.replace(node, **changes) if changes else node
     return node
 
 
-_LITERAL_TYPES = {"integer": (int,), "number": (int, float), "string": (str,), "boolean": (bool,),
-                  "date": (date, datetime), "date-time": (date, datetime)}
+_LITERAL_TYPES = {
+    "integer": (int,),
+    "number": (int, float),
+    "string": (str,),
+    "boolean": (bool,),
+    "date": (date, datetime),
+    "date-time": (date, datetime),
+}
 
 
 def _check_types(node, types: dict[str, str]) -> None:
@@ -111,13 +125,16 @@ def _check_types(node, types: dict[str, str]) -> None:
             if allowed is None or isinstance(v, ast.Node):  # lists, or an expression / another property
                 continue
             if isinstance(v, bool) != (kind == "boolean") or not isinstance(v, allowed):
-                raise InvalidInput(f"'{node.lhs.name}' is a {kind}; the filter compares it with "
-                                   f"{'text' if isinstance(v, str) else type(v).__name__ if v is not None else 'null'}"
-                                   f" ({str(v)[:40]!r}).", code="invalid_filter")
+                raise InvalidInput(
+                    f"'{node.lhs.name}' is a {kind}; the filter compares it with "
+                    f"{'text' if isinstance(v, str) else type(v).__name__ if v is not None else 'null'}"
+                    f" ({str(v)[:40]!r}).",
+                    code="invalid_filter",
+                )
     if isinstance(node, ast.Node) and dataclasses.is_dataclass(node):
         for f in dataclasses.fields(node):
             child = getattr(node, f.name)
-            for c in (child if isinstance(child, list) else [child]):
+            for c in child if isinstance(child, list) else [child]:
                 if isinstance(c, ast.Node):
                     _check_types(c, types)
 
@@ -135,29 +152,36 @@ def _cql_filter(q: ItemQuery, fields: dict, types: dict[str, str]):
 
             ast = parse_text(q.cql)
         else:
-            raise InvalidInput("filter-lang must be one of " + ", ".join(FILTER_LANGS) + ".",
-                               code="invalid_filter_lang")
+            raise InvalidInput(
+                "filter-lang must be one of " + ", ".join(FILTER_LANGS) + ".", code="invalid_filter_lang"
+            )
     except InvalidInput:
         raise
-    except Exception:  # noqa: BLE001 - the parsers raise many types; the message must not echo internals
-        raise InvalidInput("The filter could not be read as CQL2; example: kind = 'wildfire' AND "
-                           "S_INTERSECTS(geometry, BBOX(100, 18, 100.5, 18.5))", code="invalid_filter") from None
+    except Exception:
+        raise InvalidInput(
+            "The filter could not be read as CQL2; example: kind = 'wildfire' AND "
+            "S_INTERSECTS(geometry, BBOX(100, 18, 100.5, 18.5))",
+            code="invalid_filter",
+        ) from None
     # a quoted date beside a date or time property is that instant (GDAL 3.6's draft cql-text writes them so)
     ast = _dated_literals(ast, frozenset(n for n, t in types.items() if t in ("date", "date-time")))
     _check_types(ast, types)
     try:
         return to_filter(ast, fields, undefined_as_null=False)
-    except Exception:  # noqa: BLE001 - unknown property or function
-        raise InvalidInput("The filter names a property or function that is not available. Properties: "
-                           + ", ".join(sorted(k for k in fields if k != "geometry")), code="invalid_filter") from None
+    except Exception:
+        raise InvalidInput(
+            "The filter names a property or function that is not available. Properties: "
+            + ", ".join(sorted(k for k in fields if k != "geometry")),
+            code="invalid_filter",
+        ) from None
 
 
 @dataclass
 class Built:
-    features: Select   # one GeoJSON Feature (text) per row: properties id + the shown ones, geometry
+    features: Select  # one GeoJSON Feature (text) per row: properties id + the shown ones, geometry
     count: Select
-    summary: Select    # one scan: the count and the bounding box (min lon, min lat, max lon, max lat)
-    rows: Select       # id, WKB geometry and the shown properties as columns (for file formats)
+    summary: Select  # one scan: the count and the bounding box (min lon, min lat, max lon, max lat)
+    rows: Select  # id, WKB geometry and the shown properties as columns (for file formats)
     shown: list[str]
 
 
@@ -168,8 +192,10 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     if q.properties is not None:
         unknown = [p for p in q.properties if p not in visible]
         if unknown:
-            raise InvalidInput("Unknown or unavailable properties: " + ", ".join(unknown) + ". Available: "
-                               + ", ".join(visible), code="invalid_properties")
+            raise InvalidInput(
+                "Unknown or unavailable properties: " + ", ".join(unknown) + ". Available: " + ", ".join(visible),
+                code="invalid_properties",
+            )
         shown = [p for p in visible if p in q.properties]
     else:
         shown = visible
@@ -181,8 +207,9 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
         if not collection.datetime:
             raise InvalidInput(f"The collection {collection.name} has no time to filter on.", code="invalid_datetime")
         if collection.datetime not in visible:  # a withheld property is refused here as in CQL2
-            raise InvalidInput(f"Cannot filter on '{collection.datetime}': your role or key may not read it.",
-                               code="invalid_filter")
+            raise InvalidInput(
+                f"Cannot filter on '{collection.datetime}': your role or key may not read it.", code="invalid_filter"
+            )
         col = t.c[collection.datetime]
         if "/" in q.datetime:
             start_s, end_s = q.datetime.split("/", 1)
@@ -201,8 +228,11 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
         qb = queryables(collection, principal)[name]
         if qb.type == STRING_LIST:
-            conditions.append(t.c[name].op("@>")(cast(literal([value], postgresql.ARRAY(postgresql.TEXT)),
-                                                      postgresql.ARRAY(postgresql.TEXT))))
+            conditions.append(
+                t.c[name].op("@>")(
+                    cast(literal([value], postgresql.ARRAY(postgresql.TEXT)), postgresql.ARRAY(postgresql.TEXT))
+                )
+            )
         elif qb.type == STRING:
             conditions.append(cast(t.c[name], postgresql.TEXT) == str(value))
         else:  # numbers, booleans, dates and times compare as what they are (a bound, typed value)
@@ -231,8 +261,12 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     order = [*_sort_keys(t, parse_sortby(collection, principal, q.sortby)), default_order]
     # PostGIS turns each row (id, shown properties, geom) into a GeoJSON Feature in C: the fastest path.
     inner = select(t.c.id, *(t.c[p] for p in shown), geom.label("geom")).select_from(t).where(where).order_by(*order)
-    rows = select(t.c.id, func.ST_AsBinary(geom).label("wkb"), *(t.c[p] for p in shown)).select_from(t).where(
-        where).order_by(*order)
+    rows = (
+        select(t.c.id, func.ST_AsBinary(geom).label("wkb"), *(t.c[p] for p in shown))
+        .select_from(t)
+        .where(where)
+        .order_by(*order)
+    )
     if q.limit is not None:
         inner, rows = inner.limit(q.limit), rows.limit(q.limit)
     if q.offset:
@@ -244,8 +278,11 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
     stmt = select(func.ST_AsGeoJSON(literal_column("f"), "geom", DECIMALS).label("feature")).select_from(f)
     count = select(func.count()).select_from(t).where(where)
     box = func.ST_Extent(t.c.geom)
-    summary = select(func.count(), func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box)
-                     ).select_from(t).where(where)
+    summary = (
+        select(func.count(), func.ST_XMin(box), func.ST_YMin(box), func.ST_XMax(box), func.ST_YMax(box))
+        .select_from(t)
+        .where(where)
+    )
     return Built(features=stmt, count=count, summary=summary, rows=rows, shown=shown)
 
 
@@ -261,8 +298,9 @@ def parse_sortby(collection: Collection, principal: Principal | None, text_: str
         descending = part.startswith("-")
         name = part.lstrip("+-").strip()
         if name not in sortable:
-            raise InvalidInput(f"Cannot sort by '{name}'. Sortable properties: " + ", ".join(sortable) + ".",
-                               code="invalid_sortby")
+            raise InvalidInput(
+                f"Cannot sort by '{name}'. Sortable properties: " + ", ".join(sortable) + ".", code="invalid_sortby"
+            )
         if name in seen:
             raise InvalidInput(f"sortby names '{name}' twice.", code="invalid_sortby")
         seen.add(name)
@@ -278,4 +316,3 @@ def _sort_keys(t, keys: list[tuple[str, bool]]) -> list:
 def compile_for_psycopg(stmt) -> tuple[str, dict]:
     compiled = stmt.compile(dialect=postgresql.psycopg.dialect())
     return str(compiled), compiled.params
-

@@ -10,38 +10,94 @@ returns for each collection's query, so a new property without a declared type f
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from geo_service.auth import Principal
 from geo_service.exports.collections import Collection
 
 STRING, INTEGER, NUMBER, BOOLEAN, DATE, DATETIME, STRING_LIST = (
-    "string", "integer", "number", "boolean", "date", "date-time", "string-list")
+    "string",
+    "integer",
+    "number",
+    "boolean",
+    "date",
+    "date-time",
+    "string-list",
+)
 TEMPORAL = frozenset({DATE, DATETIME})
 
 # property name -> type, for every property of every collection (a name means the same thing everywhere).
 PROPERTY_TYPES: dict[str, str] = {
     # administrative areas and protected areas
-    "code": STRING, "name_th": STRING, "name_en": STRING, "parent_code": STRING, "area_km2": NUMBER,
-    "area_rai": NUMBER, "area_ha": NUMBER, "version": STRING, "attribution": STRING, "kind": STRING,
-    "legal_reference": STRING, "agency": STRING, "valid_from": DATE, "valid_to": DATE, "in_force": BOOLEAN,
+    "code": STRING,
+    "name_th": STRING,
+    "name_en": STRING,
+    "parent_code": STRING,
+    "area_km2": NUMBER,
+    "area_rai": NUMBER,
+    "area_ha": NUMBER,
+    "version": STRING,
+    "attribution": STRING,
+    "kind": STRING,
+    "legal_reference": STRING,
+    "agency": STRING,
+    "valid_from": DATE,
+    "valid_to": DATE,
+    "in_force": BOOLEAN,
     "illustrative": BOOLEAN,
     # hotspots and fire events
-    "hotspot_id": INTEGER, "acq_utc": DATETIME, "acq_date_local": DATE, "satellite": STRING,
-    "instrument": STRING, "processing": STRING, "confidence": INTEGER, "confidence_raw": STRING,
-    "frp": NUMBER, "daynight": STRING, "brightness": NUMBER, "province_code": STRING, "district_code": STRING,
-    "subdistrict_code": STRING, "reserve_code": STRING, "protected_area_codes": STRING_LIST,
-    "event_id": INTEGER, "first_seen": DATETIME, "last_seen": DATETIME, "detections": INTEGER,
-    "max_frp": NUMBER, "sensors": STRING_LIST,
+    "hotspot_id": INTEGER,
+    "acq_utc": DATETIME,
+    "acq_date_local": DATE,
+    "satellite": STRING,
+    "instrument": STRING,
+    "processing": STRING,
+    "confidence": INTEGER,
+    "confidence_raw": STRING,
+    "frp": NUMBER,
+    "daynight": STRING,
+    "brightness": NUMBER,
+    "province_code": STRING,
+    "district_code": STRING,
+    "subdistrict_code": STRING,
+    "reserve_code": STRING,
+    "protected_area_codes": STRING_LIST,
+    "event_id": INTEGER,
+    "first_seen": DATETIME,
+    "last_seen": DATETIME,
+    "detections": INTEGER,
+    "max_frp": NUMBER,
+    "sensors": STRING_LIST,
     # incidents
-    "incident_id": INTEGER, "status": STRING, "severity": STRING, "observed_at": DATETIME,
-    "in_reserve": BOOLEAN, "reserve_distance_m": NUMBER, "tags": STRING_LIST, "description": STRING,
-    "reporter": STRING, "created_by": STRING, "reference": STRING, "in_aoi": BOOLEAN,
+    "incident_id": INTEGER,
+    "status": STRING,
+    "severity": STRING,
+    "observed_at": DATETIME,
+    "in_reserve": BOOLEAN,
+    "reserve_distance_m": NUMBER,
+    "tags": STRING_LIST,
+    "description": STRING,
+    "reporter": STRING,
+    "created_by": STRING,
+    "reference": STRING,
+    "in_aoi": BOOLEAN,
     # the Thai office columns: local times (text with +07:00), Buddhist-Era dates (D/M/YYYY) and names
-    "acq_local": STRING, "acq_date_be": STRING, "first_seen_local": STRING, "last_seen_local": STRING,
-    "first_date_be": STRING, "last_date_be": STRING, "observed_local": STRING, "observed_date_be": STRING,
-    "valid_from_be": STRING, "valid_to_be": STRING, "district_th": STRING, "district_en": STRING,
-    "subdistrict_th": STRING, "subdistrict_en": STRING, "reserve_th": STRING, "reserve_en": STRING,
+    "acq_local": STRING,
+    "acq_date_be": STRING,
+    "first_seen_local": STRING,
+    "last_seen_local": STRING,
+    "first_date_be": STRING,
+    "last_date_be": STRING,
+    "observed_local": STRING,
+    "observed_date_be": STRING,
+    "valid_from_be": STRING,
+    "valid_to_be": STRING,
+    "district_th": STRING,
+    "district_en": STRING,
+    "subdistrict_th": STRING,
+    "subdistrict_en": STRING,
+    "reserve_th": STRING,
+    "reserve_en": STRING,
 }
 GEOMETRY_FORMATS = {"Point": "geometry-point", "Polygon": "geometry-polygon", "MultiPolygon": "geometry-multipolygon"}
 
@@ -90,7 +146,7 @@ def instant(text: str) -> date | datetime:
     if len(text) == 10:
         return date.fromisoformat(text)
     value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def queryables(collection: Collection, principal: Principal | None = None) -> dict[str, Queryable]:
@@ -99,8 +155,11 @@ def queryables(collection: Collection, principal: Principal | None = None) -> di
 
 
 def _geometry(collection: Collection) -> dict:
-    return {"title": "geometry", "format": GEOMETRY_FORMATS.get(collection.geometry_type, "geometry-any"),
-            "x-ogc-role": "primary-geometry"}
+    return {
+        "title": "geometry",
+        "format": GEOMETRY_FORMATS.get(collection.geometry_type, "geometry-any"),
+        "x-ogc-role": "primary-geometry",
+    }
 
 
 def json_schema(collection: Collection, principal: Principal | None, url: str, sortables: bool = False) -> dict:
@@ -109,9 +168,15 @@ def json_schema(collection: Collection, principal: Principal | None, url: str, s
     props = {} if sortables else {"geometry": _geometry(collection)}
     props |= {name: q.schema() for name, q in queryables(collection, principal).items() if q.sortable or not sortables}
     what = "sortby may name" if sortables else "filter, property filters and sortby may name"
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "type": "object",
-            "title": collection.title, "description": f"Properties of {collection.name} that {what}.",
-            "properties": props, "additionalProperties": False}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": url,
+        "type": "object",
+        "title": collection.title,
+        "description": f"Properties of {collection.name} that {what}.",
+        "properties": props,
+        "additionalProperties": False,
+    }
 
 
 def feature_schema(collection: Collection, principal: Principal | None, url: str) -> dict:
@@ -119,9 +184,16 @@ def feature_schema(collection: Collection, principal: Principal | None, url: str
     their fields from it, also when the collection is still empty."""
     props = {"id": {"title": "id", "type": "string"}}
     props |= {name: q.schema() for name, q in queryables(collection, principal).items()}
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url, "title": collection.title,
-            "type": "object", "required": ["type", "geometry", "properties"],
-            "properties": {"type": {"type": "string", "enum": ["Feature"]},
-                           "id": {"type": "string"},
-                           "geometry": _geometry(collection),
-                           "properties": {"type": "object", "properties": props}}}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": url,
+        "title": collection.title,
+        "type": "object",
+        "required": ["type", "geometry", "properties"],
+        "properties": {
+            "type": {"type": "string", "enum": ["Feature"]},
+            "id": {"type": "string"},
+            "geometry": _geometry(collection),
+            "properties": {"type": "object", "properties": props},
+        },
+    }

@@ -16,9 +16,12 @@ from geo_service.layers import aoi
 
 def mark_hotspots(session: Session) -> int:
     """Recompute ``in_aoi`` of every stored detection in PostGIS; returns the number of rows that changed."""
-    return session.execute(text(
-        "UPDATE hotspots SET in_aoi = in_area_of_interest(geom), updated_at = now() "
-        "WHERE in_aoi IS DISTINCT FROM in_area_of_interest(geom)")).rowcount
+    return session.execute(
+        text(
+            "UPDATE hotspots SET in_aoi = in_area_of_interest(geom), updated_at = now() "
+            "WHERE in_aoi IS DISTINCT FROM in_area_of_interest(geom)"
+        )
+    ).rowcount
 
 
 def apply_area_of_interest(session: Session, provinces: list[str] | None, buffer_m: float = 0.0) -> int:

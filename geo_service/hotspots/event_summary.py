@@ -30,12 +30,20 @@ def half_pixel_m(instrument: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(instrument, dtype=object) == "MODIS", HALF_PIXEL_M["MODIS"], HALF_PIXEL_M["VIIRS"])
 
 
-EVENT_SCHEMA = pa.schema([
-    ("id", pa.int64()), ("first_seen", pa.timestamp("us", tz="UTC")), ("last_seen", pa.timestamp("us", tz="UTC")),
-    ("detections", pa.int32()), ("max_frp", pa.float64()), ("sensors", pa.list_(pa.string())),
-    ("district_code", pa.string()), ("reserve_code", pa.string()), ("area_m2", pa.float64()),
-    ("footprint", pa.binary()),
-])
+EVENT_SCHEMA = pa.schema(
+    [
+        ("id", pa.int64()),
+        ("first_seen", pa.timestamp("us", tz="UTC")),
+        ("last_seen", pa.timestamp("us", tz="UTC")),
+        ("detections", pa.int32()),
+        ("max_frp", pa.float64()),
+        ("sensors", pa.list_(pa.string())),
+        ("district_code", pa.string()),
+        ("reserve_code", pa.string()),
+        ("area_m2", pa.float64()),
+        ("footprint", pa.binary()),
+    ]
+)
 
 
 @lru_cache(maxsize=16)
@@ -49,8 +57,9 @@ def utm_epsg(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.where(np.asarray(lat) >= 0, 32600, 32700) + zone
 
 
-def footprints(lon: np.ndarray, lat: np.ndarray, event: np.ndarray,
-               radius: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def footprints(
+    lon: np.ndarray, lat: np.ndarray, event: np.ndarray, radius: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Footprint per event (detections given as positions and an event index 0..k-1, every index present,
     and the radius of each detection's pixel disc, default half a VIIRS pixel).
 
@@ -95,7 +104,8 @@ def footprints(lon: np.ndarray, lat: np.ndarray, event: np.ndarray,
             rows_mixed = np.isin(local, mixed)
             discs = shapely.buffer(shapely.points(xy[rows_mixed]), radius[rows][order][rows_mixed])
             shapes[mixed] = shapely.convex_hull(
-                shapely.multipolygons(discs, indices=np.searchsorted(mixed, local[rows_mixed])))
+                shapely.multipolygons(discs, indices=np.searchsorted(mixed, local[rows_mixed]))
+            )
         areas[events_here] = shapely.area(shapes)
         geoms[events_here] = shapely.transform(shapes, lambda c, t=back: np.column_stack(t.transform(c[:, 0], c[:, 1])))
     return geoms, areas
@@ -135,11 +145,13 @@ def event_rows(frame: pd.DataFrame, event_ids: np.ndarray) -> pa.RecordBatch:
     stamp = EVENT_SCHEMA.field("first_seen").type
     columns = [
         pa.array(np.asarray(event_ids, dtype=np.int64)),
-        pa.array(first * 1_000_000).cast(stamp), pa.array(last * 1_000_000).cast(stamp),
+        pa.array(first * 1_000_000).cast(stamp),
+        pa.array(last * 1_000_000).cast(stamp),
         pa.array(np.bincount(e, minlength=k).astype(np.int32)),
         pa.array(max_frp, pa.float64(), from_pandas=True),
         pa.ListArray.from_arrays(pa.array(offsets), text_array(pairs["satellite"].to_numpy(dtype=object))),
-        text_array(_mode(frame, "district_code", k)), text_array(_mode(frame, "reserve_code", k)),
+        text_array(_mode(frame, "district_code", k)),
+        text_array(_mode(frame, "reserve_code", k)),
         pa.array(areas),
         pa.array(shapely.to_wkb(shapely.set_srid(geoms, 4326), include_srid=True), pa.binary()),
     ]

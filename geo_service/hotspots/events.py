@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+from pyproj import Transformer
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
-from pyproj import Transformer
 from scipy.spatial import cKDTree
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -44,7 +44,7 @@ _GEOCENTRIC = Transformer.from_crs(4326, 4978, always_xy=True)  # WGS 84 lon/lat
 
 @dataclass
 class EventParams:
-    distance_m: float = 1000.0        # linking distance of VIIRS detections (375 m pixels)
+    distance_m: float = 1000.0  # linking distance of VIIRS detections (375 m pixels)
     gap_days: float = 2.0
     modis_distance_m: float = 2000.0  # linking distance of MODIS detections (1 km pixels)
 
@@ -59,8 +59,9 @@ def geocentric(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     return np.column_stack([x, y, z])
 
 
-def cluster(lon: np.ndarray, lat: np.ndarray, t_days: np.ndarray, params: EventParams,
-            link_m: np.ndarray | None = None) -> np.ndarray:
+def cluster(
+    lon: np.ndarray, lat: np.ndarray, t_days: np.ndarray, params: EventParams, link_m: np.ndarray | None = None
+) -> np.ndarray:
     """Component label of each detection (single-linkage in space-time).
 
     Parameters
@@ -111,8 +112,13 @@ def _stable_ids(labels: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, list[i
     k = labels.max() + 1 if len(labels) else 0
     out = np.full(k, -1, dtype=np.int64)
     has = old >= 0
-    votes = (pd.DataFrame({"c": labels[has], "e": old[has]}).value_counts().rename("n").reset_index()
-             .sort_values(["n", "e"], ascending=[False, True]))
+    votes = (
+        pd.DataFrame({"c": labels[has], "e": old[has]})
+        .value_counts()
+        .rename("n")
+        .reset_index()
+        .sort_values(["n", "e"], ascending=[False, True])
+    )
     taken: set[int] = set()
     for c, e in zip(votes["c"].to_numpy(), votes["e"].to_numpy()):  # one row per (component, old id) pair
         if out[c] < 0 and e not in taken:
@@ -147,35 +153,50 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
     lo, hi = since or bounds[0], until or bounds[1]
     gap = f"{params.gap_days * 86400} seconds"
     for _ in range(20):  # widen to whole events: each round is one indexed query
-        row = session.execute(text("""
+        row = session.execute(
+            text("""
             SELECT least(CAST(:lo AS timestamptz), min(first_seen)), greatest(CAST(:hi AS timestamptz), max(last_seen))
             FROM fire_events
             WHERE last_seen >= CAST(:lo AS timestamptz) - CAST(:gap AS interval)
               AND first_seen <= CAST(:hi AS timestamptz) + CAST(:gap AS interval)"""),
-            {"lo": lo, "hi": hi, "gap": gap}).one()
+            {"lo": lo, "hi": hi, "gap": gap},
+        ).one()
         new_lo, new_hi = row[0] or lo, row[1] or hi
         if (new_lo, new_hi) == (lo, hi):
             break
         lo, hi = new_lo, new_hi
     conn = driver_connection(session)
-    frame = query_frame(conn, """
+    frame = query_frame(
+        conn,
+        """
         SELECT h.id, h.longitude, h.latitude, extract(epoch FROM h.acq_utc)::bigint, coalesce(he.event_id, -1),
                h.frp, h.satellite, h.instrument, h.district_code, h.reserve_code
         FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id
         WHERE h.acq_utc BETWEEN %s::timestamptz - %s::interval AND %s::timestamptz + %s::interval""",
-        (lo, gap, hi, gap), ["id", "lon", "lat", "epoch", "event", "frp", "satellite", "instrument",
-                             "district_code", "reserve_code"],
-        text_columns=("satellite", "instrument", "district_code", "reserve_code"))
+        (lo, gap, hi, gap),
+        ["id", "lon", "lat", "epoch", "event", "frp", "satellite", "instrument", "district_code", "reserve_code"],
+        text_columns=("satellite", "instrument", "district_code", "reserve_code"),
+    )
     if frame.empty:
         return {"events": [], "created": 0, "removed": 0, "detections": 0}
-    labels = cluster(frame["lon"].to_numpy(), frame["lat"].to_numpy(), frame["epoch"].to_numpy() / 86400.0, params,
-                     params.link_m(frame["instrument"].to_numpy(dtype=object)))
+    labels = cluster(
+        frame["lon"].to_numpy(),
+        frame["lat"].to_numpy(),
+        frame["epoch"].to_numpy() / 86400.0,
+        params,
+        params.link_m(frame["instrument"].to_numpy(dtype=object)),
+    )
     ids, dropped = _stable_ids(labels, frame["event"].to_numpy(np.int64))
     need = np.flatnonzero(ids < 0)
     if len(need):
-        fresh = session.execute(text(
-            "SELECT nextval(pg_get_serial_sequence('fire_events', 'id')) FROM generate_series(1, :n)"),
-            {"n": len(need)}).scalars().all()
+        fresh = (
+            session.execute(
+                text("SELECT nextval(pg_get_serial_sequence('fire_events', 'id')) FROM generate_series(1, :n)"),
+                {"n": len(need)},
+            )
+            .scalars()
+            .all()
+        )
         ids[need] = fresh
     new_event = ids[labels]
     old_event = frame["event"].to_numpy(np.int64)
@@ -185,41 +206,52 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
     if moved.any():
         session.execute(text("CREATE TEMP TABLE event_assign (hotspot_id bigint, event_id bigint) ON COMMIT DROP"))
         _copy_membership(conn, "event_assign", hotspot[moved], new_event[moved])
-        session.execute(text("""
+        session.execute(
+            text("""
             UPDATE hotspot_events he SET event_id = a.event_id FROM event_assign a
-            WHERE he.hotspot_id = a.hotspot_id"""))
+            WHERE he.hotspot_id = a.hotspot_id""")
+        )
         session.execute(text("DROP TABLE event_assign"))
     touched = [int(x) for x in np.unique(ids)]
     session.execute(text("CREATE TEMP TABLE event_rows (LIKE fire_events INCLUDING DEFAULTS) ON COMMIT DROP"))
     # every component is touched: the window holds whole events
     copy_batch(conn, "event_rows", event_rows(frame.assign(e=labels), ids))
     columns = ", ".join(EVENT_SCHEMA.names)
-    session.execute(text(f"""
+    session.execute(
+        text(f"""
         INSERT INTO fire_events AS e ({columns}, updated_at) SELECT {columns}, now() FROM event_rows
         ON CONFLICT (id) DO UPDATE SET first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
           detections = EXCLUDED.detections, max_frp = EXCLUDED.max_frp, sensors = EXCLUDED.sensors,
           district_code = EXCLUDED.district_code, reserve_code = EXCLUDED.reserve_code, area_m2 = EXCLUDED.area_m2,
-          footprint = EXCLUDED.footprint, updated_at = now()"""))
+          footprint = EXCLUDED.footprint, updated_at = now()""")
+    )
     session.execute(text("DROP TABLE event_rows"))
     if dropped:
         session.execute(text("DELETE FROM fire_events WHERE id = ANY(:ids)"), {"ids": dropped})
-    return {"events": touched, "created": int(len(need)), "removed": len(dropped), "detections": int(len(frame))}
+    return {"events": touched, "created": len(need), "removed": len(dropped), "detections": len(frame)}
 
 
 def _copy_membership(conn, table: str, hotspot_ids: np.ndarray, event_ids: np.ndarray) -> None:
     """COPY (hotspot, event) pairs into ``table`` in the binary format."""
     if len(hotspot_ids):
-        copy_batch(conn, table, pa.RecordBatch.from_arrays([pa.array(hotspot_ids), pa.array(event_ids)],
-                                                           schema=MEMBERSHIP_SCHEMA))
+        copy_batch(
+            conn,
+            table,
+            pa.RecordBatch.from_arrays([pa.array(hotspot_ids), pa.array(event_ids)], schema=MEMBERSHIP_SCHEMA),
+        )
 
 
-def recurrence_by_area(session: Session, *, kind: str | None = None, season_months: tuple[int, int] = (1, 5)) -> list[dict]:
+def recurrence_by_area(
+    session: Session, *, kind: str | None = None, season_months: tuple[int, int] = (1, 5)
+) -> list[dict]:
     """In how many fire seasons each protected area had hotspots.
 
     A fire season is named by its year (CE and BE) and covers months ``season_months`` (inclusive, local
     dates; January-May by default, the northern season).
     """
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         SELECT pa.code, min(p.name_en) AS name_en, min(p.name_th) AS name_th, min(p.kind::text) AS kind,
                count(DISTINCT pa.season) AS seasons, array_agg(DISTINCT pa.season ORDER BY pa.season) AS years,
                count(*) AS detections
@@ -229,23 +261,31 @@ def recurrence_by_area(session: Session, *, kind: str | None = None, season_mont
         JOIN protected_areas p ON p.code = pa.code
         WHERE CAST(:kind AS text) IS NULL OR p.kind::text = CAST(:kind AS text)
         GROUP BY pa.code ORDER BY seasons DESC, detections DESC, pa.code
-    """), {"m1": season_months[0], "m2": season_months[1], "kind": kind}).mappings().all()
+    """),
+            {"m1": season_months[0], "m2": season_months[1], "kind": kind},
+        )
+        .mappings()
+        .all()
+    )
     return [{**dict(r), "years": list(r["years"]), "years_be": [y + 543 for y in r["years"]]} for r in rows]
 
 
-def recurrence_grid(session: Session, code: str, *, cell_m: float = 500.0,
-                    season_months: tuple[int, int] = (1, 5)) -> dict:
+def recurrence_grid(
+    session: Session, code: str, *, cell_m: float = 500.0, season_months: tuple[int, int] = (1, 5)
+) -> dict:
     """Cells of a ``cell_m`` grid (UTM of the area) inside a protected area, with the seasons each burned in.
 
     Returns a GeoJSON FeatureCollection (cells as polygons, EPSG:4326).
     """
     from geo_service.errors import NotFound
 
-    srid = session.execute(text("SELECT utm_srid(geom) FROM protected_areas WHERE code = :c LIMIT 1"),
-                           {"c": code}).scalar()
+    srid = session.execute(
+        text("SELECT utm_srid(geom) FROM protected_areas WHERE code = :c LIMIT 1"), {"c": code}
+    ).scalar()
     if srid is None:
         raise NotFound(f"No protected area has the code {code}.", code="protected_area_not_found")
-    doc = session.execute(text("""
+    doc = session.execute(
+        text("""
         SELECT json_build_object('type', 'FeatureCollection', 'protected_area', CAST(:code AS text),
           'cell_m', CAST(:cell AS float8), 'numberReturned', count(*),
           'features', coalesce(json_agg(json_build_object(
@@ -264,5 +304,7 @@ def recurrence_grid(session: Session, code: str, *, cell_m: float = 500.0,
                   AND extract(month FROM acq_date_local) BETWEEN :m1 AND :m2) h
           GROUP BY 1, 2
         ) cells
-    """), {"code": code, "cell": cell_m, "srid": srid, "m1": season_months[0], "m2": season_months[1]}).scalar_one()
+    """),
+        {"code": code, "cell": cell_m, "srid": srid, "m1": season_months[0], "m2": season_months[1]},
+    ).scalar_one()
     return doc

@@ -23,8 +23,15 @@ from tenacity import RetryCallState, retry, retry_if_exception_type, stop_after_
 
 from geo_service.errors import GeoServiceError, InvalidInput
 
-SOURCES = ("MODIS_NRT", "MODIS_SP", "VIIRS_SNPP_NRT", "VIIRS_SNPP_SP", "VIIRS_NOAA20_NRT", "VIIRS_NOAA20_SP",
-           "VIIRS_NOAA21_NRT")
+SOURCES = (
+    "MODIS_NRT",
+    "MODIS_SP",
+    "VIIRS_SNPP_NRT",
+    "VIIRS_SNPP_SP",
+    "VIIRS_NOAA20_NRT",
+    "VIIRS_NOAA20_SP",
+    "VIIRS_NOAA21_NRT",
+)
 MAX_DAYS = 10
 
 
@@ -63,8 +70,10 @@ class FirmsClient:
 
     def __post_init__(self):
         if not self.map_key:
-            raise InvalidInput("A FIRMS MAP_KEY is needed: set GEO_SERVICE_FIRMS_MAP_KEY (or FIRMS_MAP_KEY).",
-                               code="firms_map_key_missing")
+            raise InvalidInput(
+                "A FIRMS MAP_KEY is needed: set GEO_SERVICE_FIRMS_MAP_KEY (or FIRMS_MAP_KEY).",
+                code="firms_map_key_missing",
+            )
         if self.sleep is None:
             import time
 
@@ -79,8 +88,13 @@ class FirmsClient:
     def _get(self, path: str, query: dict | None = None) -> bytes:
         url = self.base_url.rstrip("/") + path + ("?" + urllib.parse.urlencode(query) if query else "")
 
-        @retry(retry=retry_if_exception_type(_Transient), stop=stop_after_attempt(self.max_attempts),
-               wait=self._wait, sleep=self.sleep, reraise=True)
+        @retry(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(self.max_attempts),
+            wait=self._wait,
+            sleep=self.sleep,
+            reraise=True,
+        )
         def once() -> bytes:
             self.requests_made += 1
             try:
@@ -89,7 +103,7 @@ class FirmsClient:
             except urllib.error.HTTPError as err:
                 if err.code == 429 or err.code >= 500:
                     after = err.headers.get("Retry-After") if err.headers else None
-                    raise _Transient(f"HTTP {err.code}", float(after) if after and after.isdigit() else None)
+                    raise _Transient(f"HTTP {err.code}", float(after) if after and after.isdigit() else None) from err
                 body = err.read()[:300].decode("utf-8", "replace").strip()
                 raise FirmsRefused(f"FIRMS refused the request (HTTP {err.code}): {body}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
@@ -117,7 +131,9 @@ class FirmsClient:
         if free - needed < self.min_free_transactions:
             raise FirmsRefused(
                 f"The MAP_KEY has {free} of {st['transaction_limit']} transactions left in this "
-                f"{st.get('transaction_interval', '10 minutes')} window; wait and try again.", code="firms_quota")
+                f"{st.get('transaction_interval', '10 minutes')} window; wait and try again.",
+                code="firms_quota",
+            )
         return st
 
     def area_csv(self, source: str, bbox: tuple[float, float, float, float], day_range: int, start: date) -> bytes:
@@ -127,8 +143,9 @@ class FirmsClient:
         if not 1 <= day_range <= MAX_DAYS:
             raise InvalidInput("FIRMS serves 1 to 10 days per request.", code="invalid_day_range")
         area = ",".join(f"{v:g}" for v in bbox)
-        body = self._get(f"/api/area/csv/{urllib.parse.quote(self.map_key)}/{source}/{area}/{day_range}/"
-                         f"{start.isoformat()}")
+        body = self._get(
+            f"/api/area/csv/{urllib.parse.quote(self.map_key)}/{source}/{area}/{day_range}/{start.isoformat()}"
+        )
         head = body[:200].lstrip().lower()
         if not head.startswith((b"latitude", b"country_id", b"lat")):
             raise FirmsRefused(f"FIRMS: {body[:200].decode('utf-8', 'replace').strip()}")
@@ -148,8 +165,9 @@ def day_windows(start: date, end: date, max_days: int = MAX_DAYS) -> list[tuple[
     return out
 
 
-def fetch_area(client: FirmsClient, source: str, bbox: tuple[float, float, float, float], start: date, end: date,
-               dest: Path) -> list[Path]:
+def fetch_area(
+    client: FirmsClient, source: str, bbox: tuple[float, float, float, float], start: date, end: date, dest: Path
+) -> list[Path]:
     """Download ``source`` detections in ``bbox`` for the days [start, end] into CSV files in ``dest``.
 
     Parameters

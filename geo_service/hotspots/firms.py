@@ -27,19 +27,35 @@ BANGKOK_OFFSET_S = 7 * 3600  # Asia/Bangkok is UTC+7 all year (no daylight savin
 
 # Spellings seen in FIRMS CSV, archive and shapefile-derived exports -> one name.
 COLUMN_ALIASES = {
-    "latitude": "latitude", "lat": "latitude", "y": "latitude",
-    "longitude": "longitude", "lon": "longitude", "long": "longitude", "x": "longitude",
-    "brightness": "brightness", "bright_ti4": "brightness", "bright_t21": "brightness",
-    "bright_t31": "bright_2", "bright_ti5": "bright_2",
-    "scan": "scan", "track": "track",
-    "acq_date": "acq_date", "acqdate": "acq_date", "date": "acq_date",
-    "acq_time": "acq_time", "acqtime": "acq_time", "time": "acq_time",
-    "satellite": "satellite", "sat": "satellite",
+    "latitude": "latitude",
+    "lat": "latitude",
+    "y": "latitude",
+    "longitude": "longitude",
+    "lon": "longitude",
+    "long": "longitude",
+    "x": "longitude",
+    "brightness": "brightness",
+    "bright_ti4": "brightness",
+    "bright_t21": "brightness",
+    "bright_t31": "bright_2",
+    "bright_ti5": "bright_2",
+    "scan": "scan",
+    "track": "track",
+    "acq_date": "acq_date",
+    "acqdate": "acq_date",
+    "date": "acq_date",
+    "acq_time": "acq_time",
+    "acqtime": "acq_time",
+    "time": "acq_time",
+    "satellite": "satellite",
+    "sat": "satellite",
     "instrument": "instrument",
-    "confidence": "confidence", "conf": "confidence",
+    "confidence": "confidence",
+    "conf": "confidence",
     "version": "version",
     "frp": "frp",
-    "daynight": "daynight", "day_night": "daynight",
+    "daynight": "daynight",
+    "day_night": "daynight",
     "type": "fire_type",
 }
 REQUIRED = ("latitude", "longitude", "acq_date", "acq_time", "satellite", "confidence")
@@ -47,14 +63,28 @@ FLOAT_COLUMNS = ("latitude", "longitude", "brightness", "bright_2", "scan", "tra
 TEXT_COLUMNS = ("acq_date", "acq_time", "satellite", "instrument", "confidence", "version", "daynight", "fire_type")
 
 SATELLITES = {
-    "terra": ("Terra", "MODIS"), "t": ("Terra", "MODIS"),
-    "aqua": ("Aqua", "MODIS"), "a": ("Aqua", "MODIS"),
-    "n": ("S-NPP", "VIIRS"), "npp": ("S-NPP", "VIIRS"), "snpp": ("S-NPP", "VIIRS"), "s-npp": ("S-NPP", "VIIRS"),
-    "suomi npp": ("S-NPP", "VIIRS"), "suomi-npp": ("S-NPP", "VIIRS"),
-    "1": ("NOAA-20", "VIIRS"), "n20": ("NOAA-20", "VIIRS"), "noaa-20": ("NOAA-20", "VIIRS"),
-    "noaa20": ("NOAA-20", "VIIRS"), "noaa 20": ("NOAA-20", "VIIRS"), "j1": ("NOAA-20", "VIIRS"),
-    "2": ("NOAA-21", "VIIRS"), "n21": ("NOAA-21", "VIIRS"), "noaa-21": ("NOAA-21", "VIIRS"),
-    "noaa21": ("NOAA-21", "VIIRS"), "noaa 21": ("NOAA-21", "VIIRS"), "j2": ("NOAA-21", "VIIRS"),
+    "terra": ("Terra", "MODIS"),
+    "t": ("Terra", "MODIS"),
+    "aqua": ("Aqua", "MODIS"),
+    "a": ("Aqua", "MODIS"),
+    "n": ("S-NPP", "VIIRS"),
+    "npp": ("S-NPP", "VIIRS"),
+    "snpp": ("S-NPP", "VIIRS"),
+    "s-npp": ("S-NPP", "VIIRS"),
+    "suomi npp": ("S-NPP", "VIIRS"),
+    "suomi-npp": ("S-NPP", "VIIRS"),
+    "1": ("NOAA-20", "VIIRS"),
+    "n20": ("NOAA-20", "VIIRS"),
+    "noaa-20": ("NOAA-20", "VIIRS"),
+    "noaa20": ("NOAA-20", "VIIRS"),
+    "noaa 20": ("NOAA-20", "VIIRS"),
+    "j1": ("NOAA-20", "VIIRS"),
+    "2": ("NOAA-21", "VIIRS"),
+    "n21": ("NOAA-21", "VIIRS"),
+    "noaa-21": ("NOAA-21", "VIIRS"),
+    "noaa21": ("NOAA-21", "VIIRS"),
+    "noaa 21": ("NOAA-21", "VIIRS"),
+    "j2": ("NOAA-21", "VIIRS"),
 }
 CONFIDENCE_CLASSES = {"l": 1, "low": 1, "n": 2, "nominal": 2, "h": 3, "high": 3}
 CONFIDENCE_NAMES = {1: "low", 2: "nominal", 3: "high"}
@@ -133,8 +163,11 @@ def _parse_times(values: np.ndarray) -> np.ndarray:
 
 def _parse_dates(values: np.ndarray) -> np.ndarray:
     """Distinct date strings (YYYY-MM-DD, or YYYY/MM/DD) -> datetime64[D], NaT invalid."""
-    parsed = pd.to_datetime(pd.Series(values, dtype="object").astype(str).str.strip().str.replace("/", "-"),
-                            format="%Y-%m-%d", errors="coerce")
+    parsed = pd.to_datetime(
+        pd.Series(values, dtype="object").astype(str).str.strip().str.replace("/", "-"),
+        format="%Y-%m-%d",
+        errors="coerce",
+    )
     return parsed.values.astype("datetime64[D]")
 
 
@@ -157,13 +190,18 @@ def _take(values: np.ndarray, codes: np.ndarray, missing) -> np.ndarray:
 
 
 def _problems(mask: np.ndarray, first_line: int, column: str, reason: str, budget: int) -> list[Problem]:
-    rows = np.flatnonzero(mask)[:max(budget, 0)]
+    rows = np.flatnonzero(mask)[: max(budget, 0)]
     return [Problem(int(r) + first_line, column, reason) for r in rows]
 
 
-def normalise(table: pa.Table, first_line: int, *, processing: str | None = None,
-              country_bbox: tuple[float, float, float, float] | None = None,
-              reported: int = 0) -> Chunk:
+def normalise(
+    table: pa.Table,
+    first_line: int,
+    *,
+    processing: str | None = None,
+    country_bbox: tuple[float, float, float, float] | None = None,
+    reported: int = 0,
+) -> Chunk:
     """Check and normalise one block of FIRMS rows.
 
     Parameters
@@ -207,12 +245,18 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
     flag(~np.isfinite(lon) | (np.abs(lon) > 180), "longitude", "missing or outside -180..180")
 
     codes, uniq = _encode(cols, "acq_date", n)
-    days = _take(_parse_dates(np.array(uniq, dtype=object)) if uniq else np.array([], "datetime64[D]"), codes,
-                 np.datetime64("NaT")).astype("datetime64[D]")
+    days = _take(
+        _parse_dates(np.array(uniq, dtype=object)) if uniq else np.array([], "datetime64[D]"),
+        codes,
+        np.datetime64("NaT"),
+    ).astype("datetime64[D]")
     flag(np.isnat(days), "acq_date", "not a date (YYYY-MM-DD, UTC)")
     lo, hi = np.datetime64(limits.MIN_DATE, "D"), np.datetime64(limits.MAX_DATE, "D")
-    flag(~np.isnat(days) & ((days < lo) | (days > hi)), "acq_date",
-         f"outside {limits.MIN_DATE.isoformat()}..{limits.MAX_DATE.isoformat()}")
+    flag(
+        ~np.isnat(days) & ((days < lo) | (days > hi)),
+        "acq_date",
+        f"outside {limits.MIN_DATE.isoformat()}..{limits.MAX_DATE.isoformat()}",
+    )
     codes, uniq = _encode(cols, "acq_time", n)
     secs = _take(_parse_times(np.array(uniq, dtype=object)), codes, -1).astype(np.int64)
     flag(secs < 0, "acq_time", "not a time HHMM (UTC, e.g. 0642)")
@@ -248,14 +292,18 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
     if processing:
         proc = np.full(n, processing.upper(), dtype=object)
     else:
-        proc = _take(np.array(["NRT" if v.upper().endswith("NRT") else "SP" for v in v_clean], dtype=object),
-                     v_codes, "SP")
+        proc = _take(
+            np.array(["NRT" if v.upper().endswith("NRT") else "SP" for v in v_clean], dtype=object), v_codes, "SP"
+        )
 
     t_codes, t_uniq = _encode(cols, "fire_type", n)
     t_vals = pd.to_numeric(pd.Series(t_uniq, dtype=object), errors="coerce").to_numpy(dtype="float64")
     fire_type = _take(t_vals, t_codes, np.nan).astype("float64")
-    flag((t_codes >= 0) & ~np.isin(fire_type, [0, 1, 2, 3]), "fire_type",
-         "not 0 (vegetation), 1 (volcano), 2 (static land source) or 3 (offshore)")
+    flag(
+        (t_codes >= 0) & ~np.isin(fire_type, [0, 1, 2, 3]),
+        "fire_type",
+        "not 0 (vegetation), 1 (volcano), 2 (static land source) or 3 (offshore)",
+    )
 
     refused = int(bad.sum())
     outside = np.zeros(n, dtype=bool)
@@ -266,35 +314,43 @@ def normalise(table: pa.Table, first_line: int, *, processing: str | None = None
 
     acq = days[keep].astype("datetime64[s]").astype(np.int64) + secs[keep]
     local_days = ((acq + BANGKOK_OFFSET_S) // 86400).astype("datetime64[D]")
-    df = pd.DataFrame({
-        "satellite": names[keep],
-        "instrument": instr[keep],
-        "processing": np.asarray(proc)[keep],
-        "version": version[keep],
-        "acq_epoch": acq,
-        "acq_date_local": local_days,
-        "lat_e4": np.round(lat[keep] * 1e4).astype(np.int32),
-        "lon_e4": np.round(lon[keep] * 1e4).astype(np.int32),
-        "latitude": lat[keep],
-        "longitude": lon[keep],
-        "brightness": floats("brightness")[keep],
-        "bright_2": floats("bright_2")[keep],
-        "scan": floats("scan")[keep],
-        "track": floats("track")[keep],
-        "frp": frp[keep],
-        "daynight": dn[keep],
-        "confidence": conf[keep].astype(np.int16),
-        "confidence_raw": conf_raw[keep],
-        "fire_type": pd.arrays.IntegerArray(np.nan_to_num(fire_type[keep]).astype(np.int16),
-                                            np.isnan(fire_type[keep])),
-    })
+    df = pd.DataFrame(
+        {
+            "satellite": names[keep],
+            "instrument": instr[keep],
+            "processing": np.asarray(proc)[keep],
+            "version": version[keep],
+            "acq_epoch": acq,
+            "acq_date_local": local_days,
+            "lat_e4": np.round(lat[keep] * 1e4).astype(np.int32),
+            "lon_e4": np.round(lon[keep] * 1e4).astype(np.int32),
+            "latitude": lat[keep],
+            "longitude": lon[keep],
+            "brightness": floats("brightness")[keep],
+            "bright_2": floats("bright_2")[keep],
+            "scan": floats("scan")[keep],
+            "track": floats("track")[keep],
+            "frp": frp[keep],
+            "daynight": dn[keep],
+            "confidence": conf[keep].astype(np.int16),
+            "confidence_raw": conf_raw[keep],
+            "fire_type": pd.arrays.IntegerArray(
+                np.nan_to_num(fire_type[keep]).astype(np.int16), np.isnan(fire_type[keep])
+            ),
+        }
+    )
     chunk = Chunk(frame=df, rows_read=n, problems=problems, refused=refused)
     chunk.outside = int(outside.sum())  # type: ignore[attr-defined]
     return chunk
 
 
-def read_firms_csv(path: Path | str, *, block_size: int = 16 << 20, processing: str | None = None,
-                   country_bbox: tuple[float, float, float, float] | None = None) -> Iterator[Chunk]:
+def read_firms_csv(
+    path: Path | str,
+    *,
+    block_size: int = 16 << 20,
+    processing: str | None = None,
+    country_bbox: tuple[float, float, float, float] | None = None,
+) -> Iterator[Chunk]:
     """Stream a FIRMS CSV file as normalised chunks.
 
     Parameters
@@ -328,16 +384,22 @@ def read_firms_csv(path: Path | str, *, block_size: int = 16 << 20, processing: 
     types = {n: pa.float64() for n in names if n in FLOAT_COLUMNS}
     types.update({n: pa.string() for n in names if n in TEXT_COLUMNS or n.startswith("_extra_")})
     read = pacsv.ReadOptions(column_names=names, skip_rows=1, block_size=block_size, encoding="utf8")
-    convert = pacsv.ConvertOptions(column_types=types, strings_can_be_null=True,
-                                   null_values=["", "NA", "NaN", "null", "NULL"])
+    convert = pacsv.ConvertOptions(
+        column_types=types, strings_can_be_null=True, null_values=["", "NA", "NaN", "null", "NULL"]
+    )
     parse = pacsv.ParseOptions(newlines_in_values=False)
     line = 2
     reported = 0
     try:
         reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
         for batch in reader:
-            chunk = normalise(pa.Table.from_batches([batch]), line, processing=processing,
-                              country_bbox=country_bbox, reported=reported)
+            chunk = normalise(
+                pa.Table.from_batches([batch]),
+                line,
+                processing=processing,
+                country_bbox=country_bbox,
+                reported=reported,
+            )
             reported += len(chunk.problems)
             line += batch.num_rows
             yield chunk
@@ -350,8 +412,9 @@ def _slow_report(path: Path, names: list[str], exc: Exception, **kw) -> Iterator
     to say which line and column, then refuse."""
     problems: list[Problem] = []
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, header=0, names=names, on_bad_lines="error",
-                            engine="c")
+        frame = pd.read_csv(
+            path, dtype=str, keep_default_na=False, header=0, names=names, on_bad_lines="error", engine="c"
+        )
     except (pd.errors.ParserError, ValueError) as err:
         raise FirmsFormatError([Problem(None, None, f"the CSV cannot be read: {str(err)[:200]}")]) from err
     for name in FLOAT_COLUMNS:
@@ -359,8 +422,7 @@ def _slow_report(path: Path, names: list[str], exc: Exception, **kw) -> Iterator
             raw = frame[name].str.strip()
             num = pd.to_numeric(raw, errors="coerce")
             mask = (raw != "") & num.isna()
-            problems.extend(_problems(mask.to_numpy(), 2, name, "not a number",
-                                      MAX_REPORTED - len(problems)))
+            problems.extend(_problems(mask.to_numpy(), 2, name, "not a number", MAX_REPORTED - len(problems)))
     if not problems:
         problems.append(Problem(None, None, f"the CSV cannot be read: {str(exc)[:200]}"))
     raise FirmsFormatError(sorted(problems, key=lambda p: (p.line or 0, p.column or ""))[:MAX_REPORTED])

@@ -158,9 +158,14 @@ class _StoredKeys:
     def contains(self, frame: pd.DataFrame, h: np.ndarray) -> np.ndarray:
         """True for each row of the block whose key is stored (one index range scan on its time span)."""
         lo, hi = int(frame["acq_epoch"].min()), int(frame["acq_epoch"].max())
-        stored = query_frame(self._conn, "SELECT extract(epoch FROM acq_utc)::bigint, satellite, lat_e4, lon_e4 "
-                                         "FROM hotspots WHERE acq_utc BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
-                             (lo, hi), ["acq_epoch", "satellite", "lat_e4", "lon_e4"], text_columns=("satellite",))
+        stored = query_frame(
+            self._conn,
+            "SELECT extract(epoch FROM acq_utc)::bigint, satellite, lat_e4, lon_e4 "
+            "FROM hotspots WHERE acq_utc BETWEEN to_timestamp(%s) AND to_timestamp(%s)",
+            (lo, hi),
+            ["acq_epoch", "satellite", "lat_e4", "lon_e4"],
+            text_columns=("satellite",),
+        )
         self._conn.rollback()
         if stored.empty:
             return np.zeros(len(h), dtype=bool)
@@ -174,10 +179,19 @@ class DirectCollision(Exception):
     """A streamed detection met a stored key the lookup could not see; the stream was rolled back."""
 
 
-def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, source: str,
-                  file_name: str | None = None, file_sha256: str | None = None, loaded_by: str | None = None,
-                  skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
-                  direct: bool = True) -> IngestReport:
+def ingest_chunks(
+    session: Session,
+    chunks: Iterable[Chunk],
+    gaz: Gazetteer,
+    *,
+    source: str,
+    file_name: str | None = None,
+    file_sha256: str | None = None,
+    loaded_by: str | None = None,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+    direct: bool = True,
+) -> IngestReport:
     """Attribute and store normalised FIRMS chunks in the session's transaction.
 
     Parameters
@@ -218,17 +232,20 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
     with conn.cursor() as cur:
         cur.execute("SAVEPOINT hotspot_ingest")
-    batch_id = session.execute(text(
-        "INSERT INTO hotspot_batches (source, file_name, file_sha256, loaded_by) "
-        "VALUES (:source, :file_name, :sha, :by) RETURNING id"),
-        {"source": source, "file_name": file_name, "sha": file_sha256, "by": loaded_by}).scalar_one()
+    batch_id = session.execute(
+        text(
+            "INSERT INTO hotspot_batches (source, file_name, file_sha256, loaded_by) "
+            "VALUES (:source, :file_name, :sha, :by) RETURNING id"
+        ),
+        {"source": source, "file_name": file_name, "sha": file_sha256, "by": loaded_by},
+    ).scalar_one()
     problems: list[Problem] = []
     staged_hashes: list[np.ndarray] = []
     first = last = None
     direct_rows = 0
     seen = _SeenKeys()
     stored_keys = _StoredKeys(session) if direct else None
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by _undo or after the merge)
     spool_rows = BinaryCopy(HOTSPOT_SCHEMA)
     spool.write(spool_rows.header())
     stream_rows = BinaryCopy(HOTSPOT_SCHEMA)
@@ -254,8 +271,9 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
                         mark = time.perf_counter()
                         continue  # keep reading to report every problem; nothing will be stored
                     frame = frame.sort_values("acq_epoch", kind="stable", ignore_index=True)  # index edge
-                    attr = gaz.attribute(frame["longitude"].to_numpy(), frame["latitude"].to_numpy(),
-                                         frame["acq_date_local"].to_numpy())
+                    attr = gaz.attribute(
+                        frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), frame["acq_date_local"].to_numpy()
+                    )
                     lo, hi = int(frame["acq_epoch"].iloc[0]), int(frame["acq_epoch"].iloc[-1])
                     first = lo if first is None else min(first, lo)
                     last = hi if last is None else max(last, hi)
@@ -300,7 +318,9 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
         _undo(conn, spool)  # the rows streamed before the first problem, and the batch row
         raise FileRejected(
             f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
-            "(the first are listed); nothing was stored.", details=report.problems)
+            "(the first are listed); nothing was stored.",
+            details=report.problems,
+        )
     now = time.perf_counter()
     new = updated = 0
     if staged_hashes:
@@ -318,14 +338,32 @@ def ingest_chunks(session: Session, chunks: Iterable[Chunk], gaz: Gazetteer, *, 
         report.last_acq = pd.Timestamp(last, unit="s", tz="UTC").isoformat()
     report.duration_s = round(time.perf_counter() - started, 3)
     report.batch_id = batch_id
-    session.execute(text("""
+    session.execute(
+        text("""
         UPDATE hotspot_batches SET rows_total = :rows_total, rows_new = :rows_new, rows_updated = :rows_updated,
           rows_unchanged = :rows_unchanged, rows_refused = :rows_refused, rows_outside = :rows_outside,
           first_acq = CAST(:first_acq AS timestamptz), last_acq = CAST(:last_acq AS timestamptz),
           duration_s = :duration_s, report = CAST(:report AS jsonb)
-        WHERE id = :id"""), {**{k: getattr(report, k) for k in (
-            "rows_total", "rows_new", "rows_updated", "rows_unchanged", "rows_refused", "rows_outside",
-            "first_acq", "last_acq", "duration_s")}, "report": _json({"problems": report.problems}), "id": batch_id})
+        WHERE id = :id"""),
+        {
+            **{
+                k: getattr(report, k)
+                for k in (
+                    "rows_total",
+                    "rows_new",
+                    "rows_updated",
+                    "rows_unchanged",
+                    "rows_refused",
+                    "rows_outside",
+                    "first_acq",
+                    "last_acq",
+                    "duration_s",
+                )
+            },
+            "report": _json({"problems": report.problems}),
+            "id": batch_id,
+        },
+    )
     return report
 
 
@@ -348,8 +386,11 @@ def _merge_spool(session: Session, conn, spool, encoder: BinaryCopy, hashes: np.
             copy.write(block)
     # A file that repeats a detection (NRT and SP of a pass in one file): keep SP, then any one line.
     repeated = len(np.unique(hashes)) < len(hashes)
-    merge = _MERGE.format(distinct="DISTINCT ON (acq_utc, lat_e4, lon_e4, satellite)" if repeated else "",
-                          order=", (processing = 'SP') DESC" if repeated else "", columns=", ".join(COLUMNS))
+    merge = _MERGE.format(
+        distinct="DISTINCT ON (acq_utc, lat_e4, lon_e4, satellite)" if repeated else "",
+        order=", (processing = 'SP') DESC" if repeated else "",
+        columns=", ".join(COLUMNS),
+    )
     session.execute(text("SET LOCAL work_mem = '256MB'"))  # sort the staged rows in memory
     row = session.execute(text(merge)).one()
     session.execute(text("DROP TABLE hotspot_stage"))
@@ -362,10 +403,20 @@ def _json(value) -> str:
     return orjson.dumps(value).decode()
 
 
-def ingest_file(session: Session, path: Path | str, gaz: Gazetteer, *, source: str | None = None,
-                loaded_by: str | None = None, processing: str | None = None, skip_invalid: bool = False,
-                country_bbox: tuple[float, float, float, float] | None = None, original_name: str | None = None,
-                block_size: int = 4 << 20, progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_file(
+    session: Session,
+    path: Path | str,
+    gaz: Gazetteer,
+    *,
+    source: str | None = None,
+    loaded_by: str | None = None,
+    processing: str | None = None,
+    skip_invalid: bool = False,
+    country_bbox: tuple[float, float, float, float] | None = None,
+    original_name: str | None = None,
+    block_size: int = 4 << 20,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Ingest one FIRMS CSV file in the session's transaction (see ``ingest_chunks``).
 
     Parameters
@@ -379,8 +430,14 @@ def ingest_file(session: Session, path: Path | str, gaz: Gazetteer, *, source: s
     """
     path = Path(path)
     name = original_name or path.name
-    kw = dict(source=source or f"file:{name}", file_name=name, file_sha256=sha256_file(path),
-              loaded_by=loaded_by, skip_invalid=skip_invalid, progress=progress)
+    kw = dict(
+        source=source or f"file:{name}",
+        file_name=name,
+        file_sha256=sha256_file(path),
+        loaded_by=loaded_by,
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )
 
     def chunks():
         return read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)

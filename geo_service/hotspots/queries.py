@@ -28,7 +28,7 @@ class HotspotFilter:
     limit: int = 5000
     offset: int = 0
     province: str | None = None
-    area: str = "aoi"          # aoi | outside | all (layers.aoi.SCOPES)
+    area: str = "aoi"  # aoi | outside | all (layers.aoi.SCOPES)
 
 
 def _where(f: HotspotFilter, params: dict, date_col: str = "h.acq_date_local", geom: str = "h.geom") -> list[str]:
@@ -54,8 +54,16 @@ def page_links(f: HotspotFilter, matched: int, page_url: PageUrl | None) -> list
     return links
 
 
-def _collection(session: Session, feature_sql: str, order: str, columns: str, source: str, params: dict,
-                f: HotspotFilter, page_url: PageUrl | None) -> bytes:
+def _collection(
+    session: Session,
+    feature_sql: str,
+    order: str,
+    columns: str,
+    source: str,
+    params: dict,
+    f: HotspotFilter,
+    page_url: PageUrl | None,
+) -> bytes:
     """One FeatureCollection built by PostGIS from a page of ``SELECT columns FROM source ORDER BY order``.
 
     ``numberMatched`` counts every row the filters match; ``numberReturned`` those on this page (at most
@@ -69,17 +77,36 @@ def _collection(session: Session, feature_sql: str, order: str, columns: str, so
         'area', CAST(:area AS json), 'features', coalesce(json_agg({feature_sql} ORDER BY {order}), '[]'::json))::text
       FROM (SELECT {columns} FROM {source} ORDER BY {order} LIMIT :limit OFFSET :offset) f
     """
-    return session.execute(text(sql), {**params, "attribution": ATTRIBUTION, "area": area, "matched": matched,
-                                       "links": json.dumps(page_links(f, matched, page_url)),
-                                       "limit": f.limit, "offset": f.offset}).scalar_one().encode()
+    return (
+        session.execute(
+            text(sql),
+            {
+                **params,
+                "attribution": ATTRIBUTION,
+                "area": area,
+                "matched": matched,
+                "links": json.dumps(page_links(f, matched, page_url)),
+                "limit": f.limit,
+                "offset": f.offset,
+            },
+        )
+        .scalar_one()
+        .encode()
+    )
 
 
 def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None = None) -> bytes:
     """Detections as a GeoJSON FeatureCollection (newest first, at most ``limit`` from ``offset``)."""
     params: dict = {}
     f.province = aoi.province_code(session, f.province)
-    where = _where(f, params) + detection_filters(params, sensors=f.sensors, min_confidence=f.min_confidence,
-                                                  district=f.district, province=f.province, area=f.area)
+    where = _where(f, params) + detection_filters(
+        params,
+        sensors=f.sensors,
+        min_confidence=f.min_confidence,
+        district=f.district,
+        province=f.province,
+        area=f.area,
+    )
     if f.protected_area:
         params["pa"] = f.protected_area
         where.append(":pa = ANY(h.protected_area_codes)")
@@ -92,8 +119,10 @@ def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | Non
         'confidence_raw', confidence_raw, 'frp_mw', frp, 'daynight', daynight,
         'province', province_code, 'in_aoi', in_aoi, 'district', district_code, 'subdistrict', subdistrict_code,
         'reserve', reserve_code, 'protected_areas', protected_area_codes, 'event_id', event_id))"""
-    source = (f"hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id "
-              f"{'WHERE ' + ' AND '.join(where) if where else ''}")
+    source = (
+        f"hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''}"
+    )
     return _collection(session, feature, "acq_utc DESC, id DESC", "h.*, he.event_id", source, params, f, page_url)
 
 
@@ -107,8 +136,9 @@ def events_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None 
         where.append(scope)
     if f.province:
         params["province"] = f.province
-        where.append("e.district_code IN (SELECT code FROM admin_areas WHERE level = 'district' "
-                     "AND parent_code = :province)")
+        where.append(
+            "e.district_code IN (SELECT code FROM admin_areas WHERE level = 'district' AND parent_code = :province)"
+        )
     if f.district:
         params["district"] = f.district
         where.append("e.district_code = :district")

@@ -55,28 +55,69 @@ class Product:
     label_th: str
     label_en: str
     unit: str
-    burned_area: bool           # flagged pixels are burned area
-    categorical: bool           # values are classes or dates (nearest-neighbour, no mean of classes)
-    definition: str             # what a flagged pixel is, in words (README, API, map legend)
+    burned_area: bool  # flagged pixels are burned area
+    categorical: bool  # values are classes or dates (nearest-neighbour, no mean of classes)
+    definition: str  # what a flagged pixel is, in words (README, API, map legend)
     default_threshold: Threshold | None = None
     threshold_allowed: bool = False
 
 
-PRODUCTS: dict[str, Product] = {p.code: p for p in (
-    Product("fire_mask", "หน้ากากไฟ (MOD14A1)", "Fire mask (MOD14A1)", "", True, True,
-            "fire classes 7, 8, 9 (low, nominal, high confidence)"),
-    Product("burned_doy", "พื้นที่เผาไหม้ (วันที่ของปี)", "Burned area (day of year, MCD64A1)", "day of year", True,
-            True, "day of burning 1-366 (0 unburned, negative values unmapped or water)"),
-    Product("dnbr", "ดัชนีความรุนแรงการเผาไหม้ (dNBR)", "Burn severity (dNBR)", "dNBR", True, False,
+PRODUCTS: dict[str, Product] = {
+    p.code: p
+    for p in (
+        Product(
+            "fire_mask",
+            "หน้ากากไฟ (MOD14A1)",
+            "Fire mask (MOD14A1)",
+            "",
+            True,
+            True,
+            "fire classes 7, 8, 9 (low, nominal, high confidence)",
+        ),
+        Product(
+            "burned_doy",
+            "พื้นที่เผาไหม้ (วันที่ของปี)",
+            "Burned area (day of year, MCD64A1)",
+            "day of year",
+            True,
+            True,
+            "day of burning 1-366 (0 unburned, negative values unmapped or water)",
+        ),
+        Product(
+            "dnbr",
+            "ดัชนีความรุนแรงการเผาไหม้ (dNBR)",
+            "Burn severity (dNBR)",
+            "dNBR",
+            True,
+            False,
             "dNBR at or above the recorded threshold (default 0.1: USGS low severity and above)",
-            Threshold(0.1, ">=", "burned"), True),
-    Product("frp", "กำลังแผ่รังสีความร้อน", "Fire radiative power", "MW", False, False,
+            Threshold(0.1, ">=", "burned"),
+            True,
+        ),
+        Product(
+            "frp",
+            "กำลังแผ่รังสีความร้อน",
+            "Fire radiative power",
+            "MW",
+            False,
+            False,
             "FRP above the recorded threshold (active fire; not burned area)",
-            Threshold(0.0, ">", "active fire"), True),
-    Product("generic", "ค่าดัชนีจากภาพ", "Index raster", "", False, False,
+            Threshold(0.0, ">", "active fire"),
+            True,
+        ),
+        Product(
+            "generic",
+            "ค่าดัชนีจากภาพ",
+            "Index raster",
+            "",
+            False,
+            False,
             "statistics only; pixels are flagged only by a threshold given at registration (never burned area)",
-            None, True),
-)}
+            None,
+            True,
+        ),
+    )
+}
 
 
 def product(code: str) -> Product:
@@ -86,8 +127,9 @@ def product(code: str) -> Product:
         raise InvalidInput(f"product must be one of {', '.join(PRODUCTS)}.", code="invalid_product") from None
 
 
-def threshold_for(code: str, value: float | None = None, op: str | None = None,
-                  label: str | None = None) -> Threshold | None:
+def threshold_for(
+    code: str, value: float | None = None, op: str | None = None, label: str | None = None
+) -> Threshold | None:
     """The threshold recorded at registration: the one given, else the product's default (None for none).
 
     Raises
@@ -101,8 +143,9 @@ def threshold_for(code: str, value: float | None = None, op: str | None = None,
     if not given:
         return p.default_threshold
     if not p.threshold_allowed:
-        raise InvalidInput(f"A {code} raster has no threshold: its {p.definition} define what it shows.",
-                           code="invalid_threshold")
+        raise InvalidInput(
+            f"A {code} raster has no threshold: its {p.definition} define what it shows.", code="invalid_threshold"
+        )
     if value is None or not math.isfinite(value):
         raise InvalidInput("threshold must be a finite number.", code="invalid_threshold")
     default = p.default_threshold
@@ -111,9 +154,11 @@ def threshold_for(code: str, value: float | None = None, op: str | None = None,
         raise InvalidInput(f"threshold_op must be one of {' '.join(COMPARISONS)}.", code="invalid_threshold")
     label = (label or "").strip() or (default.label if default else "")
     if not label:
-        raise InvalidInput("Say what the threshold means (threshold_label, e.g. 'dry vegetation'): a generic "
-                           "raster's flagged pixels carry only the meaning recorded with them.",
-                           code="invalid_threshold")
+        raise InvalidInput(
+            "Say what the threshold means (threshold_label, e.g. 'dry vegetation'): a generic "
+            "raster's flagged pixels carry only the meaning recorded with them.",
+            code="invalid_threshold",
+        )
     if len(label) > 200:
         raise InvalidInput("threshold_label is at most 200 characters.", code="invalid_threshold")
     return Threshold(float(value), op, label)
@@ -146,6 +191,12 @@ def flag_label(code: str, threshold: Threshold | None, value: int) -> str:
 def describe(code: str, threshold: Threshold | None) -> dict:
     """What a raster's figures mean, for the API and the map legend."""
     p = product(code)
-    return {"product": code, "label_th": p.label_th, "label_en": p.label_en, "unit": p.unit,
-            "burned_area": p.burned_area, "definition": p.definition,
-            "threshold": threshold.as_dict() if threshold else None}
+    return {
+        "product": code,
+        "label_th": p.label_th,
+        "label_en": p.label_en,
+        "unit": p.unit,
+        "burned_area": p.burned_area,
+        "definition": p.definition,
+        "threshold": threshold.as_dict() if threshold else None,
+    }

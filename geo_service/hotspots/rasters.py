@@ -34,8 +34,17 @@ from geo_service.hashing import sha256_file
 from geo_service.hotspots import raster_products as rp
 from geo_service.hotspots.raster_products import FIRE_MASK_CLASSES, PRODUCTS, Threshold
 
-__all__ = ["FIRE_MASK_CLASSES", "PRODUCTS", "RasterRejected", "RasterReport", "burned_area_by_zone",
-           "fire_features", "raster_stats", "register_raster", "zonal_stats"]
+__all__ = [
+    "FIRE_MASK_CLASSES",
+    "PRODUCTS",
+    "RasterRejected",
+    "RasterReport",
+    "burned_area_by_zone",
+    "fire_features",
+    "raster_stats",
+    "register_raster",
+    "zonal_stats",
+]
 
 DEFAULT_MAX_PIXELS = 400_000_000
 M_PER_DEG_LAT = 110_574.0
@@ -63,7 +72,7 @@ class RasterReport:
     nodata: float | None
     file_path: str
     file_sha256: str
-    status: str = "registered"          # registered | new_version | already_registered
+    status: str = "registered"  # registered | new_version | already_registered
     version: int = 1
     supersedes: int | None = None
     meaning: dict = field(default_factory=dict)
@@ -94,21 +103,28 @@ def open_checked(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
         with rasterio.Env(**uploads.GDAL_SAFE_OPTIONS):
             ds = rasterio.open(path, driver="GTiff")
     except RasterioIOError:
-        raise RasterRejected("The file is not a readable GeoTIFF (other formats, VRT included, are refused).",
-                             details=[{"problem": "not_geotiff"}]) from None
+        raise RasterRejected(
+            "The file is not a readable GeoTIFF (other formats, VRT included, are refused).",
+            details=[{"problem": "not_geotiff"}],
+        ) from None
     try:
         pixels = ds.width * ds.height * ds.count
         if pixels > max_pixels:
             raise RasterRejected(
                 f"The raster declares {ds.width} x {ds.height} x {ds.count} pixels, more than the "
-                f"{max_pixels:,} accepted.", details=[{"problem": "too_large", "width": ds.width,
-                                                         "height": ds.height, "bands": ds.count}])
+                f"{max_pixels:,} accepted.",
+                details=[{"problem": "too_large", "width": ds.width, "height": ds.height, "bands": ds.count}],
+            )
         if ds.crs is None:
-            raise RasterRejected("The raster has no coordinate reference system; add one (e.g. with "
-                                 "gdal_edit.py -a_srs) and upload it again.", details=[{"problem": "no_crs"}])
+            raise RasterRejected(
+                "The raster has no coordinate reference system; add one (e.g. with "
+                "gdal_edit.py -a_srs) and upload it again.",
+                details=[{"problem": "no_crs"}],
+            )
         if ds.transform.is_identity:
-            raise RasterRejected("The raster has no georeferencing (no geotransform).",
-                                 details=[{"problem": "no_transform"}])
+            raise RasterRejected(
+                "The raster has no georeferencing (no geotransform).", details=[{"problem": "no_transform"}]
+            )
     except RasterRejected:
         ds.close()
         raise
@@ -125,8 +141,9 @@ def _check_blocks(ds) -> None:
         except RasterioIOError:
             raise RasterRejected(
                 f"The raster's data are truncated or unreadable (block at row {window.row_off}, "
-                f"column {window.col_off}).", details=[{"problem": "truncated", "row": window.row_off,
-                                                        "column": window.col_off}]) from None
+                f"column {window.col_off}).",
+                details=[{"problem": "truncated", "row": window.row_off, "column": window.col_off}],
+            ) from None
 
 
 def _to_cog(src: Path, dst: Path) -> None:
@@ -134,8 +151,14 @@ def _to_cog(src: Path, dst: Path) -> None:
     from rio_cogeo.profiles import cog_profiles
 
     profile = cog_profiles.get("deflate")
-    cog_translate(str(src), str(dst), profile, quiet=True, in_memory=False,
-                  config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True})
+    cog_translate(
+        str(src),
+        str(dst),
+        profile,
+        quiet=True,
+        in_memory=False,
+        config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_TIFF_INTERNAL_MASK": True},
+    )
 
 
 def _store_cog(src: Path, target: Path) -> None:
@@ -170,10 +193,15 @@ def remove_unregistered(session: Session, store_dir: Path) -> list[Path]:
         sha = cog.stem
         if len(sha) != 64 or not all(c in "0123456789abcdef" for c in sha) or sha in registered:
             continue
-        taken = session.execute(text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"),
-                                {"k": _file_key(sha)}).scalar_one()
-        if taken and not session.execute(text("SELECT EXISTS (SELECT 1 FROM hotspot_rasters WHERE file_sha256 = :s)"),
-                                         {"s": sha}).scalar_one():
+        taken = session.execute(
+            text("SELECT pg_try_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _file_key(sha)}
+        ).scalar_one()
+        if (
+            taken
+            and not session.execute(
+                text("SELECT EXISTS (SELECT 1 FROM hotspot_rasters WHERE file_sha256 = :s)"), {"s": sha}
+            ).scalar_one()
+        ):
             cog.unlink(missing_ok=True)
             removed.append(cog)
     return removed
@@ -255,10 +283,19 @@ def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = N
     for i, row in enumerate(values.to_dict("records")):  # one row per zone (tens), not per pixel
         if not row["count"]:
             continue
-        stat = {"zone_type": row["zone_type"], "zone_code": row["zone_code"], "pixels": round(float(row["count"]), 3),
-                "mean": _num(row["mean"]), "min": _num(row["min"]), "max": _num(row["max"]),
-                "percentiles": pct[i],
-                "flagged_pixels": None, "flagged_by_class": None, "flagged_m2": None, "burned_m2": None}
+        stat = {
+            "zone_type": row["zone_type"],
+            "zone_code": row["zone_code"],
+            "pixels": round(float(row["count"]), 3),
+            "mean": _num(row["mean"]),
+            "min": _num(row["min"]),
+            "max": _num(row["max"]),
+            "percentiles": pct[i],
+            "flagged_pixels": None,
+            "flagged_by_class": None,
+            "flagged_m2": None,
+            "burned_m2": None,
+        }
         if flags:
             by_class: dict[str, float] = {}
             flagged = 0.0
@@ -270,8 +307,12 @@ def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = N
                     by_class[label] = round(by_class.get(label, 0.0) + n, 3)
                     flagged += n
             m2 = flagged * float(px_m2[i])
-            stat.update(flagged_pixels=round(flagged, 3), flagged_by_class=by_class, flagged_m2=round(m2, 1),
-                        burned_m2=round(m2, 1) if spec.burned_area else None)
+            stat.update(
+                flagged_pixels=round(flagged, 3),
+                flagged_by_class=by_class,
+                flagged_m2=round(m2, 1),
+                burned_m2=round(m2, 1) if spec.burned_area else None,
+            )
         out.append(_with_units(stat))
     return out
 
@@ -293,8 +334,9 @@ def _percentiles(src, zones, max_pixels: int = PERCENTILE_MAX_PIXELS) -> list[di
     for geom in zones.geometry:
         try:
             w = from_bounds(*geom.bounds, transform=src.transform)
-            win = Window(math.floor(w.col_off), math.floor(w.row_off), math.ceil(w.width) + 1,
-                         math.ceil(w.height) + 1).intersection(full)
+            win = Window(
+                math.floor(w.col_off), math.floor(w.row_off), math.ceil(w.width) + 1, math.ceil(w.height) + 1
+            ).intersection(full)
         except WindowError:  # the zone does not overlap the raster
             out.append(None)
             continue
@@ -305,8 +347,11 @@ def _percentiles(src, zones, max_pixels: int = PERCENTILE_MAX_PIXELS) -> list[di
         inside = geometry_mask([geom], out_shape=shape, transform=transform, invert=True)
         values = data.data[inside & ~np.ma.getmaskarray(data)].astype("float64")
         values = values[np.isfinite(values)]
-        out.append({f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))}
-                   if values.size else None)
+        out.append(
+            {f"p{q}": float(v) for q, v in zip(PERCENTILES, np.percentile(values, PERCENTILES))}
+            if values.size
+            else None
+        )
     return out
 
 
@@ -330,9 +375,20 @@ def _class_raster(path: Path, product: str, threshold: Threshold | None) -> Path
     folder = scratch.mkdtemp("geo_service_classes_")
     out = folder / "classes.tif"
     with rasterio.open(path, driver="GTiff") as src:
-        profile = {"driver": "GTiff", "width": src.width, "height": src.height, "count": 1, "dtype": "uint8",
-                   "crs": src.crs, "transform": src.transform, "nodata": 255, "tiled": True,
-                   "blockxsize": 512, "blockysize": 512, "compress": "deflate"}
+        profile = {
+            "driver": "GTiff",
+            "width": src.width,
+            "height": src.height,
+            "count": 1,
+            "dtype": "uint8",
+            "crs": src.crs,
+            "transform": src.transform,
+            "nodata": 255,
+            "tiled": True,
+            "blockxsize": 512,
+            "blockysize": 512,
+            "compress": "deflate",
+        }
         with rasterio.open(out, "w", **profile) as dst:
             for _, window in src.block_windows(1):
                 block = src.read(1, window=window, masked=True)
@@ -343,14 +399,27 @@ def _class_raster(path: Path, product: str, threshold: Threshold | None) -> Path
 
 
 def _threshold(row) -> Threshold | None:
-    return Threshold(row["threshold"], row["threshold_op"], row["threshold_label"]) \
-        if row["threshold"] is not None else None
+    return (
+        Threshold(row["threshold"], row["threshold_op"], row["threshold_label"])
+        if row["threshold"] is not None
+        else None
+    )
 
 
-def register_raster(session: Session, path: Path | str, product: str, acq_date: date, *, store_dir: Path,
-                    name: str | None = None, max_pixels: int = DEFAULT_MAX_PIXELS, uploaded_by: str | None = None,
-                    threshold: float | None = None, threshold_op: str | None = None,
-                    threshold_label: str | None = None) -> RasterReport:
+def register_raster(
+    session: Session,
+    path: Path | str,
+    product: str,
+    acq_date: date,
+    *,
+    store_dir: Path,
+    name: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    uploaded_by: str | None = None,
+    threshold: float | None = None,
+    threshold_op: str | None = None,
+    threshold_label: str | None = None,
+) -> RasterReport:
     """Check, store (COG) and register a hotspot raster, with its zonal statistics, in the session's transaction.
 
     Parameters
@@ -397,11 +466,20 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
     # the store's file of this content is this transaction's until it ends (see remove_unregistered)
     session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": _file_key(sha)})
     # one registration of a file (and below, of a series) at a time: the second sees the first's row
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                    {"k": f"hotspot_rasters|{sha}|{product}"})
-    same = session.execute(text("SELECT id, acq_date, threshold, threshold_op, threshold_label FROM hotspot_rasters "
-                                "WHERE file_sha256 = :s AND product = :p FOR UPDATE"),
-                           {"s": sha, "p": product}).mappings().first()
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": f"hotspot_rasters|{sha}|{product}"}
+    )
+    same = (
+        session.execute(
+            text(
+                "SELECT id, acq_date, threshold, threshold_op, threshold_label FROM hotspot_rasters "
+                "WHERE file_sha256 = :s AND product = :p FOR UPDATE"
+            ),
+            {"s": sha, "p": product},
+        )
+        .mappings()
+        .first()
+    )
     if same is not None:
         return _already_registered(session, same, acq_date, rule)
     with open_checked(path, max_pixels) as ds:
@@ -409,59 +487,110 @@ def register_raster(session: Session, path: Path | str, product: str, acq_date: 
         crs = ds.crs.to_string()
         nodata = ds.nodata
         footprint = box(*transform_bounds(ds.crs, "EPSG:4326", *ds.bounds, densify_pts=21))
-        grid = dict(width=ds.width, height=ds.height, dtype=ds.dtypes[0], transform=list(ds.transform)[:6],
-                    res_x=ds.res[0], res_y=ds.res[1])
+        grid = dict(
+            width=ds.width,
+            height=ds.height,
+            dtype=ds.dtypes[0],
+            transform=list(ds.transform)[:6],
+            res_x=ds.res[0],
+            res_y=ds.res[1],
+        )
     store_dir = Path(store_dir)
     store_dir.mkdir(parents=True, exist_ok=True)
     target = store_dir / f"{sha}.tif"
     if not target.exists():
         _store_cog(path, target)
     series = {"name": name, "p": product, "d": acq_date}
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
-                    {"k": f"hotspot_rasters|{name}|{product}|{acq_date}"})
-    previous = session.execute(text("""
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"),
+        {"k": f"hotspot_rasters|{name}|{product}|{acq_date}"},
+    )
+    previous = (
+        session.execute(
+            text("""
         SELECT id, version FROM hotspot_rasters
         WHERE name = :name AND product = :p AND acq_date = :d AND superseded_by IS NULL FOR UPDATE"""),
-        series).mappings().first()
+            series,
+        )
+        .mappings()
+        .first()
+    )
     raster_id = session.execute(text("SELECT nextval(pg_get_serial_sequence('hotspot_rasters', 'id'))")).scalar_one()
     if previous is not None:  # the foreign key is checked at commit, when the new row exists
-        session.execute(text("UPDATE hotspot_rasters SET superseded_by = :new WHERE id = :id"),
-                        {"new": raster_id, "id": previous["id"]})
+        session.execute(
+            text("UPDATE hotspot_rasters SET superseded_by = :new WHERE id = :id"),
+            {"new": raster_id, "id": previous["id"]},
+        )
     version = previous["version"] + 1 if previous else 1
-    session.execute(text("""
+    session.execute(
+        text("""
         INSERT INTO hotspot_rasters (id, product, acq_date, name, file_path, file_sha256, crs, width, height, dtype,
                                      nodata, transform, res_x, res_y, uploaded_by, footprint, burned_area, threshold,
                                      threshold_op, threshold_label, version)
         VALUES (:id, :product, :acq_date, :name, :file_path, :sha, :crs, :width, :height, :dtype, :nodata,
                 :transform, :res_x, :res_y, :by, ST_GeomFromText(:wkt, 4326), :burned_area, :threshold,
                 :threshold_op, :threshold_label, :version)"""),
-        {"id": raster_id, "product": product, "acq_date": acq_date, "name": name, "file_path": str(target),
-         "sha": sha, "crs": crs, "nodata": nodata, "by": uploaded_by, "wkt": footprint.wkt,
-         "burned_area": spec.burned_area, "threshold": rule.value if rule else None,
-         "threshold_op": rule.op if rule else None, "threshold_label": rule.label if rule else None,
-         "version": version, **grid})
+        {
+            "id": raster_id,
+            "product": product,
+            "acq_date": acq_date,
+            "name": name,
+            "file_path": str(target),
+            "sha": sha,
+            "crs": crs,
+            "nodata": nodata,
+            "by": uploaded_by,
+            "wkt": footprint.wkt,
+            "burned_area": spec.burned_area,
+            "threshold": rule.value if rule else None,
+            "threshold_op": rule.op if rule else None,
+            "threshold_label": rule.label if rule else None,
+            "version": version,
+            **grid,
+        },
+    )
     stats = zonal_stats(target, product, _zones(session, acq_date), rule)
     if stats:
-        session.execute(text("""
+        session.execute(
+            text("""
             INSERT INTO raster_zone_stats (raster_id, zone_type, zone_code, pixels, flagged_pixels, flagged_by_class,
                                            flagged_m2, burned_m2, mean, min, max, percentiles)
             VALUES (:raster_id, :zone_type, :zone_code, :pixels, :flagged_pixels, CAST(:by_class AS jsonb),
                     :flagged_m2, :burned_m2, :mean, :min, :max, CAST(:pct AS jsonb))"""),
-            [{**s, "raster_id": raster_id, "by_class": _json(s["flagged_by_class"]), "pct": _json(s["percentiles"])}
-             for s in stats])
-    return RasterReport(raster_id=raster_id, product=product, acq_date=acq_date.isoformat(), name=name, crs=crs,
-                        width=grid["width"], height=grid["height"], nodata=nodata, file_path=str(target),
-                        file_sha256=sha, status="new_version" if previous else "registered", version=version,
-                        supersedes=previous["id"] if previous else None, meaning=rp.describe(product, rule),
-                        zones=len(stats), stats=stats, **_district_totals(stats))
+            [
+                {**s, "raster_id": raster_id, "by_class": _json(s["flagged_by_class"]), "pct": _json(s["percentiles"])}
+                for s in stats
+            ],
+        )
+    return RasterReport(
+        raster_id=raster_id,
+        product=product,
+        acq_date=acq_date.isoformat(),
+        name=name,
+        crs=crs,
+        width=grid["width"],
+        height=grid["height"],
+        nodata=nodata,
+        file_path=str(target),
+        file_sha256=sha,
+        status="new_version" if previous else "registered",
+        version=version,
+        supersedes=previous["id"] if previous else None,
+        meaning=rp.describe(product, rule),
+        zones=len(stats),
+        stats=stats,
+        **_district_totals(stats),
+    )
 
 
 def _district_totals(stats: list[dict]) -> dict:
     districts = [s for s in stats if s["zone_type"] == "district"]
     flagged = [s["flagged_pixels"] for s in districts if s["flagged_pixels"] is not None]
     burned = [s["burned_m2"] for s in districts if s["burned_m2"] is not None]
-    return {"flagged_pixels": round(sum(flagged), 3) if flagged else None,
-            "burned_ha": round(sum(burned) / 1e4, 3) if burned else None}
+    return {
+        "flagged_pixels": round(sum(flagged), 3) if flagged else None,
+        "burned_ha": round(sum(burned) / 1e4, 3) if burned else None,
+    }
 
 
 def _already_registered(session: Session, same, acq_date: date, rule: Threshold | None) -> RasterReport:
@@ -470,17 +599,34 @@ def _already_registered(session: Session, same, acq_date: date, rule: Threshold 
     if same["acq_date"] != acq_date or stored != rule:
         was = f"{same['acq_date'].isoformat()}, " + (stored.describe() if stored else "no threshold")
         now = f"{acq_date.isoformat()}, " + (rule.describe() if rule else "no threshold")
-        raise Conflict(f"This file is already registered as raster {same['id']} ({was}); it was not registered "
-                       f"again as {now}. Its figures and the case links made on them stay as they are.",
-                       code="raster_already_registered", details=[{"raster_id": same["id"]}])
+        raise Conflict(
+            f"This file is already registered as raster {same['id']} ({was}); it was not registered "
+            f"again as {now}. Its figures and the case links made on them stay as they are.",
+            code="raster_already_registered",
+            details=[{"raster_id": same["id"]}],
+        )
     info = raster_stats(session, same["id"])
-    file_path = session.execute(text("SELECT file_path FROM hotspot_rasters WHERE id = :id"),
-                                {"id": same["id"]}).scalar_one()
-    return RasterReport(raster_id=info["id"], product=info["product"], acq_date=info["acq_date"].isoformat(),
-                        name=info["name"], crs=info["crs"], width=info["width"], height=info["height"],
-                        nodata=info["nodata"], file_path=file_path, file_sha256=info["file_sha256"],
-                        status="already_registered", version=info["version"], meaning=info["meaning"],
-                        zones=len(info["stats"]), stats=info["stats"], **_district_totals(info["stats"]))
+    file_path = session.execute(
+        text("SELECT file_path FROM hotspot_rasters WHERE id = :id"), {"id": same["id"]}
+    ).scalar_one()
+    return RasterReport(
+        raster_id=info["id"],
+        product=info["product"],
+        acq_date=info["acq_date"].isoformat(),
+        name=info["name"],
+        crs=info["crs"],
+        width=info["width"],
+        height=info["height"],
+        nodata=info["nodata"],
+        file_path=file_path,
+        file_sha256=info["file_sha256"],
+        status="already_registered",
+        version=info["version"],
+        meaning=info["meaning"],
+        zones=len(info["stats"]),
+        stats=info["stats"],
+        **_district_totals(info["stats"]),
+    )
 
 
 def _json(value) -> str:
@@ -491,29 +637,58 @@ def _json(value) -> str:
 
 def raster_stats(session: Session, raster_id: int) -> dict:
     """A registered raster, what its values mean, its versions and its zonal statistics."""
-    row = session.execute(text("""
+    row = (
+        session.execute(
+            text("""
         SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, file_sha256, uploaded_at,
                threshold, threshold_op, threshold_label, version, superseded_by,
                ST_AsGeoJSON(footprint, 7)::json AS footprint
-        FROM hotspot_rasters WHERE id = :id"""), {"id": raster_id}).mappings().first()
+        FROM hotspot_rasters WHERE id = :id"""),
+            {"id": raster_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"No raster has the id {raster_id}.", code="raster_not_found")
-    stats = session.execute(text("""
+    stats = (
+        session.execute(
+            text("""
         SELECT id, zone_type, zone_code, pixels, mean, min, max, percentiles, flagged_pixels, flagged_by_class,
                flagged_m2, burned_m2
         FROM raster_zone_stats WHERE raster_id = :id ORDER BY zone_type, zone_code"""),
-        {"id": raster_id}).mappings().all()
-    versions = session.execute(text("""
+            {"id": raster_id},
+        )
+        .mappings()
+        .all()
+    )
+    versions = (
+        session.execute(
+            text("""
         SELECT id, version, file_sha256, uploaded_at, superseded_by IS NULL AS current FROM hotspot_rasters
         WHERE name = :n AND product = :p AND acq_date = :d ORDER BY version"""),
-        {"n": row["name"], "p": row["product"], "d": row["acq_date"]}).mappings().all()
+            {"n": row["name"], "p": row["product"], "d": row["acq_date"]},
+        )
+        .mappings()
+        .all()
+    )
     info = {k: v for k, v in row.items() if k not in ("threshold", "threshold_op", "threshold_label")}
-    return {**info, "meaning": rp.describe(row["product"], _threshold(row)),
-            "versions": [dict(v) for v in versions], "stats": [_with_units(dict(s)) for s in stats]}
+    return {
+        **info,
+        "meaning": rp.describe(row["product"], _threshold(row)),
+        "versions": [dict(v) for v in versions],
+        "stats": [_with_units(dict(s)) for s in stats],
+    }
 
 
-def burned_area_by_zone(session: Session, zone_type: str = "district", *, date_from: date | None = None,
-                        date_to: date | None = None, raster_id: int | None = None) -> list[dict]:
+def burned_area_by_zone(
+    session: Session,
+    zone_type: str = "district",
+    *,
+    date_from: date | None = None,
+    date_to: date | None = None,
+    raster_id: int | None = None,
+) -> list[dict]:
     """Burned area (m2, ha, rai) per zone: the one reading used by the raster map, the brief and the summary.
 
     Burned area is the area of the pixels flagged by a product that encodes burned area (``fire_mask``,
@@ -542,11 +717,22 @@ def burned_area_by_zone(session: Session, zone_type: str = "district", *, date_f
     if date_to is not None:
         params["e"] = date_to
         where.append("b.acq_date <= :e")
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         SELECT b.zone_code, sum(b.burned_m2) AS m2, array_agg(DISTINCT b.raster_id ORDER BY b.raster_id) AS rasters
-        FROM {source} b WHERE {' AND '.join(where)} GROUP BY 1 ORDER BY 1"""), params).all()
-    return [{"zone_code": code, "burned_m2": round(float(m2), 1), "burned_ha": round(float(m2) / 1e4, 3),
-             "burned_rai": round(float(m2) / 1600, 2), "rasters": list(ids)} for code, m2, ids in rows]
+        FROM {source} b WHERE {" AND ".join(where)} GROUP BY 1 ORDER BY 1"""),
+        params,
+    ).all()
+    return [
+        {
+            "zone_code": code,
+            "burned_m2": round(float(m2), 1),
+            "burned_ha": round(float(m2) / 1e4, 3),
+            "burned_rai": round(float(m2) / 1600, 2),
+            "rasters": list(ids),
+        }
+        for code, m2, ids in rows
+    ]
 
 
 def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_000) -> dict:
@@ -557,9 +743,17 @@ def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_
     from rasterio.features import shapes
     from rasterio.warp import transform_geom
 
-    row = session.execute(text("SELECT product, file_path, acq_date, threshold, threshold_op, threshold_label, "
-                               "version, superseded_by FROM hotspot_rasters WHERE id = :id"),
-                          {"id": raster_id}).mappings().first()
+    row = (
+        session.execute(
+            text(
+                "SELECT product, file_path, acq_date, threshold, threshold_op, threshold_label, "
+                "version, superseded_by FROM hotspot_rasters WHERE id = :id"
+            ),
+            {"id": raster_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound(f"No raster has the id {raster_id}.", code="raster_not_found")
     rule = _threshold(row)
@@ -568,8 +762,10 @@ def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_
     if spec.categorical or rule is not None:
         with rasterio.open(row["file_path"], driver="GTiff") as src:
             if src.width * src.height > max_pixels:
-                raise RasterRejected("The raster is too large to vectorise whole; ask for its zonal statistics.",
-                                     details=[{"problem": "too_large_to_vectorise"}])
+                raise RasterRejected(
+                    "The raster is too large to vectorise whole; ask for its zonal statistics.",
+                    details=[{"problem": "too_large_to_vectorise"}],
+                )
             for _, window in src.block_windows(1):
                 block = src.read(1, window=window, masked=True)
                 cls = rp.flag_pixels(row["product"], rule, block.filled(0))
@@ -577,11 +773,25 @@ def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_
                 if not cls.any():
                     continue
                 for geom, value in shapes(cls, mask=cls > 0, transform=src.window_transform(window)):
-                    features.append({"type": "Feature",
-                                     "geometry": transform_geom(src.crs, "EPSG:4326", geom, precision=7),
-                                     "properties": {"class": rp.flag_label(row["product"], rule, int(value)),
-                                                    "value": int(value), "burned_area": spec.burned_area}})
-    return {"type": "FeatureCollection", "raster_id": raster_id, "product": row["product"],
-            "meaning": rp.describe(row["product"], rule), "version": row["version"],
-            "superseded_by": row["superseded_by"], "date": row["acq_date"].isoformat(),
-            "numberReturned": len(features), "features": features}
+                    features.append(
+                        {
+                            "type": "Feature",
+                            "geometry": transform_geom(src.crs, "EPSG:4326", geom, precision=7),
+                            "properties": {
+                                "class": rp.flag_label(row["product"], rule, int(value)),
+                                "value": int(value),
+                                "burned_area": spec.burned_area,
+                            },
+                        }
+                    )
+    return {
+        "type": "FeatureCollection",
+        "raster_id": raster_id,
+        "product": row["product"],
+        "meaning": rp.describe(row["product"], rule),
+        "version": row["version"],
+        "superseded_by": row["superseded_by"],
+        "date": row["acq_date"].isoformat(),
+        "numberReturned": len(features),
+        "features": features,
+    }

@@ -19,18 +19,45 @@ from geo_service.places import Attribution
 
 _TEXT = pa.string()
 # The columns an ingest writes, in COPY order; the types are the binary types of the table's columns.
-HOTSPOT_SCHEMA = pa.schema([
-    ("satellite", _TEXT), ("instrument", _TEXT), ("processing", _TEXT), ("version", _TEXT),
-    ("acq_utc", pa.timestamp("us", tz="UTC")), ("acq_date_local", pa.date32()),
-    ("lat_e4", pa.int32()), ("lon_e4", pa.int32()), ("latitude", pa.float64()), ("longitude", pa.float64()),
-    ("brightness", pa.float64()), ("bright_2", pa.float64()), ("scan", pa.float64()), ("track", pa.float64()),
-    ("frp", pa.float64()), ("daynight", _TEXT), ("confidence", pa.int16()), ("confidence_raw", _TEXT),
-    ("fire_type", pa.int16()), ("province_code", _TEXT), ("district_code", _TEXT),
-    ("subdistrict_code", _TEXT), ("reserve_code", _TEXT), ("protected_area_codes", pa.list_(_TEXT)),
-    ("in_aoi", pa.bool_()), ("batch_id", pa.int32()), ("geom", pa.binary()),
-])
-ATTRIBUTION_FIELDS = ["province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes",
-                      "in_aoi"]
+HOTSPOT_SCHEMA = pa.schema(
+    [
+        ("satellite", _TEXT),
+        ("instrument", _TEXT),
+        ("processing", _TEXT),
+        ("version", _TEXT),
+        ("acq_utc", pa.timestamp("us", tz="UTC")),
+        ("acq_date_local", pa.date32()),
+        ("lat_e4", pa.int32()),
+        ("lon_e4", pa.int32()),
+        ("latitude", pa.float64()),
+        ("longitude", pa.float64()),
+        ("brightness", pa.float64()),
+        ("bright_2", pa.float64()),
+        ("scan", pa.float64()),
+        ("track", pa.float64()),
+        ("frp", pa.float64()),
+        ("daynight", _TEXT),
+        ("confidence", pa.int16()),
+        ("confidence_raw", _TEXT),
+        ("fire_type", pa.int16()),
+        ("province_code", _TEXT),
+        ("district_code", _TEXT),
+        ("subdistrict_code", _TEXT),
+        ("reserve_code", _TEXT),
+        ("protected_area_codes", pa.list_(_TEXT)),
+        ("in_aoi", pa.bool_()),
+        ("batch_id", pa.int32()),
+        ("geom", pa.binary()),
+    ]
+)
+ATTRIBUTION_FIELDS = [
+    "province_code",
+    "district_code",
+    "subdistrict_code",
+    "reserve_code",
+    "protected_area_codes",
+    "in_aoi",
+]
 ATTRIBUTION_SCHEMA = pa.schema([("id", pa.int64()), *(HOTSPOT_SCHEMA.field(n) for n in ATTRIBUTION_FIELDS)])
 _TEXT_COLUMNS = ["satellite", "instrument", "processing", "version", "daynight", "confidence_raw"]
 _FLOAT_COLUMNS = ["latitude", "longitude", "brightness", "bright_2", "scan", "track", "frp"]
@@ -82,8 +109,9 @@ def ewkb_points(lon: np.ndarray, lat: np.ndarray) -> pa.Array:
     rec = np.empty(len(lon), dtype=_EWKB_POINT)
     rec["order"], rec["type"], rec["srid"] = 1, 0x20000001, 4326
     rec["x"], rec["y"] = lon, lat
-    fixed = pa.FixedSizeBinaryArray.from_buffers(pa.binary(_EWKB_POINT.itemsize), len(lon),
-                                                [None, pa.py_buffer(rec.tobytes())])
+    fixed = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(_EWKB_POINT.itemsize), len(lon), [None, pa.py_buffer(rec.tobytes())]
+    )
     return fixed.cast(pa.binary())
 
 
@@ -120,26 +148,37 @@ def text_array(values) -> pa.Array:
 
 def attribution_arrays(attr: Attribution) -> dict[str, pa.Array]:
     """Gazetteer result -> the hotspot attribution columns as Arrow arrays."""
-    return {"province_code": text_array(attr.province), "district_code": text_array(attr.district),
-            "subdistrict_code": text_array(attr.subdistrict), "reserve_code": text_array(attr.reserve),
-            "protected_area_codes": protected_area_lists(attr), "in_aoi": pa.array(attr.in_aoi, pa.bool_())}
+    return {
+        "province_code": text_array(attr.province),
+        "district_code": text_array(attr.district),
+        "subdistrict_code": text_array(attr.subdistrict),
+        "reserve_code": text_array(attr.reserve),
+        "protected_area_codes": protected_area_lists(attr),
+        "in_aoi": pa.array(attr.in_aoi, pa.bool_()),
+    }
 
 
 def hotspot_batch(frame: pd.DataFrame, attr: Attribution, batch_id: int) -> pa.RecordBatch:
     """Normalised FIRMS rows (``firms.normalise``) and their attribution -> a batch of ``HOTSPOT_SCHEMA``."""
     n = len(frame)
     cols: dict[str, pa.Array] = {c: text_array(frame[c]) for c in _TEXT_COLUMNS}
-    cols.update({c: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True)
-                 for c in _FLOAT_COLUMNS})
+    cols.update(
+        {c: pa.array(frame[c].to_numpy(dtype="float64"), pa.float64(), from_pandas=True) for c in _FLOAT_COLUMNS}
+    )
     lon, lat = frame["longitude"].to_numpy(dtype="float64"), frame["latitude"].to_numpy(dtype="float64")
-    cols.update({
-        "acq_utc": pa.array(frame["acq_epoch"].to_numpy(np.int64) * 1_000_000).cast(HOTSPOT_SCHEMA.field("acq_utc").type),
-        "acq_date_local": pa.array(frame["acq_date_local"].to_numpy().astype("datetime64[D]"), pa.date32()),
-        "lat_e4": pa.array(frame["lat_e4"].to_numpy(np.int32)), "lon_e4": pa.array(frame["lon_e4"].to_numpy(np.int32)),
-        "confidence": pa.array(frame["confidence"].to_numpy(np.int16)),
-        "fire_type": pa.array(frame["fire_type"], pa.int16()),
-        "batch_id": pa.array(np.full(n, batch_id, dtype=np.int32)),
-        "geom": ewkb_points(lon, lat),
-        **attribution_arrays(attr),
-    })
+    cols.update(
+        {
+            "acq_utc": pa.array(frame["acq_epoch"].to_numpy(np.int64) * 1_000_000).cast(
+                HOTSPOT_SCHEMA.field("acq_utc").type
+            ),
+            "acq_date_local": pa.array(frame["acq_date_local"].to_numpy().astype("datetime64[D]"), pa.date32()),
+            "lat_e4": pa.array(frame["lat_e4"].to_numpy(np.int32)),
+            "lon_e4": pa.array(frame["lon_e4"].to_numpy(np.int32)),
+            "confidence": pa.array(frame["confidence"].to_numpy(np.int16)),
+            "fire_type": pa.array(frame["fire_type"], pa.int16()),
+            "batch_id": pa.array(np.full(n, batch_id, dtype=np.int32)),
+            "geom": ewkb_points(lon, lat),
+            **attribution_arrays(attr),
+        }
+    )
     return pa.RecordBatch.from_arrays([cols[name] for name in HOTSPOT_SCHEMA.names], schema=HOTSPOT_SCHEMA)

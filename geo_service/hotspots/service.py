@@ -9,20 +9,29 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo_service import audit
 from geo_service.db.engine import transaction
 from geo_service.hotspots.events import EventParams, update_events
 from geo_service.hotspots.ingest import IngestReport, ingest_file
-from geo_service import audit
 from geo_service.hotspots.rasters import RasterReport, register_raster
 from geo_service.hotspots.settings import HotspotSettings
 from geo_service.places import gazetteer
 
 
-def ingest_path(factory: sessionmaker[Session], path: Path, *, settings: HotspotSettings | None = None,
-                country_bbox: tuple[float, float, float, float] | None = None, source: str | None = None,
-                loaded_by: str | None = None, processing: str | None = None, skip_invalid: bool = False,
-                original_name: str | None = None, events: bool = True,
-                progress: Callable[[int], None] | None = None) -> IngestReport:
+def ingest_path(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    settings: HotspotSettings | None = None,
+    country_bbox: tuple[float, float, float, float] | None = None,
+    source: str | None = None,
+    loaded_by: str | None = None,
+    processing: str | None = None,
+    skip_invalid: bool = False,
+    original_name: str | None = None,
+    events: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> IngestReport:
     """Ingest a FIRMS CSV and update the fire events it touches, all in one transaction.
 
     Parameters
@@ -39,53 +48,112 @@ def ingest_path(factory: sessionmaker[Session], path: Path, *, settings: Hotspot
     """
     settings = settings or HotspotSettings()
     with transaction(factory) as session:
-        report = ingest_file(session, path, gazetteer(session), source=source, loaded_by=loaded_by,
-                             processing=processing, skip_invalid=skip_invalid, country_bbox=country_bbox,
-                             original_name=original_name, progress=progress)
+        report = ingest_file(
+            session,
+            path,
+            gazetteer(session),
+            source=source,
+            loaded_by=loaded_by,
+            processing=processing,
+            skip_invalid=skip_invalid,
+            country_bbox=country_bbox,
+            original_name=original_name,
+            progress=progress,
+        )
         if events and report.first_acq and (report.rows_new or report.rows_updated):
-            result = update_events(session, report.first_acq, report.last_acq,
-                                   EventParams(settings.event_distance_m, settings.event_gap_days,
-                                               settings.event_modis_distance_m))
+            result = update_events(
+                session,
+                report.first_acq,
+                report.last_acq,
+                EventParams(settings.event_distance_m, settings.event_gap_days, settings.event_modis_distance_m),
+            )
             report.event_ids = result["events"]
         summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
         audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
     return report
 
 
-def register_raster_file(factory: sessionmaker[Session], path: Path, product: str, acq_date: date, *,
-                         data_dir: Path, settings: HotspotSettings | None = None, name: str | None = None,
-                         uploaded_by: str | None = None, threshold: float | None = None,
-                         threshold_op: str | None = None, threshold_label: str | None = None) -> RasterReport:
+def register_raster_file(
+    factory: sessionmaker[Session],
+    path: Path,
+    product: str,
+    acq_date: date,
+    *,
+    data_dir: Path,
+    settings: HotspotSettings | None = None,
+    name: str | None = None,
+    uploaded_by: str | None = None,
+    threshold: float | None = None,
+    threshold_op: str | None = None,
+    threshold_label: str | None = None,
+) -> RasterReport:
     """Check, store and register a raster with its zonal statistics (one transaction); the same file again
     returns the raster it already is (nothing written), a changed file of the same name, product and date
     becomes its next version."""
     settings = settings or HotspotSettings()
     with transaction(factory) as session:
-        report = register_raster(session, path, product, acq_date, store_dir=settings.raster_store(data_dir),
-                                 name=name, max_pixels=settings.raster_max_pixels, uploaded_by=uploaded_by,
-                                 threshold=threshold, threshold_op=threshold_op, threshold_label=threshold_label)
+        report = register_raster(
+            session,
+            path,
+            product,
+            acq_date,
+            store_dir=settings.raster_store(data_dir),
+            name=name,
+            max_pixels=settings.raster_max_pixels,
+            uploaded_by=uploaded_by,
+            threshold=threshold,
+            threshold_op=threshold_op,
+            threshold_label=threshold_label,
+        )
         if report.status != "already_registered":
-            audit.record(session, uploaded_by or "system", "ingest", "hotspot_raster", report.raster_id,
-                         after={"product": product, "acq_date": acq_date, "file_sha256": report.file_sha256,
-                                "crs": report.crs, "width": report.width, "height": report.height,
-                                "zones": report.zones, "version": report.version, "supersedes": report.supersedes,
-                                "threshold": report.meaning.get("threshold")})
+            audit.record(
+                session,
+                uploaded_by or "system",
+                "ingest",
+                "hotspot_raster",
+                report.raster_id,
+                after={
+                    "product": product,
+                    "acq_date": acq_date,
+                    "file_sha256": report.file_sha256,
+                    "crs": report.crs,
+                    "width": report.width,
+                    "height": report.height,
+                    "zones": report.zones,
+                    "version": report.version,
+                    "supersedes": report.supersedes,
+                    "threshold": report.meaning.get("threshold"),
+                },
+            )
     return report
 
 
 def batches(session: Session, limit: int = 100) -> list[dict]:
     """The latest ingest batches."""
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         SELECT id, source, file_name, file_sha256, rows_total, rows_new, rows_updated, rows_unchanged,
                rows_refused, rows_outside, first_acq, last_acq, duration_s, loaded_by, loaded_at
-        FROM hotspot_batches ORDER BY id DESC LIMIT :limit"""), {"limit": limit}).mappings().all()
+        FROM hotspot_batches ORDER BY id DESC LIMIT :limit"""),
+            {"limit": limit},
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]
 
 
 def rasters(session: Session) -> list[dict]:
     """Registered rasters (newest first), every version (``superseded_by`` set on the older ones)."""
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, uploaded_at,
                burned_area, threshold, threshold_op, threshold_label, version, superseded_by
-        FROM hotspot_rasters ORDER BY acq_date DESC, id DESC""")).mappings().all()
+        FROM hotspot_rasters ORDER BY acq_date DESC, id DESC""")
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]

@@ -32,8 +32,10 @@ from geo_service.layers import aoi
 PERIODS = {
     "day": ("to_char({d}, 'YYYY-MM-DD')", "to_char({d}, 'YYYY-MM-DD')"),
     "month": ("to_char({d}, 'YYYY-MM')", "to_char({d}, 'YYYY-MM')"),
-    "fire_season": ("extract(year FROM {d})::int::text",
-                    "'fire season ' || extract(year FROM {d})::int || ' (BE ' || be_year({d}) || ')'"),
+    "fire_season": (
+        "extract(year FROM {d})::int::text",
+        "'fire season ' || extract(year FROM {d})::int || ' (BE ' || be_year({d}) || ')'",
+    ),
     # the Thai calendar's SQL functions (migration 0016), twins of thai.py
     "fiscal_year": ("fiscal_year_be({d})::text", "'FY ' || fiscal_year_be({d})"),
     "all": ("'all'", "'whole period'"),
@@ -47,9 +49,15 @@ NONE_LABELS = {
 }
 COMPARE = ("previous_year",)
 CONFIDENCE = {"low": 1, "nominal": 2, "high": 3}
-SENSORS = {"MODIS": ("Terra", "Aqua"), "VIIRS": ("S-NPP", "NOAA-20", "NOAA-21"),
-           "Terra": ("Terra",), "Aqua": ("Aqua",), "S-NPP": ("S-NPP",), "NOAA-20": ("NOAA-20",),
-           "NOAA-21": ("NOAA-21",)}
+SENSORS = {
+    "MODIS": ("Terra", "Aqua"),
+    "VIIRS": ("S-NPP", "NOAA-20", "NOAA-21"),
+    "Terra": ("Terra",),
+    "Aqua": ("Aqua",),
+    "S-NPP": ("S-NPP",),
+    "NOAA-20": ("NOAA-20",),
+    "NOAA-21": ("NOAA-21",),
+}
 # GISTDA reports by land class; from the protected-area kinds loaded we can tell these (agricultural land,
 # community land and the highway buffer need land-use and road layers that are not loaded). The protected-area
 # layers cover the area of interest's provinces: beyond them (neighbouring provinces, the buffer) or with no
@@ -81,7 +89,7 @@ class SummaryQuery:
     protected_area: str | None = None
     compare: str | None = None
     province: str | None = None
-    area: str = "aoi"          # aoi | outside | all (layers.aoi.SCOPES)
+    area: str = "aoi"  # aoi | outside | all (layers.aoi.SCOPES)
 
     def check(self) -> None:
         bad = [g for g in self.group_by if g not in GROUPS]
@@ -102,8 +110,9 @@ class SummaryQuery:
         if self.compare is not None and self.compare not in COMPARE:
             raise InvalidInput("compare must be previous_year.", code="invalid_compare")
         if self.compare and self.period == "all" and not (self.date_from and self.date_to):
-            raise InvalidInput("To compare the whole period with the year before, give from and to.",
-                               code="invalid_compare")
+            raise InvalidInput(
+                "To compare the whole period with the year before, give from and to.", code="invalid_compare"
+            )
 
 
 def date_range(column: str, date_from: date | None, date_to: date | None, params: dict) -> list[str]:
@@ -118,9 +127,17 @@ def date_range(column: str, date_from: date | None, date_to: date | None, params
     return where
 
 
-def detection_filters(params: dict, *, sensors=(), min_confidence: str | None = None, processing: str | None = None,
-                      district: str | None = None, province: str | None = None, area: str = "all",
-                      alias: str = "h") -> list[str]:
+def detection_filters(
+    params: dict,
+    *,
+    sensors=(),
+    min_confidence: str | None = None,
+    processing: str | None = None,
+    district: str | None = None,
+    province: str | None = None,
+    area: str = "all",
+    alias: str = "h",
+) -> list[str]:
     """Conditions on detections by sensor, minimum confidence, processing level, district, province and area
     of interest (``aoi``, ``outside``, ``all``), with bound values."""
     where = []
@@ -158,8 +175,16 @@ def _year_earlier(day: date | None) -> date | None:
 def _filters(q: SummaryQuery, params: dict, alias: str = "h", shift: bool = False) -> list[str]:
     date_from, date_to = (_year_earlier(q.date_from), _year_earlier(q.date_to)) if shift else (q.date_from, q.date_to)
     where = date_range(f"{alias}.acq_date_local", date_from, date_to, params)
-    where += detection_filters(params, sensors=q.sensors, min_confidence=q.min_confidence, processing=q.processing,
-                               district=q.district, province=q.province, area=q.area, alias=alias)
+    where += detection_filters(
+        params,
+        sensors=q.sensors,
+        min_confidence=q.min_confidence,
+        processing=q.processing,
+        district=q.district,
+        province=q.province,
+        area=q.area,
+        alias=alias,
+    )
     if q.period == "fire_season":
         where.append(f"extract(month FROM {alias}.acq_date_local) BETWEEN 1 AND 5")
     return where
@@ -172,8 +197,12 @@ def _detections(session: Session, q: SummaryQuery, shift: bool = False) -> list[
     where = _filters(q, params, shift=shift)
     day = "(h.acq_date_local + interval '1 year')::date" if shift else "h.acq_date_local"
     key, label = (s.format(d=day) for s in PERIODS[q.period])
-    cols = {"province": "coalesce(h.province_code, '')", "district": "coalesce(h.district_code, '')",
-            "protected_area": "coalesce(pa.code, '')", "land_class": LAND_CLASS_SQL}
+    cols = {
+        "province": "coalesce(h.province_code, '')",
+        "district": "coalesce(h.district_code, '')",
+        "protected_area": "coalesce(pa.code, '')",
+        "land_class": LAND_CLASS_SQL,
+    }
     join = ""
     if "protected_area" in q.group_by or q.protected_area:
         join = "LEFT JOIN LATERAL unnest(h.protected_area_codes) AS pa(code) ON true"
@@ -182,14 +211,14 @@ def _detections(session: Session, q: SummaryQuery, shift: bool = False) -> list[
         where.append("pa.code = :protected_area")
     group_sql = [f"{cols[g]} AS {g}" for g in q.group_by]
     sql = f"""
-      SELECT {', '.join(group_sql + [f'{key} AS period', f'min({label}) AS period_label'])},
+      SELECT {", ".join(group_sql + [f"{key} AS period", f"min({label}) AS period_label"])},
              count(*) AS detections, round(sum(h.frp)::numeric, 2)::float8 AS frp_sum_mw,
              max(h.frp) AS frp_max_mw, min(h.acq_date_local) AS first_date, max(h.acq_date_local) AS last_date,
              array_agg(DISTINCT h.satellite ORDER BY h.satellite) AS satellites
       FROM hotspots h {join}
-      {'WHERE ' + ' AND '.join(where) if where else ''}
-      GROUP BY {', '.join([g for g in q.group_by] + ['period'])}
-      ORDER BY period, {', '.join(q.group_by) if q.group_by else '1'}
+      {"WHERE " + " AND ".join(where) if where else ""}
+      GROUP BY {", ".join([g for g in q.group_by] + ["period"])}
+      ORDER BY period, {", ".join(q.group_by) if q.group_by else "1"}
     """
     return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
 
@@ -225,15 +254,31 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     if q.compare:
         _add_previous_year(session, q, rows, names)
     rows.sort(key=lambda r: _sort_key(q, r))
-    return {"group_by": q.group_by, "period": q.period, "area": aoi.describe(session, q.area),
-            "filters": {"from": q.date_from, "to": q.date_to, "sensors": q.sensors,
-                        "min_confidence": q.min_confidence, "processing": q.processing, "area": q.area,
-                        "province": q.province, "district": q.district, "protected_area": q.protected_area},
-            "compare": q.compare,
-            "units": {"frp": "MW (sum and maximum of fire radiative power)", "burned_area": "ha and rai",
-                      "dates": "local dates, Asia/Bangkok"},
-            "source": "NASA FIRMS (MODIS C6.1, VIIRS 375 m); burned area from registered rasters",
-            "numberReturned": len(rows), "rows": rows}
+    return {
+        "group_by": q.group_by,
+        "period": q.period,
+        "area": aoi.describe(session, q.area),
+        "filters": {
+            "from": q.date_from,
+            "to": q.date_to,
+            "sensors": q.sensors,
+            "min_confidence": q.min_confidence,
+            "processing": q.processing,
+            "area": q.area,
+            "province": q.province,
+            "district": q.district,
+            "protected_area": q.protected_area,
+        },
+        "compare": q.compare,
+        "units": {
+            "frp": "MW (sum and maximum of fire radiative power)",
+            "burned_area": "ha and rai",
+            "dates": "local dates, Asia/Bangkok",
+        },
+        "source": "NASA FIRMS (MODIS C6.1, VIIRS 375 m); burned area from registered rasters",
+        "numberReturned": len(rows),
+        "rows": rows,
+    }
 
 
 def _sort_key(q: SummaryQuery, r: dict) -> tuple:
@@ -284,21 +329,31 @@ def _finish(r: dict, q: SummaryQuery, names: dict, m2: float | None) -> None:
 
 def _names(session: Session) -> dict:
     out = {}
-    for level, code, en, th in session.execute(text(
+    for level, code, en, th in session.execute(
+        text(
             "SELECT level::text, code, name_en, name_th FROM admin_areas WHERE level IN ('province', 'district') "
-            "AND is_current")):
+            "AND is_current"
+        )
+    ):
         out[(level, code)] = (en, th)
-    for code, en, th in session.execute(text("SELECT DISTINCT ON (code) code, name_en, name_th "
-                                             "FROM protected_areas ORDER BY code, valid_from DESC NULLS LAST")):
+    for code, en, th in session.execute(
+        text(
+            "SELECT DISTINCT ON (code) code, name_en, name_th "
+            "FROM protected_areas ORDER BY code, valid_from DESC NULLS LAST"
+        )
+    ):
         out[("protected_area", code)] = (en, th)
     return out
 
 
 def _burned_area(session: Session, q: SummaryQuery) -> dict:
     """Burned m2 per (group keys..., period) from raster zonal statistics, where the grouping allows."""
-    zone = {("district",): "district", ("protected_area",): "protected_area",
-            ("district", "protected_area"): "district_protected_area",
-            ("protected_area", "district"): "district_protected_area"}.get(tuple(q.group_by))
+    zone = {
+        ("district",): "district",
+        ("protected_area",): "protected_area",
+        ("district", "protected_area"): "district_protected_area",
+        ("protected_area", "district"): "district_protected_area",
+    }.get(tuple(q.group_by))
     if zone is None or q.sensors or q.min_confidence or q.processing or q.province or q.area == "outside":
         return {}  # raster zones are the districts and protected areas of the area of interest
     # raster_burned_area: the one SQL reading of burned area (current versions of burned-area products), the
@@ -309,9 +364,12 @@ def _burned_area(session: Session, q: SummaryQuery) -> dict:
     key = PERIODS[q.period][0].format(d="b.acq_date")
     if q.period == "fire_season":
         where.append("extract(month FROM b.acq_date) BETWEEN 1 AND 5")
-    rows = session.execute(text(f"""
+    rows = session.execute(
+        text(f"""
         SELECT b.zone_code, {key} AS period, sum(b.burned_m2) AS m2
-        FROM raster_burned_area b WHERE {' AND '.join(where)} GROUP BY 1, 2"""), params).all()
+        FROM raster_burned_area b WHERE {" AND ".join(where)} GROUP BY 1, 2"""),
+        params,
+    ).all()
     out = {}
     for code, period, m2 in rows:
         parts = code.split("|") if zone == "district_protected_area" else [code]
@@ -319,8 +377,11 @@ def _burned_area(session: Session, q: SummaryQuery) -> dict:
             parts = parts[::-1]
         if q.district and ("district" in q.group_by) and parts[q.group_by.index("district")] != q.district:
             continue
-        if q.protected_area and ("protected_area" in q.group_by) and \
-                parts[q.group_by.index("protected_area")] != q.protected_area:
+        if (
+            q.protected_area
+            and ("protected_area" in q.group_by)
+            and parts[q.group_by.index("protected_area")] != q.protected_area
+        ):
             continue
         out[tuple(parts) + (period,)] = float(m2)
     return out

@@ -39,16 +39,24 @@ ALIASES = {
     "tags": ("tags", "แท็ก"),
 }
 KIND_WORDS = {
-    "บุกรุก": "encroachment", "บุกรุกพื้นที่ป่า": "encroachment", "แผ้วถาง": "land_clearing",
-    "แผ้วถางป่า": "land_clearing", "ตัดไม้": "illegal_logging", "ลักลอบตัดไม้": "illegal_logging",
-    "เผา": "burning", "การเผา": "burning", "ไฟป่า": "wildfire", "อื่น ๆ": "other", "อื่นๆ": "other",
+    "บุกรุก": "encroachment",
+    "บุกรุกพื้นที่ป่า": "encroachment",
+    "แผ้วถาง": "land_clearing",
+    "แผ้วถางป่า": "land_clearing",
+    "ตัดไม้": "illegal_logging",
+    "ลักลอบตัดไม้": "illegal_logging",
+    "เผา": "burning",
+    "การเผา": "burning",
+    "ไฟป่า": "wildfire",
+    "อื่น ๆ": "other",
+    "อื่นๆ": "other",
 }
 
 
 @dataclass
 class RowReport:
     row: int
-    status: str                      # ok | refused | duplicate
+    status: str  # ok | refused | duplicate
     reason: str | None = None
     lat: float | None = None
     lon: float | None = None
@@ -71,9 +79,15 @@ class ImportReport:
 
     def as_dict(self) -> dict:
         counts = {s: sum(r.status == s for r in self.rows) for s in ("ok", "refused", "duplicate")}
-        return {"format": self.format, "encoding": self.encoding, "sha256": self.sha256, "dry_run": self.dry_run,
-                "stored": not self.dry_run and self.refused == 0, "counts": counts,
-                "rows": [r.__dict__ for r in self.rows]}
+        return {
+            "format": self.format,
+            "encoding": self.encoding,
+            "sha256": self.sha256,
+            "dry_run": self.dry_run,
+            "stored": not self.dry_run and self.refused == 0,
+            "counts": counts,
+            "rows": [r.__dict__ for r in self.rows],
+        }
 
 
 # --- reading the file -----------------------------------------------------------------------------
@@ -90,8 +104,9 @@ def _decode(data: bytes, encoding: str | None) -> tuple[str, str]:
     try:
         return data.decode("cp874"), "cp874"  # Windows Thai, a superset of TIS-620
     except UnicodeDecodeError:
-        raise InvalidInput("The file is neither UTF-8 nor Thai (TIS-620/cp874) text; save it as UTF-8 CSV.",
-                           code="bad_encoding") from None
+        raise InvalidInput(
+            "The file is neither UTF-8 nor Thai (TIS-620/cp874) text; save it as UTF-8 CSV.", code="bad_encoding"
+        ) from None
 
 
 def _csv_rows(text: str) -> list[dict[str, Any]]:
@@ -109,29 +124,38 @@ def _csv_rows(text: str) -> list[dict[str, Any]]:
             if key in aliases:
                 columns[name] = target
     if not any(t in columns.values() for t in ("location", "lat")):
-        raise InvalidInput("The CSV needs a position: a 'location' column (any format) or 'lat' and 'lon' columns. "
-                           "Columns found: " + ", ".join(reader.fieldnames), code="bad_file")
+        raise InvalidInput(
+            "The CSV needs a position: a 'location' column (any format) or 'lat' and 'lon' columns. "
+            "Columns found: " + ", ".join(reader.fieldnames),
+            code="bad_file",
+        )
     rows = []
     try:
         for raw in reader:
             row = {columns[k]: (v or "").strip() for k, v in raw.items() if k in columns and v is not None}
             long = [k for k, v in row.items() if len(v) > CSV_FIELD_CHARS]
             if long:
-                raise InvalidInput(f"Line {reader.line_num}: the {long[0]} field is longer than "
-                                   f"{CSV_FIELD_CHARS:,} characters.", code="bad_file")
+                raise InvalidInput(
+                    f"Line {reader.line_num}: the {long[0]} field is longer than {CSV_FIELD_CHARS:,} characters.",
+                    code="bad_file",
+                )
             rows.append(row)
     except csv.Error:
-        raise InvalidInput(f"Line {reader.line_num}: the CSV cannot be read (a field longer than the "
-                           f"{CSV_FIELD_CHARS:,} characters accepted, or broken quoting).", code="bad_file") from None
+        raise InvalidInput(
+            f"Line {reader.line_num}: the CSV cannot be read (a field longer than the "
+            f"{CSV_FIELD_CHARS:,} characters accepted, or broken quoting).",
+            code="bad_file",
+        ) from None
     return rows
 
 
 def _xml(data: bytes):
     try:
         return ElementTree.fromstring(data)
-    except Exception:  # noqa: BLE001 - defusedxml raises parse errors and its own refusals
-        raise InvalidInput("The file is not well-formed XML (or uses entities this service refuses).",
-                           code="bad_file") from None
+    except Exception:
+        raise InvalidInput(
+            "The file is not well-formed XML (or uses entities this service refuses).", code="bad_file"
+        ) from None
 
 
 def _local(tag: str) -> str:
@@ -151,9 +175,15 @@ def _gpx_rows(data: bytes) -> list[dict[str, Any]]:
     for wpt in root.iter():
         if _local(wpt.tag) != "wpt":
             continue
-        rows.append({"lat": wpt.get("lat", ""), "lon": wpt.get("lon", ""), "observed_at": _child_text(wpt, "time"),
-                     "description": " - ".join(t for t in (_child_text(wpt, "name"), _child_text(wpt, "desc")) if t),
-                     "kind": _child_text(wpt, "type")})
+        rows.append(
+            {
+                "lat": wpt.get("lat", ""),
+                "lon": wpt.get("lon", ""),
+                "observed_at": _child_text(wpt, "time"),
+                "description": " - ".join(t for t in (_child_text(wpt, "name"), _child_text(wpt, "desc")) if t),
+                "kind": _child_text(wpt, "type"),
+            }
+        )
     return rows
 
 
@@ -163,8 +193,9 @@ def _kml_rows(data: bytes) -> list[dict[str, Any]]:
     for pm in root.iter():
         if _local(pm.tag) != "Placemark":
             continue
-        row: dict[str, Any] = {"description": " - ".join(
-            t for t in (_child_text(pm, "name"), _child_text(pm, "description")) if t)}
+        row: dict[str, Any] = {
+            "description": " - ".join(t for t in (_child_text(pm, "name"), _child_text(pm, "description")) if t)
+        }
         for el in pm.iter():
             tag = _local(el.tag)
             if tag == "coordinates" and "lon" not in row:
@@ -219,9 +250,17 @@ def _reason(exc: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def import_incidents(session: Session, data: bytes, filename: str, principal: Principal, *, dry_run: bool,
-                     default_kind: str | None = None, encoding: str | None = None,
-                     confirm_outside_province: bool = False) -> ImportReport:
+def import_incidents(
+    session: Session,
+    data: bytes,
+    filename: str,
+    principal: Principal,
+    *,
+    dry_run: bool,
+    default_kind: str | None = None,
+    encoding: str | None = None,
+    confirm_outside_province: bool = False,
+) -> ImportReport:
     """Check every row, then store all of them in the caller's transaction (or none: see module doc)."""
     fmt, used, rows = read_rows(data, filename, encoding)
     if not rows:
@@ -255,6 +294,12 @@ def import_incidents(session: Session, data: bytes, filename: str, principal: Pr
         if not created:
             rep.status = "duplicate"
     summary = report.as_dict()
-    audit.record(session, principal.name, "ingest", "incident_import", digest[:16],
-                 after={"file": filename, "sha256": digest, "format": fmt, "counts": summary["counts"]})
+    audit.record(
+        session,
+        principal.name,
+        "ingest",
+        "incident_import",
+        digest[:16],
+        after={"file": filename, "sha256": digest, "format": fmt, "counts": summary["counts"]},
+    )
     return report

@@ -62,8 +62,8 @@ def _ratio(v) -> float:
 def _gps(exif: Image.Exif) -> tuple[float | None, float | None]:
     gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
     try:
-        lat = sum(_ratio(x) / 60 ** i for i, x in enumerate(gps[ExifTags.GPS.GPSLatitude]))
-        lon = sum(_ratio(x) / 60 ** i for i, x in enumerate(gps[ExifTags.GPS.GPSLongitude]))
+        lat = sum(_ratio(x) / 60**i for i, x in enumerate(gps[ExifTags.GPS.GPSLatitude]))
+        lon = sum(_ratio(x) / 60**i for i, x in enumerate(gps[ExifTags.GPS.GPSLongitude]))
     except (KeyError, TypeError, ZeroDivisionError, ValueError):
         return None, None
     if str(gps.get(ExifTags.GPS.GPSLatitudeRef, "N")).upper().startswith("S"):
@@ -121,12 +121,22 @@ def inspect_photo(data: bytes, max_bytes: int) -> PhotoInfo:
     except (OSError, SyntaxError, ValueError):
         raise UnsupportedPhoto("The photo file is damaged or incomplete; send it again.") from None
     lon, lat = _gps(exif)
-    return PhotoInfo(sha256=hashlib.sha256(data).hexdigest(), content_type=FORMATS[fmt], size_bytes=len(data),
-                     width=width, height=height, thumbnail=out.getvalue(), exif_lon=lon, exif_lat=lat,
-                     exif_taken_at=_taken_at(exif))
+    return PhotoInfo(
+        sha256=hashlib.sha256(data).hexdigest(),
+        content_type=FORMATS[fmt],
+        size_bytes=len(data),
+        width=width,
+        height=height,
+        thumbnail=out.getvalue(),
+        exif_lon=lon,
+        exif_lat=lat,
+        exif_taken_at=_taken_at(exif),
+    )
 
 
-def check_against_incident(info: PhotoInfo, lon: float, lat: float, observed_at: datetime, settings) -> tuple[float | None, float | None]:
+def check_against_incident(
+    info: PhotoInfo, lon: float, lat: float, observed_at: datetime, settings
+) -> tuple[float | None, float | None]:
     """Set the photo's flags; return (distance in metres, seconds taken after the observation)."""
     distance = offset = None
     if info.exif_lon is None:
@@ -149,8 +159,9 @@ def check_against_incident(info: PhotoInfo, lon: float, lat: float, observed_at:
 def check_may_add(session: Session, incident_id: int, principal: Principal) -> None:
     """Field officers add photos to their own incidents, and no longer once an incident is linked to a case
     (it is evidence then: investigators add to it). The row is locked FOR SHARE, so a concurrent link waits."""
-    row = session.execute(text("SELECT created_by, status::text AS status FROM incidents WHERE id = :id FOR SHARE"),
-                          {"id": incident_id}).first()
+    row = session.execute(
+        text("SELECT created_by, status::text AS status FROM incidents WHERE id = :id FOR SHARE"), {"id": incident_id}
+    ).first()
     if row is None:
         raise NotFound("No incident with this number.")
     if principal.has(Role.investigator, Role.administrator):
@@ -158,20 +169,24 @@ def check_may_add(session: Session, incident_id: int, principal: Principal) -> N
     if row.created_by != principal.name:
         raise Forbidden("Field officers add photos to their own incidents.")
     if row.status == "linked":
-        raise Forbidden("This incident is linked to a case; only investigators add photos to it now.",
-                        code="incident_linked")
+        raise Forbidden(
+            "This incident is linked to a case; only investigators add photos to it now.", code="incident_linked"
+        )
 
 
 def add_photo(session: Session, incident_id: int, data: bytes, filename: str | None, uploaded_by: str, settings) -> int:
     """Store a photo for an incident (idempotent: the same bytes twice give the same photo). Returns its id."""
-    incident = session.execute(text("SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, observed_at FROM incidents "
-                                    "WHERE id = :id"), {"id": incident_id}).first()
+    incident = session.execute(
+        text("SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, observed_at FROM incidents WHERE id = :id"),
+        {"id": incident_id},
+    ).first()
     if incident is None:
         raise NotFound("No incident with this number.")
     info = inspect_photo(data, settings.photo_max_mb << 20)
     distance, offset = check_against_incident(info, incident.lon, incident.lat, incident.observed_at, settings)
     name = (filename or "photo").replace("\\", "/").rsplit("/", 1)[-1][:200]
-    photo_id = session.execute(text("""
+    photo_id = session.execute(
+        text("""
         INSERT INTO incident_photos (incident_id, sha256, filename, content_type, size_bytes, width, height, original,
                                      thumbnail, exif_lon, exif_lat, exif_taken_at, distance_m, time_offset_s, flags,
                                      uploaded_by)
@@ -179,24 +194,49 @@ def add_photo(session: Session, incident_id: int, data: bytes, filename: str | N
                 :exif_lon, :exif_lat, :exif_taken_at, :distance_m, :time_offset_s, :flags, :uploaded_by)
         ON CONFLICT (incident_id, sha256) DO NOTHING
         RETURNING id
-    """), {"incident_id": incident_id, "sha256": info.sha256, "filename": name, "content_type": info.content_type,
-           "size_bytes": info.size_bytes, "width": info.width, "height": info.height, "original": data,
-           "thumbnail": info.thumbnail, "exif_lon": info.exif_lon, "exif_lat": info.exif_lat,
-           "exif_taken_at": info.exif_taken_at, "distance_m": distance, "time_offset_s": offset,
-           "flags": info.flags, "uploaded_by": uploaded_by}).scalar()
+    """),
+        {
+            "incident_id": incident_id,
+            "sha256": info.sha256,
+            "filename": name,
+            "content_type": info.content_type,
+            "size_bytes": info.size_bytes,
+            "width": info.width,
+            "height": info.height,
+            "original": data,
+            "thumbnail": info.thumbnail,
+            "exif_lon": info.exif_lon,
+            "exif_lat": info.exif_lat,
+            "exif_taken_at": info.exif_taken_at,
+            "distance_m": distance,
+            "time_offset_s": offset,
+            "flags": info.flags,
+            "uploaded_by": uploaded_by,
+        },
+    ).scalar()
     if photo_id is None:
-        return session.execute(text("SELECT id FROM incident_photos WHERE incident_id = :i AND sha256 = :s"),
-                               {"i": incident_id, "s": info.sha256}).scalar_one()
-    audit.record(session, uploaded_by, "create", "incident_photo", photo_id,
-                 after={"incident_id": incident_id, "sha256": info.sha256, "filename": name, "flags": info.flags})
+        return session.execute(
+            text("SELECT id FROM incident_photos WHERE incident_id = :i AND sha256 = :s"),
+            {"i": incident_id, "s": info.sha256},
+        ).scalar_one()
+    audit.record(
+        session,
+        uploaded_by,
+        "create",
+        "incident_photo",
+        photo_id,
+        after={"incident_id": incident_id, "sha256": info.sha256, "filename": name, "flags": info.flags},
+    )
     return photo_id
 
 
 def photo_bytes(session: Session, photo_id: int, thumbnail: bool = False) -> tuple[bytes, str, str, str]:
     """(bytes, content type, file name, sha256) of a photo or its thumbnail."""
     column = "thumbnail" if thumbnail else "original"
-    row = session.execute(text(f"SELECT {column} AS data, content_type, filename, sha256 FROM incident_photos "
-                               "WHERE id = :id"), {"id": photo_id}).first()
+    row = session.execute(
+        text(f"SELECT {column} AS data, content_type, filename, sha256 FROM incident_photos WHERE id = :id"),
+        {"id": photo_id},
+    ).first()
     if row is None:
         raise NotFound("No photo with this number.")
     if thumbnail:
@@ -205,11 +245,18 @@ def photo_bytes(session: Session, photo_id: int, thumbnail: bool = False) -> tup
 
 
 def photos_of(session: Session, incident_id: int, ids: list[int] | None = None) -> list[dict]:
-    rows = session.execute(text("""
+    rows = (
+        session.execute(
+            text("""
         SELECT id, sha256, filename, content_type, size_bytes, width, height, exif_lon, exif_lat, exif_taken_at,
                distance_m, time_offset_s, flags, uploaded_by, uploaded_at
         FROM incident_photos WHERE incident_id = :i AND (CAST(:ids AS int[]) IS NULL OR id = ANY(:ids)) ORDER BY id
-    """), {"i": incident_id, "ids": ids}).mappings().all()
+    """),
+            {"i": incident_id, "ids": ids},
+        )
+        .mappings()
+        .all()
+    )
     out = []
     for r in rows:
         d = dict(r)

@@ -15,13 +15,15 @@ class LocationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    text: str | None = Field(default=None, max_length=120,
-                             description="18.1452, 100.1417 | 18°08'42.5\"N 100°08'30\"E | 47Q 537172 1958350")
+    text: str | None = Field(
+        default=None, max_length=120, description="18.1452, 100.1417 | 18°08'42.5\"N 100°08'30\"E | 47Q 537172 1958350"
+    )
     lat: float | None = Field(default=None, allow_inf_nan=False)
     lon: float | None = Field(default=None, allow_inf_nan=False)
     datum: str = Field(default="WGS84", max_length=20, description="WGS84 or Indian1975")
-    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False,
-                                     description="GPS accuracy reported by the device, metres")
+    accuracy_m: float | None = Field(
+        default=None, ge=0, le=100_000, allow_inf_nan=False, description="GPS accuracy reported by the device, metres"
+    )
     confirm_outside_province: bool = Field(default=False, description="The point is outside the province on purpose")
 
     @model_validator(mode="after")

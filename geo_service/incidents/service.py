@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,12 @@ from geo_service import audit, coords
 from geo_service.auth import Principal, Role
 from geo_service.db.models import INCIDENT_KIND_LABELS, Incident, IncidentKind, IncidentStatus
 from geo_service.errors import (
-    Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
 )
 from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
 from geo_service.places import Attribution, gazetteer, gazetteer_in_transaction
@@ -29,12 +34,11 @@ MAX_AREA_M2 = 500e6  # an affected area larger than 500 km2 is a typing mistake,
 # An outline drawn or walked in the field needs far fewer points; one of 1M points made every incident
 # list that included it 25 MB.
 MAX_AREA_VERTICES = 10_000
-EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 class OutsideProvince(InvalidInput):
     code = "outside_province"
-
 
 
 # --- locating a point ------------------------------------------------------------------------------
@@ -53,8 +57,16 @@ def _parse(loc: LocationIn) -> coords.ParsedPoint:
 
 
 def _province_names(session: Session) -> str:
-    names = session.execute(text("SELECT name_en || ' (' || name_th || ')' FROM admin_areas "
-                                 "WHERE level = 'province' AND is_current ORDER BY code")).scalars().all()
+    names = (
+        session.execute(
+            text(
+                "SELECT name_en || ' (' || name_th || ')' FROM admin_areas "
+                "WHERE level = 'province' AND is_current ORDER BY code"
+            )
+        )
+        .scalars()
+        .all()
+    )
     return ", ".join(names) or "the loaded provinces"
 
 
@@ -64,7 +76,8 @@ def nearest_jurisdiction(session: Session, lon: float, lat: float) -> dict[str, 
     Geodesic distances (PostGIS geography, WGS 84 spheroid) to the current province and district polygons;
     the 8 districts nearest by bounding box are measured exactly.
     """
-    row = session.execute(text("""
+    row = session.execute(
+        text("""
         WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
         SELECT (SELECT min(ST_Distance(a.geom::geography, p.g::geography)) FROM admin_areas a, p
                 WHERE a.level = 'province' AND a.is_current) AS province_m,
@@ -74,12 +87,16 @@ def nearest_jurisdiction(session: Session, lon: float, lat: float) -> dict[str, 
                       FROM admin_areas a, p WHERE a.level = 'district' AND a.is_current
                       ORDER BY a.geom <-> p.g LIMIT 8) d
                 ORDER BY d.m, d.code LIMIT 1) AS district
-    """), {"lon": lon, "lat": lat}).one()
+    """),
+        {"lon": lon, "lat": lat},
+    ).one()
     district = row.district
     if district is not None:
         district["distance_m"] = float(district["distance_m"])
-    return {"province_distance_m": None if row.province_m is None else round(row.province_m, 0),
-            "nearest_district": district}
+    return {
+        "province_distance_m": None if row.province_m is None else round(row.province_m, 0),
+        "nearest_district": district,
+    }
 
 
 def locate(session: Session, loc: LocationIn, when: date | None = None) -> Located:
@@ -94,41 +111,62 @@ def locate(session: Session, loc: LocationIn, when: date | None = None) -> Locat
         if alt is not None:
             alt_place = gaz.attribute([alt[0]], [alt[1]]).row(0)
             if alt_place["province_code"] is not None:
-                hint = (f" With UTM zone {alt[2]} it would be at latitude {alt[1]:.5f}, longitude {alt[0]:.5f}, "
-                        "inside the province: is the zone right?")
+                hint = (
+                    f" With UTM zone {alt[2]} it would be at latitude {alt[1]:.5f}, longitude {alt[0]:.5f}, "
+                    "inside the province: is the zone right?"
+                )
         near = nearest_jurisdiction(session, point.lon, point.lat)
         where = ""
         if near["province_distance_m"] is not None and near["nearest_district"]:
             d = near["nearest_district"]
-            where = (f" It is {near['province_distance_m'] / 1000:,.1f} km from the province; the nearest district "
-                     f"is {d['name_en']} ({d['name_th']}), {d['distance_m'] / 1000:,.1f} km away.")
+            where = (
+                f" It is {near['province_distance_m'] / 1000:,.1f} km from the province; the nearest district "
+                f"is {d['name_en']} ({d['name_th']}), {d['distance_m'] / 1000:,.1f} km away."
+            )
         raise OutsideProvince(
             f"This point (latitude {point.lat:.5f}, longitude {point.lon:.5f}) is outside {_province_names(session)}."
             f"{where}{hint} If the position is right, confirm that it is outside the province and send again.",
-            details=[{"lat": point.lat, "lon": point.lon, "position": point.as_dict(), **near}])
+            details=[{"lat": point.lat, "lon": point.lon, "position": point.as_dict(), **near}],
+        )
     return Located(point=point, place=place, accuracy_m=loc.accuracy_m, notes=list(point.notes))
 
 
 def describe_place(session: Session, place: dict, lon: float, lat: float, when: date | None = None) -> dict:
     """Names for the codes of an attribution, the distance to the nearest reserve boundary and, for a point
     outside the province(s), the distance to them and the nearest district (inside: 0 and its own district)."""
-    row = session.execute(text(f"""
+    row = session.execute(
+        text(f"""
         SELECT (SELECT json_build_object('code', code, 'name_th', name_th, 'name_en', name_en) FROM admin_areas
                 WHERE level = 'district' AND is_current AND code = :d) AS district,
                (SELECT json_build_object('code', code, 'name_th', name_th, 'name_en', name_en) FROM admin_areas
                 WHERE level = 'subdistrict' AND is_current AND code = :s) AS subdistrict,
-               ({_PROTECTED_JSON.format(codes=':codes')}) AS protected_areas,
-               ({_RESERVE_DISTANCE.format(point='ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)', day=':day')}) AS distance
-    """), {"d": place["district_code"], "s": place["subdistrict_code"], "codes": place["protected_area_codes"],
-           "lon": lon, "lat": lat, "day": when or date.today()}).one()
+               ({_PROTECTED_JSON.format(codes=":codes")}) AS protected_areas,
+               ({_RESERVE_DISTANCE.format(point="ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", day=":day")}) AS distance
+    """),
+        {
+            "d": place["district_code"],
+            "s": place["subdistrict_code"],
+            "codes": place["protected_area_codes"],
+            "lon": lon,
+            "lat": lat,
+            "day": when or date.today(),
+        },
+    ).one()
     outside = place["province_code"] is None
     return {
-        "province_code": place["province_code"], "district": row.district, "subdistrict": row.subdistrict,
-        "protected_areas": row.protected_areas, "in_reserve": place["in_reserve"], "reserve_code": place["reserve_code"],
+        "province_code": place["province_code"],
+        "district": row.district,
+        "subdistrict": row.subdistrict,
+        "protected_areas": row.protected_areas,
+        "in_reserve": place["in_reserve"],
+        "reserve_code": place["reserve_code"],
         "reserve_distance_m": None if row.distance is None else round(row.distance, 1),
         "outside_province": outside,
-        **(nearest_jurisdiction(session, lon, lat) if outside else
-           {"province_distance_m": 0.0, "nearest_district": row.district and {**row.district, "distance_m": 0.0}}),
+        **(
+            nearest_jurisdiction(session, lon, lat)
+            if outside
+            else {"province_distance_m": 0.0, "nearest_district": row.district and {**row.district, "distance_m": 0.0}}
+        ),
     }
 
 
@@ -163,9 +201,12 @@ def _positions(geojson: dict) -> int:
 
 def _check_vertices(vertices: int) -> None:
     if vertices > MAX_AREA_VERTICES:
-        raise InvalidInput(f"The affected area's outline has {vertices:,} points; at most {MAX_AREA_VERTICES:,} are "
-                           "accepted. Simplify it (for example in QGIS: Vector > Geometry Tools > Simplify) and send "
-                           "it again.", code="area_too_complex")
+        raise InvalidInput(
+            f"The affected area's outline has {vertices:,} points; at most {MAX_AREA_VERTICES:,} are "
+            "accepted. Simplify it (for example in QGIS: Vector > Geometry Tools > Simplify) and send "
+            "it again.",
+            code="area_too_complex",
+        )
 
 
 def _area(geojson: dict | None) -> MultiPolygon | None:
@@ -174,24 +215,30 @@ def _area(geojson: dict | None) -> MultiPolygon | None:
     _check_vertices(_positions(geojson))  # before shapely builds anything from a huge outline
     try:
         geom = shape(geojson)
-    except Exception:  # noqa: BLE001 - shapely raises several types for malformed GeoJSON
-        raise InvalidInput("The affected area must be a GeoJSON Polygon or MultiPolygon.", code="invalid_area") from None
+    except Exception:
+        raise InvalidInput(
+            "The affected area must be a GeoJSON Polygon or MultiPolygon.", code="invalid_area"
+        ) from None
     if isinstance(geom, Polygon):
         geom = MultiPolygon([geom])
     if not isinstance(geom, MultiPolygon) or geom.is_empty:
         raise InvalidInput("The affected area must be a GeoJSON Polygon or MultiPolygon.", code="invalid_area")
     if not geom.is_valid:
-        raise InvalidInput(f"The affected area's outline is not valid ({shapely.is_valid_reason(geom)}); "
-                           "draw it again without crossing lines.", code="invalid_area")
+        raise InvalidInput(
+            f"The affected area's outline is not valid ({shapely.is_valid_reason(geom)}); "
+            "draw it again without crossing lines.",
+            code="invalid_area",
+        )
     minx, miny, maxx, maxy = geom.bounds
     if not (coords.in_thailand(minx, miny) and coords.in_thailand(maxx, maxy)):
-        raise InvalidInput("The affected area lies outside Thailand; coordinates are longitude, latitude.",
-                           code="invalid_area")
+        raise InvalidInput(
+            "The affected area lies outside Thailand; coordinates are longitude, latitude.", code="invalid_area"
+        )
     return geom
 
 
 def _observed(value: datetime | None) -> datetime:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if value is None:
         return now
     if value.tzinfo is None:
@@ -199,8 +246,9 @@ def _observed(value: datetime | None) -> datetime:
     if value > now + timedelta(minutes=10):
         raise InvalidInput("The observation time is in the future; check the date and time.", code="future_time")
     if value < EARLIEST:
-        raise InvalidInput("The observation time is before 1990; check the year (Buddhist Era years are "
-                           "CE + 543).", code="too_old")
+        raise InvalidInput(
+            "The observation time is before 1990; check the year (Buddhist Era years are CE + 543).", code="too_old"
+        )
     return value
 
 
@@ -210,8 +258,9 @@ def request_hash(body: IncidentCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def create_incident(session: Session, body: IncidentCreate, principal: Principal,
-                    idempotency_key: str | None = None) -> tuple[dict, bool]:
+def create_incident(
+    session: Session, body: IncidentCreate, principal: Principal, idempotency_key: str | None = None
+) -> tuple[dict, bool]:
     """Create an incident in the caller's transaction. Returns (incident, created).
 
     With an idempotency key, a retry of the same request returns the incident created the first time
@@ -223,12 +272,22 @@ def create_incident(session: Session, body: IncidentCreate, principal: Principal
     area = _area(body.area)
     digest = request_hash(body)
     values = dict(
-        idempotency_key=idempotency_key, request_hash=digest, kind=body.kind, severity=body.severity,
-        observed_at=observed, description=body.description, reporter=body.reporter or principal.display_name,
-        tags=body.tags, geom=f"SRID=4326;POINT({loc.point.lon!r} {loc.point.lat!r})",
-        location_text=loc.point.text, location_format=loc.point.format, location_datum=loc.point.datum,
-        accuracy_m=body.location.accuracy_m, outside_province=loc.place["province_code"] is None,
-        created_by=principal.name, updated_by=principal.name,
+        idempotency_key=idempotency_key,
+        request_hash=digest,
+        kind=body.kind,
+        severity=body.severity,
+        observed_at=observed,
+        description=body.description,
+        reporter=body.reporter or principal.display_name,
+        tags=body.tags,
+        geom=f"SRID=4326;POINT({loc.point.lon!r} {loc.point.lat!r})",
+        location_text=loc.point.text,
+        location_format=loc.point.format,
+        location_datum=loc.point.datum,
+        accuracy_m=body.location.accuracy_m,
+        outside_province=loc.place["province_code"] is None,
+        created_by=principal.name,
+        updated_by=principal.name,
         **{k: v for k, v in loc.place.items()},
     )
     if area is not None:
@@ -238,11 +297,14 @@ def create_incident(session: Session, body: IncidentCreate, principal: Principal
         stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
     new_id = session.execute(stmt).scalar()
     if new_id is None:
-        existing = session.execute(text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"),
-                                   {"k": idempotency_key}).one()
+        existing = session.execute(
+            text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
+        ).one()
         if existing.request_hash != digest:
-            raise Conflict("This Idempotency-Key was already used for a different incident; "
-                           "use a new key for a new incident.", code="idempotency_key_reused")
+            raise Conflict(
+                "This Idempotency-Key was already used for a different incident; use a new key for a new incident.",
+                code="idempotency_key_reused",
+            )
         return get_incident(session, existing.id), False
     _finish_geometry(session, [new_id])
     incident = get_incident(session, new_id)
@@ -252,15 +314,23 @@ def create_incident(session: Session, body: IncidentCreate, principal: Principal
 
 def _finish_geometry(session: Session, ids: list[int]) -> None:
     """Derived values measured in PostGIS: area in the local UTM zone, distance to the nearest reserve."""
-    areas = session.execute(text(f"""
+    areas = (
+        session.execute(
+            text(f"""
         UPDATE incidents i SET
           area_m2 = CASE WHEN i.area_geom IS NULL THEN NULL
                          ELSE ST_Area(ST_Transform(i.area_geom, utm_srid(i.area_geom))) END,
-          reserve_distance_m = ({_RESERVE_DISTANCE.format(
-              point='i.geom', day="(i.observed_at AT TIME ZONE 'Asia/Bangkok')::date")})
+          reserve_distance_m = ({
+                _RESERVE_DISTANCE.format(point="i.geom", day="(i.observed_at AT TIME ZONE 'Asia/Bangkok')::date")
+            })
         WHERE i.id = ANY(:ids)
         RETURNING i.area_m2
-    """), {"ids": ids}).scalars().all()
+    """),
+            {"ids": ids},
+        )
+        .scalars()
+        .all()
+    )
     if any(a is not None and a > MAX_AREA_M2 for a in areas):
         raise InvalidInput("The affected area is larger than 500 km²; check the outline.", code="invalid_area")
 
@@ -273,7 +343,7 @@ SELECT i.id, i.kind::text AS kind, i.status::text AS status, i.severity::text AS
        CASE WHEN i.area_geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_ForcePolygonCCW(i.area_geom), 7)::json END AS area_geojson,
        i.province_code, i.district_code, d.name_th AS district_th, d.name_en AS district_en,
        i.subdistrict_code, s.name_th AS subdistrict_th, s.name_en AS subdistrict_en,
-       ({_PROTECTED_JSON.format(codes='i.protected_area_codes')}) AS protected_areas,
+       ({_PROTECTED_JSON.format(codes="i.protected_area_codes")}) AS protected_areas,
        i.reserve_code, i.in_reserve, i.reserve_distance_m, i.outside_province, i.version,
        i.created_by, i.created_at, i.updated_by, i.updated_at,
        (SELECT coalesce(json_agg(json_build_object(
@@ -297,25 +367,46 @@ def _public(r) -> dict:
     if r.area_m2 is not None:
         area = {**area_units(r.area_m2), "geometry": r.area_geojson}
     return {
-        "id": r.id, "reference": f"INC-{r.id:06d}", "kind": r.kind, "kind_th": kind_th, "kind_en": kind_en,
-        "status": r.status, "severity": r.severity,
-        "observed_at": local.isoformat(), "observed_at_utc": r.observed_at.astimezone(timezone.utc).isoformat(),
+        "id": r.id,
+        "reference": f"INC-{r.id:06d}",
+        "kind": r.kind,
+        "kind_th": kind_th,
+        "kind_en": kind_en,
+        "status": r.status,
+        "severity": r.severity,
+        "observed_at": local.isoformat(),
+        "observed_at_utc": r.observed_at.astimezone(UTC).isoformat(),
         "fiscal_year_be": fiscal_year_be(local.date()),
-        "description": r.description, "reporter": r.reporter, "tags": list(r.tags),
-        "location": {"lon": round(r.lon, 7), "lat": round(r.lat, 7), "text": r.location_text,
-                     "format": r.location_format, "datum": r.location_datum, "accuracy_m": r.accuracy_m},
+        "description": r.description,
+        "reporter": r.reporter,
+        "tags": list(r.tags),
+        "location": {
+            "lon": round(r.lon, 7),
+            "lat": round(r.lat, 7),
+            "text": r.location_text,
+            "format": r.location_format,
+            "datum": r.location_datum,
+            "accuracy_m": r.accuracy_m,
+        },
         "area": area,
         "place": {
             "province_code": r.province_code,
-            "district": r.district_code and {"code": r.district_code, "name_th": r.district_th, "name_en": r.district_en},
-            "subdistrict": r.subdistrict_code and {"code": r.subdistrict_code, "name_th": r.subdistrict_th,
-                                                   "name_en": r.subdistrict_en},
-            "protected_areas": r.protected_areas, "in_reserve": r.in_reserve, "reserve_code": r.reserve_code,
+            "district": r.district_code
+            and {"code": r.district_code, "name_th": r.district_th, "name_en": r.district_en},
+            "subdistrict": r.subdistrict_code
+            and {"code": r.subdistrict_code, "name_th": r.subdistrict_th, "name_en": r.subdistrict_en},
+            "protected_areas": r.protected_areas,
+            "in_reserve": r.in_reserve,
+            "reserve_code": r.reserve_code,
             "reserve_distance_m": None if r.reserve_distance_m is None else round(r.reserve_distance_m, 1),
             "outside_province": r.outside_province,
         },
-        "photos": r.photos, "version": r.version, "created_by": r.created_by,
-        "created_at": r.created_at.isoformat(), "updated_by": r.updated_by, "updated_at": r.updated_at.isoformat(),
+        "photos": r.photos,
+        "version": r.version,
+        "created_by": r.created_by,
+        "created_at": r.created_at.isoformat(),
+        "updated_by": r.updated_by,
+        "updated_at": r.updated_at.isoformat(),
     }
 
 
@@ -328,13 +419,18 @@ def get_incident(session: Session, incident_id: int) -> dict:
 
 # --- update ----------------------------------------------------------------------------------------
 # How a changed column is written when it is not a plain bound value.
-_SET_SQL = {"kind": "CAST(:kind AS incident_kind)", "status": "CAST(:status AS incident_status)",
-            "severity": "CAST(:severity AS incident_severity)", "geom": "ST_GeomFromEWKT(:geom)",
-            "area_geom": "ST_GeomFromEWKT(:area_geom)"}
+_SET_SQL = {
+    "kind": "CAST(:kind AS incident_kind)",
+    "status": "CAST(:status AS incident_status)",
+    "severity": "CAST(:severity AS incident_severity)",
+    "geom": "ST_GeomFromEWKT(:geom)",
+    "area_geom": "ST_GeomFromEWKT(:area_geom)",
+}
 
 
-def update_incident(session: Session, incident_id: int, body: IncidentUpdate, expected_version: int | None,
-                    principal: Principal) -> dict:
+def update_incident(
+    session: Session, incident_id: int, body: IncidentUpdate, expected_version: int | None, principal: Principal
+) -> dict:
     current = get_incident(session, incident_id)
     if expected_version is None:
         raise PreconditionRequired()
@@ -355,13 +451,18 @@ def update_incident(session: Session, incident_id: int, body: IncidentUpdate, ex
         changes["observed_at"] = observed
     if body.location is not None or observed is not None:
         day = (observed or datetime.fromisoformat(current["observed_at"])).astimezone(BANGKOK).date()
-        loc_in = body.location or LocationIn(lat=current["location"]["lat"], lon=current["location"]["lon"],
-                                             confirm_outside_province=True)
+        loc_in = body.location or LocationIn(
+            lat=current["location"]["lat"], lon=current["location"]["lon"], confirm_outside_province=True
+        )
         loc = locate(session, loc_in, day)
         if body.location is not None:
-            changes.update(geom=f"SRID=4326;POINT({loc.point.lon!r} {loc.point.lat!r})", location_text=loc.point.text,
-                           location_format=loc.point.format, location_datum=loc.point.datum,
-                           accuracy_m=body.location.accuracy_m)
+            changes.update(
+                geom=f"SRID=4326;POINT({loc.point.lon!r} {loc.point.lat!r})",
+                location_text=loc.point.text,
+                location_format=loc.point.format,
+                location_datum=loc.point.datum,
+                accuracy_m=body.location.accuracy_m,
+            )
         changes.update(loc.place, outside_province=loc.place["province_code"] is None)
     if "area" in body.model_fields_set:
         area = _area(body.area)
@@ -369,13 +470,18 @@ def update_incident(session: Session, incident_id: int, body: IncidentUpdate, ex
     if not changes:
         return current
     sets = ", ".join(f"{k} = {_SET_SQL.get(k, ':' + k)}" for k in changes)  # column names: ours, never input
-    updated = session.execute(text(
-        f"UPDATE incidents SET {sets}, version = version + 1, updated_by = :_by, updated_at = now() "
-        "WHERE id = :_id AND version = :_v RETURNING id"),
-        {**changes, "_by": principal.name, "_id": incident_id, "_v": expected_version}).scalar()
+    updated = session.execute(
+        text(
+            f"UPDATE incidents SET {sets}, version = version + 1, updated_by = :_by, updated_at = now() "
+            "WHERE id = :_id AND version = :_v RETURNING id"
+        ),
+        {**changes, "_by": principal.name, "_id": incident_id, "_v": expected_version},
+    ).scalar()
     if updated is None:
-        raise PreconditionFailed("Someone else changed this incident since you loaded it; reload, check, and save "
-                                 "again.", details=[{"current": get_incident(session, incident_id)}])
+        raise PreconditionFailed(
+            "Someone else changed this incident since you loaded it; reload, check, and save again.",
+            details=[{"current": get_incident(session, incident_id)}],
+        )
     _finish_geometry(session, [incident_id])
     after = get_incident(session, incident_id)
     audit.record(session, principal.name, "update", "incident", incident_id, before=current, after=after)
@@ -430,8 +536,11 @@ def _where(f: IncidentFilter) -> tuple[str, dict]:
         p.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox)))
     if f.q:
         like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append("(i.description ILIKE :q " + ("OR i.reporter ILIKE :q " if f.q_names else "")
-                     + "OR i.location_text ILIKE :q OR array_to_string(i.tags, ' ') ILIKE :q)")
+        where.append(
+            "(i.description ILIKE :q "
+            + ("OR i.reporter ILIKE :q " if f.q_names else "")
+            + "OR i.location_text ILIKE :q OR array_to_string(i.tags, ' ') ILIKE :q)"
+        )
         p["q"] = like
     return " AND ".join(where), p
 
@@ -439,37 +548,58 @@ def _where(f: IncidentFilter) -> tuple[str, dict]:
 def list_incidents(session: Session, f: IncidentFilter, limit: int = 50, offset: int = 0) -> dict:
     where, params = _where(f)
     total = session.execute(text(f"SELECT count(*) FROM incidents i WHERE {where}"), params).scalar()
-    rows = session.execute(text(_SELECT + f" WHERE {where} ORDER BY i.observed_at DESC, i.id DESC "
-                                          "LIMIT :limit OFFSET :offset"),
-                           {**params, "limit": limit, "offset": offset}).all()
+    rows = session.execute(
+        text(_SELECT + f" WHERE {where} ORDER BY i.observed_at DESC, i.id DESC LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    ).all()
     return {"items": [_public(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 def as_feature(incident: dict) -> dict:
     props = {k: v for k, v in incident.items() if k != "location"}
     props["location_text"] = incident["location"]["text"]
-    return {"type": "Feature", "id": incident["id"],
-            "geometry": {"type": "Point", "coordinates": [incident["location"]["lon"], incident["location"]["lat"]]},
-            "properties": props}
+    return {
+        "type": "Feature",
+        "id": incident["id"],
+        "geometry": {"type": "Point", "coordinates": [incident["location"]["lon"], incident["location"]["lat"]]},
+        "properties": props,
+    }
 
 
 # --- re-attribution when boundaries change --------------------------------------------------------
 def reattribute_incidents(session: Session, layer_type: str | None = None, ids: list[int] | None = None) -> int:
     """Recompute the stored attribution of incidents (all, or ``ids``) against the boundaries in this session."""
-    rows = session.execute(text(
-        "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, (observed_at AT TIME ZONE 'Asia/Bangkok')::date AS day "
-        "FROM incidents" + (" WHERE id = ANY(:ids)" if ids is not None else "")), {"ids": ids}).all()
+    rows = session.execute(
+        text(
+            "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, (observed_at AT TIME ZONE 'Asia/Bangkok')::date AS day "
+            "FROM incidents" + (" WHERE id = ANY(:ids)" if ids is not None else "")
+        ),
+        {"ids": ids},
+    ).all()
     if not rows:
         return 0
     gaz = gazetteer_in_transaction(session)  # the new boundaries are not committed yet
-    a: Attribution = gaz.attribute(np.array([r.lon for r in rows]), np.array([r.lat for r in rows]),
-                                   np.array([r.day for r in rows], dtype="datetime64[D]"))
+    a: Attribution = gaz.attribute(
+        np.array([r.lon for r in rows]),
+        np.array([r.lat for r in rows]),
+        np.array([r.day for r in rows], dtype="datetime64[D]"),
+    )
     areas = a.protected_area_lists()  # one pass; row(i) would scan every (point, area) pair per row
-    records = [{"id": r.id, "province_code": a.province[i], "district_code": a.district[i],
-                "subdistrict_code": a.subdistrict[i], "protected_area_codes": areas[i], "reserve_code": a.reserve[i],
-                "in_reserve": bool(a.in_reserve[i]), "outside_province": a.province[i] is None}
-               for i, r in enumerate(rows)]
-    session.execute(text("""
+    records = [
+        {
+            "id": r.id,
+            "province_code": a.province[i],
+            "district_code": a.district[i],
+            "subdistrict_code": a.subdistrict[i],
+            "protected_area_codes": areas[i],
+            "reserve_code": a.reserve[i],
+            "in_reserve": bool(a.in_reserve[i]),
+            "outside_province": a.province[i] is None,
+        }
+        for i, r in enumerate(rows)
+    ]
+    session.execute(
+        text("""
         UPDATE incidents i SET province_code = u.province_code, district_code = u.district_code,
                subdistrict_code = u.subdistrict_code, protected_area_codes = u.protected_area_codes,
                reserve_code = u.reserve_code, in_reserve = u.in_reserve, outside_province = u.outside_province
@@ -477,6 +607,8 @@ def reattribute_incidents(session: Session, layer_type: str | None = None, ids: 
              subdistrict_code text, protected_area_codes text[], reserve_code text, in_reserve boolean,
              outside_province boolean)
         WHERE i.id = u.id
-    """), {"data": json.dumps(records)})
+    """),
+        {"data": json.dumps(records)},
+    )
     _finish_geometry(session, [r.id for r in rows])
     return len(rows)

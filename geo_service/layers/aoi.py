@@ -24,8 +24,9 @@ SCOPES = ("aoi", "outside", "all")
 
 def check_scope(scope: str) -> str:
     if scope not in SCOPES:
-        raise InvalidInput("area must be aoi (the area of interest), outside (detections beyond it) or all.",
-                           code="invalid_area")
+        raise InvalidInput(
+            "area must be aoi (the area of interest), outside (detections beyond it) or all.", code="invalid_area"
+        )
     return scope
 
 
@@ -35,10 +36,14 @@ def scope_sql(scope: str, column: str = "h.in_aoi") -> str | None:
 
 
 def _loaded_codes(session: Session) -> set[str]:
-    return set(session.execute(text(
-        "SELECT code FROM admin_areas WHERE is_current AND level = 'province' UNION "
-        "SELECT parent_code FROM admin_areas WHERE is_current AND level = 'district' AND parent_code IS NOT NULL"
-    )).scalars())
+    return set(
+        session.execute(
+            text(
+                "SELECT code FROM admin_areas WHERE is_current AND level = 'province' UNION "
+                "SELECT parent_code FROM admin_areas WHERE is_current AND level = 'district' AND parent_code IS NOT NULL"
+            )
+        ).scalars()
+    )
 
 
 def normalise_codes(session: Session, codes: list[str] | None) -> list[str] | None:
@@ -77,10 +82,13 @@ def configure(session: Session, provinces: list[str] | None, buffer_m: float = 0
     if not session.execute(text("SELECT to_regclass('area_of_interest') IS NOT NULL")).scalar():
         return False
     codes = normalise_codes(session, provinces)
-    session.execute(text(
-        "UPDATE area_of_interest SET province_codes = CAST(:codes AS text[]), buffer_m = :buffer "
-        "WHERE id = 1 AND (province_codes, buffer_m) IS DISTINCT FROM (CAST(:codes AS text[]), CAST(:buffer AS float8))"),
-        {"codes": codes, "buffer": float(buffer_m)})
+    session.execute(
+        text(
+            "UPDATE area_of_interest SET province_codes = CAST(:codes AS text[]), buffer_m = :buffer "
+            "WHERE id = 1 AND (province_codes, buffer_m) IS DISTINCT FROM (CAST(:codes AS text[]), CAST(:buffer AS float8))"
+        ),
+        {"codes": codes, "buffer": float(buffer_m)},
+    )
     return refresh(session)
 
 
@@ -90,29 +98,56 @@ def describe(session: Session, scope: str = "aoi") -> dict:
     ``scope``: ``aoi`` (inside the area), ``outside`` (detections beyond it, neighbouring provinces) or ``all``.
     """
     check_scope(scope)
-    row = session.execute(text(
-        "SELECT province_codes, buffer_m, resolved_codes, geom IS NOT NULL AS defined, updated_at "
-        "FROM area_of_interest WHERE id = 1")).mappings().one()
-    names = {r.code: (r.name_th, r.name_en) for r in session.execute(text(
-        "SELECT code, name_th, name_en FROM admin_areas WHERE is_current AND level = 'province' "
-        "AND code = ANY(:codes)"), {"codes": list(row["resolved_codes"])})}
-    provinces = [{"code": c, "name_th": names.get(c, (None, None))[0], "name_en": names.get(c, (None, None))[1]}
-                 for c in row["resolved_codes"]]
+    row = (
+        session.execute(
+            text(
+                "SELECT province_codes, buffer_m, resolved_codes, geom IS NOT NULL AS defined, updated_at "
+                "FROM area_of_interest WHERE id = 1"
+            )
+        )
+        .mappings()
+        .one()
+    )
+    names = {
+        r.code: (r.name_th, r.name_en)
+        for r in session.execute(
+            text(
+                "SELECT code, name_th, name_en FROM admin_areas WHERE is_current AND level = 'province' "
+                "AND code = ANY(:codes)"
+            ),
+            {"codes": list(row["resolved_codes"])},
+        )
+    }
+    provinces = [
+        {"code": c, "name_th": names.get(c, (None, None))[0], "name_en": names.get(c, (None, None))[1]}
+        for c in row["resolved_codes"]
+    ]
     configured = list(row["province_codes"]) if row["province_codes"] is not None else None
     missing = sorted(set(configured or []) - set(row["resolved_codes"]))
     buffer_m = float(row["buffer_m"])
     en = ", ".join(f"{p['name_en'] or p['code']} ({p['code']})" for p in provinces) or "no province loaded"
-    th = ", ".join(f"จังหวัด{p['name_th']} ({p['code']})" if p["name_th"] else p["code"] for p in provinces) \
+    th = (
+        ", ".join(f"จังหวัด{p['name_th']} ({p['code']})" if p["name_th"] else p["code"] for p in provinces)
         or "ยังไม่ได้โหลดขอบเขตจังหวัด"
+    )
     if buffer_m:
         en += f" and {buffer_m:,.0f} m around"
         th += f" และแนวกันชน {buffer_m:,.0f} ม."
     label_en, label_th = {
         "aoi": (f"Area of interest: {en}", f"พื้นที่รับผิดชอบ: {th}"),
-        "outside": (f"Outside the area of interest (neighbouring provinces), beyond {en}",
-                    f"นอกพื้นที่รับผิดชอบ (จังหวัดข้างเคียง) นอกเหนือจาก {th}"),
+        "outside": (
+            f"Outside the area of interest (neighbouring provinces), beyond {en}",
+            f"นอกพื้นที่รับผิดชอบ (จังหวัดข้างเคียง) นอกเหนือจาก {th}",
+        ),
         "all": (f"Inside and outside the area of interest ({en})", f"ทั้งในและนอกพื้นที่รับผิดชอบ ({th})"),
     }[scope]
-    return {"scope": scope, "provinces": provinces, "buffer_m": buffer_m,
-            "configured": configured if configured is not None else "every loaded province",
-            "missing": missing, "defined": bool(row["defined"]), "label_en": label_en, "label_th": label_th}
+    return {
+        "scope": scope,
+        "provinces": provinces,
+        "buffer_m": buffer_m,
+        "configured": configured if configured is not None else "every loaded province",
+        "missing": missing,
+        "defined": bool(row["defined"]),
+        "label_en": label_en,
+        "label_th": label_th,
+    }

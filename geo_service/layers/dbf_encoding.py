@@ -16,9 +16,11 @@ from geo_service.errors import LayerRejected
 
 CHUNK = 1 << 20
 THAI = range(0x0E01, 0x0E5C)
-HINT = ("Add the Shapefile's .cpg file (one line naming the encoding, e.g. UTF-8 or 874) to the zip, "
-        "or name the encoding (the upload's 'encoding' field, or --encoding of 'geo-service layers load'; "
-        "Thai Windows files are cp874).")
+HINT = (
+    "Add the Shapefile's .cpg file (one line naming the encoding, e.g. UTF-8 or 874) to the zip, "
+    "or name the encoding (the upload's 'encoding' field, or --encoding of 'geo-service layers load'; "
+    "Thai Windows files are cp874)."
+)
 
 
 def _members(zf: zipfile.ZipFile) -> tuple[str | None, dict[str, str]]:
@@ -27,8 +29,9 @@ def _members(zf: zipfile.ZipFile) -> tuple[str | None, dict[str, str]]:
     if len(shps) != 1:
         return None, {}
     stem = str(PurePosixPath(shps[0]).with_suffix("")).lower()
-    return shps[0], {PurePosixPath(n).suffix.lower(): n for n in names
-                     if str(PurePosixPath(n).with_suffix("")).lower() == stem}
+    return shps[0], {
+        PurePosixPath(n).suffix.lower(): n for n in names if str(PurePosixPath(n).with_suffix("")).lower() == stem
+    }
 
 
 def shapefile_encoding(zip_path: str | Path) -> tuple[str | None, str | None]:
@@ -80,7 +83,11 @@ def _detect(stream) -> tuple[str | None, str | None]:
         except UnicodeDecodeError:
             pass
     if is_cp874 and thai and other <= thai // 20:  # essentially all of it Thai letters, digits and marks
-        return "cp874", ("The Shapefile has no .cpg file; its text was read as Thai Windows (cp874). "
-                         "Add a .cpg file to be sure.")
-    raise LayerRejected("The Shapefile's text encoding is not given (no .cpg file) and it is neither UTF-8 nor "
-                        "Thai Windows (cp874). " + HINT + " Nothing was stored.", code="unknown_encoding")
+        return "cp874", (
+            "The Shapefile has no .cpg file; its text was read as Thai Windows (cp874). Add a .cpg file to be sure."
+        )
+    raise LayerRejected(
+        "The Shapefile's text encoding is not given (no .cpg file) and it is neither UTF-8 nor "
+        "Thai Windows (cp874). " + HINT + " Nothing was stored.",
+        code="unknown_encoding",
+    )

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo_service.layers.reader import read_layer
 from geo_service.hashing import sha256_file
+from geo_service.layers.reader import read_layer
 from geo_service.layers.store import LayerMeta, LoadReport, store_layer
 
 
@@ -26,8 +26,16 @@ def load_file(
     dry_run: bool = False,
 ) -> LoadReport:
     """Read, check and store a layer file. Nothing is stored if anything is refused, or with ``dry_run``."""
-    data = read_layer(path, layer_type, original_name=original_name, fields=fields, layer=layer,
-                      encoding=encoding, default_kind=default_kind, repair=repair)
+    data = read_layer(
+        path,
+        layer_type,
+        original_name=original_name,
+        fields=fields,
+        layer=layer,
+        encoding=encoding,
+        default_kind=default_kind,
+        repair=repair,
+    )
     meta.file_sha256 = meta.file_sha256 or sha256_file(path)
     meta.file_name = meta.file_name or Path(original_name or path).name
     with factory() as session:

@@ -30,9 +30,16 @@ class BundledLayer:
     fields: dict[str, str] = field(default_factory=dict)
 
     def meta(self, loaded_by: str | None = None) -> LayerMeta:
-        return LayerMeta(name=self.name, version=self.version, source=self.source, licence=self.licence,
-                         attribution=self.attribution, title=self.title, illustrative=self.illustrative,
-                         loaded_by=loaded_by)
+        return LayerMeta(
+            name=self.name,
+            version=self.version,
+            source=self.source,
+            licence=self.licence,
+            attribution=self.attribution,
+            title=self.title,
+            illustrative=self.illustrative,
+            loaded_by=loaded_by,
+        )
 
 
 def bundled_layers(layers_dir: Path = DEFAULT_LAYERS_DIR) -> list[BundledLayer]:

@@ -24,14 +24,18 @@ class GeoFilter:
 def _geometry_sql(simplify_m: float) -> str:
     """Exterior rings counter-clockwise (RFC 7946); optional simplification in metres, done in UTM."""
     if simplify_m and simplify_m > 0:
-        return ("ST_ForcePolygonCCW(ST_Multi(ST_Transform(ST_SimplifyPreserveTopology("
-                "ST_Transform(g.geom, utm_srid(g.geom)), :simplify_m), 4326)))")
+        return (
+            "ST_ForcePolygonCCW(ST_Multi(ST_Transform(ST_SimplifyPreserveTopology("
+            "ST_Transform(g.geom, utm_srid(g.geom)), :simplify_m), 4326)))"
+        )
     return "ST_ForcePolygonCCW(g.geom)"
 
 
 def _area_props() -> str:
-    return ("'area_km2', round((g.area_m2 / 1e6)::numeric, 3), 'area_ha', round((g.area_m2 / 1e4)::numeric, 2), "
-            "'area_rai', round((g.area_m2 / 1600)::numeric, 1)")
+    return (
+        "'area_km2', round((g.area_m2 / 1e6)::numeric, 3), 'area_ha', round((g.area_m2 / 1e4)::numeric, 2), "
+        "'area_rai', round((g.area_m2 / 1600)::numeric, 1)"
+    )
 
 
 def _collection(session: Session, inner_sql: str, params: dict) -> bytes:
@@ -57,8 +61,9 @@ def _where_geo(flt: GeoFilter, params: dict) -> list[str]:
     return where
 
 
-def admin_areas_geojson(session: Session, level: AdminLevel, flt: GeoFilter, *, parent: str | None = None,
-                        code: str | None = None) -> bytes:
+def admin_areas_geojson(
+    session: Session, level: AdminLevel, flt: GeoFilter, *, parent: str | None = None, code: str | None = None
+) -> bytes:
     """Current administrative areas of one level as a FeatureCollection."""
     params: dict = {"level": level.value}
     where = ["g.is_current", "g.level = CAST(:level AS admin_level)", *_where_geo(flt, params)]
@@ -80,13 +85,20 @@ def admin_areas_geojson(session: Session, level: AdminLevel, flt: GeoFilter, *, 
           {_area_props()}, 'layer', s.name, 'version', g.version, 'illustrative', s.illustrative)
       ) AS feature
       FROM admin_areas g JOIN layer_sources s ON s.id = g.source_id
-      WHERE {' AND '.join(where)}
+      WHERE {" AND ".join(where)}
     """
     return _collection(session, inner, params)
 
 
-def protected_areas_geojson(session: Session, flt: GeoFilter, *, kinds: list[str] | None = None,
-                            at: date | None = None, all_versions: bool = False, code: str | None = None) -> bytes:
+def protected_areas_geojson(
+    session: Session,
+    flt: GeoFilter,
+    *,
+    kinds: list[str] | None = None,
+    at: date | None = None,
+    all_versions: bool = False,
+    code: str | None = None,
+) -> bytes:
     """Protected areas in force on ``at`` (default: every version when ``all_versions``)."""
     params: dict = {}
     where = _where_geo(flt, params)
@@ -113,7 +125,7 @@ def protected_areas_geojson(session: Session, flt: GeoFilter, *, kinds: list[str
           'illustrative', g.illustrative, {_area_props()}, 'layer', s.name)
       ) AS feature
       FROM protected_areas g JOIN layer_sources s ON s.id = g.source_id
-      {'WHERE ' + ' AND '.join(where) if where else ''}
+      {"WHERE " + " AND ".join(where) if where else ""}
     """
     return _collection(session, inner, params)
 
@@ -132,9 +144,11 @@ def single_feature(collection: bytes, what: str) -> bytes:
 
 
 def layer_sources(session: Session) -> list[dict]:
-    rows = session.execute(text("""
+    rows = session.execute(
+        text("""
         SELECT s.name, s.version, s.layer_type, s.title, s.source, s.licence, s.attribution, s.illustrative,
                s.file_name, s.file_sha256, s.feature_count, s.loaded_at, s.loaded_by
         FROM layer_sources s ORDER BY s.layer_type, s.name, s.loaded_at
-    """)).mappings()
+    """)
+    ).mappings()
     return [dict(r) for r in rows]

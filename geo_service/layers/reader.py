@@ -25,15 +25,31 @@ from geo_service.settings import THAILAND_BBOX
 from geo_service.thai import parse_date
 
 # File endings we accept; the format and its one GDAL driver are decided from the bytes (geo_service.uploads).
-FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shapefile", ".shp": "shapefile",
-           ".kml": "kml"}
+FORMATS = {
+    ".geojson": "geojson",
+    ".json": "geojson",
+    ".gpkg": "gpkg",
+    ".zip": "shapefile",
+    ".shp": "shapefile",
+    ".kml": "kml",
+}
 LAYER_FORMATS = ("geojson", "gpkg", "shapefile", "kml")
 LAYER_TYPES = ("province", "district", "subdistrict", "protected_area")
 MAX_LISTED = 20  # problems listed per refusal; the count says how many more
 
 ADMIN_FIELDS = ("code", "name_th", "name_en", "parent_code")
-PROTECTED_FIELDS = ("code", "name_th", "name_en", "kind", "version", "legal_reference", "agency",
-                    "valid_from", "valid_to", "note")
+PROTECTED_FIELDS = (
+    "code",
+    "name_th",
+    "name_en",
+    "kind",
+    "version",
+    "legal_reference",
+    "agency",
+    "valid_from",
+    "valid_to",
+    "note",
+)
 
 # Spellings of protected-area kinds found in Thai and English source files.
 KIND_ALIASES: dict[str, ProtectedKind] = {
@@ -100,12 +116,15 @@ def _open_path(path: Path, original_name: str) -> tuple[str, frozenset[str]]:
     """The GDAL path and driver of a layer file, decided from its bytes (uploads.sniff), never by GDAL."""
     suffix = Path(original_name).suffix.lower()
     if suffix not in FORMATS:
-        raise _refuse(f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
-                      "GeoPackage (.gpkg), a zipped Shapefile (.zip) or KML (.kml).")
+        raise _refuse(
+            f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
+            "GeoPackage (.gpkg), a zipped Shapefile (.zip) or KML (.kml)."
+        )
     sniffed = uploads.sniff(path, LAYER_FORMATS, lambda message: _refuse(message))
     if sniffed.format != FORMATS[suffix]:
-        raise _refuse(f"The file was recognised as {uploads.DESCRIPTIONS[sniffed.format]}, which does not match "
-                      "its name.")
+        raise _refuse(
+            f"The file was recognised as {uploads.DESCRIPTIONS[sniffed.format]}, which does not match its name."
+        )
     return sniffed.gdal_path, sniffed.drivers
 
 
@@ -189,15 +208,19 @@ def read_layer(
         try:
             encoding = codecs.lookup(encoding).name
         except LookupError:
-            raise _refuse(f"Unknown text encoding '{encoding[:40]}'; Thai Shapefiles are usually cp874 "
-                          "(or tis-620), others utf-8.") from None
+            raise _refuse(
+                f"Unknown text encoding '{encoding[:40]}'; Thai Shapefiles are usually cp874 "
+                "(or tis-620), others utf-8."
+            ) from None
     gdal_path, drivers = _open_path(path, original_name or path.name)
     pyogrio.set_gdal_config_options(uploads.GDAL_SAFE_OPTIONS)  # no network, no /vsicurl/ for pyogrio's GDAL
 
     try:
         layers = pyogrio.list_layers(gdal_path)
-    except Exception:  # noqa: BLE001 - GDAL's own message may carry local paths; say what matters
-        raise _refuse("The file could not be read as a layer: it is damaged or not in the format its name says.") from None
+    except Exception:
+        raise _refuse(
+            "The file could not be read as a layer: it is damaged or not in the format its name says."
+        ) from None
     names = [str(n) for n in layers[:, 0]] if len(layers) else []
     if not names:
         raise _refuse("The file contains no layers.")
@@ -216,14 +239,17 @@ def read_layer(
     try:
         gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
     except UnicodeDecodeError:
-        raise _refuse("The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files "
-                      "are often cp874).") from None
+        raise _refuse(
+            "The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files are often cp874)."
+        ) from None
     text_columns = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]
     if any(gdf[c].astype(str).str.contains("\x00", regex=False).any() for c in text_columns):
         raise _refuse("The file's text contains NUL characters (is the encoding right?).")
     if gdf.crs is None:
-        raise _refuse("The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
-                      "Add it and send the file again.")
+        raise _refuse(
+            "The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
+            "Add it and send the file again."
+        )
     if len(gdf) == 0:
         raise _refuse("The layer has no features.")
 
@@ -257,8 +283,14 @@ def read_layer(
     bad = np.flatnonzero(~is_missing & ~valid)
     if len(bad) and not repair:
         for i in bad:
-            problems.append(_problem(int(i), f"invalid geometry: {shapely.is_valid_reason(geoms[i])} "
-                                             "(send again with repair to fix it automatically)", codes[i]))
+            problems.append(
+                _problem(
+                    int(i),
+                    f"invalid geometry: {shapely.is_valid_reason(geoms[i])} "
+                    "(send again with repair to fix it automatically)",
+                    codes[i],
+                )
+            )
     elif len(bad):
         repaired = shapely.make_valid(geoms[bad])
         geoms = geoms.copy()
@@ -276,8 +308,14 @@ def read_layer(
     outside = ~((bounds[:, 0] >= minx) & (bounds[:, 1] >= miny) & (bounds[:, 2] <= maxx) & (bounds[:, 3] <= maxy))
     for i in np.flatnonzero(outside):
         b = bounds[i]
-        problems.append(_problem(int(i), f"lies outside Thailand (lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}); "
-                                         f"is the coordinate system ({source_crs}) right?", codes[i]))
+        problems.append(
+            _problem(
+                int(i),
+                f"lies outside Thailand (lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}); "
+                f"is the coordinate system ({source_crs}) right?",
+                codes[i],
+            )
+        )
     if problems:
         raise _refuse("Some features lie outside Thailand.", problems)
 
@@ -297,14 +335,24 @@ def read_layer(
         if geom is None:
             problems.append(_problem(i, "no polygon left after repair", code))
             continue
-        feat = LayerFeature(code=code, name_th=name_th, name_en=name_en, geom=geom,
-                            parent_code=normalise_code(rec.get(mapping.get("parent_code", ""), None)))
+        feat = LayerFeature(
+            code=code,
+            name_th=name_th,
+            name_en=name_en,
+            geom=geom,
+            parent_code=normalise_code(rec.get(mapping.get("parent_code", ""), None)),
+        )
         if layer_type == "protected_area":
             raw_kind = rec.get(mapping["kind"]) if mapping["kind"] in rec else default_kind
             feat.kind = _kind(raw_kind)
             if feat.kind is None:
-                problems.append(_problem(i, f"unknown kind '{_text(raw_kind)}'; use one of "
-                                            + ", ".join(k.value for k in ProtectedKind), code))
+                problems.append(
+                    _problem(
+                        i,
+                        f"unknown kind '{_text(raw_kind)}'; use one of " + ", ".join(k.value for k in ProtectedKind),
+                        code,
+                    )
+                )
                 continue
             feat.version = _text(rec.get(mapping["version"]))
             feat.legal_reference = _text(rec.get(mapping["legal_reference"]))
@@ -333,5 +381,11 @@ def read_layer(
         if no_parent:
             warnings.append(f"{len(no_parent)} features have no parent code")
     total = gs.total_bounds
-    return LayerData(layer_type=layer_type, features=features, source_crs=source_crs, driver=info["driver"],
-                     bounds=tuple(float(v) for v in total), warnings=warnings)
+    return LayerData(
+        layer_type=layer_type,
+        features=features,
+        source_crs=source_crs,
+        driver=info["driver"],
+        bounds=tuple(float(v) for v in total),
+        warnings=warnings,
+    )

@@ -120,27 +120,49 @@ RETURNING (xmax = 0) AS inserted
 
 def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: bool = False) -> LoadReport:
     """Write ``data`` in the caller's transaction (the caller commits; with dry_run everything is rolled back)."""
-    source_id = session.execute(_UPSERT_SOURCE, {**asdict(meta), "layer_type": data.layer_type,
-                                                  "feature_count": len(data.features)}).scalar_one()
+    source_id = session.execute(
+        _UPSERT_SOURCE, {**asdict(meta), "layer_type": data.layer_type, "feature_count": len(data.features)}
+    ).scalar_one()
     inserted = updated = 0
     if data.layer_type == "protected_area":
         for f in data.features:
-            row = session.execute(_UPSERT_PROTECTED, {
-                "code": f.code, "version": f.version or meta.version, "kind": f.kind.value,
-                "name_th": f.name_th, "name_en": f.name_en, "legal_reference": f.legal_reference,
-                "agency": f.agency, "valid_from": f.valid_from, "valid_to": f.valid_to, "note": f.note,
-                "illustrative": meta.illustrative, "source_id": source_id, "wkb": f.geom.wkb,
-            }).first()
+            row = session.execute(
+                _UPSERT_PROTECTED,
+                {
+                    "code": f.code,
+                    "version": f.version or meta.version,
+                    "kind": f.kind.value,
+                    "name_th": f.name_th,
+                    "name_en": f.name_en,
+                    "legal_reference": f.legal_reference,
+                    "agency": f.agency,
+                    "valid_from": f.valid_from,
+                    "valid_to": f.valid_to,
+                    "note": f.note,
+                    "illustrative": meta.illustrative,
+                    "source_id": source_id,
+                    "wkb": f.geom.wkb,
+                },
+            ).first()
             if row is not None:
                 inserted += row.inserted
                 updated += not row.inserted
         _close_superseded(session, source_id)
     else:
         for f in data.features:
-            row = session.execute(_UPSERT_ADMIN, {
-                "level": data.layer_type, "code": f.code, "version": meta.version, "parent_code": f.parent_code,
-                "name_th": f.name_th, "name_en": f.name_en, "source_id": source_id, "wkb": f.geom.wkb,
-            }).first()
+            row = session.execute(
+                _UPSERT_ADMIN,
+                {
+                    "level": data.layer_type,
+                    "code": f.code,
+                    "version": meta.version,
+                    "parent_code": f.parent_code,
+                    "name_th": f.name_th,
+                    "name_en": f.name_en,
+                    "source_id": source_id,
+                    "wkb": f.geom.wkb,
+                },
+            ).first()
             if row is not None:
                 inserted += row.inserted
                 updated += not row.inserted
@@ -151,33 +173,54 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
         for hook in _hooks():
             hook(session, data.layer_type)
     report = LoadReport(
-        layer=meta.name, version=meta.version, layer_type=data.layer_type, source_id=None if dry_run else source_id,
-        features=len(data.features), inserted=inserted, updated=updated,
-        unchanged=len(data.features) - inserted - updated, source_crs=data.source_crs, bounds=data.bounds,
-        dry_run=dry_run, warnings=data.warnings,
+        layer=meta.name,
+        version=meta.version,
+        layer_type=data.layer_type,
+        source_id=None if dry_run else source_id,
+        features=len(data.features),
+        inserted=inserted,
+        updated=updated,
+        unchanged=len(data.features) - inserted - updated,
+        source_crs=data.source_crs,
+        bounds=data.bounds,
+        dry_run=dry_run,
+        warnings=data.warnings,
     )
     if not dry_run:
-        audit.record(session, meta.loaded_by or "system", "ingest", "layer", f"{meta.name}@{meta.version}",
-                     after={**report.as_dict(), "file_sha256": meta.file_sha256, "source": meta.source})
+        audit.record(
+            session,
+            meta.loaded_by or "system",
+            "ingest",
+            "layer",
+            f"{meta.name}@{meta.version}",
+            after={**report.as_dict(), "file_sha256": meta.file_sha256, "source": meta.source},
+        )
     return report
 
 
 def _make_current(session: Session, level: str, meta: LayerMeta, codes: list[str]) -> None:
     """The loaded version becomes current for its codes; older versions of the same layer stop being current."""
-    session.execute(text("""
+    session.execute(
+        text("""
         UPDATE admin_areas SET is_current = false
         WHERE level = CAST(:level AS admin_level) AND is_current AND version <> :version
           AND (code = ANY(:codes) OR source_id IN (SELECT id FROM layer_sources WHERE name = :name))
-    """), {"level": level, "version": meta.version, "codes": codes, "name": meta.name})
-    session.execute(text("""
+    """),
+        {"level": level, "version": meta.version, "codes": codes, "name": meta.name},
+    )
+    session.execute(
+        text("""
         UPDATE admin_areas SET is_current = true
         WHERE level = CAST(:level AS admin_level) AND version = :version AND code = ANY(:codes) AND NOT is_current
-    """), {"level": level, "version": meta.version, "codes": codes})
+    """),
+        {"level": level, "version": meta.version, "codes": codes},
+    )
 
 
 def _close_superseded(session: Session, source_id: int) -> None:
     """An open-ended older version ends the day a newer version of the same code takes effect."""
-    session.execute(text("""
+    session.execute(
+        text("""
         UPDATE protected_areas old SET valid_to = nxt.valid_from, updated_at = now()
         FROM (
           SELECT o.id, min(n.valid_from) AS valid_from
@@ -188,4 +231,6 @@ def _close_superseded(session: Session, source_id: int) -> None:
           GROUP BY o.id
         ) nxt
         WHERE old.id = nxt.id
-    """), {"source_id": source_id})
+    """),
+        {"source_id": source_id},
+    )

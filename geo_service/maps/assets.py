@@ -26,22 +26,34 @@ PREFIX = "/maps/vendor"
 
 # Files (or folders, ending in /) under node_modules that may be served, with what CSS refers to.
 ALLOWED = (
-    "leaflet/dist/leaflet.js", "leaflet/dist/leaflet.css", "leaflet/dist/images/",
+    "leaflet/dist/leaflet.js",
+    "leaflet/dist/leaflet.css",
+    "leaflet/dist/images/",
     "jquery/dist/jquery.min.js",
-    "bootstrap/dist/js/bootstrap.bundle.min.js", "bootstrap/dist/css/bootstrap.min.css",
-    "@fortawesome/fontawesome-free/css/all.min.css", "@fortawesome/fontawesome-free/webfonts/",
+    "bootstrap/dist/js/bootstrap.bundle.min.js",
+    "bootstrap/dist/css/bootstrap.min.css",
+    "@fortawesome/fontawesome-free/css/all.min.css",
+    "@fortawesome/fontawesome-free/webfonts/",
     "drmonty-leaflet-awesome-markers/js/leaflet.awesome-markers.min.js",
-    "drmonty-leaflet-awesome-markers/css/leaflet.awesome-markers.css", "drmonty-leaflet-awesome-markers/css/images/",
-    "leaflet.markercluster/dist/leaflet.markercluster.js", "leaflet.markercluster/dist/MarkerCluster.css",
+    "drmonty-leaflet-awesome-markers/css/leaflet.awesome-markers.css",
+    "drmonty-leaflet-awesome-markers/css/images/",
+    "leaflet.markercluster/dist/leaflet.markercluster.js",
+    "leaflet.markercluster/dist/MarkerCluster.css",
     "leaflet.markercluster/dist/MarkerCluster.Default.css",
-    "leaflet-minimap/dist/Control.MiniMap.min.js", "leaflet-minimap/dist/Control.MiniMap.min.css",
+    "leaflet-minimap/dist/Control.MiniMap.min.js",
+    "leaflet-minimap/dist/Control.MiniMap.min.css",
     "leaflet-minimap/dist/images/",
-    "jquery-ui-dist/jquery-ui.min.js", "iso8601-js-period/iso8601.js", "moment/min/moment.min.js",
+    "jquery-ui-dist/jquery-ui.min.js",
+    "iso8601-js-period/iso8601.js",
+    "moment/min/moment.min.js",
     "leaflet-timedimension/dist/leaflet.timedimension.min.js",
     "leaflet-timedimension/dist/leaflet.timedimension.control.css",
-    "leaflet.fullscreen/Control.FullScreen.js", "leaflet.fullscreen/Control.FullScreen.css",
+    "leaflet.fullscreen/Control.FullScreen.js",
+    "leaflet.fullscreen/Control.FullScreen.css",
     "leaflet.fullscreen/icon-fullscreen.svg",
-    "leaflet-measure/dist/leaflet-measure.js", "leaflet-measure/dist/leaflet-measure.css", "leaflet-measure/dist/images/",
+    "leaflet-measure/dist/leaflet-measure.js",
+    "leaflet-measure/dist/leaflet-measure.css",
+    "leaflet-measure/dist/images/",
 )
 HEAT = "folium/leaflet_heat.min.js"  # from the folium wheel
 
@@ -52,31 +64,49 @@ def url(path: str) -> str:
 
 # name -> file, per folium element class. Glyphicons (Bootstrap 3, a CDN font), highlight.js' CSS and
 # folium's rotate CSS (from GitHub) are dropped: nothing here uses them.
-_MAP_JS = [("leaflet", "leaflet/dist/leaflet.js"), ("jquery", "jquery/dist/jquery.min.js"),
-           ("bootstrap", "bootstrap/dist/js/bootstrap.bundle.min.js"),
-           ("awesome_markers", "drmonty-leaflet-awesome-markers/js/leaflet.awesome-markers.min.js")]
-_MAP_CSS = [("leaflet_css", "leaflet/dist/leaflet.css"), ("bootstrap_css", "bootstrap/dist/css/bootstrap.min.css"),
-            ("awesome_markers_font_css", "@fortawesome/fontawesome-free/css/all.min.css"),
-            ("awesome_markers_css", "drmonty-leaflet-awesome-markers/css/leaflet.awesome-markers.css")]
+_MAP_JS = [
+    ("leaflet", "leaflet/dist/leaflet.js"),
+    ("jquery", "jquery/dist/jquery.min.js"),
+    ("bootstrap", "bootstrap/dist/js/bootstrap.bundle.min.js"),
+    ("awesome_markers", "drmonty-leaflet-awesome-markers/js/leaflet.awesome-markers.min.js"),
+]
+_MAP_CSS = [
+    ("leaflet_css", "leaflet/dist/leaflet.css"),
+    ("bootstrap_css", "bootstrap/dist/css/bootstrap.min.css"),
+    ("awesome_markers_font_css", "@fortawesome/fontawesome-free/css/all.min.css"),
+    ("awesome_markers_css", "drmonty-leaflet-awesome-markers/css/leaflet.awesome-markers.css"),
+]
 _CLUSTER_JS = [("markerclusterjs", "leaflet.markercluster/dist/leaflet.markercluster.js")]
-_CLUSTER_CSS = [("markerclustercss", "leaflet.markercluster/dist/MarkerCluster.css"),
-                ("markerclusterdefaultcss", "leaflet.markercluster/dist/MarkerCluster.Default.css")]
+_CLUSTER_CSS = [
+    ("markerclustercss", "leaflet.markercluster/dist/MarkerCluster.css"),
+    ("markerclusterdefaultcss", "leaflet.markercluster/dist/MarkerCluster.Default.css"),
+]
 OVERRIDES: dict[type, tuple[list, list]] = {
     folium.Map: (_MAP_JS, _MAP_CSS),
     plugins.MarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
     plugins.FastMarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
-    plugins.MiniMap: ([("Control_MiniMap_js", "leaflet-minimap/dist/Control.MiniMap.min.js")],
-                      [("Control_MiniMap_css", "leaflet-minimap/dist/Control.MiniMap.min.css")]),
+    plugins.MiniMap: (
+        [("Control_MiniMap_js", "leaflet-minimap/dist/Control.MiniMap.min.js")],
+        [("Control_MiniMap_css", "leaflet-minimap/dist/Control.MiniMap.min.css")],
+    ),
     plugins.TimestampedGeoJson: (
-        [("jquery3.7.1", "jquery/dist/jquery.min.js"), ("jqueryui1.13.3", "jquery-ui-dist/jquery-ui.min.js"),
-         ("iso8601", "iso8601-js-period/iso8601.js"),
-         ("leaflet.timedimension", "leaflet-timedimension/dist/leaflet.timedimension.min.js"),
-         ("moment", "moment/min/moment.min.js")],
-        [("leaflet.timedimension_css", "leaflet-timedimension/dist/leaflet.timedimension.control.css")]),
-    plugins.Fullscreen: ([("Control.Fullscreen.js", "leaflet.fullscreen/Control.FullScreen.js")],
-                         [("Control.FullScreen.css", "leaflet.fullscreen/Control.FullScreen.css")]),
-    plugins.MeasureControl: ([("leaflet_measure_js", "leaflet-measure/dist/leaflet-measure.js")],
-                             [("leaflet_measure_css", "leaflet-measure/dist/leaflet-measure.css")]),
+        [
+            ("jquery3.7.1", "jquery/dist/jquery.min.js"),
+            ("jqueryui1.13.3", "jquery-ui-dist/jquery-ui.min.js"),
+            ("iso8601", "iso8601-js-period/iso8601.js"),
+            ("leaflet.timedimension", "leaflet-timedimension/dist/leaflet.timedimension.min.js"),
+            ("moment", "moment/min/moment.min.js"),
+        ],
+        [("leaflet.timedimension_css", "leaflet-timedimension/dist/leaflet.timedimension.control.css")],
+    ),
+    plugins.Fullscreen: (
+        [("Control.Fullscreen.js", "leaflet.fullscreen/Control.FullScreen.js")],
+        [("Control.FullScreen.css", "leaflet.fullscreen/Control.FullScreen.css")],
+    ),
+    plugins.MeasureControl: (
+        [("leaflet_measure_js", "leaflet-measure/dist/leaflet-measure.js")],
+        [("leaflet_measure_css", "leaflet-measure/dist/leaflet-measure.css")],
+    ),
     plugins.HeatMap: ([("leaflet-heat.js", HEAT)], []),
 }
 _installed = False
@@ -95,8 +125,9 @@ def use_local_assets() -> None:
 
 # --- serving --------------------------------------------------------------------------------------
 def _allowed(path: str) -> bool:
-    return path == HEAT or any(path == a or (a.endswith("/") and path.startswith(a) and "/" not in path[len(a):])
-                               for a in ALLOWED)
+    return path == HEAT or any(
+        path == a or (a.endswith("/") and path.startswith(a) and "/" not in path[len(a) :]) for a in ALLOWED
+    )
 
 
 def resolve(path: str) -> Path:
@@ -110,8 +141,16 @@ def resolve(path: str) -> Path:
 
 
 # Glyphicons (a Bootstrap 3 font on a CDN) -> the self-hosted Font Awesome 6 solid font.
-_GLYPHS = {"e072": "f04b", "e073": "f04c", "e031": "f021", "e141": "f625", "e074": "f04d", "e075": "f051",
-           "e071": "f048", "e030": "f01e"}
+_GLYPHS = {
+    "e072": "f04b",
+    "e073": "f04c",
+    "e031": "f021",
+    "e141": "f625",
+    "e074": "f04d",
+    "e075": "f051",
+    "e071": "f048",
+    "e030": "f01e",
+}
 _FONT_FACE = re.compile(r"@font-face\s*{[^}]*}", re.S)
 
 
@@ -119,8 +158,9 @@ def sanitise_css(path: str, css: str) -> str:
     """A served stylesheet that references nothing outside this service."""
     if path.endswith("leaflet.timedimension.control.css"):
         css = _FONT_FACE.sub("", css)
-        css = css.replace('font-family: "Glyphicons Halflings";',
-                          'font-family: "Font Awesome 6 Free"; font-weight: 900;')
+        css = css.replace(
+            'font-family: "Glyphicons Halflings";', 'font-family: "Font Awesome 6 Free"; font-weight: 900;'
+        )
         for old, new in _GLYPHS.items():
             css = css.replace(f'"\\{old}"', f'"\\{new}"')
     bad = external_references(css)
@@ -137,8 +177,9 @@ def read_css(path: str) -> str:
 # --- offline checks -------------------------------------------------------------------------------
 _COMMENT = re.compile(r"/\*.*?\*/", re.S)
 _DATA_URL = re.compile(r"""url\(\s*(["']?)data:.*?\1\s*\)""", re.S)
-_REF = re.compile(r"""(?:url\(\s*["']?|@import\s+["']?|(?:src|href)\s*=\s*["']?)\s*((?:[a-z][a-z0-9+.-]*:)?//[^"')\s>]+)""",
-                  re.I)
+_REF = re.compile(
+    r"""(?:url\(\s*["']?|@import\s+["']?|(?:src|href)\s*=\s*["']?)\s*((?:[a-z][a-z0-9+.-]*:)?//[^"')\s>]+)""", re.I
+)
 
 
 def external_references(text: str, local_host: str = "") -> list[str]:

@@ -16,14 +16,19 @@ from geo_service.cases.evidence_geojson import evidence_features, features_bbox
 from geo_service.maps import escaping as esc
 from geo_service.maps import layers as L
 from geo_service.maps.hotspot_layers import CONFIDENCE, HOTSPOT_CREDIT
-from geo_service.maps.overview import INCIDENT_CREDIT, sources_html, base_map
+from geo_service.maps.overview import INCIDENT_CREDIT, base_map, sources_html
 from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI
 
 RASTER_CREDIT = "Rasters: as registered (product and date in each label); zonal statistics by exactextract"
 # What the legend calls each kind of evidence, in the order it is listed.
-KINDS = {"incident": ("เหตุที่แจ้ง", "incidents"), "hotspot": ("จุดความร้อน", "hotspots"),
-         "fire_event": ("เหตุไฟ", "fire events"), "raster_stat": ("สถิติภาพถ่ายดาวเทียม", "raster statistics"),
-         "protected_area": ("พื้นที่คุ้มครอง", "protected areas"), "district": ("อำเภอ", "districts")}
+KINDS = {
+    "incident": ("เหตุที่แจ้ง", "incidents"),
+    "hotspot": ("จุดความร้อน", "hotspots"),
+    "fire_event": ("เหตุไฟ", "fire events"),
+    "raster_stat": ("สถิติภาพถ่ายดาวเทียม", "raster statistics"),
+    "protected_area": ("พื้นที่คุ้มครอง", "protected areas"),
+    "district": ("อำเภอ", "districts"),
+}
 
 
 def _when(value: str) -> str:
@@ -38,45 +43,72 @@ def _why(p: dict) -> str:
 def _hotspot_label(p: dict) -> str:
     return esc.check_fragment(
         f"<b>{esc.text('จุดความร้อน / hotspot #' + p['target_id'])}</b><br>"
-        + esc.text(f"{_when(p['acq_utc'])} (เวลาไทย / Bangkok); {p['satellite']}; FRP {p.get('frp') or 0:.1f} MW; "
-                   f"confidence {CONFIDENCE.get(p.get('confidence'), p.get('confidence'))}") + _why(p))
+        + esc.text(
+            f"{_when(p['acq_utc'])} (เวลาไทย / Bangkok); {p['satellite']}; FRP {p.get('frp') or 0:.1f} MW; "
+            f"confidence {CONFIDENCE.get(p.get('confidence'), p.get('confidence'))}"
+        )
+        + _why(p)
+    )
 
 
 def _event_label(p: dict) -> str:
     return esc.check_fragment(
         f"<b>{esc.text('เหตุไฟ / fire event #' + p['target_id'])}</b><br>"
-        + esc.text(f"{_when(p['first_seen'])} – {_when(p['last_seen'])}; {p['detections']} detections; "
-                   f"FRP max {p.get('max_frp') or 0:.0f} MW" + (f"; {p['reserve_code']}" if p.get("reserve_code") else ""))
-        + _why(p))
+        + esc.text(
+            f"{_when(p['first_seen'])} – {_when(p['last_seen'])}; {p['detections']} detections; "
+            f"FRP max {p.get('max_frp') or 0:.0f} MW" + (f"; {p['reserve_code']}" if p.get("reserve_code") else "")
+        )
+        + _why(p)
+    )
 
 
 def _raster_label(p: dict) -> str:
     burned = p.get("burned_m2") or 0
-    figures = (f"burned {burned / M2_PER_HECTARE:,.1f} ha ({burned / M2_PER_RAI:,.0f} ไร่ / rai)" if burned
-               else f"mean {p['mean']:.3g}, max {p['max']:.3g}" if p.get("mean") is not None else "no valid pixel")
+    figures = (
+        f"burned {burned / M2_PER_HECTARE:,.1f} ha ({burned / M2_PER_RAI:,.0f} ไร่ / rai)"
+        if burned
+        else f"mean {p['mean']:.3g}, max {p['max']:.3g}"
+        if p.get("mean") is not None
+        else "no valid pixel"
+    )
     return esc.check_fragment(
         f"<b>{esc.text('ภาพถ่ายดาวเทียม / raster: ' + str(p['raster_name']) + ' v' + str(p.get('raster_version') or 1))}"
         f"{esc.text(' (superseded / มีฉบับใหม่กว่า)') if p.get('superseded_by') else ''}</b><br>"
-        + esc.text(f"{p['product']}, {L.be_date_th(date.fromisoformat(p['acq_date']))}; "
-                   f"{p['zone_type']} {p['zone_code']} (the part the raster covers): {figures}") + _why(p))
+        + esc.text(
+            f"{p['product']}, {L.be_date_th(date.fromisoformat(p['acq_date']))}; "
+            f"{p['zone_type']} {p['zone_code']} (the part the raster covers): {figures}"
+        )
+        + _why(p)
+    )
 
 
 def _evidence_layer(features: list[dict], kind: str, label, style: dict) -> folium.GeoJson | None:
-    mine = [{**f, "properties": {"label": label(f["properties"])}} for f in features
-            if f["properties"]["target_type"] == kind]
+    mine = [
+        {**f, "properties": {"label": label(f["properties"])}}
+        for f in features
+        if f["properties"]["target_type"] == kind
+    ]
     if not mine:
         return None
     th, en = KINDS[kind]
     return folium.GeoJson(
-        {"type": "FeatureCollection", "features": mine}, name=esc.text(f"{th} / {en} ({len(mine)})"),
+        {"type": "FeatureCollection", "features": mine},
+        name=esc.text(f"{th} / {en} ({len(mine)})"),
         style_function=lambda f: style,
         marker=folium.CircleMarker(radius=6, color="#b22222", weight=2, fill_color="#ff4500", fill_opacity=0.9),
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     )
 
 
-def case_map(session: Session, case_id: int, principal: Principal, *, tile_url: str | None = None,
-             tile_attribution: str | None = None, photo_base: str | None = "") -> folium.Map:
+def case_map(
+    session: Session,
+    case_id: int,
+    principal: Principal,
+    *,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    photo_base: str | None = "",
+) -> folium.Map:
     """Runs in the caller's transaction after access.act_as (row-level security applies)."""
     access.require_insider(session, principal, case_id)  # the same rule as the evidence pack
     case = cases.get_case(session, case_id, principal)
@@ -84,8 +116,9 @@ def case_map(session: Session, case_id: int, principal: Principal, *, tile_url: 
     features = evidence_features(session, case_id)
     ids = [int(x["target_id"]) for x in links if x["target_type"] == "incident" and x["target_id"].isdigit()]
     pa_codes = sorted({x["target_id"] for x in links if x["target_type"] == "protected_area"})
-    district_codes = sorted(set(case.get("districts", [])) | {x["target_id"] for x in links
-                                                              if x["target_type"] == "district"})
+    district_codes = sorted(
+        set(case.get("districts", [])) | {x["target_id"] for x in links if x["target_type"] == "district"}
+    )
     all_districts = L.districts(session)
     m = base_map(all_districts, tile_url, tile_attribution)
     linked = [d for d in all_districts if d["code"] in district_codes]
@@ -97,10 +130,14 @@ def case_map(session: Session, case_id: int, principal: Principal, *, tile_url: 
         L.protected_layer(L.protected_areas(session, datetime.now(BANGKOK).date(), pa_codes)).add_to(m)
     drawn = {kind: 0 for kind in KINDS}
     for kind, label, style in (
-            ("raster_stat", _raster_label, {"color": "#6f42c1", "weight": 2, "fillColor": "#6f42c1",
-                                            "fillOpacity": 0.15, "dashArray": "4 3"}),
-            ("fire_event", _event_label, {"color": "#b22222", "weight": 2, "fillColor": "#ff7f0e", "fillOpacity": 0.4}),
-            ("hotspot", _hotspot_label, {})):
+        (
+            "raster_stat",
+            _raster_label,
+            {"color": "#6f42c1", "weight": 2, "fillColor": "#6f42c1", "fillOpacity": 0.15, "dashArray": "4 3"},
+        ),
+        ("fire_event", _event_label, {"color": "#b22222", "weight": 2, "fillColor": "#ff7f0e", "fillOpacity": 0.4}),
+        ("hotspot", _hotspot_label, {}),
+    ):
         layer = _evidence_layer(features, kind, label, style)
         if layer is not None:
             layer.add_to(m)
@@ -117,12 +154,19 @@ def case_map(session: Session, case_id: int, principal: Principal, *, tile_url: 
     if bbox:
         pad = 0.01
         m.fit_bounds([[bbox[1] - pad, bbox[0] - pad], [bbox[3] + pad, bbox[2] + pad]])
-    body = [f"<h4>{esc.text(case['reference'])}</h4>", f"<div>{esc.text(case.get('title') or '')}</div>",
-            f"<div>{esc.text(case['stage_th'])} / {esc.text(case['stage_en'])}</div>",
-            "<div>" + esc.text("หลักฐาน / evidence: " + ", ".join(
-                f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n)) + "</div>"]
-    extra = [INCIDENT_CREDIT] + ([HOTSPOT_CREDIT] if drawn["hotspot"] or drawn["fire_event"] else []) \
+    body = [
+        f"<h4>{esc.text(case['reference'])}</h4>",
+        f"<div>{esc.text(case.get('title') or '')}</div>",
+        f"<div>{esc.text(case['stage_th'])} / {esc.text(case['stage_en'])}</div>",
+        "<div>"
+        + esc.text("หลักฐาน / evidence: " + ", ".join(f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n))
+        + "</div>",
+    ]
+    extra = (
+        [INCIDENT_CREDIT]
+        + ([HOTSPOT_CREDIT] if drawn["hotspot"] or drawn["fire_event"] else [])
         + ([RASTER_CREDIT] if drawn["raster_stat"] else [])
+    )
     body.append(sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m

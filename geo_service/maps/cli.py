@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,19 +14,27 @@ app = typer.Typer(help="Committee maps as self-contained HTML files.", no_args_i
 @app.command("overview")
 def overview_file(
     out: Annotated[Path, typer.Option("--out", dir_okay=False, help="HTML file to write")],
-    start: Annotated[Optional[str], typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
-    end: Annotated[Optional[str], typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
-    fiscal_year_be: Annotated[Optional[int], typer.Option(help="Thai fiscal year in BE, e.g. 2569 "
-                                                                      "(default: the latest with data)")] = None,
-    photos_url: Annotated[Optional[str], typer.Option(help="Base URL of this service for photo thumbnails "
-                                                      "(default: no thumbnails in the file)")] = None,
-    outside_aoi: Annotated[bool, typer.Option("--outside-aoi", help="Add the detections outside the area of "
-                                              "interest as a separate layer, hidden until switched on")] = False,
+    start: Annotated[str | None, typer.Option("--from", help="first day, YYYY-MM-DD")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="last day, YYYY-MM-DD")] = None,
+    fiscal_year_be: Annotated[
+        int | None, typer.Option(help="Thai fiscal year in BE, e.g. 2569 (default: the latest with data)")
+    ] = None,
+    photos_url: Annotated[
+        str | None,
+        typer.Option(help="Base URL of this service for photo thumbnails (default: no thumbnails in the file)"),
+    ] = None,
+    outside_aoi: Annotated[
+        bool,
+        typer.Option(
+            "--outside-aoi",
+            help="Add the detections outside the area of interest as a separate layer, hidden until switched on",
+        ),
+    ] = False,
 ) -> None:
     """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
     copied into FILE_files/ beside it."""
     from geo_service.auth import Principal, Role
-    from geo_service.cli import fail, cli_sessionmaker, prepare_database
+    from geo_service.cli import cli_sessionmaker, fail, prepare_database
     from geo_service.errors import GeoServiceError
     from geo_service.maps import assets, overview
     from geo_service.maps.period import choose_period
@@ -41,10 +49,16 @@ def overview_file(
             # the committee's view (descriptions, no reporter names); no cases
             period, _ = overview.choose(session, first, last, fiscal_year_be)  # default: the latest with data
             committee = Principal("cli", frozenset({Role.committee_member}))
-            m = overview.overview(session, period, principal=committee, cases=None, tile_url=settings.service.tile_url,
-                                  tile_attribution=settings.service.tile_attribution,
-                                  photo_base=photos_url.rstrip("/") if photos_url else None,
-                                  outside_aoi=outside_aoi)
+            m = overview.overview(
+                session,
+                period,
+                principal=committee,
+                cases=None,
+                tile_url=settings.service.tile_url,
+                tile_attribution=settings.service.tile_attribution,
+                photo_base=photos_url.rstrip("/") if photos_url else None,
+                outside_aoi=outside_aoi,
+            )
             html = overview.render(m, settings.service.tile_url)
     except (GeoServiceError, ValueError) as exc:
         fail(exc)

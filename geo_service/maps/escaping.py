@@ -55,5 +55,11 @@ def check_fragment(fragment: str) -> str:
 def js_json(value: object) -> str:
     """JSON to embed in a <script> as a JavaScript value."""
     out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return (out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").replace("/", "\\/"))
+    return (
+        out.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("&", "\\u0026")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+        .replace("/", "\\/")
+    )

@@ -47,18 +47,26 @@ _OUTSIDE_CALLBACK = """function (row) {
 @district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
 def hotspots_by_district(session: Session, period: Period) -> dict[str, int]:
     lo, hi = period.bounds
-    rows = session.execute(sql("SELECT district_code, count(*) FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi "
-                               "AND in_aoi AND district_code IS NOT NULL GROUP BY 1"), {"lo": lo, "hi": hi})
+    rows = session.execute(
+        sql(
+            "SELECT district_code, count(*) FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi "
+            "AND in_aoi AND district_code IS NOT NULL GROUP BY 1"
+        ),
+        {"lo": lo, "hi": hi},
+    )
     return {code: n for code, n in rows}
 
 
 def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
     lo, hi = period.bounds
-    rows = session.execute(sql("""
+    rows = session.execute(
+        sql("""
         SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
                least(1.0, greatest(0.2, coalesce(frp, 5) / 50.0))
         FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi AND in_aoi
-        ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": HEAT_POINTS}).all()
+        ORDER BY frp DESC NULLS LAST LIMIT :n"""),
+        {"lo": lo, "hi": hi, "n": HEAT_POINTS},
+    ).all()
     if not rows:
         return None
     group = folium.FeatureGroup(name=esc.text(f"จุดความร้อน (ความหนาแน่น) / Hotspot heat map ({len(rows):,})"))
@@ -70,12 +78,15 @@ def _detections(session: Session, period: Period, inside: bool) -> list[list]:
     """The strongest detections inside (or outside) the area of interest: position, local time, sensor,
     confidence, FRP."""
     lo, hi = period.bounds
-    rows = session.execute(sql("""
+    rows = session.execute(
+        sql("""
         SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
                to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD HH24:MI'), satellite, confidence,
                round(coalesce(frp, 0)::numeric, 1)::float
         FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi AND in_aoi = :inside
-        ORDER BY frp DESC NULLS LAST LIMIT :n"""), {"lo": lo, "hi": hi, "n": CLUSTER_POINTS, "inside": inside}).all()
+        ORDER BY frp DESC NULLS LAST LIMIT :n"""),
+        {"lo": lo, "hi": hi, "n": CLUSTER_POINTS, "inside": inside},
+    ).all()
     return [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
 
 
@@ -88,8 +99,9 @@ def _clusters(session: Session, period: Period, inside: bool) -> plugins.FastMar
     if not data:
         return None
     name = CLUSTER_LAYER_NAME if inside else OUTSIDE_LAYER_NAME
-    return plugins.FastMarkerCluster(data, callback=_CALLBACK if inside else _OUTSIDE_CALLBACK, show=False,
-                                     name=esc.text(f"{name} ({len(data):,})"))
+    return plugins.FastMarkerCluster(
+        data, callback=_CALLBACK if inside else _OUTSIDE_CALLBACK, show=False, name=esc.text(f"{name} ({len(data):,})")
+    )
 
 
 def cluster_layer(session: Session, period: Period) -> plugins.FastMarkerCluster | None:
@@ -104,21 +116,37 @@ def outside_layer(session: Session, period: Period) -> plugins.FastMarkerCluster
 
 def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
     lo, hi = period.bounds
-    rows = session.execute(sql("""
+    rows = (
+        session.execute(
+            sql("""
         SELECT e.id, ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 6) AS geom, e.first_seen, e.last_seen,
                e.detections, e.max_frp, array_to_string(e.sensors, ', ') AS sensors, e.district_code, e.reserve_code,
                round((e.area_m2 / 1600)::numeric)::int AS rai
         FROM fire_events e WHERE e.last_seen >= :lo AND e.first_seen < :hi AND in_area_of_interest(e.footprint)
-        ORDER BY e.max_frp DESC NULLS LAST LIMIT 5000"""), {"lo": lo, "hi": hi}).mappings().all()
+        ORDER BY e.max_frp DESC NULLS LAST LIMIT 5000"""),
+            {"lo": lo, "hi": hi},
+        )
+        .mappings()
+        .all()
+    )
     if not rows:
         return None
     import orjson
 
-    features = [{"type": "Feature", "geometry": orjson.loads(r["geom"]), "properties": {
-        "label": esc.text(f"เหตุไฟ #{r['id']}: {be_date_th(r['first_seen'].date())} – {be_date_th(r['last_seen'].date())}; "
-                          f"{r['detections']} จุด ({r['sensors']}); FRP สูงสุด {r['max_frp'] or 0:.0f} MW; "
-                          f"~{r['rai']:,} ไร่" + (f"; {r['reserve_code']}" if r["reserve_code"] else "")),
-    }} for r in rows]
+    features = [
+        {
+            "type": "Feature",
+            "geometry": orjson.loads(r["geom"]),
+            "properties": {
+                "label": esc.text(
+                    f"เหตุไฟ #{r['id']}: {be_date_th(r['first_seen'].date())} – {be_date_th(r['last_seen'].date())}; "
+                    f"{r['detections']} จุด ({r['sensors']}); FRP สูงสุด {r['max_frp'] or 0:.0f} MW; "
+                    f"~{r['rai']:,} ไร่" + (f"; {r['reserve_code']}" if r["reserve_code"] else "")
+                ),
+            },
+        }
+        for r in rows
+    ]
     return folium.GeoJson(
         {"type": "FeatureCollection", "features": features},
         name=esc.text(f"เหตุไฟ / Fire events ({len(rows):,})"),

@@ -12,8 +12,8 @@ from datetime import date
 import folium
 import folium.plugins as plugins
 from branca.element import MacroElement
-from folium.utilities import remove_empty
 from folium.template import Template
+from folium.utilities import remove_empty
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
@@ -25,9 +25,12 @@ from geo_service.thai import BANGKOK
 MAX_DETAILED_MARKERS = 1000  # above this, incidents are drawn by FastMarkerCluster (no per-marker popup HTML)
 COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]
 KIND_ICONS = {  # Font Awesome 6 (self-hosted) on awesome-markers
-    IncidentKind.encroachment: ("house-chimney", "darkred"), IncidentKind.land_clearing: ("tractor", "orange"),
-    IncidentKind.illegal_logging: ("tree", "darkgreen"), IncidentKind.burning: ("fire", "orange"),
-    IncidentKind.wildfire: ("fire", "red"), IncidentKind.other: ("circle-question", "gray"),
+    IncidentKind.encroachment: ("house-chimney", "darkred"),
+    IncidentKind.land_clearing: ("tractor", "orange"),
+    IncidentKind.illegal_logging: ("tree", "darkgreen"),
+    IncidentKind.burning: ("fire", "orange"),
+    IncidentKind.wildfire: ("fire", "red"),
+    IncidentKind.other: ("circle-question", "gray"),
 }
 
 
@@ -64,42 +67,58 @@ def district_count(key: str, label_th: str, label_en: str, unit_th: str, unit_en
 @district_count("incidents", "เหตุการณ์ที่แจ้ง", "Reported incidents", "เหตุ", "incidents")
 def incidents_by_district(session: Session, period: Period) -> dict[str, int]:
     lo, hi = period.bounds
-    rows = session.execute(sql("SELECT district_code, count(*) FROM incidents WHERE observed_at >= :lo "
-                               "AND observed_at < :hi AND district_code IS NOT NULL GROUP BY 1"), {"lo": lo, "hi": hi})
+    rows = session.execute(
+        sql(
+            "SELECT district_code, count(*) FROM incidents WHERE observed_at >= :lo "
+            "AND observed_at < :hi AND district_code IS NOT NULL GROUP BY 1"
+        ),
+        {"lo": lo, "hi": hi},
+    )
     return {code: n for code, n in rows}
 
 
 # --- data -----------------------------------------------------------------------------------------
 def sources(session: Session, layer_type: str) -> list[dict]:
-    return [dict(r) for r in session.execute(sql(
-        "SELECT DISTINCT attribution, illustrative FROM layer_sources WHERE layer_type = :t ORDER BY 1"),
-        {"t": layer_type}).mappings()]
+    return [
+        dict(r)
+        for r in session.execute(
+            sql("SELECT DISTINCT attribution, illustrative FROM layer_sources WHERE layer_type = :t ORDER BY 1"),
+            {"t": layer_type},
+        ).mappings()
+    ]
 
 
 def districts(session: Session, codes: list[str] | None = None) -> list[dict]:
-    rows = session.execute(sql("""
+    rows = session.execute(
+        sql("""
         SELECT code, name_th, name_en, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0005), 5) AS geometry,
                ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
         FROM admin_areas WHERE level = 'district' AND is_current AND (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes))
-        ORDER BY code"""), {"codes": codes}).mappings()
+        ORDER BY code"""),
+        {"codes": codes},
+    ).mappings()
     return [dict(r) for r in rows]
 
 
 def protected_areas(session: Session, at: date, codes: list[str] | None = None) -> list[dict]:
-    rows = session.execute(sql("""
+    rows = session.execute(
+        sql("""
         SELECT DISTINCT ON (code) code, name_th, name_en, kind::text AS kind, illustrative, area_m2,
                ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0002), 5) AS geometry
         FROM protected_areas
         WHERE (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes))
           AND ((valid_from IS NULL OR valid_from <= :at) AND (valid_to IS NULL OR valid_to > :at)
                OR CAST(:codes AS text[]) IS NOT NULL)
-        ORDER BY code, valid_from DESC NULLS LAST"""), {"at": at, "codes": codes}).mappings()
+        ORDER BY code, valid_from DESC NULLS LAST"""),
+        {"at": at, "codes": codes},
+    ).mappings()
     return [dict(r) for r in rows]
 
 
 def incidents(session: Session, period: Period | None = None, ids: list[int] | None = None) -> list[dict]:
     lo, hi = period.bounds if period else (None, None)
-    rows = session.execute(sql("""
+    rows = session.execute(
+        sql("""
         SELECT i.id, i.kind::text AS kind, i.observed_at, i.description, i.reporter, i.status::text AS status,
                ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, d.name_th AS district_th, d.name_en AS district_en,
                (SELECT min(p.id) FROM incident_photos p WHERE p.incident_id = i.id) AS photo_id
@@ -107,7 +126,9 @@ def incidents(session: Session, period: Period | None = None, ids: list[int] | N
         LEFT JOIN admin_areas d ON d.code = i.district_code AND d.level = 'district' AND d.is_current
         WHERE (CAST(:lo AS timestamptz) IS NULL OR (i.observed_at >= :lo AND i.observed_at < :hi))
           AND (CAST(:ids AS bigint[]) IS NULL OR i.id = ANY(:ids))
-        ORDER BY i.observed_at"""), {"lo": lo, "hi": hi, "ids": ids}).mappings()
+        ORDER BY i.observed_at"""),
+        {"lo": lo, "hi": hi, "ids": ids},
+    ).mappings()
     return [dict(r) for r in rows]
 
 
@@ -117,7 +138,9 @@ def months_with_data(session: Session) -> list[date]:
 
     Hotspots are walked month by month on the index of their acquisition time (one index probe per month
     with data, however many detections there are)."""
-    rows = session.execute(sql("""
+    rows = (
+        session.execute(
+            sql("""
         WITH RECURSIVE m AS (
           SELECT date_trunc('month', min(acq_utc) AT TIME ZONE 'Asia/Bangkok') AS month FROM hotspots WHERE in_aoi
           UNION ALL
@@ -127,7 +150,11 @@ def months_with_data(session: Session) -> list[date]:
         SELECT month::date FROM m WHERE month IS NOT NULL
         UNION
         SELECT DISTINCT date_trunc('month', observed_at AT TIME ZONE 'Asia/Bangkok')::date FROM incidents
-        ORDER BY 1 DESC""")).scalars().all()
+        ORDER BY 1 DESC""")
+        )
+        .scalars()
+        .all()
+    )
     return list(rows)
 
 
@@ -137,10 +164,16 @@ def district_labels(rows: list[dict]) -> folium.FeatureGroup:
     group = folium.FeatureGroup(name=esc.text("ชื่ออำเภอ / District names"), show=True)
     for r in rows:
         label = f"{esc.text(r['name_th'])}<br>{esc.text(r['name_en'])}"
-        folium.Marker([r["lat"], r["lon"]], icon=folium.DivIcon(
-            html=esc.check_fragment(f"<div class='gs-district-label'>{label}</div>"),
-            icon_size=(120, 30), icon_anchor=(60, 15), class_name="gs-district-label-icon"),
-            interactive=False).add_to(group)
+        folium.Marker(
+            [r["lat"], r["lon"]],
+            icon=folium.DivIcon(
+                html=esc.check_fragment(f"<div class='gs-district-label'>{label}</div>"),
+                icon_size=(120, 30),
+                icon_anchor=(60, 15),
+                class_name="gs-district-label-icon",
+            ),
+            interactive=False,
+        ).add_to(group)
     return group
 
 
@@ -173,11 +206,14 @@ def point_buckets(session: Session, period: Period, source: str = "incidents") -
         SELECT date_trunc('{unit}', {column} AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
                (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
                count(*) AS n
-        FROM {table} WHERE {column} >= :lo AND {column} < :hi AND {TIME_SOURCE_WHERE.get(source, 'true')}
+        FROM {table} WHERE {column} >= :lo AND {column} < :hi AND {TIME_SOURCE_WHERE.get(source, "true")}
         GROUP BY 1, 2, 3"""
     for cell in (0.01, 0.05, 0.1, 0.25):
         params = {"lo": lo, "hi": hi, "cell": cell}
-        if cell == 0.25 or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES:
+        if (
+            cell == 0.25
+            or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES
+        ):
             break
     rows = session.execute(sql(grouped + " ORDER BY 1"), params).mappings()
     return Buckets(source, [dict(r) for r in rows], cell)
@@ -185,8 +221,10 @@ def point_buckets(session: Session, period: Period, source: str = "incidents") -
 
 # --- layers ---------------------------------------------------------------------------------------
 def _feature_collection(rows: list[dict], props: Callable[[dict], dict]) -> dict:
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(r["geometry"]), "properties": props(r)} for r in rows]}
+    return {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "geometry": json.loads(r["geometry"]), "properties": props(r)} for r in rows],
+    }
 
 
 def district_layer(rows: list[dict], counts: dict[str, dict[str, int]], period: Period) -> tuple[folium.GeoJson, list]:
@@ -198,16 +236,23 @@ def district_layer(rows: list[dict], counts: dict[str, dict[str, int]], period: 
     def props(r):
         lines = [f"<b>{esc.text(r['name_th'])}</b> / {esc.text(r['name_en'])}"]
         for c in DISTRICT_COUNTS:
-            lines.append(f"{esc.text(c.label_th)} / {esc.text(c.label_en)}: "
-                         f"{counts[c.key].get(r['code'], 0):,} {esc.text(c.unit_en)}")
+            lines.append(
+                f"{esc.text(c.label_th)} / {esc.text(c.label_en)}: "
+                f"{counts[c.key].get(r['code'], 0):,} {esc.text(c.unit_en)}"
+            )
         n = counts[primary.key].get(r["code"], 0)
         return {"code": r["code"], "label": esc.check_fragment("<br>".join(lines)), "fill": _colour(n, breaks)}
 
     name = esc.text(f"อำเภอ: {primary.label_th} / Districts: {primary.label_en}")
     layer = folium.GeoJson(
-        _feature_collection(rows, props), name=name,
-        style_function=lambda f: {"fillColor": f["properties"]["fill"], "color": "#555", "weight": 1,
-                                  "fillOpacity": 0.55},
+        _feature_collection(rows, props),
+        name=name,
+        style_function=lambda f: {
+            "fillColor": f["properties"]["fill"],
+            "color": "#555",
+            "weight": 1,
+            "fillOpacity": 0.55,
+        },
         highlight_function=lambda f: {"weight": 3, "color": "#000"},
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     )
@@ -241,9 +286,15 @@ def protected_layer(rows: list[dict]) -> folium.GeoJson:
     illustrative = any(r["illustrative"] for r in rows)
     name = "พื้นที่คุ้มครอง / Protected areas" + (" (ILLUSTRATIVE / สมมติ)" if illustrative else "")
     return folium.GeoJson(
-        _feature_collection(rows, props), name=esc.text(name),
-        style_function=lambda f: {"color": "#1a7f37", "weight": 2, "fillColor": "#2da44e", "fillOpacity": 0.12,
-                                  "dashArray": "6 4" if f["properties"]["illustrative"] else None},
+        _feature_collection(rows, props),
+        name=esc.text(name),
+        style_function=lambda f: {
+            "color": "#1a7f37",
+            "weight": 2,
+            "fillColor": "#2da44e",
+            "fillOpacity": 0.12,
+            "dashArray": "6 4" if f["properties"]["illustrative"] else None,
+        },
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     )
 
@@ -261,8 +312,10 @@ def incident_popup(r: dict, photo_base: str | None) -> str:
         f"<i>ผู้แจ้ง / reporter: {esc.text(r['reporter'] or '-')}</i>",
     ]
     if r.get("photo_id") and photo_base is not None:
-        parts.append(f"<br><img src='{esc.attr(photo_base)}/api/v1/photos/{int(r['photo_id'])}/thumbnail' "
-                     f"width='160' alt='photo {int(r['photo_id'])}' loading='lazy'>")
+        parts.append(
+            f"<br><img src='{esc.attr(photo_base)}/api/v1/photos/{int(r['photo_id'])}/thumbnail' "
+            f"width='160' alt='photo {int(r['photo_id'])}' loading='lazy'>"
+        )
     return esc.check_fragment("".join(parts) + "</div>")
 
 
@@ -281,15 +334,19 @@ def incident_layers(rows: list[dict], photo_base: str | None) -> list:
             cluster = plugins.MarkerCluster(name=name)
             for r in mine:
                 folium.Marker(
-                    [r["lat"], r["lon"]], icon=folium.Icon(icon=icon, prefix="fa", color=colour),
+                    [r["lat"], r["lon"]],
+                    icon=folium.Icon(icon=icon, prefix="fa", color=colour),
                     popup=folium.Popup(incident_popup(r, photo_base), max_width=300),
                     tooltip=folium.Tooltip(esc.text(f"{th} / {en} INC-{int(r['id']):06d}")),
                 ).add_to(cluster)
         else:
-            callback = ("function (row) { return L.marker(new L.LatLng(row[0], row[1]), {icon: L.AwesomeMarkers.icon("
-                        f"{{icon: {esc.js_json(icon)}, prefix: 'fa', markerColor: {esc.js_json(colour)}}})}}); }}")
-            cluster = plugins.FastMarkerCluster([[round(r["lat"], 5), round(r["lon"], 5)] for r in mine],
-                                                name=name, callback=callback)
+            callback = (
+                "function (row) { return L.marker(new L.LatLng(row[0], row[1]), {icon: L.AwesomeMarkers.icon("
+                f"{{icon: {esc.js_json(icon)}, prefix: 'fa', markerColor: {esc.js_json(colour)}}})}}); }}"
+            )
+            cluster = plugins.FastMarkerCluster(
+                [[round(r["lat"], 5), round(r["lon"], 5)] for r in mine], name=name, callback=callback
+            )
         layers.append(cluster)
     return layers
 
@@ -298,16 +355,20 @@ def _folium_template(module) -> str:
     """The Jinja source of a folium plugin's template (jinja2 keeps no source on the compiled one)."""
     source = inspect.getsource(module)
     start = source.index('_template = Template(\n        """') + len('_template = Template(\n        """')
-    return source[start:source.index('"""', start)]
+    return source[start : source.index('"""', start)]
 
 
 class TimeSlider(plugins.TimestampedGeoJson):
     """TimestampedGeoJson with Buddhist Era dates on the control and no console logging."""
 
-    _template = Template(_folium_template(plugins.timestamped_geo_json)
-                         .replace("console.log(newdate)\n", "")
-                         .replace('return newdate.format("{{this.date_options}}");',
-                                  'return newdate.format("D MMM ") + (newdate.year() + 543);'))
+    _template = Template(
+        _folium_template(plugins.timestamped_geo_json)
+        .replace("console.log(newdate)\n", "")
+        .replace(
+            'return newdate.format("{{this.date_options}}");',
+            'return newdate.format("D MMM ") + (newdate.year() + 543);',
+        )
+    )
 
 
 def time_layer(series: list[Buckets], period: Period) -> TimeSlider:
@@ -317,20 +378,44 @@ def time_layer(series: list[Buckets], period: Period) -> TimeSlider:
         _, _, unit_th, unit_en, colour = TIME_SOURCES[buckets.source]
         for b in buckets.rows:
             t = b["bucket"].isoformat()
-            features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [round(b["lon"], 4),
-                                                                                              round(b["lat"], 4)]},
-                             "properties": {"times": [t], "icon": "circle",
-                                            "popup": f"{int(b['n'])} {unit_th} / {unit_en} ({buckets.cell}°)",
-                                            "iconstyle": {"radius": 4 + min(int(b["n"]), 20), "color": colour,
-                                                          "fillColor": colour, "fillOpacity": 0.6}}})
+            features.append(
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [round(b["lon"], 4), round(b["lat"], 4)]},
+                    "properties": {
+                        "times": [t],
+                        "icon": "circle",
+                        "popup": f"{int(b['n'])} {unit_th} / {unit_en} ({buckets.cell}°)",
+                        "iconstyle": {
+                            "radius": 4 + min(int(b["n"]), 20),
+                            "color": colour,
+                            "fillColor": colour,
+                            "fillOpacity": 0.6,
+                        },
+                    },
+                }
+            )
     if not features:  # the control still needs its period
-        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": [0, 0]},
-                         "properties": {"times": [period.start.isoformat()], "icon": "circle",
-                                        "iconstyle": {"radius": 0, "opacity": 0, "fillOpacity": 0}}})
-    return TimeSlider(esc.js_json({"type": "FeatureCollection", "features": features}), period=period.step,
-                      duration="PT23H59M" if period.step == "P1D" else "P6DT23H59M",  # one step shown at a time
-                      auto_play=False, add_last_point=False, loop=False,
-                      date_options="YYYY-MM-DD")
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [0, 0]},
+                "properties": {
+                    "times": [period.start.isoformat()],
+                    "icon": "circle",
+                    "iconstyle": {"radius": 0, "opacity": 0, "fillOpacity": 0},
+                },
+            }
+        )
+    return TimeSlider(
+        esc.js_json({"type": "FeatureCollection", "features": features}),
+        period=period.step,
+        duration="PT23H59M" if period.step == "P1D" else "P6DT23H59M",  # one step shown at a time
+        auto_play=False,
+        add_last_point=False,
+        loop=False,
+        date_options="YYYY-MM-DD",
+    )
 
 
 class BoundaryMiniMap(plugins.MiniMap):
@@ -350,8 +435,9 @@ class BoundaryMiniMap(plugins.MiniMap):
         MacroElement.__init__(self)  # not MiniMap.__init__: it would make an OpenStreetMap tile layer
         self._name = "MiniMap"
         self.boundaries = esc.js_json(boundaries)
-        self.options = remove_empty(position="topleft", width=150, height=150, zoom_level_offset=-4,
-                                    toggle_display=True)
+        self.options = remove_empty(
+            position="topleft", width=150, height=150, zoom_level_offset=-4, toggle_display=True
+        )
 
 
 class Legend(MacroElement):

@@ -28,15 +28,32 @@ CASE_CREDIT = "Cases: NACC Phrae case register (redacted by role)"
 def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | None) -> folium.Map:
     """A map with no tiles unless a tile URL is configured; scale bar, fullscreen, measure, minimap."""
     assets.use_local_assets()
-    m = folium.Map(location=[18.15, 100.15], zoom_start=9, tiles=None, control_scale=True, prefer_canvas=False,
-                   maxZoom=18, minZoom=5)  # MarkerCluster needs a maxZoom, which no tile layer gives here
+    m = folium.Map(
+        location=[18.15, 100.15],
+        zoom_start=9,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,
+        maxZoom=18,
+        minZoom=5,
+    )  # MarkerCluster needs a maxZoom, which no tile layer gives here
     m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
     if tile_url:
-        folium.TileLayer(tiles=tile_url, attr=esc.text(tile_attribution or "Base map"),
-                         name=esc.text("แผนที่ฐาน / Base map"), overlay=False, control=True).add_to(m)
+        folium.TileLayer(
+            tiles=tile_url,
+            attr=esc.text(tile_attribution or "Base map"),
+            name=esc.text("แผนที่ฐาน / Base map"),
+            overlay=False,
+            control=True,
+        ).add_to(m)
     plugins.Fullscreen(position="topleft", title="เต็มจอ / Full screen", title_cancel="ออก / Exit").add_to(m)
-    plugins.MeasureControl(position="topleft", primary_length_unit="kilometers", secondary_length_unit="meters",
-                           primary_area_unit="hectares", secondary_area_unit="sqmeters").add_to(m)
+    plugins.MeasureControl(
+        position="topleft",
+        primary_length_unit="kilometers",
+        secondary_length_unit="meters",
+        primary_area_unit="hectares",
+        secondary_area_unit="sqmeters",
+    ).add_to(m)
     if rows:
         # The minimap shows the district boundaries: with no tile URL there are no tiles to show, and the
         # boundaries are what a committee member orients by. With tiles it still needs no second tile request.
@@ -50,8 +67,11 @@ def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | Non
 def sources_html(session: Session, extra: list[str], tile_attribution: str | None) -> str:
     items = [BOUNDARY_CREDIT]
     for s in L.sources(session, "protected_area"):
-        credit = s["attribution"] if s["attribution"].lower().startswith("protected areas") else \
-            "Protected areas: " + s["attribution"]
+        credit = (
+            s["attribution"]
+            if s["attribution"].lower().startswith("protected areas")
+            else "Protected areas: " + s["attribution"]
+        )
         if s["illustrative"] and "ILLUSTRATIVE" not in credit.upper():
             credit += " — ILLUSTRATIVE, not official boundaries"
         items.append(credit + (" / ขอบเขตสมมติ ไม่ใช่ขอบเขตทางการ" if s["illustrative"] else ""))
@@ -81,7 +101,7 @@ def period_picker(months: list[date], current: Period) -> L.PeriodPicker:
     shown = fiscal_year_be(current.end)
 
     def link(href: str, label: str, is_current: bool) -> str:
-        return (f"<a href='{esc.attr(href)}'" + (" class='current'" if is_current else "") + f">{esc.text(label)}</a>")
+        return f"<a href='{esc.attr(href)}'" + (" class='current'" if is_current else "") + f">{esc.text(label)}</a>"
 
     parts = [esc.text("ช่วงเวลาที่มีข้อมูล / Periods with data:"), "<b>" + esc.text(" ปีงบประมาณ / FY") + "</b>"]
     parts += [link(f"?fiscal_year_be={fy}", str(fy), current == fiscal_period(fy)) for fy in years]
@@ -90,17 +110,30 @@ def period_picker(months: list[date], current: Period) -> L.PeriodPicker:
         parts.append("<br><b>" + esc.text(f"เดือน / months (FY {shown}):") + "</b>")
         for first in mine:
             p = _month_period(first)
-            parts.append(link(f"?from={p.start.isoformat()}&to={p.end.isoformat()}",
-                              f"{TH_MONTHS[first.month - 1]} {first.year + 543}", current == p))
+            parts.append(
+                link(
+                    f"?from={p.start.isoformat()}&to={p.end.isoformat()}",
+                    f"{TH_MONTHS[first.month - 1]} {first.year + 543}",
+                    current == p,
+                )
+            )
     if not years:
         parts.append(esc.text("— ยังไม่มีข้อมูล / no data yet"))
     return L.PeriodPicker(" ".join(parts))
 
 
-def overview(session: Session, period: L.Period, *, principal: Principal | None, cases: list[dict] | None,
-             tile_url: str | None = None, tile_attribution: str | None = None,
-             photo_base: str | None = "", months: list[date] | None = None,
-             outside_aoi: bool = False) -> folium.Map:
+def overview(
+    session: Session,
+    period: L.Period,
+    *,
+    principal: Principal | None,
+    cases: list[dict] | None,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    photo_base: str | None = "",
+    months: list[date] | None = None,
+    outside_aoi: bool = False,
+) -> folium.Map:
     """The overview for ``period``. ``cases``: what the cases service returned for the caller (already
     redacted), or None when the caller may not see cases. ``photo_base``: prefix of thumbnail URLs
     ("" for this server; None: no thumbnails). ``months``: the months with data, for a period picker of
@@ -128,27 +161,38 @@ def overview(session: Session, period: L.Period, *, principal: Principal | None,
     if cases is not None:
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)
-    L.time_layer([L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents")],
-                 period).add_to(m)
+    L.time_layer(
+        [L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents")], period
+    ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
     primary = L.DISTRICT_COUNTS[0]
     area = aoi.describe(session, "aoi")
-    body = [f"<h4>{esc.text('ภาพรวม ' + period.label_th)}</h4>",
-            f"<div>{esc.text('Overview ' + period.label_en)}</div>",
-            f"<div class='aoi'>{esc.text(area['label_th'])} / {esc.text(area['label_en'])}"
-            + (f"; {esc.text(H.OUTSIDE_LAYER_NAME)}: ชั้นแยก ปิดไว้ / separate layer, off" if outside_aoi else
-               "; จุดความร้อนนอกพื้นที่ไม่แสดง / hotspots outside it not shown") + "</div>",
-            f"<div><b>{esc.text(primary.label_th)} / {esc.text(primary.label_en)}</b> "
-            f"({esc.text(primary.unit_th)} / {esc.text(primary.unit_en)} per district)</div>"]
+    body = [
+        f"<h4>{esc.text('ภาพรวม ' + period.label_th)}</h4>",
+        f"<div>{esc.text('Overview ' + period.label_en)}</div>",
+        f"<div class='aoi'>{esc.text(area['label_th'])} / {esc.text(area['label_en'])}"
+        + (
+            f"; {esc.text(H.OUTSIDE_LAYER_NAME)}: ชั้นแยก ปิดไว้ / separate layer, off"
+            if outside_aoi
+            else "; จุดความร้อนนอกพื้นที่ไม่แสดง / hotspots outside it not shown"
+        )
+        + "</div>",
+        f"<div><b>{esc.text(primary.label_th)} / {esc.text(primary.label_en)}</b> "
+        f"({esc.text(primary.unit_th)} / {esc.text(primary.unit_en)} per district)</div>",
+    ]
     body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]
-    body.append("<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
-                "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>")
+    body.append(
+        "<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
+        "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>"
+    )
     per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
-    body.append(f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"
-                f"<span class='sw' style='background:#6f42c1;border-radius:50%'></span>"
-                f"{esc.text(f'แถบเวลา: จุดความร้อน (แดง) และเหตุ (ม่วง) ต่อ{per_th}')} / "
-                f"{esc.text(f'time slider: hotspots (red) and incidents (purple) per {per_en}')}</div>")
+    body.append(
+        f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"
+        f"<span class='sw' style='background:#6f42c1;border-radius:50%'></span>"
+        f"{esc.text(f'แถบเวลา: จุดความร้อน (แดง) และเหตุ (ม่วง) ต่อ{per_th}')} / "
+        f"{esc.text(f'time slider: hotspots (red) and incidents (purple) per {per_en}')}</div>"
+    )
     body.append(sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m
@@ -167,16 +211,20 @@ def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureG
             continue
         lines = [f"<b>{esc.text(d['name_th'])} / {esc.text(d['name_en'])}</b>"]
         for c in items:
-            line = (f"<br>{esc.text(c['reference'])}: {esc.text(c['stage_th'])} / {esc.text(c['stage_en'])}; "
-                    f"{esc.text(c['category_th'])} / {esc.text(c['category_en'])}; "
-                    f"{esc.text(L.be_date_th(date.fromisoformat(c['received_on'])))}")
+            line = (
+                f"<br>{esc.text(c['reference'])}: {esc.text(c['stage_th'])} / {esc.text(c['stage_en'])}; "
+                f"{esc.text(c['category_th'])} / {esc.text(c['category_en'])}; "
+                f"{esc.text(L.be_date_th(date.fromisoformat(c['received_on'])))}"
+            )
             if c.get("title"):  # only in what investigators and administrators get
                 line += f"<br><i>{esc.text(c['title'])}</i>"
             lines.append(line)
-        folium.Marker([d["lat"], d["lon"]], icon=folium.Icon(icon="scale-balanced", prefix="fa", color="purple"),
-                      popup=folium.Popup(esc.check_fragment("<div class='gs-popup'>" + "".join(lines) + "</div>"),
-                                         max_width=320),
-                      tooltip=folium.Tooltip(esc.text(f"คดี / cases: {len(items)}"))).add_to(group)
+        folium.Marker(
+            [d["lat"], d["lon"]],
+            icon=folium.Icon(icon="scale-balanced", prefix="fa", color="purple"),
+            popup=folium.Popup(esc.check_fragment("<div class='gs-popup'>" + "".join(lines) + "</div>"), max_width=320),
+            tooltip=folium.Tooltip(esc.text(f"คดี / cases: {len(items)}")),
+        ).add_to(group)
     return group
 
 

@@ -31,8 +31,10 @@ class Period:
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
-        return (datetime.combine(self.start, time(), BANGKOK),
-                datetime.combine(self.end + timedelta(days=1), time(), BANGKOK))
+        return (
+            datetime.combine(self.start, time(), BANGKOK),
+            datetime.combine(self.end + timedelta(days=1), time(), BANGKOK),
+        )
 
     @property
     def label_th(self) -> str:
@@ -59,13 +61,16 @@ def check_fiscal_year_be(fy_be: int) -> int:
     """``fy_be`` if it is a Buddhist Era fiscal year in range, else InvalidInput (2025 is a CE year)."""
     if not FY_BE_MIN <= fy_be <= FY_BE_MAX:
         hint = f" ({fy_be} looks like a CE year: BE {fy_be + BE_OFFSET})" if 1900 <= fy_be <= 2200 else ""
-        raise InvalidInput(f"fiscal_year_be is a Buddhist Era year from {FY_BE_MIN} to {FY_BE_MAX}, "
-                           f"such as 2567{hint}.", code="invalid_period")
+        raise InvalidInput(
+            f"fiscal_year_be is a Buddhist Era year from {FY_BE_MIN} to {FY_BE_MAX}, such as 2567{hint}.",
+            code="invalid_period",
+        )
     return fy_be
 
 
-def choose_period(start: date | None, end: date | None, fy_be: int | None, *,
-                  latest_fy_be: int | None = None) -> Period:
+def choose_period(
+    start: date | None, end: date | None, fy_be: int | None, *, latest_fy_be: int | None = None
+) -> Period:
     """The period asked for; with none, the fiscal year ``latest_fy_be`` (the latest with data) or else the
     current one."""
     if fy_be is not None and (start or end):
@@ -79,8 +84,9 @@ def choose_period(start: date | None, end: date | None, fy_be: int | None, *,
         raise InvalidInput("Give both from and to (YYYY-MM-DD).", code="invalid_period")
     lowest, highest = fiscal_period(FY_BE_MIN).start, fiscal_period(FY_BE_MAX).end
     if not (lowest <= start <= highest and lowest <= end <= highest):
-        raise InvalidInput(f"from and to are days between {lowest} and {highest} (CE, YYYY-MM-DD).",
-                           code="invalid_period")
+        raise InvalidInput(
+            f"from and to are days between {lowest} and {highest} (CE, YYYY-MM-DD).", code="invalid_period"
+        )
     if end < start:
         raise InvalidInput("'to' is before 'from'.", code="invalid_period")
     if (end - start).days > 3 * 366:

@@ -25,18 +25,19 @@ from geo_service.auth import Principal, Role
 from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.maps.period import check_fiscal_year_be
-from geo_service.layers import aoi
 from geo_service.hotspots.rasters import burned_area_by_zone
+from geo_service.layers import aoi
+from geo_service.maps.period import check_fiscal_year_be
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_bounds, to_be
 
 # Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
 # committee member may see (no confidential case), read through the same row-level security.
 AUDIENCE = Principal(name="brief-audience:committee", roles=frozenset({Role.committee_member}))
-CASES_SCOPE = {"th": "เรื่องที่ดำเนินอยู่ในช่วงนี้ (รับก่อนสิ้นช่วงและยังไม่ยุติก่อนต้นช่วง) ตามขั้นตอน ณ วันที่จัดทำ "
-                     "ไม่รวมเรื่องลับ",
-               "en": "Cases active during the period (received by its last day, not closed before its first), "
-                     "by their stage when the brief was made; confidential cases are not counted"}
+CASES_SCOPE = {
+    "th": "เรื่องที่ดำเนินอยู่ในช่วงนี้ (รับก่อนสิ้นช่วงและยังไม่ยุติก่อนต้นช่วง) ตามขั้นตอน ณ วันที่จัดทำ ไม่รวมเรื่องลับ",
+    "en": "Cases active during the period (received by its last day, not closed before its first), "
+    "by their stage when the brief was made; confidential cases are not counted",
+}
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
 
@@ -44,7 +45,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 @dataclass(frozen=True)
 class BriefPeriod:
     start: date
-    end: date            # included
+    end: date  # included
     fiscal_year_be: int
     quarter: int | None
 
@@ -86,63 +87,122 @@ def _hotspots(session: Session, start: date, end: date) -> dict:
     those outside it only as ``outside_aoi``, a count that is never part of the total."""
     p = {"s": start, "e": end}
     # a detection in the area's buffer lies in no district of the province: its row ('') comes last
-    by_district = session.execute(text("""
+    by_district = (
+        session.execute(
+            text("""
         SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
         FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e
-        GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""), p).mappings().all()
-    by_area = session.execute(text("""
+        GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""),
+            p,
+        )
+        .mappings()
+        .all()
+    )
+    by_area = (
+        session.execute(
+            text("""
         SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).mappings().all()
-    weekly = session.execute(text("""
+        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+            p,
+        )
+        .mappings()
+        .all()
+    )
+    weekly = session.execute(
+        text("""
         SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""), p).all()
-    outside = session.execute(text("""
-        SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"""), p).scalar()
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        p,
+    ).all()
+    outside = session.execute(
+        text("""
+        SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"""),
+        p,
+    ).scalar()
     weeks = ((end - start).days // 7) + 1
     series = [0] * weeks
     for week, n in weekly:
         series[int(week)] = n
-    return {"by_district": [dict(r) for r in by_district], "by_protected_area": [dict(r) for r in by_area],
-            "weekly": series, "total": sum(series), "outside_aoi": outside}
+    return {
+        "by_district": [dict(r) for r in by_district],
+        "by_protected_area": [dict(r) for r in by_area],
+        "weekly": series,
+        "total": sum(series),
+        "outside_aoi": outside,
+    }
 
 
 def compute_figures(session: Session, period: BriefPeriod) -> dict:
-    names = {r.code: {"th": r.name_th, "en": r.name_en} for r in session.execute(text(
-        "SELECT code, name_th, name_en FROM admin_areas WHERE level = 'district' AND is_current"))}
-    areas = {r.code: {"th": r.name_th, "en": r.name_en, "kind": r.kind, "illustrative": r.illustrative}
-             for r in session.execute(text(
-                 "SELECT DISTINCT ON (code) code, name_th, name_en, kind::text AS kind, illustrative FROM protected_areas "
-                 "ORDER BY code, valid_from DESC NULLS LAST"))}
+    names = {
+        r.code: {"th": r.name_th, "en": r.name_en}
+        for r in session.execute(
+            text("SELECT code, name_th, name_en FROM admin_areas WHERE level = 'district' AND is_current")
+        )
+    }
+    areas = {
+        r.code: {"th": r.name_th, "en": r.name_en, "kind": r.kind, "illustrative": r.illustrative}
+        for r in session.execute(
+            text(
+                "SELECT DISTINCT ON (code) code, name_th, name_en, kind::text AS kind, illustrative FROM protected_areas "
+                "ORDER BY code, valid_from DESC NULLS LAST"
+            )
+        )
+    }
     this = _hotspots(session, period.start, period.end)
     before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1))
     p = {"s": period.start, "e": period.end}
-    incidents = session.execute(text("""
+    incidents = session.execute(
+        text("""
         SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
-        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""), p).all()
+        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""),
+        p,
+    ).all()
     # Counts only: no title, party or note of any case leaves in a brief.
     case_counts = cases.stage_counts(session, period.start, period.end, AUDIENCE)
     # burned area: only products that encode it (fire mask, burn date, dNBR), current versions (rasters.py)
     burned = burned_area_by_zone(session, "district", date_from=period.start, date_to=period.end)
-    fresh = session.execute(text("""
+    fresh = (
+        session.execute(
+            text("""
         SELECT (SELECT max(acq_utc) FROM hotspots) AS hotspot_latest,
                (SELECT max(loaded_at) FROM hotspot_batches) AS hotspot_loaded,
                (SELECT max(id) FROM hotspot_batches) AS hotspot_batch,
                (SELECT max(observed_at) FROM incidents) AS incident_latest,
                (SELECT max(id) FROM incidents) AS incident_max_id,
                (SELECT max(acq_date) FROM hotspot_rasters) AS raster_latest
-    """)).mappings().one()
-    layers = [dict(r) for r in session.execute(text(
-        "SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")).mappings()]
+    """)
+        )
+        .mappings()
+        .one()
+    )
+    layers = [
+        dict(r)
+        for r in session.execute(
+            text("SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")
+        ).mappings()
+    ]
     return {
-        "period": {"from": period.start.isoformat(), "to": period.end.isoformat(),
-                   "fiscal_year_be": period.fiscal_year_be, "quarter": period.quarter,
-                   "label_th": period.label_th, "label_en": period.label_en},
-        "districts": names, "protected_areas": areas, "area": aoi.describe(session, "aoi"),
+        "period": {
+            "from": period.start.isoformat(),
+            "to": period.end.isoformat(),
+            "fiscal_year_be": period.fiscal_year_be,
+            "quarter": period.quarter,
+            "label_th": period.label_th,
+            "label_en": period.label_en,
+        },
+        "districts": names,
+        "protected_areas": areas,
+        "area": aoi.describe(session, "aoi"),
         "outside_area": aoi.describe(session, "outside"),
-        "hotspots": this, "hotspots_previous_year": {"total": before["total"], "weekly": before["weekly"],
-                                                     "outside_aoi": before["outside_aoi"]},
+        "hotspots": this,
+        "hotspots_previous_year": {
+            "total": before["total"],
+            "weekly": before["weekly"],
+            "outside_aoi": before["outside_aoi"],
+        },
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
-        "cases_by_stage": case_counts["by_stage"], "cases_received": case_counts["received"],
+        "cases_by_stage": case_counts["by_stage"],
+        "cases_received": case_counts["received"],
         "cases_scope": CASES_SCOPE,
         "burned_ha_by_district": [{"code": r["zone_code"], "ha": round(r["burned_ha"], 2)} for r in burned],
         "burned_area_rasters": sorted({i for r in burned for i in r["rasters"]}),
@@ -161,28 +221,62 @@ def _data_version(session: Session, figures: dict) -> str:
 def create_brief(session: Session, period: BriefPeriod, principal: Principal) -> dict:
     figures = compute_figures(session, period)
     version = _data_version(session, figures)
-    brief_id = session.execute(text("""
+    brief_id = session.execute(
+        text("""
         INSERT INTO briefs (period_from, period_to, fiscal_year_be, quarter, data_version, figures, created_by)
         VALUES (:s, :e, :fy, :q, :v, CAST(:f AS jsonb), :by) RETURNING id"""),
-        {"s": period.start, "e": period.end, "fy": period.fiscal_year_be, "q": period.quarter, "v": version,
-         "f": json.dumps(figures, ensure_ascii=False), "by": principal.name}).scalar_one()
-    audit.record(session, principal.name, "export", "brief", brief_id,
-                 after={"period": figures["period"], "data_version": version})
+        {
+            "s": period.start,
+            "e": period.end,
+            "fy": period.fiscal_year_be,
+            "q": period.quarter,
+            "v": version,
+            "f": json.dumps(figures, ensure_ascii=False),
+            "by": principal.name,
+        },
+    ).scalar_one()
+    audit.record(
+        session,
+        principal.name,
+        "export",
+        "brief",
+        brief_id,
+        after={"period": figures["period"], "data_version": version},
+    )
     return get_brief(session, brief_id)
 
 
 def get_brief(session: Session, brief_id: int) -> dict:
-    row = session.execute(text("SELECT id, data_version, figures, created_by, created_at FROM briefs WHERE id = :id"),
-                          {"id": brief_id}).mappings().first()
+    row = (
+        session.execute(
+            text("SELECT id, data_version, figures, created_by, created_at FROM briefs WHERE id = :id"),
+            {"id": brief_id},
+        )
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFound("No brief with this number.")
-    return {"id": row["id"], "data_version": row["data_version"], "figures": row["figures"],
-            "created_by": row["created_by"], "created_at": row["created_at"].isoformat()}
+    return {
+        "id": row["id"],
+        "data_version": row["data_version"],
+        "figures": row["figures"],
+        "created_by": row["created_by"],
+        "created_at": row["created_at"].isoformat(),
+    }
 
 
 def list_briefs(session: Session) -> list[dict]:
-    rows = session.execute(text("SELECT id, period_from, period_to, fiscal_year_be, quarter, data_version, created_by, "
-                                "created_at FROM briefs ORDER BY id DESC")).mappings().all()
+    rows = (
+        session.execute(
+            text(
+                "SELECT id, period_from, period_to, fiscal_year_be, quarter, data_version, created_by, "
+                "created_at FROM briefs ORDER BY id DESC"
+            )
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]
 
 
@@ -197,8 +291,12 @@ def _weekly_chart(figures: dict) -> str:
     fy = figures["period"]["fiscal_year_be"]
     fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=110)
     ax.plot(figures["hotspots"]["weekly"], color="#d62728", label=f"{figures['period']['label_th']}")
-    ax.plot(figures["hotspots_previous_year"]["weekly"], color="#7f7f7f", linestyle="--",
-            label=f"ปีก่อนหน้า / previous year ({fy - 1})")
+    ax.plot(
+        figures["hotspots_previous_year"]["weekly"],
+        color="#7f7f7f",
+        linestyle="--",
+        label=f"ปีก่อนหน้า / previous year ({fy - 1})",
+    )
     ax.set_xlabel("สัปดาห์ที่ นับจากต้นช่วง / week from the start of the period")
     ax.set_ylabel("จุดความร้อน / hotspots")
     ax.legend(fontsize=8)
@@ -222,33 +320,56 @@ def _map_image(session: Session, figures: dict) -> str:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib import patheffects
     from shapely import from_wkb
 
-    from matplotlib import patheffects
-
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
-    rows = session.execute(text("SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
-                                "FROM admin_areas WHERE level = 'district' AND is_current")).all()
+    rows = session.execute(
+        text(
+            "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
+            "FROM admin_areas WHERE level = 'district' AND is_current"
+        )
+    ).all()
     counts = {r["code"]: r["n"] for r in figures["hotspots"]["by_district"]}
-    districts = gpd.GeoDataFrame({"code": [r.code for r in rows], "n": [counts.get(r.code, 0) for r in rows]},
-                                 geometry=[from_wkb(r.wkb) for r in rows], crs=4326)
-    pa = session.execute(text("SELECT ST_AsBinary(geom) AS wkb FROM protected_areas WHERE (valid_to IS NULL "
-                              "OR valid_to > :e) AND (valid_from IS NULL OR valid_from <= :e)"),
-                         {"e": figures["period"]["to"]}).all()
+    districts = gpd.GeoDataFrame(
+        {"code": [r.code for r in rows], "n": [counts.get(r.code, 0) for r in rows]},
+        geometry=[from_wkb(r.wkb) for r in rows],
+        crs=4326,
+    )
+    pa = session.execute(
+        text(
+            "SELECT ST_AsBinary(geom) AS wkb FROM protected_areas WHERE (valid_to IS NULL "
+            "OR valid_to > :e) AND (valid_from IS NULL OR valid_from <= :e)"
+        ),
+        {"e": figures["period"]["to"]},
+    ).all()
     fig, ax = plt.subplots(figsize=(6.5, 6), dpi=110)
-    districts.plot(ax=ax, column="n", cmap="OrRd", edgecolor="#555555", linewidth=0.6, legend=True,
-                   legend_kwds={"label": "จุดความร้อน / hotspots", "shrink": 0.6})
+    districts.plot(
+        ax=ax,
+        column="n",
+        cmap="OrRd",
+        edgecolor="#555555",
+        linewidth=0.6,
+        legend=True,
+        legend_kwds={"label": "จุดความร้อน / hotspots", "shrink": 0.6},
+    )
     if pa:
         gpd.GeoSeries([from_wkb(r.wkb) for r in pa], crs=4326).boundary.plot(ax=ax, color="#1a7f37", linewidth=0.8)
     halo = [patheffects.withStroke(linewidth=2.5, foreground="white")]  # readable on the darkest class, in print
     for r in districts.itertuples():
         c = r.geometry.representative_point()
-        ax.annotate(district_label(figures, r.code, r.n), (c.x, c.y), ha="center", va="center", fontsize=7,
-                    path_effects=halo)
+        ax.annotate(
+            district_label(figures, r.code, r.n), (c.x, c.y), ha="center", va="center", fontsize=7, path_effects=halo
+        )
     ax.set_axis_off()
     ax.set_aspect(1 / 0.95)
-    fig.text(0.01, 0.01, "Hotspots: NASA FIRMS. Boundaries: RTSD / OCHA COD-AB (CC BY-IGO). Green outlines: protected "
-             "areas (illustrative where so labelled).", fontsize=6)
+    fig.text(
+        0.01,
+        0.01,
+        "Hotspots: NASA FIRMS. Boundaries: RTSD / OCHA COD-AB (CC BY-IGO). Green outlines: protected "
+        "areas (illustrative where so labelled).",
+        fontsize=6,
+    )
     buf = io.BytesIO()
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
@@ -263,10 +384,24 @@ def render_html(session: Session, brief: dict) -> str:
     for item in f["incidents"]:
         incident_rows.setdefault(item["kind"], {"total": 0})
         incident_rows[item["kind"]]["total"] += item["count"]
-    area_rows = [{"code": r["code"], **f["protected_areas"].get(r["code"], {"th": r["code"], "en": "", "kind": "",
-                                                                            "illustrative": False}), "n": r["n"]}
-                 for r in f["hotspots"]["by_protected_area"]]
+    area_rows = [
+        {
+            "code": r["code"],
+            **f["protected_areas"].get(r["code"], {"th": r["code"], "en": "", "kind": "", "illustrative": False}),
+            "n": r["n"],
+        }
+        for r in f["hotspots"]["by_protected_area"]
+    ]
     return _env.get_template("brief.html").render(
-        brief=brief, f=f, kinds=kinds, stages=stages, incident_rows=incident_rows, area_rows=area_rows,
-        chart=_weekly_chart(f), map_png=_map_image(session, f), to_be=to_be,
-        generated=datetime.now(BANGKOK), be=lambda d: be_dmy(d, missing="—"))
+        brief=brief,
+        f=f,
+        kinds=kinds,
+        stages=stages,
+        incident_rows=incident_rows,
+        area_rows=area_rows,
+        chart=_weekly_chart(f),
+        map_png=_map_image(session, f),
+        to_be=to_be,
+        generated=datetime.now(BANGKOK),
+        be=lambda d: be_dmy(d, missing="—"),
+    )

@@ -28,10 +28,14 @@ router = APIRouter(include_in_schema=False)
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
     return get_swagger_ui_html(
-        openapi_url=request.app.openapi_url, title=f"{request.app.title} — API",
-        swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js", swagger_css_url=f"{PREFIX}/swagger-ui.css",
-        swagger_favicon_url=f"{PREFIX}/favicon-32x32.png", oauth2_redirect_url=OAUTH2_REDIRECT,
-        swagger_ui_parameters={"validatorUrl": None})  # no badge fetched from validator.swagger.io
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} — API",
+        swagger_js_url=f"{PREFIX}/swagger-ui-bundle.js",
+        swagger_css_url=f"{PREFIX}/swagger-ui.css",
+        swagger_favicon_url=f"{PREFIX}/favicon-32x32.png",
+        oauth2_redirect_url=OAUTH2_REDIRECT,
+        swagger_ui_parameters={"validatorUrl": None},
+    )  # no badge fetched from validator.swagger.io
 
 
 @router.get(OAUTH2_REDIRECT)
@@ -41,9 +45,13 @@ def swagger_ui_redirect() -> HTMLResponse:
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    return get_redoc_html(openapi_url=request.app.openapi_url, title=f"{request.app.title} — API (ReDoc)",
-                          redoc_js_url=f"{PREFIX}/redoc.standalone.js", redoc_favicon_url=f"{PREFIX}/favicon-32x32.png",
-                          with_google_fonts=False)
+    return get_redoc_html(
+        openapi_url=request.app.openapi_url,
+        title=f"{request.app.title} — API (ReDoc)",
+        redoc_js_url=f"{PREFIX}/redoc.standalone.js",
+        redoc_favicon_url=f"{PREFIX}/favicon-32x32.png",
+        with_google_fonts=False,
+    )
 
 
 @router.get(PREFIX + "/{name}")

@@ -18,9 +18,11 @@ STATIC = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 
 # Only this origin: no CDN, no inline script, no external font or image.
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
-       "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
-       "form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 router = APIRouter(include_in_schema=False)
 router.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -29,10 +31,16 @@ router.mount("/static", StaticFiles(directory=STATIC), name="static")
 @router.get("/field", response_class=HTMLResponse)
 def field_form(request: Request) -> HTMLResponse:
     text = page_text()
-    response = templates.TemplateResponse(request, "field.html", {
-        "t": {k: v["th"] for k, v in text.items()}, "text": text,
-        "kinds": [k.value for k in IncidentKind], "severities": [s.value for s in Severity],
-    })
+    response = templates.TemplateResponse(
+        request,
+        "field.html",
+        {
+            "t": {k: v["th"] for k, v in text.items()},
+            "text": text,
+            "kinds": [k.value for k in IncidentKind],
+            "severities": [s.value for s in Severity],
+        },
+    )
     response.headers["Content-Security-Policy"] = CSP
     response.headers["Cache-Control"] = "no-cache"
     return response
@@ -41,5 +49,8 @@ def field_form(request: Request) -> HTMLResponse:
 @router.get("/field/sw.js")
 def service_worker() -> FileResponse:
     """The service worker lives under /static but controls the form's page at /field."""
-    return FileResponse(STATIC / "field" / "sw.js", media_type="text/javascript",
-                        headers={"Service-Worker-Allowed": "/field", "Cache-Control": "no-cache"})
+    return FileResponse(
+        STATIC / "field" / "sw.js",
+        media_type="text/javascript",
+        headers={"Service-Worker-Allowed": "/field", "Cache-Control": "no-cache"},
+    )

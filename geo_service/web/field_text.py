@@ -31,8 +31,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "description": ("รายละเอียด", "Description"),
     "observed_at": ("เวลาที่พบ (เวลาประเทศไทย)", "Observed at (Thailand time)"),
     "position": ("พิกัด", "Position"),
-    "position_help": ("ทศนิยม, องศา-ลิปดา-ฟิลิปดา หรือ UTM เช่น 47Q 537172 1958350",
-                      "Decimal, degrees-minutes-seconds or UTM, e.g. 47Q 537172 1958350"),
+    "position_help": (
+        "ทศนิยม, องศา-ลิปดา-ฟิลิปดา หรือ UTM เช่น 47Q 537172 1958350",
+        "Decimal, degrees-minutes-seconds or UTM, e.g. 47Q 537172 1958350",
+    ),
     "datum": ("พื้นหลักฐาน (Datum)", "Datum"),
     "datum_wgs84": ("WGS 84 (GPS, โทรศัพท์)", "WGS 84 (GPS, phones)"),
     "datum_indian1975": ("Indian 1975 (แผนที่ 1:50,000 เดิม)", "Indian 1975 (old 1:50,000 maps)"),
@@ -53,8 +55,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "reserve_distance": ("ห่างจากแนวเขตป่าสงวน {m} เมตร", "{m} m from the reserve boundary"),
     "illustrative": ("(ขอบเขตตัวอย่าง ไม่ใช่ขอบเขตทางการ)", "(illustrative boundary, not official)"),
     "outside_province_place": ("นอกเขตจังหวัด", "Outside the province"),
-    "outside_province_near": ("นอกเขตจังหวัด ห่าง {km} กม. อำเภอที่ใกล้ที่สุด {district} ({dkm} กม.)",
-                              "Outside the province, {km} km away; nearest district {district} ({dkm} km)"),
+    "outside_province_near": (
+        "นอกเขตจังหวัด ห่าง {km} กม. อำเภอที่ใกล้ที่สุด {district} ({dkm} กม.)",
+        "Outside the province, {km} km away; nearest district {district} ({dkm} km)",
+    ),
     "read_as": ("อ่านได้เป็น {text} ({name})", "Read as {text} ({name})"),
     "did_you_mean": ("หมายถึง ละติจูด {lat} ลองจิจูด {lon} ใช่ไหม", "Did you mean latitude {lat}, longitude {lon}?"),
     "apply_suggestion": ("ใช้ค่านี้", "Use this"),
@@ -100,7 +104,11 @@ def page_text() -> dict[str, dict[str, str]]:
     """Every string of the page by key and language, kind and severity labels included."""
     out = {key: dict(zip(LANGUAGES, pair)) for key, pair in TEXT.items()}
     # Kinds carry both languages: officers and partners use both names.
-    out.update({f"kind_{k.value}": {"th": f"{th} · {en}", "en": f"{en} · {th}"}
-                for k, (th, en) in INCIDENT_KIND_LABELS.items()})
+    out.update(
+        {
+            f"kind_{k.value}": {"th": f"{th} · {en}", "en": f"{en} · {th}"}
+            for k, (th, en) in INCIDENT_KIND_LABELS.items()
+        }
+    )
     out.update({f"severity_{s.value}": dict(zip(LANGUAGES, pair)) for s, pair in SEVERITY_LABELS.items()})
     return out

@@ -15,8 +15,9 @@ router = APIRouter(include_in_schema=False)
 
 
 @router.get("/signin", response_class=HTMLResponse)
-def signin(request: Request, next: Annotated[str | None, Query(max_length=500)] = None,  # noqa: A002
-           failed: bool = False) -> HTMLResponse:
+def signin(
+    request: Request, next: Annotated[str | None, Query(max_length=500)] = None, failed: bool = False
+) -> HTMLResponse:
     from geo_service.api.auth import safe_next
 
     response = templates.TemplateResponse(request, "signin.html", {"next": safe_next(next), "failed": failed})

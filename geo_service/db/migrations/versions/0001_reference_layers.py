@@ -7,8 +7,10 @@ Create Date: 2026-11-26
 
 import sqlalchemy as sa
 from alembic import op
-from geoalchemy2 import Geometry
-from geoalchemy2 import alembic_helpers  # noqa: F401  registers op.create_geospatial_table & co.
+from geoalchemy2 import (
+    Geometry,
+    alembic_helpers,  # noqa: F401  registers op.create_geospatial_table & co.
+)
 
 revision = "0001"
 down_revision = None
@@ -17,7 +19,12 @@ depends_on = None
 
 ADMIN_LEVEL = sa.Enum("province", "district", "subdistrict", name="admin_level")
 PROTECTED_KIND = sa.Enum(
-    "national_reserved_forest", "national_park", "wildlife_sanctuary", "forest_park", "community_forest", "other",
+    "national_reserved_forest",
+    "national_park",
+    "wildlife_sanctuary",
+    "forest_park",
+    "community_forest",
+    "other",
     name="protected_kind",
 )
 
@@ -71,8 +78,9 @@ def upgrade() -> None:
         sa.CheckConstraint("ST_IsValid(geom)", name="geom_valid"),
     )
     op.create_geospatial_index("idx_admin_areas_geom", "admin_areas", ["geom"], postgresql_using="gist")
-    op.create_index("uq_admin_areas_current", "admin_areas", ["level", "code"], unique=True,
-                    postgresql_where=sa.text("is_current"))
+    op.create_index(
+        "uq_admin_areas_current", "admin_areas", ["level", "code"], unique=True, postgresql_where=sa.text("is_current")
+    )
     op.create_index("ix_admin_areas_parent", "admin_areas", ["parent_code"])
 
     op.create_geospatial_table(

@@ -7,8 +7,10 @@ Create Date: 2026-11-27
 
 import sqlalchemy as sa
 from alembic import op
-from geoalchemy2 import Geometry
-from geoalchemy2 import alembic_helpers  # noqa: F401  registers op.create_geospatial_table & co.
+from geoalchemy2 import (
+    Geometry,
+    alembic_helpers,  # noqa: F401  registers op.create_geospatial_table & co.
+)
 from sqlalchemy.dialects import postgresql as pg
 
 revision = "0002"
@@ -32,8 +34,10 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.text("true")),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.UniqueConstraint("username", name="uq_users_username"),
-        sa.CheckConstraint("roles <@ ARRAY['administrator','investigator','field_officer','committee_member',"
-                           "'partner']::text[]", name="known_roles"),
+        sa.CheckConstraint(
+            "roles <@ ARRAY['administrator','investigator','field_officer','committee_member','partner']::text[]",
+            name="known_roles",
+        ),
     )
     op.create_geospatial_table(
         "incidents",

@@ -7,8 +7,10 @@ Create Date: 2026-11-27
 
 import sqlalchemy as sa
 from alembic import op
-from geoalchemy2 import Geometry
-from geoalchemy2 import alembic_helpers  # noqa: F401  registers op.create_geospatial_table & co.
+from geoalchemy2 import (
+    Geometry,
+    alembic_helpers,  # noqa: F401  registers op.create_geospatial_table & co.
+)
 from sqlalchemy.dialects import postgresql
 
 revision = "0003"
@@ -122,8 +124,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("file_sha256", "product", name="uq_hotspot_rasters_file_sha256_product"),
         sa.CheckConstraint("product IN ('fire_mask', 'burned_doy', 'frp', 'dnbr', 'generic')", name="product_kind"),
     )
-    op.create_geospatial_index("idx_hotspot_rasters_footprint", "hotspot_rasters", ["footprint"],
-                               postgresql_using="gist")
+    op.create_geospatial_index(
+        "idx_hotspot_rasters_footprint", "hotspot_rasters", ["footprint"], postgresql_using="gist"
+    )
     op.create_table(
         "raster_zone_stats",
         sa.Column("id", sa.Integer, primary_key=True),

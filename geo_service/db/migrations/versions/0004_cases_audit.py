@@ -16,21 +16,39 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = "geo_service_app"
-CATEGORY = sa.Enum("encroachment_permitted", "land_documents_in_reserve", "budget_misuse", "illegal_logging",
-                   "procurement", "other", name="case_category")
+CATEGORY = sa.Enum(
+    "encroachment_permitted",
+    "land_documents_in_reserve",
+    "budget_misuse",
+    "illegal_logging",
+    "procurement",
+    "other",
+    name="case_category",
+)
 STAGE = sa.Enum("received", "preliminary_review", "fact_finding", "decision", "referred", "closed", name="case_stage")
 CONFIDENTIALITY = sa.Enum("internal", "confidential", name="case_confidentiality")
-PARTY_ROLE = sa.Enum("official_concerned", "suspect", "agency", "complainant", "informant", "witness",
-                     name="party_role")
-LINK_TARGET = sa.Enum("incident", "hotspot", "fire_event", "protected_area", "district", "raster_stat",
-                      name="link_target")
-CASE_TABLES = ("cases", "case_assignments", "case_parties", "case_transitions", "case_notes", "case_attachments",
-               "case_links")
+PARTY_ROLE = sa.Enum(
+    "official_concerned", "suspect", "agency", "complainant", "informant", "witness", name="party_role"
+)
+LINK_TARGET = sa.Enum(
+    "incident", "hotspot", "fire_event", "protected_area", "district", "raster_stat", name="link_target"
+)
+CASE_TABLES = (
+    "cases",
+    "case_assignments",
+    "case_parties",
+    "case_transitions",
+    "case_notes",
+    "case_attachments",
+    "case_links",
+)
 
 
 def _meta():
-    return (sa.Column("created_by", sa.String(120), nullable=False),
-            sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()))
+    return (
+        sa.Column("created_by", sa.String(120), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
+    )
 
 
 def upgrade() -> None:

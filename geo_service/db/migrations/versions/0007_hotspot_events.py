@@ -27,8 +27,9 @@ def upgrade() -> None:
         sa.Column("event_id", sa.BigInteger, nullable=False),
     )
     op.create_index("ix_hotspot_events_event_id", "hotspot_events", ["event_id"])
-    op.execute("INSERT INTO hotspot_events (hotspot_id, event_id) "
-               "SELECT id, event_id FROM hotspots WHERE event_id IS NOT NULL")
+    op.execute(
+        "INSERT INTO hotspot_events (hotspot_id, event_id) SELECT id, event_id FROM hotspots WHERE event_id IS NOT NULL"
+    )
     op.drop_index("ix_hotspots_event_id", "hotspots")
     op.drop_column("hotspots", "event_id")
 

@@ -13,8 +13,10 @@ Create Date: 2026-12-02
 
 import sqlalchemy as sa
 from alembic import op
-from geoalchemy2 import Geometry
-from geoalchemy2 import alembic_helpers  # noqa: F401  registers op.create_geospatial_table & co.
+from geoalchemy2 import (
+    Geometry,
+    alembic_helpers,  # noqa: F401  registers op.create_geospatial_table & co.
+)
 from sqlalchemy.dialects import postgresql
 
 revision = "0008_area_of_interest"

@@ -44,26 +44,46 @@ def upgrade() -> None:
     op.add_column("hotspot_rasters", sa.Column("version", sa.Integer, nullable=False, server_default="1"))
     op.add_column("hotspot_rasters", sa.Column("superseded_by", sa.Integer))  # its foreign key after the data
     op.create_check_constraint(
-        "threshold_complete", "hotspot_rasters",
+        "threshold_complete",
+        "hotspot_rasters",
         "(threshold IS NULL AND threshold_op IS NULL AND threshold_label IS NULL) OR "
-        "(threshold IS NOT NULL AND threshold_op IN ('>', '>=', '<', '<=') AND threshold_label IS NOT NULL)")
-    op.create_check_constraint("burned_area_products", "hotspot_rasters",
-                               "NOT burned_area OR product IN ('fire_mask', 'burned_doy', 'dnbr')")
+        "(threshold IS NOT NULL AND threshold_op IN ('>', '>=', '<', '<=') AND threshold_label IS NOT NULL)",
+    )
+    op.create_check_constraint(
+        "burned_area_products", "hotspot_rasters", "NOT burned_area OR product IN ('fire_mask', 'burned_doy', 'dnbr')"
+    )
     op.execute("UPDATE hotspot_rasters SET burned_area = product IN ('fire_mask', 'burned_doy', 'dnbr')")
-    op.execute("UPDATE hotspot_rasters SET threshold = 0.1, threshold_op = '>=', threshold_label = 'burned' "
-               "WHERE product = 'dnbr'")
-    op.execute("UPDATE hotspot_rasters SET threshold = 0, threshold_op = '>', threshold_label = 'active fire' "
-               "WHERE product = 'frp'")
+    op.execute(
+        "UPDATE hotspot_rasters SET threshold = 0.1, threshold_op = '>=', threshold_label = 'burned' "
+        "WHERE product = 'dnbr'"
+    )
+    op.execute(
+        "UPDATE hotspot_rasters SET threshold = 0, threshold_op = '>', threshold_label = 'active fire' "
+        "WHERE product = 'frp'"
+    )
     # Versions of earlier registrations: same name, product and date, in order of id; the last is current.
     op.execute("""
         WITH v AS (SELECT id, row_number() OVER w AS n, lead(id) OVER w AS next_id
                    FROM hotspot_rasters WINDOW w AS (PARTITION BY name, product, acq_date ORDER BY id))
         UPDATE hotspot_rasters r SET version = v.n, superseded_by = v.next_id FROM v WHERE v.id = r.id""")
-    op.create_index("ix_hotspot_rasters_current_series", "hotspot_rasters", ["name", "product", "acq_date"],
-                    unique=True, postgresql_where=sa.text("superseded_by IS NULL"))
+    op.create_index(
+        "ix_hotspot_rasters_current_series",
+        "hotspot_rasters",
+        ["name", "product", "acq_date"],
+        unique=True,
+        postgresql_where=sa.text("superseded_by IS NULL"),
+    )
     # deferred: a new version's id is taken before its row is written (rasters.register_raster)
-    op.create_foreign_key("fk_hotspot_rasters_superseded_by_hotspot_rasters", "hotspot_rasters", "hotspot_rasters",
-                          ["superseded_by"], ["id"], ondelete="SET NULL", deferrable=True, initially="DEFERRED")
+    op.create_foreign_key(
+        "fk_hotspot_rasters_superseded_by_hotspot_rasters",
+        "hotspot_rasters",
+        "hotspot_rasters",
+        ["superseded_by"],
+        ["id"],
+        ondelete="SET NULL",
+        deferrable=True,
+        initially="DEFERRED",
+    )
 
     op.alter_column("raster_zone_stats", "fire_pixels", new_column_name="flagged_pixels")
     op.alter_column("raster_zone_stats", "fire_pixels_by_class", new_column_name="flagged_by_class")
@@ -83,8 +103,10 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP VIEW raster_burned_area")
-    op.execute("UPDATE raster_zone_stats SET burned_m2 = coalesce(burned_m2, flagged_m2, 0), "
-               "flagged_pixels = coalesce(flagged_pixels, 0)")
+    op.execute(
+        "UPDATE raster_zone_stats SET burned_m2 = coalesce(burned_m2, flagged_m2, 0), "
+        "flagged_pixels = coalesce(flagged_pixels, 0)"
+    )
     op.drop_column("raster_zone_stats", "percentiles")
     op.drop_column("raster_zone_stats", "min")
     op.drop_column("raster_zone_stats", "flagged_m2")

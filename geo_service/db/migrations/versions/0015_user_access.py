@@ -20,8 +20,9 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("users", sa.Column("token_version", sa.Integer, nullable=False, server_default=sa.text("1")))
-    op.add_column("users", sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False,
-                                     server_default=sa.func.now()))
+    op.add_column(
+        "users", sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now())
+    )
 
 
 def downgrade() -> None:
