@@ -26,6 +26,7 @@ from geo_service.errors import (
     PreconditionFailed,
     PreconditionRequired,
 )
+from geo_service.incidents import store
 from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
 from geo_service.places import Attribution, gazetteer, gazetteer_in_transaction
 from geo_service.thai import BANGKOK, area_units, fiscal_year_be
@@ -612,3 +613,34 @@ def reattribute_incidents(session: Session, layer_type: str | None = None, ids: 
     )
     _finish_geometry(session, [r.id for r in rows])
     return len(rows)
+
+
+# --- the status machine's case side: only a case link makes an incident 'linked' ---------------------------
+def mark_linked(session: Session, incident_ids: list[str], principal: Principal) -> list[int]:
+    """Incidents attached to a case become ``linked`` (whatever their status was); audited per incident."""
+    return _move(session, incident_ids, None, IncidentStatus.linked, principal)
+
+
+def mark_unlinked(session: Session, incident_ids: list[str], principal: Principal) -> list[int]:
+    """Incidents no longer attached to any case go back from ``linked`` to ``verified``; audited per incident.
+    The caller (the cases domain) decides which incidents have no case link left."""
+    return _move(session, incident_ids, IncidentStatus.linked, IncidentStatus.verified, principal)
+
+
+def _move(
+    session: Session,
+    incident_ids: list[str],
+    from_status: IncidentStatus | None,
+    to_status: IncidentStatus,
+    principal: Principal,
+) -> list[int]:
+    changed = store.set_status(
+        session,
+        incident_ids,
+        to_status.value,
+        from_status=from_status.value if from_status else None,
+        by=principal.name,
+    )
+    for incident_id in changed:
+        audit.record(session, principal.name, "update", "incident", incident_id, after={"status": to_status.value})
+    return changed
