@@ -205,3 +205,10 @@ def live_server(tmp_path):
     for server, thread in servers:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The browser, fault and fuzz tests are slow too, so the fast lane is just ``-m "not slow"``."""
+    for item in items:
+        if any(item.get_closest_marker(m) for m in ("browser", "faults", "fuzz")):
+            item.add_marker(pytest.mark.slow)
