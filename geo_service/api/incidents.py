@@ -6,22 +6,34 @@ import re
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from geo_service import redaction
 from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep, etag, if_match_version, parse_bbox
+from geo_service.api.geojson import GeoJSONResponse, geojson_responses
 from geo_service.db.models import IncidentKind, IncidentStatus
 from geo_service.errors import InvalidInput, LayerRejected, PayloadTooLarge
 from geo_service.incidents import bulk, service
-from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
+from geo_service.incidents.schemas import (
+    ImportReportOut,
+    IncidentCreate,
+    IncidentFilter,
+    IncidentOut,
+    IncidentPage,
+    IncidentUpdate,
+    LocateOut,
+    LocationIn,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 KEY = re.compile(r"^[A-Za-z0-9._:-]{8,100}$")
 
 
 class ImportRefused(LayerRejected):  # 422, like a refused layer file
+    """A real import with refused rows: nothing was stored."""
+
     code = "import_refused"
 
 
@@ -38,10 +50,11 @@ def incident_filter(
     q: Annotated[
         str | None, Query(max_length=100, description="Text in description, reporter, location or tags")
     ] = None,
-) -> service.IncidentFilter:
+) -> IncidentFilter:
+    """The list filters from the query string (shared by the JSON and GeoJSON lists)."""
     if start and end and end < start:
         raise InvalidInput("'to' is before 'from'.", code="invalid_period")
-    return service.IncidentFilter(
+    return IncidentFilter(
         district=district,
         subdistrict=subdistrict,
         protected_area=protected_area,
@@ -55,20 +68,28 @@ def incident_filter(
     )
 
 
-FilterDep = Annotated[service.IncidentFilter, Depends(incident_filter)]
+FilterDep = Annotated[IncidentFilter, Depends(incident_filter)]
 
 
-@router.post("/incidents/locate", summary="Where a position falls (district, reserve) before saving")
-def locate(body: LocationIn, session: SessionDep, principal: ReporterDep) -> dict:
-    loc = service.locate(session, body)
-    return {
-        "position": loc.point.as_dict(),
-        "accuracy_m": body.accuracy_m,
-        "place": service.describe_place(session, loc.place, loc.point.lon, loc.point.lat),
-    }
+@router.post(
+    "/incidents/locate",
+    summary="Where a position falls (district, reserve) before saving",
+    response_model=LocateOut,
+)
+def locate(body: LocationIn, session: SessionDep, principal: ReporterDep):
+    """Where a position falls, without saving it."""
+    with session.begin():
+        answer = service.where_is(session, body)
+    return JSONResponse(answer)
 
 
-@router.post("/incidents", status_code=201, summary="Log an incident (idempotent with an Idempotency-Key header)")
+@router.post(
+    "/incidents",
+    status_code=201,
+    summary="Log an incident (idempotent with an Idempotency-Key header)",
+    response_model=IncidentOut,
+    responses={200: {"model": IncidentOut, "description": "A retry with the same Idempotency-Key: the incident"}},
+)
 def create(
     body: IncidentCreate,
     session: SessionDep,
@@ -78,6 +99,7 @@ def create(
         Header(description="A client-generated unique key (8-100 chars); a retry with the same key never duplicates"),
     ] = None,
 ):
+    """Log an incident; a retry with the same Idempotency-Key returns the first one (200)."""
     if idempotency_key is not None and not KEY.match(idempotency_key):
         raise InvalidInput(
             "Idempotency-Key must be 8-100 letters, digits, '.', '_', ':' or '-'.", code="invalid_idempotency_key"
@@ -90,24 +112,25 @@ def create(
     return JSONResponse(redaction.incident(incident, principal), status_code=201 if created else 200, headers=headers)
 
 
-@router.get("/incidents", summary="Incidents with filters, newest first, paginated")
+@router.get("/incidents", summary="Incidents with filters, newest first, paginated", response_model=IncidentPage)
 def list_(
     session: SessionDep,
     principal: IncidentReaderDep,
     flt: FilterDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict:
-    flt.q_names = redaction.may_read(principal, "reporter")
-    page = service.list_incidents(session, flt, limit, offset)
-    page["items"] = redaction.incidents(page["items"], principal)
-    if offset + limit < page["total"]:
-        page["next_offset"] = offset + limit
-    return page
+):
+    """A page of incidents, what the caller may not read withheld."""
+    with session.begin():
+        page = service.list_for(session, flt, principal, limit, offset)
+    return JSONResponse(page)
 
 
 @router.get(
-    "/incidents.geojson", summary="Incidents as a GeoJSON FeatureCollection (same filters)", response_class=Response
+    "/incidents.geojson",
+    summary="Incidents as a GeoJSON FeatureCollection (same filters)",
+    response_class=GeoJSONResponse,
+    responses=geojson_responses(),
 )
 def list_geojson(
     session: SessionDep,
@@ -116,24 +139,25 @@ def list_geojson(
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
 ):
-    flt.q_names = redaction.may_read(principal, "reporter")
-    page = service.list_incidents(session, flt, limit, offset)
-    body = {
-        "type": "FeatureCollection",
-        "numberMatched": page["total"],
-        "numberReturned": len(page["items"]),
-        "features": [service.as_feature(i) for i in redaction.incidents(page["items"], principal)],
-    }
-    return JSONResponse(body, media_type="application/geo+json")
+    """A page of incidents as GeoJSON points, what the caller may not read withheld."""
+    with session.begin():
+        body = service.feature_collection(session, flt, principal, limit, offset)
+    return GeoJSONResponse(body)
 
 
-@router.get("/incidents/{incident_id}", summary="One incident (ETag = its version)")
+@router.get("/incidents/{incident_id}", summary="One incident (ETag = its version)", response_model=IncidentOut)
 def read(incident_id: int, session: SessionDep, principal: IncidentReaderDep):
-    incident = service.get_incident(session, incident_id)
+    """One incident, what the caller may not read withheld."""
+    with session.begin():
+        incident = service.get_incident(session, incident_id)
     return JSONResponse(redaction.incident(incident, principal), headers={"ETag": etag(incident)})
 
 
-@router.patch("/incidents/{incident_id}", summary="Change an incident; send If-Match with the ETag you read")
+@router.patch(
+    "/incidents/{incident_id}",
+    summary="Change an incident; send If-Match with the ETag you read",
+    response_model=IncidentOut,
+)
 def update(
     incident_id: int,
     body: IncidentUpdate,
@@ -141,12 +165,18 @@ def update(
     principal: ReporterDep,
     if_match: Annotated[str | None, Header()] = None,
 ):
+    """Change an incident still at the version read (If-Match)."""
     with session.begin():
         incident = service.update_incident(session, incident_id, body, if_match_version(if_match), principal)
     return JSONResponse(redaction.incident(incident, principal), headers={"ETag": etag(incident)})
 
 
-@router.post("/incidents/import", summary="Import incidents from CSV, GPX or KML (dry run, or all or nothing)")
+@router.post(
+    "/incidents/import",
+    summary="Import incidents from CSV, GPX or KML (dry run, or all or nothing)",
+    response_model=ImportReportOut,
+    responses={201: {"model": ImportReportOut, "description": "Imported (not a dry run): every row stored"}},
+)
 async def import_file(
     session: SessionDep,
     principal: ReporterDep,
@@ -157,6 +187,7 @@ async def import_file(
     encoding: Annotated[str | None, Form(max_length=20, description="Text encoding of a CSV (default: detect)")] = None,
     confirm_outside_province: Annotated[bool, Form()] = False,
 ):
+    """Check a file row by row (dry run: 200) or store all its incidents (201); a refused row stores none."""
     limit = request.app.state.settings.service.max_upload_mb << 20
     data = await file.read(limit + 1)
     if len(data) > limit:

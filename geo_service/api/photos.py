@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Request, UploadFile
@@ -12,15 +12,25 @@ from fastapi.responses import JSONResponse, Response
 from geo_service.api.deps import IncidentReaderDep, ReporterDep, SessionDep
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.incidents import photos
+from geo_service.incidents.photos import FORMATS
+from geo_service.incidents.schemas import PhotoOut
 
 router = APIRouter(prefix="/api/v1", tags=["photos"])
 MAX_FILES = 10
+# The media types a download may have: what photos are stored as (thumbnails are JPEG).
+PHOTO_MEDIA: dict[int | str, dict[str, Any]] = {
+    200: {"content": {t: {} for t in sorted(set(FORMATS.values()))}, "description": "The image"}
+}
+THUMBNAIL_MEDIA: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"image/jpeg": {}}, "description": "A JPEG thumbnail"}
+}
 
 
 @router.post(
     "/incidents/{incident_id}/photos",
     status_code=201,
     summary="Attach photos (JPEG, PNG, HEIC); the same file twice is stored once",
+    response_model=list[PhotoOut],
 )
 async def upload(
     incident_id: int,
@@ -29,6 +39,7 @@ async def upload(
     principal: ReporterDep,
     files: Annotated[list[UploadFile], File(description="One or more photos")],
 ):
+    """Store photos of an incident, all or none; field officers add only to their own, unlinked incidents."""
     if len(files) > MAX_FILES:
         raise InvalidInput(f"Send at most {MAX_FILES} photos at a time.", code="too_many_files")
     settings = request.app.state.settings.service
@@ -42,9 +53,7 @@ async def upload(
 
     def store() -> list[dict]:
         with session.begin():
-            photos.check_may_add(session, incident_id, principal)
-            ids = [photos.add_photo(session, incident_id, data, name, principal.name, settings) for data, name in blobs]
-            return photos.photos_of(session, incident_id, ids)
+            return photos.add_photos(session, incident_id, blobs, principal, settings)
 
     return JSONResponse(await run_in_threadpool(store), status_code=201)
 
@@ -62,11 +71,24 @@ def _send(data: bytes, content_type: str, filename: str, sha256: str) -> Respons
     )
 
 
-@router.get("/photos/{photo_id}", summary="The original photo, unchanged", response_class=Response)
+@router.get(
+    "/photos/{photo_id}", summary="The original photo, unchanged", response_class=Response, responses=PHOTO_MEDIA
+)
 def original(photo_id: int, session: SessionDep, principal: IncidentReaderDep):
-    return _send(*photos.photo_bytes(session, photo_id))
+    """The photo's bytes as uploaded."""
+    with session.begin():
+        content = photos.photo_bytes(session, photo_id)
+    return _send(*content)
 
 
-@router.get("/photos/{photo_id}/thumbnail", summary="A 320 px JPEG thumbnail without metadata", response_class=Response)
+@router.get(
+    "/photos/{photo_id}/thumbnail",
+    summary="A 320 px JPEG thumbnail without metadata",
+    response_class=Response,
+    responses=THUMBNAIL_MEDIA,
+)
 def thumbnail(photo_id: int, session: SessionDep, principal: IncidentReaderDep):
-    return _send(*photos.photo_bytes(session, photo_id, thumbnail=True))
+    """A small JPEG of the photo, without its metadata."""
+    with session.begin():
+        content = photos.photo_bytes(session, photo_id, thumbnail=True)
+    return _send(*content)

@@ -55,6 +55,8 @@ KIND_WORDS = {
 
 @dataclass
 class RowReport:
+    """What became of one row: ok, refused (with the reason) or a duplicate of an earlier import."""
+
     row: int
     status: str  # ok | refused | duplicate
     reason: str | None = None
@@ -67,6 +69,8 @@ class RowReport:
 
 @dataclass
 class ImportReport:
+    """The row-by-row report of an import (or a dry run) of one file."""
+
     format: str
     encoding: str | None
     sha256: str
@@ -75,9 +79,11 @@ class ImportReport:
 
     @property
     def refused(self) -> int:
+        """How many rows are refused."""
         return sum(r.status == "refused" for r in self.rows)
 
     def as_dict(self) -> dict:
+        """The report as the API returns it, with counts per status."""
         counts = {s: sum(r.status == s for r in self.rows) for s in ("ok", "refused", "duplicate")}
         return {
             "format": self.format,
@@ -213,6 +219,7 @@ def _kml_rows(data: bytes) -> list[dict[str, Any]]:
 
 
 def read_rows(data: bytes, filename: str, encoding: str | None = None) -> tuple[str, str | None, list[dict]]:
+    """The rows of a CSV, GPX or KML file (by its name) as dicts of known fields: (format, encoding, rows)."""
     name = filename.lower()
     if name.endswith((".csv", ".txt")):
         text, used = _decode(data, encoding)
@@ -275,7 +282,7 @@ def import_incidents(
         rep = RowReport(row=n, status="ok")
         try:
             body = IncidentCreate.model_validate(_payload(row, default_kind, confirm_outside_province))
-            service._observed(body.observed_at)
+            service.observed_time(body.observed_at)
             loc = service.locate(session, body.location)
             rep.lat, rep.lon = round(loc.point.lat, 7), round(loc.point.lon, 7)
             rep.district, rep.reserve = loc.place["district_code"], loc.place["reserve_code"]

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from PIL import ExifTags, Image, ImageFile, ImageOps, UnidentifiedImageError
 from pyproj import Geod
-from sqlalchemy import text
+from sqlalchemy import Row
 from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal, Role
+from geo_service.db.models import IncidentStatus
 from geo_service.errors import Forbidden, InvalidInput, NotFound, PayloadTooLarge
+from geo_service.incidents import store
 from geo_service.thai import BANGKOK
 
 try:  # HEIC support is optional at import time but listed in the dependencies
@@ -38,11 +42,15 @@ GEOD = Geod(ellps="WGS84")
 
 
 class UnsupportedPhoto(InvalidInput):
+    """A file that is not a photo this service reads (type, size, damage)."""
+
     code = "unsupported_photo"
 
 
 @dataclass
 class PhotoInfo:
+    """What a photo file says about itself, its thumbnail, and the flags set when checked."""
+
     sha256: str
     content_type: str
     size_bytes: int
@@ -156,45 +164,46 @@ def check_against_incident(
     return distance, offset
 
 
-def check_may_add(session: Session, incident_id: int, principal: Principal) -> None:
+def check_may_add(session: Session, incident_id: int, principal: Principal) -> Row:
     """Field officers add photos to their own incidents, and no longer once an incident is linked to a case
-    (it is evidence then: investigators add to it). The row is locked FOR SHARE, so a concurrent link waits."""
-    row = session.execute(
-        text("SELECT created_by, status::text AS status FROM incidents WHERE id = :id FOR SHARE"), {"id": incident_id}
-    ).first()
+    (it is evidence then: investigators add to it). The row is locked FOR SHARE, so a concurrent link waits.
+    Returns the incident's position and observation time, which the photos are checked against."""
+    row = store.lock_for_photos(session, incident_id)
     if row is None:
         raise NotFound("No incident with this number.")
     if principal.has(Role.investigator, Role.administrator):
-        return
+        return row
     if row.created_by != principal.name:
         raise Forbidden("Field officers add photos to their own incidents.")
-    if row.status == "linked":
+    if row.status == IncidentStatus.linked.value:
         raise Forbidden(
             "This incident is linked to a case; only investigators add photos to it now.", code="incident_linked"
         )
+    return row
 
 
-def add_photo(session: Session, incident_id: int, data: bytes, filename: str | None, uploaded_by: str, settings) -> int:
-    """Store a photo for an incident (idempotent: the same bytes twice give the same photo). Returns its id."""
-    incident = session.execute(
-        text("SELECT ST_X(geom) AS lon, ST_Y(geom) AS lat, observed_at FROM incidents WHERE id = :id"),
-        {"id": incident_id},
-    ).first()
-    if incident is None:
-        raise NotFound("No incident with this number.")
+def add_photos(
+    session: Session,
+    incident_id: int,
+    files: Sequence[tuple[bytes, str | None]],
+    principal: Principal,
+    settings: Any,
+) -> list[dict]:
+    """Store photos (bytes, file name) for an incident the caller may add to, in the caller's transaction (all
+    or none: a refused file refuses the upload); the same bytes twice give the same photo. Returns the photos."""
+    incident = check_may_add(session, incident_id, principal)
+    ids = [_add_photo(session, incident_id, incident, data, name, principal.name, settings) for data, name in files]
+    return photos_of(session, incident_id, ids)
+
+
+def _add_photo(
+    session: Session, incident_id: int, incident: Row, data: bytes, filename: str | None, uploaded_by: str, settings
+) -> int:
     info = inspect_photo(data, settings.photo_max_mb << 20)
     distance, offset = check_against_incident(info, incident.lon, incident.lat, incident.observed_at, settings)
     name = (filename or "photo").replace("\\", "/").rsplit("/", 1)[-1][:200]
-    photo_id = session.execute(
-        text("""
-        INSERT INTO incident_photos (incident_id, sha256, filename, content_type, size_bytes, width, height, original,
-                                     thumbnail, exif_lon, exif_lat, exif_taken_at, distance_m, time_offset_s, flags,
-                                     uploaded_by)
-        VALUES (:incident_id, :sha256, :filename, :content_type, :size_bytes, :width, :height, :original, :thumbnail,
-                :exif_lon, :exif_lat, :exif_taken_at, :distance_m, :time_offset_s, :flags, :uploaded_by)
-        ON CONFLICT (incident_id, sha256) DO NOTHING
-        RETURNING id
-    """),
+    photo_id, created = store.insert_photo(
+        session,
         {
             "incident_id": incident_id,
             "sha256": info.sha256,
@@ -213,30 +222,22 @@ def add_photo(session: Session, incident_id: int, data: bytes, filename: str | N
             "flags": info.flags,
             "uploaded_by": uploaded_by,
         },
-    ).scalar()
-    if photo_id is None:
-        return session.execute(
-            text("SELECT id FROM incident_photos WHERE incident_id = :i AND sha256 = :s"),
-            {"i": incident_id, "s": info.sha256},
-        ).scalar_one()
-    audit.record(
-        session,
-        uploaded_by,
-        "create",
-        "incident_photo",
-        photo_id,
-        after={"incident_id": incident_id, "sha256": info.sha256, "filename": name, "flags": info.flags},
     )
+    if created:
+        audit.record(
+            session,
+            uploaded_by,
+            "create",
+            "incident_photo",
+            photo_id,
+            after={"incident_id": incident_id, "sha256": info.sha256, "filename": name, "flags": info.flags},
+        )
     return photo_id
 
 
 def photo_bytes(session: Session, photo_id: int, thumbnail: bool = False) -> tuple[bytes, str, str, str]:
     """(bytes, content type, file name, sha256) of a photo or its thumbnail."""
-    column = "thumbnail" if thumbnail else "original"
-    row = session.execute(
-        text(f"SELECT {column} AS data, content_type, filename, sha256 FROM incident_photos WHERE id = :id"),
-        {"id": photo_id},
-    ).first()
+    row = store.photo_content(session, photo_id, thumbnail=thumbnail)
     if row is None:
         raise NotFound("No photo with this number.")
     if thumbnail:
@@ -245,23 +246,11 @@ def photo_bytes(session: Session, photo_id: int, thumbnail: bool = False) -> tup
 
 
 def photos_of(session: Session, incident_id: int, ids: list[int] | None = None) -> list[dict]:
-    rows = (
-        session.execute(
-            text("""
-        SELECT id, sha256, filename, content_type, size_bytes, width, height, exif_lon, exif_lat, exif_taken_at,
-               distance_m, time_offset_s, flags, uploaded_by, uploaded_at
-        FROM incident_photos WHERE incident_id = :i AND (CAST(:ids AS int[]) IS NULL OR id = ANY(:ids)) ORDER BY id
-    """),
-            {"i": incident_id, "ids": ids},
-        )
-        .mappings()
-        .all()
-    )
+    """The photos of an incident (all, or ``ids``) as the API lists them: links to the bytes, local times."""
     out = []
-    for r in rows:
-        d = dict(r)
-        d["url"] = f"/api/v1/photos/{r['id']}"
-        d["thumbnail_url"] = f"/api/v1/photos/{r['id']}/thumbnail"
+    for d in store.photo_rows(session, incident_id, ids):
+        d["url"] = f"/api/v1/photos/{d['id']}"
+        d["thumbnail_url"] = f"/api/v1/photos/{d['id']}/thumbnail"
         for k in ("exif_taken_at", "uploaded_at"):
             d[k] = d[k].astimezone(BANGKOK).isoformat() if d[k] else None
         out.append(d)

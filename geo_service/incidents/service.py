@@ -11,13 +11,11 @@ from typing import Any
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
-from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from geo_service import audit, coords
+from geo_service import audit, coords, redaction
 from geo_service.auth import Principal, Role
-from geo_service.db.models import INCIDENT_KIND_LABELS, Incident, IncidentKind, IncidentStatus
+from geo_service.db.models import INCIDENT_KIND_LABELS, IncidentKind, IncidentStatus
 from geo_service.errors import (
     Conflict,
     Forbidden,
@@ -27,7 +25,7 @@ from geo_service.errors import (
     PreconditionRequired,
 )
 from geo_service.incidents import store
-from geo_service.incidents.schemas import IncidentCreate, IncidentUpdate, LocationIn
+from geo_service.incidents.schemas import IncidentCreate, IncidentFilter, IncidentUpdate, LocationIn
 from geo_service.places import Attribution, gazetteer, gazetteer_in_transaction
 from geo_service.thai import BANGKOK, area_units, fiscal_year_be
 
@@ -39,12 +37,16 @@ EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
 
 
 class OutsideProvince(InvalidInput):
+    """A point outside the loaded province(s), not confirmed as such."""
+
     code = "outside_province"
 
 
 # --- locating a point ------------------------------------------------------------------------------
 @dataclass
 class Located:
+    """A parsed position and where it falls (the gazetteer's attribution)."""
+
     point: coords.ParsedPoint
     place: dict[str, Any]
     accuracy_m: float | None = None
@@ -54,43 +56,20 @@ class Located:
 def _parse(loc: LocationIn) -> coords.ParsedPoint:
     if loc.text is not None:
         return coords.parse_point(loc.text, datum=loc.datum)
+    assert loc.lat is not None and loc.lon is not None  # LocationIn requires text, or both numbers
     return coords.point_from_lat_lon(loc.lat, loc.lon, datum=loc.datum)
 
 
 def _province_names(session: Session) -> str:
-    names = (
-        session.execute(
-            text(
-                "SELECT name_en || ' (' || name_th || ')' FROM admin_areas "
-                "WHERE level = 'province' AND is_current ORDER BY code"
-            )
-        )
-        .scalars()
-        .all()
-    )
-    return ", ".join(names) or "the loaded provinces"
+    return ", ".join(store.province_names(session)) or "the loaded provinces"
 
 
 def nearest_jurisdiction(session: Session, lon: float, lat: float) -> dict[str, Any]:
     """For a point outside the loaded province(s): metres to the nearest of them and the nearest district.
 
-    Geodesic distances (PostGIS geography, WGS 84 spheroid) to the current province and district polygons;
-    the 8 districts nearest by bounding box are measured exactly.
+    Geodesic distances (PostGIS geography, WGS 84 spheroid) to the current province and district polygons.
     """
-    row = session.execute(
-        text("""
-        WITH p AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
-        SELECT (SELECT min(ST_Distance(a.geom::geography, p.g::geography)) FROM admin_areas a, p
-                WHERE a.level = 'province' AND a.is_current) AS province_m,
-               (SELECT json_build_object('code', d.code, 'name_th', d.name_th, 'name_en', d.name_en,
-                                         'distance_m', round(d.m::numeric, 0))
-                FROM (SELECT a.code, a.name_th, a.name_en, ST_Distance(a.geom::geography, p.g::geography) AS m
-                      FROM admin_areas a, p WHERE a.level = 'district' AND a.is_current
-                      ORDER BY a.geom <-> p.g LIMIT 8) d
-                ORDER BY d.m, d.code LIMIT 1) AS district
-    """),
-        {"lon": lon, "lat": lat},
-    ).one()
+    row = store.nearest_jurisdiction(session, lon, lat)
     district = row.district
     if district is not None:
         district["distance_m"] = float(district["distance_m"])
@@ -135,24 +114,15 @@ def locate(session: Session, loc: LocationIn, when: date | None = None) -> Locat
 def describe_place(session: Session, place: dict, lon: float, lat: float, when: date | None = None) -> dict:
     """Names for the codes of an attribution, the distance to the nearest reserve boundary and, for a point
     outside the province(s), the distance to them and the nearest district (inside: 0 and its own district)."""
-    row = session.execute(
-        text(f"""
-        SELECT (SELECT json_build_object('code', code, 'name_th', name_th, 'name_en', name_en) FROM admin_areas
-                WHERE level = 'district' AND is_current AND code = :d) AS district,
-               (SELECT json_build_object('code', code, 'name_th', name_th, 'name_en', name_en) FROM admin_areas
-                WHERE level = 'subdistrict' AND is_current AND code = :s) AS subdistrict,
-               ({_PROTECTED_JSON.format(codes=":codes")}) AS protected_areas,
-               ({_RESERVE_DISTANCE.format(point="ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)", day=":day")}) AS distance
-    """),
-        {
-            "d": place["district_code"],
-            "s": place["subdistrict_code"],
-            "codes": place["protected_area_codes"],
-            "lon": lon,
-            "lat": lat,
-            "day": when or date.today(),
-        },
-    ).one()
+    row = store.place_names(
+        session,
+        place["district_code"],
+        place["subdistrict_code"],
+        place["protected_area_codes"],
+        lon,
+        lat,
+        when or date.today(),
+    )
     outside = place["province_code"] is None
     return {
         "province_code": place["province_code"],
@@ -171,29 +141,22 @@ def describe_place(session: Session, place: dict, lon: float, lat: float, when: 
     }
 
 
-# Names of protected areas by code (the newest version's names).
-_PROTECTED_JSON = """
-    SELECT coalesce(json_agg(json_build_object('code', p.code, 'name_th', p.name_th, 'name_en', p.name_en,
-                                               'kind', p.kind, 'illustrative', p.illustrative) ORDER BY p.code), '[]')
-    FROM (SELECT DISTINCT ON (code) code, name_th, name_en, kind, illustrative FROM protected_areas
-          WHERE code = ANY({codes}) ORDER BY code, valid_from DESC NULLS LAST) p
-"""
-# Metres from a point to the boundary of the nearest National Reserved Forest in force on a day
-# (inside or outside it), on the spheroid. The 8 nearest by bounding box are measured exactly.
-_RESERVE_DISTANCE = """
-    SELECT min(ST_Distance(ST_Boundary(n.geom)::geography, {point}::geography))
-    FROM (SELECT geom FROM protected_areas
-          WHERE kind = 'national_reserved_forest'
-            AND (valid_from IS NULL OR valid_from <= {day}) AND (valid_to IS NULL OR valid_to > {day})
-          ORDER BY geom <-> {point} LIMIT 8) n
-"""
+def where_is(session: Session, loc: LocationIn) -> dict:
+    """Where a position falls, without saving anything: the position as read, its accuracy and its place."""
+    located = locate(session, loc)
+    return {
+        "position": located.point.as_dict(),
+        "accuracy_m": loc.accuracy_m,
+        "place": describe_place(session, located.place, located.point.lon, located.point.lat),
+    }
 
 
 # --- affected area -------------------------------------------------------------------------------
 def _positions(geojson: dict) -> int:
     """The number of positions in a GeoJSON Polygon or MultiPolygon as sent (0 for anything else)."""
     coords = geojson.get("coordinates") if isinstance(geojson, dict) else None
-    depth = {"Polygon": 1, "MultiPolygon": 2}.get(geojson.get("type") if isinstance(geojson, dict) else None)
+    kind = geojson.get("type") if isinstance(geojson, dict) else None
+    depth = {"Polygon": 1, "MultiPolygon": 2}.get(kind) if isinstance(kind, str) else None
     if depth is None or not isinstance(coords, list):
         return 0
     rings = coords if depth == 1 else [r for p in coords if isinstance(p, list) for r in p]
@@ -238,7 +201,9 @@ def _area(geojson: dict | None) -> MultiPolygon | None:
     return geom
 
 
-def _observed(value: datetime | None) -> datetime:
+def observed_time(value: datetime | None) -> datetime:
+    """When an incident was observed: now when not given, Asia/Bangkok when given without a time zone;
+    refused when in the future (beyond 10 minutes of clock skew) or before 1990."""
     now = datetime.now(UTC)
     if value is None:
         return now
@@ -255,6 +220,7 @@ def _observed(value: datetime | None) -> datetime:
 
 # --- create ----------------------------------------------------------------------------------------
 def request_hash(body: IncidentCreate) -> str:
+    """SHA-256 of the request as sent (its canonical JSON): tells a retry from a different request."""
     canonical = json.dumps(body.model_dump(mode="json", exclude_unset=True), sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -267,7 +233,7 @@ def create_incident(
     With an idempotency key, a retry of the same request returns the incident created the first time
     (created=False), even when retries race; the same key with a different body is a Conflict.
     """
-    observed = _observed(body.observed_at)
+    observed = observed_time(body.observed_at)
     day = observed.astimezone(BANGKOK).date()
     loc = locate(session, body.location, day)
     area = _area(body.area)
@@ -293,14 +259,10 @@ def create_incident(
     )
     if area is not None:
         values["area_geom"] = f"SRID=4326;{area.wkt}"
-    stmt = insert(Incident).values(**values).returning(Incident.id)
-    if idempotency_key:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["idempotency_key"])
-    new_id = session.execute(stmt).scalar()
+    new_id = store.insert_incident(session, values, idempotent=bool(idempotency_key))
     if new_id is None:
-        existing = session.execute(
-            text("SELECT id, request_hash FROM incidents WHERE idempotency_key = :k"), {"k": idempotency_key}
-        ).one()
+        assert idempotency_key  # only a taken key leaves the insert without a row
+        existing = store.by_idempotency_key(session, idempotency_key)
         if existing.request_hash != digest:
             raise Conflict(
                 "This Idempotency-Key was already used for a different incident; use a new key for a new incident.",
@@ -314,53 +276,13 @@ def create_incident(
 
 
 def _finish_geometry(session: Session, ids: list[int]) -> None:
-    """Derived values measured in PostGIS: area in the local UTM zone, distance to the nearest reserve."""
-    areas = (
-        session.execute(
-            text(f"""
-        UPDATE incidents i SET
-          area_m2 = CASE WHEN i.area_geom IS NULL THEN NULL
-                         ELSE ST_Area(ST_Transform(i.area_geom, utm_srid(i.area_geom))) END,
-          reserve_distance_m = ({
-                _RESERVE_DISTANCE.format(point="i.geom", day="(i.observed_at AT TIME ZONE 'Asia/Bangkok')::date")
-            })
-        WHERE i.id = ANY(:ids)
-        RETURNING i.area_m2
-    """),
-            {"ids": ids},
-        )
-        .scalars()
-        .all()
-    )
+    """Derived values measured in PostGIS (area, distance to the nearest reserve); refuse an area too large."""
+    areas = store.finish_geometry(session, ids)
     if any(a is not None and a > MAX_AREA_M2 for a in areas):
         raise InvalidInput("The affected area is larger than 500 km²; check the outline.", code="invalid_area")
 
 
 # --- read ------------------------------------------------------------------------------------------
-_SELECT = f"""
-SELECT i.id, i.kind::text AS kind, i.status::text AS status, i.severity::text AS severity, i.observed_at,
-       i.description, i.reporter, i.tags, ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, i.location_text,
-       i.location_format, i.location_datum, i.accuracy_m, i.area_m2,
-       CASE WHEN i.area_geom IS NULL THEN NULL ELSE ST_AsGeoJSON(ST_ForcePolygonCCW(i.area_geom), 7)::json END AS area_geojson,
-       i.province_code, i.district_code, d.name_th AS district_th, d.name_en AS district_en,
-       i.subdistrict_code, s.name_th AS subdistrict_th, s.name_en AS subdistrict_en,
-       ({_PROTECTED_JSON.format(codes="i.protected_area_codes")}) AS protected_areas,
-       i.reserve_code, i.in_reserve, i.reserve_distance_m, i.outside_province, i.version,
-       i.created_by, i.created_at, i.updated_by, i.updated_at,
-       (SELECT coalesce(json_agg(json_build_object(
-                 'id', ph.id, 'sha256', ph.sha256, 'filename', ph.filename, 'content_type', ph.content_type,
-                 'size_bytes', ph.size_bytes, 'width', ph.width, 'height', ph.height, 'flags', ph.flags,
-                 'exif_lat', ph.exif_lat, 'exif_lon', ph.exif_lon, 'exif_taken_at', ph.exif_taken_at,
-                 'distance_m', ph.distance_m, 'time_offset_s', ph.time_offset_s,
-                 'url', '/api/v1/photos/' || ph.id, 'thumbnail_url', '/api/v1/photos/' || ph.id || '/thumbnail')
-               ORDER BY ph.id), '[]')
-        FROM incident_photos ph WHERE ph.incident_id = i.id) AS photos
-FROM incidents i
-LEFT JOIN admin_areas d ON d.level = 'district' AND d.is_current AND d.code = i.district_code
-LEFT JOIN admin_areas s ON s.level = 'subdistrict' AND s.is_current AND s.code = i.subdistrict_code
-"""
-
-
 def _public(r) -> dict:
     kind_th, kind_en = INCIDENT_KIND_LABELS[IncidentKind(r.kind)]
     local = r.observed_at.astimezone(BANGKOK)
@@ -412,210 +334,28 @@ def _public(r) -> dict:
 
 
 def get_incident(session: Session, incident_id: int) -> dict:
-    row = session.execute(text(_SELECT + " WHERE i.id = :id"), {"id": incident_id}).first()
+    """One incident in the API's shape (place names, area units, photos), unredacted; NotFound if none."""
+    row = store.incident_row(session, incident_id)
     if row is None:
         raise NotFound("No incident with this number.")
     return _public(row)
 
 
-# --- update ----------------------------------------------------------------------------------------
-# How a changed column is written when it is not a plain bound value.
-_SET_SQL = {
-    "kind": "CAST(:kind AS incident_kind)",
-    "status": "CAST(:status AS incident_status)",
-    "severity": "CAST(:severity AS incident_severity)",
-    "geom": "ST_GeomFromEWKT(:geom)",
-    "area_geom": "ST_GeomFromEWKT(:area_geom)",
-}
-
-
-def update_incident(
-    session: Session, incident_id: int, body: IncidentUpdate, expected_version: int | None, principal: Principal
-) -> dict:
-    current = get_incident(session, incident_id)
-    if expected_version is None:
-        raise PreconditionRequired()
+# --- the status machine ----------------------------------------------------------------------------
+# reported, verified and rejected are set by investigators (update_incident); 'linked' only by a case link
+# (mark_linked), and an incident whose last case link is removed goes back from 'linked' to 'verified'
+# (mark_unlinked). Every change bumps the version and is audited.
+def check_status_edit(status: IncidentStatus | None, principal: Principal) -> None:
+    """Whether an edit may set ``status``: only investigators and administrators verify or reject, and never
+    to 'linked' (a case link does that)."""
+    if status is None:
+        return
     if not principal.has(Role.investigator, Role.administrator):
-        if current["created_by"] != principal.name or current["status"] != IncidentStatus.reported.value:
-            raise Forbidden("Field officers may change only their own incidents, until they are verified.")
-        if body.status is not None:
-            raise Forbidden("Only investigators verify or reject incidents.")
-    if body.status == IncidentStatus.linked:
+        raise Forbidden("Only investigators verify or reject incidents.")
+    if status == IncidentStatus.linked:
         raise InvalidInput("'linked' is set when the incident is attached to a case.", code="invalid_status")
-    changes: dict[str, Any] = {}
-    for name in ("kind", "status", "severity", "description", "reporter", "tags"):
-        value = getattr(body, name)
-        if value is not None:
-            changes[name] = value.value if hasattr(value, "value") else value
-    observed = _observed(body.observed_at) if body.observed_at else None
-    if observed:
-        changes["observed_at"] = observed
-    if body.location is not None or observed is not None:
-        day = (observed or datetime.fromisoformat(current["observed_at"])).astimezone(BANGKOK).date()
-        loc_in = body.location or LocationIn(
-            lat=current["location"]["lat"], lon=current["location"]["lon"], confirm_outside_province=True
-        )
-        loc = locate(session, loc_in, day)
-        if body.location is not None:
-            changes.update(
-                geom=f"SRID=4326;POINT({loc.point.lon!r} {loc.point.lat!r})",
-                location_text=loc.point.text,
-                location_format=loc.point.format,
-                location_datum=loc.point.datum,
-                accuracy_m=body.location.accuracy_m,
-            )
-        changes.update(loc.place, outside_province=loc.place["province_code"] is None)
-    if "area" in body.model_fields_set:
-        area = _area(body.area)
-        changes["area_geom"] = None if area is None else f"SRID=4326;{area.wkt}"
-    if not changes:
-        return current
-    sets = ", ".join(f"{k} = {_SET_SQL.get(k, ':' + k)}" for k in changes)  # column names: ours, never input
-    updated = session.execute(
-        text(
-            f"UPDATE incidents SET {sets}, version = version + 1, updated_by = :_by, updated_at = now() "
-            "WHERE id = :_id AND version = :_v RETURNING id"
-        ),
-        {**changes, "_by": principal.name, "_id": incident_id, "_v": expected_version},
-    ).scalar()
-    if updated is None:
-        raise PreconditionFailed(
-            "Someone else changed this incident since you loaded it; reload, check, and save again.",
-            details=[{"current": get_incident(session, incident_id)}],
-        )
-    _finish_geometry(session, [incident_id])
-    after = get_incident(session, incident_id)
-    audit.record(session, principal.name, "update", "incident", incident_id, before=current, after=after)
-    return after
 
 
-# --- list ------------------------------------------------------------------------------------------
-@dataclass
-class IncidentFilter:
-    district: str | None = None
-    subdistrict: str | None = None
-    protected_area: str | None = None
-    in_reserve: bool | None = None
-    kinds: list[str] | None = None
-    statuses: list[str] | None = None
-    start: date | None = None
-    end: date | None = None
-    bbox: tuple[float, float, float, float] | None = None
-    q: str | None = None
-    q_names: bool = True  # whether q also searches reporter names (only for callers who may read them)
-
-
-def _where(f: IncidentFilter) -> tuple[str, dict]:
-    where, p = ["TRUE"], {}
-    if f.district:
-        where.append("i.district_code = :district")
-        p["district"] = f.district
-    if f.subdistrict:
-        where.append("i.subdistrict_code = :subdistrict")
-        p["subdistrict"] = f.subdistrict
-    if f.protected_area:
-        where.append("i.protected_area_codes @> ARRAY[CAST(:pa AS text)]")
-        p["pa"] = f.protected_area
-    if f.in_reserve is not None:
-        where.append("i.in_reserve = :in_reserve")
-        p["in_reserve"] = f.in_reserve
-    if f.kinds:
-        where.append("i.kind::text = ANY(:kinds)")
-        p["kinds"] = f.kinds
-    if f.statuses:
-        where.append("i.status::text = ANY(:statuses)")
-        p["statuses"] = f.statuses
-    # Dates are days in Asia/Bangkok, both ends included.
-    if f.start:
-        where.append("i.observed_at >= (CAST(:start AS date)::timestamp AT TIME ZONE 'Asia/Bangkok')")
-        p["start"] = f.start
-    if f.end:
-        where.append("i.observed_at < ((CAST(:end AS date) + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')")
-        p["end"] = f.end
-    if f.bbox:
-        where.append("i.geom && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
-        p.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox)))
-    if f.q:
-        like = "%" + f.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        where.append(
-            "(i.description ILIKE :q "
-            + ("OR i.reporter ILIKE :q " if f.q_names else "")
-            + "OR i.location_text ILIKE :q OR array_to_string(i.tags, ' ') ILIKE :q)"
-        )
-        p["q"] = like
-    return " AND ".join(where), p
-
-
-def list_incidents(session: Session, f: IncidentFilter, limit: int = 50, offset: int = 0) -> dict:
-    where, params = _where(f)
-    total = session.execute(text(f"SELECT count(*) FROM incidents i WHERE {where}"), params).scalar()
-    rows = session.execute(
-        text(_SELECT + f" WHERE {where} ORDER BY i.observed_at DESC, i.id DESC LIMIT :limit OFFSET :offset"),
-        {**params, "limit": limit, "offset": offset},
-    ).all()
-    return {"items": [_public(r) for r in rows], "total": total, "limit": limit, "offset": offset}
-
-
-def as_feature(incident: dict) -> dict:
-    props = {k: v for k, v in incident.items() if k != "location"}
-    props["location_text"] = incident["location"]["text"]
-    return {
-        "type": "Feature",
-        "id": incident["id"],
-        "geometry": {"type": "Point", "coordinates": [incident["location"]["lon"], incident["location"]["lat"]]},
-        "properties": props,
-    }
-
-
-# --- re-attribution when boundaries change --------------------------------------------------------
-def reattribute_incidents(session: Session, layer_type: str | None = None, ids: list[int] | None = None) -> int:
-    """Recompute the stored attribution of incidents (all, or ``ids``) against the boundaries in this session."""
-    rows = session.execute(
-        text(
-            "SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, (observed_at AT TIME ZONE 'Asia/Bangkok')::date AS day "
-            "FROM incidents" + (" WHERE id = ANY(:ids)" if ids is not None else "")
-        ),
-        {"ids": ids},
-    ).all()
-    if not rows:
-        return 0
-    gaz = gazetteer_in_transaction(session)  # the new boundaries are not committed yet
-    a: Attribution = gaz.attribute(
-        np.array([r.lon for r in rows]),
-        np.array([r.lat for r in rows]),
-        np.array([r.day for r in rows], dtype="datetime64[D]"),
-    )
-    areas = a.protected_area_lists()  # one pass; row(i) would scan every (point, area) pair per row
-    records = [
-        {
-            "id": r.id,
-            "province_code": a.province[i],
-            "district_code": a.district[i],
-            "subdistrict_code": a.subdistrict[i],
-            "protected_area_codes": areas[i],
-            "reserve_code": a.reserve[i],
-            "in_reserve": bool(a.in_reserve[i]),
-            "outside_province": a.province[i] is None,
-        }
-        for i, r in enumerate(rows)
-    ]
-    session.execute(
-        text("""
-        UPDATE incidents i SET province_code = u.province_code, district_code = u.district_code,
-               subdistrict_code = u.subdistrict_code, protected_area_codes = u.protected_area_codes,
-               reserve_code = u.reserve_code, in_reserve = u.in_reserve, outside_province = u.outside_province
-        FROM json_to_recordset(CAST(:data AS json)) AS u(id bigint, province_code text, district_code text,
-             subdistrict_code text, protected_area_codes text[], reserve_code text, in_reserve boolean,
-             outside_province boolean)
-        WHERE i.id = u.id
-    """),
-        {"data": json.dumps(records)},
-    )
-    _finish_geometry(session, [r.id for r in rows])
-    return len(rows)
-
-
-# --- the status machine's case side: only a case link makes an incident 'linked' ---------------------------
 def mark_linked(session: Session, incident_ids: list[str], principal: Principal) -> list[int]:
     """Incidents attached to a case become ``linked`` (whatever their status was); audited per incident."""
     return _move(session, incident_ids, None, IncidentStatus.linked, principal)
@@ -644,3 +384,130 @@ def _move(
     for incident_id in changed:
         audit.record(session, principal.name, "update", "incident", incident_id, after={"status": to_status.value})
     return changed
+
+
+# --- update ----------------------------------------------------------------------------------------
+def update_incident(
+    session: Session, incident_id: int, body: IncidentUpdate, expected_version: int | None, principal: Principal
+) -> dict:
+    """Change an incident still at ``expected_version`` (optimistic locking) and return it; re-attributes it
+    when it moves or its observation day changes. Field officers change only their own, unverified ones."""
+    current = get_incident(session, incident_id)
+    if expected_version is None:
+        raise PreconditionRequired()
+    if not principal.has(Role.investigator, Role.administrator) and (
+        current["created_by"] != principal.name or current["status"] != IncidentStatus.reported.value
+    ):
+        raise Forbidden("Field officers may change only their own incidents, until they are verified.")
+    check_status_edit(body.status, principal)
+    changes: dict[str, Any] = {}
+    for name in ("kind", "status", "severity", "description", "reporter", "tags"):
+        value = getattr(body, name)
+        if value is not None:
+            changes[name] = value.value if hasattr(value, "value") else value
+    observed = observed_time(body.observed_at) if body.observed_at else None
+    if observed:
+        changes["observed_at"] = observed
+    if body.location is not None or observed is not None:
+        day = (observed or datetime.fromisoformat(current["observed_at"])).astimezone(BANGKOK).date()
+        loc_in = body.location or LocationIn(
+            lat=current["location"]["lat"], lon=current["location"]["lon"], confirm_outside_province=True
+        )
+        loc = locate(session, loc_in, day)
+        if body.location is not None:
+            changes.update(
+                geom=f"SRID=4326;POINT({loc.point.lon!r} {loc.point.lat!r})",
+                location_text=loc.point.text,
+                location_format=loc.point.format,
+                location_datum=loc.point.datum,
+                accuracy_m=body.location.accuracy_m,
+            )
+        changes.update(loc.place, outside_province=loc.place["province_code"] is None)
+    if "area" in body.model_fields_set:
+        area = _area(body.area)
+        changes["area_geom"] = None if area is None else f"SRID=4326;{area.wkt}"
+    if not changes:
+        return current
+    if not store.update_fields(session, incident_id, changes, expected_version=expected_version, by=principal.name):
+        raise PreconditionFailed(
+            "Someone else changed this incident since you loaded it; reload, check, and save again.",
+            details=[{"current": get_incident(session, incident_id)}],
+        )
+    _finish_geometry(session, [incident_id])
+    after = get_incident(session, incident_id)
+    audit.record(session, principal.name, "update", "incident", incident_id, before=current, after=after)
+    return after
+
+
+# --- list ------------------------------------------------------------------------------------------
+def list_incidents(session: Session, f: IncidentFilter, limit: int = 50, offset: int = 0) -> dict:
+    """One page of the incidents matching ``f``, newest first, unredacted: items, total, limit, offset."""
+    total, rows = store.incident_rows(session, f, limit, offset)
+    return {"items": [_public(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+def list_for(session: Session, f: IncidentFilter, principal: Principal, limit: int = 50, offset: int = 0) -> dict:
+    """The page a caller reads: text search covers reporter names only for who may read them, what they may
+    not read is withheld, and ``next_offset`` says where the next page starts (when there is one)."""
+    f.q_names = redaction.may_read(principal, "reporter")
+    page = list_incidents(session, f, limit, offset)
+    page["items"] = redaction.incidents(page["items"], principal)
+    if offset + limit < page["total"]:
+        page["next_offset"] = offset + limit
+    return page
+
+
+def as_feature(incident: dict) -> dict:
+    """An incident (API shape) as a GeoJSON Feature: its point, and the rest as properties."""
+    props = {k: v for k, v in incident.items() if k != "location"}
+    props["location_text"] = incident["location"]["text"]
+    return {
+        "type": "Feature",
+        "id": incident["id"],
+        "geometry": {"type": "Point", "coordinates": [incident["location"]["lon"], incident["location"]["lat"]]},
+        "properties": props,
+    }
+
+
+def feature_collection(
+    session: Session, f: IncidentFilter, principal: Principal, limit: int = 1000, offset: int = 0
+) -> dict:
+    """A page of incidents as a GeoJSON FeatureCollection (OGC API counts), redacted for the caller."""
+    page = list_for(session, f, principal, limit, offset)
+    return {
+        "type": "FeatureCollection",
+        "numberMatched": page["total"],
+        "numberReturned": len(page["items"]),
+        "features": [as_feature(i) for i in page["items"]],
+    }
+
+
+# --- re-attribution when boundaries change --------------------------------------------------------
+def reattribute_incidents(session: Session, layer_type: str | None = None, ids: list[int] | None = None) -> int:
+    """Recompute the stored attribution of incidents (all, or ``ids``) against the boundaries in this session."""
+    rows = store.positions(session, ids)
+    if not rows:
+        return 0
+    gaz = gazetteer_in_transaction(session)  # the new boundaries are not committed yet
+    a: Attribution = gaz.attribute(
+        np.array([r.lon for r in rows]),
+        np.array([r.lat for r in rows]),
+        np.array([r.day for r in rows], dtype="datetime64[D]"),
+    )
+    areas = a.protected_area_lists()  # one pass; row(i) would scan every (point, area) pair per row
+    records = [
+        {
+            "id": r.id,
+            "province_code": a.province[i],
+            "district_code": a.district[i],
+            "subdistrict_code": a.subdistrict[i],
+            "protected_area_codes": areas[i],
+            "reserve_code": a.reserve[i],
+            "in_reserve": bool(a.in_reserve[i]),
+            "outside_province": a.province[i] is None,
+        }
+        for i, r in enumerate(rows)
+    ]
+    store.write_attribution(session, records)
+    _finish_geometry(session, [r.id for r in rows])
+    return len(rows)
