@@ -184,9 +184,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision (
 
 
 def _raster_store(settings: Settings) -> Path:
-    from geo_service.hotspots.settings import HotspotSettings
-
-    return HotspotSettings().raster_store(settings.db.data_dir)
+    return settings.hotspots.raster_store(settings.db.data_dir)
 
 
 def _restore_target(settings: Settings):

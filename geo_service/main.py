@@ -60,11 +60,10 @@ def _remove_unregistered_rasters(factory, settings: Settings) -> None:
     from sqlalchemy.exc import ProgrammingError
 
     from geo_service.hotspots.rasters import remove_unregistered
-    from geo_service.hotspots.settings import HotspotSettings
 
     try:
         with factory() as session, session.begin():
-            removed = remove_unregistered(session, HotspotSettings().raster_store(settings.db.data_dir))
+            removed = remove_unregistered(session, settings.hotspots.raster_store(settings.db.data_dir))
     except (OperationalError, ProgrammingError) as exc:
         logging.getLogger("geo_service").warning("raster store not checked: %s", exc.__class__.__name__)
         return

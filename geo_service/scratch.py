@@ -20,7 +20,7 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from geo_service.hotspots.settings import HotspotSettings
+from geo_service.settings import HotspotSettings
 
 log = logging.getLogger("geo_service")
 LOCK = ".lock"

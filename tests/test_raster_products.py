@@ -316,17 +316,18 @@ def test_migration_clears_the_burned_area_of_index_rasters_and_numbers_versions(
 def test_two_registrations_of_one_file_at_once_make_one_raster(db_url, sessionmaker_for, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
+    from geo_service.db.engine import transaction
     from geo_service.hotspots.service import register_raster_file
 
     path = _fire_mask(tmp_path / "mod14a1.tif", 4)
     factory = sessionmaker_for(db_url)
+
+    def register(_):
+        with transaction(factory) as session:
+            return register_raster_file(session, path, "fire_mask", date(2024, 3, 14), data_dir=tmp_path)
+
     with ThreadPoolExecutor(2) as pool:
-        reports = list(
-            pool.map(
-                lambda _: register_raster_file(factory, path, "fire_mask", date(2024, 3, 14), data_dir=tmp_path),
-                range(2),
-            )
-        )
+        reports = list(pool.map(register, range(2)))
     assert len({r.raster_id for r in reports}) == 1
     assert sorted(r.status for r in reports) == ["already_registered", "registered"]
 

@@ -11,7 +11,7 @@ import sys
 import textwrap
 
 from geo_service import scratch
-from geo_service.hotspots.settings import HotspotSettings
+from geo_service.settings import HotspotSettings
 from tests.conftest import _client
 
 

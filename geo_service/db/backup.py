@@ -33,6 +33,7 @@ from sqlalchemy.engine import URL, make_url
 
 from geo_service import scratch
 from geo_service.errors import GeoServiceError
+from geo_service.hotspots.rasters import raster_files, relocate_raster_files
 
 FORMAT = "geo_service backup"
 FORMAT_VERSION = 1
@@ -259,11 +260,7 @@ def _dump(url: URL | str, dump: Path, progress: Progress) -> tuple[dict, list]:
             "audit": _audit_head(conn, tables),
             "stored_in_database": _content_hashes(conn, tables),
         }
-        rasters = (
-            conn.execute("SELECT id, file_path FROM hotspot_rasters ORDER BY id").fetchall()
-            if "hotspot_rasters" in tables
-            else []
-        )
+        rasters = raster_files(conn) if "hotspot_rasters" in tables else []
         pg_dump = client_program(conn, "pg_dump")
         manifest["pg_dump"] = subprocess.run(
             [str(pg_dump), "--version"], capture_output=True, text=True, check=False
@@ -561,9 +558,7 @@ def _restore_files(url: URL | str, archive: Archive, store: Path, progress: Prog
     if moves:
         with _connect(url) as conn, conn.transaction():
             for new_path, ids in moves:
-                relocated += conn.execute(
-                    "UPDATE hotspot_rasters SET file_path = %s WHERE id = ANY(%s)", (new_path, ids)
-                ).rowcount
+                relocated += relocate_raster_files(conn, new_path, ids)
     return relocated
 
 

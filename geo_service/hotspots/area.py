@@ -8,20 +8,15 @@ Both test the same stored geometry (``layers.aoi``); ``tests/test_area_of_intere
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots import store
 from geo_service.layers import aoi
 
 
 def mark_hotspots(session: Session) -> int:
     """Recompute ``in_aoi`` of every stored detection in PostGIS; returns the number of rows that changed."""
-    return session.execute(
-        text(
-            "UPDATE hotspots SET in_aoi = in_area_of_interest(geom), updated_at = now() "
-            "WHERE in_aoi IS DISTINCT FROM in_area_of_interest(geom)"
-        )
-    ).rowcount
+    return store.mark_in_area_of_interest(session)
 
 
 def apply_area_of_interest(session: Session, provinces: list[str] | None, buffer_m: float = 0.0) -> int:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.db.engine import driver_connection
-from geo_service.hotspots.rows import ATTRIBUTION_SCHEMA, attribution_arrays, copy_batch, query_frame
+from geo_service.hotspots import store
+from geo_service.hotspots.rows import ATTRIBUTION_SCHEMA, attribution_arrays, copy_batch
 from geo_service.places import gazetteer_in_transaction
 
 
@@ -35,25 +35,14 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
     int
         Number of hotspots whose attribution changed.
     """
-    if not session.execute(text("SELECT to_regclass('hotspots') IS NOT NULL")).scalar():
+    if not store.detections_table_exists(session):
         return 0
     gaz = gazetteer_in_transaction(session)  # the boundaries of this (uncommitted) transaction, loaded once
     conn = driver_connection(session)
-    session.execute(text("DROP TABLE IF EXISTS hotspot_reattr"))
-    session.execute(
-        text(
-            "CREATE TEMP TABLE hotspot_reattr (id bigint, province_code text, district_code text, "
-            "subdistrict_code text, reserve_code text, protected_area_codes text[], in_aoi boolean) ON COMMIT DROP"
-        )
-    )
+    store.start_reattribution(session)
     last_id = 0
     while True:
-        frame = query_frame(
-            conn,
-            "SELECT id, longitude, latitude, acq_date_local FROM hotspots WHERE id > %s ORDER BY id LIMIT %s",
-            (last_id, chunk_rows),
-            ["id", "lon", "lat", "day"],
-        )
+        frame = store.detection_positions(conn, last_id, chunk_rows)
         if frame.empty:
             break
         attr = gaz.attribute(
@@ -62,32 +51,8 @@ def reattribute_hotspots(session: Session, layer_type: str | None = None, *, chu
         arrays = {"id": pa.array(frame["id"].to_numpy(np.int64)), **attribution_arrays(attr)}
         copy_batch(
             conn,
-            "hotspot_reattr",
+            store.REATTRIBUTION_TABLE,
             pa.RecordBatch.from_arrays([arrays[n] for n in ATTRIBUTION_SCHEMA.names], schema=ATTRIBUTION_SCHEMA),
         )
         last_id = int(frame["id"].iloc[-1])
-    changed = session.execute(
-        text("""
-        UPDATE hotspots h SET province_code = r.province_code, district_code = r.district_code,
-          subdistrict_code = r.subdistrict_code, reserve_code = r.reserve_code,
-          protected_area_codes = r.protected_area_codes, in_aoi = r.in_aoi, updated_at = now()
-        FROM hotspot_reattr r
-        WHERE h.id = r.id AND (h.province_code, h.district_code, h.subdistrict_code, h.reserve_code,
-                               h.protected_area_codes, h.in_aoi)
-          IS DISTINCT FROM (r.province_code, r.district_code, r.subdistrict_code, r.reserve_code,
-                            r.protected_area_codes, r.in_aoi)
-    """)
-    ).rowcount
-    session.execute(text("DROP TABLE hotspot_reattr"))
-    if changed:  # events carry the district and reserve most of their detections are in
-        session.execute(
-            text("""
-            UPDATE fire_events e SET district_code = s.district_code, reserve_code = s.reserve_code,
-              updated_at = now()
-            FROM (SELECT he.event_id, mode() WITHIN GROUP (ORDER BY h.district_code) AS district_code,
-                         mode() WITHIN GROUP (ORDER BY h.reserve_code) AS reserve_code
-                  FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id GROUP BY he.event_id) s
-            WHERE e.id = s.event_id
-              AND (e.district_code, e.reserve_code) IS DISTINCT FROM (s.district_code, s.reserve_code)""")
-        )
-    return changed
+    return store.finish_reattribution(session)

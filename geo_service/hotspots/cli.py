@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from geo_service import scratch
+from geo_service.db.engine import transaction
+from geo_service.errors import GeoServiceError, InvalidInput
+from geo_service.hotspots.events import EventParams, update_events
+from geo_service.hotspots.fetch import FirmsClient, fetch_area
+from geo_service.hotspots.raster_products import threshold_for
+from geo_service.hotspots.service import batches, ingest_path, rasters, register_raster_file
+from geo_service.hotspots.summaries import SummaryQuery, summarise
 
 hotspots_app = typer.Typer(
     help="Satellite fire hotspots (NASA FIRMS): ingest, pull, events, summaries.", no_args_is_help=True
@@ -31,12 +39,9 @@ def _parse_day(value: str) -> date:
 
 
 def _ingest_with_progress(sm, path: Path, **kw):
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from geo_service.hotspots.service import ingest_path
-    from geo_service.settings import get_settings
-
+    """Ingest one file in its own transaction, with a progress bar."""
     core = _core()
+    settings = core.get_settings()
     size = path.stat().st_size
     with Progress(
         TextColumn("{task.description}"),
@@ -47,13 +52,15 @@ def _ingest_with_progress(sm, path: Path, **kw):
         transient=True,
     ) as progress:
         task = progress.add_task(f"Ingesting {path.name} ({size / 1e6:.1f} MB)", total=None)
-        return ingest_path(
-            sm,
-            path,
-            country_bbox=get_settings().service.country_bbox,
-            progress=lambda n: progress.advance(task, n),
-            **kw,
-        )
+        with transaction(sm) as session:
+            return ingest_path(
+                session,
+                path,
+                settings=settings.hotspots,
+                country_bbox=settings.service.country_bbox,
+                progress=lambda n: progress.advance(task, n),
+                **kw,
+            )
 
 
 def _print_ingest(report) -> None:
@@ -89,8 +96,6 @@ def ingest(
     events: Annotated[bool, typer.Option(help="Update fire events after each file")] = True,
 ) -> None:
     """Ingest FIRMS CSV files (each one transaction: all or nothing, recorded as a batch)."""
-    from geo_service.errors import GeoServiceError
-
     core = _core()
     try:
         url, _ = core.prepare_database(core.get_settings())
@@ -114,14 +119,13 @@ def fetch(
 ) -> None:
     """Pull detections from the FIRMS area API (MAP_KEY from GEO_SERVICE_FIRMS_MAP_KEY) and ingest them."""
     from geo_service.api.deps import parse_bbox
-    from geo_service.errors import GeoServiceError
-    from geo_service.hotspots.fetch import FirmsClient, fetch_area
-    from geo_service.hotspots.settings import HotspotSettings
 
     core = _core()
-    hs = HotspotSettings()
+    hs = core.get_settings().hotspots
     try:
         box = parse_bbox(bbox)
+        if box is None:
+            raise InvalidInput("--bbox is empty: give west,south,east,north.", code="invalid_bbox")
         first = _parse_day(start)
         last = _parse_day(end) if end else first
         client = FirmsClient(
@@ -139,7 +143,7 @@ def fetch(
                 files = fetch_area(client, source, box, first, last, folder)
             core.console.print(f"{len(files)} file(s) from FIRMS ({client.requests_made} requests)")
             for f in files:
-                report = _ingest_with_progress(sm, f, source=f"firms-api:{source}", loaded_by="cli", settings=hs)
+                report = _ingest_with_progress(sm, f, source=f"firms-api:{source}", loaded_by="cli")
                 _print_ingest(report)
     except GeoServiceError as exc:
         core.fail(exc)
@@ -151,21 +155,14 @@ def events(
     until: Annotated[str | None, typer.Option(help="Last UTC day")] = None,
 ) -> None:
     """Recluster detections into fire events (ids are kept where events continue)."""
-    from geo_service.db.engine import transaction
-    from geo_service.errors import GeoServiceError
-    from geo_service.hotspots.events import EventParams, update_events
-    from geo_service.hotspots.settings import HotspotSettings
-
     core = _core()
-    hs = HotspotSettings()
+    hs = core.get_settings().hotspots
     try:
         url, _ = core.prepare_database(core.get_settings())
         with core.console.status("Clustering detections into events ..."), transaction(core.cli_sessionmaker(url)) as s:
             lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
             hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
-            result = update_events(
-                s, lo, hi, EventParams(hs.event_distance_m, hs.event_gap_days, hs.event_modis_distance_m)
-            )
+            result = update_events(s, lo, hi, EventParams.from_settings(hs))
     except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
         core.fail(exc)
     core.out.print(
@@ -190,9 +187,6 @@ def summary(
 ) -> None:
     """Detections, FRP and burned area by province x district x protected area x period (the area of interest
     unless --area says otherwise)."""
-    from geo_service.errors import GeoServiceError
-    from geo_service.hotspots.summaries import SummaryQuery, summarise
-
     core = _core()
     try:
         url, _ = core.prepare_database(core.get_settings())
@@ -240,8 +234,6 @@ def summary(
 @hotspots_app.command("batches")
 def list_batches(limit: Annotated[int, typer.Option(help="How many")] = 20) -> None:
     """The latest ingest batches."""
-    from geo_service.hotspots.service import batches
-
     core = _core()
     url, _ = core.prepare_database(core.get_settings())
     with core.cli_sessionmaker(url)() as s:
@@ -289,22 +281,19 @@ def register(
     ] = None,
 ) -> None:
     """Check, store as COG and register a raster, with zonal statistics per district and protected area."""
-    from geo_service.errors import GeoServiceError
-    from geo_service.hotspots.raster_products import threshold_for
-    from geo_service.hotspots.service import register_raster_file
-
     core = _core()
     settings = core.get_settings()
     try:
         threshold_for(product, threshold, threshold_op, threshold_label)  # refused before the database starts
         url, _ = core.prepare_database(settings)
-        with core.console.status(f"Registering {file.name} ..."):
+        with core.console.status(f"Registering {file.name} ..."), transaction(core.cli_sessionmaker(url)) as session:
             r = register_raster_file(
-                core.cli_sessionmaker(url),
+                session,
                 file,
                 product,
                 _parse_day(on),
                 data_dir=settings.db.data_dir,
+                settings=settings.hotspots,
                 uploaded_by="cli",
                 name=name,
                 threshold=threshold,
@@ -347,8 +336,6 @@ def _fmt(v) -> str:
 @rasters_app.command("list")
 def list_rasters() -> None:
     """Registered rasters."""
-    from geo_service.hotspots.service import rasters
-
     core = _core()
     url, _ = core.prepare_database(core.get_settings())
     with core.cli_sessionmaker(url)() as s:

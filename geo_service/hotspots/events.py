@@ -34,9 +34,11 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.db.engine import driver_connection
+from geo_service.errors import NotFound
 from geo_service.hotspots.event_summary import EVENT_SCHEMA, event_rows
 from geo_service.hotspots.ingest import INGEST_LOCK
 from geo_service.hotspots.rows import copy_batch, query_frame
+from geo_service.settings import HotspotSettings
 
 MEMBERSHIP_SCHEMA = pa.schema([("hotspot_id", pa.int64()), ("event_id", pa.int64())])
 _GEOCENTRIC = Transformer.from_crs(4326, 4978, always_xy=True)  # WGS 84 lon/lat -> Earth-centred x, y, z (m)
@@ -44,9 +46,16 @@ _GEOCENTRIC = Transformer.from_crs(4326, 4978, always_xy=True)  # WGS 84 lon/lat
 
 @dataclass
 class EventParams:
+    """How close in space and time two detections are to belong to one event."""
+
     distance_m: float = 1000.0  # linking distance of VIIRS detections (375 m pixels)
     gap_days: float = 2.0
     modis_distance_m: float = 2000.0  # linking distance of MODIS detections (1 km pixels)
+
+    @classmethod
+    def from_settings(cls, settings: HotspotSettings) -> EventParams:
+        """The clustering configured by ``GEO_SERVICE_EVENT_*`` (``settings.hotspots``)."""
+        return cls(settings.event_distance_m, settings.event_gap_days, settings.event_modis_distance_m)
 
     def link_m(self, instrument: np.ndarray) -> np.ndarray:
         """The linking distance of each detection, by its instrument (MODIS, else VIIRS)."""
@@ -258,7 +267,7 @@ def recurrence_by_area(
         FROM (SELECT unnest(protected_area_codes) AS code, extract(year FROM acq_date_local)::int AS season
               FROM hotspots
               WHERE extract(month FROM acq_date_local) BETWEEN :m1 AND :m2) pa
-        JOIN protected_areas p ON p.code = pa.code
+        JOIN latest_protected_areas p ON p.code = pa.code
         WHERE CAST(:kind AS text) IS NULL OR p.kind::text = CAST(:kind AS text)
         GROUP BY pa.code ORDER BY seasons DESC, detections DESC, pa.code
     """),
@@ -277,10 +286,8 @@ def recurrence_grid(
 
     Returns a GeoJSON FeatureCollection (cells as polygons, EPSG:4326).
     """
-    from geo_service.errors import NotFound
-
     srid = session.execute(
-        text("SELECT utm_srid(geom) FROM protected_areas WHERE code = :c LIMIT 1"), {"c": code}
+        text("SELECT utm_srid(geom) FROM latest_protected_areas WHERE code = :c"), {"c": code}
     ).scalar()
     if srid is None:
         raise NotFound(f"No protected area has the code {code}.", code="protected_area_not_found")

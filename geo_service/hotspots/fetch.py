@@ -126,6 +126,7 @@ class FirmsClient:
         return data
 
     def check_quota(self, needed: int = 1) -> dict:
+        """The quota status; FirmsRefused when fewer than ``needed`` transactions (plus the margin) are left."""
         st = self.status()
         free = int(st["transaction_limit"]) - int(st.get("current_transactions") or 0)
         if free - needed < self.min_free_transactions:

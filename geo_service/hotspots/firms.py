@@ -100,6 +100,7 @@ class Problem:
     reason: str
 
     def as_dict(self) -> dict:
+        """line, column and reason as a dict."""
         return {"line": self.line, "column": self.column, "reason": self.reason}
 
 

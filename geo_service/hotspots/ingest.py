@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -105,6 +106,7 @@ class IngestReport:
     event_ids: list[int] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The report as a dict (for the API's answer and the audit entry)."""
         return asdict(self)
 
 
@@ -153,7 +155,10 @@ class _StoredKeys:
     """Detection keys already committed, looked up on a second connection while the first one streams."""
 
     def __init__(self, session: Session):
-        self._conn = session.get_bind().engine.raw_connection()
+        # autocommit: each lookup reads what is committed at that moment and leaves no transaction open (the
+        # pool resets the isolation level when the connection goes back)
+        self._lookup = session.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        self._conn = self._lookup.connection.driver_connection
 
     def contains(self, frame: pd.DataFrame, h: np.ndarray) -> np.ndarray:
         """True for each row of the block whose key is stored (one index range scan on its time span)."""
@@ -166,13 +171,13 @@ class _StoredKeys:
             ["acq_epoch", "satellite", "lat_e4", "lon_e4"],
             text_columns=("satellite",),
         )
-        self._conn.rollback()
         if stored.empty:
             return np.zeros(len(h), dtype=bool)
         return np.isin(h, _key_hash(stored))
 
     def close(self) -> None:
-        self._conn.close()
+        """Give the lookup connection back to the pool."""
+        self._lookup.close()
 
 
 class DirectCollision(Exception):
@@ -430,7 +435,7 @@ def ingest_file(
     """
     path = Path(path)
     name = original_name or path.name
-    kw = dict(
+    kw: dict[str, Any] = dict(
         source=source or f"file:{name}",
         file_name=name,
         file_sha256=sha256_file(path),

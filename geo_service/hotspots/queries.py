@@ -1,15 +1,14 @@
-"""Hotspots and fire events out of PostGIS as GeoJSON (built by PostGIS), with bound filters."""
+"""Hotspots and fire events out of PostGIS as GeoJSON (built by PostGIS, ``hotspots.store``), with bound filters."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots import store
 from geo_service.hotspots.summaries import date_range, detection_filters
 from geo_service.layers import aoi
 
@@ -18,6 +17,8 @@ ATTRIBUTION = "NASA FIRMS (MODIS C6.1 / VIIRS 375 m active fire products), LANCE
 
 @dataclass
 class HotspotFilter:
+    """Which detections or events to list: box, local dates, sensors, confidence, places, area, page."""
+
     bbox: tuple[float, float, float, float] | None = None
     date_from: date | None = None
     date_to: date | None = None
@@ -54,47 +55,6 @@ def page_links(f: HotspotFilter, matched: int, page_url: PageUrl | None) -> list
     return links
 
 
-def _collection(
-    session: Session,
-    feature_sql: str,
-    order: str,
-    columns: str,
-    source: str,
-    params: dict,
-    f: HotspotFilter,
-    page_url: PageUrl | None,
-) -> bytes:
-    """One FeatureCollection built by PostGIS from a page of ``SELECT columns FROM source ORDER BY order``.
-
-    ``numberMatched`` counts every row the filters match; ``numberReturned`` those on this page (at most
-    ``limit``, from ``offset``); a ``next`` link is present whenever the list was cut.
-    """
-    matched = session.execute(text(f"SELECT count(*) FROM {source}"), params).scalar_one()
-    area = json.dumps(aoi.describe(session, f.area), ensure_ascii=False)
-    sql = f"""
-      SELECT json_build_object('type', 'FeatureCollection', 'numberMatched', CAST(:matched AS bigint),
-        'numberReturned', count(*), 'links', CAST(:links AS json), 'attribution', CAST(:attribution AS text),
-        'area', CAST(:area AS json), 'features', coalesce(json_agg({feature_sql} ORDER BY {order}), '[]'::json))::text
-      FROM (SELECT {columns} FROM {source} ORDER BY {order} LIMIT :limit OFFSET :offset) f
-    """
-    return (
-        session.execute(
-            text(sql),
-            {
-                **params,
-                "attribution": ATTRIBUTION,
-                "area": area,
-                "matched": matched,
-                "links": json.dumps(page_links(f, matched, page_url)),
-                "limit": f.limit,
-                "offset": f.offset,
-            },
-        )
-        .scalar_one()
-        .encode()
-    )
-
-
 def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None = None) -> bytes:
     """Detections as a GeoJSON FeatureCollection (newest first, at most ``limit`` from ``offset``)."""
     params: dict = {}
@@ -110,20 +70,16 @@ def hotspots_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | Non
     if f.protected_area:
         params["pa"] = f.protected_area
         where.append(":pa = ANY(h.protected_area_codes)")
-    feature = """json_build_object('type', 'Feature', 'id', id, 'geometry', ST_AsGeoJSON(geom, 6)::json,
-      'properties', json_build_object(
-        'satellite', satellite, 'instrument', instrument, 'processing', processing, 'version', version,
-        'acq_utc', to_char(acq_utc AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'),
-        'acq_local', to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD"T"HH24:MI"+07:00"'),
-        'confidence', CASE confidence WHEN 1 THEN 'low' WHEN 2 THEN 'nominal' ELSE 'high' END,
-        'confidence_raw', confidence_raw, 'frp_mw', frp, 'daynight', daynight,
-        'province', province_code, 'in_aoi', in_aoi, 'district', district_code, 'subdistrict', subdistrict_code,
-        'reserve', reserve_code, 'protected_areas', protected_area_codes, 'event_id', event_id))"""
-    source = (
-        f"hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id "
-        f"{'WHERE ' + ' AND '.join(where) if where else ''}"
+    return store.detections_feature_collection(
+        session,
+        where,
+        params,
+        limit=f.limit,
+        offset=f.offset,
+        links=lambda matched: page_links(f, matched, page_url),
+        attribution=ATTRIBUTION,
+        area=aoi.describe(session, f.area),
     )
-    return _collection(session, feature, "acq_utc DESC, id DESC", "h.*, he.event_id", source, params, f, page_url)
 
 
 def events_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None = None) -> bytes:
@@ -134,22 +90,20 @@ def events_geojson(session: Session, f: HotspotFilter, page_url: PageUrl | None 
     scope = aoi.scope_sql(f.area, "in_area_of_interest(e.footprint)")  # a fire crossing the line is inside
     if scope:
         where.append(scope)
-    if f.province:
-        params["province"] = f.province
-        where.append(
-            "e.district_code IN (SELECT code FROM admin_areas WHERE level = 'district' AND parent_code = :province)"
-        )
     if f.district:
         params["district"] = f.district
         where.append("e.district_code = :district")
     if f.protected_area:
         params["pa"] = f.protected_area
         where.append("e.reserve_code = :pa")
-    feature = """json_build_object('type', 'Feature', 'id', id,
-      'geometry', ST_AsGeoJSON(ST_ForcePolygonCCW(footprint), 6)::json,
-      'properties', json_build_object(
-        'first_seen', first_seen, 'last_seen', last_seen, 'detections', detections, 'max_frp_mw', max_frp,
-        'sensors', sensors, 'district', district_code, 'reserve', reserve_code,
-        'area_ha', round((area_m2 / 1e4)::numeric, 2), 'area_rai', round((area_m2 / 1600)::numeric, 1)))"""
-    source = f"fire_events e {'WHERE ' + ' AND '.join(where) if where else ''}"
-    return _collection(session, feature, "last_seen DESC, id DESC", "e.*", source, params, f, page_url)
+    return store.events_feature_collection(
+        session,
+        where,
+        params,
+        province=f.province,
+        limit=f.limit,
+        offset=f.offset,
+        links=lambda matched: page_links(f, matched, page_url),
+        attribution=ATTRIBUTION,
+        area=aoi.describe(session, f.area),
+    )

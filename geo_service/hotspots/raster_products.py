@@ -43,14 +43,18 @@ class Threshold:
     label: str
 
     def describe(self) -> str:
+        """The rule in words, e.g. ``value >= 0.1: burned``."""
         return f"value {self.op} {self.value:g}: {self.label}"
 
     def as_dict(self) -> dict:
+        """value, op and label as a dict."""
         return {"value": self.value, "op": self.op, "label": self.label}
 
 
 @dataclass(frozen=True)
 class Product:
+    """A raster product: its labels, unit, whether flagged pixels are burned area, and its default threshold."""
+
     code: str
     label_th: str
     label_en: str
@@ -121,6 +125,7 @@ PRODUCTS: dict[str, Product] = {
 
 
 def product(code: str) -> Product:
+    """The product of a code; InvalidInput (400) for an unknown one."""
     try:
         return PRODUCTS[code]
     except KeyError:

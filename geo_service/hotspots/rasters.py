@@ -62,6 +62,8 @@ class RasterRejected(LayerRejected):
 
 @dataclass
 class RasterReport:
+    """What a registration did (registered, new_version, already_registered) and the raster's statistics."""
+
     raster_id: int | None
     product: str
     acq_date: str
@@ -82,6 +84,7 @@ class RasterReport:
     stats: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The report as a dict (numpy numbers may remain: serialise with OPT_SERIALIZE_NUMPY)."""
         return asdict(self)
 
 
@@ -212,17 +215,15 @@ def _zones(session: Session, on: date):
     import geopandas as gpd
 
     sql = """
-      SELECT 'district' AS zone_type, code AS zone_code, geom FROM admin_areas
-      WHERE level = 'district' AND is_current
+      SELECT 'district' AS zone_type, code AS zone_code, geom FROM current_admin_areas
+      WHERE level = 'district'
       UNION ALL
-      SELECT 'protected_area', code, geom FROM protected_areas
-      WHERE (valid_from IS NULL OR valid_from <= :on) AND (valid_to IS NULL OR valid_to > :on)
+      SELECT 'protected_area', code, geom FROM protected_areas_on(:on)
       UNION ALL
       SELECT 'district_protected_area', a.code || '|' || p.code,
              ST_Multi(ST_CollectionExtract(ST_Intersection(a.geom, p.geom), 3))
-      FROM admin_areas a JOIN protected_areas p ON ST_Intersects(a.geom, p.geom)
-      WHERE a.level = 'district' AND a.is_current
-        AND (p.valid_from IS NULL OR p.valid_from <= :on) AND (p.valid_to IS NULL OR p.valid_to > :on)
+      FROM current_admin_areas a JOIN protected_areas_on(:on) p ON ST_Intersects(a.geom, p.geom)
+      WHERE a.level = 'district'
         AND NOT ST_IsEmpty(ST_CollectionExtract(ST_Intersection(a.geom, p.geom), 3))
     """
     return gpd.read_postgis(text(sql), session.connection(), geom_col="geom", params={"on": on}, crs=4326)
@@ -679,6 +680,37 @@ def raster_stats(session: Session, raster_id: int) -> dict:
         "versions": [dict(v) for v in versions],
         "stats": [_with_units(dict(s)) for s in stats],
     }
+
+
+def list_rasters(session: Session) -> list[dict]:
+    """Registered rasters (newest first), every version (``superseded_by`` set on the older ones)."""
+    rows = (
+        session.execute(
+            text("""
+        SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, uploaded_at,
+               burned_area, threshold, threshold_op, threshold_label, version, superseded_by
+        FROM hotspot_rasters ORDER BY acq_date DESC, id DESC""")
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
+def raster_files(conn) -> list[tuple[int, str]]:
+    """(id, file path) of every registered raster, by id, read on a psycopg connection (the backup reads them
+    in the snapshot of its dump)."""
+    return [
+        (raster_id, path) for raster_id, path in conn.execute("SELECT id, file_path FROM hotspot_rasters ORDER BY id")
+    ]
+
+
+def relocate_raster_files(conn, file_path: str, raster_ids: list[int]) -> int:
+    """Point the rasters ``raster_ids`` at ``file_path`` (a restore put their file elsewhere), on a psycopg
+    connection in the caller's transaction; returns the rows changed."""
+    return conn.execute(
+        "UPDATE hotspot_rasters SET file_path = %s WHERE id = ANY(%s)", (file_path, raster_ids)
+    ).rowcount
 
 
 def burned_area_by_zone(

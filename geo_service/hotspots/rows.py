@@ -76,12 +76,15 @@ class BinaryCopy:
         self._encoder = ArrowToPostgresBinaryEncoder(schema)
 
     def header(self) -> bytes:
+        """The stream's header (first)."""
         return bytes(self._encoder.write_header())
 
     def rows(self, batch: pa.RecordBatch) -> bytes:
+        """The rows of one batch."""
         return bytes(self._encoder.write_batch(batch))
 
     def finish(self) -> bytes:
+        """The stream's trailer (last)."""
         return bytes(self._encoder.finish())
 
 

@@ -1,4 +1,8 @@
-"""What the API and the CLI call: one transaction per ingest (detections, batch, events), rasters, listings."""
+"""What the API and the CLI call: an ingest (detections, batch, events), a raster registration, the listings.
+
+Each runs in the caller's transaction (the router or CLI command opens it and commits or rolls back), so an
+ingest's detections, batch, events and audit entry are stored together or not at all.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,20 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.db.engine import transaction
+from geo_service.hotspots import rasters as raster_store
+from geo_service.hotspots import store
 from geo_service.hotspots.events import EventParams, update_events
 from geo_service.hotspots.ingest import IngestReport, ingest_file
 from geo_service.hotspots.rasters import RasterReport, register_raster
-from geo_service.hotspots.settings import HotspotSettings
 from geo_service.places import gazetteer
+from geo_service.settings import HotspotSettings
 
 
 def ingest_path(
-    factory: sessionmaker[Session],
+    session: Session,
     path: Path,
     *,
     settings: HotspotSettings | None = None,
@@ -32,11 +36,12 @@ def ingest_path(
     events: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> IngestReport:
-    """Ingest a FIRMS CSV and update the fire events it touches, all in one transaction.
+    """Ingest a FIRMS CSV and update the fire events it touches, in the caller's transaction.
 
     Parameters
     ----------
-    factory : sessionmaker
+    session : Session
+        The caller's transaction (it commits the ingest, events and audit entry together).
     path : Path
     events : bool
         Recluster the events around the ingested period (default true).
@@ -47,34 +52,33 @@ def ingest_path(
         With ``event_ids`` of the events created or changed.
     """
     settings = settings or HotspotSettings()
-    with transaction(factory) as session:
-        report = ingest_file(
+    report = ingest_file(
+        session,
+        path,
+        gazetteer(session),
+        source=source,
+        loaded_by=loaded_by,
+        processing=processing,
+        skip_invalid=skip_invalid,
+        country_bbox=country_bbox,
+        original_name=original_name,
+        progress=progress,
+    )
+    if events and report.first_acq and (report.rows_new or report.rows_updated):
+        result = update_events(
             session,
-            path,
-            gazetteer(session),
-            source=source,
-            loaded_by=loaded_by,
-            processing=processing,
-            skip_invalid=skip_invalid,
-            country_bbox=country_bbox,
-            original_name=original_name,
-            progress=progress,
+            report.first_acq,
+            report.last_acq,
+            EventParams.from_settings(settings),
         )
-        if events and report.first_acq and (report.rows_new or report.rows_updated):
-            result = update_events(
-                session,
-                report.first_acq,
-                report.last_acq,
-                EventParams(settings.event_distance_m, settings.event_gap_days, settings.event_modis_distance_m),
-            )
-            report.event_ids = result["events"]
-        summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
-        audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
+        report.event_ids = result["events"]
+    summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
+    audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
     return report
 
 
 def register_raster_file(
-    factory: sessionmaker[Session],
+    session: Session,
     path: Path,
     product: str,
     acq_date: date,
@@ -87,73 +91,53 @@ def register_raster_file(
     threshold_op: str | None = None,
     threshold_label: str | None = None,
 ) -> RasterReport:
-    """Check, store and register a raster with its zonal statistics (one transaction); the same file again
-    returns the raster it already is (nothing written), a changed file of the same name, product and date
-    becomes its next version."""
+    """Check, store and register a raster with its zonal statistics, in the caller's transaction.
+
+    The same file again returns the raster it already is (nothing written); a changed file of the same name,
+    product and date becomes its next version.
+    """
     settings = settings or HotspotSettings()
-    with transaction(factory) as session:
-        report = register_raster(
+    report = register_raster(
+        session,
+        path,
+        product,
+        acq_date,
+        store_dir=settings.raster_store(data_dir),
+        name=name,
+        max_pixels=settings.raster_max_pixels,
+        uploaded_by=uploaded_by,
+        threshold=threshold,
+        threshold_op=threshold_op,
+        threshold_label=threshold_label,
+    )
+    if report.status != "already_registered":
+        audit.record(
             session,
-            path,
-            product,
-            acq_date,
-            store_dir=settings.raster_store(data_dir),
-            name=name,
-            max_pixels=settings.raster_max_pixels,
-            uploaded_by=uploaded_by,
-            threshold=threshold,
-            threshold_op=threshold_op,
-            threshold_label=threshold_label,
+            uploaded_by or "system",
+            "ingest",
+            "hotspot_raster",
+            report.raster_id,
+            after={
+                "product": product,
+                "acq_date": acq_date,
+                "file_sha256": report.file_sha256,
+                "crs": report.crs,
+                "width": report.width,
+                "height": report.height,
+                "zones": report.zones,
+                "version": report.version,
+                "supersedes": report.supersedes,
+                "threshold": report.meaning.get("threshold"),
+            },
         )
-        if report.status != "already_registered":
-            audit.record(
-                session,
-                uploaded_by or "system",
-                "ingest",
-                "hotspot_raster",
-                report.raster_id,
-                after={
-                    "product": product,
-                    "acq_date": acq_date,
-                    "file_sha256": report.file_sha256,
-                    "crs": report.crs,
-                    "width": report.width,
-                    "height": report.height,
-                    "zones": report.zones,
-                    "version": report.version,
-                    "supersedes": report.supersedes,
-                    "threshold": report.meaning.get("threshold"),
-                },
-            )
     return report
 
 
 def batches(session: Session, limit: int = 100) -> list[dict]:
-    """The latest ingest batches."""
-    rows = (
-        session.execute(
-            text("""
-        SELECT id, source, file_name, file_sha256, rows_total, rows_new, rows_updated, rows_unchanged,
-               rows_refused, rows_outside, first_acq, last_acq, duration_s, loaded_by, loaded_at
-        FROM hotspot_batches ORDER BY id DESC LIMIT :limit"""),
-            {"limit": limit},
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in rows]
+    """The latest ingest batches (newest first)."""
+    return store.latest_batches(session, limit)
 
 
 def rasters(session: Session) -> list[dict]:
     """Registered rasters (newest first), every version (``superseded_by`` set on the older ones)."""
-    rows = (
-        session.execute(
-            text("""
-        SELECT id, product, acq_date, name, crs, width, height, dtype, nodata, res_x, res_y, uploaded_at,
-               burned_area, threshold, threshold_op, threshold_label, version, superseded_by
-        FROM hotspot_rasters ORDER BY acq_date DESC, id DESC""")
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in rows]
+    return raster_store.list_rasters(session)

@@ -2,5 +2,325 @@
 
 With ``hotspots.ingest`` (the COPY fast path) and ``hotspots.events`` (event clustering in SQL) it is the only
 code that names these tables in SQL; other domains call its functions. They run in the caller's transaction and
-never commit (README, Layout).
+never commit (README, Layout). Places are read through the shared views and functions (``current_admin_areas``,
+``latest_protected_areas``), never the layer tables.
+
+Some queries are built from parts the caller validated and owns (filter conditions with bound values, period
+expressions on ``h.acq_date_local``): the caller passes SQL fragments on the alias ``h`` (detections) or ``e``
+(fire events) and their parameters; the tables themselves are named here.
 """
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, cast
+
+import pandas as pd
+from sqlalchemy import CursorResult, text
+from sqlalchemy.orm import Session
+
+from geo_service.hotspots.rows import query_frame
+
+# --- ingest batches ---
+
+
+def latest_batches(session: Session, limit: int = 100) -> list[dict]:
+    """The latest ingest batches, newest first."""
+    rows = (
+        session.execute(
+            text("""
+        SELECT id, source, file_name, file_sha256, rows_total, rows_new, rows_updated, rows_unchanged,
+               rows_refused, rows_outside, first_acq, last_acq, duration_s, loaded_by, loaded_at
+        FROM hotspot_batches ORDER BY id DESC LIMIT :limit"""),
+            {"limit": limit},
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
+
+
+# --- the area of interest and the attribution of stored detections ---
+
+
+def mark_in_area_of_interest(session: Session) -> int:
+    """Recompute ``in_aoi`` of every stored detection in PostGIS; returns the number of rows that changed."""
+    return cast(
+        CursorResult[Any],
+        session.execute(
+            text(
+                "UPDATE hotspots SET in_aoi = in_area_of_interest(geom), updated_at = now() "
+                "WHERE in_aoi IS DISTINCT FROM in_area_of_interest(geom)"
+            )
+        ),
+    ).rowcount
+
+
+def detections_table_exists(session: Session) -> bool:
+    """Whether the detections table exists yet (a boundary layer may be loaded before the hotspots migration)."""
+    return bool(session.execute(text("SELECT to_regclass('hotspots') IS NOT NULL")).scalar())
+
+
+REATTRIBUTION_TABLE = "hotspot_reattr"
+
+
+def start_reattribution(session: Session) -> None:
+    """Create the temporary table (dropped at commit) that receives the recomputed attribution, by COPY."""
+    session.execute(text(f"DROP TABLE IF EXISTS {REATTRIBUTION_TABLE}"))
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE {REATTRIBUTION_TABLE} (id bigint, province_code text, district_code text, "
+            "subdistrict_code text, reserve_code text, protected_area_codes text[], in_aoi boolean) ON COMMIT DROP"
+        )
+    )
+
+
+def detection_positions(conn, after_id: int, limit: int) -> pd.DataFrame:
+    """Up to ``limit`` detections after ``after_id`` (by id): ``id``, ``lon``, ``lat``, ``day`` (local date).
+
+    ``conn`` is the psycopg connection of the session's transaction (``db.engine.driver_connection``): the
+    rows are COPYed out.
+    """
+    return query_frame(
+        conn,
+        "SELECT id, longitude, latitude, acq_date_local FROM hotspots WHERE id > %s ORDER BY id LIMIT %s",
+        (after_id, limit),
+        ["id", "lon", "lat", "day"],
+    )
+
+
+def finish_reattribution(session: Session) -> int:
+    """Apply the recomputed attribution to the detections whose attribution changed (one UPDATE), drop the
+    temporary table and, when anything changed, the events' district and reserve. Returns the detections
+    changed."""
+    changed = cast(
+        CursorResult[Any],
+        session.execute(
+            text(f"""
+        UPDATE hotspots h SET province_code = r.province_code, district_code = r.district_code,
+          subdistrict_code = r.subdistrict_code, reserve_code = r.reserve_code,
+          protected_area_codes = r.protected_area_codes, in_aoi = r.in_aoi, updated_at = now()
+        FROM {REATTRIBUTION_TABLE} r
+        WHERE h.id = r.id AND (h.province_code, h.district_code, h.subdistrict_code, h.reserve_code,
+                               h.protected_area_codes, h.in_aoi)
+          IS DISTINCT FROM (r.province_code, r.district_code, r.subdistrict_code, r.reserve_code,
+                            r.protected_area_codes, r.in_aoi)
+    """)
+        ),
+    ).rowcount
+    session.execute(text(f"DROP TABLE {REATTRIBUTION_TABLE}"))
+    if changed:  # events carry the district and reserve most of their detections are in
+        session.execute(
+            text("""
+            UPDATE fire_events e SET district_code = s.district_code, reserve_code = s.reserve_code,
+              updated_at = now()
+            FROM (SELECT he.event_id, mode() WITHIN GROUP (ORDER BY h.district_code) AS district_code,
+                         mode() WITHIN GROUP (ORDER BY h.reserve_code) AS reserve_code
+                  FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id GROUP BY he.event_id) s
+            WHERE e.id = s.event_id
+              AND (e.district_code, e.reserve_code) IS DISTINCT FROM (s.district_code, s.reserve_code)""")
+        )
+    return changed
+
+
+# --- summaries ---
+
+# GISTDA reports by land class; from the protected-area kinds loaded we can tell these (agricultural land,
+# community land and the highway buffer need land-use and road layers that are not loaded). The protected-area
+# layers cover the area of interest's provinces: beyond them (neighbouring provinces, the buffer) or with no
+# protected-area layer loaded at all, the class is unknown, not "outside protected land".
+LAND_CLASS_SQL = """CASE
+  WHEN NOT h.in_aoi OR h.province_code IS NULL OR NOT (h.province_code = ANY(aoi_provinces()))
+       OR NOT EXISTS (SELECT 1 FROM latest_protected_areas) THEN 'unknown'
+  WHEN EXISTS (SELECT 1 FROM latest_protected_areas p WHERE p.code = ANY(h.protected_area_codes)
+               AND p.kind IN ('national_park', 'wildlife_sanctuary', 'forest_park')) THEN 'conservation_forest'
+  WHEN h.reserve_code IS NOT NULL THEN 'national_reserved_forest'
+  WHEN EXISTS (SELECT 1 FROM latest_protected_areas p WHERE p.code = ANY(h.protected_area_codes)
+               AND p.kind = 'community_forest') THEN 'community_forest'
+  WHEN h.protected_area_codes IS NOT NULL THEN 'other_state_land'
+  ELSE 'outside_protected_land' END"""
+
+# What each grouping of the summaries reads from a detection (alias h; pa: one of its protected areas).
+GROUP_COLUMNS = {
+    "province": "coalesce(h.province_code, '')",
+    "district": "coalesce(h.district_code, '')",
+    "protected_area": "coalesce(pa.code, '')",
+    "land_class": LAND_CLASS_SQL,
+}
+
+
+def grouped_detections(
+    session: Session,
+    group_by: list[str],
+    period_key: str,
+    period_label: str,
+    where: list[str],
+    params: dict,
+    *,
+    per_protected_area: bool = False,
+) -> list[dict]:
+    """Detections, FRP, dates and satellites per group (``GROUP_COLUMNS``) and period.
+
+    Parameters
+    ----------
+    group_by : list of str
+        Keys of ``GROUP_COLUMNS``.
+    period_key, period_label : str
+        SQL expressions on the detection (alias ``h``) naming its period and the period's label.
+    where, params : list of str, dict
+        Conditions on ``h`` (and ``pa.code``) with their bound values.
+    per_protected_area : bool
+        One row per protected area of a detection (``pa.code``; a detection in two areas counts in both).
+    """
+    join = "LEFT JOIN LATERAL unnest(h.protected_area_codes) AS pa(code) ON true" if per_protected_area else ""
+    group_sql = [f"{GROUP_COLUMNS[g]} AS {g}" for g in group_by]
+    sql = f"""
+      SELECT {", ".join(group_sql + [f"{period_key} AS period", f"min({period_label}) AS period_label"])},
+             count(*) AS detections, round(sum(h.frp)::numeric, 2)::float8 AS frp_sum_mw,
+             max(h.frp) AS frp_max_mw, min(h.acq_date_local) AS first_date, max(h.acq_date_local) AS last_date,
+             array_agg(DISTINCT h.satellite ORDER BY h.satellite) AS satellites
+      FROM hotspots h {join}
+      {"WHERE " + " AND ".join(where) if where else ""}
+      GROUP BY {", ".join([*group_by, "period"])}
+      ORDER BY period, {", ".join(group_by) if group_by else "1"}
+    """
+    return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+
+
+# --- GeoJSON of detections and events ---
+
+DETECTION_FEATURE = """json_build_object('type', 'Feature', 'id', id, 'geometry', ST_AsGeoJSON(geom, 6)::json,
+  'properties', json_build_object(
+    'satellite', satellite, 'instrument', instrument, 'processing', processing, 'version', version,
+    'acq_utc', to_char(acq_utc AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI"Z"'),
+    'acq_local', to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD"T"HH24:MI"+07:00"'),
+    'confidence', CASE confidence WHEN 1 THEN 'low' WHEN 2 THEN 'nominal' ELSE 'high' END,
+    'confidence_raw', confidence_raw, 'frp_mw', frp, 'daynight', daynight,
+    'province', province_code, 'in_aoi', in_aoi, 'district', district_code, 'subdistrict', subdistrict_code,
+    'reserve', reserve_code, 'protected_areas', protected_area_codes, 'event_id', event_id))"""
+
+EVENT_FEATURE = """json_build_object('type', 'Feature', 'id', id,
+  'geometry', ST_AsGeoJSON(ST_ForcePolygonCCW(footprint), 6)::json,
+  'properties', json_build_object(
+    'first_seen', first_seen, 'last_seen', last_seen, 'detections', detections, 'max_frp_mw', max_frp,
+    'sensors', sensors, 'district', district_code, 'reserve', reserve_code,
+    'area_ha', round((area_m2 / 1e4)::numeric, 2), 'area_rai', round((area_m2 / 1600)::numeric, 1)))"""
+
+Links = Callable[[int], list[dict]]  # paging links for a number of matched rows
+
+
+def _collection(
+    session: Session,
+    feature_sql: str,
+    order: str,
+    columns: str,
+    source: str,
+    params: dict,
+    *,
+    limit: int,
+    offset: int,
+    links: Links,
+    attribution: str,
+    area: dict,
+) -> bytes:
+    """One FeatureCollection built by PostGIS from a page of ``SELECT columns FROM source ORDER BY order``.
+
+    ``numberMatched`` counts every row the filters match; ``numberReturned`` those on this page (at most
+    ``limit``, from ``offset``); ``links`` gets the matched count.
+    """
+    matched = session.execute(text(f"SELECT count(*) FROM {source}"), params).scalar_one()
+    sql = f"""
+      SELECT json_build_object('type', 'FeatureCollection', 'numberMatched', CAST(:matched AS bigint),
+        'numberReturned', count(*), 'links', CAST(:links AS json), 'attribution', CAST(:attribution AS text),
+        'area', CAST(:area AS json), 'features', coalesce(json_agg({feature_sql} ORDER BY {order}), '[]'::json))::text
+      FROM (SELECT {columns} FROM {source} ORDER BY {order} LIMIT :limit OFFSET :offset) f
+    """
+    return (
+        session.execute(
+            text(sql),
+            {
+                **params,
+                "attribution": attribution,
+                "area": json.dumps(area, ensure_ascii=False),
+                "matched": matched,
+                "links": json.dumps(links(matched)),
+                "limit": limit,
+                "offset": offset,
+            },
+        )
+        .scalar_one()
+        .encode()
+    )
+
+
+def detections_feature_collection(
+    session: Session,
+    where: list[str],
+    params: dict,
+    *,
+    limit: int,
+    offset: int,
+    links: Links,
+    attribution: str,
+    area: dict,
+) -> bytes:
+    """Detections matching ``where`` (conditions on alias ``h``) as GeoJSON text, newest first, with their event.
+
+    The collection carries ``numberMatched``, ``numberReturned``, ``links`` (from ``links(matched)``),
+    ``attribution`` and ``area``.
+    """
+    source = (
+        f"hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id "
+        f"{'WHERE ' + ' AND '.join(where) if where else ''}"
+    )
+    return _collection(
+        session,
+        DETECTION_FEATURE,
+        "acq_utc DESC, id DESC",
+        "h.*, he.event_id",
+        source,
+        params,
+        limit=limit,
+        offset=offset,
+        links=links,
+        attribution=attribution,
+        area=area,
+    )
+
+
+def events_feature_collection(
+    session: Session,
+    where: list[str],
+    params: dict,
+    *,
+    province: str | None,
+    limit: int,
+    offset: int,
+    links: Links,
+    attribution: str,
+    area: dict,
+) -> bytes:
+    """Fire events (footprints) matching ``where`` (conditions on alias ``e``) as GeoJSON text, newest first;
+    ``province`` keeps the events whose district is one of the province's current districts."""
+    where = list(where)
+    if province:
+        params = {**params, "province": province}
+        where.append(
+            "e.district_code IN (SELECT code FROM current_admin_areas WHERE level = 'district' "
+            "AND parent_code = :province)"
+        )
+    source = f"fire_events e {'WHERE ' + ' AND '.join(where) if where else ''}"
+    return _collection(
+        session,
+        EVENT_FEATURE,
+        "last_seen DESC, id DESC",
+        "e.*",
+        source,
+        params,
+        limit=limit,
+        offset=offset,
+        links=links,
+        attribution=attribution,
+        area=area,
+    )

@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import InvalidInput
+from geo_service.hotspots import store
 from geo_service.layers import aoi
 
 PERIODS = {
@@ -40,7 +41,7 @@ PERIODS = {
     "fiscal_year": ("fiscal_year_be({d})::text", "'FY ' || fiscal_year_be({d})"),
     "all": ("'all'", "'whole period'"),
 }
-GROUPS = ("province", "district", "protected_area", "land_class")
+GROUPS = tuple(store.GROUP_COLUMNS)  # province, district, protected_area, land_class
 # How a row of detections in no area of a grouping is labelled (English, Thai): never an unnamed row.
 NONE_LABELS = {
     "province": ("Outside the loaded provinces", "นอกจังหวัดที่โหลดขอบเขตไว้"),
@@ -58,20 +59,6 @@ SENSORS = {
     "NOAA-20": ("NOAA-20",),
     "NOAA-21": ("NOAA-21",),
 }
-# GISTDA reports by land class; from the protected-area kinds loaded we can tell these (agricultural land,
-# community land and the highway buffer need land-use and road layers that are not loaded). The protected-area
-# layers cover the area of interest's provinces: beyond them (neighbouring provinces, the buffer) or with no
-# protected-area layer loaded at all, the class is unknown, not "outside protected land".
-LAND_CLASS_SQL = """CASE
-  WHEN NOT h.in_aoi OR h.province_code IS NULL OR NOT (h.province_code = ANY(aoi_provinces()))
-       OR NOT EXISTS (SELECT 1 FROM protected_areas) THEN 'unknown'
-  WHEN EXISTS (SELECT 1 FROM protected_areas p WHERE p.code = ANY(h.protected_area_codes)
-               AND p.kind IN ('national_park', 'wildlife_sanctuary', 'forest_park')) THEN 'conservation_forest'
-  WHEN h.reserve_code IS NOT NULL THEN 'national_reserved_forest'
-  WHEN EXISTS (SELECT 1 FROM protected_areas p WHERE p.code = ANY(h.protected_area_codes)
-               AND p.kind = 'community_forest') THEN 'community_forest'
-  WHEN h.protected_area_codes IS NOT NULL THEN 'other_state_land'
-  ELSE 'outside_protected_land' END"""
 
 
 @dataclass
@@ -92,6 +79,7 @@ class SummaryQuery:
     area: str = "aoi"  # aoi | outside | all (layers.aoi.SCOPES)
 
     def check(self) -> None:
+        """Refuse (InvalidInput, 400) an unknown grouping, period, sensor, confidence, processing or comparison."""
         bad = [g for g in self.group_by if g not in GROUPS]
         if bad or len(set(self.group_by)) != len(self.group_by):
             raise InvalidInput(f"group_by takes {', '.join(GROUPS)} (each once).", code="invalid_group_by")
@@ -197,30 +185,18 @@ def _detections(session: Session, q: SummaryQuery, shift: bool = False) -> list[
     where = _filters(q, params, shift=shift)
     day = "(h.acq_date_local + interval '1 year')::date" if shift else "h.acq_date_local"
     key, label = (s.format(d=day) for s in PERIODS[q.period])
-    cols = {
-        "province": "coalesce(h.province_code, '')",
-        "district": "coalesce(h.district_code, '')",
-        "protected_area": "coalesce(pa.code, '')",
-        "land_class": LAND_CLASS_SQL,
-    }
-    join = ""
-    if "protected_area" in q.group_by or q.protected_area:
-        join = "LEFT JOIN LATERAL unnest(h.protected_area_codes) AS pa(code) ON true"
     if q.protected_area:
         params["protected_area"] = q.protected_area
         where.append("pa.code = :protected_area")
-    group_sql = [f"{cols[g]} AS {g}" for g in q.group_by]
-    sql = f"""
-      SELECT {", ".join(group_sql + [f"{key} AS period", f"min({label}) AS period_label"])},
-             count(*) AS detections, round(sum(h.frp)::numeric, 2)::float8 AS frp_sum_mw,
-             max(h.frp) AS frp_max_mw, min(h.acq_date_local) AS first_date, max(h.acq_date_local) AS last_date,
-             array_agg(DISTINCT h.satellite ORDER BY h.satellite) AS satellites
-      FROM hotspots h {join}
-      {"WHERE " + " AND ".join(where) if where else ""}
-      GROUP BY {", ".join([g for g in q.group_by] + ["period"])}
-      ORDER BY period, {", ".join(q.group_by) if q.group_by else "1"}
-    """
-    return [dict(r) for r in session.execute(text(sql), params).mappings().all()]
+    return store.grouped_detections(
+        session,
+        q.group_by,
+        key,
+        label,
+        where,
+        params,
+        per_protected_area="protected_area" in q.group_by or bool(q.protected_area),
+    )
 
 
 def summarise(session: Session, q: SummaryQuery) -> dict:
@@ -309,10 +285,10 @@ def _add_previous_year(session: Session, q: SummaryQuery, rows: list[dict], name
             _finish(r, q, names, None)
             rows.append(r)
     for r in rows:
-        prev = before.get(_row_key(q, r))
-        n_prev = prev["detections"] if prev else 0
+        earlier = before.get(_row_key(q, r))
+        n_prev = earlier["detections"] if earlier else 0
         r["previous_year_detections"] = n_prev
-        r["previous_year_frp_sum_mw"] = prev["frp_sum_mw"] if prev else 0.0
+        r["previous_year_frp_sum_mw"] = earlier["frp_sum_mw"] if earlier else 0.0
         r["change_detections"] = r["detections"] - n_prev
         r["change_detections_pct"] = round(100.0 * (r["detections"] - n_prev) / n_prev, 1) if n_prev else None
 
@@ -331,17 +307,12 @@ def _names(session: Session) -> dict:
     out = {}
     for level, code, en, th in session.execute(
         text(
-            "SELECT level::text, code, name_en, name_th FROM admin_areas WHERE level IN ('province', 'district') "
-            "AND is_current"
+            "SELECT level::text, code, name_en, name_th FROM current_admin_areas "
+            "WHERE level IN ('province', 'district')"
         )
     ):
         out[(level, code)] = (en, th)
-    for code, en, th in session.execute(
-        text(
-            "SELECT DISTINCT ON (code) code, name_en, name_th "
-            "FROM protected_areas ORDER BY code, valid_from DESC NULLS LAST"
-        )
-    ):
+    for code, en, th in session.execute(text("SELECT code, name_en, name_th FROM latest_protected_areas")):
         out[("protected_area", code)] = (en, th)
     return out
 
