@@ -18,9 +18,12 @@ from datetime import date
 
 import numpy as np
 import shapely
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.layers import aoi as aoi_store
+from geo_service.layers import queries
+
+LEVELS = ("province", "district", "subdistrict")
 NO_DATE_FROM = np.datetime64("0001-01-01", "D")
 NO_DATE_TO = np.datetime64("9999-12-31", "D")
 
@@ -82,16 +85,8 @@ class Attribution:
 
 
 def layers_version(session: Session) -> tuple:
-    """Changes whenever a boundary layer is loaded or changed."""
-    return tuple(
-        session.execute(
-            text(
-                "SELECT (SELECT max(updated_at) FROM admin_areas), (SELECT count(*) FROM admin_areas WHERE is_current), "
-                "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas), "
-                "(SELECT updated_at FROM area_of_interest WHERE id = 1)"
-            )
-        ).one()
-    )
+    """Changes whenever a boundary layer is loaded or changed, or the area of interest is rebuilt."""
+    return (*queries.boundaries_version(session), aoi_store.changed_at(session))
 
 
 def _areas(rows) -> Areas:
@@ -172,22 +167,8 @@ class Gazetteer:
     @classmethod
     def load(cls, session: Session) -> Gazetteer:
         version = layers_version(session)
-        levels = {}
-        for level in ("province", "district", "subdistrict"):
-            rows = session.execute(
-                text(
-                    "SELECT code, parent_code, ST_AsBinary(geom) AS wkb FROM admin_areas "
-                    "WHERE is_current AND level = CAST(:level AS admin_level) ORDER BY code"
-                ),
-                {"level": level},
-            ).all()
-            levels[level] = _areas(rows)
-        rows = session.execute(
-            text(
-                "SELECT code, kind::text AS kind, valid_from, valid_to, ST_AsBinary(geom) AS wkb "
-                "FROM protected_areas ORDER BY code, version"
-            )
-        ).all()
+        levels = {level: _areas(queries.current_area_shapes(session, level)) for level in LEVELS}
+        rows = queries.protected_area_shapes(session)
         geoms = np.array([shapely.from_wkb(r.wkb) for r in rows], dtype=object)
         shapely.prepare(geoms)
         protected = ProtectedAreas(
@@ -198,9 +179,9 @@ class Gazetteer:
             valid_from=np.array([r.valid_from or date.min for r in rows], dtype="datetime64[D]"),
             valid_to=np.array([r.valid_to or date(9999, 12, 31) for r in rows], dtype="datetime64[D]"),
         )
-        wkb = session.execute(text("SELECT ST_AsBinary(geom) FROM area_of_interest WHERE id = 1")).scalar()
-        aoi = shapely.from_wkb(bytes(wkb)) if wkb is not None else None
-        return cls(levels["province"], levels["district"], levels["subdistrict"], protected, version, aoi)
+        wkb = aoi_store.geometry_wkb(session)
+        area = shapely.from_wkb(wkb) if wkb is not None else None
+        return cls(levels["province"], levels["district"], levels["subdistrict"], protected, version, area)
 
     def attribute(self, lon, lat, when=None) -> Attribution:
         """Attribute points (lon/lat arrays, EPSG:4326). ``when``: a date or an array of dates (default today)."""

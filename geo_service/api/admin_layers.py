@@ -9,13 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service import scratch
 from geo_service.api.deps import AdminDep, SettingsDep
+from geo_service.db.engine import transaction
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.layers.load import load_file
 from geo_service.layers.reader import LAYER_TYPES
-from geo_service.layers.store import LayerMeta
+from geo_service.layers.store import LayerMeta, LoadReport
 
 router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
 
@@ -33,6 +35,14 @@ def _fields(raw: str | None) -> dict[str, str]:
             code="invalid_fields",
         )
     return value
+
+
+def _load_in_transaction(
+    factory: sessionmaker[Session], path: Path, layer_type: str, meta: LayerMeta, *, dry_run: bool, **options
+) -> LoadReport:
+    """Load the file in one transaction: committed, or rolled back when refused or with ``dry_run``."""
+    with transaction(factory, dry_run=dry_run) as session:
+        return load_file(session, path, layer_type, meta, dry_run=dry_run, **options)
 
 
 async def save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Path:
@@ -87,7 +97,7 @@ async def upload_layer(
     with scratch.temp_dir("geo_service_upload_") as tmp:
         path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
-            load_file,
+            _load_in_transaction,
             request.app.state.sessionmaker,
             path,
             layer_type,

@@ -7,6 +7,7 @@ from sqlalchemy import text
 
 from geo_service import __version__
 from geo_service.api.deps import SessionDep
+from geo_service.layers import queries
 
 router = APIRouter(tags=["health"])
 
@@ -18,9 +19,7 @@ def health(session: SessionDep) -> dict:
             text("""
         SELECT current_setting('server_version') AS postgresql, postgis_full_version() AS postgis_full,
                postgis_lib_version() AS postgis,
-               (SELECT version_num FROM alembic_version LIMIT 1) AS schema,
-               (SELECT count(*) FROM admin_areas WHERE is_current) AS admin_areas,
-               (SELECT count(*) FROM protected_areas) AS protected_areas
+               (SELECT version_num FROM alembic_version LIMIT 1) AS schema
     """)
         )
         .mappings()
@@ -30,5 +29,5 @@ def health(session: SessionDep) -> dict:
         "status": "ok",
         "service": {"name": "geo_service", "version": __version__},
         "database": {"postgresql": row["postgresql"], "postgis": row["postgis"], "schema_revision": row["schema"]},
-        "data": {"admin_areas": row["admin_areas"], "protected_areas": row["protected_areas"]},
+        "data": queries.boundary_counts(session),
     }

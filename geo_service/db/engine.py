@@ -39,10 +39,22 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed together at the end, or rolled back entirely on any error."""
-    with factory() as session, session.begin():
-        yield session
+def transaction(factory: sessionmaker[Session], *, dry_run: bool = False) -> Iterator[Session]:
+    """A session whose work is committed together at the end, or rolled back entirely on any error.
+
+    ``dry_run``: the work is always rolled back (a check that reports what it would have changed).
+    """
+    with factory() as session:
+        tx = session.begin()
+        try:
+            yield session
+        except BaseException:
+            tx.rollback()
+            raise
+        if dry_run:
+            tx.rollback()
+        else:
+            tx.commit()
 
 
 def driver_connection(session: Session):

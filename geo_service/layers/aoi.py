@@ -151,3 +151,14 @@ def describe(session: Session, scope: str = "aoi") -> dict:
         "label_en": label_en,
         "label_th": label_th,
     }
+
+
+def changed_at(session: Session):
+    """When the area of interest was last rebuilt or configured (None before migration 0008's row exists)."""
+    return session.execute(text("SELECT updated_at FROM area_of_interest WHERE id = 1")).scalar()
+
+
+def geometry_wkb(session: Session) -> bytes | None:
+    """The stored area-of-interest geometry as WKB (EPSG:4326); None when no area is defined."""
+    wkb = session.execute(text("SELECT ST_AsBinary(geom) FROM area_of_interest WHERE id = 1")).scalar()
+    return bytes(wkb) if wkb is not None else None
