@@ -11,6 +11,10 @@ from pydantic import BaseModel, Field
 from geo_service import api_keys, audit, users
 from geo_service.api.deps import AdminDep, SessionDep
 from geo_service.auth import Role
+from geo_service.exports.collections import COLLECTIONS
+
+# What a key's scope may name: each collection's published properties.
+PUBLISHED_PROPERTIES = {name: c.properties for name, c in COLLECTIONS.items()}
 
 router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
 
@@ -94,7 +98,8 @@ class KeyIn(BaseModel):
 @router.post("/api-keys", status_code=201, summary="Create a partner API key (the key is shown only now)")
 def create_key(body: KeyIn, session: SessionDep, principal: AdminDep):
     with session.begin():
-        return JSONResponse(api_keys.create_key(session, body.name, body.scopes, principal), status_code=201)
+        created = api_keys.create_key(session, body.name, body.scopes, principal, PUBLISHED_PROPERTIES)
+        return JSONResponse(created, status_code=201)
 
 
 @router.get("/api-keys", summary="Partner API keys (without the keys)")

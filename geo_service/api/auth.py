@@ -10,8 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from geo_service.api.deps import CurrentUser, SessionDep
-from geo_service.auth import SESSION_COOKIE, bearer_token
+from geo_service.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, bearer_token
 from geo_service.errors import Unauthorized
 from geo_service.users import issue_token, revoke_tokens, token_claims, verify_password
 

@@ -31,8 +31,12 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy.engine import URL, make_url
 
-from geo_service import scratch
+from geo_service import __version__, audit, scratch
+from geo_service.cases.access import APP_ROLE
+from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.db.migrate import alembic_config
 from geo_service.errors import GeoServiceError
+from geo_service.hashing import sha256_file
 
 FORMAT = "geo_service backup"
 FORMAT_VERSION = 1
@@ -194,8 +198,8 @@ def _content_hashes(conn, tables: dict[str, int]) -> dict[str, list[dict]]:
 def _audit_head(conn, tables: dict[str, int]) -> dict | None:
     if "audit_log" not in tables:
         return None
-    row = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    return {"entries": tables["audit_log"], "head_id": row[0] if row else 0, "head_hash": row[1] if row else None}
+    head = audit.head_entry(conn)
+    return {"entries": tables["audit_log"], "head_id": head[0] if head else 0, "head_hash": head[1] if head else None}
 
 
 def _revision(conn, tables: dict[str, int]) -> str | None:
@@ -239,8 +243,6 @@ def create_backup(url: URL | str, out: Path, *, allow_missing_files: bool = Fals
 
 def _dump(url: URL | str, dump: Path, progress: Progress) -> tuple[dict, list]:
     """pg_dump in one exported snapshot, with the counts, hashes and raster list of that same snapshot."""
-    from geo_service import __version__
-
     with _connect(url, autocommit=True) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
@@ -402,8 +404,6 @@ class RestoreReport:
 def _known_revision(revision: str | None) -> bool:
     from alembic.script import ScriptDirectory
 
-    from geo_service.db.migrate import alembic_config
-
     if revision is None:
         return True
     try:
@@ -501,9 +501,6 @@ def restore_backup(
 
 
 def _record_restore(url: URL | str, actor: str, manifest: dict, report: RestoreReport) -> None:
-    from geo_service import audit
-    from geo_service.db.engine import make_engine, make_sessionmaker
-
     engine = make_engine(url, pool_size=1)
     try:
         with make_sessionmaker(engine)() as session, session.begin():
@@ -530,8 +527,6 @@ def _ensure_app_role(conn) -> None:
     """The role the service switches to for row-level security lives in the cluster, not in the dump: a new
     server gets it (as migration 0004 creates it) before the dump's grants to it are restored."""
     from psycopg import sql
-
-    from geo_service.cases.access import APP_ROLE
 
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_ROLE)))
@@ -569,10 +564,6 @@ def _restore_files(url: URL | str, archive: Archive, store: Path, progress: Prog
 
 def verify_restored(url: URL | str, manifest: dict, report: RestoreReport, progress: Progress = _noop) -> None:
     """Compare the restored database and files with the manifest; problems go into ``report.problems``."""
-    from geo_service import audit
-    from geo_service.db.engine import make_engine, make_sessionmaker
-    from geo_service.hashing import sha256_file
-
     engine = make_engine(url, pool_size=1)
     try:
         with make_sessionmaker(engine)() as session:
@@ -590,8 +581,8 @@ def verify_restored(url: URL | str, manifest: dict, report: RestoreReport, progr
                 )
         head = manifest.get("audit")
         if head and head.get("head_id"):
-            stored = conn.execute("SELECT hash FROM audit_log WHERE id = %s", (head["head_id"],)).fetchone()
-            if not stored or stored[0] != head["head_hash"]:
+            stored = audit.entry_hash(conn, head["head_id"])
+            if stored is None or stored != head["head_hash"]:
                 report.problems.append(
                     {
                         "what": f"audit entry {head['head_id']}",

@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from geo_service import scratch
+from geo_service import cli_support, scratch
+from geo_service.bbox import parse_bbox
 
 hotspots_app = typer.Typer(
     help="Satellite fire hotspots (NASA FIRMS): ingest, pull, events, summaries.", no_args_is_help=True
@@ -18,9 +19,7 @@ rasters_app = typer.Typer(help="Hotspot rasters: register GeoTIFFs, zonal statis
 
 
 def _core():
-    from geo_service import cli
-
-    return cli
+    return cli_support
 
 
 def _parse_day(value: str) -> date:
@@ -113,7 +112,6 @@ def fetch(
     keep: Annotated[Path | None, typer.Option(help="Keep the downloaded CSV files in this folder")] = None,
 ) -> None:
     """Pull detections from the FIRMS area API (MAP_KEY from GEO_SERVICE_FIRMS_MAP_KEY) and ingest them."""
-    from geo_service.api.deps import parse_bbox
     from geo_service.errors import GeoServiceError
     from geo_service.hotspots.fetch import FirmsClient, fetch_area
     from geo_service.hotspots.settings import HotspotSettings
