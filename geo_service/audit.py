@@ -71,12 +71,15 @@ def record(
 
 @dataclass
 class Verification:
+    """The result of recomputing the chain: entries, head hash and the problems found."""
+
     entries: int
     head: str
     problems: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
 
@@ -195,6 +198,7 @@ def verify_checkpoint(session: Session, cp: dict, secret: str) -> list[dict]:
 
 
 def entries_for(session: Session, entity_type: str, entity_id: Any) -> list[dict]:
+    """The audit entries of one entity, oldest first."""
     rows = (
         session.execute(
             text(

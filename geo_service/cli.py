@@ -161,7 +161,7 @@ class _ByteProgress:
             console=console,
             transient=True,
         )
-        self.tasks: dict[str, object] = {}
+        self.tasks: dict[str, rp.TaskID] = {}
 
     def __enter__(self):
         self.progress.__enter__()

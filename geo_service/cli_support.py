@@ -53,9 +53,10 @@ def fail(exc: Exception) -> NoReturn:
 @contextmanager
 def command_errors(*also: type[Exception]) -> Iterator[None]:
     """A command's refusals (GeoServiceError, and the exception types in ``also``) end it with ``fail``."""
+    refusals: tuple[type[Exception], ...] = (GeoServiceError, *also)
     try:
         yield
-    except (GeoServiceError, *also) as exc:
+    except refusals as exc:
         fail(exc)
 
 

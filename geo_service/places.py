@@ -24,12 +24,15 @@ from geo_service.layers import aoi as aoi_store
 from geo_service.layers import queries
 
 LEVELS = ("province", "district", "subdistrict")
+NONE = np.array([None], dtype=object)  # appended to a lookup of codes: "in no area"
 NO_DATE_FROM = np.datetime64("0001-01-01", "D")
 NO_DATE_TO = np.datetime64("9999-12-31", "D")
 
 
 @dataclass
 class Areas:
+    """Areas of one level in memory: codes, prepared geometries, bounds and parent codes."""
+
     codes: np.ndarray  # object array of codes
     geoms: np.ndarray  # prepared shapely geometries
     bounds: np.ndarray  # (n, 4)
@@ -38,6 +41,8 @@ class Areas:
 
 @dataclass
 class ProtectedAreas:
+    """Protected-area versions in memory, with their validity periods."""
+
     codes: np.ndarray
     kinds: np.ndarray
     geoms: np.ndarray
@@ -64,9 +69,11 @@ class Attribution:
     pa_codes: np.ndarray  # ... and the code of a protected area in force containing each
 
     def protected_areas(self, i: int) -> list[str]:
+        """Codes of the protected areas containing point ``i``."""
         return sorted(set(self.pa_codes[self.pa_points == i]))
 
     def protected_area_lists(self) -> list[list[str]]:
+        """Per point, the codes of the protected areas containing it."""
         out: list[list[str]] = [[] for _ in range(len(self.district))]
         for i, code in zip(self.pa_points.tolist(), self.pa_codes.tolist()):
             if code not in out[i]:
@@ -74,6 +81,7 @@ class Attribution:
         return out
 
     def row(self, i: int) -> dict:
+        """Point ``i``'s attribution as stored columns."""
         return {
             "province_code": self.province[i],
             "district_code": self.district[i],
@@ -119,7 +127,7 @@ def _assign(
 
 def _codes(areas: Areas, index: np.ndarray) -> np.ndarray:
     """Area codes for integer indices (-1: none)."""
-    lookup = np.append(areas.codes, None)
+    lookup = np.append(areas.codes, NONE)
     return lookup[np.where(index < 0, len(areas.codes), index)]
 
 
@@ -166,6 +174,7 @@ class Gazetteer:
 
     @classmethod
     def load(cls, session: Session) -> Gazetteer:
+        """The current boundaries and the area of interest, as this session sees them."""
         version = layers_version(session)
         levels = {level: _areas(queries.current_area_shapes(session, level)) for level in LEVELS}
         rows = queries.protected_area_shapes(session)
@@ -212,7 +221,7 @@ class Gazetteer:
             _assign(sub, x, y, subdistrict, rest)
         # The province is the district's parent; only points in no district are tested against provinces.
         province = np.full(n, None, dtype=object)
-        parent_of = np.append(self.districts.parents, None)
+        parent_of = np.append(self.districts.parents, NONE)
         province[:] = parent_of[np.where(district < 0, len(self.districts.codes), district)]
         lone = np.flatnonzero(district < 0)
         if len(lone) and len(self.provinces.codes):
@@ -247,7 +256,7 @@ class Gazetteer:
             province=province,
             district=_codes(self.districts, district),
             subdistrict=_codes(self.subdistricts, subdistrict),
-            reserve=np.append(pa.codes, None)[np.where(reserve < 0, len(pa.codes), reserve)],
+            reserve=np.append(pa.codes, NONE)[np.where(reserve < 0, len(pa.codes), reserve)],
             in_reserve=reserve >= 0,
             in_aoi=self.in_aoi(x, y, district),
             pa_points=pts,

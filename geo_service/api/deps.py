@@ -136,6 +136,7 @@ def geo_filter(
     ] = None,
     simplify: Annotated[float, Query(ge=0, le=5000, description="Simplification tolerance in metres (0: none)")] = 0,
 ) -> GeoFilter:
+    """The bbox and simplification query parameters of the GeoJSON routes."""
     return GeoFilter(bbox=parse_bbox(bbox), simplify_m=simplify)
 
 
@@ -144,6 +145,7 @@ GeoFilterDep = Annotated[GeoFilter, Depends(geo_filter)]
 
 # --- optimistic locking: a record's version travels as a weak ETag and comes back in If-Match -------
 def etag(record: dict) -> str:
+    """A record's version as a weak ETag."""
     return f'W/"{record["version"]}"'
 
 

@@ -49,6 +49,8 @@ Progress = Callable[[str, int, int], None]  # (what, done, total) in bytes
 
 
 class BackupError(GeoServiceError):
+    """A backup or restore that cannot go on (the message says why)."""
+
     code = "backup"
 
 
@@ -72,6 +74,13 @@ def _database_errors():
 # --- connecting: libpq environment and the server's own client programs -------------------------------
 def _url(url: URL | str) -> URL:
     return make_url(url) if isinstance(url, str) else url
+
+
+def _database_name(url: URL | str) -> str:
+    name = _url(url).database
+    if not name:
+        raise BackupError("the database URL names no database")
+    return name
 
 
 def _libpq_env(url: URL | str, database: str | None = None) -> dict[str, str]:
@@ -144,9 +153,11 @@ class _HashingReader(io.RawIOBase):
         self.f, self.h, self.progress, self.size = f, hashlib.sha256(), progress, 0
 
     def readable(self) -> bool:
+        """Always readable (a file object for tarfile)."""
         return True
 
     def read(self, n: int = -1) -> bytes:
+        """Read, hashing and counting what passes."""
         data = self.f.read(n)
         self.h.update(data)
         self.size += len(data)
@@ -281,7 +292,9 @@ def _dump(url: URL | str, dump: Path, progress: Progress) -> tuple[dict, list]:
 
 def _raster_files(rasters: list, allow_missing_files: bool, manifest: dict) -> list[dict]:
     """One archive entry per distinct raster file (rows of several products may share one COG)."""
-    files, missing, by_path = [], [], {}
+    files: list[dict] = []
+    missing: list[dict] = []
+    by_path: dict[str, dict] = {}
     for raster_id, path in rasters:
         if path in by_path:
             by_path[path]["raster_ids"].append(raster_id)
@@ -319,11 +332,14 @@ def _add(tar: tarfile.TarFile, path: Path, entry: dict, progress: Progress) -> N
 # --- checking an archive --------------------------------------------------------------------------------
 @dataclass
 class Archive:
+    """A checked archive: its manifest and the folder it was extracted to."""
+
     manifest: dict
     staged: Path  # where the dump and the files were extracted (all hashes checked)
 
     @property
     def dump(self) -> Path:
+        """The extracted database dump."""
         return self.staged / DUMP
 
 
@@ -345,7 +361,7 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
     try:
         with tarfile.open(path, "r:") as tar:
             try:
-                manifest = json.loads(tar.extractfile(MANIFEST).read())
+                manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]  # None: AttributeError below
             except (KeyError, AttributeError):
                 raise BackupError(f"{path} has no {MANIFEST}: not a geo_service backup, or damaged") from None
             except ValueError:
@@ -370,7 +386,7 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
                 seen.add(member.name)
                 target_path = Path(os.devnull) if staging is None else staging / member.name
                 target_path.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(target_path, "wb") as target:
+                with tar.extractfile(member) as src, open(target_path, "wb") as target:  # type: ignore[union-attr]
                     digest = _copy_hashing(src, target, member.size, member.name, progress)
                 if member.size != entry["size"] or digest != entry["sha256"]:
                     problems.append({"path": member.name, "problem": "SHA-256 differs from the manifest (damaged)"})
@@ -389,6 +405,8 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
 # --- restore ---------------------------------------------------------------------------------------------
 @dataclass
 class RestoreReport:
+    """What a restore did and the problems its verification found."""
+
     manifest: dict
     schema_revision: str | None
     files: int = 0
@@ -398,6 +416,7 @@ class RestoreReport:
 
     @property
     def ok(self) -> bool:
+        """True when the verification found no problem."""
         return not self.problems
 
 
@@ -427,7 +446,7 @@ def ensure_database(url: URL | str) -> None:
     """Create the database of ``url`` if the server does not have it (a restore onto a new server)."""
     from psycopg import sql
 
-    name = _url(url).database
+    name = _database_name(url)
     with _connect(url, database="postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -437,7 +456,7 @@ def recreate_database(url: URL | str) -> None:
     """Drop the database of ``url`` (closing its connections) and create it empty."""
     from psycopg import sql
 
-    name = _url(url).database
+    name = _database_name(url)
     with _connect(url, database="postgres", autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -25,6 +25,7 @@ def database_url(settings: Settings) -> URL | str:
 
 
 def make_engine(url: URL | str, pool_size: int = 10) -> Engine:
+    """An engine on ``url`` with a pool, pre-ping and the session time zone UTC."""
     return create_engine(
         url,
         pool_size=pool_size,
@@ -35,6 +36,7 @@ def make_engine(url: URL | str, pool_size: int = 10) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``engine`` whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
 
 

@@ -23,6 +23,7 @@ SCOPES = ("aoi", "outside", "all")
 
 
 def check_scope(scope: str) -> str:
+    """``scope`` when it is aoi, outside or all; InvalidInput otherwise."""
     if scope not in SCOPES:
         raise InvalidInput(
             "area must be aoi (the area of interest), outside (detections beyond it) or all.", code="invalid_area"
@@ -64,7 +65,8 @@ def normalise_codes(session: Session, codes: list[str] | None) -> list[str] | No
 
 def province_code(session: Session, code: str | None) -> str | None:
     """A province code from a filter, read as ``normalise_codes`` reads the configuration."""
-    return normalise_codes(session, [code])[0] if code else None
+    codes = normalise_codes(session, [code]) if code else None
+    return codes[0] if codes else None
 
 
 def refresh(session: Session) -> bool:

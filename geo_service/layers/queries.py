@@ -17,6 +17,8 @@ DECIMALS = 7
 
 @dataclass
 class GeoFilter:
+    """A bounding box and a simplification tolerance (metres) for GeoJSON output."""
+
     bbox: tuple[float, float, float, float] | None = None
     simplify_m: float = 0.0
 
@@ -144,6 +146,7 @@ def single_feature(collection: bytes, what: str) -> bytes:
 
 
 def layer_sources(session: Session) -> list[dict]:
+    """Every loaded layer version with its source, licence, attribution and file."""
     rows = session.execute(
         text("""
         SELECT s.name, s.version, s.layer_type, s.title, s.source, s.licence, s.attribution, s.illustrative,

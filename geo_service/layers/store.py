@@ -17,7 +17,7 @@ from geo_service import audit
 from geo_service.layers import aoi
 from geo_service.layers.reader import LayerData
 
-LayerListener = Callable[[Session, str], None]
+LayerListener = Callable[[Session, str], object]  # what it returns is not used
 
 # Called in the same transaction after a boundary layer changed, with (session, layer_type): each capability
 # that stores an attribution recomputes it there. The application registers them at start-up (geo_service.wiring);
@@ -34,6 +34,8 @@ def on_layers_changed(listener: LayerListener) -> LayerListener:
 
 @dataclass
 class LayerMeta:
+    """Where a layer comes from and under which terms: stored with each load."""
+
     name: str
     version: str
     source: str
@@ -48,6 +50,8 @@ class LayerMeta:
 
 @dataclass
 class LoadReport:
+    """What a load stored (or would store): counts, CRS, bounds and warnings."""
+
     layer: str
     version: str
     layer_type: str
@@ -62,6 +66,7 @@ class LoadReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The report as a plain dict (JSON, the audit entry)."""
         return asdict(self)
 
 
@@ -130,7 +135,7 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
                 {
                     "code": f.code,
                     "version": f.version or meta.version,
-                    "kind": f.kind.value,
+                    "kind": f.kind.value if f.kind is not None else None,  # the reader refuses a missing kind
                     "name_th": f.name_th,
                     "name_en": f.name_en,
                     "legal_reference": f.legal_reference,

@@ -42,7 +42,8 @@ def overview_file(
 
     settings = get_settings()
     with command_errors(ValueError):  # ValueError: a day that is not YYYY-MM-DD
-        first, last = start and date.fromisoformat(start), end and date.fromisoformat(end)
+        first = date.fromisoformat(start) if start else None
+        last = date.fromisoformat(end) if end else None
         choose_period(first, last, fiscal_year_be)  # the web route's check: a wrong value stops here
         url, _ = prepare_database(settings)
         with cli_sessionmaker(url)() as session:

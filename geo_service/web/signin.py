@@ -19,6 +19,7 @@ router = APIRouter(include_in_schema=False)
 def signin(
     request: Request, next: Annotated[str | None, Query(max_length=500)] = None, failed: bool = False
 ) -> HTMLResponse:
+    """The sign-in page; back to ``next`` afterwards."""
     response = templates.TemplateResponse(request, "signin.html", {"next": safe_next(next), "failed": failed})
     response.headers["Content-Security-Policy"] = CSP
     response.headers["Cache-Control"] = "no-store"
