@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geo_service.errors import InvalidInput
-from geo_service.settings import THAILAND_BBOX
+from geo_service.settings import THAILAND_BBOX, get_settings
 
 DATUMS = {"WGS84": "WGS 84", "INDIAN1975": "Indian 1975"}
 # Geographic CRS of each datum, and its UTM zones 47 and 48 (Thailand lies in these two).
@@ -100,8 +100,6 @@ def in_thailand(lon: float, lat: float, bbox=THAILAND_BBOX) -> bool:
 @lru_cache(maxsize=1)
 def country_outline() -> shapely.Geometry:
     """Thailand's outline widened by COUNTRY_TOLERANCE_M (in UTM 47N), prepared for point tests."""
-    from geo_service.settings import get_settings
-
     layers_dir = get_settings().service.layers_dir or Path(__file__).resolve().parents[1] / "layers"
     path = layers_dir / COUNTRY_FILE
     if not path.exists():

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo_service.db.local_pg import LocalPostgres
 from geo_service.settings import Settings
 
 
@@ -16,8 +17,6 @@ def database_url(settings: Settings) -> URL | str:
     """The URL to connect to: GEO_SERVICE_DATABASE_URL, or the embedded cluster's database."""
     if settings.db.database_url:
         return settings.db.database_url
-    from geo_service.db.local_pg import LocalPostgres
-
     cluster = LocalPostgres(
         settings.db.data_dir, port=settings.db.db_port, host=settings.db.db_host, os_user=settings.db.db_os_user
     )
