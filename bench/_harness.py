@@ -17,11 +17,13 @@ from pathlib import Path
 import httpx2 as httpx
 
 from geo_service.db import migrate
-from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.db.engine import make_engine, make_sessionmaker, transaction
 from geo_service.db.local_pg import LocalPostgres, free_port
 from geo_service.layers.manifest import load_bundled
+from geo_service.wiring import wire
 
 ADMIN_TOKEN = "bench-admin-token-" + "x" * 24
+wire()  # as the application does: a layer load re-attributes incidents and hotspots
 
 
 @contextmanager
@@ -40,7 +42,8 @@ def database(root: Path | None = None, durable: bool = False):
         url = cluster.url("bench")
         migrate.upgrade(url)
         engine = make_engine(url, pool_size=2)
-        load_bundled(make_sessionmaker(engine))
+        with transaction(make_sessionmaker(engine)) as session:
+            load_bundled(session)
         yield url, engine, cluster
         engine.dispose()
     finally:

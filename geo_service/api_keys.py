@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Collection, Mapping
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -30,9 +31,19 @@ def parse_scope(scope: str) -> tuple[str, frozenset[str] | None]:
     return name.strip(), frozenset(f.strip() for f in fields.split(",") if f.strip()) if colon else None
 
 
-def create_key(session: Session, name: str, scopes: list[str], principal: Principal) -> dict:
-    from geo_service.exports.collections import COLLECTIONS
+def create_key(
+    session: Session,
+    name: str,
+    scopes: list[str],
+    principal: Principal,
+    properties: Mapping[str, Collection[str]] | None = None,
+) -> dict:
+    """A new key for a partner (returned once, with its id, prefix and scopes; only its hash is kept), audited.
 
+    ``properties``: collection -> the properties it publishes (the exports' catalogue), to refuse a scope that
+    names a field the collection does not have; a collection missing from it is not checked.
+    """
+    properties = properties or {}
     problems = []
     for scope in scopes:
         collection, fields = parse_scope(scope)
@@ -40,8 +51,8 @@ def create_key(session: Session, name: str, scopes: list[str], principal: Princi
             problems.append(f"unknown collection '{collection}'")
         elif fields is not None and not fields:
             problems.append(f"'{scope}' names no field: give the fields after the colon, or no colon for all")
-        elif fields is not None and collection in COLLECTIONS:
-            unknown_fields = sorted(fields - set(COLLECTIONS[collection].properties))
+        elif fields is not None and collection in properties:
+            unknown_fields = sorted(fields - set(properties[collection]))
             if unknown_fields:
                 problems.append(f"{collection} has no field(s) {', '.join(unknown_fields)}")
     if problems or not scopes:
@@ -70,6 +81,7 @@ def create_key(session: Session, name: str, scopes: list[str], principal: Princi
 
 
 def list_keys(session: Session) -> list[dict]:
+    """Every key (revoked ones too), without the key itself."""
     rows = (
         session.execute(
             text(
@@ -84,6 +96,7 @@ def list_keys(session: Session) -> list[dict]:
 
 
 def revoke_key(session: Session, key_id: int, principal: Principal) -> None:
+    """Revoke an active key (NotFound if there is none with this id), audited."""
     done = session.execute(
         text("UPDATE api_keys SET revoked_at = now() WHERE id = :id AND revoked_at IS NULL RETURNING name"),
         {"id": key_id},
@@ -94,6 +107,8 @@ def revoke_key(session: Session, key_id: int, principal: Principal) -> None:
 
 
 def principal_for_key(session: Session, key: str) -> Principal:
+    """The partner principal of a valid, unrevoked key (Unauthorized otherwise); records when it was last used,
+    in the caller's transaction."""
     parts = key.split("_")
     if len(parts) < 3 or parts[0] != "gsk":
         raise Unauthorized("The API key is not valid.")
@@ -110,7 +125,6 @@ def principal_for_key(session: Session, key: str) -> Principal:
         ),
         {"id": row.id},
     )
-    session.commit()
     parsed = [parse_scope(s) for s in row.scopes]
     return Principal(
         f"apikey:{row.name}",

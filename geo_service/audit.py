@@ -71,12 +71,15 @@ def record(
 
 @dataclass
 class Verification:
+    """The result of recomputing the chain: entries, head hash and the problems found."""
+
     entries: int
     head: str
     problems: list[dict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
+        """True when no problem was found."""
         return not self.problems
 
 
@@ -195,6 +198,7 @@ def verify_checkpoint(session: Session, cp: dict, secret: str) -> list[dict]:
 
 
 def entries_for(session: Session, entity_type: str, entity_id: Any) -> list[dict]:
+    """The audit entries of one entity, oldest first."""
     rows = (
         session.execute(
             text(
@@ -207,3 +211,16 @@ def entries_for(session: Session, entity_type: str, entity_id: Any) -> list[dict
         .all()
     )
     return [dict(r) for r in rows]
+
+
+# --- for db.backup: on its psycopg connection, inside the backup's snapshot or on the restored database -------
+def head_entry(conn) -> tuple[int, str] | None:
+    """(id, hash) of the latest entry read on a psycopg connection, None for an empty trail."""
+    row = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def entry_hash(conn, entry_id: int) -> str | None:
+    """The stored hash of entry ``entry_id`` read on a psycopg connection, None if there is no such entry."""
+    row = conn.execute("SELECT hash FROM audit_log WHERE id = %s", (entry_id,)).fetchone()
+    return row[0] if row else None

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich import progress as rp
 from rich.table import Table
+from sqlalchemy.engine import URL, make_url
 
-from geo_service import scratch
-from geo_service.errors import GeoServiceError, InvalidInput
+from geo_service import audit, notebook_runner, scratch
+from geo_service.auth import Principal, Role
+from geo_service.cli_support import (
+    cli_actor,
+    cli_sessionmaker,
+    cluster,
+    command_errors,
+    console,
+    database,
+    out,
+    prepare_database,
+)
+from geo_service.db import migrate as migrations
+from geo_service.db.backup import check_archive, create_backup, restore_backup
+from geo_service.db.engine import database_url, transaction
+from geo_service.db.local_pg import wait_for
+from geo_service.errors import InvalidInput
+from geo_service.hashing import sha256_file
+from geo_service.hotspots.cli import hotspots_app, rasters_app
+from geo_service.layers import queries as layer_queries
+from geo_service.layers.load import load_file
+from geo_service.layers.manifest import DEFAULT_LAYERS_DIR, bundled_layers, load_bundled
+from geo_service.layers.store import LayerMeta, LoadReport
 from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
+from geo_service.users import create_user, list_users, update_user
+
+# The application's factory, by its import string: the command line does not import the web app.
+APP_FACTORY = "geo_service.main:create_app"
 
 app = typer.Typer(
     help="geo_service: forest reserves, incidents, hotspots and cases on PostGIS.",
@@ -33,89 +60,25 @@ app.add_typer(incidents_app, name="incidents")
 app.add_typer(audit_app, name="audit")
 app.add_typer(notebooks_app, name="notebooks")
 app.add_typer(maps_cli.app, name="maps")
-console = Console(stderr=True)  # progress and messages
-out = Console()  # results (tables) go to standard output
+app.add_typer(hotspots_app, name="hotspots")
+app.add_typer(rasters_app, name="rasters")
 
 
-def fail(exc: Exception) -> None:
-    """Print a command's error (and its details) as one red line each, and exit with code 1: no traceback."""
-    console.print(f"[bold red]error:[/] {exc}")
-    for d in getattr(exc, "details", [])[:50]:
-        console.print("  - " + ", ".join(f"{k}: {v}" for k, v in d.items()))
-    raise typer.Exit(code=1)
+def wired() -> None:
+    """Connect the domains (``wiring.wire``) before a command loads a layer: incidents and hotspots are then
+    re-attributed in the load's transaction. Imported here, when a command needs it, because the re-attribution
+    brings pandas and pyarrow, which every other command would otherwise wait for at start."""
+    from geo_service import wiring
 
-
-def _cluster(settings: Settings):
-    from geo_service.db.local_pg import LocalPostgres
-
-    s = settings.db
-    return LocalPostgres(s.data_dir, port=s.db_port, host=s.db_host, os_user=s.db_os_user)
-
-
-def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[object, bool]:
-    """Start the embedded cluster (or wait for the external server), create the database, migrate.
-
-    Returns the database URL and whether this call started the embedded server.
-    """
-    from geo_service.db import migrate as migrations
-    from geo_service.db.engine import database_url
-    from geo_service.db.local_pg import wait_for
-
-    started = False
-    if settings.db.embedded:
-        cluster = _cluster(settings)
-        with console.status("Starting the project-local PostgreSQL + PostGIS ..."):
-            created = cluster.init()
-            started = cluster.start()
-            cluster.ensure_database(settings.db.db_name)
-        if created:
-            console.print(f"Created a PostgreSQL cluster in {cluster.data_dir}")
-        console.print(
-            f"PostgreSQL {cluster.version()} on {cluster.host}:{cluster.port} "
-            f"({'started' if started else 'already running'})"
-        )
-    url = database_url(settings)
-    if not settings.db.embedded:
-        with console.status("Waiting for the database ..."):
-            wait_for(url)
-    if migrate:
-        with console.status("Applying database migrations ..."):
-            migrations.upgrade(url)
-        console.print(f"Database schema at revision {migrations.current(url)}")
-        _apply_area_of_interest(url, settings)
-    removed = scratch.start_service(settings.db.data_dir)  # this command's scratch folder; crash leftovers go
-    if removed:
-        console.print(f"Removed {len(removed)} files left by interrupted runs")
-    return url, started
-
-
-def _apply_area_of_interest(url, settings: Settings) -> None:
-    """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M)."""
-    from geo_service.hotspots.area import apply_area_of_interest
-
-    factory = cli_sessionmaker(url)
-    with factory() as session, session.begin():
-        changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
-    factory.kw["bind"].dispose()
-    if changed:
-        console.print(f"Area of interest changed: {changed:,} detections re-marked")
-
-
-def cli_sessionmaker(url):
-    """Sessions on ``url`` for one command (a small pool)."""
-    from geo_service.db.engine import make_engine, make_sessionmaker
-
-    return make_sessionmaker(make_engine(url, pool_size=2))
+    wiring.wire()
 
 
 # --- db -------------------------------------------------------------------------------------------
 @db_app.command("start")
 def db_start() -> None:
     """Initialise (first time) and start the embedded cluster, create the database and migrate it."""
-    try:
-        prepare_database(get_settings())
-    except GeoServiceError as exc:
-        fail(exc)
+    with database():
+        pass
 
 
 @db_app.command("stop")
@@ -125,26 +88,21 @@ def db_stop() -> None:
     if not settings.db.embedded:
         console.print("GEO_SERVICE_DATABASE_URL is set: the database is not managed by this project.")
         raise typer.Exit(code=1)
-    try:
-        stopped = _cluster(settings).stop()
-    except GeoServiceError as exc:
-        fail(exc)
+    with command_errors():
+        stopped = cluster(settings).stop()
     console.print("PostgreSQL stopped." if stopped else "PostgreSQL was not running.")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Is the database running, where, and at which schema revision."""
-    from geo_service.db import migrate as migrations
-    from geo_service.db.engine import database_url
-
     settings = get_settings()
     if settings.db.embedded:
-        cluster = _cluster(settings)
-        running = cluster.running()
+        local = cluster(settings)
+        running = local.running()
         console.print(
-            f"embedded cluster: {cluster.data_dir} on {cluster.host}:{cluster.port}: "
-            f"{'running' if running else 'stopped' if cluster.initialised else 'not created yet'}"
+            f"embedded cluster: {local.data_dir} on {local.host}:{local.port}: "
+            f"{'running' if running else 'stopped' if local.initialised else 'not created yet'}"
         )
         if not running:
             raise typer.Exit(code=3)
@@ -160,41 +118,26 @@ def db_status() -> None:
 @db_app.command("migrate")
 def db_migrate(revision: Annotated[str, typer.Argument(help="Target revision")] = "head") -> None:
     """Upgrade the schema (Alembic) to a revision, head by default."""
-    from geo_service.db import migrate as migrations
-
-    try:
-        url, _ = prepare_database(get_settings())
-        migrations.upgrade(url, revision)
-        console.print(f"schema at revision {migrations.current(url)}")
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db:
+        migrations.upgrade(db.url, revision)
+        console.print(f"schema at revision {migrations.current(db.url)}")
 
 
 @db_app.command("downgrade")
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision ('base' drops everything)")]) -> None:
     """Downgrade the schema to a revision."""
-    from geo_service.db import migrate as migrations
-
-    try:
-        url, _ = prepare_database(get_settings())
-        migrations.downgrade(url, revision)
-        console.print(f"schema at revision {migrations.current(url)}")
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db:
+        migrations.downgrade(db.url, revision)
+        console.print(f"schema at revision {migrations.current(db.url)}")
 
 
 def _raster_store(settings: Settings) -> Path:
     return settings.hotspots.raster_store(settings.db.data_dir)
 
 
-def _restore_target(settings: Settings):
+def _restore_target(settings: Settings) -> URL | str:
     """The database to restore into: the embedded cluster started (no migration: the database stays empty), or the
     external server reached through its maintenance database (the target database may not exist yet)."""
-    from sqlalchemy.engine import make_url
-
-    from geo_service.db.engine import database_url
-    from geo_service.db.local_pg import wait_for
-
     if settings.db.embedded:
         return prepare_database(settings, migrate=False)[0]
     url = make_url(database_url(settings))
@@ -208,8 +151,6 @@ class _ByteProgress:
     """A rich progress bar per file (bytes), and a spinner line for steps without a size (pg_dump, pg_restore)."""
 
     def __init__(self):
-        from rich import progress as rp
-
         self.progress = rp.Progress(
             rp.SpinnerColumn(),
             rp.TextColumn("{task.description}"),
@@ -219,7 +160,7 @@ class _ByteProgress:
             console=console,
             transient=True,
         )
-        self.tasks: dict[str, object] = {}
+        self.tasks: dict[str, rp.TaskID] = {}
 
     def __enter__(self):
         self.progress.__enter__()
@@ -247,16 +188,8 @@ def db_backup(
     ] = False,
 ) -> None:
     """Back up the database (pg_dump) and the raster files into one archive with a manifest of SHA-256s."""
-    from geo_service.db.backup import create_backup
-    from geo_service.hashing import sha256_file
-
-    settings = get_settings()
-    try:
-        url, _ = prepare_database(settings, migrate=False)
-        with _ByteProgress() as progress:
-            manifest = create_backup(url, output, allow_missing_files=allow_missing_files, progress=progress)
-    except GeoServiceError as exc:
-        fail(exc)
+    with database(migrate=False) as db, _ByteProgress() as progress:
+        manifest = create_backup(db.url, output, allow_missing_files=allow_missing_files, progress=progress)
     for m in manifest["missing_files"]:
         console.print(f"[yellow]warning[/] raster {m['raster_id']}: {m['path']} is missing, not in the backup")
     stored = manifest["stored_in_database"]
@@ -295,10 +228,8 @@ def db_restore(
 ) -> None:
     """Restore a backup: check every hash first, restore into an empty database and put the raster files back,
     then verify the audit chain, the row counts and every photo, attachment and file hash."""
-    from geo_service.db.backup import check_archive, restore_backup
-
     settings = get_settings()
-    try:
+    with command_errors():
         if check_only:
             with _ByteProgress() as progress:
                 manifest = check_archive(archive, None, progress).manifest
@@ -310,10 +241,8 @@ def db_restore(
         url = _restore_target(settings)
         with _ByteProgress() as progress:
             report = restore_backup(
-                url, archive, _raster_store(settings), force=force, actor=_cli_actor(), progress=progress
+                url, archive, _raster_store(settings), force=force, actor=cli_actor(), progress=progress
             )
-    except GeoServiceError as exc:
-        fail(exc)
     m = report.manifest
     out.print(f"restored {archive} (made {m['created_at']}, schema revision {report.schema_revision})")
     out.print(
@@ -334,9 +263,7 @@ def db_restore(
     )
     from alembic.script import ScriptDirectory
 
-    from geo_service.db.migrate import alembic_config
-
-    head = ScriptDirectory.from_config(alembic_config(None)).get_current_head()
+    head = ScriptDirectory.from_config(migrations.alembic_config(None)).get_current_head()
     if report.schema_revision != head:
         console.print(f"The backup's schema is older than this version's ({head}): next, geo-service db migrate")
 
@@ -372,11 +299,8 @@ def layers_load(
     dry_run: Annotated[bool, typer.Option(help="Check and report; store nothing")] = False,
 ) -> None:
     """Load one layer file (one transaction: all or nothing)."""
-    from geo_service.layers.load import load_file
-    from geo_service.layers.store import LayerMeta
-
-    try:
-        url, _ = prepare_database(get_settings())
+    wired()
+    with database() as db:
         meta = LayerMeta(
             name=name,
             version=version,
@@ -386,9 +310,9 @@ def layers_load(
             illustrative=illustrative,
             loaded_by="cli",
         )
-        with console.status(f"Loading {file.name} ..."):
+        with console.status(f"Loading {file.name} ..."), transaction(db.sessions, dry_run=dry_run) as session:
             report = load_file(
-                cli_sessionmaker(url),
+                session,
                 file,
                 layer_type,
                 meta,
@@ -399,12 +323,10 @@ def layers_load(
                 repair=repair,
                 dry_run=dry_run,
             )
-    except GeoServiceError as exc:
-        fail(exc)
     _print_reports([report])
 
 
-def _print_reports(reports) -> None:
+def _print_reports(reports: list[LoadReport]) -> None:
     table = Table(title="Layers loaded")
     for col in ("layer", "type", "version", "features", "new", "updated", "unchanged", "CRS"):
         table.add_column(col)
@@ -430,42 +352,32 @@ def layers_load_bundled(
     layers_dir: Annotated[Path | None, typer.Option(help="Folder with manifest.toml")] = None,
 ) -> None:
     """Load the layers shipped in layers/ (Phrae boundaries and illustrative protected areas)."""
-    try:
-        url, _ = prepare_database(get_settings())
-        _load_bundled(url, layers_dir)
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db:
+        _load_bundled(db.url, layers_dir)
 
 
-def _load_bundled(url, layers_dir: Path | None = None) -> None:
-    from rich.progress import Progress
-
-    from geo_service.layers.manifest import DEFAULT_LAYERS_DIR, bundled_layers, load_bundled
-
+def _load_bundled(url: URL | str, layers_dir: Path | None = None) -> None:
+    """Load the bundled layers in one transaction, with a progress bar."""
+    wired()
     layers_dir = layers_dir or get_settings().service.layers_dir or DEFAULT_LAYERS_DIR
     total = len(bundled_layers(layers_dir))
-    with Progress(console=console, transient=True) as progress:
+    with rp.Progress(console=console, transient=True) as progress:
         task = progress.add_task("Loading bundled layers", total=total)
 
         def step(layer):
             progress.update(task, description=f"Loading {layer.name}")
             progress.advance(task)
 
-        reports = load_bundled(cli_sessionmaker(url), layers_dir, progress=step)
+        with transaction(cli_sessionmaker(url)) as session:
+            reports = load_bundled(session, layers_dir, progress=step)
     _print_reports(reports)
 
 
 @layers_app.command("list")
 def layers_list() -> None:
     """The loaded layer versions with their source and licence."""
-    from geo_service.layers.queries import layer_sources
-
-    try:
-        url, _ = prepare_database(get_settings())
-        with cli_sessionmaker(url)() as session:
-            rows = layer_sources(session)
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db, db.sessions() as session:
+        rows = layer_queries.layer_sources(session)
     table = Table(title="Loaded layers")
     for col in ("name", "type", "version", "features", "licence", "loaded at"):
         table.add_column(col)
@@ -481,14 +393,7 @@ def layers_list() -> None:
     out.print(table)
 
 
-# --- users ----------------------------------------------------------------------------------------
-def _cli_actor() -> str:
-    """Who a command acts as in the audit trail: the operating-system account that ran it."""
-    import getpass
-
-    return f"cli:{getpass.getuser()}"
-
-
+# --- users ---------------------------------------------------------------------------------------
 @users_app.command("add")
 def users_add(
     username: Annotated[str, typer.Argument(help="Sign-in name")],
@@ -509,28 +414,16 @@ def users_add(
     ] = "",
 ) -> None:
     """Create a user account (the password is asked for, or read from GEO_SERVICE_NEW_PASSWORD)."""
-    from geo_service.users import create_user
-
-    try:
-        url, _ = prepare_database(get_settings())
-        with cli_sessionmaker(url)() as session, session.begin():
-            user = create_user(session, username, password, role, display_name, actor=_cli_actor())
-            out.print(f"created {user.username} ({', '.join(user.roles)})")
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db, transaction(db.sessions) as session:
+        user = create_user(session, username, password, role, display_name, actor=cli_actor())
+        out.print(f"created {user.username} ({', '.join(user.roles)})")
 
 
 @users_app.command("list")
 def users_list() -> None:
     """User accounts: roles, active or not, last change."""
-    from geo_service.users import list_users
-
-    try:
-        url, _ = prepare_database(get_settings())
-        with cli_sessionmaker(url)() as session:
-            rows = list_users(session)
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db, db.sessions() as session:
+        rows = list_users(session)
     table = Table(title="Users")
     for col in ("username", "display name", "roles", "active", "changed"):
         table.add_column(col)
@@ -546,14 +439,8 @@ def users_list() -> None:
 
 
 def _change_user(username: str, **change) -> None:
-    from geo_service.users import update_user
-
-    try:
-        url, _ = prepare_database(get_settings())
-        with cli_sessionmaker(url)() as session, session.begin():
-            u = update_user(session, username, _cli_actor(), **change)
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db, transaction(db.sessions) as session:
+        u = update_user(session, username, cli_actor(), **change)
     out.print(f"{u['username']}: {', '.join(u['roles'])}; {'active' if u['is_active'] else 'deactivated'}")
 
 
@@ -589,13 +476,11 @@ def incidents_import(
     reporter: Annotated[str, typer.Option(help="Recorded as the creator")] = "cli",
 ) -> None:
     """Check (and with --commit store, all or nothing) incidents from a file; prints a row-by-row report."""
-    from geo_service.auth import Principal, Role
-    from geo_service.incidents.bulk import import_incidents
+    from geo_service.incidents.bulk import import_incidents  # shapely, pyproj: loaded by the one command using them
 
-    try:
-        url, _ = prepare_database(get_settings())
+    with database() as db:
         principal = Principal(reporter, frozenset({Role.administrator}), display_name=reporter)
-        with cli_sessionmaker(url)() as session:
+        with db.sessions() as session:
             tx = session.begin()
             report = import_incidents(
                 session,
@@ -608,8 +493,6 @@ def incidents_import(
                 confirm_outside_province=confirm_outside_province,
             )
             tx.commit() if commit and not report.refused else tx.rollback()
-    except GeoServiceError as exc:
-        fail(exc)
     table = Table(title=f"{file.name}: {report.format}" + (f", {report.encoding}" if report.encoding else ""))
     for col in ("row", "status", "lat", "lon", "district", "reserve", "reason"):
         table.add_column(col)
@@ -632,21 +515,12 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Recompute the audit trail's hash chain; exit 1 if any entry was edited, deleted or cut."""
-    import json
-
-    from geo_service import audit
-
-    try:
-        settings = get_settings()
-        url, _ = prepare_database(settings)
-        with cli_sessionmaker(url)() as session:
-            result = audit.verify(session)
-            if checkpoint is not None:
-                result.problems += audit.verify_checkpoint(
-                    session, json.loads(checkpoint.read_text()), settings.jwt_secret()
-                )
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db, db.sessions() as session:
+        result = audit.verify(session)
+        if checkpoint is not None:
+            result.problems += audit.verify_checkpoint(
+                session, json.loads(checkpoint.read_text()), db.settings.jwt_secret()
+            )
     out.print(f"entries: {result.entries}  head: {result.head}")
     for p in result.problems:
         out.print(f"[red]entry {p['id']}[/]: {p['problem']}")
@@ -663,17 +537,8 @@ def audit_checkpoint(
     ],
 ) -> None:
     """Write the chain's head (id, hash, entry count), signed with the service secret (HMAC-SHA256)."""
-    import json
-
-    from geo_service import audit
-
-    try:
-        settings = get_settings()
-        url, _ = prepare_database(settings)
-        with cli_sessionmaker(url)() as session:
-            cp = audit.checkpoint(session, settings.jwt_secret())
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db, db.sessions() as session:
+        cp = audit.checkpoint(session, db.settings.jwt_secret())
     output.write_text(json.dumps(cp, indent=2, ensure_ascii=False) + "\n")
     out.print(
         f"checkpoint of entry {cp['head_id']} ({cp['entries']} entries, head {cp['head_hash']}) written to {output}"
@@ -681,11 +546,9 @@ def audit_checkpoint(
 
 
 # --- serve / demo ---------------------------------------------------------------------------------
-def _has_boundaries(url) -> bool:
-    from sqlalchemy import text
-
+def _has_boundaries(url: URL | str) -> bool:
     with cli_sessionmaker(url)() as session:
-        return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM admin_areas)")).scalar())
+        return layer_queries.has_boundaries(session)
 
 
 @app.command()
@@ -698,44 +561,32 @@ def serve(
     """Run the API: start (and migrate) the database first; on an empty database load the bundled layers."""
     import uvicorn
 
-    from geo_service.main import create_app
-
-    settings = get_settings()
-    try:
-        url, started = prepare_database(settings)
-        if load_layers and not _has_boundaries(url):
-            _load_bundled(url)
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db:
+        if load_layers and not _has_boundaries(db.url):
+            _load_bundled(db.url)
+    settings, started = db.settings, db.started
     host = host or settings.service.host
     port = port or settings.service.port
-    application = create_app(settings)
     console.print(f"Serving on http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     if settings.service.admin_token is None:
         console.print(f"Administrator token: in {settings.db.data_dir / 'admin_token'}")
     try:
-        uvicorn.run(application, host=host, port=port, log_level="info")
+        # the factory builds the app from the same environment (get_settings) in the server's process
+        uvicorn.run(APP_FACTORY, factory=True, host=host, port=port, log_level="info")
     finally:
         if started and not keep_db:
-            _cluster(settings).stop()
+            cluster(settings).stop()
             console.print("Embedded PostgreSQL stopped.")
 
 
 @app.command()
 def demo() -> None:
     """First run: start the database, migrate, load the bundled Phrae layers, and say what is there."""
-    from sqlalchemy import text
-
-    try:
-        url, _ = prepare_database(get_settings())
-        _load_bundled(url)
-        with cli_sessionmaker(url)() as session:
-            counts = session.execute(
-                text("SELECT level, count(*) FROM admin_areas WHERE is_current GROUP BY level ORDER BY level")
-            ).all()
-            pa = session.execute(text("SELECT count(*) FROM protected_areas")).scalar()
-    except GeoServiceError as exc:
-        fail(exc)
+    with database() as db:
+        _load_bundled(db.url)
+        with db.sessions() as session:
+            counts = layer_queries.current_counts_by_level(session)
+            pa = layer_queries.boundary_counts(session)["protected_areas"]
     for level, n in counts:
         out.print(f"{level}: {n}")
     out.print(f"protected areas (illustrative): {pa}")
@@ -753,10 +604,8 @@ def notebooks_run(
     output: Annotated[Path | None, typer.Option(help="Executed copy (default: DATA_DIR/notebooks/NAME.ipynb)")] = None,
 ) -> None:
     """Start the database (the embedded one unless GEO_SERVICE_DATABASE_URL is set), then execute a notebook."""
-    from geo_service import notebook_runner
-
     settings = get_settings()
-    try:
+    with command_errors():
         # The kernel runs in notebooks/: the data folder (the embedded cluster's port file and password) goes
         # to it as an absolute path, with the rest of this process's settings in the environment.
         parameters = {
@@ -769,8 +618,6 @@ def notebooks_run(
         target = output or settings.db.data_dir / "notebooks" / f"{name.removesuffix('.ipynb')}.ipynb"
         with console.status(f"Running {name} ..."):
             notebook_runner.run_notebook(name, target, parameters)
-    except GeoServiceError as exc:
-        fail(exc)
     for line in notebook_runner.printed_lines(target):
         out.print(line, markup=False, highlight=False)
     console.print(f"Executed notebook (with its charts): {target}")
@@ -783,14 +630,8 @@ def _split_param(pair: str) -> tuple[str, str]:
     return name.strip(), value
 
 
-# --- capabilities with their own sub-commands -------------------------------------------------------
-from geo_service.hotspots.cli import hotspots_app, rasters_app  # noqa: E402  (after the helpers they use)
-
-app.add_typer(hotspots_app, name="hotspots")
-app.add_typer(rasters_app, name="rasters")
-
-
 def main() -> None:  # pragma: no cover - entry point
+    """Run the command line."""
     app()
 
 

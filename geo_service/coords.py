@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS, Transformer
 
 from geo_service.errors import InvalidInput
-from geo_service.settings import THAILAND_BBOX
+from geo_service.settings import THAILAND_BBOX, get_settings
 
 DATUMS = {"WGS84": "WGS 84", "INDIAN1975": "Indian 1975"}
 # Geographic CRS of each datum, and its UTM zones 47 and 48 (Thailand lies in these two).
@@ -40,11 +40,15 @@ COUNTRY_TOLERANCE_M = 2000
 
 
 class CoordinateError(InvalidInput):
+    """A position that cannot be read, or that is implausible (with a code saying why)."""
+
     code = "invalid_coordinates"
 
 
 @dataclass
 class ParsedPoint:
+    """A position read from text: WGS 84 longitude/latitude, the text, its notation and its datum."""
+
     lon: float
     lat: float
     text: str
@@ -56,6 +60,7 @@ class ParsedPoint:
     read_as: str = ""  # what was read, written back in the same notation (on the datum as given)
 
     def as_dict(self) -> dict:
+        """The API shape of the reading, with the notation's name in Thai and English."""
         th, en = NOTATION_NAMES[self.format]
         return {
             "lon": round(self.lon, 7),
@@ -76,6 +81,7 @@ def _to_wgs84(epsg: int) -> Transformer:
 
 
 def normalise_datum(datum: str | None) -> str:
+    """A datum's canonical name (WGS84 or INDIAN1975), from the spellings people use."""
     key = re.sub(r"[\s_\-]", "", (datum or "WGS84")).upper()
     key = {"WGS1984": "WGS84", "EPSG4326": "WGS84", "INDIAN75": "INDIAN1975", "EPSG4240": "INDIAN1975"}.get(key, key)
     if key not in DATUMS:
@@ -94,8 +100,6 @@ def in_thailand(lon: float, lat: float, bbox=THAILAND_BBOX) -> bool:
 @lru_cache(maxsize=1)
 def country_outline() -> shapely.Geometry:
     """Thailand's outline widened by COUNTRY_TOLERANCE_M (in UTM 47N), prepared for point tests."""
-    from geo_service.settings import get_settings
-
     layers_dir = get_settings().service.layers_dir or Path(__file__).resolve().parents[1] / "layers"
     path = layers_dir / COUNTRY_FILE
     if not path.exists():
@@ -333,10 +337,10 @@ def _coordinate(tokens: list[_Tok], src: str) -> _Coordinate:
         raise _unreadable(text, "write either a minus sign or a hemisphere letter (S, W), not both")
     for k, (num, unit_tok) in enumerate(comps):
         last = k == len(comps) - 1
-        unit = unit_tok.value if unit_tok else None
-        if unit == "colon" and last:
+        unit_name = unit_tok.value if unit_tok else None
+        if unit_name == "colon" and last:
             raise _unreadable(num.text + ":", "a ':' with no number after it", num.pos)
-        if unit not in (None, "colon") and unit != ORDER[k]:
+        if unit_tok is not None and unit_name != "colon" and unit_name != ORDER[k]:
             raise _unreadable(
                 num.text + unit_tok.text,
                 f"expected {ORDER[k].replace('deg', 'degrees').replace('min', 'minutes')} here, in the "

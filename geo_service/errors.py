@@ -40,21 +40,29 @@ class GeoServiceError(Exception):
 
 
 class InvalidInput(GeoServiceError):
+    """Values that are not valid (422)."""
+
     code = "invalid_input"
     message = "Some of the values sent are not valid."
 
 
 class LayerRejected(InvalidInput):
+    """A layer file refused; nothing stored (422)."""
+
     code = "layer_rejected"
     message = "The layer file was refused; nothing was stored."
 
 
 class NotFound(GeoServiceError):
+    """Nothing at this address (404)."""
+
     code = "not_found"
     message = "Nothing was found at this address."
 
 
 class Conflict(GeoServiceError):
+    """The change conflicts with the stored state (409)."""
+
     code = "conflict"
 
 
@@ -66,26 +74,36 @@ class PreconditionFailed(GeoServiceError):
 
 
 class PreconditionRequired(GeoServiceError):
+    """An edit without the version it edits (428)."""
+
     code = "version_required"
     message = "Send the version you are editing in an If-Match header (from the ETag of the last read)."
 
 
 class Unauthorized(GeoServiceError):
+    """No valid sign-in (401)."""
+
     code = "unauthorized"
     message = "Sign in first: this needs a valid token."
 
 
 class Forbidden(GeoServiceError):
+    """The caller's role may not do this (403)."""
+
     code = "forbidden"
     message = "Your role may not do this."
 
 
 class PayloadTooLarge(GeoServiceError):
+    """An upload larger than allowed (413)."""
+
     code = "payload_too_large"
     message = "The file is larger than this service accepts."
 
 
 class DatabaseUnavailable(GeoServiceError):
+    """The database cannot be reached (503)."""
+
     code = "database_unavailable"
     message = "The database is not reachable right now. Try again in a minute."
 
@@ -114,6 +132,7 @@ STATUS_CODES: dict[type[Exception], int] = {
 
 
 def status_for(exc: Exception) -> int:
+    """The HTTP status of an exception (500 for anything unknown)."""
     for cls in type(exc).__mro__:
         if cls in STATUS_CODES:
             return STATUS_CODES[cls]
@@ -127,6 +146,7 @@ def _request_id(request: Request) -> str:
 def error_response(
     request: Request, status: int, code: str, message: str, details: list | None = None, headers: dict | None = None
 ) -> JSONResponse:
+    """The service's JSON error body with its request id."""
     body: dict[str, Any] = {"code": code, "message": message, "request_id": _request_id(request)}
     if details:
         body["details"] = details
@@ -143,6 +163,7 @@ def _describe_validation(errors: list[dict]) -> list[dict[str, str]]:
 
 
 def add_exception_handlers(app: FastAPI) -> None:
+    """Answer every error with the service's JSON error body and status."""
     from sqlalchemy.exc import DataError, DBAPIError, OperationalError, ProgrammingError
 
     @app.exception_handler(GeoServiceError)
@@ -168,7 +189,7 @@ def add_exception_handlers(app: FastAPI) -> None:
             422,
             "validation_error",
             "Some fields are missing or not valid.",
-            _describe_validation(exc.errors()),
+            _describe_validation(list(exc.errors())),
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -202,7 +223,7 @@ def add_exception_handlers(app: FastAPI) -> None:
     async def _bad_types(request: Request, exc: ProgrammingError):
         if getattr(exc.orig, "sqlstate", None) in INPUT_SQLSTATES:
             # A filter comparing a property with a value of another type (CQL2 `satellite > 5`).
-            log.info("request %s: refused filter types: %s", _request_id(request), exc.orig.sqlstate)
+            log.info("request %s: refused filter types: %s", _request_id(request), getattr(exc.orig, "sqlstate", None))
             return error_response(
                 request,
                 400,

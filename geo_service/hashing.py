@@ -7,6 +7,7 @@ from pathlib import Path
 
 
 def sha256_file(path: str | Path) -> str:
+    """The SHA-256 of a file, hex, read in blocks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while block := f.read(1 << 22):

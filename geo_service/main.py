@@ -7,10 +7,12 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.exc import OperationalError
+from pydantic import BaseModel
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 
-from geo_service import __version__, scratch
+from geo_service import __version__, scratch, wiring
 from geo_service.api import (
     admin,
     admin_layers,
@@ -27,8 +29,9 @@ from geo_service.api import (
     photos,
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
+from geo_service.db.startup import apply_configured_area_of_interest
 from geo_service.errors import add_exception_handlers
-from geo_service.hotspots.area import apply_area_of_interest
+from geo_service.hotspots.rasters import remove_unregistered
 from geo_service.settings import Settings, get_settings
 from geo_service.web import docs, field, signin
 
@@ -41,12 +44,11 @@ Protected areas shipped with the service are ILLUSTRATIVE, not official boundari
 """
 
 
-def _apply_area_of_interest(factory, settings: Settings) -> None:
+def _apply_area_of_interest(factory: sessionmaker[Session], settings: Settings) -> None:
     """Store the configured area of interest (README, *Area of interest*); a database not reachable or not
     migrated yet is left as it is (the migration's default: every loaded province, no buffer)."""
     try:
-        with factory() as session, session.begin():
-            changed = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+        changed = apply_configured_area_of_interest(factory, settings)
     except OperationalError as exc:
         logging.getLogger("geo_service").warning("area of interest not applied: %s", exc.__class__.__name__)
         return
@@ -54,13 +56,9 @@ def _apply_area_of_interest(factory, settings: Settings) -> None:
         logging.getLogger("geo_service").info("area of interest changed: %d detections re-marked", changed)
 
 
-def _remove_unregistered_rasters(factory, settings: Settings) -> None:
+def _remove_unregistered_rasters(factory: sessionmaker[Session], settings: Settings) -> None:
     """Complete COGs a killed registration left without its row (``rasters.remove_unregistered``); a database
     not reachable or not migrated yet is left for the next start-up."""
-    from sqlalchemy.exc import ProgrammingError
-
-    from geo_service.hotspots.rasters import remove_unregistered
-
     try:
         with factory() as session, session.begin():
             removed = remove_unregistered(session, settings.hotspots.raster_store(settings.db.data_dir))
@@ -71,6 +69,16 @@ def _remove_unregistered_rasters(factory, settings: Settings) -> None:
         logging.getLogger("geo_service").info(
             "removed %d unregistered COGs: %s", len(removed), ", ".join(p.name for p in removed[:20])
         )
+
+
+class ServiceIndex(BaseModel):
+    """The root: the service's name and version and where to start."""
+
+    service: str
+    version: str
+    docs: str
+    health: str
+    layers: list[str]
 
 
 class RequestId:
@@ -100,6 +108,9 @@ class RequestId:
 
 
 def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
+    """The application: settings (default: from the environment), database engine, the domains wired together,
+    middleware, error handlers and every router."""
+    wiring.wire()
     settings = settings or get_settings()
     engine = engine or make_engine(database_url(settings), settings.db.pool_size)
 
@@ -149,14 +160,14 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(briefs.router)
 
     @app.get("/", summary="Service name, version and where to start")
-    def index() -> dict:
-        return {
-            "service": "geo_service",
-            "version": __version__,
-            "docs": "/docs",
-            "health": "/health",
-            "layers": ["/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas"],
-        }
+    def index() -> ServiceIndex:
+        return ServiceIndex(
+            service="geo_service",
+            version=__version__,
+            docs="/docs",
+            health="/health",
+            layers=["/api/v1/districts", "/api/v1/subdistricts", "/api/v1/protected-areas"],
+        )
 
     logging.getLogger("geo_service").setLevel(logging.INFO)
     return app

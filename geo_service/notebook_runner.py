@@ -16,6 +16,7 @@ NOTEBOOKS_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 
 
 def available() -> list[str]:
+    """The notebooks in notebooks/, by name."""
     return sorted(p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb"))
 
 
@@ -49,7 +50,9 @@ def run_notebook(name: str, output: Path, parameters: dict[str, str] | None = No
         ).execute()
     except CellExecutionError as exc:
         nbformat.write(nb, output)
-        error = next((o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"), {})
+        error: dict = next(
+            (o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"), {}
+        )
         raise InvalidInput(
             f"The notebook stopped at an error: {error.get('ename', 'error')}: "
             f"{error.get('evalue', str(exc).splitlines()[0] if str(exc) else '')} "

@@ -18,15 +18,21 @@ from datetime import date
 
 import numpy as np
 import shapely
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.layers import aoi as aoi_store
+from geo_service.layers import queries
+
+LEVELS = ("province", "district", "subdistrict")
+NONE = np.array([None], dtype=object)  # appended to a lookup of codes: "in no area"
 NO_DATE_FROM = np.datetime64("0001-01-01", "D")
 NO_DATE_TO = np.datetime64("9999-12-31", "D")
 
 
 @dataclass
 class Areas:
+    """Areas of one level in memory: codes, prepared geometries, bounds and parent codes."""
+
     codes: np.ndarray  # object array of codes
     geoms: np.ndarray  # prepared shapely geometries
     bounds: np.ndarray  # (n, 4)
@@ -35,6 +41,8 @@ class Areas:
 
 @dataclass
 class ProtectedAreas:
+    """Protected-area versions in memory, with their validity periods."""
+
     codes: np.ndarray
     kinds: np.ndarray
     geoms: np.ndarray
@@ -61,9 +69,11 @@ class Attribution:
     pa_codes: np.ndarray  # ... and the code of a protected area in force containing each
 
     def protected_areas(self, i: int) -> list[str]:
+        """Codes of the protected areas containing point ``i``."""
         return sorted(set(self.pa_codes[self.pa_points == i]))
 
     def protected_area_lists(self) -> list[list[str]]:
+        """Per point, the codes of the protected areas containing it."""
         out: list[list[str]] = [[] for _ in range(len(self.district))]
         for i, code in zip(self.pa_points.tolist(), self.pa_codes.tolist()):
             if code not in out[i]:
@@ -71,6 +81,7 @@ class Attribution:
         return out
 
     def row(self, i: int) -> dict:
+        """Point ``i``'s attribution as stored columns."""
         return {
             "province_code": self.province[i],
             "district_code": self.district[i],
@@ -82,16 +93,8 @@ class Attribution:
 
 
 def layers_version(session: Session) -> tuple:
-    """Changes whenever a boundary layer is loaded or changed."""
-    return tuple(
-        session.execute(
-            text(
-                "SELECT (SELECT max(updated_at) FROM admin_areas), (SELECT count(*) FROM admin_areas WHERE is_current), "
-                "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas), "
-                "(SELECT updated_at FROM area_of_interest WHERE id = 1)"
-            )
-        ).one()
-    )
+    """Changes whenever a boundary layer is loaded or changed, or the area of interest is rebuilt."""
+    return (*queries.boundaries_version(session), aoi_store.changed_at(session))
 
 
 def _areas(rows) -> Areas:
@@ -124,7 +127,7 @@ def _assign(
 
 def _codes(areas: Areas, index: np.ndarray) -> np.ndarray:
     """Area codes for integer indices (-1: none)."""
-    lookup = np.append(areas.codes, None)
+    lookup = np.append(areas.codes, NONE)
     return lookup[np.where(index < 0, len(areas.codes), index)]
 
 
@@ -171,23 +174,10 @@ class Gazetteer:
 
     @classmethod
     def load(cls, session: Session) -> Gazetteer:
+        """The current boundaries and the area of interest, as this session sees them."""
         version = layers_version(session)
-        levels = {}
-        for level in ("province", "district", "subdistrict"):
-            rows = session.execute(
-                text(
-                    "SELECT code, parent_code, ST_AsBinary(geom) AS wkb FROM admin_areas "
-                    "WHERE is_current AND level = CAST(:level AS admin_level) ORDER BY code"
-                ),
-                {"level": level},
-            ).all()
-            levels[level] = _areas(rows)
-        rows = session.execute(
-            text(
-                "SELECT code, kind::text AS kind, valid_from, valid_to, ST_AsBinary(geom) AS wkb "
-                "FROM protected_areas ORDER BY code, version"
-            )
-        ).all()
+        levels = {level: _areas(queries.current_area_shapes(session, level)) for level in LEVELS}
+        rows = queries.protected_area_shapes(session)
         geoms = np.array([shapely.from_wkb(r.wkb) for r in rows], dtype=object)
         shapely.prepare(geoms)
         protected = ProtectedAreas(
@@ -198,9 +188,9 @@ class Gazetteer:
             valid_from=np.array([r.valid_from or date.min for r in rows], dtype="datetime64[D]"),
             valid_to=np.array([r.valid_to or date(9999, 12, 31) for r in rows], dtype="datetime64[D]"),
         )
-        wkb = session.execute(text("SELECT ST_AsBinary(geom) FROM area_of_interest WHERE id = 1")).scalar()
-        aoi = shapely.from_wkb(bytes(wkb)) if wkb is not None else None
-        return cls(levels["province"], levels["district"], levels["subdistrict"], protected, version, aoi)
+        wkb = aoi_store.geometry_wkb(session)
+        area = shapely.from_wkb(wkb) if wkb is not None else None
+        return cls(levels["province"], levels["district"], levels["subdistrict"], protected, version, area)
 
     def attribute(self, lon, lat, when=None) -> Attribution:
         """Attribute points (lon/lat arrays, EPSG:4326). ``when``: a date or an array of dates (default today)."""
@@ -231,7 +221,7 @@ class Gazetteer:
             _assign(sub, x, y, subdistrict, rest)
         # The province is the district's parent; only points in no district are tested against provinces.
         province = np.full(n, None, dtype=object)
-        parent_of = np.append(self.districts.parents, None)
+        parent_of = np.append(self.districts.parents, NONE)
         province[:] = parent_of[np.where(district < 0, len(self.districts.codes), district)]
         lone = np.flatnonzero(district < 0)
         if len(lone) and len(self.provinces.codes):
@@ -266,7 +256,7 @@ class Gazetteer:
             province=province,
             district=_codes(self.districts, district),
             subdistrict=_codes(self.subdistricts, subdistrict),
-            reserve=np.append(pa.codes, None)[np.where(reserve < 0, len(pa.codes), reserve)],
+            reserve=np.append(pa.codes, NONE)[np.where(reserve < 0, len(pa.codes), reserve)],
             in_reserve=reserve >= 0,
             in_aoi=self.in_aoi(x, y, district),
             pa_points=pts,

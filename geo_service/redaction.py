@@ -37,6 +37,7 @@ def may_read(principal: Principal | None, prop: str, author: str | None = None) 
 
 
 def withheld(principal: Principal | None, author: str | None = None) -> list[str]:
+    """The incident properties the caller may not read."""
     return [p for p in INCIDENT_CONFIDENTIAL if not may_read(principal, p, author)]
 
 
@@ -49,4 +50,5 @@ def incident(record: dict, principal: Principal | None) -> dict:
 
 
 def incidents(records: Iterable[dict], principal: Principal | None) -> list[dict]:
+    """Each incident with what the caller may not read withheld."""
     return [incident(r, principal) for r in records]

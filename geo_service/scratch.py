@@ -18,6 +18,7 @@ import secrets
 import shutil
 import tempfile
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from geo_service.settings import HotspotSettings
@@ -41,7 +42,7 @@ def _held_by_a_live_process(folder: Path) -> bool:
     return False
 
 
-def clean(root: Path, stores: list[Path] = ()) -> list[Path]:
+def clean(root: Path, stores: Sequence[Path] = ()) -> list[Path]:
     """Delete the scratch folders of processes that no longer run, and partial files in ``stores`` that
     belong to no running process. Returns what was deleted."""
     removed: list[Path] = []
@@ -63,7 +64,7 @@ def clean(root: Path, stores: list[Path] = ()) -> list[Path]:
     return removed
 
 
-def start(data_dir: Path, stores: list[Path] = ()) -> list[Path]:
+def start(data_dir: Path, stores: Sequence[Path] = ()) -> list[Path]:
     """Clean up after crashed processes, then create and lock this process's scratch folder."""
     root = Path(data_dir) / "tmp"
     root.mkdir(parents=True, exist_ok=True)
@@ -103,15 +104,18 @@ def folder() -> Path | None:
 
 
 def temp_dir(prefix: str) -> tempfile.TemporaryDirectory:
+    """A temporary folder in this process's scratch folder, removed at the end of a with block."""
     return tempfile.TemporaryDirectory(prefix=prefix, dir=folder())
 
 
 def mkdtemp(prefix: str) -> Path:
+    """A temporary folder in this process's scratch folder, for the caller to remove."""
     return Path(tempfile.mkdtemp(prefix=prefix, dir=folder()))
 
 
 def partial_path(store_dir: Path, name: str) -> Path:
     """Where a file is written before it is renamed to ``store_dir / name``, marked with this process and
     unique within it (two products of one file may be converted at once)."""
-    owner = folder().name if folder() is not None else f"{os.getpid()}-cli"
+    mine = folder()
+    owner = mine.name if mine is not None else f"{os.getpid()}-cli"
     return Path(store_dir) / f".{Path(name).stem}.{owner}.{uuid.uuid4().hex[:12]}.partial{Path(name).suffix}"

@@ -46,6 +46,7 @@ class DatabaseSettings(BaseSettings):
 
     @property
     def embedded(self) -> bool:
+        """Whether the project-local cluster is used (no database URL given)."""
         return not self.database_url
 
 
@@ -169,6 +170,7 @@ class Settings:
         return self._secret(self.service.admin_token, "admin_token", "GEO_SERVICE_ADMIN_TOKEN")
 
     def jwt_secret(self) -> str:
+        """The secret that signs access tokens (configured, or generated into the data folder)."""
         return self._secret(self.service.jwt_secret, "jwt_secret", "GEO_SERVICE_JWT_SECRET")
 
     def _secret(self, configured: str | None, filename: str, variable: str) -> str:
@@ -186,4 +188,5 @@ class Settings:
 
 @lru_cache
 def get_settings() -> Settings:
+    """The settings from the environment."""
     return Settings()

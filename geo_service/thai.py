@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 BANGKOK = ZoneInfo("Asia/Bangkok")
@@ -30,7 +31,7 @@ def fiscal_year_bounds(fy_be: int) -> tuple[date, date]:
     return date(ce - 1, 10, 1), date(ce, 9, 30)
 
 
-def area_units(m2: float) -> dict[str, float]:
+def area_units(m2: float) -> dict[str, Any]:
     """An area in square metres as hectares, km2, rai and the rai-ngan-wa triple officials write."""
     rai = int(m2 // M2_PER_RAI)
     rest = m2 - rai * M2_PER_RAI

@@ -69,6 +69,8 @@ SHP_MAGIC = b"\x00\x00\x27\x0a"
 
 @dataclass(frozen=True)
 class Sniffed:
+    """What an upload is by its content: format, GDAL drivers and the path to give GDAL."""
+
     format: str
     drivers: frozenset[str]
     gdal_path: str  # what to hand GDAL: the driver forced where GDAL has a prefix, /vsizip/ for a zip

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -63,6 +63,7 @@ def create_user(
     display_name: str | None = None,
     actor: str = "system",
 ) -> User:
+    """Create an account with a hashed password (audited)."""
     if len(password) < 10:
         raise InvalidInput("A password needs at least 10 characters.", code="weak_password")
     user = User(
@@ -82,6 +83,7 @@ def create_user(
 
 
 def verify_password(session: Session, username: str, password: str) -> User:
+    """The active account with this username and password; Unauthorized otherwise."""
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
         _hasher.verify(password, _dummy_hash())
@@ -92,12 +94,13 @@ def verify_password(session: Session, username: str, password: str) -> User:
 
 
 def issue_token(user: User, secret: str, minutes: int) -> tuple[str, int]:
+    """A signed access token for the account and its lifetime in seconds."""
     now = datetime.now(UTC)
     claims = {"sub": user.username, "tv": user.token_version, "iat": now, "exp": now + timedelta(minutes=minutes)}
     return jwt.encode(claims, secret, algorithm=ALGORITHM), minutes * 60
 
 
-def principal_for(user: User) -> Principal:
+def principal_for(user: User | Row) -> Principal:
     """The caller an account (a User or a row with its columns) acts as. A partner *account* has no API-key
     scopes: it reads public data only."""
     roles = frozenset(Role(r) for r in user.roles if r in Role._value2member_map_)
@@ -107,6 +110,7 @@ def principal_for(user: User) -> Principal:
 
 
 def token_claims(token: str, secret: str) -> dict:
+    """The claims of a valid, unexpired token; Unauthorized otherwise."""
     try:
         claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]})
     except jwt.ExpiredSignatureError:
@@ -158,6 +162,7 @@ def revoke_tokens(
 
 
 def list_users(session: Session) -> list[dict]:
+    """Every account, by username."""
     return [public(u) for u in session.scalars(select(User).order_by(User.username))]
 
 

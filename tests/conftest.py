@@ -16,13 +16,18 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.db import migrate
-from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.db.engine import make_engine, make_sessionmaker, transaction
 from geo_service.db.local_pg import LocalPostgres, free_port
 from geo_service.layers.manifest import load_bundled
 from geo_service.settings import Settings
+from geo_service.wiring import wire
 
 ADMIN_TOKEN = "test-admin-token-" + "x" * 24
 TEMPLATE = "geo_template"
+
+# The domains are connected as the application connects them (main.create_app, the CLI): tests that load a
+# layer without the app still see incidents and hotspots re-attributed.
+wire()
 
 
 @pytest.fixture(scope="session")
@@ -46,7 +51,8 @@ def template_db(pg_cluster):
     url = pg_cluster.url(TEMPLATE)
     migrate.upgrade(url)
     engine = make_engine(url, pool_size=2)
-    load_bundled(make_sessionmaker(engine))
+    with transaction(make_sessionmaker(engine)) as session:
+        load_bundled(session)
     engine.dispose()
     return TEMPLATE
 

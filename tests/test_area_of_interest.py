@@ -265,13 +265,14 @@ def test_a_loaded_neighbour_province_joins_the_default_area_but_not_a_configured
         )
     )
     fields = {"code": "ADM1_PCODE", "name_th": "ADM1_TH", "name_en": "ADM1_EN"}
-    load_file(
-        sm,
-        nan,
-        "province",
-        LayerMeta(name="nan-test", version="1", source="test", licence="CC0", attribution="test"),
-        fields=fields,
-    )
+    with transaction(sm) as session:
+        load_file(
+            session,
+            nan,
+            "province",
+            LayerMeta(name="nan-test", version="1", source="test", licence="CC0", attribution="test"),
+            fields=fields,
+        )
 
     def state():
         with sm() as s:

@@ -38,7 +38,7 @@ from sqlalchemy.pool import NullPool
 
 from geo_service import audit
 from geo_service.db import migrate
-from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.db.engine import make_engine, make_sessionmaker, transaction
 from geo_service.db.local_pg import free_port
 from geo_service.layers.manifest import load_bundled
 from tests.conftest import ADMIN_TOKEN, _url_text
@@ -465,7 +465,8 @@ def own_cluster():
         url = cluster.url("geo")
         migrate.upgrade(url)
         engine = make_engine(url, pool_size=1)
-        load_bundled(make_sessionmaker(engine))
+        with transaction(make_sessionmaker(engine)) as session:
+            load_bundled(session)
         engine.dispose()
         yield cluster
     finally:

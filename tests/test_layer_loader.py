@@ -12,6 +12,7 @@ import shapely
 from shapely.geometry import Point, Polygon, box
 from sqlalchemy import text
 
+from geo_service.db.engine import transaction
 from geo_service.errors import LayerRejected
 from geo_service.layers import store
 from geo_service.layers.load import load_file
@@ -20,6 +21,12 @@ from geo_service.layers.store import LayerMeta
 
 DISTRICTS = DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson"
 FIELDS = {"code": "amp_code", "name_th": "ADM2_TH", "name_en": "ADM2_EN", "parent_code": "ADM1_PCODE"}
+
+
+def load_layer(factory, *args, dry_run=False, **kw):
+    """Load a file in a transaction of its own, as the edges do (committed; rolled back with dry_run)."""
+    with transaction(factory, dry_run=dry_run) as session:
+        return load_file(session, *args, dry_run=dry_run, **kw)
 
 
 def meta(version="t1", name="test-districts") -> LayerMeta:
@@ -91,7 +98,7 @@ def test_each_format_and_crs_loads_with_the_right_geometry(fmt, crs, districts, 
         path = tmp_path / f"districts.{fmt}"
         gdf.to_file(path)
     fields = {**FIELDS, "name_th": "Name"} if fmt == "kml" else FIELDS
-    report = load_file(factory, path, "district", meta(), fields=fields)
+    report = load_layer(factory, path, "district", meta(), fields=fields)
     assert (report.features, report.inserted, report.updated) == (8, 8, 0)
     assert crs.split(":")[1] in report.source_crs or fmt == "kml"
     rows = stored_districts(factory)
@@ -108,16 +115,16 @@ def test_loaded_version_becomes_current_and_reload_is_idempotent(districts, tmp_
     factory = sessionmaker_for(db_url)
     path = tmp_path / "d.geojson"
     districts.to_file(path)
-    first = load_file(factory, path, "district", meta("t1"), fields=FIELDS)
+    first = load_layer(factory, path, "district", meta("t1"), fields=FIELDS)
     before = counts(factory)
-    again = load_file(factory, path, "district", meta("t1"), fields=FIELDS)
+    again = load_layer(factory, path, "district", meta("t1"), fields=FIELDS)
     assert (first.inserted, again.inserted, again.updated, again.unchanged) == (8, 0, 0, 8)
     assert counts(factory) == before
     # A changed name is an update of that one feature.
     changed = districts.copy()
     changed.loc[changed.amp_code == "5405", "ADM2_EN"] = "Den Chai (renamed)"
     changed.to_file(path)
-    third = load_file(factory, path, "district", meta("t1"), fields=FIELDS)
+    third = load_layer(factory, path, "district", meta("t1"), fields=FIELDS)
     assert (third.inserted, third.updated, third.unchanged) == (0, 1, 7)
     with factory() as s:
         current = dict(
@@ -143,8 +150,8 @@ def test_change_hooks_run_in_the_load_transaction(districts, tmp_path, db_url, s
     monkeypatch.setattr(store, "ON_LAYERS_CHANGED", [hook])
     path = tmp_path / "d.geojson"
     districts.to_file(path)
-    load_file(factory, path, "district", meta(), fields=FIELDS)
-    load_file(factory, path, "district", meta(), fields=FIELDS)  # unchanged: no hook
+    load_layer(factory, path, "district", meta(), fields=FIELDS)
+    load_layer(factory, path, "district", meta(), fields=FIELDS)  # unchanged: no hook
     assert seen == [("district", 8)]
 
 
@@ -169,8 +176,8 @@ def test_protected_area_revision_closes_the_previous_version(tmp_path, db_url, s
         gdf.to_file(path)
         return path
 
-    load_file(factory, write("1", "2000-01-01", shape), "protected_area", meta("a", "pa-test"))
-    load_file(
+    load_layer(factory, write("1", "2000-01-01", shape), "protected_area", meta("a", "pa-test"))
+    load_layer(
         factory,
         write("2", "01/06/2563", shape.difference(box(100.0, 18.0, 100.01, 18.01))),  # BE date
         "protected_area",
@@ -195,7 +202,7 @@ def test_repair_fixes_invalid_geometry_when_asked(districts, tmp_path, db_url, s
     gdf.loc[gdf.amp_code == "5408", "geometry"] = bowtie
     path = tmp_path / "d.geojson"
     gdf.to_file(path)
-    report = load_file(factory, path, "district", meta(), fields=FIELDS, repair=True)
+    report = load_layer(factory, path, "district", meta(), fields=FIELDS, repair=True)
     assert report.inserted == 8
     assert any("5408" in w and "repaired" in w for w in report.warnings)
     with factory() as s:
@@ -263,7 +270,7 @@ def test_bad_features_are_refused_with_feature_and_reason(
     change(districts).to_file(path)
     before = counts(factory)
     with pytest.raises(LayerRejected) as err:
-        load_file(factory, path, "district", meta(), fields=FIELDS)
+        load_layer(factory, path, "district", meta(), fields=FIELDS)
     assert "Nothing was stored" in err.value.message
     assert any(match in d["reason"] and d.get("feature") == feature for d in err.value.details), err.value.details
     assert counts(factory) == before
@@ -275,7 +282,7 @@ def test_refusals_of_whole_files(districts, tmp_path, db_url, sessionmaker_for):
 
     def refused(path, match, **kw):
         with pytest.raises(LayerRejected) as err:
-            load_file(factory, path, kw.pop("layer_type", "district"), meta(), fields=kw.pop("fields", FIELDS), **kw)
+            load_layer(factory, path, kw.pop("layer_type", "district"), meta(), fields=kw.pop("fields", FIELDS), **kw)
         text_ = err.value.message + " " + json.dumps(err.value.details, ensure_ascii=False)
         assert match in text_, text_
 
@@ -336,7 +343,7 @@ def test_zip_with_several_shapefiles_is_refused(districts, tmp_path, db_url, ses
                 for n in zf.namelist():
                     out.writestr(n, zf.read(n))
     with pytest.raises(LayerRejected, match="several Shapefiles"):
-        load_file(sessionmaker_for(db_url), both, "district", meta(), fields=FIELDS)
+        load_layer(sessionmaker_for(db_url), both, "district", meta(), fields=FIELDS)
 
 
 def test_many_problems_are_listed_with_a_count(tmp_path, db_url, sessionmaker_for):
@@ -348,7 +355,7 @@ def test_many_problems_are_listed_with_a_count(tmp_path, db_url, sessionmaker_fo
     path = tmp_path / "many.geojson"
     gdf.to_file(path)
     with pytest.raises(LayerRejected) as err:
-        load_file(sessionmaker_for(db_url), path, "subdistrict", meta())
+        load_layer(sessionmaker_for(db_url), path, "subdistrict", meta())
     assert len(err.value.details) == 21 and "10 more" in err.value.details[-1]["reason"]
     assert shapely.is_valid_reason(polys[0]).startswith("Self-intersection")
 
@@ -369,14 +376,14 @@ def test_thai_windows_shapefile_without_cpg_is_read_as_cp874_never_mojibake(
 ):
     factory = sessionmaker_for(db_url)
     path = _zip_without_cpg(districts, tmp_path, "cp874")
-    report = load_file(factory, path, "district", meta(), fields=FIELDS)
+    report = load_layer(factory, path, "district", meta(), fields=FIELDS)
     stored = stored_districts(factory)
     assert {r.name_th for r in stored.values()} == set(districts.iloc[:2]["ADM2_TH"])  # e.g. เมืองแพร่
     assert any("cp874" in w for w in report.warnings)
     # UTF-8 without .cpg is read as UTF-8 (GDAL alone would read it as ISO-8859-1)
     (tmp_path / "u").mkdir()
     path = _zip_without_cpg(districts, tmp_path / "u", "utf-8")
-    load_file(factory, path, "district", meta(version="t2"), fields=FIELDS)
+    load_layer(factory, path, "district", meta(version="t2"), fields=FIELDS)
     assert {r.name_th for r in stored_districts(factory, "t2").values()} == set(districts.iloc[:2]["ADM2_TH"])
 
 
@@ -386,9 +393,9 @@ def test_shapefile_of_unknown_encoding_is_refused_with_a_hint(districts, tmp_pat
     gdf["ADM2_TH"] = ["Müller Straße", "Größe"]  # Latin-1 bytes that are no Thai (0xFC is undefined in cp874)
     path = _zip_without_cpg(gdf, tmp_path, "ISO-8859-1")
     with pytest.raises(LayerRejected) as e:
-        load_file(factory, path, "district", meta(), fields=FIELDS)
+        load_layer(factory, path, "district", meta(), fields=FIELDS)
     assert e.value.code == "unknown_encoding" and ".cpg" in e.value.message and "cp874" in e.value.message
     assert stored_districts(factory) == {}
     # naming the encoding loads it
-    load_file(factory, path, "district", meta(), fields=FIELDS, encoding="ISO-8859-1")
+    load_layer(factory, path, "district", meta(), fields=FIELDS, encoding="ISO-8859-1")
     assert "Größe" in {r.name_th for r in stored_districts(factory).values()}

@@ -9,13 +9,16 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service import scratch
 from geo_service.api.deps import AdminDep, SettingsDep
+from geo_service.db.engine import transaction
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.layers.load import load_file
 from geo_service.layers.reader import LAYER_TYPES
-from geo_service.layers.store import LayerMeta
+from geo_service.layers.store import LayerMeta, LoadReport
 
 router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
 
@@ -35,7 +38,16 @@ def _fields(raw: str | None) -> dict[str, str]:
     return value
 
 
+def _load_in_transaction(
+    factory: sessionmaker[Session], path: Path, layer_type: str, meta: LayerMeta, *, dry_run: bool, **options
+) -> LoadReport:
+    """Load the file in one transaction: committed, or rolled back when refused or with ``dry_run``."""
+    with transaction(factory, dry_run=dry_run) as session:
+        return load_file(session, path, layer_type, meta, dry_run=dry_run, **options)
+
+
 async def save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Path:
+    """Write an upload into ``folder`` under its own base name, refusing it past ``limit_bytes``."""
     name = Path(upload.filename or "upload").name
     target = folder / name
     size = 0
@@ -48,8 +60,30 @@ async def save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Pat
     return target
 
 
+class LayerLoad(BaseModel):
+    """What a load stored (or, with dry_run, would have stored): counts of new, updated and unchanged features,
+    the file's CRS and bounds, and warnings."""
+
+    layer: str
+    version: str
+    layer_type: str
+    source_id: int | None
+    features: int
+    inserted: int
+    updated: int
+    unchanged: int
+    source_crs: str
+    bounds: tuple[float, float, float, float]
+    dry_run: bool
+    warnings: list[str]
+
+
 @router.post(
-    "/layers", summary="Load a boundary layer file (one transaction; nothing stored if refused)", status_code=201
+    "/layers",
+    summary="Load a boundary layer file (one transaction; nothing stored if refused)",
+    status_code=201,
+    response_model=LayerLoad,
+    responses={200: {"model": LayerLoad, "description": "dry_run: checked, nothing stored"}},
 )
 async def upload_layer(
     request: Request,
@@ -70,7 +104,8 @@ async def upload_layer(
     default_kind: Annotated[str | None, Form(max_length=40)] = None,
     repair: Annotated[bool, Form()] = False,
     dry_run: Annotated[bool, Form()] = False,
-):
+) -> JSONResponse:
+    """Check and load an uploaded file (201), or with dry_run only report what would change (200)."""
     if layer_type not in LAYER_TYPES:
         raise InvalidInput(f"layer_type must be one of: {', '.join(LAYER_TYPES)}.", code="invalid_layer_type")
     mapping = _fields(fields)
@@ -87,7 +122,7 @@ async def upload_layer(
     with scratch.temp_dir("geo_service_upload_") as tmp:
         path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         report = await run_in_threadpool(
-            load_file,
+            _load_in_transaction,
             request.app.state.sessionmaker,
             path,
             layer_type,

@@ -10,8 +10,7 @@ from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from geo_service.api.deps import CurrentUser, SessionDep
-from geo_service.auth import SESSION_COOKIE, bearer_token
+from geo_service.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, bearer_token
 from geo_service.errors import Unauthorized
 from geo_service.users import issue_token, revoke_tokens, token_claims, verify_password
 
@@ -19,6 +18,8 @@ router = APIRouter(prefix="/api/v1", tags=["authentication"])
 
 
 class Token(BaseModel):
+    """A signed, short-lived bearer token and whose it is."""
+
     access_token: str
     token_type: str = "bearer"
     expires_in: int
@@ -28,6 +29,7 @@ class Token(BaseModel):
 
 @router.post("/auth/token", summary="Sign in: username and password for a short-lived bearer token")
 def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, request: Request) -> Token:
+    """Check the password and issue a token valid for the configured minutes."""
     user = verify_password(session, form.username, form.password)
     settings = request.app.state.settings
     access, seconds = issue_token(user, request.app.state.jwt_secret, settings.service.token_minutes)
@@ -53,6 +55,7 @@ def browser_session(
     request: Request,
     next: Annotated[str | None, Form(max_length=500)] = None,
 ):
+    """Sign in from the browser's sign-in page: back to ``next`` with the session cookie, or to the page again."""
     try:
         user = verify_password(session, form.username, form.password)
     except Unauthorized:
@@ -95,10 +98,17 @@ def logout(request: Request, session: SessionDep):
     return response
 
 
+class Me(BaseModel):
+    """The caller: account name, display name and roles."""
+
+    username: str
+    display_name: str | None
+    roles: list[str]
+
+
 @router.get("/auth/me", summary="Who the token belongs to")
-def me(principal: CurrentUser) -> dict:
-    return {
-        "username": principal.name,
-        "display_name": principal.display_name,
-        "roles": sorted(r.value for r in principal.roles),
-    }
+def me(principal: CurrentUser) -> Me:
+    """The account (or API key, or bootstrap administrator) the request acts as."""
+    return Me(
+        username=principal.name, display_name=principal.display_name, roles=sorted(r.value for r in principal.roles)
+    )

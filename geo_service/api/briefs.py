@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from geo_service.api.deps import SessionDep
-from geo_service.auth import Principal, Role, require_roles
+from geo_service.api.deps import SessionDep, require_roles
+from geo_service.auth import Principal, Role
 from geo_service.reports import brief as briefs
 
 router = APIRouter(prefix="/api/v1/briefs", tags=["committee briefs"])

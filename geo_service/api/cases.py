@@ -13,8 +13,8 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.api.deps import AdminDep, SessionDep, etag, if_match_version
-from geo_service.auth import Principal, Role, require_roles
+from geo_service.api.deps import AdminDep, SessionDep, etag, if_match_version, require_roles
+from geo_service.auth import Principal, Role
 from geo_service.cases import access, evidence, service
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import AssignIn, CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition

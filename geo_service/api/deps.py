@@ -1,28 +1,116 @@
-"""Shared dependencies: database session, settings, the current principal, bbox and simplification."""
+"""Shared dependencies: database session, settings, the current principal, bbox and simplification.
+
+``parse_bbox`` (geo_service.bbox) is re-exported here for the routers that read a ``bbox`` query parameter.
+"""
 
 from __future__ import annotations
 
-import math
+import hmac
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
-from geo_service.auth import Principal, Role, authenticate, require_roles
-from geo_service.errors import InvalidInput
+from geo_service.api_keys import principal_for_key
+from geo_service.auth import Principal, Role
+from geo_service.bbox import parse_bbox
+from geo_service.db.engine import transaction
+from geo_service.errors import Forbidden, InvalidInput, Unauthorized
 from geo_service.layers.queries import GeoFilter
 from geo_service.settings import Settings
+from geo_service.users import principal_from_token
+
+__all__ = [
+    "SESSION_COOKIE",
+    "AdminDep",
+    "CurrentUser",
+    "GeoFilterDep",
+    "IncidentReaderDep",
+    "ReporterDep",
+    "SessionDep",
+    "SettingsDep",
+    "authenticate",
+    "bearer_token",
+    "etag",
+    "geo_filter",
+    "get_session",
+    "get_settings",
+    "if_match_version",
+    "optional_principal",
+    "parse_bbox",
+    "require_roles",
+]
 
 
 def get_session(request: Request) -> Iterator[Session]:
+    """A session for the request (the route opens its transaction when it writes)."""
     with request.app.state.sessionmaker() as session:
         yield session
 
 
 def get_settings(request: Request) -> Settings:
+    """The application's settings."""
     return request.app.state.settings
+
+
+# --- who is calling ---------------------------------------------------------------------------------------
+SESSION_COOKIE = "geo_session"
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header, None without one."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate(request: Request) -> Principal | None:
+    """The caller, None when no token was sent; a token that is sent must be valid.
+
+    Partner systems send an API key (``X-API-Key`` or ``Authorization: ApiKey ...``). Pages opened in a browser
+    (maps, briefs, evidence packs, photos) may also be read with the session cookie set by the sign-in page:
+    for GET and HEAD only, so a cookie can never make a change (no CSRF).
+    """
+    api_key = request.headers.get("x-api-key")
+    if not api_key and request.headers.get("authorization", "").lower().startswith("apikey "):
+        api_key = request.headers["authorization"][7:].strip()
+    if api_key:
+        with transaction(request.app.state.sessionmaker) as session:  # the key's "last used" is recorded
+            return principal_for_key(session, api_key.strip())
+    token = bearer_token(request)
+    if token is None:
+        if request.headers.get("authorization"):
+            raise Unauthorized("Send the token as 'Authorization: Bearer <token>'.")
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie and request.method in ("GET", "HEAD"):
+            return _user_principal(request, cookie)
+        return None
+    expected = request.app.state.admin_token
+    if hmac.compare_digest(token.encode(), expected.encode()):
+        return Principal("admin", frozenset({Role.administrator}), display_name="Administrator")
+    return _user_principal(request, token)
+
+
+def _user_principal(request: Request, token: str) -> Principal:
+    with request.app.state.engine.connect() as conn:
+        return principal_from_token(conn, token, request.app.state.jwt_secret)
+
+
+def require_roles(*roles: Role) -> Callable[[Request], Principal]:
+    """A dependency that lets the request through only for a principal holding one of ``roles``."""
+
+    def dependency(request: Request) -> Principal:
+        principal = authenticate(request)
+        if principal is None:
+            raise Unauthorized()
+        if not principal.has(*roles):
+            raise Forbidden()
+        return principal
+
+    dependency.__name__ = "require_" + "_or_".join(r.value for r in roles)
+    return dependency
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -38,35 +126,8 @@ IncidentReaderDep = Annotated[
 
 
 def optional_principal(request: Request) -> Principal | None:
+    """The caller if a token was sent, else None (public routes that show more to signed-in callers)."""
     return authenticate(request)
-
-
-def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
-    if value is None or value == "":
-        return None
-    parts = value.split(",")
-    try:
-        nums = [float(p) for p in parts]
-    except ValueError:
-        nums = []
-    if len(nums) != 4 or not all(math.isfinite(n) for n in nums):
-        raise InvalidInput(
-            "bbox must be four numbers: min longitude, min latitude, max longitude, max latitude "
-            "(for example 99.9,17.9,100.3,18.3).",
-            code="invalid_bbox",
-        )
-    minx, miny, maxx, maxy = nums
-    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
-        raise InvalidInput(
-            "bbox is outside the range of longitude (-180..180) and latitude (-90..90); "
-            "are longitude and latitude swapped?",
-            code="invalid_bbox",
-        )
-    if minx > maxx or miny > maxy:
-        raise InvalidInput(
-            "bbox minimum is larger than its maximum; give min lon, min lat, max lon, max lat.", code="invalid_bbox"
-        )
-    return minx, miny, maxx, maxy
 
 
 def geo_filter(
@@ -75,6 +136,7 @@ def geo_filter(
     ] = None,
     simplify: Annotated[float, Query(ge=0, le=5000, description="Simplification tolerance in metres (0: none)")] = 0,
 ) -> GeoFilter:
+    """The bbox and simplification query parameters of the GeoJSON routes."""
     return GeoFilter(bbox=parse_bbox(bbox), simplify_m=simplify)
 
 
@@ -83,6 +145,7 @@ GeoFilterDep = Annotated[GeoFilter, Depends(geo_filter)]
 
 # --- optimistic locking: a record's version travels as a weak ETag and comes back in If-Match -------
 def etag(record: dict) -> str:
+    """A record's version as a weak ETag."""
     return f'W/"{record["version"]}"'
 
 

@@ -14,8 +14,8 @@ from fastapi.responses import FileResponse, StreamingResponse
 from starlette.background import BackgroundTask
 
 from geo_service import __version__, audit
-from geo_service.api.deps import parse_bbox
-from geo_service.auth import Principal, authenticate
+from geo_service.api.deps import authenticate, parse_bbox
+from geo_service.auth import Principal
 from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files, stream
 from geo_service.exports.collections import COLLECTIONS, Collection

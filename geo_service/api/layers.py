@@ -2,63 +2,85 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import Response
+from pydantic import BaseModel
 
 from geo_service.api.deps import GeoFilterDep, SessionDep
+from geo_service.api.geojson import Feature, GeoJSONResponse, geojson_responses
 from geo_service.db.models import AdminLevel, ProtectedKind
 from geo_service.layers import queries
 
 router = APIRouter(prefix="/api/v1", tags=["reference layers"])
-GEOJSON = "application/geo+json"
+
+COLLECTION = geojson_responses(description="A GeoJSON FeatureCollection, with the layers' attribution")
+ONE = geojson_responses(Feature, description="One GeoJSON Feature, with its layer's attribution")
 
 
-def _geojson(body: bytes) -> Response:
-    return Response(content=body, media_type=GEOJSON)
+@router.get("/provinces", summary="Provinces (GeoJSON)", response_class=GeoJSONResponse, responses=COLLECTION)
+def provinces(session: SessionDep, flt: GeoFilterDep) -> GeoJSONResponse:
+    """The current provinces."""
+    return GeoJSONResponse(queries.admin_areas_geojson(session, AdminLevel.province, flt))
 
 
-@router.get("/provinces", summary="Provinces (GeoJSON)", response_class=Response)
-def provinces(session: SessionDep, flt: GeoFilterDep) -> Response:
-    return _geojson(queries.admin_areas_geojson(session, AdminLevel.province, flt))
-
-
-@router.get("/districts", summary="Districts (amphoe) as a GeoJSON FeatureCollection", response_class=Response)
+@router.get(
+    "/districts",
+    summary="Districts (amphoe) as a GeoJSON FeatureCollection",
+    response_class=GeoJSONResponse,
+    responses=COLLECTION,
+)
 def districts(
     session: SessionDep,
     flt: GeoFilterDep,
     province: Annotated[str | None, Query(max_length=20, description="Province code, e.g. 54")] = None,
-):
-    return _geojson(queries.admin_areas_geojson(session, AdminLevel.district, flt, parent=province))
+) -> GeoJSONResponse:
+    """The current districts, of one province if given."""
+    return GeoJSONResponse(queries.admin_areas_geojson(session, AdminLevel.district, flt, parent=province))
 
 
-@router.get("/districts/{code}", summary="One district (GeoJSON Feature)", response_class=Response)
-def district(code: str, session: SessionDep, flt: GeoFilterDep):
+@router.get(
+    "/districts/{code}", summary="One district (GeoJSON Feature)", response_class=GeoJSONResponse, responses=ONE
+)
+def district(code: str, session: SessionDep, flt: GeoFilterDep) -> GeoJSONResponse:
+    """One current district by its code."""
     fc = queries.admin_areas_geojson(session, AdminLevel.district, flt, code=code)
-    return _geojson(queries.single_feature(fc, "district"))
+    return GeoJSONResponse(queries.single_feature(fc, "district"))
 
 
-@router.get("/subdistricts", summary="Subdistricts (tambon) as a GeoJSON FeatureCollection", response_class=Response)
+@router.get(
+    "/subdistricts",
+    summary="Subdistricts (tambon) as a GeoJSON FeatureCollection",
+    response_class=GeoJSONResponse,
+    responses=COLLECTION,
+)
 def subdistricts(
     session: SessionDep,
     flt: GeoFilterDep,
     district: Annotated[str | None, Query(max_length=20, description="District code, e.g. 5401")] = None,
-):
-    return _geojson(queries.admin_areas_geojson(session, AdminLevel.subdistrict, flt, parent=district))
+) -> GeoJSONResponse:
+    """The current subdistricts, of one district if given."""
+    return GeoJSONResponse(queries.admin_areas_geojson(session, AdminLevel.subdistrict, flt, parent=district))
 
 
-@router.get("/subdistricts/{code}", summary="One subdistrict (GeoJSON Feature)", response_class=Response)
-def subdistrict(code: str, session: SessionDep, flt: GeoFilterDep):
+@router.get(
+    "/subdistricts/{code}",
+    summary="One subdistrict (GeoJSON Feature)",
+    response_class=GeoJSONResponse,
+    responses=ONE,
+)
+def subdistrict(code: str, session: SessionDep, flt: GeoFilterDep) -> GeoJSONResponse:
+    """One current subdistrict by its code."""
     fc = queries.admin_areas_geojson(session, AdminLevel.subdistrict, flt, code=code)
-    return _geojson(queries.single_feature(fc, "subdistrict"))
+    return GeoJSONResponse(queries.single_feature(fc, "subdistrict"))
 
 
 @router.get(
     "/protected-areas",
     summary="Forest reserves and protected areas in force on a date (GeoJSON)",
-    response_class=Response,
+    response_class=GeoJSONResponse,
+    responses=COLLECTION,
 )
 def protected_areas(
     session: SessionDep,
@@ -66,8 +88,9 @@ def protected_areas(
     kind: Annotated[list[ProtectedKind] | None, Query(description="Only these kinds")] = None,
     at: Annotated[date | None, Query(description="Boundaries in force on this date (default: today)")] = None,
     all_versions: Annotated[bool, Query(description="Every boundary version, with its validity")] = False,
-):
-    return _geojson(
+) -> GeoJSONResponse:
+    """The protected areas in force on a day, or every version of them."""
+    return GeoJSONResponse(
         queries.protected_areas_geojson(
             session, flt, kinds=[k.value for k in kind] if kind else None, at=at, all_versions=all_versions
         )
@@ -77,13 +100,36 @@ def protected_areas(
 @router.get(
     "/protected-areas/{code}",
     summary="One protected area in force on a date (GeoJSON Feature)",
-    response_class=Response,
+    response_class=GeoJSONResponse,
+    responses=ONE,
 )
-def protected_area(code: str, session: SessionDep, flt: GeoFilterDep, at: Annotated[date | None, Query()] = None):
+def protected_area(
+    code: str, session: SessionDep, flt: GeoFilterDep, at: Annotated[date | None, Query()] = None
+) -> GeoJSONResponse:
+    """One protected area, as it is in force on a day (default: today)."""
     fc = queries.protected_areas_geojson(session, flt, code=code, at=at)
-    return _geojson(queries.single_feature(fc, "protected area in force on that date"))
+    return GeoJSONResponse(queries.single_feature(fc, "protected area in force on that date"))
+
+
+class LayerSource(BaseModel):
+    """A loaded version of a layer: where it comes from, its licence and attribution, and the loaded file."""
+
+    name: str
+    version: str
+    layer_type: str
+    title: str | None
+    source: str
+    licence: str
+    attribution: str
+    illustrative: bool
+    file_name: str | None
+    file_sha256: str | None
+    feature_count: int
+    loaded_at: datetime
+    loaded_by: str | None
 
 
 @router.get("/layers", summary="Loaded layer versions with their source, licence and attribution")
-def layers(session: SessionDep) -> list[dict]:
-    return queries.layer_sources(session)
+def layers(session: SessionDep) -> list[LayerSource]:
+    """Every loaded layer version, by type and name."""
+    return [LayerSource(**r) for r in queries.layer_sources(session)]

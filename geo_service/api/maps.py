@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from geo_service.api.deps import SessionDep, SettingsDep
-from geo_service.auth import Principal, Role, require_roles
+from geo_service.api.deps import SessionDep, SettingsDep, require_roles
+from geo_service.auth import Principal, Role
 from geo_service.cases import service as cases
 from geo_service.cases.access import act_as
 from geo_service.maps.period import choose_period

@@ -21,9 +21,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_service import __version__
-from geo_service.api.deps import parse_bbox
+from geo_service.api.deps import authenticate, parse_bbox
 from geo_service.api.exports import collection_for, record_export
-from geo_service.auth import authenticate
 from geo_service.errors import InvalidInput, NotFound
 from geo_service.exports.collections import Collection, visible_collections
 from geo_service.exports.query import FILTER_LANGS, ItemQuery, build_select

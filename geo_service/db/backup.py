@@ -31,8 +31,12 @@ from pathlib import Path, PurePosixPath
 
 from sqlalchemy.engine import URL, make_url
 
-from geo_service import scratch
+from geo_service import __version__, audit, scratch
+from geo_service.cases.access import APP_ROLE
+from geo_service.db.engine import make_engine, make_sessionmaker
+from geo_service.db.migrate import alembic_config
 from geo_service.errors import GeoServiceError
+from geo_service.hashing import sha256_file
 from geo_service.hotspots.rasters import raster_files, relocate_raster_files
 
 FORMAT = "geo_service backup"
@@ -46,6 +50,8 @@ Progress = Callable[[str, int, int], None]  # (what, done, total) in bytes
 
 
 class BackupError(GeoServiceError):
+    """A backup or restore that cannot go on (the message says why)."""
+
     code = "backup"
 
 
@@ -69,6 +75,13 @@ def _database_errors():
 # --- connecting: libpq environment and the server's own client programs -------------------------------
 def _url(url: URL | str) -> URL:
     return make_url(url) if isinstance(url, str) else url
+
+
+def _database_name(url: URL | str) -> str:
+    name = _url(url).database
+    if not name:
+        raise BackupError("the database URL names no database")
+    return name
 
 
 def _libpq_env(url: URL | str, database: str | None = None) -> dict[str, str]:
@@ -141,9 +154,11 @@ class _HashingReader(io.RawIOBase):
         self.f, self.h, self.progress, self.size = f, hashlib.sha256(), progress, 0
 
     def readable(self) -> bool:
+        """Always readable (a file object for tarfile)."""
         return True
 
     def read(self, n: int = -1) -> bytes:
+        """Read, hashing and counting what passes."""
         data = self.f.read(n)
         self.h.update(data)
         self.size += len(data)
@@ -195,8 +210,8 @@ def _content_hashes(conn, tables: dict[str, int]) -> dict[str, list[dict]]:
 def _audit_head(conn, tables: dict[str, int]) -> dict | None:
     if "audit_log" not in tables:
         return None
-    row = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
-    return {"entries": tables["audit_log"], "head_id": row[0] if row else 0, "head_hash": row[1] if row else None}
+    head = audit.head_entry(conn)
+    return {"entries": tables["audit_log"], "head_id": head[0] if head else 0, "head_hash": head[1] if head else None}
 
 
 def _revision(conn, tables: dict[str, int]) -> str | None:
@@ -240,8 +255,6 @@ def create_backup(url: URL | str, out: Path, *, allow_missing_files: bool = Fals
 
 def _dump(url: URL | str, dump: Path, progress: Progress) -> tuple[dict, list]:
     """pg_dump in one exported snapshot, with the counts, hashes and raster list of that same snapshot."""
-    from geo_service import __version__
-
     with _connect(url, autocommit=True) as conn:
         conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
         snapshot = conn.execute("SELECT pg_export_snapshot()").fetchone()[0]
@@ -276,7 +289,9 @@ def _dump(url: URL | str, dump: Path, progress: Progress) -> tuple[dict, list]:
 
 def _raster_files(rasters: list, allow_missing_files: bool, manifest: dict) -> list[dict]:
     """One archive entry per distinct raster file (rows of several products may share one COG)."""
-    files, missing, by_path = [], [], {}
+    files: list[dict] = []
+    missing: list[dict] = []
+    by_path: dict[str, dict] = {}
     for raster_id, path in rasters:
         if path in by_path:
             by_path[path]["raster_ids"].append(raster_id)
@@ -314,11 +329,14 @@ def _add(tar: tarfile.TarFile, path: Path, entry: dict, progress: Progress) -> N
 # --- checking an archive --------------------------------------------------------------------------------
 @dataclass
 class Archive:
+    """A checked archive: its manifest and the folder it was extracted to."""
+
     manifest: dict
     staged: Path  # where the dump and the files were extracted (all hashes checked)
 
     @property
     def dump(self) -> Path:
+        """The extracted database dump."""
         return self.staged / DUMP
 
 
@@ -340,7 +358,7 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
     try:
         with tarfile.open(path, "r:") as tar:
             try:
-                manifest = json.loads(tar.extractfile(MANIFEST).read())
+                manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]  # None: AttributeError below
             except (KeyError, AttributeError):
                 raise BackupError(f"{path} has no {MANIFEST}: not a geo_service backup, or damaged") from None
             except ValueError:
@@ -365,7 +383,7 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
                 seen.add(member.name)
                 target_path = Path(os.devnull) if staging is None else staging / member.name
                 target_path.parent.mkdir(parents=True, exist_ok=True)
-                with tar.extractfile(member) as src, open(target_path, "wb") as target:
+                with tar.extractfile(member) as src, open(target_path, "wb") as target:  # type: ignore[union-attr]
                     digest = _copy_hashing(src, target, member.size, member.name, progress)
                 if member.size != entry["size"] or digest != entry["sha256"]:
                     problems.append({"path": member.name, "problem": "SHA-256 differs from the manifest (damaged)"})
@@ -384,6 +402,8 @@ def check_archive(path: Path, staging: Path | None, progress: Progress = _noop) 
 # --- restore ---------------------------------------------------------------------------------------------
 @dataclass
 class RestoreReport:
+    """What a restore did and the problems its verification found."""
+
     manifest: dict
     schema_revision: str | None
     files: int = 0
@@ -393,13 +413,12 @@ class RestoreReport:
 
     @property
     def ok(self) -> bool:
+        """True when the verification found no problem."""
         return not self.problems
 
 
 def _known_revision(revision: str | None) -> bool:
     from alembic.script import ScriptDirectory
-
-    from geo_service.db.migrate import alembic_config
 
     if revision is None:
         return True
@@ -424,7 +443,7 @@ def ensure_database(url: URL | str) -> None:
     """Create the database of ``url`` if the server does not have it (a restore onto a new server)."""
     from psycopg import sql
 
-    name = _url(url).database
+    name = _database_name(url)
     with _connect(url, database="postgres", autocommit=True) as conn:
         if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -434,7 +453,7 @@ def recreate_database(url: URL | str) -> None:
     """Drop the database of ``url`` (closing its connections) and create it empty."""
     from psycopg import sql
 
-    name = _url(url).database
+    name = _database_name(url)
     with _connect(url, database="postgres", autocommit=True) as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -498,9 +517,6 @@ def restore_backup(
 
 
 def _record_restore(url: URL | str, actor: str, manifest: dict, report: RestoreReport) -> None:
-    from geo_service import audit
-    from geo_service.db.engine import make_engine, make_sessionmaker
-
     engine = make_engine(url, pool_size=1)
     try:
         with make_sessionmaker(engine)() as session, session.begin():
@@ -527,8 +543,6 @@ def _ensure_app_role(conn) -> None:
     """The role the service switches to for row-level security lives in the cluster, not in the dump: a new
     server gets it (as migration 0004 creates it) before the dump's grants to it are restored."""
     from psycopg import sql
-
-    from geo_service.cases.access import APP_ROLE
 
     if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_ROLE,)).fetchone():
         conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_ROLE)))
@@ -564,10 +578,6 @@ def _restore_files(url: URL | str, archive: Archive, store: Path, progress: Prog
 
 def verify_restored(url: URL | str, manifest: dict, report: RestoreReport, progress: Progress = _noop) -> None:
     """Compare the restored database and files with the manifest; problems go into ``report.problems``."""
-    from geo_service import audit
-    from geo_service.db.engine import make_engine, make_sessionmaker
-    from geo_service.hashing import sha256_file
-
     engine = make_engine(url, pool_size=1)
     try:
         with make_sessionmaker(engine)() as session:
@@ -585,8 +595,8 @@ def verify_restored(url: URL | str, manifest: dict, report: RestoreReport, progr
                 )
         head = manifest.get("audit")
         if head and head.get("head_id"):
-            stored = conn.execute("SELECT hash FROM audit_log WHERE id = %s", (head["head_id"],)).fetchone()
-            if not stored or stored[0] != head["head_hash"]:
+            stored = audit.entry_hash(conn, head["head_id"])
+            if stored is None or stored != head["head_hash"]:
                 report.problems.append(
                     {
                         "what": f"audit entry {head['head_id']}",

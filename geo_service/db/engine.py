@@ -9,6 +9,7 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo_service.db.local_pg import LocalPostgres
 from geo_service.settings import Settings
 
 
@@ -16,8 +17,6 @@ def database_url(settings: Settings) -> URL | str:
     """The URL to connect to: GEO_SERVICE_DATABASE_URL, or the embedded cluster's database."""
     if settings.db.database_url:
         return settings.db.database_url
-    from geo_service.db.local_pg import LocalPostgres
-
     cluster = LocalPostgres(
         settings.db.data_dir, port=settings.db.db_port, host=settings.db.db_host, os_user=settings.db.db_os_user
     )
@@ -25,6 +24,7 @@ def database_url(settings: Settings) -> URL | str:
 
 
 def make_engine(url: URL | str, pool_size: int = 10) -> Engine:
+    """An engine on ``url`` with a pool, pre-ping and the session time zone UTC."""
     return create_engine(
         url,
         pool_size=pool_size,
@@ -35,14 +35,27 @@ def make_engine(url: URL | str, pool_size: int = 10) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``engine`` whose objects stay readable after commit."""
     return sessionmaker(engine, expire_on_commit=False)
 
 
 @contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work is committed together at the end, or rolled back entirely on any error."""
-    with factory() as session, session.begin():
-        yield session
+def transaction(factory: sessionmaker[Session], *, dry_run: bool = False) -> Iterator[Session]:
+    """A session whose work is committed together at the end, or rolled back entirely on any error.
+
+    ``dry_run``: the work is always rolled back (a check that reports what it would have changed).
+    """
+    with factory() as session:
+        tx = session.begin()
+        try:
+            yield session
+        except BaseException:
+            tx.rollback()
+            raise
+        if dry_run:
+            tx.rollback()
+        else:
+            tx.commit()
 
 
 def driver_connection(session: Session):

@@ -19,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import URL
 
@@ -43,6 +44,7 @@ def find_pg_bindir() -> Path:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now."""
     with socket.socket() as s:
         s.bind((host, 0))
         return s.getsockname()[1]
@@ -73,14 +75,17 @@ class LocalPostgres:
     # -- paths -----------------------------------------------------------------
     @property
     def data_dir(self) -> Path:
+        """The cluster's data folder."""
         return self.root / "pgdata"
 
     @property
     def log_file(self) -> Path:
+        """The server's log file."""
         return self.root / "postgresql.log"
 
     @property
     def password_file(self) -> Path:
+        """The file holding the superuser's generated password."""
         return self.root / "db_password"
 
     # -- running commands as the right user ---------------------------------------
@@ -125,9 +130,11 @@ class LocalPostgres:
     # -- lifecycle ----------------------------------------------------------------
     @property
     def initialised(self) -> bool:
+        """Whether the cluster has been created."""
         return (self.data_dir / "PG_VERSION").exists()
 
     def password(self) -> str:
+        """The superuser's password."""
         return self.password_file.read_text().strip()
 
     def init(self) -> bool:
@@ -177,6 +184,7 @@ class LocalPostgres:
         return " ".join(opts)
 
     def running(self) -> bool:
+        """Whether the server is running."""
         if not self.initialised:
             return False
         return self._run(["pg_ctl", "-D", str(self.data_dir), "status"], check=False).returncode == 0
@@ -228,12 +236,14 @@ class LocalPostgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def version(self) -> str:
+        """The PostgreSQL version of the server binaries."""
         out = self._run(["postgres", "--version"]).stdout
         m = re.search(r"(\d+(\.\d+)?)", out)
         return m.group(1) if m else out.strip()
 
     # -- databases ------------------------------------------------------------------
     def url(self, database: str = "postgres") -> URL:
+        """The URL of ``database`` on this cluster."""
         return URL.create(
             "postgresql+psycopg",
             username="postgres",
@@ -248,7 +258,9 @@ class LocalPostgres:
         import psycopg
         from psycopg import sql
 
-        conninfo = dict(host=self.host, port=self.port, user="postgres", password=self.password(), dbname="postgres")
+        conninfo: dict[str, Any] = dict(
+            host=self.host, port=self.port, user="postgres", password=self.password(), dbname="postgres"
+        )
         with psycopg.connect(**conninfo, autocommit=True) as conn:
             exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
             if not exists:
@@ -264,6 +276,7 @@ class LocalPostgres:
         return not exists
 
     def drop_database(self, name: str) -> None:
+        """Drop a database of this cluster (its connections are closed first)."""
         import psycopg
         from psycopg import sql
 

@@ -11,6 +11,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def alembic_config(url) -> Config:
+    """The Alembic configuration of the service's migrations, for ``url``."""
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["url"] = url
@@ -18,14 +19,17 @@ def alembic_config(url) -> Config:
 
 
 def upgrade(url, revision: str = "head") -> None:
+    """Migrate the schema up to ``revision``."""
     command.upgrade(alembic_config(url), revision)
 
 
 def downgrade(url, revision: str = "base") -> None:
+    """Migrate the schema down to ``revision``."""
     command.downgrade(alembic_config(url), revision)
 
 
 def current(url) -> str | None:
+    """The schema's current revision (None before the first migration)."""
     from alembic.runtime.migration import MigrationContext
     from sqlalchemy import create_engine
 

@@ -39,16 +39,22 @@ NAMING = {
 
 
 class Base(DeclarativeBase):
+    """The declarative base of the ORM classes (constraint names by convention)."""
+
     metadata = MetaData(naming_convention=NAMING)
 
 
 class AdminLevel(str, enum.Enum):
+    """Level of an administrative area."""
+
     province = "province"
     district = "district"
     subdistrict = "subdistrict"
 
 
 class ProtectedKind(str, enum.Enum):
+    """Kind of a protected area."""
+
     national_reserved_forest = "national_reserved_forest"
     national_park = "national_park"
     wildlife_sanctuary = "wildlife_sanctuary"
@@ -155,6 +161,8 @@ class ProtectedArea(Base):
 
 
 class IncidentKind(str, enum.Enum):
+    """Kind of a field incident."""
+
     encroachment = "encroachment"
     land_clearing = "land_clearing"
     illegal_logging = "illegal_logging"
@@ -164,6 +172,8 @@ class IncidentKind(str, enum.Enum):
 
 
 class IncidentStatus(str, enum.Enum):
+    """Where an incident stands."""
+
     reported = "reported"
     verified = "verified"
     rejected = "rejected"
@@ -171,6 +181,8 @@ class IncidentStatus(str, enum.Enum):
 
 
 class Severity(str, enum.Enum):
+    """How serious an incident is."""
+
     low = "low"
     medium = "medium"
     high = "high"
@@ -188,6 +200,8 @@ INCIDENT_KIND_LABELS: dict[IncidentKind, tuple[str, str]] = {
 
 
 class User(Base):
+    """A user account (table users)."""
+
     __tablename__ = "users"
     __table_args__ = (
         UniqueConstraint("username", name="uq_users_username"),
@@ -256,6 +270,8 @@ class Incident(Base):
 
 
 class IncidentPhoto(Base):
+    """A photo of an incident (table incident_photos)."""
+
     __tablename__ = "incident_photos"
     __table_args__ = (UniqueConstraint("incident_id", "sha256", name="uq_incident_photos_incident_id"),)
 
@@ -281,6 +297,8 @@ class IncidentPhoto(Base):
 
 # --- cases, partner keys, audit (migration 0004) --------------------------------------------------
 class CaseCategory(str, enum.Enum):
+    """Category of a case."""
+
     encroachment_permitted = "encroachment_permitted"
     land_documents_in_reserve = "land_documents_in_reserve"
     budget_misuse = "budget_misuse"
@@ -290,6 +308,8 @@ class CaseCategory(str, enum.Enum):
 
 
 class CaseStage(str, enum.Enum):
+    """Stage of a case in its workflow."""
+
     received = "received"
     preliminary_review = "preliminary_review"
     fact_finding = "fact_finding"
@@ -299,11 +319,15 @@ class CaseStage(str, enum.Enum):
 
 
 class Confidentiality(str, enum.Enum):
+    """How confidential a case is."""
+
     internal = "internal"
     confidential = "confidential"
 
 
 class PartyRole(str, enum.Enum):
+    """A party's role in a case."""
+
     official_concerned = "official_concerned"
     suspect = "suspect"
     agency = "agency"
@@ -313,6 +337,8 @@ class PartyRole(str, enum.Enum):
 
 
 class LinkTarget(str, enum.Enum):
+    """What a case link points at."""
+
     incident = "incident"
     hotspot = "hotspot"
     fire_event = "fire_event"
@@ -340,12 +366,16 @@ CASE_STAGE_LABELS: dict[CaseStage, tuple[str, str]] = {
 
 
 class CaseCounter(Base):
+    """The last case number of a fiscal year (table case_counters)."""
+
     __tablename__ = "case_counters"
     fiscal_year_be: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(Integer)
 
 
 class Case(Base):
+    """A case (table cases)."""
+
     __tablename__ = "cases"
     __table_args__ = (UniqueConstraint("reference", name="uq_cases_reference"),)
 
@@ -371,6 +401,8 @@ class Case(Base):
 
 
 class CaseAssignment(Base):
+    """An investigator assigned to a case (table case_assignments)."""
+
     __tablename__ = "case_assignments"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
     username: Mapped[str] = mapped_column(String(80), primary_key=True)
@@ -379,6 +411,8 @@ class CaseAssignment(Base):
 
 
 class CaseParty(Base):
+    """A party of a case (table case_parties)."""
+
     __tablename__ = "case_parties"
     __table_args__ = (Index("ix_case_parties_case_id", "case_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -393,6 +427,8 @@ class CaseParty(Base):
 
 
 class CaseTransition(Base):
+    """A move of a case from one stage to another (table case_transitions)."""
+
     __tablename__ = "case_transitions"
     __table_args__ = (Index("ix_case_transitions_case_id", "case_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -405,6 +441,8 @@ class CaseTransition(Base):
 
 
 class CaseNote(Base):
+    """A note on a case (table case_notes)."""
+
     __tablename__ = "case_notes"
     __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -416,6 +454,8 @@ class CaseNote(Base):
 
 
 class CaseAttachment(Base):
+    """A file attached to a case (table case_attachments)."""
+
     __tablename__ = "case_attachments"
     __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_case_attachments_case_id"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -431,6 +471,8 @@ class CaseAttachment(Base):
 
 
 class CaseLink(Base):
+    """Evidence linked to a case (table case_links)."""
+
     __tablename__ = "case_links"
     __table_args__ = (
         UniqueConstraint("case_id", "target_type", "target_id", name="uq_case_links_case_id"),
@@ -446,6 +488,8 @@ class CaseLink(Base):
 
 
 class ApiKey(Base):
+    """A partner API key, stored as its hash (table api_keys)."""
+
     __tablename__ = "api_keys"
     __table_args__ = (UniqueConstraint("prefix", name="uq_api_keys_prefix"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

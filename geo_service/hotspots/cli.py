@@ -10,7 +10,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from geo_service import scratch
+from geo_service import cli_support, scratch
+from geo_service.bbox import parse_bbox
 from geo_service.db.engine import transaction
 from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.hotspots.events import EventParams, update_events
@@ -26,9 +27,7 @@ rasters_app = typer.Typer(help="Hotspot rasters: register GeoTIFFs, zonal statis
 
 
 def _core():
-    from geo_service import cli
-
-    return cli
+    return cli_support
 
 
 def _parse_day(value: str) -> date:
@@ -118,7 +117,6 @@ def fetch(
     keep: Annotated[Path | None, typer.Option(help="Keep the downloaded CSV files in this folder")] = None,
 ) -> None:
     """Pull detections from the FIRMS area API (MAP_KEY from GEO_SERVICE_FIRMS_MAP_KEY) and ingest them."""
-    from geo_service.api.deps import parse_bbox
 
     core = _core()
     hs = core.get_settings().hotspots

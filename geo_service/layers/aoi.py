@@ -23,6 +23,7 @@ SCOPES = ("aoi", "outside", "all")
 
 
 def check_scope(scope: str) -> str:
+    """``scope`` when it is aoi, outside or all; InvalidInput otherwise."""
     if scope not in SCOPES:
         raise InvalidInput(
             "area must be aoi (the area of interest), outside (detections beyond it) or all.", code="invalid_area"
@@ -64,7 +65,8 @@ def normalise_codes(session: Session, codes: list[str] | None) -> list[str] | No
 
 def province_code(session: Session, code: str | None) -> str | None:
     """A province code from a filter, read as ``normalise_codes`` reads the configuration."""
-    return normalise_codes(session, [code])[0] if code else None
+    codes = normalise_codes(session, [code]) if code else None
+    return codes[0] if codes else None
 
 
 def refresh(session: Session) -> bool:
@@ -151,3 +153,14 @@ def describe(session: Session, scope: str = "aoi") -> dict:
         "label_en": label_en,
         "label_th": label_th,
     }
+
+
+def changed_at(session: Session):
+    """When the area of interest was last rebuilt or configured (None before migration 0008's row exists)."""
+    return session.execute(text("SELECT updated_at FROM area_of_interest WHERE id = 1")).scalar()
+
+
+def geometry_wkb(session: Session) -> bytes | None:
+    """The stored area-of-interest geometry as WKB (EPSG:4326); None when no area is defined."""
+    wkb = session.execute(text("SELECT ST_AsBinary(geom) FROM area_of_interest WHERE id = 1")).scalar()
+    return bytes(wkb) if wkb is not None else None

@@ -1,10 +1,10 @@
-"""Load a layer file end to end: read and check it, then store it in one transaction."""
+"""Load a layer file end to end: read and check it, then store it in the caller's transaction."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from geo_service.hashing import sha256_file
 from geo_service.layers.reader import read_layer
@@ -12,7 +12,7 @@ from geo_service.layers.store import LayerMeta, LoadReport, store_layer
 
 
 def load_file(
-    factory: sessionmaker[Session],
+    session: Session,
     path: str | Path,
     layer_type: str,
     meta: LayerMeta,
@@ -25,7 +25,12 @@ def load_file(
     repair: bool = False,
     dry_run: bool = False,
 ) -> LoadReport:
-    """Read, check and store a layer file. Nothing is stored if anything is refused, or with ``dry_run``."""
+    """Read, check and store a layer file in the caller's transaction.
+
+    A refused file raises before anything is written. The caller commits, or rolls back (always with
+    ``dry_run``, whose report then describes what would have changed): ``db.engine.transaction(factory,
+    dry_run=...)`` does both.
+    """
     data = read_layer(
         path,
         layer_type,
@@ -38,15 +43,4 @@ def load_file(
     )
     meta.file_sha256 = meta.file_sha256 or sha256_file(path)
     meta.file_name = meta.file_name or Path(original_name or path).name
-    with factory() as session:
-        tx = session.begin()
-        try:
-            report = store_layer(session, data, meta, dry_run=dry_run)
-        except BaseException:
-            tx.rollback()
-            raise
-        if dry_run:
-            tx.rollback()
-        else:
-            tx.commit()
-    return report
+    return store_layer(session, data, meta, dry_run=dry_run)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from geo_service.errors import NotFound
 from geo_service.layers.load import load_file
@@ -18,6 +18,8 @@ DEFAULT_LAYERS_DIR = Path(__file__).resolve().parents[2] / "layers"
 
 @dataclass
 class BundledLayer:
+    """One entry of layers/manifest.toml: the file, its layer type and the metadata it is loaded with."""
+
     name: str
     file: Path
     type: str
@@ -30,6 +32,7 @@ class BundledLayer:
     fields: dict[str, str] = field(default_factory=dict)
 
     def meta(self, loaded_by: str | None = None) -> LayerMeta:
+        """The metadata a load of this layer records."""
         return LayerMeta(
             name=self.name,
             version=self.version,
@@ -43,6 +46,7 @@ class BundledLayer:
 
 
 def bundled_layers(layers_dir: Path = DEFAULT_LAYERS_DIR) -> list[BundledLayer]:
+    """The layers listed in ``layers_dir``/manifest.toml, in load order."""
     manifest = layers_dir / "manifest.toml"
     if not manifest.exists():
         raise NotFound(f"No layer manifest at {manifest}; set GEO_SERVICE_LAYERS_DIR to the project's layers/ folder.")
@@ -51,16 +55,16 @@ def bundled_layers(layers_dir: Path = DEFAULT_LAYERS_DIR) -> list[BundledLayer]:
 
 
 def load_bundled(
-    factory: sessionmaker[Session],
+    session: Session,
     layers_dir: Path = DEFAULT_LAYERS_DIR,
     *,
     loaded_by: str | None = "bundled",
     progress: Callable[[BundledLayer], None] | None = None,
 ) -> list[LoadReport]:
-    """Load every bundled layer (idempotent: a second run changes nothing)."""
+    """Load every bundled layer in the caller's transaction (idempotent: a second run changes nothing)."""
     reports = []
     for layer in bundled_layers(layers_dir):
         if progress:
             progress(layer)
-        reports.append(load_file(factory, layer.file, layer.type, layer.meta(loaded_by), fields=layer.fields))
+        reports.append(load_file(session, layer.file, layer.type, layer.meta(loaded_by), fields=layer.fields))
     return reports

@@ -17,6 +17,8 @@ DECIMALS = 7
 
 @dataclass
 class GeoFilter:
+    """A bounding box and a simplification tolerance (metres) for GeoJSON output."""
+
     bbox: tuple[float, float, float, float] | None = None
     simplify_m: float = 0.0
 
@@ -144,6 +146,7 @@ def single_feature(collection: bytes, what: str) -> bytes:
 
 
 def layer_sources(session: Session) -> list[dict]:
+    """Every loaded layer version with its source, licence, attribution and file."""
     rows = session.execute(
         text("""
         SELECT s.name, s.version, s.layer_type, s.title, s.source, s.licence, s.attribution, s.illustrative,
@@ -152,3 +155,69 @@ def layer_sources(session: Session) -> list[dict]:
     """)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# --- for places (the Gazetteer), the health check and the CLI ------------------------------------------
+def boundaries_version(session: Session) -> tuple:
+    """Changes whenever a boundary layer is loaded or changed: the newest change and the row counts of the
+    current administrative areas and of every protected-area version."""
+    return tuple(
+        session.execute(
+            text(
+                "SELECT (SELECT max(updated_at) FROM admin_areas), (SELECT count(*) FROM admin_areas WHERE is_current), "
+                "(SELECT max(updated_at) FROM protected_areas), (SELECT count(*) FROM protected_areas)"
+            )
+        ).one()
+    )
+
+
+def current_area_shapes(session: Session, level: str) -> list:
+    """The current areas of one level in code order: rows of ``code``, ``parent_code`` and ``wkb`` (EPSG:4326)."""
+    return list(
+        session.execute(
+            text(
+                "SELECT code, parent_code, ST_AsBinary(geom) AS wkb FROM admin_areas "
+                "WHERE is_current AND level = CAST(:level AS admin_level) ORDER BY code"
+            ),
+            {"level": level},
+        ).all()
+    )
+
+
+def protected_area_shapes(session: Session) -> list:
+    """Every protected-area version in code and version order: rows of ``code``, ``kind``, ``valid_from``,
+    ``valid_to`` and ``wkb`` (EPSG:4326)."""
+    return list(
+        session.execute(
+            text(
+                "SELECT code, kind::text AS kind, valid_from, valid_to, ST_AsBinary(geom) AS wkb "
+                "FROM protected_areas ORDER BY code, version"
+            )
+        ).all()
+    )
+
+
+def boundary_counts(session: Session) -> dict[str, int]:
+    """How many current administrative areas and protected-area versions are loaded."""
+    row = session.execute(
+        text(
+            "SELECT (SELECT count(*) FROM admin_areas WHERE is_current) AS admin_areas, "
+            "(SELECT count(*) FROM protected_areas) AS protected_areas"
+        )
+    ).one()
+    return {"admin_areas": row.admin_areas, "protected_areas": row.protected_areas}
+
+
+def current_counts_by_level(session: Session) -> list[tuple[str, int]]:
+    """(level, number of current areas) for each loaded administrative level, in level order."""
+    return [
+        (level, n)
+        for level, n in session.execute(
+            text("SELECT level, count(*) FROM admin_areas WHERE is_current GROUP BY level ORDER BY level")
+        ).all()
+    ]
+
+
+def has_boundaries(session: Session) -> bool:
+    """Whether any administrative area is stored (an empty database gets the bundled layers)."""
+    return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM admin_areas)")).scalar())

@@ -71,6 +71,8 @@ KIND_ALIASES: dict[str, ProtectedKind] = {
 
 @dataclass
 class LayerFeature:
+    """One checked feature of a layer file, geometry in EPSG:4326."""
+
     code: str
     name_th: str
     name_en: str
@@ -87,6 +89,8 @@ class LayerFeature:
 
 @dataclass
 class LayerData:
+    """A checked layer file: its features, CRS, driver, bounds and warnings."""
+
     layer_type: str
     features: list[LayerFeature]
     source_crs: str
@@ -276,19 +280,19 @@ def read_layer(
     type_ids = shapely.get_type_id(geoms)
     polygonal = np.isin(type_ids, (3, 6))  # Polygon, MultiPolygon
     valid = shapely.is_valid(geoms)
-    for i in np.flatnonzero(is_missing):
-        problems.append(_problem(int(i), "the feature has no geometry", codes[i]))
-    for i in np.flatnonzero(~is_missing & ~polygonal & (type_ids != 7)):
-        problems.append(_problem(int(i), f"the geometry is a {geoms[i].geom_type}, not a polygon", codes[i]))
+    for k in np.flatnonzero(is_missing):
+        problems.append(_problem(int(k), "the feature has no geometry", codes[k]))
+    for k in np.flatnonzero(~is_missing & ~polygonal & (type_ids != 7)):
+        problems.append(_problem(int(k), f"the geometry is a {geoms[k].geom_type}, not a polygon", codes[k]))
     bad = np.flatnonzero(~is_missing & ~valid)
     if len(bad) and not repair:
-        for i in bad:
+        for k in bad:
             problems.append(
                 _problem(
-                    int(i),
-                    f"invalid geometry: {shapely.is_valid_reason(geoms[i])} "
+                    int(k),
+                    f"invalid geometry: {shapely.is_valid_reason(geoms[k])} "
                     "(send again with repair to fix it automatically)",
-                    codes[i],
+                    codes[k],
                 )
             )
     elif len(bad):
@@ -306,14 +310,14 @@ def read_layer(
     bounds = shapely.bounds(gs.values)
     minx, miny, maxx, maxy = country_bbox
     outside = ~((bounds[:, 0] >= minx) & (bounds[:, 1] >= miny) & (bounds[:, 2] <= maxx) & (bounds[:, 3] <= maxy))
-    for i in np.flatnonzero(outside):
-        b = bounds[i]
+    for k in np.flatnonzero(outside):
+        b = bounds[k]
         problems.append(
             _problem(
-                int(i),
+                int(k),
                 f"lies outside Thailand (lon {b[0]:.4f}..{b[2]:.4f}, lat {b[1]:.4f}..{b[3]:.4f}); "
                 f"is the coordinate system ({source_crs}) right?",
-                codes[i],
+                codes[k],
             )
         )
     if problems:
@@ -324,7 +328,7 @@ def read_layer(
     for i, rec in enumerate(gdf.drop(columns=gdf.geometry.name).to_dict("records")):
         code = codes[i]
         name_th = _text(rec.get(mapping["name_th"]))
-        name_en = _text(rec.get(mapping["name_en"])) or name_th
+        name_en = _text(rec.get(mapping["name_en"])) or name_th or ""
         if not code:
             problems.append(_problem(i, f"the code (column '{mapping['code']}') is empty"))
             continue
@@ -386,6 +390,6 @@ def read_layer(
         features=features,
         source_crs=source_crs,
         driver=info["driver"],
-        bounds=tuple(float(v) for v in total),
+        bounds=(float(total[0]), float(total[1]), float(total[2]), float(total[3])),
         warnings=warnings,
     )

@@ -17,28 +17,25 @@ from geo_service import audit
 from geo_service.layers import aoi
 from geo_service.layers.reader import LayerData
 
-# Called in the same transaction after a boundary layer changed, with (session, layer_type): each
-# capability that stores an attribution recomputes it here. Dotted paths, imported when first needed.
-LAYER_CHANGE_HOOKS = (
-    "geo_service.incidents.service:reattribute_incidents",
-    "geo_service.hotspots.attribution:reattribute_hotspots",
-)
-# Extra callables (tests, plug-ins).
-ON_LAYERS_CHANGED: list[Callable[[Session, str], None]] = []
+LayerListener = Callable[[Session, str], object]  # what it returns is not used
+
+# Called in the same transaction after a boundary layer changed, with (session, layer_type): each capability
+# that stores an attribution recomputes it there. The application registers them at start-up (geo_service.wiring);
+# this module does not know its dependents.
+ON_LAYERS_CHANGED: list[LayerListener] = []
 
 
-def _hooks() -> list[Callable[[Session, str], None]]:
-    import importlib
-
-    found = []
-    for path in LAYER_CHANGE_HOOKS:
-        module, _, name = path.partition(":")
-        found.append(getattr(importlib.import_module(module), name))
-    return found + list(ON_LAYERS_CHANGED)
+def on_layers_changed(listener: LayerListener) -> LayerListener:
+    """Register ``listener`` to run after a boundary layer changed (once: registering it again changes nothing)."""
+    if listener not in ON_LAYERS_CHANGED:
+        ON_LAYERS_CHANGED.append(listener)
+    return listener
 
 
 @dataclass
 class LayerMeta:
+    """Where a layer comes from and under which terms: stored with each load."""
+
     name: str
     version: str
     source: str
@@ -53,6 +50,8 @@ class LayerMeta:
 
 @dataclass
 class LoadReport:
+    """What a load stored (or would store): counts, CRS, bounds and warnings."""
+
     layer: str
     version: str
     layer_type: str
@@ -67,6 +66,7 @@ class LoadReport:
     warnings: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
+        """The report as a plain dict (JSON, the audit entry)."""
         return asdict(self)
 
 
@@ -83,15 +83,18 @@ ON CONFLICT (name, version) DO UPDATE SET
 RETURNING id
 """)
 
-# Areas are measured in the UTM zone of each feature (utm_srid, defined by migration 0001).
+# Areas are measured in the UTM zone of each feature (utm_srid, defined by migration 0001). A changed row's
+# updated_at is the statement's clock, not the transaction's start: places.layers_version then tells apart two
+# layers changed one after the other in one transaction (the bundled layers, loaded together).
 _UPSERT_ADMIN = text("""
-INSERT INTO admin_areas AS a (level, code, version, parent_code, name_th, name_en, area_m2, is_current, source_id, geom)
+INSERT INTO admin_areas AS a (level, code, version, parent_code, name_th, name_en, area_m2, is_current, source_id, geom,
+                              updated_at)
 SELECT CAST(:level AS admin_level), :code, :version, :parent_code, :name_th, :name_en,
-       ST_Area(ST_Transform(g, utm_srid(g))), false, :source_id, g
+       ST_Area(ST_Transform(g, utm_srid(g))), false, :source_id, g, clock_timestamp()
 FROM (SELECT ST_Multi(ST_GeomFromWKB(:wkb, 4326)) AS g) s
 ON CONFLICT (level, code, version) DO UPDATE SET
   parent_code = EXCLUDED.parent_code, name_th = EXCLUDED.name_th, name_en = EXCLUDED.name_en,
-  area_m2 = EXCLUDED.area_m2, source_id = EXCLUDED.source_id, geom = EXCLUDED.geom, updated_at = now()
+  area_m2 = EXCLUDED.area_m2, source_id = EXCLUDED.source_id, geom = EXCLUDED.geom, updated_at = clock_timestamp()
 WHERE (a.parent_code, a.name_th, a.name_en, a.source_id, ST_AsEWKB(a.geom))
       IS DISTINCT FROM (EXCLUDED.parent_code, EXCLUDED.name_th, EXCLUDED.name_en, EXCLUDED.source_id,
                         ST_AsEWKB(EXCLUDED.geom))
@@ -100,15 +103,16 @@ RETURNING (xmax = 0) AS inserted
 
 _UPSERT_PROTECTED = text("""
 INSERT INTO protected_areas AS p (code, version, kind, name_th, name_en, legal_reference, agency, valid_from,
-                                  valid_to, note, illustrative, area_m2, source_id, geom)
+                                  valid_to, note, illustrative, area_m2, source_id, geom, updated_at)
 SELECT :code, :version, CAST(:kind AS protected_kind), :name_th, :name_en, :legal_reference, :agency,
-       :valid_from, :valid_to, :note, :illustrative, ST_Area(ST_Transform(g, utm_srid(g))), :source_id, g
+       :valid_from, :valid_to, :note, :illustrative, ST_Area(ST_Transform(g, utm_srid(g))), :source_id, g,
+       clock_timestamp()
 FROM (SELECT ST_Multi(ST_GeomFromWKB(:wkb, 4326)) AS g) s
 ON CONFLICT (code, version) DO UPDATE SET
   kind = EXCLUDED.kind, name_th = EXCLUDED.name_th, name_en = EXCLUDED.name_en,
   legal_reference = EXCLUDED.legal_reference, agency = EXCLUDED.agency, valid_from = EXCLUDED.valid_from,
   valid_to = EXCLUDED.valid_to, note = EXCLUDED.note, illustrative = EXCLUDED.illustrative,
-  area_m2 = EXCLUDED.area_m2, source_id = EXCLUDED.source_id, geom = EXCLUDED.geom, updated_at = now()
+  area_m2 = EXCLUDED.area_m2, source_id = EXCLUDED.source_id, geom = EXCLUDED.geom, updated_at = clock_timestamp()
 WHERE (p.kind, p.name_th, p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to, p.note,
        p.illustrative, p.source_id, ST_AsEWKB(p.geom))
       IS DISTINCT FROM (EXCLUDED.kind, EXCLUDED.name_th, EXCLUDED.name_en, EXCLUDED.legal_reference,
@@ -131,7 +135,7 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
                 {
                     "code": f.code,
                     "version": f.version or meta.version,
-                    "kind": f.kind.value,
+                    "kind": f.kind.value if f.kind is not None else None,  # the reader refuses a missing kind
                     "name_th": f.name_th,
                     "name_en": f.name_en,
                     "legal_reference": f.legal_reference,
@@ -169,9 +173,9 @@ def store_layer(session: Session, data: LayerData, meta: LayerMeta, *, dry_run: 
         _make_current(session, data.layer_type, meta, [f.code for f in data.features])
     if inserted or updated:
         if data.layer_type in ("province", "district"):
-            aoi.refresh(session)  # before the hooks: re-attribution marks each detection in or out of it
-        for hook in _hooks():
-            hook(session, data.layer_type)
+            aoi.refresh(session)  # before the listeners: re-attribution marks each detection in or out of it
+        for listener in list(ON_LAYERS_CHANGED):
+            listener(session, data.layer_type)
     report = LoadReport(
         layer=meta.name,
         version=meta.version,
@@ -221,7 +225,7 @@ def _close_superseded(session: Session, source_id: int) -> None:
     """An open-ended older version ends the day a newer version of the same code takes effect."""
     session.execute(
         text("""
-        UPDATE protected_areas old SET valid_to = nxt.valid_from, updated_at = now()
+        UPDATE protected_areas old SET valid_to = nxt.valid_from, updated_at = clock_timestamp()
         FROM (
           SELECT o.id, min(n.valid_from) AS valid_from
           FROM protected_areas o

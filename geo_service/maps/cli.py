@@ -8,6 +8,11 @@ from typing import Annotated
 
 import typer
 
+from geo_service.auth import Principal, Role
+from geo_service.cli_support import cli_sessionmaker, command_errors, prepare_database
+from geo_service.maps.period import choose_period
+from geo_service.settings import get_settings
+
 app = typer.Typer(help="Committee maps as self-contained HTML files.", no_args_is_help=True)
 
 
@@ -33,16 +38,12 @@ def overview_file(
 ) -> None:
     """Write the overview map (no cases: a file leaves the service's access control) with its Leaflet files
     copied into FILE_files/ beside it."""
-    from geo_service.auth import Principal, Role
-    from geo_service.cli import cli_sessionmaker, fail, prepare_database
-    from geo_service.errors import GeoServiceError
-    from geo_service.maps import assets, overview
-    from geo_service.maps.period import choose_period
-    from geo_service.settings import get_settings
+    from geo_service.maps import assets, overview  # folium: loaded when a map is made, not at every command's start
 
     settings = get_settings()
-    try:
-        first, last = start and date.fromisoformat(start), end and date.fromisoformat(end)
+    with command_errors(ValueError):  # ValueError: a day that is not YYYY-MM-DD
+        first = date.fromisoformat(start) if start else None
+        last = date.fromisoformat(end) if end else None
         choose_period(first, last, fiscal_year_be)  # the web route's check: a wrong value stops here
         url, _ = prepare_database(settings)
         with cli_sessionmaker(url)() as session:
@@ -60,8 +61,6 @@ def overview_file(
                 outside_aoi=outside_aoi,
             )
             html = overview.render(m, settings.service.tile_url)
-    except (GeoServiceError, ValueError) as exc:
-        fail(exc)
     folder = out.with_name(out.stem + "_files")
     html = assets.copy_assets(html, folder, folder.name)
     out.write_text(html, encoding="utf-8")

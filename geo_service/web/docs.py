@@ -27,6 +27,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
+    """Swagger UI for the OpenAPI document."""
     return get_swagger_ui_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title} — API",
@@ -40,11 +41,13 @@ def swagger_ui(request: Request) -> HTMLResponse:
 
 @router.get(OAUTH2_REDIRECT)
 def swagger_ui_redirect() -> HTMLResponse:
+    """Swagger UI's OAuth2 redirect page."""
     return get_swagger_ui_oauth2_redirect_html()
 
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
+    """ReDoc for the OpenAPI document."""
     return get_redoc_html(
         openapi_url=request.app.openapi_url,
         title=f"{request.app.title} — API (ReDoc)",

@@ -30,6 +30,7 @@ router.mount("/static", StaticFiles(directory=STATIC), name="static")
 
 @router.get("/field", response_class=HTMLResponse)
 def field_form(request: Request) -> HTMLResponse:
+    """The incident form, in Thai, with the English text for the toggle."""
     text = page_text()
     response = templates.TemplateResponse(
         request,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
+from geo_service.api.auth import safe_next
 from geo_service.web.field import CSP, HERE
 
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -18,8 +19,7 @@ router = APIRouter(include_in_schema=False)
 def signin(
     request: Request, next: Annotated[str | None, Query(max_length=500)] = None, failed: bool = False
 ) -> HTMLResponse:
-    from geo_service.api.auth import safe_next
-
+    """The sign-in page; back to ``next`` afterwards."""
     response = templates.TemplateResponse(request, "signin.html", {"next": safe_next(next), "failed": failed})
     response.headers["Content-Security-Policy"] = CSP
     response.headers["Cache-Control"] = "no-store"
