@@ -7,6 +7,7 @@ Every read and write of incidents and their photos goes through these functions,
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -28,3 +29,52 @@ def set_status(
         {"to": to_status, "from": from_status, "by": by, "ids": list(incident_ids)},
     ).scalars()
     return sorted(rows)
+
+
+# --- for cases.service, cases.suggestions, cases.evidence_geojson ---
+def existing_ids(session: Session, incident_ids: Sequence[str]) -> set[str]:
+    """Which of these ids (as text) are incidents."""
+    if not incident_ids:
+        return set()
+    return set(
+        session.execute(
+            text("SELECT id::text FROM incidents WHERE id::text = ANY(:ids)"), {"ids": list(incident_ids)}
+        ).scalars()
+    )
+
+
+def places_of(session: Session, incident_ids: Sequence[str]) -> dict[str, tuple[str | None, list[str]]]:
+    """Each incident's district code and protected-area codes, by id (as text)."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        text("SELECT id::text, district_code, protected_area_codes FROM incidents WHERE id::text = ANY(:ids)"),
+        {"ids": list(incident_ids)},
+    ).all()
+    return {r[0]: (r[1], list(r[2] or [])) for r in rows}
+
+
+def positions(session: Session, incident_ids: Sequence[str]) -> list[tuple[int, bytes, datetime]]:
+    """(id, point as EWKB, observed_at) of these incidents: where and when, for searches near them."""
+    if not incident_ids:
+        return []
+    rows = session.execute(
+        text("SELECT id, ST_AsEWKB(geom), observed_at FROM incidents WHERE id::text = ANY(:ids) ORDER BY id"),
+        {"ids": list(incident_ids)},
+    ).all()
+    return [(r[0], bytes(r[1]), r[2]) for r in rows]
+
+
+def evidence_features(session: Session, incident_ids: Sequence[str]) -> dict[str, tuple[str | None, dict]]:
+    """GeoJSON geometry (text, 7 decimals) and main attributes of these incidents, by id (as text)."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT id::text, ST_AsGeoJSON(geom, 7), json_build_object('kind', kind, 'observed_at', observed_at, "
+            "'district_code', district_code, 'reserve_code', reserve_code, 'status', status) "
+            "FROM incidents WHERE id::text = ANY(:ids)"
+        ),
+        {"ids": list(incident_ids)},
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
