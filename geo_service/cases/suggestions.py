@@ -12,9 +12,6 @@ from geo_service.cases import access, service, store
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 
-# Near an incident: within `distance_m` and `days` of it. Score: 1 at the incident, falling with distance
-# and time gap (each halves the score at the full radius / window), + confidence and FRP for reserve matches.
-
 
 def suggest(
     session: Session,
@@ -27,7 +24,11 @@ def suggest(
     end: date | None = None,
     limit: int = 50,
 ) -> dict:
-    """Ranked suggestions (best first) with the reason for each."""
+    """Ranked suggestions (best first) with the reason for each.
+
+    Near an incident: within ``distance_m`` and ``days`` of it. Score: 1 at the incident, falling with distance
+    and time gap (each halves the score at the full radius / window); matches inside the case's reserves
+    during its period score by confidence."""
     access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     out: list[dict] = []
