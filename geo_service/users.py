@@ -205,3 +205,12 @@ def update_user(
         )
         audit.record(session, actor, action, "user", user.username, before=before, after=after)
     return public(user)
+
+
+# --- for cases.service ---
+def active_with_roles(session: Session, usernames: list[str], roles: list[str]) -> set[str]:
+    """Which of these accounts are active and hold at least one of ``roles``."""
+    if not usernames:
+        return set()
+    query = select(User.username).where(User.username.in_(usernames), User.is_active, User.roles.overlap(roles))
+    return set(session.scalars(query))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import itertools
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from geo_service.auth import Principal, Role
 from geo_service.cases.access import act_as
@@ -320,3 +321,150 @@ def test_simultaneous_transitions_from_one_version_only_one_succeeds(client, peo
         assert len(steps) == 2 and final["version"] == case["version"] + 1
         assert all(b["from_stage"] == a["to_stage"] for a, b in itertools.pairwise(steps))
         assert final["stage"] == steps[-1]["to_stage"]
+
+
+def test_deleting_a_case_keeps_an_incident_linked_that_another_case_still_links(
+    client, people, admin_headers, incident
+):
+    """Only incidents no case links any more go back to 'verified'."""
+    first, second = open_case(client, people["lead"]), open_case(client, people["lead"])
+    link = {"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing seen"}
+    for case in (first, second):
+        assert client.post(f"/api/v1/cases/{case['id']}/links", headers=people["lead"], json=link).status_code == 201
+    assert client.delete(f"/api/v1/cases/{first['id']}", headers=admin_headers).status_code == 204
+    status = lambda: client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"]  # noqa: E731
+    assert status() == "linked"
+    assert client.delete(f"/api/v1/cases/{second['id']}", headers=admin_headers).status_code == 204
+    assert status() == "verified"
+
+
+@contextmanager
+def statements(engine):
+    """The SQL statements sent through ``engine`` inside the block."""
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _enrich(client, headers, case_id, districts, n):
+    """Give a case ``n`` notes, parties and district links."""
+    for i in range(n):
+        client.post(f"/api/v1/cases/{case_id}/notes", headers=headers, json={"body": f"note {i}"})
+        client.post(
+            f"/api/v1/cases/{case_id}/parties", headers=headers, json={"name": f"person {i}", "party_role": "witness"}
+        )
+        client.post(
+            f"/api/v1/cases/{case_id}/links",
+            headers=headers,
+            json={"target_type": "district", "target_id": districts[i], "reason": "area concerned"},
+        )
+
+
+def test_a_case_page_and_a_case_list_take_a_fixed_number_of_statements(client, people, admin_headers, incident):
+    """However many cases, links, notes and parties: the statements of a case page and of a list are counted
+    on the app's engine (SQLAlchemy before_cursor_execute), for each role that sees a different page."""
+    engine = client.app.state.engine
+    districts = ["5401", "5402", "5403", "5404", "5405", "5406"]
+    small, big = open_case(client, people["lead"]), open_case(client, people["lead"])
+    for case, n in ((small, 1), (big, 5)):  # one of each, then five
+        _enrich(client, people["lead"], case["id"], districts, n)
+        client.post(
+            f"/api/v1/cases/{case['id']}/links",
+            headers=people["lead"],
+            json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing"},
+        )
+    for who in ("lead", "other", "committee"):
+        counts = []
+        for case in (small, big):
+            with statements(engine) as seen:
+                r = client.get(f"/api/v1/cases/{case['id']}", headers=people[who])
+            assert r.status_code == 200
+            counts.append(len(seen))
+        assert counts[0] == counts[1] <= 16, (who, counts)
+    big_page = client.get(f"/api/v1/cases/{big['id']}", headers=people["lead"]).json()
+    assert len(big_page["notes"]) == 5 and len(big_page["parties"]) == 5 and len(big_page["links"]) == 6
+
+    def list_statements(headers):
+        with statements(engine) as seen:
+            r = client.get("/api/v1/cases", headers=headers)
+        assert r.status_code == 200
+        return len(seen), r.json()["total"]
+
+    before = {who: list_statements(people[who]) for who in ("lead", "committee")}
+    for _ in range(4):
+        _enrich(client, people["lead"], open_case(client, people["lead"])["id"], districts, 2)
+    for who in ("lead", "committee"):
+        count, total = list_statements(people[who])
+        assert total == before[who][1] + 4
+        assert count == before[who][0] <= 16, (who, before[who], count)
+
+
+def test_the_case_model_lists_every_field_each_role_receives(client, people, admin_headers, incident):
+    """The response model of the case routes names every key the service returns, for every role."""
+    from geo_service.cases.schemas import CaseList, CaseOut
+
+    case = open_case(client, people["lead"])
+    cid = case["id"]
+    _enrich(client, people["lead"], cid, ["5406"], 1)
+    client.post(
+        f"/api/v1/cases/{cid}/attachments", headers=people["lead"], files={"file": ("a.txt", b"x", "text/plain")}
+    )
+    for who in ("lead", "other", "committee"):
+        body = client.get(f"/api/v1/cases/{cid}", headers=people[who]).json()
+        assert CaseOut.model_validate(body).model_dump(mode="json", exclude_unset=True) == body, who
+        listed = client.get("/api/v1/cases", headers=people[who]).json()
+        assert listed["items"] == [body]
+        assert CaseList.model_validate(listed).model_dump(mode="json", exclude_unset=True) == listed, who
+    assert "parties" in client.get(f"/api/v1/cases/{cid}", headers=people["lead"]).json()
+    assert "title" not in client.get("/api/v1/cases", headers=people["committee"]).json()["items"][0]
+
+
+def test_batch_links_are_all_or_nothing_with_the_errors_of_single_links(client, people, incident):
+    """The batch answers as the same links sent one by one would (first failure wins, nothing stays linked),
+    with a fixed number of statements apart from one audit entry per link."""
+    case = open_case(client, people["lead"])
+    url = f"/api/v1/cases/{case['id']}/links/batch"
+    lead = people["lead"]
+
+    def link(target_type, target_id):
+        return {"target_type": target_type, "target_id": target_id, "reason": "evidence"}
+
+    missing = client.post(url, headers=lead, json=[link("district", "5406"), link("incident", "999999")])
+    assert missing.status_code == 404 and "incident '999999'" in missing.json()["error"]["message"]
+    twice = client.post(url, headers=lead, json=[link("district", "5406"), link("district", "5406")])
+    assert twice.status_code == 409 and twice.json()["error"]["code"] == "already_linked"
+    # the first failure in order decides: a duplicate before a missing target is a 409
+    order = [link("district", "5406"), link("district", "5406"), link("hotspot", "999999")]
+    assert client.post(url, headers=lead, json=order).status_code == 409
+    assert client.post(url, headers=lead, json=[]).status_code == 400
+    page = client.get(f"/api/v1/cases/{case['id']}", headers=lead).json()
+    assert page["links"] == [] and page["version"] == case["version"]  # nothing stayed
+    engine = client.app.state.engine
+    with statements(engine) as two:
+        r = client.post(url, headers=lead, json=[link("district", "5401"), link("incident", str(incident["id"]))])
+    assert r.status_code == 201
+    body = r.json()
+    assert body["version"] == case["version"] + 2 and body["evidence_counts"]["district"] == 1
+    assert [lk["target_id"] for lk in body["links"]] == ["5401", str(incident["id"])]
+    assert r.headers["etag"] == f'W/"{body["version"]}"'
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"] == "linked"
+    more = ["5402", "5403", "5404", "5405", "5406"]
+    with statements(engine) as six:
+        r = client.post(
+            url, headers=lead, json=[link("district", d) for d in more] + [link("protected_area", "NRF-PR-001")]
+        )
+    assert r.status_code == 201 and r.json()["version"] == body["version"] + 6
+    audit_inserts = lambda seen: sum("INSERT INTO audit_log" in s for s in seen)  # noqa: E731
+    assert audit_inserts(two) == 3 and audit_inserts(six) == 6  # the incident's status change is audited too
+    assert len(six) - audit_inserts(six) <= len(two) - audit_inserts(two)
+    again = client.post(url, headers=lead, json=[link("district", "5401")])
+    assert again.status_code == 409
+    trail = [e["action"] for e in client.get(f"/api/v1/cases/{case['id']}/audit", headers=lead).json()]
+    assert trail == ["create"]  # link entries are recorded under case_link, the case's own trail is unchanged

@@ -20,6 +20,7 @@ APP_ROLE = "geo_service_app"
 
 
 def act_as(session: Session, principal: Principal) -> None:
+    """Switch the transaction to the restricted role, acting for ``principal`` (row-level security applies)."""
     session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
     session.execute(
         text("SELECT set_config('geo_service.user', :user, true), set_config('geo_service.roles', :roles, true)"),
@@ -28,6 +29,7 @@ def act_as(session: Session, principal: Principal) -> None:
 
 
 def is_insider_role(principal: Principal) -> bool:
+    """Whether the principal's roles can make it a case insider (administrator or investigator)."""
     return principal.has(Role.administrator, Role.investigator)
 
 

@@ -10,12 +10,14 @@ from datetime import datetime
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.cases import access, service
+from geo_service.incidents.service import get_incident
+from geo_service.layers import queries as layers
+from geo_service.reports.pdf import html_to_pdf
 from geo_service.thai import BANGKOK, area_units, be_dmy, to_be
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
@@ -23,26 +25,11 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 
 def _incidents(session: Session, ids: list[str]) -> list[dict]:
-    from geo_service.incidents.service import get_incident
-
     return [get_incident(session, int(i)) for i in ids if i.isdigit()]
 
 
 def _protected(session: Session, codes: list[str]) -> list[dict]:
-    rows = (
-        session.execute(
-            text("""
-        SELECT DISTINCT ON (p.code) p.code, p.name_th, p.name_en, p.kind::text AS kind, p.area_m2, p.illustrative,
-               s.attribution
-        FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
-        WHERE p.code = ANY(:codes) ORDER BY p.code, p.valid_from DESC NULLS LAST
-    """),
-            {"codes": codes},
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r, area=area_units(r["area_m2"])) for r in rows]
+    return [dict(r, area=area_units(r["area_m2"])) for r in layers.protected_area_cards(session, codes)]
 
 
 def _map_png(session: Session, incidents: list[dict], protected_codes: list[str], district_codes: list[str]) -> bytes:
@@ -58,20 +45,11 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
     from shapely import from_wkb
     from shapely.geometry import Point
 
-    def frame(sql: str, params: dict) -> gpd.GeoDataFrame:
-        rows = session.execute(text(sql), params).all()
-        return gpd.GeoDataFrame({"code": [r.code for r in rows]}, geometry=[from_wkb(r.wkb) for r in rows], crs=4326)
+    def frame(rows: list[tuple[str, bytes]]) -> gpd.GeoDataFrame:
+        return gpd.GeoDataFrame({"code": [r[0] for r in rows]}, geometry=[from_wkb(r[1]) for r in rows], crs=4326)
 
-    districts = frame(
-        "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb FROM admin_areas "
-        "WHERE level = 'district' AND is_current",
-        {},
-    )
-    areas = frame(
-        "SELECT DISTINCT ON (code) code, ST_AsBinary(geom) AS wkb FROM protected_areas WHERE code = ANY(:c) "
-        "ORDER BY code, valid_from DESC NULLS LAST",
-        {"c": protected_codes},
-    )
+    districts = frame(layers.district_outlines_wkb(session, 0.001))
+    areas = frame(layers.protected_area_outlines_wkb(session, protected_codes))
     points = gpd.GeoDataFrame(geometry=[Point(i["location"]["lon"], i["location"]["lat"]) for i in incidents], crs=4326)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     districts.boundary.plot(ax=ax, color="#888888", linewidth=0.6)
@@ -113,6 +91,7 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
 
 
 def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
+    """Everything the evidence pack shows (for the case's insiders)."""
     access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     by_type: dict[str, list[str]] = {}
@@ -159,10 +138,25 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
 
 
 def render_html(pack: dict) -> str:
+    """The pack as a printable HTML page."""
     return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be, be=be_dmy)
 
 
 def render_pdf(html: str) -> bytes:
-    from geo_service.reports.pdf import html_to_pdf
-
+    """The printable page as PDF (WeasyPrint)."""
     return html_to_pdf(html)
+
+
+def export_html(session: Session, case_id: int, principal: Principal) -> str:
+    """The evidence pack as HTML, the export written to the audit trail."""
+    html = render_html(build_pack(session, case_id, principal))
+    audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "html"})
+    return html
+
+
+def export_pdf(session: Session, case_id: int, principal: Principal) -> tuple[str, bytes]:
+    """The evidence pack as PDF (with the case's reference, for the file name); the export is audited."""
+    pack = build_pack(session, case_id, principal)
+    pdf = render_pdf(render_html(pack))
+    audit.record(session, principal.name, "export", "case_evidence_pack", case_id, after={"format": "pdf"})
+    return pack["case"]["reference"], pdf

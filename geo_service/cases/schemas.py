@@ -1,15 +1,18 @@
-"""Case request models."""
+"""Case request models, and the shapes of the answers (so the OpenAPI document describes them)."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, model_validator
 
 from geo_service.db.models import CaseCategory, CaseStage, Confidentiality, LinkTarget, PartyRole
 
 
 class CaseCreate(BaseModel):
+    """A new case (the reference is assigned by the service)."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str = Field(min_length=3, max_length=300)
@@ -29,6 +32,8 @@ class CaseCreate(BaseModel):
 
 
 class CaseUpdate(BaseModel):
+    """Fields of a case to change (only those sent change)."""
+
     model_config = ConfigDict(extra="forbid")
 
     title: str | None = Field(default=None, min_length=3, max_length=300)
@@ -40,6 +45,8 @@ class CaseUpdate(BaseModel):
 
 
 class Transition(BaseModel):
+    """A move to another stage, with its reason."""
+
     model_config = ConfigDict(extra="forbid")
 
     to_stage: CaseStage
@@ -47,6 +54,8 @@ class Transition(BaseModel):
 
 
 class PartyIn(BaseModel):
+    """An agency or official concerned by a case."""
+
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=300)
@@ -57,6 +66,8 @@ class PartyIn(BaseModel):
 
 
 class NoteIn(BaseModel):
+    """A note on a case."""
+
     model_config = ConfigDict(extra="forbid")
 
     body: str = Field(min_length=1, max_length=20_000)
@@ -64,6 +75,8 @@ class NoteIn(BaseModel):
 
 
 class LinkIn(BaseModel):
+    """A piece of evidence to link to a case, and why."""
+
     model_config = ConfigDict(extra="forbid")
 
     target_type: LinkTarget
@@ -72,6 +85,169 @@ class LinkIn(BaseModel):
 
 
 class AssignIn(BaseModel):
+    """The investigator to assign."""
+
     model_config = ConfigDict(extra="forbid")
 
     username: str = Field(min_length=2, max_length=80)
+
+
+# --- answers --------------------------------------------------------------------------------------------------
+def _timestamp(**kw: Any) -> Any:
+    """Timestamps are sent as the service writes them (ISO 8601 with the offset), hence ``str`` with a format."""
+    return Field(json_schema_extra={"format": "date-time"}, **kw)
+
+
+class EvidenceCounts(BaseModel):
+    """How many pieces of evidence of each kind the case links."""
+
+    incident: int
+    hotspot: int
+    fire_event: int
+    protected_area: int
+    district: int
+    raster_stat: int
+
+
+class CaseLinkOut(BaseModel):
+    """A piece of evidence linked to the case."""
+
+    id: int
+    target_type: LinkTarget
+    target_id: str
+    reason: str
+    created_by: str
+    created_at: str = _timestamp()
+
+
+class TransitionOut(BaseModel):
+    """A step of the case's stage history (the first has no ``from_stage``)."""
+
+    from_stage: CaseStage | None
+    to_stage: CaseStage
+    reason: str
+    created_by: str
+    created_at: str = _timestamp()
+
+
+class NoteOut(BaseModel):
+    """A note the caller may read."""
+
+    id: int
+    body: str
+    confidential: bool
+    created_by: str
+    created_at: str = _timestamp()
+
+
+class PartyOut(BaseModel):
+    """An agency or official concerned (the case's insiders only)."""
+
+    id: int
+    name: str
+    position: str | None
+    agency: str | None
+    party_role: PartyRole
+    note: str | None
+
+
+class AttachmentOut(BaseModel):
+    """A file kept with the case (the case's insiders only); ``url`` downloads it."""
+
+    id: int
+    filename: str
+    content_type: str
+    size_bytes: int
+    sha256: str
+    description: str | None
+    created_by: str
+    created_at: str = _timestamp()
+    url: str
+
+
+class CaseOut(BaseModel):
+    """A case as the caller's role may see it. The committee gets the first group of fields only (where and at
+    which stage); investigators also what is alleged and by whom; ``parties`` and ``attachments`` only the
+    investigators assigned and administrators. Fields a role may not see are absent, not null."""
+
+    id: int
+    reference: str = Field(examples=["NACC-PR-2568-0001"])
+    category: CaseCategory
+    stage: CaseStage
+    category_th: str
+    category_en: str
+    stage_th: str
+    stage_en: str
+    confidentiality: Confidentiality
+    received_on: date
+    fiscal_year_be: int
+    period_from: date | None
+    period_to: date | None
+    closed_on: date | None
+    version: int = Field(description='For If-Match (the ETag is W/"<version>")')
+    evidence_counts: EvidenceCounts
+    districts: list[str]
+    protected_areas: list[str]
+    title: str | None = None
+    summary: str | None = None
+    assigned: list[str] | None = None
+    links: list[CaseLinkOut] | None = None
+    created_by: str | None = None
+    created_at: str | None = _timestamp(default=None)
+    updated_by: str | None = None
+    updated_at: str | None = _timestamp(default=None)
+    transitions: list[TransitionOut] | None = None
+    notes: list[NoteOut] | None = None
+    parties: list[PartyOut] | None = None
+    attachments: list[AttachmentOut] | None = None
+
+
+class CaseList(BaseModel):
+    """One page of the cases the caller may see, newest first, and how many there are."""
+
+    items: list[CaseOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class Suggestion(BaseModel):
+    """A detection or fire event that may be evidence for the case, with its score and the reason."""
+
+    target_type: LinkTarget
+    target_id: str
+    seen: str = _timestamp()
+    sensor: str | None
+    confidence: int | None
+    frp: float | None
+    reserve_code: str | None
+    district_code: str | None
+    score: float
+    distance_m: int | float
+    days_apart: float | None
+    incident_id: int | None = Field(description="The nearest linked incident (None for a match inside a reserve)")
+    reason: str
+
+
+class Suggestions(BaseModel):
+    """Ranked suggestions (best first) for a case, and the search radius and window used."""
+
+    case_id: int
+    distance_m: float
+    days: int
+    suggestions: list[Suggestion]
+
+
+class AuditEntryOut(BaseModel):
+    """An entry of the audit trail."""
+
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    before: Any = None
+    after: Any = None
+
+    @field_serializer("at")
+    def _at(self, at: datetime) -> str:
+        return at.isoformat()

@@ -12,15 +12,19 @@ import hashlib
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service import audit
+from geo_service import audit, users
 from geo_service.auth import Principal, Role
-from geo_service.cases import access, workflow
+from geo_service.cases import access, store, workflow
 from geo_service.cases.schemas import CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CASE_CATEGORY_LABELS, CASE_STAGE_LABELS, CaseCategory, CaseStage, LinkTarget
 from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from geo_service.hotspots import rasters
+from geo_service.hotspots import store as hotspots_store
+from geo_service.incidents import service as incidents
+from geo_service.incidents import store as incidents_store
+from geo_service.layers import queries as layers
 from geo_service.thai import BANGKOK, fiscal_year_be
 
 REFERENCE_FORMAT = "NACC-PR-{fy}-{seq:04d}"
@@ -28,67 +32,134 @@ MAX_ATTACHMENT = 50 << 20
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def _case_row(session: Session, case_id: int):
-    row = session.execute(text("SELECT * FROM cases WHERE id = :id"), {"id": case_id}).mappings().first()
-    if row is None:  # absent, or invisible to this caller: the same answer
-        raise NotFound("No case with this number, or you may not see it.")
-    return row
-
-
-def _bump(session: Session, case_id: int, principal: Principal) -> None:
-    session.execute(
-        text("UPDATE cases SET version = version + 1, updated_by = :by, updated_at = now() WHERE id = :id"),
-        {"by": principal.name, "id": case_id},
-    )
-
-
-def _next_reference(session: Session, received_on: date) -> tuple[str, int]:
-    fy = fiscal_year_be(received_on)
-    seq = session.execute(
-        text(
-            "INSERT INTO case_counters (fiscal_year_be, last) VALUES (:fy, 1) "
-            "ON CONFLICT (fiscal_year_be) DO UPDATE SET last = case_counters.last + 1 RETURNING last"
-        ),
-        {"fy": fy},
-    ).scalar()
-    return REFERENCE_FORMAT.format(fy=fy, seq=seq), fy
-
-
 def _check_investigators(session: Session, usernames: list[str]) -> list[str]:
     names = sorted({u.strip().lower() for u in usernames if u.strip()})
     if not names:
         return []
-    found = set(
-        session.execute(
-            text(
-                "SELECT username FROM users WHERE username = ANY(:n) AND is_active "
-                "AND roles && ARRAY['investigator', 'administrator']"
-            ),
-            {"n": names},
-        ).scalars()
-    )
+    found = users.active_with_roles(session, names, [Role.investigator.value, Role.administrator.value])
     missing = [n for n in names if n not in found]
     if missing:
         raise InvalidInput("These people are not active investigators: " + ", ".join(missing), code="unknown_assignee")
     return names
 
 
+def _labels(category: str, stage: str) -> dict:
+    cat_th, cat_en = CASE_CATEGORY_LABELS[CaseCategory(category)]
+    st_th, st_en = CASE_STAGE_LABELS[CaseStage(stage)]
+    return {"category_th": cat_th, "category_en": cat_en, "stage_th": st_th, "stage_en": st_en}
+
+
+def _iso(row: dict, **extra: Any) -> dict:
+    return {**row, "created_at": row["created_at"].isoformat(), **extra}
+
+
+def _places(links: list[dict], incident_places: dict[str, tuple[str | None, list[str]]]) -> dict:
+    """Districts and protected areas the case's evidence lies in (not confidential): the linked ones, and
+    those of the linked incidents."""
+    districts = {link["target_id"] for link in links if link["target_type"] == "district"}
+    protected = {link["target_id"] for link in links if link["target_type"] == "protected_area"}
+    for link in links:
+        if link["target_type"] == "incident" and link["target_id"] in incident_places:
+            district, codes = incident_places[link["target_id"]]
+            if district is not None:
+                districts.add(district)
+            protected.update(codes)
+    return {"districts": sorted(districts), "protected_areas": sorted(protected)}
+
+
+def _committee_only(principal: Principal) -> bool:
+    return principal.has(Role.committee_member) and not principal.has(Role.administrator, Role.investigator)
+
+
+def case_pages(session: Session, case_ids: list[int], principal: Principal) -> list[dict]:
+    """These cases as this principal may see them, in the order given (cases it may not see are left out).
+
+    A fixed number of statements whatever the number of cases, links, notes or parties: each part of the
+    page is read for all the cases at once."""
+    rows = store.case_rows(session, case_ids)
+    ids = [i for i in case_ids if i in rows]
+    if not ids:
+        return []
+    links = store.links_of(session, ids)
+    incident_ids = sorted({lk["target_id"] for i in ids for lk in links[i] if lk["target_type"] == "incident"})
+    incident_places = incidents_store.places_of(session, incident_ids)
+    outsider = _committee_only(principal)
+    insiders = (
+        [] if outsider else [i for i in ids if access.is_insider(session, principal, i, list(rows[i]["assigned"]))]
+    )
+    transitions = {} if outsider else store.transitions_of(session, ids)
+    notes = {} if outsider else store.notes_of(session, ids)
+    parties = store.parties_of(session, insiders) if insiders else {}
+    attachments = store.attachments_of(session, insiders) if insiders else {}
+    pages = []
+    for case_id in ids:
+        row = rows[case_id]
+        case_links = [_iso(lk) for lk in links.get(case_id, [])]
+        out: dict[str, Any] = {
+            "id": row["id"],
+            "reference": row["reference"],
+            "category": row["category"],
+            "stage": row["stage"],
+            **_labels(row["category"], row["stage"]),
+            "confidentiality": row["confidentiality"],
+            "received_on": row["received_on"].isoformat(),
+            "fiscal_year_be": row["fiscal_year_be"],
+            "period_from": row["period_from"] and row["period_from"].isoformat(),
+            "period_to": row["period_to"] and row["period_to"].isoformat(),
+            "closed_on": row["closed_on"] and row["closed_on"].isoformat(),
+            "version": row["version"],
+            "evidence_counts": {t.value: sum(lk["target_type"] == t.value for lk in case_links) for t in LinkTarget},
+            **_places(case_links, incident_places),
+        }
+        if outsider:
+            pages.append(out)  # the committee sees where and at which stage, not what is alleged or by whom
+            continue
+        out.update(
+            {
+                "title": row["title"],
+                "summary": row["summary"],
+                "assigned": list(row["assigned"]),
+                "links": case_links,
+                "created_by": row["created_by"],
+                "created_at": row["created_at"].isoformat(),
+                "updated_by": row["updated_by"],
+                "updated_at": row["updated_at"].isoformat(),
+                "transitions": [_iso(t) for t in transitions.get(case_id, [])],
+                # Row-level security returns only the notes this caller may read.
+                "notes": [_iso(n) for n in notes.get(case_id, [])],
+            }
+        )
+        if case_id in insiders:
+            out["parties"] = parties.get(case_id, [])
+            out["attachments"] = [
+                _iso(a, url=f"/api/v1/cases/{case_id}/attachments/{a['id']}") for a in attachments.get(case_id, [])
+            ]
+        pages.append(out)
+    return pages
+
+
+def get_case(session: Session, case_id: int, principal: Principal) -> dict:
+    """The case as this principal may see it."""
+    pages = case_pages(session, [case_id], principal)
+    if not pages:  # absent, or invisible to this caller: the same answer
+        raise NotFound("No case with this number, or you may not see it.")
+    return pages[0]
+
+
 # --- create / read --------------------------------------------------------------------------------
 def create_case(session: Session, body: CaseCreate, principal: Principal) -> dict:
+    """Open a case: its reference is the next number of its fiscal year; the creator (an investigator) and
+    the people named are assigned."""
     if not principal.has(Role.administrator, Role.investigator):
         raise Forbidden("Only investigators and administrators open cases.")
     received = body.received_on or datetime.now(BANGKOK).date()
-    reference, fy = _next_reference(session, received)
+    fy = fiscal_year_be(received)
+    reference = REFERENCE_FORMAT.format(fy=fy, seq=store.next_sequence(session, fy))
     # The id is drawn first and the row inserted without RETURNING: a confidential case is not visible
     # (row-level security) to its creator until the assignment below exists.
-    case_id = session.execute(text("SELECT nextval(pg_get_serial_sequence('cases', 'id'))")).scalar_one()
-    session.execute(
-        text("""
-        INSERT INTO cases (id, reference, title, summary, category, confidentiality, received_on, fiscal_year_be,
-                           period_from, period_to, created_by, updated_by)
-        VALUES (:id, :reference, :title, :summary, CAST(:category AS case_category),
-                CAST(:confidentiality AS case_confidentiality), :received, :fy, :pf, :pt, :by, :by)
-    """),
+    case_id = store.new_case_id(session)
+    store.insert_case(
+        session,
         {
             "id": case_id,
             "reference": reference,
@@ -106,141 +177,11 @@ def create_case(session: Session, body: CaseCreate, principal: Principal) -> dic
     people = set(_check_investigators(session, body.assigned))
     if principal.has(Role.investigator):
         people.add(principal.name)
-    for username in sorted(people):
-        session.execute(
-            text("INSERT INTO case_assignments (case_id, username, created_by) VALUES (:c, :u, :by)"),
-            {"c": case_id, "u": username, "by": principal.name},
-        )
-    session.execute(
-        text(
-            "INSERT INTO case_transitions (case_id, from_stage, to_stage, reason, created_by) "
-            "VALUES (:c, NULL, 'received', 'case opened', :by)"
-        ),
-        {"c": case_id, "by": principal.name},
-    )
+    store.add_assignments(session, case_id, sorted(people), principal.name)
+    store.add_transition(session, case_id, None, CaseStage.received.value, "case opened", principal.name)
     case = get_case(session, case_id, principal)
     audit.record(session, principal.name, "create", "case", case_id, after=case)
     return case
-
-
-def _labels(category: str, stage: str) -> dict:
-    cat_th, cat_en = CASE_CATEGORY_LABELS[CaseCategory(category)]
-    st_th, st_en = CASE_STAGE_LABELS[CaseStage(stage)]
-    return {"category_th": cat_th, "category_en": cat_en, "stage_th": st_th, "stage_en": st_en}
-
-
-def _links(session: Session, case_id: int) -> list[dict]:
-    rows = (
-        session.execute(
-            text(
-                "SELECT id, target_type::text AS target_type, target_id, reason, created_by, created_at FROM case_links "
-                "WHERE case_id = :id ORDER BY created_at, id"
-            ),
-            {"id": case_id},
-        )
-        .mappings()
-        .all()
-    )
-    return [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
-
-
-def _places(session: Session, case_id: int) -> dict:
-    """Districts and protected areas the case's evidence lies in (not confidential)."""
-    row = session.execute(
-        text("""
-        WITH l AS (SELECT target_type::text AS t, target_id FROM case_links WHERE case_id = :id)
-        SELECT
-          (SELECT coalesce(array_agg(DISTINCT d), '{}') FROM (
-             SELECT target_id AS d FROM l WHERE t = 'district'
-             UNION SELECT i.district_code FROM l JOIN incidents i ON l.t = 'incident' AND i.id::text = l.target_id
-             WHERE i.district_code IS NOT NULL) s) AS districts,
-          (SELECT coalesce(array_agg(DISTINCT p), '{}') FROM (
-             SELECT target_id AS p FROM l WHERE t = 'protected_area'
-             UNION SELECT unnest(i.protected_area_codes) FROM l JOIN incidents i
-                   ON l.t = 'incident' AND i.id::text = l.target_id) s) AS protected_areas
-    """),
-        {"id": case_id},
-    ).one()
-    return {"districts": sorted(row.districts), "protected_areas": sorted(row.protected_areas)}
-
-
-def get_case(session: Session, case_id: int, principal: Principal) -> dict:
-    """The case as this principal may see it."""
-    row = _case_row(session, case_id)
-    links = _links(session, case_id)
-    out: dict[str, Any] = {
-        "id": row["id"],
-        "reference": row["reference"],
-        "category": row["category"],
-        "stage": row["stage"],
-        **_labels(row["category"], row["stage"]),
-        "confidentiality": row["confidentiality"],
-        "received_on": row["received_on"].isoformat(),
-        "fiscal_year_be": row["fiscal_year_be"],
-        "period_from": row["period_from"] and row["period_from"].isoformat(),
-        "period_to": row["period_to"] and row["period_to"].isoformat(),
-        "closed_on": row["closed_on"] and row["closed_on"].isoformat(),
-        "version": row["version"],
-        "evidence_counts": {t.value: sum(link["target_type"] == t.value for link in links) for t in LinkTarget},
-        **_places(session, case_id),
-    }
-    if principal.has(Role.committee_member) and not principal.has(Role.administrator, Role.investigator):
-        return out  # the committee sees where and at which stage, not what is alleged or by whom
-    assigned = access.assigned_investigators(session, case_id)
-    out.update(
-        {
-            "title": row["title"],
-            "summary": row["summary"],
-            "assigned": assigned,
-            "links": links,
-            "created_by": row["created_by"],
-            "created_at": row["created_at"].isoformat(),
-            "updated_by": row["updated_by"],
-            "updated_at": row["updated_at"].isoformat(),
-            "transitions": [
-                dict(r, created_at=r["created_at"].isoformat())
-                for r in session.execute(
-                    text(
-                        "SELECT from_stage, to_stage, reason, created_by, created_at FROM case_transitions WHERE case_id = :id "
-                        "ORDER BY id"
-                    ),
-                    {"id": case_id},
-                ).mappings()
-            ],
-            # Row-level security returns only the notes this caller may read.
-            "notes": [
-                dict(r, created_at=r["created_at"].isoformat())
-                for r in session.execute(
-                    text(
-                        "SELECT id, body, confidential, created_by, created_at FROM case_notes WHERE case_id = :id ORDER BY id"
-                    ),
-                    {"id": case_id},
-                ).mappings()
-            ],
-        }
-    )
-    if access.is_insider(session, principal, case_id, assigned):
-        out["parties"] = [
-            dict(r)
-            for r in session.execute(
-                text(
-                    "SELECT id, name, position, agency, party_role::text AS party_role, note FROM case_parties "
-                    "WHERE case_id = :id ORDER BY id"
-                ),
-                {"id": case_id},
-            ).mappings()
-        ]
-        out["attachments"] = [
-            dict(r, created_at=r["created_at"].isoformat(), url=f"/api/v1/cases/{case_id}/attachments/{r['id']}")
-            for r in session.execute(
-                text(
-                    "SELECT id, filename, content_type, size_bytes, sha256, description, created_by, created_at "
-                    "FROM case_attachments WHERE case_id = :id ORDER BY id"
-                ),
-                {"id": case_id},
-            ).mappings()
-        ]
-    return out
 
 
 def list_cases(
@@ -255,36 +196,23 @@ def list_cases(
     offset: int = 0,
 ) -> dict:
     """Cases this caller may see, newest first; ``received``: first and last day the case was received."""
-    where, params = ["TRUE"], {"limit": limit, "offset": offset}
-    if received:
-        where.append("received_on BETWEEN :received_from AND :received_to")
-        params.update(received_from=received[0], received_to=received[1])
-    if stage:
-        where.append("stage::text = :stage")
-        params["stage"] = stage
-    if category:
-        where.append("category::text = :category")
-        params["category"] = category
-    if fiscal_year_be:
-        where.append("fiscal_year_be = :fy")
-        params["fy"] = fiscal_year_be
-    clause = " AND ".join(where)
-    total = session.execute(text(f"SELECT count(*) FROM cases WHERE {clause}"), params).scalar()
-    ids = (
-        session.execute(
-            text(f"SELECT id FROM cases WHERE {clause} ORDER BY received_on DESC, id DESC LIMIT :limit OFFSET :offset"),
-            params,
-        )
-        .scalars()
-        .all()
+    total, ids = store.find_cases(
+        session,
+        stage=stage,
+        category=category,
+        fiscal_year_be=fiscal_year_be,
+        received=received,
+        limit=limit,
+        offset=offset,
     )
-    return {"items": [get_case(session, i, principal) for i in ids], "total": total, "limit": limit, "offset": offset}
+    return {"items": case_pages(session, ids, principal), "total": total, "limit": limit, "offset": offset}
 
 
 # --- update / stages ------------------------------------------------------------------------------
 def update_case(
     session: Session, case_id: int, body: CaseUpdate, expected_version: int | None, principal: Principal
 ) -> dict:
+    """Edit the case's fields, if nobody changed it since ``expected_version`` (optimistic locking)."""
     access.require_insider(session, principal, case_id)
     if expected_version is None:
         raise PreconditionRequired("Send the version you are editing in an If-Match header.")
@@ -296,19 +224,7 @@ def update_case(
     changes = {k: v for k, v in changes.items() if v is not None or k in ("period_from", "period_to")}
     if not changes:
         return before
-    casts = {
-        "category": "CAST(:category AS case_category)",
-        "confidentiality": "CAST(:confidentiality AS case_confidentiality)",
-    }
-    sets = ", ".join(f"{k} = {casts.get(k, ':' + k)}" for k in changes)
-    done = session.execute(
-        text(
-            f"UPDATE cases SET {sets}, version = version + 1, updated_by = :_by, updated_at = now() "
-            "WHERE id = :_id AND version = :_v RETURNING id"
-        ),
-        {**changes, "_by": principal.name, "_id": case_id, "_v": expected_version},
-    ).scalar()
-    if done is None:
+    if not store.update_fields(session, case_id, changes, expected_version, principal.name):
         raise PreconditionFailed(
             "Someone else changed this case since you loaded it; reload, check, and save again.",
             details=[{"current": before}],
@@ -331,40 +247,30 @@ def transition(
     access.require_insider(session, principal, case_id)
     if expected_version is None:
         raise PreconditionRequired("Send the version you are moving in an If-Match header.")
-    row = _case_row(session, case_id)
+    row = store.case_row(session, case_id)
+    if row is None:  # absent, or invisible to this caller: the same answer
+        raise NotFound("No case with this number, or you may not see it.")
     if expected_version != row["version"]:
         raise PreconditionFailed(details=[{"current": get_case(session, case_id, principal)}])
     current = CaseStage(row["stage"])
     if not workflow.allowed(current, body.to_stage):
         allowed = ", ".join(s.value for s in workflow.ALLOWED[current])
         raise Conflict(f"A case at stage '{current.value}' can move only to: {allowed}.", code="stage_not_allowed")
-    done = session.execute(
-        text(
-            "UPDATE cases SET stage = CAST(:to AS case_stage), closed_on = CASE WHEN :to = 'closed' THEN :today ELSE NULL END, "
-            "version = version + 1, updated_by = :by, updated_at = now() "
-            "WHERE id = :id AND version = :v AND stage = CAST(:from AS case_stage) RETURNING id"
-        ),
-        {
-            "to": body.to_stage.value,
-            "today": datetime.now(BANGKOK).date(),
-            "by": principal.name,
-            "id": case_id,
-            "v": expected_version,
-            "from": current.value,
-        },
-    ).scalar()
-    if done is None:
+    moved = store.move_stage(
+        session,
+        case_id,
+        from_stage=current.value,
+        to_stage=body.to_stage.value,
+        expected_version=expected_version,
+        closed_on=datetime.now(BANGKOK).date(),
+        by=principal.name,
+    )
+    if not moved:
         raise PreconditionFailed(
             "Someone else changed this case since you loaded it; reload, check, and try again.",
             details=[{"current": get_case(session, case_id, principal)}],
         )
-    session.execute(
-        text(
-            "INSERT INTO case_transitions (case_id, from_stage, to_stage, reason, created_by) "
-            "VALUES (:c, :f, :t, :r, :by)"
-        ),
-        {"c": case_id, "f": current.value, "t": body.to_stage.value, "r": body.reason, "by": principal.name},
-    )
+    store.add_transition(session, case_id, current.value, body.to_stage.value, body.reason, principal.name)
     audit.record(
         session,
         principal.name,
@@ -378,56 +284,45 @@ def transition(
 
 
 def delete_case(session: Session, case_id: int, principal: Principal) -> None:
+    """Delete a case (administrators). Its incidents go back to 'verified' unless another case still links
+    them."""
     if not principal.has(Role.administrator):
         raise Forbidden("Only administrators delete cases.")
     before = get_case(session, case_id, principal)
-    session.execute(
-        text(
-            "UPDATE incidents SET status = 'verified', version = version + 1 WHERE status = 'linked' "
-            "AND id::text IN (SELECT target_id FROM case_links WHERE case_id = :id "
-            "AND target_type = 'incident')"
-        ),
-        {"id": case_id},
-    )
-    session.execute(text("DELETE FROM cases WHERE id = :id"), {"id": case_id})
+    linked = store.linked_targets(session, case_id, LinkTarget.incident.value)
+    store.delete_case(session, case_id)
+    still = store.still_linked(session, LinkTarget.incident.value, linked)
+    incidents.mark_unlinked(session, [i for i in linked if i not in still], principal)
     audit.record(session, principal.name, "delete", "case", case_id, before=before)
 
 
 # --- people, notes, files -------------------------------------------------------------------------
 def assign(session: Session, case_id: int, username: str, principal: Principal) -> dict:
+    """Assign an investigator to the case."""
     access.require_insider(session, principal, case_id)
     name = _check_investigators(session, [username])[0]
-    session.execute(
-        text(
-            "INSERT INTO case_assignments (case_id, username, created_by) VALUES (:c, :u, :by) ON CONFLICT DO NOTHING"
-        ),
-        {"c": case_id, "u": name, "by": principal.name},
-    )
-    _bump(session, case_id, principal)
+    store.add_assignments(session, case_id, [name], principal.name)
+    store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "assign", "case", case_id, after={"assigned": name})
     return get_case(session, case_id, principal)
 
 
 def unassign(session: Session, case_id: int, username: str, principal: Principal) -> dict:
+    """Take an investigator off the case."""
     access.require_insider(session, principal, case_id)
-    session.execute(
-        text("DELETE FROM case_assignments WHERE case_id = :c AND username = :u"), {"c": case_id, "u": username}
-    )
-    _bump(session, case_id, principal)
+    store.remove_assignment(session, case_id, username)
+    store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "unassign", "case", case_id, before={"assigned": username})
     return get_case(session, case_id, principal)
 
 
 def add_party(session: Session, case_id: int, body: PartyIn, principal: Principal) -> dict:
+    """Add an agency or official concerned (confidential to the case's insiders)."""
     access.require_insider(session, principal, case_id)
-    party_id = session.execute(
-        text(
-            "INSERT INTO case_parties (case_id, name, position, agency, party_role, note, created_by) "
-            "VALUES (:c, :name, :position, :agency, CAST(:role AS party_role), :note, :by) RETURNING id"
-        ),
-        {"c": case_id, **body.model_dump(exclude={"party_role"}), "role": body.party_role.value, "by": principal.name},
-    ).scalar_one()
-    _bump(session, case_id, principal)
+    party_id = store.insert_party(
+        session, case_id, {**body.model_dump(exclude={"party_role"}), "role": body.party_role.value}, principal.name
+    )
+    store.bump(session, case_id, principal.name)
     audit.record(
         session,
         principal.name,
@@ -440,34 +335,21 @@ def add_party(session: Session, case_id: int, body: PartyIn, principal: Principa
 
 
 def remove_party(session: Session, case_id: int, party_id: int, principal: Principal) -> dict:
+    """Remove a party from the case."""
     access.require_insider(session, principal, case_id)
-    row = (
-        session.execute(
-            text(
-                "DELETE FROM case_parties WHERE id = :p AND case_id = :c "
-                "RETURNING name, position, agency, party_role::text AS party_role, note"
-            ),
-            {"p": party_id, "c": case_id},
-        )
-        .mappings()
-        .first()
-    )
+    row = store.delete_party(session, case_id, party_id)
     if row is None:
         raise NotFound("No such party on this case.")
-    _bump(session, case_id, principal)
+    store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "delete", "case_party", party_id, before={"case_id": case_id, **row})
     return get_case(session, case_id, principal)
 
 
 def add_note(session: Session, case_id: int, body: NoteIn, principal: Principal) -> dict:
+    """Add a note to the case (confidential unless said otherwise)."""
     access.require_insider(session, principal, case_id)
-    note_id = session.execute(
-        text(
-            "INSERT INTO case_notes (case_id, body, confidential, created_by) VALUES (:c, :b, :conf, :by) RETURNING id"
-        ),
-        {"c": case_id, "b": body.body, "conf": body.confidential, "by": principal.name},
-    ).scalar_one()
-    _bump(session, case_id, principal)
+    note_id = store.insert_note(session, case_id, body.body, body.confidential, principal.name)
+    store.bump(session, case_id, principal.name)
     audit.record(
         session,
         principal.name,
@@ -488,6 +370,7 @@ def add_attachment(
     description: str | None,
     principal: Principal,
 ) -> dict:
+    """Keep a file with the case, with its SHA-256 (the same file twice is kept once)."""
     access.require_insider(session, principal, case_id)
     if not data:
         raise InvalidInput("The file is empty.", code="empty_file")
@@ -495,24 +378,21 @@ def add_attachment(
         raise InvalidInput("An attachment may be at most 50 MB.", code="too_large")
     digest = hashlib.sha256(data).hexdigest()
     name = filename.replace("\\", "/").rsplit("/", 1)[-1][:200] or "file"
-    att_id = session.execute(
-        text(
-            "INSERT INTO case_attachments (case_id, filename, content_type, size_bytes, sha256, description, data, created_by) "
-            "VALUES (:c, :f, :ct, :n, :h, :d, :data, :by) ON CONFLICT (case_id, sha256) DO NOTHING RETURNING id"
-        ),
+    att_id = store.insert_attachment(
+        session,
+        case_id,
         {
-            "c": case_id,
             "f": name,
             "ct": (content_type or "application/octet-stream")[:100],
             "n": len(data),
             "h": digest,
             "d": description,
             "data": data,
-            "by": principal.name,
         },
-    ).scalar()
+        principal.name,
+    )
     if att_id is not None:
-        _bump(session, case_id, principal)
+        store.bump(session, case_id, principal.name)
         audit.record(
             session,
             principal.name,
@@ -525,102 +405,96 @@ def add_attachment(
 
 
 def attachment(session: Session, case_id: int, attachment_id: int, principal: Principal) -> tuple[bytes, str, str, str]:
+    """A file of the case: (data, content type, file name, SHA-256)."""
     access.require_insider(session, principal, case_id)
-    row = session.execute(
-        text("SELECT data, content_type, filename, sha256 FROM case_attachments WHERE id = :a AND case_id = :c"),
-        {"a": attachment_id, "c": case_id},
-    ).first()
+    row = store.attachment(session, case_id, attachment_id)
     if row is None:
         raise NotFound("No such attachment on this case.")
     return row.data, row.content_type, row.filename, row.sha256
 
 
+def download_attachment(
+    session: Session, case_id: int, attachment_id: int, principal: Principal
+) -> tuple[bytes, str, str, str]:
+    """``attachment``, and the download written to the audit trail."""
+    data, content_type, filename, sha = attachment(session, case_id, attachment_id, principal)
+    audit.record(
+        session, principal.name, "download", "case_attachment", attachment_id, after={"case_id": case_id, "sha256": sha}
+    )
+    return data, content_type, filename, sha
+
+
+def case_audit(session: Session, case_id: int, principal: Principal) -> list[dict]:
+    """The case's audit trail (its insiders only)."""
+    access.require_insider(session, principal, case_id)
+    return audit.entries_for(session, "case", case_id)
+
+
 # --- evidence links -------------------------------------------------------------------------------
-_TARGETS = {  # table, and the condition that finds the target
-    LinkTarget.incident: ("incidents", "id::text = :id"),
-    LinkTarget.protected_area: ("protected_areas", "code = :id"),
-    LinkTarget.district: ("admin_areas", "level = 'district' AND is_current AND code = :id"),
-    LinkTarget.hotspot: ("hotspots", "id::text = :id"),
-    LinkTarget.fire_event: ("fire_events", "id::text = :id"),
-    LinkTarget.raster_stat: ("raster_zone_stats", "id::text = :id"),
+# Which of a list of ids exist, per kind of evidence; each answered by the store of the evidence's domain.
+_EXISTING = {
+    LinkTarget.incident: incidents_store.existing_ids,
+    LinkTarget.protected_area: layers.existing_protected_area_codes,
+    LinkTarget.district: layers.existing_district_codes,
+    LinkTarget.hotspot: hotspots_store.existing_hotspot_ids,
+    LinkTarget.fire_event: hotspots_store.existing_fire_event_ids,
+    LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
 }
 
 
-def _target_exists(session: Session, target: LinkTarget, target_id: str) -> bool:
-    table, condition = _TARGETS[target]
-    return session.execute(text(f"SELECT 1 FROM {table} WHERE {condition}"), {"id": target_id}).first() is not None
-
-
 def add_link(session: Session, case_id: int, body: LinkIn, principal: Principal) -> dict:
+    """Link one piece of evidence to the case."""
+    return add_links(session, case_id, [body], principal)
+
+
+def add_links(session: Session, case_id: int, bodies: list[LinkIn], principal: Principal) -> dict:
+    """Link several pieces of evidence at once, all or nothing: the first one (in the order given) that does
+    not exist, or that the case links already (or that comes twice), fails the lot. Linked incidents become
+    'linked'; every link is audited."""
     access.require_insider(session, principal, case_id)
-    if not _target_exists(session, body.target_type, body.target_id):
-        raise NotFound(f"No {body.target_type.value.replace('_', ' ')} '{body.target_id}' to link.")
-    link_id = session.execute(
-        text(
-            "INSERT INTO case_links (case_id, target_type, target_id, reason, created_by) "
-            "VALUES (:c, CAST(:t AS link_target), :i, :r, :by) ON CONFLICT DO NOTHING RETURNING id"
-        ),
-        {"c": case_id, "t": body.target_type.value, "i": body.target_id, "r": body.reason, "by": principal.name},
-    ).scalar()
-    if link_id is None:
-        raise Conflict("This evidence is already linked to the case.", code="already_linked")
-    if body.target_type == LinkTarget.incident:
-        _set_incident_linked(session, body.target_id, principal)
-    _bump(session, case_id, principal)
-    audit.record(
-        session,
-        principal.name,
-        "create",
-        "case_link",
-        link_id,
-        after={"case_id": case_id, **body.model_dump(mode="json")},
+    wanted: dict[LinkTarget, list[str]] = {}
+    for body in bodies:
+        wanted.setdefault(body.target_type, []).append(body.target_id)
+    found = {t: _EXISTING[t](session, sorted(set(ids))) for t, ids in wanted.items()}
+    have = store.linked_pairs(session, case_id)
+    for body in bodies:
+        if body.target_id not in found[body.target_type]:
+            raise NotFound(f"No {body.target_type.value.replace('_', ' ')} '{body.target_id}' to link.")
+        key = (body.target_type.value, body.target_id)
+        if key in have:
+            raise Conflict("This evidence is already linked to the case.", code="already_linked")
+        have.add(key)
+    link_ids = store.insert_links(
+        session, case_id, [(b.target_type.value, b.target_id, b.reason) for b in bodies], principal.name
     )
+    if len(link_ids) != len(bodies):  # linked meanwhile by a concurrent request
+        raise Conflict("This evidence is already linked to the case.", code="already_linked")
+    incidents.mark_linked(session, wanted.get(LinkTarget.incident, []), principal)
+    store.bump(session, case_id, principal.name, steps=len(bodies))
+    for link_id, body in zip(link_ids, bodies, strict=True):
+        audit.record(
+            session,
+            principal.name,
+            "create",
+            "case_link",
+            link_id,
+            after={"case_id": case_id, **body.model_dump(mode="json")},
+        )
     return get_case(session, case_id, principal)
 
 
 def remove_link(session: Session, case_id: int, link_id: int, principal: Principal) -> dict:
+    """Unlink evidence; an incident no other case links goes back to 'verified'."""
     access.require_insider(session, principal, case_id)
-    row = (
-        session.execute(
-            text(
-                "DELETE FROM case_links WHERE id = :l AND case_id = :c "
-                "RETURNING target_type::text AS target_type, target_id, reason"
-            ),
-            {"l": link_id, "c": case_id},
-        )
-        .mappings()
-        .first()
-    )
+    row = store.delete_link(session, case_id, link_id)
     if row is None:
         raise NotFound("No such link on this case.")
-    if row["target_type"] == "incident":
-        still = session.execute(
-            text("SELECT 1 FROM case_links WHERE target_type = 'incident' AND target_id = :i"), {"i": row["target_id"]}
-        ).first()
-        if not still:
-            _set_incident_status(session, row["target_id"], "linked", "verified", principal)
-    _bump(session, case_id, principal)
+    incident = row["target_type"] == LinkTarget.incident.value
+    if incident and not store.still_linked(session, LinkTarget.incident.value, [row["target_id"]]):
+        incidents.mark_unlinked(session, [row["target_id"]], principal)
+    store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "delete", "case_link", link_id, before={"case_id": case_id, **row})
     return get_case(session, case_id, principal)
-
-
-def _set_incident_linked(session: Session, incident_id: str, principal: Principal) -> None:
-    _set_incident_status(session, incident_id, None, "linked", principal)
-
-
-def _set_incident_status(
-    session: Session, incident_id: str, from_status: str | None, to_status: str, principal: Principal
-) -> None:
-    row = session.execute(
-        text(
-            "UPDATE incidents SET status = CAST(:to AS incident_status), version = version + 1, updated_by = :by, "
-            "updated_at = now() WHERE id::text = :id AND status::text <> :to "
-            "AND (CAST(:from AS text) IS NULL OR status::text = :from) RETURNING id"
-        ),
-        {"to": to_status, "from": from_status, "by": principal.name, "id": incident_id},
-    ).scalar()
-    if row is not None:
-        audit.record(session, principal.name, "update", "incident", row, after={"status": to_status})
 
 
 def stage_counts(session: Session, start: date, end: date, audience: Principal) -> dict:
@@ -628,14 +502,7 @@ def stage_counts(session: Session, start: date, end: date, audience: Principal) 
     ``audience`` may see, by their stage now; and how many of them were received in the period.
     Counts only. Read through row-level security as ``audience`` (access.seen_by)."""
     with access.seen_by(session, audience):
-        rows = session.execute(
-            text("""
-            SELECT stage::text AS stage, count(*) AS active,
-                   count(*) FILTER (WHERE received_on >= :s) AS received
-            FROM cases WHERE received_on <= :e AND (closed_on IS NULL OR closed_on >= :s)
-            GROUP BY 1"""),
-            {"s": start, "e": end},
-        ).all()
+        rows = store.stage_counts(session, start, end)
     by_stage = {s.value: 0 for s in CaseStage}
-    by_stage.update({r.stage: r.active for r in rows})
-    return {"by_stage": by_stage, "received": sum(r.received for r in rows)}
+    by_stage.update({r["stage"]: r["active"] for r in rows})
+    return {"by_stage": by_stage, "received": sum(r["received"] for r in rows)}

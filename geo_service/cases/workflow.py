@@ -15,4 +15,5 @@ ALLOWED: dict[S, tuple[S, ...]] = {
 
 
 def allowed(from_stage: S, to_stage: S) -> bool:
+    """Whether a case may move from one stage to the other."""
     return to_stage in ALLOWED.get(from_stage, ())

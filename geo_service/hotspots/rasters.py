@@ -827,3 +827,47 @@ def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_
         "numberReturned": len(features),
         "features": features,
     }
+
+
+# --- for cases.service, cases.evidence_geojson ---
+def existing_zone_stat_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of these ids (as text) are zonal statistics of a raster."""
+    if not ids:
+        return set()
+    return set(
+        session.execute(text("SELECT id::text FROM raster_zone_stats WHERE id::text = ANY(:i)"), {"i": ids}).scalars()
+    )
+
+
+def zone_stat_features(session: Session, ids: list[str]) -> dict[str, tuple[str | None, dict]]:
+    """Zonal statistics as GeoJSON geometry (text, 7 decimals) and attributes, by id (as text). The geometry is
+    the area they were computed over: the part of their zone (district, protected area in force on the raster's
+    date, or their intersection) that the raster covers."""
+    if not ids:
+        return {}
+    rows = session.execute(
+        text("""
+        SELECT z.id::text,
+          ST_AsGeoJSON(ST_ForcePolygonCCW(CASE WHEN ST_Intersects(zone.geom, r.footprint)
+            THEN ST_Multi(ST_CollectionExtract(ST_Intersection(zone.geom, r.footprint), 3)) ELSE r.footprint END), 7),
+          json_build_object('raster_id', r.id, 'raster_name', r.name, 'raster_version', r.version,
+                            'superseded_by', r.superseded_by, 'product', r.product, 'acq_date', r.acq_date,
+                            'zone_type', z.zone_type, 'zone_code', z.zone_code, 'pixels', z.pixels,
+                            'flagged_pixels', z.flagged_pixels, 'burned_m2', z.burned_m2, 'mean', z.mean, 'max', z.max)
+        FROM raster_zone_stats z JOIN hotspot_rasters r ON r.id = z.raster_id
+        LEFT JOIN LATERAL (
+          SELECT a.geom FROM current_admin_areas a WHERE z.zone_type = 'district' AND a.level = 'district'
+            AND a.code = z.zone_code
+          UNION ALL
+          SELECT p.geom FROM protected_areas_on(r.acq_date) p WHERE z.zone_type = 'protected_area'
+            AND p.code = z.zone_code
+          UNION ALL
+          SELECT ST_Multi(ST_CollectionExtract(ST_Intersection(a.geom, p.geom), 3))
+          FROM current_admin_areas a JOIN protected_areas_on(r.acq_date) p ON p.code = split_part(z.zone_code, '|', 2)
+          WHERE z.zone_type = 'district_protected_area' AND a.level = 'district'
+            AND a.code = split_part(z.zone_code, '|', 1)
+          LIMIT 1) zone ON true
+        WHERE z.id::text = ANY(:i)"""),
+        {"i": ids},
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, text
@@ -378,3 +378,52 @@ def photo_rows(session: Session, incident_id: int, ids: Sequence[int] | None = N
         {"i": incident_id, "ids": None if ids is None else list(ids)},
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# --- for cases.service, cases.suggestions, cases.evidence_geojson ---
+def existing_ids(session: Session, incident_ids: Sequence[str]) -> set[str]:
+    """Which of these ids (as text) are incidents."""
+    if not incident_ids:
+        return set()
+    return set(
+        session.execute(
+            text("SELECT id::text FROM incidents WHERE id::text = ANY(:ids)"), {"ids": list(incident_ids)}
+        ).scalars()
+    )
+
+
+def places_of(session: Session, incident_ids: Sequence[str]) -> dict[str, tuple[str | None, list[str]]]:
+    """Each incident's district code and protected-area codes, by id (as text)."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        text("SELECT id::text, district_code, protected_area_codes FROM incidents WHERE id::text = ANY(:ids)"),
+        {"ids": list(incident_ids)},
+    ).all()
+    return {r[0]: (r[1], list(r[2] or [])) for r in rows}
+
+
+def search_points(session: Session, incident_ids: Sequence[str]) -> list[tuple[int, bytes, datetime]]:
+    """(id, point as EWKB, observed_at) of these incidents: where and when, for searches near them."""
+    if not incident_ids:
+        return []
+    rows = session.execute(
+        text("SELECT id, ST_AsEWKB(geom), observed_at FROM incidents WHERE id::text = ANY(:ids) ORDER BY id"),
+        {"ids": list(incident_ids)},
+    ).all()
+    return [(r[0], bytes(r[1]), r[2]) for r in rows]
+
+
+def evidence_features(session: Session, incident_ids: Sequence[str]) -> dict[str, tuple[str | None, dict]]:
+    """GeoJSON geometry (text, 7 decimals) and main attributes of these incidents, by id (as text)."""
+    if not incident_ids:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT id::text, ST_AsGeoJSON(geom, 7), json_build_object('kind', kind, 'observed_at', observed_at, "
+            "'district_code', district_code, 'reserve_code', reserve_code, 'status', status) "
+            "FROM incidents WHERE id::text = ANY(:ids)"
+        ),
+        {"ids": list(incident_ids)},
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}

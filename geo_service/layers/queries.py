@@ -221,3 +221,91 @@ def current_counts_by_level(session: Session) -> list[tuple[str, int]]:
 def has_boundaries(session: Session) -> bool:
     """Whether any administrative area is stored (an empty database gets the bundled layers)."""
     return bool(session.execute(text("SELECT EXISTS (SELECT 1 FROM admin_areas)")).scalar())
+
+
+# --- for cases.service, cases.evidence, cases.evidence_geojson ---
+def existing_protected_area_codes(session: Session, codes: list[str]) -> set[str]:
+    """Which of these codes are protected areas (any version)."""
+    if not codes:
+        return set()
+    return set(
+        session.execute(text("SELECT code FROM latest_protected_areas WHERE code = ANY(:c)"), {"c": codes}).scalars()
+    )
+
+
+def existing_district_codes(session: Session, codes: list[str]) -> set[str]:
+    """Which of these codes are current districts."""
+    if not codes:
+        return set()
+    return set(
+        session.execute(
+            text("SELECT code FROM current_admin_areas WHERE level = 'district' AND code = ANY(:c)"), {"c": codes}
+        ).scalars()
+    )
+
+
+def protected_area_features(session: Session, codes: list[str]) -> dict[str, tuple[str | None, dict]]:
+    """The newest version of these protected areas as GeoJSON geometry (text, 7 decimals, exterior rings
+    counter-clockwise) and attributes, by code."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT p.code, ST_AsGeoJSON(ST_ForcePolygonCCW(p.geom), 7), json_build_object('name_th', p.name_th, "
+            "'name_en', p.name_en, 'kind', p.kind, 'version', p.version, 'illustrative', p.illustrative) "
+            "FROM latest_protected_areas p WHERE p.code = ANY(:c)"
+        ),
+        {"c": codes},
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def district_features(session: Session, codes: list[str]) -> dict[str, tuple[str | None, dict]]:
+    """These current districts as GeoJSON geometry (text, 7 decimals, exterior rings counter-clockwise) and
+    names, by code."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        text(
+            "SELECT a.code, ST_AsGeoJSON(ST_ForcePolygonCCW(a.geom), 7), "
+            "json_build_object('name_th', a.name_th, 'name_en', a.name_en) "
+            "FROM current_admin_areas a WHERE a.level = 'district' AND a.code = ANY(:c)"
+        ),
+        {"c": codes},
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def protected_area_cards(session: Session, codes: list[str]) -> list[dict]:
+    """Name, kind, area, whether illustrative and the source's attribution of the newest version of these
+    protected areas, by code."""
+    rows = session.execute(
+        text("""
+        SELECT p.code, p.name_th, p.name_en, p.kind::text AS kind, p.area_m2, p.illustrative, s.attribution
+        FROM latest_protected_areas p JOIN layer_sources s ON s.id = p.source_id
+        WHERE p.code = ANY(:codes) ORDER BY p.code
+    """),
+        {"codes": codes},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def district_outlines_wkb(session: Session, tolerance_deg: float = 0.001) -> list[tuple[str, bytes]]:
+    """(code, simplified geometry as WKB) of every current district, for a static overview map."""
+    rows = session.execute(
+        text(
+            "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, :t)) FROM current_admin_areas "
+            "WHERE level = 'district'"
+        ),
+        {"t": tolerance_deg},
+    ).all()
+    return [(r[0], bytes(r[1])) for r in rows]
+
+
+def protected_area_outlines_wkb(session: Session, codes: list[str]) -> list[tuple[str, bytes]]:
+    """(code, geometry as WKB) of the newest version of these protected areas."""
+    rows = session.execute(
+        text("SELECT code, ST_AsBinary(geom) FROM latest_protected_areas WHERE code = ANY(:c) ORDER BY code"),
+        {"c": codes},
+    ).all()
+    return [(r[0], bytes(r[1])) for r in rows]
