@@ -107,6 +107,25 @@ def test_every_collection_is_rfc7946(client, people, name):
     assert fc["metadata"]["licence"] and fc["metadata"]["generated_at"]
 
 
+def test_downloads_are_what_the_route_declares(client, people):
+    """/openapi.json names every media type a download is sent as, and a streamed GeoJSON download is exactly
+    its declared model (every member it has is a declared field)."""
+    from geo_service.api.exports import ExportFeatureCollection
+
+    content = client.app.openapi()["paths"]["/api/v1/exports/{name}"]["get"]["responses"]["200"]["content"]
+    assert set(content) == {
+        "application/geo+json",
+        "application/geo+json-seq",
+        "application/geopackage+sqlite3",
+        "application/zip",  # f=csv and f=shp
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.google-earth.kml+xml",
+    }
+    fc = client.get("/api/v1/exports/districts", params={"district": "5405"}).json()
+    model = ExportFeatureCollection.model_validate(fc)
+    assert model.model_dump(mode="json", by_alias=True, exclude_unset=True) == fc
+
+
 def test_geojson_lines(client, people):
     r = client.get("/api/v1/exports/subdistricts", params={"f": "ndjson", "district": "5401"})
     *lines, summary = [json.loads(line) for line in r.text.splitlines()]

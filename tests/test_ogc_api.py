@@ -29,6 +29,30 @@ def test_landing_conformance_collections(ref_client):
     assert ref_client.get("/ogc/collections/incidents").status_code == 401
 
 
+def test_documents_are_what_their_routes_declare(ref_client):
+    """Each JSON document is exactly its route's response model in /openapi.json: it validates, and every key it
+    has is a declared field (a dump of the model gives the document back), so the OpenAPI description is true."""
+    from geo_service.api import ogc
+
+    def same(model, path, **params):
+        r = ref_client.get(path, params=params)
+        assert r.status_code == 200, r.text
+        doc = r.json()
+        assert model.model_validate(doc).model_dump(mode="json", by_alias=True, exclude_unset=True) == doc, path
+
+    same(ogc.LandingPage, "/ogc")
+    same(ogc.Conformance, "/ogc/conformance")
+    same(ogc.Collections, "/ogc/collections")
+    same(ogc.CollectionDocument, "/ogc/collections/districts")
+    for kind in ("queryables", "sortables", "schema"):
+        same(ogc.JSONSchemaDocument, f"/ogc/collections/hotspots/{kind}")
+    same(ogc.ItemsPage, "/ogc/collections/subdistricts/items", limit=3)
+    same(ogc.FeatureDocument, "/ogc/collections/districts/items/5405")
+    same(ogc.OpenAPIDocument, "/ogc/api")
+    declared = ref_client.app.openapi()["paths"]["/ogc/collections/{name}/items"]["get"]["responses"]["200"]
+    assert {"application/geo+json", "text/html"} <= set(declared["content"])
+
+
 def test_items_paging_filters_and_single_items(ref_client):
     page = ref_client.get("/ogc/collections/subdistricts/items", params={"limit": 30})
     assert page.headers["content-type"] == "application/geo+json"

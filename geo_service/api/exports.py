@@ -6,62 +6,95 @@ from __future__ import annotations
 import base64
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse, StreamingResponse
+from fastapi.responses import FileResponse, Response, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.background import BackgroundTask
 
-from geo_service import __version__, audit
 from geo_service.api.deps import authenticate, parse_bbox
+from geo_service.api.geojson import FeatureCollection, GeoJSONResponse, geojson_responses
 from geo_service.auth import Principal
-from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
-from geo_service.exports import files, stream
-from geo_service.exports.collections import COLLECTIONS, Collection
-from geo_service.exports.query import ItemQuery, build_select
+from geo_service.db.engine import transaction
+from geo_service.exports import files, service, stream
+from geo_service.exports.collections import Collection
 from geo_service.hashing import sha256_file
-from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"])
 Format = Literal["geojson", "ndjson", "gpkg", "csv", "xlsx", "kml", "shp"]
-# Simple filter parameters and the property each one means, by collection.
-SIMPLE = {
-    "district": ("district_code", "parent_code"),
-    "reserve": ("protected_area_codes", "reserve_code", "code"),
-    "kind": ("kind",),
+BINARY = {"type": "string", "format": "binary"}
+
+
+class ExportMetadata(BaseModel):
+    """What a download says about itself (also in a GeoPackage's, KML's or zip's metadata)."""
+
+    model_config = ConfigDict(extra="allow")
+    collection: str
+    title: str
+    title_th: str
+    source: str
+    licence: str
+    period: dict[str, str | None] = Field(description="from and to as given (ISO dates), null when open")
+    filters: dict[str, Any] = Field(description="The parameters of the request, by their query names")
+    properties: list[str] = Field(description="The properties of each feature, in order")
+    count: int = Field(description="Features when the export began")
+    crs: str
+    generated_at: str
+    generator: str
+    area: dict[str, Any] = Field(description="The deployment's area of interest")
+
+
+class ExportFeatureCollection(FeatureCollection):
+    """A streamed GeoJSON download: after the features, ``numberReturned`` and the ``sha256`` of the document up
+    to and including the ``]`` that closes ``features`` (what was actually sent)."""
+
+    bbox: list[float] | None = None
+    metadata: ExportMetadata
+    sha256: str
+
+
+# Newline-delimited GeoJSON: one Feature per line, then a last line that says what was sent.
+FEATURE_LINE = {
+    "type": "object",
+    "description": "One line: a GeoJSON Feature; the last line is "
+    '{"type": "ExportSummary", "numberReturned": n, "sha256": "<hex of every line before it>"}',
+    "properties": {
+        "type": {"type": "string", "enum": ["Feature", "ExportSummary"]},
+        "id": {"type": "string"},
+        "geometry": {"type": "object"},
+        "properties": {"type": "object"},
+        "numberReturned": {"type": "integer"},
+        "sha256": {"type": "string"},
+    },
+}
+# What each format is sent as (f=csv and f=shp are zip files).
+DOWNLOADS: dict[int | str, dict[str, Any]] = {
+    200: {
+        **geojson_responses(ExportFeatureCollection, description="The download, by its format f")[200],
+        "content": {
+            "application/geo+json-seq": {"schema": FEATURE_LINE},
+            **{media: {"schema": BINARY} for media, _ in files.FORMATS.values()},
+        },
+    }
 }
 
 
 def collection_for(request: Request, name: str) -> tuple[Collection, Principal | None]:
-    collection = COLLECTIONS.get(name)
-    if collection is None:
-        raise NotFound(f"No collection '{name}'. Collections: {', '.join(COLLECTIONS)}.")
+    """The collection ``name`` and the caller, who must be allowed to read it (404, 401 or 403 otherwise)."""
+    collection = service.collection_named(name)
     principal = authenticate(request)
-    if not collection.visible_to(principal):
-        if principal is None:
-            raise Unauthorized()
-        raise Forbidden(f"Your role or key may not read '{name}'.")
+    service.check_readable(collection, principal)
     return collection, principal
 
 
-def record_export(
-    request: Request, principal: Principal | None, collection: Collection, fmt: str, filters: dict, count: int
-) -> None:
-    with request.app.state.sessionmaker() as session, session.begin():
-        audit.record(
-            session,
-            principal.name if principal else "anonymous",
-            "export",
-            "collection",
-            collection.name,
-            after={"format": fmt, "filters": filters, "count": count},
-        )
-
-
 @router.get(
-    "/{name}", summary="Download a collection (streamed GeoJSON, GeoJSON lines, GeoPackage, CSV, Excel, KML, Shapefile)"
+    "/{name}",
+    summary="Download a collection (streamed GeoJSON, GeoJSON lines, GeoPackage, CSV, Excel, KML, Shapefile)",
+    response_class=GeoJSONResponse,
+    responses=DOWNLOADS,
 )
 async def export(
     name: str,
@@ -78,105 +111,47 @@ async def export(
     filter: Annotated[str | None, Query(max_length=4000, description="CQL2 text filter")] = None,
     crs: Annotated[int, Query(description="4326, or 32647 (UTM 47N) for GeoPackage, CSV, Excel and Shapefile")] = 4326,
     limit: Annotated[int | None, Query(ge=1, le=5_000_000)] = None,
-):
+) -> Response:
+    """Stream or send one collection in the format ``f``, with the filters given; the download is audited."""
     collection, principal = collection_for(request, name)
-    if crs not in (4326, 32647, 32648):
-        raise InvalidInput("crs must be 4326, 32647 or 32648.", code="invalid_crs")
-    if crs != 4326 and f in ("geojson", "ndjson", "kml"):
-        raise InvalidInput("GeoJSON (RFC 7946) and KML are always WGS 84 (crs=4326).", code="invalid_crs")
-    if start and end and end < start:
-        raise InvalidInput("'to' is before 'from'.", code="invalid_period")
-    q = ItemQuery(
+    req = service.ExportRequest(
+        fmt=f,
+        start=start,
+        end=end,
+        district=district,
+        reserve=reserve,
+        kind=kind,
+        min_confidence=min_confidence,
         bbox=parse_bbox(bbox),
+        bbox_text=bbox,
+        properties=properties,
         cql=filter,
         crs=crs,
         limit=limit,
-        properties=[p.strip() for p in properties.split(",") if p.strip()] if properties else None,
     )
-    if start or end:
-        q.datetime = f"{start.isoformat() if start else '..'}/{end.isoformat() if end else '..'}"
-    for param, value in (("district", district), ("reserve", reserve), ("kind", kind)):
-        if value is not None:
-            prop = next((p for p in SIMPLE[param] if p in collection.properties), None)
-            if prop is None:
-                raise InvalidInput(f"The collection {name} cannot be filtered by {param}.", code="invalid_filter")
-            q.equals[prop] = value
-    if min_confidence is not None:
-        if "confidence" not in collection.properties:
-            raise InvalidInput(f"The collection {name} has no confidence.", code="invalid_filter")
-        q.minimum["confidence"] = min_confidence
-    built = build_select(collection, principal, q)
-    filters = {
-        k: v
-        for k, v in {
-            "from": start,
-            "to": end,
-            "district": district,
-            "reserve": reserve,
-            "kind": kind,
-            "min_confidence": min_confidence,
-            "bbox": bbox,
-            "filter": filter,
-            "properties": properties,
-            "crs": crs,
-            "limit": limit,
-        }.items()
-        if v is not None
-    }
-    engine = request.app.state.engine
 
-    def prepare():
-        with engine.connect() as conn:
-            count, *extent = conn.execute(built.summary).one()
-        if f == "xlsx" and count > files.XLSX_MAX_ROWS:
-            raise InvalidInput(
-                f"{count:,} features do not fit an Excel worksheet ({files.XLSX_MAX_ROWS:,} rows): "
-                "narrow the period or area, or choose CSV or GeoPackage.",
-                code="too_many_rows",
-            )
-        record_export(request, principal, collection, f, filters, count)
-        return count, extent
+    def plan() -> service.ExportPlan:
+        with transaction(request.app.state.sessionmaker) as session:
+            return service.plan_export(session, collection, principal, req)
 
-    def area():
-        with request.app.state.sessionmaker() as session:
-            return aoi.describe(session, "all")
-
-    count, extent = await run_in_threadpool(prepare)
-    metadata = {
-        "collection": collection.name,
-        "title": collection.title,
-        "title_th": collection.title_th,
-        "source": collection.attribution,
-        "licence": collection.licence,
-        "period": {"from": start, "to": end},
-        "filters": filters,
-        "properties": built.shown,
-        "count": count,
-        "crs": f"EPSG:{crs}",
-        "generated_at": datetime.now(BANGKOK).isoformat(timespec="seconds"),
-        "generator": f"geo_service {__version__}",
-        # the deployment's area of interest; detections and events say whether they lie in it (in_aoi)
-        "area": await run_in_threadpool(area),
-    }
+    p = await run_in_threadpool(plan)
+    engine = request.app.state.engine  # the features are read on their own connection, as they are sent
     stamp = datetime.now(BANGKOK).strftime("%Y%m%d")
     if f == "geojson":
-        header = {"numberMatched": count, "metadata": metadata}
-        if count:
-            header = {"bbox": [round(v, 7) for v in extent], **header}
         return StreamingResponse(
-            stream.feature_collection(engine, built.features, _jsonable(header)),
+            stream.feature_collection(engine, p.built.features, p.geojson_header()),
             media_type="application/geo+json",
-            headers=_download(f"{name}_{stamp}.geojson", count),
+            headers=_download(f"{name}_{stamp}.geojson", p.count),
         )
     if f == "ndjson":
         return StreamingResponse(
-            stream.feature_lines(engine, built.features),
+            stream.feature_lines(engine, p.built.features),
             media_type="application/geo+json-seq",
-            headers=_download(f"{name}_{stamp}.geojsonl", count),
+            headers=_download(f"{name}_{stamp}.geojsonl", p.count),
         )
     tmp = files.temp_dir()
     path = await run_in_threadpool(
-        files.write_file, engine, built.rows, built.shown, f, crs, _jsonable(metadata), name, Path(tmp.name)
+        files.write_file, engine, p.built.rows, p.built.shown, f, crs, p.metadata, name, Path(tmp.name)
     )
     media, suffix = files.FORMATS[f]
     digest = base64.b64encode(bytes.fromhex(await run_in_threadpool(sha256_file, path))).decode()
@@ -184,7 +159,7 @@ async def export(
         path,
         media_type=media,
         filename=f"{name}_{stamp}{suffix}",
-        headers={"X-Feature-Count": str(count), "Repr-Digest": f"sha-256=:{digest}:"},
+        headers={"X-Feature-Count": str(p.count), "Repr-Digest": f"sha-256=:{digest}:"},
         background=BackgroundTask(tmp.cleanup),
     )
 
@@ -197,11 +172,3 @@ def _download(filename: str, count: int) -> dict:
         "Cache-Control": "no-store",
         "X-Feature-Count": str(count),
     }
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    return value

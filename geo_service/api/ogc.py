@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -17,15 +17,19 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, select_autoescape
 from markupsafe import Markup
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_service import __version__
 from geo_service.api.deps import authenticate, parse_bbox
-from geo_service.api.exports import collection_for, record_export
-from geo_service.errors import InvalidInput, NotFound
+from geo_service.api.exports import collection_for
+from geo_service.api.geojson import Feature, FeatureCollection, GeoJSONResponse, Link, geojson_responses
+from geo_service.db.engine import transaction
+from geo_service.errors import InvalidInput
+from geo_service.exports import service
 from geo_service.exports.collections import Collection, visible_collections
-from geo_service.exports.query import FILTER_LANGS, ItemQuery, build_select
+from geo_service.exports.query import FILTER_LANGS, ItemQuery
 from geo_service.exports.queryables import feature_schema, json_schema, queryables
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
@@ -45,6 +49,7 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
 MAX_LIMIT = 10_000
 # Leaflet as the maps serve it (geo_service/maps/assets.py: /maps/vendor/ + the pinned npm package's files).
 LEAFLET_JS, LEAFLET_CSS = "/maps/vendor/leaflet/dist/leaflet.js", "/maps/vendor/leaflet/dist/leaflet.css"
@@ -77,6 +82,115 @@ _html = Environment(autoescape=select_autoescape(default=True, default_for_strin
 {% if rows %}<table><tr>{% for h in rows[0].keys() %}<th>{{ h }}</th>{% endfor %}</tr>
 {% for r in rows %}<tr>{% for v in r.values() %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>{% endif %}
 </body></html>""")
+
+
+# --- What the JSON documents hold (the routes send them as built; these models describe them in /openapi.json)
+
+
+class LandingPage(BaseModel):
+    """The landing page: what this API is and links to its other documents."""
+
+    title: str
+    description: str
+    links: list[Link]
+
+
+class Conformance(BaseModel):
+    """The conformance classes this API implements."""
+
+    conformsTo: list[str]  # OGC API field name
+
+
+class SpatialExtent(BaseModel):
+    """The bounding box of a collection's features (min lon, min lat, max lon, max lat)."""
+
+    bbox: list[list[float]]
+    crs: str
+
+
+class Extent(BaseModel):
+    """A collection's extent: only spatial here."""
+
+    spatial: SpatialExtent
+
+
+class CollectionDocument(BaseModel):
+    """One collection: its description, licence, CRS, extent and links to its items and schemas."""
+
+    id: str
+    title: str
+    description: str
+    itemType: str  # OGC API field name
+    crs: list[str]
+    storageCrs: str  # OGC API field name
+    links: list[Link]
+    extent: Extent | None = Field(default=None, description="Absent while the collection is empty")
+
+
+class Collections(BaseModel):
+    """The collections this caller may read."""
+
+    collections: list[CollectionDocument]
+    links: list[Link]
+
+
+class JSONSchemaDocument(BaseModel):
+    """A JSON Schema (queryables, sortables, or one feature): the keys these documents have, others allowed."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    schema_: str = Field(alias="$schema")
+    id_: str = Field(alias="$id")
+    type: str
+    title: str
+    description: str | None = None
+    properties: dict[str, Any]
+    required: list[str] | None = None
+    additionalProperties: bool | None = None  # JSON Schema keyword
+
+
+class ItemsPage(FeatureCollection):
+    """A page of features with the counts, the time of the answer and the links to the next and previous pages."""
+
+    timeStamp: str  # OGC API field name
+
+
+class FeatureDocument(Feature):
+    """One feature with links to itself and its collection."""
+
+    links: list[Link]
+
+
+class OpenAPIDocument(BaseModel):
+    """The OpenAPI 3.0 description of this OGC API (the collections this caller may read, their parameters)."""
+
+    model_config = ConfigDict(extra="allow")
+    openapi: str
+    info: dict[str, Any]
+    servers: list[dict[str, Any]]
+    paths: dict[str, Any]
+    components: dict[str, Any]
+
+
+class SchemaJSONResponse(JSONResponse):
+    """JSON sent as ``application/schema+json``."""
+
+    media_type = "application/schema+json"
+
+
+class OpenAPIJSONResponse(JSONResponse):
+    """JSON sent as the OpenAPI 3.0 media type."""
+
+    media_type = OPENAPI_MEDIA
+
+
+HTML_TOO: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/html": {"schema": {"type": "string"}}}}
+}  # f=html, or a browser's Accept
+
+
+def _geojson_or_html(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    geojson = geojson_responses(model)
+    return {200: {**geojson[200], **HTML_TOO[200]}}
 
 
 class PublicCORS:
@@ -231,8 +345,9 @@ def _extent_feature(extent: list[float] | None) -> dict | None:
     }
 
 
-@router.get("", summary="Landing page")
-def landing(request: Request, f: str | None = None):
+@router.get("", summary="Landing page", response_model=LandingPage, responses=HTML_TOO)
+def landing(request: Request, f: str | None = None) -> Response:
+    """The landing page (JSON, or HTML for a browser)."""
     _only(request, ("f",))
     base = _base(request)
     links = [
@@ -240,14 +355,14 @@ def landing(request: Request, f: str | None = None):
         {"rel": "alternate", "type": "text/html", "title": "This document as HTML", "href": f"{base}?f=html"},
         {
             "rel": "service-desc",
-            "type": "application/vnd.oai.openapi+json;version=3.0",
+            "type": OPENAPI_MEDIA,
             "title": "OpenAPI 3.0",
             "href": f"{base}/api",
         },
         {"rel": "conformance", "type": "application/json", "title": "Conformance", "href": f"{base}/conformance"},
         {"rel": "data", "type": "application/json", "title": "Collections", "href": f"{base}/collections"},
     ]
-    body = {
+    body: dict[str, Any] = {
         "title": "geo_service — forest reserves, incidents and hotspots (Phrae)",
         "description": "OGC API - Features of the NACC Phrae geo_service. Protected areas shipped with the "
         "service are ILLUSTRATIVE, not official boundaries.",
@@ -258,8 +373,9 @@ def landing(request: Request, f: str | None = None):
     return JSONResponse(body)
 
 
-@router.get("/conformance", summary="Conformance classes")
-def conformance(request: Request, f: str | None = None):
+@router.get("/conformance", summary="Conformance classes", response_model=Conformance, responses=HTML_TOO)
+def conformance(request: Request, f: str | None = None) -> Response:
+    """The conformance classes (JSON, or HTML for a browser)."""
     _only(request, ("f",))
     if _wants_html(request, f):
         return _page(
@@ -270,7 +386,7 @@ def conformance(request: Request, f: str | None = None):
 
 def _collection_doc(request: Request, c: Collection, extent: list[float] | None) -> dict:
     base = _base(request)
-    doc = {
+    doc: dict[str, Any] = {
         "id": c.name,
         "title": c.title,
         "description": f"{c.title_th}. {c.description} Licence: {c.licence}. {c.attribution}",
@@ -321,26 +437,28 @@ def _collection_doc(request: Request, c: Collection, extent: list[float] | None)
 EXTENT_SECONDS = 300  # clients ask for /collections often; a full scan of a million hotspots each time is waste
 
 
-def _extent(request: Request, c: Collection) -> list[float] | None:
-    """The collection's bounding box, from the same query the items use, recomputed every few minutes."""
+def _extents(request: Request, cs: list[Collection]) -> list[list[float] | None]:
+    """The collections' bounding boxes, from the same query the items use, recomputed every few minutes."""
     extents = getattr(request.app.state, "ogc_extents", None)  # per application (per database)
     if extents is None:
         extents = request.app.state.ogc_extents = {}
-    cached = extents.get(c.name)
-    if cached and time.monotonic() - cached[0] < EXTENT_SECONDS:
-        return cached[1]
-    with request.app.state.engine.connect() as conn:
-        count, *box = conn.execute(build_select(c, None, ItemQuery()).summary).one()
-    extent = [round(v, 7) for v in box] if count else None
-    extents[c.name] = (time.monotonic(), extent)
-    return extent
+    stale = [c for c in cs if c.name not in extents or time.monotonic() - extents[c.name][0] >= EXTENT_SECONDS]
+    if stale:
+        with transaction(request.app.state.sessionmaker) as session:
+            for c in stale:
+                extents[c.name] = (time.monotonic(), service.collection_extent(session, c))
+    return [extents[c.name][1] for c in cs]
 
 
-@router.get("/collections", summary="The collections this caller may read")
-def collections(request: Request, f: str | None = None):
+@router.get(
+    "/collections", summary="The collections this caller may read", response_model=Collections, responses=HTML_TOO
+)
+def collections(request: Request, f: str | None = None) -> Response:
+    """The collections this caller may read, each with its extent and links."""
     _only(request, ("f",))
     principal = authenticate(request)
-    docs = [_collection_doc(request, c, _extent(request, c)) for c in visible_collections(principal)]
+    readable = visible_collections(principal)
+    docs = [_collection_doc(request, c, e) for c, e in zip(readable, _extents(request, readable), strict=True)]
     base = _base(request)
     links = [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}]
     if _wants_html(request, f):
@@ -361,11 +479,12 @@ def collections(request: Request, f: str | None = None):
     return JSONResponse({"collections": docs, "links": links})
 
 
-@router.get("/collections/{name}", summary="One collection")
-def collection(name: str, request: Request, f: str | None = None):
+@router.get("/collections/{name}", summary="One collection", response_model=CollectionDocument, responses=HTML_TOO)
+def collection(name: str, request: Request, f: str | None = None) -> Response:
+    """One collection's description, extent and links."""
     _only(request, ("f",))
     c, _ = collection_for(request, name)
-    extent = _extent(request, c)
+    (extent,) = _extents(request, [c])
     doc = _collection_doc(request, c, extent)
     if _wants_html(request, f):
         short = ("/queryables", "/sortables")  # the OGC URIs of these rels, as the HTML page names them
@@ -402,18 +521,39 @@ def _schema_response(request: Request, name: str, f: str | None, kind: str) -> R
     return Response(orjson.dumps(doc), media_type="application/schema+json")
 
 
-@router.get("/collections/{name}/queryables", summary="Properties to filter and sort on (JSON Schema, Part 3)")
-def collection_queryables(name: str, request: Request, f: str | None = None):
+@router.get(
+    "/collections/{name}/queryables",
+    summary="Properties to filter and sort on (JSON Schema, Part 3)",
+    response_model=JSONSchemaDocument,
+    response_class=SchemaJSONResponse,
+    responses=HTML_TOO,
+)
+def collection_queryables(name: str, request: Request, f: str | None = None) -> Response:
+    """The properties this caller may filter and sort on, as a JSON Schema."""
     return _schema_response(request, name, f, "queryables")
 
 
-@router.get("/collections/{name}/sortables", summary="Properties sortby accepts (JSON Schema, Part 5 draft)")
-def collection_sortables(name: str, request: Request, f: str | None = None):
+@router.get(
+    "/collections/{name}/sortables",
+    summary="Properties sortby accepts (JSON Schema, Part 5 draft)",
+    response_model=JSONSchemaDocument,
+    response_class=SchemaJSONResponse,
+    responses=HTML_TOO,
+)
+def collection_sortables(name: str, request: Request, f: str | None = None) -> Response:
+    """The properties sortby accepts for this caller, as a JSON Schema."""
     return _schema_response(request, name, f, "sortables")
 
 
-@router.get("/collections/{name}/schema", summary="JSON Schema of one feature (rel describedby)")
-def collection_schema(name: str, request: Request, f: str | None = None):
+@router.get(
+    "/collections/{name}/schema",
+    summary="JSON Schema of one feature (rel describedby)",
+    response_model=JSONSchemaDocument,
+    response_class=SchemaJSONResponse,
+    responses=HTML_TOO,
+)
+def collection_schema(name: str, request: Request, f: str | None = None) -> Response:
+    """A JSON Schema of one feature as this caller receives it."""
     return _schema_response(request, name, f, "schema")
 
 
@@ -426,6 +566,8 @@ def _property_filters(request: Request) -> dict[str, str]:
 @router.get(
     "/collections/{name}/items",
     summary="Features, with bbox, datetime, CQL2 filter, property filters, sortby and paging",
+    response_class=GeoJSONResponse,
+    responses=_geojson_or_html(ItemsPage),
 )
 async def items(
     name: str,
@@ -440,7 +582,8 @@ async def items(
     filter_crs: Annotated[str | None, Query(alias="filter-crs")] = None,
     properties: Annotated[str | None, Query()] = None,
     sortby: Annotated[str | None, Query(max_length=1000, description="e.g. +observed_at,-frp")] = None,
-):
+) -> Response:
+    """A page of features (GeoJSON, or HTML for a browser); each page is recorded in the audit trail."""
     c, principal = collection_for(request, name)
     _only(request, (*ITEM_PARAMS, *queryables(c, principal)))
     if filter_crs not in (None, CRS84):
@@ -458,32 +601,21 @@ async def items(
         sortby=sortby,
         properties=[p.strip() for p in properties.split(",") if p.strip()] if properties else None,
     )
-    built = build_select(c, principal, q)
-    engine = request.app.state.engine
+    filters = {
+        "bbox": bbox,
+        "datetime": datetime_,
+        "filter": filter_,
+        "limit": limit,
+        "offset": offset,
+        "sortby": sortby,
+        **equals,
+    }
 
-    def run():
-        with engine.connect() as conn:
-            matched = conn.execute(built.count).scalar()
-            rows = conn.execute(built.features).scalars().all()
-        return matched, rows
+    def run() -> tuple[int, list[dict]]:
+        with transaction(request.app.state.sessionmaker) as session:
+            return service.items_page(session, c, principal, q, filters)
 
-    matched, rows = await run_in_threadpool(run)
-    record_export(
-        request,
-        principal,
-        c,
-        "ogc-items",
-        {
-            "bbox": bbox,
-            "datetime": datetime_,
-            "filter": filter_,
-            "limit": limit,
-            "offset": offset,
-            "sortby": sortby,
-            **equals,
-        },
-        len(rows),
-    )
+    matched, feats = await run_in_threadpool(run)
     base = f"{_base(request)}/collections/{name}/items"
     params = {k: v for k, v in request.query_params.items() if k not in ("offset", "f", "limit")}
 
@@ -499,16 +631,15 @@ async def items(
         link("alternate", offset, "text/html", "html"),
         {"rel": "collection", "type": "application/json", "href": f"{_base(request)}/collections/{name}"},
     ]
-    if offset + len(rows) < matched:
+    if offset + len(feats) < matched:
         links.append(link("next", offset + limit))
     if offset > 0:
         links.append(link("prev", max(0, offset - limit)))
-    feats = [_with_id(r) for r in rows]
     if _wants_html(request, f):
         table = [{"id": ft["id"], **ft["properties"]} for ft in feats]
         return _page(
             request,
-            f"{c.title}: {len(rows)} of {matched}",
+            f"{c.title}: {len(feats)} of {matched}",
             c.description,
             links,
             table,
@@ -518,7 +649,7 @@ async def items(
         {
             "type": "FeatureCollection",
             "numberMatched": matched,
-            "numberReturned": len(rows),
+            "numberReturned": len(feats),
             "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
             "links": links,
             "features": feats,
@@ -527,23 +658,18 @@ async def items(
     return Response(content=body, media_type=GEOJSON)
 
 
-def _with_id(row: str) -> dict:
-    """A Feature from PostGIS with its id (the first property) also at the top level, as OGC clients expect."""
-    feature = orjson.loads(row)
-    feature["id"] = feature["properties"].get("id")
-    return feature
-
-
-@router.get("/collections/{name}/items/{feature_id}", summary="One feature")
-def item(name: str, feature_id: str, request: Request, f: str | None = None):
+@router.get(
+    "/collections/{name}/items/{feature_id}",
+    summary="One feature",
+    response_class=GeoJSONResponse,
+    responses=_geojson_or_html(FeatureDocument),
+)
+def item(name: str, feature_id: str, request: Request, f: str | None = None) -> Response:
+    """One feature with the properties this caller may see (GeoJSON, or HTML for a browser)."""
     _only(request, ("f",))
     c, principal = collection_for(request, name)
-    built = build_select(c, principal, ItemQuery(feature_id=feature_id, limit=1))
-    with request.app.state.engine.connect() as conn:
-        row = conn.execute(built.features).scalar()
-    if row is None:
-        raise NotFound("No feature with this id in the collection.")
-    feature = _with_id(row)
+    with transaction(request.app.state.sessionmaker) as session:
+        feature = service.one_feature(session, c, principal, feature_id)
     base = f"{_base(request)}/collections/{name}"
     feature["links"] = [
         {"rel": "self", "type": GEOJSON, "href": f"{base}/items/{feature_id}"},
@@ -561,8 +687,14 @@ def item(name: str, feature_id: str, request: Request, f: str | None = None):
     return Response(content=orjson.dumps(feature), media_type=GEOJSON)
 
 
-@router.get("/api", summary="OpenAPI 3.0 description of this OGC API")
-def openapi30(request: Request):
+@router.get(
+    "/api",
+    summary="OpenAPI 3.0 description of this OGC API",
+    response_model=OpenAPIDocument,
+    response_class=OpenAPIJSONResponse,
+)
+def openapi30(request: Request) -> Response:
+    """The OpenAPI 3.0 document of this OGC API, with the collections this caller may read."""
     _only(request, ("f",))
     base = _base(request)
     params = {
@@ -635,7 +767,7 @@ def openapi30(request: Request):
             "get": {
                 "operationId": f"items_{c.name}",
                 "summary": c.title,
-                "parameters": [{"$ref": f"#/components/parameters/{p}"} for p in params] + by_property,
+                "parameters": [*({"$ref": f"#/components/parameters/{p}"} for p in params), *by_property],
                 "responses": ok,
             }
         }
@@ -653,4 +785,4 @@ def openapi30(request: Request):
         "paths": paths,
         "components": {"parameters": params},
     }
-    return JSONResponse(doc, media_type="application/vnd.oai.openapi+json;version=3.0")
+    return JSONResponse(doc, media_type=OPENAPI_MEDIA)

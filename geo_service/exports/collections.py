@@ -10,6 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from geo_service.auth import Principal, Role
+from geo_service.db.models import AdminLevel
+from geo_service.hotspots import store as hotspot_store
+from geo_service.incidents import store as incident_store
+from geo_service.layers import queries as layer_queries
 from geo_service.redaction import INCIDENT_CONFIDENTIAL, STAFF  # one policy for confidential properties
 
 ALL_ROLES = frozenset(Role)
@@ -17,6 +21,8 @@ ALL_ROLES = frozenset(Role)
 
 @dataclass(frozen=True)
 class Collection:
+    """A collection that can leave the service: its query, its allowed properties, and who may read what."""
+
     name: str
     title: str
     title_th: str
@@ -33,6 +39,7 @@ class Collection:
     description: str = ""
 
     def visible_to(self, principal: Principal | None) -> bool:
+        """Whether this caller may read the collection at all (public, by role, or by an API key's scopes)."""
         if self.public:
             return True
         if principal is None:
@@ -54,12 +61,17 @@ class Collection:
 
 COD_AB = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
 
-_ADMIN_SQL = """
-SELECT a.code AS id, a.geom AS geom, a.code, a.name_th, a.name_en, a.parent_code,
-       round((a.area_m2 / 1e6)::numeric, 3)::float AS area_km2, round((a.area_m2 / 1600)::numeric, 1)::float AS area_rai,
-       a.version, s.attribution
-FROM admin_areas a JOIN layer_sources s ON s.id = a.source_id
-WHERE a.is_current AND a.level = '{level}'
+# Each collection's query reads its domain's rows through the domain's store (``b``, the base) and adds the
+# presentation: identifiers, local times, Buddhist Era dates, areas in rai and hectares, and names beside codes
+# from the shared views. PostgreSQL flattens the base into the query, so its indexes serve the paging order.
+
+
+def _admin_sql(level: AdminLevel) -> str:
+    return f"""
+SELECT b.code AS id, b.geom AS geom, b.code, b.name_th, b.name_en, b.parent_code,
+       round((b.area_m2 / 1e6)::numeric, 3)::float AS area_km2, round((b.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       b.version, b.attribution
+FROM ({layer_queries.export_admin_areas_sql(level)}) b
 """
 
 
@@ -78,37 +90,30 @@ def _bangkok_day(ts: str) -> str:
 
 
 # Names beside codes: the current district and subdistrict, and the latest version of the reserve (one small
-# hashed table each: the joins cost the same for 1,000 or 1,000,000 rows).
+# hashed view each: the joins cost the same for 1,000 or 1,000,000 rows).
 _NAME_COLUMNS = (
     "d.name_th AS district_th, d.name_en AS district_en, {sub}r.name_th AS reserve_th, r.name_en AS reserve_en"
 )
 _NAME_JOINS = """
-LEFT JOIN admin_areas d ON d.level = 'district' AND d.is_current AND d.code = {t}.district_code
-{sub}LEFT JOIN (SELECT DISTINCT ON (code) code, name_th, name_en FROM protected_areas
-           ORDER BY code, valid_from DESC NULLS LAST, id DESC) r ON r.code = {t}.reserve_code
+LEFT JOIN current_admin_areas d ON d.level = 'district' AND d.code = b.district_code
+{sub}LEFT JOIN latest_protected_areas r ON r.code = b.reserve_code
 """
 
 
-def _names(t: str, subdistrict: bool = True) -> tuple[str, str]:
+def _names(subdistrict: bool = True) -> tuple[str, str]:
     cols = _NAME_COLUMNS.format(sub="s.name_th AS subdistrict_th, s.name_en AS subdistrict_en, " if subdistrict else "")
     joins = _NAME_JOINS.format(
-        t=t,
-        sub=(f"LEFT JOIN admin_areas s ON s.level = 'subdistrict' AND s.is_current AND s.code = {t}.subdistrict_code\n")
+        sub="LEFT JOIN current_admin_areas s ON s.level = 'subdistrict' AND s.code = b.subdistrict_code\n"
         if subdistrict
         else "",
     )
     return cols, joins
 
 
-_HOTSPOT_NAMES, _HOTSPOT_JOINS = _names("h")
-_EVENT_NAMES, _EVENT_JOINS = _names("e", subdistrict=False)
-_INCIDENT_NAMES, _INCIDENT_JOINS = _names("i")
-_INCIDENT_COLUMNS = f"""'INC-' || lpad(i.id::text, 6, '0') AS reference, i.id AS incident_id, i.kind::text AS kind,
-       i.status::text AS status, i.severity::text AS severity, i.observed_at, {_local("i.observed_at")} AS observed_local,
-       {_be(_bangkok_day("i.observed_at"))} AS observed_date_be, i.province_code, i.district_code,
-       i.subdistrict_code, i.protected_area_codes, i.reserve_code, {_INCIDENT_NAMES}, i.in_reserve,
-       i.reserve_distance_m, round((i.area_m2 / 1600)::numeric, 2)::float AS area_rai,
-       round((i.area_m2 / 1e4)::numeric, 4)::float AS area_ha, i.tags, i.description, i.reporter, i.created_by"""
+_HOTSPOT_NAMES, _HOTSPOT_JOINS = _names()
+_EVENT_NAMES, _EVENT_JOINS = _names(subdistrict=False)
+_INCIDENT_NAMES, _INCIDENT_JOINS = _names()
+
 _NAMED = (
     "district_code",
     "district_th",
@@ -131,6 +136,18 @@ _INCIDENT_WHEN = (
     "observed_date_be",
 )
 
+
+def _incident_sql(base: str) -> str:
+    return f"""
+SELECT b.id::text AS id, b.geom AS geom, 'INC-' || lpad(b.id::text, 6, '0') AS reference, b.id AS incident_id,
+       b.kind, b.status, b.severity, b.observed_at, {_local("b.observed_at")} AS observed_local,
+       {_be(_bangkok_day("b.observed_at"))} AS observed_date_be, b.province_code, b.district_code,
+       b.subdistrict_code, b.protected_area_codes, b.reserve_code, {_INCIDENT_NAMES}, b.in_reserve,
+       b.reserve_distance_m, round((b.area_m2 / 1600)::numeric, 2)::float AS area_rai,
+       round((b.area_m2 / 1e4)::numeric, 4)::float AS area_ha, b.tags, b.description, b.reporter, b.created_by
+FROM ({base}) b{_INCIDENT_JOINS}"""
+
+
 COLLECTIONS: dict[str, Collection] = {
     c.name: c
     for c in (
@@ -138,7 +155,7 @@ COLLECTIONS: dict[str, Collection] = {
             name="districts",
             title="Districts (amphoe)",
             title_th="อำเภอ",
-            sql=_ADMIN_SQL.format(level="district"),
+            sql=_admin_sql(AdminLevel.district),
             properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
             geometry_type="MultiPolygon",
             public=True,
@@ -150,7 +167,7 @@ COLLECTIONS: dict[str, Collection] = {
             name="subdistricts",
             title="Subdistricts (tambon)",
             title_th="ตำบล",
-            sql=_ADMIN_SQL.format(level="subdistrict"),
+            sql=_admin_sql(AdminLevel.subdistrict),
             properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
             geometry_type="MultiPolygon",
             public=True,
@@ -163,14 +180,12 @@ COLLECTIONS: dict[str, Collection] = {
             title="Forest reserves and protected areas",
             title_th="พื้นที่ป่าและพื้นที่คุ้มครอง",
             sql=f"""
-SELECT p.code || '@' || p.version AS id, p.geom AS geom, p.code, p.version, p.kind::text AS kind, p.name_th,
-       p.name_en, p.legal_reference, p.agency, p.valid_from, p.valid_to, {_be("p.valid_from")} AS valid_from_be,
-       {_be("p.valid_to")} AS valid_to_be,
-       (p.valid_from IS NULL OR p.valid_from <= current_date) AND (p.valid_to IS NULL OR p.valid_to > current_date)
-         AS in_force,
-       p.illustrative, round((p.area_m2 / 1600)::numeric, 1)::float AS area_rai,
-       round((p.area_m2 / 1e4)::numeric, 2)::float AS area_ha, s.attribution
-FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
+SELECT b.code || '@' || b.version AS id, b.geom AS geom, b.code, b.version, b.kind, b.name_th,
+       b.name_en, b.legal_reference, b.agency, b.valid_from, b.valid_to, {_be("b.valid_from")} AS valid_from_be,
+       {_be("b.valid_to")} AS valid_to_be, in_force(b.valid_from, b.valid_to, current_date) AS in_force,
+       b.illustrative, round((b.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       round((b.area_m2 / 1e4)::numeric, 2)::float AS area_ha, b.attribution
+FROM ({layer_queries.EXPORT_PROTECTED_AREAS_SQL}) b
 """,
             properties=(
                 "code",
@@ -202,11 +217,11 @@ FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id
             title="Satellite fire hotspots (NASA FIRMS)",
             title_th="จุดความร้อน (NASA FIRMS)",
             sql=f"""
-SELECT h.id::text AS id, h.geom AS geom, h.id AS hotspot_id, h.acq_utc, {_local("h.acq_utc")} AS acq_local,
-       h.acq_date_local, {_be("h.acq_date_local")} AS acq_date_be, h.satellite, h.instrument,
-       h.processing, h.version, h.confidence, h.confidence_raw, h.frp, h.daynight, h.brightness, h.province_code,
-       h.district_code, h.subdistrict_code, h.reserve_code, {_HOTSPOT_NAMES}, h.protected_area_codes, he.event_id, h.in_aoi
-FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id{_HOTSPOT_JOINS}""",
+SELECT b.id::text AS id, b.geom AS geom, b.id AS hotspot_id, b.acq_utc, {_local("b.acq_utc")} AS acq_local,
+       b.acq_date_local, {_be("b.acq_date_local")} AS acq_date_be, b.satellite, b.instrument,
+       b.processing, b.version, b.confidence, b.confidence_raw, b.frp, b.daynight, b.brightness, b.province_code,
+       b.district_code, b.subdistrict_code, b.reserve_code, {_HOTSPOT_NAMES}, b.protected_area_codes, b.event_id, b.in_aoi
+FROM ({hotspot_store.EXPORT_HOTSPOTS_SQL}) b{_HOTSPOT_JOINS}""",
             properties=(
                 "hotspot_id",
                 "acq_utc",
@@ -244,13 +259,13 @@ FROM hotspots h LEFT JOIN hotspot_events he ON he.hotspot_id = h.id{_HOTSPOT_JOI
             title="Fire events (hotspots clustered in space and time)",
             title_th="เหตุไฟ",
             sql=f"""
-SELECT e.id::text AS id, e.footprint AS geom, e.id AS event_id, e.first_seen, {_local("e.first_seen")} AS first_seen_local,
-       {_be(_bangkok_day("e.first_seen"))} AS first_date_be, e.last_seen, {_local("e.last_seen")} AS last_seen_local,
-       {_be(_bangkok_day("e.last_seen"))} AS last_date_be, e.detections, e.max_frp,
-       e.sensors, e.district_code, e.reserve_code, {_EVENT_NAMES},
-       round((e.area_m2 / 1600)::numeric, 1)::float AS area_rai, round((e.area_m2 / 1e4)::numeric, 2)::float AS area_ha,
-       in_area_of_interest(e.footprint) AS in_aoi
-FROM fire_events e{_EVENT_JOINS}""",
+SELECT b.id::text AS id, b.geom AS geom, b.id AS event_id, b.first_seen, {_local("b.first_seen")} AS first_seen_local,
+       {_be(_bangkok_day("b.first_seen"))} AS first_date_be, b.last_seen, {_local("b.last_seen")} AS last_seen_local,
+       {_be(_bangkok_day("b.last_seen"))} AS last_date_be, b.detections, b.max_frp,
+       b.sensors, b.district_code, b.reserve_code, {_EVENT_NAMES},
+       round((b.area_m2 / 1600)::numeric, 1)::float AS area_rai, round((b.area_m2 / 1e4)::numeric, 2)::float AS area_ha,
+       in_area_of_interest(b.geom) AS in_aoi
+FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             properties=(
                 "event_id",
                 "first_seen",
@@ -285,9 +300,7 @@ FROM fire_events e{_EVENT_JOINS}""",
             name="incidents",
             title="Field incidents",
             title_th="เหตุการณ์ที่พบในพื้นที่",
-            sql=f"""
-SELECT i.id::text AS id, i.geom AS geom, {_INCIDENT_COLUMNS}
-FROM incidents i{_INCIDENT_JOINS}""",
+            sql=_incident_sql(incident_store.EXPORT_INCIDENTS_SQL),
             properties=(
                 *_INCIDENT_WHEN,
                 "province_code",
@@ -316,9 +329,7 @@ FROM incidents i{_INCIDENT_JOINS}""",
             name="incident_areas",
             title="Field incidents: affected areas",
             title_th="พื้นที่ได้รับผลกระทบ",
-            sql=f"""
-SELECT i.id::text AS id, i.area_geom AS geom, {_INCIDENT_COLUMNS}
-FROM incidents i{_INCIDENT_JOINS}WHERE i.area_geom IS NOT NULL""",
+            sql=_incident_sql(incident_store.EXPORT_INCIDENT_AREAS_SQL),
             properties=(*_INCIDENT_WHEN, *_NAMED, "area_rai", "area_ha", "tags", "description"),
             geometry_type="MultiPolygon",
             readers=STAFF | {Role.partner},
@@ -334,4 +345,5 @@ FROM incidents i{_INCIDENT_JOINS}WHERE i.area_geom IS NOT NULL""",
 
 
 def visible_collections(principal: Principal | None) -> list[Collection]:
+    """The collections this caller may read, in registry order."""
     return [c for c in COLLECTIONS.values() if c.visible_to(principal)]

@@ -291,4 +291,5 @@ def _zip(target: Path, files: list[Path], meta_text: str) -> Path:
 
 
 def temp_dir() -> tempfile.TemporaryDirectory:
+    """A scratch folder for one export's files (removed after the response is sent)."""
     return scratch.temp_dir("geo_service_export_")

@@ -12,6 +12,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Any
+from typing import cast as cast_any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import Select, and_, cast, column, func, literal, literal_column, select, text
@@ -27,6 +29,8 @@ DECIMALS = 7
 
 @dataclass
 class ItemQuery:
+    """What a caller asks of a collection: filters, properties, order, page and output CRS."""
+
     bbox: tuple[float, float, float, float] | None = None
     datetime: str | None = None  # OGC: instant, or start/end with '..' for open ends
     equals: dict[str, str] = field(default_factory=dict)
@@ -91,7 +95,7 @@ def _dated_literals(node, temporal: frozenset[str]):
             for f in dataclasses.fields(node)
             if isinstance(getattr(node, f.name), ast.Node)
         }
-        return dataclasses.replace(node, **changes) if changes else node
+        return dataclasses.replace(cast_any(Any, node), **changes) if changes else node
     return node
 
 
@@ -120,7 +124,7 @@ def _check_types(node, types: dict[str, str]) -> None:
             values = [node.low, node.high]
         else:
             values = [node.rhs]
-        allowed = _LITERAL_TYPES.get(kind)
+        allowed = _LITERAL_TYPES.get(kind) if kind else None
         for v in values:
             if allowed is None or isinstance(v, ast.Node):  # lists, or an expression / another property
                 continue
@@ -146,7 +150,7 @@ def _cql_filter(q: ItemQuery, fields: dict, types: dict[str, str]):
         if q.cql_lang == "cql2-json":
             from pygeofilter.parsers.cql2_json import parse as parse_json
 
-            ast = parse_json(json.loads(q.cql))
+            ast = parse_json(json.loads(q.cql or "null"))
         elif q.cql_lang in ("cql2-text", "cql-text"):
             from pygeofilter.parsers.cql2_text import parse as parse_text
 
@@ -178,6 +182,8 @@ def _cql_filter(q: ItemQuery, fields: dict, types: dict[str, str]):
 
 @dataclass
 class Built:
+    """The statements of one request on one collection, and the properties they show."""
+
     features: Select  # one GeoJSON Feature (text) per row: properties id + the shown ones, geometry
     count: Select
     summary: Select  # one scan: the count and the bounding box (min lon, min lat, max lon, max lat)
@@ -199,7 +205,7 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
         shown = [p for p in visible if p in q.properties]
     else:
         shown = visible
-    conditions = []
+    conditions: list[Any] = []
     if q.bbox:
         minx, miny, maxx, maxy = q.bbox
         conditions.append(func.ST_Intersects(t.c.geom, func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))
@@ -240,10 +246,10 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
                 conditions.append(t.c[name] == qb.value(str(value)))
             except ValueError:
                 raise InvalidInput(f"'{name}' must be a {qb.type}.", code="invalid_filter") from None
-    for name, value in q.minimum.items():
+    for name, minimum in q.minimum.items():
         if name not in visible:
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")
-        conditions.append(t.c[name] >= value)
+        conditions.append(t.c[name] >= minimum)
     if q.cql:
         fields = {p: t.c[p] for p in visible}
         fields["geometry"] = t.c.geom
@@ -314,5 +320,6 @@ def _sort_keys(t, keys: list[tuple[str, bool]]) -> list:
 
 
 def compile_for_psycopg(stmt) -> tuple[str, dict]:
+    """The statement as SQL text and parameters for a psycopg cursor (COPY takes no SQLAlchemy statement)."""
     compiled = stmt.compile(dialect=postgresql.psycopg.dialect())
     return str(compiled), compiled.params

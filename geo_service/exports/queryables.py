@@ -104,15 +104,19 @@ GEOMETRY_FORMATS = {"Point": "geometry-point", "Polygon": "geometry-polygon", "M
 
 @dataclass(frozen=True)
 class Queryable:
+    """One property a caller may filter on: its name and type."""
+
     name: str
     type: str
 
     @property
     def temporal(self) -> bool:
+        """Whether it is a date or a time."""
         return self.type in TEMPORAL
 
     @property
     def sortable(self) -> bool:
+        """Whether sortby may name it (lists cannot be ordered)."""
         return self.type != STRING_LIST
 
     def schema(self) -> dict:

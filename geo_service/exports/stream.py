@@ -31,6 +31,7 @@ def _rows(engine: Engine, stmt) -> Iterator[bytes]:
     sql, params = compile_for_psycopg(stmt)
     with engine.connect() as conn:
         raw = conn.connection.driver_connection
+        assert raw is not None  # a pooled psycopg connection
         with raw.cursor() as cur, cur.copy(f"COPY ({sql}) TO STDOUT", params) as copy:
             carry = b""
             pending: list[bytes] = []

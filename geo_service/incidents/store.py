@@ -427,3 +427,18 @@ def evidence_features(session: Session, incident_ids: Sequence[str]) -> dict[str
         {"ids": list(incident_ids)},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+# --- for exports.collections ---
+_EXPORT_COLUMNS = """i.id, {geom} AS geom, i.kind::text AS kind, i.status::text AS status, i.severity::text AS severity,
+       i.observed_at, i.province_code, i.district_code, i.subdistrict_code, i.protected_area_codes, i.reserve_code,
+       i.in_reserve, i.reserve_distance_m, i.area_m2, i.tags, i.description, i.reporter, i.created_by"""
+
+# Every incident as the exports and the OGC API read it: the stored columns, the point as ``geom``. The
+# collection adds the presentation (reference, local times, Buddhist Era dates, names, rai).
+EXPORT_INCIDENTS_SQL = f"SELECT {_EXPORT_COLUMNS.format(geom='i.geom')}\nFROM incidents i"
+
+# The incidents that have an affected-area polygon, that polygon as ``geom``; the same columns otherwise.
+EXPORT_INCIDENT_AREAS_SQL = (
+    f"SELECT {_EXPORT_COLUMNS.format(geom='i.area_geom')}\nFROM incidents i WHERE i.area_geom IS NOT NULL"
+)

@@ -309,3 +309,17 @@ def protected_area_outlines_wkb(session: Session, codes: list[str]) -> list[tupl
         {"c": codes},
     ).all()
     return [(r[0], bytes(r[1])) for r in rows]
+
+
+# --- for exports.collections ---
+def export_admin_areas_sql(level: AdminLevel) -> str:
+    """SELECT of the current administrative areas of one level as the exports and the OGC API read them (the
+    stored columns and the layer's attribution)."""
+    return f"""SELECT a.code, a.geom, a.name_th, a.name_en, a.parent_code, a.area_m2, a.version, a.attribution
+FROM current_admin_areas a WHERE a.level = '{AdminLevel(level).value}'"""
+
+
+# Every protected-area version (whatever its validity) with its layer's attribution.
+EXPORT_PROTECTED_AREAS_SQL = """SELECT p.code, p.version, p.geom, p.kind::text AS kind, p.name_th, p.name_en,
+       p.legal_reference, p.agency, p.valid_from, p.valid_to, p.illustrative, p.area_m2, s.attribution
+FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id"""
