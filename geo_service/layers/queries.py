@@ -152,3 +152,25 @@ def layer_sources(session: Session) -> list[dict]:
     """)
     ).mappings()
     return [dict(r) for r in rows]
+
+
+# --- for maps.overview (via maps.layers) and reports.brief ---
+def attributions(session: Session, layer_type: str) -> list[dict]:
+    """The distinct (attribution, illustrative) of the loaded layers of one type, by attribution."""
+    return [
+        dict(r)
+        for r in session.execute(
+            text("SELECT DISTINCT attribution, illustrative FROM layer_sources WHERE layer_type = :t ORDER BY 1"),
+            {"t": layer_type},
+        ).mappings()
+    ]
+
+
+def loaded_layers(session: Session) -> list[dict]:
+    """Every loaded layer version (name, version, attribution, illustrative, loaded_at), by name and version."""
+    return [
+        dict(r)
+        for r in session.execute(
+            text("SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")
+        ).mappings()
+    ]
