@@ -444,3 +444,45 @@ def test_every_string_on_a_map_goes_through_one_path():
         out = escaping.text(s)
         assert not set("`$\\<>{}/\n") & set(out), out
         assert "//" not in escaping.js_json(s)
+
+
+def test_overview_queries_do_not_grow_with_the_data(client, login):
+    """The overview reads each kind of data with a fixed number of statements (through the stores of the
+    incidents and hotspots domains), however many incidents and detections the period has."""
+    from sqlalchemy import event
+
+    committee = login("committee_q", "committee_member")
+    officer = login("officer_q", "field_officer")
+    engine = client.app.state.sessionmaker.kw["bind"]
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    def page() -> int:
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            r = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=committee)
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert r.status_code == 200, r.text
+        return len(statements)
+
+    def incident(day: int) -> None:
+        r = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={
+                "kind": "burning",
+                "location": {"lat": 18.2, "lon": 100.3},
+                "observed_at": f"2024-03-{day:02d}T10:00",
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    incident(1)
+    one = page()
+    for day in range(2, 8):
+        incident(day)
+    assert page() == one

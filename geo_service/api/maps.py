@@ -11,11 +11,12 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from geo_service.api.deps import SessionDep, SettingsDep, require_roles
 from geo_service.auth import Principal, Role
-from geo_service.cases import service as cases
 from geo_service.cases.access import act_as
 from geo_service.maps.period import choose_period
 
-# Folium (and the pandas it imports) load with the first map, not when the service starts.
+# The map modules (maps.overview, case_map, raster_map, assets) are imported inside the routes: each imports
+# folium at module level, and folium brings pandas (about 2 s, heavy third-party), so they load with the first
+# map, not when the service starts. No cycle is involved.
 
 router = APIRouter(tags=["maps"])
 MapReader = Annotated[Principal, Depends(require_roles(Role.committee_member, Role.investigator, Role.administrator))]
@@ -61,19 +62,18 @@ def overview_page(
         ),
     ] = False,
 ) -> HTMLResponse:
+    """The overview map of a period (default: the latest fiscal year with data), with the caller's cases."""
     choose_period(start, end, fiscal_year_be)  # a wrong value is a 400 before any work
-    with session.begin():
-        from geo_service.maps import overview
+    from geo_service.maps import overview  # folium: see the note at the top
 
-        period, months = overview.choose(session, start, end, fiscal_year_be)  # default: the latest with data
+    with session.begin():
         act_as(session, principal)  # row-level security decides which cases exist for the caller
-        visible = cases.list_cases(session, principal, received=(period.start, period.end), limit=100_000)["items"]
-        m = overview.overview(
+        m = overview.overview_for_caller(
             session,
-            period,
-            principal=principal,
-            cases=visible,
-            months=months,
+            principal,
+            start,
+            end,
+            fiscal_year_be,
             tile_url=settings.service.tile_url,
             tile_attribution=settings.service.tile_attribution,
             outside_aoi=outside_aoi,
@@ -83,10 +83,11 @@ def overview_page(
 
 @router.get("/maps/cases/{case_id}", response_class=HTMLResponse, summary="Map of one case's evidence (HTML page)")
 def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principal: CaseWorker) -> HTMLResponse:
+    """The map of one case's linked evidence (the case's insiders only)."""
+    from geo_service.maps import case_map, overview  # folium: see the note at the top
+
     with session.begin():
         act_as(session, principal)
-        from geo_service.maps import case_map, overview
-
         m = case_map.case_map(
             session,
             case_id,
@@ -99,7 +100,8 @@ def case_page(case_id: int, session: SessionDep, settings: SettingsDep, principa
 
 @router.get("/maps/vendor/{path:path}", include_in_schema=False)
 def vendor(path: str) -> Response:
-    from geo_service.maps import assets
+    """A self-hosted Leaflet/plugin file the map pages load."""
+    from geo_service.maps import assets  # folium: see the note at the top
 
     file = assets.resolve(path)
     headers = {"Cache-Control": "public, max-age=86400", "X-Content-Type-Options": "nosniff"}
@@ -114,9 +116,11 @@ def vendor(path: str) -> Response:
     summary="Map of one hotspot raster, reprojected for the web, with its colour scale (HTML page)",
 )
 def raster_page(raster_id: int, session: SessionDep, settings: SettingsDep, principal: MapReader) -> HTMLResponse:
-    from geo_service.maps import overview, raster_map
+    """The map of one registered hotspot raster with its colour key and figures."""
+    from geo_service.maps import overview, raster_map  # folium: see the note at the top
 
-    m = raster_map.raster_map(
-        session, raster_id, tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution
-    )
+    with session.begin():
+        m = raster_map.raster_map(
+            session, raster_id, tile_url=settings.service.tile_url, tile_attribution=settings.service.tile_attribution
+        )
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)

@@ -871,3 +871,23 @@ def zone_stat_features(session: Session, ids: list[str]) -> dict[str, tuple[str 
         {"i": ids},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
+
+
+# --- for maps.raster_map and reports.brief ---
+def raster_file(session: Session, raster_id: int) -> dict | None:
+    """Where a registered raster's file is and how to read it (id, product, acq_date, name, file_path, nodata,
+    crs), or None when no raster has this id."""
+    row = (
+        session.execute(
+            text("SELECT id, product, acq_date, name, file_path, nodata, crs FROM hotspot_rasters WHERE id = :id"),
+            {"id": raster_id},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def latest_acq_date(session: Session) -> date | None:
+    """The newest acquisition date of the registered rasters (None when there is none)."""
+    return session.execute(text("SELECT max(acq_date) FROM hotspot_rasters")).scalar()

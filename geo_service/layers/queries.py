@@ -323,3 +323,25 @@ FROM current_admin_areas a WHERE a.level = '{AdminLevel(level).value}'"""
 EXPORT_PROTECTED_AREAS_SQL = """SELECT p.code, p.version, p.geom, p.kind::text AS kind, p.name_th, p.name_en,
        p.legal_reference, p.agency, p.valid_from, p.valid_to, p.illustrative, p.area_m2, s.attribution
 FROM protected_areas p JOIN layer_sources s ON s.id = p.source_id"""
+
+
+# --- for maps.overview (via maps.layers) and reports.brief ---
+def attributions(session: Session, layer_type: str) -> list[dict]:
+    """The distinct (attribution, illustrative) of the loaded layers of one type, by attribution."""
+    return [
+        dict(r)
+        for r in session.execute(
+            text("SELECT DISTINCT attribution, illustrative FROM layer_sources WHERE layer_type = :t ORDER BY 1"),
+            {"t": layer_type},
+        ).mappings()
+    ]
+
+
+def loaded_layers(session: Session) -> list[dict]:
+    """Every loaded layer version (name, version, attribution, illustrative, loaded_at), by name and version."""
+    return [
+        dict(r)
+        for r in session.execute(
+            text("SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")
+        ).mappings()
+    ]

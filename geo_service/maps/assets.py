@@ -13,6 +13,7 @@ import re
 import shutil
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import folium
 import folium.plugins as plugins
@@ -59,6 +60,7 @@ HEAT = "folium/leaflet_heat.min.js"  # from the folium wheel
 
 
 def url(path: str) -> str:
+    """The URL under which this service serves a vendored file."""
     return f"{PREFIX}/{path}"
 
 
@@ -81,7 +83,7 @@ _CLUSTER_CSS = [
     ("markerclustercss", "leaflet.markercluster/dist/MarkerCluster.css"),
     ("markerclusterdefaultcss", "leaflet.markercluster/dist/MarkerCluster.Default.css"),
 ]
-OVERRIDES: dict[type, tuple[list, list]] = {
+OVERRIDES: dict[type[Any], tuple[list, list]] = {
     folium.Map: (_MAP_JS, _MAP_CSS),
     plugins.MarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
     plugins.FastMarkerCluster: (_CLUSTER_JS, _CLUSTER_CSS),
@@ -171,6 +173,7 @@ def sanitise_css(path: str, css: str) -> str:
 
 @lru_cache(maxsize=64)
 def read_css(path: str) -> str:
+    """A vendored stylesheet, sanitised (nothing in it reaches outside this service)."""
     return sanitise_css(path, resolve(path).read_text(encoding="utf-8"))
 
 

@@ -40,12 +40,16 @@ def _why(p: dict) -> str:
     return f"<br><i>{esc.text('เหตุผล / why linked: ' + (p.get('reason') or '-'))}</i>"
 
 
+def _confidence(value: int | None) -> str | int | None:
+    return CONFIDENCE.get(value, value) if value is not None else None
+
+
 def _hotspot_label(p: dict) -> str:
     return esc.check_fragment(
         f"<b>{esc.text('จุดความร้อน / hotspot #' + p['target_id'])}</b><br>"
         + esc.text(
             f"{_when(p['acq_utc'])} (เวลาไทย / Bangkok); {p['satellite']}; FRP {p.get('frp') or 0:.1f} MW; "
-            f"confidence {CONFIDENCE.get(p.get('confidence'), p.get('confidence'))}"
+            f"confidence {_confidence(p.get('confidence'))}"
         )
         + _why(p)
     )
@@ -123,9 +127,9 @@ def case_map(
     m = base_map(all_districts, tile_url, tile_attribution)
     linked = [d for d in all_districts if d["code"] in district_codes]
     if linked:
-        counts = {c.key: {} for c in L.DISTRICT_COUNTS}
-        layer, _ = L.district_layer(linked, counts, None)
-        layer.add_to(m)
+        counts: dict[str, dict[str, int]] = {c.key: {} for c in L.DISTRICT_COUNTS}
+        choropleth, _ = L.district_layer(linked, counts)
+        choropleth.add_to(m)
     if pa_codes:
         L.protected_layer(L.protected_areas(session, datetime.now(BANGKOK).date(), pa_codes)).add_to(m)
     drawn = {kind: 0 for kind in KINDS}

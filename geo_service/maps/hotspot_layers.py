@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import folium
 import folium.plugins as plugins
-from sqlalchemy import text as sql
+import orjson
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots import store as hotspots
 from geo_service.maps import escaping as esc
 from geo_service.maps.layers import district_count
 from geo_service.maps.period import Period, be_date_th
@@ -46,27 +47,14 @@ _OUTSIDE_CALLBACK = """function (row) {
 
 @district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
 def hotspots_by_district(session: Session, period: Period) -> dict[str, int]:
-    lo, hi = period.bounds
-    rows = session.execute(
-        sql(
-            "SELECT district_code, count(*) FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi "
-            "AND in_aoi AND district_code IS NOT NULL GROUP BY 1"
-        ),
-        {"lo": lo, "hi": hi},
-    )
-    return {code: n for code, n in rows}
+    """Detections of the area of interest in the period, per district code (the choropleth's primary count)."""
+    return hotspots.district_counts(session, *period.bounds)
 
 
 def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
+    """A heat map of the period's detections of the area of interest, weighted by FRP (None: no detection)."""
     lo, hi = period.bounds
-    rows = session.execute(
-        sql("""
-        SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
-               least(1.0, greatest(0.2, coalesce(frp, 5) / 50.0))
-        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi AND in_aoi
-        ORDER BY frp DESC NULLS LAST LIMIT :n"""),
-        {"lo": lo, "hi": hi, "n": HEAT_POINTS},
-    ).all()
+    rows = hotspots.heat_points(session, lo, hi, HEAT_POINTS)
     if not rows:
         return None
     group = folium.FeatureGroup(name=esc.text(f"จุดความร้อน (ความหนาแน่น) / Hotspot heat map ({len(rows):,})"))
@@ -78,15 +66,7 @@ def _detections(session: Session, period: Period, inside: bool) -> list[list]:
     """The strongest detections inside (or outside) the area of interest: position, local time, sensor,
     confidence, FRP."""
     lo, hi = period.bounds
-    rows = session.execute(
-        sql("""
-        SELECT round(latitude::numeric, 4)::float, round(longitude::numeric, 4)::float,
-               to_char(acq_utc AT TIME ZONE 'Asia/Bangkok', 'YYYY-MM-DD HH24:MI'), satellite, confidence,
-               round(coalesce(frp, 0)::numeric, 1)::float
-        FROM hotspots WHERE acq_utc >= :lo AND acq_utc < :hi AND in_aoi = :inside
-        ORDER BY frp DESC NULLS LAST LIMIT :n"""),
-        {"lo": lo, "hi": hi, "n": CLUSTER_POINTS, "inside": inside},
-    ).all()
+    rows = hotspots.strongest_detections(session, lo, hi, inside=inside, limit=CLUSTER_POINTS)
     return [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
 
 
@@ -115,24 +95,11 @@ def outside_layer(session: Session, period: Period) -> plugins.FastMarkerCluster
 
 
 def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
+    """Fire events of the period touching the area of interest: footprints with dates, sensors, peak FRP, area."""
     lo, hi = period.bounds
-    rows = (
-        session.execute(
-            sql("""
-        SELECT e.id, ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 6) AS geom, e.first_seen, e.last_seen,
-               e.detections, e.max_frp, array_to_string(e.sensors, ', ') AS sensors, e.district_code, e.reserve_code,
-               round((e.area_m2 / 1600)::numeric)::int AS rai
-        FROM fire_events e WHERE e.last_seen >= :lo AND e.first_seen < :hi AND in_area_of_interest(e.footprint)
-        ORDER BY e.max_frp DESC NULLS LAST LIMIT 5000"""),
-            {"lo": lo, "hi": hi},
-        )
-        .mappings()
-        .all()
-    )
+    rows = hotspots.events_between(session, lo, hi)
     if not rows:
         return None
-    import orjson
-
     features = [
         {
             "type": "Feature",

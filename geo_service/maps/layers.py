@@ -18,6 +18,9 @@ from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from geo_service.db.models import INCIDENT_KIND_LABELS, IncidentKind
+from geo_service.hotspots import store as hotspot_store
+from geo_service.incidents import store as incident_store
+from geo_service.layers.queries import attributions
 from geo_service.maps import escaping as esc
 from geo_service.maps.period import Period, be_date_en, be_date_th
 from geo_service.thai import BANGKOK
@@ -36,6 +39,8 @@ KIND_ICONS = {  # Font Awesome 6 (self-hosted) on awesome-markers
 
 @dataclass(frozen=True)
 class DistrictCount:
+    """A per-district count of the choropleth: its key, labels, units and the function that counts."""
+
     key: str
     label_th: str
     label_en: str
@@ -66,34 +71,23 @@ def district_count(key: str, label_th: str, label_en: str, unit_th: str, unit_en
 
 @district_count("incidents", "เหตุการณ์ที่แจ้ง", "Reported incidents", "เหตุ", "incidents")
 def incidents_by_district(session: Session, period: Period) -> dict[str, int]:
-    lo, hi = period.bounds
-    rows = session.execute(
-        sql(
-            "SELECT district_code, count(*) FROM incidents WHERE observed_at >= :lo "
-            "AND observed_at < :hi AND district_code IS NOT NULL GROUP BY 1"
-        ),
-        {"lo": lo, "hi": hi},
-    )
-    return {code: n for code, n in rows}
+    """Incidents observed in the period, per district code."""
+    return incident_store.district_counts(session, *period.bounds)
 
 
 # --- data -----------------------------------------------------------------------------------------
 def sources(session: Session, layer_type: str) -> list[dict]:
-    return [
-        dict(r)
-        for r in session.execute(
-            sql("SELECT DISTINCT attribution, illustrative FROM layer_sources WHERE layer_type = :t ORDER BY 1"),
-            {"t": layer_type},
-        ).mappings()
-    ]
+    """The distinct attributions (and whether illustrative) of the loaded layers of one type."""
+    return attributions(session, layer_type)
 
 
 def districts(session: Session, codes: list[str] | None = None) -> list[dict]:
+    """Current districts (all, or these codes): names, simplified outline (GeoJSON text), a point inside."""
     rows = session.execute(
         sql("""
         SELECT code, name_th, name_en, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0005), 5) AS geometry,
                ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
-        FROM admin_areas WHERE level = 'district' AND is_current AND (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes))
+        FROM current_admin_areas WHERE level = 'district' AND (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes))
         ORDER BY code"""),
         {"codes": codes},
     ).mappings()
@@ -101,61 +95,31 @@ def districts(session: Session, codes: list[str] | None = None) -> list[dict]:
 
 
 def protected_areas(session: Session, at: date, codes: list[str] | None = None) -> list[dict]:
-    rows = session.execute(
-        sql("""
-        SELECT DISTINCT ON (code) code, name_th, name_en, kind::text AS kind, illustrative, area_m2,
-               ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0002), 5) AS geometry
-        FROM protected_areas
-        WHERE (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes))
-          AND ((valid_from IS NULL OR valid_from <= :at) AND (valid_to IS NULL OR valid_to > :at)
-               OR CAST(:codes AS text[]) IS NOT NULL)
-        ORDER BY code, valid_from DESC NULLS LAST"""),
-        {"at": at, "codes": codes},
-    ).mappings()
-    return [dict(r) for r in rows]
+    """Protected areas for a map, one version per code: those in force on ``at``; or, given ``codes``, the newest
+    version of each of them whatever the day."""
+    columns = """code, name_th, name_en, kind::text AS kind, illustrative, area_m2,
+               ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0002), 5) AS geometry"""
+    if codes is None:
+        query = f"SELECT DISTINCT ON (code) {columns} FROM protected_areas_on(:at) ORDER BY code, valid_from DESC NULLS LAST"
+        params: dict = {"at": at}
+    else:
+        query = f"SELECT {columns} FROM latest_protected_areas WHERE code = ANY(:codes) ORDER BY code"
+        params = {"codes": codes}
+    return [dict(r) for r in session.execute(sql(query), params).mappings()]
 
 
 def incidents(session: Session, period: Period | None = None, ids: list[int] | None = None) -> list[dict]:
+    """Incidents for a map (observed in the period, and among ``ids``, when given), oldest first."""
     lo, hi = period.bounds if period else (None, None)
-    rows = session.execute(
-        sql("""
-        SELECT i.id, i.kind::text AS kind, i.observed_at, i.description, i.reporter, i.status::text AS status,
-               ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, d.name_th AS district_th, d.name_en AS district_en,
-               (SELECT min(p.id) FROM incident_photos p WHERE p.incident_id = i.id) AS photo_id
-        FROM incidents i
-        LEFT JOIN admin_areas d ON d.code = i.district_code AND d.level = 'district' AND d.is_current
-        WHERE (CAST(:lo AS timestamptz) IS NULL OR (i.observed_at >= :lo AND i.observed_at < :hi))
-          AND (CAST(:ids AS bigint[]) IS NULL OR i.id = ANY(:ids))
-        ORDER BY i.observed_at"""),
-        {"lo": lo, "hi": hi, "ids": ids},
-    ).mappings()
-    return [dict(r) for r in rows]
+    return incident_store.map_rows(session, lo, hi, ids)
 
 
 def months_with_data(session: Session) -> list[date]:
     """The first day of every month (Asia/Bangkok) with a hotspot of the area of interest or an incident,
-    newest first (a neighbour's detections alone do not make a period "with data").
-
-    Hotspots are walked month by month on the index of their acquisition time (one index probe per month
-    with data, however many detections there are)."""
-    rows = (
-        session.execute(
-            sql("""
-        WITH RECURSIVE m AS (
-          SELECT date_trunc('month', min(acq_utc) AT TIME ZONE 'Asia/Bangkok') AS month FROM hotspots WHERE in_aoi
-          UNION ALL
-          SELECT (SELECT date_trunc('month', min(h.acq_utc) AT TIME ZONE 'Asia/Bangkok') FROM hotspots h
-                  WHERE h.in_aoi AND h.acq_utc >= (m.month + interval '1 month') AT TIME ZONE 'Asia/Bangkok')
-          FROM m WHERE m.month IS NOT NULL)
-        SELECT month::date FROM m WHERE month IS NOT NULL
-        UNION
-        SELECT DISTINCT date_trunc('month', observed_at AT TIME ZONE 'Asia/Bangkok')::date FROM incidents
-        ORDER BY 1 DESC""")
-        )
-        .scalars()
-        .all()
+    newest first (a neighbour's detections alone do not make a period "with data")."""
+    return sorted(
+        set(hotspot_store.months_detected(session)) | set(incident_store.months_observed(session)), reverse=True
     )
-    return list(rows)
 
 
 def district_labels(rows: list[dict]) -> folium.FeatureGroup:
@@ -180,17 +144,29 @@ def district_labels(rows: list[dict]) -> folium.FeatureGroup:
 MAX_TIME_FEATURES = 4000
 
 
-# What the time slider can show: table, time column (UTC instants), and how a bucket is labelled.
+# What the time slider can show: where its counts come from, and how a bucket is labelled. Hotspots are those
+# of the area of interest only (README, *Area of interest*).
+@dataclass(frozen=True)
+class TimeSource:
+    """A series of the time slider: its store's grid counts, its unit (Thai, English) and colour."""
+
+    grid_size: Callable[..., int]
+    grid: Callable[..., list[dict]]
+    unit_th: str
+    unit_en: str
+    colour: str
+
+
 TIME_SOURCES = {
-    "incidents": ("incidents", "observed_at", "เหตุ", "incidents", "#6f42c1"),
-    "hotspots": ("hotspots", "acq_utc", "จุดความร้อน", "hotspots", "#d62728"),
+    "incidents": TimeSource(incident_store.time_grid_size, incident_store.time_grid, "เหตุ", "incidents", "#6f42c1"),
+    "hotspots": TimeSource(hotspot_store.time_grid_size, hotspot_store.time_grid, "จุดความร้อน", "hotspots", "#d62728"),
 }
-# Rows a source shows (fixed SQL): hotspots of the area of interest only (README, *Area of interest*).
-TIME_SOURCE_WHERE = {"hotspots": "in_aoi"}
 
 
 @dataclass
 class Buckets:
+    """Counts of one time-slider series per day or week and grid cell of ``cell`` degrees."""
+
     source: str
     rows: list[dict]
     cell: float
@@ -199,35 +175,27 @@ class Buckets:
 def point_buckets(session: Session, period: Period, source: str = "incidents") -> Buckets:
     """Points per day or week and grid cell: what the time slider shows (no free text). The cell grows
     (0.01° ≈ 1 km, then 0.05°, 0.1°, 0.25°) until there are at most MAX_TIME_FEATURES features."""
-    table, column = TIME_SOURCES[source][:2]  # fixed names from the table above, never user input
+    src = TIME_SOURCES[source]
     lo, hi = period.bounds
     unit = "day" if period.step == "P1D" else "week"
-    grouped = f"""
-        SELECT date_trunc('{unit}', {column} AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
-               (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
-               count(*) AS n
-        FROM {table} WHERE {column} >= :lo AND {column} < :hi AND {TIME_SOURCE_WHERE.get(source, "true")}
-        GROUP BY 1, 2, 3"""
     for cell in (0.01, 0.05, 0.1, 0.25):
-        params = {"lo": lo, "hi": hi, "cell": cell}
-        if (
-            cell == 0.25
-            or session.execute(sql(f"SELECT count(*) FROM ({grouped}) g"), params).scalar() <= MAX_TIME_FEATURES
-        ):
+        if cell == 0.25 or src.grid_size(session, lo, hi, unit=unit, cell=cell) <= MAX_TIME_FEATURES:
             break
-    rows = session.execute(sql(grouped + " ORDER BY 1"), params).mappings()
-    return Buckets(source, [dict(r) for r in rows], cell)
+    return Buckets(source, src.grid(session, lo, hi, unit=unit, cell=cell), cell)
 
 
 # --- layers ---------------------------------------------------------------------------------------
-def _feature_collection(rows: list[dict], props: Callable[[dict], dict]) -> dict:
+def feature_collection(rows: list[dict], props: Callable[[dict], dict]) -> dict:
+    """A GeoJSON FeatureCollection of rows with a ``geometry`` (GeoJSON text) and the properties ``props`` gives."""
     return {
         "type": "FeatureCollection",
         "features": [{"type": "Feature", "geometry": json.loads(r["geometry"]), "properties": props(r)} for r in rows],
     }
 
 
-def district_layer(rows: list[dict], counts: dict[str, dict[str, int]], period: Period) -> tuple[folium.GeoJson, list]:
+def district_layer(
+    rows: list[dict], counts: dict[str, dict[str, int]], period: Period | None = None
+) -> tuple[folium.GeoJson, list]:
     """The district choropleth, coloured by the primary count; the tooltip lists every count."""
     primary = DISTRICT_COUNTS[0]
     top = max([counts[primary.key].get(r["code"], 0) for r in rows] + [0])
@@ -245,7 +213,7 @@ def district_layer(rows: list[dict], counts: dict[str, dict[str, int]], period: 
 
     name = esc.text(f"อำเภอ: {primary.label_th} / Districts: {primary.label_en}")
     layer = folium.GeoJson(
-        _feature_collection(rows, props),
+        feature_collection(rows, props),
         name=name,
         style_function=lambda f: {
             "fillColor": f["properties"]["fill"],
@@ -277,6 +245,8 @@ KIND_TH = {"national_reserved_forest": "ป่าสงวนแห่งชา�
 
 
 def protected_layer(rows: list[dict]) -> folium.GeoJson:
+    """Protected areas outlined in green (dashed where illustrative), with their names as tooltip."""
+
     def props(r):
         label = f"<b>{esc.text(r['name_th'])}</b><br>{esc.text(r['name_en'])}<br>{esc.text(r['kind'])}"
         if r["illustrative"]:
@@ -286,7 +256,7 @@ def protected_layer(rows: list[dict]) -> folium.GeoJson:
     illustrative = any(r["illustrative"] for r in rows)
     name = "พื้นที่คุ้มครอง / Protected areas" + (" (ILLUSTRATIVE / สมมติ)" if illustrative else "")
     return folium.GeoJson(
-        _feature_collection(rows, props),
+        feature_collection(rows, props),
         name=esc.text(name),
         style_function=lambda f: {
             "color": "#1a7f37",
@@ -300,6 +270,7 @@ def protected_layer(rows: list[dict]) -> folium.GeoJson:
 
 
 def incident_popup(r: dict, photo_base: str | None) -> str:
+    """The popup of one incident (escaped): kind, number, time in BE, district, status, text, first photo."""
     kind = IncidentKind(r["kind"])
     th, en = INCIDENT_KIND_LABELS[kind]
     when = r["observed_at"].astimezone(BANGKOK)
@@ -375,7 +346,8 @@ def time_layer(series: list[Buckets], period: Period) -> TimeSlider:
     """One slider for every series (hotspots in red, incidents in purple), one day or week at a time."""
     features = []
     for buckets in series:
-        _, _, unit_th, unit_en, colour = TIME_SOURCES[buckets.source]
+        src = TIME_SOURCES[buckets.source]
+        unit_th, unit_en, colour = src.unit_th, src.unit_en, src.colour
         for b in buckets.rows:
             t = b["bucket"].isoformat()
             features.append(

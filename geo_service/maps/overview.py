@@ -7,11 +7,12 @@ from datetime import date, timedelta
 
 import folium
 import folium.plugins as plugins
-from branca.element import Element
+from branca.element import Element, Figure
 from sqlalchemy.orm import Session
 
 from geo_service import redaction
 from geo_service.auth import Principal
+from geo_service.cases import service as cases_service
 from geo_service.layers import aoi
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
@@ -37,7 +38,9 @@ def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | Non
         maxZoom=18,
         minZoom=5,
     )  # MarkerCluster needs a maxZoom, which no tile layer gives here
-    m.get_root().header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
+    root = m.get_root()
+    assert isinstance(root, Figure)  # a map's root is its page
+    root.header.add_child(Element('<link rel="icon" href="data:,">'))  # no /favicon.ico request
     if tile_url:
         folium.TileLayer(
             tiles=tile_url,
@@ -57,7 +60,7 @@ def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | Non
     if rows:
         # The minimap shows the district boundaries: with no tile URL there are no tiles to show, and the
         # boundaries are what a committee member orients by. With tiles it still needs no second tile request.
-        L.BoundaryMiniMap(L._feature_collection(rows, lambda r: {})).add_to(m)
+        L.BoundaryMiniMap(L.feature_collection(rows, lambda r: {})).add_to(m)
         lats = [r["lat"] for r in rows]
         lons = [r["lon"] for r in rows]
         m.fit_bounds([[min(lats) - 0.1, min(lons) - 0.1], [max(lats) + 0.1, max(lons) + 0.1]])
@@ -65,6 +68,7 @@ def base_map(rows: list[dict], tile_url: str | None, tile_attribution: str | Non
 
 
 def sources_html(session: Session, extra: list[str], tile_attribution: str | None) -> str:
+    """The legend's sources box: boundaries, protected areas (illustrative ones said so), ``extra``, base map."""
     items = [BOUNDARY_CREDIT]
     for s in L.sources(session, "protected_area"):
         credit = (
@@ -198,6 +202,34 @@ def overview(
     return m
 
 
+def overview_for_caller(
+    session: Session,
+    principal: Principal,
+    start: date | None,
+    end: date | None,
+    fy_be: int | None,
+    *,
+    tile_url: str | None = None,
+    tile_attribution: str | None = None,
+    outside_aoi: bool = False,
+) -> folium.Map:
+    """The overview page for a signed-in caller: the period asked (default: the latest with data) with its period
+    picker, and the cases received in it that the caller may see (one bounded read through the cases service).
+    Runs in the caller's transaction after access.act_as (row-level security decides which cases exist)."""
+    period, months = choose(session, start, end, fy_be)
+    visible = cases_service.list_cases(session, principal, received=(period.start, period.end), limit=100_000)
+    return overview(
+        session,
+        period,
+        principal=principal,
+        cases=visible["items"],
+        months=months,
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
+        outside_aoi=outside_aoi,
+    )
+
+
 def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureGroup:
     """Cases by district: one marker per district listing what the caller may see of each case."""
     group = folium.FeatureGroup(name=esc.text(f"คดี / Cases ({len(cases)})"))
@@ -229,4 +261,5 @@ def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureG
 
 
 def render(m: folium.Map, tile_url: str | None = None) -> str:
+    """The map as one HTML page, checked to fetch nothing from the internet (but the configured tiles)."""
     return assets.assert_offline(m.get_root().render(), tile_url)

@@ -17,20 +17,25 @@ EN_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct
 
 
 def be_date_th(d: date) -> str:
+    """A day in Thai with the Buddhist Era year, e.g. "1 ต.ค. 2566"."""
     return f"{d.day} {TH_MONTHS[d.month - 1]} {d.year + BE_OFFSET}"
 
 
 def be_date_en(d: date) -> str:
+    """A day in English with the Buddhist Era year, e.g. "1 Oct 2566 BE"."""
     return f"{d.day} {EN_MONTHS[d.month - 1]} {d.year + BE_OFFSET} BE"
 
 
 @dataclass(frozen=True)
 class Period:
+    """A span of whole days (Asia/Bangkok), both ends included."""
+
     start: date  # first day (Asia/Bangkok)
     end: date  # last day, inclusive
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:
+        """The period as instants [start, end) at Bangkok midnights."""
         return (
             datetime.combine(self.start, time(), BANGKOK),
             datetime.combine(self.end + timedelta(days=1), time(), BANGKOK),
@@ -38,10 +43,12 @@ class Period:
 
     @property
     def label_th(self) -> str:
+        """The period in Thai dates (BE)."""
         return f"{be_date_th(self.start)} – {be_date_th(self.end)}"
 
     @property
     def label_en(self) -> str:
+        """The period in English dates (BE)."""
         return f"{be_date_en(self.start)} – {be_date_en(self.end)}"
 
     @property
@@ -54,6 +61,7 @@ FY_BE_MIN, FY_BE_MAX = 2500, 2700  # fiscal years a map (or a brief) may name: 1
 
 
 def fiscal_period(fy_be: int) -> Period:
+    """A Thai fiscal year (BE) as a period: 1 October to 30 September."""
     return Period(*fiscal_year_bounds(fy_be))
 
 

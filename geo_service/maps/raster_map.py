@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import folium
 import numpy as np
-from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
 from geo_service.errors import NotFound
 from geo_service.hotspots import raster_products as rp
-from geo_service.hotspots.rasters import burned_area_by_zone, raster_stats
+from geo_service.hotspots.rasters import burned_area_by_zone, raster_file, raster_stats
 from geo_service.maps import escaping as esc
 from geo_service.maps import layers as L
 from geo_service.maps.overview import base_map, sources_html
@@ -56,7 +55,7 @@ def web_image(path: str, product: str, nodata: float | None) -> tuple[np.ndarray
     rgba = np.zeros((height, width, 4), dtype=np.uint8)
     valid = np.isfinite(out)
     if product == "fire_mask":
-        key = {"classes": []}
+        key: dict[str, list] = {"classes": []}
         for value, (colour, label) in FIRE_CLASS_COLOURS.items():
             hit = valid & (out == value)
             rgba[hit, :3] = colour
@@ -80,14 +79,9 @@ def web_image(path: str, product: str, nodata: float | None) -> tuple[np.ndarray
 def raster_map(
     session: Session, raster_id: int, *, tile_url: str | None = None, tile_attribution: str | None = None
 ) -> folium.Map:
-    row = (
-        session.execute(
-            sql("SELECT id, product, acq_date, name, file_path, nodata, crs FROM hotspot_rasters WHERE id = :id"),
-            {"id": raster_id},
-        )
-        .mappings()
-        .first()
-    )
+    """The map of one registered raster: the image, districts, protected areas of its day, legend, figures and
+    sources (NotFound if no raster has this id)."""
+    row = raster_file(session, raster_id)
     if row is None:
         raise NotFound("No raster with this number.")
     info = raster_stats(session, raster_id)
@@ -101,7 +95,7 @@ def raster_map(
         rgba, bounds=bounds, name=esc.text(name), opacity=0.85, mercator_project=False
     ).add_to(m)
     folium.GeoJson(
-        L._feature_collection(districts, lambda r: {"label": esc.text(f"{r['name_th']} / {r['name_en']}")}),
+        L.feature_collection(districts, lambda r: {"label": esc.text(f"{r['name_th']} / {r['name_en']}")}),
         name=esc.text("อำเภอ / Districts"),
         style_function=lambda f: {"color": "#444444", "weight": 1, "fill": False},
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),

@@ -25,9 +25,13 @@ from geo_service.auth import Principal, Role
 from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.hotspots.rasters import burned_area_by_zone
+from geo_service.hotspots import store as hotspots
+from geo_service.hotspots.rasters import burned_area_by_zone, latest_acq_date
+from geo_service.incidents import store as incidents
 from geo_service.layers import aoi
+from geo_service.layers.queries import loaded_layers
 from geo_service.maps.period import check_fiscal_year_be
+from geo_service.reports import store
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_bounds, to_be
 
 # Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
@@ -44,6 +48,8 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 
 @dataclass(frozen=True)
 class BriefPeriod:
+    """A brief's period: first and last day (included), its Thai fiscal year (BE) and quarter (None: the year)."""
+
     start: date
     end: date  # included
     fiscal_year_be: int
@@ -51,10 +57,12 @@ class BriefPeriod:
 
     @property
     def label_th(self) -> str:
+        """The period in Thai, e.g. "ปีงบประมาณ 2567 ไตรมาส 2"."""
         return f"ปีงบประมาณ {self.fiscal_year_be}" + (f" ไตรมาส {self.quarter}" if self.quarter else "")
 
     @property
     def label_en(self) -> str:
+        """The period in English, e.g. "Fiscal year 2567 BE, quarter 2"."""
         return f"Fiscal year {self.fiscal_year_be} BE" + (f", quarter {self.quarter}" if self.quarter else "")
 
 
@@ -85,102 +93,56 @@ def _shift_year(d: date, years: int) -> date:
 def _hotspots(session: Session, start: date, end: date) -> dict:
     """Detections of the area of interest (``in_aoi``) by district, protected area and week, and their total;
     those outside it only as ``outside_aoi``, a count that is never part of the total."""
-    p = {"s": start, "e": end}
     # a detection in the area's buffer lies in no district of the province: its row ('') comes last
-    by_district = (
-        session.execute(
-            text("""
-        SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e
-        GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""),
-            p,
-        )
-        .mappings()
-        .all()
-    )
-    by_area = (
-        session.execute(
-            text("""
-        SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
-            p,
-        )
-        .mappings()
-        .all()
-    )
-    weekly = session.execute(
-        text("""
-        SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
-        p,
-    ).all()
-    outside = session.execute(
-        text("""
-        SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"""),
-        p,
-    ).scalar()
+    counts = hotspots.period_counts(session, start, end)
     weeks = ((end - start).days // 7) + 1
     series = [0] * weeks
-    for week, n in weekly:
-        series[int(week)] = n
+    for week, n in counts["weekly"].items():
+        series[week] = n
     return {
-        "by_district": [dict(r) for r in by_district],
-        "by_protected_area": [dict(r) for r in by_area],
+        "by_district": counts["by_district"],
+        "by_protected_area": counts["by_protected_area"],
         "weekly": series,
         "total": sum(series),
-        "outside_aoi": outside,
+        "outside_aoi": counts["outside_aoi"],
     }
 
 
 def compute_figures(session: Session, period: BriefPeriod) -> dict:
+    """Every figure of the brief for ``period``, as stored (JSON-ready): names, hotspots against the previous year,
+    incidents, case counts, burned area, data freshness and layers."""
     names = {
         r.code: {"th": r.name_th, "en": r.name_en}
         for r in session.execute(
-            text("SELECT code, name_th, name_en FROM admin_areas WHERE level = 'district' AND is_current")
+            text("SELECT code, name_th, name_en FROM current_admin_areas WHERE level = 'district' ORDER BY code")
         )
     }
     areas = {
         r.code: {"th": r.name_th, "en": r.name_en, "kind": r.kind, "illustrative": r.illustrative}
         for r in session.execute(
             text(
-                "SELECT DISTINCT ON (code) code, name_th, name_en, kind::text AS kind, illustrative FROM protected_areas "
-                "ORDER BY code, valid_from DESC NULLS LAST"
+                "SELECT code, name_th, name_en, kind::text AS kind, illustrative FROM latest_protected_areas "
+                "ORDER BY code"
             )
         )
     }
     this = _hotspots(session, period.start, period.end)
     before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1))
-    p = {"s": period.start, "e": period.end}
-    incidents = session.execute(
-        text("""
-        SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
-        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""),
-        p,
-    ).all()
+    incident_counts = incidents.counts_by_kind_and_district(session, period.start, period.end)
     # Counts only: no title, party or note of any case leaves in a brief.
     case_counts = cases.stage_counts(session, period.start, period.end, AUDIENCE)
     # burned area: only products that encode it (fire mask, burn date, dNBR), current versions (rasters.py)
     burned = burned_area_by_zone(session, "district", date_from=period.start, date_to=period.end)
-    fresh = (
-        session.execute(
-            text("""
-        SELECT (SELECT max(acq_utc) FROM hotspots) AS hotspot_latest,
-               (SELECT max(loaded_at) FROM hotspot_batches) AS hotspot_loaded,
-               (SELECT max(id) FROM hotspot_batches) AS hotspot_batch,
-               (SELECT max(observed_at) FROM incidents) AS incident_latest,
-               (SELECT max(id) FROM incidents) AS incident_max_id,
-               (SELECT max(acq_date) FROM hotspot_rasters) AS raster_latest
-    """)
-        )
-        .mappings()
-        .one()
-    )
-    layers = [
-        dict(r)
-        for r in session.execute(
-            text("SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")
-        ).mappings()
-    ]
+    hotspot_fresh, incident_fresh = hotspots.freshness(session), incidents.freshness(session)
+    fresh = {
+        "hotspot_latest": hotspot_fresh["hotspot_latest"],
+        "hotspot_loaded": hotspot_fresh["hotspot_loaded"],
+        "hotspot_batch": hotspot_fresh["hotspot_batch"],
+        "incident_latest": incident_fresh["incident_latest"],
+        "incident_max_id": incident_fresh["incident_max_id"],
+        "raster_latest": latest_acq_date(session),
+    }
+    layers = loaded_layers(session)
     return {
         "period": {
             "from": period.start.isoformat(),
@@ -200,7 +162,7 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
             "weekly": before["weekly"],
             "outside_aoi": before["outside_aoi"],
         },
-        "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incidents],
+        "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incident_counts],
         "cases_by_stage": case_counts["by_stage"],
         "cases_received": case_counts["received"],
         "cases_scope": CASES_SCOPE,
@@ -219,22 +181,19 @@ def _data_version(session: Session, figures: dict) -> str:
 
 
 def create_brief(session: Session, period: BriefPeriod, principal: Principal) -> dict:
+    """Compute the period's figures, store them with their data version, record the export; the stored brief."""
     figures = compute_figures(session, period)
     version = _data_version(session, figures)
-    brief_id = session.execute(
-        text("""
-        INSERT INTO briefs (period_from, period_to, fiscal_year_be, quarter, data_version, figures, created_by)
-        VALUES (:s, :e, :fy, :q, :v, CAST(:f AS jsonb), :by) RETURNING id"""),
-        {
-            "s": period.start,
-            "e": period.end,
-            "fy": period.fiscal_year_be,
-            "q": period.quarter,
-            "v": version,
-            "f": json.dumps(figures, ensure_ascii=False),
-            "by": principal.name,
-        },
-    ).scalar_one()
+    brief_id = store.insert_brief(
+        session,
+        period_from=period.start,
+        period_to=period.end,
+        fiscal_year_be=period.fiscal_year_be,
+        quarter=period.quarter,
+        data_version=version,
+        figures=figures,
+        created_by=principal.name,
+    )
     audit.record(
         session,
         principal.name,
@@ -247,14 +206,8 @@ def create_brief(session: Session, period: BriefPeriod, principal: Principal) ->
 
 
 def get_brief(session: Session, brief_id: int) -> dict:
-    row = (
-        session.execute(
-            text("SELECT id, data_version, figures, created_by, created_at FROM briefs WHERE id = :id"),
-            {"id": brief_id},
-        )
-        .mappings()
-        .first()
-    )
+    """A stored brief: id, data version, figures, who made it and when (ISO 8601); NotFound if none."""
+    row = store.brief_row(session, brief_id)
     if row is None:
         raise NotFound("No brief with this number.")
     return {
@@ -267,17 +220,13 @@ def get_brief(session: Session, brief_id: int) -> dict:
 
 
 def list_briefs(session: Session) -> list[dict]:
-    rows = (
-        session.execute(
-            text(
-                "SELECT id, period_from, period_to, fiscal_year_be, quarter, data_version, created_by, "
-                "created_at FROM briefs ORDER BY id DESC"
-            )
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in rows]
+    """The briefs made so far, newest first, without their figures."""
+    return store.list_briefs(session)
+
+
+def brief_html(session: Session, brief_id: int) -> str:
+    """A stored brief as its printable HTML page (from its stored figures)."""
+    return render_html(session, get_brief(session, brief_id))
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -327,7 +276,7 @@ def _map_image(session: Session, figures: dict) -> str:
     rows = session.execute(
         text(
             "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
-            "FROM admin_areas WHERE level = 'district' AND is_current"
+            "FROM current_admin_areas WHERE level = 'district'"
         )
     ).all()
     counts = {r["code"]: r["n"] for r in figures["hotspots"]["by_district"]}
@@ -337,11 +286,8 @@ def _map_image(session: Session, figures: dict) -> str:
         crs=4326,
     )
     pa = session.execute(
-        text(
-            "SELECT ST_AsBinary(geom) AS wkb FROM protected_areas WHERE (valid_to IS NULL "
-            "OR valid_to > :e) AND (valid_from IS NULL OR valid_from <= :e)"
-        ),
-        {"e": figures["period"]["to"]},
+        text("SELECT ST_AsBinary(geom) AS wkb FROM protected_areas_on(:e)"),
+        {"e": date.fromisoformat(figures["period"]["to"])},
     ).all()
     fig, ax = plt.subplots(figsize=(6.5, 6), dpi=110)
     districts.plot(
@@ -377,6 +323,7 @@ def _map_image(session: Session, figures: dict) -> str:
 
 
 def render_html(session: Session, brief: dict) -> str:
+    """The printable page of a brief from its stored figures (with the weekly chart and the map as images)."""
     f = brief["figures"]
     kinds = {k.value: INCIDENT_KIND_LABELS[k] for k in IncidentKind}
     stages = {s.value: CASE_STAGE_LABELS[s] for s in CaseStage}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def html_to_pdf(html: str) -> bytes:
+    """An HTML page as PDF bytes."""
     from PIL import ImageFile
     from weasyprint import HTML
 

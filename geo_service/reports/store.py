@@ -1,1 +1,68 @@
-"""The briefs store: the only module that names the ``briefs`` table in SQL."""
+"""The briefs store: the only module that names the ``briefs`` table in SQL.
+
+Functions run in the caller's transaction and never commit (README, Layout).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+def insert_brief(
+    session: Session,
+    *,
+    period_from: date,
+    period_to: date,
+    fiscal_year_be: int,
+    quarter: int | None,
+    data_version: str,
+    figures: dict,
+    created_by: str,
+) -> int:
+    """Store a brief's figures with the data version they came from; returns the new brief's id."""
+    return session.execute(
+        text("""
+        INSERT INTO briefs (period_from, period_to, fiscal_year_be, quarter, data_version, figures, created_by)
+        VALUES (:s, :e, :fy, :q, :v, CAST(:f AS jsonb), :by) RETURNING id"""),
+        {
+            "s": period_from,
+            "e": period_to,
+            "fy": fiscal_year_be,
+            "q": quarter,
+            "v": data_version,
+            "f": json.dumps(figures, ensure_ascii=False),
+            "by": created_by,
+        },
+    ).scalar_one()
+
+
+def brief_row(session: Session, brief_id: int) -> dict | None:
+    """One stored brief (id, data_version, figures, created_by, created_at), or None."""
+    row = (
+        session.execute(
+            text("SELECT id, data_version, figures, created_by, created_at FROM briefs WHERE id = :id"),
+            {"id": brief_id},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def list_briefs(session: Session) -> list[dict]:
+    """Every stored brief without its figures, newest first."""
+    rows = (
+        session.execute(
+            text(
+                "SELECT id, period_from, period_to, fiscal_year_be, quarter, data_version, created_by, "
+                "created_at FROM briefs ORDER BY id DESC"
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return [dict(r) for r in rows]
