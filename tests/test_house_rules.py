@@ -78,7 +78,14 @@ ORM_CLASSES = {
 }
 
 # The edges: where a transaction may be opened, committed or rolled back.
-EDGES = re.compile(r"^(api\..*|web\..*|cli|.*\.cli|main|db\..*|notebook_runner)$")
+EDGES = re.compile(r"^(api\..*|web\..*|cli|cli_support|.*\.cli|main|db\..*|notebook_runner)$")
+# Transaction control that is not a unit of work, each with its reason.
+TRANSACTION_EXCEPTIONS = {
+    "cases.access": "seen_by() rolls back its own savepoint (reads as another role, then back)",
+    "exports.stream": "ends the read-only connection it opened itself to stream a download",
+}
+# The schema itself declares every table.
+SCHEMA = "db.models"
 
 
 @cache
@@ -111,6 +118,8 @@ def tables_named() -> dict[str, set[str]]:
     named: dict[str, set[str]] = defaultdict(set)
     patterns = {t: _table_pattern(t) for t in STORES}
     for name, (_, tree) in modules().items():
+        if name == SCHEMA:
+            continue
         for s in _sql_strings(tree):
             for t, p in patterns.items():
                 if p.search(s):
@@ -288,7 +297,7 @@ def test_cli_does_not_import_the_web_app_or_the_http_layer():
 def test_transactions_are_opened_only_at_the_edges():
     wrong = []
     for name, (_, tree) in modules().items():
-        if EDGES.match(name):
+        if EDGES.match(name) or name in TRANSACTION_EXCEPTIONS:
             continue
         for node in ast.walk(tree):
             if (
