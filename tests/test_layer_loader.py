@@ -416,8 +416,8 @@ def test_listeners_are_registered_once_and_wired_by_the_app(monkeypatch, tmp_pat
 
     assert store.on_layers_changed(listener) is listener
     store.on_layers_changed(listener)
-    assert store.ON_LAYERS_CHANGED == [listener]
+    assert [listener] == store.ON_LAYERS_CHANGED
     store.ON_LAYERS_CHANGED.clear()
     create_app(make_settings("postgresql+psycopg://nobody@127.0.0.1:9/none", tmp_path))  # built, not started
     wiring.wire()
-    assert store.ON_LAYERS_CHANGED == [reattribute_incidents, reattribute_hotspots]
+    assert [reattribute_incidents, reattribute_hotspots] == store.ON_LAYERS_CHANGED
