@@ -399,3 +399,25 @@ def test_shapefile_of_unknown_encoding_is_refused_with_a_hint(districts, tmp_pat
     # naming the encoding loads it
     load_layer(factory, path, "district", meta(), fields=FIELDS, encoding="ISO-8859-1")
     assert "Größe" in {r.name_th for r in stored_districts(factory).values()}
+
+
+def test_listeners_are_registered_once_and_wired_by_the_app(monkeypatch, tmp_path):
+    """on_layers_changed and wiring.wire are idempotent; the app factory wires incidents and hotspots."""
+    from geo_service import wiring
+    from geo_service.hotspots.attribution import reattribute_hotspots
+    from geo_service.incidents.service import reattribute_incidents
+    from geo_service.main import create_app
+    from tests.conftest import make_settings
+
+    monkeypatch.setattr(store, "ON_LAYERS_CHANGED", [])
+
+    def listener(session, layer_type):
+        return None
+
+    assert store.on_layers_changed(listener) is listener
+    store.on_layers_changed(listener)
+    assert [listener] == store.ON_LAYERS_CHANGED
+    store.ON_LAYERS_CHANGED.clear()
+    create_app(make_settings("postgresql+psycopg://nobody@127.0.0.1:9/none", tmp_path))  # built, not started
+    wiring.wire()
+    assert [reattribute_incidents, reattribute_hotspots] == store.ON_LAYERS_CHANGED

@@ -200,7 +200,7 @@ INCIDENT_KIND_LABELS: dict[IncidentKind, tuple[str, str]] = {
 
 
 class User(Base):
-    """A user account (table users)."""
+    """A user account (the users table)."""
 
     __tablename__ = "users"
     __table_args__ = (
@@ -270,7 +270,7 @@ class Incident(Base):
 
 
 class IncidentPhoto(Base):
-    """A photo of an incident (table incident_photos)."""
+    """A photo of an incident (the incident_photos table)."""
 
     __tablename__ = "incident_photos"
     __table_args__ = (UniqueConstraint("incident_id", "sha256", name="uq_incident_photos_incident_id"),)
@@ -366,7 +366,7 @@ CASE_STAGE_LABELS: dict[CaseStage, tuple[str, str]] = {
 
 
 class CaseCounter(Base):
-    """The last case number of a fiscal year (table case_counters)."""
+    """The last case number of a fiscal year (the case_counters table)."""
 
     __tablename__ = "case_counters"
     fiscal_year_be: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -374,7 +374,7 @@ class CaseCounter(Base):
 
 
 class Case(Base):
-    """A case (table cases)."""
+    """A case (the cases table)."""
 
     __tablename__ = "cases"
     __table_args__ = (UniqueConstraint("reference", name="uq_cases_reference"),)
@@ -401,7 +401,7 @@ class Case(Base):
 
 
 class CaseAssignment(Base):
-    """An investigator assigned to a case (table case_assignments)."""
+    """An investigator assigned to a case (the case_assignments table)."""
 
     __tablename__ = "case_assignments"
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
@@ -411,7 +411,7 @@ class CaseAssignment(Base):
 
 
 class CaseParty(Base):
-    """A party of a case (table case_parties)."""
+    """A party of a case (the case_parties table)."""
 
     __tablename__ = "case_parties"
     __table_args__ = (Index("ix_case_parties_case_id", "case_id"),)
@@ -427,7 +427,7 @@ class CaseParty(Base):
 
 
 class CaseTransition(Base):
-    """A move of a case from one stage to another (table case_transitions)."""
+    """A move of a case from one stage to another (the case_transitions table)."""
 
     __tablename__ = "case_transitions"
     __table_args__ = (Index("ix_case_transitions_case_id", "case_id"),)
@@ -441,7 +441,7 @@ class CaseTransition(Base):
 
 
 class CaseNote(Base):
-    """A note on a case (table case_notes)."""
+    """A note on a case (the case_notes table)."""
 
     __tablename__ = "case_notes"
     __table_args__ = (Index("ix_case_notes_case_id", "case_id"),)
@@ -454,7 +454,7 @@ class CaseNote(Base):
 
 
 class CaseAttachment(Base):
-    """A file attached to a case (table case_attachments)."""
+    """A file attached to a case (the case_attachments table)."""
 
     __tablename__ = "case_attachments"
     __table_args__ = (UniqueConstraint("case_id", "sha256", name="uq_case_attachments_case_id"),)
@@ -471,7 +471,7 @@ class CaseAttachment(Base):
 
 
 class CaseLink(Base):
-    """Evidence linked to a case (table case_links)."""
+    """Evidence linked to a case (the case_links table)."""
 
     __tablename__ = "case_links"
     __table_args__ = (
@@ -488,7 +488,7 @@ class CaseLink(Base):
 
 
 class ApiKey(Base):
-    """A partner API key, stored as its hash (table api_keys)."""
+    """A partner API key, stored as its hash (the api_keys table)."""
 
     __tablename__ = "api_keys"
     __table_args__ = (UniqueConstraint("prefix", name="uq_api_keys_prefix"),)
