@@ -16,7 +16,7 @@ from rich.console import Console
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from geo_service import scratch
+from geo_service import scratch, users
 from geo_service.db import migrate as migrations
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.db.local_pg import LocalPostgres, wait_for
@@ -81,6 +81,7 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[URL |
 
     Returns the database URL and whether this call started the embedded server.
     """
+    users.configure_hashing(settings.service.password_hash_memory_kib, settings.service.password_hash_time_cost)
     started = False
     if settings.db.embedded:
         local = cluster(settings)

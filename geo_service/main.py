@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.datastructures import MutableHeaders
 
-from geo_service import __version__, scratch, wiring
+from geo_service import __version__, scratch, users, wiring
 from geo_service.api import (
     admin,
     admin_layers,
@@ -112,6 +112,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     middleware, error handlers and every router."""
     wiring.wire()
     settings = settings or get_settings()
+    users.configure_hashing(settings.service.password_hash_memory_kib, settings.service.password_hash_time_cost)
     engine = engine or make_engine(database_url(settings), settings.db.pool_size)
 
     @asynccontextmanager

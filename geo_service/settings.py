@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Thailand's extent with a small margin (lon/lat, EPSG:4326). Used to refuse data that is
@@ -71,6 +71,10 @@ class ServiceSettings(BaseSettings):
         description="HS256 signing key of access tokens; generated into data_dir when unset outside production",
     )
     token_minutes: int = Field(default=60, ge=5, le=24 * 60, description="Lifetime of an access token")
+    password_hash_memory_kib: int = Field(
+        default=65536, ge=1024, le=1 << 20, description="argon2id memory per password hash, KiB (default 64 MiB)"
+    )
+    password_hash_time_cost: int = Field(default=3, ge=1, le=10, description="argon2id passes per password hash")
     photo_max_mb: int = Field(default=20, ge=1, le=200, description="Largest accepted photo")
     photo_max_distance_m: float = Field(default=500, ge=0, description="Flag photos taken farther from the incident")
     photo_max_hours_before: float = Field(default=24, ge=0, description="Flag photos taken this long before it")
@@ -98,6 +102,14 @@ class ServiceSettings(BaseSettings):
         if v is not None and len(v) < minimum:
             raise ValueError(f"{info.field_name} must be at least {minimum} characters")
         return v
+
+    @model_validator(mode="after")
+    def _hash_cost(self) -> ServiceSettings:
+        # OWASP's floor for argon2id is 19 MiB with 2 passes; cheaper hashes only speed up the test suite's
+        # sign-ins (the same code path, smaller parameters), never a deployment.
+        if self.environment != "test" and (self.password_hash_memory_kib < 19456 or self.password_hash_time_cost < 2):
+            raise ValueError("password_hash_memory_kib >= 19456 and password_hash_time_cost >= 2 outside tests")
+        return self
 
 
 class AreaSettings(BaseSettings):

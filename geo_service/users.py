@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import Connection, Row, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -22,14 +23,36 @@ from geo_service.db.models import User
 from geo_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
 
 ALGORITHM = "HS256"  # pinned: tokens signed with anything else are refused
-_hasher = PasswordHash.recommended()
+_hasher = PasswordHash.recommended()  # argon2id, m=64 MiB, t=3, p=4 until configure_hashing() says otherwise
+_cost = (65536, 3)
 _dummy: list[str] = []
+
+
+def configure_hashing(memory_kib: int, time_cost: int) -> None:
+    """Set the argon2id cost of new password hashes (GEO_SERVICE_PASSWORD_HASH_MEMORY_KIB / _TIME_COST).
+    Stored hashes keep verifying with the parameters written in them."""
+    global _hasher, _cost
+    if _cost == (memory_kib, time_cost):
+        return
+    _hasher = PasswordHash((Argon2Hasher(time_cost=time_cost, memory_cost=memory_kib),))
+    _cost = (memory_kib, time_cost)
+    _dummy.clear()  # the stand-in hash for unknown users must cost what a real one does
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash stored for ``password`` (its parameters and salt are written in it)."""
+    return _hasher.hash(password)
+
+
+def password_matches(password: str, stored: str) -> bool:
+    """Whether ``password`` is the one ``stored`` was made from (with the parameters written in it)."""
+    return _hasher.verify(password, stored)
 
 
 def _dummy_hash() -> str:
     """Verifying against this when the user does not exist keeps the answer time the same."""
     if not _dummy:
-        _dummy.append(_hasher.hash("not a real password"))
+        _dummy.append(hash_password("not a real password"))
     return _dummy[0]
 
 
@@ -69,7 +92,7 @@ def create_user(
     user = User(
         username=username.strip().lower(),
         display_name=display_name or username,
-        password_hash=_hasher.hash(password),
+        password_hash=hash_password(password),
         roles=_roles(roles),
     )
     session.add(user)
@@ -86,9 +109,9 @@ def verify_password(session: Session, username: str, password: str) -> User:
     """The active account with this username and password; Unauthorized otherwise."""
     user = session.scalar(select(User).where(User.username == username.strip().lower()))
     if user is None:
-        _hasher.verify(password, _dummy_hash())
+        password_matches(password, _dummy_hash())
         raise Unauthorized("Wrong username or password.")
-    if not _hasher.verify(password, user.password_hash) or not user.is_active:
+    if not password_matches(password, user.password_hash) or not user.is_active:
         raise Unauthorized("Wrong username or password.")
     return user
 

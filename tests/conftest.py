@@ -86,9 +86,18 @@ def empty_db_url(pg_cluster):
     pg_cluster.drop_database(name)
 
 
+# Sign-ins hash with argon2id at a test cost (1 MiB, 1 pass: about 1 ms instead of 0.1-0.3 s); the same code
+# path. tests/test_auth.py checks that a deployment's settings refuse such a cost and hash at 64 MiB, 3 passes.
+TEST_HASH_COST = {"password_hash_memory_kib": 1024, "password_hash_time_cost": 1}
+
+
 def make_settings(url, tmp_path: Path, **extra) -> Settings:
     return Settings(
-        database_url=_url_text(url), environment="test", admin_token=ADMIN_TOKEN, data_dir=tmp_path, **extra
+        database_url=_url_text(url),
+        environment="test",
+        admin_token=ADMIN_TOKEN,
+        data_dir=tmp_path,
+        **{**TEST_HASH_COST, **extra},
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import jwt
+import pytest
 from sqlalchemy import text
 
 from tests.conftest import ADMIN_TOKEN, PASSWORD
@@ -78,3 +79,30 @@ def test_only_administrators_create_users(client, login, admin_headers):
 def test_admin_token_is_compared_whole(client):
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {ADMIN_TOKEN[:-1]}"}).status_code == 401
     assert client.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}).status_code == 200
+
+
+def test_deployments_hash_passwords_at_full_argon2id_cost_and_refuse_a_test_cost(monkeypatch):
+    """The suite signs in with a cheap argon2id (tests/conftest.py); a deployment cannot, and hashes at 64 MiB."""
+    import pydantic
+
+    from geo_service import users
+    from geo_service.settings import ServiceSettings
+    from tests.conftest import TEST_HASH_COST
+
+    monkeypatch.delenv("GEO_SERVICE_ENVIRONMENT", raising=False)
+    defaults = ServiceSettings()
+    assert (defaults.password_hash_memory_kib, defaults.password_hash_time_cost) == (65536, 3)
+    for environment in ("local", "production"):
+        with pytest.raises(pydantic.ValidationError, match="password_hash_memory_kib"):
+            ServiceSettings(environment=environment, **TEST_HASH_COST)
+    try:
+        users.configure_hashing(defaults.password_hash_memory_kib, defaults.password_hash_time_cost)
+        stored = users.hash_password("correct horse battery staple")
+        assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
+        users.configure_hashing(TEST_HASH_COST["password_hash_memory_kib"], TEST_HASH_COST["password_hash_time_cost"])
+        cheap = users.hash_password("correct horse battery staple")
+        assert cheap.startswith("$argon2id$v=19$m=1024,t=1,p=4$")
+        # a hash keeps verifying with the parameters written in it, whatever the current cost
+        assert users.password_matches("correct horse battery staple", stored)
+    finally:
+        users.configure_hashing(TEST_HASH_COST["password_hash_memory_kib"], TEST_HASH_COST["password_hash_time_cost"])
