@@ -12,7 +12,7 @@ from rich import progress as rp
 from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
-from geo_service import audit, notebook_runner, scratch
+from geo_service import audit, cli_support, notebook_runner, scratch
 from geo_service.auth import Principal, Role
 from geo_service.cli_support import (
     cli_actor,
@@ -62,6 +62,12 @@ app.add_typer(notebooks_app, name="notebooks")
 app.add_typer(maps_cli.app, name="maps")
 app.add_typer(hotspots_app, name="hotspots")
 app.add_typer(rasters_app, name="rasters")
+
+
+@app.callback()
+def _each_command() -> None:
+    # runs before every command
+    cli_support.fit_width()
 
 
 def wired() -> None:

@@ -6,6 +6,7 @@ each other.
 from __future__ import annotations
 
 import getpass
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = [
     "console",
     "database",
     "fail",
+    "fit_width",
     "get_settings",
     "out",
     "prepare_database",
@@ -40,6 +42,14 @@ __all__ = [
 
 console = Console(stderr=True)  # progress and messages
 out = Console()  # results (tables) go to standard output
+
+
+def fit_width() -> None:
+    """Make result tables as wide as COLUMNS when it is set when a command runs: a pipe or a test runner has no
+    terminal to measure, and the consoles above were made before the command's environment was known."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit():
+        out.width = console.width = int(columns)
 
 
 def fail(exc: Exception) -> NoReturn:
