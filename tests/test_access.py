@@ -19,6 +19,7 @@ def _sign_in(client, username):
     return r.status_code, ({"Authorization": f"Bearer {r.json()['access_token']}"} if r.status_code == 200 else None)
 
 
+@pytest.mark.slow
 def test_deactivation_revokes_at_once_and_reactivation_needs_a_new_sign_in(client, login, admin_headers):
     ranger = login("ranger", "field_officer")
     assert _me(client, ranger).status_code == 200
@@ -141,6 +142,7 @@ def seeded(client, login, admin_headers):
     }
 
 
+@pytest.mark.slow
 def test_one_redaction_policy_for_incidents_exports_and_maps(client, seeded):
     iid, committee = seeded["id"], seeded["committee"]
     for path in ("/api/v1/incidents", f"/api/v1/incidents/{iid}", "/api/v1/incidents.geojson"):
@@ -167,6 +169,7 @@ def test_one_redaction_policy_for_incidents_exports_and_maps(client, seeded):
     assert "Somchai" in inv_html.text
 
 
+@pytest.mark.slow
 def test_withheld_time_cannot_be_recovered_through_date_filters(client, seeded, admin_headers):
     def key(*scopes):
         r = client.post(

@@ -49,6 +49,7 @@ def test_upload_needs_an_administrator(client, tambon_gpkg):
     assert r.status_code == 401
 
 
+@pytest.mark.slow
 def test_upload_loads_in_one_step_and_shows_in_the_api(client, tambon_gpkg, admin_headers):
     r = upload(client, tambon_gpkg, admin_headers)
     assert r.status_code == 201, r.text
@@ -69,6 +70,7 @@ def test_dry_run_reports_and_stores_nothing(client, tambon_gpkg, admin_headers):
     assert ("tambon-2026", "2026-01") not in {(x["name"], x["version"]) for x in client.get("/api/v1/layers").json()}
 
 
+@pytest.mark.slow
 def test_refused_file_is_422_with_reasons_and_nothing_stored(client, admin_headers, tmp_path):
     gdf = gpd.read_file(TAMBONS)
     gdf.loc[3, "geometry"] = Polygon([(100.0, 18.0), (100.1, 18.1), (100.1, 18.0), (100.0, 18.1)])
@@ -148,6 +150,7 @@ def _vrt(url: str, local: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_vrt_under_any_name_is_refused_before_gdal_opens_it(client, admin_headers, listener, tmp_path):
     import zipfile
 

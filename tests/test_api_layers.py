@@ -70,6 +70,7 @@ def test_simplification_shrinks_and_keeps_valid(ref_client):
         assert shape(f["geometry"]).representative_point().within(exact[f["id"]].buffer(0.002))
 
 
+@pytest.mark.slow
 def test_subdistricts_by_district_and_single_features(ref_client):
     body = fc(ref_client, "/api/v1/subdistricts", district="5401")
     assert body["numberReturned"] == 20

@@ -48,6 +48,7 @@ def _flags(sm) -> dict[tuple[float, float], bool]:
         }
 
 
+@pytest.mark.slow
 def test_outside_detections_are_stored_marked_and_reingest_changes_nothing(loaded):
     sm = loaded
     flags = _flags(sm)
@@ -69,6 +70,7 @@ def test_outside_detections_are_stored_marked_and_reingest_changes_nothing(loade
         assert reattribute_hotspots(s) == 0
 
 
+@pytest.mark.slow
 def test_python_and_sql_definitions_agree(loaded):
     """The Gazetteer's flag (ingest, re-attribution) and in_area_of_interest() (SQL) on the stored geometry,
     on a grid across Phrae's line, with and without a buffer."""
@@ -97,6 +99,7 @@ def test_python_and_sql_definitions_agree(loaded):
         assert 300 < py.sum() < len(lon) and (py == sql).all() and stored == 0
 
 
+@pytest.mark.slow
 def test_buffer_takes_in_a_fire_just_across_the_line(loaded):
     sm = loaded
     with transaction(sm) as s:
@@ -144,6 +147,7 @@ def test_summaries_count_the_area_and_group_by_province(loaded):
     assert sum(got.values()) == INSIDE + OUTSIDE and got.get("outside_protected_land", 0) <= INSIDE
 
 
+@pytest.mark.slow
 def test_summary_and_hotspot_routes(client, admin_headers):
     r = client.post(
         "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": (FIXTURE.name, FIXTURE.read_bytes())}
@@ -166,6 +170,7 @@ def test_summary_and_hotspot_routes(client, admin_headers):
     assert sorted(f["properties"]["in_aoi"] for f in e["features"]) == [False] * OUTSIDE + [True] * INSIDE
 
 
+@pytest.mark.slow
 def test_brief_counts_the_area_and_labels_the_rest(client, login, admin_headers):
     committee = login("committee", "committee_member")
     assert (
@@ -188,6 +193,7 @@ def test_brief_counts_the_area_and_labels_the_rest(client, login, admin_headers)
     assert f">{OUTSIDE}<" in line
 
 
+@pytest.mark.slow
 def test_overview_map_leaves_outside_detections_off(loaded):
     sm = loaded
     period = fiscal_period(2567)
@@ -208,6 +214,7 @@ def test_overview_map_leaves_outside_detections_off(loaded):
     assert all(f"{lat}, {lon}" in html_asked for lat, lon in NEIGHBOURS)
 
 
+@pytest.mark.slow
 def test_cli_summary_names_the_area_and_the_row_outside(loaded, db_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

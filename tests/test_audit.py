@@ -50,11 +50,13 @@ def test_changes_are_recorded_with_before_and_after(busy, db_url, sessionmaker_f
     assert not any("key" in (r.after or {}) for r in rows if r.entity_type == "api_key")  # the secret is not logged
 
 
+@pytest.mark.slow
 def test_chain_verifies_and_head_moves(busy, db_url, sessionmaker_for):
     result = verify(sessionmaker_for(db_url))
     assert result.ok and result.entries >= 8 and len(result.head) == 64
 
 
+@pytest.mark.slow
 def test_database_refuses_update_delete_truncate(busy, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     for stmt in (
@@ -84,6 +86,7 @@ def test_verifier_catches_an_edited_entry(busy, db_url, sessionmaker_for):
     assert result.problems == [{"id": 3, "problem": "its content was changed after it was written"}]
 
 
+@pytest.mark.slow
 def test_verifier_catches_an_edited_entry_with_a_recomputed_hash(busy, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     _tamper(
@@ -101,6 +104,7 @@ def test_verifier_catches_an_edited_entry_with_a_recomputed_hash(busy, db_url, s
     assert {p["id"] for p in result.problems} == {4}  # the next entry no longer follows
 
 
+@pytest.mark.slow
 def test_verifier_catches_a_deleted_entry(busy, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     _tamper(factory, "DELETE FROM audit_log WHERE id = 5")
@@ -118,6 +122,7 @@ def test_verify_endpoint_and_cli(busy, client, admin_headers, db_url, sessionmak
 
 
 # --- gapless numbering (issue 12): a gap means a deletion, never an ordinary failure -----------------
+@pytest.mark.slow
 def test_rolled_back_entries_leave_no_gap(busy, client, db_url, sessionmaker_for):
     from tests.test_photos import photo, upload
 

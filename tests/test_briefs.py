@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 HEADER = "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,bright_ti5,frp,daynight"
 
 
@@ -15,6 +17,7 @@ def det(lat, lon, day, frp=10.0):
     return f"{lat},{lon},330,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290,{frp},D"
 
 
+@pytest.mark.slow
 def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     committee = login("committee", "committee_member")
     lead = login("lead", "investigator")
@@ -108,6 +111,7 @@ def test_fiscal_year_brief_with_known_numbers(client, login, admin_headers):
     )
 
 
+@pytest.mark.slow
 def test_cases_by_stage_are_the_period_s_cases_the_committee_may_see(client, login):
     """Cases by stage counted the whole register, confidential cases included; now the cases active during
     the brief's period that its audience (committee members) may see, with the rule stated in the brief."""

@@ -111,6 +111,7 @@ def test_gpx_waypoints_and_kml_placemarks(client, officer):
         ("headeronly.csv", b"kind,location\n", "empty_file"),
     ],
 )
+@pytest.mark.slow
 def test_bad_files(client, officer, name, data, code):
     r = send(client, officer, name, data, dry_run=True)
     assert r.status_code == 400, r.text

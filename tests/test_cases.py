@@ -52,6 +52,7 @@ def open_case(client, headers, **extra):
     return r.json()
 
 
+@pytest.mark.slow
 def test_open_case_reference_and_workflow(client, people):
     case = open_case(client, people["lead"])
     assert case["reference"] == "NACC-PR-2568-0001"  # received in FY 2568 (Oct 2024 - Sep 2025)
@@ -104,6 +105,7 @@ def test_open_case_reference_and_workflow(client, people):
     )
 
 
+@pytest.mark.slow
 def test_confidential_fields_by_role(client, people, admin_headers, incident):
     case = open_case(client, people["lead"])
     cid = case["id"]
@@ -208,6 +210,7 @@ def test_optimistic_locking_on_cases(client, people):
     )
 
 
+@pytest.mark.slow
 def test_links_validate_their_target_and_unlinking_restores_the_incident(client, people, incident):
     case = open_case(client, people["lead"])
     url = f"/api/v1/cases/{case['id']}/links"
@@ -294,6 +297,7 @@ def test_delete_is_admin_only_and_audited(client, people, admin_headers, inciden
     assert verify["ok"] and verify["entries"] > 5
 
 
+@pytest.mark.slow
 def test_simultaneous_transitions_from_one_version_only_one_succeeds(client, people):
     """Two investigators move the same case at the same moment from the version both read: one wins, the
     other gets 412, and the stage history adds up (each transition starts where the previous one ended)."""
@@ -367,6 +371,7 @@ def _enrich(client, headers, case_id, districts, n):
         )
 
 
+@pytest.mark.slow
 def test_a_case_page_and_a_case_list_take_a_fixed_number_of_statements(client, people, admin_headers, incident):
     """However many cases, links, notes and parties: the statements of a case page and of a list are counted
     on the app's engine (SQLAlchemy before_cursor_execute), for each role that sees a different page."""
@@ -406,6 +411,7 @@ def test_a_case_page_and_a_case_list_take_a_fixed_number_of_statements(client, p
         assert count == before[who][0] <= 16, (who, before[who], count)
 
 
+@pytest.mark.slow
 def test_the_case_model_lists_every_field_each_role_receives(client, people, admin_headers, incident):
     """The response model of the case routes names every key the service returns, for every role."""
     from geo_service.cases.schemas import CaseList, CaseOut

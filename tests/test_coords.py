@@ -201,6 +201,7 @@ def test_positions_in_thailand_roundtrip_through_parse_point(p, notation, style,
 
 @PROPERTY
 @given(zone=st.sampled_from([47, 48]), lon_off=st.integers(-250_000, 250_000), lat_m=st.integers(6_00, 20_40))
+@pytest.mark.slow
 def test_utm_positions_roundtrip_through_parse_point(zone, lon_off, lat_m):
     """Every whole-metre UTM position in Thailand: parse(format(zone, E, N)) gives back zone, E, N and
     the point pyproj computes for them."""
@@ -227,6 +228,7 @@ def test_utm_positions_roundtrip_through_parse_point(zone, lon_off, lat_m):
     which=st.integers(0, 5),
     slip=st.sampled_from([".5", "_", ".", ".1.2"]),
 )
+@pytest.mark.slow
 def test_a_slip_in_any_number_is_refused_never_misread(p, notation, which, slip):
     """A second decimal point or an underscore in any number of a valid text is a 400 naming that number."""
     text = format_degrees(p[0] / 10**6, p[1] / 10**6, notation)

@@ -43,6 +43,7 @@ def _kill_copy(engine, stop: threading.Event):
 
 
 @pytest.mark.parametrize("fmt", ["ndjson", "geojson"])
+@pytest.mark.slow
 def test_a_stream_cut_by_a_database_failure_is_an_error_for_the_client(db_url, live_server, admin_headers, fmt):
     engine = _incidents(db_url)
     base = urllib.parse.urlsplit(live_server(db_url))

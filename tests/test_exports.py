@@ -95,6 +95,7 @@ def people(login, client, admin_headers):
 
 
 @pytest.mark.parametrize("name", list(COLLECTIONS))
+@pytest.mark.slow
 def test_every_collection_is_rfc7946(client, people, name):
     headers = people["admin"] if not COLLECTIONS[name].public else {}
     r = client.get(f"/api/v1/exports/{name}", headers=headers)
@@ -107,6 +108,7 @@ def test_every_collection_is_rfc7946(client, people, name):
     assert fc["metadata"]["licence"] and fc["metadata"]["generated_at"]
 
 
+@pytest.mark.slow
 def test_downloads_are_what_the_route_declares(client, people):
     """/openapi.json names every media type a download is sent as, and a streamed GeoJSON download is exactly
     its declared model (every member it has is a declared field)."""
@@ -126,6 +128,7 @@ def test_downloads_are_what_the_route_declares(client, people):
     assert model.model_dump(mode="json", by_alias=True, exclude_unset=True) == fc
 
 
+@pytest.mark.slow
 def test_geojson_lines(client, people):
     r = client.get("/api/v1/exports/subdistricts", params={"f": "ndjson", "district": "5401"})
     *lines, summary = [json.loads(line) for line in r.text.splitlines()]
@@ -155,6 +158,7 @@ def test_redaction_by_role(client, people):
     assert r.status_code == 400  # a hidden property cannot be used to probe values either
 
 
+@pytest.mark.slow
 def test_filters(client, people):
     def ids(**params):
         r = client.get("/api/v1/exports/incidents", headers=people["admin"], params=params)
@@ -178,6 +182,7 @@ def test_filters(client, people):
     assert r.status_code == 400
 
 
+@pytest.mark.slow
 def test_file_formats_round_trip(client, people, tmp_path):
     def get(name, f, headers=None, **params):
         r = client.get(f"/api/v1/exports/{name}", params={"f": f, **params}, headers=headers or {})
@@ -245,6 +250,7 @@ def test_large_export_streams_in_constant_memory(client, db_url, sessionmaker_fo
     assert peak < 60e6, f"peak Python memory {peak / 1e6:.0f} MB while streaming {size / 1e6:.0f} MB"
 
 
+@pytest.mark.slow
 def test_hotspots_and_fire_events_export_and_ogc(client, admin_headers):
     csv = (
         "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
@@ -367,6 +373,7 @@ def _features(client, admin, name) -> list[dict]:
 
 @pytest.mark.parametrize("fmt", ALL_FORMATS)
 @pytest.mark.parametrize("name", list(COLLECTIONS))
+@pytest.mark.slow
 def test_every_collection_in_every_format(filled, name, fmt, tmp_path):
     """Each collection downloads in each format and opens with the count the GeoJSON reports (the Shapefile
     of hotspots was a 500: cut field names collided)."""

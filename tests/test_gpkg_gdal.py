@@ -10,6 +10,7 @@ from geo_service.exports.collections import COLLECTIONS
 
 
 @pytest.mark.parametrize("name", sorted(COLLECTIONS))
+@pytest.mark.slow
 def test_geopackage_opens_without_warnings(client, admin_headers, tmp_path, name):
     client.post(
         "/api/v1/incidents",

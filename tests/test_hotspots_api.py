@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
@@ -96,6 +97,7 @@ def _song_raster(path, tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_raster_upload_and_summary_with_burned_area(client, admin_headers, tmp_path):
     tif = _song_raster(tmp_path / "mask.tif", tmp_path)
     with open(tif, "rb") as f:
@@ -187,6 +189,7 @@ def _geojson_routes(client, admin_headers, tmp_path):
     ]
 
 
+@pytest.mark.slow
 def test_every_hotspot_geojson_route_is_rfc7946(client, admin_headers, tmp_path):
     """RFC 7946 on every GeoJSON route: exterior rings counter-clockwise, holes clockwise (the recurrence
     grid drew its cells clockwise)."""

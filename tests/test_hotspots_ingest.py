@@ -382,6 +382,7 @@ def test_missing_values_and_protected_area_lists_are_stored_as_such(sm, tmp_path
     assert tuple(rows[1])[1:] == (None, None, None, None, "SP")  # no version: standard processing
 
 
+@pytest.mark.slow
 def test_layer_change_reattributes_hotspots(sm, tmp_path):
     import geo_service.hotspots  # noqa: F401  registers the hook
     from geo_service.layers.reader import read_layer

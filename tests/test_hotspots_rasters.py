@@ -66,6 +66,7 @@ def _district_stat(report, code="5406"):
     return next(s for s in report.stats if s["zone_type"] == "district" and s["zone_code"] == code)
 
 
+@pytest.mark.slow
 def test_fire_mask_in_utm_47n(sm, tmp_path, song_point):
     n = 40
     a = np.full((n, n), 5, dtype=np.uint8)  # 5 = land, no fire
@@ -131,6 +132,7 @@ def test_burned_area_doy_in_modis_sinusoidal(sm, tmp_path, song_point):
     assert st["flagged_by_class"] == {"burned": 13.0}
 
 
+@pytest.mark.slow
 def test_frp_and_dnbr_products(sm, tmp_path, song_point):
     n = 20
     frp = np.zeros((n, n), dtype=np.float32)

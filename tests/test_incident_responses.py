@@ -3,6 +3,7 @@ key left out), for insiders and for callers who get redacted records; and the st
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
 
 from geo_service.api.geojson import FeatureCollection
@@ -21,6 +22,7 @@ AREA = {
 }
 
 
+@pytest.mark.slow
 def test_every_json_answer_matches_its_model(client, officer, login):
     committee = login("committee1", "committee_member")
     r = client.post(

@@ -33,6 +33,7 @@ def create(client, headers, payload, key=None, expect=201):
     return r.json()
 
 
+@pytest.mark.slow
 def test_attribution_inside_every_district_and_subdistrict(client, officer):
     for code, row in TAMBONS.iloc[::7].iterrows():
         p = row.geometry.representative_point()
@@ -47,6 +48,7 @@ def test_attribution_inside_every_district_and_subdistrict(client, officer):
 
 
 @pytest.mark.parametrize("a, b", [("5401", "5404"), ("5405", "5403"), ("5406", "5402"), ("5408", "5401")])
+@pytest.mark.slow
 def test_both_sides_of_a_district_boundary(client, officer, a, b):
     pa, pb = DISTRICTS.geometry[a].representative_point(), DISTRICTS.geometry[b].representative_point()
     line = LineString([pa, pb])
@@ -160,6 +162,7 @@ def test_idempotent_creation_and_reused_key(client, officer):
     assert client.get("/api/v1/incidents", headers=officer).json()["total"] == 1
 
 
+@pytest.mark.slow
 def test_racing_retries_create_exactly_one(client, officer):
     key = str(uuid.uuid4())
     payload = body(18.2, 100.2)
@@ -333,6 +336,7 @@ def test_nan_and_garbage_bodies_are_4xx(client, officer):
     assert r.status_code == 400 and r.json()["error"]["message"]
 
 
+@pytest.mark.slow
 def test_reloading_layers_reattributes_incidents(client, officer, admin_headers, tmp_path):
     p = DISTRICTS.geometry["5408"].representative_point()
     inc = create(client, officer, body(p.y, p.x))
@@ -364,6 +368,7 @@ def test_reloading_layers_reattributes_incidents(client, officer, admin_headers,
     assert after["place"]["reserve_distance_m"] == pytest.approx(1000, rel=0.2)
 
 
+@pytest.mark.slow
 def test_affected_area_has_a_vertex_limit(client, officer, db_url, sessionmaker_for):
     """A 1M-point outline once made every incident list 25 MB: at most 10,000 points are accepted."""
 
@@ -421,6 +426,7 @@ def test_locate_refuses_malformed_numbers_naming_the_part(client, officer, text,
         ("47Q 620000 2005000", "utm"),
     ],
 )
+@pytest.mark.slow
 def test_locate_reports_the_notation_read(client, officer, text, notation):
     r = client.post("/api/v1/incidents/locate", json={"text": text}, headers=officer)
     assert r.status_code == 200, r.text

@@ -86,6 +86,7 @@ def write_zipped_shapefile(gdf: gpd.GeoDataFrame, folder, name="districts", prj=
         ("geojson", "EPSG:4326"),
     ],
 )
+@pytest.mark.slow
 def test_each_format_and_crs_loads_with_the_right_geometry(fmt, crs, districts, tmp_path, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     gdf = districts.to_crs(crs)
@@ -111,6 +112,7 @@ def test_each_format_and_crs_loads_with_the_right_geometry(fmt, crs, districts, 
         assert row.is_current
 
 
+@pytest.mark.slow
 def test_loaded_version_becomes_current_and_reload_is_idempotent(districts, tmp_path, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     path = tmp_path / "d.geojson"
@@ -276,6 +278,7 @@ def test_bad_features_are_refused_with_feature_and_reason(
     assert counts(factory) == before
 
 
+@pytest.mark.slow
 def test_refusals_of_whole_files(districts, tmp_path, db_url, sessionmaker_for):
     factory = sessionmaker_for(db_url)
     before = counts(factory)
@@ -371,6 +374,7 @@ def _zip_without_cpg(gdf, folder, encoding, name="thai"):
     return path
 
 
+@pytest.mark.slow
 def test_thai_windows_shapefile_without_cpg_is_read_as_cp874_never_mojibake(
     districts, tmp_path, db_url, sessionmaker_for
 ):

@@ -59,6 +59,7 @@ def open_tmp():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_lifecycle_init_start_stop_restart(open_tmp):
     root = open_tmp / "cluster"
     cluster = LocalPostgres(root, port=free_port(), durable=False)
@@ -81,6 +82,7 @@ def test_lifecycle_init_start_stop_restart(open_tmp):
     assert not root.exists()
 
 
+@pytest.mark.slow
 def test_port_taken_by_another_program_is_explained(open_tmp):
     with socket.socket() as blocker:
         blocker.bind(("127.0.0.1", 0))

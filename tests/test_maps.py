@@ -108,6 +108,7 @@ def test_escaping_for_template_literals_and_html():
     assert escaping.js_json({"a": "</script>\u2028"}) == '{"a":"\\u003c\\/script\\u003e\\u2028"}'
 
 
+@pytest.mark.slow
 def test_overview_page_is_offline_escaped_and_by_role(client, login):
     s = seed(client, login)
     r = client.get("/maps/overview", params={"from": "2024-03-01", "to": "2024-03-31"}, headers=s["committee"])
@@ -131,6 +132,7 @@ def test_overview_page_is_offline_escaped_and_by_role(client, login):
     assert client.get("/maps/overview", params={"from": "2024-03-02"}, headers=s["committee"]).status_code == 400
 
 
+@pytest.mark.slow
 def test_every_referenced_asset_is_served_and_its_css_stays_local(client, login, admin_headers):
     r = client.get("/maps/overview", params={"fiscal_year_be": 2567}, headers=admin_headers)
     assert r.status_code == 200, r.text
@@ -170,6 +172,7 @@ def test_folium_defaults_are_replaced_not_mutated():
     assert plugins.HeatMap.default_js[0][1] == "/maps/vendor/folium/leaflet_heat.min.js"
 
 
+@pytest.mark.slow
 def test_case_map_only_for_its_investigators_and_admins(client, login, admin_headers):
     s = seed(client, login)
     cid = s["case"]["id"]
@@ -186,6 +189,7 @@ def test_case_map_only_for_its_investigators_and_admins(client, login, admin_hea
     assert client.get("/maps/cases/999999", headers=admin_headers).status_code == 404
 
 
+@pytest.mark.slow
 def test_cli_writes_an_offline_map_file(client, login, db_url, tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -231,6 +235,7 @@ def test_configured_tile_url_is_used_and_credited(db_url, client_factory, admin_
     assert {h for h in external_hosts(r.text)} == {"https://tiles.intranet.example"}
 
 
+@pytest.mark.slow
 def test_hotspots_colour_the_districts_and_show_as_heat_and_events(client, login, admin_headers):
     committee = login("committee_h", "committee_member")
     post_viirs(
@@ -294,6 +299,7 @@ def test_web_route_refuses_a_wrong_period_with_the_same_rule(client, admin_heade
         assert r.status_code == 400 and "invalid_period" in r.text, r.text
 
 
+@pytest.mark.slow
 def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, admin_headers, tmp_path):
     """Hotspots, fire events and raster statistics were listed as "Not drawn yet" and the map stayed on the
     province; now every kind is drawn (labels escaped, link reasons shown) and the map zooms to the evidence."""
@@ -344,6 +350,7 @@ def test_case_map_draws_every_kind_of_evidence_and_zooms_to_it(client, login, ad
     assert south < 18.4695 < north and west < 100.2157 < east and north - south < 0.2, bounds
 
 
+@pytest.mark.slow
 def test_overview_opens_on_the_latest_period_with_data_with_a_picker_and_district_labels(client, login):
     """The overview opened on the current fiscal year, empty when data stop earlier; now on the latest fiscal
     year with data, with links to every period with data, and district names printed on the map."""
@@ -387,6 +394,7 @@ HOSTILE_TEXT = [
 ]
 
 
+@pytest.mark.slow
 def test_hostile_text_on_overview_and_case_maps(client, login):
     officer = login("officer1", "field_officer")
     lead = login("lead1", "investigator")
@@ -446,6 +454,7 @@ def test_every_string_on_a_map_goes_through_one_path():
         assert "//" not in escaping.js_json(s)
 
 
+@pytest.mark.slow
 def test_overview_queries_do_not_grow_with_the_data(client, login):
     """The overview reads each kind of data with a fixed number of statements (through the stores of the
     incidents and hotspots domains), however many incidents and detections the period has."""

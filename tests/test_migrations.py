@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from geoalchemy2 import alembic_helpers
@@ -45,6 +46,7 @@ def _state(url):
         engine.dispose()
 
 
+@pytest.mark.slow
 def test_upgrade_head_then_downgrade_base_then_upgrade_again(empty_db_url):
     migrate.upgrade(empty_db_url)
     tables, gist, enums, func = _state(empty_db_url)
@@ -65,6 +67,7 @@ def test_upgrade_head_then_downgrade_base_then_upgrade_again(empty_db_url):
     assert migrate.current(empty_db_url) == _head()
 
 
+@pytest.mark.slow
 def test_models_match_migrations(empty_db_url):
     """Autogenerate against the migrated schema finds nothing to change."""
     migrate.upgrade(empty_db_url)

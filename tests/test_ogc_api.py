@@ -29,6 +29,7 @@ def test_landing_conformance_collections(ref_client):
     assert ref_client.get("/ogc/collections/incidents").status_code == 401
 
 
+@pytest.mark.slow
 def test_documents_are_what_their_routes_declare(ref_client):
     """Each JSON document is exactly its route's response model in /openapi.json: it validates, and every key it
     has is a declared field (a dump of the model gives the document back), so the OpenAPI description is true."""
@@ -53,6 +54,7 @@ def test_documents_are_what_their_routes_declare(ref_client):
     assert {"application/geo+json", "text/html"} <= set(declared["content"])
 
 
+@pytest.mark.slow
 def test_items_paging_filters_and_single_items(ref_client):
     page = ref_client.get("/ogc/collections/subdistricts/items", params={"limit": 30})
     assert page.headers["content-type"] == "application/geo+json"
@@ -116,6 +118,7 @@ def _ogr(*args, key=None):
     return proc.stdout
 
 
+@pytest.mark.slow
 def test_gdal_reads_the_service(live_server, db_url, client, admin_headers, login, tmp_path):
     officer = login("officer", "field_officer")
     client.post(
@@ -215,6 +218,7 @@ def test_queryable_types_match_the_database(ref_url, engine_for):
             assert set(c.properties) <= set(PROPERTY_TYPES), c.name
 
 
+@pytest.mark.slow
 def test_sortby_property_filters_and_strict_parameters(ref_client):
     def get(path="/ogc/collections/subdistricts/items", **params):
         return ref_client.get(path, params=params)
@@ -309,6 +313,7 @@ def test_html_map_data_cannot_close_its_script(client, admin_headers):
     assert "alert(1)" in html and "</script><script>alert" not in html and "<script>alert" not in html
 
 
+@pytest.mark.slow
 def test_cors_for_the_ogc_api_only(db_url, client_factory):
     partner = {"Origin": "https://gis.partner.example"}
     open_cors = client_factory(db_url)
@@ -327,6 +332,7 @@ def test_cors_for_the_ogc_api_only(db_url, client_factory):
     assert "access-control-allow-origin" not in closed.get("/ogc", headers=partner).headers
 
 
+@pytest.mark.slow
 def test_gdal_filters_on_the_server(live_server, db_url, client, login, admin_headers):
     """GDAL 3.6 (Debian 12) sends ``-where`` to the server as a filter (it asked for everything and filtered
     itself, and a date made the server answer 400)."""

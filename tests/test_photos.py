@@ -124,6 +124,7 @@ def test_bad_files_are_refused_and_nothing_is_stored(client, officer, incident, 
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=officer).json()["photos"] == []
 
 
+@pytest.mark.slow
 def test_size_cap_and_roles(db_url, client_factory, admin_headers, client, officer, login, incident):
     small = client_factory(db_url, photo_max_mb=1)
     big = bytes(2 << 20)  # over the 1 MB cap

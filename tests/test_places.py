@@ -48,6 +48,7 @@ def test_boundary_points_are_counted_once_in_the_lower_code(gaz):
     assert set(a.district) == {"5401"}
 
 
+@pytest.mark.slow
 def test_random_points_match_a_geopandas_join(gaz):
     rng = np.random.default_rng(7)
     x = rng.uniform(99.3, 100.6, 20_000)

@@ -80,6 +80,7 @@ def _map_burned(client, committee, raster_id):
     return re.findall(r"([\d,.]+) ha / [\d,]+ rai", html)
 
 
+@pytest.mark.slow
 def test_ndmi_raster_is_not_burned_area_and_map_brief_summary_agree(client, admin_headers, login, tmp_path):
     committee = login("committee", "committee_member")
     mask = upload(client, admin_headers, _fire_mask(tmp_path / "mod14a1.tif", 4), "fire_mask")
@@ -113,6 +114,7 @@ def test_ndmi_raster_is_not_burned_area_and_map_brief_summary_agree(client, admi
     assert f"raster {mask_id}." in page and "Index rasters (e.g. NDMI) are not burned area" in page
 
 
+@pytest.mark.slow
 def test_threshold_only_when_given_and_recorded_with_its_meaning(client, admin_headers, tmp_path):
     path, values = _ndmi(tmp_path / "ndmi.tif")
     for bad, why in (
@@ -207,6 +209,7 @@ def _link_targets(client, lead, case_id):
     return [link["target_id"] for link in client.get(f"/api/v1/cases/{case_id}", headers=lead).json()["links"]]
 
 
+@pytest.mark.slow
 def test_registering_the_same_file_again_keeps_its_identifier_and_links(
     client, admin_headers, login, tmp_path, db_url, sessionmaker_for
 ):
@@ -238,6 +241,7 @@ def test_registering_the_same_file_again_keeps_its_identifier_and_links(
     assert [r["id"] for r in client.get("/api/v1/rasters").json()] == [rid]
 
 
+@pytest.mark.slow
 def test_a_changed_file_of_the_same_name_is_a_new_version(
     client, admin_headers, login, tmp_path, db_url, sessionmaker_for
 ):
@@ -266,6 +270,7 @@ def test_a_changed_file_of_the_same_name_is_a_new_version(
     assert _map_burned(client, committee, body["raster_id"]) == ["9.0"]
 
 
+@pytest.mark.slow
 def test_migration_clears_the_burned_area_of_index_rasters_and_numbers_versions(empty_db_url):
     """Rows registered before 0009: a generic raster's value > 0 "burned area" goes, dnbr records its 0.1,
     two registrations of one name, product and date become versions 1 and 2 (the first superseded)."""

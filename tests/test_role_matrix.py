@@ -137,6 +137,7 @@ def callers(client, login, admin_headers):
     return headers
 
 
+@pytest.mark.slow
 def test_every_route_has_a_declared_policy(client):
     declared = set(POLICY)
     actual = set(routes(client.app))
@@ -144,6 +145,7 @@ def test_every_route_has_a_declared_policy(client):
     assert declared - actual == set(), "policies for routes that no longer exist"
 
 
+@pytest.mark.slow
 def test_every_role_against_every_route(client, callers):
     failures = []
     # signing out revokes the caller's token: that route goes last
