@@ -57,7 +57,7 @@ FIGURES = [
             "--requests",
             "1500",
         ],
-        re.compile(r"^\| 1 \| create \| 10 \| \d+ \| ([\d.]+) \|", re.M),
+        re.compile(r"^\| 1 \| POST /incidents \| 10 \| \d+ \| ([\d.]+) \|", re.M),
     ),
 ]
 
