@@ -474,3 +474,24 @@ def test_batch_links_are_all_or_nothing_with_the_errors_of_single_links(client, 
     assert again.status_code == 409
     trail = [e["action"] for e in client.get(f"/api/v1/cases/{case['id']}/audit", headers=lead).json()]
     assert trail == ["create"]  # link entries are recorded under case_link, the case's own trail is unchanged
+
+
+def test_unlinking_keeps_an_incident_a_confidential_case_still_links(client, people, incident):
+    """The other team cannot see the confidential case, but its link still holds the incident at 'linked'."""
+    secret = open_case(client, people["lead"], confidentiality="confidential")
+    mine = open_case(client, people["other"])
+    link = {"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing"}
+    assert client.post(f"/api/v1/cases/{secret['id']}/links", headers=people["lead"], json=link).status_code == 201
+    body = client.post(f"/api/v1/cases/{mine['id']}/links", headers=people["other"], json=link).json()
+    link_id = next(x["id"] for x in body["links"] if x["target_type"] == "incident")
+    assert client.get(f"/api/v1/cases/{secret['id']}", headers=people["other"]).status_code == 404  # unseen
+    r = client.delete(f"/api/v1/cases/{mine['id']}/links/{link_id}", headers=people["other"])
+    assert r.status_code == 200
+    status = client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"]
+    assert status == "linked"
+    # and once the last link goes, it is 'verified' again
+    secret_body = client.get(f"/api/v1/cases/{secret['id']}", headers=people["lead"]).json()
+    secret_link = next(x["id"] for x in secret_body["links"] if x["target_type"] == "incident")
+    assert client.delete(f"/api/v1/cases/{secret['id']}/links/{secret_link}", headers=people["lead"]).status_code == 200
+    status = client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"]
+    assert status == "verified"

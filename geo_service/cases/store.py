@@ -388,12 +388,13 @@ def delete_link(session: Session, case_id: int, link_id: int) -> Row | None:
 
 
 def still_linked(session: Session, target_type: str, target_ids: Sequence[str]) -> set[str]:
-    """Which of these targets some (visible) case still links."""
+    """Which of these targets any case still links, including cases the caller may not see (migration 0018's
+    ``case_linked_targets``: only the ids come back)."""
     if not target_ids:
         return set()
     return set(
         session.execute(
-            text("SELECT DISTINCT target_id FROM case_links WHERE target_type::text = :t AND target_id = ANY(:i)"),
+            text("SELECT case_linked_targets(CAST(:t AS link_target), CAST(:i AS text[]))"),
             {"t": target_type, "i": list(target_ids)},
         ).scalars()
     )
