@@ -495,3 +495,21 @@ def test_unlinking_keeps_an_incident_a_confidential_case_still_links(client, peo
     assert client.delete(f"/api/v1/cases/{secret['id']}/links/{secret_link}", headers=people["lead"]).status_code == 200
     status = client.get(f"/api/v1/incidents/{incident['id']}", headers=people["officer"]).json()["status"]
     assert status == "verified"
+
+
+def test_an_incident_a_case_links_keeps_its_status_until_unlinked(client, people, incident):
+    """One status machine: 'linked' is left by unlinking, not by editing the incident."""
+    case = open_case(client, people["lead"])
+    link = {"target_type": "incident", "target_id": str(incident["id"]), "reason": "clearing"}
+    assert client.post(f"/api/v1/cases/{case['id']}/links", headers=people["lead"], json=link).status_code == 201
+    url = f"/api/v1/incidents/{incident['id']}"
+    current = client.get(url, headers=people["lead"])
+    assert current.json()["status"] == "linked"
+    r = client.patch(url, json={"status": "verified"}, headers={**people["lead"], "If-Match": current.headers["etag"]})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "incident_linked"
+    assert client.get(url, headers=people["lead"]).json()["status"] == "linked"
+    # other fields may still be corrected
+    r = client.patch(
+        url, json={"description": "seen again"}, headers={**people["lead"], "If-Match": current.headers["etag"]}
+    )
+    assert r.status_code == 200 and r.json()["status"] == "linked"

@@ -345,11 +345,16 @@ def get_incident(session: Session, incident_id: int) -> dict:
 # reported, verified and rejected are set by investigators (update_incident); 'linked' only by a case link
 # (mark_linked), and an incident whose last case link is removed goes back from 'linked' to 'verified'
 # (mark_unlinked). Every change bumps the version and is audited.
-def check_status_edit(status: IncidentStatus | None, principal: Principal) -> None:
-    """Whether an edit may set ``status``: only investigators and administrators verify or reject, and never
-    to 'linked' (a case link does that)."""
+def check_status_edit(status: IncidentStatus | None, principal: Principal, current: str | None = None) -> None:
+    """Whether an edit may set ``status``: only investigators and administrators verify or reject, never to
+    'linked' (a case link does that), and never away from 'linked' while a case links it (unlinking does)."""
     if status is None:
         return
+    if current == IncidentStatus.linked.value and status != IncidentStatus.linked:
+        raise Conflict(
+            "This incident is attached to a case: it leaves 'linked' when the case unlinks it.",
+            code="incident_linked",
+        )
     if not principal.has(Role.investigator, Role.administrator):
         raise Forbidden("Only investigators verify or reject incidents.")
     if status == IncidentStatus.linked:
@@ -399,7 +404,7 @@ def update_incident(
         current["created_by"] != principal.name or current["status"] != IncidentStatus.reported.value
     ):
         raise Forbidden("Field officers may change only their own incidents, until they are verified.")
-    check_status_edit(body.status, principal)
+    check_status_edit(body.status, principal, current["status"])
     changes: dict[str, Any] = {}
     for name in ("kind", "status", "severity", "description", "reporter", "tags"):
         value = getattr(body, name)
