@@ -156,10 +156,9 @@ class RecurrenceGrid(FeatureCollection):
     cell_m: float
 
 
-class HotspotBatch(BaseModel):
-    """One FIRMS ingest batch."""
+class BatchFigures(BaseModel):
+    """What an ingest of one file counted: its source and rows by outcome."""
 
-    id: int
     source: str
     file_name: str | None = None
     file_sha256: str | None = None
@@ -169,9 +168,15 @@ class HotspotBatch(BaseModel):
     rows_unchanged: int
     rows_refused: int
     rows_outside: int
+    duration_s: float
+
+
+class HotspotBatch(BatchFigures):
+    """One FIRMS ingest batch, as stored."""
+
+    id: int
     first_acq: Timestamp | None = None
     last_acq: Timestamp | None = None
-    duration_s: float
     loaded_by: str | None = None
     loaded_at: Timestamp
 
@@ -184,22 +189,12 @@ class IngestProblem(BaseModel):
     reason: str
 
 
-class IngestResult(BaseModel):
+class IngestResult(BatchFigures):
     """What a FIRMS upload did (``hotspots.ingest.IngestReport``)."""
 
     batch_id: int | None = None
-    source: str
-    file_name: str | None = None
-    file_sha256: str | None = None
-    rows_total: int
-    rows_new: int
-    rows_updated: int
-    rows_unchanged: int
-    rows_refused: int
-    rows_outside: int
     first_acq: str | None = None
     last_acq: str | None = None
-    duration_s: float
     problems: list[IngestProblem]
     timings: dict[str, float]
     event_ids: list[int]
