@@ -264,8 +264,8 @@ class RasterResult(BaseModel):
     stats: list[RasterZoneStat]
 
 
-class RasterItem(BaseModel):
-    """A registered raster (one version)."""
+class RasterFacts(BaseModel):
+    """What every answer about a registered raster says of it: product, day, grid, when and which version."""
 
     id: int
     product: str
@@ -279,12 +279,17 @@ class RasterItem(BaseModel):
     res_x: float
     res_y: float
     uploaded_at: Timestamp
+    version: int
+    superseded_by: int | None = None
+
+
+class RasterItem(RasterFacts):
+    """A registered raster (one version)."""
+
     burned_area: bool
     threshold: float | None = None
     threshold_op: str | None = None
     threshold_label: str | None = None
-    version: int
-    superseded_by: int | None = None
 
 
 class RasterVersion(BaseModel):
@@ -297,24 +302,10 @@ class RasterVersion(BaseModel):
     current: bool
 
 
-class RasterDetail(BaseModel):
+class RasterDetail(RasterFacts):
     """A registered raster, what its values mean, its versions and its zonal statistics."""
 
-    id: int
-    product: str
-    acq_date: date
-    name: str
-    crs: str
-    width: int
-    height: int
-    dtype: str
-    nodata: float | None = None
-    res_x: float
-    res_y: float
     file_sha256: str
-    uploaded_at: Timestamp
-    version: int
-    superseded_by: int | None = None
     footprint: Geometry
     meaning: RasterMeaning
     versions: list[RasterVersion]
