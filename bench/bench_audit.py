@@ -10,8 +10,8 @@ did before.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
-import sys
 import time
 
 from _harness import database
@@ -72,4 +72,12 @@ def main(n: int = 100_000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument(
+        "entries",
+        type=int,
+        nargs="?",
+        default=100_000,
+        help="audit entries written, then verified (default %(default)s)",
+    )
+    main(ap.parse_args().entries)

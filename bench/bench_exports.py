@@ -7,7 +7,7 @@ Run: .venv/bin/python bench/bench_exports.py [N]
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import httpx2 as httpx
@@ -79,4 +79,12 @@ def main(n: int = 1_000_000) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument(
+        "incidents",
+        type=int,
+        nargs="?",
+        default=1_000_000,
+        help="incidents generated, then exported (default %(default)s)",
+    )
+    main(ap.parse_args().incidents)
