@@ -222,6 +222,7 @@ async def run_cell(
     rng = random.Random(clients)
     pids = pids or {}
     latencies: list[float] = []
+    answered_at: list[float] = []  # when each answer came, to count only those inside the measured window
     errors = 0
     issued = 0
     stop_at = time.perf_counter() + seconds
@@ -233,11 +234,14 @@ async def run_cell(
             while issued < max_requests and time.perf_counter() < stop_at:
                 if think_ms:
                     await asyncio.sleep(rng.expovariate(1000 / think_ms))
+                    if time.perf_counter() >= stop_at:  # the window closed while this client was thinking
+                        break
                 issued += 1
                 method, path, headers, body = make()
                 t0 = time.perf_counter()
                 r = await c.request(method, path, headers=headers, json=body)
-                latencies.append(time.perf_counter() - t0)
+                answered_at.append(time.perf_counter())
+                latencies.append(answered_at[-1] - t0)
                 if r.status_code >= 300:
                     errors += 1
                     if errors <= 3:
@@ -247,7 +251,11 @@ async def run_cell(
     client0 = time.process_time()
     t0 = time.perf_counter()
     await asyncio.gather(*(client_loop() for _ in range(clients)))
-    elapsed = time.perf_counter() - t0
+    # The rate counts the answers inside the window: up to the deadline, or to the last answer when the request
+    # cap ended the cell first. Requests still in flight at the deadline add their latency, not their count.
+    window_end = min(stop_at, time.perf_counter())
+    elapsed = window_end - t0
+    in_window = sum(1 for t in answered_at if t <= window_end)
     ms = np.array(latencies) * 1000
     cpu = {f"{name}_cpu": 1000 * (tree_cpu(pid) - cpu0[name]) / max(1, len(ms)) for name, pid in pids.items()}
     cpu["client_cpu"] = 1000 * (time.process_time() - client0) / max(1, len(ms))
@@ -255,7 +263,7 @@ async def run_cell(
         **cpu,
         "n": len(ms),
         "errors": errors,
-        "rps": len(ms) / elapsed,
+        "rps": in_window / elapsed,
         "p50": float(np.percentile(ms, 50)),
         "p95": float(np.percentile(ms, 95)),
         "p99": float(np.percentile(ms, 99)),
