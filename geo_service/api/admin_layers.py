@@ -9,7 +9,6 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service import scratch
@@ -60,30 +59,12 @@ async def save_upload(upload: UploadFile, folder: Path, limit_bytes: int) -> Pat
     return target
 
 
-class LayerLoad(BaseModel):
-    """What a load stored (or, with dry_run, would have stored): counts of new, updated and unchanged features,
-    the file's CRS and bounds, and warnings."""
-
-    layer: str
-    version: str
-    layer_type: str
-    source_id: int | None
-    features: int
-    inserted: int
-    updated: int
-    unchanged: int
-    source_crs: str
-    bounds: tuple[float, float, float, float]
-    dry_run: bool
-    warnings: list[str]
-
-
 @router.post(
     "/layers",
     summary="Load a boundary layer file (one transaction; nothing stored if refused)",
     status_code=201,
-    response_model=LayerLoad,
-    responses={200: {"model": LayerLoad, "description": "dry_run: checked, nothing stored"}},
+    response_model=LoadReport,  # the store's own report (a dataclass) is the schema
+    responses={200: {"model": LoadReport, "description": "dry_run: checked, nothing stored"}},
 )
 async def upload_layer(
     request: Request,

@@ -26,10 +26,6 @@ hotspots_app = typer.Typer(
 rasters_app = typer.Typer(help="Hotspot rasters: register GeoTIFFs, zonal statistics.", no_args_is_help=True)
 
 
-def _core():
-    return cli_support
-
-
 def _parse_day(value: str) -> date:
     try:
         return date.fromisoformat(value)
@@ -39,15 +35,14 @@ def _parse_day(value: str) -> date:
 
 def _ingest_with_progress(sm, path: Path, **kw):
     """Ingest one file in its own transaction, with a progress bar."""
-    core = _core()
-    settings = core.get_settings()
+    settings = cli_support.get_settings()
     size = path.stat().st_size
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,} rows"),
         TimeElapsedColumn(),
-        console=core.console,
+        console=cli_support.console,
         transient=True,
     ) as progress:
         task = progress.add_task(f"Ingesting {path.name} ({size / 1e6:.1f} MB)", total=None)
@@ -63,7 +58,6 @@ def _ingest_with_progress(sm, path: Path, **kw):
 
 
 def _print_ingest(report) -> None:
-    core = _core()
     table = Table(title=f"FIRMS batch {report.batch_id}: {report.file_name}")
     for col in ("rows", "new", "updated", "unchanged", "refused", "outside country", "seconds", "events"):
         table.add_column(col, justify="right")
@@ -82,9 +76,9 @@ def _print_ingest(report) -> None:
             )
         )
     )
-    core.out.print(table)
+    cli_support.out.print(table)
     for p in report.problems[:20]:
-        core.console.print(f"[yellow]refused[/] line {p['line']}, {p['column']}: {p['reason']}")
+        cli_support.console.print(f"[yellow]refused[/] line {p['line']}, {p['column']}: {p['reason']}")
 
 
 @hotspots_app.command("ingest")
@@ -95,17 +89,16 @@ def ingest(
     events: Annotated[bool, typer.Option(help="Update fire events after each file")] = True,
 ) -> None:
     """Ingest FIRMS CSV files (each one transaction: all or nothing, recorded as a batch)."""
-    core = _core()
     try:
-        url, _ = core.prepare_database(core.get_settings())
-        sm = core.cli_sessionmaker(url)
+        url, _ = cli_support.prepare_database(cli_support.get_settings())
+        sm = cli_support.cli_sessionmaker(url)
         for f in files:
             report = _ingest_with_progress(
                 sm, f, processing=processing, skip_invalid=skip_invalid, events=events, loaded_by="cli"
             )
             _print_ingest(report)
     except GeoServiceError as exc:
-        core.fail(exc)
+        cli_support.fail(exc)
 
 
 @hotspots_app.command("fetch")
@@ -118,8 +111,7 @@ def fetch(
 ) -> None:
     """Pull detections from the FIRMS area API (MAP_KEY from GEO_SERVICE_FIRMS_MAP_KEY) and ingest them."""
 
-    core = _core()
-    hs = core.get_settings().hotspots
+    hs = cli_support.get_settings().hotspots
     try:
         box = parse_bbox(bbox)
         if box is None:
@@ -133,18 +125,18 @@ def fetch(
             backoff_s=hs.firms_backoff_s,
             min_free_transactions=hs.firms_min_free_transactions,
         )
-        url, _ = core.prepare_database(core.get_settings())
-        sm = core.cli_sessionmaker(url)
+        url, _ = cli_support.prepare_database(cli_support.get_settings())
+        sm = cli_support.cli_sessionmaker(url)
         with scratch.temp_dir("firms_") as tmp:
             folder = keep or Path(tmp)
-            with core.console.status(f"Downloading {source} {first} .. {last} ..."):
+            with cli_support.console.status(f"Downloading {source} {first} .. {last} ..."):
                 files = fetch_area(client, source, box, first, last, folder)
-            core.console.print(f"{len(files)} file(s) from FIRMS ({client.requests_made} requests)")
+            cli_support.console.print(f"{len(files)} file(s) from FIRMS ({client.requests_made} requests)")
             for f in files:
                 report = _ingest_with_progress(sm, f, source=f"firms-api:{source}", loaded_by="cli")
                 _print_ingest(report)
     except GeoServiceError as exc:
-        core.fail(exc)
+        cli_support.fail(exc)
 
 
 @hotspots_app.command("events")
@@ -153,17 +145,19 @@ def events(
     until: Annotated[str | None, typer.Option(help="Last UTC day")] = None,
 ) -> None:
     """Recluster detections into fire events (ids are kept where events continue)."""
-    core = _core()
-    hs = core.get_settings().hotspots
+    hs = cli_support.get_settings().hotspots
     try:
-        url, _ = core.prepare_database(core.get_settings())
-        with core.console.status("Clustering detections into events ..."), transaction(core.cli_sessionmaker(url)) as s:
+        url, _ = cli_support.prepare_database(cli_support.get_settings())
+        with (
+            cli_support.console.status("Clustering detections into events ..."),
+            transaction(cli_support.cli_sessionmaker(url)) as s,
+        ):
             lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
             hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
             result = update_events(s, lo, hi, EventParams.from_settings(hs))
     except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
-        core.fail(exc)
-    core.out.print(
+        cli_support.fail(exc)
+    cli_support.out.print(
         f"{result['detections']:,} detections, {len(result['events']):,} events "
         f"({result['created']} new, {result['removed']} merged away)"
     )
@@ -185,9 +179,8 @@ def summary(
 ) -> None:
     """Detections, FRP and burned area by province x district x protected area x period (the area of interest
     unless --area says otherwise)."""
-    core = _core()
     try:
-        url, _ = core.prepare_database(core.get_settings())
+        url, _ = cli_support.prepare_database(cli_support.get_settings())
         q = SummaryQuery(
             group_by=group_by or ["district"],
             period=period,
@@ -199,10 +192,10 @@ def summary(
             province=province,
             area=area,
         )
-        with core.cli_sessionmaker(url)() as s:
+        with cli_support.cli_sessionmaker(url)() as s:
             result = summarise(s, q)
     except GeoServiceError as exc:
-        core.fail(exc)
+        cli_support.fail(exc)
     table = Table(
         title=f"Hotspots by {' x '.join(q.group_by) or 'period'} and {period} (NASA FIRMS)",
         caption=f"{result['area']['label_en']} / {result['area']['label_th']}",
@@ -226,15 +219,14 @@ def summary(
                 for c in cols
             )
         )
-    core.out.print(table)
+    cli_support.out.print(table)
 
 
 @hotspots_app.command("batches")
 def list_batches(limit: Annotated[int, typer.Option(help="How many")] = 20) -> None:
     """The latest ingest batches."""
-    core = _core()
-    url, _ = core.prepare_database(core.get_settings())
-    with core.cli_sessionmaker(url)() as s:
+    url, _ = cli_support.prepare_database(cli_support.get_settings())
+    with cli_support.cli_sessionmaker(url)() as s:
         rows = batches(s, limit)
     table = Table(title="FIRMS ingest batches")
     for c in ("id", "source", "rows_total", "rows_new", "rows_updated", "rows_refused", "duration_s", "loaded_at"):
@@ -255,7 +247,7 @@ def list_batches(limit: Annotated[int, typer.Option(help="How many")] = 20) -> N
                 )
             )
         )
-    core.out.print(table)
+    cli_support.out.print(table)
 
 
 @rasters_app.command("register")
@@ -279,12 +271,14 @@ def register(
     ] = None,
 ) -> None:
     """Check, store as COG and register a raster, with zonal statistics per district and protected area."""
-    core = _core()
-    settings = core.get_settings()
+    settings = cli_support.get_settings()
     try:
         threshold_for(product, threshold, threshold_op, threshold_label)  # refused before the database starts
-        url, _ = core.prepare_database(settings)
-        with core.console.status(f"Registering {file.name} ..."), transaction(core.cli_sessionmaker(url)) as session:
+        url, _ = cli_support.prepare_database(settings)
+        with (
+            cli_support.console.status(f"Registering {file.name} ..."),
+            transaction(cli_support.cli_sessionmaker(url)) as session,
+        ):
             r = register_raster_file(
                 session,
                 file,
@@ -299,7 +293,7 @@ def register(
                 threshold_label=threshold_label,
             )
     except GeoServiceError as exc:
-        core.fail(exc)
+        cli_support.fail(exc)
     meaning = r.meaning
     rule = meaning.get("threshold")
     what = (
@@ -324,7 +318,7 @@ def register(
             _fmt(s["burned_ha"]),
             _fmt(s["burned_rai"]),
         )
-    core.out.print(table)
+    cli_support.out.print(table)
 
 
 def _fmt(v) -> str:
@@ -334,9 +328,8 @@ def _fmt(v) -> str:
 @rasters_app.command("list")
 def list_rasters() -> None:
     """Registered rasters."""
-    core = _core()
-    url, _ = core.prepare_database(core.get_settings())
-    with core.cli_sessionmaker(url)() as s:
+    url, _ = cli_support.prepare_database(cli_support.get_settings())
+    with cli_support.cli_sessionmaker(url)() as s:
         rows = rasters(s)
     table = Table(title="Hotspot rasters")
     cols = ("id", "product", "acq_date", "name", "version", "superseded_by", "burned_area", "crs", "width", "height")
@@ -344,4 +337,4 @@ def list_rasters() -> None:
         table.add_column(c)
     for r in rows:
         table.add_row(*("—" if r[c] is None else str(r[c]) for c in cols))
-    core.out.print(table)
+    cli_support.out.print(table)
