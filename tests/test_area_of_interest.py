@@ -314,3 +314,17 @@ def test_overview_default_period_ignores_a_neighbours_later_detections(loaded, t
         period, months = overview.choose(s, None, None, None)
     assert period == fiscal_period(2567)
     assert months and all(m.year == 2024 for m in months)
+
+
+def test_a_neighbour_s_detections_alone_do_not_make_a_month_with_data(loaded):
+    """The overview opens on the latest period "with data": detections of the neighbouring provinces, stored and
+    marked outside, must not make one on their own (maps.layers.months_with_data)."""
+    from geo_service.maps.layers import months_with_data
+
+    with loaded() as s:
+        months = months_with_data(s)
+        assert months, "the fixture's Phrae detections make a month with data"
+        # the same detections, all marked outside: no month has data (there are no incidents)
+        s.execute(text("UPDATE hotspots SET in_aoi = false"))
+        assert months_with_data(s) == []
+        s.rollback()
