@@ -9,20 +9,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from geo_service.errors import InvalidInput
-
 # Dates the service works with: satellite records start in 2000, Thai land records go back a century;
 # nothing plans past 2200. Year 1 and year 9999 broke date arithmetic (a day after 9999-12-31).
 MIN_DATE = date(1900, 1, 1)
 MAX_DATE = date(2200, 12, 31)
 MAX_FRP_MW = 100_000.0  # the largest FIRMS pixels are a few thousand MW
 CSV_FIELD_CHARS = 10_000  # a cell of an uploaded table (a description is the longest)
-
-
-def check_date(value: date | None, name: str) -> date | None:
-    """``value`` if it lies in MIN_DATE..MAX_DATE, else a 400 naming the field."""
-    if value is not None and not (MIN_DATE <= value <= MAX_DATE):
-        raise InvalidInput(
-            f"{name} must lie between {MIN_DATE.isoformat()} and {MAX_DATE.isoformat()}.", code="date_out_of_range"
-        )
-    return value

@@ -28,11 +28,6 @@ def act_as(session: Session, principal: Principal) -> None:
     )
 
 
-def is_insider_role(principal: Principal) -> bool:
-    """Whether the principal's roles can make it a case insider (administrator or investigator)."""
-    return principal.has(Role.administrator, Role.investigator)
-
-
 def assigned_investigators(session: Session, case_id: int) -> list[str]:
     """The usernames of the investigators assigned to a case, sorted."""
     return list(
