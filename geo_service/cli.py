@@ -37,6 +37,7 @@ from geo_service.layers.manifest import DEFAULT_LAYERS_DIR, bundled_layers, load
 from geo_service.layers.store import LayerMeta, LoadReport
 from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
+from geo_service.simulation import cli as simulation_cli
 from geo_service.users import create_user, list_users, update_user
 
 # The application's factory, by its import string: the command line does not import the web app.
@@ -62,6 +63,7 @@ app.add_typer(notebooks_app, name="notebooks")
 app.add_typer(maps_cli.app, name="maps")
 app.add_typer(hotspots_app, name="hotspots")
 app.add_typer(rasters_app, name="rasters")
+app.add_typer(simulation_cli.app, name="simulate")
 
 
 @app.callback()

@@ -327,7 +327,7 @@ def simulate_boundaries(
     protected = None
     if protected_share:
         protected = simulate_protected_areas(
-            rng, outline, seeds, share=protected_share, count=max(subdistricts // 25, 4)
+            rng, outline, seeds, share=protected_share, count=max(subdistricts // 25, 40)
         )
     return SimulatedBoundaries(prov, dist, sub, protected, seed)
 

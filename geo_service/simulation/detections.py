@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -262,7 +263,7 @@ def generate_chunk(
     ndays = int((np.datetime64(f"{year + 1}-01-01", "D") - y0).astype(int))
 
     # --- events ----------------------------------------------------------------------------------------------
-    n_ev = max(1, int(round(n_fire / MEAN_EVENT_SIZE)))
+    n_ev = max(1, round(n_fire / MEAN_EVENT_SIZE))
     sizes = rng.lognormal(0.0, 1.0, n_ev)
     counts = rng.multinomial(n_fire, sizes / sizes.sum())
     shares = np.array([r.share for r in REGIONS])
@@ -454,28 +455,33 @@ def write_csv(chunks: Iterable[tuple[int, int, pd.DataFrame]], out_dir: Path | s
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    writers: dict[Path, pacsv.CSVWriter] = {}
+    writers: dict[Path, tuple[pacsv.CSVWriter, BinaryIO]] = {}
     written: set[Path] = set()
     current_year = None
+
+    def close_all() -> None:
+        for writer, fh in writers.values():
+            writer.close()
+            fh.close()
+        writers.clear()
+
     try:
         for year, _, frame in chunks:
             if year != current_year:  # chunks come in year order: close the previous year's files
-                for w in writers.values():
-                    w.close()
-                writers.clear()
+                close_all()
                 current_year = year
             for product, df in firms_frames(frame).items():
                 path = out / f"{product}_{year}_Thailand.csv"
                 table = _arrow_csv_table(df)
-                if path not in writers:
-                    writers[path] = pacsv.CSVWriter(
-                        path, table.schema, write_options=pacsv.WriteOptions(quoting_style="none")
-                    )
-                writers[path].write_table(table)
+                if path not in writers:  # FIRMS writes a bare header line: so do we, then unquoted rows
+                    fh = path.open("wb")
+                    fh.write((",".join(df.columns) + "\n").encode())
+                    options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+                    writers[path] = (pacsv.CSVWriter(fh, table.schema, write_options=options), fh)
+                writers[path][0].write_table(table)
                 written.add(path)
     finally:
-        for w in writers.values():
-            w.close()
+        close_all()
     return sorted(written)
 
 
