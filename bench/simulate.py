@@ -47,7 +47,7 @@ def _phase(name: str, args: dict, out: Path, queue) -> None:
         t_gen = time.perf_counter() - t0
         b.write_boundaries(result, out)
         count = len(result.subdistricts)
-        extra = {"generate_s": t_gen}
+        extra = {"generate_s": t_gen, "protected": len(result.protected_areas)}
     else:
         chunks = d.simulate_detections(args["rows"], args["years"], seed=args["seed"], chunk_rows=args["chunk_rows"])
         if name == "generate":
@@ -62,7 +62,11 @@ def _phase(name: str, args: dict, out: Path, queue) -> None:
         extra = {}
     dt = time.perf_counter() - t0
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"seconds": dt, "count": count, "bytes": _size(out) if out.exists() else 0, "rss_mb": rss_mb, **extra})
+    files = sum(1 for f in out.rglob("*") if f.is_file()) if out.exists() else 0
+    queue.put(
+        {"seconds": dt, "count": count, "bytes": _size(out) if out.exists() else 0, "files": files, "rss_mb": rss_mb}
+        | extra
+    )
 
 
 def run(name: str, args: dict, out: Path) -> dict:
@@ -112,7 +116,8 @@ def main(argv: list[str] | None = None) -> None:
         if not a.no_boundaries:
             r = run("boundaries", args, base / "boundaries")
             print(
-                f"boundaries 77/928/7,400: generated in {r['generate_s']:.1f} s, written (GeoPackage) in "
+                f"boundaries 77/928/7,400 + {r['protected']} protected areas: generated in {r['generate_s']:.1f} s, "
+                f"written (GeoPackage) in "
                 f"{r['seconds'] - r['generate_s']:.1f} s; {r['bytes'] / 1e6:.1f} MB; peak RSS {r['rss_mb']:.0f} MB"
             )
         g = run("generate", args, base / "none")
@@ -126,7 +131,8 @@ def main(argv: list[str] | None = None) -> None:
             rate = r["count"] / r["seconds"]
             print(
                 f"{'generate + ' + fmt:<22} {r['seconds']:8.1f} s  {rate:>12,.0f} rows/s  ratio {rate / g_rate:.2f}  "
-                f"peak RSS {r['rss_mb']:.0f} MB  {r['bytes'] / 1e6:,.0f} MB ({r['bytes'] / max(a.rows, 1):.1f} B/row)"
+                f"peak RSS {r['rss_mb']:.0f} MB  {r['files']} files, {r['bytes'] / 1e6:,.0f} MB "
+                f"({r['bytes'] / max(a.rows, 1):.1f} B/row)"
             )
     finally:
         if not a.keep:
