@@ -395,8 +395,8 @@ def simulate_detections(
     """Yield (year, part, frame) chunks of a ``rows``-row archive over ``years`` (inclusive), in year order.
 
     Each chunk has at most ``chunk_rows`` rows and its own random stream (seed, year, part): the output is the
-    same for the same arguments, and memory is bounded by ``chunk_rows`` (about 400 bytes a row while a chunk
-    is built, plus about 200 MB of imports).
+    same for the same arguments, and memory is bounded by ``chunk_rows`` (about 500 bytes a row while a chunk
+    is built, plus about 230 MB of imports).
     Frames have ``FIRMS_COLUMNS`` plus ``acq_utc``; ``processing`` SP or NRT sets the FIRMS ``version``.
     """
     if rows < 0:
