@@ -351,3 +351,11 @@ def test_cli_refuses_bad_arguments_with_a_message(tmp_path):
     assert r.exit_code != 0 and "parquet or csv" in said(r)
     r = runner.invoke(simulate_app, ["boundaries", str(tmp_path), "--provinces", "5", "--districts", "3"])
     assert r.exit_code == 1 and "districts must be" in said(r)
+
+
+def test_nrt_files_carry_the_nrt_version(tmp_path):
+    files = det.write_csv(det.simulate_detections(800, (2025, 2025), seed=3, processing="NRT"), tmp_path)
+    frames = [c.frame for f in files for c in read_firms_csv(f)]
+    assert sum(len(f) for f in frames) == 800
+    assert all(set(f["processing"]) == {"NRT"} for f in frames)
+    assert {v for f in frames for v in f["version"]} == {"6.1NRT", "2.0NRT"}
