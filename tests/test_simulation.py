@@ -193,6 +193,12 @@ def test_rows_are_exact_and_split_into_firms_products():
     assert list(parts["modis"].columns) == det.MODIS_COLUMNS and list(parts["viirs-snpp"].columns) == det.VIIRS_COLUMNS
     assert sum(det.rows_per_year(20_000_000, (2012, 2026)).values()) == 20_000_000
     chunks = list(det.simulate_detections(10_000, (2020, 2020), chunk_rows=3_000))
+    with pytest.raises(ValueError, match="starts in 2001"):
+        det.rows_per_year(100, (2000, 2010))
+    early = det.detections_frame(3_000, (2001, 2003), seed=2)  # MODIS only, Aqua from July 2002
+    assert set(early["instrument"].astype(str)) == {"MODIS"}
+    aqua = early.loc[early["satellite"] == "Aqua", "acq_utc"]
+    assert aqua.min() >= pd.Timestamp("2002-07-03", tz="UTC")
     assert [len(f) for _, _, f in chunks] == [2_500] * 4
 
 

@@ -23,8 +23,8 @@ def parse_years(value: str) -> tuple[int, int]:
     if not m:
         raise typer.BadParameter(f"{value!r} is not a year range like 2012-2026 (Gregorian years)")
     first, last = int(m.group(1)), int(m.group(2) or m.group(1))
-    if not 2000 <= first <= last <= 2100:
-        raise typer.BadParameter(f"{value!r}: give years 2000..2100, the first not after the last")
+    if not 2001 <= first <= last <= 2100:
+        raise typer.BadParameter(f"{value!r}: give years 2001..2100, the first not after the last")
     return first, last
 
 

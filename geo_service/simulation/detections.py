@@ -116,6 +116,7 @@ SATELLITES = (
     Satellite("N20", "VIIRS", "viirs-jpss1", date(2018, 1, 5), 4.0, 12.7, 0.7, 0.15),
     Satellite("N21", "VIIRS", "viirs-jpss2", date(2023, 2, 10), 4.0, 13.1, 1.1, 0.15),
 )
+FIRST_YEAR = 2001  # the first whole year with a satellite in every day (Terra from 2000-02-24)
 VERSIONS = {("MODIS", "SP"): "6.1", ("MODIS", "NRT"): "6.1NRT", ("VIIRS", "SP"): "2", ("VIIRS", "NRT"): "2.0NRT"}
 
 
@@ -223,6 +224,8 @@ def rows_per_year(rows: int, years: tuple[int, int], seed: int = 0) -> dict[int,
     first, last = years
     if first > last:
         raise ValueError(f"the first year {first} is after the last {last}")
+    if first < FIRST_YEAR:
+        raise ValueError(f"the archive starts in {FIRST_YEAR} (Terra's first full year of FIRMS data), not {first}")
     weights = []
     for y in range(first, last + 1):
         start, end = np.datetime64(f"{y}-01-01"), np.datetime64(f"{y + 1}-01-01")
