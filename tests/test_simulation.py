@@ -298,6 +298,10 @@ def test_parquet_partitions_by_month(tmp_path):
         assert g.crs.to_epsg() == 4326 and np.allclose(g.geometry.x, g["longitude"])
         assert list(g.columns) == [*det.FIRMS_COLUMNS, "acq_utc", "geometry"]
     assert total == 30_000
+    import dask_geopandas  # the Dask batch work reads the folder as one dataset
+
+    dataset = dask_geopandas.read_parquet(tmp_path)
+    assert dataset.crs.to_epsg() == 4326 and len(dataset) == 30_000
 
 
 @pytest.mark.slow
