@@ -342,6 +342,8 @@ def test_cli_writes_boundaries_and_detections(tmp_path):
     assert r.exit_code == 0, r.output
     assert "3 provinces, 12 districts, 60 subdistricts" in r.output
     assert (tmp_path / "b" / "manifest.toml").exists()
+    r = runner.invoke(simulate_app, ["boundaries", str(tmp_path / "s"), "--scale", "small", "--format", "geojson"])
+    assert r.exit_code == 0 and "5 provinces, 40 districts, 300 subdistricts" in r.output, r.output
     r = runner.invoke(
         simulate_app, ["detections", str(tmp_path / "d"), "--rows", "2000", "--years", "2020", "--format", "csv"]
     )

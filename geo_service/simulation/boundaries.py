@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 NATIONAL = {"provinces": 77, "districts": 928, "subdistricts": 7400}
 SMALL = {"provinces": 5, "districts": 40, "subdistricts": 300}  # the scaled-down version for tests
+SCALES = {"national": NATIONAL, "small": SMALL}
 
 # Towns around which seeds are denser: (lon, lat, weight, spread in degrees). Bangkok and the central plain,
 # the north-east (Isan), the northern valleys and the south; the rest of the seeds are uniform in the outline.

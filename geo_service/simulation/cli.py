@@ -36,9 +36,12 @@ def _size(paths: list[Path]) -> str:
 def boundaries(
     out_dir: Annotated[Path, typer.Argument(file_okay=False, help="Folder to write the layers and manifest.toml")],
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same layers")] = 0,
-    provinces: Annotated[int, typer.Option(min=1, max=99, help="Number of provinces")] = 77,
-    districts: Annotated[int, typer.Option(min=1, help="Number of districts")] = 928,
-    subdistricts: Annotated[int, typer.Option(min=1, help="Number of subdistricts")] = 7400,
+    scale: Annotated[str, typer.Option(help="national (77/928/7,400) or small (5/40/300): the default counts")] = (
+        "national"
+    ),
+    provinces: Annotated[int | None, typer.Option(min=1, max=99, help="Number of provinces")] = None,
+    districts: Annotated[int | None, typer.Option(min=1, help="Number of districts")] = None,
+    subdistricts: Annotated[int | None, typer.Option(min=1, help="Number of subdistricts")] = None,
     protected_share: Annotated[
         float, typer.Option(min=0.0, max=0.9, help="Share of the country in protected areas (0: none)")
     ] = 0.3,
@@ -48,11 +51,17 @@ def boundaries(
 
     Load them with: geo-service layers load-bundled --layers-dir OUT_DIR
     """
-    from geo_service.simulation.boundaries import simulate_boundaries, write_boundaries
+    from geo_service.simulation.boundaries import SCALES, simulate_boundaries, write_boundaries
 
+    if scale not in SCALES:
+        raise typer.BadParameter(f"--scale must be {' or '.join(SCALES)}, not {scale!r}")
+    if fmt not in ("gpkg", "geojson"):
+        raise typer.BadParameter(f"--format must be gpkg or geojson, not {fmt!r}")
+    counts = SCALES[scale]
+    provinces = provinces or counts["provinces"]
+    districts = districts or counts["districts"]
+    subdistricts = subdistricts or counts["subdistricts"]
     with command_errors(ValueError, FileNotFoundError):
-        if fmt not in ("gpkg", "geojson"):
-            raise typer.BadParameter(f"--format must be gpkg or geojson, not {fmt!r}")
         t0 = time.perf_counter()
         with console.status("Generating boundaries ..."):
             result = simulate_boundaries(
