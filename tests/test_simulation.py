@@ -184,6 +184,7 @@ def test_column_lists_are_the_firms_archive_headers():
     assert _header(FIRMS_DATA / "viirs_snpp_sp.csv") == det.VIIRS_COLUMNS
 
 
+@pytest.mark.slow
 def test_rows_are_exact_and_split_into_firms_products():
     frame = det.detections_frame(5_003, (2023, 2024), seed=1)
     assert len(frame) == 5_003 and list(frame.columns) == [*det.FIRMS_COLUMNS, "acq_utc"]
