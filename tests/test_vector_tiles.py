@@ -232,3 +232,32 @@ def test_gdal_reads_the_tiles_from_a_real_server(live_server, db_url, fires):
 
     ex, ey = Transformer.from_crs(4326, 3857, always_xy=True).transform(*FIRE)
     assert abs(x - ex) < 20 and abs(y - ey) < 20  # one 4096th of a z12 tile is about 2.4 m
+
+
+@pytest.mark.slow
+def test_map_above_the_threshold_draws_detections_from_tiles(fires, client_factory, db_url, login):
+    """With more detections than map_tiles_above, the overview draws them with Leaflet.VectorGrid from this
+    service's tiles (script served locally, nothing from the internet); below it they stay embedded."""
+    committee = login("committee2", "committee_member")
+    period = {"from": "2024-03-01", "to": "2024-03-31"}
+    tiled = client_factory(db_url, map_tiles_above=1)
+    page = tiled.get("/maps/overview", params=period, headers=committee)
+    assert page.status_code == 200, page.text
+    html = page.text.replace("\\/", "/")  # the URL is a JSON string in the page ("\/" for "/")
+    assert "L.vectorGrid.protobuf(" in html and "Hotspots, clickable (" not in html
+    assert "Hotspots as vector tiles, clickable (2)" in html
+    # the period in Asia/Bangkok as UTC instants: 1 March 00:00 +07:00 is 29 February 17:00 UTC
+    assert '"/ogc/collections/hotspots/tiles/WebMercatorQuad/{z}/{y}/{x}?datetime=2024-02-29T17:00:00Z/' in html
+    script = "/maps/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js"
+    assert f'src="{script}"' in html and "unpkg.com" not in html
+    served = tiled.get(script)
+    assert served.status_code == 200 and b"vectorGrid" in served.content
+    assert "textContent" in html  # the popup is built from the tile's properties as text, never as HTML
+    # the template the page uses gives the detections (OGC row/column order filled in by Leaflet: {y} then {x})
+    template = html.split('"/ogc/collections/hotspots/tiles/WebMercatorQuad/', 1)[1].split('"', 1)[0]
+    row, col, _, _ = T.lonlat_to_tile(*FIRE, 12)
+    url = "/ogc/collections/hotspots/tiles/WebMercatorQuad/" + template.replace("{z}", "12")
+    r = tiled.get(url.replace("{y}", str(row)).replace("{x}", str(col)))
+    assert r.status_code == 200 and len(decode(r.content)["hotspots"]["features"]) == 1
+    embedded = client_factory(db_url, map_tiles_above=1000).get("/maps/overview", params=period, headers=committee)
+    assert "L.vectorGrid.protobuf(" not in embedded.text and "Hotspots, clickable (2)" in embedded.text
