@@ -175,7 +175,7 @@ class TileSettings(BaseSettings):
 
     tile_max_zoom: int = Field(default=22, ge=0, le=24, description="Deepest WebMercatorQuad tile matrix served")
     tile_max_features: int = Field(
-        default=50_000, ge=1, le=1_000_000, description="Most features in one tile (layers beyond it are cut)"
+        default=20_000, ge=1, le=1_000_000, description="Most features in one tile (layers beyond it are cut)"
     )
     tile_max_age_s: int = Field(default=300, ge=0, description="Cache-Control max-age of a tile and its metadata")
     map_tiles_above: int = Field(
