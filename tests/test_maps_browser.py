@@ -291,11 +291,7 @@ def test_raster_map_renders_offline_with_its_legend(
     context.close()
 
 
-DRAWN = """() => Array.from(document.querySelectorAll('canvas.leaflet-tile')).filter(c => {
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 3; i < d.length; i += 4) if (d[i]) return true;
-    return false;
-}).length"""
+DRAWN = """() => document.querySelectorAll('svg.leaflet-tile path.leaflet-interactive').length"""
 WHERE = """([lat, lon]) => {
     const map = window[Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)];
     map.setView([lat, lon], 12, {animate: false});
@@ -314,7 +310,7 @@ def test_overview_above_the_threshold_requests_and_draws_vector_tiles(
     admin_headers,
 ):
     """Above map_tiles_above the detections come from /ogc/.../tiles: Leaflet.VectorGrid (served locally)
-    requests them, draws the detections on its canvas tiles, and a click opens the detection's popup."""
+    requests them, draws the detection in its SVG tiles, and a click on it opens the detection's popup."""
     from tests.samples import post_viirs
 
     data = seed(client, login)
@@ -332,7 +328,15 @@ def test_overview_above_the_threshold_requests_and_draws_vector_tiles(
         shot(page, "overview_vector_tiles")
         page.mouse.click(x, y)
         popup = page.locator(".leaflet-popup-content")
-        popup.wait_for(state="visible", timeout=5_000)
+        try:
+            popup.wait_for(state="visible", timeout=5_000)
+        except Exception:
+            hit = page.evaluate(
+                "([x, y]) => { const e = document.elementFromPoint(x, y); "
+                "return e.outerHTML.slice(0, 300) + ' | ' + (e.parentElement && e.parentElement.outerHTML.slice(0, 200)); }",
+                [x, y],
+            )
+            raise AssertionError(f"no popup at {x},{y}: {hit} {watch.errors}") from None
         text = popup.inner_text()
         assert "hotspot 2024-03-14T13:30:00+07:00" in text and "เมืองแพร่" in text, text
         assert_not_pwned(page)

@@ -128,9 +128,12 @@ def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
 # --- above a feature count: the detections as vector tiles (OGC API - Tiles, api/ogc_tiles.py) -------------------
 TILE_LAYER_NAME = "จุดความร้อน (ไทล์เวกเตอร์ คลิกดูรายละเอียด) / Hotspots as vector tiles, clickable"
 # Styled like the clustered detections: red inside the area of interest; grey outside it, drawn only when the
-# caller asked for the outside layer (an empty style list hides a feature in Leaflet.VectorGrid).
+# caller asked for the outside layer (an empty style list hides a feature in Leaflet.VectorGrid). SVG tiles: only
+# the detections' circles take the mouse, so the districts and reserves beneath keep their tooltips (a canvas
+# tile would cover them whole); in the marker pane, above the polygons, as the clustered markers are.
 _TILE_OPTIONS = """{
-  "rendererFactory": L.canvas.tile,
+  "rendererFactory": L.svg.tile,
+  "pane": "markerPane",
   "interactive": true,
   "maxNativeZoom": 22,
   "attribution": "NASA FIRMS",
@@ -154,6 +157,16 @@ class HotspotTiles(plugins.VectorGridProtobuf):
     _template = Template("""
 {% macro script(this, kwargs) -%}
 var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url_json }}, {{ this.options }});
+(function (grid) {
+  // Leaflet 1.9 asks a clicked circle for its position, and VectorGrid 1.3's circles have none (a page
+  // error on every click): without getLatLng, Leaflet takes the click's position from the mouse.
+  var createLayer = grid._createLayer;
+  grid._createLayer = function () {
+    var symbol = createLayer.apply(this, arguments);
+    symbol.getLatLng = null;
+    return symbol;
+  };
+})({{ this.get_name() }});
 {{ this.get_name() }}.on('click', function (e) {
   var p = (e.layer && e.layer.properties) || {};
   var conf = {1: 'ต่ำ/low', 2: 'ปานกลาง/nominal', 3: 'สูง/high'}[p.confidence] || String(p.confidence);
