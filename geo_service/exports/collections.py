@@ -13,6 +13,7 @@ from geo_service.auth import Principal, Role
 from geo_service.db.models import AdminLevel
 from geo_service.hotspots import store as hotspot_store
 from geo_service.incidents import store as incident_store
+from geo_service.layers import aoi
 from geo_service.layers import queries as layer_queries
 from geo_service.redaction import INCIDENT_CONFIDENTIAL, STAFF  # one policy for confidential properties
 
@@ -157,8 +158,9 @@ FROM ({base}) b{_INCIDENT_JOINS}"""
 
 _BOUNDARY_TILES = ("code", "name_th", "name_en", "parent_code", "area_rai")
 _LAYERS_VERSION = layer_queries.LAYERS_VERSION_SQL
-_HOTSPOTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.HOTSPOTS_VERSION_SQL}), ({_LAYERS_VERSION}))"
-_EVENTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.FIRE_EVENTS_VERSION_SQL}), ({_LAYERS_VERSION}))"
+_PLACES_VERSION = f"SELECT concat_ws('/', ({_LAYERS_VERSION}), ({aoi.AOI_VERSION_SQL}))"  # names and in_aoi
+_HOTSPOTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.HOTSPOTS_VERSION_SQL}), ({_PLACES_VERSION}))"
+_EVENTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.FIRE_EVENTS_VERSION_SQL}), ({_PLACES_VERSION}))"
 _INCIDENTS_VERSION = f"SELECT concat_ws('/', ({incident_store.INCIDENTS_VERSION_SQL}), ({_LAYERS_VERSION}))"
 
 COLLECTIONS: dict[str, Collection] = {
