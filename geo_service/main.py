@@ -26,6 +26,7 @@ from geo_service.api import (
     layers,
     maps,
     ogc,
+    ogc_tiles,
     photos,
 )
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
@@ -153,6 +154,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(exports.router)
     app.include_router(ogc.router)
+    app.include_router(ogc_tiles.router)
     app.include_router(docs.router)
     app.include_router(field.router)
     app.include_router(signin.router)

@@ -168,6 +168,23 @@ class HotspotSettings(BaseSettings):
         return self.raster_dir or Path(data_dir) / "rasters"
 
 
+class TileSettings(BaseSettings):
+    """Vector tiles (OGC API - Tiles) and the committee maps' switch to them."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore", populate_by_name=True)
+
+    tile_max_zoom: int = Field(default=22, ge=0, le=24, description="Deepest WebMercatorQuad tile matrix served")
+    tile_max_features: int = Field(
+        default=20_000, ge=1, le=1_000_000, description="Most features in one tile (layers beyond it are cut)"
+    )
+    tile_max_age_s: int = Field(default=300, ge=0, description="Cache-Control max-age of a tile and its metadata")
+    map_tiles_above: int = Field(
+        default=20_000,
+        ge=0,
+        description="The committee map draws detections as vector tiles when the period has more than this",
+    )
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -176,6 +193,7 @@ class Settings:
         self.service = ServiceSettings(**{k: v for k, v in overrides.items() if k in ServiceSettings.model_fields})
         self.area = AreaSettings(**{k: v for k, v in overrides.items() if k in AreaSettings.model_fields})
         self.hotspots = HotspotSettings(**{k: v for k, v in overrides.items() if k in HotspotSettings.model_fields})
+        self.tiles = TileSettings(**{k: v for k, v in overrides.items() if k in TileSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""

@@ -289,3 +289,58 @@ def test_raster_map_renders_offline_with_its_legend(
     shot(page, "overview_hotspots")
     watch.check()
     context.close()
+
+
+DRAWN = """() => document.querySelectorAll('svg.leaflet-tile path.leaflet-interactive').length"""
+WHERE = """([lat, lon]) => {
+    const map = window[Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)];
+    map.setView([lat, lon], 12, {animate: false});
+    const p = map.latLngToContainerPoint([lat, lon]);
+    const r = map.getContainer().getBoundingClientRect();
+    return [r.left + p.x, r.top + p.y];
+}"""
+
+
+def test_overview_above_the_threshold_requests_and_draws_vector_tiles(
+    browser,  # noqa: F811
+    client,
+    login,
+    live_server,
+    db_url,
+    admin_headers,
+):
+    """Above map_tiles_above the detections come from /ogc/.../tiles: Leaflet.VectorGrid (served locally)
+    requests them, draws the detection in its SVG tiles, and a click on it opens the detection's popup."""
+    from tests.samples import post_viirs
+
+    data = seed(client, login)
+    lat, lon = 18.145, 100.1417
+    post_viirs(client, admin_headers, [f"{lat},{lon},330.5,0.39,0.36,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.1,12.5,D\n"])
+    base = live_server(db_url, map_tiles_above=0)
+    context, page, watch = open_map(browser, base, data["lead"], f"/maps/overview?{PERIOD}")
+    try:
+        tiles = [u for u in watch.urls if "/ogc/collections/hotspots/tiles/WebMercatorQuad/" in u]
+        assert tiles and all("datetime=" in u for u in tiles), watch.urls
+        x, y = page.evaluate(WHERE, [lat, lon])
+        page.wait_for_load_state("networkidle")
+        page.wait_for_function(DRAWN, timeout=15_000)
+        assert page.evaluate(DRAWN) >= 1
+        shot(page, "overview_vector_tiles")
+        page.mouse.click(x, y)
+        popup = page.locator(".leaflet-popup-content")
+        try:
+            popup.wait_for(state="visible", timeout=5_000)
+        except Exception:
+            hit = page.evaluate(
+                "([x, y]) => { const e = document.elementFromPoint(x, y); "
+                "return e.outerHTML.slice(0, 300) + ' | ' + (e.parentElement && e.parentElement.outerHTML.slice(0, 200)); }",
+                [x, y],
+            )
+            raise AssertionError(f"no popup at {x},{y}: {hit} {watch.errors}") from None
+        text = popup.inner_text()
+        assert "hotspot 2024-03-14T13:30:00+07:00" in text and "เมืองแพร่" in text, text
+        assert_not_pwned(page)
+        watch.check()
+        assert not [f for f in watch.failed if "/tiles/" in f], watch.failed
+    finally:
+        context.close()

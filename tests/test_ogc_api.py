@@ -17,13 +17,14 @@ def test_landing_conformance_collections(ref_client):
     assert "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables" in conf
     cols = ref_client.get("/ogc/collections").json()["collections"]
     assert [c["id"] for c in cols] == [
+        "provinces",
         "districts",
         "subdistricts",
         "protected_areas",
         "hotspots",
         "fire_events",
     ]  # public ones only
-    assert cols[0]["extent"]["spatial"]["bbox"][0][0] == pytest.approx(99.3676, abs=1e-3)
+    assert cols[1]["extent"]["spatial"]["bbox"][0][0] == pytest.approx(99.3676, abs=1e-3)
     api = ref_client.get("/ogc/api")
     assert api.json()["openapi"].startswith("3.0") and "/collections/districts/items" in api.json()["paths"]
     assert ref_client.get("/ogc/collections/incidents").status_code == 401

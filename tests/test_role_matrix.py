@@ -90,6 +90,12 @@ for _path in (
     "/ogc/collections/{name}/queryables",
     "/ogc/collections/{name}/sortables",
     "/ogc/collections/{name}/schema",
+    "/ogc/tileMatrixSets",
+    "/ogc/tileMatrixSets/{tms}",
+    "/ogc/collections/{name}/tiles",
+    "/ogc/collections/{name}/tiles/{tms}",
+    "/ogc/collections/{name}/tiles/{tms}/tilejson.json",
+    "/ogc/collections/{name}/tiles/{tms}/{tile_matrix}/{tile_row}/{tile_col}",
 ):
     POLICY[("GET", _path)] = PUBLIC
 # Satellite hotspots and rasters are public data; loading them is for administrators.

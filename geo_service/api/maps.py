@@ -77,6 +77,7 @@ def overview_page(
             tile_url=settings.service.tile_url,
             tile_attribution=settings.service.tile_attribution,
             outside_aoi=outside_aoi,
+            tiles_above=settings.tiles.map_tiles_above,
         )
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 

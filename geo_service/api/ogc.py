@@ -31,6 +31,7 @@ from geo_service.exports import service
 from geo_service.exports.collections import Collection, visible_collections
 from geo_service.exports.query import FILTER_LANGS, ItemQuery
 from geo_service.exports.queryables import feature_schema, json_schema, queryables
+from geo_service.exports.tiles import has_tiles
 
 router = APIRouter(prefix="/ogc", tags=["OGC API - Features"])
 GEOJSON = "application/geo+json"
@@ -47,6 +48,16 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
     "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    # OGC API - Tiles (api/ogc_tiles.py): vector tilesets of the collections on WebMercatorQuad, as MVT
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/core",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tileset",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/tilesets-list",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/datetime",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-tiles-1/1.0/conf/mvt",
+    "http://www.opengis.net/spec/tms/2.0/conf/tilematrixset",
+    "http://www.opengis.net/spec/tms/2.0/conf/json-tilematrixset",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
@@ -361,6 +372,12 @@ def landing(request: Request, f: str | None = None) -> Response:
         },
         {"rel": "conformance", "type": "application/json", "title": "Conformance", "href": f"{base}/conformance"},
         {"rel": "data", "type": "application/json", "title": "Collections", "href": f"{base}/collections"},
+        {
+            "rel": "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes",
+            "type": "application/json",
+            "title": "Tile matrix sets (vector tiles)",
+            "href": f"{base}/tileMatrixSets",
+        },
     ]
     body: dict[str, Any] = {
         "title": "geo_service — forest reserves, incidents and hotspots (Phrae)",
@@ -429,6 +446,15 @@ def _collection_doc(request: Request, c: Collection, extent: list[float] | None)
             },
         ],
     }
+    if has_tiles(c):
+        doc["links"].append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector",
+                "type": "application/json",
+                "title": "Vector tiles (Mapbox Vector Tiles, OGC API - Tiles)",
+                "href": f"{base}/collections/{c.name}/tiles",
+            }
+        )
     if extent:
         doc["extent"] = {"spatial": {"bbox": [extent], "crs": CRS84}}
     return doc
@@ -786,3 +812,9 @@ def openapi30(request: Request) -> Response:
         "components": {"parameters": params},
     }
     return JSONResponse(doc, media_type=OPENAPI_MEDIA)
+
+
+# Shared with the OGC API - Tiles routes (api/ogc_tiles.py): the same parameter rule, base address and extents.
+only_params = _only
+api_base = _base
+collection_extents = _extents

@@ -588,6 +588,7 @@ class Hotspot(Base):
         CheckConstraint("confidence BETWEEN 1 AND 3", name="confidence_scale"),
         CheckConstraint("processing IN ('NRT', 'SP')", name="processing_kind"),
         Index("ix_hotspots_acq_date_local", "acq_date_local", postgresql_using="brin"),
+        Index("idx_hotspots_geom", "geom", postgresql_using="gist"),  # vector tiles, bbox (migration 0019)
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -13,6 +13,7 @@ from geo_service.auth import Principal, Role
 from geo_service.db.models import AdminLevel
 from geo_service.hotspots import store as hotspot_store
 from geo_service.incidents import store as incident_store
+from geo_service.layers import aoi
 from geo_service.layers import queries as layer_queries
 from geo_service.redaction import INCIDENT_CONFIDENTIAL, STAFF  # one policy for confidential properties
 
@@ -37,6 +38,13 @@ class Collection:
     licence: str = "Terms of the geo_service operator"
     attribution: str = ""
     description: str = ""
+    # Vector tiles (exports/tiles.py, OGC API - Tiles): the properties a tile carries (a short subset of
+    # ``properties``, still narrowed by the caller's role and key), the first zoom served, and a SELECT giving
+    # one text value that changes whenever the collection's data do (its tiles' ETag). A collection with no
+    # tile properties has no tiles. New data (e.g. forest-clearing patches) get tiles by declaring these three.
+    tile_properties: tuple[str, ...] = ()
+    tile_minzoom: int = 0
+    version_sql: str = ""
 
     def visible_to(self, principal: Principal | None) -> bool:
         """Whether this caller may read the collection at all (public, by role, or by an API key's scopes)."""
@@ -148,9 +156,30 @@ SELECT b.id::text AS id, b.geom AS geom, 'INC-' || lpad(b.id::text, 6, '0') AS r
 FROM ({base}) b{_INCIDENT_JOINS}"""
 
 
+_BOUNDARY_TILES = ("code", "name_th", "name_en", "parent_code", "area_rai")
+_LAYERS_VERSION = layer_queries.LAYERS_VERSION_SQL
+_PLACES_VERSION = f"SELECT concat_ws('/', ({_LAYERS_VERSION}), ({aoi.AOI_VERSION_SQL}))"  # names and in_aoi
+_HOTSPOTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.HOTSPOTS_VERSION_SQL}), ({_PLACES_VERSION}))"
+_EVENTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.FIRE_EVENTS_VERSION_SQL}), ({_PLACES_VERSION}))"
+_INCIDENTS_VERSION = f"SELECT concat_ws('/', ({incident_store.INCIDENTS_VERSION_SQL}), ({_LAYERS_VERSION}))"
+
 COLLECTIONS: dict[str, Collection] = {
     c.name: c
     for c in (
+        Collection(
+            name="provinces",
+            title="Provinces (changwat)",
+            title_th="จังหวัด",
+            sql=_admin_sql(AdminLevel.province),
+            properties=("code", "name_th", "name_en", "parent_code", "area_km2", "area_rai", "version", "attribution"),
+            geometry_type="MultiPolygon",
+            public=True,
+            licence="CC BY-IGO 3.0",
+            attribution=COD_AB,
+            description="Current province boundaries with official codes and Thai/English names.",
+            tile_properties=_BOUNDARY_TILES,
+            version_sql=_LAYERS_VERSION,
+        ),
         Collection(
             name="districts",
             title="Districts (amphoe)",
@@ -162,6 +191,8 @@ COLLECTIONS: dict[str, Collection] = {
             licence="CC BY-IGO 3.0",
             attribution=COD_AB,
             description="Current district boundaries with official codes and Thai/English names.",
+            tile_properties=_BOUNDARY_TILES,
+            version_sql=_LAYERS_VERSION,
         ),
         Collection(
             name="subdistricts",
@@ -174,6 +205,8 @@ COLLECTIONS: dict[str, Collection] = {
             licence="CC BY-IGO 3.0",
             attribution=COD_AB,
             description="Current subdistrict boundaries with official codes and Thai/English names.",
+            tile_properties=_BOUNDARY_TILES,
+            version_sql=_LAYERS_VERSION,
         ),
         Collection(
             name="protected_areas",
@@ -211,6 +244,19 @@ FROM ({layer_queries.EXPORT_PROTECTED_AREAS_SQL}) b
             licence="See each feature's attribution; illustrative boundaries are CC0 and NOT official",
             attribution="See each feature's attribution",
             description="Every boundary version with its validity period; the bundled ones are ILLUSTRATIVE.",
+            tile_properties=(
+                "code",
+                "version",
+                "kind",
+                "name_th",
+                "name_en",
+                "valid_from_be",
+                "valid_to_be",
+                "in_force",
+                "illustrative",
+                "area_rai",
+            ),
+            version_sql=_LAYERS_VERSION,
         ),
         Collection(
             name="hotspots",
@@ -253,6 +299,23 @@ FROM ({hotspot_store.EXPORT_HOTSPOTS_SQL}) b{_HOTSPOT_JOINS}""",
             "1 low, 2 nominal, 3 high (original in confidence_raw); acq_utc in UTC, acq_local and the dates "
             "in Asia/Bangkok (acq_date_be: D/M/YYYY, Buddhist Era); in_aoi: inside the deployment's area of "
             "interest (false: a neighbouring province's detection).",
+            tile_properties=(
+                "hotspot_id",
+                "acq_local",
+                "acq_date_local",
+                "acq_date_be",
+                "satellite",
+                "confidence",
+                "frp",
+                "daynight",
+                "district_code",
+                "district_th",
+                "district_en",
+                "reserve_code",
+                "event_id",
+                "in_aoi",
+            ),
+            version_sql=_HOTSPOTS_VERSION,
         ),
         Collection(
             name="fire_events",
@@ -295,6 +358,23 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
             description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP; "
             "in_aoi: the footprint touches the deployment's area of interest.",
+            tile_properties=(
+                "event_id",
+                "first_seen_local",
+                "last_seen_local",
+                "first_date_be",
+                "last_date_be",
+                "detections",
+                "max_frp",
+                "district_code",
+                "district_th",
+                "district_en",
+                "reserve_code",
+                "area_rai",
+                "area_ha",
+                "in_aoi",
+            ),
+            version_sql=_EVENTS_VERSION,
         ),
         Collection(
             name="incidents",
@@ -324,6 +404,21 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             description="Incidents logged by field officers (reference INC-nnnnnn), attributed to districts and "
             "reserves; observed_at in UTC, observed_local in Asia/Bangkok. The affected areas are the "
             "collection incident_areas. Partners receive no descriptions, tags or names.",
+            tile_properties=(
+                "reference",
+                "incident_id",
+                "kind",
+                "status",
+                "severity",
+                "observed_local",
+                "observed_date_be",
+                "district_code",
+                "district_th",
+                "district_en",
+                "reserve_code",
+                "in_reserve",
+            ),
+            version_sql=_INCIDENTS_VERSION,
         ),
         Collection(
             name="incident_areas",
@@ -339,6 +434,8 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             attribution="Field incidents: NACC Phrae provincial office and partners",
             description="The affected-area polygon drawn for an incident (only incidents that have one), with its "
             "reference INC-nnnnnn, its area in rai and hectares, and the point incident's attribution.",
+            tile_properties=("reference", "incident_id", "kind", "status", "observed_local", "area_rai", "area_ha"),
+            version_sql=_INCIDENTS_VERSION,
         ),
     )
 }

@@ -191,8 +191,26 @@ class Built:
     shown: list[str]
 
 
+@dataclass
+class Filtered:
+    """A collection's rows as this caller may see them, with the caller's filters: the subquery, its condition,
+    the properties the caller may see and those asked for."""
+
+    t: Any  # the collection's query as a subquery: columns id, geom and its properties
+    where: Any
+    visible: list[str]
+    shown: list[str]
+
+
 def build_select(collection: Collection, principal: Principal | None, q: ItemQuery) -> Built:
     """The queries for a collection, its caller and their filters."""
+    f = filtered(collection, principal, q)
+    return _statements(collection, principal, q, f)
+
+
+def filtered(collection: Collection, principal: Principal | None, q: ItemQuery) -> Filtered:
+    """The collection's subquery and the condition of the caller's filters (bbox, datetime, equality, minimum,
+    CQL2), checked against what the caller may see; shared by the items, the downloads and the vector tiles."""
     t = _subquery(collection)
     visible = list(collection.properties_for(principal))
     if q.properties is not None:
@@ -255,11 +273,14 @@ def build_select(collection: Collection, principal: Principal | None, q: ItemQue
         fields["geometry"] = t.c.geom
         types = {n: qb.type for n, qb in queryables(collection, principal).items()}
         conditions.append(_cql_filter(q, fields, types))
-    where = and_(*conditions) if conditions else literal(True)
-
     if q.feature_id is not None:
         conditions.append(t.c.id == q.feature_id)
-        where = and_(*conditions)
+    where = and_(*conditions) if conditions else literal(True)
+    return Filtered(t=t, where=where, visible=visible, shown=shown)
+
+
+def _statements(collection: Collection, principal: Principal | None, q: ItemQuery, f_: Filtered) -> Built:
+    t, where, shown = f_.t, f_.where, f_.shown
     geom = t.c.geom if collection.geometry_type == "Point" else func.ST_ForcePolygonCCW(t.c.geom)
     if q.crs != 4326:
         geom = func.ST_Transform(geom, q.crs)

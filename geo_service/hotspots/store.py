@@ -635,3 +635,11 @@ def freshness(session: Session) -> dict:
         .mappings()
         .one()
     )
+
+
+# --- for exports.tiles (the data version behind a vector tile's ETag) ---
+# A new or re-ingested batch changes the detections; a recomputed clustering changes the events.
+HOTSPOTS_VERSION_SQL = (
+    "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(loaded_at)::text, '') FROM hotspot_batches"
+)
+FIRE_EVENTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM fire_events"

@@ -532,3 +532,7 @@ def freshness(session: Session) -> dict:
         .mappings()
         .one()
     )
+
+
+# For exports.tiles: the data version of the incidents (a new, edited or removed incident changes it).
+INCIDENTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM incidents"

@@ -164,3 +164,7 @@ def geometry_wkb(session: Session) -> bytes | None:
     """The stored area-of-interest geometry as WKB (EPSG:4326); None when no area is defined."""
     wkb = session.execute(text("SELECT ST_AsBinary(geom) FROM area_of_interest WHERE id = 1")).scalar()
     return bytes(wkb) if wkb is not None else None
+
+
+# For exports.tiles: the area of interest's version (detections and events carry in_aoi, which a new area changes).
+AOI_VERSION_SQL = "SELECT coalesce(max(updated_at)::text, '') FROM area_of_interest"

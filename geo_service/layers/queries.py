@@ -345,3 +345,7 @@ def loaded_layers(session: Session) -> list[dict]:
             text("SELECT name, version, attribution, illustrative, loaded_at FROM layer_sources ORDER BY name, version")
         ).mappings()
     ]
+
+
+# For exports.tiles: the data version of the boundaries (a load, a reload or a removal changes it).
+LAYERS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(loaded_at)::text, '') FROM layer_sources"

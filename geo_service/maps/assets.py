@@ -55,6 +55,7 @@ ALLOWED = (
     "leaflet-measure/dist/leaflet-measure.js",
     "leaflet-measure/dist/leaflet-measure.css",
     "leaflet-measure/dist/images/",
+    "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
 )
 HEAT = "folium/leaflet_heat.min.js"  # from the folium wheel
 
@@ -110,6 +111,7 @@ OVERRIDES: dict[type[Any], tuple[list, list]] = {
         [("leaflet_measure_css", "leaflet-measure/dist/leaflet-measure.css")],
     ),
     plugins.HeatMap: ([("leaflet-heat.js", HEAT)], []),
+    plugins.VectorGridProtobuf: ([("vectorGrid", "leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js")], []),
 }
 _installed = False
 

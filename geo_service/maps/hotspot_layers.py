@@ -7,9 +7,12 @@ switched on, added when asked for."""
 
 from __future__ import annotations
 
+from datetime import UTC, timedelta
+
 import folium
 import folium.plugins as plugins
 import orjson
+from folium.template import Template
 from sqlalchemy.orm import Session
 
 from geo_service.hotspots import store as hotspots
@@ -120,3 +123,83 @@ def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
         style_function=lambda f: {"color": "#b22222", "weight": 1, "fillColor": "#ff7f0e", "fillOpacity": 0.35},
         tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False),
     )
+
+
+# --- above a feature count: the detections as vector tiles (OGC API - Tiles, api/ogc_tiles.py) -------------------
+TILE_LAYER_NAME = "จุดความร้อน (ไทล์เวกเตอร์ คลิกดูรายละเอียด) / Hotspots as vector tiles, clickable"
+# Styled like the clustered detections: red inside the area of interest; grey outside it, drawn only when the
+# caller asked for the outside layer (an empty style list hides a feature in Leaflet.VectorGrid). SVG tiles: only
+# the detections' circles take the mouse, so the districts and reserves beneath keep their tooltips (a canvas
+# tile would cover them whole); in the marker pane, above the polygons, as the clustered markers are.
+_TILE_OPTIONS = """{
+  "rendererFactory": L.svg.tile,
+  "pane": "markerPane",
+  "interactive": true,
+  "maxNativeZoom": 22,
+  "attribution": "NASA FIRMS",
+  "vectorTileLayerStyles": {
+    "hotspots": function (p, zoom) {
+      if (!p.in_aoi) {
+        return %(outside)s ? {radius: 4, color: '#555555', weight: 1, fill: true, fillColor: '#9e9e9e',
+                              fillOpacity: 0.8} : [];
+      }
+      return {radius: zoom < 9 ? 3 : 4, color: '#b22222', weight: 1, fill: true, fillColor: '#ff4500',
+              fillOpacity: 0.8};
+    }
+  }
+}"""
+
+
+class HotspotTiles(plugins.VectorGridProtobuf):
+    """Folium's VectorGridProtobuf (Leaflet.VectorGrid, self-hosted by maps.assets) with the detections' popup:
+    built in the browser with textContent from the tile's properties, so nothing in them is parsed as HTML."""
+
+    _template = Template("""
+{% macro script(this, kwargs) -%}
+var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url_json }}, {{ this.options }});
+(function (grid) {
+  // Leaflet 1.9 asks a clicked circle for its position, and VectorGrid 1.3's circles have none (a page
+  // error on every click): without getLatLng, Leaflet takes the click's position from the mouse.
+  var createLayer = grid._createLayer;
+  grid._createLayer = function () {
+    var symbol = createLayer.apply(this, arguments);
+    symbol.getLatLng = null;
+    return symbol;
+  };
+})({{ this.get_name() }});
+{{ this.get_name() }}.on('click', function (e) {
+  var p = (e.layer && e.layer.properties) || {};
+  var conf = {1: 'ต่ำ/low', 2: 'ปานกลาง/nominal', 3: 'สูง/high'}[p.confidence] || String(p.confidence);
+  var lines = [(p.in_aoi ? '' : 'นอกพื้นที่รับผิดชอบ / outside the area of interest; ') +
+               'จุดความร้อน / hotspot ' + p.acq_local, 'ดาวเทียม / sensor: ' + p.satellite,
+               'ความเชื่อมั่น / confidence: ' + conf, 'FRP: ' + p.frp + ' MW',
+               'อำเภอ / district: ' + (p.district_th || '-') + ' / ' + (p.district_en || '-')];
+  var div = document.createElement('div');
+  lines.forEach(function (t) { var d = document.createElement('div'); d.textContent = t; div.appendChild(d); });
+  L.popup().setLatLng(e.latlng).setContent(div).openOn({{ this._parent.get_name() }});
+});
+{%- endmacro %}
+""")
+
+    def __init__(self, url: str, name: str, outside: bool) -> None:
+        super().__init__(url, name=name, options=_TILE_OPTIONS % {"outside": "true" if outside else "false"})
+        self.url_json = esc.js_json(url)
+
+
+def tile_url(period: Period) -> str:
+    """This service's tile address of the hotspots collection for the period's detections (relative: the map
+    page and its tiles come from the same server)."""
+    lo, hi = period.bounds
+
+    def utc(t) -> str:
+        return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    return (
+        "/ogc/collections/hotspots/tiles/WebMercatorQuad/{z}/{y}/{x}"
+        f"?datetime={utc(lo)}/{utc(hi - timedelta(seconds=1))}"
+    )
+
+
+def tile_layer(period: Period, count: int, outside: bool) -> HotspotTiles:
+    """The period's ``count`` detections as vector tiles, for periods too large to embed in the page."""
+    return HotspotTiles(tile_url(period), esc.text(f"{TILE_LAYER_NAME} ({count:,})"), outside)

@@ -137,12 +137,15 @@ def overview(
     photo_base: str | None = "",
     months: list[date] | None = None,
     outside_aoi: bool = False,
+    tiles_above: int | None = None,
 ) -> folium.Map:
     """The overview for ``period``. ``cases``: what the cases service returned for the caller (already
     redacted), or None when the caller may not see cases. ``photo_base``: prefix of thumbnail URLs
     ("" for this server; None: no thumbnails). ``months``: the months with data, for a period picker of
     links to this page (None: no picker, e.g. in a file). Hotspots are those of the area of interest;
-    ``outside_aoi`` adds the detections beyond it as a separate, labelled layer, hidden until switched on."""
+    ``outside_aoi`` adds the detections beyond it as a separate, labelled layer, hidden until switched on.
+    ``tiles_above``: with more detections than this in the period, they are drawn from this service's vector
+    tiles (/ogc/.../tiles) instead of being embedded in the page (None: always embedded)."""
     districts = L.districts(session)
     m = base_map(districts, tile_url, tile_attribution)
     counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
@@ -152,9 +155,14 @@ def overview(
     if months is not None:
         period_picker(months, period).add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
-    hotspot_layers = [H.heat_layer(session, period), H.events_layer(session, period), H.cluster_layer(session, period)]
-    if outside_aoi:
-        hotspot_layers.append(H.outside_layer(session, period))
+    detections = sum(counts["hotspots"].values())
+    hotspot_layers: list = [H.heat_layer(session, period), H.events_layer(session, period)]
+    if tiles_above is not None and detections > tiles_above:
+        hotspot_layers.append(H.tile_layer(period, detections, outside_aoi))
+    else:
+        hotspot_layers.append(H.cluster_layer(session, period))
+        if outside_aoi:
+            hotspot_layers.append(H.outside_layer(session, period))
     for layer in hotspot_layers:
         if layer is not None:
             layer.add_to(m)
@@ -212,6 +220,7 @@ def overview_for_caller(
     tile_url: str | None = None,
     tile_attribution: str | None = None,
     outside_aoi: bool = False,
+    tiles_above: int | None = None,
 ) -> folium.Map:
     """The overview page for a signed-in caller: the period asked (default: the latest with data) with its period
     picker, and the cases received in it that the caller may see (one bounded read through the cases service).
@@ -227,6 +236,7 @@ def overview_for_caller(
         tile_url=tile_url,
         tile_attribution=tile_attribution,
         outside_aoi=outside_aoi,
+        tiles_above=tiles_above,
     )
 
 
