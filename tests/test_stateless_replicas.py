@@ -183,6 +183,35 @@ def test_a_token_revoked_through_one_process_is_refused_by_the_other(two_process
     assert refused.status_code == 401 and refused.json()["error"]["code"] == "token_revoked"
 
 
+@pytest.mark.slow
+def test_processes_started_together_migrate_one_at_a_time(empty_db_url, tmp_path):
+    """Compose starts every API replica at once on an empty database: each migrates first (``geo-service serve``
+    and the other commands), under the start-up advisory lock, so none trips over another's half-made schema."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "GEO_SERVICE_DATABASE_URL": empty_db_url.render_as_string(hide_password=False),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+        "COLUMNS": "200",
+    }
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "geo_service.cli", "db", "migrate"],
+            env={**env, "GEO_SERVICE_DATA_DIR": str(tmp_path / str(i))},
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    with psycopg.connect(**_conninfo(empty_db_url)) as conn:
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert all(f"schema at revision {revision}" in out for out in outputs)
+
+
 def test_the_compose_file_runs_a_proxy_in_front_of_several_api_replicas_and_a_read_replica():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
