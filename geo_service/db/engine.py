@@ -53,6 +53,8 @@ def make_read_router(settings: Settings, primary: Engine) -> ReadRouter:
                 "application_name": "geo_service_reads",
                 "options": "-c timezone=UTC",
                 "connect_timeout": r.replica_connect_timeout_s,
+                # a replica that vanished from the network (no refusal) fails a ping in this time, not TCP's minutes
+                "tcp_user_timeout": 1000 * r.replica_connect_timeout_s,
             },
         )
     return ReadRouter(

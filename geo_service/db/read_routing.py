@@ -13,9 +13,12 @@ the primary. For a read the router picks the replica only when all of these hold
   ``X-Write-LSN`` and cookie ``geo_write_lsn``), and a request sending it back reads on the replica only
   once ``pg_last_wal_replay_lsn()`` has reached it (read-your-writes).
 
-One look (a query on each server) is used for ``GEO_SERVICE_REPLICA_CHECK_S`` (default 1 s). A replica that does
-not answer is logged once and left alone for ``GEO_SERVICE_REPLICA_RETRY_S``; reads meanwhile go to the primary
-(no 500). Replica positions only grow, so a cached position can only make the router more careful.
+One look (a query on each server) is used for ``GEO_SERVICE_REPLICA_CHECK_S`` (default 1 s). Before a request is
+sent to the replica a connection is checked out (the pool pings it), so a replica that stopped since the last look
+is found before the route runs. A replica that does not answer is logged once and left alone for
+``GEO_SERVICE_REPLICA_RETRY_S``; reads meanwhile go to the primary (no 5xx). Replica positions only grow, so a
+cached position can only make the router more careful. What remains: a replica that dies between that check and
+the route's query fails that one request (a 503, as a primary outage does).
 """
 
 from __future__ import annotations
@@ -187,7 +190,25 @@ class ReadRouter:
         if after_lsn is not None and (status.replay_lsn is None or status.replay_lsn < after_lsn):
             return self._on_primary("replica has not replayed your last write yet")
         assert self._replica_ro is not None and self._replica_reads is not None
+        problem = self._probe()
+        if problem:
+            return self._on_primary(problem)
         return ReadChoice(REPLICA, "replica in step", self._replica_ro, self._replica_reads)
+
+    def _probe(self) -> str | None:
+        """Check out a replica connection (the pool pings it) before the request is sent there: a replica that
+        stopped since the last look is found here, and this request and the next ones read the primary."""
+        assert self.replica is not None
+        try:
+            with self.replica.connect():
+                return None
+        except OperationalError as exc:
+            down = ReplicaStatus(False, problem=f"replica not reachable ({type(exc.orig).__name__})")
+        with self._lock:
+            if self._status is None or self._status.reachable:
+                log.warning("read replica: %s; reading from the primary for now", down.problem)
+            self._status = down
+        return down.problem
 
     def _on_primary(self, reason: str) -> ReadChoice:
         return ReadChoice(PRIMARY, reason, self._primary_ro, self._primary_reads)
