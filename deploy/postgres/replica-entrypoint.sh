@@ -8,4 +8,6 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
   mkdir -p "$PGDATA" && chmod 700 "$PGDATA"
   PGPASSWORD="$POSTGRES_PASSWORD" pg_basebackup -h db -U "$POSTGRES_USER" -D "$PGDATA" -R -X stream --checkpoint=fast
 fi
-exec postgres -c hot_standby=on
+# hot_standby_feedback: the primary keeps the row versions a long export on the replica still reads, so replay
+# does not cancel it ("conflict with recovery")
+exec postgres -c hot_standby=on -c hot_standby_feedback=on

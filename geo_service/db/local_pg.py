@@ -195,6 +195,8 @@ class LocalPostgres:
             # standbys from pg_basebackup: WAL for replicas, senders for each standby and its base backup, and
             # WAL kept long enough for a paused or stopped standby to catch up
             opts += ["-c wal_level=replica", "-c max_wal_senders=10", "-c wal_keep_size=512MB", "-c hot_standby=on"]
+            # on a standby: the primary keeps the row versions its long reads need (replay does not cancel them)
+            opts.append("-c hot_standby_feedback=on")
         return " ".join(opts)
 
     def running(self) -> bool:

@@ -97,7 +97,6 @@ class ReadRouter:
         self.max_lag_s = max_lag_s
         self.check_s = check_s
         self.retry_s = retry_s
-        self.primary_sessions = sessionmaker(primary, expire_on_commit=False)
         # read-only transactions (BEGIN READ ONLY): a route declared as a reader that writes fails at once, also
         # without a replica, instead of only in a deployment that has one
         self._primary_ro = primary.execution_options(postgresql_readonly=True)
@@ -128,6 +127,9 @@ class ReadRouter:
         try:
             with self.primary.connect() as conn:
                 primary_at = parse_lsn(conn.execute(text("SELECT pg_current_wal_lsn()::text")).scalar_one()) or 0
+        except DBAPIError as exc:  # without the primary's position the lag is unknown (and its reads fail anyway)
+            return ReplicaStatus(True, problem=f"primary's position not read ({type(exc.orig).__name__})")
+        try:
             with self.replica.connect() as conn:
                 row = conn.execute(
                     text(
