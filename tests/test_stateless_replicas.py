@@ -231,6 +231,11 @@ def test_the_compose_file_runs_a_proxy_in_front_of_several_api_replicas_and_a_re
         for volume in service.get("volumes", []):
             if volume.startswith("./"):
                 assert (ROOT / volume.split(":")[0]).exists(), volume
+    for script in (ROOT / "deploy/postgres").glob("*.sh"):  # the replica's and the primary's set-up scripts parse
+        assert subprocess.run(["sh", "-n", str(script)], capture_output=True).returncode == 0, script
+    replica = services["db-replica"]
+    assert replica["entrypoint"] == ["/bin/sh", "/replica-entrypoint.sh"]
+    assert "pg_basebackup" in (ROOT / "deploy/postgres/replica-entrypoint.sh").read_text()
     assert "server app:8000" in NGINX_CONF.read_text()
     assert "listen 8080;" in NGINX_CONF.read_text()
 
