@@ -18,6 +18,8 @@ COPY layers ./layers
 ENV GEO_SERVICE_LAYERS_DIR=/app/layers \
     GEO_SERVICE_DATA_DIR=/home/geo/var \
     PYTHONUNBUFFERED=1
+# the raster store shared by several API replicas (docker-compose.yml mounts a volume here, owned by geo)
+RUN mkdir -p /srv/rasters && chown geo:geo /srv/rasters
 USER geo
 EXPOSE 8000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \

@@ -28,6 +28,7 @@ from geo_service.db import migrate as migrations
 from geo_service.db.backup import check_archive, create_backup, restore_backup
 from geo_service.db.engine import database_url, transaction
 from geo_service.db.local_pg import wait_for
+from geo_service.db.startup import startup_lock
 from geo_service.errors import InvalidInput
 from geo_service.hashing import sha256_file
 from geo_service.hotspots.cli import hotspots_app, rasters_app
@@ -569,7 +570,7 @@ def serve(
     """Run the API: start (and migrate) the database first; on an empty database load the bundled layers."""
     import uvicorn
 
-    with database() as db:
+    with database() as db, startup_lock(db.url):  # several processes starting at once load the layers once
         if load_layers and not _has_boundaries(db.url):
             _load_bundled(db.url)
     settings, started = db.settings, db.started

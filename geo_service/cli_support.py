@@ -21,7 +21,7 @@ from geo_service import scratch, users
 from geo_service.db import migrate as migrations
 from geo_service.db.engine import database_url, make_engine, make_sessionmaker
 from geo_service.db.local_pg import LocalPostgres, wait_for
-from geo_service.db.startup import apply_configured_area_of_interest
+from geo_service.db.startup import apply_configured_area_of_interest, startup_lock
 from geo_service.errors import GeoServiceError
 from geo_service.settings import Settings, get_settings
 
@@ -109,10 +109,11 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[URL |
         with console.status("Waiting for the database ..."):
             wait_for(url)
     if migrate:
-        with console.status("Applying database migrations ..."):
-            migrations.upgrade(url)
-        console.print(f"Database schema at revision {migrations.current(url)}")
-        _apply_area_of_interest(url, settings)
+        with startup_lock(url):  # one process at a time (several API processes may start together)
+            with console.status("Applying database migrations ..."):
+                migrations.upgrade(url)
+            console.print(f"Database schema at revision {migrations.current(url)}")
+            _apply_area_of_interest(url, settings)
     removed = scratch.start_service(settings.db.data_dir)  # this command's scratch folder; crash leftovers go
     if removed:
         console.print(f"Removed {len(removed)} files left by interrupted runs")

@@ -29,7 +29,8 @@ from geo_service.api import (
     ogc_tiles,
     photos,
 )
-from geo_service.db.engine import database_url, make_engine, make_sessionmaker
+from geo_service.api.read_after_write import ReadAfterWrite
+from geo_service.db.engine import database_url, make_engine, make_read_router, make_sessionmaker
 from geo_service.db.startup import apply_configured_area_of_interest
 from geo_service.errors import add_exception_handlers
 from geo_service.hotspots.rasters import remove_unregistered
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
         _remove_unregistered_rasters(app.state.sessionmaker, settings)
         yield
         scratch.stop()
+        app.state.read_router.dispose()
         engine.dispose()
 
     app = FastAPI(
@@ -136,10 +138,17 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.read_router = make_read_router(settings, engine)
     app.state.admin_token = settings.admin_token()
     app.state.jwt_secret = settings.jwt_secret()
 
     app.add_middleware(RequestId)
+    # a write's WAL position lives as long as the replica may lag behind it, and at least a minute
+    app.add_middleware(
+        ReadAfterWrite,
+        router=app.state.read_router,
+        cookie_seconds=max(60, int(2 * settings.replica.replica_max_lag_s)),
+    )
 
     if settings.service.ogc_cors_origins:
         app.add_middleware(ogc.PublicCORS, origins=settings.service.ogc_cors_origins)

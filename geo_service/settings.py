@@ -185,6 +185,44 @@ class TileSettings(BaseSettings):
     )
 
 
+class ReadReplicaSettings(BaseSettings):
+    """Read routing: heavy read-only routes on a streaming replica (README, *Read replicas and several API
+    processes*). Unset ``replica_url``: every request reads the primary, as before."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore")
+
+    replica_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL of a streaming (hot standby) replica of the database; unset: no read routing",
+    )
+    replica_max_lag_s: float = Field(
+        default=30.0,
+        ge=0,
+        le=86_400,
+        description="Reads go to the primary while the replica is further behind than this (seconds)",
+    )
+    replica_check_s: float = Field(
+        default=1.0,
+        ge=0,
+        le=60,
+        description="How long one look at the replica's position and lag is used before looking again (0: always)",
+    )
+    replica_retry_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=600,
+        description="After the replica did not answer, read from the primary this long before trying it again",
+    )
+    replica_connect_timeout_s: int = Field(
+        default=2, ge=1, le=60, description="Seconds to wait for a connection to the replica"
+    )
+
+    @field_validator("replica_url")
+    @classmethod
+    def _driver(cls, v: str | None) -> str | None:
+        return DatabaseSettings._driver(v)
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -194,6 +232,9 @@ class Settings:
         self.area = AreaSettings(**{k: v for k, v in overrides.items() if k in AreaSettings.model_fields})
         self.hotspots = HotspotSettings(**{k: v for k, v in overrides.items() if k in HotspotSettings.model_fields})
         self.tiles = TileSettings(**{k: v for k, v in overrides.items() if k in TileSettings.model_fields})
+        self.replica = ReadReplicaSettings(
+            **{k: v for k, v in overrides.items() if k in ReadReplicaSettings.model_fields}
+        )
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 
-from geo_service.api.deps import SessionDep, require_roles
+from geo_service.api.deps import ReadSessionDep, SessionDep, require_roles
 from geo_service.auth import Principal, Role
 from geo_service.reports import brief as briefs
 from geo_service.reports.pdf import html_to_pdf  # light: WeasyPrint itself loads inside html_to_pdf
@@ -83,7 +83,7 @@ def list_(session: SessionDep, principal: Reader) -> list[dict]:
     responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
     summary="A brief as PDF",
 )
-def pdf(brief_id: int, session: SessionDep, principal: Reader) -> Response:
+def pdf(brief_id: int, session: ReadSessionDep, principal: Reader) -> Response:
     """The brief's printable page as a PDF file (rendered after the transaction ends)."""
     with session.begin():
         html = briefs.brief_html(session, brief_id)
@@ -95,7 +95,7 @@ def pdf(brief_id: int, session: SessionDep, principal: Reader) -> Response:
 
 
 @router.get("/{brief_id}", response_class=HTMLResponse, summary="A brief as a printable page (its stored figures)")
-def show(brief_id: int, session: SessionDep, principal: Reader) -> HTMLResponse:
+def show(brief_id: int, session: ReadSessionDep, principal: Reader) -> HTMLResponse:
     """The brief as a printable HTML page, from its stored figures."""
     with session.begin():
         html = briefs.brief_html(session, brief_id)

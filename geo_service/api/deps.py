@@ -13,10 +13,12 @@ from typing import Annotated
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
+from geo_service.api.read_after_write import WRITE_LSN_COOKIE, WRITE_LSN_HEADER
 from geo_service.api_keys import principal_for_key
 from geo_service.auth import Principal, Role
 from geo_service.bbox import parse_bbox
 from geo_service.db.engine import transaction
+from geo_service.db.read_routing import ReadChoice, parse_lsn
 from geo_service.errors import Forbidden, InvalidInput, Unauthorized
 from geo_service.layers.queries import GeoFilter
 from geo_service.settings import Settings
@@ -28,6 +30,7 @@ __all__ = [
     "CurrentUser",
     "GeoFilterDep",
     "IncidentReaderDep",
+    "ReadSessionDep",
     "ReporterDep",
     "SessionDep",
     "SettingsDep",
@@ -40,6 +43,8 @@ __all__ = [
     "if_match_version",
     "optional_principal",
     "parse_bbox",
+    "read_choice",
+    "read_session",
     "require_roles",
 ]
 
@@ -47,6 +52,25 @@ __all__ = [
 def get_session(request: Request) -> Iterator[Session]:
     """A session for the request (the route opens its transaction when it writes)."""
     with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def read_choice(request: Request) -> ReadChoice:
+    """Where this read-only request reads: the replica when it is in step with the primary and has replayed the
+    caller's last write (``X-Write-LSN`` header or ``geo_write_lsn`` cookie), else the primary
+    (``db.read_routing``). The choice is recorded for the ``X-Read-From`` response header."""
+    sent = request.headers.get(WRITE_LSN_HEADER) or request.cookies.get(WRITE_LSN_COOKIE)
+    after = parse_lsn(sent)
+    choice = request.app.state.read_router.choose(after, unreadable_lsn=bool(sent) and after is None)
+    request.state.read_from = choice.source
+    return choice
+
+
+def read_session(request: Request) -> Iterator[Session]:
+    """A read-only session for a heavy read-only route, on the database ``read_choice`` picks. Its transactions are
+    READ ONLY on either database, so a route declared as a reader cannot write (audit records go to the primary
+    in a transaction of the route's own)."""
+    with read_choice(request).sessionmaker() as session:
         yield session
 
 
@@ -114,6 +138,8 @@ def require_roles(*roles: Role) -> Callable[[Request], Principal]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+# Heavy read-only routes (exports, OGC items, maps, summaries): the replica when it is in step (read_session).
+ReadSessionDep = Annotated[Session, Depends(read_session)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AdminDep = Annotated[Principal, Depends(require_roles(Role.administrator))]
 CurrentUser = Annotated[Principal, Depends(require_roles(*Role))]

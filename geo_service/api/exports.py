@@ -12,9 +12,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Engine
 from starlette.background import BackgroundTask
 
-from geo_service.api.deps import authenticate, parse_bbox
+from geo_service.api.deps import authenticate, parse_bbox, read_choice
 from geo_service.api.geojson import FeatureCollection, GeoJSONResponse, geojson_responses
 from geo_service.auth import Principal
 from geo_service.db.engine import transaction
@@ -130,12 +131,16 @@ async def export(
         limit=limit,
     )
 
-    def plan() -> service.ExportPlan:
+    def plan() -> tuple[service.ExportPlan, Engine]:
+        # the count and the features on the read database (the replica when in step), the audit on the primary
+        reads = read_choice(request)
+        with transaction(reads.sessionmaker) as session:
+            planned = service.plan_export(session, collection, principal, req)
         with transaction(request.app.state.sessionmaker) as session:
-            return service.plan_export(session, collection, principal, req)
+            service.record_export(session, principal, collection, req.fmt, req.filters(), planned.count)
+        return planned, reads.engine
 
-    p = await run_in_threadpool(plan)
-    engine = request.app.state.engine  # the features are read on their own connection, as they are sent
+    p, engine = await run_in_threadpool(plan)  # the features are read on their own connection, as they are sent
     stamp = datetime.now(BANGKOK).strftime("%Y%m%d")
     if f == "geojson":
         return StreamingResponse(

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from geo_service import scratch
 from geo_service.api.admin_layers import save_upload
-from geo_service.api.deps import AdminDep, SessionDep, SettingsDep, parse_bbox
+from geo_service.api.deps import AdminDep, ReadSessionDep, SessionDep, SettingsDep, parse_bbox
 from geo_service.api.geojson import FeatureCollection, GeoJSONResponse, Geometry, geojson_responses
 from geo_service.db.engine import transaction
 from geo_service.errors import InvalidInput
@@ -377,7 +377,7 @@ def _page_url(request: Request):
     response_class=GeoJSONResponse,
     responses=geojson_responses(HotspotCollection),
 )
-def list_hotspots(request: Request, session: SessionDep, flt: FilterDep) -> Response:
+def list_hotspots(request: Request, session: ReadSessionDep, flt: FilterDep) -> Response:
     """Detections as a GeoJSON FeatureCollection, a page at a time."""
     return GeoJSONResponse(hotspots_geojson(session, flt, _page_url(request)))
 
@@ -388,7 +388,7 @@ def list_hotspots(request: Request, session: SessionDep, flt: FilterDep) -> Resp
     response_class=GeoJSONResponse,
     responses=geojson_responses(HotspotCollection),
 )
-def list_events(request: Request, session: SessionDep, flt: FilterDep) -> Response:
+def list_events(request: Request, session: ReadSessionDep, flt: FilterDep) -> Response:
     """Fire events (footprints) as a GeoJSON FeatureCollection, a page at a time."""
     return GeoJSONResponse(events_geojson(session, flt, _page_url(request)))
 
@@ -399,7 +399,7 @@ def list_events(request: Request, session: SessionDep, flt: FilterDep) -> Respon
     response_model_exclude_unset=True,
 )
 def summary(
-    session: SessionDep,
+    session: ReadSessionDep,
     group_by: Annotated[
         list[str] | None, Query(description="province | district | protected_area | land_class")
     ] = None,
@@ -438,7 +438,7 @@ def summary(
 
 
 @router.get("/api/v1/hotspots/recurrence", summary="In how many fire seasons each protected area burned")
-def recurrence(session: SessionDep, kind: Annotated[str | None, Query(max_length=40)] = None) -> HotspotRecurrence:
+def recurrence(session: ReadSessionDep, kind: Annotated[str | None, Query(max_length=40)] = None) -> HotspotRecurrence:
     """Protected areas by the number of fire seasons (January-May) they had detections in."""
     rows = events.recurrence_by_area(session, kind=kind)
     return HotspotRecurrence.model_validate(
@@ -457,7 +457,7 @@ def recurrence(session: SessionDep, kind: Annotated[str | None, Query(max_length
     response_model_exclude_unset=True,
 )
 def recurrence_grid(
-    session: SessionDep, code: str, cell_m: Annotated[float, Query(ge=100, le=10_000)] = 500
+    session: ReadSessionDep, code: str, cell_m: Annotated[float, Query(ge=100, le=10_000)] = 500
 ) -> RecurrenceGrid:
     """Cells of a grid inside a protected area with the fire seasons each burned in (GeoJSON)."""
     return RecurrenceGrid.model_validate(events.recurrence_grid(session, code, cell_m=cell_m))
@@ -573,7 +573,7 @@ def get_raster(session: SessionDep, raster_id: int) -> RasterDetail:
     response_class=GeoJSONResponse,
     responses=geojson_responses(FireFeatures),
 )
-def get_fire_features(session: SessionDep, raster_id: int) -> Response:
+def get_fire_features(session: ReadSessionDep, raster_id: int) -> Response:
     """Flagged pixels of a raster as GeoJSON polygons."""
     return GeoJSONResponse(orjson.dumps(fire_features(session, raster_id)))
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from geo_service.api.deps import SessionDep, SettingsDep, require_roles
+from geo_service.api.deps import ReadSessionDep, SessionDep, SettingsDep, require_roles
 from geo_service.auth import Principal, Role
 from geo_service.cases.access import act_as
 from geo_service.maps.period import choose_period
@@ -47,7 +47,7 @@ def _page(html: str, tile_url: str | None) -> HTMLResponse:
 
 @router.get("/maps/overview", response_class=HTMLResponse, summary="Overview map of a period (HTML page)")
 def overview_page(
-    session: SessionDep,
+    session: ReadSessionDep,
     settings: SettingsDep,
     principal: MapReader,
     start: Annotated[date | None, Query(alias="from")] = None,
@@ -116,7 +116,7 @@ def vendor(path: str) -> Response:
     response_class=HTMLResponse,
     summary="Map of one hotspot raster, reprojected for the web, with its colour scale (HTML page)",
 )
-def raster_page(raster_id: int, session: SessionDep, settings: SettingsDep, principal: MapReader) -> HTMLResponse:
+def raster_page(raster_id: int, session: ReadSessionDep, settings: SettingsDep, principal: MapReader) -> HTMLResponse:
     """The map of one registered hotspot raster with its colour key and figures."""
     from geo_service.maps import overview, raster_map  # folium: see the note at the top
 

@@ -22,7 +22,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from geo_service import __version__
-from geo_service.api.deps import authenticate, parse_bbox
+from geo_service.api.deps import authenticate, parse_bbox, read_choice
 from geo_service.api.exports import collection_for
 from geo_service.api.geojson import Feature, FeatureCollection, GeoJSONResponse, Link, geojson_responses
 from geo_service.db.engine import transaction
@@ -470,7 +470,7 @@ def _extents(request: Request, cs: list[Collection]) -> list[list[float] | None]
         extents = request.app.state.ogc_extents = {}
     stale = [c for c in cs if c.name not in extents or time.monotonic() - extents[c.name][0] >= EXTENT_SECONDS]
     if stale:
-        with transaction(request.app.state.sessionmaker) as session:
+        with transaction(read_choice(request).sessionmaker) as session:
             for c in stale:
                 extents[c.name] = (time.monotonic(), service.collection_extent(session, c))
     return [extents[c.name][1] for c in cs]
@@ -638,8 +638,12 @@ async def items(
     }
 
     def run() -> tuple[int, list[dict]]:
+        # the page on the read database (the replica when in step), its audit record on the primary
+        with transaction(read_choice(request).sessionmaker) as session:
+            page = service.items_page(session, c, principal, q)
         with transaction(request.app.state.sessionmaker) as session:
-            return service.items_page(session, c, principal, q, filters)
+            service.record_export(session, principal, c, "ogc-items", filters, len(page[1]))
+        return page
 
     matched, feats = await run_in_threadpool(run)
     base = f"{_base(request)}/collections/{name}/items"
@@ -694,7 +698,7 @@ def item(name: str, feature_id: str, request: Request, f: str | None = None) -> 
     """One feature with the properties this caller may see (GeoJSON, or HTML for a browser)."""
     _only(request, ("f",))
     c, principal = collection_for(request, name)
-    with transaction(request.app.state.sessionmaker) as session:
+    with transaction(read_choice(request).sessionmaker) as session:
         feature = service.one_feature(session, c, principal, feature_id)
     base = f"{_base(request)}/collections/{name}"
     feature["links"] = [

@@ -10,6 +10,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.db.local_pg import LocalPostgres
+from geo_service.db.read_routing import ReadRouter
 from geo_service.settings import Settings
 
 
@@ -31,6 +32,33 @@ def make_engine(url: URL | str, pool_size: int = 10) -> Engine:
         max_overflow=pool_size,
         pool_pre_ping=True,
         connect_args={"application_name": "geo_service", "options": "-c timezone=UTC"},
+    )
+
+
+def make_read_router(settings: Settings, primary: Engine) -> ReadRouter:
+    """The read router of an application: the replica of GEO_SERVICE_REPLICA_URL (if any) next to ``primary``.
+
+    The replica's pool is as large as the primary's; a connection attempt gives up after
+    ``replica_connect_timeout_s`` so an unreachable replica costs a request little before it reads the primary.
+    """
+    r = settings.replica
+    replica = None
+    if r.replica_url:
+        replica = create_engine(
+            r.replica_url,
+            pool_size=settings.db.pool_size,
+            max_overflow=settings.db.pool_size,
+            pool_pre_ping=True,
+            connect_args={
+                "application_name": "geo_service_reads",
+                "options": "-c timezone=UTC",
+                "connect_timeout": r.replica_connect_timeout_s,
+                # a replica that vanished from the network (no refusal) fails a ping in this time, not TCP's minutes
+                "tcp_user_timeout": 1000 * r.replica_connect_timeout_s,
+            },
+        )
+    return ReadRouter(
+        primary, replica, max_lag_s=r.replica_max_lag_s, check_s=r.replica_check_s, retry_s=r.replica_retry_s
     )
 
 

@@ -60,6 +60,8 @@ class LocalPostgres:
     port : loopback TCP port.
     os_user : the user that runs the server when this process is root.
     durable : False turns fsync off (throwaway test clusters only).
+    replication : a primary that streaming standbys can be made from (``make_standby``): WAL for replicas, WAL
+        senders, and full-page writes kept on even when not durable (a base backup needs them).
     """
 
     root: Path
@@ -67,6 +69,7 @@ class LocalPostgres:
     host: str = "127.0.0.1"
     os_user: str = "postgres"
     durable: bool = True
+    replication: bool = False
     bindir: Path = field(default_factory=find_pg_bindir)
 
     def __post_init__(self) -> None:
@@ -92,7 +95,9 @@ class LocalPostgres:
     def _as_root(self) -> bool:
         return os.geteuid() == 0
 
-    def _run(self, args: list[str], input_text: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    def _run(
+        self, args: list[str], input_text: str | None = None, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if self._as_root():
             runuser = shutil.which("runuser") or shutil.which("setpriv")
@@ -100,8 +105,11 @@ class LocalPostgres:
                 raise LocalDatabaseError(
                     "running as root needs runuser (util-linux) to start PostgreSQL as a normal user"
                 )
-            cmd = [runuser, "-u", self.os_user, "--", *cmd]
-        proc = subprocess.run(cmd, input=input_text, capture_output=True, text=True, cwd="/")
+            keep = ["-w", ",".join(env)] if env else []
+            cmd = [runuser, *keep, "-u", self.os_user, "--", *cmd]
+        proc = subprocess.run(
+            cmd, input=input_text, capture_output=True, text=True, cwd="/", env={**os.environ, **(env or {})}
+        )
         if check and proc.returncode != 0:
             raise LocalDatabaseError(f"{args[0]} failed: {(proc.stderr or proc.stdout).strip()[-2000:]}")
         return proc
@@ -180,7 +188,15 @@ class LocalPostgres:
             "-c timezone=UTC",
         ]
         if not self.durable:
-            opts += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]
+            opts += ["-c fsync=off", "-c synchronous_commit=off"]
+            if not self.replication:
+                opts.append("-c full_page_writes=off")
+        if self.replication:
+            # standbys from pg_basebackup: WAL for replicas, senders for each standby and its base backup, and
+            # WAL kept long enough for a paused or stopped standby to catch up
+            opts += ["-c wal_level=replica", "-c max_wal_senders=10", "-c wal_keep_size=512MB", "-c hot_standby=on"]
+            # on a standby: the primary keeps the row versions its long reads need (replay does not cancel them)
+            opts.append("-c hot_standby_feedback=on")
         return " ".join(opts)
 
     def running(self) -> bool:
@@ -229,6 +245,51 @@ class LocalPostgres:
             return False
         self._run(["pg_ctl", "-D", str(self.data_dir), "-m", "fast", "-w", "stop"])
         return True
+
+    def make_standby(self, root: Path, port: int) -> LocalPostgres:
+        """A streaming standby of this running cluster in ``root/pgdata`` (not started; ``start()`` it).
+
+        ``pg_basebackup -R`` copies the cluster over the replication protocol (initdb's pg_hba allows replication
+        connections from the loopback with the password) and writes ``standby.signal`` with the
+        ``primary_conninfo``; the standby then replays the primary's WAL as it is streamed, read-only (hot standby).
+        Only for a cluster made with ``replication=True``.
+        """
+        if not self.replication:
+            raise LocalDatabaseError("a standby needs a primary started with replication=True")
+        standby = LocalPostgres(
+            root,
+            port=port,
+            host=self.host,
+            os_user=self.os_user,
+            durable=self.durable,
+            replication=True,
+            bindir=self.bindir,
+        )
+        if standby.initialised:
+            raise LocalDatabaseError(f"{standby.data_dir} already holds a cluster")
+        standby._prepare_dirs()
+        standby.password_file.touch(mode=0o600)
+        standby.password_file.write_text(self.password())
+        self._run(
+            [
+                "pg_basebackup",
+                "-D",
+                str(standby.data_dir),
+                "-h",
+                self.host,
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-R",  # standby.signal + primary_conninfo
+                "-X",
+                "stream",
+                "--checkpoint=fast",
+                "--no-password",
+            ],
+            env={"PGPASSWORD": self.password()},
+        )
+        return standby
 
     def destroy(self) -> None:
         """Stop and delete the cluster (tests)."""

@@ -3,6 +3,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import create_engine, pool, text
+from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.db.engine import transaction
@@ -15,3 +20,28 @@ def apply_configured_area_of_interest(factory: sessionmaker[Session], settings: 
     the stored detections if it changed; returns how many were re-marked."""
     with transaction(factory) as session:
         return apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+
+
+# pg_advisory_lock key of the start-up steps ("geo_star"): several API processes or containers started at once
+# must not migrate, or load the bundled layers, side by side.
+STARTUP_LOCK = 0x67656F5F73746172
+
+
+@contextmanager
+def startup_lock(url: URL | str) -> Iterator[None]:
+    """Hold the database's start-up lock for the ``with`` block: the first process migrates (and loads the bundled
+    layers into an empty database), the others wait and then find the work done. A session-level advisory lock on
+    a connection of its own, so the steps inside keep their own transactions; it ends with the connection if the
+    process dies."""
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
+            conn.commit()
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
+                conn.commit()
+    finally:
+        engine.dispose()

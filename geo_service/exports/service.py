@@ -157,8 +157,8 @@ def item_query(collection: Collection, req: ExportRequest) -> ItemQuery:
 def plan_export(
     session: Session, collection: Collection, principal: Principal | None, req: ExportRequest
 ) -> ExportPlan:
-    """Check and plan a download: its queries, how many features it holds (an Excel sheet must fit them), its
-    metadata, and its audit record in the caller's transaction."""
+    """Check and plan a download: its queries, how many features it holds (an Excel sheet must fit them) and its
+    metadata. Read-only (it may run on a replica); the caller records the download with ``record_export``."""
     built = build_select(collection, principal, item_query(collection, req))
     count, *box = session.execute(built.summary).one()
     if req.fmt == "xlsx" and count > files.XLSX_MAX_ROWS:
@@ -184,7 +184,6 @@ def plan_export(
         # the deployment's area of interest; detections and events say whether they lie in it (in_aoi)
         "area": aoi.describe(session, "all"),
     }
-    record_export(session, principal, collection, req.fmt, filters, count)
     extent = (box[0], box[1], box[2], box[3]) if count else None
     return ExportPlan(collection, built, count, extent, jsonable(metadata))
 
@@ -215,14 +214,13 @@ def with_id(row: str) -> dict:
 
 
 def items_page(
-    session: Session, collection: Collection, principal: Principal | None, q: ItemQuery, filters: dict
+    session: Session, collection: Collection, principal: Principal | None, q: ItemQuery
 ) -> tuple[int, list[dict]]:
-    """One page of features (and how many match in all) for an OGC API items request, recorded in the audit
-    trail with its ``filters``."""
+    """One page of features (and how many match in all) for an OGC API items request. Read-only (it may run on a
+    replica); the caller records the page with ``record_export``."""
     built = build_select(collection, principal, q)
     matched = session.execute(built.count).scalar_one()
     features = [with_id(r) for r in session.execute(built.features).scalars()]
-    record_export(session, principal, collection, "ogc-items", filters, len(features))
     return matched, features
 
 
