@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service import __version__
+from geo_service.api.deps import read_choice
 from geo_service.api.exports import collection_for
 from geo_service.api.geojson import Link
 from geo_service.api.ogc import CRS84, api_base, collection_extents, only_params
@@ -347,15 +348,17 @@ async def tile(
     shown = T.tile_properties(c, principal)
 
     def run() -> tuple[str, T.Tile | None]:
-        with transaction(request.app.state.sessionmaker) as session:
+        # the tile on the read database (the replica when in step), its audit record on the primary
+        with transaction(read_choice(request).sessionmaker) as session:
             tag = T.etag(T.data_version(session, c), c, addr, shown, datetime_, limit)
             if tag in request.headers.get("if-none-match", ""):
                 return tag, None
             rendered = T.render_tile(session, c, principal, addr, datetime_, limit)
-            if not c.public:  # who read what of a collection that is not public, as for its items
-                filters = {"tile": f"{addr.z}/{addr.row}/{addr.col}", "datetime": datetime_}
+        if not c.public:  # who read what of a collection that is not public, as for its items
+            filters = {"tile": f"{addr.z}/{addr.row}/{addr.col}", "datetime": datetime_}
+            with transaction(request.app.state.sessionmaker) as session:
                 service.record_export(session, principal, c, "mvt", filters, rendered.features)
-            return tag, rendered
+        return tag, rendered
 
     tag, rendered = await run_in_threadpool(run)
     headers = _cache_headers(request, c, tag)
