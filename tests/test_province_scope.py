@@ -208,6 +208,13 @@ def test_briefs_per_province_and_national_show_counts_and_no_names(two):
             json={"name": PARTY, "party_role": "official_concerned"},
         )
         assert r.status_code == 201, r.text
+    # summaries: a provincial user's own province by default, national users every province by province
+    s = client.get("/api/v1/hotspots/summary", headers=people["phrae_committee"], params={"period": "all"}).json()
+    assert s["filters"]["province"] == "54" and sum(r["detections"] for r in s["rows"]) == 1
+    s = client.get("/api/v1/hotspots/summary", headers=people["national"], params={"period": "all"}).json()
+    assert {r["province"]: r["detections"] for r in s["rows"]} == {"54": 1, "55": 2}
+    s = client.get("/api/v1/hotspots/summary", params={"period": "all"}).json()  # anonymous: as before
+    assert s["filters"]["province"] is None and sum(r["detections"] for r in s["rows"]) == 3
     # the national viewer: every province's counts, no case title or party anywhere
     r = client.post("/api/v1/briefs", headers=people["national"], json={"fiscal_year_be": 2567})
     assert r.status_code == 201, r.text
