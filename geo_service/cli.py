@@ -430,7 +430,7 @@ def users_add(
     with database() as db, transaction(db.sessions) as session:
         user = create_user(session, username, password, role, display_name, actor=cli_actor(), provinces=province)
         where = ", ".join(user.provinces) or "every province"
-        out.print(f"created {user.username} ({', '.join(user.roles)}; {where})")
+        out.print(f"created {user.username} ({', '.join(user.roles)}) in {where}")
 
 
 @users_app.command("list")
@@ -457,7 +457,7 @@ def _change_user(username: str, **change) -> None:
     with database() as db, transaction(db.sessions) as session:
         u = update_user(session, username, cli_actor(), **change)
     where = ", ".join(u["provinces"]) or "every province"
-    out.print(f"{u['username']}: {', '.join(u['roles'])}; {where}; {'active' if u['is_active'] else 'deactivated'}")
+    out.print(f"{u['username']}: {', '.join(u['roles'])}; {'active' if u['is_active'] else 'deactivated'}; in {where}")
 
 
 @users_app.command("set-roles")

@@ -549,17 +549,18 @@ def time_grid(session: Session, lo: datetime, hi: datetime, *, unit: str, cell: 
 
 
 def counts_by_kind_and_district(
-    session: Session, start: date, end: date, province: str | None = None
+    session: Session, start: date, end: date, province: str | None = None, *, with_unplaced: bool = False
 ) -> list[tuple[str, str, int]]:
     """(kind, district code or '', count) of the incidents observed from ``start`` to ``end`` (Asia/Bangkok days,
-    both included; of ``province`` when given), ordered by kind and district."""
+    both included; of ``province`` when given, and then also those of no province with ``with_unplaced``),
+    ordered by kind and district."""
     rows = session.execute(
         text("""
         SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
         WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e
-          AND (CAST(:p AS text) IS NULL OR province_code = :p)
+          AND (CAST(:p AS text) IS NULL OR province_code = :p OR (:unplaced AND province_code IS NULL))
         GROUP BY 1, 2 ORDER BY 1, 2"""),
-        {"s": start, "e": end, "p": province},
+        {"s": start, "e": end, "p": province, "unplaced": with_unplaced},
     ).all()
     return [(k, d, n) for k, d, n in rows]
 

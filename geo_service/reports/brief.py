@@ -212,9 +212,15 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
             )
         )
     }
-    this = _hotspots(session, period.start, period.end, province)
-    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1), province)
-    incident_counts = incidents.counts_by_kind_and_district(session, period.start, period.end, province)
+    # A province that is the whole area of interest keeps the area's figures (its buffer, the records of no
+    # province); any other province counts what is attributed to it.
+    whole_area = province is not None and aoi.aoi_province_codes(session) == [province]
+    by_attribution = None if whole_area else province
+    this = _hotspots(session, period.start, period.end, by_attribution)
+    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1), by_attribution)
+    incident_counts = incidents.counts_by_kind_and_district(
+        session, period.start, period.end, province, with_unplaced=whole_area
+    )
     # Counts only: no title, party or note of any case leaves in a brief.
     case_counts = cases.stage_counts(session, period.start, period.end, audience(province))
     # burned area: only products that encode it (fire mask, burn date, dNBR), current versions (rasters.py)
