@@ -37,6 +37,14 @@ ROLE_LABELS: dict[Role, tuple[str, str]] = {
     Role.partner: ("หน่วยงานภาคี", "Partner agency"),
     Role.national_viewer: ("ผู้ดูภาพรวมระดับประเทศ", "National viewer"),
 }
+
+
+def role_label(value: str) -> str:
+    """A role as people read it: its code with the Thai name, e.g. ``national_viewer (ผู้ดูภาพรวมระดับประเทศ)``."""
+    labels = {r.value: th for r, (th, _en) in ROLE_LABELS.items()}
+    return f"{value} ({labels[value]})" if value in labels else value
+
+
 # Roles whose holders answer for every province (no province list); every other role works in its province(s).
 NATIONAL_ROLES = frozenset({Role.administrator, Role.national_viewer})
 # Roles that need at least one province when the account holds no national role.

@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
 from geo_service import audit, cli_support, notebook_runner, scratch
-from geo_service.auth import Principal, Role
+from geo_service.auth import Principal, Role, role_label
 from geo_service.cli_support import (
     cli_actor,
     cli_sessionmaker,
@@ -405,10 +405,7 @@ def users_add(
     username: Annotated[str, typer.Argument(help="Sign-in name")],
     role: Annotated[
         list[str],
-        typer.Option(
-            help="administrator | investigator | field_officer | committee_member | partner | national_viewer "
-            "(repeatable)"
-        ),
+        typer.Option(help=" | ".join(role_label(r.value) for r in Role) + " (repeatable)"),
     ],
     province: Annotated[
         list[str] | None,

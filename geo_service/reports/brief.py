@@ -34,13 +34,13 @@ from geo_service.maps.period import check_fiscal_year_be
 from geo_service.reports import store
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_bounds, to_be
 
-# Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
-# committee member may see (no confidential case), read through the same row-level security: of the brief's
-# province (a provincial brief), or of every province (the national brief).
-
 
 def audience(province: str | None) -> Principal:
-    """The committee member a brief's case counts are read as: scoped to ``province`` (None: national)."""
+    """The committee member a brief's case counts are read as, scoped to ``province`` (None: national).
+
+    Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
+    committee member may see (no confidential case), read through the same row-level security: of the brief's
+    province (a provincial brief), or of every province (the national brief)."""
     return Principal(
         name="brief-audience:committee",
         roles=frozenset({Role.committee_member}),
