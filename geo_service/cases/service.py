@@ -52,7 +52,8 @@ def _check_investigators(session: Session, usernames: list[str], province: str |
 
 def case_province(session: Session, requested: str | None, principal: Principal) -> str:
     """The province a new case belongs to: the one asked for (a loaded province within the creator's scope),
-    else the creator's only province; InvalidInput when neither says."""
+    else the creator's only province, else (a national creator) the deployment's only area-of-interest
+    province; InvalidInput when none of these says."""
     if requested is not None:
         code = aoi.check_province_codes(session, [requested])[0]
         if not principal.sees_province(code):
@@ -62,6 +63,9 @@ def case_province(session: Session, requested: str | None, principal: Principal)
         return code
     if principal.provinces is not None and len(principal.provinces) == 1:
         return next(iter(principal.provinces))
+    deployment = aoi.aoi_province_codes(session)
+    if principal.provinces is None and len(deployment) == 1:
+        return deployment[0]  # a national caller in a single-office deployment: that office
     raise InvalidInput(
         "Say which province the case belongs to ('province_code', e.g. \"54\"): "
         + ("you work in several provinces." if principal.provinces else "you are not limited to one province."),
