@@ -4,7 +4,7 @@
   ``national_viewer`` are national (empty list: every province); every other account is put into the
   deployment's area-of-interest provinces (Phrae, ``54``, in the bundled layers), so nobody loses access.
 - ``cases.province_code``: the office a case belongs to. Existing cases get the area of interest's province
-  when it is exactly one; otherwise they stay without one, which only national roles see.
+  when it is exactly one; otherwise they stay without one, which only administrators see.
 - ``briefs.province_code``: the province a brief covers (NULL: the national brief).
 - Row-level security: the service now also sets ``geo_service.provinces`` per transaction (``*`` for national
   callers, else the codes, comma-separated); ``geo_province_visible(code)`` reads it and every case policy
@@ -57,13 +57,8 @@ def upgrade() -> None:
           SELECT coalesce(current_setting('geo_service.provinces', true), '') = '*'
               OR p = ANY(string_to_array(coalesce(current_setting('geo_service.provinces', true), ''), ','))
         $$;
-        -- National viewers count internal cases (briefs); the service shows them no case itself.
-        CREATE OR REPLACE FUNCTION geo_case_visible(c integer, conf case_confidentiality) RETURNS boolean
-          LANGUAGE sql STABLE AS $$
-          SELECT geo_has_role('administrator')
-              OR (geo_has_role('investigator') AND (conf = 'internal' OR geo_assigned(c)))
-              OR ((geo_has_role('committee_member') OR geo_has_role('national_viewer')) AND conf = 'internal')
-        $$;
+        -- (geo_case_visible is unchanged: national viewers see no case row; their briefs count cases as a
+        -- national committee member, reports.brief.audience.)
         CREATE OR REPLACE FUNCTION geo_case_visible_id(c integer) RETURNS boolean LANGUAGE sql STABLE
           SECURITY DEFINER SET search_path = public, pg_temp AS
           $$ SELECT geo_case_visible(id, confidentiality) AND geo_province_visible(province_code)
@@ -91,12 +86,6 @@ def downgrade() -> None:
         CREATE OR REPLACE FUNCTION geo_case_visible_id(c integer) RETURNS boolean LANGUAGE sql STABLE
           SECURITY DEFINER SET search_path = public, pg_temp AS
           $$ SELECT geo_case_visible(id, confidentiality) FROM cases WHERE id = c $$;
-        CREATE OR REPLACE FUNCTION geo_case_visible(c integer, conf case_confidentiality) RETURNS boolean
-          LANGUAGE sql STABLE AS $$
-          SELECT geo_has_role('administrator')
-              OR (geo_has_role('investigator') AND (conf = 'internal' OR geo_assigned(c)))
-              OR (geo_has_role('committee_member') AND conf = 'internal')
-        $$;
         DROP FUNCTION geo_province_visible(text);
     """)
     op.drop_column("briefs", "province_code")
