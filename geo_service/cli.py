@@ -13,7 +13,7 @@ from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
 from geo_service import audit, cli_support, notebook_runner, scratch
-from geo_service.auth import Principal, Role
+from geo_service.auth import Principal, Role, role_label
 from geo_service.cli_support import (
     cli_actor,
     cli_sessionmaker,
@@ -408,8 +408,12 @@ def users_add(
     username: Annotated[str, typer.Argument(help="Sign-in name")],
     role: Annotated[
         list[str],
-        typer.Option(help="administrator | investigator | field_officer | committee_member | partner (repeatable)"),
+        typer.Option(help=" | ".join(role_label(r.value) for r in Role) + " (repeatable)"),
     ],
+    province: Annotated[
+        list[str] | None,
+        typer.Option(help="Province code the account works in (repeatable; not for national roles)"),
+    ] = None,
     display_name: Annotated[str | None, typer.Option(help="Name shown in records")] = None,
     password: Annotated[
         str,
@@ -424,8 +428,9 @@ def users_add(
 ) -> None:
     """Create a user account (the password is asked for, or read from GEO_SERVICE_NEW_PASSWORD)."""
     with database() as db, transaction(db.sessions) as session:
-        user = create_user(session, username, password, role, display_name, actor=cli_actor())
-        out.print(f"created {user.username} ({', '.join(user.roles)})")
+        user = create_user(session, username, password, role, display_name, actor=cli_actor(), provinces=province)
+        where = ", ".join(user.provinces) or "every province"
+        out.print(f"created {user.username} ({', '.join(user.roles)}) in {where}")
 
 
 @users_app.command("list")
@@ -434,13 +439,14 @@ def users_list() -> None:
     with database() as db, db.sessions() as session:
         rows = list_users(session)
     table = Table(title="Users")
-    for col in ("username", "display name", "roles", "active", "changed"):
+    for col in ("username", "display name", "roles", "provinces", "active", "changed"):
         table.add_column(col)
     for u in rows:
         table.add_row(
             u["username"],
             u["display_name"],
             ", ".join(u["roles"]),
+            ", ".join(u["provinces"]) or "all",
             "yes" if u["is_active"] else "no",
             u["updated_at"].isoformat(timespec="seconds"),
         )
@@ -450,7 +456,8 @@ def users_list() -> None:
 def _change_user(username: str, **change) -> None:
     with database() as db, transaction(db.sessions) as session:
         u = update_user(session, username, cli_actor(), **change)
-    out.print(f"{u['username']}: {', '.join(u['roles'])}; {'active' if u['is_active'] else 'deactivated'}")
+    where = ", ".join(u["provinces"]) or "every province"
+    out.print(f"{u['username']}: {', '.join(u['roles'])}; {'active' if u['is_active'] else 'deactivated'}; in {where}")
 
 
 @users_app.command("set-roles")
@@ -460,6 +467,15 @@ def users_set_roles(
 ) -> None:
     """Replace an account's roles; its current sign-ins end."""
     _change_user(username, roles=role)
+
+
+@users_app.command("set-provinces")
+def users_set_provinces(
+    username: Annotated[str, typer.Argument(help="Sign-in name")],
+    province: Annotated[list[str], typer.Option(help="The new province codes (repeatable); replaces the old ones")],
+) -> None:
+    """Replace the provinces an account works in; its current sign-ins end."""
+    _change_user(username, provinces=province)
 
 
 @users_app.command("deactivate")

@@ -13,14 +13,15 @@ from datetime import UTC, datetime, timedelta
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from sqlalchemy import Connection, Row, func, select, update
+from sqlalchemy import Connection, Row, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from geo_service import audit
-from geo_service.auth import Principal, Role
+from geo_service.auth import NATIONAL_ROLES, PROVINCIAL_ROLES, Principal, Role
 from geo_service.db.models import User
 from geo_service.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from geo_service.layers import aoi
 
 ALGORITHM = "HS256"  # pinned: tokens signed with anything else are refused
 _hasher = PasswordHash.recommended()  # argon2id, m=64 MiB, t=3, p=4 until configure_hashing() says otherwise
@@ -66,12 +67,60 @@ def _roles(roles: list[str]) -> list[str]:
     return checked
 
 
+def is_national(roles: list[str]) -> bool:
+    """Whether an account with these roles answers for every province (administrator, national viewer)."""
+    return any(r in {n.value for n in NATIONAL_ROLES} for r in roles)
+
+
+def check_provinces(session: Session, roles: list[str], provinces: list[str] | None) -> list[str]:
+    """The province codes to store for an account with ``roles``.
+
+    National accounts (administrator, national viewer) store none: they see every province, and naming one is
+    refused so nobody believes it limits them. Investigators, field officers and committee members need at
+    least one loaded province; when ``provinces`` is not given (None) they get the area of interest's province
+    if the deployment has exactly one (the single-office default), else the request is refused. An empty list
+    never means "everything"."""
+    if is_national(roles):
+        if provinces:
+            raise InvalidInput(
+                "Administrators and national viewers see every province; leave 'provinces' empty for them.",
+                code="invalid_provinces",
+            )
+        return []
+    provincial = any(r in {p.value for p in PROVINCIAL_ROLES} for r in roles)
+    if provinces is None:
+        default = aoi.aoi_province_codes(session)
+        if not provincial:
+            return []
+        if len(default) == 1:
+            return default
+        raise InvalidInput(
+            "Give the province(s) this account works in ('provinces', e.g. [\"54\"]): this deployment serves "
+            + (f"{len(default)} provinces" if default else "no loaded province yet")
+            + ".",
+            code="province_required",
+        )
+    codes = aoi.check_province_codes(session, provinces)
+    if provincial and not codes:
+        raise InvalidInput(
+            "Investigators, field officers and committee members need at least one province.",
+            code="province_required",
+        )
+    return codes
+
+
+def scope_of(roles: list[str], provinces: list[str]) -> frozenset[str] | None:
+    """The province scope of an account: None (every province) for national roles, else its provinces."""
+    return None if is_national(roles) else frozenset(provinces)
+
+
 def public(user: User) -> dict:
     """What administrators see of an account (never the hash or the token version)."""
     return {
         "username": user.username,
         "display_name": user.display_name,
         "roles": list(user.roles),
+        "provinces": list(user.provinces or []),
         "is_active": user.is_active,
         "created_at": user.created_at,
         "updated_at": user.updated_at,
@@ -85,15 +134,18 @@ def create_user(
     roles: list[str],
     display_name: str | None = None,
     actor: str = "system",
+    provinces: list[str] | None = None,
 ) -> User:
-    """Create an account with a hashed password (audited)."""
+    """Create an account with a hashed password (audited); ``provinces`` as ``check_provinces`` decides."""
     if len(password) < 10:
         raise InvalidInput("A password needs at least 10 characters.", code="weak_password")
+    checked_roles = _roles(roles)
     user = User(
         username=username.strip().lower(),
         display_name=display_name or username,
         password_hash=hash_password(password),
-        roles=_roles(roles),
+        roles=checked_roles,
+        provinces=check_provinces(session, checked_roles, provinces),
     )
     session.add(user)
     try:
@@ -128,7 +180,11 @@ def principal_for(user: User | Row) -> Principal:
     scopes: it reads public data only."""
     roles = frozenset(Role(r) for r in user.roles if r in Role._value2member_map_)
     return Principal(
-        user.username, roles, display_name=user.display_name, scopes=frozenset() if Role.partner in roles else None
+        user.username,
+        roles,
+        display_name=user.display_name,
+        scopes=frozenset() if Role.partner in roles else None,
+        provinces=scope_of(list(user.roles), list(user.provinces or [])),
     )
 
 
@@ -147,10 +203,10 @@ def token_claims(token: str, secret: str) -> dict:
 
 def principal_from_token(conn: Session | Connection, token: str, secret: str) -> Principal:
     """The account behind a token, as it is now: refused when deactivated or signed out since.
-    One indexed read of five columns per request (a Connection is enough)."""
+    One indexed read of six columns per request (a Connection is enough)."""
     claims = token_claims(token, secret)
     user = conn.execute(
-        select(User.username, User.display_name, User.roles, User.is_active, User.token_version).where(
+        select(User.username, User.display_name, User.roles, User.provinces, User.is_active, User.token_version).where(
             User.username == claims["sub"]
         )
     ).first()
@@ -197,8 +253,10 @@ def update_user(
     roles: list[str] | None = None,
     display_name: str | None = None,
     is_active: bool | None = None,
+    provinces: list[str] | None = None,
 ) -> dict:
-    """Change roles, name or the active flag; a role change or deactivation ends the account's sign-ins."""
+    """Change roles, provinces, name or the active flag; a change of roles or provinces (what the account may
+    see) or a deactivation ends the account's sign-ins."""
     user = _get(session, username)
     before = public(user)
     if user.username == actor and (is_active is False or (roles is not None and "administrator" not in roles)):
@@ -209,6 +267,14 @@ def update_user(
     revoke = False
     if roles is not None and _roles(roles) != sorted(user.roles):
         user.roles, revoke = _roles(roles), True
+    if provinces is not None or roles is not None:
+        # the roles decide whether provinces are needed; unchanged provinces are checked against new roles
+        wanted = provinces if provinces is not None else (list(user.provinces or []) or None)
+        if roles is not None and is_national(list(user.roles)) and provinces is None:
+            wanted = None
+        codes = check_provinces(session, list(user.roles), wanted)
+        if codes != sorted(user.provinces or []):
+            user.provinces, revoke = codes, True
     if display_name is not None:
         user.display_name = display_name
     if is_active is not None and is_active != user.is_active:
@@ -231,9 +297,15 @@ def update_user(
 
 
 # --- for cases.service ---
-def active_with_roles(session: Session, usernames: list[str], roles: list[str]) -> set[str]:
-    """Which of these accounts are active and hold at least one of ``roles``."""
+def active_with_roles(
+    session: Session, usernames: list[str], roles: list[str], province: str | None = None
+) -> set[str]:
+    """Which of these accounts are active and hold at least one of ``roles``; with ``province``, only those
+    whose scope covers it (national accounts, or accounts working in that province)."""
     if not usernames:
         return set()
     query = select(User.username).where(User.username.in_(usernames), User.is_active, User.roles.overlap(roles))
+    if province is not None:
+        national = [r.value for r in NATIONAL_ROLES]
+        query = query.where(or_(User.roles.overlap(national), User.provinces.contains([province])))
     return set(session.scalars(query))

@@ -14,7 +14,7 @@ from tests.conftest import ADMIN_TOKEN, PASSWORD
 def test_sign_in_and_me(client, login):
     headers = login("ranger", "field_officer")
     me = client.get("/api/v1/auth/me", headers=headers).json()
-    assert me == {"username": "ranger", "display_name": "Ranger", "roles": ["field_officer"]}
+    assert me == {"username": "ranger", "display_name": "Ranger", "roles": ["field_officer"], "provinces": ["54"]}
 
 
 def test_wrong_password_and_unknown_user_look_the_same(client, login):

@@ -162,6 +162,10 @@ def test_users_and_incident_import_commands(project_env, tmp_path):
     assert "ranger1" in listed and "Ranger One" in listed and " no " in listed
     assert "; active" in run(project_env, "users", "reactivate", "ranger1").stdout
     assert run(project_env, "users", "deactivate", "nobody", check=False).returncode == 1
+    moved = run(project_env, "users", "set-provinces", "ranger1", "--province", "TH54")
+    assert "ranger1: committee_member, field_officer; active; in 54" in moved.stdout
+    bad = run(project_env, "users", "set-provinces", "ranger1", "--province", "99", check=False)
+    assert bad.returncode == 1 and "Unknown province code(s): 99" in bad.stdout + bad.stderr
     csv_file = tmp_path / "field.csv"
     csv_file.write_text('kind,location,description\nwildfire,"18.2, 100.3",smoke\nwildfire,"100.3, 18.2",x\n')
     dry = run(project_env, "incidents", "import", str(csv_file), check=False)

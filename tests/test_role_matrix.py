@@ -5,9 +5,14 @@ A route added without an entry in POLICY fails this test, so no route can ship w
 
 from __future__ import annotations
 
+import io
 import re
 
 import pytest
+from PIL import Image
+
+from tests.conftest import PASSWORD
+from tests.provinces import NAN_POINT, load_nan
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -119,9 +124,10 @@ for _method, _path in (
     ("GET", "/api/v1/briefs/{brief_id}"),
     ("GET", "/api/v1/briefs/{brief_id}.pdf"),
 ):
-    POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member"}
+    # the national viewer reads and makes briefs: counts only, national or per province
+    POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member", "national_viewer"}
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
-ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner")
+ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
 
 
 def routes(app):
@@ -187,3 +193,63 @@ def test_revoked_api_key_stops_working(client, callers, admin_headers):
     r = client.get("/api/v1/auth/me", headers=key_headers)
     assert r.status_code == 401 and "revoked" in r.json()["error"]["message"]
     assert client.get("/api/v1/auth/me", headers={"X-API-Key": "gsk_nothing_here"}).status_code == 401
+
+
+# --- a second province: every route that names a case, an incident or a photo hides Nan's from Phrae's people --
+RECORD_PARAMS = ("{case_id}", "{incident_id}", "{photo_id}")
+
+
+@pytest.mark.slow
+def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker_for, client_factory, admin_headers):
+    """Phrae's investigator, field officer and committee member get, on every route naming Nan's case, incident
+    or photo, the answer an absent record gets (404; 422 when the request body is refused first, which does
+    not depend on the record): never its content, and never a 403 that would say it exists."""
+    load_nan(sessionmaker_for(db_url))
+    client = client_factory(db_url)
+
+    def login(username, role, provinces):
+        body = {"username": username, "password": PASSWORD, "roles": [role], "provinces": provinces}
+        assert client.post("/api/v1/admin/users", headers=admin_headers, json=body).status_code == 201
+        token = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
+        return {"Authorization": f"Bearer {token['access_token']}"}
+
+    nan_inv = login("nan_inv", "investigator", ["55"])
+    nan_officer = login("nan_officer", "field_officer", ["55"])
+    incident = client.post(
+        "/api/v1/incidents", headers=nan_officer, json={"kind": "wildfire", "location": NAN_POINT}
+    ).json()
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (20, 120, 40)).save(buf, format="PNG")
+    photo = client.post(
+        f"/api/v1/incidents/{incident['id']}/photos", headers=nan_officer, files={"files": ("p.png", buf.getvalue())}
+    )
+    assert photo.status_code in (200, 201), photo.text
+    photo_id = photo.json()[0]["id"]
+    case = client.post("/api/v1/cases", headers=nan_inv, json={"title": "Nan's case", "category": "other"}).json()
+    ids = {"{case_id}": str(case["id"]), "{incident_id}": str(incident["id"]), "{photo_id}": str(photo_id)}
+    callers = {
+        role: login(f"phrae_{role}", role, ["54"]) for role in ("investigator", "field_officer", "committee_member")
+    }
+    checked, failures = 0, []
+    for method, path in sorted(routes(client.app)):
+        if not any(p in path for p in RECORD_PARAMS):
+            continue
+        policy = POLICY[(method, path)]
+        url = path
+        for param, value in ids.items():
+            url = url.replace(param, value)
+        url = re.sub(r"\{[^}]+\}", "999999", url)
+        for role, headers in callers.items():
+            if policy in (PUBLIC, SIGNED_IN) or role not in policy:
+                continue  # refused by role before any record is read (the role matrix above)
+            kwargs = {"json": {}} if method in ("POST", "PATCH") else {}
+            status = client.request(method, url, headers={**headers, "If-Match": 'W/"1"'}, **kwargs).status_code
+            checked += 1
+            if status != 404 and not (status == 422 and method != "GET"):
+                failures.append(f"{role} got {status} at {method} {url}")
+    assert failures == []
+    assert checked >= 30  # the loop really ran over the case, incident and photo routes
+    # and the Nan investigator does reach them (the ids are real)
+    assert client.get(f"/api/v1/cases/{case['id']}", headers=nan_inv).status_code == 200
+    assert client.get(f"/api/v1/incidents/{incident['id']}", headers=nan_inv).status_code == 200
+    assert client.get(f"/api/v1/photos/{photo_id}", headers=nan_inv).status_code == 200

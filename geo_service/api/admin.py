@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from fastapi import APIRouter
 from fastapi.responses import Response
@@ -20,6 +21,7 @@ router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
 
 
 USERNAME = r"^[A-Za-z0-9_.@-]+$"
+PROVINCE_CODE = Annotated[str, Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
 class UserCreate(BaseModel):
@@ -29,6 +31,13 @@ class UserCreate(BaseModel):
     password: str = Field(min_length=10, max_length=200)
     display_name: str | None = Field(default=None, max_length=200)
     roles: list[Role] = Field(min_length=1)
+    provinces: list[PROVINCE_CODE] | None = Field(
+        default=None,
+        max_length=100,
+        description='Province codes the account works in (e.g. ["54"]); none for administrators and national '
+        "viewers; investigators, field officers and committee members need at least one (omitted: the area of "
+        "interest's province when the deployment has exactly one)",
+    )
 
 
 class UserChange(BaseModel):
@@ -37,6 +46,9 @@ class UserChange(BaseModel):
     roles: list[Role] | None = Field(default=None, min_length=1, description="Replaces the roles")
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     is_active: bool | None = Field(default=None, description="false deactivates (and signs out) the account")
+    provinces: list[PROVINCE_CODE] | None = Field(
+        default=None, max_length=100, description="Replaces the provinces (a change signs the account out)"
+    )
 
 
 class UserOut(BaseModel):
@@ -45,6 +57,7 @@ class UserOut(BaseModel):
     username: str
     display_name: str
     roles: list[str]
+    provinces: list[str] = Field(description="Province codes the account works in (empty: national roles)")
     is_active: bool
     created_at: datetime
     updated_at: datetime
@@ -67,13 +80,17 @@ def add_user(body: UserCreate, session: SessionDep, principal: AdminDep) -> User
             [r.value for r in body.roles],
             body.display_name,
             actor=principal.name,
+            provinces=body.provinces,
         )
         return UserOut(**users.public(user))
 
 
-@router.patch("/users/{username}", summary="Change roles, name or active flag (role changes sign the user out)")
+@router.patch(
+    "/users/{username}",
+    summary="Change roles, provinces, name or active flag (role and province changes sign the user out)",
+)
 def change_user(username: str, body: UserChange, session: SessionDep, principal: AdminDep) -> UserOut:
-    """Change an account's roles, display name or active flag (audited)."""
+    """Change an account's roles, provinces, display name or active flag (audited)."""
     with session.begin():
         return UserOut(
             **users.update_user(
@@ -83,6 +100,7 @@ def change_user(username: str, body: UserChange, session: SessionDep, principal:
                 roles=None if body.roles is None else [r.value for r in body.roles],
                 display_name=body.display_name,
                 is_active=body.is_active,
+                provinces=body.provinces,
             )
         )
 

@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse
 from fastapi.security import OAuth2PasswordRequestForm
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from geo_service.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, bearer_token
 from geo_service.errors import Unauthorized
@@ -99,16 +99,22 @@ def logout(request: Request, session: SessionDep):
 
 
 class Me(BaseModel):
-    """The caller: account name, display name and roles."""
+    """The caller: account name, display name, roles and province scope."""
 
     username: str
     display_name: str | None
     roles: list[str]
+    provinces: list[str] | None = Field(
+        default=None, description="The province codes the caller works in; null: every province (national)"
+    )
 
 
 @router.get("/auth/me", summary="Who the token belongs to")
 def me(principal: CurrentUser) -> Me:
     """The account (or API key, or bootstrap administrator) the request acts as."""
     return Me(
-        username=principal.name, display_name=principal.display_name, roles=sorted(r.value for r in principal.roles)
+        username=principal.name,
+        display_name=principal.display_name,
+        roles=sorted(r.value for r in principal.roles),
+        provinces=None if principal.provinces is None else sorted(principal.provinces),
     )

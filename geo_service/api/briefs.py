@@ -15,7 +15,10 @@ from geo_service.reports import brief as briefs
 from geo_service.reports.pdf import html_to_pdf  # light: WeasyPrint itself loads inside html_to_pdf
 
 router = APIRouter(prefix="/api/v1/briefs", tags=["committee briefs"])
-Reader = Annotated[Principal, Depends(require_roles(Role.committee_member, Role.investigator, Role.administrator))]
+Reader = Annotated[
+    Principal,
+    Depends(require_roles(Role.committee_member, Role.investigator, Role.administrator, Role.national_viewer)),
+]
 
 
 class BriefIn(BaseModel):
@@ -25,6 +28,14 @@ class BriefIn(BaseModel):
         ge=2500, le=2700, description="Buddhist Era fiscal year, e.g. 2567 (Oct 2023 - Sep 2024)"
     )
     quarter: int | None = Field(default=None, ge=1, le=4, description="1 = October-December")
+    province: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description='The province the brief covers (e.g. "54"); default: yours when you work in exactly one; '
+        "national users get the national brief (every province, grouped by province)",
+    )
 
 
 class BriefOut(BaseModel):
@@ -32,10 +43,12 @@ class BriefOut(BaseModel):
 
     id: int
     data_version: str = Field(description="SHA-256 of what the figures were made from (audit head, loads, layers)")
+    province_code: str | None = Field(description="The province the brief covers; null: the national brief")
     figures: dict[str, Any] = Field(
         description="The stored figures: period, districts, protected_areas, area, outside_area, hotspots, "
         "hotspots_previous_year, incidents, cases_by_stage, cases_received, cases_scope, burned_ha_by_district, "
-        "burned_area_rasters, freshness, layers"
+        "burned_area_rasters, freshness, layers, scope (the province covered, or national), by_province (the "
+        "national brief: counts per province)"
     )
     created_by: str
     created_at: str = Field(description="When the brief was made (ISO 8601)")
@@ -49,6 +62,7 @@ class BriefListItem(BaseModel):
     period_to: date
     fiscal_year_be: int
     quarter: int | None
+    province_code: str | None
     data_version: str
     created_by: str
     created_at: datetime
@@ -64,7 +78,8 @@ def create(body: BriefIn, session: SessionDep, principal: Reader, response: Resp
     """Make and store a brief; its address is in the Location header."""
     period = briefs.brief_period(body.fiscal_year_be, body.quarter)
     with session.begin():
-        made = briefs.create_brief(session, period, principal)
+        province = briefs.brief_province(session, body.province, principal)
+        made = briefs.create_brief(session, period, principal, province)
     response.headers["Location"] = f"/api/v1/briefs/{made['id']}"
     return made
 
@@ -73,7 +88,7 @@ def create(body: BriefIn, session: SessionDep, principal: Reader, response: Resp
 def list_(session: SessionDep, principal: Reader) -> list[dict]:
     """The briefs made so far, newest first."""
     with session.begin():
-        return briefs.list_briefs(session)
+        return briefs.list_briefs(session, principal)
 
 
 # The .pdf route comes first: "/{brief_id}" would otherwise take "5.pdf".
@@ -86,7 +101,7 @@ def list_(session: SessionDep, principal: Reader) -> list[dict]:
 def pdf(brief_id: int, session: ReadSessionDep, principal: Reader) -> Response:
     """The brief's printable page as a PDF file (rendered after the transaction ends)."""
     with session.begin():
-        html = briefs.brief_html(session, brief_id)
+        html = briefs.brief_html(session, brief_id, principal)
     return Response(
         html_to_pdf(html),
         media_type="application/pdf",
@@ -98,5 +113,5 @@ def pdf(brief_id: int, session: ReadSessionDep, principal: Reader) -> Response:
 def show(brief_id: int, session: ReadSessionDep, principal: Reader) -> HTMLResponse:
     """The brief as a printable HTML page, from its stored figures."""
     with session.begin():
-        html = briefs.brief_html(session, brief_id)
+        html = briefs.brief_html(session, brief_id, principal)
     return HTMLResponse(html, headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})

@@ -13,8 +13,9 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 
 from geo_service import scratch
 from geo_service.api.admin_layers import save_upload
-from geo_service.api.deps import AdminDep, ReadSessionDep, SessionDep, SettingsDep, parse_bbox
+from geo_service.api.deps import AdminDep, ReadSessionDep, SessionDep, SettingsDep, optional_principal, parse_bbox
 from geo_service.api.geojson import FeatureCollection, GeoJSONResponse, Geometry, geojson_responses
+from geo_service.auth import Principal
 from geo_service.db.engine import transaction
 from geo_service.errors import InvalidInput
 from geo_service.hotspots import events, service
@@ -393,12 +394,26 @@ def list_events(request: Request, session: ReadSessionDep, flt: FilterDep) -> Re
     return GeoJSONResponse(events_geojson(session, flt, _page_url(request)))
 
 
+def summary_scope(principal: Principal | None) -> tuple[str | None, list[str] | None]:
+    """The (province, group_by) a summary defaults to for its caller: a provincial user's only province; for a
+    signed-in national user, every province grouped by province; anonymous callers and users of several
+    provinces: the deployment's default (the area of interest by district)."""
+    if principal is None or principal.scopes is not None:  # anonymous, or an API key / partner account
+        return None, None
+    if principal.provinces is None:
+        return None, ["province"]
+    if len(principal.provinces) == 1:
+        return next(iter(principal.provinces)), None
+    return None, None
+
+
 @router.get(
     "/api/v1/hotspots/summary",
     summary="Counts, FRP and burned area by district x protected area x period",
     response_model_exclude_unset=True,
 )
 def summary(
+    request: Request,
     session: ReadSessionDep,
     group_by: Annotated[
         list[str] | None, Query(description="province | district | protected_area | land_class")
@@ -419,7 +434,12 @@ def summary(
     ] = None,
     area: Annotated[str, Query(description=AREA_HELP)] = "aoi",
 ) -> HotspotSummary:
-    """Detections, FRP and burned area per group and period (the area of interest unless ``area`` says)."""
+    """Detections, FRP and burned area per group and period (the area of interest unless ``area`` says).
+
+    Public data; a signed-in caller gets a default scope: their province when they work in exactly one,
+    the national aggregate grouped by province for national users (administrators, national viewers)."""
+    if province is None and group_by is None:
+        province, group_by = summary_scope(optional_principal(request))
     q = SummaryQuery(
         group_by=group_by if group_by is not None else ["district"],
         period=period,

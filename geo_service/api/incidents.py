@@ -149,7 +149,7 @@ def list_geojson(
 def read(incident_id: int, session: SessionDep, principal: IncidentReaderDep):
     """One incident, what the caller may not read withheld."""
     with session.begin():
-        incident = service.get_incident(session, incident_id)
+        incident = service.get_incident(session, incident_id, principal)
     return JSONResponse(redaction.incident(incident, principal), headers={"ETag": etag(incident)})
 
 

@@ -77,7 +77,7 @@ def _send(data: bytes, content_type: str, filename: str, sha256: str) -> Respons
 def original(photo_id: int, session: SessionDep, principal: IncidentReaderDep):
     """The photo's bytes as uploaded."""
     with session.begin():
-        content = photos.photo_bytes(session, photo_id)
+        content = photos.photo_bytes(session, photo_id, viewer=principal)
     return _send(*content)
 
 
@@ -90,5 +90,5 @@ def original(photo_id: int, session: SessionDep, principal: IncidentReaderDep):
 def thumbnail(photo_id: int, session: SessionDep, principal: IncidentReaderDep):
     """A small JPEG of the photo, without its metadata."""
     with session.begin():
-        content = photos.photo_bytes(session, photo_id, thumbnail=True)
+        content = photos.photo_bytes(session, photo_id, thumbnail=True, viewer=principal)
     return _send(*content)

@@ -1,8 +1,9 @@
 """Row-level security: each case transaction runs as the restricted database role, told who is asking.
 
 ``act_as`` switches the transaction to the ``geo_service_app`` role (SET LOCAL ROLE; superusers and the
-table owner would otherwise bypass row-level security) and records the user and roles in transaction
-settings that the policies of migration 0004 read. Both end with the transaction.
+table owner would otherwise bypass row-level security) and records the user, roles and province scope
+in transaction settings that the policies of migrations 0004 and 0019 read (a case outside the caller's
+provinces does not exist for it). Both end with the transaction.
 """
 
 from __future__ import annotations
@@ -23,9 +24,24 @@ def act_as(session: Session, principal: Principal) -> None:
     """Switch the transaction to the restricted role, acting for ``principal`` (row-level security applies)."""
     session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
     session.execute(
-        text("SELECT set_config('geo_service.user', :user, true), set_config('geo_service.roles', :roles, true)"),
-        {"user": principal.name, "roles": ",".join(sorted(r.value for r in principal.roles))},
+        text(
+            "SELECT set_config('geo_service.user', :user, true), set_config('geo_service.roles', :roles, true), "
+            "set_config('geo_service.provinces', :provinces, true)"
+        ),
+        {
+            "user": principal.name,
+            "roles": ",".join(sorted(r.value for r in principal.roles)),
+            "provinces": provinces_setting(principal),
+        },
     )
+
+
+def provinces_setting(principal: Principal) -> str:
+    """The province scope as the policies of migration 0019 read it: ``*`` for a national principal, else its
+    codes comma-separated (empty: no province)."""
+    if principal.provinces is None:
+        return "*"
+    return ",".join(sorted(principal.provinces))
 
 
 def assigned_investigators(session: Session, case_id: int) -> list[str]:

@@ -23,6 +23,14 @@ class CaseCreate(BaseModel):
     period_from: date | None = None
     period_to: date | None = None
     assigned: list[str] = Field(default_factory=list, max_length=20)
+    province_code: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=20,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description='The province (office) the case belongs to, e.g. "54"; default: the creator\'s province when '
+        "they have exactly one",
+    )
 
     @model_validator(mode="after")
     def _period(self):
@@ -181,6 +189,7 @@ class CaseOut(BaseModel):
     confidentiality: Confidentiality
     received_on: date
     fiscal_year_be: int
+    province_code: str | None = Field(description="The province (office) the case belongs to")
     period_from: date | None
     period_to: date | None
     closed_on: date | None

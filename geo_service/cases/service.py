@@ -9,6 +9,7 @@ change is written to the audit trail in the same transaction.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +25,7 @@ from geo_service.hotspots import rasters
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import service as incidents
 from geo_service.incidents import store as incidents_store
+from geo_service.layers import aoi
 from geo_service.layers import queries as layers
 from geo_service.thai import BANGKOK, fiscal_year_be
 
@@ -32,15 +34,43 @@ MAX_ATTACHMENT = 50 << 20
 
 
 # --- helpers --------------------------------------------------------------------------------------
-def _check_investigators(session: Session, usernames: list[str]) -> list[str]:
+def _check_investigators(session: Session, usernames: list[str], province: str | None) -> list[str]:
     names = sorted({u.strip().lower() for u in usernames if u.strip()})
     if not names:
         return []
-    found = users.active_with_roles(session, names, [Role.investigator.value, Role.administrator.value])
+    found = users.active_with_roles(
+        session, names, [Role.investigator.value, Role.administrator.value], province=province
+    )
     missing = [n for n in names if n not in found]
     if missing:
-        raise InvalidInput("These people are not active investigators: " + ", ".join(missing), code="unknown_assignee")
+        raise InvalidInput(
+            "These people are not active investigators of the case's province: " + ", ".join(missing),
+            code="unknown_assignee",
+        )
     return names
+
+
+def case_province(session: Session, requested: str | None, principal: Principal) -> str:
+    """The province a new case belongs to: the one asked for (a loaded province within the creator's scope),
+    else the creator's only province, else (a national creator) the deployment's only area-of-interest
+    province; InvalidInput when none of these says."""
+    if requested is not None:
+        code = aoi.check_province_codes(session, [requested])[0]
+        if not principal.sees_province(code):
+            raise Forbidden(
+                f"You may open cases only in your province(s): {', '.join(sorted(principal.provinces or []))}."
+            )
+        return code
+    if principal.provinces is not None and len(principal.provinces) == 1:
+        return next(iter(principal.provinces))
+    deployment = aoi.aoi_province_codes(session)
+    if principal.provinces is None and len(deployment) == 1:
+        return deployment[0]  # a national caller in a single-office deployment: that office
+    raise InvalidInput(
+        "Say which province the case belongs to ('province_code', e.g. \"54\"): "
+        + ("you work in several provinces." if principal.provinces else "you are not limited to one province."),
+        code="province_required",
+    )
 
 
 def _labels(category: str, stage: str) -> dict:
@@ -104,6 +134,7 @@ def case_pages(session: Session, case_ids: list[int], principal: Principal) -> l
             "confidentiality": row["confidentiality"],
             "received_on": row["received_on"].isoformat(),
             "fiscal_year_be": row["fiscal_year_be"],
+            "province_code": row["province_code"],
             "period_from": row["period_from"] and row["period_from"].isoformat(),
             "period_to": row["period_to"] and row["period_to"].isoformat(),
             "closed_on": row["closed_on"] and row["closed_on"].isoformat(),
@@ -152,6 +183,7 @@ def create_case(session: Session, body: CaseCreate, principal: Principal) -> dic
     the people named are assigned."""
     if not principal.has(Role.administrator, Role.investigator):
         raise Forbidden("Only investigators and administrators open cases.")
+    province = case_province(session, body.province_code, principal)
     received = body.received_on or datetime.now(BANGKOK).date()
     fy = fiscal_year_be(received)
     reference = REFERENCE_FORMAT.format(fy=fy, seq=store.next_sequence(session, fy))
@@ -171,10 +203,11 @@ def create_case(session: Session, body: CaseCreate, principal: Principal) -> dic
             "fy": fy,
             "pf": body.period_from,
             "pt": body.period_to,
+            "province": province,
             "by": principal.name,
         },
     )
-    people = set(_check_investigators(session, body.assigned))
+    people = set(_check_investigators(session, body.assigned, province))
     if principal.has(Role.investigator):
         people.add(principal.name)
     store.add_assignments(session, case_id, sorted(people), principal.name)
@@ -300,7 +333,8 @@ def delete_case(session: Session, case_id: int, principal: Principal) -> None:
 def assign(session: Session, case_id: int, username: str, principal: Principal) -> dict:
     """Assign an investigator to the case."""
     access.require_insider(session, principal, case_id)
-    name = _check_investigators(session, [username])[0]
+    row = store.case_row(session, case_id)
+    name = _check_investigators(session, [username], row["province_code"] if row else None)[0]
     store.add_assignments(session, case_id, [name], principal.name)
     store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "assign", "case", case_id, after={"assigned": name})
@@ -432,7 +466,7 @@ def case_audit(session: Session, case_id: int, principal: Principal) -> list[dic
 
 # --- evidence links -------------------------------------------------------------------------------
 # Which of a list of ids exist, per kind of evidence; each answered by the store of the evidence's domain.
-_EXISTING = {
+_EXISTING: dict[LinkTarget, Callable[[Session, list[str]], set[str]]] = {
     LinkTarget.incident: incidents_store.existing_ids,
     LinkTarget.protected_area: layers.existing_protected_area_codes,
     LinkTarget.district: layers.existing_district_codes,
@@ -455,7 +489,14 @@ def add_links(session: Session, case_id: int, bodies: list[LinkIn], principal: P
     wanted: dict[LinkTarget, list[str]] = {}
     for body in bodies:
         wanted.setdefault(body.target_type, []).append(body.target_id)
-    found = {t: _EXISTING[t](session, sorted(set(ids))) for t, ids in wanted.items()}
+    found = {
+        t: (
+            incidents_store.existing_ids(session, sorted(set(ids)), principal)  # within the caller's provinces
+            if t == LinkTarget.incident
+            else _EXISTING[t](session, sorted(set(ids)))
+        )
+        for t, ids in wanted.items()
+    }
     have = store.linked_pairs(session, case_id)
     for body in bodies:
         if body.target_id not in found[body.target_type]:
@@ -506,3 +547,16 @@ def stage_counts(session: Session, start: date, end: date, audience: Principal) 
     by_stage = {s.value: 0 for s in CaseStage}
     by_stage.update({r["stage"]: r["active"] for r in rows})
     return {"by_stage": by_stage, "received": sum(r["received"] for r in rows)}
+
+
+def province_stage_counts(session: Session, start: date, end: date, audience: Principal) -> dict[str | None, dict]:
+    """``stage_counts`` per province code (None: cases without a province), for the national brief. Counts
+    only, read through row-level security as ``audience``."""
+    with access.seen_by(session, audience):
+        rows = store.province_stage_counts(session, start, end)
+    out: dict[str | None, dict] = {}
+    for r in rows:
+        entry = out.setdefault(r["province_code"], {"by_stage": {s.value: 0 for s in CaseStage}, "received": 0})
+        entry["by_stage"][r["stage"]] = r["active"]
+        entry["received"] += r["received"]
+    return out

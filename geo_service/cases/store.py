@@ -97,13 +97,13 @@ def new_case_id(session: Session) -> int:
 
 def insert_case(session: Session, values: dict[str, Any]) -> None:
     """Insert a case row (``values``: id, reference, title, summary, category, confidentiality, received,
-    fy, pf, pt, by). No RETURNING: a confidential case is invisible to its creator until assigned."""
+    fy, pf, pt, province, by). No RETURNING: a confidential case is invisible to its creator until assigned."""
     session.execute(
         text("""
         INSERT INTO cases (id, reference, title, summary, category, confidentiality, received_on, fiscal_year_be,
-                           period_from, period_to, created_by, updated_by)
+                           period_from, period_to, province_code, created_by, updated_by)
         VALUES (:id, :reference, :title, :summary, CAST(:category AS case_category),
-                CAST(:confidentiality AS case_confidentiality), :received, :fy, :pf, :pt, :by, :by)
+                CAST(:confidentiality AS case_confidentiality), :received, :fy, :pf, :pt, :province, :by, :by)
     """),
         values,
     )
@@ -189,6 +189,20 @@ def stage_counts(session: Session, start: date, end: date) -> list[Row]:
                    count(*) FILTER (WHERE received_on >= :s) AS received
             FROM cases WHERE received_on <= :e AND (closed_on IS NULL OR closed_on >= :s)
             GROUP BY 1"""),
+            {"s": start, "e": end},
+        ).mappings()
+    )
+
+
+def province_stage_counts(session: Session, start: date, end: date) -> list[Row]:
+    """Visible cases active during ``start``-``end`` by province and stage: ``active`` and ``received``."""
+    return list(
+        session.execute(
+            text("""
+            SELECT province_code, stage::text AS stage, count(*) AS active,
+                   count(*) FILTER (WHERE received_on >= :s) AS received
+            FROM cases WHERE received_on <= :e AND (closed_on IS NULL OR closed_on >= :s)
+            GROUP BY 1, 2"""),
             {"s": start, "e": end},
         ).mappings()
     )

@@ -206,7 +206,8 @@ class User(Base):
     __table_args__ = (
         UniqueConstraint("username", name="uq_users_username"),
         CheckConstraint(
-            "roles <@ ARRAY['administrator','investigator','field_officer','committee_member','partner']::text[]",
+            "roles <@ ARRAY['administrator','investigator','field_officer','committee_member','partner',"
+            "'national_viewer']::text[]",
             name="known_roles",
         ),
     )
@@ -221,6 +222,8 @@ class User(Base):
     # in every token; +1 on sign-out, deactivation and role changes revokes the tokens issued before (0015)
     token_version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # the province codes the account works in (0019); empty for national roles (administrator, national viewer)
+    provinces: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
 
 
 class Incident(Base):
@@ -393,6 +396,7 @@ class Case(Base):
     period_from: Mapped[date | None] = mapped_column(Date)
     period_to: Mapped[date | None] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
+    province_code: Mapped[str | None] = mapped_column(String(20), index=True)  # the office's province (0019)
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
@@ -743,6 +747,7 @@ class Brief(Base):
     fiscal_year_be: Mapped[int] = mapped_column(Integer)
     quarter: Mapped[int | None] = mapped_column(SmallInteger)
     data_version: Mapped[str] = mapped_column(String(64))
+    province_code: Mapped[str | None] = mapped_column(String(20))  # None: the national brief (0019)
     figures = mapped_column(JSONB, nullable=False)
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -35,6 +35,7 @@ class Collection:
     confidential: dict[str, frozenset[Role]] = field(default_factory=dict)  # property -> roles that may see it
     datetime: str | None = None  # the property used by datetime filters
     order_by: str = "id"  # stable order for paging (an indexed column where large)
+    province_scoped: bool = False  # rows limited to a provincial caller's provinces (province_code, created_by)
     licence: str = "Terms of the geo_service operator"
     attribution: str = ""
     description: str = ""
@@ -399,6 +400,7 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             readers=STAFF | {Role.partner},
             datetime="observed_at",
             order_by="incident_id",
+            province_scoped=True,
             confidential=INCIDENT_CONFIDENTIAL,
             attribution="Field incidents: NACC Phrae provincial office and partners",
             description="Incidents logged by field officers (reference INC-nnnnnn), attributed to districts and "
@@ -430,6 +432,7 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             readers=STAFF | {Role.partner},
             datetime="observed_at",
             order_by="incident_id",
+            province_scoped=True,
             confidential=INCIDENT_CONFIDENTIAL,
             attribution="Field incidents: NACC Phrae provincial office and partners",
             description="The affected-area polygon drawn for an incident (only incidents that have one), with its "

@@ -16,7 +16,7 @@ from typing import Any
 from typing import cast as cast_any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import Select, and_, cast, column, func, literal, literal_column, select, text
+from sqlalchemy import Select, and_, any_, cast, column, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql
 
 from geo_service.auth import Principal
@@ -48,7 +48,26 @@ class ItemQuery:
 def _subquery(collection: Collection):
     # The geometry column is typed so that pygeofilter's spatial operators (ST_Intersects & co.) apply.
     cols = [column("id"), column("geom", Geometry(srid=4326)), *(column(p) for p in collection.properties)]
+    if collection.province_scoped:  # the scope's columns, whether published or not
+        cols += [column(c) for c in ("province_code", "created_by") if c not in collection.properties]
     return text(collection.sql).columns(*cols).subquery("t")
+
+
+def _province_scope(t, principal: Principal | None):
+    """The condition keeping a province-scoped collection within a provincial caller's provinces (as
+    ``incidents.store.scope_sql`` does for the incident routes); None when the caller is national."""
+    if principal is None or principal.provinces is None:
+        return None
+    return or_(
+        t.c.province_code
+        == any_(
+            cast(
+                literal(sorted(principal.provinces), postgresql.ARRAY(postgresql.TEXT)),
+                postgresql.ARRAY(postgresql.TEXT),
+            )
+        ),
+        and_(t.c.province_code.is_(None), t.c.created_by == principal.name),
+    )
 
 
 def _parse_instant(value: str, end: bool) -> datetime | None:
@@ -224,6 +243,9 @@ def filtered(collection: Collection, principal: Principal | None, q: ItemQuery) 
     else:
         shown = visible
     conditions: list[Any] = []
+    scope = _province_scope(t, principal) if collection.province_scoped else None
+    if scope is not None:
+        conditions.append(scope)
     if q.bbox:
         minx, miny, maxx, maxy = q.bbox
         conditions.append(func.ST_Intersects(t.c.geom, func.ST_MakeEnvelope(minx, miny, maxx, maxy, 4326)))

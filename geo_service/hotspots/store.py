@@ -580,16 +580,20 @@ def time_grid(session: Session, lo: datetime, hi: datetime, *, unit: str, cell: 
     return [dict(r) for r in rows]
 
 
-def period_counts(session: Session, start: date, end: date) -> dict:
+def period_counts(session: Session, start: date, end: date, province: str | None = None) -> dict:
     """Detections of the area of interest with a local date from ``start`` to ``end`` (both included): by district
     (code '' for the area's buffer, last), by protected area, and by week from ``start`` ({week: n}); and how many
-    lay outside the area (``outside_aoi``)."""
-    p = {"s": start, "e": end}
+    lay outside the area (``outside_aoi``). With ``province``: the detections attributed to that province
+    instead (``province_code``), and ``outside_aoi`` counts those attributed elsewhere or nowhere."""
+    p: dict = {"s": start, "e": end, "p": province}
+    inside, outside_cond = (
+        ("h.province_code = :p", "h.province_code IS DISTINCT FROM :p") if province else ("h.in_aoi", "NOT h.in_aoi")
+    )
     by_district = (
         session.execute(
-            text("""
+            text(f"""
         SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e
+        FROM hotspots h WHERE {inside} AND h.acq_date_local BETWEEN :s AND :e
         GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""),
             p,
         )
@@ -598,22 +602,22 @@ def period_counts(session: Session, start: date, end: date) -> dict:
     )
     by_area = (
         session.execute(
-            text("""
+            text(f"""
         SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        WHERE {inside} AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
             p,
         )
         .mappings()
         .all()
     )
     weekly = session.execute(
-        text("""
+        text(f"""
         SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        FROM hotspots h WHERE {inside} AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
         p,
     ).all()
     outside = session.execute(
-        text("SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"), p
+        text(f"SELECT count(*) FROM hotspots h WHERE {outside_cond} AND h.acq_date_local BETWEEN :s AND :e"), p
     ).scalar()
     return {
         "by_district": [dict(r) for r in by_district],
@@ -621,6 +625,18 @@ def period_counts(session: Session, start: date, end: date) -> dict:
         "weekly": {int(week): n for week, n in weekly},
         "outside_aoi": outside,
     }
+
+
+def province_counts(session: Session, start: date, end: date) -> dict[str | None, dict]:
+    """Detections with a local date from ``start`` to ``end`` by province code (None: outside every loaded
+    province): count and total FRP (MW)."""
+    rows = session.execute(
+        text("""
+        SELECT h.province_code AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
+        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1"""),
+        {"s": start, "e": end},
+    ).mappings()
+    return {r["code"]: {"n": r["n"], "frp": r["frp"]} for r in rows}
 
 
 def freshness(session: Session) -> dict:

@@ -284,6 +284,7 @@ def import_incidents(
             body = IncidentCreate.model_validate(_payload(row, default_kind, confirm_outside_province))
             service.observed_time(body.observed_at)
             loc = service.locate(session, body.location)
+            service.check_in_scope(loc.place["province_code"], principal)
             rep.lat, rep.lon = round(loc.point.lat, 7), round(loc.point.lon, 7)
             rep.district, rep.reserve = loc.place["district_code"], loc.place["reserve_code"]
             checked.append((rep, body))

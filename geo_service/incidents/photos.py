@@ -168,7 +168,7 @@ def check_may_add(session: Session, incident_id: int, principal: Principal) -> R
     """Field officers add photos to their own incidents, and no longer once an incident is linked to a case
     (it is evidence then: investigators add to it). The row is locked FOR SHARE, so a concurrent link waits.
     Returns the incident's position and observation time, which the photos are checked against."""
-    row = store.lock_for_photos(session, incident_id)
+    row = store.lock_for_photos(session, incident_id, principal)
     if row is None:
         raise NotFound("No incident with this number.")
     if principal.has(Role.investigator, Role.administrator):
@@ -235,9 +235,12 @@ def _add_photo(
     return photo_id
 
 
-def photo_bytes(session: Session, photo_id: int, thumbnail: bool = False) -> tuple[bytes, str, str, str]:
-    """(bytes, content type, file name, sha256) of a photo or its thumbnail."""
-    row = store.photo_content(session, photo_id, thumbnail=thumbnail)
+def photo_bytes(
+    session: Session, photo_id: int, thumbnail: bool = False, viewer: Principal | None = None
+) -> tuple[bytes, str, str, str]:
+    """(bytes, content type, file name, sha256) of a photo or its thumbnail; NotFound when there is none or its
+    incident is outside ``viewer``'s provinces."""
+    row = store.photo_content(session, photo_id, thumbnail=thumbnail, viewer=viewer)
     if row is None:
         raise NotFound("No photo with this number.")
     if thumbnail:

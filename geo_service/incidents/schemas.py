@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from geo_service.auth import Principal
 from geo_service.db.models import IncidentKind, IncidentStatus, Severity
 
 
@@ -94,6 +95,7 @@ class IncidentFilter:
     bbox: tuple[float, float, float, float] | None = None
     q: str | None = None
     q_names: bool = True  # whether q also searches reporter names (only for callers who may read them)
+    viewer: Principal | None = None  # whose province scope limits the list (None: every incident)
 
 
 # --- what the API returns (response models: they describe the JSON in /openapi.json) ----------------------

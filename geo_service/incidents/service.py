@@ -236,6 +236,7 @@ def create_incident(
     observed = observed_time(body.observed_at)
     day = observed.astimezone(BANGKOK).date()
     loc = locate(session, body.location, day)
+    check_in_scope(loc.place["province_code"], principal)
     area = _area(body.area)
     digest = request_hash(body)
     values = dict(
@@ -273,6 +274,17 @@ def create_incident(
     incident = get_incident(session, new_id)
     audit.record(session, principal.name, "create", "incident", new_id, after=incident)
     return incident, True
+
+
+def check_in_scope(province_code: str | None, principal: Principal) -> None:
+    """An incident is logged in the caller's own province(s): a point attributed to another loaded province is
+    refused (its office logs it), so nobody stores what they could not read back."""
+    if province_code is not None and not principal.sees_province(province_code):
+        raise InvalidInput(
+            f"This point lies in province {province_code}, outside your province(s) "
+            f"({', '.join(sorted(principal.provinces or []))}); that province's office logs it.",
+            code="outside_your_provinces",
+        )
 
 
 def _finish_geometry(session: Session, ids: list[int]) -> None:
@@ -333,9 +345,10 @@ def _public(r) -> dict:
     }
 
 
-def get_incident(session: Session, incident_id: int) -> dict:
-    """One incident in the API's shape (place names, area units, photos), unredacted; NotFound if none."""
-    row = store.incident_row(session, incident_id)
+def get_incident(session: Session, incident_id: int, viewer: Principal | None = None) -> dict:
+    """One incident in the API's shape (place names, area units, photos), unredacted; NotFound if none, or if
+    it lies outside ``viewer``'s provinces (the same answer: its existence does not leak)."""
+    row = store.incident_row(session, incident_id, viewer)
     if row is None:
         raise NotFound("No incident with this number.")
     return _public(row)
@@ -397,7 +410,7 @@ def update_incident(
 ) -> dict:
     """Change an incident still at ``expected_version`` (optimistic locking) and return it; re-attributes it
     when it moves or its observation day changes. Field officers change only their own, unverified ones."""
-    current = get_incident(session, incident_id)
+    current = get_incident(session, incident_id, principal)
     if expected_version is None:
         raise PreconditionRequired()
     if not principal.has(Role.investigator, Role.administrator) and (
@@ -427,6 +440,7 @@ def update_incident(
                 location_datum=loc.point.datum,
                 accuracy_m=body.location.accuracy_m,
             )
+        check_in_scope(loc.place["province_code"], principal)
         changes.update(loc.place, outside_province=loc.place["province_code"] is None)
     if "area" in body.model_fields_set:
         area = _area(body.area)
@@ -455,6 +469,7 @@ def list_for(session: Session, f: IncidentFilter, principal: Principal, limit: i
     """The page a caller reads: text search covers reporter names only for who may read them, what they may
     not read is withheld, and ``next_offset`` says where the next page starts (when there is one)."""
     f.q_names = redaction.may_read(principal, "reporter")
+    f.viewer = principal
     page = list_incidents(session, f, limit, offset)
     page["items"] = redaction.incidents(page["items"], principal)
     if offset + limit < page["total"]:

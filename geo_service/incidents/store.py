@@ -17,6 +17,7 @@ from sqlalchemy import Row, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from geo_service.auth import Principal
 from geo_service.db.models import Incident
 from geo_service.incidents.schemas import IncidentFilter
 
@@ -33,6 +34,24 @@ _RESERVE_DISTANCE = """
     FROM (SELECT r.geom FROM protected_areas_on({day}) r WHERE r.kind = 'national_reserved_forest'
           ORDER BY r.geom <-> {point} LIMIT 8) n
 """
+
+
+# --- province scope ---------------------------------------------------------------------------------
+def scope_sql(viewer: Principal | None, alias: str = "i") -> tuple[str, dict[str, Any]]:
+    """The condition that keeps an incident query within ``viewer``'s provinces, with its bound parameters.
+
+    National principals (and None: the service itself) see every incident. A provincial one sees the incidents
+    attributed to its provinces, and those it logged itself outside every loaded province (no province code):
+    another province's incident does not exist for it (404, like an invisible case)."""
+    if viewer is None or viewer.provinces is None:
+        return "TRUE", {}
+    if alias not in ("i", "b", "incidents"):  # interpolated into the SQL: only these names
+        raise ValueError("unknown alias")
+    return (
+        f"({alias}.province_code = ANY(CAST(:scope_provinces AS text[])) "
+        f"OR ({alias}.province_code IS NULL AND {alias}.created_by = :scope_user))",
+        {"scope_provinces": sorted(viewer.provinces), "scope_user": viewer.name},
+    )
 
 
 # --- places (shared views only) ------------------------------------------------------------------
@@ -263,14 +282,16 @@ LEFT JOIN current_admin_areas s ON s.level = 'subdistrict' AND s.code = i.subdis
 """
 
 
-def incident_row(session: Session, incident_id: int) -> Row | None:
-    """One incident with its place names and photos (the columns the service turns into the API shape)."""
-    return session.execute(text(_SELECT + " WHERE i.id = :id"), {"id": incident_id}).first()
+def incident_row(session: Session, incident_id: int, viewer: Principal | None = None) -> Row | None:
+    """One incident with its place names and photos (the columns the service turns into the API shape); None
+    when there is none, or it lies outside ``viewer``'s provinces."""
+    scope, params = scope_sql(viewer)
+    return session.execute(text(_SELECT + f" WHERE i.id = :id AND {scope}"), {"id": incident_id, **params}).first()
 
 
 def _where(f: IncidentFilter) -> tuple[str, dict[str, Any]]:
-    where: list[str] = ["TRUE"]
-    p: dict[str, Any] = {}
+    scope, p = scope_sql(f.viewer)
+    where: list[str] = [scope]
     if f.district:
         where.append("i.district_code = :district")
         p["district"] = f.district
@@ -322,15 +343,17 @@ def incident_rows(session: Session, f: IncidentFilter, limit: int, offset: int) 
 
 
 # --- photos ---------------------------------------------------------------------------------------
-def lock_for_photos(session: Session, incident_id: int) -> Row | None:
+def lock_for_photos(session: Session, incident_id: int, viewer: Principal | None = None) -> Row | None:
     """An incident's ``created_by``, ``status``, ``lon``, ``lat`` and ``observed_at``, the row locked FOR SHARE
-    (a concurrent case link waits until the photos are stored); None when there is no such incident."""
+    (a concurrent case link waits until the photos are stored); None when there is no such incident (or it is
+    outside ``viewer``'s provinces)."""
+    scope, params = scope_sql(viewer, "incidents")
     return session.execute(
         text(
             "SELECT created_by, status::text AS status, ST_X(geom) AS lon, ST_Y(geom) AS lat, observed_at "
-            "FROM incidents WHERE id = :id FOR SHARE"
+            f"FROM incidents WHERE id = :id AND {scope} FOR SHARE"
         ),
-        {"id": incident_id},
+        {"id": incident_id, **params},
     ).first()
 
 
@@ -358,12 +381,17 @@ def insert_photo(session: Session, values: dict[str, Any]) -> tuple[int, bool]:
     return existing, False
 
 
-def photo_content(session: Session, photo_id: int, *, thumbnail: bool) -> Row | None:
-    """A photo's ``data`` (the original or the thumbnail), ``content_type``, ``filename`` and ``sha256``."""
+def photo_content(session: Session, photo_id: int, *, thumbnail: bool, viewer: Principal | None = None) -> Row | None:
+    """A photo's ``data`` (the original or the thumbnail), ``content_type``, ``filename`` and ``sha256``; None
+    when there is none, or its incident is outside ``viewer``'s provinces."""
     column = "thumbnail" if thumbnail else "original"
+    scope, params = scope_sql(viewer)
     return session.execute(
-        text(f"SELECT {column} AS data, content_type, filename, sha256 FROM incident_photos WHERE id = :id"),
-        {"id": photo_id},
+        text(
+            f"SELECT ph.{column} AS data, ph.content_type, ph.filename, ph.sha256 FROM incident_photos ph "
+            f"JOIN incidents i ON i.id = ph.incident_id WHERE ph.id = :id AND {scope}"
+        ),
+        {"id": photo_id, **params},
     ).first()
 
 
@@ -381,13 +409,15 @@ def photo_rows(session: Session, incident_id: int, ids: Sequence[int] | None = N
 
 
 # --- for cases.service, cases.suggestions, cases.evidence_geojson ---
-def existing_ids(session: Session, incident_ids: Sequence[str]) -> set[str]:
-    """Which of these ids (as text) are incidents."""
+def existing_ids(session: Session, incident_ids: Sequence[str], viewer: Principal | None = None) -> set[str]:
+    """Which of these ids (as text) are incidents (within ``viewer``'s provinces)."""
     if not incident_ids:
         return set()
+    scope, params = scope_sql(viewer)
     return set(
         session.execute(
-            text("SELECT id::text FROM incidents WHERE id::text = ANY(:ids)"), {"ids": list(incident_ids)}
+            text(f"SELECT i.id::text FROM incidents i WHERE i.id::text = ANY(:ids) AND {scope}"),
+            {"ids": list(incident_ids), **params},
         ).scalars()
     )
 
@@ -461,21 +491,26 @@ def district_counts(session: Session, lo: datetime, hi: datetime) -> dict[str, i
 
 
 def map_rows(
-    session: Session, lo: datetime | None = None, hi: datetime | None = None, ids: list[int] | None = None
+    session: Session,
+    lo: datetime | None = None,
+    hi: datetime | None = None,
+    ids: list[int] | None = None,
+    viewer: Principal | None = None,
 ) -> list[dict]:
-    """Incidents for a map, oldest first: observed in [lo, hi) when given, and among ``ids`` when given; with
-    their position, district names (current boundaries) and first photo's id."""
+    """Incidents for a map, oldest first: observed in [lo, hi) when given, and among ``ids`` when given (within
+    ``viewer``'s provinces); with their position, district names (current boundaries) and first photo's id."""
+    scope, params = scope_sql(viewer)
     rows = session.execute(
-        text("""
+        text(f"""
         SELECT i.id, i.kind::text AS kind, i.observed_at, i.description, i.reporter, i.status::text AS status,
                ST_X(i.geom) AS lon, ST_Y(i.geom) AS lat, d.name_th AS district_th, d.name_en AS district_en,
                (SELECT min(p.id) FROM incident_photos p WHERE p.incident_id = i.id) AS photo_id
         FROM incidents i
         LEFT JOIN current_admin_areas d ON d.code = i.district_code AND d.level = 'district'
         WHERE (CAST(:lo AS timestamptz) IS NULL OR (i.observed_at >= :lo AND i.observed_at < :hi))
-          AND (CAST(:ids AS bigint[]) IS NULL OR i.id = ANY(:ids))
+          AND (CAST(:ids AS bigint[]) IS NULL OR i.id = ANY(:ids)) AND {scope}
         ORDER BY i.observed_at"""),
-        {"lo": lo, "hi": hi, "ids": ids},
+        {"lo": lo, "hi": hi, "ids": ids, **params},
     ).mappings()
     return [dict(r) for r in rows]
 
@@ -513,16 +548,33 @@ def time_grid(session: Session, lo: datetime, hi: datetime, *, unit: str, cell: 
     return [dict(r) for r in rows]
 
 
-def counts_by_kind_and_district(session: Session, start: date, end: date) -> list[tuple[str, str, int]]:
+def counts_by_kind_and_district(
+    session: Session, start: date, end: date, province: str | None = None, *, with_unplaced: bool = False
+) -> list[tuple[str, str, int]]:
     """(kind, district code or '', count) of the incidents observed from ``start`` to ``end`` (Asia/Bangkok days,
-    both included), ordered by kind and district."""
+    both included; of ``province`` when given, and then also those of no province with ``with_unplaced``),
+    ordered by kind and district."""
     rows = session.execute(
         text("""
         SELECT kind::text AS kind, coalesce(district_code, '') AS district, count(*) AS n FROM incidents
-        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1, 2 ORDER BY 1, 2"""),
-        {"s": start, "e": end},
+        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e
+          AND (CAST(:p AS text) IS NULL OR province_code = :p OR (:unplaced AND province_code IS NULL))
+        GROUP BY 1, 2 ORDER BY 1, 2"""),
+        {"s": start, "e": end, "p": province, "unplaced": with_unplaced},
     ).all()
     return [(k, d, n) for k, d, n in rows]
+
+
+def province_counts(session: Session, start: date, end: date) -> dict[str | None, int]:
+    """Incidents observed from ``start`` to ``end`` (Asia/Bangkok days, both included) by province code (None:
+    outside every loaded province)."""
+    rows = session.execute(
+        text("""
+        SELECT province_code, count(*) FROM incidents
+        WHERE (observed_at AT TIME ZONE 'Asia/Bangkok')::date BETWEEN :s AND :e GROUP BY 1"""),
+        {"s": start, "e": end},
+    ).all()
+    return {code: n for code, n in rows}
 
 
 def freshness(session: Session) -> dict:

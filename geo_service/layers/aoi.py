@@ -63,6 +63,48 @@ def normalise_codes(session: Session, codes: list[str] | None) -> list[str] | No
     return sorted(set(out))
 
 
+def loaded_province_codes(session: Session) -> set[str]:
+    """The codes of every loaded province (its own polygon, or the parent of loaded districts)."""
+    return _loaded_codes(session)
+
+
+def aoi_province_codes(session: Session) -> list[str]:
+    """The provinces the deployment's area of interest resolves to (empty before any boundary is loaded)."""
+    if not session.execute(text("SELECT to_regclass('area_of_interest') IS NOT NULL")).scalar():
+        return []
+    codes = session.execute(text("SELECT resolved_codes FROM area_of_interest WHERE id = 1")).scalar()
+    return sorted(codes or [])
+
+
+def province_names(session: Session, codes: list[str] | None = None) -> dict[str, tuple[str | None, str | None]]:
+    """Thai and English names of the current provinces (of ``codes``, or all), by code."""
+    rows = session.execute(
+        text(
+            "SELECT code, name_th, name_en FROM admin_areas WHERE is_current AND level = 'province' "
+            "AND (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes)) ORDER BY code"
+        ),
+        {"codes": codes},
+    )
+    return {r.code: (r.name_th, r.name_en) for r in rows}
+
+
+def check_province_codes(session: Session, codes: list[str]) -> list[str]:
+    """These province codes as the layers store them (``TH54`` -> ``54``), sorted and distinct; InvalidInput
+    naming those that are no loaded province."""
+    loaded = _loaded_codes(session)
+    out = normalise_codes(session, [c.strip() for c in codes if c and c.strip()]) or []
+    unknown = [c for c in out if c not in loaded]
+    if unknown:
+        raise InvalidInput(
+            "Unknown province code(s): "
+            + ", ".join(unknown)
+            + ". Loaded provinces: "
+            + (", ".join(sorted(loaded)) or "none yet (load the province boundaries first)"),
+            code="unknown_province",
+        )
+    return out
+
+
 def province_code(session: Session, code: str | None) -> str | None:
     """A province code from a filter, read as ``normalise_codes`` reads the configuration."""
     codes = normalise_codes(session, [code]) if code else None

@@ -17,6 +17,7 @@ from folium.utilities import remove_empty
 from sqlalchemy import text as sql
 from sqlalchemy.orm import Session
 
+from geo_service.auth import Principal
 from geo_service.db.models import INCIDENT_KIND_LABELS, IncidentKind
 from geo_service.hotspots import store as hotspot_store
 from geo_service.incidents import store as incident_store
@@ -108,10 +109,13 @@ def protected_areas(session: Session, at: date, codes: list[str] | None = None) 
     return [dict(r) for r in session.execute(sql(query), params).mappings()]
 
 
-def incidents(session: Session, period: Period | None = None, ids: list[int] | None = None) -> list[dict]:
-    """Incidents for a map (observed in the period, and among ``ids``, when given), oldest first."""
+def incidents(
+    session: Session, period: Period | None = None, ids: list[int] | None = None, viewer: Principal | None = None
+) -> list[dict]:
+    """Incidents for a map (observed in the period, and among ``ids``, when given; within ``viewer``'s
+    provinces), oldest first."""
     lo, hi = period.bounds if period else (None, None)
-    return incident_store.map_rows(session, lo, hi, ids)
+    return incident_store.map_rows(session, lo, hi, ids, viewer)
 
 
 def months_with_data(session: Session) -> list[date]:

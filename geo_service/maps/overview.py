@@ -166,7 +166,7 @@ def overview(
     for layer in hotspot_layers:
         if layer is not None:
             layer.add_to(m)
-    rows = redaction.incidents(L.incidents(session, period), principal)
+    rows = redaction.incidents(L.incidents(session, period, viewer=principal), principal)
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     extra = [H.HOTSPOT_CREDIT, INCIDENT_CREDIT]

@@ -24,7 +24,7 @@ from geo_service import audit
 from geo_service.auth import Principal, Role
 from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
-from geo_service.errors import InvalidInput, NotFound
+from geo_service.errors import Forbidden, InvalidInput, NotFound
 from geo_service.hotspots import store as hotspots
 from geo_service.hotspots.rasters import burned_area_by_zone, latest_acq_date
 from geo_service.incidents import store as incidents
@@ -34,9 +34,87 @@ from geo_service.maps.period import check_fiscal_year_be
 from geo_service.reports import store
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_bounds, to_be
 
-# Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
-# committee member may see (no confidential case), read through the same row-level security.
-AUDIENCE = Principal(name="brief-audience:committee", roles=frozenset({Role.committee_member}))
+
+def audience(province: str | None) -> Principal:
+    """The committee member a brief's case counts are read as, scoped to ``province`` (None: national).
+
+    Whoever may read a brief: it is stored and shown to committee members, so its case counts are what a
+    committee member may see (no confidential case), read through the same row-level security: of the brief's
+    province (a provincial brief), or of every province (the national brief)."""
+    return Principal(
+        name="brief-audience:committee",
+        roles=frozenset({Role.committee_member}),
+        provinces=None if province is None else frozenset({province}),
+    )
+
+
+def brief_province(session: Session, requested: str | None, principal: Principal) -> str | None:
+    """The province a new brief covers (None: the national brief, grouped by province).
+
+    Asked for: a loaded province within the caller's scope. Not asked for: the caller's province when they
+    have exactly one; national callers get the national brief; a caller of several provinces must choose."""
+    if requested is not None:
+        code = aoi.check_province_codes(session, [requested])[0]
+        if not principal.sees_province(code):
+            raise Forbidden(
+                f"You make briefs for your province(s) only: {', '.join(sorted(principal.provinces or []))}."
+            )
+        return code
+    if principal.provinces is None:
+        return None
+    if len(principal.provinces) == 1:
+        return next(iter(principal.provinces))
+    raise InvalidInput(
+        "Say which province the brief covers ('province', e.g. \"54\"): you work in "
+        + (f"{len(principal.provinces)} provinces." if principal.provinces else "no province."),
+        code="province_required",
+    )
+
+
+def _province_area(session: Session, province: str) -> tuple[dict, dict]:
+    """How a provincial brief names its area and what lies outside it (``aoi.describe``'s shape): the area of
+    interest itself when it is exactly this province, else the province by its attributed detections."""
+    if aoi.aoi_province_codes(session) == [province]:
+        return aoi.describe(session, "aoi"), aoi.describe(session, "outside")
+    th, en = aoi.province_names(session, [province]).get(province, (None, None))
+    name_en, name_th = f"{en or province} ({province})", (f"จังหวัด{th} ({province})" if th else province)
+    base = {"provinces": [{"code": province, "name_th": th, "name_en": en}], "buffer_m": 0.0, "missing": []}
+    return (
+        {**base, "scope": "province", "label_en": f"Province: {name_en}", "label_th": f"จังหวัด: {name_th}"},
+        {
+            **base,
+            "scope": "outside",
+            "label_en": f"Outside the province (other provinces and beyond), beyond {name_en}",
+            "label_th": f"นอกจังหวัด (จังหวัดอื่นและนอกเขต) นอกเหนือจาก {name_th}",
+        },
+    )
+
+
+def _by_province(session: Session, period: BriefPeriod) -> list[dict]:
+    """The national brief's table: hotspots, incidents and cases (counts only) of every loaded province, then
+    the records of no province."""
+    hot = hotspots.province_counts(session, period.start, period.end)
+    inc = incidents.province_counts(session, period.start, period.end)
+    cas = cases.province_stage_counts(session, period.start, period.end, audience(None))
+    names = aoi.province_names(session)
+    rows = []
+    for code in [*sorted(names), None]:
+        entry = cas.get(code, {"by_stage": {}, "received": 0})
+        row = {
+            "code": code,
+            "name_th": names[code][0] if code in names else "นอกจังหวัดที่โหลด",
+            "name_en": names[code][1] if code in names else "Outside the loaded provinces",
+            "hotspots": hot.get(code, {}).get("n", 0),
+            "frp": hot.get(code, {}).get("frp", 0.0),
+            "incidents": inc.get(code, 0),
+            "cases_active": sum(entry["by_stage"].values()),
+            "cases_received": entry["received"],
+        }
+        if code is not None or any(row[k] for k in ("hotspots", "incidents", "cases_active")):
+            rows.append(row)
+    return rows
+
+
 CASES_SCOPE = {
     "th": "เรื่องที่ดำเนินอยู่ในช่วงนี้ (รับก่อนสิ้นช่วงและยังไม่ยุติก่อนต้นช่วง) ตามขั้นตอน ณ วันที่จัดทำ ไม่รวมเรื่องลับ",
     "en": "Cases active during the period (received by its last day, not closed before its first), "
@@ -90,11 +168,12 @@ def _shift_year(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def _hotspots(session: Session, start: date, end: date) -> dict:
-    """Detections of the area of interest (``in_aoi``) by district, protected area and week, and their total;
-    those outside it only as ``outside_aoi``, a count that is never part of the total."""
+def _hotspots(session: Session, start: date, end: date, province: str | None = None) -> dict:
+    """Detections of the area of interest (``in_aoi``; of ``province`` by attribution when given) by district,
+    protected area and week, and their total; those outside it only as ``outside_aoi``, a count that is never
+    part of the total."""
     # a detection in the area's buffer lies in no district of the province: its row ('') comes last
-    counts = hotspots.period_counts(session, start, end)
+    counts = hotspots.period_counts(session, start, end, province)
     weeks = ((end - start).days // 7) + 1
     series = [0] * weeks
     for week, n in counts["weekly"].items():
@@ -108,13 +187,20 @@ def _hotspots(session: Session, start: date, end: date) -> dict:
     }
 
 
-def compute_figures(session: Session, period: BriefPeriod) -> dict:
+def compute_figures(session: Session, period: BriefPeriod, province: str | None = None) -> dict:
     """Every figure of the brief for ``period``, as stored (JSON-ready): names, hotspots against the previous year,
-    incidents, case counts, burned area, data freshness and layers."""
+    incidents, case counts, burned area, data freshness and layers.
+
+    ``province``: a provincial brief (its districts, detections attributed to it, its incidents and cases); None:
+    the deployment's brief (the area of interest) with every province's counts in ``by_province``."""
     names = {
         r.code: {"th": r.name_th, "en": r.name_en}
         for r in session.execute(
-            text("SELECT code, name_th, name_en FROM current_admin_areas WHERE level = 'district' ORDER BY code")
+            text(
+                "SELECT code, name_th, name_en FROM current_admin_areas WHERE level = 'district' "
+                "AND (CAST(:p AS text) IS NULL OR parent_code = :p) ORDER BY code"
+            ),
+            {"p": province},
         )
     }
     areas = {
@@ -126,13 +212,24 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
             )
         )
     }
-    this = _hotspots(session, period.start, period.end)
-    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1))
-    incident_counts = incidents.counts_by_kind_and_district(session, period.start, period.end)
+    # A province that is the whole area of interest keeps the area's figures (its buffer, the records of no
+    # province); any other province counts what is attributed to it.
+    whole_area = province is not None and aoi.aoi_province_codes(session) == [province]
+    by_attribution = None if whole_area else province
+    this = _hotspots(session, period.start, period.end, by_attribution)
+    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1), by_attribution)
+    incident_counts = incidents.counts_by_kind_and_district(
+        session, period.start, period.end, province, with_unplaced=whole_area
+    )
     # Counts only: no title, party or note of any case leaves in a brief.
-    case_counts = cases.stage_counts(session, period.start, period.end, AUDIENCE)
+    case_counts = cases.stage_counts(session, period.start, period.end, audience(province))
     # burned area: only products that encode it (fire mask, burn date, dNBR), current versions (rasters.py)
     burned = burned_area_by_zone(session, "district", date_from=period.start, date_to=period.end)
+    if province is not None:
+        burned = [r for r in burned if r["zone_code"] in names]
+        area, outside_area = _province_area(session, province)
+    else:
+        area, outside_area = aoi.describe(session, "aoi"), aoi.describe(session, "outside")
     hotspot_fresh, incident_fresh = hotspots.freshness(session), incidents.freshness(session)
     fresh = {
         "hotspot_latest": hotspot_fresh["hotspot_latest"],
@@ -152,10 +249,11 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
             "label_th": period.label_th,
             "label_en": period.label_en,
         },
+        "scope": _scope(session, province),
         "districts": names,
         "protected_areas": areas,
-        "area": aoi.describe(session, "aoi"),
-        "outside_area": aoi.describe(session, "outside"),
+        "area": area,
+        "outside_area": outside_area,
         "hotspots": this,
         "hotspots_previous_year": {
             "total": before["total"],
@@ -170,6 +268,23 @@ def compute_figures(session: Session, period: BriefPeriod) -> dict:
         "burned_area_rasters": sorted({i for r in burned for i in r["rasters"]}),
         "freshness": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fresh.items()},
         "layers": [{**r, "loaded_at": r["loaded_at"].isoformat()} for r in layers],
+        "by_province": None if province is not None else _by_province(session, period),
+    }
+
+
+def _scope(session: Session, province: str | None) -> dict:
+    """What the brief covers, in Thai and English: one province, or every province (national)."""
+    if province is None:
+        return {
+            "province": None,
+            "label_th": "ภาพรวมทุกจังหวัด (ระดับประเทศ)",
+            "label_en": "All provinces (national)",
+        }
+    th, en = aoi.province_names(session, [province]).get(province, (None, None))
+    return {
+        "province": province,
+        "label_th": f"จังหวัด{th} ({province})" if th else province,
+        "label_en": f"{en or province} province ({province})",
     }
 
 
@@ -180,9 +295,10 @@ def _data_version(session: Session, figures: dict) -> str:
     return hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def create_brief(session: Session, period: BriefPeriod, principal: Principal) -> dict:
-    """Compute the period's figures, store them with their data version, record the export; the stored brief."""
-    figures = compute_figures(session, period)
+def create_brief(session: Session, period: BriefPeriod, principal: Principal, province: str | None = None) -> dict:
+    """Compute the period's figures (of ``province``, or national), store them with their data version, record
+    the export; the stored brief."""
+    figures = compute_figures(session, period, province)
     version = _data_version(session, figures)
     brief_id = store.insert_brief(
         session,
@@ -193,6 +309,7 @@ def create_brief(session: Session, period: BriefPeriod, principal: Principal) ->
         data_version=version,
         figures=figures,
         created_by=principal.name,
+        province_code=province,
     )
     audit.record(
         session,
@@ -200,33 +317,42 @@ def create_brief(session: Session, period: BriefPeriod, principal: Principal) ->
         "export",
         "brief",
         brief_id,
-        after={"period": figures["period"], "data_version": version},
+        after={"period": figures["period"], "province": province, "data_version": version},
     )
     return get_brief(session, brief_id)
 
 
-def get_brief(session: Session, brief_id: int) -> dict:
-    """A stored brief: id, data version, figures, who made it and when (ISO 8601); NotFound if none."""
+def get_brief(session: Session, brief_id: int, viewer: Principal | None = None) -> dict:
+    """A stored brief: id, data version, figures, who made it and when (ISO 8601); NotFound if none, or if it
+    is another province's brief than ``viewer``'s (national briefs are read by every reader: counts only)."""
     row = store.brief_row(session, brief_id)
-    if row is None:
+    if row is None or (
+        viewer is not None and row["province_code"] is not None and not viewer.sees_province(row["province_code"])
+    ):
         raise NotFound("No brief with this number.")
     return {
         "id": row["id"],
         "data_version": row["data_version"],
+        "province_code": row["province_code"],
         "figures": row["figures"],
         "created_by": row["created_by"],
         "created_at": row["created_at"].isoformat(),
     }
 
 
-def list_briefs(session: Session) -> list[dict]:
-    """The briefs made so far, newest first, without their figures."""
-    return store.list_briefs(session)
+def list_briefs(session: Session, viewer: Principal | None = None) -> list[dict]:
+    """The briefs made so far, newest first, without their figures: the national ones and those of
+    ``viewer``'s provinces."""
+    return [
+        b
+        for b in store.list_briefs(session)
+        if viewer is None or b["province_code"] is None or viewer.sees_province(b["province_code"])
+    ]
 
 
-def brief_html(session: Session, brief_id: int) -> str:
+def brief_html(session: Session, brief_id: int, viewer: Principal | None = None) -> str:
     """A stored brief as its printable HTML page (from its stored figures)."""
-    return render_html(session, get_brief(session, brief_id))
+    return render_html(session, get_brief(session, brief_id, viewer))
 
 
 # --- rendering ------------------------------------------------------------------------------------
@@ -279,6 +405,7 @@ def _map_image(session: Session, figures: dict) -> str:
             "FROM current_admin_areas WHERE level = 'district'"
         )
     ).all()
+    rows = [r for r in rows if r.code in figures["districts"]]  # a provincial brief maps its own districts
     counts = {r["code"]: r["n"] for r in figures["hotspots"]["by_district"]}
     districts = gpd.GeoDataFrame(
         {"code": [r.code for r in rows], "n": [counts.get(r.code, 0) for r in rows]},

@@ -22,12 +22,15 @@ def insert_brief(
     data_version: str,
     figures: dict,
     created_by: str,
+    province_code: str | None = None,
 ) -> int:
-    """Store a brief's figures with the data version they came from; returns the new brief's id."""
+    """Store a brief's figures with the data version they came from (and its province; None: national);
+    returns the new brief's id."""
     return session.execute(
         text("""
-        INSERT INTO briefs (period_from, period_to, fiscal_year_be, quarter, data_version, figures, created_by)
-        VALUES (:s, :e, :fy, :q, :v, CAST(:f AS jsonb), :by) RETURNING id"""),
+        INSERT INTO briefs (period_from, period_to, fiscal_year_be, quarter, data_version, province_code, figures,
+                            created_by)
+        VALUES (:s, :e, :fy, :q, :v, :p, CAST(:f AS jsonb), :by) RETURNING id"""),
         {
             "s": period_from,
             "e": period_to,
@@ -36,6 +39,7 @@ def insert_brief(
             "v": data_version,
             "f": json.dumps(figures, ensure_ascii=False),
             "by": created_by,
+            "p": province_code,
         },
     ).scalar_one()
 
@@ -44,7 +48,7 @@ def brief_row(session: Session, brief_id: int) -> dict | None:
     """One stored brief (id, data_version, figures, created_by, created_at), or None."""
     row = (
         session.execute(
-            text("SELECT id, data_version, figures, created_by, created_at FROM briefs WHERE id = :id"),
+            text("SELECT id, data_version, province_code, figures, created_by, created_at FROM briefs WHERE id = :id"),
             {"id": brief_id},
         )
         .mappings()
@@ -58,8 +62,8 @@ def list_briefs(session: Session) -> list[dict]:
     rows = (
         session.execute(
             text(
-                "SELECT id, period_from, period_to, fiscal_year_be, quarter, data_version, created_by, "
-                "created_at FROM briefs ORDER BY id DESC"
+                "SELECT id, period_from, period_to, fiscal_year_be, quarter, province_code, data_version, "
+                "created_by, created_at FROM briefs ORDER BY id DESC"
             )
         )
         .mappings()
