@@ -253,3 +253,33 @@ def test_briefs_per_province_and_national_show_counts_and_no_names(two):
     assert listed == {national["id"], phrae["id"]}
     assert client.get(f"/api/v1/briefs/{nan_brief}", headers=people["phrae_committee"]).status_code == 404
     assert client.get(f"/api/v1/briefs/{nan_brief}", headers=people["national"]).status_code == 200
+
+
+def test_incident_tiles_follow_the_province_scope(two):
+    """A tile covering Phrae and synthetic Nan: a Phrae investigator's tile holds Phrae's incident only, an
+    administrator's both, and their ETags differ (a cached national tile is never revalidated for a Phrae user)."""
+    import mapbox_vector_tile
+
+    from geo_service.exports import tiles as T
+
+    client, people = two
+    mine = _incident(client, people["phrae_officer"], PHRAE_POINT)
+    theirs = _incident(client, people["nan_officer"], NAN_POINT)
+    z = 7  # one z7 tile holds both points (100.3E and 100.75E, 18.2N and 18.6N)
+    row, col, _, _ = T.lonlat_to_tile(PHRAE_POINT["lon"], PHRAE_POINT["lat"], z)
+    assert T.lonlat_to_tile(NAN_POINT["lon"], NAN_POINT["lat"], z)[:2] == (row, col)
+    url = f"/ogc/collections/incidents/tiles/WebMercatorQuad/{z}/{row}/{col}"
+
+    def refs(headers) -> tuple[set[str], str]:
+        r = client.get(url, headers=headers)
+        assert r.status_code == 200, r.text
+        feats = mapbox_vector_tile.decode(r.content)["incidents"]["features"]
+        return {f["properties"]["reference"] for f in feats}, r.headers["etag"]
+
+    phrae, phrae_tag = refs(people["phrae_inv"])
+    everyone, admin_tag = refs(people["admin"])
+    assert phrae == {mine["reference"]}
+    assert everyone == {mine["reference"], theirs["reference"]}
+    assert phrae_tag != admin_tag
+    revalidated = client.get(url, headers={**people["phrae_inv"], "If-None-Match": admin_tag})
+    assert revalidated.status_code == 200 and revalidated.headers["etag"] == phrae_tag

@@ -350,7 +350,7 @@ async def tile(
     def run() -> tuple[str, T.Tile | None]:
         # the tile on the read database (the replica when in step), its audit record on the primary
         with transaction(read_choice(request).sessionmaker) as session:
-            tag = T.etag(T.data_version(session, c), c, addr, shown, datetime_, limit)
+            tag = T.etag(T.data_version(session, c), c, addr, shown, datetime_, limit, principal)
             if tag in request.headers.get("if-none-match", ""):
                 return tag, None
             rendered = T.render_tile(session, c, principal, addr, datetime_, limit)

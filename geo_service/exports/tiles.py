@@ -164,11 +164,30 @@ def data_version(session: Session, collection: Collection) -> str:
 
 
 def etag(
-    version: str, collection: Collection, addr: TileAddress, shown: list[str], datetime_: str | None, n: int
+    version: str,
+    collection: Collection,
+    addr: TileAddress,
+    shown: list[str],
+    datetime_: str | None,
+    n: int,
+    principal: Principal | None = None,
 ) -> str:
-    """A weak ETag of a tile: the data version and everything that decides the tile's content."""
+    """A weak ETag of a tile: the data version and everything that decides the tile's content, the caller's
+    province scope included (a province-scoped collection's tile differs between a Phrae and a national caller)."""
+    scope = "*"
+    if collection.province_scoped and principal is not None and principal.provinces is not None:
+        # a provincial caller also sees what they logged outside every loaded province: their name is in the scope
+        scope = principal.name + ":" + ",".join(sorted(principal.provinces))
     basis = "|".join(
-        (__version__, version, collection.name, f"{addr.z}/{addr.row}/{addr.col}", ",".join(shown), datetime_ or "")
+        (
+            __version__,
+            version,
+            collection.name,
+            f"{addr.z}/{addr.row}/{addr.col}",
+            ",".join(shown),
+            datetime_ or "",
+            scope,
+        )
     )
     return 'W/"' + hashlib.sha256(f"{basis}|{n}".encode()).hexdigest()[:32] + '"'
 
