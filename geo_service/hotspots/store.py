@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 import pandas as pd
@@ -22,6 +22,7 @@ from sqlalchemy import CursorResult, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots.partitions import local_day_start
 from geo_service.hotspots.rows import query_frame
 
 # --- ingest batches ---
@@ -328,6 +329,12 @@ def events_feature_collection(
     )
 
 
+def _utc_days(start: date, end: date) -> dict:
+    """``us``/``ue``: the instants local day ``start`` begins and local day ``end`` ends, so a condition on the
+    local date also prunes the partitions of ``hotspots`` (migration 0020)."""
+    return {"us": local_day_start(start), "ue": local_day_start(end + timedelta(days=1))}
+
+
 # --- for cases.service, cases.suggestions, cases.evidence_geojson ---
 
 
@@ -418,11 +425,19 @@ def in_protected_areas(
             SELECT 'hotspot' AS target_type, h.id::text AS target_id, h.acq_utc AS seen, h.satellite, h.confidence,
                    h.frp, h.reserve_code, h.district_code, h.protected_area_codes
             FROM hotspots h
-            WHERE h.acq_date_local BETWEEN :start AND :end AND h.protected_area_codes && CAST(:codes AS text[])
+            WHERE h.acq_date_local BETWEEN :start AND :end AND h.acq_utc >= :us AND h.acq_utc < :ue
+              AND h.protected_area_codes && CAST(:codes AS text[])
               AND NOT (h.id::text = ANY(CAST(:skip AS text[])))
             ORDER BY h.confidence DESC, h.frp DESC NULLS LAST, h.acq_utc
             LIMIT :limit"""),
-            {"start": start, "end": end, "codes": list(codes), "skip": list(skip), "limit": limit},
+            {
+                "start": start,
+                "end": end,
+                **_utc_days(start, end),
+                "codes": list(codes),
+                "skip": list(skip),
+                "limit": limit,
+            },
         ).mappings()
     )
 
@@ -584,12 +599,12 @@ def period_counts(session: Session, start: date, end: date) -> dict:
     """Detections of the area of interest with a local date from ``start`` to ``end`` (both included): by district
     (code '' for the area's buffer, last), by protected area, and by week from ``start`` ({week: n}); and how many
     lay outside the area (``outside_aoi``)."""
-    p = {"s": start, "e": end}
+    p = {"s": start, "e": end, **_utc_days(start, end)}
     by_district = (
         session.execute(
             text("""
         SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e AND h.acq_utc >= :us AND h.acq_utc < :ue
         GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""),
             p,
         )
@@ -600,7 +615,7 @@ def period_counts(session: Session, start: date, end: date) -> dict:
         session.execute(
             text("""
         SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e AND h.acq_utc >= :us AND h.acq_utc < :ue GROUP BY 1 ORDER BY 1"""),
             p,
         )
         .mappings()
@@ -609,11 +624,14 @@ def period_counts(session: Session, start: date, end: date) -> dict:
     weekly = session.execute(
         text("""
         SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        FROM hotspots h WHERE h.in_aoi AND h.acq_date_local BETWEEN :s AND :e AND h.acq_utc >= :us AND h.acq_utc < :ue GROUP BY 1 ORDER BY 1"""),
         p,
     ).all()
     outside = session.execute(
-        text("SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e"), p
+        text(
+            "SELECT count(*) FROM hotspots h WHERE NOT h.in_aoi AND h.acq_date_local BETWEEN :s AND :e AND h.acq_utc >= :us AND h.acq_utc < :ue"
+        ),
+        p,
     ).scalar()
     return {
         "by_district": [dict(r) for r in by_district],
