@@ -122,7 +122,7 @@ def write_year(session: Session, year: int, path: Path) -> tuple[int, str]:
 def read_meta(path: Path) -> dict:
     """The service's metadata of an archive file (table, year, bounds, rows); refused when it has none."""
     try:
-        meta = pq.read_schema(path).metadata or {}
+        meta = pq.read_metadata(path).metadata or {}
     except (OSError, pa.ArrowInvalid) as exc:
         raise PartitionError(f"{path.name} is not a Parquet file: {exc}") from None
     if META_KEY not in meta:
