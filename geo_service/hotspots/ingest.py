@@ -15,6 +15,9 @@ How a file goes in (figures in README, *Satellite hotspots / Speed*):
   goes to a spool file instead, is COPYed into a temporary table after the stream ends and merged by one
   INSERT ... ON CONFLICT. Stored keys are looked up per block on a second connection (the first one is busy
   with the COPY): one index range scan on the block's time span, empty for a new season.
+* ``hotspots`` is partitioned by local year (migration 0020). Rows of a year without a partition land in the
+  DEFAULT partition during the COPY and are moved into new year partitions before the ingest returns
+  (``partitions.split_default``), so any file goes in and the DEFAULT partition stays empty between ingests.
 * Should a key collide anyway (detections written earlier in the caller's own transaction are invisible to
   the second connection), the stream is rolled back to its savepoint and ``ingest_file`` runs the file
   again through the spool and merge only.

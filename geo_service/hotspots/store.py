@@ -373,7 +373,7 @@ JOIN hotspots h ON h.acq_utc BETWEEN inc.observed_at - make_interval(days => :da
                                   AND inc.observed_at + make_interval(days => :days)
 CROSS JOIN LATERAL (SELECT ST_Distance(h.geom::geography, inc.geom::geography) AS m) d
 WHERE d.m <= :distance_m AND NOT (h.id::text = ANY(CAST(:skip_hotspots AS text[])))
-GROUP BY h.id
+GROUP BY h.id, h.acq_utc  -- the primary key (migration 0020): the other columns depend on it
 UNION ALL
 SELECT 'fire_event', e.id::text, min(d.m), min(CASE WHEN inc.observed_at BETWEEN e.first_seen AND e.last_seen THEN 0
        ELSE least(abs(extract(epoch FROM e.first_seen - inc.observed_at)),
