@@ -24,8 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -33,7 +32,9 @@ from sqlalchemy.orm import Session
 from geo_service.db.engine import driver_connection
 from geo_service.errors import Conflict
 
-BANGKOK = ZoneInfo("Asia/Bangkok")
+# Thailand has kept UTC+7 without daylight saving since 1920: a fixed offset (the tz database's Asia/Bangkok
+# would give its 1880s mean solar time, +06:42, to the far dates a filter may name)
+BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
 PARENT = "hotspots"
 DEFAULT = "hotspots_default"
 NAME = re.compile(r"^hotspots_y(\d{4})$")
@@ -75,6 +76,14 @@ def year_bounds(year: int) -> tuple[datetime, datetime]:
 def local_day_start(day: date) -> datetime:
     """The instant a local (Asia/Bangkok) day begins: ``acq_date_local >= day`` is ``acq_utc >= this``."""
     return datetime(day.year, day.month, day.day, tzinfo=BANGKOK)
+
+
+def local_day_end(day: date) -> datetime:
+    """The instant the local day after ``day`` begins: ``acq_date_local <= day`` is ``acq_utc < this`` (the end
+    of time for the last representable day)."""
+    if day >= date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return local_day_start(day + timedelta(days=1))
 
 
 def _bounds_sql(year: int) -> str:

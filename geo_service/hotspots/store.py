@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any, cast
 
 import pandas as pd
@@ -22,7 +22,7 @@ from sqlalchemy import CursorResult, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from geo_service.hotspots.partitions import local_day_start
+from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.hotspots.rows import query_frame
 
 # --- ingest batches ---
@@ -332,7 +332,7 @@ def events_feature_collection(
 def _utc_days(start: date, end: date) -> dict:
     """``us``/``ue``: the instants local day ``start`` begins and local day ``end`` ends, so a condition on the
     local date also prunes the partitions of ``hotspots`` (migration 0020)."""
-    return {"us": local_day_start(start), "ue": local_day_start(end + timedelta(days=1))}
+    return {"us": local_day_start(start), "ue": local_day_end(end)}
 
 
 # --- for cases.service, cases.suggestions, cases.evidence_geojson ---

@@ -21,14 +21,14 @@ in no district, province or protected area are labelled as such and come after t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.errors import InvalidInput
 from geo_service.hotspots import store
-from geo_service.hotspots.partitions import local_day_start
+from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.layers import aoi
 
 PERIODS = {
@@ -124,7 +124,7 @@ def date_range(
         params["date_to"] = date_to
         where.append(f"{column} <= :date_to")
         if utc_column:
-            params["utc_to"] = local_day_start(date_to + timedelta(days=1))
+            params["utc_to"] = local_day_end(date_to)
             where.append(f"{utc_column} < :utc_to")
     return where
 
