@@ -16,6 +16,7 @@ from geo_service import __version__, scratch, users, wiring
 from geo_service.api import (
     admin,
     admin_layers,
+    admin_partitions,
     auth,
     briefs,
     cases,
@@ -31,7 +32,7 @@ from geo_service.api import (
 )
 from geo_service.api.read_after_write import ReadAfterWrite
 from geo_service.db.engine import database_url, make_engine, make_read_router, make_sessionmaker
-from geo_service.db.startup import apply_configured_area_of_interest
+from geo_service.db.startup import apply_configured_area_of_interest, ensure_partitions
 from geo_service.errors import add_exception_handlers
 from geo_service.hotspots.rasters import remove_unregistered
 from geo_service.settings import Settings, get_settings
@@ -44,6 +45,18 @@ forest reserves, field incidents, satellite fire hotspots and anti-corruption ca
 Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO).
 Protected areas shipped with the service are ILLUSTRATIVE, not official boundaries.
 """
+
+
+def _ensure_partitions(factory: sessionmaker[Session], settings: Settings) -> None:
+    """Create the detections' partitions ahead (README, *Partitioned detections*); a database not reachable or
+    not migrated yet is left as it is."""
+    try:
+        created = ensure_partitions(factory, settings)
+    except (OperationalError, ProgrammingError) as exc:
+        logging.getLogger("geo_service").warning("partitions not ensured: %s", exc.__class__.__name__)
+        return
+    if created:
+        logging.getLogger("geo_service").info("partitions created: %s", ", ".join(created))
 
 
 def _apply_area_of_interest(factory: sessionmaker[Session], settings: Settings) -> None:
@@ -120,6 +133,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         _apply_area_of_interest(app.state.sessionmaker, settings)
+        _ensure_partitions(app.state.sessionmaker, settings)
         scratch.start_service(settings.db.data_dir)  # and delete what crashed processes left behind
         _remove_unregistered_rasters(app.state.sessionmaker, settings)
         yield
@@ -161,6 +175,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(photos.router)
     app.include_router(cases.router)
     app.include_router(admin.router)
+    app.include_router(admin_partitions.router)
     app.include_router(exports.router)
     app.include_router(ogc.router)
     app.include_router(ogc_tiles.router)

@@ -235,6 +235,9 @@ class Settings:
         self.replica = ReadReplicaSettings(
             **{k: v for k, v in overrides.items() if k in ReadReplicaSettings.model_fields}
         )
+        self.partitions = PartitionSettings(
+            **{k: v for k, v in overrides.items() if k in PartitionSettings.model_fields}
+        )
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
@@ -261,3 +264,12 @@ class Settings:
 def get_settings() -> Settings:
     """The settings from the environment."""
     return Settings()
+
+
+class PartitionSettings(BaseSettings):
+    """Partitioned detections (migration 0021): yearly partitions created ahead, at start-up and by the worker."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_PARTITIONS_", extra="ignore", populate_by_name=True)
+
+    ahead_years: int = Field(default=1, ge=0, le=10, description="Years of partitions kept ready after this one")
+    ensure_at_startup: bool = Field(default=True, description="Create the partitions ahead when the app starts")

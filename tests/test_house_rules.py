@@ -39,10 +39,10 @@ STORES: dict[str, set[str]] = {
     "incidents": {"incidents.store"},
     "incident_photos": {"incidents.store"},
     # hotspots: the store, the COPY fast path of ingest, the event clustering (set-based SQL)
-    "hotspots": {"hotspots.store", "hotspots.ingest", "hotspots.events"},
+    "hotspots": {"hotspots.store", "hotspots.ingest", "hotspots.events", "hotspots.partitions"},
     "hotspot_batches": {"hotspots.store", "hotspots.ingest"},
     "fire_events": {"hotspots.store", "hotspots.events"},
-    "hotspot_events": {"hotspots.store", "hotspots.events"},
+    "hotspot_events": {"hotspots.store", "hotspots.events", "hotspots.partitions"},
     "hotspot_rasters": {"hotspots.rasters"},
     "raster_zone_stats": {"hotspots.rasters"},
     # cases

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, inspect, text
 
 from geo_service.db import migrate
@@ -75,7 +74,7 @@ def test_models_match_migrations(empty_db_url):
     try:
         with engine.connect() as conn:
             ctx = MigrationContext.configure(
-                conn, opts={"include_object": alembic_helpers.include_object, "compare_type": True}
+                conn, opts={"include_object": migrate.include_object, "compare_type": True}
             )
             diff = compare_metadata(ctx, Base.metadata)
     finally:

@@ -412,3 +412,14 @@ def still_linked(session: Session, target_type: str, target_ids: Sequence[str]) 
             {"t": target_type, "i": list(target_ids)},
         ).scalars()
     )
+
+
+def linked_ids(session: Session, target_type: str) -> set[str]:
+    """Every target id of this kind that any case links, including cases the caller may not see (migration
+    0020's ``case_linked_ids``: only the ids come back)."""
+    return set(
+        session.execute(
+            text("SELECT case_linked_ids(CAST(:t AS link_target))"),
+            {"t": target_type},
+        ).scalars()
+    )

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from geoalchemy2 import alembic_helpers
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Partitions of the detections (migration 0021) and detached archive years: tables the service manages at run
+# time (``hotspots.partitions``), not part of the models.
+PARTITION_TABLE = re.compile(r"^hotspots_(y\d{4}|default)$")
+
+
+def include_object(obj, name, obj_type, reflected, compare_to) -> bool:
+    """What autogenerate compares: geoalchemy2's rule (no spatial extension tables), and no partitions."""
+    if obj_type == "table" and name and PARTITION_TABLE.match(name):
+        return False
+    return bool(alembic_helpers.include_object(obj, name, obj_type, reflected, compare_to))
 
 
 def alembic_config(url) -> Config:

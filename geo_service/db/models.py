@@ -583,6 +583,10 @@ class Hotspot(Base):
 
     The detection key (satellite, acquisition time, position to 1e-4 degree) makes a re-ingest, or the
     standard-processing version of a near-real-time detection, an update of the same row.
+
+    Range-partitioned by ``acq_utc``, one partition per Asia/Bangkok year and a DEFAULT one (migration 0021,
+    ``hotspots.partitions``): the primary key holds the partition key, (id, acq_utc); ``id`` alone stays unique
+    (one sequence).
     """
 
     __tablename__ = "hotspots"
@@ -600,7 +604,7 @@ class Hotspot(Base):
     instrument: Mapped[str] = mapped_column(String(8))
     processing: Mapped[str] = mapped_column(String(3))
     version: Mapped[str | None] = mapped_column(String(16))
-    acq_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    acq_utc: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)  # the partition key
     acq_date_local: Mapped[date] = mapped_column(Date)
     lat_e4: Mapped[int] = mapped_column(Integer)
     lon_e4: Mapped[int] = mapped_column(Integer)

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.db.engine import transaction
 from geo_service.hotspots.area import apply_area_of_interest
+from geo_service.hotspots.partitions import ensure_ahead
 from geo_service.settings import Settings
 
 
@@ -45,3 +46,12 @@ def startup_lock(url: URL | str) -> Iterator[None]:
                 conn.commit()
     finally:
         engine.dispose()
+
+
+def ensure_partitions(factory: sessionmaker[Session], settings: Settings) -> list[str]:
+    """Create the detections' partitions of this year and ``partitions.ahead_years`` after it (migration 0021)
+    when the settings ask for it at start-up; returns the partitions created."""
+    if not settings.partitions.ensure_at_startup:
+        return []
+    with transaction(factory) as session:
+        return ensure_ahead(session, settings.partitions.ahead_years)

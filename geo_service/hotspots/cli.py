@@ -16,6 +16,7 @@ from geo_service.db.engine import transaction
 from geo_service.errors import GeoServiceError, InvalidInput
 from geo_service.hotspots.events import EventParams, update_events
 from geo_service.hotspots.fetch import FirmsClient, fetch_area
+from geo_service.hotspots.partitioning.cli import partitions_app
 from geo_service.hotspots.raster_products import threshold_for
 from geo_service.hotspots.service import batches, ingest_path, rasters, register_raster_file
 from geo_service.hotspots.summaries import SummaryQuery, summarise
@@ -24,6 +25,7 @@ hotspots_app = typer.Typer(
     help="Satellite fire hotspots (NASA FIRMS): ingest, pull, events, summaries.", no_args_is_help=True
 )
 rasters_app = typer.Typer(help="Hotspot rasters: register GeoTIFFs, zonal statistics.", no_args_is_help=True)
+hotspots_app.add_typer(partitions_app, name="partitions")
 
 
 def _parse_day(value: str) -> date:

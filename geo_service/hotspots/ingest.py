@@ -15,6 +15,9 @@ How a file goes in (figures in README, *Satellite hotspots / Speed*):
   goes to a spool file instead, is COPYed into a temporary table after the stream ends and merged by one
   INSERT ... ON CONFLICT. Stored keys are looked up per block on a second connection (the first one is busy
   with the COPY): one index range scan on the block's time span, empty for a new season.
+* ``hotspots`` is partitioned by local year (migration 0021). Rows of a year without a partition land in the
+  DEFAULT partition during the COPY and are moved into new year partitions before the ingest returns
+  (``partitions.split_default``), so any file goes in and the DEFAULT partition stays empty between ingests.
 * Should a key collide anyway (detections written earlier in the caller's own transaction are invisible to
   the second connection), the stream is rolled back to its savepoint and ``ingest_file`` runs the file
   again through the spool and merge only.
@@ -40,6 +43,7 @@ from sqlalchemy.orm import Session
 from geo_service.db.engine import driver_connection
 from geo_service.errors import LayerRejected
 from geo_service.hashing import sha256_file
+from geo_service.hotspots import partitions
 from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv
 from geo_service.hotspots.rows import HOTSPOT_SCHEMA, BinaryCopy, copy_sql, hotspot_batch, query_frame
 from geo_service.places import Gazetteer
@@ -71,9 +75,14 @@ WITH src AS (
         (EXCLUDED.processing, EXCLUDED.version, EXCLUDED.latitude, EXCLUDED.longitude, EXCLUDED.brightness,
          EXCLUDED.bright_2, EXCLUDED.scan, EXCLUDED.track, EXCLUDED.frp, EXCLUDED.daynight,
          EXCLUDED.confidence_raw, EXCLUDED.fire_type)
-  RETURNING (xmax = 0) AS new
+  RETURNING acq_utc, lat_e4, lon_e4, satellite
+), stored AS (
+  -- the keys already stored, as the statement's snapshot sees them before the insert: the rows ``ins`` returns
+  -- with such a key were updates (``xmax = 0`` cannot be read from a partitioned table, migration 0021)
+  SELECT h.acq_utc, h.lat_e4, h.lon_e4, h.satellite FROM src JOIN hotspots h USING (acq_utc, lat_e4, lon_e4, satellite)
 )
-SELECT count(*) FILTER (WHERE new) AS new, count(*) FILTER (WHERE NOT new) AS updated FROM ins
+SELECT count(*) FILTER (WHERE s.acq_utc IS NULL) AS new, count(*) FILTER (WHERE s.acq_utc IS NOT NULL) AS updated
+FROM ins LEFT JOIN stored s USING (acq_utc, lat_e4, lon_e4, satellite)
 """
 
 
@@ -332,6 +341,10 @@ def ingest_chunks(
         new, updated = _merge_spool(session, conn, spool, spool_rows, np.concatenate(staged_hashes))
     spool.close()
     tm["merge"] = time.perf_counter() - now
+    # rows of a year without a partition went to the DEFAULT one: into partitions of their own before commit
+    now = time.perf_counter()
+    if partitions.split_default(session):
+        tm["partitions"] = time.perf_counter() - now
     with conn.cursor() as cur:
         cur.execute("RELEASE SAVEPOINT hotspot_ingest")
     report.timings = {k: round(v, 3) for k, v in tm.items()}

@@ -37,7 +37,8 @@ def _where(f: HotspotFilter, params: dict, date_col: str = "h.acq_date_local", g
     if f.bbox:
         params.update(dict(zip(("minx", "miny", "maxx", "maxy"), f.bbox)))
         where.append(f"ST_Intersects({geom}, ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326))")
-    return where + date_range(date_col, f.date_from, f.date_to, params)
+    utc = "h.acq_utc" if date_col == "h.acq_date_local" else None  # detections: prune partitions too
+    return where + date_range(date_col, f.date_from, f.date_to, params, utc_column=utc)
 
 
 PageUrl = Callable[[int], str]  # the URL of the same list at another offset

@@ -22,6 +22,7 @@ from sqlalchemy import CursorResult, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
+from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.hotspots.rows import query_frame
 
 # --- ingest batches ---
@@ -328,6 +329,12 @@ def events_feature_collection(
     )
 
 
+def _utc_days(start: date, end: date) -> dict:
+    """``us``/``ue``: the instants local day ``start`` begins and local day ``end`` ends, so a condition on the
+    local date also prunes the partitions of ``hotspots`` (migration 0021)."""
+    return {"us": local_day_start(start), "ue": local_day_end(end)}
+
+
 # --- for cases.service, cases.suggestions, cases.evidence_geojson ---
 
 
@@ -366,7 +373,7 @@ JOIN hotspots h ON h.acq_utc BETWEEN inc.observed_at - make_interval(days => :da
                                   AND inc.observed_at + make_interval(days => :days)
 CROSS JOIN LATERAL (SELECT ST_Distance(h.geom::geography, inc.geom::geography) AS m) d
 WHERE d.m <= :distance_m AND NOT (h.id::text = ANY(CAST(:skip_hotspots AS text[])))
-GROUP BY h.id
+GROUP BY h.id, h.acq_utc  -- the primary key (migration 0021): the other columns depend on it
 UNION ALL
 SELECT 'fire_event', e.id::text, min(d.m), min(CASE WHEN inc.observed_at BETWEEN e.first_seen AND e.last_seen THEN 0
        ELSE least(abs(extract(epoch FROM e.first_seen - inc.observed_at)),
@@ -418,11 +425,19 @@ def in_protected_areas(
             SELECT 'hotspot' AS target_type, h.id::text AS target_id, h.acq_utc AS seen, h.satellite, h.confidence,
                    h.frp, h.reserve_code, h.district_code, h.protected_area_codes
             FROM hotspots h
-            WHERE h.acq_date_local BETWEEN :start AND :end AND h.protected_area_codes && CAST(:codes AS text[])
+            WHERE h.acq_date_local BETWEEN :start AND :end AND h.acq_utc >= :us AND h.acq_utc < :ue
+              AND h.protected_area_codes && CAST(:codes AS text[])
               AND NOT (h.id::text = ANY(CAST(:skip AS text[])))
             ORDER BY h.confidence DESC, h.frp DESC NULLS LAST, h.acq_utc
             LIMIT :limit"""),
-            {"start": start, "end": end, "codes": list(codes), "skip": list(skip), "limit": limit},
+            {
+                "start": start,
+                "end": end,
+                **_utc_days(start, end),
+                "codes": list(codes),
+                "skip": list(skip),
+                "limit": limit,
+            },
         ).mappings()
     )
 
@@ -585,15 +600,16 @@ def period_counts(session: Session, start: date, end: date, province: str | None
     (code '' for the area's buffer, last), by protected area, and by week from ``start`` ({week: n}); and how many
     lay outside the area (``outside_aoi``). With ``province``: the detections attributed to that province
     instead (``province_code``), and ``outside_aoi`` counts those attributed elsewhere or nowhere."""
-    p: dict = {"s": start, "e": end, "p": province}
+    p: dict = {"s": start, "e": end, "p": province, **_utc_days(start, end)}
     inside, outside_cond = (
         ("h.province_code = :p", "h.province_code IS DISTINCT FROM :p") if province else ("h.in_aoi", "NOT h.in_aoi")
     )
+    days = "h.acq_date_local BETWEEN :s AND :e AND h.acq_utc >= :us AND h.acq_utc < :ue"
     by_district = (
         session.execute(
             text(f"""
         SELECT coalesce(h.district_code, '') AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE {inside} AND h.acq_date_local BETWEEN :s AND :e
+        FROM hotspots h WHERE {inside} AND {days}
         GROUP BY 1 ORDER BY coalesce(h.district_code, '') = '', 1"""),
             p,
         )
@@ -604,7 +620,7 @@ def period_counts(session: Session, start: date, end: date, province: str | None
         session.execute(
             text(f"""
         SELECT pa.code, count(*) AS n FROM hotspots h, unnest(h.protected_area_codes) AS pa(code)
-        WHERE {inside} AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        WHERE {inside} AND {days} GROUP BY 1 ORDER BY 1"""),
             p,
         )
         .mappings()
@@ -613,12 +629,10 @@ def period_counts(session: Session, start: date, end: date, province: str | None
     weekly = session.execute(
         text(f"""
         SELECT ((h.acq_date_local - CAST(:s AS date)) / 7) AS week, count(*) AS n
-        FROM hotspots h WHERE {inside} AND h.acq_date_local BETWEEN :s AND :e GROUP BY 1 ORDER BY 1"""),
+        FROM hotspots h WHERE {inside} AND {days} GROUP BY 1 ORDER BY 1"""),
         p,
     ).all()
-    outside = session.execute(
-        text(f"SELECT count(*) FROM hotspots h WHERE {outside_cond} AND h.acq_date_local BETWEEN :s AND :e"), p
-    ).scalar()
+    outside = session.execute(text(f"SELECT count(*) FROM hotspots h WHERE {outside_cond} AND {days}"), p).scalar()
     return {
         "by_district": [dict(r) for r in by_district],
         "by_protected_area": [dict(r) for r in by_area],
@@ -633,8 +647,9 @@ def province_counts(session: Session, start: date, end: date) -> dict[str | None
     rows = session.execute(
         text("""
         SELECT h.province_code AS code, count(*) AS n, round(coalesce(sum(h.frp), 0)::numeric, 1)::float AS frp
-        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e GROUP BY 1"""),
-        {"s": start, "e": end},
+        FROM hotspots h WHERE h.acq_date_local BETWEEN :s AND :e AND h.acq_utc >= :us AND h.acq_utc < :ue
+        GROUP BY 1"""),
+        {"s": start, "e": end, **_utc_days(start, end)},
     ).mappings()
     return {r["code"]: {"n": r["n"], "frp": r["frp"]} for r in rows}
 

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.errors import InvalidInput
 from geo_service.hotspots import store
+from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.layers import aoi
 
 PERIODS = {
@@ -103,15 +104,28 @@ class SummaryQuery:
             )
 
 
-def date_range(column: str, date_from: date | None, date_to: date | None, params: dict) -> list[str]:
-    """Conditions (bound parameters) for ``date_from <= column <= date_to``."""
+def date_range(
+    column: str, date_from: date | None, date_to: date | None, params: dict, *, utc_column: str | None = None
+) -> list[str]:
+    """Conditions (bound parameters) for ``date_from <= column <= date_to``.
+
+    With ``utc_column`` (the acquisition time of the detections whose local date ``column`` is) the same days
+    are also a range of that instant, from local midnight of ``date_from`` to local midnight after
+    ``date_to``: the same rows, and PostgreSQL skips the partitions outside it (migration 0021).
+    """
     where = []
     if date_from:
         params["date_from"] = date_from
         where.append(f"{column} >= :date_from")
+        if utc_column:
+            params["utc_from"] = local_day_start(date_from)
+            where.append(f"{utc_column} >= :utc_from")
     if date_to:
         params["date_to"] = date_to
         where.append(f"{column} <= :date_to")
+        if utc_column:
+            params["utc_to"] = local_day_end(date_to)
+            where.append(f"{utc_column} < :utc_to")
     return where
 
 
@@ -162,7 +176,7 @@ def _year_earlier(day: date | None) -> date | None:
 
 def _filters(q: SummaryQuery, params: dict, alias: str = "h", shift: bool = False) -> list[str]:
     date_from, date_to = (_year_earlier(q.date_from), _year_earlier(q.date_to)) if shift else (q.date_from, q.date_to)
-    where = date_range(f"{alias}.acq_date_local", date_from, date_to, params)
+    where = date_range(f"{alias}.acq_date_local", date_from, date_to, params, utc_column=f"{alias}.acq_utc")
     where += detection_filters(
         params,
         sensors=q.sensors,

@@ -6,6 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine, pool
 
+from geo_service.db.migrate import include_object
 from geo_service.db.models import Base
 
 config = context.config
@@ -25,7 +26,7 @@ def _url():
 def _configure(**kw) -> None:
     context.configure(
         target_metadata=target_metadata,
-        include_object=alembic_helpers.include_object,
+        include_object=include_object,
         process_revision_directives=alembic_helpers.writer,
         render_item=alembic_helpers.render_item,
         compare_type=True,

@@ -1,0 +1,1 @@
+"""Command line of the detections' yearly partitions (``cli``); the SQL is in ``hotspots.partitions``."""

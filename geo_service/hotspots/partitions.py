@@ -1,0 +1,319 @@
+"""The partitions of the detections (migration 0021): one per Asia/Bangkok calendar year, and a DEFAULT.
+
+A store (README, Layout): the only code besides ``hotspots.store``, ``hotspots.ingest`` and ``hotspots.events``
+that names the detection tables in SQL, always in the caller's transaction.
+
+* ``ensure_years`` / ``ensure_ahead`` create year partitions (the app at start-up, ``geo-service hotspots
+  partitions ensure --ahead N``, later the worker). Rows of those years waiting in the DEFAULT partition are
+  moved first, or PostgreSQL would refuse the new partition.
+* ``split_default`` is what an ingest calls before it commits: a file of a year with no partition (a 2009
+  archive) lands in ``hotspots_default`` (the COPY cannot stop to run DDL on its own connection), and is
+  moved into new year partitions in the same transaction, so the DEFAULT partition is empty between ingests.
+* ``list_partitions``: bounds and exact row counts; ``detach`` / ``attach``: the archive (the GeoParquet side
+  is in ``hotspots.partition_archive``).
+
+Creating or detaching a partition takes an ACCESS EXCLUSIVE lock on ``hotspots`` for the rest of the
+transaction; these transactions are short, and ``lock_timeout`` keeps a detach from queueing behind a long
+export and blocking every reader meanwhile. ``DETACH ... CONCURRENTLY`` would avoid the lock, but PostgreSQL
+does not allow it on a table with a DEFAULT partition, and the DEFAULT partition is what lets any ingest
+succeed: an archive detach is a rare, scheduled step, an ingest failing on an old file is not acceptable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.db.engine import driver_connection
+from geo_service.errors import Conflict
+
+# Thailand has kept UTC+7 without daylight saving since 1920: a fixed offset (the tz database's Asia/Bangkok
+# would give its 1880s mean solar time, +06:42, to the far dates a filter may name)
+BANGKOK = timezone(timedelta(hours=7), "Asia/Bangkok")
+PARENT = "hotspots"
+DEFAULT = "hotspots_default"
+NAME = re.compile(r"^hotspots_y(\d{4})$")
+PARTITION_LOCK = 0x6F5F7061727469  # pg_advisory_xact_lock key of partition DDL ("o_parti")
+FIRST_YEAR, LAST_YEAR = 1990, 2200  # years a partition may be made for (FIRMS MODIS data start in 2000)
+
+
+class PartitionError(Conflict):
+    """A partition operation that cannot be done as asked (409; the CLI exits non-zero)."""
+
+    code = "partition_conflict"
+
+
+@dataclass
+class Partition:
+    """One partition of ``hotspots``: name, year (None for DEFAULT), bounds (UTC instants), rows, bytes."""
+
+    name: str
+    year: int | None
+    lower: datetime | None
+    upper: datetime | None
+    rows: int
+    bytes: int
+    is_default: bool = False
+
+
+def partition_name(year: int) -> str:
+    """The name of the partition of a local calendar year: ``hotspots_y2024``."""
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # interpolated into DDL: only a plain year
+        raise PartitionError(f"{year} is not a year a partition can be made for ({FIRST_YEAR}-{LAST_YEAR}).")
+    return f"hotspots_y{int(year)}"
+
+
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    """The partition bounds of a year: local (Asia/Bangkok) midnight of 1 January, to the next one (excluded)."""
+    return datetime(year, 1, 1, tzinfo=BANGKOK), datetime(year + 1, 1, 1, tzinfo=BANGKOK)
+
+
+def local_day_start(day: date) -> datetime:
+    """The instant a local (Asia/Bangkok) day begins: ``acq_date_local >= day`` is ``acq_utc >= this``."""
+    return datetime(day.year, day.month, day.day, tzinfo=BANGKOK)
+
+
+def local_day_end(day: date) -> datetime:
+    """The instant the local day after ``day`` begins: ``acq_date_local <= day`` is ``acq_utc < this`` (the end
+    of time for the last representable day)."""
+    if day >= date.max:
+        return datetime.max.replace(tzinfo=UTC)
+    return local_day_start(day + timedelta(days=1))
+
+
+def _bounds_sql(year: int) -> str:
+    lo, hi = year_bounds(year)
+    return f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+
+
+def _lock(session: Session) -> None:
+    """Serialise partition DDL (two app replicas starting at once, a worker and a CLI command)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": PARTITION_LOCK})
+
+
+def attached_years(session: Session) -> set[int]:
+    """The years that have a partition attached to ``hotspots``."""
+    rows = session.execute(
+        text(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = CAST(:p AS regclass)"
+        ),
+        {"p": PARENT},
+    ).scalars()
+    return {int(m.group(1)) for name in rows if (m := NAME.match(name))}
+
+
+def _table_exists(session: Session, name: str) -> bool:
+    return bool(session.execute(text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar())
+
+
+def default_years(session: Session) -> list[int]:
+    """The local years of the detections waiting in the DEFAULT partition (none between ingests)."""
+    return list(
+        session.execute(
+            text(
+                f"SELECT DISTINCT extract(year FROM acq_utc AT TIME ZONE 'Asia/Bangkok')::int FROM {DEFAULT} ORDER BY 1"
+            )
+        ).scalars()
+    )
+
+
+def split_default(session: Session) -> list[str]:
+    """Move the detections in the DEFAULT partition into partitions of their years (created as needed), with
+    their ids; returns the partitions created. Cheap when the DEFAULT partition is empty (the usual case)."""
+    if not session.execute(text(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT})")).scalar():
+        return []
+    return ensure_years(session, default_years(session))
+
+
+def ensure_years(session: Session, years: Sequence[int]) -> list[str]:
+    """Create the partitions of these local years that do not exist; returns their names.
+
+    Detections of these years waiting in the DEFAULT partition are moved into them (ids unchanged). A
+    detached archive table with the same name is refused: attach it back or drop it first.
+    """
+    wanted = sorted({int(y) for y in years} - attached_years(session))
+    if not wanted:
+        return []
+    _lock(session)
+    wanted = sorted(set(wanted) - attached_years(session))  # another process may have made them meanwhile
+    names = [partition_name(y) for y in wanted]
+    for name in names:
+        if _table_exists(session, name):
+            raise PartitionError(
+                f"A table {name} exists but is not attached (a detached archive year): attach it back "
+                "(hotspots partitions attach) or drop it before detections of that year can be stored."
+            )
+    moved = session.execute(
+        text(
+            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE extract(year FROM acq_utc AT TIME ZONE 'Asia/Bangkok') = ANY(:y))"
+        ),
+        {"y": wanted},
+    ).scalar()
+    if moved:
+        session.execute(text("DROP TABLE IF EXISTS hotspot_default_rows"))
+        session.execute(text(f"CREATE TEMP TABLE hotspot_default_rows (LIKE {PARENT}) ON COMMIT DROP"))
+        session.execute(
+            text(f"""
+            WITH d AS (DELETE FROM {DEFAULT}
+                       WHERE extract(year FROM acq_utc AT TIME ZONE 'Asia/Bangkok') = ANY(:y) RETURNING *)
+            INSERT INTO hotspot_default_rows SELECT * FROM d"""),
+            {"y": wanted},
+        )
+    for year, name in zip(wanted, names, strict=True):
+        session.execute(text(f"CREATE TABLE {name} PARTITION OF {PARENT} {_bounds_sql(year)}"))
+    if moved:
+        session.execute(text(f"INSERT INTO {PARENT} SELECT * FROM hotspot_default_rows"))
+        session.execute(text("DROP TABLE hotspot_default_rows"))
+    return names
+
+
+def ensure_ahead(session: Session, ahead: int, today: date | None = None) -> list[str]:
+    """Partitions for this local year and ``ahead`` years after it (those missing); returns the ones created."""
+    if ahead < 0:
+        raise PartitionError("--ahead is a number of years, 0 or more.")
+    year = (today or datetime.now(BANGKOK).date()).year
+    return ensure_years(session, range(year, year + ahead + 1))
+
+
+_LIST = """
+SELECT c.relname AS name, pg_get_expr(c.relpartbound, c.oid) AS bound, pg_total_relation_size(c.oid) AS bytes
+FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+WHERE i.inhparent = CAST(:p AS regclass)
+ORDER BY c.relname
+"""
+
+
+def list_partitions(session: Session) -> list[Partition]:
+    """Every partition of ``hotspots``, oldest year first and DEFAULT last, with exact row counts (a count per
+    partition: about a second per 10 million rows)."""
+    out = []
+    for r in session.execute(text(_LIST), {"p": PARENT}).mappings():
+        name = r["name"]
+        m = NAME.match(name)
+        rows = session.execute(text(f'SELECT count(*) FROM "{name}"')).scalar_one()  # a name from the catalogue
+        if m:
+            lo, hi = year_bounds(int(m.group(1)))
+            out.append(Partition(name, int(m.group(1)), lo, hi, rows, r["bytes"]))
+        else:
+            out.append(Partition(name, None, None, None, rows, r["bytes"], is_default=r["bound"] == "DEFAULT"))
+    return sorted(out, key=lambda p: (p.year is None, p.year or 0, p.name))
+
+
+def years_before(session: Session, before: date) -> list[int]:
+    """The attached years that end on or before local midnight of ``before`` (a year is detached whole)."""
+    limit = local_day_start(before)
+    return sorted(y for y in attached_years(session) if year_bounds(y)[1] <= limit)
+
+
+def ids_linked(session: Session, year: int, hotspot_ids: Sequence[str], event_ids: Sequence[str]) -> dict:
+    """How many detections of the year's partition a case links, directly (``hotspot_ids``) or through their
+    fire event (``event_ids``): ``{"hotspots": n, "via_events": n}``."""
+    name = partition_name(year)
+    direct = session.execute(
+        text(f"SELECT count(*) FROM {name} WHERE id::text = ANY(:i)"), {"i": list(hotspot_ids)}
+    ).scalar_one()
+    via = session.execute(
+        text(
+            f"SELECT count(*) FROM {name} h JOIN hotspot_events he ON he.hotspot_id = h.id "
+            "WHERE he.event_id::text = ANY(:e)"
+        ),
+        {"e": list(event_ids)},
+    ).scalar_one()
+    return {"hotspots": int(direct), "via_events": int(via)}
+
+
+def lock_for_archive(session: Session, year: int, lock_timeout_s: float) -> None:
+    """Stop writes to the year's partition until commit (SHARE lock), waiting at most ``lock_timeout_s``."""
+    session.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
+    session.execute(text(f"LOCK TABLE {partition_name(year)} IN SHARE MODE"))
+
+
+def archive_columns(session: Session) -> list[tuple[str, str]]:
+    """(column, PostgreSQL type name) of the detections, in table order."""
+    rows = session.execute(
+        text("""
+        SELECT a.attname, format_type(a.atttypid, NULL) FROM pg_attribute a
+        WHERE a.attrelid = CAST(:p AS regclass) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"""),
+        {"p": PARENT},
+    ).all()
+    return [(r[0], r[1]) for r in rows]
+
+
+def partition_rows(session: Session, year: int, batch: int = 50_000) -> Iterator[list[tuple]]:
+    """The rows of a year's partition in ``archive_columns`` order (the geometry as WKB), by id, in batches
+    read through a server-side cursor of the session's connection (memory stays at one batch)."""
+    cols = archive_columns(session)
+    select = ", ".join("ST_AsBinary(geom)" if c == "geom" else f'"{c}"' for c, _ in cols)
+    conn = driver_connection(session)
+    with conn.cursor(name=f"archive_{year}") as cur:
+        cur.itersize = batch
+        cur.execute(f"SELECT {select} FROM {partition_name(year)} ORDER BY id")
+        while rows := cur.fetchmany(batch):
+            yield rows
+
+
+def detach(session: Session, year: int, *, drop: bool, lock_timeout_s: float = 5.0) -> None:
+    """Detach the year's partition from ``hotspots`` (its detections leave every query at commit) and drop the
+    table, or keep it as a plain table of the same name."""
+    name = partition_name(year)
+    _lock(session)
+    session.execute(text(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'"))
+    session.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {name}"))
+    if drop:
+        session.execute(text(f"DROP TABLE {name}"))
+
+
+def attach_rows(session: Session, year: int, columns: Sequence[str], batches: Iterator[list[tuple]]) -> int:
+    """Bring an archived year back: a new table filled by COPY (the geometry from WKB), then attached as the
+    year's partition. Refused when the year has detections again (they would need the ingest's merge)."""
+    name = partition_name(year)
+    _lock(session)
+    if year in attached_years(session):
+        rows = session.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+        if rows:
+            raise PartitionError(
+                f"{name} is attached and holds {rows:,} detections: ingest the archive's rows instead of attaching."
+            )
+        session.execute(text(f"ALTER TABLE {PARENT} DETACH PARTITION {name}"))
+        session.execute(text(f"DROP TABLE {name}"))
+    elif _table_exists(session, name):
+        raise PartitionError(f"A table {name} exists (a kept archive table): attach or drop it first.")
+    if session.execute(
+        text(
+            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE extract(year FROM acq_utc AT TIME ZONE 'Asia/Bangkok') = :y)"
+        ),
+        {"y": year},
+    ).scalar():
+        raise PartitionError(f"Detections of {year} are waiting in {DEFAULT}: ingest the archive's rows instead.")
+    session.execute(text(f"CREATE TABLE {name} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"))
+    stage_cols = ", ".join(f'"{c}"' for c in columns)
+    session.execute(text("DROP TABLE IF EXISTS hotspot_attach"))
+    session.execute(
+        text(
+            f"CREATE TEMP TABLE hotspot_attach ON COMMIT DROP AS SELECT {stage_cols} FROM {PARENT} WITH NO DATA; "
+            "ALTER TABLE hotspot_attach ALTER COLUMN geom TYPE bytea USING NULL"
+        )
+    )
+    conn = driver_connection(session)
+    n = 0
+    with conn.cursor() as cur, cur.copy(f"COPY hotspot_attach ({stage_cols}) FROM STDIN") as copy:
+        for rows in batches:
+            for row in rows:
+                copy.write_row(row)
+            n += len(rows)
+    select = ", ".join("ST_SetSRID(ST_GeomFromWKB(geom), 4326)" if c == "geom" else f'"{c}"' for c in columns)
+    session.execute(text(f"INSERT INTO {name} ({stage_cols}) SELECT {select} FROM hotspot_attach"))
+    session.execute(text("DROP TABLE hotspot_attach"))
+    lo, hi = year_bounds(year)
+    outside = session.execute(
+        text(f"SELECT count(*) FROM {name} WHERE NOT (acq_utc >= :lo AND acq_utc < :hi)"), {"lo": lo, "hi": hi}
+    ).scalar_one()
+    if outside:
+        raise PartitionError(f"{outside:,} rows of the archive are not of {year}: it is not one year's archive.")
+    session.execute(text(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} {_bounds_sql(year)}"))
+    return n
