@@ -185,7 +185,7 @@ def coverage_cells(geoms: Sequence, transform, width: int, height: int) -> Cover
     group_start[1:] = (zone[1:] != zone[:-1]) | (row[1:] != row[:-1])
     group = np.cumsum(group_start) - 1
     total = np.cumsum(cell_dv)
-    last_of_group = np.flatnonzero(np.append(group_start[1:], True))
+    last_of_group = np.flatnonzero(np.append(group_start[1:], True)) if len(zone) else np.zeros(0, np.int64)
     group_end_total = total[last_of_group]
     right = group_end_total[group] - total  # sum of dv strictly right of this cell
     cov = np.clip(cell_own + right, 0.0, 1.0)
