@@ -241,3 +241,68 @@ def test_random_polygons_have_exact_coverage(points, buffer, hole):
     assert s.sum == pytest.approx(total, rel=1e-9, abs=1e-9)
     assert s.classes == pytest.approx(classes, rel=1e-9, abs=1e-9)
     assert (s.min, s.max) == (vmin, vmax)
+
+
+def _service_zones(crs_from, x0, y0, step):
+    """Two 'districts' sharing an edge and a 'protected area' across them, as the service's zone frame."""
+    a = shapely.box(x0 + 0.3 * step, y0 + 0.2 * step, x0 + 10.7 * step, y0 + 20.4 * step)
+    b = shapely.box(x0 + 10.7 * step, y0 + 0.2 * step, x0 + 25.1 * step, y0 + 20.4 * step)
+    pa = shapely.Point(x0 + 11.3 * step, y0 + 10.1 * step).buffer(6.3 * step)
+    frame = gpd.GeoDataFrame(
+        {
+            "zone_type": ["district", "district", "protected_area", "district_protected_area"],
+            "zone_code": ["01", "02", "PA", "01|PA"],
+        },
+        geometry=[a, b, pa, a.intersection(pa)],
+        crs=crs_from,
+    )
+    return frame.to_crs(4326)
+
+
+def _write_fire(path, a, transform):
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        width=a.shape[1],
+        height=a.shape[0],
+        count=1,
+        dtype="uint8",
+        crs="EPSG:32647",
+        transform=transform,
+        nodata=255,
+    ) as dst:
+        dst.write(a, 1)
+    return path
+
+
+def test_the_service_figures_are_exactextracts(tmp_path):
+    """``rasters.zonal_stats`` (the kernel) gives the figures exactextract gives (pixels, mean, fire classes,
+    burned area) over districts sharing an edge, a protected area across them and their intersection."""
+    from geo_service.hotspots.rasters import zonal_stats as service_zonal_stats
+
+    a = np.random.default_rng(21).integers(5, 10, (30, 30)).astype(np.uint8)
+    a[:, 4] = 255
+    path = _write_fire(tmp_path / "fire.tif", a, from_origin(600_000, 2_000_000, 100, 100))
+    zones = _service_zones("EPSG:32647", 600_000, 2_000_000 - 3000, 100)
+    stats = service_zonal_stats(path, "fire_mask", zones)
+    with rasterio.open(path) as src:
+        ref = exact_extract(src, zones.to_crs(src.crs), ["count", "mean", "unique", "frac"], output="pandas")
+    assert [s["zone_code"] for s in stats] == ["01", "02", "PA", "01|PA"]
+    names = {7: "low", 8: "nominal", 9: "high"}
+    for s, r in zip(stats, ref.to_dict("records")):
+        assert s["pixels"] == pytest.approx(r["count"], abs=1e-3)
+        assert s["mean"] == pytest.approx(r["mean"], rel=1e-6)
+        expected = {names[int(v)]: f * r["count"] for v, f in zip(r["unique"], r["frac"]) if int(v) in names}
+        assert s["flagged_by_class"] == pytest.approx(expected, abs=2e-3)
+        assert s["burned_m2"] == pytest.approx(sum(expected.values()) * 100 * 100, abs=20)
+
+
+def test_a_rotated_grid_is_refused_before_anything_is_stored(tmp_path):
+    from geo_service.hotspots.rasters import RasterRejected, open_checked
+
+    a = np.full((10, 10), 5, dtype=np.uint8)
+    path = _write_fire(tmp_path / "rotated.tif", a, rasterio.Affine(100, 0.5, 600_000, 0.5, -100, 2_000_000))
+    with pytest.raises(RasterRejected) as refused:
+        open_checked(path)
+    assert refused.value.details == [{"problem": "rotated_grid"}]
