@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/raster_zonal.py                # 12,250 x 12,250 px = 150M, UTM 47N, 11.6 m
     .venv/bin/python bench/raster_zonal.py --side 4000    # smaller
-    .venv/bin/python bench/raster_zonal.py --rounds 3     # best of 3 per engine (rounds alternate the order)
+    .venv/bin/python bench/raster_zonal.py --rounds 3     # 3 rounds, engines in alternating order, medians
 
 The raster is generated (seeded) in windows into a temporary tiled GeoTIFF over Phrae: land class 5 with
 clustered fire pixels of classes 7/8/9 and a nodata strip. Zones are the 78 subdistricts and 8 districts of
@@ -26,6 +26,7 @@ import multiprocessing as mp
 import os
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -160,7 +161,9 @@ def _rel(a: float, b: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--side", type=int, default=12_250, help="width = height in pixels (12,250^2 = 150M)")
-    ap.add_argument("--rounds", type=int, default=1, help="runs per engine (best kept; the order alternates)")
+    ap.add_argument(
+        "--rounds", type=int, default=1, help="runs per engine (the order alternates; medians and per-round ratios)"
+    )
     ap.add_argument("--no-cog", action="store_true", help="skip the COG conversion timing")
     ap.add_argument("--no-service", action="store_true", help="skip the service's rasters.zonal_stats timing")
     args = ap.parse_args()
@@ -176,24 +179,35 @@ def main() -> None:
             f"generated {args.side:,} x {args.side:,} = {pixels / 1e6:.0f}M pixels ({res:.1f} m) in "
             f"{time.perf_counter() - t:.1f} s; machine load average {os.getloadavg()[0]:.2f}"
         )
-        best: dict[str, tuple] = {}
+        runs: dict[str, list[tuple]] = {e: [] for e in ENGINES}
         for k in range(args.rounds):
             order = ENGINES if k % 2 == 0 else ENGINES[::-1]
             for engine in order:
-                r = timed(engine, tif)
-                if engine not in best or r[0] < best[engine][0]:
-                    best[engine] = r
-        print(f"zonal statistics, 8 districts + 78 subdistricts, {pixels / 1e6:.0f}M pixels (best of {args.rounds}):")
-        print("| engine | seconds | M px/s | peak RSS MB (before the call) |")
-        print("|---|---|---|---|")
-        for engine in ENGINES:
-            sec, rss, rss0, _ = best[engine]
-            print(f"| {engine} | {sec:.2f} | {pixels / sec / 1e6:.0f} | {rss:.0f} ({rss0:.0f}) |")
-        k, e, r = (best[x] for x in ENGINES)
+                runs[engine].append(timed(engine, tif))
         print(
-            f"kernel vs rasterstats: {r[0] / k[0]:.2f}x faster; kernel vs exactextract: {e[0] / k[0]:.2f}x faster; "
-            f"rasterstats vs exactextract: {r[0] / e[0]:.0%} of the time"
+            f"zonal statistics, 8 districts + 78 subdistricts, {pixels / 1e6:.0f}M pixels, {args.rounds} round(s) "
+            f"(engines in alternating order; medians; load average now {os.getloadavg()[0]:.2f}):"
         )
+        print("| engine | seconds (each round) | M px/s | peak RSS MB (before the call) |")
+        print("|---|---|---|---|")
+        med = {e: statistics.median(r[0] for r in runs[e]) for e in ENGINES}
+        for engine in ENGINES:
+            rounds = ", ".join(f"{r[0]:.2f}" for r in runs[engine])
+            rss = max(r[1] for r in runs[engine])
+            rss0 = max(r[2] for r in runs[engine])
+            print(
+                f"| {engine} | {med[engine]:.2f} ({rounds}) | {pixels / med[engine] / 1e6:.0f} | {rss:.0f} ({rss0:.0f}) |"
+            )
+
+        def ratio(a: str, b: str) -> float:  # median of the rounds' own ratios: a round shares its load
+            return statistics.median(x[0] / y[0] for x, y in zip(runs[a], runs[b]))
+
+        print(
+            f"kernel vs rasterstats: {ratio('rasterstats', 'kernel'):.2f}x faster; kernel vs exactextract: "
+            f"{ratio('exactextract', 'kernel'):.2f}x faster; rasterstats vs exactextract: "
+            f"{ratio('rasterstats', 'exactextract'):.0%} of the time (medians of the rounds' ratios)"
+        )
+        k, e, r = (runs[x][0] for x in ENGINES)
         worst = 0.0
         for kz, ez in zip(k[3], e[3]):
             if ez[0] > 0:

@@ -123,20 +123,27 @@ def _split(a0: np.ndarray, b0: np.ndarray, a1: np.ndarray, b1: np.ndarray, limit
     first = np.maximum(np.floor(lo) + 1, 0)
     last = np.minimum(np.ceil(hi) - 1, limit)
     m = np.maximum(last - first + 1, 0).astype(np.int64)
-    n = len(a0)
-    pts = m + 2  # start, the crossings, end
-    seg = np.repeat(np.arange(n), pts)
+    whole = np.flatnonzero(m == 0)  # most segments of a fine boundary on a coarse grid: kept as they are
+    cut = np.flatnonzero(m > 0)
+    pts = m[cut] + 2  # start, the crossings, end
+    seg = np.repeat(cut, pts)
     j = np.arange(pts.sum()) - np.repeat(np.cumsum(pts) - pts, pts)  # 0 .. m + 1 within the segment
-    up = a1 >= a0
     # the j-th crossing in travel order: first + j - 1 going up, last - (j - 1) going down
-    k = np.where(up[seg], first[seg] + j - 1, last[seg] - (j - 1))
-    is_end = j == pts[seg] - 1
-    a = np.where(j == 0, a0[seg], np.where(is_end, a1[seg], k))
+    k = np.where((a1 >= a0)[seg], first[seg] + j - 1, last[seg] - (j - 1))
+    is_start = j == 0
+    is_end = j == np.repeat(pts - 1, pts)
+    a = np.where(is_start, a0[seg], np.where(is_end, a1[seg], k))
     with np.errstate(invalid="ignore", divide="ignore"):
         b = b0[seg] + (a - a0[seg]) / (a1 - a0)[seg] * (b1 - b0)[seg]
-    b = np.where(j == 0, b0[seg], np.where(is_end, b1[seg], b))
-    nxt = ~is_end[:-1] if len(a) else np.zeros(0, dtype=bool)
-    return a[:-1][nxt], b[:-1][nxt], a[1:][nxt], b[1:][nxt], seg[:-1][nxt]
+    b = np.where(is_start, b0[seg], np.where(is_end, b1[seg], b))
+    nxt = ~is_end[:-1]
+    return (
+        np.concatenate([a0[whole], a[:-1][nxt]]),
+        np.concatenate([b0[whole], b[:-1][nxt]]),
+        np.concatenate([a1[whole], a[1:][nxt]]),
+        np.concatenate([b1[whole], b[1:][nxt]]),
+        np.concatenate([whole, seg[:-1][nxt]]),
+    )
 
 
 def coverage_cells(geoms: Sequence, transform, width: int, height: int) -> Coverage:
@@ -342,7 +349,7 @@ def zonal_stats(
         nodata_code = int(nodata)
     block_h = src.block_shapes[band - 1][0]
     step = max(block_h, (window_pixels // max(width, 1)) // block_h * block_h)
-    buf = np.empty(step * width, dtype=np.int64)  # codes, reused window after window
+    buf = np.empty(min(step, height) * width, dtype=np.int64)  # codes, reused window after window
     for r0 in range(first_row - first_row % block_h, last_row, step):
         r1 = min(r0 + step, last_row)
         data = src.read(band, window=Window(0, r0, width, r1 - r0)).reshape(-1)
