@@ -306,3 +306,22 @@ def test_a_rotated_grid_is_refused_before_anything_is_stored(tmp_path):
     with pytest.raises(RasterRejected) as refused:
         open_checked(path)
     assert refused.value.details == [{"problem": "rotated_grid"}]
+
+
+def test_collections_and_missing_zones():
+    """A collection holding a multipolygon and a point counts as its polygon; None or empty counts nothing."""
+    a = np.arange(100, dtype=np.uint8).reshape(10, 10)
+    transform = from_origin(0, 100, 10, 10)
+    box = shapely.box(12.5, 13, 57, 81.25)
+    nested = shapely.GeometryCollection([shapely.MultiPolygon([box]), shapely.Point(1, 1)])
+    with _raster(a, transform) as mem, mem.open() as src:
+        plain, collected, missing = zonal_stats(src, [box, nested, None])
+        assert zonal_stats(src, []) == []
+    assert (collected.count, collected.sum, collected.min, collected.max) == (
+        plain.count,
+        plain.sum,
+        plain.min,
+        plain.max,
+    )
+    assert plain.count == pytest.approx(box.area / 100)
+    assert missing.count == 0 and missing.min is None

@@ -93,6 +93,10 @@ def _rings(geoms: Sequence, transform) -> tuple[np.ndarray, np.ndarray, np.ndarr
     if b != 0 or d != 0:
         raise UnsupportedGrid("rotated or sheared raster grid")
     parts, zone = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    nested = (shapely.GeometryType.MULTIPOLYGON, shapely.GeometryType.GEOMETRYCOLLECTION)
+    while np.isin(shapely.get_type_id(parts), nested).any():  # collections of multipolygons
+        parts, inner = shapely.get_parts(parts, return_index=True)
+        zone = zone[inner]
     poly = shapely.get_type_id(parts) == shapely.GeometryType.POLYGON
     parts, zone = parts[poly], zone[poly]
     parts_empty = shapely.is_empty(parts)
