@@ -24,8 +24,8 @@ How:
 Why hand-written: exactextract (the reference, tested against here) handles zone after zone, decoding
 each zone's window again (overlapping zones: every pixel several times) and updating its statistics pixel
 by pixel; rasterstats is not exact (pixel-centre rule) and also works zone by zone. Neither offers the
-"one decoded window, all zones" pass. Rotated grids are not handled (``UnsupportedGrid``); the caller
-falls back to exactextract.
+"one decoded window, all zones" pass. Rotated grids are not handled (``UnsupportedGrid``; exactextract
+refuses them too): ``rasters.open_checked`` refuses such a raster at upload.
 """
 
 from __future__ import annotations
