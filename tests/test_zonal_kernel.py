@@ -44,8 +44,8 @@ def _reference(array, transform, geom, nodata=None, classify=None):
     """count, sum, min, max, classes of one zone from Shapely intersections with every pixel (float64)."""
     h, w = array.shape
     rows, cols = np.mgrid[0:h, 0:w]
-    x0, y0 = transform * (cols.ravel(), rows.ravel())
-    x1, y1 = transform * (cols.ravel() + 1, rows.ravel() + 1)
+    x0, y0 = transform @ (cols.ravel(), rows.ravel())
+    x1, y1 = transform @ (cols.ravel() + 1, rows.ravel() + 1)
     boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
     cov = shapely.area(shapely.intersection(boxes, geom)) / abs(transform.a * transform.e)
     v = array.ravel()
