@@ -9,6 +9,10 @@ fires over northern Thailand (Phrae and its neighbours), each fire burning for a
 MODIS (Terra/Aqua) and VIIRS (S-NPP, NOAA-20, NOAA-21) passes, NRT format, in date order like FIRMS files.
 The same run re-ingests the file (every row an unchanged update: the slower merge path). Peak memory is the ingest
 process's maximum resident set (the file is generated in a child process).
+
+Baseline in the same run: a bare ``COPY ... FROM STDIN (FORMAT csv)`` of the same file, streamed from this process in
+4 MiB blocks into an UNLOGGED table with the file's 14 columns and no index, key or geometry (what PostgreSQL alone
+needs to take the file), before and after the ingest (the faster one counts); printed as ingest rate / COPY rate.
 """
 
 from __future__ import annotations
@@ -98,6 +102,48 @@ def generate(path: Path, rows: int, seed: int = 2567) -> None:
             first = False
 
 
+BARE_TABLE = """
+CREATE UNLOGGED TABLE IF NOT EXISTS bench_firms_bare (
+  latitude float8, longitude float8, bright_ti4 float8, scan float8, track float8, acq_date date,
+  acq_time smallint, satellite text, instrument text, confidence text, version text, bright_ti5 float8,
+  frp float8, daynight text)"""
+
+
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a PostgreSQL backend process (from /proc; same machine)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bare_copy(engine, csv: Path) -> tuple[float, float]:
+    """Seconds to COPY the CSV file as it is into an unlogged, unindexed table of its own columns (committed),
+    and the server's CPU seconds for it."""
+    raw = engine.raw_connection()
+    try:
+        conn = raw.driver_connection
+        with conn.cursor() as cur:
+            cur.execute(BARE_TABLE)
+            cur.execute("TRUNCATE bench_firms_bare")
+            cur.execute("SELECT pg_backend_pid()")
+            pid = cur.fetchone()[0]
+        conn.commit()
+        cpu0 = backend_cpu(pid)
+        t = time.perf_counter()
+        copy = "COPY bench_firms_bare FROM STDIN (FORMAT csv, HEADER true)"
+        with conn.cursor() as cur, open(csv, "rb") as f, cur.copy(copy) as cp:
+            while block := f.read(4 << 20):
+                cp.write(block)
+        conn.commit()
+        elapsed = time.perf_counter() - t
+        cpu = backend_cpu(pid) - cpu0
+        with conn.cursor() as cur:
+            cur.execute("DROP TABLE bench_firms_bare")
+        conn.commit()
+        return elapsed, cpu
+    finally:
+        raw.close()
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -116,6 +162,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from _harness import database
+    from sqlalchemy import text
 
     from geo_service.db.engine import make_sessionmaker, transaction
     from geo_service.hotspots.ingest import ingest_file
@@ -139,17 +186,36 @@ def main() -> None:
         sm = make_sessionmaker(engine)
         with sm() as s:
             gaz = Gazetteer.load(s)
+        copy_before, server_before = bare_copy(engine, csv)
         rss0 = peak_rss_mb()
         t = time.perf_counter()
         with transaction(sm) as s:
+            pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+            server0, client0 = backend_cpu(pid), time.process_time()
             report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
         elapsed = time.perf_counter() - t
+        client_cpu, server_cpu = time.process_time() - client0, backend_cpu(pid) - server0
         print(
             f"ingest: {report.rows_total:,} rows in {elapsed:.2f} s = {report.rows_total / elapsed:,.0f} rows/s "
             f"(new {report.rows_new:,}, outside {report.rows_outside:,}); peak RSS {peak_rss_mb():.0f} MB "
             f"(before ingest {rss0:.0f} MB)"
         )
         print(f"  phases (s): {report.timings}")
+        copy_after, server_after = bare_copy(engine, csv)
+        bare = min(copy_before, copy_after)
+        print(
+            f"bare COPY of the same file (CSV, unlogged table, no index): {bare:.2f} s = "
+            f"{args.rows / bare:,.0f} rows/s (before the ingest {copy_before:.2f} s, after {copy_after:.2f} s); "
+            f"ingest / bare COPY = {bare / elapsed:.0%}"
+        )
+        # CPU seconds do not depend on what else the machine runs: on a quiet 2-core machine the ingest's
+        # Python thread(s) and its server backend work at once, so it takes about the larger of the two
+        server_bare = min(server_before, server_after)
+        print(
+            f"CPU seconds: ingest {client_cpu:.2f} in this process + {server_cpu:.2f} in its server backend (the "
+            f"stored-key look-ups' second connection not counted); bare COPY {server_bare:.2f} in the server; "
+            f"bare COPY server CPU / max(ingest CPU sides) = {server_bare / max(client_cpu, server_cpu):.0%}"
+        )
         if args.no_events:
             engine.dispose()
             return

@@ -718,7 +718,7 @@ class HotspotRaster(Base):
 
 
 class RasterZoneStat(Base):
-    """Zonal statistics of one raster over one district or protected area (exactextract, coverage-weighted)."""
+    """Zonal statistics of one raster over one district or protected area (coverage-weighted, as exactextract)."""
 
     __tablename__ = "raster_zone_stats"
     __table_args__ = (UniqueConstraint("raster_id", "zone_type", "zone_code", name="uq_raster_zone_stats_raster_id"),)

@@ -5,9 +5,10 @@ disk with the GTiff driver only and GDAL kept off the network (GDAL would otherw
 else, named .tif), refused when it has no CRS, declares more pixels than the configured cap (checked on the
 header, before any pixel is read) or has truncated or unreadable data (every block is read, window by
 window). It is then written as a COG (rio-cogeo, in windows), registered with its product, date, grid,
-nodata and recorded threshold, and summarised with exactextract (coverage-weighted, exact at polygon edges)
-over the districts, the protected areas in force on its date and their intersections (district x protected
-area): valid pixels, mean, min, max, percentiles, flagged pixels and, for products that encode it, burned area.
+nodata and recorded threshold, and summarised with exact coverage-weighted statistics (exactextract's
+answers, computed in one pass for all zones by ``hotspots.zonal``) over the districts, the protected areas in
+force on its date and their intersections (district x protected area): valid pixels, mean, min, max,
+percentiles, flagged pixels and, for products that encode it, burned area.
 
 What the values mean, which pixels are flagged and whether they are burned area: ``raster_products``.
 
@@ -32,6 +33,7 @@ from geo_service import scratch, uploads
 from geo_service.errors import Conflict, LayerRejected, NotFound
 from geo_service.hashing import sha256_file
 from geo_service.hotspots import raster_products as rp
+from geo_service.hotspots import zonal
 from geo_service.hotspots.raster_products import FIRE_MASK_CLASSES, PRODUCTS, Threshold
 
 __all__ = [
@@ -127,6 +129,11 @@ def open_checked(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS):
         if ds.transform.is_identity:
             raise RasterRejected(
                 "The raster has no georeferencing (no geotransform).", details=[{"problem": "no_transform"}]
+            )
+        if ds.transform.b or ds.transform.d:  # neither exactextract nor the zonal kernel takes them
+            raise RasterRejected(
+                "The raster's grid is rotated; warp it to a north-up grid (e.g. gdalwarp) and upload it again.",
+                details=[{"problem": "rotated_grid"}],
             )
     except RasterRejected:
         ds.close()
@@ -239,8 +246,11 @@ def pixel_area_m2(ds, lat: np.ndarray) -> np.ndarray:
 
 
 def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = None) -> list[dict]:
-    """exactextract over ``zones`` (GeoDataFrame with zone_type, zone_code): valid pixels, mean, min, max,
-    percentiles, flagged pixels by class and area, and burned area where the product encodes it.
+    """Exact coverage-weighted statistics over ``zones`` (GeoDataFrame with zone_type, zone_code): valid pixels,
+    mean, min, max, percentiles, flagged pixels by class and area, and burned area where the product encodes it.
+
+    The figures are exactextract's (coverage fractions exact at polygon edges), computed by the one-pass kernel
+    ``hotspots.zonal`` (tested against exactextract). Rotated grids were refused by ``open_checked``.
 
     Parameters
     ----------
@@ -260,37 +270,31 @@ def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = N
         raster without a threshold); ``burned_*`` are None unless the product encodes burned area.
     """
     import rasterio
-    from exactextract import exact_extract
 
     spec = rp.product(product)
     flags = spec.categorical or threshold is not None
+
+    def classify(values: np.ndarray) -> np.ndarray:
+        return rp.flag_pixels(product, threshold, values)
+
     with rasterio.open(path, driver="GTiff") as src:
         local = zones.to_crs(src.crs)
         lat = zones.geometry.representative_point().y.to_numpy()
         px_m2 = pixel_area_m2(src, lat)
-        ops = ["count", "mean", "min", "max"] + (["unique", "frac"] if spec.categorical else [])
-        values = exact_extract(src, local, ops, include_cols=["zone_type", "zone_code"], output="pandas")
+        figures = zonal.zonal_stats(src, local.geometry.values, classify=classify if flags else None)
         # percentiles of classes or burn dates say nothing: measured values only
         pct = [None] * len(local) if spec.categorical else _percentiles(src, local)
-    if flags and not spec.categorical:
-        classes = _class_raster(path, product, threshold)
-        try:
-            with rasterio.open(classes, driver="GTiff") as csrc:
-                cls = exact_extract(csrc, local, ["unique", "frac"], output="pandas")
-            values["unique"], values["frac"] = cls["unique"], cls["frac"]
-        finally:
-            shutil.rmtree(classes.parent, ignore_errors=True)
     out = []
-    for i, row in enumerate(values.to_dict("records")):  # one row per zone (tens), not per pixel
-        if not row["count"]:
+    for i, (zone_type, zone_code, f) in enumerate(zip(local["zone_type"], local["zone_code"], figures)):
+        if not f.count:
             continue
         stat = {
-            "zone_type": row["zone_type"],
-            "zone_code": row["zone_code"],
-            "pixels": round(float(row["count"]), 3),
-            "mean": _num(row["mean"]),
-            "min": _num(row["min"]),
-            "max": _num(row["max"]),
+            "zone_type": zone_type,
+            "zone_code": zone_code,
+            "pixels": round(f.count, 3),
+            "mean": f.mean,
+            "min": f.min,
+            "max": f.max,
             "percentiles": pct[i],
             "flagged_pixels": None,
             "flagged_by_class": None,
@@ -300,10 +304,8 @@ def zonal_stats(path: Path, product: str, zones, threshold: Threshold | None = N
         if flags:
             by_class: dict[str, float] = {}
             flagged = 0.0
-            for v, f in zip(np.asarray(row["unique"]).tolist(), np.asarray(row["frac"]).tolist()):
-                flag = int(rp.flag_pixels(product, threshold, np.asarray([v]))[0]) if spec.categorical else int(v)
+            for flag, n in sorted(f.classes.items()):
                 if flag:
-                    n = f * row["count"]
                     label = rp.flag_label(product, threshold, flag)
                     by_class[label] = round(by_class.get(label, 0.0) + n, 3)
                     flagged += n
@@ -367,36 +369,6 @@ def _with_units(stat: dict) -> dict:
         stat[f"{key}_ha"] = None if m2 is None else round(m2 / 1e4, 3)
         stat[f"{key}_rai"] = None if m2 is None else round(m2 / 1600, 2)
     return stat
-
-
-def _class_raster(path: Path, product: str, threshold: Threshold | None) -> Path:
-    """A uint8 flag raster on the same grid (0 not flagged, 255 nodata), written window by window."""
-    import rasterio
-
-    folder = scratch.mkdtemp("geo_service_classes_")
-    out = folder / "classes.tif"
-    with rasterio.open(path, driver="GTiff") as src:
-        profile = {
-            "driver": "GTiff",
-            "width": src.width,
-            "height": src.height,
-            "count": 1,
-            "dtype": "uint8",
-            "crs": src.crs,
-            "transform": src.transform,
-            "nodata": 255,
-            "tiled": True,
-            "blockxsize": 512,
-            "blockysize": 512,
-            "compress": "deflate",
-        }
-        with rasterio.open(out, "w", **profile) as dst:
-            for _, window in src.block_windows(1):
-                block = src.read(1, window=window, masked=True)
-                cls = rp.flag_pixels(product, threshold, block.filled(0)).astype(np.uint8)
-                cls[np.ma.getmaskarray(block)] = 255
-                dst.write(cls, 1, window=window)
-    return out
 
 
 def _threshold(row) -> Threshold | None:
