@@ -385,7 +385,7 @@ def test_plan_refuses_tiles_before_reading_a_pixel(tmp_path):
 def test_the_simulated_raster_reads_the_same_whatever_the_window():
     src = SimulatedGfwSource(700, 900, seed=4, block=64)
     whole = src.read(0, 0, 700, 900)
-    assert 0.005 < np.count_nonzero(whole) / whole.size < 0.05
+    assert 0.002 < np.count_nonzero(whole) / whole.size < 0.1  # about 2 %, clustered in fronts
     assert np.array_equal(src.read(100, 250, 333, 400), whole[100:433, 250:650])
     assert decode_gfw_integrated(whole).invalid == 0
 
