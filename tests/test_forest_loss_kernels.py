@@ -361,6 +361,9 @@ def test_plan_refuses_tiles_before_reading_a_pixel(tmp_path):
     with pytest.raises(TileRejected) as err:
         plan([good, shifted])
     assert err.value.details[0]["problem"] == "misaligned"
+    overlapping = GeoTiffSource.open(_write_tile(tmp_path / "h.tif", values, from_origin(600_040, 2_000_000, 10, 10)))
+    with pytest.raises(TileRejected, match="overlap"):
+        plan([good, overlapping])
     other_crs = GeoTiffSource.open(_write_tile(tmp_path / "c.tif", values, UTM_T, crs="EPSG:32648"))
     with pytest.raises(TileRejected, match="another CRS"):
         plan([good, other_crs])

@@ -232,7 +232,8 @@ def plan(
     Raises
     ------
     TileRejected
-        sources in different CRSs or pixel sizes, not aligned on one grid, or an area over ``max_pixels``.
+        sources in different CRSs or pixel sizes, not aligned on one grid, overlapping, or an area over
+        ``max_pixels``.
     """
     if not sources:
         raise TileRejected("No alert tile was given.", details=[{"problem": "no_tiles"}])
@@ -256,6 +257,12 @@ def plan(
                 f"{s.name} is not aligned on the pixel grid of {first.name}.", details=[{"problem": "misaligned"}]
             )
         offsets.append((round(row), round(col)))
+    for k, ((ra, ca), sa) in enumerate(zip(offsets, sources, strict=True)):
+        for (rb, cb), sb in zip(offsets[k + 1 :], sources[k + 1 :], strict=True):
+            if ra < rb + sb.height and rb < ra + sa.height and ca < cb + sb.width and cb < ca + sa.width:
+                raise TileRejected(
+                    f"{sa.name} and {sb.name} overlap; give each area once.", details=[{"problem": "overlap"}]
+                )
     full_h = max(r + s.height for (r, _), s in zip(offsets, sources, strict=True))
     full_w = max(c + s.width for (_, c), s in zip(offsets, sources, strict=True))
     r0, c0, r1, c1 = 0, 0, full_h, full_w
