@@ -421,25 +421,34 @@ def merge_results(grid: Grid, results: list[WindowResult], options: WindowOption
     parts = [r.patches for r in results]
     patches = merge_windows(grid, parts, options.window_days)
     frames = []
-    for layer in options.zones:
+    for layer in options.zones:  # one numpy pass per zone type: (patch, zone) keys summed with bincount
         codes = np.array([OUTSIDE, *layer.codes], dtype=object)
-        for r, ids in zip(results, patches.part_patch, strict=True):
-            if layer.zone_type in r.zones:
-                lab, zi, px, area = r.zones[layer.zone_type]
-                frames.append(
-                    pd.DataFrame(
-                        {
-                            "patch_id": ids[lab - 1],
-                            "zone_type": layer.zone_type,
-                            "zone_code": codes[zi],
-                            "pixels": px,
-                            "area_m2": area,
-                        }
-                    )
-                )
+        nz = len(codes)
+        got = [
+            (ids, r.zones[layer.zone_type])
+            for r, ids in zip(results, patches.part_patch, strict=True)
+            if layer.zone_type in r.zones
+        ]
+        if not got:
+            continue
+        key = np.concatenate([ids[lab - 1].astype(np.int64) * nz + zi for ids, (lab, zi, _, _) in got])
+        keys, inverse = np.unique(key, return_inverse=True)
+        pixels = np.bincount(inverse, weights=np.concatenate([z[2] for _, z in got]), minlength=keys.size)
+        area = np.bincount(inverse, weights=np.concatenate([z[3] for _, z in got]), minlength=keys.size)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "patch_id": keys // nz,
+                    "zone_type": layer.zone_type,
+                    "zone_code": codes[keys % nz],
+                    "pixels": pixels.astype(np.int64),
+                    "area_m2": area,
+                }
+            )
+        )
     columns = ["patch_id", "zone_type", "zone_code", "pixels", "area_m2"]
     zones = (
-        pd.concat(frames).groupby(["patch_id", "zone_type", "zone_code"], sort=True).sum().reset_index()
+        pd.concat(frames).sort_values(["patch_id", "zone_type"], kind="stable").reset_index(drop=True)
         if frames
         else pd.DataFrame({c: [] for c in columns})
     )
