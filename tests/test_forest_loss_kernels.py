@@ -3,6 +3,7 @@ rule, windowed labelling merged exactly across window (and tile) edges, areas in
 
 from __future__ import annotations
 
+import pickle
 from datetime import date
 
 import numpy as np
@@ -65,6 +66,8 @@ def test_decode_refuses_values_outside_the_encoding_or_masks_them_when_asked():
     assert err.value.details[0]["count"] == 5  # leading 1, leading 5, day 0, six digits, a stray 7
     assert err.value.details[0]["first"] == [1]
     assert "5 pixel(s)" in err.value.message and "2014-12-31" in err.value.message
+    again = pickle.loads(pickle.dumps(err.value))  # as it comes back from a Dask worker
+    assert again.message == err.value.message and again.details == err.value.details
     masked = decode_gfw_integrated(values, on_invalid="mask")
     assert masked.invalid == 5
     assert masked.confidence.tolist() == [HIGH, 0, 0, 0, 0, 0, 0]
@@ -411,6 +414,10 @@ def test_a_multi_tile_run_on_dask_gives_the_patches_of_one_process(tmp_path):
             client=client,
             progress=lambda k, n: done.append((k, n)),
         )
+        bad = GeoTiffSource.open(_write_tile(tmp_path / "bad.tif", np.full((30, 30), 12345), UTM_T))
+        with pytest.raises(AlertEncodingError) as err:  # raised in a worker, reaches the caller whole
+            run([bad], window=10, client=client)
+        assert err.value.details[0]["count"] == 100
     assert done[-1][0] == done[-1][1] == dist.windows
     assert np.array_equal(dist.labels, one.labels)
     for name in ("pixels", "area_m2", "first_day", "last_day", "by_confidence", "anchor"):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import partial
 from typing import Literal
 
 import numpy as np
@@ -39,6 +40,10 @@ class AlertEncodingError(InvalidInput):
 
     code = "alert_encoding"
     message = "The alert raster's values do not follow its declared encoding."
+
+    def __reduce__(self):
+        """Pickle with the details, so the error raised in a Dask worker reaches the caller whole."""
+        return (partial(type(self), details=self.details), (self.message,))
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Alert decoding, patching and zonal sums over one or many tiles, window by window, on Dask.
 
-    grid, tasks = plan([GeoTiffSource("10N_100E.tif")], bounds=aoi_bounds_in_tile_crs, window=2048)
+    tiles = [GeoTiffSource.open("20N_100E.tif")]   # headers only
     with dask_client() as client:             # a LocalCluster, or GEO_SERVICE_DASK_SCHEDULER's address
-        result = run([...], zones=districts, client=client)
+        result = run(tiles, bounds=aoi_bounds_in_tile_crs, window=2048, zones=districts, client=client)
     result.patches.to_frame(); result.zones; result.zone_totals()
 
 - :func:`plan` reads only the tiles' headers (CRS, transform, size, dtype), checks them before any pixel is read,
