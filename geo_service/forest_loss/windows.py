@@ -551,7 +551,7 @@ def dask_client(
             threads_per_worker=threads_per_worker,
             processes=True,
             memory_limit=memory_limit,
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: never collides with another cluster on the machine
         ) as cluster,
         Client(cluster) as client,
     ):
