@@ -38,6 +38,14 @@ from geo_service.forest_loss.polygons import polygons_frame, window_shapes
 DEFAULT_WINDOW = 2048
 DEFAULT_MAX_PIXELS = 6_000_000_000  # the area of interest read, not the tile: Thailand at 10 m is ~5.1e9
 OUTSIDE = "(outside)"
+# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at
+# 128 KiB: every window-sized numpy array is then a fresh mmap, page-faulted in and returned at once. Measured
+# (16 windows of 2048^2): 1.4-1.75 s of task CPU with the default, 0.87-0.96 s with these (0.79 s in-process).
+# A deployment's own workers (scheduler address) should get the same two variables in their environment.
+WORKER_MALLOC = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30,
+    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 1 << 25,  # 32 MiB, glibc's maximum
+}
 
 
 class TileRejected(InvalidInput):
@@ -538,6 +546,7 @@ def dask_client(
     TODO(lead): another branch adds BatchSettings (GEO_SERVICE_DASK_SCHEDULER) and geo_service/batch/ with its own
     cluster helper; merge this one into it (read the address from the settings, not the environment).
     """
+    import dask
     from distributed import Client, LocalCluster
 
     address = address or os.environ.get("GEO_SERVICE_DASK_SCHEDULER") or None
@@ -546,6 +555,7 @@ def dask_client(
             yield client
         return
     with (
+        dask.config.set(WORKER_MALLOC),
         LocalCluster(
             n_workers=workers,
             threads_per_worker=threads_per_worker,
