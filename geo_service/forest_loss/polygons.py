@@ -1,0 +1,53 @@
+"""Patches as polygons: ``rasterio.features.shapes`` on each window's label array, parts of a patch that crosses
+window edges dissolved with shapely's ``union_all``.
+
+Shapes are traced in *grid pixel coordinates* (integers: column, row of the whole grid), so the edge two windows
+share has exactly the same coordinates on both sides and the union dissolves it without slivers; the grid's
+transform is applied once at the end. Pixels that touch only at a corner (8-connected) stay one patch as a
+MultiPolygon, since a polygon cannot be pinched to a point.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import shapely
+from rasterio.features import shapes
+from rasterio.transform import Affine
+
+from geo_service.forest_loss.patches import Grid, Patches
+
+
+def window_shapes(labels: np.ndarray, row0: int, col0: int) -> dict[int, list]:
+    """Polygons of each local label of one window, in grid pixel coordinates: {label: [shapely Polygon, ...]}."""
+    out: dict[int, list] = defaultdict(list)
+    if not labels.any():
+        return {}
+    for geom, value in shapes(
+        labels.astype(np.int32), mask=labels > 0, connectivity=4, transform=Affine.translation(col0, row0)
+    ):
+        out[int(value)].append(shapely.geometry.shape(geom))
+    return dict(out)
+
+
+def patch_polygons(grid: Grid, patches: Patches, parts: list[dict[int, list]]) -> list:
+    """One geometry per patch (index = patch id - 1) in the grid's CRS, from the windows' shapes.
+
+    ``parts[w]`` is :func:`window_shapes` of window ``w``, in the order the windows were merged.
+    """
+    pieces: list[list] = [[] for _ in range(patches.n)]
+    for ids, shapes_of_window in zip(patches.part_patch, parts, strict=True):
+        for label, polys in shapes_of_window.items():
+            pieces[int(ids[label - 1]) - 1].extend(polys)
+    merged = np.array([polys[0] if len(polys) == 1 else shapely.union_all(polys) for polys in pieces], dtype=object)
+    t = grid.transform  # north-up: x = a * col + c, y = e * row + f, applied to every vertex at once
+    return list(shapely.transform(merged, lambda xy: np.column_stack([t.a * xy[:, 0] + t.c, t.e * xy[:, 1] + t.f])))
+
+
+def polygons_frame(grid: Grid, patches: Patches, parts: list[dict[int, list]]):
+    """The patches as a GeoDataFrame (grid CRS): patch_id, pixels, area_m2/ha/rai, dates, shares, geometry."""
+    import geopandas as gpd
+
+    frame = patches.to_frame()
+    return gpd.GeoDataFrame(frame, geometry=patch_polygons(grid, patches, parts), crs=grid.crs)
