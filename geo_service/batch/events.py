@@ -118,11 +118,12 @@ class BlockLinks:
     detection: np.ndarray
     component: np.ndarray
     seconds: float
+    cpu_seconds: float
 
 
 def block_links(block: str, parts: list[PartMeta], blocking: Blocking, params: EventParams) -> BlockLinks:
     """Cluster one block with its halo (what one Dask task runs): its files are read and cut to the box."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     x0, x1, y0, y1, t0, t1 = halo(block, blocking, params)
     frames = []
     for meta in parts:
@@ -141,7 +142,12 @@ def block_links(block: str, parts: list[PartMeta], blocking: Blocking, params: E
         params,
         params.link_m(frame["instrument"].to_numpy(dtype=object)),
     )
-    return BlockLinks(frame["id"].to_numpy(np.int64), labels.astype(np.int64), time.perf_counter() - started)
+    return BlockLinks(
+        frame["id"].to_numpy(np.int64),
+        labels.astype(np.int64),
+        time.perf_counter() - started,
+        time.thread_time() - cpu,
+    )
 
 
 def detections_empty() -> pd.DataFrame:

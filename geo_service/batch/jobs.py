@@ -55,18 +55,20 @@ def _write_parts(
     job: store.Job,
     results: Iterable[tuple[str, Any]],
     write: Callable[[Session, str, Any], None],
-    rows_of: Callable[[Any], tuple[int, int, float]],
+    rows_of: Callable[[Any], tuple[int, int, float, float]],
     progress: Progress | None,
     part_delay_s: float,
 ) -> None:
     for name, result in results:
         if part_delay_s:
             time.sleep(part_delay_s)  # test-only hook (GEO_SERVICE_BATCH_PART_DELAY_S): time to kill the job
-        rows, refused, seconds = rows_of(result)
+        rows, refused, seconds, cpu_seconds = rows_of(result)
         with unit_of_work() as session:
             if store.claim_part(session, job.id, name):  # never twice: a part done meanwhile is skipped
                 write(session, name, result)
-                store.mark_part_done(session, job.id, name, rows=rows, refused=refused, seconds=seconds)
+                store.mark_part_done(
+                    session, job.id, name, rows=rows, refused=refused, seconds=seconds, cpu_seconds=cpu_seconds
+                )
         if progress:
             progress(name, rows)
 
@@ -80,16 +82,18 @@ def run_attribution(
     progress: Progress | None = None,
     started: Callable[[store.Job], None] | None = None,
     part_delay_s: float = 0.0,
+    gazetteer: Gazetteer | None = None,
+    boundaries: str | None = None,
 ) -> store.Job:
     """Attribute and summarise every GeoParquet partition of ``folder``; resume the job if it was started.
 
     The boundaries are the current ones (their version is part of the job's key: a boundary change makes a
-    new job). Returns the job, done.
+    new job), or ``gazetteer`` named ``boundaries`` (a simulation's, in the benchmark). Returns the job, done.
     """
     parts = list_parts(folder)
     with unit_of_work() as session:
-        gaz = Gazetteer.load(session)
-        params = {"layers": str(layers_version(session))}
+        gaz = gazetteer or Gazetteer.load(session)
+        params = {"layers": boundaries or str(layers_version(session))}
         job = store.open_job(
             session,
             "attribute",
@@ -111,7 +115,7 @@ def run_attribution(
         job,
         _results(client, attribute_part, tasks, (gaz,)),
         write,
-        lambda r: (r.rows, r.refused, r.seconds),
+        lambda r: (r.rows, r.refused, r.seconds, r.cpu_seconds),
         progress,
         part_delay_s,
     )
@@ -178,7 +182,7 @@ def run_events(
         job,
         _results(client, batch_events.block_links, tasks),
         write,
-        lambda r: (len(r.detection), 0, r.seconds),
+        lambda r: (len(r.detection), 0, r.seconds, r.cpu_seconds),
         progress,
         part_delay_s,
     )

@@ -26,18 +26,23 @@ SUMMARY_SCHEMA = pa.schema(
     [
         ("job_id", pa.int32()),
         ("part", pa.string()),
-        ("level", pa.string()),
-        ("code", pa.string()),
+        ("province_code", pa.string()),
+        ("district_code", pa.string()),
+        ("subdistrict_code", pa.string()),
         ("in_aoi", pa.bool_()),
-        ("period_kind", pa.string()),
-        ("period", pa.string()),
+        ("day", pa.date32()),
         ("detections", pa.int64()),
         ("frp_sum_mw_e3", pa.int64()),
         ("frp_max_mw", pa.float64()),
-        ("first_date", pa.date32()),
-        ("last_date", pa.date32()),
     ]
 )
+LEVEL_COLUMNS = {"province": "province_code", "district": "district_code", "subdistrict": "subdistrict_code"}
+# the service's period keys (hotspots.summaries.PERIODS; fiscal_year_be is the SQL twin of thai.py, migration 0016)
+PERIOD_KEYS = {
+    "day": "to_char(day, 'YYYY-MM-DD')",
+    "month": "to_char(day, 'YYYY-MM')",
+    "fiscal_year": "fiscal_year_be(day)::text",
+}
 LINK_SCHEMA = pa.schema(
     [("job_id", pa.int32()), ("part", pa.string()), ("detection", pa.int64()), ("component", pa.int64())]
 )
@@ -140,13 +145,16 @@ def claim_part(session: Session, job_id: int, part: str) -> bool:
     return not done
 
 
-def mark_part_done(session: Session, job_id: int, part: str, *, rows: int, refused: int, seconds: float) -> None:
-    """Record a part as done (in the transaction that wrote its results)."""
+def mark_part_done(
+    session: Session, job_id: int, part: str, *, rows: int, refused: int, seconds: float, cpu_seconds: float
+) -> None:
+    """Record a part as done (in the transaction that wrote its results), with its task's wall and CPU time."""
     session.execute(
         text("""
-        UPDATE batch_job_parts SET done_at = now(), rows = :rows, rows_refused = :refused, seconds = :seconds
+        UPDATE batch_job_parts SET done_at = now(), rows = :rows, rows_refused = :refused, seconds = :seconds,
+          cpu_seconds = :cpu
         WHERE job_id = :job AND part = :part"""),
-        {"job": job_id, "part": part, "rows": rows, "refused": refused, "seconds": seconds},
+        {"job": job_id, "part": part, "rows": rows, "refused": refused, "seconds": seconds, "cpu": cpu_seconds},
     )
 
 
@@ -166,35 +174,35 @@ def write_summaries(session: Session, job_id: int, part: str, frame: pd.DataFram
     arrays = {
         "job_id": pa.array(np.full(n, job_id, dtype=np.int32)),
         "part": pa.array([part] * n, pa.string()),
-        **{c: pa.array(frame[c].to_numpy(dtype=object), pa.string()) for c in ("level", "code", "period_kind")},
-        "period": pa.array(frame["period"].to_numpy(dtype=object), pa.string()),
+        **{c: pa.array(frame[c].to_numpy(dtype=object), pa.string()) for c in LEVEL_COLUMNS.values()},
         "in_aoi": pa.array(frame["in_aoi"].to_numpy(bool)),
+        "day": pa.array(frame["day"].to_numpy().astype("datetime64[D]"), pa.date32()),
         "detections": pa.array(frame["detections"].to_numpy(np.int64)),
         "frp_sum_mw_e3": pa.array(frame["frp_sum_mw_e3"].to_numpy(np.int64)),
         "frp_max_mw": pa.array(frame["frp_max_mw"].to_numpy(np.float64), pa.float64(), from_pandas=True),
-        "first_date": pa.array(frame["first_date"].to_numpy().astype("datetime64[D]"), pa.date32()),
-        "last_date": pa.array(frame["last_date"].to_numpy().astype("datetime64[D]"), pa.date32()),
     }
     batch = pa.RecordBatch.from_arrays([arrays[c] for c in SUMMARY_SCHEMA.names], schema=SUMMARY_SCHEMA)
     copy_batch(driver_connection(session), "batch_summaries", batch)
 
 
 def job_summaries(session: Session, job_id: int, level: str, period_kind: str, area: str = "all") -> list[dict]:
-    """A job's figures by area of ``level`` and period: the parts' rows summed.
+    """A job's figures by area of ``level`` (province, district, subdistrict) and period (day, month,
+    fiscal_year): the parts' rows summed.
 
     ``area``: ``aoi`` (detections inside the area of interest), ``outside`` or ``all``, as the service's
     summaries. Rows as ``hotspots.summaries`` reports them: code ('' for none), period, detections,
     ``frp_sum_mw`` (rounded to 0.01 MW), ``frp_max_mw``, ``first_date``, ``last_date``.
     """
+    column, key = LEVEL_COLUMNS[level], PERIOD_KEYS[period_kind]  # KeyError: the CLI checks both first
     where = {"aoi": "AND in_aoi", "outside": "AND NOT in_aoi", "all": ""}[area]
     rows = session.execute(
         text(f"""
-        SELECT code, period, sum(detections)::bigint AS detections,
+        SELECT {column} AS code, {key} AS period, sum(detections)::bigint AS detections,
                round(sum(frp_sum_mw_e3) / 1000.0, 2)::float8 AS frp_sum_mw, max(frp_max_mw) AS frp_max_mw,
-               min(first_date) AS first_date, max(last_date) AS last_date
-        FROM batch_summaries WHERE job_id = :job AND level = :level AND period_kind = :kind {where}
-        GROUP BY code, period ORDER BY period, code"""),
-        {"job": job_id, "level": level, "kind": period_kind},
+               min(day) AS first_date, max(day) AS last_date
+        FROM batch_summaries WHERE job_id = :job {where}
+        GROUP BY 1, 2 ORDER BY 2, 1"""),
+        {"job": job_id},
     )
     return [dict(r) for r in rows.mappings().all()]
 
@@ -260,7 +268,7 @@ def list_jobs(session: Session, job_id: int | None = None) -> list[dict]:
         SELECT j.id, j.kind, j.source, j.status, j.created_at, j.finished_at, j.created_by,
                count(p.part) AS parts_total, count(p.done_at) AS parts_done,
                coalesce(sum(p.rows), 0)::bigint AS rows, coalesce(sum(p.rows_refused), 0)::bigint AS rows_refused,
-               coalesce(sum(p.seconds), 0)::float8 AS seconds
+               coalesce(sum(p.seconds), 0)::float8 AS seconds, coalesce(sum(p.cpu_seconds), 0)::float8 AS cpu_seconds
         FROM batch_jobs j LEFT JOIN batch_job_parts p ON p.job_id = j.id
         WHERE CAST(:id AS integer) IS NULL OR j.id = CAST(:id AS integer)
         GROUP BY j.id ORDER BY j.id"""),

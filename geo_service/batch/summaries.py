@@ -4,7 +4,10 @@ Attribution is the online ingest's own: ``places.Gazetteer.attribute`` (the same
 for points on shared boundaries, protected areas in force on each local date). The summaries are the ones
 the service reports (``hotspots.summaries``): detections, FRP sum and maximum, first and last local date, by
 province, district and subdistrict (the code, '' for none) x inside or outside the area of interest x day
-(``YYYY-MM-DD``), month (``YYYY-MM``) and Thai fiscal year (BE, October-September) of the local date.
+(``YYYY-MM-DD``), month (``YYYY-MM``) and Thai fiscal year (BE, October-September) of the local date. A task
+returns the finest grain (one row per subdistrict, district, province, in AOI and local day: no more rows
+than detections, far fewer for real fires); months, fiscal years and coarser levels are sums of those rows
+(``batch.store.job_summaries``).
 
 Partial figures of different parts add up exactly: counts are integers and FRP is summed in integer
 thousandths of a MW (FIRMS gives at most two decimals), so the order in which parts are added changes
@@ -22,32 +25,30 @@ import shapely
 
 from geo_service.batch.partitions import read_part
 from geo_service.places import Attribution, Gazetteer
-from geo_service.thai import BE_OFFSET
 
 LEVELS = ("province", "district", "subdistrict")
 PERIOD_KINDS = ("day", "month", "fiscal_year")
 SUMMARY_COLUMNS = [
-    "level",
-    "code",
+    "province_code",
+    "district_code",
+    "subdistrict_code",
     "in_aoi",
-    "period_kind",
-    "period",
+    "day",
     "detections",
     "frp_sum_mw_e3",
     "frp_max_mw",
-    "first_date",
-    "last_date",
 ]
 
 
 @dataclass
 class PartSummary:
-    """A part's summary rows (``SUMMARY_COLUMNS``), rows read, rows refused and seconds of work."""
+    """A part's summary rows (``SUMMARY_COLUMNS``), rows read, rows refused, wall and CPU seconds of work."""
 
     frame: pd.DataFrame
     rows: int
     refused: int
     seconds: float
+    cpu_seconds: float
 
 
 def prepare_gazetteer(gaz: Gazetteer) -> Gazetteer:
@@ -68,70 +69,54 @@ def _codes(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def fiscal_year_be(days: np.ndarray) -> np.ndarray:
-    """Thai fiscal year (BE) of local dates, vectorised (``thai.fiscal_year_be``): 2023-10-01 -> 2567."""
-    months = days.astype("datetime64[M]").astype(np.int64)
-    year, month = months // 12 + 1970, months % 12 + 1
-    return year + (month >= 10) + BE_OFFSET
-
-
 def summary_rows(frame: pd.DataFrame, attr: Attribution) -> pd.DataFrame:
-    """Summary rows (``SUMMARY_COLUMNS``) of normalised detections and their attribution.
+    """Summary rows (``SUMMARY_COLUMNS``) of normalised detections and their attribution: one per
+    (province, district, subdistrict, in AOI, local day), the finest grain the service reports.
 
-    One groupby by (province, district, subdistrict, in AOI, day) over the detections; the months, fiscal
-    years and levels are then aggregated from those (few) groups.
+    Vectorised on integers: area codes are factorised once, each group is one int64 key, grouped by
+    ``np.unique`` and summed by ``np.bincount`` (string keys in a pandas groupby cost more than the
+    attribution itself); strings are made only for the groups.
     """
     if frame.empty:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     frp = frame["frp"].to_numpy(dtype="float64")
-    base = pd.DataFrame(
-        {
-            "province": _codes(attr.province),
-            "district": _codes(attr.district),
-            "subdistrict": _codes(attr.subdistrict),
-            "in_aoi": np.asarray(attr.in_aoi, dtype=bool),
-            "day": frame["acq_date_local"].to_numpy().astype("datetime64[D]"),
-            "frp_e3": np.where(np.isnan(frp), 0, np.rint(frp * 1000)).astype(np.int64),
-            "frp": frp,
-        }
-    )
-    keys = ["province", "district", "subdistrict", "in_aoi", "day"]
-    g = (
-        base.groupby(keys, sort=False)
-        .agg(detections=("frp_e3", "size"), frp_sum_mw_e3=("frp_e3", "sum"), frp_max_mw=("frp", "max"))
-        .reset_index()
-    )
-    days = g["day"].to_numpy().astype("datetime64[D]")
-    g["first_date"] = g["last_date"] = days
-    periods = {
-        "day": days.astype(str),
-        "month": days.astype("datetime64[M]").astype(str),
-        "fiscal_year": fiscal_year_be(days).astype(str),
-    }
-    out = []
+    has_frp = ~np.isnan(frp)
+    frp_e3 = np.rint(np.where(has_frp, frp, 0) * 1000).astype(np.int64)
+    day_n = frame["acq_date_local"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    key = np.zeros(len(frame), dtype=np.int64)
+    uniques = {}
     for level in LEVELS:
-        for kind in PERIOD_KINDS:
-            rows = (
-                g.assign(period=periods[kind])
-                .groupby([level, "in_aoi", "period"], sort=False)
-                .agg(
-                    detections=("detections", "sum"),
-                    frp_sum_mw_e3=("frp_sum_mw_e3", "sum"),
-                    frp_max_mw=("frp_max_mw", "max"),
-                    first_date=("first_date", "min"),
-                    last_date=("last_date", "max"),
-                )
-                .reset_index()
-                .rename(columns={level: "code"})
-            )
-            rows["level"], rows["period_kind"] = level, kind
-            out.append(rows[SUMMARY_COLUMNS])
-    return pd.concat(out, ignore_index=True)
+        ids, uniques[level] = pd.factorize(_codes(getattr(attr, level)))
+        key = key * (len(uniques[level]) + 1) + ids
+    d0 = day_n.min()
+    span = int(day_n.max() - d0) + 1
+    key = (key * 2 + np.asarray(attr.in_aoi, dtype=np.int64)) * span + (day_n - d0)
+    groups, inv = np.unique(key, return_inverse=True)
+    k = len(groups)
+    frp_max = np.full(k, -np.inf)
+    np.maximum.at(frp_max, inv, np.where(has_frp, frp, -np.inf))
+    sums = np.zeros(k, dtype=np.int64)
+    np.add.at(sums, inv, frp_e3)
+    out = {
+        "day": (groups % span + d0).astype("datetime64[D]"),
+        "in_aoi": (groups // span) % 2 == 1,
+    }
+    rest = groups // span // 2
+    for level in reversed(LEVELS):
+        n = len(uniques[level]) + 1
+        out[f"{level}_code"] = np.asarray(uniques[level], dtype=object)[rest % n]
+        rest //= n
+    out.update(
+        detections=np.bincount(inv, minlength=k).astype(np.int64),
+        frp_sum_mw_e3=sums,
+        frp_max_mw=np.where(np.isinf(frp_max), np.nan, frp_max),
+    )
+    return pd.DataFrame(out)[SUMMARY_COLUMNS]
 
 
 def attribute_part(path: str, gaz: Gazetteer) -> PartSummary:
     """Read, attribute and summarise one GeoParquet partition (what one Dask task runs)."""
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     chunk = read_part(path)
     frame = chunk.frame
     prepare_gazetteer(gaz)
@@ -139,4 +124,4 @@ def attribute_part(path: str, gaz: Gazetteer) -> PartSummary:
         frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), frame["acq_date_local"].to_numpy()
     )
     rows = summary_rows(frame, attr)
-    return PartSummary(rows, chunk.rows_read, chunk.refused, time.perf_counter() - started)
+    return PartSummary(rows, chunk.rows_read, chunk.refused, time.perf_counter() - started, time.thread_time() - cpu)

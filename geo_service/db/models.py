@@ -779,26 +779,31 @@ class BatchJobPart(Base):
     rows: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     rows_refused: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
     seconds: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class BatchSummary(Base):
-    """Detections and FRP of one part by area x period (summed over the parts: the job's figures)."""
+    """Detections and FRP of one part by area codes x in the area of interest x local day (summed over parts,
+    months and fiscal years: the job's figures). No primary key in the table (a part is written once,
+    ``batch.store.claim_part``); the mapping names one."""
 
     __tablename__ = "batch_summaries"
+    __table_args__ = (Index("ix_batch_summaries_job_id", "job_id"),)
+    __mapper_args__ = {  # noqa: RUF012
+        "primary_key": ("job_id", "part", "province_code", "district_code", "subdistrict_code", "in_aoi", "day")
+    }
 
-    job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True)
-    part: Mapped[str] = mapped_column(Text, primary_key=True)
-    level: Mapped[str] = mapped_column(Text, primary_key=True)
-    code: Mapped[str] = mapped_column(Text, primary_key=True)
-    in_aoi: Mapped[bool] = mapped_column(Boolean, primary_key=True)
-    period_kind: Mapped[str] = mapped_column(Text, primary_key=True)
-    period: Mapped[str] = mapped_column(Text, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"))
+    part: Mapped[str] = mapped_column(Text)
+    province_code: Mapped[str] = mapped_column(Text)
+    district_code: Mapped[str] = mapped_column(Text)
+    subdistrict_code: Mapped[str] = mapped_column(Text)
+    in_aoi: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[date] = mapped_column(Date)
     detections: Mapped[int] = mapped_column(BigInteger)
     frp_sum_mw_e3: Mapped[int] = mapped_column(BigInteger)
     frp_max_mw: Mapped[float | None] = mapped_column(Float)
-    first_date: Mapped[date] = mapped_column(Date)
-    last_date: Mapped[date] = mapped_column(Date)
 
 
 class BatchEventLink(Base):

@@ -6,8 +6,8 @@ its unfinished job again and resume it. ``batch_job_parts`` lists the parts (one
 space-time block) and when each was done. Each part's results are written in the same transaction as its
 done mark, so a killed job restarts where it stopped and never writes a part twice.
 
-Results: ``batch_summaries`` (detections and FRP by area x period, per part: summed over the parts they are
-the job's figures), ``batch_event_links`` (per space-time block, which detections one block component joins)
+Results: ``batch_summaries`` (detections and FRP by subdistrict, district, province x in the area of interest x
+local day, per part: summed over the parts and periods they are the job's figures), ``batch_event_links`` (per space-time block, which detections one block component joins)
 and ``batch_event_members`` (the job's final fire events, written once all blocks are done).
 
 Revision ID: 0021_batch_jobs
@@ -51,24 +51,27 @@ def upgrade() -> None:
         sa.Column("part", sa.Text, primary_key=True),
         sa.Column("rows", sa.BigInteger, nullable=False, server_default=sa.text("0")),
         sa.Column("rows_refused", sa.BigInteger, nullable=False, server_default=sa.text("0")),
-        sa.Column("seconds", sa.Float),
+        sa.Column("seconds", sa.Float),  # wall-clock seconds of the part's task
+        sa.Column("cpu_seconds", sa.Float),  # CPU seconds of the task's thread (what a busy machine does not inflate)
         sa.Column("done_at", sa.DateTime(timezone=True)),
     )
+    # The finest grain only (area codes x in AOI x local day); months, fiscal years and coarser levels are
+    # sums of these rows. No primary key: a part's rows are written once (``claim_part``), and a wide text
+    # key cost more to maintain than computing the rows.
     op.create_table(
         "batch_summaries",
-        sa.Column("job_id", sa.Integer, _job_fk(), primary_key=True),
-        sa.Column("part", sa.Text, primary_key=True),
-        sa.Column("level", sa.Text, primary_key=True),
-        sa.Column("code", sa.Text, primary_key=True),  # '' = in no area of the level
-        sa.Column("in_aoi", sa.Boolean, primary_key=True),
-        sa.Column("period_kind", sa.Text, primary_key=True),
-        sa.Column("period", sa.Text, primary_key=True),
+        sa.Column("job_id", sa.Integer, _job_fk(), nullable=False),
+        sa.Column("part", sa.Text, nullable=False),
+        sa.Column("province_code", sa.Text, nullable=False),  # '' = in no area of the level
+        sa.Column("district_code", sa.Text, nullable=False),
+        sa.Column("subdistrict_code", sa.Text, nullable=False),
+        sa.Column("in_aoi", sa.Boolean, nullable=False),
+        sa.Column("day", sa.Date, nullable=False),  # local date (Asia/Bangkok)
         sa.Column("detections", sa.BigInteger, nullable=False),
         sa.Column("frp_sum_mw_e3", sa.BigInteger, nullable=False),  # exact sum in thousandths of MW
         sa.Column("frp_max_mw", sa.Float),
-        sa.Column("first_date", sa.Date, nullable=False),
-        sa.Column("last_date", sa.Date, nullable=False),
     )
+    op.create_index("ix_batch_summaries_job_id", "batch_summaries", ["job_id"])
     op.create_table(
         "batch_event_links",
         sa.Column("job_id", sa.Integer, _job_fk(), primary_key=True),
