@@ -173,11 +173,12 @@ def main() -> None:
     args = ap.parse_args()
 
     from _harness import database
-    from distributed import Client, LocalCluster
 
     from geo_service.batch import store
+    from geo_service.batch.cluster import dask_client
     from geo_service.batch.jobs import run_attribution
     from geo_service.db.engine import make_sessionmaker, transaction
+    from geo_service.settings import BatchSettings
 
     parts = args.parts or max(2, args.rows // 500_000)
     work = Path(tempfile.mkdtemp(prefix="batch_bench_"))
@@ -209,12 +210,7 @@ def main() -> None:
             if workers is None:
                 job = run_attribution(unit, folder, gazetteer=gaz, boundaries=tag)
             else:
-                with (
-                    LocalCluster(
-                        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
-                    ) as lc,
-                    Client(lc) as client,
-                ):
+                with dask_client(BatchSettings(), workers=workers, processes=True) as client:  # as the CLI's
                     started = time.perf_counter()
                     job = run_attribution(unit, folder, client=client, gazetteer=gaz, boundaries=tag)
                     print(f"  ({name}: cluster start {started - t:.1f} s, not counted)")

@@ -6,9 +6,18 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import dask
 from distributed import Client, LocalCluster
 
 from geo_service.settings import BatchSettings
+
+# glibc malloc in the workers. distributed's nanny starts its workers with MALLOC_TRIM_THRESHOLD_=65536, and
+# setting the trim threshold also pins glibc's mmap threshold at its 128 KiB default: every array above it
+# (the Gazetteer makes one per district and part) is then mmapped, zero-filled and unmapped again. The tasks
+# took 2-3.7x the CPU time of the same task in the command's own process (bench/batch_national.py); with a
+# 32 MiB mmap threshold (and memory still trimmed past 64 MiB free) they take the same. docker-compose sets
+# the same variables for its workers.
+WORKER_ENVIRON = {"MALLOC_TRIM_THRESHOLD_": 64 << 20, "MALLOC_MMAP_THRESHOLD_": 32 << 20}
 
 
 def local_workers(settings: BatchSettings, workers: int | None = None) -> int:
@@ -47,7 +56,9 @@ def dask_client(
         return
     n = local_workers(settings, workers)
     in_processes = settings.dask_processes if processes is None else processes
+    environ = {f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_ENVIRON.items()}
     with (
+        dask.config.set(environ),
         LocalCluster(
             n_workers=n,
             threads_per_worker=settings.dask_threads_per_worker,
