@@ -16,6 +16,8 @@ nothing and the job's figures equal the single-process ones to the last digit.
 
 from __future__ import annotations
 
+import pickle
+import threading
 import time
 from dataclasses import dataclass
 
@@ -51,15 +53,29 @@ class PartSummary:
     cpu_seconds: float
 
 
+_local = threading.local()
+
+
 def prepare_gazetteer(gaz: Gazetteer) -> Gazetteer:
-    """Prepare the Gazetteer's geometries again after it crossed to a worker (pickling drops GEOS's prepared
-    state; ``shapely.prepare`` skips geometries that are prepared already, so a second call costs nothing)."""
-    for areas in (gaz.provinces, gaz.districts, gaz.subdistricts, gaz.protected):
-        if len(areas.geoms):
-            shapely.prepare(areas.geoms)
-    if gaz.aoi is not None:
-        shapely.prepare(gaz.aoi)
-    return gaz
+    """This thread's own prepared copy of a Gazetteer that was broadcast to the workers.
+
+    Pickling drops GEOS's prepared state, and a prepared geometry builds its indexes lazily on first use, so
+    two threads of one worker (``--threads``, the tests) must not share one: each thread gets a copy (once,
+    tens of milliseconds), prepared. In a worker process with one thread that is a single copy.
+    """
+    cache = getattr(_local, "gazetteers", None)
+    if cache is None:
+        cache = _local.gazetteers = {}
+    own = cache.get(id(gaz))
+    if own is None or own[0] is not gaz:
+        copy = pickle.loads(pickle.dumps(gaz))
+        for areas in (copy.provinces, copy.districts, copy.subdistricts, copy.protected):
+            if len(areas.geoms):
+                shapely.prepare(areas.geoms)
+        if copy.aoi is not None:
+            shapely.prepare(copy.aoi)
+        own = cache[id(gaz)] = (gaz, copy)
+    return own[1]
 
 
 def _codes(values: np.ndarray) -> np.ndarray:
@@ -119,8 +135,7 @@ def attribute_part(path: str, gaz: Gazetteer) -> PartSummary:
     started, cpu = time.perf_counter(), time.thread_time()
     chunk = read_part(path)
     frame = chunk.frame
-    prepare_gazetteer(gaz)
-    attr = gaz.attribute(
+    attr = prepare_gazetteer(gaz).attribute(
         frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), frame["acq_date_local"].to_numpy()
     )
     rows = summary_rows(frame, attr)
