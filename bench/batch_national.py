@@ -18,7 +18,9 @@ limit a write-back of the detections would meet.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -182,6 +184,7 @@ def main() -> None:
 
     parts = args.parts or max(2, args.rows // 500_000)
     work = Path(tempfile.mkdtemp(prefix="batch_bench_"))
+    atexit.register(shutil.rmtree, work, True)  # the generated archive goes with the run
     os.chmod(work, 0o755)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")
     with database(work / "db") as (_url, engine, _cluster):
