@@ -223,6 +223,27 @@ class ReadReplicaSettings(BaseSettings):
         return DatabaseSettings._driver(v)
 
 
+class BatchSettings(BaseSettings):
+    """Batch work on Dask (issue 18): where the scheduler is, or how to size the local cluster."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore", populate_by_name=True)
+
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of a Dask scheduler (tcp://dask-scheduler:8786); unset: a LocalCluster on this machine",
+    )
+    dask_workers: int | None = Field(
+        default=None, ge=1, le=256, description="Workers of the local cluster (default: one per CPU core)"
+    )
+    dask_threads_per_worker: int = Field(default=1, ge=1, le=64, description="Threads of each local worker")
+    dask_processes: bool = Field(
+        default=True, description="Local workers in processes (default) or as threads of the command itself"
+    )
+    batch_part_delay_s: float = Field(
+        default=0.0, ge=0, description="Test-only: wait this long before writing each part (to kill a job mid-way)"
+    )
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -238,6 +259,7 @@ class Settings:
         self.partitions = PartitionSettings(
             **{k: v for k, v in overrides.items() if k in PartitionSettings.model_fields}
         )
+        self.batch = BatchSettings(**{k: v for k, v in overrides.items() if k in BatchSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""

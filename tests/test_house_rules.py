@@ -65,6 +65,11 @@ STORES: dict[str, set[str]] = {
     "audit_log": {"audit"},
     "audit_counter": {"audit"},
     "briefs": {"reports.store"},
+    # batch jobs on Dask (migration 0022)
+    **{
+        t: {"batch.store"}
+        for t in ("batch_jobs", "batch_job_parts", "batch_summaries", "batch_event_links", "batch_event_members")
+    },
 }
 
 # ORM classes and the store that may use them.

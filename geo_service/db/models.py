@@ -755,3 +755,83 @@ class Brief(Base):
     figures = mapped_column(JSONB, nullable=False)
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- batch jobs on Dask (migration 0022, issue 18) -------------------------------------------------
+class BatchJob(Base):
+    """One batch job (a command over one input with its parameters); ``job_key`` finds it again to resume."""
+
+    __tablename__ = "batch_jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'done')", name="status"),
+        UniqueConstraint("job_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    job_key: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text)
+    params = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'running'"))
+    parts_total: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BatchJobPart(Base):
+    """One part of a batch job (a GeoParquet file, a space-time block) and when it was done."""
+
+    __tablename__ = "batch_job_parts"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(Text, primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    rows_refused: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    seconds: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BatchSummary(Base):
+    """Detections and FRP of one part by area codes x in the area of interest x local day (summed over parts,
+    months and fiscal years: the job's figures). No primary key in the table (a part is written once,
+    ``batch.store.claim_part``); the mapping names one."""
+
+    __tablename__ = "batch_summaries"
+    __table_args__ = (Index("ix_batch_summaries_job_id", "job_id"),)
+    __mapper_args__ = {  # noqa: RUF012
+        "primary_key": ("job_id", "part", "province_code", "district_code", "subdistrict_code", "in_aoi", "day")
+    }
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"))
+    part: Mapped[str] = mapped_column(Text)
+    province_code: Mapped[str] = mapped_column(Text)
+    district_code: Mapped[str] = mapped_column(Text)
+    subdistrict_code: Mapped[str] = mapped_column(Text)
+    in_aoi: Mapped[bool] = mapped_column(Boolean)
+    day: Mapped[date] = mapped_column(Date)
+    detections: Mapped[int] = mapped_column(BigInteger)
+    frp_sum_mw_e3: Mapped[int] = mapped_column(BigInteger)
+    frp_max_mw: Mapped[float | None] = mapped_column(Float)
+
+
+class BatchEventLink(Base):
+    """Within one space-time block, a detection and the block component it belongs to."""
+
+    __tablename__ = "batch_event_links"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True)
+    part: Mapped[str] = mapped_column(Text, primary_key=True)
+    detection: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    component: Mapped[int] = mapped_column(BigInteger)
+
+
+class BatchEventMember(Base):
+    """The fire event (a number within the job) each detection of a batch clustering belongs to."""
+
+    __tablename__ = "batch_event_members"
+
+    job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True)
+    detection: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    event: Mapped[int] = mapped_column(BigInteger)
