@@ -191,13 +191,16 @@ def main() -> None:
 
 def run_all(sources: list, zones, args) -> None:
     """The baseline and the Dask runs, the check that they agree, the throughput and the extrapolation."""
-    from geo_service.forest_loss.windows import dask_client
+    from geo_service.batch.cluster import dask_client
+    from geo_service.settings import BatchSettings
 
     runs = []
     if not args.no_baseline:
         runs.append(one_run("one process", sources, zones, args))
     for n in [int(x) for x in args.workers.split(",") if x.strip()]:
-        with dask_client(workers=n, threads_per_worker=1, memory_limit=args.memory_limit) as client:
+        with dask_client(
+            BatchSettings(), workers=n, processes=True, threads_per_worker=1, memory_limit=args.memory_limit
+        ) as client:
             client.run(lambda: __import__("geo_service.forest_loss.windows"))  # imports out of the timing
             runs.append(one_run(f"Dask {n} worker{'s' * (n > 1)}", sources, zones, args, client=client))
             runs[-1]["workers"] = n

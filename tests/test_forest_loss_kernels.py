@@ -15,6 +15,7 @@ from pyproj import Geod
 from rasterio.transform import from_origin
 from scipy import ndimage
 
+from geo_service.batch.cluster import dask_client
 from geo_service.forest_loss.decode import (
     HIGH,
     HIGHEST,
@@ -30,10 +31,10 @@ from geo_service.forest_loss.windows import (
     ArraySource,
     GeoTiffSource,
     TileRejected,
-    dask_client,
     plan,
     run,
 )
+from geo_service.settings import BatchSettings
 
 UTM = "EPSG:32647"
 UTM_T = from_origin(600_000, 2_000_000, 10, 10)  # 10 m pixels in UTM 47N (Phrae)
@@ -403,7 +404,7 @@ def test_a_multi_tile_run_on_dask_gives_the_patches_of_one_process(tmp_path):
     sources = _tiles(tmp_path, values, 60)
     zones = _zones(UTM_T, UTM, 120, 150)
     one = _run_array(values, window=1000, zones=zones, vectorise=True)
-    with dask_client(workers=2) as client:
+    with dask_client(BatchSettings(), workers=2, processes=True) as client:
         done = []
         dist = run(
             sources,

@@ -32,6 +32,8 @@ def dask_client(
     scheduler: str | None = None,
     workers: int | None = None,
     processes: bool | None = None,
+    threads_per_worker: int | None = None,
+    memory_limit: str | None = None,
 ) -> Iterator[Client]:
     """A Dask client for the length of a command.
 
@@ -45,6 +47,10 @@ def dask_client(
         Workers of the local cluster (ignored with a scheduler: its workers are its own).
     processes : bool, optional
         Local workers in processes (the default: no GIL between them) or in threads of this process.
+    threads_per_worker : int, optional
+        Threads of each local worker (default: the settings').
+    memory_limit : str, optional
+        Memory limit of each local worker (e.g. ``"1.5GB"``; default: Dask's share of the machine).
     """
     address = scheduler or settings.dask_scheduler
     if address:
@@ -61,8 +67,9 @@ def dask_client(
         dask.config.set(environ),
         LocalCluster(
             n_workers=n,
-            threads_per_worker=settings.dask_threads_per_worker,
+            threads_per_worker=threads_per_worker or settings.dask_threads_per_worker,
             processes=in_processes,
+            memory_limit=memory_limit or "auto",
             dashboard_address=None,
             silence_logs=40,  # errors only: the command prints its own progress
         ) as local,

@@ -1,7 +1,7 @@
 """Alert decoding, patching and zonal sums over one or many tiles, window by window, on Dask.
 
     tiles = [GeoTiffSource.open("20N_100E.tif")]   # headers only
-    with dask_client() as client:             # a LocalCluster, or GEO_SERVICE_DASK_SCHEDULER's address
+    with dask_client(BatchSettings()) as client:  # geo_service.batch.cluster: a LocalCluster or the scheduler
         result = run(tiles, bounds=aoi_bounds_in_tile_crs, window=2048, zones=districts, client=client)
     result.patches.to_frame(); result.zones; result.zone_totals()
 
@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from math import ceil, floor
 from typing import Any, Literal, Protocol
@@ -38,16 +37,12 @@ from geo_service.forest_loss.polygons import polygons_frame, window_shapes
 DEFAULT_WINDOW = 2048
 DEFAULT_MAX_PIXELS = 6_000_000_000  # the area of interest read, not the tile: Thailand at 10 m is ~5.1e9
 OUTSIDE = "(outside)"
+
+
 # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at
 # 128 KiB: every window-sized numpy array is then a fresh mmap, page-faulted in and returned at once. Measured
 # (16 windows of 2048^2): 1.4-1.75 s of task CPU with the default, 0.87-0.96 s with these (0.79 s in-process).
 # A deployment's own workers (scheduler address) should get the same two variables in their environment.
-WORKER_MALLOC = {
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": 1 << 30,
-    "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": 1 << 25,  # 32 MiB, glibc's maximum
-}
-
-
 class TileRejected(InvalidInput):
     """An alert tile refused from its header (422), before any pixel is read."""
 
@@ -534,35 +529,3 @@ def compute_on(
         for k, _ in enumerate(as_completed(futures)):
             progress(k + 1, len(futures))
     return client.gather(futures)
-
-
-@contextmanager
-def dask_client(
-    address: str | None = None, *, workers: int = 2, threads_per_worker: int = 1, memory_limit: str = "1.5GB"
-) -> Iterator[Any]:
-    """A distributed Client: to ``address`` (or ``GEO_SERVICE_DASK_SCHEDULER``) if given, else a LocalCluster of
-    ``workers`` processes.
-
-    TODO(lead): another branch adds BatchSettings (GEO_SERVICE_DASK_SCHEDULER) and geo_service/batch/ with its own
-    cluster helper; merge this one into it (read the address from the settings, not the environment).
-    """
-    import dask
-    from distributed import Client, LocalCluster
-
-    address = address or os.environ.get("GEO_SERVICE_DASK_SCHEDULER") or None
-    if address:
-        with Client(address) as client:
-            yield client
-        return
-    with (
-        dask.config.set(WORKER_MALLOC),
-        LocalCluster(
-            n_workers=workers,
-            threads_per_worker=threads_per_worker,
-            processes=True,
-            memory_limit=memory_limit,
-            dashboard_address=":0",  # a free port: never collides with another cluster on the machine
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
