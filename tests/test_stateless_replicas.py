@@ -267,7 +267,6 @@ def _nginx(conf: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
 def test_the_nginx_configuration_is_valid(tmp_path):
     os.chmod(tmp_path, 0o777)
     conf = _render_nginx(tmp_path, ["http://127.0.0.1:8001", "http://127.0.0.1:8002"], free_port())
@@ -277,7 +276,6 @@ def test_the_nginx_configuration_is_valid(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(NGINX).exists(), reason="nginx is not installed")
 def test_nginx_spreads_requests_over_both_processes(two_processes, tmp_path):
     _, a, b = two_processes
     os.chmod(tmp_path, 0o777)  # nginx's workers run as an unprivileged user when started as root
