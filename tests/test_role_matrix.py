@@ -115,6 +115,7 @@ for _path in (
     "/api/v1/rasters/{raster_id}/fire-features",
 ):
     POLICY[("GET", _path)] = PUBLIC
+POLICY[("GET", "/api/v1/admin/hotspots/partitions")] = ADMIN
 POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
 POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
 POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
