@@ -322,14 +322,15 @@ def zone_layers(zones, crs: str, type_column: str = "zone_type", code_column: st
     return tuple(out)
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _decoded(layer: ZoneLayer) -> tuple[np.ndarray, shapely.STRtree]:
     """The layer's geometries decoded from WKB and their STRtree, once per worker process.
 
     Cached because every window task of a run gets the same layer: decoding 8,357 district and subdistrict
     geometries and building their tree in each task cost more than the window's own work (52 ns/px instead of
     23 on a national run). The layer is frozen and hashable; on a Dask worker every task of a run gets the same
-    deserialised options object, so the lookup is an identity hit. A few layers (maxsize) bound the memory.
+    deserialised options object, so a lookup hashes the layer (microseconds) and matches it by identity. Four
+    layers (a run's district and subdistrict layers, and the previous run's) bound the memory a worker keeps.
     """
     geoms = shapely.from_wkb(np.array(layer.wkb, dtype=object))
     return geoms, shapely.STRtree(geoms)
@@ -354,9 +355,10 @@ def _zone_weights(
     Returns (alert position, local zone, coverage fraction, zone numbers): ``zone numbers[local zone]`` is the
     layer's zone number (1-based; 0 = outside every zone), so the window's sums are sized by the few zones it
     meets, not the layer's thousands. A pixel wholly in one zone has one entry of 1; a boundary pixel one entry
-    per zone it meets, with its exact coverage (exactextract's), and the part no zone covers goes to zone 0. Only the zones meeting the window are taken, in
-    the window's own transform, and only the boundary pixels and interior spans of those zones are made (no
-    window-sized zone raster), so the memory is that of the alerts and the boundaries crossing the window.
+    per zone it meets, with its exact coverage (exactextract's), and the part no zone covers goes to zone 0.
+    Only the zones meeting the window are taken, in the window's own transform, and only the boundary pixels and
+    interior spans of those zones are made (no window-sized zone raster), so the memory is that of the alerts
+    and the boundaries crossing the window.
     """
     from geo_service.hotspots.zonal import coverage_cells
 
