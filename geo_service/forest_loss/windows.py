@@ -460,7 +460,8 @@ class RunResult:
 
     grid: Grid
     patches: Patches
-    zones: Any  # pandas DataFrame: patch_id, zone_type, zone_code, pixels, area_m2, area_ha, area_rai
+    # pandas DataFrame: patch_id, zone_type, zone_code, pixels (sum of coverage fractions), area_m2, area_ha, area_rai
+    zones: Any
     polygons: Any = None  # GeoDataFrame when vectorised
     labels: np.ndarray | None = None  # the grid's patch ids when keep_labels (small grids only)
     windows: int = 0
@@ -470,7 +471,8 @@ class RunResult:
     task_cpu_seconds: float = 0.0
 
     def zone_totals(self):
-        """Alert area and patch count per zone (pandas): zone_type, zone_code, patches, pixels, area ha/rai."""
+        """Alert area and patch count per zone (pandas): zone_type, zone_code, patches, pixels (coverage-weighted,
+        as exactextract counts), area m2/ha/rai."""
         z = self.zones
         out = (
             z.groupby(["zone_type", "zone_code"], sort=True)
