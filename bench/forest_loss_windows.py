@@ -3,12 +3,16 @@
     .venv/bin/python bench/forest_loss_windows.py                      # ~3e8 pixels, about a minute here
     .venv/bin/python bench/forest_loss_windows.py --pixels 5.1e9       # Thailand at 10 m, by simulation
     .venv/bin/python bench/forest_loss_windows.py --workers 1,2,4 --window 4096
+    .venv/bin/python bench/forest_loss_windows.py --national-zones    # every task gets Thailand's 8,328 zones
 
 No file is read: the alert raster is a seeded virtual GFW integrated raster (geo_service.forest_loss.simulate)
 of ``--pixels`` pixels (a square of 10 m pixels in UTM 47N), whose windows each Dask task generates itself, so a
 5-billion-pixel raster costs no disk. Zones are squares the size of Thailand's districts (513,000 km2 / 928) and
-subdistricts (/ 7,400). Each task: generate the window, decode, label patches (8-connected, 30-day rule), sum the
-patches and the (patch, zone) areas by pixel centre. Then the exact merge on the client.
+subdistricts (/ 7,400) over the raster, their inner edges off the pixel grid (they cut pixels, as real boundaries
+do); with ``--national-zones`` they tile the whole country's area (all 928 + 7,400 zones; the raster is its
+north-west corner), so every task gets the zone layers of a national run. Each task: generate the window, decode,
+label patches (8-connected, 30-day rule), sum the patches and the (patch, zone) areas by exact coverage (boundary
+pixels shared by their coverage fraction). Then the exact merge on the client.
 
 Prints, for the single-process path (baseline) and for 1 and 2 Dask workers (LocalCluster, 1 thread each): wall
 time, pixels per second overall and per worker, the merge time, the ratios, a check that every run found the
@@ -33,19 +37,24 @@ THAILAND_PIXELS_10M = THAILAND_KM2 * 1e6 / 100  # 5.13e9
 DISTRICTS, SUBDISTRICTS = 928, 7_400
 
 
-def zones_for(side: int, transform, crs: str):
-    """Squares the size of Thai districts and subdistricts over the simulated grid (GeoDataFrame)."""
+def zones_for(side: int, transform, crs: str, extent: int | None = None):
+    """Squares the size of Thai districts and subdistricts over the simulated grid (GeoDataFrame); over a square
+    of ``extent`` px from the grid's origin when given (the country's zones, the grid their corner)."""
     import geopandas as gpd
     import shapely
 
     rows = []
     for zone_type, count in (("district", DISTRICTS), ("subdistrict", SUBDISTRICTS)):
         cell_px = max(64, round(math.sqrt(THAILAND_PIXELS_10M / count)))  # 2,351 px = 23.5 km; 833 px = 8.3 km
-        n = math.ceil(side / cell_px)
+        span = max(side, extent or 0)
+        n = math.ceil(span / cell_px)
+        # inner edges a fraction of a pixel off the grid, as real boundaries are: they cut pixels (coverage work)
+        cols = [0.0, *(k * cell_px + 0.37 for k in range(1, n)), float(span)]
+        rows_ = [0.0, *(k * cell_px + 0.61 for k in range(1, n)), float(span)]
         for i in range(n):
             for j in range(n):
-                x0, y0 = transform @ (j * cell_px, i * cell_px)
-                x1, y1 = transform @ (min(side, (j + 1) * cell_px), min(side, (i + 1) * cell_px))
+                x0, y0 = transform @ (cols[j], rows_[i])
+                x1, y1 = transform @ (cols[j + 1], rows_[i + 1])
                 rows.append((zone_type, f"{zone_type[0]}{i:03d}_{j:03d}", shapely.box(x0, y1, x1, y0)))
     return gpd.GeoDataFrame(
         {"zone_type": [r[0] for r in rows], "zone_code": [r[1] for r in rows]},
@@ -124,6 +133,7 @@ def one_run(label: str, sources: list, zones, args, client=None) -> dict:
         "area_ha": float(p.area_ha.sum()),
         "links": p.cross_window_links,
         "zone_rows": len(merged.zones),
+        "zone_m2": float(merged.zones["area_m2"].sum()) if len(merged.zones) else 0.0,
         "fingerprint": (p.n, int(p.pixels.sum()), int(p.anchor.sum()), int(p.first_day.sum()), float(p.area_m2.sum())),
     }
     print(
@@ -148,6 +158,11 @@ def main() -> None:
     ap.add_argument("--no-baseline", action="store_true", help="skip the single-process run")
     ap.add_argument("--no-zones", action="store_true", help="skip the district/subdistrict sums")
     ap.add_argument(
+        "--national-zones",
+        action="store_true",
+        help="zones over the whole country's area (928 districts + 7,400 subdistricts), not only over the raster",
+    )
+    ap.add_argument(
         "--geotiff",
         type=int,
         default=0,
@@ -161,7 +176,8 @@ def main() -> None:
 
     side = round(math.sqrt(args.pixels))
     source = SimulatedGfwSource(side, side, seed=args.seed, alert_share=args.alert_share)
-    zones = None if args.no_zones else zones_for(side, source.transform, source.crs)
+    extent = round(math.sqrt(THAILAND_PIXELS_10M)) if args.national_zones else None
+    zones = None if args.no_zones else zones_for(side, source.transform, source.crs, extent)
     print(
         f"Simulated GFW integrated alert raster: {side:,} x {side:,} = {side * side:,} px of 10 m "
         f"({side * side / 1e4:,.0f} km2), {args.alert_share:.1%} alerts, windows {args.window} px, "
@@ -207,6 +223,13 @@ def run_all(sources: list, zones, args) -> None:
 
     same = len({r["fingerprint"] for r in runs}) == 1
     print(f"\nSame patches, areas and dates in every run: {'yes' if same else 'NO'}")
+    if zones is not None:
+        m2 = [r["zone_m2"] for r in runs]
+        agree = max(m2) - min(m2) <= 1e-9 * max(m2)
+        print(
+            f"Same zone sums in every run (to 1e-9): {'yes' if agree else 'NO'} ({runs[0]['zone_rows']:,} patch x zone"
+            f" rows, {m2[0] / 1e4 / len(zones.zone_type.unique()):,.0f} ha per zone type)"
+        )
     base = runs[0]
     print("\nThroughput: wall = raster pixels per second of wall time; CPU = per second of the tasks' own CPU time")
     print("(what a worker does with a core of its own; the difference is the machine's other load and Dask's overhead)")
@@ -248,8 +271,8 @@ def run_all(sources: list, zones, args) -> None:
             "  pixels, kilobytes per window); the merge runs in one process and grows linearly with the patches and\n"
             "  edge pixels (measured above); real tiles replace the generator by a windowed GeoTIFF read (cheaper\n"
             "  per pixel: about half the generator's CPU for a deflated tile of these alerts, which compress ~80x, so\n"
-            f"  the {THAILAND_PIXELS_10M * 4 / 1e9:.0f} GB of int32 pixels are a few hundred MB of tiles); the zone sums are by pixel\n"
-            "  centre here (geo_service/zonal.py's exact kernel replaces them)."
+            f"  the {THAILAND_PIXELS_10M * 4 / 1e9:.0f} GB of int32 pixels are a few hundred MB of tiles); the zone sums are\n"
+            "  exact (coverage fractions of the pixels a zone boundary cuts, only in windows a boundary crosses)."
         )
 
 

@@ -287,22 +287,101 @@ def _zones(transform, crs, h, w):
     )
 
 
-def test_zone_sums_by_pixel_centre_are_window_independent_and_add_up():
+def _exact_zones(transform, crs, h, w):
+    """Zones whose boundaries cut pixels and windows: two slanted districts, a zone smaller than a pixel, a
+    multipolygon with a hole (each type its own layer)."""
+    import geopandas as gpd
+
+    def xy(c, r):
+        return transform @ (c, r)
+
+    grid = shapely.Polygon([xy(0, 0), xy(w, 0), xy(w, h), xy(0, h)])
+    west = shapely.Polygon([xy(0, 0), xy(w * 0.43, 0), xy(w * 0.61, h * 0.55), xy(w * 0.37, h), xy(0, h)])
+    east = grid.difference(west)
+    tiny = shapely.Polygon([xy(10.2, 7.1), xy(10.7, 7.3), xy(10.5, 7.8)])  # inside pixel (row 7, col 10)
+    ring = shapely.Polygon([xy(3.3, 3.6), xy(w * 0.7, 4.2), xy(w * 0.66, h * 0.7), xy(5.1, h * 0.8)])
+    hole = shapely.Polygon([xy(9.4, 9.7), xy(w * 0.5, 10.3), xy(w * 0.4, h * 0.5)])
+    far = shapely.Polygon([xy(w * 0.75, h * 0.6), xy(w - 0.5, h * 0.62), xy(w * 0.9, h - 1.3)])
+    return gpd.GeoDataFrame(
+        {
+            "zone_type": ["district", "district", "plot", "forest"],
+            "zone_code": ["west", "east", "tiny", "reserve"],
+        },
+        geometry=[west, east, tiny, shapely.MultiPolygon([ring.difference(hole), far])],
+        crs=crs,
+    )
+
+
+def _independent_zone_sums(days, zones, transform, crs):
+    """Per zone: alert area = sum over alert pixels of pixel area x (pixel box ∩ zone) / pixel box, by shapely."""
+    from geo_service.forest_loss.patches import row_pixel_areas
+
+    rows, cols = np.nonzero(days)
+    x0, y0 = transform @ (cols, rows)
+    x1, y1 = transform @ (cols + 1, rows + 1)
+    boxes = shapely.box(np.minimum(x0, x1), np.minimum(y0, y1), np.maximum(x0, x1), np.maximum(y0, y1))
+    pixel_area = row_pixel_areas(transform, crs, 0, days.shape[0])[rows]
+    out = {}
+    for zone_type, code, geom in zip(zones.zone_type, zones.zone_code, zones.geometry, strict=True):
+        frac = shapely.area(shapely.intersection(boxes, geom)) / shapely.area(boxes)
+        out[(zone_type, code)] = (float(frac.sum()), float((frac * pixel_area).sum()))
+    return out
+
+
+def _assert_same_zone_sums(a, b):
+    keys = ["patch_id", "zone_type", "zone_code"]
+    assert a.zones[keys].equals(b.zones[keys])
+    # 1e-9 relative, and 1e-9 of a pixel absolute: in degrees (x - origin) / 0.0001 rounds a fraction by ~1e-10
+    pixel_area = float((b.zones.area_m2 / b.zones.pixels).max())
+    assert np.allclose(a.zones.pixels, b.zones.pixels, rtol=1e-9, atol=1e-9)
+    assert np.allclose(a.zones.area_m2, b.zones.area_m2, rtol=1e-9, atol=1e-9 * pixel_area)
+
+
+@pytest.mark.parametrize(
+    "transform,crs",
+    [(UTM_T, UTM), (from_origin(100.10, 18.20, 0.0001, 0.0001), "EPSG:4326")],
+    ids=["utm", "4326"],
+)
+def test_zone_sums_are_exact_coverage_window_independent_and_add_up(transform, crs):
     days, values = _random_alerts(5, 60, 80, density=0.3, spread=60)
-    zones = _zones(UTM_T, UTM, 60, 80)
-    whole = _run_array(values, window=100, zones=zones)
-    cut = _run_array(values, window=13, zones=zones)
-    cols = ["patch_id", "zone_type", "zone_code", "pixels", "area_m2"]
-    assert whole.zones[cols].equals(cut.zones[cols])
-    totals = cut.zone_totals().set_index(["zone_type", "zone_code"])
-    # independent: count alert pixels by halves/thirds of the array
-    assert totals.loc[("district", "west"), "pixels"] == np.count_nonzero(days[:, :40])
-    assert totals.loc[("district", "east"), "pixels"] == np.count_nonzero(days[:, 40:])
-    assert totals.loc[("subdistrict", "north"), "area_m2"] == 100.0 * np.count_nonzero(days[:20])
-    assert totals.loc[("subdistrict", "south"), "area_rai"] == 100.0 * np.count_nonzero(days[20:]) / 1_600
-    # every patch's pixels are shared out among the zones of each type
-    per_patch = cut.zones[cut.zones.zone_type == "district"].groupby("patch_id")["pixels"].sum()
-    assert np.array_equal(per_patch.to_numpy(), cut.patches.pixels)
+    days[7, 10] = 20  # the pixel holding the sub-pixel zone is an alert
+    values[7, 10] = encode_gfw_integrated(np.array([20]), np.array([HIGH]))[0]
+    zones = _exact_zones(transform, crs, 60, 80)
+    whole = _run_array(values, window=100, zones=zones, transform=transform, crs=crs)
+    totals = whole.zone_totals().set_index(["zone_type", "zone_code"])
+    expected = _independent_zone_sums(days, zones, transform, crs)
+    for key, (pixels, area) in expected.items():
+        assert totals.loc[key, "area_m2"] == pytest.approx(area, rel=1e-9, abs=0), key
+        assert totals.loc[key, "pixels"] == pytest.approx(pixels, rel=1e-9, abs=0), key
+        assert totals.loc[key, "area_rai"] == pytest.approx(area / 1_600, rel=1e-9, abs=0), key
+    assert 0 < totals.loc[("plot", "tiny"), "pixels"] < 0.5  # a zone inside one pixel gets its share of it
+    assert ("plot", "(outside)") in totals.index and ("forest", "(outside)") in totals.index
+    # windows cutting every zone boundary (and a 1-pixel-wide one) give the sums of one window
+    for window in (13, 7):
+        _assert_same_zone_sums(_run_array(values, window=window, zones=zones, transform=transform, crs=crs), whole)
+    # every patch's pixels and area are shared out among the zones of each type and "(outside)"
+    for zone_type in ("district", "plot", "forest"):
+        per = whole.zones[whole.zones.zone_type == zone_type].groupby("patch_id")[["pixels", "area_m2"]].sum()
+        assert np.allclose(per["pixels"].to_numpy(), whole.patches.pixels, rtol=1e-9, atol=0)
+        assert np.allclose(per["area_m2"].to_numpy(), whole.patches.area_m2, rtol=1e-9, atol=0)
+
+
+def test_a_window_inside_one_zone_and_a_window_outside_every_zone():
+    days, values = _random_alerts(9, 40, 40, density=0.4, spread=60)
+    zones = _zones(UTM_T, UTM, 40, 40)
+    # a district far away: every window is outside it; the four zones of _zones hold whole windows of 10
+    import geopandas as gpd
+    import pandas as pd
+
+    away = gpd.GeoDataFrame({"zone_type": ["away"], "zone_code": ["x"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=UTM)
+    zones = gpd.GeoDataFrame(pd.concat([zones, away], ignore_index=True), crs=UTM)
+    r = _run_array(values, window=10, zones=zones)
+    totals = r.zone_totals().set_index(["zone_type", "zone_code"])
+    assert totals.loc[("district", "west"), "pixels"] == np.count_nonzero(days[:, :20])
+    assert totals.loc[("district", "east"), "area_m2"] == 100.0 * np.count_nonzero(days[:, 20:])
+    assert totals.loc[("away", "(outside)"), "pixels"] == np.count_nonzero(days)
+    assert ("away", "x") not in totals.index
+    _assert_same_zone_sums(r, _run_array(values, window=100, zones=zones))
 
 
 # ----------------------------------------------------------------------------------------------- tiles, Dask
@@ -402,7 +481,7 @@ def test_a_multi_tile_run_on_dask_gives_the_patches_of_one_process(tmp_path):
     _, values = _random_alerts(11, 120, 150, density=0.3, spread=60)
     values[50:70, :] = encode_gfw_integrated(np.full((20, 150), 70), np.full((20, 150), HIGH))  # spans all tiles
     sources = _tiles(tmp_path, values, 60)
-    zones = _zones(UTM_T, UTM, 120, 150)
+    zones = _exact_zones(UTM_T, UTM, 120, 150)
     one = _run_array(values, window=1000, zones=zones, vectorise=True)
     with dask_client(BatchSettings(), workers=2, processes=True) as client:
         done = []
@@ -423,7 +502,6 @@ def test_a_multi_tile_run_on_dask_gives_the_patches_of_one_process(tmp_path):
     assert np.array_equal(dist.labels, one.labels)
     for name in ("pixels", "area_m2", "first_day", "last_day", "by_confidence", "anchor"):
         assert np.array_equal(getattr(dist.patches, name), getattr(one.patches, name)), name
-    cols = ["patch_id", "zone_type", "zone_code", "pixels", "area_m2"]
-    assert dist.zones[cols].equals(one.zones[cols])
+    _assert_same_zone_sums(dist, one)
     assert all(a.equals(b) for a, b in zip(dist.polygons.geometry, one.polygons.geometry, strict=True))
     assert dist.polygons.geometry.area.sum() == one.patches.area_m2.sum()
