@@ -41,10 +41,6 @@ OUTSIDE = "(outside)"
 OUTSIDE_SNAP = 1e-9  # a pixel's uncovered share below this is rounding (zones of a partition sum to 1)
 
 
-# Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold at
-# 128 KiB: every window-sized numpy array is then a fresh mmap, page-faulted in and returned at once. Measured
-# (16 windows of 2048^2): 1.4-1.75 s of task CPU with the default, 0.87-0.96 s with these (0.79 s in-process).
-# A deployment's own workers (scheduler address) should get the same two variables in their environment.
 class TileRejected(InvalidInput):
     """An alert tile refused from its header (422), before any pixel is read."""
 
