@@ -4,10 +4,10 @@ the GeoJSON items route (OGC API - Features) for the same bounding boxes as the 
 Detections of the national simulation (``geo_service.simulation``, SIMULATED data; --rows, default 3,000,000;
 seeded): fire events with regional seasons (the north peaking in March), MODIS + VIIRS, over the --years years
 up to 2025, attributed with the simulated national boundaries (77 / 928 / 7,400) loaded as layers through the
-real loader, normalised by the ingest's ``firms.normalise`` and COPYed in its binary format. The tiles sampled are those under randomly chosen detections (what a map shows), the
-same addresses for every pass. Two request kinds: the whole archive (a GIS client: no time filter) and one
-fire-season month (the committee map: ``datetime=``). The spatial index (migration 0019) is measured by
-dropping it for a last, smaller pass.
+real loader, normalised by the ingest's ``firms.normalise`` and COPYed in its binary format. The tiles
+sampled are those under randomly chosen detections (what a map shows), the same addresses for every pass.
+Two request kinds: the whole archive (a GIS client: no time filter) and one fire-season month (the committee
+map: ``datetime=``). The spatial index (migration 0019) is measured by dropping it for a last, smaller pass.
 
 Run: .venv/bin/python bench/tiles.py [--rows N] [--samples K] [--zooms 6-12]
 """
