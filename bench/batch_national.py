@@ -4,10 +4,10 @@
     .venv/bin/python bench/batch_national.py --rows 2000000      # a quick run
 
 A throwaway PostGIS (as the tests use) with the bundled Phrae layers. The boundaries and the detections come
-from ``national_source`` (one function: the national simulation replaces it at merge): Phrae's real districts
-and subdistricts plus a synthetic grid over Thailand's extent with national counts (89 provinces, 938
-districts, 7,518 subdistricts), and detections spread over Thailand with a fire season (January-May peak) over
-14 years (fires of about 15 detections over a few days and a kilometre), written as GeoParquet partitions.
+from ``national_source``, the national simulation (``geo_service.simulation``, SIMULATED data): boundaries
+``simulate_boundaries`` with national counts (77 provinces, 928 districts, 7,400 subdistricts, ~300 simulated
+protected areas) held in memory as the job's Gazetteer, and ``simulate_detections`` 2012-2025 (fire events
+with regional seasons, MODIS + VIIRS) written as flat GeoParquet parts, one year per part.
 Each configuration runs the whole job (read, attribute, summarise, COPY the summaries with each part's done
 mark) as a fresh job; rows/s, ratios against the
 single-process path and per-worker throughput are printed. The COPY write rate of PostgreSQL is measured on
@@ -32,106 +32,70 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-THAILAND = (97.3, 5.5, 105.7, 20.6)
-SATS = [("N", "VIIRS"), ("1", "VIIRS"), ("2", "VIIRS"), ("T", "MODIS"), ("A", "MODIS")]
+YEARS = (2012, 2025)  # 14 fire years, as the stand-in generator this replaces
 
 
-def _grid_gazetteer(phrae, cols: int = 31, rows: int = 30, subs: tuple[int, int] = (2, 4)):
-    """Phrae's real areas plus a grid of districts (cols x rows) over Thailand, each cut in subs[0] x subs[1]
-    subdistricts, and one province per 12 districts (synthetic codes after Phrae's in code order)."""
+def _areas(frame):
+    """A simulated level (GeoDataFrame with code, parent_code) as the Gazetteer's in-memory Areas."""
     import shapely
 
-    from geo_service.places import Areas, Gazetteer
+    from geo_service.places import Areas
 
-    minx, miny, maxx, maxy = THAILAND
-    dx, dy = (maxx - minx) / cols, (maxy - miny) / rows
-    d_codes, d_geoms, d_parents, s_codes, s_geoms, s_parents = [], [], [], [], [], []
-    p_boxes: dict[str, list] = {}
-    for i in range(cols):
-        for j in range(rows):
-            code = f"G{i:02d}{j:02d}"
-            x0, y0 = minx + i * dx, miny + j * dy
-            prov = f"GP{(i // 3):02d}{(j // 4):02d}"
-            d_codes.append(code)
-            d_geoms.append(shapely.box(x0, y0, x0 + dx, y0 + dy))
-            d_parents.append(prov)
-            p_boxes.setdefault(prov, []).append(d_geoms[-1])
-            for a in range(subs[0]):
-                for b in range(subs[1]):
-                    sx, sy = dx / subs[0], dy / subs[1]
-                    s_codes.append(f"{code}{a}{b}")
-                    s_geoms.append(shapely.box(x0 + a * sx, y0 + b * sy, x0 + (a + 1) * sx, y0 + (b + 1) * sy))
-                    s_parents.append(code)
-
-    def areas(base, codes, geoms, parents):
-        g = np.concatenate([base.geoms, np.array(geoms, dtype=object)])
-        shapely.prepare(g)
-        return Areas(
-            codes=np.concatenate([base.codes, np.array(codes, dtype=object)]),
-            geoms=g,
-            bounds=shapely.bounds(g).reshape(-1, 4),
-            parents=np.concatenate([base.parents, np.array(parents, dtype=object)]),
-        )
-
-    provinces = areas(
-        phrae.provinces, list(p_boxes), [shapely.union_all(v) for v in p_boxes.values()], [None] * len(p_boxes)
+    geoms = np.array(frame.geometry.to_numpy(), dtype=object)
+    shapely.prepare(geoms)
+    return Areas(
+        codes=frame["code"].to_numpy(dtype=object),
+        geoms=geoms,
+        bounds=shapely.bounds(geoms).reshape(-1, 4),
+        parents=frame["parent_code"].to_numpy(dtype=object),
     )
-    districts = areas(phrae.districts, d_codes, d_geoms, d_parents)
-    subdistricts = areas(phrae.subdistricts, s_codes, s_geoms, s_parents)
-    return Gazetteer(provinces, districts, subdistricts, phrae.protected, ("bench-grid",), phrae.aoi)
 
 
-def _write_parts(folder: Path, rows: int, parts: int, seed: int) -> None:
-    import pandas as pd
+def simulated_gazetteer(session, seed: int):
+    """The national simulated boundaries (77 provinces, 928 districts, 7,400 subdistricts and the simulated
+    protected areas) as the Gazetteer a batch job attributes with, held in memory as ``places.Gazetteer.load``
+    holds loaded layers; the deployment's area of interest is the database's (the bundled Phrae one)."""
+    import shapely
 
-    from geo_service.batch.partitions import write_part
+    from geo_service.places import Gazetteer, ProtectedAreas
+    from geo_service.simulation.boundaries import simulate_boundaries
 
-    rng = np.random.default_rng(seed)
-    per = int(np.ceil(rows / parts))
-    minx, miny, maxx, maxy = THAILAND
-    for k in range(parts):
-        n = min(per, rows - k * per)
-        if n <= 0:
-            break
-        # fires (about 15 detections each, over up to 5 days and ~1 km), years 2012-2025, 80 % of them in
-        # the January-May season; each file a mix of years (an archive in arbitrary chunks)
-        fires = max(1, n // 15)
-        year = rng.integers(2012, 2026, fires)
-        doy = np.where(rng.random(fires) < 0.8, rng.integers(0, 151, fires), rng.integers(0, 365, fires))
-        start = (year - 1970).astype("datetime64[Y]").astype("datetime64[D]") + doy.astype("timedelta64[D]")
-        fx, fy = rng.uniform(minx, maxx, fires), rng.uniform(miny, maxy, fires)
-        f = rng.integers(0, fires, n)
-        day = start[f] + rng.integers(0, 5, n).astype("timedelta64[D]")
-        minute = rng.integers(0, 1440, n)
-        sat = rng.integers(0, len(SATS), n)
-        raw = pd.DataFrame(
-            {
-                "latitude": np.round(np.clip(fy[f] + rng.normal(0, 0.005, n), miny, maxy), 5),
-                "longitude": np.round(np.clip(fx[f] + rng.normal(0, 0.005, n), minx, maxx), 5),
-                "brightness": np.round(rng.uniform(300, 360, n), 2),
-                "scan": 0.4,
-                "track": 0.4,
-                "acq_date": day.astype(str),
-                "acq_time": np.char.zfill((minute // 60 * 100 + minute % 60).astype(str), 4),
-                "satellite": np.array([s for s, _ in SATS])[sat],
-                "instrument": np.array([i for _, i in SATS])[sat],
-                "confidence": rng.choice(np.array(["l", "n", "h"]), n),
-                "version": "2.0NRT",
-                "bright_2": 290.0,
-                "frp": np.round(rng.gamma(1.5, 8.0, n), 2),
-                "daynight": rng.choice(np.array(["D", "N"]), n),
-            }
-        )
-        write_part(raw, folder / f"part-{k:04d}.parquet")
+    sim = simulate_boundaries(seed)
+    pa = sim.protected_areas
+    assert pa is not None
+    geoms = np.array(pa.geometry.to_numpy(), dtype=object)
+    shapely.prepare(geoms)
+    protected = ProtectedAreas(
+        codes=pa["code"].to_numpy(dtype=object),
+        kinds=pa["kind"].to_numpy(dtype=object),
+        geoms=geoms,
+        bounds=shapely.bounds(geoms).reshape(-1, 4),
+        valid_from=np.array(pa["valid_from"].tolist(), dtype="datetime64[D]"),
+        valid_to=np.full(len(pa), np.datetime64("9999-12-31", "D")),
+    )
+    aoi = Gazetteer.load(session).aoi
+    gaz = Gazetteer(
+        _areas(sim.provinces), _areas(sim.districts), _areas(sim.subdistricts), protected, (sim.version,), aoi
+    )
+    return gaz, sim.version
 
 
 def national_source(session, folder: Path, rows: int, parts: int, seed: int = 18):
-    """THE data source of this benchmark: writes ``rows`` detections in ``parts`` GeoParquet files to
-    ``folder`` and returns (Gazetteer, boundaries label). Switch this body to ``geo_service.simulation``."""
-    from geo_service.places import Gazetteer
+    """THE data source of this benchmark (``geo_service.simulation``): writes the simulated national archive of
+    ``rows`` detections (``simulate_detections``, 2012-2025) as GeoParquet parts of about ``rows / parts`` rows
+    each (one year per part, flat in ``folder`` as ``batch.partitions.list_parts`` reads them) and returns
+    (Gazetteer of the simulated national boundaries, boundaries label)."""
+    import pyarrow.parquet as pq
+    from _simulated import firms_frame
 
-    _write_parts(folder, rows, parts, seed)
-    return _grid_gazetteer(Gazetteer.load(session)), "bench-grid-v1"
+    from geo_service.simulation.detections import geoparquet_table, simulate_detections
+
+    per = -(-rows // parts)
+    for year, part, frame in simulate_detections(rows, YEARS, seed=seed, chunk_rows=per):
+        pq.write_table(
+            geoparquet_table(firms_frame(frame)), folder / f"part-{year}-{part:03d}.parquet", compression="zstd"
+        )
+    return simulated_gazetteer(session, seed)
 
 
 def _copy_rate(sm, folder: Path, gaz, limit: int) -> tuple[int, float]:
@@ -149,6 +113,8 @@ def _copy_rate(sm, folder: Path, gaz, limit: int) -> tuple[int, float]:
         if sum(len(f) for f in frames) >= limit:
             break
     frame = pd.concat(frames, ignore_index=True).iloc[:limit]
+    # the simulation repeats a few keys (static sources, fronts within ~10 m): the ingest keeps the first
+    frame = frame.drop_duplicates(["acq_epoch", "lat_e4", "lon_e4", "satellite"], ignore_index=True)
     attr = gaz.attribute(
         frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), frame["acq_date_local"].to_numpy()
     )
@@ -194,7 +160,9 @@ def main() -> None:
         base.mkdir()
         with sm() as s:
             gaz, label = national_source(s, base, args.rows, parts)
-        size = sum(p.stat().st_size for p in base.glob("*.parquet"))
+        files = list(base.glob("*.parquet"))
+        parts = len(files)  # one year per part: a few more than asked
+        size = sum(p.stat().st_size for p in files)
         print(
             f"generated {args.rows:,} detections in {parts} GeoParquet files ({size / 1e6:.0f} MB) in "
             f"{time.perf_counter() - t:.1f} s; boundaries: {len(gaz.provinces.codes)} provinces, "

@@ -1,7 +1,8 @@
 """Query latency on the partitioned detections vs the same rows in an unpartitioned table, in the same run.
 
-A seeded synthetic national archive (Thailand's box 97.3-105.7 E, 5.6-20.5 N, 2012-2026, most detections in the
-February-April fire season, a northern bias) is written into ``hotspots`` (partitioned by local year, migration
+The national simulation (``geo_service.simulation``, SIMULATED data, seeded: fire events with regional seasons,
+MODIS + VIIRS, 2012-2026), attributed with the simulated national boundaries (77 / 928 / 7,400, loaded as
+layers through the real loader), is COPYed into ``hotspots`` (partitioned by local year, migration
 0020) and copied into an unpartitioned table with the same columns and indexes, ``flat.hotspots``. The service's
 own code runs against each: with ``search_path = flat, public`` the unqualified ``hotspots`` of the store's SQL
 is the unpartitioned copy, everything else (events, places) the same. Measured, p50 and p95 over --repeat runs,
@@ -16,7 +17,6 @@ alternating the two tables:
 
 It also prints which partitions each plan reads (EXPLAIN), the evidence of pruning.
 
-The generator is a stand-in until the shared national simulation (``geo_service.simulation``) exists.
 Run: .venv/bin/python bench/partitions.py [--rows N | --quick] [--repeat R]
 """
 
@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from datetime import date
 
 from _harness import database
+from _simulated import columns, copy_detections, load_layers
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -38,74 +39,38 @@ from geo_service.exports.query import ItemQuery, build_select, compile_for_psyco
 from geo_service.hotspots.queries import HotspotFilter, hotspots_geojson
 from geo_service.hotspots.summaries import SummaryQuery, date_range, summarise
 
-BOX = (97.3, 5.6, 105.7, 20.5)
 YEARS = (2012, 2026)
-SEASON_SHARE = 0.7  # share of detections in February-April
-
-# One statement, seeded (setseed): day of year (fire season Feb-Apr = days 32-120 for SEASON_SHARE of rows),
-# a satellite overpass (about 13:30 or 01:30 local), a position (half in the north, 17-20.5 N), FRP.
-GENERATE = """
-INSERT INTO {table} (satellite, instrument, processing, version, acq_utc, acq_date_local, lat_e4, lon_e4, latitude,
-  longitude, brightness, scan, track, frp, daynight, confidence, confidence_raw, province_code, district_code,
-  in_aoi, batch_id, geom)
-SELECT sat, 'VIIRS', 'SP', '2', t, (t AT TIME ZONE 'Asia/Bangkok')::date, round(lat * 1e4)::int,
-       round(lon * 1e4)::int, round(lat::numeric, 4)::float8, round(lon::numeric, 4)::float8, 300 + 60 * r1, 0.4,
-       0.4, round((1 + 80 * r1 * r1)::numeric, 2)::float8, CASE WHEN night THEN 'N' ELSE 'D' END, 1 + (g % 3),
-       (ARRAY['l', 'n', 'h'])[1 + g % 3], '54', '54' || lpad((1 + g % 8)::text, 2, '0'), g % 4 = 0, 1,
-       ST_SetSRID(ST_MakePoint(round(lon::numeric, 4)::float8, round(lat::numeric, 4)::float8), 4326)
-FROM (
-  SELECT g, sat, night, r1, lat, lon,
-         make_timestamptz(y, 1, 1, CASE WHEN night THEN 18 ELSE 6 END, (g % 60)::int, 0, 'UTC')
-           + make_interval(days => doy) AS t
-  FROM (
-    SELECT g, (ARRAY['N', 'N20', 'N21'])[1 + (g % 3)] AS sat, random() < 0.3 AS night, random() AS r1,
-           :y0 + floor(random() * (:y1 - :y0 + 1))::int AS y,
-           CASE WHEN random() < :season THEN 31 + floor(random() * 89)::int ELSE floor(random() * 365)::int END AS doy,
-           CASE WHEN random() < 0.5 THEN 17 + random() * 3.5 ELSE :s + random() * (:n - :s) END AS lat,
-           :w + random() * (:e - :w) AS lon
-    FROM generate_series(:first, :last) g) a) b
-"""
 
 
-COLUMNS = (
-    "satellite, instrument, processing, version, acq_utc, acq_date_local, lat_e4, lon_e4, latitude, longitude, "
-    "brightness, scan, track, frp, daynight, confidence, confidence_raw, province_code, district_code, in_aoi, "
-    "batch_id, geom"
-)
+def generate(session: Session, n: int, seed: int = 0, chunk_rows: int = 1_000_000) -> str:
+    """``n`` detections of the national simulation (``simulate_detections``, seeded: the same rows every run),
+    normalised, attributed with the simulated national boundaries loaded as layers (``_simulated.load_layers``,
+    through the real loader) and COPYed in the ingest's binary format into an unlogged staging table, then written
+    into ``hotspots`` in time order with ids in that order, as the ingest of a growing archive leaves them.
+    Returns the layers' version."""
+    from geo_service.places import Gazetteer
+    from geo_service.simulation.detections import simulate_detections
 
-
-def generate(session: Session, n: int, seed: float = 0.42, block: int = 1_000_000) -> None:
-    """``n`` synthetic detections (seeded: the same rows every run), generated in blocks into an unlogged staging
-    table, then written into ``hotspots`` in time order with ids in that order, as the ingest of a growing
-    archive leaves them."""
-    session.execute(text("SELECT setseed(:s)"), {"s": seed})
+    t = time.perf_counter()
+    version = load_layers(session, seed)
+    session.execute(text("INSERT INTO hotspot_batches (id, source) VALUES (1, 'bench') ON CONFLICT DO NOTHING"))
+    session.commit()
+    gaz = Gazetteer.load(session)
+    print(f"  simulated boundaries {version} loaded as layers in {time.perf_counter() - t:.0f} s", flush=True)
     session.execute(text("CREATE UNLOGGED TABLE hotspot_gen (LIKE hotspots INCLUDING DEFAULTS)"))
-    w, s, e, north = BOX
-    for first in range(1, n + 1, block):
-        last = min(n, first + block - 1)
-        session.execute(
-            text(GENERATE.format(table="hotspot_gen")),
-            {
-                "first": first,
-                "last": last,
-                "y0": YEARS[0],
-                "y1": YEARS[1],
-                "season": SEASON_SHARE,
-                "w": w,
-                "s": s,
-                "e": e,
-                "n": north,
-            },
-        )
+    done = 0
+    for chunk in simulate_detections(n, YEARS, seed=seed, chunk_rows=chunk_rows):
+        copy_detections(session, "hotspot_gen", [chunk], gaz, 1)
         session.commit()
-        print(f"  generated {last:,} / {n:,}", flush=True)
+        done += len(chunk[2])
+        print(f"  generated {done:,} / {n:,} ({chunk[0]})", flush=True)
+    cols = columns()
     session.execute(
-        text(
-            f"INSERT INTO hotspots ({COLUMNS}) SELECT {COLUMNS} FROM hotspot_gen ORDER BY acq_utc ON CONFLICT DO NOTHING"
-        )
+        text(f"INSERT INTO hotspots ({cols}) SELECT {cols} FROM hotspot_gen ORDER BY acq_utc ON CONFLICT DO NOTHING")
     )
     session.execute(text("DROP TABLE hotspot_gen"))
     session.commit()
+    return version
 
 
 FLAT = """
@@ -231,10 +196,10 @@ def _pct(values: list[float], p: float) -> float:
 def main() -> None:
     """Parse the options, build both tables, measure, print the figures."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--rows", type=int, default=20_000_000, help="synthetic detections (default: 20,000,000)")
+    ap.add_argument("--rows", type=int, default=20_000_000, help="simulated detections (default: 20,000,000)")
     ap.add_argument("--quick", action="store_true", help="200,000 rows and 5 repeats: a quick check")
     ap.add_argument("--repeat", type=int, default=15, help="measured runs per query and table (default: 15)")
-    ap.add_argument("--seed", type=float, default=0.42, help="generator seed, -1..1 (default: 0.42)")
+    ap.add_argument("--seed", type=int, default=0, help="simulation seed (default: 0)")
     args = ap.parse_args()
     rows, repeat = (200_000, 5) if args.quick else (args.rows, args.repeat)
     with database() as (_url, engine, _cluster):

@@ -1,12 +1,13 @@
 """Vector tile latency at national density: p50/p95 of hotspot tiles at zooms 6-12 from the real server, against
 the GeoJSON items route (OGC API - Features) for the same bounding boxes as the baseline in the same run.
 
-Synthetic VIIRS-like detections over Thailand (--rows, default 3,000,000; seeded): two thirds in the north
-(the fire belt, 97.5-101.5 E, 17-20.4 N), the rest anywhere in Thailand's box; times over --years fire
-seasons (January-May). The tiles sampled are those under randomly chosen detections (what a map shows), the
-same addresses for every pass. Two request kinds: the whole archive (a GIS client: no time filter) and one
-fire-season month (the committee map: ``datetime=``). The spatial index (migration 0019) is measured by
-dropping it for a last, smaller pass.
+Detections of the national simulation (``geo_service.simulation``, SIMULATED data; --rows, default 3,000,000;
+seeded): fire events with regional seasons (the north peaking in March), MODIS + VIIRS, over the --years years
+up to 2025, attributed with the simulated national boundaries (77 / 928 / 7,400) loaded as layers through the
+real loader, normalised by the ingest's ``firms.normalise`` and COPYed in its binary format. The tiles
+sampled are those under randomly chosen detections (what a map shows), the same addresses for every pass.
+Two request kinds: the whole archive (a GIS client: no time filter) and one fire-season month (the committee
+map: ``datetime=``). The spatial index (migration 0019) is measured by dropping it for a last, smaller pass.
 
 Run: .venv/bin/python bench/tiles.py [--rows N] [--samples K] [--zooms 6-12]
 """
@@ -20,25 +21,13 @@ import time
 
 import httpx2 as httpx
 from _harness import database, server
+from _simulated import columns, copy_detections, load_layers
 from sqlalchemy import text
 
+from geo_service.db.engine import make_sessionmaker
 from geo_service.exports import tiles as T
-
-GENERATE = text("""
-INSERT INTO hotspots (satellite, instrument, processing, version, acq_utc, acq_date_local, lat_e4, lon_e4, latitude,
-                      longitude, brightness, frp, daynight, confidence, confidence_raw, batch_id, in_aoi, geom)
-SELECT 'N', 'VIIRS', 'SP', '2', t, (t AT TIME ZONE 'Asia/Bangkok')::date, round(lat * 1e4)::int,
-       round(lon * 1e4)::int, lat, lon, 300 + random() * 60, random() * 40, 'D', 1 + (g % 3),
-       (ARRAY['l','n','h'])[1 + g % 3], 1, false, ST_SetSRID(ST_MakePoint(lon, lat), 4326)
-FROM (
-  SELECT g,
-         CASE WHEN g % 3 < 2 THEN 97.5 + random() * 4.0 ELSE 97.4 + random() * 8.2 END AS lon,
-         CASE WHEN g % 3 < 2 THEN 17.0 + random() * 3.4 ELSE 5.7 + random() * 14.7 END AS lat,
-         make_timestamptz(:first + (g % :years), 1 + (g % 5), 1 + (g % 28), (g % 24), (g % 60), 0, 'UTC') AS t
-  FROM generate_series(:lo, :hi) g
-) s
-ON CONFLICT DO NOTHING
-""")
+from geo_service.places import Gazetteer
+from geo_service.simulation.detections import simulate_detections
 
 
 def pct(values: list[float], q: float) -> float:
@@ -118,11 +107,13 @@ def report(title: str, rows: dict, items: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rows", type=int, default=3_000_000, help="synthetic detections (default 3,000,000)")
+    parser.add_argument("--rows", type=int, default=3_000_000, help="simulated detections (default 3,000,000)")
     parser.add_argument("--samples", type=int, default=30, help="tiles per zoom level (default 30)")
     parser.add_argument("--zooms", default="6-12", help="zoom levels, e.g. 6-12 (default)")
-    parser.add_argument("--years", type=int, default=12, help="fire seasons the detections spread over (default 12)")
-    parser.add_argument("--seed", type=int, default=18)
+    parser.add_argument(
+        "--years", type=int, default=12, help="years the detections spread over, up to 2025 (default 12)"
+    )
+    parser.add_argument("--seed", type=int, default=18, help="simulation seed (default 18)")
     parser.add_argument("--no-index-pass", action="store_true", help="skip the pass without the spatial index")
     args = parser.parse_args()
     lo_z, hi_z = (int(v) for v in args.zooms.split("-"))
@@ -130,16 +121,24 @@ def main() -> None:
     month = f"{first_year + args.years - 2}-03-01T00:00:00Z/{first_year + args.years - 2}-03-31T23:59:59Z"
     with database() as (url, engine, _cluster):
         t = time.perf_counter()
-        with engine.begin() as conn:
-            conn.execute(text("SELECT setseed(:s)"), {"s": (args.seed % 1000) / 1000})
-            conn.execute(text("INSERT INTO hotspot_batches (id, source) VALUES (1, 'bench')"))
-            conn.execute(text("DROP INDEX idx_hotspots_geom"))  # built once after the load (faster)
-            step = 500_000
-            for lo in range(1, args.rows + 1, step):
-                conn.execute(
-                    GENERATE,
-                    {"lo": lo, "hi": min(args.rows, lo + step - 1), "first": first_year, "years": args.years},
-                )
+        with make_sessionmaker(engine)() as session:
+            load_layers(session, args.seed)
+            session.execute(text("INSERT INTO hotspot_batches (id, source) VALUES (1, 'bench')"))
+            session.commit()
+            gaz = Gazetteer.load(session)
+            print(f"simulated boundaries loaded as layers in {time.perf_counter() - t:.0f} s", flush=True)
+            t = time.perf_counter()
+            session.execute(text("DROP INDEX idx_hotspots_geom"))  # built once after the load (faster)
+            session.execute(text("CREATE UNLOGGED TABLE hotspot_gen (LIKE hotspots INCLUDING DEFAULTS)"))
+            years = (first_year, first_year + args.years - 1)
+            chunks = simulate_detections(args.rows, years, seed=args.seed, chunk_rows=500_000)
+            copy_detections(session, "hotspot_gen", chunks, gaz, 1)
+            cols = columns()
+            session.execute(
+                text(f"INSERT INTO hotspots ({cols}) SELECT {cols} FROM hotspot_gen ON CONFLICT DO NOTHING")
+            )
+            session.execute(text("DROP TABLE hotspot_gen"))
+            session.commit()
         with engine.begin() as conn:
             conn.execute(text("CREATE INDEX idx_hotspots_geom ON hotspots USING gist (geom)"))
             conn.execute(text("ANALYZE hotspots"))
@@ -148,7 +147,7 @@ def main() -> None:
                 text("SELECT longitude, latitude FROM hotspots TABLESAMPLE SYSTEM (1) LIMIT :n"),
                 {"n": args.samples * 4},
             ).all()
-        print(f"generated {count:,} detections over {args.years} fire seasons in {time.perf_counter() - t:.0f} s")
+        print(f"simulated {count:,} detections over {args.years} years in {time.perf_counter() - t:.0f} s")
         rng = random.Random(args.seed)
         addresses: dict[int, list] = {}
         for z in range(lo_z, hi_z + 1):
