@@ -35,9 +35,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geo_service.forest_loss.decode import HIGH, HIGHEST, LOW, Alerts, day_to_date
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 
-M2_PER_HA = 10_000.0
-M2_PER_RAI = 1_600.0
 DENSE_SHARE = 0.125  # above this share of alert pixels, links come from shifted arrays instead of searchsorted
 
 
@@ -305,7 +304,7 @@ class Patches:
     @property
     def area_ha(self) -> np.ndarray:
         """Area of each patch in hectares."""
-        return self.area_m2 / M2_PER_HA
+        return self.area_m2 / M2_PER_HECTARE
 
     @property
     def area_rai(self) -> np.ndarray:

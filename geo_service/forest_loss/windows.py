@@ -34,6 +34,7 @@ from geo_service.errors import InvalidInput
 from geo_service.forest_loss.decode import DECODERS
 from geo_service.forest_loss.patches import Grid, Patches, WindowPatches, label_grid, merge_windows, patch_window
 from geo_service.forest_loss.polygons import polygons_frame, window_shapes
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 
 DEFAULT_WINDOW = 2048
 DEFAULT_MAX_PIXELS = 6_000_000_000  # the area of interest read, not the tile: Thailand at 10 m is ~5.1e9
@@ -475,8 +476,8 @@ class RunResult:
             .agg(patches=("patch_id", "nunique"), pixels=("pixels", "sum"), area_m2=("area_m2", "sum"))
             .reset_index()
         )
-        out["area_ha"] = out["area_m2"] / 10_000
-        out["area_rai"] = out["area_m2"] / 1_600
+        out["area_ha"] = out["area_m2"] / M2_PER_HECTARE
+        out["area_rai"] = out["area_m2"] / M2_PER_RAI
         return out
 
 
@@ -518,8 +519,8 @@ def merge_results(grid: Grid, results: list[WindowResult], options: WindowOption
         if frames
         else pd.DataFrame({c: [] for c in columns})
     )
-    zones["area_ha"] = zones["area_m2"] / 10_000
-    zones["area_rai"] = zones["area_m2"] / 1_600
+    zones["area_ha"] = zones["area_m2"] / M2_PER_HECTARE
+    zones["area_rai"] = zones["area_m2"] / M2_PER_RAI
     polygons = polygons_frame(grid, patches, [r.shapes or {} for r in results]) if options.vectorise else None
     return RunResult(
         grid=grid,
