@@ -253,6 +253,18 @@ def test_briefs_per_province_and_national_show_counts_and_no_names(two):
     assert listed == {national["id"], phrae["id"]}
     assert client.get(f"/api/v1/briefs/{nan_brief}", headers=people["phrae_committee"]).status_code == 404
     assert client.get(f"/api/v1/briefs/{nan_brief}", headers=people["national"]).status_code == 200
+    # awkward rows: a detection in a province that is not loaded (Kamphaeng Phet) and one of Phrae's in the next
+    # fiscal year (2568). FY 2567's national table and Phrae's total stay as they were; the unloaded province's
+    # detection is outside Phrae's area (its own line), the next year's is in no FY 2567 figure
+    elsewhere = "16.50000,99.50000,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,n,2.0NRT,290.0,5.0,D\n"
+    post_viirs(client, admin, [elsewhere, row.format(**PHRAE_POINT).replace("2024-03-14", "2024-10-02")])
+    again = client.post("/api/v1/briefs", headers=people["national"], json={"fiscal_year_be": 2567}).json()
+    again_rows = {p["code"]: p["hotspots"] for p in again["figures"]["by_province"]}
+    assert (again_rows["54"], again_rows["55"]) == (1, 2) and sum(again_rows.values()) == 4
+    f = client.post("/api/v1/briefs", headers=people["phrae_committee"], json={"fiscal_year_be": 2567}).json()
+    assert f["figures"]["hotspots"]["total"] == 1 and f["figures"]["hotspots"]["outside_aoi"] == 3
+    nxt = client.post("/api/v1/briefs", headers=people["phrae_committee"], json={"fiscal_year_be": 2568}).json()
+    assert nxt["figures"]["hotspots"]["total"] == 1
 
 
 def test_incident_tiles_follow_the_province_scope(two):
