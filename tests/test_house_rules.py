@@ -70,6 +70,11 @@ STORES: dict[str, set[str]] = {
         t: {"batch.store"}
         for t in ("batch_jobs", "batch_job_parts", "batch_summaries", "batch_event_links", "batch_event_members")
     },
+    # forest-loss alerts (migration 0024): writes in forest_loss.store, reads in forest_loss.queries
+    "forest_alert_ingests": {"forest_loss.store", "forest_loss.queries"},
+    "clearing_patches": {"forest_loss.store", "forest_loss.queries"},
+    "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries"},
+    "field_tasks": {"forest_loss.tasks"},
 }
 
 # ORM classes and the store that may use them.

@@ -21,6 +21,7 @@ from geo_service.cases import access, store, workflow
 from geo_service.cases.schemas import CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CASE_CATEGORY_LABELS, CASE_STAGE_LABELS, CaseCategory, CaseStage, LinkTarget
 from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from geo_service.forest_loss import queries as forest_loss_queries
 from geo_service.hotspots import rasters
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import service as incidents
@@ -473,6 +474,7 @@ _EXISTING: dict[LinkTarget, Callable[[Session, list[str]], set[str]]] = {
     LinkTarget.hotspot: hotspots_store.existing_hotspot_ids,
     LinkTarget.fire_event: hotspots_store.existing_fire_event_ids,
     LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
+    LinkTarget.clearing_patch: forest_loss_queries.existing_patch_ids,
 }
 
 

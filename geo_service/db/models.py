@@ -348,6 +348,7 @@ class LinkTarget(str, enum.Enum):
     protected_area = "protected_area"
     district = "district"
     raster_stat = "raster_stat"
+    clearing_patch = "clearing_patch"
 
 
 CASE_CATEGORY_LABELS: dict[CaseCategory, tuple[str, str]] = {
@@ -835,3 +836,103 @@ class BatchEventMember(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id", ondelete="CASCADE"), primary_key=True)
     detection: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     event: Mapped[int] = mapped_column(BigInteger)
+
+
+class ForestAlertIngest(Base):
+    """One forest-loss alert raster ingested: source, encoding, file hash, the window read and the parameters;
+    ``params_key`` makes a re-ingest of the same file with the same parameters a no-op."""
+
+    __tablename__ = "forest_alert_ingests"
+    __table_args__ = (UniqueConstraint("params_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(Text)
+    file_name: Mapped[str] = mapped_column(Text)
+    file_sha256: Mapped[str] = mapped_column(String(64))
+    params_key: Mapped[str] = mapped_column(String(64))
+    params = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    crs: Mapped[str] = mapped_column(Text)
+    window = mapped_column(JSONB)
+    alert_pixels: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    patches_new: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    patches_extended: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    alert_from: Mapped[date | None] = mapped_column(Date)
+    alert_to: Mapped[date | None] = mapped_column(Date)
+    created_by: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ClearingPatch(Base):
+    """Connected forest-loss alert pixels within a date window, vectorised; the id survives extension."""
+
+    __tablename__ = "clearing_patches"
+    __table_args__ = (
+        Index("ix_clearing_patches_last_date", "last_date"),
+        Index("ix_clearing_patches_district_code", "district_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    sources = mapped_column(ARRAY(Text), nullable=False)
+    first_date: Mapped[date] = mapped_column(Date)
+    last_date: Mapped[date] = mapped_column(Date)
+    pixels: Mapped[int] = mapped_column(Integer)
+    area_m2: Mapped[float] = mapped_column(Float)
+    confidence_max: Mapped[int] = mapped_column(SmallInteger)
+    pixels_low: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    pixels_high: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    pixels_highest: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    province_code: Mapped[str | None] = mapped_column(String(20))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    subdistrict_code: Mapped[str | None] = mapped_column(String(20))
+    reserve_code: Mapped[str | None] = mapped_column(String(40))
+    protected_area_codes = mapped_column(ARRAY(Text))
+    in_aoi: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    cleared_by_fire: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    fire_evidence = mapped_column(JSONB)
+    verification: Mapped[str] = mapped_column(Text, server_default=text("'unverified'"))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[str | None] = mapped_column(String(120))
+    merged_into: Mapped[int | None] = mapped_column(BigInteger)
+    first_ingest_id: Mapped[int] = mapped_column(ForeignKey("forest_alert_ingests.id"))
+    last_ingest_id: Mapped[int] = mapped_column(ForeignKey("forest_alert_ingests.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class ClearingPatchZone(Base):
+    """The share of a clearing patch inside one province, district, subdistrict or protected area."""
+
+    __tablename__ = "clearing_patch_zones"
+    __table_args__ = (Index("ix_clearing_patch_zones_zone", "zone_type", "zone_code"),)
+
+    patch_id: Mapped[int] = mapped_column(
+        ForeignKey("clearing_patches.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    zone_type: Mapped[str] = mapped_column(Text, primary_key=True)
+    zone_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    area_m2: Mapped[float] = mapped_column(Float)
+    share: Mapped[float] = mapped_column(Float)
+
+
+class FieldTask(Base):
+    """A clearing patch sent to the field to verify, its outcome and the incident the visit produced."""
+
+    __tablename__ = "field_tasks"
+    __table_args__ = (
+        Index("ix_field_tasks_patch_id", "patch_id"),
+        Index("ix_field_tasks_open", "status", postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patch_id: Mapped[int] = mapped_column(ForeignKey("clearing_patches.id"))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'open'"))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    assigned_to: Mapped[str | None] = mapped_column(String(120))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    done_by: Mapped[str | None] = mapped_column(String(120))
+    incident_id: Mapped[int | None] = mapped_column(BigInteger)
