@@ -115,6 +115,7 @@ class EvidenceCounts(BaseModel):
     protected_area: int
     district: int
     raster_stat: int
+    clearing_patch: int
 
 
 class CaseLinkOut(BaseModel):
