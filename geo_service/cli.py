@@ -41,6 +41,7 @@ from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
 from geo_service.simulation import cli as simulation_cli
 from geo_service.users import create_user, list_users, update_user
+from geo_service.worker.cli import worker_app
 
 # The application's factory, by its import string: the command line does not import the web app.
 APP_FACTORY = "geo_service.main:create_app"
@@ -67,6 +68,7 @@ app.add_typer(hotspots_app, name="hotspots")
 app.add_typer(rasters_app, name="rasters")
 app.add_typer(simulation_cli.app, name="simulate")
 app.add_typer(batch_app, name="batch")
+app.add_typer(worker_app, name="worker")
 
 
 @app.callback()

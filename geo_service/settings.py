@@ -260,6 +260,7 @@ class Settings:
             **{k: v for k, v in overrides.items() if k in PartitionSettings.model_fields}
         )
         self.batch = BatchSettings(**{k: v for k, v in overrides.items() if k in BatchSettings.model_fields})
+        self.worker = WorkerSettings(**{k: v for k, v in overrides.items() if k in WorkerSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
@@ -295,3 +296,52 @@ class PartitionSettings(BaseSettings):
 
     ahead_years: int = Field(default=1, ge=0, le=10, description="Years of partitions kept ready after this one")
     ensure_at_startup: bool = Field(default=True, description="Create the partitions ahead when the app starts")
+
+
+class WorkerSettings(BaseSettings):
+    """The worker process (``geo-service worker``, issue 16): which scheduled jobs run, how often, and what they
+    pull (README, *The worker (scheduled pulls)*). Intervals in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_WORKER_", extra="ignore", populate_by_name=True)
+
+    firms_enabled: bool = Field(default=True, description="Pull FIRMS NRT (needs GEO_SERVICE_FIRMS_MAP_KEY)")
+    firms_sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["VIIRS_SNPP_NRT", "VIIRS_NOAA20_NRT", "VIIRS_NOAA21_NRT", "MODIS_NRT"],
+        description="FIRMS sources pulled, comma-separated; one job each (firms_<source>)",
+    )
+    firms_bbox: str | None = Field(
+        default=None, description="west,south,east,north pulled; unset: the area of interest's bounding box"
+    )
+    firms_interval_s: float = Field(default=900.0, gt=0, description="Seconds between FIRMS pulls (each source)")
+    firms_initial_days: int = Field(default=2, ge=1, le=10, description="UTC days pulled by the very first run")
+    firms_settle_hours: float = Field(
+        default=6.0, ge=0, le=72, description="A UTC day stays open (pulled again each run) this long after it ends"
+    )
+    catchup_max_days: int = Field(
+        default=14, ge=1, le=60, description="Missed days pulled after downtime, at most this many back from today"
+    )
+    events_enabled: bool = Field(default=True, description="Recluster recent detections into fire events")
+    events_interval_s: float = Field(default=3600.0, gt=0)
+    events_days: int = Field(default=3, ge=1, le=60, description="Days back from now the reclustering covers")
+    partitions_enabled: bool = Field(default=True, description="Create the detections' partitions ahead")
+    partitions_interval_s: float = Field(default=86_400.0, gt=0)
+    batch_resume_enabled: bool = Field(default=True, description="Resume interrupted Dask batch jobs")
+    batch_resume_interval_s: float = Field(default=1800.0, gt=0)
+    batch_resume_idle_s: float = Field(
+        default=1800.0, ge=0, description="A running batch job with no part done for this long counts as interrupted"
+    )
+    forest_loss_enabled: bool = Field(default=True, description="Pull published forest-loss alert tiles")
+    forest_loss_source: str | None = Field(
+        default=None, description="Folder or URL where the alert tiles are published; unset: no pull"
+    )
+    forest_loss_interval_s: float = Field(default=21_600.0, gt=0)
+    job_timeout_s: float = Field(
+        default=3600.0, gt=0, description="A run still 'running' after this long is reported as lost"
+    )
+
+    @field_validator("firms_sources", mode="before")
+    @classmethod
+    def _sources(cls, v):
+        if isinstance(v, str):
+            v = v.split(",")
+        return [str(s).strip().upper() for s in v or [] if str(s).strip()]

@@ -75,6 +75,8 @@ STORES: dict[str, set[str]] = {
     "clearing_patches": {"forest_loss.store", "forest_loss.queries"},
     "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries"},
     "field_tasks": {"forest_loss.tasks"},
+    # the worker's jobs, runs and pulled windows (migration 0026)
+    **{t: {"worker.store"} for t in ("worker_jobs", "worker_job_runs", "worker_windows")},
 }
 
 # ORM classes and the store that may use them.
@@ -85,10 +87,13 @@ ORM_CLASSES = {
     "User": "users",
     "Incident": "incidents.store",
     "IncidentPhoto": "incidents.store",
+    "WorkerJob": "worker.store",
+    "WorkerJobRun": "worker.store",
+    "WorkerWindow": "worker.store",
 }
 
 # The edges: where a transaction may be opened, committed or rolled back.
-EDGES = re.compile(r"^(api\..*|web\..*|cli|cli_support|.*\.cli|main|db\..*|notebook_runner)$")
+EDGES = re.compile(r"^(api\..*|web\..*|cli|cli_support|.*\.cli|main|db\..*|notebook_runner|worker\.runner)$")
 # Transaction control that is not a unit of work, each with its reason.
 TRANSACTION_EXCEPTIONS = {
     "cases.access": "seen_by() rolls back its own savepoint (reads as another role, then back)",

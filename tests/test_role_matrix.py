@@ -116,6 +116,7 @@ for _path in (
 ):
     POLICY[("GET", _path)] = PUBLIC
 POLICY[("GET", "/api/v1/admin/hotspots/partitions")] = ADMIN
+POLICY[("GET", "/api/v1/worker/jobs")] = ADMIN
 POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
 POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
 POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN

@@ -936,3 +936,53 @@ class FieldTask(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_by: Mapped[str | None] = mapped_column(String(120))
     incident_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- the worker's scheduled jobs (migration 0026, issue 16) ----------------------------------------
+class WorkerJob(Base):
+    """A job the worker schedules: its interval, whether it is enabled, and the next run planned."""
+
+    __tablename__ = "worker_jobs"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    description: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    interval_s: Mapped[float] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WorkerJobRun(Base):
+    """One run of a worker job: which worker, when, its status, rows and error."""
+
+    __tablename__ = "worker_job_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'ok', 'error', 'skipped')", name="status"),
+        Index("ix_worker_job_runs_job_name", "job_name", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_name: Mapped[str] = mapped_column(ForeignKey("worker_jobs.name", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'running'"))
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    detail = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+class WorkerWindow(Base):
+    """A UTC day a pulling job has pulled: ``open`` (pulled again each run) or ``done`` (pulled after it closed)."""
+
+    __tablename__ = "worker_windows"
+    __table_args__ = (CheckConstraint("status IN ('open', 'done')", name="status"),)
+
+    job_name: Mapped[str] = mapped_column(ForeignKey("worker_jobs.name", ondelete="CASCADE"), primary_key=True)
+    window_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(Text)
+    pulls: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    batch_id: Mapped[int | None] = mapped_column(Integer)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    first_pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
