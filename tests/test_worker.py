@@ -419,3 +419,17 @@ def test_the_worker_process_schedules_its_jobs_and_stops_on_sigterm(db_url, tmp_
 def test_day_windows_match_the_files_the_pull_records():
     # the FIRMS job records a file's days from day_windows, the same split fetch_area makes
     assert day_windows(date(2024, 3, 5), date(2024, 3, 16)) == [(date(2024, 3, 5), 10), (date(2024, 3, 15), 2)]
+
+
+def test_the_compose_file_runs_a_worker_on_the_apps_image_and_database():
+    import yaml
+
+    from tests.test_stateless_replicas import ROOT
+
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    worker, app = services["worker"], services["app"]
+    assert worker["command"] == ["geo-service", "worker"] and worker["image"] == app["image"]
+    env = worker["environment"]
+    assert env["GEO_SERVICE_DATABASE_URL"] == app["environment"]["GEO_SERVICE_DATABASE_URL"]
+    assert env["GEO_SERVICE_FIRMS_MAP_KEY"].startswith("${")  # from .env, never in the file
+    assert "stop_grace_period" in worker and "ports" not in worker
