@@ -400,6 +400,13 @@ def test_the_worker_process_schedules_its_jobs_and_stops_on_sigterm(db_url, tmp_
                 except Exception:  # the worker has not migrated yet
                     runs = 0
         assert runs >= 3, proc.stderr.read() if proc.poll() is not None else "too few runs"
+        with engine.connect() as c:
+            planned, last = c.execute(
+                text("""SELECT j.next_run_at, max(r.started_at) FROM worker_jobs j JOIN worker_job_runs r
+                        ON r.job_name = j.name WHERE j.name = 'fire_events' GROUP BY j.next_run_at""")
+            ).one()
+        # the scheduler's next time (every second), recorded after each run
+        assert planned is not None and abs((planned - last).total_seconds()) < 5
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
@@ -411,7 +418,7 @@ def test_the_worker_process_schedules_its_jobs_and_stops_on_sigterm(db_url, tmp_
         ok = c.execute(text("SELECT count(*) FROM worker_job_runs WHERE job_name = 'fire_events' AND status = 'ok'"))
         assert ok.scalar() >= 3
     engine.dispose()
-    assert jobs["fire_events"].enabled and jobs["fire_events"].next_run_at is not None
+    assert jobs["fire_events"].enabled and jobs["fire_events"].next_run_at is None  # stopped: no next run
     assert not jobs[JOB].enabled and jobs[JOB].next_run_at is None  # disabled: never scheduled
     assert jobs["partitions"].enabled
 

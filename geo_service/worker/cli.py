@@ -6,11 +6,13 @@ import logging
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from geo_service import cli_support, wiring
 from geo_service.db.engine import make_engine, make_sessionmaker, transaction
 from geo_service.settings import Settings
+from geo_service.thai import BANGKOK
 from geo_service.worker import runner as worker_runner
 from geo_service.worker import status as worker_status
 
@@ -19,6 +21,11 @@ worker_app = typer.Typer(
     "interrupted batch jobs. Without a command it runs the scheduler until stopped.",
     invoke_without_command=True,
 )
+
+
+def _local(at) -> str:
+    """A time as the office reads it: Asia/Bangkok, to the second ("-" for none)."""
+    return f"{at.astimezone(BANGKOK):%Y-%m-%d %H:%M:%S}" if at else "-"
 
 
 def _runner(settings: Settings, url) -> worker_runner.Runner:
@@ -59,7 +66,7 @@ def run(
         if res.status == "skipped":
             cli_support.console.print(f"{res.name}: skipped, another worker holds the job's lock")
         elif res.status == "error":
-            cli_support.console.print(f"[bold red]{res.name}: error:[/] {res.error}")
+            cli_support.console.print(f"[bold red]{escape(res.name)}: error:[/] {escape(res.error or '')}")
         else:
             cli_support.console.print(f"{res.name}: ok, {res.rows if res.rows is not None else '-'} rows")
     if any(res.status == "error" for res in results):
@@ -81,16 +88,16 @@ def status() -> None:
             r["name"],
             "yes" if r["enabled"] else "no",
             f"{r['interval_s']:g} s",
-            f"{r['last_started_at']:%Y-%m-%d %H:%M:%S}" if r["last_started_at"] else "-",
+            _local(r["last_started_at"]),
             r["last_status"] or "never run",
             "-" if r["last_rows"] is None else f"{r['last_rows']:,}",
             str(r["errors_since_ok"]),
-            f"{r['next_run_at']:%Y-%m-%d %H:%M:%S}" if r["next_run_at"] else "-",
+            _local(r["next_run_at"]),
             f"{r['windows_done']} done, {r['windows_open']} open" if r["last_window"] else "-",
-            (r["last_error"] or "")[:120],
+            escape((r["last_error"] or "")[:120]),
         )
     cli_support.out.print(table)
-    cli_support.console.print("Times in UTC.")
+    cli_support.console.print("Times in Asia/Bangkok (เวลาประเทศไทย).")
 
 
 @worker_app.command("runs")
@@ -109,11 +116,12 @@ def runs(
     for r in rows:
         table.add_row(
             str(r["id"]),
-            r["worker"],
-            f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-            f"{r['finished_at']:%H:%M:%S}" if r["finished_at"] else "-",
+            escape(r["worker"]),
+            _local(r["started_at"]),
+            _local(r["finished_at"]),
             r["status"],
             "-" if r["rows"] is None else f"{r['rows']:,}",
-            (r["error"] or "")[:120],
+            escape((r["error"] or "")[:120]),
         )
     cli_support.out.print(table)
+    cli_support.console.print("Times in Asia/Bangkok (เวลาประเทศไทย).")

@@ -70,6 +70,11 @@ class Runner:
         with transaction(self.sessions) as session:
             store.declare_jobs(session, rows)
 
+    def planned(self, at: datetime | None) -> None:
+        """Record ``at`` as every enabled job's next run (a worker starting), or None (a worker stopping)."""
+        with transaction(self.sessions) as session:
+            store.set_next_run(session, None, at)
+
     def run(
         self, name: str, *, now: datetime | None = None, next_run: Callable[[], datetime | None] | None = None
     ) -> RunResult:
@@ -158,4 +163,8 @@ def serve(runner: Runner) -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker %s: %s", runner.worker, ", ".join(j.name for j in runner.registry if j.enabled) or "no jobs")
-    scheduler.start()
+    runner.planned(start)
+    try:
+        scheduler.start()
+    finally:
+        runner.planned(None)  # no worker, no next run

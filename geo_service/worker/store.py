@@ -43,7 +43,8 @@ def declare_jobs(session: Session, jobs: Sequence[JobRow]) -> None:
             INSERT INTO worker_jobs (name, description, interval_s, enabled, updated_at)
             VALUES (:name, :description, :interval_s, :enabled, now())
             ON CONFLICT (name) DO UPDATE SET description = excluded.description, interval_s = excluded.interval_s,
-                enabled = excluded.enabled, updated_at = now()"""),
+                enabled = excluded.enabled, updated_at = now(),
+                next_run_at = CASE WHEN excluded.enabled THEN worker_jobs.next_run_at END"""),
             {"name": j.name, "description": j.description, "interval_s": j.interval_s, "enabled": j.enabled},
         )
     session.execute(
@@ -52,10 +53,13 @@ def declare_jobs(session: Session, jobs: Sequence[JobRow]) -> None:
     )
 
 
-def set_next_run(session: Session, name: str, at: datetime | None) -> None:
-    """Record when the scheduler will run the job next (None: not scheduled)."""
+def set_next_run(session: Session, name: str | None, at: datetime | None) -> None:
+    """Record when the scheduler will run the job next (None: not scheduled); ``name`` None: every enabled job
+    (a worker starting: all at once; stopping: none)."""
     session.execute(
-        text("UPDATE worker_jobs SET next_run_at = :at, updated_at = now() WHERE name = :name"),
+        text("""
+        UPDATE worker_jobs SET next_run_at = :at, updated_at = now()
+        WHERE CASE WHEN CAST(:name AS text) IS NULL THEN enabled ELSE name = :name END"""),
         {"name": name, "at": at},
     )
 
