@@ -423,6 +423,18 @@ def test_the_worker_process_schedules_its_jobs_and_stops_on_sigterm(db_url, tmp_
     assert jobs["partitions"].enabled
 
 
+def test_a_source_that_is_not_firms_is_refused_with_the_known_ones(db_url, tmp_path, firms):
+    from geo_service.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as err:
+        build_registry(_settings(db_url, tmp_path, firms, firms_sources="VIIRS_SNPP_NRT, viirs_snpp_nrtt"))
+    assert "'VIIRS_SNPP_NRTT' is not a FIRMS source" in str(err.value) and "MODIS_NRT" in str(err.value)
+    reg = build_registry(_settings(db_url, tmp_path, firms, firms_map_key=None))
+    assert not reg.get(JOB).enabled and not reg.get("forest_loss").enabled and reg.get("fire_events").enabled
+    with pytest.raises(InvalidInput, match="the jobs are"):
+        reg.get("firms_typo")
+
+
 def test_day_windows_match_the_files_the_pull_records():
     # the FIRMS job records a file's days from day_windows, the same split fetch_area makes
     assert day_windows(date(2024, 3, 5), date(2024, 3, 16)) == [(date(2024, 3, 5), 10), (date(2024, 3, 15), 2)]

@@ -34,11 +34,11 @@ def _runner(settings: Settings, url) -> worker_runner.Runner:
     return worker_runner.Runner(sessions, settings, wiring.worker_registry(settings))
 
 
-def _serve() -> None:
+def _serve(only: list[str] | None = None) -> None:
     settings = cli_support.get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with cli_support.database(settings) as db:
-        worker_runner.serve(_runner(settings, db.url))
+        worker_runner.serve(_runner(settings, db.url), only)
 
 
 @worker_app.callback()
@@ -53,9 +53,10 @@ def run(
     once: Annotated[bool, typer.Option("--once", help="Run the jobs once each and exit (no scheduler)")] = False,
     job: Annotated[list[str] | None, typer.Option("--job", help="Only this job (repeatable; even if disabled)")] = None,
 ) -> None:
-    """Run the scheduler, or with --once each enabled job (or each --job) once; exit 1 if a run failed."""
+    """Run the scheduler (every enabled job, or each --job), or with --once each of them once; exit 1 if a run
+    failed."""
     if not once:
-        _serve()
+        _serve(job or None)
         return
     settings = cli_support.get_settings()
     with cli_support.database(settings) as db:

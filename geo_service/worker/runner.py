@@ -124,8 +124,8 @@ class Runner:
         return [self.run(j.name, now=now) for j in chosen]
 
 
-def serve(runner: Runner) -> None:
-    """Schedule every enabled job at its interval with APScheduler (each starts at once) and block until
+def serve(runner: Runner, only: list[str] | None = None) -> None:
+    """Schedule every enabled job (or the jobs named in ``only``) at its interval with APScheduler (each starts at once) and block until
     SIGTERM or SIGINT; a run in progress then finishes before the process ends.
 
     One run of a job at a time in this process (``max_instances=1``), runs missed while it was busy are
@@ -143,9 +143,8 @@ def serve(runner: Runner) -> None:
         job = scheduler.get_job(name)
         return job.next_run_time if job else None
 
-    for spec in runner.registry:
-        if not spec.enabled:
-            continue
+    chosen = [runner.registry.get(n) for n in only] if only else [j for j in runner.registry if j.enabled]
+    for spec in chosen:
         scheduler.add_job(
             runner.run,
             IntervalTrigger(seconds=spec.interval_s, timezone=UTC),
@@ -162,7 +161,7 @@ def serve(runner: Runner) -> None:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    log.info("worker %s: %s", runner.worker, ", ".join(j.name for j in runner.registry if j.enabled) or "no jobs")
+    log.info("worker %s: %s", runner.worker, ", ".join(j.name for j in chosen) or "no jobs")
     runner.planned(start)
     try:
         scheduler.start()

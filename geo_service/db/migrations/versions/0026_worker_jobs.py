@@ -6,7 +6,8 @@
   ``skipped`` when another worker held the job's lock, rows, the error).
 - ``worker_windows``: the time windows (UTC days) a pulling job has pulled: ``open`` while the day can still
   receive data (it is pulled again at each run), ``done`` once pulled after it closed (never pulled again).
-  A worker that was offline pulls the days missing here once (catch-up).
+  A worker that was offline pulls the days missing here once (catch-up). ``batch_id`` and ``rows`` are those
+  of the file (ingest batch) that last pulled the day: one FIRMS file covers up to 10 days.
 
 Revision ID: 0026_worker_jobs
 Revises: 0024_forest_alerts
