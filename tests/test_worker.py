@@ -382,7 +382,9 @@ def test_the_worker_process_schedules_its_jobs_and_stops_on_sigterm(db_url, tmp_
         db_url,
         tmp_path,
         firms,
-        GEO_SERVICE_WORKER_FIRMS_ENABLED="false",
+        GEO_SERVICE_WORKER_FIRMS_SOURCES="VIIRS_SNPP_NRT,VIIRS_NOAA20_NRT,VIIRS_NOAA21_NRT,MODIS_NRT",
+        GEO_SERVICE_WORKER_FIRMS_INTERVAL_S="3600",
+        GEO_SERVICE_WORKER_FOREST_LOSS_ENABLED="false",
         GEO_SERVICE_WORKER_EVENTS_INTERVAL_S="1",
         GEO_SERVICE_WORKER_BATCH_RESUME_ENABLED="false",
     )
@@ -417,10 +419,27 @@ def test_the_worker_process_schedules_its_jobs_and_stops_on_sigterm(db_url, tmp_
         jobs = {r.name: r for r in c.execute(text("SELECT name, enabled, next_run_at FROM worker_jobs"))}
         ok = c.execute(text("SELECT count(*) FROM worker_job_runs WHERE job_name = 'fire_events' AND status = 'ok'"))
         assert ok.scalar() >= 3
+        ok_firms = c.execute(
+            text("SELECT job_name, status FROM worker_job_runs WHERE job_name LIKE 'firms%' ORDER BY job_name")
+        ).all()
     engine.dispose()
     assert jobs["fire_events"].enabled and jobs["fire_events"].next_run_at is None  # stopped: no next run
-    assert not jobs[JOB].enabled and jobs[JOB].next_run_at is None  # disabled: never scheduled
+    assert not jobs["forest_loss"].enabled and jobs["forest_loss"].next_run_at is None  # disabled: never scheduled
     assert jobs["partitions"].enabled
+    # the four FIRMS jobs started together with the others, each pulled once (its own source), none waited out
+    assert sorted(ok_firms) == [
+        ("firms_modis_nrt", "ok"),
+        ("firms_viirs_noaa20_nrt", "ok"),
+        ("firms_viirs_noaa21_nrt", "ok"),
+        (JOB, "ok"),
+    ]
+    assert sorted({s for s, _, _ in firms.area}) == [
+        "MODIS_NRT",
+        "VIIRS_NOAA20_NRT",
+        "VIIRS_NOAA21_NRT",
+        "VIIRS_SNPP_NRT",
+    ]
+    assert len(firms.area) == 4
 
 
 def test_a_source_that_is_not_firms_is_refused_with_the_known_ones(db_url, tmp_path, firms):

@@ -30,8 +30,10 @@ def _local(at) -> str:
 
 def _runner(settings: Settings, url) -> worker_runner.Runner:
     wiring.wire()
-    sessions = make_sessionmaker(make_engine(url, pool_size=4))
-    return worker_runner.Runner(sessions, settings, wiring.worker_registry(settings))
+    registry = wiring.worker_registry(settings)
+    # every job may run at once, each on two connections (its lock and its transaction): pool + overflow cover it
+    sessions = make_sessionmaker(make_engine(url, pool_size=len(registry) + 1))
+    return worker_runner.Runner(sessions, settings, registry)
 
 
 def _serve(only: list[str] | None = None) -> None:
