@@ -54,7 +54,7 @@ def title(card: dict) -> tuple[str, str]:
     th_place, en_place = where(card)
     rai, ha = card["area_m2"] / M2_PER_RAI, card["area_m2"] / M2_PER_HECTARE
     th = (
-        f"ตรวจสอบการแผ้วถางป่าที่ {th_place} (แปลง #{card['id']}, {rai:,.1f} ไร่, "
+        f"ตรวจสอบการแผ้วถางป่าที่ {th_place} (แปลง #{card['id']}, {rai:,.2f} ไร่, "
         f"แจ้งเตือน {be_dmy(card['first_date'])}–{be_dmy(card['last_date'])})"
     )
     en = (
