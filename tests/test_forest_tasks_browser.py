@@ -24,8 +24,8 @@ from tests.test_forest_loss_links import LAT, LON
 pytestmark = pytest.mark.browser
 
 
-def test_tasks_near_the_officer_false_alarm_and_incident_for_a_task(open_form, live, db_url, sessionmaker_for):
-    base, api = live
+def test_tasks_near_the_officer_false_alarm_and_incident_for_a_task(open_form, live, db_url, sessionmaker_for):  # noqa: F811
+    _base, api = live
     factory = sessionmaker_for(db_url)
     with factory() as s, s.begin():
         ids = insert_patches(s, LON, LAT)
@@ -36,7 +36,7 @@ def test_tasks_near_the_officer_false_alarm_and_incident_for_a_task(open_form, l
         assert r.status_code == 201, r.text
         tasks[name] = r.json()["id"]
 
-    context, page, watch = open_form(
+    _context, page, watch = open_form(
         geolocation={"latitude": LAT, "longitude": LON, "accuracy": 8}, permissions=["geolocation"]
     )
     page.select_option("#tasks-radius", "2000")
