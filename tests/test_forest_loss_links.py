@@ -272,3 +272,12 @@ def test_field_loop_tasks_near_and_far_outcomes_and_shares(client, world):
     assert client.get("/api/v1/forest-loss/verification", headers=people["committee"]).status_code == 200
     assert client.get("/api/v1/forest-loss/verification", headers=officer).status_code == 403
     assert client.get("/api/v1/forest-loss/verification").status_code == 401
+
+    # the incident the visit produced names its patch in a case's evidence pack
+    case = client.post(
+        "/api/v1/cases", headers=lead, json={"title": "Maize in the reserve", "category": "other"}
+    ).json()
+    link = {"target_type": "incident", "target_id": str(inc["id"]), "reason": "field check"}
+    assert client.post(f"/api/v1/cases/{case['id']}/links", headers=lead, json=link).status_code == 201
+    pack = client.get(f"/api/v1/cases/{case['id']}/evidence-pack", headers=lead)
+    assert pack.status_code == 200 and f"field check of patch #{ids['near']}" in pack.text

@@ -47,6 +47,7 @@ def test_tasks_near_the_officer_false_alarm_and_incident_for_a_task(open_form, l
     assert items.nth(1).get_attribute("data-patch") == str(ids["far"])
     expect_text(items.nth(0).locator("strong"), "ตรวจสอบการแผ้วถางป่าที่.*อ.เด่นชัย")
     assert items.nth(0).locator("svg.outline path").get_attribute("d").startswith("M")
+    assert items.nth(0).locator("svg.outline").is_visible()
     assert "<b>near</b>" in items.nth(0).text_content()  # the note as text, not HTML
     assert items.nth(0).locator("b").count() == 0
     expect_text(page.locator("#tasks-status"), "พบ 2 งาน")

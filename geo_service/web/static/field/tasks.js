@@ -7,7 +7,6 @@ import { ApiError, NetworkError, call } from "./api.js";
 import { currentLang, t } from "./i18n.js";
 
 const KEY = "geo.field.tasks";
-const SVG = "http://www.w3.org/2000/svg";
 const $ = (id) => document.getElementById(id);
 let onLog = () => {};
 let position = () => null;
@@ -19,12 +18,11 @@ function load() {
 function save(state) { localStorage.setItem(KEY, JSON.stringify(state)); }
 
 // The patch outline as a small SVG: longitudes scaled by cos(latitude) so the shape is not stretched.
+// (The empty <svg> of the page is cloned: it carries the SVG namespace, which the script does not spell out.)
 function outline(geometry) {
-  const svg = document.createElementNS(SVG, "svg");
-  svg.setAttribute("class", "outline");
-  svg.setAttribute("width", "96");
-  svg.setAttribute("height", "96");
-  svg.setAttribute("role", "img");
+  const svg = $("outline-template").cloneNode(false);
+  svg.removeAttribute("id");
+  svg.removeAttribute("hidden");
   const polygons = geometry?.type === "MultiPolygon" ? geometry.coordinates
     : geometry?.type === "Polygon" ? [geometry.coordinates] : [];
   const points = polygons.flat(2);
@@ -37,7 +35,7 @@ function outline(geometry) {
     const x = 8 + ((p[0] * k - minX) / span) * 80, y = 88 - ((p[1] - minY) / span) * 80;
     return `${i ? "L" : "M"}${x.toFixed(1)} ${y.toFixed(1)}`;
   }).join("") + "Z").join("")).join("");
-  const path = document.createElementNS(SVG, "path");
+  const path = document.createElementNS(svg.namespaceURI, "path");
   path.setAttribute("d", d);
   path.setAttribute("fill-rule", "evenodd");
   svg.append(path);
