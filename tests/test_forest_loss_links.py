@@ -8,12 +8,17 @@ from __future__ import annotations
 import html
 import math
 import re
+from datetime import date
+from types import SimpleNamespace
 
+import folium
 import geopandas as gpd
 import pytest
 from sqlalchemy import text
 
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
+from geo_service.maps import forest_layers as F
+from geo_service.maps.period import Period
 from tests.conftest import PASSWORD
 from tests.forest_patch_fixtures import HOSTILE_RESERVE, HOSTILE_SOURCE, insert_patches
 from tests.provinces import NAN_POINT, load_nan
@@ -281,3 +286,21 @@ def test_field_loop_tasks_near_and_far_outcomes_and_shares(client, world):
     assert client.post(f"/api/v1/cases/{case['id']}/links", headers=lead, json=link).status_code == 201
     pack = client.get(f"/api/v1/cases/{case['id']}/evidence-pack", headers=lead)
     assert pack.status_code == 200 and f"field check of patch #{ids['near']}" in pack.text
+
+
+def test_many_patches_switch_to_vector_tiles_once_the_collection_publishes_them(world, monkeypatch):
+    """Above ``tiles_above`` patches the overview draws them from the OGC tiles of ``clearing_patches``, but only
+    when that collection exists with tile properties; otherwise it embeds them (the largest first)."""
+    _ids, _people, factory = world
+    period = Period(date(2024, 1, 1), date(2024, 3, 31))
+    with factory() as s:
+        layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)
+        assert isinstance(layer, folium.GeoJson) and (n, tiled) == (5, False)  # no such collection here
+        fake = SimpleNamespace(tile_properties=("id", "verification"), datetime="last_date")
+        monkeypatch.setitem(F.COLLECTIONS, F.TILE_COLLECTION, fake)
+        layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)
+        assert isinstance(layer, F.PatchTiles) and (n, tiled) == (5, True)  # merged one not counted
+        assert layer.url_json.startswith('"\\/ogc\\/collections\\/clearing_patches\\/tiles\\/WebMercatorQuad')
+        assert "datetime=2024-01-01T00:00:00+07:00" in layer.url_json
+        _small, n, tiled = F.layer_for(s, period, None, tiles_above=10)
+        assert (n, tiled) == (5, False)

@@ -64,6 +64,17 @@ def map_patches(session: Session, start: date, end: date, *, viewer: Principal |
     return [dict(r) for r in rows]
 
 
+def count_patches(session: Session, start: date, end: date, *, viewer: Principal | None) -> int:
+    """How many patches (not merged, within ``viewer``'s provinces) have an alert span meeting [start, end]."""
+    scope, params = scope_sql(viewer)
+    return session.execute(
+        text(f"""
+        SELECT count(*) FROM clearing_patches p
+        WHERE p.merged_into IS NULL AND p.first_date <= :end AND p.last_date >= :start AND {scope}"""),
+        {"start": start, "end": end, **params},
+    ).scalar_one()
+
+
 def patch_cards(session: Session, ids: Sequence[str]) -> list[dict]:
     """The attributes of these patches (ids as text, as case links hold them), by id; merged ones included
     (a link to a patch stays readable after it is absorbed)."""

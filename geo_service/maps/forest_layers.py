@@ -9,10 +9,13 @@ from __future__ import annotations
 from datetime import date
 
 import folium
+import folium.plugins as plugins
 import orjson
+from folium.template import Template
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
+from geo_service.exports.collections import COLLECTIONS
 from geo_service.forest_loss import evidence
 from geo_service.maps import escaping as esc
 from geo_service.maps.period import Period, be_date_en, be_date_th
@@ -99,11 +102,12 @@ def period_patches(session: Session, period: Period, viewer: Principal | None) -
     return evidence.map_patches(session, period.start, period.end, viewer=viewer, limit=MAP_PATCHES)
 
 
-def legend_html(shown: int) -> str:
+def legend_html(shown: int, tiled: bool = False) -> str:
     """The legend's lines for the patch layer: colours by field check, the fire edge, the units."""
     parts = [
         f"<div><b>{esc.text('แปลงแผ้วถางป่า / forest-clearing patches')}</b> ({shown:,}"
-        + (esc.text(f"; the {MAP_PATCHES:,} largest") if shown >= MAP_PATCHES else "")
+        + (esc.text(f"; the {MAP_PATCHES:,} largest") if shown >= MAP_PATCHES and not tiled else "")
+        + (esc.text("; vector tiles") if tiled else "")
         + ")</div>"
     ]
     for th, en, colour in VERIFICATION.values():
@@ -119,3 +123,77 @@ def legend_html(shown: int) -> str:
         + "</div>"
     )
     return "".join(parts)
+
+
+# --- above a feature count: the patches as vector tiles (OGC API - Tiles), when the service publishes them -------
+TILE_COLLECTION = "clearing_patches"  # the OGC collection of the patches (exports/collections.py)
+TILE_LAYER_NAME = "แปลงแผ้วถางป่า (ไทล์เวกเตอร์) / Forest-clearing patches as vector tiles"
+# Coloured by field check like the embedded layer; the popup is built with textContent from the tile's properties
+# (whichever of these the collection's tiles carry), so nothing in them is parsed as HTML.
+_TILE_OPTIONS = """{
+  "rendererFactory": L.svg.tile,
+  "interactive": true,
+  "maxNativeZoom": 22,
+  "vectorTileLayerStyles": {
+    "%(layer)s": function (p, zoom) {
+      var fill = {verified: '#b42318', false_alarm: '#8c8c8c', already_known: '#7a5195'}[p.verification] || '#d9822b';
+      return {fill: true, fillColor: fill, fillOpacity: 0.55, color: p.cleared_by_fire ? '#7f1d1d' : fill,
+              weight: p.cleared_by_fire ? 3 : 1.5};
+    }
+  }
+}"""
+
+
+class PatchTiles(plugins.VectorGridProtobuf):
+    """Leaflet.VectorGrid (self-hosted) over the patches' tiles, with a text-only popup."""
+
+    _template = Template("""
+{% macro script(this, kwargs) -%}
+var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url_json }}, {{ this.options }});
+{{ this.get_name() }}.on('click', function (e) {
+  var p = (e.layer && e.layer.properties) || {};
+  var labels = [['id', 'แปลงแผ้วถาง / clearing patch #'], ['area_rai', 'ไร่ / rai: '], ['area_ha', 'ha: '],
+                ['first_date', 'แจ้งเตือนแรก / first alert: '], ['last_date', 'แจ้งเตือนล่าสุด / last alert: '],
+                ['sources', 'แหล่ง / sources: '], ['confidence_max', 'ความเชื่อมั่น / confidence: '],
+                ['cleared_by_fire', 'ถูกเผา / cleared by fire: '], ['verification', 'ตรวจภาคสนาม / field check: ']];
+  var div = document.createElement('div');
+  labels.forEach(function (l) {
+    if (p[l[0]] === undefined || p[l[0]] === null) return;
+    var d = document.createElement('div'); d.textContent = l[1] + p[l[0]]; div.appendChild(d);
+  });
+  L.popup().setLatLng(e.latlng).setContent(div).openOn({{ this._parent.get_name() }});
+});
+{%- endmacro %}
+""")
+
+    def __init__(self, url: str, name: str) -> None:
+        super().__init__(url, name=name, options=_TILE_OPTIONS % {"layer": TILE_COLLECTION})
+        self.url_json = esc.js_json(url)
+
+
+def tiles_available() -> bool:
+    """Whether the service publishes the patches as vector tiles (an OGC collection declaring tile properties)."""
+    collection = COLLECTIONS.get(TILE_COLLECTION)
+    return collection is not None and bool(collection.tile_properties)
+
+
+def tile_url(period: Period) -> str:
+    """The patches' tile address on this service, filtered to the period when the collection has a time."""
+    url = f"/ogc/collections/{TILE_COLLECTION}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
+    collection = COLLECTIONS.get(TILE_COLLECTION)
+    if collection is not None and collection.datetime:
+        url += f"?datetime={period.start.isoformat()}T00:00:00+07:00/{period.end.isoformat()}T23:59:59+07:00"
+    return url
+
+
+def layer_for(
+    session: Session, period: Period, viewer: Principal | None, tiles_above: int | None
+) -> tuple[folium.GeoJson | PatchTiles | None, int, bool]:
+    """The period's patches as a layer: embedded, or as vector tiles when there are more than ``tiles_above`` and
+    the service publishes them. Returns (layer or None, how many patches, tiled?)."""
+    if tiles_above is not None and tiles_available():
+        count = evidence.count_patches(session, period.start, period.end, viewer=viewer)
+        if count > tiles_above:
+            return PatchTiles(tile_url(period), esc.text(f"{TILE_LAYER_NAME} ({count:,})")), count, True
+    rows = period_patches(session, period, viewer)
+    return patch_layer(rows), len(rows), False

@@ -156,8 +156,7 @@ def overview(
     if months is not None:
         period_picker(months, period).add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
-    clearings = F.period_patches(session, period, principal)
-    patch_layer = F.patch_layer(clearings)
+    patch_layer, clearings, tiled = F.layer_for(session, period, principal, tiles_above)
     if patch_layer is not None:
         patch_layer.add_to(m)
     detections = sum(counts["hotspots"].values())
@@ -204,7 +203,7 @@ def overview(
         "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>"
     )
     if clearings:
-        body.append(F.legend_html(len(clearings)))
+        body.append(F.legend_html(clearings, tiled))
     per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
     body.append(
         f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"
