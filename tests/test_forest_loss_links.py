@@ -304,3 +304,27 @@ def test_many_patches_switch_to_vector_tiles_once_the_collection_publishes_them(
         assert "datetime=2024-01-01T00:00:00+07:00" in layer.url_json
         _small, n, tiled = F.layer_for(s, period, None, tiles_above=10)
         assert (n, tiled) == (5, False)
+
+
+def test_bad_input_is_a_4xx_and_writes_nothing(client, world):
+    ids, people, factory = world
+    lead, officer = people["lead"], people["officer"]
+    with factory() as s:
+        before = s.execute(text("SELECT count(*) FROM field_tasks")).scalar_one()
+    big = client.post(f"/api/v1/forest-loss/patches/{2**63}/tasks", headers=lead, json={})
+    assert 400 <= big.status_code < 500 and "Traceback" not in big.text
+    nul = client.post(f"/api/v1/forest-loss/patches/{ids['near']}/tasks", headers=lead, json={"note": "a\x00b"})
+    assert nul.status_code == 400, nul.text
+    extra = client.post(f"/api/v1/forest-loss/patches/{ids['near']}/tasks", headers=lead, json={"colour": "red"})
+    assert extra.status_code == 422
+    for near in ("nan,nan", "1e400,18", "100.1", "18.2,100.1,5", "ร้อย,สิบแปด"):
+        r = client.get("/api/v1/forest-loss/tasks", headers=officer, params={"near": near})
+        assert r.status_code == 400, (near, r.text)
+        assert "longitude,latitude" in r.json()["error"]["message"]
+    far = client.get("/api/v1/forest-loss/tasks", headers=officer, params={"near": "100,18", "radius_m": 60_000})
+    assert far.status_code == 422
+    big_task = client.post(f"/api/v1/forest-loss/tasks/{2**63}/outcome", headers=officer, json={"outcome": "verified"})
+    assert 400 <= big_task.status_code < 500
+    with factory() as s:
+        assert s.execute(text("SELECT count(*) FROM field_tasks")).scalar_one() == before
+        assert s.execute(text("SELECT count(*) FROM clearing_patches WHERE verification <> 'unverified'")).scalar() == 0
