@@ -9,10 +9,12 @@ principals and the service itself (``viewer=None``) see every patch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -38,6 +40,12 @@ _ATTRS = """
   (SELECT r.name_th FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_th,
   (SELECT r.name_en FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_en
 """
+
+
+def degrees_for(metres: float, lat: float) -> float:
+    """A distance in degrees that covers ``metres`` in every direction at latitude ``lat`` (with 1 % to spare):
+    for a bounding-box test (``&&``) that the geometry index serves before the exact geodesic distance."""
+    return metres / (111_000 * max(math.cos(math.radians(min(abs(lat), 89.0))), 0.01)) * 1.01
 
 
 def scope_sql(viewer: Principal | None) -> tuple[str, dict[str, Any]]:
@@ -154,6 +162,7 @@ WITH inc AS (
          inc.id AS incident_id
   FROM inc
   JOIN clearing_patches p ON p.first_date <= inc.day + :days AND p.last_date >= inc.day - :days
+                         AND p.geom && ST_Expand(inc.geom, :deg)
                          AND ST_DWithin(p.geom::geography, inc.geom::geography, :distance_m)
   CROSS JOIN LATERAL (SELECT ST_Distance(p.geom::geography, inc.geom::geography) AS m) d
   WHERE p.merged_into IS NULL AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
@@ -186,6 +195,8 @@ def near_incidents(
         "distance_m": distance_m,
         "days": days,
         "skip": list(skip),
+        # the farthest north (or south) incident decides the box: it is widest in degrees there
+        "deg": degrees_for(distance_m, max(abs(shapely.get_y(shapely.from_wkb(g))) for g in geoms)),
     }
     return [dict(r) for r in session.execute(text(_NEAR), params).mappings()]
 

@@ -147,7 +147,8 @@ def open_tasks_near(
     session: Session, lon: float, lat: float, radius_m: float, principal: Principal, *, limit: int = 50
 ) -> list[dict]:
     """Open tasks whose patch lies within ``radius_m`` of (lon, lat), nearest first, within the principal's
-    provinces, each with the patch's outline (GeoJSON) and the distance to it (0 inside)."""
+    provinces, each with the patch's outline (GeoJSON) and the distance to it (0 inside). Distances on the sphere
+    (within 0.5 % of the ellipsoid's, half the time: what "near me" needs); the index serves a bounding box first."""
     if not (-180 <= lon <= 180 and -90 <= lat <= 90):
         raise InvalidInput("near must be longitude,latitude in degrees, e.g. near=100.15,18.15.")
     if not 0 < radius_m <= MAX_NEAR_RADIUS_M:
@@ -157,13 +158,21 @@ def open_tasks_near(
         text(f"""
         SELECT t.id, t.patch_id, t.status, t.outcome, t.note, t.assigned_to, t.created_by, t.created_at,
                t.done_at, t.done_by, t.incident_id,
-               ST_Distance(p.geom::geography, me.g) AS distance_m, ST_AsGeoJSON(p.geom, 6) AS outline
+               ST_Distance(p.geom::geography, me.g, false) AS distance_m, ST_AsGeoJSON(p.geom, 6) AS outline
         FROM field_tasks t JOIN clearing_patches p ON p.id = t.patch_id
         CROSS JOIN (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography AS g) me
-        WHERE t.status = 'open' AND ST_DWithin(p.geom::geography, me.g, :radius) AND {scope}
+        WHERE t.status = 'open' AND p.geom && ST_Expand(ST_SetSRID(ST_MakePoint(:lon, :lat), 4326), :deg)
+          AND ST_DWithin(p.geom::geography, me.g, :radius, false) AND {scope}
         ORDER BY distance_m, t.id
         LIMIT :limit"""),
-        {"lon": lon, "lat": lat, "radius": radius_m, "limit": limit, **params},
+        {
+            "lon": lon,
+            "lat": lat,
+            "radius": radius_m,
+            "deg": evidence.degrees_for(radius_m, lat),
+            "limit": limit,
+            **params,
+        },
     ).mappings()
     rows = list(found)
     cards = {c["id"]: c for c in evidence.patch_cards(session, [str(r["patch_id"]) for r in rows])}
