@@ -147,6 +147,18 @@ def test_suggestions_rank_patches_near_incidents_and_in_reserves_with_reasons(cl
     assert page.status_code == 200
     assert f"clearing patch #{ids['near']}" in page.text and "Linked clearing patches" in page.text
 
+    # the hostile patch linked too: its strings reach the pack and the case map escaped, never evaluated
+    hostile = {"target_type": "clearing_patch", "target_id": str(ids["hostile"]), "reason": "<i>why</i>"}
+    assert client.post(f"/api/v1/cases/{cid}/links", headers=people["lead"], json=hostile).status_code == 201
+    pack = client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=people["lead"]).text
+    assert HOSTILE_SOURCE not in pack and html.escape(HOSTILE_SOURCE) in pack
+    assert html.escape(HOSTILE_RESERVE) in pack  # braces shown as typed: the template does not run them
+    page = client.get(f"/maps/cases/{cid}", headers=people["lead"])
+    assert page.status_code == 200
+    body = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page.text)
+    assert HOSTILE_SOURCE not in body and HOSTILE_RESERVE not in body and "{{7*7}}" not in body
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body
+
 
 def test_maps_show_patches_escaped_scoped_and_never_merged(client, world):
     ids, people, _ = world
