@@ -21,6 +21,7 @@ from geo_service.api import (
     briefs,
     cases,
     exports,
+    forest_loss_tasks,
     health,
     hotspots,
     incidents,
@@ -187,6 +188,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(maps.router)
     app.include_router(briefs.router)
     app.include_router(worker.router)
+    app.include_router(forest_loss_tasks.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

@@ -129,6 +129,16 @@ for _method, _path in (
     # the national viewer reads and makes briefs: counts only, national or per province
     POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member", "national_viewer"}
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
+# Forest-loss field verification loop (issue 14): investigators send patches to the field, officers visit them
+POLICY[("POST", "/api/v1/forest-loss/patches/{patch_id}/tasks")] = CASE_WORKERS
+POLICY[("GET", "/api/v1/forest-loss/tasks")] = REPORTERS
+POLICY[("POST", "/api/v1/forest-loss/tasks/{task_id}/outcome")] = REPORTERS
+POLICY[("GET", "/api/v1/forest-loss/verification")] = {
+    "administrator",
+    "investigator",
+    "committee_member",
+    "national_viewer",
+}
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
 
 
