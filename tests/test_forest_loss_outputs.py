@@ -338,6 +338,7 @@ def test_clearing_patch_tiles_follow_the_scope(fl):
 
 
 # --- the committee brief ----------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_brief_forest_loss_section(fl):
     client, p = fl
     r = client.post("/api/v1/briefs", headers=p["phrae_committee"], json={"fiscal_year_be": 2567})
