@@ -20,8 +20,8 @@ from sqlalchemy import text
 
 from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS
-from tests.forest_patches import insert_patches
 from geo_service.thai import be_dmy
+from tests.forest_patches import insert_patches
 from tests.samples import insert_synthetic_incidents
 
 

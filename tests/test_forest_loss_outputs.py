@@ -130,6 +130,8 @@ def test_the_list_shows_current_patches_of_the_area_and_the_callers_province(fl)
         ({"from": "2024-02-26", "to": "2024-03-01"}, [102]),  # 102 alerts until 2 March; 101 ended 25 February
         ({"bbox": "100.29,18.41,100.32,18.44"}, [101, 102]),
         ({"from": "2022-10-01", "to": "2023-09-30"}, []),  # fiscal year 2566: nothing
+        ({"district": "5402' OR '1'='1"}, []),  # a hostile string is a value, never SQL
+        ({"reserve": "<script>alert(1)</script>"}, []),
     ],
 )
 def test_list_filters(fl, params, expected):
