@@ -305,6 +305,29 @@ def test_downloads_of_clearing_patches(fl, tmp_path):
     assert lines[-1]["type"] == "ExportSummary" and lines[-1]["numberReturned"] == 5  # 105 absorbed is left out
 
 
+@pytest.mark.slow
+def test_gdal_reads_clearing_patches_with_a_partner_key(fl, forest_url, live_server):
+    """GDAL's OGC API driver (QGIS reads the same way) with a key allowed incidents: the collection is listed, and
+    a -where is sent to the server as a filter."""
+    _, p = fl
+    base = live_server(forest_url, aoi_provinces=["54"])
+    key = p["key_incidents"]["X-API-Key"]
+
+    def ogr(*args: str) -> str:
+        cmd = ["ogrinfo", "-ro", "--config", "GDAL_HTTP_HEADERS", f"X-API-Key: {key}", f"OAPIF:{base}/ogc", *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert "clearing_patches" in ogr("-so")
+    out = ogr("clearing_patches", "-where", "district_code = '5402'")
+    assert "Feature Count: 2" in out or out.count("OGRFeature(clearing_patches)") == 2, out[-2000:]
+    assert "patch_id (Integer" in out or "patch_id (Integer64" in out
+    assert "verified_by" not in out  # partners get no verifier names
+    public = subprocess.run(["ogrinfo", "-ro", "-so", f"OAPIF:{base}/ogc"], capture_output=True, text=True, timeout=120)
+    assert "clearing_patches" not in public.stdout and "forest_loss_by_district" not in public.stdout
+
+
 def test_aggregates_are_staff_only_unless_configured(fl, forest_url, tmp_path):
     client, p = fl
     assert client.get("/ogc/collections/forest_loss_by_district/items").status_code == 401
@@ -357,6 +380,8 @@ def test_brief_forest_loss_section(fl):
     assert {k: v["area_rai"] for k, v in sources.items()} == {"gfw_integrated": 17.5, "glad_s2": 17.5, "radd": 17.5}
     html = client.get(f"/api/v1/briefs/{brief['id']}", headers=p["phrae_committee"]).text
     assert "การสูญเสียป่า / Forest loss" in html and "ร้องกวาง / Rong Kwang" in html and "30.0" in html
+    pdf = client.get(f"/api/v1/briefs/{brief['id']}.pdf", headers=p["phrae_committee"])
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     # an empty period (quarter 1: October-December 2023) and the next fiscal year
     q1 = client.post("/api/v1/briefs", headers=p["phrae_committee"], json={"fiscal_year_be": 2567, "quarter": 1})
     empty = q1.json()["figures"]["forest_loss"]
