@@ -521,7 +521,8 @@ FROM ({forest_queries.EXPORT_PATCHES_SQL}) b{_PATCH_JOINS}""",
             title="Forest clearing per district and month (aggregates)",
             title_th="การสูญเสียป่ารายอำเภอรายเดือน (ข้อมูลสรุป)",
             sql=f"""
-SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id, d.geom AS geom, b.district_code,
+SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id,
+       ST_Multi(ST_SimplifyPreserveTopology(d.geom, 0.0005)) AS geom, b.district_code,
        d.name_th AS district_th, d.name_en AS district_en, d.parent_code AS province_code,
        to_char(b.month_start, 'YYYY-MM') AS month, b.month_start,
        extract(month FROM b.month_start)::int || '/' || be_year(b.month_start) AS month_be,
@@ -554,7 +555,8 @@ JOIN current_admin_areas d ON d.level = 'district' AND d.code = b.district_code"
             attribution="Forest clearing per district, derived by geo_service from satellite forest-loss alerts",
             description="Per district and month of the first alert date: current clearing patches in the area of "
             "interest with a part in the district, the area of those parts (UTM; ha and rai) and how many were "
-            "cleared by fire. The geometry is the district's; no patch outline. Public only when the deployment "
+            "cleared by fire. The geometry is the district's outline simplified to about 50 m (the districts "
+            "collection has it in full); no patch outline. Public only when the deployment "
             "sets GEO_SERVICE_FOREST_LOSS_PUBLIC_AGGREGATES.",
             version_sql=_PATCHES_VERSION,
         ),

@@ -279,16 +279,16 @@ class SummaryQuery:
 
 
 _PERIOD_SQL = {
-    # key, Thai label, English label (BE years from the SQL functions of migration 0016)
+    # key (of a patch p), Thai and English labels of a day {d} of the period (BE years: SQL functions of 0016)
     "month": (
         "to_char(p.first_date, 'YYYY-MM')",
-        "extract(month FROM p.first_date)::int || '/' || be_year(p.first_date)",
-        "to_char(p.first_date, 'FMMonth') || ' ' || be_year(p.first_date) || ' BE'",
+        "extract(month FROM {d})::int || '/' || be_year({d})",
+        "to_char({d}, 'FMMonth') || ' ' || be_year({d}) || ' BE'",
     ),
     "fiscal_year": (
         "fiscal_year_be(p.first_date)::text",
-        "'ปีงบประมาณ ' || fiscal_year_be(p.first_date)",
-        "'FY ' || fiscal_year_be(p.first_date) || ' BE'",
+        "'ปีงบประมาณ ' || fiscal_year_be({d})",
+        "'FY ' || fiscal_year_be({d}) || ' BE'",
     ),
 }
 
@@ -343,25 +343,29 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     rows = session.execute(
         text(
             f"""WITH counted AS (
-                    SELECT p.id, p.area_m2, p.cleared_by_fire, {key} AS period, {label_th} AS label_th,
-                           {label_en} AS label_en
+                    SELECT p.id, p.area_m2, p.cleared_by_fire, p.first_date, {key} AS period
                     FROM clearing_patches p WHERE {where}),
-                parts AS (
-                    SELECT c.*, z.zone_code, z.area_m2 AS zone_m2
-                    FROM counted c JOIN clearing_patch_zones z ON z.patch_id = c.id AND z.zone_type = :zone_type
+                inside AS (
+                    SELECT z.patch_id, z.zone_code, z.area_m2 FROM clearing_patch_zones z
+                    WHERE z.zone_type = :zone_type),
+                parts AS (  -- a patch has one row per zone (the zones' key), so count(*) counts patches
+                    SELECT c.period, c.first_date, c.cleared_by_fire, i.zone_code, i.area_m2 AS zone_m2
+                    FROM counted c JOIN inside i ON i.patch_id = c.id
                     UNION ALL  -- the part of each patch outside every zone of the kind
-                    SELECT c.*, NULL, c.area_m2 - coalesce(
-                        (SELECT sum(z.area_m2) FROM clearing_patch_zones z
-                         WHERE z.patch_id = c.id AND z.zone_type = :zone_type), 0)
-                    FROM counted c)
-                SELECT s.period, min(s.label_th) AS label_th, min(s.label_en) AS label_en, s.zone_code,
-                       n.name_th, n.name_en, count(DISTINCT s.id) AS n, sum(s.zone_m2) AS m2,
-                       count(DISTINCT s.id) FILTER (WHERE s.cleared_by_fire) AS fire,
-                       coalesce(sum(s.zone_m2) FILTER (WHERE s.cleared_by_fire), 0) AS fire_m2
-                FROM parts s LEFT JOIN ({names}) n ON n.code = s.zone_code
-                WHERE s.zone_code IS NOT NULL OR s.zone_m2 > 0.05  -- rounding of the shares is no part
-                GROUP BY s.period, s.zone_code, n.name_th, n.name_en
-                ORDER BY s.period, s.zone_code IS NULL, s.zone_code"""
+                    SELECT c.period, c.first_date, c.cleared_by_fire, NULL, c.area_m2 - coalesce(s.m2, 0)
+                    FROM counted c LEFT JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM inside GROUP BY patch_id) s
+                         ON s.patch_id = c.id),
+                g AS (
+                    SELECT period, zone_code, min(first_date) AS d, count(*) AS n, sum(zone_m2) AS m2,
+                           count(*) FILTER (WHERE cleared_by_fire) AS fire,
+                           coalesce(sum(zone_m2) FILTER (WHERE cleared_by_fire), 0) AS fire_m2
+                    FROM parts
+                    WHERE zone_code IS NOT NULL OR zone_m2 > 0.05  -- rounding of the shares is no part
+                    GROUP BY period, zone_code)
+                SELECT g.period, {label_th.format(d="g.d")} AS label_th, {label_en.format(d="g.d")} AS label_en,
+                       g.zone_code, n.name_th, n.name_en, g.n, g.m2, g.fire, g.fire_m2
+                FROM g LEFT JOIN ({names}) n ON n.code = g.zone_code
+                ORDER BY g.period, g.zone_code IS NULL, g.zone_code"""
         ),
         params,
     ).mappings()
