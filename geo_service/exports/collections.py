@@ -521,8 +521,7 @@ FROM ({forest_queries.EXPORT_PATCHES_SQL}) b{_PATCH_JOINS}""",
             title="Forest clearing per district and month (aggregates)",
             title_th="การสูญเสียป่ารายอำเภอรายเดือน (ข้อมูลสรุป)",
             sql=f"""
-SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id,
-       ST_Multi(ST_SimplifyPreserveTopology(d.geom, 0.0005)) AS geom, b.district_code,
+SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id, d.geom AS geom, b.district_code,
        d.name_th AS district_th, d.name_en AS district_en, d.parent_code AS province_code,
        to_char(b.month_start, 'YYYY-MM') AS month, b.month_start,
        extract(month FROM b.month_start)::int || '/' || be_year(b.month_start) AS month_be,
@@ -530,7 +529,9 @@ SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id,
        round((b.area_m2 / 1e4)::numeric, 2)::float AS area_ha, round((b.area_m2 / 1600)::numeric, 1)::float AS area_rai,
        b.cleared_by_fire_patches, NULL::text AS created_by
 FROM ({forest_queries.EXPORT_DISTRICT_MONTHS_SQL}) b
-JOIN current_admin_areas d ON d.level = 'district' AND d.code = b.district_code""",
+JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTopology(geom, 0.0005)) AS geom
+      FROM current_admin_areas WHERE level = 'district' OFFSET 0) d  -- OFFSET 0: each outline simplified once
+  ON d.code = b.district_code""",
             properties=(
                 "district_code",
                 "district_th",
