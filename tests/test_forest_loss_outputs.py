@@ -383,6 +383,9 @@ def test_brief_forest_loss_section(fl):
     assert {k: v["area_rai"] for k, v in sources.items()} == {"gfw_integrated": 17.5, "glad_s2": 17.5, "radd": 17.5}
     html = client.get(f"/api/v1/briefs/{brief['id']}", headers=p["phrae_committee"]).text
     assert "การสูญเสียป่า / Forest loss" in html and "ร้องกวาง / Rong Kwang" in html and "30.0" in html
+    fresh = brief["figures"]["freshness"]
+    assert fresh["forest_alert_latest"] == "2024-10-20" and fresh["forest_alert_patches"] == 5  # 105 absorbed
+    assert "latest alert 20/10/2567" in html
     pdf = client.get(f"/api/v1/briefs/{brief['id']}.pdf", headers=p["phrae_committee"])
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
     # an empty period (quarter 1: October-December 2023) and the next fiscal year

@@ -464,6 +464,18 @@ def brief_figures(session: Session, start: date, end: date, province: str | None
     }
 
 
+def freshness(session: Session) -> dict:
+    """How current the clearing patches are: the latest alert date of a current patch, when a patch last changed
+    (an ingest), and how many current patches are stored (a brief's data version includes them)."""
+    row = session.execute(
+        text(
+            "SELECT max(last_date) AS latest, max(updated_at) AS changed, count(*) AS n "
+            "FROM clearing_patches WHERE merged_into IS NULL"
+        )
+    ).one()
+    return {"forest_alert_latest": row.latest, "forest_alert_changed": row.changed, "forest_alert_patches": row.n}
+
+
 # --- exports and the OGC API (exports/collections.py presents these bases) ----------------------------------
 EXPORT_PATCHES_SQL = """SELECT p.id, p.geom, p.sources, p.first_date, p.last_date, p.pixels, p.area_m2,
        p.confidence_max, p.pixels_low, p.pixels_high, p.pixels_highest, p.province_code, p.district_code,

@@ -240,6 +240,7 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
         "incident_latest": incident_fresh["incident_latest"],
         "incident_max_id": incident_fresh["incident_max_id"],
         "raster_latest": latest_acq_date(session),
+        **forest_loss.freshness(session),  # a new alert ingest changes the brief's data version
     }
     layers = loaded_layers(session)
     return {
