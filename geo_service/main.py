@@ -21,6 +21,7 @@ from geo_service.api import (
     briefs,
     cases,
     exports,
+    forest_loss,
     forest_loss_tasks,
     health,
     hotspots,
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(field.router)
     app.include_router(signin.router)
     app.include_router(hotspots.router)
+    app.include_router(forest_loss.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)
     app.include_router(worker.router)

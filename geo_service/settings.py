@@ -244,6 +244,18 @@ class BatchSettings(BaseSettings):
     )
 
 
+class ForestLossOutputSettings(BaseSettings):
+    """Where forest-loss alerts show (issue 14): what may leave the service without a sign-in."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore", populate_by_name=True)
+
+    forest_loss_public_aggregates: bool = Field(
+        default=False,
+        description="Publish the clearing per district and month (counts and areas, no patch geometry) as a public "
+        "collection (forest_loss_by_district); off: staff and partner keys only",
+    )
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -261,6 +273,9 @@ class Settings:
         )
         self.batch = BatchSettings(**{k: v for k, v in overrides.items() if k in BatchSettings.model_fields})
         self.worker = WorkerSettings(**{k: v for k, v in overrides.items() if k in WorkerSettings.model_fields})
+        self.forest_loss_output = ForestLossOutputSettings(
+            **{k: v for k, v in overrides.items() if k in ForestLossOutputSettings.model_fields}
+        )
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""

@@ -128,6 +128,10 @@ for _method, _path in (
 ):
     # the national viewer reads and makes briefs: counts only, national or per province
     POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member", "national_viewer"}
+# Clearing patches (forest-loss alerts): the incident readers, each within their provinces; partner keys only
+# when allowed incidents or clearing_patches (tests/test_forest_loss_outputs.py; the matrix's key is not).
+for _path in ("/api/v1/forest-loss/patches", "/api/v1/forest-loss/patches/{patch_id}", "/api/v1/forest-loss/summary"):
+    POLICY[("GET", _path)] = INCIDENT_READERS
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
 # Forest-loss field verification loop (issue 14): investigators send patches to the field, officers visit them
 POLICY[("POST", "/api/v1/forest-loss/patches/{patch_id}/tasks")] = CASE_WORKERS
