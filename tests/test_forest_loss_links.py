@@ -306,11 +306,15 @@ def test_many_patches_switch_to_vector_tiles_once_the_collection_publishes_them(
     _ids, _people, factory = world
     period = Period(date(2024, 1, 1), date(2024, 3, 31))
     with factory() as s:
-        layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)
-        assert isinstance(layer, folium.GeoJson) and (n, tiled) == (5, False)  # no such collection here
-        fake = SimpleNamespace(tile_properties=("id", "verification"), datetime="last_date")
-        monkeypatch.setitem(F.COLLECTIONS, F.TILE_COLLECTION, fake)
-        layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)
+        with monkeypatch.context() as m:
+            m.delitem(F.COLLECTIONS, F.TILE_COLLECTION)
+            layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)
+            assert isinstance(layer, folium.GeoJson) and (n, tiled) == (5, False)  # no such collection: embedded
+            fake = SimpleNamespace(tile_properties=(), datetime="last_date")
+            m.setitem(F.COLLECTIONS, F.TILE_COLLECTION, fake)
+            layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)
+            assert isinstance(layer, folium.GeoJson) and (n, tiled) == (5, False)  # a collection without tiles
+        layer, n, tiled = F.layer_for(s, period, None, tiles_above=2)  # the real clearing_patches collection
         assert isinstance(layer, F.PatchTiles) and (n, tiled) == (5, True)  # merged one not counted
         assert layer.url_json.startswith('"\\/ogc\\/collections\\/clearing_patches\\/tiles\\/WebMercatorQuad')
         assert "datetime=2024-01-01T00:00:00+07:00" in layer.url_json
