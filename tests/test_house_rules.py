@@ -75,6 +75,17 @@ STORES: dict[str, set[str]] = {
     "clearing_patches": {"forest_loss.store", "forest_loss.queries"},
     "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries"},
     "field_tasks": {"forest_loss.tasks"},
+    # reports from the public and the volunteer network (migration 0028)
+    **{
+        t: {"citizen.store"}
+        for t in (
+            "citizen_reports",
+            "citizen_report_photos",
+            "citizen_report_additions",
+            "citizen_rate_hits",
+            "network_members",
+        )
+    },
 }
 
 # ORM classes and the store that may use them.
@@ -85,6 +96,11 @@ ORM_CLASSES = {
     "User": "users",
     "Incident": "incidents.store",
     "IncidentPhoto": "incidents.store",
+    "CitizenReport": "citizen.store",
+    "CitizenReportPhoto": "citizen.store",
+    "CitizenReportAddition": "citizen.store",
+    "CitizenRateHit": "citizen.store",
+    "NetworkMember": "citizen.store",
 }
 
 # The edges: where a transaction may be opened, committed or rolled back.
