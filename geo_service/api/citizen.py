@@ -43,8 +43,9 @@ from geo_service.incidents.schemas import LocateOut, LocationIn
 
 router = APIRouter(prefix="/api/v1/citizen", tags=["citizen reports"])
 
-# Paths whose callers' addresses never reach a log line.
-ANONYMOUS_PATHS = ("/report", "/api/v1/citizen/")
+# Paths whose callers' addresses never reach a log line: the public page, every static file and the district
+# outlines it loads (none of them says anything about staff), and the citizen API.
+ANONYMOUS_PATHS = ("/report", "/static/", "/api/v1/districts", "/api/v1/citizen/")
 TriageDep = Annotated[Principal, Depends(require_roles(*service.TRIAGE_ROLES))]
 InvestigatorDep = Annotated[Principal, Depends(require_roles(Role.investigator))]
 AdminDep = Annotated[Principal, Depends(require_roles(Role.administrator))]
