@@ -79,7 +79,7 @@ def check_rate(session: Session, secret: str, purpose: str, value: str, limit: i
 # --- submit ------------------------------------------------------------------------------------------------
 def _request_hash(body: ReportIn, photos: list[ReceivedPhoto]) -> str:
     canonical = json.dumps(
-        {"body": body.model_dump(mode="json", exclude_unset=True), "photos": [p.info.sha256 for p in photos]},
+        {"body": body.model_dump(mode="json", exclude_unset=True), "photos": [p.sha256 for p in photos]},
         sort_keys=True,
         ensure_ascii=False,
     )
@@ -166,7 +166,7 @@ def submit(
         observed or datetime.now(UTC),
         settings.duplicate_hours,
         settings.duplicate_distance_m,
-        [p.info.sha256 for p in photos],
+        [p.sha256 for p in photos],
     )
     if duplicate is not None:
         store.set_fields(session, new_id, {"duplicate_of": duplicate})
@@ -196,11 +196,11 @@ def _store_photos(session: Session, report_id: int, addition_id: int | None, pho
             {
                 "report_id": report_id,
                 "addition_id": addition_id,
-                "sha256": p.info.sha256,
-                "content_type": p.info.content_type,
-                "size_bytes": p.info.size_bytes,
-                "width": p.info.width,
-                "height": p.info.height,
+                "sha256": p.sha256,
+                "content_type": p.content_type,
+                "size_bytes": p.size_bytes,
+                "width": p.width,
+                "height": p.height,
                 "original": p.original,
                 "stripped": p.stripped,
                 "stripped_type": STRIPPED_TYPE,
