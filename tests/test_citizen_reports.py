@@ -465,3 +465,22 @@ def test_receipt_codes_and_the_access_log_filter():
         None,
     )
     assert AnonymousAccessLog().filter(staff_line) and "10.1.2.3" in staff_line.getMessage()
+
+
+def test_keygen_writes_a_private_key_file_and_prints_its_public_key(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from geo_service.cli import app
+
+    path = tmp_path / "keys" / "sealing.key"
+    r = CliRunner().invoke(app, ["citizen", "keygen", "--key-file", str(path)])
+    assert r.exit_code == 0, r.output
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    printed = re.search(r"GEO_SERVICE_CITIZEN_PUBLIC_KEY=(\S+)", r.output).group(1)
+    private = PrivateKey(base64.b64decode(path.read_text()))
+    assert base64.b64decode(printed) == bytes(private.public_key)
+    # a sealed box to the printed key opens with the file
+    sealed = sealing.seal(sealing.public_key(printed, tmp_path / "absent", False), {"contact": {"phone": PHONE}})
+    assert json.loads(SealedBox(private).decrypt(sealed))["contact"]["phone"] == PHONE
+    again = CliRunner().invoke(app, ["citizen", "keygen", "--key-file", str(path)])
+    assert again.exit_code != 0 and path.read_text() and PrivateKey(base64.b64decode(path.read_text())) == private
