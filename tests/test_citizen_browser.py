@@ -205,3 +205,32 @@ def test_the_form_opens_without_a_network(open_page, server):
     playwright_api.expect(page.locator("#outbox-list li").first).to_have_attribute("data-state", "waiting")
     shot(page, "opened_offline")
     watch.check(expected_console=("ERR_CONNECTION_REFUSED", "ERR_FAILED"))
+
+
+def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, admin):
+    r = admin.post(
+        "/api/v1/citizen/network/members",
+        json={"username": "vol_rong", "password": "volunteer pass 123", "district_code": "5404"},
+    )
+    assert r.status_code == 201, r.text
+    _context, page, watch = open_page()
+    page.click("#member-box summary")
+    page.fill("#member-username", "vol_rong")
+    page.fill("#member-password", "wrong password 1")
+    page.click("#member-signin")
+    expect_text(page.locator("#member-error"), "ไม่ถูกต้อง")
+    page.fill("#member-password", "volunteer pass 123")
+    page.click("#member-signin")
+    expect_text(page.locator("#member-name"), "vol_rong")
+    page.check("input[name=kind][value=burning]")
+    page.fill("#position", DMS)
+    page.click("#submit")
+    item = page.locator("#outbox-list li").first
+    playwright_api.expect(item).to_have_attribute("data-state", "sent")
+    assert RECEIPT.match(item.locator(".receipt").inner_text().strip())
+    items = reports(admin)
+    assert len(items) == 1 and items[0]["source"] == "member" and items[0]["kind"] == "burning"
+    assert "vol_rong" not in str(items)
+    page.click("#member-signout")
+    playwright_api.expect(page.locator("#member-box")).to_be_visible()
+    watch.check(expected_console=("status of 401",))

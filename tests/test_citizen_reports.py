@@ -82,6 +82,7 @@ def key_file(client) -> Path:
     return s.citizen.key_file(s.db.data_dir)
 
 
+@pytest.mark.slow
 def test_a_report_gets_a_receipt_with_which_alone_it_is_followed_and_added_to(client):
     key = str(uuid.uuid4())
     r = send(client, report(observed_at="2026-12-01T09:30:00"), [jpeg_with_gps()], key=key)
@@ -202,6 +203,7 @@ def test_contact_details_cannot_be_read_with_the_database_alone(client, db_url, 
     assert detail["has_contact"] is True and PHONE not in json.dumps(detail, ensure_ascii=False)
 
 
+@pytest.mark.slow
 def test_no_key_file_means_no_opening(client, staff, admin_headers):
     r = send(client, report(contact={"phone": PHONE}))
     rid = client.get("/api/v1/citizen/reports", headers=admin_headers).json()["items"][0]["id"]
@@ -264,6 +266,7 @@ def test_the_honeypot_answers_like_a_report_and_stores_nothing(client, admin_hea
     assert client.get("/api/v1/citizen/receipt", headers={"X-Receipt": r.json()["receipt"]}).status_code == 404
 
 
+@pytest.mark.slow
 def test_rate_limits_hold_across_two_api_processes(client_factory, db_url):
     """Two apps (two processes' worth of state) on one database share the counters."""
     a = client_factory(db_url, reports_per_address_per_hour=3, requests_per_receipt_per_hour=2)
@@ -286,6 +289,7 @@ def test_rate_limits_hold_across_two_api_processes(client_factory, db_url):
     assert all("testclient" not in bkt for bkt, _ in buckets)  # keyed hashes, not addresses
 
 
+@pytest.mark.slow
 def test_duplicates_same_photo_or_same_place_time_and_kind(client, admin_headers):
     photo = jpeg_with_gps()
     first = point("5401")
@@ -350,6 +354,7 @@ def test_triage_merge_and_reject_with_a_reason(client, staff):
     assert client.get("/api/v1/citizen/receipt", headers={"X-Receipt": receipts[1]}).json()["status"] == "merged"
 
 
+@pytest.mark.slow
 def test_another_provinces_reports_are_hidden(db_url, sessionmaker_for, client_factory, admin_headers):
     load_nan(sessionmaker_for(db_url))
     client = client_factory(db_url)
@@ -377,6 +382,7 @@ def test_another_provinces_reports_are_hidden(db_url, sessionmaker_for, client_f
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "not_an_investigator"
 
 
+@pytest.mark.slow
 def test_network_members_report_with_identity_sealed_and_are_counted_by_district(client, admin_headers, login):
     def member(username, district):
         body = {"username": username, "password": PASSWORD, "district_code": district, "display_name": username}
@@ -467,6 +473,7 @@ def test_receipt_codes_and_the_access_log_filter():
     assert AnonymousAccessLog().filter(staff_line) and "10.1.2.3" in staff_line.getMessage()
 
 
+@pytest.mark.slow
 def test_keygen_writes_a_private_key_file_and_prints_its_public_key(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 const DRAFT_KEY = "geo.report.draft";
 const OUTBOX_KEY = "geo.report.outbox";
 const DISTRICTS_KEY = "geo.report.districts";
+const MEMBER_KEY = "geo.report.member";
 const FIELDS = ["position", "datum", "observed", "description", "contact-name", "contact-phone", "contact-email",
                 "contact-line", "contact-note", "website"];
 const FIRST_RETRY_MS = 2000, MAX_RETRY_MS = 60_000;
@@ -44,6 +45,47 @@ function updateItem(key, changes) {
   if (item) Object.assign(item, changes);
   saveOutbox(items);
   return item;
+}
+
+// --- a network member's sign-in (optional): their reports carry the token, the server seals their name ----
+function memberSession() {
+  const m = read(MEMBER_KEY, null);
+  return m && m.token && m.expiresAt > Date.now() + 30_000 ? m : null;
+}
+
+function showMember() {
+  const m = memberSession();
+  $("member-bar").hidden = !m;
+  $("member-box").hidden = !!m;
+  $("member-name").textContent = m ? m.username : "";
+}
+
+async function memberSignIn(event) {
+  event.preventDefault();
+  $("member-error").hidden = true;
+  try {
+    const body = new URLSearchParams({ username: $("member-username").value.trim(), password: $("member-password").value });
+    const r = await send("/api/v1/auth/token", { method: "POST", body });
+    localStorage.setItem(MEMBER_KEY, JSON.stringify({ token: r.data.access_token, username: r.data.username,
+                                                      expiresAt: Date.now() + r.data.expires_in * 1000 }));
+    $("member-password").value = "";
+    for (const i of loadOutbox()) if (i.state === "signin") updateItem(i.key, { state: "waiting" });
+    showMember();
+    renderOutbox();
+    flush();
+  } catch (e) {
+    $("member-error").textContent = `${errorTitle(e)}${e instanceof ApiError ? `: ${e.message}` : ""}`;
+    $("member-error").hidden = false;
+  }
+}
+
+async function memberSignOut() {
+  const m = memberSession();
+  localStorage.removeItem(MEMBER_KEY);
+  showMember();
+  if (m) {
+    try { await send("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${m.token}` } }); } catch { /* offline: the token expires */ }
+  }
 }
 
 // --- photos in IndexedDB ------------------------------------------------------------------------------
@@ -248,13 +290,20 @@ async function flushOnce() {
 }
 
 async function sendItem(item) {
+  const member = item.member ? memberSession() : null;
+  if (item.member && !member) {  // never sent as the public when it was meant as a member's report
+    updateItem(item.key, { state: "signin" });
+    return "signin";
+  }
   updateItem(item.key, { state: "sending", attempts: (item.attempts || 0) + 1 });
   renderOutbox();
   try {
     const form = new FormData();
     form.append("report", JSON.stringify(item.body));
     for (const p of await getPhotos(item.key)) form.append("photos", p.blob, p.name);
-    const r = await send("/api/v1/citizen/reports", { method: "POST", body: form, headers: { "Idempotency-Key": item.key } });
+    const headers = { "Idempotency-Key": item.key };
+    if (member) headers.Authorization = `Bearer ${member.token}`;
+    const r = await send("/api/v1/citizen/reports", { method: "POST", body: form, headers });
     // sent: the contact details and the photos leave this phone; the receipt code stays
     updateItem(item.key, { state: "sent", receipt: r.data.receipt, body: { kind: item.body.kind }, sentAt: new Date().toISOString() });
     await deletePhotos(item.key);
@@ -263,6 +312,12 @@ async function sendItem(item) {
     if (e instanceof NetworkError || (e instanceof ApiError && (e.status >= 500 || e.status === 429))) {
       updateItem(item.key, { state: "waiting" });
       return "retry";
+    }
+    if (e instanceof ApiError && e.status === 401 && item.member) {
+      localStorage.removeItem(MEMBER_KEY);
+      showMember();
+      updateItem(item.key, { state: "signin" });
+      return "signin";
     }
     updateItem(item.key, { state: "refused", error: { code: e.code, message: e.message } });
     return "done";
@@ -321,7 +376,9 @@ async function submit(event) {
                     note: $("contact-note").value.trim() };
   if (Object.values(contact).some(Boolean)) body.contact = contact;
   const items = loadOutbox();
-  if (!items.some((i) => i.key === draft.key)) items.push({ key: draft.key, body, state: "waiting", attempts: 0 });
+  if (!items.some((i) => i.key === draft.key)) {
+    items.push({ key: draft.key, body, state: "waiting", attempts: 0, member: !!memberSession() });
+  }
   saveOutbox(items);
   // a new, empty draft (the queued one keeps its key and photos)
   draft = { key: newKey(), kind: draft.kind };
@@ -382,6 +439,8 @@ function useLocation() {
 }
 
 $("lang").addEventListener("click", toggleLanguage);
+$("member-form").addEventListener("submit", memberSignIn);
+$("member-signout").addEventListener("click", memberSignOut);
 onLanguageChange(() => { renderOutbox(); showNetwork(); showAccuracy(); showPhotoCount(); });
 $("report").addEventListener("input", (e) => {
   if (e.target.id === "position" || e.target.id === "datum") { draft.geo = null; located = null; drawMarker(); showAccuracy(); }
@@ -399,6 +458,7 @@ window.addEventListener("online", () => { showNetwork(); flush(); });
 window.addEventListener("offline", showNetwork);
 
 applyLanguage();
+showMember();
 fillForm();
 showNetwork();
 renderOutbox();
