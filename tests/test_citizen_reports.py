@@ -310,7 +310,7 @@ def test_duplicates_same_photo_or_same_place_time_and_kind(client, admin_headers
 
 
 def test_triage_accept_becomes_an_incident_with_the_link(client, staff, admin_headers):
-    r = send(client, report(kind="logging", observed_at="2026-12-01T08:00:00"))
+    r = send(client, report(kind="logging", observed_at="2026-12-01T08:00:00"), [jpeg_with_gps(), png_with_metadata()])
     receipt = r.json()["receipt"]
     rid = client.get("/api/v1/citizen/reports", headers=staff["inv"]).json()["items"][0]["id"]
     accepted = client.post(f"/api/v1/citizen/reports/{rid}/accept", headers=staff["inv"])
@@ -320,6 +320,13 @@ def test_triage_accept_becomes_an_incident_with_the_link(client, staff, admin_he
     incident = client.get(f"/api/v1/incidents/{incident_id}", headers=admin_headers).json()
     assert incident["kind"] == "illegal_logging" and incident["reporter"] == f"CR-{rid} (public)"
     assert incident["place"]["district"]["code"] == "5401"
+    # the incident's photos are the stripped copies, never the originals
+    assert len(incident["photos"]) == 2
+    for p in incident["photos"]:
+        assert "no_position" in p["flags"]
+        got = client.get(f"/api/v1/photos/{p['id']}", headers=admin_headers)
+        assert got.status_code == 200 and b"SecretPhoneModel" not in got.content
+        assert Image.open(io.BytesIO(got.content)).getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
     again = client.post(f"/api/v1/citizen/reports/{rid}/accept", headers=staff["inv"])
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_triaged"
     assert client.get("/api/v1/citizen/receipt", headers={"X-Receipt": receipt}).json()["status"] == "accepted"

@@ -281,10 +281,11 @@ def assign(report_id: int, body: AssignIn, session: SessionDep, principal: Triag
 @router.post(
     "/reports/{report_id}/accept", summary="Accept: the report becomes an incident", response_model=ReportDetailOut
 )
-def accept(report_id: int, session: SessionDep, principal: TriageDep):
-    """Create the incident (linked both ways: the report keeps its id, the incident names CR-<id>)."""
+def accept(report_id: int, request: Request, session: SessionDep, principal: TriageDep):
+    """Create the incident (linked both ways: the report keeps its id, the incident names CR-<id>) with the photos'
+    stripped copies."""
     with session.begin():
-        return service.accept(session, report_id, principal)
+        return service.accept(session, report_id, principal, request.app.state.settings.service)
 
 
 @router.post("/reports/{report_id}/merge", summary="Merge into the report it repeats", response_model=ReportDetailOut)

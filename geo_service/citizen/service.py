@@ -21,6 +21,7 @@ from geo_service.citizen import sealing, store
 from geo_service.citizen.photos import STRIPPED_TYPE, ReceivedPhoto, receive
 from geo_service.citizen.schemas import ContactIn, MemberIn, ReportIn
 from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
+from geo_service.incidents import photos as incident_photos
 from geo_service.incidents import service as incidents
 from geo_service.incidents.schemas import IncidentCreate, LocationIn
 from geo_service.layers import aoi
@@ -358,9 +359,10 @@ def assign(session: Session, report_id: int, investigator: str, principal: Princ
     return get_report(session, report_id, principal)
 
 
-def accept(session: Session, report_id: int, principal: Principal) -> dict:
+def accept(session: Session, report_id: int, principal: Principal, photo_settings: Any) -> dict:
     """Accept a report: it becomes an incident (through the incidents service, idempotent per report) and keeps the
-    link. The incident names the report, never the reporter."""
+    link; the photos' stripped copies (never the originals) become the incident's photos. The incident names the
+    report, never the reporter. ``photo_settings``: the incident photos' limits (``ServiceSettings``)."""
     row = _visible(session, report_id, principal, lock=True)
     _check_open(row)
     body = IncidentCreate(
@@ -372,6 +374,11 @@ def accept(session: Session, report_id: int, principal: Principal) -> dict:
         tags=["citizen_report"],
     )
     incident, _ = incidents.create_incident(session, body, principal, idempotency_key=f"citizen-report-{report_id}")
+    copies = [
+        (bytes(p.stripped), f"{reference(report_id)}-{p.id}.jpg") for p in store.stripped_photos(session, report_id)
+    ]
+    if copies:
+        incident_photos.add_photos(session, int(incident["id"]), copies, principal, photo_settings)
     store.set_fields(
         session, report_id, {"status": "accepted", "incident_id": int(incident["id"]), "triaged_by": principal.name}
     )

@@ -164,6 +164,15 @@ def photo_bytes(session: Session, report_id: int, photo_id: int, original: bool)
     ).first()
 
 
+def stripped_photos(session: Session, report_id: int) -> list[Row]:
+    """Every stripped copy of a report's photos (id, bytes), oldest first."""
+    return list(
+        session.execute(
+            text("SELECT id, stripped FROM citizen_report_photos WHERE report_id = :id ORDER BY id"), {"id": report_id}
+        ).all()
+    )
+
+
 def additions_of(session: Session, report_id: int) -> list[Row]:
     """What the reporter added later, oldest first."""
     return list(
