@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from geo_service.api.deps import SessionDep, optional_principal, require_roles
 from geo_service.auth import Principal, Role
-from geo_service.citizen import service
+from geo_service.citizen import sealing, service
 from geo_service.citizen.schemas import (
     AssignIn,
     ContactOut,
@@ -84,6 +84,15 @@ def _limit(request: Request, purpose: str, value: str, limit: int) -> None:
     """One abuse-limit count in a transaction of its own (committed even when the request then fails)."""
     with transaction(request.app.state.sessionmaker) as session:
         service.check_rate(session, request.app.state.jwt_secret, purpose, value, limit)
+
+
+def _receipt_key(value: str) -> str:
+    """A receipt as counted by its limit: the canonical form when it is one (so O/0 or spaces do not make a second
+    counter), else as sent."""
+    try:
+        return sealing.normalise_receipt(value)
+    except InvalidInput:
+        return value
 
 
 def _keys(request: Request) -> service.Keys:
@@ -169,9 +178,7 @@ def follow_up(
     """Status, reason and counts; nothing about who handles it."""
     settings = request.app.state.settings.citizen
     _limit(request, "lookup-address", _address(request), settings.lookups_per_address_per_hour)
-    _limit(
-        request, "receipt", x_receipt.upper().replace("-", "").replace(" ", ""), settings.requests_per_receipt_per_hour
-    )
+    _limit(request, "receipt", _receipt_key(x_receipt), settings.requests_per_receipt_per_hour)
     with session.begin():
         answer = service.follow_up(session, x_receipt)
     return JSONResponse(
@@ -198,7 +205,7 @@ async def add_information(
     _limit(
         request,
         "addition",
-        x_receipt.upper().replace("-", "").replace(" ", ""),
+        _receipt_key(x_receipt),
         settings.additions_per_receipt_per_hour,
     )
     blobs = await _read_photos(photos, request)
