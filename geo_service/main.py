@@ -20,6 +20,7 @@ from geo_service.api import (
     auth,
     briefs,
     cases,
+    citizen,
     exports,
     forest_loss,
     forest_loss_tasks,
@@ -39,7 +40,7 @@ from geo_service.db.startup import apply_configured_area_of_interest, ensure_par
 from geo_service.errors import add_exception_handlers
 from geo_service.hotspots.rasters import remove_unregistered
 from geo_service.settings import Settings, get_settings
-from geo_service.web import docs, field, signin
+from geo_service.web import docs, field, report, signin
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -191,6 +192,9 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(briefs.router)
     app.include_router(worker.router)
     app.include_router(forest_loss_tasks.router)
+    app.include_router(citizen.router)
+    app.include_router(report.router)
+    citizen.install_access_log_filter()  # no client address in the access log of the public report's paths
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

@@ -256,6 +256,37 @@ class ForestLossOutputSettings(BaseSettings):
     )
 
 
+class CitizenSettings(BaseSettings):
+    """Reports from the public and the volunteer network (README, *Reports from the public*)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_CITIZEN_", extra="ignore")
+
+    public_key: str | None = Field(
+        default=None,
+        description="Base64 Curve25519 public key that seals contact details (from `geo-service citizen keygen`); "
+        "unset: derived from private_key_file",
+    )
+    private_key_file: Path | None = Field(
+        default=None,
+        description="File holding the investigators' private key (never in the database); "
+        "default DATA_DIR/citizen_sealing.key, generated outside production",
+    )
+    reports_per_address_per_hour: int = Field(default=10, ge=1, le=10_000, description="Reports from one address")
+    lookups_per_address_per_hour: int = Field(
+        default=60, ge=1, le=100_000, description="Receipt look-ups and additions from one address (guessing)"
+    )
+    requests_per_receipt_per_hour: int = Field(default=30, ge=1, le=10_000, description="Look-ups of one receipt")
+    additions_per_receipt_per_hour: int = Field(default=10, ge=1, le=10_000, description="Additions to one report")
+    max_photos: int = Field(default=5, ge=0, le=20, description="Photos with one report or one addition")
+    photo_max_mb_public: int = Field(default=10, ge=1, le=100, description="Largest photo from the public")
+    duplicate_distance_m: float = Field(default=200, ge=0, le=10_000, description="Same place: within this distance")
+    duplicate_hours: float = Field(default=6, ge=0, le=720, description="Same time: observed within this many hours")
+
+    def key_file(self, data_dir: Path) -> Path:
+        """Where the private key is (configured, or in the data folder)."""
+        return self.private_key_file or data_dir / "citizen_sealing.key"
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -276,6 +307,7 @@ class Settings:
         self.forest_loss_output = ForestLossOutputSettings(
             **{k: v for k, v in overrides.items() if k in ForestLossOutputSettings.model_fields}
         )
+        self.citizen = CitizenSettings(**{k: v for k, v in overrides.items() if k in CitizenSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""

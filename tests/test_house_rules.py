@@ -78,6 +78,17 @@ STORES: dict[str, set[str]] = {
     "field_tasks": {"forest_loss.tasks"},
     # the worker's jobs, runs and pulled windows (migration 0026)
     **{t: {"worker.store"} for t in ("worker_jobs", "worker_job_runs", "worker_windows")},
+    # reports from the public and the volunteer network (migration 0028)
+    **{
+        t: {"citizen.store"}
+        for t in (
+            "citizen_reports",
+            "citizen_report_photos",
+            "citizen_report_additions",
+            "citizen_rate_hits",
+            "network_members",
+        )
+    },
 }
 
 # ORM classes and the store that may use them.
@@ -91,6 +102,11 @@ ORM_CLASSES = {
     "WorkerJob": "worker.store",
     "WorkerJobRun": "worker.store",
     "WorkerWindow": "worker.store",
+    "CitizenReport": "citizen.store",
+    "CitizenReportPhoto": "citizen.store",
+    "CitizenReportAddition": "citizen.store",
+    "CitizenRateHit": "citizen.store",
+    "NetworkMember": "citizen.store",
 }
 
 # The edges: where a transaction may be opened, committed or rolled back.

@@ -143,7 +143,46 @@ POLICY[("GET", "/api/v1/forest-loss/verification")] = {
     "committee_member",
     "national_viewer",
 }
-ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
+# Reports from the public (issue 17): sending, the position check and the receipt's follow-up need no account (a
+# network member may send signed in); triage is for administrators and investigators; the contact details and the
+# photos as received only for the assigned investigator (checked beyond the role in tests/test_citizen_reports.py).
+for _method, _path in (
+    ("POST", "/api/v1/citizen/reports"),
+    ("POST", "/api/v1/citizen/locate"),
+    ("GET", "/api/v1/citizen/receipt"),
+    ("POST", "/api/v1/citizen/receipt/additions"),
+):
+    POLICY[(_method, _path)] = PUBLIC
+CITIZEN_TRIAGE = {"administrator", "investigator"}
+for _method, _path in (
+    ("GET", "/api/v1/citizen/reports"),
+    ("GET", "/api/v1/citizen/reports/{report_id}"),
+    ("GET", "/api/v1/citizen/reports/{report_id}/photos/{photo_id}"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/assign"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/accept"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/merge"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/reject"),
+):
+    POLICY[(_method, _path)] = CITIZEN_TRIAGE
+POLICY[("POST", "/api/v1/citizen/reports/{report_id}/contact")] = {"investigator"}
+POLICY[("GET", "/api/v1/citizen/reports/{report_id}/photos/{photo_id}/original")] = {"investigator"}
+POLICY[("POST", "/api/v1/citizen/network/members")] = ADMIN
+POLICY[("GET", "/api/v1/citizen/network/members")] = ADMIN
+POLICY[("GET", "/api/v1/citizen/network/districts")] = {
+    "administrator",
+    "investigator",
+    "committee_member",
+    "national_viewer",
+}
+ROLES = (
+    "administrator",
+    "investigator",
+    "field_officer",
+    "committee_member",
+    "partner",
+    "national_viewer",
+    "network_member",
+)
 
 
 def routes(app):
