@@ -28,6 +28,7 @@ from geo_service.api import (
     maps,
     ogc,
     ogc_tiles,
+    open_data,
     photos,
 )
 from geo_service.api.read_after_write import ReadAfterWrite
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(hotspots.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)
+    app.include_router(open_data.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

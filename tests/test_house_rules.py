@@ -72,7 +72,7 @@ STORES: dict[str, set[str]] = {
     },
     # forest-loss alerts (migration 0024): writes in forest_loss.store, reads in forest_loss.queries
     "forest_alert_ingests": {"forest_loss.store", "forest_loss.queries"},
-    "clearing_patches": {"forest_loss.store", "forest_loss.queries"},
+    "clearing_patches": {"forest_loss.store", "forest_loss.queries", "forest_loss.counts"},
     "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries"},
     "field_tasks": {"forest_loss.tasks"},
 }
