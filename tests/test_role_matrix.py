@@ -127,6 +127,17 @@ for _method, _path in (
 ):
     # the national viewer reads and makes briefs: counts only, national or per province
     POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member", "national_viewer"}
+# Open data (issue 17): the transparency page, its catalogue, tables and the briefs marked public; marking one
+# public is the administrators' (no committee-chair role exists). tests/test_open_data.py walks the public ones.
+for _path in (
+    "/open",
+    "/catalog.json",
+    "/open/data/{name}.csv",
+    "/open/data/{name}.geojson",
+    "/open/briefs/{brief_id}.pdf",
+):
+    POLICY[("GET", _path)] = PUBLIC
+POLICY[("PUT", "/api/v1/briefs/{brief_id}/public")] = ADMIN
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
 

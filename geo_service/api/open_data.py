@@ -68,7 +68,9 @@ class CatalogDataset(BaseModel):
     publisher: dict[str, Any] = Field(alias="dct:publisher")
     accrual_periodicity: dict[str, str] = Field(alias="dct:accrualPeriodicity")
     modified: str | None = Field(alias="dct:modified", description="Last update of its data (Asia/Bangkok)")
-    temporal: dict[str, Any] = Field(alias="dct:temporal")
+    temporal: dict[str, Any] | None = Field(
+        default=None, alias="dct:temporal", description="The period covered (none for the reference layers)"
+    )
     spatial: dict[str, Any] | None = Field(alias="dct:spatial")
     landing_page: str = Field(alias="dcat:landingPage")
     distribution: list[Distribution] = Field(alias="dcat:distribution")
@@ -126,6 +128,7 @@ def open_page(request: Request, session: ReadSessionDep, settings: SettingsDep) 
     response_model=Catalog,
     response_class=JSONLDResponse,
     response_model_by_alias=True,
+    response_model_exclude_unset=True,  # no dct:temporal where a dataset has no period
     summary="DCAT catalogue of the open datasets (JSON-LD)",
 )
 def catalog(request: Request, session: ReadSessionDep, settings: SettingsDep) -> dict:

@@ -174,11 +174,17 @@ def catalog(session: Session, settings: OpenDataSettings, base: str) -> dict[str
                 "dct:publisher": publisher,
                 "dct:accrualPeriodicity": {"@id": FREQUENCY + ds.frequency},
                 "dct:modified": _iso(modified),
-                "dct:temporal": {
-                    "@type": "dct:PeriodOfTime",
-                    "dcat:startDate": _iso(temporal[0]),
-                    "dcat:endDate": _iso(temporal[1]),
-                },
+                **(
+                    {
+                        "dct:temporal": {
+                            "@type": "dct:PeriodOfTime",
+                            "dcat:startDate": _iso(temporal[0]),
+                            "dcat:endDate": _iso(temporal[1]),
+                        }
+                    }
+                    if ds.name != "reference_layers"
+                    else {}
+                ),
                 "dct:spatial": spatial,
                 "dcat:landingPage": f"{base}/open#{ds.name}",
                 "dcat:distribution": _distributions(ds, base, table),
