@@ -87,14 +87,14 @@ def _case(client, headers, title, received_on, province="54", confidential=False
 def hostile_data(client, admin) -> dict:
     """The hostile data set (see the module's docstring); the ids and codes the tests need."""
     out: dict = {}
-    # incidents: 6 in Mueang Phrae in March 2024, one at 01:00 on 1 June in Bangkok (still 31 May in UTC), 2 in a
+    # incidents: 6 in the first district (at PHRAE_POINT) in March 2024, one at 01:00 on 1 June in Bangkok (still 31 May in UTC), 2 in a
     # second district in March; April and May are empty; 3 in Nan (a neighbouring province) never counted
     first = [_incident(client, admin, PHRAE_POINT, f"2024-03-{d:02d}T10:00:00+07:00") for d in range(1, 7)]
     late = _incident(client, admin, PHRAE_POINT, "2024-05-31T18:00:00Z")
     second = [_incident(client, admin, SECOND_POINT, f"2024-03-1{d}T09:00:00+07:00") for d in range(2)]
     nan = [_incident(client, admin, NAN_POINT, f"2024-03-0{d}T09:00:00+07:00") for d in range(1, 4)]
-    out["mueang"], out["second"] = first[0]["place"]["district"]["code"], second[0]["place"]["district"]["code"]
-    assert out["mueang"] != out["second"] and late["place"]["district"]["code"] == out["mueang"]
+    out["district_a"], out["second"] = first[0]["place"]["district"]["code"], second[0]["place"]["district"]["code"]
+    assert out["district_a"] != out["second"] and late["place"]["district"]["code"] == out["district_a"]
     assert {i["place"]["province_code"] for i in nan} == {"55"}
     out["nan_district"] = nan[0]["place"]["district"]["code"]
 
@@ -131,7 +131,7 @@ def hostile_data(client, admin) -> dict:
         ],
     )
 
-    # clearing patches (satellite alerts): Mueang 2 patches in March (1.6 ha + 0.4 ha), one merged into the
+    # clearing patches (satellite alerts): the first district 2 patches in March (1.6 ha + 0.4 ha), one merged into the
     # first (not counted), the second district 1 patch in May (0.16 ha), one in Nan outside the area
     with client.app.state.engine.begin() as c:
         ingest = c.execute(
@@ -142,9 +142,9 @@ def hostile_data(client, admin) -> dict:
             {"f": f"{INFORMANT} {XSS}"},
         ).scalar_one()
         patches = [
-            (out["mueang"], "2024-03-05", 16_000.0, True, None),
-            (out["mueang"], "2024-03-31", 4_000.0, True, None),
-            (out["mueang"], "2024-03-20", 9_000.0, True, "merged"),
+            (out["district_a"], "2024-03-05", 16_000.0, True, None),
+            (out["district_a"], "2024-03-31", 4_000.0, True, None),
+            (out["district_a"], "2024-03-20", 9_000.0, True, "merged"),
             (out["second"], "2024-05-02", 1_600.0, True, None),
             (out["nan_district"], "2024-03-10", 50_000.0, False, None),
         ]
@@ -265,8 +265,8 @@ def _tile(lat: float, lon: float, z: int) -> str:
 def public_urls(client, data) -> list[str]:
     """Every public GET route of the app (POLICY of tests/test_role_matrix.py), each path parameter filled with
     real values (every collection, a real feature, both briefs), plus the formats and the open tables."""
-    districts = [data["mueang"], data["second"]]
-    subdistrict = client.get("/api/v1/subdistricts", params={"district": data["mueang"]}).json()["features"][0]
+    districts = [data["district_a"], data["second"]]
+    subdistrict = client.get("/api/v1/subdistricts", params={"district": data["district_a"]}).json()["features"][0]
     features: dict[str, list[str]] = {}
     for name, c in COLLECTIONS.items():
         if c.public:
@@ -358,14 +358,14 @@ def test_incident_counts_by_district_and_month(world):
     # every Phrae district x March-June 2024 (April and May empty: zeros, not gaps); no Nan district
     assert {m for _, m in got} == {"2024-03", "2024-04", "2024-05", "2024-06"}
     assert len({d for d, _ in got}) == 8 and data["nan_district"] not in {d for d, _ in got}
-    assert got[(data["mueang"], "2024-03")] == ("6", "6", "false")
-    assert got[(data["mueang"], "2024-04")] == ("0", "0", "false")
-    assert got[(data["mueang"], "2024-05")] == ("0", "0", "false")  # 31 May 18:00 UTC is 1 June in Bangkok
-    assert got[(data["mueang"], "2024-06")] == ("", "<5", "true")
+    assert got[(data["district_a"], "2024-03")] == ("6", "6", "false")
+    assert got[(data["district_a"], "2024-04")] == ("0", "0", "false")
+    assert got[(data["district_a"], "2024-05")] == ("0", "0", "false")  # 31 May 18:00 UTC is 1 June in Bangkok
+    assert got[(data["district_a"], "2024-06")] == ("", "<5", "true")
     assert got[(data["second"], "2024-03")] == ("", "<5", "true")
     shown = {k: v for k, v in got.items() if v[1] != "0"}
     assert len(shown) == 3  # nothing else was counted
-    march = next(r for r in rows if r["district_code"] == data["mueang"] and r["month"] == "2024-03")
+    march = next(r for r in rows if r["district_code"] == data["district_a"] and r["month"] == "2024-03")
     assert march["month_th"] == "มี.ค. 2567" and march["fiscal_year_be"] == "2567"
     # the page: the same cells, "<5" for the small ones, and the note that says why
     page = client.get("/open").text
@@ -380,13 +380,13 @@ def test_clearing_counts_and_areas_by_district_and_month(world):
     got = {(r["district_code"], r["month"]): (r["patches"], r["area_ha"], r["area_rai"]) for r in rows}
     assert {m for _, m in got} == {"2024-03", "2024-04", "2024-05"}
     # 16,000 + 4,000 m2 = 2 ha = 12.5 rai (the merged patch not counted); 1,600 m2 = 0.16 ha = 1 rai
-    assert got[(data["mueang"], "2024-03")] == ("2", "2.0", "12.5")
-    assert got[(data["mueang"], "2024-04")] == ("0", "0.0", "0.0")
+    assert got[(data["district_a"], "2024-03")] == ("2", "2.0", "12.5")
+    assert got[(data["district_a"], "2024-04")] == ("0", "0.0", "0.0")
     assert got[(data["second"], "2024-05")] == ("1", "0.16", "1.0")
     assert sum(int(v[0]) for v in got.values()) == 3  # Nan's patch (outside the area) not counted
     fc = client.get("/open/data/clearing_by_district_month.geojson")
     assert fc.status_code == 200 and fc.headers["content-type"] == "application/geo+json"
-    feature = next(f for f in fc.json()["features"] if f["properties"]["district_code"] == data["mueang"])
+    feature = next(f for f in fc.json()["features"] if f["properties"]["district_code"] == data["district_a"])
     assert feature["geometry"]["type"] in ("Polygon", "MultiPolygon")
 
 
