@@ -6,6 +6,8 @@ public (tests/test_open_data.py walks every public route with a hostile data set
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +27,11 @@ from geo_service.web.field import CSP
 router = APIRouter(tags=["open data"])
 templates = Jinja2Templates(directory=Path(__file__).resolve().parents[1] / "web" / "templates")
 PUBLISHERS = Annotated[Principal, Depends(require_roles(Role.administrator))]  # no committee-chair role exists
+# The PDFs of public briefs, newest use last: a plain OrderedDict (a bounded LRU needs nothing more; keyed by the
+# database, the brief, its data version and publication, so a re-publication or another database renders anew).
+PDF_CACHE_SIZE = 32
+_PDF_CACHE: OrderedDict[tuple[str, int, str, str], bytes] = OrderedDict()
+_PDF_LOCK = threading.Lock()  # routes run in the thread pool
 PUBLIC_HEADERS = {"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"}
 
 
@@ -176,13 +183,27 @@ def table_geojson(name: str, session: ReadSessionDep, settings: SettingsDep) -> 
     responses={200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}}},
     summary="A brief marked public, as PDF",
 )
-def public_brief_pdf(brief_id: int, session: ReadSessionDep, settings: SettingsDep) -> Response:
-    """The PDF of a brief marked public (404 for every other brief: absent and unpublished look the same)."""
+def public_brief_pdf(brief_id: int, request: Request, session: ReadSessionDep, settings: SettingsDep) -> Response:
+    """The PDF of a brief marked public (404 for every other brief: absent and unpublished look the same).
+
+    A brief is stored as made, so its PDF is rendered once per publication and kept (a few seconds of
+    WeasyPrint and matplotlib that anyone could otherwise ask for again and again)."""
     with session.begin():
         tables.dataset(settings.open_data, "committee_briefs")
-        html = service.public_brief_html(session, brief_id)
+        brief = service.public_brief(session, brief_id)
+        key = (str(request.app.state.engine.url), brief_id, brief["data_version"], str(brief["published_at"]))
+        with _PDF_LOCK:
+            pdf = _PDF_CACHE.get(key)
+        html = None if pdf is not None else service.public_brief_html(session, brief_id)
+    if pdf is None:
+        pdf = html_to_pdf(html or "")
+    with _PDF_LOCK:
+        _PDF_CACHE[key] = pdf
+        _PDF_CACHE.move_to_end(key)
+        while len(_PDF_CACHE) > PDF_CACHE_SIZE:
+            _PDF_CACHE.popitem(last=False)
     return Response(
-        html_to_pdf(html),
+        pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="brief-{brief_id}.pdf"', **PUBLIC_HEADERS},
     )

@@ -287,8 +287,16 @@ def set_brief_public(session: Session, brief_id: int, public: bool, principal: P
     return row
 
 
-def public_brief_html(session: Session, brief_id: int) -> str:
-    """The printable page of a brief marked public; NotFound for any other (absent or not public: one answer)."""
-    if not briefs.is_public(session, brief_id):
+def public_brief(session: Session, brief_id: int) -> dict[str, Any]:
+    """A brief marked public (id, data_version, published_at); NotFound for any other (absent or not public:
+    one answer)."""
+    row = briefs.public_brief(session, brief_id)
+    if row is None:
         raise NotFound("No published brief with this number.")
+    return row
+
+
+def public_brief_html(session: Session, brief_id: int) -> str:
+    """The printable page of a brief marked public; NotFound for any other."""
+    public_brief(session, brief_id)
     return brief_pages.brief_html(session, brief_id)

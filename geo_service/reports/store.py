@@ -102,6 +102,13 @@ def public_briefs(session: Session) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def is_public(session: Session, brief_id: int) -> bool:
-    """Whether the brief exists and is marked public."""
-    return bool(session.execute(text("SELECT public FROM briefs WHERE id = :id"), {"id": brief_id}).scalar())
+def public_brief(session: Session, brief_id: int) -> dict | None:
+    """A brief marked public: its id, data version and publication time; None when absent or not public."""
+    row = (
+        session.execute(
+            text("SELECT id, data_version, published_at FROM briefs WHERE id = :id AND public"), {"id": brief_id}
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
