@@ -521,3 +521,20 @@ def test_open_page_works_without_data(client):
         fc = client.get(f"/open/data/{name}.geojson").json()
         assert fc["type"] == "FeatureCollection"
     assert re.search(r"ยังไม่มีข้อมูล", page.text)
+
+
+def test_bad_addresses_are_a_4xx_without_the_value_sent_back(client, admin_headers):
+    for url in (
+        "/open/briefs/99999999999999999999.pdf",
+        "/open/briefs/-1.pdf",
+        "/open/data/%00.csv",
+        "/open/data/x.geojson",
+    ):
+        r = client.get(url)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", url
+        assert "\\x00" not in r.text and "'x'" not in r.text
+    assert client.get("/open/briefs/abc.pdf").status_code == 422
+    r = client.put("/api/v1/briefs/99999999999999999999/public", headers=admin_headers, json={"public": True})
+    assert r.status_code == 404
+    r = client.get("/open/data/hotspots.csv")  # served by the OGC API, said so
+    assert r.status_code == 404 and "/ogc/collections/hotspots" in r.json()["error"]["message"]

@@ -141,13 +141,6 @@ DATASETS: dict[str, Dataset] = {
         ),
     )
 }
-TABLES = (
-    "incidents_by_district_month",
-    "clearing_by_district_month",
-    "cases_by_stage_fiscal_year",
-    "reference_layers",
-    "committee_briefs",
-)
 
 
 @dataclass
@@ -172,7 +165,7 @@ def enabled(settings: OpenDataSettings) -> list[Dataset]:
 def dataset(settings: OpenDataSettings, name: str) -> Dataset:
     """The published dataset ``name``; NotFound when there is none or it is not published here."""
     if name not in settings.datasets or name not in DATASETS:
-        raise NotFound(f"No open dataset named {name!r}. See /catalog.json for the list.")
+        raise NotFound("No open dataset with this name here. See /catalog.json for the list.")
     return DATASETS[name]
 
 
@@ -457,7 +450,7 @@ def table(session: Session, settings: OpenDataSettings, name: str) -> Table:
     """The table of the published dataset ``name`` (NotFound for a dataset without one, or not published)."""
     ds = dataset(settings, name)
     if ds.name not in BUILDERS:
-        raise NotFound(f"{name} has no table here: it is served by the OGC API (/ogc/collections/{ds.collection}).")
+        raise NotFound(f"This dataset has no table here: the OGC API serves it (/ogc/collections/{ds.collection}).")
     return BUILDERS[ds.name](session, settings)
 
 
