@@ -31,6 +31,7 @@ from geo_service.api import (
     maps,
     ogc,
     ogc_tiles,
+    open_data,
     photos,
     worker,
 )
@@ -195,6 +196,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(citizen.router)
     app.include_router(report.router)
     citizen.install_access_log_filter()  # no client address in the access log of the public report's paths
+    app.include_router(open_data.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

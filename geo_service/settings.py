@@ -308,6 +308,7 @@ class Settings:
             **{k: v for k, v in overrides.items() if k in ForestLossOutputSettings.model_fields}
         )
         self.citizen = CitizenSettings(**{k: v for k, v in overrides.items() if k in CitizenSettings.model_fields})
+        self.open_data = OpenDataSettings(**{k: v for k, v in overrides.items() if k in OpenDataSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
@@ -392,3 +393,51 @@ class WorkerSettings(BaseSettings):
         if isinstance(v, str):
             v = v.split(",")
         return [str(s).strip().upper() for s in v or [] if str(s).strip()]
+
+
+OPEN_DATASETS = (
+    "hotspots",
+    "fire_events",
+    "incidents_by_district_month",
+    "clearing_by_district_month",
+    "cases_by_stage_fiscal_year",
+    "reference_layers",
+    "committee_briefs",
+)
+
+
+class OpenDataSettings(BaseSettings):
+    """The public transparency page ``/open`` and its open data (README, *Open data and the transparency page*)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_OPEN_DATA_", extra="ignore", populate_by_name=True)
+
+    threshold: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Counts of incidents and cases from 1 to threshold - 1 are published as '<threshold' "
+        "(a small count could identify a case or a person); 1: nothing is suppressed",
+    )
+    datasets: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(OPEN_DATASETS),
+        description="The datasets published, comma-separated (default: all of " + ", ".join(OPEN_DATASETS) + ")",
+    )
+    publisher_th: str = Field(default="สำนักงาน ป.ป.ช. ประจำจังหวัดแพร่", max_length=200)
+    publisher_en: str = Field(default="NACC Phrae Provincial Office", max_length=200)
+    licence_name: str = Field(
+        default="Creative Commons Attribution 4.0 (CC BY 4.0)",
+        max_length=200,
+        description="The licence of the service's own tables (counts); hotspots and boundaries keep their own",
+    )
+    licence_url: str = Field(default="https://creativecommons.org/licenses/by/4.0/", max_length=500)
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _datasets(cls, v):
+        if isinstance(v, str):
+            v = v.split(",")
+        names = [str(n).strip() for n in v or [] if str(n).strip()]
+        unknown = [n for n in names if n not in OPEN_DATASETS]
+        if unknown:
+            raise ValueError(f"unknown open dataset {unknown[0]!r}; choose among {', '.join(OPEN_DATASETS)}")
+        return [n for n in OPEN_DATASETS if n in names]  # registry order, no duplicates

@@ -73,7 +73,14 @@ STORES: dict[str, set[str]] = {
     # forest-loss alerts (migration 0024): writes in forest_loss.store, reads in forest_loss.queries
     "forest_alert_ingests": {"forest_loss.store", "forest_loss.queries"},
     # forest_loss.evidence: reads for maps, suggestions, evidence; forest_loss.tasks: the verification fields
-    "clearing_patches": {"forest_loss.store", "forest_loss.queries", "forest_loss.evidence", "forest_loss.tasks"},
+    # forest_loss.counts: the open-data page's counts by district and month
+    "clearing_patches": {
+        "forest_loss.store",
+        "forest_loss.queries",
+        "forest_loss.evidence",
+        "forest_loss.tasks",
+        "forest_loss.counts",
+    },
     "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries", "forest_loss.evidence"},
     "field_tasks": {"forest_loss.tasks"},
     # the worker's jobs, runs and pulled windows (migration 0026)

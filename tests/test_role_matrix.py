@@ -132,6 +132,17 @@ for _method, _path in (
 # when allowed incidents or clearing_patches (tests/test_forest_loss_outputs.py; the matrix's key is not).
 for _path in ("/api/v1/forest-loss/patches", "/api/v1/forest-loss/patches/{patch_id}", "/api/v1/forest-loss/summary"):
     POLICY[("GET", _path)] = INCIDENT_READERS
+# Open data (issue 17): the transparency page, its catalogue, tables and the briefs marked public; marking one
+# public is the administrators' (no committee-chair role exists). tests/test_open_data.py walks the public ones.
+for _path in (
+    "/open",
+    "/catalog.json",
+    "/open/data/{name}.csv",
+    "/open/data/{name}.geojson",
+    "/open/briefs/{brief_id}.pdf",
+):
+    POLICY[("GET", _path)] = PUBLIC
+POLICY[("PUT", "/api/v1/briefs/{brief_id}/public")] = ADMIN
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
 # Forest-loss field verification loop (issue 14): investigators send patches to the field, officers visit them
 POLICY[("POST", "/api/v1/forest-loss/patches/{patch_id}/tasks")] = CASE_WORKERS

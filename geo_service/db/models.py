@@ -756,6 +756,10 @@ class Brief(Base):
     figures = mapped_column(JSONB, nullable=False)
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # marked public by an administrator: listed on /open with its PDF (migration 0029)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_by: Mapped[str | None] = mapped_column(String(120))
 
 
 # --- batch jobs on Dask (migration 0022, issue 18) -------------------------------------------------
