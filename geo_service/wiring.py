@@ -6,6 +6,9 @@ them here, once, before anything is loaded (``main.create_app``, the command lin
 
 from __future__ import annotations
 
+from geo_service.alerts import service as alerts
+from geo_service.cases import service as cases
+from geo_service.hotspots import service as hotspots
 from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.incidents.service import reattribute_incidents
 from geo_service.layers import store as layers_store
@@ -16,3 +19,6 @@ def wire() -> None:
     transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
+    # alerts are matched in the transaction that found the event (an ingest, a case change)
+    hotspots.on_ingested(alerts.hotspots_ingested)
+    cases.on_case_changed(alerts.case_changed)
