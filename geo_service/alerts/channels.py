@@ -74,6 +74,33 @@ class EmailChannel:
 
     def __init__(self, settings: AlertSettings):
         self.s = settings
+        self._smtp: smtplib.SMTP | None = None  # one connection for a round of sends (STARTTLS once)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.s
+        smtp = smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=s.timeout_s)
+        try:
+            smtp.ehlo()
+            if s.smtp_starttls:
+                context = ssl.create_default_context(cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None)
+                smtp.starttls(context=context)
+                smtp.ehlo()
+            if s.smtp_username:
+                password = s.smtp_password.get_secret_value() if s.smtp_password else ""
+                smtp.login(s.smtp_username, password)
+        except BaseException:
+            smtp.close()
+            raise
+        return smtp
+
+    def close(self) -> None:
+        """End the connection kept between sends."""
+        if self._smtp is not None:
+            try:
+                self._smtp.quit()
+            except (smtplib.SMTPException, OSError):
+                self._smtp.close()
+            self._smtp = None
 
     def send(self, message: Message) -> None:
         """Deliver to the SMTP server; raises ChannelError unless it answered 250 for the recipient."""
@@ -91,24 +118,34 @@ class EmailChannel:
         if message.png:
             mail.add_attachment(message.png, maintype="image", subtype="png", filename="map.png")
         try:
-            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.timeout_s) as smtp:
-                smtp.ehlo()
-                if s.smtp_starttls:
-                    context = ssl.create_default_context(cafile=str(s.smtp_ca_file) if s.smtp_ca_file else None)
-                    smtp.starttls(context=context)
-                    smtp.ehlo()
-                if s.smtp_username:
-                    password = s.smtp_password.get_secret_value() if s.smtp_password else ""
-                    smtp.login(s.smtp_username, password)
-                refused = smtp.send_message(mail)
+            for fresh in (self._smtp is None, True):  # a kept connection the server closed: once more, anew
+                if self._smtp is None:
+                    self._smtp = self._connect()
+                try:
+                    refused = self._smtp.send_message(mail)
+                    break
+                except smtplib.SMTPServerDisconnected:
+                    self._smtp = None
+                    if fresh:
+                        raise
         except smtplib.SMTPRecipientsRefused as exc:
+            self._reset()
             raise ChannelError(f"address refused: {exc.recipients}", permanent=True) from exc
         except smtplib.SMTPNotSupportedError as exc:
+            self.close()
             raise ChannelError("the SMTP server does not offer STARTTLS") from exc
         except (smtplib.SMTPException, OSError, ssl.SSLError) as exc:
+            self.close()
             raise ChannelError(f"SMTP: {type(exc).__name__}: {exc}") from exc
         if refused:
             raise ChannelError(f"address refused: {refused}", permanent=True)
+
+    def _reset(self) -> None:
+        if self._smtp is not None:
+            try:
+                self._smtp.rset()
+            except (smtplib.SMTPException, OSError):
+                self.close()
 
 
 def _post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> tuple[int, bytes]:

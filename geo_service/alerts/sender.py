@@ -47,7 +47,7 @@ def _message_keys(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _compose(session: Session, settings: Settings, key: str, rows: list[dict]) -> Message:
+def _compose(session: Session, settings: Settings, key: str, rows: list[dict], maps: dict) -> Message:
     s = settings.alerts
     first = rows[0]
     lang = first["language"]
@@ -59,10 +59,13 @@ def _compose(session: Session, settings: Settings, key: str, rows: list[dict]) -
     unsubscribe = f"{s.public_url.rstrip('/')}/alerts/unsubscribe?token={token}"
     subject, text = render.message_text(items, lang, unsubscribe, digest=first["delivery"] == "digest")
     png = None
-    points = [(d.lon, d.lat) for d in items if d.lon is not None and d.lat is not None]
+    points = [(d.lon, d.lat) for d in items if d.lon is not None and d.lat is not None][:50]
     if s.map_png and points and first["channel"] in ("email", "webhook"):
-        lon, lat = points[0]
-        png = render.map_png(store.map_shapes(session, codes, lon, lat, MAP_RADIUS_DEG), points[:50])
+        cache_key = (tuple(codes), tuple(points))  # one detection told to many people: one drawing
+        png = maps.get(cache_key)
+        if png is None:
+            lon, lat = points[0]
+            png = maps[cache_key] = render.map_png(store.map_shapes(session, codes, lon, lat, MAP_RADIUS_DEG), points)
     data = {
         "language": lang,
         "unsubscribe": unsubscribe,
@@ -83,6 +86,18 @@ def send_pending(factory: sessionmaker[Session], settings: Settings, now: dateti
     s = settings.alerts
     now = now or datetime.now(UTC)
     channels = channels_for(s)
+    maps: dict = {}
+    try:
+        return _rounds(factory, settings, now, channels, maps)
+    finally:
+        for channel in channels.values():
+            close = getattr(channel, "close", None)
+            if close:
+                close()
+
+
+def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, channels: dict, maps: dict) -> int:
+    s = settings.alerts
     accepted = 0
     while True:
         with transaction(factory) as session:
@@ -103,7 +118,7 @@ def send_pending(factory: sessionmaker[Session], settings: Settings, now: dateti
             channel = channels[group[0]["channel"]]
             try:
                 with transaction(factory) as session:
-                    message = _compose(session, settings, key, group)
+                    message = _compose(session, settings, key, group, maps)
                 channel.send(message)
             except ChannelError as exc:
                 with transaction(factory) as session:

@@ -45,8 +45,7 @@ ON CONFLICT (idempotency_key) DO NOTHING
 # Hotspots: equality joins on the attribution stored with each detection (district, subdistrict, protected areas)
 # and an intersection for drawn polygons, as a UNION ALL so each arm is a hash join / index probe (an OR-join
 # would be a nested loop of subscriptions x detections).
-HOTSPOT_MATCH = (
-    """
+HOTSPOT_CANDIDATES = """
 WITH det AS (
   SELECT * FROM alert_hotspots h
   WHERE h.batch_id = :batch_id
@@ -76,8 +75,7 @@ WITH det AS (
     AND (s.daynight IS NULL OR h.daynight = s.daynight)
 )
 """
-    + _OUTBOX_TAIL
-)
+HOTSPOT_MATCH = HOTSPOT_CANDIDATES + _OUTBOX_TAIL
 
 # Fire events: few per ingest, so every subject is matched through its geometry (a footprint may cross a line).
 # An event alerts when it is new and again each time its detections double (identity: the size step).
@@ -154,6 +152,13 @@ def match_hotspots(session: Session, batch_id: int, first: str, last: str, since
         text(HOTSPOT_MATCH), {"batch_id": batch_id, "first": first, "last": last, "since": since, "now": now}
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def count_hotspot_matches(session: Session, batch_id: int, first: str, last: str, since: datetime) -> int:
+    """How many (subscription, detection) pairs one batch matches, before recipients and channels (benchmarks)."""
+    sql = HOTSPOT_CANDIDATES + "SELECT count(*) FROM m"
+    params = {"batch_id": batch_id, "first": first, "last": last, "since": since}
+    return int(session.execute(text(sql), params).scalar_one())
 
 
 def match_fire_events(session: Session, event_ids: list[int], since: datetime, now: datetime) -> int:
