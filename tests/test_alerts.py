@@ -24,6 +24,7 @@ from email import policy
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiosmtpd.controller import Controller
 from PIL import Image
@@ -298,7 +299,8 @@ def test_hotspot_alert_reaches_email_line_and_webhook_once(env):
     png = next(p for p in hotspot_mail.iter_attachments() if p.get_content_type() == "image/png").get_content()
     image = Image.open(io.BytesIO(png))
     assert image.size == (240, 240)
-    assert any(px[0] > 180 and px[1] < 80 for px in image.convert("RGB").getdata())  # the red detection marker
+    rgb = np.asarray(image.convert("RGB")).astype(int)
+    assert ((rgb[..., 0] > 180) & (rgb[..., 1] < 80)).any()  # the red detection marker
     # LINE: the real request shape
     assert len(env.fakes.line_accepted) == 2
     push = env.fakes.line_requests[0]
