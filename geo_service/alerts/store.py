@@ -46,22 +46,25 @@ ON CONFLICT (idempotency_key) DO NOTHING
 # and an intersection for drawn polygons, as a UNION ALL so each arm is a hash join / index probe (an OR-join
 # would be a nested loop of subscriptions x detections).
 HOTSPOT_CANDIDATES = """
-WITH det AS (
+WITH det AS MATERIALIZED (
   SELECT * FROM alert_hotspots h
   WHERE h.batch_id = :batch_id
     AND h.acq_utc BETWEEN CAST(:first AS timestamptz) AND CAST(:last AS timestamptz)
     AND h.acq_utc >= CAST(:since AS timestamptz)
-), subs AS (
-  SELECT * FROM alert_subscriptions WHERE active AND 'hotspot' = ANY(kinds)
 ), hit AS (
-  SELECT s.id AS sid, d.* FROM subs s JOIN det d ON s.subject_type = 'district' AND d.district_code = s.subject_code
+  SELECT s.id AS sid, d.* FROM alert_subscriptions s JOIN det d ON d.district_code = s.subject_code
+  WHERE s.subject_type = 'district' AND s.active AND 'hotspot' = ANY(s.kinds)
   UNION ALL
-  SELECT s.id, d.* FROM subs s JOIN det d ON s.subject_type = 'subdistrict' AND d.subdistrict_code = s.subject_code
+  SELECT s.id, d.* FROM alert_subscriptions s JOIN det d ON d.subdistrict_code = s.subject_code
+  WHERE s.subject_type = 'subdistrict' AND s.active AND 'hotspot' = ANY(s.kinds)
   UNION ALL
   SELECT s.id, d.* FROM det d CROSS JOIN LATERAL unnest(d.protected_area_codes) AS pa(code)
-    JOIN subs s ON s.subject_type = 'protected_area' AND s.subject_code = pa.code
+    JOIN alert_subscriptions s ON s.subject_code = pa.code
+  WHERE s.subject_type = 'protected_area' AND s.active AND 'hotspot' = ANY(s.kinds)
   UNION ALL
-  SELECT s.id, d.* FROM subs s JOIN det d ON s.subject_type = 'polygon' AND ST_Intersects(s.geom, d.geom)
+  -- the GiST index of alert_subscriptions.geom, probed once per detection
+  SELECT s.id, d.* FROM det d JOIN alert_subscriptions s ON ST_Intersects(s.geom, d.geom)
+  WHERE s.subject_type = 'polygon' AND s.active AND 'hotspot' = ANY(s.kinds)
 ), m AS (
   SELECT h.sid, 'hotspot' AS kind, 'hotspot:' || h.id AS subject_ref, h.identity,
          jsonb_build_object('what', 'hotspot', 'lon', h.longitude, 'lat', h.latitude, 'at', h.acq_utc,
@@ -69,7 +72,7 @@ WITH det AS (
                             'confidence', h.confidence, 'daynight', h.daynight, 'frp', h.frp,
                             'district', h.district_code, 'subdistrict', h.subdistrict_code,
                             'reserve', h.reserve_code) AS payload
-  FROM hit h JOIN subs s ON s.id = h.sid
+  FROM hit h JOIN alert_subscriptions s ON s.id = h.sid
   WHERE h.confidence >= s.min_confidence
     AND (s.sensors IS NULL OR h.instrument = ANY(s.sensors))
     AND (s.daynight IS NULL OR h.daynight = s.daynight)

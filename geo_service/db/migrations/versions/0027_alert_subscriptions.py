@@ -174,14 +174,18 @@ def upgrade() -> None:
 
         CREATE VIEW alert_recipients AS
           SELECT s.id AS subscription_id, u.username, u.roles, u.provinces
+          FROM alert_subscriptions s JOIN users u ON u.username = s.username
+          WHERE s.active AND u.is_active
+          UNION ALL
+          SELECT s.id, u.username, u.roles, u.provinces
           FROM alert_subscriptions s
-          JOIN users u ON u.is_active AND (
-               u.username = s.username
-            OR (s.recipient_role = ANY(u.roles)
-                AND (s.recipient_province IS NULL OR s.recipient_province = ANY(u.provinces)
-                     OR u.roles && ARRAY['administrator', 'national_viewer']::text[])))
-          WHERE s.active
+          JOIN users u ON s.recipient_role = ANY(u.roles)
+            AND (s.recipient_province IS NULL OR s.recipient_province = ANY(u.provinces)
+                 OR u.roles && ARRAY['administrator', 'national_viewer']::text[])
+          WHERE s.active AND u.is_active
             AND NOT EXISTS (SELECT 1 FROM alert_opt_outs o WHERE o.subscription_id = s.id AND o.username = u.username);
+        COMMENT ON VIEW alert_recipients IS
+          'The active accounts each active subscription reaches: its user, or the holders of its role (minus opt-outs)';
 
         CREATE FUNCTION alert_due_at(delivery text, digest_time time, quiet_start time, quiet_end time,
                                      at timestamptz) RETURNS timestamptz
