@@ -624,3 +624,24 @@ def test_subscription_api_checks_and_unsubscribe_link(env):
         "/api/v1/admin/api-keys", headers=env.admin, json={"name": "GISTDA", "scopes": ["districts"]}
     ).json()["key"]
     assert env.client.get("/api/v1/alerts/recent", headers={"X-API-Key": key}).status_code == 403
+
+
+@pytest.mark.slow
+def test_fire_event_alerts_when_new_and_each_time_it_doubles(env):
+    d1 = env.district_of(*P1)
+    ivy = env.user("ivy", "field_officer")
+    sub = _subscribe(env, ivy, subject_type="district", subject_code=d1, kinds=["fire_event"])
+    t = _early_hhmm()
+    env.ingest([(*P1, t, "h", 3.0)])  # 1 detection: a new event
+    env.ingest([(P1[0] + 0.002, P1[1], t, "h", 3.0)])  # 2: doubled
+    env.ingest([(P1[0] + 0.004, P1[1], t, "h", 3.0)])  # 3: not doubled again
+    rows = env.outbox("kind = 'fire_event'")
+    assert len({r["subject_ref"] for r in rows}) == 1  # one event throughout
+    assert [(r["payload"]["detections"], r["payload"]["growing"]) for r in rows] == [(1, False), (2, True)]
+    titles = [a["title"] for a in env.client.get("/api/v1/alerts/recent", headers=ivy).json()]
+    assert titles == ["ไฟป่าขยายตัว (2 จุด)", "ไฟป่าใหม่ (กลุ่มจุดความร้อน) (1 จุด)"]
+    # a PATCH sending null for a setting keeps it
+    r = env.client.patch(
+        f"/api/v1/alerts/subscriptions/{sub['id']}", headers=ivy, json={"kinds": None, "language": "en"}
+    )
+    assert r.status_code == 200 and r.json()["kinds"] == ["fire_event"] and r.json()["language"] == "en"

@@ -95,7 +95,7 @@ def _settings_values(body: SubscriptionSettings) -> dict[str, Any]:
             out[key] = ["in_app", *sorted(set(v or []))]
         elif key in ("kinds", "sensors") and v is not None:
             out[key] = sorted(set(v))
-        elif key in ("delivery", "digest_time", "language", "active") and v is None:
+        elif key in ("kinds", "delivery", "digest_time", "language", "active") and v is None:
             continue  # keep the stored value
         else:
             out[key] = v
