@@ -47,13 +47,18 @@ def _message_keys(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _compose(session: Session, settings: Settings, key: str, rows: list[dict], maps: dict) -> Message:
+def _compose(factory: sessionmaker[Session], settings: Settings, key: str, rows: list[dict], caches: dict) -> Message:
     s = settings.alerts
     first = rows[0]
     lang = first["language"]
     payloads = [r["payload"] for r in rows]
     codes = sorted({p.get(k) for p in payloads for k in ("district", "subdistrict", "reserve")} - {None})
-    names = store.area_names(session, codes)
+    missing = [c for c in codes if c not in caches["names"]]
+    if missing:  # names are read once a round
+        with transaction(factory) as session:
+            caches["names"].update(store.area_names(session, missing))
+        caches["names"].update({c: None for c in missing if c not in caches["names"]})
+    names = {c: caches["names"][c] for c in codes if caches["names"].get(c)}
     items = [render.describe(p, names, lang, s.public_url) for p in payloads]
     token = service.unsubscribe_token(first["subscription_id"], first["username"], settings.jwt_secret())
     unsubscribe = f"{s.public_url.rstrip('/')}/alerts/unsubscribe?token={token}"
@@ -62,10 +67,13 @@ def _compose(session: Session, settings: Settings, key: str, rows: list[dict], m
     points = [(d.lon, d.lat) for d in items if d.lon is not None and d.lat is not None][:50]
     if s.map_png and points and first["channel"] in ("email", "webhook"):
         cache_key = (tuple(codes), tuple(points))  # one detection told to many people: one drawing
-        png = maps.get(cache_key)
+        png = caches["maps"].get(cache_key)
         if png is None:
             lon, lat = points[0]
-            png = maps[cache_key] = render.map_png(store.map_shapes(session, codes, lon, lat, MAP_RADIUS_DEG), points)
+            with transaction(factory) as session:
+                shapes = store.map_shapes(session, codes, lon, lat, MAP_RADIUS_DEG)
+            png = render.map_png(shapes, points)
+            caches["maps"][cache_key] = png
     data = {
         "language": lang,
         "unsubscribe": unsubscribe,
@@ -86,9 +94,9 @@ def send_pending(factory: sessionmaker[Session], settings: Settings, now: dateti
     s = settings.alerts
     now = now or datetime.now(UTC)
     channels = channels_for(s)
-    maps: dict = {}
+    caches: dict = {"names": {}, "maps": {}}
     try:
-        return _rounds(factory, settings, now, channels, maps)
+        return _rounds(factory, settings, now, channels, caches)
     finally:
         for channel in channels.values():
             close = getattr(channel, "close", None)
@@ -96,7 +104,7 @@ def send_pending(factory: sessionmaker[Session], settings: Settings, now: dateti
                 close()
 
 
-def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, channels: dict, maps: dict) -> int:
+def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, channels: dict, caches: dict) -> int:
     s = settings.alerts
     accepted = 0
     while True:
@@ -117,8 +125,7 @@ def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, c
         for key, group in sorted(messages.items(), key=lambda kv: min(r["id"] for r in kv[1])):
             channel = channels[group[0]["channel"]]
             try:
-                with transaction(factory) as session:
-                    message = _compose(session, settings, key, group, maps)
+                message = _compose(factory, settings, key, group, caches)
                 channel.send(message)
             except ChannelError as exc:
                 with transaction(factory) as session:
