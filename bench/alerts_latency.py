@@ -60,10 +60,31 @@ def write_file(path: Path, rows: int, in_area: float, seed: int) -> None:
     path.write_text(HEADER + "".join(lines))
 
 
-def smtp_server(folder: Path):
-    """aiosmtpd on loopback with STARTTLS required; returns (controller, port, accepted times list, cert)."""
-    from aiosmtpd.controller import Controller
+SMTP_SERVER = """
+import asyncio, ssl, sys, time
+from aiosmtpd.controller import Controller
 
+cert, key, port, log = sys.argv[1:5]
+context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+context.load_cert_chain(cert, key)
+out = open(log, "a", buffering=1)
+
+class Handler:
+    async def handle_DATA(self, server, session, envelope):
+        out.write(f"{time.time()}\\n")
+        return "250 OK"
+
+controller = Controller(Handler(), hostname="127.0.0.1", port=int(port), tls_context=context, require_starttls=True)
+controller.start()
+print("ready", flush=True)
+sys.stdin.read()
+controller.stop()
+"""
+
+
+def smtp_server(folder: Path):
+    """aiosmtpd on loopback with STARTTLS required, in a process of its own (as a real server is: it must not
+    share the sender's interpreter); returns (process, port, log of acceptance times, cert)."""
     from geo_service.db.local_pg import free_port
 
     cert, key = folder / "cert.pem", folder / "key.pem"
@@ -72,19 +93,13 @@ def smtp_server(folder: Path):
          "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )  # fmt: skip
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    accepted: list[float] = []
-
-    class Handler:
-        async def handle_DATA(self, server, session, envelope):
-            accepted.append(time.time())
-            return "250 OK"
-
-    port = free_port()
-    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True)
-    controller.start()
-    return controller, port, accepted, cert
+    port, log = free_port(), folder / "accepted.log"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SMTP_SERVER, str(cert), str(key), str(port), str(log)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+    return proc, port, log, cert
 
 
 def seed_subscriptions(engine, n: int) -> None:
@@ -166,7 +181,7 @@ def main() -> None:
     from geo_service.settings import Settings
 
     folder = Path(tempfile.mkdtemp(prefix="alerts_bench_"))
-    controller, port, accepted, cert = smtp_server(folder)
+    smtp, port, accepted_log, cert = smtp_server(folder)
     try:
         with _harness.database() as (url, engine, _cluster):
             base_file, file = folder / "base.csv", folder / "today.csv"
@@ -188,10 +203,10 @@ def main() -> None:
             t0 = time.perf_counter()
             sent = send_pending(make_sessionmaker(engine), settings)
             send_s = time.perf_counter() - t0
-            latencies = [a - committed for a in accepted]
+            latencies = [float(line) - committed for line in accepted_log.read_text().split()]
             floor = bare_smtp(port, cert)
     finally:
-        controller.stop()
+        smtp.communicate("", timeout=30)
     print(
         f"file: {args.rows:,} rows ({rows_new:,} new), {args.in_area:.0%} in Phrae; {args.subscriptions:,} subscriptions"
     )

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.alerts import render, service, store
 from geo_service.alerts.channels import ChannelError, Message, channels_for
-from geo_service.db.engine import transaction
 from geo_service.settings import Settings
 
 log = logging.getLogger("geo_service.alerts")
@@ -47,7 +46,7 @@ def _message_keys(rows: list[dict]) -> dict[str, list[dict]]:
     return groups
 
 
-def _compose(factory: sessionmaker[Session], settings: Settings, key: str, rows: list[dict], caches: dict) -> Message:
+def _compose(session: Session, settings: Settings, key: str, rows: list[dict], caches: dict) -> Message:
     s = settings.alerts
     first = rows[0]
     lang = first["language"]
@@ -55,7 +54,7 @@ def _compose(factory: sessionmaker[Session], settings: Settings, key: str, rows:
     codes = sorted({p.get(k) for p in payloads for k in ("district", "subdistrict", "reserve")} - {None})
     missing = [c for c in codes if c not in caches["names"]]
     if missing:  # names are read once a round
-        with transaction(factory) as session:
+        with session.begin():
             caches["names"].update(store.area_names(session, missing))
         caches["names"].update({c: None for c in missing if c not in caches["names"]})
     names = {c: caches["names"][c] for c in codes if caches["names"].get(c)}
@@ -70,7 +69,7 @@ def _compose(factory: sessionmaker[Session], settings: Settings, key: str, rows:
         png = caches["maps"].get(cache_key)
         if png is None:
             lon, lat = points[0]
-            with transaction(factory) as session:
+            with session.begin():
                 shapes = store.map_shapes(session, codes, lon, lat, MAP_RADIUS_DEG)
             png = render.map_png(shapes, points)
             caches["maps"][cache_key] = png
@@ -96,7 +95,9 @@ def send_pending(factory: sessionmaker[Session], settings: Settings, now: dateti
     channels = channels_for(s)
     caches: dict = {"names": {}, "maps": {}}
     try:
-        return _rounds(factory, settings, now, channels, caches)
+        # one session (one connection) for the run, a short transaction of its own for each step
+        with factory() as session:
+            return _rounds(session, settings, now, channels, caches)
     finally:
         for channel in channels.values():
             close = getattr(channel, "close", None)
@@ -104,11 +105,11 @@ def send_pending(factory: sessionmaker[Session], settings: Settings, now: dateti
                 close()
 
 
-def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, channels: dict, caches: dict) -> int:
+def _rounds(session: Session, settings: Settings, now: datetime, channels: dict, caches: dict) -> int:
     s = settings.alerts
     accepted = 0
     while True:
-        with transaction(factory) as session:
+        with session.begin():
             rows = store.claimable(session, now, s.claim_lease_s, s.batch_size)
             by_case: dict[int, list[dict]] = defaultdict(list)
             for r in rows:
@@ -125,10 +126,10 @@ def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, c
         for key, group in sorted(messages.items(), key=lambda kv: min(r["id"] for r in kv[1])):
             channel = channels[group[0]["channel"]]
             try:
-                message = _compose(factory, settings, key, group, caches)
+                message = _compose(session, settings, key, group, caches)
                 channel.send(message)
             except ChannelError as exc:
-                with transaction(factory) as session:
+                with session.begin():
                     status = store.mark_failed(
                         session, key, str(exc), now, 1 if exc.permanent else s.max_attempts, s.retry_base_s
                     )
@@ -139,7 +140,7 @@ def _rounds(factory: sessionmaker[Session], settings: Settings, now: datetime, c
                 continue
             if s.crash_after_send:  # test-only: die between "accepted" and "marked sent"
                 os._exit(70)
-            with transaction(factory) as session:
+            with session.begin():
                 store.mark_sent(session, key, now)
             accepted += 1
         if len(rows) < s.batch_size:
