@@ -55,7 +55,11 @@ function signedIn() {
   if (s) { $("user-name").textContent = s.username; refresh().catch((e) => show(e.message)); }
 }
 
-$("lang").addEventListener("click", () => { lang = lang === "th" ? "en" : "th"; applyLanguage(); });
+$("lang").addEventListener("click", () => {
+  lang = lang === "th" ? "en" : "th";
+  applyLanguage();
+  if (session()) refresh().catch((e) => show(e.message));  // the lists in the new language
+});
 $("signin-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   try { await signIn($("username").value.trim(), $("password").value); $("signin-error").hidden = true; signedIn(); }
