@@ -445,6 +445,12 @@ def test_case_alerts_only_to_people_who_may_see_the_case_and_without_party_names
     assert f"http://geo.test/maps/cases/{cid}" in text_
     # the in-app list of someone withheld stays empty
     assert env.client.get("/api/v1/alerts/recent", headers=member).json() == []
+    (listed,) = env.client.get("/api/v1/alerts/recent", headers=lead).json()
+    assert listed["kind"] == "case_change" and case["reference"] in listed["title"] and SECRET_PARTY not in str(listed)
+    # the lead is taken off the case by an administrator: the case's alerts leave the lead's list
+    r = env.client.delete(f"/api/v1/cases/{cid}/assignments/lead", headers=env.admin)
+    assert r.status_code == 200, r.text
+    assert env.client.get("/api/v1/alerts/recent", headers=lead).json() == []
 
 
 @pytest.mark.slow

@@ -253,6 +253,9 @@ def set_contacts(
 def recent(session: Session, principal: Principal, public_url: str, limit: int = 50) -> list[dict]:
     """Your latest in-app alerts, in each subscription's language."""
     rows = store.recent(session, principal.name, limit)
+    cases = {int(r["payload"]["case_id"]) for r in rows if r["kind"] == "case_change"}
+    hidden = {c for c in cases if not access.can_see(session, principal, c)}  # access lost since: not listed
+    rows = [r for r in rows if not (r["kind"] == "case_change" and int(r["payload"]["case_id"]) in hidden)]
     codes = sorted({r["payload"].get(k) for r in rows for k in ("district", "subdistrict", "reserve")} - {None})
     names = store.area_names(session, codes)
     out = []
