@@ -13,6 +13,7 @@ from rich.table import Table
 from sqlalchemy.engine import URL, make_url
 
 from geo_service import audit, cli_support, notebook_runner, scratch
+from geo_service.alerts.cli import alerts_app
 from geo_service.auth import Principal, Role, role_label
 from geo_service.batch.cli import batch_app
 from geo_service.citizen.cli import citizen_app
@@ -71,6 +72,7 @@ app.add_typer(simulation_cli.app, name="simulate")
 app.add_typer(batch_app, name="batch")
 app.add_typer(worker_app, name="worker")
 app.add_typer(citizen_app, name="citizen")
+app.add_typer(alerts_app, name="alerts")
 
 
 @app.callback()

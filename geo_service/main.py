@@ -17,6 +17,7 @@ from geo_service.api import (
     admin,
     admin_layers,
     admin_partitions,
+    alerts,
     auth,
     briefs,
     cases,
@@ -41,7 +42,7 @@ from geo_service.db.startup import apply_configured_area_of_interest, ensure_par
 from geo_service.errors import add_exception_handlers
 from geo_service.hotspots.rasters import remove_unregistered
 from geo_service.settings import Settings, get_settings
-from geo_service.web import docs, field, report, signin
+from geo_service.web import alerts_page, docs, field, report, signin
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -197,6 +198,8 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(report.router)
     citizen.install_access_log_filter()  # no client address in the access log of the public report's paths
     app.include_router(open_data.router)
+    app.include_router(alerts.router)
+    app.include_router(alerts_page.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

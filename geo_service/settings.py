@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # Thailand's extent with a small margin (lon/lat, EPSG:4326). Used to refuse data that is
@@ -309,6 +309,9 @@ class Settings:
         )
         self.citizen = CitizenSettings(**{k: v for k, v in overrides.items() if k in CitizenSettings.model_fields})
         self.open_data = OpenDataSettings(**{k: v for k, v in overrides.items() if k in OpenDataSettings.model_fields})
+        self.alerts = AlertSettings(
+            **{k.removeprefix("alerts_"): v for k, v in overrides.items() if k.startswith("alerts_")}
+        )
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
@@ -441,3 +444,51 @@ class OpenDataSettings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown open dataset {unknown[0]!r}; choose among {', '.join(OPEN_DATASETS)}")
         return [n for n in OPEN_DATASETS if n in names]  # registry order, no duplicates
+
+
+class AlertSettings(BaseSettings):
+    """Alerts to people (issue 16): channels (SMTP, webhook, LINE), retries, digests, links (GEO_SERVICE_ALERTS_*).
+
+    ``Settings(alerts_smtp_host=...)`` overrides a field in code (the tests), the environment does the same with
+    ``GEO_SERVICE_ALERTS_SMTP_HOST``."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_ALERTS_", extra="ignore")
+
+    public_url: str = Field(
+        default="http://127.0.0.1:8000", description="The service's address as people open it (links in messages)"
+    )
+    smtp_host: str | None = Field(default=None, description="SMTP server; unset: e-mail alerts wait (reported)")
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_starttls: bool = Field(default=True, description="Upgrade with STARTTLS (refused to send without it)")
+    smtp_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signs the SMTP server's certificate (default: the system's)"
+    )
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = Field(default="geo-service@localhost", description="The From address of alert e-mails")
+    webhook_secret: SecretStr | None = Field(
+        default=None, description="HMAC-SHA256 key of the X-Geo-Signature header; unset: webhooks are not sent"
+    )
+    webhook_tries: int = Field(default=4, ge=1, le=10, description="Tries of one webhook call (back-off between)")
+    webhook_backoff_s: float = Field(default=0.5, ge=0, le=60, description="First back-off; doubles each try")
+    line_api_url: str = Field(default="https://api.line.me", description="LINE Messaging API base URL")
+    line_channel_token: SecretStr | None = Field(
+        default=None, description="LINE channel access token (Bearer); unset: LINE alerts are not sent"
+    )
+    timeout_s: float = Field(default=10, gt=0, le=120, description="Network timeout of one channel call")
+    max_attempts: int = Field(default=5, ge=1, le=50, description="Sends of one alert before it is reported failed")
+    retry_base_s: float = Field(default=60, ge=0, description="Wait before the next send after a failure; doubles")
+    claim_lease_s: float = Field(
+        default=300, ge=0, description="A claimed alert not marked sent after this long is sent again (worker died)"
+    )
+    batch_size: int = Field(default=500, ge=1, le=100_000, description="Alerts claimed per round of the sender")
+    send_interval_s: float = Field(
+        default=30.0, gt=0, le=3600, description="Seconds between the worker's runs of the sender (job alerts_send)"
+    )
+    max_age_hours: float = Field(
+        default=72, ge=0, description="Detections older than this (acquisition time) at ingest alert nobody"
+    )
+    map_png: bool = Field(default=True, description="Attach a small static map (PNG) to e-mail and webhook alerts")
+    crash_after_send: bool = Field(
+        default=False, description="Test-only: the sender process dies after the first accepted send, before marking"
+    )

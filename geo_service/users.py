@@ -309,3 +309,11 @@ def active_with_roles(
         national = [r.value for r in NATIONAL_ROLES]
         query = query.where(or_(User.roles.overlap(national), User.provinces.contains([province])))
     return set(session.scalars(query))
+
+
+def principals_for(session: Session, usernames: list[str]) -> dict[str, Principal]:
+    """The principals of these accounts, active ones only (alerts check what each recipient may see)."""
+    if not usernames:
+        return {}
+    rows = session.scalars(select(User).where(User.username.in_(list(usernames)), User.is_active))
+    return {u.username: principal_for(u) for u in rows}

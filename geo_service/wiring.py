@@ -6,12 +6,16 @@ them here, once, before anything is loaded (``main.create_app``, the command lin
 
 from __future__ import annotations
 
+from geo_service.alerts import service as alerts
+from geo_service.alerts.sender import send_pending
+from geo_service.cases import service as cases
+from geo_service.hotspots import service as hotspots
 from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.incidents.service import reattribute_incidents
 from geo_service.layers import store as layers_store
 from geo_service.settings import Settings
 from geo_service.worker.catalogue import build_registry
-from geo_service.worker.registry import Registry
+from geo_service.worker.registry import JobContext, Registry
 
 
 def wire() -> None:
@@ -19,10 +23,27 @@ def wire() -> None:
     transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
+    # alerts are matched in the transaction that found the event (an ingest, a case change)
+    hotspots.on_ingested(alerts.hotspots_ingested)
+    cases.on_case_changed(alerts.case_changed)
+
+
+def send_alerts(ctx: JobContext) -> int:
+    """The worker's alert sender: every due outbox row, each step its own short transaction (``alerts.sender``)."""
+    if ctx.sessions is None:
+        raise RuntimeError("the alert sender needs the worker's sessions")
+    return send_pending(ctx.sessions, ctx.settings, ctx.now)
 
 
 def worker_registry(settings: Settings) -> Registry:
     """The worker's jobs (``worker.catalogue``) with the functions other domains provide passed in: the
     forest-loss ingest's pull of published alert tiles (``forest_loss_pull``; none yet: its job is declared
-    disabled). The alert sender is registered here too, ``registry.register_job("alerts_send", ...)``."""
-    return build_registry(settings, forest_loss_pull=None)
+    disabled), and the alert sender (``alerts_send``, every ``GEO_SERVICE_ALERTS_SEND_INTERVAL_S``)."""
+    registry = build_registry(settings, forest_loss_pull=None)
+    registry.register_job(
+        "alerts_send",
+        send_alerts,
+        settings.alerts.send_interval_s,
+        description="Send the alerts waiting in the outbox (e-mail, webhook, LINE; in-app needs no sending)",
+    )
+    return registry

@@ -96,6 +96,9 @@ STORES: dict[str, set[str]] = {
             "network_members",
         )
     },
+    # alerts to people (migration 0027): the matcher reads other domains only through the views of 0027
+    # (alert_hotspots, alert_fire_events, alert_clearing_patches, alert_subject_areas, alert_recipients)
+    **{t: {"alerts.store"} for t in ("alert_subscriptions", "alert_opt_outs", "alert_contacts", "alert_outbox")},
 }
 
 # ORM classes and the store that may use them.
@@ -114,6 +117,7 @@ ORM_CLASSES = {
     "CitizenReportAddition": "citizen.store",
     "CitizenRateHit": "citizen.store",
     "NetworkMember": "citizen.store",
+    **{c: "alerts.store" for c in ("AlertSubscription", "AlertOptOut", "AlertContact", "AlertOutbox")},
 }
 
 # The edges: where a transaction may be opened, committed or rolled back.
@@ -122,6 +126,7 @@ EDGES = re.compile(r"^(api\..*|web\..*|cli|cli_support|.*\.cli|main|db\..*|noteb
 TRANSACTION_EXCEPTIONS = {
     "cases.access": "seen_by() rolls back its own savepoint (reads as another role, then back)",
     "exports.stream": "ends the read-only connection it opened itself to stream a download",
+    "alerts.sender": "a worker job's edge: one short transaction to claim, one per message after its channel answers",
 }
 # The schema itself declares every table.
 SCHEMA = "db.models"

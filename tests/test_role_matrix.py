@@ -194,6 +194,21 @@ ROLES = (
     "national_viewer",
     "network_member",
 )
+# Alerts to people: every account of the programme manages its own (administrators: anyone's and groups');
+# partner systems are not told. The unsubscribe link and the /alerts page are outside the API (signed token, page).
+ALERT_USERS = {"administrator", "investigator", "field_officer", "committee_member", "national_viewer"}
+for _method, _path in (
+    ("GET", "/api/v1/alerts/subscriptions"),
+    ("POST", "/api/v1/alerts/subscriptions"),
+    ("GET", "/api/v1/alerts/subscriptions/{subscription_id}"),
+    ("PATCH", "/api/v1/alerts/subscriptions/{subscription_id}"),
+    ("DELETE", "/api/v1/alerts/subscriptions/{subscription_id}"),
+    ("GET", "/api/v1/alerts/contacts"),
+    ("PUT", "/api/v1/alerts/contacts"),
+    ("GET", "/api/v1/alerts/recent"),
+):
+    POLICY[(_method, _path)] = ALERT_USERS
+ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
 
 
 def routes(app):

@@ -82,3 +82,10 @@ def seen_by(session: Session, principal: Principal) -> Iterator[None]:
         yield
     finally:
         savepoint.rollback()
+
+
+def can_see(session: Session, principal: Principal, case_id: int) -> bool:
+    """Whether the case exists for ``principal`` (row-level security decides, as for the principal's own reads);
+    the caller's transaction goes on unchanged (``seen_by``)."""
+    with seen_by(session, principal):
+        return session.execute(text("SELECT 1 FROM cases WHERE id = :id"), {"id": case_id}).first() is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -32,6 +33,51 @@ from geo_service.thai import BANGKOK, fiscal_year_be
 
 REFERENCE_FORMAT = "NACC-PR-{fy}-{seq:04d}"
 MAX_ATTACHMENT = 50 << 20
+
+
+# --- who listens to a case's changes (alerts; registered by wiring.py) -------------------------------------------
+@dataclass(frozen=True)
+class CaseChange:
+    """What changed on a case, as a listener is told: no party name, note text or title (listeners may tell
+    people who see less than the actor)."""
+
+    case_id: int
+    reference: str
+    stage: str
+    province_code: str | None
+    version: int
+    change: str  # updated, stage, assignment, party, note, attachment, link
+    actor: str
+
+
+CaseListener = Callable[[Session, CaseChange], None]
+_CASE_LISTENERS: list[CaseListener] = []
+
+
+def on_case_changed(listener: CaseListener) -> CaseListener:
+    """Register a listener called in the change's transaction after each change of a case (idempotent)."""
+    if listener not in _CASE_LISTENERS:
+        _CASE_LISTENERS.append(listener)
+    return listener
+
+
+def _changed(session: Session, case_id: int, change: str, principal: Principal) -> None:
+    if not _CASE_LISTENERS:
+        return
+    row = store.case_row(session, case_id)
+    if row is None:
+        return
+    event = CaseChange(
+        case_id=case_id,
+        reference=row["reference"],
+        stage=str(row["stage"].value if hasattr(row["stage"], "value") else row["stage"]),
+        province_code=row["province_code"],
+        version=int(row["version"]),
+        change=change,
+        actor=principal.name,
+    )
+    for listener in _CASE_LISTENERS:
+        listener(session, event)
 
 
 # --- helpers --------------------------------------------------------------------------------------
@@ -267,6 +313,7 @@ def update_case(
     if after["period_from"] and after["period_to"] and after["period_to"] < after["period_from"]:
         raise InvalidInput("period_to is before period_from.", code="invalid_period")
     audit.record(session, principal.name, "update", "case", case_id, before=before, after=after)
+    _changed(session, case_id, "updated", principal)
     return after
 
 
@@ -314,6 +361,7 @@ def transition(
         before={"stage": current.value},
         after={"stage": body.to_stage.value, "reason": body.reason},
     )
+    _changed(session, case_id, "stage", principal)
     return get_case(session, case_id, principal)
 
 
@@ -339,6 +387,7 @@ def assign(session: Session, case_id: int, username: str, principal: Principal) 
     store.add_assignments(session, case_id, [name], principal.name)
     store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "assign", "case", case_id, after={"assigned": name})
+    _changed(session, case_id, "assignment", principal)
     return get_case(session, case_id, principal)
 
 
@@ -348,6 +397,7 @@ def unassign(session: Session, case_id: int, username: str, principal: Principal
     store.remove_assignment(session, case_id, username)
     store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "unassign", "case", case_id, before={"assigned": username})
+    _changed(session, case_id, "assignment", principal)
     return get_case(session, case_id, principal)
 
 
@@ -366,6 +416,7 @@ def add_party(session: Session, case_id: int, body: PartyIn, principal: Principa
         party_id,
         after={"case_id": case_id, **body.model_dump(mode="json")},
     )
+    _changed(session, case_id, "party", principal)
     return get_case(session, case_id, principal)
 
 
@@ -377,6 +428,7 @@ def remove_party(session: Session, case_id: int, party_id: int, principal: Princ
         raise NotFound("No such party on this case.")
     store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "delete", "case_party", party_id, before={"case_id": case_id, **row})
+    _changed(session, case_id, "party", principal)
     return get_case(session, case_id, principal)
 
 
@@ -393,6 +445,7 @@ def add_note(session: Session, case_id: int, body: NoteIn, principal: Principal)
         note_id,
         after={"case_id": case_id, "confidential": body.confidential, "body": body.body},
     )
+    _changed(session, case_id, "note", principal)
     return get_case(session, case_id, principal)
 
 
@@ -436,6 +489,7 @@ def add_attachment(
             att_id,
             after={"case_id": case_id, "filename": name, "sha256": digest, "size_bytes": len(data)},
         )
+        _changed(session, case_id, "attachment", principal)
     return get_case(session, case_id, principal)
 
 
@@ -523,6 +577,7 @@ def add_links(session: Session, case_id: int, bodies: list[LinkIn], principal: P
             link_id,
             after={"case_id": case_id, **body.model_dump(mode="json")},
         )
+    _changed(session, case_id, "link", principal)
     return get_case(session, case_id, principal)
 
 
@@ -537,6 +592,7 @@ def remove_link(session: Session, case_id: int, link_id: int, principal: Princip
         incidents.mark_unlinked(session, [row["target_id"]], principal)
     store.bump(session, case_id, principal.name)
     audit.record(session, principal.name, "delete", "case_link", link_id, before={"case_id": case_id, **row})
+    _changed(session, case_id, "link", principal)
     return get_case(session, case_id, principal)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime
+from datetime import date, datetime, time
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
@@ -22,6 +22,7 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Text,
+    Time,
     UniqueConstraint,
     func,
     text,
@@ -1095,3 +1096,106 @@ class NetworkMember(Base):
     province_code: Mapped[str] = mapped_column(String(20))
     created_by: Mapped[str] = mapped_column(String(120))
     joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# --- alerts to people (migration 0027_alert_subscriptions): store alerts.store ---------------------------------
+ALERT_SUBJECTS = ("district", "subdistrict", "protected_area", "contract_area", "case", "polygon")
+ALERT_KINDS = ("hotspot", "fire_event", "clearing_patch", "red_flag", "case_change")
+ALERT_CHANNELS = ("in_app", "email", "line", "webhook")
+ALERT_STATUSES = ("pending", "sending", "sent", "failed", "withheld")
+
+
+class AlertSubscription(Base):
+    """Who is told about what, where, how and when: one user's (``username``) or a group's (every active account
+    holding ``recipient_role``, optionally in ``recipient_province``), made by ``created_by``."""
+
+    __tablename__ = "alert_subscriptions"
+    __table_args__ = (
+        Index("ix_alert_subscriptions_subject", "subject_type", "subject_code"),
+        Index("ix_alert_subscriptions_username", "username"),
+        Index("ix_alert_subscriptions_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    created_by: Mapped[str] = mapped_column(String(80))
+    username: Mapped[str | None] = mapped_column(String(80))
+    recipient_role: Mapped[str | None] = mapped_column(Text)
+    recipient_province: Mapped[str | None] = mapped_column(String(20))
+    subject_type: Mapped[str] = mapped_column(Text)
+    subject_code: Mapped[str | None] = mapped_column(Text)
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=True)
+    kinds = mapped_column(ARRAY(Text), nullable=False)
+    min_confidence: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    sensors = mapped_column(ARRAY(Text))
+    daynight: Mapped[str | None] = mapped_column(String(1))
+    delivery: Mapped[str] = mapped_column(Text, server_default=text("'immediate'"))
+    digest_time: Mapped[time] = mapped_column(Time, server_default=text("'07:00'"))
+    quiet_start: Mapped[time | None] = mapped_column(Time)
+    quiet_end: Mapped[time | None] = mapped_column(Time)
+    language: Mapped[str] = mapped_column(String(2), server_default=text("'th'"))
+    channels = mapped_column(ARRAY(Text), nullable=False, server_default=text("'{in_app}'"))
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AlertOptOut(Base):
+    """A member of a group subscription who unsubscribed from it."""
+
+    __tablename__ = "alert_opt_outs"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("alert_subscriptions.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AlertContact(Base):
+    """Where a user receives alerts: an e-mail address, a LINE user id, a webhook URL."""
+
+    __tablename__ = "alert_contacts"
+
+    username: Mapped[str] = mapped_column(String(80), primary_key=True)
+    email: Mapped[str | None] = mapped_column(Text)
+    line_user_id: Mapped[str | None] = mapped_column(Text)
+    webhook_url: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class AlertOutbox(Base):
+    """One alert for one recipient on one channel, written in the transaction that found it (the ingest's, the
+    case change's); ``idempotency_key`` (subscription, recipient, channel, detection identity) is unique, so a
+    re-ingest or the standard-processing version of a detection writes nothing new."""
+
+    __tablename__ = "alert_outbox"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key", name="uq_alert_outbox_idempotency_key"),
+        Index(
+            "ix_alert_outbox_due",
+            "due_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+        Index("ix_alert_outbox_recipient", "username", "created_at"),
+        Index("ix_alert_outbox_message_key", "message_key"),
+        Index("ix_alert_outbox_subscription", "subscription_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("alert_subscriptions.id", ondelete="CASCADE"))
+    username: Mapped[str] = mapped_column(String(80))
+    channel: Mapped[str] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    subject_ref: Mapped[str] = mapped_column(Text)
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    payload = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'pending'"))
+    message_key: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -21,6 +21,17 @@ from geo_service.hotspots.rasters import RasterReport, register_raster
 from geo_service.places import gazetteer
 from geo_service.settings import HotspotSettings
 
+IngestListener = Callable[[Session, IngestReport], None]
+_INGEST_LISTENERS: list[IngestListener] = []
+
+
+def on_ingested(listener: IngestListener) -> IngestListener:
+    """Register a listener called in the ingest's transaction once its detections and events are stored (alerts:
+    registered by wiring.py; idempotent)."""
+    if listener not in _INGEST_LISTENERS:
+        _INGEST_LISTENERS.append(listener)
+    return listener
+
 
 def ingest_path(
     session: Session,
@@ -72,6 +83,9 @@ def ingest_path(
             EventParams.from_settings(settings),
         )
         report.event_ids = result["events"]
+    if report.batch_id is not None and (report.rows_new or report.rows_updated):
+        for listener in _INGEST_LISTENERS:
+            listener(session, report)
     summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
     audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
     return report

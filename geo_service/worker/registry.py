@@ -15,7 +15,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.errors import InvalidInput
 from geo_service.settings import Settings
@@ -26,7 +26,8 @@ UnitOfWork = Callable[[], AbstractContextManager[Session]]
 @dataclass
 class JobContext:
     """What a job run gets: its name, the settings, the runner's unit of work, the time of the run (UTC) and a
-    ``detail`` dict the job may fill (stored with the run: windows pulled, files, ...)."""
+    ``detail`` dict the job may fill (stored with the run: windows pulled, files, ...), and the sessions for a job
+    that commits step by step."""
 
     name: str
     settings: Settings
@@ -34,6 +35,8 @@ class JobContext:
     now: datetime
     run_id: int
     detail: dict = field(default_factory=dict)
+    #: the sessions themselves, for a job whose every step is its own short transaction (the alert sender)
+    sessions: sessionmaker[Session] | None = None
 
 
 JobFunc = Callable[[JobContext], "int | None"]

@@ -96,7 +96,12 @@ class Runner:
                 with transaction(self.sessions) as session:
                     run_id = store.start_run(session, name, self.worker)
                 ctx = JobContext(
-                    name, self.settings, partial(transaction, self.sessions), now or datetime.now(UTC), run_id
+                    name,
+                    self.settings,
+                    partial(transaction, self.sessions),
+                    now or datetime.now(UTC),
+                    run_id,
+                    sessions=self.sessions,
                 )
                 rows: int | None = None
                 error: str | None = None

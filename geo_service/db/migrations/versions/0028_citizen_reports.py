@@ -15,7 +15,7 @@
   ``network_member`` role, added to the roles' check here).
 
 Revision ID: 0028_citizen_reports
-Revises: 0026_worker_jobs
+Revises: 0027_alert_subscriptions
 Create Date: 2026-12-03
 """
 
@@ -25,7 +25,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision = "0028_citizen_reports"
-down_revision = "0026_worker_jobs"
+down_revision = "0027_alert_subscriptions"
 branch_labels = None
 depends_on = None
 

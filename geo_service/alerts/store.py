@@ -1,0 +1,430 @@
+"""SQL of the alerts domain: subscriptions, contacts, opt-outs, the outbox, and the matchers.
+
+Each matcher is ONE set-based statement per kind of event: it joins the new detections (through the read-only views
+of migration 0027: ``alert_hotspots``, ``alert_fire_events``, ``alert_clearing_patches``) with the active
+subscriptions, their recipients (``alert_recipients``) and channels, and writes the outbox rows in the caller's
+transaction (the ingest's). ``ON CONFLICT (idempotency_key) DO NOTHING`` makes a re-ingest, or the
+standard-processing version of a near-real-time detection (same identity), write nothing new.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+# --- the common tail of every matcher: recipients x channels -> outbox rows --------------------------------------
+# ``m`` has: sid (subscription), kind, subject_ref (the thing: hotspot/fire event/patch/case), identity (what makes
+# this alert this alert: the detection's key, the event's size step, the case change), payload (jsonb).
+_OUTBOX_TAIL = """
+INSERT INTO alert_outbox (subscription_id, username, channel, address, kind, subject_ref, idempotency_key, payload,
+                          due_at, status, sent_at)
+SELECT m.sid, r.username, ch.channel,
+       CASE ch.channel WHEN 'email' THEN c.email WHEN 'line' THEN c.line_user_id WHEN 'webhook' THEN c.webhook_url END,
+       m.kind, m.subject_ref,
+       encode(sha256(convert_to(m.sid || '|' || r.username || '|' || ch.channel || '|' || m.identity, 'UTF8')), 'hex'),
+       m.payload || jsonb_build_object('language', s.language, 'subject_type', s.subject_type,
+                                       'subject_code', s.subject_code, 'delivery', s.delivery),
+       CASE WHEN ch.channel = 'in_app' THEN CAST(:now AS timestamptz)
+            ELSE alert_due_at(s.delivery, s.digest_time, s.quiet_start, s.quiet_end, CAST(:now AS timestamptz)) END,
+       CASE WHEN ch.channel = 'in_app' THEN 'sent' ELSE 'pending' END,
+       CASE WHEN ch.channel = 'in_app' THEN CAST(:now AS timestamptz) END
+FROM m
+JOIN alert_subscriptions s ON s.id = m.sid
+JOIN alert_recipients r ON r.subscription_id = m.sid
+CROSS JOIN LATERAL unnest(s.channels) AS ch(channel)
+LEFT JOIN alert_contacts c ON c.username = r.username
+WHERE ch.channel = 'in_app'
+   OR CASE ch.channel WHEN 'email' THEN c.email WHEN 'line' THEN c.line_user_id
+                      WHEN 'webhook' THEN c.webhook_url END IS NOT NULL
+ON CONFLICT (idempotency_key) DO NOTHING
+"""
+
+# Hotspots: equality joins on the attribution stored with each detection (district, subdistrict, protected areas)
+# and an intersection for drawn polygons, as a UNION ALL so each arm is a hash join / index probe (an OR-join
+# would be a nested loop of subscriptions x detections).
+HOTSPOT_CANDIDATES = """
+WITH det AS MATERIALIZED (
+  SELECT * FROM alert_hotspots h
+  WHERE h.batch_id = :batch_id
+    AND h.acq_utc BETWEEN CAST(:first AS timestamptz) AND CAST(:last AS timestamptz)
+    AND h.acq_utc >= CAST(:since AS timestamptz)
+), hit AS (
+  SELECT s.id AS sid, d.* FROM alert_subscriptions s JOIN det d ON d.district_code = s.subject_code
+  WHERE s.subject_type = 'district' AND s.active AND 'hotspot' = ANY(s.kinds)
+  UNION ALL
+  SELECT s.id, d.* FROM alert_subscriptions s JOIN det d ON d.subdistrict_code = s.subject_code
+  WHERE s.subject_type = 'subdistrict' AND s.active AND 'hotspot' = ANY(s.kinds)
+  UNION ALL
+  SELECT s.id, d.* FROM det d CROSS JOIN LATERAL unnest(d.protected_area_codes) AS pa(code)
+    JOIN alert_subscriptions s ON s.subject_code = pa.code
+  WHERE s.subject_type = 'protected_area' AND s.active AND 'hotspot' = ANY(s.kinds)
+  UNION ALL
+  -- the GiST index of alert_subscriptions.geom, probed once per detection
+  SELECT s.id, d.* FROM det d JOIN alert_subscriptions s ON ST_Intersects(s.geom, d.geom)
+  WHERE s.subject_type = 'polygon' AND s.active AND 'hotspot' = ANY(s.kinds)
+), m AS (
+  SELECT h.sid, 'hotspot' AS kind, 'hotspot:' || h.id AS subject_ref, h.identity,
+         jsonb_build_object('what', 'hotspot', 'lon', h.longitude, 'lat', h.latitude, 'at', h.acq_utc,
+                            'satellite', h.satellite, 'instrument', h.instrument, 'processing', h.processing,
+                            'confidence', h.confidence, 'daynight', h.daynight, 'frp', h.frp,
+                            'district', h.district_code, 'subdistrict', h.subdistrict_code,
+                            'reserve', h.reserve_code) AS payload
+  FROM hit h JOIN alert_subscriptions s ON s.id = h.sid
+  WHERE h.confidence >= s.min_confidence
+    AND (s.sensors IS NULL OR h.instrument = ANY(s.sensors))
+    AND (s.daynight IS NULL OR h.daynight = s.daynight)
+)
+"""
+HOTSPOT_MATCH = HOTSPOT_CANDIDATES + _OUTBOX_TAIL
+
+# Fire events: few per ingest, so every subject is matched through its geometry (a footprint may cross a line).
+# An event alerts when it is new and again each time its detections double (identity: the size step).
+FIRE_EVENT_MATCH = (
+    """
+WITH ev AS (SELECT * FROM alert_fire_events WHERE id = ANY(:ids)),
+subs AS (
+  SELECT s.id, s.subject_type, coalesce(s.geom, a.geom) AS geom
+  FROM alert_subscriptions s
+  LEFT JOIN alert_subject_areas a ON a.subject_type = s.subject_type AND a.code = s.subject_code
+  WHERE s.active AND 'fire_event' = ANY(s.kinds) AND s.subject_type IN ('district', 'subdistrict',
+                                                                         'protected_area', 'polygon')
+), m AS (
+  SELECT s.id AS sid, 'fire_event' AS kind, 'fire_event:' || e.id AS subject_ref,
+         'fire_event:' || e.id || ':' || floor(log(2, greatest(e.detections, 1)))::int AS identity,
+         jsonb_build_object('what', 'fire_event', 'event_id', e.id, 'lon', e.longitude, 'lat', e.latitude,
+                            'at', e.last_seen, 'first_seen', e.first_seen, 'detections', e.detections,
+                            'area_m2', e.area_m2, 'district', e.district_code, 'reserve', e.reserve_code,
+                            'growing', EXISTS (SELECT 1 FROM alert_outbox o WHERE o.subscription_id = s.id
+                                               AND o.subject_ref = 'fire_event:' || e.id)) AS payload
+  FROM subs s JOIN ev e ON ST_Intersects(s.geom, e.geom)
+  WHERE e.last_seen >= CAST(:since AS timestamptz)
+)
+"""
+    + _OUTBOX_TAIL
+)
+
+# Clearing patches (forest loss, migration 0024): once per patch.
+CLEARING_MATCH = (
+    """
+WITH p AS (
+  SELECT * FROM alert_clearing_patches
+  WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
+    AND updated_at >= CAST(:since AS timestamptz)
+), subs AS (SELECT * FROM alert_subscriptions WHERE active AND 'clearing_patch' = ANY(kinds)),
+hit AS (
+  SELECT s.id AS sid, p.* FROM subs s JOIN p ON s.subject_type = 'district' AND p.district_code = s.subject_code
+  UNION ALL
+  SELECT s.id, p.* FROM subs s JOIN p ON s.subject_type = 'subdistrict' AND p.subdistrict_code = s.subject_code
+  UNION ALL
+  SELECT s.id, p.* FROM subs s JOIN p ON s.subject_type = 'protected_area' AND s.subject_code = ANY(p.protected_area_codes)
+  UNION ALL
+  SELECT s.id, p.* FROM subs s JOIN p ON s.subject_type = 'polygon' AND ST_Intersects(s.geom, p.geom)
+), m AS (
+  SELECT sid, 'clearing_patch' AS kind, 'clearing_patch:' || id AS subject_ref, 'clearing_patch:' || id AS identity,
+         jsonb_build_object('what', 'clearing_patch', 'patch_id', id, 'lon', longitude, 'lat', latitude,
+                            'at', updated_at, 'first_date', first_date, 'last_date', last_date, 'area_m2', area_m2,
+                            'sources', sources, 'district', district_code, 'subdistrict', subdistrict_code,
+                            'reserve', reserve_code) AS payload
+  FROM hit
+)
+"""
+    + _OUTBOX_TAIL
+)
+
+# Case changes: the subscribers of the case; who may see it is checked afterwards (cases.access), row by row.
+CASE_MATCH = (
+    """
+WITH m AS (
+  SELECT s.id AS sid, 'case_change' AS kind, 'case:' || CAST(:case_id AS text) AS subject_ref,
+         CAST(:identity AS text) AS identity, CAST(:payload AS jsonb) AS payload
+  FROM alert_subscriptions s
+  WHERE s.active AND 'case_change' = ANY(s.kinds) AND s.subject_type = 'case'
+    AND s.subject_code = CAST(:case_id AS text)
+)
+"""
+    + _OUTBOX_TAIL
+)
+
+
+def match_hotspots(session: Session, batch_id: int, first: str, last: str, since: datetime, now: datetime) -> int:
+    """Outbox rows for the detections of one ingest batch (acquired since ``since``); returns rows written."""
+    result = session.execute(
+        text(HOTSPOT_MATCH), {"batch_id": batch_id, "first": first, "last": last, "since": since, "now": now}
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def count_hotspot_matches(session: Session, batch_id: int, first: str, last: str, since: datetime) -> int:
+    """How many (subscription, detection) pairs one batch matches, before recipients and channels (benchmarks)."""
+    sql = HOTSPOT_CANDIDATES + "SELECT count(*) FROM m"
+    params = {"batch_id": batch_id, "first": first, "last": last, "since": since}
+    return int(session.execute(text(sql), params).scalar_one())
+
+
+def match_fire_events(session: Session, event_ids: list[int], since: datetime, now: datetime) -> int:
+    """Outbox rows for new or grown fire events (last seen since ``since``); returns rows written."""
+    if not event_ids:
+        return 0
+    result = session.execute(text(FIRE_EVENT_MATCH), {"ids": list(event_ids), "since": since, "now": now})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def match_clearing_patches(session: Session, patch_ids: list[int] | None, since: datetime, now: datetime) -> int:
+    """Outbox rows for clearing patches (these ids, or every patch changed since ``since``); returns rows written."""
+    result = session.execute(text(CLEARING_MATCH), {"ids": patch_ids, "since": since, "now": now})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def match_case_change(session: Session, case_id: int, identity: str, payload: dict, now: datetime) -> list[dict]:
+    """Outbox rows for a change of a case; returns the rows written (id, username) for the access check."""
+    rows = session.execute(
+        text(CASE_MATCH + " RETURNING id, username"),
+        {"case_id": case_id, "identity": identity, "payload": json.dumps(payload), "now": now},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def withhold(session: Session, ids: list[int], reason: str) -> None:
+    """Mark outbox rows as withheld (their recipient may not see the case): never sent, never listed."""
+    if ids:
+        session.execute(
+            text("UPDATE alert_outbox SET status = 'withheld', last_error = :reason WHERE id = ANY(:ids)"),
+            {"ids": ids, "reason": reason},
+        )
+
+
+# --- subscriptions -------------------------------------------------------------------------------------------------
+SUBSCRIPTION_COLUMNS = """
+  s.id, s.created_by, s.username, s.recipient_role, s.recipient_province, s.subject_type, s.subject_code,
+  CASE WHEN s.geom IS NULL THEN NULL ELSE ST_AsGeoJSON(s.geom)::jsonb END AS polygon, s.kinds, s.min_confidence,
+  s.sensors, s.daynight, s.delivery, s.digest_time, s.quiet_start, s.quiet_end, s.language, s.channels, s.active,
+  s.created_at, s.updated_at
+"""
+_WRITABLE = (
+    "username",
+    "recipient_role",
+    "recipient_province",
+    "subject_type",
+    "subject_code",
+    "kinds",
+    "min_confidence",
+    "sensors",
+    "daynight",
+    "delivery",
+    "digest_time",
+    "quiet_start",
+    "quiet_end",
+    "language",
+    "channels",
+    "active",
+)
+
+
+def insert_subscription(session: Session, created_by: str, values: dict, polygon: str | None) -> int:
+    """Store a subscription (``polygon``: GeoJSON of a drawn area, made a MultiPolygon); returns its id."""
+    cols = [c for c in _WRITABLE if c in values]
+    sql = (
+        f"INSERT INTO alert_subscriptions (created_by, geom, {', '.join(cols)}) VALUES (:created_by, "
+        "CASE WHEN CAST(:polygon AS text) IS NULL THEN NULL "
+        "ELSE ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(CAST(:polygon AS text)), 4326)) END, "
+        + ", ".join(f":{c}" for c in cols)
+        + ") RETURNING id"
+    )
+    return int(session.execute(text(sql), {"created_by": created_by, "polygon": polygon, **values}).scalar_one())
+
+
+def update_subscription(session: Session, sid: int, values: dict) -> None:
+    """Change a subscription's settings (only the columns given)."""
+    cols = [c for c in _WRITABLE if c in values]
+    if not cols:
+        return
+    sets = ", ".join(f"{c} = :{c}" for c in cols)
+    session.execute(
+        text(f"UPDATE alert_subscriptions SET {sets}, updated_at = now() WHERE id = :sid"), {"sid": sid, **values}
+    )
+
+
+def delete_subscription(session: Session, sid: int) -> None:
+    """Delete a subscription (its outbox rows go with it)."""
+    session.execute(text("DELETE FROM alert_subscriptions WHERE id = :sid"), {"sid": sid})
+
+
+def get_subscription(session: Session, sid: int) -> dict | None:
+    """One subscription, or None."""
+    row = (
+        session.execute(
+            text(f"SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions s WHERE s.id = :sid"), {"sid": sid}
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+def subscriptions_for(session: Session, username: str | None) -> list[dict]:
+    """The subscriptions that reach ``username`` (own and group), or every one (None), newest first."""
+    if username is None:
+        sql = f"SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions s ORDER BY s.id DESC"
+        return [dict(r) for r in session.execute(text(sql)).mappings()]
+    sql = f"""
+        SELECT {SUBSCRIPTION_COLUMNS} FROM alert_subscriptions s
+        WHERE s.username = :u OR s.created_by = :u
+           OR s.id IN (SELECT subscription_id FROM alert_recipients WHERE username = :u)
+        ORDER BY s.id DESC"""
+    return [dict(r) for r in session.execute(text(sql), {"u": username}).mappings()]
+
+
+def opt_out(session: Session, sid: int, username: str) -> None:
+    """``username`` leaves a group subscription (idempotent)."""
+    session.execute(
+        text("INSERT INTO alert_opt_outs (subscription_id, username) VALUES (:sid, :u) ON CONFLICT DO NOTHING"),
+        {"sid": sid, "u": username},
+    )
+
+
+def reaches(session: Session, sid: int, username: str) -> bool:
+    """Whether the subscription currently reaches ``username``."""
+    sql = "SELECT 1 FROM alert_recipients WHERE subscription_id = :sid AND username = :u"
+    return session.execute(text(sql), {"sid": sid, "u": username}).first() is not None
+
+
+def subject_area(session: Session, subject_type: str, code: str) -> dict | None:
+    """A district, subdistrict or protected area by code (names), or None."""
+    row = (
+        session.execute(
+            text(
+                "SELECT subject_type, code, name_th, name_en FROM alert_subject_areas WHERE subject_type = :t AND code = :c"
+            ),
+            {"t": subject_type, "c": code},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
+
+
+# --- contacts ------------------------------------------------------------------------------------------------------
+def get_contacts(session: Session, username: str) -> dict:
+    """Where ``username`` receives alerts (empty values when none is set)."""
+    row = (
+        session.execute(
+            text("SELECT email, line_user_id, webhook_url FROM alert_contacts WHERE username = :u"), {"u": username}
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else {"email": None, "line_user_id": None, "webhook_url": None}
+
+
+def set_contacts(
+    session: Session, username: str, email: str | None, line_user_id: str | None, webhook_url: str | None
+) -> None:
+    """Store where ``username`` receives alerts."""
+    session.execute(
+        text("""
+        INSERT INTO alert_contacts (username, email, line_user_id, webhook_url) VALUES (:u, :e, :l, :w)
+        ON CONFLICT (username) DO UPDATE SET email = :e, line_user_id = :l, webhook_url = :w, updated_at = now()"""),
+        {"u": username, "e": email, "l": line_user_id, "w": webhook_url},
+    )
+
+
+# --- the outbox: in-app list, claim, mark ---------------------------------------------------------------------------
+def recent(session: Session, username: str, limit: int) -> list[dict]:
+    """The latest in-app alerts of ``username`` (withheld ones never)."""
+    sql = """
+        SELECT id, subscription_id, kind, subject_ref, payload, created_at
+        FROM alert_outbox WHERE username = :u AND channel = 'in_app' AND status = 'sent'
+        ORDER BY created_at DESC, id DESC LIMIT :n"""
+    return [dict(r) for r in session.execute(text(sql), {"u": username, "n": limit}).mappings()]
+
+
+def claimable(session: Session, now: datetime, lease_s: float, limit: int) -> list[dict]:
+    """Due outbox rows (pending and due, or claimed by a sender that died more than ``lease_s`` ago), locked for
+    this transaction (SKIP LOCKED: two senders never take the same row), oldest first."""
+    sql = """
+        SELECT o.id, o.subscription_id, o.username, o.channel, o.address, o.kind, o.subject_ref, o.payload,
+               o.due_at, o.status, o.message_key, o.attempts, o.idempotency_key, s.delivery, s.language
+        FROM alert_outbox o JOIN alert_subscriptions s ON s.id = o.subscription_id
+        WHERE o.channel <> 'in_app'
+          AND ((o.status = 'pending' AND o.due_at <= :now AND coalesce(o.next_attempt_at, o.due_at) <= :now)
+            OR (o.status = 'sending' AND o.claimed_at <= CAST(:now AS timestamptz) - make_interval(secs => :lease)))
+        ORDER BY o.id
+        LIMIT :limit
+        FOR UPDATE OF o SKIP LOCKED"""
+    rows = session.execute(text(sql), {"now": now, "lease": lease_s, "limit": limit}).mappings()
+    return [dict(r) for r in rows]
+
+
+def claim(session: Session, keys: dict[int, str], now: datetime) -> None:
+    """Mark rows as being sent under their message key (kept across retries: the channel sees the same key)."""
+    if keys:
+        session.execute(
+            text("""
+            UPDATE alert_outbox o SET status = 'sending', claimed_at = :now, message_key = k.key
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:keys AS text[])) AS k(id, key) WHERE o.id = k.id"""),
+            {"ids": list(keys), "keys": list(keys.values()), "now": now},
+        )
+
+
+def mark_sent(session: Session, message_key: str, now: datetime) -> int:
+    """The channel accepted the message: its rows are sent."""
+    result = session.execute(
+        text("""UPDATE alert_outbox SET status = 'sent', sent_at = :now, last_error = NULL
+                WHERE message_key = :k AND status = 'sending'"""),
+        {"k": message_key, "now": now},
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def mark_failed(session: Session, message_key: str, error: str, now: datetime, max_attempts: int, base_s: float) -> str:
+    """A send failed: back to pending with an exponential wait, or ``failed`` after ``max_attempts``; returns the
+    new status."""
+    row = session.execute(
+        text("""
+        UPDATE alert_outbox SET attempts = attempts + 1, last_error = left(:error, 500),
+               status = CASE WHEN attempts + 1 >= :max THEN 'failed' ELSE 'pending' END,
+               next_attempt_at = CAST(:now AS timestamptz) + make_interval(secs => :base * power(2, attempts))
+        WHERE message_key = :k AND status = 'sending' RETURNING status"""),
+        {"k": message_key, "error": error, "now": now, "max": max_attempts, "base": base_s},
+    ).first()
+    return row[0] if row else "unknown"
+
+
+def failures(session: Session, limit: int = 100) -> list[dict]:
+    """The alerts reported failed (given up after every retry), newest first."""
+    sql = """SELECT id, username, channel, address, kind, subject_ref, attempts, last_error, created_at
+             FROM alert_outbox WHERE status = 'failed' ORDER BY id DESC LIMIT :n"""
+    return [dict(r) for r in session.execute(text(sql), {"n": limit}).mappings()]
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """Outbox rows per status (the CLI's summary)."""
+    rows = session.execute(text("SELECT status, count(*) FROM alert_outbox GROUP BY status"))
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def area_names(session: Session, codes: list[str]) -> dict[str, dict]:
+    """Names of districts, subdistricts and protected areas by code (for messages)."""
+    if not codes:
+        return {}
+    rows = session.execute(
+        text("SELECT code, subject_type, name_th, name_en FROM alert_subject_areas WHERE code = ANY(:c)"),
+        {"c": list(codes)},
+    ).mappings()
+    return {r["code"]: dict(r) for r in rows}
+
+
+def map_shapes(session: Session, codes: list[str], lon: float, lat: float, radius_deg: float) -> list[dict]:
+    """Outlines near a point for the static map: the named areas and the districts around (WKB, simplified)."""
+    rows = session.execute(
+        text("""
+        SELECT subject_type, code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.0005)) AS wkb
+        FROM alert_subject_areas
+        WHERE (code = ANY(:c) OR subject_type = 'district')
+          AND geom && ST_MakeEnvelope(:lon - :r, :lat - :r, :lon + :r, :lat + :r, 4326)"""),
+        {"c": list(codes), "lon": lon, "lat": lat, "r": radius_deg},
+    ).mappings()
+    return [dict(r) for r in rows]

@@ -1,0 +1,676 @@
+"""Alerts to people: matching in the ingest's transaction, the outbox, and real channels on loopback.
+
+A real SMTP server (aiosmtpd, STARTTLS required, a self-signed certificate made by openssl for the test), fake LINE
+Messaging API and webhook receivers (http.server) that behave as documented: LINE answers 409 to a retry key it has
+accepted, the webhook receiver checks the HMAC signature and drops a key it has seen.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import hmac
+import io
+import json
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+from email import policy
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from aiosmtpd.controller import Controller
+from PIL import Image
+from sqlalchemy import text
+
+from geo_service.alerts import service as alerts_service
+from geo_service.alerts.sender import send_pending
+from geo_service.db.engine import transaction
+from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings
+
+HEADER = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+)
+# Two places in Phrae, in two different districts (checked against the boundaries in each test)
+P1 = (18.20045, 100.30150)
+P2 = (18.14500, 100.14100)
+SECRET_PARTY = "นายสมชาย ลับเฉพาะ"
+LINE_USER = "U" + "0123456789abcdef" * 2
+
+
+# --- servers on loopback ----------------------------------------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tls_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+class SmtpHandler:
+    """Accepts mail on STARTTLS; refuses every address at refused.test."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.endswith("@refused.test"):
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(
+            {
+                "to": list(envelope.rcpt_tos),
+                "tls": session.ssl is not None,
+                "mail": email.message_from_bytes(envelope.original_content, policy=policy.default),
+            }
+        )
+        return "250 Message accepted for delivery"
+
+
+@pytest.fixture
+def smtp(tls_files):
+    cert, key = tls_files
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = SmtpHandler()
+    port = _free_port()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=port, tls_context=context, require_starttls=True, ready_timeout=10
+    )
+    controller.start()
+    yield handler, port
+    controller.stop()
+
+
+class Fakes:
+    """What the fake LINE and webhook servers received."""
+
+    def __init__(self):
+        self.line_requests: list[dict] = []
+        self.line_accepted: dict[str, dict] = {}
+        self.hook_requests: list[dict] = []
+        self.hook_delivered: dict[str, dict] = {}
+        self.fail_hook = 0  # answer 503 to this many webhook requests first
+
+
+WEBHOOK_SECRET = "webhook-test-secret"
+LINE_TOKEN = "line-test-token"
+
+
+@pytest.fixture
+def fakes():
+    state = Fakes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, status: int, body: dict | None = None):
+            data = json.dumps(body or {}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            if self.path == "/v2/bot/message/push":
+                key = self.headers.get("X-Line-Retry-Key", "")
+                req = {"auth": self.headers.get("Authorization"), "key": key, "json": json.loads(body)}
+                state.line_requests.append(req)
+                if req["auth"] != f"Bearer {LINE_TOKEN}":
+                    return self._answer(401, {"message": "Authentication failed"})
+                uuid.UUID(key)  # LINE wants a UUID
+                if key in state.line_accepted:  # LINE's documented answer to a retry key it accepted before
+                    return self._answer(409, {"message": "The retry key is already accepted"})
+                state.line_accepted[key] = req["json"]
+                return self._answer(200, {"sentMessages": [{"id": "1", "quoteToken": "q"}]})
+            if self.path.startswith("/hook"):
+                stamp = self.headers.get("X-Geo-Timestamp", "")
+                expected = (
+                    "sha256="
+                    + hmac.new(WEBHOOK_SECRET.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+                )
+                key = self.headers.get("X-Idempotency-Key", "")
+                state.hook_requests.append(
+                    {"path": self.path, "key": key, "signed": self.headers.get("X-Geo-Signature") == expected}
+                )
+                if self.path == "/hook-broken" or state.fail_hook > 0:
+                    state.fail_hook = max(0, state.fail_hook - 1)
+                    return self._answer(503)
+                if self.headers.get("X-Geo-Signature") != expected:
+                    return self._answer(401)
+                state.hook_delivered.setdefault(key, json.loads(body))  # a receiver drops a key it has seen
+                return self._answer(204)
+            return self._answer(404)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"  # type: ignore[attr-defined]
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+# --- the service ------------------------------------------------------------------------------------------------
+@pytest.fixture
+def env(db_url, tmp_path, smtp, fakes, tls_files, sessionmaker_for, client_factory):
+    handler, port = smtp
+    extra = {
+        "alerts_smtp_host": "127.0.0.1",
+        "alerts_smtp_port": port,
+        "alerts_smtp_ca_file": tls_files[0],
+        "alerts_webhook_secret": WEBHOOK_SECRET,
+        "alerts_webhook_backoff_s": 0.01,
+        "alerts_line_api_url": fakes.base,
+        "alerts_line_channel_token": LINE_TOKEN,
+        "alerts_retry_base_s": 0,
+        "alerts_public_url": "http://geo.test",
+    }
+    settings = make_settings(db_url, tmp_path, **extra)
+    client = client_factory(db_url, **extra)
+    sm = sessionmaker_for(db_url)
+
+    class Env:
+        pass
+
+    e = Env()
+    e.settings, e.client, e.sm, e.smtp, e.fakes, e.url, e.extra = settings, client, sm, handler, fakes, db_url, extra
+    e.admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def user(name, *roles, provinces=None, contacts=None):
+        body = {"username": name, "password": PASSWORD, "roles": list(roles), "display_name": name}
+        if provinces is not None:
+            body["provinces"] = provinces
+        r = client.post("/api/v1/admin/users", headers=e.admin, json=body)
+        assert r.status_code == 201, r.text
+        token = client.post("/api/v1/auth/token", data={"username": name, "password": PASSWORD}).json()
+        headers = {"Authorization": f"Bearer {token['access_token']}"}
+        if contacts:
+            assert client.put("/api/v1/alerts/contacts", headers=headers, json=contacts).status_code == 200
+        return headers
+
+    def district_of(lat, lon):
+        with sm() as s:
+            return s.execute(
+                text("SELECT code FROM current_admin_areas WHERE level = 'district' "
+                     "AND ST_Contains(geom, ST_SetSRID(ST_Point(:lon, :lat), 4326))"),
+                {"lat": lat, "lon": lon},
+            ).scalar_one()  # fmt: skip
+
+    def ingest(rows, version="2.0NRT", day=None):
+        day = day or datetime.now(UTC).strftime("%Y-%m-%d")
+        lines = [
+            f"{lat},{lon},350.0,0.39,0.36,{day},{hhmm},N20,VIIRS,{conf},{version},295.0,{frp},D\n"
+            for lat, lon, hhmm, conf, frp in rows
+        ]
+        r = client.post(
+            "/api/v1/admin/hotspots/firms",
+            headers=e.admin,
+            files={"file": ("v.csv", (HEADER + "".join(lines)).encode())},
+        )
+        assert r.status_code == 201, r.text
+        return r.json()
+
+    def outbox(where="true"):
+        with sm() as s:
+            return [
+                dict(r) for r in s.execute(text(f"SELECT * FROM alert_outbox WHERE {where} ORDER BY id")).mappings()
+            ]
+
+    def send(now=None):
+        return send_pending(sm, settings, now)
+
+    e.user, e.district_of, e.ingest, e.outbox, e.send = user, district_of, ingest, outbox, send
+    return e
+
+
+def _subscribe(env, headers, **body):
+    r = env.client.post("/api/v1/alerts/subscriptions", headers=headers, json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _early_hhmm() -> str:
+    """An acquisition time already past today (UTC), so a detection is never in the future."""
+    now = datetime.now(UTC) - timedelta(minutes=30)
+    return "0000" if now.day != datetime.now(UTC).day else now.strftime("%H%M")
+
+
+# --- tests --------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_hotspot_alert_reaches_email_line_and_webhook_once(env):
+    d1, d2 = env.district_of(*P1), env.district_of(*P2)
+    assert d1 != d2
+    hook = env.fakes.base + "/hook"
+    alice = env.user(
+        "alice", "field_officer", contacts={"email": "alice@phrae.test", "line_user_id": LINE_USER, "webhook_url": hook}
+    )
+    sub = _subscribe(env, alice, subject_type="district", subject_code=d1, kinds=["hotspot", "fire_event"],
+                     min_confidence="nominal", channels=["email", "line", "webhook"])  # fmt: skip
+    assert sub["username"] == "alice" and sub["channels"] == ["in_app", "email", "line", "webhook"]
+    t = _early_hhmm()
+    # in d1: one nominal (alerts), one low 300 m away (below the subscription's confidence); one high in d2
+    env.ingest([(*P1, t, "n", 4.2), (P1[0] + 0.003, P1[1], t, "l", 1.0), (*P2, t, "h", 9.0)])
+    rows = env.outbox("kind = 'hotspot'")
+    assert sorted(r["channel"] for r in rows) == ["email", "in_app", "line", "webhook"]
+    assert {r["subject_ref"].split(":")[0] for r in rows} == {"hotspot"} and len({r["subject_ref"] for r in rows}) == 1
+    assert {r["address"] for r in rows} == {None, "alice@phrae.test", LINE_USER, hook}
+    fire = env.outbox("kind = 'fire_event'")
+    assert fire and {r["payload"]["growing"] for r in fire} == {False}
+
+    assert env.send() == 6  # hotspot + fire event, on 3 channels each
+    mails = env.smtp.messages
+    assert (
+        len(mails) == 2 and all(m["tls"] for m in mails) and {tuple(m["to"]) for m in mails} == {("alice@phrae.test",)}
+    )
+    hotspot_mail = next(m["mail"] for m in mails if "จุดความร้อนใหม่" in m["mail"]["Subject"])
+    body = hotspot_mail.get_body(("plain",)).get_content()
+    with env.sm() as s:
+        name_th = s.execute(text("SELECT name_th FROM current_admin_areas WHERE code = :c"), {"c": d1}).scalar_one()
+    be_year = str(datetime.now(UTC).astimezone().year + 543)
+    assert f"อ.{name_th}" in body and f"{P1[0]:.5f}, {P1[1]:.5f}" in body and be_year in body and " น." in body
+    assert "VIIRS NOAA-20" in hotspot_mail["Subject"] and "http://geo.test/maps/overview?from=" in body
+    assert "http://geo.test/alerts/unsubscribe?token=" in body
+    png = next(p for p in hotspot_mail.iter_attachments() if p.get_content_type() == "image/png").get_content()
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (240, 240)
+    rgb = np.asarray(image.convert("RGB")).astype(int)
+    assert ((rgb[..., 0] > 180) & (rgb[..., 1] < 80)).any()  # the red detection marker
+    # LINE: the real request shape
+    assert len(env.fakes.line_accepted) == 2
+    push = env.fakes.line_requests[0]
+    assert push["auth"] == f"Bearer {LINE_TOKEN}" and push["json"]["to"] == LINE_USER
+    assert push["json"]["messages"][0]["type"] == "text" and len(push["json"]["messages"][0]["text"]) <= 5000
+    # webhook: signed, one delivery per key, with the alert's data and the map
+    assert all(r["signed"] for r in env.fakes.hook_requests) and len(env.fakes.hook_delivered) == 2
+    delivered = next(v for v in env.fakes.hook_delivered.values() if v["alerts"][0]["what"] == "hotspot")
+    assert delivered["alerts"][0]["district"] == d1 and delivered["map_png_base64"]
+    assert {r["status"] for r in env.outbox()} == {"sent"}
+
+    # in-app list
+    recent = env.client.get("/api/v1/alerts/recent", headers=alice).json()
+    assert {a["kind"] for a in recent} == {"hotspot", "fire_event"} and any(name_th in a["where"] for a in recent)
+
+    # the same file again, then its standard-processing version: no new alert, nothing sent
+    before = len(env.outbox())
+    env.ingest([(*P1, t, "n", 4.2), (P1[0] + 0.003, P1[1], t, "l", 1.0), (*P2, t, "h", 9.0)])
+    env.ingest([(*P1, t, "n", 4.5), (P1[0] + 0.003, P1[1], t, "l", 1.1), (*P2, t, "h", 9.5)], version="2")
+    with env.sm() as s:
+        assert s.execute(text("SELECT count(*) FROM hotspots WHERE processing = 'SP'")).scalar_one() == 3
+    assert len(env.outbox()) == before
+    assert env.send() == 0 and len(env.smtp.messages) == 2 and len(env.fakes.line_requests) == 2
+
+
+@pytest.mark.slow
+def test_old_detections_alert_nobody_and_other_sensor_or_night_is_filtered(env):
+    d1 = env.district_of(*P1)
+    bob = env.user("bob", "investigator")
+    _subscribe(env, bob, subject_type="district", subject_code=d1, kinds=["hotspot"], sensors=["MODIS"])
+    _subscribe(env, bob, subject_type="district", subject_code=d1, kinds=["hotspot"], daynight="N")
+    polygon = {"type": "Polygon", "coordinates": [[[100.29, 18.19], [100.31, 18.19], [100.31, 18.21], [100.29, 18.21], [100.29, 18.19]]]}  # fmt: skip
+    drawn = _subscribe(env, bob, subject_type="polygon", polygon=polygon, kinds=["hotspot"])
+    env.ingest([(*P1, "0612", "h", 3.0)], day="2024-03-14")  # years old: no alert
+    assert env.outbox() == []
+    env.ingest([(*P1, _early_hhmm(), "h", 3.0)])  # VIIRS by day: only the drawn polygon matches
+    assert {r["subscription_id"] for r in env.outbox()} == {drawn["id"]}
+
+
+@pytest.mark.slow
+def test_digest_gathers_a_day_and_quiet_hours_hold_immediate_alerts(env):
+    d1 = env.district_of(*P1)
+    carol = env.user("carol", "committee_member", contacts={"email": "carol@phrae.test"})
+    digest = _subscribe(env, carol, subject_type="district", subject_code=d1, kinds=["hotspot"], delivery="digest",
+                        digest_time="07:30", language="en", channels=["email"])  # fmt: skip
+    t = _early_hhmm()
+    env.ingest([(*P1, t, "h", 3.0), (P1[0] + 0.002, P1[1] + 0.002, t, "n", 2.0)])
+    rows = env.outbox("channel = 'email'")
+    assert len(rows) == 2 and len({r["due_at"] for r in rows}) == 1
+    due = rows[0]["due_at"].astimezone(alerts_service_bangkok())
+    assert (due.hour, due.minute) == (7, 30) and rows[0]["due_at"] > datetime.now(UTC)
+    assert env.send() == 0  # not due yet
+    assert env.send(now=rows[0]["due_at"] + timedelta(seconds=1)) == 1
+    (mail,) = [m["mail"] for m in env.smtp.messages]
+    body = mail.get_body(("plain",)).get_content()
+    assert mail["Subject"] == "Daily alert digest: 2" and body.count("• New hotspot (VIIRS NOAA-20") == 2
+    assert "Asia/Bangkok" in body and f"{P1[0]:.5f}" in body and "Unsubscribe from this alert" in body
+    assert {r["status"] for r in env.outbox(f"subscription_id = {digest['id']} AND channel = 'email'")} == {"sent"}
+
+    # quiet hours, hand-checked local (Asia/Bangkok = UTC+7) times
+    with env.sm() as s:
+
+        def due_at(qs, qe, local):
+            at = datetime.fromisoformat(local + "+07:00")
+            return s.execute(
+                text("SELECT alert_due_at('immediate', '07:00', CAST(:qs AS time), CAST(:qe AS time), :at) AT TIME ZONE 'Asia/Bangkok'"),
+                {"qs": qs, "qe": qe, "at": at},
+            ).scalar_one().isoformat(timespec="minutes")  # fmt: skip
+
+        assert due_at("22:00", "06:00", "2026-12-03T23:30") == "2026-12-04T06:00"  # across midnight
+        assert due_at("22:00", "06:00", "2026-12-04T05:59") == "2026-12-04T06:00"
+        assert due_at("22:00", "06:00", "2026-12-04T06:00") == "2026-12-04T06:00"  # the end is not quiet
+        assert due_at("22:00", "06:00", "2026-12-04T12:00") == "2026-12-04T12:00"
+        assert due_at("12:00", "13:00", "2026-12-04T12:30") == "2026-12-04T13:00"
+        assert due_at(None, None, "2026-12-04T03:00") == "2026-12-04T03:00"
+        digest_due = s.execute(
+            text("SELECT alert_due_at('digest', '07:00', NULL, NULL, :at) AT TIME ZONE 'Asia/Bangkok'"),
+            {"at": datetime.fromisoformat("2026-12-31T08:00+07:00")},
+        ).scalar_one()
+        assert digest_due.isoformat(timespec="minutes") == "2027-01-01T07:00"  # after today's: tomorrow's
+
+
+def alerts_service_bangkok():
+    from geo_service.thai import BANGKOK
+
+    return BANGKOK
+
+
+@pytest.mark.slow
+def test_quiet_hours_now_delay_the_send(env):
+    d1 = env.district_of(*P1)
+    dan = env.user("dan", "field_officer", contacts={"email": "dan@phrae.test"})
+    local = datetime.now(alerts_service_bangkok())
+    start, end = (local - timedelta(hours=1)).strftime("%H:%M"), (local + timedelta(hours=1)).strftime("%H:%M")
+    _subscribe(env, dan, subject_type="district", subject_code=d1, kinds=["hotspot"], quiet_start=start,
+               quiet_end=end, channels=["email"])  # fmt: skip
+    env.ingest([(*P1, _early_hhmm(), "h", 3.0)])
+    (row,) = env.outbox("channel = 'email'")
+    assert row["due_at"].astimezone(alerts_service_bangkok()).strftime("%H:%M") == end
+    assert env.send() == 0 and env.smtp.messages == []
+    assert env.send(now=row["due_at"]) == 1 and len(env.smtp.messages) == 1
+    # the in-app list has it at once
+    assert len(env.client.get("/api/v1/alerts/recent", headers=dan).json()) == 1
+
+
+@pytest.mark.slow
+def test_case_alerts_only_to_people_who_may_see_the_case_and_without_party_names(env):
+    lead = env.user("lead", "investigator", contacts={"email": "lead@phrae.test"})
+    env.user("other_inv", "investigator", contacts={"email": "other@phrae.test"})
+    env.user("officer", "field_officer", contacts={"email": "officer@phrae.test"})
+    member = env.user("member", "committee_member", contacts={"email": "member@phrae.test"})
+    case = env.client.post(
+        "/api/v1/cases", headers=lead,
+        json={"title": f"Encroachment by {SECRET_PARTY}", "category": "other", "confidentiality": "confidential"},
+    ).json()  # fmt: skip
+    cid = str(case["id"])
+    own = _subscribe(env, lead, subject_type="case", subject_code=cid, kinds=["case_change"], channels=["email"])
+    assert env.client.delete(f"/api/v1/alerts/subscriptions/{own['id']}", headers=lead).status_code == 204
+    # a committee member cannot see a confidential case: refused as absent
+    r = env.client.post("/api/v1/alerts/subscriptions", headers=member,
+                        json={"subject_type": "case", "subject_code": cid, "kinds": ["case_change"]})  # fmt: skip
+    assert r.status_code == 404
+    # an administrator subscribes whole roles: only those who may see the case will be told
+    for role in ("investigator", "field_officer", "committee_member"):
+        _subscribe(env, env.admin, subject_type="case", subject_code=cid, kinds=["case_change"],
+                   recipient_role=role, channels=["email"])  # fmt: skip
+    r = env.client.post(
+        f"/api/v1/cases/{cid}/parties", headers=lead, json={"name": SECRET_PARTY, "party_role": "suspect"}
+    )
+    assert r.status_code in (200, 201), r.text
+    rows = env.outbox("kind = 'case_change'")
+    told = {r["username"] for r in rows if r["status"] != "withheld"}
+    withheld = {r["username"] for r in rows if r["status"] == "withheld"}
+    assert told == {"lead"} and withheld == {"other_inv", "officer", "member"}
+    dump = json.dumps([r["payload"] for r in rows], ensure_ascii=False)
+    assert SECRET_PARTY not in dump and "Encroachment" not in dump and case["reference"] in dump
+    assert env.send() == 1
+    (mail,) = env.smtp.messages
+    assert mail["to"] == ["lead@phrae.test"]
+    text_ = mail["mail"].get_body(("plain",)).get_content()
+    assert case["reference"] in text_ and SECRET_PARTY not in text_ and SECRET_PARTY not in mail["mail"]["Subject"]
+    assert f"http://geo.test/maps/cases/{cid}" in text_
+    # the in-app list of someone withheld stays empty
+    assert env.client.get("/api/v1/alerts/recent", headers=member).json() == []
+    (listed,) = env.client.get("/api/v1/alerts/recent", headers=lead).json()
+    assert listed["kind"] == "case_change" and case["reference"] in listed["title"] and SECRET_PARTY not in str(listed)
+    # the lead is taken off the case by an administrator: the case's alerts leave the lead's list
+    r = env.client.delete(f"/api/v1/cases/{cid}/assignments/lead", headers=env.admin)
+    assert r.status_code == 200, r.text
+    assert env.client.get("/api/v1/alerts/recent", headers=lead).json() == []
+
+
+@pytest.mark.slow
+def test_one_bad_address_does_not_block_the_others(env):
+    d1 = env.district_of(*P1)
+    bad = env.user(
+        "bad",
+        "field_officer",
+        contacts={"email": "nobody@refused.test", "webhook_url": env.fakes.base + "/hook-broken"},
+    )
+    good = env.user(
+        "good", "field_officer", contacts={"email": "good@phrae.test", "webhook_url": env.fakes.base + "/hook"}
+    )
+    for h in (bad, good):
+        _subscribe(env, h, subject_type="district", subject_code=d1, kinds=["hotspot"], channels=["email", "webhook"])
+    env.ingest([(*P1, _early_hhmm(), "h", 3.0)])
+    assert env.send() == 2
+    assert [m["to"] for m in env.smtp.messages] == [["good@phrae.test"]]
+    assert len(env.fakes.hook_delivered) == 1
+    broken = [r for r in env.fakes.hook_requests if r["path"] == "/hook-broken"]
+    assert len(broken) == env.settings.alerts.webhook_tries  # retried with back-off within the send
+    by = {(r["username"], r["channel"]): r for r in env.outbox("channel <> 'in_app'")}
+    assert by[("good", "email")]["status"] == "sent" and by[("good", "webhook")]["status"] == "sent"
+    assert by[("bad", "email")]["status"] == "failed" and "refused" in by[("bad", "email")]["last_error"]
+    hook = by[("bad", "webhook")]
+    assert hook["status"] == "pending" and hook["attempts"] == 1 and "503" in hook["last_error"]
+    # later rounds retry it until max_attempts, then it is reported failed
+    for _ in range(env.settings.alerts.max_attempts):
+        env.send()
+    hook = env.outbox(f"id = {hook['id']}")[0]
+    assert hook["status"] == "failed" and hook["attempts"] == env.settings.alerts.max_attempts
+    # a webhook that recovers after two 503s is delivered in one send (back-off inside the call)
+    env.fakes.fail_hook = 2
+    env.ingest([(P1[0] + 0.004, P1[1], _early_hhmm(), "h", 3.0)])
+    assert env.send() == 2 and len(env.fakes.hook_delivered) == 2
+
+
+def _cli_send(env, tmp_path, crash: bool) -> subprocess.CompletedProcess:
+    environ = {
+        **os.environ,
+        "GEO_SERVICE_DATABASE_URL": _url_text(env.url),
+        "GEO_SERVICE_DATA_DIR": str(tmp_path),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+        "GEO_SERVICE_JWT_SECRET": env.settings.jwt_secret(),
+        "GEO_SERVICE_ADMIN_TOKEN": ADMIN_TOKEN,
+        # a dying run leaves its claim for the lease (300 s); the restarted sender here takes it over at once
+        "GEO_SERVICE_ALERTS_CLAIM_LEASE_S": "300" if crash else "0",
+        "GEO_SERVICE_ALERTS_CRASH_AFTER_SEND": "1" if crash else "0",
+        "GEO_SERVICE_ALERTS_BATCH_SIZE": "1",  # one alert claimed per round: each dying run takes the next one
+    }
+    for key, value in env.extra.items():
+        environ["GEO_SERVICE_" + key.upper()] = str(value)
+    return subprocess.run(
+        [sys.executable, "-m", "geo_service.cli", "alerts", "send"],
+        env=environ, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[1],
+    )  # fmt: skip
+
+
+@pytest.mark.slow
+def test_sender_killed_between_sent_and_marked_sent(env, tmp_path):
+    d1 = env.district_of(*P1)
+    erin = env.user("erin", "field_officer",
+                    contacts={"email": "erin@phrae.test", "line_user_id": LINE_USER, "webhook_url": env.fakes.base + "/hook"})  # fmt: skip
+    for ch in ("line", "webhook", "email"):
+        _subscribe(env, erin, subject_type="district", subject_code=d1, kinds=["hotspot"], channels=[ch])
+    env.ingest([(*P1, _early_hhmm(), "h", 3.0)])
+    for i in range(3):
+        died = _cli_send(env, tmp_path, crash=True)
+        assert died.returncode == 70, died.stdout + died.stderr
+        sending = env.outbox("status = 'sending'")  # accepted by the channel, not marked
+        assert len(sending) == i + 1 and all(r["message_key"] for r in sending)
+    assert len(env.fakes.line_requests) == 1 and len(env.fakes.hook_requests) == 1 and len(env.smtp.messages) == 1
+    done = _cli_send(env, tmp_path, crash=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert {r["status"] for r in env.outbox()} == {"sent"}
+    # every channel was called again with the same key; LINE and the webhook receiver dropped the duplicate
+    assert len(env.fakes.line_requests) == 2 and len({r["key"] for r in env.fakes.line_requests}) == 1
+    assert len(env.fakes.line_accepted) == 1
+    assert len(env.fakes.hook_requests) == 2 and len(env.fakes.hook_delivered) == 1
+    # SMTP has no idempotency key: the mail arrives twice, with the same Message-ID (at least once)
+    assert len(env.smtp.messages) == 2
+    assert len({m["mail"]["Message-ID"] for m in env.smtp.messages}) == 1
+
+
+@pytest.mark.slow
+def test_clearing_patches_alert_once(env):
+    d1 = env.district_of(*P1)
+    fay = env.user("fay", "field_officer")
+    _subscribe(env, fay, subject_type="district", subject_code=d1, kinds=["clearing_patch"])
+    with transaction(env.sm) as s:
+        ingest_id = s.execute(
+            text("INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
+                 "VALUES ('glad_l', 'gfw', 'a.tif', repeat('a', 64), repeat('b', 64), 'EPSG:4326') RETURNING id")
+        ).scalar_one()  # fmt: skip
+        s.execute(
+            text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
+                    district_code, first_ingest_id, last_ingest_id, geom)
+                    VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
+                            ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
+            {"d": d1, "i": ingest_id, "lon": P1[1], "lat": P1[0]},
+        )
+        assert alerts_service.clearing_patches_found(s) == 1
+    with transaction(env.sm) as s:
+        assert alerts_service.clearing_patches_found(s) == 0  # idempotent
+    (alert,) = env.client.get("/api/v1/alerts/recent", headers=fay).json()
+    assert alert["kind"] == "clearing_patch" and "6.8 ไร่" in alert["title"] and "1.08 ha" in alert["title"]
+
+
+def test_subscription_api_checks_and_unsubscribe_link(env):
+    d1 = env.district_of(*P1)
+    gina = env.user("gina", "field_officer")
+    hugo = env.user("hugo", "investigator")
+    post = lambda h, **b: env.client.post("/api/v1/alerts/subscriptions", headers=h, json=b)  # noqa: E731
+    assert post(gina, subject_type="district", subject_code="9999", kinds=["hotspot"]).status_code == 400
+    r = post(gina, subject_type="contract_area", subject_code="C-1", kinds=["hotspot"])
+    assert r.status_code == 400 and "Contract areas" in r.json()["error"]["message"]
+    assert post(gina, subject_type="district", subject_code=d1, kinds=["red_flag"]).status_code == 400
+    assert post(gina, subject_type="district", subject_code=d1, kinds=["case_change"]).status_code == 400
+    bowtie = {"type": "Polygon", "coordinates": [[[100.0, 18.0], [100.1, 18.1], [100.1, 18.0], [100.0, 18.1], [100.0, 18.0]]]}  # fmt: skip
+    r = post(gina, subject_type="polygon", polygon=bowtie, kinds=["hotspot"])
+    assert r.status_code == 400 and "crosses itself" in r.json()["error"]["message"]
+    assert post(gina, subject_type="district", subject_code="<script>", kinds=["hotspot"]).status_code == 422
+    assert post(gina, subject_type="district", subject_code=d1, kinds=["hotspot"], username="hugo").status_code == 403
+    assert post(gina, subject_type="district", subject_code=d1, kinds=["hotspot"], recipient_role="investigator").status_code == 403  # fmt: skip
+    assert (
+        post(gina, subject_type="district", subject_code=d1, kinds=["hotspot"], quiet_start="22:00").status_code == 400
+    )
+
+    sub = _subscribe(env, gina, subject_type="district", subject_code=d1, kinds=["hotspot"], min_confidence="high")
+    assert sub["min_confidence"] == "high" and sub["delivery"] == "immediate" and sub["language"] == "th"
+    url = f"/api/v1/alerts/subscriptions/{sub['id']}"
+    r = env.client.patch(url, headers=gina, json={"delivery": "digest", "digest_time": "18:00", "language": "en"})
+    assert r.status_code == 200 and (r.json()["delivery"], r.json()["digest_time"], r.json()["language"]) == (
+        "digest",
+        "18:00:00",
+        "en",
+    )
+    assert env.client.get(url, headers=hugo).status_code == 404  # someone else's: as absent
+    assert env.client.patch(url, headers=hugo, json={"active": False}).status_code == 404
+    assert [s["id"] for s in env.client.get("/api/v1/alerts/subscriptions", headers=gina).json()] == [sub["id"]]
+    assert env.client.get("/api/v1/alerts/subscriptions", headers=hugo).json() == []
+    group = _subscribe(
+        env, env.admin, subject_type="district", subject_code=d1, kinds=["hotspot"], recipient_role="investigator"
+    )
+    assert [s["id"] for s in env.client.get("/api/v1/alerts/subscriptions", headers=hugo).json()] == [group["id"]]
+    bad_contacts = env.client.put("/api/v1/alerts/contacts", headers=gina, json={"email": "not an address"})
+    assert bad_contacts.status_code == 422
+
+    # the page, Thai first, with its own CSP
+    page = env.client.get("/alerts")
+    assert page.status_code == 200 and "การแจ้งเตือน" in page.text and "/static/alerts/app.js" in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert env.client.get("/static/alerts/app.js").status_code == 200
+
+    # unsubscribe links: own subscription switched off; a group one gets an opt-out for that person only
+    secret = env.settings.jwt_secret()
+    token = alerts_service.unsubscribe_token(sub["id"], "gina", secret)
+    confirm = env.client.get("/alerts/unsubscribe", params={"token": token})
+    assert confirm.status_code == 200 and "ยืนยัน" in confirm.text and 'method="post"' in confirm.text
+    assert env.client.get(url, headers=gina).json()["active"] is True  # a GET changes nothing
+    done = env.client.post("/alerts/unsubscribe", data={"token": token})
+    assert done.status_code == 200 and "ยกเลิกการรับแจ้งเตือนแล้ว" in done.text
+    assert env.client.get(url, headers=gina).json()["active"] is False
+    group_token = alerts_service.unsubscribe_token(group["id"], "hugo", secret)
+    assert env.client.post("/alerts/unsubscribe", data={"token": group_token}).status_code == 200
+    with env.sm() as s:
+        reached = s.execute(text("SELECT username FROM alert_recipients WHERE subscription_id = :i"), {"i": group["id"]}).all()  # fmt: skip
+    assert reached == []
+    assert env.client.get("/alerts/unsubscribe", params={"token": token[:-3] + "abc"}).status_code == 400
+    assert env.client.post("/alerts/unsubscribe", data={"token": "x"}).status_code == 400
+    forged = alerts_service.unsubscribe_token(group["id"], "hugo", "another-secret-of-32-characters!!")
+    assert env.client.post("/alerts/unsubscribe", data={"token": forged}).status_code == 400
+    assert env.client.delete(url, headers=gina).status_code == 204
+    assert env.client.post("/alerts/unsubscribe", data={"token": token}).status_code == 404
+    # partner API keys are not told anything
+    key = env.client.post(
+        "/api/v1/admin/api-keys", headers=env.admin, json={"name": "GISTDA", "scopes": ["districts"]}
+    ).json()["key"]
+    assert env.client.get("/api/v1/alerts/recent", headers={"X-API-Key": key}).status_code == 403
+
+
+@pytest.mark.slow
+def test_fire_event_alerts_when_new_and_each_time_it_doubles(env):
+    d1 = env.district_of(*P1)
+    ivy = env.user("ivy", "field_officer")
+    sub = _subscribe(env, ivy, subject_type="district", subject_code=d1, kinds=["fire_event"])
+    t = _early_hhmm()
+    env.ingest([(*P1, t, "h", 3.0)])  # 1 detection: a new event
+    env.ingest([(P1[0] + 0.002, P1[1], t, "h", 3.0)])  # 2: doubled
+    env.ingest([(P1[0] + 0.004, P1[1], t, "h", 3.0)])  # 3: not doubled again
+    rows = env.outbox("kind = 'fire_event'")
+    assert len({r["subject_ref"] for r in rows}) == 1  # one event throughout
+    assert [(r["payload"]["detections"], r["payload"]["growing"]) for r in rows] == [(1, False), (2, True)]
+    titles = [a["title"] for a in env.client.get("/api/v1/alerts/recent", headers=ivy).json()]
+    assert titles == ["ไฟป่าขยายตัว (2 จุด)", "ไฟป่าใหม่ (กลุ่มจุดความร้อน) (1 จุด)"]
+    # a PATCH sending null for a setting keeps it
+    r = env.client.patch(
+        f"/api/v1/alerts/subscriptions/{sub['id']}", headers=ivy, json={"kinds": None, "language": "en"}
+    )
+    assert r.status_code == 200 and r.json()["kinds"] == ["fire_event"] and r.json()["language"] == "en"
+
+
+@pytest.mark.slow
+def test_the_worker_job_sends_the_outbox(env):
+    """``geo-service worker`` runs the sender as its job ``alerts_send`` (wiring.worker_registry): the run is
+    recorded with the number of messages the channels accepted, and a second run sends nothing again."""
+    from geo_service.wiring import worker_registry
+    from geo_service.worker.runner import Runner
+
+    d1 = env.district_of(*P1)
+    carol = env.user("carol", "field_officer", contacts={"email": "carol@phrae.test"})
+    _subscribe(env, carol, subject_type="district", subject_code=d1, kinds=["hotspot"], channels=["email"])
+    env.ingest([(*P1, _early_hhmm(), "h", 3.0)])
+    registry = worker_registry(env.settings)
+    assert "alerts_send" in registry.names()
+    runner = Runner(env.sm, env.settings, registry, worker="test:alerts")
+    runner.declare()
+    first = runner.run("alerts_send")
+    assert (first.status, first.rows, first.error) == ("ok", 1, None)
+    assert [tuple(m["to"]) for m in env.smtp.messages] == [("carol@phrae.test",)]
+    again = runner.run("alerts_send")
+    assert (again.status, again.rows) == ("ok", 0) and len(env.smtp.messages) == 1
+    assert {r["status"] for r in env.outbox("channel = 'email'")} == {"sent"}

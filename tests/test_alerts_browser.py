@@ -1,0 +1,64 @@
+"""The alerts page in a real headless Chromium: sign in, set an address, subscribe to a district, see it listed,
+switch to English, delete it; under the page's Content-Security-Policy, with no request leaving the service."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.conftest import ADMIN_TOKEN, PASSWORD
+from tests.test_field_form_browser import ARTIFACTS, Watch, browser  # noqa: F401  (shared fixture)
+
+pytestmark = pytest.mark.browser
+
+
+def test_alerts_page_subscribes_lists_and_deletes(browser, live_server, db_url, client_factory, sessionmaker_for):  # noqa: F811
+    client = client_factory(db_url)
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    body = {"username": "pim", "password": PASSWORD, "roles": ["field_officer"], "display_name": "Pim"}
+    assert client.post("/api/v1/admin/users", headers=admin, json=body).status_code == 201
+    with sessionmaker_for(db_url)() as s:
+        code, name_en = s.execute(
+            text("SELECT code, name_en FROM current_admin_areas WHERE level = 'district' ORDER BY code LIMIT 1")
+        ).one()
+    base = live_server(db_url)
+    context = browser.new_context(base_url=base, viewport={"width": 390, "height": 900})
+    watch = Watch(context, base)
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    assert page.goto("/alerts").status == 200
+    assert page.locator("h1").inner_text() == "การแจ้งเตือน"
+    page.fill("#username", "pim")
+    page.fill("#password", PASSWORD)
+    page.click("#signin-form button[type=submit]")
+    page.locator("#main").wait_for(state="visible")
+    page.fill("#email", "pim@phrae.test")
+    page.click("#contacts button[type=submit]")
+    page.wait_for_load_state("networkidle")
+    with sessionmaker_for(db_url)() as s:
+        assert (
+            s.execute(text("SELECT email FROM alert_contacts WHERE username = 'pim'")).scalar_one() == "pim@phrae.test"
+        )
+    page.select_option("#subject_type", "district")
+    page.fill("#subject_code", code)
+    page.check("input[name=channels][value=email]")
+    page.click("#subscribe-button")
+    page.locator("#subscriptions li", has_text=code).wait_for()
+    assert "อำเภอ" in page.locator("#subscriptions").inner_text()
+    subs = client.get("/api/v1/alerts/subscriptions", headers={"Authorization": admin["Authorization"]}).json()
+    assert [(s["username"], s["subject_code"], s["channels"]) for s in subs] == [("pim", code, ["in_app", "email"])]
+    page.click("#lang")
+    assert page.locator("h1").inner_text() == "Alerts" and "District" in page.locator("#subject_type").inner_text()
+    page.fill("#subject_code", "no-such-code")
+    page.click("#subscribe-button")
+    page.locator("#message").wait_for(state="visible")
+    assert "no-such-code" in page.locator("#message").inner_text()
+    assert page.locator("#email").input_value() == "pim@phrae.test"  # the lists and contacts read again
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "alerts_page.png"), full_page=True)
+    page.locator("#subscriptions li button").first.click()
+    page.locator("#subscriptions li", has_text="None yet").wait_for()
+    assert client.get("/api/v1/alerts/subscriptions", headers=admin).json() == []
+    assert name_en  # the district exists in the bundled layers
+    watch.check(expected_console=("status of 400",))  # the refused subscription's response
+    context.close()
