@@ -21,6 +21,7 @@ from geo_service.api import (
     briefs,
     cases,
     exports,
+    forest_loss_ingest,
     health,
     hotspots,
     incidents,
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(hotspots.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)
+    app.include_router(forest_loss_ingest.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

@@ -314,13 +314,18 @@ class ForestLossSettings(BaseSettings):
     window: int = Field(default=2048, ge=64, le=16384, description="Window size (pixels) the raster is read in")
     window_days: int = Field(default=30, ge=0, le=3660, description="Date window of the patch rule (days)")
     link_distance_m: float = Field(
-        default=5.0, ge=0, le=1000, description="Stored patches this near a new one (and within the date window) are "
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="Stored patches this near a new one (and within the date window) are "
         "extended by it, keeping their id",
     )
     fire_distance_m: float = Field(
         default=500.0, ge=0, le=10_000, description="Cleared by fire: hotspots or fire events this near the patch"
     )
-    fire_days_before: int = Field(default=60, ge=0, le=365, description="... from this many days before its first alert")
+    fire_days_before: int = Field(
+        default=60, ge=0, le=365, description="... from this many days before its first alert"
+    )
     fire_days_after: int = Field(default=30, ge=0, le=365, description="... to this many days after its last alert")
     read_margin_m: float = Field(
         default=0.0, ge=0, le=100_000, description="Read the tile this far beyond the area of interest's bounds"

@@ -28,9 +28,16 @@ def gfw_day(d: date) -> int:
 def write(path: Path, layers, transform: Affine, crs: str | None, nodata=None, tiled: bool = False) -> Path:
     """A GeoTIFF with one band per layer (deflate; tiled 256 when asked)."""
     layers = [np.asarray(a) for a in (layers if isinstance(layers, list | tuple) else [layers])]
+    dtype = np.result_type(*layers)  # one dtype for all bands (uint8 Alert + uint16 Date -> uint16)
+    layers = [a.astype(dtype) for a in layers]
     h, w = layers[0].shape
     profile = dict(
-        driver="GTiff", height=h, width=w, count=len(layers), dtype=layers[0].dtype, transform=transform,
+        driver="GTiff",
+        height=h,
+        width=w,
+        count=len(layers),
+        dtype=layers[0].dtype,
+        transform=transform,
         compress="deflate",
     )
     if crs is not None:

@@ -14,10 +14,11 @@ Decisions (tested in tests/test_forest_loss_kernels.py):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -133,8 +134,6 @@ def days_to_datetime64(days: np.ndarray) -> np.ndarray:
     return np.where(days > 0, out, np.datetime64("NaT"))
 
 
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # the other published encodings (issue 14): each decodes to the same Alerts (days since 2014-12-31, confidence
 # 2 low / 3 high / 4 highest), so the patch kernels, the merge and the store see one form. Multi-layer encodings
@@ -182,7 +181,7 @@ def _year_start_days(years: np.ndarray) -> np.ndarray:
     return (first - np.datetime64(EPOCH, "D")).astype(np.int64)
 
 
-def _result(shape, where: np.ndarray, day: np.ndarray, conf: np.ndarray, invalid: int = 0) -> Alerts:
+def _result(shape, where: Any, day: np.ndarray, conf: np.ndarray, invalid: int = 0) -> Alerts:
     days = np.zeros(shape, dtype=np.int32)
     confidence = np.zeros(shape, dtype=np.uint8)
     days[where] = day
@@ -406,7 +405,9 @@ def decode_change_pair(
     out_of_range = valid & ((np.abs(before) > 1.0001) | (np.abs(after) > 1.0001))
     bad = int(np.count_nonzero(out_of_range))
     if bad and on_invalid == "raise":
-        examples = sorted({round(float(v), 3) for v in np.concatenate([before[out_of_range], after[out_of_range]])[:1000]})
+        examples = sorted(
+            {round(float(v), 3) for v in np.concatenate([before[out_of_range], after[out_of_range]])[:1000]}
+        )
         raise _refuse(
             "change_pair",
             "an NDVI or NBR value lies between -1 and 1",
@@ -419,7 +420,7 @@ def decode_change_pair(
     return _result(before.shape, hit, np.full(n, int(after_day)), np.full(n, LOW), bad)
 
 
-DECODERS = {
+DECODERS: dict[str, Callable[..., Alerts]] = {
     "gfw_integrated": decode_gfw_integrated,
     "glad_l_gfw": partial(decode_gfw_date_conf, encoding="glad_l_gfw"),
     "glad_s2_gfw": partial(decode_gfw_date_conf, encoding="glad_s2_gfw"),

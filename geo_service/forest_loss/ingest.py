@@ -242,8 +242,8 @@ def ingest_files(
     timings = {"read_decode_patch_s": time.perf_counter() - t0}
     g = result.grid
     window = {
-        "row_off": int(round((g.transform.f - source.transform.f) / source.transform.e)),
-        "col_off": int(round((g.transform.c - source.transform.c) / source.transform.a)),
+        "row_off": round((g.transform.f - source.transform.f) / source.transform.e),
+        "col_off": round((g.transform.c - source.transform.c) / source.transform.a),
         "height": g.height,
         "width": g.width,
         "pixels": g.height * g.width,
@@ -491,7 +491,9 @@ def _extend(new: NewPatches, old: list, ni: np.ndarray, nj: np.ndarray, report: 
                 "pixels_low": int(c[0]),
                 "pixels_high": int(c[1]),
                 "pixels_highest": int(c[2]),
-                "confidence_max": int(max([int(_top(new.counts[news]).max())] + [old[j]["confidence_max"] for j in olds])),
+                "confidence_max": int(
+                    max([int(_top(new.counts[news]).max())] + [old[j]["confidence_max"] for j in olds])
+                ),
                 "sources": sorted(sources),
             }
         )

@@ -97,7 +97,14 @@ def finish_ingest(
         UPDATE forest_alert_ingests SET alert_pixels = :px, patches_new = :new, patches_extended = :ext,
                alert_from = :lo, alert_to = :hi
         WHERE id = :id"""),
-        {"id": ingest_id, "px": alert_pixels, "new": patches_new, "ext": patches_extended, "lo": alert_from, "hi": alert_to},
+        {
+            "id": ingest_id,
+            "px": alert_pixels,
+            "new": patches_new,
+            "ext": patches_extended,
+            "lo": alert_from,
+            "hi": alert_to,
+        },
     )
 
 
@@ -287,7 +294,9 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
         return
     params = {"ids": list(ids)}
     session.execute(
-        text(f"UPDATE clearing_patches p SET area_m2 = {utm_area_sql('p.geom')} WHERE p.id = ANY(CAST(:ids AS bigint[]))"),
+        text(
+            f"UPDATE clearing_patches p SET area_m2 = {utm_area_sql('p.geom')} WHERE p.id = ANY(CAST(:ids AS bigint[]))"
+        ),
         params,
     )
     session.execute(text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), params)
