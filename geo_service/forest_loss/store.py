@@ -21,6 +21,8 @@ from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
+from geo_service.layers import aoi
+
 
 def utm_area_sql(g: str) -> str:
     """SQL for the area (m2) of geometry expression ``g`` (EPSG:4326) measured in UTM, zone by zone: the part in
@@ -248,42 +250,62 @@ def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[i
     )
 
 
+# Zones outermost (for each zone its patches, through the patches' GiST index), so PostGIS prepares each zone's
+# geometry once and tests every patch against the prepared one (a patch-by-patch loop re-prepared the district
+# polygons for every patch: 53 patches/s instead of thousands). The area inside a zone is the patch's own area when
+# the zone covers it, else the UTM area of the intersection, computed once per pair.
 _ZONES = f"""
-INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share)
-SELECT p.id, z.zone_type, z.code, x.a, LEAST(1.0, x.a / NULLIF(p.area_m2, 0))
-FROM clearing_patches p
-CROSS JOIN LATERAL (
-  SELECT a.level::text AS zone_type, a.code::text AS code, a.geom, NULL::text AS kind
-  FROM current_admin_areas a WHERE a.geom && p.geom AND ST_Intersects(a.geom, p.geom)
+WITH pairs AS MATERIALIZED (
+  SELECT p.id, p.area_m2, a.level::text AS zone_type, a.code::text AS code, ST_Covers(a.geom, p.geom) AS inside,
+         a.geom AS zgeom, p.geom AS pgeom
+  FROM current_admin_areas a
+  JOIN clearing_patches p ON p.geom && a.geom AND ST_Intersects(a.geom, p.geom)
+  WHERE p.id = ANY(CAST(:ids AS bigint[]))
   UNION ALL
-  SELECT 'protected_area', pa.code::text, pa.geom, pa.kind::text
-  FROM protected_areas_on(p.first_date) pa WHERE pa.geom && p.geom AND ST_Intersects(pa.geom, p.geom)
-) z
-CROSS JOIN LATERAL (
-  SELECT CASE WHEN ST_CoveredBy(p.geom, z.geom) THEN p.area_m2
-              ELSE {utm_area_sql("ST_Intersection(p.geom, z.geom)")} END AS a
-) x
-WHERE p.id = ANY(CAST(:ids AS bigint[])) AND x.a > 0
+  SELECT p.id, p.area_m2, 'protected_area', pa.code::text, ST_Covers(pa.geom, p.geom), pa.geom, p.geom
+  FROM (SELECT DISTINCT first_date FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))) d
+  CROSS JOIN LATERAL protected_areas_on(d.first_date) pa
+  JOIN clearing_patches p ON p.first_date = d.first_date AND p.geom && pa.geom AND ST_Intersects(pa.geom, p.geom)
+  WHERE p.id = ANY(CAST(:ids AS bigint[]))
+), measured AS MATERIALIZED (
+  SELECT id, area_m2, zone_type, code,
+         CASE WHEN inside THEN area_m2 ELSE {utm_area_sql("ST_Intersection(pgeom, zgeom)")} END AS a
+  FROM pairs
+)
+INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share)
+SELECT id, zone_type, code, a, LEAST(1.0, a / NULLIF(area_m2, 0)) FROM measured WHERE a > 0
 ON CONFLICT (patch_id, zone_type, zone_code) DO UPDATE SET area_m2 = EXCLUDED.area_m2, share = EXCLUDED.share
 """
 
+# The largest-share zone of each type from the zone rows, in one pass over them (per-patch subqueries cost 4 ms a
+# patch); the reserve is the largest-share protected area that is a National Reserved Forest on the first date.
 _ATTRIBUTE = """
-UPDATE clearing_patches p SET
-  province_code = (SELECT z.zone_code FROM clearing_patch_zones z WHERE z.patch_id = p.id AND z.zone_type = 'province'
-                   ORDER BY z.share DESC, z.zone_code LIMIT 1),
-  district_code = (SELECT z.zone_code FROM clearing_patch_zones z WHERE z.patch_id = p.id AND z.zone_type = 'district'
-                   ORDER BY z.share DESC, z.zone_code LIMIT 1),
-  subdistrict_code = (SELECT z.zone_code FROM clearing_patch_zones z
-                      WHERE z.patch_id = p.id AND z.zone_type = 'subdistrict' ORDER BY z.share DESC, z.zone_code LIMIT 1),
-  reserve_code = (SELECT z.zone_code FROM clearing_patch_zones z
-                  JOIN protected_areas_on(p.first_date) pa ON pa.code = z.zone_code
-                  WHERE z.patch_id = p.id AND z.zone_type = 'protected_area'
-                    AND pa.kind::text = 'national_reserved_forest'
-                  ORDER BY z.share DESC, z.zone_code LIMIT 1),
-  protected_area_codes = (SELECT array_agg(z.zone_code ORDER BY z.zone_code) FROM clearing_patch_zones z
-                          WHERE z.patch_id = p.id AND z.zone_type = 'protected_area'),
-  in_aoi = coalesce(in_area_of_interest(p.geom), false)
-WHERE p.id = ANY(CAST(:ids AS bigint[]))
+WITH z AS (
+  SELECT patch_id,
+    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'province'))[1] AS province,
+    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'district'))[1] AS district,
+    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'subdistrict'))[1] AS subdistrict,
+    array_agg(zone_code ORDER BY zone_code) FILTER (WHERE zone_type = 'protected_area') AS protected
+  FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[])) GROUP BY patch_id
+), reserves AS (
+  SELECT d.first_date, pa.code::text AS code
+  FROM (SELECT DISTINCT first_date FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))) d
+  CROSS JOIN LATERAL protected_areas_on(d.first_date) pa
+  WHERE pa.kind::text = 'national_reserved_forest'
+), r AS (
+  SELECT DISTINCT ON (cz.patch_id) cz.patch_id, cz.zone_code
+  FROM clearing_patch_zones cz
+  JOIN clearing_patches p ON p.id = cz.patch_id
+  JOIN reserves rv ON rv.first_date = p.first_date AND rv.code = cz.zone_code
+  WHERE cz.patch_id = ANY(CAST(:ids AS bigint[])) AND cz.zone_type = 'protected_area'
+  ORDER BY cz.patch_id, cz.share DESC, cz.zone_code
+)
+UPDATE clearing_patches p SET province_code = z.province, district_code = z.district,
+       subdistrict_code = z.subdistrict, protected_area_codes = z.protected, reserve_code = r.zone_code
+FROM unnest(CAST(:ids AS bigint[])) AS u(id)
+LEFT JOIN z ON z.patch_id = u.id
+LEFT JOIN r ON r.patch_id = u.id
+WHERE p.id = u.id
 """
 
 
@@ -302,6 +324,16 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
     session.execute(text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), params)
     session.execute(text(_ZONES), params)
     session.execute(text(_ATTRIBUTE), params)
+    # in_aoi: the stored area of interest (the geometry in_area_of_interest() tests against), bound once as a
+    # constant so PostGIS prepares it once; through the function it cost 5 ms a patch (the polygon fetched and
+    # unpacked for every row)
+    shape = aoi.geometry_wkb(session)
+    session.execute(
+        text("""UPDATE clearing_patches p
+                SET in_aoi = CAST(:aoi AS bytea) IS NOT NULL AND ST_Intersects(ST_GeomFromWKB(:aoi, 4326), p.geom)
+                WHERE p.id = ANY(CAST(:ids AS bigint[]))"""),
+        {**params, "aoi": shape},
+    )
 
 
 def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, bytes, date, date]]:
