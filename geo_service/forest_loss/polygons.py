@@ -9,6 +9,7 @@ MultiPolygon, since a polygon cannot be pinched to a point.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 
 import numpy as np
@@ -21,13 +22,19 @@ from geo_service.forest_loss.patches import Grid, Patches
 
 def window_shapes(labels: np.ndarray, row0: int, col0: int) -> dict[int, list]:
     """Polygons of each local label of one window, in grid pixel coordinates: {label: [shapely Polygon, ...]}."""
-    out: dict[int, list] = defaultdict(list)
     if not labels.any():
         return {}
+    geoms, values = [], []
     for geom, value in shapes(
         labels.astype(np.int32), mask=labels > 0, connectivity=4, transform=Affine.translation(col0, row0)
     ):
-        out[int(value)].append(shapely.geometry.shape(geom))
+        geoms.append(geom)
+        values.append(int(value))
+    # one GEOS parse of all the window's shapes (shapely.geometry.shape per shape cost 60 % of the tracing)
+    parts = shapely.get_parts(shapely.from_geojson(json.dumps({"type": "GeometryCollection", "geometries": geoms})))
+    out: dict[int, list] = defaultdict(list)
+    for value, poly in zip(values, parts, strict=True):
+        out[value].append(poly)
     return dict(out)
 
 
