@@ -55,13 +55,24 @@ def patch_polygons(grid: Grid, patches: Patches, parts: list[dict[int, list]]) -
     ``parts[w]`` is :func:`window_shapes` of window ``w``, in the order the windows were merged.
     """
     pieces: list[list] = [[] for _ in range(patches.n)]
+    windows = np.zeros(patches.n, dtype=np.int64)  # how many windows hold a piece of each patch
     for ids, shapes_of_window in zip(patches.part_patch, parts, strict=True):
         for label, polys in shapes_of_window.items():
-            pieces[int(ids[label - 1]) - 1].extend(polys)
+            k = int(ids[label - 1]) - 1
+            pieces[k].extend(polys)
+            windows[k] += 1
     # the pieces of a patch never overlap (one window's pieces are disjoint 4-connected shapes, windows do not
     # overlap) and share window edges exactly (integer pixel coordinates): a polygon coverage, which GEOS's
     # coverage union dissolves without the overlay union_all runs (7x faster on patches of many diagonal pieces)
-    merged = np.array([polys[0] if len(polys) == 1 else _dissolve(polys) for polys in pieces], dtype=object)
+    # pieces from one window are maximal 4-connected shapes: they meet only at corners, a MultiPolygon as they are;
+    # only a patch spread over several windows has edges to dissolve
+    merged = np.array(
+        [
+            polys[0] if len(polys) == 1 else (shapely.multipolygons(polys) if windows[k] == 1 else _dissolve(polys))
+            for k, polys in enumerate(pieces)
+        ],
+        dtype=object,
+    )
     t = grid.transform  # north-up: x = a * col + c, y = e * row + f, applied to every vertex at once
     return list(shapely.transform(merged, lambda xy: np.column_stack([t.a * xy[:, 0] + t.c, t.e * xy[:, 1] + t.f])))
 
