@@ -475,3 +475,52 @@ def test_api_upload_list_detail_and_refusal(client, admin_headers, tmp_path):
         data={"source": "glad_v9"},
     )
     assert r.status_code == 400 and r.json()["error"]["code"] == "unknown_encoding"
+
+
+@pytest.mark.slow
+def test_cli_ingest_change_pair_list_and_refusal(db_url, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "COLUMNS": "200",
+        "GEO_SERVICE_DATABASE_URL": db_url.render_as_string(hide_password=False)
+        if hasattr(db_url, "render_as_string")
+        else str(db_url),
+        "GEO_SERVICE_DATA_DIR": str(tmp_path / "var"),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+    }
+
+    def cli(*args):
+        return subprocess.run(
+            [sys.executable, "-m", "geo_service.cli", "forest-loss", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    days, conf = picture()
+    f = _gfw_file(tmp_path, "gfw.tif", days, conf)
+    r = cli("ingest", str(f), "--source", "gfw_integrated")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "gfw_integrated" in r.stdout and "0.14" in r.stdout and "0.88" in r.stdout  # 0.14 ha, 0.875 rai
+    again = cli("ingest", str(f), "--source", "gfw_integrated")
+    assert again.returncode == 0 and "already ingested" in again.stdout
+    before = far.write(tmp_path / "b.tif", np.full((20, 20), 0.8, dtype=np.float32), far.PHRAE_10M, far.UTM47)
+    after_values = np.full((20, 20), 0.8, dtype=np.float32)
+    after_values[5:8, 5:8] = 0.3
+    after = far.write(tmp_path / "a.tif", after_values, far.PHRAE_10M, far.UTM47)
+    r = cli(
+        "change-pair", str(before), str(after), "--index", "ndvi", "--threshold", "0.3", "--after-date", "2025-03-10"
+    )
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "change_pair" in r.stdout
+    listed = cli("list")
+    assert listed.returncode == 0 and "change_pair" in listed.stdout and "gfw.tif" in listed.stdout
+    nocrs = far.write(tmp_path / "nocrs.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, None)
+    bad = cli("ingest", str(nocrs), "--source", "gfw_integrated")
+    assert bad.returncode == 1 and "no coordinate reference system" in bad.stdout + bad.stderr
+    assert "Traceback" not in bad.stderr
