@@ -524,3 +524,30 @@ def test_cli_ingest_change_pair_list_and_refusal(db_url, tmp_path):
     bad = cli("ingest", str(nocrs), "--source", "gfw_integrated")
     assert bad.returncode == 1 and "no coordinate reference system" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_cleared_by_fire_rule_distance_and_days(sm, tmp_path):
+    """Detections 10 days before the alert beside patch A count; one 200 days before, or 3 km away, does not."""
+    from geo_service.hotspots.service import ingest_path
+    from tests.samples import VIIRS_HEADER
+
+    csv = tmp_path / "viirs.csv"
+    csv.write_text(
+        VIIRS_HEADER
+        + "18.17530,100.13490,330.5,0.4,0.4,2023-02-19,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D\n"  # beside A, 10 days before
+        + "18.17530,100.13490,330.5,0.4,0.4,2022-08-01,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D\n"  # 212 days before
+        + "18.20000,100.13490,330.5,0.4,0.4,2023-02-25,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D\n"  # 2.7 km north
+    )
+    with transaction(sm) as session:
+        ingest_path(session, csv, country_bbox=(97.3, 5.5, 105.7, 20.6))
+    days = np.zeros((20, 20), dtype=np.int32)
+    conf = np.zeros((20, 20), dtype=np.uint8)
+    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(D1), 3  # A at the detection
+    days[2:5, 15:18], conf[2:5, 15:18] = far.gfw_day(D1) + 100, 3  # D: 130 m east, 110 days after the detection
+    r = _ingest(sm, [_gfw_file(tmp_path, "fire.tif", days, conf)], "gfw_integrated")
+    a, d = _patches(sm, r.patch_ids)
+    assert a["cleared_by_fire"] and not d["cleared_by_fire"]
+    ev = a["fire_evidence"]
+    assert ev["hotspots"] == 1 and ev["hotspot_days"] == ["2023-02-19", "2023-02-19"]
+    assert ev["nearest_m"] < 50 and ev["rule"] == {"distance_m": 500.0, "days_before": 60, "days_after": 30}
+    assert r.cleared_by_fire == 1
