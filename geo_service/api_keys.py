@@ -15,7 +15,17 @@ from geo_service.auth import Principal, Role
 from geo_service.errors import InvalidInput, NotFound, Unauthorized
 
 # What a key may be scoped to: the collections partners may pull.
-SCOPES = ("districts", "subdistricts", "protected_areas", "incidents", "hotspots", "fire_events", "rasters")
+SCOPES = (
+    "districts",
+    "subdistricts",
+    "protected_areas",
+    "incidents",
+    "hotspots",
+    "fire_events",
+    "rasters",
+    "clearing_patches",
+    "forest_loss_by_district",
+)
 
 
 def _hash(key: str) -> str:

@@ -26,6 +26,7 @@ class Role(str, enum.Enum):
     committee_member = "committee_member"
     partner = "partner"
     national_viewer = "national_viewer"
+    network_member = "network_member"  # a volunteer of the public network (issue 17): reports, nothing else
 
 
 # Thai and English names of the roles (user lists, the README's matrix).
@@ -36,6 +37,7 @@ ROLE_LABELS: dict[Role, tuple[str, str]] = {
     Role.committee_member: ("กรรมการ/อนุกรรมการ", "Committee member"),
     Role.partner: ("หน่วยงานภาคี", "Partner agency"),
     Role.national_viewer: ("ผู้ดูภาพรวมระดับประเทศ", "National viewer"),
+    Role.network_member: ("สมาชิกเครือข่ายภาคประชาชน", "Network member"),
 }
 
 

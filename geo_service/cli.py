@@ -15,6 +15,7 @@ from sqlalchemy.engine import URL, make_url
 from geo_service import audit, cli_support, notebook_runner, scratch
 from geo_service.auth import Principal, Role, role_label
 from geo_service.batch.cli import batch_app
+from geo_service.citizen.cli import citizen_app
 from geo_service.cli_support import (
     cli_actor,
     cli_sessionmaker,
@@ -42,6 +43,7 @@ from geo_service.maps import cli as maps_cli
 from geo_service.settings import Settings, get_settings
 from geo_service.simulation import cli as simulation_cli
 from geo_service.users import create_user, list_users, update_user
+from geo_service.worker.cli import worker_app
 
 # The application's factory, by its import string: the command line does not import the web app.
 APP_FACTORY = "geo_service.main:create_app"
@@ -69,6 +71,8 @@ app.add_typer(rasters_app, name="rasters")
 app.add_typer(simulation_cli.app, name="simulate")
 app.add_typer(forest_loss_app, name="forest-loss")
 app.add_typer(batch_app, name="batch")
+app.add_typer(worker_app, name="worker")
+app.add_typer(citizen_app, name="citizen")
 
 
 @app.callback()

@@ -101,6 +101,25 @@ class PayloadTooLarge(GeoServiceError):
     message = "The file is larger than this service accepts."
 
 
+class TooManyRequests(GeoServiceError):
+    """A limit on how many requests may come from one address or for one receipt (429); ``retry_after``
+    seconds until the window ends (the Retry-After header)."""
+
+    code = "too_many_requests"
+    message = "Too many requests; wait a while and try again."
+
+    def __init__(self, message: str | None = None, *, retry_after: int = 60, **kwargs):
+        super().__init__(message, **kwargs)
+        self.retry_after = max(1, int(retry_after))
+
+
+class KeyUnavailable(GeoServiceError):
+    """A key the deployment must configure (the citizen reports' sealing key) is missing or unreadable (503)."""
+
+    code = "sealing_key_unavailable"
+    message = "The investigators' key is not available on this server; ask the administrator."
+
+
 class DatabaseUnavailable(GeoServiceError):
     """The database cannot be reached (503)."""
 
@@ -125,6 +144,8 @@ STATUS_CODES: dict[type[Exception], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     PayloadTooLarge: 413,
+    TooManyRequests: 429,
+    KeyUnavailable: 503,
     DatabaseUnavailable: 503,
     LocalDatabaseError: 503,
     GeoServiceError: 500,
@@ -180,6 +201,8 @@ def add_exception_handlers(app: FastAPI) -> None:
         if status >= 500:
             log.error("request %s failed: %s", _request_id(request), exc, exc_info=exc)
         headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+        if isinstance(exc, TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after)}
         return error_response(request, status, exc.code, exc.message, exc.details, headers)
 
     @app.exception_handler(RequestValidationError)

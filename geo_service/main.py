@@ -20,8 +20,11 @@ from geo_service.api import (
     auth,
     briefs,
     cases,
+    citizen,
     exports,
+    forest_loss,
     forest_loss_ingest,
+    forest_loss_tasks,
     health,
     hotspots,
     incidents,
@@ -29,7 +32,9 @@ from geo_service.api import (
     maps,
     ogc,
     ogc_tiles,
+    open_data,
     photos,
+    worker,
 )
 from geo_service.api.read_after_write import ReadAfterWrite
 from geo_service.db.engine import database_url, make_engine, make_read_router, make_sessionmaker
@@ -37,7 +42,7 @@ from geo_service.db.startup import apply_configured_area_of_interest, ensure_par
 from geo_service.errors import add_exception_handlers
 from geo_service.hotspots.rasters import remove_unregistered
 from geo_service.settings import Settings, get_settings
-from geo_service.web import docs, field, signin
+from geo_service.web import docs, field, report, signin
 
 DESCRIPTION = """
 Geospatial case management for the NACC provincial office's public-resources programme:
@@ -184,9 +189,16 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(field.router)
     app.include_router(signin.router)
     app.include_router(hotspots.router)
+    app.include_router(forest_loss.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)
     app.include_router(forest_loss_ingest.router)
+    app.include_router(worker.router)
+    app.include_router(forest_loss_tasks.router)
+    app.include_router(citizen.router)
+    app.include_router(report.router)
+    citizen.install_access_log_filter()  # no client address in the access log of the public report's paths
+    app.include_router(open_data.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

@@ -244,6 +244,49 @@ class BatchSettings(BaseSettings):
     )
 
 
+class ForestLossOutputSettings(BaseSettings):
+    """Where forest-loss alerts show (issue 14): what may leave the service without a sign-in."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_", extra="ignore", populate_by_name=True)
+
+    forest_loss_public_aggregates: bool = Field(
+        default=False,
+        description="Publish the clearing per district and month (counts and areas, no patch geometry) as a public "
+        "collection (forest_loss_by_district); off: staff and partner keys only",
+    )
+
+
+class CitizenSettings(BaseSettings):
+    """Reports from the public and the volunteer network (README, *Reports from the public*)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_CITIZEN_", extra="ignore")
+
+    public_key: str | None = Field(
+        default=None,
+        description="Base64 Curve25519 public key that seals contact details (from `geo-service citizen keygen`); "
+        "unset: derived from private_key_file",
+    )
+    private_key_file: Path | None = Field(
+        default=None,
+        description="File holding the investigators' private key (never in the database); "
+        "default DATA_DIR/citizen_sealing.key, generated outside production",
+    )
+    reports_per_address_per_hour: int = Field(default=10, ge=1, le=10_000, description="Reports from one address")
+    lookups_per_address_per_hour: int = Field(
+        default=60, ge=1, le=100_000, description="Receipt look-ups and additions from one address (guessing)"
+    )
+    requests_per_receipt_per_hour: int = Field(default=30, ge=1, le=10_000, description="Look-ups of one receipt")
+    additions_per_receipt_per_hour: int = Field(default=10, ge=1, le=10_000, description="Additions to one report")
+    max_photos: int = Field(default=5, ge=0, le=20, description="Photos with one report or one addition")
+    photo_max_mb_public: int = Field(default=10, ge=1, le=100, description="Largest photo from the public")
+    duplicate_distance_m: float = Field(default=200, ge=0, le=10_000, description="Same place: within this distance")
+    duplicate_hours: float = Field(default=6, ge=0, le=720, description="Same time: observed within this many hours")
+
+    def key_file(self, data_dir: Path) -> Path:
+        """Where the private key is (configured, or in the data folder)."""
+        return self.private_key_file or data_dir / "citizen_sealing.key"
+
+
 class Settings:
     """All settings, grouped by concern."""
 
@@ -263,6 +306,12 @@ class Settings:
         self.forest_loss = ForestLossSettings(
             **{k: v for k, v in overrides.items() if k in ForestLossSettings.model_fields}
         )
+        self.worker = WorkerSettings(**{k: v for k, v in overrides.items() if k in WorkerSettings.model_fields})
+        self.forest_loss_output = ForestLossOutputSettings(
+            **{k: v for k, v in overrides.items() if k in ForestLossOutputSettings.model_fields}
+        )
+        self.citizen = CitizenSettings(**{k: v for k, v in overrides.items() if k in CitizenSettings.model_fields})
+        self.open_data = OpenDataSettings(**{k: v for k, v in overrides.items() if k in OpenDataSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
@@ -330,3 +379,100 @@ class ForestLossSettings(BaseSettings):
     read_margin_m: float = Field(
         default=0.0, ge=0, le=100_000, description="Read the tile this far beyond the area of interest's bounds"
     )
+
+
+class WorkerSettings(BaseSettings):
+    """The worker process (``geo-service worker``, issue 16): which scheduled jobs run, how often, and what they
+    pull (README, *The worker (scheduled pulls)*). Intervals in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_WORKER_", extra="ignore", populate_by_name=True)
+
+    firms_enabled: bool = Field(default=True, description="Pull FIRMS NRT (needs GEO_SERVICE_FIRMS_MAP_KEY)")
+    firms_sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["VIIRS_SNPP_NRT", "VIIRS_NOAA20_NRT", "VIIRS_NOAA21_NRT", "MODIS_NRT"],
+        description="FIRMS sources pulled, comma-separated; one job each (firms_<source>)",
+    )
+    firms_bbox: str | None = Field(
+        default=None, description="west,south,east,north pulled; unset: the area of interest's bounding box"
+    )
+    firms_interval_s: float = Field(default=900.0, gt=0, description="Seconds between FIRMS pulls (each source)")
+    firms_initial_days: int = Field(default=2, ge=1, le=10, description="UTC days pulled by the very first run")
+    firms_settle_hours: float = Field(
+        default=6.0, ge=0, le=72, description="A UTC day stays open (pulled again each run) this long after it ends"
+    )
+    catchup_max_days: int = Field(
+        default=14, ge=1, le=60, description="Missed days pulled after downtime, at most this many back from today"
+    )
+    events_enabled: bool = Field(default=True, description="Recluster recent detections into fire events")
+    events_interval_s: float = Field(default=3600.0, gt=0)
+    events_days: int = Field(default=3, ge=1, le=60, description="Days back from now the reclustering covers")
+    partitions_enabled: bool = Field(default=True, description="Create the detections' partitions ahead")
+    partitions_interval_s: float = Field(default=86_400.0, gt=0)
+    batch_resume_enabled: bool = Field(default=True, description="Resume interrupted Dask batch jobs")
+    batch_resume_interval_s: float = Field(default=1800.0, gt=0)
+    batch_resume_idle_s: float = Field(
+        default=1800.0, ge=0, description="A running batch job with no part done for this long counts as interrupted"
+    )
+    forest_loss_enabled: bool = Field(default=True, description="Pull published forest-loss alert tiles")
+    forest_loss_source: str | None = Field(
+        default=None, description="Folder or URL where the alert tiles are published; unset: no pull"
+    )
+    forest_loss_interval_s: float = Field(default=21_600.0, gt=0)
+    job_timeout_s: float = Field(
+        default=3600.0, gt=0, description="A run still 'running' after this long is reported as lost"
+    )
+
+    @field_validator("firms_sources", mode="before")
+    @classmethod
+    def _sources(cls, v):
+        if isinstance(v, str):
+            v = v.split(",")
+        return [str(s).strip().upper() for s in v or [] if str(s).strip()]
+
+
+OPEN_DATASETS = (
+    "hotspots",
+    "fire_events",
+    "incidents_by_district_month",
+    "clearing_by_district_month",
+    "cases_by_stage_fiscal_year",
+    "reference_layers",
+    "committee_briefs",
+)
+
+
+class OpenDataSettings(BaseSettings):
+    """The public transparency page ``/open`` and its open data (README, *Open data and the transparency page*)."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_OPEN_DATA_", extra="ignore", populate_by_name=True)
+
+    threshold: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        description="Counts of incidents and cases from 1 to threshold - 1 are published as '<threshold' "
+        "(a small count could identify a case or a person); 1: nothing is suppressed",
+    )
+    datasets: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(OPEN_DATASETS),
+        description="The datasets published, comma-separated (default: all of " + ", ".join(OPEN_DATASETS) + ")",
+    )
+    publisher_th: str = Field(default="สำนักงาน ป.ป.ช. ประจำจังหวัดแพร่", max_length=200)
+    publisher_en: str = Field(default="NACC Phrae Provincial Office", max_length=200)
+    licence_name: str = Field(
+        default="Creative Commons Attribution 4.0 (CC BY 4.0)",
+        max_length=200,
+        description="The licence of the service's own tables (counts); hotspots and boundaries keep their own",
+    )
+    licence_url: str = Field(default="https://creativecommons.org/licenses/by/4.0/", max_length=500)
+
+    @field_validator("datasets", mode="before")
+    @classmethod
+    def _datasets(cls, v):
+        if isinstance(v, str):
+            v = v.split(",")
+        names = [str(n).strip() for n in v or [] if str(n).strip()]
+        unknown = [n for n in names if n not in OPEN_DATASETS]
+        if unknown:
+            raise ValueError(f"unknown open dataset {unknown[0]!r}; choose among {', '.join(OPEN_DATASETS)}")
+        return [n for n in OPEN_DATASETS if n in names]  # registry order, no duplicates

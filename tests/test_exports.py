@@ -21,6 +21,7 @@ from sqlalchemy import text
 from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.thai import be_dmy
+from tests.forest_patches import insert_patches
 from tests.samples import insert_synthetic_incidents
 
 
@@ -84,6 +85,7 @@ def people(login, client, admin_headers):
     narrow = client.post(
         "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "DDPM", "scopes": ["districts"]}
     ).json()["key"]
+    insert_patches(client.app.state.sessionmaker)  # clearing patches (and their aggregates per district)
     return {
         "officer": officer,
         "admin": admin_headers,
@@ -361,6 +363,7 @@ def filled(pg_cluster, template_db, tmp_path_factory):
                 },
             )
             assert r.status_code == 201, r.text
+        insert_patches(client.app.state.sessionmaker)
         yield client, admin
     pg_cluster.drop_database(name)
 

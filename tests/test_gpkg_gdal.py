@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from geo_service.exports.collections import COLLECTIONS
+from tests.forest_patches import insert_patches
 
 
 @pytest.mark.parametrize("name", sorted(COLLECTIONS))
@@ -17,6 +18,7 @@ def test_geopackage_opens_without_warnings(client, admin_headers, tmp_path, name
         headers=admin_headers,
         json={"kind": "wildfire", "location": {"lat": 18.2, "lon": 100.3}, "description": "ไฟป่า"},
     )
+    insert_patches(client.app.state.sessionmaker)
     r = client.get(f"/api/v1/exports/{name}", params={"f": "gpkg"}, headers=admin_headers)
     assert r.status_code == 200, r.text
     path = tmp_path / f"{name}.gpkg"

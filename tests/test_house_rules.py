@@ -72,9 +72,30 @@ STORES: dict[str, set[str]] = {
     },
     # forest-loss alerts (migration 0024): writes in forest_loss.store, reads in forest_loss.queries
     "forest_alert_ingests": {"forest_loss.store", "forest_loss.queries"},
-    "clearing_patches": {"forest_loss.store", "forest_loss.queries"},
-    "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries"},
+    # forest_loss.evidence: reads for maps, suggestions, evidence; forest_loss.tasks: the verification fields
+    # forest_loss.counts: the open-data page's counts by district and month
+    "clearing_patches": {
+        "forest_loss.store",
+        "forest_loss.queries",
+        "forest_loss.evidence",
+        "forest_loss.tasks",
+        "forest_loss.counts",
+    },
+    "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries", "forest_loss.evidence"},
     "field_tasks": {"forest_loss.tasks"},
+    # the worker's jobs, runs and pulled windows (migration 0026)
+    **{t: {"worker.store"} for t in ("worker_jobs", "worker_job_runs", "worker_windows")},
+    # reports from the public and the volunteer network (migration 0028)
+    **{
+        t: {"citizen.store"}
+        for t in (
+            "citizen_reports",
+            "citizen_report_photos",
+            "citizen_report_additions",
+            "citizen_rate_hits",
+            "network_members",
+        )
+    },
 }
 
 # ORM classes and the store that may use them.
@@ -85,10 +106,18 @@ ORM_CLASSES = {
     "User": "users",
     "Incident": "incidents.store",
     "IncidentPhoto": "incidents.store",
+    "WorkerJob": "worker.store",
+    "WorkerJobRun": "worker.store",
+    "WorkerWindow": "worker.store",
+    "CitizenReport": "citizen.store",
+    "CitizenReportPhoto": "citizen.store",
+    "CitizenReportAddition": "citizen.store",
+    "CitizenRateHit": "citizen.store",
+    "NetworkMember": "citizen.store",
 }
 
 # The edges: where a transaction may be opened, committed or rolled back.
-EDGES = re.compile(r"^(api\..*|web\..*|cli|cli_support|.*\.cli|main|db\..*|notebook_runner)$")
+EDGES = re.compile(r"^(api\..*|web\..*|cli|cli_support|.*\.cli|main|db\..*|notebook_runner|worker\.runner)$")
 # Transaction control that is not a unit of work, each with its reason.
 TRANSACTION_EXCEPTIONS = {
     "cases.access": "seen_by() rolls back its own savepoint (reads as another role, then back)",

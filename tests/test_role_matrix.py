@@ -116,6 +116,7 @@ for _path in (
 ):
     POLICY[("GET", _path)] = PUBLIC
 POLICY[("GET", "/api/v1/admin/hotspots/partitions")] = ADMIN
+POLICY[("GET", "/api/v1/worker/jobs")] = ADMIN
 POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
 POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
 POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
@@ -131,8 +132,72 @@ for _method, _path in (
 ):
     # the national viewer reads and makes briefs: counts only, national or per province
     POLICY[(_method, _path)] = {"administrator", "investigator", "committee_member", "national_viewer"}
+# Clearing patches (forest-loss alerts): the incident readers, each within their provinces; partner keys only
+# when allowed incidents or clearing_patches (tests/test_forest_loss_outputs.py; the matrix's key is not).
+for _path in ("/api/v1/forest-loss/patches", "/api/v1/forest-loss/patches/{patch_id}", "/api/v1/forest-loss/summary"):
+    POLICY[("GET", _path)] = INCIDENT_READERS
+# Open data (issue 17): the transparency page, its catalogue, tables and the briefs marked public; marking one
+# public is the administrators' (no committee-chair role exists). tests/test_open_data.py walks the public ones.
+for _path in (
+    "/open",
+    "/catalog.json",
+    "/open/data/{name}.csv",
+    "/open/data/{name}.geojson",
+    "/open/briefs/{brief_id}.pdf",
+):
+    POLICY[("GET", _path)] = PUBLIC
+POLICY[("PUT", "/api/v1/briefs/{brief_id}/public")] = ADMIN
 POLICY[("GET", "/maps/rasters/{raster_id}")] = {"administrator", "investigator", "committee_member"}
-ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
+# Forest-loss field verification loop (issue 14): investigators send patches to the field, officers visit them
+POLICY[("POST", "/api/v1/forest-loss/patches/{patch_id}/tasks")] = CASE_WORKERS
+POLICY[("GET", "/api/v1/forest-loss/tasks")] = REPORTERS
+POLICY[("POST", "/api/v1/forest-loss/tasks/{task_id}/outcome")] = REPORTERS
+POLICY[("GET", "/api/v1/forest-loss/verification")] = {
+    "administrator",
+    "investigator",
+    "committee_member",
+    "national_viewer",
+}
+# Reports from the public (issue 17): sending, the position check and the receipt's follow-up need no account (a
+# network member may send signed in); triage is for administrators and investigators; the contact details and the
+# photos as received only for the assigned investigator (checked beyond the role in tests/test_citizen_reports.py).
+for _method, _path in (
+    ("POST", "/api/v1/citizen/reports"),
+    ("POST", "/api/v1/citizen/locate"),
+    ("GET", "/api/v1/citizen/receipt"),
+    ("POST", "/api/v1/citizen/receipt/additions"),
+):
+    POLICY[(_method, _path)] = PUBLIC
+CITIZEN_TRIAGE = {"administrator", "investigator"}
+for _method, _path in (
+    ("GET", "/api/v1/citizen/reports"),
+    ("GET", "/api/v1/citizen/reports/{report_id}"),
+    ("GET", "/api/v1/citizen/reports/{report_id}/photos/{photo_id}"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/assign"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/accept"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/merge"),
+    ("POST", "/api/v1/citizen/reports/{report_id}/reject"),
+):
+    POLICY[(_method, _path)] = CITIZEN_TRIAGE
+POLICY[("POST", "/api/v1/citizen/reports/{report_id}/contact")] = {"investigator"}
+POLICY[("GET", "/api/v1/citizen/reports/{report_id}/photos/{photo_id}/original")] = {"investigator"}
+POLICY[("POST", "/api/v1/citizen/network/members")] = ADMIN
+POLICY[("GET", "/api/v1/citizen/network/members")] = ADMIN
+POLICY[("GET", "/api/v1/citizen/network/districts")] = {
+    "administrator",
+    "investigator",
+    "committee_member",
+    "national_viewer",
+}
+ROLES = (
+    "administrator",
+    "investigator",
+    "field_officer",
+    "committee_member",
+    "partner",
+    "national_viewer",
+    "network_member",
+)
 
 
 def routes(app):

@@ -31,7 +31,7 @@ from geo_service.cases.schemas import (
     Suggestions,
     Transition,
 )
-from geo_service.cases.suggestions import suggest
+from geo_service.cases.suggestions import PATCH_DAYS, suggest
 from geo_service.db.models import CaseCategory, CaseStage
 from geo_service.errors import InvalidInput
 
@@ -294,7 +294,7 @@ def evidence_pack_pdf(case_id: int, session: SessionDep, principal: CaseWorker):
 @router.get(
     "/{case_id}/suggestions",
     response_model=Suggestions,
-    summary="Hotspots and fire events near the case's incidents or in its reserves",
+    summary="Hotspots, fire events and clearing patches near the case's incidents or in its reserves",
 )
 def suggestions(
     case_id: int,
@@ -303,10 +303,15 @@ def suggestions(
     distance_m: Annotated[float, Query(gt=0, le=20_000)] = 1000,
     days: Annotated[int, Query(ge=0, le=60)] = 3,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    patch_days: Annotated[
+        int, Query(ge=0, le=365, description="clearing patches: days between an incident and the patch's alerts")
+    ] = PATCH_DAYS,
 ) -> dict:
     """Ranked suggestions of evidence, each with its reason."""
     with as_caller(session, principal):
-        return suggest(session, case_id, principal, distance_m=distance_m, days=days, limit=limit)
+        return suggest(
+            session, case_id, principal, distance_m=distance_m, days=days, limit=limit, patch_days=patch_days
+        )
 
 
 @router.post(

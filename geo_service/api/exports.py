@@ -85,7 +85,7 @@ DOWNLOADS: dict[int | str, dict[str, Any]] = {
 
 def collection_for(request: Request, name: str) -> tuple[Collection, Principal | None]:
     """The collection ``name`` and the caller, who must be allowed to read it (404, 401 or 403 otherwise)."""
-    collection = service.collection_named(name)
+    collection = service.collection_named(name, request.app.state.settings)
     principal = authenticate(request)
     service.check_readable(collection, principal)
     return collection, principal

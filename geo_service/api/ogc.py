@@ -483,7 +483,7 @@ def collections(request: Request, f: str | None = None) -> Response:
     """The collections this caller may read, each with its extent and links."""
     _only(request, ("f",))
     principal = authenticate(request)
-    readable = visible_collections(principal)
+    readable = visible_collections(principal, request.app.state.settings)
     docs = [_collection_doc(request, c, e) for c, e in zip(readable, _extents(request, readable), strict=True)]
     base = _base(request)
     links = [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}]
@@ -778,7 +778,7 @@ def openapi30(request: Request) -> Response:
         "/collections": {"get": {"operationId": "collections", "responses": ok}},
     }
     principal = authenticate(request)
-    for c in visible_collections(principal):
+    for c in visible_collections(principal, request.app.state.settings):
         # Part 1 filters on feature properties: ?name=value for each queryable (equality; lists: contains)
         by_property = [
             {

@@ -196,3 +196,19 @@ def run_events(
             store.write_event_members(session, job.id, dets, events)
             store.finish_job(session, job.id)
         return store.get_job(session, job.id)
+
+
+def resume(unit_of_work: UnitOfWork, job: store.Job, *, client=None, created_by: str | None = None) -> store.Job:
+    """Resume a recorded job with its recorded input and parameters (what ``batch resume`` does): only the
+    parts not done are computed and written. Returns the job as it ends."""
+    if job.kind == "attribute":
+        return run_attribution(unit_of_work, job.source, client=client, created_by=created_by)
+    ev, bl = job.params.get("event", {}), job.params.get("blocking", {})
+    return run_events(
+        unit_of_work,
+        job.source,
+        params=EventParams(**ev),
+        blocking=batch_events.Blocking(**bl),
+        client=client,
+        created_by=created_by,
+    )

@@ -289,3 +289,18 @@ def job_parts(session: Session, job_id: int) -> list[dict]:
         {"id": job_id},
     )
     return [dict(r) for r in rows.mappings().all()]
+
+
+def interrupted_jobs(session: Session, idle_s: float) -> list[int]:
+    """Running jobs with no part done (and not started) in the last ``idle_s`` seconds: a command that was
+    killed or lost its machine. Oldest first."""
+    rows = session.execute(
+        text("""
+        SELECT j.id FROM batch_jobs j LEFT JOIN batch_job_parts p ON p.job_id = j.id
+        WHERE j.status = 'running'
+        GROUP BY j.id
+        HAVING greatest(j.created_at, max(p.done_at)) < now() - make_interval(secs => :idle)
+        ORDER BY j.id"""),
+        {"idle": idle_s},
+    )
+    return [r.id for r in rows]

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.cases import access, service
+from geo_service.forest_loss import evidence as patches
+from geo_service.forest_loss import tasks as field_tasks
 from geo_service.incidents.service import get_incident
 from geo_service.layers import queries as layers
 from geo_service.reports.pdf import html_to_pdf
@@ -28,11 +30,31 @@ def _incidents(session: Session, ids: list[str]) -> list[dict]:
     return [get_incident(session, int(i)) for i in ids if i.isdigit()]
 
 
+CONFIDENCE_LABELS = {2: "low / ต่ำ", 3: "high / สูง", 4: "highest / สูงสุด (several systems agree)"}
+
+
+def _patches(session: Session, ids: list[str]) -> list[dict]:
+    return [
+        dict(
+            r,
+            area=area_units(r["area_m2"]),
+            confidence_label=CONFIDENCE_LABELS.get(r["confidence_max"], str(r["confidence_max"])),
+        )
+        for r in patches.patch_cards(session, ids)
+    ]
+
+
 def _protected(session: Session, codes: list[str]) -> list[dict]:
     return [dict(r, area=area_units(r["area_m2"])) for r in layers.protected_area_cards(session, codes)]
 
 
-def _map_png(session: Session, incidents: list[dict], protected_codes: list[str], district_codes: list[str]) -> bytes:
+def _map_png(
+    session: Session,
+    incidents: list[dict],
+    protected_codes: list[str],
+    district_codes: list[str],
+    patch_ids: list[str] | None = None,
+) -> bytes:
     """A static map of the evidence on the district boundaries (no basemap: prints anywhere, no internet)."""
     import geopandas as gpd
     import matplotlib
@@ -50,6 +72,7 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
 
     districts = frame(layers.district_outlines_wkb(session, 0.001))
     areas = frame(layers.protected_area_outlines_wkb(session, protected_codes))
+    clearings = frame(patches.outlines_wkb(session, patch_ids or []))
     points = gpd.GeoDataFrame(geometry=[Point(i["location"]["lon"], i["location"]["lat"]) for i in incidents], crs=4326)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     districts.boundary.plot(ax=ax, color="#888888", linewidth=0.6)
@@ -58,6 +81,8 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
         focus.plot(ax=ax, color="#f2f2f2", edgecolor="#555555", linewidth=0.8)
     if len(areas):
         areas.plot(ax=ax, color="#4c9a2a", alpha=0.35, edgecolor="#2d5e18", linewidth=1)
+    if len(clearings):
+        clearings.plot(ax=ax, color="#d9822b", alpha=0.7, edgecolor="#8a4b08", linewidth=1, zorder=4)
     if len(points):
         points.plot(ax=ax, color="#d62728", markersize=30, marker="^", zorder=5)
         for inc in incidents:
@@ -68,7 +93,9 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
                 xytext=(3, 3),
                 textcoords="offset points",
             )
-    extent = gpd.GeoSeries(list(areas.geometry) + list(points.geometry) + list(focus.geometry), crs=4326)
+    extent = gpd.GeoSeries(
+        list(areas.geometry) + list(clearings.geometry) + list(points.geometry) + list(focus.geometry), crs=4326
+    )
     if len(extent):
         minx, miny, maxx, maxy = extent.total_bounds
         pad = max(maxx - minx, maxy - miny, 0.05) * 0.15
@@ -76,7 +103,7 @@ def _map_png(session: Session, incidents: list[dict], protected_codes: list[str]
         ax.set_ylim(miny - pad, maxy + pad)
     ax.set_aspect(1 / 0.95)  # about 1/cos(18 deg): degrees look square at Phrae's latitude
     ax.tick_params(labelsize=7)
-    ax.set_title("Evidence / หลักฐาน  (▲ incidents, green: protected areas)", fontsize=9)
+    ax.set_title("Evidence / หลักฐาน  (▲ incidents, green: protected areas, orange: clearing patches)", fontsize=9)
     fig.text(
         0.01,
         0.01,
@@ -98,6 +125,10 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
     for link in case["links"]:
         by_type.setdefault(link["target_type"], []).append(link["target_id"])
     incidents = _incidents(session, by_type.get("incident", []))
+    from_patches = field_tasks.tasks_of_incidents(session, [i["id"] for i in incidents])
+    for i in incidents:
+        i["from_patches"] = from_patches.get(i["id"], [])
+    patch_rows = _patches(session, by_type.get("clearing_patch", []))
     protected_codes = sorted(
         set(by_type.get("protected_area", [])) | {p["code"] for i in incidents for p in i["place"]["protected_areas"]}
     )
@@ -114,6 +145,13 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
         {"when": link["created_at"][:10], "what": f"Evidence linked: {link['target_type']} {link['target_id']}"}
         for link in case["links"]
     ]
+    timeline += [
+        {
+            "when": p["first_date"].isoformat(),
+            "what": f"Clearing patch #{p['id']}: first forest-loss alert / แจ้งเตือนการแผ้วถางครั้งแรก",
+        }
+        for p in patch_rows
+    ]
     timeline.sort(key=lambda e: e["when"])
     for e in timeline:
         e["when_be"] = be_dmy(e["when"])
@@ -123,16 +161,24 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
         "case": case,
         "incidents": incidents,
         "protected": protected,
+        "patches": patch_rows,
         "timeline": timeline,
         "audit_head": head.head,
         "audit_entries": head.entries,
         "audit_ok": head.ok,
-        "map_png": base64.b64encode(_map_png(session, incidents, protected_codes, case["districts"])).decode(),
+        "map_png": base64.b64encode(
+            _map_png(session, incidents, protected_codes, case["districts"], [str(p["id"]) for p in patch_rows])
+        ).decode(),
         "generated": datetime.now(BANGKOK),
         "generated_by": principal.display_name or principal.name,
         "sources": sorted(
             {p["attribution"] for p in protected}
             | {"Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"}
+            | (
+                {"Forest-loss alerts: " + ", ".join(sorted({s for p in patch_rows for s in p["sources"]}))}
+                if patch_rows
+                else set()
+            )
         ),
     }
 

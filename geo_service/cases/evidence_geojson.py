@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.cases import access, store
+from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import rasters
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
@@ -25,6 +26,8 @@ _FEATURES = {
     "incident": incidents_store.evidence_features,
     "hotspot": hotspots_store.hotspot_features,
     "fire_event": hotspots_store.fire_event_features,
+    # forest-clearing patches: outline, area (m2, ha, rai), alert dates, sources, confidence, fire evidence
+    "clearing_patch": patches.patch_features,
     "protected_area": layers.protected_area_features,
     "district": layers.district_features,
     # zonal statistics of a raster: the part of their zone the raster covers

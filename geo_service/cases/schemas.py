@@ -237,6 +237,14 @@ class Suggestion(BaseModel):
     days_apart: float | None
     incident_id: int | None = Field(description="The nearest linked incident (None for a match inside a reserve)")
     reason: str
+    # clearing patches (issue 14): the reason in Thai too, and the patch's figures
+    reason_th: str | None = None
+    area_ha: float | None = None
+    area_rai: float | None = None
+    first_date: date | None = None
+    last_date: date | None = None
+    sources: list[str] | None = None
+    cleared_by_fire: bool | None = None
 
 
 class Suggestions(BaseModel):
@@ -245,6 +253,7 @@ class Suggestions(BaseModel):
     case_id: int
     distance_m: float
     days: int
+    patch_days: int | None = None
     suggestions: list[Suggestion]
 
 

@@ -562,3 +562,15 @@ def province_stage_counts(session: Session, start: date, end: date, audience: Pr
         entry["by_stage"][r["stage"]] = r["active"]
         entry["received"] += r["received"]
     return out
+
+
+def public_stage_counts(session: Session, audience: Principal) -> dict:
+    """Cases that ``audience`` may see (row-level security, as ``stage_counts``) by fiscal year (BE) and current
+    stage, counts only: ``{"rows": [{"fiscal_year_be", "stage", "n"}], "last_update": datetime | None}``. For the
+    transparency page, read as a committee member of the area's provinces (no confidential case is counted)."""
+    with access.seen_by(session, audience):
+        rows = store.fiscal_year_stage_counts(session)
+    return {
+        "rows": [{"fiscal_year_be": r["fiscal_year_be"], "stage": r["stage"], "n": r["n"]} for r in rows],
+        "last_update": rows[0]["last_update"] if rows else None,
+    }

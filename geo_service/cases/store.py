@@ -423,3 +423,17 @@ def linked_ids(session: Session, target_type: str) -> set[str]:
             {"t": target_type},
         ).scalars()
     )
+
+
+# --- for opendata (the transparency page): counts only ---
+def fiscal_year_stage_counts(session: Session) -> list[Row]:
+    """Visible cases by fiscal year (BE, of their receipt) and current stage: ``n``; and the latest change of
+    any of them (``last_update``, the same on every row). Counts only: no other column leaves."""
+    return list(
+        session.execute(
+            text("""
+            SELECT fiscal_year_be, stage::text AS stage, count(*) AS n,
+                   max(max(updated_at)) OVER () AS last_update
+            FROM cases GROUP BY 1, 2 ORDER BY 1, 2""")
+        ).mappings()
+    )

@@ -1,5 +1,5 @@
-"""Evidence suggestions for a case: hotspots and fire events near its incidents in space and time, or inside
-its reserves during its period, ranked, so an investigator attaches evidence in one step."""
+"""Evidence suggestions for a case: hotspots, fire events and forest-clearing patches near its incidents in space
+and time, or inside its reserves during its period, ranked, so an investigator attaches evidence in one step."""
 
 from __future__ import annotations
 
@@ -9,8 +9,22 @@ from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
 from geo_service.cases import access, service, store
+from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_dmy
+
+PATCH_DAYS = 60  # alert systems date a clearing days to weeks after it happened: a wider window than hotspots
+FIRE_BONUS = 1.25  # a patch that also burned ("cleared by fire", the encroachment pattern) ranks higher
+SOURCE_NAMES = {
+    "gfw_integrated": "GFW integrated",
+    "glad_l": "GLAD-L",
+    "glad_s2": "GLAD-S2",
+    "radd": "RADD",
+    "dist_alert": "DIST-ALERT",
+    "hansen_lossyear": "Hansen lossyear",
+    "change_pair": "change pair",
+}
 
 
 def suggest(
@@ -23,12 +37,18 @@ def suggest(
     start: date | None = None,
     end: date | None = None,
     limit: int = 50,
+    patch_days: int = PATCH_DAYS,
 ) -> dict:
     """Ranked suggestions (best first) with the reason for each.
 
     Near an incident: within ``distance_m`` and ``days`` of it. Score: 1 at the incident, falling with distance
     and time gap (each halves the score at the full radius / window); matches inside the case's reserves
-    during its period score by confidence."""
+    during its period score by confidence.
+
+    Clearing patches (never merged ones): near an incident, within ``distance_m`` of its outline and
+    ``patch_days`` of its alert span, score ``1 / (1 + d / distance_m) / (1 + gap / patch_days)``; inside the
+    case's reserves during its period, ``0.25 * share inside * confidence / 4``; both times ``FIRE_BONUS`` when
+    the patch was cleared by fire. Reasons in English (``reason``) and Thai (``reason_th``)."""
     access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     out: list[dict] = []
@@ -51,6 +71,23 @@ def suggest(
                 "incident_id": r["incident_id"],
                 "reason": f"{what} {r['distance_m']:.0f} m from INC-{r['incident_id']:06d}, "
                 f"{float(r['days_apart']):.1f} days apart",
+            }
+        )
+    skip_patches = sorted(i for t, i in linked if t == "clearing_patch")
+    for pr in patches.near_incidents(session, incidents, distance_m=distance_m, days=patch_days, skip=skip_patches):
+        gap = int(pr["days_apart"])
+        score = 1 / (1 + pr["distance_m"] / distance_m) / (1 + gap / max(patch_days, 1))
+        en, th = _patch_words(pr)
+        ref = f"INC-{pr['incident_id']:06d}"
+        out.append(
+            {
+                **_patch_common(pr),
+                "score": round(score * (FIRE_BONUS if pr["cleared_by_fire"] else 1), 4),
+                "distance_m": round(pr["distance_m"], 1),
+                "days_apart": float(gap),
+                "incident_id": pr["incident_id"],
+                "reason": f"{en} {pr['distance_m']:.0f} m from {ref}, {gap} days from its alert dates{_fire_en(pr)}",
+                "reason_th": f"{th} ห่าง {ref} {pr['distance_m']:.0f} ม. ห่างจากวันแจ้งเตือน {gap} วัน{_fire_th(pr)}",
             }
         )
     codes = case["protected_areas"]
@@ -79,8 +116,32 @@ def suggest(
                     "reason": f"hotspot inside {', '.join(inside)} on {r['seen'].date()}",
                 }
             )
+        for pr in patches.in_protected_areas(session, codes, start, end, skip=skip_patches, limit=limit):
+            if ("clearing_patch", str(pr["id"])) in seen:
+                continue
+            share = float(pr["share_inside"])
+            score = 0.25 * share * pr["confidence_max"] / 4 * (FIRE_BONUS if pr["cleared_by_fire"] else 1)
+            en, th = _patch_words(pr)
+            where = ", ".join(pr["inside"])
+            out.append(
+                {
+                    **_patch_common(pr),
+                    "score": round(score, 4),
+                    "distance_m": 0,
+                    "days_apart": None,
+                    "incident_id": None,
+                    "reason": f"{en}, {share:.0%} inside {where}{_fire_en(pr)}",
+                    "reason_th": f"{th} อยู่ใน {where} {share:.0%} ของแปลง{_fire_th(pr)}",
+                }
+            )
     out.sort(key=lambda s: (-s["score"], s["target_type"], s["target_id"]))
-    return {"case_id": case_id, "distance_m": distance_m, "days": days, "suggestions": out[:limit]}
+    return {
+        "case_id": case_id,
+        "distance_m": distance_m,
+        "days": days,
+        "patch_days": patch_days,
+        "suggestions": out[:limit],
+    }
 
 
 def _common(r) -> dict:
@@ -94,3 +155,45 @@ def _common(r) -> dict:
         "reserve_code": r["reserve_code"],
         "district_code": r["district_code"],
     }
+
+
+def _patch_common(r: dict) -> dict:
+    return {
+        "target_type": "clearing_patch",
+        "target_id": str(r["id"]),
+        "seen": f"{r['last_date'].isoformat()}T00:00:00+07:00",
+        "sensor": ",".join(r["sources"] or []),
+        "confidence": r["confidence_max"],
+        "frp": None,
+        "reserve_code": r["reserve_code"],
+        "district_code": r["district_code"],
+        "area_ha": round(r["area_m2"] / M2_PER_HECTARE, 2),
+        "area_rai": round(r["area_m2"] / M2_PER_RAI, 2),
+        "first_date": r["first_date"].isoformat(),
+        "last_date": r["last_date"].isoformat(),
+        "sources": list(r["sources"] or []),
+        "cleared_by_fire": bool(r["cleared_by_fire"]),
+    }
+
+
+def _patch_words(r: dict) -> tuple[str, str]:
+    """'clearing patch #7, 1.00 ha, alerts 2024-03-01 to 2024-03-10 (GFW integrated + GLAD-S2)' and its Thai."""
+    ha, rai = r["area_m2"] / M2_PER_HECTARE, r["area_m2"] / M2_PER_RAI
+    sources = " + ".join(SOURCE_NAMES.get(s, s) for s in r["sources"] or [])
+    en = (
+        f"clearing patch #{r['id']}, {ha:,.2f} ha ({rai:,.1f} rai), alerts {r['first_date'].isoformat()} to "
+        f"{r['last_date'].isoformat()} ({sources})"
+    )
+    th = (
+        f"แปลงแผ้วถาง #{r['id']} {rai:,.1f} ไร่ ({ha:,.2f} เฮกตาร์) แจ้งเตือน {be_dmy(r['first_date'])}–"
+        f"{be_dmy(r['last_date'])} ({sources})"
+    )
+    return en, th
+
+
+def _fire_en(r: dict) -> str:
+    return "; cleared by fire" if r["cleared_by_fire"] else ""
+
+
+def _fire_th(r: dict) -> str:
+    return " ถูกเผาร่วมด้วย (แผ้วถางด้วยไฟ)" if r["cleared_by_fire"] else ""

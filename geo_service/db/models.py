@@ -207,7 +207,7 @@ class User(Base):
         UniqueConstraint("username", name="uq_users_username"),
         CheckConstraint(
             "roles <@ ARRAY['administrator','investigator','field_officer','committee_member','partner',"
-            "'national_viewer']::text[]",
+            "'national_viewer','network_member']::text[]",
             name="known_roles",
         ),
     )
@@ -756,6 +756,10 @@ class Brief(Base):
     figures = mapped_column(JSONB, nullable=False)
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # marked public by an administrator: listed on /open with its PDF (migration 0029)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    published_by: Mapped[str | None] = mapped_column(String(120))
 
 
 # --- batch jobs on Dask (migration 0022, issue 18) -------------------------------------------------
@@ -936,3 +940,158 @@ class FieldTask(Base):
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     done_by: Mapped[str | None] = mapped_column(String(120))
     incident_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+# --- the worker's scheduled jobs (migration 0026, issue 16) ----------------------------------------
+class WorkerJob(Base):
+    """A job the worker schedules: its interval, whether it is enabled, and the next run planned."""
+
+    __tablename__ = "worker_jobs"
+
+    name: Mapped[str] = mapped_column(Text, primary_key=True)
+    description: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    interval_s: Mapped[float] = mapped_column(Float)
+    enabled: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    next_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WorkerJobRun(Base):
+    """One run of a worker job: which worker, when, its status, rows and error."""
+
+    __tablename__ = "worker_job_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('running', 'ok', 'error', 'skipped')", name="status"),
+        Index("ix_worker_job_runs_job_name", "job_name", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    job_name: Mapped[str] = mapped_column(ForeignKey("worker_jobs.name", ondelete="CASCADE"))
+    worker: Mapped[str] = mapped_column(String(200))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(Text, server_default=text("'running'"))
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    detail = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+
+
+class WorkerWindow(Base):
+    """A UTC day a pulling job has pulled: ``open`` (pulled again each run) or ``done`` (pulled after it closed)."""
+
+    __tablename__ = "worker_windows"
+    __table_args__ = (CheckConstraint("status IN ('open', 'done')", name="status"),)
+
+    job_name: Mapped[str] = mapped_column(ForeignKey("worker_jobs.name", ondelete="CASCADE"), primary_key=True)
+    window_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    status: Mapped[str] = mapped_column(Text)
+    pulls: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    batch_id: Mapped[int | None] = mapped_column(Integer)
+    rows: Mapped[int | None] = mapped_column(BigInteger)
+    first_pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_pulled_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CitizenReport(Base):
+    """A report from the public or a network member (migration 0028): no address or device data; the contact
+    details sealed to the investigators' public key; the receipt code kept only as its SHA-256."""
+
+    __tablename__ = "citizen_reports"
+    __table_args__ = (
+        CheckConstraint("source IN ('public', 'member')", name="source"),
+        CheckConstraint("kind IN ('encroachment', 'logging', 'burning', 'project_misuse')", name="kind"),
+        CheckConstraint("status IN ('received', 'accepted', 'merged', 'rejected')", name="status"),
+        UniqueConstraint("receipt_hash", name="uq_citizen_reports_receipt_hash"),
+        UniqueConstraint("idempotency_hash", name="uq_citizen_reports_idempotency_hash"),
+        Index("ix_citizen_reports_status", "status"),
+        Index("ix_citizen_reports_district_code", "district_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    receipt_hash: Mapped[str] = mapped_column(String(64))
+    idempotency_hash: Mapped[str] = mapped_column(String(64))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(Text, server_default=text("'public'"))
+    kind: Mapped[str] = mapped_column(Text)
+    description: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    observed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    location_text: Mapped[str | None] = mapped_column(Text)
+    location_format: Mapped[str | None] = mapped_column(Text)
+    location_datum: Mapped[str | None] = mapped_column(Text)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    province_code: Mapped[str | None] = mapped_column(String(20))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    subdistrict_code: Mapped[str | None] = mapped_column(String(20))
+    reserve_code: Mapped[str | None] = mapped_column(String(40))
+    protected_area_codes = mapped_column(ARRAY(Text))
+    sealed_contact: Mapped[bytes | None] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'received'"))
+    reason: Mapped[str | None] = mapped_column(Text)
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("citizen_reports.id"))
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("citizen_reports.id"))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    assigned_to: Mapped[str | None] = mapped_column(String(120))
+    triaged_by: Mapped[str | None] = mapped_column(String(120))
+    triaged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+
+
+class CitizenReportAddition(Base):
+    """What a reporter added later with the receipt code."""
+
+    __tablename__ = "citizen_report_additions"
+    __table_args__ = (Index("ix_citizen_report_additions_report_id", "report_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("citizen_reports.id"))
+    text: Mapped[str] = mapped_column(Text, server_default=text("''"))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CitizenReportPhoto(Base):
+    """A photo of a citizen report: as received (with its SHA-256) and the stripped copy shown to people."""
+
+    __tablename__ = "citizen_report_photos"
+    __table_args__ = (
+        UniqueConstraint("report_id", "sha256", name="uq_citizen_report_photos_report_id"),
+        Index("ix_citizen_report_photos_sha256", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    report_id: Mapped[int] = mapped_column(ForeignKey("citizen_reports.id"))
+    addition_id: Mapped[int | None] = mapped_column(ForeignKey("citizen_report_additions.id"))
+    sha256: Mapped[str] = mapped_column(String(64))
+    content_type: Mapped[str] = mapped_column(Text)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    original: Mapped[bytes] = mapped_column(LargeBinary)
+    stripped: Mapped[bytes] = mapped_column(LargeBinary)
+    stripped_type: Mapped[str] = mapped_column(Text)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class CitizenRateHit(Base):
+    """A fixed-window counter of an abuse limit (a keyed hash of an address or a receipt, never the value)."""
+
+    __tablename__ = "citizen_rate_hits"
+
+    bucket: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    hits: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+
+class NetworkMember(Base):
+    """A volunteer network member's district (the account is a users row with the network_member role)."""
+
+    __tablename__ = "network_members"
+    __table_args__ = (UniqueConstraint("username", name="uq_network_members_username"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    district_code: Mapped[str] = mapped_column(String(20))
+    province_code: Mapped[str] = mapped_column(String(20))
+    created_by: Mapped[str] = mapped_column(String(120))
+    joined_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

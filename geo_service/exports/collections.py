@@ -7,10 +7,13 @@ see them. Collections marked public are the OGC API's anonymous collections.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from geo_service.auth import Principal, Role
 from geo_service.db.models import AdminLevel
+from geo_service.forest_loss import queries as forest_queries
 from geo_service.hotspots import store as hotspot_store
 from geo_service.incidents import store as incident_store
 from geo_service.layers import aoi
@@ -46,6 +49,10 @@ class Collection:
     tile_properties: tuple[str, ...] = ()
     tile_minzoom: int = 0
     version_sql: str = ""
+    # A collection made public by a deployment's setting (aggregates only): a function of the Settings.
+    public_when: Callable[[Any], bool] | None = None
+    # API-key scopes that also open the collection (clearing patches: a key allowed incidents)
+    also_scopes: frozenset[str] = frozenset()
 
     def visible_to(self, principal: Principal | None) -> bool:
         """Whether this caller may read the collection at all (public, by role, or by an API key's scopes)."""
@@ -54,7 +61,7 @@ class Collection:
         if principal is None:
             return False
         if principal.scopes is not None:  # an API key: its scopes decide
-            return self.name in principal.scopes
+            return self.name in principal.scopes or bool(principal.scopes & self.also_scopes)
         return bool(principal.roles & self.readers)
 
     def properties_for(self, principal: Principal | None) -> tuple[str, ...]:
@@ -122,6 +129,7 @@ def _names(subdistrict: bool = True) -> tuple[str, str]:
 _HOTSPOT_NAMES, _HOTSPOT_JOINS = _names()
 _EVENT_NAMES, _EVENT_JOINS = _names(subdistrict=False)
 _INCIDENT_NAMES, _INCIDENT_JOINS = _names()
+_PATCH_NAMES, _PATCH_JOINS = _names()
 
 _NAMED = (
     "district_code",
@@ -162,6 +170,7 @@ _LAYERS_VERSION = layer_queries.LAYERS_VERSION_SQL
 _PLACES_VERSION = f"SELECT concat_ws('/', ({_LAYERS_VERSION}), ({aoi.AOI_VERSION_SQL}))"  # names and in_aoi
 _HOTSPOTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.HOTSPOTS_VERSION_SQL}), ({_PLACES_VERSION}))"
 _EVENTS_VERSION = f"SELECT concat_ws('/', ({hotspot_store.FIRE_EVENTS_VERSION_SQL}), ({_PLACES_VERSION}))"
+_PATCHES_VERSION = f"SELECT concat_ws('/', ({forest_queries.PATCHES_VERSION_SQL}), ({_LAYERS_VERSION}))"
 _INCIDENTS_VERSION = f"SELECT concat_ws('/', ({incident_store.INCIDENTS_VERSION_SQL}), ({_LAYERS_VERSION}))"
 
 COLLECTIONS: dict[str, Collection] = {
@@ -440,10 +449,129 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             tile_properties=("reference", "incident_id", "kind", "status", "observed_local", "area_rai", "area_ha"),
             version_sql=_INCIDENTS_VERSION,
         ),
+        Collection(
+            name="clearing_patches",
+            title="Forest clearing patches (satellite forest-loss alerts)",
+            title_th="แปลงแผ้วถางป่า (การแจ้งเตือนการสูญเสียป่าจากดาวเทียม)",
+            sql=f"""
+SELECT b.id::text AS id, b.geom AS geom, b.id AS patch_id, b.sources, b.first_date, b.last_date,
+       {_be("b.first_date")} AS first_date_be, {_be("b.last_date")} AS last_date_be,
+       fiscal_year_be(b.first_date) AS fiscal_year_be, b.pixels,
+       round((b.area_m2 / 1600)::numeric, 2)::float AS area_rai, round((b.area_m2 / 1e4)::numeric, 4)::float AS area_ha,
+       b.confidence_max, round(b.pixels_low::numeric / greatest(b.pixels, 1), 4)::float AS share_low,
+       round(b.pixels_high::numeric / greatest(b.pixels, 1), 4)::float AS share_high,
+       round(b.pixels_highest::numeric / greatest(b.pixels, 1), 4)::float AS share_highest,
+       b.province_code, b.district_code, b.subdistrict_code, b.reserve_code, {_PATCH_NAMES},
+       b.protected_area_codes, b.in_aoi, b.cleared_by_fire, b.verification, b.verified_by, b.created_by
+FROM ({forest_queries.EXPORT_PATCHES_SQL}) b{_PATCH_JOINS}""",
+            properties=(
+                "patch_id",
+                "sources",
+                "first_date",
+                "last_date",
+                "first_date_be",
+                "last_date_be",
+                "fiscal_year_be",
+                "pixels",
+                "area_rai",
+                "area_ha",
+                "confidence_max",
+                "share_low",
+                "share_high",
+                "share_highest",
+                "province_code",
+                *_NAMED,
+                "protected_area_codes",
+                "in_aoi",
+                "cleared_by_fire",
+                "verification",
+                "verified_by",
+            ),
+            geometry_type="MultiPolygon",
+            readers=STAFF | {Role.partner},
+            also_scopes=frozenset({"incidents"}),
+            datetime="first_date",
+            order_by="patch_id",
+            province_scoped=True,
+            confidential={"verified_by": STAFF},
+            licence="Derived from the alert products named in sources (see each product's licence)",
+            attribution="Clearing patches derived by geo_service from satellite forest-loss alerts",
+            description="Connected forest-loss alert pixels within a date window, vectorised (absorbed patches left "
+            "out); area measured in UTM, first and last alert date (BE twins), highest confidence (2 low, 3 high, 4 "
+            "highest) and pixel shares, attribution to the zone of the largest share; cleared_by_fire: burned "
+            "within the configured distance and days. Partners receive no verifier names.",
+            tile_properties=(
+                "patch_id",
+                "first_date",
+                "last_date",
+                "first_date_be",
+                "area_ha",
+                "area_rai",
+                "confidence_max",
+                "district_code",
+                "reserve_code",
+                "in_aoi",
+                "cleared_by_fire",
+                "verification",
+            ),
+            version_sql=_PATCHES_VERSION,
+        ),
+        Collection(
+            name="forest_loss_by_district",
+            title="Forest clearing per district and month (aggregates)",
+            title_th="การสูญเสียป่ารายอำเภอรายเดือน (ข้อมูลสรุป)",
+            sql=f"""
+SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id, d.geom AS geom, b.district_code,
+       d.name_th AS district_th, d.name_en AS district_en, d.parent_code AS province_code,
+       to_char(b.month_start, 'YYYY-MM') AS month, b.month_start,
+       extract(month FROM b.month_start)::int || '/' || be_year(b.month_start) AS month_be,
+       fiscal_year_be(b.month_start) AS fiscal_year_be, b.patches,
+       round((b.area_m2 / 1e4)::numeric, 2)::float AS area_ha, round((b.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       b.cleared_by_fire_patches, NULL::text AS created_by
+FROM ({forest_queries.EXPORT_DISTRICT_MONTHS_SQL}) b
+JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTopology(geom, 0.0005)) AS geom
+      FROM current_admin_areas WHERE level = 'district' OFFSET 0) d  -- OFFSET 0: each outline simplified once
+  ON d.code = b.district_code""",
+            properties=(
+                "district_code",
+                "district_th",
+                "district_en",
+                "province_code",
+                "month",
+                "month_start",
+                "month_be",
+                "fiscal_year_be",
+                "patches",
+                "area_ha",
+                "area_rai",
+                "cleared_by_fire_patches",
+            ),
+            geometry_type="MultiPolygon",
+            readers=STAFF | {Role.partner},
+            also_scopes=frozenset({"incidents", "clearing_patches"}),
+            public_when=lambda settings: settings.forest_loss_output.forest_loss_public_aggregates,
+            datetime="month_start",
+            province_scoped=True,
+            licence="Derived from the alert products (see clearing_patches)",
+            attribution="Forest clearing per district, derived by geo_service from satellite forest-loss alerts",
+            description="Per district and month of the first alert date: current clearing patches in the area of "
+            "interest with a part in the district, the area of those parts (UTM; ha and rai) and how many were "
+            "cleared by fire. The geometry is the district's outline simplified to about 50 m (the districts "
+            "collection has it in full); no patch outline. Public only when the deployment "
+            "sets GEO_SERVICE_FOREST_LOSS_PUBLIC_AGGREGATES.",
+            version_sql=_PATCHES_VERSION,
+        ),
     )
 }
 
 
-def visible_collections(principal: Principal | None) -> list[Collection]:
-    """The collections this caller may read, in registry order."""
-    return [c for c in COLLECTIONS.values() if c.visible_to(principal)]
+def configured(collection: Collection, settings: Any = None) -> Collection:
+    """The collection as this deployment serves it: public when its ``public_when`` setting says so."""
+    if collection.public_when is not None and settings is not None and collection.public_when(settings):
+        return replace(collection, public=True)
+    return collection
+
+
+def visible_collections(principal: Principal | None, settings: Any = None) -> list[Collection]:
+    """The collections this caller may read (as ``settings`` configure them), in registry order."""
+    return [c for c in (configured(c, settings) for c in COLLECTIONS.values()) if c.visible_to(principal)]

@@ -72,6 +72,14 @@ DBF_FIELDS = {
     "observed_date_be": "obs_be",
     "description": "descr",
     "incident_id": "inc_id",
+    "fiscal_year_be": "fy_be",
+    "confidence_max": "conf_max",
+    "share_highest": "sh_highest",
+    "cleared_by_fire": "by_fire",
+    "verification": "verified",
+    "verified_by": "verifier",
+    "month_start": "month_1st",
+    "cleared_by_fire_patches": "fire_n",
 }
 
 

@@ -19,7 +19,7 @@ from geo_service import __version__, audit
 from geo_service.auth import Principal
 from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files
-from geo_service.exports.collections import COLLECTIONS, Collection
+from geo_service.exports.collections import COLLECTIONS, Collection, configured
 from geo_service.exports.query import Built, ItemQuery, build_select
 from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
@@ -36,12 +36,12 @@ SIMPLE = {
 }
 
 
-def collection_named(name: str) -> Collection:
-    """The collection called ``name``, or NotFound listing the collections."""
+def collection_named(name: str, settings: Any = None) -> Collection:
+    """The collection called ``name`` as the deployment's ``settings`` serve it, or NotFound listing them."""
     collection = COLLECTIONS.get(name)
     if collection is None:
         raise NotFound(f"No collection '{name}'. Collections: {', '.join(COLLECTIONS)}.")
-    return collection
+    return configured(collection, settings)
 
 
 def check_readable(collection: Collection, principal: Principal | None) -> None:

@@ -588,3 +588,19 @@ def freshness(session: Session) -> dict:
 
 # For exports.tiles: the data version of the incidents (a new, edited or removed incident changes it).
 INCIDENTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM incidents"
+
+
+def district_month_counts(session: Session, provinces: Sequence[str]) -> dict[str, Any]:
+    """Incidents of ``provinces`` by district code ('' for none) and month observed (first day, Asia/Bangkok):
+    ``{"rows": [(district, month, n)], "last_update": datetime | None}`` (the latest change of any of them).
+    Counts only, for the transparency page."""
+    params = {"p": list(provinces)}
+    rows = session.execute(
+        text("""
+        SELECT coalesce(district_code, '') AS district,
+               date_trunc('month', observed_at AT TIME ZONE 'Asia/Bangkok')::date AS month, count(*) AS n
+        FROM incidents WHERE province_code = ANY(:p) GROUP BY 1, 2 ORDER BY 1, 2"""),
+        params,
+    ).all()
+    last = session.execute(text("SELECT max(updated_at) FROM incidents WHERE province_code = ANY(:p)"), params).scalar()
+    return {"rows": [(d, m, n) for d, m, n in rows], "last_update": last}

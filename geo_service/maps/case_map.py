@@ -7,13 +7,16 @@ from __future__ import annotations
 from datetime import date, datetime
 
 import folium
+import orjson
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
 from geo_service.cases import access
 from geo_service.cases import service as cases
 from geo_service.cases.evidence_geojson import evidence_features, features_bbox
+from geo_service.forest_loss import evidence as patches
 from geo_service.maps import escaping as esc
+from geo_service.maps import forest_layers as F
 from geo_service.maps import layers as L
 from geo_service.maps.hotspot_layers import CONFIDENCE, HOTSPOT_CREDIT
 from geo_service.maps.overview import INCIDENT_CREDIT, base_map, sources_html
@@ -25,6 +28,7 @@ KINDS = {
     "incident": ("เหตุที่แจ้ง", "incidents"),
     "hotspot": ("จุดความร้อน", "hotspots"),
     "fire_event": ("เหตุไฟ", "fire events"),
+    "clearing_patch": ("แปลงแผ้วถางป่า", "clearing patches"),
     "raster_stat": ("สถิติภาพถ่ายดาวเทียม", "raster statistics"),
     "protected_area": ("พื้นที่คุ้มครอง", "protected areas"),
     "district": ("อำเภอ", "districts"),
@@ -145,6 +149,20 @@ def case_map(
         layer = _evidence_layer(features, kind, label, style)
         if layer is not None:
             layer.add_to(m)
+    patch_ids = [x["target_id"] for x in links if x["target_type"] == "clearing_patch"]
+    if patch_ids:
+        cards = patches.patch_cards(session, patch_ids)
+        outlines = {
+            f["properties"]["target_id"]: f["geometry"]
+            for f in features
+            if f["properties"]["target_type"] == "clearing_patch"
+        }
+        rows_p = [
+            {**c, "geometry": orjson.dumps(outlines[str(c["id"])]).decode()} for c in cards if str(c["id"]) in outlines
+        ]
+        layer_p = F.patch_layer(rows_p, "แปลงแผ้วถางป่าที่เชื่อมโยง / Linked clearing patches")
+        if layer_p is not None:
+            layer_p.add_to(m)
     rows = L.incidents(session, None, ids=ids or [-1])
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
@@ -170,7 +188,10 @@ def case_map(
         [INCIDENT_CREDIT]
         + ([HOTSPOT_CREDIT] if drawn["hotspot"] or drawn["fire_event"] else [])
         + ([RASTER_CREDIT] if drawn["raster_stat"] else [])
+        + ([F.PATCH_CREDIT] if drawn["clearing_patch"] else [])
     )
+    if drawn["clearing_patch"]:
+        body.append(F.legend_html(drawn["clearing_patch"]))
     body.append(sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m

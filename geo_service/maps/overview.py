@@ -16,6 +16,7 @@ from geo_service.cases import service as cases_service
 from geo_service.layers import aoi
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
+from geo_service.maps import forest_layers as F
 from geo_service.maps import hotspot_layers as H
 from geo_service.maps import layers as L
 from geo_service.maps.period import TH_MONTHS, Period, choose_period, fiscal_period
@@ -155,6 +156,9 @@ def overview(
     if months is not None:
         period_picker(months, period).add_to(m)
     L.protected_layer(L.protected_areas(session, period.end)).add_to(m)
+    patch_layer, clearings, tiled = F.layer_for(session, period, principal, tiles_above)
+    if patch_layer is not None:
+        patch_layer.add_to(m)
     detections = sum(counts["hotspots"].values())
     hotspot_layers: list = [H.heat_layer(session, period), H.events_layer(session, period)]
     if tiles_above is not None and detections > tiles_above:
@@ -169,7 +173,7 @@ def overview(
     rows = redaction.incidents(L.incidents(session, period, viewer=principal), principal)
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
-    extra = [H.HOTSPOT_CREDIT, INCIDENT_CREDIT]
+    extra = [H.HOTSPOT_CREDIT, INCIDENT_CREDIT] + ([F.PATCH_CREDIT] if clearings else [])
     if cases is not None:
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)
@@ -198,6 +202,8 @@ def overview(
         "<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
         "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>"
     )
+    if clearings:
+        body.append(F.legend_html(clearings, tiled))
     per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
     body.append(
         f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"

@@ -1,5 +1,6 @@
 """The committee brief for a Thai fiscal year or quarter: figures by district and reserve, hotspots per week
-against the previous year, incidents, cases by stage (counts only), data sources and their freshness.
+against the previous year, forest loss (clearing patches, ha and rai), incidents, cases by stage (counts only), data
+sources and their freshness.
 
 The figures are computed once and stored with the data version they came from (the audit trail's head,
 the latest hotspot batch, incident and layer loads); a brief shown later is rendered from the stored
@@ -25,6 +26,7 @@ from geo_service.auth import Principal, Role
 from geo_service.cases import service as cases
 from geo_service.db.models import CASE_STAGE_LABELS, INCIDENT_KIND_LABELS, CaseStage, IncidentKind
 from geo_service.errors import Forbidden, InvalidInput, NotFound
+from geo_service.forest_loss import queries as forest_loss
 from geo_service.hotspots import store as hotspots
 from geo_service.hotspots.rasters import burned_area_by_zone, latest_acq_date
 from geo_service.incidents import store as incidents
@@ -238,6 +240,7 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
         "incident_latest": incident_fresh["incident_latest"],
         "incident_max_id": incident_fresh["incident_max_id"],
         "raster_latest": latest_acq_date(session),
+        **forest_loss.freshness(session),  # a new alert ingest changes the brief's data version
     }
     layers = loaded_layers(session)
     return {
@@ -269,6 +272,8 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
         "freshness": {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in fresh.items()},
         "layers": [{**r, "loaded_at": r["loaded_at"].isoformat()} for r in layers],
         "by_province": None if province is not None else _by_province(session, period),
+        # the summaries' definitions (forest_loss/queries.py): the brief's province and period only
+        "forest_loss": forest_loss.brief_figures(session, period.start, period.end, province),
     }
 
 

@@ -70,3 +70,45 @@ def list_briefs(session: Session) -> list[dict]:
         .all()
     )
     return [dict(r) for r in rows]
+
+
+# --- public briefs (migration 0029, the transparency page) ---
+def set_public(session: Session, brief_id: int, public: bool, by: str) -> dict | None:
+    """Mark a brief public (or withdraw it), recording who and when; its id, public, published_at and
+    published_by, or None when there is no such brief."""
+    row = (
+        session.execute(
+            text("""
+            UPDATE briefs SET public = :pub,
+                   published_at = CASE WHEN :pub THEN now() END, published_by = CASE WHEN :pub THEN :by END
+            WHERE id = :id RETURNING id, public, published_at, published_by"""),
+            {"id": brief_id, "pub": public, "by": by},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None
+
+
+def public_briefs(session: Session) -> list[dict]:
+    """The briefs marked public, newest period first: period, fiscal year, quarter, province and when they were
+    made and published (no figures, no author)."""
+    rows = session.execute(
+        text(
+            "SELECT id, period_from, period_to, fiscal_year_be, quarter, province_code, created_at, published_at "
+            "FROM briefs WHERE public ORDER BY period_from DESC, id DESC"
+        )
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def public_brief(session: Session, brief_id: int) -> dict | None:
+    """A brief marked public: its id, data version and publication time; None when absent or not public."""
+    row = (
+        session.execute(
+            text("SELECT id, data_version, published_at FROM briefs WHERE id = :id AND public"), {"id": brief_id}
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row is not None else None

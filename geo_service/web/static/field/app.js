@@ -2,8 +2,9 @@
 // submit queues the incident in the outbox, which sends it now or when the network is back.
 // Every value from the user or the server reaches the page through textContent only.
 import { ApiError, NetworkError, call, forgetToken, lastUser, session, signIn } from "./api.js";
-import { applyLanguage, has, onLanguageChange, t, toggleLanguage } from "./i18n.js";
+import { applyLanguage, currentLang, has, onLanguageChange, t, toggleLanguage } from "./i18n.js";
 import * as outbox from "./outbox.js";
+import * as tasks from "./tasks.js";
 import { getPhotos, loadDraft, loadOutbox, newKey, saveDraft, setPhotos } from "./store.js";
 
 const $ = (id) => document.getElementById(id);
@@ -28,6 +29,38 @@ function fillForm() {
   if (!draft.observed) $("observed").value = bangkokNow();
   showAccuracy();
   showPhotoCount();
+  showTask();
+}
+
+// --- field tasks (clearing patches to verify) ---------------------------------------------------------
+function showTask() {
+  $("task-banner").hidden = !draft.task;
+  if (draft.task) $("task-banner-text").textContent = t("task_for", { id: draft.task.patchId });
+}
+
+// The officer's position for "tasks near me": the draft's GPS fix, a typed "lat, lon", or the device's position.
+function wherePosition() {
+  if (draft.geo) return Promise.resolve({ lat: draft.geo.lat, lon: draft.geo.lon });
+  const m = $("position").value.trim().match(/^(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)$/);
+  if (m) return Promise.resolve({ lat: Number(m[1]), lon: Number(m[2]) });
+  if (!navigator.geolocation) return Promise.resolve(null);
+  return new Promise((resolve) => navigator.geolocation.getCurrentPosition(
+    (p) => resolve({ lat: p.coords.latitude, lon: p.coords.longitude }), () => resolve(null),
+    { enableHighAccuracy: true, timeout: 30_000, maximumAge: 60_000 }));
+}
+
+// Fill the form for a task: land clearing at the patch, its title as the description (the officer edits both).
+function logForTask(task) {
+  draft = {
+    ...draft, kind: "land_clearing", description: currentLang() === "en" ? task.title_en : task.title_th,
+    position: `${task.lat.toFixed(6)}, ${task.lon.toFixed(6)}`, datum: "WGS84", geo: null,
+    task: { id: task.id, patchId: task.patch_id },
+  };
+  saveDraft(draft);
+  positionChanged();
+  fillForm();
+  locate().catch(() => {});
+  form.scrollIntoView();
 }
 
 function keepDraft() {
@@ -199,7 +232,8 @@ async function submit(event) {
     observed_at: $("observed").value ? `${$("observed").value.slice(0, 16)}:00+07:00` : undefined,
     location: locationBody(), tags: [],
   };
-  outbox.enqueue(draft.key, body, draft.photoCount || 0);
+  outbox.enqueue(draft.key, body, draft.photoCount || 0, draft.task || null);
+  if (draft.task) tasks.forget(draft.task.id);  // queued: its outcome goes with the incident
   draft = { key: newKey(), kind: body.kind, severity: "medium", datum: $("datum").value };
   saveDraft(draft);
   form.reset();
@@ -229,10 +263,18 @@ function renderOutbox() {
     where.className = "note";
     where.textContent = item.body.location.text || `${item.body.location.lat}, ${item.body.location.lon}`;
     li.append(where);
-    for (const problem of [item.error, item.photoError].filter(Boolean)) {
+    if (item.task) {
+      const task = document.createElement("div");
+      task.className = "note";
+      task.textContent = t("task_for", { id: item.task.patchId });
+      li.append(task);
+    }
+    for (const problem of [item.error, item.photoError, item.taskError].filter(Boolean)) {
       const p = document.createElement("p");
       p.className = "error";
-      p.textContent = `${problem === item.photoError ? t("photos_failed") : errorTitle(problem)}: ${problem.message}`;
+      const head = problem === item.photoError ? t("photos_failed")
+        : problem === item.taskError ? t("task_failed") : errorTitle(problem);
+      p.textContent = `${head}: ${problem.message}`;
       li.append(p);
     }
     if (item.state === "refused") {
@@ -315,7 +357,11 @@ function start() {
   outbox.configure({ changed: renderOutbox, needSignIn: () => askSignIn(true) });
 
   $("lang").addEventListener("click", toggleLanguage);
-  onLanguageChange(() => { showNetwork(); renderOutbox(); showAccuracy(); showPlace(); showProblem(); showPhotoCount(); });
+  onLanguageChange(() => {
+    showNetwork(); renderOutbox(); showAccuracy(); showPlace(); showProblem(); showPhotoCount(); showTask(); tasks.render();
+  });
+  tasks.init({ logIncident: logForTask, where: wherePosition });
+  $("task-cancel").addEventListener("click", () => { draft.task = null; saveDraft(draft); showTask(); });
   form.addEventListener("input", (e) => {
     if (e.target.id === "position" || e.target.id === "datum") { draft.geo = null; positionChanged(); showAccuracy(); }
     keepDraft();

@@ -18,10 +18,12 @@ export function configure({ changed, needSignIn }) {
 
 const KEEP_SENT = 20;  // sent reports listed on the phone; older ones are forgotten (they are on the server)
 
-export function enqueue(key, body, photoCount) {
+// task: {id, patchId} when the incident is the field check of a clearing patch: once the incident exists,
+// the task's outcome (verified, with the incident's number) is sent too, so the incident links back to the patch.
+export function enqueue(key, body, photoCount, task = null) {
   let items = loadOutbox();
   if (!items.some((i) => i.key === key)) {
-    items.push({ key, body, photoCount, state: "waiting", attempts: 0, queuedAt: new Date().toISOString() });
+    items.push({ key, body, photoCount, task, state: "waiting", attempts: 0, queuedAt: new Date().toISOString() });
   }
   const sent = items.filter((i) => i.state === "sent" && !i.photoError);
   const forget = new Set(sent.slice(0, Math.max(0, sent.length - KEEP_SENT)).map((i) => i.key));
@@ -47,7 +49,16 @@ export function flush() {
   return running.promise;
 }
 
-function pending(item) { return ["waiting", "signin", "sending", "photos"].includes(item.state); }
+function pending(item) { return ["waiting", "signin", "sending", "photos", "task"].includes(item.state); }
+
+function afterPhotos(item) { return item.task && !item.taskDone ? "task" : "sent"; }
+
+// Where a failed item resumes: before the incident exists, from the start; after, at the step that failed.
+function resume(key) {
+  const cur = loadOutbox().find((i) => i.key === key);
+  if (!cur?.incidentId) return "waiting";
+  return cur.state === "task" ? "task" : "photos";
+}
 
 async function flushOnce() {
   clearTimeout(timer);
@@ -76,22 +87,28 @@ async function sendItem(item) {
       const r = await call("/api/v1/incidents", { method: "POST", json: item.body,
                                                   headers: { "Idempotency-Key": item.key } });
       item = updateItem(item.key, { incidentId: r.data.id, reference: r.data.reference,
-                                    state: item.photoCount ? "photos" : "sent", sentAt: new Date().toISOString() });
+                                    state: item.photoCount ? "photos" : afterPhotos(item),
+                                    sentAt: new Date().toISOString() });
       onChange();
     }
-    if (item.state === "photos") await sendPhotos(item);
+    if (item.state === "photos") item = await sendPhotos(item);
+    if (item.state === "task") await sendOutcome(item);
     return "done";
   } catch (e) {
     if (e instanceof NetworkError || (e instanceof ApiError && (e.status >= 500 || e.status === 429))) {
-      updateItem(item.key, { state: item.incidentId ? "photos" : "waiting" });
+      updateItem(item.key, { state: resume(item.key) });
       return "retry";
     }
     if (e instanceof ApiError && e.status === 401) {
-      updateItem(item.key, { state: item.incidentId ? "photos" : "signin" });
+      const at = resume(item.key);
+      updateItem(item.key, { state: at === "waiting" ? "signin" : at });
       onSignInNeeded();
       return "signin";
     }
-    const where = item.incidentId ? { state: "sent", photoError: errorOf(e) } : { state: "refused", error: errorOf(e) };
+    const cur = loadOutbox().find((i) => i.key === item.key) || item;
+    const where = !cur.incidentId ? { state: "refused", error: errorOf(e) }
+      : cur.state === "task" ? { state: "sent", taskError: errorOf(e) }
+      : { state: afterPhotos(cur), photoError: errorOf(e) };
     updateItem(item.key, where);
     return "done";
   }
@@ -110,5 +127,17 @@ async function sendPhotos(item) {
     await call(`/api/v1/incidents/${encodeURIComponent(item.incidentId)}/photos`, { method: "POST", form });
   }
   await deletePhotos(item.key);
-  updateItem(item.key, { state: "sent", photosSent: photos.length });
+  return updateItem(item.key, { state: afterPhotos(item), photosSent: photos.length });
+}
+
+// The task's outcome once its incident exists; a task already closed (409) is done too.
+async function sendOutcome(item) {
+  try {
+    await call(`/api/v1/forest-loss/tasks/${encodeURIComponent(item.task.id)}/outcome`, {
+      method: "POST", json: { outcome: "verified", incident_id: item.incidentId },
+    });
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 409)) throw e;
+  }
+  return updateItem(item.key, { state: "sent", taskDone: true });
 }

@@ -1,9 +1,9 @@
 // Service worker of the field form: keeps the form's own page and files so it opens without a network.
 // Network first (an update is picked up as soon as there is a connection), the cache when offline.
 // API calls are never touched: the outbox in the page sends them.
-const CACHE = "geo-field-v1";
+const CACHE = "geo-field-v2";
 const ASSETS = ["/field", "/static/field/field.css", "/static/field/icon.svg", "/static/field/app.js", "/static/field/api.js",
-                "/static/field/i18n.js", "/static/field/outbox.js", "/static/field/store.js"];
+                "/static/field/i18n.js", "/static/field/outbox.js", "/static/field/store.js", "/static/field/tasks.js"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(caches.open(CACHE).then((c) => c.addAll(ASSETS)).then(() => self.skipWaiting()));
@@ -11,7 +11,7 @@ self.addEventListener("install", (event) => {
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(caches.keys()
-    .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+    .then((keys) => Promise.all(keys.filter((k) => k.startsWith("geo-field") && k !== CACHE).map((k) => caches.delete(k))))
     .then(() => self.clients.claim()));
 });
 

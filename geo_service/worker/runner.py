@@ -1,0 +1,169 @@
+"""The edge of the worker: runs a job (its advisory lock, its run record, the transactions it works in) and the
+APScheduler loop of ``geo-service worker``.
+
+A run: take the job's advisory lock without waiting (``worker.store.try_lock``; another worker holding it makes
+this run ``skipped``), record the run ``running``, call the job with a ``JobContext`` whose unit of work is a
+transaction of the runner's sessions, then record ``ok`` with the rows or ``error`` with the error's text.
+An error never stops the worker: the job runs again at its next time, and a pulling job pulls again what it
+did not record as pulled.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from geo_service.db.engine import transaction
+from geo_service.errors import GeoServiceError
+from geo_service.settings import Settings
+from geo_service.worker import store
+from geo_service.worker.registry import JobContext, Registry
+
+log = logging.getLogger("geo_service.worker")
+MAX_ERROR_CHARS = 2000
+
+
+def worker_name() -> str:
+    """This worker's name in the run records: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What one run did: ``ok``, ``error`` or ``skipped`` (another worker held the job's lock)."""
+
+    name: str
+    status: str
+    rows: int | None
+    error: str | None
+    run_id: int
+
+
+def describe_error(exc: BaseException) -> str:
+    """The error as stored with the run: the service's own message, or the exception's type and text."""
+    text = str(exc) if isinstance(exc, GeoServiceError) else f"{type(exc).__name__}: {exc}"
+    return text[:MAX_ERROR_CHARS]
+
+
+class Runner:
+    """Runs the registry's jobs on the database of ``sessions``."""
+
+    def __init__(
+        self, sessions: sessionmaker[Session], settings: Settings, registry: Registry, worker: str | None = None
+    ):
+        self.sessions = sessions
+        self.settings = settings
+        self.registry = registry
+        self.worker = worker or worker_name()
+
+    def declare(self) -> None:
+        """Write the registered jobs (interval, description, enabled) into ``worker_jobs``."""
+        rows = [store.JobRow(j.name, j.description, j.interval_s, j.enabled) for j in self.registry]
+        with transaction(self.sessions) as session:
+            store.declare_jobs(session, rows)
+
+    def planned(self, at: datetime | None) -> None:
+        """Record ``at`` as every enabled job's next run (a worker starting), or None (a worker stopping)."""
+        with transaction(self.sessions) as session:
+            store.set_next_run(session, None, at)
+
+    def run(
+        self, name: str, *, now: datetime | None = None, next_run: Callable[[], datetime | None] | None = None
+    ) -> RunResult:
+        """Run the job ``name`` once (``now``: the run's time, for the catch-up; default the clock) and record
+        it; ``next_run`` tells when the scheduler runs it next."""
+        spec = self.registry.get(name)
+        engine = self.sessions.kw["bind"]
+        with engine.connect() as lock:
+            locked = store.try_lock(lock, name)
+            lock.commit()
+            if not locked:
+                with transaction(self.sessions) as session:
+                    run_id = store.start_run(
+                        session, name, self.worker, "skipped", {"reason": "another worker holds the job's lock"}
+                    )
+                log.info("%s skipped: another worker is running it", name)
+                return RunResult(name, "skipped", None, None, run_id)
+            try:
+                with transaction(self.sessions) as session:
+                    run_id = store.start_run(session, name, self.worker)
+                ctx = JobContext(
+                    name, self.settings, partial(transaction, self.sessions), now or datetime.now(UTC), run_id
+                )
+                rows: int | None = None
+                error: str | None = None
+                try:
+                    rows = spec.func(ctx)
+                except Exception as exc:  # a job's failure is recorded; the worker carries on
+                    log.warning(
+                        "%s failed: %s", name, describe_error(exc), exc_info=not isinstance(exc, GeoServiceError)
+                    )
+                    error = describe_error(exc)
+                status = "error" if error else "ok"
+                with transaction(self.sessions) as session:
+                    store.finish_run(session, run_id, status, rows, error, ctx.detail)
+                    if next_run is not None:
+                        store.set_next_run(session, name, next_run())
+                log.info("%s %s: %s rows", name, status, rows)
+                return RunResult(name, status, rows, error, run_id)
+            finally:
+                store.unlock(lock, name)
+                lock.commit()
+
+    def run_all(self, names: list[str] | None = None, now: datetime | None = None) -> list[RunResult]:
+        """Run the enabled jobs (or the ``names`` given, enabled or not) once each, in registration order."""
+        chosen = [self.registry.get(n) for n in names] if names else [j for j in self.registry if j.enabled]
+        return [self.run(j.name, now=now) for j in chosen]
+
+
+def serve(runner: Runner, only: list[str] | None = None) -> None:
+    """Schedule every enabled job (or the jobs named in ``only``) at its interval with APScheduler (each starts at once) and block until
+    SIGTERM or SIGINT; a run in progress then finishes before the process ends.
+
+    One run of a job at a time in this process (``max_instances=1``), runs missed while it was busy are
+    coalesced into one; across processes the job's advisory lock keeps two workers off the same job."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    scheduler = BlockingScheduler(
+        timezone=UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+    )
+    runner.declare()
+    start = datetime.now(UTC)
+
+    def next_run(name: str) -> datetime | None:
+        job = scheduler.get_job(name)
+        return job.next_run_time if job else None
+
+    chosen = [runner.registry.get(n) for n in only] if only else [j for j in runner.registry if j.enabled]
+    for spec in chosen:
+        scheduler.add_job(
+            runner.run,
+            IntervalTrigger(seconds=spec.interval_s, timezone=UTC),
+            args=[spec.name],
+            kwargs={"next_run": partial(next_run, spec.name)},
+            id=spec.name,
+            name=spec.name,
+            next_run_time=start,
+        )
+
+    def stop(signum, frame) -> None:
+        log.info("worker stopping (signal %s)", signum)
+        scheduler.shutdown(wait=True)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    log.info("worker %s: %s", runner.worker, ", ".join(j.name for j in chosen) or "no jobs")
+    runner.planned(start)
+    try:
+        scheduler.start()
+    finally:
+        runner.planned(None)  # no worker, no next run
