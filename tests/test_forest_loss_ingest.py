@@ -468,6 +468,9 @@ def test_api_upload_list_detail_and_refusal(client, admin_headers, tmp_path):
     detail = client.get(f"/api/v1/forest-loss/ingests/{body['ingest_id']}", headers=admin_headers).json()
     assert detail["patches"] == 3 and detail["area_rai"] == pytest.approx(0.875)
     assert client.get("/api/v1/forest-loss/ingests/999999", headers=admin_headers).status_code == 404
+    # the patches the ingest stored are the ones the alerts collection (issue 14 item 3) serves
+    fc = client.get("/api/v1/forest-loss/patches", headers=admin_headers).json()
+    assert sorted(f["id"] for f in fc["features"]) == sorted(body["patch_ids"])
     r = client.post(
         "/api/v1/forest-loss/ingests",
         headers=admin_headers,
