@@ -27,13 +27,17 @@ from geo_service.layers import aoi
 def utm_area_sql(g: str) -> str:
     """SQL for the area (m2) of geometry expression ``g`` (EPSG:4326) measured in UTM, zone by zone: the part in
     each 6-degree zone in that zone's projection (north or south by the part's own latitude)."""
-    return f"""(SELECT coalesce(sum(ST_Area(ST_Transform(uz_part.part,
+    zone = "LEAST(60, GREATEST(1, floor((ST_X{0}({1}) + 180) / 6)::int + 1))"
+    lo, hi = zone.format("Min", g), zone.format("Max", g)
+    hemisphere = f"CASE WHEN ST_Y(ST_PointOnSurface({g})) >= 0 THEN 32600 ELSE 32700 END"
+    # most patches lie in one zone: measured whole in it; the others part by part
+    return f"""(CASE WHEN {lo} = {hi} THEN ST_Area(ST_Transform({g}, {hemisphere} + {lo}))
+             ELSE (SELECT coalesce(sum(ST_Area(ST_Transform(uz_part.part,
                    CASE WHEN ST_Y(ST_PointOnSurface(uz_part.part)) >= 0 THEN 32600 ELSE 32700 END + uz.zn))), 0)
-             FROM generate_series(LEAST(60, GREATEST(1, floor((ST_XMin({g}) + 180) / 6)::int + 1)),
-                                  LEAST(60, GREATEST(1, floor((ST_XMax({g}) + 180) / 6)::int + 1))) AS uz(zn)
+             FROM generate_series({lo}, {hi}) AS uz(zn)
              CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection({g},
                    ST_MakeEnvelope(-180 + 6 * (uz.zn - 1), -90, -180 + 6 * uz.zn, 90, 4326)), 3) AS part) uz_part
-             WHERE NOT ST_IsEmpty(uz_part.part))"""
+             WHERE NOT ST_IsEmpty(uz_part.part)) END)"""
 
 
 # --- ingests ---
@@ -268,9 +272,10 @@ WITH pairs AS MATERIALIZED (
   JOIN clearing_patches p ON p.first_date = d.first_date AND p.geom && pa.geom AND ST_Intersects(pa.geom, p.geom)
   WHERE p.id = ANY(CAST(:ids AS bigint[]))
 ), measured AS MATERIALIZED (
-  SELECT id, area_m2, zone_type, code,
-         CASE WHEN inside THEN area_m2 ELSE {utm_area_sql("ST_Intersection(pgeom, zgeom)")} END AS a
+  SELECT id, area_m2, zone_type, code, CASE WHEN inside THEN area_m2 ELSE {utm_area_sql("i.ig")} END AS a
   FROM pairs
+  -- the intersection computed once per pair (OFFSET 0 keeps the planner from pasting it into every use)
+  CROSS JOIN LATERAL (SELECT CASE WHEN NOT inside THEN ST_Intersection(pgeom, zgeom) END AS ig OFFSET 0) i
 )
 INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share)
 SELECT id, zone_type, code, a, LEAST(1.0, a / NULLIF(area_m2, 0)) FROM measured WHERE a > 0
