@@ -33,6 +33,7 @@ from geo_service.db.engine import database_url, transaction
 from geo_service.db.local_pg import wait_for
 from geo_service.db.startup import startup_lock
 from geo_service.errors import InvalidInput
+from geo_service.forest_loss.cli import forest_loss_app
 from geo_service.hashing import sha256_file
 from geo_service.hotspots.cli import hotspots_app, rasters_app
 from geo_service.layers import queries as layer_queries
@@ -69,6 +70,7 @@ app.add_typer(maps_cli.app, name="maps")
 app.add_typer(hotspots_app, name="hotspots")
 app.add_typer(rasters_app, name="rasters")
 app.add_typer(simulation_cli.app, name="simulate")
+app.add_typer(forest_loss_app, name="forest-loss")
 app.add_typer(batch_app, name="batch")
 app.add_typer(worker_app, name="worker")
 app.add_typer(citizen_app, name="citizen")

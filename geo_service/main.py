@@ -24,6 +24,7 @@ from geo_service.api import (
     citizen,
     exports,
     forest_loss,
+    forest_loss_ingest,
     forest_loss_tasks,
     health,
     hotspots,
@@ -192,6 +193,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(forest_loss.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)
+    app.include_router(forest_loss_ingest.router)
     app.include_router(worker.router)
     app.include_router(forest_loss_tasks.router)
     app.include_router(citizen.router)

@@ -303,6 +303,9 @@ class Settings:
             **{k: v for k, v in overrides.items() if k in PartitionSettings.model_fields}
         )
         self.batch = BatchSettings(**{k: v for k, v in overrides.items() if k in BatchSettings.model_fields})
+        self.forest_loss = ForestLossSettings(
+            **{k: v for k, v in overrides.items() if k in ForestLossSettings.model_fields}
+        )
         self.worker = WorkerSettings(**{k: v for k, v in overrides.items() if k in WorkerSettings.model_fields})
         self.forest_loss_output = ForestLossOutputSettings(
             **{k: v for k, v in overrides.items() if k in ForestLossOutputSettings.model_fields}
@@ -347,6 +350,38 @@ class PartitionSettings(BaseSettings):
 
     ahead_years: int = Field(default=1, ge=0, le=10, description="Years of partitions kept ready after this one")
     ensure_at_startup: bool = Field(default=True, description="Create the partitions ahead when the app starts")
+
+
+class ForestLossSettings(BaseSettings):
+    """Forest-loss alert ingest (issue 14): size caps, the patch rule, "cleared by fire", the read window."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_FOREST_LOSS_", extra="ignore", populate_by_name=True)
+
+    max_file_mb: int = Field(
+        default=2048, ge=1, le=1_000_000, description="Largest alert file accepted (all layers together), checked first"
+    )
+    max_pixels: int = Field(
+        default=2_000_000_000, ge=1, description="Largest window read (pixels): the area of interest of a tile"
+    )
+    window: int = Field(default=2048, ge=64, le=16384, description="Window size (pixels) the raster is read in")
+    window_days: int = Field(default=30, ge=0, le=3660, description="Date window of the patch rule (days)")
+    link_distance_m: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="Stored patches this near a new one (and within the date window) are "
+        "extended by it, keeping their id",
+    )
+    fire_distance_m: float = Field(
+        default=500.0, ge=0, le=10_000, description="Cleared by fire: hotspots or fire events this near the patch"
+    )
+    fire_days_before: int = Field(
+        default=60, ge=0, le=365, description="... from this many days before its first alert"
+    )
+    fire_days_after: int = Field(default=30, ge=0, le=365, description="... to this many days after its last alert")
+    read_margin_m: float = Field(
+        default=0.0, ge=0, le=100_000, description="Read the tile this far beyond the area of interest's bounds"
+    )
 
 
 class WorkerSettings(BaseSettings):

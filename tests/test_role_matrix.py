@@ -120,6 +120,10 @@ POLICY[("GET", "/api/v1/worker/jobs")] = ADMIN
 POLICY[("GET", "/api/v1/admin/hotspots/batches")] = ADMIN
 POLICY[("POST", "/api/v1/admin/hotspots/firms")] = ADMIN
 POLICY[("POST", "/api/v1/admin/rasters")] = ADMIN
+# Forest-loss alert ingests (issue 14): uploading and reading the ingest records is for administrators.
+POLICY[("POST", "/api/v1/forest-loss/ingests")] = ADMIN
+POLICY[("GET", "/api/v1/forest-loss/ingests")] = ADMIN
+POLICY[("GET", "/api/v1/forest-loss/ingests/{ingest_id}")] = ADMIN
 for _method, _path in (
     ("POST", "/api/v1/briefs"),
     ("GET", "/api/v1/briefs"),

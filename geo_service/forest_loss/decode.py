@@ -14,10 +14,11 @@ Decisions (tested in tests/test_forest_loss_kernels.py):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import partial
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -72,7 +73,11 @@ def encode_gfw_integrated(days: np.ndarray, confidence: np.ndarray) -> np.ndarra
 
 
 def decode_gfw_integrated(
-    values: np.ndarray, *, nodata: float | None = None, on_invalid: Literal["raise", "mask"] = "raise"
+    values: np.ndarray,
+    *,
+    nodata: float | None = None,
+    on_invalid: Literal["raise", "mask"] = "raise",
+    **_: object,
 ) -> Alerts:
     """Decode GFW integrated alert values (any integer dtype, any shape) into days and confidence.
 
@@ -129,4 +134,301 @@ def days_to_datetime64(days: np.ndarray) -> np.ndarray:
     return np.where(days > 0, out, np.datetime64("NaT"))
 
 
-DECODERS = {"gfw_integrated": decode_gfw_integrated}
+# ---------------------------------------------------------------------------------------------------------------
+# the other published encodings (issue 14): each decodes to the same Alerts (days since 2014-12-31, confidence
+# 2 low / 3 high / 4 highest), so the patch kernels, the merge and the store see one form. Multi-layer encodings
+# get their layers stacked (layers, rows, cols) by the source (forest_loss/sources.py: LayeredSource), and their
+# nodata values as a tuple, one per layer. Definitions and where they come from: forest_loss/sources.py.
+
+DIST_EPOCH = date(2020, 12, 31)  # OPERA DIST-ALERT VEG-DIST-DATE: days since 2020-12-31
+DIST_OFFSET = (DIST_EPOCH - EPOCH).days
+
+
+def _refuse(encoding: str, what: str, count: int, examples, hint: str) -> AlertEncodingError:
+    return AlertEncodingError(
+        f"{count:,} pixel(s) are not {encoding} values ({what}; e.g. {examples}). {hint}",
+        details=[{"problem": "invalid_values", "encoding": encoding, "count": count, "examples": examples}],
+    )
+
+
+def _layers(values: np.ndarray, n: int, encoding: str) -> list[np.ndarray]:
+    values = np.asarray(values)
+    if values.ndim != 3 or values.shape[0] != n:
+        raise AlertEncodingError(
+            f"The {encoding} encoding has {n} layers; {values.shape[0] if values.ndim == 3 else 1} were given.",
+            details=[{"problem": "layers", "expected": n}],
+        )
+    return [values[k] for k in range(n)]
+
+
+def _nodatas(nodata, n: int) -> list[float | None]:
+    if isinstance(nodata, tuple | list):
+        return list(nodata) + [None] * (n - len(nodata))
+    return [nodata] + [None] * (n - 1)
+
+
+def _ints(layer: np.ndarray, encoding: str, name: str) -> None:
+    if not np.issubdtype(layer.dtype, np.integer):
+        raise AlertEncodingError(
+            f"The {encoding} {name} layer holds integers; this one holds {layer.dtype} values.",
+            details=[{"problem": "not_integer", "layer": name, "dtype": str(layer.dtype)}],
+        )
+
+
+def _year_start_days(years: np.ndarray) -> np.ndarray:
+    """Days since 2014-12-31 of 1 January of each (full) year, vectorised with datetime64."""
+    first = (np.asarray(years, dtype=np.int64) - 1970).astype("datetime64[Y]").astype("datetime64[D]")
+    return (first - np.datetime64(EPOCH, "D")).astype(np.int64)
+
+
+def _result(shape, where: Any, day: np.ndarray, conf: np.ndarray, invalid: int = 0) -> Alerts:
+    days = np.zeros(shape, dtype=np.int32)
+    confidence = np.zeros(shape, dtype=np.uint8)
+    days[where] = day
+    confidence[where] = conf
+    return Alerts(days=days, confidence=confidence, invalid=invalid)
+
+
+def decode_gfw_date_conf(
+    values: np.ndarray,
+    *,
+    nodata: float | None = None,
+    on_invalid: Literal["raise", "mask"] = "raise",
+    encoding: str = "gfw_date_conf",
+    **_: object,
+) -> Alerts:
+    """GLAD-L, GLAD-S2 or RADD as the GFW data API serves them (``date_conf``): ``C * 10000 + D``, C = 2 low /
+    3 high, D = days since 2014-12-31; 0 = no alert. The integrated layer's 4 ("highest", several systems agree)
+    cannot occur in one system's layer and is refused."""
+    alerts = decode_gfw_integrated(values, nodata=nodata, on_invalid=on_invalid)
+    four = alerts.confidence == HIGHEST
+    n = int(np.count_nonzero(four))
+    if n and on_invalid == "raise":
+        raise _refuse(
+            encoding,
+            "confidence digit 4 belongs to the integrated layer only",
+            n,
+            sorted({int(v) for v in np.asarray(values)[four][:1000]})[:5],
+            "A single system's alert is 2xxxx (low) or 3xxxx (high); use gfw_integrated for the integrated layer.",
+        )
+    if n:
+        days, conf = alerts.days.copy(), alerts.confidence.copy()
+        days[four], conf[four] = 0, 0
+        return Alerts(days=days, confidence=conf, invalid=alerts.invalid + n)
+    return alerts
+
+
+def decode_glad_l_umd(
+    values: np.ndarray,
+    *,
+    nodata=None,
+    on_invalid: Literal["raise", "mask"] = "raise",
+    year: int | None = None,
+    **_: object,
+) -> Alerts:
+    """GLAD-L as UMD publishes it, per year: layer 1 ``confYY`` (0 none, 2 probable = low, 3 confirmed = high),
+    layer 2 ``alertDateYY`` (day of the year 1..366); ``year`` (e.g. 2024) is required."""
+    if year is None:
+        raise AlertEncodingError(
+            "GLAD-L (UMD) rasters are per year: state the year of the conf/alertDate layers.",
+            details=[{"problem": "year_required"}],
+        )
+    conf, doy = _layers(values, 2, "glad_l_umd")
+    _ints(conf, "glad_l_umd", "conf")
+    _ints(doy, "glad_l_umd", "alertDate")
+    nd = _nodatas(nodata, 2)
+    where = conf != 0
+    if nd[0] is not None:
+        where &= conf != nd[0]
+    c = conf[where].astype(np.int64)
+    d = doy[where].astype(np.int64)
+    days_in_year = 366 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 365
+    good = ((c == 2) | (c == 3)) & (d >= 1) & (d <= days_in_year)
+    bad = int(good.size - np.count_nonzero(good))
+    if bad and on_invalid == "raise":
+        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], d[~good][:1000], strict=True)})[:5]
+        raise _refuse(
+            "glad_l_umd",
+            "conf must be 2 or 3 and alertDate a day of the year",
+            bad,
+            pairs,
+            "Check that layer 1 is confYY and layer 2 alertDateYY of the stated year.",
+        )
+    idx = np.flatnonzero(where.ravel())[good]
+    day = _year_start_days(np.full(idx.size, year)) + d[good] - 1
+    return _result(conf.shape, np.unravel_index(idx, conf.shape), day, c[good], bad)
+
+
+def decode_radd_wur(
+    values: np.ndarray, *, nodata=None, on_invalid: Literal["raise", "mask"] = "raise", **_: object
+) -> Alerts:
+    """RADD as WUR publishes it (Earth Engine ``WUR/radd_alerts``): layer 1 ``Alert`` (2 low, 3 high; 0 none),
+    layer 2 ``Date`` as YYDOY (21001 = 2021-01-01)."""
+    alert, yydoy = _layers(values, 2, "radd_wur")
+    _ints(alert, "radd_wur", "Alert")
+    _ints(yydoy, "radd_wur", "Date")
+    nd = _nodatas(nodata, 2)
+    where = alert != 0
+    if nd[0] is not None:
+        where &= alert != nd[0]
+    c = alert[where].astype(np.int64)
+    v = yydoy[where].astype(np.int64)
+    yy, doy = np.divmod(v, 1000)
+    good = ((c == 2) | (c == 3)) & (yy >= 15) & (yy <= 99) & (doy >= 1) & (doy <= 366)
+    leap = ((2000 + yy) % 4 == 0) & (((2000 + yy) % 100 != 0) | ((2000 + yy) % 400 == 0))
+    good &= doy <= np.where(leap, 366, 365)
+    bad = int(good.size - np.count_nonzero(good))
+    if bad and on_invalid == "raise":
+        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], v[~good][:1000], strict=True)})[:5]
+        raise _refuse(
+            "radd_wur",
+            "Alert must be 2 or 3 and Date YYDOY (e.g. 21001)",
+            bad,
+            pairs,
+            "Check that layer 1 is Alert and layer 2 Date.",
+        )
+    idx = np.flatnonzero(where.ravel())[good]
+    day = _year_start_days(2000 + yy[good]) + doy[good] - 1
+    return _result(alert.shape, np.unravel_index(idx, alert.shape), day, c[good], bad)
+
+
+# OPERA DIST-ALERT VEG-DIST-STATUS (v1): 1/4 first detection, 2/5 provisional, 3/6 confirmed (ongoing), 7/8
+# confirmed and finished; 1-3 and 7 below 50 % vegetation cover loss, 4-6 and 8 at least 50 %. Mapped onto the
+# service's classes: first detection and provisional = low, confirmed = high.
+DIST_STATUS_CONFIDENCE = np.array([0, LOW, LOW, HIGH, LOW, LOW, HIGH, HIGH, HIGH], dtype=np.uint8)
+DIST_NODATA = 255
+
+
+def decode_dist_alert(
+    values: np.ndarray,
+    *,
+    nodata=None,
+    on_invalid: Literal["raise", "mask"] = "raise",
+    min_loss_50: bool = False,
+    **_: object,
+) -> Alerts:
+    """OPERA / UMD DIST-ALERT: layer 1 VEG-DIST-STATUS (0 none, 1..8, 255 no data), layer 2 VEG-DIST-DATE (days
+    since 2020-12-31, the first disturbance; -1 / 0 no date). ``min_loss_50`` keeps only the statuses of at least
+    50 % vegetation cover loss (4, 5, 6, 8)."""
+    status, dday = _layers(values, 2, "dist_alert")
+    _ints(status, "dist_alert", "VEG-DIST-STATUS")
+    _ints(dday, "dist_alert", "VEG-DIST-DATE")
+    nd = _nodatas(nodata, 2)
+    st_nodata = int(nd[0]) if nd[0] is not None else DIST_NODATA
+    where = (status != 0) & (status != st_nodata)
+    s = status[where].astype(np.int64)
+    d = dday[where].astype(np.int64)
+    good = (s >= 1) & (s <= 8) & (d >= 1)
+    bad = int(good.size - np.count_nonzero(good))
+    if bad and on_invalid == "raise":
+        pairs = sorted({(int(a), int(b)) for a, b in zip(s[~good][:1000], d[~good][:1000], strict=True)})[:5]
+        raise _refuse(
+            "dist_alert",
+            "VEG-DIST-STATUS must be 1..8 with a VEG-DIST-DATE of 1 or more",
+            bad,
+            pairs,
+            "Check that layer 1 is VEG-DIST-STATUS and layer 2 VEG-DIST-DATE.",
+        )
+    keep = good & np.isin(s, (4, 5, 6, 8)) if min_loss_50 else good
+    idx = np.flatnonzero(where.ravel())[keep]
+    return _result(
+        status.shape, np.unravel_index(idx, status.shape), d[keep] + DIST_OFFSET, DIST_STATUS_CONFIDENCE[s[keep]], bad
+    )
+
+
+def decode_hansen_gfc(
+    values: np.ndarray,
+    *,
+    nodata=None,
+    on_invalid: Literal["raise", "mask"] = "raise",
+    forest_threshold: int = 30,
+    **_: object,
+) -> Alerts:
+    """Hansen/UMD Global Forest Change: layer 1 ``lossyear`` (0 no loss, 1..n = 2001..2000+n), layer 2
+    ``treecover2000`` (0..100 %). A pixel is lost forest when its tree cover in 2000 was at least
+    ``forest_threshold`` % and it has a loss year; dated 1 January of the loss year, confidence high (the annual
+    product has no confidence layer)."""
+    lossyear, cover = _layers(values, 2, "hansen_gfc")
+    _ints(lossyear, "hansen_gfc", "lossyear")
+    _ints(cover, "hansen_gfc", "treecover2000")
+    nd = _nodatas(nodata, 2)
+    where = lossyear != 0
+    if nd[0] is not None:
+        where &= lossyear != nd[0]
+    y = lossyear[where].astype(np.int64)
+    tc = cover[where].astype(np.int64)
+    good = (y >= 1) & (y <= 99) & (tc >= 0) & (tc <= 100)
+    bad = int(good.size - np.count_nonzero(good))
+    if bad and on_invalid == "raise":
+        pairs = sorted({(int(a), int(b)) for a, b in zip(y[~good][:1000], tc[~good][:1000], strict=True)})[:5]
+        raise _refuse(
+            "hansen_gfc",
+            "lossyear must be 1..99 and treecover2000 0..100",
+            bad,
+            pairs,
+            "Check that layer 1 is lossyear and layer 2 treecover2000.",
+        )
+    keep = good & (tc >= forest_threshold)
+    idx = np.flatnonzero(where.ravel())[keep]
+    return _result(
+        lossyear.shape,
+        np.unravel_index(idx, lossyear.shape),
+        _year_start_days(2000 + y[keep]),
+        np.full(idx.size, HIGH),
+        bad,
+    )
+
+
+def decode_change_pair(
+    values: np.ndarray,
+    *,
+    nodata=None,
+    on_invalid: Literal["raise", "mask"] = "raise",
+    threshold: float | None = None,
+    after_day: int | None = None,
+    **_: object,
+) -> Alerts:
+    """A user's change pair: layer 1 the index before, layer 2 after (NDVI or NBR, -1..1, on one grid). A pixel
+    is an alert when the index dropped by at least ``threshold`` (dNDVI / dNBR = after - before <= -threshold),
+    dated ``after_day`` (days since 2014-12-31, the after scene's date), confidence low (one pair of scenes)."""
+    if threshold is None or not threshold > 0 or after_day is None:
+        raise AlertEncodingError(
+            "A change pair needs a threshold above 0 and the date of the after scene.",
+            details=[{"problem": "change_pair_parameters"}],
+        )
+    before, after = (v.astype(np.float64, copy=False) for v in _layers(values, 2, "change_pair"))
+    nd = _nodatas(nodata, 2)
+    valid = np.isfinite(before) & np.isfinite(after)
+    for layer, value in ((before, nd[0]), (after, nd[1])):
+        if value is not None and np.isfinite(value):
+            valid &= layer != value
+    out_of_range = valid & ((np.abs(before) > 1.0001) | (np.abs(after) > 1.0001))
+    bad = int(np.count_nonzero(out_of_range))
+    if bad and on_invalid == "raise":
+        examples = sorted(
+            {round(float(v), 3) for v in np.concatenate([before[out_of_range], after[out_of_range]])[:1000]}
+        )
+        raise _refuse(
+            "change_pair",
+            "an NDVI or NBR value lies between -1 and 1",
+            bad,
+            examples[:5],
+            "Give the index itself (not scaled, e.g. by 10000).",
+        )
+    hit = valid & ~out_of_range & ((after - before) <= -float(threshold))
+    n = int(np.count_nonzero(hit))
+    return _result(before.shape, hit, np.full(n, int(after_day)), np.full(n, LOW), bad)
+
+
+DECODERS: dict[str, Callable[..., Alerts]] = {
+    "gfw_integrated": decode_gfw_integrated,
+    "glad_l_gfw": partial(decode_gfw_date_conf, encoding="glad_l_gfw"),
+    "glad_s2_gfw": partial(decode_gfw_date_conf, encoding="glad_s2_gfw"),
+    "radd_gfw": partial(decode_gfw_date_conf, encoding="radd_gfw"),
+    "glad_l_umd": decode_glad_l_umd,
+    "radd_wur": decode_radd_wur,
+    "dist_alert": decode_dist_alert,
+    "hansen_gfc": decode_hansen_gfc,
+    "change_pair": decode_change_pair,
+}
+FLOAT_ENCODINGS = frozenset({"change_pair"})  # encodings whose layers are not integers

@@ -31,7 +31,7 @@ from pyproj import CRS
 from rasterio.transform import Affine
 
 from geo_service.errors import InvalidInput
-from geo_service.forest_loss.decode import DECODERS
+from geo_service.forest_loss.decode import DECODERS, FLOAT_ENCODINGS, Alerts
 from geo_service.forest_loss.patches import Grid, Patches, WindowPatches, label_grid, merge_windows, patch_window
 from geo_service.forest_loss.polygons import polygons_frame, window_shapes
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
@@ -191,6 +191,8 @@ class WindowOptions:
     zones: tuple[ZoneLayer, ...] = ()
     vectorise: bool = False
     keep_labels: bool = False
+    params: tuple[tuple[str, Any], ...] = ()  # the encoding's parameters (year, thresholds, ...), as pairs
+    min_confidence: int = 0  # alerts below this class (2 low, 3 high, 4 highest) are dropped before patching
 
 
 @dataclass
@@ -215,7 +217,7 @@ def check_sources(sources: Sequence[Any], encoding: str) -> None:
     for s in sources:
         if not s.crs:
             raise TileRejected(f"{s.name} has no coordinate reference system.", details=[{"problem": "no_crs"}])
-        if not np.issubdtype(np.dtype(s.dtype), np.integer):
+        if encoding not in FLOAT_ENCODINGS and not np.issubdtype(np.dtype(s.dtype), np.integer):
             raise TileRejected(
                 f"{s.name} holds {s.dtype} values; the {encoding} encoding is integers.",
                 details=[{"problem": "not_integer", "dtype": s.dtype}],
@@ -410,8 +412,17 @@ def process_window(task: WindowTask, grid: Grid, options: WindowOptions) -> Wind
     """One task: windowed read, decode, label, sums; (patch, zone) sums; polygons if asked."""
     started, cpu_started = time.perf_counter(), time.thread_time()
     values = task.source.read(task.row_off, task.col_off, task.height, task.width)
-    alerts = DECODERS[options.encoding](values, nodata=task.source.nodata, on_invalid=options.on_invalid)
+    alerts = DECODERS[options.encoding](
+        values, nodata=task.source.nodata, on_invalid=options.on_invalid, **dict(options.params)
+    )
     del values
+    if options.min_confidence and alerts.mask.any():
+        low = alerts.confidence < options.min_confidence
+        alerts = Alerts(
+            days=np.where(low, 0, alerts.days).astype(np.int32),
+            confidence=np.where(low, 0, alerts.confidence).astype(np.uint8),
+            invalid=alerts.invalid,
+        )
     row_area = grid.row_areas(task.grid_row, task.height)
     keep = options.keep_labels or options.vectorise or bool(options.zones)
     wp = patch_window(
@@ -550,12 +561,15 @@ def run(
     max_pixels: int = DEFAULT_MAX_PIXELS,
     client=None,
     progress: Callable[[int, int], None] | None = None,
+    params: dict[str, Any] | None = None,
+    min_confidence: int = 0,
 ) -> RunResult:
     """Decode, label, sum and merge the alerts of ``sources`` (GeoTiffSource / ArraySource / simulated) window by
     window: on a Dask ``client`` (one ``dask.delayed`` task per window) or, without one, in this process.
 
     ``zones``: a GeoDataFrame with ``zone_type`` and ``zone_code`` columns (any CRS), e.g. districts and
-    subdistricts. ``progress(done, total)`` is called as windows finish.
+    subdistricts. ``progress(done, total)`` is called as windows finish. ``params``: the encoding's parameters
+    (forest_loss/sources.py); ``min_confidence``: drop alerts below this class before patching.
     """
     check_sources(sources, encoding)
     grid, tasks = plan(sources, bounds=bounds, window=window, max_pixels=max_pixels)
@@ -566,6 +580,8 @@ def run(
         zones=zone_layers(zones, grid.crs),
         vectorise=vectorise,
         keep_labels=keep_labels,
+        params=tuple(sorted((params or {}).items())),
+        min_confidence=min_confidence,
     )
     if client is None:
         results = []

@@ -674,3 +674,69 @@ HOTSPOTS_VERSION_SQL = (
     "SELECT count(*) || ':' || coalesce(max(id), 0) || ':' || coalesce(max(loaded_at)::text, '') FROM hotspot_batches"
 )
 FIRE_EVENTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM fire_events"
+
+
+# --- fire near areas (forest-loss patches ask: "did it burn?") ---
+
+_FIRE_NEAR_AREAS = """
+WITH a AS (
+  SELECT a.id, ST_GeomFromEWKB(a.g) AS geom, a.d0 - CAST(:before AS int) AS lo, a.d1 + CAST(:after AS int) AS hi
+  FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:d0 AS date[]), CAST(:d1 AS date[]))
+       AS a(id, g, d0, d1)
+)
+SELECT a.id AS area_id, hs.n AS hotspots, hs.nearest_m AS hotspot_nearest_m, hs.first_day AS hotspot_first_day,
+       hs.last_day AS hotspot_last_day, ev.ids AS events, ev.nearest_m AS event_nearest_m
+FROM a
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, min(ST_Distance(h.geom::geography, a.geom::geography)) AS nearest_m,
+         min(h.acq_date_local) AS first_day, max(h.acq_date_local) AS last_day
+  FROM hotspots h
+  WHERE h.acq_utc >= (a.lo::timestamp AT TIME ZONE 'Asia/Bangkok')
+    AND h.acq_utc < ((a.hi + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
+    AND h.acq_date_local BETWEEN a.lo AND a.hi
+    AND h.geom && ST_Expand(a.geom, :deg)
+    AND ST_DWithin(h.geom::geography, a.geom::geography, :distance_m)
+) hs
+CROSS JOIN LATERAL (
+  SELECT array_agg(e.id ORDER BY e.id) AS ids, min(ST_Distance(e.footprint::geography, a.geom::geography)) AS nearest_m
+  FROM fire_events e
+  WHERE e.first_seen < ((a.hi + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
+    AND e.last_seen >= (a.lo::timestamp AT TIME ZONE 'Asia/Bangkok')
+    AND e.footprint && ST_Expand(a.geom, :deg)
+    AND ST_DWithin(e.footprint::geography, a.geom::geography, :distance_m)
+) ev
+WHERE hs.n > 0 OR ev.ids IS NOT NULL
+ORDER BY a.id
+"""
+
+
+def fire_near_areas(
+    session: Session,
+    areas: Sequence[tuple[int, bytes, date, date]],
+    *,
+    distance_m: float,
+    days_before: int,
+    days_after: int,
+) -> list[RowMapping]:
+    """Detections and fire events near areas in space and time (forest-loss patches ask whether they burned).
+
+    ``areas``: (id, EWKB geometry in EPSG:4326, first day, last day). A detection counts when it lies within
+    ``distance_m`` of the area and its local day is between first day - ``days_before`` and last day +
+    ``days_after``; a fire event when its footprint is that near and its time span meets that period. One row per
+    area with any: area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day, events (ids),
+    event_nearest_m."""
+    if not areas:
+        return []
+    ids, geoms, d0, d1 = (list(col) for col in zip(*areas, strict=True))
+    params = {
+        "ids": ids,
+        "geoms": geoms,
+        "d0": d0,
+        "d1": d1,
+        "before": int(days_before),
+        "after": int(days_after),
+        "distance_m": float(distance_m),
+        # the bounding-box prefilter in degrees: the distance at the equator plus a margin (cos(lat) >= 0.9 here)
+        "deg": float(distance_m) / 100_000.0 + 1e-6,
+    }
+    return list(session.execute(text(_FIRE_NEAR_AREAS), params).mappings())

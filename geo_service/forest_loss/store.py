@@ -1,0 +1,407 @@
+"""The forest-loss store: the only writer of ``forest_alert_ingests``, ``clearing_patches`` and
+``clearing_patch_zones`` (issue 14). Runs in the caller's transaction; never begins, commits or rolls back.
+
+Areas are measured in UTM, per UTM zone: a patch is cut along the zone lines (6 degrees of longitude) and each
+part is measured in its own zone's WGS 84 / UTM projection, so a patch across the 47/48 line (102 E) is measured
+as the sum of its part in zone 47 (measured in EPSG:32647) and its part in zone 48 (EPSG:32648).
+
+Zones come from the shared views and functions only: ``current_admin_areas`` (province, district, subdistrict as
+they are now) and ``protected_areas_on(first_date)`` (the protected areas in force on the patch's first alert
+date); ``in_area_of_interest(geom)`` gives ``in_aoi``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.orm import Session
+
+from geo_service.layers import aoi
+
+
+def utm_area_sql(g: str) -> str:
+    """SQL for the area (m2) of geometry expression ``g`` (EPSG:4326) measured in UTM, zone by zone: the part in
+    each 6-degree zone in that zone's projection (north or south by the part's own latitude)."""
+    zone = "LEAST(60, GREATEST(1, floor((ST_X{0}({1}) + 180) / 6)::int + 1))"
+    lo, hi = zone.format("Min", g), zone.format("Max", g)
+    hemisphere = f"CASE WHEN ST_Y(ST_PointOnSurface({g})) >= 0 THEN 32600 ELSE 32700 END"
+    # most patches lie in one zone: measured whole in it; the others part by part
+    return f"""(CASE WHEN {lo} = {hi} THEN ST_Area(ST_Transform({g}, {hemisphere} + {lo}))
+             ELSE (SELECT coalesce(sum(ST_Area(ST_Transform(uz_part.part,
+                   CASE WHEN ST_Y(ST_PointOnSurface(uz_part.part)) >= 0 THEN 32600 ELSE 32700 END + uz.zn))), 0)
+             FROM generate_series({lo}, {hi}) AS uz(zn)
+             CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection({g},
+                   ST_MakeEnvelope(-180 + 6 * (uz.zn - 1), -90, -180 + 6 * uz.zn, 90, 4326)), 3) AS part) uz_part
+             WHERE NOT ST_IsEmpty(uz_part.part)) END)"""
+
+
+# --- ingests ---
+
+
+def find_ingest(session: Session, params_key: str) -> int | None:
+    """The id of the ingest with this parameter key (same file, same parameters), if any."""
+    return session.execute(
+        text("SELECT id FROM forest_alert_ingests WHERE params_key = :k"), {"k": params_key}
+    ).scalar()
+
+
+def create_ingest(
+    session: Session,
+    *,
+    source: str,
+    encoding: str,
+    file_name: str,
+    file_sha256: str,
+    params_key: str,
+    params: dict[str, Any],
+    crs: str,
+    window: dict[str, Any] | None,
+    created_by: str | None,
+) -> int:
+    """Record an ingest (its counts are filled in by :func:`finish_ingest`); returns its id."""
+    return int(
+        session.execute(
+            text("""
+            INSERT INTO forest_alert_ingests
+              (source, encoding, file_name, file_sha256, params_key, params, crs, "window", created_by)
+            VALUES (:source, :encoding, :file_name, :sha, :key, CAST(:params AS jsonb), :crs,
+                    CAST(:window AS jsonb), :by)
+            RETURNING id"""),
+            {
+                "source": source,
+                "encoding": encoding,
+                "file_name": file_name,
+                "sha": file_sha256,
+                "key": params_key,
+                "params": json.dumps(params, default=str),
+                "crs": crs,
+                "window": json.dumps(window) if window is not None else None,
+                "by": created_by,
+            },
+        ).scalar_one()
+    )
+
+
+def finish_ingest(
+    session: Session,
+    ingest_id: int,
+    *,
+    alert_pixels: int,
+    patches_new: int,
+    patches_extended: int,
+    alert_from: date | None,
+    alert_to: date | None,
+) -> None:
+    """Store an ingest's counts and alert date range."""
+    session.execute(
+        text("""
+        UPDATE forest_alert_ingests SET alert_pixels = :px, patches_new = :new, patches_extended = :ext,
+               alert_from = :lo, alert_to = :hi
+        WHERE id = :id"""),
+        {
+            "id": ingest_id,
+            "px": alert_pixels,
+            "new": patches_new,
+            "ext": patches_extended,
+            "lo": alert_from,
+            "hi": alert_to,
+        },
+    )
+
+
+_INGEST_COLUMNS = """i.id, i.source, i.encoding, i.file_name, i.file_sha256, i.params, i.crs, i."window",
+       i.alert_pixels, i.patches_new, i.patches_extended, i.alert_from, i.alert_to, i.created_by, i.created_at"""
+
+
+def list_ingests(session: Session, limit: int = 100) -> list[RowMapping]:
+    """The latest ingests, newest first."""
+    return list(
+        session.execute(
+            text(f"SELECT {_INGEST_COLUMNS} FROM forest_alert_ingests i ORDER BY i.id DESC LIMIT :n"), {"n": limit}
+        ).mappings()
+    )
+
+
+def get_ingest(session: Session, ingest_id: int) -> RowMapping | None:
+    """One ingest, with the number of patches it last touched and their area (m2), or None."""
+    return (
+        session.execute(
+            text(f"""
+            SELECT {_INGEST_COLUMNS},
+                   (SELECT count(*) FROM clearing_patches p WHERE p.last_ingest_id = i.id AND p.merged_into IS NULL)
+                     AS patches,
+                   (SELECT coalesce(sum(p.area_m2), 0) FROM clearing_patches p
+                     WHERE p.last_ingest_id = i.id AND p.merged_into IS NULL) AS area_m2
+            FROM forest_alert_ingests i WHERE i.id = :id"""),
+            {"id": ingest_id},
+        )
+        .mappings()
+        .first()
+    )
+
+
+# --- patches ---
+
+
+def candidate_patches(
+    session: Session, bounds: tuple[float, float, float, float], lo: date, hi: date, margin_deg: float
+) -> list[RowMapping]:
+    """Stored patches (not merged away) meeting ``bounds`` (EPSG:4326, widened by ``margin_deg``) whose dates
+    meet [lo, hi]: the ones a new ingest may extend. Geometry as WKB."""
+    return list(
+        session.execute(
+            text("""
+            SELECT id, ST_AsBinary(geom) AS wkb, first_date, last_date, pixels, pixels_low, pixels_high,
+                   pixels_highest, confidence_max, sources
+            FROM clearing_patches
+            WHERE merged_into IS NULL
+              AND geom && ST_Expand(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326), :m)
+              AND first_date <= :hi AND last_date >= :lo
+            ORDER BY id"""),
+            {"x0": bounds[0], "y0": bounds[1], "x1": bounds[2], "y1": bounds[3], "m": margin_deg, "lo": lo, "hi": hi},
+        ).mappings()
+    )
+
+
+def new_patch_ids(session: Session, n: int) -> list[int]:
+    """``n`` fresh patch ids from the table's sequence (so rows can be written set-based with known ids)."""
+    if n == 0:
+        return []
+    return list(
+        session.execute(
+            text("SELECT nextval(pg_get_serial_sequence('clearing_patches', 'id')) FROM generate_series(1, :n)"),
+            {"n": n},
+        ).scalars()
+    )
+
+
+_PATCH_ARRAYS = """unnest(CAST(:id AS bigint[]), CAST(:wkb AS bytea[]), CAST(:first AS date[]), CAST(:last AS date[]),
+       CAST(:pixels AS int[]), CAST(:low AS int[]), CAST(:high AS int[]), CAST(:highest AS int[]),
+       CAST(:cmax AS smallint[]), CAST(:sources AS text[]))
+       AS u(id, wkb, first_date, last_date, pixels, low, high, highest, cmax, sources)"""
+
+
+def _arrays(rows: Sequence[dict]) -> dict[str, list]:
+    return {
+        "id": [r["id"] for r in rows],
+        "wkb": [r["wkb"] for r in rows],
+        "first": [r["first_date"] for r in rows],
+        "last": [r["last_date"] for r in rows],
+        "pixels": [int(r["pixels"]) for r in rows],
+        "low": [int(r["pixels_low"]) for r in rows],
+        "high": [int(r["pixels_high"]) for r in rows],
+        "highest": [int(r["pixels_highest"]) for r in rows],
+        "cmax": [int(r["confidence_max"]) for r in rows],
+        # text[] of comma-joined sources: one array per row cannot be bound as a ragged 2-D array
+        "sources": [",".join(sorted(r["sources"])) for r in rows],
+    }
+
+
+def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
+    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), set-based."""
+    if not rows:
+        return
+    session.execute(
+        text(f"""
+        INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2, confidence_max,
+                                      pixels_low, pixels_high, pixels_highest, first_ingest_id, last_ingest_id, geom)
+        SELECT u.id, string_to_array(u.sources, ','), u.first_date, u.last_date, u.pixels, 0, u.cmax,
+               u.low, u.high, u.highest, :ingest, :ingest, ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
+        FROM {_PATCH_ARRAYS}"""),
+        {**_arrays(rows), "ingest": ingest_id},
+    )
+
+
+def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
+    """Replace extended patches' figures and geometry (they keep their id), set-based."""
+    if not rows:
+        return
+    session.execute(
+        text(f"""
+        UPDATE clearing_patches p SET sources = string_to_array(u.sources, ','), first_date = u.first_date,
+               last_date = u.last_date, pixels = u.pixels, confidence_max = u.cmax, pixels_low = u.low,
+               pixels_high = u.high, pixels_highest = u.highest, last_ingest_id = :ingest, updated_at = now(),
+               geom = ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
+        FROM {_PATCH_ARRAYS}
+        WHERE p.id = u.id"""),
+        {**_arrays(rows), "ingest": ingest_id},
+    )
+
+
+def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[int], ingest_id: int) -> None:
+    """Record patches absorbed by an older one (``merged_into``); they keep their row, out of the live set."""
+    if not absorbed:
+        return
+    session.execute(
+        text("""
+        UPDATE clearing_patches p SET merged_into = u.survivor, last_ingest_id = :ingest, updated_at = now()
+        FROM unnest(CAST(:a AS bigint[]), CAST(:s AS bigint[])) AS u(id, survivor)
+        WHERE p.id = u.id"""),
+        {"a": list(absorbed), "s": list(survivors), "ingest": ingest_id},
+    )
+    # what pointed at an absorbed patch now points at its survivor (chains stay one step long)
+    session.execute(
+        text("""
+        UPDATE clearing_patches p SET merged_into = u.survivor
+        FROM unnest(CAST(:a AS bigint[]), CAST(:s AS bigint[])) AS u(id, survivor)
+        WHERE p.merged_into = u.id"""),
+        {"a": list(absorbed), "s": list(survivors)},
+    )
+
+
+# Zones outermost (for each zone its patches, through the patches' GiST index), so PostGIS prepares each zone's
+# geometry once and tests every patch against the prepared one (a patch-by-patch loop re-prepared the district
+# polygons for every patch: 53 patches/s instead of thousands). The area inside a zone is the patch's own area when
+# the zone covers it, else the UTM area of the intersection, computed once per pair.
+_ZONES = f"""
+WITH pairs AS MATERIALIZED (
+  SELECT p.id, p.area_m2, a.level::text AS zone_type, a.code::text AS code, ST_Covers(a.geom, p.geom) AS inside,
+         a.geom AS zgeom, p.geom AS pgeom
+  FROM current_admin_areas a
+  JOIN clearing_patches p ON p.geom && a.geom AND ST_Intersects(a.geom, p.geom)
+  WHERE p.id = ANY(CAST(:ids AS bigint[]))
+  UNION ALL
+  SELECT p.id, p.area_m2, 'protected_area', pa.code::text, ST_Covers(pa.geom, p.geom), pa.geom, p.geom
+  FROM (SELECT DISTINCT first_date FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))) d
+  CROSS JOIN LATERAL protected_areas_on(d.first_date) pa
+  JOIN clearing_patches p ON p.first_date = d.first_date AND p.geom && pa.geom AND ST_Intersects(pa.geom, p.geom)
+  WHERE p.id = ANY(CAST(:ids AS bigint[]))
+), measured AS MATERIALIZED (
+  SELECT id, area_m2, zone_type, code, CASE WHEN inside THEN area_m2 ELSE {utm_area_sql("i.ig")} END AS a
+  FROM pairs
+  -- the intersection computed once per pair (OFFSET 0 keeps the planner from pasting it into every use)
+  CROSS JOIN LATERAL (SELECT CASE WHEN NOT inside THEN ST_Intersection(pgeom, zgeom) END AS ig OFFSET 0) i
+)
+INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share)
+SELECT id, zone_type, code, a, LEAST(1.0, a / NULLIF(area_m2, 0)) FROM measured WHERE a > 0
+ON CONFLICT (patch_id, zone_type, zone_code) DO UPDATE SET area_m2 = EXCLUDED.area_m2, share = EXCLUDED.share
+"""
+
+# The largest-share zone of each type from the zone rows, in one pass over them (per-patch subqueries cost 4 ms a
+# patch); the reserve is the largest-share protected area that is a National Reserved Forest on the first date.
+_ATTRIBUTE = """
+WITH z AS (
+  SELECT patch_id,
+    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'province'))[1] AS province,
+    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'district'))[1] AS district,
+    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'subdistrict'))[1] AS subdistrict,
+    array_agg(zone_code ORDER BY zone_code) FILTER (WHERE zone_type = 'protected_area') AS protected
+  FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[])) GROUP BY patch_id
+), reserves AS (
+  SELECT d.first_date, pa.code::text AS code
+  FROM (SELECT DISTINCT first_date FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))) d
+  CROSS JOIN LATERAL protected_areas_on(d.first_date) pa
+  WHERE pa.kind::text = 'national_reserved_forest'
+), r AS (
+  SELECT DISTINCT ON (cz.patch_id) cz.patch_id, cz.zone_code
+  FROM clearing_patch_zones cz
+  JOIN clearing_patches p ON p.id = cz.patch_id
+  JOIN reserves rv ON rv.first_date = p.first_date AND rv.code = cz.zone_code
+  WHERE cz.patch_id = ANY(CAST(:ids AS bigint[])) AND cz.zone_type = 'protected_area'
+  ORDER BY cz.patch_id, cz.share DESC, cz.zone_code
+)
+UPDATE clearing_patches p SET province_code = z.province, district_code = z.district,
+       subdistrict_code = z.subdistrict, protected_area_codes = z.protected, reserve_code = r.zone_code
+FROM unnest(CAST(:ids AS bigint[])) AS u(id)
+LEFT JOIN z ON z.patch_id = u.id
+LEFT JOIN r ON r.patch_id = u.id
+WHERE p.id = u.id
+"""
+
+
+def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
+    """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
+    on the first alert date, the largest-share codes and ``in_aoi``, for these patches; set-based."""
+    if not ids:
+        return
+    params = {"ids": list(ids)}
+    session.execute(
+        text(
+            f"UPDATE clearing_patches p SET area_m2 = {utm_area_sql('p.geom')} WHERE p.id = ANY(CAST(:ids AS bigint[]))"
+        ),
+        params,
+    )
+    session.execute(text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), params)
+    session.execute(text(_ZONES), params)
+    session.execute(text(_ATTRIBUTE), params)
+    # in_aoi: the stored area of interest (the geometry in_area_of_interest() tests against), bound once as a
+    # constant so PostGIS prepares it once; through the function it cost 5 ms a patch (the polygon fetched and
+    # unpacked for every row)
+    shape = aoi.geometry_wkb(session)
+    session.execute(
+        text("""UPDATE clearing_patches p
+                SET in_aoi = CAST(:aoi AS bytea) IS NOT NULL AND ST_Intersects(ST_GeomFromWKB(:aoi, 4326), p.geom)
+                WHERE p.id = ANY(CAST(:ids AS bigint[]))"""),
+        {**params, "aoi": shape},
+    )
+
+
+def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, bytes, date, date]]:
+    """(id, EWKB geometry, first date, last date) of these patches: what the hotspots store is asked about."""
+    rows = session.execute(
+        text("""SELECT id, ST_AsEWKB(geom), first_date, last_date FROM clearing_patches
+                WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"""),
+        {"ids": list(ids)},
+    )
+    return [(int(r[0]), bytes(r[1]), r[2], r[3]) for r in rows]
+
+
+def set_fire(session: Session, ids: Sequence[int], evidence: dict[int, dict]) -> None:
+    """Mark these patches cleared by fire (those with evidence) or not (the others)."""
+    if not ids:
+        return
+    burned = [i for i in ids if i in evidence]
+    session.execute(
+        text("""UPDATE clearing_patches SET cleared_by_fire = false, fire_evidence = NULL
+                WHERE id = ANY(CAST(:ids AS bigint[]))"""),
+        {"ids": list(ids)},
+    )
+    if burned:
+        session.execute(
+            text("""
+            UPDATE clearing_patches p SET cleared_by_fire = true, fire_evidence = CAST(u.ev AS jsonb)
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:ev AS text[])) AS u(id, ev)
+            WHERE p.id = u.id"""),
+            {"ids": burned, "ev": [json.dumps(evidence[i], default=str) for i in burned]},
+        )
+
+
+def patches_of(session: Session, ids: Sequence[int]) -> list[RowMapping]:
+    """Stored figures of these patches (tests, reports): dates, pixels, areas, attribution, fire, merged_into."""
+    return list(
+        session.execute(
+            text("""
+            SELECT id, sources, first_date, last_date, pixels, area_m2, confidence_max, pixels_low, pixels_high,
+                   pixels_highest, province_code, district_code, subdistrict_code, reserve_code,
+                   protected_area_codes, in_aoi, cleared_by_fire, fire_evidence, merged_into, first_ingest_id,
+                   last_ingest_id
+            FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"""),
+            {"ids": list(ids)},
+        ).mappings()
+    )
+
+
+def patch_zones(session: Session, ids: Sequence[int]) -> list[RowMapping]:
+    """The zone shares of these patches."""
+    return list(
+        session.execute(
+            text("""SELECT patch_id, zone_type, zone_code, area_m2, share FROM clearing_patch_zones
+                    WHERE patch_id = ANY(CAST(:ids AS bigint[])) ORDER BY patch_id, zone_type, zone_code"""),
+            {"ids": list(ids)},
+        ).mappings()
+    )
+
+
+def ingest_patch_ids(session: Session, ingest_id: int) -> list[int]:
+    """Live patches an ingest created or last extended."""
+    return list(
+        session.execute(
+            text("""SELECT id FROM clearing_patches WHERE last_ingest_id = :i AND merged_into IS NULL ORDER BY id"""),
+            {"i": ingest_id},
+        ).scalars()
+    )
