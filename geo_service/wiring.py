@@ -9,6 +9,8 @@ from __future__ import annotations
 from geo_service.alerts import service as alerts
 from geo_service.alerts.sender import send_pending
 from geo_service.cases import service as cases
+from geo_service.forest_loss import ingest as forest_loss_ingest
+from geo_service.forest_loss.pull import pull_folder
 from geo_service.hotspots import service as hotspots
 from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.incidents.service import reattribute_incidents
@@ -26,6 +28,7 @@ def wire() -> None:
     # alerts are matched in the transaction that found the event (an ingest, a case change)
     hotspots.on_ingested(alerts.hotspots_ingested)
     cases.on_case_changed(alerts.case_changed)
+    forest_loss_ingest.on_patches_found(alerts.clearing_patches_found)
 
 
 def send_alerts(ctx: JobContext) -> int:
@@ -37,9 +40,13 @@ def send_alerts(ctx: JobContext) -> int:
 
 def worker_registry(settings: Settings) -> Registry:
     """The worker's jobs (``worker.catalogue``) with the functions other domains provide passed in: the
-    forest-loss ingest's pull of published alert tiles (``forest_loss_pull``; none yet: its job is declared
-    disabled), and the alert sender (``alerts_send``, every ``GEO_SERVICE_ALERTS_SEND_INTERVAL_S``)."""
-    registry = build_registry(settings, forest_loss_pull=None)
+    forest-loss ingest's pull of published alert tiles from a folder (``forest_loss.pull``), and the alert sender (``alerts_send``, every ``GEO_SERVICE_ALERTS_SEND_INTERVAL_S``)."""
+    registry = build_registry(
+        settings,
+        forest_loss_pull=lambda session, location, first, last: pull_folder(
+            session, location, first, last, settings=settings.forest_loss
+        ),
+    )
     registry.register_job(
         "alerts_send",
         send_alerts,

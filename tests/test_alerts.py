@@ -674,3 +674,38 @@ def test_the_worker_job_sends_the_outbox(env):
     again = runner.run("alerts_send")
     assert (again.status, again.rows) == ("ok", 0) and len(env.smtp.messages) == 1
     assert {r["status"] for r in env.outbox("channel = 'email'")} == {"sent"}
+
+
+@pytest.mark.slow
+def test_the_worker_pulls_a_published_alert_tile_and_its_patches_alert_once(env, tmp_path):
+    """The worker's forest-loss job ingests the tiles published in its folder (``<folder>/<encoding>/*.tif``); the
+    ingest tells the alerts (wiring: ``forest_loss.ingest.on_patches_found``) in its own transaction; a second run
+    finds nothing new and sends nothing again."""
+    from pyproj import Transformer
+
+    from geo_service.wiring import worker_registry
+    from geo_service.worker.runner import Runner
+    from tests import forest_alert_rasters as far
+
+    folder = tmp_path / "published"
+    (folder / "gfw_integrated").mkdir(parents=True)
+    days = np.zeros((20, 20), dtype=np.int32)
+    conf = np.zeros((20, 20), dtype=np.uint8)
+    recent = datetime.now(UTC).date() - timedelta(days=3)
+    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(recent), 3
+    far.write(folder / "gfw_integrated" / "tile.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    lon, lat = Transformer.from_crs(far.UTM47, "EPSG:4326", always_xy=True).transform(620_035.0, 2_009_965.0)
+    gil = env.user("gil", "field_officer")
+    _subscribe(env, gil, subject_type="district", subject_code=env.district_of(lat, lon), kinds=["clearing_patch"])
+
+    settings = make_settings(env.url, tmp_path, forest_loss_source=str(folder), **env.extra)
+    runner = Runner(env.sm, settings, worker_registry(settings), worker="test:forest")
+    runner.declare()
+    first = runner.run("forest_loss")
+    assert (first.status, first.rows, first.error) == ("ok", 1, None)
+    assert len(env.outbox("kind = 'clearing_patch'")) == 1
+    again = runner.run("forest_loss")
+    assert (again.status, again.rows) == ("ok", 0)
+    assert len(env.outbox("kind = 'clearing_patch'")) == 1
+    (alert,) = env.client.get("/api/v1/alerts/recent", headers=gil).json()
+    assert alert["kind"] == "clearing_patch"

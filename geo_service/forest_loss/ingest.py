@@ -49,6 +49,18 @@ from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 M_PER_DEGREE = 111_320.0  # metres per degree of latitude (and of longitude at the equator): link distance in degrees
 
 
+PatchListener = Callable[[Session, list[int]], object]
+_PATCH_LISTENERS: list[PatchListener] = []
+
+
+def on_patches_found(listener: PatchListener) -> PatchListener:
+    """Register a listener called in the ingest's transaction with the ids of the patches it created or extended
+    (alerts, red flags: registered by wiring.py; idempotent)."""
+    if listener not in _PATCH_LISTENERS:
+        _PATCH_LISTENERS.append(listener)
+    return listener
+
+
 class FileTooLarge(PayloadTooLarge):
     """An alert file over the size cap (413), refused before it is opened."""
 
@@ -301,6 +313,9 @@ def ingest_files(
         alert_from=report.alert_from,
         alert_to=report.alert_to,
     )
+    if report.patch_ids:
+        for listener in _PATCH_LISTENERS:
+            listener(session, report.patch_ids)
     report.timings = {k: round(v, 3) for k, v in timings.items()}
     report.seconds = round(time.perf_counter() - started, 3)
     return report
