@@ -6,13 +6,18 @@ them here, once, before anything is loaded (``main.create_app``, the command lin
 
 from __future__ import annotations
 
+from geo_service.hotspots import service as hotspots_service
 from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.incidents.service import reattribute_incidents
 from geo_service.layers import store as layers_store
+from geo_service.redflags import service as redflags
 
 
 def wire() -> None:
     """Register the listeners of a boundary change: incidents, then hotspots, are re-attributed in the load's
-    transaction. Idempotent: calling it again registers nothing twice."""
+    transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the red-flag rules
+    that read detections re-run in the ingest's transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
+    layers_store.on_layers_changed(redflags.after_layers_changed)
+    hotspots_service.on_ingested(redflags.after_ingest)

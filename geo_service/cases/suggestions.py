@@ -11,6 +11,9 @@ from geo_service.auth import Principal
 from geo_service.cases import access, service, store
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
+from geo_service.redflags import store as redflags_store
+
+FLAG_SCORE = {"high": 0.8, "medium": 0.5, "low": 0.3}  # flags rank with close matches, above reserve-only hits
 
 
 def suggest(
@@ -79,6 +82,32 @@ def suggest(
                     "reason": f"hotspot inside {', '.join(inside)} on {r['seen'].date()}",
                 }
             )
+    for f in redflags_store.suggest_flags(
+        session,
+        reserve_codes=list(codes or []),
+        district_codes=list(case.get("districts") or []),
+        contract_ids=[int(i) for t, i in linked if t == "contract"],
+        parcel_ids=[int(i) for t, i in linked if t == "parcel"],
+        skip=[int(i) for t, i in linked if t == "red_flag"],
+        limit=limit,
+    ):
+        out.append(
+            {
+                "target_type": "red_flag",
+                "target_id": str(f["id"]),
+                "seen": f["last_found_at"].isoformat(),
+                "sensor": None,
+                "confidence": None,
+                "frp": None,
+                "reserve_code": f["reserve_code"],
+                "district_code": f["district_code"],
+                "score": FLAG_SCORE.get(f["severity"], 0.3),
+                "distance_m": 0,
+                "days_apart": None,
+                "incident_id": None,
+                "reason": f"red flag #{f['id']} ({f['severity']}): {f['reason_en']}",
+            }
+        )
     out.sort(key=lambda s: (-s["score"], s["target_type"], s["target_id"]))
     return {"case_id": case_id, "distance_m": distance_m, "days": days, "suggestions": out[:limit]}
 

@@ -21,6 +21,18 @@ from geo_service.hotspots.rasters import RasterReport, register_raster
 from geo_service.places import gazetteer
 from geo_service.settings import HotspotSettings
 
+IngestListener = Callable[[Session, IngestReport], object]  # what it returns is not used
+# Called in the ingest's transaction after detections changed; registered at start-up by geo_service.wiring
+# (this module does not know its dependents).
+ON_INGESTED: list[IngestListener] = []
+
+
+def on_ingested(listener: IngestListener) -> IngestListener:
+    """Register ``listener`` to run after an ingest stored new or changed detections (once: idempotent)."""
+    if listener not in ON_INGESTED:
+        ON_INGESTED.append(listener)
+    return listener
+
 
 def ingest_path(
     session: Session,
@@ -74,6 +86,9 @@ def ingest_path(
         report.event_ids = result["events"]
     summary = {k: v for k, v in report.as_dict().items() if k not in ("event_ids", "refusals", "errors")}
     audit.record(session, loaded_by or "system", "ingest", "hotspot_batch", report.batch_id, after=summary)
+    if report.rows_new or report.rows_updated:
+        for listener in ON_INGESTED:
+            listener(session, report)
     return report
 
 
