@@ -75,6 +75,13 @@ STORES: dict[str, set[str]] = {
     "clearing_patches": {"forest_loss.store", "forest_loss.queries"},
     "clearing_patch_zones": {"forest_loss.store", "forest_loss.queries"},
     "field_tasks": {"forest_loss.tasks"},
+    # red flags (migration 0025): the store; the rules upsert flags from contracts and parcels in one statement each
+    "redflag_contracts": {"redflags.store", "redflags.rules"},
+    "redflag_parcels": {"redflags.store", "redflags.rules"},
+    "redflag_contract_history": {"redflags.store"},
+    "redflag_parcel_history": {"redflags.store"},
+    "red_flags": {"redflags.store", "redflags.rules"},
+    "red_flag_history": {"redflags.store", "redflags.rules"},
 }
 
 # ORM classes and the store that may use them.

@@ -274,7 +274,7 @@ SELECT DISTINCT ON (p.id, pa.code) 'document_in_reserve:parcel:' || p.id || ':' 
     jsonb_build_object('type', 'protected_area', 'ids', jsonb_build_array(pa.code))),
   (SELECT a.code FROM current_admin_areas a WHERE a.level = 'district' AND ST_Intersects(a.geom, ST_PointOnSurface(p.geom))
    ORDER BY a.code LIMIT 1),
-  pa.code, NULL, NULL, fiscal_year_be(p.issue_date), CAST(p.geom AS geometry)
+  pa.code, CAST(NULL AS text), CAST(NULL AS text), fiscal_year_be(p.issue_date), CAST(p.geom AS geometry)
 FROM redflag_parcels p
 JOIN protected_area_versions_v pa ON ST_Intersects(pa.geom, p.geom) AND pa.kind IN {_in(PROTECTING_KINDS)}
   AND pa.valid_from IS NOT NULL AND in_force(pa.valid_from, pa.valid_to, p.issue_date)
@@ -300,7 +300,7 @@ SELECT 'cleared_before_issue:parcel:' || p.id, 'cleared_before_issue',
   jsonb_build_array(jsonb_build_object('type', 'parcel', 'id', p.id),
     jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(coalesce(h.ids[1:{EVIDENCE_MAX}], '{{}}')), 'count', h.n),
     jsonb_build_object('type', 'clearing_patch', 'ids', to_jsonb(coalesce(cl.ids, '{{}}')))),
-  h.district, h.reserve, NULL, NULL, fiscal_year_be(p.issue_date), CAST(p.geom AS geometry)
+  h.district, h.reserve, CAST(NULL AS text), CAST(NULL AS text), fiscal_year_be(p.issue_date), CAST(p.geom AS geometry)
 FROM redflag_parcels p
 CROSS JOIN LATERAL (
   SELECT count(*) AS n, max(d.acq_date_local) AS last_day, array_agg(d.id ORDER BY d.acq_utc, d.id) AS ids,
@@ -332,7 +332,7 @@ SELECT 'recurrence:reserve_cell:' || r.reserve_code || ':' || r.cx || ':' || r.c
     'cell', jsonb_build_array(r.cx, r.cy), 'srid', :srid),
   jsonb_build_array(jsonb_build_object('type', 'protected_area', 'ids', jsonb_build_array(r.reserve_code)),
     jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(r.ids), 'count', r.n)),
-  r.district, r.reserve_code, NULL, NULL, NULL,
+  r.district, r.reserve_code, CAST(NULL AS text), CAST(NULL AS text), CAST(NULL AS int),
   ST_Transform(ST_MakeEnvelope(r.cx * :cell, r.cy * :cell, (r.cx + 1) * :cell, (r.cy + 1) * :cell, :srid), 4326)
 FROM (
   SELECT x.reserve_code, x.cx, x.cy, count(DISTINCT x.season) AS seasons,
@@ -383,7 +383,7 @@ AFTER = {
 }
 
 UPSERT = """
-WITH found AS ({select}),
+WITH found AS (SELECT * FROM ({select}) AS s({columns})),
 up AS (
   INSERT INTO red_flags AS f ({columns})
   SELECT {columns} FROM found
