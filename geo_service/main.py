@@ -29,6 +29,7 @@ from geo_service.api import (
     ogc,
     ogc_tiles,
     photos,
+    redflags,
 )
 from geo_service.api.read_after_write import ReadAfterWrite
 from geo_service.db.engine import database_url, make_engine, make_read_router, make_sessionmaker
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(hotspots.router)
     app.include_router(maps.router)
     app.include_router(briefs.router)
+    app.include_router(redflags.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

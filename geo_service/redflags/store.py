@@ -512,13 +512,16 @@ def contractor_summary(session: Session, contractor: str) -> dict:
     }
 
 
-def brief_counts(session: Session, start: date, end: date) -> dict:
-    """Open and linked flags found up to ``end`` about contracts of fiscal years touching the period, or parcels
-    and cells found in it: counts by rule and severity, and by agency (contract flags). No parcel, document or
-    owner ever leaves this function: counts only."""
-    params = {"start": start, "end": end}
-    where = """f.status <> 'dismissed' AND f.current AND f.first_found_at::date <= :end
-        AND (f.fiscal_year_be IS NULL OR f.fiscal_year_be BETWEEN fiscal_year_be(:start) AND fiscal_year_be(:end))"""
+def brief_counts(session: Session, start: date, end: date, province: str | None = None) -> dict:
+    """Open and linked flags still found: about contracts of the fiscal years the period touches, and every
+    standing flag about parcels and reserve cells (a document issued long ago is found when it is found):
+    counts by rule and severity, and by agency (contract flags); ``province``: flags whose district lies in it.
+    No parcel, document number or owner ever leaves this function: counts only."""
+    params = {"start": start, "end": end, "prov": province}
+    where = """f.status <> 'dismissed' AND f.current
+        AND (CAST(:prov AS text) IS NULL OR f.district_code LIKE CAST(:prov AS text) || '%')
+        AND (f.subject_type <> 'contract'
+             OR f.fiscal_year_be BETWEEN fiscal_year_be(CAST(:start AS date)) AND fiscal_year_be(CAST(:end AS date)))"""
     by_rule = session.execute(
         text(f"""SELECT f.rule, f.severity, count(*) AS n FROM red_flags f WHERE {where}
                  GROUP BY 1, 2 ORDER BY 1, 2"""),
@@ -564,3 +567,23 @@ def suggest_flags(
         },
     ).mappings()
     return [dict(r) for r in rows]
+
+
+def detection_points(session: Session, ids: list[int]) -> list[dict]:
+    """Where and when these detections were seen (for maps of the evidence)."""
+    rows = session.execute(
+        text("""SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, acq_date_local AS day FROM fire_detections_v
+                WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"""),
+        {"ids": ids},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def subject_wkb(session: Session, kind: str, record_id: int) -> bytes | None:
+    """The area of a contract (as the rules use it) or a parcel's polygon, as WKB."""
+    sql = {
+        "contract": "SELECT ST_AsBinary(area_geom) FROM redflag_contracts WHERE id = :id",
+        "parcel": "SELECT ST_AsBinary(geom) FROM redflag_parcels WHERE id = :id",
+    }[kind]
+    value = session.execute(text(sql), {"id": record_id}).scalar()
+    return bytes(value) if value is not None else None
