@@ -21,7 +21,7 @@ from sqlalchemy import text
 from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.thai import be_dmy
-from tests.samples import insert_synthetic_incidents
+from tests.samples import insert_synthetic_incidents, post_red_flag_contracts
 
 
 def check_rfc7946(fc: dict) -> None:
@@ -84,6 +84,7 @@ def people(login, client, admin_headers):
     narrow = client.post(
         "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "DDPM", "scopes": ["districts"]}
     ).json()["key"]
+    post_red_flag_contracts(client, admin_headers)  # rows in the administrators' red_flags, redflag_contracts
     return {
         "officer": officer,
         "admin": admin_headers,
@@ -361,6 +362,7 @@ def filled(pg_cluster, template_db, tmp_path_factory):
                 },
             )
             assert r.status_code == 201, r.text
+        post_red_flag_contracts(client, admin)
         yield client, admin
     pg_cluster.drop_database(name)
 

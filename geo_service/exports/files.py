@@ -72,6 +72,8 @@ DBF_FIELDS = {
     "observed_date_be": "obs_be",
     "description": "descr",
     "incident_id": "inc_id",
+    "contract_id": "contr_id",
+    "contract_no": "contr_no",
 }
 
 

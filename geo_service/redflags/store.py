@@ -587,3 +587,21 @@ def subject_wkb(session: Session, kind: str, record_id: int) -> bytes | None:
     }[kind]
     value = session.execute(text(sql), {"id": record_id}).scalar()
     return bytes(value) if value is not None else None
+
+
+# --- exports and the OGC API (administrators only: exports/collections.py) -------------------------
+EXPORT_FLAGS_SQL = """
+SELECT f.id::text AS id, ST_Multi(ST_CollectionExtract(f.geom, 3)) AS geom, f.id AS flag_id, f.rule, f.severity,
+       f.subject_type AS subj_type, f.subject_id AS subj_id, f.status, f.reason_th, f.reason_en, f.district_code,
+       f.reserve_code, f.agency, f.contractor, f.fiscal_year_be AS fy_be, f.first_found_at AS found_at, f.case_id
+FROM red_flags f WHERE f.geom IS NOT NULL AND (f.current OR f.status <> 'open')"""
+EXPORT_CONTRACTS_SQL = f"""
+SELECT c.id::text AS id, c.area_geom AS geom, c.id AS contract_id, c.contract_number AS contract_no,
+       c.project_name AS project, c.agency, c.contractor, c.work_type, CAST(c.budget_thb AS float8) AS budget_thb,
+       CAST(c.paid_thb AS float8) AS paid_thb, c.fiscal_year_be AS fy_be, c.start_date, c.end_date, c.width_m,
+       round(CAST(c.area_m2 / {M2_PER_RAI} AS numeric), 2)::float AS area_rai,
+       round(CAST(c.area_m2 / {M2_PER_HECTARE} AS numeric), 4)::float AS area_ha,
+       c.named_district_code AS named_dist, c.named_reserve_code AS named_res
+FROM redflag_contracts c"""
+FLAGS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM red_flags"
+CONTRACTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM redflag_contracts"
