@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's geo_service, whichever the virtualenv points at
 
 import _harness  # noqa: E402
+import numpy as np  # noqa: E402
 import shapely  # noqa: E402
-import shapely.ops  # noqa: E402
 from pyproj import Transformer  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
@@ -123,7 +123,9 @@ def naive_fire(session, limit: int | None) -> tuple[set[int], float, int, int]:
         ).all()
         if not pts:
             continue
-        area = shapely.ops.transform(to_utm.transform, shapely.from_wkb(bytes(wkb)))
+        area = shapely.transform(
+            shapely.from_wkb(bytes(wkb)), lambda c: np.column_stack(to_utm.transform(c[:, 0], c[:, 1]))
+        )
         xs, ys = to_utm.transform([p[0] for p in pts], [p[1] for p in pts])
         squares = shapely.box(
             [x - 187.5 for x in xs], [y - 187.5 for y in ys], [x + 187.5 for x in xs], [y + 187.5 for y in ys]

@@ -38,6 +38,7 @@ from geo_service.layers.load import load_file
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR, bundled_layers, load_bundled
 from geo_service.layers.store import LayerMeta, LoadReport
 from geo_service.maps import cli as maps_cli
+from geo_service.redflags.cli import redflags_app
 from geo_service.settings import Settings, get_settings
 from geo_service.simulation import cli as simulation_cli
 from geo_service.users import create_user, list_users, update_user
@@ -67,6 +68,7 @@ app.add_typer(hotspots_app, name="hotspots")
 app.add_typer(rasters_app, name="rasters")
 app.add_typer(simulation_cli.app, name="simulate")
 app.add_typer(batch_app, name="batch")
+app.add_typer(redflags_app, name="redflags")
 
 
 @app.callback()

@@ -303,3 +303,32 @@ def test_committee_brief_counts_flags_by_rule_and_agency_never_parcels(client, a
     assert "red-flags-by-rule" in page and "กรมป่าไม้" in page
     assert "1234" not in json.dumps(made.json()) and "1234" not in page  # the document number never appears
     assert "nor_sor_3_gor" not in page and "น.ส. 3 ก." not in page
+
+
+@pytest.mark.slow
+def test_command_line_loads_contracts_and_runs_the_rules(db_url, tmp_path, centre):
+    import os
+    import subprocess
+    import sys
+
+    lon, lat = centre
+    path = tmp_path / "contracts.csv"
+    path.write_bytes(contracts_csv(lon, lat))
+    env = {**os.environ, "GEO_SERVICE_DATABASE_URL": db_url.render_as_string(hide_password=False), "COLUMNS": "200"}
+    cli = [sys.executable, "-m", "geo_service.cli", "redflags"]
+    fields = [f"--field={k}={v}" for k, v in json.loads(FIELDS).items()]
+    load = subprocess.run(
+        [*cli, "load-contracts", str(path), *fields, "--encoding", "cp874", "--crs", "EPSG:32647"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert load.returncode == 0, load.stderr
+    assert "2 contracts: 2 new" in load.stderr + load.stdout
+    run = subprocess.run(
+        [*cli, "run", "--rule", "double_payment"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0 and "double_payment" in run.stderr + run.stdout
+    bad = subprocess.run([*cli, "run", "--rule", "nope"], env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "Unknown rules: nope" in bad.stderr + bad.stdout
