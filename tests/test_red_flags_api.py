@@ -190,6 +190,8 @@ def test_load_ingest_flag_edit_dismiss_and_open_a_case(client, admin_headers, lo
     assert case.json()["category"] == "land_documents_in_reserve"
     linked = client.get(f"/api/v1/redflags/flags/{pflag['id']}", headers=inv).json()
     assert linked["status"] == "linked" and linked["case_id"] == case.json()["id"]
+    pack = client.get(f"/api/v1/cases/{case.json()['id']}/evidence-pack", headers=inv)
+    assert pack.status_code == 200 and f"red_flag {pflag['id']}" in pack.text
     # linking it to the other case too; a second time is refused
     lk = client.post(f"/api/v1/redflags/flags/{pflag['id']}/link", headers=inv, json={"case_id": other["id"]})
     assert lk.status_code == 200, lk.text

@@ -13,7 +13,8 @@ Definitions (thresholds in settings):
   width) holds fire detections dated within its contract period (the season it was paid to protect); a detection on
   the boundary counts (``ST_Intersects``). Burned area: the union of the detections' nominal pixels (375 m squares
   in the contract's UTM zone) inside the area. Protected side: detections outside the area but within
-  ``protected_side_m`` of it inside the reserve the contract names (any protected area if it names none).
+  ``protected_side_m`` of it (the area buffered in its UTM zone: one prepared polygon per contract, not a geodesic
+  distance per detection) inside the reserve the contract names (any protected area if it names none).
 - ``reforestation_loss``: a reforestation plot with detections or clearing patches from its start to
   ``reforestation_watch_years`` after its end.
 - ``outside_named_area``: more than ``outside_tolerance`` of a contract's area outside the reserve (in force at its
@@ -127,11 +128,13 @@ CROSS JOIN LATERAL (
   FROM ST_Dump(h.pts) p
 ) burn
 CROSS JOIN LATERAL (
+  SELECT ST_Transform(ST_Buffer(ST_Transform(c.area_geom, utm_srid(c.area_geom)), :side_m), 4326) AS zone
+) z
+CROSS JOIN LATERAL (
   SELECT count(*) AS n FROM fire_detections_v d
-  WHERE d.geom && ST_Expand(c.area_geom, :side_m / 100000.0)
+  WHERE ST_Intersects(d.geom, z.zone)
     AND d.acq_date_local BETWEEN c.start_date AND c.end_date
     AND NOT ST_Intersects(d.geom, c.area_geom)
-    AND ST_DWithin(CAST(d.geom AS geography), CAST(c.area_geom AS geography), :side_m)
     AND CASE WHEN c.named_reserve_code IS NULL THEN cardinality(d.protected_area_codes) > 0
              ELSE c.named_reserve_code = ANY(d.protected_area_codes) END
 ) side
