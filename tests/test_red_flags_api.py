@@ -278,6 +278,10 @@ def test_refused_files_store_nothing(client, admin_headers, centre):
         assert 400 <= r.status_code < 500, (words, r.text)
         assert words in json.dumps(r.json(), ensure_ascii=False), (words, r.text)
     assert client.get("/api/v1/redflags/contracts", headers=admin_headers).json()["total"] == 0
+    # WKT with heights is stored flat
+    z = f'contract_number,project_name,agency,work_type,wkt\nZ-1,p,a,firebreak,"POLYGON Z(({lon} {lat} 5,{lon + 0.01} {lat} 5,{lon} {lat + 0.01} 5,{lon} {lat} 5))"\n'
+    r = client.post("/api/v1/admin/redflags/contracts", headers=admin_headers, files={"file": ("z.csv", z.encode())})
+    assert r.status_code == 201, r.text
 
 
 def test_committee_brief_counts_flags_by_rule_and_agency_never_parcels(client, admin_headers, login, centre):

@@ -171,7 +171,8 @@ def _frame(path: Path, original_name: str | None, layer: str | None, encoding: s
             ],
         )
     records = gdf.drop(columns=gdf.geometry.name).to_dict("records")
-    return records, list(gs.values), raw.driver, gdf.crs.to_string()
+    # 2D only (a CSV's WKT may carry Z): the columns are 2D
+    return records, list(shapely.force_2d(gs.values)), raw.driver, gdf.crs.to_string()
 
 
 def _mapping(targets: tuple[str, ...], fields: dict[str, str] | None, columns: list[str]) -> dict[str, str]:
