@@ -122,10 +122,10 @@ CROSS JOIN LATERAL (
   WHERE ST_Intersects(d.geom, c.area_geom) AND d.acq_date_local BETWEEN c.start_date AND c.end_date
 ) h
 CROSS JOIN LATERAL (
-  -- one buffer of the multipoint with square caps: the union of the pixels in a single GEOS operation
   SELECT coalesce(ST_Area(ST_Intersection(
-           ST_Buffer(ST_Transform(h.pts, utm_srid(c.area_geom)), {PIXEL_M / 2}, 'endcap=square'),
+           ST_Union(ST_Expand(ST_Transform(p.geom, utm_srid(c.area_geom)), {PIXEL_M / 2})),
            ST_Transform(c.area_geom, utm_srid(c.area_geom)))), 0) AS m2
+  FROM ST_Dump(h.pts) p
 ) burn
 CROSS JOIN LATERAL (
   SELECT ST_Transform(ST_Buffer(ST_Transform(c.area_geom, utm_srid(c.area_geom)), :side_m), 4326) AS zone
