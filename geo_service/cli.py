@@ -41,6 +41,7 @@ from geo_service.layers.load import load_file
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR, bundled_layers, load_bundled
 from geo_service.layers.store import LayerMeta, LoadReport
 from geo_service.maps import cli as maps_cli
+from geo_service.redflags.cli import redflags_app
 from geo_service.settings import Settings, get_settings
 from geo_service.simulation import cli as simulation_cli
 from geo_service.users import create_user, list_users, update_user
@@ -75,6 +76,7 @@ app.add_typer(batch_app, name="batch")
 app.add_typer(worker_app, name="worker")
 app.add_typer(citizen_app, name="citizen")
 app.add_typer(alerts_app, name="alerts")
+app.add_typer(redflags_app, name="redflags")
 
 
 @app.callback()

@@ -35,6 +35,7 @@ from geo_service.api import (
     ogc_tiles,
     open_data,
     photos,
+    redflags,
     worker,
 )
 from geo_service.api.read_after_write import ReadAfterWrite
@@ -202,6 +203,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     app.include_router(open_data.router)
     app.include_router(alerts.router)
     app.include_router(alerts_page.router)
+    app.include_router(redflags.router)
 
     @app.get("/", summary="Service name, version and where to start")
     def index() -> ServiceIndex:

@@ -315,6 +315,7 @@ class Settings:
         self.alerts = AlertSettings(
             **{k.removeprefix("alerts_"): v for k, v in overrides.items() if k.startswith("alerts_")}
         )
+        self.red_flags = RedFlagSettings(**{k: v for k, v in overrides.items() if k in RedFlagSettings.model_fields})
 
     def admin_token(self) -> str:
         """The bootstrap admin token; outside production one is generated and kept in data_dir."""
@@ -527,3 +528,45 @@ class AlertSettings(BaseSettings):
     crash_after_send: bool = Field(
         default=False, description="Test-only: the sender process dies after the first accepted send, before marking"
     )
+
+
+class RedFlagSettings(BaseSettings):
+    """Red flags on public money and public land (issue 15): each rule switchable, its thresholds."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_SERVICE_RED_FLAGS_", extra="ignore", populate_by_name=True)
+
+    rule_fire_in_fire_contract: bool = Field(default=True, description="Fire inside a firebreak/fire-control area")
+    rule_reforestation_loss: bool = Field(default=True, description="Fire or clearing on a reforestation plot")
+    rule_outside_named_area: bool = Field(default=True, description="Contract area outside its named reserve/district")
+    rule_double_payment: bool = Field(default=True, description="Overlapping paid contracts, same work, same year")
+    rule_document_in_reserve: bool = Field(default=True, description="Land document issued inside a reserve/park")
+    rule_cleared_before_issue: bool = Field(default=True, description="Parcel burned/cleared before its document")
+    rule_recurrence: bool = Field(default=True, description="A reserve cell burning in several seasons")
+    fire_min_detections: int = Field(default=1, ge=1, description="Detections inside a fire contract that flag it")
+    fire_high_share: float = Field(
+        default=0.10, ge=0, le=1, description="Burned share of the contracted area from which the flag is high"
+    )
+    protected_side_m: float = Field(
+        default=1000.0, gt=0, description="How far beyond a firebreak a detection counts as the protected side"
+    )
+    reforestation_watch_years: int = Field(
+        default=3, ge=0, le=30, description="Years after a reforestation contract's end that fire/clearing flags it"
+    )
+    outside_tolerance: float = Field(
+        default=0.10, ge=0, le=1, description="Share of a contract area allowed outside its named reserve/district"
+    )
+    double_payment_min_share: float = Field(
+        default=0.20, gt=0, le=1, description="Overlap (share of the smaller area) that makes two contracts double"
+    )
+    document_min_share: float = Field(
+        default=0.01, gt=0, le=1, description="Share of a parcel inside a reserve/park that flags its document"
+    )
+    cleared_before_days: int = Field(
+        default=365, ge=1, le=3650, description="Fire or clearing this many days before issue flags a document"
+    )
+    recurrence_seasons: int = Field(default=3, ge=2, le=50, description="Seasons a reserve cell must burn in")
+    recurrence_cell_m: float = Field(default=500.0, gt=0, description="Recurrence grid cell (metres)")
+    recurrence_srid: int = Field(default=32647, description="Projected CRS of the recurrence grid (UTM 47N)")
+    season_first_month: int = Field(default=1, ge=1, le=12, description="First month of the fire season")
+    season_last_month: int = Field(default=5, ge=1, le=12, description="Last month of the fire season")
+    run_after_ingest: bool = Field(default=True, description="Run the rules after each hotspot ingest")

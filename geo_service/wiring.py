@@ -15,6 +15,7 @@ from geo_service.hotspots import service as hotspots
 from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.incidents.service import reattribute_incidents
 from geo_service.layers import store as layers_store
+from geo_service.redflags import service as redflags
 from geo_service.settings import Settings
 from geo_service.worker.catalogue import build_registry
 from geo_service.worker.registry import JobContext, Registry
@@ -22,12 +23,16 @@ from geo_service.worker.registry import JobContext, Registry
 
 def wire() -> None:
     """Register the listeners of a boundary change: incidents, then hotspots, are re-attributed in the load's
-    transaction. Idempotent: calling it again registers nothing twice."""
+    transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the red-flag rules
+    that read detections re-run in the ingest's transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
-    # alerts are matched in the transaction that found the event (an ingest, a case change)
+    layers_store.on_layers_changed(redflags.after_layers_changed)
+    # red flags re-run, then alerts are matched, in the transaction that found the event (an ingest, a case change)
+    hotspots.on_ingested(redflags.after_ingest)
     hotspots.on_ingested(alerts.hotspots_ingested)
     cases.on_case_changed(alerts.case_changed)
+    forest_loss_ingest.on_patches_found(redflags.after_patches_found)
     forest_loss_ingest.on_patches_found(alerts.clearing_patches_found)
 
 

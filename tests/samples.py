@@ -73,3 +73,37 @@ SYNTHETIC_INCIDENTS = text("""
 def insert_synthetic_incidents(conn, n: int) -> None:
     """``n`` wildfire incidents written straight into the table (for export volume tests, not attribution)."""
     conn.execute(SYNTHETIC_INCIDENTS, {"n": n})
+
+
+def post_red_flag_contracts(client, headers, lon: float = 100.3, lat: float = 18.2) -> None:
+    """Two paid firebreak contracts of FY 2567 over the same land (a double-payment red flag), through the admin
+    route: enough for the contracts and red-flag collections to hold rows."""
+    import json
+
+    def square(x, y, d=0.005):
+        return {
+            "type": "Polygon",
+            "coordinates": [[[x - d, y - d], [x + d, y - d], [x + d, y + d], [x - d, y + d], [x - d, y - d]]],
+        }
+
+    features = [
+        {
+            "type": "Feature",
+            "geometry": square(lon + dx, lat),
+            "properties": {
+                "contract_number": f"EGP-67-{n}",
+                "project_name": f"แนวกันไฟ {n}",
+                "agency": "กรมป่าไม้",
+                "contractor": "หจก. ตัวอย่าง",
+                "work_type": "firebreak",
+                "paid_thb": 100000,
+                "fiscal_year_be": 2567,
+                "start_date": "2023-10-01",
+                "end_date": "2024-05-31",
+            },
+        }
+        for n, dx in ((1, 0.0), (2, 0.002))
+    ]
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    r = client.post("/api/v1/admin/redflags/contracts", headers=headers, files={"file": ("c.geojson", body)})
+    assert r.status_code == 201, r.text

@@ -22,7 +22,7 @@ from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.thai import be_dmy
 from tests.forest_patches import insert_patches
-from tests.samples import insert_synthetic_incidents
+from tests.samples import insert_synthetic_incidents, post_red_flag_contracts
 
 
 def check_rfc7946(fc: dict) -> None:
@@ -86,6 +86,7 @@ def people(login, client, admin_headers):
         "/api/v1/admin/api-keys", headers=admin_headers, json={"name": "DDPM", "scopes": ["districts"]}
     ).json()["key"]
     insert_patches(client.app.state.sessionmaker)  # clearing patches (and their aggregates per district)
+    post_red_flag_contracts(client, admin_headers)  # rows in the administrators' red_flags, redflag_contracts
     return {
         "officer": officer,
         "admin": admin_headers,
@@ -364,6 +365,7 @@ def filled(pg_cluster, template_db, tmp_path_factory):
             )
             assert r.status_code == 201, r.text
         insert_patches(client.app.state.sessionmaker)
+        post_red_flag_contracts(client, admin)
         yield client, admin
     pg_cluster.drop_database(name)
 

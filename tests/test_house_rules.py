@@ -99,6 +99,13 @@ STORES: dict[str, set[str]] = {
     # alerts to people (migration 0027): the matcher reads other domains only through the views of 0027
     # (alert_hotspots, alert_fire_events, alert_clearing_patches, alert_subject_areas, alert_recipients)
     **{t: {"alerts.store"} for t in ("alert_subscriptions", "alert_opt_outs", "alert_contacts", "alert_outbox")},
+    # red flags (migration 0025): the store; the rules upsert flags from contracts and parcels in one statement each
+    "redflag_contracts": {"redflags.store", "redflags.rules"},
+    "redflag_parcels": {"redflags.store", "redflags.rules"},
+    "redflag_contract_history": {"redflags.store"},
+    "redflag_parcel_history": {"redflags.store"},
+    "red_flags": {"redflags.store", "redflags.rules"},
+    "red_flag_history": {"redflags.store", "redflags.rules"},
 }
 
 # ORM classes and the store that may use them.

@@ -212,6 +212,34 @@ for _method, _path in (
     ("GET", "/api/v1/alerts/recent"),
 ):
     POLICY[(_method, _path)] = ALERT_USERS
+# Red flags: parcels (land documents) and every flag for investigators and administrators only, never committee,
+# partners, field officers or the national viewer; loads, edits and "run now" for administrators.
+for _method, _path in (
+    ("GET", "/api/v1/redflags/contracts"),
+    ("GET", "/api/v1/redflags/contracts/{contract_id}"),
+    ("GET", "/api/v1/redflags/parcels"),
+    ("GET", "/api/v1/redflags/parcels/{parcel_id}"),
+    ("GET", "/api/v1/redflags/flags"),
+    ("GET", "/api/v1/redflags/flags.geojson"),
+    ("GET", "/api/v1/redflags/flags/{flag_id}"),
+    ("POST", "/api/v1/redflags/flags/{flag_id}/dismiss"),
+    ("POST", "/api/v1/redflags/flags/{flag_id}/case"),
+    ("POST", "/api/v1/redflags/flags/{flag_id}/link"),
+    ("GET", "/api/v1/redflags/contractors/{name}"),
+    ("GET", "/api/v1/redflags/contracts/{contract_id}/sheet"),
+    ("GET", "/api/v1/redflags/contracts/{contract_id}/sheet.pdf"),
+    ("GET", "/api/v1/redflags/parcels/{parcel_id}/sheet"),
+    ("GET", "/api/v1/redflags/parcels/{parcel_id}/sheet.pdf"),
+):
+    POLICY[(_method, _path)] = CASE_WORKERS
+for _method, _path in (
+    ("POST", "/api/v1/admin/redflags/contracts"),
+    ("POST", "/api/v1/admin/redflags/parcels"),
+    ("POST", "/api/v1/admin/redflags/run"),
+    ("PATCH", "/api/v1/redflags/contracts/{contract_id}"),
+    ("PATCH", "/api/v1/redflags/parcels/{parcel_id}"),
+):
+    POLICY[(_method, _path)] = ADMIN
 ROLES = ("administrator", "investigator", "field_officer", "committee_member", "partner", "national_viewer")
 
 

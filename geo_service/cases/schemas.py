@@ -116,6 +116,9 @@ class EvidenceCounts(BaseModel):
     district: int
     raster_stat: int
     clearing_patch: int
+    red_flag: int
+    contract: int
+    parcel: int
 
 
 class CaseLinkOut(BaseModel):

@@ -29,6 +29,7 @@ from geo_service.incidents import service as incidents
 from geo_service.incidents import store as incidents_store
 from geo_service.layers import aoi
 from geo_service.layers import queries as layers
+from geo_service.redflags import store as redflags_store
 from geo_service.thai import BANGKOK, fiscal_year_be
 
 REFERENCE_FORMAT = "NACC-PR-{fy}-{seq:04d}"
@@ -529,6 +530,9 @@ _EXISTING: dict[LinkTarget, Callable[[Session, list[str]], set[str]]] = {
     LinkTarget.fire_event: hotspots_store.existing_fire_event_ids,
     LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
     LinkTarget.clearing_patch: forest_loss_queries.existing_patch_ids,
+    LinkTarget.red_flag: redflags_store.existing_flag_ids,
+    LinkTarget.contract: redflags_store.existing_contract_ids,
+    LinkTarget.parcel: redflags_store.existing_parcel_ids,
 }
 
 

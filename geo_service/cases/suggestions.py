@@ -12,6 +12,7 @@ from geo_service.cases import access, service, store
 from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
+from geo_service.redflags import store as redflags_store
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_dmy
 
 PATCH_DAYS = 60  # alert systems date a clearing days to weeks after it happened: a wider window than hotspots
@@ -25,6 +26,9 @@ SOURCE_NAMES = {
     "hansen_lossyear": "Hansen lossyear",
     "change_pair": "change pair",
 }
+
+FLAG_SCORE = {"high": 0.8, "medium": 0.5, "low": 0.3}  # flags rank with close matches, above reserve-only hits
+SEVERITY_TH = {"high": "สูง", "medium": "ปานกลาง", "low": "ต่ำ"}
 
 
 def suggest(
@@ -134,6 +138,33 @@ def suggest(
                     "reason_th": f"{th} อยู่ใน {where} {share:.0%} ของแปลง{_fire_th(pr)}",
                 }
             )
+    for f in redflags_store.suggest_flags(
+        session,
+        reserve_codes=list(codes or []),
+        district_codes=list(case.get("districts") or []),
+        contract_ids=[int(i) for t, i in linked if t == "contract"],
+        parcel_ids=[int(i) for t, i in linked if t == "parcel"],
+        skip=[int(i) for t, i in linked if t == "red_flag"],
+        limit=limit,
+    ):
+        out.append(
+            {
+                "target_type": "red_flag",
+                "target_id": str(f["id"]),
+                "seen": f["last_found_at"].isoformat(),
+                "sensor": None,
+                "confidence": None,
+                "frp": None,
+                "reserve_code": f["reserve_code"],
+                "district_code": f["district_code"],
+                "score": FLAG_SCORE.get(f["severity"], 0.3),
+                "distance_m": 0,
+                "days_apart": None,
+                "incident_id": None,
+                "reason": f"red flag #{f['id']} ({f['severity']}): {f['reason_en']}",
+                "reason_th": f"สัญญาณเตือน #{f['id']} ({SEVERITY_TH.get(f['severity'], f['severity'])}): {f['reason_th']}",
+            }
+        )
     out.sort(key=lambda s: (-s["score"], s["target_type"], s["target_id"]))
     return {
         "case_id": case_id,

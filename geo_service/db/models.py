@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    Numeric,
     SmallInteger,
     String,
     Text,
@@ -350,6 +351,9 @@ class LinkTarget(str, enum.Enum):
     district = "district"
     raster_stat = "raster_stat"
     clearing_patch = "clearing_patch"
+    red_flag = "red_flag"
+    contract = "contract"
+    parcel = "parcel"
 
 
 CASE_CATEGORY_LABELS: dict[CaseCategory, tuple[str, str]] = {
@@ -1199,3 +1203,166 @@ class AlertOutbox(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+# --- red flags on public money and public land (migration 0025) ------------------------------------
+class RedFlagContract(Base):
+    """A public-works contract on forest land: who was paid, how much, for what work, over which area or line."""
+
+    __tablename__ = "redflag_contracts"
+    __table_args__ = (
+        UniqueConstraint("contract_number"),
+        Index("ix_redflag_contracts_contractor", "contractor"),
+        CheckConstraint(
+            "work_type IN ('firebreak', 'fire_control', 'patrol', 'reforestation', 'check_dam', 'forest_road', "
+            "'other')",
+            name="work_type",
+        ),
+        CheckConstraint("end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="period"),
+        CheckConstraint("width_m IS NULL OR width_m > 0", name="width"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    contract_number: Mapped[str] = mapped_column(Text)
+    project_name: Mapped[str] = mapped_column(Text)
+    agency: Mapped[str] = mapped_column(Text)
+    contractor: Mapped[str | None] = mapped_column(Text)
+    work_type: Mapped[str] = mapped_column(Text)
+    budget_thb = mapped_column(Numeric(16, 2))
+    paid_thb = mapped_column(Numeric(16, 2))
+    fiscal_year_be: Mapped[int | None] = mapped_column(Integer)
+    start_date: Mapped[date | None] = mapped_column(Date)
+    end_date: Mapped[date | None] = mapped_column(Date)
+    delivery_date: Mapped[date | None] = mapped_column(Date)
+    quantities = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    named_district_code: Mapped[str | None] = mapped_column(String(20))
+    named_reserve_code: Mapped[str | None] = mapped_column(String(40))
+    width_m: Mapped[float | None] = mapped_column(Float)
+    area_m2: Mapped[float] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    source_layer: Mapped[str | None] = mapped_column(Text)
+    source_version: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False)
+    area_geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class RedFlagContractHistory(Base):
+    """One version of a contract as it was (loads and edits), with who changed it and when."""
+
+    __tablename__ = "redflag_contract_history"
+    __table_args__ = (Index("ix_redflag_contract_history_record_id", "record_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("redflag_contracts.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(Text)
+    data = mapped_column(JSONB, nullable=False)
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RedFlagParcel(Base):
+    """A land document's parcel: type, number, issue date and office, polygon; confidential by default."""
+
+    __tablename__ = "redflag_parcels"
+    __table_args__ = (
+        UniqueConstraint("doc_type", "doc_number"),
+        CheckConstraint(
+            "doc_type IN ('chanote', 'nor_sor_3_gor', 'nor_sor_3', 'sor_kor_1', 'sor_por_kor_4_01', 'other')",
+            name="doc_type",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    doc_type: Mapped[str] = mapped_column(Text)
+    doc_number: Mapped[str] = mapped_column(Text)
+    issue_date: Mapped[date | None] = mapped_column(Date)
+    issuing_office: Mapped[str | None] = mapped_column(Text)
+    confidential: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    area_m2: Mapped[float] = mapped_column(Float)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    source_layer: Mapped[str | None] = mapped_column(Text)
+    source_version: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_by: Mapped[str] = mapped_column(String(120))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+
+
+class RedFlagParcelHistory(Base):
+    """One version of a parcel as it was (loads and edits), with who changed it and when."""
+
+    __tablename__ = "redflag_parcel_history"
+    __table_args__ = (Index("ix_redflag_parcel_history_record_id", "record_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("redflag_parcels.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(Text)
+    data = mapped_column(JSONB, nullable=False)
+    changed_by: Mapped[str] = mapped_column(String(120))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class RedFlag(Base):
+    """What a red-flag rule found about a contract, a parcel or a reserve cell; ``flag_key`` keeps it stable."""
+
+    __tablename__ = "red_flags"
+    __table_args__ = (
+        UniqueConstraint("flag_key"),
+        Index("ix_red_flags_rule", "rule"),
+        Index("ix_red_flags_contract_ids", "contract_ids", postgresql_using="gin"),
+        Index("ix_red_flags_parcel_ids", "parcel_ids", postgresql_using="gin"),
+        CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
+        CheckConstraint("status IN ('open', 'dismissed', 'linked')", name="status"),
+        CheckConstraint("subject_type IN ('contract', 'parcel', 'reserve_cell')", name="subject_type"),
+        CheckConstraint("status <> 'dismissed' OR dismissed_reason IS NOT NULL", name="dismissed_reason"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    flag_key: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    subject_type: Mapped[str] = mapped_column(Text)
+    subject_id: Mapped[str] = mapped_column(Text)
+    contract_ids = mapped_column(ARRAY(BigInteger), nullable=False, server_default=text("'{}'"))
+    parcel_ids = mapped_column(ARRAY(BigInteger), nullable=False, server_default=text("'{}'"))
+    reason_th: Mapped[str] = mapped_column(Text)
+    reason_en: Mapped[str] = mapped_column(Text)
+    figures = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    evidence = mapped_column(JSONB, nullable=False, server_default=text("'[]'::jsonb"))
+    district_code: Mapped[str | None] = mapped_column(String(20))
+    reserve_code: Mapped[str | None] = mapped_column(String(40))
+    agency: Mapped[str | None] = mapped_column(Text)
+    contractor: Mapped[str | None] = mapped_column(Text)
+    fiscal_year_be: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'open'"))
+    current: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    dismissed_reason: Mapped[str | None] = mapped_column(Text)
+    dismissed_by: Mapped[str | None] = mapped_column(String(120))
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    case_id: Mapped[int | None] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    first_found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    last_found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+
+
+class RedFlagHistory(Base):
+    """One change of a red flag: found, changed, gone, dismissed, linked or a case opened from it."""
+
+    __tablename__ = "red_flag_history"
+    __table_args__ = (Index("ix_red_flag_history_flag_id", "flag_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    flag_id: Mapped[int] = mapped_column(ForeignKey("red_flags.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(Text)
+    actor: Mapped[str] = mapped_column(String(120))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    detail = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))

@@ -19,6 +19,7 @@ from geo_service.incidents import store as incident_store
 from geo_service.layers import aoi
 from geo_service.layers import queries as layer_queries
 from geo_service.redaction import INCIDENT_CONFIDENTIAL, STAFF  # one policy for confidential properties
+from geo_service.redflags import store as redflag_store
 
 ALL_ROLES = frozenset(Role)
 
@@ -560,6 +561,70 @@ JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTo
             "collection has it in full); no patch outline. Public only when the deployment "
             "sets GEO_SERVICE_FOREST_LOSS_PUBLIC_AGGREGATES.",
             version_sql=_PATCHES_VERSION,
+        ),
+        Collection(
+            name="red_flags",
+            title="Red flags on public money and public land",
+            title_th="สัญญาณเตือนการใช้เงินและที่ดินของรัฐ",
+            sql=f"SELECT b.* FROM ({redflag_store.EXPORT_FLAGS_SQL}) b",
+            properties=(
+                "flag_id",
+                "rule",
+                "severity",
+                "subj_type",
+                "subj_id",
+                "status",
+                "reason_th",
+                "reason_en",
+                "district_code",
+                "reserve_code",
+                "agency",
+                "contractor",
+                "fy_be",
+                "found_at",
+                "case_id",
+            ),
+            geometry_type="MultiPolygon",
+            readers=frozenset({Role.administrator}),
+            datetime="found_at",
+            order_by="flag_id",
+            attribution="Red flags: geo_service rules over contracts, land documents, FIRMS and forest-loss alerts",
+            description="What the red-flag rules found (README: Red flags on public money and public land): the "
+            "contract area, parcel or reserve cell, the rule, severity, reasons in Thai and English and the status "
+            "(dismissed flags included, with their status). Administrators only: parcels are confidential.",
+            version_sql=redflag_store.FLAGS_VERSION_SQL,
+        ),
+        Collection(
+            name="redflag_contracts",
+            title="Public-works contracts on forest land",
+            title_th="สัญญาจ้างงานในเขตป่า",
+            sql=f"SELECT b.* FROM ({redflag_store.EXPORT_CONTRACTS_SQL}) b",
+            properties=(
+                "contract_id",
+                "contract_no",
+                "project",
+                "agency",
+                "contractor",
+                "work_type",
+                "budget_thb",
+                "paid_thb",
+                "fy_be",
+                "start_date",
+                "end_date",
+                "width_m",
+                "area_rai",
+                "area_ha",
+                "named_dist",
+                "named_res",
+            ),
+            geometry_type="MultiPolygon",
+            readers=frozenset({Role.administrator}),
+            datetime="start_date",
+            order_by="contract_id",
+            attribution="Contracts: as loaded by the office (e-GP and agency records)",
+            description="Firebreak, fire-control, patrol, reforestation, check-dam and forest-road contracts with the "
+            "area the red-flag rules use (a line buffered by its stated width). Administrators only.",
+            version_sql=redflag_store.CONTRACTS_VERSION_SQL,
         ),
     )
 }

@@ -80,6 +80,8 @@ DBF_FIELDS = {
     "verified_by": "verifier",
     "month_start": "month_1st",
     "cleared_by_fire_patches": "fire_n",
+    "contract_id": "contr_id",
+    "contract_no": "contr_no",
 }
 
 

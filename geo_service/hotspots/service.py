@@ -21,13 +21,13 @@ from geo_service.hotspots.rasters import RasterReport, register_raster
 from geo_service.places import gazetteer
 from geo_service.settings import HotspotSettings
 
-IngestListener = Callable[[Session, IngestReport], None]
+IngestListener = Callable[[Session, IngestReport], object]  # what it returns is not used
 _INGEST_LISTENERS: list[IngestListener] = []
 
 
 def on_ingested(listener: IngestListener) -> IngestListener:
-    """Register a listener called in the ingest's transaction once its detections and events are stored (alerts:
-    registered by wiring.py; idempotent)."""
+    """Register a listener called in the ingest's transaction once its detections and events are stored (red flags,
+    alerts: registered by wiring.py, in that order; idempotent)."""
     if listener not in _INGEST_LISTENERS:
         _INGEST_LISTENERS.append(listener)
     return listener

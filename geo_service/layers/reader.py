@@ -116,16 +116,16 @@ def _refuse(message: str, problems: list[dict] | None = None) -> LayerRejected:
     return LayerRejected(message + " Nothing was stored.", details=details)
 
 
-def _open_path(path: Path, original_name: str) -> tuple[str, frozenset[str]]:
+def _open_path(path: Path, original_name: str, formats: dict[str, str] = FORMATS) -> tuple[str, frozenset[str]]:
     """The GDAL path and driver of a layer file, decided from its bytes (uploads.sniff), never by GDAL."""
     suffix = Path(original_name).suffix.lower()
-    if suffix not in FORMATS:
+    if suffix not in formats or formats[suffix] == "csv":
         raise _refuse(
             f"'{Path(original_name).name}' is not a supported layer file: use GeoJSON (.geojson), "
             "GeoPackage (.gpkg), a zipped Shapefile (.zip) or KML (.kml)."
         )
     sniffed = uploads.sniff(path, LAYER_FORMATS, lambda message: _refuse(message))
-    if sniffed.format != FORMATS[suffix]:
+    if sniffed.format != formats[suffix]:
         raise _refuse(
             f"The file was recognised as {uploads.DESCRIPTIONS[sniffed.format]}, which does not match its name."
         )
@@ -176,6 +176,132 @@ def _polygonal(geom) -> MultiPolygon | None:
     return MultiPolygon(polys) if polys else None
 
 
+@dataclass
+class RawFrame:
+    """A layer file read but not yet checked: its features in the file's CRS, the driver and any encoding note."""
+
+    gdf: Any  # geopandas.GeoDataFrame (geopandas is imported only when a file is read)
+    driver: str
+    encoding_note: str | None = None
+
+
+def read_frame(
+    path: str | Path,
+    *,
+    original_name: str | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+    csv_crs: str = "EPSG:4326",
+    wkt_column: str = "wkt",
+    formats: dict[str, str] = FORMATS,
+) -> RawFrame:
+    """Open a layer file the one safe way (format from its bytes, GDAL off the network, Thai encodings) and read it.
+
+    Used by the boundary layers and by every other loader of vector files (the red-flag contracts and parcels);
+    a ``.csv`` (when ``formats`` allows it) is read without GDAL: one row per feature, geometry as WKT in
+    ``wkt_column``, coordinates in ``csv_crs``. Raises LayerRejected with a message a person can act on.
+    """
+    import geopandas as gpd  # heavy (GDAL): imported when a layer is loaded, not when the service starts
+    import pyogrio
+
+    path = Path(path)
+    if encoding is not None:
+        try:
+            encoding = codecs.lookup(encoding).name
+        except LookupError:
+            raise _refuse(
+                f"Unknown text encoding '{encoding[:40]}'; Thai Shapefiles are usually cp874 "
+                "(or tis-620), others utf-8."
+            ) from None
+    name = original_name or path.name
+    if Path(name).suffix.lower() == ".csv" and formats.get(".csv") == "csv":
+        return RawFrame(_read_csv(path, encoding, csv_crs, wkt_column), "CSV")
+    gdal_path, drivers = _open_path(path, name, formats)
+    pyogrio.set_gdal_config_options(uploads.GDAL_SAFE_OPTIONS)  # no network, no /vsicurl/ for pyogrio's GDAL
+
+    try:
+        layers = pyogrio.list_layers(gdal_path)
+    except Exception:
+        raise _refuse(
+            "The file could not be read as a layer: it is damaged or not in the format its name says."
+        ) from None
+    names = [str(n) for n in layers[:, 0]] if len(layers) else []
+    if not names:
+        raise _refuse("The file contains no layers.")
+    if layer is None and len(names) > 1:
+        raise _refuse("The file has several layers; choose one.", [{"reason": f"layer '{n}'"} for n in names])
+    if layer is not None and layer not in names:
+        raise _refuse(f"The file has no layer named '{layer}'.", [{"reason": f"layer '{n}'"} for n in names])
+    chosen = layer or names[0]
+    encoding_note = None
+    if encoding is None and Path(name).suffix.lower() == ".zip":
+        encoding, encoding_note = shapefile_encoding(path)  # never mojibake from a file without .cpg
+
+    info = pyogrio.read_info(gdal_path, layer=chosen, encoding=encoding)
+    if info["driver"] not in drivers:
+        raise _refuse(f"The file was recognised as {info['driver']}, which does not match its name.")
+    try:
+        gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
+    except UnicodeDecodeError:
+        raise _refuse(
+            "The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files are often cp874)."
+        ) from None
+    _check_frame(gdf)
+    assert isinstance(gdf, gpd.GeoDataFrame)
+    return RawFrame(gdf, str(info["driver"]), encoding_note)
+
+
+def _check_frame(gdf) -> None:
+    text_columns = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]
+    if any(gdf[c].astype(str).str.contains("\x00", regex=False).any() for c in text_columns):
+        raise _refuse("The file's text contains NUL characters (is the encoding right?).")
+    if gdf.crs is None:
+        raise _refuse(
+            "The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
+            "Add it and send the file again."
+        )
+    if len(gdf) == 0:
+        raise _refuse("The layer has no features.")
+
+
+def _read_csv(path: Path, encoding: str | None, crs: str, wkt_column: str):
+    """A CSV with a WKT column, read by pandas and shapely (no GDAL: a CSV cannot point GDAL anywhere)."""
+    import geopandas as gpd
+    import pandas as pd
+    from pyproj import CRS
+    from pyproj.exceptions import CRSError
+
+    try:
+        crs_obj = CRS.from_user_input(crs)
+    except CRSError:
+        raise _refuse(f"Unknown coordinate system '{str(crs)[:40]}'; give an EPSG code such as EPSG:32647.") from None
+    try:
+        df = pd.read_csv(path, encoding=encoding or "utf-8-sig", dtype=str, keep_default_na=False)
+    except UnicodeDecodeError:
+        raise _refuse(
+            "The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files are often cp874)."
+        ) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError):
+        raise _refuse("The CSV file could not be read: is it a comma-separated file with a header row?") from None
+    if wkt_column not in df.columns:
+        raise _refuse(
+            f"The CSV file has no geometry column '{wkt_column}' (WKT); name it or map it.",
+            [{"reason": "columns in the file: " + ", ".join(map(str, df.columns))}],
+        )
+    texts = df.pop(wkt_column).replace("", None)
+    geoms = shapely.from_wkt(texts.to_numpy(dtype=object), on_invalid="ignore")
+    bad = np.flatnonzero(shapely.is_missing(geoms) & texts.notna().to_numpy())
+    if len(bad):
+        raise _refuse(
+            "Some rows have geometry text that is not WKT.",
+            [_problem(int(k), f"row {int(k) + 2}: not WKT") for k in bad],
+        )
+    df = df.replace("", None)
+    gdf = gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=crs_obj))
+    _check_frame(gdf)
+    return gdf
+
+
 def read_layer(
     path: str | Path,
     layer_type: str,
@@ -202,60 +328,12 @@ def read_layer(
     default_kind : the protected-area kind for files without a kind column.
     repair : repair invalid geometries (shapely.make_valid) instead of refusing them.
     """
-    import geopandas as gpd  # heavy (GDAL): imported when a layer is loaded, not when the service starts
-    import pyogrio
-
-    path = Path(path)
     if layer_type not in LAYER_TYPES:
         raise _refuse(f"Unknown layer type '{layer_type}'; use one of: {', '.join(LAYER_TYPES)}.")
-    if encoding is not None:
-        try:
-            encoding = codecs.lookup(encoding).name
-        except LookupError:
-            raise _refuse(
-                f"Unknown text encoding '{encoding[:40]}'; Thai Shapefiles are usually cp874 "
-                "(or tis-620), others utf-8."
-            ) from None
-    gdal_path, drivers = _open_path(path, original_name or path.name)
-    pyogrio.set_gdal_config_options(uploads.GDAL_SAFE_OPTIONS)  # no network, no /vsicurl/ for pyogrio's GDAL
+    import geopandas as gpd  # heavy (GDAL): imported when a layer is loaded, not when the service starts
 
-    try:
-        layers = pyogrio.list_layers(gdal_path)
-    except Exception:
-        raise _refuse(
-            "The file could not be read as a layer: it is damaged or not in the format its name says."
-        ) from None
-    names = [str(n) for n in layers[:, 0]] if len(layers) else []
-    if not names:
-        raise _refuse("The file contains no layers.")
-    if layer is None and len(names) > 1:
-        raise _refuse("The file has several layers; choose one.", [{"reason": f"layer '{n}'"} for n in names])
-    if layer is not None and layer not in names:
-        raise _refuse(f"The file has no layer named '{layer}'.", [{"reason": f"layer '{n}'"} for n in names])
-    chosen = layer or names[0]
-    encoding_note = None
-    if encoding is None and Path(original_name or path.name).suffix.lower() == ".zip":
-        encoding, encoding_note = shapefile_encoding(path)  # never mojibake from a file without .cpg
-
-    info = pyogrio.read_info(gdal_path, layer=chosen, encoding=encoding)
-    if info["driver"] not in drivers:
-        raise _refuse(f"The file was recognised as {info['driver']}, which does not match its name.")
-    try:
-        gdf = pyogrio.read_dataframe(gdal_path, layer=chosen, encoding=encoding, force_2d=True, on_invalid="warn")
-    except UnicodeDecodeError:
-        raise _refuse(
-            "The file's text is not in " + (encoding or "UTF-8") + "; give its encoding (Thai files are often cp874)."
-        ) from None
-    text_columns = [c for c in gdf.columns if c != gdf.geometry.name and gdf[c].dtype == object]
-    if any(gdf[c].astype(str).str.contains("\x00", regex=False).any() for c in text_columns):
-        raise _refuse("The file's text contains NUL characters (is the encoding right?).")
-    if gdf.crs is None:
-        raise _refuse(
-            "The file has no coordinate reference system (for a Shapefile, the .prj file is missing). "
-            "Add it and send the file again."
-        )
-    if len(gdf) == 0:
-        raise _refuse("The layer has no features.")
+    frame = read_frame(path, original_name=original_name, layer=layer, encoding=encoding)
+    gdf, encoding_note, info = frame.gdf, frame.encoding_note, {"driver": frame.driver}
 
     targets = ADMIN_FIELDS if layer_type != "protected_area" else PROTECTED_FIELDS
     mapping = {t: (fields or {}).get(t, t) for t in targets}

@@ -33,6 +33,8 @@ from geo_service.incidents import store as incidents
 from geo_service.layers import aoi
 from geo_service.layers.queries import loaded_layers
 from geo_service.maps.period import check_fiscal_year_be
+from geo_service.redflags import store as redflags_store
+from geo_service.redflags.rules import RULE_LABELS
 from geo_service.reports import store
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_bounds, to_be
 
@@ -274,7 +276,19 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
         "by_province": None if province is not None else _by_province(session, period),
         # the summaries' definitions (forest_loss/queries.py): the brief's province and period only
         "forest_loss": forest_loss.brief_figures(session, period.start, period.end, province),
+        # counts only (by rule and by agency): never a parcel, a document number or an owner
+        "red_flags": _red_flags(session, period, province),
     }
+
+
+def _red_flags(session: Session, period: BriefPeriod, province: str | None) -> dict:
+    counts = redflags_store.brief_counts(session, period.start, period.end, province)
+    by_rule: dict[str, dict] = {}
+    for r in counts["by_rule"]:
+        th, en = RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))
+        row = by_rule.setdefault(r["rule"], {"rule": r["rule"], "th": th, "en": en, "high": 0, "medium": 0, "low": 0})
+        row[r["severity"]] = r["flags"]
+    return {"by_rule": list(by_rule.values()), "by_agency": counts["by_agency"], "total": counts["total"]}
 
 
 def _scope(session: Session, province: str | None) -> dict:

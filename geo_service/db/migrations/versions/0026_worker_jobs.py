@@ -10,7 +10,7 @@
   of the file (ingest batch) that last pulled the day: one FIRMS file covers up to 10 days.
 
 Revision ID: 0026_worker_jobs
-Revises: 0024_forest_alerts
+Revises: 0025_red_flags
 Create Date: 2026-12-03
 """
 
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0026_worker_jobs"
-down_revision = "0024_forest_alerts"
+down_revision = "0025_red_flags"
 branch_labels = None
 depends_on = None
 

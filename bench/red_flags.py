@@ -1,0 +1,250 @@
+"""Red-flag rules: every rule over synthetic contracts, parcels and a season of detections, against a naive loop.
+
+Builds a throwaway PostGIS with the bundled Phrae layers, generates (in SQL) contracts (boxes and 20 m-wide lines,
+all work types, fiscal year 2567), land-document parcels and one fire season of detections (plus a tenth as many
+in the two seasons before, for the recurrence rule) attributed to the reserves they fall in, then times ``rules.run_rules`` (one set-based statement per rule) and, in the same run, a
+naive per-contract loop (one query per contract, Python/Shapely for the figures) for the fire-in-contract and the
+double-payment rules, and checks both find the same contracts.
+
+Default: a tenth of the issue's size (1,000 contracts, 10,000 parcels, 100,000 detections; about a minute on
+2 busy cores). ``--full``: 10,000 contracts, 100,000 parcels, 1,000,000 detections.
+
+    .venv/bin/python bench/red_flags.py [--full | --scale 0.05] [--naive-limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # this checkout's geo_service, whichever the virtualenv points at
+
+import _harness  # noqa: E402
+import numpy as np  # noqa: E402
+import shapely  # noqa: E402
+from pyproj import Transformer  # noqa: E402
+from sqlalchemy import text  # noqa: E402
+
+from geo_service.db.engine import make_sessionmaker, transaction  # noqa: E402
+from geo_service.redflags import rules  # noqa: E402
+from geo_service.redflags.store import area_sql  # noqa: E402
+from geo_service.settings import RedFlagSettings  # noqa: E402
+
+BBOX = (99.75, 17.75, 100.45, 18.65)  # most of Phrae
+
+
+def generate(session, contracts: int, parcels: int, detections: int) -> dict[str, float]:
+    """Fill the tables in SQL (seeded): returns seconds per step."""
+    t: dict[str, float] = {}
+    x0, y0, x1, y1 = BBOX
+    p = {"x0": x0, "y0": y0, "dx": x1 - x0, "dy": y1 - y0}
+    session.execute(text("SELECT setseed(0.15)"))
+    t0 = time.perf_counter()
+    session.execute(
+        text(f"""
+        INSERT INTO redflag_contracts (contract_number, project_name, agency, contractor, work_type, budget_thb,
+          paid_thb, fiscal_year_be, start_date, end_date, quantities, width_m, geom, area_geom, area_m2,
+          created_by, updated_by)
+        SELECT 'B-' || g, 'bench ' || g, 'Agency ' || (g % 7), 'Contractor ' || (g % 300),
+          (ARRAY['firebreak','fire_control','patrol','reforestation','check_dam','forest_road'])[1 + g % 6],
+          100000, CASE WHEN g % 10 = 0 THEN 0 ELSE 90000 END, 2567, DATE '2023-10-01', DATE '2024-05-31', '{{}}',
+          CASE WHEN g % 4 = 0 THEN 20 END, q.geom, {area_sql("q.geom", "(CASE WHEN g % 4 = 0 THEN 20 END)")}, 0,
+          'bench', 'bench'
+        FROM generate_series(1, :n) g
+        CROSS JOIN LATERAL (SELECT :x0 + random() * :dx + 0 * g AS x, :y0 + random() * :dy AS y,
+                                   0.002 + random() * 0.004 AS h) c
+        CROSS JOIN LATERAL (SELECT CASE WHEN g % 4 = 0
+            THEN ST_SetSRID(ST_MakeLine(ST_MakePoint(c.x - c.h, c.y), ST_MakePoint(c.x + c.h, c.y)), 4326)
+            ELSE ST_MakeEnvelope(c.x - c.h, c.y - c.h, c.x + c.h, c.y + c.h, 4326) END AS geom) q"""),
+        {**p, "n": contracts},
+    )  # the derived area as the store computes it (lines buffered by half their width)
+    session.execute(text("UPDATE redflag_contracts SET area_m2 = ST_Area(area_geom::geography)"))
+    t["contracts"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    session.execute(
+        text("""
+        INSERT INTO redflag_parcels (doc_type, doc_number, issue_date, geom, area_m2, created_by, updated_by)
+        SELECT (ARRAY['chanote','nor_sor_3_gor','nor_sor_3','sor_kor_1'])[1 + g % 4], 'P-' || g,
+          DATE '1960-01-01' + (random() * 23000)::int, ST_Multi(e), ST_Area(e::geography), 'bench', 'bench'
+        FROM generate_series(1, :n) g
+        CROSS JOIN LATERAL (SELECT :x0 + random() * :dx + 0 * g AS x, :y0 + random() * :dy AS y,
+                                   0.0004 + random() * 0.001 AS h) c
+        CROSS JOIN LATERAL (SELECT ST_MakeEnvelope(c.x - c.h, c.y - c.h, c.x + c.h, c.y + c.h, 4326) AS e) q"""),
+        {**p, "n": parcels},
+    )
+    t["parcels"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    session.execute(
+        text("""
+        INSERT INTO hotspots (satellite, instrument, processing, acq_utc, acq_date_local, lat_e4, lon_e4, latitude,
+          longitude, confidence, confidence_raw, batch_id, geom)
+        SELECT 'N', 'VIIRS', 'NRT', ts, (ts AT TIME ZONE 'Asia/Bangkok')::date, round(y * 1e4), round(x * 1e4), y, x,
+               2, 'n', 0, ST_SetSRID(ST_MakePoint(x, y), 4326)
+        FROM (SELECT :x0 + random() * :dx AS x, :y0 + random() * :dy AS y,
+                     TIMESTAMPTZ '2024-01-01 06:00+00' + (g % 150) * INTERVAL '1 day' + g * INTERVAL '1 ms'
+                       - CASE WHEN g % 10 = 0 THEN (1 + g % 20 / 10) * INTERVAL '1 year' ELSE INTERVAL '0' END AS ts
+              FROM generate_series(1, :n) g) d
+        ON CONFLICT DO NOTHING"""),
+        {**p, "n": detections},
+    )
+    t["detections"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    session.execute(
+        text("""
+        UPDATE hotspots h SET reserve_code = pa.code, protected_area_codes = ARRAY[pa.code]
+        FROM protected_areas_on(DATE '2024-03-01') pa
+        WHERE pa.kind = 'national_reserved_forest' AND ST_Intersects(pa.geom, h.geom)""")
+    )
+    t["attribution"] = time.perf_counter() - t0
+    session.execute(text("ANALYZE redflag_contracts; ANALYZE redflag_parcels; ANALYZE hotspots"))
+    return t
+
+
+def naive_fire(session, limit: int | None) -> tuple[set[int], float, int, int]:
+    """The fire-in-contract rule as a loop: per contract, one query for the detections in its area and period, one
+    for those on its protected side, one for its fire events; burned area with Shapely in Python; one upsert of its
+    flag. The same work as the set-based statement (rolled back afterwards)."""
+    t0 = time.perf_counter()
+    contracts = session.execute(
+        text("""SELECT id, ST_AsBinary(area_geom), start_date, end_date, area_m2, named_reserve_code
+                FROM redflag_contracts WHERE work_type IN ('firebreak', 'fire_control', 'patrol') ORDER BY id""")
+    ).all()
+    everyone = len(contracts)
+    if limit:
+        contracts = contracts[:limit]
+    to_utm = Transformer.from_crs(4326, 32647, always_xy=True)
+    flagged = set()
+    for cid, wkb, start, end, area_m2, named in contracts:
+        w = bytes(wkb)
+        pts = session.execute(
+            text("""SELECT id, ST_X(geom), ST_Y(geom) FROM hotspots
+                    WHERE ST_Intersects(geom, ST_GeomFromWKB(:w, 4326)) AND acq_date_local BETWEEN :s AND :e"""),
+            {"w": w, "s": start, "e": end},
+        ).all()
+        if not pts:
+            continue
+        side = session.execute(
+            text("""SELECT count(*) FROM hotspots
+                    WHERE geom && ST_Expand(ST_GeomFromWKB(:w, 4326), 0.01)
+                      AND ST_DWithin(geom::geography, ST_GeomFromWKB(:w, 4326)::geography, 1000)
+                      AND NOT ST_Intersects(geom, ST_GeomFromWKB(:w, 4326)) AND acq_date_local BETWEEN :s AND :e
+                      AND (CAST(:r AS text) IS NULL AND cardinality(protected_area_codes) > 0
+                           OR CAST(:r AS text) = ANY(protected_area_codes))"""),
+            {"w": w, "s": start, "e": end, "r": named},
+        ).scalar_one()
+        events = session.scalars(
+            text("""SELECT id FROM fire_events WHERE ST_Intersects(footprint, ST_GeomFromWKB(:w, 4326))
+                    AND first_seen::date <= :e AND last_seen::date >= :s"""),
+            {"w": w, "s": start, "e": end},
+        ).all()
+        area = shapely.transform(shapely.from_wkb(w), lambda c: np.column_stack(to_utm.transform(c[:, 0], c[:, 1])))
+        xs, ys = to_utm.transform([p[1] for p in pts], [p[2] for p in pts])
+        squares = shapely.box(np.subtract(xs, 187.5), np.subtract(ys, 187.5), np.add(xs, 187.5), np.add(ys, 187.5))
+        burned = shapely.union_all(squares).intersection(area).area
+        figures = {
+            "detections": len(pts),
+            "burned_m2": round(burned, 1),
+            "side": side,
+            "events": list(events),
+            "share": burned / area_m2 if area_m2 else 0.0,
+        }
+        session.execute(
+            text("""INSERT INTO red_flags (flag_key, rule, severity, subject_type, subject_id, reason_th, reason_en,
+                      figures, contract_ids, geom)
+                    VALUES (:k, 'naive', 'medium', 'contract', :id, '-', '-', CAST(:f AS jsonb), ARRAY[:cid],
+                      ST_GeomFromWKB(:w, 4326))
+                    ON CONFLICT (flag_key) DO UPDATE SET figures = EXCLUDED.figures"""),
+            {"k": f"naive:{cid}", "id": str(cid), "f": json.dumps(figures), "cid": cid, "w": w},
+        )
+        flagged.add(cid)
+    return flagged, time.perf_counter() - t0, len(contracts), everyone
+
+
+def naive_double(session, limit: int | None) -> tuple[set[tuple[int, int]], float, int, int]:
+    """One query per paid contract for the paid contracts of the same work and year it overlaps (shares in SQL)."""
+    t0 = time.perf_counter()
+    ids = session.scalars(text("SELECT id FROM redflag_contracts WHERE paid_thb > 0 ORDER BY id")).all()
+    everyone = len(ids)
+    if limit:
+        ids = ids[:limit]
+    pairs = set()
+    for cid in ids:
+        rows = session.execute(
+            text("""SELECT b.id, ST_Area(ST_Intersection(a.area_geom, b.area_geom)::geography)
+                           / nullif(least(a.area_m2, b.area_m2), 0)
+                    FROM redflag_contracts a JOIN redflag_contracts b ON b.id > a.id AND b.work_type = a.work_type
+                      AND b.fiscal_year_be = a.fiscal_year_be AND b.paid_thb > 0
+                      AND ST_Intersects(a.area_geom, b.area_geom)
+                    WHERE a.id = :id"""),
+            {"id": cid},
+        ).all()
+        pairs |= {(cid, b) for b, share in rows if share is not None and share >= 0.2}
+    return pairs, time.perf_counter() - t0, len(ids), everyone
+
+
+def main(contracts: int, parcels: int, detections: int, naive_limit: int | None) -> None:
+    with _harness.database() as (_url, engine, _cluster):
+        factory = make_sessionmaker(engine)
+        with transaction(factory) as session:
+            t = generate(session, contracts, parcels, detections)
+        n_det = engine.connect().execute(text("SELECT count(*) FROM hotspots")).scalar()
+        print(
+            f"data: {contracts:,} contracts ({t['contracts']:.1f} s), {parcels:,} parcels ({t['parcels']:.1f} s), "
+            f"{n_det:,} detections ({t['detections']:.1f} s, attribution {t['attribution']:.1f} s)"
+        )
+        settings = RedFlagSettings()
+        with transaction(factory) as session:
+            t0 = time.perf_counter()
+            runs = rules.run_rules(session, settings)
+            total = time.perf_counter() - t0
+        for r in runs:
+            print(f"  {r.rule:<24} {r.seconds:8.2f} s  {r.found:>8,} flags")
+        print(f"all rules, first run: {total:.2f} s")
+        with transaction(factory) as session:
+            t0 = time.perf_counter()
+            again = rules.run_rules(session, settings)
+            rerun = time.perf_counter() - t0
+        changed = sum(r.new + r.changed + r.gone for r in again)
+        print(f"all rules, re-run (idempotent, {changed} changes): {rerun:.2f} s")
+        by_rule = {r.rule: r for r in runs}
+        with transaction(factory) as session:
+            fire_keys = {
+                int(k.rsplit(":", 1)[1])
+                for k in session.scalars(text("SELECT flag_key FROM red_flags WHERE rule = 'fire_in_fire_contract'"))
+            }
+            double_keys = {
+                tuple(int(x) for x in k.split(":")[2:4])
+                for k in session.scalars(text("SELECT flag_key FROM red_flags WHERE rule = 'double_payment'"))
+            }
+            pairs, naive_d, m, m_all = naive_double(session, naive_limit)
+        with factory() as session:  # the naive loop's upserts are rolled back
+            flagged, naive_s, n, n_all = naive_fire(session, naive_limit)
+            session.rollback()
+        # with --naive-limit the loop saw a prefix of the contracts: its flags must be among the set-based ones
+        same_fire = flagged == fire_keys if n == n_all else flagged <= fire_keys
+        same_double = pairs == double_keys if m == m_all else pairs <= double_keys
+        for label, rule, secs, seen, everyone, same in (
+            ("fire in contract", "fire_in_fire_contract", naive_s, n, n_all, same_fire),
+            ("double payment", "double_payment", naive_d, m, m_all, same_double),
+        ):
+            whole = secs * everyone / max(seen, 1)
+            note = f" (extrapolated to {everyone:,}: {whole:.1f} s)" if seen < everyone else ""
+            set_s = by_rule[rule].seconds
+            print(
+                f"{label}: set-based {set_s:.2f} s vs naive per-contract loop {secs:.2f} s over {seen:,} contracts"
+                f"{note}; naive / set-based = {whole / max(set_s, 1e-9):.1f}x; same flags: {same}"
+            )
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--full", action="store_true", help="the issue's size: 10,000 / 100,000 / 1,000,000")
+    ap.add_argument("--scale", type=float, default=None, help="a fraction of the full size (default 0.1)")
+    ap.add_argument("--naive-limit", type=int, default=None, help="run the naive loop on this many contracts only")
+    a = ap.parse_args()
+    scale = 1.0 if a.full else (a.scale if a.scale is not None else 0.1)
+    main(int(10_000 * scale), int(100_000 * scale), int(1_000_000 * scale), a.naive_limit)

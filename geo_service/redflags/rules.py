@@ -1,0 +1,482 @@
+"""The red-flag rules: one set-based SQL statement each, idempotent, data-driven by RedFlagSettings.
+
+Each rule is a SELECT of what it finds (one row per flag, keyed by ``flag_key`` = rule:subject:discriminator)
+wrapped in the same statement that upserts the flags, marks as gone the ones it no longer finds, and writes
+every change to ``red_flag_history``. A dismissed flag is never touched again (the upsert skips it), so it is
+never silently recreated; a flag found again keeps its id and history. Other domains' data is read only through
+the views of migration 0025 (``fire_detections_v``, ``fire_events_v``, ``active_clearing_patches_v``,
+``protected_area_versions_v``) and the shared ``current_admin_areas``, ``in_force``, ``be_dmy``.
+
+Definitions (thresholds in settings):
+
+- ``fire_in_fire_contract``: a firebreak / fire-control / patrol contract whose area (a line buffered by its stated
+  width) holds fire detections dated within its contract period (the season it was paid to protect); a detection on
+  the boundary counts (``ST_Intersects``). Burned area: the union of the detections' nominal pixels (375 m squares
+  in the contract's UTM zone) inside the area. Protected side: detections outside the area but within
+  ``protected_side_m`` of it (the area buffered in its UTM zone: one prepared polygon per contract, not a geodesic
+  distance per detection) inside the reserve the contract names (any protected area if it names none).
+- ``reforestation_loss``: a reforestation plot with detections or clearing patches from its start to
+  ``reforestation_watch_years`` after its end.
+- ``outside_named_area``: more than ``outside_tolerance`` of a contract's area outside the reserve (in force at its
+  start) or the district its documents name (or the named area does not exist).
+- ``double_payment``: two paid contracts for the same work in the same fiscal year whose areas overlap by at least
+  ``double_payment_min_share`` of the smaller one.
+- ``document_in_reserve``: a parcel overlapping (share >= ``document_min_share``) a reserve, park, sanctuary or
+  forest park whose boundary was in force on the document's issue date (issued on or after ``valid_from``: a
+  document issued the day the reserve started counts).
+- ``cleared_before_issue``: detections or clearing patches inside a parcel in the ``cleared_before_days`` before its
+  document's issue date.
+- ``recurrence``: a ``recurrence_cell_m`` cell of a reserve with detections in ``recurrence_seasons`` or more fire
+  seasons (season months ``season_first_month``..``season_last_month``, named by the year they end in).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.settings import RedFlagSettings
+from geo_service.thai import M2_PER_RAI
+
+PIXEL_M = 375.0  # VIIRS I-band nominal pixel: the burned-area footprint of one detection
+EVIDENCE_MAX = 50  # ids listed per kind of evidence (the count is always complete)
+FIRE_WORK = ("firebreak", "fire_control", "patrol")
+PROTECTING_KINDS = ("national_reserved_forest", "national_park", "wildlife_sanctuary", "forest_park")
+WORK_LABELS = {
+    "firebreak": ("แนวกันไฟ", "firebreak"),
+    "fire_control": ("ควบคุมไฟป่า", "fire-control"),
+    "patrol": ("ลาดตระเวนป้องกันไฟป่า", "fire patrol"),
+    "reforestation": ("ปลูกป่า", "reforestation"),
+    "check_dam": ("ฝายชะลอน้ำ", "check dam"),
+    "forest_road": ("ถนนในเขตป่า", "forest road"),
+    "other": ("งานอื่น", "other work"),
+}
+RULE_LABELS = {
+    "fire_in_fire_contract": ("ไฟไหม้ในพื้นที่สัญญาป้องกันไฟป่า", "Fire inside a fire-prevention contract area"),
+    "reforestation_loss": ("ไฟไหม้หรือแผ้วถางในแปลงปลูกป่า", "Fire or clearing on a reforestation plot"),
+    "outside_named_area": ("พื้นที่สัญญาอยู่นอกพื้นที่ที่ระบุในเอกสาร", "Contract area outside the area it names"),
+    "double_payment": ("สัญญาซ้อนทับ งานเดียวกัน ปีเดียวกัน", "Overlapping paid contracts (double payment)"),
+    "document_in_reserve": ("เอกสารสิทธิออกในเขตป่าหลังประกาศ", "Land document issued inside a reserve or park"),
+    "cleared_before_issue": ("แปลงถูกเผา/แผ้วถางก่อนออกเอกสารสิทธิ", "Parcel burned or cleared before its document"),
+    "recurrence": ("พื้นที่ป่าเดิมไหม้ซ้ำหลายฤดู", "Same reserve cell burning season after season"),
+}
+RULES = tuple(RULE_LABELS)
+
+
+def _work_th(col: str) -> str:
+    return "CASE " + " ".join(f"WHEN {col} = '{k}' THEN '{v[0]}'" for k, v in WORK_LABELS.items()) + " END"
+
+
+def _work_en(col: str) -> str:
+    return "CASE " + " ".join(f"WHEN {col} = '{k}' THEN '{v[1]}'" for k, v in WORK_LABELS.items()) + " END"
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+def _rai(m2: str) -> str:
+    return f"round(CAST(({m2}) / {M2_PER_RAI} AS numeric), 2)"
+
+
+# Every rule's SELECT yields these columns, in this order.
+COLUMNS = (
+    "flag_key, rule, severity, subject_type, subject_id, contract_ids, parcel_ids, reason_th, reason_en, figures, "
+    "evidence, district_code, reserve_code, agency, contractor, fiscal_year_be, geom"
+)
+
+_FIRE_IN_FIRE_CONTRACT = f"""
+SELECT 'fire_in_fire_contract:contract:' || c.id, 'fire_in_fire_contract',
+  CASE WHEN burn.m2 / nullif(c.area_m2, 0) >= :fire_high_share OR side.n > 0 THEN 'high' ELSE 'medium' END,
+  'contract', c.id::text, ARRAY[c.id], CAST('{{}}' AS bigint[]),
+  format('พบจุดความร้อน %s จุดในพื้นที่สัญญา%s "%s" (%s) ระหว่างระยะเวลาสัญญา %s ถึง %s พื้นที่เผาไหม้ประมาณ %s ไร่ (%s%% ของพื้นที่สัญญา)%s',
+    h.n, {_work_th("c.work_type")}, c.project_name, c.contract_number, be_dmy(c.start_date), be_dmy(c.end_date),
+    {_rai("burn.m2")}, round(CAST(100 * burn.m2 / nullif(c.area_m2, 0) AS numeric), 1),
+    CASE WHEN side.n > 0 THEN format(' และไฟลามถึงด้านที่ต้องป้องกัน %s จุด', side.n) ELSE '' END),
+  format('%s fire detections inside the %s contract area "%s" (%s) during its contract period %s to %s; about %s rai burned (%s%% of the contracted area)%s',
+    h.n, {_work_en("c.work_type")}, c.project_name, c.contract_number, c.start_date, c.end_date,
+    {_rai("burn.m2")}, round(CAST(100 * burn.m2 / nullif(c.area_m2, 0) AS numeric), 1),
+    CASE WHEN side.n > 0 THEN format('; the fire reached the protected side (%s detections)', side.n) ELSE '' END),
+  jsonb_build_object('detections', h.n, 'first_day', h.first_day, 'last_day', h.last_day,
+    'burned_m2', round(CAST(burn.m2 AS numeric), 1), 'burned_rai', {_rai("burn.m2")},
+    'contract_area_m2', round(CAST(c.area_m2 AS numeric), 1), 'contract_area_rai', {_rai("c.area_m2")},
+    'burned_share', round(CAST(burn.m2 / nullif(c.area_m2, 0) AS numeric), 4),
+    'reached_protected_side', side.n > 0, 'protected_side_detections', side.n,
+    'fire_events', coalesce(cardinality(ev.ids), 0), 'paid_thb', c.paid_thb, 'budget_thb', c.budget_thb,
+    'period', jsonb_build_array(c.start_date, c.end_date)),
+  jsonb_build_array(jsonb_build_object('type', 'contract', 'id', c.id),
+    jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(h.ids[1:{EVIDENCE_MAX}]), 'count', h.n),
+    jsonb_build_object('type', 'fire_event', 'ids', to_jsonb(coalesce(ev.ids, '{{}}')))),
+  coalesce(c.named_district_code, h.district), coalesce(c.named_reserve_code, h.reserve), c.agency, c.contractor,
+  c.fiscal_year_be, CAST(c.area_geom AS geometry)
+FROM redflag_contracts c
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, min(d.acq_date_local) AS first_day, max(d.acq_date_local) AS last_day,
+         array_agg(d.id ORDER BY d.acq_utc, d.id) AS ids, ST_Collect(d.geom) AS pts,
+         mode() WITHIN GROUP (ORDER BY d.district_code) AS district,
+         mode() WITHIN GROUP (ORDER BY d.reserve_code) AS reserve
+  FROM fire_detections_v d
+  WHERE ST_Intersects(d.geom, c.area_geom) AND d.acq_date_local BETWEEN c.start_date AND c.end_date
+) h
+CROSS JOIN LATERAL (
+  SELECT coalesce(ST_Area(ST_Intersection(
+           ST_Union(ST_Expand(ST_Transform(p.geom, utm_srid(c.area_geom)), {PIXEL_M / 2})),
+           ST_Transform(c.area_geom, utm_srid(c.area_geom)))), 0) AS m2
+  FROM ST_Dump(h.pts) p
+) burn
+CROSS JOIN LATERAL (
+  SELECT ST_Transform(ST_Buffer(ST_Transform(c.area_geom, utm_srid(c.area_geom)), :side_m), 4326) AS zone
+) z
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n FROM fire_detections_v d
+  WHERE ST_Intersects(d.geom, z.zone)
+    AND d.acq_date_local BETWEEN c.start_date AND c.end_date
+    AND NOT ST_Intersects(d.geom, c.area_geom)
+    AND CASE WHEN c.named_reserve_code IS NULL THEN cardinality(d.protected_area_codes) > 0
+             ELSE c.named_reserve_code = ANY(d.protected_area_codes) END
+) side
+CROSS JOIN LATERAL (
+  SELECT array_agg(e.id ORDER BY e.id) AS ids FROM fire_events_v e
+  WHERE ST_Intersects(e.geom, c.area_geom)
+    AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date
+) ev
+WHERE c.work_type IN {_in(FIRE_WORK)} AND c.start_date IS NOT NULL AND c.end_date IS NOT NULL
+  AND h.n >= :fire_min_detections
+"""
+
+_REFORESTATION_LOSS = f"""
+SELECT 'reforestation_loss:contract:' || c.id, 'reforestation_loss',
+  CASE WHEN cl.m2 / nullif(c.area_m2, 0) >= :fire_high_share OR h.n >= 3 THEN 'high' ELSE 'medium' END,
+  'contract', c.id::text, ARRAY[c.id], CAST('{{}}' AS bigint[]),
+  format('แปลงปลูกป่า "%s" (%s) พบจุดความร้อน %s จุด และพื้นที่ถูกแผ้วถาง %s แปลง (%s ไร่, %s%% ของแปลง) ตั้งแต่เริ่มสัญญา %s ถึง %s',
+    c.project_name, c.contract_number, h.n, cl.n, {_rai("cl.m2")},
+    round(CAST(100 * cl.m2 / nullif(c.area_m2, 0) AS numeric), 1), be_dmy(c.start_date), be_dmy(w.until)),
+  format('Reforestation plot "%s" (%s): %s fire detections and %s clearing patches (%s rai, %s%% of the plot) between the contract start %s and %s',
+    c.project_name, c.contract_number, h.n, cl.n, {_rai("cl.m2")},
+    round(CAST(100 * cl.m2 / nullif(c.area_m2, 0) AS numeric), 1), c.start_date, w.until),
+  jsonb_build_object('detections', h.n, 'during_contract', h.during, 'after_contract', h.n - h.during,
+    'clearing_patches', cl.n, 'cleared_m2', round(CAST(cl.m2 AS numeric), 1), 'cleared_rai', {_rai("cl.m2")},
+    'cleared_share', round(CAST(cl.m2 / nullif(c.area_m2, 0) AS numeric), 4),
+    'plot_area_rai', {_rai("c.area_m2")}, 'window', jsonb_build_array(c.start_date, w.until),
+    'paid_thb', c.paid_thb, 'quantities', c.quantities, 'vegetation_gain', NULL),
+  jsonb_build_array(jsonb_build_object('type', 'contract', 'id', c.id),
+    jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(coalesce(h.ids[1:{EVIDENCE_MAX}], '{{}}')), 'count', h.n),
+    jsonb_build_object('type', 'clearing_patch', 'ids', to_jsonb(coalesce(cl.ids, '{{}}')))),
+  c.named_district_code, c.named_reserve_code, c.agency, c.contractor, c.fiscal_year_be,
+  CAST(c.area_geom AS geometry)
+FROM redflag_contracts c
+CROSS JOIN LATERAL (SELECT coalesce(c.end_date, c.start_date) + make_interval(years => :watch_years) AS until0) w0
+CROSS JOIN LATERAL (SELECT CAST(w0.until0 AS date) AS until) w
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, count(*) FILTER (WHERE d.acq_date_local <= coalesce(c.end_date, c.start_date)) AS during,
+         array_agg(d.id ORDER BY d.acq_utc, d.id) AS ids
+  FROM fire_detections_v d
+  WHERE ST_Intersects(d.geom, c.area_geom) AND d.acq_date_local BETWEEN c.start_date AND w.until
+) h
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, array_agg(p.id ORDER BY p.id) AS ids,
+         coalesce(ST_Area(CAST(ST_Intersection(ST_Union(p.geom), c.area_geom) AS geography)), 0) AS m2
+  FROM active_clearing_patches_v p
+  WHERE ST_Intersects(p.geom, c.area_geom) AND p.last_date >= c.start_date AND p.first_date <= w.until
+) cl
+WHERE c.work_type = 'reforestation' AND c.start_date IS NOT NULL AND (h.n > 0 OR cl.n > 0)
+"""
+
+_OUTSIDE_NAMED_AREA = f"""
+SELECT 'outside_named_area:contract:' || x.id || ':' || x.kind, 'outside_named_area',
+  CASE WHEN x.inside_m2 / nullif(x.area_m2, 0) < 0.5 THEN 'high' ELSE 'medium' END,
+  'contract', x.id::text, ARRAY[x.id], CAST('{{}}' AS bigint[]),
+  format('พื้นที่สัญญา "%s" (%s) อยู่นอก%sที่ระบุในเอกสาร (%s) %s%% ของพื้นที่%s',
+    x.project_name, x.contract_number, CASE x.kind WHEN 'reserve' THEN 'เขตป่า' ELSE 'อำเภอ' END, x.named,
+    round(CAST(100 * (1 - x.inside_m2 / nullif(x.area_m2, 0)) AS numeric), 1),
+    CASE WHEN NOT x.found THEN ' (ไม่พบรหัสพื้นที่นี้ในชั้นข้อมูล)' ELSE '' END),
+  format('%s%% of the contract area "%s" (%s) lies outside the %s its documents name (%s)%s',
+    round(CAST(100 * (1 - x.inside_m2 / nullif(x.area_m2, 0)) AS numeric), 1), x.project_name, x.contract_number,
+    x.kind, x.named, CASE WHEN NOT x.found THEN '; no such code in the loaded layers' ELSE '' END),
+  jsonb_build_object('named_kind', x.kind, 'named_code', x.named, 'named_found', x.found,
+    'inside_share', round(CAST(x.inside_m2 / nullif(x.area_m2, 0) AS numeric), 4),
+    'outside_share', round(CAST(1 - x.inside_m2 / nullif(x.area_m2, 0) AS numeric), 4),
+    'outside_rai', {_rai("x.area_m2 - x.inside_m2")}, 'lies_in', to_jsonb(x.lies_in), 'paid_thb', x.paid_thb),
+  jsonb_build_array(jsonb_build_object('type', 'contract', 'id', x.id),
+    jsonb_build_object('type', CASE x.kind WHEN 'reserve' THEN 'protected_area' ELSE 'district' END,
+                       'ids', jsonb_build_array(x.named))),
+  CASE x.kind WHEN 'district' THEN x.named ELSE x.named_district_code END,
+  CASE x.kind WHEN 'reserve' THEN x.named ELSE x.named_reserve_code END,
+  x.agency, x.contractor, x.fiscal_year_be, CAST(x.area_geom AS geometry)
+FROM (
+  SELECT c.*, 'reserve' AS kind, c.named_reserve_code AS named, z.found, z.inside_m2, z.lies_in
+  FROM redflag_contracts c
+  CROSS JOIN LATERAL (
+    SELECT count(*) > 0 AS found,
+           coalesce(ST_Area(CAST(ST_Intersection(c.area_geom, ST_Union(pa.geom)) AS geography)), 0) AS inside_m2,
+           (SELECT array_agg(DISTINCT o.code ORDER BY o.code) FROM protected_area_versions_v o
+            WHERE ST_Intersects(o.geom, c.area_geom)
+              AND in_force(o.valid_from, o.valid_to, coalesce(c.start_date, CURRENT_DATE))) AS lies_in
+    FROM protected_area_versions_v pa
+    WHERE pa.code = c.named_reserve_code AND in_force(pa.valid_from, pa.valid_to, coalesce(c.start_date, CURRENT_DATE))
+  ) z
+  WHERE c.named_reserve_code IS NOT NULL
+  UNION ALL
+  SELECT c.*, 'district', c.named_district_code, z.found, z.inside_m2, z.lies_in
+  FROM redflag_contracts c
+  CROSS JOIN LATERAL (
+    SELECT count(*) > 0 AS found,
+           coalesce(ST_Area(CAST(ST_Intersection(c.area_geom, ST_Union(a.geom)) AS geography)), 0) AS inside_m2,
+           (SELECT array_agg(o.code ORDER BY o.code) FROM current_admin_areas o
+            WHERE o.level = 'district' AND ST_Intersects(o.geom, c.area_geom)) AS lies_in
+    FROM current_admin_areas a WHERE a.level = 'district' AND a.code = c.named_district_code
+  ) z
+  WHERE c.named_district_code IS NOT NULL
+) x
+WHERE NOT x.found OR 1 - x.inside_m2 / nullif(x.area_m2, 0) > :outside_tolerance
+"""
+
+_DOUBLE_PAYMENT = f"""
+SELECT 'double_payment:contract:' || a.id || ':' || b.id, 'double_payment',
+  CASE WHEN o.share >= 0.5 THEN 'high' ELSE 'medium' END,
+  'contract', a.id::text, ARRAY[a.id, b.id], CAST('{{}}' AS bigint[]),
+  format('สัญญา %s และ %s เป็นงาน%sเดียวกันในปีงบประมาณ %s พื้นที่ซ้อนทับกัน %s ไร่ (%s%% ของสัญญาที่เล็กกว่า) จ่ายเงินแล้ว %s และ %s บาท',
+    a.contract_number, b.contract_number, {_work_th("a.work_type")}, a.fiscal_year_be, {_rai("o.m2")},
+    round(CAST(100 * o.share AS numeric), 1), a.paid_thb, b.paid_thb),
+  format('Contracts %s and %s pay for the same %s work in fiscal year %s over %s rai of the same land (%s%% of the smaller); paid %s and %s THB',
+    a.contract_number, b.contract_number, {_work_en("a.work_type")}, a.fiscal_year_be, {_rai("o.m2")},
+    round(CAST(100 * o.share AS numeric), 1), a.paid_thb, b.paid_thb),
+  jsonb_build_object('overlap_m2', round(CAST(o.m2 AS numeric), 1), 'overlap_rai', {_rai("o.m2")},
+    'overlap_share', round(CAST(o.share AS numeric), 4), 'contracts', jsonb_build_array(a.contract_number, b.contract_number),
+    'paid_thb', jsonb_build_array(a.paid_thb, b.paid_thb), 'contractors', jsonb_build_array(a.contractor, b.contractor)),
+  jsonb_build_array(jsonb_build_object('type', 'contract', 'id', a.id), jsonb_build_object('type', 'contract', 'id', b.id)),
+  coalesce(a.named_district_code, b.named_district_code), coalesce(a.named_reserve_code, b.named_reserve_code),
+  a.agency, a.contractor, a.fiscal_year_be, CAST(o.g AS geometry)
+FROM redflag_contracts a
+JOIN redflag_contracts b ON a.id < b.id AND a.work_type = b.work_type AND a.fiscal_year_be = b.fiscal_year_be
+  AND ST_Intersects(a.area_geom, b.area_geom)
+CROSS JOIN LATERAL (SELECT ST_Intersection(a.area_geom, b.area_geom) AS g) i
+CROSS JOIN LATERAL (
+  SELECT i.g, ST_Area(CAST(i.g AS geography)) AS m2,
+         ST_Area(CAST(i.g AS geography)) / nullif(least(a.area_m2, b.area_m2), 0) AS share
+) o
+WHERE coalesce(a.paid_thb, 0) > 0 AND coalesce(b.paid_thb, 0) > 0 AND o.share >= :double_min_share
+"""
+
+_DOCUMENT_IN_RESERVE = f"""
+SELECT DISTINCT ON (p.id, pa.code) 'document_in_reserve:parcel:' || p.id || ':' || pa.code, 'document_in_reserve',
+  CASE WHEN o.share >= 0.5 THEN 'high' ELSE 'medium' END,
+  'parcel', p.id::text, CAST('{{}}' AS bigint[]), ARRAY[p.id],
+  format('เอกสารสิทธิออกเมื่อ %s ทับพื้นที่ %s (ประกาศ %s) %s ไร่ (%s%% ของแปลง)',
+    be_dmy(p.issue_date), pa.name_th, be_dmy(pa.valid_from), {_rai("o.m2")}, round(CAST(100 * o.share AS numeric), 1)),
+  format('A land document issued on %s overlaps %s (in force since %s) by %s rai (%s%% of the parcel)',
+    p.issue_date, pa.name_en, pa.valid_from, {_rai("o.m2")}, round(CAST(100 * o.share AS numeric), 1)),
+  jsonb_build_object('protected_area', pa.code, 'protected_area_version', pa.version, 'kind', pa.kind,
+    'valid_from', pa.valid_from, 'issue_date', p.issue_date, 'days_after_start', p.issue_date - pa.valid_from,
+    'overlap_m2', round(CAST(o.m2 AS numeric), 1), 'overlap_rai', {_rai("o.m2")},
+    'overlap_share', round(CAST(o.share AS numeric), 4), 'illustrative_boundary', pa.illustrative),
+  jsonb_build_array(jsonb_build_object('type', 'parcel', 'id', p.id),
+    jsonb_build_object('type', 'protected_area', 'ids', jsonb_build_array(pa.code))),
+  (SELECT a.code FROM current_admin_areas a WHERE a.level = 'district' AND ST_Intersects(a.geom, ST_PointOnSurface(p.geom))
+   ORDER BY a.code LIMIT 1),
+  pa.code, CAST(NULL AS text), CAST(NULL AS text), fiscal_year_be(p.issue_date), CAST(p.geom AS geometry)
+FROM redflag_parcels p
+JOIN protected_area_versions_v pa ON ST_Intersects(pa.geom, p.geom) AND pa.kind IN {_in(PROTECTING_KINDS)}
+  AND pa.valid_from IS NOT NULL AND in_force(pa.valid_from, pa.valid_to, p.issue_date)
+CROSS JOIN LATERAL (
+  SELECT ST_Area(CAST(ST_Intersection(pa.geom, p.geom) AS geography)) AS m2,
+         ST_Area(CAST(ST_Intersection(pa.geom, p.geom) AS geography)) / nullif(p.area_m2, 0) AS share
+) o
+WHERE p.issue_date IS NOT NULL AND o.share >= :document_min_share
+ORDER BY p.id, pa.code, pa.valid_from DESC
+"""
+
+_CLEARED_BEFORE_ISSUE = f"""
+SELECT 'cleared_before_issue:parcel:' || p.id, 'cleared_before_issue',
+  CASE WHEN cl.n > 0 AND h.n > 0 THEN 'high' ELSE 'medium' END,
+  'parcel', p.id::text, CAST('{{}}' AS bigint[]), ARRAY[p.id],
+  format('แปลงถูกเผาหรือแผ้วถางก่อนออกเอกสารสิทธิ (%s): จุดความร้อน %s จุด แปลงแผ้วถาง %s แปลง ภายใน %s วันก่อนออกเอกสาร',
+    be_dmy(p.issue_date), h.n, cl.n, :before_days),
+  format('The parcel burned or was cleared shortly before its document was issued (%s): %s fire detections, %s clearing patches in the %s days before',
+    p.issue_date, h.n, cl.n, :before_days),
+  jsonb_build_object('issue_date', p.issue_date, 'detections', h.n, 'clearing_patches', cl.n,
+    'last_fire_day', h.last_day, 'days_before_issue', p.issue_date - greatest(h.last_day, cl.last_day),
+    'window_days', :before_days),
+  jsonb_build_array(jsonb_build_object('type', 'parcel', 'id', p.id),
+    jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(coalesce(h.ids[1:{EVIDENCE_MAX}], '{{}}')), 'count', h.n),
+    jsonb_build_object('type', 'clearing_patch', 'ids', to_jsonb(coalesce(cl.ids, '{{}}')))),
+  h.district, h.reserve, CAST(NULL AS text), CAST(NULL AS text), fiscal_year_be(p.issue_date), CAST(p.geom AS geometry)
+FROM redflag_parcels p
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, max(d.acq_date_local) AS last_day, array_agg(d.id ORDER BY d.acq_utc, d.id) AS ids,
+         mode() WITHIN GROUP (ORDER BY d.district_code) AS district,
+         mode() WITHIN GROUP (ORDER BY d.reserve_code) AS reserve
+  FROM fire_detections_v d
+  WHERE ST_Intersects(d.geom, p.geom) AND d.acq_date_local >= p.issue_date - :before_days
+    AND d.acq_date_local < p.issue_date
+) h
+CROSS JOIN LATERAL (
+  SELECT count(*) AS n, max(c.last_date) AS last_day, array_agg(c.id ORDER BY c.id) AS ids
+  FROM active_clearing_patches_v c
+  WHERE ST_Intersects(c.geom, p.geom) AND c.last_date >= p.issue_date - :before_days AND c.first_date < p.issue_date
+) cl
+WHERE p.issue_date IS NOT NULL AND (h.n > 0 OR cl.n > 0)
+"""
+
+_RECURRENCE = """
+SELECT 'recurrence:reserve_cell:' || r.reserve_code || ':' || r.cx || ':' || r.cy, 'recurrence',
+  CASE WHEN r.seasons >= :rec_seasons + 2 THEN 'high' ELSE 'medium' END,
+  'reserve_cell', r.reserve_code || ':' || r.cx || ':' || r.cy, CAST('{}' AS bigint[]), CAST('{}' AS bigint[]),
+  format('พื้นที่ป่า %s (ช่อง %s ม.) เกิดไฟซ้ำ %s ฤดู (ปี พ.ศ. %s) รวม %s จุด',
+    coalesce(pa.name_th, r.reserve_code), CAST(:cell AS int), r.seasons,
+    array_to_string(ARRAY(SELECT y + 543 FROM unnest(r.years) y), ', '), r.n),
+  format('The same %s m cell of %s burned in %s fire seasons (%s), %s detections',
+    CAST(:cell AS int), coalesce(pa.name_en, r.reserve_code), r.seasons, array_to_string(r.years, ', '), r.n),
+  jsonb_build_object('seasons', r.seasons, 'years', to_jsonb(r.years),
+    'years_be', to_jsonb(ARRAY(SELECT y + 543 FROM unnest(r.years) y)), 'detections', r.n, 'cell_m', :cell,
+    'cell', jsonb_build_array(r.cx, r.cy), 'srid', :srid),
+  jsonb_build_array(jsonb_build_object('type', 'protected_area', 'ids', jsonb_build_array(r.reserve_code)),
+    jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(r.ids), 'count', r.n)),
+  r.district, r.reserve_code, CAST(NULL AS text), CAST(NULL AS text), CAST(NULL AS int),
+  ST_Transform(ST_MakeEnvelope(r.cx * :cell, r.cy * :cell, (r.cx + 1) * :cell, (r.cy + 1) * :cell, :srid), 4326)
+FROM (
+  SELECT x.reserve_code, x.cx, x.cy, count(DISTINCT x.season) AS seasons,
+         array_agg(DISTINCT x.season ORDER BY x.season) AS years, count(*) AS n,
+         (array_agg(x.id ORDER BY x.id))[1:50] AS ids, mode() WITHIN GROUP (ORDER BY x.district_code) AS district
+  FROM (
+    SELECT d.id, d.reserve_code, d.district_code,
+           floor(ST_X(u.g) / :cell)::bigint AS cx, floor(ST_Y(u.g) / :cell)::bigint AS cy,
+           extract(year FROM d.acq_date_local)::int
+             + CASE WHEN :m1 > :m2 AND extract(month FROM d.acq_date_local) >= :m1 THEN 1 ELSE 0 END AS season
+    FROM fire_detections_v d CROSS JOIN LATERAL (SELECT ST_Transform(d.geom, :srid) AS g) u
+    WHERE d.reserve_code IS NOT NULL
+      AND CASE WHEN :m1 <= :m2 THEN extract(month FROM d.acq_date_local) BETWEEN :m1 AND :m2
+               ELSE extract(month FROM d.acq_date_local) >= :m1 OR extract(month FROM d.acq_date_local) <= :m2 END
+  ) x
+  GROUP BY 1, 2, 3
+  HAVING count(DISTINCT x.season) >= :rec_seasons
+) r
+LEFT JOIN (SELECT DISTINCT ON (code) code, name_th, name_en FROM protected_area_versions_v
+           ORDER BY code, valid_from DESC NULLS LAST) pa ON pa.code = r.reserve_code
+"""
+
+SQL = {
+    "fire_in_fire_contract": _FIRE_IN_FIRE_CONTRACT,
+    "reforestation_loss": _REFORESTATION_LOSS,
+    "outside_named_area": _OUTSIDE_NAMED_AREA,
+    "double_payment": _DOUBLE_PAYMENT,
+    "document_in_reserve": _DOCUMENT_IN_RESERVE,
+    "cleared_before_issue": _CLEARED_BEFORE_ISSUE,
+    "recurrence": _RECURRENCE,
+}
+SWITCH = {
+    "fire_in_fire_contract": "rule_fire_in_fire_contract",
+    "reforestation_loss": "rule_reforestation_loss",
+    "outside_named_area": "rule_outside_named_area",
+    "double_payment": "rule_double_payment",
+    "document_in_reserve": "rule_document_in_reserve",
+    "cleared_before_issue": "rule_cleared_before_issue",
+    "recurrence": "rule_recurrence",
+}
+# What each kind of change can change the answer of (the listeners run only these).
+AFTER = {
+    "hotspots": ("fire_in_fire_contract", "reforestation_loss", "cleared_before_issue", "recurrence"),
+    "contracts": ("fire_in_fire_contract", "reforestation_loss", "outside_named_area", "double_payment"),
+    "parcels": ("document_in_reserve", "cleared_before_issue"),
+    "layers": ("outside_named_area", "document_in_reserve", "recurrence"),
+    "clearing": ("reforestation_loss", "cleared_before_issue"),
+}
+
+UPSERT = """
+WITH found AS (SELECT * FROM ({select}) AS s({columns})),
+up AS (
+  INSERT INTO red_flags AS f ({columns})
+  SELECT {columns} FROM found
+  ON CONFLICT (flag_key) DO UPDATE SET severity = EXCLUDED.severity, contract_ids = EXCLUDED.contract_ids,
+    parcel_ids = EXCLUDED.parcel_ids, reason_th = EXCLUDED.reason_th, reason_en = EXCLUDED.reason_en,
+    figures = EXCLUDED.figures, evidence = EXCLUDED.evidence, district_code = EXCLUDED.district_code,
+    reserve_code = EXCLUDED.reserve_code, agency = EXCLUDED.agency, contractor = EXCLUDED.contractor,
+    fiscal_year_be = EXCLUDED.fiscal_year_be, geom = EXCLUDED.geom, current = true, last_found_at = now(),
+    version = f.version + 1, updated_at = now()
+  WHERE f.status <> 'dismissed' AND (NOT f.current OR f.severity IS DISTINCT FROM EXCLUDED.severity
+    OR f.figures IS DISTINCT FROM EXCLUDED.figures OR f.evidence IS DISTINCT FROM EXCLUDED.evidence
+    OR f.reason_en IS DISTINCT FROM EXCLUDED.reason_en OR f.reason_th IS DISTINCT FROM EXCLUDED.reason_th
+    OR f.contract_ids IS DISTINCT FROM EXCLUDED.contract_ids OR f.agency IS DISTINCT FROM EXCLUDED.agency
+    OR f.contractor IS DISTINCT FROM EXCLUDED.contractor OR NOT ST_Equals(f.geom, EXCLUDED.geom))
+  RETURNING f.id, (f.xmax = 0) AS inserted, f.figures, f.severity
+),
+gone AS (
+  UPDATE red_flags g SET current = false, version = g.version + 1, updated_at = now()
+  WHERE g.rule = :rule AND g.current AND g.status <> 'dismissed'
+    AND NOT EXISTS (SELECT 1 FROM found WHERE found.flag_key = g.flag_key)
+  RETURNING g.id
+),
+hist AS (
+  INSERT INTO red_flag_history (flag_id, action, actor, detail)
+  SELECT id, CASE WHEN inserted THEN 'found' ELSE 'changed' END, :actor,
+         jsonb_build_object('severity', severity, 'figures', figures) FROM up
+  UNION ALL
+  SELECT id, 'gone', :actor, '{{}}'::jsonb FROM gone
+  RETURNING action
+)
+SELECT (SELECT count(*) FROM found) AS found,
+       count(*) FILTER (WHERE action = 'found') AS new,
+       count(*) FILTER (WHERE action = 'changed') AS changed,
+       count(*) FILTER (WHERE action = 'gone') AS gone
+FROM hist
+"""
+
+
+def params(settings: RedFlagSettings) -> dict:
+    """The bound parameters every rule may use, from the settings."""
+    return {
+        "fire_min_detections": settings.fire_min_detections,
+        "fire_high_share": settings.fire_high_share,
+        "side_m": settings.protected_side_m,
+        "watch_years": settings.reforestation_watch_years,
+        "outside_tolerance": settings.outside_tolerance,
+        "double_min_share": settings.double_payment_min_share,
+        "document_min_share": settings.document_min_share,
+        "before_days": settings.cleared_before_days,
+        "rec_seasons": settings.recurrence_seasons,
+        "cell": settings.recurrence_cell_m,
+        "srid": settings.recurrence_srid,
+        "m1": settings.season_first_month,
+        "m2": settings.season_last_month,
+    }
+
+
+@dataclass
+class RuleRun:
+    """What one rule did: flags it finds now, new ones, changed ones, ones it no longer finds, seconds taken."""
+
+    rule: str
+    found: int
+    new: int
+    changed: int
+    gone: int
+    seconds: float
+
+
+def run_rule(session: Session, rule: str, settings: RedFlagSettings, actor: str = "system") -> RuleRun:
+    """Run one rule (one statement) in the caller's transaction."""
+    t0 = time.perf_counter()
+    wanted = _wanted(SQL[rule])
+    all_params = {**params(settings), "rule": rule, "actor": actor}
+    row = session.execute(
+        text(UPSERT.format(select=SQL[rule], columns=COLUMNS)),
+        {k: v for k, v in all_params.items() if k in wanted | {"rule", "actor"}},
+    ).one()
+    return RuleRun(rule, int(row[0]), int(row[1]), int(row[2]), int(row[3]), round(time.perf_counter() - t0, 3))
+
+
+def _wanted(sql: str) -> set[str]:
+    return {k for k in params(RedFlagSettings()) if f":{k}" in sql}
+
+
+def run_rules(
+    session: Session, settings: RedFlagSettings, *, rules: tuple[str, ...] | None = None, actor: str = "system"
+) -> list[RuleRun]:
+    """Run the enabled rules among ``rules`` (default: all), in the caller's transaction, in a fixed order."""
+    chosen = [r for r in RULES if (rules is None or r in rules) and getattr(settings, SWITCH[r])]
+    # JIT compiling these wide plans (a scan per yearly partition) cost 10 s on the 2-core machine for a 20 ms query
+    session.execute(text("SET LOCAL jit = off"))
+    return [run_rule(session, r, settings, actor) for r in chosen]

@@ -1,0 +1,607 @@
+"""SQL on the red-flag tables: contracts, parcels (land documents), their history, the flags and theirs.
+
+Contracts and parcels are upserted set-based (one statement per load: the rows travel as one JSON array), each
+new or changed row bumps ``version`` and writes its history row in the same statement. A contract's area is its
+polygon, or its line buffered by half its stated width on each side (flat ends) in the line's UTM zone.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
+
+CONTRACT_FIELDS = (
+    "contract_number",
+    "project_name",
+    "agency",
+    "contractor",
+    "work_type",
+    "budget_thb",
+    "paid_thb",
+    "fiscal_year_be",
+    "start_date",
+    "end_date",
+    "delivery_date",
+    "quantities",
+    "named_district_code",
+    "named_reserve_code",
+    "width_m",
+)
+PARCEL_FIELDS = ("doc_type", "doc_number", "issue_date", "issuing_office", "confidential")
+_CONTRACT_TYPES = {
+    "budget_thb": "numeric",
+    "paid_thb": "numeric",
+    "fiscal_year_be": "int",
+    "start_date": "date",
+    "end_date": "date",
+    "delivery_date": "date",
+    "quantities": "jsonb",
+    "width_m": "float8",
+}
+_PARCEL_TYPES = {"issue_date": "date", "confidential": "boolean"}
+
+
+def area_sql(geom: str, width: str) -> str:
+    """SQL for a contract's area: a polygon as it is, a line buffered by half its width each side (flat ends)."""
+    return (
+        f"ST_Multi(ST_CollectionExtract(CASE WHEN GeometryType({geom}) IN ('LINESTRING', 'MULTILINESTRING') "
+        f"THEN ST_Transform(ST_Buffer(ST_Transform({geom}, utm_srid({geom})), {width} / 2.0, "
+        f"'endcap=flat join=round'), 4326) ELSE {geom} END, 3))"
+    )
+
+
+def _record(fields: tuple[str, ...], types: dict[str, str]) -> str:
+    return ", ".join(f"{f} {types.get(f, 'text')}" for f in fields) + ", wkt text"
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, date):
+        return o.isoformat()
+    return str(o)
+
+
+def upsert_contracts(session: Session, rows: list[dict], *, actor: str, layer: str | None, version: str | None) -> dict:
+    """Insert new contracts and update changed ones (by contract number); unchanged rows stay as they are.
+
+    Each row holds CONTRACT_FIELDS and ``wkt`` (EPSG:4326). Returns counts and the ids touched."""
+    cols = ", ".join(CONTRACT_FIELDS)
+    changed = " OR ".join(f"c.{f} IS DISTINCT FROM EXCLUDED.{f}" for f in CONTRACT_FIELDS if f != "contract_number")
+    sets = ", ".join(f"{f} = EXCLUDED.{f}" for f in CONTRACT_FIELDS if f != "contract_number")
+    result = session.execute(
+        text(f"""
+        WITH src AS (
+          SELECT r.*, ST_SetSRID(ST_GeomFromText(r.wkt), 4326) AS g
+          FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_record(CONTRACT_FIELDS, _CONTRACT_TYPES)})
+        ), shaped AS (SELECT src.*, {area_sql("g", "width_m")} AS a FROM src),
+        up AS (
+          INSERT INTO redflag_contracts AS c ({cols}, geom, area_geom, area_m2, source_layer, source_version,
+                                              created_by, updated_by)
+          SELECT {cols}, g, a, ST_Area(a::geography), :layer, :version, :actor, :actor FROM shaped
+          ON CONFLICT (contract_number) DO UPDATE SET {sets}, geom = EXCLUDED.geom,
+            area_geom = EXCLUDED.area_geom, area_m2 = EXCLUDED.area_m2, source_layer = EXCLUDED.source_layer,
+            source_version = EXCLUDED.source_version, updated_by = EXCLUDED.updated_by, updated_at = now(),
+            version = c.version + 1
+          WHERE {changed} OR NOT ST_Equals(c.geom, EXCLUDED.geom)
+          RETURNING c.*, (c.xmax = 0) AS inserted
+        ), hist AS (
+          INSERT INTO redflag_contract_history (record_id, version, action, data, changed_by)
+          SELECT id, version, CASE WHEN inserted THEN 'create' ELSE 'update' END,
+                 to_jsonb(up) - 'geom' - 'area_geom' - 'inserted' || jsonb_build_object('wkt', ST_AsText(geom)),
+                 :actor
+          FROM up RETURNING record_id, action
+        )
+        SELECT record_id, action FROM hist ORDER BY record_id"""),
+        {"rows": json.dumps(rows, default=_json_default), "actor": actor, "layer": layer, "version": version},
+    ).all()
+    inserted = [r[0] for r in result if r[1] == "create"]
+    updated = [r[0] for r in result if r[1] == "update"]
+    return {
+        "inserted": len(inserted),
+        "updated": len(updated),
+        "unchanged": len(rows) - len(result),
+        "ids": [r[0] for r in result],
+    }
+
+
+def upsert_parcels(session: Session, rows: list[dict], *, actor: str, layer: str | None, version: str | None) -> dict:
+    """Insert new parcels and update changed ones (by document type and number). Rows hold PARCEL_FIELDS + wkt."""
+    fields = PARCEL_FIELDS
+    cols = ", ".join(fields)
+    changed = " OR ".join(f"p.{f} IS DISTINCT FROM EXCLUDED.{f}" for f in fields[2:])
+    sets = ", ".join(f"{f} = EXCLUDED.{f}" for f in fields[2:])
+    result = session.execute(
+        text(f"""
+        WITH src AS (
+          SELECT r.*, ST_Multi(ST_SetSRID(ST_GeomFromText(r.wkt), 4326)) AS g
+          FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r({_record(fields, _PARCEL_TYPES)})
+        ), up AS (
+          INSERT INTO redflag_parcels AS p ({cols}, geom, area_m2, source_layer, source_version, created_by,
+                                            updated_by)
+          SELECT {", ".join(f if f != "confidential" else "coalesce(confidential, true)" for f in fields)},
+                 g, ST_Area(g::geography), :layer, :version, :actor, :actor FROM src
+          ON CONFLICT (doc_type, doc_number) DO UPDATE SET {sets}, geom = EXCLUDED.geom, area_m2 = EXCLUDED.area_m2,
+            source_layer = EXCLUDED.source_layer, source_version = EXCLUDED.source_version,
+            updated_by = EXCLUDED.updated_by, updated_at = now(), version = p.version + 1
+          WHERE {changed} OR NOT ST_Equals(p.geom, EXCLUDED.geom)
+          RETURNING p.*, (p.xmax = 0) AS inserted
+        ), hist AS (
+          INSERT INTO redflag_parcel_history (record_id, version, action, data, changed_by)
+          SELECT id, version, CASE WHEN inserted THEN 'create' ELSE 'update' END,
+                 to_jsonb(up) - 'geom' - 'inserted' || jsonb_build_object('wkt', ST_AsText(geom)), :actor
+          FROM up RETURNING record_id, action
+        )
+        SELECT record_id, action FROM hist ORDER BY record_id"""),
+        {"rows": json.dumps(rows, default=_json_default), "actor": actor, "layer": layer, "version": version},
+    ).all()
+    return {
+        "inserted": sum(1 for r in result if r[1] == "create"),
+        "updated": sum(1 for r in result if r[1] == "update"),
+        "unchanged": len(rows) - len(result),
+        "ids": [r[0] for r in result],
+    }
+
+
+_AREA = f"""'area', json_build_object('m2', round(CAST({{a}} AS numeric), 1),
+              'rai', round(CAST({{a}} / {M2_PER_RAI} AS numeric), 2),
+              'ha', round(CAST({{a}} / {M2_PER_HECTARE} AS numeric), 4))"""
+
+
+def _contract_json(alias: str = "c") -> str:
+    return f"""json_build_object('id', {alias}.id, 'contract_number', {alias}.contract_number,
+        'project_name', {alias}.project_name, 'agency', {alias}.agency, 'contractor', {alias}.contractor,
+        'work_type', {alias}.work_type, 'budget_thb', {alias}.budget_thb, 'paid_thb', {alias}.paid_thb,
+        'fiscal_year_be', {alias}.fiscal_year_be, 'start_date', {alias}.start_date, 'end_date', {alias}.end_date,
+        'delivery_date', {alias}.delivery_date, 'quantities', {alias}.quantities,
+        'named_district_code', {alias}.named_district_code, 'named_reserve_code', {alias}.named_reserve_code,
+        'width_m', {alias}.width_m, {_AREA.format(a=alias + ".area_m2")}, 'version', {alias}.version,
+        'source_layer', {alias}.source_layer, 'source_version', {alias}.source_version,
+        'updated_by', {alias}.updated_by, 'updated_at', {alias}.updated_at,
+        'geometry', ST_AsGeoJSON({alias}.geom, 7)::json, 'area_geometry', ST_AsGeoJSON({alias}.area_geom, 7)::json)"""
+
+
+def _parcel_json(alias: str = "p") -> str:
+    return f"""json_build_object('id', {alias}.id, 'doc_type', {alias}.doc_type, 'doc_number', {alias}.doc_number,
+        'issue_date', {alias}.issue_date, 'issuing_office', {alias}.issuing_office,
+        'confidential', {alias}.confidential, {_AREA.format(a=alias + ".area_m2")}, 'version', {alias}.version,
+        'source_layer', {alias}.source_layer, 'source_version', {alias}.source_version,
+        'updated_by', {alias}.updated_by, 'updated_at', {alias}.updated_at,
+        'geometry', ST_AsGeoJSON({alias}.geom, 7)::json)"""
+
+
+def contract(session: Session, contract_id: int) -> dict | None:
+    """One contract as JSON (geometry and area geometry as GeoJSON), or None."""
+    return session.execute(
+        text(f"SELECT {_contract_json()} FROM redflag_contracts c WHERE c.id = :id"), {"id": contract_id}
+    ).scalar()
+
+
+def list_contracts(
+    session: Session,
+    *,
+    contractor: str | None = None,
+    agency: str | None = None,
+    fiscal_year_be: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict:
+    """Contracts filtered by contractor, agency and fiscal year (exact match), one page at a time."""
+    where = """(CAST(:contractor AS text) IS NULL OR c.contractor = :contractor)
+        AND (CAST(:agency AS text) IS NULL OR c.agency = :agency)
+        AND (CAST(:fy AS int) IS NULL OR c.fiscal_year_be = :fy)"""
+    params = {"contractor": contractor, "agency": agency, "fy": fiscal_year_be}
+    total = session.execute(text(f"SELECT count(*) FROM redflag_contracts c WHERE {where}"), params).scalar_one()
+    items = (
+        session.execute(
+            text(f"SELECT {_contract_json()} FROM redflag_contracts c WHERE {where} ORDER BY c.id LIMIT :l OFFSET :o"),
+            {**params, "l": limit, "o": offset},
+        )
+        .scalars()
+        .all()
+    )
+    return {"total": total, "items": list(items)}
+
+
+def contract_shape(session: Session, contract_id: int) -> tuple[str, float | None, int] | None:
+    """(geometry type, stated width, version) of a contract, or None."""
+    row = session.execute(
+        text("SELECT GeometryType(geom), width_m, version FROM redflag_contracts WHERE id = :id"), {"id": contract_id}
+    ).one_or_none()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def update_contract(
+    session: Session, contract_id: int, changes: dict, wkt: str | None, expected_version: int, actor: str
+) -> bool:
+    """Change the given fields (and geometry) if the contract is still at ``expected_version``; history kept.
+
+    False when the version moved (or the contract is gone)."""
+    sets = [f"{f} = CAST(:{f} AS {_CONTRACT_TYPES.get(f, 'text')})" for f in changes if f in CONTRACT_FIELDS]
+    if wkt is not None:
+        sets.append("geom = ST_SetSRID(ST_GeomFromText(:wkt), 4326)")
+    params: dict[str, Any] = {
+        **{f: (json.dumps(v) if f == "quantities" else v) for f, v in changes.items()},
+        "wkt": wkt,
+        "id": contract_id,
+        "v": expected_version,
+        "actor": actor,
+    }
+    row = session.execute(
+        text(f"""
+        UPDATE redflag_contracts SET {", ".join(sets + ["updated_by = :actor"])}, updated_at = now(),
+          version = version + 1
+        WHERE id = :id AND version = :v RETURNING id"""),
+        params,
+    ).one_or_none()
+    if row is None:
+        return False
+    session.execute(
+        text(f"""UPDATE redflag_contracts SET area_geom = {area_sql("geom", "width_m")} WHERE id = :id"""),
+        {"id": contract_id},
+    )
+    session.execute(
+        text("UPDATE redflag_contracts SET area_m2 = ST_Area(area_geom::geography) WHERE id = :id"), {"id": contract_id}
+    )
+    session.execute(
+        text("""
+        INSERT INTO redflag_contract_history (record_id, version, action, data, changed_by)
+        SELECT id, version, 'update', to_jsonb(c) - 'geom' - 'area_geom' || jsonb_build_object('wkt', ST_AsText(geom)),
+               :actor FROM redflag_contracts c WHERE id = :id"""),
+        {"id": contract_id, "actor": actor},
+    )
+    return True
+
+
+def update_parcel(
+    session: Session, parcel_id: int, changes: dict, wkt: str | None, expected_version: int, actor: str
+) -> bool:
+    """Change the given fields (and polygon) if the parcel is still at ``expected_version``; history kept."""
+    sets = [f"{f} = CAST(:{f} AS {_PARCEL_TYPES.get(f, 'text')})" for f in changes if f in PARCEL_FIELDS]
+    if wkt is not None:
+        sets.append("geom = ST_Multi(ST_SetSRID(ST_GeomFromText(:wkt), 4326))")
+    row = session.execute(
+        text(f"""
+        UPDATE redflag_parcels SET {", ".join(sets + ["updated_by = :actor"])}, updated_at = now(),
+          version = version + 1
+        WHERE id = :id AND version = :v RETURNING id"""),
+        {**changes, "wkt": wkt, "id": parcel_id, "v": expected_version, "actor": actor},
+    ).one_or_none()
+    if row is None:
+        return False
+    session.execute(
+        text("UPDATE redflag_parcels SET area_m2 = ST_Area(geom::geography) WHERE id = :id"), {"id": parcel_id}
+    )
+    session.execute(
+        text("""
+        INSERT INTO redflag_parcel_history (record_id, version, action, data, changed_by)
+        SELECT id, version, 'update', to_jsonb(p) - 'geom' || jsonb_build_object('wkt', ST_AsText(geom)), :actor
+        FROM redflag_parcels p WHERE id = :id"""),
+        {"id": parcel_id, "actor": actor},
+    )
+    return True
+
+
+def history(session: Session, kind: str, record_id: int) -> list[dict]:
+    """Every stored version of a contract or parcel (``kind``), oldest first."""
+    table = {"contract": "redflag_contract_history", "parcel": "redflag_parcel_history"}[kind]
+    rows = session.execute(
+        text(f"""SELECT version, action, changed_by, changed_at, data FROM {table}
+                 WHERE record_id = :id ORDER BY version, id"""),
+        {"id": record_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def parcel(session: Session, parcel_id: int) -> dict | None:
+    """One parcel as JSON (polygon as GeoJSON), or None."""
+    return session.execute(
+        text(f"SELECT {_parcel_json()} FROM redflag_parcels p WHERE p.id = :id"), {"id": parcel_id}
+    ).scalar()
+
+
+def list_parcels(session: Session, *, doc_type: str | None = None, limit: int = 100, offset: int = 0) -> dict:
+    """Parcels (land documents), optionally of one document type, one page at a time."""
+    where = "(CAST(:t AS text) IS NULL OR p.doc_type = :t)"
+    total = session.execute(text(f"SELECT count(*) FROM redflag_parcels p WHERE {where}"), {"t": doc_type}).scalar_one()
+    items = (
+        session.execute(
+            text(f"SELECT {_parcel_json()} FROM redflag_parcels p WHERE {where} ORDER BY p.id LIMIT :l OFFSET :o"),
+            {"t": doc_type, "l": limit, "o": offset},
+        )
+        .scalars()
+        .all()
+    )
+    return {"total": total, "items": list(items)}
+
+
+def _existing(session: Session, table: str, ids: list[str]) -> set[str]:
+    wanted = [i for i in ids if i.isdigit() and len(i) < 19]
+    if not wanted:
+        return set()
+    rows = session.execute(
+        text(f"SELECT id::text FROM {table} WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": wanted}
+    )
+    return {r[0] for r in rows}
+
+
+def existing_flag_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of these red-flag ids exist (as text, the way case links hold them)."""
+    return _existing(session, "red_flags", ids)
+
+
+def existing_contract_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of these contract ids exist."""
+    return _existing(session, "redflag_contracts", ids)
+
+
+def existing_parcel_ids(session: Session, ids: list[str]) -> set[str]:
+    """Which of these parcel ids exist."""
+    return _existing(session, "redflag_parcels", ids)
+
+
+# --- flags ----------------------------------------------------------------------------------------
+FLAG_COLUMNS = """f.id, f.flag_key, f.rule, f.severity, f.subject_type, f.subject_id, f.contract_ids, f.parcel_ids,
+    f.reason_th, f.reason_en, f.figures, f.evidence, f.district_code, f.reserve_code, f.agency, f.contractor,
+    f.fiscal_year_be, f.status, f.current, f.dismissed_reason, f.dismissed_by, f.dismissed_at, f.case_id, f.version,
+    f.first_found_at, f.last_found_at, f.updated_at"""
+
+FLAG_FILTER = """(CAST(:district AS text) IS NULL OR f.district_code = :district)
+    AND (CAST(:reserve AS text) IS NULL OR f.reserve_code = :reserve)
+    AND (CAST(:agency AS text) IS NULL OR f.agency = :agency)
+    AND (CAST(:contractor AS text) IS NULL OR f.contractor = :contractor
+         OR EXISTS (SELECT 1 FROM redflag_contracts c WHERE c.id = ANY(f.contract_ids) AND c.contractor = :contractor))
+    AND (CAST(:fy AS int) IS NULL OR f.fiscal_year_be = :fy)
+    AND (CAST(:rule AS text) IS NULL OR f.rule = :rule)
+    AND (CAST(:status AS text) IS NULL OR f.status = :status)
+    AND (CAST(:subject AS text) IS NULL OR f.subject_type = :subject)
+    AND (:all OR f.current OR f.status <> 'open')"""
+
+
+def flag_params(
+    *,
+    district: str | None = None,
+    reserve: str | None = None,
+    agency: str | None = None,
+    contractor: str | None = None,
+    fiscal_year_be: int | None = None,
+    rule: str | None = None,
+    status: str | None = None,
+    subject_type: str | None = None,
+    include_gone: bool = False,
+) -> dict:
+    """The bound parameters of FLAG_FILTER."""
+    return {
+        "district": district,
+        "reserve": reserve,
+        "agency": agency,
+        "contractor": contractor,
+        "fy": fiscal_year_be,
+        "rule": rule,
+        "status": status,
+        "subject": subject_type,
+        "all": include_gone,
+    }
+
+
+def list_flags(session: Session, filters: dict, *, limit: int = 100, offset: int = 0) -> dict:
+    """Flags matching ``filters`` (flag_params), severity first, newest first."""
+    total = session.execute(text(f"SELECT count(*) FROM red_flags f WHERE {FLAG_FILTER}"), filters).scalar_one()
+    rows = session.execute(
+        text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f WHERE {FLAG_FILTER}
+                 ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id DESC
+                 LIMIT :l OFFSET :o"""),
+        {**filters, "l": limit, "o": offset},
+    ).mappings()
+    return {"total": total, "items": [dict(r) for r in rows]}
+
+
+def flags_geojson(session: Session, filters: dict, *, limit: int = 5000) -> dict:
+    """Flags matching ``filters`` as a GeoJSON FeatureCollection (the subject's area or cell)."""
+    return session.execute(
+        text(f"""
+        SELECT json_build_object('type', 'FeatureCollection', 'features', coalesce(json_agg(json_build_object(
+          'type', 'Feature', 'id', f.id, 'geometry', ST_AsGeoJSON(f.geom, 7)::json,
+          'properties', json_build_object('rule', f.rule, 'severity', f.severity, 'subject_type', f.subject_type,
+            'subject_id', f.subject_id, 'reason_th', f.reason_th, 'reason_en', f.reason_en, 'status', f.status,
+            'district_code', f.district_code, 'reserve_code', f.reserve_code, 'agency', f.agency,
+            'contractor', f.contractor, 'fiscal_year_be', f.fiscal_year_be)) ORDER BY f.id), '[]'::json))
+        FROM (SELECT * FROM red_flags f WHERE {FLAG_FILTER} AND f.geom IS NOT NULL ORDER BY f.id LIMIT :l) f"""),
+        {**filters, "l": limit},
+    ).scalar_one()
+
+
+def flag(session: Session, flag_id: int) -> dict | None:
+    """One flag, or None."""
+    row = (
+        session.execute(text(f"SELECT {FLAG_COLUMNS} FROM red_flags f WHERE f.id = :id"), {"id": flag_id})
+        .mappings()
+        .one_or_none()
+    )
+    return dict(row) if row else None
+
+
+def flag_geometry(session: Session, flag_id: int) -> dict | None:
+    """A flag's geometry as GeoJSON, or None."""
+    return session.execute(
+        text("SELECT ST_AsGeoJSON(geom, 7)::json FROM red_flags WHERE id = :id"), {"id": flag_id}
+    ).scalar()
+
+
+def flag_history(session: Session, flag_ids: list[int]) -> list[dict]:
+    """The history of these flags, oldest first."""
+    rows = session.execute(
+        text("""SELECT flag_id, action, actor, at, detail FROM red_flag_history
+                WHERE flag_id = ANY(CAST(:ids AS bigint[])) ORDER BY at, id"""),
+        {"ids": flag_ids},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def dismiss_flag(session: Session, flag_id: int, reason: str, actor: str, expected_version: int | None) -> bool:
+    """Dismiss an open or linked flag with a reason (kept in its history); False if absent, dismissed or moved."""
+    row = session.execute(
+        text("""
+        WITH d AS (
+          UPDATE red_flags SET status = 'dismissed', dismissed_reason = :reason, dismissed_by = :actor,
+            dismissed_at = now(), version = version + 1, updated_at = now()
+          WHERE id = :id AND status <> 'dismissed' AND (CAST(:v AS int) IS NULL OR version = :v) RETURNING id
+        )
+        INSERT INTO red_flag_history (flag_id, action, actor, detail)
+        SELECT id, 'dismissed', :actor, jsonb_build_object('reason', CAST(:reason AS text)) FROM d RETURNING flag_id"""),
+        {"id": flag_id, "reason": reason, "actor": actor, "v": expected_version},
+    ).one_or_none()
+    return row is not None
+
+
+def set_flag_case(session: Session, flag_id: int, case_id: int, actor: str, action: str) -> None:
+    """Record that the flag opened (``case_opened``) or was linked to (``linked``) a case; it becomes 'linked'."""
+    session.execute(
+        text("""
+        WITH u AS (
+          UPDATE red_flags SET status = 'linked', case_id = :case, version = version + 1, updated_at = now()
+          WHERE id = :id RETURNING id
+        )
+        INSERT INTO red_flag_history (flag_id, action, actor, detail)
+        SELECT id, :action, :actor, jsonb_build_object('case_id', CAST(:case AS int)) FROM u"""),
+        {"id": flag_id, "case": case_id, "actor": actor, "action": action},
+    )
+
+
+def flags_of(session: Session, *, contract_id: int | None = None, parcel_id: int | None = None) -> list[dict]:
+    """Every flag (dismissed and gone ones too) naming this contract or parcel, oldest first."""
+    rows = session.execute(
+        text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f
+                 WHERE (CAST(:c AS bigint) IS NOT NULL AND CAST(:c AS bigint) = ANY(f.contract_ids))
+                    OR (CAST(:p AS bigint) IS NOT NULL AND CAST(:p AS bigint) = ANY(f.parcel_ids))
+                 ORDER BY f.id"""),
+        {"c": contract_id, "p": parcel_id},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def contractor_summary(session: Session, contractor: str) -> dict:
+    """A contractor's contracts (count, budget, paid) and the flags across them, by rule and status."""
+    head = (
+        session.execute(
+            text("""SELECT count(*) AS contracts, coalesce(sum(budget_thb), 0) AS budget_thb,
+                       coalesce(sum(paid_thb), 0) AS paid_thb, array_agg(id ORDER BY id) AS contract_ids
+                FROM redflag_contracts WHERE contractor = :name"""),
+            {"name": contractor},
+        )
+        .mappings()
+        .one()
+    )
+    ids = list(head["contract_ids"] or [])
+    rows = session.execute(
+        text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f WHERE f.contract_ids && CAST(:ids AS bigint[])
+                 ORDER BY f.id"""),
+        {"ids": ids},
+    ).mappings()
+    return {
+        "contractor": contractor,
+        "contracts": head["contracts"],
+        "budget_thb": float(head["budget_thb"]),
+        "paid_thb": float(head["paid_thb"]),
+        "contract_ids": ids,
+        "flags": [dict(r) for r in rows],
+    }
+
+
+def brief_counts(session: Session, start: date, end: date, province: str | None = None) -> dict:
+    """Open and linked flags still found: about contracts of the fiscal years the period touches, and every
+    standing flag about parcels and reserve cells (a document issued long ago is found when it is found):
+    counts by rule and severity, and by agency (contract flags); ``province``: flags whose district lies in it.
+    No parcel, document number or owner ever leaves this function: counts only."""
+    params = {"start": start, "end": end, "prov": province}
+    where = """f.status <> 'dismissed' AND f.current
+        AND (CAST(:prov AS text) IS NULL OR f.district_code LIKE CAST(:prov AS text) || '%')
+        AND (f.subject_type <> 'contract'
+             OR f.fiscal_year_be BETWEEN fiscal_year_be(CAST(:start AS date)) AND fiscal_year_be(CAST(:end AS date)))"""
+    by_rule = session.execute(
+        text(f"""SELECT f.rule, f.severity, count(*) AS n FROM red_flags f WHERE {where}
+                 GROUP BY 1, 2 ORDER BY 1, 2"""),
+        params,
+    ).all()
+    by_agency = session.execute(
+        text(f"""SELECT f.agency, count(*) AS n, count(*) FILTER (WHERE f.severity = 'high') AS high
+                 FROM red_flags f WHERE {where} AND f.subject_type = 'contract'
+                 GROUP BY 1 ORDER BY 2 DESC, 1"""),
+        params,
+    ).all()
+    return {
+        "by_rule": [{"rule": r[0], "severity": r[1], "flags": r[2]} for r in by_rule],
+        "by_agency": [{"agency": r[0], "flags": r[1], "high": r[2]} for r in by_agency],
+        "total": sum(r[2] for r in by_rule),
+    }
+
+
+def suggest_flags(
+    session: Session,
+    *,
+    reserve_codes: list[str],
+    district_codes: list[str],
+    contract_ids: list[int],
+    parcel_ids: list[int],
+    skip: list[int],
+    limit: int = 50,
+) -> list[dict]:
+    """Open flags about the case's reserves, districts, contracts or parcels, not yet linked to it."""
+    rows = session.execute(
+        text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f
+                 WHERE f.status = 'open' AND f.current AND NOT (f.id = ANY(CAST(:skip AS bigint[])))
+                   AND (f.reserve_code = ANY(CAST(:reserves AS text[])) OR f.district_code = ANY(CAST(:districts AS text[]))
+                        OR f.contract_ids && CAST(:contracts AS bigint[]) OR f.parcel_ids && CAST(:parcels AS bigint[]))
+                 ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id LIMIT :l"""),
+        {
+            "skip": skip,
+            "reserves": reserve_codes,
+            "districts": district_codes,
+            "contracts": contract_ids,
+            "parcels": parcel_ids,
+            "l": limit,
+        },
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def detection_points(session: Session, ids: list[int]) -> list[dict]:
+    """Where and when these detections were seen (for maps of the evidence)."""
+    rows = session.execute(
+        text("""SELECT id, ST_X(geom) AS lon, ST_Y(geom) AS lat, acq_date_local AS day FROM fire_detections_v
+                WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"""),
+        {"ids": ids},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def subject_wkb(session: Session, kind: str, record_id: int) -> bytes | None:
+    """The area of a contract (as the rules use it) or a parcel's polygon, as WKB."""
+    sql = {
+        "contract": "SELECT ST_AsBinary(area_geom) FROM redflag_contracts WHERE id = :id",
+        "parcel": "SELECT ST_AsBinary(geom) FROM redflag_parcels WHERE id = :id",
+    }[kind]
+    value = session.execute(text(sql), {"id": record_id}).scalar()
+    return bytes(value) if value is not None else None
+
+
+# --- exports and the OGC API (administrators only: exports/collections.py) -------------------------
+EXPORT_FLAGS_SQL = """
+SELECT f.id::text AS id, ST_Multi(ST_CollectionExtract(f.geom, 3)) AS geom, f.id AS flag_id, f.rule, f.severity,
+       f.subject_type AS subj_type, f.subject_id AS subj_id, f.status, f.reason_th, f.reason_en, f.district_code,
+       f.reserve_code, f.agency, f.contractor, f.fiscal_year_be AS fy_be, f.first_found_at AS found_at, f.case_id
+FROM red_flags f WHERE f.geom IS NOT NULL AND (f.current OR f.status <> 'open')"""
+EXPORT_CONTRACTS_SQL = f"""
+SELECT c.id::text AS id, c.area_geom AS geom, c.id AS contract_id, c.contract_number AS contract_no,
+       c.project_name AS project, c.agency, c.contractor, c.work_type, CAST(c.budget_thb AS float8) AS budget_thb,
+       CAST(c.paid_thb AS float8) AS paid_thb, c.fiscal_year_be AS fy_be, c.start_date, c.end_date, c.width_m,
+       round(CAST(c.area_m2 / {M2_PER_RAI} AS numeric), 2)::float AS area_rai,
+       round(CAST(c.area_m2 / {M2_PER_HECTARE} AS numeric), 4)::float AS area_ha,
+       c.named_district_code AS named_dist, c.named_reserve_code AS named_res
+FROM redflag_contracts c"""
+FLAGS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM red_flags"
+CONTRACTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM redflag_contracts"
