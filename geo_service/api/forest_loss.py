@@ -157,7 +157,8 @@ def summary(
 ) -> ForestLossSummary:
     """Current patches in the area of interest, per zone and period (definitions in the README)."""
     with session.begin():
-        code = aoi.check_province_codes(session, [province])[0] if province is not None else None
+        # an empty or blank province is "not given" (the caller's provinces), as for the other filters
+        code = aoi.check_province_codes(session, [province])[0] if province and province.strip() else None
         provinces = queries.summary_provinces(principal, code)
         answer = queries.summarise(
             session,
