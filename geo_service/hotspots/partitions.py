@@ -397,6 +397,8 @@ def attach_bulk_year(session: Session, load: str, year: int, lock_timeout_s: flo
     cons = session.execute(text(_PARENT_CONSTRAINTS), {"p": PARENT}).all()
     idx = session.execute(text(_PARENT_INDEXES), {"p": PARENT}).all()
     with conn.cursor() as cur:
+        # the sorts of the builds in memory (64 MB by default: 1M rows of the detection key spill to disk)
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
         # catalogue text of the parent's own constraints and indexes; names that PostgreSQL's own never take
         for n, (_cname, cdef) in enumerate(cons):
             cur.execute(f'ALTER TABLE {load} ADD CONSTRAINT "{name}_bulk_k{n}" {cdef}')
