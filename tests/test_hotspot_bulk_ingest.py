@@ -211,5 +211,11 @@ def test_partition_commands_on_a_bulk_loaded_year(sm, tmp_path):
         assert s.execute(text("SELECT count(*) FROM hotspots_y2011")).scalar() == report.rows_new
         assert s.execute(text("SELECT count(*) FROM hotspots WHERE acq_date_local < '2012-01-01'")).scalar() == 0
     with transaction(sm) as s:
-        s.execute(text("ALTER TABLE hotspots ATTACH PARTITION hotspots_y2011 " + partitions._bounds_sql(2011)))
+        lo, hi = partitions.year_bounds(2011)
+        s.execute(
+            text(
+                f"ALTER TABLE hotspots ATTACH PARTITION hotspots_y2011 "
+                f"FOR VALUES FROM ('{lo.isoformat()}') TO ('{hi.isoformat()}')"
+            )
+        )
     assert _parts(sm)["hotspots_y2011"] == report.rows_new
