@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/firms_ingest.py --rows 1000000          # rows/s and peak memory
     .venv/bin/python bench/firms_ingest.py --rows 5000000 --no-sjoin
+    .venv/bin/python bench/firms_ingest.py --rows 1000000 --no-sjoin --no-events --bulk   # bulk path too
 
 A throwaway PostGIS cluster is started (as the tests do), migrated and loaded with the bundled Phrae layers.
 The data are generated with a fixed seed: a whole fire season (January-May, peak March-April) of clustered
@@ -9,6 +10,10 @@ fires over northern Thailand (Phrae and its neighbours), each fire burning for a
 MODIS (Terra/Aqua) and VIIRS (S-NPP, NOAA-20, NOAA-21) passes, NRT format, in date order like FIRMS files.
 The same run re-ingests the file (every row an unchanged update: the slower merge path). Peak memory is the ingest
 process's maximum resident set (the file is generated in a child process).
+
+The ingest is timed on the row path (``bulk_min_bytes`` out of reach); ``--bulk`` then empties the file's year
+(its partition detached and dropped) and ingests the file again through the bulk path (a bare table, keys and
+indexes built after the COPY, ``ATTACH PARTITION``), printed against the same bare COPY and the row path.
 
 Baseline in the same run: a bare ``COPY ... FROM STDIN (FORMAT csv)`` of the same file, streamed from this process in
 4 MiB blocks into an UNLOGGED table with the file's 14 columns and no index, key or geometry (what PostgreSQL alone
@@ -144,6 +149,50 @@ def bare_copy(engine, csv: Path) -> tuple[float, float]:
         raw.close()
 
 
+ROW_PATH = 1 << 62  # bulk_min_bytes that keeps every file on the row path
+
+
+def bulk_path(sm, csv: Path, gaz, bare: float, server_bare: float, row: tuple[float, float, float]) -> None:
+    """Empty the year the row path filled (its partition detached and dropped), ingest the file again through
+    the bulk path, and print it against the bare COPY and the row path of the same run."""
+    from sqlalchemy import text
+
+    from geo_service.db.engine import transaction
+    from geo_service.hotspots import partitions
+    from geo_service.hotspots.ingest import ingest_file
+    from geo_service.settings import THAILAND_BBOX
+
+    with transaction(sm) as s:
+        years = [p.year for p in partitions.list_partitions(s) if p.year is not None and p.rows]
+        for year in years:
+            partitions.detach(s, year, drop=True)
+    with transaction(sm) as s:
+        s.execute(text("CHECKPOINT"))
+    t = time.perf_counter()
+    with transaction(sm) as s:
+        pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        server0, client0 = backend_cpu(pid), time.process_time()
+        report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=0)
+    elapsed = time.perf_counter() - t
+    client_cpu, server_cpu = time.process_time() - client0, backend_cpu(pid) - server0
+    assert "attach" in report.timings, "the bulk path was not taken"
+    row_elapsed, row_client, row_server = row
+    print(
+        f"bulk path (year {', '.join(map(str, years))} emptied first): {report.rows_total:,} rows in {elapsed:.2f} s "
+        f"= {report.rows_total / elapsed:,.0f} rows/s (new {report.rows_new:,}); ingest / bare COPY = "
+        f"{bare / elapsed:.0%} (row path {bare / row_elapsed:.0%}); bulk / row path wall clock "
+        f"{elapsed / row_elapsed:.2f}"
+    )
+    print(f"  phases (s): {report.timings}")
+    print(
+        f"  CPU seconds: {client_cpu:.2f} in this process + {server_cpu:.2f} in the server (row path "
+        f"{row_client:.2f} + {row_server:.2f}); bare COPY server CPU / bulk server CPU = "
+        f"{server_bare / server_cpu:.0%} (row path {server_bare / row_server:.0%}); bare COPY server CPU / "
+        f"max(bulk CPU sides) = {server_bare / max(client_cpu, server_cpu):.0%}; load average "
+        f"{os.getloadavg()[0]:.2f}"
+    )
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -159,6 +208,12 @@ def main() -> None:
         help="fsync and full-page writes on, as in the service's own database (default: off, as in tests)",
     )
     ap.add_argument("--no-events", action="store_true", help="skip the fire-event clustering and the re-ingest")
+    ap.add_argument(
+        "--bulk",
+        action="store_true",
+        help="also time the bulk path (the file's year emptied, then loaded as its own table and attached) "
+        "after the row path, both against the same run's bare COPY",
+    )
     args = ap.parse_args()
 
     from _harness import database
@@ -192,7 +247,7 @@ def main() -> None:
         with transaction(sm) as s:
             pid = s.execute(text("SELECT pg_backend_pid()")).scalar_one()
             server0, client0 = backend_cpu(pid), time.process_time()
-            report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
+            report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=ROW_PATH)
         elapsed = time.perf_counter() - t
         client_cpu, server_cpu = time.process_time() - client0, backend_cpu(pid) - server0
         print(
@@ -216,6 +271,8 @@ def main() -> None:
             f"stored-key look-ups' second connection not counted); bare COPY {server_bare:.2f} in the server; "
             f"bare COPY server CPU / max(ingest CPU sides) = {server_bare / max(client_cpu, server_cpu):.0%}"
         )
+        if args.bulk:
+            bulk_path(sm, csv, gaz, bare, server_bare, (elapsed, client_cpu, server_cpu))
         if args.no_events:
             engine.dispose()
             return
@@ -230,7 +287,7 @@ def main() -> None:
         )
         t = time.perf_counter()
         with transaction(sm) as s:
-            again = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX)
+            again = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=ROW_PATH)
         elapsed = time.perf_counter() - t
         print(
             f"re-ingest (all unchanged): {again.rows_total / elapsed:,.0f} rows/s, unchanged {again.rows_unchanged:,}"

@@ -351,6 +351,15 @@ class PartitionSettings(BaseSettings):
 
     ahead_years: int = Field(default=1, ge=0, le=10, description="Years of partitions kept ready after this one")
     ensure_at_startup: bool = Field(default=True, description="Create the partitions ahead when the app starts")
+    bulk_min_bytes: int = Field(
+        default=16 << 20,
+        ge=0,
+        description="A FIRMS file at least this large whose year holds no detections is loaded as its own table "
+        "(COPY, keys and indexes built after, ATTACH PARTITION)",
+    )
+    bulk_lock_timeout_s: float = Field(
+        default=5.0, gt=0, description="The bulk path waits this long for each lock of the attach, then re-runs as rows"
+    )
 
 
 class ForestLossSettings(BaseSettings):

@@ -25,6 +25,7 @@ How a file goes in (figures in README, *Satellite hotspots / Speed*):
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -47,6 +48,7 @@ from geo_service.hotspots import partitions
 from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv
 from geo_service.hotspots.rows import HOTSPOT_SCHEMA, BinaryCopy, copy_sql, hotspot_batch, query_frame
 from geo_service.places import Gazetteer
+from geo_service.settings import PartitionSettings
 
 INGEST_LOCK = 0x6F5F686F7473706F  # pg_advisory_xact_lock key of hotspot ingests ("o_hotspo")
 COLUMNS = HOTSPOT_SCHEMA.names
@@ -205,6 +207,8 @@ def ingest_chunks(
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
     direct: bool = True,
+    bulk: bool = False,
+    bulk_lock_timeout_s: float = 5.0,
 ) -> IngestReport:
     """Attribute and store normalised FIRMS chunks in the session's transaction.
 
@@ -227,6 +231,13 @@ def ingest_chunks(
     direct : bool
         Stream new detections straight into ``hotspots`` (default). False sends every row through the
         staging table and the merge (the safe path after a ``DirectCollision``).
+    bulk : bool
+        Bulk path (a large file): when most rows of the first chunk fall in a year with no detections, the
+        rows of that year are COPYed into a bare table, keyed, indexed and attached as the year's partition
+        (``partitions.attach_bulk_year``); the other rows take the merge. Same rows, attribution, batch row
+        and counts as the row path; a year that holds detections takes the row path.
+    bulk_lock_timeout_s : float
+        How long the bulk path waits for each lock of the attach before ``BulkLockTimeout``.
 
     Returns
     -------
@@ -239,6 +250,8 @@ def ingest_chunks(
     DirectCollision
         Only with ``direct``: nothing of this ingest is left in the transaction; run it again with
         ``direct=False``.
+    partitions.BulkLockTimeout
+        Only with ``bulk``: nothing of this ingest is left in the transaction; run it again with ``bulk=False``.
     """
     started = time.perf_counter()
     report = IngestReport(batch_id=None, source=source, file_name=file_name, file_sha256=file_sha256)
@@ -262,16 +275,30 @@ def ingest_chunks(
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by _undo or after the merge)
     spool_rows = BinaryCopy(HOTSPOT_SCHEMA)
     spool.write(spool_rows.header())
+    late = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed below or by _undo)
+    late_encoder = BinaryCopy(HOTSPOT_SCHEMA)
+    late.write(late_encoder.header())
+    late_count = 0
     stream_rows = BinaryCopy(HOTSPOT_SCHEMA)
     tm = {"read": 0.0, "attribute": 0.0, "encode": 0.0, "copy_wait": 0.0, "merge": 0.0}
     mark = time.perf_counter()
+    bulk_year: int | None = None
+    bulk_table: str | None = None
     try:
+        chunks = iter(chunks)
+        head = next(chunks, None)  # the first chunk decides the bulk path (raises FirmsFormatError like any)
+        if bulk and direct and head is not None and not head.problems and not head.frame.empty:
+            years = pd.DatetimeIndex(head.frame["acq_date_local"]).year
+            year = int(pd.Series(years).mode().iloc[0])
+            if (bulk_table := partitions.start_bulk_year(session, year)) is not None:
+                bulk_year = year
+        target = bulk_table or "hotspots"
         with conn.cursor() as cur:
             copy_started = time.perf_counter()
             # the writer thread sends while this thread prepares the next block
-            with cur.copy(copy_sql("hotspots", HOTSPOT_SCHEMA), writer=QueuedLibpqWriter(cur)) as copy:
+            with cur.copy(copy_sql(target, HOTSPOT_SCHEMA), writer=QueuedLibpqWriter(cur)) as copy:
                 copy.write(stream_rows.header())
-                for chunk in chunks:
+                for chunk in itertools.chain([head] if head is not None else [], chunks):
                     now = time.perf_counter()
                     tm["read"] += now - mark
                     report.rows_total += chunk.rows_read
@@ -292,11 +319,15 @@ def ingest_chunks(
                     first = lo if first is None else min(first, lo)
                     last = hi if last is None else max(last, hi)
                     h = _key_hash(frame)
+                    other = None  # bulk path: the rows not of the bulk year
                     merge = seen.repeats(h)
                     if stored_keys is None:
                         merge[:] = True
-                    elif not merge.all():
-                        merge |= stored_keys.contains(frame, h)
+                    else:
+                        if bulk_year is not None:  # the bulk year is empty: no stored key to look up there
+                            other = pd.DatetimeIndex(frame["acq_date_local"]).year.to_numpy() != bulk_year
+                        if not merge.all() and (other is None or (other & ~merge).any()):
+                            merge |= stored_keys.contains(frame, h)
                     now2 = time.perf_counter()
                     tm["attribute"] += now2 - now
                     rows = hotspot_batch(frame, attr, batch_id)
@@ -304,6 +335,13 @@ def ingest_chunks(
                         staged_hashes.append(h[merge])
                         spool.write(spool_rows.rows(rows.filter(pa.array(merge))))
                     fresh = ~merge
+                    if other is not None and (late_rows := fresh & other).any():
+                        # new detections of other years: COPYed into ``hotspots`` after the attach, as the
+                        # row path would have streamed them
+                        late.write(late_encoder.rows(rows.filter(pa.array(late_rows))))
+                        direct_rows += int(late_rows.sum())
+                        late_count += int(late_rows.sum())
+                        fresh &= ~other
                     data = None
                     if fresh.any():
                         data = stream_rows.rows(rows if fresh.all() else rows.filter(pa.array(fresh)))
@@ -319,22 +357,43 @@ def ingest_chunks(
             tm["copy_wait"] += time.perf_counter() - wait
             tm["stream"] = time.perf_counter() - copy_started
     except FirmsFormatError as exc:
-        _undo(conn, spool)
+        _undo(conn, spool, late)
         raise FileRejected(details=[p.as_dict() for p in exc.problems[:MAX_REPORTED]]) from None
     except psycopg.errors.UniqueViolation:
-        _undo(conn, spool)
+        _undo(conn, spool, late)
         raise DirectCollision() from None
     finally:
         if stored_keys is not None:
             stored_keys.close()
     report.problems = [p.as_dict() for p in problems[:MAX_REPORTED]]
     if problems and not skip_invalid:
-        _undo(conn, spool)  # the rows streamed before the first problem, and the batch row
+        _undo(conn, spool, late)  # the rows streamed before the first problem, and the batch row
         raise FileRejected(
             f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
             "(the first are listed); nothing was stored.",
             details=report.problems,
         )
+    if bulk_table is not None and bulk_year is not None:
+        # keys and indexes built over the loaded rows, then attached: before the merge, whose ON CONFLICT
+        # must see these rows (a key repeated in the file)
+        try:
+            tm.update(partitions.attach_bulk_year(session, bulk_table, bulk_year, bulk_lock_timeout_s))
+        except partitions.BulkLockTimeout:
+            _undo(conn, spool, late)
+            raise
+        if late_count:  # (the encoder may hold rows back until finish())
+            now = time.perf_counter()
+            late.write(late_encoder.finish())
+            late.seek(0)
+            try:
+                with conn.cursor() as cur, cur.copy(copy_sql("hotspots", HOTSPOT_SCHEMA)) as copy:
+                    while block := late.read(8 << 20):
+                        copy.write(block)
+            except psycopg.errors.UniqueViolation:
+                _undo(conn, spool, late)
+                raise DirectCollision() from None
+            tm["other_years"] = time.perf_counter() - now
+    late.close()
     now = time.perf_counter()
     new = updated = 0
     if staged_hashes:
@@ -385,9 +444,10 @@ def ingest_chunks(
     return report
 
 
-def _undo(conn, spool) -> None:
+def _undo(conn, spool, late) -> None:
     """Roll this ingest back to its savepoint: nothing of it stays, even if the caller commits."""
     spool.close()
+    late.close()
     with conn.cursor() as cur:
         cur.execute("ROLLBACK TO SAVEPOINT hotspot_ingest")
         cur.execute("RELEASE SAVEPOINT hotspot_ingest")
@@ -434,6 +494,8 @@ def ingest_file(
     original_name: str | None = None,
     block_size: int = 4 << 20,
     progress: Callable[[int], None] | None = None,
+    bulk_min_bytes: int | None = None,
+    bulk_lock_timeout_s: float | None = None,
 ) -> IngestReport:
     """Ingest one FIRMS CSV file in the session's transaction (see ``ingest_chunks``).
 
@@ -445,6 +507,10 @@ def ingest_file(
         Overrides the processing level read from the ``version`` column.
     country_bbox : tuple, optional
         Detections outside this lon/lat box are skipped and counted as outside.
+    bulk_min_bytes, bulk_lock_timeout_s : optional
+        A file of at least this size may take the bulk path (``ingest_chunks``); default from
+        ``PartitionSettings`` (``GEO_SERVICE_PARTITIONS_BULK_MIN_BYTES``, ``..._BULK_LOCK_TIMEOUT_S``). On a
+        lock timeout the file runs again through the row path in the same transaction.
     """
     path = Path(path)
     name = original_name or path.name
@@ -460,6 +526,17 @@ def ingest_file(
     def chunks():
         return read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)
 
+    if bulk_min_bytes is None or bulk_lock_timeout_s is None:
+        cfg = PartitionSettings()
+        bulk_min_bytes = cfg.bulk_min_bytes if bulk_min_bytes is None else bulk_min_bytes
+        bulk_lock_timeout_s = cfg.bulk_lock_timeout_s if bulk_lock_timeout_s is None else bulk_lock_timeout_s
+    if path.stat().st_size >= bulk_min_bytes:
+        try:
+            return ingest_chunks(session, chunks(), gaz, bulk=True, bulk_lock_timeout_s=bulk_lock_timeout_s, **kw)
+        except partitions.BulkLockTimeout:  # the attach could not get its locks in time: the row path
+            pass
+        except DirectCollision:
+            return ingest_chunks(session, chunks(), gaz, direct=False, **kw)
     try:
         return ingest_chunks(session, chunks(), gaz, **kw)
     except DirectCollision:  # detections of this transaction met again: everything through the merge

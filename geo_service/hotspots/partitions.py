@@ -317,3 +317,119 @@ def attach_rows(session: Session, year: int, columns: Sequence[str], batches: It
         raise PartitionError(f"{outside:,} rows of the archive are not of {year}: it is not one year's archive.")
     session.execute(text(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} {_bounds_sql(year)}"))
     return n
+
+
+# --- bulk path of large ingests into an empty year (hotspots.ingest) ---
+
+
+class BulkLockTimeout(Exception):
+    """The bulk path could not take its locks within the lock timeout; nothing of it stays (the ingest runs the
+    file again through the row path)."""
+
+
+def load_table_name(year: int) -> str:
+    """The bare table a bulk ingest of ``year`` fills before it is attached: ``hotspots_y2024_load``."""
+    return f"{partition_name(year)}_load"
+
+
+def start_bulk_year(session: Session, year: int) -> str | None:
+    """Create the bare table a large ingest COPYs the detections of an empty year into; returns its name, or
+    None when the year holds detections (the row path then) or a detached archive table of the year exists.
+
+    The table has the shape of ``hotspots`` (columns, NOT NULL, defaults including the id sequence, CHECK
+    constraints) and no key or index: ``attach_bulk_year`` builds them after the COPY. Takes the partition-DDL
+    advisory lock (held to commit), so no partition of that year is made meanwhile.
+    """
+    name = partition_name(year)
+    _lock(session)
+    if year in attached_years(session):
+        if session.execute(text(f"SELECT EXISTS (SELECT 1 FROM {name})")).scalar():
+            return None
+    elif _table_exists(session, name):
+        return None  # a detached archive table: the row path refuses it with its message
+    if session.execute(
+        text(
+            f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} WHERE extract(year FROM acq_utc AT TIME ZONE 'Asia/Bangkok') = :y)"
+        ),
+        {"y": year},
+    ).scalar():
+        return None
+    load = load_table_name(year)
+    session.execute(text(f"DROP TABLE IF EXISTS {load}"))
+    session.execute(
+        text(f"CREATE TABLE {load} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
+    )
+    return load
+
+
+_PARENT_CONSTRAINTS = """
+SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
+WHERE conrelid = CAST(:p AS regclass) AND contype IN ('p', 'u') ORDER BY contype, conname"""
+_PARENT_INDEXES = """
+SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+WHERE x.indrelid = CAST(:p AS regclass) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
+ORDER BY i.relname"""
+
+
+def attach_bulk_year(session: Session, load: str, year: int, lock_timeout_s: float) -> dict[str, float]:
+    """Build the keys and indexes of a filled bulk table, then make it the year's partition; returns seconds
+    per step (``keys``, ``indexes``, ``attach``).
+
+    Keys and indexes are those of ``hotspots`` (read from the catalogue, so a later migration's index is
+    built too), each built in one sorted pass; ``ATTACH PARTITION`` then adopts them instead of building its
+    own. A CHECK constraint of the year's bounds, added first, spares ATTACH its scan of the rows.
+
+    Locks (held to commit): ATTACH takes SHARE UPDATE EXCLUSIVE on ``hotspots`` (readers and writers of other
+    years go on; other DDL waits) and ACCESS EXCLUSIVE on the DEFAULT partition (only queries that the planner
+    cannot prune to named years wait) and on the new partition. When the year has an empty partition already
+    (made ahead by the worker) it is detached and dropped first: ACCESS EXCLUSIVE on ``hotspots``, so every
+    reader waits until commit. Each lock is waited for at most ``lock_timeout_s``; then ``BulkLockTimeout``.
+    """
+    import time
+
+    import psycopg
+
+    name = partition_name(year)
+    lo, hi = year_bounds(year)
+    steps: dict[str, float] = {}
+    conn = driver_connection(session)
+    t = time.perf_counter()
+    cons = session.execute(text(_PARENT_CONSTRAINTS), {"p": PARENT}).all()
+    idx = session.execute(text(_PARENT_INDEXES), {"p": PARENT}).all()
+    with conn.cursor() as cur:
+        # the sorts of the builds in memory (64 MB by default: 1M rows of the detection key spill to disk)
+        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # catalogue text of the parent's own constraints and indexes; names that PostgreSQL's own never take
+        for n, (_cname, cdef) in enumerate(cons):
+            cur.execute(f'ALTER TABLE {load} ADD CONSTRAINT "{name}_bulk_k{n}" {cdef}')
+        steps["keys"] = time.perf_counter() - t
+        t = time.perf_counter()
+        for n, (_iname, idef) in enumerate(idx):
+            # "CREATE INDEX ix ON ONLY public.hotspots USING ..." -> the same index on the bare table
+            head, _, tail = idef.partition(" USING ")
+            unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
+            cur.execute(f'CREATE {unique}INDEX "{name}_bulk_i{n}" ON {load} USING {tail}')
+        cur.execute(  # DDL takes no parameters: the bounds are our own timestamps (as in _bounds_sql)
+            f"ALTER TABLE {load} ADD CONSTRAINT {load}_bounds "
+            f"CHECK (acq_utc >= '{lo.isoformat()}' AND acq_utc < '{hi.isoformat()}')"
+        )
+        steps["indexes"] = time.perf_counter() - t
+        t = time.perf_counter()
+        (previous,) = cur.execute("SHOW lock_timeout").fetchone() or ("0",)
+        cur.execute("SAVEPOINT hotspot_bulk_attach")
+        try:
+            cur.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+            if year in attached_years(session):  # an empty partition made ahead
+                cur.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
+                cur.execute(f"DROP TABLE {name}")
+            cur.execute(f"ALTER TABLE {load} RENAME TO {name}")
+            cur.execute(f"ALTER TABLE {name} RENAME CONSTRAINT {load}_bounds TO {name}_bounds")
+            cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} {_bounds_sql(year)}")
+            cur.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
+        except psycopg.errors.LockNotAvailable:
+            cur.execute("ROLLBACK TO SAVEPOINT hotspot_bulk_attach")
+            raise BulkLockTimeout() from None
+        cur.execute("SELECT set_config('lock_timeout', %s, true)", (previous,))
+        cur.execute("RELEASE SAVEPOINT hotspot_bulk_attach")
+    steps["attach"] = time.perf_counter() - t
+    return steps
