@@ -30,6 +30,9 @@ GEOJSON = "application/geo+json"
 PDF = "application/pdf"
 ZIP = "application/zip"
 PAGE_MONTHS = 12  # the page shows the last 12 months with data; the downloads hold every month
+# A text cell that a spreadsheet would read as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR, and their
+# full-width forms that Excel also accepts. Hand-written: the csv module has no such option and the rule is a line.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
@@ -64,19 +67,26 @@ def shown_time(value: datetime | date | None) -> str:
 
 
 # --- downloads ---------------------------------------------------------------------------------------------
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: empty for None, true/false, numbers as they are, and a text that a spreadsheet would run as a
+    formula (starting with ``= + - @``, a tab or CR) prefixed with ``'`` so that it is shown as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_bytes(table: Table) -> bytes:
     """A table as CSV: UTF-8 with a byte-order mark (Excel reads Thai), the column keys as the header, empty for
-    a suppressed count (its ``count_text`` says "<5")."""
+    a suppressed count (its ``count_text`` says "<5"); text cells neutralised against formulas (``csv_cell``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(table.columns)
     for row in table.rows:
-        writer.writerow(
-            [
-                "" if row[c] is None else ("true" if row[c] is True else "false" if row[c] is False else row[c])
-                for c in table.columns
-            ]
-        )
+        writer.writerow([csv_cell(row[c]) for c in table.columns])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -297,6 +307,7 @@ def public_brief(session: Session, brief_id: int) -> dict[str, Any]:
 
 
 def public_brief_html(session: Session, brief_id: int) -> str:
-    """The printable page of a brief marked public; NotFound for any other."""
+    """The printable page of a brief marked public, without its author's user name; NotFound for any other."""
     public_brief(session, brief_id)
-    return brief_pages.brief_html(session, brief_id)
+    # the public copy names no member of staff: the author's user name is left out ("made <date>")
+    return brief_pages.render_html(session, {**brief_pages.get_brief(session, brief_id), "created_by": None})
