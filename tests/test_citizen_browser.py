@@ -207,7 +207,7 @@ def test_the_form_opens_without_a_network(open_page, server):
     watch.check(expected_console=("ERR_CONNECTION_REFUSED", "ERR_FAILED"))
 
 
-def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, admin):
+def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, admin, server):
     r = admin.post(
         "/api/v1/citizen/network/members",
         json={"username": "vol_rong", "password": "volunteer pass 123", "district_code": "5404"},
@@ -234,3 +234,13 @@ def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, a
     page.click("#member-signout")
     playwright_api.expect(page.locator("#member-box")).to_be_visible()
     watch.check(expected_console=("status of 401",))
+    # the sign-in and sign-out went through the citizen path: their log lines carry no address, and the page
+    # never used the staff sign-in (whose lines keep it)
+    lines = server[2].lines
+    member_lines = [line for line in lines if "/api/v1/citizen/auth/" in line]
+    assert len([line for line in member_lines if "/auth/token" in line]) == 2, member_lines
+    assert any("/auth/logout" in line for line in member_lines)
+    assert all("127.0.0.1" not in line for line in member_lines)
+    assert not [line for line in lines if "/api/v1/auth/" in line]
+    assert admin.post("/api/v1/auth/token", data={"username": "vol_rong", "password": "x"}).status_code == 401
+    assert any("127.0.0.1" in line for line in lines if "/api/v1/auth/token" in line)
