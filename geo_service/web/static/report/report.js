@@ -319,7 +319,10 @@ async function sendItem(item) {
       updateItem(item.key, { state: "signin" });
       return "signin";
     }
-    updateItem(item.key, { state: "refused", error: { code: e.code, message: e.message } });
+    // refused for good (a 4xx): it will never be sent, so the contact details leave this phone now too (the
+    // rest stays, for the reporter to see what was refused, until "forget")
+    const { contact: _dropped, ...kept } = item.body;
+    updateItem(item.key, { state: "refused", body: kept, error: { code: e.code, message: e.message } });
     return "done";
   }
 }
