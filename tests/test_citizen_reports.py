@@ -327,6 +327,9 @@ def test_triage_accept_becomes_an_incident_with_the_link(client, staff, admin_he
         got = client.get(f"/api/v1/photos/{p['id']}", headers=admin_headers)
         assert got.status_code == 200 and b"SecretPhoneModel" not in got.content
         assert Image.open(io.BytesIO(got.content)).getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
+        thumb = client.get(f"/api/v1/photos/{p['id']}/thumbnail", headers=admin_headers)  # every served copy
+        assert thumb.status_code == 200 and b"SecretPhoneModel" not in thumb.content
+        assert len(Image.open(io.BytesIO(thumb.content)).getexif()) == 0
     again = client.post(f"/api/v1/citizen/reports/{rid}/accept", headers=staff["inv"])
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_triaged"
     assert client.get("/api/v1/citizen/receipt", headers={"X-Receipt": receipt}).json()["status"] == "accepted"
