@@ -17,6 +17,7 @@ from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.db.models import CASE_STAGE_LABELS, CaseStage
 from geo_service.errors import NotFound
+from geo_service.exports.files import FORMULA_START
 from geo_service.layers import aoi
 from geo_service.opendata import tables
 from geo_service.opendata.tables import FREQUENCY, Dataset, Table
@@ -30,9 +31,6 @@ GEOJSON = "application/geo+json"
 PDF = "application/pdf"
 ZIP = "application/zip"
 PAGE_MONTHS = 12  # the page shows the last 12 months with data; the downloads hold every month
-# A text cell that a spreadsheet would read as a formula (OWASP "CSV injection"): =, +, -, @, tab, CR, and their
-# full-width forms that Excel also accepts. Hand-written: the csv module has no such option and the rule is a line.
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 
 CONTEXT = {
     "dcat": "http://www.w3.org/ns/dcat#",
