@@ -96,6 +96,10 @@ def test_a_report_gets_a_receipt_with_which_alone_it_is_followed_and_added_to(cl
     # the same key for another report is refused
     other = send(client, report(kind="burning"), key=key)
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    # a short (guessable) key is refused: the receipt is derived from it and a replay with it returns the receipt
+    short = send(client, report(observed_at="2026-12-01T09:30:00"), key="report-1")
+    assert short.status_code == 422 and "report-1" not in short.text
+    assert short.json()["error"]["details"][0]["field"].endswith("idempotency-key")
     status = client.get("/api/v1/citizen/receipt", headers={"X-Receipt": receipt})
     assert status.status_code == 200
     assert status.json()["status"] == "received" and status.json()["status_th"].startswith("ได้รับ")

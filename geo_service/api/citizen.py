@@ -136,7 +136,15 @@ async def submit(
     session: SessionDep,
     report: Annotated[str, Form(max_length=20_000, description="The report as JSON (ReportIn)")],
     photos: Annotated[list[UploadFile] | None, File(description="Up to 5 photos (JPEG, PNG, HEIC)")] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=16,
+            max_length=100,
+            description="A random key per report, at least 16 characters (the page sends a UUID): the receipt is "
+            "derived from it, and a retry with it and the same report gets the same receipt",
+        ),
+    ] = None,
 ):
     """Store a report with its photos; a network member signed in sends with their identity sealed the same way."""
     principal = optional_principal(request)
