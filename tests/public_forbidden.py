@@ -24,8 +24,12 @@ FORBIDDEN_KEYS: list[str] = [
     "assigned",
     "attachments",
     "target_type",  # a case link
-    # briefs: who published
+    # briefs and layers: the staff behind them (user names)
     "published_by",
+    "loaded_by",
+    "made_by",
+    "triaged_by",
+    "assigned_to",
     # informants and contacts
     "contact",
     "informant",

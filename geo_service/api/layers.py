@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from geo_service.api.deps import GeoFilterDep, SessionDep
+from geo_service.api.deps import GeoFilterDep, SessionDep, optional_principal
 from geo_service.api.geojson import Feature, GeoJSONResponse, geojson_responses
+from geo_service.auth import Role
 from geo_service.db.models import AdminLevel, ProtectedKind
 from geo_service.layers import queries
 
@@ -126,10 +128,27 @@ class LayerSource(BaseModel):
     file_sha256: str | None
     feature_count: int
     loaded_at: datetime
-    loaded_by: str | None
+    loaded_by: str | None = Field(
+        default=None, description="Who loaded it (a staff user name): signed-in staff only, absent for the public"
+    )
 
 
-@router.get("/layers", summary="Loaded layer versions with their source, licence and attribution")
-def layers(session: SessionDep) -> list[LayerSource]:
-    """Every loaded layer version, by type and name."""
-    return [LayerSource(**r) for r in queries.layer_sources(session)]
+# Signed-in callers who are not staff: they get the public answer (no staff user names).
+NOT_STAFF = {Role.partner, Role.network_member}
+
+
+@router.get(
+    "/layers",
+    summary="Loaded layer versions with their source, licence and attribution",
+    response_model=list[LayerSource],
+)
+def layers(session: SessionDep, request: Request) -> JSONResponse:
+    """Every loaded layer version, by type and name; ``loaded_by`` only for signed-in staff (the public list
+    names no member of staff)."""
+    principal = optional_principal(request)
+    staff = principal is not None and not principal.roles <= NOT_STAFF
+    rows = [
+        LayerSource(**r).model_dump(mode="json", exclude=None if staff else {"loaded_by"})
+        for r in queries.layer_sources(session)
+    ]
+    return JSONResponse(rows)

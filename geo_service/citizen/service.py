@@ -20,7 +20,7 @@ from geo_service.auth import Principal, Role
 from geo_service.citizen import sealing, store
 from geo_service.citizen.photos import STRIPPED_TYPE, ReceivedPhoto, receive
 from geo_service.citizen.schemas import ContactIn, MemberIn, ReportIn
-from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests
+from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, TooManyRequests, Unauthorized
 from geo_service.incidents import photos as incident_photos
 from geo_service.incidents import service as incidents
 from geo_service.incidents.schemas import IncidentCreate, LocationIn
@@ -439,6 +439,34 @@ def open_contact(session: Session, report_id: int, purpose: str, principal: Prin
 
 
 # --- the volunteer network ---------------------------------------------------------------------------------
+MEMBER_SIGNIN_REFUSED = "Wrong user name or password (this sign-in is for members of the volunteer network)."
+
+
+def member_sign_in(session: Session, username: str, password: str, secret: str, minutes: int) -> dict:
+    """A network member's sign-in from the report page: a token as ``/api/v1/auth/token`` issues, for an active
+    account with the network_member role only. Every refusal (unknown name, wrong password, inactive, or a staff
+    account even with its right password) is the same 401, so this path tells nothing about staff passwords."""
+    try:
+        user = users.verify_password(session, username, password)
+    except Unauthorized:
+        raise Unauthorized(MEMBER_SIGNIN_REFUSED) from None
+    if Role.network_member.value not in user.roles:
+        raise Unauthorized(MEMBER_SIGNIN_REFUSED)
+    access, seconds = users.issue_token(user, secret, minutes)
+    return {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": seconds,
+        "username": user.username,
+        "roles": list(user.roles),
+    }
+
+
+def member_sign_out(session: Session, principal: Principal) -> None:
+    """End the member's sign-ins (every device), as ``/api/v1/auth/logout`` does."""
+    users.revoke_tokens(session, principal.name, principal.name)
+
+
 def add_member(session: Session, body: MemberIn, principal: Principal) -> dict:
     """Create a network member's account (role network_member, the district's province) and record its district."""
     district = store.district_of(session, body.district_code.strip())

@@ -24,7 +24,9 @@ CHUNK = 50_000
 # GeoPackage 1.2: pyogrio's GDAL writes 1.4 by default, which GDAL 3.6 (Debian 12's QGIS and ogrinfo) opens with
 # a "may only be partially supported" warning; the layers written here need nothing newer than 1.2.
 GPKG_OPTIONS = {"VERSION": "1.2"}
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# A text cell that a spreadsheet would run as a formula (OWASP "CSV injection"): = + - @, tab, CR, and the
+# full-width forms of the first four (the open-data CSV shares this list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 FORMATS = {
     "gpkg": ("application/geopackage+sqlite3", ".gpkg"),
     "csv": ("application/zip", ".csv.zip"),

@@ -17,6 +17,7 @@ from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.db.models import CASE_STAGE_LABELS, CaseStage
 from geo_service.errors import NotFound
+from geo_service.exports.files import FORMULA_START
 from geo_service.layers import aoi
 from geo_service.opendata import tables
 from geo_service.opendata.tables import FREQUENCY, Dataset, Table
@@ -64,19 +65,26 @@ def shown_time(value: datetime | date | None) -> str:
 
 
 # --- downloads ---------------------------------------------------------------------------------------------
+def csv_cell(value: Any) -> Any:
+    """One CSV cell: empty for None, true/false, numbers as they are, and a text that a spreadsheet would run as a
+    formula (starting with ``= + - @``, a tab or CR) prefixed with ``'`` so that it is shown as text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
 def csv_bytes(table: Table) -> bytes:
     """A table as CSV: UTF-8 with a byte-order mark (Excel reads Thai), the column keys as the header, empty for
-    a suppressed count (its ``count_text`` says "<5")."""
+    a suppressed count (its ``count_text`` says "<5"); text cells neutralised against formulas (``csv_cell``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow(table.columns)
     for row in table.rows:
-        writer.writerow(
-            [
-                "" if row[c] is None else ("true" if row[c] is True else "false" if row[c] is False else row[c])
-                for c in table.columns
-            ]
-        )
+        writer.writerow([csv_cell(row[c]) for c in table.columns])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
@@ -297,6 +305,7 @@ def public_brief(session: Session, brief_id: int) -> dict[str, Any]:
 
 
 def public_brief_html(session: Session, brief_id: int) -> str:
-    """The printable page of a brief marked public; NotFound for any other."""
+    """The printable page of a brief marked public, without its author's user name; NotFound for any other."""
     public_brief(session, brief_id)
-    return brief_pages.brief_html(session, brief_id)
+    # the public copy names no member of staff: the author's user name is left out ("made <date>")
+    return brief_pages.render_html(session, {**brief_pages.get_brief(session, brief_id), "created_by": None})

@@ -65,7 +65,7 @@ async function memberSignIn(event) {
   $("member-error").hidden = true;
   try {
     const body = new URLSearchParams({ username: $("member-username").value.trim(), password: $("member-password").value });
-    const r = await send("/api/v1/auth/token", { method: "POST", body });
+    const r = await send("/api/v1/citizen/auth/token", { method: "POST", body });
     localStorage.setItem(MEMBER_KEY, JSON.stringify({ token: r.data.access_token, username: r.data.username,
                                                       expiresAt: Date.now() + r.data.expires_in * 1000 }));
     $("member-password").value = "";
@@ -84,7 +84,7 @@ async function memberSignOut() {
   localStorage.removeItem(MEMBER_KEY);
   showMember();
   if (m) {
-    try { await send("/api/v1/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${m.token}` } }); } catch { /* offline: the token expires */ }
+    try { await send("/api/v1/citizen/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${m.token}` } }); } catch { /* offline: the token expires */ }
   }
 }
 
@@ -319,7 +319,10 @@ async function sendItem(item) {
       updateItem(item.key, { state: "signin" });
       return "signin";
     }
-    updateItem(item.key, { state: "refused", error: { code: e.code, message: e.message } });
+    // refused for good (a 4xx): it will never be sent, so the contact details leave this phone now too (the
+    // rest stays, for the reporter to see what was refused, until "forget")
+    const { contact: _dropped, ...kept } = item.body;
+    updateItem(item.key, { state: "refused", body: kept, error: { code: e.code, message: e.message } });
     return "done";
   }
 }
