@@ -181,11 +181,11 @@ def _patch_words(r: dict) -> tuple[str, str]:
     ha, rai = r["area_m2"] / M2_PER_HECTARE, r["area_m2"] / M2_PER_RAI
     sources = " + ".join(SOURCE_NAMES.get(s, s) for s in r["sources"] or [])
     en = (
-        f"clearing patch #{r['id']}, {ha:,.2f} ha ({rai:,.1f} rai), alerts {r['first_date'].isoformat()} to "
+        f"clearing patch #{r['id']}, {ha:,.2f} ha ({rai:,.2f} rai), alerts {r['first_date'].isoformat()} to "
         f"{r['last_date'].isoformat()} ({sources})"
     )
     th = (
-        f"แปลงแผ้วถาง #{r['id']} {rai:,.1f} ไร่ ({ha:,.2f} เฮกตาร์) แจ้งเตือน {be_dmy(r['first_date'])}–"
+        f"แปลงแผ้วถาง #{r['id']} {rai:,.2f} ไร่ ({ha:,.2f} เฮกตาร์) แจ้งเตือน {be_dmy(r['first_date'])}–"
         f"{be_dmy(r['last_date'])} ({sources})"
     )
     return en, th
