@@ -433,3 +433,56 @@ def test_case_suggestions_field_task_outcome_and_shares(e2e):
         s["source"]: s for s in client.get("/api/v1/forest-loss/verification", headers=p["nan_lead"]).json()["sources"]
     }
     assert (nan["gfw_integrated"]["patches"], nan["gfw_integrated"]["checked"]) == (1, 0)
+
+    # --- the same loop from the command line (item 5): the same service functions, the same figures ---------
+    env = e2e["env"]
+    r = cli(env, "verification")
+    assert r.returncode == 0, r.stderr + r.stdout
+    # national: A, B, C and Nan's N; checked B (verified) and C (false alarm): 50.0 % each
+    assert re.search(r"gfw_integrated\s*│\s*4\s*│\s*2\s*│\s*1\s*│\s*1\s*│\s*0\s*│\s*50\.0\s*│\s*50\.0", r.stdout), (
+        r.stdout
+    )
+    r = cli(env, "send-task", str(ids["A"]), "--note", "check the reserve edge")
+    assert r.returncode == 0, r.stderr + r.stdout
+    task_id = int(re.search(r"task (\d+) \(open", r.stdout).group(1))
+    assert "อ.ร้องกวาง" in r.stdout and "Rong Kwang" in r.stdout
+    again = cli(env, "send-task", str(ids["A"]))
+    assert again.returncode == 1 and f"task {task_id}" in again.stdout + again.stderr
+    assert "Traceback" not in again.stderr
+    lon, lat = TO_LL.transform(*e2e["layout"]["A"][0].centroid.coords[0])
+    r = cli(env, "tasks", "--near", f"{lon},{lat}", "--radius-m", "1000")
+    assert r.returncode == 0 and re.search(rf"│\s*{task_id}\s*│\s*{ids['A']}\s*│\s*0\s*│", r.stdout), r.stdout
+    bad = cli(env, "tasks", "--near", "abc")
+    assert bad.returncode == 1 and "longitude,latitude" in bad.stdout + bad.stderr and "Traceback" not in bad.stderr
+    r = cli(env, "outcome", str(task_id), "maybe")
+    assert r.returncode == 1 and "verified, false_alarm, already_known" in r.stdout + r.stderr
+    r = cli(env, "outcome", str(task_id), "already_known")
+    assert r.returncode == 0 and "already_known" in r.stdout, r.stderr + r.stdout
+    g = {s["source"]: s for s in client.get("/api/v1/forest-loss/verification", headers=p["lead"]).json()["sources"]}
+    assert (g["gfw_integrated"]["checked"], g["gfw_integrated"]["already_known_share"]) == (3, 0.3333)
+
+
+def test_cli_patches_and_summaries_match_the_api(e2e):
+    env, ids = e2e["env"], e2e["ids"]
+    r = cli(env, "patches", "--from", "2024-01-01", "--to", "2024-12-31")
+    assert r.returncode == 0, r.stderr + r.stdout
+    for n in ("A", "B", "C"):
+        assert re.search(rf"^│\s*{ids[n]}\s*│.*│\s*{_ha(_m2(n)):,.2f}\s*│\s*{_rai(_m2(n)):,.2f}\s*│", r.stdout, re.M), n
+    assert not re.search(rf"^│\s*{ids['N']}\s*│", r.stdout, re.M)  # outside the area of interest
+    r = cli(env, "patches", "--area", "outside")
+    assert re.search(rf"^│\s*{ids['N']}\s*│.*│\s*5\.76\s*│\s*36\.00\s*│", r.stdout, re.M), r.stdout
+    r = cli(env, "patches", "--district", "5401", "--from", "2024-10-01")
+    assert re.search(rf"^│\s*{ids['C']}\s*│", r.stdout, re.M) and not re.search(rf"^│\s*{ids['B']}\s*│", r.stdout, re.M)
+    r = cli(env, "summary", "--by", "district", "--period", "month", "--province", "54")
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert re.search(r"February 2567 BE.*Rong Kwang\s*│\s*1\s*│\s*9\.00\s*│\s*56\.25", r.stdout, re.M), r.stdout
+    assert re.search(r"October 2567 BE.*Mueang Phrae\s*│\s*1\s*│\s*1\.44\s*│\s*9\.00", r.stdout, re.M), r.stdout
+    assert re.search(r"รวม / total.*│\s*3\s*│\s*13\.68\s*│\s*85\.50", r.stdout, re.M), r.stdout
+    r = cli(env, "summary", "--by", "reserve", "--period", "fiscal-year")
+    assert re.search(r"FY 2568 BE.*│\s*1\s*│\s*1\.44\s*│\s*9\.00", r.stdout, re.M), r.stdout
+    assert "ปีงบประมาณ 2567" in r.stdout and "NRF" not in r.stdout.split("FY 2568")[1].split("\n")[0]
+    for bad, words in ((("--period", "week"), "month or fiscal_year"), (("--province", "99"), "99")):
+        r = cli(env, "summary", *bad)
+        assert r.returncode == 1 and words in r.stdout + r.stderr and "Traceback" not in r.stderr, r.stderr
+    r = cli(env, "patches", "--source", "gfw-integrated")
+    assert r.returncode == 1 and "Unknown alert source" in r.stdout + r.stderr
