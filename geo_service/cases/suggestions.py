@@ -3,7 +3,7 @@ and time, or inside its reserves during its period, ranked, so an investigator a
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -12,7 +12,7 @@ from geo_service.cases import access, service, store
 from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
-from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_dmy
+from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI, be_dmy
 
 PATCH_DAYS = 60  # alert systems date a clearing days to weeks after it happened: a wider window than hotspots
 FIRE_BONUS = 1.25  # a patch that also burned ("cleared by fire", the encroachment pattern) ranks higher
@@ -71,6 +71,8 @@ def suggest(
                 "incident_id": r["incident_id"],
                 "reason": f"{what} {r['distance_m']:.0f} m from INC-{r['incident_id']:06d}, "
                 f"{float(r['days_apart']):.1f} days apart",
+                "reason_th": f"{'จุดความร้อน' if r['target_type'] == 'hotspot' else 'เหตุไฟ'} ห่าง "
+                f"INC-{r['incident_id']:06d} {r['distance_m']:.0f} ม. ห่างกัน {float(r['days_apart']):.1f} วัน",
             }
         )
     skip_patches = sorted(i for t, i in linked if t == "clearing_patch")
@@ -113,7 +115,8 @@ def suggest(
                     "distance_m": 0,
                     "days_apart": None,
                     "incident_id": None,
-                    "reason": f"hotspot inside {', '.join(inside)} on {r['seen'].date()}",
+                    "reason": f"hotspot inside {', '.join(inside)} on {_bangkok_day(r['seen'])}",
+                    "reason_th": f"จุดความร้อนอยู่ใน {', '.join(inside)} วันที่ {be_dmy(_bangkok_day(r['seen']))}",
                 }
             )
         for pr in patches.in_protected_areas(session, codes, start, end, skip=skip_patches, limit=limit):
@@ -174,6 +177,11 @@ def _patch_common(r: dict) -> dict:
         "sources": list(r["sources"] or []),
         "cleared_by_fire": bool(r["cleared_by_fire"]),
     }
+
+
+def _bangkok_day(seen: datetime) -> date:
+    """The day of a detection in Asia/Bangkok (a naive time is taken as UTC, as the store keeps it)."""
+    return (seen if seen.tzinfo else seen.replace(tzinfo=UTC)).astimezone(BANGKOK).date()
 
 
 def _patch_words(r: dict) -> tuple[str, str]:
