@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import geopandas as gpd
 from pyproj import Geod
@@ -101,9 +102,16 @@ def test_suggestions_rank_hotspots_and_events_near_incidents_and_in_reserves(
     assert "m from INC-" in near_ones[0]["reason"]
     reserve = [s for s in hotspots if s["incident_id"] is None]
     assert len(reserve) == 1 and "NRF-PR-004" in reserve[0]["reason"]
+    # Thai reasons too: the same distance, the day in Buddhist Era (Asia/Bangkok)
+    d = round(near_ones[0]["distance_m"])
+    assert near_ones[0]["reason_th"].startswith("จุดความร้อน ห่าง INC-") and f"{d} ม." in near_ones[0]["reason_th"]
+    assert "วัน" in near_ones[0]["reason_th"]
+    assert reserve[0]["reason_th"].startswith("จุดความร้อนอยู่ใน NRF-PR-004 วันที่ ")
+    assert re.search(r"\d{1,2}/\d{1,2}/25\d\d$", reserve[0]["reason_th"])
     assert len(hotspots) == 3  # the 3 km and the 11-days-later detections are not suggested
     events = [s for s in sugg if s["target_type"] == "fire_event"]
     assert events and events[0]["distance_m"] < 1000
+    assert events[0]["reason_th"].startswith("เหตุไฟ ห่าง INC-")
     assert sugg[0]["target_type"] in ("hotspot", "fire_event") and sugg[0]["score"] >= sugg[-1]["score"]
 
     # One step: attach the two nearest, and they leave the suggestions.

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import PASSWORD
-from tests.provinces import NAN_POINT, load_nan
+from tests.forest_patch_fixtures import insert_patches
+from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -312,13 +313,13 @@ def test_revoked_api_key_stops_working(client, callers, admin_headers):
 
 
 # --- a second province: every route that names a case, an incident or a photo hides Nan's from Phrae's people --
-RECORD_PARAMS = ("{case_id}", "{incident_id}", "{photo_id}")
+RECORD_PARAMS = ("{case_id}", "{incident_id}", "{photo_id}", "{patch_id}", "{task_id}")
 
 
 @pytest.mark.slow
 def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker_for, client_factory, admin_headers):
-    """Phrae's investigator, field officer and committee member get, on every route naming Nan's case, incident
-    or photo, the answer an absent record gets (404; 422 when the request body is refused first, which does
+    """Phrae's investigator, field officer and committee member get, on every route naming Nan's case, incident,
+    photo, clearing patch or field task, the answer an absent record gets (404; 422 when the request body is refused first, which does
     not depend on the record): never its content, and never a 403 that would say it exists."""
     load_nan(sessionmaker_for(db_url))
     client = client_factory(db_url)
@@ -342,7 +343,18 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
     assert photo.status_code in (200, 201), photo.text
     photo_id = photo.json()[0]["id"]
     case = client.post("/api/v1/cases", headers=nan_inv, json={"title": "Nan's case", "category": "other"}).json()
-    ids = {"{case_id}": str(case["id"]), "{incident_id}": str(incident["id"]), "{photo_id}": str(photo_id)}
+    # Nan's clearing patch (hand-built, tests/forest_patch_fixtures.py) and its open field task
+    with sessionmaker_for(db_url)() as s, s.begin():
+        patch_id = insert_patches(s, PHRAE_POINT["lon"], PHRAE_POINT["lat"], NAN_POINT)["nan"]
+    task = client.post(f"/api/v1/forest-loss/patches/{patch_id}/tasks", headers=nan_inv, json={})
+    assert task.status_code == 201, task.text
+    ids = {
+        "{case_id}": str(case["id"]),
+        "{incident_id}": str(incident["id"]),
+        "{photo_id}": str(photo_id),
+        "{patch_id}": str(patch_id),
+        "{task_id}": str(task.json()["id"]),
+    }
     callers = {
         role: login(f"phrae_{role}", role, ["54"]) for role in ("investigator", "field_officer", "committee_member")
     }
@@ -364,8 +376,14 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
             if status != 404 and not (status == 422 and method != "GET"):
                 failures.append(f"{role} got {status} at {method} {url}")
     assert failures == []
-    assert checked >= 30  # the loop really ran over the case, incident and photo routes
+    assert checked >= 33  # the loop really ran over the case, incident, photo, patch and task routes
     # and the Nan investigator does reach them (the ids are real)
     assert client.get(f"/api/v1/cases/{case['id']}", headers=nan_inv).status_code == 200
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=nan_inv).status_code == 200
     assert client.get(f"/api/v1/photos/{photo_id}", headers=nan_inv).status_code == 200
+    assert client.get(f"/api/v1/forest-loss/patches/{patch_id}", headers=nan_inv).status_code == 200
+    # a valid outcome (not refused for its body first) on Nan's task: absent for Phrae's officer, done for Nan's
+    outcome = {"outcome": "false_alarm"}
+    url = f"/api/v1/forest-loss/tasks/{task.json()['id']}/outcome"
+    assert client.post(url, headers=callers["field_officer"], json=outcome).status_code == 404
+    assert client.post(url, headers=nan_officer, json=outcome).status_code == 200

@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from geo_service.api.deps import ReadSessionDep, SessionDep, require_roles
 from geo_service.api.geojson import Geometry
 from geo_service.auth import Principal, Role
-from geo_service.errors import InvalidInput
 from geo_service.forest_loss import tasks
 
 router = APIRouter(prefix="/api/v1/forest-loss", tags=["forest-loss"])
@@ -95,16 +94,6 @@ class SharesOut(BaseModel):
     sources: list[SourceShare]
 
 
-def _near(value: str) -> tuple[float, float]:
-    try:
-        lon, lat = (float(v) for v in value.split(","))
-    except ValueError:
-        raise InvalidInput("near must be longitude,latitude in degrees, e.g. near=100.15,18.15.") from None
-    if lon != lon or lat != lat:  # NaN
-        raise InvalidInput("near must be longitude,latitude in degrees, e.g. near=100.15,18.15.")
-    return lon, lat
-
-
 @router.post(
     "/patches/{patch_id}/tasks",
     response_model=TaskOut,
@@ -126,7 +115,7 @@ def tasks_near(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict:
     """Open tasks whose patch lies within ``radius_m`` of ``near``, nearest first."""
-    lon, lat = _near(near)
+    lon, lat = tasks.parse_near(near)
     with session.begin():
         found = tasks.open_tasks_near(session, lon, lat, radius_m, principal, limit=limit)
     return {"near": [lon, lat], "radius_m": radius_m, "tasks": found}

@@ -3,7 +3,7 @@ and time, or inside its reserves during its period, ranked, so an investigator a
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -13,7 +13,7 @@ from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 from geo_service.redflags import store as redflags_store
-from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_dmy
+from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI, be_dmy
 
 PATCH_DAYS = 60  # alert systems date a clearing days to weeks after it happened: a wider window than hotspots
 FIRE_BONUS = 1.25  # a patch that also burned ("cleared by fire", the encroachment pattern) ranks higher
@@ -75,6 +75,8 @@ def suggest(
                 "incident_id": r["incident_id"],
                 "reason": f"{what} {r['distance_m']:.0f} m from INC-{r['incident_id']:06d}, "
                 f"{float(r['days_apart']):.1f} days apart",
+                "reason_th": f"{'จุดความร้อน' if r['target_type'] == 'hotspot' else 'เหตุไฟ'} ห่าง "
+                f"INC-{r['incident_id']:06d} {r['distance_m']:.0f} ม. ห่างกัน {float(r['days_apart']):.1f} วัน",
             }
         )
     skip_patches = sorted(i for t, i in linked if t == "clearing_patch")
@@ -117,7 +119,8 @@ def suggest(
                     "distance_m": 0,
                     "days_apart": None,
                     "incident_id": None,
-                    "reason": f"hotspot inside {', '.join(inside)} on {r['seen'].date()}",
+                    "reason": f"hotspot inside {', '.join(inside)} on {_bangkok_day(r['seen'])}",
+                    "reason_th": f"จุดความร้อนอยู่ใน {', '.join(inside)} วันที่ {be_dmy(_bangkok_day(r['seen']))}",
                 }
             )
         for pr in patches.in_protected_areas(session, codes, start, end, skip=skip_patches, limit=limit):
@@ -207,16 +210,21 @@ def _patch_common(r: dict) -> dict:
     }
 
 
+def _bangkok_day(seen: datetime) -> date:
+    """The day of a detection in Asia/Bangkok (a naive time is taken as UTC, as the store keeps it)."""
+    return (seen if seen.tzinfo else seen.replace(tzinfo=UTC)).astimezone(BANGKOK).date()
+
+
 def _patch_words(r: dict) -> tuple[str, str]:
     """'clearing patch #7, 1.00 ha, alerts 2024-03-01 to 2024-03-10 (GFW integrated + GLAD-S2)' and its Thai."""
     ha, rai = r["area_m2"] / M2_PER_HECTARE, r["area_m2"] / M2_PER_RAI
     sources = " + ".join(SOURCE_NAMES.get(s, s) for s in r["sources"] or [])
     en = (
-        f"clearing patch #{r['id']}, {ha:,.2f} ha ({rai:,.1f} rai), alerts {r['first_date'].isoformat()} to "
+        f"clearing patch #{r['id']}, {ha:,.2f} ha ({rai:,.2f} rai), alerts {r['first_date'].isoformat()} to "
         f"{r['last_date'].isoformat()} ({sources})"
     )
     th = (
-        f"แปลงแผ้วถาง #{r['id']} {rai:,.1f} ไร่ ({ha:,.2f} เฮกตาร์) แจ้งเตือน {be_dmy(r['first_date'])}–"
+        f"แปลงแผ้วถาง #{r['id']} {rai:,.2f} ไร่ ({ha:,.2f} เฮกตาร์) แจ้งเตือน {be_dmy(r['first_date'])}–"
         f"{be_dmy(r['last_date'])} ({sources})"
     )
     return en, th

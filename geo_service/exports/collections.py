@@ -527,7 +527,7 @@ SELECT b.district_code || '/' || to_char(b.month_start, 'YYYY-MM') AS id, d.geom
        to_char(b.month_start, 'YYYY-MM') AS month, b.month_start,
        extract(month FROM b.month_start)::int || '/' || be_year(b.month_start) AS month_be,
        fiscal_year_be(b.month_start) AS fiscal_year_be, b.patches,
-       round((b.area_m2 / 1e4)::numeric, 2)::float AS area_ha, round((b.area_m2 / 1600)::numeric, 1)::float AS area_rai,
+       round((b.area_m2 / 1e4)::numeric, 2)::float AS area_ha, round((b.area_m2 / 1600)::numeric, 2)::float AS area_rai,
        b.cleared_by_fire_patches, NULL::text AS created_by
 FROM ({forest_queries.EXPORT_DISTRICT_MONTHS_SQL}) b
 JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTopology(geom, 0.0005)) AS geom

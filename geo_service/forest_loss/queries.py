@@ -72,8 +72,9 @@ def ha(m2: float) -> float:
 
 
 def rai(m2: float) -> float:
-    """Square metres as rai (1 decimal)."""
-    return round(m2 / M2_PER_RAI, 1)
+    """Square metres as rai (2 decimals, as the patch list, the OGC collections and the open data give them: a
+    summary row must show the same figure as the one patch it holds)."""
+    return round(m2 / M2_PER_RAI, 2)
 
 
 # --- who sees which patch ---------------------------------------------------------------------------------

@@ -143,6 +143,17 @@ def get_task(session: Session, task_id: int, principal: Principal) -> dict:
     return _task_out(row, card)
 
 
+def parse_near(value: str) -> tuple[float, float]:
+    """``lon,lat`` (WGS 84 degrees) as two floats; InvalidInput in words a field officer understands."""
+    try:
+        lon, lat = (float(v) for v in value.split(","))
+    except ValueError:
+        raise InvalidInput("near must be longitude,latitude in degrees, e.g. near=100.15,18.15.") from None
+    if lon != lon or lat != lat:  # NaN
+        raise InvalidInput("near must be longitude,latitude in degrees, e.g. near=100.15,18.15.")
+    return lon, lat
+
+
 def open_tasks_near(
     session: Session, lon: float, lat: float, radius_m: float, principal: Principal, *, limit: int = 50
 ) -> list[dict]:

@@ -47,7 +47,7 @@ def patch_label(p: dict) -> str:
     reserve = p.get("reserve_th") or p.get("reserve_code")
     lines = [
         f"<b>{esc.text('แปลงแผ้วถาง / clearing patch #' + str(p['id']))}</b>",
-        esc.text(f"{area / M2_PER_RAI:,.1f} ไร่ / rai ({area / M2_PER_HECTARE:,.2f} ha)"),
+        esc.text(f"{area / M2_PER_RAI:,.2f} ไร่ / rai ({area / M2_PER_HECTARE:,.2f} ha)"),
         esc.text(f"แจ้งเตือน / alerts: {_day(p['first_date'])} – {_day(p['last_date'])}"),
         esc.text("แหล่ง / sources: " + ", ".join(p["sources"] or [])),
         esc.text("ความเชื่อมั่น / confidence: " + CONFIDENCE.get(p["confidence_max"], str(p["confidence_max"]))),
