@@ -24,7 +24,8 @@ from geo_service.worker.registry import JobContext, Registry
 def wire() -> None:
     """Register the listeners of a boundary change: incidents, then hotspots, are re-attributed in the load's
     transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the red-flag rules
-    that read detections re-run in the ingest's transaction. Idempotent: calling it again registers nothing twice."""
+    that read detections re-run in the ingest's transaction; the flags any rule run raises are matched against the
+    alert subscriptions in the same transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
     layers_store.on_layers_changed(redflags.after_layers_changed)
@@ -34,6 +35,8 @@ def wire() -> None:
     cases.on_case_changed(alerts.case_changed)
     forest_loss_ingest.on_patches_found(redflags.after_patches_found)
     forest_loss_ingest.on_patches_found(alerts.clearing_patches_found)
+    # the flags a rule run raises (after an ingest, a boundary or contract change, "run now") alert in its transaction
+    redflags.on_flags_raised(alerts.red_flags_raised)
 
 
 def send_alerts(ctx: JobContext) -> int:

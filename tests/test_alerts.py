@@ -565,9 +565,14 @@ def test_subscription_api_checks_and_unsubscribe_link(env):
     hugo = env.user("hugo", "investigator")
     post = lambda h, **b: env.client.post("/api/v1/alerts/subscriptions", headers=h, json=b)  # noqa: E731
     assert post(gina, subject_type="district", subject_code="9999", kinds=["hotspot"]).status_code == 400
-    r = post(gina, subject_type="contract_area", subject_code="C-1", kinds=["hotspot"])
-    assert r.status_code == 400 and "Contract areas" in r.json()["error"]["message"]
-    assert post(gina, subject_type="district", subject_code=d1, kinds=["red_flag"]).status_code == 400
+    # red flags and contract areas: investigators and administrators only; a contract area by its number
+    r = post(gina, subject_type="contract_area", subject_code="1", kinds=["hotspot"])
+    assert r.status_code == 403 and "investigators and administrators" in r.json()["error"]["message"]
+    assert post(gina, subject_type="district", subject_code=d1, kinds=["red_flag"]).status_code == 403
+    r = post(hugo, subject_type="contract_area", subject_code="C-1", kinds=["hotspot"])
+    assert r.status_code == 400 and "No contract area" in r.json()["error"]["message"]
+    assert post(hugo, subject_type="contract_area", subject_code="424242", kinds=["hotspot"]).status_code == 400
+    assert post(hugo, subject_type="case", subject_code="1", kinds=["red_flag"]).status_code == 400
     assert post(gina, subject_type="district", subject_code=d1, kinds=["case_change"]).status_code == 400
     bowtie = {"type": "Polygon", "coordinates": [[[100.0, 18.0], [100.1, 18.1], [100.1, 18.0], [100.0, 18.1], [100.0, 18.0]]]}  # fmt: skip
     r = post(gina, subject_type="polygon", polygon=bowtie, kinds=["hotspot"])
@@ -709,3 +714,165 @@ def test_the_worker_pulls_a_published_alert_tile_and_its_patches_alert_once(env,
     assert len(env.outbox("kind = 'clearing_patch'")) == 1
     (alert,) = env.client.get("/api/v1/alerts/recent", headers=gil).json()
     assert alert["kind"] == "clearing_patch"
+
+
+# --- contract areas and red flags (issue 16, item 2) ----------------------------------------------------------------
+SECRET_DOC = "NS3K-98765"
+SECRET_OWNER = "นางเจ้าของ แปลงลับ"
+
+
+def _square(x, y, d=0.005):
+    return {"type": "Polygon", "coordinates": [[[x - d, y - d], [x + d, y - d], [x + d, y + d], [x - d, y + d], [x - d, y - d]]]}  # fmt: skip
+
+
+def _post_contracts(env, places):
+    """Firebreak contracts of FY 2567 by number at (lon, lat) squares (two overlapping ones: a double payment)."""
+    features = [
+        {
+            "type": "Feature",
+            "geometry": _square(lon, lat),
+            "properties": {"contract_number": number, "project_name": f"แนวกันไฟ {number}", "agency": "กรมป่าไม้",
+                           "contractor": "หจก. ตัวอย่าง", "work_type": "firebreak", "paid_thb": 100000,
+                           "fiscal_year_be": 2567, "start_date": "2023-10-01", "end_date": "2024-05-31"},
+        }
+        for number, (lon, lat) in places.items()
+    ]  # fmt: skip
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    r = env.client.post("/api/v1/admin/redflags/contracts", headers=env.admin, files={"file": ("c.geojson", body)})
+    assert r.status_code == 201, r.text
+
+
+def _flags(env, rule):
+    return env.client.get("/api/v1/redflags/flags", headers=env.admin, params={"rule": rule}).json()["items"]
+
+
+@pytest.mark.slow
+def test_contract_area_subscription_gets_hotspots_inside_the_contract_only(env):
+    lon, lat = P1[1], P1[0]
+    _post_contracts(env, {"EGP-A": (lon, lat), "EGP-FAR": (P2[1] + 0.05, P2[0])})
+    contracts = env.client.get("/api/v1/redflags/contracts", headers=env.admin).json()["items"]
+    cid = next(c["id"] for c in contracts if c["contract_number"] == "EGP-A")
+    ivy = env.user("ivy", "investigator")
+    sub = _subscribe(env, ivy, subject_type="contract_area", subject_code=str(cid),
+                     kinds=["hotspot", "fire_event", "red_flag"])  # fmt: skip
+    assert sub["subject_code"] == str(cid)
+    t = _early_hhmm()
+    # inside the contract (0.003 degree from its centre, the square is +-0.005), 0.008 east (outside), and P2
+    env.ingest([(lat + 0.003, lon, t, "n", 2.0), (lat, lon + 0.008, t, "n", 2.0), (*P2, t, "h", 9.0)])
+    rows = env.outbox(f"subscription_id = {sub['id']} AND kind = 'hotspot'")
+    assert len(rows) == 1 and rows[0]["channel"] == "in_app"
+    assert (round(rows[0]["payload"]["lat"], 4), round(rows[0]["payload"]["lon"], 4)) == (round(lat + 0.003, 4), lon)
+    assert env.outbox(f"subscription_id = {sub['id']} AND kind = 'fire_event'")  # the event inside it
+
+
+@pytest.mark.slow
+def test_red_flag_alerts_investigators_once_never_dismissed_never_other_roles(env):
+    d1 = env.district_of(*P1)
+    lon, lat = P1[1], P1[0]
+    ivy = env.user("ivy", "investigator", contacts={"email": "ivy@phrae.test"})
+    mine = _subscribe(env, ivy, subject_type="district", subject_code=d1, kinds=["red_flag", "hotspot"],
+                      channels=["email"])  # fmt: skip
+    english = _subscribe(env, ivy, subject_type="district", subject_code=d1, kinds=["red_flag"], language="en")
+    # a committee member and a field officer may not subscribe to red flags ...
+    cora = env.user("cora", "committee_member")
+    fred = env.user("fred", "field_officer")
+    for h in (cora, fred):
+        r = env.client.post("/api/v1/alerts/subscriptions", headers=h,
+                            json={"subject_type": "district", "subject_code": d1, "kinds": ["red_flag"]})  # fmt: skip
+        assert r.status_code == 403, r.text
+    r = env.client.post("/api/v1/alerts/subscriptions", headers=env.admin, json={
+        "subject_type": "district", "subject_code": d1, "kinds": ["red_flag"], "recipient_role": "committee_member"})  # fmt: skip
+    assert r.status_code == 403
+    # ... nor be told by one made while they were investigators (their role changed since)
+    for name, role in (("cleo", "committee_member"), ("finn", "field_officer")):
+        h = env.user(name, "investigator")
+        _subscribe(env, h, subject_type="district", subject_code=d1, kinds=["red_flag"])
+        r = env.client.patch(f"/api/v1/admin/users/{name}", headers=env.admin, json={"roles": [role]})
+        assert r.status_code == 200, r.text
+    # and a group subscription of investigators reaches the investigators of this province only (olga works in Nan)
+    env.user("olga", "investigator")
+    with transaction(env.sm) as s:
+        s.execute(text("UPDATE users SET provinces = ARRAY['55'] WHERE username = 'olga'"))
+    group = _subscribe(env, env.admin, subject_type="district", subject_code=d1, kinds=["red_flag"],
+                       recipient_role="investigator")  # fmt: skip
+
+    def flag_rows():
+        return env.outbox("kind = 'red_flag'")
+
+    _post_contracts(env, {"EGP-1": (lon, lat), "EGP-2": (lon + 0.002, lat)})  # a new double-payment flag
+    (flag,) = _flags(env, "double_payment")
+    rows = flag_rows()
+    assert {(r["username"], r["channel"], r["subscription_id"]) for r in rows} == {
+        ("ivy", "email", mine["id"]),
+        ("ivy", "in_app", mine["id"]),
+        ("ivy", "in_app", english["id"]),
+        ("ivy", "in_app", group["id"]),
+    }
+    assert {r["subject_ref"] for r in rows} == {f"red_flag:{flag['id']}"}
+    payload = rows[0]["payload"]
+    assert payload["rule"] == "double_payment" and payload["severity"] == flag["severity"]
+    assert payload["reason_th"] == flag["reason_th"] and payload["province"]
+
+    # a re-run of the rules, and the same file again: nothing new
+    assert env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={}).status_code in (200, 201)
+    _post_contracts(env, {"EGP-1": (lon, lat), "EGP-2": (lon + 0.002, lat)})
+    assert len(flag_rows()) == 4
+    # gone (EGP-2 moved away), then raised again (moved back): alerts again, once
+    _post_contracts(env, {"EGP-2": (lon + 0.05, lat)})
+    assert len(flag_rows()) == 4
+    _post_contracts(env, {"EGP-2": (lon + 0.002, lat)})
+    assert len(flag_rows()) == 8
+    # dismissed: gone and found again never alerts
+    r = env.client.post(f"/api/v1/redflags/flags/{flag['id']}/dismiss", headers=ivy,
+                        json={"reason": "งานคนละส่วน ตรวจแล้ว"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    _post_contracts(env, {"EGP-2": (lon + 0.05, lat)})
+    _post_contracts(env, {"EGP-2": (lon + 0.002, lat)})
+    env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={})
+    assert len(flag_rows()) == 8
+    assert {r["username"] for r in flag_rows()} == {"ivy"}
+
+    # the message: rule, severity, reason, district, BE date, link; never a document number or an owner
+    with env.sm() as s:
+        reserve = "NRF-PR-004"  # a reserve of the sample layers (tests/test_red_flags_api.py: a parcel 0.02 east)
+        plon, plat = s.execute(
+            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
+            {"c": reserve},
+        ).one()  # fmt: skip
+    _subscribe(env, ivy, subject_type="protected_area", subject_code=reserve, kinds=["red_flag"], channels=["email"])
+    d = 0.001
+    parcel = {
+        "type": "Feature",
+        "geometry": _square(round(plon, 4) + 0.02, round(plat, 4), d),
+        "properties": {"doc_type": "น.ส. 3 ก.", "doc_number": SECRET_DOC, "issue_date": "15/06/2548",
+                       "owner": SECRET_OWNER},
+    }  # fmt: skip
+    body = json.dumps({"type": "FeatureCollection", "features": [parcel]}).encode()
+    r = env.client.post("/api/v1/admin/redflags/parcels", headers=env.admin, files={"file": ("p.geojson", body)})
+    assert r.status_code == 201, r.text
+    parcel_rows = [r for r in flag_rows() if r["payload"]["rule"] == "document_in_reserve"]
+    assert parcel_rows and {r["username"] for r in parcel_rows} == {"ivy"}
+
+    assert env.send() >= 2
+    mails = [m["mail"] for m in env.smtp.messages]
+    texts = [m["Subject"] + "\n" + m.get_body(("plain",)).get_content() for m in mails]
+    first = next(t for t in texts if "double_payment" in t)
+    be_year = str(datetime.now(UTC).astimezone(alerts_service_bangkok()).year + 543)
+    with env.sm() as s:
+        name_th = s.execute(text("SELECT name_th FROM current_admin_areas WHERE code = :c"), {"c": d1}).scalar_one()
+    assert "ธงแดงใหม่" in first and "ระดับ" in first and flag["reason_th"] in first and f"อ.{name_th}" in first
+    assert be_year in first and f"http://geo.test/api/v1/redflags/flags/{flag['id']}" in first
+    assert any("document_in_reserve" in t for t in texts)
+    recent = env.client.get("/api/v1/alerts/recent", headers=ivy).json()
+    english_alert = next(a for a in recent if a["subscription_id"] == english["id"])
+    assert (
+        english_alert["title"].startswith("New red flag [double_payment, severity")
+        and flag["reason_en"] in english_alert["title"]
+    )
+    everything = "\n".join(texts) + json.dumps([r["payload"] for r in env.outbox()], ensure_ascii=False)
+    everything += json.dumps(recent, ensure_ascii=False) + json.dumps(
+        list(env.fakes.hook_delivered.values()), ensure_ascii=False
+    )
+    assert SECRET_DOC not in everything and SECRET_OWNER not in everything
+    for h in (cora, fred):
+        assert env.client.get("/api/v1/alerts/recent", headers=h).json() == []

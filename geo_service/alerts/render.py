@@ -16,7 +16,9 @@ TITLES = {
     "fire_event_growing": ("ไฟป่าขยายตัว", "Fire event growing"),
     "clearing_patch": ("พื้นที่ป่าถูกแผ้วถางใหม่", "New forest clearing patch"),
     "case_change": ("คดีมีความเคลื่อนไหว", "Case changed"),
+    "red_flag": ("ธงแดงใหม่", "New red flag"),
 }
+SEVERITY = {"low": ("ต่ำ", "low"), "medium": ("ปานกลาง", "medium"), "high": ("สูง", "high")}
 CHANGES = {
     "updated": ("แก้ไขข้อมูลคดี", "details edited"),
     "stage": ("เปลี่ยนขั้นตอน", "stage changed"),
@@ -97,6 +99,11 @@ def describe(payload: dict, names: dict[str, dict], lang: str, public_url: str) 
     elif what == "clearing_patch":
         units = area_units(float(payload.get("area_m2") or 0))
         title += f" ({units['rai']:.1f} {'ไร่' if lang == 'th' else 'rai'}, {units['ha']:.2f} ha)"
+    elif what == "red_flag":
+        # rule, severity and the reason in the subscription's language; never a parcel, document number or owner
+        severity = _t(SEVERITY.get(str(payload.get("severity")), ("", "")), lang)
+        reason = payload.get("reason_th" if lang == "th" else "reason_en") or ""
+        title += f" [{payload.get('rule', '')}, {'ระดับ' if lang == 'th' else 'severity'} {severity}]: {reason}"
     parts = []
     for column, label in (("district", "district"), ("subdistrict", "subdistrict"), ("reserve", "reserve")):
         code = payload.get(column)
@@ -108,6 +115,8 @@ def describe(payload: dict, names: dict[str, dict], lang: str, public_url: str) 
         parts.append(f"{_t(LABELS['coords'], lang)} {float(lat):.5f}, {float(lon):.5f}")
     day = str(payload.get("at") or "")[:10]
     link = f"{public_url.rstrip('/')}/maps/overview?from={day}&to={day}" if day else public_url
+    if what == "red_flag":
+        link = f"{public_url.rstrip('/')}/api/v1/redflags/flags/{int(payload.get('flag_id', 0))}"
     return Described(
         title=title,
         where=" · ".join(parts),

@@ -28,6 +28,7 @@ from geo_service.settings import THAILAND_BBOX, AlertSettings
 UNSUBSCRIBE_PURPOSE = "alert-unsubscribe"
 MAX_POLYGON_KM2 = 50_000.0
 AREA_KINDS = {"hotspot", "fire_event", "clearing_patch"}
+FLAG_READERS = (Role.administrator, Role.investigator)  # who may read red flags (the red-flag routes' policy)
 
 
 # --- listeners (in the transaction that found the event) -----------------------------------------------------------
@@ -48,6 +49,12 @@ def clearing_patches_found(session: Session, patch_ids: list[int] | None = None,
     now = datetime.now(UTC)
     since = since or now - timedelta(hours=AlertSettings().max_age_hours)
     return store.match_clearing_patches(session, patch_ids, since, now)
+
+
+def red_flags_raised(session: Session, flag_ids: list[int]) -> int:
+    """Write the outbox rows of red flags a rule run raised (new, or found again after they were gone), in the
+    run's transaction; only to investigators (within their provinces) and administrators. Returns rows written."""
+    return store.match_red_flags(session, flag_ids, datetime.now(UTC))
 
 
 def case_changed(session: Session, change: CaseChange) -> None:
@@ -104,8 +111,6 @@ def _settings_values(body: SubscriptionSettings) -> dict[str, Any]:
 
 def _check_settings(values: dict[str, Any], subject_type: str) -> None:
     kinds = set(values.get("kinds") or [])
-    if "red_flag" in kinds:
-        raise InvalidInput("Red-flag alerts are not available yet.", code="not_available")
     if subject_type == "case" and kinds - {"case_change"}:
         raise InvalidInput("A case subscription is for changes of the case (case_change).", code="invalid_kinds")
     if subject_type != "case" and "case_change" in kinds:
@@ -114,6 +119,20 @@ def _check_settings(values: dict[str, Any], subject_type: str) -> None:
         (values.get("quiet_start") is None) != (values.get("quiet_end") is None)
     ):
         raise InvalidInput("Give both quiet_start and quiet_end, or neither.", code="invalid_quiet_hours")
+
+
+def _check_flag_reader(session: Session, principal: Principal, recipient: str | None, role: Role | None) -> None:
+    """Red flags and contract areas are confidential to investigators and administrators: refuse a subscription
+    that would tell anyone else (the matcher checks the roles again when it writes each alert)."""
+    if role is not None:
+        allowed = role in FLAG_READERS
+    else:
+        who = (
+            principal if recipient in (None, principal.name) else users.principals_for(session, [recipient])[recipient]
+        )
+        allowed = who.has(*FLAG_READERS)
+    if not allowed:
+        raise Forbidden("Red-flag alerts and contract areas are for investigators and administrators only.")
 
 
 def _polygon(geojson: dict | None) -> str | None:
@@ -161,10 +180,8 @@ def create_subscription(session: Session, body: SubscriptionIn, principal: Princ
     )
     _check_settings(values, body.subject_type)
     polygon = None
-    if body.subject_type == "contract_area":
-        raise InvalidInput(
-            "Contract areas arrive with red flags; they cannot be subscribed to yet.", code="not_available"
-        )
+    if body.subject_type == "contract_area" or "red_flag" in (values.get("kinds") or []):
+        _check_flag_reader(session, principal, recipient, body.recipient_role)
     if body.subject_type == "polygon":
         if body.polygon is None:
             raise InvalidInput("Draw the area: send 'polygon' (GeoJSON).", code="invalid_polygon")
@@ -180,6 +197,11 @@ def create_subscription(session: Session, body: SubscriptionIn, principal: Princ
         raise InvalidInput(
             f"No {body.subject_type.replace('_', ' ')} with code '{body.subject_code}'.", code="unknown_subject"
         )
+    if body.subject_type == "contract_area":
+        code = (body.subject_code or "").strip()
+        if not code.isdigit() or store.contract_area(session, int(code)) is None:
+            raise InvalidInput(f"No contract area with number '{body.subject_code}'.", code="unknown_subject")
+        values["subject_code"] = str(int(code))
     if body.subject_type == "case":
         try:
             case_id = int(body.subject_code or "")
@@ -227,6 +249,9 @@ def update_subscription(session: Session, sid: int, body: SubscriptionSettings, 
         )
     else:
         _check_settings({"kinds": merged["kinds"]}, row["subject_type"])
+    if "red_flag" in (values.get("kinds") or []) and "red_flag" not in row["kinds"]:
+        role = Role(row["recipient_role"]) if row["recipient_role"] else None
+        _check_flag_reader(session, principal, row["username"], role)
     store.update_subscription(session, sid, values)
     return _out(store.get_subscription(session, sid) or {})
 

@@ -1,7 +1,8 @@
 """SQL of the alerts domain: subscriptions, contacts, opt-outs, the outbox, and the matchers.
 
 Each matcher is ONE set-based statement per kind of event: it joins the new detections (through the read-only views
-of migration 0027: ``alert_hotspots``, ``alert_fire_events``, ``alert_clearing_patches``) with the active
+of migrations 0027 and 0030: ``alert_hotspots``, ``alert_fire_events``, ``alert_clearing_patches``,
+``alert_red_flags``, ``alert_contract_areas``) with the active
 subscriptions, their recipients (``alert_recipients``) and channels, and writes the outbox rows in the caller's
 transaction (the ingest's). ``ON CONFLICT (idempotency_key) DO NOTHING`` makes a re-ingest, or the
 standard-processing version of a near-real-time detection (same identity), write nothing new.
@@ -36,9 +37,14 @@ JOIN alert_subscriptions s ON s.id = m.sid
 JOIN alert_recipients r ON r.subscription_id = m.sid
 CROSS JOIN LATERAL unnest(s.channels) AS ch(channel)
 LEFT JOIN alert_contacts c ON c.username = r.username
-WHERE ch.channel = 'in_app'
+WHERE (ch.channel = 'in_app'
    OR CASE ch.channel WHEN 'email' THEN c.email WHEN 'line' THEN c.line_user_id
-                      WHEN 'webhook' THEN c.webhook_url END IS NOT NULL
+                      WHEN 'webhook' THEN c.webhook_url END IS NOT NULL)
+  -- red flags and contract areas are for the roles that may read red flags (investigators, administrators), and a
+  -- red flag for an investigator only within their provinces (administrators: every province)
+  AND (m.kind <> 'red_flag' AND s.subject_type <> 'contract_area'
+       OR r.roles && ARRAY['administrator', 'investigator']::text[])
+  AND (m.kind <> 'red_flag' OR 'administrator' = ANY(r.roles) OR m.payload->>'province' = ANY(r.provinces))
 ON CONFLICT (idempotency_key) DO NOTHING
 """
 
@@ -65,6 +71,12 @@ WITH det AS MATERIALIZED (
   -- the GiST index of alert_subscriptions.geom, probed once per detection
   SELECT s.id, d.* FROM det d JOIN alert_subscriptions s ON ST_Intersects(s.geom, d.geom)
   WHERE s.subject_type = 'polygon' AND s.active AND 'hotspot' = ANY(s.kinds)
+  UNION ALL
+  -- contract areas: few subscriptions, each area's GiST-indexed detections
+  SELECT s.id, d.* FROM alert_subscriptions s
+    JOIN alert_contract_areas ca ON s.subject_type = 'contract_area' AND CAST(ca.id AS text) = s.subject_code
+    JOIN det d ON ST_Intersects(ca.geom, d.geom)
+  WHERE s.subject_type = 'contract_area' AND s.active AND 'hotspot' = ANY(s.kinds)
 ), m AS (
   SELECT h.sid, 'hotspot' AS kind, 'hotspot:' || h.id AS subject_ref, h.identity,
          jsonb_build_object('what', 'hotspot', 'lon', h.longitude, 'lat', h.latitude, 'at', h.acq_utc,
@@ -86,11 +98,12 @@ FIRE_EVENT_MATCH = (
     """
 WITH ev AS (SELECT * FROM alert_fire_events WHERE id = ANY(:ids)),
 subs AS (
-  SELECT s.id, s.subject_type, coalesce(s.geom, a.geom) AS geom
+  SELECT s.id, s.subject_type, coalesce(s.geom, a.geom, ca.geom) AS geom
   FROM alert_subscriptions s
   LEFT JOIN alert_subject_areas a ON a.subject_type = s.subject_type AND a.code = s.subject_code
+  LEFT JOIN alert_contract_areas ca ON s.subject_type = 'contract_area' AND CAST(ca.id AS text) = s.subject_code
   WHERE s.active AND 'fire_event' = ANY(s.kinds) AND s.subject_type IN ('district', 'subdistrict',
-                                                                         'protected_area', 'polygon')
+                                                                         'protected_area', 'polygon', 'contract_area')
 ), m AS (
   SELECT s.id AS sid, 'fire_event' AS kind, 'fire_event:' || e.id AS subject_ref,
          'fire_event:' || e.id || ':' || floor(log(2, greatest(e.detections, 1)))::int AS identity,
@@ -122,6 +135,10 @@ hit AS (
   SELECT s.id, p.* FROM subs s JOIN p ON s.subject_type = 'protected_area' AND s.subject_code = ANY(p.protected_area_codes)
   UNION ALL
   SELECT s.id, p.* FROM subs s JOIN p ON s.subject_type = 'polygon' AND ST_Intersects(s.geom, p.geom)
+  UNION ALL
+  SELECT s.id, p.* FROM subs s
+    JOIN alert_contract_areas ca ON s.subject_type = 'contract_area' AND CAST(ca.id AS text) = s.subject_code
+    JOIN p ON ST_Intersects(ca.geom, p.geom)
 ), m AS (
   SELECT sid, 'clearing_patch' AS kind, 'clearing_patch:' || id AS subject_ref, 'clearing_patch:' || id AS identity,
          jsonb_build_object('what', 'clearing_patch', 'patch_id', id, 'lon', longitude, 'lat', latitude,
@@ -129,6 +146,38 @@ hit AS (
                             'sources', sources, 'district', district_code, 'subdistrict', subdistrict_code,
                             'reserve', reserve_code) AS payload
   FROM hit
+)
+"""
+    + _OUTBOX_TAIL
+)
+
+# Red flags (view of migration 0030): a new flag, or one found again after it was gone (the rule run passes only
+# those; a dismissed one never). Few per run, so every subject is matched through its geometry, plus the contracts a
+# flag names for a contract-area subject. Identity: the flag and its version when raised (raised again: alerts
+# again; a re-run that changes nothing raises nothing). The payload has no parcel, document number or owner.
+RED_FLAG_MATCH = (
+    """
+WITH f AS (
+  SELECT * FROM alert_red_flags
+  WHERE id = ANY(CAST(:ids AS bigint[])) AND status <> 'dismissed' AND current
+), subs AS (
+  SELECT s.id, s.subject_type, s.subject_code, coalesce(s.geom, a.geom, ca.geom) AS geom
+  FROM alert_subscriptions s
+  LEFT JOIN alert_subject_areas a ON a.subject_type = s.subject_type AND a.code = s.subject_code
+  LEFT JOIN alert_contract_areas ca ON s.subject_type = 'contract_area' AND CAST(ca.id AS text) = s.subject_code
+  WHERE s.active AND 'red_flag' = ANY(s.kinds)
+), m AS (
+  SELECT DISTINCT ON (s.id, f.id) s.id AS sid, 'red_flag' AS kind, 'red_flag:' || f.id AS subject_ref,
+         'red_flag:' || f.id || '/v' || f.version AS identity,
+         jsonb_build_object('what', 'red_flag', 'flag_id', f.id, 'rule', f.rule, 'severity', f.severity,
+                            'reason_th', f.reason_th, 'reason_en', f.reason_en, 'lon', f.longitude,
+                            'lat', f.latitude, 'at', f.last_found_at, 'district', f.district_code,
+                            'reserve', f.reserve_code, 'province', f.province_code) AS payload
+  FROM subs s JOIN f ON ST_Intersects(s.geom, f.geom)
+    OR (s.subject_type = 'district' AND s.subject_code = f.district_code)
+    OR (s.subject_type = 'protected_area' AND s.subject_code = f.reserve_code)
+    OR (s.subject_type = 'contract_area' AND s.subject_code = ANY(CAST(f.contract_ids AS text[])))
+  ORDER BY s.id, f.id
 )
 """
     + _OUTBOX_TAIL
@@ -176,6 +225,27 @@ def match_clearing_patches(session: Session, patch_ids: list[int] | None, since:
     """Outbox rows for clearing patches (these ids, or every patch changed since ``since``); returns rows written."""
     result = session.execute(text(CLEARING_MATCH), {"ids": patch_ids, "since": since, "now": now})
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def match_red_flags(session: Session, flag_ids: list[int], now: datetime) -> int:
+    """Outbox rows for red flags just raised (new, or found again after they were gone); returns rows written."""
+    if not flag_ids:
+        return 0
+    result = session.execute(text(RED_FLAG_MATCH), {"ids": list(flag_ids), "now": now})
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def contract_area(session: Session, contract_id: int) -> dict | None:
+    """A red-flag contract's number and project name (the subject of a contract-area subscription), or None."""
+    row = (
+        session.execute(
+            text("SELECT id, contract_number, project_name FROM alert_contract_areas WHERE id = :i"),
+            {"i": contract_id},
+        )
+        .mappings()
+        .first()
+    )
+    return dict(row) if row else None
 
 
 def match_case_change(session: Session, case_id: int, identity: str, payload: dict, now: datetime) -> list[dict]:

@@ -33,7 +33,8 @@ Definitions (thresholds in settings):
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -387,6 +388,10 @@ AFTER = {
 
 UPSERT = """
 WITH found AS (SELECT * FROM ({select}) AS s({columns})),
+was_gone AS (  -- flags found again after a run that no longer found them (the statement's snapshot: before)
+  SELECT g.id FROM red_flags g JOIN found ON found.flag_key = g.flag_key
+  WHERE NOT g.current AND g.status <> 'dismissed'
+),
 up AS (
   INSERT INTO red_flags AS f ({columns})
   SELECT {columns} FROM found
@@ -420,7 +425,8 @@ hist AS (
 SELECT (SELECT count(*) FROM found) AS found,
        count(*) FILTER (WHERE action = 'found') AS new,
        count(*) FILTER (WHERE action = 'changed') AS changed,
-       count(*) FILTER (WHERE action = 'gone') AS gone
+       count(*) FILTER (WHERE action = 'gone') AS gone,
+       ARRAY(SELECT id FROM up WHERE inserted OR id IN (SELECT id FROM was_gone) ORDER BY id) AS raised
 FROM hist
 """
 
@@ -446,7 +452,8 @@ def params(settings: RedFlagSettings) -> dict:
 
 @dataclass
 class RuleRun:
-    """What one rule did: flags it finds now, new ones, changed ones, ones it no longer finds, seconds taken."""
+    """What one rule did: flags it finds now, new ones, changed ones, ones it no longer finds, seconds taken, and
+    the ids of the flags it raised (new, or found again after they were gone; never a dismissed one)."""
 
     rule: str
     found: int
@@ -454,6 +461,19 @@ class RuleRun:
     changed: int
     gone: int
     seconds: float
+    raised_ids: list[int] = field(default_factory=list, repr=False)
+
+
+# Called with the ids of the flags a run raised, in the run's transaction (alerts: registered by wiring.py).
+FlagsRaisedListener = Callable[[Session, list[int]], object]
+_RAISED_LISTENERS: list[FlagsRaisedListener] = []
+
+
+def on_flags_raised(listener: FlagsRaisedListener) -> FlagsRaisedListener:
+    """Register a listener of the flags a rule run raises (idempotent: registering it again adds nothing)."""
+    if listener not in _RAISED_LISTENERS:
+        _RAISED_LISTENERS.append(listener)
+    return listener
 
 
 def run_rule(session: Session, rule: str, settings: RedFlagSettings, actor: str = "system") -> RuleRun:
@@ -465,7 +485,8 @@ def run_rule(session: Session, rule: str, settings: RedFlagSettings, actor: str 
         text(UPSERT.format(select=SQL[rule], columns=COLUMNS)),
         {k: v for k, v in all_params.items() if k in wanted | {"rule", "actor"}},
     ).one()
-    return RuleRun(rule, int(row[0]), int(row[1]), int(row[2]), int(row[3]), round(time.perf_counter() - t0, 3))
+    seconds = round(time.perf_counter() - t0, 3)
+    return RuleRun(rule, int(row[0]), int(row[1]), int(row[2]), int(row[3]), seconds, [int(i) for i in row[4]])
 
 
 def _wanted(sql: str) -> set[str]:
@@ -475,8 +496,14 @@ def _wanted(sql: str) -> set[str]:
 def run_rules(
     session: Session, settings: RedFlagSettings, *, rules: tuple[str, ...] | None = None, actor: str = "system"
 ) -> list[RuleRun]:
-    """Run the enabled rules among ``rules`` (default: all), in the caller's transaction, in a fixed order."""
+    """Run the enabled rules among ``rules`` (default: all), in the caller's transaction, in a fixed order; then
+    tell the listeners (``on_flags_raised``) which flags the run raised, in the same transaction."""
     chosen = [r for r in RULES if (rules is None or r in rules) and getattr(settings, SWITCH[r])]
     # JIT compiling these wide plans (a scan per yearly partition) cost 10 s on the 2-core machine for a 20 ms query
     session.execute(text("SET LOCAL jit = off"))
-    return [run_rule(session, r, settings, actor) for r in chosen]
+    runs = [run_rule(session, r, settings, actor) for r in chosen]
+    raised = sorted({i for run in runs for i in run.raised_ids})
+    if raised:
+        for listener in list(_RAISED_LISTENERS):
+            listener(session, raised)
+    return runs

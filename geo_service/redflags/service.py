@@ -40,7 +40,13 @@ CASE_CATEGORY = {
 
 
 def _runs(out: list[rules.RuleRun]) -> list[dict]:
-    return [r.__dict__ for r in out]
+    return [{k: v for k, v in r.__dict__.items() if k != "raised_ids"} for r in out]
+
+
+def on_flags_raised(listener: rules.FlagsRaisedListener) -> rules.FlagsRaisedListener:
+    """Register a listener called, in the transaction of a rule run, with the ids of the flags it raised: new ones
+    and ones found again after they were gone, never a dismissed one (alerts: registered by wiring.py)."""
+    return rules.on_flags_raised(listener)
 
 
 def run_now(
