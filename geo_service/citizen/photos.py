@@ -10,10 +10,9 @@ import hashlib
 import io
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps
 
-from geo_service.errors import PayloadTooLarge
-from geo_service.incidents.photos import FORMATS, MAX_PIXELS, UnsupportedPhoto
+from geo_service.incidents.photos import FORMATS, checked_image
 
 STRIPPED_MAX_SIDE = 1600  # the shown copy; the original keeps every pixel
 STRIPPED_TYPE = "image/jpeg"
@@ -43,30 +42,14 @@ def _stripped(img: Image.Image) -> bytes:
 
 def receive(data: bytes, max_bytes: int) -> ReceivedPhoto:
     """Check a photo (type by content, size, pixels, damage) and make its stripped copy."""
-    if len(data) > max_bytes:
-        raise PayloadTooLarge(f"A photo may be at most {max_bytes // (1 << 20)} MB.")
-    if not data:
-        raise UnsupportedPhoto("The photo file is empty.")
-    ImageFile.LOAD_TRUNCATED_IMAGES = False  # another library may have relaxed this process-wide
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            if fmt not in FORMATS:
-                raise UnsupportedPhoto(f"This file is a {fmt or 'unknown'} image; send a photo as JPEG, PNG or HEIC.")
-            if img.width * img.height > MAX_PIXELS:
-                raise UnsupportedPhoto("The image is too large (over 100 megapixels).")
-            width, height = img.size
-            scale = STRIPPED_MAX_SIDE / max(img.size)
-            if scale < 1:
-                img.draft("RGB", (int(width * scale), int(height * scale)))
-            img.load()  # decodes everything: a truncated or corrupt file fails here
-            stripped = _stripped(img)
-    except UnsupportedPhoto:
-        raise
-    except (UnidentifiedImageError, Image.DecompressionBombError):
-        raise UnsupportedPhoto("This file is not a photo this service can read; send JPEG, PNG or HEIC.") from None
-    except (OSError, SyntaxError, ValueError):
-        raise UnsupportedPhoto("The photo file is damaged or incomplete; send it again.") from None
+    with checked_image(data, max_bytes) as img:
+        fmt = str(img.format)  # one of FORMATS: checked_image refused the others
+        width, height = img.size
+        scale = STRIPPED_MAX_SIDE / max(img.size)
+        if scale < 1:
+            img.draft("RGB", (int(width * scale), int(height * scale)))
+        img.load()  # decodes everything: a truncated or corrupt file fails here
+        stripped = _stripped(img)
     return ReceivedPhoto(
         sha256=hashlib.sha256(data).hexdigest(),
         content_type=FORMATS[fmt],

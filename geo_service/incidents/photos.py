@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -101,8 +102,10 @@ def _taken_at(exif: Image.Exif) -> datetime | None:
     return value.replace(tzinfo=BANGKOK)  # phones here are set to Thai time
 
 
-def inspect_photo(data: bytes, max_bytes: int) -> PhotoInfo:
-    """Check that ``data`` is a JPEG, PNG or HEIC photo and read what it says about itself."""
+@contextmanager
+def checked_image(data: bytes, max_bytes: int) -> Iterator[Image.Image]:
+    """Open ``data`` as a JPEG, PNG or HEIC photo within the size and pixel limits. Whatever Pillow refuses in
+    the ``with`` body too (decoding happens there) becomes an UnsupportedPhoto a field officer understands."""
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"A photo may be at most {max_bytes // (1 << 20)} MB.")
     if not data:
@@ -110,24 +113,32 @@ def inspect_photo(data: bytes, max_bytes: int) -> PhotoInfo:
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # another library may have relaxed this process-wide
     try:
         with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            if fmt not in FORMATS:
-                raise UnsupportedPhoto(f"This file is a {fmt or 'unknown'} image; send a photo as JPEG, PNG or HEIC.")
+            if img.format not in FORMATS:
+                raise UnsupportedPhoto(
+                    f"This file is a {img.format or 'unknown'} image; send a photo as JPEG, PNG or HEIC."
+                )
             if img.width * img.height > MAX_PIXELS:
                 raise UnsupportedPhoto("The image is too large (over 100 megapixels).")
-            exif = img.getexif()
-            img.load()  # decodes everything: a truncated or corrupt file fails here
-            width, height = img.size
-            thumb = ImageOps.exif_transpose(img).convert("RGB")
-            thumb.thumbnail(THUMB_SIZE)
-            out = io.BytesIO()
-            thumb.save(out, "JPEG", quality=80)
+            yield img
     except UnsupportedPhoto:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError):
         raise UnsupportedPhoto("This file is not a photo this service can read; send JPEG, PNG or HEIC.") from None
     except (OSError, SyntaxError, ValueError):
         raise UnsupportedPhoto("The photo file is damaged or incomplete; send it again.") from None
+
+
+def inspect_photo(data: bytes, max_bytes: int) -> PhotoInfo:
+    """Check that ``data`` is a JPEG, PNG or HEIC photo and read what it says about itself."""
+    with checked_image(data, max_bytes) as img:
+        fmt = str(img.format)  # one of FORMATS: checked_image refused the others
+        exif = img.getexif()
+        img.load()  # decodes everything: a truncated or corrupt file fails here
+        width, height = img.size
+        thumb = ImageOps.exif_transpose(img).convert("RGB")
+        thumb.thumbnail(THUMB_SIZE)
+        out = io.BytesIO()
+        thumb.save(out, "JPEG", quality=80)
     lon, lat = _gps(exif)
     return PhotoInfo(
         sha256=hashlib.sha256(data).hexdigest(),
