@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import PASSWORD
-from tests.provinces import NAN_POINT, load_nan
+from tests.provinces import NAN_POINT, load_nan, load_red_flag_records
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -308,8 +308,9 @@ def test_revoked_api_key_stops_working(client, callers, admin_headers):
     assert client.get("/api/v1/auth/me", headers={"X-API-Key": "gsk_nothing_here"}).status_code == 401
 
 
-# --- a second province: every route that names a case, an incident or a photo hides Nan's from Phrae's people --
-RECORD_PARAMS = ("{case_id}", "{incident_id}", "{photo_id}")
+# --- a second province: every route that names a case, an incident, a photo or a red-flag record (flag, contract,
+# parcel) hides Nan's from Phrae's people --
+RECORD_PARAMS = ("{case_id}", "{incident_id}", "{photo_id}", "{flag_id}", "{contract_id}", "{parcel_id}")
 
 
 @pytest.mark.slow
@@ -340,6 +341,7 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
     photo_id = photo.json()[0]["id"]
     case = client.post("/api/v1/cases", headers=nan_inv, json={"title": "Nan's case", "category": "other"}).json()
     ids = {"{case_id}": str(case["id"]), "{incident_id}": str(incident["id"]), "{photo_id}": str(photo_id)}
+    ids.update({f"{{{k}}}": str(v) for k, v in load_red_flag_records(client, admin_headers, NAN_POINT, "nan").items()})
     callers = {
         role: login(f"phrae_{role}", role, ["54"]) for role in ("investigator", "field_officer", "committee_member")
     }
@@ -361,8 +363,15 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
             if status != 404 and not (status == 422 and method != "GET"):
                 failures.append(f"{role} got {status} at {method} {url}")
     assert failures == []
-    assert checked >= 30  # the loop really ran over the case, incident and photo routes
+    assert checked >= 45  # the loop really ran over the case, incident, photo and red-flag routes (10 of them)
     # and the Nan investigator does reach them (the ids are real)
     assert client.get(f"/api/v1/cases/{case['id']}", headers=nan_inv).status_code == 200
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=nan_inv).status_code == 200
     assert client.get(f"/api/v1/photos/{photo_id}", headers=nan_inv).status_code == 200
+    for route in ("flags/{flag_id}", "contracts/{contract_id}", "parcels/{parcel_id}"):
+        assert (
+            client.get(
+                "/api/v1/redflags/" + route.format_map({k[1:-1]: v for k, v in ids.items()}), headers=nan_inv
+            ).status_code
+            == 200
+        )

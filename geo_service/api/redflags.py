@@ -161,7 +161,13 @@ def list_contracts(
     """Contracts, filtered, one page at a time."""
     with session.begin():
         return store.list_contracts(
-            session, contractor=contractor, agency=agency, fiscal_year_be=fiscal_year_be, limit=limit, offset=offset
+            session,
+            contractor=contractor,
+            agency=agency,
+            fiscal_year_be=fiscal_year_be,
+            provinces=principal.provinces,
+            limit=limit,
+            offset=offset,
         )
 
 
@@ -169,7 +175,7 @@ def list_contracts(
 def read_contract(contract_id: RecordId, session: SessionDep, principal: Investigator):
     """One contract with an ETag for edits, and its history."""
     with session.begin():
-        c = service.contract_with_history(session, contract_id)
+        c = service.contract_with_history(session, contract_id, principal)
     return JSONResponse(c, headers={"ETag": etag(c)})
 
 
@@ -202,14 +208,14 @@ def list_parcels(
 ) -> dict:
     """Parcels, one page at a time (investigators and administrators only)."""
     with session.begin():
-        return store.list_parcels(session, doc_type=doc_type, limit=limit, offset=offset)
+        return store.list_parcels(session, doc_type=doc_type, provinces=principal.provinces, limit=limit, offset=offset)
 
 
 @router.get(f"{PREFIX}/parcels/{{parcel_id}}", response_model=ParcelOut, summary="One parcel, its versions")
 def read_parcel(parcel_id: RecordId, session: SessionDep, principal: Investigator):
     """One parcel with an ETag for edits, and its history."""
     with session.begin():
-        p = service.parcel_with_history(session, parcel_id)
+        p = service.parcel_with_history(session, parcel_id, principal)
     return JSONResponse(p, headers={"ETag": etag(p)})
 
 
@@ -234,6 +240,7 @@ def edit_parcel(
 
 # --- flags ---------------------------------------------------------------------------------------
 def _filters(
+    principal: Investigator,
     district: Annotated[str | None, Query(max_length=20)] = None,
     reserve: Annotated[str | None, Query(max_length=40)] = None,
     agency: Annotated[str | None, Query(max_length=300)] = None,
@@ -254,6 +261,7 @@ def _filters(
         status=status,
         subject_type=subject_type,
         include_gone=include_gone,
+        provinces=principal.provinces,
     )
 
 
@@ -290,7 +298,7 @@ def flags_geojson(session: SessionDep, principal: Investigator, filters: FlagFil
 def read_flag(flag_id: RecordId, session: SessionDep, principal: Investigator):
     """One flag, with an ETag for a dismissal."""
     with session.begin():
-        f = service.get_flag(session, flag_id)
+        f = service.get_flag(session, flag_id, principal)
     return JSONResponse(f, headers={"ETag": etag(f)})
 
 
@@ -344,7 +352,7 @@ def contractor(
 ) -> dict:
     """All flags across a contractor's contracts (name as in the contracts, exact)."""
     with session.begin():
-        return service.contractor_view(session, name[:300])
+        return service.contractor_view(session, name[:300], principal)
 
 
 def _sheet(session: Session, kind: str, record_id: int, principal: Principal, fmt: str) -> Response:

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.redflags import store
 from geo_service.settings import RedFlagSettings
 from geo_service.thai import M2_PER_RAI
 
@@ -479,4 +480,6 @@ def run_rules(
     chosen = [r for r in RULES if (rules is None or r in rules) and getattr(settings, SWITCH[r])]
     # JIT compiling these wide plans (a scan per yearly partition) cost 10 s on the 2-core machine for a 20 ms query
     session.execute(text("SET LOCAL jit = off"))
-    return [run_rule(session, r, settings, actor) for r in chosen]
+    out = [run_rule(session, r, settings, actor) for r in chosen]
+    store.refresh_flag_provinces(session)  # each flag in its contract's, parcel's or cell's province
+    return out

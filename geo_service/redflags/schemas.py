@@ -126,6 +126,7 @@ class FlagOut(BaseModel):
     figures: dict[str, Any]
     evidence: list[dict[str, Any]]
     district_code: str | None
+    province_code: str | None = Field(default=None, description="The province it lies in (None: outside every one)")
     reserve_code: str | None
     agency: str | None
     contractor: str | None
@@ -161,6 +162,7 @@ class ContractOut(BaseModel):
     agency: str
     contractor: str | None
     work_type: str
+    province_code: str | None = Field(default=None, description="Province of its area (None: outside every one)")
     version: int
     area: dict[str, Any]
     geometry: dict[str, Any]
@@ -184,6 +186,7 @@ class ParcelOut(BaseModel):
     issue_date: str | None
     issuing_office: str | None
     confidential: bool
+    province_code: str | None = Field(default=None, description="Province of its polygon (None: outside every one)")
     version: int
     area: dict[str, Any]
     geometry: dict[str, Any]

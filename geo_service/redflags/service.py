@@ -39,6 +39,22 @@ CASE_CATEGORY = {
 }
 
 
+_ABSENT = {
+    "contract": "No contract with this id.",
+    "parcel": "No parcel with this id.",
+    "flag": "No red flag with this id.",
+}
+
+
+def check_visible(session: Session, kind: str, record_id: int, principal: Principal | None) -> None:
+    """404 unless the contract, parcel or flag exists within the caller's provinces (None: the service itself).
+
+    Another province's record answers as an absent one does, so that its existence does not leak."""
+    provinces = None if principal is None else principal.provinces
+    if not store.visible(session, kind, record_id, provinces):
+        raise NotFound(_ABSENT[kind])
+
+
 def _runs(out: list[rules.RuleRun]) -> list[dict]:
     return [r.__dict__ for r in out]
 
@@ -71,6 +87,8 @@ def after_patches_found(session: Session, patch_ids: list[int]) -> None:
 
 def after_layers_changed(session: Session, layer_type: str) -> None:
     """Listener of a boundary change: re-run the rules that read reserves or districts."""
+    if layer_type in ("province", "district"):  # a record's province comes from these boundaries
+        store.refresh_all_provinces(session)
     if layer_type in ("protected_area", "district"):
         rules.run_rules(session, RedFlagSettings(), rules=rules.AFTER["layers"])
 
@@ -141,6 +159,7 @@ def edit_contract(
     """Edit a contract if nobody changed it since ``expected_version`` (If-Match); audited; rules re-run."""
     if expected_version is None:
         raise PreconditionRequired("Send the version you are editing in an If-Match header.")
+    check_visible(session, "contract", contract_id, principal)
     before = store.contract(session, contract_id)
     if before is None:
         raise NotFound("No contract with this id.")
@@ -189,6 +208,7 @@ def edit_parcel(
     """Edit a parcel if nobody changed it since ``expected_version`` (If-Match); audited; rules re-run."""
     if expected_version is None:
         raise PreconditionRequired("Send the version you are editing in an If-Match header.")
+    check_visible(session, "parcel", parcel_id, principal)
     before = store.parcel(session, parcel_id)
     if before is None:
         raise NotFound("No parcel with this id.")
@@ -226,8 +246,9 @@ def flag_out(row: dict, history: list[dict] | None = None) -> dict:
     return out
 
 
-def get_flag(session: Session, flag_id: int) -> dict:
-    """One flag with its history."""
+def get_flag(session: Session, flag_id: int, principal: Principal | None = None) -> dict:
+    """One flag with its history (404 outside the caller's provinces)."""
+    check_visible(session, "flag", flag_id, principal)
     row = store.flag(session, flag_id)
     if row is None:
         raise NotFound("No red flag with this id.")
@@ -242,6 +263,7 @@ def list_flags(session: Session, filters: dict, *, limit: int, offset: int) -> d
 
 def dismiss(session: Session, flag_id: int, reason: str, expected_version: int | None, principal: Principal) -> dict:
     """Dismiss a flag with a reason (audited); a re-run never brings it back. 409 if already dismissed."""
+    check_visible(session, "flag", flag_id, principal)
     before = store.flag(session, flag_id)
     if before is None:
         raise NotFound("No red flag with this id.")
@@ -273,6 +295,7 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
     """Open a case from a flag: the flag, its contracts or parcels and its reserve are linked; the flag is 'linked'.
 
     The caller's transaction runs under the cases' row-level security (the edge calls ``cases.access.act_as``)."""
+    check_visible(session, "flag", flag_id, principal)
     flag = store.flag(session, flag_id)
     if flag is None:
         raise NotFound("No red flag with this id.")
@@ -302,6 +325,7 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
 
 def link_to_case(session: Session, flag_id: int, case_id: int, principal: Principal) -> dict:
     """Link a flag (and its contracts or parcels not linked yet) to an existing case; the flag becomes 'linked'."""
+    check_visible(session, "flag", flag_id, principal)
     flag = store.flag(session, flag_id)
     if flag is None:
         raise NotFound("No red flag with this id.")
@@ -319,9 +343,9 @@ def link_to_case(session: Session, flag_id: int, case_id: int, principal: Princi
     return get_flag(session, flag_id)
 
 
-def contractor_view(session: Session, contractor: str) -> dict:
-    """All flags across a contractor's contracts, with totals."""
-    out = store.contractor_summary(session, contractor)
+def contractor_view(session: Session, contractor: str, principal: Principal | None = None) -> dict:
+    """All flags across a contractor's contracts within the caller's provinces, with totals."""
+    out = store.contractor_summary(session, contractor, None if principal is None else principal.provinces)
     if not out["contracts"]:
         raise NotFound("No contract names this contractor.")
     flags = [flag_out(r) for r in out["flags"]]
@@ -332,16 +356,18 @@ def contractor_view(session: Session, contractor: str) -> dict:
     return {**out, "flags": flags, "by_rule": by_rule}
 
 
-def contract_with_history(session: Session, contract_id: int) -> dict:
-    """A contract with its versions."""
+def contract_with_history(session: Session, contract_id: int, principal: Principal | None = None) -> dict:
+    """A contract with its versions (404 outside the caller's provinces)."""
+    check_visible(session, "contract", contract_id, principal)
     c = store.contract(session, contract_id)
     if c is None:
         raise NotFound("No contract with this id.")
     return {**c, "history": json.loads(json.dumps(store.history(session, "contract", contract_id), default=str))}
 
 
-def parcel_with_history(session: Session, parcel_id: int) -> dict:
-    """A parcel with its versions."""
+def parcel_with_history(session: Session, parcel_id: int, principal: Principal | None = None) -> dict:
+    """A parcel with its versions (404 outside the caller's provinces)."""
+    check_visible(session, "parcel", parcel_id, principal)
     p = store.parcel(session, parcel_id)
     if p is None:
         raise NotFound("No parcel with this id.")
