@@ -236,6 +236,7 @@ for _method, _path in (
     ("POST", "/api/v1/admin/redflags/contracts"),
     ("POST", "/api/v1/admin/redflags/parcels"),
     ("POST", "/api/v1/admin/redflags/run"),
+    ("POST", "/api/v1/admin/redflags/vegetation"),
     ("PATCH", "/api/v1/redflags/contracts/{contract_id}"),
     ("PATCH", "/api/v1/redflags/parcels/{parcel_id}"),
 ):

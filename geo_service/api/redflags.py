@@ -7,6 +7,7 @@ for administrators. Each route opens the transaction and calls one service funct
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,7 @@ from geo_service.redflags.schemas import (
     ParcelOut,
     RunOut,
     RunRequest,
+    VegetationOut,
 )
 from geo_service.settings import RedFlagSettings
 
@@ -145,6 +147,49 @@ def run_now(session: SessionDep, principal: AdminDep, settings: SettingsDep, bod
     """Run every enabled rule (or those named); audited."""
     with session.begin():
         return {"rules": service.run_now(session, settings.red_flags, principal, body.rules if body else None)}
+
+
+def _vegetation(factory: sessionmaker[Session], before: Path, after: Path, index: str, settings, principal, **kw):
+    with transaction(factory) as session:
+        return service.vegetation(session, before, after, index, settings, principal, **kw)
+
+
+@router.post(
+    "/api/v1/admin/redflags/vegetation",
+    status_code=201,
+    response_model=VegetationOut,
+    summary="Measure vegetation gain of reforestation plots from an index raster pair (NDVI / NBR)",
+)
+async def upload_vegetation(
+    request: Request,
+    principal: AdminDep,
+    settings: SettingsDep,
+    before: Annotated[UploadFile, File(description="Index GeoTIFF before (NDVI or NBR, -1..1, any CRS)")],
+    after: Annotated[UploadFile, File(description="Index GeoTIFF after (any CRS; warped onto the before grid)")],
+    index: Annotated[str, Form(max_length=10, description="ndvi or nbr")] = "ndvi",
+    before_date: Annotated[date | None, Form()] = None,
+    after_date: Annotated[date | None, Form()] = None,
+) -> JSONResponse:
+    """Store each covered plot's mean index change and re-run reforestation_loss, in one transaction."""
+    limit = settings.red_flags.vegetation_max_mb << 20
+    with scratch.temp_dir("geo_service_upload_") as tmp:
+        (Path(tmp) / "before").mkdir()
+        (Path(tmp) / "after").mkdir()
+        before_path = await save_upload(before, Path(tmp) / "before", limit)
+        after_path = await save_upload(after, Path(tmp) / "after", limit)
+        out = await run_in_threadpool(
+            _vegetation,
+            request.app.state.sessionmaker,
+            before_path,
+            after_path,
+            index,
+            settings.red_flags,
+            principal,
+            before_date=before_date,
+            after_date=after_date,
+            names=(before_path.name, after_path.name),
+        )
+    return JSONResponse(json.loads(json.dumps(out, default=str)), status_code=201)
 
 
 # --- contracts and parcels -------------------------------------------------------------------------

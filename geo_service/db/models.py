@@ -1360,6 +1360,30 @@ class RedFlag(Base):
     province_code: Mapped[str | None] = mapped_column(String(10))  # of its contract, parcel or cell (0030)
 
 
+class RedFlagVegetation(Base):
+    """The latest mean index change (NDVI / NBR, before -> after) inside a reforestation plot (migration 0030)."""
+
+    __tablename__ = "redflag_vegetation"
+    __table_args__ = (
+        CheckConstraint("index_name IN ('ndvi', 'nbr')", name="index_name"),
+        CheckConstraint("pixels > 0", name="pixels"),
+    )
+
+    contract_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("redflag_contracts.id", ondelete="CASCADE"), primary_key=True
+    )
+    index_name: Mapped[str] = mapped_column(Text)
+    before_mean: Mapped[float] = mapped_column(Float)
+    after_mean: Mapped[float] = mapped_column(Float)
+    change: Mapped[float] = mapped_column(Float)
+    pixels: Mapped[int] = mapped_column(Integer)
+    before_date: Mapped[date | None] = mapped_column(Date)
+    after_date: Mapped[date | None] = mapped_column(Date)
+    source = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    measured_by: Mapped[str] = mapped_column(String(120))
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 class RedFlagHistory(Base):
     """One change of a red flag: found, changed, gone, dismissed, linked or a case opened from it."""
 

@@ -108,6 +108,30 @@ class LoadOut(BaseModel):
     rules: list[RuleRunOut]
 
 
+class PlotChangeOut(BaseModel):
+    """One reforestation plot's measured mean index before, after and change, over ``pixels`` pixels."""
+
+    contract_id: int
+    before_mean: float
+    after_mean: float
+    change: float
+    pixels: int
+
+
+class VegetationOut(BaseModel):
+    """What a vegetation measurement found: plots measured, not covered, with no gain; the rule's re-run."""
+
+    index: str
+    plots: int
+    measured: int
+    not_covered: int
+    no_gain: int
+    min_gain: float
+    source: dict[str, Any]
+    results: list[PlotChangeOut]
+    rules: list[RuleRunOut]
+
+
 class FlagOut(BaseModel):
     """A red flag: the rule, severity, reasons in Thai and English, figures, evidence, status."""
 

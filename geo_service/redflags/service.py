@@ -16,7 +16,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
-from geo_service import audit
+from geo_service import audit, hashing
 from geo_service.auth import Principal
 from geo_service.cases import service as cases
 from geo_service.cases import store as cases_store
@@ -25,6 +25,7 @@ from geo_service.db.models import CaseCategory, LinkTarget
 from geo_service.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from geo_service.layers import queries as layers
 from geo_service.redflags import loader, rules, store
+from geo_service.redflags import vegetation as vegetation_mod
 from geo_service.redflags.schemas import ContractEdit, OpenCase, ParcelEdit
 from geo_service.settings import RedFlagSettings
 
@@ -372,3 +373,60 @@ def parcel_with_history(session: Session, parcel_id: int, principal: Principal |
     if p is None:
         raise NotFound("No parcel with this id.")
     return {**p, "history": json.loads(json.dumps(store.history(session, "parcel", parcel_id), default=str))}
+
+
+def vegetation(
+    session: Session,
+    before: Path,
+    after: Path,
+    index_name: str,
+    settings: RedFlagSettings,
+    principal: Principal,
+    *,
+    before_date: date | None = None,
+    after_date: date | None = None,
+    names: tuple[str, str] | None = None,
+) -> dict:
+    """Measure the mean index change inside every reforestation plot from a raster pair, store it, re-run the rule
+    ``reforestation_loss`` (a plot whose change is below ``vegetation_min_gain`` is flagged); audited."""
+    index_name = (index_name or "").strip().lower()
+    if index_name not in vegetation_mod.INDEXES:
+        raise InvalidInput(f"Unknown index; use one of {', '.join(vegetation_mod.INDEXES)}.", code="invalid_index")
+    if before_date and after_date and after_date <= before_date:
+        raise InvalidInput("The after image must be dated after the before image.", code="invalid_period")
+    for path in (before, after):
+        if path.stat().st_size > settings.vegetation_max_mb << 20:
+            raise InvalidInput(f"{path.name} is larger than {settings.vegetation_max_mb} MB.", code="file_too_large")
+    plots = store.reforestation_plots(session)
+    measured = vegetation_mod.measure(before, after, plots)
+    shown = names or (before.name, after.name)
+    source = {
+        "before": {"file": shown[0], "sha256": hashing.sha256_file(before)},
+        "after": {"file": shown[1], "sha256": hashing.sha256_file(after)},
+    }
+    rows = [
+        {**m.__dict__, "index_name": index_name, "before_date": before_date, "after_date": after_date, "source": source}
+        for m in measured
+    ]
+    store.save_vegetation(session, rows, actor=principal.name)
+    runs = _runs(rules.run_rules(session, settings, rules=("reforestation_loss",), actor=principal.name))
+    report = {
+        "index": index_name,
+        "plots": len(plots),
+        "measured": len(rows),
+        "not_covered": len(plots) - len(rows),
+        "no_gain": sum(1 for r in rows if r["change"] < settings.vegetation_min_gain),
+        "min_gain": settings.vegetation_min_gain,
+        "source": source,
+        "results": [{k: r[k] for k in ("contract_id", "before_mean", "after_mean", "change", "pixels")} for r in rows],
+        "rules": runs,
+    }
+    audit.record(
+        session,
+        principal.name,
+        "measure",
+        "redflag_vegetation",
+        None,
+        after={k: v for k, v in report.items() if k != "results"},
+    )
+    return report

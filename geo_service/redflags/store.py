@@ -711,3 +711,33 @@ SELECT c.id::text AS id, c.area_geom AS geom, c.id AS contract_id, c.contract_nu
 FROM redflag_contracts c"""
 FLAGS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM red_flags"
 CONTRACTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM redflag_contracts"
+
+
+# --- vegetation gain of reforestation plots ----------------------------------------------------------
+def reforestation_plots(session: Session) -> list[tuple[int, bytes]]:
+    """(id, area as WKB in EPSG:4326) of every reforestation contract, by id."""
+    rows = session.execute(
+        text("SELECT id, ST_AsBinary(area_geom) FROM redflag_contracts WHERE work_type = 'reforestation' ORDER BY id")
+    ).all()
+    return [(int(r[0]), bytes(r[1])) for r in rows]
+
+
+def save_vegetation(session: Session, rows: list[dict], *, actor: str) -> None:
+    """Store each plot's latest measurement (replacing the previous one): rows of contract_id, index_name,
+    before_mean, after_mean, change, pixels, before_date, after_date, source."""
+    if not rows:
+        return
+    session.execute(
+        text("""
+        INSERT INTO redflag_vegetation AS g (contract_id, index_name, before_mean, after_mean, change, pixels,
+                                             before_date, after_date, source, measured_by)
+        SELECT r.contract_id, r.index_name, r.before_mean, r.after_mean, r.change, r.pixels, r.before_date,
+               r.after_date, r.source, :actor
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(contract_id bigint, index_name text, before_mean float8,
+             after_mean float8, change float8, pixels int, before_date date, after_date date, source jsonb)
+        ON CONFLICT (contract_id) DO UPDATE SET index_name = EXCLUDED.index_name,
+          before_mean = EXCLUDED.before_mean, after_mean = EXCLUDED.after_mean, change = EXCLUDED.change,
+          pixels = EXCLUDED.pixels, before_date = EXCLUDED.before_date, after_date = EXCLUDED.after_date,
+          source = EXCLUDED.source, measured_by = EXCLUDED.measured_by, measured_at = now()"""),
+        {"rows": json.dumps(rows, default=_json_default), "actor": actor},
+    )
