@@ -110,3 +110,22 @@ def test_the_brief_counts_its_provinces_flags_only(two, admin_headers):
                 ("outside_named_area", 1)
             ]
     assert totals == {"54": 1, "55": 1, None: 3}
+
+
+def test_a_case_links_only_its_provinces_red_flag_records(two):
+    client, people, ids = two
+    phrae = people["54"]
+    r = client.post("/api/v1/cases", headers=phrae, json={"title": "Firebreak payments", "category": "procurement"})
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    for target, key in (("contract", "contract_id"), ("parcel", "parcel_id"), ("red_flag", "flag_id")):
+        theirs = {"target_type": target, "target_id": str(ids["55"][key]), "reason": "check"}
+        r = client.post(f"/api/v1/cases/{case_id}/links", headers=phrae, json=theirs)
+        assert r.status_code == 404, (target, r.text)
+        mine = {"target_type": target, "target_id": str(ids["54"][key]), "reason": "check"}
+        r = client.post(f"/api/v1/cases/{case_id}/links", headers=phrae, json=mine)
+        assert r.status_code in (200, 201), (target, r.text)
+    # the suggestions offer Phrae's flag (its contract is linked) and never Nan's
+    sug = client.get(f"/api/v1/cases/{case_id}/suggestions", headers=phrae).json()["suggestions"]
+    flagged = {s["target_id"] for s in sug if s["target_type"] == "red_flag"}
+    assert str(ids["55"]["flag_id"]) not in flagged

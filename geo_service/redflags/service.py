@@ -285,10 +285,23 @@ def dismiss(session: Session, flag_id: int, reason: str, expected_version: int |
     return after
 
 
-def _links(flag: dict, reason: str) -> list[LinkIn]:
+def _links(session: Session, flag: dict, reason: str, principal: Principal) -> list[LinkIn]:
+    """The flag and its contracts and parcels as case links: those within the caller's provinces (a double payment
+    across a provincial border names the other province's contract in the flag's figures, not as a link)."""
+    mine = principal.provinces
+    contracts = store.existing_contract_ids(session, [str(i) for i in flag["contract_ids"]], mine)
+    parcels = store.existing_parcel_ids(session, [str(i) for i in flag["parcel_ids"]], mine)
     links = [LinkIn(target_type=LinkTarget.red_flag, target_id=str(flag["id"]), reason=reason)]
-    links += [LinkIn(target_type=LinkTarget.contract, target_id=str(i), reason=reason) for i in flag["contract_ids"]]
-    links += [LinkIn(target_type=LinkTarget.parcel, target_id=str(i), reason=reason) for i in flag["parcel_ids"]]
+    links += [
+        LinkIn(target_type=LinkTarget.contract, target_id=str(i), reason=reason)
+        for i in flag["contract_ids"]
+        if str(i) in contracts
+    ]
+    links += [
+        LinkIn(target_type=LinkTarget.parcel, target_id=str(i), reason=reason)
+        for i in flag["parcel_ids"]
+        if str(i) in parcels
+    ]
     return links
 
 
@@ -315,7 +328,7 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
         principal,
     )
     reason = f"Red flag #{flag_id}: {en}"
-    links = _links(flag, reason)
+    links = _links(session, flag, reason, principal)
     if flag["reserve_code"] and layers.existing_protected_area_codes(session, [flag["reserve_code"]]):
         links.append(LinkIn(target_type=LinkTarget.protected_area, target_id=flag["reserve_code"], reason=reason))
     cases.add_links(session, case["id"], links, principal)
@@ -335,7 +348,7 @@ def link_to_case(session: Session, flag_id: int, case_id: int, principal: Princi
     reason = f"Red flag #{flag_id}: {rules.RULE_LABELS[flag['rule']][1]}"
     cases.get_case(session, case_id, principal)  # 404 when absent or invisible to the caller
     have = cases_store.linked_pairs(session, case_id)
-    links = [lk for lk in _links(flag, reason) if (lk.target_type.value, lk.target_id) not in have]
+    links = [lk for lk in _links(session, flag, reason, principal) if (lk.target_type.value, lk.target_id) not in have]
     if not any(lk.target_type == LinkTarget.red_flag for lk in links):
         raise Conflict("This flag is already linked to the case.", code="already_linked")
     cases.add_links(session, case_id, links, principal)

@@ -408,29 +408,31 @@ def list_parcels(
     return {"total": total, "items": list(items)}
 
 
-def _existing(session: Session, table: str, ids: list[str]) -> set[str]:
+def _existing(session: Session, table: str, ids: list[str], provinces: frozenset[str] | None) -> set[str]:
     wanted = [i for i in ids if i.isdigit() and len(i) < 19]
     if not wanted:
         return set()
+    cond, scope = scope_sql("f", provinces)
     rows = session.execute(
-        text(f"SELECT id::text FROM {table} WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": wanted}
+        text(f"SELECT f.id::text FROM {table} f WHERE f.id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
+        {"ids": wanted, **scope},
     )
     return {r[0] for r in rows}
 
 
-def existing_flag_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these red-flag ids exist (as text, the way case links hold them)."""
-    return _existing(session, "red_flags", ids)
+def existing_flag_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these red-flag ids exist within ``provinces`` (None: every one; as text, as case links hold them)."""
+    return _existing(session, "red_flags", ids, provinces)
 
 
-def existing_contract_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these contract ids exist."""
-    return _existing(session, "redflag_contracts", ids)
+def existing_contract_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these contract ids exist within ``provinces`` (None: every one)."""
+    return _existing(session, "redflag_contracts", ids, provinces)
 
 
-def existing_parcel_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these parcel ids exist."""
-    return _existing(session, "redflag_parcels", ids)
+def existing_parcel_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these parcel ids exist within ``provinces`` (None: every one)."""
+    return _existing(session, "redflag_parcels", ids, provinces)
 
 
 # --- flags ----------------------------------------------------------------------------------------
@@ -652,14 +654,18 @@ def suggest_flags(
     contract_ids: list[int],
     parcel_ids: list[int],
     skip: list[int],
+    provinces: frozenset[str] | None = None,
     limit: int = 50,
 ) -> list[dict]:
-    """Open flags about the case's reserves, districts, contracts or parcels, not yet linked to it."""
+    """Open flags about the case's reserves, districts, contracts or parcels, not yet linked to it, within the
+    caller's ``provinces`` (None: every one)."""
+    cond, scope = scope_sql("f", provinces)
     rows = session.execute(
         text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f
                  WHERE f.status = 'open' AND f.current AND NOT (f.id = ANY(CAST(:skip AS bigint[])))
                    AND (f.reserve_code = ANY(CAST(:reserves AS text[])) OR f.district_code = ANY(CAST(:districts AS text[]))
                         OR f.contract_ids && CAST(:contracts AS bigint[]) OR f.parcel_ids && CAST(:parcels AS bigint[]))
+                   AND {cond}
                  ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id LIMIT :l"""),
         {
             "skip": skip,
@@ -668,6 +674,7 @@ def suggest_flags(
             "contracts": contract_ids,
             "parcels": parcel_ids,
             "l": limit,
+            **scope,
         },
     ).mappings()
     return [dict(r) for r in rows]
