@@ -561,6 +561,14 @@ class RedFlagSettings(BaseSettings):
     reforestation_watch_years: int = Field(
         default=3, ge=0, le=30, description="Years after a reforestation contract's end that fire/clearing flags it"
     )
+    vegetation_min_gain: float = Field(
+        default=0.05,
+        ge=-2,
+        le=2,
+        description="Mean index change (after - before, NDVI or NBR) below which a reforestation plot shows no "
+        "vegetation gain and is flagged (from a registered index raster pair)",
+    )
+    vegetation_max_mb: int = Field(default=500, ge=1, description="Largest index raster accepted (MB per file)")
     outside_tolerance: float = Field(
         default=0.10, ge=0, le=1, description="Share of a contract area allowed outside its named reserve/district"
     )

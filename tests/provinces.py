@@ -3,6 +3,7 @@ two subdistricts; boxes east of Phrae, not Nan's real outline) in tests/data/nan
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from geo_service.db.engine import transaction
@@ -36,3 +37,47 @@ def load_nan(factory) -> None:
         )
         with transaction(factory) as session:
             load_file(session, NAN_DIR / name, level, meta, fields=fields)
+
+
+def load_red_flag_records(client, admin_headers, point: dict, tag: str) -> dict[str, int]:
+    """Through the admin API: one firebreak contract around ``point`` whose documents name a district that does
+    not exist (so the rule ``outside_named_area`` flags it at once) and one land-document parcel there.
+    Returns the ids of the contract, the parcel and the flag (as the administrator sees them)."""
+    lon, lat, d = point["lon"], point["lat"], 0.002
+    ring = [[lon - d, lat - d], [lon + d, lat - d], [lon + d, lat + d], [lon - d, lat + d], [lon - d, lat - d]]
+
+    def collection(props: dict) -> bytes:
+        feature = {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]}, "properties": props}
+        return json.dumps({"type": "FeatureCollection", "features": [feature]}).encode()
+
+    contract = {
+        "contract_number": f"FB-{tag}",
+        "project_name": f"Firebreak {tag}",
+        "agency": "Royal Forest Department",
+        "contractor": "Contractor Ltd",
+        "work_type": "firebreak",
+        "fiscal_year_be": 2567,
+        "named_district_code": "9999",
+    }
+    r = client.post(
+        "/api/v1/admin/redflags/contracts",
+        headers=admin_headers,
+        files={"file": (f"contracts-{tag}.geojson", collection(contract), "application/geo+json")},
+    )
+    assert r.status_code == 201, r.text
+    parcel = {"doc_type": "chanote", "doc_number": f"P-{tag}", "issue_date": "2020-01-01"}
+    r = client.post(
+        "/api/v1/admin/redflags/parcels",
+        headers=admin_headers,
+        files={"file": (f"parcels-{tag}.geojson", collection(parcel), "application/geo+json")},
+    )
+    assert r.status_code == 201, r.text
+    contracts = client.get("/api/v1/redflags/contracts", headers=admin_headers, params={"limit": 500}).json()
+    contract_id = next(c["id"] for c in contracts["items"] if c["contract_number"] == f"FB-{tag}")
+    parcels = client.get("/api/v1/redflags/parcels", headers=admin_headers, params={"limit": 500}).json()
+    parcel_id = next(p["id"] for p in parcels["items"] if p["doc_number"] == f"P-{tag}")
+    flags = client.get(
+        "/api/v1/redflags/flags", headers=admin_headers, params={"rule": "outside_named_area", "limit": 500}
+    ).json()
+    flag_id = next(f["id"] for f in flags["items"] if f["contract_ids"] == [contract_id])
+    return {"contract_id": contract_id, "parcel_id": parcel_id, "flag_id": flag_id}

@@ -106,6 +106,7 @@ STORES: dict[str, set[str]] = {
     "redflag_parcel_history": {"redflags.store"},
     "red_flags": {"redflags.store", "redflags.rules"},
     "red_flag_history": {"redflags.store", "redflags.rules"},
+    "redflag_vegetation": {"redflags.store", "redflags.rules"},
 }
 
 # ORM classes and the store that may use them.

@@ -13,7 +13,7 @@ from PIL import Image
 
 from tests.conftest import PASSWORD
 from tests.forest_patch_fixtures import insert_patches
-from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan
+from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records
 
 PUBLIC = "public"
 SIGNED_IN = "signed_in"
@@ -239,6 +239,7 @@ for _method, _path in (
     ("POST", "/api/v1/admin/redflags/contracts"),
     ("POST", "/api/v1/admin/redflags/parcels"),
     ("POST", "/api/v1/admin/redflags/run"),
+    ("POST", "/api/v1/admin/redflags/vegetation"),
     ("PATCH", "/api/v1/redflags/contracts/{contract_id}"),
     ("PATCH", "/api/v1/redflags/parcels/{parcel_id}"),
 ):
@@ -312,8 +313,18 @@ def test_revoked_api_key_stops_working(client, callers, admin_headers):
     assert client.get("/api/v1/auth/me", headers={"X-API-Key": "gsk_nothing_here"}).status_code == 401
 
 
-# --- a second province: every route that names a case, an incident or a photo hides Nan's from Phrae's people --
-RECORD_PARAMS = ("{case_id}", "{incident_id}", "{photo_id}", "{patch_id}", "{task_id}")
+# --- a second province: every route that names a case, an incident, a photo, a clearing patch or its field task,
+# or a red-flag record (flag, contract, parcel) hides Nan's from Phrae's people --
+RECORD_PARAMS = (
+    "{case_id}",
+    "{incident_id}",
+    "{photo_id}",
+    "{patch_id}",
+    "{task_id}",
+    "{flag_id}",
+    "{contract_id}",
+    "{parcel_id}",
+)
 
 
 @pytest.mark.slow
@@ -355,6 +366,7 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
         "{patch_id}": str(patch_id),
         "{task_id}": str(task.json()["id"]),
     }
+    ids.update({f"{{{k}}}": str(v) for k, v in load_red_flag_records(client, admin_headers, NAN_POINT, "nan").items()})
     callers = {
         role: login(f"phrae_{role}", role, ["54"]) for role in ("investigator", "field_officer", "committee_member")
     }
@@ -376,7 +388,7 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
             if status != 404 and not (status == 422 and method != "GET"):
                 failures.append(f"{role} got {status} at {method} {url}")
     assert failures == []
-    assert checked >= 33  # the loop really ran over the case, incident, photo, patch and task routes
+    assert checked >= 55  # the loop really ran over the case, incident, photo, patch, task and red-flag routes
     # and the Nan investigator does reach them (the ids are real)
     assert client.get(f"/api/v1/cases/{case['id']}", headers=nan_inv).status_code == 200
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=nan_inv).status_code == 200
@@ -387,3 +399,10 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
     url = f"/api/v1/forest-loss/tasks/{task.json()['id']}/outcome"
     assert client.post(url, headers=callers["field_officer"], json=outcome).status_code == 404
     assert client.post(url, headers=nan_officer, json=outcome).status_code == 200
+    for route in ("flags/{flag_id}", "contracts/{contract_id}", "parcels/{parcel_id}"):
+        assert (
+            client.get(
+                "/api/v1/redflags/" + route.format_map({k[1:-1]: v for k, v in ids.items()}), headers=nan_inv
+            ).status_code
+            == 200
+        )

@@ -7,6 +7,7 @@ for administrators. Each route opens the transaction and calls one service funct
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -43,6 +44,7 @@ from geo_service.redflags.schemas import (
     ParcelOut,
     RunOut,
     RunRequest,
+    VegetationOut,
 )
 from geo_service.settings import RedFlagSettings
 
@@ -147,6 +149,49 @@ def run_now(session: SessionDep, principal: AdminDep, settings: SettingsDep, bod
         return {"rules": service.run_now(session, settings.red_flags, principal, body.rules if body else None)}
 
 
+def _vegetation(factory: sessionmaker[Session], before: Path, after: Path, index: str, settings, principal, **kw):
+    with transaction(factory) as session:
+        return service.vegetation(session, before, after, index, settings, principal, **kw)
+
+
+@router.post(
+    "/api/v1/admin/redflags/vegetation",
+    status_code=201,
+    response_model=VegetationOut,
+    summary="Measure vegetation gain of reforestation plots from an index raster pair (NDVI / NBR)",
+)
+async def upload_vegetation(
+    request: Request,
+    principal: AdminDep,
+    settings: SettingsDep,
+    before: Annotated[UploadFile, File(description="Index GeoTIFF before (NDVI or NBR, -1..1, any CRS)")],
+    after: Annotated[UploadFile, File(description="Index GeoTIFF after (any CRS; warped onto the before grid)")],
+    index: Annotated[str, Form(max_length=10, description="ndvi or nbr")] = "ndvi",
+    before_date: Annotated[date | None, Form()] = None,
+    after_date: Annotated[date | None, Form()] = None,
+) -> JSONResponse:
+    """Store each covered plot's mean index change and re-run reforestation_loss, in one transaction."""
+    limit = settings.red_flags.vegetation_max_mb << 20
+    with scratch.temp_dir("geo_service_upload_") as tmp:
+        (Path(tmp) / "before").mkdir()
+        (Path(tmp) / "after").mkdir()
+        before_path = await save_upload(before, Path(tmp) / "before", limit)
+        after_path = await save_upload(after, Path(tmp) / "after", limit)
+        out = await run_in_threadpool(
+            _vegetation,
+            request.app.state.sessionmaker,
+            before_path,
+            after_path,
+            index,
+            settings.red_flags,
+            principal,
+            before_date=before_date,
+            after_date=after_date,
+            names=(before_path.name, after_path.name),
+        )
+    return JSONResponse(json.loads(json.dumps(out, default=str)), status_code=201)
+
+
 # --- contracts and parcels -------------------------------------------------------------------------
 @router.get(f"{PREFIX}/contracts", response_model=ContractList, summary="Public-works contracts")
 def list_contracts(
@@ -161,7 +206,13 @@ def list_contracts(
     """Contracts, filtered, one page at a time."""
     with session.begin():
         return store.list_contracts(
-            session, contractor=contractor, agency=agency, fiscal_year_be=fiscal_year_be, limit=limit, offset=offset
+            session,
+            contractor=contractor,
+            agency=agency,
+            fiscal_year_be=fiscal_year_be,
+            provinces=principal.provinces,
+            limit=limit,
+            offset=offset,
         )
 
 
@@ -169,7 +220,7 @@ def list_contracts(
 def read_contract(contract_id: RecordId, session: SessionDep, principal: Investigator):
     """One contract with an ETag for edits, and its history."""
     with session.begin():
-        c = service.contract_with_history(session, contract_id)
+        c = service.contract_with_history(session, contract_id, principal)
     return JSONResponse(c, headers={"ETag": etag(c)})
 
 
@@ -202,14 +253,14 @@ def list_parcels(
 ) -> dict:
     """Parcels, one page at a time (investigators and administrators only)."""
     with session.begin():
-        return store.list_parcels(session, doc_type=doc_type, limit=limit, offset=offset)
+        return store.list_parcels(session, doc_type=doc_type, provinces=principal.provinces, limit=limit, offset=offset)
 
 
 @router.get(f"{PREFIX}/parcels/{{parcel_id}}", response_model=ParcelOut, summary="One parcel, its versions")
 def read_parcel(parcel_id: RecordId, session: SessionDep, principal: Investigator):
     """One parcel with an ETag for edits, and its history."""
     with session.begin():
-        p = service.parcel_with_history(session, parcel_id)
+        p = service.parcel_with_history(session, parcel_id, principal)
     return JSONResponse(p, headers={"ETag": etag(p)})
 
 
@@ -234,6 +285,7 @@ def edit_parcel(
 
 # --- flags ---------------------------------------------------------------------------------------
 def _filters(
+    principal: Investigator,
     district: Annotated[str | None, Query(max_length=20)] = None,
     reserve: Annotated[str | None, Query(max_length=40)] = None,
     agency: Annotated[str | None, Query(max_length=300)] = None,
@@ -254,6 +306,7 @@ def _filters(
         status=status,
         subject_type=subject_type,
         include_gone=include_gone,
+        provinces=principal.provinces,
     )
 
 
@@ -290,7 +343,7 @@ def flags_geojson(session: SessionDep, principal: Investigator, filters: FlagFil
 def read_flag(flag_id: RecordId, session: SessionDep, principal: Investigator):
     """One flag, with an ETag for a dismissal."""
     with session.begin():
-        f = service.get_flag(session, flag_id)
+        f = service.get_flag(session, flag_id, principal)
     return JSONResponse(f, headers={"ETag": etag(f)})
 
 
@@ -344,7 +397,7 @@ def contractor(
 ) -> dict:
     """All flags across a contractor's contracts (name as in the contracts, exact)."""
     with session.begin():
-        return service.contractor_view(session, name[:300])
+        return service.contractor_view(session, name[:300], principal)
 
 
 def _sheet(session: Session, kind: str, record_id: int, principal: Principal, fmt: str) -> Response:

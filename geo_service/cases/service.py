@@ -530,6 +530,9 @@ _EXISTING: dict[LinkTarget, Callable[[Session, list[str]], set[str]]] = {
     LinkTarget.fire_event: hotspots_store.existing_fire_event_ids,
     LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
     LinkTarget.clearing_patch: forest_loss_queries.existing_patch_ids,
+}
+# Evidence that lies in a province: only what the caller's provinces hold can be linked (another's is absent).
+_EXISTING_IN_SCOPE: dict[LinkTarget, Callable[[Session, list[str], frozenset[str] | None], set[str]]] = {
     LinkTarget.red_flag: redflags_store.existing_flag_ids,
     LinkTarget.contract: redflags_store.existing_contract_ids,
     LinkTarget.parcel: redflags_store.existing_parcel_ids,
@@ -553,6 +556,8 @@ def add_links(session: Session, case_id: int, bodies: list[LinkIn], principal: P
         t: (
             incidents_store.existing_ids(session, sorted(set(ids)), principal)  # within the caller's provinces
             if t == LinkTarget.incident
+            else _EXISTING_IN_SCOPE[t](session, sorted(set(ids)), principal.provinces)
+            if t in _EXISTING_IN_SCOPE
             else _EXISTING[t](session, sorted(set(ids)))
         )
         for t, ids in wanted.items()

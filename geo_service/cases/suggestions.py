@@ -148,6 +148,7 @@ def suggest(
         contract_ids=[int(i) for t, i in linked if t == "contract"],
         parcel_ids=[int(i) for t, i in linked if t == "parcel"],
         skip=[int(i) for t, i in linked if t == "red_flag"],
+        provinces=principal.provinces,
         limit=limit,
     ):
         out.append(

@@ -1213,6 +1213,7 @@ class RedFlagContract(Base):
     __table_args__ = (
         UniqueConstraint("contract_number"),
         Index("ix_redflag_contracts_contractor", "contractor"),
+        Index("ix_redflag_contracts_province_code", "province_code"),
         CheckConstraint(
             "work_type IN ('firebreak', 'fire_control', 'patrol', 'reforestation', 'check_dam', 'forest_road', "
             "'other')",
@@ -1248,6 +1249,7 @@ class RedFlagContract(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False), nullable=False)
     area_geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    province_code: Mapped[str | None] = mapped_column(String(10))  # from the area (migration 0030)
 
 
 class RedFlagContractHistory(Base):
@@ -1271,6 +1273,7 @@ class RedFlagParcel(Base):
     __tablename__ = "redflag_parcels"
     __table_args__ = (
         UniqueConstraint("doc_type", "doc_number"),
+        Index("ix_redflag_parcels_province_code", "province_code"),
         CheckConstraint(
             "doc_type IN ('chanote', 'nor_sor_3_gor', 'nor_sor_3', 'sor_kor_1', 'sor_por_kor_4_01', 'other')",
             name="doc_type",
@@ -1292,6 +1295,7 @@ class RedFlagParcel(Base):
     updated_by: Mapped[str] = mapped_column(String(120))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
+    province_code: Mapped[str | None] = mapped_column(String(10))  # from the polygon (migration 0030)
 
 
 class RedFlagParcelHistory(Base):
@@ -1318,6 +1322,7 @@ class RedFlag(Base):
         Index("ix_red_flags_rule", "rule"),
         Index("ix_red_flags_contract_ids", "contract_ids", postgresql_using="gin"),
         Index("ix_red_flags_parcel_ids", "parcel_ids", postgresql_using="gin"),
+        Index("ix_red_flags_province_code", "province_code"),
         CheckConstraint("severity IN ('low', 'medium', 'high')", name="severity"),
         CheckConstraint("status IN ('open', 'dismissed', 'linked')", name="status"),
         CheckConstraint("subject_type IN ('contract', 'parcel', 'reserve_cell')", name="subject_type"),
@@ -1352,6 +1357,31 @@ class RedFlag(Base):
     last_found_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+    province_code: Mapped[str | None] = mapped_column(String(10))  # of its contract, parcel or cell (0030)
+
+
+class RedFlagVegetation(Base):
+    """The latest mean index change (NDVI / NBR, before -> after) inside a reforestation plot (migration 0030)."""
+
+    __tablename__ = "redflag_vegetation"
+    __table_args__ = (
+        CheckConstraint("index_name IN ('ndvi', 'nbr')", name="index_name"),
+        CheckConstraint("pixels > 0", name="pixels"),
+    )
+
+    contract_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("redflag_contracts.id", ondelete="CASCADE"), primary_key=True
+    )
+    index_name: Mapped[str] = mapped_column(Text)
+    before_mean: Mapped[float] = mapped_column(Float)
+    after_mean: Mapped[float] = mapped_column(Float)
+    change: Mapped[float] = mapped_column(Float)
+    pixels: Mapped[int] = mapped_column(Integer)
+    before_date: Mapped[date | None] = mapped_column(Date)
+    after_date: Mapped[date | None] = mapped_column(Date)
+    source = mapped_column(JSONB, nullable=False, server_default=text("'{}'::jsonb"))
+    measured_by: Mapped[str] = mapped_column(String(120))
+    measured_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class RedFlagHistory(Base):

@@ -585,6 +585,7 @@ JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTo
                 "case_id",
             ),
             geometry_type="MultiPolygon",
+            province_scoped=True,  # defence in depth: administrators are national today
             readers=frozenset({Role.administrator}),
             datetime="found_at",
             order_by="flag_id",
@@ -618,6 +619,7 @@ JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTo
                 "named_res",
             ),
             geometry_type="MultiPolygon",
+            province_scoped=True,  # defence in depth: administrators are national today
             readers=frozenset({Role.administrator}),
             datetime="start_date",
             order_by="contract_id",

@@ -94,3 +94,33 @@ def run(rule: Annotated[list[str] | None, typer.Option(help="Only this rule (rep
             f"{r['rule']:<24} {r['found']:>7} flags  {r['new']} new, {r['changed']} changed, {r['gone']} gone"
             f"  ({r['seconds']} s)"
         )
+
+
+@redflags_app.command("vegetation")
+def vegetation(
+    before: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Index GeoTIFF before (any CRS)")],
+    after: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Index GeoTIFF after (any CRS)")],
+    index: Annotated[str, typer.Option(help="ndvi or nbr")] = "ndvi",
+    before_date: Annotated[str | None, typer.Option(help="Date of the before image (YYYY-MM-DD)")] = None,
+    after_date: Annotated[str | None, typer.Option(help="Date of the after image (YYYY-MM-DD)")] = None,
+) -> None:
+    """Measure the mean index change inside every reforestation plot, store it, and re-run reforestation_loss."""
+    from datetime import date
+
+    try:
+        days = [date.fromisoformat(d) if d else None for d in (before_date, after_date)]
+    except ValueError:
+        raise typer.BadParameter("Dates are YYYY-MM-DD, e.g. 2025-03-10.") from None
+    with database() as db, transaction(db.sessions) as session:
+        out = service.vegetation(
+            session, before, after, index, db.settings.red_flags, CLI, before_date=days[0], after_date=days[1]
+        )
+    console.print(
+        f"{out['plots']} reforestation plots: {out['measured']} measured ({out['not_covered']} not covered), "
+        f"{out['no_gain']} with a mean {out['index'].upper()} change below {out['min_gain']}"
+    )
+    for r in out["results"]:
+        console.print(
+            f"  contract {r['contract_id']}: {r['before_mean']:.3f} -> {r['after_mean']:.3f} "
+            f"(change {r['change']:+.3f}, {r['pixels']} pixels)"
+        )

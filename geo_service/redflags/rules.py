@@ -16,7 +16,8 @@ Definitions (thresholds in settings):
   ``protected_side_m`` of it (the area buffered in its UTM zone: one prepared polygon per contract, not a geodesic
   distance per detection) inside the reserve the contract names (any protected area if it names none).
 - ``reforestation_loss``: a reforestation plot with detections or clearing patches from its start to
-  ``reforestation_watch_years`` after its end.
+  ``reforestation_watch_years`` after its end, or whose measured mean index change (``redflag_vegetation``, from a
+  registered raster pair) is below ``vegetation_min_gain`` (no vegetation gain).
 - ``outside_named_area``: more than ``outside_tolerance`` of a contract's area outside the reserve (in force at its
   start) or the district its documents name (or the named area does not exist).
 - ``double_payment``: two paid contracts for the same work in the same fiscal year whose areas overlap by at least
@@ -39,6 +40,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.redflags import store
 from geo_service.settings import RedFlagSettings
 from geo_service.thai import M2_PER_RAI
 
@@ -150,25 +152,40 @@ WHERE c.work_type IN {_in(FIRE_WORK)} AND c.start_date IS NOT NULL AND c.end_dat
 
 _REFORESTATION_LOSS = f"""
 SELECT 'reforestation_loss:contract:' || c.id, 'reforestation_loss',
-  CASE WHEN cl.m2 / nullif(c.area_m2, 0) >= :fire_high_share OR h.n >= 3 THEN 'high' ELSE 'medium' END,
+  CASE WHEN cl.m2 / nullif(c.area_m2, 0) >= :fire_high_share OR h.n >= 3 OR v.change < 0 THEN 'high'
+       ELSE 'medium' END,
   'contract', c.id::text, ARRAY[c.id], CAST('{{}}' AS bigint[]),
-  format('แปลงปลูกป่า "%s" (%s) พบจุดความร้อน %s จุด และพื้นที่ถูกแผ้วถาง %s แปลง (%s ไร่, %s%% ของแปลง) ตั้งแต่เริ่มสัญญา %s ถึง %s',
+  format('แปลงปลูกป่า "%s" (%s) พบจุดความร้อน %s จุด และพื้นที่ถูกแผ้วถาง %s แปลง (%s ไร่, %s%% ของแปลง) ตั้งแต่เริ่มสัญญา %s ถึง %s%s',
     c.project_name, c.contract_number, h.n, cl.n, {_rai("cl.m2")},
-    round(CAST(100 * cl.m2 / nullif(c.area_m2, 0) AS numeric), 1), be_dmy(c.start_date), be_dmy(w.until)),
-  format('Reforestation plot "%s" (%s): %s fire detections and %s clearing patches (%s rai, %s%% of the plot) between the contract start %s and %s',
+    round(CAST(100 * cl.m2 / nullif(c.area_m2, 0) AS numeric), 1), be_dmy(c.start_date), be_dmy(w.until),
+    CASE WHEN v.no_gain THEN format(' และพืชพรรณไม่เพิ่มขึ้น (ค่า %s เฉลี่ยเปลี่ยน %s จาก %s เป็น %s, %s พิกเซล)',
+      upper(v.index_name), round(CAST(v.change AS numeric), 3), round(CAST(v.before_mean AS numeric), 3),
+      round(CAST(v.after_mean AS numeric), 3), v.pixels) ELSE '' END),
+  format('Reforestation plot "%s" (%s): %s fire detections and %s clearing patches (%s rai, %s%% of the plot) between the contract start %s and %s%s',
     c.project_name, c.contract_number, h.n, cl.n, {_rai("cl.m2")},
-    round(CAST(100 * cl.m2 / nullif(c.area_m2, 0) AS numeric), 1), c.start_date, w.until),
+    round(CAST(100 * cl.m2 / nullif(c.area_m2, 0) AS numeric), 1), c.start_date, w.until,
+    CASE WHEN v.no_gain THEN format('; no vegetation gain (mean %s change %s, from %s to %s, %s pixels)',
+      upper(v.index_name), round(CAST(v.change AS numeric), 3), round(CAST(v.before_mean AS numeric), 3),
+      round(CAST(v.after_mean AS numeric), 3), v.pixels) ELSE '' END),
   jsonb_build_object('detections', h.n, 'during_contract', h.during, 'after_contract', h.n - h.during,
     'clearing_patches', cl.n, 'cleared_m2', round(CAST(cl.m2 AS numeric), 1), 'cleared_rai', {_rai("cl.m2")},
     'cleared_share', round(CAST(cl.m2 / nullif(c.area_m2, 0) AS numeric), 4),
     'plot_area_rai', {_rai("c.area_m2")}, 'window', jsonb_build_array(c.start_date, w.until),
-    'paid_thb', c.paid_thb, 'quantities', c.quantities, 'vegetation_gain', NULL),
+    'paid_thb', c.paid_thb, 'quantities', c.quantities,
+    'vegetation_gain', CASE WHEN v.contract_id IS NOT NULL THEN jsonb_build_object('index', v.index_name,
+      'before_mean', round(CAST(v.before_mean AS numeric), 4), 'after_mean', round(CAST(v.after_mean AS numeric), 4),
+      'change', round(CAST(v.change AS numeric), 4), 'pixels', v.pixels, 'before_date', v.before_date,
+      'after_date', v.after_date, 'min_gain', CAST(:veg_min_gain AS float8), 'no_gain', v.no_gain,
+      'source', v.source) END),
   jsonb_build_array(jsonb_build_object('type', 'contract', 'id', c.id),
     jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(coalesce(h.ids[1:{EVIDENCE_MAX}], '{{}}')), 'count', h.n),
     jsonb_build_object('type', 'clearing_patch', 'ids', to_jsonb(coalesce(cl.ids, '{{}}')))),
   c.named_district_code, c.named_reserve_code, c.agency, c.contractor, c.fiscal_year_be,
   CAST(c.area_geom AS geometry)
 FROM redflag_contracts c
+LEFT JOIN LATERAL (
+  SELECT g.*, g.change < :veg_min_gain AS no_gain FROM redflag_vegetation g WHERE g.contract_id = c.id
+) v ON true
 CROSS JOIN LATERAL (SELECT coalesce(c.end_date, c.start_date) + make_interval(years => :watch_years) AS until0) w0
 CROSS JOIN LATERAL (SELECT CAST(w0.until0 AS date) AS until) w
 CROSS JOIN LATERAL (
@@ -183,7 +200,7 @@ CROSS JOIN LATERAL (
   FROM active_clearing_patches_v p
   WHERE ST_Intersects(p.geom, c.area_geom) AND p.last_date >= c.start_date AND p.first_date <= w.until
 ) cl
-WHERE c.work_type = 'reforestation' AND c.start_date IS NOT NULL AND (h.n > 0 OR cl.n > 0)
+WHERE c.work_type = 'reforestation' AND c.start_date IS NOT NULL AND (h.n > 0 OR cl.n > 0 OR v.no_gain)
 """
 
 _OUTSIDE_NAMED_AREA = f"""
@@ -438,6 +455,7 @@ def params(settings: RedFlagSettings) -> dict:
         "fire_high_share": settings.fire_high_share,
         "side_m": settings.protected_side_m,
         "watch_years": settings.reforestation_watch_years,
+        "veg_min_gain": settings.vegetation_min_gain,
         "outside_tolerance": settings.outside_tolerance,
         "double_min_share": settings.double_payment_min_share,
         "document_min_share": settings.document_min_share,
@@ -502,6 +520,7 @@ def run_rules(
     # JIT compiling these wide plans (a scan per yearly partition) cost 10 s on the 2-core machine for a 20 ms query
     session.execute(text("SET LOCAL jit = off"))
     runs = [run_rule(session, r, settings, actor) for r in chosen]
+    store.refresh_flag_provinces(session)  # each flag in its contract's, parcel's or cell's province
     raised = sorted({i for run in runs for i in run.raised_ids})
     if raised:
         for listener in list(_RAISED_LISTENERS):

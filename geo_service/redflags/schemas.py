@@ -108,6 +108,30 @@ class LoadOut(BaseModel):
     rules: list[RuleRunOut]
 
 
+class PlotChangeOut(BaseModel):
+    """One reforestation plot's measured mean index before, after and change, over ``pixels`` pixels."""
+
+    contract_id: int
+    before_mean: float
+    after_mean: float
+    change: float
+    pixels: int
+
+
+class VegetationOut(BaseModel):
+    """What a vegetation measurement found: plots measured, not covered, with no gain; the rule's re-run."""
+
+    index: str
+    plots: int
+    measured: int
+    not_covered: int
+    no_gain: int
+    min_gain: float
+    source: dict[str, Any]
+    results: list[PlotChangeOut]
+    rules: list[RuleRunOut]
+
+
 class FlagOut(BaseModel):
     """A red flag: the rule, severity, reasons in Thai and English, figures, evidence, status."""
 
@@ -126,6 +150,7 @@ class FlagOut(BaseModel):
     figures: dict[str, Any]
     evidence: list[dict[str, Any]]
     district_code: str | None
+    province_code: str | None = Field(default=None, description="The province it lies in (None: outside every one)")
     reserve_code: str | None
     agency: str | None
     contractor: str | None
@@ -161,6 +186,7 @@ class ContractOut(BaseModel):
     agency: str
     contractor: str | None
     work_type: str
+    province_code: str | None = Field(default=None, description="Province of its area (None: outside every one)")
     version: int
     area: dict[str, Any]
     geometry: dict[str, Any]
@@ -184,6 +210,7 @@ class ParcelOut(BaseModel):
     issue_date: str | None
     issuing_office: str | None
     confidential: bool
+    province_code: str | None = Field(default=None, description="Province of its polygon (None: outside every one)")
     version: int
     area: dict[str, Any]
     geometry: dict[str, Any]

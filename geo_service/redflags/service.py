@@ -16,7 +16,7 @@ import shapely
 from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
-from geo_service import audit
+from geo_service import audit, hashing
 from geo_service.auth import Principal
 from geo_service.cases import service as cases
 from geo_service.cases import store as cases_store
@@ -25,6 +25,7 @@ from geo_service.db.models import CaseCategory, LinkTarget
 from geo_service.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from geo_service.layers import queries as layers
 from geo_service.redflags import loader, rules, store
+from geo_service.redflags import vegetation as vegetation_mod
 from geo_service.redflags.schemas import ContractEdit, OpenCase, ParcelEdit
 from geo_service.settings import RedFlagSettings
 
@@ -37,6 +38,22 @@ CASE_CATEGORY = {
     "cleared_before_issue": CaseCategory.land_documents_in_reserve,
     "recurrence": CaseCategory.encroachment_permitted,
 }
+
+
+_ABSENT = {
+    "contract": "No contract with this id.",
+    "parcel": "No parcel with this id.",
+    "flag": "No red flag with this id.",
+}
+
+
+def check_visible(session: Session, kind: str, record_id: int, principal: Principal | None) -> None:
+    """404 unless the contract, parcel or flag exists within the caller's provinces (None: the service itself).
+
+    Another province's record answers as an absent one does, so that its existence does not leak."""
+    provinces = None if principal is None else principal.provinces
+    if not store.visible(session, kind, record_id, provinces):
+        raise NotFound(_ABSENT[kind])
 
 
 def _runs(out: list[rules.RuleRun]) -> list[dict]:
@@ -77,6 +94,8 @@ def after_patches_found(session: Session, patch_ids: list[int]) -> None:
 
 def after_layers_changed(session: Session, layer_type: str) -> None:
     """Listener of a boundary change: re-run the rules that read reserves or districts."""
+    if layer_type in ("province", "district"):  # a record's province comes from these boundaries
+        store.refresh_all_provinces(session)
     if layer_type in ("protected_area", "district"):
         rules.run_rules(session, RedFlagSettings(), rules=rules.AFTER["layers"])
 
@@ -147,6 +166,7 @@ def edit_contract(
     """Edit a contract if nobody changed it since ``expected_version`` (If-Match); audited; rules re-run."""
     if expected_version is None:
         raise PreconditionRequired("Send the version you are editing in an If-Match header.")
+    check_visible(session, "contract", contract_id, principal)
     before = store.contract(session, contract_id)
     if before is None:
         raise NotFound("No contract with this id.")
@@ -195,6 +215,7 @@ def edit_parcel(
     """Edit a parcel if nobody changed it since ``expected_version`` (If-Match); audited; rules re-run."""
     if expected_version is None:
         raise PreconditionRequired("Send the version you are editing in an If-Match header.")
+    check_visible(session, "parcel", parcel_id, principal)
     before = store.parcel(session, parcel_id)
     if before is None:
         raise NotFound("No parcel with this id.")
@@ -232,8 +253,9 @@ def flag_out(row: dict, history: list[dict] | None = None) -> dict:
     return out
 
 
-def get_flag(session: Session, flag_id: int) -> dict:
-    """One flag with its history."""
+def get_flag(session: Session, flag_id: int, principal: Principal | None = None) -> dict:
+    """One flag with its history (404 outside the caller's provinces)."""
+    check_visible(session, "flag", flag_id, principal)
     row = store.flag(session, flag_id)
     if row is None:
         raise NotFound("No red flag with this id.")
@@ -248,6 +270,7 @@ def list_flags(session: Session, filters: dict, *, limit: int, offset: int) -> d
 
 def dismiss(session: Session, flag_id: int, reason: str, expected_version: int | None, principal: Principal) -> dict:
     """Dismiss a flag with a reason (audited); a re-run never brings it back. 409 if already dismissed."""
+    check_visible(session, "flag", flag_id, principal)
     before = store.flag(session, flag_id)
     if before is None:
         raise NotFound("No red flag with this id.")
@@ -268,10 +291,23 @@ def dismiss(session: Session, flag_id: int, reason: str, expected_version: int |
     return after
 
 
-def _links(flag: dict, reason: str) -> list[LinkIn]:
+def _links(session: Session, flag: dict, reason: str, principal: Principal) -> list[LinkIn]:
+    """The flag and its contracts and parcels as case links: those within the caller's provinces (a double payment
+    across a provincial border names the other province's contract in the flag's figures, not as a link)."""
+    mine = principal.provinces
+    contracts = store.existing_contract_ids(session, [str(i) for i in flag["contract_ids"]], mine)
+    parcels = store.existing_parcel_ids(session, [str(i) for i in flag["parcel_ids"]], mine)
     links = [LinkIn(target_type=LinkTarget.red_flag, target_id=str(flag["id"]), reason=reason)]
-    links += [LinkIn(target_type=LinkTarget.contract, target_id=str(i), reason=reason) for i in flag["contract_ids"]]
-    links += [LinkIn(target_type=LinkTarget.parcel, target_id=str(i), reason=reason) for i in flag["parcel_ids"]]
+    links += [
+        LinkIn(target_type=LinkTarget.contract, target_id=str(i), reason=reason)
+        for i in flag["contract_ids"]
+        if str(i) in contracts
+    ]
+    links += [
+        LinkIn(target_type=LinkTarget.parcel, target_id=str(i), reason=reason)
+        for i in flag["parcel_ids"]
+        if str(i) in parcels
+    ]
     return links
 
 
@@ -279,6 +315,7 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
     """Open a case from a flag: the flag, its contracts or parcels and its reserve are linked; the flag is 'linked'.
 
     The caller's transaction runs under the cases' row-level security (the edge calls ``cases.access.act_as``)."""
+    check_visible(session, "flag", flag_id, principal)
     flag = store.flag(session, flag_id)
     if flag is None:
         raise NotFound("No red flag with this id.")
@@ -297,7 +334,7 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
         principal,
     )
     reason = f"Red flag #{flag_id}: {en}"
-    links = _links(flag, reason)
+    links = _links(session, flag, reason, principal)
     if flag["reserve_code"] and layers.existing_protected_area_codes(session, [flag["reserve_code"]]):
         links.append(LinkIn(target_type=LinkTarget.protected_area, target_id=flag["reserve_code"], reason=reason))
     cases.add_links(session, case["id"], links, principal)
@@ -308,6 +345,7 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
 
 def link_to_case(session: Session, flag_id: int, case_id: int, principal: Principal) -> dict:
     """Link a flag (and its contracts or parcels not linked yet) to an existing case; the flag becomes 'linked'."""
+    check_visible(session, "flag", flag_id, principal)
     flag = store.flag(session, flag_id)
     if flag is None:
         raise NotFound("No red flag with this id.")
@@ -316,7 +354,7 @@ def link_to_case(session: Session, flag_id: int, case_id: int, principal: Princi
     reason = f"Red flag #{flag_id}: {rules.RULE_LABELS[flag['rule']][1]}"
     cases.get_case(session, case_id, principal)  # 404 when absent or invisible to the caller
     have = cases_store.linked_pairs(session, case_id)
-    links = [lk for lk in _links(flag, reason) if (lk.target_type.value, lk.target_id) not in have]
+    links = [lk for lk in _links(session, flag, reason, principal) if (lk.target_type.value, lk.target_id) not in have]
     if not any(lk.target_type == LinkTarget.red_flag for lk in links):
         raise Conflict("This flag is already linked to the case.", code="already_linked")
     cases.add_links(session, case_id, links, principal)
@@ -325,9 +363,9 @@ def link_to_case(session: Session, flag_id: int, case_id: int, principal: Princi
     return get_flag(session, flag_id)
 
 
-def contractor_view(session: Session, contractor: str) -> dict:
-    """All flags across a contractor's contracts, with totals."""
-    out = store.contractor_summary(session, contractor)
+def contractor_view(session: Session, contractor: str, principal: Principal | None = None) -> dict:
+    """All flags across a contractor's contracts within the caller's provinces, with totals."""
+    out = store.contractor_summary(session, contractor, None if principal is None else principal.provinces)
     if not out["contracts"]:
         raise NotFound("No contract names this contractor.")
     flags = [flag_out(r) for r in out["flags"]]
@@ -338,17 +376,76 @@ def contractor_view(session: Session, contractor: str) -> dict:
     return {**out, "flags": flags, "by_rule": by_rule}
 
 
-def contract_with_history(session: Session, contract_id: int) -> dict:
-    """A contract with its versions."""
+def contract_with_history(session: Session, contract_id: int, principal: Principal | None = None) -> dict:
+    """A contract with its versions (404 outside the caller's provinces)."""
+    check_visible(session, "contract", contract_id, principal)
     c = store.contract(session, contract_id)
     if c is None:
         raise NotFound("No contract with this id.")
     return {**c, "history": json.loads(json.dumps(store.history(session, "contract", contract_id), default=str))}
 
 
-def parcel_with_history(session: Session, parcel_id: int) -> dict:
-    """A parcel with its versions."""
+def parcel_with_history(session: Session, parcel_id: int, principal: Principal | None = None) -> dict:
+    """A parcel with its versions (404 outside the caller's provinces)."""
+    check_visible(session, "parcel", parcel_id, principal)
     p = store.parcel(session, parcel_id)
     if p is None:
         raise NotFound("No parcel with this id.")
     return {**p, "history": json.loads(json.dumps(store.history(session, "parcel", parcel_id), default=str))}
+
+
+def vegetation(
+    session: Session,
+    before: Path,
+    after: Path,
+    index_name: str,
+    settings: RedFlagSettings,
+    principal: Principal,
+    *,
+    before_date: date | None = None,
+    after_date: date | None = None,
+    names: tuple[str, str] | None = None,
+) -> dict:
+    """Measure the mean index change inside every reforestation plot from a raster pair, store it, re-run the rule
+    ``reforestation_loss`` (a plot whose change is below ``vegetation_min_gain`` is flagged); audited."""
+    index_name = (index_name or "").strip().lower()
+    if index_name not in vegetation_mod.INDEXES:
+        raise InvalidInput(f"Unknown index; use one of {', '.join(vegetation_mod.INDEXES)}.", code="invalid_index")
+    if before_date and after_date and after_date <= before_date:
+        raise InvalidInput("The after image must be dated after the before image.", code="invalid_period")
+    for path in (before, after):
+        if path.stat().st_size > settings.vegetation_max_mb << 20:
+            raise InvalidInput(f"{path.name} is larger than {settings.vegetation_max_mb} MB.", code="file_too_large")
+    plots = store.reforestation_plots(session)
+    measured = vegetation_mod.measure(before, after, plots)
+    shown = names or (before.name, after.name)
+    source = {
+        "before": {"file": shown[0], "sha256": hashing.sha256_file(before)},
+        "after": {"file": shown[1], "sha256": hashing.sha256_file(after)},
+    }
+    rows = [
+        {**m.__dict__, "index_name": index_name, "before_date": before_date, "after_date": after_date, "source": source}
+        for m in measured
+    ]
+    store.save_vegetation(session, rows, actor=principal.name)
+    runs = _runs(rules.run_rules(session, settings, rules=("reforestation_loss",), actor=principal.name))
+    report = {
+        "index": index_name,
+        "plots": len(plots),
+        "measured": len(rows),
+        "not_covered": len(plots) - len(rows),
+        "no_gain": sum(1 for r in rows if r["change"] < settings.vegetation_min_gain),
+        "min_gain": settings.vegetation_min_gain,
+        "source": source,
+        "results": [{k: r[k] for k in ("contract_id", "before_mean", "after_mean", "change", "pixels")} for r in rows],
+        "rules": runs,
+    }
+    audit.record(
+        session,
+        principal.name,
+        "measure",
+        "redflag_vegetation",
+        None,
+        after={k: v for k, v in report.items() if k != "results"},
+    )
+    return report

@@ -64,12 +64,17 @@ def _map_png(session: Session, kind: str, record_id: int, points: list[dict]) ->
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def build(session: Session, kind: str, record_id: int) -> dict:
-    """Everything the sheet prints (kind: contract or parcel)."""
+def build(session: Session, kind: str, record_id: int, provinces: frozenset[str] | None = None) -> dict:
+    """Everything the sheet prints (kind: contract or parcel), for a reader of ``provinces`` (None: every one).
+
+    Another province's contract or parcel is absent (404); only the flags of the reader's provinces are printed."""
+    if not store.visible(session, kind, record_id, provinces):
+        raise NotFound(f"No {kind} with this id.")
     subject = store.contract(session, record_id) if kind == "contract" else store.parcel(session, record_id)
     if subject is None:
         raise NotFound(f"No {kind} with this id.")
-    rows = store.flags_of(session, **({"contract_id": record_id} if kind == "contract" else {"parcel_id": record_id}))
+    subject_ids = {"contract_id": record_id} if kind == "contract" else {"parcel_id": record_id}
+    rows = store.flags_of(session, **subject_ids, provinces=provinces)
     history = store.flag_history(session, [r["id"] for r in rows])
     flags = []
     for r in rows:
@@ -140,6 +145,6 @@ def render_html(sheet: dict) -> str:
 
 def export(session: Session, kind: str, record_id: int, principal: Principal, fmt: str = "html") -> bytes:
     """The sheet as HTML or PDF bytes; the export is written to the audit trail."""
-    html = render_html(build(session, kind, record_id))
+    html = render_html(build(session, kind, record_id, principal.provinces))
     audit.record(session, principal.name, "export", f"redflag_{kind}_sheet", record_id, after={"format": fmt})
     return html_to_pdf(html) if fmt == "pdf" else html.encode()

@@ -66,6 +66,80 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+# --- province scope --------------------------------------------------------------------------------
+def scope_sql(alias: str, provinces: frozenset[str] | None) -> tuple[str, dict[str, Any]]:
+    """The condition keeping a contract, parcel or flag query (``alias``) within ``provinces`` (None: every one).
+
+    A record outside every loaded province (no province code) is seen by national callers only."""
+    if provinces is None:
+        return "TRUE", {}
+    if alias not in ("c", "p", "f"):  # interpolated into the SQL: only these names
+        raise ValueError("unknown alias")
+    return f"{alias}.province_code = ANY(CAST(:scope_provinces AS text[]))", {"scope_provinces": sorted(provinces)}
+
+
+def visible(session: Session, kind: str, record_id: int, provinces: frozenset[str] | None) -> bool:
+    """Whether the contract, parcel or flag (``kind``) exists and lies within ``provinces`` (None: every one)."""
+    table, alias = {
+        "contract": ("redflag_contracts", "c"),
+        "parcel": ("redflag_parcels", "p"),
+        "flag": ("red_flags", "f"),
+    }[kind]
+    cond, params = scope_sql(alias, provinces)
+    return (
+        session.execute(
+            text(f"SELECT 1 FROM {table} {alias} WHERE {alias}.id = :id AND {cond}"), {"id": record_id, **params}
+        ).first()
+        is not None
+    )
+
+
+def refresh_provinces(
+    session: Session, *, contract_ids: list[int] | None = None, parcel_ids: list[int] | None = None
+) -> None:
+    """Store the province of these contracts and parcels (from their area through the districts), set-based."""
+    if contract_ids:
+        session.execute(
+            text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
+                    WHERE id = ANY(CAST(:ids AS bigint[]))"""),
+            {"ids": contract_ids},
+        )
+    if parcel_ids:
+        session.execute(
+            text("""UPDATE redflag_parcels SET province_code = redflag_province_of(geom)
+                    WHERE id = ANY(CAST(:ids AS bigint[]))"""),
+            {"ids": parcel_ids},
+        )
+
+
+def refresh_all_provinces(session: Session) -> None:
+    """Re-derive every contract's and parcel's province (after a boundary layer changed), then the flags'."""
+    session.execute(
+        text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
+                WHERE province_code IS DISTINCT FROM redflag_province_of(area_geom)""")
+    )
+    session.execute(
+        text("""UPDATE redflag_parcels SET province_code = redflag_province_of(geom)
+                WHERE province_code IS DISTINCT FROM redflag_province_of(geom)""")
+    )
+    refresh_flag_provinces(session)
+
+
+def refresh_flag_provinces(session: Session) -> None:
+    """Give each flag the province of its (first) contract or parcel, else of its reserve cell's shape."""
+    session.execute(
+        text("""
+        UPDATE red_flags f SET province_code = n.code
+        FROM (SELECT f2.id, coalesce(
+                (SELECT c.province_code FROM redflag_contracts c WHERE c.id = f2.contract_ids[1]),
+                (SELECT p.province_code FROM redflag_parcels p WHERE p.id = f2.parcel_ids[1]),
+                CASE WHEN f2.geom IS NOT NULL AND cardinality(f2.contract_ids) = 0 AND cardinality(f2.parcel_ids) = 0
+                     THEN redflag_province_of(f2.geom) END) AS code
+              FROM red_flags f2) n
+        WHERE n.id = f.id AND f.province_code IS DISTINCT FROM n.code""")
+    )
+
+
 def upsert_contracts(session: Session, rows: list[dict], *, actor: str, layer: str | None, version: str | None) -> dict:
     """Insert new contracts and update changed ones (by contract number); unchanged rows stay as they are.
 
@@ -99,6 +173,7 @@ def upsert_contracts(session: Session, rows: list[dict], *, actor: str, layer: s
         SELECT record_id, action FROM hist ORDER BY record_id"""),
         {"rows": json.dumps(rows, default=_json_default), "actor": actor, "layer": layer, "version": version},
     ).all()
+    refresh_provinces(session, contract_ids=[r[0] for r in result])
     inserted = [r[0] for r in result if r[1] == "create"]
     updated = [r[0] for r in result if r[1] == "update"]
     return {
@@ -139,6 +214,7 @@ def upsert_parcels(session: Session, rows: list[dict], *, actor: str, layer: str
         SELECT record_id, action FROM hist ORDER BY record_id"""),
         {"rows": json.dumps(rows, default=_json_default), "actor": actor, "layer": layer, "version": version},
     ).all()
+    refresh_provinces(session, parcel_ids=[r[0] for r in result])
     return {
         "inserted": sum(1 for r in result if r[1] == "create"),
         "updated": sum(1 for r in result if r[1] == "update"),
@@ -159,7 +235,7 @@ def _contract_json(alias: str = "c") -> str:
         'fiscal_year_be', {alias}.fiscal_year_be, 'start_date', {alias}.start_date, 'end_date', {alias}.end_date,
         'delivery_date', {alias}.delivery_date, 'quantities', {alias}.quantities,
         'named_district_code', {alias}.named_district_code, 'named_reserve_code', {alias}.named_reserve_code,
-        'width_m', {alias}.width_m, {_AREA.format(a=alias + ".area_m2")}, 'version', {alias}.version,
+        'width_m', {alias}.width_m, 'province_code', {alias}.province_code, {_AREA.format(a=alias + ".area_m2")}, 'version', {alias}.version,
         'source_layer', {alias}.source_layer, 'source_version', {alias}.source_version,
         'updated_by', {alias}.updated_by, 'updated_at', {alias}.updated_at,
         'geometry', ST_AsGeoJSON({alias}.geom, 7)::json, 'area_geometry', ST_AsGeoJSON({alias}.area_geom, 7)::json)"""
@@ -168,7 +244,7 @@ def _contract_json(alias: str = "c") -> str:
 def _parcel_json(alias: str = "p") -> str:
     return f"""json_build_object('id', {alias}.id, 'doc_type', {alias}.doc_type, 'doc_number', {alias}.doc_number,
         'issue_date', {alias}.issue_date, 'issuing_office', {alias}.issuing_office,
-        'confidential', {alias}.confidential, {_AREA.format(a=alias + ".area_m2")}, 'version', {alias}.version,
+        'confidential', {alias}.confidential, 'province_code', {alias}.province_code, {_AREA.format(a=alias + ".area_m2")}, 'version', {alias}.version,
         'source_layer', {alias}.source_layer, 'source_version', {alias}.source_version,
         'updated_by', {alias}.updated_by, 'updated_at', {alias}.updated_at,
         'geometry', ST_AsGeoJSON({alias}.geom, 7)::json)"""
@@ -187,14 +263,16 @@ def list_contracts(
     contractor: str | None = None,
     agency: str | None = None,
     fiscal_year_be: int | None = None,
+    provinces: frozenset[str] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> dict:
-    """Contracts filtered by contractor, agency and fiscal year (exact match), one page at a time."""
-    where = """(CAST(:contractor AS text) IS NULL OR c.contractor = :contractor)
+    """Contracts filtered by contractor, agency and fiscal year (exact match), within ``provinces`` (None: all)."""
+    cond, scope = scope_sql("c", provinces)
+    where = f"""(CAST(:contractor AS text) IS NULL OR c.contractor = :contractor)
         AND (CAST(:agency AS text) IS NULL OR c.agency = :agency)
-        AND (CAST(:fy AS int) IS NULL OR c.fiscal_year_be = :fy)"""
-    params = {"contractor": contractor, "agency": agency, "fy": fiscal_year_be}
+        AND (CAST(:fy AS int) IS NULL OR c.fiscal_year_be = :fy) AND {cond}"""
+    params = {"contractor": contractor, "agency": agency, "fy": fiscal_year_be, **scope}
     total = session.execute(text(f"SELECT count(*) FROM redflag_contracts c WHERE {where}"), params).scalar_one()
     items = (
         session.execute(
@@ -247,6 +325,7 @@ def update_contract(
     session.execute(
         text("UPDATE redflag_contracts SET area_m2 = ST_Area(area_geom::geography) WHERE id = :id"), {"id": contract_id}
     )
+    refresh_provinces(session, contract_ids=[contract_id])
     session.execute(
         text("""
         INSERT INTO redflag_contract_history (record_id, version, action, data, changed_by)
@@ -276,6 +355,7 @@ def update_parcel(
     session.execute(
         text("UPDATE redflag_parcels SET area_m2 = ST_Area(geom::geography) WHERE id = :id"), {"id": parcel_id}
     )
+    refresh_provinces(session, parcel_ids=[parcel_id])
     session.execute(
         text("""
         INSERT INTO redflag_parcel_history (record_id, version, action, data, changed_by)
@@ -304,14 +384,23 @@ def parcel(session: Session, parcel_id: int) -> dict | None:
     ).scalar()
 
 
-def list_parcels(session: Session, *, doc_type: str | None = None, limit: int = 100, offset: int = 0) -> dict:
-    """Parcels (land documents), optionally of one document type, one page at a time."""
-    where = "(CAST(:t AS text) IS NULL OR p.doc_type = :t)"
-    total = session.execute(text(f"SELECT count(*) FROM redflag_parcels p WHERE {where}"), {"t": doc_type}).scalar_one()
+def list_parcels(
+    session: Session,
+    *,
+    doc_type: str | None = None,
+    provinces: frozenset[str] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict:
+    """Parcels (land documents), optionally of one document type, within ``provinces`` (None: all), by page."""
+    cond, scope = scope_sql("p", provinces)
+    where = f"(CAST(:t AS text) IS NULL OR p.doc_type = :t) AND {cond}"
+    params = {"t": doc_type, **scope}
+    total = session.execute(text(f"SELECT count(*) FROM redflag_parcels p WHERE {where}"), params).scalar_one()
     items = (
         session.execute(
             text(f"SELECT {_parcel_json()} FROM redflag_parcels p WHERE {where} ORDER BY p.id LIMIT :l OFFSET :o"),
-            {"t": doc_type, "l": limit, "o": offset},
+            {**params, "l": limit, "o": offset},
         )
         .scalars()
         .all()
@@ -319,34 +408,37 @@ def list_parcels(session: Session, *, doc_type: str | None = None, limit: int = 
     return {"total": total, "items": list(items)}
 
 
-def _existing(session: Session, table: str, ids: list[str]) -> set[str]:
+def _existing(session: Session, table: str, ids: list[str], provinces: frozenset[str] | None) -> set[str]:
     wanted = [i for i in ids if i.isdigit() and len(i) < 19]
     if not wanted:
         return set()
+    cond, scope = scope_sql("f", provinces)
     rows = session.execute(
-        text(f"SELECT id::text FROM {table} WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": wanted}
+        text(f"SELECT f.id::text FROM {table} f WHERE f.id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
+        {"ids": wanted, **scope},
     )
     return {r[0] for r in rows}
 
 
-def existing_flag_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these red-flag ids exist (as text, the way case links hold them)."""
-    return _existing(session, "red_flags", ids)
+def existing_flag_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these red-flag ids exist within ``provinces`` (None: every one; as text, as case links hold them)."""
+    return _existing(session, "red_flags", ids, provinces)
 
 
-def existing_contract_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these contract ids exist."""
-    return _existing(session, "redflag_contracts", ids)
+def existing_contract_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these contract ids exist within ``provinces`` (None: every one)."""
+    return _existing(session, "redflag_contracts", ids, provinces)
 
 
-def existing_parcel_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these parcel ids exist."""
-    return _existing(session, "redflag_parcels", ids)
+def existing_parcel_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these parcel ids exist within ``provinces`` (None: every one)."""
+    return _existing(session, "redflag_parcels", ids, provinces)
 
 
 # --- flags ----------------------------------------------------------------------------------------
 FLAG_COLUMNS = """f.id, f.flag_key, f.rule, f.severity, f.subject_type, f.subject_id, f.contract_ids, f.parcel_ids,
-    f.reason_th, f.reason_en, f.figures, f.evidence, f.district_code, f.reserve_code, f.agency, f.contractor,
+    f.reason_th, f.reason_en, f.figures, f.evidence, f.district_code, f.province_code, f.reserve_code, f.agency,
+    f.contractor,
     f.fiscal_year_be, f.status, f.current, f.dismissed_reason, f.dismissed_by, f.dismissed_at, f.case_id, f.version,
     f.first_found_at, f.last_found_at, f.updated_at"""
 
@@ -359,7 +451,8 @@ FLAG_FILTER = """(CAST(:district AS text) IS NULL OR f.district_code = :district
     AND (CAST(:rule AS text) IS NULL OR f.rule = :rule)
     AND (CAST(:status AS text) IS NULL OR f.status = :status)
     AND (CAST(:subject AS text) IS NULL OR f.subject_type = :subject)
-    AND (:all OR f.current OR f.status <> 'open')"""
+    AND (:all OR f.current OR f.status <> 'open')
+    AND (:national OR f.province_code = ANY(CAST(:scope_provinces AS text[])))"""
 
 
 def flag_params(
@@ -373,8 +466,9 @@ def flag_params(
     status: str | None = None,
     subject_type: str | None = None,
     include_gone: bool = False,
+    provinces: frozenset[str] | None = None,
 ) -> dict:
-    """The bound parameters of FLAG_FILTER."""
+    """The bound parameters of FLAG_FILTER; ``provinces``: the caller's scope (None: every province)."""
     return {
         "district": district,
         "reserve": reserve,
@@ -385,6 +479,8 @@ def flag_params(
         "status": status,
         "subject": subject_type,
         "all": include_gone,
+        "national": provinces is None,
+        "scope_provinces": sorted(provinces or ()),
     }
 
 
@@ -408,7 +504,8 @@ def flags_geojson(session: Session, filters: dict, *, limit: int = 5000) -> dict
           'type', 'Feature', 'id', f.id, 'geometry', ST_AsGeoJSON(f.geom, 7)::json,
           'properties', json_build_object('rule', f.rule, 'severity', f.severity, 'subject_type', f.subject_type,
             'subject_id', f.subject_id, 'reason_th', f.reason_th, 'reason_en', f.reason_en, 'status', f.status,
-            'district_code', f.district_code, 'reserve_code', f.reserve_code, 'agency', f.agency,
+            'district_code', f.district_code, 'province_code', f.province_code, 'reserve_code', f.reserve_code,
+            'agency', f.agency,
             'contractor', f.contractor, 'fiscal_year_be', f.fiscal_year_be)) ORDER BY f.id), '[]'::json))
         FROM (SELECT * FROM red_flags f WHERE {FLAG_FILTER} AND f.geom IS NOT NULL ORDER BY f.id LIMIT :l) f"""),
         {**filters, "l": limit},
@@ -472,35 +569,44 @@ def set_flag_case(session: Session, flag_id: int, case_id: int, actor: str, acti
     )
 
 
-def flags_of(session: Session, *, contract_id: int | None = None, parcel_id: int | None = None) -> list[dict]:
-    """Every flag (dismissed and gone ones too) naming this contract or parcel, oldest first."""
+def flags_of(
+    session: Session,
+    *,
+    contract_id: int | None = None,
+    parcel_id: int | None = None,
+    provinces: frozenset[str] | None = None,
+) -> list[dict]:
+    """Every flag (dismissed and gone ones too) naming this contract or parcel, within ``provinces`` (None: all)."""
+    cond, scope = scope_sql("f", provinces)
     rows = session.execute(
         text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f
-                 WHERE (CAST(:c AS bigint) IS NOT NULL AND CAST(:c AS bigint) = ANY(f.contract_ids))
-                    OR (CAST(:p AS bigint) IS NOT NULL AND CAST(:p AS bigint) = ANY(f.parcel_ids))
+                 WHERE ((CAST(:c AS bigint) IS NOT NULL AND CAST(:c AS bigint) = ANY(f.contract_ids))
+                    OR (CAST(:p AS bigint) IS NOT NULL AND CAST(:p AS bigint) = ANY(f.parcel_ids))) AND {cond}
                  ORDER BY f.id"""),
-        {"c": contract_id, "p": parcel_id},
+        {"c": contract_id, "p": parcel_id, **scope},
     ).mappings()
     return [dict(r) for r in rows]
 
 
-def contractor_summary(session: Session, contractor: str) -> dict:
-    """A contractor's contracts (count, budget, paid) and the flags across them, by rule and status."""
+def contractor_summary(session: Session, contractor: str, provinces: frozenset[str] | None = None) -> dict:
+    """A contractor's contracts within ``provinces`` (None: all; count, budget, paid) and the flags across them."""
+    cond, scope = scope_sql("c", provinces)
+    fcond, _ = scope_sql("f", provinces)
     head = (
         session.execute(
-            text("""SELECT count(*) AS contracts, coalesce(sum(budget_thb), 0) AS budget_thb,
+            text(f"""SELECT count(*) AS contracts, coalesce(sum(budget_thb), 0) AS budget_thb,
                        coalesce(sum(paid_thb), 0) AS paid_thb, array_agg(id ORDER BY id) AS contract_ids
-                FROM redflag_contracts WHERE contractor = :name"""),
-            {"name": contractor},
+                FROM redflag_contracts c WHERE c.contractor = :name AND {cond}"""),
+            {"name": contractor, **scope},
         )
         .mappings()
         .one()
     )
     ids = list(head["contract_ids"] or [])
     rows = session.execute(
-        text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f WHERE f.contract_ids && CAST(:ids AS bigint[])
+        text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f WHERE f.contract_ids && CAST(:ids AS bigint[]) AND {fcond}
                  ORDER BY f.id"""),
-        {"ids": ids},
+        {"ids": ids, **scope},
     ).mappings()
     return {
         "contractor": contractor,
@@ -515,11 +621,11 @@ def contractor_summary(session: Session, contractor: str) -> dict:
 def brief_counts(session: Session, start: date, end: date, province: str | None = None) -> dict:
     """Open and linked flags still found: about contracts of the fiscal years the period touches, and every
     standing flag about parcels and reserve cells (a document issued long ago is found when it is found):
-    counts by rule and severity, and by agency (contract flags); ``province``: flags whose district lies in it.
+    counts by rule and severity, and by agency (contract flags); ``province``: flags of that province only.
     No parcel, document number or owner ever leaves this function: counts only."""
     params = {"start": start, "end": end, "prov": province}
     where = """f.status <> 'dismissed' AND f.current
-        AND (CAST(:prov AS text) IS NULL OR f.district_code LIKE CAST(:prov AS text) || '%')
+        AND (CAST(:prov AS text) IS NULL OR f.province_code = CAST(:prov AS text))
         AND (f.subject_type <> 'contract'
              OR f.fiscal_year_be BETWEEN fiscal_year_be(CAST(:start AS date)) AND fiscal_year_be(CAST(:end AS date)))"""
     by_rule = session.execute(
@@ -548,14 +654,18 @@ def suggest_flags(
     contract_ids: list[int],
     parcel_ids: list[int],
     skip: list[int],
+    provinces: frozenset[str] | None = None,
     limit: int = 50,
 ) -> list[dict]:
-    """Open flags about the case's reserves, districts, contracts or parcels, not yet linked to it."""
+    """Open flags about the case's reserves, districts, contracts or parcels, not yet linked to it, within the
+    caller's ``provinces`` (None: every one)."""
+    cond, scope = scope_sql("f", provinces)
     rows = session.execute(
         text(f"""SELECT {FLAG_COLUMNS} FROM red_flags f
                  WHERE f.status = 'open' AND f.current AND NOT (f.id = ANY(CAST(:skip AS bigint[])))
                    AND (f.reserve_code = ANY(CAST(:reserves AS text[])) OR f.district_code = ANY(CAST(:districts AS text[]))
                         OR f.contract_ids && CAST(:contracts AS bigint[]) OR f.parcel_ids && CAST(:parcels AS bigint[]))
+                   AND {cond}
                  ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id LIMIT :l"""),
         {
             "skip": skip,
@@ -564,6 +674,7 @@ def suggest_flags(
             "contracts": contract_ids,
             "parcels": parcel_ids,
             "l": limit,
+            **scope,
         },
     ).mappings()
     return [dict(r) for r in rows]
@@ -593,7 +704,8 @@ def subject_wkb(session: Session, kind: str, record_id: int) -> bytes | None:
 EXPORT_FLAGS_SQL = """
 SELECT f.id::text AS id, ST_Multi(ST_CollectionExtract(f.geom, 3)) AS geom, f.id AS flag_id, f.rule, f.severity,
        f.subject_type AS subj_type, f.subject_id AS subj_id, f.status, f.reason_th, f.reason_en, f.district_code,
-       f.reserve_code, f.agency, f.contractor, f.fiscal_year_be AS fy_be, f.first_found_at AS found_at, f.case_id
+       f.reserve_code, f.agency, f.contractor, f.fiscal_year_be AS fy_be, f.first_found_at AS found_at, f.case_id,
+       f.province_code, CAST(NULL AS text) AS created_by
 FROM red_flags f WHERE f.geom IS NOT NULL AND (f.current OR f.status <> 'open')"""
 EXPORT_CONTRACTS_SQL = f"""
 SELECT c.id::text AS id, c.area_geom AS geom, c.id AS contract_id, c.contract_number AS contract_no,
@@ -601,7 +713,38 @@ SELECT c.id::text AS id, c.area_geom AS geom, c.id AS contract_id, c.contract_nu
        CAST(c.paid_thb AS float8) AS paid_thb, c.fiscal_year_be AS fy_be, c.start_date, c.end_date, c.width_m,
        round(CAST(c.area_m2 / {M2_PER_RAI} AS numeric), 2)::float AS area_rai,
        round(CAST(c.area_m2 / {M2_PER_HECTARE} AS numeric), 4)::float AS area_ha,
-       c.named_district_code AS named_dist, c.named_reserve_code AS named_res
+       c.named_district_code AS named_dist, c.named_reserve_code AS named_res, c.province_code,
+       CAST(NULL AS text) AS created_by
 FROM redflag_contracts c"""
 FLAGS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM red_flags"
 CONTRACTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM redflag_contracts"
+
+
+# --- vegetation gain of reforestation plots ----------------------------------------------------------
+def reforestation_plots(session: Session) -> list[tuple[int, bytes]]:
+    """(id, area as WKB in EPSG:4326) of every reforestation contract, by id."""
+    rows = session.execute(
+        text("SELECT id, ST_AsBinary(area_geom) FROM redflag_contracts WHERE work_type = 'reforestation' ORDER BY id")
+    ).all()
+    return [(int(r[0]), bytes(r[1])) for r in rows]
+
+
+def save_vegetation(session: Session, rows: list[dict], *, actor: str) -> None:
+    """Store each plot's latest measurement (replacing the previous one): rows of contract_id, index_name,
+    before_mean, after_mean, change, pixels, before_date, after_date, source."""
+    if not rows:
+        return
+    session.execute(
+        text("""
+        INSERT INTO redflag_vegetation AS g (contract_id, index_name, before_mean, after_mean, change, pixels,
+                                             before_date, after_date, source, measured_by)
+        SELECT r.contract_id, r.index_name, r.before_mean, r.after_mean, r.change, r.pixels, r.before_date,
+               r.after_date, r.source, :actor
+        FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS r(contract_id bigint, index_name text, before_mean float8,
+             after_mean float8, change float8, pixels int, before_date date, after_date date, source jsonb)
+        ON CONFLICT (contract_id) DO UPDATE SET index_name = EXCLUDED.index_name,
+          before_mean = EXCLUDED.before_mean, after_mean = EXCLUDED.after_mean, change = EXCLUDED.change,
+          pixels = EXCLUDED.pixels, before_date = EXCLUDED.before_date, after_date = EXCLUDED.after_date,
+          source = EXCLUDED.source, measured_by = EXCLUDED.measured_by, measured_at = now()"""),
+        {"rows": json.dumps(rows, default=_json_default), "actor": actor},
+    )

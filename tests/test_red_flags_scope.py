@@ -1,0 +1,131 @@
+"""Red flags in province scope: contracts, parcels and flags carry the province their shape lies in (through the
+districts), and a provincial investigator sees, lists, exports and acts on its own provinces' only; another
+province's contract, parcel or flag answers 404 as an absent one does. The committee brief counts its province's.
+
+The bundled Phrae (54) plus the synthetic Nan (55, tests/provinces.py); a contract in each province whose documents
+name a district that does not exist, so that the rule ``outside_named_area`` flags both at once (their flags'
+``district_code`` is the named "9999", which lies in no province: the province comes from the contract's area)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records
+
+ELSEWHERE = {"lat": 16.5, "lon": 99.5}  # Kamphaeng Phet: in Thailand, in no loaded province
+
+
+@pytest.fixture
+def two(db_url, sessionmaker_for, client_factory, admin_headers):
+    """Phrae and Nan loaded, a contract, a parcel and a flag in each (and one outside both), and their people."""
+    load_nan(sessionmaker_for(db_url))
+    client = client_factory(db_url)
+
+    def login(username: str, provinces: list[str]) -> dict:
+        body = {"username": username, "password": PASSWORD, "roles": ["investigator"], "provinces": provinces}
+        assert client.post("/api/v1/admin/users", headers=admin_headers, json=body).status_code == 201
+        r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    ids = {
+        "54": load_red_flag_records(client, admin_headers, PHRAE_POINT, "phrae"),
+        "55": load_red_flag_records(client, admin_headers, NAN_POINT, "nan"),
+        None: load_red_flag_records(client, admin_headers, ELSEWHERE, "elsewhere"),
+    }
+    people = {"54": login("phrae_inv", ["54"]), "55": login("nan_inv", ["55"]), "both": login("both", ["54", "55"])}
+    return client, people, ids
+
+
+def test_records_carry_the_province_of_their_shape(two, admin_headers):
+    client, _people, ids = two
+    for province, rec in ids.items():
+        c = client.get(f"/api/v1/redflags/contracts/{rec['contract_id']}", headers=admin_headers).json()
+        p = client.get(f"/api/v1/redflags/parcels/{rec['parcel_id']}", headers=admin_headers).json()
+        f = client.get(f"/api/v1/redflags/flags/{rec['flag_id']}", headers=admin_headers).json()
+        assert (c["province_code"], p["province_code"], f["province_code"]) == (province, province, province)
+        assert f["district_code"] == "9999"  # the named district: the old district-prefix count missed these
+
+
+def test_a_provincial_investigator_sees_its_provinces_red_flags_only(two, admin_headers):
+    client, people, ids = two
+    mine, theirs = ids["54"], ids["55"]
+    phrae = people["54"]
+    # lists, the map layer and the contractor view hold Phrae's records only
+    contracts = client.get("/api/v1/redflags/contracts", headers=phrae).json()
+    assert [c["id"] for c in contracts["items"]] == [mine["contract_id"]] and contracts["total"] == 1
+    parcels = client.get("/api/v1/redflags/parcels", headers=phrae).json()
+    assert [p["id"] for p in parcels["items"]] == [mine["parcel_id"]] and parcels["total"] == 1
+    flags = client.get("/api/v1/redflags/flags", headers=phrae, params={"include_gone": True}).json()
+    assert [f["id"] for f in flags["items"]] == [mine["flag_id"]] and flags["total"] == 1
+    layer = client.get("/api/v1/redflags/flags.geojson", headers=phrae).json()
+    assert [f["id"] for f in layer["features"]] == [mine["flag_id"]]
+    view = client.get("/api/v1/redflags/contractors/Contractor Ltd", headers=phrae).json()
+    assert (view["contracts"], view["contract_ids"]) == (1, [mine["contract_id"]])
+    assert [f["id"] for f in view["flags"]] == [mine["flag_id"]]
+    # Nan's records answer as absent ones: reading, sheets, dismissing, opening or linking a case
+    absent = [
+        ("GET", f"/api/v1/redflags/contracts/{theirs['contract_id']}", None),
+        ("GET", f"/api/v1/redflags/contracts/{theirs['contract_id']}/sheet", None),
+        ("GET", f"/api/v1/redflags/parcels/{theirs['parcel_id']}", None),
+        ("GET", f"/api/v1/redflags/parcels/{theirs['parcel_id']}/sheet", None),
+        ("GET", f"/api/v1/redflags/flags/{theirs['flag_id']}", None),
+        ("POST", f"/api/v1/redflags/flags/{theirs['flag_id']}/dismiss", {"reason": "not ours"}),
+        ("POST", f"/api/v1/redflags/flags/{theirs['flag_id']}/case", {}),
+        ("POST", f"/api/v1/redflags/flags/{theirs['flag_id']}/link", {"case_id": 1}),
+        ("GET", f"/api/v1/redflags/contracts/{ids[None]['contract_id']}", None),  # outside every province
+        ("GET", f"/api/v1/redflags/flags/{ids[None]['flag_id']}", None),
+    ]
+    for method, url, body in absent:
+        r = client.request(method, url, headers=phrae, json=body)
+        assert r.status_code == 404, (url, r.status_code, r.text)
+        assert "Nan" not in r.text and "FB-nan" not in r.text
+    # the same routes serve Phrae's own records, and Nan's to Nan's investigator
+    assert client.get(f"/api/v1/redflags/contracts/{mine['contract_id']}/sheet", headers=phrae).status_code == 200
+    assert client.get(f"/api/v1/redflags/flags/{theirs['flag_id']}", headers=people["55"]).status_code == 200
+    r = client.post(
+        f"/api/v1/redflags/flags/{theirs['flag_id']}/dismiss",
+        headers=people["55"],
+        json={"reason": "checked: a survey error"},
+    )
+    assert r.status_code == 200, r.text
+    # someone of both provinces sees both; an administrator (national) sees all three
+    both = client.get("/api/v1/redflags/contracts", headers=people["both"]).json()
+    assert {c["id"] for c in both["items"]} == {mine["contract_id"], theirs["contract_id"]}
+    everything = client.get("/api/v1/redflags/contracts", headers=admin_headers).json()
+    assert everything["total"] == 3
+
+
+def test_the_brief_counts_its_provinces_flags_only(two, admin_headers):
+    client, _people, _ids = two
+    totals = {}
+    for province in ("54", "55", None):
+        body = {"fiscal_year_be": 2567, **({"province": province} if province else {})}
+        r = client.post("/api/v1/briefs", headers=admin_headers, json=body)
+        assert r.status_code == 201, r.text
+        flags = r.json()["figures"]["red_flags"]
+        totals[province] = flags["total"]
+        if province:
+            assert [(row["rule"], row["high"] + row["medium"] + row["low"]) for row in flags["by_rule"]] == [
+                ("outside_named_area", 1)
+            ]
+    assert totals == {"54": 1, "55": 1, None: 3}
+
+
+def test_a_case_links_only_its_provinces_red_flag_records(two):
+    client, people, ids = two
+    phrae = people["54"]
+    r = client.post("/api/v1/cases", headers=phrae, json={"title": "Firebreak payments", "category": "procurement"})
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    for target, key in (("contract", "contract_id"), ("parcel", "parcel_id"), ("red_flag", "flag_id")):
+        theirs = {"target_type": target, "target_id": str(ids["55"][key]), "reason": "check"}
+        r = client.post(f"/api/v1/cases/{case_id}/links", headers=phrae, json=theirs)
+        assert r.status_code == 404, (target, r.text)
+        mine = {"target_type": target, "target_id": str(ids["54"][key]), "reason": "check"}
+        r = client.post(f"/api/v1/cases/{case_id}/links", headers=phrae, json=mine)
+        assert r.status_code in (200, 201), (target, r.text)
+    # the suggestions offer Phrae's flag (its contract is linked) and never Nan's
+    sug = client.get(f"/api/v1/cases/{case_id}/suggestions", headers=phrae).json()["suggestions"]
+    flagged = {s["target_id"] for s in sug if s["target_type"] == "red_flag"}
+    assert str(ids["55"]["flag_id"]) not in flagged
