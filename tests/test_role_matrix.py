@@ -388,7 +388,7 @@ def test_every_record_route_hides_another_provinces_records(db_url, sessionmaker
             if status != 404 and not (status == 422 and method != "GET"):
                 failures.append(f"{role} got {status} at {method} {url}")
     assert failures == []
-    assert checked >= 55  # the loop really ran over the case, incident, photo, patch, task and red-flag routes
+    assert checked >= 50  # the loop really ran over the case, incident, photo, patch, task and red-flag routes
     # and the Nan investigator does reach them (the ids are real)
     assert client.get(f"/api/v1/cases/{case['id']}", headers=nan_inv).status_code == 200
     assert client.get(f"/api/v1/incidents/{incident['id']}", headers=nan_inv).status_code == 200
