@@ -32,9 +32,13 @@ def test_alerts_page_subscribes_lists_and_deletes(browser, live_server, db_url, 
     page.fill("#password", PASSWORD)
     page.click("#signin-form button[type=submit]")
     page.locator("#main").wait_for(state="visible")
+    # the page's first read of the lists and contacts fills the form: type only once it is done
+    page.locator("#subscriptions li", has_text="ยังไม่มี").wait_for()  # "None yet", in Thai first
     page.fill("#email", "pim@phrae.test")
-    page.click("#contacts button[type=submit]")
-    page.wait_for_load_state("networkidle")
+    # wait for the save itself ("networkidle" can come before the request has even started)
+    with page.expect_response(lambda r: "/api/v1/alerts/contacts" in r.url and r.request.method != "GET") as saved:
+        page.click("#contacts button[type=submit]")
+    assert saved.value.ok, saved.value.status
     with sessionmaker_for(db_url)() as s:
         assert (
             s.execute(text("SELECT email FROM alert_contacts WHERE username = 'pim'")).scalar_one() == "pim@phrae.test"
