@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -160,9 +161,17 @@ def serve(runner: Runner, only: list[str] | None = None) -> None:
             next_run_time=start,
         )
 
+    stopping = threading.Event()
+
     def stop(signum, frame) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
         log.info("worker stopping (signal %s)", signum)
-        scheduler.shutdown(wait=True)
+        # Not in the handler itself: the signal can interrupt the scheduler's loop while it holds the scheduler's
+        # lock, and a finishing run needs that lock for its next time, so shutdown(wait=True) here would wait for
+        # ever (seen once in CI under load). From its own thread the loop resumes, releases the lock, and stops.
+        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, name="worker-stop").start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
