@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service import scratch
-from geo_service.api.deps import AdminDep, SettingsDep
+from geo_service.api.deps import AdminDep, SettingsDep, field_mapping
 from geo_service.db.engine import transaction
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.layers.load import load_file
@@ -20,21 +19,6 @@ from geo_service.layers.reader import LAYER_TYPES
 from geo_service.layers.store import LayerMeta, LoadReport
 
 router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
-
-
-def _fields(raw: str | None) -> dict[str, str]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidInput(
-            'fields must be a JSON object of text, e.g. {"code": "amp_code", "name_th": "ADM2_TH"}.',
-            code="invalid_fields",
-        )
-    return value
 
 
 def _load_in_transaction(
@@ -89,7 +73,7 @@ async def upload_layer(
     """Check and load an uploaded file (201), or with dry_run only report what would change (200)."""
     if layer_type not in LAYER_TYPES:
         raise InvalidInput(f"layer_type must be one of: {', '.join(LAYER_TYPES)}.", code="invalid_layer_type")
-    mapping = _fields(fields)
+    mapping = field_mapping(fields, '{"code": "amp_code", "name_th": "ADM2_TH"}')
     meta = LayerMeta(
         name=name,
         version=version,

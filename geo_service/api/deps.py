@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import re
 from collections.abc import Callable, Iterator
 from typing import Annotated
@@ -183,3 +184,17 @@ def if_match_version(if_match: str | None) -> int | None:
     if not m:
         raise InvalidInput('If-Match must be the ETag you read, e.g. W/"3".', code="invalid_if_match")
     return int(m.group(1))
+
+
+def field_mapping(raw: str | None, example: str) -> dict[str, str]:
+    """The ``fields`` form value of an upload (the file's column for each of the service's fields) as a dict;
+    InvalidInput naming ``example`` (a JSON object) when it is not a JSON object of text."""
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise InvalidInput(f"fields must be a JSON object of text, e.g. {example}.", code="invalid_fields")
+    return value

@@ -19,13 +19,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service import scratch
 from geo_service.api.admin_layers import save_upload
-from geo_service.api.deps import AdminDep, SessionDep, SettingsDep, etag, if_match_version, require_roles
+from geo_service.api.deps import (
+    AdminDep,
+    SessionDep,
+    SettingsDep,
+    etag,
+    field_mapping,
+    if_match_version,
+    require_roles,
+)
 from geo_service.api.geojson import GeoJSONResponse, geojson_responses
 from geo_service.auth import Principal, Role
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import CaseOut
 from geo_service.db.engine import transaction
-from geo_service.errors import InvalidInput
 from geo_service.redflags import service, sheet, store
 from geo_service.redflags.rules import RULES
 from geo_service.redflags.schemas import (
@@ -55,27 +62,13 @@ PREFIX = "/api/v1/redflags"
 RecordId = Annotated[int, PathParam(ge=1, le=2**62)]
 
 
-def _fields(raw: str | None) -> dict[str, str]:
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        value = None
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-        raise InvalidInput(
-            'fields must be a JSON object of text, e.g. {"contract_number": "EGP_NO"}.', code="invalid_fields"
-        )
-    return value
-
-
 def _load(factory: sessionmaker[Session], kind: str, path: Path, settings: RedFlagSettings, principal, **options):
     with transaction(factory) as session:
         return service.load_file(session, kind, path, settings, principal, **options)
 
 
 async def _upload(request: Request, kind: str, principal, settings, file, fields, layer, encoding, crs, version):
-    mapping = _fields(fields)
+    mapping = field_mapping(fields, '{"contract_number": "EGP_NO"}')
     with scratch.temp_dir("geo_service_upload_") as tmp:
         path = await save_upload(file, Path(tmp), settings.service.max_upload_mb << 20)
         out = await run_in_threadpool(
