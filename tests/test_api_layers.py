@@ -149,14 +149,19 @@ def test_openapi_documents_the_routes(ref_client):
 
 
 def test_layer_sources_name_their_loader_to_staff_only(client, admin_headers, login):
-    """Issue 17: the public list names no member of staff; signed-in staff still see who loaded each version."""
+    """Issue 17: the public list names no member of staff and no file; signed-in staff still see who loaded each
+    version from which file."""
     public = client.get("/api/v1/layers").json()
-    assert public and all("loaded_by" not in r for r in public)
+    assert public and all("loaded_by" not in r and "file_name" not in r for r in public)
+    assert all(len(r["file_sha256"]) == 64 for r in public)  # the file stays verifiable by its hash
     assert all(r["licence"] and r["attribution"] for r in public)  # the credits stay public
     staff = client.get("/api/v1/layers", headers=admin_headers).json()
     assert {r["loaded_by"] for r in staff} == {"bundled"}
-    assert [{k: v for k, v in r.items() if k != "loaded_by"} for r in staff] == public
+    assert all(r["file_name"] for r in staff)
+    assert [{k: v for k, v in r.items() if k not in ("loaded_by", "file_name")} for r in staff] == public
     member = login("volunteer1", "network_member")
-    assert all("loaded_by" not in r for r in client.get("/api/v1/layers", headers=member).json())
+    assert all(
+        "loaded_by" not in r and "file_name" not in r for r in client.get("/api/v1/layers", headers=member).json()
+    )
     officer = login("officer1", "field_officer")
-    assert all("loaded_by" in r for r in client.get("/api/v1/layers", headers=officer).json())
+    assert all("loaded_by" in r and "file_name" in r for r in client.get("/api/v1/layers", headers=officer).json())

@@ -124,7 +124,9 @@ class LayerSource(BaseModel):
     licence: str
     attribution: str
     illustrative: bool
-    file_name: str | None
+    file_name: str | None = Field(
+        default=None, description="The loaded file's name: signed-in staff only (the open-data page omits it too)"
+    )
     file_sha256: str | None
     feature_count: int
     loaded_at: datetime
@@ -133,8 +135,10 @@ class LayerSource(BaseModel):
     )
 
 
-# Signed-in callers who are not staff: they get the public answer (no staff user names).
+# Signed-in callers who are not staff: they get the public answer (no staff user names, no file names: a file
+# name an administrator chose can carry internal hints, e.g. a case number).
 NOT_STAFF = {Role.partner, Role.network_member}
+STAFF_ONLY = {"loaded_by", "file_name"}
 
 
 @router.get(
@@ -143,12 +147,12 @@ NOT_STAFF = {Role.partner, Role.network_member}
     response_model=list[LayerSource],
 )
 def layers(session: SessionDep, request: Request) -> JSONResponse:
-    """Every loaded layer version, by type and name; ``loaded_by`` only for signed-in staff (the public list
-    names no member of staff)."""
+    """Every loaded layer version, by type and name; ``loaded_by`` and ``file_name`` only for signed-in staff
+    (the public list names no member of staff and no file, like the open-data page)."""
     principal = optional_principal(request)
     staff = principal is not None and not principal.roles <= NOT_STAFF
     rows = [
-        LayerSource(**r).model_dump(mode="json", exclude=None if staff else {"loaded_by"})
+        LayerSource(**r).model_dump(mode="json", exclude=None if staff else STAFF_ONLY)
         for r in queries.layer_sources(session)
     ]
     return JSONResponse(rows)
