@@ -383,6 +383,27 @@ def test_digest_gathers_a_day_and_quiet_hours_hold_immediate_alerts(env):
         assert digest_due.isoformat(timespec="minutes") == "2027-01-01T07:00"  # after today's: tomorrow's
 
 
+def test_a_digest_larger_than_the_senders_batch_is_still_one_message(env, tmp_path):
+    """The sender claims ``batch_size`` rows a round; a digest those rows begin is claimed whole, so a day of 7
+    alerts with a batch of 3 is one digest of 7 (before: digests of 3, 3 and 1), and an immediate alert in the
+    same outbox is still its own message."""
+    d1 = env.district_of(*P1)
+    dora = env.user("dora", "committee_member", contacts={"email": "dora@phrae.test"})
+    _subscribe(env, dora, subject_type="district", subject_code=d1, kinds=["hotspot"], delivery="digest",
+               digest_time="07:30", language="en", channels=["email"])  # fmt: skip
+    t = _early_hhmm()
+    env.ingest([(P1[0] + 0.001 * i, P1[1] + 0.001 * i, t, "n", 2.0 + i) for i in range(7)])
+    rows = env.outbox("channel = 'email'")
+    assert len(rows) == 7 and len({r["due_at"] for r in rows}) == 1
+    small = make_settings(env.url, tmp_path, **env.extra, alerts_batch_size=3)
+    assert send_pending(env.sm, small, rows[0]["due_at"] + timedelta(seconds=1)) == 1
+    (mail,) = [m["mail"] for m in env.smtp.messages]
+    assert mail["Subject"] == "Daily alert digest: 7"
+    assert mail.get_body(("plain",)).get_content().count("• New hotspot (VIIRS NOAA-20") == 7
+    assert {r["status"] for r in env.outbox("channel = 'email'")} == {"sent"}
+    assert len({r["message_key"] for r in env.outbox("channel = 'email'")}) == 1
+
+
 def alerts_service_bangkok():
     from geo_service.thai import BANGKOK
 

@@ -411,21 +411,52 @@ def recent(session: Session, username: str, limit: int) -> list[dict]:
     return [dict(r) for r in session.execute(text(sql), {"u": username, "n": limit}).mappings()]
 
 
-def claimable(session: Session, now: datetime, lease_s: float, limit: int) -> list[dict]:
-    """Due outbox rows (pending and due, or claimed by a sender that died more than ``lease_s`` ago), locked for
-    this transaction (SKIP LOCKED: two senders never take the same row), oldest first."""
-    sql = """
+_CLAIMABLE = """
         SELECT o.id, o.subscription_id, o.username, o.channel, o.address, o.kind, o.subject_ref, o.payload,
                o.due_at, o.status, o.message_key, o.attempts, o.idempotency_key, s.delivery, s.language
         FROM alert_outbox o JOIN alert_subscriptions s ON s.id = o.subscription_id
         WHERE o.channel <> 'in_app'
           AND ((o.status = 'pending' AND o.due_at <= :now AND coalesce(o.next_attempt_at, o.due_at) <= :now)
             OR (o.status = 'sending' AND o.claimed_at <= CAST(:now AS timestamptz) - make_interval(secs => :lease)))
+          AND {more}
         ORDER BY o.id
-        LIMIT :limit
+        {limit}
         FOR UPDATE OF o SKIP LOCKED"""
-    rows = session.execute(text(sql), {"now": now, "lease": lease_s, "limit": limit}).mappings()
-    return [dict(r) for r in rows]
+
+# the rest of the digests a batch has begun: the digest's group (subscription, recipient, channel, address, due
+# time) given as parallel arrays
+_REST_OF_DIGESTS = """s.delivery = 'digest' AND o.id <> ALL(CAST(:ids AS bigint[]))
+          AND EXISTS (
+              SELECT 1 FROM unnest(CAST(:subs AS bigint[]), CAST(:users AS text[]), CAST(:channels AS text[]),
+                                   CAST(:addresses AS text[]), CAST(:dues AS timestamptz[])) AS g(sub, usr, chan, addr, due)
+              WHERE o.subscription_id = g.sub AND o.username = g.usr AND o.channel = g.chan
+                AND o.address IS NOT DISTINCT FROM g.addr AND o.due_at = g.due)"""
+
+
+def claimable(session: Session, now: datetime, lease_s: float, limit: int) -> list[dict]:
+    """Due outbox rows (pending and due, or claimed by a sender that died more than ``lease_s`` ago), locked for
+    this transaction (SKIP LOCKED: two senders never take the same row), oldest first: at most ``limit`` rows,
+    plus the due rest of every digest those rows begin (a digest is never split between two rounds, so a day's
+    digest stays one message however many alerts it holds)."""
+    params = {"now": now, "lease": lease_s}
+    sql = _CLAIMABLE.format(more="true", limit="LIMIT :limit")
+    rows = [dict(r) for r in session.execute(text(sql), {**params, "limit": limit}).mappings()]
+    groups = list(
+        {
+            (r["subscription_id"], r["username"], r["channel"], r["address"], r["due_at"])
+            for r in rows
+            if r["delivery"] == "digest"
+        }
+    )
+    if groups:
+        subs, users, channels, addresses, dues = (list(x) for x in zip(*groups, strict=True))
+        more = session.execute(
+            text(_CLAIMABLE.format(more=_REST_OF_DIGESTS, limit="")),
+            {**params, "ids": [r["id"] for r in rows], "subs": subs, "users": users, "channels": channels,
+             "addresses": addresses, "dues": dues},
+        ).mappings()  # fmt: skip
+        rows.extend(dict(r) for r in more)
+    return rows
 
 
 def claim(session: Session, keys: dict[int, str], now: datetime) -> None:
