@@ -512,6 +512,76 @@ def flags_geojson(session: Session, filters: dict, *, limit: int = 5000) -> dict
     ).scalar_one()
 
 
+# --- the flags on the staff maps (maps/flag_layers.py) -----------------------------------------------
+_MAP_COLUMNS = """f.id, f.rule, f.severity, f.subject_type, f.subject_id, f.status, f.current, f.case_id, f.reason_th,
+    f.reason_en, f.figures, f.agency, f.contractor, f.fiscal_year_be, f.district_code, f.reserve_code,
+    f.province_code, f.dismissed_reason, f.dismissed_by,
+    coalesce((SELECT json_agg(json_build_object('id', c.id, 'contract_number', c.contract_number,
+                'project_name', c.project_name, 'contractor', c.contractor, 'agency', c.agency,
+                'fiscal_year_be', c.fiscal_year_be) ORDER BY array_position(f.contract_ids, c.id))
+              FROM redflag_contracts c WHERE c.id = ANY(f.contract_ids)
+                AND (:national OR c.province_code = ANY(CAST(:scope_provinces AS text[])))), '[]') AS contracts,
+    coalesce((SELECT json_agg(json_build_object('id', p.id, 'doc_type', p.doc_type, 'doc_number', p.doc_number)
+                ORDER BY p.id)
+              FROM redflag_parcels p WHERE p.id = ANY(f.parcel_ids)
+                AND (:national OR p.province_code = ANY(CAST(:scope_provinces AS text[])))), '[]') AS parcels,
+    ST_AsGeoJSON(f.geom, 6) AS geometry, count(*) OVER () AS matched"""
+_MAP_ORDER = "ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id DESC LIMIT :l"
+
+
+def map_flags(
+    session: Session,
+    filters: dict,
+    *,
+    years: tuple[int, int] | None,
+    include_dismissed: bool = False,
+    limit: int = 5000,
+) -> list[dict]:
+    """The flags a staff map draws: ``filters`` (flag_params, the caller's provinces included), dismissed ones only
+    with ``include_dismissed``; without a fiscal-year filter, flags about contracts of the fiscal years ``years``
+    (first, last; None: every year) and every standing flag on parcels and reserve cells, as the brief counts
+    them. Severity first, at most ``limit``; each row holds ``matched`` (how many matched in all), its contracts and
+    parcels within the caller's provinces, and its shape as GeoJSON text."""
+    lo, hi = years if years else (None, None)
+    rows = session.execute(
+        text(f"""SELECT {_MAP_COLUMNS} FROM red_flags f
+                 WHERE {FLAG_FILTER} AND f.geom IS NOT NULL AND (:dismissed OR f.status <> 'dismissed')
+                   AND (CAST(:fy AS int) IS NOT NULL OR CAST(:fy_lo AS int) IS NULL OR f.subject_type <> 'contract'
+                        OR f.fiscal_year_be BETWEEN :fy_lo AND :fy_hi)
+                 {_MAP_ORDER}"""),
+        {**filters, "dismissed": include_dismissed, "fy_lo": lo, "fy_hi": hi, "l": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def case_map_flags(
+    session: Session,
+    *,
+    flag_ids: list[int],
+    reserve_codes: list[str],
+    provinces: frozenset[str] | None,
+    limit: int = 5000,
+) -> list[dict]:
+    """The flags a case's map draws: those linked to it (``flag_ids``, any status) and the open flags still found
+    inside its reserves (the flag's reserve, or its shape meeting the reserve's boundary in force today), within
+    ``provinces`` (None: every one). Rows as map_flags."""
+    params = flag_params(provinces=provinces)
+    rows = session.execute(
+        text(f"""SELECT {_MAP_COLUMNS} FROM red_flags f
+                 WHERE f.geom IS NOT NULL AND (:national OR f.province_code = ANY(CAST(:scope_provinces AS text[])))
+                   AND (f.id = ANY(CAST(:ids AS bigint[]))
+                        OR (f.status = 'open' AND f.current
+                            AND (f.reserve_code = ANY(CAST(:reserves AS text[]))
+                                 OR EXISTS (SELECT 1 FROM protected_area_versions_v pa
+                                            WHERE pa.code = ANY(CAST(:reserves AS text[]))
+                                              AND in_force(pa.valid_from, pa.valid_to, CURRENT_DATE)
+                                              AND ST_Intersects(pa.geom, f.geom)))))
+                 {_MAP_ORDER}"""),
+        {**params, "ids": flag_ids, "reserves": reserve_codes, "l": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
 def flag(session: Session, flag_id: int) -> dict | None:
     """One flag, or None."""
     row = (
