@@ -27,6 +27,7 @@ from datetime import datetime
 import folium
 
 from geo_service.auth import Principal
+from geo_service.layers import aoi
 from geo_service.maps import escaping as esc
 from geo_service.maps.period import Period
 from geo_service.redflags import rules, store
@@ -233,10 +234,20 @@ def _filter_words(filters: dict) -> str:
     return "; ".join(f"{labels[k]} = {v}" for k, v in named)
 
 
-def scope_words(principal: Principal, period: Period | None, filters: dict, dismissed: bool) -> tuple[str, str]:
-    """Over which area and period the layer's flags are counted, in Thai and English."""
-    area_th = "ทุกจังหวัด" if principal.provinces is None else "จังหวัด " + ", ".join(sorted(principal.provinces))
-    area_en = "every province" if principal.provinces is None else "province " + ", ".join(sorted(principal.provinces))
+def area_words(session, principal: Principal) -> tuple[str, str]:
+    """The caller's provinces by name, in Thai and English ("every province" for a national caller)."""
+    if principal.provinces is None:
+        return "ทุกจังหวัด", "every province"
+    codes = sorted(principal.provinces)
+    names = aoi.province_names(session, codes)
+    th = ", ".join(f"{names.get(c, (None, None))[0] or c} ({c})" for c in codes)
+    en = ", ".join(f"{names.get(c, (None, None))[1] or c} ({c})" for c in codes)
+    return f"จังหวัด {th or '-'}", f"province {en or '-'}"
+
+
+def scope_words(area: tuple[str, str], period: Period | None, filters: dict, dismissed: bool) -> tuple[str, str]:
+    """Over which area (``area``: area_words) and period the layer's flags are counted, in Thai and English."""
+    area_th, area_en = area
     if filters.get("fy"):
         when_th = f"ปีงบประมาณ {filters['fy']} (สัญญา: ปีของสัญญา; เอกสารสิทธิ: ปีที่ออก)"
         when_en = f"fiscal year {filters['fy']} BE (contracts: their fiscal year; land documents: the year issued)"
@@ -275,7 +286,7 @@ def overview_flags(
     years = (fiscal_year_be(period.start), fiscal_year_be(period.end))
     rows = store.map_flags(session, params, years=years, include_dismissed=include_dismissed, limit=MAP_FLAGS)
     matched = int(rows[0]["matched"]) if rows else 0
-    th, en = scope_words(principal, period, params, include_dismissed)
+    th, en = scope_words(area_words(session, principal), period, params, include_dismissed)
     return flag_layer(rows), legend_html(len(rows), matched, th, en, include_dismissed)
 
 
@@ -292,8 +303,11 @@ def case_flags(
     if not rows:
         return None, None, 0
     matched = int(rows[0]["matched"])
-    area_en = "every province" if principal.provinces is None else "province " + ", ".join(sorted(principal.provinces))
-    th = f"นับ: สัญญาณเตือนที่เชื่อมโยงกับคดี และที่ยังเปิดอยู่ในเขตป่าของคดี ({', '.join(reserve_codes) or '-'})"
+    area_th, area_en = area_words(session, principal)
+    th = (
+        f"นับ: สัญญาณเตือนที่เชื่อมโยงกับคดี และที่ยังเปิดอยู่ในเขตป่าของคดี ({', '.join(reserve_codes) or '-'}; "
+        f"ขอบเขตที่มีผล ณ {be_dmy(datetime.now(BANGKOK).date())}); {area_th}"
+    )
     en = (
         f"Counted: the flags linked to this case, and the open flags still found in its reserves "
         f"({', '.join(reserve_codes) or '-'}; boundary in force on {be_dmy(datetime.now(BANGKOK).date())}); {area_en}"
