@@ -342,3 +342,29 @@ def test_case_map_shows_its_flags_and_the_open_flags_in_its_reserves(client, adm
     client.post(f"/api/v1/redflags/flags/{doc['id']}/dismiss", headers=inv, json={"reason": "survey error"})
     after = flag_ids(client.get(f"/maps/cases/{case['id']}", headers=inv).text)
     assert doc["id"] not in after and fire["id"] in after
+
+
+@pytest.mark.slow
+def test_sheet_and_brief_say_over_which_area_and_period_they_count(client, admin_headers, login, centre):
+    """Every figure a person reads names its area and period: the sheet prints, for each flag, where and over which
+    days its figures count (the contract area and period, the parcel against the boundary in force on its issue day);
+    the brief names the fiscal years of the contract flags and the province it counts."""
+    seeded = seed_flags(client, admin_headers, centre)
+    inv = login("inv_sheet", "investigator")
+    sheet = unescape(
+        client.get(f"/api/v1/redflags/contracts/{seeded['contracts']['FB-MAP-1']}/sheet", headers=inv).text
+    )
+    assert "Counted inside the contract area" in sheet and "over the contract period 1/10/2566 – 31/5/2567" in sheet
+    assert "protected side: within 1,000 m outside it" in sheet and "นับในพื้นที่สัญญา" in sheet
+    line = client.get(f"/api/v1/redflags/contracts/{seeded['contracts']['FB-MAP-LINE']}/sheet", headers=inv).text
+    assert "Counted inside the contract area (" in unescape(line)
+    doc = seeded["flags"]["document"]
+    parcel_sheet = unescape(client.get(f"/api/v1/redflags/parcels/{doc['parcel_ids'][0]}/sheet", headers=inv).text)
+    assert f"against the boundary of {RESERVE} in force on the issue date 15/6/2548" in parcel_sheet
+    committee = login("com_brief", "committee_member")
+    made = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567, "province": "54"})
+    assert made.status_code == 201, made.text
+    assert made.json()["figures"]["red_flags"]["fiscal_years_be"] == [2567]
+    page = unescape(client.get(f"/api/v1/briefs/{made.json()['id']}", headers=committee).text)
+    assert "contracts of this period's fiscal years (2567 BE)" in page and "Flags of Phrae province (54)" in page
+    assert "red-flags-scope" in page and "ของสัญญาปีงบประมาณ 2567" in page

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, fiscal_year_be
 
 CONTRACT_FIELDS = (
     "contract_number",
@@ -713,6 +713,7 @@ def brief_counts(session: Session, start: date, end: date, province: str | None 
         "by_rule": [{"rule": r[0], "severity": r[1], "flags": r[2]} for r in by_rule],
         "by_agency": [{"agency": r[0], "flags": r[1], "high": r[2]} for r in by_agency],
         "total": sum(r[2] for r in by_rule),
+        "fiscal_years_be": list(range(fiscal_year_be(start), fiscal_year_be(end) + 1)),
     }
 
 
