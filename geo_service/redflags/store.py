@@ -67,14 +67,24 @@ def _json_default(o: Any) -> Any:
 
 
 # --- province scope --------------------------------------------------------------------------------
+# A flag is within a caller's provinces when its own province is, or when one of its contracts lies in them: a double
+# payment across a provincial border (its province is its first contract's) is seen by both provinces' people.
+FLAG_SCOPE = """(f.province_code = ANY(CAST(:scope_provinces AS text[]))
+    OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY(f.contract_ids)
+               AND sc.province_code = ANY(CAST(:scope_provinces AS text[]))))"""
+
+
 def scope_sql(alias: str, provinces: frozenset[str] | None) -> tuple[str, dict[str, Any]]:
-    """The condition keeping a contract, parcel or flag query (``alias``) within ``provinces`` (None: every one).
+    """The condition keeping a contract (``c``), parcel (``p``) or flag (``f``: FLAG_SCOPE) query within
+    ``provinces`` (None: every one).
 
     A record outside every loaded province (no province code) is seen by national callers only."""
     if provinces is None:
         return "TRUE", {}
     if alias not in ("c", "p", "f"):  # interpolated into the SQL: only these names
         raise ValueError("unknown alias")
+    if alias == "f":
+        return FLAG_SCOPE, {"scope_provinces": sorted(provinces)}
     return f"{alias}.province_code = ANY(CAST(:scope_provinces AS text[]))", {"scope_provinces": sorted(provinces)}
 
 
@@ -412,9 +422,10 @@ def _existing(session: Session, table: str, ids: list[str], provinces: frozenset
     wanted = [i for i in ids if i.isdigit() and len(i) < 19]
     if not wanted:
         return set()
-    cond, scope = scope_sql("f", provinces)
+    alias = {"red_flags": "f", "redflag_contracts": "c", "redflag_parcels": "p"}[table]
+    cond, scope = scope_sql(alias, provinces)
     rows = session.execute(
-        text(f"SELECT f.id::text FROM {table} f WHERE f.id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
+        text(f"SELECT {alias}.id::text FROM {table} {alias} WHERE {alias}.id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
         {"ids": wanted, **scope},
     )
     return {r[0] for r in rows}
@@ -442,7 +453,8 @@ FLAG_COLUMNS = """f.id, f.flag_key, f.rule, f.severity, f.subject_type, f.subjec
     f.fiscal_year_be, f.status, f.current, f.dismissed_reason, f.dismissed_by, f.dismissed_at, f.case_id, f.version,
     f.first_found_at, f.last_found_at, f.updated_at"""
 
-FLAG_FILTER = """(CAST(:district AS text) IS NULL OR f.district_code = :district)
+FLAG_FILTER = (
+    """(CAST(:district AS text) IS NULL OR f.district_code = :district)
     AND (CAST(:reserve AS text) IS NULL OR f.reserve_code = :reserve)
     AND (CAST(:agency AS text) IS NULL OR f.agency = :agency)
     AND (CAST(:contractor AS text) IS NULL OR f.contractor = :contractor
@@ -452,7 +464,10 @@ FLAG_FILTER = """(CAST(:district AS text) IS NULL OR f.district_code = :district
     AND (CAST(:status AS text) IS NULL OR f.status = :status)
     AND (CAST(:subject AS text) IS NULL OR f.subject_type = :subject)
     AND (:all OR f.current OR f.status <> 'open')
-    AND (:national OR f.province_code = ANY(CAST(:scope_provinces AS text[])))"""
+    AND (:national OR """
+    + FLAG_SCOPE
+    + ")"
+)
 
 
 def flag_params(
@@ -568,7 +583,7 @@ def case_map_flags(
     params = flag_params(provinces=provinces)
     rows = session.execute(
         text(f"""SELECT {_MAP_COLUMNS} FROM red_flags f
-                 WHERE f.geom IS NOT NULL AND (:national OR f.province_code = ANY(CAST(:scope_provinces AS text[])))
+                 WHERE f.geom IS NOT NULL AND (:national OR {FLAG_SCOPE})
                    AND (f.id = ANY(CAST(:ids AS bigint[]))
                         OR (f.status = 'open' AND f.current
                             AND (f.reserve_code = ANY(CAST(:reserves AS text[]))
