@@ -173,7 +173,7 @@ def overview(client, headers, **params):
 
 
 @pytest.mark.slow
-def test_overview_draws_flags_by_severity_with_escaped_popups(client, admin_headers, login, centre):
+def test_overview_draws_flags_by_severity_with_escaped_popups(client, admin_headers, login, centre, monkeypatch):
     seeded = seed_flags(client, admin_headers, centre)
     fire, line, doc = (seeded["flags"][k] for k in ("fire_poly", "fire_line", "document"))
     inv = login("inv_map", "investigator")
@@ -214,6 +214,12 @@ def test_overview_draws_flags_by_severity_with_escaped_popups(client, admin_head
     assert "in force on the issue date 15/6/2548" in doc_plain
     # the legend says what is counted: the provinces and the fiscal years
     assert "contracts of fiscal year 2567 BE" in html and "dismissed flags left out" in html
+    # above MAP_FLAGS the highest severities are drawn and the legend says how many matched
+    monkeypatch.setattr(RF, "MAP_FLAGS", 1)
+    capped = overview(client, inv)
+    shown = flag_features(capped)
+    assert len(shown) == 1 and shown[0]["properties"]["severity"] == "high"
+    assert f"(1 of {len(features)}: the 1 of highest severity)" in unescape(capped)
 
 
 @pytest.mark.slow

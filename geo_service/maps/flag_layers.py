@@ -34,7 +34,7 @@ from geo_service.redflags import rules, store
 from geo_service.redflags.service import may_read_flags
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_be
 
-MAP_FLAGS = 5000  # flags embedded in one page (highest severity first); the legend counts the rest
+MAP_FLAGS = 2000  # flags embedded in one page (highest severity first); the legend counts the rest
 LAYER_NAME = "สัญญาณเตือน (สัญญา เอกสารสิทธิ) / Red flags (contracts, land documents)"
 CREDIT = "Red flags: geo_service rules over contracts, land documents, NASA FIRMS and forest-loss alerts"
 SEVERITY = {  # Thai, English, outline / fill colour

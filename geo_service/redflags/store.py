@@ -540,7 +540,7 @@ _MAP_COLUMNS = """f.id, f.rule, f.severity, f.subject_type, f.subject_id, f.stat
                 ORDER BY p.id)
               FROM redflag_parcels p WHERE p.id = ANY(f.parcel_ids)
                 AND (:national OR p.province_code = ANY(CAST(:scope_provinces AS text[])))), '[]') AS parcels,
-    ST_AsGeoJSON(f.geom, 6) AS geometry, count(*) OVER () AS matched"""
+    ST_AsGeoJSON(f.geom, 5) AS geometry, count(*) OVER () AS matched"""
 _MAP_ORDER = "ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id DESC LIMIT :l"
 
 
