@@ -258,8 +258,10 @@ def test_filters_dismissed_flags_and_the_period(client, admin_headers, login, ce
         ),
     ]
     for params, expected in cases:
-        got = flag_ids(overview(client, inv, **params))
-        assert got == expected, (params, got, expected)
+        page = overview(client, inv, **params)
+        assert flag_ids(page) == expected, (params, flag_ids(page), expected)
+        assert HOSTILE_AGENCY not in page  # the filter is named in the legend, escaped
+    assert "filters agency = " + HOSTILE_AGENCY in unescape(overview(client, inv, flags_agency=HOSTILE_AGENCY))
     # the period: another fiscal year shows no contract flag, but the standing land-document flags
     other_year = flag_ids(overview(client, inv, fiscal_year_be=2566))
     assert fire["id"] not in other_year and line["id"] not in other_year and doc["id"] in other_year
