@@ -364,6 +364,8 @@ def test_sheet_and_brief_say_over_which_area_and_period_they_count(client, admin
     )
     assert "Counted inside the contract area" in sheet and "over the contract period 1/10/2566 – 31/5/2567" in sheet
     assert "protected side: within 1,000 m outside it" in sheet and "นับในพื้นที่สัญญา" in sheet
+    assert "period: 1/10/2566, 31/5/2567" in sheet and "first_day: 14/3/2567" in sheet  # figures' days in BE
+    assert "2024-03-14" not in sheet.split("Timeline")[0]
     line = client.get(f"/api/v1/redflags/contracts/{seeded['contracts']['FB-MAP-LINE']}/sheet", headers=inv).text
     assert "Counted inside the contract area (" in unescape(line)
     doc = seeded["flags"]["document"]

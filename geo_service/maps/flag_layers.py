@@ -21,7 +21,6 @@ Every string (project names, contractors, agencies and reasons come from loaded 
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 
 import folium
@@ -56,34 +55,6 @@ DOC_TYPES = {
     "sor_por_kor_4_01": "ส.ป.ก. 4-01 / Sor Por Kor 4-01",
     "other": "อื่น ๆ / other",
 }
-_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-
-def _value(v: object) -> str:
-    """A figure as text: numbers with thousands separators, ISO days in BE, lists joined."""
-    if isinstance(v, bool):
-        return "ใช่ / yes" if v else "ไม่ / no"
-    if isinstance(v, int):
-        return f"{v:,}"
-    if isinstance(v, float):
-        return f"{int(v):,}" if v.is_integer() else f"{v:,.4f}".rstrip("0")
-    if isinstance(v, str) and _ISO_DAY.match(v):
-        return be_dmy(v)
-    if isinstance(v, list):
-        return ", ".join(_value(x) for x in v)
-    return "-" if v is None else str(v)
-
-
-def figure_lines(figures: dict) -> list[str]:
-    """The flag's figures as 'name: value' lines (a nested figure flattened one level; file provenance left to the
-    sheet). Not escaped: the caller escapes."""
-    lines = []
-    for key, v in (figures or {}).items():
-        if isinstance(v, dict):
-            lines += [f"{key}.{k2}: {_value(v2)}" for k2, v2 in v.items() if not isinstance(v2, (dict, list))]
-        else:
-            lines.append(f"{key}: {_value(v)}")
-    return lines
 
 
 def _sheet_links(r: dict) -> list[tuple[str, str]]:
@@ -139,7 +110,7 @@ def flag_label(r: dict) -> str:
     over_th, over_en = rules.counted_over(r)
     if over_en:
         lines.append(f"<i>{esc.text(over_th)}<br>{esc.text(over_en)}</i>")
-    figures = figure_lines(r.get("figures") or {})
+    figures = rules.figure_lines(r.get("figures") or {})
     if figures:
         lines.append("<small>" + "<br>".join(esc.text(x) for x in figures) + "</small>")
     lines.append(

@@ -33,6 +33,8 @@ Definitions (thresholds in settings):
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -71,6 +73,41 @@ RULES = tuple(RULE_LABELS)
 
 def _day(value: object) -> str:
     return be_dmy(str(value)) if value else "?"
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def figure_value(v: object) -> str:
+    """A figure as text: numbers with thousands separators, ISO days in BE, lists joined."""
+    if isinstance(v, bool):
+        return "ใช่ / yes" if v else "ไม่ / no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{int(v):,}" if v.is_integer() else f"{v:,.4f}".rstrip("0")
+    if isinstance(v, str) and _ISO_DAY.match(v):
+        return be_dmy(v)
+    if isinstance(v, list):
+        return ", ".join(figure_value(x) for x in v)
+    return "-" if v is None else str(v)
+
+
+def figure_lines(figures: dict, *, provenance: bool = False) -> list[str]:
+    """The flag's figures as 'name: value' lines, days in BE (a nested figure flattened one level; what is nested
+    deeper, such as the files and SHA-256 of a vegetation pair, only with ``provenance``, as compact JSON). Not
+    escaped: the caller escapes."""
+    lines = []
+    for key, v in (figures or {}).items():
+        if not isinstance(v, dict):
+            lines.append(f"{key}: {figure_value(v)}")
+            continue
+        for k2, v2 in v.items():
+            if not isinstance(v2, (dict, list)):
+                lines.append(f"{key}.{k2}: {figure_value(v2)}")
+            elif provenance:
+                lines.append(f"{key}.{k2}: {json.dumps(v2, ensure_ascii=False, sort_keys=True)}")
+    return lines
 
 
 def counted_over(flag: dict) -> tuple[str, str]:
