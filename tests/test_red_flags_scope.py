@@ -135,9 +135,9 @@ def test_a_case_links_only_its_provinces_red_flag_records(two):
 
 def test_a_double_payment_across_the_border_is_seen_by_both_provinces(two, admin_headers):
     """Two paid firebreak contracts of the same year overlapping across the Phrae / Nan line: A lies in Phrae (its
-    point on surface), B in Nan. The flag's province is its first contract's (Phrae: the brief counts it there), and
-    both provinces' investigators see it, on its sheet, its contracts' sheets and their maps; a case each opens from
-    it links only its own province's contract."""
+    point on surface), B in Nan. The flag's province is its first contract's (Phrae), and
+    both provinces' investigators see it, on its contracts' sheets and their maps, and both provinces' briefs count
+    it; a case each opens from it links only its own province's contract."""
     client, people, _ids = two
 
     def square(x0, x1):
@@ -177,5 +177,14 @@ def test_a_double_payment_across_the_border_is_seen_by_both_provinces(two, admin
         assert ("contract", str(by_number[mine]["id"])) in linked
         other = "X-B" if mine == "X-A" else "X-A"
         assert ("contract", str(by_number[other]["id"])) not in linked
+    # each province's brief counts it (it concerns a contract of each); the national brief once
+    totals = {}
+    for province in ("54", "55", None):
+        body = {"fiscal_year_be": 2567, **({"province": province} if province else {})}
+        made = client.post("/api/v1/briefs", headers=admin_headers, json=body)
+        assert made.status_code == 201, made.text
+        rows = {r["rule"]: r for r in made.json()["figures"]["red_flags"]["by_rule"]}
+        totals[province] = sum(rows["double_payment"][k] for k in ("high", "medium", "low"))
+    assert totals == {"54": 1, "55": 1, None: 1}
     # the other province's contract itself stays out of reach
     assert client.get(f"/api/v1/redflags/contracts/{by_number['X-B']['id']}", headers=people["54"]).status_code == 404
