@@ -344,3 +344,80 @@ def test_overview_above_the_threshold_requests_and_draws_vector_tiles(
         assert not [f for f in watch.failed if "/tiles/" in f], watch.failed
     finally:
         context.close()
+
+
+OPEN_FLAG_POPUPS = """() => {
+    const map = window[Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)];
+    const seen = [], links = [];
+    for (const k of Object.keys(window)) {
+        const g = window[k];
+        if (!k.startsWith('geo_json_') || !(g instanceof L.GeoJSON)) continue;
+        g.eachLayer(l => {
+            const p = l.feature && l.feature.properties;
+            if (!p || p.severity === undefined) return;
+            l.fire('click', {latlng: l.getBounds().getCenter()}, true);  // as a click on the shape: the group's popup
+            const el = document.querySelector('.leaflet-popup-content');
+            if (!el) return;
+            seen.push(el.innerText);
+            el.querySelectorAll('a').forEach(a => links.push(a.getAttribute('href')));
+            map.closePopup();
+        });
+    }
+    return {seen, links};
+}"""
+
+
+def test_red_flag_layer_popups_show_hostile_names_as_text(
+    browser,  # noqa: F811
+    client,
+    login,
+    admin_headers,
+    live_server,
+    db_url,
+    sessionmaker_for,
+):
+    """The red-flag layer (investigators): listed in the layer control, its popups open with the hostile project,
+    contractor and agency names shown exactly as typed and nothing run; sheet links point at this service. A
+    committee member's map has no such layer."""
+    from sqlalchemy import text
+
+    from tests.test_red_flags_map import HOSTILE_AGENCY, HOSTILE_CONTRACTOR, HOSTILE_PROJECT, RESERVE, seed_flags
+
+    with sessionmaker_for(db_url)() as s:
+        lon, lat = s.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
+            ),
+            {"c": RESERVE},
+        ).one()
+    seeded = seed_flags(client, admin_headers, (round(lon, 4), round(lat, 4)))
+    lead = login("lead_flags", "investigator")
+    committee = login("committee_flags", "committee_member")
+    base = live_server(db_url)
+    context, page, watch = open_map(browser, base, lead, "/maps/overview?fiscal_year_be=2567")
+    try:
+        control = page.locator(
+            ".leaflet-control-layers-overlays label", has_text="Red flags (contracts, land documents)"
+        )
+        assert control.count() == 1
+        opened = page.evaluate(OPEN_FLAG_POPUPS)
+        assert len(opened["seen"]) == len(seeded["all"]) - sum(1 for f in seeded["all"] if f["status"] == "dismissed")
+        shown = "\n".join(opened["seen"])
+        for hostile in (HOSTILE_PROJECT, HOSTILE_CONTRACTOR, HOSTILE_AGENCY):
+            assert hostile in shown, hostile  # as typed, as text
+        assert "Counted inside the contract area" in shown and "FB-MAP-1" in shown
+        assert any(h.startswith("/api/v1/redflags/contracts/") and h.endswith("/sheet") for h in opened["links"])
+        assert "สัญญาณเตือน / red flags" in page.locator("#gs-legend").inner_text()
+        control.locator("input").uncheck()  # the layer switches off like the others
+        shot(page, "overview_red_flags")
+        assert_not_pwned(page)
+        watch.check()
+    finally:
+        context.close()
+    context, page, watch = open_map(browser, base, committee, "/maps/overview?fiscal_year_be=2567")
+    try:
+        assert page.locator(".leaflet-control-layers-overlays label", has_text="Red flags").count() == 0
+        assert page.evaluate(OPEN_FLAG_POPUPS)["seen"] == []
+        watch.check()
+    finally:
+        context.close()

@@ -349,3 +349,25 @@ def test_each_rule_can_be_switched_off(db, centre):
     detection(db, lon, lat, "2024-03-01")
     out = rules.run_rules(db, RedFlagSettings(rule_fire_in_fire_contract=False))
     assert "fire_in_fire_contract" not in {r.rule for r in out} and not flags(db, "fire_in_fire_contract")
+
+
+def test_parcel_cleared_before_its_document_and_on_its_issue_day(db, centre):
+    """Clearing counts like fire: a patch whose last alert is 30 days before the issue date flags the parcel (high
+    with the fire as well); a patch first seen on the issue day itself is not "before"; the window is in settings."""
+    lon, lat = centre
+    w = box_wkt(box(lon, lat, 0.001))
+    pid = store.upsert_parcels(db, [parcel("P-C", w, "2024-06-01")], actor="t", layer="t", version="1")["ids"][0]
+    cleared = patch(db, w, "2024-04-20", "2024-05-02")  # last alert 30 days before the issue date
+    patch(db, w, "2024-06-01", "2024-06-10")  # first seen on the issue day: not before it
+    run(db, "cleared_before_issue")
+    f = flags(db, "cleared_before_issue")[f"cleared_before_issue:parcel:{pid}"]
+    assert f["figures"]["clearing_patches"] == 1 and f["figures"]["detections"] == 0
+    assert f["figures"]["days_before_issue"] == 30 and f["severity"] == "medium"
+    assert next(e for e in f["evidence"] if e["type"] == "clearing_patch")["ids"] == [cleared]
+    detection(db, lon, lat, "2024-03-01")  # fire too: high
+    run(db, "cleared_before_issue")
+    assert flags(db, "cleared_before_issue")[f"cleared_before_issue:parcel:{pid}"]["severity"] == "high"
+    # a 20-day window: the clearing 30 days before is outside it, the fire too; the flag is gone, its id kept
+    run(db, "cleared_before_issue", cleared_before_days=20)
+    gone = flags(db, "cleared_before_issue")[f"cleared_before_issue:parcel:{pid}"]
+    assert gone["current"] is False and gone["id"] == f["id"]

@@ -8,6 +8,8 @@ name a district that does not exist, so that the rule ``outside_named_area`` fla
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import PASSWORD
@@ -129,3 +131,60 @@ def test_a_case_links_only_its_provinces_red_flag_records(two):
     sug = client.get(f"/api/v1/cases/{case_id}/suggestions", headers=phrae).json()["suggestions"]
     flagged = {s["target_id"] for s in sug if s["target_type"] == "red_flag"}
     assert str(ids["55"]["flag_id"]) not in flagged
+
+
+def test_a_double_payment_across_the_border_is_seen_by_both_provinces(two, admin_headers):
+    """Two paid firebreak contracts of the same year overlapping across the Phrae / Nan line: A lies in Phrae (its
+    point on surface), B in Nan. The flag's province is its first contract's (Phrae), and
+    both provinces' investigators see it, on its contracts' sheets and their maps, and both provinces' briefs count
+    it; a case each opens from it links only its own province's contract."""
+    client, people, _ids = two
+
+    def square(x0, x1):
+        return {"type": "Polygon", "coordinates": [[[x0, 18.39], [x1, 18.39], [x1, 18.41], [x0, 18.41], [x0, 18.39]]]}
+
+    base = {"agency": "RFD", "contractor": "Border Co.", "work_type": "firebreak", "fiscal_year_be": 2567,
+            "paid_thb": 10}  # fmt: skip
+    features = [
+        {"type": "Feature", "geometry": square(100.47, 100.53), "properties": {**base, "contract_number": "X-A",
+                                                                               "project_name": "A"}},
+        {"type": "Feature", "geometry": square(100.51, 100.71), "properties": {**base, "contract_number": "X-B",
+                                                                               "project_name": "B"}},
+    ]  # fmt: skip
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    r = client.post("/api/v1/admin/redflags/contracts", headers=admin_headers, files={"file": ("x.geojson", body)})
+    assert r.status_code == 201, r.text
+    contracts = client.get("/api/v1/redflags/contracts", headers=admin_headers, params={"contractor": "Border Co."})
+    by_number = {c["contract_number"]: c for c in contracts.json()["items"]}
+    assert (by_number["X-A"]["province_code"], by_number["X-B"]["province_code"]) == ("54", "55")
+    flags = client.get("/api/v1/redflags/flags", headers=admin_headers, params={"rule": "double_payment"}).json()
+    (flag,) = flags["items"]
+    assert flag["province_code"] == "54" and flag["figures"]["overlap_share"] == pytest.approx(1 / 3, rel=0.02)
+    for province, mine in (("54", "X-A"), ("55", "X-B")):
+        h = people[province]
+        listed = client.get("/api/v1/redflags/flags", headers=h, params={"rule": "double_payment"}).json()
+        assert [f["id"] for f in listed["items"]] == [flag["id"]], province
+        assert client.get(f"/api/v1/redflags/flags/{flag['id']}", headers=h).status_code == 200
+        assert [f["id"] for f in client.get("/api/v1/redflags/flags.geojson", headers=h).json()["features"]
+                if f["properties"]["rule"] == "double_payment"] == [flag["id"]]  # fmt: skip
+        sheet = client.get(f"/api/v1/redflags/contracts/{by_number[mine]['id']}/sheet", headers=h)
+        assert sheet.status_code == 200 and f"#{flag['id']}" in sheet.text
+        page = client.get("/maps/overview", headers=h, params={"fiscal_year_be": 2567, "flags_rule": "double_payment"})
+        assert page.status_code == 200 and f"red flag #{flag['id']}:" in page.text
+        case = client.post(f"/api/v1/redflags/flags/{flag['id']}/case", headers=h, json={"province_code": province})
+        assert case.status_code == 201, (province, case.text)
+        linked = {(x["target_type"], x["target_id"]) for x in case.json()["links"]}
+        assert ("contract", str(by_number[mine]["id"])) in linked
+        other = "X-B" if mine == "X-A" else "X-A"
+        assert ("contract", str(by_number[other]["id"])) not in linked
+    # each province's brief counts it (it concerns a contract of each); the national brief once
+    totals = {}
+    for province in ("54", "55", None):
+        body = {"fiscal_year_be": 2567, **({"province": province} if province else {})}
+        made = client.post("/api/v1/briefs", headers=admin_headers, json=body)
+        assert made.status_code == 201, made.text
+        rows = {r["rule"]: r for r in made.json()["figures"]["red_flags"]["by_rule"]}
+        totals[province] = sum(rows["double_payment"][k] for k in ("high", "medium", "low"))
+    assert totals == {"54": 1, "55": 1, None: 1}
+    # the other province's contract itself stays out of reach
+    assert client.get(f"/api/v1/redflags/contracts/{by_number['X-B']['id']}", headers=people["54"]).status_code == 404

@@ -61,8 +61,32 @@ def overview_page(
             description="add the detections outside the area of interest as a separate layer, hidden until switched on"
         ),
     ] = False,
+    flags_district: Annotated[
+        str | None, Query(max_length=20, description="red-flag layer: flags of this district code")
+    ] = None,
+    flags_reserve: Annotated[
+        str | None, Query(max_length=40, description="red-flag layer: flags of this reserve or park code")
+    ] = None,
+    flags_agency: Annotated[str | None, Query(max_length=300, description="red-flag layer: this agency's")] = None,
+    flags_contractor: Annotated[
+        str | None, Query(max_length=300, description="red-flag layer: flags across this contractor's contracts")
+    ] = None,
+    flags_fiscal_year_be: Annotated[
+        int | None,
+        Query(
+            ge=2400,
+            le=2700,
+            description="red-flag layer: flags of this fiscal year (BE; contracts: theirs, land documents: the year "
+            "issued) instead of the contracts of the period's fiscal years plus every standing land-document and "
+            "reserve-cell flag",
+        ),
+    ] = None,
+    flags_rule: Annotated[str | None, Query(max_length=40, description="red-flag layer: one rule's flags")] = None,
+    flags_dismissed: Annotated[bool, Query(description="red-flag layer: show dismissed flags too")] = False,
 ) -> HTMLResponse:
-    """The overview map of a period (default: the latest fiscal year with data), with the caller's cases."""
+    """The overview map of a period (default: the latest fiscal year with data), with the caller's cases and, for
+    investigators and administrators, the red flags of their provinces (the flags list's filters, prefixed
+    ``flags_``)."""
     choose_period(start, end, fiscal_year_be)  # a wrong value is a 400 before any work
     from geo_service.maps import overview  # folium: see the note at the top
 
@@ -78,6 +102,15 @@ def overview_page(
             tile_attribution=settings.service.tile_attribution,
             outside_aoi=outside_aoi,
             tiles_above=settings.tiles.map_tiles_above,
+            flag_filters={
+                "district": flags_district,
+                "reserve": flags_reserve,
+                "agency": flags_agency,
+                "contractor": flags_contractor,
+                "fiscal_year_be": flags_fiscal_year_be,
+                "rule": flags_rule,
+            },
+            flags_dismissed=flags_dismissed,
         )
     return _page(overview.render(m, settings.service.tile_url), settings.service.tile_url)
 

@@ -29,7 +29,7 @@ from geo_service.api.deps import (
     require_roles,
 )
 from geo_service.api.geojson import GeoJSONResponse, geojson_responses
-from geo_service.auth import Principal, Role
+from geo_service.auth import Principal
 from geo_service.cases.access import act_as
 from geo_service.cases.schemas import CaseOut
 from geo_service.db.engine import transaction
@@ -56,7 +56,7 @@ from geo_service.redflags.schemas import (
 from geo_service.settings import RedFlagSettings
 
 router = APIRouter(tags=["red flags"])
-Investigator = Annotated[Principal, Depends(require_roles(Role.administrator, Role.investigator))]
+Investigator = Annotated[Principal, Depends(require_roles(*service.FLAG_READERS))]
 BINARY = {"schema": {"type": "string", "format": "binary"}}
 PREFIX = "/api/v1/redflags"
 RecordId = Annotated[int, PathParam(ge=1, le=2**62)]

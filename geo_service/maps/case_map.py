@@ -16,6 +16,7 @@ from geo_service.cases import service as cases
 from geo_service.cases.evidence_geojson import evidence_features, features_bbox
 from geo_service.forest_loss import evidence as patches
 from geo_service.maps import escaping as esc
+from geo_service.maps import flag_layers as RF
 from geo_service.maps import forest_layers as F
 from geo_service.maps import layers as L
 from geo_service.maps.hotspot_layers import CONFIDENCE, HOTSPOT_CREDIT
@@ -163,6 +164,10 @@ def case_map(
         layer_p = F.patch_layer(rows_p, "แปลงแผ้วถางป่าที่เชื่อมโยง / Linked clearing patches")
         if layer_p is not None:
             layer_p.add_to(m)
+    flag_ids = [int(x["target_id"]) for x in links if x["target_type"] == "red_flag" and x["target_id"].isdigit()]
+    flag_layer, flag_legend, flag_count = RF.case_flags(session, principal, flag_ids, pa_codes)
+    if flag_layer is not None:
+        flag_layer.add_to(m)
     rows = L.incidents(session, None, ids=ids or [-1])
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
@@ -181,7 +186,13 @@ def case_map(
         f"<div>{esc.text(case.get('title') or '')}</div>",
         f"<div>{esc.text(case['stage_th'])} / {esc.text(case['stage_en'])}</div>",
         "<div>"
-        + esc.text("หลักฐาน / evidence: " + ", ".join(f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n))
+        + esc.text(
+            "หลักฐาน / evidence: "
+            + ", ".join(
+                [f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n]
+                + ([f"{flag_count} red flags"] if flag_count else [])
+            )
+        )
         + "</div>",
     ]
     extra = (
@@ -189,9 +200,12 @@ def case_map(
         + ([HOTSPOT_CREDIT] if drawn["hotspot"] or drawn["fire_event"] else [])
         + ([RASTER_CREDIT] if drawn["raster_stat"] else [])
         + ([F.PATCH_CREDIT] if drawn["clearing_patch"] else [])
+        + ([RF.CREDIT] if flag_count else [])
     )
     if drawn["clearing_patch"]:
         body.append(F.legend_html(drawn["clearing_patch"]))
+    if flag_legend is not None:
+        body.append(flag_legend)
     body.append(sources_html(session, extra, tile_attribution if tile_url else None))
     L.Legend("".join(body)).add_to(m)
     return m

@@ -16,6 +16,7 @@ from geo_service.cases import service as cases_service
 from geo_service.layers import aoi
 from geo_service.maps import assets
 from geo_service.maps import escaping as esc
+from geo_service.maps import flag_layers as RF
 from geo_service.maps import forest_layers as F
 from geo_service.maps import hotspot_layers as H
 from geo_service.maps import layers as L
@@ -139,6 +140,8 @@ def overview(
     months: list[date] | None = None,
     outside_aoi: bool = False,
     tiles_above: int | None = None,
+    flag_filters: dict | None = None,
+    flags_dismissed: bool = False,
 ) -> folium.Map:
     """The overview for ``period``. ``cases``: what the cases service returned for the caller (already
     redacted), or None when the caller may not see cases. ``photo_base``: prefix of thumbnail URLs
@@ -146,7 +149,9 @@ def overview(
     links to this page (None: no picker, e.g. in a file). Hotspots are those of the area of interest;
     ``outside_aoi`` adds the detections beyond it as a separate, labelled layer, hidden until switched on.
     ``tiles_above``: with more detections than this in the period, they are drawn from this service's vector
-    tiles (/ogc/.../tiles) instead of being embedded in the page (None: always embedded)."""
+    tiles (/ogc/.../tiles) instead of being embedded in the page (None: always embedded). Red flags (investigators
+    and administrators only, maps.flag_layers): ``flag_filters`` (district, reserve, agency, contractor,
+    fiscal_year_be, rule) narrow them, ``flags_dismissed`` adds the dismissed ones."""
     districts = L.districts(session)
     m = base_map(districts, tile_url, tile_attribution)
     counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
@@ -159,6 +164,11 @@ def overview(
     patch_layer, clearings, tiled = F.layer_for(session, period, principal, tiles_above)
     if patch_layer is not None:
         patch_layer.add_to(m)
+    flag_layer, flag_legend = RF.overview_flags(
+        session, principal, period, flag_filters, include_dismissed=flags_dismissed
+    )
+    if flag_layer is not None:
+        flag_layer.add_to(m)
     detections = sum(counts["hotspots"].values())
     hotspot_layers: list = [H.heat_layer(session, period), H.events_layer(session, period)]
     if tiles_above is not None and detections > tiles_above:
@@ -174,6 +184,7 @@ def overview(
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     extra = [H.HOTSPOT_CREDIT, INCIDENT_CREDIT] + ([F.PATCH_CREDIT] if clearings else [])
+    extra += [RF.CREDIT] if flag_legend is not None else []
     if cases is not None:
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)
@@ -204,6 +215,8 @@ def overview(
     )
     if clearings:
         body.append(F.legend_html(clearings, tiled))
+    if flag_legend is not None:
+        body.append(flag_legend)
     per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
     body.append(
         f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"
@@ -227,6 +240,8 @@ def overview_for_caller(
     tile_attribution: str | None = None,
     outside_aoi: bool = False,
     tiles_above: int | None = None,
+    flag_filters: dict | None = None,
+    flags_dismissed: bool = False,
 ) -> folium.Map:
     """The overview page for a signed-in caller: the period asked (default: the latest with data) with its period
     picker, and the cases received in it that the caller may see (one bounded read through the cases service).
@@ -243,6 +258,8 @@ def overview_for_caller(
         tile_attribution=tile_attribution,
         outside_aoi=outside_aoi,
         tiles_above=tiles_above,
+        flag_filters=flag_filters,
+        flags_dismissed=flags_dismissed,
     )
 
 

@@ -33,6 +33,8 @@ Definitions (thresholds in settings):
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.redflags import store
 from geo_service.settings import RedFlagSettings
-from geo_service.thai import M2_PER_RAI
+from geo_service.thai import M2_PER_RAI, be_dmy
 
 PIXEL_M = 375.0  # VIIRS I-band nominal pixel: the burned-area footprint of one detection
 EVIDENCE_MAX = 50  # ids listed per kind of evidence (the count is always complete)
@@ -67,6 +69,112 @@ RULE_LABELS = {
     "recurrence": ("พื้นที่ป่าเดิมไหม้ซ้ำหลายฤดู", "Same reserve cell burning season after season"),
 }
 RULES = tuple(RULE_LABELS)
+
+
+def _day(value: object) -> str:
+    return be_dmy(str(value)) if value else "?"
+
+
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def figure_value(v: object) -> str:
+    """A figure as text: numbers with thousands separators, ISO days in BE, lists joined."""
+    if isinstance(v, bool):
+        return "ใช่ / yes" if v else "ไม่ / no"
+    if isinstance(v, int):
+        return f"{v:,}"
+    if isinstance(v, float):
+        return f"{int(v):,}" if v.is_integer() else f"{v:,.4f}".rstrip("0")
+    if isinstance(v, str) and _ISO_DAY.match(v):
+        return be_dmy(v)
+    if isinstance(v, list):
+        return ", ".join(figure_value(x) for x in v)
+    return "-" if v is None else str(v)
+
+
+def figure_lines(figures: dict, *, provenance: bool = False) -> list[str]:
+    """The flag's figures as 'name: value' lines, days in BE (a nested figure flattened one level; what is nested
+    deeper, such as the files and SHA-256 of a vegetation pair, only with ``provenance``, as compact JSON). Not
+    escaped: the caller escapes."""
+    lines = []
+    for key, v in (figures or {}).items():
+        if not isinstance(v, dict):
+            lines.append(f"{key}: {figure_value(v)}")
+            continue
+        for k2, v2 in v.items():
+            if not isinstance(v2, (dict, list)):
+                lines.append(f"{key}.{k2}: {figure_value(v2)}")
+            elif provenance:
+                lines.append(f"{key}.{k2}: {json.dumps(v2, ensure_ascii=False, sort_keys=True)}")
+    return lines
+
+
+def counted_over(flag: dict) -> tuple[str, str]:
+    """Over which area and which period a flag's figures count, in Thai and English (from its figures, so that a
+    sheet or a map printed later still says what the run counted)."""
+    fig = flag.get("figures") or {}
+    rule = flag.get("rule")
+    if rule == "fire_in_fire_contract":
+        start, end = (fig.get("period") or [None, None])[:2]
+        side = fig.get("protected_side_m")
+        side_th = f"; ด้านที่ต้องป้องกัน: ภายใน {side:,.0f} ม. นอกพื้นที่สัญญา ในเขตป่าที่สัญญาระบุ" if side else ""
+        side_en = (
+            f"; protected side: within {side:,.0f} m outside it, in the reserve it names (any protected area if none)"
+            if side
+            else ""
+        )
+        return (
+            f"นับในพื้นที่สัญญา ({fig.get('contract_area_rai')} ไร่) ช่วงสัญญา {_day(start)} – {_day(end)}{side_th}",
+            f"Counted inside the contract area ({fig.get('contract_area_rai')} rai) over the contract period "
+            f"{_day(start)} – {_day(end)}{side_en}",
+        )
+    if rule == "reforestation_loss":
+        start, until = (fig.get("window") or [None, None])[:2]
+        th = f"นับในแปลงปลูกป่า ({fig.get('plot_area_rai')} ไร่) ตั้งแต่เริ่มสัญญา {_day(start)} ถึง {_day(until)}"
+        en = f"Counted inside the plot ({fig.get('plot_area_rai')} rai) from the contract start {_day(start)} to {_day(until)}"
+        veg = fig.get("vegetation_gain") or {}
+        if veg:
+            th += f"; พืชพรรณ: ภาพ {_day(veg.get('before_date'))} เทียบ {_day(veg.get('after_date'))}"
+            en += f"; vegetation: image of {_day(veg.get('before_date'))} against {_day(veg.get('after_date'))}"
+        return th, en
+    if rule == "outside_named_area":
+        kind = fig.get("named_kind")
+        return (
+            f"พื้นที่สัญญาทั้งแปลง เทียบกับขอบเขต{'เขตป่า' if kind == 'reserve' else 'อำเภอ'} {fig.get('named_code')} "
+            "ที่มีผลในวันเริ่มสัญญา",
+            f"The whole contract area against the boundary of the {kind} {fig.get('named_code')} in force on the "
+            "contract's start date (districts: the current boundary)",
+        )
+    if rule == "double_payment":
+        fy = flag.get("fiscal_year_be")
+        return (
+            f"พื้นที่ที่ซ้อนทับกันของสัญญาสองฉบับ ปีงบประมาณ {fy}",
+            f"The overlap of the two contracts' areas, fiscal year {fy} BE",
+        )
+    if rule == "document_in_reserve":
+        return (
+            f"แปลงเอกสารสิทธิทั้งแปลง เทียบกับขอบเขต {fig.get('protected_area')} ที่มีผลในวันออกเอกสาร "
+            f"{_day(fig.get('issue_date'))} (มีผลตั้งแต่ {_day(fig.get('valid_from'))})",
+            f"The whole parcel against the boundary of {fig.get('protected_area')} in force on the issue date "
+            f"{_day(fig.get('issue_date'))} (in force since {_day(fig.get('valid_from'))})",
+        )
+    if rule == "cleared_before_issue":
+        days = fig.get("window_days")
+        issue = fig.get("issue_date")
+        return (
+            f"นับในแปลงเอกสารสิทธิ ช่วง {days} วันก่อนวันออกเอกสาร {_day(issue)}",
+            f"Counted inside the parcel over the {days} days before the issue date {_day(issue)}",
+        )
+    if rule == "recurrence":
+        m1, m2 = (fig.get("season_months") or [None, None])[:2]
+        months = f"{m1}–{m2}" if m1 else "?"
+        years = ", ".join(str(y) for y in fig.get("years_be") or [])
+        return (
+            f"นับในช่อง {fig.get('cell_m')} ม. ของเขตป่า ฤดูไฟ (เดือน {months}) ปี พ.ศ. {years}",
+            f"Counted in one {fig.get('cell_m')} m cell of the reserve, fire seasons (months {months}) of {years} BE",
+        )
+    return "", ""
 
 
 def _work_th(col: str) -> str:
@@ -109,7 +217,7 @@ SELECT 'fire_in_fire_contract:contract:' || c.id, 'fire_in_fire_contract',
     'burned_share', round(CAST(burn.m2 / nullif(c.area_m2, 0) AS numeric), 4),
     'reached_protected_side', side.n > 0, 'protected_side_detections', side.n,
     'fire_events', coalesce(cardinality(ev.ids), 0), 'paid_thb', c.paid_thb, 'budget_thb', c.budget_thb,
-    'period', jsonb_build_array(c.start_date, c.end_date)),
+    'period', jsonb_build_array(c.start_date, c.end_date), 'protected_side_m', CAST(:side_m AS float8)),
   jsonb_build_array(jsonb_build_object('type', 'contract', 'id', c.id),
     jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(h.ids[1:{EVIDENCE_MAX}]), 'count', h.n),
     jsonb_build_object('type', 'fire_event', 'ids', to_jsonb(coalesce(ev.ids, '{{}}')))),
@@ -350,7 +458,7 @@ SELECT 'recurrence:reserve_cell:' || r.reserve_code || ':' || r.cx || ':' || r.c
     CAST(:cell AS int), coalesce(pa.name_en, r.reserve_code), r.seasons, array_to_string(r.years, ', '), r.n),
   jsonb_build_object('seasons', r.seasons, 'years', to_jsonb(r.years),
     'years_be', to_jsonb(ARRAY(SELECT y + 543 FROM unnest(r.years) y)), 'detections', r.n, 'cell_m', :cell,
-    'cell', jsonb_build_array(r.cx, r.cy), 'srid', :srid),
+    'cell', jsonb_build_array(r.cx, r.cy), 'srid', :srid, 'season_months', jsonb_build_array(:m1, :m2)),
   jsonb_build_array(jsonb_build_object('type', 'protected_area', 'ids', jsonb_build_array(r.reserve_code)),
     jsonb_build_object('type', 'hotspot', 'ids', to_jsonb(r.ids), 'count', r.n)),
   r.district, r.reserve_code, CAST(NULL AS text), CAST(NULL AS text), CAST(NULL AS int),

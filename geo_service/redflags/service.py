@@ -17,7 +17,7 @@ from shapely.geometry import shape
 from sqlalchemy.orm import Session
 
 from geo_service import audit, hashing
-from geo_service.auth import Principal
+from geo_service.auth import Principal, Role
 from geo_service.cases import service as cases
 from geo_service.cases import store as cases_store
 from geo_service.cases.schemas import CaseCreate, LinkIn
@@ -38,6 +38,15 @@ CASE_CATEGORY = {
     "cleared_before_issue": CaseCategory.land_documents_in_reserve,
     "recurrence": CaseCategory.encroachment_permitted,
 }
+
+
+# Who may read red flags (the flags list, their map layers, the sheets): parcels are confidential to these roles.
+FLAG_READERS = (Role.administrator, Role.investigator)
+
+
+def may_read_flags(principal: Principal) -> bool:
+    """Whether the caller may read red flags and land documents (investigators and administrators)."""
+    return principal.has(*FLAG_READERS)
 
 
 _ABSENT = {

@@ -80,6 +80,8 @@ def build(session: Session, kind: str, record_id: int, provinces: frozenset[str]
     for r in rows:
         f = flag_out(r, [h for h in history if h["flag_id"] == r["id"]])
         f["sha256"] = sha256_of({k: v for k, v in f.items() if k != "history"})
+        f["counted_over_th"], f["counted_over_en"] = rules.counted_over(f)  # printed, not hashed: derived text
+        f["figure_lines"] = rules.figure_lines(f["figures"], provenance=True)
         flags.append(f)
     hotspot_ids = sorted(
         {i for f in flags for e in f["evidence"] if e.get("type") == "hotspot" for i in e.get("ids", [])}

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, fiscal_year_be
 
 CONTRACT_FIELDS = (
     "contract_number",
@@ -67,14 +67,24 @@ def _json_default(o: Any) -> Any:
 
 
 # --- province scope --------------------------------------------------------------------------------
+# A flag is within a caller's provinces when its own province is, or when one of its contracts lies in them: a double
+# payment across a provincial border (its province is its first contract's) is seen by both provinces' people.
+FLAG_SCOPE = """(f.province_code = ANY(CAST(:scope_provinces AS text[]))
+    OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY(f.contract_ids)
+               AND sc.province_code = ANY(CAST(:scope_provinces AS text[]))))"""
+
+
 def scope_sql(alias: str, provinces: frozenset[str] | None) -> tuple[str, dict[str, Any]]:
-    """The condition keeping a contract, parcel or flag query (``alias``) within ``provinces`` (None: every one).
+    """The condition keeping a contract (``c``), parcel (``p``) or flag (``f``: FLAG_SCOPE) query within
+    ``provinces`` (None: every one).
 
     A record outside every loaded province (no province code) is seen by national callers only."""
     if provinces is None:
         return "TRUE", {}
     if alias not in ("c", "p", "f"):  # interpolated into the SQL: only these names
         raise ValueError("unknown alias")
+    if alias == "f":
+        return FLAG_SCOPE, {"scope_provinces": sorted(provinces)}
     return f"{alias}.province_code = ANY(CAST(:scope_provinces AS text[]))", {"scope_provinces": sorted(provinces)}
 
 
@@ -412,9 +422,10 @@ def _existing(session: Session, table: str, ids: list[str], provinces: frozenset
     wanted = [i for i in ids if i.isdigit() and len(i) < 19]
     if not wanted:
         return set()
-    cond, scope = scope_sql("f", provinces)
+    alias = {"red_flags": "f", "redflag_contracts": "c", "redflag_parcels": "p"}[table]
+    cond, scope = scope_sql(alias, provinces)
     rows = session.execute(
-        text(f"SELECT f.id::text FROM {table} f WHERE f.id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
+        text(f"SELECT {alias}.id::text FROM {table} {alias} WHERE {alias}.id = ANY(CAST(:ids AS bigint[])) AND {cond}"),
         {"ids": wanted, **scope},
     )
     return {r[0] for r in rows}
@@ -442,7 +453,8 @@ FLAG_COLUMNS = """f.id, f.flag_key, f.rule, f.severity, f.subject_type, f.subjec
     f.fiscal_year_be, f.status, f.current, f.dismissed_reason, f.dismissed_by, f.dismissed_at, f.case_id, f.version,
     f.first_found_at, f.last_found_at, f.updated_at"""
 
-FLAG_FILTER = """(CAST(:district AS text) IS NULL OR f.district_code = :district)
+FLAG_FILTER = (
+    """(CAST(:district AS text) IS NULL OR f.district_code = :district)
     AND (CAST(:reserve AS text) IS NULL OR f.reserve_code = :reserve)
     AND (CAST(:agency AS text) IS NULL OR f.agency = :agency)
     AND (CAST(:contractor AS text) IS NULL OR f.contractor = :contractor
@@ -452,7 +464,10 @@ FLAG_FILTER = """(CAST(:district AS text) IS NULL OR f.district_code = :district
     AND (CAST(:status AS text) IS NULL OR f.status = :status)
     AND (CAST(:subject AS text) IS NULL OR f.subject_type = :subject)
     AND (:all OR f.current OR f.status <> 'open')
-    AND (:national OR f.province_code = ANY(CAST(:scope_provinces AS text[])))"""
+    AND (:national OR """
+    + FLAG_SCOPE
+    + ")"
+)
 
 
 def flag_params(
@@ -510,6 +525,76 @@ def flags_geojson(session: Session, filters: dict, *, limit: int = 5000) -> dict
         FROM (SELECT * FROM red_flags f WHERE {FLAG_FILTER} AND f.geom IS NOT NULL ORDER BY f.id LIMIT :l) f"""),
         {**filters, "l": limit},
     ).scalar_one()
+
+
+# --- the flags on the staff maps (maps/flag_layers.py) -----------------------------------------------
+_MAP_COLUMNS = """f.id, f.rule, f.severity, f.subject_type, f.subject_id, f.status, f.current, f.case_id, f.reason_th,
+    f.reason_en, f.figures, f.agency, f.contractor, f.fiscal_year_be, f.district_code, f.reserve_code,
+    f.province_code, f.dismissed_reason, f.dismissed_by,
+    coalesce((SELECT json_agg(json_build_object('id', c.id, 'contract_number', c.contract_number,
+                'project_name', c.project_name, 'contractor', c.contractor, 'agency', c.agency,
+                'fiscal_year_be', c.fiscal_year_be) ORDER BY array_position(f.contract_ids, c.id))
+              FROM redflag_contracts c WHERE c.id = ANY(f.contract_ids)
+                AND (:national OR c.province_code = ANY(CAST(:scope_provinces AS text[])))), '[]') AS contracts,
+    coalesce((SELECT json_agg(json_build_object('id', p.id, 'doc_type', p.doc_type, 'doc_number', p.doc_number)
+                ORDER BY p.id)
+              FROM redflag_parcels p WHERE p.id = ANY(f.parcel_ids)
+                AND (:national OR p.province_code = ANY(CAST(:scope_provinces AS text[])))), '[]') AS parcels,
+    ST_AsGeoJSON(f.geom, 5) AS geometry, count(*) OVER () AS matched"""
+_MAP_ORDER = "ORDER BY array_position(ARRAY['high', 'medium', 'low'], f.severity), f.id DESC LIMIT :l"
+
+
+def map_flags(
+    session: Session,
+    filters: dict,
+    *,
+    years: tuple[int, int] | None,
+    include_dismissed: bool = False,
+    limit: int = 5000,
+) -> list[dict]:
+    """The flags a staff map draws: ``filters`` (flag_params, the caller's provinces included), dismissed ones only
+    with ``include_dismissed``; without a fiscal-year filter, flags about contracts of the fiscal years ``years``
+    (first, last; None: every year) and every standing flag on parcels and reserve cells, as the brief counts
+    them. Severity first, at most ``limit``; each row holds ``matched`` (how many matched in all), its contracts and
+    parcels within the caller's provinces, and its shape as GeoJSON text."""
+    lo, hi = years if years else (None, None)
+    rows = session.execute(
+        text(f"""SELECT {_MAP_COLUMNS} FROM red_flags f
+                 WHERE {FLAG_FILTER} AND f.geom IS NOT NULL AND (:dismissed OR f.status <> 'dismissed')
+                   AND (CAST(:fy AS int) IS NOT NULL OR CAST(:fy_lo AS int) IS NULL OR f.subject_type <> 'contract'
+                        OR f.fiscal_year_be BETWEEN :fy_lo AND :fy_hi)
+                 {_MAP_ORDER}"""),
+        {**filters, "dismissed": include_dismissed, "fy_lo": lo, "fy_hi": hi, "l": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def case_map_flags(
+    session: Session,
+    *,
+    flag_ids: list[int],
+    reserve_codes: list[str],
+    provinces: frozenset[str] | None,
+    limit: int = 5000,
+) -> list[dict]:
+    """The flags a case's map draws: those linked to it (``flag_ids``, any status) and the open flags still found
+    inside its reserves (the flag's reserve, or its shape meeting the reserve's boundary in force today), within
+    ``provinces`` (None: every one). Rows as map_flags."""
+    params = flag_params(provinces=provinces)
+    rows = session.execute(
+        text(f"""SELECT {_MAP_COLUMNS} FROM red_flags f
+                 WHERE f.geom IS NOT NULL AND (:national OR {FLAG_SCOPE})
+                   AND (f.id = ANY(CAST(:ids AS bigint[]))
+                        OR (f.status = 'open' AND f.current
+                            AND (f.reserve_code = ANY(CAST(:reserves AS text[]))
+                                 OR EXISTS (SELECT 1 FROM protected_area_versions_v pa
+                                            WHERE pa.code = ANY(CAST(:reserves AS text[]))
+                                              AND in_force(pa.valid_from, pa.valid_to, CURRENT_DATE)
+                                              AND ST_Intersects(pa.geom, f.geom)))))
+                 {_MAP_ORDER}"""),
+        {**params, "ids": flag_ids, "reserves": reserve_codes, "l": limit},
+    ).mappings()
+    return [dict(r) for r in rows]
 
 
 def flag(session: Session, flag_id: int) -> dict | None:
@@ -621,11 +706,14 @@ def contractor_summary(session: Session, contractor: str, provinces: frozenset[s
 def brief_counts(session: Session, start: date, end: date, province: str | None = None) -> dict:
     """Open and linked flags still found: about contracts of the fiscal years the period touches, and every
     standing flag about parcels and reserve cells (a document issued long ago is found when it is found):
-    counts by rule and severity, and by agency (contract flags); ``province``: flags of that province only.
+    counts by rule and severity, and by agency (contract flags); ``province``: flags of that province only (a flag
+    about contracts in two provinces, a double payment across the border, counts in both; nationally once).
     No parcel, document number or owner ever leaves this function: counts only."""
     params = {"start": start, "end": end, "prov": province}
     where = """f.status <> 'dismissed' AND f.current
-        AND (CAST(:prov AS text) IS NULL OR f.province_code = CAST(:prov AS text))
+        AND (CAST(:prov AS text) IS NULL OR f.province_code = CAST(:prov AS text)
+             OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY(f.contract_ids)
+                        AND sc.province_code = CAST(:prov AS text)))
         AND (f.subject_type <> 'contract'
              OR f.fiscal_year_be BETWEEN fiscal_year_be(CAST(:start AS date)) AND fiscal_year_be(CAST(:end AS date)))"""
     by_rule = session.execute(
@@ -643,6 +731,7 @@ def brief_counts(session: Session, start: date, end: date, province: str | None 
         "by_rule": [{"rule": r[0], "severity": r[1], "flags": r[2]} for r in by_rule],
         "by_agency": [{"agency": r[0], "flags": r[1], "high": r[2]} for r in by_agency],
         "total": sum(r[2] for r in by_rule),
+        "fiscal_years_be": list(range(fiscal_year_be(start), fiscal_year_be(end) + 1)),
     }
 
 

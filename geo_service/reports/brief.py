@@ -288,7 +288,13 @@ def _red_flags(session: Session, period: BriefPeriod, province: str | None) -> d
         th, en = RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))
         row = by_rule.setdefault(r["rule"], {"rule": r["rule"], "th": th, "en": en, "high": 0, "medium": 0, "low": 0})
         row[r["severity"]] = r["flags"]
-    return {"by_rule": list(by_rule.values()), "by_agency": counts["by_agency"], "total": counts["total"]}
+    return {
+        "by_rule": list(by_rule.values()),
+        "by_agency": counts["by_agency"],
+        "total": counts["total"],
+        # what the counts cover, printed beside them: contract flags of these fiscal years (BE), the brief's province
+        "fiscal_years_be": counts["fiscal_years_be"],
+    }
 
 
 def _scope(session: Session, province: str | None) -> dict:
