@@ -7,16 +7,23 @@ ask.
   never counted (its pixels are in the patch that absorbed it);
 - only patches **in the area of interest** (``in_aoi``); a neighbouring province's patch is stored, and shown in
   the lists with ``area=outside`` / ``all``, but never summed;
-- a patch belongs to the **province** holding its largest share (``province_code``), as hotspots and incidents are
-  attributed; a provincial caller sees and sums the patches of their provinces;
+- **by share, inside the counted provinces only**: a figure counts the *part* of each patch inside the provinces
+  it is about (the province asked, or the caller's, each one of the area of interest's provinces; a national
+  figure: the area of interest's provinces, ``aoi_provinces()``), from the patch's province zone rows. A patch
+  across the province line adds its inside part only; the part beyond (a neighbour, or the area's buffer) is
+  never counted, and a patch with no part inside is not counted at all. (The lists and the map still show a
+  patch by the province of its largest share, ``province_code``.) A district row sums the parts inside districts
+  of the counted provinces only, so a neighbour's district never appears;
 - **areas** are measured in UTM (``area_m2``, stored at ingest; hectares and rai with ``thai.M2_PER_HECTARE`` /
   ``M2_PER_RAI``); a row of a district or protected area sums the part of each patch inside it
   (``clearing_patch_zones.area_m2``), so a patch across a reserve boundary adds its inside share only; ``patches``
   counts the patches with a part in the zone (a patch across a district line counts in both districts, once in
-  the totals);
-- a patch's **month** and **fiscal year** are those of its first alert date (``first_date``, the alert system's
-  date of the day in Asia/Bangkok); fiscal years are Thai (October-September), labelled in the Buddhist Era by the
-  SQL functions of migration 0016 (twins of ``thai.py``).
+  the totals). A reserve that itself crosses the province line adds the patch's whole part inside it (the zone
+  rows do not split a reserve part by province);
+- a patch's **month** and **fiscal year** are those of its first alert date (``first_date``: the day the alert
+  system gives, not shifted; the service has no time of day for it); fiscal years are Thai (October-September),
+  labelled in the Buddhist Era by the SQL functions of migration 0016 (twins of ``thai.py``). A patch whose first
+  alert is on 30 September and last on 1 October belongs to the fiscal year ending that September.
 """
 
 from __future__ import annotations
@@ -45,13 +52,15 @@ NONE_LABELS = {
 }
 COUNTED = "p.merged_into IS NULL AND p.in_aoi"  # what every figure counts (module docstring)
 DEFINITION_TH = (
-    "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น) ภายในพื้นที่รับผิดชอบ "
-    "นับตามวันแจ้งเตือนแรก (เวลาประเทศไทย) พื้นที่วัดในระบบพิกัด UTM แถวของอำเภอหรือป่าสงวนนับเฉพาะส่วนของแปลงที่อยู่ภายใน"
+    "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น) "
+    "นับเฉพาะส่วนของแปลงที่อยู่ภายในจังหวัดที่รายงาน (แปลงที่คร่อมเขตจังหวัดนับตามสัดส่วนพื้นที่ภายใน ส่วนที่อยู่ในจังหวัดข้างเคียงไม่นับ) "
+    "นับตามวันแจ้งเตือนแรกตามที่ระบบแจ้งเตือนระบุ พื้นที่วัดในระบบพิกัด UTM แถวของอำเภอหรือป่าสงวนนับเฉพาะส่วนของแปลงที่อยู่ภายใน"
 )
 DEFINITION_EN = (
-    "Current clearing patches from satellite forest-loss alerts (patches absorbed by another not counted) in the "
-    "area of interest, by their first alert date (Asia/Bangkok); areas measured in UTM; a district or reserve row "
-    "sums the part of each patch inside it"
+    "Current clearing patches from satellite forest-loss alerts (patches absorbed by another not counted), "
+    "counted by their part inside the province(s) reported (a patch across the province line by its share inside; "
+    "the part in a neighbouring province is not counted), by their first alert date as the alert system gives it; "
+    "areas measured in UTM; a district or reserve row sums the part of each patch inside it"
 )
 
 
@@ -294,11 +303,15 @@ _PERIOD_SQL = {
 }
 
 
+def count_provinces(session: Session, provinces: list[str] | None) -> list[str]:
+    """The provinces a figure counts the patches' parts in: ``provinces`` (None: every one) within the area of
+    interest's provinces (``aoi_provinces()``)."""
+    aoi = list(session.execute(text("SELECT aoi_provinces()")).scalar_one() or [])
+    return aoi if provinces is None else [p for p in provinces if p in aoi]
+
+
 def _counted(q: SummaryQuery, params: dict[str, Any]) -> str:
     where = [COUNTED]
-    if q.provinces is not None:
-        params["provinces"] = q.provinces
-        where.append("p.province_code = ANY(CAST(:provinces AS text[]))")
     if q.date_from:
         params["date_from"] = q.date_from
         where.append("p.first_date >= :date_from")
@@ -312,6 +325,25 @@ def _counted(q: SummaryQuery, params: dict[str, Any]) -> str:
         params["min_confidence"] = q.min_confidence
         where.append("p.confidence_max >= :min_confidence")
     return " AND ".join(where)
+
+
+def _counted_patches(session: Session, q: SummaryQuery, params: dict[str, Any], key: str) -> str:
+    """A subquery: one row per counted patch (``id``, ``period``, ``first_date``, ``cleared_by_fire``, ``sources``)
+    with ``m2``, its part inside the counted provinces (its province zone rows there); patches with no part there
+    (more than 0.05 m2: the rounding of the shares is no part) are left out."""
+    params["count_provinces"] = count_provinces(session, q.provinces)
+    where = _counted(q, params)
+    return f"""(SELECT p.id, {key} AS period, p.first_date, p.cleared_by_fire, p.sources, c.m2
+               FROM clearing_patches p
+               JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM clearing_patch_zones
+                     WHERE zone_type = 'province' AND zone_code = ANY(CAST(:count_provinces AS text[]))
+                     GROUP BY patch_id) c ON c.patch_id = p.id
+               WHERE {where} AND c.m2 > 0.05)"""
+
+
+# a district row counts the districts of the counted provinces only (a neighbour's district never shows)
+_IN_COUNTED_DISTRICT = """JOIN current_admin_areas cd ON cd.level = 'district' AND cd.code = z.zone_code
+                     AND cd.parent_code = ANY(CAST(:count_provinces AS text[]))"""
 
 
 def _figures(n: int, m2: float, fire: int, fire_m2: float) -> dict:
@@ -334,8 +366,9 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     kind are labelled and come after the named ones."""
     q.check()
     params: dict[str, Any] = {"zone_type": ZONE_TYPES[q.by]}
-    where = _counted(q, params)
     key, label_th, label_en = _PERIOD_SQL[q.period]
+    base = _counted_patches(session, q, params, key)
+    in_zone = _IN_COUNTED_DISTRICT if q.by == "district" else ""
     names = (
         "SELECT code, name_th, name_en FROM current_admin_areas WHERE level = 'district'"
         if q.by == "district"
@@ -345,17 +378,16 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         text(
             # No materialised CTE: the planner keeps its row estimates (a CTE's 50M estimate had PostgreSQL spend
             # 2 s compiling the query with JIT for 100k patches).
-            f"""WITH parts AS NOT MATERIALIZED (  -- one row per (patch, zone): count(*) counts patches
-                    SELECT {key} AS period, p.first_date, p.cleared_by_fire, z.zone_code, z.area_m2 AS zone_m2
-                    FROM clearing_patches p
-                    JOIN clearing_patch_zones z ON z.patch_id = p.id AND z.zone_type = :zone_type
-                    WHERE {where}
-                    UNION ALL  -- the part of each patch outside every zone of the kind
-                    SELECT {key}, p.first_date, p.cleared_by_fire, NULL, p.area_m2 - coalesce(s.m2, 0)
-                    FROM clearing_patches p
-                    LEFT JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM clearing_patch_zones
-                               WHERE zone_type = :zone_type GROUP BY patch_id) s ON s.patch_id = p.id
-                    WHERE {where}),
+            f"""WITH b AS NOT MATERIALIZED {base},
+                parts AS NOT MATERIALIZED (  -- one row per (patch, zone): count(*) counts patches
+                    SELECT b.period, b.first_date, b.cleared_by_fire, z.zone_code, z.area_m2 AS zone_m2
+                    FROM b JOIN clearing_patch_zones z ON z.patch_id = b.id AND z.zone_type = :zone_type
+                    {in_zone}
+                    UNION ALL  -- the counted part of each patch outside every (counted) zone of the kind
+                    SELECT b.period, b.first_date, b.cleared_by_fire, NULL, greatest(b.m2 - coalesce(s.m2, 0), 0)
+                    FROM b
+                    LEFT JOIN (SELECT z.patch_id, sum(z.area_m2) AS m2 FROM clearing_patch_zones z {in_zone}
+                               WHERE z.zone_type = :zone_type GROUP BY z.patch_id) s ON s.patch_id = b.id),
                 g AS (
                     SELECT period, zone_code, min(first_date) AS d, count(*) AS n, sum(zone_m2) AS m2,
                            count(*) FILTER (WHERE cleared_by_fire) AS fire,
@@ -387,10 +419,10 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         dict(t)
         for t in session.execute(
             text(
-                f"""SELECT {key} AS period, count(*) AS n, sum(p.area_m2) AS m2,
-                           count(*) FILTER (WHERE p.cleared_by_fire) AS fire,
-                           coalesce(sum(p.area_m2) FILTER (WHERE p.cleared_by_fire), 0) AS fire_m2
-                    FROM clearing_patches p WHERE {where} GROUP BY 1 ORDER BY 1"""
+                f"""SELECT b.period, count(*) AS n, sum(b.m2) AS m2,
+                           count(*) FILTER (WHERE b.cleared_by_fire) AS fire,
+                           coalesce(sum(b.m2) FILTER (WHERE b.cleared_by_fire), 0) AS fire_m2
+                    FROM {base} b GROUP BY 1 ORDER BY 1"""
             ),
             params,
         ).mappings()
@@ -445,13 +477,13 @@ def brief_figures(session: Session, start: date, end: date, province: str | None
         ]
 
     params: dict[str, Any] = {}
-    where = _counted(q, params)
+    base = _counted_patches(session, q, params, "NULL")
     sources = session.execute(
         text(
-            f"""SELECT s.source, count(*) AS n, sum(p.area_m2) AS m2, count(*) FILTER (WHERE p.cleared_by_fire) AS fire,
-                       coalesce(sum(p.area_m2) FILTER (WHERE p.cleared_by_fire), 0) AS fire_m2
-                FROM clearing_patches p CROSS JOIN LATERAL unnest(p.sources) AS s(source)
-                WHERE {where} GROUP BY s.source ORDER BY s.source"""
+            f"""SELECT s.source, count(*) AS n, sum(b.m2) AS m2, count(*) FILTER (WHERE b.cleared_by_fire) AS fire,
+                       coalesce(sum(b.m2) FILTER (WHERE b.cleared_by_fire), 0) AS fire_m2
+                FROM {base} b CROSS JOIN LATERAL unnest(b.sources) AS s(source)
+                GROUP BY s.source ORDER BY s.source"""
         ),
         params,
     ).mappings()
@@ -484,12 +516,14 @@ EXPORT_PATCHES_SQL = """SELECT p.id, p.geom, p.sources, p.first_date, p.last_dat
        p.verified_by, NULL::text AS created_by
 FROM clearing_patches p WHERE p.merged_into IS NULL"""
 
-# Per district and month of the first alert date (the summaries' definition): counts and areas, no patch geometry.
+# Per district and month of the first alert date (the summaries' definition): counts and areas, no patch geometry;
+# the districts of the area of interest's provinces only (a patch across the line adds its part inside).
 EXPORT_DISTRICT_MONTHS_SQL = f"""SELECT z.zone_code AS district_code, date_trunc('month', p.first_date)::date AS month_start,
        count(*)::int AS patches, sum(z.area_m2) AS area_m2,
        count(*) FILTER (WHERE p.cleared_by_fire)::int AS cleared_by_fire_patches
 FROM clearing_patches p JOIN clearing_patch_zones z ON z.patch_id = p.id AND z.zone_type = 'district'
-WHERE {COUNTED}
+JOIN current_admin_areas cd ON cd.level = 'district' AND cd.code = z.zone_code AND cd.parent_code = ANY(aoi_provinces())
+WHERE {COUNTED} AND z.area_m2 > 0.05
 GROUP BY z.zone_code, date_trunc('month', p.first_date)"""
 
 PATCHES_VERSION_SQL = (
