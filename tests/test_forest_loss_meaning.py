@@ -167,6 +167,9 @@ def test_the_brief_counts_phrae_by_share_and_each_source_of_a_two_source_patch(m
     assert "share" in fl["definition_en"] and "neighbouring province is not counted" in fl["definition_en"]
     html = client.get(f"/api/v1/briefs/{r.json()['id']}", headers=ADMIN).text
     assert "5501" not in html
+    # what a reader could misread is said: rows that overlap, and the store-wide count in the data sources
+    assert "counts in each district by its part inside" in html and "A patch seen by several sources" in html
+    assert "current patches stored, every area" in html
 
 
 def test_open_data_and_the_aggregate_collection_count_the_same_parts(meaning):
