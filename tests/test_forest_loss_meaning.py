@@ -109,7 +109,7 @@ def meaning(pg_cluster, template_db, tmp_path_factory):
 
     settings = make_settings(url, tmp_path_factory.mktemp("meaning"), aoi_provinces=["54"])
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client, factory
+        yield client, factory, url
     engine.dispose()
     pg_cluster.drop_database(name)
 
@@ -125,7 +125,7 @@ def _rows(summary: dict) -> dict:
 
 
 def test_a_patch_across_the_province_line_counts_by_its_share_inside(meaning):
-    client, _ = meaning
+    client, _, _ = meaning
     s = _summary(client, by="district", period="fiscal_year", province="54")
     assert _rows(s) == {
         ("2567", "5401"): (2, 8_000.0, 5.0),  # 203 (3,200) + 204 (4,800)
@@ -142,7 +142,7 @@ def test_a_patch_across_the_province_line_counts_by_its_share_inside(meaning):
 
 
 def test_fiscal_year_and_month_are_those_of_the_first_alert(meaning):
-    client, _ = meaning
+    client, _, _ = meaning
     months = _summary(client, by="district", period="month", province="54")
     assert [p["period"] for p in months["periods"]] == ["2024-02", "2024-09"]  # 203 in September, not October
     sep = next(r for r in months["rows"] if r["period"] == "2024-09")
@@ -155,7 +155,7 @@ def test_fiscal_year_and_month_are_those_of_the_first_alert(meaning):
 
 
 def test_the_brief_counts_phrae_by_share_and_each_source_of_a_two_source_patch(meaning):
-    client, _ = meaning
+    client, _, _ = meaning
     r = client.post("/api/v1/briefs", headers=ADMIN, json={"fiscal_year_be": 2567, "province": "54"})
     assert r.status_code == 201, r.text
     fl = r.json()["figures"]["forest_loss"]
@@ -173,7 +173,7 @@ def test_the_brief_counts_phrae_by_share_and_each_source_of_a_two_source_patch(m
 
 
 def test_open_data_and_the_aggregate_collection_count_the_same_parts(meaning):
-    client, _ = meaning
+    client, _, _ = meaning
     r = client.get("/open/data/clearing_by_district_month.csv")
     assert r.status_code == 200, r.text
     rows = list(csv.DictReader(io.StringIO(r.content.decode("utf-8-sig"))))
@@ -249,3 +249,44 @@ def test_glad_s2_umd_two_files_ingest(db_url, sessionmaker_for, tmp_path):
         rows = [dict(x) for x in store.patches_of(session, r.patch_ids)]
     got = sorted((p["pixels"], p["first_date"], p["confidence_max"], p["sources"]) for p in rows)
     assert got == [(4, date(2023, 3, 10), LOW, ["glad_s2"]), (9, date(2023, 3, 1), HIGH, ["glad_s2"])]
+
+
+HOSTILE_FILE = "[/x][red]alerts[/red] [link=https://evil.example]x[/link].tif"
+
+
+@pytest.mark.slow  # a CLI process of its own (imports, database check): a few seconds
+def test_hostile_file_and_place_names_reach_the_terminal_as_text(meaning, tmp_path):
+    """A file name (from the uploader) and place names (from layers) are data: rich must print them, not read
+    them as markup (a closing tag of nothing used to crash ``forest-loss list`` with a traceback)."""
+    import os
+    import subprocess
+    import sys
+
+    _, factory, url = meaning
+    with transaction(factory) as session:
+        session.execute(
+            text(
+                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
+                "VALUES ('radd', 'radd_wur', :f, :sha, :key, 'EPSG:32647')"
+            ),
+            {"f": HOSTILE_FILE, "sha": "3" * 64, "key": "4" * 64},
+        )
+    env = {
+        **os.environ,
+        "COLUMNS": "250",
+        "GEO_SERVICE_DATABASE_URL": url.render_as_string(hide_password=False)
+        if hasattr(url, "render_as_string")
+        else str(url),
+        "GEO_SERVICE_DATA_DIR": str(tmp_path / "var"),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+        "GEO_SERVICE_AOI_PROVINCES": "54",
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "geo_service.cli", "forest-loss", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and HOSTILE_FILE in r.stdout
