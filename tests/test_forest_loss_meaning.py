@@ -290,3 +290,84 @@ def test_hostile_file_and_place_names_reach_the_terminal_as_text(meaning, tmp_pa
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and HOSTILE_FILE in r.stdout
+
+
+def test_a_reserve_declared_after_the_alert_does_not_hold_the_patch(db_url, sessionmaker_for, tmp_path):
+    """Protected areas are those in force on the patch's first alert date: a clearing alerted before a reserve's
+    boundary came into force is not "in the reserve" (not in its zones, its reserve code or a reserve row); one
+    alerted after it is."""
+    import shapely
+    from pyproj import Transformer
+
+    from geo_service.forest_loss import store
+    from geo_service.forest_loss.ingest import ingest_files
+    from geo_service.settings import ForestLossSettings
+    from tests import forest_alert_rasters as far
+
+    sm = sessionmaker_for(db_url)
+    with transaction(sm) as session:
+        code, wkb = session.execute(
+            text("""SELECT code, ST_AsBinary(geom) FROM protected_areas_on(DATE '2024-01-01')
+                    WHERE kind = 'national_reserved_forest' ORDER BY code LIMIT 1""")
+        ).one()
+        session.execute(text("UPDATE protected_areas SET valid_from = DATE '2024-06-01' WHERE code = :c"), {"c": code})
+    reserve = shapely.ops.transform(
+        Transformer.from_crs(4326, 32647, always_xy=True).transform, shapely.from_wkb(bytes(wkb))
+    )
+    inner = reserve.buffer(-300)
+    px, py = inner.representative_point().coords[0]
+    x0, y0 = round(px / 10) * 10, round(py / 10) * 10
+    days = np.zeros((30, 30), dtype=np.int32)
+    conf = np.zeros((30, 30), dtype=np.uint8)
+    days[0:5, 0:5], conf[0:5, 0:5] = (date(2024, 2, 10) - EPOCH).days, 3  # before the reserve is in force
+    days[20:25, 20:25], conf[20:25, 20:25] = (date(2024, 7, 1) - EPOCH).days, 3  # after
+    f = far.write(tmp_path / "late.tif", far.gfw_integrated(days, conf), far.from_origin(x0, y0, 10, 10), far.UTM47)
+    assert inner.contains(shapely.box(x0, y0 - 300, x0 + 300, y0))  # both patches well inside the boundary
+    with transaction(sm) as session:
+        r = ingest_files(session, [f], encoding="gfw_integrated", settings=ForestLossSettings())
+    with transaction(sm) as session:
+        rows = {p["first_date"]: dict(p) for p in store.patches_of(session, r.patch_ids)}
+        zones = {(z["patch_id"], z["zone_type"], z["zone_code"]) for z in store.patch_zones(session, r.patch_ids)}
+    early, late = rows[date(2024, 2, 10)], rows[date(2024, 7, 1)]
+    assert (early["id"], "protected_area", code) not in zones and early["reserve_code"] != code
+    assert code not in (early["protected_area_codes"] or [])
+    assert (late["id"], "protected_area", code) in zones and late["reserve_code"] == code
+
+
+def test_a_field_check_still_counts_after_its_patch_is_absorbed(db_url, sessionmaker_for):
+    """Per-source shares ("which alert system is trustworthy here") count field checks: a patch verified in the
+    field and later absorbed by an older one (merged_into) keeps counting for its sources."""
+    from geo_service.auth import Principal, Role
+    from geo_service.forest_loss import tasks
+
+    sm = sessionmaker_for(db_url)
+    with transaction(sm) as session:
+        ingest = session.execute(
+            text(
+                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
+                "VALUES ('radd', 'radd_wur', 'r.tif', :sha, :key, 'EPSG:32647') RETURNING id"
+            ),
+            {"sha": "5" * 64, "key": "6" * 64},
+        ).scalar_one()
+        for pid, sources, verification, merged in (
+            (302, ["glad_l", "radd"], "unverified", None),
+            (301, ["radd"], "verified", 302),  # checked, then absorbed by 302 when later alerts joined them
+            (303, ["glad_l"], "false_alarm", None),
+        ):
+            session.execute(
+                text(
+                    """INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2,
+                           confidence_max, pixels_low, pixels_high, pixels_highest, province_code, in_aoi,
+                           verification, merged_into, first_ingest_id, last_ingest_id, geom)
+                       VALUES (:id, :s, DATE '2024-02-01', DATE '2024-02-03', 10, 1000, 3, 0, 10, 0, '54', true,
+                           :v, :m, :i, :i, ST_Multi(ST_MakeEnvelope(100.2, 18.2, 100.201, 18.201, 4326)))"""
+                ),
+                {"id": pid, "s": sources, "v": verification, "m": merged, "i": ingest},
+            )
+    with transaction(sm) as session:
+        shares = tasks.verification_shares(session, Principal(name="t", roles=frozenset({Role.administrator})))
+    got = {
+        s["source"]: (s["patches"], s["checked"], s["verified"], s["false_alarm"], s["unverified"], s["verified_share"])
+        for s in shares["sources"]
+    }
+    assert got == {"radd": (1, 1, 1, 0, 1, 1.0), "glad_l": (2, 1, 0, 1, 1, 0.0)}
