@@ -9,9 +9,11 @@ unit. The patches (zones written by hand, as the ingest's attribution would; 1 r
 | 202 | across the line, largest share in Nan (5501), 1,600 in 5403    | 2024-02-06 / 2024-02-07 | 8,000 = 1,600 in 54 + 6,400 in 55 | gfw_integrated |
 | 203 | 5401, first alert 30 Sep, last 1 Oct (fiscal year edge)        | 2024-09-30 / 2024-10-01 | 3,200   | gfw_integrated |
 | 204 | 5401, seen by two systems                                      | 2024-02-10 / 2024-02-12 | 4,800   | glad_l, radd |
+| 205 | 5404, FY 2568, zones of districts only (no province row)       | 2025-01-15 / 2025-01-15 | 1,600   | gfw_integrated |
 
 Phrae's clearing in FY 2567 (Oct 2023 - Sep 2024) is therefore 4,800 + 1,600 + 3,200 + 4,800 = 14,400 m2 = 1.44 ha
 = 9 rai in 4 patches; the 3,200 + 6,400 m2 in Nan are never Phrae's; March to August 2024 are empty months.
+Patch 205 stands for a deployment that loaded districts only: its part is found through its district's province.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ PATCHES = {
           [("province", "54", 3_200.0), ("district", "5401", 3_200.0)]),
     204: (100.25, 18.17, "2024-02-10", "2024-02-12", 4_800.0, ["glad_l", "radd"], 3, "54", "5401",
           [("province", "54", 4_800.0), ("district", "5401", 4_800.0)]),
+    205: (100.10, 18.30, "2025-01-15", "2025-01-15", 1_600.0, ["gfw_integrated"], 3, "54", "5404",
+          [("district", "5404", 1_600.0)]),
 }  # fmt: skip
 
 
@@ -126,7 +130,7 @@ def _rows(summary: dict) -> dict:
 
 def test_a_patch_across_the_province_line_counts_by_its_share_inside(meaning):
     client, _, _ = meaning
-    s = _summary(client, by="district", period="fiscal_year", province="54")
+    s = _summary(client, by="district", period="fiscal_year", province="54", to="2024-09-30")
     assert _rows(s) == {
         ("2567", "5401"): (2, 8_000.0, 5.0),  # 203 (3,200) + 204 (4,800)
         ("2567", "5402"): (1, 4_800.0, 3.0),  # 201's part in Phrae only
@@ -135,8 +139,12 @@ def test_a_patch_across_the_province_line_counts_by_its_share_inside(meaning):
     assert s["total"]["patches"] == 4 and s["total"]["area_m2"] == 14_400.0
     assert (s["total"]["area_ha"], s["total"]["area_rai"]) == (1.44, 9.0)
     # a national caller's figures are the area of interest's (Phrae): the same, never Nan's district
-    national = _summary(client, by="district", period="fiscal_year")
+    national = _summary(client, by="district", period="fiscal_year", to="2024-09-30")
     assert _rows(national) == _rows(s) and national["total"] == s["total"]
+    # districts only (no province row): the part is found through the district's province
+    assert _rows(_summary(client, by="district", period="fiscal_year", province="54", **{"from": "2024-10-01"})) == {
+        ("2568", "5404"): (1, 1_600.0, 1.0)
+    }
     # Nan is outside the area of interest: its figures count nothing, not even its share of 201 and 202
     assert _summary(client, by="district", period="fiscal_year", province="55")["total"]["patches"] == 0
 
@@ -144,14 +152,14 @@ def test_a_patch_across_the_province_line_counts_by_its_share_inside(meaning):
 def test_fiscal_year_and_month_are_those_of_the_first_alert(meaning):
     client, _, _ = meaning
     months = _summary(client, by="district", period="month", province="54")
-    assert [p["period"] for p in months["periods"]] == ["2024-02", "2024-09"]  # 203 in September, not October
+    assert [p["period"] for p in months["periods"]] == ["2024-02", "2024-09", "2025-01"]  # 203: September
     sep = next(r for r in months["rows"] if r["period"] == "2024-09")
     assert (sep["code"], sep["period_th"], sep["period_en"]) == ("5401", "9/2567", "September 2567 BE")
     fy68 = _summary(client, by="district", period="fiscal_year", province="54", **{"from": "2024-10-01"})
-    assert fy68["rows"] == [] and fy68["total"]["patches"] == 0  # its last alert on 1 Oct does not move it
+    assert [r["code"] for r in fy68["rows"]] == ["5404"]  # 205 only: 203's last alert on 1 Oct does not move it
     # the patch list selects by the alert span instead, and says so: 203 is alerting in October too
     r = client.get("/api/v1/forest-loss/patches", headers=ADMIN, params={"from": "2024-10-01"})
-    assert [f["id"] for f in r.json()["features"]] == [203]
+    assert [f["id"] for f in r.json()["features"]] == [205, 203]
 
 
 def test_the_brief_counts_phrae_by_share_and_each_source_of_a_two_source_patch(meaning):
@@ -184,7 +192,8 @@ def test_open_data_and_the_aggregate_collection_count_the_same_parts(meaning):
     assert got[("5401", "2024-09")] == ("1", "0.32", "2.0")
     assert got[("5401", "2024-05")] == ("0", "0.0", "0.0")  # an empty month is a zero, not a gap
     assert not [k for k in got if k[0] in ("5501", "")]  # no neighbour's district, no "no district" row
-    assert sum(int(v[0]) for v in got.values()) == 4  # each patch once (each lies in one Phrae district)
+    assert got[("5404", "2025-01")] == ("1", "0.16", "1.0")
+    assert sum(int(v[0]) for v in got.values()) == 5  # each patch once (each lies in one Phrae district)
     fc = client.get("/ogc/collections/forest_loss_by_district/items", headers=ADMIN, params={"limit": 100}).json()
     agg = {
         (f["properties"]["district_code"], f["properties"]["month"]): (
@@ -194,7 +203,7 @@ def test_open_data_and_the_aggregate_collection_count_the_same_parts(meaning):
         for f in fc["features"]
     }
     assert agg == {("5401", "2024-02"): (1, 3.0), ("5401", "2024-09"): (1, 2.0), ("5402", "2024-02"): (1, 3.0),
-                   ("5403", "2024-02"): (1, 1.0)}  # fmt: skip
+                   ("5403", "2024-02"): (1, 1.0), ("5404", "2025-01"): (1, 1.0)}  # fmt: skip
 
 
 # --- encodings ------------------------------------------------------------------------------------------------

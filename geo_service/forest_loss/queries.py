@@ -327,23 +327,29 @@ def _counted(q: SummaryQuery, params: dict[str, Any]) -> str:
     return " AND ".join(where)
 
 
+# a district row counts the districts of the counted provinces only (a neighbour's district never shows)
+_IN_COUNTED_DISTRICT = """JOIN current_admin_areas cd ON cd.level = 'district' AND cd.code = z.zone_code
+                     AND cd.parent_code = ANY(CAST(:count_provinces AS text[]))"""
+
+
 def _counted_patches(session: Session, q: SummaryQuery, params: dict[str, Any], key: str) -> str:
     """A subquery: one row per counted patch (``id``, ``period``, ``first_date``, ``cleared_by_fire``, ``sources``)
     with ``m2``, its part inside the counted provinces (its province zone rows there); patches with no part there
     (more than 0.05 m2: the rounding of the shares is no part) are left out."""
     params["count_provinces"] = count_provinces(session, q.provinces)
     where = _counted(q, params)
-    return f"""(SELECT p.id, {key} AS period, p.first_date, p.cleared_by_fire, p.sources, c.m2
+    # the province rows; where a deployment loaded districts only (no province polygons: no province rows), the
+    # rows of the provinces' districts
+    return f"""(SELECT p.id, {key} AS period, p.first_date, p.cleared_by_fire, p.sources,
+                      coalesce(c.m2, d.m2) AS m2
                FROM clearing_patches p
-               JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM clearing_patch_zones
-                     WHERE zone_type = 'province' AND zone_code = ANY(CAST(:count_provinces AS text[]))
-                     GROUP BY patch_id) c ON c.patch_id = p.id
-               WHERE {where} AND c.m2 > 0.05)"""
-
-
-# a district row counts the districts of the counted provinces only (a neighbour's district never shows)
-_IN_COUNTED_DISTRICT = """JOIN current_admin_areas cd ON cd.level = 'district' AND cd.code = z.zone_code
-                     AND cd.parent_code = ANY(CAST(:count_provinces AS text[]))"""
+               LEFT JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM clearing_patch_zones
+                          WHERE zone_type = 'province' AND zone_code = ANY(CAST(:count_provinces AS text[]))
+                          GROUP BY patch_id) c ON c.patch_id = p.id
+               LEFT JOIN (SELECT z.patch_id, sum(z.area_m2) AS m2 FROM clearing_patch_zones z
+                          {_IN_COUNTED_DISTRICT}
+                          WHERE z.zone_type = 'district' GROUP BY z.patch_id) d ON d.patch_id = p.id
+               WHERE {where} AND coalesce(c.m2, d.m2) > 0.05)"""
 
 
 def _figures(n: int, m2: float, fire: int, fire_m2: float) -> dict:
