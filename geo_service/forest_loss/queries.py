@@ -327,29 +327,33 @@ def _counted(q: SummaryQuery, params: dict[str, Any]) -> str:
     return " AND ".join(where)
 
 
-# a district row counts the districts of the counted provinces only (a neighbour's district never shows)
-_IN_COUNTED_DISTRICT = """JOIN current_admin_areas cd ON cd.level = 'district' AND cd.code = z.zone_code
-                     AND cd.parent_code = ANY(CAST(:count_provinces AS text[]))"""
-
-
 def _counted_patches(session: Session, q: SummaryQuery, params: dict[str, Any], key: str) -> str:
     """A subquery: one row per counted patch (``id``, ``period``, ``first_date``, ``cleared_by_fire``, ``sources``)
-    with ``m2``, its part inside the counted provinces (its province zone rows there); patches with no part there
-    (more than 0.05 m2: the rounding of the shares is no part) are left out."""
-    params["count_provinces"] = count_provinces(session, q.provinces)
+    with ``m2``, its part inside the counted provinces: its province zone rows there, or, where a deployment loaded
+    districts only (no province polygons, so no province rows), the rows of those provinces' districts. Patches with
+    no part there (more than 0.05 m2: the rounding of the shares is no part) are left out. Sets the parameters
+    ``count_provinces`` and ``count_districts`` (the districts of those provinces, for the district rows)."""
+    provinces = count_provinces(session, q.provinces)
+    params["count_provinces"] = provinces
+    params["count_districts"] = list(
+        session.execute(
+            text(
+                "SELECT code FROM current_admin_areas WHERE level = 'district' "
+                "AND parent_code = ANY(CAST(:p AS text[]))"
+            ),
+            {"p": provinces},
+        ).scalars()
+    )
     where = _counted(q, params)
-    # the province rows; where a deployment loaded districts only (no province polygons: no province rows), the
-    # rows of the provinces' districts
-    return f"""(SELECT p.id, {key} AS period, p.first_date, p.cleared_by_fire, p.sources,
-                      coalesce(c.m2, d.m2) AS m2
+    return f"""(SELECT p.id, {key} AS period, p.first_date, p.cleared_by_fire, p.sources, c.m2
                FROM clearing_patches p
-               LEFT JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM clearing_patch_zones
-                          WHERE zone_type = 'province' AND zone_code = ANY(CAST(:count_provinces AS text[]))
-                          GROUP BY patch_id) c ON c.patch_id = p.id
-               LEFT JOIN (SELECT z.patch_id, sum(z.area_m2) AS m2 FROM clearing_patch_zones z
-                          {_IN_COUNTED_DISTRICT}
-                          WHERE z.zone_type = 'district' GROUP BY z.patch_id) d ON d.patch_id = p.id
-               WHERE {where} AND coalesce(c.m2, d.m2) > 0.05)"""
+               JOIN (SELECT patch_id, coalesce(sum(area_m2) FILTER (WHERE zone_type = 'province'),
+                                               sum(area_m2)) AS m2
+                     FROM clearing_patch_zones
+                     WHERE (zone_type = 'province' AND zone_code = ANY(CAST(:count_provinces AS text[])))
+                        OR (zone_type = 'district' AND zone_code = ANY(CAST(:count_districts AS text[])))
+                     GROUP BY patch_id) c ON c.patch_id = p.id
+               WHERE {where} AND c.m2 > 0.05)"""
 
 
 def _figures(n: int, m2: float, fire: int, fire_m2: float) -> dict:
@@ -374,7 +378,8 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     params: dict[str, Any] = {"zone_type": ZONE_TYPES[q.by]}
     key, label_th, label_en = _PERIOD_SQL[q.period]
     base = _counted_patches(session, q, params, key)
-    in_zone = _IN_COUNTED_DISTRICT if q.by == "district" else ""
+    # a district row counts the districts of the counted provinces only (a neighbour's district never shows)
+    in_zone = "AND z.zone_code = ANY(CAST(:count_districts AS text[]))" if q.by == "district" else ""
     names = (
         "SELECT code, name_th, name_en FROM current_admin_areas WHERE level = 'district'"
         if q.by == "district"
@@ -382,18 +387,19 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     )
     rows = session.execute(
         text(
-            # No materialised CTE: the planner keeps its row estimates (a CTE's 50M estimate had PostgreSQL spend
-            # 2 s compiling the query with JIT for 100k patches).
-            f"""WITH b AS NOT MATERIALIZED {base},
+            # The counted patches (b) once, materialised: the parts read them twice (measured 0.41 s against 0.71 s
+            # not materialised for 100k patches, bench/forest_loss_summary.py). The parts stay unmaterialised: a
+            # CTE's 50M row estimate once had PostgreSQL spend 2 s compiling the query with JIT.
+            f"""WITH b AS MATERIALIZED {base},
                 parts AS NOT MATERIALIZED (  -- one row per (patch, zone): count(*) counts patches
                     SELECT b.period, b.first_date, b.cleared_by_fire, z.zone_code, z.area_m2 AS zone_m2
                     FROM b JOIN clearing_patch_zones z ON z.patch_id = b.id AND z.zone_type = :zone_type
-                    {in_zone}
+                         {in_zone}
                     UNION ALL  -- the counted part of each patch outside every (counted) zone of the kind
                     SELECT b.period, b.first_date, b.cleared_by_fire, NULL, greatest(b.m2 - coalesce(s.m2, 0), 0)
                     FROM b
-                    LEFT JOIN (SELECT z.patch_id, sum(z.area_m2) AS m2 FROM clearing_patch_zones z {in_zone}
-                               WHERE z.zone_type = :zone_type GROUP BY z.patch_id) s ON s.patch_id = b.id),
+                    LEFT JOIN (SELECT z.patch_id, sum(z.area_m2) AS m2 FROM clearing_patch_zones z
+                               WHERE z.zone_type = :zone_type {in_zone} GROUP BY z.patch_id) s ON s.patch_id = b.id),
                 g AS (
                     SELECT period, zone_code, min(first_date) AS d, count(*) AS n, sum(zone_m2) AS m2,
                            count(*) FILTER (WHERE cleared_by_fire) AS fire,
