@@ -385,21 +385,24 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
         if q.by == "district"
         else "SELECT code, name_th, name_en FROM latest_protected_areas"
     )
-    rows = session.execute(
-        text(
-            # The counted patches (b) once, materialised: the parts read them twice (measured 0.41 s against 0.71 s
-            # not materialised for 100k patches, bench/forest_loss_summary.py). The parts stay unmaterialised: a
-            # CTE's 50M row estimate once had PostgreSQL spend 2 s compiling the query with JIT.
-            f"""WITH b AS MATERIALIZED {base},
-                parts AS NOT MATERIALIZED (  -- one row per (patch, zone): count(*) counts patches
-                    SELECT b.period, b.first_date, b.cleared_by_fire, z.zone_code, z.area_m2 AS zone_m2
-                    FROM b JOIN clearing_patch_zones z ON z.patch_id = b.id AND z.zone_type = :zone_type
-                         {in_zone}
+    rows = list(
+        session.execute(
+            text(
+                # The counted patches (b) and their zone parts (pz) once each, materialised: both are read twice
+                # (for 100k patches 0.5-0.8 s in two statements with b recomputed, bench/forest_loss_summary.py).
+                # The period totals come from the same b, as rows with kind 'total'.
+                f"""WITH b AS MATERIALIZED {base},
+                pz AS MATERIALIZED (
+                    SELECT b.id, b.period, b.first_date, b.cleared_by_fire, b.m2, z.zone_code, z.area_m2
+                    FROM b LEFT JOIN clearing_patch_zones z ON z.patch_id = b.id AND z.zone_type = :zone_type
+                         {in_zone}),
+                parts AS (  -- one row per (patch, zone): count(*) counts patches
+                    SELECT period, first_date, cleared_by_fire, zone_code, area_m2 AS zone_m2
+                    FROM pz WHERE zone_code IS NOT NULL
                     UNION ALL  -- the counted part of each patch outside every (counted) zone of the kind
-                    SELECT b.period, b.first_date, b.cleared_by_fire, NULL, greatest(b.m2 - coalesce(s.m2, 0), 0)
-                    FROM b
-                    LEFT JOIN (SELECT z.patch_id, sum(z.area_m2) AS m2 FROM clearing_patch_zones z
-                               WHERE z.zone_type = :zone_type {in_zone} GROUP BY z.patch_id) s ON s.patch_id = b.id),
+                    SELECT period, min(first_date), bool_or(cleared_by_fire), NULL,
+                           greatest(max(m2) - coalesce(sum(area_m2), 0), 0)
+                    FROM pz GROUP BY id, period),
                 g AS (
                     SELECT period, zone_code, min(first_date) AS d, count(*) AS n, sum(zone_m2) AS m2,
                            count(*) FILTER (WHERE cleared_by_fire) AS fire,
@@ -407,13 +410,19 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
                     FROM parts
                     WHERE zone_code IS NOT NULL OR zone_m2 > 0.05  -- rounding of the shares is no part
                     GROUP BY period, zone_code)
-                SELECT g.period, {label_th.format(d="g.d")} AS label_th, {label_en.format(d="g.d")} AS label_en,
-                       g.zone_code, n.name_th, n.name_en, g.n, g.m2, g.fire, g.fire_m2
+                SELECT 'row' AS kind, g.period, {label_th.format(d="g.d")} AS label_th,
+                       {label_en.format(d="g.d")} AS label_en, g.zone_code, n.name_th, n.name_en, g.n, g.m2,
+                       g.fire, g.fire_m2
                 FROM g LEFT JOIN ({names}) n ON n.code = g.zone_code
-                ORDER BY g.period, g.zone_code IS NULL, g.zone_code"""
-        ),
-        params,
-    ).mappings()
+                UNION ALL
+                SELECT 'total', period, NULL, NULL, NULL, NULL, NULL, count(*), sum(m2),
+                       count(*) FILTER (WHERE cleared_by_fire), coalesce(sum(m2) FILTER (WHERE cleared_by_fire), 0)
+                FROM b GROUP BY period
+                ORDER BY 1 DESC, 2, 5 NULLS LAST"""
+            ),
+            params,
+        ).mappings()
+    )
     none_th, none_en = NONE_LABELS[q.by]
     out_rows = [
         {
@@ -426,19 +435,10 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
             **_figures(r["n"], r["m2"], r["fire"], r["fire_m2"]),
         }
         for r in rows
+        if r["kind"] == "row"
     ]
-    totals = [
-        dict(t)
-        for t in session.execute(
-            text(
-                f"""SELECT b.period, count(*) AS n, sum(b.m2) AS m2,
-                           count(*) FILTER (WHERE b.cleared_by_fire) AS fire,
-                           coalesce(sum(b.m2) FILTER (WHERE b.cleared_by_fire), 0) AS fire_m2
-                    FROM {base} b GROUP BY 1 ORDER BY 1"""
-            ),
-            params,
-        ).mappings()
-    ]
+    totals = [{"period": r["period"], "n": r["n"], "m2": r["m2"], "fire": r["fire"], "fire_m2": r["fire_m2"]}
+              for r in rows if r["kind"] == "total"]  # fmt: skip
     periods = [{"period": t["period"], **_figures(t["n"], t["m2"], t["fire"], t["fire_m2"])} for t in totals]
     whole = _figures(
         sum(t["n"] for t in totals),
