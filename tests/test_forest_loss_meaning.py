@@ -380,3 +380,16 @@ def test_a_field_check_still_counts_after_its_patch_is_absorbed(db_url, sessionm
         for s in shares["sources"]
     }
     assert got == {"radd": (1, 1, 1, 0, 1, 1.0), "glad_l": (2, 1, 0, 1, 1, 0.0)}
+
+
+def test_figures_follow_the_area_of_interest_not_a_stale_flag(meaning):
+    """The in_aoi flag is stored at ingest and not re-marked when GEO_SERVICE_AOI_PROVINCES changes: the figures
+    count the parts inside the area's provinces as they are now, so a stale flag changes nothing."""
+    from geo_service.forest_loss import queries
+
+    _, factory, _ = meaning
+    with factory() as session:  # rolled back at the end
+        session.execute(text("UPDATE clearing_patches SET in_aoi = false WHERE id = 204"))
+        s = queries.summarise(session, queries.SummaryQuery(provinces=["54"], date_to=date(2024, 9, 30)))
+        session.rollback()
+    assert (s["total"]["patches"], s["total"]["area_m2"]) == (4, 14_400.0)

@@ -5,8 +5,8 @@ ask.
 
 - only **current** patches: a patch absorbed by an older one when later alerts joined them (``merged_into`` set) is
   never counted (its pixels are in the patch that absorbed it);
-- only patches **in the area of interest** (``in_aoi``); a neighbouring province's patch is stored, and shown in
-  the lists with ``area=outside`` / ``all``, but never summed;
+- only the **area of interest**: the parts of patches inside its provinces (below); a neighbouring province's
+  patch is stored, and shown in the lists with ``area=outside`` / ``all``, but never summed;
 - **by share, inside the counted provinces only**: a figure counts the *part* of each patch inside the provinces
   it is about (the province asked, or the caller's, each one of the area of interest's provinces; a national
   figure: the area of interest's provinces, ``aoi_provinces()``), from the patch's province zone rows. A patch
@@ -50,7 +50,10 @@ NONE_LABELS = {
     "district": ("นอกเขตอำเภอที่โหลดไว้", "Outside the loaded districts"),
     "reserve": ("นอกพื้นที่ป่าและพื้นที่คุ้มครอง", "Outside every reserve and protected area"),
 }
-COUNTED = "p.merged_into IS NULL AND p.in_aoi"  # what every figure counts (module docstring)
+# What every figure counts (module docstring): current patches; the area of interest is applied by counting only
+# the parts inside its provinces (aoi_provinces(), read live), not by the in_aoi flag stored at ingest, which a
+# later change of GEO_SERVICE_AOI_PROVINCES does not re-mark (hotspots are re-marked, patches are not).
+COUNTED = "p.merged_into IS NULL"
 DEFINITION_TH = (
     "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น) "
     "นับเฉพาะส่วนของแปลงที่อยู่ภายในจังหวัดที่รายงาน (แปลงที่คร่อมเขตจังหวัดนับตามสัดส่วนพื้นที่ภายใน ส่วนที่อยู่ในจังหวัดข้างเคียงไม่นับ) "
