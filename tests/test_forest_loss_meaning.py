@@ -393,3 +393,21 @@ def test_figures_follow_the_area_of_interest_not_a_stale_flag(meaning):
         s = queries.summarise(session, queries.SummaryQuery(provinces=["54"], date_to=date(2024, 9, 30)))
         session.rollback()
     assert (s["total"]["patches"], s["total"]["area_m2"]) == (4, 14_400.0)
+
+
+def test_a_false_alarm_is_no_forest_loss(meaning):
+    """A patch the field check found to be a false alarm leaves the summaries, the brief and the open data (it
+    stays in the per-source verification shares); an "already known" one still counts."""
+    from geo_service.forest_loss import counts, queries
+
+    _, factory, _ = meaning
+    with factory() as session:  # rolled back at the end
+        session.execute(text("UPDATE clearing_patches SET verification = 'false_alarm' WHERE id = 204"))
+        session.execute(text("UPDATE clearing_patches SET verification = 'already_known' WHERE id = 203"))
+        s = queries.summarise(session, queries.SummaryQuery(provinces=["54"], date_to=date(2024, 9, 30)))
+        brief = queries.brief_figures(session, date(2023, 10, 1), date(2024, 9, 30), "54")
+        opendata = {(d, m.isoformat()[:7]): (n, a) for d, m, n, a in counts.district_month_counts(session)["rows"]}
+        session.rollback()
+    assert (s["total"]["patches"], s["total"]["area_m2"]) == (3, 9_600.0)  # 14,400 - 4,800
+    assert {r["source"] for r in brief["by_source"]} == {"gfw_integrated"}  # 204 was the GLAD-L / RADD one
+    assert ("5401", "2024-02") not in opendata and opendata[("5401", "2024-09")] == (1, 3_200.0)

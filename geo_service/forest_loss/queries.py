@@ -4,7 +4,8 @@ ask.
 **What a figure counts** (the one definition of the summaries, the aggregate collection and the committee brief):
 
 - only **current** patches: a patch absorbed by an older one when later alerts joined them (``merged_into`` set) is
-  never counted (its pixels are in the patch that absorbed it);
+  never counted (its pixels are in the patch that absorbed it); nor a patch the field check found a **false
+  alarm** (``verification = 'false_alarm'``; "already known" and unchecked patches count);
 - only the **area of interest**: the parts of patches inside its provinces (below); a neighbouring province's
   patch is stored, and shown in the lists with ``area=outside`` / ``all``, but never summed;
 - **by share, inside the counted provinces only**: a figure counts the *part* of each patch inside the provinces
@@ -53,14 +54,17 @@ NONE_LABELS = {
 # What every figure counts (module docstring): current patches; the area of interest is applied by counting only
 # the parts inside its provinces (aoi_provinces(), read live), not by the in_aoi flag stored at ingest, which a
 # later change of GEO_SERVICE_AOI_PROVINCES does not re-mark (hotspots are re-marked, patches are not).
-COUNTED = "p.merged_into IS NULL"
+# A patch found to be a false alarm in the field is no forest loss: never counted (the per-source verification
+# shares report it; the red flags' active_clearing_patches_v leaves it out alike).
+COUNTED = "p.merged_into IS NULL AND p.verification <> 'false_alarm'"
 DEFINITION_TH = (
-    "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น) "
+    "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น และแปลงที่ตรวจสอบภาคสนามแล้วพบว่าแจ้งเตือนผิด) "
     "นับเฉพาะส่วนของแปลงที่อยู่ภายในจังหวัดที่รายงาน (แปลงที่คร่อมเขตจังหวัดนับตามสัดส่วนพื้นที่ภายใน ส่วนที่อยู่ในจังหวัดข้างเคียงไม่นับ) "
     "นับตามวันแจ้งเตือนแรกตามที่ระบบแจ้งเตือนระบุ พื้นที่วัดในระบบพิกัด UTM แถวของอำเภอหรือป่าสงวนนับเฉพาะส่วนของแปลงที่อยู่ภายใน"
 )
 DEFINITION_EN = (
-    "Current clearing patches from satellite forest-loss alerts (patches absorbed by another not counted), "
+    "Current clearing patches from satellite forest-loss alerts (patches absorbed by another, and patches a field "
+    "check found to be false alarms, not counted), "
     "counted by their part inside the province(s) reported (a patch across the province line by its share inside; "
     "the part in a neighbouring province is not counted), by their first alert date as the alert system gives it; "
     "areas measured in UTM; a district or reserve row sums the part of each patch inside it"
