@@ -411,3 +411,27 @@ def test_a_false_alarm_is_no_forest_loss(meaning):
     assert (s["total"]["patches"], s["total"]["area_m2"]) == (3, 9_600.0)  # 14,400 - 4,800
     assert {r["source"] for r in brief["by_source"]} == {"gfw_integrated"}  # 204 was the GLAD-L / RADD one
     assert ("5401", "2024-02") not in opendata and opendata[("5401", "2024-09")] == (1, 3_200.0)
+
+
+def test_a_patch_partly_in_a_reserve_says_how_much(meaning):
+    """The map label and the evidence pack name the reserve holding a patch's largest share: with its share when
+    the patch is not wholly inside ("in NRF-X (40 % of the patch)", never a bare "in NRF-X")."""
+    from geo_service.forest_loss import evidence
+    from geo_service.maps.forest_layers import patch_label
+
+    _, factory, _ = meaning
+    with factory() as session:  # rolled back at the end
+        code = session.execute(text("SELECT code FROM latest_protected_areas ORDER BY code LIMIT 1")).scalar_one()
+        session.execute(text("UPDATE clearing_patches SET reserve_code = :c WHERE id = 204"), {"c": code})
+        session.execute(
+            text(
+                "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
+                "VALUES (204, 'protected_area', :c, 1920, 0.4)"
+            ),
+            {"c": code},
+        )
+        (card,) = evidence.patch_cards(session, ["204"])
+        (whole,) = evidence.patch_cards(session, ["203"])
+        session.rollback()
+    assert card["reserve_share"] == pytest.approx(0.4) and whole["reserve_share"] is None
+    assert "(40% ของแปลง &#47; of the patch)" in patch_label(dict(card))  # escaped as every label

@@ -23,7 +23,8 @@ from geo_service.auth import Principal
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 
 # What every read returns about a patch (alias p): figures with their units, dates, sources, fire evidence and
-# the names of the district, subdistrict and reserve holding the largest share (current boundaries).
+# the names of the district, subdistrict and reserve holding the largest share (current boundaries), and the share
+# of the patch inside that reserve (a label must not say "in the reserve" of a patch 40 % inside it).
 _ATTRS = """
   p.id, p.sources, p.first_date, p.last_date, p.area_m2, p.confidence_max, p.pixels, p.pixels_low,
   p.pixels_high, p.pixels_highest, p.province_code, p.district_code, p.subdistrict_code, p.reserve_code,
@@ -38,7 +39,9 @@ _ATTRS = """
   (SELECT a.name_en FROM current_admin_areas a WHERE a.level = 'subdistrict' AND a.code = p.subdistrict_code
    LIMIT 1) AS subdistrict_en,
   (SELECT r.name_th FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_th,
-  (SELECT r.name_en FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_en
+  (SELECT r.name_en FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_en,
+  (SELECT z.share FROM clearing_patch_zones z WHERE z.patch_id = p.id AND z.zone_type = 'protected_area'
+   AND z.zone_code = p.reserve_code) AS reserve_share
 """
 
 
