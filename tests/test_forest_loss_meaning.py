@@ -21,7 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date
+from datetime import UTC, date
 
 import numpy as np
 import pytest
@@ -435,3 +435,39 @@ def test_a_patch_partly_in_a_reserve_says_how_much(meaning):
         session.rollback()
     assert card["reserve_share"] == pytest.approx(0.4) and whole["reserve_share"] is None
     assert "(40% ของแปลง &#47; of the patch)" in patch_label(dict(card))  # escaped as every label
+
+
+def test_a_false_alarm_is_never_suggested_as_evidence(meaning):
+    """Case suggestions (near a case's incidents, inside its reserves) leave out a patch the field check found to
+    be a false alarm."""
+    from datetime import datetime
+
+    import shapely
+
+    from geo_service.forest_loss import evidence
+
+    _, factory, _ = meaning
+    lon, lat = PATCHES[204][0], PATCHES[204][1]
+    incident = (
+        1,
+        shapely.to_wkb(shapely.Point(lon, lat), include_srid=False),
+        datetime(2024, 2, 11, tzinfo=UTC),
+    )
+    with factory() as session:  # rolled back at the end
+        session.execute(
+            text(
+                "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
+                "VALUES (204, 'protected_area', 'NRF-TEST', 4800, 1)"
+            )
+        )
+
+        def found() -> tuple[list[int], list[int]]:
+            near = evidence.near_incidents(session, [incident], distance_m=500, days=30)
+            inside = evidence.in_protected_areas(session, ["NRF-TEST"], date(2024, 1, 1), date(2024, 12, 31))
+            return [r["id"] for r in near], [r["id"] for r in inside]
+
+        before = found()
+        session.execute(text("UPDATE clearing_patches SET verification = 'false_alarm' WHERE id = 204"))
+        after = found()
+        session.rollback()
+    assert before == ([204], [204]) and after == ([], [])
