@@ -476,11 +476,11 @@ def test_cli_patches_and_summaries_match_the_api(e2e):
     r = cli(env, "summary", "--by", "district", "--period", "month", "--province", "54")
     assert r.returncode == 0, r.stderr + r.stdout
     assert re.search(r"February 2567 BE.*Rong Kwang\s*│\s*1\s*│\s*9\.00\s*│\s*56\.25", r.stdout, re.M), r.stdout
-    assert re.search(r"October 2567 BE.*Mueang Phrae\s*│\s*1\s*│\s*1\.44\s*│\s*9\.00", r.stdout, re.M), r.stdout
-    assert re.search(r"รวม / total.*│\s*3\s*│\s*13\.68\s*│\s*85\.50", r.stdout, re.M), r.stdout
+    # C (October, 1.44 ha) was found a false alarm in the field by the test above: no forest loss any more
+    assert "October 2567 BE" not in r.stdout, r.stdout
+    assert re.search(r"รวม / total.*│\s*2\s*│\s*12\.24\s*│\s*76\.50", r.stdout, re.M), r.stdout
     r = cli(env, "summary", "--by", "reserve", "--period", "fiscal-year")
-    assert re.search(r"FY 2568 BE.*│\s*1\s*│\s*1\.44\s*│\s*9\.00", r.stdout, re.M), r.stdout
-    assert "ปีงบประมาณ 2567" in r.stdout and "NRF" not in r.stdout.split("FY 2568")[1].split("\n")[0]
+    assert "ปีงบประมาณ 2567" in r.stdout and "FY 2568" not in r.stdout, r.stdout
     for bad, words in ((("--period", "week"), "month or fiscal_year"), (("--province", "99"), "99")):
         r = cli(env, "summary", *bad)
         assert r.returncode == 1 and words in r.stdout + r.stderr and "Traceback" not in r.stderr, r.stderr

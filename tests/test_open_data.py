@@ -177,6 +177,14 @@ def hostile_data(client, admin) -> dict:
                     },
                 ).scalar_one()
             )
+            # its zones, as the ingest's attribution writes them (the figures count the parts in each district)
+            c.execute(
+                text(
+                    "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
+                    "VALUES (:id, 'province', :p, :m2, 1), (:id, 'district', :district, :m2, 1)"
+                ),
+                {"id": ids[-1], "p": "55" if not in_aoi else "54", "district": district, "m2": m2},
+            )
         # hostile text in what the public does see: layer credits and district names (escaped, never run)
         c.execute(
             text(

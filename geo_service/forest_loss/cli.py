@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -52,7 +53,7 @@ def _run(files: list[Path], encoding: str, **kw) -> IngestReport:
 
 
 def _print(report: IngestReport) -> None:
-    title = f"Forest-loss ingest {report.ingest_id}: {report.file_name}"
+    title = f"Forest-loss ingest {report.ingest_id}: {escape(report.file_name or '')}"  # names are data: no markup
     if report.replayed:
         title += " (already ingested with these parameters: nothing changed)"
     table = Table(title=title)
@@ -60,7 +61,7 @@ def _print(report: IngestReport) -> None:
         table.add_column(col, justify="right")
     dates = f"{report.alert_from} .. {report.alert_to}" if report.alert_from else "-"
     table.add_row(
-        report.encoding,
+        escape(report.encoding),
         f"{report.alert_pixels:,}",
         f"{report.patches:,}",
         f"{report.patches_new:,}",
@@ -170,9 +171,9 @@ def list_command(limit: Annotated[int, typer.Option(min=1, max=1000)] = 20) -> N
         for r in rows:
             table.add_row(
                 str(r["id"]),
-                r["source"],
-                r["encoding"],
-                r["file_name"],
+                escape(r["source"]),
+                escape(r["encoding"]),
+                escape(r["file_name"] or ""),
                 f"{r['alert_pixels']:,}",
                 str(r["patches_new"]),
                 str(r["patches_extended"]),
@@ -242,18 +243,18 @@ def patches_command(
             table.add_column(col, justify="right" if col in ("id", "ha", "rai", "conf") else "left")
         for f in page["features"]:
             p = f["properties"]
-            district_name = f"{p['district_th'] or '-'} / {p['district_en'] or '-'}"
+            district_name = escape(f"{p['district_th'] or '-'} / {p['district_en'] or '-'}")
             table.add_row(
                 str(p["id"]),
                 f"{p['first_date_be']} - {p['last_date_be']}",
                 district_name,
-                p["reserve_code"] or "-",
+                escape(p["reserve_code"] or "-"),
                 f"{p['area_ha']:,.2f}",
                 f"{p['area_rai']:,.2f}",
                 str(p["confidence_max"]),
-                ", ".join(p["sources"]),
+                escape(", ".join(p["sources"])),
                 "yes" if p["cleared_by_fire"] else "",
-                p["verification"],
+                escape(p["verification"] or ""),
             )
         cli_support.out.print(table)
 
@@ -264,7 +265,9 @@ def summary_command(
     period: Annotated[str, typer.Option(help="month | fiscal-year (Thai, October-September)")] = "month",
     date_from: Annotated[str | None, typer.Option("--from", help="First alert on or after (YYYY-MM-DD)")] = None,
     date_to: Annotated[str | None, typer.Option("--to", help="First alert on or before (YYYY-MM-DD)")] = None,
-    province: Annotated[str | None, typer.Option(help="Province code (54 or TH54); default: every province")] = None,
+    province: Annotated[
+        str | None, typer.Option(help="Province code (54 or TH54); default: the area of interest's provinces")
+    ] = None,
     source: Annotated[list[str] | None, typer.Option(help="Alert source (repeat for several)")] = None,
     min_confidence: Annotated[int | None, typer.Option(help="2 low, 3 high, 4 highest")] = None,
 ) -> None:
@@ -289,7 +292,7 @@ def summary_command(
         for r in answer["rows"]:
             table.add_row(
                 f"{r['period_th']} / {r['period_en']}",
-                f"{r['name_th']} / {r['name_en']}",
+                escape(f"{r['name_th']} / {r['name_en']}"),
                 str(r["patches"]),
                 f"{r['area_ha']:,.2f}",
                 f"{r['area_rai']:,.2f}",
@@ -310,7 +313,9 @@ def summary_command(
 def _print_task(task: dict) -> None:
     cli_support.out.print(
         f"task {task['id']} ({task['status']}{', ' + task['outcome'] if task.get('outcome') else ''}): "
-        f"patch {task['patch_id']}\n  {task['title_th']}\n  {task['title_en']}"
+        f"patch {task['patch_id']}\n  {task['title_th']}\n  {task['title_en']}",
+        markup=False,  # titles hold place and reserve names: data, never markup
+        highlight=False,
     )
 
 
@@ -342,7 +347,7 @@ def tasks_command(
             table.add_column(col, justify="right" if col != "ตรวจสอบ / verify" else "left")
         for t in found:
             table.add_row(
-                str(t["id"]), str(t["patch_id"]), f"{t['distance_m']:,.0f}", f"{t['title_th']}\n{t['title_en']}"
+                str(t["id"]), str(t["patch_id"]), f"{t['distance_m']:,.0f}", escape(f"{t['title_th']}\n{t['title_en']}")
             )
         cli_support.out.print(table)
 
@@ -374,7 +379,7 @@ def verification_command() -> None:
 
     for s in shares["sources"]:
         table.add_row(
-            s["source"],
+            escape(s["source"]),
             str(s["patches"]),
             str(s["checked"]),
             str(s["verified"]),

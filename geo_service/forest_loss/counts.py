@@ -8,19 +8,20 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.forest_loss.queries import EXPORT_DISTRICT_MONTHS_SQL
+
 
 def district_month_counts(session: Session) -> dict[str, Any]:
-    """Clearing patches of the area of interest that were not merged into another, by district code ('' for a
-    patch in no district of a loaded province, e.g. in the area's buffer) and month of their first alert date:
+    """Current clearing patches (not merged into another) of the area of interest, by district and month of their
+    first alert date, counted as the summaries and the aggregate collection count them (``queries.EXPORT_DISTRICT_MONTHS_SQL``): the part of each patch inside
+    each district of the area's provinces, ``n`` the patches with a part in it; a patch across the province line
+    adds its part inside only, and a neighbour's district never appears:
     ``{"rows": [(district, month, patches, area_m2)], "last_update": datetime | None}``.
 
-    ``first_date`` is the alert system's own calendar day (already a local date), so its month is the month in
-    Asia/Bangkok. ``last_update``: the latest change of any patch (a merge or a new ingest included)."""
+    ``first_date`` is the day the alert system gives (not shifted). ``last_update``: the latest change of any patch
+    (a merge or a new ingest included)."""
     rows = session.execute(
-        text("""
-        SELECT coalesce(district_code, '') AS district, date_trunc('month', first_date)::date AS month,
-               count(*) AS n, sum(area_m2) AS area_m2
-        FROM clearing_patches WHERE merged_into IS NULL AND in_aoi GROUP BY 1, 2 ORDER BY 1, 2""")
+        text(f"SELECT district_code, month_start, patches, area_m2 FROM ({EXPORT_DISTRICT_MONTHS_SQL}) t ORDER BY 1, 2")
     ).all()
     last = session.execute(text("SELECT max(updated_at) FROM clearing_patches")).scalar()
     return {"rows": [(d, m, n, float(a)) for d, m, n, a in rows], "last_update": last}

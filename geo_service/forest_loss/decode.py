@@ -292,6 +292,43 @@ def decode_radd_wur(
     return _result(alert.shape, np.unravel_index(idx, alert.shape), day, c[good], bad)
 
 
+GLAD_S2_EPOCH = date(2018, 12, 31)  # UMD's GLAD-S2 alertDate: days since 2018-12-31 (GFW adds 1461 days)
+GLAD_S2_OFFSET = (GLAD_S2_EPOCH - EPOCH).days  # 1461
+GLAD_S2_MAX_LEVEL = 4
+
+
+def decode_glad_s2_umd(
+    values: np.ndarray, *, nodata=None, on_invalid: Literal["raise", "mask"] = "raise", **_: object
+) -> Alerts:
+    """GLAD-S2 as UMD publishes it (``S2alert/alert`` and ``S2alert/alertDate``): layer 1 ``alert`` (0 none,
+    1 low confidence, 2..4 repeated observations = high), layer 2 ``alertDate`` (days since 2018-12-31, day 1 =
+    2019-01-01). The mapping is the one GFW applies when it turns UMD's tiles into ``umd_glad_sentinel2_alerts``
+    (wri/gfw-datapump, ``GLADS2AlertsSync``: ``20000 + 10000 * (alert > 1) + alertDate + 1461``)."""
+    alert, ddate = _layers(values, 2, "glad_s2_umd")
+    _ints(alert, "glad_s2_umd", "alert")
+    _ints(ddate, "glad_s2_umd", "alertDate")
+    nd = _nodatas(nodata, 2)
+    where = alert != 0
+    if nd[0] is not None:
+        where &= alert != nd[0]
+    c = alert[where].astype(np.int64)
+    d = ddate[where].astype(np.int64)
+    good = (c >= 1) & (c <= GLAD_S2_MAX_LEVEL) & (d >= 1) & (d <= MAX_DAY - GLAD_S2_OFFSET)
+    bad = int(good.size - np.count_nonzero(good))
+    if bad and on_invalid == "raise":
+        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], d[~good][:1000], strict=True)})[:5]
+        raise _refuse(
+            "glad_s2_umd",
+            "alert must be 1..4 and alertDate a day count of 1 or more since 2018-12-31",
+            bad,
+            pairs,
+            "Check that layer 1 is alert and layer 2 alertDate (GLAD-S2 as UMD publishes it).",
+        )
+    idx = np.flatnonzero(where.ravel())[good]
+    conf = np.where(c[good] > 1, HIGH, LOW)
+    return _result(alert.shape, np.unravel_index(idx, alert.shape), d[good] + GLAD_S2_OFFSET, conf, bad)
+
+
 # OPERA DIST-ALERT VEG-DIST-STATUS (v1): 1/4 first detection, 2/5 provisional, 3/6 confirmed (ongoing), 7/8
 # confirmed and finished; 1-3 and 7 below 50 % vegetation cover loss, 4-6 and 8 at least 50 %. Mapped onto the
 # service's classes: first detection and provisional = low, confirmed = high.
@@ -426,6 +463,7 @@ DECODERS: dict[str, Callable[..., Alerts]] = {
     "glad_s2_gfw": partial(decode_gfw_date_conf, encoding="glad_s2_gfw"),
     "radd_gfw": partial(decode_gfw_date_conf, encoding="radd_gfw"),
     "glad_l_umd": decode_glad_l_umd,
+    "glad_s2_umd": decode_glad_s2_umd,
     "radd_wur": decode_radd_wur,
     "dist_alert": decode_dist_alert,
     "hansen_gfc": decode_hansen_gfc,

@@ -23,7 +23,8 @@ from geo_service.auth import Principal
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 
 # What every read returns about a patch (alias p): figures with their units, dates, sources, fire evidence and
-# the names of the district, subdistrict and reserve holding the largest share (current boundaries).
+# the names of the district, subdistrict and reserve holding the largest share (current boundaries), and the share
+# of the patch inside that reserve (a label must not say "in the reserve" of a patch 40 % inside it).
 _ATTRS = """
   p.id, p.sources, p.first_date, p.last_date, p.area_m2, p.confidence_max, p.pixels, p.pixels_low,
   p.pixels_high, p.pixels_highest, p.province_code, p.district_code, p.subdistrict_code, p.reserve_code,
@@ -38,7 +39,9 @@ _ATTRS = """
   (SELECT a.name_en FROM current_admin_areas a WHERE a.level = 'subdistrict' AND a.code = p.subdistrict_code
    LIMIT 1) AS subdistrict_en,
   (SELECT r.name_th FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_th,
-  (SELECT r.name_en FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_en
+  (SELECT r.name_en FROM latest_protected_areas r WHERE r.code = p.reserve_code) AS reserve_en,
+  (SELECT z.share FROM clearing_patch_zones z WHERE z.patch_id = p.id AND z.zone_type = 'protected_area'
+   AND z.zone_code = p.reserve_code) AS reserve_share
 """
 
 
@@ -165,7 +168,8 @@ WITH inc AS (
                          AND p.geom && ST_Expand(inc.geom, :deg)
                          AND ST_DWithin(p.geom::geography, inc.geom::geography, :distance_m)
   CROSS JOIN LATERAL (SELECT ST_Distance(p.geom::geography, inc.geom::geography) AS m) d
-  WHERE p.merged_into IS NULL AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
+  WHERE p.merged_into IS NULL AND p.verification <> 'false_alarm'  -- a false alarm is no evidence
+    AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
 ), best AS (
   SELECT DISTINCT ON (id) id, m, gap, incident_id FROM near ORDER BY id, m, gap, incident_id
 )
@@ -182,7 +186,7 @@ def near_incidents(
     days: int,
     skip: Sequence[str] = (),
 ) -> list[dict]:
-    """Patches (not merged) within ``distance_m`` of an incident (id, EWKB point, observed_at) whose alert span
+    """Patches (not merged, not found false alarms in the field) within ``distance_m`` of an incident (id, EWKB point, observed_at) whose alert span
     comes within ``days`` of the incident's local day: per patch, the nearest incident, the distance to the
     patch's outline (m, 0 inside it) and the gap in days (0 when the incident's day lies in the alert span)."""
     if not incidents:
@@ -204,7 +208,7 @@ def near_incidents(
 def in_protected_areas(
     session: Session, codes: Sequence[str], start: date, end: date, *, skip: Sequence[str] = (), limit: int = 50
 ) -> list[dict]:
-    """Patches (not merged) with part of their area inside these protected areas and an alert span meeting
+    """Patches (not merged, not found false alarms) with part of their area inside these protected areas and an alert span meeting
     [start, end]: ``share_inside`` is the share of the patch inside them (the zones' shares summed, capped at 1:
     where two of them overlap, e.g. a park over a reserve, the sum would count the overlap twice), with the codes; largest share of the most
     confident first."""
@@ -218,8 +222,8 @@ def in_protected_areas(
         )
         SELECT z.share_inside, z.inside, {_ATTRS}
         FROM z JOIN clearing_patches p ON p.id = z.patch_id
-        WHERE p.merged_into IS NULL AND p.first_date <= :end AND p.last_date >= :start
-          AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
+        WHERE p.merged_into IS NULL AND p.verification <> 'false_alarm' AND p.first_date <= :end
+          AND p.last_date >= :start AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
         ORDER BY p.confidence_max DESC, z.share_inside DESC, p.area_m2 DESC, p.id
         LIMIT :limit"""),
         {"codes": list(codes), "start": start, "end": end, "skip": list(skip), "limit": limit},

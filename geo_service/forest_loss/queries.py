@@ -4,19 +4,27 @@ ask.
 **What a figure counts** (the one definition of the summaries, the aggregate collection and the committee brief):
 
 - only **current** patches: a patch absorbed by an older one when later alerts joined them (``merged_into`` set) is
-  never counted (its pixels are in the patch that absorbed it);
-- only patches **in the area of interest** (``in_aoi``); a neighbouring province's patch is stored, and shown in
-  the lists with ``area=outside`` / ``all``, but never summed;
-- a patch belongs to the **province** holding its largest share (``province_code``), as hotspots and incidents are
-  attributed; a provincial caller sees and sums the patches of their provinces;
+  never counted (its pixels are in the patch that absorbed it); nor a patch the field check found a **false
+  alarm** (``verification = 'false_alarm'``; "already known" and unchecked patches count);
+- only the **area of interest**: the parts of patches inside its provinces (below); a neighbouring province's
+  patch is stored, and shown in the lists with ``area=outside`` / ``all``, but never summed;
+- **by share, inside the counted provinces only**: a figure counts the *part* of each patch inside the provinces
+  it is about (the province asked, or the caller's, each one of the area of interest's provinces; a national
+  figure: the area of interest's provinces, ``aoi_provinces()``), from the patch's province zone rows. A patch
+  across the province line adds its inside part only; the part beyond (a neighbour, or the area's buffer) is
+  never counted, and a patch with no part inside is not counted at all. (The lists and the map still show a
+  patch by the province of its largest share, ``province_code``.) A district row sums the parts inside districts
+  of the counted provinces only, so a neighbour's district never appears;
 - **areas** are measured in UTM (``area_m2``, stored at ingest; hectares and rai with ``thai.M2_PER_HECTARE`` /
   ``M2_PER_RAI``); a row of a district or protected area sums the part of each patch inside it
   (``clearing_patch_zones.area_m2``), so a patch across a reserve boundary adds its inside share only; ``patches``
   counts the patches with a part in the zone (a patch across a district line counts in both districts, once in
-  the totals);
-- a patch's **month** and **fiscal year** are those of its first alert date (``first_date``, the alert system's
-  date of the day in Asia/Bangkok); fiscal years are Thai (October-September), labelled in the Buddhist Era by the
-  SQL functions of migration 0016 (twins of ``thai.py``).
+  the totals). A reserve that itself crosses the province line adds the patch's whole part inside it (the zone
+  rows do not split a reserve part by province);
+- a patch's **month** and **fiscal year** are those of its first alert date (``first_date``: the day the alert
+  system gives, not shifted; the service has no time of day for it); fiscal years are Thai (October-September),
+  labelled in the Buddhist Era by the SQL functions of migration 0016 (twins of ``thai.py``). A patch whose first
+  alert is on 30 September and last on 1 October belongs to the fiscal year ending that September.
 """
 
 from __future__ import annotations
@@ -43,15 +51,23 @@ NONE_LABELS = {
     "district": ("นอกเขตอำเภอที่โหลดไว้", "Outside the loaded districts"),
     "reserve": ("นอกพื้นที่ป่าและพื้นที่คุ้มครอง", "Outside every reserve and protected area"),
 }
-COUNTED = "p.merged_into IS NULL AND p.in_aoi"  # what every figure counts (module docstring)
+# What every figure counts (module docstring): current patches; the area of interest is applied by counting only
+# the parts inside its provinces (aoi_provinces(), read live), not by the in_aoi flag stored at ingest, which a
+# later change of GEO_SERVICE_AOI_PROVINCES does not re-mark (hotspots are re-marked, patches are not).
+# A patch found to be a false alarm in the field is no forest loss: never counted (the per-source verification
+# shares report it; the red flags' active_clearing_patches_v leaves it out alike).
+COUNTED = "p.merged_into IS NULL AND p.verification <> 'false_alarm'"
 DEFINITION_TH = (
-    "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น) ภายในพื้นที่รับผิดชอบ "
-    "นับตามวันแจ้งเตือนแรก (เวลาประเทศไทย) พื้นที่วัดในระบบพิกัด UTM แถวของอำเภอหรือป่าสงวนนับเฉพาะส่วนของแปลงที่อยู่ภายใน"
+    "แปลงแผ้วถางจากการแจ้งเตือนดาวเทียมที่ยังเป็นปัจจุบัน (ไม่นับแปลงที่ถูกรวมเข้ากับแปลงอื่น และแปลงที่ตรวจสอบภาคสนามแล้วพบว่าแจ้งเตือนผิด) "
+    "นับเฉพาะส่วนของแปลงที่อยู่ภายในจังหวัดที่รายงาน (แปลงที่คร่อมเขตจังหวัดนับตามสัดส่วนพื้นที่ภายใน ส่วนที่อยู่ในจังหวัดข้างเคียงไม่นับ) "
+    "นับตามวันแจ้งเตือนแรกตามที่ระบบแจ้งเตือนระบุ พื้นที่วัดในระบบพิกัด UTM แถวของอำเภอหรือป่าสงวนนับเฉพาะส่วนของแปลงที่อยู่ภายใน"
 )
 DEFINITION_EN = (
-    "Current clearing patches from satellite forest-loss alerts (patches absorbed by another not counted) in the "
-    "area of interest, by their first alert date (Asia/Bangkok); areas measured in UTM; a district or reserve row "
-    "sums the part of each patch inside it"
+    "Current clearing patches from satellite forest-loss alerts (patches absorbed by another, and patches a field "
+    "check found to be false alarms, not counted), "
+    "counted by their part inside the province(s) reported (a patch across the province line by its share inside; "
+    "the part in a neighbouring province is not counted), by their first alert date as the alert system gives it; "
+    "areas measured in UTM; a district or reserve row sums the part of each patch inside it"
 )
 
 
@@ -294,11 +310,15 @@ _PERIOD_SQL = {
 }
 
 
+def count_provinces(session: Session, provinces: list[str] | None) -> list[str]:
+    """The provinces a figure counts the patches' parts in: ``provinces`` (None: every one) within the area of
+    interest's provinces (``aoi_provinces()``)."""
+    aoi = list(session.execute(text("SELECT aoi_provinces()")).scalar_one() or [])
+    return aoi if provinces is None else [p for p in provinces if p in aoi]
+
+
 def _counted(q: SummaryQuery, params: dict[str, Any]) -> str:
     where = [COUNTED]
-    if q.provinces is not None:
-        params["provinces"] = q.provinces
-        where.append("p.province_code = ANY(CAST(:provinces AS text[]))")
     if q.date_from:
         params["date_from"] = q.date_from
         where.append("p.first_date >= :date_from")
@@ -312,6 +332,35 @@ def _counted(q: SummaryQuery, params: dict[str, Any]) -> str:
         params["min_confidence"] = q.min_confidence
         where.append("p.confidence_max >= :min_confidence")
     return " AND ".join(where)
+
+
+def _counted_patches(session: Session, q: SummaryQuery, params: dict[str, Any], key: str) -> str:
+    """A subquery: one row per counted patch (``id``, ``period``, ``first_date``, ``cleared_by_fire``, ``sources``)
+    with ``m2``, its part inside the counted provinces: its province zone rows there, or, where a deployment loaded
+    districts only (no province polygons, so no province rows), the rows of those provinces' districts. Patches with
+    no part there (more than 0.05 m2: the rounding of the shares is no part) are left out. Sets the parameters
+    ``count_provinces`` and ``count_districts`` (the districts of those provinces, for the district rows)."""
+    provinces = count_provinces(session, q.provinces)
+    params["count_provinces"] = provinces
+    params["count_districts"] = list(
+        session.execute(
+            text(
+                "SELECT code FROM current_admin_areas WHERE level = 'district' "
+                "AND parent_code = ANY(CAST(:p AS text[]))"
+            ),
+            {"p": provinces},
+        ).scalars()
+    )
+    where = _counted(q, params)
+    return f"""(SELECT p.id, {key} AS period, p.first_date, p.cleared_by_fire, p.sources, c.m2
+               FROM clearing_patches p
+               JOIN (SELECT patch_id, coalesce(sum(area_m2) FILTER (WHERE zone_type = 'province'),
+                                               sum(area_m2)) AS m2
+                     FROM clearing_patch_zones
+                     WHERE (zone_type = 'province' AND zone_code = ANY(CAST(:count_provinces AS text[])))
+                        OR (zone_type = 'district' AND zone_code = ANY(CAST(:count_districts AS text[])))
+                     GROUP BY patch_id) c ON c.patch_id = p.id
+               WHERE {where} AND c.m2 > 0.05)"""
 
 
 def _figures(n: int, m2: float, fire: int, fire_m2: float) -> dict:
@@ -334,28 +383,33 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
     kind are labelled and come after the named ones."""
     q.check()
     params: dict[str, Any] = {"zone_type": ZONE_TYPES[q.by]}
-    where = _counted(q, params)
     key, label_th, label_en = _PERIOD_SQL[q.period]
+    base = _counted_patches(session, q, params, key)
+    # a district row counts the districts of the counted provinces only (a neighbour's district never shows)
+    in_zone = "AND z.zone_code = ANY(CAST(:count_districts AS text[]))" if q.by == "district" else ""
     names = (
         "SELECT code, name_th, name_en FROM current_admin_areas WHERE level = 'district'"
         if q.by == "district"
         else "SELECT code, name_th, name_en FROM latest_protected_areas"
     )
-    rows = session.execute(
-        text(
-            # No materialised CTE: the planner keeps its row estimates (a CTE's 50M estimate had PostgreSQL spend
-            # 2 s compiling the query with JIT for 100k patches).
-            f"""WITH parts AS NOT MATERIALIZED (  -- one row per (patch, zone): count(*) counts patches
-                    SELECT {key} AS period, p.first_date, p.cleared_by_fire, z.zone_code, z.area_m2 AS zone_m2
-                    FROM clearing_patches p
-                    JOIN clearing_patch_zones z ON z.patch_id = p.id AND z.zone_type = :zone_type
-                    WHERE {where}
-                    UNION ALL  -- the part of each patch outside every zone of the kind
-                    SELECT {key}, p.first_date, p.cleared_by_fire, NULL, p.area_m2 - coalesce(s.m2, 0)
-                    FROM clearing_patches p
-                    LEFT JOIN (SELECT patch_id, sum(area_m2) AS m2 FROM clearing_patch_zones
-                               WHERE zone_type = :zone_type GROUP BY patch_id) s ON s.patch_id = p.id
-                    WHERE {where}),
+    rows = list(
+        session.execute(
+            text(
+                # The counted patches (b) and their zone parts (pz) once each, materialised: both are read twice
+                # (for 100k patches 0.5-0.8 s in two statements with b recomputed, bench/forest_loss_summary.py).
+                # The period totals come from the same b, as rows with kind 'total'.
+                f"""WITH b AS MATERIALIZED {base},
+                pz AS MATERIALIZED (
+                    SELECT b.id, b.period, b.first_date, b.cleared_by_fire, b.m2, z.zone_code, z.area_m2
+                    FROM b LEFT JOIN clearing_patch_zones z ON z.patch_id = b.id AND z.zone_type = :zone_type
+                         {in_zone}),
+                parts AS (  -- one row per (patch, zone): count(*) counts patches
+                    SELECT period, first_date, cleared_by_fire, zone_code, area_m2 AS zone_m2
+                    FROM pz WHERE zone_code IS NOT NULL
+                    UNION ALL  -- the counted part of each patch outside every (counted) zone of the kind
+                    SELECT period, min(first_date), bool_or(cleared_by_fire), NULL,
+                           greatest(max(m2) - coalesce(sum(area_m2), 0), 0)
+                    FROM pz GROUP BY id, period),
                 g AS (
                     SELECT period, zone_code, min(first_date) AS d, count(*) AS n, sum(zone_m2) AS m2,
                            count(*) FILTER (WHERE cleared_by_fire) AS fire,
@@ -363,13 +417,19 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
                     FROM parts
                     WHERE zone_code IS NOT NULL OR zone_m2 > 0.05  -- rounding of the shares is no part
                     GROUP BY period, zone_code)
-                SELECT g.period, {label_th.format(d="g.d")} AS label_th, {label_en.format(d="g.d")} AS label_en,
-                       g.zone_code, n.name_th, n.name_en, g.n, g.m2, g.fire, g.fire_m2
+                SELECT 'row' AS kind, g.period, {label_th.format(d="g.d")} AS label_th,
+                       {label_en.format(d="g.d")} AS label_en, g.zone_code, n.name_th, n.name_en, g.n, g.m2,
+                       g.fire, g.fire_m2
                 FROM g LEFT JOIN ({names}) n ON n.code = g.zone_code
-                ORDER BY g.period, g.zone_code IS NULL, g.zone_code"""
-        ),
-        params,
-    ).mappings()
+                UNION ALL
+                SELECT 'total', period, NULL, NULL, NULL, NULL, NULL, count(*), sum(m2),
+                       count(*) FILTER (WHERE cleared_by_fire), coalesce(sum(m2) FILTER (WHERE cleared_by_fire), 0)
+                FROM b GROUP BY period
+                ORDER BY 1 DESC, 2, 5 NULLS LAST"""
+            ),
+            params,
+        ).mappings()
+    )
     none_th, none_en = NONE_LABELS[q.by]
     out_rows = [
         {
@@ -382,19 +442,10 @@ def summarise(session: Session, q: SummaryQuery) -> dict:
             **_figures(r["n"], r["m2"], r["fire"], r["fire_m2"]),
         }
         for r in rows
+        if r["kind"] == "row"
     ]
-    totals = [
-        dict(t)
-        for t in session.execute(
-            text(
-                f"""SELECT {key} AS period, count(*) AS n, sum(p.area_m2) AS m2,
-                           count(*) FILTER (WHERE p.cleared_by_fire) AS fire,
-                           coalesce(sum(p.area_m2) FILTER (WHERE p.cleared_by_fire), 0) AS fire_m2
-                    FROM clearing_patches p WHERE {where} GROUP BY 1 ORDER BY 1"""
-            ),
-            params,
-        ).mappings()
-    ]
+    totals = [{"period": r["period"], "n": r["n"], "m2": r["m2"], "fire": r["fire"], "fire_m2": r["fire_m2"]}
+              for r in rows if r["kind"] == "total"]  # fmt: skip
     periods = [{"period": t["period"], **_figures(t["n"], t["m2"], t["fire"], t["fire_m2"])} for t in totals]
     whole = _figures(
         sum(t["n"] for t in totals),
@@ -445,13 +496,13 @@ def brief_figures(session: Session, start: date, end: date, province: str | None
         ]
 
     params: dict[str, Any] = {}
-    where = _counted(q, params)
+    base = _counted_patches(session, q, params, "NULL")
     sources = session.execute(
         text(
-            f"""SELECT s.source, count(*) AS n, sum(p.area_m2) AS m2, count(*) FILTER (WHERE p.cleared_by_fire) AS fire,
-                       coalesce(sum(p.area_m2) FILTER (WHERE p.cleared_by_fire), 0) AS fire_m2
-                FROM clearing_patches p CROSS JOIN LATERAL unnest(p.sources) AS s(source)
-                WHERE {where} GROUP BY s.source ORDER BY s.source"""
+            f"""SELECT s.source, count(*) AS n, sum(b.m2) AS m2, count(*) FILTER (WHERE b.cleared_by_fire) AS fire,
+                       coalesce(sum(b.m2) FILTER (WHERE b.cleared_by_fire), 0) AS fire_m2
+                FROM {base} b CROSS JOIN LATERAL unnest(b.sources) AS s(source)
+                GROUP BY s.source ORDER BY s.source"""
         ),
         params,
     ).mappings()
@@ -484,12 +535,14 @@ EXPORT_PATCHES_SQL = """SELECT p.id, p.geom, p.sources, p.first_date, p.last_dat
        p.verified_by, NULL::text AS created_by
 FROM clearing_patches p WHERE p.merged_into IS NULL"""
 
-# Per district and month of the first alert date (the summaries' definition): counts and areas, no patch geometry.
+# Per district and month of the first alert date (the summaries' definition): counts and areas, no patch geometry;
+# the districts of the area of interest's provinces only (a patch across the line adds its part inside).
 EXPORT_DISTRICT_MONTHS_SQL = f"""SELECT z.zone_code AS district_code, date_trunc('month', p.first_date)::date AS month_start,
        count(*)::int AS patches, sum(z.area_m2) AS area_m2,
        count(*) FILTER (WHERE p.cleared_by_fire)::int AS cleared_by_fire_patches
 FROM clearing_patches p JOIN clearing_patch_zones z ON z.patch_id = p.id AND z.zone_type = 'district'
-WHERE {COUNTED}
+JOIN current_admin_areas cd ON cd.level = 'district' AND cd.code = z.zone_code AND cd.parent_code = ANY(aoi_provinces())
+WHERE {COUNTED} AND z.area_m2 > 0.05
 GROUP BY z.zone_code, date_trunc('month', p.first_date)"""
 
 PATCHES_VERSION_SQL = (

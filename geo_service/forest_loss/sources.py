@@ -81,6 +81,15 @@ ENCODINGS: dict[str, Encoding] = {
             params=("year",),
         ),
         Encoding(
+            "glad_s2_umd",
+            "glad_s2",
+            ("alert", "alertDate"),
+            "GLAD-S2 as UMD publishes it: alert (1 low, 2..4 high) + alertDate (days since 2018-12-31)",
+            "UMD tiles gs://earthenginepartners-hansen/S2alert/{alert,alertDate}, read as GFW reads them "
+            "(github.com/wri/gfw-datapump src/datapump/sync/sync.py GLADS2AlertsSync: 20000 + 10000 * (alert > 1) "
+            "+ alertDate + 1461); coverage: primary humid tropical forest of the Amazon basin only (glad.umd.edu)",
+        ),
+        Encoding(
             "radd_wur",
             "radd",
             ("Alert", "Date"),

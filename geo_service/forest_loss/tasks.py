@@ -252,21 +252,24 @@ def tasks_of_incidents(session: Session, incident_ids: list[int]) -> dict[int, l
 
 
 def verification_shares(session: Session, principal: Principal) -> dict:
-    """Per alert source: patches (not merged) and how many were verified, false alarms, already known or not
-    checked yet; ``verified_share`` = verified / checked, ``false_alarm_share`` = false alarms / checked,
-    ``already_known_share`` = already known / checked (None with nothing checked). A patch seen by several
-    systems counts for each of them. Within the principal's provinces."""
+    """Per alert source: current patches (not merged) and how many field checks found them verified, false
+    alarms or already known, and how many current patches are not checked yet; ``verified_share`` = verified /
+    checked, ``false_alarm_share`` = false alarms / checked, ``already_known_share`` = already known / checked
+    (None with nothing checked). A check counts for the sources of the patch it checked, **even when that patch was
+    later absorbed by an older one** (a merge must not erase a field visit from the statistics; the survivor keeps
+    its own check, if any). A patch seen by several systems counts for each of them. Within the principal's
+    provinces."""
     scope, params = evidence.scope_sql(principal)
     rows = session.execute(
         text(f"""
         SELECT s.source,
-               count(*) AS patches,
+               count(*) FILTER (WHERE p.merged_into IS NULL) AS patches,
                count(*) FILTER (WHERE p.verification = 'verified') AS verified,
                count(*) FILTER (WHERE p.verification = 'false_alarm') AS false_alarm,
                count(*) FILTER (WHERE p.verification = 'already_known') AS already_known,
-               count(*) FILTER (WHERE p.verification = 'unverified') AS unverified
+               count(*) FILTER (WHERE p.verification = 'unverified' AND p.merged_into IS NULL) AS unverified
         FROM clearing_patches p CROSS JOIN LATERAL unnest(p.sources) AS s(source)
-        WHERE p.merged_into IS NULL AND {scope}
+        WHERE (p.merged_into IS NULL OR p.verification <> 'unverified') AND {scope}
         GROUP BY s.source ORDER BY s.source"""),
         params,
     ).mappings()
@@ -288,6 +291,7 @@ def verification_shares(session: Session, principal: Principal) -> dict:
         )
     return {
         "definition": "share = patches with this outcome / patches of the source checked in the field "
-        "(verified + false alarm + already known); a patch seen by several sources counts for each",
+        "(verified + false alarm + already known); a patch seen by several sources counts for each; a check "
+        "still counts after its patch was absorbed by another",
         "sources": out,
     }

@@ -56,7 +56,9 @@ def patch_label(p: dict) -> str:
     if place:
         lines.append(esc.text(place))
     if reserve:
-        lines.append(esc.text("ในเขต / in: " + str(reserve)))
+        share = p.get("reserve_share")
+        part = f" ({share:.0%} ของแปลง / of the patch)" if share is not None and share < 0.995 else ""
+        lines.append(esc.text("ในเขต / in: " + str(reserve) + part))
     lines.append(esc.text(f"ตรวจภาคสนาม / field check: {th} / {en}"))
     return esc.check_fragment("<br>".join(lines))
 
