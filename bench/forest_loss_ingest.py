@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -115,8 +116,38 @@ def _subprocess(args: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def bench_db(n: int, seed: int) -> dict:
-    """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers."""
+def _snapshot(session, ids: list[int]) -> tuple[list[dict], dict[int, list[tuple]]]:
+    from geo_service.forest_loss import store
+
+    rows = [dict(r) for r in store.patches_of(session, ids)]
+    zones: dict[int, list[tuple]] = {}
+    for z in store.patch_zones(session, ids):
+        zones.setdefault(int(z["patch_id"]), []).append((z["zone_type"], z["zone_code"], z["area_m2"], z["share"]))
+    return rows, zones
+
+
+def compare(old: tuple, new: tuple) -> dict:
+    """Differences between two snapshots of the same patches (in the same order): the largest area and share
+    differences and the number of patches whose codes, flags or set of zones differ."""
+    (rows_a, zones_a), (rows_b, zones_b) = old, new
+    cols = ("province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes", "in_aoi")
+    d_area = d_share = 0.0
+    differ = 0
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        d_area = max(d_area, abs(ra["area_m2"] - rb["area_m2"]))
+        za, zb = zones_a.get(ra["id"], []), zones_b.get(rb["id"], [])
+        same = [ra[c] for c in cols] == [rb[c] for c in cols] and [z[:2] for z in za] == [z[:2] for z in zb]
+        differ += not same
+        for x, y in zip(za, zb):
+            d_area, d_share = max(d_area, abs(x[2] - y[2])), max(d_share, abs(x[3] - y[3]))
+    return {"max_area_diff_m2": d_area, "max_share_diff": d_share, "patches_differing": differ}
+
+
+def bench_db(n: int, seed: int, n_old: int, firms_rows: int) -> dict:
+    """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers: the in-memory
+    path and (on the first ``n_old`` of the same patches, stored again) the SQL reference, compared column by
+    column; then the hotspots' rates in the same database: the Gazetteer on the patches' centres and a FIRMS ingest
+    end to end (``firms_rows`` rows generated as bench/firms_ingest.py does)."""
     import _harness  # type: ignore[import-not-found]
     import numpy as np
     import shapely
@@ -125,6 +156,7 @@ def bench_db(n: int, seed: int) -> dict:
     from geo_service.db.engine import make_sessionmaker, transaction
     from geo_service.forest_loss import store
     from geo_service.forest_loss.ingest import mark_fire
+    from geo_service.places import gazetteer
     from geo_service.settings import ForestLossSettings
 
     rng = np.random.default_rng(seed)
@@ -135,15 +167,12 @@ def bench_db(n: int, seed: int) -> dict:
     to_wgs = Transformer.from_crs(32647, 4326, always_xy=True)
     wgs = shapely.transform(boxes, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1])))
     days = np.datetime64("2024-01-01") + rng.integers(0, 365, n).astype("timedelta64[D]")
+    out: dict = {"patches": n, "old_patches": n_old}
     with _harness.database() as (url, engine, _cluster):
         sm = make_sessionmaker(engine)
-        with transaction(sm) as session:
-            ingest_id = store.create_ingest(
-                session, source="gfw_integrated", encoding="gfw_integrated", file_name="bench", file_sha256="0" * 64,
-                params_key="bench", params={}, crs="EPSG:32647", window=None, created_by="bench",
-            )  # fmt: skip
-            ids = store.new_patch_ids(session, n)
-            rows = [
+
+        def rows_of(ids, geoms, dates):
+            return [
                 {
                     "id": i,
                     "wkb": shapely.to_wkb(g),
@@ -156,21 +185,56 @@ def bench_db(n: int, seed: int) -> dict:
                     "confidence_max": 4,
                     "sources": ["gfw_integrated"],
                 }
-                for i, g, d in zip(ids, wgs, days, strict=True)
+                for i, g, d in zip(ids, geoms, dates, strict=True)
             ]
-            t0 = time.perf_counter()
-            store.insert_patches(session, rows, ingest_id)
-            t_insert = time.perf_counter() - t0
+
         with transaction(sm) as session:
+            ingest_id = store.create_ingest(
+                session, source="gfw_integrated", encoding="gfw_integrated", file_name="bench", file_sha256="0" * 64,
+                params_key="bench", params={}, crs="EPSG:32647", window=None, created_by="bench",
+            )  # fmt: skip
+            ids, bare_ids = store.new_patch_ids(session, n), store.new_patch_ids(session, n)
+            rows, bare_rows = rows_of(ids, wgs, days), rows_of(bare_ids, wgs, days)
+        with transaction(sm) as session:
+            t0 = time.perf_counter()
+            gazetteer(session)  # the process-wide boundaries, loaded once (as the hotspots ingest does)
+            out["gazetteer_load_s"] = time.perf_counter() - t0
+        # each step timed with its commit (the results written): the same patches stored bare (the SQL reference
+        # measures them after), then measured as the ingest stores them
+        t0 = time.perf_counter()
+        with transaction(sm) as session:
+            store.insert_patches(session, bare_rows, ingest_id, measured=False)
+        out["insert_bare_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with transaction(sm) as session:
+            store.insert_patches(session, rows, ingest_id)
+        out["insert_measured_s"] = time.perf_counter() - t0
+        if n_old:
             t1 = time.perf_counter()
-            store.measure_and_attribute(session, ids)
-            t_attr = time.perf_counter() - t1
+            with transaction(sm) as session:
+                store.measure_and_attribute_sql(session, bare_ids[:n_old])
+            out["attribute_sql_s"] = time.perf_counter() - t1
+            with transaction(sm) as session:
+                out["compare"] = compare(_snapshot(session, bare_ids[:n_old]), _snapshot(session, ids[:n_old]))
+        # stored patches measured again in memory (the path of extended patches: read, measure, COPY, UPDATE)
+        t1 = time.perf_counter()
+        with transaction(sm) as session:
+            store.measure_and_attribute(session, bare_ids)
+        out["remeasure_s"] = time.perf_counter() - t1
+        with transaction(sm) as session:
+            out["compare_remeasured"] = compare(_snapshot(session, bare_ids), _snapshot(session, ids))
+        with transaction(sm) as session:
             t2 = time.perf_counter()
             mark_fire(session, ids, ForestLossSettings())
-            t_fire = time.perf_counter() - t2
-            zones = session.execute(_harness_count("clearing_patch_zones")).scalar()
-            in_aoi = session.execute(_harness_count("clearing_patches WHERE in_aoi")).scalar()
-        # the hotspots' attribution, same run: the Gazetteer on n points (the patches' centres)
+            out["fire_s"] = time.perf_counter() - t2
+            lo, hi = min(ids), max(ids)  # integers from the sequence: the measured set
+            out["zones"] = int(
+                session.execute(_harness_count(f"clearing_patch_zones WHERE patch_id BETWEEN {lo} AND {hi}")).scalar()
+            )
+            out["in_aoi"] = int(
+                session.execute(_harness_count(f"clearing_patches WHERE in_aoi AND id BETWEEN {lo} AND {hi}")).scalar()
+            )
+        # the hotspots' rates, same run and database: the Gazetteer on n points (the patches' centres) ...
         from geo_service.places import Gazetteer
 
         with transaction(sm) as session:
@@ -178,17 +242,29 @@ def bench_db(n: int, seed: int) -> dict:
         cx, cy = to_wgs.transform(x + 15, y - 15)
         t3 = time.perf_counter()
         gaz.attribute(np.asarray(cx), np.asarray(cy), days)
-        t_gaz = time.perf_counter() - t3
+        out["gazetteer_points_s"] = time.perf_counter() - t3
+        # ... and a FIRMS ingest end to end (parse, validate, attribute, COPY, upsert, commit)
+        if firms_rows:
+            out["firms_rows"], out["firms_s"] = firms_ingest_rate(sm, gaz, firms_rows)
     _ = url
-    return {
-        "patches": n,
-        "insert_s": t_insert,
-        "attribute_s": t_attr,
-        "fire_s": t_fire,
-        "zones": int(zones),
-        "in_aoi": int(in_aoi),
-        "gazetteer_points_s": t_gaz,
-    }
+    return out
+
+
+def firms_ingest_rate(sm, gaz, rows: int) -> tuple[int, float]:
+    """Rows and seconds of a FIRMS ingest of ``rows`` generated detections (bench/firms_ingest.py's data)."""
+    import firms_ingest  # type: ignore[import-not-found]
+
+    from geo_service.db.engine import transaction
+    from geo_service.hotspots.ingest import ingest_file
+    from geo_service.settings import THAILAND_BBOX
+
+    with tempfile.TemporaryDirectory(prefix="forest_loss_bench_firms_") as tmp:
+        csv = Path(tmp) / "firms.csv"
+        firms_ingest.generate(csv, rows)
+        t = time.perf_counter()
+        with transaction(sm) as s:
+            report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=firms_ingest.ROW_PATH)
+        return report.rows_total, time.perf_counter() - t
 
 
 def _harness_count(what: str):
@@ -203,6 +279,10 @@ def main() -> None:
     ap.add_argument("--pixels", type=float, default=6.48e7, help="pixels of the alert raster (default 64.8M: Phrae)")
     ap.add_argument("--window", type=int, default=2048, help="window size of the ingest (pixels)")
     ap.add_argument("--patches", type=int, default=100_000, help="patches to attribute in the database part")
+    ap.add_argument(
+        "--old-patches", type=int, default=20_000, help="patches measured by the SQL reference too (0: skip it)"
+    )
+    ap.add_argument("--firms-rows", type=int, default=300_000, help="rows of the FIRMS ingest timed (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-db", action="store_true", help="skip the database part")
     ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
@@ -250,18 +330,52 @@ def main() -> None:
             )
     if not a.no_db:
         sys.path.insert(0, str(HERE))
-        d = bench_db(a.patches, a.seed)
+        n_old = min(a.old_patches, a.patches)
+        d = bench_db(a.patches, a.seed, n_old, a.firms_rows)
         n = d["patches"]
+        rate = n / d["insert_measured_s"]
+        own = d["insert_measured_s"] - d["insert_bare_s"]
         print(
-            f"attribution of {n:,} patches: area in UTM + zone shares + codes + in_aoi {d['attribute_s']:.1f} s "
-            f"({n / d['attribute_s']:,.0f} patches/s; {d['zones']:,} zone rows, {d['in_aoi']:,} in the AOI); "
-            f"cleared-by-fire query {d['fire_s']:.1f} s ({n / d['fire_s']:,.0f} patches/s); insert {d['insert_s']:.1f} s"
+            f"attribution of {n:,} patches (area in UTM, zone shares, codes, in_aoi), each step with its commit; "
+            f"machine load average {os.getloadavg()[0]:.2f}:"
         )
         print(
-            f"  hotspots' attribution (Gazetteer, points) of the {n:,} centres, same run: {d['gazetteer_points_s']:.2f} s "
-            f"({n / d['gazetteer_points_s']:,.0f} points/s): patches with exact shares are "
-            f"{d['attribute_s'] / d['gazetteer_points_s']:.0f}x slower per item"
+            f"  new patches as the ingest stores them (insert_patches: measured in memory, COPYed with their zone "
+            f"rows): {d['insert_measured_s']:.2f} s = {rate:,.0f} patches/s; the same insert bare (no figures) "
+            f"{d['insert_bare_s']:.2f} s, so the attribution itself costs {own:.2f} s = {n / max(own, 1e-9):,.0f} "
+            f"patches/s ({d['zones']:,} zone rows, {d['in_aoi']:,} in the AOI; boundaries loaded once before: "
+            f"{d['gazetteer_load_s']:.2f} s)"
         )
+        print(
+            f"  stored patches measured again (measure_and_attribute: read, measure, COPY, UPDATE): "
+            f"{d['remeasure_s']:.2f} s = {n / d['remeasure_s']:,.0f} patches/s"
+        )
+        if d["old_patches"]:
+            old_rate = d["old_patches"] / d["attribute_sql_s"]
+            c = d["compare"]
+            print(
+                f"  baseline, the SQL reference (measure_and_attribute_sql) on {d['old_patches']:,} bare ones: "
+                f"{d['attribute_sql_s']:.2f} s = {old_rate:,.0f} patches/s; new / old = {rate / old_rate:.1f}x "
+                f"(attribution's own cost {n / max(own, 1e-9) / old_rate:.1f}x)"
+            )
+            print(
+                f"  same answers as the SQL: {c['patches_differing']} of {d['old_patches']:,} patches differ in codes, "
+                f"flags or zones; largest area difference {c['max_area_diff_m2']:.2e} m2, largest share difference "
+                f"{c['max_share_diff']:.2e} (measured again: {d['compare_remeasured']['patches_differing']} differ)"
+            )
+        gaz_rate = n / d["gazetteer_points_s"]
+        print(
+            f"  hotspots, same run: the Gazetteer on the {n:,} centres {d['gazetteer_points_s']:.3f} s = "
+            f"{gaz_rate:,.0f} points/s (patches / points = {rate / gaz_rate:.2f})"
+            + (
+                f"; FIRMS ingest end to end {d['firms_rows']:,} rows in {d['firms_s']:.2f} s = "
+                f"{d['firms_rows'] / d['firms_s']:,.0f} rows/s (patches / FIRMS rows = "
+                f"{rate / (d['firms_rows'] / d['firms_s']):.2f})"
+                if "firms_s" in d
+                else ""
+            )
+        )
+        print(f"  cleared-by-fire query {d['fire_s']:.1f} s ({n / d['fire_s']:,.0f} patches/s)")
 
 
 if __name__ == "__main__":
