@@ -5,14 +5,20 @@
    deflated GeoTIFF), window by window as the ingest reads it, against the naive baseline: read the whole window,
    decode it and trace ``rasterio.features.shapes`` over it. Each run is a fresh subprocess, so its peak RSS
    (``ru_maxrss``) is its own.
-2. attribution and statistics of N stored patches (default 100,000 squares of 3 x 3 pixels over Phrae): area in
-   UTM zone by zone, shares in every province, district, subdistrict and protected area in force, largest-share
-   codes, in_aoi (forest_loss/store.py ``measure_and_attribute``) and the "cleared by fire" query
-   (hotspots/store.py ``fire_near_areas``), on a throwaway PostGIS with the bundled layers; compared with the rate
-   the hotspots reach (README, *Satellite hotspots / Speed*: 1M points attributed in 0.32-0.35 s).
+2. attribution and statistics of N patches (default 100,000 squares of 3 x 3 pixels over Phrae, random order):
+   area in UTM zone by zone, shares in every province, district, subdistrict and protected area in force,
+   largest-share codes, in_aoi, on a throwaway PostGIS with the bundled layers, each step timed with its commit:
+   new patches inserted as the ingest inserts them (forest_loss/store.py ``insert_patches``: measured in memory by
+   forest_loss/measure.py, COPYed with their figures and zone rows) against the same insert bare; the figures alone
+   in memory; stored patches measured again (``measure_and_attribute``); the baseline, the SQL reference
+   (``measure_and_attribute_sql``) on the first ``--old-patches`` of the same patches, every column compared; the
+   "cleared by fire" query (hotspots/store.py ``fire_near_areas``); and the hotspots' rates in the same run: the
+   Gazetteer on the patches' centres (points) and a FIRMS ingest end to end of ``--firms-rows`` rows
+   (bench/firms_ingest.py's generated season).
 
     .venv/bin/python bench/forest_loss_ingest.py                        # both, default sizes
     .venv/bin/python bench/forest_loss_ingest.py --pixels 2e7 --patches 20000
+    .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 100000   # the SQL on every patch
     .venv/bin/python bench/forest_loss_ingest.py --no-db                # the raster part only
 """
 
@@ -154,7 +160,7 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int) -> dict:
     from pyproj import Transformer
 
     from geo_service.db.engine import make_sessionmaker, transaction
-    from geo_service.forest_loss import store
+    from geo_service.forest_loss import measure, store
     from geo_service.forest_loss.ingest import mark_fire
     from geo_service.places import gazetteer
     from geo_service.settings import ForestLossSettings
@@ -197,8 +203,15 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int) -> dict:
             rows, bare_rows = rows_of(ids, wgs, days), rows_of(bare_ids, wgs, days)
         with transaction(sm) as session:
             t0 = time.perf_counter()
-            gazetteer(session)  # the process-wide boundaries, loaded once (as the hotspots ingest does)
+            gaz = gazetteer(session)  # the process-wide boundaries, loaded once (as the hotspots ingest does)
+            zones = measure.zones_of(gaz)  # ... and their boundaries cut into chunks, once per Gazetteer
             out["gazetteer_load_s"] = time.perf_counter() - t0
+        # the figures alone, in memory (no database): what the patches cost where the points cost the Gazetteer
+        t0 = time.perf_counter()
+        measure.attribute(
+            measure.measure(wgs, days, zones), zones, {c: i for i, c in enumerate(sorted(set(zones.code)))}
+        )
+        out["compute_s"] = time.perf_counter() - t0
         # each step timed with its commit (the results written): the same patches stored bare (the SQL reference
         # measures them after), then measured as the ingest stores them
         t0 = time.perf_counter()
@@ -273,30 +286,8 @@ def _harness_count(what: str):
     return text(f"SELECT count(*) FROM {what}")  # bench only: a fixed table name, no user input
 
 
-def main() -> None:
-    """Run the measures and print the figures with their baselines."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--pixels", type=float, default=6.48e7, help="pixels of the alert raster (default 64.8M: Phrae)")
-    ap.add_argument("--window", type=int, default=2048, help="window size of the ingest (pixels)")
-    ap.add_argument("--patches", type=int, default=100_000, help="patches to attribute in the database part")
-    ap.add_argument(
-        "--old-patches", type=int, default=20_000, help="patches measured by the SQL reference too (0: skip it)"
-    )
-    ap.add_argument("--firms-rows", type=int, default=300_000, help="rows of the FIRMS ingest timed (0: skip)")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-db", action="store_true", help="skip the database part")
-    ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
-    ap.add_argument("--_part", choices=["kernel", "vector", "baseline"], help=argparse.SUPPRESS)
-    ap.add_argument("--_path", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a._part:
-        out = (
-            part_baseline(a._path)
-            if a._part == "baseline"
-            else part_kernel(a._path, a.window, vectorise=a._part == "vector")
-        )
-        print(json.dumps(out))
-        return
+def raster_part(a: argparse.Namespace) -> None:
+    """Part 1: the alert raster written, patched, traced, against the rasterio.features.shapes baseline."""
     side = math.sqrt(a.pixels)
     height = round(side * 1.0125)
     width = round(a.pixels / height)
@@ -328,6 +319,35 @@ def main() -> None:
                 f"  ratio: patches {b['seconds'] / k['seconds']:.1f}x faster, polygons "
                 f"{b['seconds'] / v['seconds']:.1f}x; peak RSS {k['peak_rss_mb'] / b['peak_rss_mb']:.2f} of the baseline"
             )
+
+
+def main() -> None:
+    """Run the measures and print the figures with their baselines."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--pixels", type=float, default=6.48e7, help="pixels of the alert raster (default 64.8M: Phrae)")
+    ap.add_argument("--window", type=int, default=2048, help="window size of the ingest (pixels)")
+    ap.add_argument("--patches", type=int, default=100_000, help="patches to attribute in the database part")
+    ap.add_argument(
+        "--old-patches", type=int, default=20_000, help="patches measured by the SQL reference too (0: skip it)"
+    )
+    ap.add_argument("--firms-rows", type=int, default=300_000, help="rows of the FIRMS ingest timed (0: skip)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-db", action="store_true", help="skip the database part")
+    ap.add_argument("--no-raster", action="store_true", help="skip the raster part")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
+    ap.add_argument("--_part", choices=["kernel", "vector", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--_path", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a._part:
+        out = (
+            part_baseline(a._path)
+            if a._part == "baseline"
+            else part_kernel(a._path, a.window, vectorise=a._part == "vector")
+        )
+        print(json.dumps(out))
+        return
+    if not a.no_raster:
+        raster_part(a)
     if not a.no_db:
         sys.path.insert(0, str(HERE))
         n_old = min(a.old_patches, a.patches)
@@ -345,6 +365,10 @@ def main() -> None:
             f"{d['insert_bare_s']:.2f} s, so the attribution itself costs {own:.2f} s = {n / max(own, 1e-9):,.0f} "
             f"patches/s ({d['zones']:,} zone rows, {d['in_aoi']:,} in the AOI; boundaries loaded once before: "
             f"{d['gazetteer_load_s']:.2f} s)"
+        )
+        print(
+            f"  the figures alone, in memory (forest_loss/measure.py, no database): {d['compute_s']:.2f} s = "
+            f"{n / d['compute_s']:,.0f} patches/s"
         )
         print(
             f"  stored patches measured again (measure_and_attribute: read, measure, COPY, UPDATE): "
@@ -366,11 +390,12 @@ def main() -> None:
         gaz_rate = n / d["gazetteer_points_s"]
         print(
             f"  hotspots, same run: the Gazetteer on the {n:,} centres {d['gazetteer_points_s']:.3f} s = "
-            f"{gaz_rate:,.0f} points/s (patches / points = {rate / gaz_rate:.2f})"
+            f"{gaz_rate:,.0f} points/s (patches in memory / points = {n / d['compute_s'] / gaz_rate:.2f})"
             + (
                 f"; FIRMS ingest end to end {d['firms_rows']:,} rows in {d['firms_s']:.2f} s = "
-                f"{d['firms_rows'] / d['firms_s']:,.0f} rows/s (patches / FIRMS rows = "
-                f"{rate / (d['firms_rows'] / d['firms_s']):.2f})"
+                f"{d['firms_rows'] / d['firms_s']:,.0f} rows/s (per second, patches inserted with their figures / "
+                f"FIRMS rows = {rate / (d['firms_rows'] / d['firms_s']):.2f}; the attribution's own cost / FIRMS rows"
+                f" = {n / max(own, 1e-9) / (d['firms_rows'] / d['firms_s']):.2f})"
                 if "firms_s" in d
                 else ""
             )

@@ -15,8 +15,9 @@ figures by binary COPY (:func:`insert_patches`); stored ones by :func:`measure_a
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -24,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 from pgpq import ArrowToPostgresBinaryEncoder
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
@@ -212,6 +214,7 @@ def _arrays(rows: Sequence[dict]) -> dict[str, list]:
     }
 
 
+INSERT_CHUNK = 20_000  # patches measured per COPY batch (the server stores one while the next is measured)
 _EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
 _WKB_POLYGON, _WKB_MULTI = b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"
 
@@ -261,11 +264,24 @@ def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, me
     }
     conn = driver_connection(session)
     if not measured:
-        _copy(conn, "clearing_patches", pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))}))
+        _copy(conn, "clearing_patches", [pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))})])
         return
-    m, a, zones = _measure(session, geoms, first.to_numpy(zero_copy_only=False).astype("datetime64[D]"))
-    _copy(conn, "clearing_patches", pa.RecordBatch.from_pydict({**columns, **_patch_columns(m, a)}))
-    _copy(conn, "clearing_patch_zones", _zone_batch(pid, m, zones))
+    zones, ranks = _zone_set(session)
+    days = first.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    zone_rows: list[pa.RecordBatch] = []
+
+    def measured_rows():
+        # chunk by chunk: the server stores a chunk's rows while the next chunk is measured
+        for lo in range(0, n, INSERT_CHUNK):
+            k = slice(lo, min(n, lo + INSERT_CHUNK))
+            m = measure.measure(geoms[k], days[k], zones)
+            a = measure.attribute(m, zones, ranks)
+            zone_rows.append(_zone_batch(pid[k], m, zones))
+            chunk = {c: col.slice(lo, k.stop - lo) for c, col in columns.items()}
+            yield pa.RecordBatch.from_pydict({**chunk, **_patch_columns(m, a)})
+
+    _copy(conn, "clearing_patches", measured_rows())
+    _copy(conn, "clearing_patch_zones", zone_rows)
 
 
 def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
@@ -395,25 +411,33 @@ def measure_and_attribute_sql(session: Session, ids: Sequence[int]) -> None:
 _COUNTS = ("pixels", "pixels_low", "pixels_high", "pixels_highest")
 
 
-def _copy(conn, table: str, batch: pa.RecordBatch) -> None:
-    """COPY an Arrow batch into ``table`` (its columns named as the batch's) in PostgreSQL's binary format, encoded
-    by pgpq (the hotspots ingest's encoder): the server parses no text."""
-    enc = ArrowToPostgresBinaryEncoder(batch.schema)
-    sql = f"COPY {table} ({', '.join(batch.schema.names)}) FROM STDIN (FORMAT binary)"
-    with conn.cursor() as cur, cur.copy(sql) as copy:
-        copy.write(bytes(enc.write_header()) + bytes(enc.write_batch(batch)) + bytes(enc.finish()))
+def _copy(conn, table: str, batches: Iterable[pa.RecordBatch]) -> None:
+    """COPY Arrow batches (one schema, its columns named as ``table``'s) into ``table`` in PostgreSQL's binary
+    format, encoded by pgpq (the hotspots ingest's encoder): the server parses no text.
+
+    Batches may be produced while the COPY runs: psycopg's queued writer sends them from a thread of its own, so
+    the server stores one batch while the next is computed. (They must not use the connection meanwhile.)"""
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:
+        return
+    enc = ArrowToPostgresBinaryEncoder(first.schema)
+    sql = f"COPY {table} ({', '.join(first.schema.names)}) FROM STDIN (FORMAT binary)"
+    with conn.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(bytes(enc.write_header()))
+        for batch in itertools.chain([first], it):
+            copy.write(bytes(enc.write_batch(batch)))
+        copy.write(bytes(enc.finish()))
 
 
-def _measure(session: Session, geoms: np.ndarray, first: np.ndarray):
-    """Measured and attributed in memory against the Gazetteer's boundaries (the layers as this session sees them);
-    ties of share broken in the database's order of text (its collation), as the SQL reference breaks them."""
+def _zone_set(session: Session) -> tuple[measure.Zones, dict[str, int]]:
+    """The Gazetteer's zones (the layers as this session sees them) and each code's place in the database's order
+    of text (its collation), which breaks ties of share as the SQL reference breaks them."""
     zones = measure.zones_of(gazetteer(session))
-    m = measure.measure(geoms, first, zones)
     ordered = session.execute(
         text("SELECT c FROM unnest(CAST(:c AS text[])) AS u(c) ORDER BY c"), {"c": sorted(set(zones.code.tolist()))}
     ).scalars()
-    a = measure.attribute(m, zones, {c: i for i, c in enumerate(ordered)})
-    return m, a, zones
+    return zones, {c: i for i, c in enumerate(ordered)}
 
 
 def _patch_columns(m: measure.Measured, a: measure.Attributed) -> dict[str, pa.Array]:
@@ -464,13 +488,15 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
     if not rows:
         return
     pid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    m, a, zones = _measure(
-        session, shapely.from_wkb([r[2] for r in rows]), np.array([r[1] for r in rows], dtype="datetime64[D]")
+    zones, ranks = _zone_set(session)
+    m = measure.measure(
+        shapely.from_wkb([r[2] for r in rows]), np.array([r[1] for r in rows], dtype="datetime64[D]"), zones
     )
+    a = measure.attribute(m, zones, ranks)
     session.execute(
         text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), {"ids": pid.tolist()}
     )
-    _copy(conn, "clearing_patch_zones", _zone_batch(pid, m, zones))
+    _copy(conn, "clearing_patch_zones", [_zone_batch(pid, m, zones)])
     session.execute(
         text("""
         DROP TABLE IF EXISTS clearing_patch_measures;
@@ -478,7 +504,7 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
           province_code text, district_code text, subdistrict_code text, reserve_code text,
           protected_area_codes text[]) ON COMMIT DROP""")
     )
-    _copy(conn, "clearing_patch_measures", pa.RecordBatch.from_pydict({"id": pa.array(pid), **_patch_columns(m, a)}))
+    _copy(conn, "clearing_patch_measures", [pa.RecordBatch.from_pydict({"id": pa.array(pid), **_patch_columns(m, a)})])
     session.execute(
         text("""
         UPDATE clearing_patches p SET area_m2 = m.area_m2, in_aoi = m.in_aoi, province_code = m.province_code,
