@@ -135,11 +135,13 @@ def _same(ref, got):
 
 
 @pytest.mark.slow
-def test_in_memory_answers_are_the_sql_reference_on_awkward_patches(sm):
+def test_in_memory_answers_are_the_sql_reference_on_awkward_patches(sm, monkeypatch):
+    monkeypatch.setattr(store, "INSERT_CHUNK", 700)  # several COPY chunks, measured one after the other
     load_nan(sm)  # a neighbouring province (boxes overlapping Phrae's outline): zones of two provinces
     with transaction(sm) as session:
         geoms = awkward_patches(session)
         n = len(geoms)
+        assert n > 3_000  # 3,430 with the bundled layers and Nan
         ingest = store.create_ingest(
             session, source="gfw_integrated", encoding="gfw_integrated", file_name="t", file_sha256="0" * 64,
             params_key="measure-test", params={}, crs="EPSG:4326", window=None, created_by="test",
@@ -216,3 +218,21 @@ def test_shoelace_is_geos_area_to_the_bit():
     counts = np.bincount(of)
     got = measure.shoelace(coords[:, 0], coords[:, 1], np.r_[0, np.cumsum(counts)[:-1]], counts)
     assert np.array_equal(got, shapely.area(polys))
+
+
+def test_no_boundaries_loaded_areas_only():
+    """Before any layer is loaded: the patch is measured, it is in no zone, not in the (undefined) area."""
+    from geo_service.places import Areas, Gazetteer, ProtectedAreas
+
+    def none() -> Areas:
+        return Areas(np.empty(0, dtype=object), np.empty(0, dtype=object), np.empty((0, 4)), np.empty(0, dtype=object))
+
+    no_day = np.empty(0, dtype="datetime64[D]")
+    empty = np.empty(0, dtype=object)
+    gaz = Gazetteer(none(), none(), none(), ProtectedAreas(empty, empty, empty, np.empty((0, 4)), no_day, no_day))
+    zones = measure.zones_of(gaz)
+    patch = shapely.box(100.14, 18.14, 100.1403, 18.1403)
+    m = measure.measure(np.array([patch]), np.array(["2024-01-01"], dtype="datetime64[D]"), zones)
+    a = measure.attribute(m, zones, {})
+    assert m.area[0] == measure.utm_areas(np.array([patch]))[0] > 1000 and not m.in_aoi[0] and len(m.row_patch) == 0
+    assert (a.province[0], a.district[0], a.subdistrict[0], a.reserve[0], a.protected_counts[0]) == (None,) * 4 + (0,)
