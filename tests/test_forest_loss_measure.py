@@ -146,16 +146,20 @@ def test_in_memory_answers_are_the_sql_reference_on_awkward_patches(sm, monkeypa
             session, source="gfw_integrated", encoding="gfw_integrated", file_name="t", file_sha256="0" * 64,
             params_key="measure-test", params={}, crs="EPSG:4326", window=None, created_by="test",
         )  # fmt: skip
-        ref_ids, new_ids, again_ids = (store.new_patch_ids(session, n) for _ in range(3))
+        ref_ids, new_ids, again_ids, ext_ids = (store.new_patch_ids(session, n) for _ in range(4))
         store.insert_patches(session, _rows(ref_ids, geoms), ingest, measured=False)
         store.insert_patches(session, _rows(again_ids, geoms), ingest, measured=False)
         store.measure_and_attribute_sql(session, ref_ids)  # the reference
         store.insert_patches(session, _rows(new_ids, geoms), ingest)  # measured in memory as inserted
         store.measure_and_attribute(session, again_ids)  # stored patches measured in memory
+        # extended patches: stored as a square elsewhere, then given these outlines and measured with them
+        store.insert_patches(session, _rows(ext_ids, [shapely.box(100.14, 18.14, 100.1403, 18.1403)] * n), ingest)
+        store.update_patches(session, _rows(ext_ids, geoms), ingest)
     with transaction(sm) as session:
         ref = _snapshot(session, ref_ids)
         _same(ref, _snapshot(session, new_ids))
         _same(ref, _snapshot(session, again_ids))
+        _same(ref, _snapshot(session, ext_ids))
     patches, zones = ref
     # the cases did occur: shared patches, both provinces, a versioned reserve on both sides of its change,
     # patches outside everything, partial shares, several protected areas on one patch

@@ -447,7 +447,6 @@ def _merge_and_write(
         updates, absorbed, survivors = _extend(new, old, ni, nj, report)
         store.update_patches(session, updates, ingest_id)
         store.mark_merged(session, absorbed, survivors, ingest_id)
-        store.measure_and_attribute(session, [u["id"] for u in updates])  # new patches are measured as inserted
         touched += [u["id"] for u in updates]
         report.patches_merged = len(absorbed)
     return sorted(touched)

@@ -235,15 +235,8 @@ def _multi_ewkb(wkb: list[bytes], geoms: np.ndarray) -> list[bytes]:
     return out
 
 
-def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
-    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), measured and attributed:
-    area, ``in_aoi``, zone shares and codes computed in memory (``forest_loss.measure``) and written with the rows,
-    by two binary COPYs (the patches, their zone rows); no second version of any row.
-
-    ``measured=False``: the rows only (area 0, no attribution), for :func:`measure_and_attribute_sql` to measure
-    (the SQL reference, the benchmark's baseline)."""
-    if not rows:
-        return
+def _row_columns(rows: Sequence[dict], ingest_id: int) -> tuple[np.ndarray, np.ndarray, pa.Array, dict]:
+    """Ids, geometries, first dates and the Arrow columns of patch rows as a binary COPY sends them."""
     n = len(rows)
     pid = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n)
     wkb = [bytes(r["wkb"]) for r in rows]
@@ -262,6 +255,20 @@ def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, me
         "last_ingest_id": ingest,
         "geom": pa.array(_multi_ewkb(wkb, geoms), pa.binary()),
     }
+    return pid, geoms, first, columns
+
+
+def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
+    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), measured and attributed:
+    area, ``in_aoi``, zone shares and codes computed in memory (``forest_loss.measure``) and written with the rows,
+    by two binary COPYs (the patches, their zone rows); no second version of any row.
+
+    ``measured=False``: the rows only (area 0, no attribution), for :func:`measure_and_attribute_sql` to measure
+    (the SQL reference, the benchmark's baseline)."""
+    if not rows:
+        return
+    n = len(rows)
+    pid, geoms, first, columns = _row_columns(rows, ingest_id)
     conn = driver_connection(session)
     if not measured:
         _copy(conn, "clearing_patches", [pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))})])
@@ -284,20 +291,51 @@ def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, me
     _copy(conn, "clearing_patch_zones", zone_rows)
 
 
-def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
-    """Replace extended patches' figures and geometry (they keep their id), set-based."""
+def update_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
+    """Replace extended patches' figures and geometry (they keep their id), set-based: measured and attributed in
+    memory as :func:`insert_patches` does, the rows COPYed into a temporary table and applied by one UPDATE (one new
+    version of each row), their zone rows replaced. ``measured=False``: geometry and counts only (the SQL
+    reference measures them after)."""
     if not rows:
         return
+    if not measured:
+        session.execute(
+            text(f"""
+            UPDATE clearing_patches p SET sources = string_to_array(u.sources, ','), first_date = u.first_date,
+                   last_date = u.last_date, pixels = u.pixels, confidence_max = u.cmax, pixels_low = u.low,
+                   pixels_high = u.high, pixels_highest = u.highest, last_ingest_id = :ingest, updated_at = now(),
+                   geom = ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
+            FROM {_PATCH_ARRAYS}
+            WHERE p.id = u.id"""),
+            {**_arrays(rows), "ingest": ingest_id},
+        )
+        return
+    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    zones, ranks = _zone_set(session)
+    m = measure.measure(geoms, first.to_numpy(zero_copy_only=False).astype("datetime64[D]"), zones)
+    a = measure.attribute(m, zones, ranks)
+    conn = driver_connection(session)
     session.execute(
-        text(f"""
-        UPDATE clearing_patches p SET sources = string_to_array(u.sources, ','), first_date = u.first_date,
-               last_date = u.last_date, pixels = u.pixels, confidence_max = u.cmax, pixels_low = u.low,
-               pixels_high = u.high, pixels_highest = u.highest, last_ingest_id = :ingest, updated_at = now(),
-               geom = ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
-        FROM {_PATCH_ARRAYS}
-        WHERE p.id = u.id"""),
-        {**_arrays(rows), "ingest": ingest_id},
+        text("""
+        DROP TABLE IF EXISTS clearing_patch_updates;
+        CREATE TEMPORARY TABLE clearing_patch_updates (LIKE clearing_patches INCLUDING DEFAULTS) ON COMMIT DROP""")
     )
+    _copy(conn, "clearing_patch_updates", [pa.RecordBatch.from_pydict({**columns, **_patch_columns(m, a)})])
+    session.execute(
+        text("""
+        UPDATE clearing_patches p SET sources = u.sources, first_date = u.first_date, last_date = u.last_date,
+               pixels = u.pixels, confidence_max = u.confidence_max, pixels_low = u.pixels_low,
+               pixels_high = u.pixels_high, pixels_highest = u.pixels_highest, last_ingest_id = u.last_ingest_id,
+               updated_at = now(), geom = u.geom, area_m2 = u.area_m2, in_aoi = u.in_aoi,
+               province_code = u.province_code, district_code = u.district_code,
+               subdistrict_code = u.subdistrict_code, reserve_code = u.reserve_code,
+               protected_area_codes = u.protected_area_codes
+        FROM clearing_patch_updates u WHERE p.id = u.id""")
+    )
+    session.execute(
+        text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), {"ids": pid.tolist()}
+    )
+    _copy(conn, "clearing_patch_zones", [_zone_batch(pid, m, zones)])
 
 
 def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[int], ingest_id: int) -> None:
