@@ -508,8 +508,8 @@ def _zone_batch(pid: np.ndarray, m: measure.Measured, zones: measure.Zones) -> p
 
 def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
     """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
-    on the first alert date, the largest-share codes and ``in_aoi``, of stored patches (the ones an ingest extended;
-    new ones are measured by :func:`insert_patches`).
+    on the first alert date, the largest-share codes and ``in_aoi``, of stored patches, measured again (the ingest
+    needs it not: :func:`insert_patches` and :func:`update_patches` measure the rows they write).
 
     Computed in memory by ``forest_loss.measure`` (the answers of :func:`measure_and_attribute_sql`, to the last
     bit on the benchmark's patches); the zone rows are replaced by a binary COPY and the patch columns set by one
