@@ -5,8 +5,8 @@ server), computed with the same libraries in the process (Shapely 2 / GEOS, pypr
 over patches:
 
 * area in UTM, zone by zone (:func:`utm_areas`, the rule of ``store.utm_area_sql``): one pyproj transformer per
-  UTM zone, ``shapely.transform`` on every patch of the zone at once; a patch across a zone line is cut along it and
-  each part measured in its own zone;
+  UTM zone over every patch's coordinates at once, the ring areas summed as GEOS and PostGIS sum them
+  (:func:`shoelace`); a patch across a zone line is cut along it and each part measured in its own zone;
 * zones: a patch meets a zone when it meets the zone's boundary or lies inside it. Boundaries are cut into short
   chunks (at most :data:`CHUNK_SEGMENTS` segments) in an STRtree; a patch that meets no chunk of a zone is either
   wholly inside it (share 1, no intersection) or outside, which one vertex tells (``intersects_xy`` on the
