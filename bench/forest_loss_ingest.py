@@ -5,14 +5,20 @@
    deflated GeoTIFF), window by window as the ingest reads it, against the naive baseline: read the whole window,
    decode it and trace ``rasterio.features.shapes`` over it. Each run is a fresh subprocess, so its peak RSS
    (``ru_maxrss``) is its own.
-2. attribution and statistics of N stored patches (default 100,000 squares of 3 x 3 pixels over Phrae): area in
-   UTM zone by zone, shares in every province, district, subdistrict and protected area in force, largest-share
-   codes, in_aoi (forest_loss/store.py ``measure_and_attribute``) and the "cleared by fire" query
-   (hotspots/store.py ``fire_near_areas``), on a throwaway PostGIS with the bundled layers; compared with the rate
-   the hotspots reach (README, *Satellite hotspots / Speed*: 1M points attributed in 0.32-0.35 s).
+2. attribution and statistics of N patches (default 100,000 squares of 3 x 3 pixels over Phrae, random order):
+   area in UTM zone by zone, shares in every province, district, subdistrict and protected area in force,
+   largest-share codes, in_aoi, on a throwaway PostGIS with the bundled layers, each step timed with its commit:
+   new patches inserted as the ingest inserts them (forest_loss/store.py ``insert_patches``: measured in memory by
+   forest_loss/measure.py, COPYed with their figures and zone rows) against the same insert bare; the figures alone
+   in memory; the same patches extended (``update_patches``, the ingest's path for extensions); the baseline, the SQL reference
+   (``measure_and_attribute_sql``) on the first ``--old-patches`` of the same patches, every column compared; the
+   "cleared by fire" query (hotspots/store.py ``fire_near_areas``); and the hotspots' rates in the same run: the
+   Gazetteer on the patches' centres (points) and a FIRMS ingest end to end of ``--firms-rows`` rows
+   (bench/firms_ingest.py's generated season).
 
     .venv/bin/python bench/forest_loss_ingest.py                        # both, default sizes
     .venv/bin/python bench/forest_loss_ingest.py --pixels 2e7 --patches 20000
+    .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 100000   # the SQL on every patch
     .venv/bin/python bench/forest_loss_ingest.py --no-db                # the raster part only
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -115,16 +122,47 @@ def _subprocess(args: list[str]) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def bench_db(n: int, seed: int) -> dict:
-    """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers."""
+def _snapshot(session, ids: list[int]) -> tuple[list[dict], dict[int, list[tuple]]]:
+    from geo_service.forest_loss import store
+
+    rows = [dict(r) for r in store.patches_of(session, ids)]
+    zones: dict[int, list[tuple]] = {}
+    for z in store.patch_zones(session, ids):
+        zones.setdefault(int(z["patch_id"]), []).append((z["zone_type"], z["zone_code"], z["area_m2"], z["share"]))
+    return rows, zones
+
+
+def compare(old: tuple, new: tuple) -> dict:
+    """Differences between two snapshots of the same patches (in the same order): the largest area and share
+    differences and the number of patches whose codes, flags or set of zones differ."""
+    (rows_a, zones_a), (rows_b, zones_b) = old, new
+    cols = ("province_code", "district_code", "subdistrict_code", "reserve_code", "protected_area_codes", "in_aoi")
+    d_area = d_share = 0.0
+    differ = 0
+    for ra, rb in zip(rows_a, rows_b, strict=True):
+        d_area = max(d_area, abs(ra["area_m2"] - rb["area_m2"]))
+        za, zb = zones_a.get(ra["id"], []), zones_b.get(rb["id"], [])
+        same = [ra[c] for c in cols] == [rb[c] for c in cols] and [z[:2] for z in za] == [z[:2] for z in zb]
+        differ += not same
+        for x, y in zip(za, zb):
+            d_area, d_share = max(d_area, abs(x[2] - y[2])), max(d_share, abs(x[3] - y[3]))
+    return {"max_area_diff_m2": d_area, "max_share_diff": d_share, "patches_differing": differ}
+
+
+def bench_db(n: int, seed: int, n_old: int, firms_rows: int) -> dict:
+    """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers: the in-memory
+    path and (on the first ``n_old`` of the same patches, stored again) the SQL reference, compared column by
+    column; then the hotspots' rates in the same database: the Gazetteer on the patches' centres and a FIRMS ingest
+    end to end (``firms_rows`` rows generated as bench/firms_ingest.py does)."""
     import _harness  # type: ignore[import-not-found]
     import numpy as np
     import shapely
     from pyproj import Transformer
 
     from geo_service.db.engine import make_sessionmaker, transaction
-    from geo_service.forest_loss import store
+    from geo_service.forest_loss import measure, store
     from geo_service.forest_loss.ingest import mark_fire
+    from geo_service.places import gazetteer
     from geo_service.settings import ForestLossSettings
 
     rng = np.random.default_rng(seed)
@@ -135,15 +173,12 @@ def bench_db(n: int, seed: int) -> dict:
     to_wgs = Transformer.from_crs(32647, 4326, always_xy=True)
     wgs = shapely.transform(boxes, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1])))
     days = np.datetime64("2024-01-01") + rng.integers(0, 365, n).astype("timedelta64[D]")
+    out: dict = {"patches": n, "old_patches": n_old}
     with _harness.database() as (url, engine, _cluster):
         sm = make_sessionmaker(engine)
-        with transaction(sm) as session:
-            ingest_id = store.create_ingest(
-                session, source="gfw_integrated", encoding="gfw_integrated", file_name="bench", file_sha256="0" * 64,
-                params_key="bench", params={}, crs="EPSG:32647", window=None, created_by="bench",
-            )  # fmt: skip
-            ids = store.new_patch_ids(session, n)
-            rows = [
+
+        def rows_of(ids, geoms, dates):
+            return [
                 {
                     "id": i,
                     "wkb": shapely.to_wkb(g),
@@ -156,21 +191,63 @@ def bench_db(n: int, seed: int) -> dict:
                     "confidence_max": 4,
                     "sources": ["gfw_integrated"],
                 }
-                for i, g, d in zip(ids, wgs, days, strict=True)
+                for i, g, d in zip(ids, geoms, dates, strict=True)
             ]
-            t0 = time.perf_counter()
-            store.insert_patches(session, rows, ingest_id)
-            t_insert = time.perf_counter() - t0
+
         with transaction(sm) as session:
+            ingest_id = store.create_ingest(
+                session, source="gfw_integrated", encoding="gfw_integrated", file_name="bench", file_sha256="0" * 64,
+                params_key="bench", params={}, crs="EPSG:32647", window=None, created_by="bench",
+            )  # fmt: skip
+            ids, bare_ids = store.new_patch_ids(session, n), store.new_patch_ids(session, n)
+            rows, bare_rows = rows_of(ids, wgs, days), rows_of(bare_ids, wgs, days)
+        with transaction(sm) as session:
+            t0 = time.perf_counter()
+            gaz = gazetteer(session)  # the process-wide boundaries, loaded once (as the hotspots ingest does)
+            zones = measure.zones_of(gaz)  # ... and their boundaries cut into chunks, once per Gazetteer
+            out["gazetteer_load_s"] = time.perf_counter() - t0
+        # the figures alone, in memory (no database): what the patches cost where the points cost the Gazetteer
+        t0 = time.perf_counter()
+        measure.attribute(
+            measure.measure(wgs, days, zones), zones, {c: i for i, c in enumerate(sorted(set(zones.code)))}
+        )
+        out["compute_s"] = time.perf_counter() - t0
+        # each step timed with its commit (the results written): the same patches stored bare (the SQL reference
+        # measures them after), then measured as the ingest stores them
+        t0 = time.perf_counter()
+        with transaction(sm) as session:
+            store.insert_patches(session, bare_rows, ingest_id, measured=False)
+        out["insert_bare_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        with transaction(sm) as session:
+            store.insert_patches(session, rows, ingest_id)
+        out["insert_measured_s"] = time.perf_counter() - t0
+        if n_old:
             t1 = time.perf_counter()
-            store.measure_and_attribute(session, ids)
-            t_attr = time.perf_counter() - t1
+            with transaction(sm) as session:
+                store.measure_and_attribute_sql(session, bare_ids[:n_old])
+            out["attribute_sql_s"] = time.perf_counter() - t1
+            with transaction(sm) as session:
+                out["compare"] = compare(_snapshot(session, bare_ids[:n_old]), _snapshot(session, ids[:n_old]))
+        # the bare patches extended (same outlines), as the ingest stores extensions: measured in memory, one UPDATE
+        t1 = time.perf_counter()
+        with transaction(sm) as session:
+            store.update_patches(session, bare_rows, ingest_id)
+        out["remeasure_s"] = time.perf_counter() - t1
+        with transaction(sm) as session:
+            out["compare_remeasured"] = compare(_snapshot(session, bare_ids), _snapshot(session, ids))
+        with transaction(sm) as session:
             t2 = time.perf_counter()
             mark_fire(session, ids, ForestLossSettings())
-            t_fire = time.perf_counter() - t2
-            zones = session.execute(_harness_count("clearing_patch_zones")).scalar()
-            in_aoi = session.execute(_harness_count("clearing_patches WHERE in_aoi")).scalar()
-        # the hotspots' attribution, same run: the Gazetteer on n points (the patches' centres)
+            out["fire_s"] = time.perf_counter() - t2
+            lo, hi = min(ids), max(ids)  # integers from the sequence: the measured set
+            out["zones"] = int(
+                session.execute(_harness_count(f"clearing_patch_zones WHERE patch_id BETWEEN {lo} AND {hi}")).scalar()
+            )
+            out["in_aoi"] = int(
+                session.execute(_harness_count(f"clearing_patches WHERE in_aoi AND id BETWEEN {lo} AND {hi}")).scalar()
+            )
+        # the hotspots' rates, same run and database: the Gazetteer on n points (the patches' centres) ...
         from geo_service.places import Gazetteer
 
         with transaction(sm) as session:
@@ -178,17 +255,29 @@ def bench_db(n: int, seed: int) -> dict:
         cx, cy = to_wgs.transform(x + 15, y - 15)
         t3 = time.perf_counter()
         gaz.attribute(np.asarray(cx), np.asarray(cy), days)
-        t_gaz = time.perf_counter() - t3
+        out["gazetteer_points_s"] = time.perf_counter() - t3
+        # ... and a FIRMS ingest end to end (parse, validate, attribute, COPY, upsert, commit)
+        if firms_rows:
+            out["firms_rows"], out["firms_s"] = firms_ingest_rate(sm, gaz, firms_rows)
     _ = url
-    return {
-        "patches": n,
-        "insert_s": t_insert,
-        "attribute_s": t_attr,
-        "fire_s": t_fire,
-        "zones": int(zones),
-        "in_aoi": int(in_aoi),
-        "gazetteer_points_s": t_gaz,
-    }
+    return out
+
+
+def firms_ingest_rate(sm, gaz, rows: int) -> tuple[int, float]:
+    """Rows and seconds of a FIRMS ingest of ``rows`` generated detections (bench/firms_ingest.py's data)."""
+    import firms_ingest  # type: ignore[import-not-found]
+
+    from geo_service.db.engine import transaction
+    from geo_service.hotspots.ingest import ingest_file
+    from geo_service.settings import THAILAND_BBOX
+
+    with tempfile.TemporaryDirectory(prefix="forest_loss_bench_firms_") as tmp:
+        csv = Path(tmp) / "firms.csv"
+        firms_ingest.generate(csv, rows)
+        t = time.perf_counter()
+        with transaction(sm) as s:
+            report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=firms_ingest.ROW_PATH)
+        return report.rows_total, time.perf_counter() - t
 
 
 def _harness_count(what: str):
@@ -197,26 +286,8 @@ def _harness_count(what: str):
     return text(f"SELECT count(*) FROM {what}")  # bench only: a fixed table name, no user input
 
 
-def main() -> None:
-    """Run the measures and print the figures with their baselines."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--pixels", type=float, default=6.48e7, help="pixels of the alert raster (default 64.8M: Phrae)")
-    ap.add_argument("--window", type=int, default=2048, help="window size of the ingest (pixels)")
-    ap.add_argument("--patches", type=int, default=100_000, help="patches to attribute in the database part")
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--no-db", action="store_true", help="skip the database part")
-    ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
-    ap.add_argument("--_part", choices=["kernel", "vector", "baseline"], help=argparse.SUPPRESS)
-    ap.add_argument("--_path", help=argparse.SUPPRESS)
-    a = ap.parse_args()
-    if a._part:
-        out = (
-            part_baseline(a._path)
-            if a._part == "baseline"
-            else part_kernel(a._path, a.window, vectorise=a._part == "vector")
-        )
-        print(json.dumps(out))
-        return
+def raster_part(a: argparse.Namespace) -> None:
+    """Part 1: the alert raster written, patched, traced, against the rasterio.features.shapes baseline."""
     side = math.sqrt(a.pixels)
     height = round(side * 1.0125)
     width = round(a.pixels / height)
@@ -248,20 +319,90 @@ def main() -> None:
                 f"  ratio: patches {b['seconds'] / k['seconds']:.1f}x faster, polygons "
                 f"{b['seconds'] / v['seconds']:.1f}x; peak RSS {k['peak_rss_mb'] / b['peak_rss_mb']:.2f} of the baseline"
             )
+
+
+def main() -> None:
+    """Run the measures and print the figures with their baselines."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--pixels", type=float, default=6.48e7, help="pixels of the alert raster (default 64.8M: Phrae)")
+    ap.add_argument("--window", type=int, default=2048, help="window size of the ingest (pixels)")
+    ap.add_argument("--patches", type=int, default=100_000, help="patches to attribute in the database part")
+    ap.add_argument(
+        "--old-patches", type=int, default=20_000, help="patches measured by the SQL reference too (0: skip it)"
+    )
+    ap.add_argument("--firms-rows", type=int, default=300_000, help="rows of the FIRMS ingest timed (0: skip)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-db", action="store_true", help="skip the database part")
+    ap.add_argument("--no-raster", action="store_true", help="skip the raster part")
+    ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
+    ap.add_argument("--_part", choices=["kernel", "vector", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--_path", help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a._part:
+        out = (
+            part_baseline(a._path)
+            if a._part == "baseline"
+            else part_kernel(a._path, a.window, vectorise=a._part == "vector")
+        )
+        print(json.dumps(out))
+        return
+    if not a.no_raster:
+        raster_part(a)
     if not a.no_db:
         sys.path.insert(0, str(HERE))
-        d = bench_db(a.patches, a.seed)
+        n_old = min(a.old_patches, a.patches)
+        d = bench_db(a.patches, a.seed, n_old, a.firms_rows)
         n = d["patches"]
+        rate = n / d["insert_measured_s"]
+        own = d["insert_measured_s"] - d["insert_bare_s"]
         print(
-            f"attribution of {n:,} patches: area in UTM + zone shares + codes + in_aoi {d['attribute_s']:.1f} s "
-            f"({n / d['attribute_s']:,.0f} patches/s; {d['zones']:,} zone rows, {d['in_aoi']:,} in the AOI); "
-            f"cleared-by-fire query {d['fire_s']:.1f} s ({n / d['fire_s']:,.0f} patches/s); insert {d['insert_s']:.1f} s"
+            f"attribution of {n:,} patches (area in UTM, zone shares, codes, in_aoi), each step with its commit; "
+            f"machine load average {os.getloadavg()[0]:.2f}:"
         )
         print(
-            f"  hotspots' attribution (Gazetteer, points) of the {n:,} centres, same run: {d['gazetteer_points_s']:.2f} s "
-            f"({n / d['gazetteer_points_s']:,.0f} points/s): patches with exact shares are "
-            f"{d['attribute_s'] / d['gazetteer_points_s']:.0f}x slower per item"
+            f"  new patches as the ingest stores them (insert_patches: measured in memory, COPYed with their zone "
+            f"rows): {d['insert_measured_s']:.2f} s = {rate:,.0f} patches/s; the same insert bare (no figures) "
+            f"{d['insert_bare_s']:.2f} s, so the attribution itself costs {own:.2f} s = {n / max(own, 1e-9):,.0f} "
+            f"patches/s ({d['zones']:,} zone rows, {d['in_aoi']:,} in the AOI; boundaries loaded once before: "
+            f"{d['gazetteer_load_s']:.2f} s)"
         )
+        print(
+            f"  the figures alone, in memory (forest_loss/measure.py, no database): {d['compute_s']:.2f} s = "
+            f"{n / d['compute_s']:,.0f} patches/s"
+        )
+        print(
+            f"  stored patches extended (update_patches: measured in memory, COPYed, one UPDATE, zone rows replaced): "
+            f"{d['remeasure_s']:.2f} s = {n / d['remeasure_s']:,.0f} patches/s"
+        )
+        if d["old_patches"]:
+            old_rate = d["old_patches"] / d["attribute_sql_s"]
+            old_total = 1 / (d["insert_bare_s"] / n + 1 / old_rate)  # the bare insert, then the SQL
+            c = d["compare"]
+            print(
+                f"  baseline, the SQL reference (measure_and_attribute_sql) on {d['old_patches']:,} bare ones: "
+                f"{d['attribute_sql_s']:.2f} s = {old_rate:,.0f} patches/s: the attribution's own cost "
+                f"{n / max(own, 1e-9) / old_rate:.1f}x faster in memory; insert + attribution {old_total:,.0f} "
+                f"patches/s, {rate / old_total:.1f}x faster in memory"
+            )
+            print(
+                f"  same answers as the SQL: {c['patches_differing']} of {d['old_patches']:,} patches differ in codes, "
+                f"flags or zones; largest area difference {c['max_area_diff_m2']:.2e} m2, largest share difference "
+                f"{c['max_share_diff']:.2e} (extended: {d['compare_remeasured']['patches_differing']} of {n:,} differ from the inserted)"
+            )
+        gaz_rate = n / d["gazetteer_points_s"]
+        print(
+            f"  hotspots, same run: the Gazetteer on the {n:,} centres {d['gazetteer_points_s']:.3f} s = "
+            f"{gaz_rate:,.0f} points/s (patches in memory / points = {n / d['compute_s'] / gaz_rate:.2f})"
+            + (
+                f"; FIRMS ingest end to end {d['firms_rows']:,} rows in {d['firms_s']:.2f} s = "
+                f"{d['firms_rows'] / d['firms_s']:,.0f} rows/s (per second, patches inserted with their figures / "
+                f"FIRMS rows = {rate / (d['firms_rows'] / d['firms_s']):.2f}; the attribution's own cost / FIRMS rows"
+                f" = {n / max(own, 1e-9) / (d['firms_rows'] / d['firms_s']):.2f})"
+                if "firms_s" in d
+                else ""
+            )
+        )
+        print(f"  cleared-by-fire query {d['fire_s']:.1f} s ({n / d['fire_s']:,.0f} patches/s)")
 
 
 if __name__ == "__main__":

@@ -290,10 +290,7 @@ def ingest_files(
         t1 = time.perf_counter()
         new = _new_patches(result, enc.source)
         ids = _merge_and_write(session, new, ingest_id, settings, report)
-        timings["merge_write_s"] = time.perf_counter() - t1
-        t2 = time.perf_counter()
-        store.measure_and_attribute(session, ids)
-        timings["attribute_s"] = time.perf_counter() - t2
+        timings["merge_measure_write_s"] = time.perf_counter() - t1
         t3 = time.perf_counter()
         report.cleared_by_fire = mark_fire(session, ids, settings)
         timings["fire_s"] = time.perf_counter() - t3

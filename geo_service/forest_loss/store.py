@@ -5,23 +5,35 @@ Areas are measured in UTM, per UTM zone: a patch is cut along the zone lines (6 
 part is measured in its own zone's WGS 84 / UTM projection, so a patch across the 47/48 line (102 E) is measured
 as the sum of its part in zone 47 (measured in EPSG:32647) and its part in zone 48 (EPSG:32648).
 
-Zones come from the shared views and functions only: ``current_admin_areas`` (province, district, subdistrict as
-they are now) and ``protected_areas_on(first_date)`` (the protected areas in force on the patch's first alert
-date); ``in_area_of_interest(geom)`` gives ``in_aoi``.
+Zones: the provinces, districts and subdistricts as they are now and the protected areas in force on the patch's
+first alert date; ``in_aoi``: the patch meets the stored area of interest. New patches are measured in memory
+(``forest_loss.measure``, against the Gazetteer's boundaries, read through the layers store) and written with their
+figures by binary COPY (:func:`insert_patches`); stored ones by :func:`measure_and_attribute`. The SQL reference,
+:func:`measure_and_attribute_sql`, reads the shared views and functions (``current_admin_areas``,
+``protected_areas_on(first_date)``) and gives the same answers (tests/test_forest_loss_measure.py).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import shapely
+from pgpq import ArrowToPostgresBinaryEncoder
+from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
+from geo_service.db.engine import driver_connection
+from geo_service.forest_loss import measure
 from geo_service.layers import aoi
+from geo_service.places import gazetteer
 
 
 def utm_area_sql(g: str) -> str:
@@ -202,35 +214,128 @@ def _arrays(rows: Sequence[dict]) -> dict[str, list]:
     }
 
 
-def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
-    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), set-based."""
-    if not rows:
-        return
-    session.execute(
-        text(f"""
-        INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2, confidence_max,
-                                      pixels_low, pixels_high, pixels_highest, first_ingest_id, last_ingest_id, geom)
-        SELECT u.id, string_to_array(u.sources, ','), u.first_date, u.last_date, u.pixels, 0, u.cmax,
-               u.low, u.high, u.highest, :ingest, :ingest, ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
-        FROM {_PATCH_ARRAYS}"""),
-        {**_arrays(rows), "ingest": ingest_id},
-    )
+INSERT_CHUNK = 20_000  # patches measured per COPY batch (the server stores one while the next is measured)
+_EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
+_WKB_POLYGON, _WKB_MULTI = b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"
 
 
-def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
-    """Replace extended patches' figures and geometry (they keep their id), set-based."""
+def _multi_ewkb(wkb: list[bytes], geoms: np.ndarray) -> list[bytes]:
+    """``ST_Multi(ST_GeomFromWKB(wkb, 4326))`` as the EWKB a binary COPY sends: a little-endian polygon is wrapped
+    in a one-part multipolygon header, a multipolygon gets the SRID; anything else goes through Shapely."""
+    one = (1).to_bytes(4, "little")
+    out = []
+    for w, g in zip(wkb, geoms, strict=True):
+        if w[:5] == _WKB_POLYGON:
+            out.append(_EWKB_MULTI + one + w)
+        elif w[:5] == _WKB_MULTI:
+            out.append(_EWKB_MULTI + w[5:])
+        else:
+            parts = shapely.get_parts(g)
+            out.append(shapely.to_wkb(shapely.set_srid(shapely.multipolygons(parts), 4326), include_srid=True))
+    return out
+
+
+def _row_columns(rows: Sequence[dict], ingest_id: int) -> tuple[np.ndarray, np.ndarray, pa.Array, dict]:
+    """Ids, geometries, first dates and the Arrow columns of patch rows as a binary COPY sends them."""
+    n = len(rows)
+    pid = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n)
+    wkb = [bytes(r["wkb"]) for r in rows]
+    geoms = shapely.from_wkb(wkb)
+    first = pa.array([r["first_date"] for r in rows], pa.date32())
+    ingest = pa.array(np.full(n, ingest_id, dtype=np.int32))
+    counts = {k: pa.array(np.fromiter((r[k] for r in rows), dtype=np.int32, count=n)) for k in _COUNTS}
+    columns = {
+        "id": pa.array(pid),
+        "sources": pa.array([sorted(r["sources"]) for r in rows], pa.list_(pa.string())),
+        "first_date": first,
+        "last_date": pa.array([r["last_date"] for r in rows], pa.date32()),
+        **counts,
+        "confidence_max": pa.array(np.fromiter((r["confidence_max"] for r in rows), dtype=np.int16, count=n)),
+        "first_ingest_id": ingest,
+        "last_ingest_id": ingest,
+        "geom": pa.array(_multi_ewkb(wkb, geoms), pa.binary()),
+    }
+    return pid, geoms, first, columns
+
+
+def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
+    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), measured and attributed:
+    area, ``in_aoi``, zone shares and codes computed in memory (``forest_loss.measure``) and written with the rows,
+    by two binary COPYs (the patches, their zone rows); no second version of any row.
+
+    ``measured=False``: the rows only (area 0, no attribution), for :func:`measure_and_attribute_sql` to measure
+    (the SQL reference, the benchmark's baseline)."""
     if not rows:
         return
+    n = len(rows)
+    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    conn = driver_connection(session)
+    if not measured:
+        _copy(conn, "clearing_patches", [pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))})])
+        return
+    zones, ranks = _zone_set(session)
+    days = first.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    zone_rows: list[pa.RecordBatch] = []
+
+    def measured_rows():
+        # chunk by chunk: the server stores a chunk's rows while the next chunk is measured
+        for lo in range(0, n, INSERT_CHUNK):
+            k = slice(lo, min(n, lo + INSERT_CHUNK))
+            m = measure.measure(geoms[k], days[k], zones)
+            a = measure.attribute(m, zones, ranks)
+            zone_rows.append(_zone_batch(pid[k], m, zones))
+            chunk = {c: col.slice(lo, k.stop - lo) for c, col in columns.items()}
+            yield pa.RecordBatch.from_pydict({**chunk, **_patch_columns(m, a)})
+
+    _copy(conn, "clearing_patches", measured_rows())
+    _copy(conn, "clearing_patch_zones", zone_rows)
+
+
+def update_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
+    """Replace extended patches' figures and geometry (they keep their id), set-based: measured and attributed in
+    memory as :func:`insert_patches` does, the rows COPYed into a temporary table and applied by one UPDATE (one new
+    version of each row), their zone rows replaced. ``measured=False``: geometry and counts only (the SQL
+    reference measures them after)."""
+    if not rows:
+        return
+    if not measured:
+        session.execute(
+            text(f"""
+            UPDATE clearing_patches p SET sources = string_to_array(u.sources, ','), first_date = u.first_date,
+                   last_date = u.last_date, pixels = u.pixels, confidence_max = u.cmax, pixels_low = u.low,
+                   pixels_high = u.high, pixels_highest = u.highest, last_ingest_id = :ingest, updated_at = now(),
+                   geom = ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
+            FROM {_PATCH_ARRAYS}
+            WHERE p.id = u.id"""),
+            {**_arrays(rows), "ingest": ingest_id},
+        )
+        return
+    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    zones, ranks = _zone_set(session)
+    m = measure.measure(geoms, first.to_numpy(zero_copy_only=False).astype("datetime64[D]"), zones)
+    a = measure.attribute(m, zones, ranks)
+    conn = driver_connection(session)
     session.execute(
-        text(f"""
-        UPDATE clearing_patches p SET sources = string_to_array(u.sources, ','), first_date = u.first_date,
-               last_date = u.last_date, pixels = u.pixels, confidence_max = u.cmax, pixels_low = u.low,
-               pixels_high = u.high, pixels_highest = u.highest, last_ingest_id = :ingest, updated_at = now(),
-               geom = ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
-        FROM {_PATCH_ARRAYS}
-        WHERE p.id = u.id"""),
-        {**_arrays(rows), "ingest": ingest_id},
+        text("""
+        DROP TABLE IF EXISTS clearing_patch_updates;
+        CREATE TEMPORARY TABLE clearing_patch_updates (LIKE clearing_patches INCLUDING DEFAULTS) ON COMMIT DROP""")
     )
+    _copy(conn, "clearing_patch_updates", [pa.RecordBatch.from_pydict({**columns, **_patch_columns(m, a)})])
+    session.execute(
+        text("""
+        UPDATE clearing_patches p SET sources = u.sources, first_date = u.first_date, last_date = u.last_date,
+               pixels = u.pixels, confidence_max = u.confidence_max, pixels_low = u.pixels_low,
+               pixels_high = u.pixels_high, pixels_highest = u.pixels_highest, last_ingest_id = u.last_ingest_id,
+               updated_at = now(), geom = u.geom, area_m2 = u.area_m2, in_aoi = u.in_aoi,
+               province_code = u.province_code, district_code = u.district_code,
+               subdistrict_code = u.subdistrict_code, reserve_code = u.reserve_code,
+               protected_area_codes = u.protected_area_codes
+        FROM clearing_patch_updates u WHERE p.id = u.id""")
+    )
+    session.execute(
+        text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), {"ids": pid.tolist()}
+    )
+    _copy(conn, "clearing_patch_zones", [_zone_batch(pid, m, zones)])
 
 
 def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[int], ingest_id: int) -> None:
@@ -314,9 +419,10 @@ WHERE p.id = u.id
 """
 
 
-def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
-    """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
-    on the first alert date, the largest-share codes and ``in_aoi``, for these patches; set-based."""
+def measure_and_attribute_sql(session: Session, ids: Sequence[int]) -> None:
+    """The SQL reference of :func:`measure_and_attribute` and of ``insert_patches(measured=True)``: the same answers
+    computed in PostGIS (10x slower and more), kept for the equivalence test (tests/test_forest_loss_measure.py) and
+    the benchmark's baseline."""
     if not ids:
         return
     params = {"ids": list(ids)}
@@ -338,6 +444,112 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
     session.execute(text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), params)
     session.execute(text(_ZONES), params)
     session.execute(text(_ATTRIBUTE), params)
+
+
+_COUNTS = ("pixels", "pixels_low", "pixels_high", "pixels_highest")
+
+
+def _copy(conn, table: str, batches: Iterable[pa.RecordBatch]) -> None:
+    """COPY Arrow batches (one schema, its columns named as ``table``'s) into ``table`` in PostgreSQL's binary
+    format, encoded by pgpq (the hotspots ingest's encoder): the server parses no text.
+
+    Batches may be produced while the COPY runs: psycopg's queued writer sends them from a thread of its own, so
+    the server stores one batch while the next is computed. (They must not use the connection meanwhile.)"""
+    it = iter(batches)
+    first = next(it, None)
+    if first is None:
+        return
+    enc = ArrowToPostgresBinaryEncoder(first.schema)
+    sql = f"COPY {table} ({', '.join(first.schema.names)}) FROM STDIN (FORMAT binary)"
+    with conn.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+        copy.write(bytes(enc.write_header()))
+        for batch in itertools.chain([first], it):
+            copy.write(bytes(enc.write_batch(batch)))
+        copy.write(bytes(enc.finish()))
+
+
+def _zone_set(session: Session) -> tuple[measure.Zones, dict[str, int]]:
+    """The Gazetteer's zones (the layers as this session sees them) and each code's place in the database's order
+    of text (its collation), which breaks ties of share as the SQL reference breaks them."""
+    zones = measure.zones_of(gazetteer(session))
+    ordered = session.execute(
+        text("SELECT c FROM unnest(CAST(:c AS text[])) AS u(c) ORDER BY c"), {"c": sorted(set(zones.code.tolist()))}
+    ).scalars()
+    return zones, {c: i for i, c in enumerate(ordered)}
+
+
+def _patch_columns(m: measure.Measured, a: measure.Attributed) -> dict[str, pa.Array]:
+    offsets = np.r_[0, np.cumsum(a.protected_counts)].astype(np.int32)
+    none = np.r_[a.protected_counts == 0, False]  # a patch in no protected area: NULL, as array_agg gives
+    return {
+        "area_m2": pa.array(m.area),
+        "in_aoi": pa.array(m.in_aoi),
+        "province_code": pa.array(a.province, pa.string()),
+        "district_code": pa.array(a.district, pa.string()),
+        "subdistrict_code": pa.array(a.subdistrict, pa.string()),
+        "reserve_code": pa.array(a.reserve, pa.string()),
+        "protected_area_codes": pa.ListArray.from_arrays(
+            pa.array(offsets, mask=none), pa.array(a.protected_codes, pa.string())
+        ),
+    }
+
+
+def _zone_batch(pid: np.ndarray, m: measure.Measured, zones: measure.Zones) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pydict(
+        {
+            "patch_id": pa.array(pid[m.row_patch]),
+            "zone_type": pa.array(zones.kind[m.row_zone], pa.string()),
+            "zone_code": pa.array(zones.code[m.row_zone], pa.string()),
+            "area_m2": pa.array(m.row_area),
+            "share": pa.array(m.row_share),
+        }
+    )
+
+
+def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
+    """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
+    on the first alert date, the largest-share codes and ``in_aoi``, of stored patches, measured again (the ingest
+    needs it not: :func:`insert_patches` and :func:`update_patches` measure the rows they write).
+
+    Computed in memory by ``forest_loss.measure`` (the answers of :func:`measure_and_attribute_sql`, to the last
+    bit on the benchmark's patches); the zone rows are replaced by a binary COPY and the patch columns set by one
+    UPDATE from a COPYed temporary table, in the caller's transaction."""
+    if not ids:
+        return
+    conn = driver_connection(session)
+    with conn.cursor(binary=True) as cur:
+        cur.execute(
+            "SELECT id, first_date, ST_AsBinary(geom) FROM clearing_patches WHERE id = ANY(%s) ORDER BY id",
+            (list(ids),),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        return
+    pid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    zones, ranks = _zone_set(session)
+    m = measure.measure(
+        shapely.from_wkb([r[2] for r in rows]), np.array([r[1] for r in rows], dtype="datetime64[D]"), zones
+    )
+    a = measure.attribute(m, zones, ranks)
+    session.execute(
+        text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), {"ids": pid.tolist()}
+    )
+    _copy(conn, "clearing_patch_zones", [_zone_batch(pid, m, zones)])
+    session.execute(
+        text("""
+        DROP TABLE IF EXISTS clearing_patch_measures;
+        CREATE TEMPORARY TABLE clearing_patch_measures (id bigint, area_m2 float8, in_aoi boolean,
+          province_code text, district_code text, subdistrict_code text, reserve_code text,
+          protected_area_codes text[]) ON COMMIT DROP""")
+    )
+    _copy(conn, "clearing_patch_measures", [pa.RecordBatch.from_pydict({"id": pa.array(pid), **_patch_columns(m, a)})])
+    session.execute(
+        text("""
+        UPDATE clearing_patches p SET area_m2 = m.area_m2, in_aoi = m.in_aoi, province_code = m.province_code,
+               district_code = m.district_code, subdistrict_code = m.subdistrict_code, reserve_code = m.reserve_code,
+               protected_area_codes = m.protected_area_codes
+        FROM clearing_patch_measures m WHERE p.id = m.id""")
+    )
 
 
 def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, bytes, date, date]]:
