@@ -319,7 +319,14 @@ def test_a_reserve_declared_after_the_alert_does_not_hold_the_patch(db_url, sess
             text("""SELECT code, ST_AsBinary(geom) FROM protected_areas_on(DATE '2024-01-01')
                     WHERE kind = 'national_reserved_forest' ORDER BY code LIMIT 1""")
         ).one()
-        session.execute(text("UPDATE protected_areas SET valid_from = DATE '2024-06-01' WHERE code = :c"), {"c": code})
+        # updated_at as the layers store writes it: the process-wide Gazetteer (which forest_loss.measure reads
+        # the zones from) is rebuilt when the layers' version changes
+        session.execute(
+            text(
+                "UPDATE protected_areas SET valid_from = DATE '2024-06-01', updated_at = clock_timestamp() WHERE code = :c"
+            ),
+            {"c": code},
+        )
     reserve = shapely.ops.transform(
         Transformer.from_crs(4326, 32647, always_xy=True).transform, shapely.from_wkb(bytes(wkb))
     )
