@@ -340,7 +340,7 @@ LOAD_TABLE = re.compile(r"^hotspots_y(\d{4})_load$")
 _BUILD_COST = {"gist": 4.0, "spgist": 4.0, "btree": 1.5, "hash": 1.5, "brin": 0.3}
 
 
-def _index_statements(session: Session, load: str, name: str) -> tuple[list[tuple[float, str]], list[str]]:
+def bulk_index_statements(session: Session, load: str, name: str) -> tuple[list[tuple[float, str]], list[str]]:
     """The parent's keys and indexes as ``CREATE INDEX`` statements on the load table (cost, statement), and the
     ``ADD CONSTRAINT ... USING INDEX`` statements that make the keys' indexes keys again (after the builds).
 
@@ -369,7 +369,7 @@ def _index_statements(session: Session, load: str, name: str) -> tuple[list[tupl
     return builds, adopt
 
 
-def _share(builds: list[tuple[float, str]], connections: int) -> list[list[str]]:
+def share_builds(builds: list[tuple[float, str]], connections: int) -> list[list[str]]:
     """The build statements shared between ``connections`` lists: the costliest first, each to the list with the
     least cost so far (longest-processing-time scheduling)."""
     lists: list[list[str]] = [[] for _ in range(max(1, connections))]
@@ -405,7 +405,7 @@ class BulkYear:
         self.build_connections = max(1, build_connections)
         self.attached = False
         self._conns: list = []
-        self._builds, self._adopt = _index_statements(session, self.table, self.name)
+        self._builds, self._adopt = bulk_index_statements(session, self.table, self.name)
 
     def _connection(self, i: int = 0):
         """The ``i``-th autocommit connection of the session's engine, opened on first use (given back by
@@ -454,7 +454,7 @@ class BulkYear:
         from concurrent.futures import ThreadPoolExecutor
 
         t = time.perf_counter()
-        lists = _share(self._builds, self.build_connections)
+        lists = share_builds(self._builds, self.build_connections)
         conns = [self._connection(i) for i in range(len(lists))]
 
         def run(conn, statements: list[str]) -> None:
