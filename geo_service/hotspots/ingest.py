@@ -1,6 +1,9 @@
 """Store FIRMS detections: stream, attribute, one binary COPY, one INSERT ... ON CONFLICT for updates, one batch row.
 
-Everything happens in the caller's transaction: a refused file leaves nothing behind. The detection key
+Everything happens in the caller's transaction: a refused file leaves nothing behind. (One exception, invisible
+to users: the bulk path's load table of a new year is filled and indexed on connections of its own and committed
+before it is attached in the caller's transaction; a failed or killed run's table is dropped, at the latest by
+the next bulk ingest: ``partitions.BulkYear``.) The detection key
 (acquisition time to the minute, position to 1e-4 degree (about 11 m), satellite) makes a re-ingest an
 update and lets a standard-processing (SP) detection replace the near-real-time (NRT) one of the same pass;
 an NRT row never overwrites an SP one.
