@@ -1,4 +1,4 @@
-"""Bulk path of large FIRMS files into an empty year (``partitions.attach_bulk_year``): the same rows,
+"""Bulk path of large FIRMS files into an empty year (``partitions.BulkYear``): the same rows,
 attribution, batch rows and fire events as the row path, idempotent re-ingest, a file over an existing and a new
 year, the row path when the year holds detections or the attach cannot get its locks, nothing left by a refused
 file, the partition commands on a bulk-loaded year, and a bulk ingest killed with its load table committed."""
