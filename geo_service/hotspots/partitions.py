@@ -463,8 +463,12 @@ class BulkYear:
             # other connection's core
             conn.execute("SET maintenance_work_mem = '256MB'")
             conn.execute("SET max_parallel_maintenance_workers = 0")
-            for statement in statements:
-                conn.execute(statement)
+            try:
+                for statement in statements:
+                    conn.execute(statement)
+            finally:  # the connection goes back to the pool as it came
+                conn.execute("RESET maintenance_work_mem")
+                conn.execute("RESET max_parallel_maintenance_workers")
 
         if len(lists) == 1:
             run(conns[0], lists[0])
@@ -524,7 +528,10 @@ class BulkYear:
         try:
             conn = self._connection()
             conn.execute("SET lock_timeout = '2s'")
-            conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+            finally:
+                conn.execute("RESET lock_timeout")
         except psycopg.Error:
             pass
 
