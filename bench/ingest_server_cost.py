@@ -19,6 +19,12 @@ Configurations (``--only`` takes a comma-separated list of these names):
 * ``no-gist-no-unique``: also without the unique detection key;
 * ``no-index``: no key or index at all (the table's width, the partition routing and the geometry input alone).
 
+``--builds``: the bulk path's server side instead (``partitions.BulkYear``), step by step: the binary
+``COPY ... (FREEZE)`` (or without FREEZE) into a new bare table, then the parent's keys and indexes built over the
+committed rows on one connection or on two at once (as the bulk path shares them), each build's CPU seconds and
+WAL bytes; ``--wal-minimal`` then restarts the cluster with ``wal_level = minimal`` and measures it again (the
+service keeps ``replica`` for its standby: this only prices the WAL).
+
 Baseline in the same run: the server CPU of a bare CSV ``COPY`` of the same file into an unlogged, unindexed
 table of its 14 columns (``firms_ingest.bare_copy``). CPU seconds are read from /proc for the backend, so they
 do not depend much on what else the machine runs; wall-clock seconds are printed too but do.
@@ -120,12 +126,117 @@ def run_config(engine, name: str, blocks: list[bytes]) -> tuple[float, float, fl
         raw.close()
 
 
+def bulk_builds(engine, cluster, blocks: list[bytes], rounds: int, label: str) -> None:
+    """Print the bulk path's server steps: COPY into a new bare table (FREEZE or not), then its keys and indexes
+    built on one connection or two at once (medians of ``rounds``; CPU of the whole cluster and per connection)."""
+    import statistics
+    import threading
+
+    from firms_ingest import backend_cpu, cluster_cpu
+    from sqlalchemy import text
+
+    from geo_service.db.engine import make_sessionmaker
+    from geo_service.hotspots import partitions
+    from geo_service.hotspots.rows import HOTSPOT_SCHEMA
+
+    with make_sessionmaker(engine)() as s:
+        builds, _ = partitions.bulk_index_statements(s, "{t}", "{t}")
+        wal_level = s.execute(text("SHOW wal_level")).scalar()
+    n = 0
+
+    def wal(cur, since) -> float:
+        return float(cur.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", (since,)).fetchone()[0])
+
+    def one(freeze: bool, connections: int) -> dict:
+        nonlocal n
+        n += 1
+        table = f"bench_bulk_{n}"
+        raw = engine.raw_connection()
+        conn = raw.driver_connection
+        cur = conn.cursor()
+        lsn0 = cur.execute("SELECT pg_current_wal_insert_lsn()").fetchone()[0]
+        conn.commit()
+        cpu0 = cluster_cpu(cluster.data_dir)
+        cur.execute(f"CREATE TABLE {table} (LIKE hotspots INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
+        options = "FORMAT binary, FREEZE" if freeze else "FORMAT binary"
+        with cur.copy(f"COPY {table} ({', '.join(HOTSPOT_SCHEMA.names)}) FROM STDIN ({options})") as copy:
+            for block in blocks:
+                copy.write(block)
+        conn.commit()
+        cpu1 = cluster_cpu(cluster.data_dir)
+        wal_copy = wal(cur, lsn0)
+        conn.commit()
+        per: list[float] = []
+        steps: dict[str, float] = {}
+
+        def run(statements: list[str]) -> None:
+            side = engine.raw_connection()
+            c = side.driver_connection
+            c.autocommit = True
+            pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+            c.execute("SET maintenance_work_mem = '256MB'")
+            c.execute("SET max_parallel_maintenance_workers = 0")
+            start = backend_cpu(pid)
+            for statement in statements:
+                before = backend_cpu(pid)
+                c.execute(statement.format(t=table))
+                steps[statement.split(" USING ", 1)[1]] = backend_cpu(pid) - before  # e.g. "gist (geom)"
+            per.append(backend_cpu(pid) - start)
+            c.autocommit = False
+            side.close()
+
+        threads = [threading.Thread(target=run, args=(lst,)) for lst in partitions.share_builds(builds, connections)]
+        t = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.perf_counter() - t
+        out = {
+            "copy_cpu": cpu1 - cpu0,
+            "copy_wal_mb": wal_copy / 1e6,
+            "builds_cpu": cluster_cpu(cluster.data_dir) - cpu1,
+            "builds_wal_mb": (wal(cur, lsn0) - wal_copy) / 1e6,
+            "builds_wall": wall,
+            "per_connection": sorted(per),
+            "steps": steps,
+        }
+        cur.execute(f"DROP TABLE {table}")
+        conn.commit()
+        cur.close()
+        raw.close()
+        return out
+
+    results: dict[tuple[bool, int], list[dict]] = {}
+    for _ in range(rounds):
+        for freeze in (True, False):
+            for connections in (2, 1):
+                results.setdefault((freeze, connections), []).append(one(freeze, connections))
+    print(f"{label} (wal_level {wal_level}), medians of {rounds} rounds; CPU s of the whole cluster:")
+    for (freeze, connections), runs in results.items():
+        med = {
+            k: statistics.median(r[k] for r in runs)
+            for k in ("copy_cpu", "copy_wal_mb", "builds_cpu", "builds_wal_mb", "builds_wall")
+        }
+        per = [statistics.median(r["per_connection"][i] for r in runs) for i in range(len(runs[0]["per_connection"]))]
+        print(
+            f"  COPY{' FREEZE' if freeze else '       '} CPU {med['copy_cpu']:.2f} (WAL {med['copy_wal_mb']:.0f} MB); "
+            f"builds on {connections} connection(s): CPU {med['builds_cpu']:.2f} (WAL {med['builds_wal_mb']:.0f} MB), "
+            f"per connection {', '.join(f'{c:.2f}' for c in per)}, wall {med['builds_wall']:.2f} s"
+        )
+    steps = results[(True, 1)]
+    for name in steps[0]["steps"]:
+        print(f"  build {name[:60]:60s} CPU {statistics.median(r['steps'][name] for r in steps):.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000, help="rows of the generated FIRMS file")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each configuration, alternated (median kept)")
     ap.add_argument("--only", help=f"comma-separated configurations (default: all of {', '.join(CONFIGS)})")
     ap.add_argument("--csv", type=Path, help="use this FIRMS CSV (e.g. one kept by firms_ingest.py --keep)")
+    ap.add_argument("--builds", action="store_true", help="the bulk path's COPY and index builds instead (see above)")
+    ap.add_argument("--wal-minimal", action="store_true", help="with --builds: again with wal_level = minimal")
     args = ap.parse_args()
     names = args.only.split(",") if args.only else list(CONFIGS)
     unknown = set(names) - set(CONFIGS)
@@ -146,8 +257,24 @@ def main() -> None:
         child.start()
         child.join()
     print(f"machine load average {os.getloadavg()[0]:.2f}; PostgreSQL fsync off (as in tests)")
-    with database(work) as (_url, engine, _cluster):
+    with database(work) as (_url, engine, cluster):
         rows, blocks = encoded_rows(engine, csv)
+        if args.builds:
+            from sqlalchemy import text
+
+            _, bare_cpu = bare_copy(engine, csv)
+            print(f"{rows:,} rows; bare CSV COPY into an unlogged unindexed table: server CPU {bare_cpu:.2f} s")
+            bulk_builds(engine, cluster, blocks, args.rounds, "bulk path")
+            if args.wal_minimal:
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                    c.execute(text("ALTER SYSTEM SET wal_level = 'minimal'"))
+                    c.execute(text("ALTER SYSTEM SET max_wal_senders = 0"))
+                engine.dispose()
+                cluster.stop()
+                cluster.start()
+                bulk_builds(engine, cluster, blocks, args.rounds, "bulk path")
+            engine.dispose()
+            return
         _, bare_cpu = bare_copy(engine, csv)
         results: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
         for _ in range(args.rounds):

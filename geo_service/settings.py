@@ -360,6 +360,12 @@ class PartitionSettings(BaseSettings):
     bulk_lock_timeout_s: float = Field(
         default=5.0, gt=0, description="The bulk path waits this long for each lock of the attach, then re-runs as rows"
     )
+    bulk_build_connections: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="Connections that build a bulk-loaded year's keys and indexes at once (about the database's cores)",
+    )
 
 
 class ForestLossSettings(BaseSettings):

@@ -1,7 +1,7 @@
-"""Bulk path of large FIRMS files into an empty year (``partitions.attach_bulk_year``): the same rows,
+"""Bulk path of large FIRMS files into an empty year (``partitions.BulkYear``): the same rows,
 attribution, batch rows and fire events as the row path, idempotent re-ingest, a file over an existing and a new
 year, the row path when the year holds detections or the attach cannot get its locks, nothing left by a refused
-file, and the partition commands on a bulk-loaded year."""
+file, the partition commands on a bulk-loaded year, and a bulk ingest killed with its load table committed."""
 
 from __future__ import annotations
 
@@ -219,3 +219,91 @@ def test_partition_commands_on_a_bulk_loaded_year(sm, tmp_path):
             )
         )
     assert _parts(sm)["hotspots_y2011"] == report.rows_new
+
+
+_KILLED_INGEST = """
+import sys
+from geo_service.db.engine import make_engine, make_sessionmaker, transaction
+from geo_service.hotspots.ingest import ingest_file
+from geo_service.places import Gazetteer
+
+sm = make_sessionmaker(make_engine(sys.argv[1], pool_size=4))
+with transaction(sm) as s:
+    ingest_file(s, sys.argv[2], Gazetteer.load(s), country_bbox=(97.3, 5.5, 105.7, 20.6), block_size=16384,
+                bulk_min_bytes=0, bulk_lock_timeout_s=120)
+"""
+
+
+def test_a_killed_bulk_ingest_leaves_nothing_visible_and_the_next_one_cleans_up(sm, db_url, tmp_path):
+    """kill -9 of a bulk ingest once its load table is filled, committed and indexed (it waits for the attach):
+    no detection, batch or partition is stored; the next bulk ingest drops the leftover table (and one of another
+    year) and stores the file complete."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    rows = _rows_csv(4000, 2019, seed=9)
+    f = _csv(tmp_path, "y2019.csv", rows)
+    holder = sm()  # the attach (SHARE UPDATE EXCLUSIVE on hotspots) waits behind this lock
+    holder.execute(text("LOCK TABLE hotspots IN SHARE UPDATE EXCLUSIVE MODE"))
+    url = db_url if isinstance(db_url, str) else db_url.render_as_string(hide_password=False)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_INGEST, url, str(f)], cwd=root)
+    try:
+        deadline = time.monotonic() + 90
+        with sm() as probe:
+            while True:  # the ingest waits for its lock on hotspots (DETACH of an empty partition or ATTACH)
+                waiting = probe.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query LIKE 'ALTER TABLE hotspots %'"
+                    )
+                ).scalar()
+                probe.rollback()
+                if waiting or proc.poll() is not None or time.monotonic() > deadline:
+                    break
+                time.sleep(0.05)
+            assert waiting, "the ingest never reached its attach"
+            # from the catalogue only (the ingest holds the load table's lock): its 4000 rows (a repeated key goes
+            # to the merge) committed, the four keys and indexes built (an index build records the rows)
+            reltuples, n_idx = probe.execute(
+                text(
+                    "SELECT reltuples, (SELECT count(*) FROM pg_index WHERE indrelid = c.oid) FROM pg_class c "
+                    "WHERE oid = to_regclass('hotspots_y2019_load')"
+                )
+            ).one()
+            assert (reltuples, n_idx) == (4000, 4)
+        # meanwhile no detection is visible (the holder may read: its own lock)
+        assert holder.execute(text("SELECT count(*) FROM hotspots")).scalar() == 0
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        holder.rollback()
+        holder.close()
+    with sm() as s:
+        for _ in range(200):  # the dead client's backend ends once its lock is granted and it reads EOF
+            sql = (
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'ALTER TABLE%'"
+            )
+            if not s.execute(text(sql)).scalar():
+                break
+            s.rollback()
+            time.sleep(0.05)
+        assert s.execute(text("SELECT count(*) FROM hotspots")).scalar() == 0
+        assert s.execute(text("SELECT count(*) FROM hotspot_batches")).scalar() == 0
+    with transaction(sm) as s:  # and a leftover of another year, from an older killed run
+        s.execute(text("CREATE TABLE hotspots_y2003_load (LIKE hotspots)"))
+    assert _parts(sm).get("hotspots_y2019", 0) == 0  # (the empty partition made ahead by the migration)
+    assert _tables(sm, "%\\_load") == ["hotspots_y2003_load", "hotspots_y2019_load"]  # left by the kills
+    report = _ingest(sm, f, bulk=True, events=False)
+    assert "attach" in report.timings
+    assert report.rows_new == 4000 - report.rows_outside and report.rows_updated == 1
+    assert _parts(sm)["hotspots_y2019"] == report.rows_new
+    assert _tables(sm, "%\\_load") == []
+    with sm() as s:
+        assert s.execute(text("SELECT count(*) FROM hotspot_batches")).scalar() == 1

@@ -190,6 +190,17 @@ def _take(values: np.ndarray, codes: np.ndarray, missing) -> np.ndarray:
     return table[np.where(codes < 0, len(table) - 1, codes)]
 
 
+_STR = pd.StringDtype("pyarrow", na_value=np.nan)  # pandas' own str dtype (what it infers for text)
+
+
+def _text_column(values: list, codes: np.ndarray, missing: str | None):
+    """values[codes], ``missing`` where the code is -1, as pandas' Arrow-backed str column, made by Arrow's
+    ``take`` from the few distinct values: a pandas column from a numpy object array is converted to Arrow
+    value by value (about 0.04 s per 1M-row column, 6 columns per file)."""
+    distinct = pa.array([*values, missing], pa.large_string())
+    return pd.array(distinct.take(pa.array(np.where(codes < 0, len(values), codes))), dtype=_STR)
+
+
 def _problems(mask: np.ndarray, first_line: int, column: str, reason: str, budget: int) -> list[Problem]:
     rows = np.flatnonzero(mask)[: max(budget, 0)]
     return [Problem(int(r) + first_line, column, reason) for r in rows]
@@ -266,20 +277,18 @@ def normalise(
     keys = [str(u).strip().lower() for u in sat_uniq]
     known = _take(np.array([k in SATELLITES for k in keys], dtype=bool), sat_codes, False).astype(bool)
     flag(~known, "satellite", "unknown satellite (Terra/T, Aqua/A, N/S-NPP, 1/N20/NOAA-20, 2/N21/NOAA-21)")
-    names = _take(np.array([SATELLITES.get(k, ("", ""))[0] for k in keys], dtype=object), sat_codes, "")
-    instr = _take(np.array([SATELLITES.get(k, ("", ""))[1] for k in keys], dtype=object), sat_codes, "")
+    names = [SATELLITES.get(k, ("", ""))[0] for k in keys]
+    instr = [SATELLITES.get(k, ("", ""))[1] for k in keys]
 
     conf_codes, conf_uniq = _encode(cols, "confidence", n)
     conf_clean = [str(u).strip() for u in conf_uniq]
     conf = _take(_classify_confidence(np.array(conf_clean, dtype=object))[0], conf_codes, 0).astype(np.int16)
     flag(conf == 0, "confidence", "not l/n/h, low/nominal/high or a percentage 0-100")
-    conf_raw = _take(np.array(conf_clean, dtype=object), conf_codes, None)
 
     dn_codes, dn_uniq = _encode(cols, "daynight", n)
     dn_clean = [str(u).strip().upper() for u in dn_uniq]
     dn_ok = _take(np.array([d in ("D", "N") for d in dn_clean], dtype=bool), dn_codes, True).astype(bool)
     flag(~dn_ok, "daynight", "not D or N")
-    dn = _take(np.array(dn_clean, dtype=object), dn_codes, None)
 
     frp = floats("frp")
     flag(np.isfinite(frp) & (frp < 0), "frp", "negative fire radiative power")
@@ -287,15 +296,12 @@ def normalise(
 
     v_codes, v_uniq = _encode(cols, "version", n)
     v_clean = [str(u).strip() for u in v_uniq]
-    version = _take(np.array(v_clean, dtype=object), v_codes, None)
     v_long = _take(np.array([len(v) > 16 for v in v_clean], dtype=bool), v_codes, False).astype(bool)
     flag(v_long, "version", "longer than 16 characters")
     if processing:
-        proc = np.full(n, processing.upper(), dtype=object)
+        proc_values, proc_codes = [processing.upper()], np.zeros(n, dtype=np.int64)
     else:
-        proc = _take(
-            np.array(["NRT" if v.upper().endswith("NRT") else "SP" for v in v_clean], dtype=object), v_codes, "SP"
-        )
+        proc_values, proc_codes = ["NRT" if v.upper().endswith("NRT") else "SP" for v in v_clean], v_codes
 
     t_codes, t_uniq = _encode(cols, "fire_type", n)
     t_vals = pd.to_numeric(pd.Series(t_uniq, dtype=object), errors="coerce").to_numpy(dtype="float64")
@@ -317,10 +323,10 @@ def normalise(
     local_days = ((acq + BANGKOK_OFFSET_S) // 86400).astype("datetime64[D]")
     df = pd.DataFrame(
         {
-            "satellite": names[keep],
-            "instrument": instr[keep],
-            "processing": np.asarray(proc)[keep],
-            "version": version[keep],
+            "satellite": _text_column(names, sat_codes[keep], ""),
+            "instrument": _text_column(instr, sat_codes[keep], ""),
+            "processing": _text_column(proc_values, proc_codes[keep], "SP"),
+            "version": _text_column(v_clean, v_codes[keep], None),
             "acq_epoch": acq,
             "acq_date_local": local_days,
             "lat_e4": np.round(lat[keep] * 1e4).astype(np.int32),
@@ -332,9 +338,9 @@ def normalise(
             "scan": floats("scan")[keep],
             "track": floats("track")[keep],
             "frp": frp[keep],
-            "daynight": dn[keep],
+            "daynight": _text_column(dn_clean, dn_codes[keep], None),
             "confidence": conf[keep].astype(np.int16),
-            "confidence_raw": conf_raw[keep],
+            "confidence_raw": _text_column(conf_clean, conf_codes[keep], None),
             "fire_type": pd.arrays.IntegerArray(
                 np.nan_to_num(fire_type[keep]).astype(np.int16), np.isnan(fire_type[keep])
             ),

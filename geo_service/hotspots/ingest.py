@@ -1,6 +1,9 @@
 """Store FIRMS detections: stream, attribute, one binary COPY, one INSERT ... ON CONFLICT for updates, one batch row.
 
-Everything happens in the caller's transaction: a refused file leaves nothing behind. The detection key
+Everything happens in the caller's transaction: a refused file leaves nothing behind. (One exception, invisible
+to users: the bulk path's load table of a new year is filled and indexed on connections of its own and committed
+before it is attached in the caller's transaction; a failed or killed run's table is dropped, at the latest by
+the next bulk ingest: ``partitions.BulkYear``.) The detection key
 (acquisition time to the minute, position to 1e-4 degree (about 11 m), satellite) makes a re-ingest an
 update and lets a standard-processing (SP) detection replace the near-real-time (NRT) one of the same pass;
 an NRT row never overwrites an SP one.
@@ -29,6 +32,7 @@ import itertools
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack, nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -209,6 +213,7 @@ def ingest_chunks(
     direct: bool = True,
     bulk: bool = False,
     bulk_lock_timeout_s: float = 5.0,
+    bulk_build_connections: int = 2,
 ) -> IngestReport:
     """Attribute and store normalised FIRMS chunks in the session's transaction.
 
@@ -233,11 +238,14 @@ def ingest_chunks(
         staging table and the merge (the safe path after a ``DirectCollision``).
     bulk : bool
         Bulk path (a large file): when most rows of the first chunk fall in a year with no detections, the
-        rows of that year are COPYed into a bare table, keyed, indexed and attached as the year's partition
-        (``partitions.attach_bulk_year``); the other rows take the merge. Same rows, attribution, batch row
-        and counts as the row path; a year that holds detections takes the row path.
+        rows of that year are COPYed into a bare table (committed apart, not attached), keyed and indexed on
+        ``bulk_build_connections`` connections at once and attached as the year's partition in the caller's
+        transaction (``partitions.BulkYear``); the other rows take the merge. Same rows, attribution, batch
+        row and counts as the row path; a year that holds detections takes the row path.
     bulk_lock_timeout_s : float
         How long the bulk path waits for each lock of the attach before ``BulkLockTimeout``.
+    bulk_build_connections : int
+        Connections that build the bulk table's keys and indexes at once (one per core PostgreSQL may use).
 
     Returns
     -------
@@ -253,204 +261,220 @@ def ingest_chunks(
     partitions.BulkLockTimeout
         Only with ``bulk``: nothing of this ingest is left in the transaction; run it again with ``bulk=False``.
     """
-    started = time.perf_counter()
-    report = IngestReport(batch_id=None, source=source, file_name=file_name, file_sha256=file_sha256)
-    conn = driver_connection(session)
-    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
-    with conn.cursor() as cur:
-        cur.execute("SAVEPOINT hotspot_ingest")
-    batch_id = session.execute(
-        text(
-            "INSERT INTO hotspot_batches (source, file_name, file_sha256, loaded_by) "
-            "VALUES (:source, :file_name, :sha, :by) RETURNING id"
-        ),
-        {"source": source, "file_name": file_name, "sha": file_sha256, "by": loaded_by},
-    ).scalar_one()
-    problems: list[Problem] = []
-    staged_hashes: list[np.ndarray] = []
-    first = last = None
-    direct_rows = 0
-    seen = _SeenKeys()
-    stored_keys = _StoredKeys(session) if direct else None
-    spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by _undo or after the merge)
-    spool_rows = BinaryCopy(HOTSPOT_SCHEMA)
-    spool.write(spool_rows.header())
-    late = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed below or by _undo)
-    late_encoder = BinaryCopy(HOTSPOT_SCHEMA)
-    late.write(late_encoder.header())
-    late_count = 0
-    stream_rows = BinaryCopy(HOTSPOT_SCHEMA)
-    tm = {"read": 0.0, "attribute": 0.0, "encode": 0.0, "copy_wait": 0.0, "merge": 0.0}
-    mark = time.perf_counter()
-    bulk_year: int | None = None
-    bulk_table: str | None = None
-    try:
-        chunks = iter(chunks)
-        head = next(chunks, None)  # the first chunk decides the bulk path (raises FirmsFormatError like any)
-        if bulk and direct and head is not None and not head.problems and not head.frame.empty:
-            years = pd.DatetimeIndex(head.frame["acq_date_local"]).year
-            year = int(pd.Series(years).mode().iloc[0])
-            if (bulk_table := partitions.start_bulk_year(session, year)) is not None:
-                bulk_year = year
-        target = bulk_table or "hotspots"
+    with ExitStack() as cleanup:  # the bulk path's connections (and its table, unless attached)
+        started = time.perf_counter()
+        report = IngestReport(batch_id=None, source=source, file_name=file_name, file_sha256=file_sha256)
+        conn = driver_connection(session)
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
         with conn.cursor() as cur:
-            copy_started = time.perf_counter()
-            # the writer thread sends while this thread prepares the next block
-            with cur.copy(copy_sql(target, HOTSPOT_SCHEMA), writer=QueuedLibpqWriter(cur)) as copy:
-                copy.write(stream_rows.header())
-                for chunk in itertools.chain([head] if head is not None else [], chunks):
-                    now = time.perf_counter()
-                    tm["read"] += now - mark
-                    report.rows_total += chunk.rows_read
-                    report.rows_refused += chunk.refused
-                    report.rows_outside += getattr(chunk, "outside", 0)
-                    problems.extend(chunk.problems)
-                    if progress:
-                        progress(chunk.rows_read)
-                    frame = chunk.frame
-                    if (problems and not skip_invalid) or frame.empty:
-                        mark = time.perf_counter()
-                        continue  # keep reading to report every problem; nothing will be stored
-                    frame = frame.sort_values("acq_epoch", kind="stable", ignore_index=True)  # index edge
-                    attr = gaz.attribute(
-                        frame["longitude"].to_numpy(), frame["latitude"].to_numpy(), frame["acq_date_local"].to_numpy()
-                    )
-                    lo, hi = int(frame["acq_epoch"].iloc[0]), int(frame["acq_epoch"].iloc[-1])
-                    first = lo if first is None else min(first, lo)
-                    last = hi if last is None else max(last, hi)
-                    h = _key_hash(frame)
-                    other = None  # bulk path: the rows not of the bulk year
-                    merge = seen.repeats(h)
-                    if stored_keys is None:
-                        merge[:] = True
-                    else:
-                        if bulk_year is not None:  # the bulk year is empty: no stored key to look up there
-                            other = pd.DatetimeIndex(frame["acq_date_local"]).year.to_numpy() != bulk_year
-                        if not merge.all() and (other is None or (other & ~merge).any()):
-                            merge |= stored_keys.contains(frame, h)
-                    now2 = time.perf_counter()
-                    tm["attribute"] += now2 - now
-                    rows = hotspot_batch(frame, attr, batch_id)
-                    if merge.any():
-                        staged_hashes.append(h[merge])
-                        spool.write(spool_rows.rows(rows.filter(pa.array(merge))))
-                    fresh = ~merge
-                    if other is not None and (late_rows := fresh & other).any():
-                        # new detections of other years: COPYed into ``hotspots`` after the attach, as the
-                        # row path would have streamed them
-                        late.write(late_encoder.rows(rows.filter(pa.array(late_rows))))
-                        direct_rows += int(late_rows.sum())
-                        late_count += int(late_rows.sum())
-                        fresh &= ~other
-                    data = None
-                    if fresh.any():
-                        data = stream_rows.rows(rows if fresh.all() else rows.filter(pa.array(fresh)))
-                        direct_rows += int(fresh.sum())
-                    now3 = time.perf_counter()
-                    tm["encode"] += now3 - now2
-                    if data is not None:
-                        copy.write(data)
-                    mark = time.perf_counter()
-                    tm["copy_wait"] += mark - now3
-                copy.write(stream_rows.finish())
-                wait = time.perf_counter()
-            tm["copy_wait"] += time.perf_counter() - wait
-            tm["stream"] = time.perf_counter() - copy_started
-    except FirmsFormatError as exc:
-        _undo(conn, spool, late)
-        raise FileRejected(details=[p.as_dict() for p in exc.problems[:MAX_REPORTED]]) from None
-    except psycopg.errors.UniqueViolation:
-        _undo(conn, spool, late)
-        raise DirectCollision() from None
-    finally:
-        if stored_keys is not None:
-            stored_keys.close()
-    report.problems = [p.as_dict() for p in problems[:MAX_REPORTED]]
-    if problems and not skip_invalid:
-        _undo(conn, spool, late)  # the rows streamed before the first problem, and the batch row
-        raise FileRejected(
-            f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
-            "(the first are listed); nothing was stored.",
-            details=report.problems,
-        )
-    if bulk_table is not None and bulk_year is not None:
-        # keys and indexes built over the loaded rows, then attached: before the merge, whose ON CONFLICT
-        # must see these rows (a key repeated in the file)
+            cur.execute("SAVEPOINT hotspot_ingest")
+        batch_id = session.execute(
+            text(
+                "INSERT INTO hotspot_batches (source, file_name, file_sha256, loaded_by) "
+                "VALUES (:source, :file_name, :sha, :by) RETURNING id"
+            ),
+            {"source": source, "file_name": file_name, "sha": file_sha256, "by": loaded_by},
+        ).scalar_one()
+        problems: list[Problem] = []
+        staged_hashes: list[np.ndarray] = []
+        first = last = None
+        direct_rows = 0
+        seen = _SeenKeys()
+        stored_keys = _StoredKeys(session) if direct else None
+        spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed by _undo or after the merge)
+        spool_rows = BinaryCopy(HOTSPOT_SCHEMA)
+        spool.write(spool_rows.header())
+        late = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)  # noqa: SIM115 (closed below or by _undo)
+        late_encoder = BinaryCopy(HOTSPOT_SCHEMA)
+        late.write(late_encoder.header())
+        late_count = 0
+        stream_rows = BinaryCopy(HOTSPOT_SCHEMA)
+        tm = {"read": 0.0, "attribute": 0.0, "encode": 0.0, "copy_wait": 0.0, "merge": 0.0}
+        mark = time.perf_counter()
+        bulk_year: int | None = None
+        bulk_load: partitions.BulkYear | None = None
         try:
-            tm.update(partitions.attach_bulk_year(session, bulk_table, bulk_year, bulk_lock_timeout_s))
-        except partitions.BulkLockTimeout:
+            chunks = iter(chunks)
+            head = next(chunks, None)  # the first chunk decides the bulk path (raises FirmsFormatError like any)
+            if bulk and direct and head is not None and not head.problems and not head.frame.empty:
+                years = pd.DatetimeIndex(head.frame["acq_date_local"]).year
+                year = int(pd.Series(years).mode().iloc[0])
+                bulk_load = partitions.start_bulk_year(session, year, bulk_build_connections)
+                if bulk_load is not None:
+                    cleanup.callback(bulk_load.close)
+                    bulk_year = year
+            # the bulk table is filled on a connection of its own, in a transaction committed when the stream
+            # ends (its indexes are then built on several connections at once; partitions.BulkYear)
+            stream = bulk_load.filling() if bulk_load is not None else nullcontext(conn)
+            sql = (
+                partitions.copy_sql(bulk_load.table, COLUMNS)
+                if bulk_load is not None
+                else copy_sql("hotspots", HOTSPOT_SCHEMA)
+            )
+            with stream as stream_conn, stream_conn.cursor() as cur:
+                copy_started = time.perf_counter()
+                # the writer thread sends while this thread prepares the next block
+                with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
+                    copy.write(stream_rows.header())
+                    for chunk in itertools.chain([head] if head is not None else [], chunks):
+                        now = time.perf_counter()
+                        tm["read"] += now - mark
+                        report.rows_total += chunk.rows_read
+                        report.rows_refused += chunk.refused
+                        report.rows_outside += getattr(chunk, "outside", 0)
+                        problems.extend(chunk.problems)
+                        if progress:
+                            progress(chunk.rows_read)
+                        frame = chunk.frame
+                        if (problems and not skip_invalid) or frame.empty:
+                            mark = time.perf_counter()
+                            continue  # keep reading to report every problem; nothing will be stored
+                        frame = frame.sort_values("acq_epoch", kind="stable", ignore_index=True)  # index edge
+                        attr = gaz.attribute(
+                            frame["longitude"].to_numpy(),
+                            frame["latitude"].to_numpy(),
+                            frame["acq_date_local"].to_numpy(),
+                        )
+                        lo, hi = int(frame["acq_epoch"].iloc[0]), int(frame["acq_epoch"].iloc[-1])
+                        first = lo if first is None else min(first, lo)
+                        last = hi if last is None else max(last, hi)
+                        h = _key_hash(frame)
+                        other = None  # bulk path: the rows not of the bulk year
+                        merge = seen.repeats(h)
+                        if stored_keys is None:
+                            merge[:] = True
+                        else:
+                            if bulk_year is not None:  # the bulk year is empty: no stored key to look up there
+                                other = pd.DatetimeIndex(frame["acq_date_local"]).year.to_numpy() != bulk_year
+                            if not merge.all() and (other is None or (other & ~merge).any()):
+                                merge |= stored_keys.contains(frame, h)
+                        now2 = time.perf_counter()
+                        tm["attribute"] += now2 - now
+                        rows = hotspot_batch(frame, attr, batch_id)
+                        if merge.any():
+                            staged_hashes.append(h[merge])
+                            spool.write(spool_rows.rows(rows.filter(pa.array(merge))))
+                        fresh = ~merge
+                        if other is not None and (late_rows := fresh & other).any():
+                            # new detections of other years: COPYed into ``hotspots`` after the attach, as the
+                            # row path would have streamed them
+                            late.write(late_encoder.rows(rows.filter(pa.array(late_rows))))
+                            direct_rows += int(late_rows.sum())
+                            late_count += int(late_rows.sum())
+                            fresh &= ~other
+                        data = None
+                        if fresh.any():
+                            data = stream_rows.rows(rows if fresh.all() else rows.filter(pa.array(fresh)))
+                            direct_rows += int(fresh.sum())
+                        now3 = time.perf_counter()
+                        tm["encode"] += now3 - now2
+                        if data is not None:
+                            copy.write(data)
+                        mark = time.perf_counter()
+                        tm["copy_wait"] += mark - now3
+                    copy.write(stream_rows.finish())
+                    wait = time.perf_counter()
+                tm["copy_wait"] += time.perf_counter() - wait
+                tm["stream"] = time.perf_counter() - copy_started
+        except FirmsFormatError as exc:
             _undo(conn, spool, late)
-            raise
-        if late_count:  # (the encoder may hold rows back until finish())
-            now = time.perf_counter()
-            late.write(late_encoder.finish())
-            late.seek(0)
+            raise FileRejected(details=[p.as_dict() for p in exc.problems[:MAX_REPORTED]]) from None
+        except psycopg.errors.UniqueViolation:
+            _undo(conn, spool, late)
+            raise DirectCollision() from None
+        finally:
+            if stored_keys is not None:
+                stored_keys.close()
+        report.problems = [p.as_dict() for p in problems[:MAX_REPORTED]]
+        if problems and not skip_invalid:
+            _undo(conn, spool, late)  # the rows streamed before the first problem, and the batch row
+            raise FileRejected(
+                f"The file was refused: {report.rows_refused} of {report.rows_total} rows are invalid "
+                "(the first are listed); nothing was stored.",
+                details=report.problems,
+            )
+        if bulk_load is not None:
+            # keys and indexes built over the loaded rows, then attached: before the merge, whose ON CONFLICT
+            # must see these rows (a key repeated in the file)
+            tm.update(bulk_load.build())
             try:
-                with conn.cursor() as cur, cur.copy(copy_sql("hotspots", HOTSPOT_SCHEMA)) as copy:
-                    while block := late.read(8 << 20):
-                        copy.write(block)
-            except psycopg.errors.UniqueViolation:
-                _undo(conn, spool, late)
-                raise DirectCollision() from None
-            tm["other_years"] = time.perf_counter() - now
-    late.close()
-    now = time.perf_counter()
-    new = updated = 0
-    if staged_hashes:
-        new, updated = _merge_spool(session, conn, spool, spool_rows, np.concatenate(staged_hashes))
-    spool.close()
-    tm["merge"] = time.perf_counter() - now
-    # rows of a year without a partition went to the DEFAULT one: into partitions of their own before commit
-    now = time.perf_counter()
-    if partitions.split_default(session):
-        tm["partitions"] = time.perf_counter() - now
-    with conn.cursor() as cur:
-        cur.execute("RELEASE SAVEPOINT hotspot_ingest")
-    report.timings = {k: round(v, 3) for k, v in tm.items()}
-    report.rows_new, report.rows_updated = direct_rows + new, updated
-    stored = report.rows_total - report.rows_refused - report.rows_outside
-    report.rows_unchanged = stored - report.rows_new - report.rows_updated
-    if first is not None:
-        report.first_acq = pd.Timestamp(first, unit="s", tz="UTC").isoformat()
-        report.last_acq = pd.Timestamp(last, unit="s", tz="UTC").isoformat()
-    report.duration_s = round(time.perf_counter() - started, 3)
-    report.batch_id = batch_id
-    session.execute(
-        text("""
-        UPDATE hotspot_batches SET rows_total = :rows_total, rows_new = :rows_new, rows_updated = :rows_updated,
-          rows_unchanged = :rows_unchanged, rows_refused = :rows_refused, rows_outside = :rows_outside,
-          first_acq = CAST(:first_acq AS timestamptz), last_acq = CAST(:last_acq AS timestamptz),
-          duration_s = :duration_s, report = CAST(:report AS jsonb)
-        WHERE id = :id"""),
-        {
-            **{
-                k: getattr(report, k)
-                for k in (
-                    "rows_total",
-                    "rows_new",
-                    "rows_updated",
-                    "rows_unchanged",
-                    "rows_refused",
-                    "rows_outside",
-                    "first_acq",
-                    "last_acq",
-                    "duration_s",
-                )
+                tm.update(bulk_load.attach(bulk_lock_timeout_s))
+            except partitions.BulkLockTimeout:
+                _undo(conn, spool, late, bulk_load)
+                raise
+            if late_count:  # (the encoder may hold rows back until finish())
+                now = time.perf_counter()
+                late.write(late_encoder.finish())
+                late.seek(0)
+                try:
+                    with conn.cursor() as cur, cur.copy(copy_sql("hotspots", HOTSPOT_SCHEMA)) as copy:
+                        while block := late.read(8 << 20):
+                            copy.write(block)
+                except psycopg.errors.UniqueViolation:
+                    _undo(conn, spool, late, bulk_load)
+                    raise DirectCollision() from None
+                tm["other_years"] = time.perf_counter() - now
+        late.close()
+        now = time.perf_counter()
+        new = updated = 0
+        if staged_hashes:
+            new, updated = _merge_spool(session, conn, spool, spool_rows, np.concatenate(staged_hashes))
+        spool.close()
+        tm["merge"] = time.perf_counter() - now
+        # rows of a year without a partition went to the DEFAULT one: into partitions of their own before commit
+        now = time.perf_counter()
+        if partitions.split_default(session):
+            tm["partitions"] = time.perf_counter() - now
+        with conn.cursor() as cur:
+            cur.execute("RELEASE SAVEPOINT hotspot_ingest")
+        report.timings = {k: round(v, 3) for k, v in tm.items()}
+        report.rows_new, report.rows_updated = direct_rows + new, updated
+        stored = report.rows_total - report.rows_refused - report.rows_outside
+        report.rows_unchanged = stored - report.rows_new - report.rows_updated
+        if first is not None:
+            report.first_acq = pd.Timestamp(first, unit="s", tz="UTC").isoformat()
+            report.last_acq = pd.Timestamp(last, unit="s", tz="UTC").isoformat()
+        report.duration_s = round(time.perf_counter() - started, 3)
+        report.batch_id = batch_id
+        session.execute(
+            text("""
+            UPDATE hotspot_batches SET rows_total = :rows_total, rows_new = :rows_new, rows_updated = :rows_updated,
+              rows_unchanged = :rows_unchanged, rows_refused = :rows_refused, rows_outside = :rows_outside,
+              first_acq = CAST(:first_acq AS timestamptz), last_acq = CAST(:last_acq AS timestamptz),
+              duration_s = :duration_s, report = CAST(:report AS jsonb)
+            WHERE id = :id"""),
+            {
+                **{
+                    k: getattr(report, k)
+                    for k in (
+                        "rows_total",
+                        "rows_new",
+                        "rows_updated",
+                        "rows_unchanged",
+                        "rows_refused",
+                        "rows_outside",
+                        "first_acq",
+                        "last_acq",
+                        "duration_s",
+                    )
+                },
+                "report": _json({"problems": report.problems}),
+                "id": batch_id,
             },
-            "report": _json({"problems": report.problems}),
-            "id": batch_id,
-        },
-    )
-    return report
+        )
+        return report
 
 
-def _undo(conn, spool, late) -> None:
-    """Roll this ingest back to its savepoint: nothing of it stays, even if the caller commits."""
+def _undo(conn, spool, late, bulk_load: partitions.BulkYear | None = None) -> None:
+    """Roll this ingest back to its savepoint: nothing of it stays, even if the caller commits (the bulk table,
+    committed apart, is dropped once the rollback has let go of it)."""
     spool.close()
     late.close()
     with conn.cursor() as cur:
         cur.execute("ROLLBACK TO SAVEPOINT hotspot_ingest")
         cur.execute("RELEASE SAVEPOINT hotspot_ingest")
+    if bulk_load is not None:
+        bulk_load.discard()
 
 
 def _merge_spool(session: Session, conn, spool, encoder: BinaryCopy, hashes: np.ndarray) -> tuple[int, int]:
@@ -496,6 +520,7 @@ def ingest_file(
     progress: Callable[[int], None] | None = None,
     bulk_min_bytes: int | None = None,
     bulk_lock_timeout_s: float | None = None,
+    bulk_build_connections: int | None = None,
 ) -> IngestReport:
     """Ingest one FIRMS CSV file in the session's transaction (see ``ingest_chunks``).
 
@@ -507,10 +532,11 @@ def ingest_file(
         Overrides the processing level read from the ``version`` column.
     country_bbox : tuple, optional
         Detections outside this lon/lat box are skipped and counted as outside.
-    bulk_min_bytes, bulk_lock_timeout_s : optional
+    bulk_min_bytes, bulk_lock_timeout_s, bulk_build_connections : optional
         A file of at least this size may take the bulk path (``ingest_chunks``); default from
-        ``PartitionSettings`` (``GEO_SERVICE_PARTITIONS_BULK_MIN_BYTES``, ``..._BULK_LOCK_TIMEOUT_S``). On a
-        lock timeout the file runs again through the row path in the same transaction.
+        ``PartitionSettings`` (``GEO_SERVICE_PARTITIONS_BULK_MIN_BYTES``, ``..._BULK_LOCK_TIMEOUT_S``,
+        ``..._BULK_BUILD_CONNECTIONS``). On a lock timeout the file runs again through the row path in the same
+        transaction.
     """
     path = Path(path)
     name = original_name or path.name
@@ -526,13 +552,23 @@ def ingest_file(
     def chunks():
         return read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)
 
-    if bulk_min_bytes is None or bulk_lock_timeout_s is None:
+    if bulk_min_bytes is None or bulk_lock_timeout_s is None or bulk_build_connections is None:
         cfg = PartitionSettings()
         bulk_min_bytes = cfg.bulk_min_bytes if bulk_min_bytes is None else bulk_min_bytes
         bulk_lock_timeout_s = cfg.bulk_lock_timeout_s if bulk_lock_timeout_s is None else bulk_lock_timeout_s
+        if bulk_build_connections is None:
+            bulk_build_connections = cfg.bulk_build_connections
     if path.stat().st_size >= bulk_min_bytes:
         try:
-            return ingest_chunks(session, chunks(), gaz, bulk=True, bulk_lock_timeout_s=bulk_lock_timeout_s, **kw)
+            return ingest_chunks(
+                session,
+                chunks(),
+                gaz,
+                bulk=True,
+                bulk_lock_timeout_s=bulk_lock_timeout_s,
+                bulk_build_connections=bulk_build_connections,
+                **kw,
+            )
         except partitions.BulkLockTimeout:  # the attach could not get its locks in time: the row path
             pass
         except DirectCollision:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
@@ -332,13 +333,222 @@ def load_table_name(year: int) -> str:
     return f"{partition_name(year)}_load"
 
 
-def start_bulk_year(session: Session, year: int) -> str | None:
-    """Create the bare table a large ingest COPYs the detections of an empty year into; returns its name, or
-    None when the year holds detections (the row path then) or a detached archive table of the year exists.
+LOAD_TABLE = re.compile(r"^hotspots_y(\d{4})_load$")
+# rough relative cost of building an index of each access method over the same rows (measured on 1M
+# detections, README *FIRMS ingest vs a bare COPY*: GiST 1.6 s, each B-tree 0.4-0.65 s, BRIN 0.12 s); used to
+# share the builds between the build connections (the longest first, each to the least loaded one)
+_BUILD_COST = {"gist": 4.0, "spgist": 4.0, "btree": 1.5, "hash": 1.5, "brin": 0.3}
 
-    The table has the shape of ``hotspots`` (columns, NOT NULL, defaults including the id sequence, CHECK
-    constraints) and no key or index: ``attach_bulk_year`` builds them after the COPY. Takes the partition-DDL
-    advisory lock (held to commit), so no partition of that year is made meanwhile.
+
+def bulk_index_statements(session: Session, load: str, name: str) -> tuple[list[tuple[float, str]], list[str]]:
+    """The parent's keys and indexes as ``CREATE INDEX`` statements on the load table (cost, statement), and the
+    ``ADD CONSTRAINT ... USING INDEX`` statements that make the keys' indexes keys again (after the builds).
+
+    From the catalogue, so a later migration's index is built too; a key is built as a plain unique index
+    (SHARE lock, so builds on other connections run at once; ``ALTER TABLE ... ADD PRIMARY KEY`` would take
+    ACCESS EXCLUSIVE and make them wait), then adopted as the constraint (no second build, no scan: its
+    columns are NOT NULL already). Names are our own, so they never meet PostgreSQL's.
+    """
+    builds: list[tuple[float, str]] = []
+    adopt: list[str] = []
+    cons = session.execute(text(_PARENT_CONSTRAINTS), {"p": PARENT}).all()
+    for n, (_cname, ctype, idef) in enumerate(cons):
+        index = f"{name}_bulk_k{n}"
+        head, _, tail = idef.partition(" USING ")
+        builds.append(
+            (_BUILD_COST.get(tail.split(" ", 1)[0], 1.5), f'CREATE UNIQUE INDEX "{index}" ON {load} USING {tail}')
+        )
+        kind = "PRIMARY KEY" if ctype == "p" else "UNIQUE"
+        adopt.append(f'ALTER TABLE {load} ADD CONSTRAINT "{index}" {kind} USING INDEX "{index}"')
+    for n, (_iname, idef) in enumerate(session.execute(text(_PARENT_INDEXES), {"p": PARENT}).all()):
+        # "CREATE INDEX ix ON ONLY public.hotspots USING ..." -> the same index on the bare table
+        head, _, tail = idef.partition(" USING ")
+        unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
+        cost = _BUILD_COST.get(tail.split(" ", 1)[0], 1.5)
+        builds.append((cost, f'CREATE {unique}INDEX "{name}_bulk_i{n}" ON {load} USING {tail}'))
+    return builds, adopt
+
+
+def share_builds(builds: list[tuple[float, str]], connections: int) -> list[list[str]]:
+    """The build statements shared between ``connections`` lists: the costliest first, each to the list with the
+    least cost so far (longest-processing-time scheduling)."""
+    lists: list[list[str]] = [[] for _ in range(max(1, connections))]
+    load = [0.0] * len(lists)
+    for cost, statement in sorted(builds, key=lambda b: -b[0]):
+        i = load.index(min(load))
+        lists[i].append(statement)
+        load[i] += cost
+    return [s for s in lists if s]
+
+
+class BulkYear:
+    """The bare table a large ingest of an empty year fills, indexes and attaches (``start_bulk_year``).
+
+    The table is created, filled and indexed on connections of its own, **committed apart from the ingest's
+    transaction**, so that its indexes can be built on several connections at once (a build on another
+    connection sees only committed rows). It is not attached until ``attach``, in the ingest's transaction:
+    until then it is a table no query of the service reads (``hotspots`` and its partitions do not include
+    it), and it holds no key, so nothing of the file is visible to users before the ingest commits.
+
+    Cleaned, not resumed: a run that fails before the attach drops the table (``close``); a run killed
+    meanwhile leaves it, and the next bulk ingest drops every leftover ``hotspots_yYYYY_load`` before it
+    starts (ingests are serialised by the ingest lock, so a leftover is never another ingest's work). A run
+    whose transaction rolls back after the attach leaves the table too (the attach is undone, the rows stay):
+    the same clean-up drops it.
+    """
+
+    def __init__(self, session: Session, year: int, build_connections: int = 2):
+        self.session = session
+        self.year = year
+        self.name = partition_name(year)
+        self.table = load_table_name(year)
+        self.build_connections = max(1, build_connections)
+        self.attached = False
+        self._conns: list = []
+        self._builds, self._adopt = bulk_index_statements(session, self.table, self.name)
+
+    def _connection(self, i: int = 0):
+        """The ``i``-th autocommit connection of the session's engine, opened on first use (given back by
+        ``close``): the filling connection is the first build connection, and the clean-up reuses it."""
+        while len(self._conns) <= i:
+            conn = self.session.get_bind().engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            self._conns.append(conn)
+        return self._conns[i].connection.driver_connection
+
+    @contextmanager
+    def filling(self) -> Iterator:
+        """A connection in a transaction of its own that creates the bare table (dropping leftovers of killed
+        runs first), for the caller's ``COPY ... (FREEZE)`` (``copy_sql``); committed when the block ends
+        (rolled back if it raises: then no table is left).
+
+        The table has the shape of ``hotspots`` (columns, NOT NULL, defaults including the id sequence, CHECK
+        constraints) plus a CHECK of the year's bounds (ATTACH then skips its scan of the rows), and no key
+        or index. FREEZE: the rows are written frozen and all-visible (the table is new in this transaction),
+        so the index builds and later vacuums need not set hint bits or freeze them.
+        """
+        conn = self._connection()
+        lo, hi = year_bounds(self.year)
+        leftovers = [
+            t
+            for t in conn.execute(
+                "SELECT relname FROM pg_class WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace "
+                "AND relname LIKE 'hotspots\\_y%\\_load'"
+            ).fetchall()
+            if LOAD_TABLE.match(t[0])
+        ]
+        for (leftover,) in leftovers:  # a name from the catalogue that matched LOAD_TABLE
+            conn.execute(f"DROP TABLE IF EXISTS {leftover}")
+        # a transaction of this connection's own (not the caller's unit of work): COPY FREEZE needs the table
+        # created in it, and the builds on other connections need it committed
+        with conn.transaction():
+            conn.execute(
+                f"CREATE TABLE {self.table} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE, "
+                f"CONSTRAINT {self.table}_bounds CHECK (acq_utc >= '{lo.isoformat()}' AND acq_utc < '{hi.isoformat()}'))"
+            )  # DDL takes no parameters: the bounds are our own timestamps (as in _bounds_sql)
+            yield conn
+
+    def build(self) -> dict[str, float]:
+        """Build the parent's keys (as unique indexes) and indexes over the committed rows, shared between
+        ``build_connections`` connections working at once; returns ``{"builds": seconds}``."""
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+
+        t = time.perf_counter()
+        lists = share_builds(self._builds, self.build_connections)
+        conns = [self._connection(i) for i in range(len(lists))]
+
+        def run(conn, statements: list[str]) -> None:
+            # the sorts of the builds in memory (64 MB by default: 1M rows of the detection key spill to disk);
+            # one process per build: parallel workers did not shorten 1M-row builds (README) and would take the
+            # other connection's core
+            conn.execute("SET maintenance_work_mem = '256MB'")
+            conn.execute("SET max_parallel_maintenance_workers = 0")
+            try:
+                for statement in statements:
+                    conn.execute(statement)
+            finally:  # the connection goes back to the pool as it came
+                conn.execute("RESET maintenance_work_mem")
+                conn.execute("RESET max_parallel_maintenance_workers")
+
+        if len(lists) == 1:
+            run(conns[0], lists[0])
+        else:  # psycopg waits for the server without the GIL: the threads only wait
+            with ThreadPoolExecutor(len(lists)) as pool:
+                for future in [pool.submit(run, c, s) for c, s in zip(conns, lists, strict=True)]:
+                    future.result()
+        return {"builds": time.perf_counter() - t}
+
+    def attach(self, lock_timeout_s: float) -> dict[str, float]:
+        """In the ingest's transaction: the keys' indexes adopted as the keys, then the table attached as the
+        year's partition; returns ``{"attach": seconds}``.
+
+        ``ATTACH PARTITION`` adopts the keys and indexes built (none is built twice); the CHECK of the year's
+        bounds spares it its scan of the rows. Locks (held to commit): ATTACH takes SHARE UPDATE EXCLUSIVE on
+        ``hotspots`` (readers and writers of other years go on; other DDL waits) and ACCESS EXCLUSIVE on the
+        DEFAULT partition (only queries that the planner cannot prune to named years wait) and on the new
+        partition. When the year has an empty partition already (made ahead by the worker) it is detached and
+        dropped first: ACCESS EXCLUSIVE on ``hotspots``, so every reader waits until commit. Each lock is
+        waited for at most ``lock_timeout_s``; then ``BulkLockTimeout`` (nothing of the attach stays).
+        """
+        import time
+
+        import psycopg
+
+        t = time.perf_counter()
+        name, load = self.name, self.table
+        conn = driver_connection(self.session)
+        with conn.cursor() as cur:
+            (previous,) = cur.execute("SHOW lock_timeout").fetchone() or ("0",)
+            cur.execute("SAVEPOINT hotspot_bulk_attach")
+            try:
+                cur.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
+                for statement in self._adopt:
+                    cur.execute(statement)
+                if self.year in attached_years(self.session):  # an empty partition made ahead
+                    cur.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
+                    cur.execute(f"DROP TABLE {name}")
+                cur.execute(f"ALTER TABLE {load} RENAME TO {name}")
+                cur.execute(f"ALTER TABLE {name} RENAME CONSTRAINT {load}_bounds TO {name}_bounds")
+                cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} {_bounds_sql(self.year)}")
+                cur.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
+            except psycopg.errors.LockNotAvailable:
+                cur.execute("ROLLBACK TO SAVEPOINT hotspot_bulk_attach")
+                raise BulkLockTimeout() from None
+            cur.execute("SELECT set_config('lock_timeout', %s, true)", (previous,))
+            cur.execute("RELEASE SAVEPOINT hotspot_bulk_attach")
+        self.attached = True
+        return {"attach": time.perf_counter() - t}
+
+    def discard(self) -> None:
+        """Drop the bare table (after the ingest's transaction let go of it); if a lock keeps it, the next bulk
+        ingest drops it."""
+        import psycopg
+
+        self.attached = False
+        try:
+            conn = self._connection()
+            conn.execute("SET lock_timeout = '2s'")
+            try:
+                conn.execute(f"DROP TABLE IF EXISTS {self.table}")
+            finally:
+                conn.execute("RESET lock_timeout")
+        except psycopg.Error:
+            pass
+
+    def close(self) -> None:
+        """Drop the table unless it was attached, and give the connections back to the pool."""
+        if not self.attached:
+            self.discard()
+        for conn in self._conns:
+            conn.close()
+        self._conns.clear()
+
+
+def start_bulk_year(session: Session, year: int, build_connections: int = 2) -> BulkYear | None:
+    """The bulk load of an empty year (``BulkYear``), or None when the year holds detections (the row path
+    then) or a detached archive table of the year exists.
+
+    Takes the partition-DDL advisory lock (held to commit), so no partition of that year is made meanwhile.
     """
     name = partition_name(year)
     _lock(session)
@@ -354,82 +564,18 @@ def start_bulk_year(session: Session, year: int) -> str | None:
         {"y": year},
     ).scalar():
         return None
-    load = load_table_name(year)
-    session.execute(text(f"DROP TABLE IF EXISTS {load}"))
-    session.execute(
-        text(f"CREATE TABLE {load} (LIKE {PARENT} INCLUDING DEFAULTS INCLUDING CONSTRAINTS INCLUDING STORAGE)")
-    )
-    return load
+    return BulkYear(session, year, build_connections)
+
+
+def copy_sql(table: str, columns: Sequence[str]) -> str:
+    """``COPY`` of the bare table in binary format, FREEZE (the table is new in the filling transaction)."""
+    return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT binary, FREEZE)"
 
 
 _PARENT_CONSTRAINTS = """
-SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint
-WHERE conrelid = CAST(:p AS regclass) AND contype IN ('p', 'u') ORDER BY contype, conname"""
+SELECT c.conname, c.contype, pg_get_indexdef(c.conindid) FROM pg_constraint c
+WHERE c.conrelid = CAST(:p AS regclass) AND c.contype IN ('p', 'u') ORDER BY c.contype, c.conname"""
 _PARENT_INDEXES = """
 SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
 WHERE x.indrelid = CAST(:p AS regclass) AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid)
 ORDER BY i.relname"""
-
-
-def attach_bulk_year(session: Session, load: str, year: int, lock_timeout_s: float) -> dict[str, float]:
-    """Build the keys and indexes of a filled bulk table, then make it the year's partition; returns seconds
-    per step (``keys``, ``indexes``, ``attach``).
-
-    Keys and indexes are those of ``hotspots`` (read from the catalogue, so a later migration's index is
-    built too), each built in one sorted pass; ``ATTACH PARTITION`` then adopts them instead of building its
-    own. A CHECK constraint of the year's bounds, added first, spares ATTACH its scan of the rows.
-
-    Locks (held to commit): ATTACH takes SHARE UPDATE EXCLUSIVE on ``hotspots`` (readers and writers of other
-    years go on; other DDL waits) and ACCESS EXCLUSIVE on the DEFAULT partition (only queries that the planner
-    cannot prune to named years wait) and on the new partition. When the year has an empty partition already
-    (made ahead by the worker) it is detached and dropped first: ACCESS EXCLUSIVE on ``hotspots``, so every
-    reader waits until commit. Each lock is waited for at most ``lock_timeout_s``; then ``BulkLockTimeout``.
-    """
-    import time
-
-    import psycopg
-
-    name = partition_name(year)
-    lo, hi = year_bounds(year)
-    steps: dict[str, float] = {}
-    conn = driver_connection(session)
-    t = time.perf_counter()
-    cons = session.execute(text(_PARENT_CONSTRAINTS), {"p": PARENT}).all()
-    idx = session.execute(text(_PARENT_INDEXES), {"p": PARENT}).all()
-    with conn.cursor() as cur:
-        # the sorts of the builds in memory (64 MB by default: 1M rows of the detection key spill to disk)
-        cur.execute("SET LOCAL maintenance_work_mem = '256MB'")
-        # catalogue text of the parent's own constraints and indexes; names that PostgreSQL's own never take
-        for n, (_cname, cdef) in enumerate(cons):
-            cur.execute(f'ALTER TABLE {load} ADD CONSTRAINT "{name}_bulk_k{n}" {cdef}')
-        steps["keys"] = time.perf_counter() - t
-        t = time.perf_counter()
-        for n, (_iname, idef) in enumerate(idx):
-            # "CREATE INDEX ix ON ONLY public.hotspots USING ..." -> the same index on the bare table
-            head, _, tail = idef.partition(" USING ")
-            unique = "UNIQUE " if head.startswith("CREATE UNIQUE") else ""
-            cur.execute(f'CREATE {unique}INDEX "{name}_bulk_i{n}" ON {load} USING {tail}')
-        cur.execute(  # DDL takes no parameters: the bounds are our own timestamps (as in _bounds_sql)
-            f"ALTER TABLE {load} ADD CONSTRAINT {load}_bounds "
-            f"CHECK (acq_utc >= '{lo.isoformat()}' AND acq_utc < '{hi.isoformat()}')"
-        )
-        steps["indexes"] = time.perf_counter() - t
-        t = time.perf_counter()
-        (previous,) = cur.execute("SHOW lock_timeout").fetchone() or ("0",)
-        cur.execute("SAVEPOINT hotspot_bulk_attach")
-        try:
-            cur.execute(f"SET LOCAL lock_timeout = '{int(lock_timeout_s * 1000)}ms'")
-            if year in attached_years(session):  # an empty partition made ahead
-                cur.execute(f"ALTER TABLE {PARENT} DETACH PARTITION {name}")
-                cur.execute(f"DROP TABLE {name}")
-            cur.execute(f"ALTER TABLE {load} RENAME TO {name}")
-            cur.execute(f"ALTER TABLE {name} RENAME CONSTRAINT {load}_bounds TO {name}_bounds")
-            cur.execute(f"ALTER TABLE {PARENT} ATTACH PARTITION {name} {_bounds_sql(year)}")
-            cur.execute(f"ALTER TABLE {name} DROP CONSTRAINT {name}_bounds")
-        except psycopg.errors.LockNotAvailable:
-            cur.execute("ROLLBACK TO SAVEPOINT hotspot_bulk_attach")
-            raise BulkLockTimeout() from None
-        cur.execute("SELECT set_config('lock_timeout', %s, true)", (previous,))
-        cur.execute("RELEASE SAVEPOINT hotspot_bulk_attach")
-    steps["attach"] = time.perf_counter() - t
-    return steps
