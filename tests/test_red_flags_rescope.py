@@ -100,18 +100,18 @@ def _sequences(db) -> dict[str, tuple[int, bool]]:
     return out
 
 
-def full_then_scoped(db, rule_kind: str, run_scoped) -> tuple[list, list]:
-    """Full re-run of the ``rule_kind`` rules in a savepoint (kept, rolled back), then ``run_scoped()``: both
-    snapshots must be equal. Returns the full run's and the scoped run's RuleRuns."""
+def full_then_scoped(db, rule_kind: str, run_scoped, on: Settings = ON) -> tuple[list, list]:
+    """Full re-run of the ``rule_kind`` rules in a savepoint (kept, rolled back), then ``run_scoped()`` with the
+    session carrying ``on``: both snapshots must be equal. Returns the full run's and the scoped run's RuleRuns."""
     seqs = _sequences(db)
     existing = set(snapshot(db)[0])
     sp = db.begin_nested()
-    full = rules.run_rules(db, ON.red_flags, rules=rules.AFTER[rule_kind])
+    full = rules.run_rules(db, on.red_flags, rules=rules.AFTER[rule_kind])
     expected = snapshot(db)
     sp.rollback()
     for seq, (value, called) in seqs.items():
         db.execute(text("SELECT setval(:s, :v, :c)"), {"s": seq, "v": value, "c": called})
-    db.info[SESSION_KEY] = ON
+    db.info[SESSION_KEY] = on
     try:
         scoped = run_scoped()
     finally:
@@ -237,6 +237,35 @@ def test_scoped_re_runs_after_hotspot_ingests_equal_a_full_re_run(db, centre, tm
     assert all(r.subjects is not None for r in scoped)  # every hotspot rule ran scoped
     # the scoped run saw fewer subjects than the full run found flags for (it did not re-run everything)
     assert sum(r.subjects or 0 for r in scoped) < sum(r.found for r in full) + len(busy)
+
+
+def test_fire_events_alone_change_a_flag_and_the_scoped_re_run_sees_it(db, centre, tmp_path):
+    """With a 50 m protected side, detections 100 m outside a firebreak reach it only through their fire event's
+    footprint (discs of half a pixel, 187.5 m): a new event that now reaches the area, then two events merged into
+    one (the cited one that is gone), change the flag's list of events; the scoped re-run follows both."""
+    lon, lat = centre
+    narrow = Settings(protected_side_m=50.0)
+    b = box(lon, lat)
+    (cid,) = store.upsert_contracts(db, [contract("FB-EV", box_wkt(b))], actor="t", layer="t", version="1")["ids"]
+    east = TO_LL.transform(*(a + d for a, d in zip(TO_UTM.transform(b[2], lat), (100, 0), strict=True)))
+    north_east = TO_LL.transform(*(a + d for a, d in zip(TO_UTM.transform(b[2], b[3]), (70, 70), strict=True)))
+    firms(db, tmp_path, [(lon, lat, "2024-03-01")])
+    rules.run_rules(db, narrow.red_flags)
+    key = f"fire_in_fire_contract:contract:{cid}"
+
+    def events() -> list[int]:
+        flag = snapshot(db)[0][key]
+        return next(e["ids"] for e in flag["evidence"] if e["type"] == "fire_event")
+
+    assert len(events()) == 1
+    # a new event 4 days later, 100 m east of the area: beyond the protected side, its footprint reaches the area
+    report = firms(db, tmp_path, [(east[0], east[1], "2024-03-05")])
+    full_then_scoped(db, "hotspots", lambda: scoped_hotspots(db, report), narrow)
+    assert len(events()) == 2 and snapshot(db)[0][key]["figures"]["detections"] == 1
+    # a detection in between in time (and within 1 km of both): the two events become one, the younger id goes
+    report = firms(db, tmp_path, [(north_east[0], north_east[1], "2024-03-03")])
+    full_then_scoped(db, "hotspots", lambda: scoped_hotspots(db, report), narrow)
+    assert len(events()) == 1
 
 
 @pytest.mark.slow

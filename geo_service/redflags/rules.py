@@ -523,14 +523,15 @@ MARGIN_DEG = 0.0002
 _DEG_PER_M = 1.0 / 103_000.0
 
 _INGESTED = """ingested AS (
-  SELECT d.acq_date_local AS day, d.reserve_code, d.geom FROM fire_detections_v d
+  SELECT d.acq_date_local AS day, d.reserve_code, d.protected_area_codes, d.geom FROM fire_detections_v d
   WHERE d.batch_id = CAST(:batch_id AS bigint)
     AND d.acq_utc BETWEEN CAST(:first_acq AS timestamptz) AND CAST(:last_acq AS timestamptz))"""
 
 
 def _cites(rule: str, kind: str, view: str) -> str:
-    """Subjects whose current flag of ``rule`` cites an evidence id of ``kind`` that changed or is gone."""
-    ids = ":event_ids" if kind == "fire_event" else ":patch_ids"
+    """Subjects whose current flag of ``rule`` cites an evidence id of ``kind`` that changed or is gone (a patch
+    that grew changes the cleared area)."""
+    ids = ":patch_ids"
     return f"""
 SELECT f.subject_id FROM red_flags f
 WHERE f.rule = '{rule}' AND f.current AND f.status <> 'dismissed' AND EXISTS (
@@ -542,17 +543,41 @@ WHERE f.rule = '{rule}' AND f.current AND f.status <> 'dismissed' AND EXISTS (
 # Per scopable rule: the subject ids (as the flags' subject_id) a Scope can reach; set-based, driven from the
 # changed rows into the subjects' spatial indexes.
 SCOPE_SQL = {
+    # A detection inside a contract's area can make its flag. One on the protected side (in a protected area, within
+    # protected_side_m) can only change a flag that is there (current, not dismissed). So can a re-clustered fire
+    # event, and only the list of events the flag cites: an event that now reaches the contract and is not cited,
+    # or a cited one that is gone or re-clustered and no longer reaches it (a cited event that still reaches it
+    # leaves the list as it is, however it grew).
     "fire_in_fire_contract": f"""
-WITH {_INGESTED}
+WITH {_INGESTED},
+flagged AS (
+  SELECT CAST(f.subject_id AS bigint) AS id, f.evidence FROM red_flags f
+  WHERE f.rule = 'fire_in_fire_contract' AND f.current AND f.status <> 'dismissed'),
+touched AS (SELECT DISTINCT t.id FROM unnest(CAST(:event_ids AS bigint[])) AS t(id))
 SELECT CAST(c.id AS text) FROM ingested d
-JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :near_deg) AND d.day BETWEEN c.start_date AND c.end_date
+JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :margin_deg) AND d.day BETWEEN c.start_date AND c.end_date
 WHERE c.work_type IN {_in(FIRE_WORK)}
 UNION
-SELECT CAST(c.id AS text) FROM fire_events_v e
-JOIN redflag_contracts c ON ST_Intersects(e.geom, c.area_geom)
+SELECT CAST(c.id AS text) FROM ingested d
+JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :near_deg) AND d.day BETWEEN c.start_date AND c.end_date
+JOIN flagged ON flagged.id = c.id
+WHERE cardinality(d.protected_area_codes) > 0 AND c.work_type IN {_in(FIRE_WORK)}
+UNION
+SELECT CAST(c.id AS text) FROM flagged
+JOIN redflag_contracts c ON c.id = flagged.id
+JOIN fire_events_v e ON ST_Intersects(e.geom, c.area_geom)
   AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date
-WHERE e.id = ANY(CAST(:event_ids AS bigint[])) AND c.work_type IN {_in(FIRE_WORK)}
-UNION {_cites("fire_in_fire_contract", "fire_event", "fire_events_v")}""",
+WHERE e.id IN (SELECT t.id FROM touched t)
+  AND NOT flagged.evidence @> jsonb_build_array(jsonb_build_object('type', 'fire_event', 'ids', jsonb_build_array(e.id)))
+UNION
+SELECT CAST(c.id AS text) FROM flagged
+JOIN redflag_contracts c ON c.id = flagged.id
+CROSS JOIN LATERAL jsonb_array_elements(flagged.evidence) ev
+CROSS JOIN LATERAL jsonb_array_elements_text(ev -> 'ids') i
+LEFT JOIN fire_events_v e ON e.id = CAST(i AS bigint)
+WHERE ev ->> 'type' = 'fire_event'
+  AND (e.id IS NULL OR (e.id IN (SELECT t.id FROM touched t) AND NOT (ST_Intersects(e.geom, c.area_geom)
+    AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date)))""",
     "reforestation_loss": f"""
 WITH {_INGESTED}
 SELECT CAST(c.id AS text) FROM ingested d
