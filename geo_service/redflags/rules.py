@@ -544,16 +544,21 @@ WHERE f.rule = '{rule}' AND f.current AND f.status <> 'dismissed' AND EXISTS (
 # changed rows into the subjects' spatial indexes.
 SCOPE_SQL = {
     # A detection inside a contract's area can make its flag. One on the protected side (in a protected area, within
-    # protected_side_m) can only change a flag that is there (current, not dismissed). So can a re-clustered fire
-    # event, and only the list of events the flag cites: an event that now reaches the contract and is not cited,
-    # or a cited one that is gone or re-clustered and no longer reaches it (a cited event that still reaches it
-    # leaves the list as it is, however it grew).
+    # protected_side_m) can only change a flag that is there (current, not dismissed); so can the re-clustering of
+    # fire events, and only the list of events the flag cites: for the flagged contracts whose period meets the
+    # re-clustered span, that list is worked out again (as the rule does) and compared.
     "fire_in_fire_contract": f"""
 WITH {_INGESTED},
 flagged AS (
-  SELECT CAST(f.subject_id AS bigint) AS id, f.evidence FROM red_flags f
+  SELECT CAST(f.subject_id AS bigint) AS id, coalesce((
+    SELECT array_agg(CAST(i AS bigint) ORDER BY CAST(i AS bigint))
+    FROM jsonb_array_elements(f.evidence) ev CROSS JOIN LATERAL jsonb_array_elements_text(ev -> 'ids') i
+    WHERE ev ->> 'type' = 'fire_event'), '{{}}') AS event_ids
+  FROM red_flags f
   WHERE f.rule = 'fire_in_fire_contract' AND f.current AND f.status <> 'dismissed'),
-touched AS (SELECT DISTINCT t.id FROM unnest(CAST(:event_ids AS bigint[])) AS t(id))
+span AS (
+  SELECT min(e.first_seen)::date AS lo, max(e.last_seen)::date AS hi FROM fire_events_v e
+  WHERE e.id = ANY(CAST(:event_ids AS bigint[])))
 SELECT CAST(c.id AS text) FROM ingested d
 JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :margin_deg) AND d.day BETWEEN c.start_date AND c.end_date
 WHERE c.work_type IN {_in(FIRE_WORK)}
@@ -563,21 +568,14 @@ JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :near_deg) AND d.day
 JOIN flagged ON flagged.id = c.id
 WHERE cardinality(d.protected_area_codes) > 0 AND c.work_type IN {_in(FIRE_WORK)}
 UNION
-SELECT CAST(c.id AS text) FROM flagged
-JOIN redflag_contracts c ON c.id = flagged.id
-JOIN fire_events_v e ON ST_Intersects(e.geom, c.area_geom)
-  AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date
-WHERE e.id IN (SELECT t.id FROM touched t)
-  AND NOT flagged.evidence @> jsonb_build_array(jsonb_build_object('type', 'fire_event', 'ids', jsonb_build_array(e.id)))
-UNION
-SELECT CAST(c.id AS text) FROM flagged
-JOIN redflag_contracts c ON c.id = flagged.id
-CROSS JOIN LATERAL jsonb_array_elements(flagged.evidence) ev
-CROSS JOIN LATERAL jsonb_array_elements_text(ev -> 'ids') i
-LEFT JOIN fire_events_v e ON e.id = CAST(i AS bigint)
-WHERE ev ->> 'type' = 'fire_event'
-  AND (e.id IS NULL OR (e.id IN (SELECT t.id FROM touched t) AND NOT (ST_Intersects(e.geom, c.area_geom)
-    AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date)))""",
+SELECT CAST(c.id AS text) FROM span
+JOIN redflag_contracts c ON c.end_date >= span.lo AND c.start_date <= span.hi
+JOIN flagged ON flagged.id = c.id
+CROSS JOIN LATERAL (
+  SELECT coalesce(array_agg(e.id ORDER BY e.id), '{{}}') AS ids FROM fire_events_v e
+  WHERE ST_Intersects(e.geom, c.area_geom) AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date
+) now
+WHERE now.ids IS DISTINCT FROM flagged.event_ids""",
     "reforestation_loss": f"""
 WITH {_INGESTED}
 SELECT CAST(c.id AS text) FROM ingested d
