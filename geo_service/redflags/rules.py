@@ -505,8 +505,9 @@ class Scope:
     re-clustering wrote; ``patch_ids``: the clearing patches a forest-loss ingest created or extended. A rule
     re-runs over the subjects (contract, parcel, reserve cell) these can reach within the rule's own window (the
     contract period, the watch years after a reforestation contract, the days before a document's issue, the fire
-    season), plus the subjects whose current flag cites one of these events or patches or one that no longer
-    exists (merged away); every other subject's flag is left as it is, which is what a full run would leave."""
+    season), the flagged fire contracts whose list of fire events the re-clustering changed, and the subjects whose
+    current flag cites one of these patches or one that no longer exists (merged away); every other subject's flag
+    is left as it is, which is what a full run would leave (``SCOPE_SQL``)."""
 
     batch_id: int | None = None
     first_acq: str | None = None
@@ -528,16 +529,15 @@ _INGESTED = """ingested AS (
     AND d.acq_utc BETWEEN CAST(:first_acq AS timestamptz) AND CAST(:last_acq AS timestamptz))"""
 
 
-def _cites(rule: str, kind: str, view: str) -> str:
-    """Subjects whose current flag of ``rule`` cites an evidence id of ``kind`` that changed or is gone (a patch
-    that grew changes the cleared area)."""
-    ids = ":patch_ids"
+def _cites_patches(rule: str) -> str:
+    """Subjects whose current flag of ``rule`` cites a clearing patch the ingest extended (its cleared area grew) or
+    one that is no longer active (merged into another)."""
     return f"""
 SELECT f.subject_id FROM red_flags f
 WHERE f.rule = '{rule}' AND f.current AND f.status <> 'dismissed' AND EXISTS (
   SELECT 1 FROM jsonb_array_elements(f.evidence) ev CROSS JOIN LATERAL jsonb_array_elements_text(ev -> 'ids') i
-  WHERE ev ->> 'type' = '{kind}' AND (CAST(i AS bigint) = ANY(CAST({ids} AS bigint[]))
-    OR NOT EXISTS (SELECT 1 FROM {view} v WHERE v.id = CAST(i AS bigint))))"""
+  WHERE ev ->> 'type' = 'clearing_patch' AND (CAST(i AS bigint) = ANY(CAST(:patch_ids AS bigint[]))
+    OR NOT EXISTS (SELECT 1 FROM active_clearing_patches_v v WHERE v.id = CAST(i AS bigint))))"""
 
 
 # Per scopable rule: the subject ids (as the flags' subject_id) a Scope can reach; set-based, driven from the
@@ -586,7 +586,7 @@ UNION
 SELECT CAST(c.id AS text) FROM active_clearing_patches_v p
 JOIN redflag_contracts c ON ST_DWithin(c.area_geom, p.geom, :margin_deg)
 WHERE p.id = ANY(CAST(:patch_ids AS bigint[])) AND c.work_type = 'reforestation'
-UNION {_cites("reforestation_loss", "clearing_patch", "active_clearing_patches_v")}""",
+UNION {_cites_patches("reforestation_loss")}""",
     "cleared_before_issue": f"""
 WITH {_INGESTED}
 SELECT CAST(p.id AS text) FROM ingested d
@@ -596,7 +596,7 @@ UNION
 SELECT CAST(p.id AS text) FROM active_clearing_patches_v c
 JOIN redflag_parcels p ON ST_DWithin(p.geom, c.geom, :margin_deg)
 WHERE c.id = ANY(CAST(:patch_ids AS bigint[])) AND p.issue_date IS NOT NULL
-UNION {_cites("cleared_before_issue", "clearing_patch", "active_clearing_patches_v")}""",
+UNION {_cites_patches("cleared_before_issue")}""",
     # the cells of the ingested detections in the season (each detection's box widened by MARGIN_DEG: a
     # detection written again may have crossed a cell's edge by less than that)
     "recurrence": f"""

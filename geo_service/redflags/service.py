@@ -58,7 +58,9 @@ def check_visible(session: Session, kind: str, record_id: int, principal: Princi
 
 
 def _runs(out: list[rules.RuleRun]) -> list[dict]:
-    return [{k: v for k, v in r.__dict__.items() if k != "raised_ids"} for r in out]
+    return [
+        {k: v for k, v in r.__dict__.items() if k != "raised_ids" and not (k == "subjects" and v is None)} for r in out
+    ]
 
 
 def on_flags_raised(listener: rules.FlagsRaisedListener) -> rules.FlagsRaisedListener:
