@@ -4,7 +4,9 @@ Builds a throwaway PostGIS with the bundled Phrae layers, generates (in SQL) con
 all work types, fiscal year 2567), land-document parcels and one fire season of detections (plus a tenth as many
 in the two seasons before, for the recurrence rule) attributed to the reserves they fall in, then times ``rules.run_rules`` (one set-based statement per rule) and, in the same run, a
 naive per-contract loop (one query per contract, Python/Shapely for the figures) for the fire-in-contract and the
-double-payment rules, and checks both find the same contracts.
+double-payment rules, and checks both find the same contracts. Last, a 1-day FIRMS file is ingested and the
+hotspot rules re-run after it twice (each rolled back): scoped to what the file changed (what the ingest's listener
+does, ``rules.Scope``) and in full; the figure is full / scoped, and both must leave the same flags.
 
 Default: a tenth of the issue's size (1,000 contracts, 10,000 parcels, 100,000 detections; about a minute on
 2 busy cores). ``--full``: 10,000 contracts, 100,000 parcels, 1,000,000 detections.
@@ -16,7 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,9 +34,11 @@ from pyproj import Transformer  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 from geo_service.db.engine import make_sessionmaker, transaction  # noqa: E402
+from geo_service.hotspots.events import update_events  # noqa: E402
+from geo_service.hotspots.service import ingest_path  # noqa: E402
 from geo_service.redflags import rules  # noqa: E402
 from geo_service.redflags.store import area_sql  # noqa: E402
-from geo_service.settings import RedFlagSettings  # noqa: E402
+from geo_service.settings import RedFlagSettings, Settings  # noqa: E402
 
 BBOX = (99.75, 17.75, 100.45, 18.65)  # most of Phrae
 
@@ -100,7 +106,10 @@ def generate(session, contracts: int, parcels: int, detections: int) -> dict[str
         WHERE pa.kind = 'national_reserved_forest' AND ST_Intersects(pa.geom, h.geom)""")
     )
     t["attribution"] = time.perf_counter() - t0
-    session.execute(text("ANALYZE redflag_contracts; ANALYZE redflag_parcels; ANALYZE hotspots"))
+    t0 = time.perf_counter()
+    update_events(session)  # the fire events, as the ingests would have left them
+    t["events"] = time.perf_counter() - t0
+    session.execute(text("ANALYZE redflag_contracts; ANALYZE redflag_parcels; ANALYZE hotspots; ANALYZE fire_events"))
     return t
 
 
@@ -186,6 +195,79 @@ def naive_double(session, limit: int | None) -> tuple[set[tuple[int, int]], floa
     return pairs, time.perf_counter() - t0, len(ids), everyone
 
 
+FIRMS_HEADER = (
+    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_ti5,frp,daynight\n"
+)
+
+
+def one_day_file(path: Path, rows: int, day: str = "2024-03-15", seed: int = 16) -> Path:
+    """A FIRMS VIIRS file of one day: ``rows`` detections over the benchmark's area (as many as a day of the
+    generated season holds)."""
+    rng = np.random.default_rng(seed)
+    x0, y0, x1, y1 = BBOX
+    lon, lat = rng.uniform(x0, x1, rows), rng.uniform(y0, y1, rows)
+    lines = [
+        f"{la:.5f},{lo:.5f},340.0,0.39,0.36,{day},{4 + k % 4:02d}{k % 60:02d},N,VIIRS,n,2.0NRT,295.0,3.5,D\n"
+        for k, (lo, la) in enumerate(zip(lon, lat, strict=True))
+    ]
+    path.write_text(FIRMS_HEADER + "".join(lines))
+    return path
+
+
+def _flag_rows(session) -> dict:
+    rows = session.execute(
+        text("""SELECT flag_key, current, status, severity, figures, evidence, contract_ids, parcel_ids, reason_en,
+                       ST_AsEWKT(geom) FROM red_flags""")
+    ).all()
+    return {r[0]: tuple(r[1:]) for r in rows}
+
+
+def after_ingest(factory, engine, detections: int, root: Path, repeat: int = 3) -> None:
+    """A 1-day FIRMS file ingested (the rules not run by its listener), then, each in a transaction rolled back,
+    the after-ingest re-run scoped to what the file changed (``rules.Scope``, what the listener does) and the full
+    re-run of the same rules; both leave the same flags."""
+    rows = max(10, detections * 9 // 10 // 150)  # a day of the generated season (150 days)
+    path = one_day_file(root / "firms_1day.csv", rows)
+    quiet = make_sessionmaker(engine, Settings(run_after_ingest=False))
+    t0 = time.perf_counter()
+    with transaction(quiet) as session:
+        report = ingest_path(session, path, loaded_by="bench")
+    ingest_s = time.perf_counter() - t0
+    scope = rules.Scope(report.batch_id, report.first_acq, report.last_acq, tuple(report.event_ids))
+    settings = RedFlagSettings()
+    times: dict[str, list[float]] = {"scoped": [], "full": []}
+    per_rule: dict[str, dict[str, list[float]]] = {"scoped": {}, "full": {}}
+    out = {}
+    for _ in range(repeat):  # alternating, each rolled back: the median of each, the machine being busy
+        for label, kw in (("scoped", {"scope": scope}), ("full", {})):
+            with factory() as session:
+                t0 = time.perf_counter()
+                runs = rules.run_rules(session, settings, rules=rules.AFTER["hotspots"], **kw)
+                times[label].append(time.perf_counter() - t0)
+                for r in runs:
+                    per_rule[label].setdefault(r.rule, []).append(r.seconds)
+                out[label] = (runs, _flag_rows(session))
+                session.rollback()
+    (scoped_runs, scoped_flags), (full_runs, full_flags) = out["scoped"], out["full"]
+    scoped_s, full_s = statistics.median(times["scoped"]), statistics.median(times["full"])
+    print(
+        f"after-ingest re-run, 1-day FIRMS file ({report.rows_new:,} detections, {len(report.event_ids):,} fire "
+        f"events re-clustered; ingest {ingest_s:.2f} s), median of {repeat}:"
+    )
+    for s_run, f_run in zip(scoped_runs, full_runs, strict=True):
+        s_sec = statistics.median(per_rule["scoped"][s_run.rule])
+        f_sec = statistics.median(per_rule["full"][f_run.rule])
+        print(
+            f"  {s_run.rule:<24} scoped {s_sec:7.3f} s over {s_run.subjects or 0:>6,} subjects"
+            f"   full {f_sec:7.3f} s over every subject ({f_run.found:,} flags)"
+        )
+    print(
+        f"  hotspot rules, scoped {scoped_s:.2f} s vs full {full_s:.2f} s: full / scoped = "
+        f"{full_s / max(scoped_s, 1e-9):.1f}x; same flags: {scoped_flags == full_flags}"
+    )
+
+
 def main(contracts: int, parcels: int, detections: int, naive_limit: int | None) -> None:
     with _harness.database() as (_url, engine, _cluster):
         factory = make_sessionmaker(engine)
@@ -194,7 +276,8 @@ def main(contracts: int, parcels: int, detections: int, naive_limit: int | None)
         n_det = engine.connect().execute(text("SELECT count(*) FROM hotspots")).scalar()
         print(
             f"data: {contracts:,} contracts ({t['contracts']:.1f} s), {parcels:,} parcels ({t['parcels']:.1f} s), "
-            f"{n_det:,} detections ({t['detections']:.1f} s, attribution {t['attribution']:.1f} s)"
+            f"{n_det:,} detections ({t['detections']:.1f} s, attribution {t['attribution']:.1f} s, "
+            f"fire events {t['events']:.1f} s)"
         )
         settings = RedFlagSettings()
         with transaction(factory) as session:
@@ -238,6 +321,8 @@ def main(contracts: int, parcels: int, detections: int, naive_limit: int | None)
                 f"{label}: set-based {set_s:.2f} s vs naive per-contract loop {secs:.2f} s over {seen:,} contracts"
                 f"{note}; naive / set-based = {whole / max(set_s, 1e-9):.1f}x; same flags: {same}"
             )
+        with tempfile.TemporaryDirectory(prefix="bench_red_flags_") as folder:
+            after_ingest(factory, engine, detections, Path(folder))
 
 
 if __name__ == "__main__":

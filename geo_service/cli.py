@@ -164,7 +164,7 @@ def _restore_target(settings: Settings) -> URL | str:
     url = make_url(database_url(settings))
     with console.status("Waiting for the database server ..."):
         wait_for(url.set(database="postgres"))
-    scratch.start_service(settings.db.data_dir)
+    scratch.start_service(settings.db.data_dir, settings.hotspots)
     return url
 
 

@@ -76,9 +76,10 @@ def cluster(settings: Settings) -> LocalPostgres:
     return LocalPostgres(s.data_dir, port=s.db_port, host=s.db_host, os_user=s.db_os_user)
 
 
-def cli_sessionmaker(url: URL | str) -> sessionmaker[Session]:
-    """Sessions on ``url`` for one command (a small pool)."""
-    return make_sessionmaker(make_engine(url, pool_size=2))
+def cli_sessionmaker(url: URL | str, settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions on ``url`` for one command (a small pool), carrying the command's settings (default: the
+    environment's, which is what every command reads)."""
+    return make_sessionmaker(make_engine(url, pool_size=2), settings or get_settings())
 
 
 def cli_actor() -> str:
@@ -114,7 +115,9 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[URL |
                 migrations.upgrade(url)
             console.print(f"Database schema at revision {migrations.current(url)}")
             _apply_area_of_interest(url, settings)
-    removed = scratch.start_service(settings.db.data_dir)  # this command's scratch folder; crash leftovers go
+    removed = scratch.start_service(
+        settings.db.data_dir, settings.hotspots
+    )  # this command's scratch folder; crash leftovers go
     if removed:
         console.print(f"Removed {len(removed)} files left by interrupted runs")
     return url, started
@@ -122,7 +125,7 @@ def prepare_database(settings: Settings, *, migrate: bool = True) -> tuple[URL |
 
 def _apply_area_of_interest(url: URL | str, settings: Settings) -> None:
     """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M)."""
-    factory = cli_sessionmaker(url)
+    factory = cli_sessionmaker(url, settings)
     changed = apply_configured_area_of_interest(factory, settings)
     factory.kw["bind"].dispose()
     if changed:
@@ -143,7 +146,7 @@ class Database:
     def sessions(self) -> sessionmaker[Session]:
         """The command's session factory (one small pool per command)."""
         if self._sessions is None:
-            self._sessions = cli_sessionmaker(self.url)
+            self._sessions = cli_sessionmaker(self.url, self.settings)
         return self._sessions
 
 

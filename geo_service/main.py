@@ -142,7 +142,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     async def lifespan(app: FastAPI):
         _apply_area_of_interest(app.state.sessionmaker, settings)
         _ensure_partitions(app.state.sessionmaker, settings)
-        scratch.start_service(settings.db.data_dir)  # and delete what crashed processes left behind
+        scratch.start_service(settings.db.data_dir, settings.hotspots)  # and delete what crashed processes left behind
         _remove_unregistered_rasters(app.state.sessionmaker, settings)
         yield
         scratch.stop()
@@ -159,7 +159,7 @@ def create_app(settings: Settings | None = None, engine=None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.sessionmaker = make_sessionmaker(engine, settings)
     app.state.read_router = make_read_router(settings, engine)
     app.state.admin_token = settings.admin_token()
     app.state.jwt_secret = settings.jwt_secret()

@@ -83,9 +83,10 @@ def start(data_dir: Path, stores: Sequence[Path] = ()) -> list[Path]:
     return removed
 
 
-def start_service(data_dir: Path) -> list[Path]:
-    """start() for the service and its command line: the raster store's partial COGs are cleaned too."""
-    return start(data_dir, [HotspotSettings().raster_store(Path(data_dir))])
+def start_service(data_dir: Path, hotspots: HotspotSettings) -> list[Path]:
+    """start() for the service and its command line: the raster store's partial COGs (where ``hotspots``, the
+    edge's settings, put it) are cleaned too."""
+    return start(data_dir, [hotspots.raster_store(Path(data_dir))])
 
 
 def stop() -> None:

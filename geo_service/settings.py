@@ -5,10 +5,13 @@ from __future__ import annotations
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 # Thailand's extent with a small margin (lon/lat, EPSG:4326). Used to refuse data that is
 # plainly outside the country; a finer check is the province layer once it is loaded.
@@ -342,6 +345,18 @@ class Settings:
 def get_settings() -> Settings:
     """The settings from the environment."""
     return Settings()
+
+
+SESSION_KEY = "geo_service.settings"  # where a session carries its edge's Settings (``Session.info``)
+
+
+def settings_of(session: Session) -> Settings:
+    """The Settings of the edge that opened this session's transaction (the app factory, the worker, a command:
+    ``db.engine.make_sessionmaker(engine, settings)`` puts them in every session it makes), so a listener or a
+    service deep in a call uses the same thresholds as the route or job that started the work. A session made
+    without settings (a bare sessionmaker in a script) gets the environment's, as the edge's default is."""
+    found = session.info.get(SESSION_KEY)
+    return found if isinstance(found, Settings) else get_settings()
 
 
 class PartitionSettings(BaseSettings):

@@ -23,7 +23,7 @@ from geo_service.cases import access
 from geo_service.cases.service import CaseChange
 from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.hotspots.ingest import IngestReport
-from geo_service.settings import THAILAND_BBOX, AlertSettings
+from geo_service.settings import THAILAND_BBOX, settings_of
 
 UNSUBSCRIBE_PURPOSE = "alert-unsubscribe"
 MAX_POLYGON_KM2 = 50_000.0
@@ -33,8 +33,9 @@ FLAG_READERS = (Role.administrator, Role.investigator)  # who may read red flags
 
 # --- listeners (in the transaction that found the event) -----------------------------------------------------------
 def hotspots_ingested(session: Session, report: IngestReport) -> None:
-    """Write the outbox rows of one FIRMS ingest: its new detections, then its new or grown fire events."""
-    settings = AlertSettings()
+    """Write the outbox rows of one FIRMS ingest: its new detections, then its new or grown fire events (the
+    age limit from the settings the ingest's edge was built with: ``settings_of``)."""
+    settings = settings_of(session).alerts
     now = datetime.now(UTC)
     since = now - timedelta(hours=settings.max_age_hours)
     if report.batch_id is None or not report.first_acq or not report.last_acq:
@@ -47,7 +48,7 @@ def clearing_patches_found(session: Session, patch_ids: list[int] | None = None,
     """Write the outbox rows of new clearing patches (these ids, or every patch changed in the last
     ``max_age_hours``); for the forest-loss ingest's transaction or a worker job. Returns rows written."""
     now = datetime.now(UTC)
-    since = since or now - timedelta(hours=AlertSettings().max_age_hours)
+    since = since or now - timedelta(hours=settings_of(session).alerts.max_age_hours)
     return store.match_clearing_patches(session, patch_ids, since, now)
 
 

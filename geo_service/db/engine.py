@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.db.local_pg import LocalPostgres
 from geo_service.db.read_routing import ReadRouter
-from geo_service.settings import Settings
+from geo_service.settings import SESSION_KEY, Settings
 
 
 def database_url(settings: Settings) -> URL | str:
@@ -62,9 +62,11 @@ def make_read_router(settings: Settings, primary: Engine) -> ReadRouter:
     )
 
 
-def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
-    """Sessions on ``engine`` whose objects stay readable after commit."""
-    return sessionmaker(engine, expire_on_commit=False)
+def make_sessionmaker(engine: Engine, settings: Settings | None = None) -> sessionmaker[Session]:
+    """Sessions on ``engine`` whose objects stay readable after commit, each carrying ``settings`` (the edge's;
+    read back with ``settings.settings_of``: listeners and services use the thresholds the edge was built with)."""
+    info = {SESSION_KEY: settings} if settings is not None else {}
+    return sessionmaker(engine, expire_on_commit=False, info=info)
 
 
 @contextmanager

@@ -52,7 +52,7 @@ from geo_service.hotspots import partitions
 from geo_service.hotspots.firms import MAX_REPORTED, Chunk, FirmsFormatError, Problem, read_firms_csv
 from geo_service.hotspots.rows import HOTSPOT_SCHEMA, BinaryCopy, copy_sql, hotspot_batch, query_frame
 from geo_service.places import Gazetteer
-from geo_service.settings import PartitionSettings
+from geo_service.settings import settings_of
 
 INGEST_LOCK = 0x6F5F686F7473706F  # pg_advisory_xact_lock key of hotspot ingests ("o_hotspo")
 COLUMNS = HOTSPOT_SCHEMA.names
@@ -534,7 +534,7 @@ def ingest_file(
         Detections outside this lon/lat box are skipped and counted as outside.
     bulk_min_bytes, bulk_lock_timeout_s, bulk_build_connections : optional
         A file of at least this size may take the bulk path (``ingest_chunks``); default from
-        ``PartitionSettings`` (``GEO_SERVICE_PARTITIONS_BULK_MIN_BYTES``, ``..._BULK_LOCK_TIMEOUT_S``,
+        the session's ``PartitionSettings`` (``GEO_SERVICE_PARTITIONS_BULK_MIN_BYTES``, ``..._BULK_LOCK_TIMEOUT_S``,
         ``..._BULK_BUILD_CONNECTIONS``). On a lock timeout the file runs again through the row path in the same
         transaction.
     """
@@ -553,7 +553,7 @@ def ingest_file(
         return read_firms_csv(path, block_size=block_size, processing=processing, country_bbox=country_bbox)
 
     if bulk_min_bytes is None or bulk_lock_timeout_s is None or bulk_build_connections is None:
-        cfg = PartitionSettings()
+        cfg = settings_of(session).partitions
         bulk_min_bytes = cfg.bulk_min_bytes if bulk_min_bytes is None else bulk_min_bytes
         bulk_lock_timeout_s = cfg.bulk_lock_timeout_s if bulk_lock_timeout_s is None else bulk_lock_timeout_s
         if bulk_build_connections is None:

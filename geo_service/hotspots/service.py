@@ -19,7 +19,7 @@ from geo_service.hotspots.events import EventParams, update_events
 from geo_service.hotspots.ingest import IngestReport, ingest_file
 from geo_service.hotspots.rasters import RasterReport, register_raster
 from geo_service.places import gazetteer
-from geo_service.settings import HotspotSettings
+from geo_service.settings import HotspotSettings, settings_of
 
 IngestListener = Callable[[Session, IngestReport], object]  # what it returns is not used
 _INGEST_LISTENERS: list[IngestListener] = []
@@ -62,7 +62,7 @@ def ingest_path(
     IngestReport
         With ``event_ids`` of the events created or changed.
     """
-    settings = settings or HotspotSettings()
+    settings = settings or settings_of(session).hotspots
     report = ingest_file(
         session,
         path,
@@ -110,7 +110,7 @@ def register_raster_file(
     The same file again returns the raster it already is (nothing written); a changed file of the same name,
     product and date becomes its next version.
     """
-    settings = settings or HotspotSettings()
+    settings = settings or settings_of(session).hotspots
     report = register_raster(
         session,
         path,

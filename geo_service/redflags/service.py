@@ -23,11 +23,12 @@ from geo_service.cases import store as cases_store
 from geo_service.cases.schemas import CaseCreate, LinkIn
 from geo_service.db.models import CaseCategory, LinkTarget
 from geo_service.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from geo_service.hotspots.ingest import IngestReport
 from geo_service.layers import queries as layers
 from geo_service.redflags import loader, rules, store
 from geo_service.redflags import vegetation as vegetation_mod
 from geo_service.redflags.schemas import ContractEdit, OpenCase, ParcelEdit
-from geo_service.settings import RedFlagSettings
+from geo_service.settings import RedFlagSettings, settings_of
 
 CASE_CATEGORY = {
     "fire_in_fire_contract": CaseCategory.budget_misuse,
@@ -66,7 +67,9 @@ def check_visible(session: Session, kind: str, record_id: int, principal: Princi
 
 
 def _runs(out: list[rules.RuleRun]) -> list[dict]:
-    return [{k: v for k, v in r.__dict__.items() if k != "raised_ids"} for r in out]
+    return [
+        {k: v for k, v in r.__dict__.items() if k != "raised_ids" and not (k == "subjects" and v is None)} for r in out
+    ]
 
 
 def on_flags_raised(listener: rules.FlagsRaisedListener) -> rules.FlagsRaisedListener:
@@ -87,26 +90,35 @@ def run_now(
     return out
 
 
-def after_ingest(session: Session, report: object) -> None:
-    """Listener of a hotspot ingest: re-run the rules that read detections (when the settings say so)."""
-    settings = RedFlagSettings()
+def after_ingest(session: Session, report: IngestReport) -> None:
+    """Listener of a hotspot ingest: re-run the rules that read detections (when the settings say so) over what the
+    ingest can change: the contracts, parcels and reserve cells its detections and re-clustered fire events reach
+    within each rule's window (``rules.Scope``). Settings: those of the ingest's edge (``settings_of``)."""
+    settings = settings_of(session).red_flags
     if settings.run_after_ingest:
-        rules.run_rules(session, settings, rules=rules.AFTER["hotspots"])
+        scope = rules.Scope(
+            batch_id=report.batch_id,
+            first_acq=report.first_acq,
+            last_acq=report.last_acq,
+            event_ids=tuple(report.event_ids),
+        )
+        rules.run_rules(session, settings, rules=rules.AFTER["hotspots"], scope=scope)
 
 
 def after_patches_found(session: Session, patch_ids: list[int]) -> None:
-    """Listener of a forest-loss ingest: re-run the rules that read clearing patches (when the settings say so)."""
-    settings = RedFlagSettings()
+    """Listener of a forest-loss ingest: re-run the rules that read clearing patches (when the settings say so) over
+    the contracts and parcels these patches (created or extended) reach."""
+    settings = settings_of(session).red_flags
     if settings.run_after_ingest:
-        rules.run_rules(session, settings, rules=rules.AFTER["clearing"])
+        rules.run_rules(session, settings, rules=rules.AFTER["clearing"], scope=rules.Scope(patch_ids=tuple(patch_ids)))
 
 
 def after_layers_changed(session: Session, layer_type: str) -> None:
-    """Listener of a boundary change: re-run the rules that read reserves or districts."""
+    """Listener of a boundary change: re-run the rules that read reserves or districts (every subject)."""
     if layer_type in ("province", "district"):  # a record's province comes from these boundaries
         store.refresh_all_provinces(session)
     if layer_type in ("protected_area", "district"):
-        rules.run_rules(session, RedFlagSettings(), rules=rules.AFTER["layers"])
+        rules.run_rules(session, settings_of(session).red_flags, rules=rules.AFTER["layers"])
 
 
 def load_file(

@@ -32,7 +32,7 @@ def _runner(settings: Settings, url) -> worker_runner.Runner:
     wiring.wire()
     registry = wiring.worker_registry(settings)
     # every job may run at once, each on two connections (its lock and its transaction): pool + overflow cover it
-    sessions = make_sessionmaker(make_engine(url, pool_size=len(registry) + 1))
+    sessions = make_sessionmaker(make_engine(url, pool_size=len(registry) + 1), settings)
     return worker_runner.Runner(sessions, settings, registry)
 
 
