@@ -34,6 +34,7 @@ from geo_service.alerts import service as alerts_service
 from geo_service.alerts.sender import send_pending
 from geo_service.db.engine import transaction
 from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings
+from tests.provinces import load_nan
 
 HEADER = (
     "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
@@ -897,3 +898,108 @@ def test_red_flag_alerts_investigators_once_never_dismissed_never_other_roles(en
     assert SECRET_DOC not in everything and SECRET_OWNER not in everything
     for h in (cora, fred):
         assert env.client.get("/api/v1/alerts/recent", headers=h).json() == []
+
+
+def _border_contracts(env, b_x0: float = 100.51) -> None:
+    """Two paid firebreak contracts of FY 2567 (tests/test_red_flags_scope.py's double payment across the border):
+    X-A (100.47-100.53 E) lies in Phrae, X-B (``b_x0`` to ``b_x0`` + 0.20 E) mostly in synthetic Nan (east of
+    100.6); their overlap, the flag's shape, lies in Phrae."""
+
+    def square(x0, x1):
+        return {"type": "Polygon", "coordinates": [[[x0, 18.39], [x1, 18.39], [x1, 18.41], [x0, 18.41], [x0, 18.39]]]}
+
+    base = {"agency": "RFD", "contractor": "Border Co.", "work_type": "firebreak", "fiscal_year_be": 2567,
+            "paid_thb": 10}  # fmt: skip
+    features = [
+        {"type": "Feature", "geometry": square(100.47, 100.53), "properties": {**base, "contract_number": "X-A",
+                                                                               "project_name": "A"}},
+        {"type": "Feature", "geometry": square(b_x0, b_x0 + 0.20), "properties": {**base, "contract_number": "X-B",
+                                                                                  "project_name": "B"}},
+    ]  # fmt: skip
+    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    r = env.client.post("/api/v1/admin/redflags/contracts", headers=env.admin, files={"file": ("x.geojson", body)})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.slow
+def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once(env):
+    """A double payment across the Phrae / Nan line is in scope for both provinces (redflags.store FLAG_SCOPE), so
+    its alert reaches the investigators of both who subscribed to their district or to the Nan contract's area, once
+    each; never a committee member, a partner, or an investigator of a third province whose drawn area covers it;
+    never again on a re-run; never once dismissed."""
+    load_nan(env.sm)
+    pia = env.user("pia", "investigator", provinces=["54"])
+    nat = env.user("nat", "investigator", provinces=["55"])
+    nora = env.user("nora", "investigator", provinces=["55"])
+    phrae_district, nan_district = env.district_of(18.40, 100.50), env.district_of(18.40, 100.65)
+    assert phrae_district.startswith("54") and nan_district == "5501"
+    # the overlap (100.51-100.53 E) lies in the Phrae district only: the Nan district reaches the flag through X-B
+    with env.sm() as s:
+        touches = s.execute(
+            text("SELECT ST_Intersects(geom, ST_MakeEnvelope(100.51, 18.39, 100.53, 18.41, 4326)) "
+                 "FROM current_admin_areas WHERE code = :c"), {"c": nan_district}).scalar_one()  # fmt: skip
+    assert touches is False
+    subs = {"pia": _subscribe(env, pia, subject_type="district", subject_code=phrae_district, kinds=["red_flag"])}
+    subs["nat"] = _subscribe(env, nat, subject_type="district", subject_code=nan_district, kinds=["red_flag"])
+    # a committee member and a partner of Nan: subscribed while investigators, their role changed since
+    for name, role in (("cora", "committee_member"), ("pat", "partner")):
+        h = env.user(name, "investigator", provinces=["55"])
+        _subscribe(env, h, subject_type="district", subject_code=nan_district, kinds=["red_flag"])
+        r = env.client.patch(f"/api/v1/admin/users/{name}", headers=env.admin, json={"roles": [role]})
+        assert r.status_code == 200, r.text
+    # an investigator of a third province (Phayao, 56) whose drawn area covers both contracts
+    tom = env.user("tom", "investigator", provinces=["54"])
+    with transaction(env.sm) as s:
+        s.execute(text("UPDATE users SET provinces = ARRAY['56'] WHERE username = 'tom'"))
+    box = [[100.4, 18.3], [100.8, 18.3], [100.8, 18.5], [100.4, 18.5], [100.4, 18.3]]
+    _subscribe(env, tom, subject_type="polygon", polygon={"type": "Polygon", "coordinates": [box]}, kinds=["red_flag"])
+
+    _border_contracts(env)
+    contracts = env.client.get("/api/v1/redflags/contracts", headers=env.admin, params={"contractor": "Border Co."})
+    by_number = {c["contract_number"]: c for c in contracts.json()["items"]}
+    assert (by_number["X-A"]["province_code"], by_number["X-B"]["province_code"]) == ("54", "55")
+    (flag,) = _flags(env, "double_payment")
+    assert flag["province_code"] == "54"
+    # a contract-area subscription to X-B, made after its flag: the next raise of the flag reaches it
+    subs["nora"] = _subscribe(env, nora, subject_type="contract_area", subject_code=str(by_number["X-B"]["id"]),
+                              kinds=["red_flag"])  # fmt: skip
+
+    def flag_rows():
+        return env.outbox(f"kind = 'red_flag' AND subject_ref = 'red_flag:{flag['id']}'")
+
+    assert {(r["username"], r["subscription_id"]) for r in flag_rows()} == {
+        ("pia", subs["pia"]["id"]),
+        ("nat", subs["nat"]["id"]),
+    }
+    # re-running the rules and loading the same file again: nothing new
+    assert env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={}).status_code in (200, 201)
+    _border_contracts(env)
+    assert len(flag_rows()) == 2
+    # gone (X-B moved off X-A), then raised again: one alert each, now nora's contract area too
+    _border_contracts(env, b_x0=100.56)
+    assert len(flag_rows()) == 2
+    _border_contracts(env)
+    rows = flag_rows()
+    assert sorted((r["username"], r["subscription_id"]) for r in rows) == sorted(
+        [("pia", subs["pia"]["id"])] * 2 + [("nat", subs["nat"]["id"])] * 2 + [("nora", subs["nora"]["id"])]
+    )
+    assert {r["channel"] for r in rows} == {"in_app"}
+    for name, h in (("pia", pia), ("nat", nat), ("nora", nora)):
+        recent = env.client.get("/api/v1/alerts/recent", headers=h).json()
+        assert [a["link"] for a in recent].count(f"http://geo.test/api/v1/redflags/flags/{flag['id']}") == len(
+            [r for r in rows if r["username"] == name]
+        ), name
+        # and each may read the flag it was told of
+        assert env.client.get(f"/api/v1/redflags/flags/{flag['id']}", headers=h).status_code == 200
+    assert env.client.get(f"/api/v1/redflags/flags/{flag['id']}", headers=tom).status_code == 404
+    # dismissed (by Nan's investigator): gone and found again alerts nobody
+    r = env.client.post(f"/api/v1/redflags/flags/{flag['id']}/dismiss", headers=nat,
+                        json={"reason": "งานคนละส่วน ตรวจแล้ว"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    _border_contracts(env, b_x0=100.56)
+    _border_contracts(env)
+    env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={})
+    with transaction(env.sm) as s:
+        assert alerts_service.red_flags_raised(s, [flag["id"]]) == 0
+    assert len(flag_rows()) == 5
+    assert {r["username"] for r in env.outbox("kind = 'red_flag'")} == {"pia", "nat", "nora"}

@@ -16,10 +16,14 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.auth import NATIONAL_ROLES
+from geo_service.redflags.store import flag_in_scope_sql
+
 # --- the common tail of every matcher: recipients x channels -> outbox rows --------------------------------------
 # ``m`` has: sid (subscription), kind, subject_ref (the thing: hotspot/fire event/patch/case), identity (what makes
 # this alert this alert: the detection's key, the event's size step, the case change), payload (jsonb).
-_OUTBOX_TAIL = """
+# ``reader``: a further condition on the recipient ``r`` (roles, provinces) for the thing ``m`` (red flags).
+_OUTBOX_TAIL_SQL = """
 INSERT INTO alert_outbox (subscription_id, username, channel, address, kind, subject_ref, idempotency_key, payload,
                           due_at, status, sent_at)
 SELECT m.sid, r.username, ch.channel,
@@ -40,13 +44,18 @@ LEFT JOIN alert_contacts c ON c.username = r.username
 WHERE (ch.channel = 'in_app'
    OR CASE ch.channel WHEN 'email' THEN c.email WHEN 'line' THEN c.line_user_id
                       WHEN 'webhook' THEN c.webhook_url END IS NOT NULL)
-  -- red flags and contract areas are for the roles that may read red flags (investigators, administrators), and a
-  -- red flag for an investigator only within their provinces (administrators: every province)
+  -- red flags and contract areas are for the roles that may read red flags (investigators, administrators)
   AND (m.kind <> 'red_flag' AND s.subject_type <> 'contract_area'
        OR r.roles && ARRAY['administrator', 'investigator']::text[])
-  AND (m.kind <> 'red_flag' OR 'administrator' = ANY(r.roles) OR m.payload->>'province' = ANY(r.provinces))
+  AND {reader}
 ON CONFLICT (idempotency_key) DO NOTHING
 """
+_OUTBOX_TAIL = _OUTBOX_TAIL_SQL.format(reader="TRUE")
+# A red flag reaches a recipient who may read it: a national role (administrator, national viewer: every province),
+# else a flag within the recipient's provinces by the red-flag store's own rule (FLAG_SCOPE: the flag's province or
+# one of its contracts' provinces, so a double payment across a provincial border reaches both provinces' people).
+_FLAG_READER = f"(r.roles && CAST(:national_roles AS text[]) OR {flag_in_scope_sql('m.flag_id', 'r.provinces')})"
+_NATIONAL_ROLE_NAMES = sorted(r.value for r in NATIONAL_ROLES)
 
 # Hotspots: equality joins on the attribution stored with each detection (district, subdistrict, protected areas)
 # and an intersection for drawn polygons, as a UNION ALL so each arm is a hash join / index probe (an OR-join
@@ -152,11 +161,12 @@ hit AS (
 )
 
 # Red flags (view of migration 0030): a new flag, or one found again after it was gone (the rule run passes only
-# those; a dismissed one never). Few per run, so every subject is matched through its geometry, plus the contracts a
-# flag names for a contract-area subject. Identity: the flag and its version when raised (raised again: alerts
-# again; a re-run that changes nothing raises nothing). The payload has no parcel, document number or owner.
-RED_FLAG_MATCH = (
-    """
+# those; a dismissed one never). Few per run, so every subject is matched through its geometry or the areas of the
+# contracts it names (a double payment across a border: its overlap lies in one province, its second contract in
+# the other), plus the contracts a flag names for a contract-area subject. Identity: the flag and its version when
+# raised (raised again: alerts again; a re-run that changes nothing raises nothing). The payload has no parcel,
+# document number or owner. Who is told: ``_FLAG_READER``.
+RED_FLAG_MATCH = """
 WITH f AS (
   SELECT * FROM alert_red_flags
   WHERE id = ANY(CAST(:ids AS bigint[])) AND status <> 'dismissed' AND current
@@ -167,7 +177,7 @@ WITH f AS (
   LEFT JOIN alert_contract_areas ca ON s.subject_type = 'contract_area' AND CAST(ca.id AS text) = s.subject_code
   WHERE s.active AND 'red_flag' = ANY(s.kinds)
 ), m AS (
-  SELECT DISTINCT ON (s.id, f.id) s.id AS sid, 'red_flag' AS kind, 'red_flag:' || f.id AS subject_ref,
+  SELECT DISTINCT ON (s.id, f.id) s.id AS sid, f.id AS flag_id, 'red_flag' AS kind, 'red_flag:' || f.id AS subject_ref,
          'red_flag:' || f.id || '/v' || f.version AS identity,
          jsonb_build_object('what', 'red_flag', 'flag_id', f.id, 'rule', f.rule, 'severity', f.severity,
                             'reason_th', f.reason_th, 'reason_en', f.reason_en, 'lon', f.longitude,
@@ -177,11 +187,11 @@ WITH f AS (
     OR (s.subject_type = 'district' AND s.subject_code = f.district_code)
     OR (s.subject_type = 'protected_area' AND s.subject_code = f.reserve_code)
     OR (s.subject_type = 'contract_area' AND s.subject_code = ANY(CAST(f.contract_ids AS text[])))
+    OR (s.subject_type <> 'contract_area' AND EXISTS (
+          SELECT 1 FROM alert_contract_areas fc WHERE fc.id = ANY(f.contract_ids) AND ST_Intersects(s.geom, fc.geom)))
   ORDER BY s.id, f.id
 )
-"""
-    + _OUTBOX_TAIL
-)
+""" + _OUTBOX_TAIL_SQL.format(reader=_FLAG_READER)
 
 # Case changes: the subscribers of the case; who may see it is checked afterwards (cases.access), row by row.
 CASE_MATCH = (
@@ -231,7 +241,8 @@ def match_red_flags(session: Session, flag_ids: list[int], now: datetime) -> int
     """Outbox rows for red flags just raised (new, or found again after they were gone); returns rows written."""
     if not flag_ids:
         return 0
-    result = session.execute(text(RED_FLAG_MATCH), {"ids": list(flag_ids), "now": now})
+    params = {"ids": list(flag_ids), "now": now, "national_roles": _NATIONAL_ROLE_NAMES}
+    result = session.execute(text(RED_FLAG_MATCH), params)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 

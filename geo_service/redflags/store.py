@@ -8,6 +8,7 @@ polygon, or its line buffered by half its stated width on each side (flat ends) 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from typing import Any
 
@@ -69,9 +70,31 @@ def _json_default(o: Any) -> Any:
 # --- province scope --------------------------------------------------------------------------------
 # A flag is within a caller's provinces when its own province is, or when one of its contracts lies in them: a double
 # payment across a provincial border (its province is its first contract's) is seen by both provinces' people.
-FLAG_SCOPE = """(f.province_code = ANY(CAST(:scope_provinces AS text[]))
-    OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY(f.contract_ids)
-               AND sc.province_code = ANY(CAST(:scope_provinces AS text[]))))"""
+# The one definition: the flag lists, map, sheets and brief use FLAG_SCOPE (the caller's provinces as a parameter);
+# the alert matcher uses ``flag_in_scope_sql`` (each recipient's provinces as a column), so who is alerted of a flag
+# is who may read it.
+_SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def flag_scope_sql(provinces: str, flag: str = "f") -> str:
+    """The condition keeping the red flag ``flag`` (an alias of ``red_flags``) within the provinces of the SQL
+    ``text[]`` expression ``provinces``: its own province is among them, or one of its contracts lies in them."""
+    return f"""({flag}.province_code = ANY({provinces})
+    OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY({flag}.contract_ids)
+               AND sc.province_code = ANY({provinces})))"""
+
+
+FLAG_SCOPE = flag_scope_sql("CAST(:scope_provinces AS text[])")
+
+
+def flag_in_scope_sql(flag_id: str, provinces: str) -> str:
+    """For another domain's statement (the alert matcher): an SQL condition true when the red flag whose id is the
+    column ``flag_id`` lies within the provinces of the ``text[]`` column ``provinces`` (FLAG_SCOPE's rule).
+
+    Both are column names (``alias.column``) interpolated into the SQL, so only such names are accepted."""
+    if not (_SQL_NAME.fullmatch(flag_id) and _SQL_NAME.fullmatch(provinces)):
+        raise ValueError("flag_in_scope_sql takes column names only")
+    return f"EXISTS (SELECT 1 FROM red_flags rf WHERE rf.id = {flag_id} AND {flag_scope_sql(provinces, 'rf')})"
 
 
 def scope_sql(alias: str, provinces: frozenset[str] | None) -> tuple[str, dict[str, Any]]:
