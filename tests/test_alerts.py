@@ -34,7 +34,7 @@ from geo_service.alerts import service as alerts_service
 from geo_service.alerts.sender import send_pending
 from geo_service.db.engine import transaction
 from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings
-from tests.provinces import load_nan
+from tests.provinces import NAN_POINT, load_nan
 
 HEADER = (
     "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
@@ -785,6 +785,93 @@ def test_contract_area_subscription_gets_hotspots_inside_the_contract_only(env):
     assert len(rows) == 1 and rows[0]["channel"] == "in_app"
     assert (round(rows[0]["payload"]["lat"], 4), round(rows[0]["payload"]["lon"], 4)) == (round(lat + 0.003, 4), lon)
     assert env.outbox(f"subscription_id = {sub['id']} AND kind = 'fire_event'")  # the event inside it
+
+
+@pytest.mark.slow
+def test_contract_area_subscriptions_follow_the_recipients_provinces(env):
+    """A contract area is seen by the people of its province (redflags.store's rule): a Nan investigator asking for
+    a Phrae contract gets the answer of an unknown id; an administrator cannot subscribe her or a group that holds
+    people of another province; and a subscription made before its recipient moved to another province (or
+    written directly) gets no hotspot, fire-event or clearing alert inside the contract, while the Phrae
+    investigator's and the administrators' do. A national viewer's district subscription is unaffected."""
+    load_nan(env.sm)
+    lon, lat = P1[1], P1[0]
+    _post_contracts(env, {"SC-PHRAE": (lon, lat), "SC-NAN": (NAN_POINT["lon"], NAN_POINT["lat"])})
+    contracts = env.client.get("/api/v1/redflags/contracts", headers=env.admin).json()["items"]
+    ids = {c["contract_number"]: c["id"] for c in contracts}
+    assert {c["contract_number"]: c["province_code"] for c in contracts} == {"SC-PHRAE": "54", "SC-NAN": "55"}
+    phrae, nan = ids["SC-PHRAE"], ids["SC-NAN"]
+    pia = env.user("pia", "investigator", provinces=["54"])
+    nat = env.user("nat", "investigator", provinces=["55"])
+    mo = env.user("mo", "investigator", provinces=["54"])  # moves to Nan after subscribing
+    ada = env.user("ada", "administrator")
+    nvi = env.user("nvi", "national_viewer")
+    post = lambda h, **b: env.client.post("/api/v1/alerts/subscriptions", headers=h, json=b)  # noqa: E731
+    kinds = ["hotspot", "fire_event", "clearing_patch"]
+
+    # subscribe time: another province's contract is answered exactly like an unknown id
+    other = post(nat, subject_type="contract_area", subject_code=str(phrae), kinds=kinds)
+    unknown_id = max(ids.values()) + 1000
+    unknown = post(nat, subject_type="contract_area", subject_code=str(unknown_id), kinds=kinds)
+    assert other.status_code == unknown.status_code == 400
+    assert other.json()["error"]["code"] == unknown.json()["error"]["code"] == "unknown_subject"
+    assert other.json()["error"]["message"].replace(str(phrae), "N") == unknown.json()["error"]["message"].replace(
+        str(unknown_id), "N"
+    )
+    assert post(nat, subject_type="contract_area", subject_code=str(nan), kinds=kinds).status_code == 201
+    # an administrator's subscription for others: every recipient must see the contract
+    r = post(env.admin, subject_type="contract_area", subject_code=str(phrae), kinds=kinds, username="nat")
+    assert r.status_code == 400 and r.json()["error"]["code"] == "recipient_out_of_scope"
+    for province in (None, "55"):
+        body = {"recipient_province": province} if province else {}
+        r = post(env.admin, subject_type="contract_area", subject_code=str(phrae), kinds=kinds,
+                 recipient_role="investigator", **body)  # fmt: skip
+        assert r.status_code == 400 and r.json()["error"]["code"] == "recipient_out_of_scope", province
+    group = _subscribe(env, env.admin, subject_type="contract_area", subject_code=str(phrae), kinds=kinds,
+                       recipient_role="investigator", recipient_province="54")  # fmt: skip
+    admins = _subscribe(env, env.admin, subject_type="contract_area", subject_code=str(phrae), kinds=kinds,
+                        recipient_role="administrator")  # fmt: skip
+
+    subs = {
+        "pia": _subscribe(env, pia, subject_type="contract_area", subject_code=str(phrae), kinds=kinds)["id"],
+        "mo": _subscribe(env, mo, subject_type="contract_area", subject_code=str(phrae), kinds=kinds)["id"],
+        "ada": _subscribe(env, ada, subject_type="contract_area", subject_code=str(phrae), kinds=kinds)["id"],
+        "nvi": _subscribe(env, nvi, subject_type="district", subject_code=env.district_of(*P1), kinds=kinds)["id"],
+    }
+    r = env.client.patch("/api/v1/admin/users/mo", headers=env.admin, json={"provinces": ["55"]})
+    assert r.status_code == 200, r.text
+    with transaction(env.sm) as s:  # as if made before a province change: a row no check saw
+        subs["nat"] = s.execute(
+            text("""INSERT INTO alert_subscriptions (created_by, username, subject_type, subject_code, kinds, channels)
+                    VALUES ('nat', 'nat', 'contract_area', :c, :k, ARRAY['in_app']) RETURNING id"""),
+            {"c": str(phrae), "k": kinds},
+        ).scalar_one()
+
+    # a hotspot (and so a fire event) and a clearing patch inside the Phrae contract
+    env.ingest([(lat + 0.003, lon, _early_hhmm(), "n", 2.0)])
+    with transaction(env.sm) as s:
+        ingest_id = s.execute(
+            text("INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
+                 "VALUES ('glad_l', 'gfw', 'a.tif', repeat('a', 64), repeat('b', 64), 'EPSG:4326') RETURNING id")
+        ).scalar_one()  # fmt: skip
+        s.execute(
+            text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
+                    district_code, first_ingest_id, last_ingest_id, geom)
+                    VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
+                            ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
+            {"d": env.district_of(*P1), "i": ingest_id, "lon": lon - 0.002, "lat": lat},
+        )
+        assert alerts_service.clearing_patches_found(s) > 0
+
+    def got(sid):
+        return {(r["username"], r["kind"]) for r in env.outbox(f"subscription_id = {int(sid)}")}
+
+    for name in ("pia", "ada", "nvi"):
+        assert got(subs[name]) == {(name, k) for k in kinds}, name
+    assert got(subs["nat"]) == set() and got(subs["mo"]) == set()
+    assert got(group["id"]) == {("pia", k) for k in kinds}  # mo left Phrae, nat never was there
+    assert got(admins["id"]) == {("ada", k) for k in kinds}
+    assert env.client.get("/api/v1/alerts/recent", headers=nat).json() == []
 
 
 @pytest.mark.slow

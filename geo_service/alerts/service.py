@@ -23,6 +23,7 @@ from geo_service.cases import access
 from geo_service.cases.service import CaseChange
 from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.hotspots.ingest import IngestReport
+from geo_service.redflags import store as redflags_store
 from geo_service.settings import THAILAND_BBOX, settings_of
 
 UNSUBSCRIBE_PURPOSE = "alert-unsubscribe"
@@ -136,6 +137,39 @@ def _check_flag_reader(session: Session, principal: Principal, recipient: str | 
         raise Forbidden("Red-flag alerts and contract areas are for investigators and administrators only.")
 
 
+def _check_contract_area(session: Session, body: SubscriptionIn, principal: Principal, recipient: str | None) -> int:
+    """The id of the contract a contract-area subscription names, after checking that the caller and every
+    recipient may see it (redflags.store.visible: the red-flag routes' province rule). A contract outside the
+    caller's provinces is answered exactly like an unknown one (its existence is not revealed)."""
+    code = (body.subject_code or "").strip()
+    if (
+        not code.isdigit()
+        or len(code) > 18
+        or not redflags_store.visible(session, "contract", int(code), principal.provinces)
+    ):
+        raise InvalidInput(f"No contract area with number '{body.subject_code}'.", code="unknown_subject")
+    contract_id = int(code)
+    # only administrators (every province: they know it exists) get this far for other people or a group
+    if body.recipient_role is not None:
+        if users.is_national([body.recipient_role.value]):
+            return contract_id
+        scope = frozenset({body.recipient_province}) if body.recipient_province else None
+        if scope is None or not redflags_store.visible(session, "contract", contract_id, scope):
+            raise InvalidInput(
+                f"Contract area {contract_id} lies outside the provinces of some {body.recipient_role.value}s: "
+                "give recipient_province, the province the contract lies in.",
+                code="recipient_out_of_scope",
+            )
+    elif recipient and recipient != principal.name:
+        who = users.principals_for(session, [recipient])[recipient]
+        if not redflags_store.visible(session, "contract", contract_id, who.provinces):
+            raise InvalidInput(
+                f"'{recipient}' may not see contract area {contract_id} (it lies outside their provinces).",
+                code="recipient_out_of_scope",
+            )
+    return contract_id
+
+
 def _polygon(geojson: dict | None) -> str | None:
     if geojson is None:
         return None
@@ -199,10 +233,7 @@ def create_subscription(session: Session, body: SubscriptionIn, principal: Princ
             f"No {body.subject_type.replace('_', ' ')} with code '{body.subject_code}'.", code="unknown_subject"
         )
     if body.subject_type == "contract_area":
-        code = (body.subject_code or "").strip()
-        if not code.isdigit() or store.contract_area(session, int(code)) is None:
-            raise InvalidInput(f"No contract area with number '{body.subject_code}'.", code="unknown_subject")
-        values["subject_code"] = str(int(code))
+        values["subject_code"] = str(_check_contract_area(session, body, principal, recipient))
     if body.subject_type == "case":
         try:
             case_id = int(body.subject_code or "")

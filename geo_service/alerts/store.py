@@ -17,12 +17,16 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.auth import NATIONAL_ROLES
-from geo_service.redflags.store import flag_in_scope_sql
+from geo_service.redflags.store import contract_in_scope_sql, flag_in_scope_sql
 
 # --- the common tail of every matcher: recipients x channels -> outbox rows --------------------------------------
 # ``m`` has: sid (subscription), kind, subject_ref (the thing: hotspot/fire event/patch/case), identity (what makes
 # this alert this alert: the detection's key, the event's size step, the case change), payload (jsonb).
 # ``reader``: a further condition on the recipient ``r`` (roles, provinces) for the thing ``m`` (red flags).
+# A contract-area subscription reaches a recipient who may see the contract: a national role, else a contract within
+# the recipient's provinces now (redflags.store's rule, ``contract_in_scope_sql``), so a subscription made before its
+# recipient moved to another province stops matching. Subject codes of other subject types are not numbers: the
+# cast is guarded by CASE (``sc.contract_id`` is NULL for them).
 _OUTBOX_TAIL_SQL = """
 INSERT INTO alert_outbox (subscription_id, username, channel, address, kind, subject_ref, idempotency_key, payload,
                           due_at, status, sent_at)
@@ -41,16 +45,21 @@ JOIN alert_subscriptions s ON s.id = m.sid
 JOIN alert_recipients r ON r.subscription_id = m.sid
 CROSS JOIN LATERAL unnest(s.channels) AS ch(channel)
 LEFT JOIN alert_contacts c ON c.username = r.username
+CROSS JOIN LATERAL (SELECT CASE WHEN s.subject_type = 'contract_area' AND s.subject_code ~ '^[0-9]{{1,18}}$'
+                                THEN CAST(s.subject_code AS bigint) END AS contract_id) sc
 WHERE (ch.channel = 'in_app'
    OR CASE ch.channel WHEN 'email' THEN c.email WHEN 'line' THEN c.line_user_id
                       WHEN 'webhook' THEN c.webhook_url END IS NOT NULL)
   -- red flags and contract areas are for the roles that may read red flags (investigators, administrators)
   AND (m.kind <> 'red_flag' AND s.subject_type <> 'contract_area'
        OR r.roles && ARRAY['administrator', 'investigator']::text[])
+  AND (s.subject_type <> 'contract_area' OR r.roles && CAST(:national_roles AS text[])
+       OR {contract_reader})
   AND {reader}
 ON CONFLICT (idempotency_key) DO NOTHING
 """
-_OUTBOX_TAIL = _OUTBOX_TAIL_SQL.format(reader="TRUE")
+_CONTRACT_READER = contract_in_scope_sql("sc.contract_id", "r.provinces")
+_OUTBOX_TAIL = _OUTBOX_TAIL_SQL.format(reader="TRUE", contract_reader=_CONTRACT_READER)
 # A red flag reaches a recipient who may read it: a national role (administrator, national viewer: every province),
 # else a flag within the recipient's provinces by the red-flag store's own rule (FLAG_SCOPE: the flag's province or
 # one of its contracts' provinces, so a double payment across a provincial border reaches both provinces' people).
@@ -191,7 +200,7 @@ WITH f AS (
           SELECT 1 FROM alert_contract_areas fc WHERE fc.id = ANY(f.contract_ids) AND ST_Intersects(s.geom, fc.geom)))
   ORDER BY s.id, f.id
 )
-""" + _OUTBOX_TAIL_SQL.format(reader=_FLAG_READER)
+""" + _OUTBOX_TAIL_SQL.format(reader=_FLAG_READER, contract_reader=_CONTRACT_READER)
 
 # Case changes: the subscribers of the case; who may see it is checked afterwards (cases.access), row by row.
 CASE_MATCH = (
@@ -211,8 +220,10 @@ WITH m AS (
 def match_hotspots(session: Session, batch_id: int, first: str, last: str, since: datetime, now: datetime) -> int:
     """Outbox rows for the detections of one ingest batch (acquired since ``since``); returns rows written."""
     result = session.execute(
-        text(HOTSPOT_MATCH), {"batch_id": batch_id, "first": first, "last": last, "since": since, "now": now}
-    )
+        text(HOTSPOT_MATCH),
+        {"batch_id": batch_id, "first": first, "last": last, "since": since, "now": now,
+         "national_roles": _NATIONAL_ROLE_NAMES},
+    )  # fmt: skip
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -227,13 +238,15 @@ def match_fire_events(session: Session, event_ids: list[int], since: datetime, n
     """Outbox rows for new or grown fire events (last seen since ``since``); returns rows written."""
     if not event_ids:
         return 0
-    result = session.execute(text(FIRE_EVENT_MATCH), {"ids": list(event_ids), "since": since, "now": now})
+    params = {"ids": list(event_ids), "since": since, "now": now, "national_roles": _NATIONAL_ROLE_NAMES}
+    result = session.execute(text(FIRE_EVENT_MATCH), params)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def match_clearing_patches(session: Session, patch_ids: list[int] | None, since: datetime, now: datetime) -> int:
     """Outbox rows for clearing patches (these ids, or every patch changed since ``since``); returns rows written."""
-    result = session.execute(text(CLEARING_MATCH), {"ids": patch_ids, "since": since, "now": now})
+    params = {"ids": patch_ids, "since": since, "now": now, "national_roles": _NATIONAL_ROLE_NAMES}
+    result = session.execute(text(CLEARING_MATCH), params)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -246,24 +259,17 @@ def match_red_flags(session: Session, flag_ids: list[int], now: datetime) -> int
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def contract_area(session: Session, contract_id: int) -> dict | None:
-    """A red-flag contract's number and project name (the subject of a contract-area subscription), or None."""
-    row = (
-        session.execute(
-            text("SELECT id, contract_number, project_name FROM alert_contract_areas WHERE id = :i"),
-            {"i": contract_id},
-        )
-        .mappings()
-        .first()
-    )
-    return dict(row) if row else None
-
-
 def match_case_change(session: Session, case_id: int, identity: str, payload: dict, now: datetime) -> list[dict]:
     """Outbox rows for a change of a case; returns the rows written (id, username) for the access check."""
     rows = session.execute(
         text(CASE_MATCH + " RETURNING id, username"),
-        {"case_id": case_id, "identity": identity, "payload": json.dumps(payload), "now": now},
+        {
+            "case_id": case_id,
+            "identity": identity,
+            "payload": json.dumps(payload),
+            "now": now,
+            "national_roles": _NATIONAL_ROLE_NAMES,
+        },
     ).mappings()
     return [dict(r) for r in rows]
 

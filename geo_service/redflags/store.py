@@ -72,8 +72,16 @@ def _json_default(o: Any) -> Any:
 # payment across a provincial border (its province is its first contract's) is seen by both provinces' people.
 # The one definition: the flag lists, map, sheets and brief use FLAG_SCOPE (the caller's provinces as a parameter);
 # the alert matcher uses ``flag_in_scope_sql`` (each recipient's provinces as a column), so who is alerted of a flag
-# is who may read it.
+# is who may read it. A contract is within them when its own province is (``contract_scope_sql``: the contract lists
+# and ``visible``; the alert matcher's ``contract_in_scope_sql`` for contract-area subscriptions).
 _SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+
+
+def contract_scope_sql(provinces: str, contract: str = "c") -> str:
+    """The condition keeping the contract ``contract`` (an alias of ``redflag_contracts``) within the provinces of
+    the SQL ``text[]`` expression ``provinces``: its own province (from its area) is among them. A contract outside
+    every loaded province (no province code) is in no provincial scope."""
+    return f"{contract}.province_code = ANY({provinces})"
 
 
 def flag_scope_sql(provinces: str, flag: str = "f") -> str:
@@ -81,7 +89,7 @@ def flag_scope_sql(provinces: str, flag: str = "f") -> str:
     ``text[]`` expression ``provinces``: its own province is among them, or one of its contracts lies in them."""
     return f"""({flag}.province_code = ANY({provinces})
     OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY({flag}.contract_ids)
-               AND sc.province_code = ANY({provinces})))"""
+               AND {contract_scope_sql(provinces, "sc")}))"""
 
 
 FLAG_SCOPE = flag_scope_sql("CAST(:scope_provinces AS text[])")
@@ -97,6 +105,20 @@ def flag_in_scope_sql(flag_id: str, provinces: str) -> str:
     return f"EXISTS (SELECT 1 FROM red_flags rf WHERE rf.id = {flag_id} AND {flag_scope_sql(provinces, 'rf')})"
 
 
+def contract_in_scope_sql(contract_id: str, provinces: str) -> str:
+    """For another domain's statement (the alert matcher): an SQL condition true when the contract whose id is the
+    column ``contract_id`` (bigint) exists and lies within the provinces of the ``text[]`` column ``provinces``
+    (the rule of ``scope_sql("c", ...)`` and ``visible("contract", ...)``).
+
+    Both are column names (``alias.column``) interpolated into the SQL, so only such names are accepted."""
+    if not (_SQL_NAME.fullmatch(contract_id) and _SQL_NAME.fullmatch(provinces)):
+        raise ValueError("contract_in_scope_sql takes column names only")
+    return (
+        f"EXISTS (SELECT 1 FROM redflag_contracts rc WHERE rc.id = {contract_id} "
+        f"AND {contract_scope_sql(provinces, 'rc')})"
+    )
+
+
 def scope_sql(alias: str, provinces: frozenset[str] | None) -> tuple[str, dict[str, Any]]:
     """The condition keeping a contract (``c``), parcel (``p``) or flag (``f``: FLAG_SCOPE) query within
     ``provinces`` (None: every one).
@@ -108,6 +130,8 @@ def scope_sql(alias: str, provinces: frozenset[str] | None) -> tuple[str, dict[s
         raise ValueError("unknown alias")
     if alias == "f":
         return FLAG_SCOPE, {"scope_provinces": sorted(provinces)}
+    if alias == "c":
+        return contract_scope_sql("CAST(:scope_provinces AS text[])"), {"scope_provinces": sorted(provinces)}
     return f"{alias}.province_code = ANY(CAST(:scope_provinces AS text[]))", {"scope_provinces": sorted(provinces)}
 
 
