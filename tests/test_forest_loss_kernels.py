@@ -505,3 +505,33 @@ def test_a_multi_tile_run_on_dask_gives_the_patches_of_one_process(tmp_path):
     _assert_same_zone_sums(dist, one)
     assert all(a.equals(b) for a, b in zip(dist.polygons.geometry, one.polygons.geometry, strict=True))
     assert dist.polygons.geometry.area.sum() == one.patches.area_m2.sum()
+
+
+@pytest.mark.parametrize(
+    ("decoder", "kw", "good", "bad", "day"),
+    [
+        # GLAD-L per year: conf 2/3, alertDate a day of 2024 (a leap year: day 366 exists, 367 does not)
+        ("decode_glad_l_umd", {"year": 2024}, (3, 366), (3, 367), (date(2024, 12, 31) - date(2014, 12, 31)).days),
+        # RADD: Alert 2/3, Date YYDOY (23365 = 2023-12-31; 23366 does not exist)
+        ("decode_radd_wur", {}, (2, 23365), (2, 23366), (date(2023, 12, 31) - date(2014, 12, 31)).days),
+        # GLAD-S2 (UMD): alert 1..4, alertDate days since 2018-12-31 (level 5 is not defined)
+        ("decode_glad_s2_umd", {}, (4, 1), (5, 1), (date(2019, 1, 1) - date(2014, 12, 31)).days),
+    ],
+)
+def test_two_layer_decoders_refuse_or_mask_undefined_pairs(decoder, kw, good, bad, day):
+    """Each two-layer encoding decodes a defined (class, date) pair, refuses a file holding an undefined one with
+    the pair quoted, and masks it when asked to; 0 and the class layer's nodata are no alert."""
+    from geo_service.forest_loss import decode
+
+    fn = getattr(decode, decoder)
+    values = np.zeros((2, 2, 3), dtype=np.int32)
+    values[:, 0, 0] = good
+    values[:, 1, 2] = bad
+    values[:, 0, 1] = (99, 1)  # the class layer's nodata: no alert
+    with pytest.raises(decode.AlertEncodingError) as e:
+        fn(values, nodata=99, **kw)
+    assert str(bad[0]) in str(e.value) and e.value.details[0]["count"] == 1
+    assert e.value.details[0]["examples"] == [bad]
+    out = fn(values, nodata=99, on_invalid="mask", **kw)
+    assert out.invalid == 1 and int(out.mask.sum()) == 1
+    assert out.days[0, 0] == day and out.days[1, 2] == 0 and out.days[0, 1] == 0

@@ -218,6 +218,33 @@ def decode_gfw_date_conf(
     return alerts
 
 
+def _class_and_value(
+    values: np.ndarray, nodata, encoding: str, names: tuple[str, str]
+) -> tuple[tuple[int, ...], np.ndarray, np.ndarray, np.ndarray]:
+    """The two-layer encodings (a class layer, 0 = no alert, and a date layer): the raster's shape, the mask of
+    alert pixels (neither 0 nor the class layer's nodata), and the class and date values of those pixels."""
+    klass, value = _layers(values, 2, encoding)
+    _ints(klass, encoding, names[0])
+    _ints(value, encoding, names[1])
+    nd = _nodatas(nodata, 2)
+    where = klass != 0
+    if nd[0] is not None:
+        where &= klass != nd[0]
+    return klass.shape, where, klass[where].astype(np.int64), value[where].astype(np.int64)
+
+
+def _count_bad(
+    good: np.ndarray, c: np.ndarray, v: np.ndarray, on_invalid: str, encoding: str, problem: str, hint: str
+) -> int:
+    """How many alert pixels hold a (class, date) pair the encoding does not define; refuses the file with the
+    first five such pairs unless ``on_invalid`` is ``mask``."""
+    bad = int(good.size - np.count_nonzero(good))
+    if bad and on_invalid == "raise":
+        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], v[~good][:1000], strict=True)})[:5]
+        raise _refuse(encoding, problem, bad, pairs, hint)
+    return bad
+
+
 def decode_glad_l_umd(
     values: np.ndarray,
     *,
@@ -233,30 +260,16 @@ def decode_glad_l_umd(
             "GLAD-L (UMD) rasters are per year: state the year of the conf/alertDate layers.",
             details=[{"problem": "year_required"}],
         )
-    conf, doy = _layers(values, 2, "glad_l_umd")
-    _ints(conf, "glad_l_umd", "conf")
-    _ints(doy, "glad_l_umd", "alertDate")
-    nd = _nodatas(nodata, 2)
-    where = conf != 0
-    if nd[0] is not None:
-        where &= conf != nd[0]
-    c = conf[where].astype(np.int64)
-    d = doy[where].astype(np.int64)
+    shape, where, c, d = _class_and_value(values, nodata, "glad_l_umd", ("conf", "alertDate"))
     days_in_year = 366 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 365
     good = ((c == 2) | (c == 3)) & (d >= 1) & (d <= days_in_year)
-    bad = int(good.size - np.count_nonzero(good))
-    if bad and on_invalid == "raise":
-        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], d[~good][:1000], strict=True)})[:5]
-        raise _refuse(
-            "glad_l_umd",
-            "conf must be 2 or 3 and alertDate a day of the year",
-            bad,
-            pairs,
-            "Check that layer 1 is confYY and layer 2 alertDateYY of the stated year.",
-        )
+    bad = _count_bad(
+        good, c, d, on_invalid, "glad_l_umd", "conf must be 2 or 3 and alertDate a day of the year",
+        "Check that layer 1 is confYY and layer 2 alertDateYY of the stated year.",
+    )  # fmt: skip
     idx = np.flatnonzero(where.ravel())[good]
     day = _year_start_days(np.full(idx.size, year)) + d[good] - 1
-    return _result(conf.shape, np.unravel_index(idx, conf.shape), day, c[good], bad)
+    return _result(shape, np.unravel_index(idx, shape), day, c[good], bad)
 
 
 def decode_radd_wur(
@@ -264,32 +277,18 @@ def decode_radd_wur(
 ) -> Alerts:
     """RADD as WUR publishes it (Earth Engine ``WUR/radd_alerts``): layer 1 ``Alert`` (2 low, 3 high; 0 none),
     layer 2 ``Date`` as YYDOY (21001 = 2021-01-01)."""
-    alert, yydoy = _layers(values, 2, "radd_wur")
-    _ints(alert, "radd_wur", "Alert")
-    _ints(yydoy, "radd_wur", "Date")
-    nd = _nodatas(nodata, 2)
-    where = alert != 0
-    if nd[0] is not None:
-        where &= alert != nd[0]
-    c = alert[where].astype(np.int64)
-    v = yydoy[where].astype(np.int64)
+    shape, where, c, v = _class_and_value(values, nodata, "radd_wur", ("Alert", "Date"))
     yy, doy = np.divmod(v, 1000)
     good = ((c == 2) | (c == 3)) & (yy >= 15) & (yy <= 99) & (doy >= 1) & (doy <= 366)
     leap = ((2000 + yy) % 4 == 0) & (((2000 + yy) % 100 != 0) | ((2000 + yy) % 400 == 0))
     good &= doy <= np.where(leap, 366, 365)
-    bad = int(good.size - np.count_nonzero(good))
-    if bad and on_invalid == "raise":
-        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], v[~good][:1000], strict=True)})[:5]
-        raise _refuse(
-            "radd_wur",
-            "Alert must be 2 or 3 and Date YYDOY (e.g. 21001)",
-            bad,
-            pairs,
-            "Check that layer 1 is Alert and layer 2 Date.",
-        )
+    bad = _count_bad(
+        good, c, v, on_invalid, "radd_wur", "Alert must be 2 or 3 and Date YYDOY (e.g. 21001)",
+        "Check that layer 1 is Alert and layer 2 Date.",
+    )  # fmt: skip
     idx = np.flatnonzero(where.ravel())[good]
     day = _year_start_days(2000 + yy[good]) + doy[good] - 1
-    return _result(alert.shape, np.unravel_index(idx, alert.shape), day, c[good], bad)
+    return _result(shape, np.unravel_index(idx, shape), day, c[good], bad)
 
 
 GLAD_S2_EPOCH = date(2018, 12, 31)  # UMD's GLAD-S2 alertDate: days since 2018-12-31 (GFW adds 1461 days)
@@ -304,29 +303,16 @@ def decode_glad_s2_umd(
     1 low confidence, 2..4 repeated observations = high), layer 2 ``alertDate`` (days since 2018-12-31, day 1 =
     2019-01-01). The mapping is the one GFW applies when it turns UMD's tiles into ``umd_glad_sentinel2_alerts``
     (wri/gfw-datapump, ``GLADS2AlertsSync``: ``20000 + 10000 * (alert > 1) + alertDate + 1461``)."""
-    alert, ddate = _layers(values, 2, "glad_s2_umd")
-    _ints(alert, "glad_s2_umd", "alert")
-    _ints(ddate, "glad_s2_umd", "alertDate")
-    nd = _nodatas(nodata, 2)
-    where = alert != 0
-    if nd[0] is not None:
-        where &= alert != nd[0]
-    c = alert[where].astype(np.int64)
-    d = ddate[where].astype(np.int64)
+    shape, where, c, d = _class_and_value(values, nodata, "glad_s2_umd", ("alert", "alertDate"))
     good = (c >= 1) & (c <= GLAD_S2_MAX_LEVEL) & (d >= 1) & (d <= MAX_DAY - GLAD_S2_OFFSET)
-    bad = int(good.size - np.count_nonzero(good))
-    if bad and on_invalid == "raise":
-        pairs = sorted({(int(a), int(b)) for a, b in zip(c[~good][:1000], d[~good][:1000], strict=True)})[:5]
-        raise _refuse(
-            "glad_s2_umd",
-            "alert must be 1..4 and alertDate a day count of 1 or more since 2018-12-31",
-            bad,
-            pairs,
-            "Check that layer 1 is alert and layer 2 alertDate (GLAD-S2 as UMD publishes it).",
-        )
+    bad = _count_bad(
+        good, c, d, on_invalid, "glad_s2_umd",
+        "alert must be 1..4 and alertDate a day count of 1 or more since 2018-12-31",
+        "Check that layer 1 is alert and layer 2 alertDate (GLAD-S2 as UMD publishes it).",
+    )  # fmt: skip
     idx = np.flatnonzero(where.ravel())[good]
     conf = np.where(c[good] > 1, HIGH, LOW)
-    return _result(alert.shape, np.unravel_index(idx, alert.shape), d[good] + GLAD_S2_OFFSET, conf, bad)
+    return _result(shape, np.unravel_index(idx, shape), d[good] + GLAD_S2_OFFSET, conf, bad)
 
 
 # OPERA DIST-ALERT VEG-DIST-STATUS (v1): 1/4 first detection, 2/5 provisional, 3/6 confirmed (ongoing), 7/8
