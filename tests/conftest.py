@@ -120,6 +120,20 @@ def sessionmaker_for(engine_for):
     return lambda url: make_sessionmaker(engine_for(url))
 
 
+def reserve_point(sessionmaker, code: str) -> tuple[float, float]:
+    """A point surely inside a stored protected area (PostGIS's point on surface), lon/lat rounded to 4 decimals."""
+    from sqlalchemy import text
+
+    with sessionmaker() as s:
+        lon, lat = s.execute(
+            text(
+                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
+            ),
+            {"c": code},
+        ).one()
+    return round(lon, 4), round(lat, 4)
+
+
 def _client(url, tmp_path, **extra):
     from geo_service.main import create_app
 

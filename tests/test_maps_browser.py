@@ -379,18 +379,10 @@ def test_red_flag_layer_popups_show_hostile_names_as_text(
     """The red-flag layer (investigators): listed in the layer control, its popups open with the hostile project,
     contractor and agency names shown exactly as typed and nothing run; sheet links point at this service. A
     committee member's map has no such layer."""
-    from sqlalchemy import text
-
+    from tests.conftest import reserve_point
     from tests.test_red_flags_map import HOSTILE_AGENCY, HOSTILE_CONTRACTOR, HOSTILE_PROJECT, RESERVE, seed_flags
 
-    with sessionmaker_for(db_url)() as s:
-        lon, lat = s.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
-            ),
-            {"c": RESERVE},
-        ).one()
-    seeded = seed_flags(client, admin_headers, (round(lon, 4), round(lat, 4)))
+    seeded = seed_flags(client, admin_headers, reserve_point(sessionmaker_for(db_url), RESERVE))
     lead = login("lead_flags", "investigator")
     committee = login("committee_flags", "committee_member")
     base = live_server(db_url)

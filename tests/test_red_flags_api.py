@@ -7,8 +7,8 @@ import json
 
 import pytest
 from pyproj import Transformer
-from sqlalchemy import text
 
+from tests.conftest import reserve_point
 from tests.samples import post_viirs
 
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
@@ -18,14 +18,7 @@ HOSTILE = '<script>alert("x")</script> `${x}`'
 
 @pytest.fixture
 def centre(sessionmaker_for, db_url):
-    with sessionmaker_for(db_url)() as s:
-        lon, lat = s.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
-            ),
-            {"c": RESERVE},
-        ).one()
-    return round(lon, 4), round(lat, 4)
+    return reserve_point(sessionmaker_for(db_url), RESERVE)
 
 
 def utm_box(lon, lat, half_m=500):

@@ -12,11 +12,10 @@ import re
 from html import unescape
 
 import pytest
-from sqlalchemy import text
 
 from geo_service.maps import escaping as esc
 from geo_service.maps import flag_layers as RF
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, reserve_point
 from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records
 from tests.samples import post_viirs
 
@@ -64,14 +63,7 @@ def flag_ids(html: str) -> set[int]:
 
 @pytest.fixture
 def centre(sessionmaker_for, db_url):
-    with sessionmaker_for(db_url)() as s:
-        lon, lat = s.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
-            ),
-            {"c": RESERVE},
-        ).one()
-    return round(lon, 4), round(lat, 4)
+    return reserve_point(sessionmaker_for(db_url), RESERVE)
 
 
 def geojson_file(features: list[tuple[dict, dict]]) -> bytes:
