@@ -22,12 +22,13 @@ from geo_service.worker.registry import JobContext, Registry
 
 
 def wire() -> None:
-    """Register the listeners of a boundary change: incidents, then hotspots, are re-attributed in the load's
-    transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the red-flag rules
+    """Register the listeners of a boundary change: incidents, hotspots, then clearing patches are re-attributed in
+    the load's transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the red-flag rules
     that read detections re-run in the ingest's transaction; the flags any rule run raises are matched against the
     alert subscriptions in the same transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
+    layers_store.on_layers_changed(forest_loss_ingest.reattribute_patches)
     layers_store.on_layers_changed(redflags.after_layers_changed)
     # red flags re-run, then alerts are matched, in the transaction that found the event (an ingest, a case change)
     hotspots.on_ingested(redflags.after_ingest)

@@ -406,8 +406,10 @@ def test_shapefile_of_unknown_encoding_is_refused_with_a_hint(districts, tmp_pat
 
 
 def test_listeners_are_registered_once_and_wired_by_the_app(monkeypatch, tmp_path):
-    """on_layers_changed and wiring.wire are idempotent; the app factory wires incidents, hotspots, red flags."""
+    """on_layers_changed and wiring.wire are idempotent; the app factory wires incidents, hotspots, clearing
+    patches, red flags."""
     from geo_service import wiring
+    from geo_service.forest_loss.ingest import reattribute_patches
     from geo_service.hotspots.attribution import reattribute_hotspots
     from geo_service.incidents.service import reattribute_incidents
     from geo_service.main import create_app
@@ -425,4 +427,9 @@ def test_listeners_are_registered_once_and_wired_by_the_app(monkeypatch, tmp_pat
     store.ON_LAYERS_CHANGED.clear()
     create_app(make_settings("postgresql+psycopg://nobody@127.0.0.1:9/none", tmp_path))  # built, not started
     wiring.wire()
-    assert [reattribute_incidents, reattribute_hotspots, after_layers_changed] == store.ON_LAYERS_CHANGED
+    assert [
+        reattribute_incidents,
+        reattribute_hotspots,
+        reattribute_patches,
+        after_layers_changed,
+    ] == store.ON_LAYERS_CHANGED

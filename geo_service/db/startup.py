@@ -11,6 +11,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.db.engine import transaction
+from geo_service.forest_loss import store as forest_loss_store
 from geo_service.hotspots.area import apply_area_of_interest
 from geo_service.hotspots.partitions import ensure_ahead
 from geo_service.settings import Settings
@@ -18,9 +19,12 @@ from geo_service.settings import Settings
 
 def apply_configured_area_of_interest(factory: sessionmaker[Session], settings: Settings) -> int:
     """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M) and re-mark
-    the stored detections if it changed; returns how many were re-marked."""
+    the stored detections if it changed, and the clearing patches whose flag no longer matches it; returns how many
+    detections were re-marked."""
     with transaction(factory) as session:
-        return apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+        n = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+        forest_loss_store.mark_in_area_of_interest(session)  # only the patches whose flag differs are written
+        return n
 
 
 # pg_advisory_lock key of the start-up steps ("geo_star"): several API processes or containers started at once

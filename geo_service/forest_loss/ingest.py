@@ -548,6 +548,16 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
     return len(evidence)
 
 
+def reattribute_patches(session: Session, layer_type: str | None = None, *, chunk: int = 50_000) -> int:
+    """Listener of a boundary change (registered in ``wiring``): measure and attribute every live patch again
+    against the boundaries as the load's transaction sees them (zone shares, codes, ``in_aoi``; the areas do not
+    change), in chunks of ``chunk`` patches; returns how many patches were re-attributed."""
+    ids = store.live_patch_ids(session)
+    for k in range(0, len(ids), chunk):
+        store.measure_and_attribute(session, ids[k : k + chunk], in_transaction=True)
+    return len(ids)
+
+
 def list_ingests(session: Session, limit: int = 100) -> list[dict[str, Any]]:
     """The latest ingests as plain dicts."""
     return [dict(r) for r in store.list_ingests(session, limit)]

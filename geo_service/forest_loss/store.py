@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from geo_service.db.engine import driver_connection
 from geo_service.forest_loss import measure
 from geo_service.layers import aoi
-from geo_service.places import gazetteer
+from geo_service.places import gazetteer, gazetteer_in_transaction
 
 
 def utm_area_sql(g: str) -> str:
@@ -468,10 +468,12 @@ def _copy(conn, table: str, batches: Iterable[pa.RecordBatch]) -> None:
         copy.write(bytes(enc.finish()))
 
 
-def _zone_set(session: Session) -> tuple[measure.Zones, dict[str, int]]:
-    """The Gazetteer's zones (the layers as this session sees them) and each code's place in the database's order
-    of text (its collation), which breaks ties of share as the SQL reference breaks them."""
-    zones = measure.zones_of(gazetteer(session))
+def _zone_set(session: Session, in_transaction: bool = False) -> tuple[measure.Zones, dict[str, int]]:
+    """The Gazetteer's zones (the layers as this session sees them: with ``in_transaction``, boundaries this
+    transaction loaded and has not committed, never put in the process-wide cache) and each code's place in the
+    database's order of text (its collation), which breaks ties of share as the SQL reference breaks them."""
+    gaz = gazetteer_in_transaction(session) if in_transaction else gazetteer(session)
+    zones = measure.zones_of(gaz)
     ordered = session.execute(
         text("SELECT c FROM unnest(CAST(:c AS text[])) AS u(c) ORDER BY c"), {"c": sorted(set(zones.code.tolist()))}
     ).scalars()
@@ -506,14 +508,15 @@ def _zone_batch(pid: np.ndarray, m: measure.Measured, zones: measure.Zones) -> p
     )
 
 
-def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
+def measure_and_attribute(session: Session, ids: Sequence[int], *, in_transaction: bool = False) -> None:
     """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
     on the first alert date, the largest-share codes and ``in_aoi``, of stored patches, measured again (the ingest
     needs it not: :func:`insert_patches` and :func:`update_patches` measure the rows they write).
 
     Computed in memory by ``forest_loss.measure`` (the answers of :func:`measure_and_attribute_sql`, to the last
     bit on the benchmark's patches); the zone rows are replaced by a binary COPY and the patch columns set by one
-    UPDATE from a COPYed temporary table, in the caller's transaction."""
+    UPDATE from a COPYed temporary table, in the caller's transaction. ``in_transaction``: against the boundaries
+    as this transaction sees them (a layer load that has not committed yet)."""
     if not ids:
         return
     conn = driver_connection(session)
@@ -526,7 +529,7 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
     if not rows:
         return
     pid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    zones, ranks = _zone_set(session)
+    zones, ranks = _zone_set(session, in_transaction)
     m = measure.measure(
         shapely.from_wkb([r[2] for r in rows]), np.array([r[1] for r in rows], dtype="datetime64[D]"), zones
     )
@@ -550,6 +553,24 @@ def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
                protected_area_codes = m.protected_area_codes
         FROM clearing_patch_measures m WHERE p.id = m.id""")
     )
+
+
+def live_patch_ids(session: Session) -> list[int]:
+    """Ids of the patches not absorbed by another, in id order."""
+    return list(
+        session.execute(text("SELECT id FROM clearing_patches WHERE merged_into IS NULL ORDER BY id")).scalars()
+    )
+
+
+def mark_in_area_of_interest(session: Session) -> int:
+    """Re-mark ``in_aoi`` of every stored patch against the stored area of interest (after its configuration
+    changed), with the SQL definition the detections use; returns the number of patches whose flag changed."""
+    result = session.execute(
+        text(
+            "UPDATE clearing_patches SET in_aoi = in_area_of_interest(geom) WHERE in_aoi IS DISTINCT FROM in_area_of_interest(geom)"
+        )
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, bytes, date, date]]:
