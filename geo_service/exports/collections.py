@@ -40,6 +40,10 @@ class Collection:
     datetime: str | None = None  # the property used by datetime filters
     order_by: str = "id"  # stable order for paging (an indexed column where large)
     province_scoped: bool = False  # rows limited to a provincial caller's provinces (province_code, created_by)
+    # The scope condition of a province-scoped collection whose domain defines its own rule: SQL on the row (alias
+    # ``t``) with the caller's provinces as the bound ``:scope_provinces`` (clearing patches: PATCH_SCOPE, a patch
+    # with a part in them). Empty: the row's province_code (or, with none, the caller's own rows by created_by).
+    scope_sql: str = ""
     licence: str = "Terms of the geo_service operator"
     attribution: str = ""
     description: str = ""
@@ -494,6 +498,7 @@ FROM ({forest_queries.EXPORT_PATCHES_SQL}) b{_PATCH_JOINS}""",
             datetime="first_date",
             order_by="patch_id",
             province_scoped=True,
+            scope_sql=forest_queries.patch_scope_sql(patch="t", patch_id="patch_id"),
             confidential={"verified_by": STAFF},
             licence="Derived from the alert products named in sources (see each product's licence)",
             attribution="Clearing patches derived by geo_service from satellite forest-loss alerts",

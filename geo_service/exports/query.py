@@ -16,7 +16,7 @@ from typing import Any
 from typing import cast as cast_any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import Select, and_, any_, cast, column, func, literal, literal_column, or_, select, text
+from sqlalchemy import Select, and_, any_, bindparam, cast, column, func, literal, literal_column, or_, select, text
 from sqlalchemy.dialects import postgresql
 
 from geo_service.auth import Principal
@@ -53,11 +53,16 @@ def _subquery(collection: Collection):
     return text(collection.sql).columns(*cols).subquery("t")
 
 
-def _province_scope(t, principal: Principal | None):
+def _province_scope(t, collection: Collection, principal: Principal | None):
     """The condition keeping a province-scoped collection within a provincial caller's provinces (as
-    ``incidents.store.scope_sql`` does for the incident routes); None when the caller is national."""
+    ``incidents.store.scope_sql`` does for the incident routes, or the collection's own ``scope_sql``: the clearing
+    patches' ``PATCH_SCOPE``); None when the caller is national."""
     if principal is None or principal.provinces is None:
         return None
+    if collection.scope_sql:
+        return text(collection.scope_sql).bindparams(
+            bindparam("scope_provinces", sorted(principal.provinces), type_=postgresql.ARRAY(postgresql.TEXT))
+        )
     return or_(
         t.c.province_code
         == any_(
@@ -243,7 +248,7 @@ def filtered(collection: Collection, principal: Principal | None, q: ItemQuery) 
     else:
         shown = visible
     conditions: list[Any] = []
-    scope = _province_scope(t, principal) if collection.province_scoped else None
+    scope = _province_scope(t, collection, principal) if collection.province_scoped else None
     if scope is not None:
         conditions.append(scope)
     if q.bbox:

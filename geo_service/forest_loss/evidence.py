@@ -3,8 +3,8 @@ evidence.geojson ask of the patches, one bounded SQL statement each.
 
 Merged patches (``merged_into`` set: absorbed by an older patch when later alerts joined them) are never
 shown, suggested or counted; a case link to one still resolves (its outline is what was linked).
-A provincial principal sees the patches attributed to its provinces only (like incidents); national
-principals and the service itself (``viewer=None``) see every patch.
+A provincial principal sees the patches with a part in its provinces (``queries.PATCH_SCOPE``: a patch across a
+provincial border is seen in both); national principals and the service itself (``viewer=None``) see every patch.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
+from geo_service.forest_loss import queries
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 
 # What every read returns about a patch (alias p): figures with their units, dates, sources, fire evidence and
@@ -52,10 +53,10 @@ def degrees_for(metres: float, lat: float) -> float:
 
 
 def scope_sql(viewer: Principal | None) -> tuple[str, dict[str, Any]]:
-    """The condition keeping a patch query (alias p) within ``viewer``'s provinces, with its parameters."""
-    if viewer is None or viewer.provinces is None:
-        return "TRUE", {}
-    return "p.province_code = ANY(CAST(:scope_provinces AS text[]))", {"scope_provinces": sorted(viewer.provinces)}
+    """The condition keeping a patch query (alias p) within ``viewer``'s provinces, with its parameters (the one
+    rule, ``queries.PATCH_SCOPE``: a patch with a part in one of them)."""
+    params: dict[str, Any] = {}
+    return queries.scope_sql(viewer, params), params
 
 
 def map_patches(session: Session, start: date, end: date, *, viewer: Principal | None, limit: int = 5000) -> list[dict]:

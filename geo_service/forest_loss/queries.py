@@ -12,8 +12,8 @@ ask.
   it is about (the province asked, or the caller's, each one of the area of interest's provinces; a national
   figure: the area of interest's provinces, ``aoi_provinces()``), from the patch's province zone rows. A patch
   across the province line adds its inside part only; the part beyond (a neighbour, or the area's buffer) is
-  never counted, and a patch with no part inside is not counted at all. (The lists and the map still show a
-  patch by the province of its largest share, ``province_code``.) A district row sums the parts inside districts
+  never counted, and a patch with no part inside is not counted at all. (The lists, the map and the exports show
+  a patch to the callers of every province it has a part in, ``PATCH_SCOPE``.) A district row sums the parts inside districts
   of the counted provinces only, so a neighbour's district never appears;
 - **areas** are measured in UTM (``area_m2``, stored at ingest; hectares and rai with ``thai.M2_PER_HECTARE`` /
   ``M2_PER_RAI``); a row of a district or protected area sums the part of each patch inside it
@@ -29,6 +29,7 @@ ask.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -94,14 +95,53 @@ def rai(m2: float) -> float:
 
 
 # --- who sees which patch ---------------------------------------------------------------------------------
+# The one scope rule of a patch (lists, detail, map, exports, OGC items and tiles, field tasks, statistics): a
+# patch is within a set of provinces when its largest-share province (``province_code``) is among them, or when any
+# part of it (a province zone row with a share above 0) lies in one of them. So a patch across a provincial border
+# is seen in both provinces, as its figures count its part in each (``_counted_patches``). National callers see
+# every patch; a patch of no province (outside every loaded one) is national only.
+_SQL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
+SCOPE_PROVINCES = "CAST(:scope_provinces AS text[])"  # the bound parameter of the caller's provinces
+
+
+def patch_scope_sql(provinces: str = SCOPE_PROVINCES, patch: str = "p", patch_id: str = "id") -> str:
+    """The condition keeping the clearing patch ``patch`` (an alias of a relation with the patch's ``province_code``
+    and its id in the column ``patch_id``) within the provinces of ``provinces``: the bound parameter
+    ``SCOPE_PROVINCES`` (default) or a ``text[]`` column name. True when the patch's ``province_code`` is among them
+    or one of its province zone rows (share > 0) is.
+
+    The names are interpolated into the SQL, so only column names (and ``SCOPE_PROVINCES``) are accepted."""
+    if not (
+        (provinces == SCOPE_PROVINCES or _SQL_NAME.fullmatch(provinces))
+        and _SQL_NAME.fullmatch(patch)
+        and _SQL_NAME.fullmatch(patch_id)
+    ):
+        raise ValueError("patch_scope_sql takes column names only")
+    return f"""({patch}.province_code = ANY({provinces})
+    OR EXISTS (SELECT 1 FROM clearing_patch_zones sz WHERE sz.patch_id = {patch}.{patch_id}
+               AND sz.zone_type = 'province' AND sz.share > 0 AND sz.zone_code = ANY({provinces})))"""
+
+
+PATCH_SCOPE = patch_scope_sql()
+
+
 def scope_sql(viewer: Principal | None, params: dict[str, Any]) -> str:
-    """The condition keeping a patch query (alias ``p``) within ``viewer``'s provinces, its parameters added to
-    ``params``. National callers and partner keys (None: the service itself) see every patch; a provincial one the
-    patches attributed to its provinces (a patch of no province, outside every loaded one, is national only)."""
+    """The condition keeping a patch query (alias ``p``) within ``viewer``'s provinces (``PATCH_SCOPE``), its
+    parameters added to ``params``. National callers and partner keys (None: the service itself) see every patch."""
     if viewer is None or viewer.provinces is None:
         return "TRUE"
     params["scope_provinces"] = sorted(viewer.provinces)
-    return "p.province_code = ANY(CAST(:scope_provinces AS text[]))"
+    return PATCH_SCOPE
+
+
+def patch_visible(session: Session, patch_id: int, viewer: Principal | None) -> bool:
+    """Whether the patch exists (merged or not) and lies within ``viewer``'s provinces (``PATCH_SCOPE``)."""
+    params: dict[str, Any] = {"id": patch_id}
+    scope = scope_sql(viewer, params)
+    return (
+        session.execute(text(f"SELECT 1 FROM clearing_patches p WHERE p.id = :id AND {scope}"), params).first()
+        is not None
+    )
 
 
 def summary_provinces(viewer: Principal | None, province: str | None) -> list[str] | None:

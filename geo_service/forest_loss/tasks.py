@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.errors import Conflict, InvalidInput, NotFound
-from geo_service.forest_loss import evidence
+from geo_service.forest_loss import evidence, queries
 from geo_service.incidents import store as incidents_store
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_dmy
 
@@ -33,7 +33,7 @@ MAX_NEAR_RADIUS_M = 50_000
 
 def _visible_patch(session: Session, patch_id: int, principal: Principal) -> dict:
     cards = evidence.patch_cards(session, [str(patch_id)])
-    if not cards or not principal.sees_province(cards[0]["province_code"]):
+    if not cards or not queries.patch_visible(session, patch_id, principal):
         raise NotFound("No clearing patch with this number.")
     return cards[0]
 
