@@ -91,3 +91,42 @@ def test_fire_near_areas_equals_the_reference(sm, tmp_path):
     # D: only the detection of 5 Feb 00:00 local, the day after A's window
     assert by_id[103]["hotspots"] == 1 and by_id[103]["hotspot_first_day"] == date(2025, 2, 5)
     assert by_id[104]["hotspots"] >= 7
+
+
+def test_set_fire_writes_only_the_rows_that_change(sm):
+    """``set_fire`` gives each patch its mark and evidence (none for those without), and leaves a row whose mark
+    and evidence are already right unwritten (its row version, ``xmin``, stays)."""
+    from sqlalchemy import text
+
+    from geo_service.forest_loss import store as forest_store
+    from tests.forest_patch_fixtures import insert_patches
+
+    with transaction(sm) as session:
+        ids = insert_patches(session, LON, LAT)
+    near, far, hostile = ids["near"], ids["far"], ids["hostile"]  # near: burned, the others not
+    ev_near = {"hotspots": 2, "events": [7], "nearest_m": 12.5}
+
+    def state():
+        with transaction(sm) as session:
+            rows = session.execute(
+                text(
+                    "SELECT id, cleared_by_fire, fire_evidence, xmin::text AS v FROM clearing_patches WHERE id = ANY(:i)"
+                ),
+                {"i": [near, far, hostile]},
+            ).mappings()
+            return {r["id"]: (r["cleared_by_fire"], r["fire_evidence"], r["v"]) for r in rows}
+
+    with transaction(sm) as session:
+        forest_store.set_fire(session, [near, far, hostile], {near: ev_near, hostile: {"hotspots": 1}})
+    s1 = state()
+    assert (
+        s1[near][:2] == (True, ev_near) and s1[far][:2] == (False, None) and s1[hostile][:2] == (True, {"hotspots": 1})
+    )
+    with transaction(sm) as session:  # same answers for near and far: untouched; hostile loses its mark
+        forest_store.set_fire(session, [near, far, hostile], {near: ev_near})
+    s2 = state()
+    assert s2[near] == s1[near] and s2[far] == s1[far]
+    assert s2[hostile][:2] == (False, None) and s2[hostile][2] != s1[hostile][2]
+    with transaction(sm) as session:  # new evidence for near is written
+        forest_store.set_fire(session, [near], {near: {**ev_near, "hotspots": 3}})
+    assert state()[near][:2] == (True, {**ev_near, "hotspots": 3})

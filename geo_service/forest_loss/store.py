@@ -584,23 +584,20 @@ def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, b
 
 
 def set_fire(session: Session, ids: Sequence[int], evidence: dict[int, dict]) -> None:
-    """Mark these patches cleared by fire (those with evidence) or not (the others)."""
+    """Mark these patches cleared by fire (those with evidence) or not (the others), in one UPDATE that writes
+    only the rows whose mark or evidence changes."""
     if not ids:
         return
-    burned = [i for i in ids if i in evidence]
+    ids = list(ids)
     session.execute(
-        text("""UPDATE clearing_patches SET cleared_by_fire = false, fire_evidence = NULL
-                WHERE id = ANY(CAST(:ids AS bigint[]))"""),
-        {"ids": list(ids)},
+        text("""
+        UPDATE clearing_patches p SET cleared_by_fire = u.ev IS NOT NULL, fire_evidence = CAST(u.ev AS jsonb)
+        FROM unnest(CAST(:ids AS bigint[]), CAST(:ev AS text[])) AS u(id, ev)
+        WHERE p.id = u.id
+          AND (p.cleared_by_fire IS DISTINCT FROM (u.ev IS NOT NULL)
+               OR p.fire_evidence IS DISTINCT FROM CAST(u.ev AS jsonb))"""),
+        {"ids": ids, "ev": [json.dumps(evidence[i], default=str) if i in evidence else None for i in ids]},
     )
-    if burned:
-        session.execute(
-            text("""
-            UPDATE clearing_patches p SET cleared_by_fire = true, fire_evidence = CAST(u.ev AS jsonb)
-            FROM unnest(CAST(:ids AS bigint[]), CAST(:ev AS text[])) AS u(id, ev)
-            WHERE p.id = u.id"""),
-            {"ids": burned, "ev": [json.dumps(evidence[i], default=str) for i in burned]},
-        )
 
 
 def patches_of(session: Session, ids: Sequence[int]) -> list[RowMapping]:
