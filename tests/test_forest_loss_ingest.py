@@ -552,5 +552,10 @@ def test_cleared_by_fire_rule_distance_and_days(sm, tmp_path):
     assert a["cleared_by_fire"] and not d["cleared_by_fire"]
     ev = a["fire_evidence"]
     assert ev["hotspots"] == 1 and ev["hotspot_days"] == ["2023-02-19", "2023-02-19"]
-    assert ev["nearest_m"] < 50 and ev["rule"] == {"distance_m": 500.0, "days_before": 60, "days_after": 30}
+    assert ev["nearest_m"] < 50 and ev["rule"] == {
+        "distance_m": 500.0,
+        "days_before": 60,
+        "days_after": 30,
+        "half_pixel_m": {"VIIRS": 187.5, "MODIS": 500.0},
+    }
     assert r.cleared_by_fire == 1

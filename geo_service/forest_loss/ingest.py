@@ -12,8 +12,8 @@ One call, in the caller's transaction (the edge opens and commits it; an error l
    the other gets ``merged_into``;
 5. the store measures each patch in UTM, zone by zone, and shares it among the provinces, districts,
    subdistricts and protected areas in force on its first alert date (forest_loss/store.py);
-6. "cleared by fire": the hotspots store is asked for detections and fire events near each patch in the days
-   around it (hotspots/store.py ``fire_near_areas``).
+6. "cleared by fire": the hotspots domain is asked for detections and fire events near each patch in the days
+   around it (hotspots/near.py ``fire_near_areas``: a detection's pixel within the distance, in UTM).
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ from geo_service.forest_loss.decode import EPOCH, day_to_date
 from geo_service.forest_loss.sources import CONFIDENCE_NAMES, Encoding, get_encoding, open_layers
 from geo_service.forest_loss.windows import TileRejected, run
 from geo_service.hashing import sha256_file
-from geo_service.hotspots import store as hotspots_store
+from geo_service.hotspots.event_summary import HALF_PIXEL_M
+from geo_service.hotspots.near import fire_near_areas
 from geo_service.layers import aoi
 from geo_service.settings import ForestLossSettings
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
@@ -526,8 +527,9 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
         "distance_m": settings.fire_distance_m,
         "days_before": settings.fire_days_before,
         "days_after": settings.fire_days_after,
+        "half_pixel_m": dict(HALF_PIXEL_M),
     }
-    rows = hotspots_store.fire_near_areas(
+    rows = fire_near_areas(
         session,
         store.patch_fire_inputs(session, ids),
         distance_m=settings.fire_distance_m,

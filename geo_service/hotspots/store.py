@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import CursorResult, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
+from geo_service.db.engine import driver_connection
 from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.hotspots.rows import query_frame
 
@@ -676,214 +678,43 @@ HOTSPOTS_VERSION_SQL = (
 FIRE_EVENTS_VERSION_SQL = "SELECT count(*) || ':' || coalesce(max(updated_at)::text, '') FROM fire_events"
 
 
-# --- fire near areas (forest-loss patches ask: "did it burn?") ---
-
-# "Cleared by fire" for many areas at once (100k forest-loss patches): the old query (the reference below) ran one
-# lateral subquery per area, each a 17-partition append with a GiST x date-index bitmap AND (~80k date rows) and a
-# geography test of every fire event whose box met the area's: ~0.3 ms an area. A join in SQL (the areas in an
-# indexed temporary table) was no better: 300k GiST probes, or 3-12M box pairs, cost as much on 2 cores. So the
-# candidates are found in memory: the detections and events of the whole period (a constant range on the partition
-# key, so other years are pruned), bulk-queried against the areas' boxes in a Shapely STRtree, with the same time
-# conditions in NumPy; PostGIS then decides every candidate pair with the very same geography ST_DWithin and
-# ST_Distance (the same EWKB coordinates), and aggregates. Hand-written candidate search: no library joins points
-# and boxes in space and time at once; the STRtree is Shapely's.
-# one row a candidate pair, both geometries as EWKB (no join: one pass, whatever the planner's estimates)
-_FIRE_PAIRS_HOTSPOTS = """
-SELECT p.k, count(*) AS n, min(ST_Distance(p.h, p.a)) AS nearest_m, min(p.day) AS first_day, max(p.day) AS last_day
-FROM (SELECT u.k, u.day, ST_GeomFromEWKB(u.hg)::geography AS h, ST_GeomFromEWKB(u.ag)::geography AS a
-      FROM unnest(CAST(:k AS int[]), CAST(:g AS bytea[]), CAST(:ag AS bytea[]), CAST(:day AS date[]))
-           AS u(k, hg, ag, day)) p
-WHERE ST_DWithin(p.h, p.a, :distance_m)
-GROUP BY p.k
-"""
-
-_FIRE_PAIRS_EVENTS = """
-SELECT p.k, array_agg(p.id ORDER BY p.id) AS ids, min(ST_Distance(p.e, p.a)) AS nearest_m
-FROM (SELECT u.k, u.id, ST_GeomFromEWKB(u.eg)::geography AS e, ST_GeomFromEWKB(u.ag)::geography AS a
-      FROM unnest(CAST(:k AS int[]), CAST(:id AS bigint[]), CAST(:eg AS bytea[]), CAST(:ag AS bytea[]))
-           AS u(k, id, eg, ag)) p
-WHERE ST_DWithin(p.e, p.a, :distance_m)
-GROUP BY p.k
-"""
+# --- fire near areas (hotspots.near: forest-loss patches ask "did it burn?") ---
 
 
-def _fire_params(
-    areas: Sequence[tuple[int, bytes, date, date]], distance_m: float, days_before: int, days_after: int
-) -> dict[str, Any]:
-    ids, geoms, d0, d1 = (list(col) for col in zip(*areas, strict=True))
-    return {
-        "ids": ids,
-        "geoms": geoms,
-        "d0": d0,
-        "d1": d1,
-        "before": int(days_before),
-        "after": int(days_after),
-        "distance_m": float(distance_m),
-        # the bounding-box prefilter in degrees: the distance at the equator plus a margin (cos(lat) >= 0.9 here)
-        "deg": float(distance_m) / 100_000.0 + 1e-6,
-    }
+def detections_in(session: Session, box: tuple[float, float, float, float], day_lo: int, day_hi: int) -> pd.DataFrame:
+    """Detections whose position lies in ``box`` (x0, y0, x1, y1 in EPSG:4326) and whose local day is between
+    ``day_lo`` and ``day_hi`` (days since 1970-01-01, both included): ``lon``, ``lat``, ``day`` (days since 1970),
+    ``instrument``. The time range on ``acq_utc`` prunes the other years' partitions."""
+    return query_frame(
+        driver_connection(session),
+        """SELECT longitude, latitude, acq_date_local - DATE '1970-01-01', instrument FROM hotspots
+           WHERE acq_utc >= (DATE '1970-01-01' + %s::int)::timestamp AT TIME ZONE 'Asia/Bangkok'
+             AND acq_utc < (DATE '1970-01-01' + %s::int + 1)::timestamp AT TIME ZONE 'Asia/Bangkok'
+             AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)""",
+        (day_lo, day_hi, *box),
+        ["lon", "lat", "day", "instrument"],
+        text_columns=("instrument",),
+    )
 
 
-_DAY_US = 86_400_000_000
-_BANGKOK_US = 7 * 3_600_000_000  # Asia/Bangkok has been UTC+7 without daylight saving since 1920
-
-
-def fire_near_areas(
-    session: Session,
-    areas: Sequence[tuple[int, bytes, date, date]],
-    *,
-    distance_m: float,
-    days_before: int,
-    days_after: int,
-) -> list[dict[str, Any]]:
-    """Detections and fire events near areas in space and time (forest-loss patches ask whether they burned).
-
-    ``areas``: (id, EWKB geometry in EPSG:4326, first day, last day). A detection counts when it lies within
-    ``distance_m`` of the area and its local day is between first day - ``days_before`` and last day +
-    ``days_after``; a fire event when its footprint is that near and its time span meets that period. One row per
-    area with any, by id: area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day,
-    events (ids), event_nearest_m. The answers of ``fire_near_areas_reference`` (tests/test_forest_loss_fire.py),
-    found by candidate pairs (above)."""
-    import numpy as np  # loaded by the one function using them
-    import shapely
-
-    if not areas:
-        return []
-    params = _fire_params(areas, distance_m, days_before, days_after)
-    geoms = shapely.from_wkb(params["geoms"])
-    # a box a little larger than PostGIS's ``&& ST_Expand(geom, deg)`` (float4 boxes rounded outward): candidates
-    # only, ST_DWithin decides, and the box is wider than the distance anyway
-    pad = params["deg"] * 1.001 + 1e-6
-    bounds = shapely.bounds(geoms)
-    tree = shapely.STRtree(shapely.box(bounds[:, 0] - pad, bounds[:, 1] - pad, bounds[:, 2] + pad, bounds[:, 3] + pad))
-    epoch = np.datetime64("1970-01-01", "D")
-    lo = (np.array(params["d0"], dtype="datetime64[D]") - epoch).astype(np.int64) - params["before"]
-    hi = (np.array(params["d1"], dtype="datetime64[D]") - epoch).astype(np.int64) + params["after"]
-    utc_lo, utc_hi = lo * _DAY_US - _BANGKOK_US, (hi + 1) * _DAY_US - _BANGKOK_US  # microseconds since 1970, UTC
-    window = {
-        "t0": int(utc_lo.min()),
-        "t1": int(utc_hi.max()),
-        "x0": float(bounds[:, 0].min() - pad),
-        "y0": float(bounds[:, 1].min() - pad),
-        "x1": float(bounds[:, 2].max() + pad),
-        "y1": float(bounds[:, 3].max() + pad),
-    }
-    span = """to_timestamp(0) + CAST(:t0 AS bigint) * interval '1 microsecond'"""
-    span1 = """to_timestamp(0) + CAST(:t1 AS bigint) * interval '1 microsecond'"""
-    env = "ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"
-    hot = session.execute(
-        text(f"""
-        SELECT ST_AsEWKB(geom), CAST(extract(epoch FROM acq_utc) * 1000000 AS bigint), acq_date_local - DATE '1970-01-01'
-        FROM hotspots WHERE acq_utc >= {span} AND acq_utc < {span1} AND geom && {env}"""),
-        window,
-    ).all()
-    out: dict[int, dict[str, Any]] = {}
-    area_ids = params["ids"]
-
-    def row(k: int) -> dict[str, Any]:
-        return out.setdefault(
-            k,
-            {
-                "area_id": area_ids[k],
-                "hotspots": 0,
-                "hotspot_nearest_m": None,
-                "hotspot_first_day": None,
-                "hotspot_last_day": None,
-                "events": None,
-                "event_nearest_m": None,
-            },
-        )
-
-    if hot:
-        hg = [bytes(r[0]) for r in hot]
-        t = np.fromiter((r[1] for r in hot), np.int64, len(hot))
-        day = np.fromiter((r[2] for r in hot), np.int64, len(hot))
-        hi_, ak = tree.query(shapely.from_wkb(hg))
-        keep = (t[hi_] >= utc_lo[ak]) & (t[hi_] < utc_hi[ak]) & (day[hi_] >= lo[ak]) & (day[hi_] <= hi[ak])
-        hi_, ak = hi_[keep], ak[keep]
-        if len(ak):
-            pairs = {
-                "k": ak.tolist(),
-                "g": [hg[i] for i in hi_],
-                "day": (epoch + day[hi_]).tolist(),
-                "ag": [params["geoms"][i] for i in ak],
-                "distance_m": params["distance_m"],
-            }
-            for k, n, nearest, first, last in session.execute(text(_FIRE_PAIRS_HOTSPOTS), pairs):
-                r = row(int(k))
-                r.update(hotspots=n, hotspot_nearest_m=nearest, hotspot_first_day=first, hotspot_last_day=last)
-    events = session.execute(
-        text(f"""
+def events_in(
+    session: Session, box: tuple[float, float, float, float], utc_lo: int, utc_hi: int
+) -> tuple[np.ndarray, list[bytes], np.ndarray, np.ndarray]:
+    """Fire events whose footprint's box meets ``box`` (EPSG:4326) and whose time span meets [``utc_lo``,
+    ``utc_hi``) (microseconds since 1970, UTC): ids, footprints (EWKB), first and last seen (microseconds)."""
+    rows = session.execute(
+        text("""
         SELECT id, ST_AsEWKB(footprint), CAST(extract(epoch FROM first_seen) * 1000000 AS bigint),
                CAST(extract(epoch FROM last_seen) * 1000000 AS bigint)
-        FROM fire_events WHERE first_seen < {span1} AND last_seen >= {span} AND footprint && {env}"""),
-        window,
+        FROM fire_events
+        WHERE first_seen < to_timestamp(0) + CAST(:t1 AS bigint) * interval '1 microsecond'
+          AND last_seen >= to_timestamp(0) + CAST(:t0 AS bigint) * interval '1 microsecond'
+          AND footprint && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"""),
+        {"t0": utc_lo, "t1": utc_hi, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
     ).all()
-    if events:
-        eg = [bytes(r[1]) for r in events]
-        first_us = np.fromiter((r[2] for r in events), np.int64, len(events))
-        last_us = np.fromiter((r[3] for r in events), np.int64, len(events))
-        ei, ak = tree.query(shapely.from_wkb(eg))
-        keep = (first_us[ei] < utc_hi[ak]) & (last_us[ei] >= utc_lo[ak])
-        ei, ak = ei[keep], ak[keep]
-        if len(ak):
-            pairs = {
-                "k": ak.tolist(),
-                "id": [int(events[i][0]) for i in ei],
-                "eg": [eg[i] for i in ei],
-                "ag": [params["geoms"][i] for i in ak],
-                "distance_m": params["distance_m"],
-            }
-            for k, ids, nearest in session.execute(text(_FIRE_PAIRS_EVENTS), pairs):
-                row(int(k)).update(events=list(ids), event_nearest_m=nearest)
-    return [out[k] for k in sorted(out, key=lambda k: area_ids[k])]
-
-
-# The first query (one lateral subquery per area over the unnested areas): the reference the tests compare
-# ``fire_near_areas`` with, and the baseline of bench/forest_loss_ingest.py.
-_FIRE_NEAR_AREAS_REFERENCE = """
-WITH a AS (
-  SELECT a.id, ST_GeomFromEWKB(a.g) AS geom, a.d0 - CAST(:before AS int) AS lo, a.d1 + CAST(:after AS int) AS hi
-  FROM unnest(CAST(:ids AS bigint[]), CAST(:geoms AS bytea[]), CAST(:d0 AS date[]), CAST(:d1 AS date[]))
-       AS a(id, g, d0, d1)
-)
-SELECT a.id AS area_id, hs.n AS hotspots, hs.nearest_m AS hotspot_nearest_m, hs.first_day AS hotspot_first_day,
-       hs.last_day AS hotspot_last_day, ev.ids AS events, ev.nearest_m AS event_nearest_m
-FROM a
-CROSS JOIN LATERAL (
-  SELECT count(*) AS n, min(ST_Distance(h.geom::geography, a.geom::geography)) AS nearest_m,
-         min(h.acq_date_local) AS first_day, max(h.acq_date_local) AS last_day
-  FROM hotspots h
-  WHERE h.acq_utc >= (a.lo::timestamp AT TIME ZONE 'Asia/Bangkok')
-    AND h.acq_utc < ((a.hi + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
-    AND h.acq_date_local BETWEEN a.lo AND a.hi
-    AND h.geom && ST_Expand(a.geom, :deg)
-    AND ST_DWithin(h.geom::geography, a.geom::geography, :distance_m)
-) hs
-CROSS JOIN LATERAL (
-  SELECT array_agg(e.id ORDER BY e.id) AS ids, min(ST_Distance(e.footprint::geography, a.geom::geography)) AS nearest_m
-  FROM fire_events e
-  WHERE e.first_seen < ((a.hi + 1)::timestamp AT TIME ZONE 'Asia/Bangkok')
-    AND e.last_seen >= (a.lo::timestamp AT TIME ZONE 'Asia/Bangkok')
-    AND e.footprint && ST_Expand(a.geom, :deg)
-    AND ST_DWithin(e.footprint::geography, a.geom::geography, :distance_m)
-) ev
-WHERE hs.n > 0 OR ev.ids IS NOT NULL
-ORDER BY a.id
-"""
-
-
-def fire_near_areas_reference(
-    session: Session,
-    areas: Sequence[tuple[int, bytes, date, date]],
-    *,
-    distance_m: float,
-    days_before: int,
-    days_after: int,
-) -> list[RowMapping]:
-    """``fire_near_areas`` as it was first written (one lateral subquery per area): the reference of the tests and
-    the baseline of the bench; same arguments and answers."""
-    if not areas:
-        return []
-    params = _fire_params(areas, distance_m, days_before, days_after)
-    return list(session.execute(text(_FIRE_NEAR_AREAS_REFERENCE), params).mappings())
+    return (
+        np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+        [bytes(r[1]) for r in rows],
+        np.fromiter((r[2] for r in rows), np.int64, len(rows)),
+        np.fromiter((r[3] for r in rows), np.int64, len(rows)),
+    )
