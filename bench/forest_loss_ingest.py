@@ -276,7 +276,7 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int) -> dic
                 "days_before": fl.fire_days_before,
                 "days_after": fl.fire_days_after,
             }
-            inputs = store.patch_fire_inputs(session, ids)
+            inputs = [r[:4] for r in store.patch_fire_inputs(session, ids)]
             t2 = time.perf_counter()
             new = fire_near_areas(session, inputs, **kw)
             out["fire_query_s"] = time.perf_counter() - t2

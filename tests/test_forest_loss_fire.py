@@ -214,3 +214,61 @@ def test_set_fire_writes_only_the_rows_that_change(sm):
     with transaction(sm) as session:  # new evidence for near is written
         forest_store.set_fire(session, [near], {near: {**ev_near, "hotspots": 3}})
     assert state()[near][:2] == (True, {**ev_near, "hotspots": 3})
+
+
+def test_mark_fire_writes_only_the_marks_that_change(sm, tmp_path):
+    """``mark_fire`` writes a patch only when its mark or evidence changes: run again over the same fires it writes
+    no row (each row's version, ``xmin``, stays); a new detection changes the patch it reaches, and only that one."""
+    from sqlalchemy import text
+
+    from geo_service.forest_loss.ingest import mark_fire
+    from geo_service.settings import ForestLossSettings
+    from tests.forest_patch_fixtures import insert_patches
+
+    with transaction(sm) as session:
+        ids = insert_patches(session, LON, LAT)
+    # near: 250-350 m east of the anchor, alerts 1-10 Mar 2024, stored burned with hand-made evidence; far: 750-850 m
+    # west, alerts 1-5 Feb 2024; hostile: 5 km south; far and hostile stored not burned
+    near, far, hostile = ids["near"], ids["far"], ids["hostile"]
+
+    def state():
+        with transaction(sm) as session:
+            rows = session.execute(
+                text(
+                    "SELECT id, cleared_by_fire, fire_evidence, xmin::text AS v FROM clearing_patches WHERE id = ANY(:i)"
+                ),
+                {"i": [near, far, hostile]},
+            ).mappings()
+            return {r["id"]: (r["cleared_by_fire"], r["fire_evidence"], r["v"]) for r in rows}
+
+    def mark():
+        with transaction(sm) as session:
+            return mark_fire(session, [near, far, hostile], ForestLossSettings())
+
+    # a VIIRS detection at the anchor on 5 Mar 2024 (local): 250 m from near, 750 m from far (beyond 687.5 m)
+    _ingest(
+        sm,
+        tmp_path / "a.csv",
+        VIIRS_HEADER,
+        ["18.17530,100.13490,330.5,0.4,0.4,2024-03-05,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D"],
+    )
+    s0 = state()
+    assert mark() == 1
+    s1 = state()
+    assert s1[near][0] is True and s1[near][1]["hotspots"] == 1 and s1[near][2] != s0[near][2]  # evidence replaced
+    assert s1[far] == s0[far] and s1[hostile] == s0[hostile]  # not burned before, not burned now: not written
+    assert mark() == 1 and state() == s1  # the same fires again: nothing written
+    # a VIIRS detection 600 m west of the anchor on 3 Feb 2024: 150 m from far, 850 m from near
+    lat, lon = _at(LON, LAT, 270, 600)
+    _ingest(
+        sm,
+        tmp_path / "b.csv",
+        VIIRS_HEADER,
+        [f"{lat},{lon},330.5,0.4,0.4,2024-02-03,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D"],
+    )
+    assert mark() == 2
+    s2 = state()
+    assert (
+        s2[far][0] is True and s2[far][1]["hotspot_days"] == ["2024-02-03", "2024-02-03"] and s2[far][2] != s1[far][2]
+    )
+    assert s2[near] == s1[near] and s2[hostile] == s1[hostile]

@@ -529,9 +529,10 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
         "days_after": settings.fire_days_after,
         "half_pixel_m": dict(HALF_PIXEL_M),
     }
+    stored = store.patch_fire_inputs(session, ids)
     rows = fire_near_areas(
         session,
-        store.patch_fire_inputs(session, ids),
+        [r[:4] for r in stored],
         distance_m=settings.fire_distance_m,
         days_before=settings.fire_days_before,
         days_after=settings.fire_days_after,
@@ -539,14 +540,18 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
     evidence = {}
     for r in rows:
         nearest = [v for v in (r["hotspot_nearest_m"], r["event_nearest_m"]) if v is not None]
-        evidence[int(r["area_id"])] = {
+        evidence[int(r["area_id"])] = {  # as the database returns it (JSON: days as ISO strings)
             "hotspots": int(r["hotspots"]),
-            "hotspot_days": [r["hotspot_first_day"], r["hotspot_last_day"]] if r["hotspots"] else None,
-            "events": [int(e) for e in (r["events"] or [])],
+            "hotspot_days": [r["hotspot_first_day"].isoformat(), r["hotspot_last_day"].isoformat()]
+            if r["hotspots"]
+            else None,
+            "events": r["events"] or [],
             "nearest_m": round(min(nearest), 1) if nearest else None,
             "rule": rule,
         }
-    store.set_fire(session, ids, evidence)
+    # only the marks that change are written: a re-run over unchanged fires writes nothing
+    changed = [i for i, *_, was, was_evidence in stored if (was, was_evidence) != (i in evidence, evidence.get(i))]
+    store.set_fire(session, changed, {i: evidence[i] for i in changed if i in evidence})
     return len(evidence)
 
 

@@ -573,14 +573,16 @@ def mark_in_area_of_interest(session: Session) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
-def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, bytes, date, date]]:
-    """(id, EWKB geometry, first date, last date) of these patches: what the hotspots store is asked about."""
+def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, bytes, date, date, bool, Any]]:
+    """(id, EWKB geometry, first date, last date, cleared_by_fire, fire_evidence) of these patches: the first four
+    are what the hotspots domain is asked about, the last two the mark as stored (written again only if it
+    changes)."""
     rows = session.execute(
-        text("""SELECT id, ST_AsEWKB(geom), first_date, last_date FROM clearing_patches
-                WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"""),
+        text("""SELECT id, ST_AsEWKB(geom), first_date, last_date, cleared_by_fire, fire_evidence
+                FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[])) ORDER BY id"""),
         {"ids": list(ids)},
-    )
-    return [(int(r[0]), bytes(r[1]), r[2], r[3]) for r in rows]
+    ).all()
+    return [(int(r[0]), bytes(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
 
 def set_fire(session: Session, ids: Sequence[int], evidence: dict[int, dict]) -> None:
