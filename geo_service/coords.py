@@ -80,6 +80,18 @@ def _to_wgs84(epsg: int) -> Transformer:
     return Transformer.from_crs(CRS.from_epsg(epsg), CRS.from_epsg(4326), always_xy=True)
 
 
+@lru_cache(maxsize=32)
+def from_wgs84(epsg: int) -> Transformer:
+    """The transformer from WGS 84 longitude/latitude to ``epsg`` (x = easting, y = northing), built once."""
+    return Transformer.from_crs(4326, epsg, always_xy=True)
+
+
+def project_from_wgs84(geoms: np.ndarray, epsg: int) -> np.ndarray:
+    """Shapely geometries in EPSG:4326 (an array) projected to ``epsg``, every coordinate at once (pyproj)."""
+    t = from_wgs84(epsg)
+    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+
 def normalise_datum(datum: str | None) -> str:
     """A datum's canonical name (WGS84 or INDIAN1975), from the spellings people use."""
     key = re.sub(r"[\s_\-]", "", (datum or "WGS84")).upper()

@@ -54,6 +54,18 @@ def _square(k, lon, lat, d0, d1, side=0.0003):
     return (k, shapely.to_wkb(g, include_srid=True), d0, d1)
 
 
+def _marks(sm, ids):
+    """Each patch's (cleared_by_fire, fire_evidence, row version ``xmin``): a row written again has a new xmin."""
+    from sqlalchemy import text
+
+    with transaction(sm) as session:
+        rows = session.execute(
+            text("SELECT id, cleared_by_fire, fire_evidence, xmin::text AS v FROM clearing_patches WHERE id = ANY(:i)"),
+            {"i": list(ids)},
+        ).mappings()
+        return {r["id"]: (r["cleared_by_fire"], r["fire_evidence"], r["v"]) for r in rows}
+
+
 def _ingest(sm, path, header, lines):
     path.write_text(header + "\n".join(lines) + "\n")
     with transaction(sm) as session:
@@ -180,8 +192,6 @@ def test_fire_near_areas_equals_the_sql_on_a_random_season(sm, tmp_path):
 def test_set_fire_writes_only_the_rows_that_change(sm):
     """``set_fire`` gives each patch its mark and evidence (none for those without), and leaves a row whose mark
     and evidence are already right unwritten (its row version, ``xmin``, stays)."""
-    from sqlalchemy import text
-
     from geo_service.forest_loss import store as forest_store
     from tests.forest_patch_fixtures import insert_patches
 
@@ -191,14 +201,7 @@ def test_set_fire_writes_only_the_rows_that_change(sm):
     ev_near = {"hotspots": 2, "events": [7], "nearest_m": 12.5}
 
     def state():
-        with transaction(sm) as session:
-            rows = session.execute(
-                text(
-                    "SELECT id, cleared_by_fire, fire_evidence, xmin::text AS v FROM clearing_patches WHERE id = ANY(:i)"
-                ),
-                {"i": [near, far, hostile]},
-            ).mappings()
-            return {r["id"]: (r["cleared_by_fire"], r["fire_evidence"], r["v"]) for r in rows}
+        return _marks(sm, [near, far, hostile])
 
     with transaction(sm) as session:
         forest_store.set_fire(session, [near, far, hostile], {near: ev_near, hostile: {"hotspots": 1}})
@@ -219,8 +222,6 @@ def test_set_fire_writes_only_the_rows_that_change(sm):
 def test_mark_fire_writes_only_the_marks_that_change(sm, tmp_path):
     """``mark_fire`` writes a patch only when its mark or evidence changes: run again over the same fires it writes
     no row (each row's version, ``xmin``, stays); a new detection changes the patch it reaches, and only that one."""
-    from sqlalchemy import text
-
     from geo_service.forest_loss.ingest import mark_fire
     from geo_service.settings import ForestLossSettings
     from tests.forest_patch_fixtures import insert_patches
@@ -232,14 +233,7 @@ def test_mark_fire_writes_only_the_marks_that_change(sm, tmp_path):
     near, far, hostile = ids["near"], ids["far"], ids["hostile"]
 
     def state():
-        with transaction(sm) as session:
-            rows = session.execute(
-                text(
-                    "SELECT id, cleared_by_fire, fire_evidence, xmin::text AS v FROM clearing_patches WHERE id = ANY(:i)"
-                ),
-                {"i": [near, far, hostile]},
-            ).mappings()
-            return {r["id"]: (r["cleared_by_fire"], r["fire_evidence"], r["v"]) for r in rows}
+        return _marks(sm, [near, far, hostile])
 
     def mark():
         with transaction(sm) as session:

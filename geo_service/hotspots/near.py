@@ -31,14 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from datetime import date
-from functools import cache
 from typing import Any
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 from sqlalchemy.orm import Session
 
+from geo_service.coords import from_wgs84, project_from_wgs84
 from geo_service.hotspots import store
 from geo_service.hotspots.event_summary import HALF_PIXEL_M, half_pixel_m, utm_epsg
 
@@ -49,16 +48,6 @@ _BANGKOK_US = 7 * 3_600_000_000  # Asia/Bangkok has been UTC+7 without daylight 
 _METRES_PER_DEGREE_LAT = 110_574.0  # the least (at the equator): a box in degrees this wide is never too narrow
 _METRES_PER_DEGREE_LON = 111_320.0  # at the equator, times cos(latitude)
 _UTM_MIN_SCALE = 0.9996  # a UTM distance is at least this times the ground's: the box is widened by its inverse
-
-
-@cache
-def _to_utm(epsg: int) -> Transformer:
-    return Transformer.from_crs(4326, epsg, always_xy=True)
-
-
-def _project(geoms: np.ndarray, epsg: int) -> np.ndarray:
-    t = _to_utm(epsg)
-    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def _widened(bounds: np.ndarray, metres: float) -> tuple[float, float, float, float]:
@@ -112,11 +101,11 @@ def fire_near_areas(
     for members in np.split(order, np.flatnonzero(np.diff(cell[order])) + 1):
         zone = int(epsg[members[0]])
         box = _widened(bounds[members], reach / _UTM_MIN_SCALE + 1.0)
-        local = _project(geoms[members], zone)
+        local = project_from_wgs84(geoms[members], zone)
         lb = shapely.bounds(local)
         det = store.detections_in(session, box, int(lo[members].min()), int(hi[members].max()))
         if len(det):
-            x, y = _to_utm(zone).transform(det["lon"].to_numpy(), det["lat"].to_numpy())
+            x, y = from_wgs84(zone).transform(det["lon"].to_numpy(), det["lat"].to_numpy())
             points = shapely.points(np.asarray(x), np.asarray(y))
             day = det["day"].to_numpy(np.int64)
             within = distance + half_pixel_m(det["instrument"].to_numpy(dtype=object))
@@ -143,7 +132,7 @@ def fire_near_areas(
             session, box, int(utc_lo[members].min()), int(utc_hi[members].max())
         )
         if len(ev_ids):
-            footprints = _project(shapely.from_wkb(ev_wkb), zone)
+            footprints = project_from_wgs84(shapely.from_wkb(ev_wkb), zone)
             tree = shapely.STRtree(
                 shapely.box(lb[:, 0] - distance, lb[:, 1] - distance, lb[:, 2] + distance, lb[:, 3] + distance)
             )
