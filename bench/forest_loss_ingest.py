@@ -162,7 +162,7 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int) -> dic
 
     from geo_service.db.engine import make_sessionmaker, transaction
     from geo_service.forest_loss import measure, store
-    from geo_service.forest_loss.ingest import mark_fire
+    from geo_service.forest_loss.fire import mark_fire
     from geo_service.hotspots.near import fire_near_areas
     from geo_service.places import gazetteer
     from geo_service.settings import ForestLossSettings

@@ -92,6 +92,20 @@ def project_from_wgs84(geoms: np.ndarray, epsg: int) -> np.ndarray:
     return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
+_METRES_PER_DEGREE_LAT = 110_574.0  # the least (at the equator): a box widened by this is never too narrow
+_METRES_PER_DEGREE_LON = 111_320.0  # at the equator, times cos(latitude)
+
+
+def widen_box(box: tuple[float, float, float, float], metres: float) -> tuple[float, float, float, float]:
+    """A box in degrees (x0, y0, x1, y1, EPSG:4326) widened on every side by at least ``metres`` on the ground
+    (degrees of longitude taken at the box's latitude farthest from the equator): a prefilter that never misses."""
+    x0, y0, x1, y1 = box
+    dy = metres / _METRES_PER_DEGREE_LAT
+    lat = min(89.0, max(abs(y0), abs(y1)) + dy)
+    dx = metres / (_METRES_PER_DEGREE_LON * math.cos(math.radians(lat)))
+    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
+
+
 def normalise_datum(datum: str | None) -> str:
     """A datum's canonical name (WGS84 or INDIAN1975), from the spellings people use."""
     key = re.sub(r"[\s_\-]", "", (datum or "WGS84")).upper()

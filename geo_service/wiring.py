@@ -9,6 +9,7 @@ from __future__ import annotations
 from geo_service.alerts import service as alerts
 from geo_service.alerts.sender import send_pending
 from geo_service.cases import service as cases
+from geo_service.forest_loss import fire as forest_loss_fire
 from geo_service.forest_loss import ingest as forest_loss_ingest
 from geo_service.forest_loss.pull import pull_folder
 from geo_service.hotspots import service as hotspots
@@ -23,14 +24,16 @@ from geo_service.worker.registry import JobContext, Registry
 
 def wire() -> None:
     """Register the listeners of a boundary change: incidents, hotspots, then clearing patches are re-attributed in
-    the load's transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the red-flag rules
-    that read detections re-run in the ingest's transaction; the flags any rule run raises are matched against the
+    the load's transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the clearing
+    patches its detections can reach are marked "cleared by fire" again, then the red-flag rules that read detections
+    re-run, in the ingest's transaction; the flags any rule run raises are matched against the
     alert subscriptions in the same transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
     layers_store.on_layers_changed(forest_loss_ingest.reattribute_patches)
     layers_store.on_layers_changed(redflags.after_layers_changed)
     # red flags re-run, then alerts are matched, in the transaction that found the event (an ingest, a case change)
+    hotspots.on_ingested(forest_loss_fire.after_hotspots_ingested)
     hotspots.on_ingested(redflags.after_ingest)
     hotspots.on_ingested(alerts.hotspots_ingested)
     cases.on_case_changed(alerts.case_changed)

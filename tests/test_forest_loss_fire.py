@@ -219,10 +219,12 @@ def test_set_fire_writes_only_the_rows_that_change(sm):
     assert state()[near][:2] == (True, {**ev_near, "hotspots": 3})
 
 
-def test_mark_fire_writes_only_the_marks_that_change(sm, tmp_path):
-    """``mark_fire`` writes a patch only when its mark or evidence changes: run again over the same fires it writes
-    no row (each row's version, ``xmin``, stays); a new detection changes the patch it reaches, and only that one."""
-    from geo_service.forest_loss.ingest import mark_fire
+def test_a_hotspot_ingest_marks_again_only_the_patches_it_reaches(sm, tmp_path):
+    """Fires come after the clearing too: each hotspot ingest marks again the patches its detections can reach
+    (listener ``forest_loss.fire.after_hotspots_ingested``). A patch is written only when its mark or evidence
+    changes (its row version, ``xmin``, stays otherwise): not by a re-run over the same fires, not by the same file
+    again, not by a detection too far or out of every window."""
+    from geo_service.forest_loss.fire import mark_fire
     from geo_service.settings import ForestLossSettings
     from tests.forest_patch_fixtures import insert_patches
 
@@ -235,34 +237,28 @@ def test_mark_fire_writes_only_the_marks_that_change(sm, tmp_path):
     def state():
         return _marks(sm, [near, far, hostile])
 
-    def mark():
-        with transaction(sm) as session:
-            return mark_fire(session, [near, far, hostile], ForestLossSettings())
+    def viirs(name, lat, lon, day):
+        _ingest(
+            sm, tmp_path / name, VIIRS_HEADER, [f"{lat},{lon},330.5,0.4,0.4,{day},0630,N,VIIRS,n,2.0NRT,290.1,5.2,D"]
+        )
 
-    # a VIIRS detection at the anchor on 5 Mar 2024 (local): 250 m from near, 750 m from far (beyond 687.5 m)
-    _ingest(
-        sm,
-        tmp_path / "a.csv",
-        VIIRS_HEADER,
-        ["18.17530,100.13490,330.5,0.4,0.4,2024-03-05,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D"],
-    )
     s0 = state()
-    assert mark() == 1
+    viirs("a.csv", 18.1753, 100.1349, "2024-03-05")  # at the anchor: 250 m from near, 750 m from far (> 687.5 m)
     s1 = state()
     assert s1[near][0] is True and s1[near][1]["hotspots"] == 1 and s1[near][2] != s0[near][2]  # evidence replaced
+    assert s1[near][1]["hotspot_days"] == ["2024-03-05", "2024-03-05"]
     assert s1[far] == s0[far] and s1[hostile] == s0[hostile]  # not burned before, not burned now: not written
-    assert mark() == 1 and state() == s1  # the same fires again: nothing written
-    # a VIIRS detection 600 m west of the anchor on 3 Feb 2024: 150 m from far, 850 m from near
+    with transaction(sm) as session:  # the same fires again, directly: nothing written
+        assert mark_fire(session, [near, far, hostile], ForestLossSettings()) == 1
+    assert state() == s1
+    viirs("a-again.csv", 18.1753, 100.1349, "2024-03-05")  # the same detection again: nothing written
+    assert state() == s1
     lat, lon = _at(LON, LAT, 270, 600)
-    _ingest(
-        sm,
-        tmp_path / "b.csv",
-        VIIRS_HEADER,
-        [f"{lat},{lon},330.5,0.4,0.4,2024-02-03,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D"],
-    )
-    assert mark() == 2
+    viirs("b.csv", lat, lon, "2024-02-03")  # 600 m west: 150 m from far, 850 m from near
     s2 = state()
     assert (
         s2[far][0] is True and s2[far][1]["hotspot_days"] == ["2024-02-03", "2024-02-03"] and s2[far][2] != s1[far][2]
     )
     assert s2[near] == s1[near] and s2[hostile] == s1[hostile]
+    viirs("c.csv", 18.1753, 100.1349, "2024-07-01")  # at the anchor, after every window (near's ends 9 Apr)
+    assert state() == s2

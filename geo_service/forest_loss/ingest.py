@@ -13,7 +13,7 @@ One call, in the caller's transaction (the edge opens and commits it; an error l
 5. the store measures each patch in UTM, zone by zone, and shares it among the provinces, districts,
    subdistricts and protected areas in force on its first alert date (forest_loss/store.py);
 6. "cleared by fire": the hotspots domain is asked for detections and fire events near each patch in the days
-   around it (hotspots/near.py ``fire_near_areas``: a detection's pixel within the distance, in UTM).
+   around it (forest_loss/fire.py, asking hotspots/near.py: a detection's pixel within the distance, in UTM).
 """
 
 from __future__ import annotations
@@ -38,11 +38,10 @@ from sqlalchemy.orm import Session
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.forest_loss import store
 from geo_service.forest_loss.decode import EPOCH, day_to_date
+from geo_service.forest_loss.fire import mark_fire
 from geo_service.forest_loss.sources import CONFIDENCE_NAMES, Encoding, get_encoding, open_layers
 from geo_service.forest_loss.windows import TileRejected, run
 from geo_service.hashing import sha256_file
-from geo_service.hotspots.event_summary import HALF_PIXEL_M
-from geo_service.hotspots.near import fire_near_areas
 from geo_service.layers import aoi
 from geo_service.settings import ForestLossSettings
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
@@ -518,41 +517,6 @@ def _extend(new: NewPatches, old: list, ni: np.ndarray, nj: np.ndarray, report: 
             absorbed.append(int(old[j]["id"]))
             survivors.append(keep)
     return updates, absorbed, survivors
-
-
-def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:
-    """Mark the patches with hotspots or fire events near them in the days around their alerts (the hotspots
-    store answers); returns how many burned."""
-    rule = {
-        "distance_m": settings.fire_distance_m,
-        "days_before": settings.fire_days_before,
-        "days_after": settings.fire_days_after,
-        "half_pixel_m": dict(HALF_PIXEL_M),
-    }
-    stored = store.patch_fire_inputs(session, ids)
-    rows = fire_near_areas(
-        session,
-        [r[:4] for r in stored],
-        distance_m=settings.fire_distance_m,
-        days_before=settings.fire_days_before,
-        days_after=settings.fire_days_after,
-    )
-    evidence = {}
-    for r in rows:
-        nearest = [v for v in (r["hotspot_nearest_m"], r["event_nearest_m"]) if v is not None]
-        evidence[int(r["area_id"])] = {  # as the database returns it (JSON: days as ISO strings)
-            "hotspots": int(r["hotspots"]),
-            "hotspot_days": [r["hotspot_first_day"].isoformat(), r["hotspot_last_day"].isoformat()]
-            if r["hotspots"]
-            else None,
-            "events": r["events"] or [],
-            "nearest_m": round(min(nearest), 1) if nearest else None,
-            "rule": rule,
-        }
-    # only the marks that change are written: a re-run over unchanged fires writes nothing
-    changed = [i for i, *_, was, was_evidence in stored if (was, was_evidence) != (i in evidence, evidence.get(i))]
-    store.set_fire(session, changed, {i: evidence[i] for i in changed if i in evidence})
-    return len(evidence)
 
 
 def reattribute_patches(session: Session, layer_type: str | None = None, *, chunk: int = 50_000) -> int:

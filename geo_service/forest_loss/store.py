@@ -585,6 +585,24 @@ def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, b
     return [(int(r[0]), bytes(r[1]), r[2], r[3], r[4], r[5]) for r in rows]
 
 
+def patches_for_fire(
+    session: Session, box: tuple[float, float, float, float], last_from: date, first_to: date
+) -> list[int]:
+    """Live patches whose box meets ``box`` (EPSG:4326), last alerting on or after ``last_from`` and first on or
+    before ``first_to``: those whose "cleared by fire" window can meet fires there (forest_loss/fire.py)."""
+    return [
+        int(i)
+        for i in session.execute(
+            text("""
+            SELECT id FROM clearing_patches
+            WHERE merged_into IS NULL AND last_date >= :last_from AND first_date <= :first_to
+              AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)
+            ORDER BY id"""),
+            {"last_from": last_from, "first_to": first_to, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
+        ).scalars()
+    ]
+
+
 def set_fire(session: Session, ids: Sequence[int], evidence: dict[int, dict]) -> None:
     """Mark these patches cleared by fire (those with evidence) or not (the others), in one UPDATE that writes
     only the rows whose mark or evidence changes."""

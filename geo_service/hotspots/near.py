@@ -28,7 +28,6 @@ polygons in space and time at once; its parts (STRtree, GEOS distance, PROJ) are
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
@@ -37,7 +36,7 @@ import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
-from geo_service.coords import from_wgs84, project_from_wgs84
+from geo_service.coords import from_wgs84, project_from_wgs84, widen_box
 from geo_service.hotspots import store
 from geo_service.hotspots.event_summary import HALF_PIXEL_M, half_pixel_m, utm_epsg
 
@@ -45,19 +44,7 @@ CELL_DEG = 0.5  # a divisor of the 6-degree UTM zones: a cell never straddles a 
 _ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
 _BANGKOK_US = 7 * 3_600_000_000  # Asia/Bangkok has been UTC+7 without daylight saving since 1920
-_METRES_PER_DEGREE_LAT = 110_574.0  # the least (at the equator): a box in degrees this wide is never too narrow
-_METRES_PER_DEGREE_LON = 111_320.0  # at the equator, times cos(latitude)
 _UTM_MIN_SCALE = 0.9996  # a UTM distance is at least this times the ground's: the box is widened by its inverse
-
-
-def _widened(bounds: np.ndarray, metres: float) -> tuple[float, float, float, float]:
-    """The box of ``bounds`` (rows of x0, y0, x1, y1 in degrees) widened on every side by at least ``metres``."""
-    x0, y0 = float(bounds[:, 0].min()), float(bounds[:, 1].min())
-    x1, y1 = float(bounds[:, 2].max()), float(bounds[:, 3].max())
-    dy = metres / _METRES_PER_DEGREE_LAT
-    lat = min(89.0, max(abs(y0), abs(y1)) + dy)
-    dx = metres / (_METRES_PER_DEGREE_LON * math.cos(math.radians(lat)))
-    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
 
 
 def fire_near_areas(
@@ -100,7 +87,8 @@ def fire_near_areas(
     order = np.argsort(cell, kind="stable")
     for members in np.split(order, np.flatnonzero(np.diff(cell[order])) + 1):
         zone = int(epsg[members[0]])
-        box = _widened(bounds[members], reach / _UTM_MIN_SCALE + 1.0)
+        b = bounds[members]
+        box = widen_box((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()), reach / _UTM_MIN_SCALE + 1.0)
         local = project_from_wgs84(geoms[members], zone)
         lb = shapely.bounds(local)
         det = store.detections_in(session, box, int(lo[members].min()), int(hi[members].max()))

@@ -697,6 +697,27 @@ def detections_in(session: Session, box: tuple[float, float, float, float], day_
     )
 
 
+def batch_reach(
+    session: Session, batch_id: int, first_acq: datetime, last_acq: datetime, event_ids: Sequence[int]
+) -> tuple[tuple[float, float, float, float], datetime, datetime] | None:
+    """Where and when an ingest batch can change what lies near fires: the box (EPSG:4326) and the time span of
+    its detections (those it wrote, between ``first_acq`` and ``last_acq``) and of the fire events it
+    re-clustered; None when it wrote none."""
+    row = session.execute(
+        text("""
+        SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1
+        FROM (SELECT ST_Extent(g) AS e, min(t0) AS t0, max(t1) AS t1
+              FROM (SELECT geom AS g, acq_utc AS t0, acq_utc AS t1 FROM hotspots
+                    WHERE batch_id = :b AND acq_utc BETWEEN :first AND :last
+                    UNION ALL
+                    SELECT footprint, first_seen, last_seen FROM fire_events WHERE id = ANY(CAST(:ev AS bigint[]))) q
+             ) x
+        WHERE e IS NOT NULL"""),
+        {"b": batch_id, "first": first_acq, "last": last_acq, "ev": list(event_ids)},
+    ).one_or_none()
+    return None if row is None else ((row[0], row[1], row[2], row[3]), row[4], row[5])
+
+
 def events_in(
     session: Session, box: tuple[float, float, float, float], utc_lo: int, utc_hi: int
 ) -> tuple[np.ndarray, list[bytes], np.ndarray, np.ndarray]:
