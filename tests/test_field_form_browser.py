@@ -303,6 +303,11 @@ def test_expired_session_keeps_the_draft(open_form, live):
     assert page.input_value("#description") == "draft survives sign-in"
     assert page.input_value("#position") == DMS and page.input_value("#severity") == "high"
     sign_in_as(page)
+    # Signing in checks the draft's position again; its answer opens the place box above the button and pushes the
+    # button about 570 px down (at this width). A press before it and a release after it land on two elements: no
+    # click, no submit (test_a_submit_during_the_sign_ins_locate_is_queued shows the page itself loses nothing).
+    # So click once the page shows where the point falls.
+    playwright_api.expect(page.locator("#place")).to_be_visible()
     page.click("#submit")
     item = page.locator("#outbox-list li")
     playwright_api.expect(item).to_have_attribute("data-state", "sent")
@@ -317,6 +322,32 @@ def test_expired_session_keeps_the_draft(open_form, live):
     sign_in_as(page)
     assert page.input_value("#description") == "still here"
     watch.check(expected_console=("status of 401",))
+
+
+def test_a_submit_during_the_sign_ins_locate_is_queued(open_form, live):
+    """A submit while the sign-in's own position check is still out (and its own check too) queues the draft once
+    both answer, in either order: nothing is dropped, nothing sent twice."""
+    _base, api = live
+    _context, page, watch = open_form(sign_in=False)  # a draft typed while signed out
+    page.fill("#description", "submitted while checking")
+    page.fill("#position", DMS)
+    held = []
+    page.route("**/api/v1/incidents/locate", lambda route: held.append(route))  # answered when released below
+    with page.expect_request("**/api/v1/incidents/locate"):
+        sign_in_as(page)  # the sign-in checks the draft's position
+    with page.expect_request("**/api/v1/incidents/locate"):
+        page.click("#submit")  # the submit checks it too (the first answer has not come)
+    assert len(held) == 2
+    assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]") and count(api) == 0
+    held[1].continue_()  # the submit's answer first, then the sign-in's
+    held[0].continue_()
+    item = page.locator("#outbox-list li")
+    playwright_api.expect(item).to_have_attribute("data-state", "sent")
+    playwright_api.expect(item).to_have_count(1)
+    inc = api.get("/api/v1/incidents").json()["items"]
+    assert len(inc) == 1 and inc[0]["description"] == "submitted while checking"
+    assert page.input_value("#description") == ""  # a new draft
+    watch.check()
 
 
 def test_the_form_opens_without_a_network(open_form, live, server):

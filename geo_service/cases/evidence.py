@@ -33,14 +33,15 @@ def _incidents(session: Session, ids: list[str]) -> list[dict]:
 CONFIDENCE_LABELS = {2: "low / ต่ำ", 3: "high / สูง", 4: "highest / สูงสุด (several systems agree)"}
 
 
-def _patches(session: Session, ids: list[str]) -> list[dict]:
+def _patches(session: Session, ids: list[str], viewer: Principal) -> list[dict]:
+    """The linked patches within the reader's provinces (a border patch is in both; national readers: all)."""
     return [
         dict(
             r,
             area=area_units(r["area_m2"]),
             confidence_label=CONFIDENCE_LABELS.get(r["confidence_max"], str(r["confidence_max"])),
         )
-        for r in patches.patch_cards(session, ids)
+        for r in patches.patch_cards(session, ids, viewer=viewer)
     ]
 
 
@@ -54,6 +55,7 @@ def _map_png(
     protected_codes: list[str],
     district_codes: list[str],
     patch_ids: list[str] | None = None,
+    viewer: Principal | None = None,
 ) -> bytes:
     """A static map of the evidence on the district boundaries (no basemap: prints anywhere, no internet)."""
     import geopandas as gpd
@@ -72,7 +74,7 @@ def _map_png(
 
     districts = frame(layers.district_outlines_wkb(session, 0.001))
     areas = frame(layers.protected_area_outlines_wkb(session, protected_codes))
-    clearings = frame(patches.outlines_wkb(session, patch_ids or []))
+    clearings = frame(patches.outlines_wkb(session, patch_ids or [], viewer=viewer))
     points = gpd.GeoDataFrame(geometry=[Point(i["location"]["lon"], i["location"]["lat"]) for i in incidents], crs=4326)
     fig, ax = plt.subplots(figsize=(7, 6), dpi=110)
     districts.boundary.plot(ax=ax, color="#888888", linewidth=0.6)
@@ -128,7 +130,8 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
     from_patches = field_tasks.tasks_of_incidents(session, [i["id"] for i in incidents])
     for i in incidents:
         i["from_patches"] = from_patches.get(i["id"], [])
-    patch_rows = _patches(session, by_type.get("clearing_patch", []))
+    linked_patches = by_type.get("clearing_patch", [])
+    patch_rows = _patches(session, linked_patches, principal)
     protected_codes = sorted(
         set(by_type.get("protected_area", [])) | {p["code"] for i in incidents for p in i["place"]["protected_areas"]}
     )
@@ -162,12 +165,21 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
         "incidents": incidents,
         "protected": protected,
         "patches": patch_rows,
+        # linked patches outside the reader's provinces (linked by a national colleague): counted, never shown
+        "patches_withheld": len(set(linked_patches) - {str(p["id"]) for p in patch_rows}),
         "timeline": timeline,
         "audit_head": head.head,
         "audit_entries": head.entries,
         "audit_ok": head.ok,
         "map_png": base64.b64encode(
-            _map_png(session, incidents, protected_codes, case["districts"], [str(p["id"]) for p in patch_rows])
+            _map_png(
+                session,
+                incidents,
+                protected_codes,
+                case["districts"],
+                [str(p["id"]) for p in patch_rows],
+                viewer=principal,
+            )
         ).decode(),
         "generated": datetime.now(BANGKOK),
         "generated_by": principal.display_name or principal.name,

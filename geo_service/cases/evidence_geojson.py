@@ -26,7 +26,8 @@ _FEATURES = {
     "incident": incidents_store.evidence_features,
     "hotspot": hotspots_store.hotspot_features,
     "fire_event": hotspots_store.fire_event_features,
-    # forest-clearing patches: outline, area (m2, ha, rai), alert dates, sources, confidence, fire evidence
+    # forest-clearing patches: outline, area (m2, ha, rai), alert dates, sources, confidence, fire evidence; only
+    # those within the reader's provinces (evidence_features asks with the reader)
     "clearing_patch": patches.patch_features,
     "protected_area": layers.protected_area_features,
     "district": layers.district_features,
@@ -35,8 +36,9 @@ _FEATURES = {
 }
 
 
-def evidence_features(session: Session, case_id: int) -> list[dict]:
-    """Every linked object with a geometry, as GeoJSON Features (the caller has checked access)."""
+def evidence_features(session: Session, case_id: int, viewer: Principal) -> list[dict]:
+    """Every linked object with a geometry, as GeoJSON Features (the caller has checked access); a linked clearing
+    patch outside ``viewer``'s provinces is left out (``forest_loss.queries.PATCH_SCOPE``)."""
     links = store.links_of(session, [case_id]).get(case_id, [])
     by_type: dict[str, list[dict]] = {}
     for link in sorted(links, key=lambda lk: lk["id"]):
@@ -46,7 +48,12 @@ def evidence_features(session: Session, case_id: int) -> list[dict]:
         of_type = by_type.get(target_type, [])
         if not of_type:
             continue
-        found = answer(session, sorted({lk["target_id"] for lk in of_type}))
+        ids = sorted({lk["target_id"] for lk in of_type})
+        found = (
+            patches.patch_features(session, ids, viewer=viewer)
+            if target_type == "clearing_patch"
+            else answer(session, ids)
+        )
         for link in of_type:
             geometry, attributes = found.get(link["target_id"], (None, None))
             if geometry is None:
@@ -83,7 +90,7 @@ def evidence_collection(session: Session, case_id: int, principal: Principal) ->
     """The case's linked evidence as one FeatureCollection (GeoJSON bytes), for the case's insiders."""
     access.require_insider(session, principal, case_id)
     reference = store.case_reference(session, case_id)
-    features = evidence_features(session, case_id)
+    features = evidence_features(session, case_id, principal)
     collection: dict[str, Any] = {"type": "FeatureCollection", "case": reference, "numberReturned": len(features)}
     if features:
         collection["bbox"] = features_bbox(features)

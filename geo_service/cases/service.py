@@ -529,13 +529,15 @@ _EXISTING: dict[LinkTarget, Callable[[Session, list[str]], set[str]]] = {
     LinkTarget.hotspot: hotspots_store.existing_hotspot_ids,
     LinkTarget.fire_event: hotspots_store.existing_fire_event_ids,
     LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
-    LinkTarget.clearing_patch: forest_loss_queries.existing_patch_ids,
 }
-# Evidence that lies in a province: only what the caller's provinces hold can be linked (another's is absent).
+# Evidence that lies in a province: only what the caller's provinces hold can be linked (another's is absent:
+# the same 404 as an unknown id). A clearing patch is in a province when it has a part there (PATCH_SCOPE: a patch
+# across a border is in both); national callers (provinces None) link any.
 _EXISTING_IN_SCOPE: dict[LinkTarget, Callable[[Session, list[str], frozenset[str] | None], set[str]]] = {
     LinkTarget.red_flag: redflags_store.existing_flag_ids,
     LinkTarget.contract: redflags_store.existing_contract_ids,
     LinkTarget.parcel: redflags_store.existing_parcel_ids,
+    LinkTarget.clearing_patch: forest_loss_queries.existing_patch_ids,
 }
 
 

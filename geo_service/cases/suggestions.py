@@ -49,7 +49,8 @@ def suggest(
     and time gap (each halves the score at the full radius / window); matches inside the case's reserves
     during its period score by confidence.
 
-    Clearing patches (never merged ones): near an incident, within ``distance_m`` of its outline and
+    Clearing patches (never merged ones; within the caller's provinces, ``forest_loss.queries.PATCH_SCOPE``): near an
+    incident, within ``distance_m`` of its outline and
     ``patch_days`` of its alert span, score ``1 / (1 + d / distance_m) / (1 + gap / patch_days)``; inside the
     case's reserves during its period, ``0.25 * share inside * confidence / 4``; both times ``FIRE_BONUS`` when
     the patch was cleared by fire. Reasons in English (``reason``) and Thai (``reason_th``)."""
@@ -80,7 +81,10 @@ def suggest(
             }
         )
     skip_patches = sorted(i for t, i in linked if t == "clearing_patch")
-    for pr in patches.near_incidents(session, incidents, distance_m=distance_m, days=patch_days, skip=skip_patches):
+    # clearing patches within the caller's provinces only (a patch across a border is in both; national: all)
+    for pr in patches.near_incidents(
+        session, incidents, distance_m=distance_m, days=patch_days, skip=skip_patches, viewer=principal
+    ):
         gap = int(pr["days_apart"])
         score = 1 / (1 + pr["distance_m"] / distance_m) / (1 + gap / max(patch_days, 1))
         en, th = _patch_words(pr)
@@ -123,7 +127,9 @@ def suggest(
                     "reason_th": f"จุดความร้อนอยู่ใน {', '.join(inside)} วันที่ {be_dmy(_bangkok_day(r['seen']))}",
                 }
             )
-        for pr in patches.in_protected_areas(session, codes, start, end, skip=skip_patches, limit=limit):
+        for pr in patches.in_protected_areas(
+            session, codes, start, end, skip=skip_patches, limit=limit, viewer=principal
+        ):
             if ("clearing_patch", str(pr["id"])) in seen:
                 continue
             share = float(pr["share_inside"])

@@ -87,44 +87,53 @@ def count_patches(session: Session, start: date, end: date, *, viewer: Principal
     ).scalar_one()
 
 
-def patch_cards(session: Session, ids: Sequence[str]) -> list[dict]:
-    """The attributes of these patches (ids as text, as case links hold them), by id; merged ones included
-    (a link to a patch stays readable after it is absorbed)."""
+def patch_cards(session: Session, ids: Sequence[str], *, viewer: Principal | None = None) -> list[dict]:
+    """The attributes of these patches (ids as text, as case links hold them) within ``viewer``'s provinces
+    (None: the service itself, every patch), by id; merged ones included (a link to a patch stays readable after
+    it is absorbed)."""
     wanted = [i for i in ids if str(i).isdigit()]
     if not wanted:
         return []
+    scope, params = scope_sql(viewer)
     rows = session.execute(
         text(f"""
         SELECT {_ATTRS}, ST_Y(ST_PointOnSurface(p.geom)) AS lat, ST_X(ST_PointOnSurface(p.geom)) AS lon
-        FROM clearing_patches p WHERE p.id = ANY(CAST(:ids AS bigint[])) ORDER BY p.id"""),
-        {"ids": wanted},
+        FROM clearing_patches p WHERE p.id = ANY(CAST(:ids AS bigint[])) AND {scope} ORDER BY p.id"""),
+        {"ids": wanted, **params},
     ).mappings()
     return [dict(r) for r in rows]
 
 
-def outlines_wkb(session: Session, ids: Sequence[str]) -> list[tuple[str, bytes]]:
-    """(id as text, outline as WKB) of these patches: for the static map of the evidence pack."""
+def outlines_wkb(session: Session, ids: Sequence[str], *, viewer: Principal | None = None) -> list[tuple[str, bytes]]:
+    """(id as text, outline as WKB) of these patches within ``viewer``'s provinces: for the static map of the
+    evidence pack."""
     wanted = [i for i in ids if str(i).isdigit()]
     if not wanted:
         return []
+    scope, params = scope_sql(viewer)
     rows = session.execute(
-        text("SELECT id::text, ST_AsBinary(geom) FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))"),
-        {"ids": wanted},
+        text(f"""SELECT p.id::text, ST_AsBinary(p.geom) FROM clearing_patches p
+                 WHERE p.id = ANY(CAST(:ids AS bigint[])) AND {scope}"""),
+        {"ids": wanted, **params},
     ).all()
     return [(r[0], bytes(r[1])) for r in rows]
 
 
-def patch_features(session: Session, ids: Sequence[str]) -> dict[str, tuple[str | None, dict]]:
+def patch_features(
+    session: Session, ids: Sequence[str], *, viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
     """GeoJSON geometry (text, 7 decimals) and the attributes a case's partners need to read a patch, by id
-    (as text): area in m2, ha and rai, alert dates, sources, confidence, fire evidence, verification."""
+    (as text), for the patches within ``viewer``'s provinces: area in m2, ha and rai, alert dates, sources,
+    confidence, fire evidence, verification."""
     wanted = [i for i in ids if str(i).isdigit()]
     if not wanted:
         return {}
+    scope, params = scope_sql(viewer)
     rows = session.execute(
         text(f"""
         SELECT {_ATTRS}, ST_AsGeoJSON(p.geom, 7) AS geometry
-        FROM clearing_patches p WHERE p.id = ANY(CAST(:ids AS bigint[]))"""),
-        {"ids": wanted},
+        FROM clearing_patches p WHERE p.id = ANY(CAST(:ids AS bigint[])) AND {scope}"""),
+        {"ids": wanted, **params},
     ).mappings()
     out: dict[str, tuple[str | None, dict]] = {}
     for r in rows:
@@ -170,7 +179,7 @@ WITH inc AS (
                          AND ST_DWithin(p.geom::geography, inc.geom::geography, :distance_m)
   CROSS JOIN LATERAL (SELECT ST_Distance(p.geom::geography, inc.geom::geography) AS m) d
   WHERE p.merged_into IS NULL AND p.verification <> 'false_alarm'  -- a false alarm is no evidence
-    AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
+    AND NOT (p.id::text = ANY(CAST(:skip AS text[]))) AND {{scope}}
 ), best AS (
   SELECT DISTINCT ON (id) id, m, gap, incident_id FROM near ORDER BY id, m, gap, incident_id
 )
@@ -186,14 +195,17 @@ def near_incidents(
     distance_m: float,
     days: int,
     skip: Sequence[str] = (),
+    viewer: Principal | None = None,
 ) -> list[dict]:
-    """Patches (not merged, not found false alarms in the field) within ``distance_m`` of an incident (id, EWKB point, observed_at) whose alert span
+    """Patches (not merged, not found false alarms in the field) within ``viewer``'s provinces (``scope_sql``)
+    within ``distance_m`` of an incident (id, EWKB point, observed_at) whose alert span
     comes within ``days`` of the incident's local day: per patch, the nearest incident, the distance to the
     patch's outline (m, 0 inside it) and the gap in days (0 when the incident's day lies in the alert span)."""
     if not incidents:
         return []
     ids, geoms, times = (list(col) for col in zip(*incidents, strict=True))
-    params = {
+    scope, params = scope_sql(viewer)
+    params |= {
         "inc_ids": ids,
         "inc_geoms": geoms,
         "inc_times": times,
@@ -203,16 +215,24 @@ def near_incidents(
         # the farthest north (or south) incident decides the box: it is widest in degrees there
         "deg": degrees_for(distance_m, max(abs(shapely.get_y(shapely.from_wkb(g))) for g in geoms)),
     }
-    return [dict(r) for r in session.execute(text(_NEAR), params).mappings()]
+    return [dict(r) for r in session.execute(text(_NEAR.replace("{scope}", scope)), params).mappings()]
 
 
 def in_protected_areas(
-    session: Session, codes: Sequence[str], start: date, end: date, *, skip: Sequence[str] = (), limit: int = 50
+    session: Session,
+    codes: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    skip: Sequence[str] = (),
+    limit: int = 50,
+    viewer: Principal | None = None,
 ) -> list[dict]:
-    """Patches (not merged, not found false alarms) with part of their area inside these protected areas and an alert span meeting
+    """Patches (not merged, not found false alarms, within ``viewer``'s provinces: ``scope_sql``) with part of their area inside these protected areas and an alert span meeting
     [start, end]: ``share_inside`` is the share of the patch inside them (the zones' shares summed, capped at 1:
     where two of them overlap, e.g. a park over a reserve, the sum would count the overlap twice), with the codes; largest share of the most
     confident first."""
+    scope, params = scope_sql(viewer)
     rows = session.execute(
         text(f"""
         WITH z AS (
@@ -224,9 +244,9 @@ def in_protected_areas(
         SELECT z.share_inside, z.inside, {_ATTRS}
         FROM z JOIN clearing_patches p ON p.id = z.patch_id
         WHERE p.merged_into IS NULL AND p.verification <> 'false_alarm' AND p.first_date <= :end
-          AND p.last_date >= :start AND NOT (p.id::text = ANY(CAST(:skip AS text[])))
+          AND p.last_date >= :start AND NOT (p.id::text = ANY(CAST(:skip AS text[]))) AND {scope}
         ORDER BY p.confidence_max DESC, z.share_inside DESC, p.area_m2 DESC, p.id
         LIMIT :limit"""),
-        {"codes": list(codes), "start": start, "end": end, "skip": list(skip), "limit": limit},
+        {"codes": list(codes), "start": start, "end": end, "skip": list(skip), "limit": limit, **params},
     ).mappings()
     return [dict(r) for r in rows]

@@ -72,13 +72,18 @@ DEFINITION_EN = (
 )
 
 
-def existing_patch_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these clearing-patch ids exist (ids as the case links hold them: text)."""
+def existing_patch_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
+    """Which of these clearing-patch ids exist within ``provinces`` (``PATCH_SCOPE``: a patch with a part in one of
+    them; None: every patch); ids as the case links hold them (text). A patch outside them is left out exactly as
+    an absent one (merged patches count: a link to one stays meaningful)."""
     wanted = [i for i in ids if i.isdigit()]
     if not wanted:
         return set()
+    params: dict[str, Any] = {"ids": wanted}
+    scope = provinces_scope_sql(provinces, params)
     rows = session.execute(
-        text("SELECT id::text FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))"), {"ids": wanted}
+        text(f"SELECT p.id::text FROM clearing_patches p WHERE p.id = ANY(CAST(:ids AS bigint[])) AND {scope}"),
+        params,
     )
     return {r[0] for r in rows}
 
@@ -128,9 +133,15 @@ PATCH_SCOPE = patch_scope_sql()
 def scope_sql(viewer: Principal | None, params: dict[str, Any]) -> str:
     """The condition keeping a patch query (alias ``p``) within ``viewer``'s provinces (``PATCH_SCOPE``), its
     parameters added to ``params``. National callers and partner keys (None: the service itself) see every patch."""
-    if viewer is None or viewer.provinces is None:
+    return provinces_scope_sql(None if viewer is None else viewer.provinces, params)
+
+
+def provinces_scope_sql(provinces: frozenset[str] | None, params: dict[str, Any]) -> str:
+    """The condition keeping a patch query (alias ``p``) within ``provinces`` (``PATCH_SCOPE``), its parameters
+    added to ``params``; None (national) keeps every patch."""
+    if provinces is None:
         return "TRUE"
-    params["scope_provinces"] = sorted(viewer.provinces)
+    params["scope_provinces"] = sorted(provinces)
     return PATCH_SCOPE
 
 

@@ -122,7 +122,7 @@ def case_map(
     access.require_insider(session, principal, case_id)  # the same rule as the evidence pack
     case = cases.get_case(session, case_id, principal)
     links = case.get("links", [])
-    features = evidence_features(session, case_id)
+    features = evidence_features(session, case_id, principal)
     ids = [int(x["target_id"]) for x in links if x["target_type"] == "incident" and x["target_id"].isdigit()]
     pa_codes = sorted({x["target_id"] for x in links if x["target_type"] == "protected_area"})
     district_codes = sorted(
@@ -152,7 +152,7 @@ def case_map(
             layer.add_to(m)
     patch_ids = [x["target_id"] for x in links if x["target_type"] == "clearing_patch"]
     if patch_ids:
-        cards = patches.patch_cards(session, patch_ids)
+        cards = patches.patch_cards(session, patch_ids, viewer=principal)  # within the reader's provinces
         outlines = {
             f["properties"]["target_id"]: f["geometry"]
             for f in features
