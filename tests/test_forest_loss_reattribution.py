@@ -73,7 +73,7 @@ def test_a_protected_area_load_re_attributes_stored_patches(client, db_url, sess
         zones = {(z["zone_type"], z["zone_code"]): z for z in store.patch_zones(s, [pid])}
     assert "NRF-MOVED" in p["protected_area_codes"] and p["reserve_code"] == "NRF-MOVED"
     assert zones[("protected_area", "NRF-MOVED")]["share"] == pytest.approx(0.5, abs=1e-3)
-    assert p["area_m2"] == pytest.approx(before["area_m2"], rel=1e-12)
+    assert p["area_m2"] == before["area_m2"]  # kept as stored, to the bit
     # the revision in force from 2020 (before the alert): a kilometre west of the patch
     load("2", "2020-01-01", _utm_polygon(618_000, 2_009_000, 619_000, 2_011_000))
     with transaction(factory) as s:
@@ -81,6 +81,60 @@ def test_a_protected_area_load_re_attributes_stored_patches(client, db_url, sess
         zones = {(z["zone_type"], z["zone_code"]) for z in store.patch_zones(s, [pid])}
     assert "NRF-MOVED" not in (p["protected_area_codes"] or []) and ("protected_area", "NRF-MOVED") not in zones
     assert p["reserve_code"] == before["reserve_code"]
+
+
+def _versions(factory, pid: int) -> tuple[str, bytes, dict[tuple[str, str], str]]:
+    """The patch's row version, its area's bytes, and the row version of each of its zone rows."""
+    with factory() as s:
+        v, area = s.execute(
+            text("SELECT xmin::text, float8send(area_m2) FROM clearing_patches WHERE id = :i"), {"i": pid}
+        ).one()
+        zones = s.execute(
+            text("SELECT zone_type, zone_code, xmin::text FROM clearing_patch_zones WHERE patch_id = :i"), {"i": pid}
+        ).all()
+    return v, bytes(area), {(t, c): x for t, c, x in zones}
+
+
+@pytest.mark.slow
+def test_a_boundary_load_writes_only_what_it_changed(client, db_url, sessionmaker_for, tmp_path):
+    """The listener skips a layer type no attribution reads, and a load that changes nothing of a patch (a reserve
+    a kilometre away) leaves the patch and its zone rows untouched (same row versions). A reserve over the patch's
+    western half adds its zone row and codes; the province, district and subdistrict rows are not rewritten and the
+    area keeps its bits."""
+    from geo_service.forest_loss.ingest import ZONES_OF_LAYER, reattribute_patches
+    from geo_service.layers.reader import LAYER_TYPES
+
+    assert set(ZONES_OF_LAYER) == set(LAYER_TYPES), "a new layer type: say which patch zones it decides, if any"
+    factory = sessionmaker_for(db_url)
+    pid = _phrae_patch(factory, tmp_path)
+    v0, area0, zones0 = _versions(factory, pid)
+    assert {t for t, _ in zones0} == {"province", "district", "subdistrict"}
+    with transaction(factory) as s:
+        assert reattribute_patches(s, "roads") == 0
+    assert _versions(factory, pid) == (v0, area0, zones0)
+
+    def load(code: str, geom: Polygon) -> None:
+        gdf = gpd.GeoDataFrame(
+            {"code": [code], "name_th": ["ป่าทดสอบ"], "name_en": ["Test reserve"], "kind": ["ป่าสงวนแห่งชาติ"],
+             "version": ["1"], "valid_from": ["2000-01-01"]},
+            geometry=[geom], crs="EPSG:4326",
+        )  # fmt: skip
+        path = tmp_path / f"{code}.geojson"
+        gdf.to_file(path)
+        meta = LayerMeta(name=f"pa-{code}", version="1", source="test", licence="test", attribution="Test")
+        with transaction(factory) as s:
+            load_file(s, path, "protected_area", meta)
+
+    load("NRF-FAR", _utm_polygon(618_000, 2_009_000, 619_000, 2_011_000))  # a kilometre west of the patch
+    assert _versions(factory, pid) == (v0, area0, zones0)
+    load("NRF-HALF", _utm_polygon(619_000, 2_009_000, 620_035, 2_011_000))  # the patch's western 15 of 30 m
+    v1, area1, zones1 = _versions(factory, pid)
+    assert v1 != v0 and area1 == area0
+    assert set(zones1) == set(zones0) | {("protected_area", "NRF-HALF")}
+    assert all(zones1[k] == zones0[k] for k in zones0)  # the admin rows were not rewritten
+    with transaction(factory) as s:
+        (p,) = store.patches_of(s, [pid])
+    assert p["protected_area_codes"] == ["NRF-HALF"] and p["reserve_code"] == "NRF-HALF" and p["in_aoi"] is True
 
 
 def _load_nan(factory, tmp_path) -> None:
