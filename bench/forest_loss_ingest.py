@@ -16,11 +16,15 @@
    PostGIS (tests/fire_oracle.py) on the first ``--fire-reference`` patches, answers compared; and the hotspots' rates in the same run: the
    Gazetteer on the patches' centres (points) and a FIRMS ingest end to end of ``--firms-rows`` rows
    (bench/firms_ingest.py's generated season).
+3. the re-attribution of those stored patches after a boundary change (``store.reattribute``: areas kept, the
+   changed layer type's zones only, only differences written) against the former listener
+   (``measure_and_attribute``: everything measured and rewritten).
 
     .venv/bin/python bench/forest_loss_ingest.py                        # both, default sizes
     .venv/bin/python bench/forest_loss_ingest.py --pixels 2e7 --patches 20000
     .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 100000   # the SQL on every patch
     .venv/bin/python bench/forest_loss_ingest.py --no-db                # the raster part only
+    .venv/bin/python bench/forest_loss_ingest.py --reattribution-only   # a boundary change's re-attribution
 """
 
 from __future__ import annotations
@@ -150,7 +154,59 @@ def compare(old: tuple, new: tuple) -> dict:
     return {"max_area_diff_m2": d_area, "max_share_diff": d_share, "patches_differing": differ}
 
 
-def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int) -> dict:
+def reattribution(sm, ids: list[int]) -> dict:
+    """A boundary change's re-attribution of the stored patches ``ids``, each step with its commit, against the
+    boundaries as the transaction sees them (as the listener runs): the former listener, which measured every
+    patch again and rewrote every patch and zone row (``measure_and_attribute``), against ``store.reattribute``
+    (areas kept, the zones of the changed layer type only, only what differs written), after a load that changed
+    nothing for any patch and after one that changed every patch (the attribution scrambled first, untimed)."""
+    from sqlalchemy import text
+
+    from geo_service.db.engine import transaction
+    from geo_service.forest_loss import store
+    from geo_service.forest_loss.ingest import ZONES_OF_LAYER
+
+    def area_bits():
+        with sm() as s:  # bench only: a fixed query, the ids bound
+            return s.execute(
+                text("SELECT md5(string_agg(float8send(area_m2)::text, ',' ORDER BY id)) FROM clearing_patches "
+                     "WHERE id = ANY(:ids)"), {"ids": ids}
+            ).scalar()  # fmt: skip
+
+    def timed(fn) -> float:
+        t = time.perf_counter()
+        with transaction(sm) as session:
+            fn(session)
+        return time.perf_counter() - t
+
+    out: dict = {}
+    with transaction(sm) as session:
+        before = _snapshot(session, ids)
+    bits = area_bits()
+    out["old_s"] = timed(lambda s: store.measure_and_attribute(s, ids, in_transaction=True))
+    for name, kinds in [("all", store.ZONE_KINDS), *ZONES_OF_LAYER.items()]:
+        written: list[int] = []
+        out[f"same_{name}_s"] = timed(lambda s, k=kinds, w=written: w.append(store.reattribute(s, ids, k)))
+        out[f"same_{name}_written"] = written[0]
+    with transaction(sm) as session:  # every patch's attribution wrong, as if every boundary had moved
+        session.execute(
+            text("UPDATE clearing_patches SET province_code = 'XX', subdistrict_code = NULL, in_aoi = NOT in_aoi "
+                 "WHERE id = ANY(:ids)"), {"ids": ids}
+        )  # fmt: skip
+        session.execute(
+            text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(:ids) AND zone_type = 'subdistrict'"),
+            {"ids": ids},
+        )
+    written = []
+    out["changed_all_s"] = timed(lambda s: written.append(store.reattribute(s, ids)))
+    out["changed_all_written"] = written[0]
+    with transaction(sm) as session:
+        out["compare"] = compare(before, _snapshot(session, ids))
+    out["areas_same"] = area_bits() == bits
+    return out
+
+
+def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattribution_only: bool = False) -> dict:
     """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers: the in-memory
     path and (on the first ``n_old`` of the same patches, stored again) the SQL reference, compared column by
     column; then the hotspots' rates in the same database: the Gazetteer on the patches' centres and a FIRMS ingest
@@ -225,6 +281,9 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int) -> dic
         with transaction(sm) as session:
             store.insert_patches(session, rows, ingest_id)
         out["insert_measured_s"] = time.perf_counter() - t0
+        out["reattribution"] = reattribution(sm, ids)
+        if reattribution_only:
+            return out
         if n_old:
             t1 = time.perf_counter()
             with transaction(sm) as session:
@@ -382,6 +441,11 @@ def main() -> None:
     ap.add_argument("--no-db", action="store_true", help="skip the database part")
     ap.add_argument("--no-raster", action="store_true", help="skip the raster part")
     ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
+    ap.add_argument(
+        "--reattribution-only",
+        action="store_true",
+        help="the database part up to the re-attribution of a boundary change only (implies --no-raster)",
+    )
     ap.add_argument("--_part", choices=["kernel", "vector", "baseline"], help=argparse.SUPPRESS)
     ap.add_argument("--_path", help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -393,13 +457,43 @@ def main() -> None:
         )
         print(json.dumps(out))
         return
-    if not a.no_raster:
+    if not a.no_raster and not a.reattribution_only:
         raster_part(a)
     if not a.no_db:
         sys.path.insert(0, str(HERE))
         n_old = min(a.old_patches, a.patches)
-        d = bench_db(a.patches, a.seed, n_old, a.firms_rows, min(a.fire_reference, a.patches))
+        d = bench_db(
+            a.patches,
+            a.seed,
+            0 if a.reattribution_only else n_old,
+            a.firms_rows,
+            min(a.fire_reference, a.patches),
+            a.reattribution_only,
+        )
         n = d["patches"]
+        r = d["reattribution"]
+        print(
+            f"re-attribution of {n:,} stored patches after a boundary change, each step with its commit; machine "
+            f"load average {os.getloadavg()[0]:.2f}:"
+        )
+        print(
+            f"  baseline, the former listener (measure_and_attribute: areas measured again, every zone, every patch "
+            f"and zone row rewritten): {r['old_s']:.2f} s = {n / r['old_s']:,.0f} patches/s"
+        )
+        for name in ("all", "province", "district", "subdistrict", "protected_area"):
+            t = r[f"same_{name}_s"]
+            print(
+                f"  store.reattribute, zones of {name if name != 'all' else 'every type'}, nothing changed: {t:.2f} s "
+                f"({r['old_s'] / t:.1f}x faster), {r[f'same_{name}_written']:,} patches written"
+            )
+        print(
+            f"  store.reattribute, every zone, every patch changed: {r['changed_all_s']:.2f} s "
+            f"({r['old_s'] / r['changed_all_s']:.1f}x faster), {r['changed_all_written']:,} patches written; "
+            f"answers as inserted: {r['compare']['patches_differing']} patches differ (largest share difference "
+            f"{r['compare']['max_share_diff']:.1e}); areas bit-identical: {r['areas_same']}"
+        )
+        if a.reattribution_only:
+            return
         rate = n / d["insert_measured_s"]
         own = d["insert_measured_s"] - d["insert_bare_s"]
         print(

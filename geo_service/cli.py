@@ -262,7 +262,13 @@ def db_restore(
         url = _restore_target(settings)
         with _ByteProgress() as progress:
             report = restore_backup(
-                url, archive, _raster_store(settings), force=force, actor=cli_actor(), progress=progress
+                url,
+                archive,
+                _raster_store(settings),
+                force=force,
+                settings=settings,
+                actor=cli_actor(),
+                progress=progress,
             )
     m = report.manifest
     out.print(f"restored {archive} (made {m['created_at']}, schema revision {report.schema_revision})")

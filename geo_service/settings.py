@@ -452,6 +452,13 @@ class WorkerSettings(BaseSettings):
         default=None, description="Folder or URL where the alert tiles are published; unset: no pull"
     )
     forest_loss_interval_s: float = Field(default=21_600.0, gt=0)
+    forest_loss_glad_l_year: int | None = Field(
+        default=None,
+        ge=2015,
+        le=2100,
+        description="The year of the GLAD-L (UMD) tiles directly in <source>/glad_l_umd/ (their confYY, "
+        "alertDateYY); tiles in a sub-folder named by the year (glad_l_umd/2025/) have that year",
+    )
     job_timeout_s: float = Field(
         default=3600.0, gt=0, description="A run still 'running' after this long is reported as lost"
     )

@@ -56,7 +56,12 @@ def worker_registry(settings: Settings) -> Registry:
     registry = build_registry(
         settings,
         forest_loss_pull=lambda session, location, first, last: pull_folder(
-            session, location, first, last, settings=settings.forest_loss
+            session,
+            location,
+            first,
+            last,
+            settings=settings.forest_loss,
+            glad_l_year=settings.worker.forest_loss_glad_l_year,
         ),
     )
     registry.register_job(

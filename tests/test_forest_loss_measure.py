@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import shapely
 from pyproj import Transformer
+from sqlalchemy import text
 
 from geo_service.db.engine import transaction
 from geo_service.forest_loss import measure, store
@@ -171,6 +172,72 @@ def test_in_memory_answers_are_the_sql_reference_on_awkward_patches(sm, monkeypa
     assert sum(p[1] is None for p in patches) > 10 and any(p[6] for p in patches) and not all(p[6] for p in patches)
     nrf3 = [(k, z) for k, zs in enumerate(zones) for z in zs if z[1] == "NRF-PR-003"]
     assert {DAYS[k % len(DAYS)] for k, _ in nrf3} >= {date(2016, 2, 29), date(2016, 3, 1)}
+
+
+def _scramble(session, ids, kinds):
+    """Wrong attribution for these kinds (as if the boundaries had moved): codes made up, in_aoi flipped, zone rows
+    of these kinds deleted and a made-up row added."""
+    sets = {"province": "province_code = 'XX'", "district": "district_code = 'XXXX'",
+            "subdistrict": "subdistrict_code = NULL", "protected_area": "reserve_code = 'NRF-X', protected_area_codes = '{NRF-X}'",
+            "aoi": "in_aoi = NOT in_aoi"}  # fmt: skip
+    session.execute(
+        text(f"UPDATE clearing_patches SET {', '.join(sets[k] for k in kinds)} WHERE id = ANY(:ids)"), {"ids": ids}
+    )
+    types = [k for k in kinds if k != "aoi"]
+    session.execute(
+        text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(:ids) AND zone_type = ANY(:t)"),
+        {"ids": ids, "t": types},
+    )
+    for t in types:
+        session.execute(
+            text("INSERT INTO clearing_patch_zones SELECT unnest(CAST(:ids AS bigint[])), :t, 'made-up', 1, 0.5"),
+            {"ids": ids[::7], "t": t},
+        )
+
+
+def _area_bits(session, ids):
+    return session.execute(
+        text("SELECT id, float8send(area_m2) FROM clearing_patches WHERE id = ANY(:ids) ORDER BY id"), {"ids": ids}
+    ).all()
+
+
+@pytest.mark.slow
+def test_re_attribution_keeps_the_areas_and_gives_the_measured_answers(sm):
+    """store.reattribute (a boundary change): on the awkward patches, with every kind's attribution scrambled, the
+    zones of one kind at a time give back exactly that kind's codes and rows (the others stay scrambled), and all
+    of them together the answers of the measured insert; the stored areas stay bit-identical, and a second run
+    writes no patch."""
+    load_nan(sm)
+    with transaction(sm) as session:
+        geoms = awkward_patches(session)
+        ingest = store.create_ingest(
+            session, source="gfw_integrated", encoding="gfw_integrated", file_name="t", file_sha256="0" * 64,
+            params_key="reattribute-test", params={}, crs="EPSG:4326", window=None, created_by="test",
+        )  # fmt: skip
+        ref_ids, ids = store.new_patch_ids(session, len(geoms)), store.new_patch_ids(session, len(geoms))
+        store.insert_patches(session, _rows(ref_ids, geoms), ingest)
+        store.insert_patches(session, _rows(ids, geoms), ingest)
+    kinds = ("province", "district", "subdistrict", "protected_area", "aoi")
+    with transaction(sm) as session:
+        ref = _snapshot(session, ref_ids)
+        areas = _area_bits(session, ids)
+        _scramble(session, ids, kinds)
+        cols = {"province": [1], "district": [2], "subdistrict": [3], "protected_area": [4, 5], "aoi": [6]}
+        done: set[str] = set()
+        for kind in ("subdistrict", "protected_area", "aoi", "district", "province"):
+            assert store.reattribute(session, ids, [kind]) > 0
+            done.add(kind)
+            patches, zones = _snapshot(session, ids)
+            for k, (a, b) in enumerate(zip(ref[0], patches, strict=True)):
+                for d in done:
+                    assert [a[c] for c in cols[d]] == [b[c] for c in cols[d]], (k, d)
+            left = {z[0] for zs in zones for z in zs if z[1] == "made-up"}
+            assert left == {k for k in kinds if k not in done and k != "aoi"}
+        assert _area_bits(session, ids) == areas
+        _same(ref, _snapshot(session, ids))
+        assert ref == _snapshot(session, ids)  # to the bit: shares against the same stored areas
+        assert store.reattribute(session, ids) == 0  # nothing differs: no patch written
+        assert store.reattribute(session, ids, ["roads"]) == 0 and store.reattribute(session, [], kinds) == 0
 
 
 def test_measuring_stored_patches_again_replaces_their_rows(sm):

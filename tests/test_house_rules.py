@@ -10,6 +10,8 @@
 - The transaction is owned by the edge: only routers, the web pages, the CLI and the app's start-up open,
   commit or roll back one (plus the database plumbing in ``db/``).
 - The CLI does not import the web app or the HTTP layer.
+- Every session factory an edge builds carries the edge's settings (``make_sessionmaker(engine, settings)``, a
+  bare ``sessionmaker(..., info=...)``): ``settings.settings_of`` would otherwise read the environment's silently.
 - Every JSON route declares its response model, so ``/openapi.json`` describes what it returns.
 - At least 90 % of public functions, classes and methods have a docstring.
 """
@@ -344,6 +346,65 @@ def test_cli_does_not_import_the_web_app_or_the_http_layer():
         todo.extend(graph.get(n, ()))
     http = sorted(n for n in seen if n == "main" or n.startswith(("api.", "web.")) or n == "api")
     assert not http, f"the CLI reaches {http}"
+
+
+# Session factories that may be built without the edge's settings, each with its reason (none today: scripts live
+# in bench/ and tests/, outside the package).
+SESSIONMAKER_EXCEPTIONS: dict[str, str] = {}
+
+
+def _passes_settings(call: ast.Call, settings_arg: str, position: int) -> bool:
+    given = call.args[position] if len(call.args) > position else None
+    for kw in call.keywords:
+        if kw.arg == settings_arg or kw.arg is None:  # by name, or **kwargs (read as passed)
+            given = kw.value
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return True
+    return given is not None and not (isinstance(given, ast.Constant) and given.value is None)
+
+
+def sessionmakers_without_settings(name: str, tree: ast.Module) -> list[str]:
+    """Calls in ``tree`` that build a session factory without settings: ``make_sessionmaker`` with no second
+    argument (or ``settings=None``), SQLAlchemy's ``sessionmaker`` with no ``info`` (outside ``db.engine``'s
+    ``make_sessionmaker``, which puts them there)."""
+    wrong = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        called = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else None
+        if called == "make_sessionmaker" and not _passes_settings(node, "settings", 1):
+            wrong.append(f"{name}:{node.lineno} make_sessionmaker() without settings")
+        # SQLAlchemy's class by its name (``x.sessionmaker()`` is a factory already built, called for a session)
+        if isinstance(f, ast.Name) and called == "sessionmaker" and not _passes_settings(node, "info", 99):
+            wrong.append(f"{name}:{node.lineno} sessionmaker() without info (the settings)")
+    return wrong
+
+
+def test_every_session_factory_carries_the_edges_settings():
+    wrong = [
+        w
+        for name, (_, tree) in modules().items()
+        if name not in SESSIONMAKER_EXCEPTIONS
+        for w in sessionmakers_without_settings(name, tree)
+    ]
+    assert not wrong, (
+        f"{wrong}: pass the edge's Settings (make_sessionmaker(engine, settings)); a session without them makes "
+        "settings_of() read the environment, not the settings the edge was built with"
+    )
+
+
+def test_the_session_factory_checker_sees_a_missing_settings():
+    bad = ast.parse(
+        "a = make_sessionmaker(engine)\nb = engine_mod.make_sessionmaker(e, None)\nc = sessionmaker(e, expire_on_commit=False)\n"
+        "d = make_sessionmaker(e, settings=None)"
+    )
+    good = ast.parse(
+        "a = make_sessionmaker(engine, settings)\nb = make_sessionmaker(e, settings=s)\nc = sessionmaker(e, info=i)\n"
+        "d = request.app.state.sessionmaker()"
+    )
+    assert [w.split(" ")[0] for w in sessionmakers_without_settings("x", bad)] == ["x:1", "x:2", "x:3", "x:4"]
+    assert sessionmakers_without_settings("x", good) == []
 
 
 def test_transactions_are_opened_only_at_the_edges():

@@ -38,6 +38,7 @@ from geo_service.db.migrate import alembic_config
 from geo_service.errors import GeoServiceError
 from geo_service.hashing import sha256_file
 from geo_service.hotspots.rasters import raster_files, relocate_raster_files
+from geo_service.settings import Settings
 
 FORMAT = "geo_service backup"
 FORMAT_VERSION = 1
@@ -465,10 +466,13 @@ def restore_backup(
     raster_store: Path,
     *,
     force: bool = False,
+    settings: Settings,
     actor: str | None = None,
     progress: Progress = _noop,
 ) -> RestoreReport:
     """Check the archive, restore the database (one transaction) and the raster files, then verify it all.
+
+    ``settings``: the command's, carried by the sessions that verify and record the restore.
 
     When everything verifies and ``actor`` is given, the restore itself is appended to the audit trail
     (which backup, by whom), after the backup's own last entry.
@@ -510,16 +514,16 @@ def restore_backup(
         report.relocated = _restore_files(url, archive, Path(raster_store), progress)
         report.files = len(manifest.get("files", []))
     with _database_errors():
-        verify_restored(url, manifest, report, progress)
+        verify_restored(url, manifest, report, settings, progress)
         if report.ok and actor:
-            _record_restore(url, actor, manifest, report)
+            _record_restore(url, actor, manifest, report, settings)
     return report
 
 
-def _record_restore(url: URL | str, actor: str, manifest: dict, report: RestoreReport) -> None:
+def _record_restore(url: URL | str, actor: str, manifest: dict, report: RestoreReport, settings: Settings) -> None:
     engine = make_engine(url, pool_size=1)
     try:
-        with make_sessionmaker(engine)() as session, session.begin():
+        with make_sessionmaker(engine, settings)() as session, session.begin():
             audit.record(
                 session,
                 actor,
@@ -576,11 +580,13 @@ def _restore_files(url: URL | str, archive: Archive, store: Path, progress: Prog
     return relocated
 
 
-def verify_restored(url: URL | str, manifest: dict, report: RestoreReport, progress: Progress = _noop) -> None:
+def verify_restored(
+    url: URL | str, manifest: dict, report: RestoreReport, settings: Settings, progress: Progress = _noop
+) -> None:
     """Compare the restored database and files with the manifest; problems go into ``report.problems``."""
     engine = make_engine(url, pool_size=1)
     try:
-        with make_sessionmaker(engine)() as session:
+        with make_sessionmaker(engine, settings)() as session:
             result = audit.verify(session)
         report.audit_entries = result.entries
         report.problems += [{"what": f"audit entry {p['id']}", "problem": p["problem"]} for p in result.problems]

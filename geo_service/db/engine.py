@@ -58,7 +58,12 @@ def make_read_router(settings: Settings, primary: Engine) -> ReadRouter:
             },
         )
     return ReadRouter(
-        primary, replica, max_lag_s=r.replica_max_lag_s, check_s=r.replica_check_s, retry_s=r.replica_retry_s
+        primary,
+        replica,
+        max_lag_s=r.replica_max_lag_s,
+        check_s=r.replica_check_s,
+        retry_s=r.replica_retry_s,
+        settings=settings,
     )
 
 

@@ -33,6 +33,8 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from geo_service.settings import SESSION_KEY, Settings
+
 log = logging.getLogger("geo_service")
 
 PRIMARY = "primary"
@@ -81,6 +83,7 @@ class ReadRouter:
     max_lag_s : reads go to the primary while the replica is further behind than this.
     check_s : how long one look at the replica is used.
     retry_s : how long an unreachable replica is left alone.
+    settings : the application's settings, carried by every read session (``settings.settings_of``).
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class ReadRouter:
         max_lag_s: float = 30.0,
         check_s: float = 1.0,
         retry_s: float = 5.0,
+        settings: Settings | None = None,
     ) -> None:
         self.primary = primary
         self.replica = replica
@@ -100,12 +104,13 @@ class ReadRouter:
         # read-only transactions (BEGIN READ ONLY): a route declared as a reader that writes fails at once, also
         # without a replica, instead of only in a deployment that has one
         self._primary_ro = primary.execution_options(postgresql_readonly=True)
-        self._primary_reads = sessionmaker(self._primary_ro, expire_on_commit=False)
+        info = {SESSION_KEY: settings} if settings is not None else {}  # as db.engine.make_sessionmaker puts them
+        self._primary_reads = sessionmaker(self._primary_ro, expire_on_commit=False, info=info)
         # a hot standby is read-only by itself; asking for it per transaction would leave its pooled connections
         # asking for READ WRITE afterwards (SQLAlchemy's reset), which a standby refuses
         self._replica_ro = replica
         self._replica_reads = (
-            sessionmaker(self._replica_ro, expire_on_commit=False) if self._replica_ro is not None else None
+            sessionmaker(self._replica_ro, expire_on_commit=False, info=info) if self._replica_ro is not None else None
         )
         self._status: ReplicaStatus | None = None
         self._lock = threading.Lock()

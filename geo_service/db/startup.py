@@ -12,17 +12,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.db.engine import transaction
 from geo_service.forest_loss import store as forest_loss_store
-from geo_service.hotspots.area import apply_area_of_interest
+from geo_service.hotspots.area import mark_hotspots
 from geo_service.hotspots.partitions import ensure_ahead
+from geo_service.layers import aoi
 from geo_service.settings import Settings
 
 
 def apply_configured_area_of_interest(factory: sessionmaker[Session], settings: Settings) -> int:
-    """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M) and re-mark
-    the stored detections if it changed, and the clearing patches whose flag no longer matches it; returns how many
-    detections were re-marked."""
+    """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M) and, only when
+    the area changed, re-mark the stored detections and the clearing patches against it (a start-up with the same
+    configuration touches neither); returns how many detections were re-marked."""
     with transaction(factory) as session:
-        n = apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
+        if not aoi.configure(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m):
+            return 0
+        n = mark_hotspots(session)
         forest_loss_store.mark_in_area_of_interest(session)  # only the patches whose flag differs are written
         return n
 

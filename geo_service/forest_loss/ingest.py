@@ -519,14 +519,28 @@ def _extend(new: NewPatches, old: list, ni: np.ndarray, nj: np.ndarray, report: 
     return updates, absorbed, survivors
 
 
+# The zones a boundary layer of each type changes: its own kind, and the area of interest for the layers it is
+# built from (``layers.store`` rebuilds it after a province or district load). A layer type not listed feeds no
+# attribution of a patch: its load leaves the patches alone.
+ZONES_OF_LAYER: dict[str, frozenset[str]] = {
+    "province": frozenset({"province", "aoi"}),
+    "district": frozenset({"district", "aoi"}),
+    "subdistrict": frozenset({"subdistrict"}),
+    "protected_area": frozenset({"protected_area"}),
+}
+
+
 def reattribute_patches(session: Session, layer_type: str | None = None, *, chunk: int = 50_000) -> int:
-    """Listener of a boundary change (registered in ``wiring``): measure and attribute every live patch again
-    against the boundaries as the load's transaction sees them (zone shares, codes, ``in_aoi``; the areas do not
-    change), in chunks of ``chunk`` patches; returns how many patches were re-attributed."""
+    """Listener of a boundary change (registered in ``wiring``): attribute every live patch again against the
+    boundaries as the load's transaction sees them, for the zones a layer of ``layer_type`` decides
+    (:data:`ZONES_OF_LAYER`; None: every zone): zone shares, codes, ``in_aoi``. The areas are kept as stored (a
+    boundary cannot change them) and only what changed is written (``store.reattribute``); a layer type that no
+    attribution reads changes nothing. In chunks of ``chunk`` patches; returns how many patches were updated."""
+    kinds = store.ZONE_KINDS if layer_type is None else ZONES_OF_LAYER.get(layer_type)
+    if not kinds:
+        return 0
     ids = store.live_patch_ids(session)
-    for k in range(0, len(ids), chunk):
-        store.measure_and_attribute(session, ids[k : k + chunk], in_transaction=True)
-    return len(ids)
+    return sum(store.reattribute(session, ids[k : k + chunk], kinds) for k in range(0, len(ids), chunk))
 
 
 def list_ingests(session: Session, limit: int = 100) -> list[dict[str, Any]]:

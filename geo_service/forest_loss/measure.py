@@ -234,6 +234,37 @@ def zones_of(gaz: Gazetteer) -> Zones:
     return z
 
 
+_subsets: weakref.WeakKeyDictionary[Gazetteer, dict[frozenset[str], Zones]] = weakref.WeakKeyDictionary()
+
+
+def zones_of_kinds(gaz: Gazetteer, kinds: frozenset[str]) -> Zones:
+    """The zones of a Gazetteer of these kinds only (``province``, ``district``, ``subdistrict``,
+    ``protected_area``, ``aoi``), with their boundary chunks indexed (cached with the Gazetteer): what a patch is
+    measured against again when only those boundaries changed."""
+    z = zones_of(gaz)
+    if kinds >= set(z.kind.tolist()):
+        return z
+    cache = _subsets.setdefault(gaz, {})
+    if kinds in cache:
+        return cache[kinds]
+    keep = np.isin(z.kind, list(kinds))
+    new_index = np.cumsum(keep) - 1  # a kept zone's place among the kept
+    chunk_keep = keep[z.chunk_zone] if len(z.chunk_zone) else np.zeros(0, dtype=bool)
+    sub = Zones(
+        kind=z.kind[keep],
+        code=z.code[keep],
+        geoms=z.geoms[keep],
+        bounds=z.bounds[keep].reshape(-1, 4),
+        valid_from=z.valid_from[keep],
+        valid_to=z.valid_to[keep],
+        reserve=z.reserve[keep],
+        chunks=shapely.STRtree(np.asarray(z.chunks.geometries)[chunk_keep]),
+        chunk_zone=new_index[z.chunk_zone[chunk_keep]],
+    )
+    cache[kinds] = sub
+    return sub
+
+
 @dataclass
 class Measured:
     """Per patch: ``area`` (m2) and ``in_aoi``; per (patch, zone) row with an area > 0: ``row_patch`` (index into
@@ -247,8 +278,11 @@ class Measured:
     row_share: np.ndarray
 
 
-def measure(patches: np.ndarray, days: np.ndarray, zones: Zones) -> Measured:
+def measure(patches: np.ndarray, days: np.ndarray, zones: Zones, area: np.ndarray | None = None) -> Measured:
     """Area, in_aoi and zone shares of patches (EPSG:4326) first seen on ``days`` (datetime64[D]).
+
+    ``area``: the patches' areas (m2) as already measured (stored patches re-attributed: a boundary change cannot
+    change them), used as they are; None: measured here in UTM.
 
     A zone counts for a patch when the patch meets it (``ST_Intersects``) and, for a protected-area version, when
     the version is in force on the patch's day; its row is kept when the area inside is > 0: the patch's own area
@@ -257,7 +291,7 @@ def measure(patches: np.ndarray, days: np.ndarray, zones: Zones) -> Measured:
     patches = np.asarray(patches, dtype=object)
     n = len(patches)
     days = np.asarray(days, dtype="datetime64[D]")
-    area = utm_areas(patches)
+    area = utm_areas(patches) if area is None else np.asarray(area, dtype=np.float64)
     # 1. patches meeting a zone's boundary: candidates by box (STRtree), then the exact test on the chunk
     p_hit, c_hit = zones.chunks.query(patches, predicate="intersects")
     nz = len(zones.kind)
