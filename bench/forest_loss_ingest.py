@@ -11,7 +11,7 @@
    new patches inserted as the ingest inserts them (forest_loss/store.py ``insert_patches``: measured in memory by
    forest_loss/measure.py, COPYed with their figures and zone rows) against the same insert bare; the figures alone
    in memory; the same patches extended (``update_patches``, the ingest's path for extensions); the baseline, the SQL reference
-   (``measure_and_attribute_sql``) on the first ``--old-patches`` of the same patches, every column compared; the
+   (tests/attribution_oracle.py ``measure_and_attribute_sql``) on the first ``--old-patches`` of the same patches, every column compared; the
    "cleared by fire" mark and its search (hotspots/near.py ``fire_near_areas``) against the same rule in plain
    PostGIS (tests/fire_oracle.py) on the first ``--fire-reference`` patches, answers compared; and the hotspots' rates in the same run: the
    Gazetteer on the patches' centres (points) and a FIRMS ingest end to end of ``--firms-rows`` rows
@@ -222,6 +222,7 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
     from geo_service.hotspots.near import fire_near_areas
     from geo_service.places import gazetteer
     from geo_service.settings import ForestLossSettings
+    from tests.attribution_oracle import measure_and_attribute_sql
     from tests.fire_oracle import fire_near_areas_sql
 
     rng = np.random.default_rng(seed)
@@ -287,7 +288,7 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
         if n_old:
             t1 = time.perf_counter()
             with transaction(sm) as session:
-                store.measure_and_attribute_sql(session, bare_ids[:n_old])
+                measure_and_attribute_sql(session, bare_ids[:n_old])
             out["attribute_sql_s"] = time.perf_counter() - t1
             with transaction(sm) as session:
                 out["compare"] = compare(_snapshot(session, bare_ids[:n_old]), _snapshot(session, ids[:n_old]))

@@ -1,5 +1,5 @@
 """Clearing patches measured in memory (forest_loss/measure.py) give the answers of the SQL reference
-(store.measure_and_attribute_sql), column by column, on awkward generated patches: squares and triangles on every
+(tests/attribution_oracle.py measure_and_attribute_sql), column by column, on awkward generated patches: squares and triangles on every
 zone's boundary (districts, subdistricts, the neighbouring province, reserves with a hole, overlapping protected
 areas, the area of interest), patches on the days a reserve's boundary changed, multipolygons (corner-touching,
 disjoint across a boundary), a patch with a hole, big patches holding a small zone, and a patch across the
@@ -18,6 +18,7 @@ from sqlalchemy import text
 from geo_service.db.engine import transaction
 from geo_service.forest_loss import measure, store
 from geo_service.layers import queries
+from tests.attribution_oracle import measure_and_attribute_sql
 from tests.provinces import load_nan
 
 # the day before, the day of and after NRF-PR-003's boundary change; before Doi Pha Klong park existed; today
@@ -150,7 +151,7 @@ def test_in_memory_answers_are_the_sql_reference_on_awkward_patches(sm, monkeypa
         ref_ids, new_ids, again_ids, ext_ids = (store.new_patch_ids(session, n) for _ in range(4))
         store.insert_patches(session, _rows(ref_ids, geoms), ingest, measured=False)
         store.insert_patches(session, _rows(again_ids, geoms), ingest, measured=False)
-        store.measure_and_attribute_sql(session, ref_ids)  # the reference
+        measure_and_attribute_sql(session, ref_ids)  # the reference
         store.insert_patches(session, _rows(new_ids, geoms), ingest)  # measured in memory as inserted
         store.measure_and_attribute(session, again_ids)  # stored patches measured in memory
         # extended patches: stored as a square elsewhere, then given these outlines and measured with them

@@ -1,10 +1,10 @@
 """Area and zone shares of clearing patches in memory (issue 14): the vectorised twin of the store's SQL.
 
-The answers are those of ``store.measure_and_attribute_sql`` (the SQL reference: PostGIS, GEOS and PROJ in the
+The answers are those of the SQL reference (tests/attribution_oracle.py: PostGIS, GEOS and PROJ in the
 server), computed with the same libraries in the process (Shapely 2 / GEOS, pyproj / PROJ) and without a Python loop
 over patches:
 
-* area in UTM, zone by zone (:func:`utm_areas`, the rule of ``store.utm_area_sql``): one pyproj transformer per
+* area in UTM, zone by zone (:func:`utm_areas`, the rule of the reference's ``utm_area_sql``): one pyproj transformer per
   UTM zone over every patch's coordinates at once, the ring areas summed as GEOS and PostGIS sum them
   (:func:`shoelace`); a patch across a zone line is cut along it and each part measured in its own zone;
 * zones: a patch meets a zone when it meets the zone's boundary or lies inside it. Boundaries are cut into short
@@ -116,7 +116,7 @@ def _polygons(geoms: np.ndarray) -> np.ndarray:
 
 
 def utm_areas(geoms: np.ndarray) -> np.ndarray:
-    """Area (m2) of each geometry (EPSG:4326) in UTM, zone by zone: ``store.utm_area_sql`` in numpy.
+    """Area (m2) of each geometry (EPSG:4326) in UTM, zone by zone: the reference's ``utm_area_sql`` in numpy.
 
     Empty or missing geometries measure 0."""
     geoms = np.asarray(geoms, dtype=object)

@@ -8,9 +8,9 @@ as the sum of its part in zone 47 (measured in EPSG:32647) and its part in zone 
 Zones: the provinces, districts and subdistricts as they are now and the protected areas in force on the patch's
 first alert date; ``in_aoi``: the patch meets the stored area of interest. New patches are measured in memory
 (``forest_loss.measure``, against the Gazetteer's boundaries, read through the layers store) and written with their
-figures by binary COPY (:func:`insert_patches`); stored ones by :func:`measure_and_attribute`. The SQL reference,
-:func:`measure_and_attribute_sql`, reads the shared views and functions (``current_admin_areas``,
-``protected_areas_on(first_date)``) and gives the same answers (tests/test_forest_loss_measure.py).
+figures by binary COPY (:func:`insert_patches`); stored ones by :func:`measure_and_attribute`. The same rules in
+plain PostGIS (tests/attribution_oracle.py, on the shared views ``current_admin_areas`` and
+``protected_areas_on(first_date)``) give the same answers (tests/test_forest_loss_measure.py).
 """
 
 from __future__ import annotations
@@ -32,25 +32,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.db.engine import driver_connection
 from geo_service.forest_loss import measure
-from geo_service.layers import aoi
 from geo_service.places import gazetteer, gazetteer_in_transaction
-
-
-def utm_area_sql(g: str) -> str:
-    """SQL for the area (m2) of geometry expression ``g`` (EPSG:4326) measured in UTM, zone by zone: the part in
-    each 6-degree zone in that zone's projection (north or south by the part's own latitude)."""
-    zone = "LEAST(60, GREATEST(1, floor((ST_X{0}({1}) + 180) / 6)::int + 1))"
-    lo, hi = zone.format("Min", g), zone.format("Max", g)
-    hemisphere = f"CASE WHEN ST_Y(ST_PointOnSurface({g})) >= 0 THEN 32600 ELSE 32700 END"
-    # most patches lie in one zone: measured whole in it; the others part by part
-    return f"""(CASE WHEN {lo} = {hi} THEN ST_Area(ST_Transform({g}, {hemisphere} + {lo}))
-             ELSE (SELECT coalesce(sum(ST_Area(ST_Transform(uz_part.part,
-                   CASE WHEN ST_Y(ST_PointOnSurface(uz_part.part)) >= 0 THEN 32600 ELSE 32700 END + uz.zn))), 0)
-             FROM generate_series({lo}, {hi}) AS uz(zn)
-             CROSS JOIN LATERAL (SELECT ST_CollectionExtract(ST_Intersection({g},
-                   ST_MakeEnvelope(-180 + 6 * (uz.zn - 1), -90, -180 + 6 * uz.zn, 90, 4326)), 3) AS part) uz_part
-             WHERE NOT ST_IsEmpty(uz_part.part)) END)"""
-
 
 # --- ingests ---
 
@@ -192,28 +174,6 @@ def new_patch_ids(session: Session, n: int) -> list[int]:
     )
 
 
-_PATCH_ARRAYS = """unnest(CAST(:id AS bigint[]), CAST(:wkb AS bytea[]), CAST(:first AS date[]), CAST(:last AS date[]),
-       CAST(:pixels AS int[]), CAST(:low AS int[]), CAST(:high AS int[]), CAST(:highest AS int[]),
-       CAST(:cmax AS smallint[]), CAST(:sources AS text[]))
-       AS u(id, wkb, first_date, last_date, pixels, low, high, highest, cmax, sources)"""
-
-
-def _arrays(rows: Sequence[dict]) -> dict[str, list]:
-    return {
-        "id": [r["id"] for r in rows],
-        "wkb": [r["wkb"] for r in rows],
-        "first": [r["first_date"] for r in rows],
-        "last": [r["last_date"] for r in rows],
-        "pixels": [int(r["pixels"]) for r in rows],
-        "low": [int(r["pixels_low"]) for r in rows],
-        "high": [int(r["pixels_high"]) for r in rows],
-        "highest": [int(r["pixels_highest"]) for r in rows],
-        "cmax": [int(r["confidence_max"]) for r in rows],
-        # text[] of comma-joined sources: one array per row cannot be bound as a ragged 2-D array
-        "sources": [",".join(sorted(r["sources"])) for r in rows],
-    }
-
-
 INSERT_CHUNK = 20_000  # patches measured per COPY batch (the server stores one while the next is measured)
 _EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
 _WKB_POLYGON, _WKB_MULTI = b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"
@@ -263,8 +223,9 @@ def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, me
     area, ``in_aoi``, zone shares and codes computed in memory (``forest_loss.measure``) and written with the rows,
     by two binary COPYs (the patches, their zone rows); no second version of any row.
 
-    ``measured=False``: the rows only (area 0, no attribution), for :func:`measure_and_attribute_sql` to measure
-    (the SQL reference, the benchmark's baseline)."""
+    ``measured=False``: the same COPY of the rows without their figures (area 0, no attribution, no zone rows): the
+    benchmark's baseline (what the figures add to the insert) and the rows the SQL reference measures
+    (tests/attribution_oracle.py)."""
     if not rows:
         return
     n = len(rows)
@@ -291,24 +252,11 @@ def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, me
     _copy(conn, "clearing_patch_zones", zone_rows)
 
 
-def update_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
+def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
     """Replace extended patches' figures and geometry (they keep their id), set-based: measured and attributed in
     memory as :func:`insert_patches` does, the rows COPYed into a temporary table and applied by one UPDATE (one new
-    version of each row), their zone rows replaced. ``measured=False``: geometry and counts only (the SQL
-    reference measures them after)."""
+    version of each row), their zone rows replaced."""
     if not rows:
-        return
-    if not measured:
-        session.execute(
-            text(f"""
-            UPDATE clearing_patches p SET sources = string_to_array(u.sources, ','), first_date = u.first_date,
-                   last_date = u.last_date, pixels = u.pixels, confidence_max = u.cmax, pixels_low = u.low,
-                   pixels_high = u.high, pixels_highest = u.highest, last_ingest_id = :ingest, updated_at = now(),
-                   geom = ST_Multi(ST_GeomFromWKB(u.wkb, 4326))
-            FROM {_PATCH_ARRAYS}
-            WHERE p.id = u.id"""),
-            {**_arrays(rows), "ingest": ingest_id},
-        )
         return
     pid, geoms, first, columns = _row_columns(rows, ingest_id)
     zones, ranks = _zone_set(session)
@@ -357,93 +305,6 @@ def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[i
         WHERE p.merged_into = u.id"""),
         {"a": list(absorbed), "s": list(survivors)},
     )
-
-
-# Zones outermost (for each zone its patches, through the patches' GiST index), so PostGIS prepares each zone's
-# geometry once and tests every patch against the prepared one (a patch-by-patch loop re-prepared the district
-# polygons for every patch: 53 patches/s instead of thousands). The area inside a zone is the patch's own area when
-# the zone covers it, else the UTM area of the intersection, computed once per pair.
-_ZONES = f"""
-WITH pairs AS MATERIALIZED (
-  SELECT p.id, p.area_m2, a.level::text AS zone_type, a.code::text AS code, ST_Covers(a.geom, p.geom) AS inside,
-         a.geom AS zgeom, p.geom AS pgeom
-  FROM current_admin_areas a
-  JOIN clearing_patches p ON p.geom && a.geom AND ST_Intersects(a.geom, p.geom)
-  WHERE p.id = ANY(CAST(:ids AS bigint[]))
-  UNION ALL
-  SELECT p.id, p.area_m2, 'protected_area', pa.code::text, ST_Covers(pa.geom, p.geom), pa.geom, p.geom
-  FROM (SELECT DISTINCT first_date FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))) d
-  CROSS JOIN LATERAL protected_areas_on(d.first_date) pa
-  JOIN clearing_patches p ON p.first_date = d.first_date AND p.geom && pa.geom AND ST_Intersects(pa.geom, p.geom)
-  WHERE p.id = ANY(CAST(:ids AS bigint[]))
-), measured AS MATERIALIZED (
-  SELECT id, area_m2, zone_type, code, CASE WHEN inside THEN area_m2 ELSE {utm_area_sql("i.ig")} END AS a
-  FROM pairs
-  -- the intersection computed once per pair (OFFSET 0 keeps the planner from pasting it into every use)
-  CROSS JOIN LATERAL (SELECT CASE WHEN NOT inside THEN ST_Intersection(pgeom, zgeom) END AS ig OFFSET 0) i
-)
-INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share)
-SELECT id, zone_type, code, a, LEAST(1.0, a / NULLIF(area_m2, 0)) FROM measured WHERE a > 0
-ON CONFLICT (patch_id, zone_type, zone_code) DO UPDATE SET area_m2 = EXCLUDED.area_m2, share = EXCLUDED.share
-"""
-
-# The largest-share zone of each type from the zone rows, in one pass over them (per-patch subqueries cost 4 ms a
-# patch); the reserve is the largest-share protected area that is a National Reserved Forest on the first date.
-_ATTRIBUTE = """
-WITH z AS (
-  SELECT patch_id,
-    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'province'))[1] AS province,
-    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'district'))[1] AS district,
-    (array_agg(zone_code ORDER BY share DESC, zone_code) FILTER (WHERE zone_type = 'subdistrict'))[1] AS subdistrict,
-    array_agg(zone_code ORDER BY zone_code) FILTER (WHERE zone_type = 'protected_area') AS protected
-  FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[])) GROUP BY patch_id
-), reserves AS (
-  SELECT d.first_date, pa.code::text AS code
-  FROM (SELECT DISTINCT first_date FROM clearing_patches WHERE id = ANY(CAST(:ids AS bigint[]))) d
-  CROSS JOIN LATERAL protected_areas_on(d.first_date) pa
-  WHERE pa.kind::text = 'national_reserved_forest'
-), r AS (
-  SELECT DISTINCT ON (cz.patch_id) cz.patch_id, cz.zone_code
-  FROM clearing_patch_zones cz
-  JOIN clearing_patches p ON p.id = cz.patch_id
-  JOIN reserves rv ON rv.first_date = p.first_date AND rv.code = cz.zone_code
-  WHERE cz.patch_id = ANY(CAST(:ids AS bigint[])) AND cz.zone_type = 'protected_area'
-  ORDER BY cz.patch_id, cz.share DESC, cz.zone_code
-)
-UPDATE clearing_patches p SET province_code = z.province, district_code = z.district,
-       subdistrict_code = z.subdistrict, protected_area_codes = z.protected, reserve_code = r.zone_code
-FROM unnest(CAST(:ids AS bigint[])) AS u(id)
-LEFT JOIN z ON z.patch_id = u.id
-LEFT JOIN r ON r.patch_id = u.id
-WHERE p.id = u.id
-"""
-
-
-def measure_and_attribute_sql(session: Session, ids: Sequence[int]) -> None:
-    """The SQL reference of :func:`measure_and_attribute` and of ``insert_patches(measured=True)``: the same answers
-    computed in PostGIS (10x slower and more), kept for the equivalence test (tests/test_forest_loss_measure.py) and
-    the benchmark's baseline."""
-    if not ids:
-        return
-    params = {"ids": list(ids)}
-    # area and in_aoi in one UPDATE: each UPDATE writes a new version of every row (and its index entries), which
-    # cost as much as the geometry work (profiled on 20,000 patches: the in_aoi UPDATE alone took 1.3 of 4.8 s).
-    # in_aoi: the stored area of interest (the geometry in_area_of_interest() tests against), bound once as a
-    # constant so PostGIS prepares it once; through the function it cost 5 ms a patch (the polygon fetched and
-    # unpacked for every row). (One statement for everything was tried: the zones joined to a CTE of the patches
-    # lose the patches' GiST index, 12-20x slower.)
-    shape = aoi.geometry_wkb(session)
-    session.execute(
-        text(
-            f"""UPDATE clearing_patches p SET area_m2 = {utm_area_sql("p.geom")},
-                    in_aoi = CAST(:aoi AS bytea) IS NOT NULL AND ST_Intersects(ST_GeomFromWKB(:aoi, 4326), p.geom)
-                WHERE p.id = ANY(CAST(:ids AS bigint[]))"""
-        ),
-        {**params, "aoi": shape},
-    )
-    session.execute(text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), params)
-    session.execute(text(_ZONES), params)
-    session.execute(text(_ATTRIBUTE), params)
 
 
 _COUNTS = ("pixels", "pixels_low", "pixels_high", "pixels_highest")
@@ -516,8 +377,8 @@ def measure_and_attribute(session: Session, ids: Sequence[int], *, in_transactio
     on the first alert date, the largest-share codes and ``in_aoi``, of stored patches, measured again (the ingest
     needs it not: :func:`insert_patches` and :func:`update_patches` measure the rows they write).
 
-    Computed in memory by ``forest_loss.measure`` (the answers of :func:`measure_and_attribute_sql`, to the last
-    bit on the benchmark's patches); the zone rows are replaced by a binary COPY and the patch columns set by one
+    Computed in memory by ``forest_loss.measure`` (the answers of the SQL reference, tests/attribution_oracle.py, to
+    the last bit on the benchmark's patches); the zone rows are replaced by a binary COPY and the patch columns set by one
     UPDATE from a COPYed temporary table, in the caller's transaction. ``in_transaction``: against the boundaries
     as this transaction sees them (a layer load that has not committed yet)."""
     if not ids:
