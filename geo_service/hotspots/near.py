@@ -28,7 +28,9 @@ polygons in space and time at once; its parts (STRtree, GEOS distance, PROJ) are
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -60,6 +62,32 @@ def fire_near_areas(
     ``areas``: (id, WKB or EWKB geometry in EPSG:4326, first day, last day). One row per area with any, by id:
     area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day, events (ids, ascending),
     event_nearest_m."""
+    with _no_cyclic_gc():
+        return _search(session, areas, float(distance_m), int(days_before), int(days_after))
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic garbage collector paused (process-wide, restored after): the search allocates hundreds of
+    thousands of Shapely geometries, which hold no reference cycles, yet every burst of allocations set off
+    collections over every live object. Measured on 100,000 patches against 300,000 detections: 2.7-2.9 s with it,
+    1.9-2.0 s without (same process, alternating runs)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _search(
+    session: Session,
+    areas: Sequence[tuple[int, bytes, date, date]],
+    distance_m: float,
+    days_before: int,
+    days_after: int,
+) -> list[dict[str, Any]]:
     if not areas:
         return []
     n = len(areas)
