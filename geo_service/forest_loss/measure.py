@@ -22,28 +22,17 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import shapely
-from pyproj import Transformer
 
+from geo_service.coords import from_wgs84, project_from_wgs84
 from geo_service.places import LEVELS, Gazetteer
 
 CHUNK_SEGMENTS = 32  # boundary segments per STRtree entry: tight boxes, few entries
 NRF = "national_reserved_forest"
 _NO_DAY_FROM = np.datetime64("0001-01-01", "D")
 _NO_DAY_TO = np.datetime64("9999-12-31", "D")
-
-
-@cache
-def _to_utm(epsg: int) -> Transformer:
-    return Transformer.from_crs(4326, epsg, always_xy=True)
-
-
-def _project(geoms: np.ndarray, epsg: int) -> np.ndarray:
-    t = _to_utm(epsg)
-    return shapely.transform(geoms, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
 
 def _utm_zone(x: np.ndarray) -> np.ndarray:
@@ -89,7 +78,7 @@ def _area_in(geoms: np.ndarray, epsg: np.ndarray) -> np.ndarray:
     rings = shapely.get_num_interior_rings(geoms) + 1  # multipolygons: -1 + 1 = 0, measured below
     simple = (rings == 1) & (shapely.get_type_id(geoms) == 3)
     for code in np.unique(epsg):
-        t = _to_utm(int(code))
+        t = from_wgs84(int(code))
         k = np.flatnonzero((epsg == code) & simple)
         if len(k):
             sel = np.isin(of, k)  # the coordinates of these geometries, in order
@@ -98,7 +87,7 @@ def _area_in(geoms: np.ndarray, epsg: np.ndarray) -> np.ndarray:
             out[k] = shoelace(np.asarray(px), np.asarray(py), np.r_[0, np.cumsum(counts)[:-1]], counts)
         k = np.flatnonzero((epsg == code) & ~simple)
         if len(k):
-            out[k] = shapely.area(_project(geoms[k], int(code)))
+            out[k] = shapely.area(project_from_wgs84(geoms[k], int(code)))
     return out
 
 
