@@ -49,23 +49,6 @@ _BANGKOK_US = 7 * 3_600_000_000  # Asia/Bangkok has been UTC+7 without daylight 
 _UTM_MIN_SCALE = 0.9996  # a UTM distance is at least this times the ground's: the box is widened by its inverse
 
 
-def fire_near_areas(
-    session: Session,
-    areas: Sequence[tuple[int, bytes, date, date]],
-    *,
-    distance_m: float,
-    days_before: int,
-    days_after: int,
-) -> list[dict[str, Any]]:
-    """Detections and fire events near areas in space and time, by the rule above.
-
-    ``areas``: (id, WKB or EWKB geometry in EPSG:4326, first day, last day). One row per area with any, by id:
-    area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day, events (ids, ascending),
-    event_nearest_m."""
-    with _no_cyclic_gc():
-        return _search(session, areas, float(distance_m), int(days_before), int(days_after))
-
-
 @contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """Python's cyclic garbage collector paused (process-wide, restored after): the search allocates hundreds of
@@ -81,13 +64,20 @@ def _no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _search(
+@_no_cyclic_gc()
+def fire_near_areas(
     session: Session,
     areas: Sequence[tuple[int, bytes, date, date]],
+    *,
     distance_m: float,
     days_before: int,
     days_after: int,
 ) -> list[dict[str, Any]]:
+    """Detections and fire events near areas in space and time, by the rule above.
+
+    ``areas``: (id, WKB or EWKB geometry in EPSG:4326, first day, last day). One row per area with any, by id:
+    area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day, events (ids, ascending),
+    event_nearest_m."""
     if not areas:
         return []
     n = len(areas)
