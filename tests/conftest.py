@@ -101,6 +101,19 @@ def make_settings(url, tmp_path: Path, **extra) -> Settings:
     )
 
 
+def cli_env(url, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``geo-service`` CLI process of a test: this process's, with the database ``url``, the
+    data folder, the test environment and a 200-column terminal; ``extra`` variables added or replacing these."""
+    return {
+        **os.environ,
+        "COLUMNS": "200",
+        "GEO_SERVICE_DATABASE_URL": _url_text(url),
+        "GEO_SERVICE_DATA_DIR": str(data_dir),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+        **extra,
+    }
+
+
 @pytest.fixture
 def engine_for():
     engines = []

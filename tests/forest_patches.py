@@ -12,6 +12,8 @@ chosen so that the expected answers can be checked by hand (1 ha = 10,000 m2, 1 
 | 106 | 5501 (synthetic Nan, province 55)             | 2024-02-15  | 2567    | 40,000  | gfw_integrated      | 4    | yes  | neighbouring province, outside the area of interest |
 
 No patch has a first alert in fiscal year 2566 (Oct 2022 - Sep 2023) nor in October-December 2023: empty periods.
+
+The writers below serve the other modules' hand-built patches too (``insert_ingest``, ``insert_zoned_patches``).
 """
 
 from __future__ import annotations
@@ -134,16 +136,92 @@ PATCHES = {
 HALF = 0.0007  # half the side of each patch's square, degrees (about 150 m by 155 m)
 
 
+def insert_ingest(
+    session,
+    *,
+    params_key: str,
+    source: str = "gfw_integrated",
+    encoding: str = "gfw_integrated",
+    file_name: str = "x.tif",
+    file_sha256: str = "0" * 64,
+    crs: str = "EPSG:4326",
+) -> int:
+    """One row of ``forest_alert_ingests`` (the ingest the hand-built patches name as theirs); its id."""
+    return session.execute(
+        text(
+            "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
+            "VALUES (:source, :encoding, :file_name, :file_sha256, :params_key, :crs) RETURNING id"
+        ),
+        {
+            "source": source,
+            "encoding": encoding,
+            "file_name": file_name,
+            "file_sha256": file_sha256,
+            "params_key": params_key,
+            "crs": crs,
+        },
+    ).scalar_one()
+
+
+def insert_zoned_patches(factory, patches: dict[int, tuple], params_key: str) -> None:
+    """Write an ingest (``params_key``), ``patches`` and their zones in one transaction: for the figures by share.
+
+    ``patches``: id -> (envelope (west, south, east, north) in degrees, first alert, last alert, area m2, sources,
+    confidence class, province and district of the largest share, zones as (type, code, area m2)). Every pixel
+    (100 m2) is of the patch's class; no protected-area codes, in the area of interest, not cleared by fire (the
+    zones, written by hand as the ingest's attribution would, are what the figures count)."""
+    with transaction(factory) as session:
+        ingest_id = insert_ingest(session, params_key=params_key)
+        for pid, ((x0, y0, x1, y1), first, last, m2, sources, conf, prov, dist, zones) in patches.items():
+            pixels = int(m2 // 100)
+            session.execute(
+                text(
+                    """INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2,
+                           confidence_max, pixels_low, pixels_high, pixels_highest, province_code, district_code,
+                           protected_area_codes, in_aoi, cleared_by_fire, first_ingest_id, last_ingest_id, geom)
+                       VALUES (:id, :sources, :first, :last, :pixels, :m2, :conf, :low, :high, :highest, :prov,
+                           :dist, '{}', true, false, :ingest, :ingest,
+                           ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"""
+                ),
+                {
+                    "id": pid,
+                    "sources": sources,
+                    "first": first,
+                    "last": last,
+                    "pixels": pixels,
+                    "m2": m2,
+                    "conf": conf,
+                    "low": pixels if conf == 2 else 0,
+                    "high": pixels if conf == 3 else 0,
+                    "highest": pixels if conf == 4 else 0,
+                    "prov": prov,
+                    "dist": dist,
+                    "ingest": ingest_id,
+                    "x0": x0,
+                    "y0": y0,
+                    "x1": x1,
+                    "y1": y1,
+                },
+            )
+            insert_zones(session, pid, m2, zones)
+
+
+def insert_zones(session, patch_id: int, area_m2: float, zones) -> None:
+    """The zone rows of a patch of ``area_m2``: ``zones`` as (type, code, area m2); each share is its area's part."""
+    for zone_type, code, zone_m2 in zones:
+        session.execute(
+            text(
+                "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
+                "VALUES (:p, :t, :c, :a, :s)"
+            ),
+            {"p": patch_id, "t": zone_type, "c": code, "a": zone_m2, "s": zone_m2 / area_m2},
+        )
+
+
 def insert_patches(factory) -> dict[int, dict]:
     """Write the ingest, the patches and their zones (one transaction); the patches by id as written."""
     with transaction(factory) as session:
-        ingest_id = session.execute(
-            text(
-                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                "VALUES (:source, :encoding, :file_name, :file_sha256, :params_key, :crs) RETURNING id"
-            ),
-            INGEST,
-        ).scalar_one()
+        ingest_id = insert_ingest(session, **INGEST)
         for pid, (
             lon,
             lat,
@@ -200,12 +278,5 @@ def insert_patches(factory) -> dict[int, dict]:
                     "y1": lat + HALF,
                 },
             )
-            for zone_type, code, zone_m2 in zones:
-                session.execute(
-                    text(
-                        "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
-                        "VALUES (:p, :t, :c, :a, :s)"
-                    ),
-                    {"p": pid, "t": zone_type, "c": code, "a": zone_m2, "s": zone_m2 / m2},
-                )
+            insert_zones(session, pid, m2, zones)
     return {pid: {"first_date": row[2], "area_m2": row[4]} for pid, row in PATCHES.items()}

@@ -34,7 +34,8 @@ from geo_service.alerts import service as alerts_service
 from geo_service.alerts.sender import send_pending
 from geo_service.db.engine import transaction
 from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings
-from tests.provinces import NAN_POINT, load_nan
+from tests.forest_patches import insert_ingest
+from tests.provinces import NAN_POINT, load_nan, post_border_contracts
 
 HEADER = (
     "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
@@ -557,23 +558,28 @@ def test_sender_killed_between_sent_and_marked_sent(env, tmp_path):
     assert len({m["mail"]["Message-ID"] for m in env.smtp.messages}) == 1
 
 
+def _insert_clearing_patch(s, district: str, lon: float, lat: float) -> None:
+    """A GLAD-L clearing patch (12 pixels, 10,800 m2) first and last alerted today in ``district``: a disc of
+    0.0005 degree round lon/lat; with the ingest that names it."""
+    ingest_id = insert_ingest(
+        s, source="glad_l", encoding="gfw", file_name="a.tif", file_sha256="a" * 64, params_key="b" * 64
+    )
+    s.execute(
+        text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
+                district_code, first_ingest_id, last_ingest_id, geom)
+                VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
+                        ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
+        {"d": district, "i": ingest_id, "lon": lon, "lat": lat},
+    )
+
+
 @pytest.mark.slow
 def test_clearing_patches_alert_once(env):
     d1 = env.district_of(*P1)
     fay = env.user("fay", "field_officer")
     _subscribe(env, fay, subject_type="district", subject_code=d1, kinds=["clearing_patch"])
     with transaction(env.sm) as s:
-        ingest_id = s.execute(
-            text("INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                 "VALUES ('glad_l', 'gfw', 'a.tif', repeat('a', 64), repeat('b', 64), 'EPSG:4326') RETURNING id")
-        ).scalar_one()  # fmt: skip
-        s.execute(
-            text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
-                    district_code, first_ingest_id, last_ingest_id, geom)
-                    VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
-                            ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
-            {"d": d1, "i": ingest_id, "lon": P1[1], "lat": P1[0]},
-        )
+        _insert_clearing_patch(s, d1, P1[1], P1[0])
         assert alerts_service.clearing_patches_found(s) == 1
     with transaction(env.sm) as s:
         assert alerts_service.clearing_patches_found(s) == 0  # idempotent
@@ -850,17 +856,7 @@ def test_contract_area_subscriptions_follow_the_recipients_provinces(env):
     # a hotspot (and so a fire event) and a clearing patch inside the Phrae contract
     env.ingest([(lat + 0.003, lon, _early_hhmm(), "n", 2.0)])
     with transaction(env.sm) as s:
-        ingest_id = s.execute(
-            text("INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                 "VALUES ('glad_l', 'gfw', 'a.tif', repeat('a', 64), repeat('b', 64), 'EPSG:4326') RETURNING id")
-        ).scalar_one()  # fmt: skip
-        s.execute(
-            text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
-                    district_code, first_ingest_id, last_ingest_id, geom)
-                    VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
-                            ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
-            {"d": env.district_of(*P1), "i": ingest_id, "lon": lon - 0.002, "lat": lat},
-        )
+        _insert_clearing_patch(s, env.district_of(*P1), lon - 0.002, lat)
         assert alerts_service.clearing_patches_found(s) > 0
 
     def got(sid):
@@ -987,27 +983,6 @@ def test_red_flag_alerts_investigators_once_never_dismissed_never_other_roles(en
         assert env.client.get("/api/v1/alerts/recent", headers=h).json() == []
 
 
-def _border_contracts(env, b_x0: float = 100.51) -> None:
-    """Two paid firebreak contracts of FY 2567 (tests/test_red_flags_scope.py's double payment across the border):
-    X-A (100.47-100.53 E) lies in Phrae, X-B (``b_x0`` to ``b_x0`` + 0.20 E) mostly in synthetic Nan (east of
-    100.6); their overlap, the flag's shape, lies in Phrae."""
-
-    def square(x0, x1):
-        return {"type": "Polygon", "coordinates": [[[x0, 18.39], [x1, 18.39], [x1, 18.41], [x0, 18.41], [x0, 18.39]]]}
-
-    base = {"agency": "RFD", "contractor": "Border Co.", "work_type": "firebreak", "fiscal_year_be": 2567,
-            "paid_thb": 10}  # fmt: skip
-    features = [
-        {"type": "Feature", "geometry": square(100.47, 100.53), "properties": {**base, "contract_number": "X-A",
-                                                                               "project_name": "A"}},
-        {"type": "Feature", "geometry": square(b_x0, b_x0 + 0.20), "properties": {**base, "contract_number": "X-B",
-                                                                                  "project_name": "B"}},
-    ]  # fmt: skip
-    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
-    r = env.client.post("/api/v1/admin/redflags/contracts", headers=env.admin, files={"file": ("x.geojson", body)})
-    assert r.status_code == 201, r.text
-
-
 @pytest.mark.slow
 def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once(env):
     """A double payment across the Phrae / Nan line is in scope for both provinces (redflags.store FLAG_SCOPE), so
@@ -1041,7 +1016,7 @@ def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once
     box = [[100.4, 18.3], [100.8, 18.3], [100.8, 18.5], [100.4, 18.5], [100.4, 18.3]]
     _subscribe(env, tom, subject_type="polygon", polygon={"type": "Polygon", "coordinates": [box]}, kinds=["red_flag"])
 
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin)
     contracts = env.client.get("/api/v1/redflags/contracts", headers=env.admin, params={"contractor": "Border Co."})
     by_number = {c["contract_number"]: c for c in contracts.json()["items"]}
     assert (by_number["X-A"]["province_code"], by_number["X-B"]["province_code"]) == ("54", "55")
@@ -1060,12 +1035,12 @@ def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once
     }
     # re-running the rules and loading the same file again: nothing new
     assert env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={}).status_code in (200, 201)
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin)
     assert len(flag_rows()) == 2
     # gone (X-B moved off X-A), then raised again: one alert each, now nora's contract area too
-    _border_contracts(env, b_x0=100.56)
+    post_border_contracts(env.client, env.admin, b_x0=100.56)
     assert len(flag_rows()) == 2
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin)
     rows = flag_rows()
     assert sorted((r["username"], r["subscription_id"]) for r in rows) == sorted(
         [("pia", subs["pia"]["id"])] * 2 + [("nat", subs["nat"]["id"])] * 2 + [("nora", subs["nora"]["id"])]
@@ -1083,8 +1058,8 @@ def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once
     r = env.client.post(f"/api/v1/redflags/flags/{flag['id']}/dismiss", headers=nat,
                         json={"reason": "งานคนละส่วน ตรวจแล้ว"})  # fmt: skip
     assert r.status_code == 200, r.text
-    _border_contracts(env, b_x0=100.56)
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin, b_x0=100.56)
+    post_border_contracts(env.client, env.admin)
     env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={})
     with transaction(env.sm) as s:
         assert alerts_service.red_flags_raised(s, [flag["id"]]) == 0
