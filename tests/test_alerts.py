@@ -722,11 +722,8 @@ def test_the_worker_pulls_a_published_alert_tile_and_its_patches_alert_once(env,
 
     folder = tmp_path / "published"
     (folder / "gfw_integrated").mkdir(parents=True)
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
     recent = datetime.now(UTC).date() - timedelta(days=3)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(recent), 3
-    far.write(folder / "gfw_integrated" / "tile.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    far.gfw_tile(folder / "gfw_integrated" / "tile.tif", [(np.s_[2:5, 2:5], recent, 3)])
     lon, lat = Transformer.from_crs(far.UTM47, "EPSG:4326", always_xy=True).transform(620_035.0, 2_009_965.0)
     gil = env.user("gil", "field_officer")
     _subscribe(env, gil, subject_type="district", subject_code=env.district_of(lat, lon), kinds=["clearing_patch"])

@@ -284,11 +284,11 @@ def test_a_reserve_declared_after_the_alert_does_not_hold_the_patch(db_url, sess
     inner = reserve.buffer(-300)
     px, py = inner.representative_point().coords[0]
     x0, y0 = round(px / 10) * 10, round(py / 10) * 10
-    days = np.zeros((30, 30), dtype=np.int32)
-    conf = np.zeros((30, 30), dtype=np.uint8)
-    days[0:5, 0:5], conf[0:5, 0:5] = (date(2024, 2, 10) - EPOCH).days, 3  # before the reserve is in force
-    days[20:25, 20:25], conf[20:25, 20:25] = (date(2024, 7, 1) - EPOCH).days, 3  # after
-    f = far.write(tmp_path / "late.tif", far.gfw_integrated(days, conf), far.from_origin(x0, y0, 10, 10), far.UTM47)
+    blocks = [
+        (np.s_[0:5, 0:5], date(2024, 2, 10), 3),  # before the reserve is in force
+        (np.s_[20:25, 20:25], date(2024, 7, 1), 3),  # after
+    ]
+    f = far.gfw_tile(tmp_path / "late.tif", blocks, shape=(30, 30), transform=far.from_origin(x0, y0, 10, 10))
     assert inner.contains(shapely.box(x0, y0 - 300, x0 + 300, y0))  # both patches well inside the boundary
     with transaction(sm) as session:
         r = ingest_files(session, [f], encoding="gfw_integrated", settings=ForestLossSettings())

@@ -38,18 +38,22 @@ def _utm_polygon(x0, y0, x1, y1) -> Polygon:
     return Polygon([TO_LL.transform(x, y) for x, y in ring])
 
 
+def _ingest_one_patch(factory, tmp_path) -> int:
+    """Ingest one 30 x 30 m patch near Phrae town, first alerted 2023-03-01 (x 620,020-620,050, y 2,009,950-2,009,980
+    in UTM 47N); its id."""
+    f = far.gfw_tile(tmp_path / "gfw.tif", [(np.s_[2:5, 2:5], date(2023, 3, 1), 3)])
+    with transaction(factory) as s:
+        (pid,) = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings()).patch_ids
+    return pid
+
+
 @pytest.mark.slow
 def test_a_protected_area_load_re_attributes_stored_patches(client, db_url, sessionmaker_for, tmp_path):
     """A 30 x 30 m patch near Phrae town, then a reserve (in force since 2000) loaded over its western half: the
     patch's zones, codes and share follow in the load's transaction (0.5 inside); a revision that drops the reserve
     from the patch (in force before the alert) takes them back out. Its area does not change."""
     factory = sessionmaker_for(db_url)  # ``client``: the app is made, so wiring.py's listeners are registered
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(date(2023, 3, 1)), 3  # x 620,020-620,050, y 2,009,950-2,009,980
-    f = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
-    with transaction(factory) as s:
-        (pid,) = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings()).patch_ids
+    pid = _ingest_one_patch(factory, tmp_path)
     with transaction(factory) as s:
         (before,) = store.patches_of(s, [pid])
         assert "NRF-MOVED" not in (before["protected_area_codes"] or [])
@@ -86,12 +90,7 @@ def test_start_up_re_marks_patches_in_the_area_of_interest(client, db_url, sessi
     """A patch whose stored ``in_aoi`` no longer matches the stored area of interest (as after a change of
     GEO_SERVICE_AOI_PROVINCES) is re-marked by the start-up step, with the detections' definition."""
     factory = sessionmaker_for(db_url)
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(date(2023, 3, 1)), 3
-    f = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
-    with transaction(factory) as s:
-        (pid,) = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings()).patch_ids
+    pid = _ingest_one_patch(factory, tmp_path)
     with transaction(factory) as s:
         (p,) = store.patches_of(s, [pid])
         assert p["in_aoi"] is True  # near Phrae town, inside the default area of interest

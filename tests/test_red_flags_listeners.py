@@ -74,10 +74,7 @@ def test_a_forest_loss_ingest_re_runs_the_reforestation_rule(client, db_url, ses
             version="1",
         )
     assert _flags(factory, "reforestation_loss") == []
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(date(2023, 3, 1)), 3
-    f = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    f = far.gfw_tile(tmp_path / "gfw.tif", [(np.s_[2:5, 2:5], date(2023, 3, 1), 3)])
     with transaction(factory) as s:
         report = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings())
     assert report.patches == 1

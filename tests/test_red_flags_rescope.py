@@ -283,11 +283,11 @@ def test_scoped_re_run_after_a_forest_loss_ingest_equals_a_full_re_run(db, tmp_p
         "ids"
     ]
     rules.run_rules(db, ON.red_flags)
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[0:6, 0:12], conf[0:6, 0:12] = far.gfw_day(date(2023, 3, 1)), 3
-    days[15:18, 15:18], conf[15:18, 15:18] = far.gfw_day(date(2023, 3, 1)), 3  # touches no contract or parcel
-    path = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    blocks = [
+        (np.s_[0:6, 0:12], date(2023, 3, 1), 3),
+        (np.s_[15:18, 15:18], date(2023, 3, 1), 3),  # touches no contract or parcel
+    ]
+    path = far.gfw_tile(tmp_path / "gfw.tif", blocks)
     report = ingest_files(db, [path], encoding="gfw_integrated", settings=ForestLossSettings())
     assert report.patch_ids
     full_then_scoped(db, "clearing", lambda: rf_service.after_patches_found(db, report.patch_ids))
@@ -296,9 +296,7 @@ def test_scoped_re_run_after_a_forest_loss_ingest_equals_a_full_re_run(db, tmp_p
     assert f"reforestation_loss:contract:{cids[1]}" not in flags  # long over
     assert f"cleared_before_issue:parcel:{pids[0]}" in flags
     # a second alert a month later extends the patches: scoped again equals full again
-    days[0:8, 0:12] = far.gfw_day(date(2023, 4, 1))
-    conf[0:8, 0:12] = 3
-    path = far.write(tmp_path / "gfw2.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    path = far.gfw_tile(tmp_path / "gfw2.tif", [*blocks, (np.s_[0:8, 0:12], date(2023, 4, 1), 3)])
     report = ingest_files(db, [path], encoding="gfw_integrated", settings=ForestLossSettings())
     full_then_scoped(db, "clearing", lambda: rf_service.after_patches_found(db, report.patch_ids))
 
