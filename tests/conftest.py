@@ -133,18 +133,22 @@ def sessionmaker_for(engine_for):
     return lambda url: make_sessionmaker(engine_for(url))
 
 
-def reserve_point(sessionmaker, code: str) -> tuple[float, float]:
-    """A point surely inside a stored protected area (PostGIS's point on surface), lon/lat rounded to 4 decimals."""
+def point_in_reserve(session, code: str) -> tuple[float, float]:
+    """A point surely inside a stored protected area (PostGIS's point on surface), lon/lat rounded to 4 decimals,
+    read in ``session`` (its transaction)."""
     from sqlalchemy import text
 
-    with sessionmaker() as s:
-        lon, lat = s.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
-            ),
-            {"c": code},
-        ).one()
+    lon, lat = session.execute(
+        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
+        {"c": code},
+    ).one()
     return round(lon, 4), round(lat, 4)
+
+
+def reserve_point(sessionmaker, code: str) -> tuple[float, float]:
+    """``point_in_reserve`` in a session of its own."""
+    with sessionmaker() as s:
+        return point_in_reserve(s, code)
 
 
 def _client(url, tmp_path, **extra):

@@ -33,7 +33,7 @@ from sqlalchemy import text
 from geo_service.alerts import service as alerts_service
 from geo_service.alerts.sender import send_pending
 from geo_service.db.engine import transaction
-from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings
+from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings, reserve_point
 from tests.forest_patches import insert_ingest
 from tests.provinces import NAN_POINT, load_nan, post_border_contracts
 
@@ -935,17 +935,13 @@ def test_red_flag_alerts_investigators_once_never_dismissed_never_other_roles(en
     assert {r["username"] for r in flag_rows()} == {"ivy"}
 
     # the message: rule, severity, reason, district, BE date, link; never a document number or an owner
-    with env.sm() as s:
-        reserve = "NRF-PR-004"  # a reserve of the sample layers (tests/test_red_flags_api.py: a parcel 0.02 east)
-        plon, plat = s.execute(
-            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
-            {"c": reserve},
-        ).one()  # fmt: skip
+    reserve = "NRF-PR-004"  # a reserve of the sample layers (tests/test_red_flags_api.py: a parcel 0.02 east)
+    plon, plat = reserve_point(env.sm, reserve)
     _subscribe(env, ivy, subject_type="protected_area", subject_code=reserve, kinds=["red_flag"], channels=["email"])
     d = 0.001
     parcel = {
         "type": "Feature",
-        "geometry": _square(round(plon, 4) + 0.02, round(plat, 4), d),
+        "geometry": _square(plon + 0.02, plat, d),
         "properties": {"doc_type": "น.ส. 3 ก.", "doc_number": SECRET_DOC, "issue_date": "15/06/2548",
                        "owner": SECRET_OWNER},
     }  # fmt: skip

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from geo_service.redflags import rules, store
 from geo_service.settings import RedFlagSettings
+from tests.conftest import point_in_reserve
 
 GEOD = Geod(ellps="WGS84")
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
@@ -120,11 +121,7 @@ def db(sessionmaker_for, db_url):
 
 @pytest.fixture
 def centre(db):
-    lon, lat = db.execute(
-        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
-        {"c": RESERVE},
-    ).one()
-    return round(lon, 4), round(lat, 4)
+    return point_in_reserve(db, RESERVE)
 
 
 def flags(db, rule):

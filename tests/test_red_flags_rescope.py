@@ -23,6 +23,7 @@ from geo_service.redflags import rules, store
 from geo_service.redflags import service as rf_service
 from geo_service.settings import SESSION_KEY, ForestLossSettings, Settings
 from tests import forest_alert_rasters as far
+from tests.conftest import point_in_reserve
 from tests.test_red_flags import RESERVE, box, box_wkt, contract, parcel
 
 HEADER = (
@@ -48,11 +49,7 @@ def db(sessionmaker_for, db_url):
 
 @pytest.fixture
 def centre(db):
-    lon, lat = db.execute(
-        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
-        {"c": RESERVE},
-    ).one()
-    return round(lon, 4), round(lat, 4)
+    return point_in_reserve(db, RESERVE)
 
 
 _file_no = iter(range(10**6))
