@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import geopandas as gpd
 import numpy as np
 import pytest
 from pyproj import Transformer
@@ -17,11 +16,10 @@ from geo_service.db.engine import transaction
 from geo_service.db.startup import apply_configured_area_of_interest
 from geo_service.forest_loss import store
 from geo_service.forest_loss.ingest import ingest_files
-from geo_service.layers.load import load_file
-from geo_service.layers.store import LayerMeta
 from geo_service.settings import ForestLossSettings
 from tests import forest_alert_rasters as far
 from tests.conftest import make_settings
+from tests.samples import load_protected_areas, protected_area_file
 
 TO_LL = Transformer.from_crs(32647, 4326, always_xy=True)
 
@@ -59,16 +57,8 @@ def test_a_protected_area_load_re_attributes_stored_patches(client, db_url, sess
         assert "NRF-MOVED" not in (before["protected_area_codes"] or [])
 
     def load(version: str, valid_from: str, geom: Polygon) -> None:
-        gdf = gpd.GeoDataFrame(
-            {"code": ["NRF-MOVED"], "name_th": ["ป่าทดสอบ"], "name_en": ["Test reserve"], "kind": ["ป่าสงวนแห่งชาติ"],
-             "version": [version], "valid_from": [valid_from]},
-            geometry=[geom], crs="EPSG:4326",
-        )  # fmt: skip
-        path = tmp_path / f"moved_{version}.geojson"
-        gdf.to_file(path)
-        meta = LayerMeta(name="pa-moved", version=version, source="test", licence="test", attribution="Test")
-        with transaction(factory) as s:
-            load_file(s, path, "protected_area", meta)
+        path = protected_area_file(tmp_path / f"moved_{version}.geojson", "NRF-MOVED", version, valid_from, geom)
+        load_protected_areas(factory, path, "pa-moved", version)
 
     load("1", "2000-01-01", _utm_polygon(619_000, 2_009_000, 620_035, 2_011_000))  # the patch's western 15 of 30 m
     with transaction(factory) as s:
