@@ -133,6 +133,16 @@ def sessionmaker_for(engine_for):
     return lambda url: make_sessionmaker(engine_for(url))
 
 
+@pytest.fixture
+def db_session(sessionmaker_for, db_url):
+    """A session on a fresh database in one open transaction, rolled back at the end (nothing committed)."""
+    s = sessionmaker_for(db_url)()
+    s.begin()
+    yield s
+    s.rollback()
+    s.close()
+
+
 def point_in_reserve(session, code: str) -> tuple[float, float]:
     """A point surely inside a stored protected area (PostGIS's point on surface), lon/lat rounded to 4 decimals,
     read in ``session`` (its transaction)."""

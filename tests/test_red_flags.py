@@ -111,12 +111,8 @@ def patch(s, wkt, first, last):
 
 
 @pytest.fixture
-def db(sessionmaker_for, db_url):
-    s = sessionmaker_for(db_url)()
-    s.begin()
-    yield s
-    s.rollback()
-    s.close()
+def db(db_session):
+    return db_session
 
 
 @pytest.fixture

@@ -38,13 +38,9 @@ ON = Settings()
 
 
 @pytest.fixture
-def db(sessionmaker_for, db_url):
-    s = sessionmaker_for(db_url)()
-    s.begin()
-    s.info[SESSION_KEY] = OFF
-    yield s
-    s.rollback()
-    s.close()
+def db(db_session):
+    db_session.info[SESSION_KEY] = OFF
+    return db_session
 
 
 @pytest.fixture
