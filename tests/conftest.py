@@ -161,7 +161,9 @@ def reserve_point(sessionmaker, code: str) -> tuple[float, float]:
         return point_in_reserve(s, code)
 
 
-def _client(url, tmp_path, **extra):
+def app_client(url, tmp_path, **extra) -> TestClient:
+    """An API client of the app on ``url`` (test settings, data in ``tmp_path``, ``extra`` settings); enter it
+    (``with``) to run the app's start-up."""
     from geo_service.main import create_app
 
     app = create_app(make_settings(url, tmp_path, **extra))
@@ -171,14 +173,14 @@ def _client(url, tmp_path, **extra):
 @pytest.fixture(scope="session")
 def ref_client(ref_url, tmp_path_factory):
     """An API client on the read-only reference database."""
-    with _client(ref_url, tmp_path_factory.mktemp("app")) as client:
+    with app_client(ref_url, tmp_path_factory.mktemp("app")) as client:
         yield client
 
 
 @pytest.fixture
 def client(db_url, tmp_path):
     """An API client on a fresh database of its own."""
-    with _client(db_url, tmp_path) as c:
+    with app_client(db_url, tmp_path) as c:
         yield c
 
 
@@ -187,7 +189,7 @@ def client_factory(tmp_path):
     clients = []
 
     def make(url, **extra):
-        c = _client(url, tmp_path, **extra)
+        c = app_client(url, tmp_path, **extra)
         c.__enter__()
         clients.append(c)
         return c

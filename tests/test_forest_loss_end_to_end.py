@@ -28,13 +28,12 @@ from datetime import date
 import numpy as np
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import text
 
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 from tests import forest_alert_rasters as far
-from tests.conftest import ADMIN_TOKEN, cli_env, make_settings
+from tests.conftest import ADMIN_TOKEN, app_client, cli_env
 from tests.provinces import database_with_nan, sign_in
 
 pytestmark = pytest.mark.slow
@@ -162,8 +161,6 @@ def _raster(tmp_path, layout: dict):
 @pytest.fixture(scope="module")
 def e2e(pg_cluster, template_db, tmp_path_factory):
     """The database after a CLI ingest of the raster; a client (area of interest Phrae) and its people."""
-    from geo_service.main import create_app
-
     tmp = tmp_path_factory.mktemp("e2e")
     with database_with_nan(pg_cluster, template_db) as (url, factory):
         layout = _layout(factory)
@@ -179,8 +176,7 @@ def e2e(pg_cluster, template_db, tmp_path_factory):
             assert row.pixels == k * k and row.area_m2 == pytest.approx(_m2(name_), rel=1e-6)
             ids[name_] = row.id
         assert len(rows) == 4
-        settings = make_settings(url, tmp, aoi_provinces=["54"])
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with app_client(url, tmp, aoi_provinces=["54"]) as client:
             people = {
                 "admin": ADMIN,
                 "lead": sign_in(client, "lead", "investigator", ["54"]),

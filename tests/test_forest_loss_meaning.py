@@ -24,12 +24,11 @@ from datetime import UTC, date
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from geo_service.db.engine import transaction
 from geo_service.forest_loss.decode import DECODERS, EPOCH, HIGH, LOW
-from tests.conftest import ADMIN_TOKEN, cli_env, make_settings
+from tests.conftest import ADMIN_TOKEN, app_client, cli_env
 from tests.forest_patches import insert_ingest, insert_zoned_patches
 from tests.provinces import database_with_nan
 
@@ -68,12 +67,9 @@ def _insert(factory) -> None:
 @pytest.fixture(scope="module")
 def meaning(pg_cluster, template_db, tmp_path_factory):
     """Phrae, synthetic Nan and the patches above; a client whose area of interest is Phrae."""
-    from geo_service.main import create_app
-
     with database_with_nan(pg_cluster, template_db) as (url, factory):
         _insert(factory)
-        settings = make_settings(url, tmp_path_factory.mktemp("meaning"), aoi_provinces=["54"])
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with app_client(url, tmp_path_factory.mktemp("meaning"), aoi_provinces=["54"]) as client:
             yield client, factory, url
 
 

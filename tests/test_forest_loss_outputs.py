@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.conftest import ADMIN_TOKEN, app_client
 from tests.forest_patches import insert_patches
 from tests.provinces import database_with_nan, sign_in
 
@@ -32,12 +32,8 @@ def forest_url(pg_cluster, template_db):
 
 
 def _app_client(url, tmp_path, **extra) -> TestClient:
-    from geo_service.main import create_app
-
     # the area of interest is Phrae (the Nan patch lies outside it, as its stored in_aoi says)
-    return TestClient(
-        create_app(make_settings(url, tmp_path, aoi_provinces=["54"], **extra)), raise_server_exceptions=False
-    )
+    return app_client(url, tmp_path, aoi_provinces=["54"], **extra)
 
 
 @pytest.fixture(scope="module")

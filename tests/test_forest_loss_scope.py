@@ -24,10 +24,9 @@ import re
 
 import mapbox_vector_tile
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from tests.conftest import ADMIN_TOKEN, make_settings
+from tests.conftest import ADMIN_TOKEN, app_client
 from tests.forest_patches import insert_zoned_patches
 from tests.provinces import database_with_nan, load_synthetic_province, sign_in
 
@@ -65,16 +64,13 @@ def _insert(factory) -> None:
 @pytest.fixture(scope="module")
 def border(pg_cluster, template_db, tmp_path_factory):
     """The database above, a client (area of interest: Phrae and Nan) and signed-in people of each province."""
-    from geo_service.main import create_app
-
     tmp = tmp_path_factory.mktemp("border")
     with database_with_nan(pg_cluster, template_db) as (url, factory):
         # a synthetic third province (57), far from the patches, so that an account can be made for it; boundaries
         # first: a layer load re-measures the live patches
         load_synthetic_province(factory, tmp, "57", "จังหวัดทดสอบ", "Test province (synthetic)", (99.0, 19.9, 99.5, 20.3))
         _insert(factory)
-        settings = make_settings(url, tmp, aoi_provinces=["54", "55"])
-        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        with app_client(url, tmp, aoi_provinces=["54", "55"]) as client:
             people = {
                 "admin": ADMIN,
                 "phrae_inv": sign_in(client, "phrae_inv", "investigator", ["54"]),
