@@ -20,6 +20,10 @@ VIIRS_HEADER = (
     "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
     "bright_ti5,frp,daynight\n"
 )
+MODIS_HEADER = (
+    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_t31,frp,daynight\n"
+)
 
 
 def post_viirs(client, headers, rows: list[str]) -> None:
@@ -32,12 +36,12 @@ def post_viirs(client, headers, rows: list[str]) -> None:
     assert r.status_code == 201, r.text
 
 
-def fire_mask_tif(path: Path, lon: float, lat: float) -> Path:
-    """A 20 x 20 MODIS-style fire mask (100 m pixels, UTM 47N) centred on lon/lat: class 5 (land) with a
-    3 x 3 block of class 9 (high-confidence fire, 9 ha) in the middle."""
+def fire_mask_tif(path: Path, lon: float, lat: float, background: int = 5, fire=np.s_[8:11, 8:11]) -> Path:
+    """A 20 x 20 MODIS-style fire mask (100 m pixels, UTM 47N) centred on lon/lat: class ``background`` (5: land)
+    with the block ``fire`` (rows, cols) of class 9 (high-confidence fire; by default 3 x 3, 9 ha, in the middle)."""
     x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(lon, lat)
-    a = np.full((20, 20), 5, dtype=np.uint8)
-    a[8:11, 8:11] = 9
+    a = np.full((20, 20), background, dtype=np.uint8)
+    a[fire] = 9
     with rasterio.open(
         path,
         "w",

@@ -36,11 +36,8 @@ from geo_service.db.engine import transaction
 from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings, reserve_point
 from tests.forest_patches import insert_ingest
 from tests.provinces import NAN_POINT, load_nan, post_border_contracts
+from tests.samples import VIIRS_HEADER
 
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 # Two places in Phrae, in two different districts (checked against the boundaries in each test)
 P1 = (18.20045, 100.30150)
 P2 = (18.14500, 100.14100)
@@ -233,7 +230,7 @@ def env(db_url, tmp_path, smtp, fakes, tls_files, sessionmaker_for, client_facto
         r = client.post(
             "/api/v1/admin/hotspots/firms",
             headers=e.admin,
-            files={"file": ("v.csv", (HEADER + "".join(lines)).encode())},
+            files={"file": ("v.csv", (VIIRS_HEADER + "".join(lines)).encode())},
         )
         assert r.status_code == 201, r.text
         return r.json()

@@ -24,12 +24,9 @@ from geo_service.redflags import service as rf_service
 from geo_service.settings import SESSION_KEY, ForestLossSettings, Settings
 from tests import forest_alert_rasters as far
 from tests.conftest import point_in_reserve
+from tests.samples import VIIRS_HEADER
 from tests.test_red_flags import RESERVE, box, box_wkt, contract, parcel
 
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
 TO_LL = Transformer.from_crs(32647, 4326, always_xy=True)
 TIMESTAMPS = {"first_found_at", "last_found_at", "updated_at", "dismissed_at"}
@@ -59,7 +56,7 @@ def firms(db, tmp_path: Path, points, version="2.0NRT"):
         hhmm = p[3] if len(p) > 3 else f"06{k % 60:02d}"
         lines.append(f"{lat:.6f},{lon:.6f},340.0,0.39,0.36,{day},{hhmm},N,VIIRS,n,{version},295.0,3.5,D\n")
     path = tmp_path / f"f{next(_file_no)}.csv"
-    path.write_text(HEADER + "".join(lines))
+    path.write_text(VIIRS_HEADER + "".join(lines))
     return ingest_path(db, path, loaded_by="test")
 
 
