@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -112,6 +114,14 @@ def cli_env(url, data_dir: Path, **extra: str) -> dict[str, str]:
         "GEO_SERVICE_ENVIRONMENT": "test",
         **extra,
     }
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``geo-service ARGS`` in a process of its own with the environment ``env`` (see ``cli_env``), as a person
+    types it; its output captured as text, its exit code not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "geo_service.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture

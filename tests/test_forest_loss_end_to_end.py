@@ -22,7 +22,6 @@ import csv
 import io
 import re
 import subprocess
-import sys
 from datetime import date
 
 import numpy as np
@@ -33,7 +32,7 @@ from sqlalchemy import text
 
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 from tests import forest_alert_rasters as far
-from tests.conftest import ADMIN_TOKEN, app_client, cli_env
+from tests.conftest import ADMIN_TOKEN, app_client, cli_env, run_cli
 from tests.provinces import database_with_nan, sign_in
 
 pytestmark = pytest.mark.slow
@@ -71,13 +70,7 @@ def _utm(g):
 
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     """``geo-service forest-loss ARGS`` in its own process, as an officer types it."""
-    return subprocess.run(
-        [sys.executable, "-m", "geo_service.cli", "forest-loss", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(env, "forest-loss", *args)
 
 
 def _layout(factory) -> dict:

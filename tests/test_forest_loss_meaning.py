@@ -28,7 +28,7 @@ from sqlalchemy import text
 
 from geo_service.db.engine import transaction
 from geo_service.forest_loss.decode import DECODERS, EPOCH, HIGH, LOW
-from tests.conftest import ADMIN_TOKEN, app_client, cli_env
+from tests.conftest import ADMIN_TOKEN, app_client, cli_env, run_cli
 from tests.forest_patches import insert_ingest, insert_zoned_patches
 from tests.provinces import database_with_nan
 
@@ -222,9 +222,6 @@ HOSTILE_FILE = "[/x][red]alerts[/red] [link=https://evil.example]x[/link].tif"
 def test_hostile_file_and_place_names_reach_the_terminal_as_text(meaning, tmp_path):
     """A file name (from the uploader) and place names (from layers) are data: rich must print them, not read
     them as markup (a closing tag of nothing used to crash ``forest-loss list`` with a traceback)."""
-    import subprocess
-    import sys
-
     _, factory, url = meaning
     with transaction(factory) as session:
         insert_ingest(
@@ -237,13 +234,7 @@ def test_hostile_file_and_place_names_reach_the_terminal_as_text(meaning, tmp_pa
             crs="EPSG:32647",
         )
     env = cli_env(url, tmp_path / "var", COLUMNS="250", GEO_SERVICE_AOI_PROVINCES="54")
-    r = subprocess.run(
-        [sys.executable, "-m", "geo_service.cli", "forest-loss", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    r = run_cli(env, "forest-loss", "list", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and HOSTILE_FILE in r.stdout
 
