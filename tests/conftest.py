@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -101,6 +103,27 @@ def make_settings(url, tmp_path: Path, **extra) -> Settings:
     )
 
 
+def cli_env(url, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment of a ``geo-service`` CLI process of a test: this process's, with the database ``url``, the
+    data folder, the test environment and a 200-column terminal; ``extra`` variables added or replacing these."""
+    return {
+        **os.environ,
+        "COLUMNS": "200",
+        "GEO_SERVICE_DATABASE_URL": _url_text(url),
+        "GEO_SERVICE_DATA_DIR": str(data_dir),
+        "GEO_SERVICE_ENVIRONMENT": "test",
+        **extra,
+    }
+
+
+def run_cli(env: dict[str, str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """``geo-service ARGS`` in a process of its own with the environment ``env`` (see ``cli_env``), as a person
+    types it; its output captured as text, its exit code not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "geo_service.cli", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
 @pytest.fixture
 def engine_for():
     engines = []
@@ -120,21 +143,37 @@ def sessionmaker_for(engine_for):
     return lambda url: make_sessionmaker(engine_for(url))
 
 
-def reserve_point(sessionmaker, code: str) -> tuple[float, float]:
-    """A point surely inside a stored protected area (PostGIS's point on surface), lon/lat rounded to 4 decimals."""
+@pytest.fixture
+def db_session(sessionmaker_for, db_url):
+    """A session on a fresh database in one open transaction, rolled back at the end (nothing committed)."""
+    s = sessionmaker_for(db_url)()
+    s.begin()
+    yield s
+    s.rollback()
+    s.close()
+
+
+def point_in_reserve(session, code: str) -> tuple[float, float]:
+    """A point surely inside a stored protected area (PostGIS's point on surface), lon/lat rounded to 4 decimals,
+    read in ``session`` (its transaction)."""
     from sqlalchemy import text
 
-    with sessionmaker() as s:
-        lon, lat = s.execute(
-            text(
-                "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"
-            ),
-            {"c": code},
-        ).one()
+    lon, lat = session.execute(
+        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
+        {"c": code},
+    ).one()
     return round(lon, 4), round(lat, 4)
 
 
-def _client(url, tmp_path, **extra):
+def reserve_point(sessionmaker, code: str) -> tuple[float, float]:
+    """``point_in_reserve`` in a session of its own."""
+    with sessionmaker() as s:
+        return point_in_reserve(s, code)
+
+
+def app_client(url, tmp_path, **extra) -> TestClient:
+    """An API client of the app on ``url`` (test settings, data in ``tmp_path``, ``extra`` settings); enter it
+    (``with``) to run the app's start-up."""
     from geo_service.main import create_app
 
     app = create_app(make_settings(url, tmp_path, **extra))
@@ -144,14 +183,14 @@ def _client(url, tmp_path, **extra):
 @pytest.fixture(scope="session")
 def ref_client(ref_url, tmp_path_factory):
     """An API client on the read-only reference database."""
-    with _client(ref_url, tmp_path_factory.mktemp("app")) as client:
+    with app_client(ref_url, tmp_path_factory.mktemp("app")) as client:
         yield client
 
 
 @pytest.fixture
 def client(db_url, tmp_path):
     """An API client on a fresh database of its own."""
-    with _client(db_url, tmp_path) as c:
+    with app_client(db_url, tmp_path) as c:
         yield c
 
 
@@ -160,7 +199,7 @@ def client_factory(tmp_path):
     clients = []
 
     def make(url, **extra):
-        c = _client(url, tmp_path, **extra)
+        c = app_client(url, tmp_path, **extra)
         c.__enter__()
         clients.append(c)
         return c

@@ -57,6 +57,23 @@ def gfw_integrated(days: np.ndarray, conf: np.ndarray) -> np.ndarray:
     return np.where(conf > 0, conf.astype(np.int32) * 10_000 + days, 0).astype(np.int32)
 
 
+def gfw_tile(
+    path: Path,
+    blocks,
+    shape: tuple[int, int] = (20, 20),
+    transform: Affine = PHRAE_10M,
+    crs: str | None = UTM47,
+) -> Path:
+    """A GFW integrated GeoTIFF of ``shape`` pixels (by default 20 x 20, 10 m, near Phrae town): ``blocks`` as
+    ((rows, cols), first alert date, confidence class), set in their order (a later block overwrites an earlier one
+    where they meet); no alert elsewhere."""
+    days = np.zeros(shape, dtype=np.int32)
+    conf = np.zeros(shape, dtype=np.uint8)
+    for (rows, cols), d, klass in blocks:
+        days[rows, cols], conf[rows, cols] = gfw_day(d), klass
+    return write(path, gfw_integrated(days, conf), transform, crs)
+
+
 def glad_l_umd(dates: np.ndarray, conf: np.ndarray, year: int) -> tuple[np.ndarray, np.ndarray]:
     """(confYY uint8, alertDateYY uint16 day of the year) for alerts of one year; ``dates`` as datetime64[D]."""
     doy = (dates - np.datetime64(f"{year}-01-01")).astype(np.int64) + 1

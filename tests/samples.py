@@ -1,18 +1,28 @@
-"""Small inputs several test modules send through the API: a FIRMS VIIRS file and a fire-mask GeoTIFF."""
+"""Small inputs several test modules send through the API or load: a FIRMS VIIRS file, a fire-mask GeoTIFF, a
+protected-area layer file, red-flag contracts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 from pyproj import Transformer
 from rasterio.transform import from_origin
 from sqlalchemy import text
 
+from geo_service.db.engine import transaction
+from geo_service.layers.load import load_file
+from geo_service.layers.store import LayerMeta
+
 VIIRS_HEADER = (
     "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
     "bright_ti5,frp,daynight\n"
+)
+MODIS_HEADER = (
+    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
+    "bright_t31,frp,daynight\n"
 )
 
 
@@ -26,12 +36,12 @@ def post_viirs(client, headers, rows: list[str]) -> None:
     assert r.status_code == 201, r.text
 
 
-def fire_mask_tif(path: Path, lon: float, lat: float) -> Path:
-    """A 20 x 20 MODIS-style fire mask (100 m pixels, UTM 47N) centred on lon/lat: class 5 (land) with a
-    3 x 3 block of class 9 (high-confidence fire, 9 ha) in the middle."""
+def fire_mask_tif(path: Path, lon: float, lat: float, background: int = 5, fire=np.s_[8:11, 8:11]) -> Path:
+    """A 20 x 20 MODIS-style fire mask (100 m pixels, UTM 47N) centred on lon/lat: class ``background`` (5: land)
+    with the block ``fire`` (rows, cols) of class 9 (high-confidence fire; by default 3 x 3, 9 ha, in the middle)."""
     x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(lon, lat)
-    a = np.full((20, 20), 5, dtype=np.uint8)
-    a[8:11, 8:11] = 9
+    a = np.full((20, 20), background, dtype=np.uint8)
+    a[fire] = 9
     with rasterio.open(
         path,
         "w",
@@ -107,3 +117,29 @@ def post_red_flag_contracts(client, headers, lon: float = 100.3, lat: float = 18
     body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
     r = client.post("/api/v1/admin/redflags/contracts", headers=headers, files={"file": ("c.geojson", body)})
     assert r.status_code == 201, r.text
+
+
+def protected_area_file(path: Path, code: str, version: str, valid_from: str, geom) -> Path:
+    """A GeoJSON layer file (EPSG:4326) of one national reserved forest ``code``, named in Thai and English as a
+    test reserve: its revision ``version`` in force from ``valid_from`` (as typed in the file), outline ``geom``."""
+    gdf = gpd.GeoDataFrame(
+        {
+            "code": [code],
+            "name_th": ["ป่าทดสอบ"],
+            "name_en": ["Test reserve"],
+            "kind": ["ป่าสงวนแห่งชาติ"],
+            "version": [version],
+            "valid_from": [valid_from],
+        },
+        geometry=[geom],
+        crs="EPSG:4326",
+    )
+    gdf.to_file(path)
+    return path
+
+
+def load_protected_areas(factory, path: Path, name: str, version: str) -> None:
+    """Load ``path`` as revision ``version`` of the protected-area layer ``name`` (one transaction, committed)."""
+    meta = LayerMeta(name=name, version=version, source="test", licence="test", attribution="Test")
+    with transaction(factory) as s:
+        load_file(s, path, "protected_area", meta)

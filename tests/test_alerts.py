@@ -33,13 +33,11 @@ from sqlalchemy import text
 from geo_service.alerts import service as alerts_service
 from geo_service.alerts.sender import send_pending
 from geo_service.db.engine import transaction
-from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings
-from tests.provinces import NAN_POINT, load_nan
+from tests.conftest import ADMIN_TOKEN, PASSWORD, _url_text, make_settings, reserve_point
+from tests.forest_patches import insert_ingest
+from tests.provinces import NAN_POINT, load_nan, post_border_contracts
+from tests.samples import VIIRS_HEADER
 
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 # Two places in Phrae, in two different districts (checked against the boundaries in each test)
 P1 = (18.20045, 100.30150)
 P2 = (18.14500, 100.14100)
@@ -232,7 +230,7 @@ def env(db_url, tmp_path, smtp, fakes, tls_files, sessionmaker_for, client_facto
         r = client.post(
             "/api/v1/admin/hotspots/firms",
             headers=e.admin,
-            files={"file": ("v.csv", (HEADER + "".join(lines)).encode())},
+            files={"file": ("v.csv", (VIIRS_HEADER + "".join(lines)).encode())},
         )
         assert r.status_code == 201, r.text
         return r.json()
@@ -557,23 +555,28 @@ def test_sender_killed_between_sent_and_marked_sent(env, tmp_path):
     assert len({m["mail"]["Message-ID"] for m in env.smtp.messages}) == 1
 
 
+def _insert_clearing_patch(s, district: str, lon: float, lat: float) -> None:
+    """A GLAD-L clearing patch (12 pixels, 10,800 m2) first and last alerted today in ``district``: a disc of
+    0.0005 degree round lon/lat; with the ingest that names it."""
+    ingest_id = insert_ingest(
+        s, source="glad_l", encoding="gfw", file_name="a.tif", file_sha256="a" * 64, params_key="b" * 64
+    )
+    s.execute(
+        text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
+                district_code, first_ingest_id, last_ingest_id, geom)
+                VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
+                        ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
+        {"d": district, "i": ingest_id, "lon": lon, "lat": lat},
+    )
+
+
 @pytest.mark.slow
 def test_clearing_patches_alert_once(env):
     d1 = env.district_of(*P1)
     fay = env.user("fay", "field_officer")
     _subscribe(env, fay, subject_type="district", subject_code=d1, kinds=["clearing_patch"])
     with transaction(env.sm) as s:
-        ingest_id = s.execute(
-            text("INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                 "VALUES ('glad_l', 'gfw', 'a.tif', repeat('a', 64), repeat('b', 64), 'EPSG:4326') RETURNING id")
-        ).scalar_one()  # fmt: skip
-        s.execute(
-            text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
-                    district_code, first_ingest_id, last_ingest_id, geom)
-                    VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
-                            ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
-            {"d": d1, "i": ingest_id, "lon": P1[1], "lat": P1[0]},
-        )
+        _insert_clearing_patch(s, d1, P1[1], P1[0])
         assert alerts_service.clearing_patches_found(s) == 1
     with transaction(env.sm) as s:
         assert alerts_service.clearing_patches_found(s) == 0  # idempotent
@@ -716,11 +719,8 @@ def test_the_worker_pulls_a_published_alert_tile_and_its_patches_alert_once(env,
 
     folder = tmp_path / "published"
     (folder / "gfw_integrated").mkdir(parents=True)
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
     recent = datetime.now(UTC).date() - timedelta(days=3)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(recent), 3
-    far.write(folder / "gfw_integrated" / "tile.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    far.gfw_tile(folder / "gfw_integrated" / "tile.tif", [(np.s_[2:5, 2:5], recent, 3)])
     lon, lat = Transformer.from_crs(far.UTM47, "EPSG:4326", always_xy=True).transform(620_035.0, 2_009_965.0)
     gil = env.user("gil", "field_officer")
     _subscribe(env, gil, subject_type="district", subject_code=env.district_of(lat, lon), kinds=["clearing_patch"])
@@ -850,17 +850,7 @@ def test_contract_area_subscriptions_follow_the_recipients_provinces(env):
     # a hotspot (and so a fire event) and a clearing patch inside the Phrae contract
     env.ingest([(lat + 0.003, lon, _early_hhmm(), "n", 2.0)])
     with transaction(env.sm) as s:
-        ingest_id = s.execute(
-            text("INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                 "VALUES ('glad_l', 'gfw', 'a.tif', repeat('a', 64), repeat('b', 64), 'EPSG:4326') RETURNING id")
-        ).scalar_one()  # fmt: skip
-        s.execute(
-            text("""INSERT INTO clearing_patches (sources, first_date, last_date, pixels, area_m2, confidence_max,
-                    district_code, first_ingest_id, last_ingest_id, geom)
-                    VALUES ('{glad_l}', current_date, current_date, 12, 10800, 3, :d, :i, :i,
-                            ST_Multi(ST_Buffer(ST_SetSRID(ST_Point(:lon, :lat), 4326), 0.0005)))"""),
-            {"d": env.district_of(*P1), "i": ingest_id, "lon": lon - 0.002, "lat": lat},
-        )
+        _insert_clearing_patch(s, env.district_of(*P1), lon - 0.002, lat)
         assert alerts_service.clearing_patches_found(s) > 0
 
     def got(sid):
@@ -942,17 +932,13 @@ def test_red_flag_alerts_investigators_once_never_dismissed_never_other_roles(en
     assert {r["username"] for r in flag_rows()} == {"ivy"}
 
     # the message: rule, severity, reason, district, BE date, link; never a document number or an owner
-    with env.sm() as s:
-        reserve = "NRF-PR-004"  # a reserve of the sample layers (tests/test_red_flags_api.py: a parcel 0.02 east)
-        plon, plat = s.execute(
-            text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
-            {"c": reserve},
-        ).one()  # fmt: skip
+    reserve = "NRF-PR-004"  # a reserve of the sample layers (tests/test_red_flags_api.py: a parcel 0.02 east)
+    plon, plat = reserve_point(env.sm, reserve)
     _subscribe(env, ivy, subject_type="protected_area", subject_code=reserve, kinds=["red_flag"], channels=["email"])
     d = 0.001
     parcel = {
         "type": "Feature",
-        "geometry": _square(round(plon, 4) + 0.02, round(plat, 4), d),
+        "geometry": _square(plon + 0.02, plat, d),
         "properties": {"doc_type": "น.ส. 3 ก.", "doc_number": SECRET_DOC, "issue_date": "15/06/2548",
                        "owner": SECRET_OWNER},
     }  # fmt: skip
@@ -985,27 +971,6 @@ def test_red_flag_alerts_investigators_once_never_dismissed_never_other_roles(en
     assert SECRET_DOC not in everything and SECRET_OWNER not in everything
     for h in (cora, fred):
         assert env.client.get("/api/v1/alerts/recent", headers=h).json() == []
-
-
-def _border_contracts(env, b_x0: float = 100.51) -> None:
-    """Two paid firebreak contracts of FY 2567 (tests/test_red_flags_scope.py's double payment across the border):
-    X-A (100.47-100.53 E) lies in Phrae, X-B (``b_x0`` to ``b_x0`` + 0.20 E) mostly in synthetic Nan (east of
-    100.6); their overlap, the flag's shape, lies in Phrae."""
-
-    def square(x0, x1):
-        return {"type": "Polygon", "coordinates": [[[x0, 18.39], [x1, 18.39], [x1, 18.41], [x0, 18.41], [x0, 18.39]]]}
-
-    base = {"agency": "RFD", "contractor": "Border Co.", "work_type": "firebreak", "fiscal_year_be": 2567,
-            "paid_thb": 10}  # fmt: skip
-    features = [
-        {"type": "Feature", "geometry": square(100.47, 100.53), "properties": {**base, "contract_number": "X-A",
-                                                                               "project_name": "A"}},
-        {"type": "Feature", "geometry": square(b_x0, b_x0 + 0.20), "properties": {**base, "contract_number": "X-B",
-                                                                                  "project_name": "B"}},
-    ]  # fmt: skip
-    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
-    r = env.client.post("/api/v1/admin/redflags/contracts", headers=env.admin, files={"file": ("x.geojson", body)})
-    assert r.status_code == 201, r.text
 
 
 @pytest.mark.slow
@@ -1041,7 +1006,7 @@ def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once
     box = [[100.4, 18.3], [100.8, 18.3], [100.8, 18.5], [100.4, 18.5], [100.4, 18.3]]
     _subscribe(env, tom, subject_type="polygon", polygon={"type": "Polygon", "coordinates": [box]}, kinds=["red_flag"])
 
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin)
     contracts = env.client.get("/api/v1/redflags/contracts", headers=env.admin, params={"contractor": "Border Co."})
     by_number = {c["contract_number"]: c for c in contracts.json()["items"]}
     assert (by_number["X-A"]["province_code"], by_number["X-B"]["province_code"]) == ("54", "55")
@@ -1060,12 +1025,12 @@ def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once
     }
     # re-running the rules and loading the same file again: nothing new
     assert env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={}).status_code in (200, 201)
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin)
     assert len(flag_rows()) == 2
     # gone (X-B moved off X-A), then raised again: one alert each, now nora's contract area too
-    _border_contracts(env, b_x0=100.56)
+    post_border_contracts(env.client, env.admin, b_x0=100.56)
     assert len(flag_rows()) == 2
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin)
     rows = flag_rows()
     assert sorted((r["username"], r["subscription_id"]) for r in rows) == sorted(
         [("pia", subs["pia"]["id"])] * 2 + [("nat", subs["nat"]["id"])] * 2 + [("nora", subs["nora"]["id"])]
@@ -1083,8 +1048,8 @@ def test_a_red_flag_across_a_border_alerts_an_investigator_of_each_province_once
     r = env.client.post(f"/api/v1/redflags/flags/{flag['id']}/dismiss", headers=nat,
                         json={"reason": "งานคนละส่วน ตรวจแล้ว"})  # fmt: skip
     assert r.status_code == 200, r.text
-    _border_contracts(env, b_x0=100.56)
-    _border_contracts(env)
+    post_border_contracts(env.client, env.admin, b_x0=100.56)
+    post_border_contracts(env.client, env.admin)
     env.client.post("/api/v1/admin/redflags/run", headers=env.admin, json={})
     with transaction(env.sm) as s:
         assert alerts_service.red_flags_raised(s, [flag["id"]]) == 0

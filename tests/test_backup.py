@@ -9,8 +9,6 @@ import io
 import json
 import os
 import shutil
-import subprocess
-import sys
 import tarfile
 from pathlib import Path
 
@@ -20,21 +18,12 @@ from sqlalchemy import create_engine, text
 
 from geo_service import audit
 from geo_service.db.engine import make_engine, make_sessionmaker
-from tests.conftest import _url_text
+from tests.conftest import cli_env, run_cli
 from tests.samples import post_fire_mask
-
-CLI = [sys.executable, "-m", "geo_service.cli"]
 
 
 def cli(tmp_path, url, *args):
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "GEO_SERVICE_DATABASE_URL": _url_text(url),
-        "GEO_SERVICE_DATA_DIR": str(tmp_path),
-        "GEO_SERVICE_ENVIRONMENT": "test",
-    }
-    return subprocess.run([*CLI, "db", *args], env=env, capture_output=True, text=True, timeout=300, check=False)
+    return run_cli(cli_env(url, tmp_path), "db", *args, timeout=300)
 
 
 def jpeg(color) -> bytes:

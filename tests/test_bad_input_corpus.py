@@ -323,10 +323,10 @@ CORPUS = [
 
 @pytest.fixture(scope="module")
 def corpus_client(pg_cluster, template_db, tmp_path_factory):
-    from tests.conftest import _client, _clone
+    from tests.conftest import _clone, app_client
 
     url = pg_cluster.url(_clone(pg_cluster, template_db))
-    with _client(url, tmp_path_factory.mktemp("corpus")) as client:
+    with app_client(url, tmp_path_factory.mktemp("corpus")) as client:
         yield client
 
 

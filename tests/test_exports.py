@@ -331,11 +331,11 @@ FIRMS = (
 def filled(pg_cluster, template_db, tmp_path_factory):
     """One database with rows in every collection: the bundled layers, 4 incidents (one with an affected
     area) and 3 FIRMS detections (2 fire events)."""
-    from tests.conftest import ADMIN_TOKEN, _client, _clone
+    from tests.conftest import ADMIN_TOKEN, _clone, app_client
 
     name = _clone(pg_cluster, template_db)
     admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    with _client(pg_cluster.url(name), tmp_path_factory.mktemp("app")) as client:
+    with app_client(pg_cluster.url(name), tmp_path_factory.mktemp("app")) as client:
         r = client.post("/api/v1/admin/hotspots/firms", headers=admin, files={"file": ("v.csv", FIRMS.encode())})
         assert r.status_code == 201, r.text
         for i, (lat, lon, kind) in enumerate(

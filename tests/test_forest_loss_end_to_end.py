@@ -20,25 +20,20 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 import subprocess
-import sys
-import uuid
 from datetime import date
 
 import numpy as np
 import pytest
 import shapely
-from fastapi.testclient import TestClient
 from pyproj import Transformer
 from sqlalchemy import text
 
-from geo_service.db.engine import make_engine, make_sessionmaker
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 from tests import forest_alert_rasters as far
-from tests.conftest import ADMIN_TOKEN, PASSWORD, make_settings
-from tests.provinces import load_nan
+from tests.conftest import ADMIN_TOKEN, app_client, cli_env, run_cli
+from tests.provinces import database_with_nan, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -73,28 +68,9 @@ def _utm(g):
     return shapely.ops.transform(TO_UTM.transform, g)
 
 
-def _cli_env(url, tmp_path) -> dict:
-    return {
-        **os.environ,
-        "COLUMNS": "200",
-        "GEO_SERVICE_DATABASE_URL": url.render_as_string(hide_password=False)
-        if hasattr(url, "render_as_string")
-        else str(url),
-        "GEO_SERVICE_DATA_DIR": str(tmp_path / "var"),
-        "GEO_SERVICE_ENVIRONMENT": "test",
-        "GEO_SERVICE_AOI_PROVINCES": "54",
-    }
-
-
 def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
     """``geo-service forest-loss ARGS`` in its own process, as an officer types it."""
-    return subprocess.run(
-        [sys.executable, "-m", "geo_service.cli", "forest-loss", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    return run_cli(env, "forest-loss", *args)
 
 
 def _layout(factory) -> dict:
@@ -179,55 +155,37 @@ def _raster(tmp_path, layout: dict):
 def e2e(pg_cluster, template_db, tmp_path_factory):
     """The database after a CLI ingest of the raster; a client (area of interest Phrae) and its people."""
     tmp = tmp_path_factory.mktemp("e2e")
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pg_cluster.ensure_database(name, template=template_db)
-    url = pg_cluster.url(name)
-    engine = make_engine(url, pool_size=2)
-    factory = make_sessionmaker(engine)
-    load_nan(factory)
-    layout = _layout(factory)
-    tif = _raster(tmp, layout)
-    env = _cli_env(url, tmp)
-    r = cli(env, "ingest", str(tif), "--source", "gfw_integrated", "--bbox", BBOX)
-    assert r.returncode == 0, r.stderr + r.stdout
-    with factory() as s:
-        rows = s.execute(text("SELECT id, first_date, pixels, area_m2, in_aoi FROM clearing_patches")).all()
-    ids = {}
-    for name_, (first, _, k, _) in PLAN.items():
-        (row,) = [x for x in rows if x.first_date == first]
-        assert row.pixels == k * k and row.area_m2 == pytest.approx(_m2(name_), rel=1e-6)
-        ids[name_] = row.id
-    assert len(rows) == 4
-    from geo_service.main import create_app
-
-    with TestClient(create_app(make_settings(url, tmp, aoi_provinces=["54"])), raise_server_exceptions=False) as client:
-
-        def login(username: str, role: str, provinces: list[str] | None) -> dict:
-            body = {"username": username, "password": PASSWORD, "roles": [role]}
-            if provinces is not None:
-                body["provinces"] = provinces
-            assert client.post("/api/v1/admin/users", headers=ADMIN, json=body).status_code == 201
-            tok = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD}).json()
-            return {"Authorization": f"Bearer {tok['access_token']}"}
-
-        people = {
-            "admin": ADMIN,
-            "lead": login("lead", "investigator", ["54"]),
-            "officer": login("officer", "field_officer", ["54"]),
-            "committee": login("committee", "committee_member", ["54"]),
-            "nan_lead": login("nan_lead", "investigator", ["55"]),
-        }
-        yield {
-            "client": client,
-            "people": people,
-            "ids": ids,
-            "layout": layout,
-            "env": env,
-            "factory": factory,
-            "ingest_out": r.stdout,
-        }
-    engine.dispose()
-    pg_cluster.drop_database(name)
+    with database_with_nan(pg_cluster, template_db) as (url, factory):
+        layout = _layout(factory)
+        tif = _raster(tmp, layout)
+        env = cli_env(url, tmp / "var", GEO_SERVICE_AOI_PROVINCES="54")
+        r = cli(env, "ingest", str(tif), "--source", "gfw_integrated", "--bbox", BBOX)
+        assert r.returncode == 0, r.stderr + r.stdout
+        with factory() as s:
+            rows = s.execute(text("SELECT id, first_date, pixels, area_m2, in_aoi FROM clearing_patches")).all()
+        ids = {}
+        for name_, (first, _, k, _) in PLAN.items():
+            (row,) = [x for x in rows if x.first_date == first]
+            assert row.pixels == k * k and row.area_m2 == pytest.approx(_m2(name_), rel=1e-6)
+            ids[name_] = row.id
+        assert len(rows) == 4
+        with app_client(url, tmp, aoi_provinces=["54"]) as client:
+            people = {
+                "admin": ADMIN,
+                "lead": sign_in(client, "lead", "investigator", ["54"]),
+                "officer": sign_in(client, "officer", "field_officer", ["54"]),
+                "committee": sign_in(client, "committee", "committee_member", ["54"]),
+                "nan_lead": sign_in(client, "nan_lead", "investigator", ["55"]),
+            }
+            yield {
+                "client": client,
+                "people": people,
+                "ids": ids,
+                "layout": layout,
+                "env": env,
+                "factory": factory,
+                "ingest_out": r.stdout,
+            }
 
 
 def _a_share(e2e) -> float:

@@ -18,14 +18,10 @@ from geo_service.hotspots.events import update_events
 from geo_service.hotspots.near import fire_near_areas
 from geo_service.hotspots.service import ingest_path
 from tests.fire_oracle import fire_near_areas_sql
-from tests.samples import VIIRS_HEADER
+from tests.samples import MODIS_HEADER, VIIRS_HEADER
 
 GEOD = Geod(ellps="WGS84")
 LON, LAT = 100.1349, 18.1753  # a forest patch in Phrae
-MODIS_HEADER = (
-    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_t31,frp,daynight\n"
-)
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
 TO_WGS = Transformer.from_crs(32647, 4326, always_xy=True)
 KW = {"distance_m": 500.0, "days_before": 60, "days_after": 30}

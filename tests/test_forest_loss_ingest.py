@@ -14,6 +14,7 @@ from geo_service.forest_loss import store
 from geo_service.forest_loss.ingest import ingest_files
 from geo_service.settings import ForestLossSettings
 from tests import forest_alert_rasters as far
+from tests.conftest import cli_env, run_cli
 
 D1 = date(2023, 3, 1)
 
@@ -482,28 +483,10 @@ def test_api_upload_list_detail_and_refusal(client, admin_headers, tmp_path):
 
 @pytest.mark.slow
 def test_cli_ingest_change_pair_list_and_refusal(db_url, tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    env = {
-        **os.environ,
-        "COLUMNS": "200",
-        "GEO_SERVICE_DATABASE_URL": db_url.render_as_string(hide_password=False)
-        if hasattr(db_url, "render_as_string")
-        else str(db_url),
-        "GEO_SERVICE_DATA_DIR": str(tmp_path / "var"),
-        "GEO_SERVICE_ENVIRONMENT": "test",
-    }
+    env = cli_env(db_url, tmp_path / "var")
 
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "geo_service.cli", "forest-loss", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
+        return run_cli(env, "forest-loss", *args, timeout=300)
 
     days, conf = picture()
     f = _gfw_file(tmp_path, "gfw.tif", days, conf)

@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import csv
 import io
-import uuid
 from datetime import UTC, date
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from geo_service.db.engine import make_engine, make_sessionmaker, transaction
+from geo_service.db.engine import transaction
 from geo_service.forest_loss.decode import DECODERS, EPOCH, HIGH, LOW
-from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.provinces import load_nan
+from tests.conftest import ADMIN_TOKEN, app_client, cli_env, run_cli
+from tests.forest_patches import insert_ingest, insert_zoned_patches
+from tests.provinces import database_with_nan
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -53,69 +52,25 @@ PATCHES = {
 
 
 def _insert(factory) -> None:
-    with transaction(factory) as session:
-        ingest_id = session.execute(
-            text(
-                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                "VALUES ('gfw_integrated', 'gfw_integrated', 'x.tif', :sha, :key, 'EPSG:4326') RETURNING id"
-            ),
-            {"sha": "0" * 64, "key": "2" * 64},
-        ).scalar_one()
-        for pid, (lon, lat, first, last, m2, sources, conf, prov, dist, zones) in PATCHES.items():
-            pixels = int(m2 // 100)
-            session.execute(
-                text(
-                    """INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2,
-                           confidence_max, pixels_low, pixels_high, pixels_highest, province_code, district_code,
-                           protected_area_codes, in_aoi, cleared_by_fire, first_ingest_id, last_ingest_id, geom)
-                       VALUES (:id, :sources, :first, :last, :pixels, :m2, :conf, :low, :high, 0, :prov, :dist,
-                           '{}', true, false, :ingest, :ingest,
-                           ST_Multi(ST_MakeEnvelope(:lon - 0.0005, :lat - 0.0005, :lon + 0.0005, :lat + 0.0005, 4326)))"""
-                ),
-                {
-                    "id": pid,
-                    "sources": sources,
-                    "first": first,
-                    "last": last,
-                    "pixels": pixels,
-                    "m2": m2,
-                    "conf": conf,
-                    "low": pixels if conf == 2 else 0,
-                    "high": pixels if conf == 3 else 0,
-                    "prov": prov,
-                    "dist": dist,
-                    "ingest": ingest_id,
-                    "lon": lon,
-                    "lat": lat,
-                },
-            )
-            for zone_type, code, zm2 in zones:
-                session.execute(
-                    text(
-                        "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
-                        "VALUES (:p, :t, :c, :m2, :share)"
-                    ),
-                    {"p": pid, "t": zone_type, "c": code, "m2": zm2, "share": zm2 / m2},
-                )
+    """The patches above, each a square 0.001 degree wide round its point."""
+    d = 0.0005
+    insert_zoned_patches(
+        factory,
+        {
+            pid: ((lon - d, lat - d, lon + d, lat + d), first, last, m2, sources, conf, prov, dist, zones)
+            for pid, (lon, lat, first, last, m2, sources, conf, prov, dist, zones) in PATCHES.items()
+        },
+        params_key="2" * 64,
+    )
 
 
 @pytest.fixture(scope="module")
 def meaning(pg_cluster, template_db, tmp_path_factory):
     """Phrae, synthetic Nan and the patches above; a client whose area of interest is Phrae."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pg_cluster.ensure_database(name, template=template_db)
-    url = pg_cluster.url(name)
-    engine = make_engine(url, pool_size=2)
-    factory = make_sessionmaker(engine)
-    load_nan(factory)
-    _insert(factory)
-    from geo_service.main import create_app
-
-    settings = make_settings(url, tmp_path_factory.mktemp("meaning"), aoi_provinces=["54"])
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client, factory, url
-    engine.dispose()
-    pg_cluster.drop_database(name)
+    with database_with_nan(pg_cluster, template_db) as (url, factory):
+        _insert(factory)
+        with app_client(url, tmp_path_factory.mktemp("meaning"), aoi_provinces=["54"]) as client:
+            yield client, factory, url
 
 
 def _summary(client, **params) -> dict:
@@ -267,36 +222,19 @@ HOSTILE_FILE = "[/x][red]alerts[/red] [link=https://evil.example]x[/link].tif"
 def test_hostile_file_and_place_names_reach_the_terminal_as_text(meaning, tmp_path):
     """A file name (from the uploader) and place names (from layers) are data: rich must print them, not read
     them as markup (a closing tag of nothing used to crash ``forest-loss list`` with a traceback)."""
-    import os
-    import subprocess
-    import sys
-
     _, factory, url = meaning
     with transaction(factory) as session:
-        session.execute(
-            text(
-                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                "VALUES ('radd', 'radd_wur', :f, :sha, :key, 'EPSG:32647')"
-            ),
-            {"f": HOSTILE_FILE, "sha": "3" * 64, "key": "4" * 64},
+        insert_ingest(
+            session,
+            source="radd",
+            encoding="radd_wur",
+            file_name=HOSTILE_FILE,
+            file_sha256="3" * 64,
+            params_key="4" * 64,
+            crs="EPSG:32647",
         )
-    env = {
-        **os.environ,
-        "COLUMNS": "250",
-        "GEO_SERVICE_DATABASE_URL": url.render_as_string(hide_password=False)
-        if hasattr(url, "render_as_string")
-        else str(url),
-        "GEO_SERVICE_DATA_DIR": str(tmp_path / "var"),
-        "GEO_SERVICE_ENVIRONMENT": "test",
-        "GEO_SERVICE_AOI_PROVINCES": "54",
-    }
-    r = subprocess.run(
-        [sys.executable, "-m", "geo_service.cli", "forest-loss", "list"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    env = cli_env(url, tmp_path / "var", COLUMNS="250", GEO_SERVICE_AOI_PROVINCES="54")
+    r = run_cli(env, "forest-loss", "list", timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "Traceback" not in r.stderr and HOSTILE_FILE in r.stdout
 
@@ -333,11 +271,11 @@ def test_a_reserve_declared_after_the_alert_does_not_hold_the_patch(db_url, sess
     inner = reserve.buffer(-300)
     px, py = inner.representative_point().coords[0]
     x0, y0 = round(px / 10) * 10, round(py / 10) * 10
-    days = np.zeros((30, 30), dtype=np.int32)
-    conf = np.zeros((30, 30), dtype=np.uint8)
-    days[0:5, 0:5], conf[0:5, 0:5] = (date(2024, 2, 10) - EPOCH).days, 3  # before the reserve is in force
-    days[20:25, 20:25], conf[20:25, 20:25] = (date(2024, 7, 1) - EPOCH).days, 3  # after
-    f = far.write(tmp_path / "late.tif", far.gfw_integrated(days, conf), far.from_origin(x0, y0, 10, 10), far.UTM47)
+    blocks = [
+        (np.s_[0:5, 0:5], date(2024, 2, 10), 3),  # before the reserve is in force
+        (np.s_[20:25, 20:25], date(2024, 7, 1), 3),  # after
+    ]
+    f = far.gfw_tile(tmp_path / "late.tif", blocks, shape=(30, 30), transform=far.from_origin(x0, y0, 10, 10))
     assert inner.contains(shapely.box(x0, y0 - 300, x0 + 300, y0))  # both patches well inside the boundary
     with transaction(sm) as session:
         r = ingest_files(session, [f], encoding="gfw_integrated", settings=ForestLossSettings())
@@ -358,13 +296,15 @@ def test_a_field_check_still_counts_after_its_patch_is_absorbed(db_url, sessionm
 
     sm = sessionmaker_for(db_url)
     with transaction(sm) as session:
-        ingest = session.execute(
-            text(
-                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                "VALUES ('radd', 'radd_wur', 'r.tif', :sha, :key, 'EPSG:32647') RETURNING id"
-            ),
-            {"sha": "5" * 64, "key": "6" * 64},
-        ).scalar_one()
+        ingest = insert_ingest(
+            session,
+            source="radd",
+            encoding="radd_wur",
+            file_name="r.tif",
+            file_sha256="5" * 64,
+            params_key="6" * 64,
+            crs="EPSG:32647",
+        )
         for pid, sources, verification, merged in (
             (302, ["glad_l", "radd"], "unverified", None),
             (301, ["radd"], "verified", 302),  # checked, then absorbed by 302 when later alerts joined them

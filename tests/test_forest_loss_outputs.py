@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pytest
 from fastapi.testclient import TestClient
 from shapely.geometry import shape
 
-from geo_service.db.engine import make_engine, make_sessionmaker
-from tests.conftest import ADMIN_TOKEN, PASSWORD, make_settings
+from tests.conftest import ADMIN_TOKEN, app_client
 from tests.forest_patches import insert_patches
-from tests.provinces import load_nan
+from tests.provinces import database_with_nan, sign_in
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
@@ -28,40 +26,20 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 @pytest.fixture(scope="module")
 def forest_url(pg_cluster, template_db):
     """A database with Phrae, synthetic Nan and the hand-built patches (read by every test of this module)."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pg_cluster.ensure_database(name, template=template_db)
-    url = pg_cluster.url(name)
-    engine = make_engine(url, pool_size=2)
-    factory = make_sessionmaker(engine)
-    load_nan(factory)
-    insert_patches(factory)
-    engine.dispose()
-    yield url
-    pg_cluster.drop_database(name)
+    with database_with_nan(pg_cluster, template_db) as (url, factory):
+        insert_patches(factory)
+        yield url
 
 
 def _app_client(url, tmp_path, **extra) -> TestClient:
-    from geo_service.main import create_app
-
     # the area of interest is Phrae (the Nan patch lies outside it, as its stored in_aoi says)
-    return TestClient(
-        create_app(make_settings(url, tmp_path, aoi_provinces=["54"], **extra)), raise_server_exceptions=False
-    )
+    return app_client(url, tmp_path, aoi_provinces=["54"], **extra)
 
 
 @pytest.fixture(scope="module")
 def fl(forest_url, tmp_path_factory):
     """A client of that database and signed-in people of each province, a national viewer and partner keys."""
     with _app_client(forest_url, tmp_path_factory.mktemp("fl")) as client:
-
-        def login(username: str, role: str, provinces: list[str] | None) -> dict:
-            body = {"username": username, "password": PASSWORD, "roles": [role]}
-            if provinces is not None:
-                body["provinces"] = provinces
-            r = client.post("/api/v1/admin/users", headers=ADMIN, json=body)
-            assert r.status_code == 201, r.text
-            r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-            return {"Authorization": f"Bearer {r.json()['access_token']}"}
 
         def key(scopes: list[str]) -> dict:
             r = client.post("/api/v1/admin/api-keys", headers=ADMIN, json={"name": "RFD", "scopes": scopes})
@@ -70,11 +48,11 @@ def fl(forest_url, tmp_path_factory):
 
         people = {
             "admin": ADMIN,
-            "phrae_inv": login("phrae_inv", "investigator", ["54"]),
-            "phrae_officer": login("phrae_officer", "field_officer", ["54"]),
-            "phrae_committee": login("phrae_committee", "committee_member", ["54"]),
-            "nan_officer": login("nan_officer", "field_officer", ["55"]),
-            "national": login("national", "national_viewer", None),
+            "phrae_inv": sign_in(client, "phrae_inv", "investigator", ["54"]),
+            "phrae_officer": sign_in(client, "phrae_officer", "field_officer", ["54"]),
+            "phrae_committee": sign_in(client, "phrae_committee", "committee_member", ["54"]),
+            "nan_officer": sign_in(client, "nan_officer", "field_officer", ["55"]),
+            "national": sign_in(client, "national", "national_viewer", None),
             "key_incidents": key(["incidents"]),
             "key_patches": key(["clearing_patches"]),
             "key_districts": key(["districts"]),

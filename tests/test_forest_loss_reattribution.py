@@ -23,6 +23,7 @@ from geo_service.layers.store import LayerMeta
 from geo_service.settings import ForestLossSettings
 from tests import forest_alert_rasters as far
 from tests.conftest import make_settings
+from tests.samples import load_protected_areas, protected_area_file
 
 TO_LL = Transformer.from_crs(32647, 4326, always_xy=True)
 
@@ -45,27 +46,14 @@ def test_a_protected_area_load_re_attributes_stored_patches(client, db_url, sess
     patch's zones, codes and share follow in the load's transaction (0.5 inside); a revision that drops the reserve
     from the patch (in force before the alert) takes them back out. Its area does not change."""
     factory = sessionmaker_for(db_url)  # ``client``: the app is made, so wiring.py's listeners are registered
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(date(2023, 3, 1)), 3  # x 620,020-620,050, y 2,009,950-2,009,980
-    f = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
-    with transaction(factory) as s:
-        (pid,) = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings()).patch_ids
+    pid = _phrae_patch(factory, tmp_path)
     with transaction(factory) as s:
         (before,) = store.patches_of(s, [pid])
         assert "NRF-MOVED" not in (before["protected_area_codes"] or [])
 
     def load(version: str, valid_from: str, geom: Polygon) -> None:
-        gdf = gpd.GeoDataFrame(
-            {"code": ["NRF-MOVED"], "name_th": ["ป่าทดสอบ"], "name_en": ["Test reserve"], "kind": ["ป่าสงวนแห่งชาติ"],
-             "version": [version], "valid_from": [valid_from]},
-            geometry=[geom], crs="EPSG:4326",
-        )  # fmt: skip
-        path = tmp_path / f"moved_{version}.geojson"
-        gdf.to_file(path)
-        meta = LayerMeta(name="pa-moved", version=version, source="test", licence="test", attribution="Test")
-        with transaction(factory) as s:
-            load_file(s, path, "protected_area", meta)
+        path = protected_area_file(tmp_path / f"moved_{version}.geojson", "NRF-MOVED", version, valid_from, geom)
+        load_protected_areas(factory, path, "pa-moved", version)
 
     load("1", "2000-01-01", _utm_polygon(619_000, 2_009_000, 620_035, 2_011_000))  # the patch's western 15 of 30 m
     with transaction(factory) as s:
@@ -114,16 +102,9 @@ def test_a_boundary_load_writes_only_what_it_changed(client, db_url, sessionmake
     assert _versions(factory, pid) == (v0, area0, zones0)
 
     def load(code: str, geom: Polygon) -> None:
-        gdf = gpd.GeoDataFrame(
-            {"code": [code], "name_th": ["ป่าทดสอบ"], "name_en": ["Test reserve"], "kind": ["ป่าสงวนแห่งชาติ"],
-             "version": ["1"], "valid_from": ["2000-01-01"]},
-            geometry=[geom], crs="EPSG:4326",
-        )  # fmt: skip
-        path = tmp_path / f"{code}.geojson"
-        gdf.to_file(path)
-        meta = LayerMeta(name=f"pa-{code}", version="1", source="test", licence="test", attribution="Test")
-        with transaction(factory) as s:
-            load_file(s, path, "protected_area", meta)
+        load_protected_areas(
+            factory, protected_area_file(tmp_path / f"{code}.geojson", code, "1", "2000-01-01", geom), f"pa-{code}", "1"
+        )
 
     load("NRF-FAR", _utm_polygon(618_000, 2_009_000, 619_000, 2_011_000))  # a kilometre west of the patch
     assert _versions(factory, pid) == (v0, area0, zones0)
@@ -152,10 +133,9 @@ def _load_nan(factory, tmp_path) -> None:
 
 
 def _phrae_patch(factory, tmp_path) -> int:
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(date(2023, 3, 1)), 3  # near Phrae town
-    f = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    """Ingest one 30 x 30 m patch near Phrae town, first alerted 2023-03-01 (x 620,020-620,050, y 2,009,950-2,009,980
+    in UTM 47N); its id."""
+    f = far.gfw_tile(tmp_path / "gfw.tif", [(np.s_[2:5, 2:5], date(2023, 3, 1), 3)])
     with transaction(factory) as s:
         (pid,) = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings()).patch_ids
     return pid

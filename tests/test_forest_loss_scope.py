@@ -21,18 +21,14 @@ from __future__ import annotations
 import json
 import math
 import re
-import uuid
 
 import mapbox_vector_tile
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from geo_service.db.engine import make_engine, make_sessionmaker, transaction
-from geo_service.layers.load import load_file
-from geo_service.layers.store import LayerMeta
-from tests.conftest import ADMIN_TOKEN, PASSWORD, make_settings
-from tests.provinces import load_nan
+from tests.conftest import ADMIN_TOKEN, app_client
+from tests.forest_patches import insert_zoned_patches
+from tests.provinces import database_with_nan, load_synthetic_province, sign_in
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 # The border patch: a strip from inside Phrae (its east edge is near lon 100.55 at lat 18.45) into synthetic Nan
@@ -53,113 +49,39 @@ PATCHES = {
 }  # fmt: skip
 
 
-def _third_province(factory, tmp_path) -> None:
-    """A synthetic third province (57), far from the patches, so that an account can be made for it."""
-    path = tmp_path / "p57.geojson"
-    feature = {
-        "type": "Feature",
-        "properties": {"code": "57", "name_th": "จังหวัดทดสอบ", "name_en": "Test province (synthetic)"},
-        "geometry": {
-            "type": "Polygon",
-            "coordinates": [[[99.0, 19.9], [99.5, 19.9], [99.5, 20.3], [99.0, 20.3], [99.0, 19.9]]],
-        },
-    }
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]}))
-    meta = LayerMeta(
-        name="synthetic-57-province",
-        version="synthetic-1",
-        source="geo_service tests (synthetic)",
-        licence="test data",
-        attribution="Synthetic test boundaries",
-        illustrative=True,
-    )
-    with transaction(factory) as session:
-        load_file(session, path, "province", meta, fields={"code": "code", "name_th": "name_th", "name_en": "name_en"})
-
-
 def _insert(factory) -> None:
-    with transaction(factory) as session:
-        ingest_id = session.execute(
-            text(
-                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                "VALUES ('gfw_integrated', 'gfw_integrated', 'x.tif', :sha, :key, 'EPSG:4326') RETURNING id"
-            ),
-            {"sha": "0" * 64, "key": "3" * 64},
-        ).scalar_one()
-        for pid, ((x0, y0, x1, y1), first, last, m2, prov, dist, zones) in PATCHES.items():
-            pixels = int(m2 // 100)
-            session.execute(
-                text(
-                    """INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2,
-                           confidence_max, pixels_low, pixels_high, pixels_highest, province_code, district_code,
-                           protected_area_codes, in_aoi, cleared_by_fire, first_ingest_id, last_ingest_id, geom)
-                       VALUES (:id, '{gfw_integrated}', :first, :last, :pixels, :m2, 3, 0, :pixels, 0, :prov, :dist,
-                           '{}', true, false, :ingest, :ingest, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"""
-                ),
-                {
-                    "id": pid,
-                    "first": first,
-                    "last": last,
-                    "pixels": pixels,
-                    "m2": m2,
-                    "prov": prov,
-                    "dist": dist,
-                    "ingest": ingest_id,
-                    "x0": x0,
-                    "y0": y0,
-                    "x1": x1,
-                    "y1": y1,
-                },
-            )
-            for zone_type, code, zm2 in zones:
-                session.execute(
-                    text(
-                        "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
-                        "VALUES (:p, :t, :c, :m2, :share)"
-                    ),
-                    {"p": pid, "t": zone_type, "c": code, "m2": zm2, "share": zm2 / m2},
-                )
+    """The patches above, all seen by the integrated alerts alone, at confidence 3."""
+    insert_zoned_patches(
+        factory,
+        {
+            pid: (envelope, first, last, m2, ["gfw_integrated"], 3, prov, dist, zones)
+            for pid, (envelope, first, last, m2, prov, dist, zones) in PATCHES.items()
+        },
+        params_key="3" * 64,
+    )
 
 
 @pytest.fixture(scope="module")
 def border(pg_cluster, template_db, tmp_path_factory):
     """The database above, a client (area of interest: Phrae and Nan) and signed-in people of each province."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    pg_cluster.ensure_database(name, template=template_db)
-    url = pg_cluster.url(name)
-    engine = make_engine(url, pool_size=2)
-    factory = make_sessionmaker(engine)
     tmp = tmp_path_factory.mktemp("border")
-    load_nan(factory)
-    _third_province(factory, tmp)  # boundaries first: a layer load re-measures the live patches
-    _insert(factory)
-    from geo_service.main import create_app
-
-    settings = make_settings(url, tmp, aoi_provinces=["54", "55"])
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-
-        def login(username: str, role: str, provinces: list[str] | None) -> dict:
-            body = {"username": username, "password": PASSWORD, "roles": [role]}
-            if provinces is not None:
-                body["provinces"] = provinces
-            r = client.post("/api/v1/admin/users", headers=ADMIN, json=body)
-            assert r.status_code == 201, r.text
-            r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-            return {"Authorization": f"Bearer {r.json()['access_token']}"}
-
-        people = {
-            "admin": ADMIN,
-            "phrae_inv": login("phrae_inv", "investigator", ["54"]),
-            "nan_inv": login("nan_inv", "investigator", ["55"]),
-            "third_inv": login("third_inv", "investigator", ["57"]),
-            "phrae_officer": login("phrae_officer", "field_officer", ["54"]),
-            "nan_officer": login("nan_officer", "field_officer", ["55"]),
-            "phrae_committee": login("phrae_committee", "committee_member", ["54"]),
-            "third_committee": login("third_committee", "committee_member", ["57"]),
-        }
-        yield client, people, factory
-    engine.dispose()
-    pg_cluster.drop_database(name)
+    with database_with_nan(pg_cluster, template_db) as (url, factory):
+        # a synthetic third province (57), far from the patches, so that an account can be made for it; boundaries
+        # first: a layer load re-measures the live patches
+        load_synthetic_province(factory, tmp, "57", "จังหวัดทดสอบ", "Test province (synthetic)", (99.0, 19.9, 99.5, 20.3))
+        _insert(factory)
+        with app_client(url, tmp, aoi_provinces=["54", "55"]) as client:
+            people = {
+                "admin": ADMIN,
+                "phrae_inv": sign_in(client, "phrae_inv", "investigator", ["54"]),
+                "nan_inv": sign_in(client, "nan_inv", "investigator", ["55"]),
+                "third_inv": sign_in(client, "third_inv", "investigator", ["57"]),
+                "phrae_officer": sign_in(client, "phrae_officer", "field_officer", ["54"]),
+                "nan_officer": sign_in(client, "nan_officer", "field_officer", ["55"]),
+                "phrae_committee": sign_in(client, "phrae_committee", "committee_member", ["54"]),
+                "third_committee": sign_in(client, "third_committee", "committee_member", ["57"]),
+            }
+            yield client, people, factory
 
 
 def _list_ids(client, headers) -> list[int]:

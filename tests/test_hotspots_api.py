@@ -6,16 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import rasterio
-from pyproj import Transformer
-from rasterio.transform import from_origin
 from shapely.geometry import shape
 
+from tests.samples import VIIRS_HEADER, fire_mask_tif
+
 DATA = Path(__file__).parent / "data" / "firms"
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 
 
 def upload(client, path, headers=None, **form):
@@ -53,7 +48,7 @@ def test_upload_list_and_events(client, admin_headers):
 
 def test_refused_upload_is_422_with_line_and_column(client, admin_headers, tmp_path):
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "18.1,100.1,330,0.4,0.4,2024-03-01,0606,N,VIIRS,x,2.0NRT,290,2.0,D\n")
+    bad.write_text(VIIRS_HEADER + "18.1,100.1,330,0.4,0.4,2024-03-01,0606,N,VIIRS,x,2.0NRT,290,2.0,D\n")
     r = upload(client, bad, admin_headers)
     assert r.status_code == 422
     err = r.json()["error"]
@@ -78,23 +73,7 @@ def test_bad_query_values_are_400(client):
 
 
 def _song_raster(path, tmp_path):
-    x, y = Transformer.from_crs(4326, 32647, always_xy=True).transform(100.2157, 18.4695)
-    a = np.zeros((20, 20), dtype=np.uint8)
-    a[5:7, 5:7] = 9
-    with rasterio.open(
-        path,
-        "w",
-        driver="GTiff",
-        width=20,
-        height=20,
-        count=1,
-        dtype="uint8",
-        crs="EPSG:32647",
-        transform=from_origin(x - 1000, y + 1000, 100, 100),
-        nodata=255,
-    ) as dst:
-        dst.write(a, 1)
-    return path
+    return fire_mask_tif(path, 100.2157, 18.4695, background=0, fire=np.s_[5:7, 5:7])
 
 
 @pytest.mark.slow
@@ -170,7 +149,9 @@ def _geojson_routes(client, admin_headers, tmp_path):
         for d, day in ((0, "2023-03-01"), (0.001, "2024-03-01"), (0.002, "2024-03-02"))
     )
     r = client.post(
-        "/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("grid.csv", (HEADER + rows).encode())}
+        "/api/v1/admin/hotspots/firms",
+        headers=admin_headers,
+        files={"file": ("grid.csv", (VIIRS_HEADER + rows).encode())},
     )
     assert r.status_code == 201, r.text
     tif = _song_raster(tmp_path / "mask.tif", tmp_path)

@@ -10,11 +10,8 @@ from geo_service.db.engine import transaction
 from geo_service.hotspots.events import EventParams, cluster, recurrence_by_area, recurrence_grid, update_events
 from geo_service.hotspots.ingest import ingest_file
 from geo_service.places import Gazetteer
+from tests.samples import MODIS_HEADER, VIIRS_HEADER
 
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 # 0.009 degree of latitude is about 1.0 km; at 18.2 N 0.001 degree of longitude is about 106 m.
 
 
@@ -24,7 +21,7 @@ def _row(lat, lon, day, hhmm, sat="N", frp=5.0, version="2.0NRT"):
 
 def _load(sm, tmp_path, name, rows):
     f = tmp_path / name
-    f.write_text(HEADER + "".join(rows))
+    f.write_text(VIIRS_HEADER + "".join(rows))
     with transaction(sm) as s:
         r = ingest_file(s, f, Gazetteer.load(s))
         ev = update_events(s, r.first_acq, r.last_acq)
@@ -232,12 +229,6 @@ def test_distances_are_geodesic():
             lon2, lat2, _ = geod.fwd(100.3, 18.2, azimuth, metres)
             labels = cluster(np.array([100.3, lon2]), np.array([18.2, lat2]), np.zeros(2), EventParams(1000, 2))
             assert bool(labels[0] == labels[1]) is linked, (azimuth, metres)
-
-
-MODIS_HEADER = (
-    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_t31,frp,daynight\n"
-)
 
 
 def test_linking_distance_and_footprint_follow_the_sensor(sm, tmp_path):

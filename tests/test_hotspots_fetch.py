@@ -21,12 +21,9 @@ from geo_service.hotspots.fetch import (
     day_windows,
     fetch_area,
 )
+from tests.samples import VIIRS_HEADER
 
 KEY = "0123456789abcdef0123456789abcdef"
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 
 
 class FakeFirms:
@@ -88,7 +85,7 @@ class FakeFirms:
                     lat, lon = (south + north) / 2, (west + east) / 2 + k * 0.001
                     lines.append(f"{lat:.5f},{lon:.5f},330.1,0.4,0.4,{day},0612,N,VIIRS,n,2.0NRT,290.2,3.1,D")
                     lines.append(f"{lat:.5f},{lon:.5f},310.5,0.4,0.4,{day},1836,N,VIIRS,l,2.0NRT,288.0,1.2,N")
-                return self._send(200, (HEADER + "\n".join(lines) + "\n").encode(), "text/csv")
+                return self._send(200, (VIIRS_HEADER + "\n".join(lines) + "\n").encode(), "text/csv")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
@@ -199,7 +196,7 @@ def test_cli_fetch_ingests_through_the_same_path(firms, db_url, tmp_path):
     engine.dispose()
     # a bad file: exit 1 with line, column and reason; the summary command reads what is stored
     bad = tmp_path / "bad.csv"
-    bad.write_text(HEADER + "18.1,100.1,330,0.4,0.4,2024-03-01,9999,N,VIIRS,n,2.0NRT,290,2.0,D\n")
+    bad.write_text(VIIRS_HEADER + "18.1,100.1,330,0.4,0.4,2024-03-01,9999,N,VIIRS,n,2.0NRT,290,2.0,D\n")
     proc = subprocess.run([*cli, "ingest", str(bad)], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "line: 2" in proc.stderr and "acq_time" in proc.stderr
     proc = subprocess.run([*cli, "summary", "--period", "day"], env=env, capture_output=True, text=True, timeout=120)

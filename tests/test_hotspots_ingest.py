@@ -14,13 +14,10 @@ from geo_service.db.engine import transaction
 from geo_service.hotspots.ingest import FileRejected, ingest_file
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 from geo_service.places import Gazetteer
+from tests.samples import VIIRS_HEADER
 
 DATA = Path(__file__).parent / "data" / "firms"
 THAILAND = (97.3, 5.5, 105.7, 20.6)
-VIIRS_HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,"
-    "version,bright_ti5,frp,daynight\n"
-)
 
 
 def _ingest(sm, path, **kw):

@@ -11,11 +11,7 @@ from geo_service.db.engine import transaction
 from geo_service.hotspots.ingest import ingest_file
 from geo_service.hotspots.summaries import SummaryQuery, summarise
 from geo_service.places import Gazetteer
-
-MODIS_HEADER = (
-    "latitude,longitude,brightness,scan,track,acq_date,acq_time,satellite,instrument,confidence,"
-    "version,bright_t31,frp,daynight\n"
-)
+from tests.samples import MODIS_HEADER
 
 
 def _song_and_reserve_points(sm):

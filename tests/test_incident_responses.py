@@ -25,30 +25,18 @@ AREA = {
 @pytest.mark.slow
 def test_every_json_answer_matches_its_model(client, officer, login):
     committee = login("committee1", "committee_member")
-    r = client.post(
-        "/api/v1/incidents",
-        headers={**officer, "Idempotency-Key": "responses-1"},
-        json={
-            "kind": "burning",
-            "location": {"lat": 18.1409, "lon": 100.1409, "accuracy_m": 5},
-            "observed_at": "2024-03-15T14:00:00+07:00",
-            "area": AREA,
-            "tags": ["haze"],
-        },
-    )
+    report = {
+        "kind": "burning",
+        "location": {"lat": 18.1409, "lon": 100.1409, "accuracy_m": 5},
+        "observed_at": "2024-03-15T14:00:00+07:00",
+        "area": AREA,
+        "tags": ["haze"],
+    }
+    key = {**officer, "Idempotency-Key": "responses-1"}
+    r = client.post("/api/v1/incidents", headers=key, json=report)
     assert r.status_code == 201, r.text
     IncidentOut.model_validate(r.json())
-    replay = client.post(
-        "/api/v1/incidents",
-        headers={**officer, "Idempotency-Key": "responses-1"},
-        json={
-            "kind": "burning",
-            "location": {"lat": 18.1409, "lon": 100.1409, "accuracy_m": 5},
-            "observed_at": "2024-03-15T14:00:00+07:00",
-            "area": AREA,
-            "tags": ["haze"],
-        },
-    )
+    replay = client.post("/api/v1/incidents", headers=key, json=report)  # the same report again: a replay
     assert replay.status_code == 200
     IncidentOut.model_validate(replay.json())
     inc = r.json()

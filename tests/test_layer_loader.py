@@ -18,6 +18,7 @@ from geo_service.layers import store
 from geo_service.layers.load import load_file
 from geo_service.layers.manifest import DEFAULT_LAYERS_DIR
 from geo_service.layers.store import LayerMeta
+from tests.samples import protected_area_file
 
 DISTRICTS = DEFAULT_LAYERS_DIR / "phrae/phrae_amphoe_hdx_codab.geojson"
 FIELDS = {"code": "amp_code", "name_th": "ADM2_TH", "name_en": "ADM2_EN", "parent_code": "ADM1_PCODE"}
@@ -162,21 +163,7 @@ def test_protected_area_revision_closes_the_previous_version(tmp_path, db_url, s
     shape = box(100.0, 18.0, 100.05, 18.05)
 
     def write(version, valid_from, geom):
-        gdf = gpd.GeoDataFrame(
-            {
-                "code": ["NRF-T"],
-                "name_th": ["ป่าทดสอบ"],
-                "name_en": ["Test reserve"],
-                "kind": ["ป่าสงวนแห่งชาติ"],
-                "version": [version],
-                "valid_from": [valid_from],
-            },
-            geometry=[geom],
-            crs="EPSG:4326",
-        )
-        path = tmp_path / f"pa_{version}.geojson"
-        gdf.to_file(path)
-        return path
+        return protected_area_file(tmp_path / f"pa_{version}.geojson", "NRF-T", version, valid_from, geom)
 
     load_layer(factory, write("1", "2000-01-01", shape), "protected_area", meta("a", "pa-test"))
     load_layer(

@@ -133,10 +133,7 @@ def test_a_forest_loss_upload_honours_the_apps_watch_years_and_alert_age(
             version="1",
         )["ids"]
     _subscriber(client, ["clearing_patch"])
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[0:6, 0:12], conf[0:6, 0:12] = far.gfw_day(date(2023, 3, 1)), 3
-    path = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    path = far.gfw_tile(tmp_path / "gfw.tif", [(np.s_[0:6, 0:12], date(2023, 3, 1), 3)])
     r = client.post(
         "/api/v1/forest-loss/ingests",
         headers=ADMIN,

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from geo_service.redflags import rules, store
 from geo_service.settings import RedFlagSettings
+from tests.conftest import point_in_reserve
 
 GEOD = Geod(ellps="WGS84")
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
@@ -110,21 +111,13 @@ def patch(s, wkt, first, last):
 
 
 @pytest.fixture
-def db(sessionmaker_for, db_url):
-    s = sessionmaker_for(db_url)()
-    s.begin()
-    yield s
-    s.rollback()
-    s.close()
+def db(db_session):
+    return db_session
 
 
 @pytest.fixture
 def centre(db):
-    lon, lat = db.execute(
-        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
-        {"c": RESERVE},
-    ).one()
-    return round(lon, 4), round(lat, 4)
+    return point_in_reserve(db, RESERVE)
 
 
 def flags(db, rule):

@@ -42,21 +42,31 @@ FIELDS = (
 )
 
 
+def _load(client, admin_headers, name: str, content: bytes, **data: str) -> dict:
+    """Load a contracts file through the admin route with the FIELDS mapping; the route's answer."""
+    r = client.post(
+        "/api/v1/admin/redflags/contracts",
+        headers=admin_headers,
+        files={"file": (name, content)},
+        data={"fields": FIELDS, **data},
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _by_number(client, admin_headers) -> dict[str, dict]:
+    """The stored contracts by contract number."""
+    items = client.get("/api/v1/redflags/contracts", headers=admin_headers).json()["items"]
+    return {c["contract_number"]: c for c in items}
+
+
 @pytest.mark.slow
 def test_geopackage_and_zipped_cp874_shapefile_load_the_same_contracts(client, admin_headers, tmp_path, db_url):
     gpkg = tmp_path / "contracts.gpkg"
     frame("EPSG:32647").to_file(gpkg, layer="contracts", driver="GPKG")
-    r = client.post(
-        "/api/v1/admin/redflags/contracts",
-        headers=admin_headers,
-        files={"file": ("contracts.gpkg", gpkg.read_bytes())},
-        data={"fields": FIELDS, "layer": "contracts", "version": "gpkg-1"},
-    )
-    assert r.status_code == 201, r.text
-    assert (r.json()["inserted"], r.json()["source_crs"]) == (2, "EPSG:32647")
-    first = {
-        c["contract_number"]: c for c in client.get("/api/v1/redflags/contracts", headers=admin_headers).json()["items"]
-    }
+    out = _load(client, admin_headers, "contracts.gpkg", gpkg.read_bytes(), layer="contracts", version="gpkg-1")
+    assert (out["inserted"], out["source_crs"]) == (2, "EPSG:32647")
+    first = _by_number(client, admin_headers)
     assert first["GP-1"]["work_type"] == "firebreak" and first["GP-1"]["project_name"] == "แนวกันไฟบ้านนาคูหา"
     assert first["GP-1"]["area"]["m2"] == pytest.approx(8_000, rel=0.01)  # 1 km line, 8 m wide
     assert first["GP-2"]["area"]["m2"] == pytest.approx(5_000, rel=0.01)
@@ -69,18 +79,9 @@ def test_geopackage_and_zipped_cp874_shapefile_load_the_same_contracts(client, a
     with zipfile.ZipFile(buf, "w") as z:
         for f in shp_dir.iterdir():
             z.write(f, f.name)
-    r = client.post(
-        "/api/v1/admin/redflags/contracts",
-        headers=admin_headers,
-        files={"file": ("contracts.zip", buf.getvalue())},
-        data={"fields": FIELDS, "encoding": "cp874", "version": "shp-1"},
-    )
-    assert r.status_code == 201, r.text
-    out = r.json()
+    out = _load(client, admin_headers, "contracts.zip", buf.getvalue(), encoding="cp874", version="shp-1")
     assert out["inserted"] == 0 and out["updated"] + out["unchanged"] == 2, out
-    again = {
-        c["contract_number"]: c for c in client.get("/api/v1/redflags/contracts", headers=admin_headers).json()["items"]
-    }
+    again = _by_number(client, admin_headers)
     assert again["GP-1"]["contractor"] == "หจก. ป่าไม้แพร่" and again["GP-2"]["agency"] == "กรมอุทยานแห่งชาติ"
     assert again["GP-1"]["area"]["m2"] == pytest.approx(8_000, rel=0.01)
     # loads, an edit and a dismissal are audited

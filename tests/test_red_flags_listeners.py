@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from datetime import date
 
-import geopandas as gpd
 import numpy as np
 import pytest
 from pyproj import Transformer
@@ -16,11 +15,10 @@ from sqlalchemy import text
 
 from geo_service.db.engine import transaction
 from geo_service.forest_loss.ingest import ingest_files
-from geo_service.layers.load import load_file
-from geo_service.layers.store import LayerMeta
 from geo_service.redflags import store
 from geo_service.settings import ForestLossSettings
 from tests import forest_alert_rasters as far
+from tests.samples import load_protected_areas, protected_area_file
 
 TO_LL = Transformer.from_crs(32647, 4326, always_xy=True)
 
@@ -74,10 +72,7 @@ def test_a_forest_loss_ingest_re_runs_the_reforestation_rule(client, db_url, ses
             version="1",
         )
     assert _flags(factory, "reforestation_loss") == []
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[2:5, 2:5], conf[2:5, 2:5] = far.gfw_day(date(2023, 3, 1)), 3
-    f = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    f = far.gfw_tile(tmp_path / "gfw.tif", [(np.s_[2:5, 2:5], date(2023, 3, 1), 3)])
     with transaction(factory) as s:
         report = ingest_files(s, [f], encoding="gfw_integrated", settings=ForestLossSettings())
     assert report.patches == 1
@@ -116,23 +111,8 @@ def test_a_protected_area_load_re_runs_the_document_rule(client, db_url, session
     before = {f["reserve_code"] for f in _flags(factory, "document_in_reserve")}
 
     def load(code: str, version: str, valid_from: str, geom) -> None:
-        gdf = gpd.GeoDataFrame(
-            {
-                "code": [code],
-                "name_th": ["ป่าทดสอบ"],
-                "name_en": ["Test reserve"],
-                "kind": ["ป่าสงวนแห่งชาติ"],
-                "version": [version],
-                "valid_from": [valid_from],
-            },
-            geometry=[geom],
-            crs="EPSG:4326",
-        )
-        path = tmp_path / f"{code}_{version}.geojson"
-        gdf.to_file(path)
-        meta = LayerMeta(name=f"pa-{code}", version=version, source="test", licence="test", attribution="Test")
-        with transaction(factory) as s:
-            load_file(s, path, "protected_area", meta)
+        path = protected_area_file(tmp_path / f"{code}_{version}.geojson", code, version, valid_from, geom)
+        load_protected_areas(factory, path, f"pa-{code}", version)
 
     area = box(lon - 0.02, lat - 0.02, lon + 0.02, lat + 0.02)
     load("NRF-LISTEN", "1", "2000-01-01", area)

@@ -23,12 +23,10 @@ from geo_service.redflags import rules, store
 from geo_service.redflags import service as rf_service
 from geo_service.settings import SESSION_KEY, ForestLossSettings, Settings
 from tests import forest_alert_rasters as far
+from tests.conftest import point_in_reserve
+from tests.samples import VIIRS_HEADER
 from tests.test_red_flags import RESERVE, box, box_wkt, contract, parcel
 
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
 TO_LL = Transformer.from_crs(32647, 4326, always_xy=True)
 TIMESTAMPS = {"first_found_at", "last_found_at", "updated_at", "dismissed_at"}
@@ -37,22 +35,14 @@ ON = Settings()
 
 
 @pytest.fixture
-def db(sessionmaker_for, db_url):
-    s = sessionmaker_for(db_url)()
-    s.begin()
-    s.info[SESSION_KEY] = OFF
-    yield s
-    s.rollback()
-    s.close()
+def db(db_session):
+    db_session.info[SESSION_KEY] = OFF
+    return db_session
 
 
 @pytest.fixture
 def centre(db):
-    lon, lat = db.execute(
-        text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM protected_areas WHERE code = :c) q"),
-        {"c": RESERVE},
-    ).one()
-    return round(lon, 4), round(lat, 4)
+    return point_in_reserve(db, RESERVE)
 
 
 _file_no = iter(range(10**6))
@@ -66,7 +56,7 @@ def firms(db, tmp_path: Path, points, version="2.0NRT"):
         hhmm = p[3] if len(p) > 3 else f"06{k % 60:02d}"
         lines.append(f"{lat:.6f},{lon:.6f},340.0,0.39,0.36,{day},{hhmm},N,VIIRS,n,{version},295.0,3.5,D\n")
     path = tmp_path / f"f{next(_file_no)}.csv"
-    path.write_text(HEADER + "".join(lines))
+    path.write_text(VIIRS_HEADER + "".join(lines))
     return ingest_path(db, path, loaded_by="test")
 
 
@@ -283,11 +273,11 @@ def test_scoped_re_run_after_a_forest_loss_ingest_equals_a_full_re_run(db, tmp_p
         "ids"
     ]
     rules.run_rules(db, ON.red_flags)
-    days = np.zeros((20, 20), dtype=np.int32)
-    conf = np.zeros((20, 20), dtype=np.uint8)
-    days[0:6, 0:12], conf[0:6, 0:12] = far.gfw_day(date(2023, 3, 1)), 3
-    days[15:18, 15:18], conf[15:18, 15:18] = far.gfw_day(date(2023, 3, 1)), 3  # touches no contract or parcel
-    path = far.write(tmp_path / "gfw.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    blocks = [
+        (np.s_[0:6, 0:12], date(2023, 3, 1), 3),
+        (np.s_[15:18, 15:18], date(2023, 3, 1), 3),  # touches no contract or parcel
+    ]
+    path = far.gfw_tile(tmp_path / "gfw.tif", blocks)
     report = ingest_files(db, [path], encoding="gfw_integrated", settings=ForestLossSettings())
     assert report.patch_ids
     full_then_scoped(db, "clearing", lambda: rf_service.after_patches_found(db, report.patch_ids))
@@ -296,9 +286,7 @@ def test_scoped_re_run_after_a_forest_loss_ingest_equals_a_full_re_run(db, tmp_p
     assert f"reforestation_loss:contract:{cids[1]}" not in flags  # long over
     assert f"cleared_before_issue:parcel:{pids[0]}" in flags
     # a second alert a month later extends the patches: scoped again equals full again
-    days[0:8, 0:12] = far.gfw_day(date(2023, 4, 1))
-    conf[0:8, 0:12] = 3
-    path = far.write(tmp_path / "gfw2.tif", far.gfw_integrated(days, conf), far.PHRAE_10M, far.UTM47)
+    path = far.gfw_tile(tmp_path / "gfw2.tif", [*blocks, (np.s_[0:8, 0:12], date(2023, 4, 1), 3)])
     report = ingest_files(db, [path], encoding="gfw_integrated", settings=ForestLossSettings())
     full_then_scoped(db, "clearing", lambda: rf_service.after_patches_found(db, report.patch_ids))
 

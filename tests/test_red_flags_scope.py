@@ -8,12 +8,9 @@ name a district that does not exist, so that the rule ``outside_named_area`` fla
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records
+from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records, post_border_contracts, sign_in
 
 ELSEWHERE = {"lat": 16.5, "lon": 99.5}  # Kamphaeng Phet: in Thailand, in no loaded province
 
@@ -25,10 +22,7 @@ def two(db_url, sessionmaker_for, client_factory, admin_headers):
     client = client_factory(db_url)
 
     def login(username: str, provinces: list[str]) -> dict:
-        body = {"username": username, "password": PASSWORD, "roles": ["investigator"], "provinces": provinces}
-        assert client.post("/api/v1/admin/users", headers=admin_headers, json=body).status_code == 201
-        r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
-        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+        return sign_in(client, username, "investigator", provinces)
 
     ids = {
         "54": load_red_flag_records(client, admin_headers, PHRAE_POINT, "phrae"),
@@ -140,20 +134,7 @@ def test_a_double_payment_across_the_border_is_seen_by_both_provinces(two, admin
     it; a case each opens from it links only its own province's contract."""
     client, people, _ids = two
 
-    def square(x0, x1):
-        return {"type": "Polygon", "coordinates": [[[x0, 18.39], [x1, 18.39], [x1, 18.41], [x0, 18.41], [x0, 18.39]]]}
-
-    base = {"agency": "RFD", "contractor": "Border Co.", "work_type": "firebreak", "fiscal_year_be": 2567,
-            "paid_thb": 10}  # fmt: skip
-    features = [
-        {"type": "Feature", "geometry": square(100.47, 100.53), "properties": {**base, "contract_number": "X-A",
-                                                                               "project_name": "A"}},
-        {"type": "Feature", "geometry": square(100.51, 100.71), "properties": {**base, "contract_number": "X-B",
-                                                                               "project_name": "B"}},
-    ]  # fmt: skip
-    body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
-    r = client.post("/api/v1/admin/redflags/contracts", headers=admin_headers, files={"file": ("x.geojson", body)})
-    assert r.status_code == 201, r.text
+    post_border_contracts(client, admin_headers)
     contracts = client.get("/api/v1/redflags/contracts", headers=admin_headers, params={"contractor": "Border Co."})
     by_number = {c["contract_number"]: c for c in contracts.json()["items"]}
     assert (by_number["X-A"]["province_code"], by_number["X-B"]["province_code"]) == ("54", "55")

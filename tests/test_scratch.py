@@ -12,7 +12,7 @@ import textwrap
 
 from geo_service import scratch
 from geo_service.settings import HotspotSettings
-from tests.conftest import _client
+from tests.conftest import app_client
 
 
 def test_start_up_removes_what_a_killed_process_left_and_keeps_a_running_ones(db_url, tmp_path):
@@ -50,7 +50,7 @@ def test_start_up_removes_what_a_killed_process_left_and_keeps_a_running_ones(db
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     (store / ".ghi.424242-busy.partial.tif").write_bytes(b"being written")
     try:
-        with _client(db_url, data_dir):
+        with app_client(db_url, data_dir):
             mine = scratch.folder()
             assert mine is not None and mine.parent == data_dir / "tmp"
             assert sorted(p.name for p in (data_dir / "tmp").iterdir()) == sorted([mine.name, busy.name])

@@ -28,13 +28,10 @@ from geo_service.worker.registry import Registry
 from geo_service.worker.runner import Runner
 from geo_service.worker.windows import days_to_pull, is_closed, runs_of_days
 from tests.conftest import _url_text, make_settings
+from tests.samples import VIIRS_HEADER
 from tests.test_batch import firms_rows, write_archive
 
 KEY = "0123456789abcdef0123456789abcdef"
-HEADER = (
-    "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,"
-    "bright_ti5,frp,daynight\n"
-)
 BOX = "100.0,18.0,100.2,18.3"
 JOB = "firms_viirs_snpp_nrt"
 
@@ -84,7 +81,7 @@ class FakeFirms:
                     x = lon + (day.toordinal() % 50) * 0.001  # one place a day
                     lines.append(f"{lat:.5f},{x:.5f},330.1,0.4,0.4,{day},0612,N,VIIRS,n,2.0NRT,290.2,3.1,D")
                     lines.append(f"{lat:.5f},{x:.5f},310.5,0.4,0.4,{day},1836,N,VIIRS,l,2.0NRT,288.0,1.2,N")
-                return self._send(200, (HEADER + "\n".join(lines) + "\n").encode(), "text/csv")
+                return self._send(200, (VIIRS_HEADER + "\n".join(lines) + "\n").encode(), "text/csv")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
