@@ -22,10 +22,10 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import text
 
-from geo_service.db.engine import make_engine, make_sessionmaker, transaction
+from geo_service.db.engine import make_engine, make_sessionmaker
 from tests.conftest import ADMIN_TOKEN, PASSWORD, make_settings
+from tests.forest_patches import insert_zoned_patches
 from tests.provinces import load_nan
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -45,45 +45,15 @@ PATCHES = {
 
 
 def _insert(factory) -> None:
-    with transaction(factory) as session:
-        ingest_id = session.execute(
-            text(
-                "INSERT INTO forest_alert_ingests (source, encoding, file_name, file_sha256, params_key, crs) "
-                "VALUES ('gfw_integrated', 'gfw_integrated', 'x.tif', :sha, :key, 'EPSG:4326') RETURNING id"
-            ),
-            {"sha": "0" * 64, "key": "4" * 64},
-        ).scalar_one()
-        for pid, ((x0, y0, x1, y1), first, last, m2, prov, zones) in PATCHES.items():
-            session.execute(
-                text(
-                    """INSERT INTO clearing_patches (id, sources, first_date, last_date, pixels, area_m2,
-                           confidence_max, pixels_low, pixels_high, pixels_highest, province_code,
-                           protected_area_codes, in_aoi, cleared_by_fire, first_ingest_id, last_ingest_id, geom)
-                       VALUES (:id, '{gfw_integrated}', :first, :last, :pixels, :m2, 3, 0, :pixels, 0, :prov,
-                           '{}', true, false, :ingest, :ingest, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)))"""
-                ),
-                {
-                    "id": pid,
-                    "first": first,
-                    "last": last,
-                    "pixels": int(m2 // 100),
-                    "m2": m2,
-                    "prov": prov,
-                    "ingest": ingest_id,
-                    "x0": x0,
-                    "y0": y0,
-                    "x1": x1,
-                    "y1": y1,
-                },
-            )
-            for zone_type, code, zm2 in zones:
-                session.execute(
-                    text(
-                        "INSERT INTO clearing_patch_zones (patch_id, zone_type, zone_code, area_m2, share) "
-                        "VALUES (:p, :t, :c, :m2, :share)"
-                    ),
-                    {"p": pid, "t": zone_type, "c": code, "m2": zm2, "share": zm2 / m2},
-                )
+    """The patches above as the ingest would store them (gfw_integrated, high confidence, in the area of interest)."""
+    insert_zoned_patches(
+        factory,
+        {
+            pid: (envelope, first, last, m2, ["gfw_integrated"], 3, prov, None, zones)
+            for pid, (envelope, first, last, m2, prov, zones) in PATCHES.items()
+        },
+        params_key="4" * 64,
+    )
 
 
 @pytest.fixture(scope="module")
