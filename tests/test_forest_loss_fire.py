@@ -258,3 +258,33 @@ def test_a_hotspot_ingest_marks_again_only_the_patches_it_reaches(sm, tmp_path):
     assert s2[near] == s1[near] and s2[hostile] == s1[hostile]
     viirs("c.csv", 18.1753, 100.1349, "2024-07-01")  # at the anchor, after every window (near's ends 9 Apr)
     assert state() == s2
+
+
+def test_an_ingest_writes_the_fire_mark_with_the_new_rows(sm, tmp_path):
+    """A new patch near a fire is stored burned in one write: the ingest's transaction inserts its row with the mark
+    and evidence and updates no patch row (``pg_stat_xact_user_tables``, counted inside that transaction)."""
+    from sqlalchemy import text
+
+    from geo_service.forest_loss import store as forest_store
+    from geo_service.forest_loss.ingest import ingest_files
+    from geo_service.settings import ForestLossSettings
+    from tests import forest_alert_rasters as far
+
+    lon, lat = TO_WGS.transform(620_035, 2_009_965)  # the middle of the tile's 30 x 30 m patch below
+    _ingest(
+        sm,
+        tmp_path / "v.csv",
+        VIIRS_HEADER,
+        [f"{lat:.5f},{lon:.5f},330.5,0.4,0.4,2023-02-20,0630,N,VIIRS,n,2.0NRT,290.1,5.2,D"],
+    )
+    tile = far.gfw_tile(tmp_path / "gfw.tif", [(np.s_[2:5, 2:5], date(2023, 3, 1), 3)])
+    with transaction(sm) as session:
+        report = ingest_files(session, [tile], encoding="gfw_integrated", settings=ForestLossSettings())
+        ins, upd = session.execute(
+            text("SELECT n_tup_ins, n_tup_upd FROM pg_stat_xact_user_tables WHERE relname = 'clearing_patches'")
+        ).one()
+    assert report.cleared_by_fire == 1 and (ins, upd) == (1, 0)
+    with transaction(sm) as session:
+        (p,) = forest_store.patches_of(session, report.patch_ids)
+    assert p["cleared_by_fire"] is True and p["fire_evidence"]["hotspot_days"] == ["2023-02-20", "2023-02-20"]
+    assert p["fire_evidence"]["nearest_m"] == 0.0  # the detection lies inside the patch

@@ -1,8 +1,8 @@
 """The "cleared by fire" mark of clearing patches (issue 14): a patch burned when detections or fire events came
 near it in the days around its alerts (the rule and its figures: hotspots/near.py, README *Cleared by fire*).
 
-Two moments mark a patch: its own ingest (``forest_loss.ingest`` calls :func:`mark_fire` on the patches it creates
-or extends) and every later hotspot ingest (:func:`after_hotspots_ingested`, registered in ``wiring``): fires
+Two moments mark a patch: its own ingest (``forest_loss.ingest`` asks :func:`fire_evidence` for the patches it
+creates or extends and writes the mark with their rows) and every later hotspot ingest (:func:`after_hotspots_ingested`, registered in ``wiring``): fires
 come after the clearing too (``FIRE_DAYS_AFTER``), and NRT detections are replaced by science-quality ones, so a
 mark made at the patch's ingest is re-made when detections arrive that can change it. Only the marks that change
 are written.
@@ -25,19 +25,20 @@ from geo_service.settings import ForestLossSettings, settings_of
 from geo_service.thai import BANGKOK
 
 
-def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:
-    """Mark the patches with hotspots or fire events near them in the days around their alerts (the hotspots
-    store answers); returns how many burned."""
+def fire_evidence(session: Session, patches: Sequence[dict], settings: ForestLossSettings) -> dict[int, dict]:
+    """The "cleared by fire" evidence of patches given as rows (``id``, ``wkb`` in EPSG:4326, ``first_date``,
+    ``last_date``), by id, for those that burned: the hotspots count and local days, the events, the nearest
+    distance (0.1 m) and the rule, as the database returns it (JSON: days as ISO strings). The ingest writes it
+    with the rows (one version of each row); :func:`mark_fire` for stored patches."""
     rule = {
         "distance_m": settings.fire_distance_m,
         "days_before": settings.fire_days_before,
         "days_after": settings.fire_days_after,
         "half_pixel_m": dict(HALF_PIXEL_M),
     }
-    stored = store.patch_fire_inputs(session, ids)
     rows = fire_near_areas(
         session,
-        [r[:4] for r in stored],
+        [(int(p["id"]), bytes(p["wkb"]), p["first_date"], p["last_date"]) for p in patches],
         distance_m=settings.fire_distance_m,
         days_before=settings.fire_days_before,
         days_after=settings.fire_days_after,
@@ -45,7 +46,7 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
     evidence = {}
     for r in rows:
         nearest = [v for v in (r["hotspot_nearest_m"], r["event_nearest_m"]) if v is not None]
-        evidence[int(r["area_id"])] = {  # as the database returns it (JSON: days as ISO strings)
+        evidence[int(r["area_id"])] = {
             "hotspots": int(r["hotspots"]),
             "hotspot_days": [r["hotspot_first_day"].isoformat(), r["hotspot_last_day"].isoformat()]
             if r["hotspots"]
@@ -54,7 +55,16 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
             "nearest_m": round(min(nearest), 1) if nearest else None,
             "rule": rule,
         }
-    # only the marks that change are written: a re-run over unchanged fires writes nothing
+    return evidence
+
+
+def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:
+    """Mark stored patches cleared by fire or not, by :func:`fire_evidence`; returns how many burned. Only the
+    marks that change are written: a re-run over unchanged fires writes nothing."""
+    stored = store.patch_fire_inputs(session, ids)
+    evidence = fire_evidence(
+        session, [{"id": r[0], "wkb": r[1], "first_date": r[2], "last_date": r[3]} for r in stored], settings
+    )
     changed = [i for i, *_, was, was_evidence in stored if (was, was_evidence) != (i in evidence, evidence.get(i))]
     store.set_fire(session, changed, {i: evidence[i] for i in changed if i in evidence})
     return len(evidence)

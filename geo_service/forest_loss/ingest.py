@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.forest_loss import store
 from geo_service.forest_loss.decode import EPOCH, day_to_date
-from geo_service.forest_loss.fire import mark_fire
+from geo_service.forest_loss.fire import fire_evidence
 from geo_service.forest_loss.sources import CONFIDENCE_NAMES, Encoding, get_encoding, open_layers
 from geo_service.forest_loss.windows import TileRejected, run
 from geo_service.hashing import sha256_file
@@ -291,9 +291,6 @@ def ingest_files(
         new = _new_patches(result, enc.source)
         ids = _merge_and_write(session, new, ingest_id, settings, report)
         timings["merge_measure_write_s"] = time.perf_counter() - t1
-        t3 = time.perf_counter()
-        report.cleared_by_fire = mark_fire(session, ids, settings)
-        timings["fire_s"] = time.perf_counter() - t3
         rows = store.patches_of(session, ids)
         report.patch_ids = [int(r["id"]) for r in rows]
         report.patches = len(rows)
@@ -440,16 +437,28 @@ def _merge_and_write(
             ids, new.geoms[fresh], new.first[fresh], new.last[fresh], counts[fresh], _top(counts[fresh]), strict=True
         )
     ]
+    burned = _with_fire(session, rows, settings)
     store.insert_patches(session, rows, ingest_id)
     report.patches_new = len(rows)
     touched = list(ids)
     if ni.size:
         updates, absorbed, survivors = _extend(new, old, ni, nj, report)
+        burned += _with_fire(session, updates, settings)
         store.update_patches(session, updates, ingest_id)
         store.mark_merged(session, absorbed, survivors, ingest_id)
         touched += [u["id"] for u in updates]
         report.patches_merged = len(absorbed)
+    report.cleared_by_fire = burned
     return sorted(touched)
+
+
+def _with_fire(session: Session, rows: list[dict], settings: ForestLossSettings) -> int:
+    """Give patch rows their "cleared by fire" evidence (``fire_evidence``: None when not burned), to be written
+    with them; returns how many burned."""
+    evidence = fire_evidence(session, rows, settings) if rows else {}
+    for r in rows:
+        r["fire_evidence"] = evidence.get(r["id"])
+    return len(evidence)
 
 
 def _extend(new: NewPatches, old: list, ni: np.ndarray, nj: np.ndarray, report: IngestReport):

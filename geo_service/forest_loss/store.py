@@ -25,6 +25,8 @@ import numpy as np
 import pyarrow as pa
 import shapely
 from pgpq import ArrowToPostgresBinaryEncoder
+from pgpq.encoders import StringEncoderBuilder
+from pgpq.schema import Jsonb
 from psycopg.copy import QueuedLibpqWriter
 from sqlalchemy import text
 from sqlalchemy.engine import RowMapping
@@ -214,6 +216,11 @@ def _row_columns(rows: Sequence[dict], ingest_id: int) -> tuple[np.ndarray, np.n
         "first_ingest_id": ingest,
         "last_ingest_id": ingest,
         "geom": pa.array(_multi_ewkb(wkb, geoms), pa.binary()),
+        # "cleared by fire", written with the row (forest_loss/fire.py): the evidence, None when not burned
+        "cleared_by_fire": pa.array([r.get("fire_evidence") is not None for r in rows], pa.bool_()),
+        "fire_evidence": pa.array(
+            [None if r.get("fire_evidence") is None else json.dumps(r["fire_evidence"]) for r in rows], pa.string()
+        ),
     }
     return pid, geoms, first, columns
 
@@ -277,7 +284,8 @@ def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> No
                updated_at = now(), geom = u.geom, area_m2 = u.area_m2, in_aoi = u.in_aoi,
                province_code = u.province_code, district_code = u.district_code,
                subdistrict_code = u.subdistrict_code, reserve_code = u.reserve_code,
-               protected_area_codes = u.protected_area_codes
+               protected_area_codes = u.protected_area_codes, cleared_by_fire = u.cleared_by_fire,
+               fire_evidence = u.fire_evidence
         FROM clearing_patch_updates u WHERE p.id = u.id""")
     )
     session.execute(
@@ -310,6 +318,9 @@ def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[i
 _COUNTS = ("pixels", "pixels_low", "pixels_high", "pixels_highest")
 
 
+_JSONB_COLUMNS = frozenset({"fire_evidence"})  # text columns COPYed as jsonb
+
+
 def _copy(conn, table: str, batches: Iterable[pa.RecordBatch]) -> None:
     """COPY Arrow batches (one schema, its columns named as ``table``'s) into ``table`` in PostgreSQL's binary
     format, encoded by pgpq (the hotspots ingest's encoder): the server parses no text.
@@ -320,7 +331,16 @@ def _copy(conn, table: str, batches: Iterable[pa.RecordBatch]) -> None:
     first = next(it, None)
     if first is None:
         return
-    enc = ArrowToPostgresBinaryEncoder(first.schema)
+    schema = first.schema
+    enc = ArrowToPostgresBinaryEncoder.new_with_encoders(
+        schema,
+        {
+            f.name: StringEncoderBuilder.new_with_output(f, Jsonb())
+            if f.name in _JSONB_COLUMNS
+            else ArrowToPostgresBinaryEncoder.infer_encoder(f)
+            for f in schema
+        },
+    )
     sql = f"COPY {table} ({', '.join(first.schema.names)}) FROM STDIN (FORMAT binary)"
     with conn.cursor() as cur, cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
         copy.write(bytes(enc.write_header()))
