@@ -321,8 +321,10 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
             out["firms_rows"], out["firms_s"] = firms_ingest_rate(sm, gaz, firms_rows)
             from geo_service.hotspots.events import update_events
 
+            t3 = time.perf_counter()
             with transaction(sm) as session:
                 update_events(session)  # the fire events of the season, as after a FIRMS ingest
+            out["events_s"] = time.perf_counter() - t3
         # the "cleared by fire" mark against those detections and events. The ingest's path: the same n patches as
         # new rows, their evidence found and written with them, against the same insert without it (each committed)
         with transaction(sm) as session:
@@ -572,6 +574,8 @@ def main() -> None:
             f"({d['fire_burned_ingest']:,} burned)"
             + (
                 f"; per second, the mark / FIRMS rows = {n / max(own_fire, 1e-9) / (d['firms_rows'] / d['firms_s']):.2f}"
+                f"; the hotspots' own space-time step, the season's fire events (update_events) "
+                f"{d['events_s']:.2f} s = {d['firms_rows'] / d['events_s']:,.0f} detections/s"
                 if "firms_s" in d
                 else ""
             )
