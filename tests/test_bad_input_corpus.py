@@ -12,7 +12,7 @@ import json
 import pytest
 from PIL import Image
 
-from tests.test_hotspots_api import HEADER
+from tests.samples import VIIRS_HEADER as HEADER
 
 NUL = "a\x00b"
 BIG = 2**63

@@ -20,8 +20,9 @@ from geo_service.redflags import store
 from geo_service.settings import SESSION_KEY, Settings, settings_of
 from tests import forest_alert_rasters as far
 from tests.conftest import ADMIN_TOKEN, PASSWORD
+from tests.samples import VIIRS_HEADER as HEADER
 from tests.test_red_flags import box, box_wkt, contract
-from tests.test_red_flags_rescope import HEADER, TO_LL
+from tests.test_red_flags_rescope import TO_LL
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 TEN_YEARS_H = 24 * 365 * 10
