@@ -132,7 +132,8 @@ def fire_near_areas(
             keep = dist <= distance
             e_i, a_g, dist = e_i[keep], a_g[keep], dist[keep]
             np.minimum.at(event_nearest, a_g, dist)
-            event_pairs.append((a_g, ev_ids[e_i]))
+            if len(a_g):  # a cell whose events all stay out of reach adds no pair (nor an empty group below)
+                event_pairs.append((a_g, ev_ids[e_i]))
     events: dict[int, list[int]] = {}
     if event_pairs:
         a_g = np.concatenate([p[0] for p in event_pairs])
