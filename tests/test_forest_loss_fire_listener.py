@@ -91,3 +91,31 @@ def test_an_event_in_the_box_but_out_of_reach_of_every_area_is_no_error(sm, tmp_
         assert session.execute(text("SELECT count(*) FROM fire_events")).scalar() == 1
         area = (1, shapely.to_wkb(square), date(2024, 3, 1), date(2024, 3, 10))
         assert fire_near_areas(session, [area], distance_m=500.0, days_before=60, days_after=30) == []
+
+
+def test_a_mark_changed_by_a_hotspot_ingest_changes_the_patches_data_version(sm, tmp_path):
+    """The vector tiles' ETag of the clearing patches and of the open-data aggregate (``cleared_by_fire`` and
+    ``cleared_by_fire_patches`` are among their properties) and the brief's data version follow the patches'
+    ``updated_at``: a hotspot ingest that re-marks a patch must move them, or a client keeps the old mark (304)."""
+    from geo_service.exports.collections import COLLECTIONS
+    from geo_service.exports.tiles import data_version
+    from geo_service.forest_loss.queries import freshness
+
+    def versions():
+        with transaction(sm) as session:
+            return (
+                data_version(session, COLLECTIONS["clearing_patches"]),
+                data_version(session, COLLECTIONS["forest_loss_by_district"]),
+                freshness(session)["forest_alert_changed"],
+            )
+
+    with transaction(sm) as session:
+        pid = _patch(session, X0, Y0, "2024-03-01", "2024-03-10")
+    before = versions()
+    lat, lon = _latlon(X0 + 15, Y0 + 100)
+    _ingest(sm, tmp_path / "a.csv", VIIRS_HEADER, [_viirs(lat, lon, "2024-03-05", "0630")])
+    assert _mark(sm, pid)[0] is True
+    after = versions()
+    assert all(a != b for a, b in zip(before, after, strict=True)), (before, after)
+    _ingest(sm, tmp_path / "b.csv", VIIRS_HEADER, [_viirs(lat, lon, "2024-07-05", "0630")])  # out of every window
+    assert versions() == after  # nothing re-marked: the versions stay

@@ -605,13 +605,15 @@ def patches_for_fire(
 
 def set_fire(session: Session, ids: Sequence[int], evidence: dict[int, dict]) -> None:
     """Mark these patches cleared by fire (those with evidence) or not (the others), in one UPDATE that writes
-    only the rows whose mark or evidence changes."""
+    only the rows whose mark or evidence changes, and moves their ``updated_at`` (the tiles' ETag, the open-data
+    aggregate's and the brief's data versions follow it: a hotspot ingest re-marks patches long after theirs)."""
     if not ids:
         return
     ids = list(ids)
     session.execute(
         text("""
-        UPDATE clearing_patches p SET cleared_by_fire = u.ev IS NOT NULL, fire_evidence = CAST(u.ev AS jsonb)
+        UPDATE clearing_patches p SET cleared_by_fire = u.ev IS NOT NULL, fire_evidence = CAST(u.ev AS jsonb),
+          updated_at = now()
         FROM unnest(CAST(:ids AS bigint[]), CAST(:ev AS text[])) AS u(id, ev)
         WHERE p.id = u.id
           AND (p.cleared_by_fire IS DISTINCT FROM (u.ev IS NOT NULL)
