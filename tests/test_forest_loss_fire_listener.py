@@ -17,6 +17,7 @@ from geo_service.db.engine import transaction
 from geo_service.forest_loss import store
 from geo_service.hotspots.service import ingest_path
 from tests.samples import VIIRS_HEADER
+from tests.test_forest_loss_fire import MODIS_HEADER
 
 TO_UTM = Transformer.from_crs(4326, 32647, always_xy=True)
 TO_WGS = Transformer.from_crs(32647, 4326, always_xy=True)
@@ -66,10 +67,10 @@ def _mark(sm, pid: int):
         ).one()
 
 
-def _ingest(sm, path, header, lines, processing=None):
+def _ingest(sm, path, header, lines, events=True):
     path.write_text(header + "\n".join(lines) + "\n")
     with transaction(sm) as session:
-        return ingest_path(session, path, country_bbox=COUNTRY, processing=processing)
+        return ingest_path(session, path, country_bbox=COUNTRY, events=events)
 
 
 def _viirs(lat, lon, day, hhmm, version="2.0NRT"):
@@ -119,3 +120,54 @@ def test_a_mark_changed_by_a_hotspot_ingest_changes_the_patches_data_version(sm,
     assert all(a != b for a, b in zip(before, after, strict=True)), (before, after)
     _ingest(sm, tmp_path / "b.csv", VIIRS_HEADER, [_viirs(lat, lon, "2024-07-05", "0630")])  # out of every window
     assert versions() == after  # nothing re-marked: the versions stay
+
+
+def test_the_windows_first_local_day_is_the_day_before_in_utc(sm, tmp_path):
+    """Alerts 1-10 Mar 2024: the window opens on 1 Jan 2024 (Asia/Bangkok), which begins at 31 Dec 2023 17:00 UTC.
+    A detection at 31 Dec 2023 17:30 UTC, 100 m away, marks the patch; one at 16:30 UTC (31 Dec local) does not."""
+    with transaction(sm) as session:
+        pid = _patch(session, X0, Y0, "2024-03-01", "2024-03-10")
+    lat, lon = _latlon(X0 + 15, Y0 + 100)
+    _ingest(sm, tmp_path / "a.csv", VIIRS_HEADER, [_viirs(lat, lon, "2023-12-31", "1630")])
+    assert _mark(sm, pid) == (False, None)
+    _ingest(sm, tmp_path / "b.csv", VIIRS_HEADER, [_viirs(lat, lon, "2023-12-31", "1730")])
+    fire, evidence = _mark(sm, pid)
+    assert fire is True and evidence["hotspots"] == 1 and evidence["hotspot_days"] == ["2024-01-01", "2024-01-01"]
+
+
+def test_sp_replacing_nrt_a_few_metres_away_unmarks_the_patch(sm, tmp_path):
+    """The detection key rounds positions to 1e-4 degree (about 11 m): an SP detection replaces the NRT one of
+    the same key even when its published position moved. MODIS NRT 995 m north of the patch (reach 500 + 500 m):
+    the patch burned; SP of the same pass 8.9 m farther north (same key): the patch did not, and must be re-marked
+    although no detection of the SP batch lies within the reach of it. Without events (``hotspots ingest
+    --no-events``): an event's footprint, a disc around the position, would widen the box by itself."""
+    k = round(18.18 * 1e4)
+    lat_nrt, lat_sp = (k - 0.45) * 1e-4, (k + 0.35) * 1e-4  # both round to k
+    lon = 100.16
+    x, y_nrt = TO_UTM.transform(lon, lat_nrt)
+    with transaction(sm) as session:
+        pid = _patch(session, x - 15, y_nrt - 995.0, "2024-03-01", "2024-03-10")
+
+    def modis(lat, version):
+        return f"{lat:.5f},{lon:.5f},325.4,1.1,1.0,2024-03-05,0330,Terra,MODIS,85,{version},298.1,35.2,D"
+
+    report = _ingest(sm, tmp_path / "nrt.csv", MODIS_HEADER, [modis(lat_nrt, "6.1NRT")], events=False)
+    assert report.rows_new == 1
+    fire, evidence = _mark(sm, pid)
+    assert fire is True and evidence["events"] == [] and 994 < evidence["nearest_m"] < 996
+    _, y_sp = TO_UTM.transform(lon, lat_sp)
+    assert 1003 < y_sp - (y_nrt - 995.0) < 1005  # the SP position is out of reach
+    report = _ingest(sm, tmp_path / "sp.csv", MODIS_HEADER, [modis(lat_sp, "6.1")], events=False)
+    assert report.rows_updated == 1 and report.rows_new == 0  # the same detection, replaced
+    assert _mark(sm, pid) == (False, None)
+
+
+def test_a_merged_patch_is_not_marked_again(sm, tmp_path):
+    """A patch absorbed into another (``merged_into``) keeps what it had: only live patches are candidates."""
+    with transaction(sm) as session:
+        live = _patch(session, X0, Y0, "2024-03-01", "2024-03-10")
+        merged = _patch(session, X0 + 40, Y0, "2024-03-01", "2024-03-02")
+        session.execute(text("UPDATE clearing_patches SET merged_into = :l WHERE id = :m"), {"l": live, "m": merged})
+    lat, lon = _latlon(X0 + 35, Y0 + 50)
+    _ingest(sm, tmp_path / "a.csv", VIIRS_HEADER, [_viirs(lat, lon, "2024-03-05", "0630")])
+    assert _mark(sm, live)[0] is True and _mark(sm, merged) == (False, None)

@@ -20,9 +20,13 @@ from geo_service.forest_loss import store
 from geo_service.hotspots import store as hotspots_store
 from geo_service.hotspots.event_summary import HALF_PIXEL_M
 from geo_service.hotspots.ingest import IngestReport
-from geo_service.hotspots.near import fire_near_areas
+from geo_service.hotspots.near import UTM_MIN_SCALE, fire_near_areas
 from geo_service.settings import ForestLossSettings, settings_of
 from geo_service.thai import BANGKOK
+
+# An SP detection replaces the NRT one of the same key (hotspots/ingest.py), whose positions are rounded to 1e-4
+# degree: the replaced position, gone from the table, lay up to 1e-4 degree (11.1 m) off on each axis, under 16 m.
+KEY_SHIFT_M = 16.0
 
 
 def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:
@@ -62,12 +66,20 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
 
 def after_hotspots_ingested(session: Session, report: IngestReport) -> int:
     """Listener of a hotspot ingest (``wiring``): mark again the live patches that the batch's new or changed
-    detections, or the fire events it re-clustered, can reach: within the distance plus the widest pixel of their
-    box, with a window (``FIRE_DAYS_BEFORE``/``_AFTER`` around the patch's alerts) that meets their days. Returns
-    how many of those burned. Settings: those of the ingest's edge (``settings_of``)."""
-    if report.batch_id is None or not report.first_acq or not report.last_acq:
-        return 0
+    detections, or the fire events it re-clustered, can reach (:func:`patches_reached`). Returns how many of those
+    burned. Settings: those of the ingest's edge (``settings_of``)."""
     settings = settings_of(session).forest_loss
+    ids = patches_reached(session, report, settings)
+    return mark_fire(session, ids, settings) if ids else 0
+
+
+def patches_reached(session: Session, report: IngestReport, settings: ForestLossSettings) -> list[int]:
+    """The live patches a hotspot ingest can re-mark (the listener's candidates): within the distance plus the
+    widest pixel (as UTM measures it: its scale is at least ``UTM_MIN_SCALE``) of the box of the batch's new or
+    changed detections and re-clustered events, widened again by ``KEY_SHIFT_M`` for the positions its SP rows
+    replaced, with a window (``FIRE_DAYS_BEFORE``/``_AFTER`` around the patch's alerts) that meets their days."""
+    if report.batch_id is None or not report.first_acq or not report.last_acq:
+        return []
     reach = hotspots_store.batch_reach(
         session,
         report.batch_id,
@@ -76,12 +88,11 @@ def after_hotspots_ingested(session: Session, report: IngestReport) -> int:
         report.event_ids,
     )
     if reach is None:
-        return 0
+        return []
     box, first_utc, last_utc = reach
-    ids = store.patches_for_fire(
+    return store.patches_for_fire(
         session,
-        widen_box(box, settings.fire_distance_m + max(HALF_PIXEL_M.values()) + 1.0),
+        widen_box(box, (settings.fire_distance_m + max(HALF_PIXEL_M.values())) / UTM_MIN_SCALE + KEY_SHIFT_M),
         first_utc.astimezone(BANGKOK).date() - timedelta(days=settings.fire_days_after),
         last_utc.astimezone(BANGKOK).date() + timedelta(days=settings.fire_days_before),
     )
-    return mark_fire(session, ids, settings) if ids else 0
