@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from geo_service.db.engine import transaction
 from geo_service.forest_loss import store
+from geo_service.forest_loss.fire_words import evidence_words
 from geo_service.hotspots.service import ingest_path
 from tests.samples import VIIRS_HEADER
 from tests.test_forest_loss_fire import MODIS_HEADER
@@ -171,3 +172,36 @@ def test_a_merged_patch_is_not_marked_again(sm, tmp_path):
     lat, lon = _latlon(X0 + 35, Y0 + 50)
     _ingest(sm, tmp_path / "a.csv", VIIRS_HEADER, [_viirs(lat, lon, "2024-03-05", "0630")])
     assert _mark(sm, live)[0] is True and _mark(sm, merged) == (False, None)
+
+
+def test_a_modis_pixel_reaches_farther_than_a_viirs_one(sm, tmp_path):
+    """900 m north of the patch (UTM): a VIIRS position is out of reach (500 + 187.5 m), a MODIS one in (500 +
+    500 m): only the MODIS ingest marks the patch. Its evidence keeps the two distances apart (the detection's
+    published position, the event's footprint) and the words a person reads say what each one measures."""
+    with transaction(sm) as session:
+        pid = _patch(session, X0, Y0, "2024-03-01", "2024-03-10")
+    lat, lon = _latlon(X0 + 15, Y0 + 900)
+    _ingest(sm, tmp_path / "v.csv", VIIRS_HEADER, [_viirs(lat, lon, "2024-03-05", "0630")])
+    assert _mark(sm, pid) == (False, None)
+    line = f"{lat:.5f},{lon:.5f},325.4,1.1,1.0,2024-03-05,0330,Terra,MODIS,85,6.1NRT,298.1,35.2,D"
+    _ingest(sm, tmp_path / "m.csv", MODIS_HEADER, [line])
+    fire, evidence = _mark(sm, pid)
+    assert fire is True and evidence["hotspots"] == 1 and len(evidence["events"]) == 1
+    # the published position 900 m away (beyond the 500 m a reader sees in the rule), its pixel's event 400 m
+    assert 898 < evidence["hotspot_nearest_m"] < 902 and 398 < evidence["event_nearest_m"] < 402
+    assert evidence["nearest_m"] == evidence["event_nearest_m"]
+    th, en = evidence_words(fire, evidence)
+    assert en.startswith("cleared by fire: 1 detection 2024-03-05 to 2024-03-05, the nearest published position 9")
+    assert "1 fire event, the nearest event footprint 4" in en
+    assert "pixel comes within 500 m of the patch (its published position VIIRS (pixel 375 m) up to 687.5 m, " in en
+    assert "MODIS (pixel 1 km) up to 1,000 m)" in en and "neighbouring province" in en
+    assert th.startswith("ถูกเผา: จุดความร้อน 1 จุด 5/3/2567–5/3/2567, ตำแหน่งที่เผยแพร่ใกล้สุดห่างแปลง 9")
+    assert "MODIS (พิกเซล 1 km) ไม่เกิน 1,000 ม." in th
+
+
+def test_evidence_words_without_fire_and_of_older_evidence():
+    """No mark: "no fire found"; evidence recorded before the distances were split (no rule) is said as recorded."""
+    assert evidence_words(False, None) == ("ไม่พบไฟ", "no fire found")
+    th, en = evidence_words(True, {"hotspots": 3, "events": [], "nearest_m": 120.0, "days": [-5, 2]})
+    assert en == "cleared by fire: 3 detections, nearest 120 m" and th == "ถูกเผา: จุดความร้อน 3 จุด, ใกล้สุด 120 ม."
+    assert evidence_words(True, None) == ("ถูกเผา", "cleared by fire")

@@ -504,8 +504,11 @@ FROM ({forest_queries.EXPORT_PATCHES_SQL}) b{_PATCH_JOINS}""",
             attribution="Clearing patches derived by geo_service from satellite forest-loss alerts",
             description="Connected forest-loss alert pixels within a date window, vectorised (absorbed patches left "
             "out); area measured in UTM, first and last alert date (BE twins), highest confidence (2 low, 3 high, 4 "
-            "highest) and pixel shares, attribution to the zone of the largest share; cleared_by_fire: burned "
-            "within the configured distance and days. Partners receive no verifier names.",
+            "highest) and pixel shares, attribution to the zone of the largest share; cleared_by_fire: a fire "
+            "detection's pixel (VIIRS 375 m, MODIS 1 km, around its published position) or a fire event's footprint "
+            "came within the configured distance (FIRE_DISTANCE_M, 500 m by default) of the patch, in the configured "
+            "days around its alerts (detections of a neighbouring province too); re-made after every hotspot "
+            "ingest. Partners receive no verifier names.",
             tile_properties=(
                 "patch_id",
                 "first_date",

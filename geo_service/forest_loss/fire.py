@@ -55,7 +55,11 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
             if r["hotspots"]
             else None,
             "events": r["events"] or [],
-            "nearest_m": round(min(nearest), 1) if nearest else None,
+            "nearest_m": round(min(nearest), 1) if nearest else None,  # the nearer of the two below
+            # to the nearest counted detection's published position (a counted one lies up to the distance + half
+            # its pixel away), and to the nearest counted event's footprint: said apart (forest_loss/fire_words.py)
+            "hotspot_nearest_m": round(r["hotspot_nearest_m"], 1) if r["hotspot_nearest_m"] is not None else None,
+            "event_nearest_m": round(r["event_nearest_m"], 1) if r["event_nearest_m"] is not None else None,
             "rule": rule,
         }
     # only the marks that change are written: a re-run over unchanged fires writes nothing
