@@ -205,3 +205,22 @@ def test_evidence_words_without_fire_and_of_older_evidence():
     th, en = evidence_words(True, {"hotspots": 3, "events": [], "nearest_m": 120.0, "days": [-5, 2]})
     assert en == "cleared by fire: 3 detections, nearest 120 m" and th == "ถูกเผา: จุดความร้อน 3 จุด, ใกล้สุด 120 ม."
     assert evidence_words(True, None) == ("ถูกเผา", "cleared by fire")
+
+
+def test_a_batch_reaches_the_patches_near_its_fires_not_all_between_them(sm, tmp_path):
+    """The candidates are searched cell by cell (``REACH_CELL_DEG``, each cell its own box and days): two fires
+    30 km apart reach the patch beside the west one, not the patch halfway between them (in the same days), which
+    one box around both fires searched again (bench/fire_listener.py: most of a daily file's cost)."""
+    from geo_service.forest_loss.fire import patches_reached
+    from geo_service.settings import ForestLossSettings
+
+    with transaction(sm) as session:
+        beside = _patch(session, X0, Y0, "2024-03-01", "2024-03-10")
+        between = _patch(session, X0 + 15_000, Y0, "2024-03-01", "2024-03-10")
+    west, east = _latlon(X0 + 15, Y0 + 300), _latlon(X0 + 30_015, Y0 + 300)
+    path = tmp_path / "two.csv"
+    path.write_text(VIIRS_HEADER + _viirs(*west, "2024-03-05", "0630") + "\n" + _viirs(*east, "2024-03-05", "0631"))
+    with transaction(sm) as session:
+        report = ingest_path(session, path, country_bbox=COUNTRY)
+        assert patches_reached(session, report, ForestLossSettings()) == [beside]
+    assert _mark(sm, beside)[0] is True and _mark(sm, between) == (False, None)

@@ -13,9 +13,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from geo_service.coords import widen_box
+from geo_service.coords import widen_boxes
 from geo_service.forest_loss import store
 from geo_service.hotspots import store as hotspots_store
 from geo_service.hotspots.event_summary import HALF_PIXEL_M
@@ -27,6 +28,10 @@ from geo_service.thai import BANGKOK
 # An SP detection replaces the NRT one of the same key (hotspots/ingest.py), whose positions are rounded to 1e-4
 # degree: the replaced position, gone from the table, lay up to 1e-4 degree (11.1 m) off on each axis, under 16 m.
 KEY_SHIFT_M = 16.0
+# The batch's detections and events are grouped by cells of this size (about 5.5 km), each with its own box and
+# days: a daily file with fires spread over the north reaches the patches near its fires, not every patch in one
+# box around them all (bench/fire_listener.py)
+REACH_CELL_DEG = 0.05
 
 
 def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:
@@ -84,19 +89,24 @@ def patches_reached(session: Session, report: IngestReport, settings: ForestLoss
     replaced, with a window (``FIRE_DAYS_BEFORE``/``_AFTER`` around the patch's alerts) that meets their days."""
     if report.batch_id is None or not report.first_acq or not report.last_acq:
         return []
-    reach = hotspots_store.batch_reach(
+    cells = hotspots_store.batch_reach(
         session,
         report.batch_id,
         datetime.fromisoformat(report.first_acq),
         datetime.fromisoformat(report.last_acq),
         report.event_ids,
+        REACH_CELL_DEG,
     )
-    if reach is None:
+    if not cells:
         return []
-    box, first_utc, last_utc = reach
+    boxes = widen_boxes(
+        np.array([c[:4] for c in cells], dtype=float),
+        (settings.fire_distance_m + max(HALF_PIXEL_M.values())) / UTM_MIN_SCALE + KEY_SHIFT_M,
+    )
+    after, before = timedelta(days=settings.fire_days_after), timedelta(days=settings.fire_days_before)
     return store.patches_for_fire(
         session,
-        widen_box(box, (settings.fire_distance_m + max(HALF_PIXEL_M.values())) / UTM_MIN_SCALE + KEY_SHIFT_M),
-        first_utc.astimezone(BANGKOK).date() - timedelta(days=settings.fire_days_after),
-        last_utc.astimezone(BANGKOK).date() + timedelta(days=settings.fire_days_before),
+        boxes,
+        [c[4].astimezone(BANGKOK).date() - after for c in cells],
+        [c[5].astimezone(BANGKOK).date() + before for c in cells],
     )
