@@ -224,3 +224,19 @@ def test_a_batch_reaches_the_patches_near_its_fires_not_all_between_them(sm, tmp
         report = ingest_path(session, path, country_bbox=COUNTRY)
         assert patches_reached(session, report, ForestLossSettings()) == [beside]
     assert _mark(sm, beside)[0] is True and _mark(sm, between) == (False, None)
+
+
+def test_the_bulk_path_reaches_the_listener(db_url, engine_for, tmp_path):
+    """A file large enough for the bulk path (a year's partition loaded and attached, partitions.BulkYear; here
+    any file, ``bulk_min_bytes`` 0) goes through the same ingest_path, so its detections re-mark patches too."""
+    from geo_service.db.engine import make_sessionmaker
+    from geo_service.settings import Settings
+
+    sm = make_sessionmaker(engine_for(db_url), Settings(bulk_min_bytes=0))
+    with transaction(sm) as session:
+        pid = _patch(session, X0, Y0, "2023-03-01", "2023-03-10")
+    lat, lon = _latlon(X0 + 15, Y0 + 100)
+    report = _ingest(sm, tmp_path / "bulk.csv", VIIRS_HEADER, [_viirs(lat, lon, "2023-03-05", "0630")])
+    assert "attach" in report.timings, report.timings  # the bulk path was taken
+    fire, evidence = _mark(sm, pid)
+    assert fire is True and evidence["hotspot_days"] == ["2023-03-05", "2023-03-05"]
