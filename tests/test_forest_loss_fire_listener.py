@@ -240,3 +240,27 @@ def test_the_bulk_path_reaches_the_listener(db_url, engine_for, tmp_path):
     assert "attach" in report.timings, report.timings  # the bulk path was taken
     fire, evidence = _mark(sm, pid)
     assert fire is True and evidence["hotspot_days"] == ["2023-03-05", "2023-03-05"]
+
+
+def test_a_recluster_outside_an_ingest_marks_again(sm, tmp_path):
+    """``hotspots ingest --no-events`` then ``hotspots events`` (or the worker's ``recluster_events`` job): the
+    events come later, outside the ingest, and may reach a patch its detections alone do not: six VIIRS
+    detections on a ring 735 m around a 30 m patch (each over 687.5 m from it, 735 m apart: one event) whose
+    footprint covers it. The ingest leaves the patch unmarked; the re-clustering marks it, with its event."""
+    import math
+
+    from geo_service.hotspots.service import recluster_events
+
+    with transaction(sm) as session:
+        pid = _patch(session, X0, Y0, "2024-03-01", "2024-03-10")
+    cx, cy = X0 + 15, Y0 - 15
+    ring = [_latlon(cx + 735 * math.cos(k * math.pi / 3), cy + 735 * math.sin(k * math.pi / 3)) for k in range(6)]
+    lines = [_viirs(lat, lon, "2024-03-05", f"06{30 + k}") for k, (lat, lon) in enumerate(ring)]
+    _ingest(sm, tmp_path / "ring.csv", VIIRS_HEADER, lines, events=False)
+    assert _mark(sm, pid) == (False, None)  # no detection's pixel within 500 m
+    with transaction(sm) as session:
+        result = recluster_events(session)
+    assert len(result["events"]) == 1
+    fire, evidence = _mark(sm, pid)
+    assert fire is True and evidence["hotspots"] == 0 and evidence["events"] == result["events"]
+    assert evidence["event_nearest_m"] == 0.0 and evidence["hotspot_nearest_m"] is None

@@ -97,6 +97,21 @@ def patches_reached(session: Session, report: IngestReport, settings: ForestLoss
         report.event_ids,
         REACH_CELL_DEG,
     )
+    return _patches_near_cells(session, cells, settings)
+
+
+def after_events_reclustered(session: Session, event_ids: list[int]) -> int:
+    """Listener of a re-clustering of fire events outside an ingest (``hotspots events``, the worker's job;
+    ``wiring``): mark again the live patches the touched events can reach (their footprints and spans, a patch's
+    evidence names events, and an event's footprint may reach a patch its detections alone do not). Returns how
+    many of those burned."""
+    settings = settings_of(session).forest_loss
+    ids = _patches_near_cells(session, hotspots_store.events_reach(session, event_ids, REACH_CELL_DEG), settings)
+    return mark_fire(session, ids, settings) if ids else 0
+
+
+def _patches_near_cells(session: Session, cells: list, settings: ForestLossSettings) -> list[int]:
+    """The live patches within reach of these cells' boxes whose window meets the cells' spans."""
     if not cells:
         return []
     boxes = widen_boxes(

@@ -723,6 +723,22 @@ def batch_reach(
     return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
 
 
+def events_reach(
+    session: Session, event_ids: Sequence[int], cell_deg: float
+) -> list[tuple[float, float, float, float, datetime, datetime]]:
+    """:func:`batch_reach` of fire events alone (a re-clustering outside an ingest): per ``cell_deg`` cell of
+    their boxes' south-west corners, the box of their footprints and their time span."""
+    rows = session.execute(
+        text("""
+        SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1
+        FROM (SELECT ST_Extent(footprint) AS e, min(first_seen) AS t0, max(last_seen) AS t1
+              FROM fire_events WHERE id = ANY(CAST(:ev AS bigint[]))
+              GROUP BY floor(ST_XMin(footprint) / :c), floor(ST_YMin(footprint) / :c)) x"""),
+        {"ev": list(event_ids), "c": float(cell_deg)},
+    ).all()
+    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+
+
 def events_in(
     session: Session, box: tuple[float, float, float, float], utc_lo: int, utc_hi: int
 ) -> tuple[np.ndarray, list[bytes], np.ndarray, np.ndarray]:

@@ -26,9 +26,10 @@ from geo_service.batch import store as batch_store
 from geo_service.bbox import parse_bbox
 from geo_service.errors import InvalidInput
 from geo_service.hotspots import partitions
-from geo_service.hotspots.events import EventParams, update_events
+from geo_service.hotspots.events import EventParams
 from geo_service.hotspots.fetch import SOURCES, FirmsClient, day_windows, fetch_area
 from geo_service.hotspots.service import ingest_path
+from geo_service.hotspots.service import recluster_events as recluster
 from geo_service.layers import aoi
 from geo_service.settings import Settings
 from geo_service.thai import BANGKOK
@@ -135,7 +136,7 @@ def recluster_events(ctx: JobContext) -> int:
     """Recluster the recent detections into fire events (ids kept where events continue)."""
     since = ctx.now - timedelta(days=ctx.settings.worker.events_days)
     with ctx.unit_of_work() as session:
-        result = update_events(session, since, None, EventParams.from_settings(ctx.settings.hotspots))
+        result = recluster(session, since, None, EventParams.from_settings(ctx.settings.hotspots))
     ctx.detail.update(detections=result["detections"], created=result["created"], removed=result["removed"])
     return len(result["events"])
 
