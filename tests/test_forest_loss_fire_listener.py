@@ -264,3 +264,14 @@ def test_a_recluster_outside_an_ingest_marks_again(sm, tmp_path):
     fire, evidence = _mark(sm, pid)
     assert fire is True and evidence["hotspots"] == 0 and evidence["events"] == result["events"]
     assert evidence["event_nearest_m"] == 0.0 and evidence["hotspot_nearest_m"] is None
+
+
+def test_the_collections_say_what_cleared_by_fire_measures():
+    """The OGC metadata a partner or the public reads (clearing patches; the per-district aggregate, public when
+    the deployment allows) says a pixel or a footprint, neighbours' detections, and that marks are re-made."""
+    from geo_service.exports.collections import COLLECTIONS
+
+    for name in ("clearing_patches", "forest_loss_by_district"):
+        text_ = COLLECTIONS[name].description
+        assert "pixel" in text_ and "footprint" in text_ and "neighbouring province" in text_, name
+        assert "re-made after every hotspot ingest" in text_, name
