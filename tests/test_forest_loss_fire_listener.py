@@ -275,3 +275,20 @@ def test_the_collections_say_what_cleared_by_fire_measures():
         text_ = COLLECTIONS[name].description
         assert "pixel" in text_ and "footprint" in text_ and "neighbouring province" in text_, name
         assert "re-made after every hotspot ingest" in text_, name
+
+
+def test_the_worker_pulls_fires_that_can_mark_a_patch_at_the_areas_edge(db_url, sessionmaker_for):
+    """The worker's FIRMS box (no fixed box): the area of interest's bounds widened by the farthest reach of the
+    rule (500 m + a MODIS half pixel, 1,000 m, over UTM's least scale) before rounding outward to 0.01 degree: a
+    neighbour's MODIS detection 1 km beyond the area's northernmost point still reaches the patch there."""
+    from geo_service.coords import widen_box
+    from geo_service.layers import aoi
+    from geo_service.settings import Settings
+    from geo_service.worker.catalogue import firms_bbox
+
+    with sessionmaker_for(db_url)() as session:
+        box = firms_bbox(session, Settings(firms_bbox=None))
+        bounds = shapely.from_wkb(aoi.geometry_wkb(session)).bounds
+    need = widen_box(bounds, 1000.0 / 0.9996)
+    assert box[0] <= need[0] and box[1] <= need[1] and box[2] >= need[2] and box[3] >= need[3], (box, need)
+    assert all(abs(v * 100 - round(v * 100)) < 1e-9 for v in box)  # 0.01 degree (99.35 * 100 is not 9935.0)
