@@ -206,6 +206,53 @@ def reattribution(sm, ids: list[int]) -> dict:
     return out
 
 
+def phrae_squares(n: int, seed: int):
+    """``n`` squares of 3 x 3 pixels of 10 m over Phrae's bounding box (UTM 47N, on the 10 m grid), one alert day
+    each spread over 2024: (x, y of their north-west corners, polygons in EPSG:4326, days)."""
+    import numpy as np
+    import shapely
+    from pyproj import Transformer
+
+    rng = np.random.default_rng(seed)
+    x = PHRAE_ORIGIN[0] + rng.integers(0, 8_000, n) * 10.0
+    y = PHRAE_ORIGIN[1] - rng.integers(0, 15_000, n) * 10.0
+    boxes = shapely.box(x, y - 30, x + 30, y)
+    to_wgs = Transformer.from_crs(32647, 4326, always_xy=True)
+    wgs = shapely.transform(boxes, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1])))
+    days = np.datetime64("2024-01-01") + rng.integers(0, 365, n).astype("timedelta64[D]")
+    return x, y, wgs, days
+
+
+def rows_of(ids, geoms, dates) -> list[dict]:
+    """Rows of ``store.insert_patches`` for these ids, polygons (EPSG:4326) and alert days."""
+    import shapely
+
+    return [
+        {
+            "id": i,
+            "wkb": shapely.to_wkb(g),
+            "first_date": d.astype(object),
+            "last_date": d.astype(object),
+            "pixels": 9,
+            "pixels_low": 3,
+            "pixels_high": 3,
+            "pixels_highest": 3,
+            "confidence_max": 4,
+            "sources": ["gfw_integrated"],
+        }
+        for i, g, d in zip(ids, geoms, dates, strict=True)
+    ]
+
+
+def phrae_patches(session, n: int, seed: int) -> tuple[list[int], list[dict]]:
+    """Fresh ids and ``insert_patches`` rows of ``n`` squares over Phrae (:func:`phrae_squares`)."""
+    from geo_service.forest_loss import store
+
+    _, _, wgs, days = phrae_squares(n, seed)
+    ids = store.new_patch_ids(session, n)
+    return ids, rows_of(ids, wgs, days)
+
+
 def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattribution_only: bool = False) -> dict:
     """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers: the in-memory
     path and (on the first ``n_old`` of the same patches, stored again) the SQL reference, compared column by
@@ -213,7 +260,6 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
     end to end (``firms_rows`` rows generated as bench/firms_ingest.py does)."""
     import _harness  # type: ignore[import-not-found]
     import numpy as np
-    import shapely
     from pyproj import Transformer
 
     from geo_service.db.engine import make_sessionmaker, transaction
@@ -225,34 +271,11 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
     from tests.attribution_oracle import measure_and_attribute_sql
     from tests.fire_oracle import fire_near_areas_sql
 
-    rng = np.random.default_rng(seed)
-    # squares of 3 x 3 pixels of 10 m over Phrae's bounding box (UTM 47N), on the 10 m grid
-    x = PHRAE_ORIGIN[0] + rng.integers(0, 8_000, n) * 10.0
-    y = PHRAE_ORIGIN[1] - rng.integers(0, 15_000, n) * 10.0
-    boxes = shapely.box(x, y - 30, x + 30, y)
+    x, y, wgs, days = phrae_squares(n, seed)
     to_wgs = Transformer.from_crs(32647, 4326, always_xy=True)
-    wgs = shapely.transform(boxes, lambda xy: np.column_stack(to_wgs.transform(xy[:, 0], xy[:, 1])))
-    days = np.datetime64("2024-01-01") + rng.integers(0, 365, n).astype("timedelta64[D]")
     out: dict = {"patches": n, "old_patches": n_old}
     with _harness.database() as (url, engine, _cluster):
         sm = make_sessionmaker(engine)
-
-        def rows_of(ids, geoms, dates):
-            return [
-                {
-                    "id": i,
-                    "wkb": shapely.to_wkb(g),
-                    "first_date": d.astype(object),
-                    "last_date": d.astype(object),
-                    "pixels": 9,
-                    "pixels_low": 3,
-                    "pixels_high": 3,
-                    "pixels_highest": 3,
-                    "confidence_max": 4,
-                    "sources": ["gfw_integrated"],
-                }
-                for i, g, d in zip(ids, geoms, dates, strict=True)
-            ]
 
         with transaction(sm) as session:
             ingest_id = store.create_ingest(

@@ -106,6 +106,15 @@ def widen_box(box: tuple[float, float, float, float], metres: float) -> tuple[fl
     return x0 - dx, y0 - dy, x1 + dx, y1 + dy
 
 
+def widen_boxes(boxes: np.ndarray, metres: float) -> np.ndarray:
+    """:func:`widen_box` on many boxes at once (an (n, 4) array of x0, y0, x1, y1 in degrees)."""
+    b = np.asarray(boxes, dtype=float).reshape(-1, 4)
+    dy = metres / _METRES_PER_DEGREE_LAT
+    lat = np.minimum(89.0, np.maximum(np.abs(b[:, 1]), np.abs(b[:, 3])) + dy)
+    dx = metres / (_METRES_PER_DEGREE_LON * np.cos(np.radians(lat)))
+    return np.column_stack([b[:, 0] - dx, b[:, 1] - dy, b[:, 2] + dx, b[:, 3] + dy])
+
+
 def normalise_datum(datum: str | None) -> str:
     """A datum's canonical name (WGS84 or INDIAN1975), from the spellings people use."""
     key = re.sub(r"[\s_\-]", "", (datum or "WGS84")).upper()

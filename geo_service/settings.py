@@ -404,7 +404,11 @@ class ForestLossSettings(BaseSettings):
         "extended by it, keeping their id",
     )
     fire_distance_m: float = Field(
-        default=500.0, ge=0, le=10_000, description="Cleared by fire: hotspots or fire events this near the patch"
+        default=500.0,
+        ge=0,
+        le=10_000,
+        description="Cleared by fire: a detection's pixel (its published position + half the sensor's pixel: VIIRS "
+        "187.5 m, MODIS 500 m) or a fire event's footprint this near the patch",
     )
     fire_days_before: int = Field(
         default=60, ge=0, le=365, description="... from this many days before its first alert"

@@ -274,6 +274,9 @@ def test_the_committee_brief_section(e2e):
     assert {s["source"]: s["area_rai"] for s in section["by_source"]} == {"gfw_integrated": 76.5}
     html = client.get(f"/api/v1/briefs/{r.json()['id']}", headers=p["committee"]).text
     assert "ร้องกวาง / Rong Kwang" in html and "56.25" in html and "76.5" in html
+    # the brief says what "cleared by fire" measures: a pixel, positions up to the distance + half a pixel away
+    assert "pixel comes within 500 m of the patch" in section["fire_rule_en"] and "MODIS" in section["fire_rule_en"]
+    assert 'id="forest-loss-fire-rule"' in html and "ภายใน 500 ม. จากแปลง" in html and "up to 1,000 m" in html
     nxt = client.post("/api/v1/briefs", headers=p["admin"], json={"fiscal_year_be": 2568, "province": "54"}).json()
     assert nxt["figures"]["forest_loss"]["total"]["area_rai"] == 9.0
     nan = client.post("/api/v1/briefs", headers=p["admin"], json={"fiscal_year_be": 2567, "province": "55"}).json()

@@ -17,6 +17,7 @@ from geo_service.auth import Principal
 from geo_service.cases import access, service
 from geo_service.forest_loss import evidence as patches
 from geo_service.forest_loss import tasks as field_tasks
+from geo_service.forest_loss.fire_words import evidence_words
 from geo_service.incidents.service import get_incident
 from geo_service.layers import queries as layers
 from geo_service.reports.pdf import html_to_pdf
@@ -197,7 +198,7 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
 
 def render_html(pack: dict) -> str:
     """The pack as a printable HTML page."""
-    return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be, be=be_dmy)
+    return _env.get_template("evidence_pack.html").render(**pack, to_be=to_be, be=be_dmy, fire_words=evidence_words)
 
 
 def render_pdf(html: str) -> bytes:

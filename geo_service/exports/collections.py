@@ -504,8 +504,11 @@ FROM ({forest_queries.EXPORT_PATCHES_SQL}) b{_PATCH_JOINS}""",
             attribution="Clearing patches derived by geo_service from satellite forest-loss alerts",
             description="Connected forest-loss alert pixels within a date window, vectorised (absorbed patches left "
             "out); area measured in UTM, first and last alert date (BE twins), highest confidence (2 low, 3 high, 4 "
-            "highest) and pixel shares, attribution to the zone of the largest share; cleared_by_fire: burned "
-            "within the configured distance and days. Partners receive no verifier names.",
+            "highest) and pixel shares, attribution to the zone of the largest share; cleared_by_fire: a fire "
+            "detection's pixel (VIIRS 375 m, MODIS 1 km, around its published position) or a fire event's footprint "
+            "came within the configured distance (FIRE_DISTANCE_M, 500 m by default) of the patch, in the configured "
+            "days around its alerts (detections of a neighbouring province too); re-made after every hotspot "
+            "ingest. Partners receive no verifier names.",
             tile_properties=(
                 "patch_id",
                 "first_date",
@@ -562,7 +565,10 @@ JOIN (SELECT code, name_th, name_en, parent_code, ST_Multi(ST_SimplifyPreserveTo
             attribution="Forest clearing per district, derived by geo_service from satellite forest-loss alerts",
             description="Per district and month of the first alert date: current clearing patches in the area of "
             "interest with a part in the district, the area of those parts (UTM; ha and rai) and how many were "
-            "cleared by fire. The geometry is the district's outline simplified to about 50 m (the districts "
+            "cleared by fire (a fire detection's pixel, VIIRS 375 m or MODIS 1 km around its published position, or "
+            "a fire event's footprint within 500 m of the patch by default, in the days around its alerts; "
+            "detections of a neighbouring province count too; re-made after every hotspot ingest, so a month's "
+            "count can change later). The geometry is the district's outline simplified to about 50 m (the districts "
             "collection has it in full); no patch outline. Public only when the deployment "
             "sets GEO_SERVICE_FOREST_LOSS_PUBLIC_AGGREGATES.",
             version_sql=_PATCHES_VERSION,

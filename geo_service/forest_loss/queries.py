@@ -40,6 +40,9 @@ from sqlalchemy.orm import Session
 from geo_service.auth import Principal
 from geo_service.bbox import BBox
 from geo_service.errors import InvalidInput, NotFound
+from geo_service.forest_loss.fire_words import rule_words
+from geo_service.hotspots.event_summary import HALF_PIXEL_M
+from geo_service.settings import settings_of
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
 
 SOURCES = ("gfw_integrated", "glad_l", "glad_s2", "radd", "dist_alert", "hansen_lossyear", "change_pair")
@@ -557,9 +560,20 @@ def brief_figures(session: Session, start: date, end: date, province: str | None
         ),
         params,
     ).mappings()
+    fl = settings_of(session).forest_loss  # the rule the marks are made by now (each mark records its own)
+    fire_th, fire_en = rule_words(
+        {
+            "distance_m": fl.fire_distance_m,
+            "days_before": fl.fire_days_before,
+            "days_after": fl.fire_days_after,
+            "half_pixel_m": HALF_PIXEL_M,
+        }
+    )
     return {
         "definition_th": DEFINITION_TH,
         "definition_en": DEFINITION_EN,
+        "fire_rule_th": fire_th,
+        "fire_rule_en": fire_en,
         "total": district["total"],
         "by_district": merged(district["rows"]),
         "by_reserve": [r for r in merged(reserve["rows"]) if r["code"] is not None],

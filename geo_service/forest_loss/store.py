@@ -560,32 +560,48 @@ def patch_fire_inputs(session: Session, ids: Sequence[int]) -> list[tuple[int, b
 
 
 def patches_for_fire(
-    session: Session, box: tuple[float, float, float, float], last_from: date, first_to: date
+    session: Session, boxes: np.ndarray, last_from: Sequence[date], first_to: Sequence[date]
 ) -> list[int]:
-    """Live patches whose box meets ``box`` (EPSG:4326), last alerting on or after ``last_from`` and first on or
-    before ``first_to``: those whose "cleared by fire" window can meet fires there (forest_loss/fire.py)."""
+    """Live patches whose box meets one of ``boxes`` ((n, 4) x0, y0, x1, y1 in EPSG:4326), last alerting on or
+    after that box's ``last_from`` and first on or before its ``first_to``: those whose "cleared by fire" window
+    can meet fires there (forest_loss/fire.py). One indexed probe per box, ids ascending."""
+    if not len(boxes):
+        return []
+    b = np.asarray(boxes, dtype=float).reshape(-1, 4)
     return [
         int(i)
         for i in session.execute(
             text("""
-            SELECT id FROM clearing_patches
-            WHERE merged_into IS NULL AND last_date >= :last_from AND first_date <= :first_to
-              AND geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)
-            ORDER BY id"""),
-            {"last_from": last_from, "first_to": first_to, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
+            SELECT DISTINCT p.id
+            FROM unnest(CAST(:x0 AS float8[]), CAST(:y0 AS float8[]), CAST(:x1 AS float8[]), CAST(:y1 AS float8[]),
+                        CAST(:lf AS date[]), CAST(:ft AS date[])) AS c(x0, y0, x1, y1, last_from, first_to)
+            JOIN clearing_patches p ON p.geom && ST_MakeEnvelope(c.x0, c.y0, c.x1, c.y1, 4326)
+             AND p.last_date >= c.last_from AND p.first_date <= c.first_to
+            WHERE p.merged_into IS NULL
+            ORDER BY p.id"""),
+            {
+                "x0": b[:, 0].tolist(),
+                "y0": b[:, 1].tolist(),
+                "x1": b[:, 2].tolist(),
+                "y1": b[:, 3].tolist(),
+                "lf": list(last_from),
+                "ft": list(first_to),
+            },
         ).scalars()
     ]
 
 
 def set_fire(session: Session, ids: Sequence[int], evidence: dict[int, dict]) -> None:
     """Mark these patches cleared by fire (those with evidence) or not (the others), in one UPDATE that writes
-    only the rows whose mark or evidence changes."""
+    only the rows whose mark or evidence changes, and moves their ``updated_at`` (the tiles' ETag, the open-data
+    aggregate's and the brief's data versions follow it: a hotspot ingest re-marks patches long after theirs)."""
     if not ids:
         return
     ids = list(ids)
     session.execute(
         text("""
-        UPDATE clearing_patches p SET cleared_by_fire = u.ev IS NOT NULL, fire_evidence = CAST(u.ev AS jsonb)
+        UPDATE clearing_patches p SET cleared_by_fire = u.ev IS NOT NULL, fire_evidence = CAST(u.ev AS jsonb),
+          updated_at = now()
         FROM unnest(CAST(:ids AS bigint[]), CAST(:ev AS text[])) AS u(id, ev)
         WHERE p.id = u.id
           AND (p.cleared_by_fire IS DISTINCT FROM (u.ev IS NOT NULL)

@@ -14,11 +14,11 @@ from geo_service import cli_support, scratch
 from geo_service.bbox import parse_bbox
 from geo_service.db.engine import transaction
 from geo_service.errors import GeoServiceError, InvalidInput
-from geo_service.hotspots.events import EventParams, update_events
+from geo_service.hotspots.events import EventParams
 from geo_service.hotspots.fetch import FirmsClient, fetch_area
 from geo_service.hotspots.partitioning.cli import partitions_app
 from geo_service.hotspots.raster_products import threshold_for
-from geo_service.hotspots.service import batches, ingest_path, rasters, register_raster_file
+from geo_service.hotspots.service import batches, ingest_path, rasters, recluster_events, register_raster_file
 from geo_service.hotspots.summaries import SummaryQuery, summarise
 
 hotspots_app = typer.Typer(
@@ -156,7 +156,7 @@ def events(
         ):
             lo = datetime.fromisoformat(since + "T00:00:00+00:00") if since else None
             hi = datetime.fromisoformat(until + "T23:59:59+00:00") if until else None
-            result = update_events(s, lo, hi, EventParams.from_settings(hs))
+            result = recluster_events(s, lo, hi, EventParams.from_settings(hs))
     except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
         cli_support.fail(exc)
     cli_support.out.print(

@@ -46,7 +46,7 @@ CELL_DEG = 0.5  # a divisor of the 6-degree UTM zones: a cell never straddles a 
 _ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
 _BANGKOK_US = 7 * 3_600_000_000  # Asia/Bangkok has been UTC+7 without daylight saving since 1920
-_UTM_MIN_SCALE = 0.9996  # a UTM distance is at least this times the ground's: the box is widened by its inverse
+UTM_MIN_SCALE = 0.9996  # a UTM distance is at least this times the ground's: the box is widened by its inverse
 
 
 @contextmanager
@@ -106,7 +106,7 @@ def fire_near_areas(
     for members in np.split(order, np.flatnonzero(np.diff(cell[order])) + 1):
         zone = int(epsg[members[0]])
         b = bounds[members]
-        box = widen_box((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()), reach / _UTM_MIN_SCALE + 1.0)
+        box = widen_box((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()), reach / UTM_MIN_SCALE + 1.0)
         local = project_from_wgs84(geoms[members], zone)
         lb = shapely.bounds(local)
         det = store.detections_in(session, box, int(lo[members].min()), int(hi[members].max()))
@@ -150,7 +150,8 @@ def fire_near_areas(
             keep = dist <= distance
             e_i, a_g, dist = e_i[keep], a_g[keep], dist[keep]
             np.minimum.at(event_nearest, a_g, dist)
-            event_pairs.append((a_g, ev_ids[e_i]))
+            if len(a_g):  # a cell whose events all stay out of reach adds no pair (nor an empty group below)
+                event_pairs.append((a_g, ev_ids[e_i]))
     events: dict[int, list[int]] = {}
     if event_pairs:
         a_g = np.concatenate([p[0] for p in event_pairs])

@@ -23,6 +23,8 @@ from geo_service.settings import HotspotSettings, settings_of
 
 IngestListener = Callable[[Session, IngestReport], object]  # what it returns is not used
 _INGEST_LISTENERS: list[IngestListener] = []
+EventsListener = Callable[[Session, list[int]], object]  # the ids of the events touched; what it returns: unused
+_EVENTS_LISTENERS: list[EventsListener] = []
 
 
 def on_ingested(listener: IngestListener) -> IngestListener:
@@ -31,6 +33,25 @@ def on_ingested(listener: IngestListener) -> IngestListener:
     if listener not in _INGEST_LISTENERS:
         _INGEST_LISTENERS.append(listener)
     return listener
+
+
+def on_events_reclustered(listener: EventsListener) -> EventsListener:
+    """Register a listener called in the transaction of a re-clustering made outside an ingest (the ``hotspots
+    events`` command, the worker's ``recluster_events`` job) with the ids of the events it touched (registered by
+    wiring.py; idempotent). An ingest's own re-clustering reaches the ingest listeners, with its report."""
+    if listener not in _EVENTS_LISTENERS:
+        _EVENTS_LISTENERS.append(listener)
+    return listener
+
+
+def recluster_events(session: Session, since=None, until=None, params: EventParams | None = None) -> dict:
+    """Recluster the detections around a period into fire events (``events.update_events``, same answer) and
+    call the listeners with the events touched, in the caller's transaction."""
+    result = update_events(session, since, until, params)
+    if result["events"]:
+        for listener in _EVENTS_LISTENERS:
+            listener(session, result["events"])
+    return result
 
 
 def ingest_path(

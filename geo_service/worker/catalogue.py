@@ -24,11 +24,15 @@ from geo_service import scratch
 from geo_service.batch import jobs as batch_jobs
 from geo_service.batch import store as batch_store
 from geo_service.bbox import parse_bbox
+from geo_service.coords import widen_box
 from geo_service.errors import InvalidInput
 from geo_service.hotspots import partitions
-from geo_service.hotspots.events import EventParams, update_events
+from geo_service.hotspots.event_summary import HALF_PIXEL_M
+from geo_service.hotspots.events import EventParams
 from geo_service.hotspots.fetch import SOURCES, FirmsClient, day_windows, fetch_area
+from geo_service.hotspots.near import UTM_MIN_SCALE
 from geo_service.hotspots.service import ingest_path
+from geo_service.hotspots.service import recluster_events as recluster
 from geo_service.layers import aoi
 from geo_service.settings import Settings
 from geo_service.thai import BANGKOK
@@ -50,8 +54,9 @@ def firms_job_name(source: str) -> str:
 
 
 def firms_bbox(session: Session, settings: Settings) -> tuple[float, float, float, float]:
-    """The box pulled from FIRMS: ``GEO_SERVICE_WORKER_FIRMS_BBOX``, or the area of interest's bounding box
-    widened outward to 0.01 degree."""
+    """The box pulled from FIRMS: ``GEO_SERVICE_WORKER_FIRMS_BBOX``, or the area of interest's bounding box widened
+    by the farthest reach of "cleared by fire" (``FIRE_DISTANCE_M`` + half a MODIS pixel, as UTM measures it: a
+    neighbour's detection that far marks a patch at the area's edge) and then outward to 0.01 degree."""
     if settings.worker.firms_bbox:
         box = parse_bbox(settings.worker.firms_bbox)
         if box is None:
@@ -63,7 +68,8 @@ def firms_bbox(session: Session, settings: Settings) -> tuple[float, float, floa
             "No area of interest is loaded: load the province boundaries or set GEO_SERVICE_WORKER_FIRMS_BBOX.",
             code="no_area_of_interest",
         )
-    w, s, e, n = shapely.from_wkb(wkb).bounds
+    reach = (settings.forest_loss.fire_distance_m + max(HALF_PIXEL_M.values())) / UTM_MIN_SCALE
+    w, s, e, n = widen_box(shapely.from_wkb(wkb).bounds, reach)
     return (math.floor(w * 100) / 100, math.floor(s * 100) / 100, math.ceil(e * 100) / 100, math.ceil(n * 100) / 100)
 
 
@@ -135,7 +141,7 @@ def recluster_events(ctx: JobContext) -> int:
     """Recluster the recent detections into fire events (ids kept where events continue)."""
     since = ctx.now - timedelta(days=ctx.settings.worker.events_days)
     with ctx.unit_of_work() as session:
-        result = update_events(session, since, None, EventParams.from_settings(ctx.settings.hotspots))
+        result = recluster(session, since, None, EventParams.from_settings(ctx.settings.hotspots))
     ctx.detail.update(detections=result["detections"], created=result["created"], removed=result["removed"])
     return len(result["events"])
 
