@@ -392,6 +392,26 @@ def _zone_batch(pid: np.ndarray, m: measure.Measured, zones: measure.Zones) -> p
     )
 
 
+def _stored(conn, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Stored patches by id (binary protocol): ids, geometries (EPSG:4326), first alert days and areas (m2), or
+    None when none is stored."""
+    with conn.cursor(binary=True) as cur:
+        cur.execute(
+            "SELECT id, first_date, area_m2, ST_AsBinary(geom) FROM clearing_patches WHERE id = ANY(%s) ORDER BY id",
+            (list(ids),),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        return None
+    n = len(rows)
+    return (
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        shapely.from_wkb([r[3] for r in rows]),
+        np.array([r[1] for r in rows], dtype="datetime64[D]"),
+        np.fromiter((r[2] for r in rows), dtype=np.float64, count=n),
+    )
+
+
 def measure_and_attribute(session: Session, ids: Sequence[int], *, in_transaction: bool = False) -> None:
     """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
     on the first alert date, the largest-share codes and ``in_aoi``, of stored patches, measured again (the ingest
@@ -404,19 +424,12 @@ def measure_and_attribute(session: Session, ids: Sequence[int], *, in_transactio
     if not ids:
         return
     conn = driver_connection(session)
-    with conn.cursor(binary=True) as cur:
-        cur.execute(
-            "SELECT id, first_date, ST_AsBinary(geom) FROM clearing_patches WHERE id = ANY(%s) ORDER BY id",
-            (list(ids),),
-        )
-        rows = cur.fetchall()
-    if not rows:
+    stored = _stored(conn, ids)
+    if stored is None:
         return
-    pid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    pid, geoms, days, _ = stored
     zones, ranks = _zone_set(session, in_transaction)
-    m = measure.measure(
-        shapely.from_wkb([r[2] for r in rows]), np.array([r[1] for r in rows], dtype="datetime64[D]"), zones
-    )
+    m = measure.measure(geoms, days, zones)
     a = measure.attribute(m, zones, ranks)
     session.execute(
         text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), {"ids": pid.tolist()}
@@ -463,21 +476,16 @@ def reattribute(
     if not ids or not kinds:
         return 0
     conn = driver_connection(session)
-    with conn.cursor(binary=True) as cur:
-        cur.execute(
-            "SELECT id, first_date, area_m2, ST_AsBinary(geom) FROM clearing_patches WHERE id = ANY(%s) ORDER BY id",
-            (list(ids),),
-        )
-        rows = cur.fetchall()
-    if not rows:
+    stored = _stored(conn, ids)
+    if stored is None:
         return 0
-    pid = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    pid, geoms, days, area = stored
     zones, ranks = _zone_set(session, in_transaction, kinds)
     m = measure.measure(
-        shapely.from_wkb([r[3] for r in rows]),
-        np.array([r[1] for r in rows], dtype="datetime64[D]"),
+        geoms,
+        days,
         zones,
-        area=np.fromiter((r[2] for r in rows), dtype=np.float64, count=len(rows)),
+        area=area,
     )
     a = measure.attribute(m, zones, ranks)
     types = sorted(kinds - {"aoi"})
