@@ -303,11 +303,9 @@ def test_expired_session_keeps_the_draft(open_form, live):
     assert page.input_value("#description") == "draft survives sign-in"
     assert page.input_value("#position") == DMS and page.input_value("#severity") == "high"
     sign_in_as(page)
-    # Signing in checks the draft's position again; its answer opens the place box above the button and pushes the
-    # button about 570 px down (at this width). A press before it and a release after it land on two elements: no
-    # click, no submit (test_a_submit_during_the_sign_ins_locate_is_queued shows the page itself loses nothing).
-    # So click once the page shows where the point falls.
-    playwright_api.expect(page.locator("#place")).to_be_visible()
+    # Signing in checks the draft's position again; its answer fills the place box below the button, so the button
+    # does not move and a click while the check is out is not lost
+    # (test_the_submit_button_stays_put_when_the_position_check_answers).
     page.click("#submit")
     item = page.locator("#outbox-list li")
     playwright_api.expect(item).to_have_attribute("data-state", "sent")
@@ -450,3 +448,70 @@ def test_photos_are_uploaded_with_the_incident_even_when_a_response_is_lost(open
     assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
     shot(page, "photos_sent")
     watch.check(expected_console=("ERR_CONNECTION_RESET",))
+
+
+def test_the_submit_button_stays_put_when_the_position_check_answers(open_form, live):
+    """Signing in checks the draft's position; its answer fills the place box, which is below the submit button, so
+    the button does not move under a finger (360 px wide): a press before the answer and a release after it is a
+    click that sends the draft (the race that used to push the button about 570 px down and lose the click)."""
+    _base, api = live
+    where = api.post("/api/v1/incidents/locate", json={"text": DMS}).json()["place"]
+    _context, page, watch = open_form(sign_in=False)  # a draft typed while signed out
+    page.fill("#description", "button stays put")
+    page.fill("#position", DMS)
+    held, hold = [], [True]
+
+    def hold_one(route):  # the next check is answered when released below; later ones at once
+        if hold[0]:
+            hold[0] = False
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/incidents/locate", hold_one)
+    with page.expect_request("**/api/v1/incidents/locate"):
+        sign_in_as(page)  # the sign-in checks the draft's position
+    place, submit = page.locator("#place"), page.locator("#submit")
+    expect_text(page.locator("#place-checking"), "กำลังตรวจสอบ")  # a neutral line while the check is out
+    playwright_api.expect(place).to_have_attribute("aria-busy", "true")
+    assert place.get_attribute("aria-live") == "polite"
+    submit.scroll_into_view_if_needed()
+    before = submit.bounding_box()
+    assert before is not None
+    page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
+    page.mouse.down()  # the finger is on the button when the answer arrives
+    held[0].continue_()
+    expect_text(page.locator("#place-district"), re.escape(where["district"]["name_th"]))
+    expect_text(page.locator("#place-subdistrict"), re.escape(where["subdistrict"]["name_th"]))
+    playwright_api.expect(place).to_have_attribute("aria-busy", "false")
+    playwright_api.expect(page.locator("#place-checking")).to_be_hidden()
+    after = submit.bounding_box()
+    box = place.bounding_box()
+    assert after is not None and box is not None
+    print(f"submit before the answer {before}, after {after}; place box {box}")
+    assert after == before  # not one pixel: same x, y, width, height
+    assert box["height"] > 300  # the answer is tall at this width (the test would prove nothing otherwise)
+    assert box["y"] >= after["y"] + after["height"]  # ... and below the button
+    shot(page, "place_below_submit")
+    page.mouse.up()  # the release lands on the same element: a click, the draft is sent
+    item = page.locator("#outbox-list li")
+    playwright_api.expect(item).to_have_attribute("data-state", "sent")
+    playwright_api.expect(item).to_have_count(1)
+    inc = api.get("/api/v1/incidents").json()["items"]
+    assert len(inc) == 1 and inc[0]["description"] == "button stays put"
+    assert inc[0]["place"]["district"]["code"] == where["district"]["code"]
+
+    # In English too ("Check the position" / "Checking..." on the button beside), from the check button.
+    page.click("#lang")
+    page.fill("#position", DMS)
+    hold[0] = True
+    with page.expect_request("**/api/v1/incidents/locate"):
+        page.click("#check-position")
+    expect_text(page.locator("#place-checking"), "Checking where")
+    before = submit.bounding_box()
+    held[1].continue_()
+    expect_text(page.locator("#place-district"), re.escape(where["district"]["name_en"]))
+    after = submit.bounding_box()
+    print(f"English: submit before the answer {before}, after {after}; place box {place.bounding_box()}")
+    assert before is not None and after == before
+    watch.check()

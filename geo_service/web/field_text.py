@@ -46,6 +46,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "check_position": ("ตรวจสอบตำแหน่ง", "Check the position"),
     "checking": ("กำลังตรวจสอบ…", "Checking…"),
     "place_title": ("ตำแหน่งนี้อยู่ใน", "This position is in"),
+    "place_checking": ("กำลังตรวจสอบว่าตำแหน่งนี้อยู่ที่ไหน…", "Checking where this position falls…"),
     "district": ("อำเภอ", "District"),
     "subdistrict": ("ตำบล", "Subdistrict"),
     "protected_areas": ("พื้นที่คุ้มครอง", "Protected areas"),

@@ -81,7 +81,7 @@ function positionChanged() {
   draft.confirmOutside = false;
   located = null;
   locateProblem = null;
-  $("place").hidden = true;
+  placeBox("hidden");
   $("locate-error").hidden = true;
 }
 
@@ -113,7 +113,16 @@ function showPlace() {
   const reserve = [t(p.in_reserve ? "in_reserve" : "not_in_reserve")];
   if (p.reserve_distance_m != null) reserve.push(t("reserve_distance", { m: Math.round(p.reserve_distance_m).toLocaleString() }));
   $("place-reserve").textContent = reserve.join(" · ");
-  $("place").hidden = false;
+  placeBox("answer");
+}
+
+// The place box (below the submit button, so that nothing it shows can move the button under a finger):
+// "hidden", "checking" (a neutral line while /locate is out) or "answer"; aria-busy until the answer is complete.
+function placeBox(state) {
+  $("place").hidden = state === "hidden";
+  $("place-checking").hidden = state !== "checking";
+  $("place-answer").hidden = state !== "answer";
+  $("place").setAttribute("aria-busy", String(state === "checking"));
 }
 
 function showProblem() {
@@ -153,7 +162,8 @@ async function locate() {
   if (located?.sig === sig) return true;
   const button = $("check-position");
   button.disabled = true;
-  button.textContent = t("checking");
+  button.setAttribute("aria-busy", "true");  // shows its "checking" label (field.css: .stacked)
+  if (!located) placeBox("checking");
   try {
     const r = await call("/api/v1/incidents/locate", { method: "POST", json: body });
     if (JSON.stringify(locationBody()) !== sig) return false;  // the position changed meanwhile
@@ -163,16 +173,17 @@ async function locate() {
     showPlace();
     return true;
   } catch (e) {
+    if (!located) placeBox("hidden");
     if (e instanceof ApiError && e.status === 401) { askSignIn(true); throw e; }
     if (e instanceof NetworkError) throw e;
     located = null;
     locateProblem = e;
-    $("place").hidden = true;
+    placeBox("hidden");
     showProblem();
     return false;
   } finally {
     button.disabled = false;
-    button.textContent = t("check_position");
+    button.setAttribute("aria-busy", "false");
   }
 }
 
