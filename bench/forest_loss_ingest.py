@@ -355,7 +355,11 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
         fire_rows, plain_rows = rows_of(fire_ids, wgs, days), rows_of(plain_ids, wgs, days)
         t2 = time.perf_counter()
         with transaction(sm) as session:
-            evidence = fire_evidence(session, fire_rows, ForestLossSettings())
+            evidence = fire_evidence(
+                session,
+                [(r["id"], r["wkb"], r["first_date"], r["last_date"]) for r in fire_rows],
+                ForestLossSettings(),
+            )
             for r in fire_rows:
                 r["fire_evidence"] = evidence.get(r["id"])
             out["fire_evidence_s"] = time.perf_counter() - t2

@@ -99,15 +99,12 @@ _METRES_PER_DEGREE_LON = 111_320.0  # at the equator, times cos(latitude)
 def widen_box(box: tuple[float, float, float, float], metres: float) -> tuple[float, float, float, float]:
     """A box in degrees (x0, y0, x1, y1, EPSG:4326) widened on every side by at least ``metres`` on the ground
     (degrees of longitude taken at the box's latitude farthest from the equator): a prefilter that never misses."""
-    x0, y0, x1, y1 = box
-    dy = metres / _METRES_PER_DEGREE_LAT
-    lat = min(89.0, max(abs(y0), abs(y1)) + dy)
-    dx = metres / (_METRES_PER_DEGREE_LON * math.cos(math.radians(lat)))
-    return x0 - dx, y0 - dy, x1 + dx, y1 + dy
+    x0, y0, x1, y1 = (float(v) for v in widen_boxes(np.array([box], dtype=float), metres)[0])
+    return x0, y0, x1, y1
 
 
 def widen_boxes(boxes: np.ndarray, metres: float) -> np.ndarray:
-    """:func:`widen_box` on many boxes at once (an (n, 4) array of x0, y0, x1, y1 in degrees)."""
+    """:func:`widen_box` on many boxes at once (an (n, 4) array of x0, y0, x1, y1 in degrees), vectorised."""
     b = np.asarray(boxes, dtype=float).reshape(-1, 4)
     dy = metres / _METRES_PER_DEGREE_LAT
     lat = np.minimum(89.0, np.maximum(np.abs(b[:, 1]), np.abs(b[:, 3])) + dy)

@@ -11,7 +11,7 @@ are written.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -34,9 +34,11 @@ KEY_SHIFT_M = 16.0
 REACH_CELL_DEG = 0.05
 
 
-def fire_evidence(session: Session, patches: Sequence[dict], settings: ForestLossSettings) -> dict[int, dict]:
-    """The "cleared by fire" evidence of patches given as rows (``id``, ``wkb`` in EPSG:4326, ``first_date``,
-    ``last_date``), by id, for those that burned: the hotspots count and local days, the events, the nearest
+def fire_evidence(
+    session: Session, patches: Sequence[tuple[int, bytes, date, date]], settings: ForestLossSettings
+) -> dict[int, dict]:
+    """The "cleared by fire" evidence of patches given as (id, WKB in EPSG:4326, first date, last date), by id,
+    for those that burned: the hotspots count and local days, the events, the nearest
     distance (0.1 m) and the rule, as the database returns it (JSON: days as ISO strings). The ingest writes it
     with the rows (one version of each row); :func:`mark_fire` for stored patches."""
     rule = {
@@ -47,7 +49,7 @@ def fire_evidence(session: Session, patches: Sequence[dict], settings: ForestLos
     }
     rows = fire_near_areas(
         session,
-        [(int(p["id"]), bytes(p["wkb"]), p["first_date"], p["last_date"]) for p in patches],
+        patches,
         distance_m=settings.fire_distance_m,
         days_before=settings.fire_days_before,
         days_after=settings.fire_days_after,
@@ -75,9 +77,7 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
     """Mark stored patches cleared by fire or not, by :func:`fire_evidence`; returns how many burned. Only the
     marks that change are written: a re-run over unchanged fires writes nothing."""
     stored = store.patch_fire_inputs(session, ids)
-    evidence = fire_evidence(
-        session, [{"id": r[0], "wkb": r[1], "first_date": r[2], "last_date": r[3]} for r in stored], settings
-    )
+    evidence = fire_evidence(session, [r[:4] for r in stored], settings)
     changed = [i for i, *_, was, was_evidence in stored if (was, was_evidence) != (i in evidence, evidence.get(i))]
     store.set_fire(session, changed, {i: evidence[i] for i in changed if i in evidence})
     return len(evidence)

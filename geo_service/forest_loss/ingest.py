@@ -455,7 +455,11 @@ def _merge_and_write(
 def _with_fire(session: Session, rows: list[dict], settings: ForestLossSettings) -> int:
     """Give patch rows their "cleared by fire" evidence (``fire_evidence``: None when not burned), to be written
     with them; returns how many burned."""
-    evidence = fire_evidence(session, rows, settings) if rows else {}
+    evidence = (
+        fire_evidence(session, [(r["id"], bytes(r["wkb"]), r["first_date"], r["last_date"]) for r in rows], settings)
+        if rows
+        else {}
+    )
     for r in rows:
         r["fire_evidence"] = evidence.get(r["id"])
     return len(evidence)

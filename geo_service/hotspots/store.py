@@ -699,22 +699,23 @@ def detections_in(session: Session, box: tuple[float, float, float, float], day_
 
 def batch_reach(
     session: Session,
-    batch_id: int,
-    first_acq: datetime,
-    last_acq: datetime,
+    batch_id: int | None,
+    first_acq: datetime | None,
+    last_acq: datetime | None,
     event_ids: Sequence[int],
     cell_deg: float,
 ) -> list[tuple[float, float, float, float, datetime, datetime]]:
     """Where and when an ingest batch can change what lies near fires: its detections (those it wrote, between
-    ``first_acq`` and ``last_acq``) and the fire events it re-clustered, grouped by the ``cell_deg`` cell of their
-    box's south-west corner: per cell, the box (EPSG:4326) and the time span of its members (x0, y0, x1, y1,
-    first, last); none when it wrote none."""
+    ``first_acq`` and ``last_acq``; none for ``batch_id`` None) and the fire events it re-clustered, grouped by the
+    ``cell_deg`` cell of their box's south-west corner: per cell, the box (EPSG:4326) and the time span of its
+    members (x0, y0, x1, y1, first, last); none when there are none."""
     rows = session.execute(
         text("""
         SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1
         FROM (SELECT ST_Extent(g) AS e, min(t0) AS t0, max(t1) AS t1
               FROM (SELECT geom AS g, acq_utc AS t0, acq_utc AS t1 FROM hotspots
-                    WHERE batch_id = :b AND acq_utc BETWEEN :first AND :last
+                    WHERE batch_id = CAST(:b AS int) AND acq_utc BETWEEN CAST(:first AS timestamptz)
+                          AND CAST(:last AS timestamptz)
                     UNION ALL
                     SELECT footprint, first_seen, last_seen FROM fire_events WHERE id = ANY(CAST(:ev AS bigint[]))) q
               GROUP BY floor(ST_XMin(g) / :c), floor(ST_YMin(g) / :c)) x"""),
@@ -726,17 +727,8 @@ def batch_reach(
 def events_reach(
     session: Session, event_ids: Sequence[int], cell_deg: float
 ) -> list[tuple[float, float, float, float, datetime, datetime]]:
-    """:func:`batch_reach` of fire events alone (a re-clustering outside an ingest): per ``cell_deg`` cell of
-    their boxes' south-west corners, the box of their footprints and their time span."""
-    rows = session.execute(
-        text("""
-        SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e), t0, t1
-        FROM (SELECT ST_Extent(footprint) AS e, min(first_seen) AS t0, max(last_seen) AS t1
-              FROM fire_events WHERE id = ANY(CAST(:ev AS bigint[]))
-              GROUP BY floor(ST_XMin(footprint) / :c), floor(ST_YMin(footprint) / :c)) x"""),
-        {"ev": list(event_ids), "c": float(cell_deg)},
-    ).all()
-    return [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in rows]
+    """:func:`batch_reach` of fire events alone (a re-clustering outside an ingest)."""
+    return batch_reach(session, None, None, None, event_ids, cell_deg)
 
 
 def events_in(
