@@ -370,3 +370,18 @@ def test_sheet_and_brief_say_over_which_area_and_period_they_count(client, admin
     page = unescape(client.get(f"/api/v1/briefs/{made.json()['id']}", headers=committee).text)
     assert "contracts of this period's fiscal years (2567 BE)" in page and "Flags of Phrae province (54)" in page
     assert "red-flags-scope" in page and "ของสัญญาปีงบประมาณ 2567" in page
+
+
+def test_counted_over_says_the_area_in_rai_as_a_figure_and_a_missing_one_as_unknown():
+    """The sheet's and popup's "counted over" line: the contract or plot area with thousands separators (not a raw
+    float), days in BE, and "?" (never "None") for a figure an older run did not record."""
+    from geo_service.redflags.rules import counted_over
+
+    fire = {
+        "rule": "fire_in_fire_contract",
+        "figures": {"contract_area_rai": 1234.5, "period": ["2024-01-01", "2024-05-31"]},
+    }
+    th, en = counted_over(fire)
+    assert "(1,234.5 ไร่)" in th and "(1,234.5 rai) over the contract period 1/1/2567 – 31/5/2567" in en
+    th, en = counted_over({"rule": "reforestation_loss", "figures": {"window": ["2020-06-01", None]}})
+    assert "(? rai) from the contract start 1/6/2563 to ?" in en and "(? ไร่)" in th and "None" not in th + en

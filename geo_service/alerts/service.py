@@ -24,12 +24,12 @@ from geo_service.cases.service import CaseChange
 from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.hotspots.ingest import IngestReport
 from geo_service.redflags import store as redflags_store
+from geo_service.redflags.service import FLAG_READERS  # who may read red flags: the red-flag routes' policy
 from geo_service.settings import THAILAND_BBOX, settings_of
 
 UNSUBSCRIBE_PURPOSE = "alert-unsubscribe"
 MAX_POLYGON_KM2 = 50_000.0
 AREA_KINDS = {"hotspot", "fire_event", "clearing_patch"}
-FLAG_READERS = (Role.administrator, Role.investigator)  # who may read red flags (the red-flag routes' policy)
 
 
 # --- listeners (in the transaction that found the event) -----------------------------------------------------------

@@ -354,7 +354,7 @@ def bulk_index_statements(session: Session, load: str, name: str) -> tuple[list[
     cons = session.execute(text(_PARENT_CONSTRAINTS), {"p": PARENT}).all()
     for n, (_cname, ctype, idef) in enumerate(cons):
         index = f"{name}_bulk_k{n}"
-        head, _, tail = idef.partition(" USING ")
+        tail = idef.partition(" USING ")[2]
         builds.append(
             (_BUILD_COST.get(tail.split(" ", 1)[0], 1.5), f'CREATE UNIQUE INDEX "{index}" ON {load} USING {tail}')
         )

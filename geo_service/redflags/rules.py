@@ -38,6 +38,7 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -71,8 +72,12 @@ RULE_LABELS = {
 RULES = tuple(RULE_LABELS)
 
 
-def _day(value: object) -> str:
-    return be_dmy(str(value)) if value else "?"
+_day = partial(be_dmy, missing="?")  # a figure's day in BE, "?" when the flag's figures lack it
+
+
+def _rai_figure(value: object) -> str:
+    """An area in rai from a flag's figures, with thousands separators; "?" when they lack it (older runs)."""
+    return "?" if value is None else figure_value(value)
 
 
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}")
@@ -125,14 +130,14 @@ def counted_over(flag: dict) -> tuple[str, str]:
             else ""
         )
         return (
-            f"นับในพื้นที่สัญญา ({fig.get('contract_area_rai')} ไร่) ช่วงสัญญา {_day(start)} – {_day(end)}{side_th}",
-            f"Counted inside the contract area ({fig.get('contract_area_rai')} rai) over the contract period "
+            f"นับในพื้นที่สัญญา ({_rai_figure(fig.get('contract_area_rai'))} ไร่) ช่วงสัญญา {_day(start)} – {_day(end)}{side_th}",
+            f"Counted inside the contract area ({_rai_figure(fig.get('contract_area_rai'))} rai) over the contract period "
             f"{_day(start)} – {_day(end)}{side_en}",
         )
     if rule == "reforestation_loss":
         start, until = (fig.get("window") or [None, None])[:2]
-        th = f"นับในแปลงปลูกป่า ({fig.get('plot_area_rai')} ไร่) ตั้งแต่เริ่มสัญญา {_day(start)} ถึง {_day(until)}"
-        en = f"Counted inside the plot ({fig.get('plot_area_rai')} rai) from the contract start {_day(start)} to {_day(until)}"
+        th = f"นับในแปลงปลูกป่า ({_rai_figure(fig.get('plot_area_rai'))} ไร่) ตั้งแต่เริ่มสัญญา {_day(start)} ถึง {_day(until)}"
+        en = f"Counted inside the plot ({_rai_figure(fig.get('plot_area_rai'))} rai) from the contract start {_day(start)} to {_day(until)}"
         veg = fig.get("vegetation_gain") or {}
         if veg:
             th += f"; พืชพรรณ: ภาพ {_day(veg.get('before_date'))} เทียบ {_day(veg.get('after_date'))}"
