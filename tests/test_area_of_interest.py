@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from geo_service.db.engine import transaction
-from geo_service.hotspots.area import apply_area_of_interest
+from geo_service.db.startup import apply_area_of_interest
 from geo_service.hotspots.attribution import reattribute_hotspots
 from geo_service.hotspots.ingest import ingest_file
 from geo_service.hotspots.summaries import SummaryQuery, summarise

@@ -18,16 +18,22 @@ from geo_service.layers import aoi
 from geo_service.settings import Settings
 
 
+def apply_area_of_interest(session: Session, provinces: list[str] | None, buffer_m: float = 0.0) -> int:
+    """Store the area of interest (in the caller's transaction) and, only when it changed, re-mark the stored
+    detections and the clearing patches against it (the same area again touches neither); returns how many
+    detections were re-marked."""
+    if not aoi.configure(session, provinces, buffer_m):
+        return 0
+    n = mark_hotspots(session)
+    forest_loss_store.mark_in_area_of_interest(session)  # only the patches whose flag differs are written
+    return n
+
+
 def apply_configured_area_of_interest(factory: sessionmaker[Session], settings: Settings) -> int:
-    """Store the configured area of interest (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M) and, only when
-    the area changed, re-mark the stored detections and the clearing patches against it (a start-up with the same
-    configuration touches neither); returns how many detections were re-marked."""
+    """:func:`apply_area_of_interest` with the configured area (GEO_SERVICE_AOI_PROVINCES, GEO_SERVICE_AOI_BUFFER_M),
+    in its own transaction."""
     with transaction(factory) as session:
-        if not aoi.configure(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m):
-            return 0
-        n = mark_hotspots(session)
-        forest_loss_store.mark_in_area_of_interest(session)  # only the patches whose flag differs are written
-        return n
+        return apply_area_of_interest(session, settings.area.aoi_provinces, settings.area.aoi_buffer_m)
 
 
 # pg_advisory_lock key of the start-up steps ("geo_star"): several API processes or containers started at once

@@ -11,17 +11,8 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from geo_service.hotspots import store
-from geo_service.layers import aoi
 
 
 def mark_hotspots(session: Session) -> int:
     """Recompute ``in_aoi`` of every stored detection in PostGIS; returns the number of rows that changed."""
     return store.mark_in_area_of_interest(session)
-
-
-def apply_area_of_interest(session: Session, provinces: list[str] | None, buffer_m: float = 0.0) -> int:
-    """Store the configured area of interest (in the caller's transaction); when it changed, re-mark every
-    detection. Returns the number of detections whose flag changed."""
-    if not aoi.configure(session, provinces, buffer_m):
-        return 0
-    return mark_hotspots(session)
