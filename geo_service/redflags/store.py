@@ -757,10 +757,8 @@ def brief_counts(session: Session, start: date, end: date, province: str | None 
     about contracts in two provinces, a double payment across the border, counts in both; nationally once).
     No parcel, document number or owner ever leaves this function: counts only."""
     params = {"start": start, "end": end, "prov": province}
-    where = """f.status <> 'dismissed' AND f.current
-        AND (CAST(:prov AS text) IS NULL OR f.province_code = CAST(:prov AS text)
-             OR EXISTS (SELECT 1 FROM redflag_contracts sc WHERE sc.id = ANY(f.contract_ids)
-                        AND sc.province_code = CAST(:prov AS text)))
+    where = f"""f.status <> 'dismissed' AND f.current
+        AND (CAST(:prov AS text) IS NULL OR {flag_scope_sql("ARRAY[CAST(:prov AS text)]")})
         AND (f.subject_type <> 'contract'
              OR f.fiscal_year_be BETWEEN fiscal_year_be(CAST(:start AS date)) AND fiscal_year_be(CAST(:end AS date)))"""
     by_rule = session.execute(
