@@ -26,7 +26,7 @@ def wire() -> None:
     """Register the listeners of a boundary change: incidents, hotspots, then clearing patches are re-attributed in
     the load's transaction, then the red-flag rules that read boundaries re-run; and of a hotspot ingest: the clearing
     patches its detections can reach are marked "cleared by fire" again, then the red-flag rules that read detections
-    re-run, in the ingest's transaction; of a re-clustering outside an ingest: the patches its events reach, again; the flags any rule run raises are matched against the
+    re-run, in the ingest's transaction; of a re-clustering outside an ingest: the patches its events reach are marked again and the red-flag rules that read detections re-run over what they reach; the flags any rule run raises are matched against the
     alert subscriptions in the same transaction. Idempotent: calling it again registers nothing twice."""
     layers_store.on_layers_changed(reattribute_incidents)
     layers_store.on_layers_changed(reattribute_hotspots)
@@ -35,6 +35,7 @@ def wire() -> None:
     # red flags re-run, then alerts are matched, in the transaction that found the event (an ingest, a case change)
     hotspots.on_ingested(forest_loss_fire.after_hotspots_ingested)
     hotspots.on_events_reclustered(forest_loss_fire.after_events_reclustered)
+    hotspots.on_events_reclustered(redflags.after_events_reclustered)
     hotspots.on_ingested(redflags.after_ingest)
     hotspots.on_ingested(alerts.hotspots_ingested)
     cases.on_case_changed(alerts.case_changed)

@@ -364,3 +364,25 @@ def test_parcel_cleared_before_its_document_and_on_its_issue_day(db, centre):
     run(db, "cleared_before_issue", cleared_before_days=20)
     gone = flags(db, "cleared_before_issue")[f"cleared_before_issue:parcel:{pid}"]
     assert gone["current"] is False and gone["id"] == f["id"]
+
+
+def test_a_recluster_outside_an_ingest_updates_a_fire_contracts_events(db, centre):
+    """Detections stored without events (as ``hotspots ingest --no-events``), flagged inside a firebreak contract;
+    a later re-clustering outside an ingest (``hotspots events``, the worker's job) re-runs the rule over the
+    contracts its events reach (listener ``redflags.service.after_events_reclustered``): the flag names the new
+    event."""
+    from geo_service.hotspots.service import recluster_events
+
+    lon, lat = centre
+    cid = store.upsert_contracts(db, [contract("FB-EV", box_wkt(box(lon, lat)))], actor="t", layer="t", version="1")
+    detection(db, lon, lat, "2024-03-01")
+    run(db, "fire_in_fire_contract")
+    key = f"fire_in_fire_contract:contract:{cid['ids'][0]}"
+    before = flags(db, "fire_in_fire_contract")[key]
+    assert not next(e for e in before["evidence"] if e["type"] == "fire_event")["ids"]  # no event yet
+    assert before["figures"]["fire_events"] == 0
+    result = recluster_events(db)
+    assert len(result["events"]) == 1
+    after = flags(db, "fire_in_fire_contract")[key]
+    events = next(e for e in after["evidence"] if e["type"] == "fire_event")
+    assert events["ids"] == result["events"] and after["figures"]["fire_events"] == 1

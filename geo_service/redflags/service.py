@@ -105,6 +105,15 @@ def after_ingest(session: Session, report: IngestReport) -> None:
         rules.run_rules(session, settings, rules=rules.AFTER["hotspots"], scope=scope)
 
 
+def after_events_reclustered(session: Session, event_ids: list[int]) -> None:
+    """Listener of a re-clustering of fire events outside an ingest (``hotspots events``, the worker's job): re-run
+    the rules that read detections (when the settings say so) over the subjects the touched events reach, as after
+    an ingest (``rules.Scope`` with the events only): a fire contract's flag names its fire events."""
+    settings = settings_of(session).red_flags
+    if settings.run_after_ingest:
+        rules.run_rules(session, settings, rules=rules.AFTER["hotspots"], scope=rules.Scope(event_ids=tuple(event_ids)))
+
+
 def after_patches_found(session: Session, patch_ids: list[int]) -> None:
     """Listener of a forest-loss ingest: re-run the rules that read clearing patches (when the settings say so) over
     the contracts and parcels these patches (created or extended) reach."""
