@@ -286,15 +286,22 @@ def test_lost_response_is_retried_without_a_duplicate(open_form, live):
     watch.check(expected_console=("ERR_CONNECTION_RESET",))
 
 
+def expire_token(page):
+    """The server no longer accepts the token (expired or revoked) while the page still holds it."""
+    page.evaluate("""() => { const a = JSON.parse(localStorage.getItem('geo.field.auth'));
+                             a.token = 'expired.' + a.token.slice(8); localStorage.setItem('geo.field.auth', JSON.stringify(a)); }""")
+
+
 def test_expired_session_keeps_the_draft(open_form, live):
+    """The session has expired before the position is checked: every check answers 401, so the report is not queued;
+    the sign-in is asked and the draft stays in the form. (A position checked while the session was still good
+    takes the outbox's path instead: test_a_checked_report_waits_in_the_outbox_for_sign_in.)"""
     _base, api = live
     _context, page, watch = open_form()
+    expire_token(page)  # before the first check: leaving the position box checks it (a 'change' event)
     page.fill("#description", "draft survives sign-in")
     page.fill("#position", DMS)
     page.select_option("#severity", "high")
-    # The server no longer accepts the token (expired or revoked) while the page still holds it.
-    page.evaluate("""() => { const a = JSON.parse(localStorage.getItem('geo.field.auth'));
-                             a.token = 'expired.' + a.token.slice(8); localStorage.setItem('geo.field.auth', JSON.stringify(a)); }""")
     page.click("#submit")
     page.locator("#signin").wait_for(state="visible")
     expect_text(page.locator("#signin-reason"), "หมดเวลา")
@@ -319,6 +326,34 @@ def test_expired_session_keeps_the_draft(open_form, live):
     assert page.input_value("#description") == "still here"
     sign_in_as(page)
     assert page.input_value("#description") == "still here"
+    watch.check(expected_console=("status of 401",))
+
+
+def test_a_checked_report_waits_in_the_outbox_for_sign_in(open_form, live):
+    """The position was checked while the session was good, then the session expired: the report is queued (its
+    place is known), the outbox holds it as 'sign in to send' across a reload, and it is sent once after sign-in.
+    This is the path a fast answer to the position check takes; the old draft test hit it by chance (CI, stop 25)."""
+    _base, api = live
+    _context, page, watch = open_form()
+    page.fill("#description", "checked, then the session expired")
+    page.fill("#position", DMS)
+    page.click("#check-position")
+    page.locator("#place-answer").wait_for(state="visible")
+    expire_token(page)
+    page.click("#submit")
+    page.locator("#signin").wait_for(state="visible")
+    expect_text(page.locator("#signin-reason"), "หมดเวลา")
+    item = page.locator("#outbox-list li")
+    playwright_api.expect(item).to_have_attribute("data-state", "signin")
+    assert count(api) == 0
+    assert page.input_value("#description") == ""  # queued: the form is free for the next report
+    page.reload()
+    playwright_api.expect(item).to_have_attribute("data-state", "signin")  # the outbox survives a reload
+    assert count(api) == 0
+    sign_in_as(page)
+    playwright_api.expect(item).to_have_attribute("data-state", "sent")
+    inc = api.get("/api/v1/incidents").json()["items"]
+    assert len(inc) == 1 and inc[0]["description"] == "checked, then the session expired"
     watch.check(expected_console=("status of 401",))
 
 
