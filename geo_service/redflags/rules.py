@@ -738,6 +738,7 @@ def scope_statement(chosen: tuple[str, ...] | list[str]) -> str:
     arms = [f"SELECT CAST('{r}' AS text) AS rule, s.subject FROM ({SCOPE_SQL[r]}\n) AS s(subject)" for r in wanted]
     return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(arms)
 
+
 # How a scoped run restricts a rule (markers in the rule's SQL and in UPSERT): to the subjects found above.
 _SCOPE_IDS = "AND {alias}.id = ANY(CAST(:scope_ids AS bigint[]))"
 _SCOPE_MARKERS = {
