@@ -6,12 +6,16 @@ in the two seasons before, for the recurrence rule) attributed to the reserves t
 naive per-contract loop (one query per contract, Python/Shapely for the figures) for the fire-in-contract and the
 double-payment rules, and checks both find the same contracts. Last, a 1-day FIRMS file is ingested and the
 hotspot rules re-run after it twice (each rolled back): scoped to what the file changed (what the ingest's listener
-does, ``rules.Scope``) and in full; the figure is full / scoped, and both must leave the same flags.
+does, ``rules.Scope``) and in full; the figure is full / scoped, and both must leave the same flags. Then, with the
+flags table padded to ``--flags`` rows (filler flags of no rule, each with its province, as a season's flags would
+be), the same scoped re-run against the way it was done before (the baseline, in the same process): each rule's own
+lookup (one read of the batch each) and every flag's province refreshed afterwards, against one lookup for the four
+rules and the provinces of the flags the run wrote only; both must leave the same flags.
 
 Default: a tenth of the issue's size (1,000 contracts, 10,000 parcels, 100,000 detections; about a minute on
 2 busy cores). ``--full``: 10,000 contracts, 100,000 parcels, 1,000,000 detections.
 
-    .venv/bin/python bench/red_flags.py [--full | --scale 0.05] [--naive-limit N]
+    .venv/bin/python bench/red_flags.py [--full | --scale 0.05] [--naive-limit N] [--flags 20000] [--batch N]
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from sqlalchemy import text  # noqa: E402
 from geo_service.db.engine import make_sessionmaker, transaction  # noqa: E402
 from geo_service.hotspots.events import update_events  # noqa: E402
 from geo_service.hotspots.service import ingest_path  # noqa: E402
-from geo_service.redflags import rules  # noqa: E402
+from geo_service.redflags import rules, store  # noqa: E402
 from geo_service.redflags.store import area_sql  # noqa: E402
 from geo_service.settings import RedFlagSettings, Settings  # noqa: E402
 
@@ -218,7 +222,7 @@ def one_day_file(path: Path, rows: int, day: str = "2024-03-15", seed: int = 16)
 def _flag_rows(session) -> dict:
     rows = session.execute(
         text("""SELECT flag_key, current, status, severity, figures, evidence, contract_ids, parcel_ids, reason_en,
-                       ST_AsEWKT(geom) FROM red_flags""")
+                       province_code, ST_AsEWKT(geom) FROM red_flags""")
     ).all()
     return {r[0]: tuple(r[1:]) for r in rows}
 
@@ -268,7 +272,127 @@ def after_ingest(factory, engine, detections: int, root: Path, repeat: int = 3) 
     )
 
 
-def main(contracts: int, parcels: int, detections: int, naive_limit: int | None) -> None:
+def pad_flags(session, target: int) -> int:
+    """Filler flags (rule ``bench_filler``: no rule run finds or drops them) until the table holds ``target`` rows: a
+    third about a contract, a third about a parcel, a third reserve cells (a shape only), each with its province (the
+    full refresh then reads them all and writes none, as it would a season's flags). Returns the rows added."""
+    have = session.execute(text("SELECT count(*) FROM red_flags")).scalar_one()
+    n = max(0, target - have)
+    if n:
+        x0, y0, x1, y1 = BBOX
+        session.execute(
+            text("""
+            INSERT INTO red_flags (flag_key, rule, severity, subject_type, subject_id, contract_ids, parcel_ids,
+                                   reason_th, reason_en, geom)
+            SELECT 'bench_filler:' || g, 'bench_filler', 'medium',
+                   (ARRAY['contract', 'parcel', 'reserve_cell'])[1 + g % 3], g::text,
+                   CASE WHEN g % 3 = 0 THEN ARRAY[b.c0 + g % b.nc] ELSE '{}' END,
+                   CASE WHEN g % 3 = 1 THEN ARRAY[b.p0 + g % b.np] ELSE '{}' END, '-', '-',
+                   ST_MakeEnvelope(x, y, x + 0.0045, y + 0.0045, 4326)
+            FROM generate_series(1, :n) g
+            CROSS JOIN (SELECT (SELECT min(id) FROM redflag_contracts) AS c0, (SELECT count(*) FROM redflag_contracts)
+                          AS nc, (SELECT min(id) FROM redflag_parcels) AS p0,
+                               (SELECT count(*) FROM redflag_parcels) AS np) b
+            CROSS JOIN LATERAL (SELECT :x0 + random() * :dx + 0 * g AS x, :y0 + random() * :dy AS y) q"""),
+            {"n": n, "x0": x0, "y0": y0, "dx": x1 - x0, "dy": y1 - y0},
+        )
+        store.refresh_flag_provinces(session)  # every flag's province, once
+        session.execute(text("ANALYZE red_flags"))
+    return n
+
+
+def run_before(session, settings: RedFlagSettings, scope: rules.Scope) -> list[rules.RuleRun]:
+    """The after-ingest scoped re-run as it was before (the baseline): each rule's own lookup (a read of the batch's
+    detections each: ``rules.scope_subjects``), its statement, then every flag's province refreshed."""
+    session.execute(text("SET LOCAL jit = off"))
+    runs = []
+    for r in rules.AFTER["hotspots"]:
+        subjects = rules.scope_subjects(session, r, settings, scope)
+        runs.append(
+            rules.run_rule(session, r, settings, "system", subjects) if subjects else rules.RuleRun(r, 0, 0, 0, 0, 0.0)
+        )
+    store.refresh_flag_provinces(session)
+    return runs
+
+
+def before_after(factory, engine, flags: int, batch: int | None, detections: int, root: Path, repeat: int = 3) -> None:
+    """The scoped re-run after a FIRMS-sized 1-day batch with ``flags`` flags in the table: before (``run_before``)
+    against now (``rules.run_rules(scope=...)``), alternating, each rolled back; then its two parts alone."""
+    with transaction(factory) as session:
+        added = pad_flags(session, flags)
+        total = session.execute(text("SELECT count(*) FROM red_flags")).scalar_one()
+    rows = batch or max(10, detections * 9 // 10 // 150)
+    path = one_day_file(root / "firms_batch.csv", rows, day="2024-03-16", seed=17)
+    quiet = make_sessionmaker(engine, Settings(run_after_ingest=False))
+    with transaction(quiet) as session:
+        report = ingest_path(session, path, loaded_by="bench")
+    scope = rules.Scope(report.batch_id, report.first_acq, report.last_acq, tuple(report.event_ids))
+    settings = RedFlagSettings()
+    times: dict[str, list[float]] = {"before": [], "now": []}
+    parts: dict[str, list[float]] = {
+        k: [] for k in ("lookups", "lookup", "lookups_det", "lookup_det", "refresh_all", "refresh_written")
+    }
+    detections_only = rules.Scope(report.batch_id, report.first_acq, report.last_acq)
+    out = {}
+    written: list[int] = []
+    for _ in range(repeat):
+        for label in ("before", "now"):
+            with factory() as session:
+                t0 = time.perf_counter()
+                if label == "before":
+                    runs = run_before(session, settings, scope)
+                else:
+                    runs = rules.run_rules(session, settings, rules=rules.AFTER["hotspots"], scope=scope)
+                    written = sorted({i for r in runs for i in r.written_ids})
+                times[label].append(time.perf_counter() - t0)
+                out[label] = _flag_rows(session)
+                if label == "before":
+                    session.rollback()
+                    continue
+                # the parts alone, after the run in its transaction (nothing left to write: reads only)
+                t0 = time.perf_counter()
+                for r in rules.AFTER["hotspots"]:
+                    rules.scope_subjects(session, r, settings, scope)
+                parts["lookups"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                rules.scopes_of(session, rules.AFTER["hotspots"], settings, scope)
+                parts["lookup"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()  # the detections alone (no re-clustered events): what the shared read saves
+                for r in rules.AFTER["hotspots"]:
+                    rules.scope_subjects(session, r, settings, detections_only)
+                parts["lookups_det"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                rules.scopes_of(session, rules.AFTER["hotspots"], settings, detections_only)
+                parts["lookup_det"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                store.refresh_flag_provinces(session)
+                parts["refresh_all"].append(time.perf_counter() - t0)
+                t0 = time.perf_counter()
+                store.refresh_flag_provinces(session, flag_ids=written)
+                parts["refresh_written"].append(time.perf_counter() - t0)
+                session.rollback()
+    med = {k: statistics.median(v) for k, v in (times | parts).items()}
+    print(
+        f"scoped re-run after a 1-day batch ({report.rows_new:,} detections, {len(report.event_ids):,} fire events) "
+        f"with {total:,} flags in the table ({added:,} filler), median of {repeat}:"
+    )
+    print(
+        f"  before (a lookup per rule, every flag's province) {med['before']:.3f} s; now (one lookup, the "
+        f"{len(written):,} written flags' provinces) {med['now']:.3f} s: before / now = "
+        f"{med['before'] / max(med['now'], 1e-9):.1f}x; same flags: {out['before'] == out['now']}"
+    )
+    print(
+        f"  province refresh: every flag {med['refresh_all']:.3f} s vs the written ones {med['refresh_written']:.4f} s"
+        f" ({med['refresh_all'] / max(med['refresh_written'], 1e-9):.0f}x)"
+    )
+    print(
+        f"  scope lookups, one per rule vs one shared: {med['lookups']:.3f} s vs {med['lookup']:.3f} s "
+        f"({med['lookups'] / max(med['lookup'], 1e-9):.1f}x); the batch's detections alone (no events) "
+        f"{med['lookups_det']:.3f} s vs {med['lookup_det']:.3f} s ({med['lookups_det'] / max(med['lookup_det'], 1e-9):.1f}x)"
+    )
+
+
+def main(contracts: int, parcels: int, detections: int, naive_limit: int | None, flags: int, batch: int | None) -> None:
     with _harness.database() as (_url, engine, _cluster):
         factory = make_sessionmaker(engine)
         with transaction(factory) as session:
@@ -323,6 +447,7 @@ def main(contracts: int, parcels: int, detections: int, naive_limit: int | None)
             )
         with tempfile.TemporaryDirectory(prefix="bench_red_flags_") as folder:
             after_ingest(factory, engine, detections, Path(folder))
+            before_after(factory, engine, flags, batch, detections, Path(folder))
 
 
 if __name__ == "__main__":
@@ -330,6 +455,12 @@ if __name__ == "__main__":
     ap.add_argument("--full", action="store_true", help="the issue's size: 10,000 / 100,000 / 1,000,000")
     ap.add_argument("--scale", type=float, default=None, help="a fraction of the full size (default 0.1)")
     ap.add_argument("--naive-limit", type=int, default=None, help="run the naive loop on this many contracts only")
+    ap.add_argument(
+        "--flags", type=int, default=20_000, help="flags in the table for the before/after re-run (default 20,000)"
+    )
+    ap.add_argument(
+        "--batch", type=int, default=None, help="detections in that 1-day batch (default: a day of the season)"
+    )
     a = ap.parse_args()
     scale = 1.0 if a.full else (a.scale if a.scale is not None else 0.1)
-    main(int(10_000 * scale), int(100_000 * scale), int(1_000_000 * scale), a.naive_limit)
+    main(int(10_000 * scale), int(100_000 * scale), int(1_000_000 * scale), a.naive_limit, a.flags, a.batch)

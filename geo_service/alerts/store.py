@@ -11,23 +11,22 @@ standard-processing version of a near-real-time detection (same identity), write
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.auth import NATIONAL_ROLES
+from geo_service.redflags.service import FLAG_READERS
 from geo_service.redflags.store import contract_in_scope_sql, flag_in_scope_sql
 
 # --- the common tail of every matcher: recipients x channels -> outbox rows --------------------------------------
 # ``m`` has: sid (subscription), kind, subject_ref (the thing: hotspot/fire event/patch/case), identity (what makes
 # this alert this alert: the detection's key, the event's size step, the case change), payload (jsonb).
-# ``reader``: a further condition on the recipient ``r`` (roles, provinces) for the thing ``m`` (red flags).
-# A contract-area subscription reaches a recipient who may see the contract: a national role, else a contract within
-# the recipient's provinces now (redflags.store's rule, ``contract_in_scope_sql``), so a subscription made before its
-# recipient moved to another province stops matching. Subject codes of other subject types are not numbers: the
-# cast is guarded by CASE (``sc.contract_id`` is NULL for them).
-_OUTBOX_TAIL_SQL = """
+# ``reader``: a further condition on the recipient ``r`` (roles, provinces) for the thing ``m`` (red flags); and each
+# subject type's own reader (``register_subject_reader``) on the subscription ``s`` and the recipient ``r``.
+_OUTBOX_TAIL_HEAD = """
 INSERT INTO alert_outbox (subscription_id, username, channel, address, kind, subject_ref, idempotency_key, payload,
                           due_at, status, sent_at)
 SELECT m.sid, r.username, ch.channel,
@@ -45,26 +44,67 @@ JOIN alert_subscriptions s ON s.id = m.sid
 JOIN alert_recipients r ON r.subscription_id = m.sid
 CROSS JOIN LATERAL unnest(s.channels) AS ch(channel)
 LEFT JOIN alert_contacts c ON c.username = r.username
-CROSS JOIN LATERAL (SELECT CASE WHEN s.subject_type = 'contract_area' AND s.subject_code ~ '^[0-9]{{1,18}}$'
-                                THEN CAST(s.subject_code AS bigint) END AS contract_id) sc
 WHERE (ch.channel = 'in_app'
    OR CASE ch.channel WHEN 'email' THEN c.email WHEN 'line' THEN c.line_user_id
                       WHEN 'webhook' THEN c.webhook_url END IS NOT NULL)
-  -- red flags and contract areas are for the roles that may read red flags (investigators, administrators)
-  AND (m.kind <> 'red_flag' AND s.subject_type <> 'contract_area'
-       OR r.roles && ARRAY['administrator', 'investigator']::text[])
-  AND (s.subject_type <> 'contract_area' OR r.roles && CAST(:national_roles AS text[])
-       OR {contract_reader})
-  AND {reader}
-ON CONFLICT (idempotency_key) DO NOTHING
 """
-_CONTRACT_READER = contract_in_scope_sql("sc.contract_id", "r.provinces")
-_OUTBOX_TAIL = _OUTBOX_TAIL_SQL.format(reader="TRUE", contract_reader=_CONTRACT_READER)
-# A red flag reaches a recipient who may read it: a national role (administrator, national viewer: every province),
-# else a flag within the recipient's provinces by the red-flag store's own rule (FLAG_SCOPE: the flag's province or
-# one of its contracts' provinces, so a double payment across a provincial border reaches both provinces' people).
-_FLAG_READER = f"(r.roles && CAST(:national_roles AS text[]) OR {flag_in_scope_sql('m.flag_id', 'r.provinces')})"
-_NATIONAL_ROLE_NAMES = sorted(r.value for r in NATIONAL_ROLES)
+_OUTBOX_TAIL_END = "\nON CONFLICT (idempotency_key) DO NOTHING\n"
+
+# Who may read red flags (and so contract areas, and alerts about either): the red-flag routes' one policy, bound
+# as a parameter of every matcher (``:flag_readers``), as the national roles are (``:national_roles``).
+_ROLE_PARAMS = {
+    "national_roles": sorted(r.value for r in NATIONAL_ROLES),
+    "flag_readers": sorted(r.value for r in FLAG_READERS),
+}
+_SUBJECT_TYPE = re.compile(r"^[a-z_]{1,40}$")
+_SUBJECT_READERS: dict[str, str] = {}
+
+
+def register_subject_reader(subject_type: str, condition: str | None) -> str | None:
+    """Let alerts of subscriptions to ``subject_type`` reach only the recipients for which ``condition`` holds: SQL
+    on the subscription ``s`` and the recipient ``r`` (``r.roles``, ``r.provinces``), with the bound parameters
+    ``:flag_readers`` and ``:national_roles`` only; code of the application, never user text. Other subject types
+    are not affected; registering a subject type again replaces its reader, ``None`` removes it. Returns the reader
+    it replaced (None: it had none)."""
+    if not _SUBJECT_TYPE.fullmatch(subject_type):
+        raise ValueError("a subject type is a lower-case name")
+    before = _SUBJECT_READERS.pop(subject_type, None)
+    if condition is not None:
+        _SUBJECT_READERS[subject_type] = condition
+    return before
+
+
+def subject_readers() -> dict[str, str]:
+    """The registered reader (SQL condition) of each subject type that has one."""
+    return dict(_SUBJECT_READERS)
+
+
+def outbox_tail(reader: str = "TRUE") -> str:
+    """The common tail of every matcher: ``m``'s rows to each recipient's channels, as outbox rows, for the recipients
+    for whom ``reader`` (the kind's reader) and the subscription's subject type's reader hold."""
+    arms = " ".join(f"WHEN '{t}' THEN ({cond})" for t, cond in sorted(_SUBJECT_READERS.items()))
+    subject = f"CASE s.subject_type {arms} ELSE TRUE END" if arms else "TRUE"
+    return _OUTBOX_TAIL_HEAD + f"  AND ({subject})\n  AND ({reader})" + _OUTBOX_TAIL_END
+
+
+# A contract-area subscription reaches a recipient who may read red flags and may see the contract: a national role,
+# else a contract within the recipient's provinces now (redflags.store's rule, ``contract_in_scope_sql``), so a
+# subscription made before its recipient moved to another province stops matching. A code that is not a number
+# reaches nobody (the cast is guarded by CASE).
+register_subject_reader(
+    "contract_area",
+    "r.roles && CAST(:flag_readers AS text[]) AND (r.roles && CAST(:national_roles AS text[]) OR EXISTS ("
+    "SELECT 1 FROM (SELECT CASE WHEN s.subject_code ~ '^[0-9]{1,18}$' THEN CAST(s.subject_code AS bigint) END"
+    f" AS contract_id) sc WHERE {contract_in_scope_sql('sc.contract_id', 'r.provinces')}))",
+)
+# A red flag reaches a recipient who may read red flags: a national role (administrator, national viewer: every
+# province), else a flag within the recipient's provinces by the red-flag store's own rule (FLAG_SCOPE: the flag's
+# province or one of its contracts' provinces, so a double payment across a provincial border reaches both
+# provinces' people).
+_FLAG_READER = (
+    "r.roles && CAST(:flag_readers AS text[]) AND (r.roles && CAST(:national_roles AS text[]) OR "
+    f"{flag_in_scope_sql('m.flag_id', 'r.provinces')})"
+)
 
 # Hotspots: equality joins on the attribution stored with each detection (district, subdistrict, protected areas)
 # and an intersection for drawn polygons, as a UNION ALL so each arm is a hash join / index probe (an OR-join
@@ -108,12 +148,10 @@ WITH det AS MATERIALIZED (
     AND (s.daynight IS NULL OR h.daynight = s.daynight)
 )
 """
-HOTSPOT_MATCH = HOTSPOT_CANDIDATES + _OUTBOX_TAIL
 
 # Fire events: few per ingest, so every subject is matched through its geometry (a footprint may cross a line).
 # An event alerts when it is new and again each time its detections double (identity: the size step).
-FIRE_EVENT_MATCH = (
-    """
+FIRE_EVENT_CANDIDATES = """
 WITH ev AS (SELECT * FROM alert_fire_events WHERE id = ANY(:ids)),
 subs AS (
   SELECT s.id, s.subject_type, coalesce(s.geom, a.geom, ca.geom) AS geom
@@ -134,12 +172,9 @@ subs AS (
   WHERE e.last_seen >= CAST(:since AS timestamptz)
 )
 """
-    + _OUTBOX_TAIL
-)
 
 # Clearing patches (forest loss, migration 0024): once per patch.
-CLEARING_MATCH = (
-    """
+CLEARING_CANDIDATES = """
 WITH p AS (
   SELECT * FROM alert_clearing_patches
   WHERE (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))
@@ -166,8 +201,6 @@ hit AS (
   FROM hit
 )
 """
-    + _OUTBOX_TAIL
-)
 
 # Red flags (view of migration 0030): a new flag, or one found again after it was gone (the rule run passes only
 # those; a dismissed one never). Few per run, so every subject is matched through its geometry or the areas of the
@@ -175,7 +208,7 @@ hit AS (
 # the other), plus the contracts a flag names for a contract-area subject. Identity: the flag and its version when
 # raised (raised again: alerts again; a re-run that changes nothing raises nothing). The payload has no parcel,
 # document number or owner. Who is told: ``_FLAG_READER``.
-RED_FLAG_MATCH = """
+RED_FLAG_CANDIDATES = """
 WITH f AS (
   SELECT * FROM alert_red_flags
   WHERE id = ANY(CAST(:ids AS bigint[])) AND status <> 'dismissed' AND current
@@ -200,11 +233,10 @@ WITH f AS (
           SELECT 1 FROM alert_contract_areas fc WHERE fc.id = ANY(f.contract_ids) AND ST_Intersects(s.geom, fc.geom)))
   ORDER BY s.id, f.id
 )
-""" + _OUTBOX_TAIL_SQL.format(reader=_FLAG_READER, contract_reader=_CONTRACT_READER)
+"""
 
 # Case changes: the subscribers of the case; who may see it is checked afterwards (cases.access), row by row.
-CASE_MATCH = (
-    """
+CASE_CANDIDATES = """
 WITH m AS (
   SELECT s.id AS sid, 'case_change' AS kind, 'case:' || CAST(:case_id AS text) AS subject_ref,
          CAST(:identity AS text) AS identity, CAST(:payload AS jsonb) AS payload
@@ -213,17 +245,14 @@ WITH m AS (
     AND s.subject_code = CAST(:case_id AS text)
 )
 """
-    + _OUTBOX_TAIL
-)
 
 
 def match_hotspots(session: Session, batch_id: int, first: str, last: str, since: datetime, now: datetime) -> int:
     """Outbox rows for the detections of one ingest batch (acquired since ``since``); returns rows written."""
     result = session.execute(
-        text(HOTSPOT_MATCH),
-        {"batch_id": batch_id, "first": first, "last": last, "since": since, "now": now,
-         "national_roles": _NATIONAL_ROLE_NAMES},
-    )  # fmt: skip
+        text(HOTSPOT_CANDIDATES + outbox_tail()),
+        {"batch_id": batch_id, "first": first, "last": last, "since": since, "now": now, **_ROLE_PARAMS},
+    )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -238,15 +267,15 @@ def match_fire_events(session: Session, event_ids: list[int], since: datetime, n
     """Outbox rows for new or grown fire events (last seen since ``since``); returns rows written."""
     if not event_ids:
         return 0
-    params = {"ids": list(event_ids), "since": since, "now": now, "national_roles": _NATIONAL_ROLE_NAMES}
-    result = session.execute(text(FIRE_EVENT_MATCH), params)
+    params = {"ids": list(event_ids), "since": since, "now": now, **_ROLE_PARAMS}
+    result = session.execute(text(FIRE_EVENT_CANDIDATES + outbox_tail()), params)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def match_clearing_patches(session: Session, patch_ids: list[int] | None, since: datetime, now: datetime) -> int:
     """Outbox rows for clearing patches (these ids, or every patch changed since ``since``); returns rows written."""
-    params = {"ids": patch_ids, "since": since, "now": now, "national_roles": _NATIONAL_ROLE_NAMES}
-    result = session.execute(text(CLEARING_MATCH), params)
+    params = {"ids": patch_ids, "since": since, "now": now, **_ROLE_PARAMS}
+    result = session.execute(text(CLEARING_CANDIDATES + outbox_tail()), params)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
@@ -254,21 +283,21 @@ def match_red_flags(session: Session, flag_ids: list[int], now: datetime) -> int
     """Outbox rows for red flags just raised (new, or found again after they were gone); returns rows written."""
     if not flag_ids:
         return 0
-    params = {"ids": list(flag_ids), "now": now, "national_roles": _NATIONAL_ROLE_NAMES}
-    result = session.execute(text(RED_FLAG_MATCH), params)
+    params = {"ids": list(flag_ids), "now": now, **_ROLE_PARAMS}
+    result = session.execute(text(RED_FLAG_CANDIDATES + outbox_tail(_FLAG_READER)), params)
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def match_case_change(session: Session, case_id: int, identity: str, payload: dict, now: datetime) -> list[dict]:
     """Outbox rows for a change of a case; returns the rows written (id, username) for the access check."""
     rows = session.execute(
-        text(CASE_MATCH + " RETURNING id, username"),
+        text(CASE_CANDIDATES + outbox_tail() + " RETURNING id, username"),
         {
             "case_id": case_id,
             "identity": identity,
             "payload": json.dumps(payload),
             "now": now,
-            "national_roles": _NATIONAL_ROLE_NAMES,
+            **_ROLE_PARAMS,
         },
     ).mappings()
     return [dict(r) for r in rows]

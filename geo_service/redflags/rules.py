@@ -556,7 +556,8 @@ SELECT (SELECT count(*) FROM found) AS found,
        count(*) FILTER (WHERE action = 'found') AS new,
        count(*) FILTER (WHERE action = 'changed') AS changed,
        count(*) FILTER (WHERE action = 'gone') AS gone,
-       ARRAY(SELECT id FROM up WHERE inserted OR id IN (SELECT id FROM was_gone) ORDER BY id) AS raised
+       ARRAY(SELECT id FROM up WHERE inserted OR id IN (SELECT id FROM was_gone) ORDER BY id) AS raised,
+       ARRAY(SELECT id FROM up ORDER BY id) AS written
 FROM hist
 """
 
@@ -594,6 +595,7 @@ class RuleRun:
     seconds: float
     raised_ids: list[int] = field(default_factory=list, repr=False)
     subjects: int | None = None  # a scoped run: the subjects it re-ran (None: every subject)
+    written_ids: list[int] = field(default_factory=list, repr=False)  # flags it inserted or updated
 
 
 # Called with the ids of the flags a run raised, in the run's transaction (alerts: registered by wiring.py).
@@ -636,10 +638,12 @@ MARGIN_DEG = 0.0002
 # of longitude is at least 103.9 km there, of latitude 110.5 km; UTM's scale error is under 0.1 %).
 _DEG_PER_M = 1.0 / 103_000.0
 
-_INGESTED = """ingested AS (
+# The detections the ingest wrote (its batch, by the detection key's index), read ONCE per run: every scoped rule's
+# lookup below reads this CTE (``scopes_of`` runs them as one statement, the CTE materialised once).
+_INGESTED_SELECT = """
   SELECT d.acq_date_local AS day, d.reserve_code, d.protected_area_codes, d.geom FROM fire_detections_v d
   WHERE d.batch_id = CAST(:batch_id AS bigint)
-    AND d.acq_utc BETWEEN CAST(:first_acq AS timestamptz) AND CAST(:last_acq AS timestamptz))"""
+    AND d.acq_utc BETWEEN CAST(:first_acq AS timestamptz) AND CAST(:last_acq AS timestamptz)"""
 
 
 def _cites_patches(rule: str) -> str:
@@ -653,44 +657,47 @@ WHERE f.rule = '{rule}' AND f.current AND f.status <> 'dismissed' AND EXISTS (
     OR NOT EXISTS (SELECT 1 FROM active_clearing_patches_v v WHERE v.id = CAST(i AS bigint))))"""
 
 
-# Per scopable rule: the subject ids (as the flags' subject_id) a Scope can reach; set-based, driven from the
-# changed rows into the subjects' spatial indexes.
+# Further CTEs a rule's lookup reads (besides ``ingested``), named after the rule so that they can share a statement.
+_SCOPE_CTES = {
+    "fire_in_fire_contract": """fire_flagged AS (
+  SELECT CAST(f.subject_id AS bigint) AS id, coalesce((
+    SELECT array_agg(CAST(i AS bigint) ORDER BY CAST(i AS bigint))
+    FROM jsonb_array_elements(f.evidence) ev CROSS JOIN LATERAL jsonb_array_elements_text(ev -> 'ids') i
+    WHERE ev ->> 'type' = 'fire_event'), '{}') AS event_ids
+  FROM red_flags f
+  WHERE f.rule = 'fire_in_fire_contract' AND f.current AND f.status <> 'dismissed'),
+fire_span AS (
+  SELECT min(e.first_seen)::date AS lo, max(e.last_seen)::date AS hi FROM fire_events_v e
+  WHERE e.id = ANY(CAST(:event_ids AS bigint[])))""",
+}
+
+# Per scopable rule: the subject ids (as the flags' subject_id) a Scope can reach, as one SELECT over the CTE
+# ``ingested`` (and the rule's own CTEs, ``_SCOPE_CTES``); set-based, driven from the changed rows into the subjects'
+# spatial indexes.
 SCOPE_SQL = {
     # A detection inside a contract's area can make its flag. One on the protected side (in a protected area, within
     # protected_side_m) can only change a flag that is there (current, not dismissed); so can the re-clustering of
     # fire events, and only the list of events the flag cites: for the flagged contracts whose period meets the
     # re-clustered span, that list is worked out again (as the rule does) and compared.
     "fire_in_fire_contract": f"""
-WITH {_INGESTED},
-flagged AS (
-  SELECT CAST(f.subject_id AS bigint) AS id, coalesce((
-    SELECT array_agg(CAST(i AS bigint) ORDER BY CAST(i AS bigint))
-    FROM jsonb_array_elements(f.evidence) ev CROSS JOIN LATERAL jsonb_array_elements_text(ev -> 'ids') i
-    WHERE ev ->> 'type' = 'fire_event'), '{{}}') AS event_ids
-  FROM red_flags f
-  WHERE f.rule = 'fire_in_fire_contract' AND f.current AND f.status <> 'dismissed'),
-span AS (
-  SELECT min(e.first_seen)::date AS lo, max(e.last_seen)::date AS hi FROM fire_events_v e
-  WHERE e.id = ANY(CAST(:event_ids AS bigint[])))
 SELECT CAST(c.id AS text) FROM ingested d
 JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :margin_deg) AND d.day BETWEEN c.start_date AND c.end_date
 WHERE c.work_type IN {_in(FIRE_WORK)}
 UNION
 SELECT CAST(c.id AS text) FROM ingested d
 JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :near_deg) AND d.day BETWEEN c.start_date AND c.end_date
-JOIN flagged ON flagged.id = c.id
+JOIN fire_flagged flagged ON flagged.id = c.id
 WHERE cardinality(d.protected_area_codes) > 0 AND c.work_type IN {_in(FIRE_WORK)}
 UNION
-SELECT CAST(c.id AS text) FROM span
+SELECT CAST(c.id AS text) FROM fire_span span
 JOIN redflag_contracts c ON c.end_date >= span.lo AND c.start_date <= span.hi
-JOIN flagged ON flagged.id = c.id
+JOIN fire_flagged flagged ON flagged.id = c.id
 CROSS JOIN LATERAL (
   SELECT coalesce(array_agg(e.id ORDER BY e.id), '{{}}') AS ids FROM fire_events_v e
   WHERE ST_Intersects(e.geom, c.area_geom) AND e.first_seen::date <= c.end_date AND e.last_seen::date >= c.start_date
 ) now
 WHERE now.ids IS DISTINCT FROM flagged.event_ids""",
     "reforestation_loss": f"""
-WITH {_INGESTED}
 SELECT CAST(c.id AS text) FROM ingested d
 JOIN redflag_contracts c ON ST_DWithin(c.area_geom, d.geom, :margin_deg) AND d.day >= c.start_date
   AND d.day <= CAST(coalesce(c.end_date, c.start_date) + make_interval(years => :watch_years) AS date)
@@ -701,7 +708,6 @@ JOIN redflag_contracts c ON ST_DWithin(c.area_geom, p.geom, :margin_deg)
 WHERE p.id = ANY(CAST(:patch_ids AS bigint[])) AND c.work_type = 'reforestation'
 UNION {_cites_patches("reforestation_loss")}""",
     "cleared_before_issue": f"""
-WITH {_INGESTED}
 SELECT CAST(p.id AS text) FROM ingested d
 JOIN redflag_parcels p ON ST_DWithin(p.geom, d.geom, :margin_deg)
   AND d.day >= p.issue_date - :before_days AND d.day < p.issue_date
@@ -712,8 +718,7 @@ WHERE c.id = ANY(CAST(:patch_ids AS bigint[])) AND p.issue_date IS NOT NULL
 UNION {_cites_patches("cleared_before_issue")}""",
     # the cells of the ingested detections in the season (each detection's box widened by MARGIN_DEG: a
     # detection written again may have crossed a cell's edge by less than that)
-    "recurrence": f"""
-WITH {_INGESTED}
+    "recurrence": """
 SELECT DISTINCT d.reserve_code || ':' || x || ':' || y FROM ingested d
 CROSS JOIN LATERAL (SELECT ST_Transform(ST_Expand(d.geom, :margin_deg), :srid) AS b) u
 CROSS JOIN LATERAL generate_series(floor(ST_XMin(u.b) / :cell)::bigint, floor(ST_XMax(u.b) / :cell)::bigint) x
@@ -722,6 +727,17 @@ WHERE d.reserve_code IS NOT NULL
   AND CASE WHEN :m1 <= :m2 THEN extract(month FROM d.day) BETWEEN :m1 AND :m2
            ELSE extract(month FROM d.day) >= :m1 OR extract(month FROM d.day) <= :m2 END""",
 }
+
+
+def scope_statement(chosen: tuple[str, ...] | list[str]) -> str:
+    """One statement yielding ``(rule, subject_id)`` for each scopable rule in ``chosen``: the batch's detections
+    read once (the CTE ``ingested``, materialised when several rules share it), each rule's lookup over it."""
+    wanted = [r for r in chosen if r in SCOPE_SQL]
+    materialised = "MATERIALIZED " if len(wanted) > 1 else ""
+    ctes = [f"ingested AS {materialised}({_INGESTED_SELECT})"] + [_SCOPE_CTES[r] for r in wanted if r in _SCOPE_CTES]
+    arms = [f"SELECT CAST('{r}' AS text) AS rule, s.subject FROM ({SCOPE_SQL[r]}\n) AS s(subject)" for r in wanted]
+    return "WITH " + ",\n".join(ctes) + "\n" + "\nUNION ALL\n".join(arms)
+
 
 # How a scoped run restricts a rule (markers in the rule's SQL and in UPSERT): to the subjects found above.
 _SCOPE_IDS = "AND {alias}.id = ANY(CAST(:scope_ids AS bigint[]))"
@@ -745,9 +761,15 @@ def _bind(sql: str, values: dict) -> dict:
     return {k: v for k, v in values.items() if f":{k}" in sql}
 
 
-def scope_subjects(session: Session, rule: str, settings: RedFlagSettings, scope: Scope) -> list[str]:
-    """The subject ids (flags' ``subject_id``) of ``rule`` that ``scope`` can change (one statement)."""
-    sql = SCOPE_SQL[rule]
+def scopes_of(
+    session: Session, chosen: tuple[str, ...] | list[str], settings: RedFlagSettings, scope: Scope
+) -> dict[str, list[str]]:
+    """The subject ids (flags' ``subject_id``) that ``scope`` can change, for each scopable rule in ``chosen`` (every
+    one of them a key, sorted ids): ONE statement, the batch's detections read once (``scope_statement``)."""
+    wanted = [r for r in chosen if r in SCOPE_SQL]
+    if not wanted:
+        return {}
+    sql = scope_statement(wanted)
     values = {
         **params(settings),
         "batch_id": scope.batch_id if scope.first_acq and scope.last_acq else None,
@@ -758,7 +780,15 @@ def scope_subjects(session: Session, rule: str, settings: RedFlagSettings, scope
         "margin_deg": MARGIN_DEG,
         "near_deg": settings.protected_side_m * _DEG_PER_M + MARGIN_DEG,
     }
-    return sorted(session.scalars(text(sql), _bind(sql, values)).all())
+    out: dict[str, list[str]] = {r: [] for r in wanted}
+    for rule, subject in session.execute(text(sql), _bind(sql, values)):
+        out[rule].append(subject)
+    return {r: sorted(v) for r, v in out.items()}
+
+
+def scope_subjects(session: Session, rule: str, settings: RedFlagSettings, scope: Scope) -> list[str]:
+    """The subject ids (flags' ``subject_id``) of ``rule`` that ``scope`` can change (one statement of its own)."""
+    return scopes_of(session, (rule,), settings, scope)[rule]
 
 
 def _scope_values(rule: str, subjects: list[str]) -> dict:
@@ -792,7 +822,16 @@ def run_rule(
         values |= _scope_values(rule, subjects)
     row = session.execute(text(sql), _bind(sql, values)).one()
     seconds = round(time.perf_counter() - t0, 3)
-    return RuleRun(rule, int(row[0]), int(row[1]), int(row[2]), int(row[3]), seconds, [int(i) for i in row[4]])
+    return RuleRun(
+        rule,
+        int(row[0]),
+        int(row[1]),
+        int(row[2]),
+        int(row[3]),
+        seconds,
+        [int(i) for i in row[4]],
+        written_ids=[int(i) for i in row[5]],
+    )
 
 
 def run_rules(
@@ -811,18 +850,27 @@ def run_rules(
     chosen = [r for r in RULES if (rules is None or r in rules) and getattr(settings, SWITCH[r])]
     # JIT compiling these wide plans (a scan per yearly partition) cost 10 s on the 2-core machine for a 20 ms query
     session.execute(text("SET LOCAL jit = off"))
+    subjects_of: dict[str, list[str]] = {}
+    lookup_share = 0.0
+    if scope is not None:
+        t0 = time.perf_counter()
+        subjects_of = scopes_of(session, chosen, settings, scope)  # one lookup for every scoped rule
+        lookup_share = (time.perf_counter() - t0) / max(len(subjects_of), 1)
     runs = []
     for r in chosen:
-        if scope is not None and r in SCOPE_SQL:
-            t0 = time.perf_counter()
-            subjects = scope_subjects(session, r, settings, scope)
+        if r in subjects_of:
+            subjects = subjects_of[r]
             run = run_rule(session, r, settings, actor, subjects) if subjects else RuleRun(r, 0, 0, 0, 0, 0.0)
-            run.seconds = round(time.perf_counter() - t0, 3)
+            run.seconds = round(run.seconds + lookup_share, 3)  # its statement and its share of the lookup
             run.subjects = len(subjects)
         else:
             run = run_rule(session, r, settings, actor)
         runs.append(run)
-    store.refresh_flag_provinces(session)  # each flag in its contract's, parcel's or cell's province
+    # each flag the run wrote in its contract's, parcel's or cell's province (a flag it did not write keeps its
+    # province: a contract's or parcel's move, or a boundary change, refreshes theirs, ``store.refresh_provinces``)
+    written = sorted({i for run in runs for i in run.written_ids})
+    if written:
+        store.refresh_flag_provinces(session, flag_ids=written)
     raised = sorted({i for run in runs for i in run.raised_ids})
     if raised:
         for listener in list(_RAISED_LISTENERS):

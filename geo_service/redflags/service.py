@@ -68,7 +68,12 @@ def check_visible(session: Session, kind: str, record_id: int, principal: Princi
 
 def _runs(out: list[rules.RuleRun]) -> list[dict]:
     return [
-        {k: v for k, v in r.__dict__.items() if k != "raised_ids" and not (k == "subjects" and v is None)} for r in out
+        {
+            k: v
+            for k, v in r.__dict__.items()
+            if k not in ("raised_ids", "written_ids") and not (k == "subjects" and v is None)
+        }
+        for r in out
     ]
 
 

@@ -154,23 +154,38 @@ def visible(session: Session, kind: str, record_id: int, provinces: frozenset[st
 def refresh_provinces(
     session: Session, *, contract_ids: list[int] | None = None, parcel_ids: list[int] | None = None
 ) -> None:
-    """Store the province of these contracts and parcels (from their area through the districts), set-based."""
+    """Store the province of these contracts and parcels (from their area through the districts), set-based; the
+    flags naming one whose province changed (dismissed ones too) follow it."""
+    moved_contracts: list[int] = []
+    moved_parcels: list[int] = []
     if contract_ids:
-        session.execute(
-            text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
-                    WHERE id = ANY(CAST(:ids AS bigint[]))"""),
-            {"ids": contract_ids},
+        moved_contracts = list(
+            session.scalars(
+                text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
+                        WHERE id = ANY(CAST(:ids AS bigint[]))
+                          AND province_code IS DISTINCT FROM redflag_province_of(area_geom) RETURNING id"""),
+                {"ids": contract_ids},
+            )
         )
     if parcel_ids:
-        session.execute(
-            text("""UPDATE redflag_parcels SET province_code = redflag_province_of(geom)
-                    WHERE id = ANY(CAST(:ids AS bigint[]))"""),
-            {"ids": parcel_ids},
+        moved_parcels = list(
+            session.scalars(
+                text("""UPDATE redflag_parcels SET province_code = redflag_province_of(geom)
+                        WHERE id = ANY(CAST(:ids AS bigint[]))
+                          AND province_code IS DISTINCT FROM redflag_province_of(geom) RETURNING id"""),
+                {"ids": parcel_ids},
+            )
+        )
+    if moved_contracts or moved_parcels:
+        _refresh_flag_provinces(
+            session,
+            "f2.contract_ids && CAST(:cids AS bigint[]) OR f2.parcel_ids && CAST(:pids AS bigint[])",
+            {"cids": moved_contracts, "pids": moved_parcels},
         )
 
 
 def refresh_all_provinces(session: Session) -> None:
-    """Re-derive every contract's and parcel's province (after a boundary layer changed), then the flags'."""
+    """Re-derive every contract's and parcel's province (after a boundary layer changed), then every flag's."""
     session.execute(
         text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
                 WHERE province_code IS DISTINCT FROM redflag_province_of(area_geom)""")
@@ -182,18 +197,28 @@ def refresh_all_provinces(session: Session) -> None:
     refresh_flag_provinces(session)
 
 
-def refresh_flag_provinces(session: Session) -> None:
-    """Give each flag the province of its (first) contract or parcel, else of its reserve cell's shape."""
+def refresh_flag_provinces(session: Session, *, flag_ids: list[int] | None = None) -> None:
+    """Give each flag among ``flag_ids`` (None: every flag, after a boundary change) the province of its (first)
+    contract or parcel, else of its reserve cell's shape; only the rows whose province differs are written."""
+    if flag_ids is None:
+        _refresh_flag_provinces(session, "TRUE", {})
+    elif flag_ids:
+        _refresh_flag_provinces(session, "f2.id = ANY(CAST(:ids AS bigint[]))", {"ids": flag_ids})
+
+
+def _refresh_flag_provinces(session: Session, where: str, values: dict[str, Any]) -> None:
+    # ``where``: a fixed condition on the flags ``f2`` of this module (never user text), its values bound
     session.execute(
-        text("""
+        text(f"""
         UPDATE red_flags f SET province_code = n.code
         FROM (SELECT f2.id, coalesce(
                 (SELECT c.province_code FROM redflag_contracts c WHERE c.id = f2.contract_ids[1]),
                 (SELECT p.province_code FROM redflag_parcels p WHERE p.id = f2.parcel_ids[1]),
                 CASE WHEN f2.geom IS NOT NULL AND cardinality(f2.contract_ids) = 0 AND cardinality(f2.parcel_ids) = 0
                      THEN redflag_province_of(f2.geom) END) AS code
-              FROM red_flags f2) n
-        WHERE n.id = f.id AND f.province_code IS DISTINCT FROM n.code""")
+              FROM red_flags f2 WHERE {where}) n
+        WHERE n.id = f.id AND f.province_code IS DISTINCT FROM n.code"""),
+        values,
     )
 
 
