@@ -139,6 +139,8 @@ def world(pg_cluster, template_db, tmp_path_factory):
     )  # fmt: skip
     with transaction(factory) as s:
         hotspots = (_hotspot(s, 100.30, 18.20, "54", "5401"), _hotspot(s, 100.75, 18.60, "55", "5501"))
+        # not linked, about 150 m from each province's incident: what the suggestions may offer
+        unlinked = {"54": _hotspot(s, 100.301, 18.201, "54", "5401"), "55": _hotspot(s, 100.751, 18.601, "55", "5501")}
         events = (_fire_event(s, 100.30, 18.21, "5401"), _fire_event(s, 100.75, 18.61, "5501"))
         stats = _raster_stats(s)
     from geo_service.main import create_app
@@ -146,6 +148,7 @@ def world(pg_cluster, template_db, tmp_path_factory):
     settings = make_settings(url, folder, aoi_provinces=["54", "55"])
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         phrae = sign_in(client, "ev_phrae_inv", "investigator", ["54"])
+        committee = sign_in(client, "ev_phrae_committee", "committee_member", ["54"])
         records = {
             "54": load_red_flag_records(client, ADMIN, PHRAE_POINT, "EVPR"),
             "55": load_red_flag_records(client, ADMIN, NAN_POINT, "EVNAN"),
@@ -193,7 +196,8 @@ def world(pg_cluster, template_db, tmp_path_factory):
             f"/api/v1/cases/{cid}", headers={**ADMIN, "If-Match": r.headers["ETag"]}, json={"summary": "both sides"}
         )
         assert r.status_code == 200, r.text
-        yield client, {"phrae": phrae, "admin": ADMIN}, cid, targets
+        targets["unlinked_hotspot"] = {prov: str(i) for prov, i in unlinked.items()}
+        yield client, {"phrae": phrae, "admin": ADMIN, "committee": committee}, cid, targets
     engine.dispose()
     pg_cluster.drop_database(name)
 
@@ -221,12 +225,17 @@ def test_the_case_json_lists_only_the_readers_evidence_and_counts_the_rest(world
     )
     assert everything["evidence_counts"] == {k: 2 for k in KINDS}
     assert everything["evidence_hidden"] == 0 and "evidence_hidden_note" not in everything
+    # the committee of Phrae sees counts only: Phrae's, and how many are hidden
+    seen = client.get(f"/api/v1/cases/{cid}", headers=people["committee"]).json()
+    assert "links" not in seen and seen["evidence_counts"] == {k: 1 for k in KINDS} and seen["evidence_hidden"] == 10
+    assert "5501" not in seen["districts"] and NAN_RESERVE not in seen["protected_areas"]
     # the case list shows the same
     listed = client.get("/api/v1/cases", headers=people["phrae"]).json()["items"]
     assert [c["evidence_hidden"] for c in listed if c["id"] == cid] == [10]
     assert _nan_tokens_in(str(listed)) == []
 
 
+@pytest.mark.slow
 def test_evidence_geojson_draws_only_the_readers_evidence_and_counts_the_rest(world):
     client, people, cid, targets = world
 
@@ -246,6 +255,7 @@ def test_evidence_geojson_draws_only_the_readers_evidence_and_counts_the_rest(wo
     assert fc["evidenceHidden"] == 0 and "notice" not in fc
 
 
+@pytest.mark.slow
 def test_the_evidence_pack_shows_only_the_readers_evidence_and_says_how_much_is_hidden(world):
     client, people, cid, targets = world
     r = client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=people["phrae"])
@@ -282,6 +292,7 @@ def test_the_pdf_pack_is_the_readers_page(world, monkeypatch):
     assert _nan_tokens_in(printed[0]) == []
 
 
+@pytest.mark.slow
 def test_the_case_map_draws_only_the_readers_evidence_and_says_how_much_is_hidden(world):
     client, people, cid, targets = world
 
@@ -361,6 +372,7 @@ def test_the_audit_trail_does_not_show_the_hidden_evidence(world):
     assert _nan_tokens_in(national.text) == list(KINDS)
 
 
+@pytest.mark.slow
 def test_no_public_output_carries_case_evidence(world):
     client = world[0]
     paths = sorted(p for (m, p), policy in POLICY.items() if policy == PUBLIC and m == "GET" and "{" not in p)
@@ -376,3 +388,19 @@ def test_no_public_output_carries_case_evidence(world):
         assert [k for k in KINDS if nan_reason(k) in body or phrae_reason(k) in body] == [], url
         assert '"target_type"' not in body and "Evidence on both sides" not in body, url
     assert reached >= 10
+
+
+def test_suggestions_start_from_and_offer_only_the_readers_evidence(world):
+    client, people, cid, targets = world
+
+    def suggested(headers) -> tuple[str, set[str]]:
+        r = client.get(f"/api/v1/cases/{cid}/suggestions", headers=headers)
+        assert r.status_code == 200, r.text
+        return r.text, {s["target_id"] for s in r.json()["suggestions"] if s["target_type"] == "hotspot"}
+
+    nan_incident = f"INC-{int(targets['55']['incident']):06d}"
+    body, mine = suggested(people["phrae"])
+    assert mine == {targets["unlinked_hotspot"]["54"]}  # near Phrae's incident; nothing near the hidden Nan one
+    assert nan_incident not in body
+    body, everything = suggested(people["admin"])
+    assert everything == set(targets["unlinked_hotspot"].values()) and nan_incident in body
