@@ -35,7 +35,7 @@ _FEATURES: dict[str, FeatureReader] = {
     "hotspot": hotspots_store.hotspot_features,
     "fire_event": hotspots_store.fire_event_features,
     # forest-clearing patches: outline, area (m2, ha, rai), alert dates, sources, confidence, fire evidence
-    "clearing_patch": lambda s, ids, viewer: patches.patch_features(s, ids, viewer=viewer),
+    "clearing_patch": patches.patch_features,
     "protected_area": layers.protected_area_features,
     "district": layers.district_features,
     # zonal statistics of a raster: the part of their zone the raster covers

@@ -120,7 +120,7 @@ def outlines_wkb(session: Session, ids: Sequence[str], *, viewer: Principal | No
 
 
 def patch_features(
-    session: Session, ids: Sequence[str], *, viewer: Principal | None = None
+    session: Session, ids: Sequence[str], viewer: Principal | None = None
 ) -> dict[str, tuple[str | None, dict]]:
     """GeoJSON geometry (text, 7 decimals) and the attributes a case's partners need to read a patch, by id
     (as text), for the patches within ``viewer``'s provinces: area in m2, ha and rai, alert dates, sources,

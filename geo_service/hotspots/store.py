@@ -336,9 +336,7 @@ def _utc_days(start: date, end: date) -> dict:
 
 
 # --- for cases.service, cases.suggestions, cases.evidence_geojson ---
-
-
-# --- province scope (a case's evidence, cases.evidence_scope) ----------------------------------------------------
+# Province scope (a case's evidence, cases.evidence_scope).
 # A detection lies in the province it is attributed to (``province_code``, stored at ingest and re-attribution); a
 # fire event in the province of its district (``district_code``, the current district's ``parent_code``: the one
 # spelling, also the province filter of ``events_feature_collection``). Either outside every loaded province lies in
@@ -348,6 +346,12 @@ _EVENT_IN_PROVINCES = (
     "e.district_code IN (SELECT code FROM current_admin_areas WHERE level = 'district' "
     "AND parent_code = ANY(CAST(:scope_provinces AS text[])))"
 )
+
+
+def _numeric(ids: Sequence[str]) -> list[str]:
+    """The ids (text, as case links hold them) that can be ids of these tables: compared as bigint, the primary
+    key's index serves the lookup (``id::text = ANY`` reads the whole table)."""
+    return [i for i in ids if i.isdigit() and len(i) < 19]
 
 
 def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict[str, Any]]:
@@ -363,8 +367,8 @@ def existing_hotspot_ids(session: Session, ids: Sequence[str], viewer: Principal
     scope, params = _scope(_HOTSPOT_IN_PROVINCES, viewer)
     return set(
         session.execute(
-            text(f"SELECT h.id::text FROM hotspots h WHERE h.id::text = ANY(:i) AND {scope}"),
-            {"i": list(ids), **params},
+            text(f"SELECT h.id::text FROM hotspots h WHERE h.id = ANY(CAST(:i AS bigint[])) AND {scope}"),
+            {"i": _numeric(ids), **params},
         ).scalars()
     )
 
@@ -376,8 +380,8 @@ def existing_fire_event_ids(session: Session, ids: Sequence[str], viewer: Princi
     scope, params = _scope(_EVENT_IN_PROVINCES, viewer)
     return set(
         session.execute(
-            text(f"SELECT e.id::text FROM fire_events e WHERE e.id::text = ANY(:i) AND {scope}"),
-            {"i": list(ids), **params},
+            text(f"SELECT e.id::text FROM fire_events e WHERE e.id = ANY(CAST(:i AS bigint[])) AND {scope}"),
+            {"i": _numeric(ids), **params},
         ).scalars()
     )
 
@@ -480,9 +484,10 @@ def hotspot_features(
         text(
             "SELECT h.id::text, ST_AsGeoJSON(h.geom, 7), json_build_object('acq_utc', h.acq_utc, "
             "'satellite', h.satellite, 'confidence', h.confidence, 'frp', h.frp, 'district_code', h.district_code, "
-            f"'reserve_code', h.reserve_code) FROM hotspots h WHERE h.id::text = ANY(:i) AND {scope}"
+            "'reserve_code', h.reserve_code) FROM hotspots h "
+            f"WHERE h.id = ANY(CAST(:i AS bigint[])) AND {scope}"
         ),
-        {"i": list(ids), **params},
+        {"i": _numeric(ids), **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 
@@ -499,10 +504,10 @@ def fire_event_features(
         text(
             "SELECT e.id::text, ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 7), json_build_object("
             "'first_seen', e.first_seen, 'last_seen', e.last_seen, 'detections', e.detections, "
-            f"'max_frp', e.max_frp, 'reserve_code', e.reserve_code) FROM fire_events e WHERE e.id::text = ANY(:i) "
-            f"AND {scope}"
+            "'max_frp', e.max_frp, 'reserve_code', e.reserve_code) FROM fire_events e "
+            f"WHERE e.id = ANY(CAST(:i AS bigint[])) AND {scope}"
         ),
-        {"i": list(ids), **params},
+        {"i": _numeric(ids), **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 
