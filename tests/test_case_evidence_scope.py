@@ -404,3 +404,15 @@ def test_suggestions_start_from_and_offer_only_the_readers_evidence(world):
     assert nan_incident not in body
     body, everything = suggested(people["admin"])
     assert everything == set(targets["unlinked_hotspot"].values()) and nan_incident in body
+
+
+@pytest.mark.parametrize("kind", ["incident", "hotspot", "fire_event", "raster_stat", "clearing_patch", "red_flag"])
+def test_an_id_that_is_not_a_number_is_an_unknown_id(world, kind):
+    client, people, cid, _ = world
+    for odd in ("١٢", "²", "9" * 25, "-1", "1 OR 1=1"):  # Arabic-Indic digits, a superscript, past bigint
+        r = client.post(
+            f"/api/v1/cases/{cid}/links",
+            headers=people["phrae"],
+            json={"target_type": kind, "target_id": odd, "reason": "typo"},
+        )
+        assert r.status_code == 404, (odd, r.text)

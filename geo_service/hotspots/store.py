@@ -351,7 +351,7 @@ _EVENT_IN_PROVINCES = (
 def _numeric(ids: Sequence[str]) -> list[str]:
     """The ids (text, as case links hold them) that can be ids of these tables: compared as bigint, the primary
     key's index serves the lookup (``id::text = ANY`` reads the whole table)."""
-    return [i for i in ids if i.isdigit() and len(i) < 19]
+    return [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
 
 
 def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict[str, Any]]:

@@ -57,7 +57,7 @@ def scope_sql(viewer: Principal | None, alias: str = "i") -> tuple[str, dict[str
 def _numeric(ids: Sequence[str]) -> list[str]:
     """The ids (text, as case links hold them) that can be incident ids: compared as bigint, the primary key's index
     serves the lookup (``id::text = ANY`` reads the whole table)."""
-    return [i for i in ids if i.isdigit() and len(i) < 19]
+    return [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
 
 
 # --- places (shared views only) ------------------------------------------------------------------
