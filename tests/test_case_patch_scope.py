@@ -208,8 +208,9 @@ def test_evidence_geojson_pack_and_map_show_the_reader_its_provinces_patches(wor
     assert "<td>#401" in mine and "<td>#402" not in mine
     assert "Clearing patch #402" not in mine  # nor its first alert in the timeline
     assert re.search(r"แปลงแผ้วถางป่าจากดาวเทียม \(1\)", mine)
-    assert "1 linked patch(es) outside your province(s), not shown" in mine
-    assert "<td>#401" in national and "<td>#402" in national and "patches-withheld" not in national
+    assert "1 item of evidence outside your province is not shown" in mine
+    assert "หลักฐาน 1 รายการอยู่นอกจังหวัดที่ท่านรับผิดชอบ จึงไม่แสดง" in mine
+    assert "<td>#401" in national and "<td>#402" in national and "evidence-hidden" not in national
     assert re.search(r"แปลงแผ้วถางป่าจากดาวเทียม \(2\)", national)
 
     def mapped(headers) -> set[int]:

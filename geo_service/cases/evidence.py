@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal
-from geo_service.cases import access, service
+from geo_service.cases import access, evidence_scope, service
 from geo_service.forest_loss import evidence as patches
 from geo_service.forest_loss import tasks as field_tasks
 from geo_service.forest_loss.fire_words import evidence_words
@@ -35,7 +35,8 @@ CONFIDENCE_LABELS = {2: "low / ต่ำ", 3: "high / สูง", 4: "highest / 
 
 
 def _patches(session: Session, ids: list[str], viewer: Principal) -> list[dict]:
-    """The linked patches within the reader's provinces (a border patch is in both; national readers: all)."""
+    """The linked patches within the reader's provinces (a border patch is in both; national readers: all; the
+    ids given are already the reader's, ``cases.evidence_scope``)."""
     return [
         dict(
             r,
@@ -121,7 +122,8 @@ def _map_png(
 
 
 def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
-    """Everything the evidence pack shows (for the case's insiders)."""
+    """Everything the evidence pack shows (for the case's insiders): the evidence within the reader's provinces,
+    and how many linked items are not shown (``cases.evidence_scope``)."""
     access.require_insider(session, principal, case_id)
     case = service.get_case(session, case_id, principal)
     by_type: dict[str, list[str]] = {}
@@ -166,8 +168,10 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
         "incidents": incidents,
         "protected": protected,
         "patches": patch_rows,
-        # linked patches outside the reader's provinces (linked by a national colleague): counted, never shown
-        "patches_withheld": len(set(linked_patches) - {str(p["id"]) for p in patch_rows}),
+        # linked evidence outside the reader's provinces (linked by a national colleague): counted, never shown
+        # (case["links"] holds only the reader's: cases.evidence_scope, the one rule)
+        "evidence_hidden": case["evidence_hidden"],
+        "hidden_note": evidence_scope.hidden_note(case["evidence_hidden"]),
         "timeline": timeline,
         "audit_head": head.head,
         "audit_entries": head.entries,

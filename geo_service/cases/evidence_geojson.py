@@ -1,11 +1,15 @@
 """A case's linked evidence as one RFC 7946 FeatureCollection (for the investigators assigned and admins).
 
 Each feature is the linked object's geometry with the link (type, id, why, who, when) and the object's
-main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals).
+main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals). Only the evidence
+within the reader's provinces is drawn (``cases.evidence_scope``); ``evidenceHidden`` counts the rest, and
+``notice`` says so in Thai and English when there is any.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,21 +17,24 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit
 from geo_service.auth import Principal
-from geo_service.cases import access, store
+from geo_service.cases import access, evidence_scope, store
 from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import rasters
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 from geo_service.layers import queries as layers
 
+# (session, ids as text, viewer) -> {id: (GeoJSON geometry text, attributes)} of those within the viewer's provinces
+FeatureReader = Callable[[Session, list[str], Principal | None], dict[str, tuple[str | None, dict]]]
+
 # Per kind of evidence, in the order the features come: the store of the evidence's domain answers with the
-# geometry and the attributes partners of the case need to read it, for a list of ids.
-_FEATURES = {
+# geometry and the attributes partners of the case need to read it, for a list of ids and the reader (every reader
+# keeps to the reader's provinces by its domain's rule, the rule of ``evidence_scope.IN_SCOPE``).
+_FEATURES: dict[str, FeatureReader] = {
     "incident": incidents_store.evidence_features,
     "hotspot": hotspots_store.hotspot_features,
     "fire_event": hotspots_store.fire_event_features,
-    # forest-clearing patches: outline, area (m2, ha, rai), alert dates, sources, confidence, fire evidence; only
-    # those within the reader's provinces (evidence_features asks with the reader)
+    # forest-clearing patches: outline, area (m2, ha, rai), alert dates, sources, confidence, fire evidence
     "clearing_patch": patches.patch_features,
     "protected_area": layers.protected_area_features,
     "district": layers.district_features,
@@ -36,24 +43,28 @@ _FEATURES = {
 }
 
 
-def evidence_features(session: Session, case_id: int, viewer: Principal) -> list[dict]:
-    """Every linked object with a geometry, as GeoJSON Features (the caller has checked access); a linked clearing
-    patch outside ``viewer``'s provinces is left out (``forest_loss.queries.PATCH_SCOPE``)."""
-    links = store.links_of(session, [case_id]).get(case_id, [])
+@dataclass(frozen=True)
+class Evidence:
+    """A case's evidence as one reader sees it: the features within its provinces, and how many linked items
+    (of any kind, drawn or not) lie outside them."""
+
+    features: list[dict]
+    hidden: int
+
+
+def evidence_features(session: Session, case_id: int, viewer: Principal) -> Evidence:
+    """Every linked object with a geometry within ``viewer``'s provinces, as GeoJSON Features (the caller has checked
+    access), and the count of linked items outside them (``evidence_scope``: the one rule)."""
+    seen = evidence_scope.case_links(session, store.links_of(session, [case_id]).get(case_id, []), viewer)
     by_type: dict[str, list[dict]] = {}
-    for link in sorted(links, key=lambda lk: lk["id"]):
+    for link in sorted(seen.links, key=lambda lk: lk["id"]):
         by_type.setdefault(link["target_type"], []).append(link)
     features = []
     for target_type, answer in _FEATURES.items():
         of_type = by_type.get(target_type, [])
         if not of_type:
             continue
-        ids = sorted({lk["target_id"] for lk in of_type})
-        found = (
-            patches.patch_features(session, ids, viewer=viewer)
-            if target_type == "clearing_patch"
-            else answer(session, ids)
-        )
+        found = answer(session, sorted({lk["target_id"] for lk in of_type}), viewer)
         for link in of_type:
             geometry, attributes = found.get(link["target_id"], (None, None))
             if geometry is None:
@@ -73,7 +84,7 @@ def evidence_features(session: Session, case_id: int, viewer: Principal) -> list
                     },
                 }
             )
-    return features
+    return Evidence(features, seen.hidden)
 
 
 def features_bbox(features: list[dict]) -> list[float] | None:
@@ -90,8 +101,16 @@ def evidence_collection(session: Session, case_id: int, principal: Principal) ->
     """The case's linked evidence as one FeatureCollection (GeoJSON bytes), for the case's insiders."""
     access.require_insider(session, principal, case_id)
     reference = store.case_reference(session, case_id)
-    features = evidence_features(session, case_id, principal)
-    collection: dict[str, Any] = {"type": "FeatureCollection", "case": reference, "numberReturned": len(features)}
+    evidence = evidence_features(session, case_id, principal)
+    features = evidence.features
+    collection: dict[str, Any] = {
+        "type": "FeatureCollection",
+        "case": reference,
+        "numberReturned": len(features),
+        "evidenceHidden": evidence.hidden,
+    }
+    if (note := evidence_scope.hidden_note(evidence.hidden)) is not None:
+        collection["notice"] = note
     if features:
         collection["bbox"] = features_bbox(features)
     return orjson.dumps({**collection, "features": features})

@@ -121,6 +121,13 @@ class EvidenceCounts(BaseModel):
     parcel: int
 
 
+class HiddenNote(BaseModel):
+    """What an output says when evidence outside the reader's provinces is not shown."""
+
+    th: str = Field(examples=["หลักฐาน 2 รายการอยู่นอกจังหวัดที่ท่านรับผิดชอบ จึงไม่แสดง"])
+    en: str = Field(examples=["2 items of evidence outside your province are not shown"])
+
+
 class CaseLinkOut(BaseModel):
     """A piece of evidence linked to the case."""
 
@@ -198,9 +205,15 @@ class CaseOut(BaseModel):
     period_to: date | None
     closed_on: date | None
     version: int = Field(description='For If-Match (the ETag is W/"<version>")')
-    evidence_counts: EvidenceCounts
+    evidence_counts: EvidenceCounts = Field(description="Of the evidence within the caller's provinces")
     districts: list[str]
     protected_areas: list[str]
+    evidence_hidden: int = Field(
+        0,
+        description="Linked evidence outside the caller's provinces (linked by a national colleague): counted, never "
+        "listed (README: Anti-corruption cases, the province rule of evidence)",
+    )
+    evidence_hidden_note: HiddenNote | None = Field(None, description="Present when evidence_hidden > 0")
     title: str | None = None
     summary: str | None = None
     assigned: list[str] | None = None

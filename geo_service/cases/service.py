@@ -18,18 +18,13 @@ from sqlalchemy.orm import Session
 
 from geo_service import audit, users
 from geo_service.auth import Principal, Role
-from geo_service.cases import access, store, workflow
+from geo_service.cases import access, evidence_scope, store, workflow
 from geo_service.cases.schemas import CaseCreate, CaseUpdate, LinkIn, NoteIn, PartyIn, Transition
 from geo_service.db.models import CASE_CATEGORY_LABELS, CASE_STAGE_LABELS, CaseCategory, CaseStage, LinkTarget
 from geo_service.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
-from geo_service.forest_loss import queries as forest_loss_queries
-from geo_service.hotspots import rasters
-from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import service as incidents
 from geo_service.incidents import store as incidents_store
 from geo_service.layers import aoi
-from geo_service.layers import queries as layers
-from geo_service.redflags import store as redflags_store
 from geo_service.thai import BANGKOK, fiscal_year_be
 
 REFERENCE_FORMAT = "NACC-PR-{fy}-{seq:04d}"
@@ -158,7 +153,10 @@ def case_pages(session: Session, case_ids: list[int], principal: Principal) -> l
     ids = [i for i in case_ids if i in rows]
     if not ids:
         return []
-    links = store.links_of(session, ids)
+    # the one province rule of evidence: links to another province's evidence are hidden, and counted
+    all_links = store.links_of(session, ids)
+    scoped = evidence_scope.scope_links(session, {i: all_links.get(i, []) for i in ids}, principal)
+    links = {i: scoped[i].links for i in ids}
     incident_ids = sorted({lk["target_id"] for i in ids for lk in links[i] if lk["target_type"] == "incident"})
     incident_places = incidents_store.places_of(session, incident_ids)
     outsider = _committee_only(principal)
@@ -189,7 +187,10 @@ def case_pages(session: Session, case_ids: list[int], principal: Principal) -> l
             "version": row["version"],
             "evidence_counts": {t.value: sum(lk["target_type"] == t.value for lk in case_links) for t in LinkTarget},
             **_places(case_links, incident_places),
+            "evidence_hidden": scoped[case_id].hidden,
         }
+        if scoped[case_id].note is not None:
+            out["evidence_hidden_note"] = scoped[case_id].note
         if outsider:
             pages.append(out)  # the committee sees where and at which stage, not what is alleged or by whom
             continue
@@ -515,30 +516,22 @@ def download_attachment(
 
 
 def case_audit(session: Session, case_id: int, principal: Principal) -> list[dict]:
-    """The case's audit trail (its insiders only)."""
+    """The case's audit trail (its insiders only). The case pages it keeps (an edit's before and after, written as
+    their actor saw the case) are shown as this reader may see them (``evidence_scope.scope_snapshots``: evidence
+    outside its provinces left out and counted)."""
     access.require_insider(session, principal, case_id)
-    return audit.entries_for(session, "case", case_id)
+    entries = audit.entries_for(session, "case", case_id)
+    scoped = evidence_scope.scope_snapshots(
+        session, [e["before"] for e in entries] + [e["after"] for e in entries], principal
+    )
+    n = len(entries)
+    return [{**e, "before": scoped[i], "after": scoped[n + i]} for i, e in enumerate(entries)]
 
 
 # --- evidence links -------------------------------------------------------------------------------
-# Which of a list of ids exist, per kind of evidence; each answered by the store of the evidence's domain.
-_EXISTING: dict[LinkTarget, Callable[[Session, list[str]], set[str]]] = {
-    LinkTarget.incident: incidents_store.existing_ids,
-    LinkTarget.protected_area: layers.existing_protected_area_codes,
-    LinkTarget.district: layers.existing_district_codes,
-    LinkTarget.hotspot: hotspots_store.existing_hotspot_ids,
-    LinkTarget.fire_event: hotspots_store.existing_fire_event_ids,
-    LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
-}
-# Evidence that lies in a province: only what the caller's provinces hold can be linked (another's is absent:
-# the same 404 as an unknown id). A clearing patch is in a province when it has a part there (PATCH_SCOPE: a patch
-# across a border is in both); national callers (provinces None) link any.
-_EXISTING_IN_SCOPE: dict[LinkTarget, Callable[[Session, list[str], frozenset[str] | None], set[str]]] = {
-    LinkTarget.red_flag: redflags_store.existing_flag_ids,
-    LinkTarget.contract: redflags_store.existing_contract_ids,
-    LinkTarget.parcel: redflags_store.existing_parcel_ids,
-    LinkTarget.clearing_patch: forest_loss_queries.existing_patch_ids,
-}
+# Which of a list of ids exist, per kind of evidence, is answered by the store of the evidence's domain within the
+# caller's provinces (``evidence_scope.IN_SCOPE``: the one province rule of evidence): another province's item is
+# absent, the same 404 as an unknown id; national callers (provinces None) link any.
 
 
 def add_link(session: Session, case_id: int, body: LinkIn, principal: Principal) -> dict:
@@ -554,16 +547,7 @@ def add_links(session: Session, case_id: int, bodies: list[LinkIn], principal: P
     wanted: dict[LinkTarget, list[str]] = {}
     for body in bodies:
         wanted.setdefault(body.target_type, []).append(body.target_id)
-    found = {
-        t: (
-            incidents_store.existing_ids(session, sorted(set(ids)), principal)  # within the caller's provinces
-            if t == LinkTarget.incident
-            else _EXISTING_IN_SCOPE[t](session, sorted(set(ids)), principal.provinces)
-            if t in _EXISTING_IN_SCOPE
-            else _EXISTING[t](session, sorted(set(ids)))
-        )
-        for t, ids in wanted.items()
-    }
+    found = {t: evidence_scope.in_scope(session, t, ids, principal) for t, ids in wanted.items()}
     have = store.linked_pairs(session, case_id)
     for body in bodies:
         if body.target_id not in found[body.target_type]:
@@ -595,6 +579,10 @@ def add_links(session: Session, case_id: int, bodies: list[LinkIn], principal: P
 def remove_link(session: Session, case_id: int, link_id: int, principal: Principal) -> dict:
     """Unlink evidence; an incident no other case links goes back to 'verified'."""
     access.require_insider(session, principal, case_id)
+    link = [lk for lk in store.links_of(session, [case_id]).get(case_id, []) if lk["id"] == link_id]
+    # a link to evidence outside the caller's provinces answers as a link the case does not have
+    if not evidence_scope.case_links(session, link, principal).links:
+        raise NotFound("No such link on this case.")
     row = store.delete_link(session, case_id, link_id)
     if row is None:
         raise NotFound("No such link on this case.")

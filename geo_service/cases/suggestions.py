@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
-from geo_service.cases import access, service, store
+from geo_service.cases import access, evidence_scope, service, store
 from geo_service.forest_loss import evidence as patches
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
@@ -58,9 +58,12 @@ def suggest(
     case = service.get_case(session, case_id, principal)
     out: list[dict] = []
     linked = store.linked_pairs(session, case_id)
+    # what the suggestions start from: the evidence the caller sees (case["links"], cases.evidence_scope); what they
+    # skip: everything linked
+    mine = {(lk["target_type"], lk["target_id"]) for lk in case["links"]}
     skip_hotspots = sorted(i for t, i in linked if t == "hotspot")
     skip_events = sorted(i for t, i in linked if t == "fire_event")
-    incidents = incidents_store.search_points(session, sorted(i for t, i in linked if t == "incident"))
+    incidents = incidents_store.search_points(session, sorted(i for t, i in mine if t == "incident"))
     near = hotspots_store.near_incidents(
         session, incidents, distance_m=distance_m, days=days, skip_hotspots=skip_hotspots, skip_events=skip_events
     )
@@ -151,8 +154,8 @@ def suggest(
         session,
         reserve_codes=list(codes or []),
         district_codes=list(case.get("districts") or []),
-        contract_ids=[int(i) for t, i in linked if t == "contract"],
-        parcel_ids=[int(i) for t, i in linked if t == "parcel"],
+        contract_ids=sorted(int(i) for t, i in mine if t == "contract"),
+        parcel_ids=sorted(int(i) for t, i in mine if t == "parcel"),
         skip=[int(i) for t, i in linked if t == "red_flag"],
         provinces=principal.provinces,
         limit=limit,
@@ -175,6 +178,12 @@ def suggest(
                 "reason_th": f"สัญญาณเตือน #{f['id']} ({SEVERITY_TH.get(f['severity'], f['severity'])}): {f['reason_th']}",
             }
         )
+    # only evidence the caller may link (the province rule of evidence; patches and flags were asked with it)
+    for kind in ("hotspot", "fire_event"):
+        ids = [s["target_id"] for s in out if s["target_type"] == kind]
+        if ids and principal.provinces is not None:
+            keep = evidence_scope.in_scope(session, kind, ids, principal)
+            out = [s for s in out if s["target_type"] != kind or s["target_id"] in keep]
     out.sort(key=lambda s: (-s["score"], s["target_type"], s["target_id"]))
     return {
         "case_id": case_id,

@@ -91,7 +91,7 @@ def patch_cards(session: Session, ids: Sequence[str], *, viewer: Principal | Non
     """The attributes of these patches (ids as text, as case links hold them) within ``viewer``'s provinces
     (None: the service itself, every patch), by id; merged ones included (a link to a patch stays readable after
     it is absorbed)."""
-    wanted = [i for i in ids if str(i).isdigit()]
+    wanted = [i for i in map(str, ids) if i.isascii() and i.isdigit() and len(i) < 19]
     if not wanted:
         return []
     scope, params = scope_sql(viewer)
@@ -107,7 +107,7 @@ def patch_cards(session: Session, ids: Sequence[str], *, viewer: Principal | Non
 def outlines_wkb(session: Session, ids: Sequence[str], *, viewer: Principal | None = None) -> list[tuple[str, bytes]]:
     """(id as text, outline as WKB) of these patches within ``viewer``'s provinces: for the static map of the
     evidence pack."""
-    wanted = [i for i in ids if str(i).isdigit()]
+    wanted = [i for i in map(str, ids) if i.isascii() and i.isdigit() and len(i) < 19]
     if not wanted:
         return []
     scope, params = scope_sql(viewer)
@@ -120,12 +120,12 @@ def outlines_wkb(session: Session, ids: Sequence[str], *, viewer: Principal | No
 
 
 def patch_features(
-    session: Session, ids: Sequence[str], *, viewer: Principal | None = None
+    session: Session, ids: Sequence[str], viewer: Principal | None = None
 ) -> dict[str, tuple[str | None, dict]]:
     """GeoJSON geometry (text, 7 decimals) and the attributes a case's partners need to read a patch, by id
     (as text), for the patches within ``viewer``'s provinces: area in m2, ha and rai, alert dates, sources,
     confidence, fire evidence, verification."""
-    wanted = [i for i in ids if str(i).isdigit()]
+    wanted = [i for i in map(str, ids) if i.isascii() and i.isdigit() and len(i) < 19]
     if not wanted:
         return {}
     scope, params = scope_sql(viewer)

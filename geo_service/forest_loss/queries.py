@@ -79,7 +79,7 @@ def existing_patch_ids(session: Session, ids: list[str], provinces: frozenset[st
     """Which of these clearing-patch ids exist within ``provinces`` (``PATCH_SCOPE``: a patch with a part in one of
     them; None: every patch); ids as the case links hold them (text). A patch outside them is left out exactly as
     an absent one (merged patches count: a link to one stays meaningful)."""
-    wanted = [i for i in ids if i.isdigit()]
+    wanted = [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]  # bigint ids only
     if not wanted:
         return set()
     params: dict[str, Any] = {"ids": wanted}

@@ -30,11 +30,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service import scratch, uploads
+from geo_service.auth import Principal
 from geo_service.errors import Conflict, LayerRejected, NotFound
 from geo_service.hashing import sha256_file
 from geo_service.hotspots import raster_products as rp
 from geo_service.hotspots import zonal
 from geo_service.hotspots.raster_products import FIRE_MASK_CLASSES, PRODUCTS, Threshold
+from geo_service.layers import queries as layers
 
 __all__ = [
     "FIRE_MASK_CLASSES",
@@ -802,19 +804,43 @@ def fire_features(session: Session, raster_id: int, *, max_pixels: int = 50_000_
 
 
 # --- for cases.service, cases.evidence_geojson ---
-def existing_zone_stat_ids(session: Session, ids: list[str]) -> set[str]:
-    """Which of these ids (as text) are zonal statistics of a raster."""
+def existing_zone_stat_ids(session: Session, ids: list[str], viewer: Principal | None = None) -> set[str]:
+    """Which of these ids (as text) are zonal statistics of a raster within ``viewer``'s provinces (None, national:
+    every one): statistics lie where their zone lies (a district or a protected area, by the layers' rule,
+    ``layers.queries.existing_district_codes`` / ``existing_protected_area_codes``; a district's part of a protected
+    area, where the district lies)."""
     if not ids:
         return set()
-    return set(
-        session.execute(text("SELECT id::text FROM raster_zone_stats WHERE id::text = ANY(:i)"), {"i": ids}).scalars()
+    rows = session.execute(
+        text("SELECT id::text, zone_type, zone_code FROM raster_zone_stats WHERE id::text = ANY(:i)"), {"i": ids}
+    ).all()
+    if viewer is None or viewer.provinces is None:
+        return {r[0] for r in rows}
+
+    def district_of(zone_type: str, code: str) -> str | None:
+        return (
+            code if zone_type == "district" else code.split("|")[0] if zone_type == "district_protected_area" else None
+        )
+
+    districts = layers.existing_district_codes(
+        session, sorted({d for r in rows if (d := district_of(r[1], r[2])) is not None}), viewer
     )
+    reserves = layers.existing_protected_area_codes(
+        session, sorted({r[2] for r in rows if r[1] == "protected_area"}), viewer
+    )
+    return {
+        r[0] for r in rows if district_of(r[1], r[2]) in districts or (r[1] == "protected_area" and r[2] in reserves)
+    }
 
 
-def zone_stat_features(session: Session, ids: list[str]) -> dict[str, tuple[str | None, dict]]:
-    """Zonal statistics as GeoJSON geometry (text, 7 decimals) and attributes, by id (as text). The geometry is
-    the area they were computed over: the part of their zone (district, protected area in force on the raster's
-    date, or their intersection) that the raster covers."""
+def zone_stat_features(
+    session: Session, ids: list[str], viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """Zonal statistics within ``viewer``'s provinces (``existing_zone_stat_ids``) as GeoJSON geometry (text, 7
+    decimals) and attributes, by id (as text). The geometry is the area they were computed over: the part of their
+    zone (district, protected area in force on the raster's date, or their intersection) that the raster covers."""
+    if viewer is not None and viewer.provinces is not None:
+        ids = sorted(existing_zone_stat_ids(session, ids, viewer))
     if not ids:
         return {}
     rows = session.execute(

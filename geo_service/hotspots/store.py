@@ -23,6 +23,7 @@ from sqlalchemy import CursorResult, text
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
+from geo_service.auth import Principal
 from geo_service.db.engine import driver_connection
 from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.hotspots.rows import query_frame
@@ -310,11 +311,8 @@ def events_feature_collection(
     ``province`` keeps the events whose district is one of the province's current districts."""
     where = list(where)
     if province:
-        params = {**params, "province": province}
-        where.append(
-            "e.district_code IN (SELECT code FROM current_admin_areas WHERE level = 'district' "
-            "AND parent_code = :province)"
-        )
+        params = {**params, "scope_provinces": [province]}
+        where.append(_EVENT_IN_PROVINCES)
     source = f"fire_events e {'WHERE ' + ' AND '.join(where) if where else ''}"
     return _collection(
         session,
@@ -338,23 +336,53 @@ def _utc_days(start: date, end: date) -> dict:
 
 
 # --- for cases.service, cases.suggestions, cases.evidence_geojson ---
+# Province scope (a case's evidence, cases.evidence_scope).
+# A detection lies in the province it is attributed to (``province_code``, stored at ingest and re-attribution); a
+# fire event in the province of its district (``district_code``, the current district's ``parent_code``: the one
+# spelling, also the province filter of ``events_feature_collection``). Either outside every loaded province lies in
+# no provincial scope (national roles only). The caller's provinces are the bound ``:scope_provinces``.
+_HOTSPOT_IN_PROVINCES = "h.province_code = ANY(CAST(:scope_provinces AS text[]))"
+_EVENT_IN_PROVINCES = (
+    "e.district_code IN (SELECT code FROM current_admin_areas WHERE level = 'district' "
+    "AND parent_code = ANY(CAST(:scope_provinces AS text[])))"
+)
 
 
-def existing_hotspot_ids(session: Session, ids: Sequence[str]) -> set[str]:
-    """Which of these ids (as text) are detections."""
+def _numeric(ids: Sequence[str]) -> list[str]:
+    """The ids (text, as case links hold them) that can be ids of these tables: compared as bigint, the primary
+    key's index serves the lookup (``id::text = ANY`` reads the whole table)."""
+    return [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
+
+
+def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict[str, Any]]:
+    if viewer is None or viewer.provinces is None:
+        return "TRUE", {}
+    return condition, {"scope_provinces": sorted(viewer.provinces)}
+
+
+def existing_hotspot_ids(session: Session, ids: Sequence[str], viewer: Principal | None = None) -> set[str]:
+    """Which of these ids (as text) are detections within ``viewer``'s provinces (None, national: every one)."""
     if not ids:
         return set()
+    scope, params = _scope(_HOTSPOT_IN_PROVINCES, viewer)
     return set(
-        session.execute(text("SELECT id::text FROM hotspots WHERE id::text = ANY(:i)"), {"i": list(ids)}).scalars()
+        session.execute(
+            text(f"SELECT h.id::text FROM hotspots h WHERE h.id = ANY(CAST(:i AS bigint[])) AND {scope}"),
+            {"i": _numeric(ids), **params},
+        ).scalars()
     )
 
 
-def existing_fire_event_ids(session: Session, ids: Sequence[str]) -> set[str]:
-    """Which of these ids (as text) are fire events."""
+def existing_fire_event_ids(session: Session, ids: Sequence[str], viewer: Principal | None = None) -> set[str]:
+    """Which of these ids (as text) are fire events within ``viewer``'s provinces (None, national: every one)."""
     if not ids:
         return set()
+    scope, params = _scope(_EVENT_IN_PROVINCES, viewer)
     return set(
-        session.execute(text("SELECT id::text FROM fire_events WHERE id::text = ANY(:i)"), {"i": list(ids)}).scalars()
+        session.execute(
+            text(f"SELECT e.id::text FROM fire_events e WHERE e.id = ANY(CAST(:i AS bigint[])) AND {scope}"),
+            {"i": _numeric(ids), **params},
+        ).scalars()
     )
 
 
@@ -444,33 +472,42 @@ def in_protected_areas(
     )
 
 
-def hotspot_features(session: Session, ids: Sequence[str]) -> dict[str, tuple[str | None, dict]]:
-    """GeoJSON geometry (text, 7 decimals) and main attributes of these detections, by id (as text)."""
+def hotspot_features(
+    session: Session, ids: Sequence[str], viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """GeoJSON geometry (text, 7 decimals) and main attributes of these detections within ``viewer``'s provinces,
+    by id (as text)."""
     if not ids:
         return {}
+    scope, params = _scope(_HOTSPOT_IN_PROVINCES, viewer)
     rows = session.execute(
         text(
             "SELECT h.id::text, ST_AsGeoJSON(h.geom, 7), json_build_object('acq_utc', h.acq_utc, "
             "'satellite', h.satellite, 'confidence', h.confidence, 'frp', h.frp, 'district_code', h.district_code, "
-            "'reserve_code', h.reserve_code) FROM hotspots h WHERE h.id::text = ANY(:i)"
+            "'reserve_code', h.reserve_code) FROM hotspots h "
+            f"WHERE h.id = ANY(CAST(:i AS bigint[])) AND {scope}"
         ),
-        {"i": list(ids)},
+        {"i": _numeric(ids), **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def fire_event_features(session: Session, ids: Sequence[str]) -> dict[str, tuple[str | None, dict]]:
+def fire_event_features(
+    session: Session, ids: Sequence[str], viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
     """GeoJSON footprint (text, 7 decimals, exterior rings counter-clockwise) and main attributes of these fire
-    events, by id (as text)."""
+    events within ``viewer``'s provinces, by id (as text)."""
     if not ids:
         return {}
+    scope, params = _scope(_EVENT_IN_PROVINCES, viewer)
     rows = session.execute(
         text(
             "SELECT e.id::text, ST_AsGeoJSON(ST_ForcePolygonCCW(e.footprint), 7), json_build_object("
             "'first_seen', e.first_seen, 'last_seen', e.last_seen, 'detections', e.detections, "
-            "'max_frp', e.max_frp, 'reserve_code', e.reserve_code) FROM fire_events e WHERE e.id::text = ANY(:i)"
+            "'max_frp', e.max_frp, 'reserve_code', e.reserve_code) FROM fire_events e "
+            f"WHERE e.id = ANY(CAST(:i AS bigint[])) AND {scope}"
         ),
-        {"i": list(ids)},
+        {"i": _numeric(ids), **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 

@@ -54,6 +54,12 @@ def scope_sql(viewer: Principal | None, alias: str = "i") -> tuple[str, dict[str
     )
 
 
+def _numeric(ids: Sequence[str]) -> list[str]:
+    """The ids (text, as case links hold them) that can be incident ids: compared as bigint, the primary key's index
+    serves the lookup (``id::text = ANY`` reads the whole table)."""
+    return [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
+
+
 # --- places (shared views only) ------------------------------------------------------------------
 def province_names(session: Session) -> list[str]:
     """The current provinces as "English (Thai)", by code."""
@@ -416,8 +422,8 @@ def existing_ids(session: Session, incident_ids: Sequence[str], viewer: Principa
     scope, params = scope_sql(viewer)
     return set(
         session.execute(
-            text(f"SELECT i.id::text FROM incidents i WHERE i.id::text = ANY(:ids) AND {scope}"),
-            {"ids": list(incident_ids), **params},
+            text(f"SELECT i.id::text FROM incidents i WHERE i.id = ANY(CAST(:ids AS bigint[])) AND {scope}"),
+            {"ids": _numeric(incident_ids), **params},
         ).scalars()
     )
 
@@ -444,17 +450,21 @@ def search_points(session: Session, incident_ids: Sequence[str]) -> list[tuple[i
     return [(r[0], bytes(r[1]), r[2]) for r in rows]
 
 
-def evidence_features(session: Session, incident_ids: Sequence[str]) -> dict[str, tuple[str | None, dict]]:
-    """GeoJSON geometry (text, 7 decimals) and main attributes of these incidents, by id (as text)."""
+def evidence_features(
+    session: Session, incident_ids: Sequence[str], viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """GeoJSON geometry (text, 7 decimals) and main attributes of these incidents within ``viewer``'s provinces
+    (``scope_sql``), by id (as text)."""
     if not incident_ids:
         return {}
+    scope, params = scope_sql(viewer)
     rows = session.execute(
         text(
-            "SELECT id::text, ST_AsGeoJSON(geom, 7), json_build_object('kind', kind, 'observed_at', observed_at, "
-            "'district_code', district_code, 'reserve_code', reserve_code, 'status', status) "
-            "FROM incidents WHERE id::text = ANY(:ids)"
+            "SELECT i.id::text, ST_AsGeoJSON(i.geom, 7), json_build_object('kind', i.kind, 'observed_at', "
+            "i.observed_at, 'district_code', i.district_code, 'reserve_code', i.reserve_code, 'status', i.status) "
+            f"FROM incidents i WHERE i.id = ANY(CAST(:ids AS bigint[])) AND {scope}"
         ),
-        {"ids": list(incident_ids)},
+        {"ids": _numeric(incident_ids), **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 

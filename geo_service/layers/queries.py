@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.auth import Principal
 from geo_service.db.models import ADMIN_LEVEL_LABELS, PROTECTED_KIND_LABELS, AdminLevel
 from geo_service.errors import NotFound
 
@@ -224,54 +225,85 @@ def has_boundaries(session: Session) -> bool:
 
 
 # --- for cases.service, cases.evidence, cases.evidence_geojson ---
-def existing_protected_area_codes(session: Session, codes: list[str]) -> set[str]:
-    """Which of these codes are protected areas (any version)."""
-    if not codes:
-        return set()
-    return set(
-        session.execute(text("SELECT code FROM latest_protected_areas WHERE code = ANY(:c)"), {"c": codes}).scalars()
-    )
+# Province scope of places linked as a case's evidence (cases.evidence_scope), the caller's provinces bound as
+# ``:scope_provinces``: a district lies in its province (``parent_code``); a protected area in every current province
+# its outline has a part in (interiors meet: a reserve on the border line is in both, one only touching it is not),
+# as a clearing patch is in every province it has a part in.
+_DISTRICT_IN_PROVINCES = "a.parent_code = ANY(CAST(:scope_provinces AS text[]))"
+_PROTECTED_AREA_IN_PROVINCES = """EXISTS (
+    SELECT 1 FROM protected_areas sp JOIN current_admin_areas sv ON sv.level = 'province'
+      AND sv.code = ANY(CAST(:scope_provinces AS text[])) AND sv.geom && sp.geom
+    WHERE sp.code = p.code AND ST_Relate(sp.geom, sv.geom, 'T********'))"""
 
 
-def existing_district_codes(session: Session, codes: list[str]) -> set[str]:
-    """Which of these codes are current districts."""
+def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict]:
+    if viewer is None or viewer.provinces is None:
+        return "TRUE", {}
+    return condition, {"scope_provinces": sorted(viewer.provinces)}
+
+
+def existing_protected_area_codes(session: Session, codes: list[str], viewer: Principal | None = None) -> set[str]:
+    """Which of these codes are protected areas (any version) within ``viewer``'s provinces (None, national: all)."""
     if not codes:
         return set()
+    scope, params = _scope(_PROTECTED_AREA_IN_PROVINCES, viewer)
     return set(
         session.execute(
-            text("SELECT code FROM current_admin_areas WHERE level = 'district' AND code = ANY(:c)"), {"c": codes}
+            text(f"SELECT p.code FROM latest_protected_areas p WHERE p.code = ANY(:c) AND {scope}"),
+            {"c": codes, **params},
         ).scalars()
     )
 
 
-def protected_area_features(session: Session, codes: list[str]) -> dict[str, tuple[str | None, dict]]:
-    """The newest version of these protected areas as GeoJSON geometry (text, 7 decimals, exterior rings
-    counter-clockwise) and attributes, by code."""
+def existing_district_codes(session: Session, codes: list[str], viewer: Principal | None = None) -> set[str]:
+    """Which of these codes are current districts within ``viewer``'s provinces (None, national: every one)."""
+    if not codes:
+        return set()
+    scope, params = _scope(_DISTRICT_IN_PROVINCES, viewer)
+    return set(
+        session.execute(
+            text(
+                f"SELECT a.code FROM current_admin_areas a WHERE a.level = 'district' AND a.code = ANY(:c) AND {scope}"
+            ),
+            {"c": codes, **params},
+        ).scalars()
+    )
+
+
+def protected_area_features(
+    session: Session, codes: list[str], viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """The newest version of these protected areas within ``viewer``'s provinces as GeoJSON geometry (text, 7
+    decimals, exterior rings counter-clockwise) and attributes, by code."""
     if not codes:
         return {}
+    scope, params = _scope(_PROTECTED_AREA_IN_PROVINCES, viewer)
     rows = session.execute(
         text(
             "SELECT p.code, ST_AsGeoJSON(ST_ForcePolygonCCW(p.geom), 7), json_build_object('name_th', p.name_th, "
             "'name_en', p.name_en, 'kind', p.kind, 'version', p.version, 'illustrative', p.illustrative) "
-            "FROM latest_protected_areas p WHERE p.code = ANY(:c)"
+            f"FROM latest_protected_areas p WHERE p.code = ANY(:c) AND {scope}"
         ),
-        {"c": codes},
+        {"c": codes, **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def district_features(session: Session, codes: list[str]) -> dict[str, tuple[str | None, dict]]:
-    """These current districts as GeoJSON geometry (text, 7 decimals, exterior rings counter-clockwise) and
-    names, by code."""
+def district_features(
+    session: Session, codes: list[str], viewer: Principal | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """These current districts within ``viewer``'s provinces as GeoJSON geometry (text, 7 decimals, exterior rings
+    counter-clockwise) and names, by code."""
     if not codes:
         return {}
+    scope, params = _scope(_DISTRICT_IN_PROVINCES, viewer)
     rows = session.execute(
         text(
             "SELECT a.code, ST_AsGeoJSON(ST_ForcePolygonCCW(a.geom), 7), "
             "json_build_object('name_th', a.name_th, 'name_en', a.name_en) "
-            "FROM current_admin_areas a WHERE a.level = 'district' AND a.code = ANY(:c)"
+            f"FROM current_admin_areas a WHERE a.level = 'district' AND a.code = ANY(:c) AND {scope}"
         ),
-        {"c": codes},
+        {"c": codes, **params},
     ).all()
     return {r[0]: (r[1], r[2]) for r in rows}
 

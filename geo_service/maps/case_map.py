@@ -14,6 +14,7 @@ from geo_service.auth import Principal
 from geo_service.cases import access
 from geo_service.cases import service as cases
 from geo_service.cases.evidence_geojson import evidence_features, features_bbox
+from geo_service.cases.evidence_scope import hidden_note
 from geo_service.forest_loss import evidence as patches
 from geo_service.maps import escaping as esc
 from geo_service.maps import flag_layers as RF
@@ -118,11 +119,14 @@ def case_map(
     tile_attribution: str | None = None,
     photo_base: str | None = "",
 ) -> folium.Map:
-    """Runs in the caller's transaction after access.act_as (row-level security applies)."""
+    """Runs in the caller's transaction after access.act_as (row-level security applies). Draws the evidence within
+    the reader's provinces and says how many linked items are not shown (``cases.evidence_scope``)."""
     access.require_insider(session, principal, case_id)  # the same rule as the evidence pack
     case = cases.get_case(session, case_id, principal)
     links = case.get("links", [])
-    features = evidence_features(session, case_id, principal)
+    # the evidence within the reader's provinces; case["links"] holds the same (cases.evidence_scope, one rule)
+    evidence = evidence_features(session, case_id, principal)
+    features = evidence.features
     ids = [int(x["target_id"]) for x in links if x["target_type"] == "incident" and x["target_id"].isdigit()]
     pa_codes = sorted({x["target_id"] for x in links if x["target_type"] == "protected_area"})
     district_codes = sorted(
@@ -195,6 +199,8 @@ def case_map(
         )
         + "</div>",
     ]
+    if (note := hidden_note(evidence.hidden)) is not None:
+        body.append(f"<div><i>{esc.text(note['th'])} / {esc.text(note['en'])}</i></div>")
     extra = (
         [INCIDENT_CREDIT]
         + ([HOTSPOT_CREDIT] if drawn["hotspot"] or drawn["fire_event"] else [])

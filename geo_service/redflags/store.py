@@ -491,7 +491,7 @@ def list_parcels(
 
 
 def _existing(session: Session, table: str, ids: list[str], provinces: frozenset[str] | None) -> set[str]:
-    wanted = [i for i in ids if i.isdigit() and len(i) < 19]
+    wanted = [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
     if not wanted:
         return set()
     alias = {"red_flags": "f", "redflag_contracts": "c", "redflag_parcels": "p"}[table]
