@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from geo_service.auth import Principal
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.forest_loss import evidence
+from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.maps import escaping as esc
 from geo_service.maps.period import Period, be_date_en, be_date_th
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
@@ -40,7 +41,8 @@ def _day(d: date) -> str:
 
 
 def patch_label(p: dict) -> str:
-    """The escaped label of one patch (tooltip HTML): number, area, dates, sources, confidence, fire, place."""
+    """The escaped label of one patch (tooltip HTML): number, area, dates, sources, confidence, what burned near it
+    (``fire_words.fire_summary``, Thai then English), place."""
     th, en, _ = VERIFICATION.get(p["verification"], (p["verification"], p["verification"], ""))
     area = p["area_m2"]
     place = " / ".join(x for x in (p.get("district_th"), p.get("district_en")) if x)
@@ -51,8 +53,8 @@ def patch_label(p: dict) -> str:
         esc.text(f"แจ้งเตือน / alerts: {_day(p['first_date'])} – {_day(p['last_date'])}"),
         esc.text("แหล่ง / sources: " + ", ".join(p["sources"] or [])),
         esc.text("ความเชื่อมั่น / confidence: " + CONFIDENCE.get(p["confidence_max"], str(p["confidence_max"]))),
-        esc.text("ถูกเผา / cleared by fire: " + ("ใช่ / yes" if p["cleared_by_fire"] else "ไม่พบ / no")),
     ]
+    lines += [esc.text(x) for x in fire_summary(bool(p["cleared_by_fire"]), p.get("fire_evidence"), p["first_date"])]
     if place:
         lines.append(esc.text(place))
     if reserve:
