@@ -122,7 +122,8 @@ def fire_summary(
             part_th += f" {'' if one else 'ใกล้สุด'}{where_th}"
             part_en += f"{' ' if one else ', the nearest '}{where_en}"
         days = ev.get("hotspot_days")
-        fire_day = _day(days[0]) if isinstance(days, list) and days else None
+        days = days if isinstance(days, list) and days else [None]
+        fire_day = _day(days[0])
         if fire_day is not None:
             w_th, w_en = _when(fire_day, first)
             part_th += f" {'' if one else 'จุดแรก'}{w_th}"
