@@ -131,9 +131,8 @@ def case_map(
     all_districts = L.districts(session)
     m = base_map(all_districts, tile_url, tile_attribution)
     linked = [d for d in all_districts if d["code"] in district_codes]
-    if linked:
-        counts: dict[str, dict[str, int]] = {c.key: {} for c in L.DISTRICT_COUNTS}
-        choropleth, _ = L.district_layer(linked, counts)
+    if linked:  # names only: nothing is counted over a period on a case's map (a "0" would be false)
+        choropleth, _ = L.district_layer(linked, None)
         choropleth.add_to(m)
     if pa_codes:
         L.protected_layer(L.protected_areas(session, datetime.now(BANGKOK).date(), pa_codes)).add_to(m)
@@ -187,7 +186,15 @@ def case_map(
         f"<div>{esc.text(case['stage_th'])} / {esc.text(case['stage_en'])}</div>",
         "<div>"
         + esc.text(
-            "หลักฐาน / evidence: "
+            "หลักฐาน: "
+            + ", ".join(
+                [f"{KINDS[k][0]} {n}" for k, n in drawn.items() if n]
+                + ([f"สัญญาณเตือน {flag_count}"] if flag_count else [])
+            )
+        )
+        + "<br>"
+        + esc.text(
+            "evidence: "
             + ", ".join(
                 [f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n]
                 + ([f"{flag_count} red flags"] if flag_count else [])

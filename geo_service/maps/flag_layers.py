@@ -221,9 +221,10 @@ def _filter_words(filters: dict) -> str:
     return "; ".join(f"{labels[k]} = {v}" for k, v in named)
 
 
-def area_words(session, principal: Principal) -> tuple[str, str]:
-    """The caller's provinces by name, in Thai and English ("every province" for a national caller)."""
-    if principal.provinces is None:
+def area_words(session, principal: Principal | None) -> tuple[str, str]:
+    """The caller's provinces by name, in Thai and English ("every province" for a national caller, or None: the
+    service itself)."""
+    if principal is None or principal.provinces is None:
         return "ทุกจังหวัด", "every province"
     codes = sorted(principal.provinces)
     names = aoi.province_names(session, codes)

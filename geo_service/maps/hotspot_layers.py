@@ -15,6 +15,7 @@ import orjson
 from folium.template import Template
 from sqlalchemy.orm import Session
 
+from geo_service.auth import Principal
 from geo_service.hotspots import store as hotspots
 from geo_service.maps import escaping as esc
 from geo_service.maps.layers import district_count
@@ -49,8 +50,9 @@ _OUTSIDE_CALLBACK = """function (row) {
 
 
 @district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
-def hotspots_by_district(session: Session, period: Period) -> dict[str, int]:
-    """Detections of the area of interest in the period, per district code (the choropleth's primary count)."""
+def hotspots_by_district(session: Session, period: Period, viewer: Principal | None = None) -> dict[str, int]:
+    """Detections of the area of interest in the period, per district code (the choropleth's primary count). Public
+    data of the area of interest, the same for every reader (``viewer`` is not used)."""
     return hotspots.district_counts(session, *period.bounds)
 
 

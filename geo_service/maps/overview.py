@@ -154,8 +154,10 @@ def overview(
     fiscal_year_be, rule) narrow them, ``flags_dismissed`` adds the dismissed ones."""
     districts = L.districts(session)
     m = base_map(districts, tile_url, tile_attribution)
-    counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
-    choropleth, classes = L.district_layer(districts, counts, period)
+    counts = {c.key: c.count(session, period, principal) for c in L.DISTRICT_COUNTS}
+    mine = principal.provinces if principal is not None else None
+    outside = {d["code"] for d in districts if mine is not None and d["parent_code"] not in mine}
+    choropleth, classes = L.district_layer(districts, counts, period, outside)
     choropleth.add_to(m)
     L.district_labels(districts).add_to(m)
     if months is not None:
@@ -189,7 +191,8 @@ def overview(
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)
     L.time_layer(
-        [L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents")], period
+        [L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents", principal)],
+        period,
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
@@ -217,6 +220,13 @@ def overview(
         body.append(F.legend_html(clearings, tiled))
     if flag_legend is not None:
         body.append(flag_legend)
+    # incidents (markers, district counts, the slider) are those of the reader's provinces: said, with the area
+    area_th, area_en = RF.area_words(session, principal)
+    body.append(
+        f"<div>{esc.text(f'นับเหตุ: {area_th}')} / {esc.text(f'incidents counted: {area_en}')}"
+        + (f" ({esc.text(L.NOT_COUNTED[0])} / {esc.text('other provinces: ' + L.NOT_COUNTED[1])})" if outside else "")
+        + "</div>"
+    )
     per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
     body.append(
         f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"

@@ -1,0 +1,104 @@
+"""The figures a committee member reads on the maps state their area and period honestly: the overview's incident
+counts (district tooltips, the time slider) are those of the reader's provinces, as its incident markers are, and
+the legend says so; a district of another province says "not counted" rather than a count the reader may not see.
+On a case's map, a linked district is drawn without counts (nothing is counted over a period there, so "0" would
+be false), and the evidence line is in Thai too.
+
+Phrae (54) beside the synthetic Nan (55) of tests/provinces.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from html import unescape
+
+from tests.provinces import NAN_POINT, PHRAE_POINT
+from tests.test_province_scope import _incident, two  # noqa: F401 (the fixture)
+from tests.test_red_flags_map import feature_collections
+
+
+def _decoded(page: str) -> str:
+    """The page as the browser's JavaScript reads its strings (\\u escapes decoded)."""
+    return re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), page)
+
+
+def _district_tips(page: str) -> dict[str, str]:
+    """The district tooltips by district code, as text (the choropleth's features carry code, label and fill)."""
+    return {
+        f["properties"]["code"]: unescape(f["properties"]["label"].replace("<br>", "\n"))
+        for fc in feature_collections(page)
+        for f in fc["features"]
+        if {"code", "label", "fill"} <= set(f["properties"])
+    }
+
+
+def _slider_incidents(page: str) -> int:
+    """How many incidents the time slider's purple circles add up to."""
+    body = _decoded(page).replace("\\/", "/")
+    return sum(int(n) for n in re.findall(r'"popup": ?"(\d+) เหตุ / incidents', body))
+
+
+def _legend(page: str) -> str:
+    m = re.search(r"<h4>.*?</div>\s*</div>", unescape(page), re.S)
+    assert m, "no legend"
+    return re.sub(r"<[^>]+>", "\n", m.group(0))
+
+
+def test_overview_counts_incidents_of_the_readers_provinces_and_says_so(two):  # noqa: F811 (the fixture)
+    client, people = two
+    here = _incident(client, people["phrae_officer"], PHRAE_POINT)["place"]["district"]["code"]
+    there = {_incident(client, people["nan_officer"], NAN_POINT)["place"]["district"]["code"] for _ in range(2)}
+    assert here.startswith("54") and there == {"5501"}
+    page = client.get("/maps/overview", headers=people["phrae_committee"], params={"fiscal_year_be": 2567})
+    assert page.status_code == 200, page.text
+    tips = _district_tips(page.text)
+    assert {here, "5501"} <= set(tips), sorted(tips)
+    # the Phrae incident's district: its one incident; Nan's district: not counted for a Phrae reader (it has two)
+    assert "Reported incidents: 1 incidents" in tips[here], tips[here]
+    assert "Reported incidents: not counted (outside your provinces)" in tips["5501"], tips["5501"]
+    assert "ไม่นับ (นอกจังหวัดที่ท่านรับผิดชอบ)" in tips["5501"]
+    assert "2 incidents" not in tips["5501"]
+    # the time slider adds up the reader's incidents only
+    assert _slider_incidents(page.text) == 1
+    # the legend names the area its incident figures cover
+    legend = " ".join(_legend(page.text).split())
+    assert "incidents counted: province Phrae (54)" in legend, legend
+    assert "นับเหตุ: จังหวัด แพร่ (54)" in legend, legend
+    # a national reader (an administrator) counts both provinces, and every district
+    every = client.get("/maps/overview", headers=people["admin"], params={"fiscal_year_be": 2567})
+    tips = _district_tips(every.text)
+    assert "Reported incidents: 2 incidents" in tips["5501"] and "Reported incidents: 1 incidents" in tips[here]
+    assert _slider_incidents(every.text) == 3
+    assert "incidents counted: every province" in " ".join(_legend(every.text).split())
+
+
+def test_case_map_districts_carry_no_false_zero_and_the_evidence_line_is_thai_too(two):  # noqa: F811
+    client, people = two
+    inc = _incident(client, people["phrae_officer"], PHRAE_POINT)
+    here = inc["place"]["district"]["code"]
+    inv = people["phrae_inv"]
+    case = client.post(
+        "/api/v1/cases",
+        headers=inv,
+        json={"title": "Permits inside the reserve", "category": "other", "received_on": "2024-03-01"},
+    )
+    assert case.status_code == 201, case.text
+    cid = case.json()["id"]
+    for target_type, target_id in (("incident", str(inc["id"])), ("district", here)):
+        r = client.post(
+            f"/api/v1/cases/{cid}/links",
+            headers=inv,
+            json={"target_type": target_type, "target_id": target_id, "reason": "evidence"},
+        )
+        assert r.status_code == 201, r.text
+    page = client.get(f"/maps/cases/{cid}", headers=inv)
+    assert page.status_code == 200, page.text
+    tips = _district_tips(page.text)
+    assert set(tips) == {here}
+    # the district's name, no "0 detections" / "0 incidents" (its incident is right there on the map)
+    assert "0 incidents" not in tips[here] and "0 detections" not in tips[here], tips[here]
+    assert "Reported incidents" not in tips[here] and "Satellite hotspots" not in tips[here]
+    legend = " ".join(_legend(page.text).split())
+    assert "หลักฐาน: เหตุที่แจ้ง 1, อำเภอ 1" in legend, legend
+    assert "evidence: 1 incidents, 1 districts" in legend, legend
+    json.dumps(tips)  # plain text
