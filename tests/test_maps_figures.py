@@ -1,4 +1,5 @@
-"""The figures a committee member reads on the maps state their area and period honestly: the overview's incident
+"""The figures a committee member reads on the maps state their area and period honestly: the clearing patches'
+legend says how many are drawn of how many, over which period and provinces; the overview's incident
 counts (district tooltips, the time slider) are those of the reader's provinces, as its incident markers are, and
 the legend says so; a district of another province says "not counted" rather than a count the reader may not see.
 On a case's map, a linked district is drawn without counts (nothing is counted over a period there, so "0" would
@@ -12,7 +13,9 @@ import json
 import re
 from html import unescape
 
+from geo_service.maps import forest_layers as F
 from tests.provinces import NAN_POINT, PHRAE_POINT
+from tests.test_forest_loss_links import world  # noqa: F401 (the fixture)
 from tests.test_province_scope import _incident, two  # noqa: F401 (the fixture)
 from tests.test_red_flags_map import feature_collections
 
@@ -102,3 +105,33 @@ def test_case_map_districts_carry_no_false_zero_and_the_evidence_line_is_thai_to
     assert "หลักฐาน: เหตุที่แจ้ง 1, อำเภอ 1" in legend, legend
     assert "evidence: 1 incidents, 1 districts" in legend, legend
     json.dumps(tips)  # plain text
+
+
+def _patch_legend(page: str) -> list[str]:
+    """The clearing-patch legend's lines as text: the count (Thai, English) and what is counted (Thai, English)."""
+    text = unescape(page)
+    m = re.search(r"แปลงแผ้วถางป่า / forest-clearing patches</b>(.*?)<span class='sw'", text, re.S)
+    assert m, "no patch legend"
+    counted = re.search(r"<div>(นับ: แปลงที่มีการแจ้งเตือน[^<]*)<br>(Counted: patches[^<]*)</div>", text)
+    lines = [x.strip() for x in m.group(1).split("<br>") if re.sub(r"<[^>]+>", "", x).strip()]
+    return [re.sub(r"<[^>]+>", "", x).strip() for x in lines] + (list(counted.groups()) if counted else [])
+
+
+def test_patch_legend_says_how_many_of_how_many_over_which_period_and_area(client, world, monkeypatch):  # noqa: F811
+    _ids, people, _ = world
+    period = {"from": "2024-01-01", "to": "2024-03-31"}
+    page = client.get("/maps/overview", headers=people["admin"], params=period).text
+    # near, far, reserve, hostile and Nan's (the merged one never): all drawn, said so, over the period, everywhere
+    assert _patch_legend(page) == [
+        "แสดงทั้งหมด 5 แปลง",
+        "all 5 shown",
+        "นับ: แปลงที่มีการแจ้งเตือนในช่วง 1 ม.ค. 2567 – 31 มี.ค. 2567 ที่มีส่วนอยู่ในทุกจังหวัด; ไม่รวมแปลงที่ถูกรวมเข้ากับแปลงอื่น",
+        "Counted: patches with an alert in 1 Jan 2567 BE – 31 Mar 2567 BE, with a part in every province; "
+        "patches absorbed by another left out",
+    ]
+    # above the cap: the largest are drawn, and the legend says of how many and how many were left out
+    monkeypatch.setattr(F, "MAP_PATCHES", 2)
+    capped = client.get("/maps/overview", headers=people["committee"], params=period).text
+    lines = _patch_legend(capped)
+    assert lines[:2] == ["แสดง 2 จาก 4 แปลง (แปลงใหญ่สุดก่อน); ไม่แสดง 2 แปลง", "2 shown of 4 (the 2 largest); 2 left out"]
+    assert "ที่มีส่วนอยู่ในจังหวัด แพร่ (54)" in lines[2] and "with a part in province Phrae (54)" in lines[3]

@@ -106,13 +106,43 @@ def period_patches(session: Session, period: Period, viewer: Principal | None) -
     return evidence.map_patches(session, period.start, period.end, viewer=viewer, limit=MAP_PATCHES)
 
 
-def legend_html(shown: int, tiled: bool = False) -> str:
-    """The legend's lines for the patch layer: colours by field check, the fire edge, the units."""
+def count_words(shown: int, total: int | None = None, tiled: bool = False) -> tuple[str, str]:
+    """How many patches the layer draws, in Thai and English: every one, or the ``shown`` largest of ``total`` and
+    how many were left out (the layer embeds at most MAP_PATCHES), or all of them as vector tiles."""
+    if tiled:
+        return f"ทั้งหมด {shown:,} แปลง (ไทล์เวกเตอร์)", f"all {shown:,} (vector tiles)"
+    left = max((total or shown) - shown, 0)
+    if not left:
+        return f"แสดงทั้งหมด {shown:,} แปลง", f"all {shown:,} shown"
+    return (
+        f"แสดง {shown:,} จาก {total:,} แปลง (แปลงใหญ่สุดก่อน); ไม่แสดง {left:,} แปลง",
+        f"{shown:,} shown of {total:,} (the {shown:,} largest); {left:,} left out",
+    )
+
+
+def counted_words(period: Period, area: tuple[str, str]) -> tuple[str, str]:
+    """Over which period and area the overview's patches are counted (``area``: the reader's provinces, Thai and
+    English), in Thai and English."""
+    return (
+        f"นับ: แปลงที่มีการแจ้งเตือนในช่วง {period.label_th} ที่มีส่วนอยู่ใน{area[0]}; ไม่รวมแปลงที่ถูกรวมเข้ากับแปลงอื่น",
+        f"Counted: patches with an alert in {period.label_en}, with a part in {area[1]}; patches absorbed by "
+        "another left out",
+    )
+
+
+def total_patches(session: Session, period: Period, viewer: Principal | None) -> int:
+    """How many patches the period has within the viewer's provinces (what the layer would draw without its cap)."""
+    return evidence.count_patches(session, period.start, period.end, viewer=viewer)
+
+
+def legend_html(
+    shown: int, tiled: bool = False, total: int | None = None, counted: tuple[str, str] | None = None
+) -> str:
+    """The legend's lines for the patch layer: how many are drawn (of ``total``), colours by field check, the fire
+    edge, the units, and over what they are counted (``counted``: ``counted_words``)."""
+    th, en = count_words(shown, total, tiled)
     parts = [
-        f"<div><b>{esc.text('แปลงแผ้วถางป่า / forest-clearing patches')}</b> ({shown:,}"
-        + (esc.text(f"; the {MAP_PATCHES:,} largest") if shown >= MAP_PATCHES and not tiled else "")
-        + (esc.text("; vector tiles") if tiled else "")
-        + ")</div>"
+        f"<div><b>{esc.text('แปลงแผ้วถางป่า / forest-clearing patches')}</b><br>{esc.text(th)}<br>{esc.text(en)}</div>"
     ]
     for th, en, colour in VERIFICATION.values():
         parts.append(f"<div><span class='sw' style='background:{colour}'></span>{esc.text(f'{th} / {en}')}</div>")
@@ -126,6 +156,8 @@ def legend_html(shown: int, tiled: bool = False) -> str:
         + esc.text("พื้นที่เป็นไร่และเฮกตาร์ วัดในระบบ UTM; วันที่ พ.ศ. / areas in rai and ha (UTM); dates in BE")
         + "</div>"
     )
+    if counted is not None:
+        parts.append(f"<div>{esc.text(counted[0])}<br>{esc.text(counted[1])}</div>")
     return "".join(parts)
 
 

@@ -217,7 +217,9 @@ def overview(
         "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>"
     )
     if clearings:
-        body.append(F.legend_html(clearings, tiled))
+        total = F.total_patches(session, period, principal) if not tiled and clearings >= F.MAP_PATCHES else None
+        counted = F.counted_words(period, RF.area_words(session, principal))
+        body.append(F.legend_html(clearings, tiled, total, counted))
     if flag_legend is not None:
         body.append(flag_legend)
     # incidents (markers, district counts, the slider) are those of the reader's provinces: said, with the area
