@@ -135,3 +135,45 @@ def test_patch_legend_says_how_many_of_how_many_over_which_period_and_area(clien
     lines = _patch_legend(capped)
     assert lines[:2] == ["แสดง 2 จาก 4 แปลง (แปลงใหญ่สุดก่อน); ไม่แสดง 2 แปลง", "2 shown of 4 (the 2 largest); 2 left out"]
     assert "ที่มีส่วนอยู่ในจังหวัด แพร่ (54)" in lines[2] and "with a part in province Phrae (54)" in lines[3]
+
+
+def test_case_map_draws_only_the_incidents_of_the_readers_provinces(two):  # noqa: F811
+    """A national administrator links Nan's incident to a Phrae case: the Phrae investigator's case map leaves it out
+    (as the evidence pack and evidence.geojson do) and its evidence line counts what is drawn."""
+    client, people = two
+    inv = people["phrae_inv"]
+    phrae = _incident(client, people["phrae_officer"], PHRAE_POINT)
+    nan = client.post(
+        "/api/v1/incidents",
+        headers=people["nan_officer"],
+        json={
+            "kind": "wildfire",
+            "observed_at": "2024-03-14T10:00:00+07:00",
+            "description": "NAN-ONLY-DESCRIPTION",
+            "location": NAN_POINT,
+        },
+    )
+    assert nan.status_code == 201, nan.text
+    case = client.post(
+        "/api/v1/cases",
+        headers=inv,
+        json={"title": "Two plots", "category": "other", "received_on": "2024-03-01", "province_code": "54"},
+    )
+    assert case.status_code == 201, case.text
+    cid = case.json()["id"]
+    for headers, incident in ((inv, phrae), (people["admin"], nan.json())):
+        r = client.post(
+            f"/api/v1/cases/{cid}/links",
+            headers=headers,
+            json={"target_type": "incident", "target_id": str(incident["id"]), "reason": "evidence"},
+        )
+        assert r.status_code == 201, r.text
+    page = client.get(f"/maps/cases/{cid}", headers=inv)
+    assert page.status_code == 200, page.text
+    body = _decoded(page.text)
+    assert "NAN-ONLY-DESCRIPTION" not in body and f"INC-{nan.json()['id']:06d}" not in body
+    assert f"INC-{phrae['id']:06d}" in body
+    assert "evidence: 1 incidents" in " ".join(_legend(page.text).split())
+    # the administrator (national) sees both
+    every = _decoded(client.get(f"/maps/cases/{cid}", headers=people["admin"]).text)
+    assert "NAN-ONLY-DESCRIPTION" in every

@@ -167,7 +167,7 @@ def case_map(
     flag_layer, flag_legend, flag_count = RF.case_flags(session, principal, flag_ids, pa_codes)
     if flag_layer is not None:
         flag_layer.add_to(m)
-    rows = L.incidents(session, None, ids=ids or [-1])
+    rows = L.incidents(session, None, ids=ids or [-1], viewer=principal)  # within the reader's provinces
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
