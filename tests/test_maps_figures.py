@@ -13,6 +13,7 @@ import json
 import re
 from html import unescape
 
+from geo_service.maps import case_map
 from geo_service.maps import forest_layers as F
 from tests.provinces import NAN_POINT, PHRAE_POINT
 from tests.test_forest_loss_links import world  # noqa: F401 (the fixture)
@@ -177,3 +178,17 @@ def test_case_map_draws_only_the_incidents_of_the_readers_provinces(two):  # noq
     # the administrator (national) sees both
     every = _decoded(client.get(f"/maps/cases/{cid}", headers=people["admin"]).text)
     assert "NAN-ONLY-DESCRIPTION" in every
+
+
+def test_case_map_labels_say_dash_for_a_figure_a_detection_lacks():
+    """A detection without FRP or confidence (and an event without FRP): "-", never "None" nor a made-up 0."""
+    bare = {"target_id": "7", "acq_utc": "2024-03-05T06:30:00+00:00", "satellite": None, "reason": None}
+    label = unescape(case_map.hotspot_label({**bare, "frp": None, "confidence": None}))
+    assert "None" not in label and "FRP 0" not in label, label
+    assert "5 มี.ค. 2567 13:30 (เวลาไทย / Bangkok); -; FRP - MW; confidence -" in label, label
+    full = unescape(case_map.hotspot_label({**bare, "satellite": "N", "frp": 12.34, "confidence": 3}))
+    assert "; N; FRP 12.3 MW; confidence สูง/high" in full, full
+    event = {"target_id": "3", "first_seen": bare["acq_utc"], "last_seen": bare["acq_utc"], "detections": 2}
+    label = unescape(case_map.event_label({**event, "max_frp": None, "reason": "x"}))
+    assert "FRP max - MW" in label and "None" not in label, label
+    assert "FRP max 41 MW" in unescape(case_map.event_label({**event, "max_frp": 40.6, "reason": "x"}))
