@@ -13,11 +13,13 @@ import math
 import re
 from datetime import date
 
+import folium
 import pytest
 from sqlalchemy import text
 
 from geo_service.forest_loss.fire_words import evidence_words, fire_summary
 from geo_service.maps import escaping as esc
+from geo_service.maps import forest_layers as F
 from tests.test_forest_loss_links import LAT, LON, _case_with_incident, world  # noqa: F401 (the fixture)
 
 RULE = {"distance_m": 500, "days_before": 30, "days_after": 30, "half_pixel_m": {"VIIRS": 187.5, "MODIS": 500.0}}
@@ -191,3 +193,20 @@ def test_case_suggestions_say_what_burned(client, marked):
             assert "None" not in words and not RAW_FLOAT.search(words), words
     # the fire bonus still ranks a burned patch: 1/(1+250/1000)/(1+4/60)*1.25
     assert math.isclose(near["score"], 0.9375, abs_tol=0.001)
+
+
+def test_the_patch_details_and_the_tile_popup_say_what_burned(client, marked):
+    """The one patch's details (what the vector-tile popup links to) carry the words; the tile popup names the patch
+    by its tile property (``patch_id``) and says "yes"/"no found" rather than a raw true/false."""
+    ids, people, _ = marked
+    for name, th, en in (("near", FULL_TH, FULL_EN), ("reserve", OLDER_TH, OLDER_EN), ("far", None, None)):
+        r = client.get(f"/api/v1/forest-loss/patches/{ids[name]}", headers=people["lead"])
+        assert r.status_code == 200, r.text
+        props = r.json()["properties"]
+        assert (props["fire_th"], props["fire_en"]) == (th, en), name
+    m = folium.Map(tiles=None)
+    F.PatchTiles("/ogc/collections/clearing_patches/tiles/WebMercatorQuad/{z}/{y}/{x}", "patches").add_to(m)
+    page = m.get_root().render()
+    assert "['patch_id', 'แปลงแผ้วถาง / clearing patch #']" in page and "['id', " not in page
+    assert "ไม่พบไฟใกล้แปลง / no fire found near the patch" in page
+    assert "'/api/v1/forest-loss/patches/' + encodeURIComponent(p.patch_id)" in page

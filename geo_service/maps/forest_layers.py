@@ -188,15 +188,24 @@ class PatchTiles(plugins.VectorGridProtobuf):
 var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url_json }}, {{ this.options }});
 {{ this.get_name() }}.on('click', function (e) {
   var p = (e.layer && e.layer.properties) || {};
-  var labels = [['id', 'แปลงแผ้วถาง / clearing patch #'], ['area_rai', 'ไร่ / rai: '], ['area_ha', 'ha: '],
+  var labels = [['patch_id', 'แปลงแผ้วถาง / clearing patch #'], ['area_rai', 'ไร่ / rai: '], ['area_ha', 'ha: '],
                 ['first_date', 'แจ้งเตือนแรก / first alert: '], ['last_date', 'แจ้งเตือนล่าสุด / last alert: '],
                 ['sources', 'แหล่ง / sources: '], ['confidence_max', 'ความเชื่อมั่น / confidence: '],
                 ['cleared_by_fire', 'ถูกเผา / cleared by fire: '], ['verification', 'ตรวจภาคสนาม / field check: ']];
+  var yes = {true: 'ใช่ / yes (รายละเอียดในข้อมูลแปลง / what burned: in the patch details)', false: 'ไม่พบไฟใกล้แปลง / no fire found near the patch'};
   var div = document.createElement('div');
   labels.forEach(function (l) {
     if (p[l[0]] === undefined || p[l[0]] === null) return;
-    var d = document.createElement('div'); d.textContent = l[1] + p[l[0]]; div.appendChild(d);
+    var v = l[0] === 'cleared_by_fire' ? yes[!!p[l[0]]] : p[l[0]];
+    var d = document.createElement('div'); d.textContent = l[1] + v; div.appendChild(d);
   });
+  if (p.patch_id !== undefined) {  // the details (fire_th / fire_en: what burned near it) on this service
+    var a = document.createElement('a');
+    a.href = '/api/v1/forest-loss/patches/' + encodeURIComponent(p.patch_id);
+    a.target = '_blank'; a.rel = 'noopener';
+    a.textContent = 'ข้อมูลแปลง / patch details';
+    div.appendChild(a);
+  }
   L.popup().setLatLng(e.latlng).setContent(div).openOn({{ this._parent.get_name() }});
 });
 {%- endmacro %}
