@@ -192,3 +192,25 @@ def test_case_map_labels_say_dash_for_a_figure_a_detection_lacks():
     label = unescape(case_map.event_label({**event, "max_frp": None, "reason": "x"}))
     assert "FRP max - MW" in label and "None" not in label, label
     assert "FRP max 41 MW" in unescape(case_map.event_label({**event, "max_frp": 40.6, "reason": "x"}))
+
+
+def test_overview_cases_layer_says_received_in_the_period_and_how_many_have_no_marker(two):  # noqa: F811
+    client, people = two
+    inv = people["phrae_inv"]
+    made = []
+    for title in ("Placed case", "Unplaced case"):
+        r = client.post(
+            "/api/v1/cases", headers=inv, json={"title": title, "category": "other", "received_on": "2024-03-01"}
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["id"])
+    link = {"target_type": "district", "target_id": "5401", "reason": "where"}
+    assert client.post(f"/api/v1/cases/{made[0]}/links", headers=inv, json=link).status_code == 201
+    page = unescape(_decoded(client.get("/maps/overview", headers=inv, params={"fiscal_year_be": 2567}).text))
+    assert (
+        "คดีที่รับในช่วงนี้ / Cases received in the period (2); ไม่มีอำเภอ ไม่อยู่บนแผนที่ 1 / 1 with no district, not on "
+        "the map" in page
+    )
+    # another fiscal year: neither was received in it
+    other = unescape(_decoded(client.get("/maps/overview", headers=inv, params={"fiscal_year_be": 2566}).text))
+    assert "Cases received in the period (0)" in other

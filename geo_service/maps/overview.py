@@ -276,8 +276,13 @@ def overview_for_caller(
 
 
 def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureGroup:
-    """Cases by district: one marker per district listing what the caller may see of each case."""
-    group = folium.FeatureGroup(name=esc.text(f"คดี / Cases ({len(cases)})"))
+    """Cases by district: one marker per district listing what the caller may see of each case. The layer's name
+    says what is counted (the cases received in the map's period) and how many have no district and so no marker."""
+    unplaced = sum(1 for c in cases if not any(code in districts for code in c.get("districts") or []))
+    name = f"คดีที่รับในช่วงนี้ / Cases received in the period ({len(cases):,})" + (
+        f"; ไม่มีอำเภอ ไม่อยู่บนแผนที่ {unplaced:,} / {unplaced:,} with no district, not on the map" if unplaced else ""
+    )
+    group = folium.FeatureGroup(name=esc.text(name))
     by_district: dict[str, list[dict]] = {}
     for c in cases:
         for code in c.get("districts") or []:
