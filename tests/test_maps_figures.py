@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from html import unescape
 
 from geo_service.maps import case_map
 from geo_service.maps import forest_layers as F
+from geo_service.maps import hotspot_layers as H
 from tests.provinces import NAN_POINT, PHRAE_POINT
 from tests.test_forest_loss_links import world  # noqa: F401 (the fixture)
 from tests.test_province_scope import _incident, two  # noqa: F401 (the fixture)
@@ -214,3 +216,31 @@ def test_overview_cases_layer_says_received_in_the_period_and_how_many_have_no_m
     # another fiscal year: neither was received in it
     other = unescape(_decoded(client.get("/maps/overview", headers=inv, params={"fiscal_year_be": 2566}).text))
     assert "Cases received in the period (0)" in other
+
+
+def test_hotspot_layer_names_and_event_labels_say_what_they_leave_out():
+    assert H.capped_name("Hotspots, clickable", 12, H.CLUSTER_POINTS) == "Hotspots, clickable (12)"
+    assert H.capped_name("Hotspots, clickable", 20_000, 20_000) == (
+        "Hotspots, clickable (20,000 จุดที่ FRP สูงสุด จุดที่อ่อนกว่าไม่แสดง / the 20,000 strongest by FRP; any weaker not drawn)"
+    )
+    when = datetime(2024, 3, 5, 6, 30, tzinfo=UTC)
+    event = {"id": 9, "first_seen": when, "last_seen": when, "detections": 3, "sensors": "VIIRS", "rai": 12}
+    label = unescape(H.event_label({**event, "max_frp": None, "reserve_code": None})).split("<br>")
+    assert label == [
+        "เหตุไฟ #9: 5 มี.ค. 2567 – 5 มี.ค. 2567; 3 จุด (VIIRS); FRP สูงสุด - MW; ~12 ไร่",
+        "fire event #9: 5 Mar 2567 BE – 5 Mar 2567 BE; 3 detections; max FRP - MW; ~12 rai",
+    ]
+    assert "max FRP 41 MW; ~12 rai; NRF-PR-004" in unescape(
+        H.event_label({**event, "max_frp": 40.6, "reserve_code": "NRF-PR-004"})
+    )
+
+
+def test_protected_area_legend_says_illustrative_only_where_dashed_and_the_boundary_day(client, admin_headers):
+    page = client.get("/maps/overview", headers=admin_headers, params={"fiscal_year_be": 2567})
+    assert page.status_code == 200
+    legend = " ".join(_legend(page.text).split())
+    assert (
+        "พื้นที่คุ้มครอง (เส้นประ: ขอบเขตสมมติ) ขอบเขต ณ 30 ก.ย. 2567 / Protected areas (dashed: ILLUSTRATIVE), "
+        "boundaries in force on 30 Sep 2567 BE" in legend
+    ), legend
+    assert "พื้นที่คุ้มครอง (ขอบเขตสมมติ) /" not in legend

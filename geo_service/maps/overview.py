@@ -214,7 +214,11 @@ def overview(
     body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]
     body.append(
         "<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
-        "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>"
+        + esc.text(
+            f"พื้นที่คุ้มครอง (เส้นประ: ขอบเขตสมมติ) ขอบเขต ณ {L.be_date_th(period.end)} / Protected areas (dashed: "
+            f"ILLUSTRATIVE), boundaries in force on {L.be_date_en(period.end)}"
+        )
+        + "</div>"
     )
     if clearings:
         total = F.total_patches(session, period, principal) if not tiled and clearings >= F.MAP_PATCHES else None
