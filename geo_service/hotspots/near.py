@@ -116,7 +116,11 @@ def fire_near_areas(
             x, y = from_wgs84(zone).transform(det["lon"].to_numpy(), det["lat"].to_numpy())
             points = shapely.points(np.asarray(x), np.asarray(y))
             day = det["day"].to_numpy(np.int64)
-            within = distance + half_pixel_m(det["instrument"].to_numpy(dtype=object))
+            instrument = det["instrument"].to_numpy(dtype=object)
+            within = distance + half_pixel_m(instrument)
+            bit_of = np.zeros(len(det), np.int64)  # once per detection, not per pair: string compares are the cost
+            for name, bit in SENSOR_BITS.items():
+                bit_of[instrument == name] = bit
             # candidates: the points in an area's box widened by their own reach (one tree per sensor's reach)
             pairs = []
             for r in np.unique(within):
@@ -136,9 +140,7 @@ def fire_near_areas(
             np.minimum.at(nearest, a_g, dist)
             np.minimum.at(first, a_g, day[d_i])
             np.maximum.at(last, a_g, day[d_i])
-            instrument = det["instrument"].to_numpy(dtype=object)[d_i]
-            bit_of = np.select([instrument == name for name in SENSOR_BITS], list(SENSOR_BITS.values()), 0)
-            np.bitwise_or.at(sensors, a_g, bit_of.astype(np.int64))
+            np.bitwise_or.at(sensors, a_g, bit_of[d_i])
         ev_ids, ev_wkb, ev_first, ev_last = store.events_in(
             session, box, int(utc_lo[members].min()), int(utc_hi[members].max())
         )
