@@ -46,6 +46,20 @@ def area_units(m2: float) -> dict[str, Any]:
     }
 
 
+TH_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
+EN_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+
+
+def be_date_th(d: date) -> str:
+    """A day in Thai with the Buddhist Era year, e.g. "1 ต.ค. 2566"."""
+    return f"{d.day} {TH_MONTHS[d.month - 1]} {d.year + BE_OFFSET}"
+
+
+def be_date_en(d: date) -> str:
+    """A day in English with the Buddhist Era year, e.g. "1 Oct 2566 BE"."""
+    return f"{d.day} {EN_MONTHS[d.month - 1]} {d.year + BE_OFFSET} BE"
+
+
 def be_dmy(value: str | date | None, missing: str = "") -> str:
     """D/M/YYYY in the Buddhist Era, as officials write dates (an ISO date or timestamp; ``missing`` if none)."""
     if not value:

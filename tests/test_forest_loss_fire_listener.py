@@ -5,6 +5,7 @@ position a few metres away (the key rounds positions to 1e-4 degree), a merged p
 
 from __future__ import annotations
 
+import re
 from datetime import date
 
 import numpy as np
@@ -190,21 +191,34 @@ def test_a_modis_pixel_reaches_farther_than_a_viirs_one(sm, tmp_path):
     # the published position 900 m away (beyond the 500 m a reader sees in the rule), its pixel's event 400 m
     assert 898 < evidence["hotspot_nearest_m"] < 902 and 398 < evidence["event_nearest_m"] < 402
     assert evidence["nearest_m"] == evidence["event_nearest_m"]
-    th, en = evidence_words(fire, evidence)
-    assert en.startswith("cleared by fire: 1 detection 2024-03-05 to 2024-03-05, the nearest published position 9")
-    assert "1 fire event, the nearest event footprint 4" in en
+    assert evidence["hotspot_sensors"] == ["MODIS"]  # the instrument of the counted detection is recorded
+    th, en = evidence_words(fire, evidence, "2024-03-01")
+    assert re.match(
+        r"cleared by fire: 1 MODIS fire detection (898|899|900|901|902) m from the patch, on 5 Mar 2567 BE, 4 days "
+        r"after the first alert; 1 fire event, its footprint (398|399|400|401|402) m from the patch \(the rule: ",
+        en,
+    ), en
     assert "pixel comes within 500 m of the patch (its published position VIIRS (pixel 375 m) up to 687.5 m, " in en
     assert "MODIS (pixel 1 km) up to 1,000 m)" in en and "neighbouring province" in en
-    assert th.startswith("ถูกเผา: จุดความร้อน 1 จุด 5/3/2567–5/3/2567, ตำแหน่งที่เผยแพร่ใกล้สุดห่างแปลง 9")
+    assert re.match(
+        r"ถูกเผา: จุดความร้อน MODIS 1 จุด ห่างแปลง (898|899|900|901|902) ม\. วันที่ 5 มี\.ค\. 2567 "
+        r"\(4 วันหลังการแจ้งเตือนแรก\); เหตุไฟ 1 เหตุ ขอบเขตห่างแปลง (398|399|400|401|402) ม\. \(เกณฑ์: ",
+        th,
+    ), th
     assert "MODIS (พิกเซล 1 km) ไม่เกิน 1,000 ม." in th
 
 
 def test_evidence_words_without_fire_and_of_older_evidence():
-    """No mark: "no fire found"; evidence recorded before the distances were split (no rule) is said as recorded."""
-    assert evidence_words(False, None) == ("ไม่พบไฟ", "no fire found")
+    """No mark: "no fire found near the patch"; evidence recorded before the distances were split (no rule) is said
+    as recorded; a mark without evidence says so (tests/test_fire_words_places.py: every place that shows it)."""
+    assert evidence_words(False, None) == ("ไม่พบไฟใกล้แปลง", "no fire found near the patch")
     th, en = evidence_words(True, {"hotspots": 3, "events": [], "nearest_m": 120.0, "days": [-5, 2]})
-    assert en == "cleared by fire: 3 detections, nearest 120 m" and th == "ถูกเผา: จุดความร้อน 3 จุด, ใกล้สุด 120 ม."
-    assert evidence_words(True, None) == ("ถูกเผา", "cleared by fire")
+    assert en == "cleared by fire: 3 fire detections; the nearest fire 120 m from the patch"
+    assert th == "ถูกเผา: จุดความร้อน 3 จุด; ไฟใกล้สุดห่างแปลง 120 ม."
+    assert evidence_words(True, None) == (
+        "ถูกเผา (ไม่มีรายละเอียดบันทึกไว้)",
+        "cleared by fire (no details recorded with this mark)",
+    )
 
 
 def test_a_batch_reaches_the_patches_near_its_fires_not_all_between_them(sm, tmp_path):

@@ -50,6 +50,10 @@ def test_tasks_near_the_officer_false_alarm_and_incident_for_a_task(open_form, l
     assert items.nth(0).locator("svg.outline").is_visible()
     assert "<b>near</b>" in items.nth(0).text_content()  # the note as text, not HTML
     assert items.nth(0).locator("b").count() == 0
+    # what burned near the patch, in the server's words (fire_words.fire_summary; the near patch's mark is an older
+    # one: a count and one distance); the far patch did not burn: no fire line
+    expect_text(items.nth(0).locator(".fire"), r"^ถูกเผา: จุดความร้อน 3 จุด; ไฟใกล้สุดห่างแปลง 120 ม\.$")
+    assert items.nth(1).locator(".fire").count() == 0
     expect_text(page.locator("#tasks-status"), "พบ 2 งาน")
     shot(page, "tasks_near")
 

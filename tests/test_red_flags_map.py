@@ -57,6 +57,17 @@ def flag_features(html: str) -> list[dict]:
     ]
 
 
+def flag_count_lines(html: str) -> tuple[str, str]:
+    """The red-flag legend's count line, Thai and English, as the browser shows them (text between the heading and
+    the first severity swatch)."""
+    m = re.search(r"สัญญาณเตือน / red flags</b>(.*?)<span class='sw'", unescape(html), re.S)
+    assert m, "no red-flag legend"
+    parts = [unescape(re.sub(r"<[^>]+>", " ", x)).strip() for x in m.group(1).split("<br>")]
+    parts = [" ".join(x.split()) for x in parts if x.strip(" ()")]
+    assert len(parts) == 2, parts
+    return parts[0], parts[1]
+
+
 def flag_ids(html: str) -> set[int]:
     return {int(re.search(r"red flag #(\d+)", f["properties"]["label"]).group(1)) for f in flag_features(html)}
 
@@ -206,12 +217,19 @@ def test_overview_draws_flags_by_severity_with_escaped_popups(client, admin_head
     assert "in force on the issue date 15/6/2548" in doc_plain
     # the legend says what is counted: the provinces and the fiscal years
     assert "contracts of fiscal year 2567 BE" in html and "dismissed flags left out" in html
-    # above MAP_FLAGS the highest severities are drawn and the legend says how many matched
+    # every flag drawn: the count line says so in Thai and English, and names nothing left out
+    n = len(features)
+    th, en = flag_count_lines(html)
+    assert th == f"แสดงทั้งหมด {n} รายการ" and en == f"all {n} shown", (th, en)
+    # above MAP_FLAGS the highest severities are drawn and the legend says, in both languages, how many were shown,
+    # of how many, and how many were left out (Thai officials read the Thai line first)
     monkeypatch.setattr(RF, "MAP_FLAGS", 1)
     capped = overview(client, inv)
     shown = flag_features(capped)
     assert len(shown) == 1 and shown[0]["properties"]["severity"] == "high"
-    assert f"(1 of {len(features)}: the 1 of highest severity)" in unescape(capped)
+    th, en = flag_count_lines(capped)
+    assert th == f"แสดง 1 จาก {n} รายการ (ระดับสูงสุดก่อน); ไม่แสดง {n - 1} รายการ", th
+    assert en == f"1 shown of {n} (the 1 of highest severity); {n - 1} left out", en
 
 
 @pytest.mark.slow

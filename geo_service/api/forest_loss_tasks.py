@@ -57,6 +57,14 @@ class TaskOut(BaseModel):
     title_en: str
     where_th: str
     where_en: str
+    fire_th: str | None = Field(
+        default=None, description="What burned near the patch, in Thai (None: no fire found near it)"
+    )
+    fire_en: str | None = Field(
+        default=None,
+        description="What burned near the patch, e.g. 'cleared by fire: 1 VIIRS fire detection 120 m from the patch, "
+        "on 27 Feb 2569 BE, 3 days before the first alert' (None: no fire found near it)",
+    )
     lat: float = Field(description="A point inside the patch (WGS 84)")
     lon: float
     patch: dict[str, Any] = Field(description="Area (m2, ha, rai), alert dates, sources, confidence, fire evidence")

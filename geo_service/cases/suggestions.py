@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from geo_service.auth import Principal
 from geo_service.cases import access, evidence_scope, service, store
 from geo_service.forest_loss import evidence as patches
+from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 from geo_service.redflags import store as redflags_store
@@ -247,8 +248,10 @@ def _patch_words(r: dict) -> tuple[str, str]:
 
 
 def _fire_en(r: dict) -> str:
-    return "; cleared by fire" if r["cleared_by_fire"] else ""
+    """What burned near the patch (``fire_words.fire_summary``), after the reason; nothing when no fire was found."""
+    return "; " + fire_summary(True, r["fire_evidence"], r["first_date"])[1] if r["cleared_by_fire"] else ""
 
 
 def _fire_th(r: dict) -> str:
-    return " ถูกเผาร่วมด้วย (แผ้วถางด้วยไฟ)" if r["cleared_by_fire"] else ""
+    """The Thai of :func:`_fire_en`."""
+    return "; " + fire_summary(True, r["fire_evidence"], r["first_date"])[0] if r["cleared_by_fire"] else ""

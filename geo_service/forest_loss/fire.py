@@ -62,6 +62,7 @@ def fire_evidence(
             "hotspot_days": [r["hotspot_first_day"].isoformat(), r["hotspot_last_day"].isoformat()]
             if r["hotspots"]
             else None,
+            "hotspot_sensors": r.get("hotspot_sensors"),  # instruments of the counted detections (since 2026-12)
             "events": r["events"] or [],
             "nearest_m": round(min(nearest), 1) if nearest else None,  # the nearer of the two below
             # to the nearest counted detection's published position (a counted one lies up to the distance + half

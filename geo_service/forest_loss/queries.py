@@ -40,7 +40,7 @@ from sqlalchemy.orm import Session
 from geo_service.auth import Principal
 from geo_service.bbox import BBox
 from geo_service.errors import InvalidInput, NotFound
-from geo_service.forest_loss.fire_words import rule_words
+from geo_service.forest_loss.fire_words import fire_summary, rule_words
 from geo_service.hotspots.event_summary import HALF_PIXEL_M
 from geo_service.settings import settings_of
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
@@ -288,7 +288,8 @@ def patch_page(session: Session, flt: PatchFilter, viewer: Principal | None, lim
 
 def patch_detail(session: Session, patch_id: int, viewer: Principal | None) -> dict:
     """One patch as a GeoJSON Feature with its zones (every district, subdistrict, province and protected area it
-    touches, with area and share), its fire evidence and verification; NotFound if absent or outside ``viewer``'s
+    touches, with area and share), its fire evidence (and ``fire_th``/``fire_en``: ``fire_words.fire_summary``) and
+    verification; NotFound if absent or outside ``viewer``'s
     provinces (never a 403, so existence does not leak). An absorbed patch is shown with ``merged_into``."""
     params: dict[str, Any] = {"id": patch_id}
     scope = scope_sql(viewer, params)
@@ -322,6 +323,13 @@ def patch_detail(session: Session, patch_id: int, viewer: Principal | None) -> d
     row["properties"]["zones"] = [
         {**z, "area_ha": ha(z["area_m2"]), "area_rai": rai(z["area_m2"]), "share": round(z["share"], 4)} for z in zones
     ]
+    props = row["properties"]  # what burned near it, as every place says it (None: no fire found near it)
+    fire = (
+        fire_summary(True, props.get("fire_evidence"), props.get("first_date"))
+        if props.get("cleared_by_fire")
+        else None
+    )
+    props["fire_th"], props["fire_en"] = fire or (None, None)
     return row
 
 

@@ -19,6 +19,7 @@ from geo_service import audit
 from geo_service.auth import Principal
 from geo_service.errors import Conflict, InvalidInput, NotFound
 from geo_service.forest_loss import evidence, queries
+from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.incidents import store as incidents_store
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_dmy
 
@@ -107,6 +108,9 @@ FROM field_tasks t
 
 def _task_out(row: Any, card: dict, geometry: str | None = None, distance_m: float | None = None) -> dict:
     th, en = title(card)
+    fire_th, fire_en = (
+        fire_summary(True, card["fire_evidence"], card["first_date"]) if card["cleared_by_fire"] else (None, None)
+    )
     out = {
         "id": row["id"],
         "patch_id": row["patch_id"],
@@ -123,6 +127,8 @@ def _task_out(row: Any, card: dict, geometry: str | None = None, distance_m: flo
         "title_en": en,
         "where_th": where(card)[0],
         "where_en": where(card)[1],
+        "fire_th": fire_th,  # what burned near the patch (fire_words.fire_summary); None: no fire found near it
+        "fire_en": fire_en,
         "lat": round(card["lat"], 6),
         "lon": round(card["lon"], 6),
         "patch": evidence.feature_properties(card),

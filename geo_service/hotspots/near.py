@@ -46,6 +46,7 @@ CELL_DEG = 0.5  # a divisor of the 6-degree UTM zones: a cell never straddles a 
 _ORDINAL_1970 = date(1970, 1, 1).toordinal()
 _DAY_US = 86_400_000_000
 _BANGKOK_US = 7 * 3_600_000_000  # Asia/Bangkok has been UTC+7 without daylight saving since 1920
+SENSOR_BITS = {"MODIS": 1, "VIIRS": 2}  # in the order the evidence names them
 UTM_MIN_SCALE = 0.9996  # a UTM distance is at least this times the ground's: the box is widened by its inverse
 
 
@@ -76,8 +77,8 @@ def fire_near_areas(
     """Detections and fire events near areas in space and time, by the rule above.
 
     ``areas``: (id, WKB or EWKB geometry in EPSG:4326, first day, last day). One row per area with any, by id:
-    area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day, events (ids, ascending),
-    event_nearest_m."""
+    area_id, hotspots (count), hotspot_nearest_m, hotspot_first_day, hotspot_last_day, hotspot_sensors (the
+    instruments of the counted detections, e.g. ["MODIS", "VIIRS"]), events (ids, ascending), event_nearest_m."""
     if not areas:
         return []
     n = len(areas)
@@ -100,6 +101,7 @@ def fire_near_areas(
     nearest = np.full(n, np.inf)
     first = np.full(n, np.iinfo(np.int64).max)
     last = np.full(n, np.iinfo(np.int64).min)
+    sensors = np.zeros(n, np.int64)  # a bit per instrument (SENSOR_BITS) of the counted detections
     event_pairs: list[tuple[np.ndarray, np.ndarray]] = []  # (area, event id) of every counted pair
     event_nearest = np.full(n, np.inf)
     order = np.argsort(cell, kind="stable")
@@ -114,7 +116,11 @@ def fire_near_areas(
             x, y = from_wgs84(zone).transform(det["lon"].to_numpy(), det["lat"].to_numpy())
             points = shapely.points(np.asarray(x), np.asarray(y))
             day = det["day"].to_numpy(np.int64)
-            within = distance + half_pixel_m(det["instrument"].to_numpy(dtype=object))
+            instrument = det["instrument"].to_numpy(dtype=object)
+            within = distance + half_pixel_m(instrument)
+            bit_of = np.zeros(len(det), np.int64)  # once per detection, not per pair: string compares are the cost
+            for name, bit in SENSOR_BITS.items():
+                bit_of[instrument == name] = bit
             # candidates: the points in an area's box widened by their own reach (one tree per sensor's reach)
             pairs = []
             for r in np.unique(within):
@@ -134,6 +140,7 @@ def fire_near_areas(
             np.minimum.at(nearest, a_g, dist)
             np.minimum.at(first, a_g, day[d_i])
             np.maximum.at(last, a_g, day[d_i])
+            np.bitwise_or.at(sensors, a_g, bit_of[d_i])
         ev_ids, ev_wkb, ev_first, ev_last = store.events_in(
             session, box, int(utc_lo[members].min()), int(utc_hi[members].max())
         )
@@ -172,16 +179,18 @@ def fire_near_areas(
             "hotspot_nearest_m": d if c else None,
             "hotspot_first_day": f if c else None,
             "hotspot_last_day": la if c else None,
+            "hotspot_sensors": [name for name, bit in SENSOR_BITS.items() if bits & bit] if c else None,
             "events": events.get(k),
             "event_nearest_m": float(event_nearest[k]) if k in events else None,
         }
-        for k, a, c, d, f, la in zip(
+        for k, a, c, d, f, la, bits in zip(
             found.tolist(),
             ids[found].tolist(),
             count[found].tolist(),
             nearest[found].tolist(),
             first_day,
             last_day,
+            sensors[found].tolist(),
             strict=True,
         )
     ]

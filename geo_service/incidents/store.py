@@ -488,14 +488,16 @@ EXPORT_INCIDENT_AREAS_SQL = (
 # (imported here, not at the top: the top of this file is edited in parallel; hoist when merged)
 
 
-def district_counts(session: Session, lo: datetime, hi: datetime) -> dict[str, int]:
-    """Incidents observed in [lo, hi) per district code (incidents with no district left out)."""
+def district_counts(session: Session, lo: datetime, hi: datetime, viewer: Principal | None = None) -> dict[str, int]:
+    """Incidents observed in [lo, hi) per district code (incidents with no district left out), within ``viewer``'s
+    provinces (``scope_sql``: what its maps draw)."""
+    scope, params = scope_sql(viewer)
     rows = session.execute(
         text(
-            "SELECT district_code, count(*) FROM incidents WHERE observed_at >= :lo "
-            "AND observed_at < :hi AND district_code IS NOT NULL GROUP BY 1"
+            "SELECT district_code, count(*) FROM incidents i WHERE observed_at >= :lo "
+            f"AND observed_at < :hi AND district_code IS NOT NULL AND {scope} GROUP BY 1"
         ),
-        {"lo": lo, "hi": hi},
+        {"lo": lo, "hi": hi, **params},
     )
     return {code: n for code, n in rows}
 
@@ -541,20 +543,31 @@ def _grid_sql(unit: str) -> str:
         SELECT date_trunc('{unit}', observed_at AT TIME ZONE 'Asia/Bangkok')::date AS bucket,
                (round(ST_Y(geom) / :cell) * :cell)::float AS lat, (round(ST_X(geom) / :cell) * :cell)::float AS lon,
                count(*) AS n
-        FROM incidents WHERE observed_at >= :lo AND observed_at < :hi
+        FROM incidents i WHERE observed_at >= :lo AND observed_at < :hi AND {{scope}}
         GROUP BY 1, 2, 3"""
 
 
-def time_grid_size(session: Session, lo: datetime, hi: datetime, *, unit: str, cell: float) -> int:
-    """How many (day or week, grid cell) groups the incidents observed in [lo, hi) make."""
+def time_grid_size(
+    session: Session, lo: datetime, hi: datetime, *, unit: str, cell: float, viewer: Principal | None = None
+) -> int:
+    """How many (day or week, grid cell) groups the incidents observed in [lo, hi) within ``viewer``'s provinces
+    make."""
+    scope, params = scope_sql(viewer)
     return session.execute(
-        text(f"SELECT count(*) FROM ({_grid_sql(unit)}) g"), {"lo": lo, "hi": hi, "cell": cell}
+        text(f"SELECT count(*) FROM ({_grid_sql(unit).replace('{scope}', scope)}) g"),
+        {"lo": lo, "hi": hi, "cell": cell, **params},
     ).scalar_one()
 
 
-def time_grid(session: Session, lo: datetime, hi: datetime, *, unit: str, cell: float) -> list[dict]:
-    """Incidents observed in [lo, hi) counted per day or week (Asia/Bangkok) and grid cell of ``cell`` degrees."""
-    rows = session.execute(text(_grid_sql(unit) + " ORDER BY 1"), {"lo": lo, "hi": hi, "cell": cell}).mappings()
+def time_grid(
+    session: Session, lo: datetime, hi: datetime, *, unit: str, cell: float, viewer: Principal | None = None
+) -> list[dict]:
+    """Incidents observed in [lo, hi) within ``viewer``'s provinces, counted per day or week (Asia/Bangkok) and grid
+    cell of ``cell`` degrees."""
+    scope, params = scope_sql(viewer)
+    rows = session.execute(
+        text(_grid_sql(unit).replace("{scope}", scope) + " ORDER BY 1"), {"lo": lo, "hi": hi, "cell": cell, **params}
+    ).mappings()
     return [dict(r) for r in rows]
 
 

@@ -50,23 +50,31 @@ def _confidence(value: int | None) -> str | int | None:
     return CONFIDENCE.get(value, value) if value is not None else None
 
 
-def _hotspot_label(p: dict) -> str:
+def _figure(value: object, fmt: str) -> str:
+    """A recorded figure, or "-" when the detection has none (never a made-up 0, never "None")."""
+    return "-" if value is None else format(value, fmt)
+
+
+def hotspot_label(p: dict) -> str:
+    """The escaped label of a linked detection: local time, satellite, FRP, confidence ("-" for what it lacks)."""
     return esc.check_fragment(
         f"<b>{esc.text('จุดความร้อน / hotspot #' + p['target_id'])}</b><br>"
         + esc.text(
-            f"{_when(p['acq_utc'])} (เวลาไทย / Bangkok); {p['satellite']}; FRP {p.get('frp') or 0:.1f} MW; "
-            f"confidence {_confidence(p.get('confidence'))}"
+            f"{_when(p['acq_utc'])} (เวลาไทย / Bangkok); {p.get('satellite') or '-'}; "
+            f"FRP {_figure(p.get('frp'), '.1f')} MW; confidence {_figure(_confidence(p.get('confidence')), '')}"
         )
         + _why(p)
     )
 
 
-def _event_label(p: dict) -> str:
+def event_label(p: dict) -> str:
+    """The escaped label of a linked fire event: its span (Bangkok), detections, highest FRP ("-" when none)."""
     return esc.check_fragment(
         f"<b>{esc.text('เหตุไฟ / fire event #' + p['target_id'])}</b><br>"
         + esc.text(
             f"{_when(p['first_seen'])} – {_when(p['last_seen'])}; {p['detections']} detections; "
-            f"FRP max {p.get('max_frp') or 0:.0f} MW" + (f"; {p['reserve_code']}" if p.get("reserve_code") else "")
+            f"FRP max {_figure(p.get('max_frp'), '.0f')} MW"
+            + (f"; {p['reserve_code']}" if p.get("reserve_code") else "")
         )
         + _why(p)
     )
@@ -135,9 +143,8 @@ def case_map(
     all_districts = L.districts(session)
     m = base_map(all_districts, tile_url, tile_attribution)
     linked = [d for d in all_districts if d["code"] in district_codes]
-    if linked:
-        counts: dict[str, dict[str, int]] = {c.key: {} for c in L.DISTRICT_COUNTS}
-        choropleth, _ = L.district_layer(linked, counts)
+    if linked:  # names only: nothing is counted over a period on a case's map (a "0" would be false)
+        choropleth, _ = L.district_layer(linked, None)
         choropleth.add_to(m)
     if pa_codes:
         L.protected_layer(L.protected_areas(session, datetime.now(BANGKOK).date(), pa_codes)).add_to(m)
@@ -148,8 +155,8 @@ def case_map(
             _raster_label,
             {"color": "#6f42c1", "weight": 2, "fillColor": "#6f42c1", "fillOpacity": 0.15, "dashArray": "4 3"},
         ),
-        ("fire_event", _event_label, {"color": "#b22222", "weight": 2, "fillColor": "#ff7f0e", "fillOpacity": 0.4}),
-        ("hotspot", _hotspot_label, {}),
+        ("fire_event", event_label, {"color": "#b22222", "weight": 2, "fillColor": "#ff7f0e", "fillOpacity": 0.4}),
+        ("hotspot", hotspot_label, {}),
     ):
         layer = _evidence_layer(features, kind, label, style)
         if layer is not None:
@@ -172,7 +179,7 @@ def case_map(
     flag_layer, flag_legend, flag_count = RF.case_flags(session, principal, flag_ids, pa_codes)
     if flag_layer is not None:
         flag_layer.add_to(m)
-    rows = L.incidents(session, None, ids=ids or [-1])
+    rows = L.incidents(session, None, ids=ids or [-1], viewer=principal)  # within the reader's provinces
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
@@ -191,7 +198,15 @@ def case_map(
         f"<div>{esc.text(case['stage_th'])} / {esc.text(case['stage_en'])}</div>",
         "<div>"
         + esc.text(
-            "หลักฐาน / evidence: "
+            "หลักฐาน: "
+            + ", ".join(
+                [f"{KINDS[k][0]} {n}" for k, n in drawn.items() if n]
+                + ([f"สัญญาณเตือน {flag_count}"] if flag_count else [])
+            )
+        )
+        + "<br>"
+        + esc.text(
+            "evidence: "
             + ", ".join(
                 [f"{n} {KINDS[k][1]}" for k, n in drawn.items() if n]
                 + ([f"{flag_count} red flags"] if flag_count else [])

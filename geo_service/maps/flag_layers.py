@@ -69,10 +69,15 @@ def _sheet_links(r: dict) -> list[tuple[str, str]]:
     return links
 
 
+def _names(r: dict) -> tuple[tuple[str, str], tuple[str, str]]:
+    """(rule Thai, English), (severity Thai, English) of one flag (its own codes when unknown)."""
+    sev_th, sev_en, _ = SEVERITY.get(r["severity"], (r["severity"], r["severity"], ""))
+    return rules.RULE_LABELS.get(r["rule"], (r["rule"], r["rule"])), (sev_th, sev_en)
+
+
 def flag_label(r: dict) -> str:
     """The escaped popup HTML of one flag (a row of ``redflags.store.map_flags``)."""
-    rule_th, rule_en = rules.RULE_LABELS.get(r["rule"], (r["rule"], r["rule"]))
-    sev_th, sev_en, _ = SEVERITY.get(r["severity"], (r["severity"], r["severity"], ""))
+    (rule_th, rule_en), (sev_th, sev_en) = _names(r)
     st_th, st_en = STATUS.get(r["status"], (r["status"], r["status"]))
     status = f"สถานะ / status: {st_th} / {st_en}"
     if r["status"] == "linked" and r.get("case_id"):
@@ -137,6 +142,11 @@ def _style(feature: dict) -> dict:
     return {"color": colour, "weight": 3 if p["severity"] == "high" else 2, "fillColor": colour, "fillOpacity": 0.35}
 
 
+def _tip(r: dict) -> str:
+    (_, rule_en), (_, sev_en) = _names(r)
+    return esc.text(f"#{r['id']} {rule_en} ({sev_en})")
+
+
 def flag_layer(rows: list[dict], name: str = LAYER_NAME) -> folium.GeoJson | None:
     """The flags as one layer (None: no flag)."""
     if not rows:
@@ -147,10 +157,7 @@ def flag_layer(rows: list[dict], name: str = LAYER_NAME) -> folium.GeoJson | Non
             "geometry": json.loads(r["geometry"]),
             "properties": {
                 "label": flag_label(r),
-                "tip": esc.text(
-                    f"#{r['id']} {rules.RULE_LABELS.get(r['rule'], (r['rule'],) * 2)[1]} "
-                    f"({SEVERITY.get(r['severity'], ('', r['severity'], ''))[1]})"
-                ),
+                "tip": _tip(r),
                 "severity": r["severity"] if r["severity"] in SEVERITY else "medium",
                 "status": r["status"] if r["status"] in STATUS else "open",
             },
@@ -166,13 +173,22 @@ def flag_layer(rows: list[dict], name: str = LAYER_NAME) -> folium.GeoJson | Non
     )
 
 
+def count_words(shown: int, matched: int) -> tuple[str, str]:
+    """How many flags the layer draws, in Thai and English: every one, or the ``shown`` of highest severity of the
+    ``matched`` and how many were left out (the layer embeds at most MAP_FLAGS)."""
+    left = max(matched - shown, 0)
+    if not left:
+        return f"แสดงทั้งหมด {shown:,} รายการ", f"all {shown:,} shown"
+    return (
+        f"แสดง {shown:,} จาก {matched:,} รายการ (ระดับสูงสุดก่อน); ไม่แสดง {left:,} รายการ",
+        f"{shown:,} shown of {matched:,} (the {shown:,} of highest severity); {left:,} left out",
+    )
+
+
 def legend_html(shown: int, matched: int, scope_th: str, scope_en: str, dismissed: bool) -> str:
     """The legend's lines for the flag layer: colours by severity, what is counted (area and period)."""
-    parts = [
-        f"<div><b>{esc.text('สัญญาณเตือน / red flags')}</b> ({shown:,}"
-        + (esc.text(f" of {matched:,}: the {MAP_FLAGS:,} of highest severity") if matched > shown else "")
-        + ")</div>"
-    ]
+    th, en = count_words(shown, matched)
+    parts = [f"<div><b>{esc.text('สัญญาณเตือน / red flags')}</b><br>{esc.text(th)}<br>{esc.text(en)}</div>"]
     for th, en, colour in SEVERITY.values():
         parts.append(
             f"<div><span class='sw' style='background:{colour};opacity:.6;border:2px solid {colour}'></span>"
@@ -205,9 +221,10 @@ def _filter_words(filters: dict) -> str:
     return "; ".join(f"{labels[k]} = {v}" for k, v in named)
 
 
-def area_words(session, principal: Principal) -> tuple[str, str]:
-    """The caller's provinces by name, in Thai and English ("every province" for a national caller)."""
-    if principal.provinces is None:
+def area_words(session, principal: Principal | None) -> tuple[str, str]:
+    """The caller's provinces by name, in Thai and English ("every province" for a national caller, or None: the
+    service itself)."""
+    if principal is None or principal.provinces is None:
         return "ทุกจังหวัด", "every province"
     codes = sorted(principal.provinces)
     names = aoi.province_names(session, codes)
@@ -275,13 +292,11 @@ def case_flags(
         return None, None, 0
     matched = int(rows[0]["matched"])
     area_th, area_en = area_words(session, principal)
-    th = (
-        f"นับ: สัญญาณเตือนที่เชื่อมโยงกับคดี และที่ยังเปิดอยู่ในเขตป่าของคดี ({', '.join(reserve_codes) or '-'}; "
-        f"ขอบเขตที่มีผล ณ {be_dmy(datetime.now(BANGKOK).date())}); {area_th}"
-    )
+    today, reserves = be_dmy(datetime.now(BANGKOK).date()), ", ".join(reserve_codes) or "-"
+    th = f"นับ: สัญญาณเตือนที่เชื่อมโยงกับคดี และที่ยังเปิดอยู่ในเขตป่าของคดี ({reserves}; ขอบเขตที่มีผล ณ {today}); {area_th}"
     en = (
         f"Counted: the flags linked to this case, and the open flags still found in its reserves "
-        f"({', '.join(reserve_codes) or '-'}; boundary in force on {be_dmy(datetime.now(BANGKOK).date())}); {area_en}"
+        f"({reserves}; boundary in force on {today}); {area_en}"
     )
     return (
         flag_layer(rows, "สัญญาณเตือนของคดี / Red flags of this case"),

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from geo_service.auth import Principal
 from geo_service.exports.collections import COLLECTIONS
 from geo_service.forest_loss import evidence
+from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.maps import escaping as esc
 from geo_service.maps.period import Period, be_date_en, be_date_th
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
@@ -40,7 +41,8 @@ def _day(d: date) -> str:
 
 
 def patch_label(p: dict) -> str:
-    """The escaped label of one patch (tooltip HTML): number, area, dates, sources, confidence, fire, place."""
+    """The escaped label of one patch (tooltip HTML): number, area, dates, sources, confidence, what burned near it
+    (``fire_words.fire_summary``, Thai then English), place."""
     th, en, _ = VERIFICATION.get(p["verification"], (p["verification"], p["verification"], ""))
     area = p["area_m2"]
     place = " / ".join(x for x in (p.get("district_th"), p.get("district_en")) if x)
@@ -51,8 +53,8 @@ def patch_label(p: dict) -> str:
         esc.text(f"แจ้งเตือน / alerts: {_day(p['first_date'])} – {_day(p['last_date'])}"),
         esc.text("แหล่ง / sources: " + ", ".join(p["sources"] or [])),
         esc.text("ความเชื่อมั่น / confidence: " + CONFIDENCE.get(p["confidence_max"], str(p["confidence_max"]))),
-        esc.text("ถูกเผา / cleared by fire: " + ("ใช่ / yes" if p["cleared_by_fire"] else "ไม่พบ / no")),
     ]
+    lines += [esc.text(x) for x in fire_summary(bool(p["cleared_by_fire"]), p.get("fire_evidence"), p["first_date"])]
     if place:
         lines.append(esc.text(place))
     if reserve:
@@ -104,13 +106,43 @@ def period_patches(session: Session, period: Period, viewer: Principal | None) -
     return evidence.map_patches(session, period.start, period.end, viewer=viewer, limit=MAP_PATCHES)
 
 
-def legend_html(shown: int, tiled: bool = False) -> str:
-    """The legend's lines for the patch layer: colours by field check, the fire edge, the units."""
+def count_words(shown: int, total: int | None = None, tiled: bool = False) -> tuple[str, str]:
+    """How many patches the layer draws, in Thai and English: every one, or the ``shown`` largest of ``total`` and
+    how many were left out (the layer embeds at most MAP_PATCHES), or all of them as vector tiles."""
+    if tiled:
+        return f"ทั้งหมด {shown:,} แปลง (ไทล์เวกเตอร์)", f"all {shown:,} (vector tiles)"
+    left = max((total or shown) - shown, 0)
+    if not left:
+        return f"แสดงทั้งหมด {shown:,} แปลง", f"all {shown:,} shown"
+    return (
+        f"แสดง {shown:,} จาก {total:,} แปลง (แปลงใหญ่สุดก่อน); ไม่แสดง {left:,} แปลง",
+        f"{shown:,} shown of {total:,} (the {shown:,} largest); {left:,} left out",
+    )
+
+
+def counted_words(period: Period, area: tuple[str, str]) -> tuple[str, str]:
+    """Over which period and area the overview's patches are counted (``area``: the reader's provinces, Thai and
+    English), in Thai and English."""
+    return (
+        f"นับ: แปลงที่มีการแจ้งเตือนในช่วง {period.label_th} ที่มีส่วนอยู่ใน{area[0]}; ไม่รวมแปลงที่ถูกรวมเข้ากับแปลงอื่น",
+        f"Counted: patches with an alert in {period.label_en}, with a part in {area[1]}; patches absorbed by "
+        "another left out",
+    )
+
+
+def total_patches(session: Session, period: Period, viewer: Principal | None) -> int:
+    """How many patches the period has within the viewer's provinces (what the layer would draw without its cap)."""
+    return evidence.count_patches(session, period.start, period.end, viewer=viewer)
+
+
+def legend_html(
+    shown: int, tiled: bool = False, total: int | None = None, counted: tuple[str, str] | None = None
+) -> str:
+    """The legend's lines for the patch layer: how many are drawn (of ``total``), colours by field check, the fire
+    edge, the units, and over what they are counted (``counted``: ``counted_words``)."""
+    th, en = count_words(shown, total, tiled)
     parts = [
-        f"<div><b>{esc.text('แปลงแผ้วถางป่า / forest-clearing patches')}</b> ({shown:,}"
-        + (esc.text(f"; the {MAP_PATCHES:,} largest") if shown >= MAP_PATCHES and not tiled else "")
-        + (esc.text("; vector tiles") if tiled else "")
-        + ")</div>"
+        f"<div><b>{esc.text('แปลงแผ้วถางป่า / forest-clearing patches')}</b><br>{esc.text(th)}<br>{esc.text(en)}</div>"
     ]
     for th, en, colour in VERIFICATION.values():
         parts.append(f"<div><span class='sw' style='background:{colour}'></span>{esc.text(f'{th} / {en}')}</div>")
@@ -124,6 +156,8 @@ def legend_html(shown: int, tiled: bool = False) -> str:
         + esc.text("พื้นที่เป็นไร่และเฮกตาร์ วัดในระบบ UTM; วันที่ พ.ศ. / areas in rai and ha (UTM); dates in BE")
         + "</div>"
     )
+    if counted is not None:
+        parts.append(f"<div>{esc.text(counted[0])}<br>{esc.text(counted[1])}</div>")
     return "".join(parts)
 
 
@@ -154,15 +188,24 @@ class PatchTiles(plugins.VectorGridProtobuf):
 var {{ this.get_name() }} = L.vectorGrid.protobuf({{ this.url_json }}, {{ this.options }});
 {{ this.get_name() }}.on('click', function (e) {
   var p = (e.layer && e.layer.properties) || {};
-  var labels = [['id', 'แปลงแผ้วถาง / clearing patch #'], ['area_rai', 'ไร่ / rai: '], ['area_ha', 'ha: '],
+  var labels = [['patch_id', 'แปลงแผ้วถาง / clearing patch #'], ['area_rai', 'ไร่ / rai: '], ['area_ha', 'ha: '],
                 ['first_date', 'แจ้งเตือนแรก / first alert: '], ['last_date', 'แจ้งเตือนล่าสุด / last alert: '],
                 ['sources', 'แหล่ง / sources: '], ['confidence_max', 'ความเชื่อมั่น / confidence: '],
                 ['cleared_by_fire', 'ถูกเผา / cleared by fire: '], ['verification', 'ตรวจภาคสนาม / field check: ']];
+  var yes = {true: 'ใช่ / yes (รายละเอียดในข้อมูลแปลง / what burned: in the patch details)', false: 'ไม่พบไฟใกล้แปลง / no fire found near the patch'};
   var div = document.createElement('div');
   labels.forEach(function (l) {
     if (p[l[0]] === undefined || p[l[0]] === null) return;
-    var d = document.createElement('div'); d.textContent = l[1] + p[l[0]]; div.appendChild(d);
+    var v = l[0] === 'cleared_by_fire' ? yes[!!p[l[0]]] : p[l[0]];
+    var d = document.createElement('div'); d.textContent = l[1] + v; div.appendChild(d);
   });
+  if (p.patch_id !== undefined) {  // the details (fire_th / fire_en: what burned near it) on this service
+    var a = document.createElement('a');
+    a.href = '/api/v1/forest-loss/patches/' + encodeURIComponent(p.patch_id);
+    a.target = '_blank'; a.rel = 'noopener';
+    a.textContent = 'ข้อมูลแปลง / patch details';
+    div.appendChild(a);
+  }
   L.popup().setLatLng(e.latlng).setContent(div).openOn({{ this._parent.get_name() }});
 });
 {%- endmacro %}

@@ -15,10 +15,11 @@ import orjson
 from folium.template import Template
 from sqlalchemy.orm import Session
 
+from geo_service.auth import Principal
 from geo_service.hotspots import store as hotspots
 from geo_service.maps import escaping as esc
 from geo_service.maps.layers import district_count
-from geo_service.maps.period import Period, be_date_th
+from geo_service.maps.period import Period, be_date_en, be_date_th
 
 HOTSPOT_CREDIT = "Fire hotspots: NASA FIRMS (MODIS C6.1, VIIRS 375 m); fire events derived by geo_service"
 HEAT_POINTS = 50_000  # the heat map takes the strongest detections beyond this (page size stays small)
@@ -49,8 +50,9 @@ _OUTSIDE_CALLBACK = """function (row) {
 
 
 @district_count("hotspots", "จุดความร้อน", "Satellite hotspots", "จุด", "detections", primary=True)
-def hotspots_by_district(session: Session, period: Period) -> dict[str, int]:
-    """Detections of the area of interest in the period, per district code (the choropleth's primary count)."""
+def hotspots_by_district(session: Session, period: Period, viewer: Principal | None = None) -> dict[str, int]:
+    """Detections of the area of interest in the period, per district code (the choropleth's primary count). Public
+    data of the area of interest, the same for every reader (``viewer`` is not used)."""
     return hotspots.district_counts(session, *period.bounds)
 
 
@@ -60,7 +62,9 @@ def heat_layer(session: Session, period: Period) -> folium.FeatureGroup | None:
     rows = hotspots.heat_points(session, lo, hi, HEAT_POINTS)
     if not rows:
         return None
-    group = folium.FeatureGroup(name=esc.text(f"จุดความร้อน (ความหนาแน่น) / Hotspot heat map ({len(rows):,})"))
+    group = folium.FeatureGroup(
+        name=esc.text(capped_name("จุดความร้อน (ความหนาแน่น) / Hotspot heat map", len(rows), HEAT_POINTS))
+    )
     plugins.HeatMap([list(r) for r in rows], radius=12, blur=14, min_opacity=0.35).add_to(group)
     return group
 
@@ -73,6 +77,14 @@ def _detections(session: Session, period: Period, inside: bool) -> list[list]:
     return [[lat, lon, when, sat, CONFIDENCE.get(conf, str(conf)), frp] for lat, lon, when, sat, conf, frp in rows]
 
 
+def capped_name(name: str, n: int, cap: int) -> str:
+    """A layer's name with how many it draws: "(1,234)", or at its cap "(the 20,000 strongest by FRP)" in Thai and
+    English (the layer then leaves weaker detections out; the district counts are of them all)."""
+    if n < cap:
+        return f"{name} ({n:,})"
+    return f"{name} ({n:,} จุดที่ FRP สูงสุด จุดที่อ่อนกว่าไม่แสดง / the {n:,} strongest by FRP; any weaker not drawn)"
+
+
 CLUSTER_LAYER_NAME = "จุดความร้อน (คลิกดูรายละเอียด) / Hotspots, clickable"
 OUTSIDE_LAYER_NAME = "นอกพื้นที่รับผิดชอบ (จังหวัดข้างเคียง) / Outside the area of interest (neighbouring provinces)"
 
@@ -83,7 +95,10 @@ def _clusters(session: Session, period: Period, inside: bool) -> plugins.FastMar
         return None
     name = CLUSTER_LAYER_NAME if inside else OUTSIDE_LAYER_NAME
     return plugins.FastMarkerCluster(
-        data, callback=_CALLBACK if inside else _OUTSIDE_CALLBACK, show=False, name=esc.text(f"{name} ({len(data):,})")
+        data,
+        callback=_CALLBACK if inside else _OUTSIDE_CALLBACK,
+        show=False,
+        name=esc.text(capped_name(name, len(data), CLUSTER_POINTS)),
     )
 
 
@@ -97,6 +112,18 @@ def outside_layer(session: Session, period: Period) -> plugins.FastMarkerCluster
     return _clusters(session, period, False)
 
 
+def event_label(r: dict) -> str:
+    """A fire event's escaped tooltip in Thai and English: its days (BE), detections and sensors, highest FRP ("-"
+    when none was recorded, never a made-up 0), footprint area, reserve."""
+    frp = "-" if r.get("max_frp") is None else f"{r['max_frp']:.0f}"
+    days_th = f"{be_date_th(r['first_seen'].date())} – {be_date_th(r['last_seen'].date())}"
+    days_en = f"{be_date_en(r['first_seen'].date())} – {be_date_en(r['last_seen'].date())}"
+    reserve = f"; {r['reserve_code']}" if r.get("reserve_code") else ""
+    th = f"เหตุไฟ #{r['id']}: {days_th}; {r['detections']:,} จุด ({r['sensors']}); FRP สูงสุด {frp} MW; ~{r['rai']:,} ไร่"
+    en = f"fire event #{r['id']}: {days_en}; {r['detections']:,} detections; max FRP {frp} MW; ~{r['rai']:,} rai"
+    return esc.text(th + reserve) + "<br>" + esc.text(en + reserve)
+
+
 def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
     """Fire events of the period touching the area of interest: footprints with dates, sensors, peak FRP, area."""
     lo, hi = period.bounds
@@ -104,18 +131,7 @@ def events_layer(session: Session, period: Period) -> folium.GeoJson | None:
     if not rows:
         return None
     features = [
-        {
-            "type": "Feature",
-            "geometry": orjson.loads(r["geom"]),
-            "properties": {
-                "label": esc.text(
-                    f"เหตุไฟ #{r['id']}: {be_date_th(r['first_seen'].date())} – {be_date_th(r['last_seen'].date())}; "
-                    f"{r['detections']} จุด ({r['sensors']}); FRP สูงสุด {r['max_frp'] or 0:.0f} MW; "
-                    f"~{r['rai']:,} ไร่" + (f"; {r['reserve_code']}" if r["reserve_code"] else "")
-                ),
-            },
-        }
-        for r in rows
+        {"type": "Feature", "geometry": orjson.loads(r["geom"]), "properties": {"label": event_label(r)}} for r in rows
     ]
     return folium.GeoJson(
         {"type": "FeatureCollection", "features": features},

@@ -47,22 +47,34 @@ class DistrictCount:
     label_en: str
     unit_th: str
     unit_en: str
-    count: Callable[[Session, Period], dict[str, int]]
+    count: Callable[[Session, Period, Principal | None], dict[str, int]]
+    scoped: bool = False  # counted within the reader's provinces: a district of another province is "not counted"
 
 
 DISTRICT_COUNTS: list[DistrictCount] = []
 
 
-def district_count(key: str, label_th: str, label_en: str, unit_th: str, unit_en: str, *, primary: bool = False):
+def district_count(
+    key: str,
+    label_th: str,
+    label_en: str,
+    unit_th: str,
+    unit_en: str,
+    *,
+    primary: bool = False,
+    scoped: bool = False,
+):
     """Register a per-district count for the choropleth and its tooltip. The primary one colours the
     districts (the first registered unless another says primary=True), e.g. later::
 
         @district_count("hotspots", "จุดความร้อน", "Hotspots", "จุด", "detections", primary=True)
-        def hotspots_by_district(session, period): ...
-    """
+        def hotspots_by_district(session, period, viewer): ...
 
-    def register(func: Callable[[Session, Period], dict[str, int]]):
-        entry = DistrictCount(key, label_th, label_en, unit_th, unit_en, func)
+    ``scoped``: the function counts within the reader's (``viewer``'s) provinces only; the tooltip of a district
+    outside them then says "not counted" instead of a figure."""
+
+    def register(func: Callable[[Session, Period, Principal | None], dict[str, int]]):
+        entry = DistrictCount(key, label_th, label_en, unit_th, unit_en, func, scoped)
         DISTRICT_COUNTS[:] = [c for c in DISTRICT_COUNTS if c.key != key]
         DISTRICT_COUNTS.insert(0 if primary else len(DISTRICT_COUNTS), entry)
         return func
@@ -70,10 +82,10 @@ def district_count(key: str, label_th: str, label_en: str, unit_th: str, unit_en
     return register
 
 
-@district_count("incidents", "เหตุการณ์ที่แจ้ง", "Reported incidents", "เหตุ", "incidents")
-def incidents_by_district(session: Session, period: Period) -> dict[str, int]:
-    """Incidents observed in the period, per district code."""
-    return incident_store.district_counts(session, *period.bounds)
+@district_count("incidents", "เหตุการณ์ที่แจ้ง", "Reported incidents", "เหตุ", "incidents", scoped=True)
+def incidents_by_district(session: Session, period: Period, viewer: Principal | None) -> dict[str, int]:
+    """Incidents observed in the period within ``viewer``'s provinces (those its map draws), per district code."""
+    return incident_store.district_counts(session, *period.bounds, viewer)
 
 
 # --- data -----------------------------------------------------------------------------------------
@@ -83,10 +95,11 @@ def sources(session: Session, layer_type: str) -> list[dict]:
 
 
 def districts(session: Session, codes: list[str] | None = None) -> list[dict]:
-    """Current districts (all, or these codes): names, simplified outline (GeoJSON text), a point inside."""
+    """Current districts (all, or these codes): names, province (``parent_code``), simplified outline (GeoJSON
+    text), a point inside."""
     rows = session.execute(
         sql("""
-        SELECT code, name_th, name_en, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0005), 5) AS geometry,
+        SELECT code, parent_code, name_th, name_en, ST_AsGeoJSON(ST_SimplifyPreserveTopology(geom, 0.0005), 5) AS geometry,
                ST_X(ST_PointOnSurface(geom)) AS lon, ST_Y(ST_PointOnSurface(geom)) AS lat
         FROM current_admin_areas WHERE level = 'district' AND (CAST(:codes AS text[]) IS NULL OR code = ANY(:codes))
         ORDER BY code"""),
@@ -159,10 +172,13 @@ class TimeSource:
     unit_th: str
     unit_en: str
     colour: str
+    scoped: bool = False  # the store counts within a ``viewer``'s provinces (its functions take ``viewer``)
 
 
 TIME_SOURCES = {
-    "incidents": TimeSource(incident_store.time_grid_size, incident_store.time_grid, "เหตุ", "incidents", "#6f42c1"),
+    "incidents": TimeSource(
+        incident_store.time_grid_size, incident_store.time_grid, "เหตุ", "incidents", "#6f42c1", scoped=True
+    ),
     "hotspots": TimeSource(hotspot_store.time_grid_size, hotspot_store.time_grid, "จุดความร้อน", "hotspots", "#d62728"),
 }
 
@@ -176,16 +192,20 @@ class Buckets:
     cell: float
 
 
-def point_buckets(session: Session, period: Period, source: str = "incidents") -> Buckets:
-    """Points per day or week and grid cell: what the time slider shows (no free text). The cell grows
-    (0.01° ≈ 1 km, then 0.05°, 0.1°, 0.25°) until there are at most MAX_TIME_FEATURES features."""
+def point_buckets(
+    session: Session, period: Period, source: str = "incidents", viewer: Principal | None = None
+) -> Buckets:
+    """Points per day or week and grid cell: what the time slider shows (no free text); incidents within
+    ``viewer``'s provinces (those its map draws). The cell grows (0.01° ≈ 1 km, then 0.05°, 0.1°, 0.25°) until there
+    are at most MAX_TIME_FEATURES features."""
     src = TIME_SOURCES[source]
     lo, hi = period.bounds
     unit = "day" if period.step == "P1D" else "week"
+    scope = {"viewer": viewer} if src.scoped else {}
     for cell in (0.01, 0.05, 0.1, 0.25):
-        if cell == 0.25 or src.grid_size(session, lo, hi, unit=unit, cell=cell) <= MAX_TIME_FEATURES:
+        if cell == 0.25 or src.grid_size(session, lo, hi, unit=unit, cell=cell, **scope) <= MAX_TIME_FEATURES:
             break
-    return Buckets(source, src.grid(session, lo, hi, unit=unit, cell=cell), cell)
+    return Buckets(source, src.grid(session, lo, hi, unit=unit, cell=cell, **scope), cell)
 
 
 # --- layers ---------------------------------------------------------------------------------------
@@ -197,25 +217,41 @@ def feature_collection(rows: list[dict], props: Callable[[dict], dict]) -> dict:
     }
 
 
+NOT_COUNTED = ("ไม่นับ (นอกจังหวัดที่ท่านรับผิดชอบ)", "not counted (outside your provinces)")
+
+
 def district_layer(
-    rows: list[dict], counts: dict[str, dict[str, int]], period: Period | None = None
+    rows: list[dict],
+    counts: dict[str, dict[str, int]] | None,
+    period: Period | None = None,
+    outside: frozenset[str] | set[str] = frozenset(),
 ) -> tuple[folium.GeoJson, list]:
-    """The district choropleth, coloured by the primary count; the tooltip lists every count."""
+    """The district choropleth, coloured by the primary count; the tooltip lists every count. ``counts`` None: the
+    districts with their names only (nothing is counted, e.g. on a case's map: no false "0"). ``outside``: the
+    districts outside the reader's provinces, whose ``scoped`` counts are said "not counted" (and left uncoloured
+    when the primary count is scoped)."""
     primary = DISTRICT_COUNTS[0]
-    top = max([counts[primary.key].get(r["code"], 0) for r in rows] + [0])
+    shown = counts or {}
+    top = max([shown.get(primary.key, {}).get(r["code"], 0) for r in rows] + [0])
     breaks = _breaks(top)
 
     def props(r):
         lines = [f"<b>{esc.text(r['name_th'])}</b> / {esc.text(r['name_en'])}"]
-        for c in DISTRICT_COUNTS:
-            lines.append(
-                f"{esc.text(c.label_th)} / {esc.text(c.label_en)}: "
-                f"{counts[c.key].get(r['code'], 0):,} {esc.text(c.unit_en)}"
-            )
-        n = counts[primary.key].get(r["code"], 0)
-        return {"code": r["code"], "label": esc.check_fragment("<br>".join(lines)), "fill": _colour(n, breaks)}
+        for c in DISTRICT_COUNTS if counts is not None else []:
+            if c.scoped and r["code"] in outside:
+                figure = f"{esc.text(NOT_COUNTED[1])} / {esc.text(NOT_COUNTED[0])}"
+            else:
+                figure = f"{shown[c.key].get(r['code'], 0):,} {esc.text(c.unit_en)}"
+            lines.append(f"{esc.text(c.label_th)} / {esc.text(c.label_en)}: {figure}")
+        n = shown.get(primary.key, {}).get(r["code"], 0)
+        fill = "#ffffff" if counts is None or (primary.scoped and r["code"] in outside) else _colour(n, breaks)
+        return {"code": r["code"], "label": esc.check_fragment("<br>".join(lines)), "fill": fill}
 
-    name = esc.text(f"อำเภอ: {primary.label_th} / Districts: {primary.label_en}")
+    name = (
+        esc.text(f"อำเภอ: {primary.label_th} / Districts: {primary.label_en}")
+        if counts is not None
+        else esc.text("อำเภอ / Districts")
+    )
     layer = folium.GeoJson(
         feature_collection(rows, props),
         name=name,

@@ -154,8 +154,10 @@ def overview(
     fiscal_year_be, rule) narrow them, ``flags_dismissed`` adds the dismissed ones."""
     districts = L.districts(session)
     m = base_map(districts, tile_url, tile_attribution)
-    counts = {c.key: c.count(session, period) for c in L.DISTRICT_COUNTS}
-    choropleth, classes = L.district_layer(districts, counts, period)
+    counts = {c.key: c.count(session, period, principal) for c in L.DISTRICT_COUNTS}
+    mine = principal.provinces if principal is not None else None
+    outside = {d["code"] for d in districts if mine is not None and d["parent_code"] not in mine}
+    choropleth, classes = L.district_layer(districts, counts, period, outside)
     choropleth.add_to(m)
     L.district_labels(districts).add_to(m)
     if months is not None:
@@ -189,7 +191,8 @@ def overview(
         case_layer(cases, {d["code"]: d for d in districts}).add_to(m)
         extra.append(CASE_CREDIT)
     L.time_layer(
-        [L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents")], period
+        [L.point_buckets(session, period, "hotspots"), L.point_buckets(session, period, "incidents", principal)],
+        period,
     ).add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
 
@@ -211,12 +214,25 @@ def overview(
     body += [f"<div><span class='sw' style='background:{c}'></span>{esc.text(label)}</div>" for c, label in classes]
     body.append(
         "<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
-        "พื้นที่คุ้มครอง (ขอบเขตสมมติ) / Protected areas (dashed: ILLUSTRATIVE)</div>"
+        + esc.text(
+            f"พื้นที่คุ้มครอง (เส้นประ: ขอบเขตสมมติ) ขอบเขต ณ {L.be_date_th(period.end)} / Protected areas (dashed: "
+            f"ILLUSTRATIVE), boundaries in force on {L.be_date_en(period.end)}"
+        )
+        + "</div>"
     )
     if clearings:
-        body.append(F.legend_html(clearings, tiled))
+        total = F.total_patches(session, period, principal) if not tiled and clearings >= F.MAP_PATCHES else None
+        counted = F.counted_words(period, RF.area_words(session, principal))
+        body.append(F.legend_html(clearings, tiled, total, counted))
     if flag_legend is not None:
         body.append(flag_legend)
+    # incidents (markers, district counts, the slider) are those of the reader's provinces: said, with the area
+    area_th, area_en = RF.area_words(session, principal)
+    body.append(
+        f"<div>{esc.text(f'นับเหตุ: {area_th}')} / {esc.text(f'incidents counted: {area_en}')}"
+        + (f" ({esc.text(L.NOT_COUNTED[0])} / {esc.text('other provinces: ' + L.NOT_COUNTED[1])})" if outside else "")
+        + "</div>"
+    )
     per_th, per_en = ("วัน", "day") if period.step == "P1D" else ("สัปดาห์", "week")
     body.append(
         f"<div><span class='sw' style='background:#d62728;border-radius:50%'></span>"
@@ -264,8 +280,13 @@ def overview_for_caller(
 
 
 def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureGroup:
-    """Cases by district: one marker per district listing what the caller may see of each case."""
-    group = folium.FeatureGroup(name=esc.text(f"คดี / Cases ({len(cases)})"))
+    """Cases by district: one marker per district listing what the caller may see of each case. The layer's name
+    says what is counted (the cases received in the map's period) and how many have no district and so no marker."""
+    unplaced = sum(1 for c in cases if not any(code in districts for code in c.get("districts") or []))
+    name = f"คดีที่รับในช่วงนี้ / Cases received in the period ({len(cases):,})" + (
+        f"; ไม่มีอำเภอ ไม่อยู่บนแผนที่ {unplaced:,} / {unplaced:,} with no district, not on the map" if unplaced else ""
+    )
+    group = folium.FeatureGroup(name=esc.text(name))
     by_district: dict[str, list[dict]] = {}
     for c in cases:
         for code in c.get("districts") or []:

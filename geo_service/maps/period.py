@@ -10,20 +10,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from geo_service.errors import InvalidInput
-from geo_service.thai import BANGKOK, BE_OFFSET, fiscal_year_be, fiscal_year_bounds
-
-TH_MONTHS = ["ม.ค.", "ก.พ.", "มี.ค.", "เม.ย.", "พ.ค.", "มิ.ย.", "ก.ค.", "ส.ค.", "ก.ย.", "ต.ค.", "พ.ย.", "ธ.ค."]
-EN_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-
-def be_date_th(d: date) -> str:
-    """A day in Thai with the Buddhist Era year, e.g. "1 ต.ค. 2566"."""
-    return f"{d.day} {TH_MONTHS[d.month - 1]} {d.year + BE_OFFSET}"
-
-
-def be_date_en(d: date) -> str:
-    """A day in English with the Buddhist Era year, e.g. "1 Oct 2566 BE"."""
-    return f"{d.day} {EN_MONTHS[d.month - 1]} {d.year + BE_OFFSET} BE"
+from geo_service.thai import (  # the maps import the BE day names from here too
+    BANGKOK,
+    BE_OFFSET,
+    EN_MONTHS,  # noqa: F401
+    TH_MONTHS,  # noqa: F401
+    be_date_en,
+    be_date_th,
+    fiscal_year_be,
+    fiscal_year_bounds,
+)
 
 
 @dataclass(frozen=True)

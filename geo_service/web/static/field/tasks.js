@@ -68,7 +68,9 @@ export function render() {
     li.append(line(t("task_figures", {
       rai: p.area_rai.toFixed(2), ha: p.area_ha.toFixed(2), m: Math.round(task.distance_m ?? 0).toLocaleString(),
     }), "note"));
-    li.append(line(`${t("task_sources")}: ${p.sources.join(", ")}${p.cleared_by_fire ? ` · ${t("task_fire")}` : ""}`, "note"));
+    li.append(line(`${t("task_sources")}: ${p.sources.join(", ")}`, "note"));
+    // what burned near the patch, in the server's words (a list kept from before they were sent: the short mark)
+    if (p.cleared_by_fire) li.append(line((en ? task.fire_en : task.fire_th) || t("task_fire"), "note fire"));
     if (task.note) li.append(line(`${t("task_note")}: ${task.note}`, "note"));
     const buttons = document.createElement("div");
     buttons.className = "buttons";
