@@ -15,6 +15,7 @@ import pytest
 
 from geo_service.maps import escaping as esc
 from geo_service.maps import flag_layers as RF
+from geo_service.redflags.rules import RULE_LABELS
 from tests.conftest import PASSWORD, reserve_point
 from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records
 from tests.samples import post_viirs
@@ -212,6 +213,11 @@ def test_overview_draws_flags_by_severity_with_escaped_popups(client, admin_head
     assert "within 1,000 m outside it" in plain
     assert "detections: 1" in plain and "paid_thb: 100,000" in plain
     assert f"href='/api/v1/redflags/contracts/{seeded['contracts']['FB-MAP-1']}/sheet'" in plain
+    # the hover line names the rule and severity in Thai first, then English (it was English only)
+    rule_th, rule_en = RULE_LABELS["fire_in_fire_contract"]
+    sev_th = RF.SEVERITY[fire["severity"]][0]
+    tip = unescape(features[fire["id"]]["properties"]["tip"])
+    assert tip == f"#{fire['id']} {rule_th} ({sev_th}) / {rule_en} ({fire['severity']})", tip
     doc_plain = unescape(features[doc["id"]]["properties"]["label"])
     assert DOC_NUMBER in doc_plain and "href='/api/v1/redflags/parcels/" in doc_plain
     assert "in force on the issue date 15/6/2548" in doc_plain

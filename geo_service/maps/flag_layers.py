@@ -143,8 +143,9 @@ def _style(feature: dict) -> dict:
 
 
 def _tip(r: dict) -> str:
-    (_, rule_en), (_, sev_en) = _names(r)
-    return esc.text(f"#{r['id']} {rule_en} ({sev_en})")
+    """The hover line, Thai first as the popups are: '#12 <rule> (<severity>) / <rule> (<severity>)'."""
+    (rule_th, rule_en), (sev_th, sev_en) = _names(r)
+    return esc.text(f"#{r['id']} {rule_th} ({sev_th}) / {rule_en} ({sev_en})")
 
 
 def flag_layer(rows: list[dict], name: str = LAYER_NAME) -> folium.GeoJson | None:
