@@ -158,3 +158,54 @@ def test_a_rerun_with_nothing_new_writes_no_event(sm, tmp_path, two_events):
     assert len(ev["events"]) == 1 and ev["created"] == 1 and ev["unchanged"] == 0
     assert written == {"ins": 1, "upd": 0, "del": 0} and {a, b} <= set(_versions(sm))
     assert {k: v for k, v in _versions(sm).items() if k in (a, b)} == before
+
+
+def test_a_fire_contracts_flag_follows_a_merge_given_only_the_changed_events(db_session):
+    """The red-flag listener gets the events created or changed, not the ids merged away: a firebreak contract's
+    flag citing two events (big, small) cites the survivor alone after a bridging detection merges them, as a full
+    run of the rule would leave it; an event far away, unchanged, is not passed on."""
+    from geo_service.hotspots.service import recluster_events
+    from tests.conftest import point_in_reserve
+    from tests.test_red_flags import RESERVE, box_wkt, contract, detection, flags, run
+
+    db = session = db_session
+    lon, lat = point_in_reserve(session, RESERVE)
+    area = (lon - 0.005, lat - 0.005, lon + 0.005, lat + 0.02)  # 1.1 km x 2.8 km, both events inside
+    cid = store_contract(db, contract("FB-MERGE", box_wkt(area)))
+    detection(db, lon, lat, "2024-03-01")
+    detection(db, lon, lat + 0.002, "2024-03-01")
+    detection(db, lon, lat + 0.016, "2024-03-01")  # 1.55 km north of the second: another event
+    detection(db, lon + 0.2, lat, "2024-03-01")  # 21 km east: a third, outside the contract
+    run(db, "fire_in_fire_contract")  # flagged by its detections (as ``hotspots ingest --no-events`` leaves it)
+    first = recluster_events(db)
+    big, small = _event_at_in(db, lat, lon), _event_at_in(db, lat + 0.016, lon)
+    far = _event_at_in(db, lat, lon + 0.2)
+    assert first["events"] == sorted([big, small, far])
+    key = f"fire_in_fire_contract:contract:{cid}"
+    cited = next(e for e in flags(db, "fire_in_fire_contract")[key]["evidence"] if e["type"] == "fire_event")
+    assert cited["ids"] == sorted([big, small])
+
+    detection(db, lon, lat + 0.009, "2024-03-01")  # 780 m from the second, 770 m from the third: bridges them
+    merged = recluster_events(db)
+    assert merged["events"] == [big] and merged["removed_ids"] == [small] and merged["unchanged"] == 1
+    flag = flags(db, "fire_in_fire_contract")[key]
+    cited = next(e for e in flag["evidence"] if e["type"] == "fire_event")
+    assert cited["ids"] == [big] and flag["figures"]["fire_events"] == 1
+    full = run(db, "fire_in_fire_contract")["fire_in_fire_contract"]
+    assert (full.new, full.changed, full.gone) == (0, 0, 0)  # what the listener left is what a full run finds
+
+
+def store_contract(db, row) -> int:
+    from geo_service.redflags import store
+
+    return store.upsert_contracts(db, [row], actor="t", layer="t", version="1")["ids"][0]
+
+
+def _event_at_in(session, lat, lon) -> int:
+    return session.execute(
+        text(
+            "SELECT DISTINCT he.event_id FROM hotspots h JOIN hotspot_events he ON he.hotspot_id = h.id "
+            "WHERE lat_e4 = :a AND lon_e4 = :o"
+        ),
+        {"a": round(lat * 1e4), "o": round(lon * 1e4)},
+    ).scalar_one()
