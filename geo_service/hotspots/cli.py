@@ -160,8 +160,9 @@ def events(
     except (GeoServiceError, ValueError) as exc:  # ValueError: a day that is not YYYY-MM-DD
         cli_support.fail(exc)
     cli_support.out.print(
-        f"{result['detections']:,} detections, {len(result['events']):,} events "
-        f"({result['created']} new, {result['removed']} merged away)"
+        f"{result['detections']:,} detections, {len(result['events']):,} events written "
+        f"({result['created']} new, {result['updated']} changed; {result['unchanged']:,} unchanged, "
+        f"{result['removed']} merged away)"
     )
 
 

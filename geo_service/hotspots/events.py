@@ -16,7 +16,10 @@ on a tie). An event extended by new detections, or whose NRT detections were rep
 rows, see ingest), keeps its id; events merged into another are deleted; a split part gets a new id.
 
 Membership is kept in the narrow table ``hotspot_events`` (migration 0007): detections new to any event are
-COPYed in, those that changed event are updated, the others are not touched.
+COPYed in, those that changed event are updated, the others are not touched. So are the events: every event of
+the widened period is computed again, but only those whose stored row would change (any column, footprint
+included, or their detections) are written and returned, so that the listeners (red flags, cleared-by-fire
+marks, alerts) and ``updated_at`` readers see only what changed.
 """
 
 from __future__ import annotations
@@ -137,7 +140,9 @@ def _stable_ids(labels: np.ndarray, old: np.ndarray) -> tuple[np.ndarray, list[i
     return out, dropped
 
 
-def update_events(session: Session, since=None, until=None, params: EventParams | None = None) -> dict:
+def update_events(
+    session: Session, since=None, until=None, params: EventParams | None = None, *, write_all: bool = False
+) -> dict:
     """Recluster the detections around a period and store the events (in the caller's transaction).
 
     Parameters
@@ -147,18 +152,26 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
         The period that changed (e.g. an ingest's first and last acquisition); default everything.
         It is widened by the time gap and by the events it touches until no event crosses its edge.
     params : EventParams, optional
+    write_all : bool
+        Rewrite every event of the widened period, changed or not (what was done before; benchmarks' baseline).
 
     Returns
     -------
     dict
-        ``events`` (ids of the events touched), ``created``, ``removed``, ``detections``.
+        ``events``: the ids of the events created or changed (sorted): those whose stored row differs in any
+        column (times, counts, FRP, sensors, district, reserve, area, footprint: an SP detection replacing an NRT
+        one can change the FRP of an event whose membership did not change) or whose detections changed; only
+        their rows are written (``updated_at`` moves), the others are left untouched. ``created``, ``updated``
+        (of ``events``), ``unchanged`` (events of the period left as they were), ``removed`` and ``removed_ids``
+        (events merged into another, deleted; not in ``events``: their rows are gone, and each of their
+        detections is now in an event of ``events``, which covers their span and place), ``detections`` (read).
     """
     params = params or EventParams()
     # one clustering at a time, and none while an ingest is writing detections
     session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": INGEST_LOCK})
     bounds = session.execute(text("SELECT min(acq_utc), max(acq_utc) FROM hotspots")).one()
     if bounds[0] is None:
-        return {"events": [], "created": 0, "removed": 0, "detections": 0}
+        return _nothing()
     lo, hi = since or bounds[0], until or bounds[1]
     gap = f"{params.gap_days * 86400} seconds"
     for _ in range(20):  # widen to whole events: each round is one indexed query
@@ -187,7 +200,9 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
         text_columns=("satellite", "instrument", "district_code", "reserve_code"),
     )
     if frame.empty:
-        return {"events": [], "created": 0, "removed": 0, "detections": 0}
+        return _nothing()
+    # in id order, whatever plan read them: the same detections give the same figures and footprint, bit for bit
+    frame = frame.sort_values("id", ignore_index=True)
     labels = cluster(
         frame["lon"].to_numpy(),
         frame["lat"].to_numpy(),
@@ -221,23 +236,61 @@ def update_events(session: Session, since=None, until=None, params: EventParams 
             WHERE he.hotspot_id = a.hotspot_id""")
         )
         session.execute(text("DROP TABLE event_assign"))
-    touched = [int(x) for x in np.unique(ids)]
+    # an event whose detections changed is written even if its figures came out the same (never seen: the
+    # footprint is the hull of its pixels), so that the events returned hold every detection of a removed one
+    stored = set(int(x) for x in ids) - set(int(x) for x in ids[need])  # events that have a row already
+    members_changed = sorted(
+        (set(int(x) for x in new_event[first_time | moved]) | set(int(x) for x in old_event[moved])) & stored
+    )
     session.execute(text("CREATE TEMP TABLE event_rows (LIKE fire_events INCLUDING DEFAULTS) ON COMMIT DROP"))
-    # every component is touched: the window holds whole events
     copy_batch(conn, "event_rows", event_rows(frame.assign(e=labels), ids))
     columns = ", ".join(EVENT_SCHEMA.names)
-    session.execute(
-        text(f"""
-        INSERT INTO fire_events AS e ({columns}, updated_at) SELECT {columns}, now() FROM event_rows
+    differs, where = _differs("f", "r"), f"WHERE e.id = ANY(CAST(:forced AS bigint[])) OR {_differs('e', 'EXCLUDED')}"
+    if write_all:  # every component of the window rewritten: the behaviour before (benchmarks' baseline)
+        differs, where = "true", ""
+    # Only the rows that would change are offered to the upsert: ON CONFLICT's WHERE alone would still lock (and
+    # so write the xmax of) every row it leaves as it is; it stays as the statement's own guarantee.
+    changed = (
+        session.execute(
+            text(f"""
+        INSERT INTO fire_events AS e ({columns}, updated_at)
+        SELECT {", ".join("r." + c for c in EVENT_SCHEMA.names)}, now()
+        FROM event_rows r LEFT JOIN fire_events f ON f.id = r.id
+        WHERE f.id IS NULL OR r.id = ANY(CAST(:forced AS bigint[])) OR {differs}
         ON CONFLICT (id) DO UPDATE SET first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
           detections = EXCLUDED.detections, max_frp = EXCLUDED.max_frp, sensors = EXCLUDED.sensors,
           district_code = EXCLUDED.district_code, reserve_code = EXCLUDED.reserve_code, area_m2 = EXCLUDED.area_m2,
-          footprint = EXCLUDED.footprint, updated_at = now()""")
+          footprint = EXCLUDED.footprint, updated_at = now()
+        {where}
+        RETURNING e.id"""),
+            {"forced": members_changed},
+        )
+        .scalars()
+        .all()
     )
     session.execute(text("DROP TABLE event_rows"))
     if dropped:
         session.execute(text("DELETE FROM fire_events WHERE id = ANY(:ids)"), {"ids": dropped})
-    return {"events": touched, "created": len(need), "removed": len(dropped), "detections": len(frame)}
+    events = sorted(int(x) for x in changed)
+    return {
+        "events": events,
+        "created": len(need),
+        "updated": len(events) - len(need),
+        "unchanged": len(ids) - len(events),
+        "removed": len(dropped),
+        "removed_ids": dropped,
+        "detections": len(frame),
+    }
+
+
+def _differs(stored: str, computed: str) -> str:
+    """SQL true when a stored ``fire_events`` row differs from the computed one in any column but ``id`` and
+    ``updated_at`` (IS DISTINCT FROM: nulls compare; the footprint's ``=`` is exact, vertex by vertex)."""
+    return " OR ".join(f"{stored}.{c} IS DISTINCT FROM {computed}.{c}" for c in EVENT_SCHEMA.names if c != "id")
+
+
+def _nothing() -> dict:
+    return {"events": [], "created": 0, "updated": 0, "unchanged": 0, "removed": 0, "removed_ids": [], "detections": 0}
 
 
 def _copy_membership(conn, table: str, hotspot_ids: np.ndarray, event_ids: np.ndarray) -> None:

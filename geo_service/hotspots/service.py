@@ -23,7 +23,7 @@ from geo_service.settings import HotspotSettings, settings_of
 
 IngestListener = Callable[[Session, IngestReport], object]  # what it returns is not used
 _INGEST_LISTENERS: list[IngestListener] = []
-EventsListener = Callable[[Session, list[int]], object]  # the ids of the events touched; what it returns: unused
+EventsListener = Callable[[Session, list[int]], object]  # ids of the events created or changed; return unused
 _EVENTS_LISTENERS: list[EventsListener] = []
 
 
@@ -37,8 +37,8 @@ def on_ingested(listener: IngestListener) -> IngestListener:
 
 def on_events_reclustered(listener: EventsListener) -> EventsListener:
     """Register a listener called in the transaction of a re-clustering made outside an ingest (the ``hotspots
-    events`` command, the worker's ``recluster_events`` job) with the ids of the events it touched (registered by
-    wiring.py; idempotent). An ingest's own re-clustering reaches the ingest listeners, with its report."""
+    events`` command, the worker's ``recluster_events`` job) with the ids of the events it created or changed (not
+    those merged away: ``update_events``; registered by wiring.py; idempotent). An ingest's own re-clustering reaches the ingest listeners, with its report."""
     if listener not in _EVENTS_LISTENERS:
         _EVENTS_LISTENERS.append(listener)
     return listener
@@ -46,7 +46,8 @@ def on_events_reclustered(listener: EventsListener) -> EventsListener:
 
 def recluster_events(session: Session, since=None, until=None, params: EventParams | None = None) -> dict:
     """Recluster the detections around a period into fire events (``events.update_events``, same answer) and
-    call the listeners with the events touched, in the caller's transaction."""
+    call the listeners with the events created or changed (none when nothing changed), in the caller's
+    transaction."""
     result = update_events(session, since, until, params)
     if result["events"]:
         for listener in _EVENTS_LISTENERS:

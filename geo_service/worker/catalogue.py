@@ -142,7 +142,13 @@ def recluster_events(ctx: JobContext) -> int:
     since = ctx.now - timedelta(days=ctx.settings.worker.events_days)
     with ctx.unit_of_work() as session:
         result = recluster(session, since, None, EventParams.from_settings(ctx.settings.hotspots))
-    ctx.detail.update(detections=result["detections"], created=result["created"], removed=result["removed"])
+    ctx.detail.update(
+        detections=result["detections"],
+        created=result["created"],
+        updated=result["updated"],
+        unchanged=result["unchanged"],
+        removed=result["removed"],
+    )
     return len(result["events"])
 
 
