@@ -10,10 +10,12 @@ are written.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
+import shapely
 from sqlalchemy.orm import Session
 
 from geo_service.coords import widen_boxes
@@ -21,7 +23,7 @@ from geo_service.forest_loss import store
 from geo_service.hotspots import store as hotspots_store
 from geo_service.hotspots.event_summary import HALF_PIXEL_M
 from geo_service.hotspots.ingest import IngestReport
-from geo_service.hotspots.near import UTM_MIN_SCALE, fire_near_areas
+from geo_service.hotspots.near import UTM_MIN_SCALE, FiresNear, fires_near
 from geo_service.settings import ForestLossSettings, settings_of
 from geo_service.thai import BANGKOK
 
@@ -34,43 +36,92 @@ KEY_SHIFT_M = 16.0
 REACH_CELL_DEG = 0.05
 
 
-def fire_evidence(
-    session: Session, patches: Sequence[tuple[int, bytes, date, date]], settings: ForestLossSettings
-) -> dict[int, dict]:
-    """The "cleared by fire" evidence of patches given as (id, WKB in EPSG:4326, first date, last date), by id,
-    for those that burned: the hotspots count and local days, the events, the nearest
-    distance (0.1 m) and the rule, as the database returns it (JSON: days as ISO strings). The ingest writes it
-    with the rows (one version of each row); :func:`mark_fire` for stored patches."""
-    rule = {
+def _rule(settings: ForestLossSettings) -> dict:
+    return {
         "distance_m": settings.fire_distance_m,
         "days_before": settings.fire_days_before,
         "days_after": settings.fire_days_after,
         "half_pixel_m": dict(HALF_PIXEL_M),
     }
-    rows = fire_near_areas(
+
+
+def _near(session: Session, ids, geoms, first, last, settings: ForestLossSettings) -> FiresNear:
+    return fires_near(
         session,
-        patches,
+        np.asarray(ids, dtype=np.int64),
+        geoms,
+        np.asarray(first, dtype="datetime64[D]").astype(np.int64),
+        np.asarray(last, dtype="datetime64[D]").astype(np.int64),
         distance_m=settings.fire_distance_m,
         days_before=settings.fire_days_before,
         days_after=settings.fire_days_after,
     )
-    evidence = {}
-    for r in rows:
-        nearest = [v for v in (r["hotspot_nearest_m"], r["event_nearest_m"]) if v is not None]
-        evidence[int(r["area_id"])] = {
-            "hotspots": int(r["hotspots"]),
-            "hotspot_days": [r["hotspot_first_day"].isoformat(), r["hotspot_last_day"].isoformat()]
-            if r["hotspots"]
-            else None,
-            "events": r["events"] or [],
-            "nearest_m": round(min(nearest), 1) if nearest else None,  # the nearer of the two below
-            # to the nearest counted detection's published position (a counted one lies up to the distance + half
-            # its pixel away), and to the nearest counted event's footprint: said apart (forest_loss/fire_words.py)
-            "hotspot_nearest_m": round(r["hotspot_nearest_m"], 1) if r["hotspot_nearest_m"] is not None else None,
-            "event_nearest_m": round(r["event_nearest_m"], 1) if r["event_nearest_m"] is not None else None,
-            "rule": rule,
-        }
-    return evidence
+
+
+def _evidence(f: FiresNear, rule: dict) -> list[dict]:
+    """The evidence of each area ``f`` found, in its order (see :func:`fire_evidence`)."""
+    burned = f.hotspots > 0
+    days = np.datetime_as_string(np.where(burned, f.first_day, 0).astype("datetime64[D]")).tolist()
+    last_days = np.datetime_as_string(np.where(burned, f.last_day, 0).astype("datetime64[D]")).tolist()
+    out = []
+    for c, hn, d0, d1, ev, en in zip(
+        f.hotspots.tolist(), f.hotspot_nearest_m.tolist(), days, last_days, f.events, f.event_nearest_m.tolist(),
+        strict=True,
+    ):  # fmt: skip
+        h_near = hn if c else None
+        e_near = en if ev else None
+        nearest = [v for v in (h_near, e_near) if v is not None]
+        out.append(
+            {
+                "hotspots": c,
+                "hotspot_days": [d0, d1] if c else None,
+                "events": ev or [],
+                "nearest_m": round(min(nearest), 1) if nearest else None,  # the nearer of the two below
+                # to the nearest counted detection's published position (a counted one lies up to the distance +
+                # half its pixel away), and to the nearest counted event's footprint: said apart
+                # (forest_loss/fire_words.py)
+                "hotspot_nearest_m": round(h_near, 1) if h_near is not None else None,
+                "event_nearest_m": round(e_near, 1) if e_near is not None else None,
+                "rule": rule,
+            }
+        )
+    return out
+
+
+def fire_evidence(
+    session: Session, patches: Sequence[tuple[int, bytes, date, date]], settings: ForestLossSettings
+) -> dict[int, dict]:
+    """The "cleared by fire" evidence of patches given as (id, WKB in EPSG:4326, first date, last date), by id,
+    for those that burned: the hotspots count and local days, the events, the nearest
+    distance (0.1 m) and the rule, as the database returns it (JSON: days as ISO strings). :func:`mark_fire` for
+    stored patches; the ingest writes :func:`fire_evidence_texts` with the rows (one version of each row)."""
+    if not patches:
+        return {}
+    ids = np.fromiter((p[0] for p in patches), np.int64, len(patches))
+    f = _near(
+        session,
+        ids,
+        shapely.from_wkb([p[1] for p in patches]),
+        np.array([p[2] for p in patches], dtype="datetime64[D]"),
+        np.array([p[3] for p in patches], dtype="datetime64[D]"),
+        settings,
+    )
+    return dict(zip(ids[f.index].tolist(), _evidence(f, _rule(settings)), strict=True))
+
+
+def fire_evidence_texts(session: Session, batch: store.PatchBatch, settings: ForestLossSettings) -> list[str | None]:
+    """:func:`fire_evidence` of a batch of patches as the ingest writes it: per patch, in the batch's order, the
+    evidence as JSON text (None: not burned), the rule serialised once."""
+    texts: list[str | None] = [None] * len(batch)
+    if not len(batch):
+        return texts
+    f = _near(session, batch.ids, batch.geoms, batch.first, batch.last, settings)
+    rule = _rule(settings)
+    rule_json = json.dumps(rule)
+    for k, ev in zip(f.index.tolist(), _evidence(f, rule), strict=True):
+        ev.pop("rule")
+        texts[k] = json.dumps(ev)[:-1] + ', "rule": ' + rule_json + "}"
+    return texts
 
 
 def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:

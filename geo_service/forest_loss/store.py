@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -34,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.db.engine import driver_connection
 from geo_service.forest_loss import measure
+from geo_service.gc_pause import no_cyclic_gc
 from geo_service.places import gazetteer, gazetteer_in_transaction
 
 # --- ingests ---
@@ -177,97 +179,154 @@ def new_patch_ids(session: Session, n: int) -> list[int]:
 
 
 INSERT_CHUNK = 20_000  # patches measured per COPY batch (the server stores one while the next is measured)
-_EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
-_WKB_POLYGON, _WKB_MULTI = b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"
 
 
-def _multi_ewkb(wkb: list[bytes], geoms: np.ndarray) -> list[bytes]:
-    """``ST_Multi(ST_GeomFromWKB(wkb, 4326))`` as the EWKB a binary COPY sends: a little-endian polygon is wrapped
-    in a one-part multipolygon header, a multipolygon gets the SRID; anything else goes through Shapely."""
-    one = (1).to_bytes(4, "little")
-    out = []
-    for w, g in zip(wkb, geoms, strict=True):
-        if w[:5] == _WKB_POLYGON:
-            out.append(_EWKB_MULTI + one + w)
-        elif w[:5] == _WKB_MULTI:
-            out.append(_EWKB_MULTI + w[5:])
-        else:
-            parts = shapely.get_parts(g)
-            out.append(shapely.to_wkb(shapely.set_srid(shapely.multipolygons(parts), 4326), include_srid=True))
-    return out
+@dataclass
+class PatchBatch:
+    """Patches to write, as columns (what :func:`insert_patch_batch` and :func:`update_patch_batch` take; the
+    ingest builds them from its arrays, :func:`batch_of_rows` from row dicts): ids, geometries (Shapely, EPSG:4326),
+    first and last alert days (datetime64[D]), pixel counts (all, low, high, highest), highest confidence class,
+    sources (one list per patch, or one source for all) and the "cleared by fire" evidence as JSON text (None: not
+    burned; ``fire_evidence`` None: none burned)."""
+
+    ids: np.ndarray
+    geoms: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    pixels: np.ndarray  # (n, 4) int: pixels, pixels_low, pixels_high, pixels_highest
+    confidence_max: np.ndarray
+    sources: list[list[str]] | str
+    fire_evidence: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
-def _row_columns(rows: Sequence[dict], ingest_id: int) -> tuple[np.ndarray, np.ndarray, pa.Array, dict]:
-    """Ids, geometries, first dates and the Arrow columns of patch rows as a binary COPY sends them."""
+def batch_of_rows(rows: Sequence[dict]) -> PatchBatch:
+    """A :class:`PatchBatch` of row dicts (id, wkb, first_date, last_date, pixels, pixels_low, pixels_high,
+    pixels_highest, confidence_max, sources, and optionally fire_evidence as a dict or None)."""
     n = len(rows)
-    pid = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n)
-    wkb = [bytes(r["wkb"]) for r in rows]
-    geoms = shapely.from_wkb(wkb)
-    first = pa.array([r["first_date"] for r in rows], pa.date32())
+    evidence = [r.get("fire_evidence") for r in rows]
+    return PatchBatch(
+        ids=np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n),
+        geoms=shapely.from_wkb([bytes(r["wkb"]) for r in rows]),
+        first=np.array([r["first_date"] for r in rows], dtype="datetime64[D]"),
+        last=np.array([r["last_date"] for r in rows], dtype="datetime64[D]"),
+        pixels=np.array([[r[k] for k in _COUNTS] for r in rows], dtype=np.int64).reshape(n, 4),
+        confidence_max=np.fromiter((r["confidence_max"] for r in rows), dtype=np.int16, count=n),
+        sources=[sorted(r["sources"]) for r in rows],
+        fire_evidence=[None if e is None else json.dumps(e) for e in evidence]
+        if any(e is not None for e in evidence)
+        else None,
+    )
+
+
+def multi_ewkb(geoms: np.ndarray) -> pa.Array:
+    """``ST_Multi(geom)`` with SRID 4326 as the EWKB a binary COPY sends, for every geometry at once: a polygon
+    becomes a one-part multipolygon, a multipolygon keeps its parts, anything else its polygons."""
+    geoms = np.asarray(geoms, dtype=object)
+    multi = geoms.copy()
+    kind = shapely.get_type_id(geoms)
+    poly = np.flatnonzero(kind == 3)
+    if len(poly):
+        multi[poly] = shapely.multipolygons(geoms[poly], indices=np.arange(len(poly)))
+    other = np.flatnonzero((kind != 3) & (kind != 6))
+    for k in other.tolist():  # rare (the ingest's patches are polygons): a collection's polygons
+        parts = shapely.get_parts(geoms[k])
+        multi[k] = shapely.multipolygons(parts[shapely.get_type_id(parts) == 3])
+    return pa.array(shapely.to_wkb(shapely.set_srid(multi, 4326), include_srid=True), pa.binary())
+
+
+def _batch_columns(batch: PatchBatch, ingest_id: int) -> dict[str, pa.Array]:
+    """The Arrow columns of a patch batch as a binary COPY sends them, built from its arrays (no loop over
+    patches but the sources' lists when they differ)."""
+    n = len(batch)
     ingest = pa.array(np.full(n, ingest_id, dtype=np.int32))
-    counts = {k: pa.array(np.fromiter((r[k] for r in rows), dtype=np.int32, count=n)) for k in _COUNTS}
-    columns = {
-        "id": pa.array(pid),
-        "sources": pa.array([sorted(r["sources"]) for r in rows], pa.list_(pa.string())),
-        "first_date": first,
-        "last_date": pa.array([r["last_date"] for r in rows], pa.date32()),
-        **counts,
-        "confidence_max": pa.array(np.fromiter((r["confidence_max"] for r in rows), dtype=np.int16, count=n)),
+    if isinstance(batch.sources, str):  # one source for all: the list array built from its offsets
+        sources = pa.ListArray.from_arrays(
+            pa.array(np.arange(n + 1, dtype=np.int32)), pa.array([batch.sources] * n, pa.string())
+        )
+    else:
+        sources = pa.array(batch.sources, pa.list_(pa.string()))
+    evidence = batch.fire_evidence
+    pixels = np.asarray(batch.pixels, dtype=np.int32).reshape(n, 4)
+    return {
+        "id": pa.array(np.asarray(batch.ids, dtype=np.int64)),
+        "sources": sources,
+        "first_date": pa.array(np.asarray(batch.first, dtype="datetime64[D]"), pa.date32()),
+        "last_date": pa.array(np.asarray(batch.last, dtype="datetime64[D]"), pa.date32()),
+        **{k: pa.array(pixels[:, i]) for i, k in enumerate(_COUNTS)},
+        "confidence_max": pa.array(np.asarray(batch.confidence_max, dtype=np.int16)),
         "first_ingest_id": ingest,
         "last_ingest_id": ingest,
-        "geom": pa.array(_multi_ewkb(wkb, geoms), pa.binary()),
+        "geom": multi_ewkb(batch.geoms),
         # "cleared by fire", written with the row (forest_loss/fire.py): the evidence, None when not burned
-        "cleared_by_fire": pa.array([r.get("fire_evidence") is not None for r in rows], pa.bool_()),
-        "fire_evidence": pa.array(
-            [None if r.get("fire_evidence") is None else json.dumps(r["fire_evidence"]) for r in rows], pa.string()
-        ),
+        "cleared_by_fire": pa.array(np.zeros(n, dtype=bool))
+        if evidence is None
+        else pa.array([e is not None for e in evidence], pa.bool_()),
+        "fire_evidence": pa.nulls(n, pa.string()) if evidence is None else pa.array(evidence, pa.string()),
     }
-    return pid, geoms, first, columns
 
 
 def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
-    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), measured and attributed:
-    area, ``in_aoi``, zone shares and codes computed in memory (``forest_loss.measure``) and written with the rows,
-    by two binary COPYs (the patches, their zone rows); no second version of any row.
+    """Insert new patches given as row dicts (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326; the
+    fields of :func:`batch_of_rows`): :func:`insert_patch_batch`."""
+    if rows:
+        insert_patch_batch(session, batch_of_rows(rows), ingest_id, measured=measured)
+
+
+def insert_patch_batch(session: Session, batch: PatchBatch, ingest_id: int, *, measured: bool = True) -> None:
+    """Insert new patches, measured and attributed: area, ``in_aoi``, zone shares and codes computed in memory
+    (``forest_loss.measure``) and written with the rows, by two binary COPYs (the patches, their zone rows); no
+    second version of any row.
 
     ``measured=False``: the same COPY of the rows without their figures (area 0, no attribution, no zone rows): the
     benchmark's baseline (what the figures add to the insert) and the rows the SQL reference measures
     (tests/attribution_oracle.py)."""
-    if not rows:
+    n = len(batch)
+    if not n:
         return
-    n = len(rows)
-    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    columns = _batch_columns(batch, ingest_id)
     conn = driver_connection(session)
     if not measured:
         _copy(conn, "clearing_patches", [pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))})])
         return
     zones, ranks = _zone_set(session)
-    days = first.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    days = np.asarray(batch.first, dtype="datetime64[D]")
+    pid = np.asarray(batch.ids, dtype=np.int64)
     zone_rows: list[pa.RecordBatch] = []
 
     def measured_rows():
         # chunk by chunk: the server stores a chunk's rows while the next chunk is measured
         for lo in range(0, n, INSERT_CHUNK):
             k = slice(lo, min(n, lo + INSERT_CHUNK))
-            m = measure.measure(geoms[k], days[k], zones)
+            m = measure.measure(batch.geoms[k], days[k], zones)
             a = measure.attribute(m, zones, ranks)
             zone_rows.append(_zone_batch(pid[k], m, zones))
             chunk = {c: col.slice(lo, k.stop - lo) for c, col in columns.items()}
             yield pa.RecordBatch.from_pydict({**chunk, **_patch_columns(m, a)})
 
-    _copy(conn, "clearing_patches", measured_rows())
-    _copy(conn, "clearing_patch_zones", zone_rows)
+    with no_cyclic_gc():
+        _copy(conn, "clearing_patches", measured_rows())
+        _copy(conn, "clearing_patch_zones", zone_rows)
 
 
 def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
+    """Replace extended patches' figures and geometry given as row dicts: :func:`update_patch_batch`."""
+    if rows:
+        update_patch_batch(session, batch_of_rows(rows), ingest_id)
+
+
+def update_patch_batch(session: Session, batch: PatchBatch, ingest_id: int) -> None:
     """Replace extended patches' figures and geometry (they keep their id), set-based: measured and attributed in
-    memory as :func:`insert_patches` does, the rows COPYed into a temporary table and applied by one UPDATE (one new
-    version of each row), their zone rows replaced."""
-    if not rows:
+    memory as :func:`insert_patch_batch` does, the rows COPYed into a temporary table and applied by one UPDATE
+    (one new version of each row), their zone rows replaced."""
+    if not len(batch):
         return
-    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    pid = np.asarray(batch.ids, dtype=np.int64)
+    columns = _batch_columns(batch, ingest_id)
     zones, ranks = _zone_set(session)
-    m = measure.measure(geoms, first.to_numpy(zero_copy_only=False).astype("datetime64[D]"), zones)
+    m = measure.measure(batch.geoms, np.asarray(batch.first, dtype="datetime64[D]"), zones)
     a = measure.attribute(m, zones, ranks)
     conn = driver_connection(session)
     session.execute(
