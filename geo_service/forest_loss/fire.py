@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,7 @@ from geo_service.forest_loss import store
 from geo_service.hotspots import store as hotspots_store
 from geo_service.hotspots.event_summary import HALF_PIXEL_M
 from geo_service.hotspots.ingest import IngestReport
-from geo_service.hotspots.near import UTM_MIN_SCALE, FiresNear, fires_near
+from geo_service.hotspots.near import UTM_MIN_SCALE, FiresNear, areas_reached, fires_near
 from geo_service.settings import ForestLossSettings, settings_of
 from geo_service.thai import BANGKOK
 
@@ -111,23 +112,42 @@ def fire_evidence(
 
 def fire_evidence_texts(session: Session, batch: store.PatchBatch, settings: ForestLossSettings) -> list[str | None]:
     """:func:`fire_evidence` of a batch of patches as the ingest writes it: per patch, in the batch's order, the
-    evidence as JSON text (None: not burned), the rule serialised once."""
+    evidence as JSON text (None: not burned), the same document as ``json.dumps`` of :func:`fire_evidence`'s
+    (tests/test_forest_loss_patch_path.py), written from a template: the rule serialised once, numbers as
+    ``json`` writes them (``repr``), no dict per patch."""
     texts: list[str | None] = [None] * len(batch)
     if not len(batch):
         return texts
     f = _near(session, batch.ids, batch.geoms, batch.first, batch.last, settings)
-    rule = _rule(settings)
-    rule_json = json.dumps(rule)
-    for k, ev in zip(f.index.tolist(), _evidence(f, rule), strict=True):
-        ev.pop("rule")
-        texts[k] = json.dumps(ev)[:-1] + ', "rule": ' + rule_json + "}"
+    rule = json.dumps(_rule(settings))
+    burned = f.hotspots > 0
+    firsts = np.datetime_as_string(np.where(burned, f.first_day, 0).astype("datetime64[D]")).tolist()
+    lasts = np.datetime_as_string(np.where(burned, f.last_day, 0).astype("datetime64[D]")).tolist()
+    for k, c, hn, d0, d1, ev, en in zip(
+        f.index.tolist(), f.hotspots.tolist(), f.hotspot_nearest_m.tolist(), firsts, lasts, f.events,
+        f.event_nearest_m.tolist(), strict=True,
+    ):  # fmt: skip
+        h_near = hn if c else None
+        e_near = en if ev else None
+        nearest = min(v for v in (h_near, e_near) if v is not None)  # found: a detection or an event counted
+        days = f'["{d0}", "{d1}"]' if c else "null"
+        texts[k] = (
+            f'{{"hotspots": {c}, "hotspot_days": {days}, '
+            f'"events": [{", ".join(map(str, ev or []))}], "nearest_m": {round(nearest, 1)!r}, '
+            f'"hotspot_nearest_m": {"null" if h_near is None else repr(round(h_near, 1))}, '
+            f'"event_nearest_m": {"null" if e_near is None else repr(round(e_near, 1))}, "rule": {rule}}}'
+        )
     return texts
 
 
 def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings) -> int:
     """Mark stored patches cleared by fire or not, by :func:`fire_evidence`; returns how many burned. Only the
     marks that change are written: a re-run over unchanged fires writes nothing."""
-    stored = store.patch_fire_inputs(session, ids)
+    return mark_stored(session, store.patch_fire_inputs(session, ids), settings)
+
+
+def mark_stored(session: Session, stored: Sequence[tuple], settings: ForestLossSettings) -> int:
+    """:func:`mark_fire` of patches already read (rows of ``store.patch_fire_inputs``)."""
     evidence = fire_evidence(session, [r[:4] for r in stored], settings)
     changed = [i for i, *_, was, was_evidence in stored if (was, was_evidence) != (i in evidence, evidence.get(i))]
     store.set_fire(session, changed, {i: evidence[i] for i in changed if i in evidence})
@@ -135,12 +155,79 @@ def mark_fire(session: Session, ids: Sequence[int], settings: ForestLossSettings
 
 
 def after_hotspots_ingested(session: Session, report: IngestReport) -> int:
-    """Listener of a hotspot ingest (``wiring``): mark again the live patches that the batch's new or changed
-    detections, or the fire events it re-clustered, can reach (:func:`patches_reached`). Returns how many of those
-    burned. Settings: those of the ingest's edge (``settings_of``)."""
+    """Listener of a hotspot ingest (``wiring``): mark again the live patches whose mark the batch can change: of
+    those within reach of its cells (:func:`patches_reached`), the ones its new or changed detections or
+    re-clustered events can count for, or whose evidence names a re-clustered or removed event
+    (:func:`patches_changed`). Returns how many of those burned. Settings: those of the ingest's edge
+    (``settings_of``)."""
     settings = settings_of(session).forest_loss
     ids = patches_reached(session, report, settings)
-    return mark_fire(session, ids, settings) if ids else 0
+    if not ids:
+        return 0
+    stored = store.patch_fire_inputs(session, ids)
+    detections = None
+    if report.batch_id is not None and report.first_acq and report.last_acq:
+        detections = hotspots_store.batch_detections(
+            session, report.batch_id, datetime.fromisoformat(report.first_acq), datetime.fromisoformat(report.last_acq)
+        )
+    return _mark_changed(session, stored, detections, report.event_ids, settings)
+
+
+def patches_changed(
+    session: Session,
+    stored: Sequence[tuple],
+    detections: pd.DataFrame | None,
+    event_ids: Sequence[int],
+    settings: ForestLossSettings,
+) -> list[tuple]:
+    """Of stored patches (rows of ``store.patch_fire_inputs``), those whose "cleared by fire" mark these new or
+    changed ``detections`` (``hotspots.store.batch_detections``; None: none) and these re-clustered events can
+    change, the others keeping theirs as it is:
+
+    * a detection that can count for the patch (within the distance + half its pixel, on a day of its window;
+      widened by ``KEY_SHIFT_M`` + 1 m for the NRT position an SP row replaced) changes its count, days or nearest;
+    * a re-clustered event whose footprint and span can count for it (the same widening) may now count;
+    * a patch whose evidence names a re-clustered event, or an event the re-clustering removed, may lose it.
+
+    A detection or event that is none of these is as it was, and so is what it counted for: re-marking only these
+    patches gives the marks of re-marking every one (tests/test_forest_loss_patch_path.py)."""
+    if not stored:
+        return []
+    touched = {int(e) for e in event_ids}
+    named = {int(e) for r in stored if r[5] for e in (r[5].get("events") or [])}
+    existing = {int(e) for e in hotspots_store.existing_fire_event_ids(session, [str(e) for e in named])}
+    stale = (named & touched) | (named - existing)
+    _, ev_wkb, ev_first, ev_last = hotspots_store.events_by_id(session, sorted(touched))
+    none = pd.DataFrame(
+        {"lon": np.empty(0), "lat": np.empty(0), "day": np.empty(0, np.int64), "instrument": np.empty(0, object)}
+    )
+    reached = areas_reached(
+        shapely.from_wkb([r[1] for r in stored]),
+        np.array([r[2] for r in stored], dtype="datetime64[D]").astype(np.int64),
+        np.array([r[3] for r in stored], dtype="datetime64[D]").astype(np.int64),
+        none if detections is None else detections,
+        (ev_wkb, ev_first, ev_last),
+        distance_m=settings.fire_distance_m,
+        days_before=settings.fire_days_before,
+        days_after=settings.fire_days_after,
+        margin_m=KEY_SHIFT_M + 1.0,
+    )
+    return [
+        r for r, hit in zip(stored, reached.tolist(), strict=True)
+        if hit or (r[5] and stale.intersection(r[5].get("events") or []))
+    ]  # fmt: skip
+
+
+def _mark_changed(
+    session: Session,
+    stored: Sequence[tuple],
+    detections: pd.DataFrame | None,
+    event_ids: Sequence[int],
+    settings: ForestLossSettings,
+) -> int:
+    """Re-mark the patches of ``stored`` that :func:`patches_changed` picks; how many of those burned."""
+    changed = patches_changed(session, stored, detections, event_ids, settings)
+    return mark_stored(session, changed, settings) if changed else 0
 
 
 def patches_reached(session: Session, report: IngestReport, settings: ForestLossSettings) -> list[int]:
@@ -163,12 +250,15 @@ def patches_reached(session: Session, report: IngestReport, settings: ForestLoss
 
 def after_events_reclustered(session: Session, event_ids: list[int]) -> int:
     """Listener of a re-clustering of fire events outside an ingest (``hotspots events``, the worker's job;
-    ``wiring``): mark again the live patches the touched events can reach (their footprints and spans, a patch's
-    evidence names events, and an event's footprint may reach a patch its detections alone do not). Returns how
-    many of those burned."""
+    ``wiring``): mark again the live patches the touched events can change (:func:`patches_changed`: within
+    reach of their footprints and spans, or naming one of them or a removed event; a patch's evidence names
+    events, and an event's footprint may reach a patch its detections alone do not). Returns how many of those
+    burned."""
     settings = settings_of(session).forest_loss
     ids = _patches_near_cells(session, hotspots_store.events_reach(session, event_ids, REACH_CELL_DEG), settings)
-    return mark_fire(session, ids, settings) if ids else 0
+    if not ids:
+        return 0
+    return _mark_changed(session, store.patch_fire_inputs(session, ids), None, event_ids, settings)
 
 
 def _patches_near_cells(session: Session, cells: list, settings: ForestLossSettings) -> list[int]:

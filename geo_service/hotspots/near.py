@@ -34,6 +34,7 @@ from datetime import date
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
@@ -122,6 +123,39 @@ def fire_near_areas(
     ]
 
 
+def _boxes_and_first(xy: np.ndarray, of: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per geometry (its coordinates ``xy`` in order, ``of`` their geometry 0..n-1): its box (minx, miny, maxx,
+    maxy; NaN for one without coordinates, as ``shapely.bounds`` gives) and its first vertex (NaN: none)."""
+    box = np.full((n, 4), np.nan)
+    first = np.full((n, 2), np.nan)
+    if len(of):
+        start = np.r_[0, np.flatnonzero(np.diff(of)) + 1]
+        has = of[start]
+        box[has, 0] = np.minimum.reduceat(xy[:, 0], start)
+        box[has, 1] = np.minimum.reduceat(xy[:, 1], start)
+        box[has, 2] = np.maximum.reduceat(xy[:, 0], start)
+        box[has, 3] = np.maximum.reduceat(xy[:, 1], start)
+        first[has] = xy[start]
+    return box, first
+
+
+class _Local:
+    """Areas projected on demand: the projected geometry of an area is made (from coordinates already projected)
+    the first time a pair of it needs GEOS, and kept for the cell."""
+
+    def __init__(self, geoms: np.ndarray, xy: np.ndarray, of: np.ndarray) -> None:
+        self.geoms, self.xy, self.of = geoms, xy, of
+        self.made = np.full(len(geoms), None, dtype=object)
+
+    def take(self, k: np.ndarray) -> np.ndarray:
+        """The projected geometries of the areas ``k`` (repeats allowed)."""
+        missing = np.unique(k[shapely.is_missing(self.made[k])]) if len(k) else np.empty(0, dtype=np.int64)
+        if len(missing):
+            sel = np.isin(self.of, missing)  # their coordinates, in order
+            self.made[missing] = shapely.set_coordinates(self.geoms[missing].copy(), self.xy[sel])
+        return self.made[k]
+
+
 # A bound computed in NumPy decides a pair without GEOS only when it clears the reach by this much: far above the
 # rounding of UTM coordinates (about 1e-10 m), far below any distance the rule tells apart.
 BOUND_SLACK_M = 1e-6
@@ -178,8 +212,13 @@ def fires_near(
         zone = int(epsg[members[0]])
         b = bounds[members]
         box = widen_box((b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()), reach / UTM_MIN_SCALE + 1.0)
-        local = project_from_wgs84(geoms[members], zone)
-        lb = shapely.bounds(local)
+        # the members' coordinates in UTM, once: their boxes and first vertices from the arrays, a projected
+        # geometry only for the areas GEOS is asked about (set_coordinates on a copy of every area cost more)
+        wgs_xy, of = shapely.get_coordinates(geoms[members], return_index=True)
+        utm_x, utm_y = from_wgs84(zone).transform(wgs_xy[:, 0], wgs_xy[:, 1])
+        xy = np.column_stack([utm_x, utm_y])
+        lb, vertex = _boxes_and_first(xy, of, len(members))
+        local = _Local(geoms[members], xy, of)
         det = store.detections_in(session, box, int(lo[members].min()), int(hi[members].max()))
         if len(det):
             x, y = from_wgs84(zone).transform(det["lon"].to_numpy(), det["lat"].to_numpy())
@@ -208,15 +247,13 @@ def fires_near(
             )
             keep = lower <= w + BOUND_SLACK_M
             d_i, a_i, px, py, w, lower = d_i[keep], a_i[keep], px[keep], py[keep], w[keep], lower[keep]
-            coords, of = shapely.get_coordinates(local, return_index=True)
-            vertex = coords[np.minimum(np.searchsorted(of, a_i), len(of) - 1)] if len(of) else np.zeros((0, 2))
-            upper = np.hypot(px - vertex[:, 0], py - vertex[:, 1]) if len(of) else np.full(len(a_i), np.inf)
+            upper = np.hypot(px - vertex[a_i, 0], py - vertex[a_i, 1])
             sure = upper <= w - BOUND_SLACK_M
             best = np.full(len(members), np.inf)
             np.minimum.at(best, a_i[sure], upper[sure])
             exact = np.flatnonzero(~sure | (lower <= best[a_i] + BOUND_SLACK_M))
             dist = np.full(len(d_i), np.inf)  # a sure pair left unmeasured cannot be its area's nearest
-            dist[exact] = shapely.distance(points[d_i[exact]], local[a_i[exact]])
+            dist[exact] = shapely.distance(points[d_i[exact]], local.take(a_i[exact]))
             counted = sure | (dist <= w)
             d_i, a_g, dist = d_i[counted], members[a_i[counted]], dist[counted]
             count += np.bincount(a_g, minlength=n)
@@ -235,7 +272,7 @@ def fires_near(
             a_g = members[a_i]
             keep = (ev_first[e_i] < utc_hi[a_g]) & (ev_last[e_i] >= utc_lo[a_g])
             e_i, a_i, a_g = e_i[keep], a_i[keep], a_g[keep]
-            dist = shapely.distance(footprints[e_i], local[a_i])
+            dist = shapely.distance(footprints[e_i], local.take(a_i))
             keep = dist <= distance
             e_i, a_g, dist = e_i[keep], a_g[keep], dist[keep]
             np.minimum.at(event_nearest, a_g, dist)
@@ -262,3 +299,63 @@ def fires_near(
         events=[events.get(k) for k in found.tolist()],
         event_nearest_m=event_nearest[found],
     )
+
+
+@no_cyclic_gc()
+def areas_reached(
+    geoms: np.ndarray,
+    first_days: np.ndarray,
+    last_days: np.ndarray,
+    detections: pd.DataFrame,
+    events: tuple[list[bytes], np.ndarray, np.ndarray],
+    *,
+    distance_m: float,
+    days_before: int,
+    days_after: int,
+    margin_m: float,
+) -> np.ndarray:
+    """Which areas (Shapely, EPSG:4326, with first and last days since 1970) some of these detections or events
+    can count for by the rule above, widened by ``margin_m``: a detection (``lon``, ``lat``, ``day``,
+    ``instrument``, as ``store.detections_in`` gives them) within the distance + half its pixel + the margin on a
+    day of the area's window, or an event (footprints as EWKB, first and last seen in microseconds, UTC) within
+    the distance + the margin in a span that meets it; measured in the area's UTM zone as :func:`fires_near` does.
+    A hotspot ingest asks it which patches its new or changed detections and events can re-mark."""
+    n = len(geoms)
+    out = np.zeros(n, dtype=bool)
+    if not n:
+        return out
+    lo = np.asarray(first_days, dtype=np.int64) - int(days_before)
+    hi = np.asarray(last_days, dtype=np.int64) + int(days_after)
+    utc_lo, utc_hi = lo * _DAY_US - _BANGKOK_US, (hi + 1) * _DAY_US - _BANGKOK_US
+    bounds = shapely.bounds(geoms)
+    epsg = utm_epsg((bounds[:, 0] + bounds[:, 2]) / 2, (bounds[:, 1] + bounds[:, 3]) / 2)
+    det_within = float(distance_m) + margin_m + half_pixel_m(detections["instrument"].to_numpy(dtype=object))
+    det_day = detections["day"].to_numpy(np.int64)
+    ev_wkb, ev_first, ev_last = events
+    footprints = shapely.from_wkb(ev_wkb) if len(ev_wkb) else np.empty(0, dtype=object)
+    for zone in np.unique(epsg).tolist():
+        members = np.flatnonzero(epsg == zone)
+        local = project_from_wgs84(geoms[members], zone)
+        lb = shapely.bounds(local)
+        if len(det_day):
+            x, y = from_wgs84(zone).transform(detections["lon"].to_numpy(), detections["lat"].to_numpy())
+            points = shapely.points(np.asarray(x), np.asarray(y))
+            r = float(det_within.max())
+            tree = shapely.STRtree(shapely.box(lb[:, 0] - r, lb[:, 1] - r, lb[:, 2] + r, lb[:, 3] + r))
+            d_i, a_i = tree.query(points)
+            a_g = members[a_i]
+            keep = (det_day[d_i] >= lo[a_g]) & (det_day[d_i] <= hi[a_g]) & ~out[a_g]
+            d_i, a_i = d_i[keep], a_i[keep]
+            near = shapely.dwithin(points[d_i], local[a_i], det_within[d_i])
+            out[members[a_i[near]]] = True
+        if len(footprints):
+            fp = project_from_wgs84(footprints, zone)
+            r = float(distance_m) + margin_m
+            tree = shapely.STRtree(shapely.box(lb[:, 0] - r, lb[:, 1] - r, lb[:, 2] + r, lb[:, 3] + r))
+            e_i, a_i = tree.query(fp)
+            a_g = members[a_i]
+            keep = (ev_first[e_i] < utc_hi[a_g]) & (ev_last[e_i] >= utc_lo[a_g]) & ~out[a_g]
+            e_i, a_i = e_i[keep], a_i[keep]
+            near = shapely.dwithin(fp[e_i], local[a_i], r)
+            out[members[a_i[near]]] = True
+    return out
