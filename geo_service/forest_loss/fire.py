@@ -37,6 +37,14 @@ KEY_SHIFT_M = 16.0
 REACH_CELL_DEG = 0.05
 
 
+_ORDINAL_1970 = date(1970, 1, 1).toordinal()
+
+
+def _days(dates: Sequence[date]) -> np.ndarray:
+    """Dates as datetime64[D], by their ordinals: NumPy parses date objects ten times slower."""
+    return (np.fromiter((d.toordinal() for d in dates), np.int64, len(dates)) - _ORDINAL_1970).astype("datetime64[D]")
+
+
 def _rule(settings: ForestLossSettings) -> dict:
     return {
         "distance_m": settings.fire_distance_m,
@@ -103,8 +111,8 @@ def fire_evidence(
         session,
         ids,
         shapely.from_wkb([p[1] for p in patches]),
-        np.array([p[2] for p in patches], dtype="datetime64[D]"),
-        np.array([p[3] for p in patches], dtype="datetime64[D]"),
+        _days([p[2] for p in patches]),
+        _days([p[3] for p in patches]),
         settings,
     )
     return dict(zip(ids[f.index].tolist(), _evidence(f, _rule(settings)), strict=True))
@@ -203,8 +211,8 @@ def patches_changed(
     )
     reached = areas_reached(
         shapely.from_wkb([r[1] for r in stored]),
-        np.array([r[2] for r in stored], dtype="datetime64[D]").astype(np.int64),
-        np.array([r[3] for r in stored], dtype="datetime64[D]").astype(np.int64),
+        _days([r[2] for r in stored]).astype(np.int64),
+        _days([r[3] for r in stored]).astype(np.int64),
         none if detections is None else detections,
         (ev_wkb, ev_first, ev_last),
         distance_m=settings.fire_distance_m,

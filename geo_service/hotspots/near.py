@@ -346,8 +346,24 @@ def areas_reached(
             a_g = members[a_i]
             keep = (det_day[d_i] >= lo[a_g]) & (det_day[d_i] <= hi[a_g]) & ~out[a_g]
             d_i, a_i = d_i[keep], a_i[keep]
-            near = shapely.dwithin(points[d_i], local[a_i], det_within[d_i])
-            out[members[a_i[near]]] = True
+            # decided by the box (out) or the first vertex (in) where they tell, GEOS for the rest (fires_near)
+            px, py, w = np.asarray(x)[d_i], np.asarray(y)[d_i], det_within[d_i]
+            ab = lb[a_i]
+            lower = np.hypot(
+                np.maximum(np.maximum(ab[:, 0] - px, px - ab[:, 2]), 0.0),
+                np.maximum(np.maximum(ab[:, 1] - py, py - ab[:, 3]), 0.0),
+            )
+            keep = lower <= w + BOUND_SLACK_M
+            d_i, a_i, px, py, w = d_i[keep], a_i[keep], px[keep], py[keep], w[keep]
+            vertex = shapely.get_point(shapely.get_exterior_ring(local), 0)  # None: a multipolygon or empty
+            has = ~shapely.is_missing(vertex)
+            first = np.full((len(members), 2), np.nan)
+            first[has] = shapely.get_coordinates(vertex[has])
+            sure = np.hypot(px - first[a_i, 0], py - first[a_i, 1]) <= w - BOUND_SLACK_M
+            out[members[a_i[sure]]] = True
+            rest = np.flatnonzero(~sure & ~out[members[a_i]])
+            near = shapely.dwithin(points[d_i[rest]], local[a_i[rest]], w[rest])
+            out[members[a_i[rest[near]]]] = True
         if len(footprints):
             fp = project_from_wgs84(footprints, zone)
             r = float(distance_m) + margin_m
