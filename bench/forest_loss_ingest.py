@@ -15,16 +15,22 @@
    "cleared by fire" mark and its search (hotspots/near.py ``fire_near_areas``) against the same rule in plain
    PostGIS (tests/fire_oracle.py) on the first ``--fire-reference`` patches, answers compared; and the hotspots' rates in the same run: the
    Gazetteer on the patches' centres (points) and a FIRMS ingest end to end of ``--firms-rows`` rows
-   (bench/firms_ingest.py's generated season).
+   (bench/firms_ingest.py's generated season). Then the target of issue 14, in ``--rounds`` alternating rounds: the
+   whole per-patch path the ingest runs (forest_loss/ingest.py ``insert_new_patches``: ids, the "cleared by fire"
+   evidence against that season, measured, attributed, written with its zone rows, committed), the same without
+   the fire mark and the rows bare, against a FIRMS ingest of another season in the same round (rolled back; the
+   dead rows vacuumed, untimed), each round with its load average.
 3. the re-attribution of those stored patches after a boundary change (``store.reattribute``: areas kept, the
    changed layer type's zones only, only differences written) against the former listener
-   (``measure_and_attribute``: everything measured and rewritten).
+   (tests/attribution_oracle.py ``measure_and_attribute``: everything measured and rewritten); ``--no-reattribution``
+   skips it.
 
     .venv/bin/python bench/forest_loss_ingest.py                        # both, default sizes
     .venv/bin/python bench/forest_loss_ingest.py --pixels 2e7 --patches 20000
     .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 100000   # the SQL on every patch
     .venv/bin/python bench/forest_loss_ingest.py --no-db                # the raster part only
     .venv/bin/python bench/forest_loss_ingest.py --reattribution-only   # a boundary change's re-attribution
+    .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 2000 --no-reattribution --rounds 3
 """
 
 from __future__ import annotations
