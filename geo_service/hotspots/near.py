@@ -21,8 +21,9 @@ Why UTM and not the geodesic: UTM's scale error here is at most about 0.1 % (0.9
 decided in memory, vectorised. How: the areas are grouped by :data:`CELL_DEG` cells of their centre (a cell lies in
 one zone and one hemisphere, and bounds what is read at once, however large the batch); for each cell the hotspots
 store reads the detections and events in the cell's box widened by the reach, and in its period; pyproj projects
-them; a Shapely STRtree of the areas gives the candidate pairs by box; the days are compared in NumPy; the exact
-planar distance decides (``shapely.distance``). The join is hand-written because no library joins points and
+them; a Shapely STRtree of the areas gives the candidate pairs by box; the days are compared in NumPy; bounds in
+NumPy (the distance to the area's box, to its first vertex) decide the pairs they can, and the exact planar
+distance (``shapely.distance``) the rest (:func:`fires_near`). The join is hand-written because no library joins points and
 polygons in space and time at once; its parts (STRtree, GEOS distance, PROJ) are the libraries'.
 """
 
