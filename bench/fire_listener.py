@@ -10,7 +10,8 @@ transaction rolled back after each run so that every run starts from the same st
    alerts spread over the year: bench/forest_loss_ingest.py's patches), marked once as their ingest would.
 
 In each run the listener is then called once more on the same report (same candidates, same search, nothing left
-to write): its own time, and how many patches it reached. The machine's load average is printed with the figures.
+to write): its own time, how many patches its cells reached, and how many of those it re-marked (those whose
+candidate detections or events the batch changed: forest_loss/fire.py ``patches_changed``). The machine's load average is printed with the figures.
 
     .venv/bin/python bench/fire_listener.py
     .venv/bin/python bench/fire_listener.py --rows 300000 --patches 100000    # a season's worth in one file
@@ -49,7 +50,11 @@ def one_day_file(path: Path, rows: int, seed: int) -> None:
 def run(sm, csv: Path, settings) -> dict:
     """One ingest of ``csv`` through ``ingest_path`` (listeners included), then the listener alone on its report;
     rolled back."""
-    from geo_service.forest_loss.fire import after_hotspots_ingested, patches_reached
+    from datetime import datetime
+
+    from geo_service.forest_loss import store
+    from geo_service.forest_loss.fire import after_hotspots_ingested, patches_changed, patches_reached
+    from geo_service.hotspots import store as hotspots_store
     from geo_service.hotspots.service import ingest_path
     from geo_service.settings import THAILAND_BBOX, ForestLossSettings
 
@@ -61,14 +66,21 @@ def run(sm, csv: Path, settings) -> dict:
         t = time.perf_counter()
         burned = after_hotspots_ingested(session, report)
         listener = time.perf_counter() - t
-        reached = len(patches_reached(session, report, ForestLossSettings()))
+        reached_ids = patches_reached(session, report, ForestLossSettings())
+        detections = hotspots_store.batch_detections(
+            session, report.batch_id, datetime.fromisoformat(report.first_acq), datetime.fromisoformat(report.last_acq)
+        )
+        remarked = patches_changed(
+            session, store.patch_fire_inputs(session, reached_ids), detections, report.event_ids, ForestLossSettings()
+        )
         return {
             "rows": report.rows_new + report.rows_updated,
             "events": len(report.event_ids),
             "total_s": total,
             "listener_s": listener,
             "burned": burned,
-            "reached": reached,
+            "reached": len(reached_ids),
+            "remarked": len(remarked),
         }
     finally:
         session.rollback()
@@ -115,7 +127,7 @@ def main() -> None:
     print(f"FIRMS ingest of one day ({base['rows']:,} detections, {base['events']:,} fire events re-clustered), end to")
     print(f"end through ingest_path, each run rolled back; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}:")
     for name, r in (("0 patches stored (baseline)", base), (f"{a.patches:,} patches stored", full)):
-        reached = f", {r['reached']:,} patches searched"
+        reached = f", {r['reached']:,} patches in its cells' reach, {r['remarked']:,} re-marked"
         print(
             f"  {name}: ingest {r['total_s']:.2f} s; the listener alone {r['listener_s']:.2f} s"
             f"{reached}, {r['burned']:,} burned"

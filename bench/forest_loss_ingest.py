@@ -15,16 +15,22 @@
    "cleared by fire" mark and its search (hotspots/near.py ``fire_near_areas``) against the same rule in plain
    PostGIS (tests/fire_oracle.py) on the first ``--fire-reference`` patches, answers compared; and the hotspots' rates in the same run: the
    Gazetteer on the patches' centres (points) and a FIRMS ingest end to end of ``--firms-rows`` rows
-   (bench/firms_ingest.py's generated season).
+   (bench/firms_ingest.py's generated season). Then the target of issue 14, in ``--rounds`` alternating rounds: the
+   whole per-patch path the ingest runs (forest_loss/ingest.py ``insert_new_patches``: ids, the "cleared by fire"
+   evidence against that season, measured, attributed, written with its zone rows, committed), the same without
+   the fire mark and the rows bare, against a FIRMS ingest of another season in the same round (rolled back; the
+   dead rows vacuumed, untimed), each round with its load average.
 3. the re-attribution of those stored patches after a boundary change (``store.reattribute``: areas kept, the
    changed layer type's zones only, only differences written) against the former listener
-   (``measure_and_attribute``: everything measured and rewritten).
+   (tests/attribution_oracle.py ``measure_and_attribute``: everything measured and rewritten); ``--no-reattribution``
+   skips it.
 
     .venv/bin/python bench/forest_loss_ingest.py                        # both, default sizes
     .venv/bin/python bench/forest_loss_ingest.py --pixels 2e7 --patches 20000
     .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 100000   # the SQL on every patch
     .venv/bin/python bench/forest_loss_ingest.py --no-db                # the raster part only
     .venv/bin/python bench/forest_loss_ingest.py --reattribution-only   # a boundary change's re-attribution
+    .venv/bin/python bench/forest_loss_ingest.py --no-raster --old-patches 2000 --no-reattribution --rounds 3
 """
 
 from __future__ import annotations
@@ -157,7 +163,8 @@ def compare(old: tuple, new: tuple) -> dict:
 def reattribution(sm, ids: list[int]) -> dict:
     """A boundary change's re-attribution of the stored patches ``ids``, each step with its commit, against the
     boundaries as the transaction sees them (as the listener runs): the former listener, which measured every
-    patch again and rewrote every patch and zone row (``measure_and_attribute``), against ``store.reattribute``
+    patch again and rewrote every patch and zone row (``measure_and_attribute``, now tests/attribution_oracle.py:
+    the stored rows read back and rewritten by ``store.update_patches``), against ``store.reattribute``
     (areas kept, the zones of the changed layer type only, only what differs written), after a load that changed
     nothing for any patch and after one that changed every patch (the attribution scrambled first, untimed)."""
     from sqlalchemy import text
@@ -165,6 +172,7 @@ def reattribution(sm, ids: list[int]) -> dict:
     from geo_service.db.engine import transaction
     from geo_service.forest_loss import store
     from geo_service.forest_loss.ingest import ZONES_OF_LAYER
+    from tests.attribution_oracle import measure_and_attribute
 
     def area_bits():
         with sm() as s:  # bench only: a fixed query, the ids bound
@@ -183,7 +191,7 @@ def reattribution(sm, ids: list[int]) -> dict:
     with transaction(sm) as session:
         before = _snapshot(session, ids)
     bits = area_bits()
-    out["old_s"] = timed(lambda s: store.measure_and_attribute(s, ids, in_transaction=True))
+    out["old_s"] = timed(lambda s: measure_and_attribute(s, ids))
     for name, kinds in [("all", store.ZONE_KINDS), *ZONES_OF_LAYER.items()]:
         written: list[int] = []
         out[f"same_{name}_s"] = timed(lambda s, k=kinds, w=written: w.append(store.reattribute(s, ids, k)))
@@ -244,6 +252,30 @@ def rows_of(ids, geoms, dates) -> list[dict]:
     ]
 
 
+def batch_of(ids, geoms, dates):
+    """A ``store.PatchBatch`` of these ids, polygons (EPSG:4326) and alert days, as the ingest builds it (columns,
+    no row dicts): the rows of :func:`rows_of`."""
+    import numpy as np
+
+    from geo_service.forest_loss import store
+
+    n = len(ids)
+    return store.PatchBatch(
+        ids=np.asarray(ids, dtype=np.int64), geoms=geoms, first=dates, last=dates,
+        pixels=np.tile([9, 3, 3, 3], (n, 1)), confidence_max=np.full(n, 4), sources="gfw_integrated",
+    )  # fmt: skip
+
+
+def new_patches_of(geoms, dates):
+    """The ingest's ``NewPatches`` of these polygons and alert days (3 pixels of each class): what
+    ``forest_loss.ingest.insert_new_patches`` takes."""
+    import numpy as np
+
+    from geo_service.forest_loss.ingest import NewPatches
+
+    return NewPatches(geoms, dates, dates, np.tile([3, 3, 3], (len(geoms), 1)), "gfw_integrated")
+
+
 def phrae_patches(session, n: int, seed: int) -> tuple[list[int], list[dict]]:
     """Fresh ids and ``insert_patches`` rows of ``n`` squares over Phrae (:func:`phrae_squares`)."""
     from geo_service.forest_loss import store
@@ -253,7 +285,16 @@ def phrae_patches(session, n: int, seed: int) -> tuple[list[int], list[dict]]:
     return ids, rows_of(ids, wgs, days)
 
 
-def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattribution_only: bool = False) -> dict:
+def bench_db(
+    n: int,
+    seed: int,
+    n_old: int,
+    firms_rows: int,
+    n_fire: int,
+    reattribution_only: bool = False,
+    rounds: int = 2,
+    with_reattribution: bool = True,
+) -> dict:
     """Attribution and statistics of ``n`` patches on a throwaway PostGIS with the bundled layers: the in-memory
     path and (on the first ``n_old`` of the same patches, stored again) the SQL reference, compared column by
     column; then the hotspots' rates in the same database: the Gazetteer on the patches' centres and a FIRMS ingest
@@ -264,7 +305,8 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
 
     from geo_service.db.engine import make_sessionmaker, transaction
     from geo_service.forest_loss import measure, store
-    from geo_service.forest_loss.fire import fire_evidence, mark_fire
+    from geo_service.forest_loss.fire import mark_fire
+    from geo_service.forest_loss.ingest import insert_new_patches
     from geo_service.hotspots.near import fire_near_areas
     from geo_service.places import gazetteer
     from geo_service.settings import ForestLossSettings
@@ -283,7 +325,7 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
                 params_key="bench", params={}, crs="EPSG:32647", window=None, created_by="bench",
             )  # fmt: skip
             ids, bare_ids = store.new_patch_ids(session, n), store.new_patch_ids(session, n)
-            rows, bare_rows = rows_of(ids, wgs, days), rows_of(bare_ids, wgs, days)
+            bare_rows = rows_of(bare_ids, wgs, days)  # the extension below takes rows as the ingest's _extend makes
         with transaction(sm) as session:
             t0 = time.perf_counter()
             gaz = gazetteer(session)  # the process-wide boundaries, loaded once (as the hotspots ingest does)
@@ -299,13 +341,14 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
         # measures them after), then measured as the ingest stores them
         t0 = time.perf_counter()
         with transaction(sm) as session:
-            store.insert_patches(session, bare_rows, ingest_id, measured=False)
+            store.insert_patch_batch(session, batch_of(bare_ids, wgs, days), ingest_id, measured=False)
         out["insert_bare_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         with transaction(sm) as session:
-            store.insert_patches(session, rows, ingest_id)
+            store.insert_patch_batch(session, batch_of(ids, wgs, days), ingest_id)
         out["insert_measured_s"] = time.perf_counter() - t0
-        out["reattribution"] = reattribution(sm, ids)
+        if with_reattribution:
+            out["reattribution"] = reattribution(sm, ids)
         if reattribution_only:
             return out
         if n_old:
@@ -348,28 +391,35 @@ def bench_db(n: int, seed: int, n_old: int, firms_rows: int, n_fire: int, reattr
             with transaction(sm) as session:
                 update_events(session)  # the fire events of the season, as after a FIRMS ingest
             out["events_s"] = time.perf_counter() - t3
-        # the "cleared by fire" mark against those detections and events. The ingest's path: the same n patches as
-        # new rows, their evidence found and written with them, against the same insert without it (each committed)
-        with transaction(sm) as session:
-            fire_ids, plain_ids = store.new_patch_ids(session, n), store.new_patch_ids(session, n)
-        fire_rows, plain_rows = rows_of(fire_ids, wgs, days), rows_of(plain_ids, wgs, days)
-        t2 = time.perf_counter()
-        with transaction(sm) as session:
-            evidence = fire_evidence(
-                session,
-                [(r["id"], r["wkb"], r["first_date"], r["last_date"]) for r in fire_rows],
-                ForestLossSettings(),
-            )
-            for r in fire_rows:
-                r["fire_evidence"] = evidence.get(r["id"])
-            out["fire_evidence_s"] = time.perf_counter() - t2
-            store.insert_patches(session, fire_rows, ingest_id)
-        out["insert_with_fire_s"] = time.perf_counter() - t2
-        t2 = time.perf_counter()
-        with transaction(sm) as session:
-            store.insert_patches(session, plain_rows, ingest_id)
-        out["insert_without_fire_s"] = time.perf_counter() - t2
-        out["fire_burned_ingest"] = len(evidence)
+        # the whole per-patch path the ingest runs (forest_loss/ingest.py insert_new_patches: ids, the "cleared by
+        # fire" evidence against the season stored above, measured, attributed, written with it, committed) against
+        # the FIRMS ingest's rows/s, alternating in rounds: a FIRMS ingest of another season (rolled back, so every
+        # round reads the same detections), the whole path, the same without the fire mark, the rows bare
+        settings = ForestLossSettings()
+        out["rounds"] = []
+        for k in range(rounds):
+            r: dict = {"load": os.getloadavg()[0]}
+            if firms_rows:
+                r["firms_rows"], r["firms_s"] = firms_ingest_rate(sm, gaz, firms_rows, seed=3000 + k, commit=False)
+                # untimed: the rolled-back rows' dead versions out of the detections' indexes, or the fire search
+                # of the next steps reads through them (round 2 of the first run took 4x round 1's fire mark)
+                with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                    conn.exec_driver_sql("VACUUM ANALYZE hotspots")
+            t2 = time.perf_counter()
+            with transaction(sm) as session:
+                _, r["burned"] = insert_new_patches(session, new_patches_of(wgs, days), ingest_id, settings)
+            r["whole_s"] = time.perf_counter() - t2
+            t2 = time.perf_counter()
+            with transaction(sm) as session:
+                store.insert_patch_batch(session, batch_of(store.new_patch_ids(session, n), wgs, days), ingest_id)
+            r["no_fire_s"] = time.perf_counter() - t2
+            t2 = time.perf_counter()
+            with transaction(sm) as session:
+                store.insert_patch_batch(
+                    session, batch_of(store.new_patch_ids(session, n), wgs, days), ingest_id, measured=False
+                )
+            r["bare_s"] = time.perf_counter() - t2
+            out["rounds"].append(r)
         # ... and the listener's path: stored patches marked again (read, search, the marks that change written)
         with transaction(sm) as session:
             t2 = time.perf_counter()
@@ -414,21 +464,34 @@ def _fire_differing(new: list[dict], ref: list[dict]) -> int:
     return len(set(a) ^ set(b)) + sum(not same(a[k], b[k]) for k in set(a) & set(b))
 
 
-def firms_ingest_rate(sm, gaz, rows: int) -> tuple[int, float]:
-    """Rows and seconds of a FIRMS ingest of ``rows`` generated detections (bench/firms_ingest.py's data)."""
+def firms_ingest_rate(sm, gaz, rows: int, seed: int = 2567, commit: bool = True) -> tuple[int, float]:
+    """Rows and seconds of a FIRMS ingest of ``rows`` generated detections (bench/firms_ingest.py's data, its
+    ``seed``), parse to commit; ``commit=False``: rolled back instead (timed to the end of the ingest)."""
     import firms_ingest  # type: ignore[import-not-found]
 
-    from geo_service.db.engine import transaction
     from geo_service.hotspots.ingest import ingest_file
     from geo_service.settings import THAILAND_BBOX
 
     with tempfile.TemporaryDirectory(prefix="forest_loss_bench_firms_") as tmp:
         csv = Path(tmp) / "firms.csv"
-        firms_ingest.generate(csv, rows)
-        t = time.perf_counter()
-        with transaction(sm) as s:
-            report = ingest_file(s, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=firms_ingest.ROW_PATH)
-        return report.rows_total, time.perf_counter() - t
+        firms_ingest.generate(csv, rows, seed)
+        session = sm()
+        try:
+            t = time.perf_counter()
+            report = ingest_file(session, csv, gaz, country_bbox=THAILAND_BBOX, bulk_min_bytes=firms_ingest.ROW_PATH)
+            if commit:
+                session.commit()
+            seconds = time.perf_counter() - t
+        finally:
+            session.rollback()
+            session.close()
+        return report.rows_total, seconds
+
+
+def firms_rows_label(d: dict) -> str:
+    """How the FIRMS rounds were timed, for the printed figures."""
+    rows = d["rounds"][0].get("firms_rows") if d.get("rounds") else None
+    return f"{rows:,} rows of another season each round, rolled back" if rows else "skipped"
 
 
 def _harness_count(what: str):
@@ -486,9 +549,13 @@ def main() -> None:
     )
     ap.add_argument("--firms-rows", type=int, default=300_000, help="rows of the FIRMS ingest timed (0: skip)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--rounds", type=int, default=2, help="alternating rounds of the whole per-patch path against FIRMS (default 2)"
+    )
     ap.add_argument("--no-db", action="store_true", help="skip the database part")
     ap.add_argument("--no-raster", action="store_true", help="skip the raster part")
     ap.add_argument("--no-baseline", action="store_true", help="skip the rasterio.features.shapes baseline")
+    ap.add_argument("--no-reattribution", action="store_true", help="skip the re-attribution of a boundary change")
     ap.add_argument(
         "--reattribution-only",
         action="store_true",
@@ -517,29 +584,32 @@ def main() -> None:
             a.firms_rows,
             min(a.fire_reference, a.patches),
             a.reattribution_only,
+            a.rounds,
+            not a.no_reattribution,
         )
         n = d["patches"]
-        r = d["reattribution"]
-        print(
-            f"re-attribution of {n:,} stored patches after a boundary change, each step with its commit; machine "
-            f"load average {os.getloadavg()[0]:.2f}:"
-        )
-        print(
-            f"  baseline, the former listener (measure_and_attribute: areas measured again, every zone, every patch "
-            f"and zone row rewritten): {r['old_s']:.2f} s = {n / r['old_s']:,.0f} patches/s"
-        )
-        for name in ("all", "province", "district", "subdistrict", "protected_area"):
-            t = r[f"same_{name}_s"]
+        r = d.get("reattribution")
+        if r:
             print(
-                f"  store.reattribute, zones of {name if name != 'all' else 'every type'}, nothing changed: {t:.2f} s "
-                f"({r['old_s'] / t:.1f}x faster), {r[f'same_{name}_written']:,} patches written"
+                f"re-attribution of {n:,} stored patches after a boundary change, each step with its commit; machine "
+                f"load average {os.getloadavg()[0]:.2f}:"
             )
-        print(
-            f"  store.reattribute, every zone, every patch changed: {r['changed_all_s']:.2f} s "
-            f"({r['old_s'] / r['changed_all_s']:.1f}x faster), {r['changed_all_written']:,} patches written; "
-            f"answers as inserted: {r['compare']['patches_differing']} patches differ (largest share difference "
-            f"{r['compare']['max_share_diff']:.1e}); areas bit-identical: {r['areas_same']}"
-        )
+            print(
+                f"  baseline, the former listener (measure_and_attribute: areas measured again, every zone, every patch "
+                f"and zone row rewritten): {r['old_s']:.2f} s = {n / r['old_s']:,.0f} patches/s"
+            )
+            for name in ("all", "province", "district", "subdistrict", "protected_area"):
+                t = r[f"same_{name}_s"]
+                print(
+                    f"  store.reattribute, zones of {name if name != 'all' else 'every type'}, nothing changed: {t:.2f} s "
+                    f"({r['old_s'] / t:.1f}x faster), {r[f'same_{name}_written']:,} patches written"
+                )
+            print(
+                f"  store.reattribute, every zone, every patch changed: {r['changed_all_s']:.2f} s "
+                f"({r['old_s'] / r['changed_all_s']:.1f}x faster), {r['changed_all_written']:,} patches written; "
+                f"answers as inserted: {r['compare']['patches_differing']} patches differ (largest share difference "
+                f"{r['compare']['max_share_diff']:.1e}); areas bit-identical: {r['areas_same']}"
+            )
         if a.reattribution_only:
             return
         rate = n / d["insert_measured_s"]
@@ -549,7 +619,7 @@ def main() -> None:
             f"machine load average {os.getloadavg()[0]:.2f}:"
         )
         print(
-            f"  new patches as the ingest stores them (insert_patches: measured in memory, COPYed with their zone "
+            f"  new patches as the ingest stores them (insert_patch_batch: measured in memory, COPYed with their zone "
             f"rows): {d['insert_measured_s']:.2f} s = {rate:,.0f} patches/s; the same insert bare (no figures) "
             f"{d['insert_bare_s']:.2f} s, so the attribution itself costs {own:.2f} s = {n / max(own, 1e-9):,.0f} "
             f"patches/s ({d['zones']:,} zone rows, {d['in_aoi']:,} in the AOI; boundaries loaded once before: "
@@ -592,21 +662,31 @@ def main() -> None:
             )
         )
         fire_rate = n / d["fire_query_s"]
-        own_fire = d["insert_with_fire_s"] - d["insert_without_fire_s"]
-        print(
-            f"  cleared by fire, the ingest's path (detections of the FIRMS ingest above stored): the same {n:,} "
-            f"patches as new rows, their evidence found ({d['fire_evidence_s']:.2f} s) and written with them: "
-            f"{d['insert_with_fire_s']:.2f} s against the same insert without it {d['insert_without_fire_s']:.2f} s, "
-            f"so the mark costs {own_fire:.2f} s = {n / max(own_fire, 1e-9):,.0f} patches/s "
-            f"({d['fire_burned_ingest']:,} burned)"
-            + (
-                f"; per second, the mark / FIRMS rows = {n / max(own_fire, 1e-9) / (d['firms_rows'] / d['firms_s']):.2f}"
-                f"; the hotspots' own space-time step, the season's fire events (update_events) "
-                f"{d['events_s']:.2f} s = {d['firms_rows'] / d['events_s']:,.0f} detections/s"
-                if "firms_s" in d
-                else ""
+        if "events_s" in d:
+            print(
+                f"  the hotspots' own space-time step, the season's fire events (update_events): {d['events_s']:.2f} s "
+                f"= {d['firms_rows'] / d['events_s']:,.0f} detections/s"
             )
+        print(
+            f"the whole per-patch path the ingest runs (forest_loss/ingest.py insert_new_patches: ids, cleared-by-fire "
+            f"evidence against the season above, measured, attributed, written with its zone rows, committed) against "
+            f"the FIRMS ingest end to end ({firms_rows_label(d)}), alternating, each round at its load average:"
         )
+        for k, r in enumerate(d["rounds"]):
+            whole, no_fire, bare = r["whole_s"], r["no_fire_s"], r["bare_s"]
+            firms = r["firms_rows"] / r["firms_s"] if "firms_s" in r else float("nan")
+            own = max(whole - bare, 1e-9)
+            print(
+                f"  round {k + 1} (load {r['load']:.1f}): FIRMS {firms:,.0f} rows/s; whole path {whole:.2f} s = "
+                f"{n / whole:,.0f} patches/s ({n / whole / firms:.2f}x FIRMS; {r['burned']:,} burned); the same "
+                f"without the fire mark {no_fire:.2f} s, the rows bare {bare:.2f} s: what the path adds to the bare "
+                f"rows (measure, attribute, stats, fire mark, their columns and zone rows) {own:.2f} s = "
+                f"{n / own:,.0f} patches/s ({n / own / firms:.2f}x FIRMS), of it the attribution "
+                f"{n / max(no_fire - bare, 1e-9):,.0f} patches/s ({n / max(no_fire - bare, 1e-9) / firms:.2f}x) "
+                f"and the fire mark {n / max(whole - no_fire, 1e-9):,.0f} patches/s "
+                f"({n / max(whole - no_fire, 1e-9) / firms:.2f}x); the rows bare {n / bare:,.0f} patches/s "
+                f"({n / bare / firms:.2f}x)"
+            )
         print(
             f"  the listener's path (stored patches marked again: read, search, the changed marks written): "
             f"{d['fire_s']:.2f} s = {n / d['fire_s']:,.0f} patches/s; the search alone (hotspots/near.py) "

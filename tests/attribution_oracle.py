@@ -10,11 +10,13 @@ the largest-share codes, and ``in_aoi`` (the stored area of interest)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.forest_loss import store
 from geo_service.layers import aoi
 
 
@@ -96,7 +98,7 @@ WHERE p.id = u.id
 
 def measure_and_attribute_sql(session: Session, ids: Sequence[int]) -> None:
     """Measure and attribute stored patches (inserted bare) in PostGIS: the answers
-    ``store.insert_patches``, ``update_patches``, ``measure_and_attribute`` and ``reattribute`` must give (10x
+    ``store.insert_patches``, ``update_patches``, :func:`measure_and_attribute` and ``reattribute`` must give (10x
     slower and more)."""
     if not ids:
         return
@@ -119,3 +121,31 @@ def measure_and_attribute_sql(session: Session, ids: Sequence[int]) -> None:
     session.execute(text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), params)
     session.execute(text(ZONES_SQL), params)
     session.execute(text(ATTRIBUTE_SQL), params)
+
+
+def measure_and_attribute(session: Session, ids: Sequence[int]) -> None:
+    """Stored patches measured and attributed again in memory and everything rewritten (areas, every zone, every
+    patch and zone row): what the service did after a boundary change before ``store.reattribute`` (the baseline
+    of bench/forest_loss_ingest.py's re-attribution) and one more copy the tests compare with the SQL. It was
+    ``store.measure_and_attribute``; no production code called it, so it lives here, on the store's public
+    functions: the rows read back (``patches_of``, ``patch_fire_inputs``) and written by ``store.update_patches``
+    (which also writes back their geometry, counts and fire mark, unchanged, and moves ``updated_at``)."""
+    if not ids:
+        return
+    geometry = {r[0]: r for r in store.patch_fire_inputs(session, ids)}
+    by_ingest: dict[int, list[dict]] = defaultdict(list)
+    for p in store.patches_of(session, ids):
+        _, ewkb, first, last, _, evidence = geometry[int(p["id"])]
+        by_ingest[int(p["last_ingest_id"])].append(
+            {
+                "id": int(p["id"]),
+                "wkb": ewkb,
+                "first_date": first,
+                "last_date": last,
+                **{k: p[k] for k in ("pixels", "pixels_low", "pixels_high", "pixels_highest", "confidence_max")},
+                "sources": p["sources"],
+                "fire_evidence": evidence,
+            }
+        )
+    for ingest_id, rows in by_ingest.items():
+        store.update_patches(session, rows, ingest_id)

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from geo_service.db.engine import transaction
 from geo_service.forest_loss import measure, store
 from geo_service.layers import queries
-from tests.attribution_oracle import measure_and_attribute_sql
+from tests.attribution_oracle import measure_and_attribute, measure_and_attribute_sql
 from tests.provinces import load_nan
 
 # the day before, the day of and after NRF-PR-003's boundary change; before Doi Pha Klong park existed; today
@@ -153,7 +153,7 @@ def test_in_memory_answers_are_the_sql_reference_on_awkward_patches(sm, monkeypa
         store.insert_patches(session, _rows(again_ids, geoms), ingest, measured=False)
         measure_and_attribute_sql(session, ref_ids)  # the reference
         store.insert_patches(session, _rows(new_ids, geoms), ingest)  # measured in memory as inserted
-        store.measure_and_attribute(session, again_ids)  # stored patches measured in memory
+        measure_and_attribute(session, again_ids)  # stored patches measured in memory
         # extended patches: stored as a square elsewhere, then given these outlines and measured with them
         store.insert_patches(session, _rows(ext_ids, [shapely.box(100.14, 18.14, 100.1403, 18.1403)] * n), ingest)
         store.update_patches(session, _rows(ext_ids, geoms), ingest)
@@ -253,8 +253,8 @@ def test_measuring_stored_patches_again_replaces_their_rows(sm):
         geoms = [shapely.box(100.14, 18.14, 100.1403, 18.1403), shapely.box(95.0, 10.0, 95.0003, 10.0003)]
         store.insert_patches(session, _rows(ids, geoms), ingest)
         first = _snapshot(session, ids)
-        store.measure_and_attribute(session, ids)
-        store.measure_and_attribute(session, [])
+        measure_and_attribute(session, ids)
+        measure_and_attribute(session, [])
         again = _snapshot(session, ids)
     assert first == again
     (inside, outside), (z_in, z_out) = first

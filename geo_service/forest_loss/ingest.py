@@ -38,9 +38,10 @@ from sqlalchemy.orm import Session
 from geo_service.errors import InvalidInput, PayloadTooLarge
 from geo_service.forest_loss import store
 from geo_service.forest_loss.decode import EPOCH, day_to_date
-from geo_service.forest_loss.fire import fire_evidence
+from geo_service.forest_loss.fire import fire_evidence_texts
 from geo_service.forest_loss.sources import CONFIDENCE_NAMES, Encoding, get_encoding, open_layers
 from geo_service.forest_loss.windows import TileRejected, run
+from geo_service.gc_pause import no_cyclic_gc
 from geo_service.hashing import sha256_file
 from geo_service.layers import aoi
 from geo_service.settings import ForestLossSettings
@@ -366,6 +367,10 @@ class NewPatches:
     counts: np.ndarray  # (n, 3) low, high, highest
     source: str
 
+    def take(self, k: np.ndarray) -> NewPatches:
+        """The patches at the positions ``k``."""
+        return NewPatches(self.geoms[k], self.first[k], self.last[k], self.counts[k], self.source)
+
 
 def _new_patches(result, source: str) -> NewPatches:
     polys = result.polygons
@@ -416,35 +421,16 @@ def _merge_and_write(
         ni, nj = ni[ok], nj[ok]
     linked_new = np.zeros(n, dtype=bool)
     linked_new[ni] = True
-    # patches touching nothing stored: new rows, vectorised
+    # patches touching nothing stored: new rows
     fresh = np.flatnonzero(~linked_new)
-    ids = store.new_patch_ids(session, len(fresh))
-    counts = new.counts
-    rows = [
-        {
-            "id": int(pid),
-            "wkb": shapely.to_wkb(g),
-            "first_date": f.astype(object),
-            "last_date": la.astype(object),
-            "pixels": int(c.sum()),
-            "pixels_low": int(c[0]),
-            "pixels_high": int(c[1]),
-            "pixels_highest": int(c[2]),
-            "confidence_max": int(t),
-            "sources": [new.source],
-        }
-        for pid, g, f, la, c, t in zip(
-            ids, new.geoms[fresh], new.first[fresh], new.last[fresh], counts[fresh], _top(counts[fresh]), strict=True
-        )
-    ]
-    burned = _with_fire(session, rows, settings)
-    store.insert_patches(session, rows, ingest_id)
-    report.patches_new = len(rows)
+    ids, burned = insert_new_patches(session, new.take(fresh), ingest_id, settings)
+    report.patches_new = len(ids)
     touched = list(ids)
     if ni.size:
         updates, absorbed, survivors = _extend(new, old, ni, nj, report)
-        burned += _with_fire(session, updates, settings)
-        store.update_patches(session, updates, ingest_id)
+        extended = store.batch_of_rows(updates)
+        burned += _with_fire(session, extended, settings)
+        store.update_patch_batch(session, extended, ingest_id)
         store.mark_merged(session, absorbed, survivors, ingest_id)
         touched += [u["id"] for u in updates]
         report.patches_merged = len(absorbed)
@@ -452,17 +438,34 @@ def _merge_and_write(
     return sorted(touched)
 
 
-def _with_fire(session: Session, rows: list[dict], settings: ForestLossSettings) -> int:
-    """Give patch rows their "cleared by fire" evidence (``fire_evidence``: None when not burned), to be written
-    with them; returns how many burned."""
-    evidence = (
-        fire_evidence(session, [(r["id"], bytes(r["wkb"]), r["first_date"], r["last_date"]) for r in rows], settings)
-        if rows
-        else {}
+def insert_new_patches(
+    session: Session, new: NewPatches, ingest_id: int, settings: ForestLossSettings
+) -> tuple[list[int], int]:
+    """The ingest's per-patch path for patches that extend no stored one: ids from the sequence, the "cleared by
+    fire" evidence, then measured, attributed and written with it (``store.insert_patch_batch``), as columns (no
+    Python object per patch). Returns the ids and how many burned (bench/forest_loss_ingest.py times this)."""
+    ids = store.new_patch_ids(session, len(new.geoms))
+    counts = new.counts
+    batch = store.PatchBatch(
+        ids=np.asarray(ids, dtype=np.int64),
+        geoms=new.geoms,
+        first=new.first,
+        last=new.last,
+        pixels=np.column_stack([counts.sum(axis=1), counts]).reshape(-1, 4),
+        confidence_max=_top(counts),
+        sources=new.source,
     )
-    for r in rows:
-        r["fire_evidence"] = evidence.get(r["id"])
-    return len(evidence)
+    with no_cyclic_gc():  # hundreds of thousands of geometries and arrays, no reference cycle (gc_pause.py)
+        burned = _with_fire(session, batch, settings)
+        store.insert_patch_batch(session, batch, ingest_id)
+    return ids, burned
+
+
+def _with_fire(session: Session, batch: store.PatchBatch, settings: ForestLossSettings) -> int:
+    """Give a batch of patches their "cleared by fire" evidence (``fire_evidence_texts``: None when not burned), to
+    be written with them; returns how many burned."""
+    batch.fire_evidence = fire_evidence_texts(session, batch, settings)
+    return sum(e is not None for e in batch.fire_evidence)
 
 
 def _extend(new: NewPatches, old: list, ni: np.ndarray, nj: np.ndarray, report: IngestReport):

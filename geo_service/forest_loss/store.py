@@ -8,7 +8,8 @@ as the sum of its part in zone 47 (measured in EPSG:32647) and its part in zone 
 Zones: the provinces, districts and subdistricts as they are now and the protected areas in force on the patch's
 first alert date; ``in_aoi``: the patch meets the stored area of interest. New patches are measured in memory
 (``forest_loss.measure``, against the Gazetteer's boundaries, read through the layers store) and written with their
-figures by binary COPY (:func:`insert_patches`); stored ones by :func:`measure_and_attribute`. The same rules in
+figures by binary COPY (:func:`insert_patch_batch`, :func:`update_patch_batch`); after a boundary change
+:func:`reattribute` attributes stored ones again. The same rules in
 plain PostGIS (tests/attribution_oracle.py, on the shared views ``current_admin_areas`` and
 ``protected_areas_on(first_date)``) give the same answers (tests/test_forest_loss_measure.py).
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -34,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from geo_service.db.engine import driver_connection
 from geo_service.forest_loss import measure
+from geo_service.gc_pause import no_cyclic_gc
 from geo_service.places import gazetteer, gazetteer_in_transaction
 
 # --- ingests ---
@@ -165,109 +168,176 @@ def candidate_patches(
 
 
 def new_patch_ids(session: Session, n: int) -> list[int]:
-    """``n`` fresh patch ids from the table's sequence (so rows can be written set-based with known ids)."""
+    """``n`` fresh patch ids from the table's sequence (so rows can be written set-based with known ids). They
+    come back as one packed value (int8send aggregated), not one row each: 100,000 rows took a second to read."""
     if n == 0:
         return []
-    return list(
-        session.execute(
-            text("SELECT nextval(pg_get_serial_sequence('clearing_patches', 'id')) FROM generate_series(1, :n)"),
-            {"n": n},
-        ).scalars()
-    )
+    packed = session.execute(
+        text("""SELECT string_agg(int8send(nextval(pg_get_serial_sequence('clearing_patches', 'id'))), ''::bytea)
+                FROM generate_series(1, :n)"""),
+        {"n": n},
+    ).scalar_one()
+    return np.frombuffer(bytes(packed), dtype=">i8").astype(np.int64).tolist()
 
 
 INSERT_CHUNK = 20_000  # patches measured per COPY batch (the server stores one while the next is measured)
-_EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
-_WKB_POLYGON, _WKB_MULTI = b"\x01\x03\x00\x00\x00", b"\x01\x06\x00\x00\x00"
 
 
-def _multi_ewkb(wkb: list[bytes], geoms: np.ndarray) -> list[bytes]:
-    """``ST_Multi(ST_GeomFromWKB(wkb, 4326))`` as the EWKB a binary COPY sends: a little-endian polygon is wrapped
-    in a one-part multipolygon header, a multipolygon gets the SRID; anything else goes through Shapely."""
-    one = (1).to_bytes(4, "little")
-    out = []
-    for w, g in zip(wkb, geoms, strict=True):
-        if w[:5] == _WKB_POLYGON:
-            out.append(_EWKB_MULTI + one + w)
-        elif w[:5] == _WKB_MULTI:
-            out.append(_EWKB_MULTI + w[5:])
-        else:
-            parts = shapely.get_parts(g)
-            out.append(shapely.to_wkb(shapely.set_srid(shapely.multipolygons(parts), 4326), include_srid=True))
-    return out
+@dataclass
+class PatchBatch:
+    """Patches to write, as columns (what :func:`insert_patch_batch` and :func:`update_patch_batch` take; the
+    ingest builds them from its arrays, :func:`batch_of_rows` from row dicts): ids, geometries (Shapely, EPSG:4326),
+    first and last alert days (datetime64[D]), pixel counts (all, low, high, highest), highest confidence class,
+    sources (one list per patch, or one source for all) and the "cleared by fire" evidence as JSON text (None: not
+    burned; ``fire_evidence`` None: none burned)."""
+
+    ids: np.ndarray
+    geoms: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    pixels: np.ndarray  # (n, 4) int: pixels, pixels_low, pixels_high, pixels_highest
+    confidence_max: np.ndarray
+    sources: list[list[str]] | str
+    fire_evidence: list[str | None] | None = None
+
+    def __len__(self) -> int:
+        return len(self.ids)
 
 
-def _row_columns(rows: Sequence[dict], ingest_id: int) -> tuple[np.ndarray, np.ndarray, pa.Array, dict]:
-    """Ids, geometries, first dates and the Arrow columns of patch rows as a binary COPY sends them."""
+def batch_of_rows(rows: Sequence[dict]) -> PatchBatch:
+    """A :class:`PatchBatch` of row dicts (id, wkb, first_date, last_date, pixels, pixels_low, pixels_high,
+    pixels_highest, confidence_max, sources, and optionally fire_evidence as a dict or None)."""
     n = len(rows)
-    pid = np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n)
-    wkb = [bytes(r["wkb"]) for r in rows]
-    geoms = shapely.from_wkb(wkb)
-    first = pa.array([r["first_date"] for r in rows], pa.date32())
+    evidence = [r.get("fire_evidence") for r in rows]
+    return PatchBatch(
+        ids=np.fromiter((r["id"] for r in rows), dtype=np.int64, count=n),
+        geoms=shapely.from_wkb([bytes(r["wkb"]) for r in rows]),
+        first=np.array([r["first_date"] for r in rows], dtype="datetime64[D]"),
+        last=np.array([r["last_date"] for r in rows], dtype="datetime64[D]"),
+        pixels=np.array([[r[k] for k in _COUNTS] for r in rows], dtype=np.int64).reshape(n, 4),
+        confidence_max=np.fromiter((r["confidence_max"] for r in rows), dtype=np.int16, count=n),
+        sources=[sorted(r["sources"]) for r in rows],
+        fire_evidence=[None if e is None else json.dumps(e) for e in evidence]
+        if any(e is not None for e in evidence)
+        else None,
+    )
+
+
+def multi_ewkb(geoms: np.ndarray) -> pa.Array:
+    """``ST_Multi(geom)`` with SRID 4326 as the EWKB a binary COPY sends, for every geometry at once: a polygon is
+    its little-endian WKB behind a one-part multipolygon header, a multipolygon its WKB with the SRID, anything
+    else its polygons. (Hand-written header: Shapely would build a multipolygon object per polygon to say it.)"""
+    geoms = np.asarray(geoms, dtype=object)
+    kind = shapely.get_type_id(geoms)
+    geoms = geoms.copy()
+    for k in np.flatnonzero((kind != 3) & (kind != 6)).tolist():  # rare (the ingest's are polygons): the polygons
+        parts = shapely.get_parts(geoms[k])
+        geoms[k] = shapely.multipolygons(parts[shapely.get_type_id(parts) == 3])
+    wkb = shapely.to_wkb(geoms, byte_order=1, output_dimension=2)
+    poly = (kind == 3).tolist()
+    one = (1).to_bytes(4, "little")
+    head = [_EWKB_MULTI + one if p else _EWKB_MULTI for p in poly]
+    body = [w if p else w[5:] for w, p in zip(wkb.tolist(), poly, strict=True)]
+    lengths = np.fromiter((len(h) + len(b) for h, b in zip(head, body, strict=True)), np.int64, len(body))
+    offsets = np.zeros(len(body) + 1, dtype=np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    data = b"".join(itertools.chain.from_iterable(zip(head, body, strict=True)))
+    return pa.BinaryArray.from_buffers(pa.binary(), len(body), [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+_EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
+
+
+def _batch_columns(batch: PatchBatch, ingest_id: int) -> dict[str, pa.Array]:
+    """The Arrow columns of a patch batch as a binary COPY sends them, built from its arrays (no loop over
+    patches but the sources' lists when they differ)."""
+    n = len(batch)
     ingest = pa.array(np.full(n, ingest_id, dtype=np.int32))
-    counts = {k: pa.array(np.fromiter((r[k] for r in rows), dtype=np.int32, count=n)) for k in _COUNTS}
-    columns = {
-        "id": pa.array(pid),
-        "sources": pa.array([sorted(r["sources"]) for r in rows], pa.list_(pa.string())),
-        "first_date": first,
-        "last_date": pa.array([r["last_date"] for r in rows], pa.date32()),
-        **counts,
-        "confidence_max": pa.array(np.fromiter((r["confidence_max"] for r in rows), dtype=np.int16, count=n)),
+    if isinstance(batch.sources, str):  # one source for all: the list array built from its offsets
+        sources = pa.ListArray.from_arrays(
+            pa.array(np.arange(n + 1, dtype=np.int32)), pa.array([batch.sources] * n, pa.string())
+        )
+    else:
+        sources = pa.array(batch.sources, pa.list_(pa.string()))
+    evidence = batch.fire_evidence
+    pixels = np.asarray(batch.pixels, dtype=np.int32).reshape(n, 4)
+    return {
+        "id": pa.array(np.asarray(batch.ids, dtype=np.int64)),
+        "sources": sources,
+        "first_date": pa.array(np.asarray(batch.first, dtype="datetime64[D]"), pa.date32()),
+        "last_date": pa.array(np.asarray(batch.last, dtype="datetime64[D]"), pa.date32()),
+        **{k: pa.array(pixels[:, i]) for i, k in enumerate(_COUNTS)},
+        "confidence_max": pa.array(np.asarray(batch.confidence_max, dtype=np.int16)),
         "first_ingest_id": ingest,
         "last_ingest_id": ingest,
-        "geom": pa.array(_multi_ewkb(wkb, geoms), pa.binary()),
+        "geom": multi_ewkb(batch.geoms),
         # "cleared by fire", written with the row (forest_loss/fire.py): the evidence, None when not burned
-        "cleared_by_fire": pa.array([r.get("fire_evidence") is not None for r in rows], pa.bool_()),
-        "fire_evidence": pa.array(
-            [None if r.get("fire_evidence") is None else json.dumps(r["fire_evidence"]) for r in rows], pa.string()
-        ),
+        "cleared_by_fire": pa.array(np.zeros(n, dtype=bool))
+        if evidence is None
+        else pa.array([e is not None for e in evidence], pa.bool_()),
+        "fire_evidence": pa.nulls(n, pa.string()) if evidence is None else pa.array(evidence, pa.string()),
     }
-    return pid, geoms, first, columns
 
 
 def insert_patches(session: Session, rows: Sequence[dict], ingest_id: int, *, measured: bool = True) -> None:
-    """Insert new patches (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326), measured and attributed:
-    area, ``in_aoi``, zone shares and codes computed in memory (``forest_loss.measure``) and written with the rows,
-    by two binary COPYs (the patches, their zone rows); no second version of any row.
+    """Insert new patches given as row dicts (ids from :func:`new_patch_ids`; geometry as WKB in EPSG:4326; the
+    fields of :func:`batch_of_rows`): :func:`insert_patch_batch`."""
+    if rows:
+        insert_patch_batch(session, batch_of_rows(rows), ingest_id, measured=measured)
+
+
+def insert_patch_batch(session: Session, batch: PatchBatch, ingest_id: int, *, measured: bool = True) -> None:
+    """Insert new patches, measured and attributed: area, ``in_aoi``, zone shares and codes computed in memory
+    (``forest_loss.measure``) and written with the rows, by two binary COPYs (the patches, their zone rows); no
+    second version of any row.
 
     ``measured=False``: the same COPY of the rows without their figures (area 0, no attribution, no zone rows): the
     benchmark's baseline (what the figures add to the insert) and the rows the SQL reference measures
     (tests/attribution_oracle.py)."""
-    if not rows:
+    n = len(batch)
+    if not n:
         return
-    n = len(rows)
-    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    columns = _batch_columns(batch, ingest_id)
     conn = driver_connection(session)
     if not measured:
         _copy(conn, "clearing_patches", [pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))})])
         return
     zones, ranks = _zone_set(session)
-    days = first.to_numpy(zero_copy_only=False).astype("datetime64[D]")
+    days = np.asarray(batch.first, dtype="datetime64[D]")
+    pid = np.asarray(batch.ids, dtype=np.int64)
     zone_rows: list[pa.RecordBatch] = []
 
     def measured_rows():
         # chunk by chunk: the server stores a chunk's rows while the next chunk is measured
         for lo in range(0, n, INSERT_CHUNK):
             k = slice(lo, min(n, lo + INSERT_CHUNK))
-            m = measure.measure(geoms[k], days[k], zones)
+            m = measure.measure(batch.geoms[k], days[k], zones)
             a = measure.attribute(m, zones, ranks)
             zone_rows.append(_zone_batch(pid[k], m, zones))
             chunk = {c: col.slice(lo, k.stop - lo) for c, col in columns.items()}
             yield pa.RecordBatch.from_pydict({**chunk, **_patch_columns(m, a)})
 
-    _copy(conn, "clearing_patches", measured_rows())
-    _copy(conn, "clearing_patch_zones", zone_rows)
+    with no_cyclic_gc():
+        _copy(conn, "clearing_patches", measured_rows())
+        _copy(conn, "clearing_patch_zones", zone_rows)
 
 
 def update_patches(session: Session, rows: Sequence[dict], ingest_id: int) -> None:
+    """Replace extended patches' figures and geometry given as row dicts: :func:`update_patch_batch`."""
+    if rows:
+        update_patch_batch(session, batch_of_rows(rows), ingest_id)
+
+
+def update_patch_batch(session: Session, batch: PatchBatch, ingest_id: int) -> None:
     """Replace extended patches' figures and geometry (they keep their id), set-based: measured and attributed in
-    memory as :func:`insert_patches` does, the rows COPYed into a temporary table and applied by one UPDATE (one new
-    version of each row), their zone rows replaced."""
-    if not rows:
+    memory as :func:`insert_patch_batch` does, the rows COPYed into a temporary table and applied by one UPDATE
+    (one new version of each row), their zone rows replaced."""
+    if not len(batch):
         return
-    pid, geoms, first, columns = _row_columns(rows, ingest_id)
+    pid = np.asarray(batch.ids, dtype=np.int64)
+    columns = _batch_columns(batch, ingest_id)
     zones, ranks = _zone_set(session)
-    m = measure.measure(geoms, first.to_numpy(zero_copy_only=False).astype("datetime64[D]"), zones)
+    m = measure.measure(batch.geoms, np.asarray(batch.first, dtype="datetime64[D]"), zones)
     a = measure.attribute(m, zones, ranks)
     conn = driver_connection(session)
     session.execute(
@@ -412,46 +482,6 @@ def _stored(conn, ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarra
     )
 
 
-def measure_and_attribute(session: Session, ids: Sequence[int], *, in_transaction: bool = False) -> None:
-    """Area in UTM (zone by zone), the share in every province, district, subdistrict and protected area in force
-    on the first alert date, the largest-share codes and ``in_aoi``, of stored patches, measured again (the ingest
-    needs it not: :func:`insert_patches` and :func:`update_patches` measure the rows they write).
-
-    Computed in memory by ``forest_loss.measure`` (the answers of the SQL reference, tests/attribution_oracle.py, to
-    the last bit on the benchmark's patches); the zone rows are replaced by a binary COPY and the patch columns set by one
-    UPDATE from a COPYed temporary table, in the caller's transaction. ``in_transaction``: against the boundaries
-    as this transaction sees them (a layer load that has not committed yet)."""
-    if not ids:
-        return
-    conn = driver_connection(session)
-    stored = _stored(conn, ids)
-    if stored is None:
-        return
-    pid, geoms, days, _ = stored
-    zones, ranks = _zone_set(session, in_transaction)
-    m = measure.measure(geoms, days, zones)
-    a = measure.attribute(m, zones, ranks)
-    session.execute(
-        text("DELETE FROM clearing_patch_zones WHERE patch_id = ANY(CAST(:ids AS bigint[]))"), {"ids": pid.tolist()}
-    )
-    _copy(conn, "clearing_patch_zones", [_zone_batch(pid, m, zones)])
-    session.execute(
-        text("""
-        DROP TABLE IF EXISTS clearing_patch_measures;
-        CREATE TEMPORARY TABLE clearing_patch_measures (id bigint, area_m2 float8, in_aoi boolean,
-          province_code text, district_code text, subdistrict_code text, reserve_code text,
-          protected_area_codes text[]) ON COMMIT DROP""")
-    )
-    _copy(conn, "clearing_patch_measures", [pa.RecordBatch.from_pydict({"id": pa.array(pid), **_patch_columns(m, a)})])
-    session.execute(
-        text("""
-        UPDATE clearing_patches p SET area_m2 = m.area_m2, in_aoi = m.in_aoi, province_code = m.province_code,
-               district_code = m.district_code, subdistrict_code = m.subdistrict_code, reserve_code = m.reserve_code,
-               protected_area_codes = m.protected_area_codes
-        FROM clearing_patch_measures m WHERE p.id = m.id""")
-    )
-
-
 # The patch columns each kind of zone decides (``reattribute``); ``aoi``: the stored area of interest.
 COLUMNS_OF_ZONE = {
     "province": ("province_code",),
@@ -469,7 +499,7 @@ def reattribute(
     """Attribute stored patches again against the zones of ``kinds`` (a subset of :data:`ZONE_KINDS`) as this
     transaction sees them (``in_transaction``: a layer load not committed yet), keeping their stored ``area_m2``
     (boundaries do not change a patch's area; its shares are taken against the stored area, so they are those of
-    :func:`measure_and_attribute`). Only what changed is written: the zone rows of these kinds that differ are
+    a fresh measure). Only what changed is written: the zone rows of these kinds that differ are
     deleted and inserted, the patch columns these kinds decide (:data:`COLUMNS_OF_ZONE`) updated where they differ;
     other kinds' rows and columns, and unchanged patches, keep their row version. Returns the patches updated."""
     kinds = frozenset(kinds) & ZONE_KINDS

@@ -722,15 +722,52 @@ def detections_in(session: Session, box: tuple[float, float, float, float], day_
     """Detections whose position lies in ``box`` (x0, y0, x1, y1 in EPSG:4326) and whose local day is between
     ``day_lo`` and ``day_hi`` (days since 1970-01-01, both included): ``lon``, ``lat``, ``day`` (days since 1970),
     ``instrument``. The time range on ``acq_utc`` prunes the other years' partitions."""
-    return query_frame(
-        driver_connection(session),
-        """SELECT longitude, latitude, acq_date_local - DATE '1970-01-01', instrument FROM hotspots
-           WHERE acq_utc >= (DATE '1970-01-01' + %s::int)::timestamp AT TIME ZONE 'Asia/Bangkok'
-             AND acq_utc < (DATE '1970-01-01' + %s::int + 1)::timestamp AT TIME ZONE 'Asia/Bangkok'
-             AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)""",
+    return _packed_detections(
+        session,
+        """acq_utc >= (DATE '1970-01-01' + %s::int)::timestamp AT TIME ZONE 'Asia/Bangkok'
+           AND acq_utc < (DATE '1970-01-01' + %s::int + 1)::timestamp AT TIME ZONE 'Asia/Bangkok'
+           AND geom && ST_MakeEnvelope(%s, %s, %s, %s, 4326)""",
         (day_lo, day_hi, *box),
-        ["lon", "lat", "day", "instrument"],
-        text_columns=("instrument",),
+    )
+
+
+def batch_detections(session: Session, batch_id: int, first_acq: datetime, last_acq: datetime) -> pd.DataFrame:
+    """The detections an ingest batch wrote (new or replacing), between its first and last acquisition (which
+    prunes the partitions): the columns of :func:`detections_in`."""
+    return _packed_detections(
+        session,
+        "batch_id = %s::int AND acq_utc BETWEEN %s::timestamptz AND %s::timestamptz",
+        (batch_id, first_acq, last_acq),
+    )
+
+
+def _packed_detections(session: Session, where: str, params: tuple) -> pd.DataFrame:
+    """Detections matching ``where`` (a fixed condition of this module, its values bound as ``params``) as columns.
+
+    The rows come back as one row of packed columns (float8send / int4send aggregated into one bytea each, read by
+    NumPy), not one message per detection: a season's cell holds 10^5 of them. The aggregates of one query see the
+    rows in the same order, so the columns line up."""
+    with driver_connection(session).cursor(binary=True) as cur:
+        cur.execute(
+            f"""SELECT count(*), string_agg(float8send(longitude::float8), ''::bytea),
+                       string_agg(float8send(latitude::float8), ''::bytea),
+                       string_agg(int4send(acq_date_local - DATE '1970-01-01'), ''::bytea),
+                       string_agg(coalesce(instrument, ''), ',')
+                FROM hotspots WHERE {where}""",
+            params,
+        )
+        row = cur.fetchone()
+    if row is None or not row[0]:
+        return pd.DataFrame(
+            {"lon": np.empty(0), "lat": np.empty(0), "day": np.empty(0, np.int64), "instrument": np.empty(0, object)}
+        )
+    return pd.DataFrame(
+        {
+            "lon": np.frombuffer(row[1], dtype=">f8").astype(np.float64),
+            "lat": np.frombuffer(row[2], dtype=">f8").astype(np.float64),
+            "day": np.frombuffer(row[3], dtype=">i4").astype(np.int64),
+            "instrument": np.array(row[4].split(","), dtype=object),
+        }
     )
 
 
@@ -782,6 +819,26 @@ def events_in(
           AND last_seen >= to_timestamp(0) + CAST(:t0 AS bigint) * interval '1 microsecond'
           AND footprint && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"""),
         {"t0": utc_lo, "t1": utc_hi, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
+    ).all()
+    return (
+        np.fromiter((r[0] for r in rows), np.int64, len(rows)),
+        [bytes(r[1]) for r in rows],
+        np.fromiter((r[2] for r in rows), np.int64, len(rows)),
+        np.fromiter((r[3] for r in rows), np.int64, len(rows)),
+    )
+
+
+def events_by_id(session: Session, event_ids: Sequence[int]) -> tuple[np.ndarray, list[bytes], np.ndarray, np.ndarray]:
+    """These fire events (those that exist): ids, footprints (EWKB), first and last seen (microseconds since 1970,
+    UTC), as :func:`events_in` gives them."""
+    if not event_ids:
+        return np.empty(0, np.int64), [], np.empty(0, np.int64), np.empty(0, np.int64)
+    rows = session.execute(
+        text("""
+        SELECT id, ST_AsEWKB(footprint), CAST(extract(epoch FROM first_seen) * 1000000 AS bigint),
+               CAST(extract(epoch FROM last_seen) * 1000000 AS bigint)
+        FROM fire_events WHERE id = ANY(CAST(:ids AS bigint[]))"""),
+        {"ids": [int(i) for i in event_ids]},
     ).all()
     return (
         np.fromiter((r[0] for r in rows), np.int64, len(rows)),
