@@ -550,3 +550,79 @@ def test_the_submit_button_stays_put_when_the_position_check_answers(open_form, 
     print(f"English: submit before the answer {before}, after {after}; place box {place.bounding_box()}")
     assert before is not None and after == before
     watch.check()
+
+
+def test_a_refused_position_opens_its_box_below_the_button_which_stays_put(open_form, live):
+    """A refused position (a "did you mean" suggestion, a point outside the province) opens its box right below "Save
+    and send", never above it: at 360 px the button does not move by one pixel when the refusal answers while a finger
+    is on it, in Thai and in English; the box is announced (role="alert") in the officer's language, the position box
+    points at it, and the click that lands after the refusal sends nothing."""
+    _base, api = live
+    _context, page, watch = open_form()
+    held, hold = [], [True]
+
+    def hold_all(route):  # every check waits while `hold` is set, until released below
+        if hold[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/incidents/locate", hold_all)
+    submit, problem = page.locator("#submit"), page.locator("#locate-error")
+    assert problem.get_attribute("role") == "alert" and problem.get_attribute("aria-live") == "assertive"
+    assert "locate-error" in page.locator("#position").get_attribute("aria-describedby").split()
+    cases = [
+        # language, position, how the check starts, the refusal's title, its action button
+        ("th", "100.1417, 18.1452", "#check-position", "สลับกัน", "#apply-suggestion"),
+        ("th", "18.7883, 98.9853", "#submit", "นอกจังหวัด", "#confirm-outside"),
+        ("en", "100.1417, 18.1452", "#submit", "look swapped", "#apply-suggestion"),
+        ("en", "18.7883, 98.9853", "#check-position", "outside the province", "#confirm-outside"),
+    ]
+    for lang, position, trigger, title, action in cases:
+        if page.locator("html").get_attribute("lang") != lang:
+            page.click("#lang")
+            playwright_api.expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.fill("#position", position)
+        playwright_api.expect(problem).to_be_hidden()  # a new position: the last refusal is gone
+        hold[0], held[:] = True, []
+        with page.expect_request("**/api/v1/incidents/locate"):
+            page.click(trigger)  # the check is out (held)
+        expect_text(page.locator("#place-checking"), "กำลังตรวจสอบ" if lang == "th" else "Checking where")
+        submit.scroll_into_view_if_needed()
+        before = submit.bounding_box()
+        assert before is not None
+        if trigger == "#check-position":  # the finger is on the button when the refusal arrives
+            page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
+            page.mouse.down()
+        hold[0] = False
+        for route in held:
+            route.continue_()
+        expect_text(page.locator("#locate-error-title"), title)
+        playwright_api.expect(page.locator(action)).to_be_visible()
+        playwright_api.expect(page.locator("#position")).to_have_attribute("aria-invalid", "true")
+        after, box = submit.bounding_box(), problem.bounding_box()
+        assert after is not None and box is not None
+        print(f"{lang} {position}: submit before the refusal {before}, after {after}; refusal box {box}")
+        assert after == before  # not one pixel: same x, y, width, height
+        gap = box["y"] - (after["y"] + after["height"])
+        assert 0 <= gap <= 20, gap  # right below the button, where the officer reads after pressing it
+        assert box["height"] > 100  # a real box (title, message, action button), not an empty line
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        if trigger == "#check-position":
+            with page.expect_response("**/api/v1/incidents/locate"):
+                page.mouse.up()  # the release lands on the button: a click, which checks again and is refused again
+            # the check's end (its button idle again) comes after the submit has decided: nothing queued, below
+            playwright_api.expect(page.locator("#check-position")).to_have_attribute("aria-busy", "false")
+            expect_text(page.locator("#locate-error-title"), title)
+        shot(page, f"refused_below_submit_{lang}_{action.strip('#')}")
+        assert count(api) == 0 and page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]")
+
+    # The refusal's own action still works from below the button: confirm the point outside the province, then send.
+    page.click("#confirm-outside")
+    page.locator("#place-answer").wait_for(state="visible")
+    playwright_api.expect(problem).to_be_hidden()
+    page.click("#submit")
+    playwright_api.expect(page.locator("#outbox-list li[data-state=sent]")).to_have_count(1)
+    items = api.get("/api/v1/incidents").json()["items"]
+    assert len(items) == 1 and items[0]["place"]["outside_province"] is True
+    watch.check(expected_console=("status of 400",))

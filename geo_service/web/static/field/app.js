@@ -83,6 +83,7 @@ function positionChanged() {
   locateProblem = null;
   placeBox("hidden");
   $("locate-error").hidden = true;
+  $("position").setAttribute("aria-invalid", "false");
 }
 
 // --- where the point falls ------------------------------------------------------------------------
@@ -126,7 +127,8 @@ function placeBox(state) {
 }
 
 function showProblem() {
-  const box = $("locate-error");
+  const box = $("locate-error");  // below the submit button, like the place box: its opening never moves the button
+  $("position").setAttribute("aria-invalid", String(Boolean(locateProblem)));
   if (!locateProblem) { box.hidden = true; return; }
   const e = locateProblem;
   $("locate-error-title").textContent = errorTitle(e);
@@ -233,7 +235,7 @@ async function submit(event) {
   if (!draft.geo && !$("position").value.trim()) { showFormError(t("need_position")); return; }
   if (navigator.onLine && session()) {
     try {
-      if (!(await locate())) return;  // the problem is shown beside the position
+      if (!(await locate())) return;  // the problem is shown below the button
     } catch (e) {
       if (!(e instanceof NetworkError)) return;  // 401: sign-in asked; the draft stays
     }
