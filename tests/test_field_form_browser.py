@@ -145,6 +145,15 @@ def expect_text(locator, pattern):
     playwright_api.expect(locator).to_have_text(re.compile(pattern))
 
 
+def wait_held(page, held: list, n: int) -> None:
+    """Wait until ``n`` requests are held by a page.route handler. Playwright reports a request (what
+    expect_request waits for) before it hands the route to the handler, so the list can still be short right after."""
+    deadline = time.monotonic() + 10
+    while len(held) < n:
+        assert time.monotonic() < deadline, f"{len(held)} of {n} requests held"
+        page.wait_for_timeout(20)  # lets Playwright deliver the pending route to the handler
+
+
 def test_sign_in_locate_submit_geolocation_and_language(open_form, live):
     _base, api = live
     where = api.post("/api/v1/incidents/locate", json={"text": DMS}).json()["place"]
@@ -224,6 +233,36 @@ def test_swapped_position_suggestion_and_outside_province(open_form, live):
     page.locator("#outbox-list li[data-state=sent]").wait_for()
     items = api.get("/api/v1/incidents").json()["items"]
     assert len(items) == 1 and items[0]["place"]["outside_province"] is True
+    watch.check(expected_console=("status of 400",))
+
+
+def test_a_late_refusal_of_the_old_position_does_not_cover_the_suggested_one(open_form, live):
+    """Leaving the position box and pressing "Save and send" send two checks of the swapped position; the first
+    refusal offers "did you mean", which is applied; the second refusal answering after that is about a position no
+    longer in the box and is not shown (nor is anything sent): the suggested position's place stays, no refusal over
+    it."""
+    _base, api = live
+    _context, page, watch = open_form()
+    held, hold = [], [True]
+    page.route("**/api/v1/incidents/locate", lambda route: held.append(route) if hold[0] else route.continue_())
+    page.fill("#position", "100.1417, 18.1452")
+    with page.expect_request("**/api/v1/incidents/locate"):
+        page.click("#submit")  # the 'change' of leaving the box, then the submit's own: two checks
+    wait_held(page, held, 2)
+    held[0].continue_()
+    page.locator("#apply-suggestion").wait_for(state="visible")
+    hold[0] = False  # the suggested position's check goes through
+    page.click("#apply-suggestion")
+    page.locator("#place-answer").wait_for(state="visible")
+    check = page.locator("#check-position")
+    playwright_api.expect(check).to_have_attribute("aria-busy", "true")  # the old position's second check is out
+    with page.expect_response("**/api/v1/incidents/locate") as late:
+        held[1].continue_()  # ... and its refusal comes late
+    assert late.value.status == 400
+    playwright_api.expect(check).to_have_attribute("aria-busy", "false")  # every check answered and handled
+    assert page.locator("#locate-error").is_hidden() and page.locator("#place-answer").is_visible()
+    assert page.input_value("#position") == "18.145200, 100.141700"
+    assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]") and count(api) == 0
     watch.check(expected_console=("status of 400",))
 
 
@@ -329,6 +368,38 @@ def test_expired_session_keeps_the_draft(open_form, live):
     watch.check(expected_console=("status of 401",))
 
 
+def test_an_expired_session_keeps_the_draft_when_the_check_answers_first(open_form, live):
+    """The other order of the expired-session race: the check of leaving the position box answers 401 (and the page
+    forgets the token) BEFORE the officer presses "Save and send". The press asks to sign in and keeps the draft, as
+    when the check is still out (test_expired_session_keeps_the_draft); it used to queue the report unchecked as
+    'sign in to send' and clear the form."""
+    _base, api = live
+    _context, page, watch = open_form()
+    expire_token(page)
+    page.fill("#description", "draft kept, check answered first")
+    page.fill("#position", DMS)
+    with page.expect_response("**/api/v1/incidents/locate") as answer:
+        page.focus("#description")  # leaving the position box checks it (a 'change' event)
+    assert answer.value.status == 401
+    page.locator("#signin").wait_for(state="visible")  # the 401 was handled: the token is forgotten
+    assert page.evaluate("JSON.parse(localStorage.getItem('geo.field.auth')).token") is None
+    page.click("#submit")
+    expect_text(page.locator("#signin-reason"), "หมดเวลา")
+    assert page.input_value("#description") == "draft kept, check answered first"
+    assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]")
+    assert page.locator("#outbox-list li").count() == 0 and count(api) == 0
+    page.reload()
+    assert (
+        page.input_value("#description") == "draft kept, check answered first" and page.input_value("#position") == DMS
+    )
+    sign_in_as(page)
+    page.click("#submit")
+    playwright_api.expect(page.locator("#outbox-list li")).to_have_attribute("data-state", "sent")
+    inc = api.get("/api/v1/incidents").json()["items"]
+    assert len(inc) == 1 and inc[0]["description"] == "draft kept, check answered first"
+    watch.check(expected_console=("status of 401",))
+
+
 def test_a_checked_report_waits_in_the_outbox_for_sign_in(open_form, live):
     """The position was checked while the session was good, then the session expired: the report is queued (its
     place is known), the outbox holds it as 'sign in to send' across a reload, and it is sent once after sign-in.
@@ -370,6 +441,7 @@ def test_a_submit_during_the_sign_ins_locate_is_queued(open_form, live):
         sign_in_as(page)  # the sign-in checks the draft's position
     with page.expect_request("**/api/v1/incidents/locate"):
         page.click("#submit")  # the submit checks it too (the first answer has not come)
+    wait_held(page, held, 2)
     assert len(held) == 2
     assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]") and count(api) == 0
     held[1].continue_()  # the submit's answer first, then the sign-in's
@@ -515,6 +587,7 @@ def test_the_submit_button_stays_put_when_the_position_check_answers(open_form, 
     assert before is not None
     page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
     page.mouse.down()  # the finger is on the button when the answer arrives
+    wait_held(page, held, 1)
     held[0].continue_()
     expect_text(page.locator("#place-district"), re.escape(where["district"]["name_th"]))
     expect_text(page.locator("#place-subdistrict"), re.escape(where["subdistrict"]["name_th"]))
@@ -544,6 +617,7 @@ def test_the_submit_button_stays_put_when_the_position_check_answers(open_form, 
         page.click("#check-position")
     expect_text(page.locator("#place-checking"), "Checking where")
     before = submit.bounding_box()
+    wait_held(page, held, 2)
     held[1].continue_()
     expect_text(page.locator("#place-district"), re.escape(where["district"]["name_en"]))
     after = submit.bounding_box()
@@ -594,8 +668,9 @@ def test_a_refused_position_opens_its_box_below_the_button_which_stays_put(open_
         if trigger == "#check-position":  # the finger is on the button when the refusal arrives
             page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
             page.mouse.down()
-        hold[0] = False
-        for route in held:
+        wait_held(page, held, 1)
+        hold[0] = False  # a second check of the same position (the 'change' of leaving the box) may still come: it
+        for route in held:  # is answered at once
             route.continue_()
         expect_text(page.locator("#locate-error-title"), title)
         playwright_api.expect(page.locator(action)).to_be_visible()
