@@ -690,6 +690,8 @@ def test_a_refused_position_opens_its_box_below_the_button_which_stays_put(open_
             playwright_api.expect(page.locator("#check-position")).to_have_attribute("aria-busy", "false")
             expect_text(page.locator("#locate-error-title"), title)
         shot(page, f"refused_below_submit_{lang}_{action.strip('#')}")
+        # every check answered (the submit's own too, whose refusal ends the submit): nothing was queued or sent
+        playwright_api.expect(page.locator("#check-position")).to_have_attribute("aria-busy", "false")
         assert count(api) == 0 and page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]")
 
     # The refusal's own action still works from below the button: confirm the point outside the province, then send.
