@@ -267,6 +267,7 @@ def live_server(tmp_path):
         while not server.started and time.monotonic() < deadline:
             time.sleep(0.05)
         servers.append((server, thread))
+        assert server.started, "the live server did not start in 30 s"  # not a confusing connection error later
         return f"http://127.0.0.1:{port}"
 
     yield start

@@ -145,6 +145,15 @@ def expect_text(locator, pattern):
     playwright_api.expect(locator).to_have_text(re.compile(pattern))
 
 
+def wait_held(page, held: list, n: int) -> None:
+    """Wait until ``n`` requests are held by a page.route handler. Playwright reports a request (what
+    expect_request waits for) before it hands the route to the handler, so the list can still be short right after."""
+    deadline = time.monotonic() + 10
+    while len(held) < n:
+        assert time.monotonic() < deadline, f"{len(held)} of {n} requests held"
+        page.wait_for_timeout(20)  # lets Playwright deliver the pending route to the handler
+
+
 def test_sign_in_locate_submit_geolocation_and_language(open_form, live):
     _base, api = live
     where = api.post("/api/v1/incidents/locate", json={"text": DMS}).json()["place"]
@@ -224,6 +233,36 @@ def test_swapped_position_suggestion_and_outside_province(open_form, live):
     page.locator("#outbox-list li[data-state=sent]").wait_for()
     items = api.get("/api/v1/incidents").json()["items"]
     assert len(items) == 1 and items[0]["place"]["outside_province"] is True
+    watch.check(expected_console=("status of 400",))
+
+
+def test_a_late_refusal_of_the_old_position_does_not_cover_the_suggested_one(open_form, live):
+    """Leaving the position box and pressing "Save and send" send two checks of the swapped position; the first
+    refusal offers "did you mean", which is applied; the second refusal answering after that is about a position no
+    longer in the box and is not shown (nor is anything sent): the suggested position's place stays, no refusal over
+    it."""
+    _base, api = live
+    _context, page, watch = open_form()
+    held, hold = [], [True]
+    page.route("**/api/v1/incidents/locate", lambda route: held.append(route) if hold[0] else route.continue_())
+    page.fill("#position", "100.1417, 18.1452")
+    with page.expect_request("**/api/v1/incidents/locate"):
+        page.click("#submit")  # the 'change' of leaving the box, then the submit's own: two checks
+    wait_held(page, held, 2)
+    held[0].continue_()
+    page.locator("#apply-suggestion").wait_for(state="visible")
+    hold[0] = False  # the suggested position's check goes through
+    page.click("#apply-suggestion")
+    page.locator("#place-answer").wait_for(state="visible")
+    check = page.locator("#check-position")
+    playwright_api.expect(check).to_have_attribute("aria-busy", "true")  # the old position's second check is out
+    with page.expect_response("**/api/v1/incidents/locate") as late:
+        held[1].continue_()  # ... and its refusal comes late
+    assert late.value.status == 400
+    playwright_api.expect(check).to_have_attribute("aria-busy", "false")  # every check answered and handled
+    assert page.locator("#locate-error").is_hidden() and page.locator("#place-answer").is_visible()
+    assert page.input_value("#position") == "18.145200, 100.141700"
+    assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]") and count(api) == 0
     watch.check(expected_console=("status of 400",))
 
 
@@ -329,6 +368,38 @@ def test_expired_session_keeps_the_draft(open_form, live):
     watch.check(expected_console=("status of 401",))
 
 
+def test_an_expired_session_keeps_the_draft_when_the_check_answers_first(open_form, live):
+    """The other order of the expired-session race: the check of leaving the position box answers 401 (and the page
+    forgets the token) BEFORE the officer presses "Save and send". The press asks to sign in and keeps the draft, as
+    when the check is still out (test_expired_session_keeps_the_draft); it used to queue the report unchecked as
+    'sign in to send' and clear the form."""
+    _base, api = live
+    _context, page, watch = open_form()
+    expire_token(page)
+    page.fill("#description", "draft kept, check answered first")
+    page.fill("#position", DMS)
+    with page.expect_response("**/api/v1/incidents/locate") as answer:
+        page.focus("#description")  # leaving the position box checks it (a 'change' event)
+    assert answer.value.status == 401
+    page.locator("#signin").wait_for(state="visible")  # the 401 was handled: the token is forgotten
+    assert page.evaluate("JSON.parse(localStorage.getItem('geo.field.auth')).token") is None
+    page.click("#submit")
+    expect_text(page.locator("#signin-reason"), "หมดเวลา")
+    assert page.input_value("#description") == "draft kept, check answered first"
+    assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]")
+    assert page.locator("#outbox-list li").count() == 0 and count(api) == 0
+    page.reload()
+    assert (
+        page.input_value("#description") == "draft kept, check answered first" and page.input_value("#position") == DMS
+    )
+    sign_in_as(page)
+    page.click("#submit")
+    playwright_api.expect(page.locator("#outbox-list li")).to_have_attribute("data-state", "sent")
+    inc = api.get("/api/v1/incidents").json()["items"]
+    assert len(inc) == 1 and inc[0]["description"] == "draft kept, check answered first"
+    watch.check(expected_console=("status of 401",))
+
+
 def test_a_checked_report_waits_in_the_outbox_for_sign_in(open_form, live):
     """The position was checked while the session was good, then the session expired: the report is queued (its
     place is known), the outbox holds it as 'sign in to send' across a reload, and it is sent once after sign-in.
@@ -370,6 +441,7 @@ def test_a_submit_during_the_sign_ins_locate_is_queued(open_form, live):
         sign_in_as(page)  # the sign-in checks the draft's position
     with page.expect_request("**/api/v1/incidents/locate"):
         page.click("#submit")  # the submit checks it too (the first answer has not come)
+    wait_held(page, held, 2)
     assert len(held) == 2
     assert page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]") and count(api) == 0
     held[1].continue_()  # the submit's answer first, then the sign-in's
@@ -515,6 +587,7 @@ def test_the_submit_button_stays_put_when_the_position_check_answers(open_form, 
     assert before is not None
     page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
     page.mouse.down()  # the finger is on the button when the answer arrives
+    wait_held(page, held, 1)
     held[0].continue_()
     expect_text(page.locator("#place-district"), re.escape(where["district"]["name_th"]))
     expect_text(page.locator("#place-subdistrict"), re.escape(where["subdistrict"]["name_th"]))
@@ -544,9 +617,89 @@ def test_the_submit_button_stays_put_when_the_position_check_answers(open_form, 
         page.click("#check-position")
     expect_text(page.locator("#place-checking"), "Checking where")
     before = submit.bounding_box()
+    wait_held(page, held, 2)
     held[1].continue_()
     expect_text(page.locator("#place-district"), re.escape(where["district"]["name_en"]))
     after = submit.bounding_box()
     print(f"English: submit before the answer {before}, after {after}; place box {place.bounding_box()}")
     assert before is not None and after == before
     watch.check()
+
+
+def test_a_refused_position_opens_its_box_below_the_button_which_stays_put(open_form, live):
+    """A refused position (a "did you mean" suggestion, a point outside the province) opens its box right below "Save
+    and send", never above it: at 360 px the button does not move by one pixel when the refusal answers while a finger
+    is on it, in Thai and in English; the box is announced (role="alert") in the officer's language, the position box
+    points at it, and the click that lands after the refusal sends nothing."""
+    _base, api = live
+    _context, page, watch = open_form()
+    held, hold = [], [True]
+
+    def hold_all(route):  # every check waits while `hold` is set, until released below
+        if hold[0]:
+            held.append(route)
+        else:
+            route.continue_()
+
+    page.route("**/api/v1/incidents/locate", hold_all)
+    submit, problem = page.locator("#submit"), page.locator("#locate-error")
+    assert problem.get_attribute("role") == "alert" and problem.get_attribute("aria-live") == "assertive"
+    assert "locate-error" in page.locator("#position").get_attribute("aria-describedby").split()
+    cases = [
+        # language, position, how the check starts, the refusal's title, its action button
+        ("th", "100.1417, 18.1452", "#check-position", "สลับกัน", "#apply-suggestion"),
+        ("th", "18.7883, 98.9853", "#submit", "นอกจังหวัด", "#confirm-outside"),
+        ("en", "100.1417, 18.1452", "#submit", "look swapped", "#apply-suggestion"),
+        ("en", "18.7883, 98.9853", "#check-position", "outside the province", "#confirm-outside"),
+    ]
+    for lang, position, trigger, title, action in cases:
+        if page.locator("html").get_attribute("lang") != lang:
+            page.click("#lang")
+            playwright_api.expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.fill("#position", position)
+        playwright_api.expect(problem).to_be_hidden()  # a new position: the last refusal is gone
+        hold[0], held[:] = True, []
+        with page.expect_request("**/api/v1/incidents/locate"):
+            page.click(trigger)  # the check is out (held)
+        expect_text(page.locator("#place-checking"), "กำลังตรวจสอบ" if lang == "th" else "Checking where")
+        submit.scroll_into_view_if_needed()
+        before = submit.bounding_box()
+        assert before is not None
+        if trigger == "#check-position":  # the finger is on the button when the refusal arrives
+            page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
+            page.mouse.down()
+        wait_held(page, held, 1)
+        hold[0] = False  # a second check of the same position (the 'change' of leaving the box) may still come: it
+        for route in held:  # is answered at once
+            route.continue_()
+        expect_text(page.locator("#locate-error-title"), title)
+        playwright_api.expect(page.locator(action)).to_be_visible()
+        playwright_api.expect(page.locator("#position")).to_have_attribute("aria-invalid", "true")
+        after, box = submit.bounding_box(), problem.bounding_box()
+        assert after is not None and box is not None
+        print(f"{lang} {position}: submit before the refusal {before}, after {after}; refusal box {box}")
+        assert after == before  # not one pixel: same x, y, width, height
+        gap = box["y"] - (after["y"] + after["height"])
+        assert 0 <= gap <= 20, gap  # right below the button, where the officer reads after pressing it
+        assert box["height"] > 100  # a real box (title, message, action button), not an empty line
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        if trigger == "#check-position":
+            with page.expect_response("**/api/v1/incidents/locate"):
+                page.mouse.up()  # the release lands on the button: a click, which checks again and is refused again
+            # the check's end (its button idle again) comes after the submit has decided: nothing queued, below
+            playwright_api.expect(page.locator("#check-position")).to_have_attribute("aria-busy", "false")
+            expect_text(page.locator("#locate-error-title"), title)
+        shot(page, f"refused_below_submit_{lang}_{action.strip('#')}")
+        # every check answered (the submit's own too, whose refusal ends the submit): nothing was queued or sent
+        playwright_api.expect(page.locator("#check-position")).to_have_attribute("aria-busy", "false")
+        assert count(api) == 0 and page.evaluate("localStorage.getItem('geo.field.outbox')") in (None, "[]")
+
+    # The refusal's own action still works from below the button: confirm the point outside the province, then send.
+    page.click("#confirm-outside")
+    page.locator("#place-answer").wait_for(state="visible")
+    playwright_api.expect(problem).to_be_hidden()
+    page.click("#submit")
+    playwright_api.expect(page.locator("#outbox-list li[data-state=sent]")).to_have_count(1)
+    items = api.get("/api/v1/incidents").json()["items"]
+    assert len(items) == 1 and items[0]["place"]["outside_province"] is True
+    watch.check(expected_console=("status of 400",))

@@ -40,13 +40,14 @@ def test_tile_year_from_its_folder_or_the_setting(tmp_path):
     """A year folder wins over the setting; a loose tile takes the setting; other encodings need no year; a
     sub-folder not named by a year is not pulled."""
     root = tmp_path / "published"
+    first = datetime.now(UTC).date()  # the UTC day(s) the tiles are written on (a run across midnight has two)
     in_2023 = _glad_tile(root / "glad_l_umd" / "2023" / "a.tif", 60, slice(2, 5))
     loose = _glad_tile(root / "glad_l_umd" / "b.tif", 60, slice(12, 15))
     _glad_tile(root / "glad_l_umd" / "latest" / "c.tif", 60, slice(12, 15))  # not a year: not a tile of the pull
     (root / "gfw_integrated").mkdir()
     gfw = far.write(root / "gfw_integrated" / "g.tif", np.zeros((20, 20), dtype=np.int32), far.PHRAE_10M, far.UTM47)
     today = datetime.now(UTC).date()
-    assert {p for _, p in tiles_published(root, today, today)} == {in_2023, loose, gfw}
+    assert {p for _, p in tiles_published(root, first, today)} == {in_2023, loose, gfw}
     assert tile_params("glad_l_umd", in_2023, 2024) == {"year": 2023}
     assert tile_params("glad_l_umd", loose, 2024) == {"year": 2024}
     assert tile_params("gfw_integrated", gfw, None) == {}
@@ -65,16 +66,17 @@ def test_pull_decodes_each_tile_with_its_year(db_url, sessionmaker_for, tmp_path
     tile that had its year."""
     sm = sessionmaker_for(db_url)
     root = tmp_path / "published"
+    first = datetime.now(UTC).date()  # the UTC day(s) the tiles are written on (a run across midnight has two)
     _glad_tile(root / "glad_l_umd" / "2023" / "a.tif", 60, slice(2, 5))
     _glad_tile(root / "glad_l_umd" / "b.tif", 60, slice(12, 15))
     today = datetime.now(UTC).date()
     with pytest.raises(InvalidInput) as e, transaction(sm) as s:
-        pull_folder(s, str(root), today, today, settings=ForestLossSettings())
+        pull_folder(s, str(root), first, today, settings=ForestLossSettings())
     assert "b.tif" in e.value.message
     with sm() as s:
         assert store.list_ingests(s) == []
     with transaction(sm) as s:
-        assert pull_folder(s, str(root), today, today, settings=ForestLossSettings(), glad_l_year=2024) == 2
+        assert pull_folder(s, str(root), first, today, settings=ForestLossSettings(), glad_l_year=2024) == 2
     with sm() as s:
         assert _first_dates(s) == [date(2023, 3, 1), date(2024, 2, 29)]
         assert sorted(r["params"]["year"] for r in store.list_ingests(s)) == [2023, 2024]

@@ -76,7 +76,10 @@ def test_overview_hostile_strings_layers_slider_offline(browser, seeded_server):
         shot(page, "overview")
         assert_not_pwned(page)
 
-        opened = page.evaluate(OPEN_EVERY_POPUP)
+        # opening the popups starts the photo thumbnail's request: wait for it rather than hope it was recorded later
+        with page.expect_request(lambda r: "/thumbnail" in r.url) as thumbnail:
+            opened = page.evaluate(OPEN_EVERY_POPUP)
+        assert thumbnail.value.url.startswith(base + "/api/v1/photos/")
         assert opened["popups"] >= 5 and opened["tooltips"] >= 5, opened  # 4 incidents + 1 case marker
         text = "\n".join(opened["seen"])
         for needle in (
@@ -86,11 +89,6 @@ def test_overview_hostile_strings_layers_slider_offline(browser, seeded_server):
             '<img src=x onerror="window.__pwned=1">',
         ):
             assert needle in text, needle  # shown as text, exactly as typed
-        assert (
-            page.locator(".leaflet-popup-content img[src*='/thumbnail']").count()
-            + sum("/thumbnail" in s for s in opened["seen"])
-            >= 0
-        )
         # district and reserve tooltips: hover over the map
         box = page.locator(
             "#" + page.evaluate("Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)")
@@ -189,10 +187,15 @@ def test_cli_file_opens_from_disk_with_nothing_fetched_elsewhere(
     context.on("console", lambda m: m.type == "error" and errors.append(m.text))
     try:
         page = context.new_page()
-        page.goto(out.as_uri())
-        page.locator(".leaflet-overlay-pane path").first.wait_for(state="attached", timeout=15_000)
-        page.locator(".leaflet-marker-pane > *").first.wait_for(state="attached", timeout=15_000)
-        page.wait_for_load_state("networkidle")
+        page.set_default_timeout(30_000)
+        # the self-hosted Font Awesome font is asked for once the markers draw their icons: wait for that request and
+        # for 'load' (every script, style sheet and image of the file) rather than for 'networkidle', which a loaded
+        # machine missed in 30 s (stress run, stop 26)
+        with page.expect_request(lambda r: r.url.endswith("fa-solid-900.woff2"), timeout=60_000):
+            page.goto(out.as_uri())
+            page.locator(".leaflet-overlay-pane path").first.wait_for(state="attached")
+            page.locator(".leaflet-marker-pane > *").first.wait_for(state="attached")
+        page.wait_for_load_state("load")
         opened = page.evaluate(OPEN_EVERY_POPUP)
         assert opened["popups"] == 4 and "{{7*7}}" in "\n".join(opened["seen"])
         assert_not_pwned(page)
@@ -257,7 +260,8 @@ def test_raster_map_renders_offline_with_its_legend(
     context, page, watch = open_map(browser, base, committee, f"/maps/rasters/{raster_id}")
     overlay = page.locator(".leaflet-image-layer").first
     overlay.wait_for(state="attached")
-    assert page.evaluate("el => el.complete && el.naturalWidth > 0", overlay.element_handle())
+    # the image (a data: PNG) decodes asynchronously: wait until it has, it must (a broken one never gets a width)
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=overlay.element_handle())
     shot(page, "raster")
     watch.check()
     context.close()
@@ -292,6 +296,8 @@ def test_raster_map_renders_offline_with_its_legend(
 
 
 DRAWN = """() => document.querySelectorAll('svg.leaflet-tile path.leaflet-interactive').length"""
+HIT = """([x, y]) => { const e = document.elementFromPoint(x, y);
+                    return !!e && e.matches('svg.leaflet-tile path.leaflet-interactive'); }"""
 WHERE = """([lat, lon]) => {
     const map = window[Object.keys(window).find(k => k.startsWith('map_') && window[k] instanceof L.Map)];
     map.setView([lat, lon], 12, {animate: false});
@@ -322,8 +328,9 @@ def test_overview_above_the_threshold_requests_and_draws_vector_tiles(
         tiles = [u for u in watch.urls if "/ogc/collections/hotspots/tiles/WebMercatorQuad/" in u]
         assert tiles and all("datetime=" in u for u in tiles), watch.urls
         x, y = page.evaluate(WHERE, [lat, lon])
-        page.wait_for_load_state("networkidle")
-        page.wait_for_function(DRAWN, timeout=15_000)
+        # 'networkidle' was reached when the page opened and does not wait for the tiles of the new view: wait until
+        # the detection's path is what a click at its point would hit
+        page.wait_for_function(HIT, arg=[x, y], timeout=15_000)
         assert page.evaluate(DRAWN) >= 1
         shot(page, "overview_vector_tiles")
         page.mouse.click(x, y)

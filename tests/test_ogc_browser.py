@@ -29,7 +29,9 @@ def test_items_page_draws_the_features_and_links_to_html(browser, live_server, r
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ogc_items.png"), full_page=True)
     page.get_by_role("link", name="collection").first.click()
-    page.wait_for_load_state("load")
+    # the collection's own page, not the items page still showing: its URL has no /items (the old page's h1, paths and
+    # f=html would pass the checks below before the navigation has even committed)
+    page.wait_for_url(lambda url: "/ogc/collections/districts" in url and "/items" not in url, wait_until="load")
     assert "f=html" in page.url and page.locator("h1").inner_text().startswith("Districts")
     page.locator(".leaflet-overlay-pane path").first.wait_for(state="attached")  # the extent
     page.wait_for_load_state("networkidle")

@@ -58,14 +58,17 @@ def test_open_page_on_a_phone_without_javascript(browser, seeded):  # noqa: F811
         # the CSS (same origin, allowed by the page's CSP) applies: the table scrolls inside its box on a phone
         page.screenshot(path=str(_artifact("open_phone_nojs.png")), full_page=True)
 
-        with page.expect_download() as got:
-            page.locator("#incidents_by_district_month a[href$='.csv']").click()
+        # A download starts when the server's answer does; the click itself does not wait for it (no_wait_after: it
+        # would wait for a navigation that never commits), the download does, for as long as a loaded machine
+        # takes to render the file (the brief's PDF took over 20 s under the stress run of stop 26)
+        with page.expect_download(timeout=90_000) as got:
+            page.locator("#incidents_by_district_month a[href$='.csv']").click(no_wait_after=True)
         rows = list(csv.DictReader(io.StringIO(Path(got.value.path()).read_text(encoding="utf-8-sig"))))
         assert {r["count_text"] for r in rows} == {"0", "6", "<5"}
-        with page.expect_download() as got:
+        with page.expect_download(timeout=90_000) as got:
             page.locator(
                 f"#committee_briefs ul:not(.downloads) a[href='/open/briefs/{data['public_brief']}.pdf']"
-            ).click()
+            ).click(no_wait_after=True)
         assert Path(got.value.path()).read_bytes()[:4] == b"%PDF"
         assert page.locator(f"a[href='/open/briefs/{data['private_brief']}.pdf']").count() == 0
     finally:

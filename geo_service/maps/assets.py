@@ -231,8 +231,9 @@ def copy_assets(html: str, folder: Path, relative: str) -> str:
                 if not ref or ref.startswith("data:"):
                     continue
                 dep = (src.parent / ref).resolve()
-                if dep.is_file() and MODULES in dep.parents:
-                    target = folder / dep.relative_to(MODULES)
+                modules = MODULES.resolve()  # resolved like dep: node_modules may be a symbolic link (a worktree's)
+                if dep.is_file() and modules in dep.parents:
+                    target = folder / dep.relative_to(modules)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     shutil.copyfile(dep, target)
         else:

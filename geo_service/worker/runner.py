@@ -136,6 +136,7 @@ def serve(runner: Runner, only: list[str] | None = None) -> None:
 
     One run of a job at a time in this process (``max_instances=1``), runs missed while it was busy are
     coalesced into one; across processes the job's advisory lock keeps two workers off the same job."""
+    from apscheduler.schedulers import SchedulerNotRunningError
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -145,23 +146,43 @@ def serve(runner: Runner, only: list[str] | None = None) -> None:
     runner.declare()
     start = datetime.now(UTC)
 
+    # Stopping: no new run begins, the runs in progress finish, then the jobs are recorded as having no next run.
+    # The scheduler is shut down WITHOUT waiting for its runs (shutdown(wait=True) holds the scheduler's job-store
+    # lock while it waits, and a finishing run takes that lock to read its next time: a SIGTERM during a run hung
+    # the worker for ever, seen under load in tests/test_worker.py); the runs in progress are counted here instead.
+    stopping = threading.Event()
+    runs = threading.Condition()
+    in_progress = 0
+
     def next_run(name: str) -> datetime | None:
+        if stopping.is_set():
+            return None  # stopping: no next run
         job = scheduler.get_job(name)
         return job.next_run_time if job else None
+
+    def run_job(name: str) -> None:
+        nonlocal in_progress
+        with runs:
+            if stopping.is_set():
+                return  # submitted before the stop but not begun: not begun at all
+            in_progress += 1
+        try:
+            runner.run(name, next_run=partial(next_run, name))
+        finally:
+            with runs:
+                in_progress -= 1
+                runs.notify_all()
 
     chosen = [runner.registry.get(n) for n in only] if only else [j for j in runner.registry if j.enabled]
     for spec in chosen:
         scheduler.add_job(
-            runner.run,
+            run_job,
             IntervalTrigger(seconds=spec.interval_s, timezone=UTC),
             args=[spec.name],
-            kwargs={"next_run": partial(next_run, spec.name)},
             id=spec.name,
             name=spec.name,
             next_run_time=start,
         )
-
-    stopping = threading.Event()
 
     def stop(signum, frame) -> None:
         if stopping.is_set():
@@ -169,15 +190,25 @@ def serve(runner: Runner, only: list[str] | None = None) -> None:
         stopping.set()
         log.info("worker stopping (signal %s)", signum)
         # Not in the handler itself: the signal can interrupt the scheduler's loop while it holds the scheduler's
-        # lock, and a finishing run needs that lock for its next time, so shutdown(wait=True) here would wait for
-        # ever (seen once in CI under load). From its own thread the loop resumes, releases the lock, and stops.
-        threading.Thread(target=scheduler.shutdown, kwargs={"wait": True}, name="worker-stop").start()
+        # lock; from its own thread the loop resumes, releases the lock, and stops.
+        threading.Thread(target=halt, name="worker-stop").start()
+
+    def halt() -> None:
+        try:
+            scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:
+            pass  # the signal came before the loop started: it is not started (below)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker %s: %s", runner.worker, ", ".join(j.name for j in chosen) or "no jobs")
     runner.planned(start)
     try:
-        scheduler.start()
+        if not stopping.is_set():
+            scheduler.start()
     finally:
-        runner.planned(None)  # no worker, no next run
+        with runs:
+            if in_progress:
+                log.info("worker stopping: waiting for %d run(s) in progress", in_progress)
+            runs.wait_for(lambda: in_progress == 0)
+        runner.planned(None)  # no worker, no next run (after the last run recorded its own)

@@ -24,10 +24,29 @@ function item(text, button) {
   return li;
 }
 
+// Reads overlap (a language switch, a save, a delete each read the lists again): only the latest read is shown, so an
+// older read answering late never puts back a list or an address the officer has just changed. The lists are
+// aria-busy while a read is out.
+let reads = 0;
+let readsOut = 0;
+
 async function refresh() {
+  const read = ++reads;
+  readsOut += 1;
+  $("main").setAttribute("aria-busy", "true");
+  try {
+    await showLists(read);
+  } finally {
+    readsOut -= 1;
+    if (!readsOut) $("main").setAttribute("aria-busy", "false");
+  }
+}
+
+async function showLists(read) {
   const [recent, subs, contacts] = await Promise.all([
     call("/api/v1/alerts/recent"), call("/api/v1/alerts/subscriptions"), call("/api/v1/alerts/contacts"),
   ]);
+  if (read !== reads) return;  // a later read is out: it shows the newer state
   $("recent").replaceChildren(...(recent.data.length ? recent.data.map((a) => {
     const li = item(`${a.title} — ${a.where} — ${a.when} `);
     const link = document.createElement("a");

@@ -13,6 +13,7 @@ const FIELDS = ["kind", "severity", "description", "observed", "position", "datu
 let draft = loadDraft();
 let located = null;        // {sig, place} of the last successful /locate for the draft's position
 let locateProblem = null;  // the last /locate error, shown until the position changes
+let checksOut = 0;         // /locate calls not yet answered
 
 // --- time ----------------------------------------------------------------------------------------
 function bangkokNow() {
@@ -83,6 +84,7 @@ function positionChanged() {
   locateProblem = null;
   placeBox("hidden");
   $("locate-error").hidden = true;
+  $("position").setAttribute("aria-invalid", "false");
 }
 
 // --- where the point falls ------------------------------------------------------------------------
@@ -126,7 +128,8 @@ function placeBox(state) {
 }
 
 function showProblem() {
-  const box = $("locate-error");
+  const box = $("locate-error");  // below the submit button, like the place box: its opening never moves the button
+  $("position").setAttribute("aria-invalid", String(Boolean(locateProblem)));
   if (!locateProblem) { box.hidden = true; return; }
   const e = locateProblem;
   $("locate-error-title").textContent = errorTitle(e);
@@ -161,6 +164,7 @@ async function locate() {
   const sig = JSON.stringify(body);
   if (located?.sig === sig) return true;
   const button = $("check-position");
+  checksOut += 1;  // busy until every check out has answered (leaving the box and a submit can overlap)
   button.disabled = true;
   button.setAttribute("aria-busy", "true");  // shows its "checking" label (field.css: .stacked)
   if (!located) placeBox("checking");
@@ -176,14 +180,20 @@ async function locate() {
     if (!located) placeBox("hidden");
     if (e instanceof ApiError && e.status === 401) { askSignIn(true); throw e; }
     if (e instanceof NetworkError) throw e;
+    // A refusal of a position the officer has since changed (a second check of the old position answering late, after
+    // "did you mean" was applied) is not shown: the current position's own check decides.
+    if (JSON.stringify(locationBody()) !== sig) return false;
     located = null;
     locateProblem = e;
     placeBox("hidden");
     showProblem();
     return false;
   } finally {
-    button.disabled = false;
-    button.setAttribute("aria-busy", "false");
+    checksOut -= 1;
+    if (!checksOut) {
+      button.disabled = false;
+      button.setAttribute("aria-busy", "false");
+    }
   }
 }
 
@@ -231,9 +241,13 @@ async function submit(event) {
   keepDraft();
   showFormError("");
   if (!draft.geo && !$("position").value.trim()) { showFormError(t("need_position")); return; }
-  if (navigator.onLine && session()) {
+  // Online without a session (it expired, or a check just answered 401 and forgot the token): ask to sign in and keep
+  // the draft, whether or not a check answered before this press (the outcome used to depend on that timing). Offline,
+  // the report is queued as before and waits for the network, then for a sign-in.
+  if (navigator.onLine && !session()) { askSignIn(Boolean(lastUser())); return; }
+  if (navigator.onLine) {
     try {
-      if (!(await locate())) return;  // the problem is shown beside the position
+      if (!(await locate())) return;  // the problem is shown below the button
     } catch (e) {
       if (!(e instanceof NetworkError)) return;  // 401: sign-in asked; the draft stays
     }
