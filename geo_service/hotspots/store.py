@@ -820,6 +820,11 @@ def events_in(
           AND footprint && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326)"""),
         {"t0": utc_lo, "t1": utc_hi, "x0": box[0], "y0": box[1], "x1": box[2], "y1": box[3]},
     ).all()
+    return _event_columns(rows)
+
+
+def _event_columns(rows: Sequence) -> tuple[np.ndarray, list[bytes], np.ndarray, np.ndarray]:
+    """Rows of (id, EWKB, first, last in microseconds) as the columns :func:`events_in` answers."""
     return (
         np.fromiter((r[0] for r in rows), np.int64, len(rows)),
         [bytes(r[1]) for r in rows],
@@ -840,9 +845,4 @@ def events_by_id(session: Session, event_ids: Sequence[int]) -> tuple[np.ndarray
         FROM fire_events WHERE id = ANY(CAST(:ids AS bigint[]))"""),
         {"ids": [int(i) for i in event_ids]},
     ).all()
-    return (
-        np.fromiter((r[0] for r in rows), np.int64, len(rows)),
-        [bytes(r[1]) for r in rows],
-        np.fromiter((r[2] for r in rows), np.int64, len(rows)),
-        np.fromiter((r[3] for r in rows), np.int64, len(rows)),
-    )
+    return _event_columns(rows)
