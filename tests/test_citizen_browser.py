@@ -321,7 +321,7 @@ def test_a_refused_position_opens_its_box_below_the_button_which_stays_put(open_
         gap = box["y"] - (after["y"] + after["height"])
         assert 0 <= gap <= 20, gap  # right below the button, where the citizen reads after pressing it
         assert page.evaluate("document.documentElement.scrollWidth") <= 360
-        shot(page, f"refused_below_submit_{lang}_{len(title)}")
+        shot(page, f"refused_below_submit_{lang}_{'swapped' if text.startswith('100') else 'outside'}")
     assert reports(admin) == []
     watch.check(expected_console=("status of 400",))
 
