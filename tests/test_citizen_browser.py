@@ -20,7 +20,14 @@ from PIL import ExifTags, Image
 from geo_service.db.local_pg import free_port
 from geo_service.main import create_app
 from tests.conftest import ADMIN_TOKEN, make_settings
-from tests.test_field_form_browser import ARTIFACTS, DMS, Watch, browser, expect_text  # noqa: F401 (fixture)
+from tests.test_field_form_browser import (  # noqa: F401 (fixture)
+    ARTIFACTS,
+    DMS,
+    Watch,
+    browser,
+    expect_text,
+    wait_held,
+)
 
 pytestmark = pytest.mark.browser
 RECEIPT = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$")
@@ -272,3 +279,88 @@ def test_a_refused_report_leaves_no_contact_details_on_the_phone(open_page, admi
     item.locator("button").click()  # forget
     playwright_api.expect(page.locator("#outbox-list li")).to_have_count(0)
     watch.check(expected_console=("ERR_INTERNET_DISCONNECTED", "status of 400"))
+
+
+def test_a_refused_position_opens_its_box_below_the_button_which_stays_put(open_page, admin):
+    """A refused position (a "did you mean" swap, a point outside Thailand) opens its box right below "Send the
+    report", never above it: at 360 px the button does not move by one pixel when the refusal answers, in Thai and in
+    English; the box is announced at once (role="alert", assertive) and the position box points at it."""
+    _context, page, watch = open_page()
+    held, hold = [], [True]
+    page.route("**/api/v1/citizen/locate", lambda route: held.append(route) if hold[0] else route.continue_())
+    submit, problem, position = page.locator("#submit"), page.locator("#locate-error"), page.locator("#position")
+    assert problem.get_attribute("role") == "alert" and problem.get_attribute("aria-live") == "assertive"
+    assert "locate-error" in position.get_attribute("aria-describedby").split()
+    cases = [  # language, position, the refusal's title
+        ("th", "100.1417, 18.1452", "สลับกัน"),
+        ("th", "1.5, 1.5", "นอกประเทศไทย"),
+        ("en", "100.1417, 18.1452", "look swapped"),
+        ("en", "1.5, 1.5", "outside Thailand"),
+    ]
+    for lang, text, title in cases:
+        if page.locator("html").get_attribute("lang") != lang:
+            page.click("#lang")
+            playwright_api.expect(page.locator("html")).to_have_attribute("lang", lang)
+        page.fill("#position", text)
+        playwright_api.expect(problem).to_be_hidden()  # a new position: the last refusal is gone
+        playwright_api.expect(position).not_to_have_attribute("aria-invalid", "true")
+        hold[0], held[:] = True, []
+        page.click("#check-position")
+        wait_held(page, held, 1)
+        submit.scroll_into_view_if_needed()
+        before = submit.bounding_box()
+        hold[0] = False
+        for route in held:
+            route.continue_()
+        expect_text(page.locator("#locate-error-title"), title)
+        playwright_api.expect(position).to_have_attribute("aria-invalid", "true")
+        after, box = submit.bounding_box(), problem.bounding_box()
+        assert before is not None and after is not None and box is not None
+        print(f"{lang} {text}: submit before the refusal {before}, after {after}; refusal box {box}")
+        assert after == before  # not one pixel: same x, y, width, height
+        gap = box["y"] - (after["y"] + after["height"])
+        assert 0 <= gap <= 20, gap  # right below the button, where the citizen reads after pressing it
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        shot(page, f"refused_below_submit_{lang}_{'swapped' if text.startswith('100') else 'outside'}")
+    assert reports(admin) == []
+    watch.check(expected_console=("status of 400",))
+
+
+def test_an_answer_for_a_position_since_changed_is_not_shown(open_page):
+    """A check's answer arriving after the citizen changed the position is dropped: neither the old position's refusal
+    nor its place covers the current position; the current position's own check decides."""
+    _context, page, watch = open_page()
+    held, hold = [], [True]
+    page.route("**/api/v1/citizen/locate", lambda route: held.append(route) if hold[0] else route.continue_())
+    # a refusal of the old (swapped) position, answering after the position was corrected
+    page.fill("#position", "100.1417, 18.1452")
+    page.click("#check-position")
+    wait_held(page, held, 1)
+    page.fill("#position", DMS)
+    with page.expect_response("**/api/v1/citizen/locate") as late:
+        held.pop().continue_()
+    assert late.value.status == 400
+    page.wait_for_timeout(300)  # the answer is handled (the page's own promise) before looking
+    assert page.locator("#locate-error").is_hidden() and page.locator("#place").is_hidden()
+    assert page.get_attribute("#position", "aria-invalid") != "true"
+    playwright_api.expect(page.locator("#check-position")).to_be_enabled()  # the current position can be checked
+    hold[0] = False
+    page.click("#check-position")
+    expect_text(page.locator("#place-text"), "เมืองแพร่")
+    # the other way round: the old position's place, answering after a refused position was typed
+    hold[0] = True
+    page.fill("#position", "18.1452, 100.1417")  # a new position: the place shown is gone
+    playwright_api.expect(page.locator("#place")).to_be_hidden()
+    page.click("#check-position")
+    wait_held(page, held, 1)
+    page.fill("#position", "1.5, 1.5")
+    with page.expect_response("**/api/v1/citizen/locate") as late:
+        held.pop().continue_()
+    assert late.value.status == 200
+    page.wait_for_timeout(300)
+    assert page.locator("#place").is_hidden() and page.locator("#locate-error").is_hidden()
+    hold[0] = False
+    page.click("#check-position")
+    expect_text(page.locator("#locate-error-title"), "นอกประเทศไทย")
+    playwright_api.expect(page.locator("#place")).to_be_hidden()
+    watch.check(expected_console=("status of 400",))

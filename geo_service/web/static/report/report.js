@@ -171,27 +171,46 @@ function areaName(a) {
   return document.documentElement.lang === "en" ? `${a.name_en} (${a.name_th})` : `${a.name_th} (${a.name_en})`;
 }
 
+// A new position: the last check's place and refusal are about another point and go (both boxes sit below the
+// submit button, so their closing never moves it); a check still out for the old position no longer holds the
+// button, and its answer is dropped when it comes (checkPosition compares the positions).
+function positionChanged() {
+  located = null;
+  checks += 1;
+  $("place").hidden = true;
+  $("locate-error").hidden = true;
+  $("position").setAttribute("aria-invalid", "false");
+  $("check-position").disabled = false;
+}
+
+let checks = 0;  // the number of the latest check (or position change): only its end frees the button
 async function checkPosition() {
   const body = locationBody();
   if (!body.text && body.lat == null) return;
+  const sig = JSON.stringify(body);
+  const mine = ++checks;
   $("check-position").disabled = true;
   try {
     const r = await send("/api/v1/citizen/locate", { method: "POST", headers: { "Content-Type": "application/json" },
                                                     body: JSON.stringify(body) });
+    if (JSON.stringify(locationBody()) !== sig) return;  // an answer for a position since changed: not shown
     located = r.data;
     $("locate-error").hidden = true;
+    $("position").setAttribute("aria-invalid", "false");
     const p = r.data.place;
     $("place-text").textContent = p.outside_province ? t("outside_province_place")
       : `${t("district")} ${areaName(p.district)} · ${t("subdistrict")} ${areaName(p.subdistrict)} · `
         + t(p.in_reserve ? "in_reserve" : "not_in_reserve");
     $("place").hidden = false;
   } catch (e) {
+    if (JSON.stringify(locationBody()) !== sig) return;  // a refusal of a position since changed: not shown either
     located = null;
     $("place").hidden = true;
     $("locate-error-title").textContent = errorTitle(e);
     $("locate-error-message").textContent = e instanceof ApiError ? e.message : "";
-    $("locate-error").hidden = false;
-  } finally { $("check-position").disabled = false; }
+    $("locate-error").hidden = false;  // below the submit button: its opening never moves the button
+    $("position").setAttribute("aria-invalid", String(e instanceof ApiError));
+  } finally { if (mine === checks) $("check-position").disabled = false; }
 }
 
 // --- the map: district outlines (public data, kept for offline use) drawn in SVG; a tap picks the point --
@@ -256,7 +275,7 @@ function mapTap(event) {
   const [lon, lat] = unproject(p.x, p.y);
   draft.geo = { lat: +lat.toFixed(6), lon: +lon.toFixed(6), accuracy: null, source: "map" };
   $("position").value = "";
-  located = null; $("place").hidden = true;
+  positionChanged();
   keepDraft(); showAccuracy(); drawMarker();
   if (navigator.onLine) checkPosition();
 }
@@ -387,6 +406,7 @@ async function submit(event) {
   draft = { key: newKey(), kind: draft.kind };
   saveDraft();
   $("report").reset();
+  positionChanged();  // the sent report's place or refusal is not about the new, empty draft
   fillForm();
   renderOutbox();
   flush();
@@ -436,6 +456,7 @@ function useLocation() {
   navigator.geolocation.getCurrentPosition((pos) => {
     draft.geo = { lat: pos.coords.latitude, lon: pos.coords.longitude, accuracy: pos.coords.accuracy, source: "gps" };
     $("position").value = "";
+    positionChanged();
     keepDraft(); showAccuracy(); drawMarker();
     if (navigator.onLine) checkPosition();
   }, () => { $("accuracy").textContent = t("geo_failed"); }, { enableHighAccuracy: true, timeout: 20_000, maximumAge: 30_000 });
@@ -446,7 +467,7 @@ $("member-form").addEventListener("submit", memberSignIn);
 $("member-signout").addEventListener("click", memberSignOut);
 onLanguageChange(() => { renderOutbox(); showNetwork(); showAccuracy(); showPhotoCount(); });
 $("report").addEventListener("input", (e) => {
-  if (e.target.id === "position" || e.target.id === "datum") { draft.geo = null; located = null; drawMarker(); showAccuracy(); }
+  if (e.target.id === "position" || e.target.id === "datum") { draft.geo = null; positionChanged(); drawMarker(); showAccuracy(); }
   keepDraft();
 });
 $("report").addEventListener("change", keepDraft);
