@@ -233,6 +233,12 @@ def test_hotspot_layer_names_and_event_labels_say_what_they_leave_out():
     assert "max FRP 41 MW; ~12 rai; NRF-PR-004" in unescape(
         H.event_label({**event, "max_frp": 40.6, "reserve_code": "NRF-PR-004"})
     )
+    # a night pass (18:30 UTC on 1 Mar is 01:30 on 2 Mar in Bangkok) is labelled by its Bangkok day, in both languages
+    night = {**event, "first_seen": datetime(2024, 3, 1, 18, 30, tzinfo=UTC), "max_frp": 5.0, "reserve_code": None}
+    th, en = unescape(H.event_label({**night, "last_seen": night["first_seen"]})).split("<br>")
+    assert th.startswith("เหตุไฟ #9: 2 มี.ค. 2567 – 2 มี.ค. 2567;") and en.startswith(
+        "fire event #9: 2 Mar 2567 BE – 2 Mar 2567 BE;"
+    ), (th, en)
 
 
 def test_protected_area_legend_says_illustrative_only_where_dashed_and_the_boundary_day(client, admin_headers):

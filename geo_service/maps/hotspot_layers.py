@@ -20,6 +20,7 @@ from geo_service.hotspots import store as hotspots
 from geo_service.maps import escaping as esc
 from geo_service.maps.layers import district_count
 from geo_service.maps.period import Period, be_date_en, be_date_th
+from geo_service.thai import BANGKOK
 
 HOTSPOT_CREDIT = "Fire hotspots: NASA FIRMS (MODIS C6.1, VIIRS 375 m); fire events derived by geo_service"
 HEAT_POINTS = 50_000  # the heat map takes the strongest detections beyond this (page size stays small)
@@ -116,8 +117,10 @@ def event_label(r: dict) -> str:
     """A fire event's escaped tooltip in Thai and English: its days (BE), detections and sensors, highest FRP ("-"
     when none was recorded, never a made-up 0), footprint area, reserve."""
     frp = "-" if r.get("max_frp") is None else f"{r['max_frp']:.0f}"
-    days_th = f"{be_date_th(r['first_seen'].date())} – {be_date_th(r['last_seen'].date())}"
-    days_en = f"{be_date_en(r['first_seen'].date())} – {be_date_en(r['last_seen'].date())}"
+    # local days: a night pass at 18:30 UTC is the next day in Bangkok (sessions run in UTC)
+    first, last = (r[k].astimezone(BANGKOK).date() for k in ("first_seen", "last_seen"))
+    days_th = f"{be_date_th(first)} – {be_date_th(last)}"
+    days_en = f"{be_date_en(first)} – {be_date_en(last)}"
     reserve = f"; {r['reserve_code']}" if r.get("reserve_code") else ""
     th = f"เหตุไฟ #{r['id']}: {days_th}; {r['detections']:,} จุด ({r['sensors']}); FRP สูงสุด {frp} MW; ~{r['rai']:,} ไร่"
     en = f"fire event #{r['id']}: {days_en}; {r['detections']:,} detections; max FRP {frp} MW; ~{r['rai']:,} rai"
