@@ -9,6 +9,7 @@ name a district that does not exist, so that the rule ``outside_named_area`` fla
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan, load_red_flag_records, post_border_contracts, sign_in
 
@@ -169,3 +170,32 @@ def test_a_double_payment_across_the_border_is_seen_by_both_provinces(two, admin
     assert totals == {"54": 1, "55": 1, None: 1}
     # the other province's contract itself stays out of reach
     assert client.get(f"/api/v1/redflags/contracts/{by_number['X-B']['id']}", headers=people["54"]).status_code == 404
+
+
+def test_a_case_opened_from_a_cross_border_flag_links_the_reserve_only_where_it_lies(
+    two, admin_headers, db_url, sessionmaker_for
+):
+    """A double payment seen by both provinces whose reserve lies in Phrae only: Nan's investigator opens a case from
+    it (201, its own contract linked, the Phrae reserve left out, as any out-of-province evidence is); Phrae's case
+    links the reserve. Before, Nan's open failed with 'No protected area' and nothing was created (review finding)."""
+    client, people, _ids = two
+    post_border_contracts(client, admin_headers)
+    (flag,) = client.get("/api/v1/redflags/flags", headers=admin_headers, params={"rule": "double_payment"}).json()[
+        "items"
+    ]
+    with sessionmaker_for(db_url)() as s, s.begin():
+        # a reserve wholly in Phrae (the bundled layer), named as the flag's reserve
+        code = s.execute(
+            text("""SELECT p.code FROM latest_protected_areas p
+                    WHERE NOT EXISTS (SELECT 1 FROM current_admin_areas v WHERE v.level = 'province'
+                                      AND v.code = '55' AND ST_Intersects(v.geom, p.geom)) ORDER BY p.code LIMIT 1""")
+        ).scalar_one()
+        s.execute(text("UPDATE red_flags SET reserve_code = :c WHERE id = :i"), {"c": code, "i": flag["id"]})
+    for province, expect_reserve in (("55", False), ("54", True)):
+        case = client.post(
+            f"/api/v1/redflags/flags/{flag['id']}/case", headers=people[province], json={"province_code": province}
+        )
+        assert case.status_code == 201, (province, case.text)
+        linked = {(x["target_type"], x["target_id"]) for x in case.json()["links"]}
+        assert (("protected_area", code) in linked) is expect_reserve, (province, linked)
+        assert ("red_flag", str(flag["id"])) in linked

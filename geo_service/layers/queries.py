@@ -230,10 +230,11 @@ def has_boundaries(session: Session) -> bool:
 # its outline has a part in (interiors meet: a reserve on the border line is in both, one only touching it is not),
 # as a clearing patch is in every province it has a part in.
 _DISTRICT_IN_PROVINCES = "a.parent_code = ANY(CAST(:scope_provinces AS text[]))"
+# ``p``: a row of latest_protected_areas; its newest outline (the one drawn) decides, not an older version's
 _PROTECTED_AREA_IN_PROVINCES = """EXISTS (
-    SELECT 1 FROM protected_areas sp JOIN current_admin_areas sv ON sv.level = 'province'
-      AND sv.code = ANY(CAST(:scope_provinces AS text[])) AND sv.geom && sp.geom
-    WHERE sp.code = p.code AND ST_Relate(sp.geom, sv.geom, 'T********'))"""
+    SELECT 1 FROM current_admin_areas sv
+    WHERE sv.level = 'province' AND sv.code = ANY(CAST(:scope_provinces AS text[])) AND sv.geom && p.geom
+      AND ST_Relate(p.geom, sv.geom, 'T********'))"""
 
 
 def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict]:
@@ -243,7 +244,8 @@ def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict]:
 
 
 def existing_protected_area_codes(session: Session, codes: list[str], viewer: Principal | None = None) -> set[str]:
-    """Which of these codes are protected areas (any version) within ``viewer``'s provinces (None, national: all)."""
+    """Which of these codes are protected areas (any version) whose newest outline has a part in ``viewer``'s
+    provinces (None, national: all)."""
     if not codes:
         return set()
     scope, params = _scope(_PROTECTED_AREA_IN_PROVINCES, viewer)

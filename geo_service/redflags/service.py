@@ -370,7 +370,8 @@ def open_case(session: Session, flag_id: int, body: OpenCase, principal: Princip
     )
     reason = f"Red flag #{flag_id}: {en}"
     links = _links(session, flag, reason, principal)
-    if flag["reserve_code"] and layers.existing_protected_area_codes(session, [flag["reserve_code"]]):
+    # the reserve only where it lies in the caller's provinces: a flag seen across a border may name the other's
+    if flag["reserve_code"] and layers.existing_protected_area_codes(session, [flag["reserve_code"]], principal):
         links.append(LinkIn(target_type=LinkTarget.protected_area, target_id=flag["reserve_code"], reason=reason))
     cases.add_links(session, case["id"], links, principal)
     store.set_flag_case(session, flag_id, case["id"], principal.name, "case_opened")
