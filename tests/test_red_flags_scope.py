@@ -199,3 +199,33 @@ def test_a_case_opened_from_a_cross_border_flag_links_the_reserve_only_where_it_
         linked = {(x["target_type"], x["target_id"]) for x in case.json()["links"]}
         assert (("protected_area", code) in linked) is expect_reserve, (province, linked)
         assert ("red_flag", str(flag["id"])) in linked
+
+
+def test_a_reserve_is_in_the_provinces_of_its_newest_outline_only(two, db_url, sessionmaker_for):
+    """A reserve whose older outline lay in Phrae and whose newest lies in Nan is Nan's evidence, not Phrae's: the
+    outline drawn is the newest, so the province rule reads that one (review finding: any version counted)."""
+    from geo_service.auth import Principal
+    from geo_service.layers.queries import existing_protected_area_codes
+
+    with sessionmaker_for(db_url)() as s, s.begin():
+        code = s.execute(
+            text("""SELECT p.code FROM latest_protected_areas p
+                    WHERE NOT EXISTS (SELECT 1 FROM current_admin_areas v WHERE v.level = 'province'
+                                      AND v.code = '55' AND ST_Intersects(v.geom, p.geom)) ORDER BY p.code LIMIT 1""")
+        ).scalar_one()
+        phrae, nan = Principal("p", provinces=frozenset({"54"})), Principal("n", provinces=frozenset({"55"}))
+        assert existing_protected_area_codes(s, [code], phrae) == {code}
+        assert existing_protected_area_codes(s, [code], nan) == set()
+        # a newer version of it, moved wholly into Nan (around NAN_POINT)
+        s.execute(
+            text("""INSERT INTO protected_areas (code, version, kind, name_th, name_en, valid_from, area_m2, source_id,
+                                                 geom)
+                    SELECT code, 'moved', kind, name_th, name_en, DATE '2099-01-01', area_m2, source_id,
+                           ST_Multi(ST_MakeEnvelope(:x - 0.02, :y - 0.02, :x + 0.02, :y + 0.02, 4326))
+                    FROM latest_protected_areas WHERE code = :c"""),
+            {"c": code, "x": NAN_POINT["lon"], "y": NAN_POINT["lat"]},
+        )
+        assert existing_protected_area_codes(s, [code], phrae) == set()
+        assert existing_protected_area_codes(s, [code], nan) == {code}
+        assert existing_protected_area_codes(s, [code], None) == {code}
+        s.rollback()
