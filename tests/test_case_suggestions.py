@@ -140,3 +140,89 @@ def test_suggestions_rank_hotspots_and_events_near_incidents_and_in_reserves(
     reserve = next(f for f in fc["features"] if f["properties"]["target_type"] == "protected_area")
     assert reserve["properties"]["illustrative"] is True and reserve["geometry"]["type"] == "MultiPolygon"
     assert client.get(f"/api/v1/cases/{cid}/evidence.geojson", headers=other).status_code == 403
+
+
+def _reserve_hotspot(s, lon: float, lat: float, province: str, district: str, conf: int, frp: float, code: str) -> str:
+    from sqlalchemy import text
+
+    return str(
+        s.execute(
+            text("""
+            INSERT INTO hotspots (satellite, instrument, processing, acq_utc, acq_date_local, lat_e4, lon_e4, latitude,
+              longitude, confidence, confidence_raw, frp, province_code, district_code, batch_id, in_aoi,
+              protected_area_codes, geom)
+            VALUES ('N', 'VIIRS', 'NRT', '2024-03-04T06:30:00Z', '2024-03-04', :late4, :lone4, :lat, :lon, :conf, 'n',
+              :frp, :prov, :dist, 0, true, ARRAY[CAST(:code AS text)], ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+            RETURNING id"""),
+            {"late4": round(lat * 1e4), "lone4": round(lon * 1e4), "lat": lat, "lon": lon, "conf": conf, "frp": frp,
+             "prov": province, "dist": district, "code": code},
+        ).scalar_one()
+    )  # fmt: skip
+
+
+def test_a_provincial_reader_gets_its_provinces_detections_of_a_reserve_across_the_border(
+    db_url, sessionmaker_for, client_factory, tmp_path
+):
+    """A reserve straddling Phrae and (synthetic) Nan whose strongest detections all lie on the Nan side: the
+    limit is applied after the province rule, so the Phrae investigator is offered the Phrae detections, the
+    national administrator the strongest overall."""
+    from shapely.geometry import box
+
+    from geo_service.db.engine import transaction
+    from tests.conftest import ADMIN_TOKEN
+    from tests.provinces import load_nan, sign_in
+    from tests.samples import load_protected_areas, protected_area_file
+
+    code = "NRF-STRADDLE-TEST"
+    factory = sessionmaker_for(db_url)
+    load_nan(factory)
+    # Phrae reaches 100.55 E here (district 5402); synthetic Nan starts at 100.6 E
+    outline = box(100.45, 18.3, 100.8, 18.45)
+    load_protected_areas(
+        factory, protected_area_file(tmp_path / "straddle.geojson", code, "1", "2000-01-01", outline), "straddle", "1"
+    )
+    with transaction(factory) as s:
+        # the Phrae part of the reserve: a point inside both
+        from sqlalchemy import text
+
+        p_lon, p_lat = s.execute(
+            text("""
+            SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(ST_Intersection(a.geom, r.geom)) p
+              FROM current_admin_areas a, protected_areas r WHERE a.level = 'province' AND a.code = '54'
+              AND r.code = :code) q"""),
+            {"code": code},
+        ).one()
+        # four strong detections on the Nan side, two weaker ones on the Phrae side
+        nan = [
+            _reserve_hotspot(s, 100.70 + i * 0.01, 18.35, "55", "5501", 3, frp, code)
+            for i, frp in enumerate((90.0, 80.0, 70.0, 60.0))
+        ]
+        phrae = [
+            _reserve_hotspot(s, round(p_lon, 5), round(p_lat + d, 5), "54", "5402", 2, frp, code)
+            for d, frp in ((0.0, 4.0), (0.0005, 3.0))
+        ]
+    client = client_factory(db_url, aoi_provinces=["54", "55"])
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    lead = sign_in(client, "straddle_lead", "investigator", ["54"])
+    case = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={"title": "Fires across the border", "category": "other", "received_on": "2024-04-01",
+              "period_from": "2024-03-01", "period_to": "2024-03-31"},
+    )  # fmt: skip
+    assert case.status_code == 201, case.text
+    cid = case.json()["id"]
+    r = client.post(
+        f"/api/v1/cases/{cid}/links",
+        headers=lead,
+        json={"target_type": "protected_area", "target_id": code, "reason": "the reserve"},
+    )
+    assert r.status_code == 201, r.text
+
+    def hotspots(headers) -> list[str]:
+        r = client.get(f"/api/v1/cases/{cid}/suggestions", headers=headers, params={"limit": 3})
+        assert r.status_code == 200, r.text
+        return [s["target_id"] for s in r.json()["suggestions"] if s["target_type"] == "hotspot"]
+
+    assert sorted(hotspots(lead)) == sorted(phrae)  # before the fix: none (the 3 strongest were all in Nan)
+    assert sorted(hotspots(admin)) == sorted(nan[:3])  # national: the strongest overall, as before

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from sqlalchemy.orm import Session
 
 from geo_service.auth import Principal
-from geo_service.cases import access, evidence_scope, service, store
+from geo_service.cases import access, service, store
 from geo_service.forest_loss import evidence as patches
 from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.hotspots import store as hotspots_store
@@ -65,8 +65,15 @@ def suggest(
     skip_hotspots = sorted(i for t, i in linked if t == "hotspot")
     skip_events = sorted(i for t, i in linked if t == "fire_event")
     incidents = incidents_store.search_points(session, sorted(i for t, i in mine if t == "incident"))
+    # detections and fire events within the caller's provinces only (hotspots.store: the province rule of evidence)
     near = hotspots_store.near_incidents(
-        session, incidents, distance_m=distance_m, days=days, skip_hotspots=skip_hotspots, skip_events=skip_events
+        session,
+        incidents,
+        distance_m=distance_m,
+        days=days,
+        skip_hotspots=skip_hotspots,
+        skip_events=skip_events,
+        viewer=principal,
     )
     for r in near:
         score = 1 / (1 + r["distance_m"] / distance_m) / (1 + float(r["days_apart"]) / days)
@@ -115,7 +122,11 @@ def suggest(
             date.fromisoformat(case["period_to"]) if case["period_to"] else date.fromisoformat(case["received_on"])
         )
         seen = {(s["target_type"], s["target_id"]) for s in out}
-        for r in hotspots_store.in_protected_areas(session, codes, start, end, skip=skip_hotspots, limit=limit):
+        # the caller's provinces filter before the limit: a reserve across a border whose strongest detections lie in
+        # the other province still offers this province's
+        for r in hotspots_store.in_protected_areas(
+            session, codes, start, end, skip=skip_hotspots, limit=limit, viewer=principal
+        ):
             if ("hotspot", r["target_id"]) in seen:
                 continue
             inside = sorted(set(r["protected_area_codes"] or []) & set(codes))
@@ -179,12 +190,8 @@ def suggest(
                 "reason_th": f"สัญญาณเตือน #{f['id']} ({SEVERITY_TH.get(f['severity'], f['severity'])}): {f['reason_th']}",
             }
         )
-    # only evidence the caller may link (the province rule of evidence; patches and flags were asked with it)
-    for kind in ("hotspot", "fire_event"):
-        ids = [s["target_id"] for s in out if s["target_type"] == kind]
-        if ids and principal.provinces is not None:
-            keep = evidence_scope.in_scope(session, kind, ids, principal)
-            out = [s for s in out if s["target_type"] != kind or s["target_id"] in keep]
+    # only evidence the caller may link: every kind above was asked within the caller's provinces (the province rule
+    # of evidence, applied in each store's SQL before its limit)
     out.sort(key=lambda s: (-s["score"], s["target_type"], s["target_id"]))
     return {
         "case_id": case_id,

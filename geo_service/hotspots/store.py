@@ -388,6 +388,7 @@ def existing_fire_event_ids(session: Session, ids: Sequence[str], viewer: Princi
 
 # Within `distance_m` and `days` of any of the given incidents (id, EWKB point, observed_at), except the
 # detections and events listed: the nearest incident of each, with the distance (m) and the time gap (days).
+# ``{hotspot_scope}``/``{event_scope}``: the province rule above (``_scope``), or TRUE for a national viewer.
 _NEAR = """
 WITH inc AS (
   SELECT i.id, ST_GeomFromEWKB(i.g) AS geom, i.observed_at
@@ -402,7 +403,7 @@ FROM inc
 JOIN hotspots h ON h.acq_utc BETWEEN inc.observed_at - make_interval(days => :days)
                                   AND inc.observed_at + make_interval(days => :days)
 CROSS JOIN LATERAL (SELECT ST_Distance(h.geom::geography, inc.geom::geography) AS m) d
-WHERE d.m <= :distance_m AND NOT (h.id::text = ANY(CAST(:skip_hotspots AS text[])))
+WHERE d.m <= :distance_m AND NOT (h.id::text = ANY(CAST(:skip_hotspots AS text[]))) AND {hotspot_scope}
 GROUP BY h.id, h.acq_utc  -- the primary key (migration 0021): the other columns depend on it
 UNION ALL
 SELECT 'fire_event', e.id::text, min(d.m), min(CASE WHEN inc.observed_at BETWEEN e.first_seen AND e.last_seen THEN 0
@@ -414,7 +415,7 @@ FROM inc
 JOIN fire_events e ON e.first_seen <= inc.observed_at + make_interval(days => :days)
                   AND e.last_seen >= inc.observed_at - make_interval(days => :days)
 CROSS JOIN LATERAL (SELECT ST_Distance(e.footprint::geography, inc.geom::geography) AS m) d
-WHERE d.m <= :distance_m AND NOT (e.id::text = ANY(CAST(:skip_events AS text[])))
+WHERE d.m <= :distance_m AND NOT (e.id::text = ANY(CAST(:skip_events AS text[]))) AND {event_scope}
 GROUP BY e.id
 """
 
@@ -427,11 +428,15 @@ def near_incidents(
     days: int,
     skip_hotspots: Sequence[str] = (),
     skip_events: Sequence[str] = (),
+    viewer: Principal | None = None,
 ) -> list[RowMapping]:
     """Detections and fire events near the incidents (id, EWKB point, observed_at) in space and time: per
-    object its distance to the nearest incident (m), the time gap (days) and that incident's id."""
+    object its distance to the nearest incident (m), the time gap (days) and that incident's id. Only those
+    within ``viewer``'s provinces (the province rule of case evidence; None, national: every one)."""
     if not incidents:
         return []
+    hotspot_scope, scope_params = _scope(_HOTSPOT_IN_PROVINCES, viewer)
+    event_scope, _ = _scope(_EVENT_IN_PROVINCES, viewer)
     ids, geoms, times = (list(col) for col in zip(*incidents, strict=True))
     params = {
         "inc_ids": ids,
@@ -441,23 +446,35 @@ def near_incidents(
         "days": days,
         "skip_hotspots": list(skip_hotspots),
         "skip_events": list(skip_events),
+        **scope_params,
     }
-    return list(session.execute(text(_NEAR), params).mappings())
+    sql = _NEAR.format(hotspot_scope=hotspot_scope, event_scope=event_scope)
+    return list(session.execute(text(sql), params).mappings())
 
 
 def in_protected_areas(
-    session: Session, codes: Sequence[str], start: date, end: date, *, skip: Sequence[str] = (), limit: int = 50
+    session: Session,
+    codes: Sequence[str],
+    start: date,
+    end: date,
+    *,
+    skip: Sequence[str] = (),
+    limit: int = 50,
+    viewer: Principal | None = None,
 ) -> list[RowMapping]:
-    """Detections inside these protected areas between two local days, most confident and strongest first."""
+    """Detections inside these protected areas between two local days, most confident and strongest first: the
+    first ``limit`` of those within ``viewer``'s provinces (the province rule of case evidence, applied before the
+    limit; None, national: every one)."""
+    scope, scope_params = _scope(_HOTSPOT_IN_PROVINCES, viewer)
     return list(
         session.execute(
-            text("""
+            text(f"""
             SELECT 'hotspot' AS target_type, h.id::text AS target_id, h.acq_utc AS seen, h.satellite, h.confidence,
                    h.frp, h.reserve_code, h.district_code, h.protected_area_codes
             FROM hotspots h
             WHERE h.acq_date_local BETWEEN :start AND :end AND h.acq_utc >= :us AND h.acq_utc < :ue
               AND h.protected_area_codes && CAST(:codes AS text[])
-              AND NOT (h.id::text = ANY(CAST(:skip AS text[])))
+              AND NOT (h.id::text = ANY(CAST(:skip AS text[]))) AND {scope}
             ORDER BY h.confidence DESC, h.frp DESC NULLS LAST, h.acq_utc
             LIMIT :limit"""),
             {
@@ -467,6 +484,7 @@ def in_protected_areas(
                 "codes": list(codes),
                 "skip": list(skip),
                 "limit": limit,
+                **scope_params,
             },
         ).mappings()
     )
