@@ -28,7 +28,7 @@ from geo_service.worker.catalogue import build_registry, firms_bbox
 from geo_service.worker.registry import Registry
 from geo_service.worker.runner import Runner
 from geo_service.worker.windows import days_to_pull, is_closed, runs_of_days
-from tests.conftest import _url_text, make_settings
+from tests.conftest import _url_text, cli_env, make_settings
 from tests.samples import VIIRS_HEADER
 from tests.test_batch import firms_rows, write_archive
 
@@ -329,6 +329,7 @@ def _env(db_url, tmp_path, firms, **extra) -> dict:
 
 
 CLI = [sys.executable, "-m", "geo_service.cli", "worker"]
+WORKTREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # where `tests` imports from
 
 
 @pytest.mark.slow
@@ -506,3 +507,63 @@ def test_the_compose_file_runs_a_worker_on_the_apps_image_and_database():
     assert env["GEO_SERVICE_DATABASE_URL"] == app["environment"]["GEO_SERVICE_DATABASE_URL"]
     assert env["GEO_SERVICE_FIRMS_MAP_KEY"].startswith("${")  # from .env, never in the file
     assert "stop_grace_period" in worker and "ports" not in worker
+
+
+def _probe(db_url, tmp_path, mode: str, timeout: float = 60) -> tuple[int, str, str]:
+    """``tests.worker_stop_probe MODE`` (see there) in a process of its own: exit code, stdout, stderr. A worker
+    still running after ``timeout`` seconds fails the test (a second SIGTERM first: is it honoured?), never hangs."""
+    env = cli_env(db_url, tmp_path / "var")
+    probe = [sys.executable, "-m", "tests.worker_stop_probe", mode]
+    proc = subprocess.Popen(probe, env=env, cwd=WORKTREE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=15)
+            again = "a second SIGTERM stopped it"
+        except subprocess.TimeoutExpired:
+            again = "a second SIGTERM did not stop it either"
+        proc.kill()
+        out, err = proc.communicate()
+        pytest.fail(f"the worker did not stop within {timeout} s of its SIGTERM ({again})\n{out}\n{err}")
+    return proc.returncode, out, err
+
+
+def _probe_records(db_url) -> tuple[dict, list]:
+    engine = create_engine(_url_text(db_url))
+    with engine.connect() as c:
+        jobs = {r.name: r.next_run_at for r in c.execute(text("SELECT name, next_run_at FROM worker_jobs"))}
+        runs = c.execute(text("SELECT job_name, status, rows, finished_at FROM worker_job_runs ORDER BY id")).all()
+    engine.dispose()
+    return jobs, runs
+
+
+@pytest.mark.slow
+def test_a_sigterm_while_the_scheduler_is_starting_stops_the_worker(db_url, tmp_path):
+    """SIGTERM inside APScheduler's start(), before it is running (the stop's shutdown then finds it not running):
+    the worker still stops at once, exit 0, no run begins and no job keeps a next run. (It used to run on until
+    SIGKILL, and ignore every later SIGTERM: a restart right at start-up hung.)"""
+    code, out, err = _probe(db_url, tmp_path, "start")
+    assert "PROBE starting, 2 jobs planned" in out, out + err  # the seam was reached, after the jobs were planned
+    assert "PROBE stop taken before the scheduler runs" in out, out + err
+    assert code == 0 and "PROBE served" in out, out + err
+    assert "Traceback" not in err and "Error notifying listener" not in err, err
+    jobs, runs = _probe_records(db_url)
+    assert {name: at for name, at in jobs.items() if name.startswith("probe")} == {"probe_a": None, "probe_b": None}
+    assert runs == []  # stopped before any run began
+
+
+@pytest.mark.slow
+def test_a_second_sigterm_during_a_run_changes_nothing(db_url, tmp_path):
+    """Two SIGTERMs while a run is in progress (sent by the run itself, each after the worker took the one before):
+    the second asks for the stop again, and the run still finishes and is recorded, exit 0, no next run."""
+    code, out, err = _probe(db_url, tmp_path, "run")
+    assert "PROBE stop 1 taken during the run" in out and "PROBE stop 2 taken during the run" in out, out + err
+    assert code == 0 and "PROBE served" in out, out + err
+    assert "Traceback" not in err and "Error notifying listener" not in err, err
+    jobs, runs = _probe_records(db_url)
+    assert {name: at for name, at in jobs.items() if name.startswith("probe")} == {"probe_a": None, "probe_b": None}
+    by_job = {r.job_name: r for r in runs}
+    assert len(runs) <= 2 and (by_job["probe_a"].status, by_job["probe_a"].rows) == ("ok", 7)
+    assert all(r.finished_at is not None for r in runs)  # every run in progress at the stop finished, recorded

@@ -130,13 +130,16 @@ class Runner:
         return [self.run(j.name, now=now) for j in chosen]
 
 
-def serve(runner: Runner, only: list[str] | None = None) -> None:
+def serve(runner: Runner, only: list[str] | None = None, *, on_starting: Callable[[], None] | None = None) -> None:
     """Schedule every enabled job (or the jobs named in ``only``) at its interval with APScheduler (each starts at once) and block until
     SIGTERM or SIGINT; a run in progress then finishes before the process ends.
 
     One run of a job at a time in this process (``max_instances=1``), runs missed while it was busy are
-    coalesced into one; across processes the job's advisory lock keeps two workers off the same job."""
-    from apscheduler.schedulers import SchedulerNotRunningError
+    coalesced into one; across processes the job's advisory lock keeps two workers off the same job.
+
+    ``on_starting`` (a test seam, tests/worker_stop_probe.py): called once inside the scheduler's ``start()``, before
+    APScheduler is running, where a stop request is hardest to honour."""
+    from apscheduler.events import EVENT_ALL, EVENT_SCHEDULER_START
     from apscheduler.schedulers.blocking import BlockingScheduler
     from apscheduler.triggers.interval import IntervalTrigger
 
@@ -185,23 +188,43 @@ def serve(runner: Runner, only: list[str] | None = None) -> None:
         )
 
     def stop(signum, frame) -> None:
-        if stopping.is_set():
-            return
+        again = stopping.is_set()
         stopping.set()
-        log.info("worker stopping (signal %s)", signum)
+        log.info("worker stopping (signal %s%s)", signum, ", again" if again else "")
         # Not in the handler itself: the signal can interrupt the scheduler's loop while it holds the scheduler's
-        # lock; from its own thread the loop resumes, releases the lock, and stops.
+        # lock; from its own thread the loop resumes, releases the lock, and stops. A later signal tries again
+        # (halt is idempotent) rather than trusting that the first attempt stopped the scheduler.
         threading.Thread(target=halt, name="worker-stop").start()
 
-    def halt() -> None:
-        try:
-            scheduler.shutdown(wait=False)
-        except SchedulerNotRunningError:
-            pass  # the signal came before the loop started: it is not started (below)
+    # A stop request can land inside start() before APScheduler is running: halt then has nothing to shut down,
+    # and start() would go on into its loop for ever. So halt is also called once APScheduler is running (its
+    # EVENT_SCHEDULER_START, dispatched inside start() right after the state turns running, before the loop): a
+    # request before that is seen by the listener, one after it finds the scheduler running. The lock makes the
+    # two callers' check-then-shutdown one step (APScheduler's shutdown is not safe to race with itself).
+    halting = threading.Lock()
 
+    def halt() -> None:
+        with halting:
+            if scheduler.running:
+                scheduler.shutdown(wait=False)
+
+    def started(event) -> None:
+        if stopping.is_set():
+            halt()  # from start() itself: its loop then finds the scheduler stopped and returns at once
+
+    scheduler.add_listener(started, EVENT_SCHEDULER_START)
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log.info("worker %s: %s", runner.worker, ", ".join(j.name for j in chosen) or "no jobs")
+    if on_starting is not None:
+        # APScheduler dispatches no event before start() (jobs added earlier wait in its pending list): the first
+        # event after this is one of start()'s own (its default executor or job store added) while not running
+        def starting(event) -> None:
+            if not scheduler.running:
+                scheduler.remove_listener(starting)
+                on_starting()
+
+        scheduler.add_listener(starting, EVENT_ALL)
     runner.planned(start)
     try:
         if not stopping.is_set():
