@@ -22,7 +22,7 @@ from geo_service.maps import forest_layers as F
 from geo_service.maps import layers as L
 from geo_service.maps.hotspot_layers import CONFIDENCE, HOTSPOT_CREDIT
 from geo_service.maps.overview import INCIDENT_CREDIT, base_map, sources_html
-from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI
+from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI, be_date_th
 
 RASTER_CREDIT = "Rasters: as registered (product and date in each label); zonal statistics by exactextract"
 # What the legend calls each kind of evidence, in the order it is listed.
@@ -39,7 +39,7 @@ KINDS = {
 
 def _when(value: str) -> str:
     t = datetime.fromisoformat(value).astimezone(BANGKOK)
-    return f"{L.be_date_th(t.date())} {t:%H:%M}"
+    return f"{be_date_th(t.date())} {t:%H:%M}"
 
 
 def _why(p: dict) -> str:
@@ -93,7 +93,7 @@ def _raster_label(p: dict) -> str:
         f"<b>{esc.text('ภาพถ่ายดาวเทียม / raster: ' + str(p['raster_name']) + ' v' + str(p.get('raster_version') or 1))}"
         f"{esc.text(' (superseded / มีฉบับใหม่กว่า)') if p.get('superseded_by') else ''}</b><br>"
         + esc.text(
-            f"{p['product']}, {L.be_date_th(date.fromisoformat(p['acq_date']))}; "
+            f"{p['product']}, {be_date_th(date.fromisoformat(p['acq_date']))}; "
             f"{p['zone_type']} {p['zone_code']} (the part the raster covers): {figures}"
         )
         + _why(p)

@@ -19,8 +19,8 @@ from geo_service.exports.collections import COLLECTIONS
 from geo_service.forest_loss import evidence
 from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.maps import escaping as esc
-from geo_service.maps.period import Period, be_date_en, be_date_th
-from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI
+from geo_service.maps.period import Period
+from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, be_date_en, be_date_th
 
 PATCH_CREDIT = (
     "Forest-loss alerts: GFW / GLAD / RADD / DIST-ALERT / Hansen as ingested; clearing patches by geo_service"

@@ -19,8 +19,8 @@ from geo_service.auth import Principal
 from geo_service.hotspots import store as hotspots
 from geo_service.maps import escaping as esc
 from geo_service.maps.layers import district_count
-from geo_service.maps.period import Period, be_date_en, be_date_th
-from geo_service.thai import BANGKOK
+from geo_service.maps.period import Period
+from geo_service.thai import BANGKOK, be_date_en, be_date_th
 
 HOTSPOT_CREDIT = "Fire hotspots: NASA FIRMS (MODIS C6.1, VIIRS 375 m); fire events derived by geo_service"
 HEAT_POINTS = 50_000  # the heat map takes the strongest detections beyond this (page size stays small)

@@ -23,8 +23,8 @@ from geo_service.hotspots import store as hotspot_store
 from geo_service.incidents import store as incident_store
 from geo_service.layers.queries import attributions
 from geo_service.maps import escaping as esc
-from geo_service.maps.period import Period, be_date_en, be_date_th
-from geo_service.thai import BANGKOK
+from geo_service.maps.period import Period
+from geo_service.thai import BANGKOK, be_date_en, be_date_th
 
 MAX_DETAILED_MARKERS = 1000  # above this, incidents are drawn by FastMarkerCluster (no per-marker popup HTML)
 COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"]

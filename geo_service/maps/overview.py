@@ -20,8 +20,8 @@ from geo_service.maps import flag_layers as RF
 from geo_service.maps import forest_layers as F
 from geo_service.maps import hotspot_layers as H
 from geo_service.maps import layers as L
-from geo_service.maps.period import TH_MONTHS, Period, choose_period, fiscal_period
-from geo_service.thai import fiscal_year_be
+from geo_service.maps.period import Period, choose_period, fiscal_period
+from geo_service.thai import TH_MONTHS, be_date_en, be_date_th, fiscal_year_be
 
 BOUNDARY_CREDIT = "Administrative boundaries: Royal Thai Survey Department / OCHA COD-AB (CC BY-IGO)"
 INCIDENT_CREDIT = "Incidents: NACC Phrae field reports (สำนักงาน ป.ป.ช. ประจำจังหวัดแพร่)"
@@ -215,8 +215,8 @@ def overview(
     body.append(
         "<div><span class='sw' style='background:#2da44e;opacity:.4;border:2px dashed #1a7f37'></span>"
         + esc.text(
-            f"พื้นที่คุ้มครอง (เส้นประ: ขอบเขตสมมติ) ขอบเขต ณ {L.be_date_th(period.end)} / Protected areas (dashed: "
-            f"ILLUSTRATIVE), boundaries in force on {L.be_date_en(period.end)}"
+            f"พื้นที่คุ้มครอง (เส้นประ: ขอบเขตสมมติ) ขอบเขต ณ {be_date_th(period.end)} / Protected areas (dashed: "
+            f"ILLUSTRATIVE), boundaries in force on {be_date_en(period.end)}"
         )
         + "</div>"
     )
@@ -300,7 +300,7 @@ def case_layer(cases: list[dict], districts: dict[str, dict]) -> folium.FeatureG
             line = (
                 f"<br>{esc.text(c['reference'])}: {esc.text(c['stage_th'])} / {esc.text(c['stage_en'])}; "
                 f"{esc.text(c['category_th'])} / {esc.text(c['category_en'])}; "
-                f"{esc.text(L.be_date_th(date.fromisoformat(c['received_on'])))}"
+                f"{esc.text(be_date_th(date.fromisoformat(c['received_on'])))}"
             )
             if c.get("title"):  # only in what investigators and administrators get
                 line += f"<br><i>{esc.text(c['title'])}</i>"

@@ -10,11 +10,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from geo_service.errors import InvalidInput
-from geo_service.thai import (  # the maps import the BE day names from here too
+from geo_service.thai import (
     BANGKOK,
     BE_OFFSET,
-    EN_MONTHS,  # noqa: F401
-    TH_MONTHS,  # noqa: F401
     be_date_en,
     be_date_th,
     fiscal_year_be,

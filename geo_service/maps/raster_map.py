@@ -17,7 +17,7 @@ from geo_service.hotspots.rasters import burned_area_by_zone, raster_file, raste
 from geo_service.maps import escaping as esc
 from geo_service.maps import layers as L
 from geo_service.maps.overview import base_map, sources_html
-from geo_service.maps.period import be_date_en, be_date_th
+from geo_service.thai import be_date_en, be_date_th
 
 MAX_SIDE = 1600  # pixels of the web image: enough for a province, small enough for the page
 FIRE_CLASS_COLOURS = {

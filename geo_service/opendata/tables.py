@@ -25,10 +25,17 @@ from geo_service.hotspots import store as hotspots
 from geo_service.incidents import store as incidents
 from geo_service.layers import aoi
 from geo_service.layers import queries as layers
-from geo_service.maps.period import EN_MONTHS, TH_MONTHS
 from geo_service.reports import store as briefs
 from geo_service.settings import OpenDataSettings
-from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, fiscal_year_be, fiscal_year_bounds, to_be
+from geo_service.thai import (
+    EN_MONTHS,
+    M2_PER_HECTARE,
+    M2_PER_RAI,
+    TH_MONTHS,
+    fiscal_year_be,
+    fiscal_year_bounds,
+    to_be,
+)
 
 # EU frequency vocabulary (DCAT-AP dct:accrualPeriodicity)
 FREQUENCY = "http://publications.europa.eu/resource/authority/frequency/"
