@@ -257,10 +257,7 @@ def update_events(
         SELECT {", ".join("r." + c for c in EVENT_SCHEMA.names)}, now()
         FROM event_rows r LEFT JOIN fire_events f ON f.id = r.id
         WHERE f.id IS NULL OR r.id = ANY(CAST(:forced AS bigint[])) OR {differs}
-        ON CONFLICT (id) DO UPDATE SET first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen,
-          detections = EXCLUDED.detections, max_frp = EXCLUDED.max_frp, sensors = EXCLUDED.sensors,
-          district_code = EXCLUDED.district_code, reserve_code = EXCLUDED.reserve_code, area_m2 = EXCLUDED.area_m2,
-          footprint = EXCLUDED.footprint, updated_at = now()
+        ON CONFLICT (id) DO UPDATE SET {_FIGURES_FROM_EXCLUDED}, updated_at = now()
         {where}
         RETURNING e.id"""),
             {"forced": members_changed},
@@ -283,10 +280,14 @@ def update_events(
     }
 
 
+_FIGURES = [c for c in EVENT_SCHEMA.names if c != "id"]  # what an event row holds besides its id and updated_at
+_FIGURES_FROM_EXCLUDED = ", ".join(f"{c} = EXCLUDED.{c}" for c in _FIGURES)
+
+
 def _differs(stored: str, computed: str) -> str:
     """SQL true when a stored ``fire_events`` row differs from the computed one in any column but ``id`` and
     ``updated_at`` (IS DISTINCT FROM: nulls compare; the footprint's ``=`` is exact, vertex by vertex)."""
-    return " OR ".join(f"{stored}.{c} IS DISTINCT FROM {computed}.{c}" for c in EVENT_SCHEMA.names if c != "id")
+    return " OR ".join(f"{stored}.{c} IS DISTINCT FROM {computed}.{c}" for c in _FIGURES)
 
 
 def _nothing() -> dict:
