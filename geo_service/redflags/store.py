@@ -151,31 +151,31 @@ def visible(session: Session, kind: str, record_id: int, provinces: frozenset[st
     )
 
 
+# the records whose province is derived from their shape: (table, geometry column)
+_PROVINCE_OF = {"contract": ("redflag_contracts", "area_geom"), "parcel": ("redflag_parcels", "geom")}
+
+
+def _move_provinces(session: Session, kind: str, ids: list[int] | None) -> list[int]:
+    """Store the province of these contracts or parcels (``ids`` None: every one) from their shape; the ids whose
+    province changed. Table and column come from ``_PROVINCE_OF`` (constants), the ids are bound."""
+    table, geom = _PROVINCE_OF[kind]
+    only = "id = ANY(CAST(:ids AS bigint[])) AND" if ids is not None else ""
+    return list(
+        session.scalars(
+            text(f"""UPDATE {table} SET province_code = redflag_province_of({geom})
+                     WHERE {only} province_code IS DISTINCT FROM redflag_province_of({geom}) RETURNING id"""),
+            {"ids": ids} if ids is not None else {},
+        )
+    )
+
+
 def refresh_provinces(
     session: Session, *, contract_ids: list[int] | None = None, parcel_ids: list[int] | None = None
 ) -> None:
     """Store the province of these contracts and parcels (from their area through the districts), set-based; the
     flags naming one whose province changed (dismissed ones too) follow it."""
-    moved_contracts: list[int] = []
-    moved_parcels: list[int] = []
-    if contract_ids:
-        moved_contracts = list(
-            session.scalars(
-                text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
-                        WHERE id = ANY(CAST(:ids AS bigint[]))
-                          AND province_code IS DISTINCT FROM redflag_province_of(area_geom) RETURNING id"""),
-                {"ids": contract_ids},
-            )
-        )
-    if parcel_ids:
-        moved_parcels = list(
-            session.scalars(
-                text("""UPDATE redflag_parcels SET province_code = redflag_province_of(geom)
-                        WHERE id = ANY(CAST(:ids AS bigint[]))
-                          AND province_code IS DISTINCT FROM redflag_province_of(geom) RETURNING id"""),
-                {"ids": parcel_ids},
-            )
-        )
+    moved_contracts = _move_provinces(session, "contract", contract_ids) if contract_ids else []
+    moved_parcels = _move_provinces(session, "parcel", parcel_ids) if parcel_ids else []
     if moved_contracts or moved_parcels:
         _refresh_flag_provinces(
             session,
@@ -186,14 +186,8 @@ def refresh_provinces(
 
 def refresh_all_provinces(session: Session) -> None:
     """Re-derive every contract's and parcel's province (after a boundary layer changed), then every flag's."""
-    session.execute(
-        text("""UPDATE redflag_contracts SET province_code = redflag_province_of(area_geom)
-                WHERE province_code IS DISTINCT FROM redflag_province_of(area_geom)""")
-    )
-    session.execute(
-        text("""UPDATE redflag_parcels SET province_code = redflag_province_of(geom)
-                WHERE province_code IS DISTINCT FROM redflag_province_of(geom)""")
-    )
+    _move_provinces(session, "contract", None)
+    _move_provinces(session, "parcel", None)
     refresh_flag_provinces(session)
 
 
