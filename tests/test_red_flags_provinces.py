@@ -156,3 +156,34 @@ def test_the_scoped_lookups_share_one_read_and_raise_what_a_full_run_raises(db, 
     new = set(snapshot(db)[0]) - existing
     assert {k.split(":", 1)[0] for k in new} == set(rules.AFTER["hotspots"])  # each rule raised a flag
     assert sorted(r.new for r in scoped) == sorted(r.new for r in full) == [1, 1, 1, 1]
+
+
+def test_a_province_boundary_change_re_derives_every_records_and_flags_province(db):
+    """After a province or district layer changes (``service.after_layers_changed``), every contract's and parcel's
+    province is derived again from its shape and every flag follows: planted wrong provinces are mended, the
+    others keep theirs."""
+    from geo_service.redflags import service
+
+    rows = [
+        contract("BC-NAN", box_wkt(box(*NAN)), named_district_code="9999"),
+        contract("BC-PHRAE", box_wkt(box(*PHRAE)), named_district_code="9999"),
+    ]
+    c = _contracts(db, rows)
+    p = store.upsert_parcels(
+        db, [parcel("BC-PARCEL", box_wkt(box(*NAN)), "2010-01-01")], actor="t", layer="t", version="1"
+    )["ids"]
+    rules.run_rules(db, SETTINGS, rules=rules.AFTER["contracts"])
+    nan_flag = _flag(db, "outside_named_area", c["BC-NAN"])
+    assert nan_flag["province_code"] == "55"
+    # provinces planted wrong, as a boundary that moved would leave them
+    db.execute(text("UPDATE redflag_contracts SET province_code = '54' WHERE id = :i"), {"i": c["BC-NAN"]})
+    db.execute(text("UPDATE redflag_parcels SET province_code = NULL WHERE id = ANY(:i)"), {"i": p})
+    db.execute(text("UPDATE red_flags SET province_code = '54' WHERE id = :i"), {"i": nan_flag["id"]})
+    service.after_layers_changed(db, "province")
+    provinces = dict(db.execute(text("SELECT contract_number, province_code FROM redflag_contracts")).all())
+    assert provinces == {"BC-NAN": "55", "BC-PHRAE": "54"}
+    assert db.execute(
+        text("SELECT province_code FROM redflag_parcels WHERE id = ANY(:i)"), {"i": p}
+    ).scalars().all() == ["55"]
+    assert _flag(db, "outside_named_area", c["BC-NAN"])["province_code"] == "55"
+    assert _flag(db, "outside_named_area", c["BC-PHRAE"])["province_code"] == "54"
