@@ -169,13 +169,16 @@ def candidate_patches(
 
 def new_patch_ids(session: Session, n: int) -> list[int]:
     """``n`` fresh patch ids from the table's sequence (so rows can be written set-based with known ids). They
-    come back as one packed value (int8send aggregated), not one row each: 100,000 rows took a second to read."""
+    come back as one packed value (int8send aggregated), not one row each: 100,000 rows took a second to read.
+
+    The sequence is looked up once and passed as a ``regclass``: ``pg_get_serial_sequence`` is not folded into a
+    constant, so calling it inside ``nextval`` ran a catalog lookup per id (0.26 s per 100,000 ids; 0.036 s now)."""
     if n == 0:
         return []
+    sequence = session.execute(text("SELECT pg_get_serial_sequence('clearing_patches', 'id')")).scalar_one()
     packed = session.execute(
-        text("""SELECT string_agg(int8send(nextval(pg_get_serial_sequence('clearing_patches', 'id'))), ''::bytea)
-                FROM generate_series(1, :n)"""),
-        {"n": n},
+        text("SELECT string_agg(int8send(nextval(CAST(:seq AS regclass))), ''::bytea) FROM generate_series(1, :n)"),
+        {"n": n, "seq": sequence},
     ).scalar_one()
     return np.frombuffer(bytes(packed), dtype=">i8").astype(np.int64).tolist()
 
