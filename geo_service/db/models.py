@@ -903,8 +903,17 @@ class ClearingPatch(Base):
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     verified_by: Mapped[str | None] = mapped_column(String(120))
     merged_into: Mapped[int | None] = mapped_column(BigInteger)
-    first_ingest_id: Mapped[int] = mapped_column(ForeignKey("forest_alert_ingests.id"))
-    last_ingest_id: Mapped[int] = mapped_column(ForeignKey("forest_alert_ingests.id"))
+    # forest_alert_ingests.id: references kept by forest_loss.store (checked once per batch, FOR KEY SHARE) with
+    # ingests never deleted (migration 0034's trigger); no FK: its check per row cost a third of a bulk COPY
+    first_ingest_id: Mapped[int] = mapped_column(
+        Integer,
+        comment="forest_alert_ingests.id that created the patch (kept by forest_loss.store; ingests are never deleted)",
+    )
+    last_ingest_id: Mapped[int] = mapped_column(
+        Integer,
+        comment="forest_alert_ingests.id that last changed the patch (kept by forest_loss.store; ingests are never "
+        "deleted)",
+    )
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)

@@ -251,9 +251,27 @@ def multi_ewkb(geoms: np.ndarray) -> pa.Array:
 _EWKB_MULTI = b"\x01" + (0x20000006).to_bytes(4, "little") + (4326).to_bytes(4, "little")  # MultiPolygon, SRID 4326
 
 
-def _batch_columns(batch: PatchBatch, ingest_id: int) -> dict[str, pa.Array]:
+class UnknownIngest(LookupError):
+    """A patch write named an ingest that is not in ``forest_alert_ingests`` (a programming error: the ingest row
+    is written first, in the same transaction)."""
+
+
+def hold_ingest(session: Session, ingest_id: int) -> None:
+    """Check once that ``ingest_id`` exists and hold it until the transaction ends (``FOR KEY SHARE``: what a
+    foreign-key check does per row), before patch rows referencing it are written. Patches keep their ingest
+    references this way instead of by a foreign key (migration 0034; ingests are never deleted)."""
+    found = session.execute(
+        text("SELECT id FROM forest_alert_ingests WHERE id = :id FOR KEY SHARE"), {"id": ingest_id}
+    ).scalar_one_or_none()
+    if found is None:
+        raise UnknownIngest(f"no forest-loss ingest {ingest_id}")
+
+
+def _batch_columns(session: Session, batch: PatchBatch, ingest_id: int) -> dict[str, pa.Array]:
     """The Arrow columns of a patch batch as a binary COPY sends them, built from its arrays (no loop over
-    patches but the sources' lists when they differ)."""
+    patches but the sources' lists when they differ); the ingest they reference is checked and held first
+    (:func:`hold_ingest`)."""
+    hold_ingest(session, ingest_id)
     n = len(batch)
     ingest = pa.array(np.full(n, ingest_id, dtype=np.int32))
     if isinstance(batch.sources, str):  # one source for all: the list array built from its offsets
@@ -300,7 +318,7 @@ def insert_patch_batch(session: Session, batch: PatchBatch, ingest_id: int, *, m
     n = len(batch)
     if not n:
         return
-    columns = _batch_columns(batch, ingest_id)
+    columns = _batch_columns(session, batch, ingest_id)
     conn = driver_connection(session)
     if not measured:
         _copy(conn, "clearing_patches", [pa.RecordBatch.from_pydict({**columns, "area_m2": pa.array(np.zeros(n))})])
@@ -338,7 +356,7 @@ def update_patch_batch(session: Session, batch: PatchBatch, ingest_id: int) -> N
     if not len(batch):
         return
     pid = np.asarray(batch.ids, dtype=np.int64)
-    columns = _batch_columns(batch, ingest_id)
+    columns = _batch_columns(session, batch, ingest_id)
     zones, ranks = _zone_set(session)
     m = measure.measure(batch.geoms, np.asarray(batch.first, dtype="datetime64[D]"), zones)
     a = measure.attribute(m, zones, ranks)
@@ -371,6 +389,7 @@ def mark_merged(session: Session, absorbed: Sequence[int], survivors: Sequence[i
     """Record patches absorbed by an older one (``merged_into``); they keep their row, out of the live set."""
     if not absorbed:
         return
+    hold_ingest(session, ingest_id)
     session.execute(
         text("""
         UPDATE clearing_patches p SET merged_into = u.survivor, last_ingest_id = :ingest, updated_at = now()
