@@ -53,27 +53,27 @@ class Evidence:
 
 
 def evidence_features(session: Session, case_id: int, viewer: Principal) -> Evidence:
-    """Every linked object with a geometry within ``viewer``'s provinces, as GeoJSON Features (the caller has checked
-    access), and the count of linked items outside them (``evidence_scope``: the one rule)."""
-    seen = evidence_scope.case_links(session, store.links_of(session, [case_id]).get(case_id, []), viewer)
+    """Every linked object within ``viewer``'s provinces, as GeoJSON Features (the caller has checked access), and
+    the count of linked items outside them. The province rule runs once, in the readers' SQL
+    (``evidence_scope.read_links``). An object without a shape is a Feature with a null geometry (RFC 7946 3.2);
+    a link whose object exists nowhere any more has no Feature."""
+    links = store.links_of(session, [case_id]).get(case_id, [])
+    seen, found = evidence_scope.read_links(session, links, viewer, _FEATURES)
     by_type: dict[str, list[dict]] = {}
     for link in sorted(seen.links, key=lambda lk: lk["id"]):
         by_type.setdefault(link["target_type"], []).append(link)
     features = []
-    for target_type, answer in _FEATURES.items():
-        of_type = by_type.get(target_type, [])
-        if not of_type:
-            continue
-        found = answer(session, sorted({lk["target_id"] for lk in of_type}), viewer)
-        for link in of_type:
-            geometry, attributes = found.get(link["target_id"], (None, None))
-            if geometry is None:
+    for target_type in _FEATURES:
+        of_type = found.get(target_type, {})
+        for link in by_type.get(target_type, []):
+            if link["target_id"] not in of_type:
                 continue
+            geometry, attributes = of_type[link["target_id"]]
             features.append(
                 {
                     "type": "Feature",
                     "id": f"{target_type}:{link['target_id']}",
-                    "geometry": orjson.loads(geometry),
+                    "geometry": None if geometry is None else orjson.loads(geometry),
                     "properties": {
                         "target_type": target_type,
                         "target_id": link["target_id"],
@@ -88,12 +88,13 @@ def evidence_features(session: Session, case_id: int, viewer: Principal) -> Evid
 
 
 def features_bbox(features: list[dict]) -> list[float] | None:
-    """[west, south, east, north] of the features, or None when there are none."""
-    if not features:
+    """[west, south, east, north] of the features' geometries, or None when none has one."""
+    shapes = [f["geometry"] for f in features if f.get("geometry") is not None]
+    if not shapes:
         return None
     import shapely
 
-    bounds = shapely.bounds(shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in features]))
+    bounds = shapely.bounds(shapely.union_all([shapely.geometry.shape(g) for g in shapes]))
     return [round(float(v), 7) for v in bounds]
 
 
@@ -111,8 +112,8 @@ def evidence_collection(session: Session, case_id: int, principal: Principal) ->
     }
     if (note := evidence_scope.hidden_note(evidence.hidden)) is not None:
         collection["notice"] = note
-    if features:
-        collection["bbox"] = features_bbox(features)
+    if (bbox := features_bbox(features)) is not None:
+        collection["bbox"] = bbox
     return orjson.dumps({**collection, "features": features})
 
 
