@@ -51,8 +51,6 @@ KINDS = (
     "contract",
     "parcel",
 )
-# the kinds evidence.geojson draws (red flags, contracts and parcels are drawn by the case map's flag layer)
-DRAWN = ("incident", "hotspot", "fire_event", "raster_stat", "protected_area", "district", "clearing_patch")
 HIDDEN_EN = "10 items of evidence outside your province are not shown"
 HIDDEN_TH = "หลักฐาน 10 รายการอยู่นอกจังหวัดที่ท่านรับผิดชอบ จึงไม่แสดง"
 
@@ -247,11 +245,11 @@ def test_evidence_geojson_draws_only_the_readers_evidence_and_counts_the_rest(wo
         return fc, sorted((f["properties"]["target_type"], f["properties"]["target_id"]) for f in fc["features"])
 
     fc, mine = features(people["phrae"])
-    assert mine == sorted((k, targets["54"][k]) for k in DRAWN)
+    assert mine == sorted((k, targets["54"][k]) for k in KINDS)
     assert fc["evidenceHidden"] == 10 and fc["notice"] == {"en": HIDDEN_EN, "th": HIDDEN_TH}
     assert _nan_tokens_in(str(fc)) == []
     fc, everything = features(people["admin"])
-    assert everything == sorted((k, targets[p][k]) for k in DRAWN for p in ("54", "55"))
+    assert everything == sorted((k, targets[p][k]) for k in KINDS for p in ("54", "55"))
     assert fc["evidenceHidden"] == 0 and "notice" not in fc
 
 
@@ -311,6 +309,25 @@ def test_the_case_map_draws_only_the_readers_evidence_and_says_how_much_is_hidde
     assert f"hotspot #{targets['55']['hotspot']}" in national
     assert f"fire event #{targets['55']['fire_event']}" in national
     assert {"hotspot", "fire_event", "raster_stat"} <= set(_nan_tokens_in(national))
+
+
+def test_every_feature_reader_keeps_to_the_readers_provinces_by_the_rule_of_in_scope(world):
+    """The features path runs the rule once, in the readers (``evidence_scope.read_links``): so each reader, given
+    another province's id, returns nothing for it, and what it returns is exactly ``IN_SCOPE``'s answer."""
+    from geo_service.auth import Principal, Role
+    from geo_service.cases.evidence_geojson import FEATURES as READERS
+    from geo_service.cases.evidence_scope import in_scope
+
+    client, _, _, targets = world
+    phrae = Principal("ev_phrae_inv", frozenset({Role.investigator}), provinces=frozenset({"54"}))
+    assert set(READERS) == set(KINDS)
+    with client.app.state.sessionmaker() as s:
+        for kind in KINDS:
+            asked = [targets["54"][kind], targets["55"][kind], "987654321"]
+            for viewer, expected in ((phrae, {targets["54"][kind]}), (None, set(asked[:2]))):
+                read = READERS[kind](s, asked, viewer)
+                assert set(read) == expected == in_scope(s, kind, asked, viewer), (kind, viewer)
+            assert READERS[kind](s, [targets["55"][kind]], phrae) == {}, kind
 
 
 def _error(response, asked: str) -> dict:

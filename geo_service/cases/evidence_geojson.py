@@ -1,9 +1,11 @@
 """A case's linked evidence as one RFC 7946 FeatureCollection (for the investigators assigned and admins).
 
 Each feature is the linked object's geometry with the link (type, id, why, who, when) and the object's
-main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals). Only the evidence
-within the reader's provinces is drawn (``cases.evidence_scope``); ``evidenceHidden`` counts the rest, and
-``notice`` says so in Thai and English when there is any.
+main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals). Every kind of link has a
+reader (``FEATURES``); an object without a shape (a red flag whose rule drew none) is a Feature with a null geometry,
+as RFC 7946 (3.2) and OGC API - Features write an unlocated feature, so a GIS still lists it with its attributes.
+Only the evidence within the reader's provinces is drawn (``cases.evidence_scope``, the rule run once, in the
+readers' SQL); ``evidenceHidden`` counts the rest, and ``notice`` says so in Thai and English when there is any.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ from geo_service.hotspots import rasters
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 from geo_service.layers import queries as layers
+from geo_service.redflags import store as redflags_store
 
 # (session, ids as text, viewer) -> {id: (GeoJSON geometry text, attributes)} of those within the viewer's provinces
 FeatureReader = Callable[[Session, list[str], Principal | None], dict[str, tuple[str | None, dict]]]
 
 # Per kind of evidence, in the order the features come: the store of the evidence's domain answers with the
-# geometry and the attributes partners of the case need to read it, for a list of ids and the reader (every reader
-# keeps to the reader's provinces by its domain's rule, the rule of ``evidence_scope.IN_SCOPE``).
-_FEATURES: dict[str, FeatureReader] = {
+# geometry and the attributes partners of the case need to read it, for a list of ids and the reader. Every reader
+# keeps to the reader's provinces by its domain's rule in its own SQL, the rule of ``evidence_scope.IN_SCOPE``
+# (tests/test_case_evidence_scope.py checks they agree): the features path runs no other province filter.
+FEATURES: dict[str, FeatureReader] = {
     "incident": incidents_store.evidence_features,
     "hotspot": hotspots_store.hotspot_features,
     "fire_event": hotspots_store.fire_event_features,
@@ -40,6 +44,10 @@ _FEATURES: dict[str, FeatureReader] = {
     "district": layers.district_features,
     # zonal statistics of a raster: the part of their zone the raster covers
     "raster_stat": rasters.zone_stat_features,
+    # red flags (their shape; null for a flag without one), contracts (their area), parcels (their polygon)
+    "red_flag": evidence_scope.with_viewer(redflags_store.flag_features),
+    "contract": evidence_scope.with_viewer(redflags_store.contract_features),
+    "parcel": evidence_scope.with_viewer(redflags_store.parcel_features),
 }
 
 
@@ -58,12 +66,12 @@ def evidence_features(session: Session, case_id: int, viewer: Principal) -> Evid
     (``evidence_scope.read_links``). An object without a shape is a Feature with a null geometry (RFC 7946 3.2);
     a link whose object exists nowhere any more has no Feature."""
     links = store.links_of(session, [case_id]).get(case_id, [])
-    seen, found = evidence_scope.read_links(session, links, viewer, _FEATURES)
+    seen, found = evidence_scope.read_links(session, links, viewer, FEATURES)
     by_type: dict[str, list[dict]] = {}
     for link in sorted(seen.links, key=lambda lk: lk["id"]):
         by_type.setdefault(link["target_type"], []).append(link)
     features = []
-    for target_type in _FEATURES:
+    for target_type in FEATURES:
         of_type = found.get(target_type, {})
         for link in by_type.get(target_type, []):
             if link["target_id"] not in of_type:
