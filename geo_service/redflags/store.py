@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
@@ -524,7 +525,8 @@ def existing_parcel_ids(session: Session, ids: list[str], provinces: frozenset[s
 # public shape: who dismissed a flag and why, the case a flag opened or is linked to (another case, perhaps
 # confidential), its figures and evidence lists, the parcels' and contracts' load history and who edited them; a
 # flag's contracts and parcels are listed by id only where they lie within the reader's provinces.
-def _features(rows: Any, words: Any) -> dict[str, tuple[str | None, dict]]:
+def _features(rows: Sequence[Sequence[Any]], words: Callable[[dict], dict]) -> dict[str, tuple[str | None, dict]]:
+    """(id, GeoJSON text, attributes) rows as a feature reader's answer, each with the words of its codes."""
     return {r[0]: (r[1], {**r[2], **words(r[2])}) for r in rows}
 
 
