@@ -433,3 +433,30 @@ def test_an_id_that_is_not_a_number_is_an_unknown_id(world, kind):
             json={"target_type": kind, "target_id": odd, "reason": "typo"},
         )
         assert r.status_code == 404, (odd, r.text)
+
+
+def test_a_protected_area_lies_where_its_interior_meets_a_province_touching_is_not(pg_cluster, template_db, tmp_path):
+    """The protected areas' rule (``layers.queries``: interiors meet) with its shortcut (one interior point of the
+    reserve inside the province decides at once; otherwise the full outline test), against synthetic Nan
+    (100.6-101.2 E, 18.3-18.9 N): a reserve inside Nan, one across its western edge whose interior point lies west of
+    it (only the full test can find its part in Nan), and one that only touches that edge."""
+    from geo_service.auth import Principal, Role
+    from geo_service.layers import queries
+    from tests.provinces import database_with_nan
+
+    reserves = {
+        "NRF-IN-NAN": box(100.8, 18.5, 100.9, 18.6),
+        "NRF-ACROSS": box(100.3, 18.5, 100.62, 18.6),  # interior point at 100.46 E; 0.02 deg of it in Nan
+        "NRF-TOUCH": box(100.5, 18.5, 100.6, 18.6),  # its east edge is Nan's west edge
+    }
+    nan = Principal("nan_inv", frozenset({Role.investigator}), provinces=frozenset({"55"}))
+    with database_with_nan(pg_cluster, template_db) as (_, factory):
+        for code, outline in reserves.items():
+            load_protected_areas(
+                factory, protected_area_file(tmp_path / f"{code}.geojson", code, "1", "2000-01-01", outline), code, "1"
+            )
+        with factory() as s:
+            codes = sorted(reserves)
+            assert queries.existing_protected_area_codes(s, codes, nan) == {"NRF-IN-NAN", "NRF-ACROSS"}
+            assert set(queries.protected_area_features(s, codes, nan)) == {"NRF-IN-NAN", "NRF-ACROSS"}
+            assert queries.existing_protected_area_codes(s, codes, None) == set(codes)

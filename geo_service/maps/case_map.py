@@ -183,7 +183,7 @@ def case_map(
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    for f in features:  # red flags, contracts and parcels: the flag layer above counts them
+    for f in features:  # red flags: the flag layer above counts them (contracts and parcels show through them)
         if f["properties"]["target_type"] in drawn:
             drawn[f["properties"]["target_type"]] += 1
     drawn["incident"], drawn["district"] = len(rows), len(linked)
