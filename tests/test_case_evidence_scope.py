@@ -51,8 +51,6 @@ KINDS = (
     "contract",
     "parcel",
 )
-# the kinds evidence.geojson draws (red flags, contracts and parcels are drawn by the case map's flag layer)
-DRAWN = ("incident", "hotspot", "fire_event", "raster_stat", "protected_area", "district", "clearing_patch")
 HIDDEN_EN = "10 items of evidence outside your province are not shown"
 HIDDEN_TH = "หลักฐาน 10 รายการอยู่นอกจังหวัดที่ท่านรับผิดชอบ จึงไม่แสดง"
 
@@ -247,11 +245,11 @@ def test_evidence_geojson_draws_only_the_readers_evidence_and_counts_the_rest(wo
         return fc, sorted((f["properties"]["target_type"], f["properties"]["target_id"]) for f in fc["features"])
 
     fc, mine = features(people["phrae"])
-    assert mine == sorted((k, targets["54"][k]) for k in DRAWN)
+    assert mine == sorted((k, targets["54"][k]) for k in KINDS)
     assert fc["evidenceHidden"] == 10 and fc["notice"] == {"en": HIDDEN_EN, "th": HIDDEN_TH}
     assert _nan_tokens_in(str(fc)) == []
     fc, everything = features(people["admin"])
-    assert everything == sorted((k, targets[p][k]) for k in DRAWN for p in ("54", "55"))
+    assert everything == sorted((k, targets[p][k]) for k in KINDS for p in ("54", "55"))
     assert fc["evidenceHidden"] == 0 and "notice" not in fc
 
 
@@ -311,6 +309,25 @@ def test_the_case_map_draws_only_the_readers_evidence_and_says_how_much_is_hidde
     assert f"hotspot #{targets['55']['hotspot']}" in national
     assert f"fire event #{targets['55']['fire_event']}" in national
     assert {"hotspot", "fire_event", "raster_stat"} <= set(_nan_tokens_in(national))
+
+
+def test_every_feature_reader_keeps_to_the_readers_provinces_by_the_rule_of_in_scope(world):
+    """The features path runs the rule once, in the readers (``evidence_scope.read_links``): so each reader, given
+    another province's id, returns nothing for it, and what it returns is exactly ``IN_SCOPE``'s answer."""
+    from geo_service.auth import Principal, Role
+    from geo_service.cases.evidence_geojson import FEATURES as READERS
+    from geo_service.cases.evidence_scope import in_scope
+
+    client, _, _, targets = world
+    phrae = Principal("ev_phrae_inv", frozenset({Role.investigator}), provinces=frozenset({"54"}))
+    assert set(READERS) == set(KINDS)
+    with client.app.state.sessionmaker() as s:
+        for kind in KINDS:
+            asked = [targets["54"][kind], targets["55"][kind], "987654321"]
+            for viewer, expected in ((phrae, {targets["54"][kind]}), (None, set(asked[:2]))):
+                read = READERS[kind](s, asked, viewer)
+                assert set(read) == expected == in_scope(s, kind, asked, viewer), (kind, viewer)
+            assert READERS[kind](s, [targets["55"][kind]], phrae) == {}, kind
 
 
 def _error(response, asked: str) -> dict:
@@ -416,3 +433,30 @@ def test_an_id_that_is_not_a_number_is_an_unknown_id(world, kind):
             json={"target_type": kind, "target_id": odd, "reason": "typo"},
         )
         assert r.status_code == 404, (odd, r.text)
+
+
+def test_a_protected_area_lies_where_its_interior_meets_a_province_touching_is_not(pg_cluster, template_db, tmp_path):
+    """The protected areas' rule (``layers.queries``: interiors meet) with its shortcut (one interior point of the
+    reserve inside the province decides at once; otherwise the full outline test), against synthetic Nan
+    (100.6-101.2 E, 18.3-18.9 N): a reserve inside Nan, one across its western edge whose interior point lies west of
+    it (only the full test can find its part in Nan), and one that only touches that edge."""
+    from geo_service.auth import Principal, Role
+    from geo_service.layers import queries
+    from tests.provinces import database_with_nan
+
+    reserves = {
+        "NRF-IN-NAN": box(100.8, 18.5, 100.9, 18.6),
+        "NRF-ACROSS": box(100.3, 18.5, 100.62, 18.6),  # interior point at 100.46 E; 0.02 deg of it in Nan
+        "NRF-TOUCH": box(100.5, 18.5, 100.6, 18.6),  # its east edge is Nan's west edge
+    }
+    nan = Principal("nan_inv", frozenset({Role.investigator}), provinces=frozenset({"55"}))
+    with database_with_nan(pg_cluster, template_db) as (_, factory):
+        for code, outline in reserves.items():
+            load_protected_areas(
+                factory, protected_area_file(tmp_path / f"{code}.geojson", code, "1", "2000-01-01", outline), code, "1"
+            )
+        with factory() as s:
+            codes = sorted(reserves)
+            assert queries.existing_protected_area_codes(s, codes, nan) == {"NRF-IN-NAN", "NRF-ACROSS"}
+            assert set(queries.protected_area_features(s, codes, nan)) == {"NRF-IN-NAN", "NRF-ACROSS"}
+            assert queries.existing_protected_area_codes(s, codes, None) == set(codes)

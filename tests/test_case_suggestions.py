@@ -226,3 +226,93 @@ def test_a_provincial_reader_gets_its_provinces_detections_of_a_reserve_across_t
 
     assert sorted(hotspots(lead)) == sorted(phrae)  # before the fix: none (the 3 strongest were all in Nan)
     assert sorted(hotspots(admin)) == sorted(nan[:3])  # national: the strongest overall, as before
+
+
+def test_flag_and_patch_suggestions_of_a_reserve_across_the_border_keep_the_readers_before_the_limit(
+    db_url, sessionmaker_for, client_factory
+):
+    """Red-flag and clearing-patch suggestions (``redflags.store.suggest_flags``, ``forest_loss.evidence.
+    in_protected_areas``) ask the reader's provinces in the same statement as their limit: a reserve whose
+    strongest flags (high) and most confident patches (class 4) all lie in Nan still offers the Phrae investigator
+    Phrae's low flag and class-2 patches. Were the limit taken first (the defect once found in the hotspots), the
+    strongest would all be Nan's and the Phrae reader would get nothing: every assertion below would fail."""
+    from datetime import date
+
+    from sqlalchemy import text
+
+    from geo_service.auth import Principal, Role
+    from geo_service.db.engine import transaction
+    from geo_service.forest_loss import evidence as patches
+    from geo_service.redflags import store as redflags_store
+    from tests.conftest import ADMIN_TOKEN
+    from tests.forest_patches import insert_zoned_patches
+    from tests.provinces import load_nan, sign_in
+
+    code = "NRF-STRADDLE-FLAGS"  # only a code on the flags and the patch zones: no outline is needed for these
+    factory = sessionmaker_for(db_url)
+    load_nan(factory)
+    nan_patches = {700 + i: ((100.70 + i * 0.01, 18.35, 100.701 + i * 0.01, 18.351), "2024-03-05", "2024-03-06",
+                             2_000.0, ["gfw_integrated"], 4, "55", None,
+                             [("province", "55", 2_000.0), ("protected_area", code, 2_000.0)]) for i in range(4)}  # fmt: skip
+    phrae_patches = {710 + i: ((100.50, 18.40 + i * 0.01, 100.501, 18.401 + i * 0.01), "2024-03-05", "2024-03-06",
+                               2_000.0, ["gfw_integrated"], 2, "54", None,
+                               [("province", "54", 2_000.0), ("protected_area", code, 1_000.0 * (i + 1))])
+                     for i in range(2)}  # fmt: skip
+    insert_zoned_patches(factory, {**nan_patches, **phrae_patches}, params_key="7" * 64)
+    with transaction(factory) as s:
+
+        def flag(key: str, severity: str, province: str) -> int:
+            return s.execute(
+                text("""INSERT INTO red_flags (flag_key, rule, severity, subject_type, subject_id, reason_th,
+                          reason_en, province_code, reserve_code)
+                        VALUES (:k, 'recurrence', :sev, 'reserve_cell', :k, 'ไฟซ้ำ', 'burns again', :prov, :code)
+                        RETURNING id"""),
+                {"k": key, "sev": severity, "prov": province, "code": code},
+            ).scalar_one()
+
+        nan_flags = [flag(f"recurrence:{code}:nan{i}", "high", "55") for i in range(4)]
+        phrae_flag = flag(f"recurrence:{code}:phrae", "low", "54")
+    phrae = Principal("lead", frozenset({Role.investigator}), provinces=frozenset({"54"}))
+    with factory() as s:
+
+        def flags(provinces, limit):
+            return [f["id"] for f in redflags_store.suggest_flags(
+                s, reserve_codes=[code], district_codes=[], contract_ids=[], parcel_ids=[], skip=[],
+                provinces=provinces, limit=limit)]  # fmt: skip
+
+        def patch_ids(viewer, limit):
+            rows = patches.in_protected_areas(
+                s, [code], date(2024, 3, 1), date(2024, 3, 31), limit=limit, viewer=viewer
+            )
+            return [r["id"] for r in rows]
+
+        assert flags(frozenset({"54"}), 2) == [phrae_flag]
+        assert flags(None, 2) == nan_flags[:2]  # national: the strongest overall (high first, then by id)
+        assert patch_ids(phrae, 1) == [711]  # class 2 both: the larger share inside (100 % against 50 %) first
+        assert patch_ids(phrae, 3) == [711, 710]
+        assert patch_ids(None, 2) == [700, 701]  # national: class 4 first
+    # through the route: the reserve is not linked (no outline), so the case starts from the flags' district
+    client = client_factory(db_url, aoi_provinces=["54", "55"])
+    lead = sign_in(client, "flag_lead", "investigator", ["54"])
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    with transaction(factory) as s:
+        s.execute(text("UPDATE red_flags SET district_code = '5402' WHERE reserve_code = :c"), {"c": code})
+    case = client.post(
+        "/api/v1/cases", headers=lead, json={"title": "Flags", "category": "other", "received_on": "2024-04-01"}
+    )
+    assert case.status_code == 201, case.text
+    cid = case.json()["id"]
+    r = client.post(
+        f"/api/v1/cases/{cid}/links",
+        headers=lead,
+        json={"target_type": "district", "target_id": "5402", "reason": "the district"},
+    )
+    assert r.status_code == 201, r.text
+
+    def suggested(headers) -> list[str]:
+        r = client.get(f"/api/v1/cases/{cid}/suggestions", headers=headers, params={"limit": 1})
+        assert r.status_code == 200, r.text
+        return [(s["target_type"], s["target_id"]) for s in r.json()["suggestions"]]
+
+    assert suggested(lead) == [("red_flag", str(phrae_flag))]
+    assert suggested(admin) == [("red_flag", str(nan_flags[0]))]

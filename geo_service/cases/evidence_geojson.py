@@ -1,9 +1,11 @@
 """A case's linked evidence as one RFC 7946 FeatureCollection (for the investigators assigned and admins).
 
 Each feature is the linked object's geometry with the link (type, id, why, who, when) and the object's
-main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals). Only the evidence
-within the reader's provinces is drawn (``cases.evidence_scope``); ``evidenceHidden`` counts the rest, and
-``notice`` says so in Thai and English when there is any.
+main attributes; PostGIS writes the geometry (exterior rings counter-clockwise, 7 decimals). Every kind of link has a
+reader (``FEATURES``); an object without a shape (a red flag whose rule drew none) is a Feature with a null geometry,
+as RFC 7946 (3.2) and OGC API - Features write an unlocated feature, so a GIS still lists it with its attributes.
+Only the evidence within the reader's provinces is drawn (``cases.evidence_scope``, the rule run once, in the
+readers' SQL); ``evidenceHidden`` counts the rest, and ``notice`` says so in Thai and English when there is any.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ from geo_service.hotspots import rasters
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 from geo_service.layers import queries as layers
+from geo_service.redflags import store as redflags_store
 
 # (session, ids as text, viewer) -> {id: (GeoJSON geometry text, attributes)} of those within the viewer's provinces
 FeatureReader = Callable[[Session, list[str], Principal | None], dict[str, tuple[str | None, dict]]]
 
 # Per kind of evidence, in the order the features come: the store of the evidence's domain answers with the
-# geometry and the attributes partners of the case need to read it, for a list of ids and the reader (every reader
-# keeps to the reader's provinces by its domain's rule, the rule of ``evidence_scope.IN_SCOPE``).
-_FEATURES: dict[str, FeatureReader] = {
+# geometry and the attributes partners of the case need to read it, for a list of ids and the reader. Every reader
+# keeps to the reader's provinces by its domain's rule in its own SQL, the rule of ``evidence_scope.IN_SCOPE``
+# (tests/test_case_evidence_scope.py checks they agree): the features path runs no other province filter.
+FEATURES: dict[str, FeatureReader] = {
     "incident": incidents_store.evidence_features,
     "hotspot": hotspots_store.hotspot_features,
     "fire_event": hotspots_store.fire_event_features,
@@ -40,6 +44,10 @@ _FEATURES: dict[str, FeatureReader] = {
     "district": layers.district_features,
     # zonal statistics of a raster: the part of their zone the raster covers
     "raster_stat": rasters.zone_stat_features,
+    # red flags (their shape; null for a flag without one), contracts (their area), parcels (their polygon)
+    "red_flag": evidence_scope.with_viewer(redflags_store.flag_features),
+    "contract": evidence_scope.with_viewer(redflags_store.contract_features),
+    "parcel": evidence_scope.with_viewer(redflags_store.parcel_features),
 }
 
 
@@ -53,27 +61,27 @@ class Evidence:
 
 
 def evidence_features(session: Session, case_id: int, viewer: Principal) -> Evidence:
-    """Every linked object with a geometry within ``viewer``'s provinces, as GeoJSON Features (the caller has checked
-    access), and the count of linked items outside them (``evidence_scope``: the one rule)."""
-    seen = evidence_scope.case_links(session, store.links_of(session, [case_id]).get(case_id, []), viewer)
+    """Every linked object within ``viewer``'s provinces, as GeoJSON Features (the caller has checked access), and
+    the count of linked items outside them. The province rule runs once, in the readers' SQL
+    (``evidence_scope.read_links``). An object without a shape is a Feature with a null geometry (RFC 7946 3.2);
+    a link whose object exists nowhere any more has no Feature."""
+    links = store.links_of(session, [case_id]).get(case_id, [])
+    seen, found = evidence_scope.read_links(session, links, viewer, FEATURES)
     by_type: dict[str, list[dict]] = {}
     for link in sorted(seen.links, key=lambda lk: lk["id"]):
         by_type.setdefault(link["target_type"], []).append(link)
     features = []
-    for target_type, answer in _FEATURES.items():
-        of_type = by_type.get(target_type, [])
-        if not of_type:
-            continue
-        found = answer(session, sorted({lk["target_id"] for lk in of_type}), viewer)
-        for link in of_type:
-            geometry, attributes = found.get(link["target_id"], (None, None))
-            if geometry is None:
+    for target_type in FEATURES:
+        of_type = found.get(target_type, {})
+        for link in by_type.get(target_type, []):
+            if link["target_id"] not in of_type:
                 continue
+            geometry, attributes = of_type[link["target_id"]]
             features.append(
                 {
                     "type": "Feature",
                     "id": f"{target_type}:{link['target_id']}",
-                    "geometry": orjson.loads(geometry),
+                    "geometry": None if geometry is None else orjson.loads(geometry),
                     "properties": {
                         "target_type": target_type,
                         "target_id": link["target_id"],
@@ -88,12 +96,13 @@ def evidence_features(session: Session, case_id: int, viewer: Principal) -> Evid
 
 
 def features_bbox(features: list[dict]) -> list[float] | None:
-    """[west, south, east, north] of the features, or None when there are none."""
-    if not features:
+    """[west, south, east, north] of the features' geometries, or None when none has one."""
+    shapes = [f["geometry"] for f in features if f.get("geometry") is not None]
+    if not shapes:
         return None
     import shapely
 
-    bounds = shapely.bounds(shapely.union_all([shapely.geometry.shape(f["geometry"]) for f in features]))
+    bounds = shapely.bounds(shapely.union_all([shapely.geometry.shape(g) for g in shapes]))
     return [round(float(v), 7) for v in bounds]
 
 
@@ -111,8 +120,8 @@ def evidence_collection(session: Session, case_id: int, principal: Principal) ->
     }
     if (note := evidence_scope.hidden_note(evidence.hidden)) is not None:
         collection["notice"] = note
-    if features:
-        collection["bbox"] = features_bbox(features)
+    if (bbox := features_bbox(features)) is not None:
+        collection["bbox"] = bbox
     return orjson.dumps({**collection, "features": features})
 
 

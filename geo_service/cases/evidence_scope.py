@@ -17,8 +17,14 @@ the function of that domain answering "which of these ids exist within the viewe
 - districts (their province) and protected areas (every province their outline has a part in): ``layers.queries``;
 - raster statistics: where their zone lies (``hotspots.rasters.existing_zone_stat_ids``, through the layers' rule).
 
-Every feature reader of the outputs takes the same viewer (``cases.evidence_geojson``), so a reader that is given
-an id outside the viewer's provinces still returns nothing for it.
+Every feature reader of the outputs takes the same viewer and keeps to its provinces by the same rule in its own SQL
+(``cases.evidence_geojson``), so a reader that is given an id outside the viewer's provinces returns nothing for it.
+The features path therefore runs the rule once, in the readers (``read_links``): what a reader returns for all of a
+case's ids of its kind IS the kind's ids within the viewer's provinces, and only the existence of the rest (without
+the rule: a primary-key lookup) is asked, to tell a hidden item from one that is gone.
+
+Every entry of ``IN_SCOPE`` is called with the viewer; a domain whose functions take the provinces instead (red
+flags, clearing patches) is adapted by ``with_viewer``, the one adapter.
 """
 
 from __future__ import annotations
@@ -39,13 +45,25 @@ from geo_service.layers import queries as layers
 from geo_service.redflags import store as redflags_store
 
 K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
+V = TypeVar("V")
 
 # (session, ids as text, viewer) -> the ids that exist within the viewer's provinces (viewer None: every one)
 Existence = Callable[[Session, list[str], Principal | None], set[str]]
+# (session, ids as text, viewer) -> {id: what was read} for the ids within the viewer's provinces: a feature reader
+Reader = Callable[[Session, list[str], Principal | None], Mapping[str, V]]
 
 
-def _provinces(viewer: Principal | None) -> frozenset[str] | None:
-    return None if viewer is None else viewer.provinces
+def with_viewer(
+    by_provinces: Callable[[Session, list[str], frozenset[str] | None], R],
+) -> Callable[[Session, list[str], Principal | None], R]:
+    """A domain's function of (session, ids, provinces) called as the outputs call every one: with the viewer
+    (``Principal.provinces``; viewer None or national: None, every province)."""
+
+    def call(session: Session, ids: list[str], viewer: Principal | None) -> R:
+        return by_provinces(session, ids, None if viewer is None else viewer.provinces)
+
+    return call
 
 
 IN_SCOPE: dict[LinkTarget, Existence] = {
@@ -55,10 +73,10 @@ IN_SCOPE: dict[LinkTarget, Existence] = {
     LinkTarget.raster_stat: rasters.existing_zone_stat_ids,
     LinkTarget.protected_area: layers.existing_protected_area_codes,
     LinkTarget.district: layers.existing_district_codes,
-    LinkTarget.clearing_patch: lambda s, ids, v: forest_loss_queries.existing_patch_ids(s, ids, _provinces(v)),
-    LinkTarget.red_flag: lambda s, ids, v: redflags_store.existing_flag_ids(s, ids, _provinces(v)),
-    LinkTarget.contract: lambda s, ids, v: redflags_store.existing_contract_ids(s, ids, _provinces(v)),
-    LinkTarget.parcel: lambda s, ids, v: redflags_store.existing_parcel_ids(s, ids, _provinces(v)),
+    LinkTarget.clearing_patch: with_viewer(forest_loss_queries.existing_patch_ids),
+    LinkTarget.red_flag: with_viewer(redflags_store.existing_flag_ids),
+    LinkTarget.contract: with_viewer(redflags_store.existing_contract_ids),
+    LinkTarget.parcel: with_viewer(redflags_store.existing_parcel_ids),
 }
 
 
@@ -93,6 +111,40 @@ class ScopedLinks:
         return hidden_note(self.hidden)
 
 
+def _shown(
+    session: Session,
+    links_by_key: Mapping[K, list[dict]],
+    viewer: Principal | None,
+    readers: Mapping[str, Reader[V]],
+) -> tuple[dict[K, ScopedLinks], dict[str, Mapping[str, V]]]:
+    """``scope_links`` and ``read_links``: per kind of evidence, the ids within the viewer's provinces are what the
+    kind's reader returns (the rule in its SQL) or, for a kind without a reader, ``in_scope``; the others are hidden
+    when they exist elsewhere (asked without the rule), kept when they exist nowhere."""
+    wanted: dict[str, set[str]] = {}
+    for links in links_by_key.values():
+        for link in links:
+            wanted.setdefault(link["target_type"], set()).add(link["target_id"])
+    national = viewer is None or viewer.provinces is None
+    read: dict[str, Mapping[str, V]] = {}
+    shown: dict[str, set[str]] = {}
+    for kind, ids in wanted.items():
+        if kind in readers:
+            read[kind] = readers[kind](session, sorted(ids), viewer)
+            mine = ids & set(read[kind])
+        elif national:
+            mine = ids  # the rule answers without a statement
+        else:
+            mine = in_scope(session, kind, ids, viewer)
+        rest = ids - mine
+        gone = rest - in_scope(session, kind, rest, None) if rest and not national else rest
+        shown[kind] = mine | gone
+    out: dict[K, ScopedLinks] = {}
+    for key, links in links_by_key.items():
+        visible = [link for link in links if link["target_id"] in shown[link["target_type"]]]
+        out[key] = ScopedLinks(visible, len(links) - len(visible))
+    return out, read
+
+
 def scope_links(
     session: Session, links_by_key: Mapping[K, list[dict]], viewer: Principal | None
 ) -> dict[K, ScopedLinks]:
@@ -101,21 +153,20 @@ def scope_links(
     kept (it shows nothing but its own row); one whose evidence lies outside the viewer's provinces is hidden."""
     if viewer is None or viewer.provinces is None:
         return {key: ScopedLinks(list(links), 0) for key, links in links_by_key.items()}
-    wanted: dict[str, set[str]] = {}
-    for links in links_by_key.values():
-        for link in links:
-            wanted.setdefault(link["target_type"], set()).add(link["target_id"])
-    shown: dict[str, set[str]] = {}
-    for kind, ids in wanted.items():
-        mine = in_scope(session, kind, ids, viewer)
-        rest = ids - mine
-        gone = rest - in_scope(session, kind, rest, None) if rest else set()
-        shown[kind] = mine | gone
-    out: dict[K, ScopedLinks] = {}
-    for key, links in links_by_key.items():
-        visible = [link for link in links if link["target_id"] in shown[link["target_type"]]]
-        out[key] = ScopedLinks(visible, len(links) - len(visible))
-    return out
+    return _shown(session, links_by_key, viewer, {})[0]
+
+
+def read_links(
+    session: Session, links: list[dict], viewer: Principal | None, readers: Mapping[str, Reader[V]]
+) -> tuple[ScopedLinks, dict[str, Mapping[str, V]]]:
+    """One case's links as ``viewer`` sees them (as ``case_links``) and, per kind that has one of ``readers``, what
+    the reader read of them, the rule run once: each reader is given every id of its kind in the links (another
+    province's too) with the viewer and keeps to the viewer's provinces by its kind's rule in its own SQL, so the
+    ids it returns are those within them (no separate ``in_scope`` pass for its kind). Of the ids it does not return,
+    those that exist elsewhere (asked without the rule) are hidden and counted; those that exist nowhere stay links
+    without a feature. A kind without a reader is filtered by ``IN_SCOPE``."""
+    scoped, read = _shown(session, {0: links}, viewer, readers)
+    return scoped[0], read
 
 
 def case_links(session: Session, links: list[dict], viewer: Principal | None) -> ScopedLinks:

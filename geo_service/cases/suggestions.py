@@ -14,6 +14,7 @@ from geo_service.forest_loss.fire_words import fire_summary
 from geo_service.hotspots import store as hotspots_store
 from geo_service.incidents import store as incidents_store
 from geo_service.redflags import store as redflags_store
+from geo_service.redflags.labels import SEVERITY_LABELS
 from geo_service.thai import BANGKOK, M2_PER_HECTARE, M2_PER_RAI, be_dmy
 
 PATCH_DAYS = 60  # alert systems date a clearing days to weeks after it happened: a wider window than hotspots
@@ -29,7 +30,7 @@ SOURCE_NAMES = {
 }
 
 FLAG_SCORE = {"high": 0.8, "medium": 0.5, "low": 0.3}  # flags rank with close matches, above reserve-only hits
-SEVERITY_TH = {"high": "สูง", "medium": "ปานกลาง", "low": "ต่ำ"}
+SEVERITY_TH = {k: th for k, (th, _en) in SEVERITY_LABELS.items()}
 
 
 def suggest(

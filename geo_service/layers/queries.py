@@ -230,11 +230,15 @@ def has_boundaries(session: Session) -> bool:
 # its outline has a part in (interiors meet: a reserve on the border line is in both, one only touching it is not),
 # as a clearing patch is in every province it has a part in.
 _DISTRICT_IN_PROVINCES = "a.parent_code = ANY(CAST(:scope_provinces AS text[]))"
-# ``p``: a row of latest_protected_areas; its newest outline (the one drawn) decides, not an older version's
+# ``p``: a row of latest_protected_areas; its newest outline (the one drawn) decides, not an older version's.
+# "Interiors meet" is first asked of one interior point of the reserve (ST_PointOnSurface) inside the province (a
+# point test against the province's prepared outline, cached across the rows); only when it is not (a reserve across
+# or beyond the border) does the full outline test (ST_Relate, about 1 ms per reserve) decide. Same answer: a point of
+# both interiors means the interiors meet.
 _PROTECTED_AREA_IN_PROVINCES = """EXISTS (
     SELECT 1 FROM current_admin_areas sv
     WHERE sv.level = 'province' AND sv.code = ANY(CAST(:scope_provinces AS text[])) AND sv.geom && p.geom
-      AND ST_Relate(p.geom, sv.geom, 'T********'))"""
+      AND (ST_Contains(sv.geom, ST_PointOnSurface(p.geom)) OR ST_Relate(p.geom, sv.geom, 'T********')))"""
 
 
 def _scope(condition: str, viewer: Principal | None) -> tuple[str, dict]:

@@ -183,8 +183,9 @@ def case_map(
     for layer in L.incident_layers(rows, photo_base):
         layer.add_to(m)
     folium.LayerControl(collapsed=False).add_to(m)
-    for f in features:
-        drawn[f["properties"]["target_type"]] += 1
+    for f in features:  # red flags: the flag layer above counts them (contracts and parcels show through them)
+        if f["properties"]["target_type"] in drawn:
+            drawn[f["properties"]["target_type"]] += 1
     drawn["incident"], drawn["district"] = len(rows), len(linked)
     # zoom to the evidence; districts (large) only when nothing else is linked
     focus = [f for f in features if f["properties"]["target_type"] not in ("district",)] or features

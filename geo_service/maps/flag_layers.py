@@ -30,31 +30,18 @@ from geo_service.layers import aoi
 from geo_service.maps import escaping as esc
 from geo_service.maps.period import Period
 from geo_service.redflags import rules, store
+from geo_service.redflags.labels import DOC_LABELS, SEVERITY_LABELS, STATUS_LABELS
 from geo_service.redflags.service import may_read_flags
 from geo_service.thai import BANGKOK, be_dmy, fiscal_year_be
 
 MAP_FLAGS = 2000  # flags embedded in one page (highest severity first); the legend counts the rest
 LAYER_NAME = "สัญญาณเตือน (สัญญา เอกสารสิทธิ) / Red flags (contracts, land documents)"
 CREDIT = "Red flags: geo_service rules over contracts, land documents, NASA FIRMS and forest-loss alerts"
-SEVERITY = {  # Thai, English, outline / fill colour
-    "high": ("สูง", "high", "#b42318"),
-    "medium": ("ปานกลาง", "medium", "#dc6803"),
-    "low": ("ต่ำ", "low", "#eaaa08"),
-}
-STATUS = {
-    "open": ("เปิด", "open"),
-    "linked": ("เชื่อมโยงคดีแล้ว", "linked to a case"),
-    "dismissed": ("ยกเลิกแล้ว", "dismissed"),
-}
+COLOURS = {"high": "#b42318", "medium": "#dc6803", "low": "#eaaa08"}  # outline / fill by severity
+SEVERITY = {k: (th, en, COLOURS[k]) for k, (th, en) in SEVERITY_LABELS.items()}  # Thai, English, colour
+STATUS = STATUS_LABELS
 DISMISSED_COLOUR = "#667085"
-DOC_TYPES = {
-    "chanote": "โฉนด / Chanote",
-    "nor_sor_3_gor": "น.ส. 3 ก. / Nor Sor 3 Gor",
-    "nor_sor_3": "น.ส. 3 / Nor Sor 3",
-    "sor_kor_1": "ส.ค. 1 / Sor Kor 1",
-    "sor_por_kor_4_01": "ส.ป.ก. 4-01 / Sor Por Kor 4-01",
-    "other": "อื่น ๆ / other",
-}
+DOC_TYPES = {k: f"{th} / {en}" for k, (th, en) in DOC_LABELS.items()}
 
 
 def _sheet_links(r: dict) -> list[tuple[str, str]]:

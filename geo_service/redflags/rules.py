@@ -44,6 +44,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo_service.redflags import store
+from geo_service.redflags.labels import RULE_LABELS, WORK_LABELS
 from geo_service.settings import RedFlagSettings
 from geo_service.thai import M2_PER_RAI, be_dmy
 
@@ -51,24 +52,6 @@ PIXEL_M = 375.0  # VIIRS I-band nominal pixel: the burned-area footprint of one 
 EVIDENCE_MAX = 50  # ids listed per kind of evidence (the count is always complete)
 FIRE_WORK = ("firebreak", "fire_control", "patrol")
 PROTECTING_KINDS = ("national_reserved_forest", "national_park", "wildlife_sanctuary", "forest_park")
-WORK_LABELS = {
-    "firebreak": ("แนวกันไฟ", "firebreak"),
-    "fire_control": ("ควบคุมไฟป่า", "fire-control"),
-    "patrol": ("ลาดตระเวนป้องกันไฟป่า", "fire patrol"),
-    "reforestation": ("ปลูกป่า", "reforestation"),
-    "check_dam": ("ฝายชะลอน้ำ", "check dam"),
-    "forest_road": ("ถนนในเขตป่า", "forest road"),
-    "other": ("งานอื่น", "other work"),
-}
-RULE_LABELS = {
-    "fire_in_fire_contract": ("ไฟไหม้ในพื้นที่สัญญาป้องกันไฟป่า", "Fire inside a fire-prevention contract area"),
-    "reforestation_loss": ("ไฟไหม้หรือแผ้วถางในแปลงปลูกป่า", "Fire or clearing on a reforestation plot"),
-    "outside_named_area": ("พื้นที่สัญญาอยู่นอกพื้นที่ที่ระบุในเอกสาร", "Contract area outside the area it names"),
-    "double_payment": ("สัญญาซ้อนทับ งานเดียวกัน ปีเดียวกัน", "Overlapping paid contracts (double payment)"),
-    "document_in_reserve": ("เอกสารสิทธิออกในเขตป่าหลังประกาศ", "Land document issued inside a reserve or park"),
-    "cleared_before_issue": ("แปลงถูกเผา/แผ้วถางก่อนออกเอกสารสิทธิ", "Parcel burned or cleared before its document"),
-    "recurrence": ("พื้นที่ป่าเดิมไหม้ซ้ำหลายฤดู", "Same reserve cell burning season after season"),
-}
 RULES = tuple(RULE_LABELS)
 
 

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo_service.redflags.labels import DOC_LABELS, RULE_LABELS, SEVERITY_LABELS, STATUS_LABELS, WORK_LABELS, label
 from geo_service.thai import M2_PER_HECTARE, M2_PER_RAI, fiscal_year_be
 
 CONTRACT_FIELDS = (
@@ -484,8 +486,13 @@ def list_parcels(
     return {"total": total, "items": list(items)}
 
 
+def _bigint_ids(ids: list[str]) -> list[str]:
+    """The ids (text, as case links hold them) that can be ids of these tables (ASCII digits within bigint)."""
+    return [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
+
+
 def _existing(session: Session, table: str, ids: list[str], provinces: frozenset[str] | None) -> set[str]:
-    wanted = [i for i in ids if i.isascii() and i.isdigit() and len(i) < 19]
+    wanted = _bigint_ids(ids)
     if not wanted:
         return set()
     alias = {"red_flags": "f", "redflag_contracts": "c", "redflag_parcels": "p"}[table]
@@ -510,6 +517,123 @@ def existing_contract_ids(session: Session, ids: list[str], provinces: frozenset
 def existing_parcel_ids(session: Session, ids: list[str], provinces: frozenset[str] | None = None) -> set[str]:
     """Which of these parcel ids exist within ``provinces`` (None: every one)."""
     return _existing(session, "redflag_parcels", ids, provinces)
+
+
+# --- a case's linked flags, contracts and parcels as GeoJSON features (cases.evidence_geojson) -----------------
+# What a GIS user of the case's evidence reads (flat properties, dates ISO 8601, areas in m2, ha and rai, the codes
+# with their Thai and English words). Left out, as the other kinds' readers leave out what is not the object's own
+# public shape: who dismissed a flag and why, the case a flag opened or is linked to (another case, perhaps
+# confidential), its figures and evidence lists, the parcels' and contracts' load history and who edited them; a
+# flag's contracts and parcels are listed by id only where they lie within the reader's provinces.
+def _features(rows: Sequence[Sequence[Any]], words: Callable[[dict], dict]) -> dict[str, tuple[str | None, dict]]:
+    """(id, GeoJSON text, attributes) rows as a feature reader's answer, each with the words of its codes."""
+    return {r[0]: (r[1], {**r[2], **words(r[2])}) for r in rows}
+
+
+def _area_props(a: str) -> str:
+    return (
+        f"'area_m2', round(CAST({a} AS numeric), 1), 'area_ha', round(CAST({a} / {M2_PER_HECTARE} AS numeric), 2), "
+        f"'area_rai', round(CAST({a} / {M2_PER_RAI} AS numeric), 2)"
+    )
+
+
+def flag_features(
+    session: Session, ids: list[str], provinces: frozenset[str] | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """These red flags within ``provinces`` (FLAG_SCOPE; None: every one) as GeoJSON geometry (text, 7 decimals,
+    exterior rings counter-clockwise; None for a flag without a shape) and attributes, by id (as text): rule,
+    severity and status with their Thai and English words, whether the last run still found it, both reasons, its
+    subject, place codes, agency, contractor, fiscal year (BE), when it was first and last found, and the ids of its
+    contracts and parcels within ``provinces``."""
+    wanted = _bigint_ids(ids)
+    if not wanted:
+        return {}
+    cond, scope = scope_sql("f", provinces)
+    ccond, _ = scope_sql("c", provinces)
+    pcond, _ = scope_sql("p", provinces)
+    rows = session.execute(
+        text(f"""
+        SELECT f.id::text, ST_AsGeoJSON(ST_ForcePolygonCCW(f.geom), 7), json_build_object(
+          'rule', f.rule, 'severity', f.severity, 'status', f.status, 'current', f.current,
+          'reason_th', f.reason_th, 'reason_en', f.reason_en, 'subject_type', f.subject_type,
+          'subject_id', f.subject_id, 'province_code', f.province_code, 'district_code', f.district_code,
+          'reserve_code', f.reserve_code, 'agency', f.agency, 'contractor', f.contractor,
+          'fiscal_year_be', f.fiscal_year_be, 'first_found_at', f.first_found_at, 'last_found_at', f.last_found_at,
+          'contract_ids', ARRAY(SELECT c.id FROM redflag_contracts c WHERE c.id = ANY(f.contract_ids) AND {ccond}
+                                ORDER BY array_position(f.contract_ids, c.id)),
+          'parcel_ids', ARRAY(SELECT p.id FROM redflag_parcels p WHERE p.id = ANY(f.parcel_ids) AND {pcond}
+                              ORDER BY p.id))
+        FROM red_flags f WHERE f.id = ANY(CAST(:ids AS bigint[])) AND {cond}"""),
+        {"ids": wanted, **scope},
+    ).all()
+
+    def words(a: dict) -> dict:
+        (rule_th, rule_en), (sev_th, sev_en) = label(RULE_LABELS, a["rule"]), label(SEVERITY_LABELS, a["severity"])
+        status_th, status_en = label(STATUS_LABELS, a["status"])
+        return {"rule_th": rule_th, "rule_en": rule_en, "severity_th": sev_th, "severity_en": sev_en,
+                "status_th": status_th, "status_en": status_en}  # fmt: skip
+
+    return _features(rows, words)
+
+
+def contract_features(
+    session: Session, ids: list[str], provinces: frozenset[str] | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """These contracts within ``provinces`` (None: every one) as GeoJSON geometry (text, 7 decimals, exterior rings
+    counter-clockwise) and attributes, by id (as text). The geometry is the contract's area as the rules use it (a
+    polygon as loaded, a line buffered by its stated width), as in the ``redflag_contracts`` export; attributes:
+    number, project, agency, contractor, work type (code, Thai, English), budget and paid (THB), fiscal year (BE),
+    start, end and delivery dates, stated width, area, the district and reserve its documents name, its province."""
+    wanted = _bigint_ids(ids)
+    if not wanted:
+        return {}
+    cond, scope = scope_sql("c", provinces)
+    rows = session.execute(
+        text(f"""
+        SELECT c.id::text, ST_AsGeoJSON(ST_ForcePolygonCCW(c.area_geom), 7), json_build_object(
+          'contract_number', c.contract_number, 'project_name', c.project_name, 'agency', c.agency,
+          'contractor', c.contractor, 'work_type', c.work_type, 'budget_thb', c.budget_thb, 'paid_thb', c.paid_thb,
+          'fiscal_year_be', c.fiscal_year_be, 'start_date', c.start_date, 'end_date', c.end_date,
+          'delivery_date', c.delivery_date, 'width_m', c.width_m, {_area_props("c.area_m2")},
+          'named_district_code', c.named_district_code, 'named_reserve_code', c.named_reserve_code,
+          'province_code', c.province_code)
+        FROM redflag_contracts c WHERE c.id = ANY(CAST(:ids AS bigint[])) AND {cond}"""),
+        {"ids": wanted, **scope},
+    ).all()
+
+    def words(a: dict) -> dict:
+        th, en = label(WORK_LABELS, a["work_type"])
+        return {"work_type_th": th, "work_type_en": en}
+
+    return _features(rows, words)
+
+
+def parcel_features(
+    session: Session, ids: list[str], provinces: frozenset[str] | None = None
+) -> dict[str, tuple[str | None, dict]]:
+    """These land-document parcels within ``provinces`` (None: every one) as GeoJSON geometry (text, 7 decimals,
+    exterior rings counter-clockwise) and attributes, by id (as text): document type (code, Thai, English), number,
+    issue date, issuing office, whether it is marked confidential, area, province. Parcels are confidential to
+    investigators and administrators: only a case's insiders read these (``cases.evidence_geojson``)."""
+    wanted = _bigint_ids(ids)
+    if not wanted:
+        return {}
+    cond, scope = scope_sql("p", provinces)
+    rows = session.execute(
+        text(f"""
+        SELECT p.id::text, ST_AsGeoJSON(ST_ForcePolygonCCW(p.geom), 7), json_build_object(
+          'doc_type', p.doc_type, 'doc_number', p.doc_number, 'issue_date', p.issue_date,
+          'issuing_office', p.issuing_office, 'confidential', p.confidential, {_area_props("p.area_m2")},
+          'province_code', p.province_code)
+        FROM redflag_parcels p WHERE p.id = ANY(CAST(:ids AS bigint[])) AND {cond}"""),
+        {"ids": wanted, **scope},
+    ).all()
+
+    def words(a: dict) -> dict:
+        th, en = label(DOC_LABELS, a["doc_type"])
+        return {"doc_type_th": th, "doc_type_en": en}
+
+    return _features(rows, words)
 
 
 # --- flags ----------------------------------------------------------------------------------------
