@@ -15,6 +15,7 @@ geometry.
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from datetime import datetime
 
@@ -258,3 +259,67 @@ def test_a_flag_without_a_shape_is_a_feature_with_a_null_geometry(world):
     assert page.status_code == 200, page.text
     assert "<script>alert(" not in page.text and "<img src=x" not in page.text
     assert "onerror=alert(1)" in page.text  # the contractor is on the page, as text
+
+
+def test_a_flag_across_the_border_lists_only_the_readers_contracts(world):
+    """A double payment across the border: a Nan flag (its first contract's province) over a Nan and a Phrae
+    contract. Phrae's reader sees the flag (one of its contracts lies in Phrae) but only Phrae's contract id in
+    ``contract_ids``; the national reader sees both (the filter, not the fixture, decides)."""
+    from geo_service.auth import Principal, Role
+    from geo_service.cases.evidence_geojson import FEATURES
+
+    client, _, _, ids = world
+    sm = client.app.state.sessionmaker
+    nan, phrae = int(ids["55"]["contract"]), int(ids["54"]["contract"])
+    with transaction(sm) as s:
+        fid = s.execute(
+            text("""
+            INSERT INTO red_flags (flag_key, rule, severity, subject_type, subject_id, reason_th, reason_en,
+                                   province_code, contract_ids)
+            VALUES ('double_payment:across', 'double_payment', 'high', 'contract', :nan, 'จ่ายซ้ำ', 'paid twice',
+                    '55', CAST(:c AS bigint[])) RETURNING id"""),
+            {"nan": str(nan), "c": [nan, phrae]},
+        ).scalar_one()
+    try:
+        reader = Principal("p", frozenset({Role.investigator}), provinces=frozenset({"54"}))
+        with sm() as s:
+            mine = FEATURES["red_flag"](s, [str(fid)], reader)
+            everyone = FEATURES["red_flag"](s, [str(fid)], None)
+        assert mine[str(fid)][1]["contract_ids"] == [phrae]
+        assert everyone[str(fid)][1]["contract_ids"] == [nan, phrae]
+    finally:
+        with transaction(sm) as s:
+            s.execute(text("DELETE FROM red_flags WHERE id = :id"), {"id": fid})
+
+
+def test_the_case_map_zooms_only_to_what_it_draws(world):
+    """Contracts and parcels are evidence.geojson features but not layers of the case map (they show through
+    their flags): a case linking only a contract gets the map's default view, not a frame around nothing."""
+    client, phrae, _, ids = world
+    r = client.post(
+        "/api/v1/cases",
+        headers=phrae,
+        json={"title": "only a contract", "category": "procurement", "received_on": "2024-06-10"},
+    )
+    assert r.status_code == 201, r.text
+    case = r.json()["id"]
+    r = client.post(
+        f"/api/v1/cases/{case}/links",
+        headers=phrae,
+        json={"target_type": "contract", "target_id": ids["54"]["contract"], "reason": "the contract"},
+    )
+    assert r.status_code == 201, r.text
+    page = client.get(f"/maps/cases/{case}", headers=phrae)
+    assert page.status_code == 200, page.text
+    # the map's frames: the province's default view only, never the contract's square (0.024 deg with its pad)
+    assert _frames(page.text) and all(north - south > 0.5 for south, _, north, _ in _frames(page.text))
+    # the case with flags still frames them (the flags' squares, padded)
+    framed = _frames(client.get(f"/maps/cases/{world[2]}", headers=phrae).text)
+    assert any(north - south < 0.1 for south, _, north, _ in framed)
+
+
+def _frames(page: str) -> list[tuple[float, ...]]:
+    """(south, west, north, east) of every ``fitBounds`` call of a Folium page."""
+    number = r"\s*(-?[0-9.]+)\s*"
+    pattern = rf"fitBounds\(\s*\[\[{number},{number}\],\s*\[{number},{number}\]\]"
+    return [tuple(map(float, m)) for m in re.findall(pattern, page)]

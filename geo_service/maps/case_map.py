@@ -187,8 +187,12 @@ def case_map(
         if f["properties"]["target_type"] in drawn:
             drawn[f["properties"]["target_type"]] += 1
     drawn["incident"], drawn["district"] = len(rows), len(linked)
-    # zoom to the evidence; districts (large) only when nothing else is linked
-    focus = [f for f in features if f["properties"]["target_type"] not in ("district",)] or features
+    # zoom to the evidence this map draws (contracts and parcels are features of evidence.geojson, not layers
+    # here: they show through their red flags); districts (large) only when nothing else is linked
+    shown = [
+        f for f in features if f["properties"]["target_type"] in drawn or f["properties"]["target_type"] == "red_flag"
+    ]
+    focus = [f for f in shown if f["properties"]["target_type"] != "district"] or shown
     bbox = features_bbox(focus)
     if bbox:
         pad = 0.01
