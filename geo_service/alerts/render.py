@@ -113,7 +113,8 @@ def describe(payload: dict, names: dict[str, dict], lang: str, public_url: str) 
             parts.append(f"{prefix}{name}" if lang == "th" else f"{prefix} {name}")
     if lon is not None and lat is not None:
         parts.append(f"{_t(LABELS['coords'], lang)} {float(lat):.5f}, {float(lon):.5f}")
-    day = str(payload.get("at") or "")[:10]
+    # the overview map's from/to are Bangkok days: the detection's own day, not its UTC one
+    day = datetime.fromisoformat(str(payload["at"])).astimezone(BANGKOK).date().isoformat() if payload.get("at") else ""
     link = f"{public_url.rstrip('/')}/maps/overview?from={day}&to={day}" if day else public_url
     if what == "red_flag":
         link = f"{public_url.rstrip('/')}/api/v1/redflags/flags/{int(payload.get('flag_id', 0))}"

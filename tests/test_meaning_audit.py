@@ -1,0 +1,84 @@
+"""What a reader sees, checked against hand-worked answers (not what is stored): days of instants in Asia/Bangkok,
+links that open the day an alert speaks of, and the brief's dates."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import pytest
+
+from geo_service.alerts.render import describe
+from geo_service.thai import be_dmy
+
+HEADER = "latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,version,bright_ti5,frp,daynight"
+
+
+def firms(*rows: str) -> bytes:
+    return ("\n".join([HEADER, *rows]) + "\n").encode()
+
+
+def det(lat: float, lon: float, day: str, hhmm: str, frp: float = 10.0) -> str:
+    """A VIIRS detection; FIRMS dates and times are UTC."""
+    return f"{lat},{lon},330,0.4,0.4,{day},{hhmm},N,VIIRS,n,2.0NRT,290,{frp},N"
+
+
+def test_be_dmy_of_an_instant_is_its_bangkok_day():
+    """00:30 on 1 October in Bangkok is 17:30 UTC on 30 September: officials read 1/10, not 30/9 (and so the
+    fiscal year that just began, not the one that ended)."""
+    utc = datetime(2024, 9, 30, 17, 30, tzinfo=UTC)
+    assert be_dmy(utc) == "1/10/2567"
+    assert be_dmy(utc.isoformat()) == "1/10/2567"  # as stored in a brief's JSON figures
+    assert be_dmy("2024-09-30T17:30:00Z") == "1/10/2567"
+    assert be_dmy(utc.astimezone(timezone(timedelta(hours=-5)))) == "1/10/2567"
+    # 23:30 on 30 September in Bangkok stays 30/9
+    assert be_dmy(datetime(2024, 9, 30, 16, 30, tzinfo=UTC)) == "30/9/2567"
+    # days, and times with no offset (already local), are read as written
+    assert be_dmy(date(2024, 9, 30)) == be_dmy("2024-09-30") == be_dmy("2024-09-30T23:30:00") == "30/9/2567"
+    assert be_dmy(None, missing="—") == "—" and be_dmy("") == ""
+
+
+def test_an_alert_s_map_link_opens_the_bangkok_day_of_the_detection():
+    """The overview map's from/to are Bangkok days: a detection at 00:30 on 1 October (17:30 UTC on 30 September)
+    linked to the map of 30 September, which does not show it."""
+    payload = {
+        "what": "hotspot",
+        "lon": 100.05,
+        "lat": 17.95,
+        "at": "2024-09-30T17:30:00+00:00",
+        "instrument": "VIIRS",
+        "satellite": "N",
+        "confidence": 2,
+    }
+    d = describe(payload, {}, "en", "https://example.org/")
+    assert d.link == "https://example.org/maps/overview?from=2024-10-01&to=2024-10-01"
+    assert d.when == "1/10/2567 00:30 (Asia/Bangkok)"
+    evening = describe({**payload, "at": "2024-09-30T16:30:00+00:00"}, {}, "th", "https://example.org")
+    assert evening.link.endswith("from=2024-09-30&to=2024-09-30") and evening.when == "30/9/2567 23:30 น."
+
+
+@pytest.mark.slow
+def test_the_brief_dates_its_latest_detection_by_the_bangkok_day_and_counts_by_fiscal_year(
+    client, login, admin_headers
+):
+    """A detection at 23:30 Bangkok on 30 September 2024 is FY 2567's; one at 00:30 on 1 October is FY 2568's, and
+    it is the latest detection, which the brief's sources line dated 30/9/2567 (the UTC day)."""
+    committee = login("committee_m", "committee_member")
+    csv = firms(
+        det(17.95, 100.05, "2024-09-30", "1630"),  # 23:30 Bangkok, 30 Sep: FY 2567, Den Chai
+        det(17.951, 100.051, "2024-09-30", "1730"),  # 00:30 Bangkok, 1 Oct: FY 2568
+    )
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("fy.csv", csv)})
+    assert r.status_code == 201, r.text
+    made = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})
+    assert made.status_code == 201, made.text
+    f = made.json()["figures"]
+    assert f["hotspots"]["total"] == 1 and f["hotspots"]["weekly"][-1] == 1  # 30 Sep is in the last week
+    assert f["hotspots"]["outside_aoi"] == 0  # the other one is next year's, not "outside"
+    nxt = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2568, "quarter": 1}).json()
+    assert nxt["figures"]["hotspots"]["total"] == 1 and nxt["figures"]["hotspots"]["weekly"][0] == 1
+    page = client.get(f"/api/v1/briefs/{made.json()['id']}", headers=committee).text
+    assert "latest detection 1/10/2567" in page, page[page.find("NASA FIRMS hotspots") :][:200]
+    made_day = datetime.fromisoformat(made.json()["created_at"]).astimezone(UTC)
+    from geo_service.thai import BANGKOK
+
+    assert f"made {be_dmy(made_day.astimezone(BANGKOK).date())}" in page
