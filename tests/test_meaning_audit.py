@@ -82,3 +82,42 @@ def test_the_brief_dates_its_latest_detection_by_the_bangkok_day_and_counts_by_f
     from geo_service.thai import BANGKOK
 
     assert f"made {be_dmy(made_day.astimezone(BANGKOK).date())}" in page
+
+
+def _midnight_hotspots(client, admin_headers) -> None:
+    """Three detections in Den Chai around the start of FY 2568: 23:30 Bangkok on 30 Sep, 00:30 Bangkok on 1 Oct
+    and 06:50 Bangkok on 2 Oct (FIRMS times are UTC)."""
+    csv = firms(
+        det(17.95, 100.05, "2024-09-30", "1630", 1.0),
+        det(17.951, 100.051, "2024-09-30", "1730", 2.0),
+        det(17.952, 100.052, "2024-10-01", "2350", 3.0),
+    )
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("mid.csv", csv)})
+    assert r.status_code == 201, r.text
+
+
+def test_an_export_s_days_are_bangkok_days_as_its_local_dates_say(client, admin_headers):
+    """``/api/v1/exports/hotspots?from=2024-10-01&to=2024-10-01`` gave the detection of 06:50 on 2 October (its
+    acq_date_local "2024-10-02") and not the one of 00:30 on 1 October: the days were UTC days, unlike the hotspot
+    API's, the brief's and the map's."""
+    _midnight_hotspots(client, admin_headers)
+    fc = client.get("/api/v1/exports/hotspots", params={"from": "2024-10-01", "to": "2024-10-01"}).json()
+    assert [(f["properties"]["frp"], f["properties"]["acq_date_local"]) for f in fc["features"]] == [
+        (2.0, "2024-10-01")
+    ]
+    api = client.get("/api/v1/hotspots", params={"from": "2024-10-01", "to": "2024-10-01", "area": "all"}).json()
+    assert [f["properties"]["frp_mw"] for f in api["features"]] == [2.0]  # the same day as the hotspot API's
+    last_fy = client.get("/api/v1/exports/hotspots", params={"to": "2024-09-30"}).json()
+    assert [f["properties"]["acq_date_local"] for f in last_fy["features"]] == ["2024-09-30"]
+
+
+def test_an_ogc_datetime_date_is_the_whole_day(client, admin_headers):
+    """``datetime=2024-10-01`` (an RFC 3339 date: a day, UTC as the OGC intervals read it) compared the acquisition
+    time with midnight and matched nothing; an interval's last day stopped at 23:59:59.000."""
+    _midnight_hotspots(client, admin_headers)
+    day = client.get("/ogc/collections/hotspots/items", params={"datetime": "2024-10-01"}).json()
+    assert day["numberMatched"] == 1 and day["features"][0]["properties"]["frp"] == 3.0  # 23:50 UTC on 1 Oct
+    span = client.get("/ogc/collections/hotspots/items", params={"datetime": "2024-09-30/2024-09-30"}).json()
+    assert sorted(f["properties"]["frp"] for f in span["features"]) == [1.0, 2.0]
+    instant = client.get("/ogc/collections/hotspots/items", params={"datetime": "2024-09-30T17:30:00Z"}).json()
+    assert [f["properties"]["frp"] for f in instant["features"]] == [2.0]

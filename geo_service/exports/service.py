@@ -9,7 +9,7 @@ commit. The feature data itself is streamed or written by the route from its own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,6 +21,7 @@ from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS, Collection, configured
 from geo_service.exports.query import Built, ItemQuery, build_select
+from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
 
@@ -138,7 +139,11 @@ def item_query(collection: Collection, req: ExportRequest) -> ItemQuery:
         properties=[p.strip() for p in req.properties.split(",") if p.strip()] if req.properties else None,
     )
     if req.start or req.end:
-        q.datetime = f"{req.start.isoformat() if req.start else '..'}/{req.end.isoformat() if req.end else '..'}"
+        # days in Asia/Bangkok, as the collections' local dates, the hotspot API, the maps and the brief count them
+        # (UTC days moved the hours 00:00-07:00 to the day before)
+        first = local_day_start(req.start).isoformat() if req.start else ".."
+        last = (local_day_end(req.end) - timedelta(microseconds=1)).isoformat() if req.end else ".."
+        q.datetime = f"{first}/{last}"
     for param, value in (("district", req.district), ("reserve", req.reserve), ("kind", req.kind)):
         if value is not None:
             prop = next((p for p in SIMPLE[param] if p in collection.properties), None)
