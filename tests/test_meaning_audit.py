@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
 
 from geo_service.alerts.render import describe
@@ -121,3 +122,35 @@ def test_an_ogc_datetime_date_is_the_whole_day(client, admin_headers):
     assert sorted(f["properties"]["frp"] for f in span["features"]) == [1.0, 2.0]
     instant = client.get("/ogc/collections/hotspots/items", params={"datetime": "2024-09-30T17:30:00Z"}).json()
     assert [f["properties"]["frp"] for f in instant["features"]] == [2.0]
+
+
+@pytest.mark.slow
+def test_the_brief_says_what_its_hotspot_count_and_burned_area_add_up(client, login, admin_headers, tmp_path):
+    """One fire seen by MODIS (1 km) and VIIRS (375 m) is two detections, and two daily fire masks of one 4 ha
+    fire are 8 "burned" ha: the brief printed both sums with no word that they are sums (the reader took 2 fires
+    and 8 ha)."""
+    from tests.samples import MODIS_HEADER
+    from tests.test_raster_products import _tif, upload
+
+    committee = login("committee_s", "committee_member")
+    viirs = firms(det(18.4695, 100.2157, "2024-03-14", "0630"))
+    modis = (
+        MODIS_HEADER + "18.4700,100.2160,320.0,1.0,1.0,2024-03-14,0335,Terra,MODIS,80,6.1NRT,295.0,20.0,D\n"
+    ).encode()
+    for name, body in (("v.csv", viirs), ("m.csv", modis)):
+        r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": (name, body)})
+        assert r.status_code == 201, r.text
+    for day, cloud in (("2024-03-14", 0), ("2024-03-15", 1)):  # the same 4 pixels of 1 ha burning on two days
+        a = np.full((20, 20), 5, dtype=np.uint8)
+        a.flat[:4] = 9
+        a.flat[399] = 4 if cloud else 5  # a cloud elsewhere: another day's file
+        r = upload(client, admin_headers, _tif(tmp_path / f"mask_{day}.tif", a, nodata=255), "fire_mask", day=day)
+        assert r.status_code == 201, r.text
+    made = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": 2567})
+    assert made.status_code == 201, made.text
+    f = made.json()["figures"]
+    assert f["hotspots"]["total"] == 2 and f["hotspots"]["by_sensor"] == {"MODIS": 1, "VIIRS": 1}
+    assert [r["ha"] for r in f["burned_ha_by_district"] if r["code"] == "5406"] == [8.0]  # a sum, not the 4 ha
+    page = client.get(f"/api/v1/briefs/{made.json()['id']}", headers=committee).text
+    assert "MODIS 1, VIIRS 1" in page and "these are detections, not fires" in page
+    assert "counts in each, so the figure can exceed the ground that burned" in page

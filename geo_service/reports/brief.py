@@ -188,6 +188,7 @@ def _hotspots(session: Session, start: date, end: date, province: str | None = N
         "weekly": series,
         "total": sum(series),
         "outside_aoi": counts["outside_aoi"],
+        "by_sensor": counts["by_sensor"],
     }
 
 
