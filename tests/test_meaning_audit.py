@@ -154,3 +154,43 @@ def test_the_brief_says_what_its_hotspot_count_and_burned_area_add_up(client, lo
     page = client.get(f"/api/v1/briefs/{made.json()['id']}", headers=committee).text
     assert "MODIS 1, VIIRS 1" in page and "these are detections, not fires" in page
     assert "counts in each, so the figure can exceed the ground that burned" in page
+
+
+def test_a_long_thai_text_in_a_shapefile_is_cut_between_letters_and_says_so(client, login, admin_headers, tmp_path):
+    """A dBase text field holds 254 bytes: 84 Thai letters in UTF-8. GDAL cut a longer description silently, and
+    where it fell between a consonant and its vowel mark it changed the word (ชาติ "nation" became ชาต); the reader
+    of the Shapefile saw a whole-looking, wrong text. Now the cut falls before the letter whose mark would be lost,
+    ends with "…", and metadata.json counts the cut values per field."""
+    import io
+    import json
+    import zipfile
+
+    import pyogrio
+
+    officer = login("officer_t", "field_officer")
+    tail = " ป่าสงวนแห่งชาติป่าแม่ยมฝั่งตะวันออก"
+    # GDAL's 254 bytes fall between ต and its vowel ิ (a combining mark): it wrote ชาต
+    gdal_cut = "ก" * 81 + "ชาติ" + tail
+    assert len(gdal_cut[:84].encode()) == 252 and gdal_cut[83:85] == "ติ"
+    # 251 bytes (room for "…") fall between ต and ิ: the cut goes before ต
+    mark_cut = "ก" * 80 + "ชาติ" + tail
+    for text_ in (gdal_cut, mark_cut, "สั้น"):
+        r = client.post(
+            "/api/v1/incidents",
+            headers=officer,
+            json={"kind": "wildfire", "description": text_, "location": {"lat": 18.2, "lon": 100.3}},
+        )
+        assert r.status_code == 201, r.text
+    got = client.get("/api/v1/exports/incidents", params={"f": "shp"}, headers=admin_headers)
+    assert got.status_code == 200, got.text
+    with zipfile.ZipFile(io.BytesIO(got.content)) as zf:
+        zf.extractall(tmp_path)
+        meta = json.loads(zf.read("metadata.json"))
+    shp = next(tmp_path.glob("*.shp"))
+    descr = sorted(pyogrio.read_dataframe(shp)["descr"], key=len)
+    assert descr[0] == "สั้น"
+    for written, full in zip(sorted(descr[1:]), sorted((gdal_cut, mark_cut)), strict=True):
+        assert written.endswith("…") and len(written.encode()) <= 254
+        kept = written[:-1]
+        assert full.startswith(kept) and kept.endswith("ชา")  # never "ชาต", a word the officer never wrote
+    assert meta["dbf_truncated"] == {"descr": 2}

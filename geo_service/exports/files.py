@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import unicodedata
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -85,6 +86,45 @@ DBF_FIELDS = {
     "contract_id": "contr_id",
     "contract_no": "contr_no",
 }
+
+
+DBF_TEXT_BYTES = 254  # a dBase character field: 254 bytes, 84 Thai letters in UTF-8
+_THAI_LEADING_VOWELS = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")  # เ แ โ ใ ไ: written before their consonant
+
+
+def dbf_text(value: str) -> tuple[str, bool]:
+    """A text as a Shapefile field can hold it, and whether it was cut.
+
+    Longer than ``DBF_TEXT_BYTES`` in UTF-8, it is cut between letters and ends with "…": never between a Thai
+    consonant and its vowel or tone mark (a combining mark: GDAL's own cut turned ชาติ into ชาต, another word) nor
+    after a leading vowel. Hand-written: the standard library has no grapheme clusters, and Thai needs only this."""
+    raw = value.encode("utf-8")
+    if len(raw) <= DBF_TEXT_BYTES:
+        return value, False
+    cut = raw[: DBF_TEXT_BYTES - len("…".encode())].decode("utf-8", "ignore")
+    while cut and unicodedata.category(value[len(cut)]) in ("Mn", "Mc", "Me"):
+        cut = cut[:-1]  # the letter before a mark goes with it
+    while cut and cut[-1] in _THAI_LEADING_VOWELS:
+        cut = cut[:-1]
+    return cut + "…", True
+
+
+def _dbf_frame(gdf, cut: dict[str, int]):
+    """A chunk with its long texts cut for dBase (``dbf_text``), counting the cut values per field in ``cut``."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    for col in gdf.columns:
+        if col == gdf.geometry.name or not (is_object_dtype(gdf[col]) or is_string_dtype(gdf[col])):
+            continue
+        long = gdf[col].map(lambda v: isinstance(v, str) and len(v) > DBF_TEXT_BYTES // 4)
+        if not long.any():
+            continue
+        fitted = gdf.loc[long, col].map(dbf_text)
+        n = sum(was_cut for _, was_cut in fitted)
+        if n:
+            gdf.loc[long, col] = [text_ for text_, _ in fitted]
+            cut[col] = cut.get(col, 0) + n
+    return gdf
 
 
 def dbf_names(columns: list[str]) -> dict[str, str]:
@@ -188,8 +228,9 @@ def write_file(
         path = shp_dir / f"{layer}.shp"
         wrote = False
         renamed = dbf_names(["id", *shown])
+        cut: dict[str, int] = {}  # field -> values cut to fit dBase's 254 bytes (metadata.json says so)
         for gdf in _frames(engine, stmt, shown, crs):
-            gdf = gdf.rename(columns=renamed)
+            gdf = _dbf_frame(gdf.rename(columns=renamed), cut)
             pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile", encoding="UTF-8", append=wrote)
             wrote = True
         if not wrote:
@@ -198,7 +239,18 @@ def write_file(
             )
         if not (shp_dir / f"{layer}.cpg").exists():
             (shp_dir / f"{layer}.cpg").write_text("UTF-8")
-        meta_text = json.dumps({**metadata, "dbf_fields": renamed}, ensure_ascii=False, indent=2, default=str)
+        meta_text = json.dumps(
+            {
+                **metadata,
+                "dbf_fields": renamed,
+                "dbf_truncated": cut,
+                "dbf_truncated_note": f"texts longer than {DBF_TEXT_BYTES} bytes (84 Thai letters) are cut and end "
+                "with '…' (a dBase field holds no more); GeoPackage and GeoJSON keep them whole",
+            },
+            ensure_ascii=False,
+            indent=2,
+            default=str,
+        )
         return _zip(workdir / f"{layer}.shp.zip", sorted(shp_dir.iterdir()), meta_text)
     raise ValueError(fmt)
 
