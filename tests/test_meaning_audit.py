@@ -194,3 +194,24 @@ def test_a_long_thai_text_in_a_shapefile_is_cut_between_letters_and_says_so(clie
         kept = written[:-1]
         assert full.startswith(kept) and kept.endswith("ชา")  # never "ชาต", a word the officer never wrote
     assert meta["dbf_truncated"] == {"descr": 2}
+
+
+def test_a_clearing_alert_gives_its_alert_dates_and_links_the_map_of_them():
+    """Forest-loss alerts arrive days or weeks after the clearing: the message said "When: <the ingest's time>" and
+    linked the overview map of the ingest day, which draws the patches alerting on that day, so not this one."""
+    payload = {
+        "what": "clearing_patch",
+        "patch_id": 7,
+        "lon": 100.2,
+        "lat": 18.4,
+        "at": "2024-03-20T03:15:00.123456+00:00",  # when the ingest stored it
+        "first_date": "2024-02-27",
+        "last_date": "2024-03-05",
+        "area_m2": 10_800.0,
+    }
+    en = describe(payload, {}, "en", "https://example.org")
+    assert en.link == "https://example.org/maps/overview?from=2024-02-27&to=2024-03-05"
+    assert en.when == "Alerts 27/2/2567 – 5/3/2567"
+    th = describe(payload, {}, "th", "https://example.org")
+    assert th.when == "แจ้งเตือน 27/2/2567 – 5/3/2567" and th.link == en.link
+    assert "6.8 rai" in en.title and "1.08 ha" in en.title

@@ -35,6 +35,7 @@ LABELS = {
     "reserve": ("", "Reserve"),
     "coords": ("พิกัด", "Position"),
     "when": ("เวลา", "When"),
+    "alerted": ("แจ้งเตือน", "Alerts"),
     "map": ("แผนที่", "Map"),
     "unsubscribe": ("ยกเลิกการรับแจ้งเตือนนี้", "Unsubscribe from this alert"),
     "digest": ("สรุปการแจ้งเตือนประจำวัน", "Daily alert digest"),
@@ -116,12 +117,19 @@ def describe(payload: dict, names: dict[str, dict], lang: str, public_url: str) 
     # the overview map's from/to are Bangkok days: the detection's own day, not its UTC one
     day = datetime.fromisoformat(str(payload["at"])).astimezone(BANGKOK).date().isoformat() if payload.get("at") else ""
     link = f"{public_url.rstrip('/')}/maps/overview?from={day}&to={day}" if day else public_url
+    when = local_when(payload.get("at"), lang)
     if what == "red_flag":
         link = f"{public_url.rstrip('/')}/api/v1/redflags/flags/{int(payload.get('flag_id', 0))}"
+    elif what == "clearing_patch" and payload.get("first_date") and payload.get("last_date"):
+        # alerts come days or weeks after the clearing: its alert dates, and the map of them (which draws the
+        # patches alerting in its period), not the day the ingest stored it
+        first, last = str(payload["first_date"])[:10], str(payload["last_date"])[:10]
+        link = f"{public_url.rstrip('/')}/maps/overview?from={first}&to={last}"
+        when = f"{_t(LABELS['alerted'], lang)} {be_dmy(first)} – {be_dmy(last)}"
     return Described(
         title=title,
         where=" · ".join(parts),
-        when=local_when(payload.get("at"), lang),
+        when=when,
         link=link,
         lon=float(lon) if lon is not None else None,
         lat=float(lat) if lat is not None else None,
