@@ -215,3 +215,27 @@ def test_a_clearing_alert_gives_its_alert_dates_and_links_the_map_of_them():
     th = describe(payload, {}, "th", "https://example.org")
     assert th.when == "แจ้งเตือน 27/2/2567 – 5/3/2567" and th.link == en.link
     assert "6.8 rai" in en.title and "1.08 ha" in en.title
+
+
+def test_the_red_flag_sheet_dates_its_timeline_by_the_bangkok_day(client, admin_headers):
+    """A contract loaded at 00:30 on 1 October in Bangkok (17:30 UTC on 30 September) was printed on the sheet's
+    timeline as "30/9/2567", the UTC day: the fiscal year before the one it was loaded in."""
+    from sqlalchemy import text
+
+    from geo_service.redflags import sheet
+    from tests.samples import post_red_flag_contracts
+
+    post_red_flag_contracts(client, admin_headers)
+    sm = client.app.state.sessionmaker
+    with sm() as s, s.begin():
+        cid = s.execute(text("SELECT min(record_id) FROM redflag_contract_history")).scalar_one()
+        s.execute(
+            text("UPDATE redflag_contract_history SET changed_at = :t WHERE record_id = :id"),
+            {"t": datetime(2024, 9, 30, 17, 30, tzinfo=UTC), "id": cid},
+        )
+    with sm() as s, s.begin():
+        built = sheet.build(s, "contract", cid)
+        html = sheet.render_html(built)
+    loaded = [t for t in built["timeline"] if t["what"].startswith("version 1")]
+    assert [t["when"] for t in loaded] == ["2024-10-01"]
+    assert "<td>1/10/2567</td><td>version 1" in html
