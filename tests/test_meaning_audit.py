@@ -239,3 +239,33 @@ def test_the_red_flag_sheet_dates_its_timeline_by_the_bangkok_day(client, admin_
     loaded = [t for t in built["timeline"] if t["what"].startswith("version 1")]
     assert [t["when"] for t in loaded] == ["2024-10-01"]
     assert "<td>1/10/2567</td><td>version 1" in html
+
+
+def test_a_brief_of_a_period_not_over_compares_the_same_days_a_year_earlier(client, login, admin_headers):
+    """A brief of FY 2567 made on 1 March 2024 counted five months of this year against the whole of FY 2566
+    ("1 against 3": a fall that was not one), and drew the weeks to come as weeks without fire."""
+    from geo_service.reports.brief import brief_period, compute_figures, render_html
+
+    csv = firms(
+        det(17.95, 100.05, "2023-10-05", "0630"),  # FY 2567, before 1 March
+        det(17.95, 100.05, "2022-10-05", "0630"),  # FY 2566, the same days
+        det(17.951, 100.051, "2023-02-20", "0630"),  # FY 2566, the same days
+        det(17.952, 100.052, "2023-06-01", "0630"),  # FY 2566, after the same days
+    )
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("p.csv", csv)})
+    assert r.status_code == 201, r.text
+    with client.app.state.sessionmaker() as s, s.begin():
+        f = compute_figures(s, brief_period(2567), today=date(2024, 3, 1))
+        page = render_html(
+            s, {"id": 1, "data_version": "x", "figures": f, "created_by": None, "created_at": "2024-03-01"}
+        )
+        done = compute_figures(s, brief_period(2567), today=date(2024, 10, 1))
+    assert f["hotspots"]["total"] == 1 and f["hotspots_previous_year"]["total"] == 2
+    assert (f["hotspots_previous_year"]["from"], f["hotspots_previous_year"]["to"]) == ("2022-10-01", "2023-03-01")
+    assert f["period"]["in_progress"] is True and f["period"]["counted_to"] == "2024-03-01"
+    weekly = f["hotspots"]["weekly"]
+    assert len(weekly) == 53 and weekly[0] == 1 and weekly[21] == 0 and weekly[22:] == [None] * 31
+    assert "counted to 1/3/2567" in page and "(1/10/2565 – 1/3/2566)" in page
+    # the year over: the whole of both years
+    assert done["hotspots"]["total"] == 1 and done["hotspots_previous_year"]["total"] == 3
+    assert done["period"]["in_progress"] is False and None not in done["hotspots"]["weekly"]

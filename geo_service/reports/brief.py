@@ -172,32 +172,43 @@ def _shift_year(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def _hotspots(session: Session, start: date, end: date, province: str | None = None) -> dict:
+def _hotspots(
+    session: Session, start: date, end: date, province: str | None = None, weeks_of: date | None = None
+) -> dict:
     """Detections of the area of interest (``in_aoi``; of ``province`` by attribution when given) by district,
     protected area and week, and their total; those outside it only as ``outside_aoi``, a count that is never
-    part of the total."""
+    part of the total. ``weeks_of``: the last day of the period the weekly series spans (default ``end``): the
+    weeks after ``end`` are None (not yet come), not 0."""
     # a detection in the area's buffer lies in no district of the province: its row ('') comes last
     counts = hotspots.period_counts(session, start, end, province)
-    weeks = ((end - start).days // 7) + 1
-    series = [0] * weeks
+    weeks = (((weeks_of or end) - start).days // 7) + 1
+    elapsed = ((end - start).days // 7) + 1
+    series: list[int | None] = [0] * elapsed + [None] * (weeks - elapsed)
     for week, n in counts["weekly"].items():
         series[week] = n
     return {
         "by_district": counts["by_district"],
         "by_protected_area": counts["by_protected_area"],
         "weekly": series,
-        "total": sum(series),
+        "total": sum(n for n in series if n),
         "outside_aoi": counts["outside_aoi"],
         "by_sensor": counts["by_sensor"],
     }
 
 
-def compute_figures(session: Session, period: BriefPeriod, province: str | None = None) -> dict:
+def compute_figures(
+    session: Session, period: BriefPeriod, province: str | None = None, today: date | None = None
+) -> dict:
     """Every figure of the brief for ``period``, as stored (JSON-ready): names, hotspots against the previous year,
     incidents, case counts, burned area, data freshness and layers.
 
     ``province``: a provincial brief (its districts, detections attributed to it, its incidents and cases); None:
-    the deployment's brief (the area of interest) with every province's counts in ``by_province``."""
+    the deployment's brief (the area of interest) with every province's counts in ``by_province``.
+
+    ``today`` (default: today in Asia/Bangkok): a period not yet over is counted to ``today`` and compared with the
+    same days a year earlier (not with the whole of last year's period); its weeks to come are None."""
+    today = today or datetime.now(BANGKOK).date()
+    to_date = max(min(period.end, today), period.start - timedelta(days=1))  # before its start: no day yet
     names = {
         r.code: {"th": r.name_th, "en": r.name_en}
         for r in session.execute(
@@ -221,8 +232,9 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
     # province); any other province counts what is attributed to it.
     whole_area = province is not None and aoi.aoi_province_codes(session) == [province]
     by_attribution = None if whole_area else province
-    this = _hotspots(session, period.start, period.end, by_attribution)
-    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1), by_attribution)
+    this = _hotspots(session, period.start, to_date, by_attribution, weeks_of=period.end)
+    before_from, before_to = _shift_year(period.start, -1), _shift_year(to_date, -1)
+    before = _hotspots(session, before_from, before_to, by_attribution, weeks_of=_shift_year(period.end, -1))
     incident_counts = incidents.counts_by_kind_and_district(
         session, period.start, period.end, province, with_unplaced=whole_area
     )
@@ -254,6 +266,9 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
             "quarter": period.quarter,
             "label_th": period.label_th,
             "label_en": period.label_en,
+            # the last day counted: the period's end, or the day the brief was made while the period runs
+            "counted_to": to_date.isoformat(),
+            "in_progress": to_date < period.end,
         },
         "scope": _scope(session, province),
         "districts": names,
@@ -265,6 +280,8 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
             "total": before["total"],
             "weekly": before["weekly"],
             "outside_aoi": before["outside_aoi"],
+            "from": before_from.isoformat(),
+            "to": before_to.isoformat(),
         },
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incident_counts],
         "cases_by_stage": case_counts["by_stage"],
@@ -391,9 +408,13 @@ def _weekly_chart(figures: dict) -> str:
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
     fy = figures["period"]["fiscal_year_be"]
     fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=110)
-    ax.plot(figures["hotspots"]["weekly"], color="#d62728", label=f"{figures['period']['label_th']}")
+
+    def gaps(series: list) -> list[float]:  # weeks to come (None) are left undrawn, not drawn as 0
+        return [float("nan") if n is None else n for n in series]
+
+    ax.plot(gaps(figures["hotspots"]["weekly"]), color="#d62728", label=f"{figures['period']['label_th']}")
     ax.plot(
-        figures["hotspots_previous_year"]["weekly"],
+        gaps(figures["hotspots_previous_year"]["weekly"]),
         color="#7f7f7f",
         linestyle="--",
         label=f"ปีก่อนหน้า / previous year ({fy - 1})",
