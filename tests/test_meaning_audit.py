@@ -269,3 +269,38 @@ def test_a_brief_of_a_period_not_over_compares_the_same_days_a_year_earlier(clie
     # the year over: the whole of both years
     assert done["hotspots"]["total"] == 1 and done["hotspots_previous_year"]["total"] == 3
     assert done["period"]["in_progress"] is False and None not in done["hotspots"]["weekly"]
+
+
+def test_an_ogc_collection_s_extent_is_the_callers_own_features(
+    db_url, sessionmaker_for, client_factory, admin_headers
+):
+    """The OGC extent of a province-scoped collection was computed over every province's features and shared by
+    every caller: a Phrae investigator read in /ogc/collections/incidents a bbox whose corners were the position
+    of a Nan incident he may not see."""
+    from tests.conftest import PASSWORD
+    from tests.provinces import NAN_POINT, PHRAE_POINT, load_nan
+
+    load_nan(sessionmaker_for(db_url))
+    client = client_factory(db_url)
+
+    def login(username: str, role: str, provinces: list[str]) -> dict:
+        body = {"username": username, "password": PASSWORD, "roles": [role], "provinces": provinces}
+        assert client.post("/api/v1/admin/users", headers=admin_headers, json=body).status_code == 201
+        r = client.post("/api/v1/auth/token", data={"username": username, "password": PASSWORD})
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    for who, point in (("nan_officer", NAN_POINT), ("phrae_officer", PHRAE_POINT)):
+        headers = login(who, "field_officer", ["55" if who.startswith("nan") else "54"])
+        r = client.post("/api/v1/incidents", headers=headers, json={"kind": "wildfire", "location": point})
+        assert r.status_code == 201, r.text
+    phrae = login("phrae_inv", "investigator", ["54"])
+    nan = login("nan_inv", "investigator", ["55"])
+    own = [round(PHRAE_POINT["lon"], 7), round(PHRAE_POINT["lat"], 7)] * 2
+    for path in ("/ogc/collections/incidents", "/ogc/collections"):
+        doc = client.get(path, headers=phrae).json()
+        coll = doc if "id" in doc else next(c for c in doc["collections"] if c["id"] == "incidents")
+        assert coll["extent"]["spatial"]["bbox"] == [own], path
+    nan_doc = client.get("/ogc/collections/incidents", headers=nan).json()
+    assert nan_doc["extent"]["spatial"]["bbox"] == [[round(NAN_POINT["lon"], 7), round(NAN_POINT["lat"], 7)] * 2]
+    both = client.get("/ogc/collections/incidents", headers=admin_headers).json()["extent"]["spatial"]["bbox"][0]
+    assert both[0] == min(PHRAE_POINT["lon"], NAN_POINT["lon"]) and both[3] == max(PHRAE_POINT["lat"], NAN_POINT["lat"])

@@ -205,9 +205,12 @@ def jsonable(value: Any) -> Any:
 # --- OGC API - Features
 
 
-def collection_extent(session: Session, collection: Collection) -> list[float] | None:
-    """The collection's bounding box (min lon, min lat, max lon, max lat) over every feature, None when empty."""
-    count, *box = session.execute(build_select(collection, None, ItemQuery()).summary).one()
+def collection_extent(
+    session: Session, collection: Collection, principal: Principal | None = None
+) -> list[float] | None:
+    """The collection's bounding box (min lon, min lat, max lon, max lat) over every feature ``principal`` may read
+    (a provincial caller: their provinces' rows of a province-scoped collection), None when empty."""
+    count, *box = session.execute(build_select(collection, principal, ItemQuery()).summary).one()
     return [round(v, 7) for v in box] if count else None
 
 
