@@ -108,6 +108,7 @@ def test_an_export_s_days_are_bangkok_days_as_its_local_dates_say(client, admin_
     ]
     api = client.get("/api/v1/hotspots", params={"from": "2024-10-01", "to": "2024-10-01", "area": "all"}).json()
     assert [f["properties"]["frp_mw"] for f in api["features"]] == [2.0]  # the same day as the hotspot API's
+    assert fc["metadata"]["period"] == {"from": "2024-10-01", "to": "2024-10-01", "days_in": "Asia/Bangkok"}
     last_fy = client.get("/api/v1/exports/hotspots", params={"to": "2024-09-30"}).json()
     assert [f["properties"]["acq_date_local"] for f in last_fy["features"]] == ["2024-09-30"]
 

@@ -179,7 +179,8 @@ def plan_export(
         "title_th": collection.title_th,
         "source": collection.attribution,
         "licence": collection.licence,
-        "period": {"from": req.start, "to": req.end},
+        # whole days in Asia/Bangkok, both included (item_query)
+        "period": {"from": req.start, "to": req.end, "days_in": "Asia/Bangkok"},
         "filters": filters,
         "properties": built.shown,
         "count": count,
