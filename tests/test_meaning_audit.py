@@ -305,3 +305,30 @@ def test_an_ogc_collection_s_extent_is_the_callers_own_features(
     assert nan_doc["extent"]["spatial"]["bbox"] == [[round(NAN_POINT["lon"], 7), round(NAN_POINT["lat"], 7)] * 2]
     both = client.get("/ogc/collections/incidents", headers=admin_headers).json()["extent"]["spatial"]["bbox"][0]
     assert both[0] == min(PHRAE_POINT["lon"], NAN_POINT["lon"]) and both[3] == max(PHRAE_POINT["lat"], NAN_POINT["lat"])
+
+
+def test_a_brief_says_no_data_where_no_detection_was_loaded_not_0(client, login, admin_headers):
+    """FIRMS loaded from October 2023 only: the FY 2567 brief compared its hotspots with "0 a year earlier" (a
+    year with no data loaded, not a year without fire), and a FY 2569 brief printed "Total 0"."""
+    import re
+
+    committee = login("committee_n", "committee_member")
+    csv = firms(det(17.95, 100.05, "2023-10-05", "0630"), det(18.2, 100.3, "2024-03-02", "0630"))
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("n.csv", csv)})
+    assert r.status_code == 201, r.text
+
+    def brief(fy: int) -> tuple[dict, str]:
+        made = client.post("/api/v1/briefs", headers=committee, json={"fiscal_year_be": fy})
+        assert made.status_code == 201, made.text
+        return made.json()["figures"], client.get(f"/api/v1/briefs/{made.json()['id']}", headers=committee).text
+
+    f, page = brief(2567)
+    assert f["hotspots"]["total"] == 2 and f["hotspots"]["covered"] == "partial"  # data 5/10/2566 - 2/3/2567
+    assert f["hotspots_previous_year"]["covered"] == "none"
+    row = re.search(r"same period a year earlier[^<]*</td><td class=\"n\">([^<]*)</td><td>([^<]*)</td>", page)
+    assert row.group(1) == "—" and "no FIRMS data loaded" in row.group(2) and "nothing to compare with" in row.group(2)
+    assert "data only 5/10/2566 – 2/3/2567" in page
+    later, later_page = brief(2569)
+    assert later["hotspots"]["covered"] == "none"
+    total = re.search(r"รวม / Total</th><th class=\"n\">([^<]*)</th><th>([^<]*)</th>", later_page)
+    assert total.group(1) == "—" and "no FIRMS data loaded" in total.group(2)

@@ -719,6 +719,18 @@ def province_counts(session: Session, start: date, end: date) -> dict[str | None
     return {r["code"]: {"n": r["n"], "frp": r["frp"]} for r in rows}
 
 
+def detection_days(session: Session) -> tuple[date | None, date | None]:
+    """The local (Asia/Bangkok) days of the first and the latest stored detection, anywhere (None, None: none):
+    the days the loaded FIRMS data span, so that a count of 0 outside them reads "no data", not "no fire"."""
+    row = session.execute(
+        text(  # on the index of the acquisition time (one probe per partition), not a scan
+            "SELECT (min(acq_utc) AT TIME ZONE 'Asia/Bangkok')::date, (max(acq_utc) AT TIME ZONE 'Asia/Bangkok')::date "
+            "FROM hotspots"
+        )
+    ).one()
+    return row[0], row[1]
+
+
 def freshness(session: Session) -> dict:
     """The latest acquisition time, the latest load time and the highest batch id (None when there are none)."""
     return dict(

@@ -196,6 +196,14 @@ def _hotspots(
     }
 
 
+def coverage(first: date | None, latest: date | None, start: date, end: date) -> str:
+    """How far the loaded detections (first and latest day) cover the days ``start`` to ``end``: "none" (a count
+    of 0 there means no data, not no fire), "partial" (data begin or end inside), or "full"."""
+    if first is None or latest is None or first > end or latest < start:
+        return "none"
+    return "partial" if first > start or latest < end else "full"
+
+
 def compute_figures(
     session: Session, period: BriefPeriod, province: str | None = None, today: date | None = None
 ) -> dict:
@@ -235,6 +243,9 @@ def compute_figures(
     this = _hotspots(session, period.start, to_date, by_attribution, weeks_of=period.end)
     before_from, before_to = _shift_year(period.start, -1), _shift_year(to_date, -1)
     before = _hotspots(session, before_from, before_to, by_attribution, weeks_of=_shift_year(period.end, -1))
+    first, latest = hotspots.detection_days(session)
+    this["covered"] = coverage(first, latest, period.start, to_date)
+    this["data_from"], this["data_to"] = (d.isoformat() if d else None for d in (first, latest))
     incident_counts = incidents.counts_by_kind_and_district(
         session, period.start, period.end, province, with_unplaced=whole_area
     )
@@ -282,6 +293,7 @@ def compute_figures(
             "outside_aoi": before["outside_aoi"],
             "from": before_from.isoformat(),
             "to": before_to.isoformat(),
+            "covered": coverage(first, latest, before_from, before_to),
         },
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incident_counts],
         "cases_by_stage": case_counts["by_stage"],
@@ -413,12 +425,9 @@ def _weekly_chart(figures: dict) -> str:
         return [float("nan") if n is None else n for n in series]
 
     ax.plot(gaps(figures["hotspots"]["weekly"]), color="#d62728", label=f"{figures['period']['label_th']}")
-    ax.plot(
-        gaps(figures["hotspots_previous_year"]["weekly"]),
-        color="#7f7f7f",
-        linestyle="--",
-        label=f"ปีก่อนหน้า / previous year ({fy - 1})",
-    )
+    previous = figures["hotspots_previous_year"]
+    if previous.get("covered") != "none":  # no data loaded then: no line of zeros that reads "no fire"
+        ax.plot(gaps(previous["weekly"]), color="#7f7f7f", linestyle="--", label=f"ปีก่อนหน้า / previous year ({fy - 1})")
     ax.set_xlabel("สัปดาห์ที่ นับจากต้นช่วง / week from the start of the period")
     ax.set_ylabel("จุดความร้อน / hotspots")
     ax.legend(fontsize=8)
