@@ -332,3 +332,27 @@ def test_a_brief_says_no_data_where_no_detection_was_loaded_not_0(client, login,
     assert later["hotspots"]["covered"] == "none"
     total = re.search(r"รวม / Total</th><th class=\"n\">([^<]*)</th><th>([^<]*)</th>", later_page)
     assert total.group(1) == "—" and "no FIRMS data loaded" in total.group(2)
+
+
+def test_a_provincial_brief_s_map_is_framed_on_its_districts(db_url, sessionmaker_for, tmp_path):
+    """Every loaded protected area was outlined and the frame grew to hold them: with a park in Nan, 50 km east of
+    Phrae's edge, Phrae's brief map widened to reach it and shrank Phrae's districts to make room."""
+    from shapely.geometry import box
+
+    from geo_service.reports.brief import brief_period, compute_figures, map_figure
+    from tests.provinces import load_nan
+    from tests.samples import load_protected_areas, protected_area_file
+
+    factory = sessionmaker_for(db_url)
+    load_nan(factory)
+    path = protected_area_file(tmp_path / "nan_park.gpkg", "NP-NAN", "1", "2000-01-01", box(101.0, 18.7, 101.15, 18.85))
+    load_protected_areas(factory, path, "nan-parks", "1")
+    with factory() as s, s.begin():
+        f = compute_figures(s, brief_period(2567), province="54", today=date(2025, 1, 1))
+        fig, ax = map_figure(s, f)
+    (x0, x1), (y0, y1) = ax.get_xlim(), ax.get_ylim()
+    # Phrae: 99.37-100.55 E, 17.69-18.84 N, and a margin
+    assert 99.3 < x0 < 99.37 and 100.55 < x1 < 100.62 and 17.6 < y0 < 17.69 and 18.84 < y1 < 18.9
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

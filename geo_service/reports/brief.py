@@ -445,7 +445,19 @@ def district_label(figures: dict, code: str, n: int) -> str:
 
 
 def _map_image(session: Session, figures: dict) -> str:
-    """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap)."""
+    """The brief's map as a base64 PNG (``map_figure``)."""
+    import matplotlib.pyplot as plt
+
+    fig, _ = map_figure(session, figures)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def map_figure(session: Session, figures: dict):
+    """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap), framed on the
+    brief's districts: the figure and its axes."""
     import geopandas as gpd
     import matplotlib
 
@@ -490,6 +502,13 @@ def _map_image(session: Session, figures: dict) -> str:
         ax.annotate(
             district_label(figures, r.code, r.n), (c.x, c.y), ha="center", va="center", fontsize=7, path_effects=halo
         )
+    if len(districts):
+        # framed on the brief's districts: the outlines of every loaded protected area (another province's too)
+        # widened the frame until a provincial brief's districts were a speck in a corner
+        x0, y0, x1, y1 = districts.total_bounds
+        pad = 0.03 * max(x1 - x0, y1 - y0)
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
     ax.set_axis_off()
     ax.set_aspect(1 / 0.95)
     fig.text(
@@ -499,10 +518,7 @@ def _map_image(session: Session, figures: dict) -> str:
         "areas (illustrative where so labelled).",
         fontsize=6,
     )
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return fig, ax
 
 
 def render_html(session: Session, brief: dict) -> str:
