@@ -356,3 +356,30 @@ def test_a_provincial_brief_s_map_is_framed_on_its_districts(db_url, sessionmake
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_fire_event_s_area_is_called_its_pixel_footprint_not_burned_area(client, admin_headers):
+    """One MODIS detection makes a fire event whose footprint is its 1 km pixel's disc (500 m around the published
+    position): the overview map's tooltip said "~491 rai", which reads as the fire's size; a fire of one hectare
+    seen by MODIS is "491 rai", by VIIRS (375 m) "69 rai"."""
+    from html import unescape
+
+    from geo_service.hotspots import store as hotspots_store
+    from geo_service.maps import hotspot_layers as H
+    from tests.samples import MODIS_HEADER
+
+    modis = (
+        MODIS_HEADER + "18.4700,100.2160,320.0,1.0,1.0,2024-03-14,0335,Terra,MODIS,80,6.1NRT,295.0,20.0,D\n"
+    ).encode()
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("m.csv", modis)})
+    assert r.status_code == 201, r.text
+    with client.app.state.sessionmaker() as s, s.begin():
+        (event,) = hotspots_store.events_between(
+            s, datetime(2024, 3, 14, tzinfo=UTC), datetime(2024, 3, 15, tzinfo=UTC)
+        )
+    assert 480 <= event["rai"] <= 495  # pi * 500 m * 500 m = 78.5 ha = 491 rai
+    th, en = unescape(H.event_label(event)).split("<br>")
+    assert f"pixel footprint ~{event['rai']:,} rai, not burned area" in en
+    assert f"พื้นที่จุดภาพ ~{event['rai']:,} ไร่ ไม่ใช่พื้นที่ไหม้" in th
+    described = client.get("/ogc/collections/fire_events").json()["description"]
+    assert "area_rai and area_ha are the footprint's area" in described and "not burned area" in described
