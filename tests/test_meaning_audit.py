@@ -383,3 +383,36 @@ def test_a_fire_event_s_area_is_called_its_pixel_footprint_not_burned_area(clien
     assert f"พื้นที่จุดภาพ ~{event['rai']:,} ไร่ ไม่ใช่พื้นที่ไหม้" in th
     described = client.get("/ogc/collections/fire_events").json()["description"]
     assert "area_rai and area_ha are the footprint's area" in described and "not burned area" in described
+
+
+def test_a_long_line_digest_drops_whole_alerts_says_how_many_and_keeps_the_unsubscribe_link():
+    """LINE takes 5,000 characters: a digest of 50 alerts was cut at character 5,000, in the middle of an alert (its
+    link cut short), with no word of the alerts left out, and without its last line, the unsubscribe link."""
+    from geo_service.alerts.channels import LineChannel
+    from geo_service.alerts.render import Described, message_text
+
+    items = [
+        Described(
+            title=f"จุดความร้อนใหม่ (VIIRS N, ความเชื่อมั่น สูง) #{i}",
+            where="อ.เด่นชัย · ต.แม่จั๊วะ · ป่าสงวนแห่งชาติป่าแม่ยมฝั่งตะวันออก · พิกัด 17.95000, 100.05000",
+            when="1/10/2567 00:30 น.",
+            link=f"https://geo.example.org/maps/overview?from=2024-10-01&to=2024-10-01&n={i}",
+            lon=100.05,
+            lat=17.95,
+        )
+        for i in range(50)
+    ]
+    unsubscribe = "https://geo.example.org/alerts/unsubscribe?token=tok"
+    full_subject, full = message_text(items, "th", unsubscribe, digest=True)
+    assert len(full_subject) + 2 + len(full) > LineChannel.MAX_TEXT  # what LINE used to cut at 5,000
+    subject, body = message_text(items, "th", unsubscribe, digest=True, limit=LineChannel.MAX_TEXT)
+    sent = f"{subject}\n\n{body}"
+    assert len(sent) <= LineChannel.MAX_TEXT and subject == "สรุปการแจ้งเตือนประจำวัน: 50"
+    assert sent.endswith(f"ยกเลิกการรับแจ้งเตือนนี้: {unsubscribe}")
+    shown = [i for i in range(50) if f"&n={i}\n" in sent]
+    assert shown == list(range(len(shown))) and 0 < len(shown) < 50
+    assert all(f"#{i}\n" in sent for i in shown)  # each alert shown is whole, title to link
+    assert f"และอีก {50 - len(shown)} รายการ" in sent
+    assert message_text(items[:2], "en", unsubscribe, digest=True, limit=LineChannel.MAX_TEXT) == message_text(
+        items[:2], "en", unsubscribe, digest=True
+    )

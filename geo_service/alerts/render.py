@@ -144,15 +144,30 @@ def _stage(stage: str, lang: str) -> str:
     return th if lang == "th" else en
 
 
-def message_text(items: list[Described], lang: str, unsubscribe: str, digest: bool) -> tuple[str, str]:
-    """Subject and plain-text body of a message holding one alert, or a digest of several (at most 50 listed)."""
+def message_text(
+    items: list[Described], lang: str, unsubscribe: str, digest: bool, limit: int | None = None
+) -> tuple[str, str]:
+    """Subject and plain-text body of a message holding one alert, or a digest of several (at most 50 listed).
+
+    ``limit``: the characters the channel takes for subject, a blank line and body together (LINE: 5,000). A
+    digest then lists as many whole alerts as fit and says how many more there are, and ends, as always, with the
+    unsubscribe link (a cut at the limit fell inside an alert and dropped the link)."""
+    shown = min(len(items), 50) if digest or len(items) > 1 else 1
+    while True:
+        subject, body = _message(items, lang, unsubscribe, digest, shown)
+        if limit is None or shown <= 1 or len(subject) + 2 + len(body) <= limit:
+            return subject, body
+        shown -= 1
+
+
+def _message(items: list[Described], lang: str, unsubscribe: str, digest: bool, shown: int) -> tuple[str, str]:
     if digest or len(items) > 1:
         subject = f"{_t(LABELS['digest'], lang)}: {len(items)}"
         body: list[str] = []
-        for d in items[:50]:
+        for d in items[:shown]:
             body += [f"• {d.title}", f"  {d.where}", f"  {d.when}", f"  {d.link}", ""]
-        if len(items) > 50:
-            body.append(_t(LABELS["more"], lang).format(n=len(items) - 50))
+        if len(items) > shown:
+            body.append(_t(LABELS["more"], lang).format(n=len(items) - shown))
     else:
         d = items[0]
         subject = d.title
