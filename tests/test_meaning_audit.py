@@ -416,3 +416,38 @@ def test_a_long_line_digest_drops_whole_alerts_says_how_many_and_keeps_the_unsub
     assert message_text(items[:2], "en", unsubscribe, digest=True, limit=LineChannel.MAX_TEXT) == message_text(
         items[:2], "en", unsubscribe, digest=True
     )
+
+
+def test_an_empty_file_export_has_the_layer_a_full_one_has(client, admin_headers, tmp_path):
+    """A day without fire: the hotspot Shapefile was a LineString layer with one field, ``id`` (a real number), and
+    the GeoPackage an "Unknown" geometry with ``id`` alone, so a partner's daily load of the layer broke."""
+    import io
+    import zipfile
+
+    import pyogrio
+
+    from tests.samples import post_viirs
+
+    post_viirs(
+        client, admin_headers, ["18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"]
+    )
+
+    def layer(fmt: str, params: dict) -> tuple[str, dict[str, str]]:
+        r = client.get("/api/v1/exports/hotspots", params={"f": fmt, **params})
+        assert r.status_code == 200, r.text
+        d = tmp_path / f"{fmt}_{len(params)}"
+        d.mkdir()
+        if fmt == "shp":
+            zipfile.ZipFile(io.BytesIO(r.content)).extractall(d)
+            path = next(d.glob("*.shp"))
+        else:
+            path = d / "h.gpkg"
+            path.write_bytes(r.content)
+        info = pyogrio.read_info(path)
+        return info["geometry_type"], dict(zip(info["fields"], info["ogr_types"], strict=True))
+
+    for fmt in ("gpkg", "shp"):
+        full_geom, full_fields = layer(fmt, {})
+        empty_geom, empty_fields = layer(fmt, {"from": "2025-01-01"})
+        assert (empty_geom, empty_fields) == (full_geom, full_fields)
+        assert full_geom == "Point" and len(empty_fields) > 20, fmt

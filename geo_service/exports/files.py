@@ -168,10 +168,37 @@ def _safe_cell(value):
     return value
 
 
+# the column types of an empty layer, from the queryables' property types (exports/queryables.py)
+_EMPTY_DTYPES = {"integer": "int64", "number": "float64", "boolean": "bool", "date-time": "datetime64[ms, UTC]"}
+
+
+def _empty_frame(shown: list[str], crs: int, types: dict[str, str] | None):
+    """No feature: a layer with the columns and types a non-empty export has (an empty Shapefile of hotspots was a
+    LineString layer with only ``id``, which broke a partner's daily load on a day without fire)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    columns = {"id": pd.Series([], dtype="object")}
+    for name in shown:
+        columns[name] = pd.Series([], dtype=_EMPTY_DTYPES.get((types or {}).get(name, "string"), "object"))
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
 def write_file(
-    engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metadata: dict, layer: str, workdir: Path
+    engine: Engine,
+    stmt,
+    shown: list[str],
+    fmt: str,
+    crs: int,
+    metadata: dict,
+    layer: str,
+    workdir: Path,
+    *,
+    geometry_type: str | None = None,
+    types: dict[str, str] | None = None,
 ) -> Path:
-    """Write the export into ``workdir`` and return the file to send."""
+    """Write the export into ``workdir`` and return the file to send. ``geometry_type`` (e.g. "Point") and
+    ``types`` (property -> queryable type) give an empty GeoPackage or Shapefile the layer a non-empty one has."""
     import geopandas as gpd
     import pandas as pd
     import pyogrio
@@ -193,11 +220,13 @@ def write_file(
             wrote = True
         if not wrote:
             pyogrio.write_dataframe(
-                gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs),
+                _empty_frame(shown, crs, types),
                 path,
                 layer=layer,
                 driver="GPKG",
                 dataset_options=GPKG_OPTIONS,
+                layer_metadata={"DESCRIPTION": meta_text},
+                geometry_type=geometry_type,
             )
         return path
     if fmt == "kml":
@@ -235,7 +264,11 @@ def write_file(
             wrote = True
         if not wrote:
             pyogrio.write_dataframe(
-                gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, driver="ESRI Shapefile", encoding="UTF-8"
+                _empty_frame(shown, crs, types).rename(columns=renamed),
+                path,
+                driver="ESRI Shapefile",
+                encoding="UTF-8",
+                geometry_type=geometry_type,
             )
         if not (shp_dir / f"{layer}.cpg").exists():
             (shp_dir / f"{layer}.cpg").write_text("UTF-8")
