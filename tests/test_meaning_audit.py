@@ -451,3 +451,33 @@ def test_an_empty_file_export_has_the_layer_a_full_one_has(client, admin_headers
         empty_geom, empty_fields = layer(fmt, {"from": "2025-01-01"})
         assert (empty_geom, empty_fields) == (full_geom, full_fields)
         assert full_geom == "Point" and len(empty_fields) > 20, fmt
+
+
+def test_the_national_brief_s_map_shades_only_the_districts_it_counts(
+    db_url, sessionmaker_for, client_factory, admin_headers
+):
+    """The national brief counts the hotspots of the area of interest (Phrae) but drew every loaded district: Nan's
+    districts were printed "0" on the map while a Nan detection lay in one of them."""
+    from geo_service.reports.brief import brief_period, compute_figures, map_figure
+    from tests.provinces import NAN_POINT, load_nan
+    from tests.samples import post_viirs
+
+    factory = sessionmaker_for(db_url)
+    load_nan(factory)
+    client = client_factory(db_url, aoi_provinces=["54"])  # the area of interest: Phrae alone
+    post_viirs(
+        client,
+        admin_headers,
+        [f"{NAN_POINT['lat']},{NAN_POINT['lon']},330,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290,12.5,D\n"],
+    )
+    with client.app.state.sessionmaker() as s, s.begin():  # the app's settings: its area of interest
+        f = compute_figures(s, brief_period(2567), today=date(2025, 1, 1))
+        fig, ax = map_figure(s, f)
+    nan_names = {v["en"] for k, v in f["districts"].items() if k.startswith("55")}
+    assert nan_names and f["hotspots"]["outside_aoi"] == 1 and f["hotspots"]["total"] == 0
+    labels = [t.get_text() for t in ax.texts]
+    assert len(labels) == 8 and not any(name in label for name in nan_names for label in labels)
+    assert ax.get_xlim()[1] < 100.62  # framed on Phrae, the area counted
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)

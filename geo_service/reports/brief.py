@@ -469,11 +469,16 @@ def map_figure(session: Session, figures: dict):
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
     rows = session.execute(
         text(
-            "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
+            "SELECT code, parent_code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
             "FROM current_admin_areas WHERE level = 'district'"
         )
     ).all()
     rows = [r for r in rows if r.code in figures["districts"]]  # a provincial brief maps its own districts
+    counted = {p["code"] for p in (figures.get("area") or {}).get("provinces", [])}
+    if counted and (figures.get("scope") or {}).get("province") is None:
+        # the national brief counts the area of interest: a district beyond it was shaded and labelled 0 whatever
+        # burned there (its detections are on the separate "outside" line)
+        rows = [r for r in rows if r.parent_code in counted]
     counts = {r["code"]: r["n"] for r in figures["hotspots"]["by_district"]}
     districts = gpd.GeoDataFrame(
         {"code": [r.code for r in rows], "n": [counts.get(r.code, 0) for r in rows]},
