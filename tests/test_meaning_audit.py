@@ -481,3 +481,36 @@ def test_the_national_brief_s_map_shades_only_the_districts_it_counts(
     import matplotlib.pyplot as plt
 
     plt.close(fig)
+
+
+def test_a_summary_compared_with_last_year_stops_a_year_before_today(client, admin_headers):
+    """/hotspots/summary?period=fiscal_year&compare=previous_year asked on 1 March 2024 set FY 2567's five months
+    against the whole of FY 2566 (-50 %: a fall that was not one), and gave a row to each month still to come
+    (none now, last year's count before it: -100 %)."""
+    from geo_service.hotspots.summaries import SummaryQuery, summarise
+
+    csv = firms(
+        det(17.95, 100.05, "2023-10-05", "0630"),  # FY 2567, before 1 March 2024
+        det(17.95, 100.05, "2022-10-05", "0630"),  # FY 2566, before 1 March 2023
+        det(17.952, 100.052, "2023-06-01", "0630"),  # FY 2566, after 1 March 2023
+    )
+    r = client.post("/api/v1/admin/hotspots/firms", headers=admin_headers, files={"file": ("s.csv", csv)})
+    assert r.status_code == 201, r.text
+    with client.app.state.sessionmaker() as s, s.begin():
+        fy = summarise(s, SummaryQuery(period="fiscal_year", compare="previous_year", today=date(2024, 3, 1)))
+        months = summarise(
+            s,
+            SummaryQuery(
+                period="month",
+                compare="previous_year",
+                date_from=date(2023, 10, 1),
+                date_to=date(2024, 9, 30),
+                today=date(2024, 3, 1),
+            ),
+        )
+        later = summarise(s, SummaryQuery(period="fiscal_year", compare="previous_year", today=date(2024, 10, 1)))
+    (row,) = [r for r in fy["rows"] if r["period"] == "2567"]
+    assert (row["detections"], row["previous_year_detections"], row["change_detections_pct"]) == (1, 1, 0.0)
+    assert {r["period"] for r in months["rows"]} == {"2023-10"}  # no June 2024 row before June 2024
+    (done,) = [r for r in later["rows"] if r["period"] == "2567"]
+    assert (done["detections"], done["previous_year_detections"]) == (1, 2)  # the year over: both whole
