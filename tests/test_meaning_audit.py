@@ -514,3 +514,24 @@ def test_a_summary_compared_with_last_year_stops_a_year_before_today(client, adm
     assert {r["period"] for r in months["rows"]} == {"2023-10"}  # no June 2024 row before June 2024
     (done,) = [r for r in later["rows"] if r["period"] == "2567"]
     assert (done["detections"], done["previous_year_detections"]) == (1, 2)  # the year over: both whole
+
+
+def test_every_export_says_the_units_of_its_numbers(client, admin_headers):
+    """A hotspot export carried "frp": 12.5 and "brightness": 330 with no word of megawatts or kelvin, and a fire
+    event's area_rai no definition of the rai; now the metadata of every format names them."""
+    import io
+    import json
+    import zipfile
+
+    from tests.samples import post_viirs
+
+    post_viirs(
+        client, admin_headers, ["18.2001,100.3012,330.0,0.4,0.4,2024-03-14,0630,N,VIIRS,h,2.0NRT,290.0,12.5,D\n"]
+    )
+    units = client.get("/api/v1/exports/hotspots").json()["metadata"]["units"]
+    assert units["frp"].startswith("MW") and units["brightness"].startswith("K") and "3 high" in units["confidence"]
+    zipped = client.get("/api/v1/exports/fire_events", params={"f": "csv"}).content
+    meta = json.loads(zipfile.ZipFile(io.BytesIO(zipped)).read("metadata.json"))
+    assert meta["units"]["max_frp"].startswith("MW") and meta["units"]["area_rai"].startswith("rai (1 rai = 1,600 m2")
+    narrow = client.get("/api/v1/exports/hotspots", params={"properties": "acq_utc"}).json()["metadata"]
+    assert narrow["units"] == {}  # only the properties sent

@@ -159,6 +159,29 @@ def item_query(collection: Collection, req: ExportRequest) -> ItemQuery:
     return q
 
 
+# What a number means, for the properties that carry one: printed in every export's metadata (GeoJSON ``metadata``,
+# metadata.json of CSV and Shapefile zips, the GeoPackage description, the Excel metadata sheet), since a column
+# named "frp" holding 12.5 says neither megawatts nor of what.
+UNITS = {
+    "frp": "MW: fire radiative power of the detection",
+    "max_frp": "MW: highest fire radiative power among the event's detections",
+    "brightness": "K: brightness temperature (VIIRS I-4, MODIS channel 21/22)",
+    "confidence": "1 low, 2 nominal, 3 high (MODIS 0-100 % read as < 30, 30-79, >= 80)",
+    "confidence_max": "2 low, 3 high, 4 highest (several alert systems agree)",
+    "area_rai": "rai (1 rai = 1,600 m2 = 0.16 ha)",
+    "area_ha": "ha (10,000 m2)",
+    "area_km2": "km2",
+    "reserve_distance_m": "m",
+    "width_m": "m",
+    "pixels": "alert pixels",
+    "share_low": "fraction 0-1 of the patch's pixels",
+    "share_high": "fraction 0-1 of the patch's pixels",
+    "share_highest": "fraction 0-1 of the patch's pixels",
+    "paid_thb": "THB (baht)",
+    "budget_thb": "THB (baht)",
+}
+
+
 def plan_export(
     session: Session, collection: Collection, principal: Principal | None, req: ExportRequest
 ) -> ExportPlan:
@@ -183,6 +206,7 @@ def plan_export(
         "period": {"from": req.start, "to": req.end, "days_in": "Asia/Bangkok"},
         "filters": filters,
         "properties": built.shown,
+        "units": {p: UNITS[p] for p in built.shown if p in UNITS},
         "count": count,
         "crs": f"EPSG:{req.crs}",
         "generated_at": datetime.now(BANGKOK).isoformat(timespec="seconds"),
