@@ -61,10 +61,25 @@ def be_date_en(d: date) -> str:
 
 
 def be_dmy(value: str | date | None, missing: str = "") -> str:
-    """D/M/YYYY in the Buddhist Era, as officials write dates (an ISO date or timestamp; ``missing`` if none)."""
+    """D/M/YYYY in the Buddhist Era, as officials write dates (an ISO date or timestamp; ``missing`` if none).
+
+    An instant (a datetime or ISO timestamp with an offset, as PostgreSQL's UTC sessions return them) is dated by
+    its day in Asia/Bangkok: 17:30 UTC on 30 September is 1/10 (and the next fiscal year). A day, or a time with no
+    offset, is read as written."""
     if not value:
         return missing
-    d = value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+    if isinstance(value, datetime):
+        d = (value.astimezone(BANGKOK) if value.tzinfo is not None else value).date()
+    elif isinstance(value, date):
+        d = value
+    else:
+        text = str(value)
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError:  # not a timestamp Python reads: its leading day, as before
+            d = date.fromisoformat(text[:10])
+        else:
+            d = (at.astimezone(BANGKOK) if at.tzinfo is not None else at).date()
     return f"{d.day}/{d.month}/{to_be(d.year)}"
 
 

@@ -227,10 +227,11 @@ def test_hotspot_layer_names_and_event_labels_say_what_they_leave_out():
     event = {"id": 9, "first_seen": when, "last_seen": when, "detections": 3, "sensors": "VIIRS", "rai": 12}
     label = unescape(H.event_label({**event, "max_frp": None, "reserve_code": None})).split("<br>")
     assert label == [
-        "เหตุไฟ #9: 5 มี.ค. 2567 – 5 มี.ค. 2567; 3 จุด (VIIRS); FRP สูงสุด - MW; ~12 ไร่",
-        "fire event #9: 5 Mar 2567 BE – 5 Mar 2567 BE; 3 detections; max FRP - MW; ~12 rai",
+        "เหตุไฟ #9: 5 มี.ค. 2567 – 5 มี.ค. 2567; 3 จุด (VIIRS); FRP สูงสุด - MW; พื้นที่จุดภาพ ~12 ไร่ ไม่ใช่พื้นที่ไหม้",
+        "fire event #9: 5 Mar 2567 BE – 5 Mar 2567 BE; 3 detections; max FRP - MW; pixel footprint ~12 rai, "
+        "not burned area",
     ]
-    assert "max FRP 41 MW; ~12 rai; NRF-PR-004" in unescape(
+    assert "max FRP 41 MW; pixel footprint ~12 rai, not burned area; NRF-PR-004" in unescape(
         H.event_label({**event, "max_frp": 40.6, "reserve_code": "NRF-PR-004"})
     )
     # a night pass (18:30 UTC on 1 Mar is 01:30 on 2 Mar in Bangkok) is labelled by its Bangkok day, in both languages

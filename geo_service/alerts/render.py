@@ -35,6 +35,7 @@ LABELS = {
     "reserve": ("", "Reserve"),
     "coords": ("พิกัด", "Position"),
     "when": ("เวลา", "When"),
+    "alerted": ("แจ้งเตือน", "Alerts"),
     "map": ("แผนที่", "Map"),
     "unsubscribe": ("ยกเลิกการรับแจ้งเตือนนี้", "Unsubscribe from this alert"),
     "digest": ("สรุปการแจ้งเตือนประจำวัน", "Daily alert digest"),
@@ -113,14 +114,22 @@ def describe(payload: dict, names: dict[str, dict], lang: str, public_url: str) 
             parts.append(f"{prefix}{name}" if lang == "th" else f"{prefix} {name}")
     if lon is not None and lat is not None:
         parts.append(f"{_t(LABELS['coords'], lang)} {float(lat):.5f}, {float(lon):.5f}")
-    day = str(payload.get("at") or "")[:10]
+    # the overview map's from/to are Bangkok days: the detection's own day, not its UTC one
+    day = datetime.fromisoformat(str(payload["at"])).astimezone(BANGKOK).date().isoformat() if payload.get("at") else ""
     link = f"{public_url.rstrip('/')}/maps/overview?from={day}&to={day}" if day else public_url
+    when = local_when(payload.get("at"), lang)
     if what == "red_flag":
         link = f"{public_url.rstrip('/')}/api/v1/redflags/flags/{int(payload.get('flag_id', 0))}"
+    elif what == "clearing_patch" and payload.get("first_date") and payload.get("last_date"):
+        # alerts come days or weeks after the clearing: its alert dates, and the map of them (which draws the
+        # patches alerting in its period), not the day the ingest stored it
+        first, last = str(payload["first_date"])[:10], str(payload["last_date"])[:10]
+        link = f"{public_url.rstrip('/')}/maps/overview?from={first}&to={last}"
+        when = f"{_t(LABELS['alerted'], lang)} {be_dmy(first)} – {be_dmy(last)}"
     return Described(
         title=title,
         where=" · ".join(parts),
-        when=local_when(payload.get("at"), lang),
+        when=when,
         link=link,
         lon=float(lon) if lon is not None else None,
         lat=float(lat) if lat is not None else None,
@@ -135,15 +144,30 @@ def _stage(stage: str, lang: str) -> str:
     return th if lang == "th" else en
 
 
-def message_text(items: list[Described], lang: str, unsubscribe: str, digest: bool) -> tuple[str, str]:
-    """Subject and plain-text body of a message holding one alert, or a digest of several (at most 50 listed)."""
+def message_text(
+    items: list[Described], lang: str, unsubscribe: str, digest: bool, limit: int | None = None
+) -> tuple[str, str]:
+    """Subject and plain-text body of a message holding one alert, or a digest of several (at most 50 listed).
+
+    ``limit``: the characters the channel takes for subject, a blank line and body together (LINE: 5,000). A
+    digest then lists as many whole alerts as fit and says how many more there are, and ends, as always, with the
+    unsubscribe link (a cut at the limit fell inside an alert and dropped the link)."""
+    shown = min(len(items), 50) if digest or len(items) > 1 else 1
+    while True:
+        subject, body = _message(items, lang, unsubscribe, digest, shown)
+        if limit is None or shown <= 1 or len(subject) + 2 + len(body) <= limit:
+            return subject, body
+        shown -= 1
+
+
+def _message(items: list[Described], lang: str, unsubscribe: str, digest: bool, shown: int) -> tuple[str, str]:
     if digest or len(items) > 1:
         subject = f"{_t(LABELS['digest'], lang)}: {len(items)}"
         body: list[str] = []
-        for d in items[:50]:
+        for d in items[:shown]:
             body += [f"• {d.title}", f"  {d.where}", f"  {d.when}", f"  {d.link}", ""]
-        if len(items) > 50:
-            body.append(_t(LABELS["more"], lang).format(n=len(items) - 50))
+        if len(items) > shown:
+            body.append(_t(LABELS["more"], lang).format(n=len(items) - shown))
     else:
         d = items[0]
         subject = d.title

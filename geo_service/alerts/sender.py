@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from geo_service.alerts import render, service, store
-from geo_service.alerts.channels import ChannelError, Message, channels_for
+from geo_service.alerts.channels import ChannelError, LineChannel, Message, channels_for
 from geo_service.settings import Settings
 
 log = logging.getLogger("geo_service.alerts")
@@ -61,7 +61,8 @@ def _compose(session: Session, settings: Settings, key: str, rows: list[dict], c
     items = [render.describe(p, names, lang, s.public_url) for p in payloads]
     token = service.unsubscribe_token(first["subscription_id"], first["username"], settings.jwt_secret())
     unsubscribe = f"{s.public_url.rstrip('/')}/alerts/unsubscribe?token={token}"
-    subject, text = render.message_text(items, lang, unsubscribe, digest=first["delivery"] == "digest")
+    limit = LineChannel.MAX_TEXT if first["channel"] == "line" else None  # LINE takes 5,000 characters
+    subject, text = render.message_text(items, lang, unsubscribe, digest=first["delivery"] == "digest", limit=limit)
     png = None
     points = [(d.lon, d.lat) for d in items if d.lon is not None and d.lat is not None][:50]
     if s.map_png and points and first["channel"] in ("email", "webhook"):

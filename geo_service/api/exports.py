@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -21,6 +22,7 @@ from geo_service.auth import Principal
 from geo_service.db.engine import transaction
 from geo_service.exports import files, service, stream
 from geo_service.exports.collections import Collection
+from geo_service.exports.queryables import PROPERTY_TYPES
 from geo_service.hashing import sha256_file
 from geo_service.thai import BANGKOK
 
@@ -156,7 +158,19 @@ async def export(
         )
     tmp = files.temp_dir()
     path = await run_in_threadpool(
-        files.write_file, engine, p.built.rows, p.built.shown, f, crs, p.metadata, name, Path(tmp.name)
+        partial(
+            files.write_file,
+            geometry_type=p.collection.geometry_type,
+            types={n: PROPERTY_TYPES.get(n, "string") for n in p.built.shown},
+        ),
+        engine,
+        p.built.rows,
+        p.built.shown,
+        f,
+        crs,
+        p.metadata,
+        name,
+        Path(tmp.name),
     )
     media, suffix = files.FORMATS[f]
     digest = base64.b64encode(bytes.fromhex(await run_in_threadpool(sha256_file, path))).decode()

@@ -25,6 +25,7 @@ from geo_service import __version__
 from geo_service.api.deps import authenticate, parse_bbox, read_choice
 from geo_service.api.exports import collection_for
 from geo_service.api.geojson import Feature, FeatureCollection, GeoJSONResponse, Link, geojson_responses
+from geo_service.auth import Principal
 from geo_service.db.engine import transaction
 from geo_service.errors import InvalidInput
 from geo_service.exports import service
@@ -463,17 +464,31 @@ def _collection_doc(request: Request, c: Collection, extent: list[float] | None)
 EXTENT_SECONDS = 300  # clients ask for /collections often; a full scan of a million hotspots each time is waste
 
 
-def _extents(request: Request, cs: list[Collection]) -> list[list[float] | None]:
-    """The collections' bounding boxes, from the same query the items use, recomputed every few minutes."""
+def _extent_key(c: Collection, principal: Principal | None) -> tuple:
+    """Whose extent: a province-scoped collection's is the provincial caller's own rows (their provinces, and the
+    rows of no province they made), so it is kept per caller; any other collection's is everyone's."""
+    if c.province_scoped and principal is not None and principal.provinces is not None:
+        return (c.name, principal.name, tuple(sorted(principal.provinces)))
+    return (c.name,)
+
+
+def _extents(request: Request, cs: list[Collection], principal: Principal | None) -> list[list[float] | None]:
+    """The collections' bounding boxes, from the same query the items use (the caller's rows of a province-scoped
+    collection: a shared box showed a Phrae reader where Nan's incidents lie), recomputed every few minutes."""
     extents = getattr(request.app.state, "ogc_extents", None)  # per application (per database)
     if extents is None:
         extents = request.app.state.ogc_extents = {}
-    stale = [c for c in cs if c.name not in extents or time.monotonic() - extents[c.name][0] >= EXTENT_SECONDS]
+    keys = [_extent_key(c, principal) for c in cs]
+    stale = [
+        (c, k)
+        for c, k in zip(cs, keys, strict=True)
+        if k not in extents or time.monotonic() - extents[k][0] >= EXTENT_SECONDS
+    ]
     if stale:
         with transaction(read_choice(request).sessionmaker) as session:
-            for c in stale:
-                extents[c.name] = (time.monotonic(), service.collection_extent(session, c))
-    return [extents[c.name][1] for c in cs]
+            for c, k in stale:
+                extents[k] = (time.monotonic(), service.collection_extent(session, c, principal))
+    return [extents[k][1] for k in keys]
 
 
 @router.get(
@@ -484,7 +499,9 @@ def collections(request: Request, f: str | None = None) -> Response:
     _only(request, ("f",))
     principal = authenticate(request)
     readable = visible_collections(principal, request.app.state.settings)
-    docs = [_collection_doc(request, c, e) for c, e in zip(readable, _extents(request, readable), strict=True)]
+    docs = [
+        _collection_doc(request, c, e) for c, e in zip(readable, _extents(request, readable, principal), strict=True)
+    ]
     base = _base(request)
     links = [{"rel": "self", "type": "application/json", "href": f"{base}/collections"}]
     if _wants_html(request, f):
@@ -509,8 +526,8 @@ def collections(request: Request, f: str | None = None) -> Response:
 def collection(name: str, request: Request, f: str | None = None) -> Response:
     """One collection's description, extent and links."""
     _only(request, ("f",))
-    c, _ = collection_for(request, name)
-    (extent,) = _extents(request, [c])
+    c, principal = collection_for(request, name)
+    (extent,) = _extents(request, [c], principal)
     doc = _collection_doc(request, c, extent)
     if _wants_html(request, f):
         short = ("/queryables", "/sortables")  # the OGC URIs of these rels, as the HTML page names them

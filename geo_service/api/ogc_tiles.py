@@ -238,7 +238,7 @@ def collection_tileset(
     only_params(request, TILE_PARAMS)
     c, principal = _tiled(request, name, tms)
     _check_datetime(c, principal, datetime_)
-    (extent,) = collection_extents(request, [c])
+    (extent,) = collection_extents(request, [c], principal)
     max_zoom = request.app.state.settings.tiles.tile_max_zoom
     doc = _tileset_ref(request, c)
     doc["links"] += [
@@ -290,7 +290,7 @@ def collection_tilejson(
     only_params(request, TILE_PARAMS)
     c, principal = _tiled(request, name, tms)
     _check_datetime(c, principal, datetime_)
-    (extent,) = collection_extents(request, [c])
+    (extent,) = collection_extents(request, [c], principal)
     max_zoom = request.app.state.settings.tiles.tile_max_zoom
     bounds = extent or [-180.0, -85.0511, 180.0, 85.0511]
     center_zoom = min(max(c.tile_minzoom, 8), max_zoom)

@@ -372,7 +372,8 @@ FROM ({hotspot_store.EXPORT_FIRE_EVENTS_SQL}) b{_EVENT_JOINS}""",
             licence="Derived from NASA FIRMS",
             attribution="Fire events derived from NASA FIRMS hotspots by geo_service",
             description="Footprints of detections at most 1 km and 2 days apart, with first/last seen and max FRP; "
-            "in_aoi: the footprint touches the deployment's area of interest.",
+            "in_aoi: the footprint touches the deployment's area of interest. area_rai and area_ha are the footprint's "
+            "area: the detections' pixels (MODIS 1 km, VIIRS 375 m), not burned area.",
             tile_properties=(
                 "event_id",
                 "first_seen_local",

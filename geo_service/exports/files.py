@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import unicodedata
 import zipfile
 from datetime import datetime
 from pathlib import Path
@@ -87,6 +88,45 @@ DBF_FIELDS = {
 }
 
 
+DBF_TEXT_BYTES = 254  # a dBase character field: 254 bytes, 84 Thai letters in UTF-8
+_THAI_LEADING_VOWELS = frozenset("\u0e40\u0e41\u0e42\u0e43\u0e44")  # เ แ โ ใ ไ: written before their consonant
+
+
+def dbf_text(value: str) -> tuple[str, bool]:
+    """A text as a Shapefile field can hold it, and whether it was cut.
+
+    Longer than ``DBF_TEXT_BYTES`` in UTF-8, it is cut between letters and ends with "…": never between a Thai
+    consonant and its vowel or tone mark (a combining mark: GDAL's own cut turned ชาติ into ชาต, another word) nor
+    after a leading vowel. Hand-written: the standard library has no grapheme clusters, and Thai needs only this."""
+    raw = value.encode("utf-8")
+    if len(raw) <= DBF_TEXT_BYTES:
+        return value, False
+    cut = raw[: DBF_TEXT_BYTES - len("…".encode())].decode("utf-8", "ignore")
+    while cut and unicodedata.category(value[len(cut)]) in ("Mn", "Mc", "Me"):
+        cut = cut[:-1]  # the letter before a mark goes with it
+    while cut and cut[-1] in _THAI_LEADING_VOWELS:
+        cut = cut[:-1]
+    return cut + "…", True
+
+
+def _dbf_frame(gdf, cut: dict[str, int]):
+    """A chunk with its long texts cut for dBase (``dbf_text``), counting the cut values per field in ``cut``."""
+    from pandas.api.types import is_object_dtype, is_string_dtype
+
+    for col in gdf.columns:
+        if col == gdf.geometry.name or not (is_object_dtype(gdf[col]) or is_string_dtype(gdf[col])):
+            continue
+        long = gdf[col].map(lambda v: isinstance(v, str) and len(v) > DBF_TEXT_BYTES // 4)
+        if not long.any():
+            continue
+        fitted = gdf.loc[long, col].map(dbf_text)
+        n = sum(was_cut for _, was_cut in fitted)
+        if n:
+            gdf.loc[long, col] = [text_ for text_, _ in fitted]
+            cut[col] = cut.get(col, 0) + n
+    return gdf
+
+
 def dbf_names(columns: list[str]) -> dict[str, str]:
     """Each column's Shapefile field name: ``DBF_FIELDS``, else the name itself; always unique, <= 10 characters.
 
@@ -128,10 +168,37 @@ def _safe_cell(value):
     return value
 
 
+# the column types of an empty layer, from the queryables' property types (exports/queryables.py)
+_EMPTY_DTYPES = {"integer": "int64", "number": "float64", "boolean": "bool", "date-time": "datetime64[ms, UTC]"}
+
+
+def _empty_frame(shown: list[str], crs: int, types: dict[str, str] | None):
+    """No feature: a layer with the columns and types a non-empty export has (an empty Shapefile of hotspots was a
+    LineString layer with only ``id``, which broke a partner's daily load on a day without fire)."""
+    import geopandas as gpd
+    import pandas as pd
+
+    columns = {"id": pd.Series([], dtype="object")}
+    for name in shown:
+        columns[name] = pd.Series([], dtype=_EMPTY_DTYPES.get((types or {}).get(name, "string"), "object"))
+    return gpd.GeoDataFrame(columns, geometry=gpd.GeoSeries([], crs=crs), crs=crs)
+
+
 def write_file(
-    engine: Engine, stmt, shown: list[str], fmt: str, crs: int, metadata: dict, layer: str, workdir: Path
+    engine: Engine,
+    stmt,
+    shown: list[str],
+    fmt: str,
+    crs: int,
+    metadata: dict,
+    layer: str,
+    workdir: Path,
+    *,
+    geometry_type: str | None = None,
+    types: dict[str, str] | None = None,
 ) -> Path:
-    """Write the export into ``workdir`` and return the file to send."""
+    """Write the export into ``workdir`` and return the file to send. ``geometry_type`` (e.g. "Point") and
+    ``types`` (property -> queryable type) give an empty GeoPackage or Shapefile the layer a non-empty one has."""
     import geopandas as gpd
     import pandas as pd
     import pyogrio
@@ -153,11 +220,13 @@ def write_file(
             wrote = True
         if not wrote:
             pyogrio.write_dataframe(
-                gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs),
+                _empty_frame(shown, crs, types),
                 path,
                 layer=layer,
                 driver="GPKG",
                 dataset_options=GPKG_OPTIONS,
+                layer_metadata={"DESCRIPTION": meta_text},
+                geometry_type=geometry_type,
             )
         return path
     if fmt == "kml":
@@ -188,17 +257,33 @@ def write_file(
         path = shp_dir / f"{layer}.shp"
         wrote = False
         renamed = dbf_names(["id", *shown])
+        cut: dict[str, int] = {}  # field -> values cut to fit dBase's 254 bytes (metadata.json says so)
         for gdf in _frames(engine, stmt, shown, crs):
-            gdf = gdf.rename(columns=renamed)
+            gdf = _dbf_frame(gdf.rename(columns=renamed), cut)
             pyogrio.write_dataframe(gdf, path, driver="ESRI Shapefile", encoding="UTF-8", append=wrote)
             wrote = True
         if not wrote:
             pyogrio.write_dataframe(
-                gpd.GeoDataFrame({"id": []}, geometry=[], crs=crs), path, driver="ESRI Shapefile", encoding="UTF-8"
+                _empty_frame(shown, crs, types).rename(columns=renamed),
+                path,
+                driver="ESRI Shapefile",
+                encoding="UTF-8",
+                geometry_type=geometry_type,
             )
         if not (shp_dir / f"{layer}.cpg").exists():
             (shp_dir / f"{layer}.cpg").write_text("UTF-8")
-        meta_text = json.dumps({**metadata, "dbf_fields": renamed}, ensure_ascii=False, indent=2, default=str)
+        meta_text = json.dumps(
+            {
+                **metadata,
+                "dbf_fields": renamed,
+                "dbf_truncated": cut,
+                "dbf_truncated_note": f"texts longer than {DBF_TEXT_BYTES} bytes (84 Thai letters) are cut and end "
+                "with '…' (a dBase field holds no more); GeoPackage and GeoJSON keep them whole",
+            },
+            ensure_ascii=False,
+            indent=2,
+            default=str,
+        )
         return _zip(workdir / f"{layer}.shp.zip", sorted(shp_dir.iterdir()), meta_text)
     raise ValueError(fmt)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from typing import cast as cast_any
 
@@ -75,17 +75,18 @@ def _province_scope(t, collection: Collection, principal: Principal | None):
     )
 
 
-def _parse_instant(value: str, end: bool) -> datetime | None:
+def _parse_instant(value: str) -> tuple[datetime | None, bool]:
+    """An RFC 3339 date or time of ``datetime=`` (None for an open end), and whether it was a date: a date is the
+    whole (UTC) day, from its midnight to the next, not the instant of its midnight."""
     if value in ("", ".."):
-        return None
+        return None, False
     if len(value) == 11 and value.endswith("T"):  # GDAL 3.6 writes a date as 2024-01-01T
         value = value[:-1]
     try:
         if len(value) == 10:
-            d = datetime.fromisoformat(value)
-            return d.replace(hour=23, minute=59, second=59, tzinfo=UTC) if end else d.replace(tzinfo=UTC)
+            return datetime.fromisoformat(value).replace(tzinfo=UTC), True
         d = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return d if d.tzinfo else d.replace(tzinfo=UTC)
+        return (d if d.tzinfo else d.replace(tzinfo=UTC)), False
     except ValueError:
         raise InvalidInput(
             f"datetime '{value}' is not an RFC 3339 date or time (e.g. 2024-03-01T00:00:00Z).", code="invalid_datetime"
@@ -262,18 +263,20 @@ def filtered(collection: Collection, principal: Principal | None, q: ItemQuery) 
                 f"Cannot filter on '{collection.datetime}': your role or key may not read it.", code="invalid_filter"
             )
         col = t.c[collection.datetime]
+        day = timedelta(days=1)
         if "/" in q.datetime:
             start_s, end_s = q.datetime.split("/", 1)
-            start, end = _parse_instant(start_s, False), _parse_instant(end_s, True)
+            (start, _), (end, end_is_day) = _parse_instant(start_s), _parse_instant(end_s)
             if start and end and end < start:
                 raise InvalidInput("The datetime interval ends before it starts.", code="invalid_datetime")
             if start:
                 conditions.append(col >= start)
-            if end:
-                conditions.append(col <= end)
+            if end:  # a last day is included whole (a fraction of its last second too)
+                conditions.append(col < end + day if end_is_day else col <= end)
         else:
-            instant = _parse_instant(q.datetime, False)
-            conditions.append(col == instant)
+            instant, is_day = _parse_instant(q.datetime)
+            if instant is not None:  # ".." alone: no bound
+                conditions.append(and_(col >= instant, col < instant + day) if is_day else col == instant)
     for name, value in q.equals.items():
         if name not in visible:
             raise InvalidInput(f"Cannot filter on '{name}'.", code="invalid_filter")

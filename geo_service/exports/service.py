@@ -9,7 +9,7 @@ commit. The feature data itself is streamed or written by the route from its own
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -21,6 +21,7 @@ from geo_service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from geo_service.exports import files
 from geo_service.exports.collections import COLLECTIONS, Collection, configured
 from geo_service.exports.query import Built, ItemQuery, build_select
+from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.layers import aoi
 from geo_service.thai import BANGKOK
 
@@ -138,7 +139,11 @@ def item_query(collection: Collection, req: ExportRequest) -> ItemQuery:
         properties=[p.strip() for p in req.properties.split(",") if p.strip()] if req.properties else None,
     )
     if req.start or req.end:
-        q.datetime = f"{req.start.isoformat() if req.start else '..'}/{req.end.isoformat() if req.end else '..'}"
+        # days in Asia/Bangkok, as the collections' local dates, the hotspot API, the maps and the brief count them
+        # (UTC days moved the hours 00:00-07:00 to the day before)
+        first = local_day_start(req.start).isoformat() if req.start else ".."
+        last = (local_day_end(req.end) - timedelta(microseconds=1)).isoformat() if req.end else ".."
+        q.datetime = f"{first}/{last}"
     for param, value in (("district", req.district), ("reserve", req.reserve), ("kind", req.kind)):
         if value is not None:
             prop = next((p for p in SIMPLE[param] if p in collection.properties), None)
@@ -152,6 +157,29 @@ def item_query(collection: Collection, req: ExportRequest) -> ItemQuery:
             raise InvalidInput(f"The collection {collection.name} has no confidence.", code="invalid_filter")
         q.minimum["confidence"] = req.min_confidence
     return q
+
+
+# What a number means, for the properties that carry one: printed in every export's metadata (GeoJSON ``metadata``,
+# metadata.json of CSV and Shapefile zips, the GeoPackage description, the Excel metadata sheet), since a column
+# named "frp" holding 12.5 says neither megawatts nor of what.
+UNITS = {
+    "frp": "MW: fire radiative power of the detection",
+    "max_frp": "MW: highest fire radiative power among the event's detections",
+    "brightness": "K: brightness temperature (VIIRS I-4, MODIS channel 21/22)",
+    "confidence": "1 low, 2 nominal, 3 high (MODIS 0-100 % read as < 30, 30-79, >= 80)",
+    "confidence_max": "2 low, 3 high, 4 highest (several alert systems agree)",
+    "area_rai": "rai (1 rai = 1,600 m2 = 0.16 ha)",
+    "area_ha": "ha (10,000 m2)",
+    "area_km2": "km2",
+    "reserve_distance_m": "m",
+    "width_m": "m",
+    "pixels": "alert pixels",
+    "share_low": "fraction 0-1 of the patch's pixels",
+    "share_high": "fraction 0-1 of the patch's pixels",
+    "share_highest": "fraction 0-1 of the patch's pixels",
+    "paid_thb": "THB (baht)",
+    "budget_thb": "THB (baht)",
+}
 
 
 def plan_export(
@@ -174,9 +202,11 @@ def plan_export(
         "title_th": collection.title_th,
         "source": collection.attribution,
         "licence": collection.licence,
-        "period": {"from": req.start, "to": req.end},
+        # whole days in Asia/Bangkok, both included (item_query)
+        "period": {"from": req.start, "to": req.end, "days_in": "Asia/Bangkok"},
         "filters": filters,
         "properties": built.shown,
+        "units": {p: UNITS[p] for p in built.shown if p in UNITS},
         "count": count,
         "crs": f"EPSG:{req.crs}",
         "generated_at": datetime.now(BANGKOK).isoformat(timespec="seconds"),
@@ -200,9 +230,12 @@ def jsonable(value: Any) -> Any:
 # --- OGC API - Features
 
 
-def collection_extent(session: Session, collection: Collection) -> list[float] | None:
-    """The collection's bounding box (min lon, min lat, max lon, max lat) over every feature, None when empty."""
-    count, *box = session.execute(build_select(collection, None, ItemQuery()).summary).one()
+def collection_extent(
+    session: Session, collection: Collection, principal: Principal | None = None
+) -> list[float] | None:
+    """The collection's bounding box (min lon, min lat, max lon, max lat) over every feature ``principal`` may read
+    (a provincial caller: their provinces' rows of a province-scoped collection), None when empty."""
+    count, *box = session.execute(build_select(collection, principal, ItemQuery()).summary).one()
     return [round(v, 7) for v in box] if count else None
 
 

@@ -655,7 +655,7 @@ def time_grid(session: Session, lo: datetime, hi: datetime, *, unit: str, cell: 
 def period_counts(session: Session, start: date, end: date, province: str | None = None) -> dict:
     """Detections of the area of interest with a local date from ``start`` to ``end`` (both included): by district
     (code '' for the area's buffer, last), by protected area, and by week from ``start`` ({week: n}); and how many
-    lay outside the area (``outside_aoi``). With ``province``: the detections attributed to that province
+    lay outside the area (``outside_aoi``); by instrument (``by_sensor``: MODIS, VIIRS). With ``province``: the detections attributed to that province
     instead (``province_code``), and ``outside_aoi`` counts those attributed elsewhere or nowhere."""
     p: dict = {"s": start, "e": end, "p": province, **_utc_days(start, end)}
     inside, outside_cond = (
@@ -690,11 +690,19 @@ def period_counts(session: Session, start: date, end: date, province: str | None
         p,
     ).all()
     outside = session.execute(text(f"SELECT count(*) FROM hotspots h WHERE {outside_cond} AND {days}"), p).scalar()
+    # one fire seen by MODIS (1 km) and VIIRS (375 m) is a detection of each: the brief says how many of each
+    by_sensor = session.execute(
+        text(f"""
+        SELECT coalesce(nullif(h.instrument, ''), '?') AS instrument, count(*) AS n
+        FROM hotspots h WHERE {inside} AND {days} GROUP BY 1 ORDER BY 1"""),
+        p,
+    ).all()
     return {
         "by_district": [dict(r) for r in by_district],
         "by_protected_area": [dict(r) for r in by_area],
         "weekly": {int(week): n for week, n in weekly},
         "outside_aoi": outside,
+        "by_sensor": {instrument: n for instrument, n in by_sensor},
     }
 
 
@@ -709,6 +717,18 @@ def province_counts(session: Session, start: date, end: date) -> dict[str | None
         {"s": start, "e": end, **_utc_days(start, end)},
     ).mappings()
     return {r["code"]: {"n": r["n"], "frp": r["frp"]} for r in rows}
+
+
+def detection_days(session: Session) -> tuple[date | None, date | None]:
+    """The local (Asia/Bangkok) days of the first and the latest stored detection, anywhere (None, None: none):
+    the days the loaded FIRMS data span, so that a count of 0 outside them reads "no data", not "no fire"."""
+    row = session.execute(
+        text(  # on the index of the acquisition time (one probe per partition), not a scan
+            "SELECT (min(acq_utc) AT TIME ZONE 'Asia/Bangkok')::date, (max(acq_utc) AT TIME ZONE 'Asia/Bangkok')::date "
+            "FROM hotspots"
+        )
+    ).one()
+    return row[0], row[1]
 
 
 def freshness(session: Session) -> dict:

@@ -21,7 +21,7 @@ in no district, province or protected area are labelled as such and come after t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -30,6 +30,7 @@ from geo_service.errors import InvalidInput
 from geo_service.hotspots import store
 from geo_service.hotspots.partitions import local_day_end, local_day_start
 from geo_service.layers import aoi
+from geo_service.thai import BANGKOK
 
 PERIODS = {
     "day": ("to_char({d}, 'YYYY-MM-DD')", "to_char({d}, 'YYYY-MM-DD')"),
@@ -78,6 +79,8 @@ class SummaryQuery:
     compare: str | None = None
     province: str | None = None
     area: str = "aoi"  # aoi | outside | all (layers.aoi.SCOPES)
+    # the day taken as today (Asia/Bangkok; default the clock): a year earlier is compared up to a year before it
+    today: date | None = None
 
     def check(self) -> None:
         """Refuse (InvalidInput, 400) an unknown grouping, period, sensor, confidence, processing or comparison."""
@@ -175,7 +178,12 @@ def _year_earlier(day: date | None) -> date | None:
 
 
 def _filters(q: SummaryQuery, params: dict, alias: str = "h", shift: bool = False) -> list[str]:
-    date_from, date_to = (_year_earlier(q.date_from), _year_earlier(q.date_to)) if shift else (q.date_from, q.date_to)
+    date_from, date_to = q.date_from, q.date_to
+    if shift:
+        # the days so far, a year earlier: a period not over (this fiscal year, a month to come) is not set against
+        # the whole of last year's
+        today = q.today or datetime.now(BANGKOK).date()
+        date_from, date_to = _year_earlier(q.date_from), _year_earlier(min(q.date_to or today, today))
     where = date_range(f"{alias}.acq_date_local", date_from, date_to, params, utc_column=f"{alias}.acq_utc")
     where += detection_filters(
         params,

@@ -122,8 +122,16 @@ def event_label(r: dict) -> str:
     days_th = f"{be_date_th(first)} – {be_date_th(last)}"
     days_en = f"{be_date_en(first)} – {be_date_en(last)}"
     reserve = f"; {r['reserve_code']}" if r.get("reserve_code") else ""
-    th = f"เหตุไฟ #{r['id']}: {days_th}; {r['detections']:,} จุด ({r['sensors']}); FRP สูงสุด {frp} MW; ~{r['rai']:,} ไร่"
-    en = f"fire event #{r['id']}: {days_en}; {r['detections']:,} detections; max FRP {frp} MW; ~{r['rai']:,} rai"
+    # the footprint is the detections' pixels (MODIS 1 km, VIIRS 375 m), not the ground that burned: one MODIS
+    # detection of a one-hectare fire is about 490 rai
+    th = (
+        f"เหตุไฟ #{r['id']}: {days_th}; {r['detections']:,} จุด ({r['sensors']}); FRP สูงสุด {frp} MW; "
+        f"พื้นที่จุดภาพ ~{r['rai']:,} ไร่ ไม่ใช่พื้นที่ไหม้"
+    )
+    en = (
+        f"fire event #{r['id']}: {days_en}; {r['detections']:,} detections; max FRP {frp} MW; "
+        f"pixel footprint ~{r['rai']:,} rai, not burned area"
+    )
     return esc.text(th + reserve) + "<br>" + esc.text(en + reserve)
 
 

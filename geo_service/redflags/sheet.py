@@ -101,10 +101,13 @@ def build(session: Session, kind: str, record_id: int, provinces: frozenset[str]
         timeline.append({"when": str(subject["issue_date"]), "what": "document issued"})
     for v in versions:
         timeline.append(
-            {"when": str(v["changed_at"])[:10], "what": f"version {v['version']} ({v['action']}) by {v['changed_by']}"}
+            {
+                "when": _local_day(v["changed_at"]),
+                "what": f"version {v['version']} ({v['action']}) by {v['changed_by']}",
+            }
         )
     for h in history:
-        timeline.append({"when": str(h["at"])[:10], "what": f"flag #{h['flag_id']} {h['action']} by {h['actor']}"})
+        timeline.append({"when": _local_day(h["at"]), "what": f"flag #{h['flag_id']} {h['action']} by {h['actor']}"})
     for p in points:
         timeline.append({"when": str(p["day"]), "what": f"hotspot {p['id']}"})
     timeline.sort(key=lambda t: t["when"])
@@ -132,6 +135,14 @@ def build(session: Session, kind: str, record_id: int, provinces: frozenset[str]
         "audit_head": head,
         "generated": datetime.now(BANGKOK),
     }
+
+
+def _local_day(value: Any) -> str:
+    """The ISO day of a recorded instant in Asia/Bangkok (the sessions run in UTC: its first ten characters were the
+    UTC day, 30 September for 00:30 on 1 October); text is taken as written."""
+    if isinstance(value, datetime):
+        return (value.astimezone(BANGKOK) if value.tzinfo else value).date().isoformat()
+    return str(value)[:10]
 
 
 def _be(value: Any) -> str:

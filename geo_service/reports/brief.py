@@ -172,31 +172,51 @@ def _shift_year(d: date, years: int) -> date:
         return d.replace(year=d.year + years, day=28)
 
 
-def _hotspots(session: Session, start: date, end: date, province: str | None = None) -> dict:
+def _hotspots(
+    session: Session, start: date, end: date, province: str | None = None, weeks_of: date | None = None
+) -> dict:
     """Detections of the area of interest (``in_aoi``; of ``province`` by attribution when given) by district,
     protected area and week, and their total; those outside it only as ``outside_aoi``, a count that is never
-    part of the total."""
+    part of the total. ``weeks_of``: the last day of the period the weekly series spans (default ``end``): the
+    weeks after ``end`` are None (not yet come), not 0."""
     # a detection in the area's buffer lies in no district of the province: its row ('') comes last
     counts = hotspots.period_counts(session, start, end, province)
-    weeks = ((end - start).days // 7) + 1
-    series = [0] * weeks
+    weeks = (((weeks_of or end) - start).days // 7) + 1
+    elapsed = ((end - start).days // 7) + 1
+    series: list[int | None] = [0] * elapsed + [None] * (weeks - elapsed)
     for week, n in counts["weekly"].items():
         series[week] = n
     return {
         "by_district": counts["by_district"],
         "by_protected_area": counts["by_protected_area"],
         "weekly": series,
-        "total": sum(series),
+        "total": sum(n for n in series if n),
         "outside_aoi": counts["outside_aoi"],
+        "by_sensor": counts["by_sensor"],
     }
 
 
-def compute_figures(session: Session, period: BriefPeriod, province: str | None = None) -> dict:
+def coverage(first: date | None, latest: date | None, start: date, end: date) -> str:
+    """How far the loaded detections (first and latest day) cover the days ``start`` to ``end``: "none" (a count
+    of 0 there means no data, not no fire), "partial" (data begin or end inside), or "full"."""
+    if first is None or latest is None or first > end or latest < start:
+        return "none"
+    return "partial" if first > start or latest < end else "full"
+
+
+def compute_figures(
+    session: Session, period: BriefPeriod, province: str | None = None, today: date | None = None
+) -> dict:
     """Every figure of the brief for ``period``, as stored (JSON-ready): names, hotspots against the previous year,
     incidents, case counts, burned area, data freshness and layers.
 
     ``province``: a provincial brief (its districts, detections attributed to it, its incidents and cases); None:
-    the deployment's brief (the area of interest) with every province's counts in ``by_province``."""
+    the deployment's brief (the area of interest) with every province's counts in ``by_province``.
+
+    ``today`` (default: today in Asia/Bangkok): a period not yet over is counted to ``today`` and compared with the
+    same days a year earlier (not with the whole of last year's period); its weeks to come are None."""
+    today = today or datetime.now(BANGKOK).date()
+    to_date = max(min(period.end, today), period.start - timedelta(days=1))  # before its start: no day yet
     names = {
         r.code: {"th": r.name_th, "en": r.name_en}
         for r in session.execute(
@@ -220,8 +240,12 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
     # province); any other province counts what is attributed to it.
     whole_area = province is not None and aoi.aoi_province_codes(session) == [province]
     by_attribution = None if whole_area else province
-    this = _hotspots(session, period.start, period.end, by_attribution)
-    before = _hotspots(session, _shift_year(period.start, -1), _shift_year(period.end, -1), by_attribution)
+    this = _hotspots(session, period.start, to_date, by_attribution, weeks_of=period.end)
+    before_from, before_to = _shift_year(period.start, -1), _shift_year(to_date, -1)
+    before = _hotspots(session, before_from, before_to, by_attribution, weeks_of=_shift_year(period.end, -1))
+    first, latest = hotspots.detection_days(session)
+    this["covered"] = coverage(first, latest, period.start, to_date)
+    this["data_from"], this["data_to"] = (d.isoformat() if d else None for d in (first, latest))
     incident_counts = incidents.counts_by_kind_and_district(
         session, period.start, period.end, province, with_unplaced=whole_area
     )
@@ -253,6 +277,9 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
             "quarter": period.quarter,
             "label_th": period.label_th,
             "label_en": period.label_en,
+            # the last day counted: the period's end, or the day the brief was made while the period runs
+            "counted_to": to_date.isoformat(),
+            "in_progress": to_date < period.end,
         },
         "scope": _scope(session, province),
         "districts": names,
@@ -264,6 +291,9 @@ def compute_figures(session: Session, period: BriefPeriod, province: str | None 
             "total": before["total"],
             "weekly": before["weekly"],
             "outside_aoi": before["outside_aoi"],
+            "from": before_from.isoformat(),
+            "to": before_to.isoformat(),
+            "covered": coverage(first, latest, before_from, before_to),
         },
         "incidents": [{"kind": k, "district": d, "count": n} for k, d, n in incident_counts],
         "cases_by_stage": case_counts["by_stage"],
@@ -390,13 +420,14 @@ def _weekly_chart(figures: dict) -> str:
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
     fy = figures["period"]["fiscal_year_be"]
     fig, ax = plt.subplots(figsize=(7.5, 2.8), dpi=110)
-    ax.plot(figures["hotspots"]["weekly"], color="#d62728", label=f"{figures['period']['label_th']}")
-    ax.plot(
-        figures["hotspots_previous_year"]["weekly"],
-        color="#7f7f7f",
-        linestyle="--",
-        label=f"ปีก่อนหน้า / previous year ({fy - 1})",
-    )
+
+    def gaps(series: list) -> list[float]:  # weeks to come (None) are left undrawn, not drawn as 0
+        return [float("nan") if n is None else n for n in series]
+
+    ax.plot(gaps(figures["hotspots"]["weekly"]), color="#d62728", label=f"{figures['period']['label_th']}")
+    previous = figures["hotspots_previous_year"]
+    if previous.get("covered") != "none":  # no data loaded then: no line of zeros that reads "no fire"
+        ax.plot(gaps(previous["weekly"]), color="#7f7f7f", linestyle="--", label=f"ปีก่อนหน้า / previous year ({fy - 1})")
     ax.set_xlabel("สัปดาห์ที่ นับจากต้นช่วง / week from the start of the period")
     ax.set_ylabel("จุดความร้อน / hotspots")
     ax.legend(fontsize=8)
@@ -414,7 +445,19 @@ def district_label(figures: dict, code: str, n: int) -> str:
 
 
 def _map_image(session: Session, figures: dict) -> str:
-    """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap)."""
+    """The brief's map as a base64 PNG (``map_figure``)."""
+    import matplotlib.pyplot as plt
+
+    fig, _ = map_figure(session, figures)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def map_figure(session: Session, figures: dict):
+    """Districts shaded by hotspot count, protected areas outlined (current boundaries, no basemap), framed on the
+    brief's districts: the figure and its axes."""
     import geopandas as gpd
     import matplotlib
 
@@ -426,11 +469,16 @@ def _map_image(session: Session, figures: dict) -> str:
     plt.rcParams["font.family"] = ["Loma", "Garuda", "DejaVu Sans"]
     rows = session.execute(
         text(
-            "SELECT code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
+            "SELECT code, parent_code, ST_AsBinary(ST_SimplifyPreserveTopology(geom, 0.001)) AS wkb "
             "FROM current_admin_areas WHERE level = 'district'"
         )
     ).all()
     rows = [r for r in rows if r.code in figures["districts"]]  # a provincial brief maps its own districts
+    counted = {p["code"] for p in (figures.get("area") or {}).get("provinces", [])}
+    if counted and (figures.get("scope") or {}).get("province") is None:
+        # the national brief counts the area of interest: a district beyond it was shaded and labelled 0 whatever
+        # burned there (its detections are on the separate "outside" line)
+        rows = [r for r in rows if r.parent_code in counted]
     counts = {r["code"]: r["n"] for r in figures["hotspots"]["by_district"]}
     districts = gpd.GeoDataFrame(
         {"code": [r.code for r in rows], "n": [counts.get(r.code, 0) for r in rows]},
@@ -459,6 +507,13 @@ def _map_image(session: Session, figures: dict) -> str:
         ax.annotate(
             district_label(figures, r.code, r.n), (c.x, c.y), ha="center", va="center", fontsize=7, path_effects=halo
         )
+    if len(districts):
+        # framed on the brief's districts: the outlines of every loaded protected area (another province's too)
+        # widened the frame until a provincial brief's districts were a speck in a corner
+        x0, y0, x1, y1 = districts.total_bounds
+        pad = 0.03 * max(x1 - x0, y1 - y0)
+        ax.set_xlim(x0 - pad, x1 + pad)
+        ax.set_ylim(y0 - pad, y1 + pad)
     ax.set_axis_off()
     ax.set_aspect(1 / 0.95)
     fig.text(
@@ -468,10 +523,7 @@ def _map_image(session: Session, figures: dict) -> str:
         "areas (illustrative where so labelled).",
         fontsize=6,
     )
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", bbox_inches="tight")
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode()
+    return fig, ax
 
 
 def render_html(session: Session, brief: dict) -> str:
