@@ -68,19 +68,24 @@ def be_dmy(value: str | date | None, missing: str = "") -> str:
     offset, is read as written."""
     if not value:
         return missing
-    if isinstance(value, datetime):
-        d = (value.astimezone(BANGKOK) if value.tzinfo is not None else value).date()
-    elif isinstance(value, date):
-        d = value
-    else:
-        text = str(value)
-        try:
-            at = datetime.fromisoformat(text)
-        except ValueError:  # not a timestamp Python reads: its leading day, as before
-            d = date.fromisoformat(text[:10])
-        else:
-            d = (at.astimezone(BANGKOK) if at.tzinfo is not None else at).date()
+    d = bangkok_day(value)
     return f"{d.day}/{d.month}/{to_be(d.year)}"
+
+
+def bangkok_day(value: str | date) -> date:
+    """The day of an ISO date or timestamp as officials date it: an instant (a datetime or ISO timestamp with an
+    offset) by its day in Asia/Bangkok (17:30 UTC on 30 September is 1 October); a day, or a time with no offset,
+    as written."""
+    if isinstance(value, datetime):
+        return (value.astimezone(BANGKOK) if value.tzinfo is not None else value).date()
+    if isinstance(value, date):
+        return value
+    text = str(value)
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:  # not a timestamp Python reads: its leading day, as before
+        return date.fromisoformat(text[:10])
+    return (at.astimezone(BANGKOK) if at.tzinfo is not None else at).date()
 
 
 _DMY = re.compile(r"^\s*(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})\s*$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 
 HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 
@@ -66,3 +67,46 @@ def test_evidence_pack_html_and_pdf(client, login):
     assert client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=committee).status_code == 403
     trail = client.get(f"/api/v1/cases/{cid}/audit", headers=lead).json()
     assert next(e["action"] for e in trail) == "create"
+
+
+def test_the_timeline_dates_stage_changes_and_links_by_their_bangkok_day(client, login, db_url, sessionmaker_for):
+    """A stage change and a link made at 17:30 UTC on 30 September 2024 were made on 1 October in Bangkok (the
+    next fiscal year): the pack's timeline says 1/10/2567, not the UTC day 30/9/2567."""
+    from sqlalchemy import text
+
+    from geo_service.db.engine import transaction
+
+    lead = login("lead", "investigator")
+    cid = client.post(
+        "/api/v1/cases",
+        headers=lead,
+        json={"title": "Night work", "category": "encroachment_permitted", "received_on": "2024-09-01"},
+    ).json()["id"]
+    r = client.post(
+        f"/api/v1/cases/{cid}/links",
+        headers=lead,
+        json={"target_type": "protected_area", "target_id": "NRF-PR-001", "reason": "the reserve"},
+    )
+    assert r.status_code == 201, r.text
+    version = client.get(f"/api/v1/cases/{cid}", headers=lead).json()["version"]
+    r = client.post(
+        f"/api/v1/cases/{cid}/transitions",
+        headers={**lead, "If-Match": f'W/"{version}"'},
+        json={"to_stage": "preliminary_review", "reason": "enough to review"},
+    )
+    assert r.status_code in (200, 201), r.text
+    with transaction(sessionmaker_for(db_url)) as s:  # both made at 00:30 on 1 October, Bangkok time
+        at = "2024-09-30 17:30:00+00"
+        moved = s.execute(
+            text("UPDATE case_transitions SET created_at = :at WHERE case_id = :c AND to_stage = 'preliminary_review'"),
+            {"at": at, "c": cid},
+        ).rowcount
+        moved += s.execute(
+            text("UPDATE case_links SET created_at = :at WHERE case_id = :c"), {"at": at, "c": cid}
+        ).rowcount
+    assert moved == 2
+    html = client.get(f"/api/v1/cases/{cid}/evidence-pack", headers=lead).text
+    rows = re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", html)
+    when = {what.split(" —")[0].split(":")[0]: day for day, what in rows}
+    assert when["Stage"] == "1/10/2567" and when["Evidence linked"] == "1/10/2567", rows
+    assert "30/9/2567" not in html

@@ -21,7 +21,7 @@ from geo_service.forest_loss.fire_words import evidence_words
 from geo_service.incidents.service import get_incident
 from geo_service.layers import queries as layers
 from geo_service.reports.pdf import html_to_pdf
-from geo_service.thai import BANGKOK, area_units, be_dmy, to_be
+from geo_service.thai import BANGKOK, area_units, bangkok_day, be_dmy, to_be
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "web" / "templates"
 _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
@@ -140,7 +140,7 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
     )
     timeline = [{"when": case["received_on"], "what": "Case received / รับเรื่อง"}]
     timeline += [
-        {"when": t["created_at"][:10], "what": f"Stage: {t['to_stage']} — {t['reason']}"}
+        {"when": bangkok_day(t["created_at"]).isoformat(), "what": f"Stage: {t['to_stage']} — {t['reason']}"}
         for t in case["transitions"][1:]
     ]
     timeline += [
@@ -148,7 +148,10 @@ def build_pack(session: Session, case_id: int, principal: Principal) -> dict:
         for i in incidents
     ]
     timeline += [
-        {"when": link["created_at"][:10], "what": f"Evidence linked: {link['target_type']} {link['target_id']}"}
+        {
+            "when": bangkok_day(link["created_at"]).isoformat(),
+            "what": f"Evidence linked: {link['target_type']} {link['target_id']}",
+        }
         for link in case["links"]
     ]
     timeline += [
